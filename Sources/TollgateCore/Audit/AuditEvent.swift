@@ -1,0 +1,74 @@
+/// One step of one flow, as recorded in the audit log.
+public struct AuditEvent: Sendable, Hashable, Codable {
+    /// The stage of DESIGN.md §1 the event belongs to.
+    public struct Stage: Sendable, Hashable, Codable, CustomStringConvertible {
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
+        public static let route = Stage("route")
+        public static let identify = Stage("identify")
+        public static let authorize = Stage("authorize")
+        public static let offer = Stage("offer")
+        public static let proof = Stage("proof")
+        public static let verify = Stage("verify")
+        public static let reserve = Stage("reserve")
+        public static let facilitatorVerify = Stage("facilitator_verify")
+        public static let forward = Stage("forward")
+        public static let settle = Stage("settle")
+        public static let respond = Stage("respond")
+    }
+
+    /// How the stage ended.
+    public enum Outcome: String, Sendable, Hashable, Codable {
+        case ok
+        case denied
+        case error
+        case issued
+        case received
+        case passed
+    }
+
+    public var correlationId: String
+    /// Milliseconds since the Unix epoch.
+    public var timeMillis: Int64
+    public var stage: Stage
+    public var outcome: Outcome
+    public var reason: String?
+    public var clientId: String?
+    public var resource: String?
+    /// Stage-specific facts (price, payer, status, tx id …). Never secrets, signatures or whole payloads.
+    public var details: [String: String]
+
+    public init(correlationId: String, timeMillis: Int64, stage: Stage, outcome: Outcome, reason: String? = nil,
+                clientId: String? = nil, resource: String? = nil, details: [String: String] = [:]) {
+        self.correlationId = correlationId
+        self.timeMillis = timeMillis
+        self.stage = stage
+        self.outcome = outcome
+        self.reason = reason
+        self.clientId = clientId
+        self.resource = resource
+        self.details = details
+    }
+}
+
+/// An event as stored: its position in the log and its link in the hash chain.
+public struct RecordedAuditEvent: Sendable, Hashable, Codable {
+    public var seq: Int64
+    public var event: AuditEvent
+    public var previousHash: String
+    public var hash: String
+
+    public init(seq: Int64, event: AuditEvent, previousHash: String, hash: String) {
+        self.seq = seq
+        self.event = event
+        self.previousHash = previousHash
+        self.hash = hash
+    }
+}

@@ -1,0 +1,30 @@
+import Crypto
+
+/// A known client: its id, the SHA-256 of its API key (never the key), and its scopes.
+public struct ClientRecord: Sendable, Hashable {
+    public var id: String
+    public var apiKeySHA256: [UInt8]
+    public var scopes: Set<String>
+
+    public init(id: String, apiKeySHA256: [UInt8], scopes: Set<String>) {
+        self.id = id
+        self.apiKeySHA256 = apiKeySHA256
+        self.scopes = scopes
+    }
+
+    public func holds(_ scope: String) -> Bool { scopes.contains(scope) }
+}
+
+/// Who is calling, as far as the gateway knows.
+public enum Identity: Sendable, Hashable {
+    case anonymous
+    case client(ClientRecord)
+
+    /// The id bound into offers and the audit trail.
+    public var clientId: String {
+        switch self {
+        case .anonymous: "anonymous"
+        case .client(let client): client.id
+        }
+    }
+}

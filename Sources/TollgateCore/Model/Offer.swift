@@ -1,0 +1,58 @@
+/// The terms the gateway offered for one request, as bound into a signed offer token.
+///
+/// An offer answers one exact request (method, path and query, body digest) for one client; it
+/// names one way to pay (network, asset, amount, payee) and expires.
+public struct Offer: Sendable, Hashable, Codable {
+    public var correlationId: String
+    public var resource: String
+    /// `METHOD /path?query` of the request that was answered with 402.
+    public var request: String
+    /// SHA-256 (hex) of the request body, for methods with a body.
+    public var bodyDigest: String?
+    public var client: String
+    public var network: String
+    /// Token contract address, lowercase.
+    public var asset: String
+    public var amount: TokenAmount
+    /// Payee address, lowercase.
+    public var payTo: String
+    public var unit: String
+    public var quantity: Int
+    public var maxTimeoutSeconds: Int
+    /// Unix seconds after which the offer is no longer accepted.
+    public var expiresAt: Int64
+
+    public init(correlationId: String, resource: String, request: String, bodyDigest: String?, client: String,
+                network: String, asset: String, amount: TokenAmount, payTo: String, unit: String, quantity: Int,
+                maxTimeoutSeconds: Int, expiresAt: Int64) {
+        self.correlationId = correlationId
+        self.resource = resource
+        self.request = request
+        self.bodyDigest = bodyDigest
+        self.client = client
+        self.network = network
+        self.asset = asset.lowercased()
+        self.amount = amount
+        self.payTo = payTo.lowercased()
+        self.unit = unit
+        self.quantity = quantity
+        self.maxTimeoutSeconds = maxTimeoutSeconds
+        self.expiresAt = expiresAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case correlationId = "cid", resource = "res", request = "req", bodyDigest = "bd", client = "cli"
+        case network = "net", asset = "ast", amount = "amt", payTo = "pay", unit = "unit", quantity = "qty"
+        case maxTimeoutSeconds = "mts", expiresAt = "exp"
+    }
+}
+
+/// An offer together with its token, ready to be put in front of a client.
+public struct SignedOffer: Sendable, Hashable {
+    public var offer: Offer
+    public var token: String
+    public init(offer: Offer, token: String) {
+        self.offer = offer
+        self.token = token
+    }
+}

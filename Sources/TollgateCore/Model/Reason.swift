@@ -1,0 +1,51 @@
+/// Why a request was refused or stopped. The raw values are the codes clients, logs and the audit
+/// trail see; x402 codes are reused where x402 has one so that stock clients understand them.
+public struct Reason: Sendable, Hashable, CustomStringConvertible, Codable {
+    public let rawValue: String
+    public init(_ rawValue: String) { self.rawValue = rawValue }
+    public var description: String { rawValue }
+
+    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    // identify / authorize
+    public static let missingCredentials = Reason("missing_credentials")
+    public static let unknownAPIKey = Reason("unknown_api_key")
+    public static let missingScope = Reason("missing_scope")
+    public static let noRoute = Reason("no_route")
+    // offer
+    public static let paymentRequired = Reason("payment_required")
+    // proof and offer match
+    public static let invalidPayload = Reason("invalid_payload")
+    public static let invalidVersion = Reason("invalid_x402_version")
+    public static let proofTooLarge = Reason("payment_header_too_large")
+    public static let offerMissing = Reason("offer_missing")
+    public static let offerInvalid = Reason("offer_invalid")
+    public static let offerExpired = Reason("offer_expired")
+    public static let offerClientMismatch = Reason("offer_client_mismatch")
+    public static let offerResourceMismatch = Reason("offer_resource_mismatch")
+    public static let offerTermsMismatch = Reason("offer_terms_mismatch")
+    // local verification (x402 names)
+    public static let invalidScheme = Reason("invalid_scheme")
+    public static let invalidNetwork = Reason("invalid_network")
+    public static let signatureInvalid = Reason("invalid_exact_evm_payload_signature")
+    public static let recipientMismatch = Reason("invalid_exact_evm_payload_recipient_mismatch")
+    public static let valueMismatch = Reason("invalid_exact_evm_payload_authorization_value_mismatch")
+    public static let validAfter = Reason("invalid_exact_evm_payload_authorization_valid_after")
+    public static let validBefore = Reason("invalid_exact_evm_payload_authorization_valid_before")
+    public static let nonceAlreadyUsed = Reason("invalid_exact_evm_nonce_already_used")
+    // availability
+    public static let facilitatorUnavailable = Reason("facilitator_unavailable")
+    public static let storeUnavailable = Reason("store_unavailable")
+    public static let upstreamUnavailable = Reason("upstream_unavailable")
+    public static let upstreamResponseTooLarge = Reason("upstream_response_too_large")
+    public static let settlementPending = Reason("settlement_pending")
+    public static let settlementUnknown = Reason("settlement_unknown")
+    // outcomes
+    public static let delivered = Reason("delivered")
+    public static let upstreamRefused = Reason("upstream_refused")
+    public static let settlementFailed = Reason("settlement_failed")
+}

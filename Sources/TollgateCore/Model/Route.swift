@@ -1,0 +1,80 @@
+import HTTPTypes
+
+/// One configured route: which requests it covers, who may use it, and what it costs.
+public struct Route: Sendable, Hashable {
+    /// What a paid route charges.
+    public struct Pricing: Sendable, Hashable {
+        /// The price as a human decimal of each accepted asset ("0.01").
+        public var price: String
+        /// Accepted assets, in the order they are offered, with the payee for each.
+        public var accepts: [Acceptance]
+        /// The metering unit (`request`, `record`, …) and how many units one payment buys.
+        public var unit: String
+        public var quantity: Int
+        /// How long an offer may be presented, in seconds.
+        public var offerValiditySeconds: Int
+        /// x402 `maxTimeoutSeconds`: how long the client's authorization should stay valid.
+        public var maxTimeoutSeconds: Int
+
+        public init(price: String, accepts: [Acceptance], unit: String, quantity: Int, offerValiditySeconds: Int, maxTimeoutSeconds: Int) {
+            self.price = price
+            self.accepts = accepts
+            self.unit = unit
+            self.quantity = quantity
+            self.offerValiditySeconds = offerValiditySeconds
+            self.maxTimeoutSeconds = maxTimeoutSeconds
+        }
+    }
+
+    /// One way to pay: an asset, the amount in it and who receives it.
+    public struct Acceptance: Sendable, Hashable {
+        public var asset: Asset
+        public var amount: TokenAmount
+        public var payTo: String
+
+        public init(asset: Asset, amount: TokenAmount, payTo: String) {
+            self.asset = asset
+            self.amount = amount
+            self.payTo = payTo
+        }
+    }
+
+    public var method: HTTPRequest.Method?
+    public var path: PathPattern
+    /// A stable id of the protected resource, used in offers, audit events and metrics.
+    public var resource: String
+    public var description: String
+    public var mimeType: String
+    /// The scope a client must hold; nil when any identified (or anonymous, if allowed) caller may use it.
+    public var scope: String?
+    /// Whether callers without credentials may use (and pay for) it.
+    public var allowsAnonymous: Bool
+    /// nil for a free route that is passed through.
+    public var pricing: Pricing?
+
+    public init(method: HTTPRequest.Method?, path: PathPattern, resource: String, description: String, mimeType: String,
+                scope: String?, allowsAnonymous: Bool, pricing: Pricing?) {
+        self.method = method
+        self.path = path
+        self.resource = resource
+        self.description = description
+        self.mimeType = mimeType
+        self.scope = scope
+        self.allowsAnonymous = allowsAnonymous
+        self.pricing = pricing
+    }
+
+    public func matches(method: HTTPRequest.Method, path: Substring) -> Bool {
+        (self.method == nil || self.method == method || (self.method == .get && method == .head)) && self.path.matches(path)
+    }
+}
+
+/// The routes in configuration order; the first match wins.
+public struct RouteTable: Sendable {
+    public var routes: [Route]
+    public init(_ routes: [Route]) { self.routes = routes }
+
+    public func match(method: HTTPRequest.Method, path: Substring) -> Route? {
+        routes.first { $0.matches(method: method, path: path) }
+    }
+}

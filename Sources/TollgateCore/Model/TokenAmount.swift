@@ -1,0 +1,56 @@
+/// A non-negative amount of a token in its smallest unit, kept as a canonical decimal string
+/// (uint256 range, never a floating-point number).
+public struct TokenAmount: Sendable, Hashable, Comparable, CustomStringConvertible, Codable {
+    /// Canonical digits: no sign, no leading zeros ("0" for zero).
+    public let atomic: String
+
+    /// Parses atomic units ("10000"). Returns nil for anything but up to 78 decimal digits.
+    public init?(atomic: some StringProtocol) {
+        guard !atomic.isEmpty, atomic.count <= 78, atomic.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        let trimmed = atomic.drop(while: { $0 == "0" })
+        self.atomic = trimmed.isEmpty ? "0" : String(trimmed)
+    }
+
+    /// Converts a human decimal ("0.01") into atomic units for a token with `decimals` decimals.
+    /// Returns nil when the text is not a plain decimal or has more fractional digits than the token.
+    public init?(decimal: some StringProtocol, decimals: Int) {
+        let parts = decimal.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty || parts.count == 2 else { return nil }
+        let fraction = parts.count == 2 ? parts[1] : ""
+        guard (parts.count == 1 || !fraction.isEmpty), fraction.count <= decimals,
+              (String(whole) + String(fraction)).utf8.allSatisfy({ $0 >= 48 && $0 <= 57 })
+        else { return nil }
+        let padded = String(whole) + String(fraction) + String(repeating: "0", count: decimals - fraction.count)
+        self.init(atomic: padded.isEmpty ? "0" : padded)
+    }
+
+    /// The amount as a human decimal for a token with `decimals` decimals ("10000", 6 → "0.01").
+    public func decimalString(decimals: Int) -> String {
+        guard decimals > 0 else { return atomic }
+        let padded = String(repeating: "0", count: max(0, decimals + 1 - atomic.count)) + atomic
+        let split = padded.index(padded.endIndex, offsetBy: -decimals)
+        var fraction = padded[split...]
+        while fraction.last == "0" { fraction = fraction.dropLast() }
+        return fraction.isEmpty ? String(padded[..<split]) : "\(padded[..<split]).\(fraction)"
+    }
+
+    public var isZero: Bool { atomic == "0" }
+    public var description: String { atomic }
+
+    public static func < (lhs: TokenAmount, rhs: TokenAmount) -> Bool {
+        lhs.atomic.count != rhs.atomic.count ? lhs.atomic.count < rhs.atomic.count : lhs.atomic < rhs.atomic
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let amount = TokenAmount(atomic: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an atomic amount: \(text)"))
+        }
+        self = amount
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(atomic)
+    }
+}

@@ -1,0 +1,231 @@
+import HTTPTypes
+import Logging
+
+extension Gateway {
+    /// The paid path: offer check → local verification → reservation → facilitator verification →
+    /// forward → settle (only after a delivered success) → respond. Cheapest checks first, so a
+    /// forged or tampered proof never costs a store write or a facilitator call.
+    func paid(_ request: GatewayRequest, route: Route, pricing: Route.Pricing, identity: Identity, proof: PaymentProof,
+              flow: inout Flow) async -> GatewayResponse {
+        let received = [
+            "payer": proof.payer, "network": proof.network, "asset": proof.asset, "amount": proof.amount,
+            "nonce": proof.nonce, "rail": proof.rail,
+        ]
+        guard let token = proof.accepted.offerToken else {
+            return await refuse(request, route, pricing, identity, .offerMissing, flow: flow, received: received,
+                                detail: "the proof does not echo a Tollgate offer; pay one of the offers of a fresh 402")
+        }
+        let offer: Offer
+        switch settings.offers.verify(token) {
+        case .failure:
+            return await refuse(request, route, pricing, identity, .offerInvalid, flow: flow, received: received,
+                                detail: "the echoed offer was not signed by this gateway")
+        case .success(let signed):
+            offer = signed
+        }
+        let signedOffer = SignedOffer(offer: offer, token: token)
+        // The flow continues under the correlation id of the 402 that made the offer.
+        flow.correlationId = offer.correlationId
+
+        if let (reason, detail) = offerMismatch(offer, request: request, route: route, pricing: pricing, identity: identity, proof: proof) {
+            return await refuse(request, route, pricing, identity, reason, flow: flow, received: received, detail: detail)
+        }
+        let now = clock.nowSeconds
+        if case .invalid(let reason, let detail) = rail.verifyLocally(proof, offer: offer, now: now) {
+            return await refuse(request, route, pricing, identity, reason, flow: flow, received: received, detail: detail)
+        }
+
+        var events = [
+            flow.event(.proof, .received, clock: clock, received),
+            flow.event(.verify, .ok, clock: clock, ["checks": "offer mac, expiry, client, request, terms, signature, amount, payee, time window"]),
+        ]
+        guard rail.isReady(network: proof.network) else {
+            events.append(flow.event(.facilitatorVerify, .error, .facilitatorUnavailable, clock: clock, ["detail": "no facilitator is ready for \(proof.network)"]))
+            return await unavailable(.facilitatorUnavailable, flow: flow, detail: "payment verification is unavailable; retry later", events: events)
+        }
+
+        // Single use: the claim is committed before anything is forwarded.
+        let reservation = Reservation(key: proof.key, correlationId: flow.correlationId, clientId: identity.clientId,
+                                      resource: route.resource, validBefore: Int64(proof.validBefore) ?? Int64.max)
+        events.append(flow.event(.reserve, .ok, clock: clock, ["proof": proof.key.description]))
+        do {
+            switch try await store.reserve(reservation, events: events) {
+            case .reserved:
+                events.removeAll()
+            case .alreadyClaimed(let first, let state):
+                events.removeLast()
+                events.append(flow.event(.reserve, .denied, .nonceAlreadyUsed, clock: clock,
+                                         ["first_correlation_id": first, "first_state": state.rawValue, "proof": proof.key.description]))
+                return await refuse(request, route, pricing, identity, .nonceAlreadyUsed, flow: flow, events: events,
+                                    detail: "this payment authorization was already used (flow \(first))")
+            }
+        } catch {
+            events.removeLast()
+            events.append(flow.event(.reserve, .error, .storeUnavailable, clock: clock, ["detail": "\(error)"]))
+            return await unavailable(.storeUnavailable, flow: flow, detail: "the gateway cannot record payments right now", events: events)
+        }
+        return await verifiedAndReserved(request, route: route, pricing: pricing, identity: identity, proof: proof, offer: signedOffer, flow: flow)
+    }
+
+    private func verifiedAndReserved(_ request: GatewayRequest, route: Route, pricing: Route.Pricing, identity: Identity,
+                                     proof: PaymentProof, offer signed: SignedOffer, flow: Flow) async -> GatewayResponse {
+        let offer = signed.offer
+        var events: [AuditEvent] = []
+        do {
+            let verdict = try await rail.verify(proof, offer: signed, logger: logger)
+            if case .invalid(let reason, let detail) = verdict {
+                events.append(flow.event(.facilitatorVerify, .denied, reason, clock: clock, ["detail": detail]))
+                await release(proof, events: events)
+                return await refuse(request, route, pricing, identity, reason, flow: flow, alreadyAudited: true, detail: detail)
+            }
+            events.append(flow.event(.facilitatorVerify, .ok, clock: clock))
+        } catch {
+            events.append(flow.event(.facilitatorVerify, .error, .facilitatorUnavailable, clock: clock, ["detail": "\(error)"]))
+            await release(proof, events: [])
+            return await unavailable(.facilitatorUnavailable, flow: flow, detail: "payment verification is unavailable; retry later", events: events)
+        }
+
+        let contract = ContractSigner.Contract(
+            client: identity.clientId, payer: proof.payer, amount: "\(offer.amount) \(offer.asset)@\(offer.network)",
+            unit: "\(offer.unit)=\(offer.quantity)", correlationId: flow.correlationId, timestamp: clock.nowSeconds)
+        let started = clock.nowMillis()
+        let answer: UpstreamResponse
+        do {
+            answer = try await upstream.send(upstreamRequest(request, contract: contract))
+        } catch {
+            events.append(flow.event(.forward, .error, .upstreamUnavailable, clock: clock, ["detail": "\(error)"]))
+            await release(proof, events: events)
+            return await deny(.badGateway, "bad_gateway", .respond, .upstreamUnavailable, flow: flow,
+                              detail: "the upstream did not answer; nothing was charged", durable: true)
+        }
+        let latency = String(clock.nowMillis() - started)
+        guard answer.status.code < 400 else {
+            // Not delivered, so not settled: the same proof may be presented again.
+            events.append(flow.event(.forward, .ok, .upstreamRefused, clock: clock, ["status": String(answer.status.code), "latency_ms": latency]))
+            events.append(flow.event(.respond, .denied, .upstreamRefused, clock: clock, ["status": String(answer.status.code), "settled": "false"]))
+            await release(proof, events: events)
+            return GatewayResponse(status: answer.status, headerFields: HopByHop.filtered(answer.headerFields), body: answer.body)
+        }
+        events.append(flow.event(.forward, .ok, clock: clock, ["status": String(answer.status.code), "latency_ms": latency]))
+        return await settle(proof, answer: answer, route: route, identity: identity, offer: signed, flow: flow, events: events)
+    }
+
+    private func settle(_ proof: PaymentProof, answer: UpstreamResponse, route: Route, identity: Identity,
+                        offer signed: SignedOffer, flow: Flow, events: [AuditEvent]) async -> GatewayResponse {
+        let offer = signed.offer
+        var events = events
+        var settlement: Settlement
+        do {
+            settlement = try await rail.settle(proof, offer: signed, logger: logger)
+            if settlement.status == .pending {
+                // Not final: ask once more with the identical proof, never with a fresh 402 (the client would pay twice).
+                events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
+                settlement = try await rail.settle(proof, offer: signed, logger: logger)
+            }
+        } catch {
+            events.append(flow.event(.settle, .error, .settlementUnknown, clock: clock, ["detail": "\(error)"]))
+            return await finishUnavailable(proof, state: .unknown, reason: .settlementUnknown, flow: flow, events: events,
+                                           detail: "settlement could not be confirmed; the payment is held for reconciliation")
+        }
+
+        switch settlement.status {
+        case .settled:
+            events.append(flow.event(.settle, .ok, clock: clock, ["transaction": settlement.transaction, "network": settlement.network]))
+            events.append(flow.event(.respond, .ok, .delivered, clock: clock, ["status": String(answer.status.code), "settled": "true"]))
+            let payment = PaymentRecord(
+                correlationId: flow.correlationId, rail: proof.rail, network: proof.network, asset: proof.asset.lowercased(),
+                payer: proof.payer.lowercased(), payee: proof.payee.lowercased(), amount: proof.amount, nonce: proof.nonce.lowercased(),
+                transaction: settlement.transaction, clientId: identity.clientId, resource: route.resource,
+                unit: offer.unit, quantity: offer.quantity, settledAtMillis: clock.nowMillis())
+            do {
+                try await store.finish(proof.key, state: .settled, payment: payment, events: events)
+            } catch {
+                // The money moved but the ledger could not record it: do not serve what is not recorded.
+                logger.critical("settled payment not recorded", metadata: [
+                    "tollgate.correlation_id": "\(flow.correlationId)", "x402.transaction": "\(settlement.transaction)", "tollgate.error": "\(error)",
+                ])
+                return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
+                                  detail: "the payment settled (\(settlement.transaction)) but could not be recorded; support can trace this flow")
+            }
+            var fields = HopByHop.filtered(answer.headerFields)
+            fields.append(contentsOf: rail.receiptFields(settlement, proof: proof))
+            fields[.cacheControl] = "private"
+            return GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
+        case .pending:
+            events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
+            return await finishUnavailable(proof, state: .pending, reason: .settlementPending, flow: flow, events: events,
+                                           detail: "settlement is still pending (\(settlement.transaction)); the payment is held, do not pay again")
+        case .failed:
+            let reason = Reason(settlement.errorReason ?? Reason.settlementFailed.rawValue)
+            events.append(flow.event(.settle, .denied, reason, clock: clock, ["detail": settlement.errorMessage ?? ""]))
+            events.append(flow.event(.respond, .denied, .settlementFailed, clock: clock, ["status": "402", "settled": "false"]))
+            do {
+                try await store.finish(proof.key, state: .failed, payment: nil, events: events)
+            } catch {
+                logger.error("settlement failure not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)"])
+            }
+            var fields = rail.receiptFields(settlement, proof: proof)
+            fields[.cacheControl] = "no-store"
+            return GatewayResponse(status: .paymentRequired, headerFields: fields)
+        }
+    }
+
+    private func finishUnavailable(_ proof: PaymentProof, state: Reservation.State, reason: Reason, flow: Flow,
+                                   events: [AuditEvent], detail: String) async -> GatewayResponse {
+        do {
+            try await store.finish(proof.key, state: state, payment: nil, events: events)
+        } catch {
+            logger.error("settlement state not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)"])
+        }
+        return await deny(.serviceUnavailable, "service_unavailable", .respond, reason, flow: flow, detail: detail, durable: true)
+    }
+
+    private func release(_ proof: PaymentProof, events: [AuditEvent]) async {
+        do {
+            try await store.release(proof.key, events: events)
+        } catch {
+            // The claim stays: the proof cannot be reused until it expires, which fails safe.
+            logger.error("reservation not released", metadata: ["tollgate.proof": "\(proof.key)", "tollgate.error": "\(error)"])
+        }
+    }
+
+    /// A refused proof: audited, then a fresh 402 whose `error` is the reason.
+    private func refuse(_ request: GatewayRequest, _ route: Route, _ pricing: Route.Pricing, _ identity: Identity, _ reason: Reason,
+                        flow: Flow, received: [String: String]? = nil, events: [AuditEvent] = [], alreadyAudited: Bool = false,
+                        detail: String) async -> GatewayResponse {
+        var all = events
+        if events.isEmpty && !alreadyAudited {
+            if let received { all.append(flow.event(.proof, .received, clock: clock, received)) }
+            all.append(flow.event(.verify, .denied, reason, clock: clock, ["detail": detail]))
+        }
+        for event in all { await audit.record(event) }
+        return await offer(request, route: route, pricing: pricing, identity: identity, reason: reason, flow: flow, detail: detail)
+    }
+
+    /// Whether the echoed offer fits this request, this client and the current price.
+    private func offerMismatch(_ offer: Offer, request: GatewayRequest, route: Route, pricing: Route.Pricing, identity: Identity,
+                               proof: PaymentProof) -> (Reason, String)? {
+        if offer.expiresAt < clock.nowSeconds {
+            return (.offerExpired, "the offer expired at \(ISO8601.format(seconds: offer.expiresAt))")
+        }
+        if offer.client != identity.clientId {
+            return (.offerClientMismatch, "the offer was made to another client")
+        }
+        if offer.resource != route.resource || offer.request != "\(request.method.rawValue) \(request.target)"
+            || offer.bodyDigest != RequestTarget.bodyDigest(request.body) {
+            return (.offerResourceMismatch, "the offer was made for another request (\(offer.request))")
+        }
+        let accepted = proof.accepted
+        let termsMatch = accepted.network == offer.network && accepted.asset.lowercased() == offer.asset
+            && TokenAmount(atomic: accepted.amount) == offer.amount && accepted.payTo.lowercased() == offer.payTo
+            && (accepted.maxTimeoutSeconds == nil || accepted.maxTimeoutSeconds == offer.maxTimeoutSeconds)
+        let stillOffered = pricing.accepts.contains {
+            $0.asset.network == offer.network && $0.asset.address.lowercased() == offer.asset
+                && $0.amount == offer.amount && $0.payTo.lowercased() == offer.payTo
+        }
+        if !termsMatch || !stillOffered {
+            return (.offerTermsMismatch, "the accepted terms differ from the offer or from the current price")
+        }
+        return nil
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import HTTPTypes
+import Logging
+
+extension Gateway {
+    /// A refusal that is not about payment (400, 401, 403, 404, 502, 503): audited, JSON body, no terms.
+    func deny(_ status: HTTPResponse.Status, _ error: String, _ stage: AuditEvent.Stage, _ reason: Reason, flow: Flow,
+              detail: String, extra: [String: String] = [:], durable: Bool = false) async -> GatewayResponse {
+        let event = flow.event(stage, .denied, reason, clock: clock, extra.merging(["detail": detail, "status": String(status.code)]) { a, _ in a })
+        if durable {
+            await appendDurably([event])
+        } else {
+            await audit.record(event)
+        }
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        fields[.cacheControl] = "no-store"
+        if status == .unauthorized { fields[.wwwAuthenticate] = #"ApiKey header="X-Api-Key", Bearer"# }
+        if status == .serviceUnavailable { fields[.retryAfter] = String(settings.retryAfterSeconds) }
+        let body = ErrorBody(error: error, reason: reason.rawValue, detail: detail, correlationId: flow.correlationId, scope: extra["scope"])
+        return GatewayResponse(status: status, headerFields: fields, body: JSONBody.encode(body))
+    }
+
+    /// A 503 on the paid path. The events are committed when the store allows it; a store that is
+    /// down cannot make this worse (the answer is 503 either way).
+    func unavailable(_ reason: Reason, flow: Flow, detail: String, events: [AuditEvent]) async -> GatewayResponse {
+        await appendDurably(events)
+        return await deny(.serviceUnavailable, "service_unavailable", .respond, reason, flow: flow, detail: detail, durable: true)
+    }
+
+    func appendDurably(_ events: [AuditEvent]) async {
+        guard !events.isEmpty else { return }
+        do {
+            try await store.append(events)
+        } catch {
+            logger.error("audit events not written", metadata: ["tollgate.correlation_id": "\(events[0].correlationId)", "tollgate.error": "\(error)"])
+        }
+    }
+
+    /// A 402 with structured terms: the rail's header (`PAYMENT-REQUIRED`) and the same terms as JSON for people.
+    /// Issuing it writes nothing synchronously.
+    func offer(_ request: GatewayRequest, route: Route, pricing: Route.Pricing, identity: Identity, reason: Reason,
+               flow: Flow, detail: String? = nil) async -> GatewayResponse {
+        let now = clock.nowSeconds
+        let expiresAt = now + Int64(pricing.offerValiditySeconds)
+        let requestLine = "\(request.method.rawValue) \(request.target)"
+        let digest = RequestTarget.bodyDigest(request.body)
+        let offers = pricing.accepts.map { acceptance in
+            settings.offers.sign(Offer(
+                correlationId: flow.correlationId, resource: route.resource, request: requestLine, bodyDigest: digest,
+                client: identity.clientId, network: acceptance.asset.network, asset: acceptance.asset.address,
+                amount: acceptance.amount, payTo: acceptance.payTo, unit: pricing.unit, quantity: pricing.quantity,
+                maxTimeoutSeconds: pricing.maxTimeoutSeconds, expiresAt: expiresAt))
+        }
+        let first = reason == .paymentRequired
+        let challenge = PaymentChallenge(
+            resourceURL: settings.publicURL + request.target, description: route.description, mimeType: route.mimeType,
+            offers: offers, error: first ? "Payment required" : reason.rawValue,
+            assets: Dictionary(pricing.accepts.map { ($0.asset.address.lowercased(), $0.asset) }) { a, _ in a })
+
+        await audit.record(flow.event(.offer, .issued, reason, clock: clock, [
+            "price": pricing.price, "unit": pricing.unit, "quantity": String(pricing.quantity),
+            "accepts": pricing.accepts.map { "\($0.amount) \($0.asset.id) on \($0.asset.network)" }.joined(separator: ", "),
+            "expires_at": String(expiresAt), "request": requestLine,
+        ]))
+
+        var fields = rail.challengeFields(challenge)
+        fields[.contentType] = "application/json"
+        fields[.cacheControl] = "no-store"
+        let body = TermsBody(
+            error: "payment_required", reason: reason.rawValue,
+            detail: detail ?? (first ? "this resource is paid: retry with a PAYMENT-SIGNATURE (x402 v2) for one of the offers"
+                                     : "the payment was not accepted: \(reason.rawValue); a fresh offer is attached"),
+            correlationId: flow.correlationId,
+            resource: .init(id: route.resource, url: challenge.resourceURL, description: route.description, mimeType: route.mimeType),
+            price: pricing.price, unit: pricing.unit, quantity: pricing.quantity,
+            accepts: pricing.accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
+                                                  amount: $0.amount.atomic, payTo: $0.payTo) },
+            proofFormat: "x402 v2 (scheme exact), header PAYMENT-SIGNATURE",
+            expiresAt: ISO8601.format(seconds: expiresAt), client: identity.clientId)
+        return GatewayResponse(status: .paymentRequired, headerFields: fields, body: JSONBody.encode(body))
+    }
+}
+
+struct ErrorBody: Encodable {
+    var error: String
+    var reason: String
+    var detail: String
+    var correlationId: String
+    var scope: String?
+}
+
+struct TermsBody: Encodable {
+    struct Resource: Encodable {
+        var id, url, description, mimeType: String
+    }
+
+    struct Accept: Encodable {
+        var asset, network, address, amount, payTo: String
+    }
+
+    var error: String
+    var reason: String
+    var detail: String
+    var correlationId: String
+    var resource: Resource
+    var price: String
+    var unit: String
+    var quantity: Int
+    var accepts: [Accept]
+    var proofFormat: String
+    var expiresAt: String
+    var client: String
+}
+
+enum JSONBody {
+    static func encode(_ value: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
+    }
+}
+
+/// RFC 3339 UTC timestamps for people and JSON.
+public enum ISO8601 {
+    public static func format(seconds: Int64) -> String {
+        format(millis: seconds * 1000, fractional: false)
+    }
+
+    public static func format(millis: Int64, fractional: Bool = true) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = fractional ? [.withInternetDateTime, .withFractionalSeconds] : [.withInternetDateTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+    }
+}

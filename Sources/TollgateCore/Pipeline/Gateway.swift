@@ -1,0 +1,198 @@
+import Crypto
+import HTTPTypes
+import Logging
+
+/// The request pipeline of DESIGN.md §1: identify → authorize → price → (402 | verify → reserve →
+/// forward → settle → respond), with an audit event at every stage.
+///
+/// The gateway holds no HTTP server: adapters turn their requests into `GatewayRequest` and write
+/// `GatewayResponse` back. All I/O goes through the protocols it is given.
+public struct Gateway: Sendable {
+    /// What to do with requests no route matches.
+    public enum UnmatchedPolicy: String, Sendable {
+        case deny
+        case passThrough = "pass"
+    }
+
+    public struct Settings: Sendable {
+        public var routes: RouteTable
+        public var clients: ClientDirectory
+        public var offers: OfferSigner
+        public var contract: ContractSigner
+        /// The externally visible base URL (no trailing slash), used for `resource.url`.
+        public var publicURL: String
+        public var unmatched: UnmatchedPolicy
+        /// `Retry-After` seconds on 503 answers.
+        public var retryAfterSeconds: Int
+
+        public init(routes: RouteTable, clients: ClientDirectory, offers: OfferSigner, contract: ContractSigner,
+                    publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5) {
+            self.routes = routes
+            self.clients = clients
+            self.offers = offers
+            self.contract = contract
+            self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+            self.unmatched = unmatched
+            self.retryAfterSeconds = retryAfterSeconds
+        }
+    }
+
+    let settings: Settings
+    let rail: any PaymentRail
+    let store: any TollgateStore
+    let audit: AuditBatcher
+    let upstream: any Upstream
+    let clock: any GatewayClock
+    let logger: Logger
+
+    public init(settings: Settings, rail: any PaymentRail, store: any TollgateStore, audit: AuditBatcher,
+                upstream: any Upstream, clock: any GatewayClock = SystemClock(), logger: Logger) {
+        self.settings = settings
+        self.rail = rail
+        self.store = store
+        self.audit = audit
+        self.upstream = upstream
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func handle(_ request: GatewayRequest) async -> GatewayResponse {
+        var flow = Flow(correlationId: CorrelationId.make(), now: clock.nowMillis())
+        var response = await route(request, flow: &flow)
+        response.headerFields[.tollgateCorrelationId] = flow.correlationId
+        response.headerFields[.accessControlExposeHeaders] = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollgate-Correlation-Id"
+        return response
+    }
+
+    private func route(_ request: GatewayRequest, flow: inout Flow) async -> GatewayResponse {
+        let path = request.path
+        guard RequestTarget.isSafe(path) else {
+            return await deny(.badRequest, "bad_request", .route, Reason("unsafe_path"), flow: flow, detail: "the path has dot segments or encoded separators")
+        }
+        guard let route = settings.routes.match(method: request.method, path: path) else {
+            if settings.unmatched == .passThrough { return await passThrough(request, identity: .anonymous, flow: flow) }
+            return await deny(.notFound, "not_found", .route, .noRoute, flow: flow, detail: "no route matches \(request.method.rawValue) \(path)")
+        }
+        flow.resource = route.resource
+
+        let identity: Identity
+        switch settings.clients.identify(request.headerFields) {
+        case .denied(let reason):
+            return await deny(.unauthorized, "unauthorized", .identify, reason, flow: flow, detail: "the API key is not known")
+        case .identified(let found):
+            identity = found
+        }
+        flow.clientId = identity.clientId
+
+        // Authorization comes before any price: a caller who may not use the resource never sees a 402.
+        if case .anonymous = identity, !route.allowsAnonymous || route.scope != nil {
+            return await deny(.unauthorized, "unauthorized", .authorize, .missingCredentials, flow: flow,
+                              detail: "this resource needs an API key (X-Api-Key or Authorization: Bearer)")
+        }
+        if let scope = route.scope, case .client(let client) = identity, !client.holds(scope) {
+            return await deny(.forbidden, "forbidden", .authorize, .missingScope, flow: flow,
+                              detail: "this resource needs the scope \(scope)", extra: ["scope": scope])
+        }
+
+        guard let pricing = route.pricing else { return await passThrough(request, identity: identity, flow: flow) }
+
+        switch rail.decode(request.headerFields) {
+        case .absent:
+            return await offer(request, route: route, pricing: pricing, identity: identity, reason: .paymentRequired, flow: flow)
+        case .malformed(let reason, let detail):
+            await audit.record(flow.event(.proof, .denied, reason, clock: clock, ["detail": detail]))
+            return await offer(request, route: route, pricing: pricing, identity: identity, reason: reason, flow: flow)
+        case .proof(let proof):
+            return await paid(request, route: route, pricing: pricing, identity: identity, proof: proof, flow: &flow)
+        }
+    }
+
+    /// Forwards a free request with the contract headers (no payer, no amount).
+    private func passThrough(_ request: GatewayRequest, identity: Identity, flow: Flow) async -> GatewayResponse {
+        let contract = ContractSigner.Contract(client: identity.clientId, payer: "", amount: "", unit: "",
+                                               correlationId: flow.correlationId, timestamp: clock.nowSeconds)
+        do {
+            let answer = try await upstream.send(upstreamRequest(request, contract: contract))
+            return GatewayResponse(status: answer.status, headerFields: HopByHop.filtered(answer.headerFields), body: answer.body)
+        } catch {
+            return await deny(.badGateway, "bad_gateway", .forward, .upstreamUnavailable, flow: flow, detail: "the upstream did not answer")
+        }
+    }
+
+    func upstreamRequest(_ request: GatewayRequest, contract: ContractSigner.Contract) -> UpstreamRequest {
+        var fields = HopByHop.filtered(request.headerFields)
+        for name in Self.strippedRequestFields { fields[name] = nil }
+        if let address = request.remoteAddress {
+            fields[HTTPField.Name("X-Forwarded-For")!] = address
+        }
+        settings.contract.apply(contract, method: request.method, target: request.target, to: &fields)
+        return UpstreamRequest(method: request.method, target: request.target, headerFields: fields, body: request.body)
+    }
+
+    /// Client-sent fields the backend must not see: payment proofs, the gateway's own credentials, and
+    /// anything pretending to be a contract header.
+    static let strippedRequestFields: [HTTPField.Name] = [
+        HTTPField.Name("PAYMENT-SIGNATURE")!, HTTPField.Name("X-PAYMENT")!, ClientDirectory.apiKeyField, .authorization,
+        .tollgateClient, .tollgatePayer, .tollgateAmount, .tollgateUnit, .tollgateSignature, .tollgateTimestamp,
+        .tollgateCorrelationId, HTTPField.Name("X-Forwarded-For")!,
+    ]
+}
+
+/// The state of one flow as it moves through the stages.
+struct Flow: Sendable {
+    var correlationId: String
+    let startedMillis: Int64
+    var clientId: String?
+    var resource: String?
+
+    init(correlationId: String, now: Int64) {
+        self.correlationId = correlationId
+        self.startedMillis = now
+    }
+
+    func event(_ stage: AuditEvent.Stage, _ outcome: AuditEvent.Outcome, _ reason: Reason? = nil, clock: any GatewayClock,
+               _ details: [String: String] = [:]) -> AuditEvent {
+        AuditEvent(correlationId: correlationId, timeMillis: clock.nowMillis(), stage: stage, outcome: outcome,
+                   reason: reason?.rawValue, clientId: clientId, resource: resource, details: details)
+    }
+}
+
+/// Correlation ids: 128 random bits, hex, prefixed so they are recognisable in logs.
+public enum CorrelationId {
+    public static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        return "tg_" + HexString.encode(withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { Array($0) })
+    }
+}
+
+/// Checks on the request target that keep route matching and the upstream's view of the path in step.
+enum RequestTarget {
+    /// Rejects dot segments and encoded slashes, backslashes or dots, which an upstream could
+    /// resolve to a different resource than the one that was priced and authorized.
+    static func isSafe(_ path: Substring) -> Bool {
+        guard path.hasPrefix("/"), !path.contains("\\") else { return false }
+        for segment in path.split(separator: "/") where segment == "." || segment == ".." { return false }
+        let lowered = path.lowercased()
+        return !lowered.contains("%2f") && !lowered.contains("%5c") && !lowered.contains("%2e") && !lowered.contains("%00")
+    }
+
+    static func bodyDigest(_ body: [UInt8]) -> String? {
+        body.isEmpty ? nil : HexString.encode(SHA256.hash(data: body))
+    }
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1) are never forwarded in either direction.
+enum HopByHop {
+    static let names: [HTTPField.Name] = [
+        .connection, HTTPField.Name("Keep-Alive")!, .transferEncoding, .te, HTTPField.Name("Trailer")!, .upgrade,
+        .proxyAuthenticate, .proxyAuthorization, .contentLength, HTTPField.Name("Host")!,
+    ]
+
+    static func filtered(_ fields: HTTPFields) -> HTTPFields {
+        var copy = fields
+        for name in names { copy[name] = nil }
+        return copy
+    }
+}

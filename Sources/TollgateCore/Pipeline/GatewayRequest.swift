@@ -1,0 +1,52 @@
+import HTTPTypes
+
+/// A request as the pipeline sees it, independent of the HTTP server.
+public struct GatewayRequest: Sendable {
+    public var method: HTTPRequest.Method
+    /// Path and query as received (`/datasets/prices?day=1`).
+    public var target: String
+    public var headerFields: HTTPFields
+    public var body: [UInt8]
+    /// The peer's IP address, when known.
+    public var remoteAddress: String?
+
+    public init(method: HTTPRequest.Method, target: String, headerFields: HTTPFields, body: [UInt8] = [], remoteAddress: String? = nil) {
+        self.method = method
+        self.target = target
+        self.headerFields = headerFields
+        self.body = body
+        self.remoteAddress = remoteAddress
+    }
+
+    public var path: Substring {
+        target.firstIndex(of: "?").map { target[..<$0] } ?? Substring(target)
+    }
+}
+
+/// The pipeline's answer.
+public struct GatewayResponse: Sendable {
+    public var status: HTTPResponse.Status
+    public var headerFields: HTTPFields
+    public var body: [UInt8]
+
+    public init(status: HTTPResponse.Status, headerFields: HTTPFields = [:], body: [UInt8] = []) {
+        self.status = status
+        self.headerFields = headerFields
+        self.body = body
+    }
+}
+
+extension HTTPResponse.Status {
+    /// 402, which HTTPTypes does not name.
+    public static let paymentRequired = HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required")
+}
+
+extension HTTPField.Name {
+    public static let tollgateCorrelationId = HTTPField.Name("Tollgate-Correlation-Id")!
+    public static let tollgateClient = HTTPField.Name("Tollgate-Client")!
+    public static let tollgatePayer = HTTPField.Name("Tollgate-Payer")!
+    public static let tollgateAmount = HTTPField.Name("Tollgate-Amount")!
+    public static let tollgateUnit = HTTPField.Name("Tollgate-Unit")!
+    public static let tollgateSignature = HTTPField.Name("Tollgate-Signature")!
+    public static let tollgateTimestamp = HTTPField.Name("Tollgate-Timestamp")!
+}

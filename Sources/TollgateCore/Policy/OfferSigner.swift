@@ -1,0 +1,57 @@
+import Foundation
+
+/// Signs and checks offer tokens: `<key id>.<base64url(claims JSON)>.<base64url(HMAC-SHA256)>`.
+///
+/// The MAC is checked before the claims are parsed, so a forged token costs one HMAC and no JSON work.
+public struct OfferSigner: Sendable {
+    public enum Failure: Error, Sendable, Hashable {
+        case malformed
+        case unknownKey
+        case badSignature
+    }
+
+    let keys: KeyRing
+    private static let domain = Array("tollgate-offer-v1.".utf8)
+
+    public init(keys: KeyRing) { self.keys = keys }
+
+    public func sign(_ offer: Offer) -> SignedOffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        // Encoding a struct of strings and integers cannot fail.
+        let claims = Base64URL.encode(Array((try? encoder.encode(offer)) ?? Data()))
+        let key = keys.current
+        let signed = "\(key.id).\(claims)"
+        let mac = key.mac(Self.domain + Array(signed.utf8))
+        return SignedOffer(offer: offer, token: "\(signed).\(Base64URL.encode(mac))")
+    }
+
+    public func verify(_ token: String) -> Result<Offer, Failure> {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard token.utf8.count <= 4096, parts.count == 3, let mac = Base64URL.decode(parts[2]) else { return .failure(.malformed) }
+        guard let key = keys.key(id: parts[0]) else { return .failure(.unknownKey) }
+        let signed = token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)
+        guard ConstantTime.equal(key.mac(Self.domain + Array(signed)), mac) else { return .failure(.badSignature) }
+        guard let claims = Base64URL.decode(parts[1]), let offer = try? JSONDecoder().decode(Offer.self, from: Data(claims)) else {
+            return .failure(.malformed)
+        }
+        return .success(offer)
+    }
+}
+
+/// Unpadded base64url (RFC 4648 §5), used inside tokens that must survive JSON and headers untouched.
+public enum Base64URL {
+    public static func encode(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        guard text.utf8.allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "=") }) else { return nil }
+        var standard = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        standard += String(repeating: "=", count: (4 - standard.utf8.count % 4) % 4)
+        return Data(base64Encoded: standard).map(Array.init)
+    }
+}

@@ -1,0 +1,81 @@
+/// A proof of payment in Tollgate's neutral form. Only the rail adapter knows the wire format;
+/// everything else reads these fields.
+public struct PaymentProof: Sendable, Hashable {
+    /// The terms the client says it accepted (echoed from an offer).
+    public struct Accepted: Sendable, Hashable {
+        public var scheme: String
+        public var network: String
+        public var asset: String
+        public var amount: String
+        public var payTo: String
+        public var maxTimeoutSeconds: Int?
+        /// The signed offer token the client echoed, if any.
+        public var offerToken: String?
+
+        public init(scheme: String, network: String, asset: String, amount: String, payTo: String,
+                    maxTimeoutSeconds: Int?, offerToken: String?) {
+            self.scheme = scheme
+            self.network = network
+            self.asset = asset
+            self.amount = amount
+            self.payTo = payTo
+            self.maxTimeoutSeconds = maxTimeoutSeconds
+            self.offerToken = offerToken
+        }
+    }
+
+    public var rail: String
+    public var network: String
+    public var asset: String
+    /// The payer's address as signed (`authorization.from`).
+    public var payer: String
+    public var payee: String
+    /// Atomic amount as a decimal string.
+    public var amount: String
+    public var nonce: String
+    public var validAfter: String
+    public var validBefore: String
+    /// The payer's signature over the authorization, as sent (hex).
+    public var signature: String
+    public var accepted: Accepted
+    /// The proof exactly as received (decoded JSON), kept for the facilitator and as evidence.
+    public var raw: [UInt8]
+
+    public init(rail: String, network: String, asset: String, payer: String, payee: String, amount: String,
+                nonce: String, validAfter: String, validBefore: String, signature: String, accepted: Accepted, raw: [UInt8]) {
+        self.signature = signature
+        self.rail = rail
+        self.network = network
+        self.asset = asset
+        self.payer = payer
+        self.payee = payee
+        self.amount = amount
+        self.nonce = nonce
+        self.validAfter = validAfter
+        self.validBefore = validBefore
+        self.accepted = accepted
+        self.raw = raw
+    }
+
+    /// The key under which this proof is claimed exactly once.
+    public var key: ProofKey {
+        ProofKey(network: network, asset: asset, payer: payer, nonce: nonce)
+    }
+}
+
+/// What identifies a proof for single use: (network, asset, payer, nonce), case-normalised.
+public struct ProofKey: Sendable, Hashable, CustomStringConvertible {
+    public let network: String
+    public let asset: String
+    public let payer: String
+    public let nonce: String
+
+    public init(network: String, asset: String, payer: String, nonce: String) {
+        self.network = network
+        self.asset = asset.lowercased()
+        self.payer = payer.lowercased()
+        self.nonce = nonce.lowercased()
+    }
+
+    public var description: String { "\(network)/\(asset)/\(payer)/\(nonce)" }
+}

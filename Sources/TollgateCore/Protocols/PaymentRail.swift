@@ -1,0 +1,118 @@
+import HTTPTypes
+import Logging
+
+/// One way of being paid (x402 `exact` on EVM is the first). The pipeline only talks to this
+/// contract, so a new rail is a new adapter, not a change to the pipeline.
+public protocol PaymentRail: Sendable {
+    /// A short id of the rail, recorded with every proof (`x402-exact-evm`).
+    var name: String { get }
+
+    /// Header fields that state the terms of a 402 in the rail's wire format.
+    func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields
+
+    /// Finds and decodes a proof in a request.
+    func decode(_ fields: HTTPFields) -> ProofDecoding
+
+    /// Checks that need no network: signature, amount, payee, time window, chain.
+    func verifyLocally(_ proof: PaymentProof, offer: Offer, now: Int64) -> Verdict
+
+    /// Whether the rail can currently verify and settle on `network` (facilitator reachable and supporting it).
+    func isReady(network: String) -> Bool
+
+    /// Verification by the rail's authority (the facilitator). Throws `RailFailure` when it cannot answer.
+    func verify(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Verdict
+
+    /// Settles the payment. Throws `RailFailure` when the outcome is unknown.
+    func settle(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Settlement
+
+    /// Header fields of the receipt sent with the response.
+    func receiptFields(_ settlement: Settlement, proof: PaymentProof) -> HTTPFields
+}
+
+/// Everything a 402 states.
+public struct PaymentChallenge: Sendable {
+    public var resourceURL: String
+    public var description: String
+    public var mimeType: String
+    public var offers: [SignedOffer]
+    /// "Payment required" on a first request; the refusal reason on a repeated 402.
+    public var error: String
+    /// The token EIP-712 domains of the offered assets, by lowercase address.
+    public var assets: [String: Asset]
+
+    public init(resourceURL: String, description: String, mimeType: String, offers: [SignedOffer], error: String, assets: [String: Asset]) {
+        self.resourceURL = resourceURL
+        self.description = description
+        self.mimeType = mimeType
+        self.offers = offers
+        self.error = error
+        self.assets = assets
+    }
+}
+
+/// What the rail found in a request.
+public enum ProofDecoding: Sendable {
+    case absent
+    case malformed(Reason, detail: String)
+    case proof(PaymentProof)
+}
+
+/// A verification outcome.
+public enum Verdict: Sendable, Hashable {
+    case valid(payer: String)
+    case invalid(Reason, detail: String)
+}
+
+/// The result of a settlement the rail could obtain.
+public struct Settlement: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable {
+        case settled
+        /// Submitted but not final: must not be answered with a new 402.
+        case pending
+        case failed
+    }
+
+    public var status: Status
+    public var transaction: String
+    public var network: String
+    public var payer: String?
+    public var errorReason: String?
+    public var errorMessage: String?
+
+    public init(status: Status, transaction: String, network: String, payer: String?, errorReason: String? = nil, errorMessage: String? = nil) {
+        self.status = status
+        self.transaction = transaction
+        self.network = network
+        self.payer = payer
+        self.errorReason = errorReason
+        self.errorMessage = errorMessage
+    }
+}
+
+/// The rail could not reach a verdict: the authority was unreachable, slow or answered nonsense.
+/// Always a 503 for the client, never a 402 and never free access.
+public struct RailFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        public static let unreachable = Code("unreachable")
+        public static let timeout = Code("timeout")
+        public static let badStatus = Code("bad_status")
+        public static let undecodable = Code("undecodable_response")
+        public static let notReady = Code("not_ready")
+    }
+
+    public let code: Code
+    public let message: String
+    /// The facilitator that failed (its base URL), for the audit trail.
+    public let authority: String
+
+    public init(_ code: Code, _ message: String, authority: String) {
+        self.code = code
+        self.message = message
+        self.authority = authority
+    }
+
+    public var description: String { "\(code) (\(authority)): \(message)" }
+}

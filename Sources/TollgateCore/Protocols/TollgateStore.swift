@@ -1,0 +1,94 @@
+/// Durable state of the gateway. SQLite and PostgreSQL implement it; one conformance suite tests both.
+///
+/// Every method commits before it returns. Audit events passed along are written in the same
+/// transaction as the state change they describe.
+public protocol TollgateStore: Sendable {
+    /// Atomically claims a proof for single use.
+    func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome
+
+    /// Gives a claimed proof back (nothing was settled), so the same proof may be presented again.
+    func release(_ key: ProofKey, events: [AuditEvent]) async throws
+
+    /// Records the end of a paid flow: the reservation's final state and, when money moved, the ledger entry.
+    func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws
+
+    /// Appends audit events.
+    func append(_ events: [AuditEvent]) async throws
+
+    /// The events of one flow in the order they were recorded.
+    func events(correlationId: String) async throws -> [RecordedAuditEvent]
+
+    /// Deletes reservations whose proofs expired before `unixSeconds` and are not settled or in doubt.
+    func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int
+}
+
+/// A single-use claim of a proof.
+public struct Reservation: Sendable, Hashable {
+    public enum State: String, Sendable, Hashable, Codable {
+        case reserved
+        case settled
+        /// Settlement submitted, not final: the proof stays claimed.
+        case pending
+        /// The facilitator refused to settle: the authorization is spent or void.
+        case failed
+        /// The settlement call failed: whether money moved is unknown, so the proof stays claimed.
+        case unknown
+    }
+
+    public var key: ProofKey
+    public var correlationId: String
+    public var clientId: String
+    public var resource: String
+    /// The proof's `validBefore` (Unix seconds), after which the reservation may be purged.
+    public var validBefore: Int64
+
+    public init(key: ProofKey, correlationId: String, clientId: String, resource: String, validBefore: Int64) {
+        self.key = key
+        self.correlationId = correlationId
+        self.clientId = clientId
+        self.resource = resource
+        self.validBefore = validBefore
+    }
+}
+
+public enum ReservationOutcome: Sendable, Hashable {
+    case reserved
+    /// The proof was claimed before, by the flow with this correlation id.
+    case alreadyClaimed(correlationId: String, state: Reservation.State)
+}
+
+/// A ledger entry of money received.
+public struct PaymentRecord: Sendable, Hashable, Codable {
+    public var correlationId: String
+    public var rail: String
+    public var network: String
+    public var asset: String
+    public var payer: String
+    public var payee: String
+    public var amount: String
+    public var nonce: String
+    public var transaction: String
+    public var clientId: String
+    public var resource: String
+    public var unit: String
+    public var quantity: Int
+    public var settledAtMillis: Int64
+
+    public init(correlationId: String, rail: String, network: String, asset: String, payer: String, payee: String, amount: String,
+                nonce: String, transaction: String, clientId: String, resource: String, unit: String, quantity: Int, settledAtMillis: Int64) {
+        self.correlationId = correlationId
+        self.rail = rail
+        self.network = network
+        self.asset = asset
+        self.payer = payer
+        self.payee = payee
+        self.amount = amount
+        self.nonce = nonce
+        self.transaction = transaction
+        self.clientId = clientId
+        self.resource = resource
+        self.unit = unit
+        self.quantity = quantity
+        self.settledAtMillis = settledAtMillis
+    }
+}

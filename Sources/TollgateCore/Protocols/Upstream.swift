@@ -1,0 +1,35 @@
+import HTTPTypes
+
+/// The backend behind the gateway.
+public protocol Upstream: Sendable {
+    /// Sends a request and returns the whole response (bounded by the adapter's size limit).
+    /// Throws `TollgateError` with `.upstreamUnavailable` when no response could be obtained.
+    func send(_ request: UpstreamRequest) async throws -> UpstreamResponse
+}
+
+public struct UpstreamRequest: Sendable {
+    public var method: HTTPRequest.Method
+    /// Path and query, as received.
+    public var target: String
+    public var headerFields: HTTPFields
+    public var body: [UInt8]
+
+    public init(method: HTTPRequest.Method, target: String, headerFields: HTTPFields, body: [UInt8]) {
+        self.method = method
+        self.target = target
+        self.headerFields = headerFields
+        self.body = body
+    }
+}
+
+public struct UpstreamResponse: Sendable {
+    public var status: HTTPResponse.Status
+    public var headerFields: HTTPFields
+    public var body: [UInt8]
+
+    public init(status: HTTPResponse.Status, headerFields: HTTPFields, body: [UInt8]) {
+        self.status = status
+        self.headerFields = headerFields
+        self.body = body
+    }
+}

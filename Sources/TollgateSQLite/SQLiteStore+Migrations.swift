@@ -1,0 +1,37 @@
+import GRDB
+
+extension SQLiteStore {
+    /// Schema changes, in order. Amounts are decimal TEXT (uint256 never fits a REAL).
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE reservation (
+                    network TEXT NOT NULL, asset TEXT NOT NULL, payer TEXT NOT NULL, nonce TEXT NOT NULL,
+                    correlation_id TEXT NOT NULL, client_id TEXT NOT NULL, resource TEXT NOT NULL,
+                    valid_before INTEGER NOT NULL, state TEXT NOT NULL, updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (network, asset, payer, nonce)
+                ) WITHOUT ROWID;
+                CREATE INDEX reservation_valid_before ON reservation (valid_before);
+                CREATE TABLE payment (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    correlation_id TEXT NOT NULL, rail TEXT NOT NULL, network TEXT NOT NULL, asset TEXT NOT NULL,
+                    payer TEXT NOT NULL, payee TEXT NOT NULL, amount TEXT NOT NULL, nonce TEXT NOT NULL, tx TEXT NOT NULL,
+                    client_id TEXT NOT NULL, resource TEXT NOT NULL, unit TEXT NOT NULL, quantity INTEGER NOT NULL,
+                    settled_at INTEGER NOT NULL
+                );
+                CREATE INDEX payment_correlation ON payment (correlation_id);
+                CREATE INDEX payment_payer ON payment (payer);
+                CREATE INDEX payment_tx ON payment (tx);
+                CREATE TABLE audit_event (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    correlation_id TEXT NOT NULL, time_ms INTEGER NOT NULL, stage TEXT NOT NULL, outcome TEXT NOT NULL,
+                    reason TEXT, client_id TEXT, resource TEXT, details TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+                );
+                CREATE INDEX audit_event_correlation ON audit_event (correlation_id, seq);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import GRDB
+import TollgateCore
+
+/// The embedded store: SQLite in WAL mode through GRDB. Nothing to install, safe for one gateway
+/// process (several processes on one host may share the file; several hosts need PostgreSQL).
+public struct SQLiteStore: TollgateStore {
+    let writer: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    public init(path: String) throws {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // WAL + NORMAL: a commit survives a process crash; the last commits may be lost on power loss.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        writer = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(writer)
+    }
+
+    public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
+        try await writer.write { db in
+            let key = reservation.key
+            try db.execute(sql: """
+                INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?) ON CONFLICT DO NOTHING
+                """, arguments: [key.network, key.asset, key.payer, key.nonce, reservation.correlationId, reservation.clientId,
+                                 reservation.resource, reservation.validBefore, Self.now()])
+            guard db.changesCount == 1 else {
+                let row = try Row.fetchOne(db, sql: """
+                    SELECT correlation_id, state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
+                    """, arguments: [key.network, key.asset, key.payer, key.nonce])
+                return .alreadyClaimed(correlationId: row?["correlation_id"] ?? "", state: Reservation.State(rawValue: row?["state"] ?? "") ?? .reserved)
+            }
+            try Self.append(events, db)
+            return .reserved
+        }
+    }
+
+    public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND state = 'reserved'",
+                           arguments: [key.network, key.asset, key.payer, key.nonce])
+            try Self.append(events, db)
+        }
+    }
+
+    public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                           arguments: [state.rawValue, Self.now(), key.network, key.asset, key.payer, key.nonce])
+            if let payment {
+                try db.execute(sql: """
+                    INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
+                                         unit, quantity, settled_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee,
+                                     payment.amount, payment.nonce, payment.transaction, payment.clientId, payment.resource,
+                                     payment.unit, payment.quantity, payment.settledAtMillis])
+            }
+            try Self.append(events, db)
+        }
+    }
+
+    public func append(_ events: [AuditEvent]) async throws {
+        guard !events.isEmpty else { return }
+        try await writer.write { db in try Self.append(events, db) }
+    }
+
+    public func events(correlationId: String) async throws -> [RecordedAuditEvent] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_event WHERE correlation_id = ? ORDER BY seq", arguments: [correlationId])
+                .map(Self.recorded)
+        }
+    }
+
+    public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
+        try await writer.write { db in
+            try db.execute(sql: "DELETE FROM reservation WHERE valid_before < ? AND state IN ('reserved', 'failed')", arguments: [unixSeconds])
+            return db.changesCount
+        }
+    }
+
+    /// Payments recorded for one flow (support and tests).
+    public func payments(correlationId: String) async throws -> [PaymentRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id", arguments: [correlationId]).map { row in
+                PaymentRecord(correlationId: row["correlation_id"], rail: row["rail"], network: row["network"], asset: row["asset"],
+                              payer: row["payer"], payee: row["payee"], amount: row["amount"], nonce: row["nonce"], transaction: row["tx"],
+                              clientId: row["client_id"], resource: row["resource"], unit: row["unit"], quantity: row["quantity"],
+                              settledAtMillis: row["settled_at"])
+            }
+        }
+    }
+
+    /// The state of a proof's reservation, if it has one.
+    public func reservationState(_ key: ProofKey) async throws -> Reservation.State? {
+        try await writer.read { db in
+            try String.fetchOne(db, sql: "SELECT state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                                arguments: [key.network, key.asset, key.payer, key.nonce]).flatMap(Reservation.State.init(rawValue:))
+        }
+    }
+
+    // MARK: audit chain
+
+    static func append(_ events: [AuditEvent], _ db: Database) throws {
+        guard !events.isEmpty else { return }
+        var previous = try String.fetchOne(db, sql: "SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1") ?? AuditChain.genesis
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO audit_event (correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for event in events {
+            let hash = AuditChain.hash(previous: previous, event: event)
+            try statement.execute(arguments: [event.correlationId, event.timeMillis, event.stage.rawValue, event.outcome.rawValue,
+                                              event.reason, event.clientId, event.resource, Self.json(event.details), previous, hash])
+            previous = hash
+        }
+    }
+
+    static func recorded(_ row: Row) -> RecordedAuditEvent {
+        let details = (row["details"] as String?).flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
+        let event = AuditEvent(correlationId: row["correlation_id"], timeMillis: row["time_ms"],
+                               stage: .init(row["stage"]), outcome: AuditEvent.Outcome(rawValue: row["outcome"]) ?? .error,
+                               reason: row["reason"], clientId: row["client_id"], resource: row["resource"], details: details)
+        return RecordedAuditEvent(seq: row["seq"], event: event, previousHash: row["prev_hash"], hash: row["hash"])
+    }
+
+    static func json(_ details: [String: String]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(details)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}

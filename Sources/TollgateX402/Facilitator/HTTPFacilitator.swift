@@ -1,0 +1,87 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import TollgateCore
+
+/// A facilitator reached over the x402 HTTP facilitator API: `GET /supported`, `POST /verify`, `POST /settle`.
+public struct HTTPFacilitator: Facilitator {
+    /// Extra request headers per endpoint (hosted facilitators authenticate this way).
+    public struct EndpointHeaders: Sendable {
+        public var supported: [(String, String)]
+        public var verify: [(String, String)]
+        public var settle: [(String, String)]
+        public init(supported: [(String, String)] = [], verify: [(String, String)] = [], settle: [(String, String)] = []) {
+            self.supported = supported
+            self.verify = verify
+            self.settle = settle
+        }
+    }
+
+    public let baseURL: String
+    public let timeout: Duration
+    public let headers: EndpointHeaders
+    let client: HTTPClient
+    /// Answers larger than this are refused rather than buffered.
+    static let maxResponseBytes = 256 * 1024
+
+    public init(baseURL: String, timeout: Duration, headers: EndpointHeaders = .init(), client: HTTPClient = .shared) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.timeout = timeout
+        self.headers = headers
+        self.client = client
+    }
+
+    public var name: String { baseURL }
+
+    public func supported(logger: Logger) async throws -> X402.SupportedResponse {
+        try await call(.GET, "/supported", body: nil, headers: headers.supported, logger: logger)
+    }
+
+    public func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
+        try await call(.POST, "/verify", body: HeaderCodec.json(request), headers: headers.verify, logger: logger)
+    }
+
+    public func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
+        try await call(.POST, "/settle", body: HeaderCodec.json(request), headers: headers.settle, logger: logger)
+    }
+
+    private func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: [UInt8]?, headers extra: [(String, String)],
+                                         logger: Logger) async throws -> Answer {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "Accept", value: "application/json")
+        for (name, value) in extra { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.nanoseconds)), logger: logger)
+            bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw RailFailure(.timeout, "\(path) did not answer within \(timeout)", authority: baseURL)
+        } catch {
+            throw RailFailure(.unreachable, "\(path): \(error)", authority: baseURL)
+        }
+        guard response.status == .ok else {
+            // Any non-200 (including redirects, which are not followed) is a transport failure, never a verdict.
+            throw RailFailure(.badStatus, "\(path) answered \(response.status.code)", authority: baseURL)
+        }
+        do {
+            return try JSONDecoder().decode(Answer.self, from: Data(bytes.readableBytesView))
+        } catch {
+            throw RailFailure(.undecodable, "\(path) answered something that is not an x402 response", authority: baseURL)
+        }
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,167 @@
+/// x402 v2 messages (WIRE.md §2–§6). Keys are camelCase, absent optionals are omitted, amounts are
+/// decimal strings.
+public enum X402 {
+    public static let version = 2
+    public static let paymentRequiredHeader = "PAYMENT-REQUIRED"
+    public static let paymentSignatureHeader = "PAYMENT-SIGNATURE"
+    public static let paymentResponseHeader = "PAYMENT-RESPONSE"
+    public static let legacyPaymentHeader = "X-PAYMENT"
+    /// The key under `extra` that carries Tollgate's signed offer; stock clients echo unknown keys.
+    public static let offerExtraKey = "tollgate"
+
+    public struct ResourceInfo: Codable, Sendable, Hashable {
+        public var url: String
+        public var description: String?
+        public var mimeType: String?
+        public init(url: String, description: String? = nil, mimeType: String? = nil) {
+            self.url = url
+            self.description = description
+            self.mimeType = mimeType
+        }
+    }
+
+    public struct PaymentRequirements: Codable, Sendable, Hashable {
+        public var scheme: String
+        public var network: String
+        public var asset: String
+        public var amount: String
+        public var payTo: String
+        public var maxTimeoutSeconds: Int
+        public var extra: [String: JSONValue]?
+        public init(scheme: String, network: String, asset: String, amount: String, payTo: String, maxTimeoutSeconds: Int,
+                    extra: [String: JSONValue]?) {
+            self.scheme = scheme
+            self.network = network
+            self.asset = asset
+            self.amount = amount
+            self.payTo = payTo
+            self.maxTimeoutSeconds = maxTimeoutSeconds
+            self.extra = extra
+        }
+    }
+
+    public struct PaymentRequired: Codable, Sendable, Hashable {
+        public var x402Version: Int
+        public var error: String?
+        public var resource: ResourceInfo
+        public var accepts: [PaymentRequirements]
+        public var extensions: [String: JSONValue]?
+        public init(x402Version: Int = X402.version, error: String?, resource: ResourceInfo, accepts: [PaymentRequirements],
+                    extensions: [String: JSONValue]? = nil) {
+            self.x402Version = x402Version
+            self.error = error
+            self.resource = resource
+            self.accepts = accepts
+            self.extensions = extensions
+        }
+    }
+
+    public struct Authorization: Codable, Sendable, Hashable {
+        public var from: String
+        public var to: String
+        public var value: String
+        public var validAfter: String
+        public var validBefore: String
+        public var nonce: String
+        public init(from: String, to: String, value: String, validAfter: String, validBefore: String, nonce: String) {
+            self.from = from
+            self.to = to
+            self.value = value
+            self.validAfter = validAfter
+            self.validBefore = validBefore
+            self.nonce = nonce
+        }
+    }
+
+    public struct ExactEVMPayload: Codable, Sendable, Hashable {
+        public var signature: String
+        public var authorization: Authorization
+        public init(signature: String, authorization: Authorization) {
+            self.signature = signature
+            self.authorization = authorization
+        }
+    }
+
+    public struct PaymentPayload: Codable, Sendable, Hashable {
+        public var x402Version: Int
+        public var resource: ResourceInfo?
+        public var accepted: PaymentRequirements
+        public var payload: ExactEVMPayload
+        public var extensions: [String: JSONValue]?
+        public init(x402Version: Int = X402.version, resource: ResourceInfo?, accepted: PaymentRequirements, payload: ExactEVMPayload,
+                    extensions: [String: JSONValue]? = nil) {
+            self.x402Version = x402Version
+            self.resource = resource
+            self.accepted = accepted
+            self.payload = payload
+            self.extensions = extensions
+        }
+    }
+
+    public struct SettleResponse: Codable, Sendable, Hashable {
+        public var success: Bool
+        public var errorReason: String?
+        public var errorMessage: String?
+        public var payer: String?
+        public var transaction: String
+        public var network: String
+        public var amount: String?
+        public init(success: Bool, errorReason: String? = nil, errorMessage: String? = nil, payer: String?, transaction: String,
+                    network: String, amount: String? = nil) {
+            self.success = success
+            self.errorReason = errorReason
+            self.errorMessage = errorMessage
+            self.payer = payer
+            self.transaction = transaction
+            self.network = network
+            self.amount = amount
+        }
+    }
+
+    public struct VerifyResponse: Codable, Sendable, Hashable {
+        public var isValid: Bool
+        public var invalidReason: String?
+        public var invalidMessage: String?
+        public var payer: String?
+        public init(isValid: Bool, invalidReason: String? = nil, invalidMessage: String? = nil, payer: String?) {
+            self.isValid = isValid
+            self.invalidReason = invalidReason
+            self.invalidMessage = invalidMessage
+            self.payer = payer
+        }
+    }
+
+    public struct SupportedKind: Codable, Sendable, Hashable {
+        public var x402Version: Int
+        public var scheme: String
+        public var network: String
+        public init(x402Version: Int, scheme: String, network: String) {
+            self.x402Version = x402Version
+            self.scheme = scheme
+            self.network = network
+        }
+    }
+
+    public struct SupportedResponse: Codable, Sendable, Hashable {
+        public var kinds: [SupportedKind]
+        public var extensions: [String]?
+        public var signers: [String: [String]]?
+        public init(kinds: [SupportedKind], extensions: [String]? = [], signers: [String: [String]]? = nil) {
+            self.kinds = kinds
+            self.extensions = extensions
+            self.signers = signers
+        }
+    }
+
+    /// The body of `/verify` and `/settle`.
+    public struct FacilitatorRequest: Codable, Sendable, Hashable {
+        public var x402Version: Int
+        public var paymentPayload: JSONValue
+        public var paymentRequirements: PaymentRequirements
+        public init(x402Version: Int = X402.version, paymentPayload: JSONValue, paymentRequirements: PaymentRequirements) {
+            self.x402Version = x402Version
+            self.paymentPayload = paymentPayload
+            self.paymentRequirements = paymentRequirements
+        }
+    }
+}

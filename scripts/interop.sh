@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Interop suite: Tollgate against the official x402 Python SDK (PyPI x402==2.25.0), offline.
+#
+#   scripts/interop.sh [pytest args...]        e.g. scripts/interop.sh -k "test_a or test_b"
+#
+# Does NOT build: build first (swift build), or point TOLLGATE_BIN at a binary.
+#   TOLLGATE_BIN            gateway binary (default .build/debug/tollgate)
+#   INTEROP_VENV            virtualenv to create/reuse (default .venv-interop)
+#   PYTHON                  interpreter used to create the venv (default python3)
+#   TOLLGATE_INTEROP_KEEP=1 keep the temp dir (config, sqlite, logs) after the run
+# Exits non-zero if any scenario fails. Every process started by the run is killed on exit.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="${INTEROP_VENV:-$ROOT/.venv-interop}"
+REQ="$ROOT/Tests/Interop/requirements.txt"
+export TOLLGATE_BIN="${TOLLGATE_BIN:-$ROOT/.build/debug/tollgate}"
+case "$TOLLGATE_BIN" in /*) ;; *) TOLLGATE_BIN="$ROOT/$TOLLGATE_BIN" ;; esac
+
+if [[ ! -x "$TOLLGATE_BIN" ]]; then
+  echo "interop: gateway binary not found or not executable: $TOLLGATE_BIN" >&2
+  echo "interop: build it first (swift build) or set TOLLGATE_BIN" >&2
+  exit 2
+fi
+
+# venv: create once, reinstall only when requirements.txt changed.
+if [[ ! -x "$VENV/bin/python" ]]; then
+  "${PYTHON:-python3}" -m venv "$VENV"
+fi
+STAMP="$VENV/.tollgate-interop-requirements"
+if [[ ! -f "$STAMP" ]] || ! cmp -s "$REQ" "$STAMP"; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQ"
+  cp "$REQ" "$STAMP"
+fi
+
+# Every process the suite starts appends its pid here; the trap kills exactly those (and the
+# runner), even if the runner itself is killed.
+PIDFILE="$(mktemp "${TMPDIR:-/tmp}/tollgate-interop-pids.XXXXXX")"
+export TOLLGATE_INTEROP_PIDFILE="$PIDFILE"
+RUNNER_PID=""
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ -n "$RUNNER_PID" ]] && kill -0 "$RUNNER_PID" 2>/dev/null; then
+    kill -TERM "$RUNNER_PID" 2>/dev/null || true
+    sleep 1
+    kill -KILL "$RUNNER_PID" 2>/dev/null || true
+  fi
+  if [[ -f "$PIDFILE" ]]; then
+    while read -r pid; do
+      [[ -n "$pid" ]] || continue
+      if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+      fi
+    done < "$PIDFILE"
+    sleep 0.5
+    while read -r pid; do
+      [[ -n "$pid" ]] || continue
+      kill -KILL "$pid" 2>/dev/null || true
+    done < "$PIDFILE"
+    rm -f "$PIDFILE"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "interop: binary $TOLLGATE_BIN"
+echo "interop: python $("$VENV/bin/python" -c 'import sys, importlib.metadata as m; print(sys.version.split()[0], "x402", m.version("x402"))')"
+
+set +e
+"$VENV/bin/python" -m pytest "$ROOT/Tests/Interop/test_interop.py" -v -s -p no:cacheprovider "$@" &
+RUNNER_PID=$!
+wait "$RUNNER_PID"
+status=$?
+set -e
+RUNNER_PID=""
+if [[ $status -eq 0 ]]; then
+  echo "interop: ALL PASSED"
+else
+  echo "interop: FAILED (pytest exit $status)" >&2
+fi
+exit "$status"
