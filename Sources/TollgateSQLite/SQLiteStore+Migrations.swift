@@ -13,6 +13,7 @@ extension SQLiteStore {
                     PRIMARY KEY (network, asset, payer, nonce)
                 ) WITHOUT ROWID;
                 CREATE INDEX reservation_valid_before ON reservation (valid_before);
+                CREATE UNIQUE INDEX reservation_offer ON reservation (correlation_id);
                 CREATE TABLE payment (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
                     correlation_id TEXT NOT NULL, rail TEXT NOT NULL, network TEXT NOT NULL, asset TEXT NOT NULL,

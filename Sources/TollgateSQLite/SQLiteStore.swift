@@ -30,10 +30,14 @@ public struct SQLiteStore: TollgateStore {
                 """, arguments: [key.network, key.asset, key.payer, key.nonce, reservation.correlationId, reservation.clientId,
                                  reservation.resource, reservation.validBefore, Self.now()])
             guard db.changesCount == 1 else {
-                let row = try Row.fetchOne(db, sql: """
+                if let row = try Row.fetchOne(db, sql: """
                     SELECT correlation_id, state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
-                    """, arguments: [key.network, key.asset, key.payer, key.nonce])
-                return .alreadyClaimed(correlationId: row?["correlation_id"] ?? "", state: Reservation.State(rawValue: row?["state"] ?? "") ?? .reserved)
+                    """, arguments: [key.network, key.asset, key.payer, key.nonce]) {
+                    return .alreadyClaimed(correlationId: row["correlation_id"], state: Reservation.State(rawValue: row["state"]) ?? .reserved)
+                }
+                let state = try String.fetchOne(db, sql: "SELECT state FROM reservation WHERE correlation_id = ?",
+                                                arguments: [reservation.correlationId])
+                return .offerAlreadyUsed(state: state.flatMap(Reservation.State.init(rawValue:)) ?? .reserved)
             }
             try Self.append(events, db)
             return .reserved
@@ -72,7 +76,7 @@ public struct SQLiteStore: TollgateStore {
 
     public func events(correlationId: String) async throws -> [RecordedAuditEvent] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit_event WHERE correlation_id = ? ORDER BY seq", arguments: [correlationId])
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_event WHERE correlation_id = ? ORDER BY time_ms, seq", arguments: [correlationId])
                 .map(Self.recorded)
         }
     }

@@ -41,14 +41,13 @@ public actor AuditBatcher: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: interval)
-            } catch {
-                break
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: self.interval)
+                await self.flush()
             }
-            await flush()
         }
-        await flush()
+        // The last batch is written outside the cancelled task, so shutting down never drops events.
+        await Task { await self.flush() }.value
     }
 }

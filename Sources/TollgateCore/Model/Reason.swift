@@ -28,6 +28,7 @@ public struct Reason: Sendable, Hashable, CustomStringConvertible, Codable {
     public static let offerClientMismatch = Reason("offer_client_mismatch")
     public static let offerResourceMismatch = Reason("offer_resource_mismatch")
     public static let offerTermsMismatch = Reason("offer_terms_mismatch")
+    public static let offerAlreadyUsed = Reason("offer_already_used")
     // local verification (x402 names)
     public static let invalidScheme = Reason("invalid_scheme")
     public static let invalidNetwork = Reason("invalid_network")

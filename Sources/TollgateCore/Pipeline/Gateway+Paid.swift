@@ -58,6 +58,11 @@ extension Gateway {
                                          ["first_correlation_id": first, "first_state": state.rawValue, "proof": proof.key.description]))
                 return await refuse(request, route, pricing, identity, .nonceAlreadyUsed, flow: flow, events: events,
                                     detail: "this payment authorization was already used (flow \(first))")
+            case .offerAlreadyUsed(let state):
+                events.removeLast()
+                events.append(flow.event(.reserve, .denied, .offerAlreadyUsed, clock: clock, ["offer_state": state.rawValue]))
+                return await refuse(request, route, pricing, identity, .offerAlreadyUsed, flow: flow, events: events,
+                                    detail: "this offer was already paid by another authorization; pay the fresh offer instead")
             }
         } catch {
             events.removeLast()
@@ -104,7 +109,7 @@ extension Gateway {
             events.append(flow.event(.forward, .ok, .upstreamRefused, clock: clock, ["status": String(answer.status.code), "latency_ms": latency]))
             events.append(flow.event(.respond, .denied, .upstreamRefused, clock: clock, ["status": String(answer.status.code), "settled": "false"]))
             await release(proof, events: events)
-            return GatewayResponse(status: answer.status, headerFields: HopByHop.filtered(answer.headerFields), body: answer.body)
+            return GatewayResponse(status: answer.status, headerFields: HopByHop.response(answer.headerFields), body: answer.body)
         }
         events.append(flow.event(.forward, .ok, clock: clock, ["status": String(answer.status.code), "latency_ms": latency]))
         return await settle(proof, answer: answer, route: route, identity: identity, offer: signed, flow: flow, events: events)
@@ -147,7 +152,7 @@ extension Gateway {
                 return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
                                   detail: "the payment settled (\(settlement.transaction)) but could not be recorded; support can trace this flow")
             }
-            var fields = HopByHop.filtered(answer.headerFields)
+            var fields = HopByHop.response(answer.headerFields)
             fields.append(contentsOf: rail.receiptFields(settlement, proof: proof))
             fields[.cacheControl] = "private"
             return GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
@@ -189,17 +194,22 @@ extension Gateway {
         }
     }
 
-    /// A refused proof: audited, then a fresh 402 whose `error` is the reason.
+    /// A refused proof: audited, then a fresh 402 whose `error` is the reason. The fresh offer opens a
+    /// new flow (a new correlation id), linked both ways in the audit trail.
     private func refuse(_ request: GatewayRequest, _ route: Route, _ pricing: Route.Pricing, _ identity: Identity, _ reason: Reason,
                         flow: Flow, received: [String: String]? = nil, events: [AuditEvent] = [], alreadyAudited: Bool = false,
                         detail: String) async -> GatewayResponse {
+        var next = flow
+        next.correlationId = CorrelationId.make()
         var all = events
         if events.isEmpty && !alreadyAudited {
             if let received { all.append(flow.event(.proof, .received, clock: clock, received)) }
             all.append(flow.event(.verify, .denied, reason, clock: clock, ["detail": detail]))
         }
+        if !all.isEmpty { all[all.count - 1].details["next_correlation_id"] = next.correlationId }
         for event in all { await audit.record(event) }
-        return await offer(request, route: route, pricing: pricing, identity: identity, reason: reason, flow: flow, detail: detail)
+        return await offer(request, route: route, pricing: pricing, identity: identity, reason: reason, flow: next, detail: detail,
+                           previous: flow.correlationId)
     }
 
     /// Whether the echoed offer fits this request, this client and the current price.

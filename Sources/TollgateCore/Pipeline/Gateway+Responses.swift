@@ -40,7 +40,7 @@ extension Gateway {
     /// A 402 with structured terms: the rail's header (`PAYMENT-REQUIRED`) and the same terms as JSON for people.
     /// Issuing it writes nothing synchronously.
     func offer(_ request: GatewayRequest, route: Route, pricing: Route.Pricing, identity: Identity, reason: Reason,
-               flow: Flow, detail: String? = nil) async -> GatewayResponse {
+               flow: Flow, detail: String? = nil, previous: String? = nil) async -> GatewayResponse {
         let now = clock.nowSeconds
         let expiresAt = now + Int64(pricing.offerValiditySeconds)
         let requestLine = "\(request.method.rawValue) \(request.target)"
@@ -62,9 +62,10 @@ extension Gateway {
             "price": pricing.price, "unit": pricing.unit, "quantity": String(pricing.quantity),
             "accepts": pricing.accepts.map { "\($0.amount) \($0.asset.id) on \($0.asset.network)" }.joined(separator: ", "),
             "expires_at": String(expiresAt), "request": requestLine,
-        ]))
+        ].merging(previous.map { ["previous_correlation_id": $0] } ?? [:]) { a, _ in a }))
 
         var fields = rail.challengeFields(challenge)
+        fields[.tollgateCorrelationId] = flow.correlationId
         fields[.contentType] = "application/json"
         fields[.cacheControl] = "no-store"
         let body = TermsBody(

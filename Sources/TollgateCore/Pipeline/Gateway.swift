@@ -59,7 +59,9 @@ public struct Gateway: Sendable {
     public func handle(_ request: GatewayRequest) async -> GatewayResponse {
         var flow = Flow(correlationId: CorrelationId.make(), now: clock.nowMillis())
         var response = await route(request, flow: &flow)
-        response.headerFields[.tollgateCorrelationId] = flow.correlationId
+        if response.headerFields[.tollgateCorrelationId] == nil {
+            response.headerFields[.tollgateCorrelationId] = flow.correlationId
+        }
         response.headerFields[.accessControlExposeHeaders] = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollgate-Correlation-Id"
         return response
     }
@@ -113,7 +115,7 @@ public struct Gateway: Sendable {
                                                correlationId: flow.correlationId, timestamp: clock.nowSeconds)
         do {
             let answer = try await upstream.send(upstreamRequest(request, contract: contract))
-            return GatewayResponse(status: answer.status, headerFields: HopByHop.filtered(answer.headerFields), body: answer.body)
+            return GatewayResponse(status: answer.status, headerFields: HopByHop.response(answer.headerFields), body: answer.body)
         } catch {
             return await deny(.badGateway, "bad_gateway", .forward, .upstreamUnavailable, flow: flow, detail: "the upstream did not answer")
         }
@@ -189,6 +191,13 @@ enum HopByHop {
         .connection, HTTPField.Name("Keep-Alive")!, .transferEncoding, .te, HTTPField.Name("Trailer")!, .upgrade,
         .proxyAuthenticate, .proxyAuthorization, .contentLength, HTTPField.Name("Host")!,
     ]
+
+    /// An upstream's fields as passed to the client: no hop-by-hop fields and no correlation id of its own.
+    static func response(_ fields: HTTPFields) -> HTTPFields {
+        var copy = filtered(fields)
+        copy[.tollgateCorrelationId] = nil
+        return copy
+    }
 
     static func filtered(_ fields: HTTPFields) -> HTTPFields {
         var copy = fields

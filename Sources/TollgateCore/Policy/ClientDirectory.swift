@@ -45,3 +45,10 @@ public enum ConstantTime {
         return difference == 0
     }
 }
+
+/// How API keys are stored: SHA-256, hex. Keys are random and long, so a fast hash is enough.
+public enum APIKeyHash {
+    public static func sha256Hex(_ key: String) -> String {
+        HexString.encode(SHA256.hash(data: Array(key.utf8)))
+    }
+}

@@ -3,7 +3,7 @@
 /// Every method commits before it returns. Audit events passed along are written in the same
 /// transaction as the state change they describe.
 public protocol TollgateStore: Sendable {
-    /// Atomically claims a proof for single use.
+    /// Atomically claims a proof for single use, and the offer (its correlation id) with it.
     func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome
 
     /// Gives a claimed proof back (nothing was settled), so the same proof may be presented again.
@@ -15,7 +15,8 @@ public protocol TollgateStore: Sendable {
     /// Appends audit events.
     func append(_ events: [AuditEvent]) async throws
 
-    /// The events of one flow in the order they were recorded.
+    /// The events of one flow in the order they happened (unpaid-path events are written in batches, so
+    /// their sequence numbers may come after later paid-path events).
     func events(correlationId: String) async throws -> [RecordedAuditEvent]
 
     /// Deletes reservations whose proofs expired before `unixSeconds` and are not settled or in doubt.
@@ -55,6 +56,8 @@ public enum ReservationOutcome: Sendable, Hashable {
     case reserved
     /// The proof was claimed before, by the flow with this correlation id.
     case alreadyClaimed(correlationId: String, state: Reservation.State)
+    /// Another proof already paid (or is paying) this offer: one offer buys one delivery.
+    case offerAlreadyUsed(state: Reservation.State)
 }
 
 /// A ledger entry of money received.

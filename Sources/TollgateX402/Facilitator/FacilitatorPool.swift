@@ -74,7 +74,11 @@ public struct FacilitatorHealthService: Service {
     }
 
     public func run() async throws {
-        while !Task.isCancelledOrShuttingDown {
+        try await cancelWhenGracefulShutdown { await loop() }
+    }
+
+    private func loop() async {
+        while !Task.isCancelled {
             let ready = await pool.refresh(logger: logger)
             let missing = expected.subtracting(ready)
             if missing.isEmpty {
@@ -89,8 +93,4 @@ public struct FacilitatorHealthService: Service {
             }
         }
     }
-}
-
-extension Task where Success == Never, Failure == Never {
-    static var isCancelledOrShuttingDown: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 }

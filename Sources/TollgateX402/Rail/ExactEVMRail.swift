@@ -97,7 +97,7 @@ public struct ExactEVMRail: PaymentRail {
     // MARK: verification
 
     public func verifyLocally(_ proof: PaymentProof, offer: Offer, now: Int64) -> Verdict {
-        LocalVerifier(assets: assets).verify(proof, offer: offer, now: now)
+        verifyLocally(proof, offer: offer, now: now, assets: assets)
     }
 
     public func isReady(network: String) -> Bool { facilitators.isReady(network: network) }

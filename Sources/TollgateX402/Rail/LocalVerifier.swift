@@ -1,29 +1,46 @@
 import TollgateCore
 
-/// The `exact` EVM checks that need no chain (WIRE.md §4, rules 1–8), run before any store write or
-/// facilitator call. The asset's EIP-712 domain comes from configuration, never from the client.
-struct LocalVerifier {
-    let assets: [ExactEVMRail.AssetKey: Asset]
+/// The `exact` EVM checks that need no chain (WIRE.md §4, rules 1–8). The gateway runs them before
+/// any store write or facilitator call; the development facilitator runs the same code.
+public enum ExactEVMVerifier {
+    /// What the authorization must match.
+    public struct Expected: Sendable, Hashable {
+        public var network: String
+        public var payTo: String
+        public var amount: TokenAmount
+        /// The token's EIP-712 domain: from configuration in the gateway, never from the client.
+        public var domain: EIP712Domain
 
-    func verify(_ proof: PaymentProof, offer: Offer, now: Int64) -> Verdict {
-        guard proof.accepted.scheme == "exact" else { return .invalid(.invalidScheme, detail: "only the exact scheme is accepted") }
-        guard proof.network == offer.network, let chainId = Self.chainId(proof.network) else {
+        public init(network: String, payTo: String, amount: TokenAmount, domain: EIP712Domain) {
+            self.network = network
+            self.payTo = payTo
+            self.amount = amount
+            self.domain = domain
+        }
+    }
+
+    /// The chain id of a CAIP-2 `eip155:<id>` network.
+    public static func chainId(_ network: String) -> UInt64? {
+        guard network.hasPrefix("eip155:") else { return nil }
+        return UInt64(network.dropFirst(7))
+    }
+
+    public static func verify(scheme: String, network: String, authorization: X402.Authorization, signature: String,
+                              expected: Expected, now: Int64) -> Verdict {
+        guard scheme == "exact" else { return .invalid(.invalidScheme, detail: "only the exact scheme is accepted") }
+        guard network == expected.network, chainId(network) == expected.domain.chainId else {
             return .invalid(.invalidNetwork, detail: "the network is not the offer's EVM network")
         }
-        guard let asset = assets[.init(network: offer.network, address: offer.asset)],
-              let contract = EthereumAddress(asset.address) else {
-            return .invalid(.invalidNetwork, detail: "the asset is not configured")
-        }
-        guard let from = EthereumAddress(proof.payer), let to = EthereumAddress(proof.payee) else {
+        guard let from = EthereumAddress(authorization.from), let to = EthereumAddress(authorization.to) else {
             return .invalid(.invalidPayload, detail: "authorization.from or authorization.to is not an address")
         }
-        guard to.lowercased == offer.payTo else {
+        guard to.lowercased == expected.payTo.lowercased() else {
             return .invalid(.recipientMismatch, detail: "authorization.to is not the payee of the offer")
         }
-        guard TokenAmount(atomic: proof.amount) == offer.amount else {
+        guard TokenAmount(atomic: authorization.value) == expected.amount else {
             return .invalid(.valueMismatch, detail: "authorization.value is not the offered amount")
         }
-        guard let validAfter = Int64(proof.validAfter), let validBefore = Int64(proof.validBefore) else {
+        guard let validAfter = Int64(authorization.validAfter), let validBefore = Int64(authorization.validBefore) else {
             return .invalid(.invalidPayload, detail: "validAfter or validBefore is not a time in seconds")
         }
         guard validAfter <= now else {
@@ -32,25 +49,35 @@ struct LocalVerifier {
         guard validBefore >= now + ExactEVMRail.validBeforeMarginSeconds else {
             return .invalid(.validBefore, detail: "the authorization expires too soon or has expired")
         }
-        guard let nonce = Hex.decode(proof.nonce), nonce.count == 32 else {
+        guard let nonce = Hex.decode(authorization.nonce), nonce.count == 32 else {
             return .invalid(.invalidPayload, detail: "the nonce is not 32 bytes of hex")
         }
-        let authorization = TransferWithAuthorization(from: from, to: to, value: proof.amount, validAfter: proof.validAfter,
-                                                      validBefore: proof.validBefore, nonce: nonce)
-        let domain = EIP712Domain(name: asset.eip712Name, version: asset.eip712Version, chainId: chainId, verifyingContract: contract)
-        guard let digest = authorization.digest(domain: domain),
-              let bytes = Hex.decode(proof.signature), let signature = RecoverableSignature(bytes: bytes),
-              let signer = Secp256k1.recoverAddress(digest: digest, signature: signature),
+        let message = TransferWithAuthorization(from: from, to: to, value: authorization.value, validAfter: authorization.validAfter,
+                                                validBefore: authorization.validBefore, nonce: nonce)
+        guard let digest = message.digest(domain: expected.domain),
+              let bytes = Hex.decode(signature), let recoverable = RecoverableSignature(bytes: bytes),
+              let signer = Secp256k1.recoverAddress(digest: digest, signature: recoverable),
               signer == from
         else {
             return .invalid(.signatureInvalid, detail: "the signature does not recover to authorization.from")
         }
         return .valid(payer: from.checksummed)
     }
+}
 
-    /// The chain id of a CAIP-2 `eip155:<id>` network.
-    static func chainId(_ network: String) -> UInt64? {
-        guard network.hasPrefix("eip155:") else { return nil }
-        return UInt64(network.dropFirst(7))
+extension ExactEVMRail {
+    func verifyLocally(_ proof: PaymentProof, offer: Offer, now: Int64, assets: [AssetKey: Asset]) -> Verdict {
+        guard let asset = assets[.init(network: offer.network, address: offer.asset)], let contract = EthereumAddress(asset.address),
+              let chainId = ExactEVMVerifier.chainId(offer.network)
+        else {
+            return .invalid(.invalidNetwork, detail: "the asset is not configured")
+        }
+        let expected = ExactEVMVerifier.Expected(
+            network: offer.network, payTo: offer.payTo, amount: offer.amount,
+            domain: EIP712Domain(name: asset.eip712Name, version: asset.eip712Version, chainId: chainId, verifyingContract: contract))
+        let authorization = X402.Authorization(from: proof.payer, to: proof.payee, value: proof.amount, validAfter: proof.validAfter,
+                                               validBefore: proof.validBefore, nonce: proof.nonce)
+        return ExactEVMVerifier.verify(scheme: proof.accepted.scheme, network: proof.network, authorization: authorization,
+                                       signature: proof.signature, expected: expected, now: now)
     }
 }

@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import TollgateCore
+import TollgateX402
+
+/// A facilitator for development and tests: verifies exactly like the gateway (EIP-712, secp256k1,
+/// amount, payee, time window) plus balance and nonce state, and settles into a local ledger.
+/// It only ever serves test networks.
+public struct DevFacilitator: Facilitator {
+    /// Chain ids of public test networks and local chains. Anything else (main nets) is refused.
+    public static let testChainIds: Set<UInt64> = [84532, 11155111, 17000, 80002, 421614, 11155420, 43113, 97, 31337, 1337]
+
+    public let networks: [String]
+    let ledger: DevLedger
+    let clock: any GatewayClock
+    public var name: String { "dev-facilitator" }
+
+    public struct MainNetRefused: Error, CustomStringConvertible {
+        public let network: String
+        public var description: String { "\(network) is not a test network: the development facilitator refuses it" }
+    }
+
+    public init(networks: [String], ledger: DevLedger, clock: any GatewayClock = SystemClock()) throws(MainNetRefused) {
+        for network in networks where !Self.isTestNetwork(network) { throw MainNetRefused(network: network) }
+        self.networks = networks
+        self.ledger = ledger
+        self.clock = clock
+    }
+
+    public static func isTestNetwork(_ network: String) -> Bool {
+        ExactEVMVerifier.chainId(network).map(testChainIds.contains) ?? false
+    }
+
+    public func supported(logger: Logger) async throws -> X402.SupportedResponse {
+        X402.SupportedResponse(kinds: networks.map { .init(x402Version: X402.version, scheme: "exact", network: $0) },
+                               extensions: [], signers: ["eip155:*": []])
+    }
+
+    public func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
+        switch await check(request) {
+        case .failure(let refusal):
+            return .init(isValid: false, invalidReason: refusal.reason.rawValue, invalidMessage: refusal.detail, payer: refusal.payer)
+        case .success(let transfer):
+            return .init(isValid: true, payer: transfer.payer)
+        }
+    }
+
+    public func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
+        let network = request.paymentRequirements.network
+        switch await check(request) {
+        case .failure(let refusal):
+            return .init(success: false, errorReason: refusal.reason.rawValue, errorMessage: refusal.detail, payer: refusal.payer,
+                         transaction: "", network: network)
+        case .success(let transfer):
+            do {
+                switch try await ledger.settle(transfer) {
+                case .success(let tx):
+                    return .init(success: true, payer: transfer.payer, transaction: tx, network: network, amount: String(transfer.amount))
+                case .failure(let refusal):
+                    let reason: Reason = refusal.check == .nonceUsed ? .nonceAlreadyUsed : Reason("insufficient_funds")
+                    return .init(success: false, errorReason: reason.rawValue, payer: transfer.payer, transaction: "", network: network)
+                }
+            } catch {
+                return .init(success: false, errorReason: "unexpected_settle_error", errorMessage: "\(error)", payer: transfer.payer,
+                             transaction: "", network: network)
+            }
+        }
+    }
+
+    struct Refusal: Error {
+        let reason: Reason
+        let detail: String
+        let payer: String?
+    }
+
+    private func check(_ request: X402.FacilitatorRequest) async -> Result<DevLedger.Transfer, Refusal> {
+        let requirements = request.paymentRequirements
+        guard let payload = try? JSONDecoder().decode(X402.PaymentPayload.self, from: Data(HeaderCodec.json(request.paymentPayload))) else {
+            return .failure(Refusal(reason: .invalidPayload, detail: "not an exact EVM payment payload", payer: nil))
+        }
+        let authorization = payload.payload.authorization
+        let payer = authorization.from
+        guard payload.x402Version == X402.version, request.x402Version == X402.version else {
+            return .failure(Refusal(reason: .invalidVersion, detail: "x402 v2 only", payer: payer))
+        }
+        guard networks.contains(requirements.network), Self.isTestNetwork(requirements.network) else {
+            return .failure(Refusal(reason: .invalidNetwork, detail: "\(requirements.network) is not served here", payer: payer))
+        }
+        guard payload.accepted.network == requirements.network, payload.accepted.amount == requirements.amount,
+              payload.accepted.asset.lowercased() == requirements.asset.lowercased(),
+              payload.accepted.payTo.lowercased() == requirements.payTo.lowercased()
+        else {
+            return .failure(Refusal(reason: Reason("invalid_exact_evm_payload_accepted_mismatch"), detail: "accepted differs from the requirements", payer: payer))
+        }
+        guard let chainId = ExactEVMVerifier.chainId(requirements.network), let asset = EthereumAddress(requirements.asset),
+              let name = requirements.extra?["name"]?.string, let version = requirements.extra?["version"]?.string,
+              let amount = TokenAmount(atomic: requirements.amount)
+        else {
+            return .failure(Refusal(reason: Reason("invalid_exact_evm_payload_missing_eip712_domain"), detail: "requirements lack the EIP-712 domain", payer: payer))
+        }
+        let expected = ExactEVMVerifier.Expected(
+            network: requirements.network, payTo: requirements.payTo, amount: amount,
+            domain: EIP712Domain(name: name, version: version, chainId: chainId, verifyingContract: asset))
+        if case .invalid(let reason, let detail) = ExactEVMVerifier.verify(
+            scheme: requirements.scheme, network: payload.accepted.network, authorization: authorization,
+            signature: payload.payload.signature, expected: expected, now: clock.nowSeconds) {
+            return .failure(Refusal(reason: reason, detail: detail, payer: payer))
+        }
+        guard let value = Int64(authorization.value) else {
+            return .failure(Refusal(reason: Reason("insufficient_funds"), detail: "amount above the test balance range", payer: payer))
+        }
+        let transfer = DevLedger.Transfer(network: requirements.network, asset: asset.lowercased, payer: payer.lowercased(),
+                                          payee: authorization.to.lowercased(), amount: value, nonce: authorization.nonce.lowercased())
+        switch (try? await ledger.check(transfer)) ?? .ok {
+        case .nonceUsed: return .failure(Refusal(reason: .nonceAlreadyUsed, detail: "the authorization was already used", payer: payer))
+        case .insufficientFunds: return .failure(Refusal(reason: Reason("insufficient_funds"), detail: "balance too low", payer: payer))
+        case .ok: return .success(transfer)
+        }
+    }
+}

@@ -1,0 +1,302 @@
+import Foundation
+import HTTPTypes
+import TollgateCore
+import Yams
+
+/// Reads and validates a gateway configuration file, reporting every problem with its line.
+public enum ConfigurationLoader {
+    public static func load(path: String) throws(ConfigurationError) -> (GatewayConfiguration, warnings: [ConfigurationIssue]) {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(file: path, issues: [.init(line: nil, path: "", message: "cannot read the file")])
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String = "<config>") throws(ConfigurationError) -> (GatewayConfiguration, warnings: [ConfigurationIssue]) {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigurationError(file: file, issues: [.init(line: nil, path: "", message: "the file is empty")])
+            }
+            root = node
+        } catch let error as ConfigurationError {
+            throw error
+        } catch let error as YamlError {
+            throw ConfigurationError(file: file, issues: [.init(line: Self.line(of: error), path: "", message: "not valid YAML: \(error)")])
+        } catch {
+            throw ConfigurationError(file: file, issues: [.init(line: nil, path: "", message: "not valid YAML: \(error)")])
+        }
+        var reader = YAMLReader()
+        let configuration = read(root, &reader)
+        let errors = reader.issues.filter { $0.severity == .error }
+        guard errors.isEmpty, let configuration else {
+            throw ConfigurationError(file: file, issues: reader.issues)
+        }
+        return (configuration, reader.issues)
+    }
+
+    static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): mark.line
+        default: nil
+        }
+    }
+
+    static let topKeys: Set<String> = [
+        "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
+        "unmatched", "retry_after_seconds", "max_request_body_bytes",
+    ]
+
+    static func read(_ root: Node, _ r: inout YAMLReader) -> GatewayConfiguration? {
+        guard let top = r.mapping(root, "", known: topKeys) else { return nil }
+
+        let listenText = r.string(top["listen"], "listen") ?? "127.0.0.1:8402"
+        let listen = GatewayConfiguration.Listen(listenText)
+        if listen == nil { r.fail(top["listen"], "listen", "expected host:port, e.g. 127.0.0.1:8402") }
+
+        let publicURL = r.string(top["public_url"], "public_url") ?? "http://\(listen?.description ?? "127.0.0.1:8402")"
+        if !isHTTPURL(publicURL) { r.fail(top["public_url"], "public_url", "expected an http(s) URL") }
+
+        var upstreamURL = ""
+        var upstreamTimeout = 30.0
+        var maxUpstreamBytes = 32 * 1024 * 1024
+        if let upstream = r.mapping(top["upstream"], "upstream", known: ["url", "timeout_seconds", "max_response_bytes"]) {
+            upstreamURL = r.string(upstream["url"], "upstream.url", required: true, parent: top["upstream"]) ?? ""
+            if !upstreamURL.isEmpty && !isHTTPURL(upstreamURL) { r.fail(upstream["url"], "upstream.url", "expected an http(s) URL") }
+            upstreamTimeout = Double(r.int(upstream["timeout_seconds"], "upstream.timeout_seconds", range: 1...3600) ?? 30)
+            maxUpstreamBytes = r.int(upstream["max_response_bytes"], "upstream.max_response_bytes", range: 1024...(1 << 34)) ?? maxUpstreamBytes
+        } else if top["upstream"] == nil {
+            r.fail(root, "upstream", "is required (upstream.url: the API to protect)")
+        }
+
+        let secrets = readSecrets(top["secrets"], root: root, &r)
+
+        var sqlitePath = ".tollgate/gateway.sqlite"
+        var auditFlush = 200
+        if let storage = r.mapping(top["storage"], "storage", known: ["sqlite", "audit_flush_ms"]) {
+            sqlitePath = r.string(storage["sqlite"], "storage.sqlite") ?? sqlitePath
+            auditFlush = r.int(storage["audit_flush_ms"], "storage.audit_flush_ms", range: 1...10_000) ?? auditFlush
+        }
+
+        let facilitators = readFacilitators(top["facilitators"], &r)
+        let assets = readAssets(top["assets"], &r)
+        let payTo = r.string(top["pay_to"], "pay_to")
+        if let payTo, !isAddress(payTo) { r.fail(top["pay_to"], "pay_to", "expected a 0x-prefixed 20-byte hex address") }
+        let clients = readClients(top["clients"], &r)
+        let routes = readRoutes(top["routes"], assets: assets, payTo: payTo, clients: clients, root: root, &r)
+
+        let unmatchedText = r.string(top["unmatched"], "unmatched") ?? "deny"
+        let unmatched = Gateway.UnmatchedPolicy(rawValue: unmatchedText)
+        if unmatched == nil { r.fail(top["unmatched"], "unmatched", "expected deny or pass") }
+
+        if !routes.filter({ $0.pricing != nil }).isEmpty && facilitators.isEmpty {
+            r.fail(top["facilitators"] ?? root, "facilitators", "paid routes need at least one facilitator")
+        }
+        let covered = Set(facilitators.flatMap(\.networks))
+        for route in routes {
+            for network in route.pricing?.accepts.map(\.asset.network) ?? [] where !facilitators.isEmpty && !covered.isEmpty
+                && !covered.contains(network) && !facilitators.contains(where: { $0.networks.isEmpty }) {
+                r.fail(top["facilitators"], "facilitators", "no facilitator is configured for \(network) (route \(route.resource))")
+            }
+        }
+
+        guard let listen, let unmatched else { return nil }
+        return GatewayConfiguration(
+            listen: listen, publicURL: publicURL, upstreamURL: upstreamURL, upstreamTimeoutSeconds: upstreamTimeout,
+            maxUpstreamResponseBytes: maxUpstreamBytes,
+            maxRequestBodyBytes: r.int(top["max_request_body_bytes"], "max_request_body_bytes", range: 0...(1 << 30)) ?? 1 << 20,
+            secrets: secrets, sqlitePath: sqlitePath, auditFlushMillis: auditFlush, facilitators: facilitators, assets: assets,
+            payTo: payTo, clients: clients, routes: routes, unmatched: unmatched,
+            retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5)
+    }
+
+    static func readSecrets(_ node: Node?, root: Node, _ r: inout YAMLReader) -> [GatewayConfiguration.SecretSource] {
+        guard let node else {
+            r.fail(root, "secrets", "is required: a list of {id, env | file} naming the HMAC key for offers")
+            return []
+        }
+        var result: [GatewayConfiguration.SecretSource] = []
+        for (index, item) in (r.sequence(node, "secrets") ?? []).enumerated() {
+            let path = "secrets[\(index)]"
+            guard let fields = r.mapping(item, path, known: ["id", "env", "file", "value"]) else { continue }
+            let id = r.string(fields["id"], "\(path).id", required: true, parent: item) ?? ""
+            if id.isEmpty || id.contains(".") || id.contains(" ") { r.fail(fields["id"] ?? item, "\(path).id", "needs a short id without dots or spaces") }
+            if fields["value"] != nil {
+                r.fail(fields["value"], "\(path).value", "secrets are never written inline; use env: VARIABLE or file: PATH")
+            }
+            let env = r.string(fields["env"], "\(path).env")
+            let file = r.string(fields["file"], "\(path).file")
+            switch (env, file) {
+            case (let env?, nil): result.append(.init(id: id, origin: .environment(env)))
+            case (nil, let file?): result.append(.init(id: id, origin: .file(file)))
+            default: r.fail(item, path, "needs exactly one of env or file")
+            }
+        }
+        if result.isEmpty && r.issues.allSatisfy({ !$0.path.hasPrefix("secrets") }) { r.fail(node, "secrets", "needs at least one key") }
+        if Set(result.map(\.id)).count != result.count { r.fail(node, "secrets", "ids must be unique") }
+        return result
+    }
+
+    static func readFacilitators(_ node: Node?, _ r: inout YAMLReader) -> [GatewayConfiguration.Facilitator] {
+        var result: [GatewayConfiguration.Facilitator] = []
+        for (index, item) in (r.sequence(node, "facilitators") ?? []).enumerated() {
+            let path = "facilitators[\(index)]"
+            guard let fields = r.mapping(item, path, known: ["url", "timeout_seconds", "networks", "headers"]) else { continue }
+            let url = r.string(fields["url"], "\(path).url", required: true, parent: item) ?? ""
+            if !url.isEmpty && !isHTTPURL(url) { r.fail(fields["url"], "\(path).url", "expected an http(s) URL") }
+            let timeout = Double(r.int(fields["timeout_seconds"], "\(path).timeout_seconds", range: 1...120) ?? 10)
+            let networks = r.strings(fields["networks"], "\(path).networks") ?? []
+            for network in networks where !isCAIP2(network) {
+                r.fail(fields["networks"], "\(path).networks", "\(network) is not a CAIP-2 network id like eip155:84532")
+            }
+            var headers: [String: [(String, String)]] = [:]
+            if let byEndpoint = r.mapping(fields["headers"], "\(path).headers", known: ["all", "supported", "verify", "settle"]) {
+                for (endpoint, value) in byEndpoint {
+                    guard let pairs = value.mapping else {
+                        r.fail(value, "\(path).headers.\(endpoint)", "expected a mapping of header names to values")
+                        continue
+                    }
+                    headers[endpoint] = pairs.compactMap { key, value in
+                        guard let name = key.string, let text = value.string else { return nil }
+                        return (name, expandEnvironment(text))
+                    }
+                }
+            }
+            result.append(.init(url: url, timeoutSeconds: timeout, networks: networks, headers: headers))
+        }
+        return result
+    }
+
+    static func readAssets(_ node: Node?, _ r: inout YAMLReader) -> [Asset] {
+        var result: [Asset] = []
+        for (index, item) in (r.sequence(node, "assets") ?? []).enumerated() {
+            let path = "assets[\(index)]"
+            guard let fields = r.mapping(item, path, known: ["id", "network", "address", "decimals", "eip712_name", "eip712_version"]) else { continue }
+            let id = r.string(fields["id"], "\(path).id", required: true, parent: item) ?? ""
+            let network = r.string(fields["network"], "\(path).network", required: true, parent: item) ?? ""
+            if !network.isEmpty && !isCAIP2(network) { r.fail(fields["network"], "\(path).network", "expected a CAIP-2 id like eip155:84532") }
+            let address = r.string(fields["address"], "\(path).address", required: true, parent: item) ?? ""
+            if !address.isEmpty && !isAddress(address) { r.fail(fields["address"], "\(path).address", "expected a 0x-prefixed 20-byte hex address") }
+            let decimals = r.int(fields["decimals"], "\(path).decimals", range: 0...36) ?? 6
+            let name = r.string(fields["eip712_name"], "\(path).eip712_name", required: true, parent: item) ?? ""
+            let version = r.string(fields["eip712_version"], "\(path).eip712_version", required: true, parent: item) ?? ""
+            if result.contains(where: { $0.id == id }) { r.fail(fields["id"], "\(path).id", "\(id) is defined twice") }
+            result.append(Asset(id: id, network: network, address: address, decimals: decimals, eip712Name: name, eip712Version: version))
+        }
+        return result
+    }
+
+    static func readClients(_ node: Node?, _ r: inout YAMLReader) -> [ClientRecord] {
+        var result: [ClientRecord] = []
+        for (index, item) in (r.sequence(node, "clients") ?? []).enumerated() {
+            let path = "clients[\(index)]"
+            guard let fields = r.mapping(item, path, known: ["id", "api_key_sha256", "scopes", "api_key"]) else { continue }
+            let id = r.string(fields["id"], "\(path).id", required: true, parent: item) ?? ""
+            if id == "anonymous" { r.fail(fields["id"], "\(path).id", "anonymous is reserved for callers without a key") }
+            if fields["api_key"] != nil {
+                r.fail(fields["api_key"], "\(path).api_key", "API keys are never stored in clear; put its SHA-256 in api_key_sha256 (tollgate hash-key)")
+            }
+            let hashText = r.string(fields["api_key_sha256"], "\(path).api_key_sha256", required: true, parent: item) ?? ""
+            let hash = HexString.decode(hashText)
+            if hash?.count != 32 { r.fail(fields["api_key_sha256"] ?? item, "\(path).api_key_sha256", "expected 64 hex digits (SHA-256 of the key)") }
+            let scopes = r.strings(fields["scopes"], "\(path).scopes") ?? []
+            if result.contains(where: { $0.id == id }) { r.fail(fields["id"], "\(path).id", "\(id) is defined twice") }
+            if let hash, result.contains(where: { $0.apiKeySHA256 == hash }) { r.fail(fields["api_key_sha256"], "\(path).api_key_sha256", "two clients share one key") }
+            result.append(ClientRecord(id: id, apiKeySHA256: hash ?? [], scopes: Set(scopes)))
+        }
+        return result
+    }
+
+    static let routeKeys: Set<String> = [
+        "method", "path", "resource", "description", "mime_type", "price", "accepts", "unit", "quantity", "scope", "anonymous",
+        "pay_to", "offer_validity_seconds", "max_timeout_seconds",
+    ]
+
+    static func readRoutes(_ node: Node?, assets: [Asset], payTo: String?, clients: [ClientRecord], root: Node,
+                           _ r: inout YAMLReader) -> [Route] {
+        guard let items = r.sequence(node, "routes") else {
+            r.fail(root, "routes", "is required: the list of routes the gateway serves")
+            return []
+        }
+        var result: [Route] = []
+        for (index, item) in items.enumerated() {
+            let path = "routes[\(index)]"
+            guard let fields = r.mapping(item, path, known: routeKeys) else { continue }
+            let methodText = r.string(fields["method"], "\(path).method")?.uppercased()
+            let method = methodText.flatMap { $0 == "*" || $0 == "ANY" ? nil : HTTPRequest.Method($0) }
+            if let methodText, methodText != "*", methodText != "ANY", method == nil { r.fail(fields["method"], "\(path).method", "not an HTTP method") }
+            let pattern = r.string(fields["path"], "\(path).path", required: true, parent: item) ?? "/"
+            let pathPattern = PathPattern(pattern)
+            if pathPattern == nil { r.fail(fields["path"], "\(path).path", "must start with /") }
+            let resource = r.string(fields["resource"], "\(path).resource", required: true, parent: item) ?? ""
+            let scope = r.string(fields["scope"], "\(path).scope")
+            let anonymous = r.bool(fields["anonymous"], "\(path).anonymous") ?? false
+            if anonymous && scope != nil {
+                r.fail(fields["anonymous"], "\(path).anonymous", "a route with a scope cannot be open to anonymous callers")
+            }
+            if let scope, !clients.contains(where: { $0.holds(scope) }) {
+                r.warn(fields["scope"], "\(path).scope", "no configured client holds \(scope)")
+            }
+            let pricing = readPricing(fields, item: item, path: path, assets: assets, payTo: payTo, &r)
+            if pricing == nil {
+                for key in ["accepts", "unit", "quantity", "pay_to", "offer_validity_seconds", "max_timeout_seconds"] where fields[key] != nil {
+                    r.fail(fields[key], "\(path).\(key)", "only applies to a paid route (set price)")
+                }
+            }
+            guard let pathPattern else { continue }
+            result.append(Route(method: method, path: pathPattern, resource: resource,
+                                description: r.string(fields["description"], "\(path).description") ?? resource,
+                                mimeType: r.string(fields["mime_type"], "\(path).mime_type") ?? "application/json",
+                                scope: scope, allowsAnonymous: anonymous, pricing: pricing))
+        }
+        return result
+    }
+
+    static func readPricing(_ fields: [String: Node], item: Node, path: String, assets: [Asset], payTo: String?,
+                            _ r: inout YAMLReader) -> Route.Pricing? {
+        guard let price = r.string(fields["price"], "\(path).price") else { return nil }
+        let assetIds = r.strings(fields["accepts"], "\(path).accepts") ?? (assets.count == 1 ? [assets[0].id] : [])
+        if assetIds.isEmpty { r.fail(fields["accepts"] ?? item, "\(path).accepts", "name the assets this route accepts (ids from assets)") }
+        let routePayTo = r.string(fields["pay_to"], "\(path).pay_to") ?? payTo
+        if let routePayTo, !isAddress(routePayTo) { r.fail(fields["pay_to"], "\(path).pay_to", "expected a 0x-prefixed 20-byte hex address") }
+        if routePayTo == nil { r.fail(item, "\(path).pay_to", "a paid route needs pay_to (here or at the top level)") }
+        var accepts: [Route.Acceptance] = []
+        for id in assetIds {
+            guard let asset = assets.first(where: { $0.id == id }) else {
+                r.fail(fields["accepts"], "\(path).accepts", "unknown asset \(id)")
+                continue
+            }
+            guard let amount = TokenAmount(decimal: price, decimals: asset.decimals), !amount.isZero else {
+                r.fail(fields["price"], "\(path).price", "\(price) is not a positive decimal amount with at most \(asset.decimals) decimals")
+                continue
+            }
+            accepts.append(Route.Acceptance(asset: asset, amount: amount, payTo: routePayTo ?? ""))
+        }
+        let unit = r.string(fields["unit"], "\(path).unit") ?? "request"
+        let validity = r.int(fields["offer_validity_seconds"], "\(path).offer_validity_seconds", range: 5...3600) ?? 300
+        let maxTimeout = r.int(fields["max_timeout_seconds"], "\(path).max_timeout_seconds", range: 10...3600) ?? 60
+        return Route.Pricing(price: price, accepts: accepts, unit: unit,
+                             quantity: r.int(fields["quantity"], "\(path).quantity", range: 1...1_000_000) ?? 1,
+                             offerValiditySeconds: validity, maxTimeoutSeconds: maxTimeout)
+    }
+
+    static func isHTTPURL(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), url.host != nil else { return false }
+        return scheme == "http" || scheme == "https"
+    }
+
+    static func isAddress(_ text: String) -> Bool {
+        text.hasPrefix("0x") && text.utf8.count == 42 && HexString.decode(text.dropFirst(2)) != nil
+    }
+
+    static func isCAIP2(_ text: String) -> Bool {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
+    }
+
+    /// `${NAME}` in header values is replaced by the environment variable, so tokens stay out of the file.
+    static func expandEnvironment(_ text: String) -> String {
+        guard text.hasPrefix("${"), text.hasSuffix("}") else { return text }
+        return ProcessInfo.processInfo.environment[String(text.dropFirst(2).dropLast())] ?? ""
+    }
+}

@@ -1,0 +1,86 @@
+import Yams
+
+/// Walks a YAML tree and collects every problem with its line, so `tollgate check` can report all
+/// of them at once.
+struct YAMLReader {
+    var issues: [ConfigurationIssue] = []
+
+    mutating func fail(_ node: Node?, _ path: String, _ message: String) {
+        issues.append(ConfigurationIssue(line: node?.mark?.line, path: path, message: message))
+    }
+
+    mutating func warn(_ node: Node?, _ path: String, _ message: String) {
+        issues.append(ConfigurationIssue(line: node?.mark?.line, path: path, message: message, severity: .warning))
+    }
+
+    /// The mapping at `node`, reporting keys that are not in `known` (typos must not pass silently).
+    mutating func mapping(_ node: Node?, _ path: String, known: Set<String>) -> [String: Node]? {
+        guard let node else { return nil }
+        guard let mapping = node.mapping else {
+            fail(node, path, "expected a mapping of keys to values")
+            return nil
+        }
+        var result: [String: Node] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string else {
+                fail(key, path, "keys must be strings")
+                continue
+            }
+            if !known.contains(name) {
+                fail(key, join(path, name), "unknown key (expected one of: \(known.sorted().joined(separator: ", ")))")
+            }
+            result[name] = value
+        }
+        return result
+    }
+
+    mutating func sequence(_ node: Node?, _ path: String) -> [Node]? {
+        guard let node else { return nil }
+        guard case .sequence(let sequence) = node else {
+            fail(node, path, "expected a list")
+            return nil
+        }
+        return Array(sequence)
+    }
+
+    mutating func string(_ node: Node?, _ path: String, required: Bool = false, parent: Node? = nil) -> String? {
+        guard let node else {
+            if required { fail(parent, path, "is required") }
+            return nil
+        }
+        guard case .scalar(let scalar) = node else {
+            fail(node, path, "expected a text value")
+            return nil
+        }
+        return scalar.string
+    }
+
+    mutating func int(_ node: Node?, _ path: String, range: ClosedRange<Int>) -> Int? {
+        guard let node else { return nil }
+        guard let value = node.int, !(node.string?.contains(".") ?? false) else {
+            fail(node, path, "expected a whole number")
+            return nil
+        }
+        guard range.contains(value) else {
+            fail(node, path, "must be between \(range.lowerBound) and \(range.upperBound)")
+            return nil
+        }
+        return value
+    }
+
+    mutating func bool(_ node: Node?, _ path: String) -> Bool? {
+        guard let node else { return nil }
+        guard let value = node.bool else {
+            fail(node, path, "expected true or false")
+            return nil
+        }
+        return value
+    }
+
+    mutating func strings(_ node: Node?, _ path: String) -> [String]? {
+        guard let items = sequence(node, path) else { return nil }
+        return items.enumerated().compactMap { index, item in string(item, "\(path)[\(index)]") }
+    }
+
+    func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+}

@@ -1,0 +1,47 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TollgateCore
+
+/// Serves every request through the gateway pipeline (the reverse proxy of `tollgate serve`).
+public struct GatewayResponder: HTTPResponder {
+    public typealias Context = TollgateRequestContext
+
+    let gateway: Gateway
+    let maxRequestBodyBytes: Int
+
+    public init(gateway: Gateway, maxRequestBodyBytes: Int) {
+        self.gateway = gateway
+        self.maxRequestBodyBytes = maxRequestBodyBytes
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
+            return Self.preflight(request)
+        }
+        let body: [UInt8]
+        do {
+            var buffer = try await request.body.collect(upTo: maxRequestBodyBytes)
+            body = buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch {
+            return Response(status: .contentTooLarge, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: #"{"error":"content_too_large","reason":"request_body_too_large"}"#)))
+        }
+        let answer = await gateway.handle(GatewayRequest(
+            method: request.method, target: request.head.path ?? "/", headerFields: request.headers, body: body,
+            remoteAddress: context.remoteAddress?.ipAddress))
+        return Response(status: answer.status, headers: answer.headerFields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+
+    /// Browsers must be allowed to send the proof header and read the terms and receipt.
+    static func preflight(_ request: Request) -> Response {
+        var headers = HTTPFields()
+        headers[.accessControlAllowOrigin] = request.headers[.origin] ?? "*"
+        headers[.accessControlAllowMethods] = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+        headers[.accessControlAllowHeaders] = "PAYMENT-SIGNATURE, X-Api-Key, Authorization, Content-Type"
+        headers[.accessControlExposeHeaders] = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollgate-Correlation-Id"
+        headers[.accessControlMaxAge] = "600"
+        headers[.vary] = "Origin"
+        return Response(status: .noContent, headers: headers)
+    }
+}

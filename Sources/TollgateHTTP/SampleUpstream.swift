@@ -1,0 +1,97 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TollgateCore
+
+/// A small dataset API to put behind the gateway in the quickstart, the demo and the tests: JSON
+/// records (some with private fields), a daily report, a health probe and an endpoint that fails.
+///
+/// With `contract` set it checks the gateway's `Tollgate-Signature` like a real backend should and
+/// refuses requests that did not come through the gateway.
+public enum SampleUpstream {
+    public static func router(contract: ContractSigner? = nil) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/health") { _, _ in json(["ok": true]) }
+        router.get("/datasets/prices") { request, _ in
+            if let refusal = refuse(request, contract) { return refusal }
+            return json(Dataset(dataset: "prices", records: prices, privateFields: ["trader_id"], delivery: delivery(request)))
+        }
+        router.get("/datasets/history") { request, _ in
+            if let refusal = refuse(request, contract) { return refusal }
+            return json(Dataset(dataset: "history", records: history, privateFields: ["trader_id"], delivery: delivery(request)))
+        }
+        router.get("/datasets/broken") { _, _ in
+            Response(status: .internalServerError, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(string: #"{"error":"the dataset store is down"}"#)))
+        }
+        router.get("/reports/daily") { request, _ in
+            if let refusal = refuse(request, contract) { return refusal }
+            return json(Report(report: "daily", date: "2026-11-25", summary: "Markets closed mixed; volumes 4% above the 30-day mean.",
+                               topMovers: ["ACME": "+3.1%", "GLOBEX": "-2.4%"], delivery: delivery(request)))
+        }
+        return router
+    }
+
+    struct Record: Encodable {
+        var symbol: String
+        var date: String
+        var price: String
+        var volume: Int
+        /// Private: who traded. Tollgate can strip it for clients without the scope to see it.
+        var trader_id: String
+    }
+
+    struct Dataset: Encodable {
+        var dataset: String
+        var records: [Record]
+        var privateFields: [String]
+        var delivery: Delivery
+    }
+
+    struct Report: Encodable {
+        var report: String
+        var date: String
+        var summary: String
+        var topMovers: [String: String]
+        var delivery: Delivery
+    }
+
+    /// What the backend learnt from the gateway's contract headers.
+    struct Delivery: Encodable {
+        var client: String?
+        var payer: String?
+        var amount: String?
+        var unit: String?
+        var correlationId: String?
+    }
+
+    static let prices = [
+        Record(symbol: "ACME", date: "2026-11-25", price: "101.25", volume: 120_400, trader_id: "T-0192"),
+        Record(symbol: "GLOBEX", date: "2026-11-25", price: "48.10", volume: 98_000, trader_id: "T-0077"),
+        Record(symbol: "INITECH", date: "2026-11-25", price: "12.02", volume: 310_750, trader_id: "T-0311"),
+    ]
+
+    static let history = (1...5).map { day in
+        Record(symbol: "ACME", date: "2026-11-\(String(format: "%02d", 20 + day))", price: "\(97 + day).00", volume: 100_000 + day * 1_000,
+               trader_id: "T-0\(100 + day)")
+    }
+
+    static func delivery(_ request: Request) -> Delivery {
+        Delivery(client: request.headers[.tollgateClient], payer: request.headers[.tollgatePayer], amount: request.headers[.tollgateAmount],
+                 unit: request.headers[.tollgateUnit], correlationId: request.headers[.tollgateCorrelationId])
+    }
+
+    static func refuse(_ request: Request, _ contract: ContractSigner?) -> Response? {
+        guard let contract, !contract.isValid(request.headers, method: request.method, target: request.head.path ?? "/") else { return nil }
+        return Response(status: .unauthorized, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(string: #"{"error":"not signed by the gateway"}"#)))
+    }
+
+    static func json(_ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

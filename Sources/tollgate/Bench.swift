@@ -1,0 +1,123 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import TollgateCore
+import TollgateX402
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load-test an x402 endpoint: 402 throughput, then paid requests with freshly signed payments.")
+
+    @Option(help: "Base URL of the gateway (or of any x402 v2 server).")
+    var target: String
+
+    @Option(help: "Path of a paid resource.")
+    var path = "/datasets/prices"
+
+    @Option(help: "Requests per phase.")
+    var requests = 1000
+
+    @Option(help: "Requests in flight at once.")
+    var concurrency = 16
+
+    @Option(name: .customLong("header"), help: "Extra request header 'Name: value' (repeatable), e.g. an API key.")
+    var headers: [String] = []
+
+    @Option(help: "Which phases to run: unpaid, paid, invalid or all.")
+    var mode = "all"
+
+    func run() async throws {
+        let extra = headers.compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
+        }
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            try await runPhases(http, extra: extra)
+            try await http.shutdown()
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    func runPhases(_ http: HTTPClient, extra: [(String, String)]) async throws {
+        guard let payer = ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()) else { throw ExitCode.failure }
+        let client = PayingClient(client: http, payer: payer)
+        let url = target + path
+        print("tollgate bench: \(url), \(requests) requests per phase, concurrency \(concurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+
+        if mode == "all" || mode == "unpaid" {
+            let result = try await measure(requests, concurrency) { _ in
+                let exchange = try await client.get(url, headers: extra)
+                return exchange.status == 402
+            }
+            print(result.line("402 (no proof)"))
+        }
+        if mode == "all" || mode == "invalid" {
+            let terms = try await client.get(url, headers: extra).paymentRequired
+            guard let terms else { throw ValidationError("the target did not answer 402 with PAYMENT-REQUIRED") }
+            // A valid-looking proof whose signature is broken: refused locally, never reaching a facilitator.
+            var payload = try payer.pay(terms, now: Int64(Date().timeIntervalSince1970))
+            payload.payload.signature = "0x" + String(repeating: "11", count: 64) + "1b"
+            let forged = HeaderCodec.encode(payload)
+            let result = try await measure(requests, concurrency) { _ in
+                let exchange = try await client.get(url, headers: extra + [(X402.paymentSignatureHeader, forged)])
+                return exchange.status == 402
+            }
+            print(result.line("invalid proof refused"))
+        }
+        if mode == "all" || mode == "paid" {
+            let result = try await measure(requests, concurrency) { _ in
+                let first = try await client.get(url, headers: extra)
+                guard let terms = first.paymentRequired else { return false }
+                let paid = try await client.get(url, headers: extra + [(X402.paymentSignatureHeader, try client.sign(terms))])
+                return (200..<300).contains(paid.status) && paid.paymentResponse?.success == true
+            }
+            print(result.line("paid flow (402 + paid retry)"))
+        }
+    }
+
+    struct Result {
+        var count: Int
+        var failures: Int
+        var seconds: Double
+        var latencies: [Double]
+
+        func line(_ label: String) -> String {
+            let sorted = latencies.sorted()
+            func percentile(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+            return String(format: "%@: %d ok, %d failed in %.2f s = %.0f/s; p50 %.2f ms, p99 %.2f ms",
+                          label, count - failures, failures, seconds, Double(count - failures) / seconds,
+                          percentile(0.5) * 1000, percentile(0.99) * 1000)
+        }
+    }
+
+    func measure(_ total: Int, _ concurrency: Int, _ work: @escaping @Sendable (Int) async throws -> Bool) async throws -> Result {
+        let start = ContinuousClock.now
+        let perWorker = (0..<concurrency).map { total / concurrency + ($0 < total % concurrency ? 1 : 0) }
+        let outcomes = try await withThrowingTaskGroup(of: [(Double, Bool)].self) { group in
+            for count in perWorker {
+                group.addTask {
+                    var results: [(Double, Bool)] = []
+                    for index in 0..<count {
+                        let began = ContinuousClock.now
+                        let ok = (try? await work(index)) ?? false
+                        let elapsed = ContinuousClock.now - began
+                        results.append((Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, ok))
+                    }
+                    return results
+                }
+            }
+            var all: [(Double, Bool)] = []
+            for try await part in group { all += part }
+            return all
+        }
+        let elapsed = ContinuousClock.now - start
+        return Result(count: outcomes.count, failures: outcomes.filter { !$0.1 }.count,
+                      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                      latencies: outcomes.map(\.0))
+    }
+}

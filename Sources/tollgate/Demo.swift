@@ -1,0 +1,129 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import TollgateCore
+import TollgateDevFacilitator
+import TollgateHTTP
+import TollgateSQLite
+import TollgateX402
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start the sample upstream, the dev facilitator and the gateway on loopback, pay one request, print every step.")
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        var logger = logging.makeLogger("tollgate.demo")
+        if logging.logLevel == "info" { logger.logLevel = .warning }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-demo-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ports = try (0..<3).map { _ in try FreePort.pick() }
+        let (upstreamPort, facilitatorPort, gatewayPort) = (ports[0], ports[1], ports[2])
+
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let yaml = DemoConfiguration.yaml(gateway: gatewayPort, upstream: upstreamPort, facilitator: facilitatorPort, directory: directory)
+        let (configuration, _) = try ConfigurationLoader.parse(yaml, file: "demo")
+        let keys = try SecretResolver.keyRing(configuration.secrets, environment: ["TOLLGATE_DEMO_SECRET": secret])
+        let store = try SQLiteStore(path: configuration.sqlitePath)
+
+        let upstream = Application(router: SampleUpstream.router(contract: ContractSigner(keys: keys)),
+                                   configuration: .init(address: .hostname("127.0.0.1", port: upstreamPort)), logger: logger)
+        let devFacilitator = try DevFacilitator(networks: ["eip155:84532"], ledger: try DevLedger(path: directory + "/facilitator.sqlite"))
+        let facilitator = Application(router: DevFacilitatorServer.router(devFacilitator, logger: logger),
+                                      configuration: .init(address: .hostname("127.0.0.1", port: facilitatorPort)), logger: logger)
+        let gateway = GatewayServer(configuration: configuration, keys: keys, store: store, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: upstream), .init(service: facilitator)] + gateway.services.map { .init(service: $0) }
+                + [.init(service: gateway.application)],
+            logger: logger))
+
+        let script = DemoScript(gatewayURL: "http://127.0.0.1:\(gatewayPort)", facilitatorPool: gateway.facilitators, store: store,
+                                logger: logger)
+        let outcome = try await withThrowingTaskGroup(of: Bool?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            tasks.addTask {
+                defer { Task { await group.triggerGracefulShutdown() } }
+                return try await script.run()
+            }
+            var result = false
+            for try await value in tasks { if let value { result = value } }
+            return result
+        }
+        if !outcome { throw ExitCode.failure }
+    }
+}
+
+enum DemoConfiguration {
+    static func yaml(gateway: Int, upstream: Int, facilitator: Int, directory: String) -> String {
+        """
+        listen: 127.0.0.1:\(gateway)
+        public_url: http://127.0.0.1:\(gateway)
+        upstream:
+          url: http://127.0.0.1:\(upstream)
+        secrets:
+          - id: demo
+            env: TOLLGATE_DEMO_SECRET
+        storage:
+          sqlite: \(directory)/gateway.sqlite
+          audit_flush_ms: 50
+        facilitators:
+          - url: http://127.0.0.1:\(facilitator)
+            networks: [eip155:84532]
+        assets:
+          - id: usdc-base-sepolia
+            network: eip155:84532
+            address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
+            decimals: 6
+            eip712_name: USDC
+            eip712_version: "2"
+        pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+        clients:
+          - id: analyst
+            api_key_sha256: \(APIKeyHash.sha256Hex("tg_demo_reports_key"))
+            scopes: [reports:read]
+        routes:
+          - method: GET
+            path: /datasets/*
+            resource: datasets
+            description: Daily market datasets
+            price: "0.01"
+            accepts: [usdc-base-sepolia]
+            anonymous: true
+          - method: GET
+            path: /reports/*
+            resource: reports
+            price: "0.01"
+            accepts: [usdc-base-sepolia]
+            scope: reports:read
+          - method: GET
+            path: /health
+            resource: health
+        """
+    }
+}
+
+/// Picks a free loopback port by binding port 0 and releasing it.
+enum FreePort {
+    static func pick() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ExitCode.failure }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw ExitCode.failure }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

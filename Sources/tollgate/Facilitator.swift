@@ -1,0 +1,70 @@
+import ArgumentParser
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import TollgateDevFacilitator
+import TollgateHTTP
+
+struct Facilitator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the development facilitator (test networks only): verifies like the gateway, settles into a local ledger.")
+
+    @Flag(help: "Required: this is the development facilitator, never for real money.")
+    var dev = false
+
+    @Option(help: "Address to listen on.")
+    var listen = "127.0.0.1:8404"
+
+    @Option(help: "The ledger database.")
+    var db = ".tollgate/dev-facilitator.sqlite"
+
+    @Option(help: "A test network to serve (repeatable).")
+    var network: [String] = ["eip155:84532"]
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        guard dev else { throw ValidationError("only the development facilitator exists: pass --dev") }
+        guard let address = GatewayConfiguration.Listen(listen) else { throw ValidationError("--listen expects host:port") }
+        let logger = logging.makeLogger("tollgate.facilitator")
+        let facilitator: DevFacilitator
+        do {
+            facilitator = try DevFacilitator(networks: network, ledger: try DevLedger(path: db))
+        } catch let refused as DevFacilitator.MainNetRefused {
+            throw ValidationError(refused.description)
+        }
+        let app = Application(
+            router: DevFacilitatorServer.router(facilitator, logger: logger),
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "tollgate-dev-facilitator"),
+            onServerRunning: { channel in
+                logger.info("development facilitator listening", metadata: [
+                    "tollgate.listen": "\(address.host):\(channel.localAddress?.port ?? 0)", "tollgate.networks": "\(network)",
+                ])
+            },
+            logger: logger)
+        try await app.runService()
+    }
+}
+
+struct SampleUpstreamCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample-upstream", abstract: "Run the sample dataset API (GET /datasets/prices, /datasets/history, /reports/daily).")
+
+    @Option(help: "Address to listen on.")
+    var listen = "127.0.0.1:8403"
+
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        guard let address = GatewayConfiguration.Listen(listen) else { throw ValidationError("--listen expects host:port") }
+        let logger = logging.makeLogger("tollgate.sample-upstream")
+        let app = Application(
+            router: SampleUpstream.router(),
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "tollgate-sample-upstream"),
+            onServerRunning: { channel in
+                logger.info("sample upstream listening", metadata: ["tollgate.listen": "\(address.host):\(channel.localAddress?.port ?? 0)"])
+            },
+            logger: logger)
+        try await app.runService()
+    }
+}

@@ -1,0 +1,29 @@
+import ArgumentParser
+import Logging
+
+@main
+struct Tollgate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tollgate",
+        abstract: "A payment gate for HTTP APIs, datasets and MCP tools (x402 v2).",
+        subcommands: [
+            Serve.self, Check.self, Trace.self, Facilitator.self, SampleUpstreamCommand.self, Demo.self, Bench.self, HashKey.self,
+        ])
+}
+
+/// Options every long-running command shares.
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func makeLogger(_ label: String) -> Logger {
+        LoggingBootstrap.once
+        var logger = Logger(label: label)
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+}
+
+enum LoggingBootstrap {
+    static let once: Void = LoggingSystem.bootstrap(StreamLogHandler.standardError)
+}
