@@ -105,6 +105,7 @@ enum DemoConfiguration {
           - method: GET
             path: /health
             resource: health
+            anonymous: true
         """
     }
 }

@@ -969,7 +969,9 @@ def test_i_trace(env: Env) -> None:
     if doc:
         stages = [e.get("stage") for e in doc["events"]]
         c.check(_is_subsequence(HAPPY_STAGES, stages),
-                f"trace(a): stages in order {HAPPY_STAGES}", stages)
+                f"trace(a): stages in order {HAPPY_STAGES}",
+                [(e.get("seq"), e.get("time"), e.get("stage"), e.get("outcome"))
+                 for e in doc["events"]])
         settle = [e for e in doc["events"] if e.get("stage") == "settle"]
         c.check(bool(settle), "trace(a): has a settle event", stages)
         if settle:

@@ -65,14 +65,15 @@ extension Gateway {
         ].merging(previous.map { ["previous_correlation_id": $0] } ?? [:]) { a, _ in a }))
 
         var fields = rail.challengeFields(challenge)
-        fields[.tollgateCorrelationId] = flow.correlationId
+        // A refusal names the flow whose trace explains it; the fresh offer inside starts the next flow.
+        fields[.tollgateCorrelationId] = previous ?? flow.correlationId
         fields[.contentType] = "application/json"
         fields[.cacheControl] = "no-store"
         let body = TermsBody(
             error: "payment_required", reason: reason.rawValue,
             detail: detail ?? (first ? "this resource is paid: retry with a PAYMENT-SIGNATURE (x402 v2) for one of the offers"
                                      : "the payment was not accepted: \(reason.rawValue); a fresh offer is attached"),
-            correlationId: flow.correlationId,
+            correlationId: previous ?? flow.correlationId, offerCorrelationId: previous == nil ? nil : flow.correlationId,
             resource: .init(id: route.resource, url: challenge.resourceURL, description: route.description, mimeType: route.mimeType),
             price: pricing.price, unit: pricing.unit, quantity: pricing.quantity,
             accepts: pricing.accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
@@ -104,6 +105,8 @@ struct TermsBody: Encodable {
     var reason: String
     var detail: String
     var correlationId: String
+    /// Set when the 402 refuses a proof: the flow the fresh offer starts.
+    var offerCorrelationId: String?
     var resource: Resource
     var price: String
     var unit: String

@@ -88,7 +88,7 @@ public struct Gateway: Sendable {
 
         // Authorization comes before any price: a caller who may not use the resource never sees a 402.
         if case .anonymous = identity, !route.allowsAnonymous || route.scope != nil {
-            return await deny(.unauthorized, "unauthorized", .authorize, .missingCredentials, flow: flow,
+            return await deny(.unauthorized, "unauthorized", .identify, .missingCredentials, flow: flow,
                               detail: "this resource needs an API key (X-Api-Key or Authorization: Bearer)")
         }
         if let scope = route.scope, case .client(let client) = identity, !client.holds(scope) {

@@ -1,0 +1,82 @@
+import HTTPTypes
+import Logging
+import TollgateCore
+
+/// One gateway wired to test doubles, with the fixtures the gateway tests share:
+/// `/health` (free, anonymous), `/datasets/*` (paid, API key), `/reports/*` (paid, scope `reports`).
+struct GatewayHarness {
+    static let network = "eip155:84532"
+    static let asset = Asset(id: "usdc-test", network: network, address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+                             decimals: 6, eip712Name: "USDC", eip712Version: "2")
+    static let payTo = "0x209693bc6afc0c5328ba36faf03c514ef312287c"
+    static let price = TokenAmount(atomic: "10000")!
+    static let offerValiditySeconds = 60
+    static let aliceKey = "alice-api-key-0123456789"
+    static let bobKey = "bob-api-key-0123456789"
+    static let signingKey = SecretKey(id: "k1", secret: Array(repeating: 7, count: 32))!
+
+    static let pricing = Route.Pricing(price: "0.01", accepts: [.init(asset: asset, amount: price, payTo: payTo)], unit: "request",
+                                       quantity: 1, offerValiditySeconds: offerValiditySeconds, maxTimeoutSeconds: 120)
+    static let routes = RouteTable([
+        Route(method: .get, path: PathPattern("/health")!, resource: "health", description: "health", mimeType: "text/plain",
+              scope: nil, allowsAnonymous: true, pricing: nil),
+        Route(method: nil, path: PathPattern("/datasets/*")!, resource: "datasets", description: "datasets", mimeType: "application/json",
+              scope: nil, allowsAnonymous: false, pricing: pricing),
+        Route(method: .get, path: PathPattern("/reports/*")!, resource: "reports", description: "reports", mimeType: "application/json",
+              scope: "reports", allowsAnonymous: false, pricing: pricing),
+    ])
+    static let clients = ClientDirectory([
+        ClientRecord(id: "alice", apiKeySHA256: HexString.decode(APIKeyHash.sha256Hex(aliceKey))!, scopes: ["reports"]),
+        ClientRecord(id: "bob", apiKeySHA256: HexString.decode(APIKeyHash.sha256Hex(bobKey))!, scopes: []),
+    ])
+
+    let store = InMemoryStore()
+    let rail = ScriptedRail()
+    let upstream = RecordingUpstream()
+    let clock = FixedClock()
+    let offers = OfferSigner(keys: KeyRing([signingKey])!)
+    let contract = ContractSigner(keys: KeyRing([SecretKey(id: "c1", secret: Array(repeating: 9, count: 32))!])!)
+    let batcher: AuditBatcher
+    let gateway: Gateway
+
+    init() {
+        let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
+        batcher = AuditBatcher(store: store, interval: .seconds(3600), logger: logger)
+        let settings = Gateway.Settings(routes: Self.routes, clients: Self.clients, offers: offers, contract: contract,
+                                        publicURL: "https://api.test/")
+        gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock, logger: logger)
+    }
+
+    func send(_ method: HTTPRequest.Method = .get, _ target: String, apiKey: String? = aliceKey, proof: TestProof? = nil,
+              fields extra: HTTPFields = [:]) async -> GatewayResponse {
+        var fields = extra
+        if let apiKey { fields[ClientDirectory.apiKeyField] = apiKey }
+        if let proof { fields[ScriptedRail.proofField] = proof.header }
+        return await gateway.handle(GatewayRequest(method: method, target: target, headerFields: fields))
+    }
+
+    /// A proof paying the fixture's terms, echoing `offerToken`.
+    func proof(nonce: String = "0x01", payer: String = "0xAbC0000000000000000000000000000000000001", offerToken: String?) -> TestProof {
+        TestProof(network: Self.network, asset: Self.asset.address, amount: Self.price.atomic, payTo: Self.payTo, payer: payer,
+                  nonce: nonce, validBefore: String(clock.nowSeconds + 300), offerToken: offerToken)
+    }
+
+    /// Asks for `target` without a proof, flushes the 402's audit event, and returns the 402 with a proof paying its offer.
+    func offerAndProof(_ target: String = "/datasets/prices", apiKey: String = aliceKey, nonce: String = "0x01")
+        async throws -> (offer: GatewayResponse, proof: TestProof) {
+        let offer = await send(target, apiKey: apiKey)
+        try #require(offer.status == .paymentRequired)
+        await batcher.flush()
+        return (offer, proof(nonce: nonce, offerToken: try #require(offer.offerTokens.first)))
+    }
+
+    /// The flow's audit events in order, after writing what the batcher still holds.
+    func events(_ correlationId: String?) async throws -> [AuditEvent] {
+        await batcher.flush()
+        return try await store.events(correlationId: try #require(correlationId)).map(\.event)
+    }
+
+    func stages(_ correlationId: String?) async throws -> [String] {
+        try await events(correlationId).map(\.stage.rawValue)
+    }
+}

@@ -1,0 +1,92 @@
+import TollgateCore
+
+/// A `TollgateStore` in memory, with the uniqueness rules of `SQLiteStore`: one claim per proof key and
+/// one claim per offer (correlation id). Every write is counted, and any operation can be made to throw.
+actor InMemoryStore: TollgateStore {
+    enum Operation: Sendable, Hashable {
+        case reserve, release, finish, append, events, purge
+    }
+
+    struct Claim: Sendable, Hashable {
+        var reservation: Reservation
+        var state: Reservation.State
+    }
+
+    private(set) var claims: [ProofKey: Claim] = [:]
+    private(set) var recorded: [RecordedAuditEvent] = []
+    private(set) var payments: [PaymentRecord] = []
+    /// Calls of `append(_:)`.
+    private(set) var appendCalls = 0
+    /// Calls of any writing method (reserve, release, finish, append, purge).
+    private(set) var writeCalls = 0
+    private var failing: Set<Operation> = []
+
+    func fail(_ operations: Operation...) { failing.formUnion(operations) }
+    func recover() { failing.removeAll() }
+
+    func state(of key: ProofKey) -> Reservation.State? { claims[key]?.state }
+
+    func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
+        try check(.reserve)
+        if let claim = claims[reservation.key] {
+            return .alreadyClaimed(correlationId: claim.reservation.correlationId, state: claim.state)
+        }
+        if let claim = claims.values.first(where: { $0.reservation.correlationId == reservation.correlationId }) {
+            return .offerAlreadyUsed(state: claim.state)
+        }
+        claims[reservation.key] = Claim(reservation: reservation, state: .reserved)
+        write(events)
+        return .reserved
+    }
+
+    func release(_ key: ProofKey, events: [AuditEvent]) async throws {
+        try check(.release)
+        if claims[key]?.state == .reserved { claims[key] = nil }
+        write(events)
+    }
+
+    func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
+        try check(.finish)
+        claims[key]?.state = state
+        if let payment { payments.append(payment) }
+        write(events)
+    }
+
+    func append(_ events: [AuditEvent]) async throws {
+        try check(.append)
+        appendCalls += 1
+        write(events)
+    }
+
+    func events(correlationId: String) async throws -> [RecordedAuditEvent] {
+        if failing.contains(.events) { throw Self.failure }
+        return recorded.filter { $0.event.correlationId == correlationId }
+            .sorted { ($0.event.timeMillis, $0.seq) < ($1.event.timeMillis, $1.seq) }
+    }
+
+    func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
+        try check(.purge)
+        let expired = claims.filter { $0.value.reservation.validBefore < unixSeconds && [.reserved, .failed].contains($0.value.state) }
+        for key in expired.keys { claims[key] = nil }
+        return expired.count
+    }
+
+    func payments(correlationId: String) -> [PaymentRecord] {
+        payments.filter { $0.correlationId == correlationId }
+    }
+
+    static let failure = TollgateError(.storeUnavailable, "the in-memory store was switched to fail")
+
+    private func check(_ operation: Operation) throws {
+        if failing.contains(operation) { throw Self.failure }
+        writeCalls += 1
+    }
+
+    private func write(_ events: [AuditEvent]) {
+        for event in events {
+            let previous = recorded.last?.hash ?? AuditChain.genesis
+            recorded.append(RecordedAuditEvent(seq: Int64(recorded.count + 1), event: event, previousHash: previous,
+                                               hash: AuditChain.hash(previous: previous, event: event)))
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import HTTPTypes
+import Synchronization
+import TollgateCore
+
+/// A backend that answers as configured and keeps every request it received.
+final class RecordingUpstream: Upstream {
+    struct Script: Sendable {
+        var status: HTTPResponse.Status = .ok
+        var body: [UInt8] = Array("the data".utf8)
+        var failure: TollgateError?
+        var received: [UpstreamRequest] = []
+    }
+
+    private let script = Mutex(Script())
+
+    func update(_ change: (inout Script) -> Void) { script.withLock { change(&$0) } }
+    var received: [UpstreamRequest] { script.withLock { $0.received } }
+
+    func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        let script = script.withLock { script in
+            script.received.append(request)
+            return script
+        }
+        if let failure = script.failure { throw failure }
+        var fields = HTTPFields()
+        fields[.contentType] = "text/plain"
+        return UpstreamResponse(status: script.status, headerFields: fields, body: script.body)
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import HTTPTypes
+import Logging
+import Synchronization
+import TollgateCore
+
+/// A `PaymentRail` whose every answer is scripted by the test, and which counts the calls that would
+/// cost money or a network round trip (facilitator verify and settle).
+///
+/// Wire format: the proof is `Test-Proof: <TestProof JSON>`; a 402 carries `Test-Terms: <offer token> …`
+/// (space separated, in offer order) and `Test-Challenge-Error`; a receipt is `Test-Receipt: <status> <tx>`.
+final class ScriptedRail: PaymentRail {
+    static let proofField = HTTPField.Name("Test-Proof")!
+    static let termsField = HTTPField.Name("Test-Terms")!
+    static let challengeErrorField = HTTPField.Name("Test-Challenge-Error")!
+    static let receiptField = HTTPField.Name("Test-Receipt")!
+
+    struct Script: Sendable {
+        var localVerdict: Verdict = .valid(payer: "")
+        var ready = true
+        var facilitator: Result<Verdict, RailFailure> = .success(.valid(payer: ""))
+        /// Consumed one per settle call; when empty, settle answers `.settled`.
+        var settlements: [Result<Settlement.Status, RailFailure>] = []
+        var verifyCalls = 0
+        var settleCalls = 0
+    }
+
+    static let outage = RailFailure(.unreachable, "connection refused", authority: "http://facilitator.test")
+
+    let name = "test-rail"
+    private let script = Mutex(Script())
+
+    func update(_ change: (inout Script) -> Void) { script.withLock { change(&$0) } }
+    var verifyCalls: Int { script.withLock { $0.verifyCalls } }
+    var settleCalls: Int { script.withLock { $0.settleCalls } }
+
+    func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields {
+        var fields = HTTPFields()
+        fields[Self.termsField] = challenge.offers.map(\.token).joined(separator: " ")
+        fields[Self.challengeErrorField] = challenge.error
+        return fields
+    }
+
+    func decode(_ fields: HTTPFields) -> ProofDecoding {
+        guard let text = fields[Self.proofField] else { return .absent }
+        guard let proof = try? JSONDecoder().decode(TestProof.self, from: Data(text.utf8)) else {
+            return .malformed(.invalidPayload, detail: "Test-Proof is not a TestProof")
+        }
+        return .proof(proof.paymentProof(rail: name))
+    }
+
+    func verifyLocally(_ proof: PaymentProof, offer: Offer, now: Int64) -> Verdict {
+        script.withLock { $0.localVerdict }
+    }
+
+    func isReady(network: String) -> Bool { script.withLock { $0.ready } }
+
+    func verify(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Verdict {
+        let answer = script.withLock { script in
+            script.verifyCalls += 1
+            return script.facilitator
+        }
+        return try answer.get()
+    }
+
+    func settle(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Settlement {
+        let (call, next) = script.withLock { script in
+            script.settleCalls += 1
+            return (script.settleCalls, script.settlements.isEmpty ? .success(.settled) : script.settlements.removeFirst())
+        }
+        let status = try next.get()
+        return Settlement(status: status, transaction: "0xtx\(call)", network: proof.network, payer: proof.payer,
+                          errorReason: status == .failed ? "invalid_exact_evm_insufficient_funds" : nil,
+                          errorMessage: status == .failed ? "the payer has no funds" : nil)
+    }
+
+    func receiptFields(_ settlement: Settlement, proof: PaymentProof) -> HTTPFields {
+        var fields = HTTPFields()
+        fields[Self.receiptField] = "\(settlement.status.rawValue) \(settlement.transaction)"
+        return fields
+    }
+}

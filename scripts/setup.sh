@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what Tollgate needs from Debian/Ubuntu packages, if missing: libsecp256k1 (signature
+# recovery), pkg-config (to find it), sqlite3 (only for looking at the database by hand).
+set -euo pipefail
+missing=()
+dpkg -s libsecp256k1-dev >/dev/null 2>&1 || missing+=(libsecp256k1-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

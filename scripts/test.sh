@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every test: Swift unit and integration tests, then interop tests in which the official x402 Python
+# SDK (PyPI x402==2.25.0, installed into .venv-interop) pays `tollgate serve` and acts as its facilitator.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+echo "== swift build"
+swift build --build-tests --quiet
+echo "== swift test"
+swift test --skip-build
+echo "== interop (official x402 Python SDK)"
+TOLLGATE_BIN="$PWD/.build/debug/tollgate" scripts/interop.sh
+echo "== all tests passed"
