@@ -32,6 +32,19 @@ public final class FacilitatorPool: Sendable {
         return members.indices.filter { ready[$0].contains(network) }.map { members[$0].facilitator }
     }
 
+    /// Takes a facilitator out of rotation after a transport failure, so later requests fail fast
+    /// (503) instead of each waiting for a timeout; the health check puts it back once `/supported` answers.
+    public func markUnavailable(_ name: String) {
+        ready.withLock { sets in
+            for index in members.indices where members[index].facilitator.name == name { sets[index] = [] }
+        }
+    }
+
+    /// Networks some facilitator currently serves.
+    public var readyNetworks: Set<String> {
+        ready.withLock { $0.reduce(into: Set<String>()) { $0.formUnion($1) } }
+    }
+
     public func isReady(network: String) -> Bool {
         ready.withLock { sets in sets.contains { $0.contains(network) } }
     }
@@ -56,7 +69,7 @@ public final class FacilitatorPool: Sendable {
             }
             ready.withLock { $0[index] = networks }
         }
-        return ready.withLock { $0.reduce(into: Set<String>()) { $0.formUnion($1) } }
+        return readyNetworks
     }
 }
 
@@ -78,16 +91,24 @@ public struct FacilitatorHealthService: Service {
     }
 
     private func loop() async {
+        var lastRefresh: ContinuousClock.Instant?
+        var lastMissing: Set<String>?
         while !Task.isCancelled {
-            let ready = await pool.refresh(logger: logger)
-            let missing = expected.subtracting(ready)
-            if missing.isEmpty {
-                logger.info("facilitators ready", metadata: ["tollgate.networks": "\(ready.sorted())"])
-            } else {
-                logger.warning("paid routes closed until a facilitator supports them", metadata: ["tollgate.networks": "\(missing.sorted())"])
+            let missing = expected.subtracting(pool.readyNetworks)
+            if !missing.isEmpty || lastRefresh.map({ ContinuousClock.now - $0 >= .seconds(60) }) ?? true {
+                let stillMissing = expected.subtracting(await pool.refresh(logger: logger))
+                lastRefresh = .now
+                if stillMissing != lastMissing {
+                    if stillMissing.isEmpty {
+                        logger.info("facilitators ready", metadata: ["tollgate.networks": "\(expected.sorted())"])
+                    } else {
+                        logger.warning("paid routes closed until a facilitator supports them", metadata: ["tollgate.networks": "\(stillMissing.sorted())"])
+                    }
+                    lastMissing = stillMissing
+                }
             }
             do {
-                try await Task.sleep(for: missing.isEmpty ? .seconds(60) : .seconds(2))
+                try await Task.sleep(for: .seconds(2))
             } catch {
                 return
             }

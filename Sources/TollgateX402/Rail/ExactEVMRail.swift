@@ -148,6 +148,7 @@ public struct ExactEVMRail: PaymentRail {
             do {
                 return try await call(facilitator)
             } catch let failure as RailFailure {
+                facilitators.markUnavailable(facilitator.name)
                 lastFailure = failure
             }
         }
