@@ -11,7 +11,7 @@ public struct DevFacilitator: Facilitator {
     public static let testChainIds: Set<UInt64> = [84532, 11155111, 17000, 80002, 421614, 11155420, 43113, 97, 31337, 1337]
 
     public let networks: [String]
-    let ledger: DevLedger
+    public let ledger: DevLedger
     let clock: any GatewayClock
     public var name: String { "dev-facilitator" }
 

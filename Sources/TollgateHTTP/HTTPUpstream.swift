@@ -3,6 +3,7 @@ import HTTPTypes
 import NIOCore
 import NIOHTTP1
 import TollgateCore
+import TollgateX402
 
 /// The backend reached over HTTP with async-http-client. Responses are buffered (up to a limit)
 /// because a paid response is only released after settlement.
@@ -12,7 +13,7 @@ public struct HTTPUpstream: Upstream {
     let maxResponseBytes: Int
     let client: HTTPClient
 
-    public init(baseURL: String, timeoutSeconds: Double, maxResponseBytes: Int, client: HTTPClient = .shared) {
+    public init(baseURL: String, timeoutSeconds: Double, maxResponseBytes: Int, client: HTTPClient = .noRedirects) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.timeout = .milliseconds(Int64(timeoutSeconds * 1000))
         self.maxResponseBytes = maxResponseBytes

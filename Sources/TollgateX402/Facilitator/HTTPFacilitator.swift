@@ -26,7 +26,7 @@ public struct HTTPFacilitator: Facilitator {
     /// Answers larger than this are refused rather than buffered.
     static let maxResponseBytes = 256 * 1024
 
-    public init(baseURL: String, timeout: Duration, headers: EndpointHeaders = .init(), client: HTTPClient = .shared) {
+    public init(baseURL: String, timeout: Duration, headers: EndpointHeaders = .init(), client: HTTPClient = .noRedirects) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.timeout = timeout
         self.headers = headers

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+import TollgateCore
+@testable import TollgateHTTP
+
+@Suite struct ConfigurationLoaderTests {
+    static let quickstartPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../examples/quickstart/tollgate.yaml").standardized.path
+
+    @Test func loadsTheQuickstart() throws {
+        let (configuration, warnings) = try ConfigurationLoader.load(path: Self.quickstartPath)
+        #expect(warnings.isEmpty)
+        #expect(configuration.listen == .init(host: "127.0.0.1", port: 8402))
+        #expect(configuration.upstreamURL == "http://127.0.0.1:8403")
+        #expect(configuration.facilitators.map(\.url) == ["http://127.0.0.1:8404"])
+        let datasets = try #require(configuration.routes.first { $0.resource == "datasets" })
+        #expect(datasets.allowsAnonymous)
+        #expect(datasets.pricing?.accepts.first?.amount == TokenAmount(atomic: "10000"))
+        #expect(datasets.pricing?.accepts.first?.asset.network == "eip155:84532")
+        let reports = try #require(configuration.routes.first { $0.resource == "reports" })
+        #expect(reports.scope == "reports:read")
+        #expect(!reports.allowsAnonymous)
+        #expect(configuration.clients.first?.apiKeySHA256 == HexString.decode(APIKeyHash.sha256Hex("tg_demo_reports_key")))
+        #expect(configuration.paidNetworks == ["eip155:84532"])
+    }
+
+    @Test func reportsEveryErrorWithItsLine() throws {
+        let yaml = """
+            listen: nowhere
+            upstream:
+              url: ftp://example.com
+            secrets:
+              - id: k1
+                value: hunter2
+            facilitators:
+              - url: http://127.0.0.1:8404
+                networks: [eip155:84532]
+            assets:
+              - id: usdc
+                network: eip155:84532
+                address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
+                decimals: 6
+                eip712_name: USDC
+                eip712_version: "2"
+            pay_to: "0x1234"
+            clients:
+              - id: a
+                api_key: plaintext
+                api_key_sha256: nothex
+            routes:
+              - path: datasets
+                resource: r
+                price: "0.0000001"
+                accepts: [usdc, euro]
+                colour: blue
+            """
+        do {
+            _ = try ConfigurationLoader.parse(yaml)
+            Issue.record("a bad configuration was accepted")
+        } catch {
+            let byPath = Dictionary(grouping: error.issues, by: \.path)
+            #expect(byPath["listen"]?.first?.line == 1)
+            #expect(byPath["upstream.url"]?.first?.line == 3)
+            #expect(byPath["secrets[0].value"]?.first?.line == 6)
+            #expect(byPath["pay_to"]?.first?.line == 17)
+            #expect(byPath["clients[0].api_key"]?.first?.line == 20)
+            #expect(byPath["clients[0].api_key_sha256"]?.first?.line == 21)
+            #expect(byPath["routes[0].path"]?.first?.line == 23)
+            #expect(byPath["routes[0].price"]?.first?.message.contains("at most 6 decimals") == true)
+            #expect(byPath["routes[0].accepts"]?.first?.message.contains("unknown asset euro") == true)
+            #expect(byPath["routes[0].colour"]?.first?.line == 27)
+            #expect(error.issues.count >= 10)
+        }
+    }
+
+    @Test func reportsInvalidYAMLWithItsLine() {
+        do {
+            _ = try ConfigurationLoader.parse("listen: 127.0.0.1:8402\nroutes: [\n  - a: b\n")
+            Issue.record("invalid YAML was accepted")
+        } catch {
+            #expect(error.issues.first?.line != nil)
+            #expect(error.issues.first?.message.hasPrefix("not valid YAML") == true)
+        }
+    }
+
+    @Test func paidRoutesNeedAFacilitatorForTheirNetwork() {
+        let yaml = """
+            upstream: {url: "http://127.0.0.1:1"}
+            secrets: [{id: k1, env: X}]
+            facilitators: [{url: "http://127.0.0.1:2", networks: ["eip155:11155111"]}]
+            assets: [{id: u, network: "eip155:84532", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", eip712_name: USDC, eip712_version: "2"}]
+            pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+            routes: [{path: /a, resource: a, price: "1", anonymous: true}]
+            """
+        do {
+            _ = try ConfigurationLoader.parse(yaml)
+            Issue.record("a paid network without a facilitator was accepted")
+        } catch {
+            #expect(error.issues.contains { $0.message.contains("no facilitator is configured for eip155:84532") })
+        }
+    }
+
+    @Test func secretsComeFromTheEnvironmentOrAFile() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-secret-\(UUID().uuidString)").path
+        try (String(repeating: "ab", count: 32) + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let ring = try SecretResolver.keyRing([.init(id: "new", origin: .environment("SECRET")), .init(id: "old", origin: .file(file))],
+                                              environment: ["SECRET": "a-long-enough-secret-value"])
+        #expect(ring.current.id == "new")
+        #expect(ring.key(id: "old") != nil)
+        #expect(throws: ConfigurationError.self) { try SecretResolver.keyRing([.init(id: "k", origin: .environment("MISSING"))], environment: [:]) }
+        #expect(throws: ConfigurationError.self) { try SecretResolver.keyRing([.init(id: "k", origin: .environment("S"))], environment: ["S": "short"]) }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Logging
+import Testing
+import TollgateCore
+import TollgateDevFacilitator
+import TollgateX402
+
+@Suite struct DevFacilitatorTests {
+    @Test(arguments: ["eip155:1", "eip155:8453", "eip155:137", "solana:mainnet"])
+    func refusesMainNets(network: String) throws {
+        let ledger = try DevLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)/l.sqlite").path)
+        #expect(throws: DevFacilitator.MainNetRefused.self) { try DevFacilitator(networks: [network], ledger: ledger) }
+    }
+
+    @Test func settlesOnceAndMovesBalances() async throws {
+        let (facilitator, _) = try LiveStack.devFacilitator()
+        let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+        let requirements = X402.PaymentRequirements(
+            scheme: "exact", network: "eip155:84532", asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", amount: "2500",
+            payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", maxTimeoutSeconds: 60, extra: ["name": .string("USDC"), "version": .string("2")])
+        let payload = try payer.pay(requirements, resource: nil, now: Int64(Date().timeIntervalSince1970))
+        let json = try JSONDecoder().decode(JSONValue.self, from: Data(HeaderCodec.json(payload)))
+        let request = X402.FacilitatorRequest(paymentPayload: json, paymentRequirements: requirements)
+        let logger = Logger(label: "test")
+
+        #expect(try await facilitator.verify(request, logger: logger).isValid)
+        let settled = try await facilitator.settle(request, logger: logger)
+        #expect(settled.success)
+        #expect(settled.transaction.hasPrefix("0x"))
+        let again = try await facilitator.settle(request, logger: logger)
+        #expect(!again.success)
+        #expect(again.errorReason == "invalid_exact_evm_nonce_already_used")
+        let verifyAgain = try await facilitator.verify(request, logger: logger)
+        #expect(verifyAgain.invalidReason == "invalid_exact_evm_nonce_already_used")
+        let balance = try await facilitator.ledger.balance(network: "eip155:84532", asset: requirements.asset, address: payer.address.lowercased)
+        #expect(balance == facilitator.ledger.defaultBalance - 2500)
+
+        var wrongDomain = requirements
+        wrongDomain.extra?["name"] = .string("USD Coin")
+        let refused = try await facilitator.verify(.init(paymentPayload: json, paymentRequirements: wrongDomain), logger: logger)
+        #expect(!refused.isValid)
+    }
+}

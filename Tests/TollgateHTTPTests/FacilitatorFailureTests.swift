@@ -1,0 +1,85 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import Testing
+import TollgateCore
+import TollgateDevFacilitator
+import TollgateSQLite
+import TollgateX402
+
+/// A facilitator that supports the network but answers /verify and /settle badly.
+enum BrokenFacilitator {
+    enum Mode: String, CaseIterable, Sendable {
+        case serverError, garbage, redirect, slow
+    }
+
+    static func router(_ mode: Mode) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/supported") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(string: #"{"kinds":[{"x402Version":2,"scheme":"exact","network":"eip155:84532"}],"extensions":[],"signers":{}}"#)))
+        }
+        for path in ["/verify", "/settle"] {
+            router.post(RouterPath(path)) { _, _ in
+                switch mode {
+                case .serverError:
+                    return Response(status: .internalServerError)
+                case .garbage:
+                    return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "<html>oops")))
+                case .redirect:
+                    return Response(status: .permanentRedirect, headers: [.location: "http://127.0.0.1:1/verify"])
+                case .slow:
+                    try await Task.sleep(for: .seconds(4))
+                    return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"isValid":true}"#)))
+                }
+            }
+        }
+        return router
+    }
+}
+
+@Suite struct FacilitatorFailureTests {
+    @Test(arguments: BrokenFacilitator.Mode.allCases)
+    func eachFailureIsATransportFailure(mode: BrokenFacilitator.Mode) async throws {
+        try await Listener.with(BrokenFacilitator.router(mode)) { port in
+            let facilitator = HTTPFacilitator(baseURL: "http://127.0.0.1:\(port)", timeout: .seconds(1))
+            let supported = try await facilitator.supported(logger: Listener.quiet)
+            #expect(supported.kinds.map(\.network) == ["eip155:84532"])
+            let request = X402.FacilitatorRequest(
+                paymentPayload: .object([:]),
+                paymentRequirements: .init(scheme: "exact", network: "eip155:84532", asset: "0x0", amount: "1", payTo: "0x0", maxTimeoutSeconds: 60, extra: nil))
+            do {
+                _ = try await facilitator.verify(request, logger: Listener.quiet)
+                Issue.record("\(mode) was taken for a verdict")
+            } catch let failure as RailFailure {
+                let expected: RailFailure.Code = switch mode {
+                case .serverError, .redirect: .badStatus
+                case .garbage: .undecodable
+                case .slow: .timeout
+                }
+                #expect(failure.code == expected)
+            }
+        }
+    }
+
+    @Test(arguments: [BrokenFacilitator.Mode.serverError, .garbage, .slow])
+    func theClientGets503AndNothingIsSettled(mode: BrokenFacilitator.Mode) async throws {
+        try await LiveStack.with(facilitator: { BrokenFacilitator.router(mode) }) { stack in
+            let url = stack.gatewayURL + "/datasets/prices"
+            let terms = try #require(try await Exchange.get(url).terms)
+            let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+            let proof = HeaderCodec.encode(try payer.pay(terms, now: Int64(Date().timeIntervalSince1970)))
+            let answer = try await Exchange.get(url, [("PAYMENT-SIGNATURE", proof)])
+            #expect(answer.status == 503)
+            #expect(answer.headers["retry-after"] == "5")
+            #expect(answer.body.contains("facilitator_unavailable"))
+            #expect(!answer.body.contains("trader_id"))
+            let events = try await stack.store.events(correlationId: try #require(answer.correlationId))
+            #expect(events.last?.event.reason == "facilitator_unavailable")
+            #expect(!events.contains { $0.event.stage == .forward })
+            // After a transport failure the facilitator is out of rotation: the next paid retry fails fast.
+            #expect(!stack.pool.isReady(network: "eip155:84532"))
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import TollgateCore
+import TollgateDevFacilitator
+import TollgateHTTP
+import TollgateSQLite
+import TollgateX402
+
+/// Runs real listeners on loopback (ephemeral ports) for the duration of a test body.
+enum Listener {
+    /// Starts `router` on 127.0.0.1:0, runs `body` with its port, then shuts it down.
+    static func with<Context: RequestContext, T: Sendable>(
+        _ router: Router<Context>, _ body: @Sendable (Int) async throws -> T
+    ) async throws -> T where Context.Source == ApplicationRequestContextSource {
+        let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: quiet)
+        return try await running(app, ports: ports, body)
+    }
+
+    static func running<T: Sendable>(_ service: some Service, ports: AsyncStream<Int>, _ body: @Sendable (Int) async throws -> T) async throws -> T {
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: quiet))
+        return try await withThrowingTaskGroup(of: T?.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return nil
+            }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else { throw CancellationError() }
+            let result: T
+            do {
+                result = try await body(port)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            for try await _ in tasks {}
+            return result
+        }
+    }
+
+    static let quiet: Logger = {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return logger
+    }()
+}
+
+/// The sample upstream, a facilitator and a gateway in front of them, all on loopback.
+struct LiveStack: Sendable {
+    let gatewayURL: String
+    let store: SQLiteStore
+    let pool: FacilitatorPool
+
+    static let secret = String(repeating: "5a", count: 32)
+
+    static func yaml(upstream: Int, facilitator: Int, directory: String, facilitatorTimeout: Int = 2) -> String {
+        """
+        listen: 127.0.0.1:0
+        public_url: http://127.0.0.1:8402
+        upstream: {url: "http://127.0.0.1:\(upstream)", timeout_seconds: 5}
+        secrets: [{id: t1, env: TEST_SECRET}]
+        storage: {sqlite: "\(directory)/gateway.sqlite", audit_flush_ms: 20}
+        facilitators: [{url: "http://127.0.0.1:\(facilitator)", networks: ["eip155:84532"], timeout_seconds: \(facilitatorTimeout)}]
+        assets: [{id: usdc, network: "eip155:84532", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", decimals: 6, eip712_name: USDC, eip712_version: "2"}]
+        pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+        clients: [{id: analyst, api_key_sha256: \(APIKeyHash.sha256Hex("tg_demo_reports_key")), scopes: ["reports:read"]}]
+        routes:
+          - {method: GET, path: /datasets/*, resource: datasets, price: "0.01", anonymous: true}
+          - {method: GET, path: /reports/*, resource: reports, price: "0.01", scope: "reports:read"}
+          - {method: GET, path: /health, resource: health, anonymous: true}
+        """
+    }
+
+    /// Runs `body` against a gateway whose facilitator is served by `facilitator` (a router) and whose
+    /// upstream is the sample upstream checking the gateway's signature.
+    static func with<Context: RequestContext, T: Sendable>(
+        facilitator: @escaping @Sendable () -> Router<Context>, _ body: @Sendable (LiveStack) async throws -> T
+    ) async throws -> T where Context.Source == ApplicationRequestContextSource {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-test-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": secret])
+        return try await Listener.with(SampleUpstream.router(contract: ContractSigner(keys: keys))) { upstreamPort in
+            try await Listener.with(facilitator()) { facilitatorPort in
+                let (configuration, _) = try ConfigurationLoader.parse(yaml(upstream: upstreamPort, facilitator: facilitatorPort, directory: directory))
+                let store = try SQLiteStore(path: configuration.sqlitePath)
+                let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
+                let server = GatewayServer(configuration: configuration, keys: keys, store: store, logger: Listener.quiet) { continuation.yield($0) }
+                let pool = server.facilitators
+                let group = ServiceGroup(configuration: .init(
+                    services: server.services.map { .init(service: $0) } + [.init(service: server.application)], logger: Listener.quiet))
+                return try await Listener.running(group, ports: ports) { port in
+                    for _ in 0..<50 where !pool.isReady(network: "eip155:84532") { try await Task.sleep(for: .milliseconds(50)) }
+                    return try await body(LiveStack(gatewayURL: "http://127.0.0.1:\(port)", store: store, pool: pool))
+                }
+            }
+        }
+    }
+
+    static func devFacilitator(_ directory: String = FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)").path)
+        throws -> (DevFacilitator, @Sendable () -> Router<BasicRequestContext>) {
+        let facilitator = try DevFacilitator(networks: ["eip155:84532"], ledger: try DevLedger(path: directory + "/ledger.sqlite"))
+        return (facilitator, { DevFacilitatorServer.router(facilitator, logger: Listener.quiet) })
+    }
+}
+
+/// A plain HTTP exchange with the gateway.
+struct Exchange: Sendable {
+    let status: Int
+    let headers: [String: String]
+    let body: String
+
+    static func get(_ url: String, _ headers: [(String, String)] = []) async throws -> Exchange {
+        var request = HTTPClientRequest(url: url)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return Exchange(status: Int(response.status.code),
+                        headers: Dictionary(response.headers.map { ($0.name.lowercased(), $0.value) }) { a, _ in a },
+                        body: String(buffer: body))
+    }
+
+    var correlationId: String? { headers["tollgate-correlation-id"] }
+    var terms: X402.PaymentRequired? { headers["payment-required"].flatMap { HeaderCodec.decode(X402.PaymentRequired.self, header: $0) } }
+    var receipt: X402.SettleResponse? { headers["payment-response"].flatMap { HeaderCodec.decode(X402.SettleResponse.self, header: $0) } }
+}
