@@ -84,13 +84,18 @@ struct TraceReport: Encodable {
         }
     }
 
+    /// Long hex values (nonces, hashes, proof keys) shortened for the table; `--json` keeps them whole.
+    static func abbreviated(_ value: String) -> String {
+        value.count > 24 && !value.contains(" ") ? "\(value.prefix(12))…\(value.suffix(6))" : value
+    }
+
     func table() -> String {
         guard !events.isEmpty else { return "no events recorded for \(correlationId)" }
         var lines = ["flow \(correlationId)", ""]
         let header = ["#", "time", "stage", "outcome", "reason", "details"]
         var rows = [header]
         for step in events {
-            let details = step.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            let details = step.details.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.abbreviated($0.value))" }.joined(separator: " ")
             rows.append([String(step.seq), step.time, step.stage, step.outcome, step.reason ?? "", details])
         }
         let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }

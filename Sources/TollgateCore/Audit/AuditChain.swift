@@ -10,7 +10,7 @@ public enum AuditChain {
         var hasher = SHA256()
         hasher.update(data: Array(previous.utf8))
         hasher.update(data: canonicalJSON(event))
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return HexString.encode(hasher.finalize())
     }
 
     public static func canonicalJSON(_ event: AuditEvent) -> [UInt8] {

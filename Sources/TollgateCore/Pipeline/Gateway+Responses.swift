@@ -132,9 +132,10 @@ public enum ISO8601 {
     }
 
     public static func format(millis: Int64, fractional: Bool = true) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = fractional ? [.withInternetDateTime, .withFractionalSeconds] : [.withInternetDateTime]
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        return formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000))
+        // The format style is a value type: no shared formatter, no per-call formatter construction.
+        Date(timeIntervalSince1970: Double(millis) / 1000).formatted(fractional ? withMillis : wholeSeconds)
     }
+
+    private static let withMillis = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    private static let wholeSeconds = Date.ISO8601FormatStyle()
 }
