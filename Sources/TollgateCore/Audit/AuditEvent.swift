@@ -1,15 +1,11 @@
 /// One step of one flow, as recorded in the audit log.
 public struct AuditEvent: Sendable, Hashable, Codable {
     /// The stage of DESIGN.md §1 the event belongs to.
-    public struct Stage: Sendable, Hashable, Codable, CustomStringConvertible {
+    public struct Stage: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
         public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
         public init(_ rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
-        public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(rawValue)
-        }
 
         public static let route = Stage("route")
         public static let identify = Stage("identify")

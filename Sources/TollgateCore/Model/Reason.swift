@@ -1,15 +1,11 @@
 /// Why a request was refused or stopped. The raw values are the codes clients, logs and the audit
 /// trail see; x402 codes are reused where x402 has one so that stock clients understand them.
-public struct Reason: Sendable, Hashable, CustomStringConvertible, Codable {
+/// Encoded as its bare string (the standard library's `RawRepresentable` coding).
+public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConvertible, Codable {
     public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
     public init(_ rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
-
-    public init(from decoder: any Decoder) throws { rawValue = try decoder.singleValueContainer().decode(String.self) }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 
     // identify / authorize
     public static let missingCredentials = Reason("missing_credentials")
