@@ -124,6 +124,8 @@ public struct Gateway: Sendable {
     func upstreamRequest(_ request: GatewayRequest, contract: ContractSigner.Contract) -> UpstreamRequest {
         var fields = HopByHop.filtered(request.headerFields)
         for name in Self.strippedRequestFields { fields[name] = nil }
+        // Only the gateway speaks `Tollgate-*` to the backend, whatever names a client invents.
+        fields = HTTPFields(fields.filter { !$0.name.canonicalName.hasPrefix("tollgate-") })
         if let address = request.remoteAddress {
             fields[HTTPField.Name("X-Forwarded-For")!] = address
         }
@@ -131,12 +133,11 @@ public struct Gateway: Sendable {
         return UpstreamRequest(method: request.method, target: request.target, headerFields: fields, body: request.body)
     }
 
-    /// Client-sent fields the backend must not see: payment proofs, the gateway's own credentials, and
-    /// anything pretending to be a contract header.
+    /// Client-sent fields the backend must not see: payment proofs and the gateway's own credentials
+    /// (anything named `Tollgate-*` is removed as well).
     static let strippedRequestFields: [HTTPField.Name] = [
         HTTPField.Name("PAYMENT-SIGNATURE")!, HTTPField.Name("X-PAYMENT")!, ClientDirectory.apiKeyField, .authorization,
-        .tollgateClient, .tollgatePayer, .tollgateAmount, .tollgateUnit, .tollgateSignature, .tollgateTimestamp,
-        .tollgateCorrelationId, HTTPField.Name("X-Forwarded-For")!,
+        HTTPField.Name("X-Forwarded-For")!,
     ]
 }
 

@@ -28,10 +28,12 @@ public struct OfferSigner: Sendable {
 
     public func verify(_ token: String) -> Result<Offer, Failure> {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard token.utf8.count <= 4096, parts.count == 3, let mac = Base64URL.decode(parts[2]) else { return .failure(.malformed) }
+        guard token.utf8.count <= 4096, parts.count == 3 else { return .failure(.malformed) }
         guard let key = keys.key(id: parts[0]) else { return .failure(.unknownKey) }
         let signed = token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)
-        guard ConstantTime.equal(key.mac(Self.domain + Array(signed)), mac) else { return .failure(.badSignature) }
+        // Compared as text: base64 has spare bits, so two encodings can decode to the same MAC.
+        let expected = Base64URL.encode(key.mac(Self.domain + Array(signed)))
+        guard ConstantTime.equal(Array(expected.utf8), Array(parts[2].utf8)) else { return .failure(.badSignature) }
         guard let claims = Base64URL.decode(parts[1]), let offer = try? JSONDecoder().decode(Offer.self, from: Data(claims)) else {
             return .failure(.malformed)
         }

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Logging
+import Testing
 import TollgateCore
 
 /// One gateway wired to test doubles, with the fixtures the gateway tests share:
@@ -47,7 +48,7 @@ struct GatewayHarness {
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock, logger: logger)
     }
 
-    func send(_ method: HTTPRequest.Method = .get, _ target: String, apiKey: String? = aliceKey, proof: TestProof? = nil,
+    func send(_ target: String, method: HTTPRequest.Method = .get, apiKey: String? = aliceKey, proof: TestProof? = nil,
               fields extra: HTTPFields = [:]) async -> GatewayResponse {
         var fields = extra
         if let apiKey { fields[ClientDirectory.apiKeyField] = apiKey }

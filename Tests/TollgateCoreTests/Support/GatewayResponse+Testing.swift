@@ -7,6 +7,8 @@ struct ResponseBody: Decodable {
     var error: String?
     var reason: String?
     var correlationId: String?
+    /// On a refusal: the flow the attached fresh offer starts.
+    var offerCorrelationId: String?
     var client: String?
     var scope: String?
     var price: String?

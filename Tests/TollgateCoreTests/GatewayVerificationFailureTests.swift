@@ -1,0 +1,93 @@
+import HTTPTypes
+import Testing
+import TollgateCore
+
+/// After the local checks: facilitator readiness and verdict, and the store's reservation.
+/// Unavailability is a 503 with `Retry-After`, never a 402 and never free access.
+@Suite struct GatewayVerificationFailureTests {
+    @Test func railNotReadyIs503BeforeAnyReservation() async throws {
+        let harness = GatewayHarness()
+        let (offer, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.ready = false }
+
+        let response = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.headerFields[.retryAfter] == "5")
+        #expect(response.reason == "facilitator_unavailable")
+        #expect(response.offerTokens.isEmpty)
+        #expect(response.correlationId == offer.correlationId)
+        #expect(harness.rail.verifyCalls == 0)
+        #expect(harness.upstream.received.isEmpty)
+        #expect(await harness.store.claims.isEmpty)
+        #expect(try await harness.stages(offer.correlationId) == ["offer", "proof", "verify", "facilitator_verify", "respond"])
+    }
+
+    @Test func facilitatorOutageIs503AndReleasesTheProof() async throws {
+        let harness = GatewayHarness()
+        let (offer, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.facilitator = .failure(ScriptedRail.outage) }
+
+        let response = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.headerFields[.retryAfter] == "5")
+        #expect(response.reason == "facilitator_unavailable")
+        #expect(harness.rail.verifyCalls == 1)
+        #expect(harness.rail.settleCalls == 0)
+        #expect(harness.upstream.received.isEmpty)
+        #expect(await harness.store.state(of: proof.key) == nil)
+        let events = try await harness.events(offer.correlationId)
+        #expect(events.map(\.stage) == [.offer, .proof, .verify, .reserve, .facilitatorVerify, .respond])
+        #expect(events.first { $0.stage == .facilitatorVerify }?.outcome == .error)
+
+        // The same proof works once the facilitator is back.
+        harness.rail.update { $0.facilitator = .success(.valid(payer: proof.payer)) }
+        let retry = await harness.send("/datasets/prices", proof: proof)
+        #expect(retry.status == .ok)
+        #expect(harness.rail.settleCalls == 1)
+    }
+
+    @Test func facilitatorRefusalIs402WithItsReasonAndReleasesTheProof() async throws {
+        let harness = GatewayHarness()
+        let (offer, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.facilitator = .success(.invalid(Reason("invalid_exact_evm_insufficient_funds"), detail: "balance 0")) }
+
+        let response = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(response.status == .paymentRequired)
+        #expect(response.reason == "invalid_exact_evm_insufficient_funds")
+        #expect(response.offerTokens.count == 1)
+        #expect(response.correlationId == offer.correlationId)
+        #expect(response.json?.offerCorrelationId != nil)
+        #expect(response.json?.offerCorrelationId != offer.correlationId)
+        #expect(harness.rail.verifyCalls == 1)
+        #expect(harness.rail.settleCalls == 0)
+        #expect(harness.upstream.received.isEmpty)
+        #expect(await harness.store.state(of: proof.key) == nil)
+        let events = try await harness.events(offer.correlationId)
+        #expect(events.map(\.stage) == [.offer, .proof, .verify, .reserve, .facilitatorVerify])
+        #expect(events.last?.outcome == .denied)
+        #expect(events.last?.reason == "invalid_exact_evm_insufficient_funds")
+    }
+
+    @Test func storeFailureOnReserveIs503() async throws {
+        let harness = GatewayHarness()
+        let (offer, proof) = try await harness.offerAndProof()
+        await harness.store.fail(.reserve)
+
+        let response = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.headerFields[.retryAfter] == "5")
+        #expect(response.reason == "store_unavailable")
+        #expect(response.offerTokens.isEmpty)
+        #expect(harness.rail.verifyCalls == 0)
+        #expect(harness.rail.settleCalls == 0)
+        #expect(harness.upstream.received.isEmpty)
+        #expect(await harness.store.claims.isEmpty)
+        let events = try await harness.events(offer.correlationId)
+        #expect(events.map(\.stage) == [.offer, .proof, .verify, .reserve, .respond])
+        #expect(events.first { $0.stage == .reserve }?.reason == "store_unavailable")
+    }
+}

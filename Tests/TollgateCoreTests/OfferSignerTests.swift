@@ -1,0 +1,77 @@
+import Testing
+import TollgateCore
+
+@Suite struct OfferSignerTests {
+    static let old = SecretKey(id: "old", secret: Array(repeating: 1, count: 32))!
+    static let new = SecretKey(id: "new", secret: Array(repeating: 2, count: 32))!
+    static let offer = Offer(
+        correlationId: "tg_0123", resource: "datasets", request: "GET /datasets/prices?day=1", bodyDigest: nil, client: "alice",
+        network: "eip155:84532", asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", amount: TokenAmount(atomic: "10000")!,
+        payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", unit: "request", quantity: 1, maxTimeoutSeconds: 120,
+        expiresAt: 1_750_000_060)
+
+    static func signer(_ keys: SecretKey...) -> OfferSigner { OfferSigner(keys: KeyRing(keys)!) }
+
+    @Test func roundTrip() throws {
+        let signer = Self.signer(Self.new)
+        let signed = signer.sign(Self.offer)
+        #expect(signed.offer == Self.offer)
+        #expect(signed.token.hasPrefix("new."))
+        #expect(try signer.verify(signed.token).get() == Self.offer)
+        #expect(Self.offer.asset == "0x036cbd53842c5426634e7929541ec2318f3dcf7e")
+    }
+
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+    /// Edits of `token` at `positions` (every other character of the token alphabet) that still verify.
+    static func acceptedEdits(of token: [Character], at positions: some Sequence<Int>, signer: OfferSigner) -> [String] {
+        var accepted: [String] = []
+        for index in positions {
+            for replacement in Self.alphabet where replacement != token[index] {
+                var edited = token
+                edited[index] = replacement
+                if case .success = signer.verify(String(edited)) { accepted.append("position \(index) → \(replacement)") }
+            }
+        }
+        return accepted
+    }
+
+    /// Every position but the MAC's last character, every other character of the token alphabet: no edit verifies.
+    @Test func anySingleCharacterChangeFails() {
+        let signer = Self.signer(Self.new)
+        let token = Array(signer.sign(Self.offer).token)
+        let accepted = Self.acceptedEdits(of: token, at: token.indices.dropLast(), signer: signer)
+        #expect(accepted.isEmpty, "edited tokens that still verify: \(accepted)")
+    }
+
+    /// The MAC is 32 bytes, so its unpadded base64url has 2 spare bits in the last character. `Base64URL.decode`
+    /// ignores them, so 3 other last characters decode to the same MAC: the token text is malleable.
+    @Test func changingTheMACsLastCharacterFails() {
+        let signer = Self.signer(Self.new)
+        let token = Array(signer.sign(Self.offer).token)
+        let accepted = Self.acceptedEdits(of: token, at: [token.count - 1], signer: signer)
+        #expect(accepted.isEmpty, "edited tokens that still verify: \(accepted)")
+    }
+
+    @Test func truncatedOrExtendedTokensFail() {
+        let signer = Self.signer(Self.new)
+        let token = signer.sign(Self.offer).token
+        #expect(throws: OfferSigner.Failure.self) { try signer.verify(String(token.dropLast())).get() }
+        #expect(throws: OfferSigner.Failure.self) { try signer.verify(token + "A").get() }
+        #expect(throws: OfferSigner.Failure.self) { try signer.verify("").get() }
+    }
+
+    @Test func tokenOfAnotherSecretWithTheSameKeyIdFails() {
+        let forger = Self.signer(SecretKey(id: "new", secret: Array(repeating: 3, count: 32))!)
+        let token = forger.sign(Self.offer).token
+        #expect(Self.signer(Self.new).verify(token) == .failure(.badSignature))
+    }
+
+    @Test func tokenOfARotatedOutKeyVerifiesWhileTheKeyIsInTheRing() throws {
+        let token = Self.signer(Self.old).sign(Self.offer).token
+        let rotated = Self.signer(Self.new, Self.old)
+        #expect(try rotated.verify(token).get() == Self.offer)
+        #expect(rotated.sign(Self.offer).token.hasPrefix("new."))
+        #expect(Self.signer(Self.new).verify(token) == .failure(.unknownKey))
+    }
+}
