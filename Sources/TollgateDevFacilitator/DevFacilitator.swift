@@ -46,7 +46,7 @@ public struct DevFacilitator: Facilitator {
     }
 
     public func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
-        let network = request.paymentRequirements.network
+        let network = request.contents()?.paymentRequirements.network ?? ""
         switch await check(request) {
         case .failure(let refusal):
             return .init(success: false, errorReason: refusal.reason.rawValue, errorMessage: refusal.detail, payer: refusal.payer,
@@ -74,13 +74,14 @@ public struct DevFacilitator: Facilitator {
     }
 
     private func check(_ request: X402.FacilitatorRequest) async -> Result<DevLedger.Transfer, Refusal> {
-        let requirements = request.paymentRequirements
-        guard let payload = try? JSONDecoder().decode(X402.PaymentPayload.self, from: Data(HeaderCodec.json(request.paymentPayload))) else {
-            return .failure(Refusal(reason: .invalidPayload, detail: "not an exact EVM payment payload", payer: nil))
+        guard let contents = request.contents() else {
+            return .failure(Refusal(reason: .invalidPayload, detail: "not an exact EVM payment request", payer: nil))
         }
+        let requirements = contents.paymentRequirements
+        let payload = contents.paymentPayload
         let authorization = payload.payload.authorization
         let payer = authorization.from
-        guard payload.x402Version == X402.version, request.x402Version == X402.version else {
+        guard payload.x402Version == X402.version, contents.x402Version == X402.version else {
             return .failure(Refusal(reason: .invalidVersion, detail: "x402 v2 only", payer: payer))
         }
         guard networks.contains(requirements.network), Self.isTestNetwork(requirements.network) else {

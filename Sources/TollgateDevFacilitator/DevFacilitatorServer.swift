@@ -34,7 +34,8 @@ public enum DevFacilitatorServer {
 
     static func decode(_ request: Request) async throws -> X402.FacilitatorRequest? {
         let buffer = try await request.body.collect(upTo: 64 * 1024)
-        return try? JSONDecoder().decode(X402.FacilitatorRequest.self, from: Data(buffer.readableBytesView))
+        let request = X402.FacilitatorRequest(body: Array(buffer.readableBytesView))
+        return request.contents() == nil ? nil : request
     }
 
     static func json(_ value: some Encodable) -> Response {

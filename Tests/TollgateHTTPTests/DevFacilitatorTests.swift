@@ -19,8 +19,7 @@ import TollgateX402
             scheme: "exact", network: "eip155:84532", asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", amount: "2500",
             payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", maxTimeoutSeconds: 60, extra: ["name": .string("USDC"), "version": .string("2")])
         let payload = try payer.pay(requirements, resource: nil, now: Int64(Date().timeIntervalSince1970))
-        let json = try JSONDecoder().decode(JSONValue.self, from: Data(HeaderCodec.json(payload)))
-        let request = X402.FacilitatorRequest(paymentPayload: json, paymentRequirements: requirements)
+        let request = X402.FacilitatorRequest(payload: payload, requirements: requirements)
         let logger = Logger(label: "test")
 
         #expect(try await facilitator.verify(request, logger: logger).isValid)
@@ -37,7 +36,7 @@ import TollgateX402
 
         var wrongDomain = requirements
         wrongDomain.extra?["name"] = .string("USD Coin")
-        let refused = try await facilitator.verify(.init(paymentPayload: json, paymentRequirements: wrongDomain), logger: logger)
+        let refused = try await facilitator.verify(.init(payload: payload, requirements: wrongDomain), logger: logger)
         #expect(!refused.isValid)
     }
 }

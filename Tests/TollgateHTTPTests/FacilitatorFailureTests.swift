@@ -46,9 +46,7 @@ enum BrokenFacilitator {
             let facilitator = HTTPFacilitator(baseURL: "http://127.0.0.1:\(port)", timeout: .seconds(1))
             let supported = try await facilitator.supported(logger: Listener.quiet)
             #expect(supported.kinds.map(\.network) == ["eip155:84532"])
-            let request = X402.FacilitatorRequest(
-                paymentPayload: .object([:]),
-                paymentRequirements: .init(scheme: "exact", network: "eip155:84532", asset: "0x0", amount: "1", payTo: "0x0", maxTimeoutSeconds: 60, extra: nil))
+            let request = X402.FacilitatorRequest(body: Array("{}".utf8))
             do {
                 _ = try await facilitator.verify(request, logger: Listener.quiet)
                 Issue.record("\(mode) was taken for a verdict")

@@ -40,11 +40,11 @@ public struct HTTPFacilitator: Facilitator {
     }
 
     public func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
-        try await call(.POST, "/verify", body: HeaderCodec.json(request), headers: headers.verify, logger: logger)
+        try await call(.POST, "/verify", body: request.body, headers: headers.verify, logger: logger)
     }
 
     public func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
-        try await call(.POST, "/settle", body: HeaderCodec.json(request), headers: headers.settle, logger: logger)
+        try await call(.POST, "/settle", body: request.body, headers: headers.settle, logger: logger)
     }
 
     private func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: [UInt8]?, headers extra: [(String, String)],

@@ -72,10 +72,11 @@ public struct ExactEVMRail: PaymentRail {
             return .malformed(.invalidPayload, detail: "PAYMENT-SIGNATURE is not base64")
         }
         let decoder = JSONDecoder()
-        if let version = try? decoder.decode(VersionProbe.self, from: Data(raw)), version.x402Version != X402.version {
-            return .malformed(.invalidVersion, detail: "x402Version \(version.x402Version) is not supported; use 2")
-        }
-        guard let payload = try? decoder.decode(X402.PaymentPayload.self, from: Data(raw)) else {
+        guard let payload = try? decoder.decode(X402.PaymentPayload.self, from: Data(raw)), payload.x402Version == X402.version else {
+            // Only on failure: say why, version first.
+            if let version = try? decoder.decode(VersionProbe.self, from: Data(raw)), version.x402Version != X402.version {
+                return .malformed(.invalidVersion, detail: "x402Version \(version.x402Version) is not supported; use 2")
+            }
             return .malformed(.invalidPayload, detail: "PAYMENT-SIGNATURE is not an x402 v2 exact-EVM payment payload")
         }
         let authorization = payload.payload.authorization
@@ -103,7 +104,7 @@ public struct ExactEVMRail: PaymentRail {
     public func isReady(network: String) -> Bool { facilitators.isReady(network: network) }
 
     public func verify(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Verdict {
-        let request = try facilitatorRequest(proof, offer: offer)
+        let request = facilitatorRequest(proof, offer: offer)
         let answer = try await withFailover(network: proof.network) { try await $0.verify(request, logger: logger) }
         guard answer.isValid else {
             return .invalid(Reason(answer.invalidReason ?? "invalid_payload"), detail: answer.invalidMessage ?? "refused by the facilitator")
@@ -116,7 +117,7 @@ public struct ExactEVMRail: PaymentRail {
     }
 
     public func settle(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Settlement {
-        let request = try facilitatorRequest(proof, offer: offer)
+        let request = facilitatorRequest(proof, offer: offer)
         let answer = try await withFailover(network: proof.network) { try await $0.settle(request, logger: logger) }
         let status: Settlement.Status = answer.success ? .settled : (answer.errorReason == "settlement_pending" ? .pending : .failed)
         return Settlement(status: status, transaction: answer.transaction, network: answer.network.isEmpty ? proof.network : answer.network,
@@ -134,11 +135,8 @@ public struct ExactEVMRail: PaymentRail {
 
     /// The proof exactly as received, with the requirements of the offer it answers (built from
     /// configuration, not from what the client echoed).
-    func facilitatorRequest(_ proof: PaymentProof, offer: SignedOffer) throws -> X402.FacilitatorRequest {
-        guard let payload = try? JSONDecoder().decode(JSONValue.self, from: Data(proof.raw)) else {
-            throw RailFailure(.undecodable, "the proof could not be re-read", authority: name)
-        }
-        return X402.FacilitatorRequest(paymentPayload: payload, paymentRequirements: requirements(for: offer))
+    func facilitatorRequest(_ proof: PaymentProof, offer: SignedOffer) -> X402.FacilitatorRequest {
+        X402.FacilitatorRequest(rawPayload: proof.raw, requirements: requirements(for: offer))
     }
 
     /// Asks the ready facilitators in order; a transport failure moves on to the next one.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// x402 v2 messages (WIRE.md §2–§6). Keys are camelCase, absent optionals are omitted, amounts are
 /// decimal strings.
 public enum X402 {
@@ -153,15 +155,37 @@ public enum X402 {
         }
     }
 
-    /// The body of `/verify` and `/settle`.
-    public struct FacilitatorRequest: Codable, Sendable, Hashable {
-        public var x402Version: Int
-        public var paymentPayload: JSONValue
-        public var paymentRequirements: PaymentRequirements
-        public init(x402Version: Int = X402.version, paymentPayload: JSONValue, paymentRequirements: PaymentRequirements) {
-            self.x402Version = x402Version
-            self.paymentPayload = paymentPayload
-            self.paymentRequirements = paymentRequirements
+    /// The body of `/verify` and `/settle`: `{"x402Version":2,"paymentPayload":…,"paymentRequirements":…}`.
+    ///
+    /// The payload is spliced in byte for byte as the client sent it (it was already parsed once),
+    /// so the facilitator sees exactly what was signed and the gateway does not re-encode it.
+    public struct FacilitatorRequest: Sendable, Hashable {
+        public let body: [UInt8]
+
+        public init(body: [UInt8]) { self.body = body }
+
+        public init(rawPayload: [UInt8], requirements: PaymentRequirements) {
+            var body = Array(#"{"x402Version":2,"paymentPayload":"#.utf8)
+            body += rawPayload
+            body += Array(#","paymentRequirements":"#.utf8)
+            body += HeaderCodec.json(requirements)
+            body.append(UInt8(ascii: "}"))
+            self.body = body
+        }
+
+        public init(payload: PaymentPayload, requirements: PaymentRequirements) {
+            self.init(rawPayload: HeaderCodec.json(payload), requirements: requirements)
+        }
+
+        public struct Contents: Decodable, Sendable {
+            public var x402Version: Int
+            public var paymentPayload: PaymentPayload
+            public var paymentRequirements: PaymentRequirements
+        }
+
+        /// The body parsed, for facilitators; nil when it is not an exact-EVM request.
+        public func contents() -> Contents? {
+            try? JSONDecoder().decode(Contents.self, from: Data(body))
         }
     }
 }
