@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmark: builds tollgate in release, starts the sample upstream, the development facilitator and
+# the gateway (quickstart configuration, fresh SQLite) on loopback, and runs `tollgate bench` against it.
+#   scripts/bench.sh [REQUESTS] [CONCURRENCY]
+# Optionally, with REFERENCE_SERVER=path/to/reference_server.py (the x402 Python SDK's reference server
+# from the interop kit) and the interop venv, measures that server with the same load generator.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+requests=${1:-3000}
+concurrency=${2:-16}
+scripts/setup.sh
+swift build -c release --product tollgate --scratch-path .build-release --quiet
+bin=.build-release/release/tollgate
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+sed -e "s#sqlite: .tollgate/gateway.sqlite#sqlite: $work/gateway.sqlite#" examples/quickstart/tollgate.yaml > "$work/tollgate.yaml"
+export TOLLGATE_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+$bin sample-upstream --listen 127.0.0.1:8403 --log-level error & pids+=($!)
+$bin facilitator --dev --listen 127.0.0.1:8404 --db "$work/facilitator.sqlite" --log-level error & pids+=($!)
+sleep 1
+$bin serve --config "$work/tollgate.yaml" --log-level error & pids+=($!)
+for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8402/health && break; sleep 0.2; done
+sleep 2   # the facilitator check opens the paid routes
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
+$bin bench --target http://127.0.0.1:8402 --requests "$requests" --concurrency "$concurrency"
+if [ -n "${REFERENCE_SERVER:-}" ]; then
+  python=${INTEROP_VENV:-.venv-interop}/bin/python
+  "$python" "$REFERENCE_SERVER" --port 4021 >/dev/null 2>&1 & pids+=($!)
+  for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:4021/health && break; sleep 0.2; done
+  echo "-- x402 Python SDK reference server (FastAPI + SDK middleware + SDK facilitator, in process)"
+  $bin bench --target http://127.0.0.1:4021 --path /data --requests "$((requests / 10))" --concurrency "$concurrency" --mode paid
+  $bin bench --target http://127.0.0.1:4021 --path /data --requests "$((requests / 10))" --concurrency 1 --mode paid
+fi
