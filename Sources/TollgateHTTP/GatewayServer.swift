@@ -34,7 +34,8 @@ public struct GatewayServer {
         let settings = Gateway.Settings(
             routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
             contract: ContractSigner(keys: keys), publicURL: configuration.publicURL, unmatched: configuration.unmatched,
-            retryAfterSeconds: configuration.retryAfterSeconds)
+            retryAfterSeconds: configuration.retryAfterSeconds, limits: configuration.limits.trafficLimits(),
+            invalidProofs: NegativeCache(ttlSeconds: Double(configuration.limits.invalidProofCacheSeconds)))
         let upstream = HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                     maxResponseBytes: configuration.maxUpstreamResponseBytes)
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, logger: logger)

@@ -8,6 +8,8 @@ public struct AuditEvent: Sendable, Hashable, Codable {
         public var description: String { rawValue }
 
         public static let route = Stage("route")
+        public static let admit = Stage("admit")
+        public static let decide = Stage("decide")
         public static let identify = Stage("identify")
         public static let authorize = Stage("authorize")
         public static let offer = Stage("offer")

@@ -7,6 +7,11 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public init(_ rawValue: String) { self.rawValue = rawValue }
     public var description: String { rawValue }
 
+    // operator controls and limits
+    public static let clientRevoked = Reason("client_revoked")
+    public static let payerRevoked = Reason("payer_revoked")
+    public static let incident = Reason("incident")
+    public static func rateLimited(_ trafficClass: TrafficClass) -> Reason { Reason("rate_limited_\(trafficClass.rawValue)") }
     // identify / authorize
     public static let missingCredentials = Reason("missing_credentials")
     public static let unknownAPIKey = Reason("unknown_api_key")

@@ -11,6 +11,12 @@ extension Gateway {
             "payer": proof.payer, "network": proof.network, "asset": proof.asset, "amount": proof.amount,
             "nonce": proof.nonce, "rail": proof.rail,
         ]
+        let digest = NegativeCache.key(proof.raw)
+        flow.proofDigest = digest
+        if let known = settings.invalidProofs.reason(for: digest, now: clock.nowSecondsPrecise) {
+            return await refuse(request, route, pricing, identity, known, flow: flow, received: received,
+                                detail: "this proof was refused moments ago (\(known)); it was not checked again")
+        }
         guard let token = proof.accepted.offerToken else {
             return await refuse(request, route, pricing, identity, .offerMissing, flow: flow, received: received,
                                 detail: "the proof does not echo a Tollgate offer; pay one of the offers of a fresh 402")
@@ -35,6 +41,15 @@ extension Gateway {
             return await refuse(request, route, pricing, identity, reason, flow: flow, received: received, detail: detail)
         }
 
+        if controls.isRevoked(payer: proof.payer) {
+            await audit.record(flow.event(.proof, .received, clock: clock, received))
+            return await deny(.forbidden, "forbidden", .decide, .payerRevoked, flow: flow,
+                              detail: "payments from this address are not accepted; nothing was charged")
+        }
+        if let refusal = settings.limits.admit(.paid, resource: route.resource, keys: [LimitKey("payer", proof.payer.lowercased())],
+                                               now: clock.nowSecondsPrecise) {
+            return await tooMany(refusal, flow: flow)
+        }
         var events = [
             flow.event(.proof, .received, clock: clock, received),
             flow.event(.verify, .ok, clock: clock, ["checks": "offer mac, expiry, client, request, terms, signature, amount, payee, time window"]),
@@ -119,6 +134,14 @@ extension Gateway {
                         offer signed: SignedOffer, flow: Flow, events: [AuditEvent]) async -> GatewayResponse {
         let offer = signed.offer
         var events = events
+        if let incident = controls.incident(for: route.resource) {
+            // The switch went on while this request was in flight: deliver nothing, settle nothing.
+            events.append(flow.event(.settle, .denied, .incident, clock: clock, ["incident": incident.id, "settled": "false"]))
+            await release(proof, events: events)
+            return await deny(.serviceUnavailable, "service_unavailable", .respond, .incident, flow: flow,
+                              detail: "payments are suspended (incident \(incident.id)); nothing was charged", extra: ["incident": incident.id],
+                              durable: true)
+        }
         var settlement: Settlement
         do {
             settlement = try await rail.settle(proof, offer: signed, logger: logger)
@@ -199,6 +222,8 @@ extension Gateway {
     private func refuse(_ request: GatewayRequest, _ route: Route, _ pricing: Route.Pricing, _ identity: Identity, _ reason: Reason,
                         flow: Flow, received: [String: String]? = nil, events: [AuditEvent] = [], alreadyAudited: Bool = false,
                         detail: String) async -> GatewayResponse {
+        _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.limitKeys, now: clock.nowSecondsPrecise)
+        if let digest = flow.proofDigest { settings.invalidProofs.remember(digest, reason: reason, now: clock.nowSecondsPrecise) }
         var next = flow
         next.correlationId = CorrelationId.make()
         var all = events

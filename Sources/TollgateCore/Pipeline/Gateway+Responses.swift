@@ -21,6 +21,18 @@ extension Gateway {
         return GatewayResponse(status: status, headerFields: fields, body: JSONBody.encode(body))
     }
 
+    /// A 429 with `Retry-After` and the IETF draft `RateLimit-Policy` / `RateLimit` fields for the class that ran out.
+    func tooMany(_ refusal: TrafficLimits.Refusal, flow: Flow) async -> GatewayResponse {
+        let name = refusal.trafficClass.rawValue
+        var response = await deny(.tooManyRequests, "too_many_requests", .admit, .rateLimited(refusal.trafficClass), flow: flow,
+                                  detail: "too many \(name) requests for this \(refusal.keyKind); retry after \(refusal.decision.retryAfterSeconds) s",
+                                  extra: ["class": name, "key": refusal.keyKind])
+        response.headerFields[.retryAfter] = String(refusal.decision.retryAfterSeconds)
+        response.headerFields[HTTPField.Name("RateLimit-Policy")!] = "\"\(name)\";q=\(refusal.limit.burst);w=\(refusal.limit.windowSeconds)"
+        response.headerFields[HTTPField.Name("RateLimit")!] = "\"\(name)\";r=\(refusal.decision.remaining);t=\(refusal.decision.resetSeconds)"
+        return response
+    }
+
     /// A 503 on the paid path. The events are committed when the store allows it; a store that is
     /// down cannot make this worse (the answer is 503 either way).
     func unavailable(_ reason: Reason, flow: Flow, detail: String, events: [AuditEvent]) async -> GatewayResponse {

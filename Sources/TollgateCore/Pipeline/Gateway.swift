@@ -24,9 +24,16 @@ public struct Gateway: Sendable {
         public var unmatched: UnmatchedPolicy
         /// `Retry-After` seconds on 503 answers.
         public var retryAfterSeconds: Int
+        /// Rate limits per traffic class.
+        public var limits: TrafficLimits
+        /// Proofs recently found invalid.
+        public var invalidProofs: NegativeCache
 
         public init(routes: RouteTable, clients: ClientDirectory, offers: OfferSigner, contract: ContractSigner,
-                    publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5) {
+                    publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5,
+                    limits: TrafficLimits = .unlimited, invalidProofs: NegativeCache = NegativeCache()) {
+            self.limits = limits
+            self.invalidProofs = invalidProofs
             self.routes = routes
             self.clients = clients
             self.offers = offers
@@ -43,10 +50,13 @@ public struct Gateway: Sendable {
     let audit: AuditBatcher
     let upstream: any Upstream
     let clock: any GatewayClock
+    let controls: OperatorControls
     let logger: Logger
 
     public init(settings: Settings, rail: any PaymentRail, store: any TollgateStore, audit: AuditBatcher,
-                upstream: any Upstream, clock: any GatewayClock = SystemClock(), logger: Logger) {
+                upstream: any Upstream, clock: any GatewayClock = SystemClock(), controls: OperatorControls = OperatorControls(),
+                logger: Logger) {
+        self.controls = controls
         self.settings = settings
         self.rail = rail
         self.store = store
@@ -85,6 +95,9 @@ public struct Gateway: Sendable {
             identity = found
         }
         flow.clientId = identity.clientId
+        if case .client(let client) = identity, controls.isRevoked(client: client.id) {
+            return await deny(.unauthorized, "unauthorized", .identify, .clientRevoked, flow: flow, detail: "this API key has been revoked")
+        }
 
         // Authorization comes before any price: a caller who may not use the resource never sees a 402.
         if case .anonymous = identity, !route.allowsAnonymous || route.scope != nil {
@@ -97,16 +110,43 @@ public struct Gateway: Sendable {
         }
 
         guard let pricing = route.pricing else { return await passThrough(request, identity: identity, flow: flow) }
+        if let incident = controls.incident(for: route.resource) {
+            return await deny(.serviceUnavailable, "service_unavailable", .decide, .incident, flow: flow,
+                              detail: "payments for this resource are suspended (incident \(incident.id)); retry later",
+                              extra: ["incident": incident.id])
+        }
 
+        flow.limitKeys = admissionKeys(identity, request)
+        let now = clock.nowSecondsPrecise
         switch rail.decode(request.headerFields) {
         case .absent:
+            if let refusal = settings.limits.admit(.unpaid, resource: route.resource, keys: flow.limitKeys, now: now) {
+                return await tooMany(refusal, flow: flow)
+            }
             return await offer(request, route: route, pricing: pricing, identity: identity, reason: .paymentRequired, flow: flow)
         case .malformed(let reason, let detail):
+            if let refusal = settings.limits.isExhausted(.invalid, resource: route.resource, keys: flow.limitKeys, now: now) {
+                return await tooMany(refusal, flow: flow)
+            }
+            _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.limitKeys, now: now)
             await audit.record(flow.event(.proof, .denied, reason, clock: clock, ["detail": detail]))
             return await offer(request, route: route, pricing: pricing, identity: identity, reason: reason, flow: flow)
         case .proof(let proof):
+            // Cheapest first: a caller out of invalid-proof budget is refused before any decoding work.
+            if let refusal = settings.limits.isExhausted(.invalid, resource: route.resource, keys: flow.limitKeys, now: now)
+                ?? settings.limits.admit(.paid, resource: route.resource, keys: flow.limitKeys, now: now) {
+                return await tooMany(refusal, flow: flow)
+            }
             return await paid(request, route: route, pricing: pricing, identity: identity, proof: proof, flow: &flow)
         }
+    }
+
+    /// A request counts against its client (when identified) and its IP prefix (when known: an
+    /// in-process caller has none, and must not share one bucket with every other client).
+    private func admissionKeys(_ identity: Identity, _ request: GatewayRequest) -> [LimitKey] {
+        let prefix = request.remoteAddress.map { LimitKey("ip", settings.limits.ipPrefix($0)) }
+        guard case .client(let client) = identity else { return [prefix ?? LimitKey("ip", "unknown")] }
+        return [LimitKey("client", client.id)] + (prefix.map { [$0] } ?? [])
     }
 
     /// Forwards a free request with the contract headers (no payer, no amount).
@@ -147,6 +187,10 @@ struct Flow: Sendable {
     let startedMillis: Int64
     var clientId: String?
     var resource: String?
+    /// What this request counts against in the rate limiters.
+    var limitKeys: [LimitKey] = []
+    /// Digest of the proof, for the negative cache.
+    var proofDigest: [UInt8]?
 
     init(correlationId: String, now: Int64) {
         self.correlationId = correlationId

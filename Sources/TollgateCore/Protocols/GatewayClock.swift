@@ -8,6 +8,8 @@ public protocol GatewayClock: Sendable {
 
 extension GatewayClock {
     public var nowSeconds: Int64 { nowMillis() / 1000 }
+    /// Seconds with millisecond precision, for rate limiting.
+    public var nowSecondsPrecise: Double { Double(nowMillis()) / 1000 }
 }
 
 /// Wall-clock time.

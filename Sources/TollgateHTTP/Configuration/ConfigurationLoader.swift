@@ -44,7 +44,7 @@ public enum ConfigurationLoader {
 
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
-        "unmatched", "retry_after_seconds", "max_request_body_bytes",
+        "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits",
     ]
 
     static func read(_ root: Node, _ r: inout YAMLReader) -> GatewayConfiguration? {
@@ -100,6 +100,7 @@ public enum ConfigurationLoader {
             }
         }
 
+        let limits = readLimits(top["limits"], routes: top["routes"], &r)
         guard let listen, let unmatched else { return nil }
         return GatewayConfiguration(
             listen: listen, publicURL: publicURL, upstreamURL: upstreamURL, upstreamTimeoutSeconds: upstreamTimeout,
@@ -107,7 +108,7 @@ public enum ConfigurationLoader {
             maxRequestBodyBytes: r.int(top["max_request_body_bytes"], "max_request_body_bytes", range: 0...(1 << 30)) ?? 1 << 20,
             secrets: secrets, sqlitePath: sqlitePath, auditFlushMillis: auditFlush, facilitators: facilitators, assets: assets,
             payTo: payTo, clients: clients, routes: routes, unmatched: unmatched,
-            retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5)
+            retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5, limits: limits)
     }
 
     static func readSecrets(_ node: Node?, root: Node, _ r: inout YAMLReader) -> [GatewayConfiguration.SecretSource] {
@@ -209,7 +210,7 @@ public enum ConfigurationLoader {
 
     static let routeKeys: Set<String> = [
         "method", "path", "resource", "description", "mime_type", "price", "accepts", "unit", "quantity", "scope", "anonymous",
-        "pay_to", "offer_validity_seconds", "max_timeout_seconds",
+        "pay_to", "offer_validity_seconds", "max_timeout_seconds", "limits",
     ]
 
     static func readRoutes(_ node: Node?, assets: [Asset], payTo: String?, clients: [ClientRecord], root: Node,

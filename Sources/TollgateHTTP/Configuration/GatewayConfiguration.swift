@@ -67,6 +67,8 @@ public struct GatewayConfiguration: Sendable {
     public var routes: [Route]
     public var unmatched: Gateway.UnmatchedPolicy
     public var retryAfterSeconds: Int
+    /// Rate limits per traffic class (global and per route) and the invalid-proof cache.
+    public var limits: LimitsConfiguration = .defaults
 
     /// Networks that some paid route accepts.
     public var paidNetworks: Set<String> {

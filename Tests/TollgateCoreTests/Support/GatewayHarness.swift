@@ -40,12 +40,16 @@ struct GatewayHarness {
     let batcher: AuditBatcher
     let gateway: Gateway
 
-    init() {
+    let controls: OperatorControls
+
+    init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls()) {
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
         batcher = AuditBatcher(store: store, interval: .seconds(3600), logger: logger)
+        self.controls = controls
         let settings = Gateway.Settings(routes: Self.routes, clients: Self.clients, offers: offers, contract: contract,
-                                        publicURL: "https://api.test/")
-        gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock, logger: logger)
+                                        publicURL: "https://api.test/", limits: limits)
+        gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock,
+                          controls: controls, logger: logger)
     }
 
     func send(_ target: String, method: HTTPRequest.Method = .get, apiKey: String? = aliceKey, proof: TestProof? = nil,

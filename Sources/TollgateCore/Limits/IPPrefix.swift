@@ -1,0 +1,52 @@
+/// Reduces an IP address to its network prefix, so one host cannot dodge a limit by rotating
+/// addresses inside its own allocation.
+enum IPPrefix {
+    static func of(_ address: String, ipv4Bits: Int, ipv6Bits: Int) -> String {
+        if let v4 = ipv4(address) {
+            let bits = min(32, max(0, ipv4Bits))
+            let mask: UInt32 = bits == 0 ? 0 : ~UInt32(0) << (32 - bits)
+            let masked = v4 & mask
+            return "\(masked >> 24).\(masked >> 16 & 255).\(masked >> 8 & 255).\(masked & 255)/\(bits)"
+        }
+        if let v6 = ipv6(address) {
+            let bits = min(128, max(0, ipv6Bits))
+            var groups = v6
+            for index in 0..<8 {
+                let keep = max(0, min(16, bits - index * 16))
+                groups[index] &= keep == 0 ? 0 : ~UInt16(0) << (16 - keep)
+            }
+            return groups.map { String($0, radix: 16) }.joined(separator: ":") + "/\(bits)"
+        }
+        return address
+    }
+
+    static func ipv4(_ text: String) -> UInt32? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var value: UInt32 = 0
+        for part in parts {
+            guard let octet = UInt8(part) else { return nil }
+            value = value << 8 | UInt32(octet)
+        }
+        return value
+    }
+
+    static func ipv6(_ text: String) -> [UInt16]? {
+        var text = Substring(text)
+        if let percent = text.firstIndex(of: "%") { text = text[..<percent] }
+        let halves = text.split(separator: "::", maxSplits: 1, omittingEmptySubsequences: false)
+        func groups(_ part: Substring) -> [UInt16]? {
+            guard !part.isEmpty else { return [] }
+            var result: [UInt16] = []
+            for group in part.split(separator: ":", omittingEmptySubsequences: false) {
+                guard group.count <= 4, let value = UInt16(group, radix: 16) else { return nil }
+                result.append(value)
+            }
+            return result
+        }
+        guard let head = groups(halves[0]) else { return nil }
+        if halves.count == 1 { return head.count == 8 ? head : nil }
+        guard let tail = groups(halves[1]), head.count + tail.count < 8 else { return nil }
+        return head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+    }
+}

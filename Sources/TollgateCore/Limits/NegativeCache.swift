@@ -1,0 +1,57 @@
+import Crypto
+import Synchronization
+
+/// Remembers, for a short time, proofs already found invalid, so the same bytes sent again are
+/// refused without decoding and verifying them again. Keyed by a digest of the whole proof, so an
+/// invalid proof can never shadow a valid one that shares its payer or nonce. Bounded: the oldest
+/// entries go first.
+public final class NegativeCache: Sendable {
+    private struct State {
+        var entries: [[UInt8]: (reason: Reason, expires: Double)] = [:]
+        var order: [[UInt8]] = []
+        var head = 0
+    }
+
+    public let capacity: Int
+    public let ttlSeconds: Double
+    private let state = Mutex(State())
+
+    public init(capacity: Int = 50_000, ttlSeconds: Double = 60) {
+        self.capacity = max(1, capacity)
+        self.ttlSeconds = ttlSeconds
+    }
+
+    /// Refusals that depend only on the proof's bytes (and time moving forward), never on which
+    /// request carried it or on state that can change back.
+    public static let cacheable: Set<Reason> = [
+        .offerMissing, .offerInvalid, .offerExpired, .offerTermsMismatch, .invalidScheme, .invalidNetwork,
+        .signatureInvalid, .recipientMismatch, .valueMismatch, .validBefore, .invalidPayload,
+    ]
+
+    public static func key(_ raw: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: raw)) }
+
+    public func reason(for key: [UInt8], now: Double) -> Reason? {
+        state.withLock { state in
+            guard let entry = state.entries[key], entry.expires > now else { return nil }
+            return entry.reason
+        }
+    }
+
+    public func remember(_ key: [UInt8], reason: Reason, now: Double) {
+        guard Self.cacheable.contains(reason) else { return }
+        state.withLock { state in
+            if state.entries[key] == nil {
+                if state.order.count < capacity {
+                    state.order.append(key)
+                } else {
+                    state.entries[state.order[state.head]] = nil
+                    state.order[state.head] = key
+                    state.head = (state.head + 1) % capacity
+                }
+            }
+            state.entries[key] = (reason, now + ttlSeconds)
+        }
+    }
+
+    public var count: Int { state.withLock { $0.entries.count } }
+}

@@ -1,0 +1,65 @@
+import Synchronization
+
+/// Per-key GCRA limiter with bounded memory.
+///
+/// Each key costs one `Double` (its theoretical arrival time). The table is split into shards to keep
+/// lock contention low; a shard that reaches its share of `maxKeys` first drops keys whose state has
+/// fully replenished (forgetting them changes nothing) and, if still full, drops arbitrary keys — a
+/// forgotten key starts with a full burst again, which is the price of a hard memory bound under a
+/// flood of distinct keys.
+public final class RateLimiter: Sendable {
+    public let limit: RateLimit
+    public let maxKeys: Int
+    private let shards: [Shard]
+
+    /// A lock and its part of the table (a class: `Mutex` cannot live in an array).
+    private final class Shard: Sendable {
+        let table = Mutex<[String: Double]>([:])
+    }
+
+    public init(limit: RateLimit, maxKeys: Int = 100_000, shardCount: Int = 16) {
+        self.limit = limit
+        self.maxKeys = max(maxKeys, shardCount)
+        self.shards = (0..<shardCount).map { _ in Shard() }
+    }
+
+    /// Counts one request for `key` at `now` (seconds, monotonic or wall clock) if it is allowed.
+    public func admit(_ key: String, now: Double) -> RateDecision {
+        decide(key, now: now, consume: true)
+    }
+
+    /// Whether a request would be allowed, without counting it.
+    public func peek(_ key: String, now: Double) -> RateDecision {
+        decide(key, now: now, consume: false)
+    }
+
+    /// Keys currently tracked (for tests and the memory figures in BENCHMARKS.md).
+    public var trackedKeys: Int { shards.reduce(0) { $0 + $1.table.withLock { $0.count } } }
+
+    private func decide(_ key: String, now: Double, consume: Bool) -> RateDecision {
+        let interval = limit.interval
+        let tolerance = interval * Double(limit.burst - 1)
+        let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+        let perShard = maxKeys / shards.count
+        return shard.table.withLock { table in
+            let arrival = max(table[key] ?? now, now)
+            let allowed = arrival - now <= tolerance
+            let newArrival = allowed ? arrival + interval : arrival
+            if consume && allowed {
+                if table[key] == nil && table.count >= perShard { Self.evict(&table, now: now, keep: perShard) }
+                table[key] = newArrival
+            }
+            let backlog = (allowed && consume ? newArrival : arrival) - now
+            return RateDecision(
+                allowed: allowed,
+                remaining: max(0, Int(((tolerance + interval - backlog) / interval).rounded(.down))),
+                retryAfterSeconds: allowed ? 0 : max(1, Int((arrival - now - tolerance).rounded(.up))),
+                resetSeconds: max(0, Int(backlog.rounded(.up))))
+        }
+    }
+
+    private static func evict(_ table: inout [String: Double], now: Double, keep: Int) {
+        table = table.filter { $0.value > now }
+        while table.count >= keep, let victim = table.keys.first { table[victim] = nil }
+    }
+}

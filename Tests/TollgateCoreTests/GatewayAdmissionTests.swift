@@ -1,0 +1,106 @@
+import HTTPTypes
+import Testing
+import TollgateCore
+
+/// Rate limits by traffic class, the invalid-proof cache, revocation and the incident switch.
+@Suite struct GatewayAdmissionTests {
+    /// Fresh limiters per test: they hold state.
+    static var tight: TrafficLimits { TrafficLimits(global: .init(unpaid: RateLimit(ratePerSecond: 1, burst: 2), paid: RateLimit(ratePerSecond: 1, burst: 3),
+                                                   invalid: RateLimit(ratePerSecond: 1, burst: 2))) }
+
+    @Test func unpaidRequestsAreLimitedWithIETFFields() async throws {
+        let harness = GatewayHarness(limits: Self.tight)
+        #expect(await harness.send("/datasets/a").status == .paymentRequired)
+        #expect(await harness.send("/datasets/a").status == .paymentRequired)
+        let limited = await harness.send("/datasets/a")
+        #expect(limited.status == .tooManyRequests)
+        #expect(limited.reason == "rate_limited_unpaid")
+        #expect(limited.headerFields[.retryAfter] == "1")
+        #expect(limited.headerFields[HTTPField.Name("RateLimit-Policy")!] == #""unpaid";q=2;w=2"#)
+        #expect(limited.headerFields[HTTPField.Name("RateLimit")!]?.hasPrefix(#""unpaid";r=0;t="#) == true)
+        #expect(limited.offerTokens.isEmpty)
+        // Another client is not affected; the same client is again after a second.
+        #expect(await harness.send("/datasets/a", apiKey: GatewayHarness.bobKey).status == .paymentRequired)
+        harness.clock.advance(seconds: 1)
+        #expect(await harness.send("/datasets/a").status == .paymentRequired)
+        let events = try await harness.events(limited.correlationId)
+        #expect(events.map(\.stage) == [.admit])
+    }
+
+    @Test func invalidProofsRunOutBeforeAnyFacilitatorCall() async throws {
+        let harness = GatewayHarness(limits: Self.tight)
+        let offered = try await harness.offerAndProof()
+        harness.rail.update { $0.localVerdict = .invalid(.signatureInvalid, detail: "forged") }
+        for nonce in ["0x10", "0x11"] {
+            let refused = await harness.send("/datasets/prices", proof: harness.proof(nonce: nonce, offerToken: offered.proof.offerToken))
+            #expect(refused.status == .paymentRequired)
+        }
+        harness.rail.update { $0.localVerdict = .valid(payer: "") }
+        // Out of invalid-proof budget: even a good proof waits, and nothing reaches the facilitator.
+        let blocked = await harness.send("/datasets/prices", proof: offered.proof)
+        #expect(blocked.status == .tooManyRequests)
+        #expect(blocked.reason == "rate_limited_invalid")
+        #expect(harness.rail.verifyCalls == 0)
+        #expect(harness.upstream.received.isEmpty)
+    }
+
+    @Test func theSameInvalidProofIsRefusedFromTheCacheWithoutVerifying() async throws {
+        let harness = GatewayHarness()
+        let offered = try await harness.offerAndProof()
+        harness.rail.update { $0.localVerdict = .invalid(.signatureInvalid, detail: "forged") }
+        #expect(await harness.send("/datasets/prices", proof: offered.proof).reason == "invalid_exact_evm_payload_signature")
+        // The rail would now accept it, but the same bytes are refused from the cache.
+        harness.rail.update { $0.localVerdict = .valid(payer: "") }
+        let again = await harness.send("/datasets/prices", proof: offered.proof)
+        #expect(again.status == .paymentRequired)
+        #expect(again.reason == "invalid_exact_evm_payload_signature")
+        #expect(harness.rail.verifyCalls == 0)
+        // A different proof (other nonce) is checked normally.
+        let other = await harness.send("/datasets/prices", proof: harness.proof(nonce: "0x99", offerToken: offered.proof.offerToken))
+        #expect(other.status == .ok)
+    }
+
+    @Test func aRevokedClientIsRefusedAtOnce() async throws {
+        let controls = OperatorControls()
+        let harness = GatewayHarness(controls: controls)
+        #expect(await harness.send("/datasets/a").status == .paymentRequired)
+        controls.replace(with: ControlsSnapshot(revokedClients: ["alice": "leaked key"]))
+        let refused = await harness.send("/datasets/a")
+        #expect(refused.status == .unauthorized)
+        #expect(refused.reason == "client_revoked")
+        #expect(refused.offerTokens.isEmpty)
+    }
+
+    @Test func aRevokedPayerIsRefusedAndNotCharged() async throws {
+        let controls = OperatorControls()
+        let harness = GatewayHarness(controls: controls)
+        let offered = try await harness.offerAndProof()
+        controls.replace(with: ControlsSnapshot(revokedPayers: [offered.proof.payer.lowercased(): "sanctioned"]))
+        let refused = await harness.send("/datasets/prices", proof: offered.proof)
+        #expect(refused.status == .forbidden)
+        #expect(refused.reason == "payer_revoked")
+        #expect(harness.rail.verifyCalls == 0)
+        #expect(harness.rail.settleCalls == 0)
+        #expect(harness.upstream.received.isEmpty)
+    }
+
+    @Test func theIncidentSwitchStopsOffersAndSettlements() async throws {
+        let controls = OperatorControls()
+        let harness = GatewayHarness(controls: controls)
+        let offered = try await harness.offerAndProof()
+        controls.replace(with: ControlsSnapshot(routeIncidents: ["datasets": Incident(id: "inc_1", reason: "double charges", sinceMillis: 0)]))
+        let noOffer = await harness.send("/datasets/a")
+        #expect(noOffer.status == .serviceUnavailable)
+        #expect(noOffer.reason == "incident")
+        #expect(noOffer.headerFields[.retryAfter] != nil)
+        #expect(noOffer.offerTokens.isEmpty)
+        let noPayment = await harness.send("/datasets/prices", proof: offered.proof)
+        #expect(noPayment.status == .serviceUnavailable)
+        #expect(harness.rail.settleCalls == 0)
+        // Free routes and other paid routes keep working.
+        #expect(await harness.send("/health").status == .ok)
+        #expect(await harness.send("/reports/q1").status == .paymentRequired)
+        controls.replace(with: ControlsSnapshot())
+        #expect(await harness.send("/datasets/prices", proof: offered.proof).status == .ok)
+    }
+}

@@ -1,0 +1,75 @@
+import Testing
+import TollgateCore
+
+@Suite struct RateLimiterTests {
+    let limit = RateLimit(ratePerSecond: 2, burst: 3)!
+
+    @Test func allowsTheBurstThenTheRate() {
+        let limiter = RateLimiter(limit: limit)
+        #expect((0..<3).allSatisfy { _ in limiter.admit("k", now: 100).allowed })
+        let refused = limiter.admit("k", now: 100)
+        #expect(!refused.allowed)
+        #expect(refused.retryAfterSeconds == 1)
+        #expect(refused.remaining == 0)
+        // One emission interval (0.5 s) later exactly one more fits.
+        #expect(limiter.admit("k", now: 100.5).allowed)
+        #expect(!limiter.admit("k", now: 100.5).allowed)
+        // Keys are independent.
+        #expect(limiter.admit("other", now: 100.5).allowed)
+    }
+
+    @Test func peekDoesNotCount() {
+        let limiter = RateLimiter(limit: limit)
+        for _ in 0..<10 { #expect(limiter.peek("k", now: 1).allowed) }
+        #expect(limiter.admit("k", now: 1).remaining == 2)
+    }
+
+    @Test func memoryStaysBoundedUnderAFloodOfKeys() {
+        let limiter = RateLimiter(limit: limit, maxKeys: 1600, shardCount: 16)
+        for index in 0..<50_000 { _ = limiter.admit("flood-\(index)", now: 5) }
+        #expect(limiter.trackedKeys <= 1600)
+        #expect(limiter.trackedKeys > 800)
+    }
+
+    @Test func rejectsNonsenseLimits() {
+        #expect(RateLimit(ratePerSecond: 0, burst: 1) == nil)
+        #expect(RateLimit(ratePerSecond: 1, burst: 0) == nil)
+        #expect(RateLimit(ratePerSecond: .infinity, burst: 1) == nil)
+        #expect(RateLimit(ratePerSecond: 0.5, burst: 2)?.windowSeconds == 4)
+    }
+
+    @Test func trafficLimitsCountEveryKeyOrNone() {
+        let limits = TrafficLimits(global: .init(unpaid: RateLimit(ratePerSecond: 1, burst: 1)))
+        let client = LimitKey("client", "a")
+        #expect(limits.admit(.unpaid, resource: "r", keys: [client, LimitKey("ip", "1")], now: 0) == nil)
+        // The client is exhausted: the second key must not be charged for the refused request.
+        #expect(limits.admit(.unpaid, resource: "r", keys: [client, LimitKey("ip", "2")], now: 0)?.keyKind == "client")
+        #expect(limits.admit(.unpaid, resource: "r", keys: [LimitKey("ip", "2")], now: 0) == nil)
+        #expect(limits.admit(.paid, resource: "r", keys: [client], now: 0) == nil)
+    }
+
+    @Test(arguments: [
+        ("203.0.113.77", 24, 64, "203.0.113.0/24"),
+        ("203.0.113.77", 32, 64, "203.0.113.77/32"),
+        ("2001:db8:1:2:3:4:5:6", 32, 64, "2001:db8:1:2:0:0:0:0/64"),
+        ("::1", 32, 128, "0:0:0:0:0:0:0:1/128"),
+    ])
+    func ipPrefixes(address: String, v4: Int, v6: Int, expected: String) {
+        let limits = TrafficLimits(global: .init(), ipv4PrefixBits: v4, ipv6PrefixBits: v6)
+        #expect(limits.ipPrefix(address) == expected)
+    }
+
+    @Test func negativeCacheRemembersOnlyByteDeterminedRefusals() {
+        let cache = NegativeCache(capacity: 2, ttlSeconds: 10)
+        let a = NegativeCache.key(Array("a".utf8)), b = NegativeCache.key(Array("b".utf8)), c = NegativeCache.key(Array("c".utf8))
+        cache.remember(a, reason: .signatureInvalid, now: 0)
+        cache.remember(b, reason: .nonceAlreadyUsed, now: 0)
+        #expect(cache.reason(for: a, now: 5) == .signatureInvalid)
+        #expect(cache.reason(for: a, now: 11) == nil)
+        #expect(cache.reason(for: b, now: 1) == nil)
+        cache.remember(b, reason: .valueMismatch, now: 0)
+        cache.remember(c, reason: .offerInvalid, now: 0)
+        #expect(cache.count == 2)
+        #expect(cache.reason(for: a, now: 1) == nil)
+    }
+}
