@@ -33,6 +33,17 @@ extension SQLiteStore {
                 CREATE INDEX audit_event_correlation ON audit_event (correlation_id, seq);
                 """)
         }
+        migrator.registerMigration("v2-paid-responses") { db in
+            try db.execute(sql: """
+                CREATE TABLE paid_response (
+                    network TEXT NOT NULL, asset TEXT NOT NULL, payer TEXT NOT NULL, nonce TEXT NOT NULL,
+                    correlation_id TEXT NOT NULL, client_id TEXT NOT NULL, request TEXT NOT NULL,
+                    status INTEGER NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL, expires_at INTEGER NOT NULL,
+                    PRIMARY KEY (network, asset, payer, nonce)
+                ) WITHOUT ROWID;
+                CREATE INDEX paid_response_expiry ON paid_response (expires_at);
+                """)
+        }
         return migrator
     }
 }

@@ -52,8 +52,18 @@ public struct SQLiteStore: TollgateStore {
         }
     }
 
-    public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
+    public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
+                       events: [AuditEvent]) async throws {
         try await writer.write { db in
+            if let response {
+                let headers = String(decoding: (try? JSONEncoder().encode(response.headers)) ?? Data("[]".utf8), as: UTF8.self)
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers,
+                                                          body, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request,
+                                     response.status, headers, Data(response.body), response.expiresAt])
+            }
             try db.execute(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                            arguments: [state.rawValue, Self.now(), key.network, key.asset, key.payer, key.nonce])
             if let payment {
@@ -66,6 +76,17 @@ public struct SQLiteStore: TollgateStore {
                                      payment.unit, payment.quantity, payment.settledAtMillis])
             }
             try Self.append(events, db)
+        }
+    }
+
+    public func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse? {
+        try await writer.read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT * FROM paid_response WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND expires_at >= ?
+                """, arguments: [key.network, key.asset, key.payer, key.nonce, unixSeconds]) else { return nil }
+            let headers = (try? JSONDecoder().decode([[String]].self, from: Data((row["headers"] as String).utf8))) ?? []
+            return StoredResponse(correlationId: row["correlation_id"], clientId: row["client_id"], request: row["request"],
+                                  status: row["status"], headers: headers, body: Array(row["body"] as Data), expiresAt: row["expires_at"])
         }
     }
 
@@ -84,7 +105,9 @@ public struct SQLiteStore: TollgateStore {
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM reservation WHERE valid_before < ? AND state IN ('reserved', 'failed')", arguments: [unixSeconds])
-            return db.changesCount
+            let purged = db.changesCount
+            try db.execute(sql: "DELETE FROM paid_response WHERE expires_at < ?", arguments: [unixSeconds])
+            return purged
         }
     }
 

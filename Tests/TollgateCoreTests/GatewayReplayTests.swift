@@ -4,10 +4,34 @@ import TollgateCore
 
 /// Single use: a proof is settled at most once, and one offer buys one delivery.
 @Suite struct GatewayReplayTests {
-    /// The 402 names the refused flow (for a replay: the flow that paid) and attaches a fresh offer,
-    /// whose new correlation id is `offerCorrelationId`.
-    @Test func replayOfSettledProofIs402WithFreshOffer() async throws {
+    /// The same identified client retrying the same proof (its response was lost) gets the stored
+    /// response and receipt; nothing is verified, forwarded or settled again.
+    @Test func sameClientRetryGetsTheStoredResponse() async throws {
         let harness = GatewayHarness()
+        let (offer, proof) = try await harness.offerAndProof()
+        let first = await harness.send("/datasets/prices", proof: proof)
+        #expect(first.status == .ok)
+
+        let retry = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(retry.status == .ok)
+        #expect(retry.body == first.body)
+        #expect(retry.headerFields[ScriptedRail.receiptField] == first.headerFields[ScriptedRail.receiptField])
+        #expect(retry.correlationId == offer.correlationId)
+        #expect(harness.rail.settleCalls == 1)
+        #expect(harness.rail.verifyCalls == 1)
+        #expect(harness.upstream.received.count == 1)
+        #expect(await harness.store.payments.count == 1)
+        let events = try await harness.events(offer.correlationId)
+        #expect(events.last?.reason == "stored_response")
+    }
+
+    /// When no response was stored (expired window, or too large), a replay is refused: the 402 names the
+    /// refused flow (the one that paid) and attaches a fresh offer, whose new correlation id is `offerCorrelationId`.
+    @Test func replayWithoutAStoredResponseIs402WithFreshOffer() async throws {
+        let harness = GatewayHarness()
+        // Larger than the stored-response limit (1 MiB): delivered, but not kept.
+        harness.upstream.update { $0.body = Array(repeating: 65, count: (1 << 20) + 1) }
         let (offer, proof) = try await harness.offerAndProof()
         let first = await harness.send("/datasets/prices", proof: proof)
         #expect(first.status == .ok)
@@ -67,9 +91,9 @@ import TollgateCore
             return await group.reduce(into: []) { $0.append($1) }
         }
 
-        #expect(statuses.filter { (200..<300).contains($0.0) }.count == 1)
-        #expect(statuses.filter { $0.0 == 402 }.count == 19)
-        #expect(statuses.filter { $0.0 == 402 }.allSatisfy { $0.1 == "invalid_exact_evm_nonce_already_used" })
+        // Exactly one delivery and one settlement; the other copies get the stored result or a refusal.
+        #expect(statuses.allSatisfy { $0.0 == 200 || ($0.0 == 402 && $0.1 == "invalid_exact_evm_nonce_already_used") })
+        #expect(statuses.contains { $0.0 == 200 })
         #expect(harness.rail.settleCalls == 1)
         #expect(harness.upstream.received.count == 1)
         #expect(await harness.store.payments.count == 1)

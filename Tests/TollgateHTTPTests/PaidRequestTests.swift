@@ -41,6 +41,24 @@ import TollgateX402
         }
     }
 
+    @Test func anIdentifiedClientRetryingItsProofGetsTheStoredResponse() async throws {
+        let (facilitator, router) = try LiveStack.devFacilitator()
+        try await LiveStack.with(facilitator: router) { stack in
+            let url = stack.gatewayURL + "/reports/daily"
+            let key = ("X-Api-Key", "tg_demo_reports_key")
+            let terms = try #require(try await Exchange.get(url, [key]).terms)
+            let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+            let proof = HeaderCodec.encode(try payer.pay(terms, now: Int64(Date().timeIntervalSince1970)))
+            let paid = try await Exchange.get(url, [key, ("PAYMENT-SIGNATURE", proof)])
+            #expect(paid.status == 200)
+            let retry = try await Exchange.get(url, [key, ("PAYMENT-SIGNATURE", proof)])
+            #expect(retry.status == 200)
+            #expect(retry.body == paid.body)
+            #expect(retry.receipt?.transaction == paid.receipt?.transaction)
+            #expect(try await facilitator.ledger.transferCount() == 1)
+        }
+    }
+
     @Test func authorizationComesBeforeThePrice() async throws {
         let (_, router) = try LiveStack.devFacilitator()
         try await LiveStack.with(facilitator: router) { stack in

@@ -69,6 +69,11 @@ extension Gateway {
                 events.removeAll()
             case .alreadyClaimed(let first, let state):
                 events.removeLast()
+                // Only an identified client can be recognised as the same one; an anonymous replay stays refused.
+                if state == .settled, case .client = identity, let stored = try? await store.storedResponse(proof.key, now: clock.nowSeconds),
+                   stored.clientId == identity.clientId, stored.request == "\(request.method.rawValue) \(request.target)" {
+                    return await replayStored(stored, flow: flow, events: events)
+                }
                 events.append(flow.event(.reserve, .denied, .nonceAlreadyUsed, clock: clock,
                                          ["first_correlation_id": first, "first_state": state.rawValue, "proof": proof.key.description]))
                 return await refuse(request, route, pricing, identity, .nonceAlreadyUsed, flow: flow, events: events,
@@ -165,8 +170,15 @@ extension Gateway {
                 payer: proof.payer.lowercased(), payee: proof.payee.lowercased(), amount: proof.amount, nonce: proof.nonce.lowercased(),
                 transaction: settlement.transaction, clientId: identity.clientId, resource: route.resource,
                 unit: offer.unit, quantity: offer.quantity, settledAtMillis: clock.nowMillis())
+            var fields = HopByHop.response(answer.headerFields)
+            fields.append(contentsOf: rail.receiptFields(settlement, proof: proof))
+            fields[.cacheControl] = "private"
+            let stored = answer.body.count > settings.maxStoredResponseBytes ? nil : StoredResponse(
+                correlationId: flow.correlationId, clientId: identity.clientId, request: offer.request, status: answer.status.code,
+                headers: fields.map { [$0.name.rawName, $0.value] }, body: answer.body,
+                expiresAt: clock.nowSeconds + Int64(settings.idempotencyWindowSeconds))
             do {
-                try await store.finish(proof.key, state: .settled, payment: payment, events: events)
+                try await store.finish(proof.key, state: .settled, payment: payment, response: stored, events: events)
             } catch {
                 // The money moved but the ledger could not record it: do not serve what is not recorded.
                 logger.critical("settled payment not recorded", metadata: [
@@ -175,9 +187,6 @@ extension Gateway {
                 return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
                                   detail: "the payment settled (\(settlement.transaction)) but could not be recorded; support can trace this flow")
             }
-            var fields = HopByHop.response(answer.headerFields)
-            fields.append(contentsOf: rail.receiptFields(settlement, proof: proof))
-            fields[.cacheControl] = "private"
             return GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
         case .pending:
             events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
@@ -196,6 +205,21 @@ extension Gateway {
             fields[.cacheControl] = "no-store"
             return GatewayResponse(status: .paymentRequired, headerFields: fields)
         }
+    }
+
+    /// The same client retrying the same proof for the same request: its response was lost, so it
+    /// gets the stored one (receipt included) and nothing is settled again.
+    private func replayStored(_ stored: StoredResponse, flow: Flow, events: [AuditEvent]) async -> GatewayResponse {
+        var events = events
+        events.append(flow.event(.reserve, .ok, Reason("idempotent_retry"), clock: clock, ["first_correlation_id": stored.correlationId]))
+        events.append(flow.event(.respond, .ok, Reason("stored_response"), clock: clock, ["status": String(stored.status), "settled": "earlier"]))
+        await appendDurably(events)
+        var fields = HTTPFields()
+        for pair in stored.headers where pair.count == 2 {
+            if let name = HTTPField.Name(pair[0]) { fields.append(HTTPField(name: name, value: pair[1])) }
+        }
+        fields[.tollgateCorrelationId] = stored.correlationId
+        return GatewayResponse(status: HTTPResponse.Status(code: stored.status), headerFields: fields, body: stored.body)
     }
 
     private func finishUnavailable(_ proof: PaymentProof, state: Reservation.State, reason: Reason, flow: Flow,

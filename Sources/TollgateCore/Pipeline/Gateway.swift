@@ -28,10 +28,17 @@ public struct Gateway: Sendable {
         public var limits: TrafficLimits
         /// Proofs recently found invalid.
         public var invalidProofs: NegativeCache
+        /// How long a delivered paid response is kept for the same client retrying the same proof.
+        public var idempotencyWindowSeconds: Int
+        /// Responses larger than this are not kept (a retry is then refused as a replay).
+        public var maxStoredResponseBytes: Int
 
         public init(routes: RouteTable, clients: ClientDirectory, offers: OfferSigner, contract: ContractSigner,
                     publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5,
-                    limits: TrafficLimits = .unlimited, invalidProofs: NegativeCache = NegativeCache()) {
+                    limits: TrafficLimits = .unlimited, invalidProofs: NegativeCache = NegativeCache(),
+                    idempotencyWindowSeconds: Int = 3600, maxStoredResponseBytes: Int = 1 << 20) {
+            self.idempotencyWindowSeconds = idempotencyWindowSeconds
+            self.maxStoredResponseBytes = maxStoredResponseBytes
             self.limits = limits
             self.invalidProofs = invalidProofs
             self.routes = routes

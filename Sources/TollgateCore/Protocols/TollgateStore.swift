@@ -9,8 +9,12 @@ public protocol TollgateStore: Sendable {
     /// Gives a claimed proof back (nothing was settled), so the same proof may be presented again.
     func release(_ key: ProofKey, events: [AuditEvent]) async throws
 
-    /// Records the end of a paid flow: the reservation's final state and, when money moved, the ledger entry.
-    func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws
+    /// Records the end of a paid flow: the reservation's final state and, when money moved, the ledger
+    /// entry and the delivered response (for idempotent retries), in one transaction.
+    func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?, events: [AuditEvent]) async throws
+
+    /// The delivered response stored under a proof, if it has not expired.
+    func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse?
 
     /// Appends audit events.
     func append(_ events: [AuditEvent]) async throws
@@ -21,6 +25,12 @@ public protocol TollgateStore: Sendable {
 
     /// Deletes reservations whose proofs expired before `unixSeconds` and are not settled or in doubt.
     func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int
+}
+
+extension TollgateStore {
+    public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
+        try await finish(key, state: state, payment: payment, response: nil, events: events)
+    }
 }
 
 /// A single-use claim of a proof.

@@ -45,8 +45,16 @@ actor InMemoryStore: TollgateStore {
         write(events)
     }
 
-    func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
+    private(set) var responses: [ProofKey: StoredResponse] = [:]
+
+    func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse? {
+        responses[key].flatMap { $0.expiresAt >= unixSeconds ? $0 : nil }
+    }
+
+    func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
+                events: [AuditEvent]) async throws {
         try check(.finish)
+        if let response { responses[key] = response }
         claims[key]?.state = state
         if let payment { payments.append(payment) }
         write(events)

@@ -1,0 +1,24 @@
+/// A delivered paid response, kept so that the same client retrying the same proof for the same
+/// request (its response was lost) gets it again instead of paying twice.
+public struct StoredResponse: Sendable, Hashable, Codable {
+    public var correlationId: String
+    public var clientId: String
+    /// `METHOD /path?query` it answered.
+    public var request: String
+    public var status: Int
+    /// Header fields as (name, value) pairs, receipt included.
+    public var headers: [[String]]
+    public var body: [UInt8]
+    /// Unix seconds after which it is no longer served.
+    public var expiresAt: Int64
+
+    public init(correlationId: String, clientId: String, request: String, status: Int, headers: [[String]], body: [UInt8], expiresAt: Int64) {
+        self.correlationId = correlationId
+        self.clientId = clientId
+        self.request = request
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.expiresAt = expiresAt
+    }
+}
