@@ -72,7 +72,8 @@ struct LiveStack: Sendable {
         pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
         clients: [{id: analyst, api_key_sha256: \(APIKeyHash.sha256Hex("tg_demo_reports_key")), scopes: ["reports:read"]}]
         routes:
-          - {method: GET, path: /datasets/*, resource: datasets, price: "0.01", anonymous: true}
+          - {method: GET, path: /datasets/*, resource: datasets, price: "0.01", anonymous: true,
+             private_fields: {scope: "read:private", fields: [trader_id]}}
           - {method: GET, path: /reports/*, resource: reports, price: "0.01", scope: "reports:read"}
           - {method: GET, path: /health, resource: health, anonymous: true}
         """

@@ -29,6 +29,9 @@ import TollgateX402
             // The backend accepted the gateway's signature and saw the contract, not the proof.
             #expect(paid.body.contains(#""payer":"\#(payer.address.checksummed)""#))
             #expect(paid.body.contains(#""client":"anonymous""#))
+            // Post-payment permission: the private field is gone for a client without read:private.
+            #expect(paid.body.contains("ACME"))
+            #expect(!paid.body.contains(#""trader_id":"#))
 
             let replay = try await Exchange.get(url, [("PAYMENT-SIGNATURE", proof)])
             #expect(replay.status == 402)

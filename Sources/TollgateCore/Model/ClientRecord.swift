@@ -20,6 +20,12 @@ public enum Identity: Sendable, Hashable {
     case anonymous
     case client(ClientRecord)
 
+    /// Whether the caller holds `scope` (an anonymous caller holds none).
+    public func holds(_ scope: String) -> Bool {
+        if case .client(let client) = self { return client.holds(scope) }
+        return false
+    }
+
     /// The id bound into offers and the audit trail.
     public var clientId: String {
         switch self {

@@ -51,9 +51,21 @@ public struct Route: Sendable, Hashable {
     public var allowsAnonymous: Bool
     /// nil for a free route that is passed through.
     public var pricing: Pricing?
+    /// Fields removed from JSON responses unless the client holds `scope` (checked after payment, before delivery).
+    public var privateFields: PrivateFields?
+
+    public struct PrivateFields: Sendable, Hashable {
+        public var scope: String
+        public var fields: Set<String>
+        public init(scope: String, fields: Set<String>) {
+            self.scope = scope
+            self.fields = fields
+        }
+    }
 
     public init(method: HTTPRequest.Method?, path: PathPattern, resource: String, description: String, mimeType: String,
-                scope: String?, allowsAnonymous: Bool, pricing: Pricing?) {
+                scope: String?, allowsAnonymous: Bool, pricing: Pricing?, privateFields: PrivateFields? = nil) {
+        self.privateFields = privateFields
         self.method = method
         self.path = path
         self.resource = resource

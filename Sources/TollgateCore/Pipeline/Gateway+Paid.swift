@@ -114,7 +114,7 @@ extension Gateway {
             client: identity.clientId, payer: proof.payer, amount: "\(offer.amount) \(offer.asset)@\(offer.network)",
             unit: "\(offer.unit)=\(offer.quantity)", correlationId: flow.correlationId, timestamp: clock.nowSeconds)
         let started = clock.nowMillis()
-        let answer: UpstreamResponse
+        var answer: UpstreamResponse
         do {
             answer = try await upstream.send(upstreamRequest(request, contract: contract))
         } catch {
@@ -132,6 +132,20 @@ extension Gateway {
             return GatewayResponse(status: answer.status, headerFields: HopByHop.response(answer.headerFields), body: answer.body)
         }
         events.append(flow.event(.forward, .ok, clock: clock, ["status": String(answer.status.code), "latency_ms": latency]))
+        if let rule = route.privateFields, !identity.holds(rule.scope) {
+            guard let filtered = JSONFieldFilter.strip(answer.body, fields: rule.fields) else {
+                // Private data that cannot be filtered is not delivered, and what is not delivered is not charged.
+                events.append(flow.event(.decide, .denied, Reason("unfilterable_response"), clock: clock, ["settled": "false"]))
+                await release(proof, events: events)
+                return await deny(.badGateway, "bad_gateway", .respond, Reason("unfilterable_response"), flow: flow,
+                                  detail: "the response could not be filtered for this client; nothing was charged", durable: true)
+            }
+            answer.body = filtered.body
+            if filtered.removed > 0 {
+                events.append(flow.event(.decide, .ok, Reason("private_fields_removed"), clock: clock,
+                                         ["fields": rule.fields.sorted().joined(separator: ","), "removed": String(filtered.removed)]))
+            }
+        }
         return await settle(proof, answer: answer, route: route, identity: identity, offer: signed, flow: flow, events: events)
     }
 

@@ -210,7 +210,7 @@ public enum ConfigurationLoader {
 
     static let routeKeys: Set<String> = [
         "method", "path", "resource", "description", "mime_type", "price", "accepts", "unit", "quantity", "scope", "anonymous",
-        "pay_to", "offer_validity_seconds", "max_timeout_seconds", "limits",
+        "pay_to", "offer_validity_seconds", "max_timeout_seconds", "limits", "private_fields",
     ]
 
     static func readRoutes(_ node: Node?, assets: [Asset], payTo: String?, clients: [ClientRecord], root: Node,
@@ -244,11 +244,18 @@ public enum ConfigurationLoader {
                     r.fail(fields[key], "\(path).\(key)", "only applies to a paid route (set price)")
                 }
             }
+            var privateFields: Route.PrivateFields?
+            if let rule = r.mapping(fields["private_fields"], "\(path).private_fields", known: ["scope", "fields"]) {
+                let ruleScope = r.string(rule["scope"], "\(path).private_fields.scope", required: true, parent: fields["private_fields"]) ?? ""
+                let names = r.strings(rule["fields"], "\(path).private_fields.fields") ?? []
+                if names.isEmpty { r.fail(fields["private_fields"], "\(path).private_fields.fields", "name at least one field") }
+                privateFields = Route.PrivateFields(scope: ruleScope, fields: Set(names))
+            }
             guard let pathPattern else { continue }
             result.append(Route(method: method, path: pathPattern, resource: resource,
                                 description: r.string(fields["description"], "\(path).description") ?? resource,
                                 mimeType: r.string(fields["mime_type"], "\(path).mime_type") ?? "application/json",
-                                scope: scope, allowsAnonymous: anonymous, pricing: pricing))
+                                scope: scope, allowsAnonymous: anonymous, pricing: pricing, privateFields: privateFields))
         }
         return result
     }
