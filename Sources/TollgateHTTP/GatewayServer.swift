@@ -35,7 +35,8 @@ public struct GatewayServer {
             routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
             contract: ContractSigner(keys: keys), publicURL: configuration.publicURL, unmatched: configuration.unmatched,
             retryAfterSeconds: configuration.retryAfterSeconds, limits: configuration.limits.trafficLimits(),
-            invalidProofs: NegativeCache(ttlSeconds: Double(configuration.limits.invalidProofCacheSeconds)))
+            invalidProofs: NegativeCache(ttlSeconds: Double(configuration.limits.invalidProofCacheSeconds)),
+            idempotencyWindowSeconds: configuration.idempotencyWindowSeconds, spendCaps: configuration.spendCaps)
         let upstream = HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                     maxResponseBytes: configuration.maxUpstreamResponseBytes)
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, logger: logger)

@@ -44,6 +44,14 @@ extension SQLiteStore {
                 CREATE INDEX paid_response_expiry ON paid_response (expires_at);
                 """)
         }
+        migrator.registerMigration("v3-spend") { db in
+            try db.execute(sql: """
+                CREATE TABLE spend_total (subject TEXT NOT NULL, bucket TEXT NOT NULL, total TEXT NOT NULL,
+                                          PRIMARY KEY (subject, bucket)) WITHOUT ROWID;
+                CREATE TABLE spend_hold (correlation_id TEXT NOT NULL, subject TEXT NOT NULL, bucket TEXT NOT NULL, amount TEXT NOT NULL,
+                                         state TEXT NOT NULL, PRIMARY KEY (correlation_id, subject, bucket)) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

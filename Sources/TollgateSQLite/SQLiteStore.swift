@@ -46,6 +46,7 @@ public struct SQLiteStore: TollgateStore {
 
     public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
         try await writer.write { db in
+            if let flow = try Self.reservationFlow(key, db) { try Self.releaseHolds(flow, db) }
             try db.execute(sql: "DELETE FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND state = 'reserved'",
                            arguments: [key.network, key.asset, key.payer, key.nonce])
             try Self.append(events, db)
@@ -66,6 +67,13 @@ public struct SQLiteStore: TollgateStore {
             }
             try db.execute(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                            arguments: [state.rawValue, Self.now(), key.network, key.asset, key.payer, key.nonce])
+            if let flow = try Self.reservationFlow(key, db) {
+                switch state {
+                case .settled: try db.execute(sql: "UPDATE spend_hold SET state = 'committed' WHERE correlation_id = ? AND state = 'held'", arguments: [flow])
+                case .failed: try Self.releaseHolds(flow, db)
+                case .reserved, .pending, .unknown: break  // money may still move: keep the hold
+                }
+            }
             if let payment {
                 try db.execute(sql: """
                     INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
@@ -88,6 +96,53 @@ public struct SQLiteStore: TollgateStore {
             return StoredResponse(correlationId: row["correlation_id"], clientId: row["client_id"], request: row["request"],
                                   status: row["status"], headers: headers, body: Array(row["body"] as Data), expiresAt: row["expires_at"])
         }
+    }
+
+    public func holdSpend(_ holds: [SpendHold], correlationId: String) async throws -> SpendHold? {
+        guard !holds.isEmpty else { return nil }
+        return try await writer.write { db in
+            var totals: [TokenAmount] = []
+            for hold in holds {
+                let current = try String.fetchOne(db, sql: "SELECT total FROM spend_total WHERE subject = ? AND bucket = ?",
+                                                  arguments: [hold.subject, hold.bucket]).flatMap { TokenAmount(atomic: $0) } ?? TokenAmount(atomic: "0")!
+                guard let total = current.adding(hold.amount), total <= hold.maximum else { return hold }
+                totals.append(total)
+            }
+            for (hold, total) in zip(holds, totals) {
+                try db.execute(sql: "INSERT OR REPLACE INTO spend_total (subject, bucket, total) VALUES (?, ?, ?)",
+                               arguments: [hold.subject, hold.bucket, total.atomic])
+                try db.execute(sql: "INSERT OR REPLACE INTO spend_hold (correlation_id, subject, bucket, amount, state) VALUES (?, ?, ?, ?, 'held')",
+                               arguments: [correlationId, hold.subject, hold.bucket, hold.amount.atomic])
+            }
+            return nil
+        }
+    }
+
+    /// Spend held or committed in one bucket (support and tests).
+    public func spendTotal(subject: String, bucket: String) async throws -> TokenAmount {
+        try await writer.read { db in
+            try String.fetchOne(db, sql: "SELECT total FROM spend_total WHERE subject = ? AND bucket = ?", arguments: [subject, bucket])
+                .flatMap { TokenAmount(atomic: $0) } ?? TokenAmount(atomic: "0")!
+        }
+    }
+
+    static func reservationFlow(_ key: ProofKey, _ db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT correlation_id FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                            arguments: [key.network, key.asset, key.payer, key.nonce])
+    }
+
+    static func releaseHolds(_ correlationId: String, _ db: Database) throws {
+        let held = try Row.fetchAll(db, sql: "SELECT subject, bucket, amount FROM spend_hold WHERE correlation_id = ? AND state = 'held'",
+                                    arguments: [correlationId])
+        for row in held {
+            let subject: String = row["subject"], bucket: String = row["bucket"]
+            let amount = TokenAmount(atomic: row["amount"] as String) ?? TokenAmount(atomic: "0")!
+            let current = try String.fetchOne(db, sql: "SELECT total FROM spend_total WHERE subject = ? AND bucket = ?", arguments: [subject, bucket])
+                .flatMap { TokenAmount(atomic: $0) } ?? amount
+            try db.execute(sql: "UPDATE spend_total SET total = ? WHERE subject = ? AND bucket = ?",
+                           arguments: [(current.subtracting(amount) ?? TokenAmount(atomic: "0")!).atomic, subject, bucket])
+        }
+        try db.execute(sql: "UPDATE spend_hold SET state = 'released' WHERE correlation_id = ? AND state = 'held'", arguments: [correlationId])
     }
 
     public func append(_ events: [AuditEvent]) async throws {

@@ -104,3 +104,22 @@ import TollgateCore
         #expect(await harness.send("/datasets/prices", proof: offered.proof).status == .ok)
     }
 }
+
+@Suite struct GatewaySpendCapTests {
+    @Test func aPaymentOverTheCapIsRefusedAndNotCharged() async throws {
+        let cap = SpendCap(subject: .client, period: .day, network: GatewayHarness.network, asset: GatewayHarness.asset.address,
+                           maximum: TokenAmount(atomic: "15000")!)
+        let harness = GatewayHarness(spendCaps: [cap])
+        let first = try await harness.offerAndProof(nonce: "0x01")
+        #expect(await harness.send("/datasets/prices", proof: first.proof).status == .ok)
+        let second = try await harness.offerAndProof(nonce: "0x02")
+        let refused = await harness.send("/datasets/prices", proof: second.proof)
+        #expect(refused.status == .forbidden)
+        #expect(refused.reason == "spend_cap_exceeded")
+        #expect(harness.rail.settleCalls == 1)
+        #expect(harness.upstream.received.count == 1)
+        // Another client has its own budget.
+        let bob = try await harness.offerAndProof(apiKey: GatewayHarness.bobKey, nonce: "0x03")
+        #expect(await harness.send("/datasets/prices", apiKey: GatewayHarness.bobKey, proof: bob.proof).status == .ok)
+    }
+}

@@ -11,6 +11,7 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public static let clientRevoked = Reason("client_revoked")
     public static let payerRevoked = Reason("payer_revoked")
     public static let incident = Reason("incident")
+    public static let spendCapExceeded = Reason("spend_cap_exceeded")
     public static func rateLimited(_ trafficClass: TrafficClass) -> Reason { Reason("rate_limited_\(trafficClass.rawValue)") }
     // identify / authorize
     public static let missingCredentials = Reason("missing_credentials")

@@ -8,8 +8,12 @@ public struct TokenAmount: Sendable, Hashable, Comparable, CustomStringConvertib
     public init?(atomic: some StringProtocol) {
         guard !atomic.isEmpty, atomic.count <= 78, atomic.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
         let trimmed = atomic.drop(while: { $0 == "0" })
+        guard trimmed.count < 78 || (trimmed.count == 78 && String(trimmed) <= Self.uint256Max) else { return nil }
         self.atomic = trimmed.isEmpty ? "0" : String(trimmed)
     }
+
+    /// 2^256 - 1, the largest amount an EVM token can express.
+    static let uint256Max = "115792089237316195423570985008687907853269984665640564039457584007913129639935"
 
     /// Converts a human decimal ("0.01") into atomic units for a token with `decimals` decimals.
     /// Returns nil when the text is not a plain decimal or has more fractional digits than the token.

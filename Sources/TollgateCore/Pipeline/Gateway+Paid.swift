@@ -110,6 +110,23 @@ extension Gateway {
             return await unavailable(.facilitatorUnavailable, flow: flow, detail: "payment verification is unavailable; retry later", events: events)
         }
 
+        let holds = spendHolds(identity: identity, payer: proof.payer, offer: offer)
+        if !holds.isEmpty {
+            do {
+                if let exceeded = try await store.holdSpend(holds, correlationId: flow.correlationId) {
+                    events.append(flow.event(.decide, .denied, .spendCapExceeded, clock: clock,
+                                             ["subject": exceeded.subject, "bucket": exceeded.bucket, "cap": exceeded.maximum.atomic, "settled": "false"]))
+                    await release(proof, events: events)
+                    return await deny(.forbidden, "forbidden", .respond, .spendCapExceeded, flow: flow,
+                                      detail: "this payment would exceed the spend cap of \(exceeded.subject); nothing was charged", durable: true)
+                }
+            } catch {
+                events.append(flow.event(.decide, .error, .storeUnavailable, clock: clock, ["detail": "\(error)"]))
+                await release(proof, events: [])
+                return await unavailable(.storeUnavailable, flow: flow, detail: "the gateway cannot record spend right now", events: events)
+            }
+        }
+
         let contract = ContractSigner.Contract(
             client: identity.clientId, payer: proof.payer, amount: "\(offer.amount) \(offer.asset)@\(offer.network)",
             unit: "\(offer.unit)=\(offer.quantity)", correlationId: flow.correlationId, timestamp: clock.nowSeconds)
@@ -218,6 +235,25 @@ extension Gateway {
             var fields = rail.receiptFields(settlement, proof: proof)
             fields[.cacheControl] = "no-store"
             return GatewayResponse(status: .paymentRequired, headerFields: fields)
+        }
+    }
+
+    /// The holds a payment needs: one per cap on its asset (client caps only for identified clients: all
+    /// anonymous callers are not one spender).
+    private func spendHolds(identity: Identity, payer: String, offer: Offer) -> [SpendHold] {
+        let now = clock.nowMillis()
+        return settings.spendCaps.compactMap { cap in
+            guard cap.network == offer.network, cap.asset == offer.asset else { return nil }
+            let subject: String
+            switch cap.subject {
+            case .client:
+                guard case .client(let client) = identity else { return nil }
+                subject = "client:\(client.id)"
+            case .payer:
+                subject = "payer:\(payer.lowercased())"
+            }
+            return SpendHold(subject: subject, bucket: "\(cap.network)/\(cap.asset)/\(cap.period.rawValue):\(cap.period.key(millis: now))",
+                             amount: offer.amount, maximum: cap.maximum)
         }
     }
 

@@ -32,11 +32,14 @@ public struct Gateway: Sendable {
         public var idempotencyWindowSeconds: Int
         /// Responses larger than this are not kept (a retry is then refused as a replay).
         public var maxStoredResponseBytes: Int
+        /// Ceilings on spend per client or payer, per day or month.
+        public var spendCaps: [SpendCap]
 
         public init(routes: RouteTable, clients: ClientDirectory, offers: OfferSigner, contract: ContractSigner,
                     publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5,
                     limits: TrafficLimits = .unlimited, invalidProofs: NegativeCache = NegativeCache(),
-                    idempotencyWindowSeconds: Int = 3600, maxStoredResponseBytes: Int = 1 << 20) {
+                    idempotencyWindowSeconds: Int = 3600, maxStoredResponseBytes: Int = 1 << 20, spendCaps: [SpendCap] = []) {
+            self.spendCaps = spendCaps
             self.idempotencyWindowSeconds = idempotencyWindowSeconds
             self.maxStoredResponseBytes = maxStoredResponseBytes
             self.limits = limits

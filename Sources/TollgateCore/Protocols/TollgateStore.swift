@@ -16,6 +16,11 @@ public protocol TollgateStore: Sendable {
     /// The delivered response stored under a proof, if it has not expired.
     func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse?
 
+    /// Holds spend against caps for the flow `correlationId`, all or nothing. Returns the first hold that
+    /// would exceed its cap (nothing is held then). Holds are committed when `finish` records a settlement,
+    /// released by `release` and by `finish` with `.failed`, and kept while the outcome is unknown.
+    func holdSpend(_ holds: [SpendHold], correlationId: String) async throws -> SpendHold?
+
     /// Appends audit events.
     func append(_ events: [AuditEvent]) async throws
 

@@ -69,6 +69,10 @@ public struct GatewayConfiguration: Sendable {
     public var retryAfterSeconds: Int
     /// Rate limits per traffic class (global and per route) and the invalid-proof cache.
     public var limits: LimitsConfiguration = .defaults
+    /// Spend ceilings per client or payer.
+    public var spendCaps: [SpendCap] = []
+    /// How long a delivered paid response is kept for its client's retries.
+    public var idempotencyWindowSeconds: Int = 3600
 
     /// Networks that some paid route accepts.
     public var paidNetworks: Set<String> {

@@ -42,12 +42,12 @@ struct GatewayHarness {
 
     let controls: OperatorControls
 
-    init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls()) {
+    init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls(), spendCaps: [SpendCap] = []) {
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
         batcher = AuditBatcher(store: store, interval: .seconds(3600), logger: logger)
         self.controls = controls
         let settings = Gateway.Settings(routes: Self.routes, clients: Self.clients, offers: offers, contract: contract,
-                                        publicURL: "https://api.test/", limits: limits)
+                                        publicURL: "https://api.test/", limits: limits, spendCaps: spendCaps)
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock,
                           controls: controls, logger: logger)
     }

@@ -46,6 +46,17 @@ actor InMemoryStore: TollgateStore {
     }
 
     private(set) var responses: [ProofKey: StoredResponse] = [:]
+    private(set) var spend: [String: TokenAmount] = [:]
+
+    /// Holds are counted and never released here; release and commit are the SQLite store's tests.
+    func holdSpend(_ holds: [SpendHold], correlationId: String) async throws -> SpendHold? {
+        for hold in holds {
+            let total = (spend[hold.subject + hold.bucket] ?? TokenAmount(atomic: "0")!).adding(hold.amount)!
+            if total > hold.maximum { return hold }
+        }
+        for hold in holds { spend[hold.subject + hold.bucket] = (spend[hold.subject + hold.bucket] ?? TokenAmount(atomic: "0")!).adding(hold.amount)! }
+        return nil
+    }
 
     func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse? {
         responses[key].flatMap { $0.expiresAt >= unixSeconds ? $0 : nil }
