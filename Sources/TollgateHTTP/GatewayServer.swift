@@ -5,16 +5,31 @@ import TollgateCore
 import TollgateX402
 
 /// Assembles a running gateway from a configuration: rail, facilitators, upstream, audit batching
-/// and the HTTP listener. The store is passed in, so the same assembly serves SQLite and PostgreSQL.
+/// and the HTTP listener, plus the admin listener when `admin:` is configured. The store is passed in,
+/// so the same assembly serves SQLite and PostgreSQL.
 public struct GatewayServer {
     public let application: Application<GatewayResponder>
-    /// Everything that must run beside the listener (audit batching, facilitator checks, janitor).
+    /// The admin API's listener; nil without an `admin:` section (or without a store that holds controls).
+    public let adminApplication: Application<RouterResponder<BasicRequestContext>>?
+    /// Everything that must run beside the listeners (audit batching, facilitator checks, janitor,
+    /// operator-controls refresher).
     public let services: [any Service]
     public let gateway: Gateway
     public let facilitators: FacilitatorPool
+    /// Revocations and incident switches in force on this instance: the gateway reads them on every
+    /// request, the admin API and the refresher write them.
+    public let controls: OperatorControls
 
+    /// - Parameters:
+    ///   - initialControls: the controls in force at start (load them from the store first, so no request is
+    ///     served before revocations apply).
+    ///   - adminToken: the resolved `admin.token` (`SecretResolver.adminToken`); the admin listener runs only with it.
     public init(configuration: GatewayConfiguration, keys: KeyRing, store: any TollgateStore, logger: Logger,
-                facilitatorOverride: [any Facilitator]? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
+                facilitatorOverride: [any Facilitator]? = nil, initialControls: ControlsSnapshot = ControlsSnapshot(),
+                adminToken: [UInt8]? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+                onAdminRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
+        let controls = OperatorControls(initialControls)
+        self.controls = controls
         let members: [FacilitatorPool.Member]
         if let facilitatorOverride {
             members = facilitatorOverride.map { .init(facilitator: $0, networks: []) }
@@ -39,13 +54,30 @@ public struct GatewayServer {
             idempotencyWindowSeconds: configuration.idempotencyWindowSeconds, spendCaps: configuration.spendCaps)
         let upstream = HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                     maxResponseBytes: configuration.maxUpstreamResponseBytes)
-        gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, logger: logger)
+        gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, controls: controls, logger: logger)
         facilitators = pool
-        services = [
+        var services: [any Service] = [
             batcher,
             FacilitatorHealthService(pool: pool, expected: configuration.paidNetworks, logger: logger),
             ReservationJanitor(store: store, logger: logger),
         ]
+        let controlStore = store as? any ControlStore & TollgateStore
+        // Every instance follows the shared store, with or without its own admin listener, so a change made
+        // anywhere applies here within a second.
+        if let controlStore { services.append(ControlsRefresher(store: controlStore, controls: controls, logger: logger)) }
+        self.services = services
+        if let admin = configuration.admin, let adminToken, let controlStore {
+            adminApplication = Application(
+                router: AdminAPI.router(store: controlStore, controls: controls, token: adminToken, logger: logger),
+                configuration: .init(address: .hostname(admin.listen.host, port: admin.listen.port), serverName: "tollgate-admin"),
+                onServerRunning: { channel in await onAdminRunning(channel.localAddress?.port ?? 0) },
+                logger: logger)
+        } else {
+            if configuration.admin != nil {
+                logger.error("admin API not started: it needs the resolved admin token and a store that holds operator controls")
+            }
+            adminApplication = nil
+        }
         application = Application(
             responder: GatewayResponder(gateway: gateway, maxRequestBodyBytes: configuration.maxRequestBodyBytes),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port), serverName: "tollgate"),

@@ -52,6 +52,27 @@ extension SQLiteStore {
                                          state TEXT NOT NULL, PRIMARY KEY (correlation_id, subject, bucket)) WITHOUT ROWID;
                 """)
         }
+        // Operator controls. Lifting a revocation or ending an incident marks the row, never deletes it;
+        // the partial unique indexes allow one revocation per subject and one incident per scope in force.
+        migrator.registerMigration("v4-controls") { db in
+            try db.execute(sql: """
+                CREATE TABLE revocation (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    kind TEXT NOT NULL CHECK (kind IN ('client', 'payer')), subject TEXT NOT NULL,
+                    reason TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL,
+                    lifted_by TEXT, lifted_at INTEGER
+                );
+                CREATE UNIQUE INDEX revocation_in_force ON revocation (kind, subject) WHERE lifted_at IS NULL;
+                CREATE TABLE incident (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    scope TEXT NOT NULL, reason TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL,
+                    ended_by TEXT, ended_at INTEGER
+                );
+                CREATE UNIQUE INDEX incident_in_force ON incident (scope) WHERE ended_at IS NULL;
+                CREATE INDEX payment_client ON payment (client_id);
+                CREATE INDEX payment_payer_lower ON payment (lower(payer));
+                """)
+        }
         return migrator
     }
 }

@@ -23,10 +23,11 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .customLong("header"), help: "Extra request header 'Name: value' (repeatable), e.g. an API key.")
     var headers: [String] = []
 
-    @Option(help: "Which phases to run: unpaid, paid, invalid or all.")
+    @Option(help: "Which phases to run: unpaid, paid, invalid, all, or keyflood (in process: limiter memory under distinct keys).")
     var mode = "all"
 
     func run() async throws {
+        if mode == "keyflood" { return KeyFlood.run(keys: requests) }
         let extra = headers.compactMap { line -> (String, String)? in
             guard let colon = line.firstIndex(of: ":") else { return nil }
             return (String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))

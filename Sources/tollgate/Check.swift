@@ -17,6 +17,9 @@ struct Check: ParsableCommand {
         if case .failure(let error) = Result(catching: { try SecretResolver.keyRing(configuration.secrets) }) {
             print("note: \(error) (needed by serve, not by check)")
         }
+        if let admin = configuration.admin, case .failure(let error) = Result(catching: { try SecretResolver.adminToken(admin.token) }) {
+            print("note: \(error) (needed by serve, not by check)")
+        }
     }
 }
 

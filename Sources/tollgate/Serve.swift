@@ -20,12 +20,21 @@ struct Serve: AsyncParsableCommand {
         let loaded = try ConfigurationFile.load(config)
         let keys = try ConfigurationFile.keys(loaded)
         let store = try ConfigurationFile.openStore(loaded)
-        let server = GatewayServer(configuration: loaded, keys: keys, store: store, logger: logger) { port in
-            logger.info("gateway listening", metadata: ["tollgate.listen": "\(loaded.listen.host):\(port)", "tollgate.upstream": "\(loaded.upstreamURL)"])
-        }
-        let group = ServiceGroup(configuration: .init(
-            services: server.services.map { .init(service: $0) } + [.init(service: server.application)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let adminToken = try loaded.admin.map { try ConfigurationFile.adminToken($0) }
+        // Revocations and incidents apply from the first request: no serving before they are loaded.
+        let controls = try await ConfigurationFile.controls(store)
+        let server = GatewayServer(
+            configuration: loaded, keys: keys, store: store, logger: logger, initialControls: controls, adminToken: adminToken,
+            onServerRunning: { port in
+                logger.info("gateway listening", metadata: ["tollgate.listen": "\(loaded.listen.host):\(port)", "tollgate.upstream": "\(loaded.upstreamURL)"])
+            },
+            onAdminRunning: { port in
+                logger.info("admin API listening", metadata: ["tollgate.admin.listen": "\(loaded.admin?.listen.host ?? ""):\(port)"])
+            })
+        var services = server.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        services.append(.init(service: server.application))
+        if let admin = server.adminApplication { services.append(.init(service: admin)) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }
@@ -48,6 +57,24 @@ enum ConfigurationFile {
             return try SecretResolver.keyRing(configuration.secrets)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    static func adminToken(_ admin: AdminConfiguration) throws -> [UInt8] {
+        do {
+            return try SecretResolver.adminToken(admin.token)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    static func controls(_ store: SQLiteStore) async throws -> ControlsSnapshot {
+        do {
+            return try await store.loadControls()
+        } catch {
+            FileHandle.standardError.write(Data("cannot read operator controls from the store: \(error)\n".utf8))
             throw ExitCode(2)
         }
     }

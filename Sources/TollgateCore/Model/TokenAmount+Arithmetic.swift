@@ -1,16 +1,7 @@
 extension TokenAmount {
     /// The sum, or nil past uint256's 78 digits.
     public func adding(_ other: TokenAmount) -> TokenAmount? {
-        let a = Array(atomic.utf8.reversed()), b = Array(other.atomic.utf8.reversed())
-        var digits: [UInt8] = []
-        var carry: UInt8 = 0
-        for index in 0..<max(a.count, b.count) {
-            let sum = (index < a.count ? a[index] - 48 : 0) + (index < b.count ? b[index] - 48 : 0) + carry
-            digits.append(sum % 10 + 48)
-            carry = sum / 10
-        }
-        if carry > 0 { digits.append(carry + 48) }
-        return TokenAmount(atomic: String(decoding: digits.reversed(), as: UTF8.self))
+        DecimalSum.add(atomic, other.atomic).flatMap { TokenAmount(atomic: $0) }
     }
 
     /// The difference, or nil when `other` is larger.

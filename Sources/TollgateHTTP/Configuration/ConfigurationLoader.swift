@@ -45,6 +45,7 @@ public enum ConfigurationLoader {
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
         "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds",
+        "admin",
     ]
 
     static func read(_ root: Node, _ r: inout YAMLReader) -> GatewayConfiguration? {
@@ -109,6 +110,7 @@ public enum ConfigurationLoader {
             maxRequestBodyBytes: r.int(top["max_request_body_bytes"], "max_request_body_bytes", range: 0...(1 << 30)) ?? 1 << 20,
             secrets: secrets, sqlitePath: sqlitePath, auditFlushMillis: auditFlush, facilitators: facilitators, assets: assets,
             payTo: payTo, clients: clients, routes: routes, unmatched: unmatched,
+            admin: readAdmin(top["admin"], &r),
             retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5, limits: limits, spendCaps: spendCaps,
             idempotencyWindowSeconds: r.int(top["idempotency_window_seconds"], "idempotency_window_seconds", range: 0...604_800) ?? 3600)
     }

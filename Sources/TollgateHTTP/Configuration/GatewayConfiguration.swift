@@ -66,6 +66,8 @@ public struct GatewayConfiguration: Sendable {
     public var clients: [ClientRecord]
     public var routes: [Route]
     public var unmatched: Gateway.UnmatchedPolicy
+    /// The admin API (`admin:`); nil when the section is absent, and then no admin listener runs.
+    public var admin: AdminConfiguration? = nil
     public var retryAfterSeconds: Int
     /// Rate limits per traffic class (global and per route) and the invalid-proof cache.
     public var limits: LimitsConfiguration = .defaults

@@ -1,0 +1,117 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import TollgateCore
+
+/// The admin API's route handlers. Each answers JSON; nothing thrown reaches Hummingbird (a store
+/// failure is a 503, bad input a 400).
+struct AdminHandlers: Sendable {
+    let store: any ControlStore & TollgateStore
+    let controls: OperatorControls
+    let logger: Logger
+
+    func status() async -> Response {
+        await guarded {
+            let snapshot = try await store.loadControls()
+            controls.replace(with: snapshot)
+            return AdminJSON.response(AdminStatusView(snapshot))
+        }
+    }
+
+    func revoke(_ request: Request) async -> Response {
+        await guarded {
+            let actor = try AdminInput.actor(request)
+            let body = try await AdminJSON.decode(RevocationRequest.self, from: request)
+            let kind = try AdminInput.kind(body.kind)
+            let subject = try AdminInput.subject(body.subject, kind: kind)
+            let reason = try AdminInput.reason(body.reason)
+            try await store.revoke(kind: kind, subject: subject, reason: reason, actor: actor)
+            await apply()
+            logger.notice("revoked", metadata: ["tollgate.admin.kind": "\(kind.rawValue)", "tollgate.admin.subject": "\(subject)",
+                                                "tollgate.admin.actor": "\(actor)"])
+            return AdminJSON.response(RevocationView(kind: kind.rawValue, subject: kind.normalized(subject), reason: reason), status: .created)
+        }
+    }
+
+    func unrevoke(_ request: Request, kind kindText: String?, subject subjectText: String?) async -> Response {
+        await guarded {
+            let actor = try AdminInput.actor(request)
+            let kind = try AdminInput.kind(kindText ?? "")
+            let subject = try AdminInput.subject(AdminInput.pathComponent(subjectText), kind: kind)
+            guard try await store.unrevoke(kind: kind, subject: subject, actor: actor) else {
+                throw AdminProblem.notFound("no revocation in force for \(kind.rawValue) \(kind.normalized(subject))")
+            }
+            await apply()
+            logger.notice("revocation lifted", metadata: ["tollgate.admin.kind": "\(kind.rawValue)", "tollgate.admin.subject": "\(subject)",
+                                                          "tollgate.admin.actor": "\(actor)"])
+            return AdminJSON.response(LiftedRevocationView(kind: kind.rawValue, subject: kind.normalized(subject), lifted: true))
+        }
+    }
+
+    func startIncident(_ request: Request) async -> Response {
+        await guarded {
+            let actor = try AdminInput.actor(request)
+            let body = try await AdminJSON.decode(IncidentRequest.self, from: request)
+            let route = try body.route.map(AdminInput.route)
+            let reason = try AdminInput.reason(body.reason)
+            let before = try await store.loadControls()
+            let current = if let route { before.routeIncidents[route] } else { before.globalIncident }
+            if let current {
+                return AdminJSON.response(["error": "conflict", "reason": "incident \(current.id) is already on for \(route ?? "every paid route")"],
+                                          status: .conflict)
+            }
+            let incident = try await store.startIncident(scope: route, reason: reason, actor: actor)
+            await apply()
+            logger.notice("incident on", metadata: ["tollgate.admin.incident": "\(incident.id)", "tollgate.admin.scope": "\(route ?? "global")",
+                                                    "tollgate.admin.actor": "\(actor)"])
+            return AdminJSON.response(IncidentView(scope: route, incident), status: .created)
+        }
+    }
+
+    func endIncident(_ request: Request, route routeText: String?) async -> Response {
+        await guarded {
+            let actor = try AdminInput.actor(request)
+            let route = try routeText.map { try AdminInput.route(AdminInput.pathComponent($0)) }
+            guard let incident = try await store.endIncident(scope: route, actor: actor) else {
+                throw AdminProblem.notFound("no incident is on for \(route ?? "every paid route (global)")")
+            }
+            await apply()
+            logger.notice("incident off", metadata: ["tollgate.admin.incident": "\(incident.id)", "tollgate.admin.scope": "\(route ?? "global")",
+                                                     "tollgate.admin.actor": "\(actor)"])
+            return AdminJSON.response(IncidentView(scope: route, incident))
+        }
+    }
+
+    func spend(_ request: Request) async -> Response {
+        await guarded {
+            let query = request.uri.queryParameters
+            let client = try query.get("client").map { try AdminInput.subject($0, kind: .client) }
+            let payer = try query.get("payer").map { try AdminInput.subject($0, kind: .payer) }
+            guard client != nil || payer != nil else { throw AdminProblem.badRequest("name a client (?client=ID) or a payer (?payer=ADDRESS)") }
+            return AdminJSON.response(try await store.spend(client: client, payer: payer))
+        }
+    }
+
+    /// Makes a committed change effective on this instance now, without waiting for the refresher.
+    private func apply() async {
+        do {
+            controls.replace(with: try await store.loadControls())
+        } catch {
+            // Committed but not yet applied here: the refresher applies it within its interval.
+            logger.warning("admin change saved but not reloaded", metadata: ["tollgate.error": "\(error)"])
+        }
+    }
+
+    private func guarded(_ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch let problem as AdminProblem {
+            return problem.response
+        } catch {
+            logger.error("admin request failed", metadata: ["tollgate.error": "\(error)"])
+            return AdminProblem(.serviceUnavailable, "store_unavailable", "the store could not be read or written; nothing was changed unless it says so")
+                .response
+        }
+    }
+}
