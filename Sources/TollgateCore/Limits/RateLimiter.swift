@@ -3,10 +3,9 @@ import Synchronization
 /// Per-key GCRA limiter with bounded memory.
 ///
 /// Each key costs one `Double` (its theoretical arrival time). The table is split into shards to keep
-/// lock contention low; a shard that reaches its share of `maxKeys` first drops keys whose state has
-/// fully replenished (forgetting them changes nothing) and, if still full, drops arbitrary keys — a
-/// forgotten key starts with a full burst again, which is the price of a hard memory bound under a
-/// flood of distinct keys.
+/// lock contention low; a shard that reaches its share of `maxKeys` drops the keys whose budget is whole
+/// again (forgetting them changes nothing), then random ones. A forgotten key starts with a full burst
+/// again, which is the price of a hard memory bound under a flood of distinct keys.
 public final class RateLimiter: Sendable {
     public let limit: RateLimit
     public let maxKeys: Int
@@ -39,7 +38,9 @@ public final class RateLimiter: Sendable {
     private func decide(_ key: String, now: Double, consume: Bool) -> RateDecision {
         let interval = limit.interval
         let tolerance = interval * Double(limit.burst - 1)
-        let shard = shards[Int(UInt(bitPattern: key.hashValue) % UInt(shards.count))]
+        // High bits pick the shard: the dictionary inside uses the low bits, and keys that all share
+        // their low bits would crowd into a sixteenth of its buckets.
+        let shard = shards[Int((UInt64(bitPattern: Int64(key.hashValue)) >> 40) % UInt64(shards.count))]
         let perShard = maxKeys / shards.count
         return shard.table.withLock { table in
             let arrival = max(table[key] ?? now, now)
@@ -59,11 +60,25 @@ public final class RateLimiter: Sendable {
     }
 
     /// Frees an eighth of the shard at once, so that under a flood eviction costs O(1) per new key
-    /// (amortised) rather than a scan per request.
+    /// (amortised) rather than a scan per request. Keys whose budget is whole again go first (forgetting
+    /// them changes nothing), then keys chosen at random. Random matters: removing the keys that come
+    /// first in the table's own order (or rebuilding the table) leaves long probe clusters behind, and
+    /// every later lookup pays for them.
     private static func evict(_ table: inout [String: Double], now: Double, keep: Int) {
-        table = table.filter { $0.value > now }
         let target = keep - max(1, keep / 8)
         guard table.count > target else { return }
-        for victim in table.keys.prefix(table.count - target) { table[victim] = nil }
+        var expired: [String] = []
+        var live: [String] = []
+        for (key, arrival) in table {
+            if arrival <= now { expired.append(key) } else { live.append(key) }
+        }
+        for key in expired { table.removeValue(forKey: key) }
+        var generator = SystemRandomNumberGenerator()
+        var index = 0
+        while table.count > target, index < live.count {
+            live.swapAt(index, Int.random(in: index..<live.count, using: &generator))
+            table.removeValue(forKey: live[index])
+            index += 1
+        }
     }
 }
