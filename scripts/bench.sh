@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 requests=${1:-3000}
 concurrency=${2:-16}
 scripts/setup.sh
+command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null || true; }
 swift build -c release --product tollgate --scratch-path .build-release --quiet
 bin=.build-release/release/tollgate
 work=$(mktemp -d)
@@ -27,6 +28,26 @@ for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8402/health && brea
 sleep 2   # the facilitator check opens the paid routes
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 $bin bench --target http://127.0.0.1:8402 --requests "$requests" --concurrency "$concurrency"
+if command -v wrk >/dev/null; then
+  # Invalid proofs with a C load generator (wrk costs far less CPU than the Swift client): the same
+  # forged proof, so after the first check the negative cache answers. The facilitator must see none.
+  forged=$($bin bench --target http://127.0.0.1:8402 --mode forged-header)
+  before=$(curl -s http://127.0.0.1:8404/_dev/stats)
+  echo "-- wrk: invalid proofs, limits off (10 s, 64 connections)"
+  wrk -t2 -c64 -d10s -H "PAYMENT-SIGNATURE: $forged" http://127.0.0.1:8402/datasets/prices | grep -E "Requests/sec|Latency|Non-2xx"
+  echo "-- wrk: 402 without proof, limits off"
+  wrk -t2 -c64 -d10s http://127.0.0.1:8402/datasets/prices | grep -E "Requests/sec|Latency|Non-2xx"
+  echo "facilitator before: $before, after: $(curl -s http://127.0.0.1:8404/_dev/stats)"
+  # The quickstart's own limits: a flood from one client is answered 429 after its burst.
+  kill "${pids[2]}"; wait "${pids[2]}" 2>/dev/null || true
+  sed -e "s#sqlite: .tollgate/gateway.sqlite#sqlite: $work/limited.sqlite#" examples/quickstart/tollgate.yaml > "$work/limited.yaml"
+  $bin serve --config "$work/limited.yaml" --log-level error & pids+=($!)
+  for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8402/health && break; sleep 0.2; done
+  sleep 2
+  echo "-- wrk: invalid proofs, quickstart limits (invalid: 5/s, burst 20 per IP)"
+  wrk -t2 -c64 -d10s -H "PAYMENT-SIGNATURE: $forged" http://127.0.0.1:8402/datasets/prices | grep -E "Requests/sec|Latency|Non-2xx"
+  echo "facilitator after: $(curl -s http://127.0.0.1:8404/_dev/stats)"
+fi
 if [ -n "${REFERENCE_SERVER:-}" ]; then
   python=${INTEROP_VENV:-.venv-interop}/bin/python
   "$python" "$REFERENCE_SERVER" --port 4021 >/dev/null 2>&1 & pids+=($!)

@@ -2,6 +2,8 @@
 # Interop suite: Tollgate against the official x402 Python SDK (PyPI x402==2.25.0), offline.
 #
 #   scripts/interop.sh [pytest args...]        e.g. scripts/interop.sh -k "test_a or test_b"
+#   Runs every Tests/Interop/test_*.py: test_interop.py (SDK interop) and test_attacks.py (attack
+#   suite); `-k attacks` selects the attack suite only, `-k "not attacks"` the interop one only.
 #
 # Does NOT build: build first (swift build), or point TOLLGATE_BIN at a binary.
 #   TOLLGATE_BIN            gateway binary (default .build/debug/tollgate)
@@ -73,7 +75,7 @@ echo "interop: binary $TOLLGATE_BIN"
 echo "interop: python $("$VENV/bin/python" -c 'import sys, importlib.metadata as m; print(sys.version.split()[0], "x402", m.version("x402"))')"
 
 set +e
-"$VENV/bin/python" -m pytest "$ROOT/Tests/Interop/test_interop.py" -v -s -p no:cacheprovider "$@" &
+"$VENV/bin/python" -m pytest "$ROOT/Tests/Interop" -v -s -p no:cacheprovider "$@" &
 RUNNER_PID=$!
 wait "$RUNNER_PID"
 status=$?

@@ -212,9 +212,11 @@ public struct SQLiteStore: TollgateStore {
     }
 
     static func json(_ details: [String: String]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return (try? encoder.encode(details)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        var writer = JSONWriter()
+        writer.beginObject()
+        for (key, value) in details.sorted(by: { $0.key < $1.key }) { writer.field(key, value) }
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -23,7 +23,7 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .customLong("header"), help: "Extra request header 'Name: value' (repeatable), e.g. an API key.")
     var headers: [String] = []
 
-    @Option(help: "Which phases to run: unpaid, paid, invalid, all, or keyflood (in process: limiter memory under distinct keys).")
+    @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk).")
     var mode = "all"
 
     func run() async throws {
@@ -48,7 +48,7 @@ struct Bench: AsyncParsableCommand {
         guard let payer = ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()) else { throw ExitCode.failure }
         let client = PayingClient(client: http, payer: payer)
         let url = target + path
-        print("tollgate bench: \(url), \(requests) requests per phase, concurrency \(concurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        if mode != "forged-header" { print("tollgate bench: \(url), \(requests) requests per phase, concurrency \(concurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores") }
 
         if mode == "all" || mode == "unpaid" {
             let result = try await measure(requests, concurrency) { _ in
@@ -69,6 +69,14 @@ struct Bench: AsyncParsableCommand {
                 return exchange.status == 402
             }
             print(result.line("invalid proof refused"))
+        }
+        if mode == "forged-header" {
+            let terms = try await client.get(url, headers: extra).paymentRequired
+            guard let terms else { throw ValidationError("the target did not answer 402 with PAYMENT-REQUIRED") }
+            var payload = try payer.pay(terms, now: Int64(Date().timeIntervalSince1970))
+            payload.payload.signature = "0x" + String(repeating: "11", count: 64) + "1b"
+            print(HeaderCodec.encode(payload))
+            return
         }
         if mode == "all" || mode == "paid" {
             let result = try await measure(requests, concurrency) { _ in

@@ -44,7 +44,8 @@ public actor AuditBatcher: Service {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: self.interval)
-                await self.flush()
+                // Written outside this task, so a shutdown arriving mid-write never cancels the write.
+                await Task { await self.flush() }.value
             }
         }
         // The last batch is written outside the cancelled task, so shutting down never drops events.

@@ -13,9 +13,19 @@ public enum AuditChain {
         return HexString.encode(hasher.finalize())
     }
 
+    /// The event as JSON with sorted keys and no optional field that is absent: the bytes the hash covers.
     public static func canonicalJSON(_ event: AuditEvent) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(event)) ?? Data())
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("clientId", event.clientId)
+        writer.field("correlationId", event.correlationId)
+        writer.field("details", event.details)
+        writer.field("outcome", event.outcome.rawValue)
+        writer.field("reason", event.reason)
+        writer.field("resource", event.resource)
+        writer.field("stage", event.stage.rawValue)
+        writer.field("timeMillis", event.timeMillis)
+        writer.endObject()
+        return writer.bytes
     }
 }

@@ -2,8 +2,8 @@ import Crypto
 import Synchronization
 
 /// Remembers, for a short time, proofs already found invalid, so the same bytes sent again are
-/// refused without decoding and verifying them again. Keyed by a digest of the whole proof, so an
-/// invalid proof can never shadow a valid one that shares its payer or nonce. Bounded: the oldest
+/// refused without decoding and verifying them again. Keyed by a digest of the proof exactly as sent,
+/// so an invalid proof can never shadow a valid one that shares its payer or nonce. Bounded: the oldest
 /// entries go first.
 public final class NegativeCache: Sendable {
     private struct State {

@@ -11,12 +11,6 @@ extension Gateway {
             "payer": proof.payer, "network": proof.network, "asset": proof.asset, "amount": proof.amount,
             "nonce": proof.nonce, "rail": proof.rail,
         ]
-        let digest = NegativeCache.key(proof.raw)
-        flow.proofDigest = digest
-        if let known = settings.invalidProofs.reason(for: digest, now: clock.nowSecondsPrecise) {
-            return await refuse(request, route, pricing, identity, known, flow: flow, received: received,
-                                detail: "this proof was refused moments ago (\(known)); it was not checked again")
-        }
         guard let token = proof.accepted.offerToken else {
             return await refuse(request, route, pricing, identity, .offerMissing, flow: flow, received: received,
                                 detail: "the proof does not echo a Tollgate offer; pay one of the offers of a fresh 402")
@@ -293,7 +287,7 @@ extension Gateway {
 
     /// A refused proof: audited, then a fresh 402 whose `error` is the reason. The fresh offer opens a
     /// new flow (a new correlation id), linked both ways in the audit trail.
-    private func refuse(_ request: GatewayRequest, _ route: Route, _ pricing: Route.Pricing, _ identity: Identity, _ reason: Reason,
+    func refuse(_ request: GatewayRequest, _ route: Route, _ pricing: Route.Pricing, _ identity: Identity, _ reason: Reason,
                         flow: Flow, received: [String: String]? = nil, events: [AuditEvent] = [], alreadyAudited: Bool = false,
                         detail: String) async -> GatewayResponse {
         _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.limitKeys, now: clock.nowSecondsPrecise)

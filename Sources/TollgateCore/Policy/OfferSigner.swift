@@ -16,14 +16,32 @@ public struct OfferSigner: Sendable {
     public init(keys: KeyRing) { self.keys = keys }
 
     public func sign(_ offer: Offer) -> SignedOffer {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        // Encoding a struct of strings and integers cannot fail.
-        let claims = Base64URL.encode(Array((try? encoder.encode(offer)) ?? Data()))
+        let claims = Base64URL.encode(Self.claims(offer))
         let key = keys.current
         let signed = "\(key.id).\(claims)"
         let mac = key.mac(Self.domain + Array(signed.utf8))
         return SignedOffer(offer: offer, token: "\(signed).\(Base64URL.encode(mac))")
+    }
+
+    /// The claims JSON (the `Offer` coding keys, sorted), written by hand: this runs on every 402.
+    static func claims(_ offer: Offer) -> [UInt8] {
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.field("amt", offer.amount.atomic)
+        writer.field("ast", offer.asset)
+        writer.field("bd", offer.bodyDigest)
+        writer.field("cid", offer.correlationId)
+        writer.field("cli", offer.client)
+        writer.field("exp", offer.expiresAt)
+        writer.field("mts", Int64(offer.maxTimeoutSeconds))
+        writer.field("net", offer.network)
+        writer.field("pay", offer.payTo)
+        writer.field("qty", Int64(offer.quantity))
+        writer.field("req", offer.request)
+        writer.field("res", offer.resource)
+        writer.field("unit", offer.unit)
+        writer.endObject()
+        return writer.bytes
     }
 
     public func verify(_ token: String) -> Result<Offer, Failure> {

@@ -13,6 +13,10 @@ public protocol PaymentRail: Sendable {
     /// Finds and decodes a proof in a request.
     func decode(_ fields: HTTPFields) -> ProofDecoding
 
+    /// A digest of the proof exactly as sent (before decoding), so a proof already refused can be
+    /// refused again without decoding it; nil when the request carries none.
+    func proofFingerprint(_ fields: HTTPFields) -> [UInt8]?
+
     /// Checks that need no network: signature, amount, payee, time window, chain.
     func verifyLocally(_ proof: PaymentProof, offer: Offer, now: Int64) -> Verdict
 

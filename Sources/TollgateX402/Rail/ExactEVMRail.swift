@@ -58,6 +58,10 @@ public struct ExactEVMRail: PaymentRail {
 
     // MARK: proofs
 
+    public func proofFingerprint(_ fields: HTTPFields) -> [UInt8]? {
+        fields[HTTPField.Name(X402.paymentSignatureHeader)!].map { NegativeCache.key(Array($0.utf8)) }
+    }
+
     public func decode(_ fields: HTTPFields) -> ProofDecoding {
         guard let header = fields[HTTPField.Name(X402.paymentSignatureHeader)!] else {
             if fields[HTTPField.Name(X402.legacyPaymentHeader)!] != nil {

@@ -41,6 +41,10 @@ final class ScriptedRail: PaymentRail {
         return fields
     }
 
+    func proofFingerprint(_ fields: HTTPFields) -> [UInt8]? {
+        fields[Self.proofField].map { NegativeCache.key(Array($0.utf8)) }
+    }
+
     func decode(_ fields: HTTPFields) -> ProofDecoding {
         guard let text = fields[Self.proofField] else { return .absent }
         guard let proof = try? JSONDecoder().decode(TestProof.self, from: Data(text.utf8)) else {
