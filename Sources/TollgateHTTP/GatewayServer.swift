@@ -51,7 +51,8 @@ public struct GatewayServer {
             contract: ContractSigner(keys: keys), publicURL: configuration.publicURL, unmatched: configuration.unmatched,
             retryAfterSeconds: configuration.retryAfterSeconds, limits: configuration.limits.trafficLimits(),
             invalidProofs: NegativeCache(ttlSeconds: Double(configuration.limits.invalidProofCacheSeconds)),
-            idempotencyWindowSeconds: configuration.idempotencyWindowSeconds, spendCaps: configuration.spendCaps)
+            idempotencyWindowSeconds: configuration.idempotencyWindowSeconds, spendCaps: configuration.spendCaps,
+            quotas: configuration.quotas)
         let upstream = HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                     maxResponseBytes: configuration.maxUpstreamResponseBytes)
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, controls: controls, logger: logger)

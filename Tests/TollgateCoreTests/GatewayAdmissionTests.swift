@@ -123,3 +123,23 @@ import TollgateCore
         #expect(await harness.send("/datasets/prices", apiKey: GatewayHarness.bobKey, proof: bob.proof).status == .ok)
     }
 }
+
+@Suite struct GatewayQuotaTests {
+    @Test func anOrganisationSharesItsQuota() async throws {
+        // Alice and Bob both act for "acme": two requests a day between them.
+        let harness = GatewayHarness(quotas: [Quota(subject: .organisation, period: .day, unit: "request", maximum: 2)])
+        for (key, nonce) in [(GatewayHarness.aliceKey, "0x01"), (GatewayHarness.bobKey, "0x02")] {
+            let offered = try await harness.offerAndProof(apiKey: key, nonce: nonce)
+            #expect(await harness.send("/datasets/prices", apiKey: key, proof: offered.proof).status == .ok)
+        }
+        let third = try await harness.offerAndProof(nonce: "0x03")
+        let refused = await harness.send("/datasets/prices", proof: third.proof)
+        #expect(refused.status == .forbidden)
+        #expect(refused.reason == "quota_exceeded")
+        #expect(harness.rail.settleCalls == 2)
+        // The next day the quota is whole again.
+        harness.clock.advance(seconds: 86_400)
+        let tomorrow = try await harness.offerAndProof(nonce: "0x04")
+        #expect(await harness.send("/datasets/prices", proof: tomorrow.proof).status == .ok)
+    }
+}

@@ -5,9 +5,12 @@ public struct ClientRecord: Sendable, Hashable {
     public var id: String
     public var apiKeySHA256: [UInt8]
     public var scopes: Set<String>
+    /// The organisation an agent acts for, if any: its spend caps and quotas are shared.
+    public var organisation: String?
 
-    public init(id: String, apiKeySHA256: [UInt8], scopes: Set<String>) {
+    public init(id: String, apiKeySHA256: [UInt8], scopes: Set<String>, organisation: String? = nil) {
         self.id = id
+        self.organisation = organisation
         self.apiKeySHA256 = apiKeySHA256
         self.scopes = scopes
     }

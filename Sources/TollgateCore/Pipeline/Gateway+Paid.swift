@@ -108,11 +108,14 @@ extension Gateway {
         if !holds.isEmpty {
             do {
                 if let exceeded = try await store.holdSpend(holds, correlationId: flow.correlationId) {
-                    events.append(flow.event(.decide, .denied, .spendCapExceeded, clock: clock,
+                    let isQuota = exceeded.bucket.hasPrefix(Quota.bucketPrefix)
+                    let reason: Reason = isQuota ? .quotaExceeded : .spendCapExceeded
+                    events.append(flow.event(.decide, .denied, reason, clock: clock,
                                              ["subject": exceeded.subject, "bucket": exceeded.bucket, "cap": exceeded.maximum.atomic, "settled": "false"]))
                     await release(proof, events: events)
-                    return await deny(.forbidden, "forbidden", .respond, .spendCapExceeded, flow: flow,
-                                      detail: "this payment would exceed the spend cap of \(exceeded.subject); nothing was charged", durable: true)
+                    return await deny(.forbidden, "forbidden", .respond, reason, flow: flow,
+                                      detail: "this payment would exceed the \(isQuota ? "quota" : "spend cap") of \(exceeded.subject); nothing was charged",
+                                      durable: true)
                 }
             } catch {
                 events.append(flow.event(.decide, .error, .storeUnavailable, clock: clock, ["detail": "\(error)"]))
@@ -232,23 +235,29 @@ extension Gateway {
         }
     }
 
-    /// The holds a payment needs: one per cap on its asset (client caps only for identified clients: all
-    /// anonymous callers are not one spender).
+    /// The holds a payment needs: one per spend cap on its asset and one per quota on its unit (client
+    /// and organisation limits only for identified clients: all anonymous callers are not one spender).
     private func spendHolds(identity: Identity, payer: String, offer: Offer) -> [SpendHold] {
         let now = clock.nowMillis()
-        return settings.spendCaps.compactMap { cap in
-            guard cap.network == offer.network, cap.asset == offer.asset else { return nil }
-            let subject: String
-            switch cap.subject {
-            case .client:
-                guard case .client(let client) = identity else { return nil }
-                subject = "client:\(client.id)"
-            case .payer:
-                subject = "payer:\(payer.lowercased())"
+        func subject(_ kind: SpendCap.Subject) -> String? {
+            switch (kind, identity) {
+            case (.client, .client(let client)): "client:\(client.id)"
+            case (.organisation, .client(let client)): client.organisation.map { "organisation:\($0)" }
+            case (.payer, _): "payer:\(payer.lowercased())"
+            default: nil
             }
+        }
+        let spend = settings.spendCaps.compactMap { cap -> SpendHold? in
+            guard cap.network == offer.network, cap.asset == offer.asset, let subject = subject(cap.subject) else { return nil }
             return SpendHold(subject: subject, bucket: "\(cap.network)/\(cap.asset)/\(cap.period.rawValue):\(cap.period.key(millis: now))",
                              amount: offer.amount, maximum: cap.maximum)
         }
+        let units = settings.quotas.compactMap { quota -> SpendHold? in
+            guard quota.unit == offer.unit, let subject = subject(quota.subject) else { return nil }
+            return SpendHold(subject: subject, bucket: "\(Quota.bucketPrefix)\(quota.unit)/\(quota.period.rawValue):\(quota.period.key(millis: now))",
+                             amount: TokenAmount(atomic: String(offer.quantity))!, maximum: TokenAmount(atomic: String(quota.maximum))!)
+        }
+        return spend + units
     }
 
     /// The same client retrying the same proof for the same request: its response was lost, so it

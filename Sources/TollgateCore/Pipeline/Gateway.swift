@@ -34,12 +34,16 @@ public struct Gateway: Sendable {
         public var maxStoredResponseBytes: Int
         /// Ceilings on spend per client or payer, per day or month.
         public var spendCaps: [SpendCap]
+        /// Ceilings on metering units per client or organisation.
+        public var quotas: [Quota]
 
         public init(routes: RouteTable, clients: ClientDirectory, offers: OfferSigner, contract: ContractSigner,
                     publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5,
                     limits: TrafficLimits = .unlimited, invalidProofs: NegativeCache = NegativeCache(),
-                    idempotencyWindowSeconds: Int = 3600, maxStoredResponseBytes: Int = 1 << 20, spendCaps: [SpendCap] = []) {
+                    idempotencyWindowSeconds: Int = 3600, maxStoredResponseBytes: Int = 1 << 20, spendCaps: [SpendCap] = [],
+                    quotas: [Quota] = []) {
             self.spendCaps = spendCaps
+            self.quotas = quotas
             self.idempotencyWindowSeconds = idempotencyWindowSeconds
             self.maxStoredResponseBytes = maxStoredResponseBytes
             self.limits = limits

@@ -6,6 +6,7 @@ import Foundation
 public struct SpendCap: Sendable, Hashable {
     public enum Subject: String, Sendable, Hashable {
         case client
+        case organisation
         case payer
     }
 
@@ -53,4 +54,23 @@ public struct SpendHold: Sendable, Hashable {
         self.amount = amount
         self.maximum = maximum
     }
+}
+
+/// A ceiling on the metering units a client or an organisation may consume per day or month. Held and
+/// committed like spend, so it holds under concurrency and a failed delivery gives the units back.
+public struct Quota: Sendable, Hashable {
+    public var subject: SpendCap.Subject
+    public var period: SpendCap.Period
+    public var unit: String
+    public var maximum: Int
+
+    public init(subject: SpendCap.Subject, period: SpendCap.Period, unit: String, maximum: Int) {
+        self.subject = subject
+        self.period = period
+        self.unit = unit
+        self.maximum = maximum
+    }
+
+    /// Quota buckets are named apart from spend buckets.
+    public static let bucketPrefix = "units/"
 }

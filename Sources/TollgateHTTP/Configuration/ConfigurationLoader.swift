@@ -44,7 +44,7 @@ public enum ConfigurationLoader {
 
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
-        "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds",
+        "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas",
         "admin",
     ]
 
@@ -103,6 +103,7 @@ public enum ConfigurationLoader {
 
         let limits = readLimits(top["limits"], routes: top["routes"], &r)
         let spendCaps = readSpendCaps(top["spend_caps"], assets: assets, &r)
+        let quotas = readQuotas(top["quotas"], &r)
         guard let listen, let unmatched else { return nil }
         return GatewayConfiguration(
             listen: listen, publicURL: publicURL, upstreamURL: upstreamURL, upstreamTimeoutSeconds: upstreamTimeout,
@@ -111,7 +112,7 @@ public enum ConfigurationLoader {
             secrets: secrets, sqlitePath: sqlitePath, auditFlushMillis: auditFlush, facilitators: facilitators, assets: assets,
             payTo: payTo, clients: clients, routes: routes, unmatched: unmatched,
             admin: readAdmin(top["admin"], &r),
-            retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5, limits: limits, spendCaps: spendCaps,
+            retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5, limits: limits, spendCaps: spendCaps, quotas: quotas,
             idempotencyWindowSeconds: r.int(top["idempotency_window_seconds"], "idempotency_window_seconds", range: 0...604_800) ?? 3600)
     }
 
@@ -195,7 +196,7 @@ public enum ConfigurationLoader {
         var result: [ClientRecord] = []
         for (index, item) in (r.sequence(node, "clients") ?? []).enumerated() {
             let path = "clients[\(index)]"
-            guard let fields = r.mapping(item, path, known: ["id", "api_key_sha256", "scopes", "api_key"]) else { continue }
+            guard let fields = r.mapping(item, path, known: ["id", "api_key_sha256", "scopes", "api_key", "organisation"]) else { continue }
             let id = r.string(fields["id"], "\(path).id", required: true, parent: item) ?? ""
             if id == "anonymous" { r.fail(fields["id"], "\(path).id", "anonymous is reserved for callers without a key") }
             if fields["api_key"] != nil {
@@ -207,7 +208,8 @@ public enum ConfigurationLoader {
             let scopes = r.strings(fields["scopes"], "\(path).scopes") ?? []
             if result.contains(where: { $0.id == id }) { r.fail(fields["id"], "\(path).id", "\(id) is defined twice") }
             if let hash, result.contains(where: { $0.apiKeySHA256 == hash }) { r.fail(fields["api_key_sha256"], "\(path).api_key_sha256", "two clients share one key") }
-            result.append(ClientRecord(id: id, apiKeySHA256: hash ?? [], scopes: Set(scopes)))
+            result.append(ClientRecord(id: id, apiKeySHA256: hash ?? [], scopes: Set(scopes),
+                                       organisation: r.string(fields["organisation"], "\(path).organisation")))
         }
         return result
     }

@@ -73,6 +73,8 @@ public struct GatewayConfiguration: Sendable {
     public var limits: LimitsConfiguration = .defaults
     /// Spend ceilings per client or payer.
     public var spendCaps: [SpendCap] = []
+    /// Metering-unit ceilings per client or organisation.
+    public var quotas: [Quota] = []
     /// How long a delivered paid response is kept for its client's retries.
     public var idempotencyWindowSeconds: Int = 3600
 

@@ -27,8 +27,8 @@ struct GatewayHarness {
               scope: "reports", allowsAnonymous: false, pricing: pricing),
     ])
     static let clients = ClientDirectory([
-        ClientRecord(id: "alice", apiKeySHA256: HexString.decode(APIKeyHash.sha256Hex(aliceKey))!, scopes: ["reports"]),
-        ClientRecord(id: "bob", apiKeySHA256: HexString.decode(APIKeyHash.sha256Hex(bobKey))!, scopes: []),
+        ClientRecord(id: "alice", apiKeySHA256: HexString.decode(APIKeyHash.sha256Hex(aliceKey))!, scopes: ["reports"], organisation: "acme"),
+        ClientRecord(id: "bob", apiKeySHA256: HexString.decode(APIKeyHash.sha256Hex(bobKey))!, scopes: [], organisation: "acme"),
     ])
 
     let store = InMemoryStore()
@@ -42,12 +42,13 @@ struct GatewayHarness {
 
     let controls: OperatorControls
 
-    init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls(), spendCaps: [SpendCap] = []) {
+    init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls(), spendCaps: [SpendCap] = [],
+         quotas: [Quota] = []) {
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
         batcher = AuditBatcher(store: store, interval: .seconds(3600), logger: logger)
         self.controls = controls
         let settings = Gateway.Settings(routes: Self.routes, clients: Self.clients, offers: offers, contract: contract,
-                                        publicURL: "https://api.test/", limits: limits, spendCaps: spendCaps)
+                                        publicURL: "https://api.test/", limits: limits, spendCaps: spendCaps, quotas: quotas)
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock,
                           controls: controls, logger: logger)
     }
