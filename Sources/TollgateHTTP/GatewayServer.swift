@@ -40,7 +40,7 @@ public struct GatewayServer {
                     supported: all + (entry.headers["supported"] ?? []), verify: all + (entry.headers["verify"] ?? []),
                     settle: all + (entry.headers["settle"] ?? []))
                 return .init(facilitator: HTTPFacilitator(baseURL: entry.url, timeout: .milliseconds(Int64(entry.timeoutSeconds * 1000)), headers: headers),
-                             networks: Set(entry.networks))
+                             networks: Set(entry.networks), breaker: entry.breaker)
             }
         }
         let pool = FacilitatorPool(members)

@@ -67,7 +67,8 @@ struct LiveStack: Sendable {
         upstream: {url: "http://127.0.0.1:\(upstream)", timeout_seconds: 5}
         secrets: [{id: t1, env: TEST_SECRET}]
         storage: {sqlite: "\(directory)/gateway.sqlite", audit_flush_ms: 20}
-        facilitators: [{url: "http://127.0.0.1:\(facilitator)", networks: ["eip155:84532"], timeout_seconds: \(facilitatorTimeout)}]
+        facilitators: [{url: "http://127.0.0.1:\(facilitator)", networks: ["eip155:84532"], timeout_seconds: \(facilitatorTimeout),
+                        breaker: {failures: 1, open_seconds: 60}}]
         assets: [{id: usdc, network: "eip155:84532", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", decimals: 6, eip712_name: USDC, eip712_version: "2"}]
         pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
         clients: [{id: analyst, api_key_sha256: \(APIKeyHash.sha256Hex("tg_demo_reports_key")), scopes: ["reports:read"]}]

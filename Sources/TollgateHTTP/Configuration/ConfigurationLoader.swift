@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import TollgateCore
+import TollgateX402
 import Yams
 
 /// Reads and validates a gateway configuration file, reporting every problem with its line.
@@ -147,7 +148,7 @@ public enum ConfigurationLoader {
         var result: [GatewayConfiguration.Facilitator] = []
         for (index, item) in (r.sequence(node, "facilitators") ?? []).enumerated() {
             let path = "facilitators[\(index)]"
-            guard let fields = r.mapping(item, path, known: ["url", "timeout_seconds", "networks", "headers"]) else { continue }
+            guard let fields = r.mapping(item, path, known: ["url", "timeout_seconds", "networks", "headers", "breaker"]) else { continue }
             let url = r.string(fields["url"], "\(path).url", required: true, parent: item) ?? ""
             if !url.isEmpty && !isHTTPURL(url) { r.fail(fields["url"], "\(path).url", "expected an http(s) URL") }
             let timeout = Double(r.int(fields["timeout_seconds"], "\(path).timeout_seconds", range: 1...120) ?? 10)
@@ -168,7 +169,14 @@ public enum ConfigurationLoader {
                     }
                 }
             }
-            result.append(.init(url: url, timeoutSeconds: timeout, networks: networks, headers: headers))
+            var breaker = CircuitBreaker.Settings()
+            if let settings = r.mapping(fields["breaker"], "\(path).breaker", known: ["failures", "slow_ms", "open_seconds"]) {
+                breaker = CircuitBreaker.Settings(
+                    failureThreshold: r.int(settings["failures"], "\(path).breaker.failures", range: 1...100) ?? breaker.failureThreshold,
+                    slowCallMillis: Int64(r.int(settings["slow_ms"], "\(path).breaker.slow_ms", range: 10...600_000) ?? Int(breaker.slowCallMillis)),
+                    openSeconds: Double(r.int(settings["open_seconds"], "\(path).breaker.open_seconds", range: 1...3600) ?? Int(breaker.openSeconds)))
+            }
+            result.append(.init(url: url, timeoutSeconds: timeout, networks: networks, headers: headers, breaker: breaker))
         }
         return result
     }

@@ -1,4 +1,5 @@
 import TollgateCore
+import TollgateX402
 
 /// Everything `tollgate serve` needs, as read from one YAML file (docs/configuration.md).
 public struct GatewayConfiguration: Sendable {
@@ -43,7 +44,10 @@ public struct GatewayConfiguration: Sendable {
         public var networks: [String]
         /// Extra headers per endpoint: keys `all`, `supported`, `verify`, `settle`.
         public var headers: [String: [(String, String)]]
-        public init(url: String, timeoutSeconds: Double, networks: [String], headers: [String: [(String, String)]]) {
+        public var breaker: CircuitBreaker.Settings
+        public init(url: String, timeoutSeconds: Double, networks: [String], headers: [String: [(String, String)]],
+                    breaker: CircuitBreaker.Settings = .init()) {
+            self.breaker = breaker
             self.url = url
             self.timeoutSeconds = timeoutSeconds
             self.networks = networks

@@ -12,32 +12,47 @@ public final class FacilitatorPool: Sendable {
         public var facilitator: any Facilitator
         /// The networks it is configured for; empty means whatever it supports.
         public var networks: Set<String>
-        public init(facilitator: any Facilitator, networks: Set<String>) {
+        public var breaker: CircuitBreaker.Settings
+        public init(facilitator: any Facilitator, networks: Set<String>, breaker: CircuitBreaker.Settings = .init()) {
             self.facilitator = facilitator
             self.networks = networks
+            self.breaker = breaker
         }
     }
 
     public let members: [Member]
     private let ready: Mutex<[Set<String>]>
+    private let breakers: Mutex<[CircuitBreaker]>
 
     public init(_ members: [Member]) {
         self.members = members
         self.ready = Mutex(Array(repeating: [], count: members.count))
+        self.breakers = Mutex(members.map { CircuitBreaker(settings: $0.breaker) })
+    }
+
+    /// Records the outcome of one verify or settle call; a breaker that opens takes the facilitator
+    /// out of rotation at once, so later requests fail fast (503) instead of each waiting for a timeout.
+    /// Returns true when this call opened it.
+    @discardableResult
+    public func record(_ name: String, failure: RailFailure?, latencyMillis: Int64, now: Double) -> Bool {
+        guard let index = members.firstIndex(where: { $0.facilitator.name == name }) else { return false }
+        let opened = breakers.withLock {
+            $0[index].record(failed: failure != nil, unreachable: failure?.code == .unreachable, latencyMillis: latencyMillis, now: now)
+        }
+        if breakers.withLock({ $0[index].isOpen }) { ready.withLock { $0[index] = [] } }
+        return opened
+    }
+
+    /// Facilitators whose breaker is open (for status and metrics).
+    public var openBreakers: [String] {
+        let states = breakers.withLock { $0 }
+        return members.indices.filter { states[$0].isOpen }.map { members[$0].facilitator.name }
     }
 
     /// Facilitators that may be asked about `network`, in configuration order.
     public func candidates(for network: String) -> [any Facilitator] {
         let ready = self.ready.withLock { $0 }
         return members.indices.filter { ready[$0].contains(network) }.map { members[$0].facilitator }
-    }
-
-    /// Takes a facilitator out of rotation after a transport failure, so later requests fail fast
-    /// (503) instead of each waiting for a timeout; the health check puts it back once `/supported` answers.
-    public func markUnavailable(_ name: String) {
-        ready.withLock { sets in
-            for index in members.indices where members[index].facilitator.name == name { sets[index] = [] }
-        }
     }
 
     /// Networks some facilitator currently serves.
@@ -52,7 +67,10 @@ public final class FacilitatorPool: Sendable {
     /// Asks every facilitator what it supports. Returns the networks that are ready afterwards.
     @discardableResult
     public func refresh(logger: Logger) async -> Set<String> {
+        let now = ContinuousClock.seconds
         for (index, member) in members.enumerated() {
+            // An open breaker stays open for its interval; then this check is its half-open probe.
+            guard breakers.withLock({ $0[index].mayProbe(now: now) }) else { continue }
             var networks: Set<String> = []
             do {
                 let supported = try await member.facilitator.supported(logger: logger)
@@ -67,6 +85,7 @@ public final class FacilitatorPool: Sendable {
             } catch {
                 logger.error("facilitator check failed", metadata: ["tollgate.facilitator": "\(member.facilitator.name)", "tollgate.error": "\(error)"])
             }
+            if !networks.isEmpty { breakers.withLock { $0[index].close() } }
             ready.withLock { $0[index] = networks }
         }
         return readyNetworks
@@ -114,4 +133,14 @@ public struct FacilitatorHealthService: Service {
             }
         }
     }
+}
+
+extension ContinuousClock {
+    /// Monotonic seconds, for breaker intervals.
+    static var seconds: Double {
+        let elapsed = ContinuousClock.now - anchor
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    private static let anchor = ContinuousClock.now
 }
