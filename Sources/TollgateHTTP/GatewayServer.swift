@@ -52,7 +52,7 @@ public struct GatewayServer {
             retryAfterSeconds: configuration.retryAfterSeconds, limits: configuration.limits.trafficLimits(),
             invalidProofs: NegativeCache(ttlSeconds: Double(configuration.limits.invalidProofCacheSeconds)),
             idempotencyWindowSeconds: configuration.idempotencyWindowSeconds, spendCaps: configuration.spendCaps,
-            quotas: configuration.quotas)
+            quotas: configuration.quotas, payerAllowList: configuration.payerAllowList, payerDenyList: configuration.payerDenyList)
         let upstream = HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                     maxResponseBytes: configuration.maxUpstreamResponseBytes)
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, controls: controls, logger: logger)

@@ -143,3 +143,18 @@ import TollgateCore
         #expect(await harness.send("/datasets/prices", proof: tomorrow.proof).status == .ok)
     }
 }
+
+@Suite struct GatewayPayerListTests {
+    @Test func onlyAllowedPayersMayPay() async throws {
+        let allowed = "0xAbC0000000000000000000000000000000000001"
+        let harness = GatewayHarness(payerAllowList: [allowed])
+        let offered = try await harness.offerAndProof()
+        #expect(await harness.send("/datasets/prices", proof: offered.proof).status == .ok)
+        let other = try await harness.offerAndProof(nonce: "0x02")
+        let stranger = harness.proof(nonce: "0x02", payer: "0x9990000000000000000000000000000000000009", offerToken: other.proof.offerToken)
+        let refused = await harness.send("/datasets/prices", proof: stranger)
+        #expect(refused.status == .forbidden)
+        #expect(refused.reason == "payer_revoked")
+        #expect(harness.rail.settleCalls == 1)
+    }
+}

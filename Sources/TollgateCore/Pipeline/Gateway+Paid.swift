@@ -35,7 +35,9 @@ extension Gateway {
             return await refuse(request, route, pricing, identity, reason, flow: flow, received: received, detail: detail)
         }
 
-        if controls.isRevoked(payer: proof.payer) {
+        let payerAddress = proof.payer.lowercased()
+        if controls.isRevoked(payer: proof.payer) || settings.payerDenyList.contains(payerAddress)
+            || settings.payerAllowList.map({ !$0.contains(payerAddress) }) ?? false {
             await audit.record(flow.event(.proof, .received, clock: clock, received))
             return await deny(.forbidden, "forbidden", .decide, .payerRevoked, flow: flow,
                               detail: "payments from this address are not accepted; nothing was charged")

@@ -36,12 +36,17 @@ public struct Gateway: Sendable {
         public var spendCaps: [SpendCap]
         /// Ceilings on metering units per client or organisation.
         public var quotas: [Quota]
+        /// Payer addresses (lowercase) allowed to pay; nil allows any. `payerDenyList` always wins.
+        public var payerAllowList: Set<String>?
+        public var payerDenyList: Set<String>
 
         public init(routes: RouteTable, clients: ClientDirectory, offers: OfferSigner, contract: ContractSigner,
                     publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5,
                     limits: TrafficLimits = .unlimited, invalidProofs: NegativeCache = NegativeCache(),
                     idempotencyWindowSeconds: Int = 3600, maxStoredResponseBytes: Int = 1 << 20, spendCaps: [SpendCap] = [],
-                    quotas: [Quota] = []) {
+                    quotas: [Quota] = [], payerAllowList: Set<String>? = nil, payerDenyList: Set<String> = []) {
+            self.payerAllowList = payerAllowList.map { Set($0.map { $0.lowercased() }) }
+            self.payerDenyList = Set(payerDenyList.map { $0.lowercased() })
             self.spendCaps = spendCaps
             self.quotas = quotas
             self.idempotencyWindowSeconds = idempotencyWindowSeconds

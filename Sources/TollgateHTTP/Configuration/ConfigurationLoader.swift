@@ -45,7 +45,7 @@ public enum ConfigurationLoader {
 
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
-        "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas",
+        "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers",
         "admin",
     ]
 
@@ -105,6 +105,15 @@ public enum ConfigurationLoader {
         let limits = readLimits(top["limits"], routes: top["routes"], &r)
         let spendCaps = readSpendCaps(top["spend_caps"], assets: assets, &r)
         let quotas = readQuotas(top["quotas"], &r)
+        var payerAllow: [String]?
+        var payerDeny: [String] = []
+        if let payers = r.mapping(top["payers"], "payers", known: ["allow", "deny"]) {
+            payerAllow = r.strings(payers["allow"], "payers.allow")
+            payerDeny = r.strings(payers["deny"], "payers.deny") ?? []
+            for address in (payerAllow ?? []) + payerDeny where !isAddress(address) {
+                r.fail(top["payers"], "payers", "\(address) is not a 0x-prefixed 20-byte hex address")
+            }
+        }
         guard let listen, let unmatched else { return nil }
         return GatewayConfiguration(
             listen: listen, publicURL: publicURL, upstreamURL: upstreamURL, upstreamTimeoutSeconds: upstreamTimeout,
@@ -113,7 +122,7 @@ public enum ConfigurationLoader {
             secrets: secrets, sqlitePath: sqlitePath, auditFlushMillis: auditFlush, facilitators: facilitators, assets: assets,
             payTo: payTo, clients: clients, routes: routes, unmatched: unmatched,
             admin: readAdmin(top["admin"], &r),
-            retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5, limits: limits, spendCaps: spendCaps, quotas: quotas,
+            retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5, limits: limits, spendCaps: spendCaps, quotas: quotas, payerAllowList: payerAllow.map(Set.init), payerDenyList: Set(payerDeny),
             idempotencyWindowSeconds: r.int(top["idempotency_window_seconds"], "idempotency_window_seconds", range: 0...604_800) ?? 3600)
     }
 

@@ -79,6 +79,9 @@ public struct GatewayConfiguration: Sendable {
     public var spendCaps: [SpendCap] = []
     /// Metering-unit ceilings per client or organisation.
     public var quotas: [Quota] = []
+    /// Static payer lists (runtime revocations go through the admin API).
+    public var payerAllowList: Set<String>?
+    public var payerDenyList: Set<String> = []
     /// How long a delivered paid response is kept for its client's retries.
     public var idempotencyWindowSeconds: Int = 3600
 

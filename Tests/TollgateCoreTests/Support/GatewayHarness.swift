@@ -43,12 +43,13 @@ struct GatewayHarness {
     let controls: OperatorControls
 
     init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls(), spendCaps: [SpendCap] = [],
-         quotas: [Quota] = []) {
+         quotas: [Quota] = [], payerAllowList: Set<String>? = nil) {
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
         batcher = AuditBatcher(store: store, interval: .seconds(3600), logger: logger)
         self.controls = controls
         let settings = Gateway.Settings(routes: Self.routes, clients: Self.clients, offers: offers, contract: contract,
-                                        publicURL: "https://api.test/", limits: limits, spendCaps: spendCaps, quotas: quotas)
+                                        publicURL: "https://api.test/", limits: limits, spendCaps: spendCaps, quotas: quotas,
+                                        payerAllowList: payerAllowList)
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock,
                           controls: controls, logger: logger)
     }
