@@ -26,7 +26,7 @@ public struct GatewayServer {
     ///   - adminToken: the resolved `admin.token` (`SecretResolver.adminToken`); the admin listener runs only with it.
     public init(configuration: GatewayConfiguration, keys: KeyRing, store: any TollgateStore, logger: Logger,
                 facilitatorOverride: [any Facilitator]? = nil, initialControls: ControlsSnapshot = ControlsSnapshot(),
-                adminToken: [UInt8]? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+                adminToken: [UInt8]? = nil, tokens: (any TokenVerifier)? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
                 onAdminRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
         let controls = OperatorControls(initialControls)
         self.controls = controls
@@ -55,7 +55,8 @@ public struct GatewayServer {
             quotas: configuration.quotas, payerAllowList: configuration.payerAllowList, payerDenyList: configuration.payerDenyList)
         let upstream = HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                     maxResponseBytes: configuration.maxUpstreamResponseBytes)
-        gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, controls: controls, logger: logger)
+        gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, controls: controls, tokens: tokens,
+                          logger: logger)
         facilitators = pool
         var services: [any Service] = [
             batcher,

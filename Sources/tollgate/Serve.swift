@@ -23,8 +23,9 @@ struct Serve: AsyncParsableCommand {
         let adminToken = try loaded.admin.map { try ConfigurationFile.adminToken($0) }
         // Revocations and incidents apply from the first request: no serving before they are loaded.
         let controls = try await ConfigurationFile.controls(store)
+        let tokens = try await ConfigurationFile.tokens(loaded)
         let server = GatewayServer(
-            configuration: loaded, keys: keys, store: store, logger: logger, initialControls: controls, adminToken: adminToken,
+            configuration: loaded, keys: keys, store: store, logger: logger, initialControls: controls, adminToken: adminToken, tokens: tokens,
             onServerRunning: { port in
                 logger.info("gateway listening", metadata: ["tollgate.listen": "\(loaded.listen.host):\(port)", "tollgate.upstream": "\(loaded.upstreamURL)"])
             },
@@ -48,6 +49,19 @@ enum ConfigurationFile {
             return configuration
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    /// The JWT verifier, when `jwt` is configured: its key files must be readable and valid.
+    static func tokens(_ configuration: GatewayConfiguration) async throws -> (any TokenVerifier)? {
+        guard let settings = configuration.jwt else { return nil }
+        do {
+            let jwks = try settings.jwksFile.map { try String(contentsOfFile: $0, encoding: .utf8) }
+            let pem = try settings.pemFile.map { try String(contentsOfFile: $0, encoding: .utf8) }
+            return JWTIdentity(keys: try await JWTIdentity.keys(jwks: jwks, pem: pem), issuer: settings.issuer, audience: settings.audience)
+        } catch {
+            FileHandle.standardError.write(Data("jwt: cannot load the keys: \(error)\n".utf8))
             throw ExitCode(2)
         }
     }

@@ -17,6 +17,7 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     // identify / authorize
     public static let missingCredentials = Reason("missing_credentials")
     public static let unknownAPIKey = Reason("unknown_api_key")
+    public static let invalidToken = Reason("invalid_token")
     public static let missingScope = Reason("missing_scope")
     public static let noRoute = Reason("no_route")
     // offer

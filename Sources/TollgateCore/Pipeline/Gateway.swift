@@ -70,12 +70,14 @@ public struct Gateway: Sendable {
     let upstream: any Upstream
     let clock: any GatewayClock
     let controls: OperatorControls
+    let tokens: (any TokenVerifier)?
     let logger: Logger
 
     public init(settings: Settings, rail: any PaymentRail, store: any TollgateStore, audit: AuditBatcher,
                 upstream: any Upstream, clock: any GatewayClock = SystemClock(), controls: OperatorControls = OperatorControls(),
-                logger: Logger) {
+                tokens: (any TokenVerifier)? = nil, logger: Logger) {
         self.controls = controls
+        self.tokens = tokens
         self.settings = settings
         self.rail = rail
         self.store = store
@@ -107,9 +109,10 @@ public struct Gateway: Sendable {
         flow.resource = route.resource
 
         let identity: Identity
-        switch settings.clients.identify(request.headerFields) {
+        switch await identify(request.headerFields) {
         case .denied(let reason):
-            return await deny(.unauthorized, "unauthorized", .identify, reason, flow: flow, detail: "the API key is not known")
+            return await deny(.unauthorized, "unauthorized", .identify, reason, flow: flow,
+                              detail: reason == .unknownAPIKey ? "the API key is not known" : "the bearer token is not valid here")
         case .identified(let found):
             identity = found
         }
@@ -168,6 +171,14 @@ public struct Gateway: Sendable {
             }
             return await paid(request, route: route, pricing: pricing, identity: identity, proof: proof, flow: &flow)
         }
+    }
+
+    /// A JWT when a verifier is configured and the bearer value is one; an API key otherwise.
+    private func identify(_ fields: HTTPFields) async -> ClientDirectory.Outcome {
+        if let tokens, fields[ClientDirectory.apiKeyField] == nil, let bearer = ClientDirectory.presentedKey(in: fields), tokens.handles(bearer) {
+            return await tokens.identify(bearer)
+        }
+        return settings.clients.identify(fields)
     }
 
     /// A request counts against its client (when identified) and its IP prefix (when known: an

@@ -45,7 +45,7 @@ public enum ConfigurationLoader {
 
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
-        "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers",
+        "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers", "jwt",
         "admin",
     ]
 
@@ -105,6 +105,15 @@ public enum ConfigurationLoader {
         let limits = readLimits(top["limits"], routes: top["routes"], &r)
         let spendCaps = readSpendCaps(top["spend_caps"], assets: assets, &r)
         let quotas = readQuotas(top["quotas"], &r)
+        var jwt: GatewayConfiguration.JWTSettings?
+        if let settings = r.mapping(top["jwt"], "jwt", known: ["issuer", "audience", "jwks_file", "pem_file"]) {
+            let issuer = r.string(settings["issuer"], "jwt.issuer", required: true, parent: top["jwt"]) ?? ""
+            let audience = r.string(settings["audience"], "jwt.audience", required: true, parent: top["jwt"]) ?? ""
+            let jwks = r.string(settings["jwks_file"], "jwt.jwks_file")
+            let pem = r.string(settings["pem_file"], "jwt.pem_file")
+            if jwks == nil && pem == nil { r.fail(top["jwt"], "jwt", "needs jwks_file or pem_file (the keys that sign the tokens)") }
+            jwt = .init(issuer: issuer, audience: audience, jwksFile: jwks, pemFile: pem)
+        }
         var payerAllow: [String]?
         var payerDeny: [String] = []
         if let payers = r.mapping(top["payers"], "payers", known: ["allow", "deny"]) {
@@ -122,7 +131,7 @@ public enum ConfigurationLoader {
             secrets: secrets, sqlitePath: sqlitePath, auditFlushMillis: auditFlush, facilitators: facilitators, assets: assets,
             payTo: payTo, clients: clients, routes: routes, unmatched: unmatched,
             admin: readAdmin(top["admin"], &r),
-            retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5, limits: limits, spendCaps: spendCaps, quotas: quotas, payerAllowList: payerAllow.map(Set.init), payerDenyList: Set(payerDeny),
+            retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5, limits: limits, spendCaps: spendCaps, quotas: quotas, payerAllowList: payerAllow.map(Set.init), payerDenyList: Set(payerDeny), jwt: jwt,
             idempotencyWindowSeconds: r.int(top["idempotency_window_seconds"], "idempotency_window_seconds", range: 0...604_800) ?? 3600)
     }
 

@@ -82,6 +82,16 @@ public struct GatewayConfiguration: Sendable {
     /// Static payer lists (runtime revocations go through the admin API).
     public var payerAllowList: Set<String>?
     public var payerDenyList: Set<String> = []
+    /// Bearer JWTs as identities.
+    public var jwt: JWTSettings?
+
+    /// Where JWT keys come from and what the tokens must say.
+    public struct JWTSettings: Sendable, Hashable {
+        public var issuer: String
+        public var audience: String
+        public var jwksFile: String?
+        public var pemFile: String?
+    }
     /// How long a delivered paid response is kept for its client's retries.
     public var idempotencyWindowSeconds: Int = 3600
 
