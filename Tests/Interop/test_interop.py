@@ -569,6 +569,9 @@ def env(request) -> Env:
                        lambda: http_status(gateway + "/health") == 200, procs["gateway"], 5)
         except RuntimeError as exc:
             print(f"warning: {str(exc).splitlines()[0]}")
+        # Paid routes open once the gateway's facilitator check has succeeded (503 until then).
+        wait_until("gateway offers terms (facilitator check done)",
+                   lambda: http_status(gateway + "/datasets/prices") == 402, procs["gateway"], 20)
     except Exception as exc:
         for p in procs.values():
             p.stop()

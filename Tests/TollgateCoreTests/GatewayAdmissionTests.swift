@@ -158,3 +158,17 @@ import TollgateCore
         #expect(harness.rail.settleCalls == 1)
     }
 }
+
+@Suite struct GatewayClosedRouteTests {
+    @Test func noOfferWhileNoFacilitatorCanVerify() async throws {
+        let harness = GatewayHarness()
+        harness.rail.update { $0.ready = false }
+        let closed = await harness.send("/datasets/a")
+        #expect(closed.status == .serviceUnavailable)
+        #expect(closed.reason == "facilitator_unavailable")
+        #expect(closed.headerFields[.retryAfter] != nil)
+        #expect(closed.offerTokens.isEmpty)
+        harness.rail.update { $0.ready = true }
+        #expect(await harness.send("/datasets/a").status == .paymentRequired)
+    }
+}

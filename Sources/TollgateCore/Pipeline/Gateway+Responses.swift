@@ -53,11 +53,18 @@ extension Gateway {
     /// Issuing it writes nothing synchronously.
     func offer(_ request: GatewayRequest, route: Route, pricing: Route.Pricing, identity: Identity, reason: Reason,
                flow: Flow, detail: String? = nil, previous: String? = nil) async -> GatewayResponse {
+        // Only ways to pay that can be verified now: an offer nobody can settle would make the client
+        // sign for nothing. With none left, the route is closed (503), never open.
+        let accepts = pricing.accepts.filter { rail.isReady(network: $0.asset.network) }
+        guard !accepts.isEmpty else {
+            return await deny(.serviceUnavailable, "service_unavailable", .offer, .facilitatorUnavailable, flow: flow,
+                              detail: "payments for this resource cannot be verified right now; retry later")
+        }
         let now = clock.nowSeconds
         let expiresAt = now + Int64(pricing.offerValiditySeconds)
         let requestLine = "\(request.method.rawValue) \(request.target)"
         let digest = RequestTarget.bodyDigest(request.body)
-        let offers = pricing.accepts.map { acceptance in
+        let offers = accepts.map { acceptance in
             settings.offers.sign(Offer(
                 correlationId: flow.correlationId, resource: route.resource, request: requestLine, bodyDigest: digest,
                 client: identity.clientId, network: acceptance.asset.network, asset: acceptance.asset.address,
@@ -68,11 +75,11 @@ extension Gateway {
         let challenge = PaymentChallenge(
             resourceURL: settings.publicURL + request.target, description: route.description, mimeType: route.mimeType,
             offers: offers, error: first ? "Payment required" : reason.rawValue,
-            assets: Dictionary(pricing.accepts.map { ($0.asset.address.lowercased(), $0.asset) }) { a, _ in a })
+            assets: Dictionary(accepts.map { ($0.asset.address.lowercased(), $0.asset) }) { a, _ in a })
 
         await audit.record(flow.event(.offer, .issued, reason, clock: clock, [
             "price": pricing.price, "unit": pricing.unit, "quantity": String(pricing.quantity),
-            "accepts": pricing.accepts.map { "\($0.amount) \($0.asset.id) on \($0.asset.network)" }.joined(separator: ", "),
+            "accepts": accepts.map { "\($0.amount) \($0.asset.id) on \($0.asset.network)" }.joined(separator: ", "),
             "expires_at": String(expiresAt), "request": requestLine,
         ].merging(previous.map { ["previous_correlation_id": $0] } ?? [:]) { a, _ in a }))
 
@@ -88,7 +95,7 @@ extension Gateway {
             correlationId: previous ?? flow.correlationId, offerCorrelationId: previous == nil ? nil : flow.correlationId,
             resource: .init(id: route.resource, url: challenge.resourceURL, description: route.description, mimeType: route.mimeType),
             price: pricing.price, unit: pricing.unit, quantity: pricing.quantity,
-            accepts: pricing.accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
+            accepts: accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
                                                   amount: $0.amount.atomic, payTo: $0.payTo) },
             proofFormat: "x402 v2 (scheme exact), header PAYMENT-SIGNATURE",
             expiresAt: ISO8601.format(seconds: expiresAt), client: identity.clientId)
