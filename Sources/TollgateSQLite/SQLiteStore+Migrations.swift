@@ -73,6 +73,13 @@ extension SQLiteStore {
                 CREATE INDEX payment_payer_lower ON payment (lower(payer));
                 """)
         }
+        migrator.registerMigration("v5-payment-identifier") { db in
+            try db.execute(sql: """
+                CREATE TABLE payment_identifier (client_id TEXT NOT NULL, identifier TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                                                 correlation_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+                                                 PRIMARY KEY (client_id, identifier)) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

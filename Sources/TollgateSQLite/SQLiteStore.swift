@@ -24,6 +24,11 @@ public struct SQLiteStore: TollgateStore {
     public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
         try await writer.write { db in
             let key = reservation.key
+            if let identifier = reservation.paymentIdentifier, let row = try Row.fetchOne(db, sql: """
+                SELECT fingerprint, correlation_id FROM payment_identifier WHERE client_id = ? AND identifier = ?
+                """, arguments: [reservation.clientId, identifier]), (row["fingerprint"] as String) != reservation.fingerprint {
+                return .identifierConflict(correlationId: row["correlation_id"])
+            }
             try db.execute(sql: """
                 INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?) ON CONFLICT DO NOTHING
@@ -38,6 +43,12 @@ public struct SQLiteStore: TollgateStore {
                 let state = try String.fetchOne(db, sql: "SELECT state FROM reservation WHERE correlation_id = ?",
                                                 arguments: [reservation.correlationId])
                 return .offerAlreadyUsed(state: state.flatMap(Reservation.State.init(rawValue:)) ?? .reserved)
+            }
+            if let identifier = reservation.paymentIdentifier {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO payment_identifier (client_id, identifier, fingerprint, correlation_id, created_at)
+                    VALUES (?, ?, ?, ?, ?)
+                    """, arguments: [reservation.clientId, identifier, reservation.fingerprint, reservation.correlationId, Self.now()])
             }
             try Self.append(events, db)
             return .reserved
@@ -162,6 +173,7 @@ public struct SQLiteStore: TollgateStore {
             try db.execute(sql: "DELETE FROM reservation WHERE valid_before < ? AND state IN ('reserved', 'failed')", arguments: [unixSeconds])
             let purged = db.changesCount
             try db.execute(sql: "DELETE FROM paid_response WHERE expires_at < ?", arguments: [unixSeconds])
+            try db.execute(sql: "DELETE FROM payment_identifier WHERE created_at < ?", arguments: [(unixSeconds - 86_400) * 1000])
             return purged
         }
     }

@@ -99,3 +99,38 @@ import TollgateCore
         #expect(await harness.store.payments.count == 1)
     }
 }
+
+/// The x402 `payment-identifier` extension: an idempotency key chosen by the client.
+@Suite struct GatewayPaymentIdentifierTests {
+    @Test func sameIdentifierSamePayloadGetsTheStoredResponseEvenAnonymously() async throws {
+        let harness = GatewayHarness()
+        let (_, proof) = try await harness.offerAndProof()
+        var named = proof
+        named.paymentIdentifier = "order-0001-abcdefgh"
+        #expect(await harness.send("/datasets/prices", proof: named).status == .ok)
+        let retry = await harness.send("/datasets/prices", proof: named)
+        #expect(retry.status == .ok)
+        #expect(harness.rail.settleCalls == 1)
+    }
+
+    @Test func sameIdentifierAnotherPayloadIs409() async throws {
+        let harness = GatewayHarness()
+        let first = try await harness.offerAndProof(nonce: "0x01")
+        var named = first.proof
+        named.paymentIdentifier = "order-0002-abcdefgh"
+        #expect(await harness.send("/datasets/prices", proof: named).status == .ok)
+        let second = try await harness.offerAndProof(nonce: "0x02")
+        var reused = second.proof
+        reused.paymentIdentifier = "order-0002-abcdefgh"
+        let conflict = await harness.send("/datasets/prices", proof: reused)
+        #expect(conflict.status == .conflict)
+        #expect(conflict.reason == "payment_identifier_conflict")
+        #expect(harness.rail.settleCalls == 1)
+        #expect(harness.upstream.received.count == 1)
+        // Another client may use the same identifier for its own payment.
+        let bob = try await harness.offerAndProof(apiKey: GatewayHarness.bobKey, nonce: "0x03")
+        var bobs = bob.proof
+        bobs.paymentIdentifier = "order-0002-abcdefgh"
+        #expect(await harness.send("/datasets/prices", apiKey: GatewayHarness.bobKey, proof: bobs).status == .ok)
+    }
+}

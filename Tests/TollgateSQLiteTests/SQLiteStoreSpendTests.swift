@@ -54,3 +54,19 @@ import TollgateSQLite
         #expect(max.adding(max) == nil)
     }
 }
+
+@Suite struct SQLiteStorePaymentIdentifierTests {
+    @Test func anIdentifierNamesOnePaymentPerClient() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = database.store
+        func reservation(_ nonce: String, flow: String, client: String = "alice", fingerprint: String) -> Reservation {
+            Reservation(key: TemporaryDatabase.key(nonce: nonce), correlationId: flow, clientId: client, resource: "datasets",
+                        validBefore: 2_000_000_000, paymentIdentifier: "order-0001-abcdefgh", fingerprint: fingerprint)
+        }
+        #expect(try await store.reserve(reservation("0x01", flow: "f1", fingerprint: "aa"), events: []) == .reserved)
+        #expect(try await store.reserve(reservation("0x02", flow: "f2", fingerprint: "bb"), events: []) == .identifierConflict(correlationId: "f1"))
+        #expect(try await store.reserve(reservation("0x01", flow: "f3", fingerprint: "aa"), events: []) == .alreadyClaimed(correlationId: "f1", state: .reserved))
+        #expect(try await store.reserve(reservation("0x03", flow: "f4", client: "bob", fingerprint: "cc"), events: []) == .reserved)
+    }
+}

@@ -88,3 +88,24 @@ import TollgateCore
         #expect(reason == .invalidVersion)
     }
 }
+
+@Suite struct PaymentIdentifierDecodingTests {
+    func decode(_ id: String) throws -> ProofDecoding {
+        var payload = try #require(HeaderCodec.decode(X402.PaymentPayload.self, header: WireFixtures.shared.paymentSignature))
+        payload.extensions = ["payment-identifier": .object(["info": .object(["id": .string(id)])])]
+        var fields = HTTPFields()
+        fields[HTTPField.Name("PAYMENT-SIGNATURE")!] = HeaderCodec.encode(payload)
+        return ExactEVMRail(assets: [], facilitators: FacilitatorPool([])).decode(fields)
+    }
+
+    @Test func readsAValidIdentifier() throws {
+        guard case .proof(let proof) = try decode("pay_0123456789abcdef") else { return #expect(Bool(false)) }
+        #expect(proof.paymentIdentifier == "pay_0123456789abcdef")
+    }
+
+    @Test(arguments: ["short", String(repeating: "a", count: 129), "has spaces in it here!", "ünicode-0123456789"])
+    func refusesAMalformedIdentifier(id: String) throws {
+        guard case .malformed(let reason, _) = try decode(id) else { return #expect(Bool(false)) }
+        #expect(reason == .invalidPayload)
+    }
+}

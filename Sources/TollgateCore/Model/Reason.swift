@@ -33,6 +33,7 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public static let offerResourceMismatch = Reason("offer_resource_mismatch")
     public static let offerTermsMismatch = Reason("offer_terms_mismatch")
     public static let offerAlreadyUsed = Reason("offer_already_used")
+    public static let paymentIdentifierConflict = Reason("payment_identifier_conflict")
     // local verification (x402 names)
     public static let invalidScheme = Reason("invalid_scheme")
     public static let invalidNetwork = Reason("invalid_network")

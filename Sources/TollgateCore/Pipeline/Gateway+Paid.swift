@@ -57,7 +57,8 @@ extension Gateway {
 
         // Single use: the claim is committed before anything is forwarded.
         let reservation = Reservation(key: proof.key, correlationId: flow.correlationId, clientId: identity.clientId,
-                                      resource: route.resource, validBefore: Int64(proof.validBefore) ?? Int64.max)
+                                      resource: route.resource, validBefore: Int64(proof.validBefore) ?? Int64.max,
+                                      paymentIdentifier: proof.paymentIdentifier, fingerprint: flow.proofDigest.map(HexString.encode) ?? "")
         events.append(flow.event(.reserve, .ok, clock: clock, ["proof": proof.key.description]))
         do {
             switch try await store.reserve(reservation, events: events) {
@@ -65,8 +66,10 @@ extension Gateway {
                 events.removeAll()
             case .alreadyClaimed(let first, let state):
                 events.removeLast()
-                // Only an identified client can be recognised as the same one; an anonymous replay stays refused.
-                if state == .settled, case .client = identity, let stored = try? await store.storedResponse(proof.key, now: clock.nowSeconds),
+                // Only an identified client, or one naming the payment with its `payment-identifier`, is
+                // recognised as the same caller; an anonymous bare replay stays refused.
+                let recognised = proof.paymentIdentifier != nil || { if case .client = identity { true } else { false } }()
+                if state == .settled, recognised, let stored = try? await store.storedResponse(proof.key, now: clock.nowSeconds),
                    stored.clientId == identity.clientId, stored.request == "\(request.method.rawValue) \(request.target)" {
                     return await replayStored(stored, flow: flow, events: events)
                 }
@@ -74,6 +77,13 @@ extension Gateway {
                                          ["first_correlation_id": first, "first_state": state.rawValue, "proof": proof.key.description]))
                 return await refuse(request, route, pricing, identity, .nonceAlreadyUsed, flow: flow, events: events,
                                     detail: "this payment authorization was already used (flow \(first))")
+            case .identifierConflict(let first):
+                events.removeLast()
+                events.append(flow.event(.reserve, .denied, .paymentIdentifierConflict, clock: clock, ["first_correlation_id": first]))
+                await appendDurably(events)
+                return await deny(.conflict, "conflict", .respond, .paymentIdentifierConflict, flow: flow,
+                                  detail: "this payment-identifier was already used for a different payment (flow \(first)); nothing was charged",
+                                  durable: true)
             case .offerAlreadyUsed(let state):
                 events.removeLast()
                 events.append(flow.event(.reserve, .denied, .offerAlreadyUsed, clock: clock, ["offer_state": state.rawValue]))

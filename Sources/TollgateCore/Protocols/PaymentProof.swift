@@ -40,9 +40,13 @@ public struct PaymentProof: Sendable, Hashable {
     public var accepted: Accepted
     /// The proof exactly as received (decoded JSON), kept for the facilitator and as evidence.
     public var raw: [UInt8]
+    /// The client's idempotency key for this payment (x402 `payment-identifier` extension), if any.
+    public var paymentIdentifier: String?
 
     public init(rail: String, network: String, asset: String, payer: String, payee: String, amount: String,
-                nonce: String, validAfter: String, validBefore: String, signature: String, accepted: Accepted, raw: [UInt8]) {
+                nonce: String, validAfter: String, validBefore: String, signature: String, accepted: Accepted, raw: [UInt8],
+                paymentIdentifier: String? = nil) {
+        self.paymentIdentifier = paymentIdentifier
         self.signature = signature
         self.rail = rail
         self.network = network

@@ -57,8 +57,15 @@ public struct Reservation: Sendable, Hashable {
     public var resource: String
     /// The proof's `validBefore` (Unix seconds), after which the reservation may be purged.
     public var validBefore: Int64
+    /// The client's `payment-identifier` and a digest of the proof it names: the same identifier with
+    /// another proof is a conflict.
+    public var paymentIdentifier: String?
+    public var fingerprint: String
 
-    public init(key: ProofKey, correlationId: String, clientId: String, resource: String, validBefore: Int64) {
+    public init(key: ProofKey, correlationId: String, clientId: String, resource: String, validBefore: Int64,
+                paymentIdentifier: String? = nil, fingerprint: String = "") {
+        self.paymentIdentifier = paymentIdentifier
+        self.fingerprint = fingerprint
         self.key = key
         self.correlationId = correlationId
         self.clientId = clientId
@@ -73,6 +80,8 @@ public enum ReservationOutcome: Sendable, Hashable {
     case alreadyClaimed(correlationId: String, state: Reservation.State)
     /// Another proof already paid (or is paying) this offer: one offer buys one delivery.
     case offerAlreadyUsed(state: Reservation.State)
+    /// The client used this `payment-identifier` for a different payment (flow `correlationId`).
+    case identifierConflict(correlationId: String)
 }
 
 /// A ledger entry of money received.

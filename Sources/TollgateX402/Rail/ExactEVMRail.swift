@@ -85,6 +85,13 @@ public struct ExactEVMRail: PaymentRail {
         }
         let authorization = payload.payload.authorization
         let accepted = payload.accepted
+        var identifier: String?
+        if let extensionValue = payload.extensions?[X402.paymentIdentifierExtension] {
+            guard let id = extensionValue["info"]?["id"]?.string, X402.isValidPaymentIdentifier(id) else {
+                return .malformed(.invalidPayload, detail: "extensions.payment-identifier.info.id must be 16 to 128 characters of A-Z a-z 0-9 _ -")
+            }
+            identifier = id
+        }
         return .proof(PaymentProof(
             rail: name, network: accepted.network, asset: accepted.asset, payer: authorization.from, payee: authorization.to,
             amount: authorization.value, nonce: authorization.nonce, validAfter: authorization.validAfter,
@@ -92,7 +99,7 @@ public struct ExactEVMRail: PaymentRail {
             accepted: .init(scheme: accepted.scheme, network: accepted.network, asset: accepted.asset, amount: accepted.amount,
                             payTo: accepted.payTo, maxTimeoutSeconds: accepted.maxTimeoutSeconds,
                             offerToken: accepted.extra?[X402.offerExtraKey]?.string),
-            raw: raw))
+            raw: raw, paymentIdentifier: identifier))
     }
 
     private struct VersionProbe: Decodable {

@@ -10,6 +10,14 @@ public enum X402 {
     public static let legacyPaymentHeader = "X-PAYMENT"
     /// The key under `extra` that carries Tollgate's signed offer; stock clients echo unknown keys.
     public static let offerExtraKey = "tollgate"
+    /// The idempotency extension (WIRE.md §9): `extensions["payment-identifier"].info.id`.
+    public static let paymentIdentifierExtension = "payment-identifier"
+
+    public static func isValidPaymentIdentifier(_ id: String) -> Bool {
+        (16...128).contains(id.utf8.count) && id.utf8.allSatisfy {
+            ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+        }
+    }
 
     public struct ResourceInfo: Codable, Sendable, Hashable {
         public var url: String

@@ -28,6 +28,11 @@ actor InMemoryStore: TollgateStore {
 
     func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
         try check(.reserve)
+        if let identifier = reservation.paymentIdentifier,
+           let earlier = claims.values.first(where: { $0.reservation.clientId == reservation.clientId && $0.reservation.paymentIdentifier == identifier }),
+           earlier.reservation.fingerprint != reservation.fingerprint {
+            return .identifierConflict(correlationId: earlier.reservation.correlationId)
+        }
         if let claim = claims[reservation.key] {
             return .alreadyClaimed(correlationId: claim.reservation.correlationId, state: claim.state)
         }

@@ -12,6 +12,7 @@ struct TestProof: Codable, Sendable, Hashable {
     var nonce: String
     var validBefore: String
     var offerToken: String?
+    var paymentIdentifier: String?
 
     var header: String {
         let encoder = JSONEncoder()
@@ -27,6 +28,6 @@ struct TestProof: Codable, Sendable, Hashable {
             validAfter: "0", validBefore: validBefore, signature: "0xsignature",
             accepted: .init(scheme: "exact", network: network, asset: asset, amount: amount, payTo: payTo,
                             maxTimeoutSeconds: nil, offerToken: offerToken),
-            raw: Array(header.utf8))
+            raw: Array(header.utf8), paymentIdentifier: paymentIdentifier)
     }
 }
