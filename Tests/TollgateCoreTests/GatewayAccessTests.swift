@@ -117,3 +117,19 @@ import TollgateCore
         #expect(fields[HTTPField.Name("Tollgate-Refund")!] == nil)
     }
 }
+
+@Suite struct GatewayActionScopeTests {
+    @Test func actionsNeedTheirOwnScopeBeforeAnyPrice() async throws {
+        let harness = GatewayHarness()
+        #expect(await harness.send("/datasets/prices").status == .paymentRequired)
+        let export = await harness.send("/datasets/prices?format=csv&export=1")
+        #expect(export.status == .forbidden)
+        #expect(export.reason == "missing_scope")
+        #expect(export.json?.scope == "datasets:export")
+        #expect(export.offerTokens.isEmpty)
+        let delete = await harness.send("/datasets/prices", method: .delete)
+        #expect(delete.status == .forbidden)
+        #expect(delete.json?.scope == "datasets:admin")
+        #expect(await harness.send("/datasets/prices?exported=1").status == .paymentRequired)
+    }
+}

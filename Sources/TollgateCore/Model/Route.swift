@@ -53,6 +53,19 @@ public struct Route: Sendable, Hashable {
     public var pricing: Pricing?
     /// Fields removed from JSON responses unless the client holds `scope` (checked after payment, before delivery).
     public var privateFields: PrivateFields?
+    /// Actions that need their own scope on top of the route's: an HTTP method (`POST`, `DELETE` …) or a
+    /// query parameter written `?export` (present with any value).
+    public var actionScopes: [String: String] = [:]
+
+    /// The scopes this request's actions need.
+    public func actionScopesNeeded(method: HTTPRequest.Method, target: String) -> [String] {
+        let query = target.firstIndex(of: "?").map { target[target.index(after: $0)...] } ?? ""
+        let parameters = Set(query.split(separator: "&").map { String($0.split(separator: "=", maxSplits: 1).first ?? "") })
+        return actionScopes.compactMap { action, scope in
+            if action.hasPrefix("?") { return parameters.contains(String(action.dropFirst())) ? scope : nil }
+            return action.uppercased() == method.rawValue ? scope : nil
+        }.sorted()
+    }
 
     public struct PrivateFields: Sendable, Hashable {
         public var scope: String

@@ -131,6 +131,11 @@ public struct Gateway: Sendable {
                               detail: "this resource needs the scope \(scope)", extra: ["scope": scope])
         }
 
+        if let scope = route.actionScopesNeeded(method: request.method, target: request.target).first(where: { !identity.holds($0) }) {
+            return await deny(.forbidden, "forbidden", .authorize, .missingScope, flow: flow,
+                              detail: "this action needs the scope \(scope)", extra: ["scope": scope])
+        }
+
         guard let pricing = route.pricing else { return await passThrough(request, identity: identity, flow: flow) }
         if let incident = controls.incident(for: route.resource) {
             return await deny(.serviceUnavailable, "service_unavailable", .decide, .incident, flow: flow,

@@ -242,7 +242,7 @@ public enum ConfigurationLoader {
 
     static let routeKeys: Set<String> = [
         "method", "path", "resource", "description", "mime_type", "price", "accepts", "unit", "quantity", "scope", "anonymous",
-        "pay_to", "offer_validity_seconds", "max_timeout_seconds", "limits", "private_fields",
+        "pay_to", "offer_validity_seconds", "max_timeout_seconds", "limits", "private_fields", "action_scopes",
     ]
 
     static func readRoutes(_ node: Node?, assets: [Asset], payTo: String?, clients: [ClientRecord], root: Node,
@@ -283,11 +283,28 @@ public enum ConfigurationLoader {
                 if names.isEmpty { r.fail(fields["private_fields"], "\(path).private_fields.fields", "name at least one field") }
                 privateFields = Route.PrivateFields(scope: ruleScope, fields: Set(names))
             }
+            var actionScopes: [String: String] = [:]
+            if let node = fields["action_scopes"] {
+                if let pairs = node.mapping {
+                    for (key, value) in pairs {
+                        guard let action = key.string, let scopeName = value.string,
+                              action.hasPrefix("?") ? action.count > 1 : HTTPRequest.Method(action.uppercased()) != nil else {
+                            r.fail(key, "\(path).action_scopes", "expected METHOD: scope or ?parameter: scope")
+                            continue
+                        }
+                        actionScopes[action] = scopeName
+                    }
+                } else {
+                    r.fail(node, "\(path).action_scopes", "expected a mapping of actions to scopes")
+                }
+            }
             guard let pathPattern else { continue }
-            result.append(Route(method: method, path: pathPattern, resource: resource,
+            var built = Route(method: method, path: pathPattern, resource: resource,
                                 description: r.string(fields["description"], "\(path).description") ?? resource,
                                 mimeType: r.string(fields["mime_type"], "\(path).mime_type") ?? "application/json",
-                                scope: scope, allowsAnonymous: anonymous, pricing: pricing, privateFields: privateFields))
+                                scope: scope, allowsAnonymous: anonymous, pricing: pricing, privateFields: privateFields)
+            built.actionScopes = actionScopes
+            result.append(built)
         }
         return result
     }

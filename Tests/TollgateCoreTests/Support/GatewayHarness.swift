@@ -18,11 +18,16 @@ struct GatewayHarness {
 
     static let pricing = Route.Pricing(price: "0.01", accepts: [.init(asset: asset, amount: price, payTo: payTo)], unit: "request",
                                        quantity: 1, offerValiditySeconds: offerValiditySeconds, maxTimeoutSeconds: 120)
+    static let datasets: Route = {
+        var route = Route(method: nil, path: PathPattern("/datasets/*")!, resource: "datasets", description: "datasets",
+                          mimeType: "application/json", scope: nil, allowsAnonymous: false, pricing: pricing)
+        route.actionScopes = ["?export": "datasets:export", "DELETE": "datasets:admin"]
+        return route
+    }()
     static let routes = RouteTable([
         Route(method: .get, path: PathPattern("/health")!, resource: "health", description: "health", mimeType: "text/plain",
               scope: nil, allowsAnonymous: true, pricing: nil),
-        Route(method: nil, path: PathPattern("/datasets/*")!, resource: "datasets", description: "datasets", mimeType: "application/json",
-              scope: nil, allowsAnonymous: false, pricing: pricing),
+        datasets,
         Route(method: .get, path: PathPattern("/reports/*")!, resource: "reports", description: "reports", mimeType: "application/json",
               scope: "reports", allowsAnonymous: false, pricing: pricing),
     ])
