@@ -70,7 +70,10 @@ public struct GatewayServer {
         self.services = services
         if let admin = configuration.admin, let adminToken, let controlStore {
             adminApplication = Application(
-                router: AdminAPI.router(store: controlStore, controls: controls, token: adminToken, logger: logger),
+                router: AdminAPI.router(store: controlStore, controls: controls, token: adminToken,
+                                        policy: AdminPolicyView(limits: configuration.limits.global, routeLimits: configuration.limits.perRoute,
+                                                                spendCaps: configuration.spendCaps, quotas: configuration.quotas),
+                                        logger: logger),
                 configuration: .init(address: .hostname(admin.listen.host, port: admin.listen.port), serverName: "tollgate-admin"),
                 onServerRunning: { channel in await onAdminRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)

@@ -129,6 +129,13 @@ public struct SQLiteStore: TollgateStore {
         }
     }
 
+    public func spendTotals(subject: String) async throws -> [String: String] {
+        try await writer.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT bucket, total FROM spend_total WHERE subject = ?", arguments: [subject])
+                .map { ($0["bucket"] as String, $0["total"] as String) }) { first, _ in first }
+        }
+    }
+
     /// Spend held or committed in one bucket (support and tests).
     public func spendTotal(subject: String, bucket: String) async throws -> TokenAmount {
         try await writer.read { db in

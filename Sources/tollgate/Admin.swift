@@ -8,7 +8,7 @@ import NIOHTTP1
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Revoke clients or payers, switch incidents on and off, see spend (through the admin API).",
-        subcommands: [Status.self, Revoke.self, Unrevoke.self, IncidentCommand.self, Spend.self])
+        subcommands: [Status.self, Revoke.self, Unrevoke.self, IncidentCommand.self, Spend.self, Limits.self])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revocations and incidents in force.")
@@ -75,6 +75,20 @@ struct Admin: AsyncParsableCommand {
         func run() async throws {
             let (kind, value) = subject.kindAndValue
             try await connection.send(.GET, "/admin/spend?\(kind)=\(AdminConnection.encoded(value))")
+        }
+    }
+
+    struct Limits: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The rate limits, spend caps and quotas in force; with --client or --payer, what it has used in each period.")
+        @Option(help: "A client id.") var client: String?
+        @Option(help: "A payer address (0x…).") var payer: String?
+        @OptionGroup var connection: AdminConnection
+
+        func run() async throws {
+            let query = [client.map { "client=\(AdminConnection.encoded($0))" }, payer.map { "payer=\(AdminConnection.encoded($0))" }]
+                .compactMap { $0 }.joined(separator: "&")
+            try await connection.send(.GET, "/admin/limits" + (query.isEmpty ? "" : "?\(query)"))
         }
     }
 }

@@ -172,3 +172,41 @@ import TollgateCore
         #expect(await harness.send("/datasets/a").status == .paymentRequired)
     }
 }
+
+@Suite struct GatewayRevocationUnderLoadTests {
+    @Test func nothingIsDeliveredToARevokedClientOnceTheRevocationLands() async throws {
+        let controls = OperatorControls()
+        let harness = GatewayHarness(controls: controls)
+        let revokedAfter = 20
+        let statuses = await withTaskGroup(of: (Int, Bool).self) { group in
+            for index in 0..<60 {
+                group.addTask {
+                    if index == revokedAfter { controls.replace(with: ControlsSnapshot(revokedClients: ["alice": "leaked"])) }
+                    let offered = await harness.send("/datasets/prices")
+                    guard offered.status == .paymentRequired, let token = offered.offerTokens.first else {
+                        return (offered.status.code, controls.isRevoked(client: "alice"))
+                    }
+                    let paid = await harness.send("/datasets/prices", proof: harness.proof(nonce: "0x\(index + 100)", offerToken: token))
+                    return (paid.status.code, controls.isRevoked(client: "alice"))
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        // After the switch every answer is a 401; before it, payments went through.
+        #expect(statuses.contains { $0.0 == 401 })
+        let settledBefore = harness.rail.settleCalls
+        let late = await harness.send("/datasets/prices")
+        #expect(late.status == .unauthorized)
+        #expect(late.reason == "client_revoked")
+        #expect(harness.rail.settleCalls == settledBefore)
+        #expect(statuses.allSatisfy { $0.0 == 200 || $0.0 == 401 })
+    }
+
+    @Test func anUnknownKeyIsAuditedByItsPrefixOnly() async throws {
+        let harness = GatewayHarness()
+        let denied = await harness.send("/datasets/prices", apiKey: "sk_live_secretvalue")
+        let events = try await harness.events(denied.correlationId)
+        #expect(events.first?.details["key_prefix"] == "sk_l…")
+        #expect(!events.contains { $0.details.values.contains { $0.contains("secretvalue") } })
+    }
+}

@@ -205,4 +205,30 @@ import TollgateSQLite
             #expect(String(buffer: nobody.body) == #"{"count":0,"totals":[]}"#)
         }
     }
+
+    @Test func limitsShowPolicyAndUse() async throws {
+        let fixture = try Fixture()
+        defer { fixture.remove() }
+        _ = try await fixture.store.holdSpend([SpendHold(subject: "client:alice", bucket: "eip155:84532/0xabc/day:2026-11-25",
+                                                         amount: TokenAmount(atomic: "700")!, maximum: TokenAmount(atomic: "1000")!)],
+                                              correlationId: "f1")
+        let policy = AdminPolicyView(limits: .init(unpaid: RateLimit(ratePerSecond: 5, burst: 10)),
+                                     spendCaps: [SpendCap(subject: .client, period: .day, network: "eip155:84532", asset: "0xabc",
+                                                          maximum: TokenAmount(atomic: "1000")!)])
+        let router = AdminAPI.router(store: fixture.store, controls: fixture.controls, token: Array(Self.token.utf8), policy: policy,
+                                     logger: Listener.quiet)
+        try await Application(router: router, logger: Listener.quiet).test(.router) { client in
+            let answer = try await client.execute(uri: "/admin/limits?client=alice", method: .get, headers: Self.headers())
+            #expect(answer.status == .ok)
+            let body = try Self.object(answer)
+            let limits = try #require(body["limits"] as? [String: Any])
+            #expect((limits["unpaid"] as? [String: Any])?["burst"] as? Int == 10)
+            #expect(limits["paid"] == nil)
+            #expect((body["spendCaps"] as? [[String: Any]])?.first?["max"] as? String == "1000")
+            let used = try #require(body["used"] as? [String: [String: String]])
+            #expect(used["client:alice"]?["eip155:84532/0xabc/day:2026-11-25"] == "700")
+            let denied = try await client.execute(uri: "/admin/limits", method: .get, headers: Self.headers(token: "wrong-token-0123456789"))
+            #expect(denied.status == .unauthorized)
+        }
+    }
 }

@@ -23,6 +23,10 @@ public protocol ControlStore: Sendable {
 
     /// What the payments ledger holds for a client id and/or a payer address (nil: any), per asset.
     func spend(client: String?, payer: String?) async throws -> SpendSummary
+
+    /// Amounts held or committed against spend caps and quotas for `subject` (`client:ID`,
+    /// `organisation:NAME`, `payer:ADDRESS`), by bucket.
+    func spendTotals(subject: String) async throws -> [String: String]
 }
 
 /// What a revocation applies to.
@@ -36,4 +40,8 @@ public enum RevocationKind: String, Sendable, Hashable, Codable, CaseIterable {
     public func normalized(_ subject: String) -> String {
         self == .payer ? subject.lowercased() : subject
     }
+}
+
+extension ControlStore {
+    public func spendTotals(subject: String) async throws -> [String: String] { [:] }
 }

@@ -111,8 +111,11 @@ public struct Gateway: Sendable {
         let identity: Identity
         switch await identify(request.headerFields) {
         case .denied(let reason):
+            // Support can match a key a customer quotes by its first characters; the rest never leaves memory.
+            let prefix = ClientDirectory.presentedKey(in: request.headerFields).map { String($0.prefix(4)) + "…" } ?? ""
             return await deny(.unauthorized, "unauthorized", .identify, reason, flow: flow,
-                              detail: reason == .unknownAPIKey ? "the API key is not known" : "the bearer token is not valid here")
+                              detail: reason == .unknownAPIKey ? "the API key is not known" : "the bearer token is not valid here",
+                              extra: ["key_prefix": prefix])
         case .identified(let found):
             identity = found
         }

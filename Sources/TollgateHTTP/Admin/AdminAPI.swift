@@ -16,8 +16,8 @@ public enum AdminAPI {
     static let maxBodyBytes = 16 * 1024
 
     public static func router(store: any ControlStore & TollgateStore, controls: OperatorControls, token: [UInt8],
-                              logger: Logger) -> Router<BasicRequestContext> {
-        let handlers = AdminHandlers(store: store, controls: controls, logger: logger)
+                              policy: AdminPolicyView = AdminPolicyView(), logger: Logger) -> Router<BasicRequestContext> {
+        let handlers = AdminHandlers(store: store, controls: controls, policy: policy, logger: logger)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AdminAuthMiddleware(credential: AdminCredential(token: token), logger: logger))
         router.get("/admin/status") { _, _ in await handlers.status() }
@@ -31,6 +31,7 @@ public enum AdminAPI {
             await handlers.endIncident(request, route: context.parameters.get("route"))
         }
         router.get("/admin/spend") { request, _ in await handlers.spend(request) }
+        router.get("/admin/limits") { request, _ in await handlers.limits(request) }
         return router
     }
 }

@@ -9,6 +9,7 @@ import TollgateCore
 struct AdminHandlers: Sendable {
     let store: any ControlStore & TollgateStore
     let controls: OperatorControls
+    var policy = AdminPolicyView()
     let logger: Logger
 
     func status() async -> Response {
@@ -90,6 +91,24 @@ struct AdminHandlers: Sendable {
             let payer = try query.get("payer").map { try AdminInput.subject($0, kind: .payer) }
             guard client != nil || payer != nil else { throw AdminProblem.badRequest("name a client (?client=ID) or a payer (?payer=ADDRESS)") }
             return AdminJSON.response(try await store.spend(client: client, payer: payer))
+        }
+    }
+
+    /// The limits in force; with `?client=`, `?organisation=` or `?payer=`, what that subject has used per bucket.
+    func limits(_ request: Request) async -> Response {
+        await guarded {
+            let query = request.uri.queryParameters
+            var view = policy
+            var subjects: [String] = []
+            if let client = try query.get("client").map({ try AdminInput.subject($0, kind: .client) }) { subjects.append("client:\(client)") }
+            if let organisation = query.get("organisation") { subjects.append("organisation:\(organisation)") }
+            if let payer = try query.get("payer").map({ try AdminInput.subject($0, kind: .payer) }) { subjects.append("payer:\(payer.lowercased())") }
+            if !subjects.isEmpty {
+                var used: [String: [String: String]] = [:]
+                for subject in subjects { used[subject] = try await store.spendTotals(subject: subject) }
+                view.used = used
+            }
+            return AdminJSON.response(view)
         }
     }
 
