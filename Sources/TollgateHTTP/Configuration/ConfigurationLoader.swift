@@ -248,7 +248,7 @@ public enum ConfigurationLoader {
     static func readRoutes(_ node: Node?, assets: [Asset], payTo: String?, clients: [ClientRecord], root: Node,
                            _ r: inout YAMLReader) -> [Route] {
         guard let items = r.sequence(node, "routes") else {
-            r.fail(root, "routes", "is required: the list of routes the gateway serves")
+            if node == nil { r.fail(root, "routes", "is required: the list of routes the gateway serves") }
             return []
         }
         var result: [Route] = []
