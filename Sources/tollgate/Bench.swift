@@ -115,7 +115,7 @@ struct Bench: AsyncParsableCommand {
                         let began = ContinuousClock.now
                         let ok = (try? await work(index)) ?? false
                         let elapsed = ContinuousClock.now - began
-                        results.append((Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, ok))
+                        results.append((elapsed.inSeconds, ok))
                     }
                     return results
                 }
@@ -126,7 +126,7 @@ struct Bench: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - start
         return Result(count: outcomes.count, failures: outcomes.filter { !$0.1 }.count,
-                      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                      seconds: elapsed.inSeconds,
                       latencies: outcomes.map(\.0))
     }
 }

@@ -18,7 +18,7 @@ enum KeyFlood {
             cache.remember(NegativeCache.key(Array("proof-\(index)".utf8)), reason: .signatureInvalid, now: 1000)
         }
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         print(String(format: "key flood: %d distinct keys (unpaid + invalid limiters + invalid-proof cache) in %.2f s = %.0f keys/s",
                      keys, seconds, Double(keys) / seconds))
         print(String(format: "resident memory: %.1f MiB before, %.1f MiB after (limit: 100000 keys per class, 50000 cached proofs)",

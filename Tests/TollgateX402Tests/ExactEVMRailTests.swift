@@ -53,7 +53,7 @@ final class ScriptedFacilitator: Facilitator {
     /// The 402 the rail produces, paid by our payer, decoded back by the rail.
     func paidProof(_ rail: ExactEVMRail, offer: SignedOffer, now: Int64) throws -> PaymentProof {
         let fields = rail.challengeFields(PaymentChallenge(resourceURL: "http://gw/datasets/prices", description: "d", mimeType: "application/json",
-                                                           offers: [offer], error: "Payment required", assets: [:]))
+                                                           offers: [offer], error: "Payment required"))
         let header = try #require(fields[HTTPField.Name("PAYMENT-REQUIRED")!])
         let required = try #require(HeaderCodec.decode(X402.PaymentRequired.self, header: header))
         #expect(required.accepts.first?.extra?["tollgate"] == .string(offer.token))

@@ -42,7 +42,7 @@ extension Gateway {
             return await deny(.forbidden, "forbidden", .decide, .payerRevoked, flow: flow,
                               detail: "payments from this address are not accepted; nothing was charged")
         }
-        if let refusal = settings.limits.admit(.paid, resource: route.resource, keys: [LimitKey("payer", proof.payer.lowercased())],
+        if let refusal = settings.limits.admit(.paid, resource: route.resource, keys: [LimitKey("payer", payerAddress)],
                                                now: clock.nowSecondsPrecise) {
             return await tooMany(refusal, flow: flow)
         }
@@ -68,9 +68,9 @@ extension Gateway {
                 events.removeLast()
                 // Only an identified client, or one naming the payment with its `payment-identifier`, is
                 // recognised as the same caller; an anonymous bare replay stays refused.
-                let recognised = proof.paymentIdentifier != nil || { if case .client = identity { true } else { false } }()
+                let recognised = proof.paymentIdentifier != nil || identity != .anonymous
                 if state == .settled, recognised, let stored = try? await store.storedResponse(proof.key, now: clock.nowSeconds),
-                   stored.clientId == identity.clientId, stored.request == "\(request.method.rawValue) \(request.target)" {
+                   stored.clientId == identity.clientId, stored.request == request.requestLine {
                     return await replayStored(stored, flow: flow, events: events)
                 }
                 events.append(flow.event(.reserve, .denied, .nonceAlreadyUsed, clock: clock,
@@ -335,7 +335,7 @@ extension Gateway {
         if offer.client != identity.clientId {
             return (.offerClientMismatch, "the offer was made to another client")
         }
-        if offer.resource != route.resource || offer.request != "\(request.method.rawValue) \(request.target)"
+        if offer.resource != route.resource || offer.request != request.requestLine
             || offer.bodyDigest != RequestTarget.bodyDigest(request.body) {
             return (.offerResourceMismatch, "the offer was made for another request (\(offer.request))")
         }

@@ -62,7 +62,7 @@ extension Gateway {
         }
         let now = clock.nowSeconds
         let expiresAt = now + Int64(pricing.offerValiditySeconds)
-        let requestLine = "\(request.method.rawValue) \(request.target)"
+        let requestLine = request.requestLine
         let digest = RequestTarget.bodyDigest(request.body)
         let offers = accepts.map { acceptance in
             settings.offers.sign(Offer(
@@ -74,8 +74,7 @@ extension Gateway {
         let first = reason == .paymentRequired
         let challenge = PaymentChallenge(
             resourceURL: settings.publicURL + request.target, description: route.description, mimeType: route.mimeType,
-            offers: offers, error: first ? "Payment required" : reason.rawValue,
-            assets: Dictionary(accepts.map { ($0.asset.address.lowercased(), $0.asset) }) { a, _ in a })
+            offers: offers, error: first ? "Payment required" : reason.rawValue)
 
         await audit.record(flow.event(.offer, .issued, reason, clock: clock, [
             "price": pricing.price, "unit": pricing.unit, "quantity": String(pricing.quantity),

@@ -18,6 +18,9 @@ public struct GatewayRequest: Sendable {
         self.remoteAddress = remoteAddress
     }
 
+    /// `METHOD /path?query`: what an offer binds and a stored response answers.
+    public var requestLine: String { "\(method.rawValue) \(target)" }
+
     public var path: Substring {
         target.firstIndex(of: "?").map { target[..<$0] } ?? Substring(target)
     }

@@ -41,16 +41,13 @@ public struct PaymentChallenge: Sendable {
     public var offers: [SignedOffer]
     /// "Payment required" on a first request; the refusal reason on a repeated 402.
     public var error: String
-    /// The token EIP-712 domains of the offered assets, by lowercase address.
-    public var assets: [String: Asset]
 
-    public init(resourceURL: String, description: String, mimeType: String, offers: [SignedOffer], error: String, assets: [String: Asset]) {
+    public init(resourceURL: String, description: String, mimeType: String, offers: [SignedOffer], error: String) {
         self.resourceURL = resourceURL
         self.description = description
         self.mimeType = mimeType
         self.offers = offers
         self.error = error
-        self.assets = assets
     }
 }
 

@@ -342,9 +342,7 @@ public enum ConfigurationLoader {
         return scheme == "http" || scheme == "https"
     }
 
-    static func isAddress(_ text: String) -> Bool {
-        text.hasPrefix("0x") && text.utf8.count == 42 && HexString.decode(text.dropFirst(2)) != nil
-    }
+    static func isAddress(_ text: String) -> Bool { EthereumAddress(text) != nil }
 
     static func isCAIP2(_ text: String) -> Bool {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)

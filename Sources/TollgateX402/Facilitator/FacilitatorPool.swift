@@ -138,8 +138,7 @@ public struct FacilitatorHealthService: Service {
 extension ContinuousClock {
     /// Monotonic seconds, for breaker intervals.
     static var seconds: Double {
-        let elapsed = ContinuousClock.now - anchor
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        (ContinuousClock.now - anchor).inSeconds
     }
 
     private static let anchor = ContinuousClock.now

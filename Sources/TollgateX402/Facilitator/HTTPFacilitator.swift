@@ -60,7 +60,7 @@ public struct HTTPFacilitator: Facilitator {
         let response: HTTPClientResponse
         let bytes: ByteBuffer
         do {
-            response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.nanoseconds)), logger: logger)
+            response = try await client.execute(request, timeout: .nanoseconds(timeout.inNanoseconds), logger: logger)
             bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw RailFailure(.timeout, "\(path) did not answer within \(timeout)", authority: baseURL)
@@ -76,12 +76,5 @@ public struct HTTPFacilitator: Facilitator {
         } catch {
             throw RailFailure(.undecodable, "\(path) answered something that is not an x402 response", authority: baseURL)
         }
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

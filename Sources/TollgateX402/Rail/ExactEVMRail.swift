@@ -150,11 +150,6 @@ public struct ExactEVMRail: PaymentRail {
         X402.FacilitatorRequest(rawPayload: proof.raw, requirements: requirements(for: offer))
     }
 
-    private static func millis(since start: ContinuousClock.Instant) -> Int64 {
-        let elapsed = ContinuousClock.now - start
-        return elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
-    }
-
     /// Asks the ready facilitators in order; a transport failure moves on to the next one.
     private func withFailover<Answer>(network: String, _ call: (any Facilitator) async throws -> Answer) async throws -> Answer {
         var lastFailure = RailFailure(.notReady, "no facilitator is ready for \(network)", authority: "-")
@@ -162,10 +157,10 @@ public struct ExactEVMRail: PaymentRail {
             let started = ContinuousClock.now
             do {
                 let answer = try await call(facilitator)
-                facilitators.record(facilitator.name, failure: nil, latencyMillis: Self.millis(since: started), now: ContinuousClock.seconds)
+                facilitators.record(facilitator.name, failure: nil, latencyMillis: (ContinuousClock.now - started).inMilliseconds, now: ContinuousClock.seconds)
                 return answer
             } catch let failure as RailFailure {
-                facilitators.record(facilitator.name, failure: failure, latencyMillis: Self.millis(since: started), now: ContinuousClock.seconds)
+                facilitators.record(facilitator.name, failure: failure, latencyMillis: (ContinuousClock.now - started).inMilliseconds, now: ContinuousClock.seconds)
                 lastFailure = failure
             }
         }
