@@ -26,6 +26,18 @@ import TollgateCore
         #expect(events.last?.reason == "stored_response")
     }
 
+    @Test func aStoredResponseIsNotServedWhenItsDeliveryCannotBeRecorded() async throws {
+        let harness = GatewayHarness()
+        let (_, proof) = try await harness.offerAndProof()
+        #expect(await harness.send("/datasets/prices", proof: proof).status == .ok)
+        await harness.store.fail(.append)
+        let retry = await harness.send("/datasets/prices", proof: proof)
+        #expect(retry.status == .serviceUnavailable)
+        #expect(retry.reason == "store_unavailable")
+        #expect(retry.body != Array("the data".utf8))
+        #expect(harness.rail.settleCalls == 1)
+    }
+
     /// When no response was stored (expired window, or too large), a replay is refused: the 402 names the
     /// refused flow (the one that paid) and attaches a fresh offer, whose new correlation id is `offerCorrelationId`.
     @Test func replayWithoutAStoredResponseIs402WithFreshOffer() async throws {

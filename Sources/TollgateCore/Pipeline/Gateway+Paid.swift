@@ -278,7 +278,11 @@ extension Gateway {
         var events = events
         events.append(flow.event(.reserve, .ok, Reason("idempotent_retry"), clock: clock, ["first_correlation_id": stored.correlationId]))
         events.append(flow.event(.respond, .ok, Reason("stored_response"), clock: clock, ["status": String(stored.status), "settled": "earlier"]))
-        await appendDurably(events)
+        // Paid content is never served without its audit record, a replayed one included.
+        guard await appendDurably(events) else {
+            return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
+                              detail: "the gateway cannot record this delivery right now; retry later")
+        }
         var fields = HTTPFields()
         for pair in stored.headers where pair.count == 2 {
             if let name = HTTPField.Name(pair[0]) { fields.append(HTTPField(name: name, value: pair[1])) }

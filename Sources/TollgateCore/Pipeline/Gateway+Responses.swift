@@ -40,12 +40,16 @@ extension Gateway {
         return await deny(.serviceUnavailable, "service_unavailable", .respond, reason, flow: flow, detail: detail, durable: true)
     }
 
-    func appendDurably(_ events: [AuditEvent]) async {
-        guard !events.isEmpty else { return }
+    /// Commits `events`; false (and logged) when the store refused them.
+    @discardableResult
+    func appendDurably(_ events: [AuditEvent]) async -> Bool {
+        guard !events.isEmpty else { return true }
         do {
             try await store.append(events)
+            return true
         } catch {
             logger.error("audit events not written", metadata: ["tollgate.correlation_id": "\(events[0].correlationId)", "tollgate.error": "\(error)"])
+            return false
         }
     }
 

@@ -149,13 +149,16 @@ public struct Gateway: Sendable {
         flow.limitKeys = admissionKeys(identity, request)
         let now = clock.nowSecondsPrecise
         flow.proofDigest = rail.proofFingerprint(request.headerFields)
-        if let digest = flow.proofDigest, let known = settings.invalidProofs.reason(for: digest, now: now) {
-            // Cheapest of all: the same bytes were refused moments ago; no decoding, no verification.
+        if let digest = flow.proofDigest {
+            // Cheapest first: a caller out of invalid-proof budget is refused before its proof is decoded,
+            // and the same bytes refused moments ago are refused again without decoding or verifying them.
             if let refusal = settings.limits.isExhausted(.invalid, resource: route.resource, keys: flow.limitKeys, now: now) {
                 return await tooMany(refusal, flow: flow)
             }
-            return await refuse(request, route, pricing, identity, known, flow: flow,
-                                detail: "this proof was refused moments ago (\(known)); it was not checked again")
+            if let known = settings.invalidProofs.reason(for: digest, now: now) {
+                return await refuse(request, route, pricing, identity, known, flow: flow,
+                                    detail: "this proof was refused moments ago (\(known)); it was not checked again")
+            }
         }
         switch rail.decode(request.headerFields) {
         case .absent:
@@ -164,17 +167,12 @@ public struct Gateway: Sendable {
             }
             return await offer(request, route: route, pricing: pricing, identity: identity, reason: .paymentRequired, flow: flow)
         case .malformed(let reason, let detail):
-            if let refusal = settings.limits.isExhausted(.invalid, resource: route.resource, keys: flow.limitKeys, now: now) {
-                return await tooMany(refusal, flow: flow)
-            }
             _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.limitKeys, now: now)
             if let digest = flow.proofDigest { settings.invalidProofs.remember(digest, reason: reason, now: now) }
             await audit.record(flow.event(.proof, .denied, reason, clock: clock, ["detail": detail]))
             return await offer(request, route: route, pricing: pricing, identity: identity, reason: reason, flow: flow)
         case .proof(let proof):
-            // Cheapest first: a caller out of invalid-proof budget is refused before any decoding work.
-            if let refusal = settings.limits.isExhausted(.invalid, resource: route.resource, keys: flow.limitKeys, now: now)
-                ?? settings.limits.admit(.paid, resource: route.resource, keys: flow.limitKeys, now: now) {
+            if let refusal = settings.limits.admit(.paid, resource: route.resource, keys: flow.limitKeys, now: now) {
                 return await tooMany(refusal, flow: flow)
             }
             return await paid(request, route: route, pricing: pricing, identity: identity, proof: proof, flow: &flow)

@@ -14,7 +14,8 @@ public protocol PaymentRail: Sendable {
     func decode(_ fields: HTTPFields) -> ProofDecoding
 
     /// A digest of the proof exactly as sent (before decoding), so a proof already refused can be
-    /// refused again without decoding it; nil when the request carries none.
+    /// refused again without decoding it. Non-nil exactly when the request carries a proof in a format
+    /// this rail reads (well-formed or not), so the invalid-proof budget applies before any decoding.
     func proofFingerprint(_ fields: HTTPFields) -> [UInt8]?
 
     /// Checks that need no network: signature, amount, payee, time window, chain.

@@ -58,8 +58,10 @@ public struct ExactEVMRail: PaymentRail {
 
     // MARK: proofs
 
+    /// Covers the legacy header too, so a flood of v1 proofs meets the same budget and cache.
     public func proofFingerprint(_ fields: HTTPFields) -> [UInt8]? {
-        fields[HTTPField.Name(X402.paymentSignatureHeader)!].map { NegativeCache.key(Array($0.utf8)) }
+        (fields[HTTPField.Name(X402.paymentSignatureHeader)!] ?? fields[HTTPField.Name(X402.legacyPaymentHeader)!])
+            .map { NegativeCache.key(Array($0.utf8)) }
     }
 
     public func decode(_ fields: HTTPFields) -> ProofDecoding {
