@@ -80,6 +80,27 @@ extension SQLiteStore {
                                                  PRIMARY KEY (client_id, identifier)) WITHOUT ROWID;
                 """)
         }
+        // Each later migration lives beside the code that reads its tables.
+        migrator.registerMigration("v6-evidence", migrate: migrateEvidence)
+        migrator.registerMigration("v6-audit-archive", migrate: migrateAuditArchive)
+        migrator.registerMigration("v7-support", migrate: migrateSupport)
+        migrator.registerMigration("v8-metering", migrate: migrateMetering)
         return migrator
+    }
+
+    /// What a dispute needs long after the reservation is gone: the signed offer and the proof as
+    /// received, per flow (one row per proof presented for it), and the digest of what was delivered.
+    static func migrateEvidence(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE proof_evidence (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                correlation_id TEXT NOT NULL, network TEXT NOT NULL, asset TEXT NOT NULL, payer TEXT NOT NULL, nonce TEXT NOT NULL,
+                offer_token TEXT NOT NULL, payload TEXT NOT NULL, received_at INTEGER NOT NULL
+            );
+            CREATE INDEX proof_evidence_correlation ON proof_evidence (correlation_id);
+            CREATE INDEX proof_evidence_nonce ON proof_evidence (nonce);
+            ALTER TABLE payment ADD COLUMN body_sha256 TEXT NOT NULL DEFAULT '';
+            CREATE INDEX payment_nonce ON payment (nonce);
+            """)
     }
 }

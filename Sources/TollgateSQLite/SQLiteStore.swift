@@ -50,6 +50,11 @@ public struct SQLiteStore: TollgateStore {
                     VALUES (?, ?, ?, ?, ?)
                     """, arguments: [reservation.clientId, identifier, reservation.fingerprint, reservation.correlationId, Self.now()])
             }
+            try db.execute(sql: """
+                INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [reservation.correlationId, key.network, key.asset, key.payer, key.nonce, reservation.offerToken,
+                                 reservation.payload, Self.now()])
             try Self.append(events, db)
             return .reserved
         }
@@ -88,11 +93,11 @@ public struct SQLiteStore: TollgateStore {
             if let payment {
                 try db.execute(sql: """
                     INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
-                                         unit, quantity, settled_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                         unit, quantity, settled_at, body_sha256)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee,
                                      payment.amount, payment.nonce, payment.transaction, payment.clientId, payment.resource,
-                                     payment.unit, payment.quantity, payment.settledAtMillis])
+                                     payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256])
             }
             try Self.append(events, db)
         }
@@ -192,7 +197,7 @@ public struct SQLiteStore: TollgateStore {
                 PaymentRecord(correlationId: row["correlation_id"], rail: row["rail"], network: row["network"], asset: row["asset"],
                               payer: row["payer"], payee: row["payee"], amount: row["amount"], nonce: row["nonce"], transaction: row["tx"],
                               clientId: row["client_id"], resource: row["resource"], unit: row["unit"], quantity: row["quantity"],
-                              settledAtMillis: row["settled_at"])
+                              settledAtMillis: row["settled_at"], bodySHA256: row["body_sha256"])
             }
         }
     }

@@ -20,6 +20,12 @@ public struct AuditEvent: Sendable, Hashable, Codable {
         public static let forward = Stage("forward")
         public static let settle = Stage("settle")
         public static let respond = Stage("respond")
+        /// Units counted (or a package balance spent, credited or bought).
+        public static let meter = Stage("meter")
+        /// A refund recorded, credited or paid out.
+        public static let refund = Stage("refund")
+        /// A dispute opened or its evidence exported.
+        public static let dispute = Stage("dispute")
     }
 
     /// How the stage ended.

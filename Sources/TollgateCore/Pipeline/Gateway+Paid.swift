@@ -1,3 +1,4 @@
+import Crypto
 import HTTPTypes
 import Logging
 
@@ -58,7 +59,8 @@ extension Gateway {
         // Single use: the claim is committed before anything is forwarded.
         let reservation = Reservation(key: proof.key, correlationId: flow.correlationId, clientId: identity.clientId,
                                       resource: route.resource, validBefore: Int64(proof.validBefore) ?? Int64.max,
-                                      paymentIdentifier: proof.paymentIdentifier, fingerprint: flow.proofDigest.map(HexString.encode) ?? "")
+                                      paymentIdentifier: proof.paymentIdentifier, fingerprint: flow.proofDigest.map(HexString.encode) ?? "",
+                                      offerToken: token, payload: String(decoding: proof.raw, as: UTF8.self))
         events.append(flow.event(.reserve, .ok, clock: clock, ["proof": proof.key.description]))
         do {
             switch try await store.reserve(reservation, events: events) {
@@ -203,13 +205,16 @@ extension Gateway {
 
         switch settlement.status {
         case .settled:
-            events.append(flow.event(.settle, .ok, clock: clock, ["transaction": settlement.transaction, "network": settlement.network]))
-            events.append(flow.event(.respond, .ok, .delivered, clock: clock, ["status": String(answer.status.code), "settled": "true"]))
+            let bodyDigest = HexString.encode(SHA256.hash(data: answer.body))
+            events.append(flow.event(.settle, .ok, clock: clock, ["transaction": settlement.transaction, "network": settlement.network,
+                                                                  "asset": offer.asset, "amount": offer.amount.atomic]))
+            events.append(flow.event(.respond, .ok, .delivered, clock: clock, ["status": String(answer.status.code), "settled": "true",
+                                                                               "body_sha256": bodyDigest, "bytes": String(answer.body.count)]))
             let payment = PaymentRecord(
                 correlationId: flow.correlationId, rail: proof.rail, network: proof.network, asset: proof.asset.lowercased(),
                 payer: proof.payer.lowercased(), payee: proof.payee.lowercased(), amount: proof.amount, nonce: proof.nonce.lowercased(),
                 transaction: settlement.transaction, clientId: identity.clientId, resource: route.resource,
-                unit: offer.unit, quantity: offer.quantity, settledAtMillis: clock.nowMillis())
+                unit: offer.unit, quantity: offer.quantity, settledAtMillis: clock.nowMillis(), bodySHA256: bodyDigest)
             var fields = HopByHop.response(answer.headerFields)
             fields.append(contentsOf: rail.receiptFields(settlement, proof: proof))
             fields[.cacheControl] = "private"

@@ -61,9 +61,14 @@ public struct Reservation: Sendable, Hashable {
     /// another proof is a conflict.
     public var paymentIdentifier: String?
     public var fingerprint: String
+    /// Kept as dispute evidence: the signed offer the proof echoed and the proof as received (decoded JSON).
+    public var offerToken: String
+    public var payload: String
 
     public init(key: ProofKey, correlationId: String, clientId: String, resource: String, validBefore: Int64,
-                paymentIdentifier: String? = nil, fingerprint: String = "") {
+                paymentIdentifier: String? = nil, fingerprint: String = "", offerToken: String = "", payload: String = "") {
+        self.offerToken = offerToken
+        self.payload = payload
         self.paymentIdentifier = paymentIdentifier
         self.fingerprint = fingerprint
         self.key = key
@@ -100,9 +105,13 @@ public struct PaymentRecord: Sendable, Hashable, Codable {
     public var unit: String
     public var quantity: Int
     public var settledAtMillis: Int64
+    /// SHA-256 (hex) of the body delivered for this payment.
+    public var bodySHA256: String
 
     public init(correlationId: String, rail: String, network: String, asset: String, payer: String, payee: String, amount: String,
-                nonce: String, transaction: String, clientId: String, resource: String, unit: String, quantity: Int, settledAtMillis: Int64) {
+                nonce: String, transaction: String, clientId: String, resource: String, unit: String, quantity: Int, settledAtMillis: Int64,
+                bodySHA256: String = "") {
+        self.bodySHA256 = bodySHA256
         self.correlationId = correlationId
         self.rail = rail
         self.network = network

@@ -1,0 +1,125 @@
+/// Money or units given back for one flow. A refund never deletes history: it is a record of its own,
+/// audited, and an on-chain refund stays `pending_payout` until the operator's payout process closes it
+/// with the payout transaction.
+public struct Refund: Sendable, Hashable, Codable {
+    public enum State: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Owed to the payer on chain; the operator pays it out and closes the record.
+        case pendingPayout = "pending_payout"
+        /// Paid out (closed with the payout transaction id).
+        case paid
+        /// Units given back to a package balance at once; nothing to pay out.
+        case credited
+    }
+
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// An x402 payment: the amount is atomic units of `asset`.
+        case payout
+        /// Units spent from a package balance: the amount is a count of `unit`.
+        case packageCredit = "package_credit"
+    }
+
+    /// `rf_` and 16 hex digits.
+    public var id: String
+    public var correlationId: String
+    public var kind: Kind
+    public var state: State
+    public var clientId: String
+    public var payer: String
+    public var resource: String
+    /// Atomic amount (payout) or a count of units (package credit), as a decimal string.
+    public var amount: String
+    public var asset: String
+    public var network: String
+    public var unit: String
+    public var reason: String
+    /// Who asked for it (`cli:<user>`, `admin:<actor>`, or `tollgate` for automatic refunds).
+    public var actor: String
+    /// Created by the gateway itself (a settled request that was not delivered).
+    public var automatic: Bool
+    public var createdAtMillis: Int64
+    public var closedAtMillis: Int64?
+    public var payoutTransaction: String?
+
+    public init(id: String, correlationId: String, kind: Kind, state: State, clientId: String, payer: String, resource: String,
+                amount: String, asset: String, network: String, unit: String, reason: String, actor: String, automatic: Bool,
+                createdAtMillis: Int64, closedAtMillis: Int64? = nil, payoutTransaction: String? = nil) {
+        self.id = id
+        self.correlationId = correlationId
+        self.kind = kind
+        self.state = state
+        self.clientId = clientId
+        self.payer = payer
+        self.resource = resource
+        self.amount = amount
+        self.asset = asset
+        self.network = network
+        self.unit = unit
+        self.reason = reason
+        self.actor = actor
+        self.automatic = automatic
+        self.createdAtMillis = createdAtMillis
+        self.closedAtMillis = closedAtMillis
+        self.payoutTransaction = payoutTransaction
+    }
+}
+
+/// A request to give back (part of) what one flow cost.
+public struct RefundRequest: Sendable, Hashable {
+    public var correlationId: String
+    /// nil refunds everything not yet refunded. Atomic units for a payment, a count of units for a package spend.
+    public var amount: TokenAmount?
+    public var reason: String
+    public var actor: String
+    public var automatic: Bool
+
+    public init(correlationId: String, amount: TokenAmount? = nil, reason: String, actor: String, automatic: Bool = false) {
+        self.correlationId = correlationId
+        self.amount = amount
+        self.reason = reason
+        self.actor = actor
+        self.automatic = automatic
+    }
+}
+
+/// Why a refund was refused.
+public struct RefundError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Sendable, Hashable {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        /// No flow with this correlation id was paid or spent units.
+        public static let notFound = Code(rawValue: "not_found")
+        /// The amount asked exceeds what was paid minus what was already refunded.
+        public static let exceedsPaid = Code(rawValue: "exceeds_paid")
+        /// Everything was already refunded.
+        public static let alreadyRefunded = Code(rawValue: "already_refunded")
+        /// The refund to close does not exist.
+        public static let unknownRefund = Code(rawValue: "unknown_refund")
+        /// The refund is not `pending_payout` (already paid, or a package credit).
+        public static let notPending = Code(rawValue: "not_pending")
+        /// The amount, reason or transaction id is not acceptable.
+        public static let invalid = Code(rawValue: "invalid")
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// Where refunds are recorded. Each call commits its audit event (stage `refund`) in the same transaction.
+public protocol RefundLedger: Sendable {
+    /// Records a refund for a flow: a package spend is re-credited at once (`credited`); a payment becomes
+    /// `pending_payout`. The total refunded for a flow never exceeds what it paid. Throws `RefundError`.
+    func refund(_ request: RefundRequest, nowMillis: Int64) async throws -> Refund
+
+    /// Refunds, newest first, optionally only those in `state` or of one flow.
+    func refunds(state: Refund.State?, correlationId: String?, limit: Int) async throws -> [Refund]
+
+    /// Closes a `pending_payout` refund with the transaction that paid it out. Throws `RefundError`.
+    func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund
+}
