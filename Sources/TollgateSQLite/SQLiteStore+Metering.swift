@@ -1,6 +1,135 @@
+import Foundation
 import GRDB
+import TollgateCore
 
 extension SQLiteStore {
-    /// Usage events, package balances and refunds.
-    static func migrateMetering(_ db: Database) throws {}
+    /// Usage events (one per flow), package balances with the holds and grants that move them, and refunds.
+    /// A balance can never go below zero: the CHECK makes a bug fail loudly instead of giving units away.
+    static func migrateMetering(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE usage_event (
+                correlation_id TEXT PRIMARY KEY NOT NULL, client_id TEXT NOT NULL, payer TEXT NOT NULL, resource TEXT NOT NULL,
+                unit TEXT NOT NULL, quantity INTEGER NOT NULL, paid_quantity INTEGER NOT NULL, source TEXT NOT NULL,
+                amount TEXT NOT NULL, asset TEXT NOT NULL, at_ms INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE INDEX usage_event_client ON usage_event (client_id, at_ms);
+            CREATE INDEX usage_event_time ON usage_event (at_ms);
+            CREATE TABLE package_balance (
+                client_id TEXT NOT NULL, package TEXT NOT NULL, unit TEXT NOT NULL, balance INTEGER NOT NULL CHECK (balance >= 0),
+                updated_at INTEGER NOT NULL, PRIMARY KEY (client_id, package)
+            ) WITHOUT ROWID;
+            CREATE TABLE package_grant (
+                correlation_id TEXT PRIMARY KEY NOT NULL, client_id TEXT NOT NULL, package TEXT NOT NULL, unit TEXT NOT NULL,
+                units INTEGER NOT NULL, at_ms INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE TABLE unit_hold (
+                correlation_id TEXT PRIMARY KEY NOT NULL, client_id TEXT NOT NULL, package TEXT NOT NULL, units INTEGER NOT NULL,
+                state TEXT NOT NULL, at_ms INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            CREATE TABLE refund (
+                id TEXT PRIMARY KEY NOT NULL, correlation_id TEXT NOT NULL, kind TEXT NOT NULL, state TEXT NOT NULL,
+                client_id TEXT NOT NULL, payer TEXT NOT NULL, resource TEXT NOT NULL, amount TEXT NOT NULL, asset TEXT NOT NULL,
+                network TEXT NOT NULL, unit TEXT NOT NULL, reason TEXT NOT NULL, actor TEXT NOT NULL, automatic INTEGER NOT NULL,
+                created_at INTEGER NOT NULL, closed_at INTEGER, payout_tx TEXT
+            ) WITHOUT ROWID;
+            CREATE INDEX refund_flow ON refund (correlation_id);
+            CREATE INDEX refund_state ON refund (state, created_at);
+            """)
+    }
+
+    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
+        try await writer.write { db in
+            if let response { try Self.storeResponse(response, key: key, db) }
+            if let metering { try Self.record(metering, db) }
+            try Self.append(events, db)
+        }
+    }
+
+    public func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome {
+        try await writer.write { db in
+            try db.execute(sql: """
+                UPDATE package_balance SET balance = balance - ?, updated_at = ? WHERE client_id = ? AND package = ? AND balance >= ?
+                """, arguments: [hold.units, Self.now(), hold.clientId, hold.package, hold.units])
+            let balance = try Int.fetchOne(db, sql: "SELECT balance FROM package_balance WHERE client_id = ? AND package = ?",
+                                           arguments: [hold.clientId, hold.package]) ?? 0
+            guard db.changesCount == 1 else { return .insufficient(balance: balance) }
+            try db.execute(sql: """
+                INSERT INTO unit_hold (correlation_id, client_id, package, units, state, at_ms) VALUES (?, ?, ?, ?, 'held', ?)
+                """, arguments: [hold.correlationId, hold.clientId, hold.package, hold.units, Self.now()])
+            try Self.append(events, db)
+            return .held(remaining: balance)
+        }
+    }
+
+    public func finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent]) async throws {
+        try await writer.write { db in
+            if let hold = try Row.fetchOne(db, sql: "SELECT client_id, package, units FROM unit_hold WHERE correlation_id = ? AND state = 'held'",
+                                           arguments: [correlationId]) {
+                let held: Int = hold["units"], client: String = hold["client_id"], package: String = hold["package"]
+                // Units held but not consumed go back; consumption past the hold is spent only while the balance lasts.
+                try db.execute(sql: """
+                    UPDATE package_balance SET balance = max(0, balance + ?), updated_at = ? WHERE client_id = ? AND package = ?
+                    """, arguments: [held - max(0, consumed), Self.now(), client, package])
+                try db.execute(sql: "UPDATE unit_hold SET state = ? WHERE correlation_id = ?",
+                               arguments: [consumed > 0 ? "spent" : "released", correlationId])
+            }
+            if let usage { try Self.insert(usage, db) }
+            try Self.append(events, db)
+        }
+    }
+
+    static func record(_ metering: MeteringRecord, _ db: Database) throws {
+        try insert(metering.usage, db)
+        guard let grant = metering.grant else { return }
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO package_grant (correlation_id, client_id, package, unit, units, at_ms) VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [metering.usage.correlationId, grant.clientId, grant.package, grant.unit, grant.units, now()])
+        guard db.changesCount == 1 else { return }
+        // The purchasing request spends its own consumption from the units it bought.
+        try db.execute(sql: """
+            INSERT INTO package_balance (client_id, package, unit, balance, updated_at) VALUES (?, ?, ?, max(0, ?), ?)
+            ON CONFLICT (client_id, package) DO UPDATE SET balance = max(0, balance + excluded.balance), updated_at = excluded.updated_at
+            """, arguments: [grant.clientId, grant.package, grant.unit, grant.units - metering.usage.quantity, now()])
+    }
+
+    static func insert(_ usage: UsageEvent, _ db: Database) throws {
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO usage_event (correlation_id, client_id, payer, resource, unit, quantity, paid_quantity, source, amount, asset, at_ms)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [usage.correlationId, usage.clientId, usage.payer, usage.resource, usage.unit, usage.quantity, usage.paidQuantity,
+                             usage.source.rawValue, usage.amount, usage.asset, usage.atMillis])
+    }
+}
+
+extension SQLiteStore: UsageLedger {
+    public func usage(clientId: String?, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummary] {
+        try await writer.read { db in
+            var sql = "SELECT resource, unit, quantity, amount, asset FROM usage_event WHERE at_ms >= ? AND at_ms < ?"
+            var arguments: StatementArguments = [fromMillis, toMillis]
+            if let clientId {
+                sql += " AND client_id = ?"
+                arguments += [clientId]
+            }
+            var summaries: [String: UsageSummary] = [:]
+            let rows = try Row.fetchCursor(db, sql: sql + " ORDER BY resource, unit", arguments: arguments)
+            while let row = try rows.next() {
+                let resource: String = row["resource"], unit: String = row["unit"], amount: String = row["amount"], asset: String = row["asset"]
+                var summary = summaries["\(resource)\u{0}\(unit)"] ?? UsageSummary(resource: resource, unit: unit, events: 0, quantity: 0, paid: [:])
+                summary.events += 1
+                summary.quantity += row["quantity"] as Int
+                if amount != "0", !asset.isEmpty {
+                    summary.paid[asset] = DecimalSum.add(summary.paid[asset] ?? "0", amount) ?? summary.paid[asset]
+                }
+                summaries["\(resource)\u{0}\(unit)"] = summary
+            }
+            return summaries.values.sorted { ($0.resource, $0.unit) < ($1.resource, $1.unit) }
+        }
+    }
+
+    public func packageBalances(clientId: String) async throws -> [String: Int] {
+        try await writer.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT package, balance FROM package_balance WHERE client_id = ?", arguments: [clientId])
+                .map { ($0["package"] as String, $0["balance"] as Int) }) { first, _ in first }
+        }
+    }
 }

@@ -70,17 +70,9 @@ public struct SQLiteStore: TollgateStore {
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
-                       events: [AuditEvent]) async throws {
+                       metering: MeteringRecord?, events: [AuditEvent]) async throws {
         try await writer.write { db in
-            if let response {
-                let headers = String(decoding: (try? JSONEncoder().encode(response.headers)) ?? Data("[]".utf8), as: UTF8.self)
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers,
-                                                          body, expires_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request,
-                                     response.status, headers, Data(response.body), response.expiresAt])
-            }
+            if let response { try Self.storeResponse(response, key: key, db) }
             try db.execute(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                            arguments: [state.rawValue, Self.now(), key.network, key.asset, key.payer, key.nonce])
             if let flow = try Self.reservationFlow(key, db) {
@@ -99,8 +91,18 @@ public struct SQLiteStore: TollgateStore {
                                      payment.amount, payment.nonce, payment.transaction, payment.clientId, payment.resource,
                                      payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256])
             }
+            if let metering, state == .settled { try Self.record(metering, db) }
             try Self.append(events, db)
         }
+    }
+
+    static func storeResponse(_ response: StoredResponse, key: ProofKey, _ db: Database) throws {
+        let headers = String(decoding: (try? JSONEncoder().encode(response.headers)) ?? Data("[]".utf8), as: UTF8.self)
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request,
+                             response.status, headers, Data(response.body), response.expiresAt])
     }
 
     public func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse? {

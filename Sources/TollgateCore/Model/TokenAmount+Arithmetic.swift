@@ -19,3 +19,33 @@ extension TokenAmount {
         return TokenAmount(atomic: String(decoding: digits.reversed(), as: UTF8.self))
     }
 }
+
+extension TokenAmount {
+    /// The amount times `factor` (a unit price times a quantity), or nil past uint256's 78 digits.
+    public func multiplied(by factor: Int) -> TokenAmount? {
+        guard factor >= 0 else { return nil }
+        var digits: [UInt8] = []
+        var carry = 0
+        for digit in atomic.utf8.reversed() {
+            let (product, overflow) = (Int(digit) - 48).multipliedReportingOverflow(by: factor)
+            guard !overflow else { return nil }
+            let total = product + carry
+            digits.append(UInt8(total % 10) + 48)
+            carry = total / 10
+        }
+        while carry > 0 {
+            digits.append(UInt8(carry % 10) + 48)
+            carry /= 10
+        }
+        while digits.count > 1, digits.last == 48 { digits.removeLast() }
+        return TokenAmount(atomic: String(decoding: digits.reversed(), as: UTF8.self))
+    }
+
+    /// `units × part / whole`, rounded down: the share of `units` that `part` of `whole` stands for
+    /// (the package units a partial refund takes back). All of `whole` is all of `units`.
+    public static func proportion(of units: Int, part: TokenAmount, whole: TokenAmount) -> Int {
+        if part >= whole { return units }
+        guard let part = Double(part.atomic), let whole = Double(whole.atomic), whole > 0 else { return 0 }
+        return Int((Double(units) * part / whole).rounded(.down))
+    }
+}

@@ -2,7 +2,7 @@
 ///
 /// Every method commits before it returns. Audit events passed along are written in the same
 /// transaction as the state change they describe.
-public protocol TollgateStore: Sendable {
+public protocol TollgateStore: RefundLedger {
     /// Atomically claims a proof for single use, and the offer (its correlation id) with it.
     func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome
 
@@ -11,7 +11,20 @@ public protocol TollgateStore: Sendable {
 
     /// Records the end of a paid flow: the reservation's final state and, when money moved, the ledger
     /// entry and the delivered response (for idempotent retries), in one transaction.
-    func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?, events: [AuditEvent]) async throws
+    /// `metering` (with a settlement only) records the usage event and any package units bought.
+    func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?, metering: MeteringRecord?,
+                events: [AuditEvent]) async throws
+
+    /// Records the delivery of a flow whose payment was settled before forwarding (`settle: before`).
+    func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws
+
+    /// Sets units aside from a package balance for a prepaid request; never lets the balance go below zero.
+    func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome
+
+    /// Ends a prepaid request: `consumed` units are spent (held units not consumed go back to the balance;
+    /// consumption beyond the hold is spent only as far as the balance allows) and `usage` is recorded
+    /// when given. Idempotent per correlation id.
+    func finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent]) async throws
 
     /// The delivered response stored under a proof, if it has not expired.
     func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse?
@@ -34,7 +47,12 @@ public protocol TollgateStore: Sendable {
 
 extension TollgateStore {
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
-        try await finish(key, state: state, payment: payment, response: nil, events: events)
+        try await finish(key, state: state, payment: payment, response: nil, metering: nil, events: events)
+    }
+
+    public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
+                       events: [AuditEvent]) async throws {
+        try await finish(key, state: state, payment: payment, response: response, metering: nil, events: events)
     }
 }
 

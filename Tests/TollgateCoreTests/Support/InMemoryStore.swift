@@ -68,12 +68,84 @@ actor InMemoryStore: TollgateStore {
     }
 
     func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
-                events: [AuditEvent]) async throws {
+                metering: MeteringRecord?, events: [AuditEvent]) async throws {
         try check(.finish)
         if let response { responses[key] = response }
         claims[key]?.state = state
         if let payment { payments.append(payment) }
+        if let metering, state == .settled { record(metering) }
         write(events)
+    }
+
+    // MARK: metering (the rules of SQLiteStore+Metering, in memory)
+
+    private(set) var usage: [String: UsageEvent] = [:]
+    private(set) var balances: [String: Int] = [:]
+    private var unitHolds: [String: (hold: UnitHold, open: Bool)] = [:]
+    private(set) var refundsRecorded: [Refund] = []
+
+    func setBalance(client: String, package: String, units: Int) { balances["\(client)/\(package)"] = units }
+    func balance(client: String, package: String) -> Int { balances["\(client)/\(package)"] ?? 0 }
+
+    func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
+        try check(.finish)
+        if let response { responses[key] = response }
+        if let metering { record(metering) }
+        write(events)
+    }
+
+    func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome {
+        try check(.reserve)
+        let key = "\(hold.clientId)/\(hold.package)"
+        let balance = balances[key] ?? 0
+        guard balance >= hold.units else { return .insufficient(balance: balance) }
+        balances[key] = balance - hold.units
+        unitHolds[hold.correlationId] = (hold, true)
+        write(events)
+        return .held(remaining: balance - hold.units)
+    }
+
+    func finishUnits(correlationId: String, consumed: Int, usage event: UsageEvent?, events: [AuditEvent]) async throws {
+        try check(.finish)
+        if let entry = unitHolds[correlationId], entry.open {
+            let key = "\(entry.hold.clientId)/\(entry.hold.package)"
+            balances[key] = max(0, (balances[key] ?? 0) + entry.hold.units - max(0, consumed))
+            unitHolds[correlationId] = (entry.hold, false)
+        }
+        if let event, usage[event.correlationId] == nil { usage[event.correlationId] = event }
+        write(events)
+    }
+
+    func refund(_ request: RefundRequest, nowMillis: Int64) async throws -> Refund {
+        guard let payment = payments.first(where: { $0.correlationId == request.correlationId }) else {
+            throw RefundError(.notFound, "no payment for \(request.correlationId)")
+        }
+        let refund = Refund(id: "rf_\(refundsRecorded.count + 1)", correlationId: payment.correlationId, kind: .payout, state: .pendingPayout,
+                            clientId: payment.clientId, payer: payment.payer, resource: payment.resource,
+                            amount: (request.amount ?? TokenAmount(atomic: payment.amount)!).atomic, asset: payment.asset,
+                            network: payment.network, unit: payment.unit, reason: request.reason, actor: request.actor,
+                            automatic: request.automatic, createdAtMillis: nowMillis)
+        refundsRecorded.append(refund)
+        write([AuditEvent(correlationId: refund.correlationId, timeMillis: nowMillis, stage: .refund, outcome: .ok,
+                          reason: request.automatic ? "automatic_refund" : "refund_recorded", details: ["refund_id": refund.id])])
+        return refund
+    }
+
+    func refunds(state: Refund.State?, correlationId: String?, limit: Int) async throws -> [Refund] {
+        refundsRecorded.filter { (state == nil || $0.state == state) && (correlationId == nil || $0.correlationId == correlationId) }
+    }
+
+    func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund {
+        throw RefundError(.unknownRefund, "closing is tested against SQLiteStore")
+    }
+
+    private func record(_ metering: MeteringRecord) {
+        guard usage[metering.usage.correlationId] == nil else { return }
+        usage[metering.usage.correlationId] = metering.usage
+        if let grant = metering.grant {
+            let key = "\(grant.clientId)/\(grant.package)"
+            balances[key] = max(0, (balances[key] ?? 0) + grant.units - metering.usage.quantity)
+        }
     }
 
     func append(_ events: [AuditEvent]) async throws {
