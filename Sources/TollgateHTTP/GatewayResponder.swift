@@ -9,13 +9,22 @@ public struct GatewayResponder: HTTPResponder {
 
     let gateway: Gateway
     let maxRequestBodyBytes: Int
+    let metrics: GatewayMetrics?
 
-    public init(gateway: Gateway, maxRequestBodyBytes: Int) {
+    /// - Parameter metrics: counts every response by status class.
+    public init(gateway: Gateway, maxRequestBodyBytes: Int, metrics: GatewayMetrics? = nil) {
         self.gateway = gateway
         self.maxRequestBodyBytes = maxRequestBodyBytes
+        self.metrics = metrics
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        let response = try await answer(request, context: context)
+        metrics?.countResponse(status: response.status.code)
+        return response
+    }
+
+    private func answer(_ request: Request, context: Context) async throws -> Response {
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
             return Self.preflight(request)
         }

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import Prometheus
 import ServiceLifecycle
 import TollgateCore
 import TollgateX402
@@ -19,6 +20,8 @@ public struct GatewayServer {
     /// Revocations and incident switches in force on this instance: the gateway reads them on every
     /// request, the admin API and the refresher write them.
     public let controls: OperatorControls
+    /// This instance's Prometheus metrics (its own registry), served at `GET /metrics` on the admin listener.
+    public let metrics: GatewayMetrics
 
     /// - Parameters:
     ///   - initialControls: the controls in force at start (load them from the store first, so no request is
@@ -43,9 +46,15 @@ public struct GatewayServer {
                              networks: Set(entry.networks), breaker: entry.breaker)
             }
         }
-        let pool = FacilitatorPool(members)
+        let registry = PrometheusCollectorRegistry()
+        let pool = FacilitatorPool(members, metrics: FacilitatorCallMetrics(registry: registry))
+        let metrics = GatewayMetrics(registry: registry, routes: configuration.routes, assets: configuration.assets,
+                                     facilitators: pool, controls: controls)
+        self.metrics = metrics
+        // The pipeline's writes go through the observed store, so the metrics see exactly what was committed.
+        let observedStore = ObservedStore(store, observer: metrics)
         let rail = ExactEVMRail(assets: configuration.assets, facilitators: pool)
-        let batcher = AuditBatcher(store: store, interval: .milliseconds(configuration.auditFlushMillis), logger: logger)
+        let batcher = AuditBatcher(store: observedStore, interval: .milliseconds(configuration.auditFlushMillis), logger: logger)
         let settings = Gateway.Settings(
             routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
             contract: ContractSigner(keys: keys), publicURL: configuration.publicURL, unmatched: configuration.unmatched,
@@ -55,7 +64,7 @@ public struct GatewayServer {
             quotas: configuration.quotas, payerAllowList: configuration.payerAllowList, payerDenyList: configuration.payerDenyList)
         let upstream = HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                     maxResponseBytes: configuration.maxUpstreamResponseBytes)
-        gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, controls: controls, tokens: tokens,
+        gateway = Gateway(settings: settings, rail: rail, store: observedStore, audit: batcher, upstream: upstream, controls: controls, tokens: tokens,
                           logger: logger)
         facilitators = pool
         var services: [any Service] = [
@@ -67,13 +76,17 @@ public struct GatewayServer {
         // Every instance follows the shared store, with or without its own admin listener, so a change made
         // anywhere applies here within a second.
         if let controlStore { services.append(ControlsRefresher(store: controlStore, controls: controls, logger: logger)) }
+        // Audit retention runs only where the store can archive (SQLite); elsewhere every event is kept.
+        if let retention = configuration.auditRetention, let retaining = store as? any AuditRetaining {
+            services.append(retaining.auditRetentionService(retention, logger: logger))
+        }
         self.services = services
         if let admin = configuration.admin, let adminToken, let controlStore {
             adminApplication = Application(
                 router: AdminAPI.router(store: controlStore, controls: controls, token: adminToken,
                                         policy: AdminPolicyView(limits: configuration.limits.global, routeLimits: configuration.limits.perRoute,
                                                                 spendCaps: configuration.spendCaps, quotas: configuration.quotas),
-                                        logger: logger),
+                                        metrics: metrics, logger: logger),
                 configuration: .init(address: .hostname(admin.listen.host, port: admin.listen.port), serverName: "tollgate-admin"),
                 onServerRunning: { channel in await onAdminRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)
@@ -84,7 +97,7 @@ public struct GatewayServer {
             adminApplication = nil
         }
         application = Application(
-            responder: GatewayResponder(gateway: gateway, maxRequestBodyBytes: configuration.maxRequestBodyBytes),
+            responder: GatewayResponder(gateway: gateway, maxRequestBodyBytes: configuration.maxRequestBodyBytes, metrics: metrics),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port), serverName: "tollgate"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

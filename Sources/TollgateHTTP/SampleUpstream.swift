@@ -30,7 +30,47 @@ public enum SampleUpstream {
             return json(Report(report: "daily", date: "2026-11-25", summary: "Markets closed mixed; volumes 4% above the 30-day mean.",
                                topMovers: ["ACME": "+3.1%", "GLOBEX": "-2.4%"], delivery: delivery(request)))
         }
+        // Metered resources (docs/configuration.md, "Metering").
+        router.get("/records") { request, _ in
+            if let refusal = refuse(request, contract) { return refusal }
+            let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 0), catalogue.count)
+            var response = json(RecordPage(records: Array(catalogue.prefix(limit)), delivery: delivery(request)))
+            response.headers[HTTPField.Name("X-Record-Count")!] = String(limit)
+            return response
+        }
+        router.get("/exports/{name}") { request, context in
+            if let refusal = refuse(request, contract) { return refusal }
+            let name = context.parameters.get("name") ?? "export"
+            let rows = catalogue.map { "\($0.symbol),\($0.date),\($0.price),\($0.volume)" }.joined(separator: "\n")
+            return Response(status: .ok, headers: [.contentType: "text/csv", .contentDisposition: "attachment; filename=\"\(name).csv\""],
+                            body: .init(byteBuffer: ByteBuffer(string: "symbol,date,price,volume\n" + rows + "\n")))
+        }
+        router.post("/jobs/render") { request, _ in
+            if let refusal = refuse(request, contract) { return refusal }
+            // Pretends to work: reports the seconds it was paid for (from the contract's unit header) as the seconds it used.
+            let paid = request.headers[.tollgateUnit].flatMap { $0.split(separator: "=").last.flatMap { Int($0) } } ?? 1
+            var response = json(["job": "render", "status": "done", "seconds": String(paid)])
+            response.headers[HTTPField.Name("X-Work-Seconds")!] = String(paid)
+            return response
+        }
+        router.get("/search") { request, _ in
+            if let refusal = refuse(request, contract) { return refusal }
+            let query = (request.uri.queryParameters.get("q") ?? "").uppercased()
+            let hits = catalogue.filter { query.isEmpty || $0.symbol.contains(query) }.prefix(10)
+            return json(RecordPage(records: Array(hits), delivery: delivery(request)))
+        }
         return router
+    }
+
+    struct RecordPage: Encodable {
+        var records: [Record]
+        var delivery: Delivery
+    }
+
+    /// 250 records for the per-record and per-byte routes.
+    static let catalogue = (0..<250).map { index in
+        Record(symbol: ["ACME", "GLOBEX", "INITECH", "UMBRELLA", "HOOLI"][index % 5], date: "2026-11-\(String(format: "%02d", 1 + index % 25))",
+               price: "\(50 + index % 70).\(String(format: "%02d", index % 100))", volume: 10_000 + index * 37, trader_id: "T-\(1000 + index)")
     }
 
     struct Record: Encodable {

@@ -73,7 +73,7 @@ extension SQLiteStore {
         guard !remaining.isZero else { throw RefundError(.alreadyRefunded, "\(request.correlationId) is already refunded in full (\(paid.atomic))") }
         let amount = request.amount ?? remaining
         guard amount <= remaining else {
-            throw RefundError(.exceedsPaid, "\(amount.atomic) exceeds what is left to refund: \(remaining.atomic) of \(paid.atomic) paid")
+            throw RefundError(.exceedsPaid, "\(amount.atomic) exceeds what is left to refund: \(remaining.atomic) of \(paid.atomic) paid (atomic units)")
         }
         if let grant = try Row.fetchOne(db, sql: "SELECT client_id, package, units FROM package_grant WHERE correlation_id = ?",
                                         arguments: [request.correlationId]) {

@@ -7,8 +7,9 @@ import NIOHTTP1
 /// `tollgate admin …`: the operator's side, through the admin API of a running gateway.
 struct Admin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Revoke clients or payers, switch incidents on and off, see spend (through the admin API).",
-        subcommands: [Status.self, Revoke.self, Unrevoke.self, IncidentCommand.self, Spend.self, Limits.self])
+        abstract: "Revoke clients or payers, switch incidents on and off, see spend, refund flows (through the admin API).",
+        subcommands: [Status.self, Revoke.self, Unrevoke.self, IncidentCommand.self, Spend.self, Limits.self, RefundCreate.self, RefundList.self,
+                      RefundClose.self])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revocations and incidents in force.")
@@ -89,6 +90,50 @@ struct Admin: AsyncParsableCommand {
             let query = [client.map { "client=\(AdminConnection.encoded($0))" }, payer.map { "payer=\(AdminConnection.encoded($0))" }]
                 .compactMap { $0 }.joined(separator: "&")
             try await connection.send(.GET, "/admin/limits" + (query.isEmpty ? "" : "?\(query)"))
+        }
+    }
+}
+
+extension Admin {
+    struct RefundCreate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "refund",
+            abstract: "Refund (part of) a paid flow: a payment becomes pending_payout, units spent from a package are credited back at once.")
+        @Argument(help: "The flow's correlation id (tg_…, its Tollgate-Correlation-Id).") var correlationId: String
+        @Option(help: "Atomic units of the paid asset (10000 = 0.01 USDC), or units for a package spend. Default: all that is left.")
+        var amount: String?
+        @Option(help: "Why (kept in the refund and the audit log).") var reason: String
+        @OptionGroup var connection: AdminConnection
+
+        func run() async throws {
+            try await connection.send(.POST, "/admin/refunds", body: ["correlation_id": correlationId, "amount": amount, "reason": reason])
+        }
+    }
+
+    struct RefundList: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "refunds", abstract: "Refunds, newest first.")
+        @Option(help: "pending_payout (or pending), paid or credited.") var state: String?
+        @Option(help: "Only the refunds of this flow.") var correlationId: String?
+        @Option(help: "At most this many (1–1000, default 100).") var limit: Int?
+        @OptionGroup var connection: AdminConnection
+
+        func run() async throws {
+            let query = [state.map { "state=\(AdminConnection.encoded($0 == "pending" ? "pending_payout" : $0))" },
+                         correlationId.map { "correlation_id=\(AdminConnection.encoded($0))" }, limit.map { "limit=\($0)" }]
+                .compactMap { $0 }.joined(separator: "&")
+            try await connection.send(.GET, "/admin/refunds" + (query.isEmpty ? "" : "?\(query)"))
+        }
+    }
+
+    struct RefundClose: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "refund-close", abstract: "Record the transaction that paid a pending_payout refund out (it becomes paid).")
+        @Argument(help: "The refund id (rf_…).") var id: String
+        @Option(help: "The payout transaction (0x and 64 hex digits).") var tx: String
+        @OptionGroup var connection: AdminConnection
+
+        func run() async throws {
+            try await connection.send(.POST, "/admin/refunds/\(AdminConnection.encoded(id))/close", body: ["payout_transaction": tx])
         }
     }
 }

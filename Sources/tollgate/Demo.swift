@@ -16,18 +16,28 @@ struct Demo: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
+    @Option(help: "Keep the demo's database, configuration and secret in this directory, so `tollgate trace`, `refund`, `usage`, `dispute` and `audit` can be tried on it afterwards.")
+    var keep: String?
+
     func run() async throws {
         var logger = logging.makeLogger("tollgate.demo")
         if logging.logLevel == "info" { logger.logLevel = .warning }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-demo-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let directory = keep.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-demo-\(UUID().uuidString)").path
+        defer { if keep == nil { try? FileManager.default.removeItem(atPath: directory) } }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let ports = try (0..<3).map { _ in try FreePort.pick() }
         let (upstreamPort, facilitatorPort, gatewayPort) = (ports[0], ports[1], ports[2])
 
         let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+        let secretFile = directory + "/secret"
+        guard FileManager.default.createFile(atPath: secretFile, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ValidationError("cannot write \(secretFile)")
+        }
         let yaml = DemoConfiguration.yaml(gateway: gatewayPort, upstream: upstreamPort, facilitator: facilitatorPort, directory: directory)
+        try yaml.write(toFile: directory + "/tollgate.yaml", atomically: true, encoding: .utf8)
         let (configuration, _) = try ConfigurationLoader.parse(yaml, file: "demo")
-        let keys = try SecretResolver.keyRing(configuration.secrets, environment: ["TOLLGATE_DEMO_SECRET": secret])
+        let keys = try SecretResolver.keyRing(configuration.secrets)
         let store = try SQLiteStore(path: configuration.sqlitePath)
 
         let upstream = Application(router: SampleUpstream.router(contract: ContractSigner(keys: keys)),
@@ -56,6 +66,9 @@ struct Demo: AsyncParsableCommand {
             for try await value in tasks { if let value { result = value } }
             return result
         }
+        if let keep, outcome {
+            say("\nkept in \(keep): try `tollgate trace -c \(keep)/tollgate.yaml <correlation id>`, `tollgate usage -c \(keep)/tollgate.yaml --client analyst`")
+        }
         if !outcome { throw ExitCode.failure }
     }
 }
@@ -69,7 +82,7 @@ enum DemoConfiguration {
           url: http://127.0.0.1:\(upstream)
         secrets:
           - id: demo
-            env: TOLLGATE_DEMO_SECRET
+            file: \(directory)/secret
         storage:
           sqlite: \(directory)/gateway.sqlite
           audit_flush_ms: 50
@@ -101,6 +114,24 @@ enum DemoConfiguration {
             resource: reports
             price: "0.01"
             accepts: [usdc-base-sepolia]
+            scope: reports:read
+          - method: GET
+            path: /records
+            resource: records
+            description: Market records, priced per record
+            price: "0.0001"
+            accepts: [usdc-base-sepolia]
+            unit: record
+            quantity: {query: limit, max: 250, default: 100}
+            measure: {json_array: records}
+            anonymous: true
+          - method: GET
+            path: /search
+            resource: search
+            description: Symbol search, sold in packages of 100
+            price: "0.50"
+            accepts: [usdc-base-sepolia]
+            package: {units: 100, name: search-credits}
             scope: reports:read
           - method: GET
             path: /health

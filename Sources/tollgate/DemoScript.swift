@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NIOHTTP1
 import TollgateCore
 import TollgateSQLite
 import TollgateX402
@@ -63,15 +64,49 @@ struct DemoScript {
         say("   ← \(unauthorized.status) (authorization comes before any price)")
         ok = ok && unauthorized.status == 401
 
+        say("7. metering  GET /records?limit=20: priced per record, 20 × 0.0001")
+        let records = try await client.get(gatewayURL + "/records?limit=20")
+        let quoted = records.paymentRequired?.accepts.first?.amount ?? "-"
+        say("   ← \(records.status)   quoted \(quoted) atomic units for 20 records")
+        if let terms = records.paymentRequired {
+            let bought = try await client.get(gatewayURL + "/records?limit=20", headers: [(X402.paymentSignatureHeader, try client.sign(terms))])
+            say("   ← \(bought.status) after paying; usage recorded: \(try await usage(records.correlationId, "records"))")
+            ok = ok && bought.status == 200
+        }
+        ok = ok && records.status == 402 && quoted == "2000"
+
+        say("8. package   GET /search?q=ACME with the analyst's key: one payment buys 100 searches")
+        let apiKey = [("X-Api-Key", "tg_demo_reports_key")]
+        let search = try await client.get(gatewayURL + "/search?q=ACME", headers: apiKey)
+        if search.status == 402, let terms = search.paymentRequired {
+            let bought = try await client.get(gatewayURL + "/search?q=ACME", headers: apiKey + [(X402.paymentSignatureHeader, try client.sign(terms))])
+            let again = try await client.get(gatewayURL + "/search?q=ACME", headers: apiKey)
+            let balance = again.headers.first(name: "Tollgate-Package-Balance") ?? "-"
+            say("   ← 402, then \(bought.status) paid (package bought), then \(again.status) with no payment: \(balance) left")
+            ok = ok && bought.status == 200 && again.status == 200
+        } else {
+            say("   ✗ expected 402 for the package, got \(search.status)")
+            ok = false
+        }
+
         try await Task.sleep(for: .milliseconds(150))
-        say("\n7. trace     tollgate trace \(correlationId)")
+        say("\n9. trace     tollgate trace \(correlationId)")
         let events = try await store.events(correlationId: correlationId)
         say(TraceReport(correlationId: correlationId, recorded: events).table())
         ok = ok && events.contains { $0.event.stage == .settle && $0.event.outcome == .ok }
 
-        say(ok ? "\n✓ demo complete: paid once, replay refused, authorization before payment, every step audited"
+        say(ok ? "\n✓ demo complete: paid once, replay refused, authorization before payment, metered, every step audited"
                  : "\n✗ demo failed")
         return ok
+    }
+}
+
+extension DemoScript {
+    /// The usage event recorded for a flow, as text.
+    func usage(_ correlationId: String?, _ resource: String) async throws -> String {
+        try await Task.sleep(for: .milliseconds(50))
+        let summary = try await store.usage(clientId: nil, fromMillis: 0, toMillis: .max).first { $0.resource == resource }
+        return summary.map { "\($0.quantity) \($0.unit) units" } ?? "none"
     }
 }
 

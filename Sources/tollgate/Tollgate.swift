@@ -8,7 +8,8 @@ struct Tollgate: AsyncParsableCommand {
         abstract: "A payment gate for HTTP APIs, datasets and MCP tools (x402 v2).",
         subcommands: [
             Serve.self, Check.self, Trace.self, Facilitator.self, SampleUpstreamCommand.self, Demo.self, Bench.self, HashKey.self,
-            Admin.self,
+            Admin.self, RefundCommand.self, UsageCommand.self, Audit.self,
+            Dispute.self,
         ])
 }
 

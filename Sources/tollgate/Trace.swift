@@ -5,10 +5,12 @@ import TollgateHTTP
 import TollgateSQLite
 
 struct Trace: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show every recorded step of one flow and where it stopped.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show every recorded step of a flow, or of every flow of a payer, transaction or nonce, and where each stopped.",
+        discussion: "KEY is \(TraceKey.acceptedForms). Flows linked by a refusal (a fresh offer) or a replay are shown too, one level deep.")
 
-    @Argument(help: "The correlation id (the Tollgate-Correlation-Id response header).")
-    var correlationId: String
+    @Argument(help: "A correlation id (the Tollgate-Correlation-Id response header), a payer address, or a transaction hash or proof nonce.")
+    var key: String
 
     @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
     var config: String
@@ -16,19 +18,99 @@ struct Trace: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(help: "At most this many flows for a payer, transaction or nonce (newest first).")
+    var limit = 20
+
+    func validate() throws {
+        do {
+            _ = try TraceKey(parsing: key)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        guard (1...1000).contains(limit) else { throw ValidationError("--limit must be between 1 and 1000") }
+    }
+
     func run() async throws {
+        let traceKey = try TraceKey(parsing: key)
         let configuration = try ConfigurationFile.load(config)
         let store = try ConfigurationFile.openStore(configuration)
-        let events = try await store.events(correlationId: correlationId)
-        let report = TraceReport(correlationId: correlationId, recorded: events)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        } else {
-            print(report.table())
+        let match = try await store.flows(matching: traceKey, limit: limit)
+        var loader = TraceLoader(store: store, shown: Set(match.correlationIds))
+        var reports: [TraceReport] = []
+        for id in match.correlationIds { reports.append(try await loader.report(id)) }
+
+        if case .correlationId(let id) = traceKey {
+            // The shape existing tools read: one flow, `{"correlationId", "events", "stoppedAt"}` (+ `linkedFlows`).
+            let report = reports.first ?? TraceReport(correlationId: id, recorded: [])
+            print(json ? try Self.encoded(report) : report.table())
+            if reports.isEmpty { throw ExitCode(1) }
+            return
         }
-        if events.isEmpty { throw ExitCode(1) }
+        let search = TraceSearch(key: traceKey.value, kind: traceKey.kind, matchedAs: match.matchedAs, totalFlows: match.total, flows: reports)
+        if json {
+            print(try Self.encoded(search))
+        } else if reports.isEmpty {
+            FileHandle.standardError.write(Data("no flow found for \(traceKey): nothing in payments, proof evidence or audit details\n".utf8))
+        } else {
+            print(search.table())
+        }
+        if reports.isEmpty { throw ExitCode(1) }
+    }
+
+    static func encoded(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+/// Loads flows with their linked flows (one level); a linked flow already listed is only named.
+struct TraceLoader {
+    let store: SQLiteStore
+    let shown: Set<String>
+    private var cache: [String: TraceReport] = [:]
+
+    init(store: SQLiteStore, shown: Set<String>) {
+        self.store = store
+        self.shown = shown
+    }
+
+    mutating func report(_ correlationId: String) async throws -> TraceReport {
+        let events = try await store.events(correlationId: correlationId)
+        var report = TraceReport(correlationId: correlationId, recorded: events)
+        var linked: [TraceReport.Linked] = []
+        for link in FlowLink.links(in: events) {
+            if shown.contains(link.correlationId) {
+                linked.append(.init(link, shownAbove: true, flow: nil))
+                continue
+            }
+            if cache[link.correlationId] == nil {
+                cache[link.correlationId] = TraceReport(correlationId: link.correlationId,
+                                                        recorded: try await store.events(correlationId: link.correlationId))
+            }
+            linked.append(.init(link, shownAbove: nil, flow: cache[link.correlationId]))
+        }
+        report.linkedFlows = linked.isEmpty ? nil : linked
+        return report
+    }
+}
+
+/// Every flow a payer, transaction or nonce leads to.
+struct TraceSearch: Encodable {
+    var key: String
+    var kind: String
+    var matchedAs: [String: [String]]
+    var totalFlows: Int
+    var flows: [TraceReport]
+
+    func table() -> String {
+        let matched = matchedAs.sorted { $0.key < $1.key }.map { "\($0.key) in \($0.value.joined(separator: ", "))" }.joined(separator: "; ")
+        var lines = ["\(kind) \(key): \(totalFlows) flow\(totalFlows == 1 ? "" : "s") (matched \(matched)), newest first"]
+        if flows.count < totalFlows { lines.append("showing \(flows.count) of \(totalFlows); use --limit for more") }
+        for (index, flow) in flows.enumerated() {
+            lines += ["", "── \(index + 1)/\(flows.count) " + String(repeating: "─", count: 60), flow.table()]
+        }
+        return lines.joined(separator: "\n")
     }
 }
 
@@ -53,9 +135,28 @@ struct TraceReport: Encodable {
         var summary: String
     }
 
+    /// A flow this one links to: "continued in tg_…", "continues tg_…", "proof first used in tg_…".
+    struct Linked: Encodable {
+        var relation: String
+        var correlationId: String
+        var summary: String
+        /// The flow is one of those listed already.
+        var shownAbove: Bool?
+        var flow: TraceReport?
+
+        init(_ link: FlowLink, shownAbove: Bool?, flow: TraceReport?) {
+            relation = link.relation.rawValue
+            correlationId = link.correlationId
+            summary = link.summary
+            self.shownAbove = shownAbove
+            self.flow = flow
+        }
+    }
+
     var correlationId: String
     var events: [Step]
     var stoppedAt: Stop?
+    var linkedFlows: [Linked]?
 
     init(correlationId: String, recorded: [RecordedAuditEvent]) {
         self.correlationId = correlationId
@@ -65,7 +166,9 @@ struct TraceReport: Encodable {
                         outcome: event.outcome.rawValue, reason: event.reason, client: event.clientId, resource: event.resource,
                         details: event.details, hash: record.hash)
         }
-        stoppedAt = recorded.last.map { last in
+        // Disputes and refunds come after the fact: where the payment stopped is the last step before them.
+        let pipeline = recorded.filter { $0.event.stage != .dispute && $0.event.stage != .refund }
+        stoppedAt = (pipeline.last ?? recorded.last).map { last in
             let event = last.event
             return Stop(stage: event.stage.rawValue, outcome: event.outcome.rawValue, reason: event.reason,
                         summary: Self.summary(event))
@@ -103,6 +206,13 @@ struct TraceReport: Encodable {
             lines.append((0..<5).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "  " + row[5])
         }
         if let stop = stoppedAt { lines += ["", "stopped at: \(stop.summary)"] }
+        for linked in linkedFlows ?? [] {
+            if linked.shownAbove == true {
+                lines.append("\(linked.summary) (listed above)")
+            } else if let flow = linked.flow {
+                lines += ["", "\(linked.summary):"] + flow.table().split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "    " + $0 }
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -39,7 +39,7 @@ import TollgateCore
         #expect(await harness.store.state(of: proof.key) == .settled)
 
         let events = try await harness.events(correlationId)
-        #expect(events.map(\.stage) == [.offer, .proof, .verify, .reserve, .facilitatorVerify, .forward, .settle, .respond])
+        #expect(events.map(\.stage) == [.offer, .proof, .verify, .reserve, .facilitatorVerify, .forward, .settle, .meter, .respond])
         #expect(events.last?.reason == "delivered")
         #expect(events.first { $0.stage == .settle }?.details["transaction"] == "0xtx1")
     }
@@ -57,7 +57,7 @@ import TollgateCore
         #expect(await harness.store.state(of: proof.key) == .settled)
         #expect(await harness.store.payments.map(\.transaction) == ["0xtx2"])
         #expect(try await harness.stages(offer.correlationId)
-            == ["offer", "proof", "verify", "reserve", "facilitator_verify", "forward", "settle", "settle", "respond"])
+            == ["offer", "proof", "verify", "reserve", "facilitator_verify", "forward", "settle", "settle", "meter", "respond"])
     }
 
     @Test func settlementStillPendingIs503AndKeepsTheProofClaimed() async throws {

@@ -174,7 +174,8 @@ import TollgateSQLite
                                                     body: Self.json(#"{"kind":"client","subject":"alice","reason":"x"}"#))
             #expect(badActor.status == .badRequest)
             #expect(try await client.execute(uri: "/admin/revocations/device/alice", method: .delete, headers: Self.headers()).status == .badRequest)
-            #expect(try await client.execute(uri: "/admin/spend", method: .get, headers: Self.headers()).status == .badRequest)
+            #expect(try await client.execute(uri: "/admin/spend?payer=0x1234", method: .get, headers: Self.headers()).status == .badRequest)
+            #expect(try await client.execute(uri: "/admin/limits?organisation=", method: .get, headers: Self.headers()).status == .badRequest)
         }
         #expect(try await fixture.store.loadControls() == ControlsSnapshot())
         #expect(try await fixture.store.auditEvents(stage: .admin).isEmpty)
@@ -201,6 +202,8 @@ import TollgateSQLite
                 == #"{"count":2,"totals":[{"amount":"35000","asset":"0x036cbd53842c5426634e7929541ec2318f3dcf7e","network":"eip155:84532"}]}"#)
             let payer = try await client.execute(uri: "/admin/spend?payer=\(Self.payer.lowercased())", method: .get, headers: Self.headers())
             #expect(try Self.object(payer)["count"] as? Int == 3)
+            let everyone = try await client.execute(uri: "/admin/spend", method: .get, headers: Self.headers())
+            #expect(try Self.object(everyone)["count"] as? Int == 3)
             let nobody = try await client.execute(uri: "/admin/spend?client=nobody", method: .get, headers: Self.headers())
             #expect(String(buffer: nobody.body) == #"{"count":0,"totals":[]}"#)
         }

@@ -13,6 +13,7 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public static let incident = Reason("incident")
     public static let spendCapExceeded = Reason("spend_cap_exceeded")
     public static let quotaExceeded = Reason("quota_exceeded")
+    public static let invalidQuantity = Reason("invalid_quantity")
     public static func rateLimited(_ trafficClass: TrafficClass) -> Reason { Reason("rate_limited_\(trafficClass.rawValue)") }
     // identify / authorize
     public static let missingCredentials = Reason("missing_credentials")

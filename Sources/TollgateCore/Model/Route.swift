@@ -15,6 +15,30 @@ public struct Route: Sendable, Hashable {
         public var offerValiditySeconds: Int
         /// x402 `maxTimeoutSeconds`: how long the client's authorization should stay valid.
         public var maxTimeoutSeconds: Int
+        /// The unit, quantity rule, measurement, moment of consumption, settlement timing and package.
+        public var metering = Metering()
+        /// Set on quoted terms priced per unit: the configured price of one unit (`price` is then the total).
+        public var unitPrice: String?
+
+        /// The terms for one request asking for `quantity` units: a per-unit price times the quantity, a
+        /// package's price for its units, or the fixed price as configured. nil when the amount overflows.
+        public func quoting(_ quantity: Int) -> Pricing? {
+            var quoted = self
+            if let package = metering.package {
+                quoted.quantity = package.units
+                return quoted
+            }
+            guard metering.pricesPerUnit else { return quoted }
+            quoted.unitPrice = price
+            quoted.quantity = quantity
+            quoted.accepts = []
+            for acceptance in accepts {
+                guard let total = acceptance.amount.multiplied(by: quantity) else { return nil }
+                quoted.accepts.append(Acceptance(asset: acceptance.asset, amount: total, payTo: acceptance.payTo))
+            }
+            if let first = quoted.accepts.first { quoted.price = first.amount.decimalString(decimals: first.asset.decimals) }
+            return quoted
+        }
 
         public init(price: String, accepts: [Acceptance], unit: String, quantity: Int, offerValiditySeconds: Int, maxTimeoutSeconds: Int) {
             self.price = price

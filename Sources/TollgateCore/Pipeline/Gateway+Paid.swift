@@ -1,4 +1,3 @@
-import Crypto
 import HTTPTypes
 import Logging
 
@@ -100,186 +99,9 @@ extension Gateway {
         return await verifiedAndReserved(request, route: route, pricing: pricing, identity: identity, proof: proof, offer: signedOffer, flow: flow)
     }
 
-    private func verifiedAndReserved(_ request: GatewayRequest, route: Route, pricing: Route.Pricing, identity: Identity,
-                                     proof: PaymentProof, offer signed: SignedOffer, flow: Flow) async -> GatewayResponse {
-        let offer = signed.offer
-        var events: [AuditEvent] = []
-        do {
-            let verdict = try await rail.verify(proof, offer: signed, logger: logger)
-            if case .invalid(let reason, let detail) = verdict {
-                events.append(flow.event(.facilitatorVerify, .denied, reason, clock: clock, ["detail": detail]))
-                await release(proof, events: events)
-                return await refuse(request, route, pricing, identity, reason, flow: flow, alreadyAudited: true, detail: detail)
-            }
-            events.append(flow.event(.facilitatorVerify, .ok, clock: clock))
-        } catch {
-            events.append(flow.event(.facilitatorVerify, .error, .facilitatorUnavailable, clock: clock, ["detail": "\(error)"]))
-            await release(proof, events: [])
-            return await unavailable(.facilitatorUnavailable, flow: flow, detail: "payment verification is unavailable; retry later", events: events)
-        }
-
-        let holds = spendHolds(identity: identity, payer: proof.payer, offer: offer)
-        if !holds.isEmpty {
-            do {
-                if let exceeded = try await store.holdSpend(holds, correlationId: flow.correlationId) {
-                    let isQuota = exceeded.bucket.hasPrefix(Quota.bucketPrefix)
-                    let reason: Reason = isQuota ? .quotaExceeded : .spendCapExceeded
-                    events.append(flow.event(.decide, .denied, reason, clock: clock,
-                                             ["subject": exceeded.subject, "bucket": exceeded.bucket, "cap": exceeded.maximum.atomic, "settled": "false"]))
-                    await release(proof, events: events)
-                    return await deny(.forbidden, "forbidden", .respond, reason, flow: flow,
-                                      detail: "this payment would exceed the \(isQuota ? "quota" : "spend cap") of \(exceeded.subject); nothing was charged",
-                                      durable: true)
-                }
-            } catch {
-                events.append(flow.event(.decide, .error, .storeUnavailable, clock: clock, ["detail": "\(error)"]))
-                await release(proof, events: [])
-                return await unavailable(.storeUnavailable, flow: flow, detail: "the gateway cannot record spend right now", events: events)
-            }
-        }
-
-        let contract = ContractSigner.Contract(
-            client: identity.clientId, payer: proof.payer, amount: "\(offer.amount) \(offer.asset)@\(offer.network)",
-            unit: "\(offer.unit)=\(offer.quantity)", correlationId: flow.correlationId, timestamp: clock.nowSeconds)
-        let started = clock.nowMillis()
-        var answer: UpstreamResponse
-        do {
-            answer = try await upstream.send(upstreamRequest(request, contract: contract))
-        } catch {
-            events.append(flow.event(.forward, .error, .upstreamUnavailable, clock: clock, ["detail": "\(error)"]))
-            await release(proof, events: events)
-            return await deny(.badGateway, "bad_gateway", .respond, .upstreamUnavailable, flow: flow,
-                              detail: "the upstream did not answer; nothing was charged", durable: true)
-        }
-        let latency = String(clock.nowMillis() - started)
-        guard answer.status.code < 400 else {
-            // Not delivered, so not settled: the same proof may be presented again.
-            events.append(flow.event(.forward, .ok, .upstreamRefused, clock: clock, ["status": String(answer.status.code), "latency_ms": latency]))
-            events.append(flow.event(.respond, .denied, .upstreamRefused, clock: clock, ["status": String(answer.status.code), "settled": "false"]))
-            await release(proof, events: events)
-            return GatewayResponse(status: answer.status, headerFields: HopByHop.response(answer.headerFields), body: answer.body)
-        }
-        events.append(flow.event(.forward, .ok, clock: clock, ["status": String(answer.status.code), "latency_ms": latency]))
-        if let rule = route.privateFields, !identity.holds(rule.scope) {
-            guard let filtered = JSONFieldFilter.strip(answer.body, fields: rule.fields) else {
-                // Private data that cannot be filtered is not delivered, and what is not delivered is not charged.
-                events.append(flow.event(.decide, .denied, Reason("unfilterable_response"), clock: clock, ["settled": "false"]))
-                await release(proof, events: events)
-                return await deny(.badGateway, "bad_gateway", .respond, Reason("unfilterable_response"), flow: flow,
-                                  detail: "the response could not be filtered for this client; nothing was charged", durable: true)
-            }
-            answer.body = filtered.body
-            if filtered.removed > 0 {
-                events.append(flow.event(.decide, .ok, Reason("private_fields_removed"), clock: clock,
-                                         ["fields": rule.fields.sorted().joined(separator: ","), "removed": String(filtered.removed)]))
-            }
-        }
-        return await settle(proof, answer: answer, route: route, identity: identity, offer: signed, flow: flow, events: events)
-    }
-
-    private func settle(_ proof: PaymentProof, answer: UpstreamResponse, route: Route, identity: Identity,
-                        offer signed: SignedOffer, flow: Flow, events: [AuditEvent]) async -> GatewayResponse {
-        let offer = signed.offer
-        var events = events
-        if let incident = controls.incident(for: route.resource) {
-            // The switch went on while this request was in flight: deliver nothing, settle nothing.
-            events.append(flow.event(.settle, .denied, .incident, clock: clock, ["incident": incident.id, "settled": "false"]))
-            await release(proof, events: events)
-            return await deny(.serviceUnavailable, "service_unavailable", .respond, .incident, flow: flow,
-                              detail: "payments are suspended (incident \(incident.id)); nothing was charged", extra: ["incident": incident.id],
-                              durable: true)
-        }
-        var settlement: Settlement
-        do {
-            settlement = try await rail.settle(proof, offer: signed, logger: logger)
-            if settlement.status == .pending {
-                // Not final: ask once more with the identical proof, never with a fresh 402 (the client would pay twice).
-                events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
-                settlement = try await rail.settle(proof, offer: signed, logger: logger)
-            }
-        } catch {
-            events.append(flow.event(.settle, .error, .settlementUnknown, clock: clock, ["detail": "\(error)"]))
-            return await finishUnavailable(proof, state: .unknown, reason: .settlementUnknown, flow: flow, events: events,
-                                           detail: "settlement could not be confirmed; the payment is held for reconciliation")
-        }
-
-        switch settlement.status {
-        case .settled:
-            let bodyDigest = HexString.encode(SHA256.hash(data: answer.body))
-            events.append(flow.event(.settle, .ok, clock: clock, ["transaction": settlement.transaction, "network": settlement.network,
-                                                                  "asset": offer.asset, "amount": offer.amount.atomic]))
-            events.append(flow.event(.respond, .ok, .delivered, clock: clock, ["status": String(answer.status.code), "settled": "true",
-                                                                               "body_sha256": bodyDigest, "bytes": String(answer.body.count)]))
-            let payment = PaymentRecord(
-                correlationId: flow.correlationId, rail: proof.rail, network: proof.network, asset: proof.asset.lowercased(),
-                payer: proof.payer.lowercased(), payee: proof.payee.lowercased(), amount: proof.amount, nonce: proof.nonce.lowercased(),
-                transaction: settlement.transaction, clientId: identity.clientId, resource: route.resource,
-                unit: offer.unit, quantity: offer.quantity, settledAtMillis: clock.nowMillis(), bodySHA256: bodyDigest)
-            var fields = HopByHop.response(answer.headerFields)
-            fields.append(contentsOf: rail.receiptFields(settlement, proof: proof))
-            fields[.cacheControl] = "private"
-            let stored = answer.body.count > settings.maxStoredResponseBytes ? nil : StoredResponse(
-                correlationId: flow.correlationId, clientId: identity.clientId, request: offer.request, status: answer.status.code,
-                headers: fields.map { [$0.name.rawName, $0.value] }, body: answer.body,
-                expiresAt: clock.nowSeconds + Int64(settings.idempotencyWindowSeconds))
-            do {
-                try await store.finish(proof.key, state: .settled, payment: payment, response: stored, events: events)
-            } catch {
-                // The money moved but the ledger could not record it: do not serve what is not recorded.
-                logger.critical("settled payment not recorded", metadata: [
-                    "tollgate.correlation_id": "\(flow.correlationId)", "x402.transaction": "\(settlement.transaction)", "tollgate.error": "\(error)",
-                ])
-                return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
-                                  detail: "the payment settled (\(settlement.transaction)) but could not be recorded; support can trace this flow")
-            }
-            return GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
-        case .pending:
-            events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
-            return await finishUnavailable(proof, state: .pending, reason: .settlementPending, flow: flow, events: events,
-                                           detail: "settlement is still pending (\(settlement.transaction)); the payment is held, do not pay again")
-        case .failed:
-            let reason = Reason(settlement.errorReason ?? Reason.settlementFailed.rawValue)
-            events.append(flow.event(.settle, .denied, reason, clock: clock, ["detail": settlement.errorMessage ?? ""]))
-            events.append(flow.event(.respond, .denied, .settlementFailed, clock: clock, ["status": "402", "settled": "false"]))
-            do {
-                try await store.finish(proof.key, state: .failed, payment: nil, events: events)
-            } catch {
-                logger.error("settlement failure not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)"])
-            }
-            var fields = rail.receiptFields(settlement, proof: proof)
-            fields[.cacheControl] = "no-store"
-            return GatewayResponse(status: .paymentRequired, headerFields: fields)
-        }
-    }
-
-    /// The holds a payment needs: one per spend cap on its asset and one per quota on its unit (client
-    /// and organisation limits only for identified clients: all anonymous callers are not one spender).
-    private func spendHolds(identity: Identity, payer: String, offer: Offer) -> [SpendHold] {
-        let now = clock.nowMillis()
-        func subject(_ kind: SpendCap.Subject) -> String? {
-            switch (kind, identity) {
-            case (.client, .client(let client)): "client:\(client.id)"
-            case (.organisation, .client(let client)): client.organisation.map { "organisation:\($0)" }
-            case (.payer, _): "payer:\(payer.lowercased())"
-            default: nil
-            }
-        }
-        let spend = settings.spendCaps.compactMap { cap -> SpendHold? in
-            guard cap.network == offer.network, cap.asset == offer.asset, let subject = subject(cap.subject) else { return nil }
-            return SpendHold(subject: subject, bucket: "\(cap.network)/\(cap.asset)/\(cap.period.rawValue):\(cap.period.key(millis: now))",
-                             amount: offer.amount, maximum: cap.maximum)
-        }
-        let units = settings.quotas.compactMap { quota -> SpendHold? in
-            guard quota.unit == offer.unit, let subject = subject(quota.subject) else { return nil }
-            return SpendHold(subject: subject, bucket: "\(Quota.bucketPrefix)\(quota.unit)/\(quota.period.rawValue):\(quota.period.key(millis: now))",
-                             amount: TokenAmount(atomic: String(offer.quantity))!, maximum: TokenAmount(atomic: String(quota.maximum))!)
-        }
-        return spend + units
-    }
-
     /// The same client retrying the same proof for the same request: its response was lost, so it
     /// gets the stored one (receipt included) and nothing is settled again.
-    private func replayStored(_ stored: StoredResponse, flow: Flow, events: [AuditEvent]) async -> GatewayResponse {
+    func replayStored(_ stored: StoredResponse, flow: Flow, events: [AuditEvent]) async -> GatewayResponse {
         var events = events
         events.append(flow.event(.reserve, .ok, Reason("idempotent_retry"), clock: clock, ["first_correlation_id": stored.correlationId]))
         events.append(flow.event(.respond, .ok, Reason("stored_response"), clock: clock, ["status": String(stored.status), "settled": "earlier"]))
@@ -296,7 +118,7 @@ extension Gateway {
         return GatewayResponse(status: HTTPResponse.Status(code: stored.status), headerFields: fields, body: stored.body)
     }
 
-    private func finishUnavailable(_ proof: PaymentProof, state: Reservation.State, reason: Reason, flow: Flow,
+    func finishUnavailable(_ proof: PaymentProof, state: Reservation.State, reason: Reason, flow: Flow,
                                    events: [AuditEvent], detail: String) async -> GatewayResponse {
         do {
             try await store.finish(proof.key, state: state, payment: nil, events: events)
@@ -306,7 +128,7 @@ extension Gateway {
         return await deny(.serviceUnavailable, "service_unavailable", .respond, reason, flow: flow, detail: detail, durable: true)
     }
 
-    private func release(_ proof: PaymentProof, events: [AuditEvent]) async {
+    func release(_ proof: PaymentProof, events: [AuditEvent]) async {
         do {
             try await store.release(proof.key, events: events)
         } catch {

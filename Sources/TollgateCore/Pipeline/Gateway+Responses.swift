@@ -97,7 +97,8 @@ extension Gateway {
                                      : "the payment was not accepted: \(reason.rawValue); a fresh offer is attached"),
             correlationId: previous ?? flow.correlationId, offerCorrelationId: previous == nil ? nil : flow.correlationId,
             resource: .init(id: route.resource, url: challenge.resourceURL, description: route.description, mimeType: route.mimeType),
-            price: pricing.price, unit: pricing.unit, quantity: pricing.quantity,
+            price: pricing.price, unitPrice: pricing.unitPrice, unit: pricing.unit, quantity: pricing.quantity,
+            package: pricing.metering.package.map { .init(name: $0.name, units: $0.units) },
             accepts: accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
                                                   amount: $0.amount.atomic, payTo: $0.payTo) },
             proofFormat: "x402 v2 (scheme exact), header PAYMENT-SIGNATURE",
@@ -130,9 +131,18 @@ struct TermsBody: Encodable {
     /// Set when the 402 refuses a proof: the flow the fresh offer starts.
     var offerCorrelationId: String?
     var resource: Resource
+    struct Package: Encodable {
+        var name: String
+        var units: Int
+    }
+
     var price: String
+    /// Set when the price is per unit: `price` is then this times `quantity`.
+    var unitPrice: String?
     var unit: String
     var quantity: Int
+    /// Set when one payment buys a package of units for later requests.
+    var package: Package?
     var accepts: [Accept]
     var proofFormat: String
     var expiresAt: String

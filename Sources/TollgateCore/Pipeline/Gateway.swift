@@ -139,11 +139,22 @@ public struct Gateway: Sendable {
                               detail: "this action needs the scope \(scope)", extra: ["scope": scope])
         }
 
-        guard let pricing = route.pricing else { return await passThrough(request, identity: identity, flow: flow) }
+        guard let configured = route.pricing else { return await passThrough(request, identity: identity, flow: flow) }
         if let incident = controls.incident(for: route.resource) {
             return await deny(.serviceUnavailable, "service_unavailable", .decide, .incident, flow: flow,
                               detail: "payments for this resource are suspended (incident \(incident.id)); retry later",
                               extra: ["incident": incident.id])
+        }
+        // What this request asks for decides what it costs, so the 402 quotes the exact amount; a quantity
+        // that cannot be priced is a bad request, never a payment problem.
+        switch configured.metering.requestedQuantity(request) {
+        case .failure(let error):
+            return await deny(.badRequest, "bad_request", .decide, .invalidQuantity, flow: flow, detail: error.detail)
+        case .success(let quantity):
+            flow.requested = quantity
+        }
+        guard let pricing = configured.quoting(flow.requested) else {
+            return await deny(.badRequest, "bad_request", .decide, .invalidQuantity, flow: flow, detail: "the quantity is too large to price")
         }
 
         flow.limitKeys = admissionKeys(identity, request)
@@ -162,10 +173,19 @@ public struct Gateway: Sendable {
         }
         switch rail.decode(request.headerFields) {
         case .absent:
+            var detail: String?
+            if let package = pricing.metering.package, case .client(let client) = identity {
+                switch await spendPackage(request, route: route, pricing: pricing, package: package, client: client, flow: flow) {
+                case .answered(let response): return response
+                case .insufficient(let balance):
+                    detail = "the \(package.name) balance (\(balance) \(pricing.unit) units) does not cover this request "
+                        + "(\(flow.requested)); pay one of the offers to buy \(package.units) more"
+                }
+            }
             if let refusal = settings.limits.admit(.unpaid, resource: route.resource, keys: flow.limitKeys, now: now) {
                 return await tooMany(refusal, flow: flow)
             }
-            return await offer(request, route: route, pricing: pricing, identity: identity, reason: .paymentRequired, flow: flow)
+            return await offer(request, route: route, pricing: pricing, identity: identity, reason: .paymentRequired, flow: flow, detail: detail)
         case .malformed(let reason, let detail):
             _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.limitKeys, now: now)
             if let digest = flow.proofDigest { settings.invalidProofs.remember(digest, reason: reason, now: now) }
@@ -237,6 +257,8 @@ struct Flow: Sendable {
     var limitKeys: [LimitKey] = []
     /// Digest of the proof, for the negative cache.
     var proofDigest: [UInt8]?
+    /// The units this request asks for (its quantity rule; 1 for a request).
+    var requested = 1
 
     init(correlationId: String, now: Int64) {
         self.correlationId = correlationId

@@ -3,7 +3,8 @@ import Hummingbird
 import Logging
 import TollgateCore
 
-/// The operator's HTTP API: revocations, incident switches, spend. It runs on its own listener
+/// The operator's HTTP API: revocations, incident switches, spend, refunds, usage, and its own OpenAPI
+/// document (`GET /admin/openapi.json`, `Admin/openapi.json`). It runs on its own listener
 /// (loopback by default), never on the gateway's, and every route needs `Authorization: Bearer <token>`.
 ///
 /// Mutations are written to the store (with their audit event) and applied to `controls` at once, so
@@ -15,12 +16,31 @@ public enum AdminAPI {
     /// The largest request body accepted.
     static let maxBodyBytes = 16 * 1024
 
+    /// What the admin API needs of a store: operator controls, the payments ledger, refunds and usage.
+    public typealias AdminStore = ControlStore & TollgateStore & RefundLedger & UsageLedger
+
+    public static func router(store: any AdminStore, controls: OperatorControls, token: [UInt8],
+                              policy: AdminPolicyView = AdminPolicyView(), metrics: GatewayMetrics? = nil,
+                              logger: Logger) -> Router<BasicRequestContext> {
+        build(store: store, ledger: store, controls: controls, token: token, policy: policy, metrics: metrics, logger: logger)
+    }
+
+    /// For a caller that holds its store as `any ControlStore & TollgateStore` (`GatewayServer`): the refund and
+    /// usage routes are served when the store also keeps usage (SQLiteStore does), and are absent (404) otherwise.
     public static func router(store: any ControlStore & TollgateStore, controls: OperatorControls, token: [UInt8],
-                              policy: AdminPolicyView = AdminPolicyView(), logger: Logger) -> Router<BasicRequestContext> {
+                              policy: AdminPolicyView = AdminPolicyView(), metrics: GatewayMetrics? = nil,
+                              logger: Logger) -> Router<BasicRequestContext> {
+        build(store: store, ledger: store as? any AdminStore, controls: controls, token: token, policy: policy, metrics: metrics, logger: logger)
+    }
+
+    private static func build(store: any ControlStore & TollgateStore, ledger: (any RefundLedger & UsageLedger)?, controls: OperatorControls,
+                              token: [UInt8], policy: AdminPolicyView, metrics: GatewayMetrics?, logger: Logger) -> Router<BasicRequestContext> {
         let handlers = AdminHandlers(store: store, controls: controls, policy: policy, logger: logger)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AdminAuthMiddleware(credential: AdminCredential(token: token), logger: logger))
         router.get("/admin/status") { _, _ in await handlers.status() }
+        // Prometheus scrapes with `authorization: {credentials: <admin token>}`, like any other admin call.
+        if let metrics { router.get("/metrics") { _, _ in metrics.scrapeResponse() } }
         router.post("/admin/revocations") { request, _ in await handlers.revoke(request) }
         router.delete("/admin/revocations/{kind}/{subject}") { request, context in
             await handlers.unrevoke(request, kind: context.parameters.get("kind"), subject: context.parameters.get("subject"))
@@ -32,6 +52,17 @@ public enum AdminAPI {
         }
         router.get("/admin/spend") { request, _ in await handlers.spend(request) }
         router.get("/admin/limits") { request, _ in await handlers.limits(request) }
+        if let ledger {
+            let billing = AdminBillingHandlers(ledger: ledger, logger: logger)
+            router.post("/admin/refunds") { request, _ in await billing.refund(request) }
+            router.get("/admin/refunds") { request, _ in await billing.refunds(request) }
+            router.post("/admin/refunds/{id}/close") { request, context in await billing.closeRefund(request, id: context.parameters.get("id")) }
+            router.get("/admin/usage") { request, _ in await billing.usage(request) }
+            router.get("/admin/usage/balances") { request, _ in await billing.balances(request) }
+        }
+        router.get("/admin/openapi.json") { _, _ in AdminHandlers.openAPI() }
+        // Last: it lists every route above to tell a wrong method (405) from a wrong path (404).
+        router.add(middleware: AdminUnmatchedMiddleware(routes: router.routes))
         return router
     }
 }

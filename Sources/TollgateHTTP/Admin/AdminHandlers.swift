@@ -39,7 +39,12 @@ struct AdminHandlers: Sendable {
         await guarded {
             let actor = try AdminInput.actor(request)
             let kind = try AdminInput.kind(kindText ?? "")
-            let subject = try AdminInput.subject(AdminInput.pathComponent(subjectText), kind: kind)
+            let text = try AdminInput.pathComponent(subjectText)
+            // A payer that is not an address cannot have been revoked: like any other subject never revoked, 404.
+            if kind == .payer, (try? AdminInput.subject(text, kind: .payer)) == nil, (try? AdminInput.subject(text, kind: .client)) != nil {
+                throw AdminProblem.notFound("no revocation in force for payer \(text): not an address")
+            }
+            let subject = try AdminInput.subject(text, kind: kind)
             guard try await store.unrevoke(kind: kind, subject: subject, actor: actor) else {
                 throw AdminProblem.notFound("no revocation in force for \(kind.rawValue) \(kind.normalized(subject))")
             }
@@ -84,12 +89,13 @@ struct AdminHandlers: Sendable {
         }
     }
 
+    /// Settled payments of a client and/or a payer per asset; with neither, of the whole ledger.
     func spend(_ request: Request) async -> Response {
         await guarded {
             let query = request.uri.queryParameters
             let client = try query.get("client").map { try AdminInput.subject($0, kind: .client) }
             let payer = try query.get("payer").map { try AdminInput.subject($0, kind: .payer) }
-            guard client != nil || payer != nil else { throw AdminProblem.badRequest("name a client (?client=ID) or a payer (?payer=ADDRESS)") }
+            // Neither: the whole ledger.
             return AdminJSON.response(try await store.spend(client: client, payer: payer))
         }
     }
@@ -101,7 +107,7 @@ struct AdminHandlers: Sendable {
             var view = policy
             var subjects: [String] = []
             if let client = try query.get("client").map({ try AdminInput.subject($0, kind: .client) }) { subjects.append("client:\(client)") }
-            if let organisation = query.get("organisation") { subjects.append("organisation:\(organisation)") }
+            if let organisation = try query.get("organisation").map(AdminInput.organisation) { subjects.append("organisation:\(organisation)") }
             if let payer = try query.get("payer").map({ try AdminInput.subject($0, kind: .payer) }) { subjects.append("payer:\(payer.lowercased())") }
             if !subjects.isEmpty {
                 var used: [String: [String: String]] = [:]
@@ -111,6 +117,18 @@ struct AdminHandlers: Sendable {
             return AdminJSON.response(view)
         }
     }
+
+    /// `GET /admin/openapi.json`: this API's OpenAPI 3.1 document, as shipped in the module's resources.
+    static func openAPI() -> Response {
+        guard let document = openAPIDocument else {
+            return AdminProblem(.serviceUnavailable, "store_unavailable", "the OpenAPI document is missing from the resource bundle").response
+        }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: document))
+    }
+
+    /// Read once. The bundle (`Tollgate_TollgateHTTP.resources`) ships beside the binary.
+    static let openAPIDocument: ByteBuffer? = Bundle.module.url(forResource: "openapi", withExtension: "json")
+        .flatMap { try? Data(contentsOf: $0) }.map { ByteBuffer(bytes: $0) }
 
     /// Makes a committed change effective on this instance now, without waiting for the refresher.
     private func apply() async {
@@ -123,14 +141,6 @@ struct AdminHandlers: Sendable {
     }
 
     private func guarded(_ body: () async throws -> Response) async -> Response {
-        do {
-            return try await body()
-        } catch let problem as AdminProblem {
-            return problem.response
-        } catch {
-            logger.error("admin request failed", metadata: ["tollgate.error": "\(error)"])
-            return AdminProblem(.serviceUnavailable, "store_unavailable", "the store could not be read or written; nothing was changed unless it says so")
-                .response
-        }
+        await AdminProblem.answer(logger: logger, body)
     }
 }

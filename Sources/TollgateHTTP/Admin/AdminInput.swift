@@ -51,7 +51,94 @@ enum AdminInput {
 
     private static let allowedInActor = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-".unicodeScalars)
 
-    private static func isPrintable(_ text: String, maxLength: Int) -> Bool {
-        !text.isEmpty && text.count <= maxLength && !text.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    /// An organisation name, as `organisation:` limits count it (1–256 printable characters).
+    static func organisation(_ text: String) throws -> String {
+        guard isPrintable(text, maxLength: 256) else { throw AdminProblem.badRequest("organisation: 1 to 256 printable characters") }
+        return text
     }
+
+    /// 1 to `maxLength` Unicode scalars (what JSON Schema's `maxLength` counts), none a control character.
+    static func isPrintable(_ text: String, maxLength: Int) -> Bool {
+        let scalars = text.unicodeScalars
+        var count = 0
+        for scalar in scalars {
+            count += 1
+            guard count <= maxLength, scalar.properties.generalCategory != .control else { return false }
+        }
+        return count > 0
+    }
+}
+
+/// Checks on refund and usage requests, each the exact rule the OpenAPI document states.
+extension AdminInput {
+    /// `tg_` and 32 lowercase hex digits: one gateway flow.
+    static func correlationId(_ text: String) throws -> String {
+        guard isLowerHex(text, prefix: "tg_", digits: 32) else { throw AdminProblem.badRequest("correlation_id: tg_ followed by 32 lowercase hex digits") }
+        return text
+    }
+
+    /// `rf_` and 16 lowercase hex digits.
+    static func refundId(_ text: String) throws -> String {
+        guard isLowerHex(text, prefix: "rf_", digits: 16) else { throw AdminProblem.badRequest("refund id: rf_ followed by 16 lowercase hex digits") }
+        return text
+    }
+
+    /// 1 to 77 decimal digits without a leading zero: never zero, never beyond a uint256.
+    static func refundAmount(_ text: String) throws -> TokenAmount {
+        let digits = text.utf8
+        guard (1...77).contains(digits.count), digits.first != UInt8(ascii: "0"), digits.allSatisfy({ (48...57).contains($0) }),
+              let amount = TokenAmount(atomic: text)
+        else { throw AdminProblem.badRequest("amount: a positive whole number of atomic units (or units), in decimal digits without a leading zero") }
+        return amount
+    }
+
+    /// 1 to 500 printable characters, at least one of them not a space (the ledger trims a reason).
+    static func refundReason(_ text: String) throws -> String {
+        guard isPrintable(text, maxLength: 500), text.unicodeScalars.contains(where: { !spaces.contains($0) }) else {
+            throw AdminProblem.badRequest("reason: 1 to 500 printable characters, not only spaces")
+        }
+        return text
+    }
+
+    /// `0x` and 64 hex digits (either case).
+    static func payoutTransaction(_ text: String) throws -> String {
+        let utf8 = Array(text.utf8)
+        guard utf8.count == 66, text.hasPrefix("0x"), HexString.decode(text.dropFirst(2)) != nil else {
+            throw AdminProblem.badRequest("payout_transaction: 0x followed by 64 hex digits")
+        }
+        return text
+    }
+
+    static func refundState(_ text: String) throws -> Refund.State {
+        guard let state = Refund.State(rawValue: text) else {
+            throw AdminProblem.badRequest("state: one of \(Refund.State.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return state
+    }
+
+    /// A page size: 1 to 1000 in decimal digits (100 when absent).
+    static func limit(_ text: String?) throws -> Int {
+        guard let text else { return 100 }
+        guard (1...4).contains(text.utf8.count), text.utf8.allSatisfy({ (48...57).contains($0) }), let value = Int(text), (1...1000).contains(value)
+        else { throw AdminProblem.badRequest("limit: a whole number from 1 to 1000") }
+        return value
+    }
+
+    /// An RFC 3339 date-time (`2026-11-01T00:00:00Z`, `…T09:30:00.5+02:00`) as Unix milliseconds.
+    static func instant(_ text: String, name: String) throws -> Int64 {
+        guard let millis = RFC3339.millis(text) else {
+            throw AdminProblem.badRequest("\(name): an RFC 3339 date-time such as 2026-11-01T00:00:00Z")
+        }
+        return millis
+    }
+
+    private static func isLowerHex(_ text: String, prefix: String, digits: Int) -> Bool {
+        text.hasPrefix(prefix) && text.utf8.count == prefix.utf8.count + digits
+            && text.utf8.dropFirst(prefix.utf8.count).allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// Every space separator and line or paragraph separator (a superset of what Foundation trims, control characters aside).
+    private static let spaces: Set<Unicode.Scalar> = Set(
+        ([0x20, 0xA0, 0x1680, 0x180E, 0x200B, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF] as [UInt32]).compactMap(Unicode.Scalar.init)
+            + (UInt32(0x2000)...0x200A).compactMap(Unicode.Scalar.init))
 }

@@ -1,13 +1,15 @@
 import TollgateCore
 
 /// Request and response bodies of the admin API.
-struct RevocationRequest: Decodable {
+struct RevocationRequest: AdminRequestBody {
+    static let fields: Set<String> = ["kind", "subject", "reason"]
     var kind: String
     var subject: String
     var reason: String
 }
 
-struct IncidentRequest: Decodable {
+struct IncidentRequest: AdminRequestBody {
+    static let fields: Set<String> = ["route", "reason"]
     /// A route resource id; null or absent for every paid route.
     var route: String?
     var reason: String

@@ -46,7 +46,7 @@ public enum ConfigurationLoader {
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
         "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers", "jwt",
-        "admin",
+        "admin", "audit",
     ]
 
     static func read(_ root: Node, _ r: inout YAMLReader) -> GatewayConfiguration? {
@@ -132,7 +132,8 @@ public enum ConfigurationLoader {
             payTo: payTo, clients: clients, routes: routes, unmatched: unmatched,
             admin: readAdmin(top["admin"], &r),
             retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5, limits: limits, spendCaps: spendCaps, quotas: quotas, payerAllowList: payerAllow.map(Set.init), payerDenyList: Set(payerDeny), jwt: jwt,
-            idempotencyWindowSeconds: r.int(top["idempotency_window_seconds"], "idempotency_window_seconds", range: 0...604_800) ?? 3600)
+            idempotencyWindowSeconds: r.int(top["idempotency_window_seconds"], "idempotency_window_seconds", range: 0...604_800) ?? 3600,
+            auditRetention: readAudit(top["audit"], &r))
     }
 
     static func readSecrets(_ node: Node?, root: Node, _ r: inout YAMLReader) -> [GatewayConfiguration.SecretSource] {
@@ -243,6 +244,7 @@ public enum ConfigurationLoader {
     static let routeKeys: Set<String> = [
         "method", "path", "resource", "description", "mime_type", "price", "accepts", "unit", "quantity", "scope", "anonymous",
         "pay_to", "offer_validity_seconds", "max_timeout_seconds", "limits", "private_fields", "action_scopes",
+        "measure", "consumed", "settle", "package",
     ]
 
     static func readRoutes(_ node: Node?, assets: [Asset], payTo: String?, clients: [ClientRecord], root: Node,
@@ -270,9 +272,11 @@ public enum ConfigurationLoader {
             if let scope, !clients.contains(where: { $0.holds(scope) }) {
                 r.warn(fields["scope"], "\(path).scope", "no configured client holds \(scope)")
             }
-            let pricing = readPricing(fields, item: item, path: path, assets: assets, payTo: payTo, &r)
+            var pricing = readPricing(fields, item: item, path: path, assets: assets, payTo: payTo, &r)
+            pricing?.metering = readMetering(fields, item: item, path: path, anonymous: anonymous, &r)
             if pricing == nil {
-                for key in ["accepts", "unit", "quantity", "pay_to", "offer_validity_seconds", "max_timeout_seconds"] where fields[key] != nil {
+                for key in ["accepts", "unit", "quantity", "pay_to", "offer_validity_seconds", "max_timeout_seconds", "measure", "consumed",
+                            "settle", "package"] where fields[key] != nil {
                     r.fail(fields[key], "\(path).\(key)", "only applies to a paid route (set price)")
                 }
             }
@@ -329,11 +333,12 @@ public enum ConfigurationLoader {
             }
             accepts.append(Route.Acceptance(asset: asset, amount: amount, payTo: routePayTo ?? ""))
         }
-        let unit = r.string(fields["unit"], "\(path).unit") ?? "request"
+        let unit = fields["unit"]?.string ?? "request"
         let validity = r.int(fields["offer_validity_seconds"], "\(path).offer_validity_seconds", range: 5...3600) ?? 300
         let maxTimeout = r.int(fields["max_timeout_seconds"], "\(path).max_timeout_seconds", range: 10...3600) ?? 60
-        return Route.Pricing(price: price, accepts: accepts, unit: unit,
-                             quantity: r.int(fields["quantity"], "\(path).quantity", range: 1...1_000_000) ?? 1,
+        // A quantity rule (a mapping) prices per unit; readMetering reads it. A number is the units one payment buys.
+        let fixed = fields["quantity"].flatMap { $0.mapping == nil ? $0.int : nil } ?? 1
+        return Route.Pricing(price: price, accepts: accepts, unit: unit, quantity: fixed,
                              offerValiditySeconds: validity, maxTimeoutSeconds: maxTimeout)
     }
 

@@ -94,6 +94,8 @@ public struct GatewayConfiguration: Sendable {
     }
     /// How long a delivered paid response is kept for its client's retries.
     public var idempotencyWindowSeconds: Int = 3600
+    /// Audit retention (`audit:`): events older than `retentionDays` are archived, then deleted; nil keeps every event.
+    public var auditRetention: AuditRetention? = nil
 
     /// Networks that some paid route accepts.
     public var paidNetworks: Set<String> {

@@ -21,11 +21,18 @@ public final class FacilitatorPool: Sendable {
     }
 
     public let members: [Member]
+    /// The members as called: timed and reported to the metrics sink when there is one.
+    private let callable: [any Facilitator]
     private let ready: Mutex<[Set<String>]>
     private let breakers: Mutex<[CircuitBreaker]>
 
-    public init(_ members: [Member]) {
+    /// - Parameter metrics: told of every `supported`, `verify` and `settle` call made to a member.
+    public init(_ members: [Member], metrics: (any FacilitatorMetricsSink)? = nil) {
         self.members = members
+        self.callable = members.map { member in
+            metrics.map { MeteredFacilitator(base: member.facilitator, label: Self.metricLabel(member.facilitator.name), sink: $0) }
+                ?? member.facilitator
+        }
         self.ready = Mutex(Array(repeating: [], count: members.count))
         self.breakers = Mutex(members.map { CircuitBreaker(settings: $0.breaker) })
     }
@@ -52,7 +59,7 @@ public final class FacilitatorPool: Sendable {
     /// Facilitators that may be asked about `network`, in configuration order.
     public func candidates(for network: String) -> [any Facilitator] {
         let ready = self.ready.withLock { $0 }
-        return members.indices.filter { ready[$0].contains(network) }.map { members[$0].facilitator }
+        return members.indices.filter { ready[$0].contains(network) }.map { callable[$0] }
     }
 
     /// Networks some facilitator currently serves.
@@ -73,7 +80,7 @@ public final class FacilitatorPool: Sendable {
             guard breakers.withLock({ $0[index].mayProbe(now: now) }) else { continue }
             var networks: Set<String> = []
             do {
-                let supported = try await member.facilitator.supported(logger: logger)
+                let supported = try await callable[index].supported(logger: logger)
                 let offered = Set(supported.kinds.filter { $0.x402Version == X402.version && $0.scheme == "exact" }.map(\.network))
                 networks = member.networks.isEmpty ? offered : member.networks.intersection(offered)
                 let missing = member.networks.subtracting(offered)

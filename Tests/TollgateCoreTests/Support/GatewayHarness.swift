@@ -48,11 +48,11 @@ struct GatewayHarness {
     let controls: OperatorControls
 
     init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls(), spendCaps: [SpendCap] = [],
-         quotas: [Quota] = [], payerAllowList: Set<String>? = nil) {
+         quotas: [Quota] = [], payerAllowList: Set<String>? = nil, routes: RouteTable = Self.routes) {
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
         batcher = AuditBatcher(store: store, interval: .seconds(3600), logger: logger)
         self.controls = controls
-        let settings = Gateway.Settings(routes: Self.routes, clients: Self.clients, offers: offers, contract: contract,
+        let settings = Gateway.Settings(routes: routes, clients: Self.clients, offers: offers, contract: contract,
                                         publicURL: "https://api.test/", limits: limits, spendCaps: spendCaps, quotas: quotas,
                                         payerAllowList: payerAllowList)
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock,
@@ -68,18 +68,19 @@ struct GatewayHarness {
     }
 
     /// A proof paying the fixture's terms, echoing `offerToken`.
-    func proof(nonce: String = "0x01", payer: String = "0xAbC0000000000000000000000000000000000001", offerToken: String?) -> TestProof {
-        TestProof(network: Self.network, asset: Self.asset.address, amount: Self.price.atomic, payTo: Self.payTo, payer: payer,
+    func proof(nonce: String = "0x01", payer: String = "0xAbC0000000000000000000000000000000000001", amount: String = price.atomic,
+               offerToken: String?) -> TestProof {
+        TestProof(network: Self.network, asset: Self.asset.address, amount: amount, payTo: Self.payTo, payer: payer,
                   nonce: nonce, validBefore: String(clock.nowSeconds + 300), offerToken: offerToken)
     }
 
     /// Asks for `target` without a proof, flushes the 402's audit event, and returns the 402 with a proof paying its offer.
-    func offerAndProof(_ target: String = "/datasets/prices", apiKey: String = aliceKey, nonce: String = "0x01")
-        async throws -> (offer: GatewayResponse, proof: TestProof) {
-        let offer = await send(target, apiKey: apiKey)
+    func offerAndProof(_ target: String = "/datasets/prices", method: HTTPRequest.Method = .get, apiKey: String = aliceKey, nonce: String = "0x01",
+                       amount: String = price.atomic) async throws -> (offer: GatewayResponse, proof: TestProof) {
+        let offer = await send(target, method: method, apiKey: apiKey)
         try #require(offer.status == .paymentRequired)
         await batcher.flush()
-        return (offer, proof(nonce: nonce, offerToken: try #require(offer.offerTokens.first)))
+        return (offer, proof(nonce: nonce, amount: amount, offerToken: try #require(offer.offerTokens.first)))
     }
 
     /// The flow's audit events in order, after writing what the batcher still holds.

@@ -8,6 +8,7 @@ final class RecordingUpstream: Upstream {
         var status: HTTPResponse.Status = .ok
         var body: [UInt8] = Array("the data".utf8)
         var failure: TollgateError?
+        var fields: HTTPFields = [:]
         var received: [UpstreamRequest] = []
     }
 
@@ -22,8 +23,8 @@ final class RecordingUpstream: Upstream {
             return script
         }
         if let failure = script.failure { throw failure }
-        var fields = HTTPFields()
-        fields[.contentType] = "text/plain"
+        var fields = script.fields
+        if fields[.contentType] == nil { fields[.contentType] = "text/plain" }
         return UpstreamResponse(status: script.status, headerFields: fields, body: script.body)
     }
 }

@@ -1,0 +1,105 @@
+/// A `TollgateStore` that tells an `AuditObserver` about every audit event it commits: each call is
+/// forwarded to `base` unchanged, and once it has returned without throwing, the events it committed go
+/// to the observer. Nothing reaches the observer that the base store did not write.
+///
+/// Every requirement of `TollgateStore` (and `RefundLedger`) is forwarded here, one method each, in the
+/// protocol's order; a new requirement needs its forwarding method here as well.
+public struct ObservedStore: TollgateStore {
+    public let base: any TollgateStore
+    public let observer: any AuditObserver
+
+    public init(_ base: any TollgateStore, observer: any AuditObserver) {
+        self.base = base
+        self.observer = observer
+    }
+
+    // MARK: TollgateStore
+
+    public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
+        let outcome = try await base.reserve(reservation, events: events)
+        // The events are written only with the claim; any other outcome writes nothing.
+        if outcome == .reserved { report(events) }
+        return outcome
+    }
+
+    public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
+        try await base.release(key, events: events)
+        report(events)
+    }
+
+    public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
+                       metering: MeteringRecord?, events: [AuditEvent]) async throws {
+        try await base.finish(key, state: state, payment: payment, response: response, metering: metering, events: events)
+        report(events)
+    }
+
+    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
+        try await base.recordDelivery(key, response: response, metering: metering, events: events)
+        report(events)
+    }
+
+    public func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome {
+        let outcome = try await base.holdUnits(hold, events: events)
+        // Like `reserve`: the events are written with the hold, not when the balance is short.
+        if case .held = outcome { report(events) }
+        return outcome
+    }
+
+    public func finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent]) async throws {
+        try await base.finishUnits(correlationId: correlationId, consumed: consumed, usage: usage, events: events)
+        report(events)
+    }
+
+    public func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse? {
+        try await base.storedResponse(key, now: unixSeconds)
+    }
+
+    public func holdSpend(_ holds: [SpendHold], correlationId: String) async throws -> SpendHold? {
+        try await base.holdSpend(holds, correlationId: correlationId)
+    }
+
+    public func append(_ events: [AuditEvent]) async throws {
+        try await base.append(events)
+        report(events)
+    }
+
+    public func events(correlationId: String) async throws -> [RecordedAuditEvent] {
+        try await base.events(correlationId: correlationId)
+    }
+
+    public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
+        try await base.purgeReservations(expiredBefore: unixSeconds)
+    }
+
+    // MARK: RefundLedger
+
+    /// The store writes the refund's audit event itself; the observer gets the same facts, rebuilt from
+    /// the refund it returns.
+    public func refund(_ request: RefundRequest, nowMillis: Int64) async throws -> Refund {
+        let refund = try await base.refund(request, nowMillis: nowMillis)
+        report([Self.event(recording: refund)])
+        return refund
+    }
+
+    public func refunds(state: Refund.State?, correlationId: String?, limit: Int) async throws -> [Refund] {
+        try await base.refunds(state: state, correlationId: correlationId, limit: limit)
+    }
+
+    /// Closing a payout records how an existing refund was paid; no new refund, so nothing is observed.
+    public func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund {
+        try await base.closeRefund(id: id, payoutTransaction: payoutTransaction, actor: actor, nowMillis: nowMillis)
+    }
+
+    private func report(_ events: [AuditEvent]) {
+        if !events.isEmpty { observer.observe(events) }
+    }
+
+    /// The `refund` event describing a recorded refund.
+    static func event(recording refund: Refund) -> AuditEvent {
+        AuditEvent(correlationId: refund.correlationId, timeMillis: refund.createdAtMillis, stage: .refund, outcome: .ok,
+                   clientId: refund.clientId, resource: refund.resource, details: [
+                       "refund": refund.id, "kind": refund.kind.rawValue, "state": refund.state.rawValue, "amount": refund.amount,
+                       "asset": refund.asset, "network": refund.network, "unit": refund.unit, "automatic": String(refund.automatic),
+                   ])
+    }
+}

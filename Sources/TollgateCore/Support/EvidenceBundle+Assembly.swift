@@ -1,0 +1,187 @@
+import Crypto
+import Foundation
+
+extension EvidenceBundle {
+    /// Builds and seals the bundle of `material`'s flow. `offers` checks the offer tokens' MACs
+    /// (nil leaves `macVerified` empty); each event's hash is recomputed with `AuditChain.hash`.
+    public static func assemble(_ material: EvidenceMaterial, dispute: DisputeRecord?, offers: OfferSigner?,
+                                generatedAtMillis: Int64) throws -> EvidenceBundle {
+        let flowEvents = material.events.map(\.record)
+        let settled = material.payments.last
+        // The proof that paid, or else the latest one presented.
+        let primary = material.proofs.last { $0.nonce == settled?.nonce } ?? material.proofs.last
+        var notes: [String] = []
+
+        let chain = (material.events + material.linked.flatMap(\.events))
+            .reduce(into: [Int64: EvidenceMaterial.LoggedEvent]()) { $0[$1.record.seq] = $1 }
+            .values.sorted { $0.record.seq < $1.record.seq }
+            .map { logged in
+                let record = logged.record
+                return ChainEntry(seq: record.seq, correlationId: record.event.correlationId, stage: record.event.stage.rawValue,
+                                  outcome: record.event.outcome.rawValue, prevHash: record.previousHash, hash: record.hash,
+                                  recomputed: AuditChain.hash(previous: record.previousHash, event: record.event) == record.hash,
+                                  linked: record.previousHash == logged.precedingHash)
+            }
+        let edited = chain.filter { !$0.recomputed }.map { String($0.seq) }
+        if !edited.isEmpty {
+            notes.append("audit event(s) \(edited.joined(separator: ", ")) do not recompute: they were changed after they were written")
+        }
+        let unlinked = chain.filter { !$0.linked }.map { String($0.seq) }
+        if !unlinked.isEmpty {
+            notes.append("audit event(s) \(unlinked.joined(separator: ", ")) do not link to the event before them: events were deleted or reordered")
+        }
+
+        var offer: OfferEvidence?
+        var payload: SupportJSON?
+        if let primary {
+            offer = offerEvidence(primary.offerToken, flow: material.correlationId, offers: offers)
+            payload = parsedPayload(primary.payload)
+            if offer?.macVerified == false {
+                notes.append("the offer token does not verify with the configured keys (\(offer?.macFailure ?? "?")): "
+                             + "it was signed with a key no longer configured, or altered")
+            }
+        } else if flowEvents.contains(where: { $0.event.stage == .proof }) {
+            notes.append("no proof was reserved for this flow, so no offer token or payment payload was kept; "
+                         + "the payer and nonce the client sent are in the verification events")
+        } else {
+            notes.append("no payment was presented in this flow")
+        }
+        let others = material.proofs.filter { $0.id != primary?.id }.map { proof in
+            OtherProof(proof: proofSummary(proof), offer: offerEvidence(proof.offerToken, flow: material.correlationId, offers: offers),
+                       paymentPayload: parsedPayload(proof.payload))
+        }
+
+        let refundsNote: String? = material.refunds == nil ? "this store has no refund table: no refund can have been recorded" : nil
+        return try EvidenceBundle(
+            format: currentFormat, correlationId: material.correlationId, generatedAt: ISO8601.format(millis: generatedAtMillis),
+            dispute: dispute.map(Dispute.init), linkedFlows: material.linked.map(\.link), proof: primary.map(proofSummary), offer: offer,
+            paymentPayload: payload, otherProofs: others,
+            verification: flowEvents.filter { [.proof, .verify, .facilitatorVerify].contains($0.event.stage) }.map(Event.init),
+            settlement: settlement(flowEvents, payments: material.payments),
+            upstream: flowEvents.filter { $0.event.stage == .forward }.map(Upstream.init),
+            delivery: flowEvents.filter { $0.event.stage == .respond }.map(Delivery.init),
+            refunds: material.refunds ?? [], refundsNote: refundsNote, auditChain: chain,
+            auditChainIntact: edited.isEmpty && unlinked.isEmpty, chainHead: material.chainHead, notes: notes, bundleSha256: nil
+        ).sealed()
+    }
+
+    /// The bundle with `bundleSha256` set to the digest of its canonical form without that member.
+    public func sealed() throws -> EvidenceBundle {
+        var copy = self
+        copy.bundleSha256 = nil
+        copy.bundleSha256 = Self.digest(try SupportJSON.encoding(copy))
+        return copy
+    }
+
+    /// The bundle as JSON (sorted keys; indented for people when `pretty`).
+    public func encoded(pretty: Bool = true) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(self))
+    }
+
+    /// Checks an exported document: the `bundleSha256` it states and the digest of its canonical form
+    /// without that member. Nil when the bytes are not a JSON object.
+    public static func digests(ofDocument bytes: some Collection<UInt8>) -> (stated: String?, computed: String)? {
+        guard case .object(var members)? = SupportJSON.parse(bytes) else { return nil }
+        let stated = members.removeValue(forKey: "bundleSha256")?.string
+        return (stated, digest(.object(members)))
+    }
+
+    static func digest(_ document: SupportJSON) -> String {
+        guard case .object(var members) = document else { return HexString.encode(SHA256.hash(data: document.canonicalBytes)) }
+        members["bundleSha256"] = nil
+        return HexString.encode(SHA256.hash(data: SupportJSON.object(members).canonicalBytes))
+    }
+
+    static func offerEvidence(_ token: String, flow: String, offers: OfferSigner?) -> OfferEvidence {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        let claims = parts.count == 3 ? Base64URL.decode(parts[1]).flatMap(SupportJSON.parse) : nil
+        var verified: Bool?
+        var failure: String?
+        if let offers {
+            switch offers.verify(token) {
+            case .success: verified = true
+            case .failure(let reason):
+                verified = false
+                failure = switch reason {
+                case .malformed: "malformed"
+                case .unknownKey: "unknown_key"
+                case .badSignature: "bad_signature"
+                }
+            }
+        }
+        return OfferEvidence(token: token, keyId: parts.count == 3 ? String(parts[0]) : nil, claims: claims, macVerified: verified,
+                             macFailure: failure, matchesFlow: claims?["cid"]?.string == flow)
+    }
+
+    static func parsedPayload(_ text: String) -> SupportJSON {
+        SupportJSON.parse(Array(text.utf8)) ?? .string(text)
+    }
+
+    static func proofSummary(_ proof: EvidenceMaterial.Proof) -> Proof {
+        Proof(receivedAt: ISO8601.format(millis: proof.receivedAtMillis), network: proof.network, asset: proof.asset, payer: proof.payer,
+              nonce: proof.nonce)
+    }
+
+    static func settlement(_ events: [RecordedAuditEvent], payments: [PaymentRecord]) -> Settlement {
+        let settles = events.filter { $0.event.stage == .settle }
+        let state: String
+        if !payments.isEmpty {
+            state = "settled"
+        } else if let last = settles.last?.event {
+            state = switch (last.outcome, last.reason) {
+            case (.ok, _): "settled"
+            case (.denied, _): "failed"
+            case (.error, Reason.settlementPending.rawValue?): "pending"
+            default: "unknown"
+            }
+        } else {
+            state = "not_attempted"
+        }
+        return Settlement(state: state, payments: payments.map(Payment.init), events: settles.map(Event.init))
+    }
+}
+
+extension EvidenceBundle.Event {
+    init(_ record: RecordedAuditEvent) {
+        let event = record.event
+        self.init(seq: record.seq, correlationId: event.correlationId, at: ISO8601.format(millis: event.timeMillis),
+                  stage: event.stage.rawValue, outcome: event.outcome.rawValue, reason: event.reason, details: event.details)
+    }
+}
+
+extension EvidenceBundle.Dispute {
+    /// A dispute as shown in bundles and listings (times as RFC 3339).
+    public init(_ record: DisputeRecord) {
+        self.init(id: record.id, correlationId: record.correlationId, reason: record.reason, actor: record.actor,
+                  state: record.state.rawValue, openedAt: ISO8601.format(millis: record.openedAtMillis),
+                  closedAt: record.closedAtMillis.map { ISO8601.format(millis: $0) }, closedBy: record.closedBy, resolution: record.resolution)
+    }
+}
+
+extension EvidenceBundle.Payment {
+    init(_ record: PaymentRecord) {
+        self.init(rail: record.rail, network: record.network, asset: record.asset, amount: record.amount, payer: record.payer,
+                  payee: record.payee, nonce: record.nonce, tx: record.transaction, settledAt: ISO8601.format(millis: record.settledAtMillis),
+                  clientId: record.clientId, resource: record.resource, unit: record.unit, quantity: record.quantity,
+                  bodySha256: record.bodySHA256)
+    }
+}
+
+extension EvidenceBundle.Upstream {
+    init(_ record: RecordedAuditEvent) {
+        let event = record.event
+        self.init(seq: record.seq, at: ISO8601.format(millis: event.timeMillis), outcome: event.outcome.rawValue, reason: event.reason,
+                  status: event.details["status"].flatMap { Int($0) }, latencyMs: event.details["latency_ms"].flatMap { Int($0) })
+    }
+}
+
+extension EvidenceBundle.Delivery {
+    init(_ record: RecordedAuditEvent) {
+        let event = record.event
+        self.init(seq: record.seq, at: ISO8601.format(millis: event.timeMillis), outcome: event.outcome.rawValue, reason: event.reason,
+                  status: event.details["status"].flatMap { Int($0) }, settled: event.details["settled"],
+                  bodySha256: event.details["body_sha256"], bytes: event.details["bytes"].flatMap { Int($0) })
+    }
+}

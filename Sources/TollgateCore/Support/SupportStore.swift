@@ -1,0 +1,29 @@
+/// What support needs from the store: flows by any key, disputes, and the material of an evidence bundle.
+/// Every change commits its audit event (stage `dispute`, in the disputed flow) in the same transaction.
+public protocol SupportStore: Sendable {
+    /// The flows a key leads to, the flow with the latest event first, at most `limit`.
+    func flows(matching key: TraceKey, limit: Int) async throws -> TraceMatch
+
+    /// Opens a dispute of a flow. Throws `SupportError` `unknownFlow` when no event carries the correlation
+    /// id, `disputeAlreadyOpen` (with the open dispute's id) when the flow has one, `invalid` for blank text.
+    func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord
+
+    /// Closes an open dispute. Throws `SupportError` `unknownDispute` or `disputeNotOpen`.
+    func closeDispute(id: String, resolution: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord
+
+    /// Disputes, newest first, optionally only those in `state`.
+    func disputes(state: DisputeRecord.State?, limit: Int) async throws -> [DisputeRecord]
+
+    /// One dispute by id.
+    func dispute(id: String) async throws -> DisputeRecord?
+
+    /// The disputes of one flow, newest first.
+    func disputes(correlationId: String) async throws -> [DisputeRecord]
+
+    /// The flow's events, linked flows (one level), proofs, payments, refunds and the chain head, read in
+    /// one transaction; nil when no event carries the correlation id.
+    func evidenceMaterial(correlationId: String) async throws -> EvidenceMaterial?
+
+    /// Audits an export (stage `dispute`, outcome `ok`, detail `evidence exported`) with the bundle's digest.
+    func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String, nowMillis: Int64) async throws
+}

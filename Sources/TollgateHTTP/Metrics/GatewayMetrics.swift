@@ -1,0 +1,137 @@
+import Prometheus
+import Synchronization
+import TollgateCore
+import TollgateX402
+
+/// The gateway's Prometheus metrics. The payment funnel is derived from the audit events the store commits
+/// (it observes an `ObservedStore`), so a metric never counts what the audit log does not hold; HTTP
+/// statuses come from the responder, facilitator timings from the pool, and the gauges are read when
+/// scraped. Each gateway has its own registry: nothing here touches the global `MetricsSystem`.
+///
+/// Labels stay bounded: resources and networks are those configured (anything else is `other`), and open
+/// sets admit a fixed number of distinct values (64 reasons, shared by every metric) before `other`.
+public final class GatewayMetrics: AuditObserver, Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let series: MetricSeries
+    let labels: Labels
+    let assets: AssetLookup
+    let facilitators: FacilitatorPool?
+    let controls: OperatorControls?
+    let breakersOpen: Gauge
+    /// Every incident scope shown so far (global and the paid resources from the start): an incident that
+    /// ended shows 0, not a vanished series.
+    let incidentScopes: Mutex<Set<String>>
+
+    /// The limiters of each label.
+    struct Labels: Sendable {
+        let resources: LabelLimiter
+        let networks: LabelLimiter
+        let reasons = LabelLimiter(capacity: 64)
+        let stages = LabelLimiter(capacity: 32)
+        let classes = LabelLimiter(capacity: 8, preset: TrafficClass.allCases.map(\.rawValue))
+        let kinds = LabelLimiter(capacity: 8)
+        let flags = LabelLimiter(closed: ["true", "false"])
+    }
+
+    /// - Parameters:
+    ///   - routes: the configured routes: their resource ids are the `resource` values, and the funnel series
+    ///     of paid routes exist (at 0) from the start.
+    ///   - assets: the configured assets, to label amounts and convert them to whole tokens.
+    ///   - facilitators, controls: read at scrape time for the breaker and incident gauges.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), routes: [Route] = [], assets: [Asset] = [],
+                facilitators: FacilitatorPool? = nil, controls: OperatorControls? = nil) {
+        self.registry = registry
+        self.series = MetricSeries(registry: registry)
+        self.assets = AssetLookup(assets)
+        self.facilitators = facilitators
+        self.controls = controls
+        let networks = assets.map(\.network) + routes.flatMap { $0.pricing?.accepts.map(\.asset.network) ?? [] }
+        self.labels = Labels(resources: LabelLimiter(closed: routes.map(\.resource)), networks: LabelLimiter(closed: networks))
+        self.breakersOpen = registry.makeGauge(name: MetricDefinition.breakersOpen.name, help: MetricDefinition.breakersOpen.help)
+        self.incidentScopes = Mutex(Set(["global"] + routes.filter { $0.pricing != nil }.map(\.resource)))
+        precreate(routes)
+    }
+
+    // MARK: audit events
+
+    public func observe(_ events: [AuditEvent]) {
+        for index in events.indices { record(events[index], at: index, of: events) }
+    }
+
+    private func record(_ event: AuditEvent, at index: Int, of batch: [AuditEvent]) {
+        let stage = labels.stages.value(event.stage.rawValue)
+        series.increment(.auditEvents, [("stage", stage), ("outcome", event.outcome.rawValue)])
+        if event.outcome == .denied {
+            series.increment(.denials, [("stage", stage), ("reason", labels.reasons.value(event.reason))])
+        }
+        switch (event.stage, event.outcome) {
+        case (.offer, .issued):
+            series.increment(.paymentRequired, [("resource", resource(event)), ("reason", labels.reasons.value(event.reason))])
+        case (.proof, .received):
+            series.increment(.proofsReceived, [("resource", resource(event))])
+        case (.proof, .denied), (.verify, .denied), (.reserve, .denied), (.facilitatorVerify, .denied):
+            series.increment(.proofsRefused, [("resource", resource(event)), ("reason", labels.reasons.value(event.reason))])
+        case (.facilitatorVerify, .ok):
+            series.increment(.proofsVerified, [("resource", resource(event))])
+        case (.settle, .ok):
+            settled(event)
+        case (.settle, .denied), (.settle, .error):
+            // A pending settlement asked again is decided by the later attempt in the same flow.
+            let superseded = batch[(index + 1)...].contains { $0.stage == .settle && $0.correlationId == event.correlationId }
+            if !superseded {
+                series.increment(.settlementFailures, [("resource", resource(event)), ("reason", labels.reasons.value(event.reason))])
+            }
+        case (.admit, .denied):
+            series.increment(.rateLimited, [("class", labels.classes.value(event.details["class"]))])
+        case (.refund, .ok):
+            refunded(event)
+        default:
+            break
+        }
+    }
+
+    private func settled(_ event: AuditEvent) {
+        let resource = resource(event)
+        let network = labels.networks.value(event.details["network"])
+        series.increment(.settlements, [("resource", resource), ("network", network)])
+        if let (asset, amount) = assets.wholeUnits(event.details["amount"], asset: event.details["asset"], network: event.details["network"]) {
+            series.counter(.revenue, [("resource", resource), ("network", network), ("asset", asset.id)]).increment(by: amount)
+        }
+    }
+
+    private func refunded(_ event: AuditEvent) {
+        let kind = event.details["kind"]
+        series.increment(.refunds, [("kind", labels.kinds.value(kind)), ("automatic", labels.flags.value(event.details["automatic"]))])
+        guard kind == Refund.Kind.payout.rawValue,
+              let (asset, amount) = assets.wholeUnits(event.details["amount"], asset: event.details["asset"], network: event.details["network"])
+        else { return }
+        series.counter(.refunded, [("network", labels.networks.value(asset.network)), ("asset", asset.id)]).increment(by: amount)
+    }
+
+    private func resource(_ event: AuditEvent) -> String { labels.resources.value(event.resource) }
+
+    // MARK: HTTP
+
+    /// Counts one response of the gateway listener.
+    public func countResponse(status: Int) {
+        let statusClass = (1...5).contains(status / 100) ? "\(status / 100)xx" : LabelLimiter.other
+        series.increment(.requests, [("status", statusClass)])
+    }
+
+    /// The funnel series of every paid route, at 0, so rates and ratios are defined before the first payment.
+    private func precreate(_ routes: [Route]) {
+        for route in routes {
+            guard let pricing = route.pricing else { continue }
+            let resource = labels.resources.value(route.resource)
+            _ = series.counter(.paymentRequired, [("resource", resource), ("reason", labels.reasons.value(Reason.paymentRequired.rawValue))])
+            _ = series.counter(.proofsReceived, [("resource", resource)])
+            _ = series.counter(.proofsVerified, [("resource", resource)])
+            for network in Set(pricing.accepts.map(\.asset.network)).sorted() {
+                _ = series.counter(.settlements, [("resource", resource), ("network", labels.networks.value(network))])
+            }
+        }
+        for trafficClass in TrafficClass.allCases {
+            _ = series.counter(.rateLimited, [("class", trafficClass.rawValue)])
+        }
+    }
+}

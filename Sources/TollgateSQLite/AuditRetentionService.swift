@@ -1,0 +1,56 @@
+import Logging
+import ServiceLifecycle
+import TollgateCore
+
+/// Applies `audit.retention_days`: every `intervalSeconds`, events older than the retention period are
+/// archived to JSONL files and deleted from the live table (`SQLiteStore.archiveAuditLog`). A failed run
+/// deletes nothing and is retried at the next interval.
+public struct AuditRetentionService: Service {
+    let store: SQLiteStore
+    let retention: AuditRetention
+    let clock: any GatewayClock
+    let logger: Logger
+
+    public init(store: SQLiteStore, retention: AuditRetention, clock: any GatewayClock = SystemClock(), logger: Logger) {
+        self.store = store
+        self.retention = retention
+        self.clock = clock
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown { try await loop() }
+    }
+
+    /// One retention pass; returns the ranges archived.
+    @discardableResult
+    public func runOnce() async -> [AuditArchiveRecord] {
+        do {
+            let archived = try await store.archiveAuditLog(retention, nowMillis: clock.nowMillis())
+            for record in archived {
+                logger.info("audit events archived", metadata: [
+                    "tollgate.audit.first_seq": "\(record.firstSeq)", "tollgate.audit.last_seq": "\(record.lastSeq)",
+                    "tollgate.audit.count": "\(record.eventCount)", "tollgate.audit.file": "\(record.file)",
+                    "tollgate.audit.file_sha256": "\(record.fileSHA256)",
+                ])
+            }
+            return archived
+        } catch is CancellationError {
+            return []  // shutting down: whatever was not committed stays live
+        } catch {
+            logger.error("audit archiving failed; nothing was deleted", metadata: ["tollgate.error": "\(error)"])
+            return []
+        }
+    }
+
+    private func loop() async throws {
+        while !Task.isCancelled {
+            await runOnce()
+            do {
+                try await Task.sleep(for: .seconds(retention.intervalSeconds))
+            } catch {
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgateHTTP
+import TollgateSQLite
+
+/// `tollgate audit`: checks, exports and archives the hash-chained audit log (docs/audit.md).
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify, export and archive the tamper-evident audit log.",
+        subcommands: [AuditVerify.self, AuditExport.self, AuditArchive.self])
+}
+
+struct AuditVerify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check the audit hash chain; exit code 1 when an event was edited, deleted or reordered.")
+
+    @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
+    var config: String
+
+    @Option(help: "The archive directory: also check every archive file (its sha256 and chain) from the first event.")
+    var archives: String?
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func run() async throws {
+        let store = try ConfigurationFile.openStore(try ConfigurationFile.load(config))
+        let report = try await store.verifyAuditLog(archives: archives)
+        let ranges = try await store.auditArchives()
+        if json {
+            let output = AuditVerifyOutput(intact: report.isIntact, report: report, archives: ranges, archivesChecked: archives != nil)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(output), as: UTF8.self))
+        } else {
+            print(Self.text(report, archives: ranges, archivesChecked: archives != nil))
+        }
+        if !report.isIntact { throw ExitCode(1) }
+    }
+
+    static func text(_ report: AuditVerifier.Report, archives: [AuditArchiveRecord], archivesChecked: Bool) -> String {
+        let span = report.firstSeq.map { ", seq \($0)…\(report.head.seq)" } ?? ""
+        let scope = archivesChecked && !archives.isEmpty ? " (\(archives.count) archive file(s) and the live table)" : ""
+        var lines: [String] = []
+        if report.isIntact {
+            lines.append("audit log intact: \(report.events) events\(scope)\(span), head \(report.head.hash)")
+        } else {
+            lines += report.findings.map(\.description)
+            lines.append("")
+            lines.append("audit log NOT intact: \(report.findings.count) finding(s) in \(report.events) events\(scope)\(span), head \(report.head.hash)")
+        }
+        if !archivesChecked, report.anchor != .genesis {
+            lines.append("continues from archived seq \(report.anchor.seq) (hash \(report.anchor.hash)); "
+                + "add --archives DIR to check the \(archives.count) archive file(s) too")
+        }
+        lines.append("keep the head hash outside this host: a later run must reach the same event with the same hash")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `audit verify --json`.
+struct AuditVerifyOutput: Encodable {
+    var intact: Bool
+    var report: AuditVerifier.Report
+    var archives: [AuditArchiveRecord]
+    var archivesChecked: Bool
+}
+
+struct AuditExport: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the live audit events of a period as JSON Lines (one event per line, in seq order).")
+
+    @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
+    var config: String
+
+    @Option(help: "Start (inclusive): an ISO 8601 date or date-time (2025-06-01, 2025-06-01T12:00:00Z), or a duration back from now (90m, 24h, 7d).")
+    var since: String
+
+    @Option(help: "End (exclusive), same forms as --since; default: now and later.")
+    var until: String?
+
+    @Option(help: "Output format; only jsonl.")
+    var format: String = "jsonl"
+
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.")
+    var output: String?
+
+    func validate() throws {
+        guard format == "jsonl" else { throw ValidationError("unsupported format \(format): only jsonl is available") }
+        do throws(AuditLogError) {
+            _ = try AuditTime.millis(since)
+            if let until { _ = try AuditTime.millis(until) }
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    func run() async throws {
+        let nowMillis = SystemClock().nowMillis()
+        let sinceMillis = try AuditTime.millis(since, now: nowMillis)
+        let untilMillis = try until.map { try AuditTime.millis($0, now: nowMillis) } ?? .max
+        let store = try ConfigurationFile.openStore(try ConfigurationFile.load(config))
+        let handle: FileHandle
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: nil), let file = FileHandle(forWritingAtPath: output) else {
+                FileHandle.standardError.write(Data("cannot write \(output)\n".utf8))
+                throw ExitCode(1)
+            }
+            handle = file
+        } else {
+            handle = FileHandle.standardOutput
+        }
+        let count = try await store.exportAudit(sinceMillis: sinceMillis, untilMillis: untilMillis) { page in
+            var bytes: [UInt8] = []
+            for record in page { bytes += AuditJSONL.line(record) }
+            try handle.write(contentsOf: bytes)
+        }
+        if output != nil { try handle.close() }
+        if let archived = try await store.auditArchives().last,
+           let oldest = try await store.auditEvents(after: 0, limit: 1).first, sinceMillis < oldest.event.timeMillis {
+            FileHandle.standardError.write(Data("""
+                note: seq 1…\(archived.lastSeq) are archived (last file \(archived.file)); this export covers the live table only, \
+                from seq \(oldest.seq)\n
+                """.utf8))
+        }
+        FileHandle.standardError.write(Data("\(count) events exported\n".utf8))
+    }
+}
+
+struct AuditArchive: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "archive",
+        abstract: "Apply audit retention now: archive events older than audit.retention_days, then delete them from the live table.")
+
+    @Option(name: .shortAndLong, help: "The gateway's configuration file (its audit section and its store).")
+    var config: String
+
+    func run() async throws {
+        let configuration = try ConfigurationFile.load(config)
+        guard let retention = configuration.auditRetention else {
+            FileHandle.standardError.write(Data("\(config): audit.retention_days is not set: every event is kept, nothing to archive\n".utf8))
+            throw ExitCode(2)
+        }
+        let store = try ConfigurationFile.openStore(configuration)
+        let archived: [AuditArchiveRecord]
+        do {
+            archived = try await store.archiveAuditLog(retention)
+        } catch {
+            FileHandle.standardError.write(Data("audit archive failed, nothing was deleted: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if archived.isEmpty {
+            print("nothing to archive: no event older than \(retention.retentionDays) day(s) (the newest event always stays in the live table)")
+        }
+        let directory = URL(fileURLWithPath: retention.archiveDirectory, isDirectory: true)
+        for record in archived {
+            print("archived seq \(record.firstSeq)…\(record.lastSeq) (\(record.eventCount) events) to "
+                + "\(directory.appendingPathComponent(record.file).path), sha256 \(record.fileSHA256)")
+        }
+    }
+}
+
+/// `--since` / `--until` values: an ISO 8601 date or date-time, or a duration back from now.
+enum AuditTime {
+    static func millis(_ text: String, now nowMillis: Int64 = SystemClock().nowMillis()) throws(AuditLogError) -> Int64 {
+        let value = text.trimmingCharacters(in: .whitespaces)
+        if let unit = value.last, let factor = durationUnits[unit], let amount = Int64(value.dropLast()), amount >= 0 {
+            let (product, overflow) = amount.multipliedReportingOverflow(by: factor)
+            guard !overflow else { throw AuditLogError(.invalidArgument, "\(text) is too long a duration") }
+            return nowMillis - product
+        }
+        let styles: [Date.ISO8601FormatStyle] = [
+            .init(includingFractionalSeconds: true), .init(), .init().year().month().day(),
+        ]
+        for style in styles {
+            if let date = try? style.parse(value) { return Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+        }
+        throw AuditLogError(.invalidArgument, "\(text) is neither an ISO 8601 date/time (2025-06-01, 2025-06-01T12:00:00Z) nor a duration (90m, 24h, 7d)")
+    }
+
+    static let durationUnits: [Character: Int64] = ["s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000]
+}

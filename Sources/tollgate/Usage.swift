@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import TollgateCore
+import TollgateHTTP
+import TollgateSQLite
+
+/// `tollgate usage`: what a client consumed and paid, per resource and unit, over a period.
+struct UsageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "usage", abstract: "Report metered usage per client and period.")
+
+    @Option(help: "The client id (omit for every client).")
+    var client: String?
+
+    @Option(help: "A UTC month (2026-11), day (2026-11-25), or `today`, `month`. Default: this month.")
+    var period: String = "month"
+
+    @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
+    var config: String
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() async throws {
+        guard let window = UsagePeriod(period, now: Date()) else {
+            throw ValidationError("--period must be YYYY-MM, YYYY-MM-DD, today or month")
+        }
+        let configuration = try ConfigurationFile.load(config)
+        let store = try ConfigurationFile.openStore(configuration)
+        let summaries = try await store.usage(clientId: client, fromMillis: window.fromMillis, toMillis: window.toMillis)
+        var balances: [String: Int] = [:]
+        if let client { balances = try await store.packageBalances(clientId: client) }
+        if json {
+            struct Report: Encodable {
+                var client: String?
+                var from: String
+                var to: String
+                var usage: [UsageSummary]
+                var packageBalances: [String: Int]
+            }
+            print(RefundText.json(Report(client: client, from: ISO8601.format(millis: window.fromMillis, fractional: false),
+                                         to: ISO8601.format(millis: window.toMillis, fractional: false), usage: summaries,
+                                         packageBalances: balances)))
+            return
+        }
+        print("usage of \(client ?? "every client") from \(ISO8601.format(millis: window.fromMillis, fractional: false)) "
+              + "to \(ISO8601.format(millis: window.toMillis, fractional: false))")
+        var rows = [["resource", "unit", "requests", "units", "paid"]]
+        for summary in summaries {
+            let paid = summary.paid.sorted { $0.key < $1.key }.map { asset, atomic in
+                guard let known = configuration.assets.first(where: { $0.address.lowercased() == asset }) else { return "\(atomic) (atomic) \(asset)" }
+                return "\(TokenAmount(atomic: atomic)?.decimalString(decimals: known.decimals) ?? atomic) \(known.id)"
+            }.joined(separator: ", ")
+            rows.append([summary.resource, summary.unit, String(summary.events), String(summary.quantity), paid.isEmpty ? "prepaid" : paid])
+        }
+        if summaries.isEmpty { rows.append(["(none)", "", "", "", ""]) }
+        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            print(((0..<4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) } + [row[4]]).joined(separator: "  "))
+        }
+        for (package, units) in balances.sorted(by: { $0.key < $1.key }) { print("package \(package): \(units) units left") }
+    }
+}
+
+/// A UTC calendar period as [from, to) in milliseconds.
+struct UsagePeriod {
+    var fromMillis: Int64
+    var toMillis: Int64
+
+    init?(_ text: String, now: Date) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let today = calendar.dateComponents([.year, .month, .day], from: now)
+        var start = DateComponents()
+        let component: Calendar.Component
+        switch text {
+        case "month":
+            (start.year, start.month, start.day, component) = (today.year, today.month, 1, .month)
+        case "today":
+            (start.year, start.month, start.day, component) = (today.year, today.month, today.day, .day)
+        default:
+            let parts = text.split(separator: "-").map { Int($0) }
+            guard parts.allSatisfy({ $0 != nil }), parts.count == 2 || parts.count == 3 else { return nil }
+            start.year = parts[0]
+            start.month = parts[1]
+            start.day = parts.count == 3 ? parts[2] : 1
+            component = parts.count == 3 ? .day : .month
+            guard let month = start.month, (1...12).contains(month), let day = start.day, (1...31).contains(day) else { return nil }
+        }
+        guard let from = calendar.date(from: start), let to = calendar.date(byAdding: component, value: 1, to: from) else { return nil }
+        fromMillis = Int64(from.timeIntervalSince1970 * 1000)
+        toMillis = Int64(to.timeIntervalSince1970 * 1000)
+    }
+}

@@ -1,0 +1,201 @@
+import Foundation
+import HTTPTypes
+import Testing
+import TollgateCore
+
+/// Metering units, pricing rules and the moment of consumption, end to end through the pipeline.
+@Suite struct GatewayMeteringTests {
+    static func route(_ path: String, resource: String, price: String = "0.001", unit: String, metering: Metering,
+                      method: HTTPRequest.Method? = nil) -> Route {
+        var pricing = Route.Pricing(price: price, accepts: [.init(asset: GatewayHarness.asset, amount: TokenAmount(decimal: price, decimals: 6)!,
+                                                                  payTo: GatewayHarness.payTo)],
+                                    unit: unit, quantity: 1, offerValiditySeconds: 60, maxTimeoutSeconds: 120)
+        pricing.metering = metering
+        return Route(method: method, path: PathPattern(path)!, resource: resource, description: resource, mimeType: "application/json",
+                     scope: nil, allowsAnonymous: false, pricing: pricing)
+    }
+
+    static let records = route("/records", resource: "records", unit: "record", metering: Metering(
+        unit: .record, quantity: .query(name: "limit", defaultValue: nil, maximum: 500), measure: .jsonArray("records")))
+    static let search = route("/search", resource: "search", unit: "request", metering: Metering(
+        unit: .request, quantity: .body(path: "query.count", defaultValue: 2, maximum: 10)), method: .post)
+    static let exports = route("/exports/*", resource: "exports", price: "0.05", unit: "byte", metering: Metering(unit: .byte, measure: .bodyBytes))
+    static let failing = route("/flaky", resource: "flaky", price: "0.01", unit: "request", metering: Metering(moment: .onRequest))
+    static let jobs = route("/jobs", resource: "jobs", price: "0.002", unit: "second", metering: Metering(
+        unit: .second, quantity: .query(name: "seconds", defaultValue: 5, maximum: 60), measure: .header("X-Work-Seconds"), settle: .before))
+    static let package = route("/bundle", resource: "bundle", price: "0.50", unit: "request", metering: Metering(
+        unit: .request, quantity: .query(name: "n", defaultValue: 1, maximum: 5), package: .init(name: "bundle", units: 3)))
+
+    static func harness() -> GatewayHarness {
+        GatewayHarness(routes: RouteTable([records, search, exports, failing, jobs, package]))
+    }
+
+    static func offeredAmount(_ response: GatewayResponse) -> String? {
+        let json = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+        return ((json?["accepts"] as? [[String: Any]])?.first?["amount"]) as? String
+    }
+
+    static func body(_ response: GatewayResponse) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
+    }
+
+    @Test func perUnitPriceQuotesPriceTimesTheRequestedQuantityAndCountsDeliveredRecords() async throws {
+        let harness = Self.harness()
+        let offer = await harness.send("/records?limit=120")
+        #expect(offer.status == .paymentRequired)
+        #expect(Self.offeredAmount(offer) == "120000")  // 0.001 USDC × 120
+        #expect(Self.body(offer)["unitPrice"] as? String == "0.001")
+        #expect(Self.body(offer)["quantity"] as? Int == 120)
+        #expect(Self.body(offer)["price"] as? String == "0.12")
+
+        harness.upstream.update { $0.body = Array(#"{"records":[1,2,3,4,5,6,7]}"#.utf8) }
+        await harness.batcher.flush()
+        let proof = harness.proof(amount: "120000", offerToken: offer.offerTokens.first)
+        let response = await harness.send("/records?limit=120", proof: proof)
+        #expect(response.status == .ok)
+        #expect(harness.upstream.received.last?.headerFields[.tollgateUnit] == "record=120")
+        let usage = try #require(await harness.store.usage[offer.correlationId ?? ""])
+        #expect(usage.quantity == 7)
+        #expect(usage.paidQuantity == 120)
+        #expect(usage.unit == "record")
+        #expect(usage.amount == "120000")
+        let meter = try #require(try await harness.events(offer.correlationId).first { $0.stage == .meter })
+        #expect(meter.details["consumed"] == "7")
+    }
+
+    @Test func aProofForAnotherQuantityDoesNotPay() async throws {
+        let harness = Self.harness()
+        let offer = await harness.send("/records?limit=10")
+        await harness.batcher.flush()
+        // The offer binds the request line, so paying 10 records' price for 500 records is refused.
+        let response = await harness.send("/records?limit=500", proof: harness.proof(amount: "10000", offerToken: offer.offerTokens.first))
+        #expect(response.status == .paymentRequired)
+        #expect(response.reason == Reason.offerResourceMismatch.rawValue)
+        #expect(harness.upstream.received.isEmpty)
+    }
+
+    @Test(arguments: [("/records?limit=501", "at most 500"), ("/records", "give the query parameter limit"),
+                      ("/records?limit=0", "whole number"), ("/records?limit=abc", "whole number"), ("/records?limit=1&limit=2", "once")])
+    func quantityThatCannotBePricedIsABadRequestNotA402(target: String, message: String) async throws {
+        let harness = Self.harness()
+        let response = await harness.send(target)
+        #expect(response.status == .badRequest)
+        #expect(response.reason == Reason.invalidQuantity.rawValue)
+        #expect(response.text.contains(message))
+        #expect(response.offerTokens.isEmpty)
+    }
+
+    @Test func quantityFromAJSONBodyField() async throws {
+        let harness = Self.harness()
+        func post(_ body: String) async -> GatewayResponse {
+            await harness.gateway.handle(GatewayRequest(method: .post, target: "/search", headerFields: [ClientDirectory.apiKeyField: GatewayHarness.aliceKey],
+                                                        body: Array(body.utf8)))
+        }
+        #expect(Self.offeredAmount(await post(#"{"query":{"count":4}}"#)) == "4000")
+        #expect(Self.offeredAmount(await post(#"{"query":{}}"#)) == "2000")  // the default
+        #expect(await post(#"{"query":{"count":11}}"#).status == .badRequest)
+        #expect(await post(#"{"query":{"count":true}}"#).status == .badRequest)
+        #expect(await post("not json").status == .badRequest)
+    }
+
+    @Test func byteUnitRecordsTheDeliveredBytes() async throws {
+        let harness = Self.harness()
+        let body = Array(repeating: UInt8(ascii: "x"), count: 4321)
+        harness.upstream.update { $0.body = body }
+        let (offer, proof) = try await harness.offerAndProof("/exports/all.csv", amount: "50000")
+        #expect(await harness.send("/exports/all.csv", proof: proof).status == .ok)
+        #expect(await harness.store.usage[offer.correlationId ?? ""]?.quantity == 4321)
+    }
+
+    @Test func onRequestSettlesAnUpstreamErrorAndOnSuccessDoesNot() async throws {
+        let harness = Self.harness()
+        harness.upstream.update { $0.status = .internalServerError }
+        let (offer, proof) = try await harness.offerAndProof("/flaky", amount: "10000")
+        let response = await harness.send("/flaky", proof: proof)
+        #expect(response.status == .internalServerError)
+        #expect(harness.rail.settleCalls == 1)
+        #expect(await harness.store.payments(correlationId: offer.correlationId ?? "").count == 1)
+
+        // The default moment (on_success): the same answer settles nothing and the proof stays usable.
+        let records = Self.harness()
+        records.upstream.update { $0.status = .internalServerError }
+        let (_, recordsProof) = try await records.offerAndProof("/records?limit=2", amount: "2000")
+        #expect(await records.send("/records?limit=2", proof: recordsProof).status == .internalServerError)
+        #expect(records.rail.settleCalls == 0)
+        #expect(await records.store.state(of: recordsProof.key) == nil)
+    }
+
+    @Test func settleBeforeRefundsAutomaticallyWhenTheUpstreamFails() async throws {
+        let harness = Self.harness()
+        harness.upstream.update { $0.failure = TollgateError(.upstreamUnavailable, "down") }
+        let (offer, proof) = try await harness.offerAndProof("/jobs?seconds=3", amount: "6000")
+        let response = await harness.send("/jobs?seconds=3", proof: proof)
+
+        #expect(response.status == .badGateway)
+        #expect(harness.rail.settleCalls == 1)
+        let refund = try #require(await harness.store.refundsRecorded.first)
+        #expect(response.headerFields[.tollgateRefund] == refund.id)
+        #expect(refund.automatic)
+        #expect(refund.correlationId == offer.correlationId)
+        #expect(refund.amount == "6000")
+        #expect(response.text.contains(refund.id))
+        let stages = try await harness.stages(offer.correlationId)
+        #expect(stages.suffix(4) == ["settle", "forward", "refund", "respond"])
+    }
+
+    @Test func settleBeforeDeliversAndMeasuresTheSecondsReported() async throws {
+        let harness = Self.harness()
+        harness.upstream.update {
+            $0.fields = [HTTPField.Name("X-Work-Seconds")!: "2"]
+        }
+        let (offer, proof) = try await harness.offerAndProof("/jobs?seconds=3", amount: "6000")
+        let response = await harness.send("/jobs?seconds=3", proof: proof)
+        #expect(response.status == .ok)
+        #expect(await harness.store.refundsRecorded.isEmpty)
+        #expect(await harness.store.usage[offer.correlationId ?? ""]?.quantity == 2)
+        #expect(try await harness.stages(offer.correlationId).suffix(4) == ["settle", "forward", "meter", "respond"])
+    }
+
+    @Test func packageBuysUnitsThatLaterRequestsSpendUntilTheyRunOut() async throws {
+        let harness = Self.harness()
+        let offer = await harness.send("/bundle")
+        #expect(offer.status == .paymentRequired)
+        #expect(Self.body(offer)["quantity"] as? Int == 3)
+        #expect((Self.body(offer)["package"] as? [String: Any])?["units"] as? Int == 3)
+        #expect(Self.offeredAmount(offer) == "500000")
+        await harness.batcher.flush()
+
+        // The purchase delivers this request too, and spends its unit from the 3 bought.
+        let bought = await harness.send("/bundle", proof: harness.proof(amount: "500000", offerToken: offer.offerTokens.first))
+        #expect(bought.status == .ok)
+        #expect(await harness.store.balance(client: "alice", package: "bundle") == 2)
+
+        let first = await harness.send("/bundle")
+        #expect(first.status == .ok)
+        #expect(first.headerFields[.tollgatePackageBalance] == "1 request")
+        #expect(await harness.send("/bundle").status == .ok)
+        #expect(await harness.store.balance(client: "alice", package: "bundle") == 0)
+        #expect(harness.rail.settleCalls == 1)
+
+        let empty = await harness.send("/bundle")
+        #expect(empty.status == .paymentRequired)
+        #expect(empty.text.contains("balance (0 request units)"))
+        // Bob has no balance of his own.
+        #expect(await harness.send("/bundle", apiKey: GatewayHarness.bobKey).status == .paymentRequired)
+        let usage = await harness.store.usage.values.filter { $0.source == .package }
+        #expect(usage.count == 2)
+    }
+
+    @Test func packageUnitsAreGivenBackWhenTheUpstreamFails() async throws {
+        let harness = Self.harness()
+        await harness.store.setBalance(client: "alice", package: "bundle", units: 4)
+        harness.upstream.update { $0.status = .serviceUnavailable }
+        #expect(await harness.send("/bundle?n=3").status == .serviceUnavailable)
+        #expect(await harness.store.balance(client: "alice", package: "bundle") == 4)
+        // A request asking for more than the balance holds is offered the package, nothing is spent.
+        harness.upstream.update { $0.status = .ok }
+        #expect(await harness.send("/bundle?n=5").status == .paymentRequired)
+        #expect(await harness.send("/bundle?n=3").status == .ok)
+        #expect(await harness.store.balance(client: "alice", package: "bundle") == 1)
+    }
+}
