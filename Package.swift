@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "TollgateSQLite", targets: ["TollgateSQLite"]),
         .library(name: "TollgateHTTP", targets: ["TollgateHTTP"]),
         .library(name: "TollgateDevFacilitator", targets: ["TollgateDevFacilitator"]),
+        .library(name: "TollgateDesign", targets: ["TollgateDesign"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -95,9 +96,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "TollgateDesign",
+            dependencies: ["TollgateCore", "TollgateHTTP", "TollgateX402", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "tollgate",
             dependencies: [
+                "TollgateDesign",
                 "TollgateCore",
                 "TollgateX402",
                 "TollgateSQLite",
@@ -116,6 +123,12 @@ let package = Package(
         .testTarget(
             name: "TollgateX402Tests",
             dependencies: ["TollgateX402", "TollgateCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgateDesignTests",
+            dependencies: ["TollgateDesign", "TollgateHTTP", "TollgateCore"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Interop suite: Tollgate against the official x402 Python SDK (PyPI x402==2.25.0), offline.
+# Interop suite: Tollgate against the official x402 Python SDK (PyPI x402==2.25.0), offline;
+# the admin API against schemathesis (PyPI schemathesis==4.32.5). Versions: Tests/Interop/requirements.txt.
 #
 #   scripts/interop.sh [pytest args...]        e.g. scripts/interop.sh -k "test_a or test_b"
-#   Runs every Tests/Interop/test_*.py: test_interop.py (SDK interop) and test_attacks.py (attack
-#   suite); `-k attacks` selects the attack suite only, `-k "not attacks"` the interop one only.
+#   Runs every Tests/Interop/test_*.py: test_interop.py (SDK interop), test_attacks.py (attack
+#   suite) and test_admin_openapi.py (the admin API against its OpenAPI document, with schemathesis);
+#   `-k attacks` selects the attack suite only, `-k admin_openapi` the admin API one only.
 #
 # Does NOT build: build first (swift build), or point TOLLGATE_BIN at a binary.
 #   TOLLGATE_BIN            gateway binary (default .build/debug/tollgate)

@@ -39,7 +39,22 @@ public struct GatewayResponder: HTTPResponder {
         let answer = await gateway.handle(GatewayRequest(
             method: request.method, target: request.head.path ?? "/", headerFields: request.headers, body: body,
             remoteAddress: context.remoteAddress?.ipAddress))
-        return Response(status: answer.status, headers: answer.headerFields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+        let buffer = ByteBuffer(bytes: answer.body)
+        guard let settled = answer.settledFlow else {
+            return Response(status: answer.status, headers: answer.headerFields, body: .init(byteBuffer: buffer))
+        }
+        // A settled answer that cannot be written was paid for and not delivered: the gateway records it
+        // (and an automatic refund) instead of keeping the money silently.
+        let gateway = self.gateway
+        return Response(status: answer.status, headers: answer.headerFields, body: .init(contentLength: buffer.readableBytes) { writer in
+            do {
+                try await writer.write(buffer)
+                try await writer.finish(nil)
+            } catch {
+                await gateway.undelivered(correlationId: settled, detail: "writing the response failed: \(error)")
+                throw error
+            }
+        })
     }
 
     /// Browsers must be allowed to send the proof header and read the terms and receipt.

@@ -10,7 +10,7 @@ import TollgateX402
 /// so the same assembly serves SQLite and PostgreSQL.
 public struct GatewayServer {
     public let application: Application<GatewayResponder>
-    /// The admin API's listener; nil without an `admin:` section (or without a store that holds controls).
+    /// The admin API's listener; nil without an `admin:` section (or without a store that is an `AdminAPI.AdminStore`).
     public let adminApplication: Application<RouterResponder<BasicRequestContext>>?
     /// Everything that must run beside the listeners (audit batching, facilitator checks, janitor,
     /// operator-controls refresher).
@@ -61,7 +61,8 @@ public struct GatewayServer {
             retryAfterSeconds: configuration.retryAfterSeconds, limits: configuration.limits.trafficLimits(),
             invalidProofs: NegativeCache(ttlSeconds: Double(configuration.limits.invalidProofCacheSeconds)),
             idempotencyWindowSeconds: configuration.idempotencyWindowSeconds, spendCaps: configuration.spendCaps,
-            quotas: configuration.quotas, payerAllowList: configuration.payerAllowList, payerDenyList: configuration.payerDenyList)
+            quotas: configuration.quotas, payerAllowList: configuration.payerAllowList, payerDenyList: configuration.payerDenyList,
+            automaticRefunds: configuration.refunds.automatic, auditsDenials: configuration.auditsDenials)
         let upstream = HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                     maxResponseBytes: configuration.maxUpstreamResponseBytes)
         gateway = Gateway(settings: settings, rail: rail, store: observedStore, audit: batcher, upstream: upstream, controls: controls, tokens: tokens,
@@ -81,9 +82,11 @@ public struct GatewayServer {
             services.append(retaining.auditRetentionService(retention, logger: logger))
         }
         self.services = services
-        if let admin = configuration.admin, let adminToken, let controlStore {
+        // The admin API needs the whole `AdminStore` (controls, ledger, refunds, usage): with it, every route is served.
+        let adminStore = store as? any AdminAPI.AdminStore
+        if let admin = configuration.admin, let adminToken, let adminStore {
             adminApplication = Application(
-                router: AdminAPI.router(store: controlStore, controls: controls, token: adminToken,
+                router: AdminAPI.router(store: adminStore, controls: controls, token: adminToken,
                                         policy: AdminPolicyView(limits: configuration.limits.global, routeLimits: configuration.limits.perRoute,
                                                                 spendCaps: configuration.spendCaps, quotas: configuration.quotas),
                                         metrics: metrics, logger: logger),
@@ -92,7 +95,7 @@ public struct GatewayServer {
                 logger: logger)
         } else {
             if configuration.admin != nil {
-                logger.error("admin API not started: it needs the resolved admin token and a store that holds operator controls")
+                logger.error("admin API not started: it needs the resolved admin token and a store that holds operator controls, refunds and usage")
             }
             adminApplication = nil
         }

@@ -43,7 +43,7 @@ extension SQLiteStore {
 
     public func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund {
         let transaction = payoutTransaction.lowercased()
-        guard transaction.count == 66, transaction.hasPrefix("0x"), transaction.dropFirst(2).allSatisfy(\.isHexDigit) else {
+        guard transaction.utf8.count == 66, transaction.hasPrefix("0x"), HexString.decode(String(transaction.dropFirst(2))) != nil else {
             throw RefundError(.invalid, "the payout transaction must be 0x followed by 64 hex digits")
         }
         return try await writer.write { db in

@@ -106,7 +106,7 @@ extension Admin {
         @OptionGroup var connection: AdminConnection
 
         func run() async throws {
-            try await connection.send(.POST, "/admin/refunds", body: ["correlation_id": correlationId, "amount": amount, "reason": reason])
+            try await connection.send(.POST, "/admin/refunds", body: ["correlationId": correlationId, "amount": amount, "reason": reason])
         }
     }
 
@@ -119,7 +119,7 @@ extension Admin {
 
         func run() async throws {
             let query = [state.map { "state=\(AdminConnection.encoded($0 == "pending" ? "pending_payout" : $0))" },
-                         correlationId.map { "correlation_id=\(AdminConnection.encoded($0))" }, limit.map { "limit=\($0)" }]
+                         correlationId.map { "correlationId=\(AdminConnection.encoded($0))" }, limit.map { "limit=\($0)" }]
                 .compactMap { $0 }.joined(separator: "&")
             try await connection.send(.GET, "/admin/refunds" + (query.isEmpty ? "" : "?\(query)"))
         }
@@ -133,7 +133,7 @@ extension Admin {
         @OptionGroup var connection: AdminConnection
 
         func run() async throws {
-            try await connection.send(.POST, "/admin/refunds/\(AdminConnection.encoded(id))/close", body: ["payout_transaction": tx])
+            try await connection.send(.POST, "/admin/refunds/\(AdminConnection.encoded(id))/close", body: ["payoutTransaction": tx])
         }
     }
 }

@@ -10,6 +10,8 @@ struct Tollgate: AsyncParsableCommand {
             Serve.self, Check.self, Trace.self, Facilitator.self, SampleUpstreamCommand.self, Demo.self, Bench.self, HashKey.self,
             Admin.self, RefundCommand.self, UsageCommand.self, Audit.self,
             Dispute.self,
+            Design.self,
+            InitCommand.self,
         ])
 }
 

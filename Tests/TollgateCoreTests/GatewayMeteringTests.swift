@@ -198,4 +198,23 @@ import TollgateCore
         #expect(await harness.send("/bundle?n=3").status == .ok)
         #expect(await harness.store.balance(client: "alice", package: "bundle") == 1)
     }
+
+    @Test func aSettledAnswerThatCannotBeWrittenBecomesAnAutomaticRefund() async throws {
+        let harness = GatewayHarness()
+        let (offer, proof) = try await harness.offerAndProof()
+        let response = await harness.send("/datasets/prices", proof: proof)
+        let flow = try #require(response.settledFlow)
+        #expect(flow == offer.correlationId)
+        // Answers that were not settled carry no flow to refund.
+        #expect(await harness.send("/datasets/prices").settledFlow == nil)
+
+        await harness.gateway.undelivered(correlationId: flow, detail: "connection reset")
+        let refund = try #require(await harness.store.refundsRecorded.first)
+        #expect(refund.automatic)
+        #expect(refund.correlationId == flow)
+        #expect(refund.reason == "not delivered: connection_failed")
+        let last = try #require(try await harness.events(flow).last { $0.stage == .respond })
+        #expect(last.outcome == .error)
+        #expect(last.reason == "connection_failed")
+    }
 }

@@ -39,20 +39,24 @@ import TollgateSQLite
         defer { fixture.remove() }
         try await Self.pay(fixture.store, Self.flow(1), amount: "10000")
         try await fixture.run { client in
-            let created = try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(1))","reason":"upstream served stale data"}"#)
+            let created = try await Self.refund(client, #"{"correlationId":"\#(Self.flow(1))","reason":"upstream served stale data"}"#)
             #expect(created.status == .created)
             let refund = try AdminAPITests.object(created)
             #expect(refund["amount"] as? String == "10000")
             #expect(refund["state"] as? String == "pending_payout")
             #expect(refund["kind"] as? String == "payout")
-            #expect(refund["correlation_id"] as? String == Self.flow(1))
-            #expect(refund["client_id"] as? String == "alice")
+            #expect(refund["correlationId"] as? String == Self.flow(1))
+            #expect(refund["clientId"] as? String == "alice")
             #expect(refund["actor"] as? String == "admin:alice")
             #expect(refund["automatic"] as? Bool == false)
             #expect((refund["id"] as? String)?.hasPrefix("rf_") == true)
-            #expect(refund["payout_transaction"] == nil)
+            #expect(refund["payoutTransaction"] == nil)
+            // camelCase keys, like every other admin view; a payout not yet made has no closedAtMillis or payoutTransaction.
+            #expect(Set(refund.keys) == ["id", "correlationId", "kind", "state", "clientId", "payer", "resource", "amount", "asset", "network",
+                                         "unit", "reason", "actor", "automatic", "createdAtMillis"])
+            #expect(refund["createdAtMillis"] is Int)
 
-            let again = try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(1))","reason":"twice"}"#)
+            let again = try await Self.refund(client, #"{"correlationId":"\#(Self.flow(1))","reason":"twice"}"#)
             #expect(again.status == .conflict)
             #expect(try AdminAPITests.object(again)["error"] as? String == "already_refunded")
         }
@@ -65,18 +69,18 @@ import TollgateSQLite
         defer { fixture.remove() }
         try await Self.pay(fixture.store, Self.flow(2), amount: "10000")
         try await fixture.run { client in
-            let first = try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(2))","amount":"4000","reason":"partial"}"#)
+            let first = try await Self.refund(client, #"{"correlationId":"\#(Self.flow(2))","amount":"4000","reason":"partial"}"#)
             #expect(first.status == .created)
             #expect(try AdminAPITests.object(first)["amount"] as? String == "4000")
 
-            let over = try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(2))","amount":"6001","reason":"too much"}"#)
+            let over = try await Self.refund(client, #"{"correlationId":"\#(Self.flow(2))","amount":"6001","reason":"too much"}"#)
             #expect(over.status == .conflict)
             #expect(try AdminAPITests.object(over)["error"] as? String == "exceeds_paid")
 
-            let rest = try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(2))","amount":null,"reason":"the rest"}"#)
+            let rest = try await Self.refund(client, #"{"correlationId":"\#(Self.flow(2))","amount":null,"reason":"the rest"}"#)
             #expect(rest.status == .created)
             #expect(try AdminAPITests.object(rest)["amount"] as? String == "6000")
-            #expect(try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(2))","amount":"1","reason":"more"}"#).status == .conflict)
+            #expect(try await Self.refund(client, #"{"correlationId":"\#(Self.flow(2))","amount":"1","reason":"more"}"#).status == .conflict)
         }
         let refunds = try await fixture.store.refunds(state: nil, correlationId: Self.flow(2), limit: 10)
         #expect(refunds.map(\.amount).sorted() == ["4000", "6000"])
@@ -87,27 +91,32 @@ import TollgateSQLite
         defer { fixture.remove() }
         try await Self.pay(fixture.store, Self.flow(3), amount: "10000")
         try await fixture.run { client in
-            let unknown = try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(9))","reason":"never paid"}"#)
+            let unknown = try await Self.refund(client, #"{"correlationId":"\#(Self.flow(9))","reason":"never paid"}"#)
             #expect(unknown.status == .notFound)
             #expect(try AdminAPITests.object(unknown)["error"] as? String == "not_found")
             for body in [
-                #"{"correlation_id":"\#(Self.flow(3))","amount":"0","reason":"zero"}"#,
-                #"{"correlation_id":"\#(Self.flow(3))","amount":"0100","reason":"leading zero"}"#,
-                #"{"correlation_id":"\#(Self.flow(3))","amount":100,"reason":"a number"}"#,
-                #"{"correlation_id":"\#(Self.flow(3))","amount":"1.5","reason":"a decimal"}"#,
-                #"{"correlation_id":"\#(Self.flow(3))","ammount":"100","reason":"misspelt"}"#,
-                #"{"correlation_id":"\#(Self.flow(3))","reason":"   "}"#,
-                #"{"correlation_id":"\#(Self.flow(3))","reason":""}"#,
-                #"{"correlation_id":"TG_\#(Self.flow(3).dropFirst(3))","reason":"case"}"#,
+                #"{"correlationId":"\#(Self.flow(3))","amount":"0","reason":"zero"}"#,
+                #"{"correlationId":"\#(Self.flow(3))","amount":"0100","reason":"leading zero"}"#,
+                #"{"correlationId":"\#(Self.flow(3))","amount":100,"reason":"a number"}"#,
+                #"{"correlationId":"\#(Self.flow(3))","amount":"1.5","reason":"a decimal"}"#,
+                #"{"correlationId":"\#(Self.flow(3))","ammount":"100","reason":"misspelt"}"#,
+                #"{"correlationId":"\#(Self.flow(3))","reason":"   "}"#,
+                #"{"correlationId":"\#(Self.flow(3))","reason":""}"#,
+                #"{"correlationId":"TG_\#(Self.flow(3).dropFirst(3))","reason":"case"}"#,
                 #"{"reason":"no flow"}"#,
                 "[]",
+                // The snake_case spelling is an unknown field, not an alias.
+                #"{"correlation_id":"\#(Self.flow(3))","reason":"snake_case"}"#,
+                #"{"correlationId":"\#(Self.flow(3))","correlation_id":"\#(Self.flow(3))","reason":"both spellings"}"#,
             ] {
                 let response = try await Self.refund(client, body)
                 #expect(response.status == .badRequest, "\(body)")
                 #expect(try AdminAPITests.object(response)["error"] as? String == "bad_request")
             }
-            let badActor = try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(3))","reason":"x"}"#, actor: "not allowed")
+            let badActor = try await Self.refund(client, #"{"correlationId":"\#(Self.flow(3))","reason":"x"}"#, actor: "not allowed")
             #expect(badActor.status == .badRequest)
+            let snake = try AdminAPITests.object(try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(3))","reason":"x"}"#))
+            #expect(snake["reason"] as? String == #"unknown field "correlation_id"; expected amount, correlationId, reason"#)
         }
         #expect(try await fixture.store.refunds(state: nil, correlationId: nil, limit: 10).isEmpty)
     }
@@ -117,27 +126,31 @@ import TollgateSQLite
         defer { fixture.remove() }
         try await Self.pay(fixture.store, Self.flow(4), amount: "10000")
         try await fixture.run { client in
-            let created = try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(4))","amount":"2500","reason":"late"}"#)
+            let created = try await Self.refund(client, #"{"correlationId":"\#(Self.flow(4))","amount":"2500","reason":"late"}"#)
             let id = try #require(try AdminAPITests.object(created)["id"] as? String)
             let close = { (id: String, body: String) in
                 try await client.execute(uri: "/admin/refunds/\(id)/close", method: .post, headers: AdminAPITests.headers(actor: "payouts"),
                                          body: AdminAPITests.json(body))
             }
-            #expect(try await close(id, #"{"payout_transaction":"0x1234"}"#).status == .badRequest)
-            #expect(try await close(id, #"{"payout_transaction":"\#(Self.transaction)","note":"x"}"#).status == .badRequest)
-            #expect(try await close("RF_0000", #"{"payout_transaction":"\#(Self.transaction)"}"#).status == .badRequest)
+            let short = try await close(id, #"{"payoutTransaction":"0x1234"}"#)
+            #expect(short.status == .badRequest)
+            #expect((try AdminAPITests.object(short)["reason"] as? String)?.hasPrefix("payoutTransaction: ") == true)
+            #expect(try await close(id, #"{"payoutTransaction":"\#(Self.transaction)","note":"x"}"#).status == .badRequest)
+            #expect(try await close(id, #"{"payout_transaction":"\#(Self.transaction)"}"#).status == .badRequest)
+            #expect(try await close("RF_0000", #"{"payoutTransaction":"\#(Self.transaction)"}"#).status == .badRequest)
 
-            let closed = try await close(id, #"{"payout_transaction":"\#(Self.transaction)"}"#)
+            let closed = try await close(id, #"{"payoutTransaction":"\#(Self.transaction)"}"#)
             #expect(closed.status == .ok)
             let refund = try AdminAPITests.object(closed)
             #expect(refund["state"] as? String == "paid")
-            #expect(refund["payout_transaction"] as? String == Self.transaction.lowercased())
-            #expect(refund["closed_at_millis"] is Int)
+            #expect(refund["payoutTransaction"] as? String == Self.transaction.lowercased())
+            #expect(refund["closedAtMillis"] is Int)
+            #expect(refund["closed_at_millis"] == nil && refund["payout_transaction"] == nil)
 
-            let twice = try await close(id, #"{"payout_transaction":"\#(Self.transaction)"}"#)
+            let twice = try await close(id, #"{"payoutTransaction":"\#(Self.transaction)"}"#)
             #expect(twice.status == .conflict)
             #expect(try AdminAPITests.object(twice)["error"] as? String == "not_pending")
-            let unknown = try await close("rf_00000000000000ff", #"{"payout_transaction":"\#(Self.transaction)"}"#)
+            let unknown = try await close("rf_00000000000000ff", #"{"payoutTransaction":"\#(Self.transaction)"}"#)
             #expect(unknown.status == .notFound)
             #expect(try AdminAPITests.object(unknown)["error"] as? String == "unknown_refund")
         }
@@ -150,12 +163,12 @@ import TollgateSQLite
         try await fixture.run { client in
             var ids: [String] = []
             for n in 5...7 {
-                let created = try await Self.refund(client, #"{"correlation_id":"\#(Self.flow(n))","reason":"batch"}"#)
+                let created = try await Self.refund(client, #"{"correlationId":"\#(Self.flow(n))","reason":"batch"}"#)
                 ids.append(try #require(try AdminAPITests.object(created)["id"] as? String))
                 try await Task.sleep(for: .milliseconds(5))
             }
             let closed = try await client.execute(uri: "/admin/refunds/\(ids[0])/close", method: .post, headers: AdminAPITests.headers(),
-                                                  body: AdminAPITests.json(#"{"payout_transaction":"\#(Self.transaction)"}"#))
+                                                  body: AdminAPITests.json(#"{"payoutTransaction":"\#(Self.transaction)"}"#))
             #expect(closed.status == .ok)
 
             func list(_ query: String) async throws -> [[String: Any]] {
@@ -167,9 +180,9 @@ import TollgateSQLite
             #expect(try await list("?state=paid").compactMap { $0["id"] as? String } == [ids[0]])
             #expect(try await list("").count == 3)
             #expect(try await list("?limit=1").compactMap { $0["id"] as? String } == [ids[2]])
-            #expect(try await list("?correlation_id=\(Self.flow(6))").compactMap { $0["id"] as? String } == [ids[1]])
+            #expect(try await list("?correlationId=\(Self.flow(6))").compactMap { $0["id"] as? String } == [ids[1]])
             #expect(try await list("?state=credited").isEmpty)
-            for query in ["?state=pending", "?limit=0", "?limit=1001", "?limit=ten", "?correlation_id=tg_1"] {
+            for query in ["?state=pending", "?limit=0", "?limit=1001", "?limit=ten", "?correlationId=tg_1"] {
                 let response = try await client.execute(uri: "/admin/refunds\(query)", method: .get, headers: AdminAPITests.headers())
                 #expect(response.status == .badRequest, "\(query)")
             }

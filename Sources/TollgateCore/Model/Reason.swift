@@ -55,4 +55,6 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public static let delivered = Reason("delivered")
     public static let upstreamRefused = Reason("upstream_refused")
     public static let settlementFailed = Reason("settlement_failed")
+    /// The answer to a settled request could not be written to the client.
+    public static let connectionFailed = Reason("connection_failed")
 }

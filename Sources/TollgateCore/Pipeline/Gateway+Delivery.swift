@@ -81,7 +81,8 @@ extension Gateway {
     }
 
     /// `settle: before`: the payment is settled and recorded first; a request that is then not delivered
-    /// gets an automatic refund record (`pending_payout`), named in its answer.
+    /// gets an automatic refund record (`pending_payout`), named in its answer, or, with automatic refunds
+    /// off, is held for manual review.
     private func settleThenDeliver(_ paid: PaidFlow, events: [AuditEvent]) async -> GatewayResponse {
         let flow = paid.flow
         let charged = await charge(paid, events: events)
@@ -100,26 +101,33 @@ extension Gateway {
         case .failed(let answer, let reason, let detail, let events):
             // What happened upstream is recorded first, so the trail reads forward → refund → respond.
             await appendDurably(events)
-            let refund: Refund?
-            do {
-                refund = try await store.refund(RefundRequest(correlationId: flow.correlationId, reason: "not delivered: \(reason.rawValue)",
-                                                              actor: "tollgate", automatic: true), nowMillis: clock.nowMillis())
-            } catch {
-                logger.critical("automatic refund not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
-                refund = nil
+            var refund: Refund?
+            // `refunds.automatic: false`: no refund record; the payment is held for an operator to decide.
+            var facts = ["refund_id": ""]
+            if settings.automaticRefunds {
+                do {
+                    refund = try await store.refund(RefundRequest(correlationId: flow.correlationId, reason: "not delivered: \(reason.rawValue)",
+                                                                  actor: "tollgate", automatic: true), nowMillis: clock.nowMillis())
+                    facts["refund_id"] = refund?.id
+                } catch {
+                    logger.critical("automatic refund not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
+                }
+            } else {
+                facts["refund"] = "manual_review"
             }
-            let owed = refund.map { "refund \($0.id) (\($0.amount) \($0.asset), pending payout) is recorded" }
+            let owed = !settings.automaticRefunds ? "the payment is held for manual review (automatic refunds are off); support can trace this flow"
+                : refund.map { "refund \($0.id) (\($0.amount) \($0.asset), pending payout) is recorded" }
                 ?? "the refund could not be recorded; support can trace this flow"
             if let answer {
                 await appendDurably([flow.event(.respond, .denied, reason, clock: clock,
-                                                ["status": String(answer.status.code), "settled": "true", "refund_id": refund?.id ?? ""])])
+                                                facts.merging(["status": String(answer.status.code), "settled": "true"]) { a, _ in a })])
                 var fields = HopByHop.response(answer.headerFields)
                 if let refund { fields[.tollgateRefund] = refund.id }
                 return GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
             }
             var response = await deny(.badGateway, "bad_gateway", .respond, reason, flow: flow,
                                       detail: "\(detail); the payment had settled (\(settlement.transaction)), so \(owed)",
-                                      extra: ["refund_id": refund?.id ?? ""], durable: true)
+                                      extra: facts, durable: true)
             if let refund { response.headerFields[.tollgateRefund] = refund.id }
             return response
         case .delivered(let answer, let consumed, var events):
@@ -240,7 +248,9 @@ extension Gateway {
             correlationId: paid.flow.correlationId, clientId: paid.identity.clientId, request: paid.offer.offer.request, status: answer.status.code,
             headers: fields.map { [$0.name.rawName, $0.value] }, body: answer.body,
             expiresAt: clock.nowSeconds + Int64(settings.idempotencyWindowSeconds))
-        return (GatewayResponse(status: answer.status, headerFields: fields, body: answer.body), stored)
+        var response = GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
+        response.settledFlow = paid.flow.correlationId
+        return (response, stored)
     }
 
     private func deliveryEvents(_ paid: PaidFlow, answer: UpstreamResponse, consumed: Int, bodyDigest: String) -> [AuditEvent] {

@@ -4,12 +4,14 @@ import Logging
 
 extension Gateway {
     /// A refusal that is not about payment (400, 401, 403, 404, 502, 503): audited, JSON body, no terms.
+    /// `durable` refusals are committed before answering; the others are batched. `audit.denials: none`
+    /// leaves out only refusals off the paid path (`isOffPaidPath`).
     func deny(_ status: HTTPResponse.Status, _ error: String, _ stage: AuditEvent.Stage, _ reason: Reason, flow: Flow,
               detail: String, extra: [String: String] = [:], durable: Bool = false) async -> GatewayResponse {
         let event = flow.event(stage, .denied, reason, clock: clock, extra.merging(["detail": detail, "status": String(status.code)]) { a, _ in a })
         if durable {
             await appendDurably([event])
-        } else {
+        } else if settings.auditsDenials || !Self.isOffPaidPath(stage, flow: flow) {
             await audit.record(event)
         }
         var fields = HTTPFields()
@@ -19,6 +21,13 @@ extension Gateway {
         if status == .serviceUnavailable { fields[.retryAfter] = String(settings.retryAfterSeconds) }
         let body = ErrorBody(error: error, reason: reason.rawValue, detail: detail, correlationId: flow.correlationId, scope: extra["scope"])
         return GatewayResponse(status: status, headerFields: fields, body: JSONBody.encode(body))
+    }
+
+    /// Whether a refusal comes before any payment is handled: routing, identification, authorization,
+    /// admission, the offer, or a decision on a request that carries no proof. Refusals of a request with a
+    /// proof (a revoked payer…) and final answers (`respond`: paid or prepaid delivery) are on the paid path.
+    static func isOffPaidPath(_ stage: AuditEvent.Stage, flow: Flow) -> Bool {
+        [.route, .identify, .authorize, .admit, .offer].contains(stage) || (flow.proofDigest == nil && stage != .respond)
     }
 
     /// A 429 with `Retry-After` and the IETF draft `RateLimit-Policy` / `RateLimit` fields for the class that ran out.

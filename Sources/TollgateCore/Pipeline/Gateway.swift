@@ -39,12 +39,20 @@ public struct Gateway: Sendable {
         /// Payer addresses (lowercase) allowed to pay; nil allows any. `payerDenyList` always wins.
         public var payerAllowList: Set<String>?
         public var payerDenyList: Set<String>
+        /// Whether a `settle: before` payment whose answer was not delivered gets a `pending_payout` refund
+        /// record at once; false holds it for manual review (`refunds.automatic`).
+        public var automaticRefunds: Bool
+        /// Whether refusals off the paid path are audited (`audit.denials`); paid-path refusals always are.
+        public var auditsDenials: Bool
 
         public init(routes: RouteTable, clients: ClientDirectory, offers: OfferSigner, contract: ContractSigner,
                     publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5,
                     limits: TrafficLimits = .unlimited, invalidProofs: NegativeCache = NegativeCache(),
                     idempotencyWindowSeconds: Int = 3600, maxStoredResponseBytes: Int = 1 << 20, spendCaps: [SpendCap] = [],
-                    quotas: [Quota] = [], payerAllowList: Set<String>? = nil, payerDenyList: Set<String> = []) {
+                    quotas: [Quota] = [], payerAllowList: Set<String>? = nil, payerDenyList: Set<String> = [],
+                    automaticRefunds: Bool = true, auditsDenials: Bool = true) {
+            self.automaticRefunds = automaticRefunds
+            self.auditsDenials = auditsDenials
             self.payerAllowList = payerAllowList.map { Set($0.map { $0.lowercased() }) }
             self.payerDenyList = Set(payerDenyList.map { $0.lowercased() })
             self.spendCaps = spendCaps

@@ -19,23 +19,12 @@ public enum AdminAPI {
     /// What the admin API needs of a store: operator controls, the payments ledger, refunds and usage.
     public typealias AdminStore = ControlStore & TollgateStore & RefundLedger & UsageLedger
 
+    /// Every route, always: the store type guarantees refunds and usage, so no route depends on a runtime cast.
     public static func router(store: any AdminStore, controls: OperatorControls, token: [UInt8],
                               policy: AdminPolicyView = AdminPolicyView(), metrics: GatewayMetrics? = nil,
                               logger: Logger) -> Router<BasicRequestContext> {
-        build(store: store, ledger: store, controls: controls, token: token, policy: policy, metrics: metrics, logger: logger)
-    }
-
-    /// For a caller that holds its store as `any ControlStore & TollgateStore` (`GatewayServer`): the refund and
-    /// usage routes are served when the store also keeps usage (SQLiteStore does), and are absent (404) otherwise.
-    public static func router(store: any ControlStore & TollgateStore, controls: OperatorControls, token: [UInt8],
-                              policy: AdminPolicyView = AdminPolicyView(), metrics: GatewayMetrics? = nil,
-                              logger: Logger) -> Router<BasicRequestContext> {
-        build(store: store, ledger: store as? any AdminStore, controls: controls, token: token, policy: policy, metrics: metrics, logger: logger)
-    }
-
-    private static func build(store: any ControlStore & TollgateStore, ledger: (any RefundLedger & UsageLedger)?, controls: OperatorControls,
-                              token: [UInt8], policy: AdminPolicyView, metrics: GatewayMetrics?, logger: Logger) -> Router<BasicRequestContext> {
         let handlers = AdminHandlers(store: store, controls: controls, policy: policy, logger: logger)
+        let billing = AdminBillingHandlers(ledger: store, logger: logger)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AdminAuthMiddleware(credential: AdminCredential(token: token), logger: logger))
         router.get("/admin/status") { _, _ in await handlers.status() }
@@ -52,15 +41,12 @@ public enum AdminAPI {
         }
         router.get("/admin/spend") { request, _ in await handlers.spend(request) }
         router.get("/admin/limits") { request, _ in await handlers.limits(request) }
-        if let ledger {
-            let billing = AdminBillingHandlers(ledger: ledger, logger: logger)
-            router.post("/admin/refunds") { request, _ in await billing.refund(request) }
-            router.get("/admin/refunds") { request, _ in await billing.refunds(request) }
-            router.post("/admin/refunds/{id}/close") { request, context in await billing.closeRefund(request, id: context.parameters.get("id")) }
-            router.get("/admin/usage") { request, _ in await billing.usage(request) }
-            router.get("/admin/usage/balances") { request, _ in await billing.balances(request) }
-        }
-        router.get("/admin/openapi.json") { _, _ in AdminHandlers.openAPI() }
+        router.post("/admin/refunds") { request, _ in await billing.refund(request) }
+        router.get("/admin/refunds") { request, _ in await billing.refunds(request) }
+        router.post("/admin/refunds/{id}/close") { request, context in await billing.closeRefund(request, id: context.parameters.get("id")) }
+        router.get("/admin/usage") { request, _ in await billing.usage(request) }
+        router.get("/admin/usage/balances") { request, _ in await billing.balances(request) }
+        router.get("/admin/openapi.json") { _, _ in AdminOpenAPIDocument.response(AdminOpenAPIDocument.shipped, logger: logger) }
         // Last: it lists every route above to tell a wrong method (405) from a wrong path (404).
         router.add(middleware: AdminUnmatchedMiddleware(routes: router.routes))
         return router

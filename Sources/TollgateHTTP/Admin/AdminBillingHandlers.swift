@@ -27,12 +27,12 @@ struct AdminBillingHandlers: Sendable {
         }
     }
 
-    /// `GET /admin/refunds[?state=&correlation_id=&limit=]`: newest first.
+    /// `GET /admin/refunds[?state=&correlationId=&limit=]`: newest first.
     func refunds(_ request: Request) async -> Response {
         await AdminProblem.answer(logger: logger) {
             let query = request.uri.queryParameters
             let state = try query.get("state").map(AdminInput.refundState)
-            let correlationId = try query.get("correlation_id").map(AdminInput.correlationId)
+            let correlationId = try query.get("correlationId").map(AdminInput.correlationId)
             let limit = try AdminInput.limit(query.get("limit"))
             let refunds = try await ledger.refunds(state: state, correlationId: correlationId, limit: limit)
             return AdminJSON.response(RefundListView(refunds: refunds.map(RefundView.init)))

@@ -1,38 +1,29 @@
 import TollgateCore
 
-/// Request and response bodies of the refund and usage endpoints (snake_case, as their request fields).
+// Request and response bodies of the refund and usage endpoints: camelCase keys, like the rest of the admin API
+// (`AdminViews`, `AdminPolicyView`). Values such as states and error codes stay snake_case (`pending_payout`).
 
 /// `POST /admin/refunds`.
 struct RefundRequestBody: AdminRequestBody {
-    static let fields: Set<String> = ["correlation_id", "amount", "reason"]
+    static let fields: Set<String> = ["correlationId", "amount", "reason"]
     var correlationId: String
     /// Null or absent: everything not yet refunded.
     var amount: String?
     var reason: String
-
-    enum CodingKeys: String, CodingKey {
-        case correlationId = "correlation_id"
-        case amount, reason
-    }
 }
 
 /// `POST /admin/refunds/{id}/close`.
 struct RefundCloseBody: AdminRequestBody {
-    static let fields: Set<String> = ["payout_transaction"]
+    static let fields: Set<String> = ["payoutTransaction"]
     var payoutTransaction: String
-
-    enum CodingKeys: String, CodingKey {
-        case payoutTransaction = "payout_transaction"
-    }
 }
 
 struct RefundView: Encodable, Hashable {
     var refund: Refund
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, state, payer, resource, amount, asset, network, unit, reason, actor, automatic
-        case correlationId = "correlation_id", clientId = "client_id", createdAtMillis = "created_at_millis"
-        case closedAtMillis = "closed_at_millis", payoutTransaction = "payout_transaction"
+        case id, correlationId, kind, state, clientId, payer, resource, amount, asset, network, unit, reason, actor, automatic
+        case createdAtMillis, closedAtMillis, payoutTransaction
     }
 
     func encode(to encoder: any Encoder) throws {

@@ -118,18 +118,6 @@ struct AdminHandlers: Sendable {
         }
     }
 
-    /// `GET /admin/openapi.json`: this API's OpenAPI 3.1 document, as shipped in the module's resources.
-    static func openAPI() -> Response {
-        guard let document = openAPIDocument else {
-            return AdminProblem(.serviceUnavailable, "store_unavailable", "the OpenAPI document is missing from the resource bundle").response
-        }
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: document))
-    }
-
-    /// Read once. The bundle (`Tollgate_TollgateHTTP.resources`) ships beside the binary.
-    static let openAPIDocument: ByteBuffer? = Bundle.module.url(forResource: "openapi", withExtension: "json")
-        .flatMap { try? Data(contentsOf: $0) }.map { ByteBuffer(bytes: $0) }
-
     /// Makes a committed change effective on this instance now, without waiting for the refresher.
     private func apply() async {
         do {

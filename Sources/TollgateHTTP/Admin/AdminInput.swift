@@ -59,9 +59,8 @@ enum AdminInput {
 
     /// 1 to `maxLength` Unicode scalars (what JSON Schema's `maxLength` counts), none a control character.
     static func isPrintable(_ text: String, maxLength: Int) -> Bool {
-        let scalars = text.unicodeScalars
         var count = 0
-        for scalar in scalars {
+        for scalar in text.unicodeScalars {
             count += 1
             guard count <= maxLength, scalar.properties.generalCategory != .control else { return false }
         }
@@ -73,7 +72,7 @@ enum AdminInput {
 extension AdminInput {
     /// `tg_` and 32 lowercase hex digits: one gateway flow.
     static func correlationId(_ text: String) throws -> String {
-        guard isLowerHex(text, prefix: "tg_", digits: 32) else { throw AdminProblem.badRequest("correlation_id: tg_ followed by 32 lowercase hex digits") }
+        guard isLowerHex(text, prefix: "tg_", digits: 32) else { throw AdminProblem.badRequest("correlationId: tg_ followed by 32 lowercase hex digits") }
         return text
     }
 
@@ -102,9 +101,8 @@ extension AdminInput {
 
     /// `0x` and 64 hex digits (either case).
     static func payoutTransaction(_ text: String) throws -> String {
-        let utf8 = Array(text.utf8)
-        guard utf8.count == 66, text.hasPrefix("0x"), HexString.decode(text.dropFirst(2)) != nil else {
-            throw AdminProblem.badRequest("payout_transaction: 0x followed by 64 hex digits")
+        guard text.utf8.count == 66, text.hasPrefix("0x"), HexString.decode(text.dropFirst(2)) != nil else {
+            throw AdminProblem.badRequest("payoutTransaction: 0x followed by 64 hex digits")
         }
         return text
     }

@@ -3,13 +3,33 @@ import TollgateCore
 import Yams
 
 extension ConfigurationLoader {
-    /// `audit`: `{retention_days: int ≥ 1, archive_dir: path, archive_interval_seconds: int}`. Returns the
-    /// retention to apply, or nil when events are kept forever (no section, or no `retention_days`).
-    /// `archive_dir` is used as written: relative to the directory `tollgate` runs in, like `storage.sqlite`.
-    static func readAudit(_ node: Node?, _ r: inout YAMLReader) -> AuditRetention? {
-        guard let node, let fields = r.mapping(node, "audit", known: ["retention_days", "archive_dir", "archive_interval_seconds"]) else {
-            return nil
+    /// What the `audit` section says.
+    struct AuditSection {
+        /// nil when events are kept forever.
+        var retention: AuditRetention?
+        /// `denials: all` (the default) or `none`.
+        var auditsDenials = true
+    }
+
+    /// `audit`: `{retention_days: int ≥ 1, archive_dir: path, archive_interval_seconds: int, denials: all | none}`.
+    static func readAudit(_ node: Node?, _ r: inout YAMLReader) -> AuditSection {
+        guard let node, let fields = r.mapping(node, "audit", known: ["retention_days", "archive_dir", "archive_interval_seconds", "denials"]) else {
+            return AuditSection()
         }
+        var denials = true
+        if let text = r.string(fields["denials"], "audit.denials") {
+            switch text {
+            case "all": denials = true
+            case "none": denials = false
+            default: r.fail(fields["denials"], "audit.denials", "expected all (every refusal is audited, the default) or none")
+            }
+        }
+        return AuditSection(retention: readRetention(node, fields, &r), auditsDenials: denials)
+    }
+
+    /// The retention to apply, or nil when events are kept forever (no `retention_days`).
+    /// `archive_dir` is used as written: relative to the directory `tollgate` runs in, like `storage.sqlite`.
+    private static func readRetention(_ node: Node, _ fields: [String: Node], _ r: inout YAMLReader) -> AuditRetention? {
         let days = r.int(fields["retention_days"], "audit.retention_days", range: 1...36_500)
         let directory = r.string(fields["archive_dir"], "audit.archive_dir")
         let interval = r.int(fields["archive_interval_seconds"], "audit.archive_interval_seconds", range: 1...604_800) ?? 3600

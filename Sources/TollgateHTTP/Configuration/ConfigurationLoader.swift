@@ -46,7 +46,7 @@ public enum ConfigurationLoader {
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
         "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers", "jwt",
-        "admin", "audit",
+        "admin", "audit", "refunds",
     ]
 
     static func read(_ root: Node, _ r: inout YAMLReader) -> GatewayConfiguration? {
@@ -123,8 +123,10 @@ public enum ConfigurationLoader {
                 r.fail(top["payers"], "payers", "\(address) is not a 0x-prefixed 20-byte hex address")
             }
         }
+        let audit = readAudit(top["audit"], &r)
+        let refunds = readRefunds(top["refunds"], &r)
         guard let listen, let unmatched else { return nil }
-        return GatewayConfiguration(
+        var configuration = GatewayConfiguration(
             listen: listen, publicURL: publicURL, upstreamURL: upstreamURL, upstreamTimeoutSeconds: upstreamTimeout,
             maxUpstreamResponseBytes: maxUpstreamBytes,
             maxRequestBodyBytes: r.int(top["max_request_body_bytes"], "max_request_body_bytes", range: 0...(1 << 30)) ?? 1 << 20,
@@ -133,7 +135,11 @@ public enum ConfigurationLoader {
             admin: readAdmin(top["admin"], &r),
             retryAfterSeconds: r.int(top["retry_after_seconds"], "retry_after_seconds", range: 1...3600) ?? 5, limits: limits, spendCaps: spendCaps, quotas: quotas, payerAllowList: payerAllow.map(Set.init), payerDenyList: Set(payerDeny), jwt: jwt,
             idempotencyWindowSeconds: r.int(top["idempotency_window_seconds"], "idempotency_window_seconds", range: 0...604_800) ?? 3600,
-            auditRetention: readAudit(top["audit"], &r))
+            auditRetention: audit.retention)
+        configuration.auditsDenials = audit.auditsDenials
+        configuration.refunds = refunds
+        configuration.source = .init(lines: r.lines, environmentReferences: r.environmentReferences)
+        return configuration
     }
 
     static func readSecrets(_ node: Node?, root: Node, _ r: inout YAMLReader) -> [GatewayConfiguration.SecretSource] {
@@ -184,6 +190,10 @@ public enum ConfigurationLoader {
                     }
                     headers[endpoint] = pairs.compactMap { key, value in
                         guard let name = key.string, let text = value.string else { return nil }
+                        // Remembered so `check` can tell a `${NAME}` reference from a token written in the file.
+                        let headerPath = "\(path).headers.\(endpoint).\(name)"
+                        r.note(key, headerPath)
+                        if isEnvironmentReference(text) { r.environmentReferences.insert(headerPath) }
                         return (name, expandEnvironment(text))
                     }
                 }
@@ -356,7 +366,9 @@ public enum ConfigurationLoader {
 
     /// `${NAME}` in header values is replaced by the environment variable, so tokens stay out of the file.
     static func expandEnvironment(_ text: String) -> String {
-        guard text.hasPrefix("${"), text.hasSuffix("}") else { return text }
+        guard isEnvironmentReference(text) else { return text }
         return ProcessInfo.processInfo.environment[String(text.dropFirst(2).dropLast())] ?? ""
     }
+
+    static func isEnvironmentReference(_ text: String) -> Bool { text.hasPrefix("${") && text.hasSuffix("}") }
 }

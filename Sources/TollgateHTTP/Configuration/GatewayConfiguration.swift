@@ -96,6 +96,58 @@ public struct GatewayConfiguration: Sendable {
     public var idempotencyWindowSeconds: Int = 3600
     /// Audit retention (`audit:`): events older than `retentionDays` are archived, then deleted; nil keeps every event.
     public var auditRetention: AuditRetention? = nil
+    /// `audit.denials`: whether refusals off the paid path (401, 403, 404, 429…) are audited. Paid-path
+    /// refusals are always recorded.
+    public var auditsDenials: Bool = true
+    /// What happens to payments settled before an answer that was then not delivered (`refunds:`).
+    public var refunds: Refunds = .init()
+    /// Where each key was written; nil for a configuration built in code.
+    public var source: Source? = nil
+
+    /// The `refunds:` section: the policy for `settle: before` routes whose answer was not delivered.
+    public struct Refunds: Sendable, Hashable {
+        /// Record a `pending_payout` refund automatically (the default); false holds the payment for manual review.
+        public var automatic: Bool
+        /// Who pays out pending refunds (a team, a mailbox, a queue), for people reading the configuration.
+        public var payoutContact: String?
+        public init(automatic: Bool = true, payoutContact: String? = nil) {
+            self.automatic = automatic
+            self.payoutContact = payoutContact
+        }
+    }
+
+    /// Facts about the file a configuration was read from, which the model itself does not keep.
+    public struct Source: Sendable, Hashable {
+        /// The line of every key and list item, by key path: `routes[2]`, `routes[2].settle`, `facilitators[0].headers.all.Authorization`.
+        public var lines: [String: Int]
+        /// Key paths of facilitator header values written as `${NAME}` (expanded from the environment at load time).
+        public var environmentReferences: Set<String>
+        public init(lines: [String: Int] = [:], environmentReferences: Set<String> = []) {
+            self.lines = lines
+            self.environmentReferences = environmentReferences
+        }
+
+        /// The keys written under `routes[index]` (`price`, `unit`, `consumed`…), as opposed to defaults.
+        public func explicitKeys(route index: Int) -> Set<String> {
+            let prefix = "routes[\(index)]."
+            return Set(lines.keys.compactMap { path in
+                guard path.hasPrefix(prefix) else { return nil }
+                let key = path.dropFirst(prefix.count)
+                return key.contains(".") || key.contains("[") ? nil : String(key)
+            })
+        }
+
+        /// The line of `path`, or of the closest enclosing key or item that has one.
+        public func line(of path: String) -> Int? {
+            var current = Substring(path)
+            while !current.isEmpty {
+                if let line = lines[String(current)] { return line }
+                guard let cut = current.lastIndex(where: { $0 == "." || $0 == "[" }) else { return nil }
+                current = current[..<cut]
+            }
+            return nil
+        }
+    }
 
     /// Networks that some paid route accepts.
     public var paidNetworks: Set<String> {

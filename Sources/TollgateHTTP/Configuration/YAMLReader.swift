@@ -4,6 +4,15 @@ import Yams
 /// of them at once.
 struct YAMLReader {
     var issues: [ConfigurationIssue] = []
+    /// The line of every key and list item read, by key path (`routes[2]`, `routes[2].settle`), so
+    /// later checks (`tollgate check`'s lint) can point at the place they are about.
+    var lines: [String: Int] = [:]
+    /// Key paths of values written as `${NAME}` references.
+    var environmentReferences: Set<String> = []
+
+    mutating func note(_ node: Node?, _ path: String) {
+        if let line = node?.mark?.line, lines[path] == nil { lines[path] = line }
+    }
 
     mutating func fail(_ node: Node?, _ path: String, _ message: String) {
         issues.append(ConfigurationIssue(line: node?.mark?.line, path: path, message: message))
@@ -29,6 +38,7 @@ struct YAMLReader {
             if !known.contains(name) {
                 fail(key, join(path, name), "unknown key (expected one of: \(known.sorted().joined(separator: ", ")))")
             }
+            note(key, join(path, name))
             result[name] = value
         }
         return result
@@ -40,6 +50,7 @@ struct YAMLReader {
             fail(node, path, "expected a list")
             return nil
         }
+        for (index, item) in sequence.enumerated() { note(item, "\(path)[\(index)]") }
         return Array(sequence)
     }
 

@@ -1,0 +1,25 @@
+import Logging
+
+extension Gateway {
+    /// The HTTP adapter could not write a settled answer (the connection failed after settlement): the
+    /// failure is audited and, with automatic refunds on, the payment becomes a `pending_payout` refund.
+    /// An identified client may still fetch the stored answer with the same proof; the refund record lets
+    /// the operator decide, it never deletes history.
+    public func undelivered(correlationId: String, detail: String) async {
+        let event = AuditEvent(correlationId: correlationId, timeMillis: clock.nowMillis(), stage: .respond, outcome: .error,
+                               reason: Reason.connectionFailed.rawValue, details: ["detail": detail, "settled": "true"])
+        await appendDurably([event])
+        guard settings.automaticRefunds else { return }
+        do {
+            let refund = try await store.refund(RefundRequest(correlationId: correlationId, reason: "not delivered: \(Reason.connectionFailed.rawValue)",
+                                                              actor: "tollgate", automatic: true), nowMillis: clock.nowMillis())
+            logger.warning("settled answer not delivered; refund recorded", metadata: [
+                "tollgate.correlation_id": "\(correlationId)", "tollgate.refund": "\(refund.id)",
+            ])
+        } catch {
+            logger.critical("settled answer not delivered and no refund recorded", metadata: [
+                "tollgate.correlation_id": "\(correlationId)", "tollgate.error": "\(error)",
+            ])
+        }
+    }
+}

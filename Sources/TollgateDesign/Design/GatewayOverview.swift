@@ -1,0 +1,18 @@
+/// The gateway as a whole: where it listens, how clients reach it, what it protects.
+public struct GatewayOverview: Sendable, Hashable, Codable {
+    public var listen: String
+    public var publicURL: String
+    /// Whether `publicURL` is https.
+    public var publicURLUsesTLS: Bool
+    public var upstreamURL: String
+    public var upstreamTimeoutSeconds: Int
+    public var maxUpstreamResponseBytes: Int
+    public var maxRequestBodyBytes: Int
+    /// `deny` (404 `no_route`) or `pass` (forwarded free and anonymous).
+    public var unmatched: String
+    public var retryAfterSeconds: Int
+    /// Ids of the HMAC keys, signing key first (never the secrets).
+    public var secretIds: [String]
+    public var routeCount: Int
+    public var paidRouteCount: Int
+}

@@ -1,0 +1,20 @@
+import TollgateCore
+
+extension TokenAmount {
+    /// This amount divided by `divisor`, rounded up (exact long division on the decimal digits).
+    func dividedRoundingUp(by divisor: Int) -> TokenAmount {
+        guard divisor > 1 else { return self }
+        var quotient = ""
+        var remainder = 0
+        for digit in atomic.utf8 {
+            remainder = remainder * 10 + Int(digit - 48)
+            quotient.append(Character(String(remainder / divisor)))
+            remainder %= divisor
+        }
+        let floor = TokenAmount(atomic: quotient) ?? self
+        return remainder == 0 ? floor : (floor.adding(TokenAmount(atomic: "1")!) ?? floor)
+    }
+
+    /// An approximation for ratios between amounts (never for money that moves).
+    var approximateValue: Double { Double(atomic) ?? 0 }
+}
