@@ -31,6 +31,20 @@ import TollgateHTTP
         #expect(output.yaml == expected, "regenerate with TOLLGATE_UPDATE_GOLDENS=1 and review the diff")
     }
 
+    /// The whole chain for each answer set: answers → configuration → `tollgate design` (Markdown), against a golden.
+    @Test(arguments: answerSets)
+    func designsTheGeneratedConfiguration(_ answersFile: String) throws {
+        let name = String(answersFile.prefix { $0 != "." })
+        let (configuration, _) = try ConfigurationLoader.parse(try Self.generate(answersFile).yaml, file: "\(name).golden.yaml")
+        let markdown = MarkdownRenderer.render(DesignReport(configuration: configuration, source: "\(name).golden.yaml"))
+        let golden = Self.fixtures.appendingPathComponent("\(name).design.md")
+        if ProcessInfo.processInfo.environment["TOLLGATE_UPDATE_GOLDENS"] == "1" {
+            try markdown.write(to: golden, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOf: golden, encoding: .utf8)
+        #expect(markdown == expected, "regenerate with TOLLGATE_UPDATE_GOLDENS=1 and review the diff")
+    }
+
     @Test(arguments: answerSets)
     func loadsAndPassesTheLint(_ answersFile: String) throws {
         let output = try Self.generate(answersFile)
