@@ -172,7 +172,8 @@ extension SQLiteStore: SupportStore {
             let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1")
                 .map { EvidenceMaterial.ChainHead(seq: $0["seq"], hash: $0["hash"]) }
             return EvidenceMaterial(correlationId: correlationId, events: events, linked: linked, proofs: proofs, payments: payments,
-                                    refunds: try Self.refundRows(correlationId, db), chainHead: head)
+                                    refunds: try Row.fetchAll(db, sql: "SELECT * FROM refund WHERE correlation_id = ? ORDER BY created_at, id",
+                                                              arguments: [correlationId]).map(Self.refundRecord), chainHead: head)
         }
     }
 
@@ -213,30 +214,4 @@ extension SQLiteStore: SupportStore {
                       settledAtMillis: row["settled_at"], bodySHA256: row["body_sha256"])
     }
 
-    /// The flow's rows of the `refund` table, whatever its columns; nil when the store has no such table
-    /// (or it has no `correlation_id` column).
-    static func refundRows(_ correlationId: String, _ db: Database) throws -> [SupportJSON]? {
-        guard try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'refund'") == true else {
-            return nil
-        }
-        let columns = Set(try db.columns(in: "refund").map(\.name))
-        guard columns.contains("correlation_id") else { return nil }
-        // The table may be WITHOUT ROWID: order by what it has.
-        let order = ["created_at", "id"].filter(columns.contains).joined(separator: ", ")
-        let sql = "SELECT * FROM refund WHERE correlation_id = ?" + (order.isEmpty ? "" : " ORDER BY \(order)")
-        return try Row.fetchAll(db, sql: sql, arguments: [correlationId])
-            .map { row in
-                var members: [String: SupportJSON] = [:]
-                for (column, value) in row {
-                    members[column] = switch value.storage {
-                    case .null: .null
-                    case .int64(let number): .integer(number)
-                    case .double(let number): .number(number)
-                    case .string(let text): .string(text)
-                    case .blob(let data): .string(HexString.encode(data))
-                    }
-                }
-                return .object(members)
-            }
-    }
 }

@@ -195,12 +195,7 @@ public struct SQLiteStore: TollgateStore {
     /// Payments recorded for one flow (support and tests).
     public func payments(correlationId: String) async throws -> [PaymentRecord] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id", arguments: [correlationId]).map { row in
-                PaymentRecord(correlationId: row["correlation_id"], rail: row["rail"], network: row["network"], asset: row["asset"],
-                              payer: row["payer"], payee: row["payee"], amount: row["amount"], nonce: row["nonce"], transaction: row["tx"],
-                              clientId: row["client_id"], resource: row["resource"], unit: row["unit"], quantity: row["quantity"],
-                              settledAtMillis: row["settled_at"], bodySHA256: row["body_sha256"])
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id", arguments: [correlationId]).map(Self.payment)
         }
     }
 

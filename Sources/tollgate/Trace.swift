@@ -168,16 +168,23 @@ struct TraceReport: Encodable {
         }
         // Disputes and refunds come after the fact: where the payment stopped is the last step before them.
         let pipeline = recorded.filter { $0.event.stage != .dispute && $0.event.stage != .refund }
-        stoppedAt = (pipeline.last ?? recorded.last).map { last in
-            let event = last.event
-            return Stop(stage: event.stage.rawValue, outcome: event.outcome.rawValue, reason: event.reason,
-                        summary: Self.summary(event))
+        // A delivery is where the flow ended, even when a replay of its proof was refused afterwards.
+        let delivered = pipeline.last { $0.event.stage == .respond && $0.event.outcome == .ok }
+        stoppedAt = (delivered ?? pipeline.last ?? recorded.last).map { stop in
+            let event = stop.event
+            var summary = Self.summary(event)
+            if let last = pipeline.last, last.seq != stop.seq, delivered != nil {
+                summary += "; afterwards: " + Self.summary(last.event)
+            }
+            return Stop(stage: event.stage.rawValue, outcome: event.outcome.rawValue, reason: event.reason, summary: summary)
         }
     }
 
     static func summary(_ event: AuditEvent) -> String {
         switch (event.stage, event.outcome) {
-        case (.respond, .ok): "delivered and settled (\(event.details["status"] ?? "?"))"
+        case (.respond, .ok): event.details["settled"] == "prepaid"
+            ? "delivered from the package balance (\(event.details["status"] ?? "?"))"
+            : "delivered and settled (\(event.details["status"] ?? "?"))"
         case (.offer, .issued): event.reason == Reason.paymentRequired.rawValue
             ? "402 issued: waiting for the client to pay"
             : "payment refused (\(event.reason ?? "?")); a fresh 402 was issued"

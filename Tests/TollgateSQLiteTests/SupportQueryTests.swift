@@ -194,7 +194,7 @@ import TollgateCore
         let offer = try #require(bundle.offer)
         #expect(offer.token == fixture.token && offer.macVerified == true && offer.matchesFlow && offer.keyId == "k1")
         #expect(offer.claims?["cid"]?.string == fixture.paid && offer.claims?["amt"]?.string == "10000")
-        #expect(bundle.paymentPayload == SupportJSON.parse(Array(fixture.payload.utf8)))
+        #expect(bundle.paymentPayload == JSONValue.parse(Array(fixture.payload.utf8)))
         #expect(bundle.paymentPayload?["payload"]?["authorization"]?["nonce"]?.string == fixture.paidNonce)
         #expect(bundle.verification.map(\.stage) == ["proof", "verify", "facilitator_verify"])
         #expect(bundle.settlement.state == "settled")
@@ -258,8 +258,7 @@ import TollgateCore
         let refund = try await fixture.database.store.refund(RefundRequest(correlationId: fixture.paid, reason: "not delivered", actor: "cli:sam"),
                                                             nowMillis: 9_100)
         let bundle = try await fixture.bundle(fixture.paid)
-        #expect(bundle.refunds.count == 1 && bundle.refundsNote == nil)
-        #expect(bundle.refunds.first?["id"]?.string == refund.id && bundle.refunds.first?["correlation_id"]?.string == fixture.paid)
+        #expect(bundle.refunds == [refund])
         #expect(try await fixture.bundle(fixture.refused).refunds.isEmpty)
     }
 }

@@ -32,7 +32,7 @@ extension EvidenceBundle {
         }
 
         var offer: OfferEvidence?
-        var payload: SupportJSON?
+        var payload: JSONValue?
         if let primary {
             offer = offerEvidence(primary.offerToken, flow: material.correlationId, offers: offers)
             payload = parsedPayload(primary.payload)
@@ -51,7 +51,6 @@ extension EvidenceBundle {
                        paymentPayload: parsedPayload(proof.payload))
         }
 
-        let refundsNote: String? = material.refunds == nil ? "this store has no refund table: no refund can have been recorded" : nil
         return try EvidenceBundle(
             format: currentFormat, correlationId: material.correlationId, generatedAt: ISO8601.format(millis: generatedAtMillis),
             dispute: dispute.map(Dispute.init), linkedFlows: material.linked.map(\.link), proof: primary.map(proofSummary), offer: offer,
@@ -60,7 +59,7 @@ extension EvidenceBundle {
             settlement: settlement(flowEvents, payments: material.payments),
             upstream: flowEvents.filter { $0.event.stage == .forward }.map(Upstream.init),
             delivery: flowEvents.filter { $0.event.stage == .respond }.map(Delivery.init),
-            refunds: material.refunds ?? [], refundsNote: refundsNote, auditChain: chain,
+            refunds: material.refunds, auditChain: chain,
             auditChainIntact: edited.isEmpty && unlinked.isEmpty, chainHead: material.chainHead, notes: notes, bundleSha256: nil
         ).sealed()
     }
@@ -69,7 +68,7 @@ extension EvidenceBundle {
     public func sealed() throws -> EvidenceBundle {
         var copy = self
         copy.bundleSha256 = nil
-        copy.bundleSha256 = Self.digest(try SupportJSON.encoding(copy))
+        copy.bundleSha256 = Self.digest(try JSONValue.encoding(copy))
         return copy
     }
 
@@ -83,20 +82,20 @@ extension EvidenceBundle {
     /// Checks an exported document: the `bundleSha256` it states and the digest of its canonical form
     /// without that member. Nil when the bytes are not a JSON object.
     public static func digests(ofDocument bytes: some Collection<UInt8>) -> (stated: String?, computed: String)? {
-        guard case .object(var members)? = SupportJSON.parse(bytes) else { return nil }
+        guard case .object(var members)? = JSONValue.parse(bytes) else { return nil }
         let stated = members.removeValue(forKey: "bundleSha256")?.string
         return (stated, digest(.object(members)))
     }
 
-    static func digest(_ document: SupportJSON) -> String {
+    static func digest(_ document: JSONValue) -> String {
         guard case .object(var members) = document else { return HexString.encode(SHA256.hash(data: document.canonicalBytes)) }
         members["bundleSha256"] = nil
-        return HexString.encode(SHA256.hash(data: SupportJSON.object(members).canonicalBytes))
+        return HexString.encode(SHA256.hash(data: JSONValue.object(members).canonicalBytes))
     }
 
     static func offerEvidence(_ token: String, flow: String, offers: OfferSigner?) -> OfferEvidence {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        let claims = parts.count == 3 ? Base64URL.decode(parts[1]).flatMap(SupportJSON.parse) : nil
+        let claims = parts.count == 3 ? Base64URL.decode(parts[1]).flatMap(JSONValue.parse) : nil
         var verified: Bool?
         var failure: String?
         if let offers {
@@ -115,8 +114,8 @@ extension EvidenceBundle {
                              macFailure: failure, matchesFlow: claims?["cid"]?.string == flow)
     }
 
-    static func parsedPayload(_ text: String) -> SupportJSON {
-        SupportJSON.parse(Array(text.utf8)) ?? .string(text)
+    static func parsedPayload(_ text: String) -> JSONValue {
+        JSONValue.parse(Array(text.utf8)) ?? .string(text)
     }
 
     static func proofSummary(_ proof: EvidenceMaterial.Proof) -> Proof {

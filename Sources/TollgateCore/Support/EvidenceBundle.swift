@@ -1,7 +1,7 @@
 /// One self-contained JSON document answering a dispute: what was offered, what was paid, what was
 /// verified, settled and delivered, what was refunded, and the audit events behind it with their hashes.
 ///
-/// `bundleSha256` is the SHA-256 of the canonical form (`SupportJSON.canonicalBytes`) of the document
+/// `bundleSha256` is the SHA-256 of the canonical form (`JSONValue.canonicalBytes`) of the document
 /// without that member, so any later edit of the bundle shows. Built by `EvidenceBundle.assemble`.
 public struct EvidenceBundle: Sendable, Hashable, Codable {
     /// The format identifier written in every bundle.
@@ -37,7 +37,7 @@ public struct EvidenceBundle: Sendable, Hashable, Codable {
         public var token: String
         public var keyId: String?
         /// The claims decoded from the token (whether or not the MAC verifies); nil when they do not decode.
-        public var claims: SupportJSON?
+        public var claims: JSONValue?
         /// Whether the MAC verifies with the configured keys; nil when no keys were given.
         public var macVerified: Bool?
         /// Why it does not verify: `unknown_key`, `bad_signature` or `malformed`.
@@ -59,7 +59,7 @@ public struct EvidenceBundle: Sendable, Hashable, Codable {
     public struct OtherProof: Sendable, Hashable, Codable {
         public var proof: Proof
         public var offer: OfferEvidence
-        public var paymentPayload: SupportJSON
+        public var paymentPayload: JSONValue
     }
 
     /// A ledger entry of money received.
@@ -133,16 +133,15 @@ public struct EvidenceBundle: Sendable, Hashable, Codable {
     public var proof: Proof?
     public var offer: OfferEvidence?
     /// The x402 payment payload as received, parsed (a string only if it was not JSON).
-    public var paymentPayload: SupportJSON?
+    public var paymentPayload: JSONValue?
     public var otherProofs: [OtherProof]
     /// The flow's proof, verify and facilitator_verify events.
     public var verification: [Event]
     public var settlement: Settlement
     public var upstream: [Upstream]
     public var delivery: [Delivery]
-    /// Refund rows of the flow, as stored.
-    public var refunds: [SupportJSON]
-    public var refundsNote: String?
+    /// The flow's refunds (pending payouts, paid, credited), oldest first.
+    public var refunds: [Refund]
     /// Every event of the flow and of its linked flows, by seq.
     public var auditChain: [ChainEntry]
     /// Every entry of `auditChain` recomputes and links.

@@ -68,11 +68,11 @@ public struct EvidenceMaterial: Sendable, Hashable {
     public var proofs: [Proof]
     public var payments: [PaymentRecord]
     /// Rows of the `refund` table for the flow (columns as JSON members); nil when the store has no refund table.
-    public var refunds: [SupportJSON]?
+    public var refunds: [Refund]
     public var chainHead: ChainHead?
 
     public init(correlationId: String, events: [LoggedEvent], linked: [LinkedFlow], proofs: [Proof], payments: [PaymentRecord],
-                refunds: [SupportJSON]?, chainHead: ChainHead?) {
+                refunds: [Refund], chainHead: ChainHead?) {
         self.correlationId = correlationId
         self.events = events
         self.linked = linked

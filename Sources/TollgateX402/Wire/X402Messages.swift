@@ -1,4 +1,5 @@
 import Foundation
+import TollgateCore
 
 /// x402 v2 messages (WIRE.md §2–§6). Keys are camelCase, absent optionals are omitted, amounts are
 /// decimal strings.

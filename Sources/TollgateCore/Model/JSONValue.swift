@@ -1,26 +1,26 @@
 import Foundation
 
-/// Any JSON value, for evidence: a payment payload or offer claims kept as parsed (not as a string),
-/// store rows of unknown shape, and the canonical form the evidence digest covers.
-public enum SupportJSON: Sendable, Hashable, Codable {
+/// Any JSON value, kept whole: what a client sent (passed on exactly), a payment payload or offer claims
+/// kept as parsed in evidence, and the canonical form the evidence digest covers.
+public enum JSONValue: Sendable, Hashable, Codable {
     case null
     case bool(Bool)
     case integer(Int64)
     case number(Double)
     case string(String)
-    case array([SupportJSON])
-    case object([String: SupportJSON])
+    case array([JSONValue])
+    case object([String: JSONValue])
 
     /// Parses JSON text; nil when it is not JSON.
-    public static func parse(_ bytes: some Collection<UInt8>) -> SupportJSON? {
-        try? JSONDecoder().decode(SupportJSON.self, from: Data(bytes))
+    public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
+        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
     }
 
     /// Any `Encodable` as a JSON tree (through `JSONEncoder`).
-    public static func encoding(_ value: some Encodable) throws -> SupportJSON {
+    public static func encoding(_ value: some Encodable) throws -> JSONValue {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try JSONDecoder().decode(SupportJSON.self, from: encoder.encode(value))
+        return try JSONDecoder().decode(JSONValue.self, from: encoder.encode(value))
     }
 
     public init(from decoder: any Decoder) throws {
@@ -35,10 +35,10 @@ public enum SupportJSON: Sendable, Hashable, Codable {
             self = .integer(value)
         } else if let value = try? container.decode(Double.self) {
             self = .number(value)
-        } else if let value = try? container.decode([SupportJSON].self) {
+        } else if let value = try? container.decode([JSONValue].self) {
             self = .array(value)
         } else {
-            self = .object(try container.decode([String: SupportJSON].self))
+            self = .object(try container.decode([String: JSONValue].self))
         }
     }
 
@@ -56,7 +56,7 @@ public enum SupportJSON: Sendable, Hashable, Codable {
     }
 
     /// The member `key` of an object; nil for a missing member or a value that is not an object.
-    public subscript(key: String) -> SupportJSON? {
+    public subscript(key: String) -> JSONValue? {
         if case .object(let object) = self { return object[key] }
         return nil
     }
@@ -64,6 +64,21 @@ public enum SupportJSON: Sendable, Hashable, Codable {
     /// The value of a string; nil for any other value.
     public var string: String? {
         if case .string(let value) = self { return value }
+        return nil
+    }
+
+    /// A whole number (written as an integer or as a float without fraction); nil otherwise.
+    public var int: Int? {
+        switch self {
+        case .integer(let value): Int(exactly: value)
+        case .number(let value): Int(exactly: value)
+        default: nil
+        }
+    }
+
+    /// The members of an object; nil for any other value.
+    public var object: [String: JSONValue]? {
+        if case .object(let value) = self { return value }
         return nil
     }
 
