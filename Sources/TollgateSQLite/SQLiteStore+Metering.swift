@@ -104,14 +104,16 @@ extension SQLiteStore {
 extension SQLiteStore: UsageLedger {
     public func usage(clientId: String?, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummary] {
         try await writer.read { db in
-            var sql = "SELECT resource, unit, quantity, amount, asset FROM usage_event WHERE at_ms >= ? AND at_ms < ?"
+            // The same filter on usage_event for both queries (aliased `u`).
+            var filter = "u.at_ms >= ? AND u.at_ms < ?"
             var arguments: StatementArguments = [fromMillis, toMillis]
             if let clientId {
-                sql += " AND client_id = ?"
+                filter += " AND u.client_id = ?"
                 arguments += [clientId]
             }
             var summaries: [String: UsageSummary] = [:]
-            let rows = try Row.fetchCursor(db, sql: sql + " ORDER BY resource, unit", arguments: arguments)
+            let rows = try Row.fetchCursor(db, sql: "SELECT resource, unit, quantity, amount, asset FROM usage_event u WHERE \(filter)",
+                                           arguments: arguments)
             while let row = try rows.next() {
                 let resource: String = row["resource"], unit: String = row["unit"], amount: String = row["amount"], asset: String = row["asset"]
                 var summary = summaries["\(resource)\u{0}\(unit)"] ?? UsageSummary(resource: resource, unit: unit, events: 0, quantity: 0, paid: [:])
@@ -121,6 +123,22 @@ extension SQLiteStore: UsageLedger {
                     summary.paid[asset] = DecimalSum.add(summary.paid[asset] ?? "0", amount) ?? summary.paid[asset]
                 }
                 summaries["\(resource)\u{0}\(unit)"] = summary
+            }
+            // Refunds of the flows in the period, whenever they were recorded, so the report nets them out.
+            let refunds = try Row.fetchCursor(db, sql: """
+                SELECT u.resource, u.unit, r.kind, r.amount, r.asset FROM refund r JOIN usage_event u ON u.correlation_id = r.correlation_id
+                WHERE \(filter)
+                """, arguments: arguments)
+            while let row = try refunds.next() {
+                let key = "\(row["resource"] as String)\u{0}\(row["unit"] as String)"
+                guard var summary = summaries[key] else { continue }
+                let amount: String = row["amount"], asset: String = row["asset"]
+                if (row["kind"] as String) == Refund.Kind.packageCredit.rawValue {
+                    summary.creditedUnits += Int(amount) ?? 0
+                } else {
+                    summary.refunded[asset] = DecimalSum.add(summary.refunded[asset] ?? "0", amount) ?? summary.refunded[asset]
+                }
+                summaries[key] = summary
             }
             return summaries.values.sorted { ($0.resource, $0.unit) < ($1.resource, $1.unit) }
         }

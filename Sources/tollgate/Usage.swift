@@ -44,18 +44,24 @@ struct UsageCommand: AsyncParsableCommand {
         }
         print("usage of \(client ?? "every client") from \(ISO8601.format(millis: window.fromMillis, fractional: false)) "
               + "to \(ISO8601.format(millis: window.toMillis, fractional: false))")
-        var rows = [["resource", "unit", "requests", "units", "paid"]]
-        for summary in summaries {
-            let paid = summary.paid.sorted { $0.key < $1.key }.map { asset, atomic in
+        func money(_ amounts: [String: String]) -> String {
+            amounts.sorted { $0.key < $1.key }.map { asset, atomic in
                 guard let known = configuration.assets.first(where: { $0.address.lowercased() == asset }) else { return "\(atomic) (atomic) \(asset)" }
                 return "\(TokenAmount(atomic: atomic)?.decimalString(decimals: known.decimals) ?? atomic) \(known.id)"
             }.joined(separator: ", ")
-            rows.append([summary.resource, summary.unit, String(summary.events), String(summary.quantity), paid.isEmpty ? "prepaid" : paid])
         }
-        if summaries.isEmpty { rows.append(["(none)", "", "", "", ""]) }
-        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        var rows = [["resource", "unit", "requests", "units", "paid", "refunded"]]
+        for summary in summaries {
+            let paid = money(summary.paid)
+            var refunded = [money(summary.refunded)].filter { !$0.isEmpty }
+            if summary.creditedUnits > 0 { refunded.append("\(summary.creditedUnits) units credited") }
+            rows.append([summary.resource, summary.unit, String(summary.events), String(summary.quantity), paid.isEmpty ? "prepaid" : paid,
+                         refunded.isEmpty ? "-" : refunded.joined(separator: ", ")])
+        }
+        if summaries.isEmpty { rows.append(["(none)", "", "", "", "", ""]) }
+        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
-            print(((0..<4).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) } + [row[4]]).joined(separator: "  "))
+            print(((0..<5).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) } + [row[5]]).joined(separator: "  "))
         }
         for (package, units) in balances.sorted(by: { $0.key < $1.key }) { print("package \(package): \(units) units left") }
     }

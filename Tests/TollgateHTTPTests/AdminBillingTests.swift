@@ -199,7 +199,7 @@ import TollgateSQLite
             let november = try await client.execute(uri: "/admin/usage?client=alice&from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00%2B00:00",
                                                     method: .get, headers: AdminAPITests.headers())
             #expect(november.status == .ok)
-            #expect(String(buffer: november.body) == #"{"client":"alice","from":"2026-11-01T00:00:00.000Z","to":"2026-12-01T00:00:00.000Z","usage":[{"events":1,"paid":{"0x036cbd53842c5426634e7929541ec2318f3dcf7e":"10000"},"quantity":1,"resource":"datasets","unit":"request"}]}"#)
+            #expect(String(buffer: november.body) == #"{"client":"alice","from":"2026-11-01T00:00:00.000Z","to":"2026-12-01T00:00:00.000Z","usage":[{"creditedUnits":0,"events":1,"paid":{"0x036cbd53842c5426634e7929541ec2318f3dcf7e":"10000"},"quantity":1,"refunded":{},"resource":"datasets","unit":"request"}]}"#)
 
             let both = try await client.execute(uri: "/admin/usage?from=2026-11-01T00:00:00Z&to=2027-01-01T00:00:00Z", method: .get,
                                                 headers: AdminAPITests.headers())

@@ -118,6 +118,8 @@ import TollgateSQLite
         await #expect(throws: RefundError.self) {  // not a transaction hash
             _ = try await store.closeRefund(id: rest.id, payoutTransaction: "0x12", actor: "a", nowMillis: 6)
         }
+        let report = try await store.usage(clientId: "alice", fromMillis: 0, toMillis: .max)
+        #expect(report.first?.refunded == ["0x036cbd53842c5426634e7929541ec2318f3dcf7e": "10000"])
         let trail = try await store.events(correlationId: "paid").filter { $0.event.stage == .refund }
         #expect(trail.map(\.event.reason) == ["refund_recorded", "refund_recorded", "payout_recorded"])
     }
@@ -153,6 +155,7 @@ import TollgateSQLite
         #expect(credit.state == .credited)
         #expect(credit.kind == .packageCredit)
         #expect(try await store.packageBalances(clientId: "alice") == ["bundle": 9])
+        #expect(try await store.usage(clientId: "alice", fromMillis: 0, toMillis: .max).first?.creditedUnits == 3)
         await #expect(throws: RefundError.self) {
             _ = try await store.refund(RefundRequest(correlationId: "spend", amount: TokenAmount(atomic: "2"), reason: "more", actor: "a"), nowMillis: 2)
         }

@@ -46,13 +46,20 @@ public struct UsageSummary: Sendable, Hashable, Codable {
     public var quantity: Int
     /// Atomic amounts paid, per asset.
     public var paid: [String: String]
+    /// Atomic amounts refunded (pending or paid out) for these flows, per asset.
+    public var refunded: [String: String]
+    /// Package units credited back for these flows.
+    public var creditedUnits: Int
 
-    public init(resource: String, unit: String, events: Int, quantity: Int, paid: [String: String]) {
+    public init(resource: String, unit: String, events: Int, quantity: Int, paid: [String: String], refunded: [String: String] = [:],
+                creditedUnits: Int = 0) {
         self.resource = resource
         self.unit = unit
         self.events = events
         self.quantity = quantity
         self.paid = paid
+        self.refunded = refunded
+        self.creditedUnits = creditedUnits
     }
 }
 

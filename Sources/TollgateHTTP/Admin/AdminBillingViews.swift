@@ -62,6 +62,10 @@ struct UsageView: Encodable, Hashable {
         var quantity: Int
         /// Atomic amounts paid, per asset.
         var paid: [String: String]
+        /// Atomic amounts refunded for these flows (pending or paid out), per asset.
+        var refunded: [String: String]
+        /// Package units credited back for these flows.
+        var creditedUnits: Int
 
         init(_ summary: UsageSummary) {
             resource = summary.resource
@@ -69,6 +73,8 @@ struct UsageView: Encodable, Hashable {
             events = summary.events
             quantity = summary.quantity
             paid = summary.paid
+            refunded = summary.refunded
+            creditedUnits = summary.creditedUnits
         }
     }
 
