@@ -17,7 +17,7 @@ import TollgateHTTP
                      extra: String = "") -> String {
         """
         listen: 127.0.0.1:8402
-        upstream: {url: "http://127.0.0.1:8403"}
+        upstream: {url: "http://127.0.0.1:8403", timeout_seconds: 20}
         secrets: [{id: k1, env: TOLLGATE_SECRET}]
         facilitators:
         \(facilitators.map { "  - \($0)" }.joined(separator: "\n"))
@@ -151,6 +151,31 @@ import TollgateHTTP
         #expect(try Self.rules(Self.yaml(routes: [limit])).isEmpty)
     }
 
+    @Test func tg118AuthorizationMayExpireBeforeSettlement() throws {
+        // 10 s verify + 20 s upstream + 2 × 10 s settle + 6 s margin = 56 s, for an authorization valid 50 s.
+        let short = Self.goodRoute.replacingOccurrences(of: "}", with: ", max_timeout_seconds: 50}")
+        let text = Self.yaml(routes: [short])
+        let finding = try #require(try Self.lint(text).first)
+        #expect(finding.rule == "TG118" && finding.severity == .warning && finding.path == "routes[0].max_timeout_seconds")
+        #expect(finding.message.contains("routes[0] (reports)") && finding.message.contains("valid 50 s")
+            && finding.message.contains("56 s (verify 10 + upstream 20 + settle 20 + 6 s margin)"))
+        #expect(finding.fix.contains("at least 56"))
+        let line = try #require(finding.line)
+        #expect(text.split(separator: "\n", omittingEmptySubsequences: false)[line - 1].contains("max_timeout_seconds: 50"))
+        // Fixed either way: a longer authorization, or shorter timeouts.
+        let fitting = Self.goodRoute.replacingOccurrences(of: "}", with: ", max_timeout_seconds: 56}")
+        #expect(try Self.rules(Self.yaml(routes: [fitting])).isEmpty)
+        let quick = #"{url: "https://facilitator.example", timeout_seconds: 5, networks: ["eip155:84532"]}"#
+        #expect(try Self.rules(Self.yaml(routes: [short], facilitators: [quick])).isEmpty)
+        // Failover sums the facilitators serving the network: 2 × 10 s verify, 40 s settle, 86 s with the default 60 s.
+        let second = #"{url: "https://other.example"}"#
+        let failover = try #require(try Self.lint(Self.yaml(facilitators: [Self.facilitator, second])).first { $0.rule == "TG118" })
+        #expect(failover.message.contains("valid 60 s") && failover.message.contains("86 s (verify 20 + upstream 20 + settle 40 + 6 s margin)"))
+        // A worst case past TG109's threshold is fixed by shorter timeouts, not a longer authorization.
+        let slow = try Self.lint(Self.yaml(extra: "").replacingOccurrences(of: "timeout_seconds: 20", with: "timeout_seconds: 600"))
+        #expect(slow.first { $0.rule == "TG118" }?.fix.contains("lower the facilitator or upstream timeouts") == true)
+    }
+
     // MARK: Settlement
 
     @Test func tg110OneFacilitatorForAMainNet() throws {
@@ -223,7 +248,8 @@ import TollgateHTTP
     // MARK: Assets
 
     @Test func tg117AssetDoesNotMatchTheKnownToken() throws {
-        let main = [#"{url: "https://a.example", networks: ["eip155:8453"]}"#, #"{url: "https://b.example", networks: ["eip155:8453"]}"#]
+        let main = [#"{url: "https://a.example", timeout_seconds: 5, networks: ["eip155:8453"]}"#,
+                    #"{url: "https://b.example", timeout_seconds: 5, networks: ["eip155:8453"]}"#]
         let wrongName = Self.baseUSDC.replacingOccurrences(of: "eip712_name: USD Coin", with: "eip712_name: USDC")
         let finding = try #require(try Self.lint(Self.yaml(assets: [wrongName], facilitators: main)).first)
         #expect(finding.rule == "TG117" && finding.severity == .error && finding.path == "assets[0].eip712_name")

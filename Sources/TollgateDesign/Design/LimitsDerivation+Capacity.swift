@@ -28,17 +28,8 @@ extension LimitsDerivation {
 
     /// Per paid route: does the authorization outlive the slowest request (verify, upstream, settle, pending settle)?
     func timing() -> [TimingBudget] {
-        paidRoutes.compactMap { route in
-            guard let pricing = route.pricing else { return nil }
-            let routeNetworks = Set(pricing.accepts.map(\.network))
-            let verify = networks.filter { routeNetworks.contains($0.network) }
-                .map { $0.facilitators.reduce(0) { $0 + $1.timeoutSeconds } }.max() ?? 0
-            let upstream = Int(configuration.upstreamTimeoutSeconds)
-            let total = verify + upstream + 2 * verify
-            let needed = total + Self.validityMarginSeconds
-            return TimingBudget(resource: route.resource, verifySeconds: verify, upstreamSeconds: upstream, settleSeconds: 2 * verify,
-                                totalSeconds: total, marginSeconds: Self.validityMarginSeconds, maxTimeoutSeconds: pricing.maxTimeoutSeconds,
-                                fits: pricing.maxTimeoutSeconds >= needed, recommendedMaxTimeoutSeconds: max(pricing.maxTimeoutSeconds, needed))
+        configuration.routes.compactMap { route in
+            route.pricing.map { TimingBudget(route, pricing: $0, configuration: configuration) }
         }
     }
 }

@@ -13,8 +13,6 @@ struct LimitsDerivation {
     static let defaultPaid = RateFigure(ratePerSecond: 10, burst: 20)
     /// A route whose request costs this many times the cheapest route's is expensive.
     static let expensiveFactor = 10.0
-    /// The gateway refuses an authorization valid for less than this on arrival (validBefore ≥ now + 6 s).
-    static let validityMarginSeconds = 6
 
     static let formulaUnpaid = "unpaid = 2 × paid: every paid request follows a 402, and every refused proof gets a fresh one"
     static let formulaInvalid = "invalid = paid ÷ 10 (burst ÷ 4): honest proofs rarely fail; the rest is what a forger may make the gateway check"

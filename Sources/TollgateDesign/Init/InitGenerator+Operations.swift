@@ -54,10 +54,14 @@ extension InitGenerator {
         if plan.facilitators == InitDefaults.facilitators {
             w.comment("http://127.0.0.1:8404 is the development facilitator: `tollgate facilitator --dev` (test networks only).")
         }
+        let timeouts = plan.timeouts
+        if timeouts.lowered {
+            w.comment("Each call times out after \(timeouts.facilitatorSeconds) s, not the usual \(InitTimeouts.facilitatorSeconds) s: see upstream.timeout_seconds.")
+        }
         w.open("facilitators")
         for url in plan.facilitators {
             w.item("url", url, indent: 2)
-            w.raw("timeout_seconds", "10", indent: 4)
+            w.raw("timeout_seconds", String(timeouts.facilitatorSeconds), indent: 4)
             w.raw("networks", InitYAMLWriter.flowList([plan.asset.network]), indent: 4)
         }
         w.blank()

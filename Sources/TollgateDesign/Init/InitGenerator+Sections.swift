@@ -24,7 +24,14 @@ extension InitGenerator {
         w.comment("1. What is protected: the upstream API. A timeout is a 502 and nothing is settled.")
         w.open("upstream")
         w.scalar("url", plan.upstream, indent: 2)
-        w.raw("timeout_seconds", "30", indent: 2)
+        let timeouts = plan.timeouts
+        if timeouts.lowered {
+            w.comment("\(timeouts.upstreamSeconds) s, not the usual \(InitTimeouts.upstreamSeconds) s, and \(timeouts.facilitatorSeconds) s per facilitator "
+                      + "call, not \(InitTimeouts.facilitatorSeconds) s: with \(plan.facilitators.count) facilitators",
+                      "in failover the usual timeouts would need authorizations valid over \(ConfigurationLint.maxTimeoutThresholdSeconds) s "
+                      + "(lint TG109, TG118).", indent: 2)
+        }
+        w.raw("timeout_seconds", String(timeouts.upstreamSeconds), indent: 2)
         w.blank()
         w.comment("HMAC keys that sign offers and the headers sent to the upstream (Tollgate-Signature). The",
                   "secret itself lives in the environment: export \(plan.secretEnv)=$(openssl rand -hex 32).",
@@ -127,6 +134,9 @@ extension InitGenerator {
         if plan.settle == "before" {
             w.raw("settle", "before", indent: i, comment: "settled before forwarding (work that cannot be undone); see refunds")
         }
+        let budget = plan.timeouts.budget
+        w.comment("Authorizations outlive the slowest paid request, \(budget.worstCaseSeconds) s (\(budget.worstCaseTerms); lint TG118).", indent: i)
+        w.raw("max_timeout_seconds", String(budget.maxTimeoutSeconds), indent: i)
         if let scope = plan.scope {
             w.scalar("scope", scope, indent: i)
         }

@@ -135,6 +135,9 @@ public struct InitPlan: Sendable, Hashable {
         return method == "*" ? all : all.filter { $0 == method }
     }
 
+    /// The facilitator and upstream timeouts to write, and a `max_timeout_seconds` that outlives them.
+    public var timeouts: InitTimeouts { InitTimeouts(facilitators: facilitators.count) }
+
     /// The environment variables `tollgate serve` needs.
     public var environment: [String] { [secretEnv] + (admin.map { [$0.tokenEnv] } ?? []) }
 }

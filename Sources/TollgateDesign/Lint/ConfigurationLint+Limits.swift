@@ -2,7 +2,7 @@ import TollgateCore
 import TollgateHTTP
 
 extension ConfigurationLint {
-    /// TG105–TG109: rate limits per traffic class, and how long offers and authorizations live.
+    /// TG105–TG109, TG118: rate limits per traffic class, and how long offers and authorizations live.
     static func checkLimits(_ c: inout LintContext) {
         let paid = c.paidRoutes
         guard !paid.isEmpty else { return }
@@ -26,7 +26,7 @@ extension ConfigurationLint {
                 }
             }
         }
-        for (index, _, pricing) in paid {
+        for (index, route, pricing) in paid {
             if pricing.offerValiditySeconds > offerValidityThresholdSeconds {
                 c.report(.longOfferValidity, at: "routes[\(index)].offer_validity_seconds",
                          "\(c.name(route: index)) signs offers valid \(pricing.offerValiditySeconds) s (more than \(offerValidityThresholdSeconds) s)",
@@ -36,6 +36,18 @@ extension ConfigurationLint {
                 c.report(.longAuthorization, at: "routes[\(index)].max_timeout_seconds",
                          "\(c.name(route: index)) asks for authorizations valid \(pricing.maxTimeoutSeconds) s (more than \(maxTimeoutThresholdSeconds) s)",
                          fix: "set `max_timeout_seconds: 60` (at most \(maxTimeoutThresholdSeconds)) on routes[\(index)]")
+            }
+            let budget = TimingBudget(route, pricing: pricing, configuration: c.configuration)
+            if !budget.fits {
+                c.report(.authorizationExpiresBeforeSettlement, at: "routes[\(index)].max_timeout_seconds",
+                         "\(c.name(route: index)) asks for authorizations valid \(budget.maxTimeoutSeconds) s, but the worst case of one paid "
+                            + "request is \(budget.worstCaseSeconds) s (\(budget.worstCaseTerms)): the authorization may expire before the last "
+                            + "/settle call",
+                         fix: budget.worstCaseSeconds > maxTimeoutThresholdSeconds
+                            ? "lower the facilitator or upstream timeouts until the worst case is at most \(maxTimeoutThresholdSeconds) s "
+                                + "(a longer `max_timeout_seconds` is TG109)"
+                            : "raise `max_timeout_seconds` on routes[\(index)] to at least \(budget.worstCaseSeconds), or lower the "
+                                + "facilitator or upstream timeouts")
             }
         }
     }

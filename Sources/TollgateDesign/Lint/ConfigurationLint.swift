@@ -7,7 +7,7 @@ public enum ConfigurationLint {
         .openToAnyKeyHolder, .paymentGatesWrite, .paidAlsoFreeForScope, .proofNotBound,
         .noUnpaidLimit, .noPaidLimit, .noInvalidLimit, .longOfferValidity, .longAuthorization,
         .singleFacilitator, .settleBeforeWithoutRefunds, .priceWithoutUnit, .unitWithoutMoment,
-        .denialsNotAudited, .inlineSecret, .mainNetDevFacilitator, .assetMismatch,
+        .denialsNotAudited, .inlineSecret, .mainNetDevFacilitator, .assetMismatch, .authorizationExpiresBeforeSettlement,
     ]
 
     /// The rule with this id.

@@ -76,6 +76,17 @@ extension LintRule {
             + "funds stay committed to it.",
         fix: "use at most \(ConfigurationLint.maxTimeoutThresholdSeconds) s (the default is 60)")
 
+    public static let authorizationExpiresBeforeSettlement = LintRule(
+        id: "TG118", severity: .warning, title: "authorization may expire before settlement",
+        trigger: "a paid route whose `max_timeout_seconds` is below the worst case of one paid request: Σ timeouts of the "
+            + "facilitators serving its network (verify, failover) + `upstream.timeout_seconds` + 2 × that Σ (settle, and once "
+            + "more when pending) + \(TimingBudget.validityMarginSeconds) s, on its slowest accepted network",
+        why: "Clients make their authorization valid for `max_timeout_seconds`. When verify, the upstream and settlement all "
+            + "run to their timeouts, it can expire before the gateway's last /settle call: the answer was delivered and the "
+            + "payment cannot be settled any more.",
+        fix: "raise `max_timeout_seconds` to at least the worst case (`tollgate design` shows it under Timing budget), or lower "
+            + "the facilitator or upstream timeouts")
+
     // MARK: Settlement
 
     public static let singleFacilitator = LintRule(
