@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TollgateCore
 import TollgateDesign
 import TollgateHTTP
 
@@ -167,12 +168,20 @@ import TollgateHTTP
         #expect(try Self.rules(Self.yaml(routes: [fitting])).isEmpty)
         let quick = #"{url: "https://facilitator.example", timeout_seconds: 5, networks: ["eip155:84532"]}"#
         #expect(try Self.rules(Self.yaml(routes: [short], facilitators: [quick])).isEmpty)
-        // Failover sums the facilitators serving the network: 2 × 10 s verify, 40 s settle, 86 s with the default 60 s.
+        // Failover sums the facilitators serving the network: 2 × 10 s verify, 40 s settle, 86 s against a stated 60 s.
         let second = #"{url: "https://other.example"}"#
-        let failover = try #require(try Self.lint(Self.yaml(facilitators: [Self.facilitator, second])).first { $0.rule == "TG118" })
+        let sixty = Self.goodRoute.replacingOccurrences(of: "}", with: ", max_timeout_seconds: 60}")
+        let failover = try #require(try Self.lint(Self.yaml(routes: [sixty], facilitators: [Self.facilitator, second])).first { $0.rule == "TG118" })
         #expect(failover.message.contains("valid 60 s") && failover.message.contains("86 s (verify 20 + upstream 20 + settle 40 + 6 s margin)"))
+        // Unstated, max_timeout_seconds is derived from the same timeouts (86 s → 90 s), so it always fits.
+        let derived = try ConfigurationLoader.parse(Self.yaml(facilitators: [Self.facilitator, second])).0
+        #expect(derived.routes.first?.pricing?.maxTimeoutSeconds == 90)
+        #expect(!(try Self.rules(Self.yaml(facilitators: [Self.facilitator, second]))).contains("TG118"))
         // A worst case past TG109's threshold is fixed by shorter timeouts, not a longer authorization.
-        let slow = try Self.lint(Self.yaml(extra: "").replacingOccurrences(of: "timeout_seconds: 20", with: "timeout_seconds: 600"))
+        let slow = try Self.lint(Self.yaml(routes: [sixty], extra: "").replacingOccurrences(of: "timeout_seconds: 20", with: "timeout_seconds: 600"))
+        // Unstated, the derived authorization covers even that (640 s); TG109 then says it is too long.
+        let derivedSlow = try Self.rules(Self.yaml(extra: "").replacingOccurrences(of: "timeout_seconds: 20", with: "timeout_seconds: 600"))
+        #expect(derivedSlow.contains("TG109") && !derivedSlow.contains("TG118"))
         #expect(slow.first { $0.rule == "TG118" }?.fix.contains("lower the facilitator or upstream timeouts") == true)
     }
 

@@ -1,3 +1,5 @@
+import TollgateHTTP
+
 /// Rate limits: what is configured, the relations they must satisfy, what is missing, recommended
 /// numbers computed from the configuration, the facilitator's load and the timing budget.
 public struct LimitsDesign: Sendable, Hashable, Codable {

@@ -1,3 +1,4 @@
+import TollgateHTTP
 extension MarkdownRenderer {
     // MARK: 3. limits
 

@@ -1,3 +1,4 @@
+import TollgateHTTP
 import TollgateCore
 
 extension InitGenerator {

@@ -1,3 +1,5 @@
+import TollgateHTTP
+
 /// The timeouts `tollgate init` writes, and a `max_timeout_seconds` for every paid route that outlives
 /// them (`TimingBudget`, lint TG118): the worst case of one paid request rounded up to a multiple of 10,
 /// never below 60. When that would pass TG109's threshold (300 s), the facilitator and upstream timeouts

@@ -1,3 +1,5 @@
+import TollgateHTTP
+
 /// Every rule, by the question it answers. docs/lint.md documents each one with a minimal bad example.
 extension LintRule {
     // MARK: Authorization before payment

@@ -138,7 +138,15 @@ public enum ConfigurationLoader {
             auditRetention: audit.retention)
         configuration.auditsDenials = audit.auditsDenials
         configuration.refunds = refunds
-        configuration.source = .init(lines: r.lines, environmentReferences: r.environmentReferences)
+        let source = GatewayConfiguration.Source(lines: r.lines, environmentReferences: r.environmentReferences)
+        configuration.source = source
+        // An unstated max_timeout_seconds fits this file's own timeouts: at least 60 s, and long enough for the
+        // slowest paid request to settle (TimingBudget). A stated one is the operator's choice, checked by lint TG118.
+        for index in configuration.routes.indices where !source.explicitKeys(route: index).contains("max_timeout_seconds") {
+            guard let pricing = configuration.routes[index].pricing else { continue }
+            let worstCase = TimingBudget(configuration.routes[index], pricing: pricing, configuration: configuration).worstCaseSeconds
+            configuration.routes[index].pricing?.maxTimeoutSeconds = min(3600, max(60, (worstCase + 9) / 10 * 10))
+        }
         return configuration
     }
 

@@ -1,10 +1,9 @@
 import TollgateCore
-import TollgateHTTP
 
 extension TimingBudget {
     /// The budget of one paid route: the facilitators serving each network it accepts (those that list the
     /// network or list none) and the upstream timeout, each rounded up to whole seconds.
-    init(_ route: Route, pricing: Route.Pricing, configuration: GatewayConfiguration) {
+    public init(_ route: Route, pricing: Route.Pricing, configuration: GatewayConfiguration) {
         let networks = Set(pricing.accepts.map(\.asset.network)).sorted()
         let timeouts = networks.map { network in
             configuration.facilitators.filter { $0.networks.isEmpty || $0.networks.contains(network) }
