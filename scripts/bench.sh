@@ -44,7 +44,7 @@ if command -v wrk >/dev/null; then
   $bin serve --config "$work/limited.yaml" --log-level error & pids+=($!)
   for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8402/health && break; sleep 0.2; done
   sleep 2
-  echo "-- wrk: invalid proofs, quickstart limits (invalid: 5/s, burst 20 per IP)"
+  echo "-- wrk: invalid proofs, quickstart limits ($(grep -m1 "^  invalid:" examples/quickstart/tollgate.yaml | xargs) per IP)"
   wrk -t2 -c64 -d10s -H "PAYMENT-SIGNATURE: $forged" http://127.0.0.1:8402/datasets/prices | grep -E "Requests/sec|Latency|Non-2xx"
   echo "facilitator after: $(curl -s http://127.0.0.1:8404/_dev/stats)"
 fi

@@ -80,7 +80,7 @@ struct LiveStack: Sendable {
              quantity: {query: limit, max: 250, default: 100}, measure: {json_array: records}}
           - {method: GET, path: /exports/*, resource: exports, price: "0.05", unit: byte, anonymous: true}
           - {method: POST, path: /jobs/render, resource: jobs, price: "0.002", unit: second, scope: "reports:read",
-             quantity: {query: seconds, max: 60, default: 5}, measure: {header: X-Work-Seconds}, settle: before}
+             quantity: {body: job.seconds, max: 60, default: 5}, measure: {header: X-Work-Seconds}, settle: before}
           - {method: POST, path: /jobs/missing, resource: jobs-missing, price: "0.002", unit: second, scope: "reports:read", settle: before}
           - {method: GET, path: /search, resource: search, price: "0.50", package: {units: 100, name: search-credits}, scope: "reports:read"}
           - {method: GET, path: /health, resource: health, anonymous: true}
@@ -129,9 +129,13 @@ struct Exchange: Sendable {
         try await send(.GET, url, headers)
     }
 
-    static func send(_ method: HTTPMethod, _ url: String, _ headers: [(String, String)] = []) async throws -> Exchange {
+    static func send(_ method: HTTPMethod, _ url: String, _ headers: [(String, String)] = [], body: String? = nil) async throws -> Exchange {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        if let body {
+            request.body = .bytes(ByteBuffer(string: body))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(20))
         let body = try await response.body.collect(upTo: 1 << 20)

@@ -12,12 +12,13 @@ import TollgateX402
     static let key = ("X-Api-Key", "tg_demo_reports_key")
 
     /// Asks, pays the first offer, and returns the 402 and the paid answer.
-    static func payFor(_ method: HTTPMethod, _ url: String, _ headers: [(String, String)] = []) async throws -> (offer: Exchange, paid: Exchange) {
-        let offer = try await Exchange.send(method, url, headers)
+    static func payFor(_ method: HTTPMethod, _ url: String, _ headers: [(String, String)] = [], body: String? = nil)
+        async throws -> (offer: Exchange, paid: Exchange) {
+        let offer = try await Exchange.send(method, url, headers, body: body)
         try #require(offer.status == 402)
         let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
         let proof = HeaderCodec.encode(try payer.pay(try #require(offer.terms), now: Int64(Date().timeIntervalSince1970)))
-        return (offer, try await Exchange.send(method, url, headers + [("PAYMENT-SIGNATURE", proof)]))
+        return (offer, try await Exchange.send(method, url, headers + [("PAYMENT-SIGNATURE", proof)], body: body))
     }
 
     static func usage(_ store: SQLiteStore, client: String? = nil) async throws -> [UsageSummary] {
@@ -56,16 +57,20 @@ import TollgateX402
         }
     }
 
-    @Test func secondsOfWorkAreSettledBeforeAndCountedFromTheUpstreamHeader() async throws {
+    @Test func secondsOfWorkArePricedFromTheBodySettledBeforeAndCountedFromTheUpstreamHeader() async throws {
         let (facilitator, router) = try LiveStack.devFacilitator()
         try await LiveStack.with(facilitator: router) { stack in
-            let (offer, paid) = try await Self.payFor(.POST, stack.gatewayURL + "/jobs/render?seconds=3", [Self.key])
+            let (offer, paid) = try await Self.payFor(.POST, stack.gatewayURL + "/jobs/render", [Self.key], body: #"{"job":{"seconds":3}}"#)
             #expect(offer.terms?.accepts.first?.amount == "6000")
             #expect(paid.status == 200)
             #expect(paid.body.contains(#""seconds":"3""#))
             let usage = try #require(try await Self.usage(stack.store, client: "analyst").first { $0.resource == "jobs" })
             #expect(usage.quantity == 3)
             #expect(try await facilitator.ledger.transferCount() == 1)
+            // The body decides the price: a quantity past the rule's max is a 400, never a 402.
+            let tooLong = try await Exchange.send(.POST, stack.gatewayURL + "/jobs/render", [Self.key], body: #"{"job":{"seconds":61}}"#)
+            #expect(tooLong.status == 400)
+            #expect(tooLong.body.contains("invalid_quantity"))
         }
     }
 

@@ -21,8 +21,7 @@ public struct FacilitatorCallMetrics: FacilitatorMetricsSink {
 
     public func facilitatorCall(facilitator: String, operation: FacilitatorOperation, duration: Duration, failed: Bool) {
         let labels = [("facilitator", facilitators.value(facilitator)), ("operation", operation.rawValue)]
-        let definition = MetricDefinition.facilitatorDuration
-        registry.makeDurationHistogram(name: definition.name, labels: labels, buckets: Self.buckets, help: definition.help).record(duration)
+        series.histogram(.facilitatorDuration, labels, buckets: Self.buckets).record(duration)
         if failed { series.increment(.facilitatorErrors, labels) }
     }
 }

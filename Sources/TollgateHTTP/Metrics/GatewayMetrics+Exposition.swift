@@ -36,9 +36,9 @@ extension GatewayMetrics {
             shown.formUnion(inForce)
             return shown
         }
-        let definition = MetricDefinition.incidentActive
+        let descriptor = MetricDefinition.incidentActive.descriptor
         for scope in scopes {
-            registry.makeGauge(name: definition.name, labels: [("scope", scope)], help: definition.help).set(to: inForce.contains(scope) ? 1 : 0)
+            registry.makeGauge(descriptor: descriptor, labels: [("scope", scope)]).set(to: inForce.contains(scope) ? 1 : 0)
         }
     }
 }

@@ -47,7 +47,7 @@ public final class GatewayMetrics: AuditObserver, Sendable {
         self.controls = controls
         let networks = assets.map(\.network) + routes.flatMap { $0.pricing?.accepts.map(\.asset.network) ?? [] }
         self.labels = Labels(resources: LabelLimiter(closed: routes.map(\.resource)), networks: LabelLimiter(closed: networks))
-        self.breakersOpen = registry.makeGauge(name: MetricDefinition.breakersOpen.name, help: MetricDefinition.breakersOpen.help)
+        self.breakersOpen = registry.makeGauge(descriptor: MetricDefinition.breakersOpen.descriptor)
         self.incidentScopes = Mutex(Set(["global"] + routes.filter { $0.pricing != nil }.map(\.resource)))
         precreate(routes)
     }

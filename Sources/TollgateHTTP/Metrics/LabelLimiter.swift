@@ -6,41 +6,53 @@ import Synchronization
 /// maps anything else to `other`; an open one admits the first `capacity` distinct values it sees (reason
 /// codes, a fixed set in practice, but a facilitator may invent its own) and maps later newcomers to `other`.
 /// A missing or empty value is `none`; values are cut to 64 characters.
+///
+/// The values known up front (a closed limiter's, an open one's preset) never change, so they are read
+/// without a lock; only an open limiter's later values take its lock. Nothing is allocated unless a value
+/// has to be cut.
 final class LabelLimiter: Sendable {
     static let other = "other"
     static let none = "none"
     static let maxLength = 64
 
-    private let seen: Mutex<Set<String>>
-    private let capacity: Int
+    /// The closed values, or the open preset.
+    private let known: Set<String>
+    /// The values an open limiter admitted after its preset.
+    private let admitted = Mutex<Set<String>>([])
+    /// How many values beyond the preset an open limiter admits.
+    private let room: Int
     private let closed: Bool
 
     /// Only `values` (and `none`, `other`).
     init(closed values: some Sequence<String>) {
-        self.seen = Mutex(Set(values.map(Self.cut)))
-        self.capacity = 0
+        self.known = Set(values.map(Self.cut))
+        self.room = 0
         self.closed = true
     }
 
     /// The first `capacity` distinct values, `preset` included.
     init(capacity: Int, preset: some Sequence<String> = [String]()) {
-        self.seen = Mutex(Set(preset.map(Self.cut)))
-        self.capacity = capacity
+        self.known = Set(preset.map(Self.cut))
+        self.room = max(0, capacity - known.count)
         self.closed = false
     }
 
     func value(_ raw: String?) -> String {
         guard let raw, !raw.isEmpty else { return Self.none }
         let value = Self.cut(raw)
-        return seen.withLock { seen in
-            if seen.contains(value) { return value }
-            guard !closed, seen.count < capacity else { return Self.other }
-            seen.insert(value)
+        if known.contains(value) { return value }
+        if closed { return Self.other }
+        return admitted.withLock { admitted in
+            if admitted.contains(value) { return value }
+            guard admitted.count < room else { return Self.other }
+            admitted.insert(value)
             return value
         }
     }
 
     private static func cut(_ value: String) -> String {
-        value.count > maxLength ? String(value.prefix(maxLength)) : value
+        // No more UTF-8 bytes than the limit means no more characters: skip counting them.
+        guard value.utf8.count > maxLength, value.count > maxLength else { return value }
+        return String(value.prefix(maxLength))
     }
 }

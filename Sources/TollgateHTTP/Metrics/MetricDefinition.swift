@@ -1,8 +1,16 @@
+import Prometheus
+
 /// A metric's name and help text: one definition each, so every registration of a name agrees (the
 /// registry refuses a second help text for the same name).
 struct MetricDefinition: Sendable {
     let name: String
     let help: String
+
+    /// How the registry takes the name and help text. The whole name is the descriptor's `metricName`:
+    /// with no namespace, subsystem or unit to join to it, the exposed name is `name` exactly.
+    var descriptor: MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
 }
 
 extension MetricDefinition {
