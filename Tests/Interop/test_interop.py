@@ -999,7 +999,11 @@ def test_i_trace(env: Env) -> None:
                 and all(e.get("reason") == R_NONCE_USED for e in evs[denied[-1]:]),
                 f"trace(b): ends with a denied event whose reason is {R_NONCE_USED}",
                 [(e.get("stage"), e.get("outcome"), e.get("reason")) for e in evs[-4:]])
-        c.eq((doc.get("stoppedAt") or {}).get("reason"), R_NONCE_USED, "trace(b): stoppedAt.reason")
+        # The flow's payment ended in a delivery; the refused replay of its proof is reported after it.
+        stop = doc.get("stoppedAt") or {}
+        c.eq(stop.get("reason"), "delivered", "trace(b): stoppedAt.reason (the delivery, not the later replay)")
+        c.check(R_NONCE_USED in (stop.get("summary") or "") and "afterwards" in (stop.get("summary") or ""),
+                "trace(b): stoppedAt.summary names the refused replay afterwards", stop.get("summary"))
 
     # (c) 401
     c401 = st.get("c401") or {}
