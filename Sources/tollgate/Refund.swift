@@ -136,15 +136,24 @@ enum RefundAmount {
     }
 }
 
+/// An atomic amount for people: a decimal in the configured asset's units with its id, or the atomic
+/// figure and address when the asset is not configured (any more).
+enum AssetAmount {
+    static func text(atomic: String, asset address: String, network: String? = nil, assets: [Asset]) -> String {
+        guard let asset = assets.first(where: { $0.address.lowercased() == address && (network == nil || $0.network == network) }) else {
+            return "\(atomic) (atomic) \(address)"
+        }
+        return "\(TokenAmount(atomic: atomic)?.decimalString(decimals: asset.decimals) ?? atomic) \(asset.id)"
+    }
+}
+
 enum RefundText {
     static func line(_ refund: Refund, assets: [Asset]) -> String {
         let amount: String
         if refund.kind == .packageCredit {
             amount = "\(refund.amount) \(refund.unit) units"
-        } else if let asset = assets.first(where: { $0.network == refund.network && $0.address.lowercased() == refund.asset }) {
-            amount = "\(TokenAmount(atomic: refund.amount)?.decimalString(decimals: asset.decimals) ?? refund.amount) \(asset.id)"
         } else {
-            amount = "\(refund.amount) (atomic) \(refund.asset)"
+            amount = AssetAmount.text(atomic: refund.amount, asset: refund.asset, network: refund.network, assets: assets)
         }
         var text = "\(refund.id)  \(refund.state.rawValue)  \(amount)  flow \(refund.correlationId)"
         if !refund.payer.isEmpty { text += "  payer \(refund.payer)" }

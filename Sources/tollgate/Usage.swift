@@ -45,10 +45,8 @@ struct UsageCommand: AsyncParsableCommand {
         print("usage of \(client ?? "every client") from \(ISO8601.format(millis: window.fromMillis, fractional: false)) "
               + "to \(ISO8601.format(millis: window.toMillis, fractional: false))")
         func money(_ amounts: [String: String]) -> String {
-            amounts.sorted { $0.key < $1.key }.map { asset, atomic in
-                guard let known = configuration.assets.first(where: { $0.address.lowercased() == asset }) else { return "\(atomic) (atomic) \(asset)" }
-                return "\(TokenAmount(atomic: atomic)?.decimalString(decimals: known.decimals) ?? atomic) \(known.id)"
-            }.joined(separator: ", ")
+            amounts.sorted { $0.key < $1.key }.map { AssetAmount.text(atomic: $0.value, asset: $0.key, assets: configuration.assets) }
+                .joined(separator: ", ")
         }
         var rows = [["resource", "unit", "requests", "units", "paid", "refunded"]]
         for summary in summaries {
@@ -64,36 +62,5 @@ struct UsageCommand: AsyncParsableCommand {
             print(((0..<5).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) } + [row[5]]).joined(separator: "  "))
         }
         for (package, units) in balances.sorted(by: { $0.key < $1.key }) { print("package \(package): \(units) units left") }
-    }
-}
-
-/// A UTC calendar period as [from, to) in milliseconds.
-struct UsagePeriod {
-    var fromMillis: Int64
-    var toMillis: Int64
-
-    init?(_ text: String, now: Date) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let today = calendar.dateComponents([.year, .month, .day], from: now)
-        var start = DateComponents()
-        let component: Calendar.Component
-        switch text {
-        case "month":
-            (start.year, start.month, start.day, component) = (today.year, today.month, 1, .month)
-        case "today":
-            (start.year, start.month, start.day, component) = (today.year, today.month, today.day, .day)
-        default:
-            let parts = text.split(separator: "-").map { Int($0) }
-            guard parts.allSatisfy({ $0 != nil }), parts.count == 2 || parts.count == 3 else { return nil }
-            start.year = parts[0]
-            start.month = parts[1]
-            start.day = parts.count == 3 ? parts[2] : 1
-            component = parts.count == 3 ? .day : .month
-            guard let month = start.month, (1...12).contains(month), let day = start.day, (1...31).contains(day) else { return nil }
-        }
-        guard let from = calendar.date(from: start), let to = calendar.date(byAdding: component, value: 1, to: from) else { return nil }
-        fromMillis = Int64(from.timeIntervalSince1970 * 1000)
-        toMillis = Int64(to.timeIntervalSince1970 * 1000)
     }
 }

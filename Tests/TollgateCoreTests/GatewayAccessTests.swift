@@ -131,5 +131,7 @@ import TollgateCore
         #expect(delete.status == .forbidden)
         #expect(delete.json?.scope == "datasets:admin")
         #expect(await harness.send("/datasets/prices?exported=1").status == .paymentRequired)
+        // Spelled with percent-encoding, it is still the export action the upstream will see.
+        #expect(await harness.send("/datasets/prices?expor%74=1").status == .forbidden)
     }
 }

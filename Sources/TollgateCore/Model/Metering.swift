@@ -94,21 +94,19 @@ public struct Metering: Sendable, Hashable {
         case .fixed(let units):
             return .success(units)
         case .query(let name, let defaultValue, let maximum):
-            let values = Self.queryValues(request.target, name: name)
+            let values = QueryString.items(request.target).filter { $0.name == name }.map(\.value)
             guard values.count <= 1 else { return .failure(QuantityError(detail: "give \(name) once")) }
             return Self.validated(values.first, name: "query parameter \(name)", defaultValue: defaultValue, maximum: maximum)
         case .body(let path, let defaultValue, let maximum):
             guard !request.body.isEmpty else {
                 return Self.validated(nil, name: "body field \(path)", defaultValue: defaultValue, maximum: maximum)
             }
-            guard let root = try? JSONDecoder().decode(BodyValue.self, from: Data(request.body)) else {
+            guard var node = JSONValue.parse(request.body) else {
                 return .failure(QuantityError(detail: "the request body is not JSON, so body field \(path) cannot be read"))
             }
-            let text: String? = switch root.value(at: path) {
-            case .integer(let number): String(number)
-            case nil, .null: nil
-            default: "not a whole number"
-            }
+            for key in path.split(separator: ".") where !key.isEmpty { node = node[String(key)] ?? .null }
+            // Booleans and numeric strings are not quantities.
+            let text: String? = node == .null ? nil : node.int.map(String.init) ?? "not a whole number"
             return Self.validated(text, name: "body field \(path)", defaultValue: defaultValue, maximum: maximum)
         }
     }
@@ -155,52 +153,10 @@ public struct Metering: Sendable, Hashable {
         return .success(value)
     }
 
-    static func queryValues(_ target: String, name: String) -> [String] {
-        guard let mark = target.firstIndex(of: "?") else { return [] }
-        return target[target.index(after: mark)...].split(separator: "&").compactMap { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts.first.map({ ($0.removingPercentEncoding ?? String($0)) == name }) ?? false else { return nil }
-            let raw = parts.count > 1 ? String(parts[1]) : ""
-            return raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? raw
-        }
-    }
-
     static func value(at path: String, in root: Any) -> Any? {
         var current: Any? = root
         for key in path.split(separator: ".") where !key.isEmpty {
             current = (current as? [String: Any])?[String(key)]
-        }
-        return current
-    }
-}
-
-/// Just enough of a JSON value to read one number out of a request body (booleans are not numbers).
-enum BodyValue: Decodable {
-    case object([String: BodyValue])
-    case integer(Int)
-    case null
-    case other
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if (try? container.decode(Bool.self)) != nil {
-            self = .other
-        } else if let number = try? container.decode(Int.self) {
-            self = .integer(number)
-        } else if let object = try? container.decode([String: BodyValue].self) {
-            self = .object(object)
-        } else {
-            self = .other
-        }
-    }
-
-    func value(at path: String) -> BodyValue? {
-        var current: BodyValue? = self
-        for key in path.split(separator: ".") where !key.isEmpty {
-            guard case .object(let fields) = current else { return nil }
-            current = fields[String(key)]
         }
         return current
     }

@@ -83,8 +83,8 @@ public struct Route: Sendable, Hashable {
 
     /// The scopes this request's actions need.
     public func actionScopesNeeded(method: HTTPRequest.Method, target: String) -> [String] {
-        let query = target.firstIndex(of: "?").map { target[target.index(after: $0)...] } ?? ""
-        let parameters = Set(query.split(separator: "&").map { String($0.split(separator: "=", maxSplits: 1).first ?? "") })
+        // Decoded like the upstream decodes them: `?expor%74` is the export action too.
+        let parameters = Set(QueryString.items(target).map(\.name))
         return actionScopes.compactMap { action, scope in
             if action.hasPrefix("?") { return parameters.contains(String(action.dropFirst())) ? scope : nil }
             return action.uppercased() == method.rawValue ? scope : nil

@@ -39,8 +39,9 @@ public struct Gateway: Sendable {
         /// Payer addresses (lowercase) allowed to pay; nil allows any. `payerDenyList` always wins.
         public var payerAllowList: Set<String>?
         public var payerDenyList: Set<String>
-        /// Whether a `settle: before` payment whose answer was not delivered gets a `pending_payout` refund
-        /// record at once; false holds it for manual review (`refunds.automatic`).
+        /// Whether a settled payment whose answer was not delivered (`settle: before` and the upstream failed, or
+        /// the connection broke while writing) gets a `pending_payout` refund record at once; false holds it for
+        /// manual review (`refunds.automatic`).
         public var automaticRefunds: Bool
         /// Whether refusals off the paid path are audited (`audit.denials`); paid-path refusals always are.
         public var auditsDenials: Bool

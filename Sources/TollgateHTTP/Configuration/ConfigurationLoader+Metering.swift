@@ -1,3 +1,4 @@
+import HTTPTypes
 import TollgateCore
 import Yams
 
@@ -73,7 +74,7 @@ extension ConfigurationLoader {
         }
         switch (r.string(rule["header"], "\(path).header"), r.string(rule["json_array"], "\(path).json_array")) {
         case (let name?, nil):
-            if HTTPFieldName.isValid(name) { return .header(name) }
+            if HTTPField.Name(name) != nil { return .header(name) }
             r.fail(rule["header"], "\(path).header", "not a valid header name")
         case (nil, let field?):
             return .jsonArray(field == "$" ? "" : field)
@@ -96,14 +97,5 @@ extension ConfigurationLoader {
             return nil
         }
         return Metering.Package(name: r.string(fields["name"], "\(path).name") ?? resource, units: units)
-    }
-}
-
-/// RFC 9110 field-name syntax (a token).
-enum HTTPFieldName {
-    static func isValid(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }
     }
 }
