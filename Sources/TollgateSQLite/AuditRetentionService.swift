@@ -26,19 +26,18 @@ public struct AuditRetentionService: Service {
     @discardableResult
     public func runOnce() async -> [AuditArchiveRecord] {
         do {
-            let archived = try await store.archiveAuditLog(retention, nowMillis: clock.nowMillis())
-            for record in archived {
+            // Each range is logged as it is committed, so those archived before a failure are logged too.
+            return try await store.archiveAuditLog(retention, nowMillis: clock.nowMillis()) { record in
                 logger.info("audit events archived", metadata: [
                     "tollgate.audit.first_seq": "\(record.firstSeq)", "tollgate.audit.last_seq": "\(record.lastSeq)",
                     "tollgate.audit.count": "\(record.eventCount)", "tollgate.audit.file": "\(record.file)",
                     "tollgate.audit.file_sha256": "\(record.fileSHA256)",
                 ])
             }
-            return archived
         } catch is CancellationError {
             return []  // shutting down: whatever was not committed stays live
         } catch {
-            logger.error("audit archiving failed; nothing was deleted", metadata: ["tollgate.error": "\(error)"])
+            logger.error("audit archiving failed; the range being archived was not deleted", metadata: ["tollgate.error": "\(error)"])
             return []
         }
     }

@@ -76,12 +76,15 @@ extension SQLiteStore {
 
     /// Applies `retention` now: archives every event older than its cutoff, in files of up to
     /// `maxEventsPerFile`, and returns what was archived (empty when nothing was old enough).
-    public func archiveAuditLog(_ retention: AuditRetention, nowMillis: Int64 = SystemClock().nowMillis(),
-                                maxEventsPerFile: Int = 100_000) async throws -> [AuditArchiveRecord] {
+    /// `onArchived` sees each range as soon as it is committed, so ranges archived before a later range
+    /// fails are still reported (the failed range itself is not deleted).
+    public func archiveAuditLog(_ retention: AuditRetention, nowMillis: Int64 = SystemClock().nowMillis(), maxEventsPerFile: Int = 100_000,
+                                onArchived: (AuditArchiveRecord) -> Void = { _ in }) async throws -> [AuditArchiveRecord] {
         var archived: [AuditArchiveRecord] = []
         while let record = try await archiveAudit(olderThanMillis: retention.cutoffMillis(now: nowMillis),
                                                   directory: retention.archiveDirectory, maxEvents: maxEventsPerFile, nowMillis: nowMillis) {
             archived.append(record)
+            onArchived(record)
         }
         return archived
     }
@@ -104,37 +107,37 @@ extension SQLiteStore {
         var last: RecordedAuditEvent?
         var count = 0
         var cursor: Int64 = 0
-        scan: while count < maxEvents {
-            let page = try await auditEvents(after: cursor, limit: min(1000, maxEvents - count))
-            guard !page.isEmpty else { break }
-            for event in page {
-                guard event.seq < newest, event.event.timeMillis < cutoff, count < maxEvents else { break scan }
-                if file == nil { file = try AuditArchiveWriter(directory: directory) }
-                try file?.append(event)
-                verifier.consume(event)
-                if first == nil { first = event }
-                last = event
-                count += 1
-            }
-            cursor = page[page.count - 1].seq
-        }
-        guard var file, let first, let last else { return nil }
-        let report = verifier.finish(sequenceValue: nil)
-        guard report.isIntact else {
-            file.discard()
-            throw AuditLogError(.chainBroken, "the audit chain does not hold in seq \(first.seq)…\(last.seq) "
-                + "(\(report.findings[0])); nothing was archived: run tollgate audit verify")
-        }
-        let name = AuditArchiveWriter.fileName(firstSeq: first.seq, lastSeq: last.seq)
-        let digest: String
+        let record: AuditArchiveRecord
         do {
-            digest = try file.commit(as: name)
+            // Whatever fails before the rename (a read, a write, a broken chain) leaves no temporary file behind.
+            scan: while count < maxEvents {
+                let page = try await auditEvents(after: cursor, limit: min(1000, maxEvents - count))
+                guard !page.isEmpty else { break }
+                for event in page {
+                    guard event.seq < newest, event.event.timeMillis < cutoff, count < maxEvents else { break scan }
+                    if file == nil { file = try AuditArchiveWriter(directory: directory) }
+                    try file?.append(event)
+                    verifier.consume(event)
+                    if first == nil { first = event }
+                    last = event
+                    count += 1
+                }
+                cursor = page[page.count - 1].seq
+            }
+            guard var archive = file, let first, let last else { return nil }
+            let report = verifier.finish(sequenceValue: nil)
+            guard report.isIntact else {
+                throw AuditLogError(.chainBroken, "the audit chain does not hold in seq \(first.seq)…\(last.seq) "
+                    + "(\(report.findings[0])); nothing was archived: run tollgate audit verify")
+            }
+            let name = AuditArchiveWriter.fileName(firstSeq: first.seq, lastSeq: last.seq)
+            let digest = try archive.commit(as: name)
+            record = AuditArchiveRecord(firstSeq: first.seq, lastSeq: last.seq, previousHash: first.previousHash, lastHash: last.hash,
+                                        eventCount: count, file: name, fileSHA256: digest, archivedAtMillis: nowMillis)
         } catch {
-            file.discard()
+            file?.discard()
             throw error
         }
-        let record = AuditArchiveRecord(firstSeq: first.seq, lastSeq: last.seq, previousHash: first.previousHash, lastHash: last.hash,
-                                        eventCount: count, file: name, fileSHA256: digest, archivedAtMillis: nowMillis)
         try await writer.write { db in try Self.commitArchive(record, after: anchor, db) }
         return record
     }

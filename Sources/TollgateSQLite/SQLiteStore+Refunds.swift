@@ -150,8 +150,5 @@ extension SQLiteStore {
                closedAtMillis: row["closed_at"], payoutTransaction: row["payout_tx"])
     }
 
-    static func newId() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return "rf_" + HexString.encode(withUnsafeBytes(of: (generator.next() as UInt64).bigEndian) { Array($0) })
-    }
+    static func newId() -> String { "rf_" + AdminEvent.randomHex() }
 }

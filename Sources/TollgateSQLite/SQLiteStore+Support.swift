@@ -100,7 +100,7 @@ extension SQLiteStore: SupportStore {
         let resolution = try DisputeRecord.validated(resolution, field: "resolution")
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
         return try await writer.write { db in
-            guard var record = try Row.fetchOne(db, sql: "SELECT * FROM dispute WHERE id = ?", arguments: [id]).map(Self.dispute) else {
+            guard var record = try Self.dispute(id: id, db) else {
                 throw SupportError(.unknownDispute, "no dispute has the id \(id)")
             }
             guard record.state == .open else {
@@ -129,7 +129,11 @@ extension SQLiteStore: SupportStore {
     }
 
     public func dispute(id: String) async throws -> DisputeRecord? {
-        try await writer.read { db in try Row.fetchOne(db, sql: "SELECT * FROM dispute WHERE id = ?", arguments: [id]).map(Self.dispute) }
+        try await writer.read { db in try Self.dispute(id: id, db) }
+    }
+
+    static func dispute(id: String, _ db: Database) throws -> DisputeRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM dispute WHERE id = ?", arguments: [id]).map(Self.dispute)
     }
 
     public func disputes(correlationId: String) async throws -> [DisputeRecord] {
@@ -213,5 +217,4 @@ extension SQLiteStore: SupportStore {
                       clientId: row["client_id"], resource: row["resource"], unit: row["unit"], quantity: row["quantity"],
                       settledAtMillis: row["settled_at"], bodySHA256: row["body_sha256"])
     }
-
 }

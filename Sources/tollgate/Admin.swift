@@ -75,7 +75,7 @@ struct Admin: AsyncParsableCommand {
 
         func run() async throws {
             let (kind, value) = subject.kindAndValue
-            try await connection.send(.GET, "/admin/spend?\(kind)=\(AdminConnection.encoded(value))")
+            try await connection.send(.GET, AdminConnection.path("/admin/spend", query: [kind: value]))
         }
     }
 
@@ -87,9 +87,7 @@ struct Admin: AsyncParsableCommand {
         @OptionGroup var connection: AdminConnection
 
         func run() async throws {
-            let query = [client.map { "client=\(AdminConnection.encoded($0))" }, payer.map { "payer=\(AdminConnection.encoded($0))" }]
-                .compactMap { $0 }.joined(separator: "&")
-            try await connection.send(.GET, "/admin/limits" + (query.isEmpty ? "" : "?\(query)"))
+            try await connection.send(.GET, AdminConnection.path("/admin/limits", query: ["client": client, "payer": payer]))
         }
     }
 }
@@ -118,10 +116,10 @@ extension Admin {
         @OptionGroup var connection: AdminConnection
 
         func run() async throws {
-            let query = [state.map { "state=\(AdminConnection.encoded($0 == "pending" ? "pending_payout" : $0))" },
-                         correlationId.map { "correlationId=\(AdminConnection.encoded($0))" }, limit.map { "limit=\($0)" }]
-                .compactMap { $0 }.joined(separator: "&")
-            try await connection.send(.GET, "/admin/refunds" + (query.isEmpty ? "" : "?\(query)"))
+            let query: KeyValuePairs<String, String?> = [
+                "state": state.map { $0 == "pending" ? "pending_payout" : $0 }, "correlationId": correlationId, "limit": limit.map(String.init),
+            ]
+            try await connection.send(.GET, AdminConnection.path("/admin/refunds", query: query))
         }
     }
 
@@ -184,6 +182,12 @@ struct AdminConnection: ParsableArguments {
             throw ExitCode(1)
         }
         print(text)
+    }
+
+    /// `path`, then `?name=value&…` for each value that is not nil, percent-encoded; `path` alone when all are nil.
+    static func path(_ path: String, query: KeyValuePairs<String, String?>) -> String {
+        let items = query.compactMap { name, value in value.map { "\(name)=\(encoded($0))" } }
+        return items.isEmpty ? path : path + "?" + items.joined(separator: "&")
     }
 
     /// Percent-encodes everything but RFC 3986's unreserved characters (for a path segment or a query value).

@@ -16,8 +16,7 @@ struct AuditVerify: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Check the audit hash chain; exit code 1 when an event was edited, deleted or reordered.")
 
-    @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
-    var config: String
+    @OptionGroup var options: SupportStoreOptions
 
     @Option(help: "The archive directory: also check every archive file (its sha256 and chain) from the first event.")
     var archives: String?
@@ -26,14 +25,12 @@ struct AuditVerify: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let store = try ConfigurationFile.openStore(try ConfigurationFile.load(config))
+        let store = try options.open()
         let report = try await store.verifyAuditLog(archives: archives)
         let ranges = try await store.auditArchives()
         if json {
-            let output = AuditVerifyOutput(intact: report.isIntact, report: report, archives: ranges, archivesChecked: archives != nil)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(output), as: UTF8.self))
+            print(try Trace.encoded(AuditVerifyOutput(intact: report.isIntact, report: report, archives: ranges,
+                                                      archivesChecked: archives != nil)))
         } else {
             print(Self.text(report, archives: ranges, archivesChecked: archives != nil))
         }
@@ -48,8 +45,10 @@ struct AuditVerify: AsyncParsableCommand {
             lines.append("audit log intact: \(report.events) events\(scope)\(span), head \(report.head.hash)")
         } else {
             lines += report.findings.map(\.description)
+            if report.omittedFindings > 0 { lines.append("… and \(report.omittedFindings) more finding(s), not listed") }
             lines.append("")
-            lines.append("audit log NOT intact: \(report.findings.count) finding(s) in \(report.events) events\(scope)\(span), head \(report.head.hash)")
+            lines.append("audit log NOT intact: \(report.findings.count + report.omittedFindings) finding(s) in \(report.events) events"
+                + "\(scope)\(span), head \(report.head.hash)")
         }
         if !archivesChecked, report.anchor != .genesis {
             lines.append("continues from archived seq \(report.anchor.seq) (hash \(report.anchor.hash)); "
@@ -73,8 +72,7 @@ struct AuditExport: AsyncParsableCommand {
         commandName: "export",
         abstract: "Write the live audit events of a period as JSON Lines (one event per line, in seq order).")
 
-    @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
-    var config: String
+    @OptionGroup var options: SupportStoreOptions
 
     @Option(help: "Start (inclusive): an ISO 8601 date or date-time (2025-06-01, 2025-06-01T12:00:00Z), or a duration back from now (90m, 24h, 7d).")
     var since: String
@@ -90,19 +88,22 @@ struct AuditExport: AsyncParsableCommand {
 
     func validate() throws {
         guard format == "jsonl" else { throw ValidationError("unsupported format \(format): only jsonl is available") }
+        let nowMillis = SystemClock().nowMillis()
+        let sinceMillis: Int64, untilMillis: Int64?
         do throws(AuditLogError) {
-            _ = try AuditTime.millis(since)
-            if let until { _ = try AuditTime.millis(until) }
+            sinceMillis = try AuditTime.millis(since, now: nowMillis)
+            untilMillis = try until.map { value throws(AuditLogError) in try AuditTime.millis(value, now: nowMillis) }
         } catch {
             throw ValidationError(error.message)
         }
+        if let untilMillis, untilMillis <= sinceMillis { throw ValidationError("--until \(until ?? "") is not after --since \(since)") }
     }
 
     func run() async throws {
         let nowMillis = SystemClock().nowMillis()
         let sinceMillis = try AuditTime.millis(since, now: nowMillis)
         let untilMillis = try until.map { try AuditTime.millis($0, now: nowMillis) } ?? .max
-        let store = try ConfigurationFile.openStore(try ConfigurationFile.load(config))
+        let store = try options.open()
         let handle: FileHandle
         if let output {
             guard FileManager.default.createFile(atPath: output, contents: nil), let file = FileHandle(forWritingAtPath: output) else {
@@ -145,20 +146,20 @@ struct AuditArchive: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let store = try ConfigurationFile.openStore(configuration)
+        let directory = URL(fileURLWithPath: retention.archiveDirectory, isDirectory: true)
         let archived: [AuditArchiveRecord]
         do {
-            archived = try await store.archiveAuditLog(retention)
+            // Each range is printed as it is committed, so those archived before a failure are shown too.
+            archived = try await store.archiveAuditLog(retention) { record in
+                print("archived seq \(record.firstSeq)…\(record.lastSeq) (\(record.eventCount) events) to "
+                    + "\(directory.appendingPathComponent(record.file).path), sha256 \(record.fileSHA256)")
+            }
         } catch {
-            FileHandle.standardError.write(Data("audit archive failed, nothing was deleted: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("audit archive failed, the range being archived was not deleted: \(error)\n".utf8))
             throw ExitCode(1)
         }
         if archived.isEmpty {
             print("nothing to archive: no event older than \(retention.retentionDays) day(s) (the newest event always stays in the live table)")
-        }
-        let directory = URL(fileURLWithPath: retention.archiveDirectory, isDirectory: true)
-        for record in archived {
-            print("archived seq \(record.firstSeq)…\(record.lastSeq) (\(record.eventCount) events) to "
-                + "\(directory.appendingPathComponent(record.file).path), sha256 \(record.fileSHA256)")
         }
     }
 }

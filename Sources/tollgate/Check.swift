@@ -42,9 +42,7 @@ struct Check: ParsableCommand {
             let report = CheckReport(file: config, ok: !failed, routes: configuration.routes.count, paidRoutes: paid,
                                      clients: configuration.clients.count, facilitators: configuration.facilitators.count,
                                      notes: notes, findings: findings, counts: Self.counts(findings))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try Trace.encoded(report))
         case .text:
             print("\(config): OK — \(configuration.routes.count) route(s), \(paid) paid, \(configuration.clients.count) client(s), "
                   + "\(configuration.facilitators.count) facilitator(s)")

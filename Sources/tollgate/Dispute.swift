@@ -22,7 +22,7 @@ struct Dispute: AsyncParsableCommand {
         func run() async throws {
             let record = try await SupportStoreOptions.refusals {
                 try await store.open().openDispute(correlationId: correlationId.lowercased(), reason: reason,
-                                                   actor: actor ?? SupportStoreOptions.defaultActor, nowMillis: SupportStoreOptions.now())
+                                                   actor: actor ?? SupportStoreOptions.defaultActor, nowMillis: SystemClock().nowMillis())
             }
             print("opened dispute \(record.id) for flow \(record.correlationId)")
         }
@@ -52,10 +52,7 @@ struct Dispute: AsyncParsableCommand {
                 rows.append([record.id, record.state.rawValue, record.correlationId, ISO8601.format(millis: record.openedAtMillis, fractional: false),
                              record.actor, record.reason + (record.resolution.map { " → \($0)" } ?? "")])
             }
-            let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
-            for row in rows {
-                print((0..<5).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "  " + row[5])
-            }
+            for line in TextTable.lines(rows) { print(line) }
         }
     }
 
@@ -73,7 +70,7 @@ struct Dispute: AsyncParsableCommand {
         func run() async throws {
             let record = try await SupportStoreOptions.refusals {
                 try await store.open().closeDispute(id: id.lowercased(), resolution: resolution,
-                                                    actor: actor ?? SupportStoreOptions.defaultActor, nowMillis: SupportStoreOptions.now())
+                                                    actor: actor ?? SupportStoreOptions.defaultActor, nowMillis: SystemClock().nowMillis())
             }
             print("closed dispute \(record.id) of flow \(record.correlationId)")
         }
@@ -121,7 +118,7 @@ struct Dispute: AsyncParsableCommand {
                     throw SupportError(.unknownFlow, "no audit event carries the correlation id \(flow)")
                 }
                 return try EvidenceBundle.assemble(material, dispute: dispute, offers: keys.map(OfferSigner.init(keys:)),
-                                                   generatedAtMillis: SupportStoreOptions.now())
+                                                   generatedAtMillis: SystemClock().nowMillis())
             }
             let bytes = try bundle.encoded(pretty: true) + Array("\n".utf8)
             if let output {
@@ -136,7 +133,7 @@ struct Dispute: AsyncParsableCommand {
             }
             try await database.recordEvidenceExport(correlationId: bundle.correlationId, disputeId: bundle.dispute?.id,
                                                     bundleSHA256: bundle.bundleSha256 ?? "", actor: actor ?? SupportStoreOptions.defaultActor,
-                                                    nowMillis: SupportStoreOptions.now())
+                                                    nowMillis: SystemClock().nowMillis())
             let chain = bundle.auditChainIntact ? "audit chain intact" : "AUDIT CHAIN NOT INTACT (see notes)"
             FileHandle.standardError.write(Data(("evidence for \(bundle.correlationId)\(output.map { " written to \($0)" } ?? ""): "
                                                  + "\(bundle.auditChain.count) events, \(chain), bundleSha256 \(bundle.bundleSha256 ?? "")\n").utf8))
@@ -144,7 +141,7 @@ struct Dispute: AsyncParsableCommand {
     }
 }
 
-/// `-c FILE`: the configuration whose store the support commands read and write.
+/// `-c FILE`: the configuration whose store the support and audit commands (dispute, trace, audit) read and write.
 struct SupportStoreOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
     var config: String
@@ -161,8 +158,6 @@ struct SupportStoreOptions: ParsableArguments {
         let user = [environment["USER"], environment["LOGNAME"], ProcessInfo.processInfo.userName].compactMap { $0 }.first { !$0.isEmpty }
         return "cli:" + (user ?? "unknown")
     }
-
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     static func checkCorrelationId(_ text: String) throws {
         guard TraceKey.isCorrelationId(text.lowercased()) else {

@@ -187,8 +187,7 @@ struct ResourceFlags: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Read-only (the default) or with write actions.") var readOnly: Bool?
 
     var pairs: [(InitField, String)] {
-        [(.resourceName, resource), (.upstream, upstream), (.paths, paths), (.description, description), (.readOnly, readOnly.map { $0 ? "yes" : "no" }),
-         (.method, method)].compactMap { field, value in value.map { (field, $0) } }
+        given([.resourceName: resource, .upstream: upstream, .paths: paths, .description: description, .readOnly: yesNo(readOnly), .method: method])
     }
 }
 
@@ -201,8 +200,8 @@ struct CallerFlags: ParsableArguments {
     @Option(help: "JWKS file with the identity provider's keys.") var jwksFile: String?
 
     var pairs: [(InitField, String)] {
-        [(.callers, callers), (.identities, identity), (.apiClients, apiClients), (.jwtIssuer, jwtIssuer), (.jwtAudience, jwtAudience),
-         (.jwksFile, jwksFile)].compactMap { field, value in value.map { (field, $0) } }
+        given([.callers: callers, .identities: identity, .apiClients: apiClients, .jwtIssuer: jwtIssuer, .jwtAudience: jwtAudience,
+               .jwksFile: jwksFile])
     }
 }
 
@@ -218,8 +217,8 @@ struct BillingFlags: ParsableArguments {
     @Option(help: "Requests in one package (unit package).") var packageSize: String?
 
     var pairs: [(InitField, String)] {
-        [(.unit, unit), (.price, price), (.network, network), (.payTo, payTo), (.quantity, quantity), (.quantityMax, quantityMax),
-         (.quantityDefault, quantityDefault), (.records, records), (.packageSize, packageSize)].compactMap { field, value in value.map { (field, $0) } }
+        given([.unit: unit, .price: price, .network: network, .payTo: payTo, .quantity: quantity, .quantityMax: quantityMax,
+               .quantityDefault: quantityDefault, .records: records, .packageSize: packageSize])
     }
 }
 
@@ -240,8 +239,18 @@ struct OperationFlags: ParsableArguments {
     @Option(help: "The gateway's host:port (default 127.0.0.1:8402).") var listen: String?
 
     var pairs: [(InitField, String)] {
-        [(.scopes, scopes), (.scope, scope), (.writeScope, writeScope), (.privateFields, privateFields), (.unpaid, unpaid), (.paid, paid),
-         (.invalid, invalid), (.spendCap, spendCap), (.quota, quota), (.retentionDays, retentionDays), (.facilitators, facilitators),
-         (.settle, settle), (.admin, admin.map { $0 ? "yes" : "no" }), (.listen, listen)].compactMap { field, value in value.map { (field, $0) } }
+        given([.scopes: scopes, .scope: scope, .writeScope: writeScope, .privateFields: privateFields, .unpaid: unpaid, .paid: paid,
+               .invalid: invalid, .spendCap: spendCap, .quota: quota, .retentionDays: retentionDays, .facilitators: facilitators,
+               .settle: settle, .admin: yesNo(admin), .listen: listen])
     }
+}
+
+/// The flags that were given, in order, as answers to their fields.
+private func given(_ flags: KeyValuePairs<InitField, String?>) -> [(InitField, String)] {
+    flags.compactMap { field, value in value.map { (field, $0) } }
+}
+
+/// A `--flag` / `--no-flag` pair as the answer `yes` or `no`.
+private func yesNo(_ flag: Bool?) -> String? {
+    flag.map { $0 ? "yes" : "no" }
 }

@@ -37,8 +37,8 @@ struct RefundCommand: AsyncParsableCommand {
             let store = try ConfigurationFile.openStore(configuration)
             let atomic = try await RefundAmount.atomic(amount, correlationId: correlationId, store: store, assets: configuration.assets)
             do {
-                let refund = try await store.refund(RefundRequest(correlationId: correlationId, amount: atomic, reason: reason, actor: CLIActor.name),
-                                                    nowMillis: Int64(Date().timeIntervalSince1970 * 1000))
+                let refund = try await store.refund(RefundRequest(correlationId: correlationId, amount: atomic, reason: reason, actor: SupportStoreOptions.defaultActor),
+                                                    nowMillis: SystemClock().nowMillis())
                 print(json ? RefundText.json(refund) : RefundText.line(refund, assets: configuration.assets))
             } catch let error as RefundError {
                 FileHandle.standardError.write(Data("refund refused: \(error)\n".utf8))
@@ -105,7 +105,7 @@ struct RefundCommand: AsyncParsableCommand {
             let configuration = try ConfigurationFile.load(config)
             do {
                 let refund = try await ConfigurationFile.openStore(configuration).closeRefund(
-                    id: id, payoutTransaction: tx, actor: CLIActor.name, nowMillis: Int64(Date().timeIntervalSince1970 * 1000))
+                    id: id, payoutTransaction: tx, actor: SupportStoreOptions.defaultActor, nowMillis: SystemClock().nowMillis())
                 print(RefundText.line(refund, assets: configuration.assets))
             } catch let error as RefundError {
                 FileHandle.standardError.write(Data("close refused: \(error)\n".utf8))
@@ -113,11 +113,6 @@ struct RefundCommand: AsyncParsableCommand {
             }
         }
     }
-}
-
-/// Who runs a CLI command, as recorded in refunds and the audit log.
-enum CLIActor {
-    static var name: String { "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "unknown") }
 }
 
 enum RefundAmount {

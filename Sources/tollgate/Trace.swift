@@ -12,8 +12,7 @@ struct Trace: AsyncParsableCommand {
     @Argument(help: "A correlation id (the Tollgate-Correlation-Id response header), a payer address, or a transaction hash or proof nonce.")
     var key: String
 
-    @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
-    var config: String
+    @OptionGroup var options: SupportStoreOptions
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -32,8 +31,7 @@ struct Trace: AsyncParsableCommand {
 
     func run() async throws {
         let traceKey = try TraceKey(parsing: key)
-        let configuration = try ConfigurationFile.load(config)
-        let store = try ConfigurationFile.openStore(configuration)
+        let store = try options.open()
         let match = try await store.flows(matching: traceKey, limit: limit)
         var loader = TraceLoader(store: store, shown: Set(match.correlationIds))
         var reports: [TraceReport] = []
@@ -57,6 +55,7 @@ struct Trace: AsyncParsableCommand {
         if reports.isEmpty { throw ExitCode(1) }
     }
 
+    /// Pretty JSON with sorted keys: the `--json` output of the support and audit commands.
     static func encoded(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -208,10 +207,7 @@ struct TraceReport: Encodable {
             let details = step.details.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.abbreviated($0.value))" }.joined(separator: " ")
             rows.append([String(step.seq), step.time, step.stage, step.outcome, step.reason ?? "", details])
         }
-        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            lines.append((0..<5).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "  " + row[5])
-        }
+        lines += TextTable.lines(rows)
         if let stop = stoppedAt { lines += ["", "stopped at: \(stop.summary)"] }
         for linked in linkedFlows ?? [] {
             if linked.shownAbove == true {
@@ -221,5 +217,16 @@ struct TraceReport: Encodable {
             }
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+/// Rows as aligned text: every column but the last padded to its widest cell, columns two spaces apart.
+enum TextTable {
+    static func lines(_ rows: [[String]]) -> [String] {
+        guard let columns = rows.first?.count, columns > 1 else { return rows.map { $0.joined(separator: "  ") } }
+        let widths = (0..<columns - 1).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            (widths.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) } + [row[columns - 1]]).joined(separator: "  ")
+        }
     }
 }

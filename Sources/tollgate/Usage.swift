@@ -57,10 +57,7 @@ struct UsageCommand: AsyncParsableCommand {
                          refunded.isEmpty ? "-" : refunded.joined(separator: ", ")])
         }
         if summaries.isEmpty { rows.append(["(none)", "", "", "", "", ""]) }
-        let widths = (0..<6).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        for row in rows {
-            print(((0..<5).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) } + [row[5]]).joined(separator: "  "))
-        }
+        for line in TextTable.lines(rows) { print(line) }
         for (package, units) in balances.sorted(by: { $0.key < $1.key }) { print("package \(package): \(units) units left") }
     }
 }

@@ -173,4 +173,15 @@ import TollgateCore
         #expect(report.events == 20_000)
         #expect(report.head.hash == previous)
     }
+
+    @Test func findingsBeyondTheLimitAreCountedNotKept() {
+        var rows = Self.chain(30)
+        for index in rows.indices { rows[index].event.details["n"] = "edited" }  // every row edited
+        var verifier = AuditVerifier(anchor: .genesis, maxFindings: 5)
+        for row in rows { verifier.consume(row) }
+        let report = verifier.finish(sequenceValue: 32)
+        #expect(Self.summary(report) == ["edited 1", "edited 2", "edited 3", "edited 4", "edited 5"])
+        #expect(report.omittedFindings == 26)  // 25 edits and the deleted tail
+        #expect(!report.isIntact)
+    }
 }

@@ -74,8 +74,11 @@ public struct AuditVerifier: Sendable {
         /// The last event checked (seq and stored hash), or the anchor when there was none: store it
         /// outside the database to detect a later rewrite of the whole chain.
         public var head: Anchor
+        /// At most `maxFindings` of them, by seq.
         public var findings: [Finding]
-        public var isIntact: Bool { findings.isEmpty }
+        /// Findings beyond `maxFindings`, counted but not kept (memory stays bounded on a log tampered throughout).
+        public var omittedFindings: Int
+        public var isIntact: Bool { findings.isEmpty && omittedFindings == 0 }
     }
 
     /// A row whose `prev_hash` is not its predecessor's hash, or that follows a gap; classified at the end.
@@ -98,6 +101,7 @@ public struct AuditVerifier: Sendable {
     public let anchor: Anchor
     private let window: Int
     private let maxAnomalies: Int
+    private let maxFindings: Int
     private var predecessor: Anchor
     private var predecessorAnomaly: Int?
     private var recent: [String: Int64] = [:]
@@ -107,6 +111,7 @@ public struct AuditVerifier: Sendable {
     private var anomalyBySeq: [Int64: Int] = [:]
     private var wanted: [String: [Int]] = [:]
     private var findings: [Finding] = []
+    private var omittedFindings = 0
     private var count = 0
     private var firstSeq: Int64?
 
@@ -115,10 +120,12 @@ public struct AuditVerifier: Sendable {
     ///   - window: how many recent hashes are kept to recognise a row linked to an earlier event (moved
     ///     further back than this, a moved row is reported as `deleted`).
     ///   - maxAnomalies: broken links analysed together; beyond this, each is reported on its own.
-    public init(anchor: Anchor = .genesis, window: Int = 50_000, maxAnomalies: Int = 10_000) {
+    ///   - maxFindings: findings kept for the report; beyond this they are only counted (`omittedFindings`).
+    public init(anchor: Anchor = .genesis, window: Int = 50_000, maxAnomalies: Int = 10_000, maxFindings: Int = 10_000) {
         self.anchor = anchor
         self.window = max(window, 1)
         self.maxAnomalies = maxAnomalies
+        self.maxFindings = max(maxFindings, 1)
         predecessor = anchor
     }
 
@@ -131,9 +138,9 @@ public struct AuditVerifier: Sendable {
         var anomalyIndex: Int?
         if recomputed != record.hash {
             let link = record.previousHash == predecessor.hash ? "" : "; its prev_hash does not link to seq \(predecessor.seq) either"
-            findings.append(Finding(kind: .edited, seq: record.seq, correlationId: record.event.correlationId, source: source,
-                                    explanation: "stored hash \(Self.short(record.hash)) does not match its content "
-                                        + "(recomputed \(Self.short(recomputed))): the row was changed after it was written\(link)"))
+            report(Finding(kind: .edited, seq: record.seq, correlationId: record.event.correlationId, source: source,
+                           explanation: "stored hash \(Self.short(record.hash)) does not match its content "
+                               + "(recomputed \(Self.short(recomputed))): the row was changed after it was written\(link)"))
             if record.seq != expectedSeq { reportGap(record, expectedSeq: expectedSeq, source: source) }
         } else if record.previousHash != predecessor.hash || record.seq != expectedSeq {
             if let index = predecessorAnomaly, record.previousHash != predecessor.hash { anomalies[index].nextBroken = true }
@@ -158,20 +165,23 @@ public struct AuditVerifier: Sendable {
     }
 
     /// Adds a finding made outside the chain walk (an archive file's digest, an unreadable line).
-    public mutating func report(_ finding: Finding) { findings.append(finding) }
+    public mutating func report(_ finding: Finding) {
+        if findings.count < maxFindings { findings.append(finding) } else { omittedFindings += 1 }
+    }
 
     /// Classifies the broken links and checks for a deleted tail.
     /// - Parameter sequenceValue: the highest seq SQLite ever assigned (`sqlite_sequence`); nil to skip the check.
     public mutating func finish(sequenceValue: Int64?) -> Report {
-        for anomaly in anomalies { if let finding = classify(anomaly) { findings.append(finding) } }
+        for anomaly in anomalies { if let finding = classify(anomaly) { report(finding) } }
         if let sequenceValue, sequenceValue > predecessor.seq {
             let missing = predecessor.seq + 1 == sequenceValue ? "seq \(sequenceValue) was" : "seq \(predecessor.seq + 1)…\(sequenceValue) were"
-            findings.append(Finding(kind: .deleted, seq: predecessor.seq + 1, correlationId: nil,
-                                    explanation: "\(missing) deleted from the end of the log: SQLite assigned seq up to \(sequenceValue) "
-                                        + "(sqlite_sequence) but the last event present is seq \(predecessor.seq)"))
+            report(Finding(kind: .deleted, seq: predecessor.seq + 1, correlationId: nil,
+                           explanation: "\(missing) deleted from the end of the log: SQLite assigned seq up to \(sequenceValue) "
+                               + "(sqlite_sequence) but the last event present is seq \(predecessor.seq)"))
         }
         findings.sort { ($0.seq, $0.kind.rawValue) < ($1.seq, $1.kind.rawValue) }
-        return Report(events: count, anchor: anchor, firstSeq: firstSeq, head: predecessor, findings: findings)
+        return Report(events: count, anchor: anchor, firstSeq: firstSeq, head: predecessor, findings: findings,
+                      omittedFindings: omittedFindings)
     }
 
     // MARK: internals
@@ -184,7 +194,7 @@ public struct AuditVerifier: Sendable {
         if !anomaly.linksToPredecessor { anomaly.linkedSeq = recent[record.previousHash] ?? (record.previousHash == anchor.hash ? anchor.seq : nil) }
         guard anomalies.count < maxAnomalies else {
             // Too many broken links to relate them: each is judged alone, without looking ahead.
-            if let finding = classify(anomaly) { findings.append(finding) }
+            if let finding = classify(anomaly) { report(finding) }
             return nil
         }
         let index = anomalies.count
@@ -196,8 +206,8 @@ public struct AuditVerifier: Sendable {
 
     private mutating func reportGap(_ record: RecordedAuditEvent, expectedSeq: Int64, source: String?) {
         guard record.seq > expectedSeq else { return }
-        findings.append(Finding(kind: .deleted, seq: record.seq, correlationId: record.event.correlationId, source: source,
-                                explanation: "\(Self.range(expectedSeq...(record.seq - 1))) missing before it"))
+        report(Finding(kind: .deleted, seq: record.seq, correlationId: record.event.correlationId, source: source,
+                       explanation: "\(Self.range(expectedSeq...(record.seq - 1))) missing before it"))
     }
 
     private func classify(_ anomaly: Anomaly) -> Finding? {

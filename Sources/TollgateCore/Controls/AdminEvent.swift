@@ -19,7 +19,8 @@ public enum AdminEvent {
     /// Incident ids: 64 random bits, hex, prefixed.
     public static func incidentId() -> String { "inc_" + randomHex() }
 
-    static func randomHex() -> String {
+    /// 64 random bits as 16 hex digits: the random part of every short Tollgate id (operator actions, incidents, refunds, disputes).
+    public static func randomHex() -> String {
         var generator = SystemRandomNumberGenerator()
         let value = generator.next() as UInt64
         return HexString.encode(withUnsafeBytes(of: value.bigEndian) { Array($0) })

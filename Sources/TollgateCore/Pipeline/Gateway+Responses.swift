@@ -173,10 +173,15 @@ public enum ISO8601 {
     }
 
     public static func format(millis: Int64, fractional: Bool = true) -> String {
-        // The format style is a value type: no shared formatter, no per-call formatter construction.
-        Date(timeIntervalSince1970: Double(millis) / 1000).formatted(fractional ? withMillis : wholeSeconds)
+        // Whole seconds through the format style (a value type: no shared formatter), milliseconds as integer
+        // digits: through a Double, .123 can come out as .122.
+        var (seconds, milliseconds) = millis.quotientAndRemainder(dividingBy: 1000)
+        if milliseconds < 0 { (seconds, milliseconds) = (seconds - 1, milliseconds + 1000) }
+        let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(wholeSeconds)
+        guard fractional else { return whole }
+        let digits = String(milliseconds)
+        return whole.dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
     }
 
-    private static let withMillis = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
     private static let wholeSeconds = Date.ISO8601FormatStyle()
 }

@@ -35,12 +35,8 @@ public struct DisputeRecord: Sendable, Hashable, Codable {
         self.resolution = resolution
     }
 
-    /// A fresh id: 64 random bits, hex, prefixed.
-    public static func makeId() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let value = generator.next() as UInt64
-        return "dp_" + HexString.encode(withUnsafeBytes(of: value.bigEndian) { Array($0) })
-    }
+    /// A fresh id: 64 random bits, hex, prefixed (the same generator as operator action and incident ids).
+    public static func makeId() -> String { "dp_" + AdminEvent.randomHex() }
 
     /// Whether `text` has the form of a dispute id.
     public static func isId(_ text: String) -> Bool { TraceKey.isHex(text, prefix: "dp_", digits: 16) }

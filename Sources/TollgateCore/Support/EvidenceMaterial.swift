@@ -67,7 +67,7 @@ public struct EvidenceMaterial: Sendable, Hashable {
     public var linked: [LinkedFlow]
     public var proofs: [Proof]
     public var payments: [PaymentRecord]
-    /// Rows of the `refund` table for the flow (columns as JSON members); nil when the store has no refund table.
+    /// The flow's refunds (pending payouts, paid, credited), oldest first.
     public var refunds: [Refund]
     public var chainHead: ChainHead?
 

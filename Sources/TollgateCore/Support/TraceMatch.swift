@@ -15,10 +15,4 @@ public struct TraceMatch: Sendable, Hashable {
         self.correlationIds = correlationIds
         self.total = total
     }
-
-    /// "transaction (payment, audit_event)", or "nothing".
-    public var matchedSummary: String {
-        guard !matchedAs.isEmpty else { return "nothing" }
-        return matchedAs.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value.joined(separator: ", ")))" }.joined(separator: "; ")
-    }
 }

@@ -6,6 +6,19 @@ import TollgateX402
 /// The checks one answer must pass on its own, shared by the interview, the flags and the answers file.
 /// Each returns the normalised value or throws the reason, phrased for the person answering.
 public enum InitCheck {
+    /// Any text but an empty one (a description, a directory, a database path), trimmed.
+    public static func nonEmpty(_ text: String, field: String, what: String) throws(InitAnswerError) -> String {
+        let value = text.trimmingCharacters(in: .whitespaces)
+        guard !value.isEmpty else { throw .invalid(field, "\(what) cannot be empty") }
+        return value
+    }
+
+    /// A media type (`application/json`), as given.
+    public static func mimeType(_ value: String, field: String) throws(InitAnswerError) -> String {
+        guard value.contains("/"), !value.contains(" ") else { throw .invalid(field, "\"\(value)\" is not a media type like application/json") }
+        return value
+    }
+
     /// A resource id or client id: letters, digits, `.`, `_`, `-`; at most 64 characters.
     public static func identifier(_ text: String, field: String, what: String) throws(InitAnswerError) -> String {
         let value = text.trimmingCharacters(in: .whitespaces)
@@ -133,12 +146,8 @@ public enum InitCheck {
         guard let listen = GatewayConfiguration.Listen(value) else {
             throw .invalid(field, "\"\(value)\" is not host:port, e.g. 127.0.0.1:8402")
         }
-        if loopback {
-            let host = listen.host.lowercased()
-            let octets = host.split(separator: ".", omittingEmptySubsequences: false)
-            guard host == "localhost" || host == "::1" || (octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }) else {
-                throw .invalid(field, "\(listen.host) is not a loopback address: the admin API stays on 127.0.0.1 (see docs/configuration.md, admin)")
-            }
+        if loopback, !NetworkAddress.isLoopback(host: listen.host) {
+            throw .invalid(field, "\(listen.host) is not a loopback address: the admin API stays on 127.0.0.1 (see docs/configuration.md, admin)")
         }
         return value
     }
@@ -152,6 +161,23 @@ public enum InitCheck {
             throw .invalid(field, "unknown \(what) \"\(text.trimmingCharacters(in: .whitespaces))\" (expected \(choices.joined(separator: ", ")))")
         }
         return resolved
+    }
+
+    /// A spend cap's or quota's period: `day` or `month`.
+    public static func period(_ text: String, field: String) throws(InitAnswerError) -> String {
+        try choice(text, ["day", "month"], aliases: ["daily": "day", "monthly": "month"], field: field, what: "period")
+    }
+
+    /// Whom a spend cap counts: `client`, `organisation` or `payer` (the paying address).
+    public static func spender(_ text: String, field: String) throws(InitAnswerError) -> String {
+        try choice(text, ["client", "organisation", "payer"], aliases: ["organization": "organisation", "org": "organisation", "address": "payer"],
+                   field: field, what: "spender")
+    }
+
+    /// Whom a quota counts: `client` or `organisation`.
+    public static func quotaHolder(_ text: String, field: String) throws(InitAnswerError) -> String {
+        try choice(text, ["client", "organisation"], aliases: ["organization": "organisation", "org": "organisation"], field: field,
+                   what: "quota holder")
     }
 
     /// yes/no, y/n, true/false.

@@ -13,14 +13,10 @@ extension InitField {
             var paths: [String] = []
             for item in try nonEmptyList(value, what: "path pattern, e.g. /datasets/*") { paths.append(try InitCheck.pathPattern(item, field: field)) }
             answers.resource.paths = paths
-        case .description:
-            guard !value.isEmpty else { throw .invalid(field, "the description cannot be empty") }
-            answers.resource.description = value
+        case .description: answers.resource.description = try InitCheck.nonEmpty(value, field: field, what: "the description")
         case .readOnly: answers.resource.readOnly = try InitCheck.yesNo(value, field: field)
         case .method: answers.resource.method = try InitCheck.method(value, field: field)
-        case .mimeType:
-            guard value.contains("/"), !value.contains(" ") else { throw .invalid(field, "\"\(value)\" is not a media type like application/json") }
-            answers.resource.mimeType = value
+        case .mimeType: answers.resource.mimeType = try InitCheck.mimeType(value, field: field)
         case .callers:
             var callers: [String] = []
             for item in try nonEmptyList(value, what: "caller: human, script, agent, integration") {
@@ -88,11 +84,10 @@ extension InitField {
                 answers.limits.spendCap = with(answers.limits.spendCap ?? .init()) { $0.max = maximum }
             }
         case .spendCapPer:
-            let per = try InitCheck.choice(value, ["client", "organisation", "payer"], aliases: ["organization": "organisation", "org": "organisation"],
-                                           field: field, what: "spender")
+            let per = try InitCheck.spender(value, field: field)
             answers.limits.spendCap = with(answers.limits.spendCap ?? .init()) { $0.per = per }
         case .spendCapPeriod:
-            let period = try InitCheck.choice(value, ["day", "month"], aliases: ["daily": "day", "monthly": "month"], field: field, what: "period")
+            let period = try InitCheck.period(value, field: field)
             answers.limits.spendCap = with(answers.limits.spendCap ?? .init()) { $0.period = period }
         case .quota:
             if InitCheck.isNone(value) {
@@ -102,19 +97,16 @@ extension InitField {
                 answers.limits.quota = with(answers.limits.quota ?? .init()) { $0.max = maximum }
             }
         case .quotaPer:
-            let per = try InitCheck.choice(value, ["client", "organisation"], aliases: ["organization": "organisation", "org": "organisation"],
-                                           field: field, what: "quota holder")
+            let per = try InitCheck.quotaHolder(value, field: field)
             answers.limits.quota = with(answers.limits.quota ?? .init()) { $0.per = per }
         case .quotaPeriod:
-            let period = try InitCheck.choice(value, ["day", "month"], aliases: ["daily": "day", "monthly": "month"], field: field, what: "period")
+            let period = try InitCheck.period(value, field: field)
             answers.limits.quota = with(answers.limits.quota ?? .init()) { $0.period = period }
         case .denials: answers.audit.denials = try InitCheck.choice(value, ["all", "none"], field: field, what: "denial policy")
         case .retentionDays:
             answers.audit.retentionDays = ["forever", "none", "-", ""].contains(value.lowercased()) ? nil
                 : try InitCheck.integer(value, in: 1...36_500, field: field, what: "the retention in days")
-        case .archiveDir:
-            guard !value.isEmpty else { throw .invalid(field, "the archive directory cannot be empty") }
-            answers.audit.archiveDir = value
+        case .archiveDir: answers.audit.archiveDir = try InitCheck.nonEmpty(value, field: field, what: "the archive directory")
         case .facilitators:
             var urls: [String] = []
             for item in try nonEmptyList(value, what: "facilitator URL") { urls.append(try InitCheck.url(item, field: field)) }
@@ -136,9 +128,7 @@ extension InitField {
             answers.failures.admin = with(answers.failures.admin ?? .init()) { $0.tokenEnv = name }
         case .listen: answers.gateway.listen = try InitCheck.listen(value, field: field)
         case .publicURL: answers.gateway.publicURL = try InitCheck.url(value, field: field)
-        case .sqlite:
-            guard !value.isEmpty else { throw .invalid(field, "the database path cannot be empty") }
-            answers.gateway.sqlite = value
+        case .sqlite: answers.gateway.sqlite = try InitCheck.nonEmpty(value, field: field, what: "the database path")
         case .secretEnv: answers.gateway.secretEnv = try InitCheck.environmentName(value, field: field)
         }
     }

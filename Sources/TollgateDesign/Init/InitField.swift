@@ -95,19 +95,4 @@ public enum InitField: String, Sendable, Hashable, CaseIterable {
         default: nil
         }
     }
-
-    /// How the answer to a field is written, for `--set` help and error messages.
-    public var syntax: String {
-        switch self {
-        case .paths, .callers, .identities, .apiClients, .scopes, .privateFields, .facilitators: "a comma-separated list"
-        case .readOnly, .refundsAutomatic, .admin: "yes or no"
-        case .quantity: "query:NAME, body:PATH or none"
-        case .records: "header:NAME or json_array:PATH"
-        case .unpaid, .paid, .invalid: "RATE/BURST (requests per second / at once) or off"
-        case .actionScopes: "ACTION=SCOPE, comma-separated (ACTION: a method or ?parameter), or none"
-        case .quantityDefault, .workSecondsHeader, .scope, .writeScope, .spendCap, .quota, .payoutContact: "a value, or none"
-        case .retentionDays: "a number of days, or forever"
-        default: "a value"
-        }
-    }
 }

@@ -77,7 +77,7 @@ extension InitGenerator {
                       "lives in the environment: export \(admin.tokenEnv)=$(openssl rand -hex 32).")
             w.open("admin")
             w.scalar("listen", admin.listen, indent: 2)
-            w.raw("token", InitYAMLWriter.flowMap([("env", InitYAMLWriter.scalar(admin.tokenEnv, flow: true))]), indent: 2)
+            w.raw("token", InitYAMLWriter.flowMap("env", admin.tokenEnv), indent: 2)
         }
     }
 

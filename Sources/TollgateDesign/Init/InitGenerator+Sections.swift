@@ -117,15 +117,14 @@ extension InitGenerator {
             w.raw("quantity", InitYAMLWriter.flowMap(pairs), indent: i, comment: "units come from the request; the 402 quotes price x quantity")
         }
         switch plan.records {
-        case .header(let name)?: w.raw("measure", InitYAMLWriter.flowMap([("header", InitYAMLWriter.scalar(name, flow: true))]), indent: i,
-                                       comment: "the upstream reports the records it delivered")
-        case .jsonArray(let path)?: w.raw("measure", InitYAMLWriter.flowMap([("json_array", InitYAMLWriter.scalar(path, flow: true))]),
-                                          indent: i, comment: "records = the length of this JSON array in the answer")
+        case .header(let name)?:
+            w.raw("measure", InitYAMLWriter.flowMap("header", name), indent: i, comment: "the upstream reports the records it delivered")
+        case .jsonArray(let path)?:
+            w.raw("measure", InitYAMLWriter.flowMap("json_array", path), indent: i, comment: "records = the length of this JSON array in the answer")
         case nil: break
         }
         if let header = plan.workSecondsHeader {
-            w.raw("measure", InitYAMLWriter.flowMap([("header", InitYAMLWriter.scalar(header, flow: true))]), indent: i,
-                  comment: "the upstream reports the seconds it worked")
+            w.raw("measure", InitYAMLWriter.flowMap("header", header), indent: i, comment: "the upstream reports the seconds it worked")
         }
         if let size = plan.packageSize {
             w.raw("package", InitYAMLWriter.flowMap([("units", String(size)), ("name", InitYAMLWriter.scalar(plan.resource, flow: true))]),
@@ -159,7 +158,7 @@ extension InitGenerator {
 
     private func priceComment(_ plan: InitPlan) -> String {
         if plan.unit == .minute { return "per second: \(plan.price) per minute / 60" }
-        if plan.quantity != nil { return "per \(plan.unit == .minute ? "second" : plan.unit.noun)" }
+        if plan.quantity != nil { return "per \(plan.unit.noun)" }
         if plan.unit == .package { return "per package of \(plan.packageSize ?? 0)" }
         switch plan.unit {
         case .file: return "per file"

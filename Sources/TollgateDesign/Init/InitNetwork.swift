@@ -12,16 +12,19 @@ public enum InitNetwork: String, Sendable, Hashable, CaseIterable {
     static let aliases = ["eip155:84532": "base-sepolia", "sepolia": "base-sepolia", "testnet": "base-sepolia", "test": "base-sepolia",
                           "eip155:8453": "base", "mainnet": "base", "base-mainnet": "base", "main": "base"]
 
-    /// The preset asset (nil for `custom`).
+    /// The preset asset (nil for `custom`): USDC as `KnownAsset` lists it.
     var asset: Asset? {
         switch self {
-        case .baseSepolia:
-            Asset(id: "usdc-base-sepolia", network: "eip155:84532", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", decimals: 6,
-                  eip712Name: "USDC", eip712Version: "2")
-        case .base:
-            Asset(id: "usdc-base", network: "eip155:8453", address: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", decimals: 6,
-                  eip712Name: "USD Coin", eip712Version: "2")
+        case .baseSepolia: Self.usdc(id: "usdc-base-sepolia", network: "eip155:84532")
+        case .base: Self.usdc(id: "usdc-base", network: "eip155:8453")
         case .custom: nil
+        }
+    }
+
+    private static func usdc(id: String, network: String) -> Asset? {
+        KnownAsset.all.first { $0.network == network && $0.symbol == "USDC" }.map {
+            Asset(id: id, network: $0.network, address: $0.address, decimals: $0.decimals, eip712Name: $0.eip712Name,
+                  eip712Version: $0.eip712Version)
         }
     }
 

@@ -7,9 +7,9 @@ extension InitPlan {
         var problems = InitProblems()
         let resource = Self.resource(answers, &problems)
         let identity = Self.identity(answers, &problems)
-        let billing = Self.billing(answers, anonymous: identity.identities.contains(.anonymous), &problems)
-        let permissions = Self.permissions(answers, readOnly: resource.readOnly, method: resource.method,
-                                           anonymous: identity.identities.contains(.anonymous), &problems)
+        let anonymous = identity.identities.contains(.anonymous)
+        let billing = Self.billing(answers, anonymous: anonymous, &problems)
+        let permissions = Self.permissions(answers, readOnly: resource.readOnly, method: resource.method, anonymous: anonymous, &problems)
         let limits = Self.limits(answers, identified: identity.identities.contains { $0 != .anonymous }, decimals: billing.asset.decimals,
                                  &problems)
         let operations = Self.operations(answers, network: billing.network, networkId: billing.asset.network, &problems)
@@ -52,14 +52,12 @@ extension InitPlan {
                 part.paths.append(pattern)
             }
         }
-        part.description = (given.description ?? part.name).trimmingCharacters(in: .whitespaces)
-        if given.description != nil && part.description.isEmpty { problems.add(.invalid("resource.description", "the description cannot be empty")) }
+        part.description = problems.optional(given.description) {
+            try InitCheck.nonEmpty($0, field: "resource.description", what: "the description")
+        } ?? part.name
         part.readOnly = given.readOnly ?? true
         part.method = problems.check { try InitCheck.method(given.method ?? InitDefaults.method(answers), field: "resource.method") } ?? "GET"
-        part.mimeType = given.mimeType ?? InitDefaults.mimeType
-        if !part.mimeType.contains("/") || part.mimeType.contains(" ") {
-            problems.add(.invalid("resource.mime_type", "\"\(part.mimeType)\" is not a media type like application/json"))
-        }
+        part.mimeType = problems.check { try InitCheck.mimeType(given.mimeType ?? InitDefaults.mimeType, field: "resource.mime_type") } ?? ""
         return part
     }
 

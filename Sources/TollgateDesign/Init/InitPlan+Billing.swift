@@ -34,12 +34,12 @@ extension InitPlan {
         } ?? ""
         part.routePrice = part.price
         if part.unit == .minute, !part.price.isEmpty, let amount = TokenAmount(decimal: part.price, decimals: part.asset.decimals) {
-            let (quotient, remainder) = divide(amount.atomic, by: 60)
-            if remainder != 0 || quotient == "0" {
+            let (quotient, remainder) = amount.divided(by: 60)
+            if remainder != 0 || quotient.isZero {
                 problems.add(.invalid("billing.price", "\(part.price) per minute is not a whole number of the token's smallest units per second; "
                                       + "give a price per minute divisible by 60 units of 10^-\(part.asset.decimals), or bill per second"))
             } else {
-                part.routePrice = TokenAmount(atomic: quotient)!.decimalString(decimals: part.asset.decimals)
+                part.routePrice = quotient.decimalString(decimals: part.asset.decimals)
             }
         }
         part.payTo = problems.required(given.payTo, "billing.pay_to", "the address payments go to (0x…)") {
@@ -137,18 +137,5 @@ extension InitPlan {
             problems.add(.invalid("billing.records", "give header (a count header) or json_array (a JSON array's path), exactly one"))
             return nil
         }
-    }
-
-    /// Long division of a decimal digit string by a small number: (quotient digits, remainder).
-    static func divide(_ digits: String, by divisor: Int) -> (String, Int) {
-        var quotient = ""
-        var remainder = 0
-        for digit in digits.utf8 {
-            let value = remainder * 10 + Int(digit - 48)
-            let next = value / divisor
-            if !quotient.isEmpty || next != 0 { quotient.append(Character(Unicode.Scalar(UInt8(48 + next)))) }
-            remainder = value % divisor
-        }
-        return (quotient.isEmpty ? "0" : quotient, remainder)
     }
 }

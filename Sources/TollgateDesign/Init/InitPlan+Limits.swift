@@ -17,15 +17,8 @@ extension InitPlan {
             let maximum = problems.required(cap.max, "limits.spend_cap.max", "the most one spender may pay per period, e.g. 5.00") {
                 try InitCheck.price($0, decimals: decimals, field: "limits.spend_cap.max", what: "the spend cap")
             }
-            let per = problems.check {
-                try InitCheck.choice(cap.per ?? InitDefaults.spendCapPer(answers), ["client", "organisation", "payer"],
-                                     aliases: ["organization": "organisation", "org": "organisation", "address": "payer"],
-                                     field: "limits.spend_cap.per", what: "spender")
-            }
-            let period = problems.check {
-                try InitCheck.choice(cap.period ?? InitDefaults.period, ["day", "month"], aliases: ["daily": "day", "monthly": "month"],
-                                     field: "limits.spend_cap.period", what: "period")
-            }
+            let per = problems.check { try InitCheck.spender(cap.per ?? InitDefaults.spendCapPer(answers), field: "limits.spend_cap.per") }
+            let period = problems.check { try InitCheck.period(cap.period ?? InitDefaults.period, field: "limits.spend_cap.period") }
             if let per, per != "payer", !identified {
                 problems.add(.conflict("limits.spend_cap.per", "anonymous payers are capped per paying address: use per payer "
                                        + "(per \(per) needs API keys or JWT)"))
@@ -36,14 +29,8 @@ extension InitPlan {
             let maximum = problems.required(quota.max.map(String.init), "limits.quota.max", "the most units per period, e.g. 10000") {
                 try InitCheck.integer($0, in: 1...1_000_000_000, field: "limits.quota.max", what: "the quota")
             }
-            let per = problems.check {
-                try InitCheck.choice(quota.per ?? "client", ["client", "organisation"], aliases: ["organization": "organisation", "org": "organisation"],
-                                     field: "limits.quota.per", what: "quota holder")
-            }
-            let period = problems.check {
-                try InitCheck.choice(quota.period ?? InitDefaults.period, ["day", "month"], aliases: ["daily": "day", "monthly": "month"],
-                                     field: "limits.quota.period", what: "period")
-            }
+            let per = problems.check { try InitCheck.quotaHolder(quota.per ?? "client", field: "limits.quota.per") }
+            let period = problems.check { try InitCheck.period(quota.period ?? InitDefaults.period, field: "limits.quota.period") }
             if !identified {
                 problems.add(.conflict("limits.quota", "quotas count per client or organisation; anonymous payers have neither "
                                        + "(use a spend cap per payer, or identify callers)"))

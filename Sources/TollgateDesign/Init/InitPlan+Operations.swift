@@ -21,8 +21,9 @@ extension InitPlan {
         part.retentionDays = problems.optional(audit.retentionDays.map(String.init)) {
             try InitCheck.integer($0, in: 1...36_500, field: "audit.retention_days", what: "the retention")
         }
-        part.archiveDir = (audit.archiveDir ?? InitDefaults.archiveDir).trimmingCharacters(in: .whitespaces)
-        if part.archiveDir.isEmpty { problems.add(.invalid("audit.archive_dir", "the archive directory cannot be empty")) }
+        part.archiveDir = problems.check {
+            try InitCheck.nonEmpty(audit.archiveDir ?? InitDefaults.archiveDir, field: "audit.archive_dir", what: "the archive directory")
+        } ?? ""
 
         let failures = answers.failures
         if failures.facilitators == nil && KnownNetwork.named(networkId)?.isMainNet != false {
@@ -34,7 +35,8 @@ extension InitPlan {
             if part.facilitators.contains(checked) { problems.add(.conflict("failures.facilitators", "\(checked) is listed twice")) }
             part.facilitators.append(checked)
         }
-        if let mainNet = KnownNetwork.named(networkId), mainNet.isMainNet, let local = part.facilitators.first(where: isLoopback) {
+        if let mainNet = KnownNetwork.named(networkId), mainNet.isMainNet,
+           let local = part.facilitators.first(where: { LintContext.isLoopback(url: $0) }) {
             problems.add(.conflict("failures.facilitators", "\(local) is a loopback facilitator: on \(mainNet.name) (a main net) it would deliver "
                                    + "paid answers without settling anything; give a production facilitator URL (lint TG116)"))
         }
@@ -67,8 +69,9 @@ extension InitPlan {
         let gateway = answers.gateway
         part.listen = problems.check { try InitCheck.listen(gateway.listen ?? InitDefaults.listen, field: "gateway.listen") } ?? InitDefaults.listen
         part.publicURL = problems.check { try InitCheck.url(gateway.publicURL ?? InitDefaults.publicURL(answers), field: "gateway.public_url") } ?? ""
-        part.sqlite = (gateway.sqlite ?? InitDefaults.sqlite).trimmingCharacters(in: .whitespaces)
-        if part.sqlite.isEmpty { problems.add(.invalid("gateway.sqlite", "the database path cannot be empty")) }
+        part.sqlite = problems.check {
+            try InitCheck.nonEmpty(gateway.sqlite ?? InitDefaults.sqlite, field: "gateway.sqlite", what: "the database path")
+        } ?? ""
         part.secretEnv = problems.check {
             try InitCheck.environmentName(gateway.secretEnv ?? InitDefaults.secretEnv, field: "gateway.secret_env")
         } ?? InitDefaults.secretEnv
@@ -79,11 +82,5 @@ extension InitPlan {
             problems.add(.conflict("failures.admin.listen", "the admin API needs its own address, not the gateway's (\(part.listen))"))
         }
         return part
-    }
-
-    /// A facilitator on this machine: 127.0.0.0/8, ::1, localhost or 0.0.0.0.
-    static func isLoopback(_ url: String) -> Bool {
-        guard let host = URL(string: url)?.host?.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]")) else { return false }
-        return host == "localhost" || host == "::1" || host == "0.0.0.0" || host.hasPrefix("127.")
     }
 }

@@ -20,7 +20,7 @@ extension InitPlan {
                                    + "(remove anonymous from identity.methods, or the scope)"))
         }
         part.writeScope = problems.optional(given.writeScope) { try InitCheck.scope($0, field: "permissions.write_scope") }
-        let writeMethods = method == "*" ? ["POST", "PUT", "PATCH", "DELETE"] : ["POST", "PUT", "PATCH", "DELETE"].filter { $0 == method }
+        let writeMethods = Self.writeMethods(matching: method)
         if let writeScope = part.writeScope {
             if readOnly {
                 problems.add(.conflict("permissions.write_scope", "the resource is read-only; a write scope needs resource.read_only: false"))

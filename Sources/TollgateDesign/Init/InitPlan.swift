@@ -1,3 +1,4 @@
+import HTTPTypes
 import TollgateCore
 
 /// The answers of `tollgate init` checked, with every default applied: what `InitGenerator` writes.
@@ -125,13 +126,13 @@ public struct InitPlan: Sendable, Hashable {
         public var tokenEnv: String
     }
 
-    /// Whether any caller is identified (an API key or a JWT).
-    public var identified: Bool { identities.contains { $0 != .anonymous } }
+    /// Whether anonymous x402 payers may call.
     public var anonymous: Bool { identities.contains(.anonymous) }
 
-    /// The write methods the route matches, which `writeScope` guards.
-    public var writeMethods: [String] {
-        let all = ["POST", "PUT", "PATCH", "DELETE"]
+    /// The write methods (those lint TG102 looks for) that routes matching `method` (`*` for any) accept:
+    /// the ones `writeScope` guards.
+    static func writeMethods(matching method: String) -> [String] {
+        let all = ConfigurationLint.writeMethods.map(\.rawValue)
         return method == "*" ? all : all.filter { $0 == method }
     }
 

@@ -1,3 +1,4 @@
+import TollgateCore
 import Yams
 
 /// Builds YAML text line by line, with comments, quoting scalars only where YAML would misread them.
@@ -41,6 +42,9 @@ struct InitYAMLWriter {
     /// `[a, b]`.
     static func flowList(_ values: [String]) -> String { "[" + values.map { scalar($0, flow: true) }.joined(separator: ", ") + "]" }
 
+    /// `{key: scalar}`.
+    static func flowMap(_ key: String, _ value: String) -> String { flowMap([(key, scalar(value, flow: true))]) }
+
     /// `{k: v, …}` from pairs already rendered.
     static func flowMap(_ pairs: [(String, String)]) -> String { "{" + pairs.map { "\($0.0): \($0.1)" }.joined(separator: ", ") + "}" }
 
@@ -53,7 +57,7 @@ struct InitYAMLWriter {
             case "\n": result += "\\n"
             case "\t": result += "\\t"
             case _ where scalar.value < 0x20 || scalar.value == 0x7F:
-                result += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
+                result += "\\x" + HexString.encode([UInt8(scalar.value)])
             default: result.unicodeScalars.append(scalar)
             }
         }
@@ -72,8 +76,4 @@ struct InitYAMLWriter {
     private static func isAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
         ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
     }
-}
-
-private extension String {
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }

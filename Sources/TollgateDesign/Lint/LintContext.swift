@@ -41,9 +41,7 @@ struct LintContext {
     static func isLoopback(url text: String) -> Bool {
         guard let host = URLComponents(string: text)?.host?.lowercased() else { return false }
         let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
-        if bare == "localhost" || bare.hasSuffix(".localhost") || bare == "::1" || bare == "0.0.0.0" || bare == "0:0:0:0:0:0:0:1" { return true }
-        let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        return NetworkAddress.isLoopback(host: bare) || bare.hasSuffix(".localhost") || bare == "0.0.0.0" || bare == "0:0:0:0:0:0:0:1"
     }
 
     /// The facilitators that serve `network` (those that list it, or list no network at all), with their index.

@@ -1,4 +1,3 @@
-import Foundation
 import Hummingbird
 import Logging
 import TollgateCore
@@ -9,7 +8,7 @@ struct AdminBillingHandlers: Sendable {
     let ledger: any RefundLedger & UsageLedger
     let logger: Logger
     /// Unix milliseconds now.
-    var now: @Sendable () -> Int64 = { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+    var now: @Sendable () -> Int64 = { SystemClock().nowMillis() }
 
     /// `POST /admin/refunds`: gives back (part of) what one flow paid or spent.
     func refund(_ request: Request) async -> Response {
@@ -23,7 +22,7 @@ struct AdminBillingHandlers: Sendable {
                                                  nowMillis: now())
             logger.notice("refund recorded", metadata: ["tollgate.correlation_id": "\(correlationId)", "tollgate.refund.id": "\(refund.id)",
                                                         "tollgate.refund.state": "\(refund.state.rawValue)", "tollgate.admin.actor": "\(actor)"])
-            return AdminJSON.response(RefundView(refund: refund), status: .created)
+            return AdminJSON.response(refund, status: .created)
         }
     }
 
@@ -35,7 +34,7 @@ struct AdminBillingHandlers: Sendable {
             let correlationId = try query.get("correlationId").map(AdminInput.correlationId)
             let limit = try AdminInput.limit(query.get("limit"))
             let refunds = try await ledger.refunds(state: state, correlationId: correlationId, limit: limit)
-            return AdminJSON.response(RefundListView(refunds: refunds.map(RefundView.init)))
+            return AdminJSON.response(RefundListView(refunds: refunds))
         }
     }
 
@@ -49,7 +48,7 @@ struct AdminBillingHandlers: Sendable {
             let refund = try await ledger.closeRefund(id: id, payoutTransaction: transaction, actor: actor, nowMillis: now())
             logger.notice("refund paid out", metadata: ["tollgate.refund.id": "\(id)", "x402.transaction": "\(refund.payoutTransaction ?? transaction)",
                                                         "tollgate.admin.actor": "\(actor)"])
-            return AdminJSON.response(RefundView(refund: refund))
+            return AdminJSON.response(refund)
         }
     }
 
@@ -64,7 +63,7 @@ struct AdminBillingHandlers: Sendable {
             // An empty or reversed period holds nothing.
             let summaries = from < to ? try await ledger.usage(clientId: client, fromMillis: from, toMillis: to) : []
             return AdminJSON.response(UsageView(client: client, from: RFC3339.format(millis: from), to: RFC3339.format(millis: to),
-                                                usage: summaries.map(UsageView.Summary.init)))
+                                                usage: summaries))
         }
     }
 

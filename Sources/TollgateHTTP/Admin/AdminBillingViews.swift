@@ -2,6 +2,9 @@ import TollgateCore
 
 // Request and response bodies of the refund and usage endpoints: camelCase keys, like the rest of the admin API
 // (`AdminViews`, `AdminPolicyView`). Values such as states and error codes stay snake_case (`pending_payout`).
+// A refund and a usage summary are the ledger's own `Refund` and `UsageSummary`, encoded as they are: their
+// property names are the keys of openapi.json's `Refund` and `Usage` items, and the CLI's JSON output
+// (`tollgate refund list --format json`, `tollgate usage --json`) encodes the same types.
 
 /// `POST /admin/refunds`.
 struct RefundRequestBody: AdminRequestBody {
@@ -18,71 +21,18 @@ struct RefundCloseBody: AdminRequestBody {
     var payoutTransaction: String
 }
 
-struct RefundView: Encodable, Hashable {
-    var refund: Refund
-
-    enum CodingKeys: String, CodingKey {
-        case id, correlationId, kind, state, clientId, payer, resource, amount, asset, network, unit, reason, actor, automatic
-        case createdAtMillis, closedAtMillis, payoutTransaction
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var out = encoder.container(keyedBy: CodingKeys.self)
-        try out.encode(refund.id, forKey: .id)
-        try out.encode(refund.correlationId, forKey: .correlationId)
-        try out.encode(refund.kind.rawValue, forKey: .kind)
-        try out.encode(refund.state.rawValue, forKey: .state)
-        try out.encode(refund.clientId, forKey: .clientId)
-        try out.encode(refund.payer, forKey: .payer)
-        try out.encode(refund.resource, forKey: .resource)
-        try out.encode(refund.amount, forKey: .amount)
-        try out.encode(refund.asset, forKey: .asset)
-        try out.encode(refund.network, forKey: .network)
-        try out.encode(refund.unit, forKey: .unit)
-        try out.encode(refund.reason, forKey: .reason)
-        try out.encode(refund.actor, forKey: .actor)
-        try out.encode(refund.automatic, forKey: .automatic)
-        try out.encode(refund.createdAtMillis, forKey: .createdAtMillis)
-        try out.encodeIfPresent(refund.closedAtMillis, forKey: .closedAtMillis)
-        try out.encodeIfPresent(refund.payoutTransaction, forKey: .payoutTransaction)
-    }
-}
-
 /// `GET /admin/refunds`: newest first.
 struct RefundListView: Encodable, Hashable {
-    var refunds: [RefundView]
+    var refunds: [Refund]
 }
 
 /// `GET /admin/usage`: usage per resource and unit over `[from, to)`.
 struct UsageView: Encodable, Hashable {
-    struct Summary: Encodable, Hashable {
-        var resource: String
-        var unit: String
-        var events: Int
-        var quantity: Int
-        /// Atomic amounts paid, per asset.
-        var paid: [String: String]
-        /// Atomic amounts refunded for these flows (pending or paid out), per asset.
-        var refunded: [String: String]
-        /// Package units credited back for these flows.
-        var creditedUnits: Int
-
-        init(_ summary: UsageSummary) {
-            resource = summary.resource
-            unit = summary.unit
-            events = summary.events
-            quantity = summary.quantity
-            paid = summary.paid
-            refunded = summary.refunded
-            creditedUnits = summary.creditedUnits
-        }
-    }
-
     /// Absent: every client.
     var client: String?
     var from: String
     var to: String
-    var usage: [Summary]
+    var usage: [UsageSummary]
 }
 
 /// `GET /admin/usage/balances`: units left per package.

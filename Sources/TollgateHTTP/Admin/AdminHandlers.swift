@@ -64,8 +64,7 @@ struct AdminHandlers: Sendable {
             let before = try await store.loadControls()
             let current = if let route { before.routeIncidents[route] } else { before.globalIncident }
             if let current {
-                return AdminJSON.response(["error": "conflict", "reason": "incident \(current.id) is already on for \(route ?? "every paid route")"],
-                                          status: .conflict)
+                throw AdminProblem(.conflict, "conflict", "incident \(current.id) is already on for \(route ?? "every paid route")")
             }
             let incident = try await store.startIncident(scope: route, reason: reason, actor: actor)
             await apply()

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TollgateCore
+import TollgateX402
 
 /// Checks on what an operator sends, so the store only ever sees well-formed subjects and reasons.
 enum AdminInput {
@@ -24,7 +25,7 @@ enum AdminInput {
         case .client:
             guard isPrintable(text, maxLength: 256) else { throw AdminProblem.badRequest("subject: a client id of 1 to 256 printable characters") }
         case .payer:
-            guard text.utf8.count == 42, text.hasPrefix("0x"), HexString.decode(text.dropFirst(2)) != nil else {
+            guard EthereumAddress(text) != nil else {
                 throw AdminProblem.badRequest("subject: a payer address is 0x followed by 40 hex digits")
             }
         }

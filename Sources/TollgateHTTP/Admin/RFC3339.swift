@@ -60,7 +60,7 @@ enum RFC3339 {
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC) for Unix milliseconds.
     static func format(millis: Int64) -> String {
-        let days = millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000
+        let days = daysSinceEpoch(millis)
         let rest = Int(millis - days * 86_400_000)
         let (year, month, day) = civilFromDays(Int(days))
         func pad(_ value: Int, _ width: Int) -> String {
@@ -73,11 +73,15 @@ enum RFC3339 {
 
     /// The first instant of the UTC month holding `millis`, and of the month after it.
     static func month(containing millis: Int64) -> (start: Int64, end: Int64) {
-        let days = millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000
-        let (year, month, _) = civilFromDays(Int(days))
+        let (year, month, _) = civilFromDays(Int(daysSinceEpoch(millis)))
         let start = Int64(daysFromCivil(year: year, month: month, day: 1)) * 86_400_000
         let next = month == 12 ? daysFromCivil(year: year + 1, month: 1, day: 1) : daysFromCivil(year: year, month: month + 1, day: 1)
         return (start, Int64(next) * 86_400_000)
+    }
+
+    /// The UTC day holding `millis`, in days since 1970-01-01 (rounded down, also before 1970).
+    static func daysSinceEpoch(_ millis: Int64) -> Int64 {
+        millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000
     }
 
     static func daysIn(month: Int, year: Int) -> Int {

@@ -9,13 +9,11 @@ public struct FacilitatorCallMetrics: FacilitatorMetricsSink {
         .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
     ]
 
-    let registry: PrometheusCollectorRegistry
     let series: MetricSeries
     /// Labels are host:port of configured facilitators; the cap only guards against a misbehaving caller.
     let facilitators = LabelLimiter(capacity: 32)
 
     public init(registry: PrometheusCollectorRegistry) {
-        self.registry = registry
         self.series = MetricSeries(registry: registry)
     }
 

@@ -43,10 +43,12 @@ public final class FacilitatorPool: Sendable {
     @discardableResult
     public func record(_ name: String, failure: RailFailure?, latencyMillis: Int64, now: Double) -> Bool {
         guard let index = members.firstIndex(where: { $0.facilitator.name == name }) else { return false }
-        let opened = breakers.withLock {
-            $0[index].record(failed: failure != nil, unreachable: failure?.code == .unreachable, latencyMillis: latencyMillis, now: now)
+        let (opened, isOpen) = breakers.withLock { breakers in
+            let opened = breakers[index].record(failed: failure != nil, unreachable: failure?.code == .unreachable,
+                                                latencyMillis: latencyMillis, now: now)
+            return (opened, breakers[index].isOpen)
         }
-        if breakers.withLock({ $0[index].isOpen }) { ready.withLock { $0[index] = [] } }
+        if isOpen { ready.withLock { $0[index] = [] } }
         return opened
     }
 
@@ -59,7 +61,7 @@ public final class FacilitatorPool: Sendable {
     /// Facilitators that may be asked about `network`, in configuration order.
     public func candidates(for network: String) -> [any Facilitator] {
         let ready = self.ready.withLock { $0 }
-        return members.indices.filter { ready[$0].contains(network) }.map { callable[$0] }
+        return callable.indices.compactMap { ready[$0].contains(network) ? callable[$0] : nil }
     }
 
     /// Networks some facilitator currently serves.
