@@ -1,3 +1,4 @@
+import HTTPTypes
 import Foundation
 import TollgateCore
 import TollgateHTTP
@@ -32,8 +33,7 @@ public enum InitCheck {
     /// An http(s) URL with a host.
     public static func url(_ text: String, field: String) throws(InitAnswerError) -> String {
         let value = text.trimmingCharacters(in: .whitespaces)
-        guard let url = URL(string: value), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              let host = url.host, !host.isEmpty else {
+        guard ConfigurationLoader.isHTTPURL(value), URL(string: value)?.host?.isEmpty == false else {
             throw .invalid(field, "\"\(value)\" is not an http(s) URL with a host, e.g. http://127.0.0.1:8403")
         }
         return value
@@ -111,9 +111,7 @@ public enum InitCheck {
     /// An HTTP header name (RFC 9110 token).
     public static func headerName(_ text: String, field: String) throws(InitAnswerError) -> String {
         let value = text.trimmingCharacters(in: .whitespaces)
-        guard !value.isEmpty, value.utf8.allSatisfy({ byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(byte)
-        }) else {
+        guard HTTPField.Name(value) != nil else {
             throw .invalid(field, "\"\(value)\" is not a header name, e.g. X-Record-Count")
         }
         return value

@@ -360,7 +360,8 @@ public enum ConfigurationLoader {
                              offerValiditySeconds: validity, maxTimeoutSeconds: maxTimeout)
     }
 
-    static func isHTTPURL(_ text: String) -> Bool {
+    /// An http(s) URL with a host: what `upstream.url` and `facilitators[].url` accept.
+    public static func isHTTPURL(_ text: String) -> Bool {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), url.host != nil else { return false }
         return scheme == "http" || scheme == "https"
     }
