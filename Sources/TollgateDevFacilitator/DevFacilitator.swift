@@ -36,8 +36,9 @@ public struct DevFacilitator: Facilitator {
                                extensions: [], signers: ["eip155:*": []])
     }
 
+    /// A ledger that cannot be read is an error (HTTP 500 from the server), never a valid payment.
     public func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
-        switch await check(request) {
+        switch try await check(request) {
         case .failure(let refusal):
             return .init(isValid: false, invalidReason: refusal.reason.rawValue, invalidMessage: refusal.detail, payer: refusal.payer)
         case .success(let transfer):
@@ -47,7 +48,7 @@ public struct DevFacilitator: Facilitator {
 
     public func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
         let network = request.contents()?.paymentRequirements.network ?? ""
-        switch await check(request) {
+        switch try await check(request) {
         case .failure(let refusal):
             return .init(success: false, errorReason: refusal.reason.rawValue, errorMessage: refusal.detail, payer: refusal.payer,
                          transaction: "", network: network)
@@ -61,8 +62,10 @@ public struct DevFacilitator: Facilitator {
                     return .init(success: false, errorReason: reason.rawValue, payer: transfer.payer, transaction: "", network: network)
                 }
             } catch {
-                return .init(success: false, errorReason: "unexpected_settle_error", errorMessage: "\(error)", payer: transfer.payer,
-                             transaction: "", network: network)
+                // The ledger's transaction rolled back, but the caller cannot know that from a refusal it would
+                // treat as final: an error is what it is, and the gateway holds the payment as unknown.
+                logger.error("ledger error while settling", metadata: ["tollgate.error": "\(error)"])
+                throw error
             }
         }
     }
@@ -73,7 +76,7 @@ public struct DevFacilitator: Facilitator {
         let payer: String?
     }
 
-    private func check(_ request: X402.FacilitatorRequest) async -> Result<DevLedger.Transfer, Refusal> {
+    private func check(_ request: X402.FacilitatorRequest) async throws -> Result<DevLedger.Transfer, Refusal> {
         guard let contents = request.contents() else {
             return .failure(Refusal(reason: .invalidPayload, detail: "not an exact EVM payment request", payer: nil))
         }
@@ -110,9 +113,13 @@ public struct DevFacilitator: Facilitator {
         guard let value = Int64(authorization.value) else {
             return .failure(Refusal(reason: Reason("insufficient_funds"), detail: "amount above the test balance range", payer: payer))
         }
-        let transfer = DevLedger.Transfer(network: requirements.network, asset: asset.lowercased, payer: payer.lowercased(),
-                                          payee: authorization.to.lowercased(), amount: value, nonce: authorization.nonce.lowercased())
-        switch (try? await ledger.check(transfer)) ?? .ok {
+        // The ledger's key comes from decoded values, so no spelling of the nonce or payer settles twice.
+        guard let from = EthereumAddress(payer), let to = EthereumAddress(authorization.to), let nonce = Hex.decode(authorization.nonce) else {
+            return .failure(Refusal(reason: .invalidPayload, detail: "the authorization cannot be read", payer: payer))
+        }
+        let transfer = DevLedger.Transfer(network: requirements.network, asset: asset.lowercased, payer: from.lowercased,
+                                          payee: to.lowercased, amount: value, nonce: Hex.encode(nonce))
+        switch try await ledger.check(transfer) {
         case .nonceUsed: return .failure(Refusal(reason: .nonceAlreadyUsed, detail: "the authorization was already used", payer: payer))
         case .insufficientFunds: return .failure(Refusal(reason: Reason("insufficient_funds"), detail: "balance too low", payer: payer))
         case .ok: return .success(transfer)

@@ -39,7 +39,8 @@ extension SQLiteStore {
 
     public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
         try await writer.write { db in
-            if let response { try Self.storeResponse(response, key: key, db) }
+            if let response { try Self.storeResponse(response, key: key, ready: true, db) }
+            try Self.settleIntent(key, state: nil, transaction: nil, delivered: true, db)
             if let metering { try Self.record(metering, db) }
             try Self.append(events, db)
         }

@@ -85,6 +85,21 @@ extension SQLiteStore {
         migrator.registerMigration("v6-audit-archive", migrate: migrateAuditArchive)
         migrator.registerMigration("v7-support", migrate: migrateSupport)
         migrator.registerMigration("v8-metering", migrate: migrateMetering)
+        // Settlements are recorded before `/settle` is sent. A prepared answer waits in paid_response
+        // (ready = 0) until its payment is known to have settled.
+        migrator.registerMigration("v9-settlement-intent") { db in
+            try db.execute(sql: """
+                CREATE TABLE settlement_intent (
+                    network TEXT NOT NULL, asset TEXT NOT NULL, payer TEXT NOT NULL, nonce TEXT NOT NULL,
+                    correlation_id TEXT NOT NULL, intent TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT 'open',
+                    delivered INTEGER NOT NULL DEFAULT 0, tx TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (network, asset, payer, nonce)
+                ) WITHOUT ROWID;
+                CREATE INDEX settlement_intent_outcome ON settlement_intent (outcome, delivered, created_at);
+                ALTER TABLE paid_response ADD COLUMN ready INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE paid_response ADD COLUMN payment_identifier TEXT;
+                """)
+        }
         return migrator
     }
 

@@ -63,23 +63,31 @@ public struct SQLiteStore: TollgateStore {
     public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
         try await writer.write { db in
             if let flow = try Self.reservationFlow(key, db) { try Self.releaseHolds(flow, db) }
-            try db.execute(sql: "DELETE FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND state = 'reserved'",
+            // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
+            try db.execute(sql: "DELETE FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND state IN ('reserved', 'settling')",
                            arguments: [key.network, key.asset, key.payer, key.nonce])
+            if db.changesCount > 0 {
+                try db.execute(sql: "DELETE FROM settlement_intent WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND outcome = 'open'",
+                               arguments: [key.network, key.asset, key.payer, key.nonce])
+                try db.execute(sql: "DELETE FROM paid_response WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND ready = 0",
+                               arguments: [key.network, key.asset, key.payer, key.nonce])
+            }
             try Self.append(events, db)
         }
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
-                       metering: MeteringRecord?, events: [AuditEvent]) async throws {
+                       metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
         try await writer.write { db in
-            if let response { try Self.storeResponse(response, key: key, db) }
+            if let response { try Self.storeResponse(response, key: key, ready: true, db) }
+            try Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, db)
             try db.execute(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                            arguments: [state.rawValue, Self.now(), key.network, key.asset, key.payer, key.nonce])
             if let flow = try Self.reservationFlow(key, db) {
                 switch state {
                 case .settled: try db.execute(sql: "UPDATE spend_hold SET state = 'committed' WHERE correlation_id = ? AND state = 'held'", arguments: [flow])
                 case .failed: try Self.releaseHolds(flow, db)
-                case .reserved, .pending, .unknown: break  // money may still move: keep the hold
+                case .reserved, .settling, .pending, .unknown: break  // money may still move: keep the hold
                 }
             }
             if let payment {
@@ -96,24 +104,29 @@ public struct SQLiteStore: TollgateStore {
         }
     }
 
-    static func storeResponse(_ response: StoredResponse, key: ProofKey, _ db: Database) throws {
+    /// `ready: false` keeps an answer prepared before settlement out of reach until the payment is known to have settled.
+    static func storeResponse(_ response: StoredResponse, key: ProofKey, ready: Bool, _ db: Database) throws {
         let headers = String(decoding: (try? JSONEncoder().encode(response.headers)) ?? Data("[]".utf8), as: UTF8.self)
         try db.execute(sql: """
-            INSERT OR REPLACE INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body, expires_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT OR REPLACE INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
+                                                  expires_at, ready, payment_identifier)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request,
-                             response.status, headers, Data(response.body), response.expiresAt])
+                             response.status, headers, Data(response.body), response.expiresAt, ready ? 1 : 0, response.paymentIdentifier])
     }
 
     public func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse? {
-        try await writer.read { db in
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT * FROM paid_response WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND expires_at >= ?
-                """, arguments: [key.network, key.asset, key.payer, key.nonce, unixSeconds]) else { return nil }
-            let headers = (try? JSONDecoder().decode([[String]].self, from: Data((row["headers"] as String).utf8))) ?? []
-            return StoredResponse(correlationId: row["correlation_id"], clientId: row["client_id"], request: row["request"],
-                                  status: row["status"], headers: headers, body: Array(row["body"] as Data), expiresAt: row["expires_at"])
-        }
+        try await writer.read { db in try Self.storedResponse(key, readyOnly: true, now: unixSeconds, db) }
+    }
+
+    static func storedResponse(_ key: ProofKey, readyOnly: Bool, now unixSeconds: Int64?, _ db: Database) throws -> StoredResponse? {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT * FROM paid_response WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND expires_at >= ? AND ready >= ?
+            """, arguments: [key.network, key.asset, key.payer, key.nonce, unixSeconds ?? Int64.min, readyOnly ? 1 : 0]) else { return nil }
+        let headers = (try? JSONDecoder().decode([[String]].self, from: Data((row["headers"] as String).utf8))) ?? []
+        return StoredResponse(correlationId: row["correlation_id"], clientId: row["client_id"], request: row["request"],
+                              status: row["status"], headers: headers, body: Array(row["body"] as Data), expiresAt: row["expires_at"],
+                              paymentIdentifier: row["payment_identifier"])
     }
 
     public func holdSpend(_ holds: [SpendHold], correlationId: String) async throws -> SpendHold? {
@@ -188,6 +201,10 @@ public struct SQLiteStore: TollgateStore {
             let purged = db.changesCount
             try db.execute(sql: "DELETE FROM paid_response WHERE expires_at < ?", arguments: [unixSeconds])
             try db.execute(sql: "DELETE FROM payment_identifier WHERE created_at < ?", arguments: [(unixSeconds - 86_400) * 1000])
+            // Resolved intents only: open, undelivered and review ones stay until they are resolved.
+            try db.execute(sql: """
+                DELETE FROM settlement_intent WHERE updated_at < ? AND ((outcome = 'settled' AND delivered = 1) OR outcome IN ('failed', 'refunded'))
+                """, arguments: [unixSeconds * 1000])
             return purged
         }
     }

@@ -119,7 +119,7 @@ final class ScriptedFacilitator: Facilitator {
         let now = Int64(Date().timeIntervalSince1970)
         let offer = signedOffer(now: now)
         let proof = try paidProof(rail, offer: offer, now: now)
-        await #expect(throws: RailFailure.self) { try await rail.settle(proof, offer: offer, logger: logger) }
+        await #expect(throws: RailFailure.self) { try await rail.settle(proof, offer: offer, before: { _ in }, logger: logger) }
     }
 
     @Test func mapsSettlementOutcomes() async throws {
@@ -132,10 +132,10 @@ final class ScriptedFacilitator: Facilitator {
         let now = Int64(Date().timeIntervalSince1970)
         let offer = signedOffer(now: now)
         let proof = try paidProof(rail, offer: offer, now: now)
-        let settlement = try await rail.settle(proof, offer: offer, logger: logger)
+        let settlement = try await rail.settle(proof, offer: offer, before: { _ in }, logger: logger)
         #expect(settlement.status == .pending)
         #expect(settlement.transaction == "0xfeed")
-        let receipt = rail.receiptFields(settlement, proof: proof)[HTTPField.Name("PAYMENT-RESPONSE")!]
+        let receipt = rail.receiptFields(settlement)[HTTPField.Name("PAYMENT-RESPONSE")!]
         let decoded = try #require(receipt.flatMap { HeaderCodec.decode(X402.SettleResponse.self, header: $0) })
         #expect(decoded.success == false)
         #expect(decoded.errorReason == "settlement_pending")

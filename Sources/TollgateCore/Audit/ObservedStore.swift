@@ -28,8 +28,8 @@ public struct ObservedStore: TollgateStore {
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
-                       metering: MeteringRecord?, events: [AuditEvent]) async throws {
-        try await base.finish(key, state: state, payment: payment, response: response, metering: metering, events: events)
+                       metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
+        try await base.finish(key, state: state, payment: payment, response: response, metering: metering, delivered: delivered, events: events)
         report(events)
     }
 
@@ -69,6 +69,36 @@ public struct ObservedStore: TollgateStore {
 
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
         try await base.purgeReservations(expiredBefore: unixSeconds)
+    }
+
+    // MARK: SettlementLedger
+
+    public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {
+        try await base.recordSettlementIntent(intent, events: events)
+        report(events)
+    }
+
+    public func openSettlement(_ key: ProofKey) async throws -> OpenSettlement? {
+        try await base.openSettlement(key)
+    }
+
+    public func unresolvedSettlements(limit: Int) async throws -> [OpenSettlement] {
+        try await base.unresolvedSettlements(limit: limit)
+    }
+
+    public func settlementsForReview(limit: Int) async throws -> [OpenSettlement] {
+        try await base.settlementsForReview(limit: limit)
+    }
+
+    public func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws {
+        try await base.resolveSettlement(key, outcome: outcome, delivered: delivered, events: events)
+        report(events)
+    }
+
+    public func abandonSettling(events: @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
+        let changed = try await base.abandonSettling(events: events)
+        report(changed.flatMap(events))
+        return changed
     }
 
     // MARK: RefundLedger

@@ -39,7 +39,7 @@ public enum UnitHoldOutcome: Sendable, Hashable {
 
 /// What a delivered flow consumed, recorded with its settlement: the usage event and, for a package
 /// purchase, the units bought (the request's own consumption is spent from them at once).
-public struct MeteringRecord: Sendable, Hashable {
+public struct MeteringRecord: Sendable, Hashable, Codable {
     public var usage: UsageEvent
     public var grant: PackageGrant?
 

@@ -81,6 +81,15 @@ public struct Route: Sendable, Hashable {
     /// query parameter written `?export` (present with any value).
     public var actionScopes: [String: String] = [:]
 
+    /// Whether a paid request whose answer was lost after settlement may be forwarded again (the retry of the
+    /// same proof gets a fresh answer) rather than refunded; nil: only for safe methods (GET, HEAD).
+    public var redeliver: Bool?
+
+    /// Whether `method` on this route may be forwarded twice for one payment.
+    public func redeliverable(_ method: HTTPRequest.Method) -> Bool {
+        redeliver ?? (method == .get || method == .head)
+    }
+
     /// The scopes this request's actions need.
     public func actionScopesNeeded(method: HTTPRequest.Method, target: String) -> [String] {
         // Decoded like the upstream decodes them: `?expor%74` is the export action too.

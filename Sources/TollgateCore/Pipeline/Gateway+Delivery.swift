@@ -24,7 +24,7 @@ extension Gateway {
             return await unavailable(.facilitatorUnavailable, flow: flow, detail: "payment verification is unavailable; retry later", events: events)
         }
 
-        let holds = spendHolds(identity: identity, payer: proof.payer, offer: offer)
+        let holds = spendHolds(identity: identity, payer: proof.key.payer, offer: offer)
         if !holds.isEmpty {
             do {
                 if let exceeded = try await store.holdSpend(holds, correlationId: flow.correlationId) {
@@ -59,15 +59,19 @@ extension Gateway {
             await release(proof, events: events)
             return await deny(.badGateway, "bad_gateway", .respond, reason, flow: flow, detail: "\(detail); nothing was charged", durable: true)
         case .delivered(let answer, let consumed, let events):
-            let charged = await charge(paid, events: events)
+            // The answer exists before settlement: it is kept with the intent, so a settlement resolved later
+            // (after a crash or a timeout) can still be delivered to the client's retry.
+            let digest = HexString.encode(SHA256.hash(data: answer.body))
+            let usage = metering(paid, consumed: consumed)
+            let charged = await charge(paid, prepared: storable(paid, answer: answer, fields: HopByHop.response(answer.headerFields)),
+                                       metering: usage, bodyDigest: digest, events: events)
             guard case .settled(let settlement, var events) = charged else { return charged.stoppedResponse }
             let (response, stored) = receipt(paid, answer: answer, settlement: settlement)
-            let digest = HexString.encode(SHA256.hash(data: answer.body))
             events.append(contentsOf: deliveryEvents(paid, answer: answer, consumed: consumed, bodyDigest: digest))
-            let payment = paymentRecord(paid, settlement: settlement, bodyDigest: digest)
+            let payment = paymentRecord(paid, transaction: settlement.transaction, bodyDigest: digest)
             do {
                 try await store.finish(proof.key, state: .settled, payment: payment, response: stored,
-                                       metering: metering(paid, consumed: consumed), events: events)
+                                       metering: usage, delivered: true, events: events)
             } catch {
                 // The money moved but the ledger could not record it: do not serve what is not recorded.
                 logger.critical("settled payment not recorded", metadata: [
@@ -85,11 +89,11 @@ extension Gateway {
     /// off, is held for manual review.
     private func settleThenDeliver(_ paid: PaidFlow, events: [AuditEvent]) async -> GatewayResponse {
         let flow = paid.flow
-        let charged = await charge(paid, events: events)
+        let charged = await charge(paid, prepared: nil, metering: nil, bodyDigest: "", events: events)
         guard case .settled(let settlement, let settleEvents) = charged else { return charged.stoppedResponse }
         do {
-            try await store.finish(paid.proof.key, state: .settled, payment: paymentRecord(paid, settlement: settlement, bodyDigest: ""),
-                                   response: nil, metering: nil, events: settleEvents)
+            try await store.finish(paid.proof.key, state: .settled, payment: paymentRecord(paid, transaction: settlement.transaction, bodyDigest: ""),
+                                   response: nil, metering: nil, delivered: false, events: settleEvents)
         } catch {
             logger.critical("settled payment not recorded", metadata: [
                 "tollgate.correlation_id": "\(flow.correlationId)", "x402.transaction": "\(settlement.transaction)", "tollgate.error": "\(error)",
@@ -147,7 +151,7 @@ extension Gateway {
 
     /// Sends the paid request upstream and applies the final decision: the moment of consumption, then
     /// the private-field filter. Measures what the answer consumed.
-    private func forward(_ paid: PaidFlow, events: [AuditEvent]) async -> PaidDelivery {
+    func forward(_ paid: PaidFlow, events: [AuditEvent]) async -> PaidDelivery {
         var events = events
         let flow = paid.flow, offer = paid.offer.offer, metering = paid.pricing.metering
         let contract = ContractSigner.Contract(
@@ -180,80 +184,37 @@ extension Gateway {
         return .delivered(answer: answer, consumed: consumed, events: events)
     }
 
-    /// Settles the proof, once more if the first answer is `pending`. Anything but a settlement ends the
-    /// reservation and becomes the answer.
-    private func charge(_ paid: PaidFlow, events: [AuditEvent]) async -> PaidCharge {
-        var events = events
-        let flow = paid.flow, proof = paid.proof, offer = paid.offer.offer
-        if let incident = controls.incident(for: paid.route.resource) {
-            // The switch went on while this request was in flight: deliver nothing, settle nothing.
-            events.append(flow.event(.settle, .denied, .incident, clock: clock, ["incident": incident.id, "settled": "false"]))
-            await release(proof, events: events)
-            return .stopped(await deny(.serviceUnavailable, "service_unavailable", .respond, .incident, flow: flow,
-                                       detail: "payments are suspended (incident \(incident.id)); nothing was charged", extra: ["incident": incident.id],
-                                       durable: true))
-        }
-        var settlement: Settlement
-        do {
-            settlement = try await rail.settle(proof, offer: paid.offer, logger: logger)
-            if settlement.status == .pending {
-                // Not final: ask once more with the identical proof, never with a fresh 402 (the client would pay twice).
-                events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
-                settlement = try await rail.settle(proof, offer: paid.offer, logger: logger)
-            }
-        } catch {
-            events.append(flow.event(.settle, .error, .settlementUnknown, clock: clock, ["detail": "\(error)"]))
-            return .stopped(await finishUnavailable(proof, state: .unknown, reason: .settlementUnknown, flow: flow, events: events,
-                                                    detail: "settlement could not be confirmed; the payment is held for reconciliation"))
-        }
-        switch settlement.status {
-        case .settled:
-            events.append(flow.event(.settle, .ok, clock: clock, ["transaction": settlement.transaction, "network": settlement.network,
-                                                                  "asset": offer.asset, "amount": offer.amount.atomic]))
-            return .settled(settlement, events)
-        case .pending:
-            events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
-            return .stopped(await finishUnavailable(proof, state: .pending, reason: .settlementPending, flow: flow, events: events,
-                                                    detail: "settlement is still pending (\(settlement.transaction)); the payment is held, do not pay again"))
-        case .failed:
-            let reason = Reason(settlement.errorReason ?? Reason.settlementFailed.rawValue)
-            events.append(flow.event(.settle, .denied, reason, clock: clock, ["detail": settlement.errorMessage ?? ""]))
-            events.append(flow.event(.respond, .denied, .settlementFailed, clock: clock, ["status": "402", "settled": "false"]))
-            do {
-                try await store.finish(proof.key, state: .failed, payment: nil, events: events)
-            } catch {
-                logger.error("settlement failure not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)"])
-            }
-            var fields = rail.receiptFields(settlement, proof: proof)
-            fields[.cacheControl] = "no-store"
-            return .stopped(GatewayResponse(status: .paymentRequired, headerFields: fields))
-        }
-    }
-
-    private func paymentRecord(_ paid: PaidFlow, settlement: Settlement, bodyDigest: String) -> PaymentRecord {
+    func paymentRecord(_ paid: PaidFlow, transaction: String, bodyDigest: String) -> PaymentRecord {
         let proof = paid.proof, offer = paid.offer.offer
         return PaymentRecord(
-            correlationId: paid.flow.correlationId, rail: proof.rail, network: proof.network, asset: proof.asset.lowercased(),
-            payer: proof.payer.lowercased(), payee: proof.payee.lowercased(), amount: proof.amount, nonce: proof.nonce.lowercased(),
-            transaction: settlement.transaction, clientId: paid.identity.clientId, resource: paid.route.resource,
+            correlationId: paid.flow.correlationId, rail: proof.rail, network: proof.key.network, asset: proof.key.asset,
+            payer: proof.key.payer, payee: proof.payee.lowercased(), amount: proof.amount, nonce: proof.key.nonce,
+            transaction: transaction, clientId: paid.identity.clientId, resource: paid.route.resource,
             unit: offer.unit, quantity: offer.quantity, settledAtMillis: clock.nowMillis(), bodySHA256: bodyDigest)
     }
 
     /// The delivered answer with its receipt, and the copy kept for the same client's retries.
-    private func receipt(_ paid: PaidFlow, answer: UpstreamResponse, settlement: Settlement) -> (GatewayResponse, StoredResponse?) {
+    func receipt(_ paid: PaidFlow, answer: UpstreamResponse, settlement: Settlement) -> (GatewayResponse, StoredResponse?) {
         var fields = HopByHop.response(answer.headerFields)
-        fields.append(contentsOf: rail.receiptFields(settlement, proof: paid.proof))
+        fields.append(contentsOf: rail.receiptFields(settlement))
         fields[.cacheControl] = "private"
-        let stored = answer.body.count > settings.maxStoredResponseBytes ? nil : StoredResponse(
-            correlationId: paid.flow.correlationId, clientId: paid.identity.clientId, request: paid.offer.offer.request, status: answer.status.code,
-            headers: fields.map { [$0.name.rawName, $0.value] }, body: answer.body,
-            expiresAt: clock.nowSeconds + Int64(settings.idempotencyWindowSeconds))
         var response = GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
         response.settledFlow = paid.flow.correlationId
-        return (response, stored)
+        return (response, storable(paid, answer: answer, fields: fields))
     }
 
-    private func deliveryEvents(_ paid: PaidFlow, answer: UpstreamResponse, consumed: Int, bodyDigest: String) -> [AuditEvent] {
+    /// The copy of an answer kept for the paying client's retries; nil when it is too large to keep.
+    func storable(_ paid: PaidFlow, answer: UpstreamResponse, fields: HTTPFields) -> StoredResponse? {
+        guard answer.body.count <= settings.maxStoredResponseBytes else { return nil }
+        var fields = fields
+        fields[.cacheControl] = "private"
+        return StoredResponse(
+            correlationId: paid.flow.correlationId, clientId: paid.identity.clientId, request: paid.offer.offer.request, status: answer.status.code,
+            headers: fields.map { [$0.name.rawName, $0.value] }, body: answer.body,
+            expiresAt: clock.nowSeconds + Int64(settings.idempotencyWindowSeconds), paymentIdentifier: paid.proof.paymentIdentifier)
+    }
+
+    func deliveryEvents(_ paid: PaidFlow, answer: UpstreamResponse, consumed: Int, bodyDigest: String) -> [AuditEvent] {
         let flow = paid.flow, offer = paid.offer.offer
         var meter = ["unit": offer.unit, "consumed": String(consumed), "paid_quantity": String(offer.quantity), "source": "payment"]
         if let package = paid.pricing.metering.package {
@@ -268,9 +229,9 @@ extension Gateway {
         ]
     }
 
-    private func metering(_ paid: PaidFlow, consumed: Int) -> MeteringRecord {
+    func metering(_ paid: PaidFlow, consumed: Int) -> MeteringRecord {
         let offer = paid.offer.offer
-        let usage = UsageEvent(correlationId: paid.flow.correlationId, clientId: paid.identity.clientId, payer: paid.proof.payer.lowercased(),
+        let usage = UsageEvent(correlationId: paid.flow.correlationId, clientId: paid.identity.clientId, payer: paid.proof.key.payer,
                                resource: paid.route.resource, unit: offer.unit, quantity: consumed, paidQuantity: offer.quantity,
                                source: .payment, amount: offer.amount.atomic, asset: offer.asset, atMillis: clock.nowMillis())
         let grant = paid.pricing.metering.package.map {

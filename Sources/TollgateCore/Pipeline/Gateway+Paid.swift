@@ -9,7 +9,7 @@ extension Gateway {
               flow: inout Flow) async -> GatewayResponse {
         let received = [
             "payer": proof.payer, "network": proof.network, "asset": proof.asset, "amount": proof.amount,
-            "nonce": proof.nonce, "rail": proof.rail,
+            "nonce": proof.key.nonce, "rail": proof.rail,
         ]
         guard let token = proof.accepted.offerToken else {
             return await refuse(request, route, pricing, identity, .offerMissing, flow: flow, received: received,
@@ -27,16 +27,19 @@ extension Gateway {
         // The flow continues under the correlation id of the 402 that made the offer.
         flow.correlationId = offer.correlationId
 
+        let retry = PaidFlow(request: request, route: route, pricing: pricing, identity: identity, proof: proof, offer: signedOffer, flow: flow)
         if let (reason, detail) = offerMismatch(offer, request: request, route: route, pricing: pricing, identity: identity, proof: proof) {
+            if reason == .offerExpired, let answer = await lateRetry(retry) { return answer }
             return await refuse(request, route, pricing, identity, reason, flow: flow, received: received, detail: detail)
         }
         let now = clock.nowSeconds
         if case .invalid(let reason, let detail) = rail.verifyLocally(proof, offer: offer, now: now) {
+            if reason == .validBefore, let answer = await lateRetry(retry) { return answer }
             return await refuse(request, route, pricing, identity, reason, flow: flow, received: received, detail: detail)
         }
 
-        let payerAddress = proof.payer.lowercased()
-        if controls.isRevoked(payer: proof.payer) || settings.payerDenyList.contains(payerAddress)
+        let payerAddress = proof.key.payer
+        if controls.isRevoked(payer: payerAddress) || settings.payerDenyList.contains(payerAddress)
             || settings.payerAllowList.map({ !$0.contains(payerAddress) }) ?? false {
             await audit.record(flow.event(.proof, .received, clock: clock, received))
             return await deny(.forbidden, "forbidden", .decide, .payerRevoked, flow: flow,
@@ -55,6 +58,12 @@ extension Gateway {
             return await unavailable(.facilitatorUnavailable, flow: flow, detail: "payment verification is unavailable; retry later", events: events)
         }
 
+        // One request of this process per authorization at a time: a retry while the first is running waits (503).
+        guard inFlight.begin(proof.key) else {
+            return await inProgress(flow, events: events, detail: "this payment is being processed by an earlier request; retry shortly, do not pay again")
+        }
+        defer { inFlight.end(proof.key) }
+
         // Single use: the claim is committed before anything is forwarded.
         let reservation = Reservation(key: proof.key, correlationId: flow.correlationId, clientId: identity.clientId,
                                       resource: route.resource, validBefore: Int64(proof.validBefore) ?? Int64.max,
@@ -67,11 +76,24 @@ extension Gateway {
                 events.removeAll()
             case .alreadyClaimed(let first, let state):
                 events.removeLast()
-                // Only an identified client, or one naming the payment with its `payment-identifier`, is
-                // recognised as the same caller; an anonymous bare replay stays refused.
-                let recognised = proof.paymentIdentifier != nil || identity != .anonymous
-                if state == .settled, recognised, let stored = try? await store.storedResponse(proof.key, now: clock.nowSeconds),
-                   stored.clientId == identity.clientId, stored.request == request.requestLine {
+                if first == flow.correlationId, state != .failed {
+                    // The same authorization for the same offer: a retry of this very purchase.
+                    if let answer = await retryOfClaim(retry, state: state, events: events) { return answer }
+                    if state == .reserved {
+                        // Left by a process that stopped before asking to settle: this request carries the claim on.
+                        events.append(flow.event(.reserve, .ok, Reason("claim_taken_over"), clock: clock, ["proof": proof.key.description]))
+                        guard await appendDurably(events) else {
+                            return await unavailable(.storeUnavailable, flow: flow, detail: "the gateway cannot record payments right now", events: [])
+                        }
+                        return await verifiedAndReserved(request, route: route, pricing: pricing, identity: identity, proof: proof,
+                                                         offer: signedOffer, flow: flow)
+                    }
+                } else if [.settling, .pending, .unknown].contains(state) {
+                    // Its money may be moving: never a 402, which would make a stock client pay again.
+                    return await inProgress(flow, events: events, detail: "this payment authorization is being settled; retry later, do not pay again")
+                }
+                if state == .settled, let stored = try? await store.storedResponse(proof.key, now: clock.nowSeconds),
+                   isOwner(stored, of: retry) {
                     return await replayStored(stored, flow: flow, events: events)
                 }
                 events.append(flow.event(.reserve, .denied, .nonceAlreadyUsed, clock: clock,
@@ -99,6 +121,34 @@ extension Gateway {
         return await verifiedAndReserved(request, route: route, pricing: pricing, identity: identity, proof: proof, offer: signedOffer, flow: flow)
     }
 
+    /// Whether a stored answer belongs to this retry: the same offer (so the same client, the same request and
+    /// body), the same `payment-identifier` as the first delivery, and a caller that can be recognised (an
+    /// identified client, or one naming the payment): an anonymous bare replay, or a captured anonymous proof
+    /// with a `payment-identifier` added, gets nothing.
+    func isOwner(_ stored: StoredResponse, of retry: PaidFlow) -> Bool {
+        let recognised = retry.proof.paymentIdentifier != nil || retry.identity != .anonymous
+        return recognised && stored.correlationId == retry.flow.correlationId && stored.clientId == retry.identity.clientId
+            && stored.request == retry.request.requestLine && stored.paymentIdentifier == retry.proof.paymentIdentifier
+    }
+
+    /// A retry whose offer or authorization has expired since the first attempt: still the same purchase when
+    /// the proof's claim belongs to this offer (and the signature held when the claim was made). Its answer, or
+    /// its settlement in doubt, is handled as for any retry; nil when the proof has no claim of this offer.
+    func lateRetry(_ retry: PaidFlow) async -> GatewayResponse? {
+        let key = retry.proof.key
+        if let stored = try? await store.storedResponse(key, now: clock.nowSeconds), isOwner(stored, of: retry) {
+            return await replayStored(stored, flow: retry.flow, events: [])
+        }
+        guard let open = try? await store.openSettlement(key), open.intent.correlationId == retry.flow.correlationId,
+              case .valid = rail.verifyLocally(retry.proof, offer: retry.offer.offer, now: open.intent.createdAtMillis / 1000)
+        else { return nil }
+        guard inFlight.begin(key) else {
+            return await inProgress(retry.flow, events: [], detail: "this payment is being processed by an earlier request; retry shortly, do not pay again")
+        }
+        defer { inFlight.end(key) }
+        return await retryOfClaim(retry, state: open.state, events: [])
+    }
+
     /// The same client retrying the same proof for the same request: its response was lost, so it
     /// gets the stored one (receipt included) and nothing is settled again.
     func replayStored(_ stored: StoredResponse, flow: Flow, events: [AuditEvent]) async -> GatewayResponse {
@@ -110,6 +160,11 @@ extension Gateway {
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
                               detail: "the gateway cannot record this delivery right now; retry later")
         }
+        return replayed(stored)
+    }
+
+    /// A stored answer as a response.
+    func replayed(_ stored: StoredResponse) -> GatewayResponse {
         var fields = HTTPFields()
         for pair in stored.headers where pair.count == 2 {
             if let name = HTTPField.Name(pair[0]) { fields.append(HTTPField(name: name, value: pair[1])) }

@@ -81,6 +81,8 @@ public struct Gateway: Sendable {
     let controls: OperatorControls
     let tokens: (any TokenVerifier)?
     let logger: Logger
+    /// Proofs this gateway is handling now (shared by its copies: the server's and the reconciler's).
+    let inFlight = PaymentsInFlight()
 
     public init(settings: Settings, rail: any PaymentRail, store: any TollgateStore, audit: AuditBatcher,
                 upstream: any Upstream, clock: any GatewayClock = SystemClock(), controls: OperatorControls = OperatorControls(),
@@ -269,9 +271,11 @@ struct Flow: Sendable {
     /// The units this request asks for (its quantity rule; 1 for a request).
     var requested = 1
 
-    init(correlationId: String, now: Int64) {
+    init(correlationId: String, now: Int64, clientId: String? = nil, resource: String? = nil) {
         self.correlationId = correlationId
         self.startedMillis = now
+        self.clientId = clientId
+        self.resource = resource
     }
 
     func event(_ stage: AuditEvent.Stage, _ outcome: AuditEvent.Outcome, _ reason: Reason? = nil, clock: any GatewayClock,

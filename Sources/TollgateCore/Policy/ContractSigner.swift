@@ -86,7 +86,7 @@ public enum HexString {
         return out
     }
 
-    private static func nibble(_ c: UInt8) -> UInt8? {
+    static func nibble(_ c: UInt8) -> UInt8? {
         switch c {
         case 48...57: c - 48
         case 97...102: c - 87

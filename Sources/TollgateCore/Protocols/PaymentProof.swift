@@ -42,10 +42,15 @@ public struct PaymentProof: Sendable, Hashable {
     public var raw: [UInt8]
     /// The client's idempotency key for this payment (x402 `payment-identifier` extension), if any.
     public var paymentIdentifier: String?
+    /// The key under which this proof is claimed exactly once, built by the rail from the decoded values
+    /// (never from the strings the client sent), so every spelling of one authorization is one key.
+    public var key: ProofKey
 
+    /// `key` defaults to the case-normalised strings, for rails whose values have one spelling only.
     public init(rail: String, network: String, asset: String, payer: String, payee: String, amount: String,
                 nonce: String, validAfter: String, validBefore: String, signature: String, accepted: Accepted, raw: [UInt8],
-                paymentIdentifier: String? = nil) {
+                paymentIdentifier: String? = nil, key: ProofKey? = nil) {
+        self.key = key ?? ProofKey(network: network, asset: asset, payer: payer, nonce: nonce)
         self.paymentIdentifier = paymentIdentifier
         self.signature = signature
         self.rail = rail
@@ -60,15 +65,11 @@ public struct PaymentProof: Sendable, Hashable {
         self.accepted = accepted
         self.raw = raw
     }
-
-    /// The key under which this proof is claimed exactly once.
-    public var key: ProofKey {
-        ProofKey(network: network, asset: asset, payer: payer, nonce: nonce)
-    }
 }
 
-/// What identifies a proof for single use: (network, asset, payer, nonce), case-normalised.
-public struct ProofKey: Sendable, Hashable, CustomStringConvertible {
+/// What identifies a proof for single use: (network, asset, payer, nonce). An EVM rail passes the chain as
+/// `eip155:<decimal id>`, addresses as `0x` + 40 lowercase hex digits and the nonce as `0x` + 64.
+public struct ProofKey: Sendable, Hashable, Codable, CustomStringConvertible {
     public let network: String
     public let asset: String
     public let payer: String

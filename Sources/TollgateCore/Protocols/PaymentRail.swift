@@ -27,11 +27,21 @@ public protocol PaymentRail: Sendable {
     /// Verification by the rail's authority (the facilitator). Throws `RailFailure` when it cannot answer.
     func verify(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Verdict
 
-    /// Settles the payment. Throws `RailFailure` when the outcome is unknown.
-    func settle(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Settlement
+    /// Settles the payment. `before` is called with each attempt before it is sent, to record the intent;
+    /// when it throws, nothing is sent and its error is rethrown. Another authority is tried only when the
+    /// previous one could not be connected to at all. Throws `RailFailure`: when `failure.reachedAuthority`
+    /// is false nothing was sent anywhere; otherwise the outcome is unknown.
+    func settle(_ proof: PaymentProof, offer: SignedOffer, before: @Sendable (SettlementAttempt) async throws -> Void,
+                logger: Logger) async throws -> Settlement
+
+    /// Sends exactly this attempt again, to the same authority (resolving a pending or unknown settlement).
+    func resettle(_ attempt: SettlementAttempt, logger: Logger) async throws -> Settlement
+
+    /// What the chain says about the authorization under `key`; nil when the rail cannot read that chain.
+    func chainAuthorization(_ key: ProofKey, logger: Logger) async throws -> ChainAuthorization?
 
     /// Header fields of the receipt sent with the response.
-    func receiptFields(_ settlement: Settlement, proof: PaymentProof) -> HTTPFields
+    func receiptFields(_ settlement: Settlement) -> HTTPFields
 }
 
 /// Everything a 402 states.
@@ -98,7 +108,10 @@ public struct RailFailure: Error, Sendable, Hashable, CustomStringConvertible {
         public let rawValue: String
         public init(_ rawValue: String) { self.rawValue = rawValue }
         public var description: String { rawValue }
+        /// No connection could be made: the request was not sent.
         public static let unreachable = Code("unreachable")
+        /// The connection failed after the request may have been sent.
+        public static let connectionLost = Code("connection_lost")
         public static let timeout = Code("timeout")
         public static let badStatus = Code("bad_status")
         public static let undecodable = Code("undecodable_response")
@@ -117,4 +130,7 @@ public struct RailFailure: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(code) (\(authority)): \(message)" }
+
+    /// Whether the request may have reached the authority (and so may have had its effect).
+    public var reachedAuthority: Bool { code != .unreachable && code != .notReady }
 }

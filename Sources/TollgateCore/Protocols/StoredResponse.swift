@@ -11,8 +11,12 @@ public struct StoredResponse: Sendable, Hashable, Codable {
     public var body: [UInt8]
     /// Unix seconds after which it is no longer served.
     public var expiresAt: Int64
+    /// The `payment-identifier` the first delivery was paid under; a retry must name the same one (or none).
+    public var paymentIdentifier: String?
 
-    public init(correlationId: String, clientId: String, request: String, status: Int, headers: [[String]], body: [UInt8], expiresAt: Int64) {
+    public init(correlationId: String, clientId: String, request: String, status: Int, headers: [[String]], body: [UInt8], expiresAt: Int64,
+                paymentIdentifier: String? = nil) {
+        self.paymentIdentifier = paymentIdentifier
         self.correlationId = correlationId
         self.clientId = clientId
         self.request = request

@@ -2,7 +2,7 @@
 ///
 /// Every method commits before it returns. Audit events passed along are written in the same
 /// transaction as the state change they describe.
-public protocol TollgateStore: RefundLedger {
+public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// Atomically claims a proof for single use, and the offer (its correlation id) with it.
     func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome
 
@@ -12,8 +12,9 @@ public protocol TollgateStore: RefundLedger {
     /// Records the end of a paid flow: the reservation's final state and, when money moved, the ledger
     /// entry and the delivered response (for idempotent retries), in one transaction.
     /// `metering` (with a settlement only) records the usage event and any package units bought.
+    /// `delivered` says the answer is being sent now; the settlement intent, if any, takes the outcome of `state`.
     func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?, metering: MeteringRecord?,
-                events: [AuditEvent]) async throws
+                delivered: Bool, events: [AuditEvent]) async throws
 
     /// Records the delivery of a flow whose payment was settled before forwarding (`settle: before`).
     func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws
@@ -47,12 +48,18 @@ public protocol TollgateStore: RefundLedger {
 
 extension TollgateStore {
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
-        try await finish(key, state: state, payment: payment, response: nil, metering: nil, events: events)
+        try await finish(key, state: state, payment: payment, response: nil, metering: nil, delivered: false, events: events)
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
                        events: [AuditEvent]) async throws {
-        try await finish(key, state: state, payment: payment, response: response, metering: nil, events: events)
+        try await finish(key, state: state, payment: payment, response: response, metering: nil, delivered: response != nil, events: events)
+    }
+
+    public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
+                       metering: MeteringRecord?, events: [AuditEvent]) async throws {
+        try await finish(key, state: state, payment: payment, response: response, metering: metering,
+                         delivered: response != nil || metering != nil, events: events)
     }
 }
 
@@ -60,6 +67,8 @@ extension TollgateStore {
 public struct Reservation: Sendable, Hashable {
     public enum State: String, Sendable, Hashable, Codable {
         case reserved
+        /// The intent to settle is recorded and `/settle` is (or was) being sent by a live request.
+        case settling
         case settled
         /// Settlement submitted, not final: the proof stays claimed.
         case pending

@@ -64,6 +64,12 @@ public final class FacilitatorPool: Sendable {
         return callable.indices.compactMap { ready[$0].contains(network) ? callable[$0] : nil }
     }
 
+    /// The member named `name`, whether or not it is ready: resolving a settlement asks the authority that was
+    /// asked first, even while its breaker is open.
+    public func member(named name: String) -> (any Facilitator)? {
+        members.firstIndex(where: { $0.facilitator.name == name }).map { callable[$0] }
+    }
+
     /// Networks some facilitator currently serves.
     public var readyNetworks: Set<String> {
         ready.withLock { $0.reduce(into: Set<String>()) { $0.formUnion($1) } }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import TollgateCore
 
 /// A facilitator reached over the x402 HTTP facilitator API: `GET /supported`, `POST /verify`, `POST /settle`.
@@ -47,6 +48,23 @@ public struct HTTPFacilitator: Facilitator {
         try await call(.POST, "/settle", body: request.body, headers: headers.settle, logger: logger)
     }
 
+    /// Errors that happen before a connection exists, so the request was certainly not sent. Everything
+    /// else (a reset, a timeout, a closed connection) may come after the facilitator acted on it.
+    static func neverConnected(_ error: any Error) -> Bool {
+        switch error {
+        case is NIOConnectionError: return true
+        case let error as HTTPClientError:
+            return error == .connectTimeout || error == .getConnectionFromPoolTimeout || error == .invalidURL || error == .emptyHost
+        case let error as ChannelError:
+            if case .connectTimeout = error { return true }
+            return false
+        case let error as IOError:
+            return [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL].contains(error.errnoCode)
+        default:
+            return false
+        }
+    }
+
     private func call<Answer: Decodable>(_ method: HTTPMethod, _ path: String, body: [UInt8]?, headers extra: [(String, String)],
                                          logger: Logger) async throws -> Answer {
         var request = HTTPClientRequest(url: baseURL + path)
@@ -62,10 +80,12 @@ public struct HTTPFacilitator: Facilitator {
         do {
             response = try await client.execute(request, timeout: .nanoseconds(timeout.inNanoseconds), logger: logger)
             bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+        } catch let error where Self.neverConnected(error) {
+            throw RailFailure(.unreachable, "\(path): no connection (\(error))", authority: baseURL)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw RailFailure(.timeout, "\(path) did not answer within \(timeout)", authority: baseURL)
         } catch {
-            throw RailFailure(.unreachable, "\(path): \(error)", authority: baseURL)
+            throw RailFailure(.connectionLost, "\(path): \(error)", authority: baseURL)
         }
         guard response.status == .ok else {
             // Any non-200 (including redirects, which are not followed) is a transport failure, never a verdict.

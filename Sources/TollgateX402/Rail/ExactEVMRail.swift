@@ -12,6 +12,8 @@ public struct ExactEVMRail: PaymentRail {
 
     let assets: [AssetKey: Asset]
     let facilitators: FacilitatorPool
+    /// Readers of chain state per network (`eip155:<id>`), where an RPC URL is configured.
+    let chains: [String: EVMChainReader]
 
     struct AssetKey: Hashable {
         let network: String
@@ -22,7 +24,8 @@ public struct ExactEVMRail: PaymentRail {
         }
     }
 
-    public init(assets: [Asset], facilitators: FacilitatorPool) {
+    public init(assets: [Asset], facilitators: FacilitatorPool, chains: [String: EVMChainReader] = [:]) {
+        self.chains = chains
         self.assets = Dictionary(assets.map { (AssetKey(network: $0.network, address: $0.address), $0) }) { first, _ in first }
         self.facilitators = facilitators
     }
@@ -77,6 +80,10 @@ public struct ExactEVMRail: PaymentRail {
         guard let raw = HeaderCodec.base64Bytes(header) else {
             return .malformed(.invalidPayload, detail: "PAYMENT-SIGNATURE is not base64")
         }
+        // Parsers disagree on repeated keys; refusing them means every reader of this payload sees one value.
+        if let violation = StrictJSON.violation(in: raw) {
+            return .malformed(.invalidPayload, detail: "PAYMENT-SIGNATURE is not strict JSON: \(violation)")
+        }
         let decoder = JSONDecoder()
         guard let payload = try? decoder.decode(X402.PaymentPayload.self, from: Data(raw)), payload.x402Version == X402.version else {
             // Only on failure: say why, version first.
@@ -94,6 +101,10 @@ public struct ExactEVMRail: PaymentRail {
             }
             identifier = id
         }
+        guard let key = Self.proofKey(network: accepted.network, asset: accepted.asset, authorization: authorization) else {
+            return .malformed(.invalidPayload, detail: "the network, asset, authorization.from or authorization.nonce cannot be read "
+                + "(eip155:<chain id>, 0x + 40 hex digits, 0x + 64 hex digits)")
+        }
         return .proof(PaymentProof(
             rail: name, network: accepted.network, asset: accepted.asset, payer: authorization.from, payee: authorization.to,
             amount: authorization.value, nonce: authorization.nonce, validAfter: authorization.validAfter,
@@ -101,7 +112,16 @@ public struct ExactEVMRail: PaymentRail {
             accepted: .init(scheme: accepted.scheme, network: accepted.network, asset: accepted.asset, amount: accepted.amount,
                             payTo: accepted.payTo, maxTimeoutSeconds: accepted.maxTimeoutSeconds,
                             offerToken: accepted.extra?[X402.offerExtraKey]?.string),
-            raw: raw, paymentIdentifier: identifier))
+            raw: raw, paymentIdentifier: identifier, key: key))
+    }
+
+    /// The single-use key from decoded values: the chain id, the asset and payer as 20 bytes, the nonce as
+    /// 32 bytes. With or without `0x`, in any letter case, one authorization has one key.
+    static func proofKey(network: String, asset: String, authorization: X402.Authorization) -> ProofKey? {
+        guard let chainId = ExactEVMVerifier.chainId(network), let asset = EthereumAddress(asset),
+              let payer = EthereumAddress(authorization.from), let nonce = Hex.decode(authorization.nonce), nonce.count == 32
+        else { return nil }
+        return ProofKey(network: "eip155:\(chainId)", asset: asset.lowercased, payer: payer.lowercased, nonce: Hex.encode(nonce))
     }
 
     private struct VersionProbe: Decodable {
@@ -129,15 +149,47 @@ public struct ExactEVMRail: PaymentRail {
         return .valid(payer: proof.payer)
     }
 
-    public func settle(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Settlement {
+    public func settle(_ proof: PaymentProof, offer: SignedOffer, before: @Sendable (SettlementAttempt) async throws -> Void,
+                       logger: Logger) async throws -> Settlement {
         let request = facilitatorRequest(proof, offer: offer)
-        let answer = try await withFailover(network: proof.network) { try await $0.settle(request, logger: logger) }
-        let status: Settlement.Status = answer.success ? .settled : (answer.errorReason == "settlement_pending" ? .pending : .failed)
-        return Settlement(status: status, transaction: answer.transaction, network: answer.network.isEmpty ? proof.network : answer.network,
-                          payer: answer.payer ?? proof.payer, errorReason: answer.errorReason, errorMessage: answer.errorMessage)
+        var lastFailure = RailFailure(.notReady, "no facilitator is ready for \(proof.network)", authority: "-")
+        for facilitator in facilitators.candidates(for: proof.network) {
+            try await before(SettlementAttempt(authority: facilitator.name, request: request.body))
+            do {
+                let answer = try await timed(facilitator) { try await $0.settle(request, logger: logger) }
+                return settlement(answer, network: proof.network, payer: proof.payer)
+            } catch let failure as RailFailure where !failure.reachedAuthority {
+                // Never connected, so nothing can have moved: the next facilitator may be asked. Any other
+                // failure may come after the first one acted, and asking another could settle twice.
+                lastFailure = failure
+            }
+        }
+        throw lastFailure
     }
 
-    public func receiptFields(_ settlement: Settlement, proof: PaymentProof) -> HTTPFields {
+    public func resettle(_ attempt: SettlementAttempt, logger: Logger) async throws -> Settlement {
+        guard let facilitator = facilitators.member(named: attempt.authority) else {
+            throw RailFailure(.notReady, "the facilitator first asked is no longer configured", authority: attempt.authority)
+        }
+        let request = X402.FacilitatorRequest(body: attempt.request)
+        let answer = try await timed(facilitator) { try await $0.settle(request, logger: logger) }
+        let contents = request.contents()
+        return settlement(answer, network: contents?.paymentRequirements.network ?? "",
+                          payer: contents?.paymentPayload.payload.authorization.from ?? "")
+    }
+
+    public func chainAuthorization(_ key: ProofKey, logger: Logger) async throws -> ChainAuthorization? {
+        guard let reader = chains[key.network] else { return nil }
+        return try await reader.authorization(asset: key.asset, payer: key.payer, nonce: key.nonce, logger: logger)
+    }
+
+    private func settlement(_ answer: X402.SettleResponse, network: String, payer: String) -> Settlement {
+        let status: Settlement.Status = answer.success ? .settled : (answer.errorReason == "settlement_pending" ? .pending : .failed)
+        return Settlement(status: status, transaction: answer.transaction, network: answer.network.isEmpty ? network : answer.network,
+                          payer: answer.payer ?? payer, errorReason: answer.errorReason, errorMessage: answer.errorMessage)
+    }
+
+    public func receiptFields(_ settlement: Settlement) -> HTTPFields {
         let response = X402.SettleResponse(
             success: settlement.status == .settled, errorReason: settlement.errorReason, errorMessage: settlement.errorMessage,
             payer: settlement.payer, transaction: settlement.transaction, network: settlement.network)
@@ -146,26 +198,46 @@ public struct ExactEVMRail: PaymentRail {
         return fields
     }
 
-    /// The proof exactly as received, with the requirements of the offer it answers (built from
+    /// The proof re-encoded from the values that were checked and reserved (never the client's bytes, which
+    /// another parser could read differently), with the requirements of the offer it answers (built from
     /// configuration, not from what the client echoed).
     func facilitatorRequest(_ proof: PaymentProof, offer: SignedOffer) -> X402.FacilitatorRequest {
-        X402.FacilitatorRequest(rawPayload: proof.raw, requirements: requirements(for: offer))
+        X402.FacilitatorRequest(rawPayload: Self.checkedPayload(proof), requirements: requirements(for: offer))
     }
 
-    /// Asks the ready facilitators in order; a transport failure moves on to the next one.
+    /// The payload as decoded, with the authorization in the spelling of its key.
+    static func checkedPayload(_ proof: PaymentProof) -> [UInt8] {
+        guard var payload = try? JSONDecoder().decode(X402.PaymentPayload.self, from: Data(proof.raw)) else { return proof.raw }
+        payload.payload.authorization.from = proof.key.payer
+        payload.payload.authorization.nonce = proof.key.nonce
+        payload.payload.authorization.to = EthereumAddress(payload.payload.authorization.to)?.lowercased ?? payload.payload.authorization.to
+        return HeaderCodec.json(payload)
+    }
+
+    /// Asks the ready facilitators in order; a transport failure moves on to the next one (verification
+    /// has no effect, so asking twice is harmless).
     private func withFailover<Answer>(network: String, _ call: (any Facilitator) async throws -> Answer) async throws -> Answer {
         var lastFailure = RailFailure(.notReady, "no facilitator is ready for \(network)", authority: "-")
         for facilitator in facilitators.candidates(for: network) {
-            let started = ContinuousClock.now
             do {
-                let answer = try await call(facilitator)
-                facilitators.record(facilitator.name, failure: nil, latencyMillis: (ContinuousClock.now - started).inMilliseconds, now: ContinuousClock.seconds)
-                return answer
+                return try await timed(facilitator, call)
             } catch let failure as RailFailure {
-                facilitators.record(facilitator.name, failure: failure, latencyMillis: (ContinuousClock.now - started).inMilliseconds, now: ContinuousClock.seconds)
                 lastFailure = failure
             }
         }
         throw lastFailure
+    }
+
+    /// One call, reported to the facilitator's circuit breaker.
+    private func timed<Answer>(_ facilitator: any Facilitator, _ call: (any Facilitator) async throws -> Answer) async throws -> Answer {
+        let started = ContinuousClock.now
+        do {
+            let answer = try await call(facilitator)
+            facilitators.record(facilitator.name, failure: nil, latencyMillis: (ContinuousClock.now - started).inMilliseconds, now: ContinuousClock.seconds)
+            return answer
+        } catch let failure as RailFailure {
+            facilitators.record(facilitator.name, failure: failure, latencyMillis: (ContinuousClock.now - started).inMilliseconds, now: ContinuousClock.seconds)
+            throw failure
+        }
     }
 }

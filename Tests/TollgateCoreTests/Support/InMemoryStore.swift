@@ -46,8 +46,69 @@ actor InMemoryStore: TollgateStore {
 
     func release(_ key: ProofKey, events: [AuditEvent]) async throws {
         try check(.release)
-        if claims[key]?.state == .reserved { claims[key] = nil }
+        if let state = claims[key]?.state, [.reserved, .settling].contains(state) {
+            claims[key] = nil
+            if intents[key]?.outcome == .open { intents[key] = nil }
+        }
         write(events)
+    }
+
+    // MARK: settlement ledger
+
+    private(set) var intents: [ProofKey: OpenSettlement] = [:]
+
+    /// Sets a claim's state as a crash would leave it (tests of recovery).
+    func setState(_ state: Reservation.State, of key: ProofKey) { claims[key]?.state = state }
+
+    func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {
+        try check(.finish)
+        if let existing = intents[intent.key] {
+            intents[intent.key]?.intent.attempt = intent.attempt
+            _ = existing
+        } else {
+            intents[intent.key] = OpenSettlement(intent: intent, state: .settling, outcome: .open, delivered: false)
+        }
+        claims[intent.key]?.state = .settling
+        write(events)
+    }
+
+    func openSettlement(_ key: ProofKey) async throws -> OpenSettlement? {
+        guard var open = intents[key] else { return nil }
+        open.state = claims[key]?.state ?? .unknown
+        if open.intent.response != nil, let ready = responses[key] { open.intent.response = ready }
+        return open
+    }
+
+    func unresolvedSettlements(limit: Int) async throws -> [OpenSettlement] {
+        var all: [OpenSettlement] = []
+        for key in intents.keys {
+            if let open = try await openSettlement(key), open.outcome == .open || (open.outcome == .settled && !open.delivered) { all.append(open) }
+        }
+        return Array(all.sorted { $0.intent.createdAtMillis < $1.intent.createdAtMillis }.prefix(limit))
+    }
+
+    func settlementsForReview(limit: Int) async throws -> [OpenSettlement] {
+        intents.values.filter { $0.outcome == .review }
+    }
+
+    func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws {
+        try check(.finish)
+        intents[key]?.outcome = outcome
+        if delivered { intents[key]?.delivered = true }
+        write(events)
+    }
+
+    func abandonSettling(events: @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
+        var changed: [OpenSettlement] = []
+        for (key, claim) in claims where claim.state == .settling {
+            claims[key]?.state = .unknown
+            if var open = intents[key] {
+                open.state = .unknown
+                write(events(open))
+                changed.append(open)
+            }
+        }
+        return changed
     }
 
     private(set) var responses: [ProofKey: StoredResponse] = [:]
@@ -68,10 +129,14 @@ actor InMemoryStore: TollgateStore {
     }
 
     func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
-                metering: MeteringRecord?, events: [AuditEvent]) async throws {
+                metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
         try check(.finish)
         if let response { responses[key] = response }
         claims[key]?.state = state
+        if state == .settled { intents[key]?.outcome = .settled }
+        if state == .failed { intents[key]?.outcome = .failed }
+        if let payment { intents[key]?.transaction = payment.transaction }
+        if delivered { intents[key]?.delivered = true }
         if let payment { payments.append(payment) }
         if let metering, state == .settled { record(metering) }
         write(events)
@@ -91,6 +156,7 @@ actor InMemoryStore: TollgateStore {
         try check(.finish)
         if let response { responses[key] = response }
         if let metering { record(metering) }
+        intents[key]?.delivered = true
         write(events)
     }
 

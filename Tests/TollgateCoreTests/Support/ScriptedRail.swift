@@ -23,9 +23,17 @@ final class ScriptedRail: PaymentRail {
         var settlements: [Result<Settlement.Status, RailFailure>] = []
         var verifyCalls = 0
         var settleCalls = 0
+        var resettleCalls = 0
+        /// The reason of a `.failed` settlement.
+        var failureReason = "invalid_exact_evm_insufficient_funds"
+        /// What the chain says, where the test gives the rail an RPC.
+        var chain: ChainAuthorization?
     }
 
+    /// The facilitator could not be connected to: nothing was sent.
     static let outage = RailFailure(.unreachable, "connection refused", authority: "http://facilitator.test")
+    /// The facilitator received the request and its answer was lost: the outcome is unknown.
+    static let lostAnswer = RailFailure(.timeout, "no answer within 5 s", authority: "http://facilitator.test")
 
     let name = "test-rail"
     private let script = Mutex(Script())
@@ -33,6 +41,7 @@ final class ScriptedRail: PaymentRail {
     func update(_ change: (inout Script) -> Void) { script.withLock { change(&$0) } }
     var verifyCalls: Int { script.withLock { $0.verifyCalls } }
     var settleCalls: Int { script.withLock { $0.settleCalls } }
+    var resettleCalls: Int { script.withLock { $0.resettleCalls } }
 
     func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields {
         var fields = HTTPFields()
@@ -67,18 +76,43 @@ final class ScriptedRail: PaymentRail {
         return try answer.get()
     }
 
-    func settle(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Settlement {
+    func settle(_ proof: PaymentProof, offer: SignedOffer, before: @Sendable (SettlementAttempt) async throws -> Void,
+                logger: Logger) async throws -> Settlement {
+        let attempt = SettlementAttempt(authority: Self.outage.authority, request: Array(proof.key.description.utf8))
+        // Like the real rail: a failure to connect happens before anything is sent, so no intent is recorded.
+        let next = script.withLock { $0.settlements.first }
+        if case .failure(let failure)? = next, !failure.reachedAuthority {
+            _ = script.withLock { script in
+                script.settleCalls += 1
+                script.settlements.removeFirst()
+            }
+            throw failure
+        }
+        try await before(attempt)
+        return try nextSettlement(network: proof.network, payer: proof.payer)
+    }
+
+    func resettle(_ attempt: SettlementAttempt, logger: Logger) async throws -> Settlement {
+        script.withLock { $0.resettleCalls += 1 }
+        return try nextSettlement(network: "eip155:84532", payer: "0xpayer")
+    }
+
+    func chainAuthorization(_ key: ProofKey, logger: Logger) async throws -> ChainAuthorization? {
+        script.withLock { $0.chain }
+    }
+
+    private func nextSettlement(network: String, payer: String) throws -> Settlement {
         let (call, next) = script.withLock { script in
             script.settleCalls += 1
             return (script.settleCalls, script.settlements.isEmpty ? .success(.settled) : script.settlements.removeFirst())
         }
         let status = try next.get()
-        return Settlement(status: status, transaction: "0xtx\(call)", network: proof.network, payer: proof.payer,
-                          errorReason: status == .failed ? "invalid_exact_evm_insufficient_funds" : nil,
+        return Settlement(status: status, transaction: "0xtx\(call)", network: network, payer: payer,
+                          errorReason: status == .failed ? script.withLock { $0.failureReason } : nil,
                           errorMessage: status == .failed ? "the payer has no funds" : nil)
     }
 
-    func receiptFields(_ settlement: Settlement, proof: PaymentProof) -> HTTPFields {
+    func receiptFields(_ settlement: Settlement) -> HTTPFields {
         var fields = HTTPFields()
         fields[Self.receiptField] = "\(settlement.status.rawValue) \(settlement.transaction)"
         return fields

@@ -1,0 +1,43 @@
+// Fuzz target: the x402 JSON readers. The input is JSON text as found inside an x402 header or a
+// facilitator's answer.
+//
+// - `StrictJSON.violation(in:)`, the duplicate-key check every proof passes before anything else reads it.
+// - `JSONDecoder` into every x402 message type and into `JSONValue` (the `extra` and `extensions` trees).
+// Invariants (a failed precondition is a crash libFuzzer reports):
+// - a violation's offset lies inside the text (0...count);
+// - a text StrictJSON accepts crashes nothing: not JSONSerialization, not JSONDecoder (refusing it is
+//   fine: Foundation rejects some texts RFC 8259 allows);
+// - a payment payload decoded from an accepted text, re-encoded the way the gateway forwards it to a
+//   facilitator (`HeaderCodec.json`), is itself accepted by StrictJSON and decodes to the same payload.
+import Foundation
+import TollgateCore
+import TollgateX402
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    let violation = StrictJSON.violation(in: bytes)
+    if let violation {
+        precondition(violation.offset >= 0 && violation.offset <= bytes.count, "violation offset \(violation.offset) outside 0...\(bytes.count)")
+        _ = violation.description
+    }
+
+    let text = Data(bytes)
+    let decoder = JSONDecoder()
+    let payload = try? decoder.decode(X402.PaymentPayload.self, from: text)
+    _ = try? decoder.decode(X402.PaymentRequired.self, from: text)
+    _ = try? decoder.decode(X402.SettleResponse.self, from: text)
+    _ = try? decoder.decode(X402.VerifyResponse.self, from: text)
+    _ = try? decoder.decode(X402.SupportedResponse.self, from: text)
+    _ = JSONValue.parse(bytes)
+
+    guard violation == nil else { return 0 }
+    _ = try? JSONSerialization.jsonObject(with: text, options: [.fragmentsAllowed])
+    if let payload {
+        let forwarded = HeaderCodec.json(payload)
+        precondition(StrictJSON.violation(in: forwarded) == nil, "a re-encoded payload is not strict JSON")
+        let again = try? decoder.decode(X402.PaymentPayload.self, from: Data(forwarded))
+        precondition(again == payload, "a re-encoded payload does not decode to itself")
+    }
+    return 0
+}

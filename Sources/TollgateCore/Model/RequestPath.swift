@@ -1,0 +1,97 @@
+/// The one spelling of a request path that routes are matched on and the upstream receives.
+///
+/// Percent-encoded unreserved characters are decoded and the remaining escapes uppercased (RFC 3986
+/// §6.2.2), so `/%72eports/x` is `/reports/x` everywhere. Spellings that servers resolve differently are
+/// refused rather than guessed at: dot segments (encoded or not), encoded `/` and `\`, a raw `\`, NUL and
+/// other control characters, escapes that are not valid UTF-8 (overlong forms included), malformed
+/// escapes, and double encodings (`%25` followed by two hex digits), which a second decoder would turn
+/// into any of these.
+public enum RequestPath {
+    /// Why a path was refused (answered 400 `unsafe_path`).
+    public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
+        public let detail: String
+        public var description: String { detail }
+    }
+
+    /// The normalised path, or why it cannot be served. `path` is the path of a request target (no query).
+    public static func normalize(_ path: some StringProtocol) -> Result<String, Refusal> {
+        let bytes = Array(path.utf8)
+        guard bytes.first == UInt8(ascii: "/") else { return .failure(Refusal(detail: "the path does not start with /")) }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        // Every escape decoded to bytes, to check the whole path is UTF-8 once decoded.
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(bytes.count)
+        var segmentStart = 0
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "%"):
+                guard index + 2 < bytes.count,
+                      let high = HexString.nibble(bytes[index + 1]), let low = HexString.nibble(bytes[index + 2])
+                else { return .failure(Refusal(detail: "the path has a malformed percent escape")) }
+                let value = high << 4 | low
+                switch value {
+                case UInt8(ascii: "/"), UInt8(ascii: "\\"):
+                    return .failure(Refusal(detail: "the path has an encoded separator"))
+                case 0x00..<0x20, 0x7F:
+                    return .failure(Refusal(detail: "the path has an encoded control character"))
+                case UInt8(ascii: "%"):
+                    if index + 4 < bytes.count, HexString.nibble(bytes[index + 3]) != nil, HexString.nibble(bytes[index + 4]) != nil {
+                        return .failure(Refusal(detail: "the path is percent-encoded twice"))
+                    }
+                    output += [UInt8(ascii: "%"), UInt8(ascii: "2"), UInt8(ascii: "5")]
+                default:
+                    if isUnreserved(value) {
+                        output.append(value)
+                    } else {
+                        output += [UInt8(ascii: "%"), upperHex(value >> 4), upperHex(value & 0x0F)]
+                    }
+                }
+                decoded.append(value)
+                index += 3
+            case UInt8(ascii: "/"):
+                if let refusal = dotSegment(output[segmentStart...]) { return .failure(refusal) }
+                output.append(byte)
+                decoded.append(byte)
+                segmentStart = output.count
+                index += 1
+            case UInt8(ascii: "\\"):
+                return .failure(Refusal(detail: "the path has a backslash"))
+            case 0x00..<0x20, 0x7F:
+                return .failure(Refusal(detail: "the path has a control character"))
+            default:
+                output.append(byte)
+                decoded.append(byte)
+                index += 1
+            }
+        }
+        if let refusal = dotSegment(output[segmentStart...]) { return .failure(refusal) }
+        guard String(validating: decoded, as: UTF8.self) != nil else {
+            return .failure(Refusal(detail: "the path is not UTF-8 once decoded"))
+        }
+        return .success(String(decoding: output, as: UTF8.self))
+    }
+
+    /// A segment equal to `.` or `..` after decoding (the output already holds decoded unreserved bytes).
+    private static func dotSegment(_ segment: ArraySlice<UInt8>) -> Refusal? {
+        let dot = UInt8(ascii: ".")
+        if segment.count == 1 && segment.first == dot || segment.count == 2 && segment.allSatisfy({ $0 == dot }) {
+            return Refusal(detail: "the path has a dot segment")
+        }
+        return nil
+    }
+
+    /// RFC 3986 §2.3: ALPHA / DIGIT / "-" / "." / "_" / "~".
+    static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x41...0x5A, 0x61...0x7A, 0x30...0x39, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"): true
+        default: false
+        }
+    }
+
+    private static func upperHex(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? 0x30 + nibble : 0x41 + nibble - 10
+    }
+}

@@ -1,0 +1,210 @@
+import HTTPTypes
+import Logging
+
+extension Gateway {
+    /// Settles the proof. The intent (which authority, which exact body, the answer already produced) is
+    /// committed before `/settle` is sent, so a crash, a timeout or an unreadable answer leaves a record the
+    /// reconciler and the client's retry can resolve. A `pending` answer gets exactly one more `/settle` with
+    /// the same body to the same facilitator. Anything but a settlement ends the reservation and becomes the answer.
+    func charge(_ paid: PaidFlow, prepared: StoredResponse?, metering: MeteringRecord?, bodyDigest: String,
+                events: [AuditEvent]) async -> PaidCharge {
+        var events = events
+        let flow = paid.flow, proof = paid.proof, offer = paid.offer.offer
+        if let incident = controls.incident(for: paid.route.resource) {
+            // The switch went on while this request was in flight: deliver nothing, settle nothing.
+            events.append(flow.event(.settle, .denied, .incident, clock: clock, ["incident": incident.id, "settled": "false"]))
+            await release(proof, events: events)
+            return .stopped(await deny(.serviceUnavailable, "service_unavailable", .respond, .incident, flow: flow,
+                                       detail: "payments are suspended (incident \(incident.id)); nothing was charged", extra: ["incident": incident.id],
+                                       durable: true))
+        }
+        let intent = SettlementIntent(
+            key: proof.key, correlationId: flow.correlationId, attempt: SettlementAttempt(authority: "", request: []),
+            payment: paymentRecord(paid, transaction: "", bodyDigest: bodyDigest), metering: metering, response: prepared,
+            redeliverable: paid.route.redeliverable(paid.request.method), validBefore: Int64(proof.validBefore) ?? 0,
+            createdAtMillis: clock.nowMillis())
+        let recorded = RecordedAttempt()
+        let before = events
+        let clock = self.clock, store = self.store
+        var settlement: Settlement
+        do {
+            settlement = try await rail.settle(proof, offer: paid.offer, before: { attempt in
+                var next = intent
+                next.attempt = attempt
+                // The flow's events so far are committed with the first intent; a later attempt says why it moved on.
+                let said = flow.event(.settle, .received, Reason("settle_intent"), clock: clock, ["authority": attempt.authority])
+                try await store.recordSettlementIntent(next, events: recorded.value == nil ? before + [said] : [said])
+                recorded.set(attempt)
+            }, logger: logger)
+            if recorded.value != nil { events.removeAll() }
+            if settlement.status == .pending, let attempt = recorded.value {
+                // Not final: ask the same facilitator once more with the identical body, never with a fresh 402
+                // (the client would pay twice).
+                events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
+                settlement = try await rail.resettle(attempt, logger: logger)
+            }
+        } catch let failure as RailFailure where !failure.reachedAuthority {
+            // No facilitator could be connected to: `/settle` was never sent, nothing can have moved.
+            let written = recorded.value != nil
+            let event = flow.event(.settle, .error, .facilitatorUnavailable, clock: clock, ["detail": "\(failure)", "sent": "false", "settled": "false"])
+            await release(proof, events: (written ? [] : events) + [event])
+            return .stopped(await deny(.serviceUnavailable, "service_unavailable", .respond, .facilitatorUnavailable, flow: flow,
+                                       detail: "payment settlement is unavailable; nothing was charged; retry later", durable: true))
+        } catch let failure as RailFailure {
+            let written = recorded.value != nil
+            let event = flow.event(.settle, .error, .settlementUnknown, clock: clock, ["detail": "\(failure)", "authority": failure.authority])
+            return .stopped(await finishUnavailable(proof, state: .unknown, reason: .settlementUnknown, flow: flow,
+                                                    events: (written ? [] : events) + [event],
+                                                    detail: "settlement could not be confirmed; the payment is held for reconciliation; "
+                                                        + "send the same proof again later, do not pay again"))
+        } catch {
+            // The intent could not be recorded, so nothing was sent.
+            let event = flow.event(.settle, .error, .storeUnavailable, clock: clock, ["detail": "\(error)", "sent": "false", "settled": "false"])
+            await release(proof, events: (recorded.value == nil ? events : []) + [event])
+            return .stopped(await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
+                                       detail: "the gateway cannot record payments right now; nothing was charged", durable: true))
+        }
+        switch settlement.status {
+        case .settled:
+            events.append(flow.event(.settle, .ok, clock: clock, ["transaction": settlement.transaction, "network": settlement.network,
+                                                                  "asset": offer.asset, "amount": offer.amount.atomic]))
+            return .settled(settlement, events)
+        case .pending:
+            events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
+            return .stopped(await finishUnavailable(proof, state: .pending, reason: .settlementPending, flow: flow, events: events,
+                                                    detail: "settlement is still pending (\(settlement.transaction)); the payment is held, do not pay again"))
+        case .failed:
+            let reason = Reason(settlement.errorReason ?? Reason.settlementFailed.rawValue)
+            events.append(flow.event(.settle, .denied, reason, clock: clock, ["detail": settlement.errorMessage ?? ""]))
+            events.append(flow.event(.respond, .denied, .settlementFailed, clock: clock, ["status": "402", "settled": "false"]))
+            do {
+                try await store.finish(proof.key, state: .failed, payment: nil, events: events)
+            } catch {
+                logger.error("settlement failure not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)"])
+            }
+            var fields = rail.receiptFields(settlement)
+            fields[.cacheControl] = "no-store"
+            return .stopped(GatewayResponse(status: .paymentRequired, headerFields: fields))
+        }
+    }
+
+    /// What asking again found out.
+    enum SettlementVerdict: Sendable, Hashable {
+        /// Settled; the transaction when known (it is the evidence a refund needs), and who said so.
+        case settled(transaction: String?, source: String)
+        /// Nothing moved and nothing will: the reservation ends.
+        case failed(Reason, detail: String)
+        case unknown(detail: String)
+    }
+
+    /// Resolves a settlement left `settling`, `pending` or `unknown`: the same facilitator is asked to settle the
+    /// same body again, and the chain is read where an RPC URL is configured. Success, or
+    /// `nonce_already_used` after our own attempt, counts as settled unless the chain shows the authorization
+    /// was cancelled. The outcome is recorded and audited under the flow's correlation id.
+    func resolve(_ open: OpenSettlement, actor: String) async -> OpenSettlement {
+        let intent = open.intent
+        let verdict = await verdict(intent)
+        var resolved = open
+        let flow = Flow(correlationId: intent.correlationId, now: clock.nowMillis(), clientId: intent.payment.clientId,
+                        resource: intent.payment.resource)
+        do {
+            switch verdict {
+            case .settled(let transaction, let source):
+                var payment = intent.payment
+                payment.transaction = transaction ?? ""
+                payment.settledAtMillis = clock.nowMillis()
+                let settlement = Settlement(status: .settled, transaction: transaction ?? "", network: intent.key.network, payer: intent.key.payer)
+                let response = intent.response.map { prepared -> StoredResponse in
+                    var stored = prepared
+                    stored.headers += rail.receiptFields(settlement).map { [$0.name.rawName, $0.value] }
+                    stored.expiresAt = clock.nowSeconds + Int64(settings.idempotencyWindowSeconds)
+                    return stored
+                }
+                let event = flow.event(.settle, .ok, Reason("settlement_resolved"), clock: clock, [
+                    "transaction": transaction ?? "", "source": source, "actor": actor, "network": intent.key.network,
+                    "asset": intent.payment.asset, "amount": intent.payment.amount, "evidence": transaction == nil ? "none" : "transaction",
+                ])
+                try await store.finish(intent.key, state: .settled, payment: payment, response: response, metering: intent.metering,
+                                       delivered: false, events: [event])
+                resolved.state = .settled
+                resolved.outcome = .settled
+                resolved.transaction = transaction
+                resolved.intent.response = response
+            case .failed(let reason, let detail):
+                let event = flow.event(.settle, .denied, reason, clock: clock, ["detail": detail, "actor": actor, "settled": "false"])
+                try await store.finish(intent.key, state: .failed, payment: nil, events: [event])
+                resolved.state = .failed
+                resolved.outcome = .failed
+            case .unknown(let detail):
+                // Audited when the state changes (an abandoned `settling` claim); every later attempt only logs.
+                if open.state != .unknown {
+                    let event = flow.event(.settle, .error, .settlementUnknown, clock: clock, ["detail": detail, "actor": actor])
+                    try await store.finish(intent.key, state: .unknown, payment: nil, events: [event])
+                }
+                resolved.state = .unknown
+                logger.warning("settlement still unknown", metadata: ["tollgate.correlation_id": "\(intent.correlationId)", "tollgate.detail": "\(detail)"])
+            }
+        } catch {
+            logger.error("settlement outcome not recorded", metadata: ["tollgate.correlation_id": "\(intent.correlationId)", "tollgate.error": "\(error)"])
+            return open
+        }
+        return resolved
+    }
+
+    private func verdict(_ intent: SettlementIntent) async -> SettlementVerdict {
+        do {
+            let settlement = try await rail.resettle(intent.attempt, logger: logger)
+            switch settlement.status {
+            case .settled:
+                return .settled(transaction: settlement.transaction.isEmpty ? nil : settlement.transaction, source: "facilitator")
+            case .pending:
+                return .unknown(detail: "the facilitator says the settlement is still pending (\(settlement.transaction))")
+            case .failed where settlement.errorReason == Reason.nonceAlreadyUsed.rawValue:
+                // Our own earlier `/settle` most likely spent it; only the chain can say it was cancelled instead.
+                switch try? await rail.chainAuthorization(intent.key, logger: logger) {
+                case .cancelled?: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")
+                case .used(let transaction)?: return .settled(transaction: transaction, source: "chain")
+                case .unused?: return .unknown(detail: "the facilitator says the nonce is used, the chain says it is not")
+                case nil: return .settled(transaction: nil, source: "facilitator_nonce_used")
+                }
+            case .failed:
+                return .failed(Reason(settlement.errorReason ?? Reason.settlementFailed.rawValue), detail: settlement.errorMessage ?? "refused by the facilitator")
+            }
+        } catch {
+            switch try? await rail.chainAuthorization(intent.key, logger: logger) {
+            case .used(let transaction)?: return .settled(transaction: transaction, source: "chain")
+            case .cancelled?: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")
+            case .unused? where intent.validBefore < clock.nowSeconds:
+                return .failed(Reason("authorization_expired"), detail: "the authorization expired unused; nothing moved")
+            default: return .unknown(detail: "\(error)")
+            }
+        }
+    }
+
+    /// A settled payment whose answer can no longer be delivered: an automatic refund where there is evidence
+    /// that the money moved (a transaction), otherwise listed for review (`tollgate reconcile`).
+    func refundOrReview(_ open: OpenSettlement, actor: String) async -> Refund? {
+        let intent = open.intent
+        let flow = Flow(correlationId: intent.correlationId, now: clock.nowMillis(), clientId: intent.payment.clientId,
+                        resource: intent.payment.resource)
+        guard settings.automaticRefunds, let transaction = open.transaction, !transaction.isEmpty else {
+            let why = settings.automaticRefunds ? "no transaction proves the transfer" : "automatic refunds are off"
+            let event = flow.event(.refund, .denied, Reason("manual_review"), clock: clock, ["detail": "settled but not delivered; \(why)", "actor": actor])
+            do {
+                try await store.resolveSettlement(intent.key, outcome: .review, delivered: false, events: [event])
+            } catch {
+                logger.error("settlement review not recorded", metadata: ["tollgate.correlation_id": "\(intent.correlationId)"])
+            }
+            return nil
+        }
+        do {
+            let refund = try await store.refund(RefundRequest(correlationId: intent.correlationId, reason: "not delivered: the answer was lost before settlement was known",
+                                                              actor: "tollgate", automatic: true), nowMillis: clock.nowMillis())
+            try await store.resolveSettlement(intent.key, outcome: .refunded, delivered: false, events: [])
+            return refund
+        } catch {
+            logger.critical("settled, undelivered and not refunded", metadata: ["tollgate.correlation_id": "\(intent.correlationId)", "tollgate.error": "\(error)"])
+            return nil
+        }
+    }
+}

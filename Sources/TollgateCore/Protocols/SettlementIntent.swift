@@ -1,0 +1,86 @@
+/// One `/settle` call as it was (or is about to be) sent: to which authority, with which exact body. Asking
+/// again means asking the same authority with the same body, never another one: the first may have moved
+/// the money.
+public struct SettlementAttempt: Sendable, Hashable, Codable {
+    /// The authority's name (a facilitator's base URL).
+    public var authority: String
+    /// The request body, opaque to everything but the rail.
+    public var request: [UInt8]
+
+    public init(authority: String, request: [UInt8]) {
+        self.authority = authority
+        self.request = request
+    }
+}
+
+/// What the gateway records before it asks to settle, so a crash, a timeout or a lost answer leaves a record
+/// from which the payment can be resolved: settled (payment row, the prepared answer for the client's retry,
+/// or a refund), failed (nothing moved), or still unknown.
+public struct SettlementIntent: Sendable, Hashable, Codable {
+    public var key: ProofKey
+    public var correlationId: String
+    public var attempt: SettlementAttempt
+    /// The ledger row to write once settled (`transaction` and `settledAtMillis` are filled in then).
+    public var payment: PaymentRecord
+    public var metering: MeteringRecord?
+    /// The answer already produced (settlement after delivery), without its receipt; nil when the request is
+    /// settled before it is forwarded.
+    public var response: StoredResponse?
+    /// Whether the request may be forwarded again when its answer was lost (a route whose work must not run
+    /// twice gets a refund instead).
+    public var redeliverable: Bool
+    /// The authorization's `validBefore` (Unix seconds): unused after it, it can never move money.
+    public var validBefore: Int64
+    public var createdAtMillis: Int64
+
+    public init(key: ProofKey, correlationId: String, attempt: SettlementAttempt, payment: PaymentRecord, metering: MeteringRecord?,
+                response: StoredResponse?, redeliverable: Bool, validBefore: Int64, createdAtMillis: Int64) {
+        self.validBefore = validBefore
+        self.key = key
+        self.correlationId = correlationId
+        self.attempt = attempt
+        self.payment = payment
+        self.metering = metering
+        self.response = response
+        self.redeliverable = redeliverable
+        self.createdAtMillis = createdAtMillis
+    }
+}
+
+/// An intent with the state of its reservation, as the reconciler and a retry see it.
+public struct OpenSettlement: Sendable, Hashable {
+    public enum Outcome: String, Sendable, Hashable, Codable {
+        /// Not resolved yet (the reservation is `settling`, `pending` or `unknown`).
+        case open
+        case settled
+        case failed
+        /// Settled, but there is no evidence that allows paying a refund automatically: an operator decides.
+        case review
+        case refunded
+    }
+
+    public var intent: SettlementIntent
+    public var state: Reservation.State
+    public var outcome: Outcome
+    /// Whether the answer reached (or was made available to) the client.
+    public var delivered: Bool
+    /// The settlement's transaction, once known.
+    public var transaction: String?
+
+    public init(intent: SettlementIntent, state: Reservation.State, outcome: Outcome, delivered: Bool, transaction: String? = nil) {
+        self.transaction = transaction
+        self.intent = intent
+        self.state = state
+        self.outcome = outcome
+        self.delivered = delivered
+    }
+}
+
+/// What the chain says about one authorization, where the rail can read it (an RPC URL is configured).
+public enum ChainAuthorization: Sendable, Hashable {
+    case unused
+    /// Transferred; the transaction when the rail found it (a receipt: evidence for a refund).
+    case used(transaction: String?)
+    /// Cancelled by its signer: no money moved.
+    case cancelled
+}

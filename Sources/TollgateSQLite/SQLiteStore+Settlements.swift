@@ -1,0 +1,108 @@
+import Foundation
+import GRDB
+import TollgateCore
+
+extension SQLiteStore {
+    public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {
+        try await writer.write { db in
+            let key = intent.key
+            var stored = intent
+            stored.response = nil
+            let json = String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+            try db.execute(sql: """
+                INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
+                """, arguments: [key.network, key.asset, key.payer, key.nonce, intent.correlationId, json, intent.createdAtMillis, Self.now()])
+            if let response = intent.response { try Self.storeResponse(response, key: key, ready: false, db) }
+            try db.execute(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                           arguments: [Self.now(), key.network, key.asset, key.payer, key.nonce])
+            try Self.append(events, db)
+        }
+    }
+
+    public func openSettlement(_ key: ProofKey) async throws -> OpenSettlement? {
+        try await writer.read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT i.*, r.state FROM settlement_intent i LEFT JOIN reservation r
+                  ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
+                WHERE i.network = ? AND i.asset = ? AND i.payer = ? AND i.nonce = ?
+                """, arguments: [key.network, key.asset, key.payer, key.nonce]) else { return nil }
+            return try Self.openSettlement(row, db)
+        }
+    }
+
+    public func unresolvedSettlements(limit: Int) async throws -> [OpenSettlement] {
+        try await settlements(where: "i.outcome = 'open' OR (i.outcome = 'settled' AND i.delivered = 0)", limit: limit)
+    }
+
+    public func settlementsForReview(limit: Int) async throws -> [OpenSettlement] {
+        try await settlements(where: "i.outcome = 'review'", limit: limit)
+    }
+
+    private func settlements(where condition: String, limit: Int) async throws -> [OpenSettlement] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT i.*, r.state FROM settlement_intent i LEFT JOIN reservation r
+                  ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
+                WHERE \(condition) ORDER BY i.created_at LIMIT ?
+                """, arguments: [limit]).map { try Self.openSettlement($0, db) }
+        }
+    }
+
+    public func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws {
+        try await writer.write { db in
+            try db.execute(sql: """
+                UPDATE settlement_intent SET outcome = ?, delivered = MAX(delivered, ?), updated_at = ?
+                WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
+                """, arguments: [outcome.rawValue, delivered ? 1 : 0, Self.now(), key.network, key.asset, key.payer, key.nonce])
+            if delivered {
+                try db.execute(sql: "UPDATE paid_response SET ready = 1 WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                               arguments: [key.network, key.asset, key.payer, key.nonce])
+            }
+            try Self.append(events, db)
+        }
+    }
+
+    public func abandonSettling(events: @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
+        try await writer.write { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT i.*, r.state FROM settlement_intent i JOIN reservation r
+                  ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
+                WHERE r.state = 'settling'
+                """)
+            var changed: [OpenSettlement] = []
+            for row in rows {
+                var open = try Self.openSettlement(row, db)
+                let key = open.intent.key
+                try db.execute(sql: "UPDATE reservation SET state = 'unknown', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                               arguments: [Self.now(), key.network, key.asset, key.payer, key.nonce])
+                open.state = .unknown
+                try Self.append(events(open), db)
+                changed.append(open)
+            }
+            return changed
+        }
+    }
+
+    /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome.
+    static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, _ db: Database) throws {
+        let outcome: String? = switch state {
+        case .settled: "settled"
+        case .failed: "failed"
+        default: nil
+        }
+        try db.execute(sql: """
+            UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(?, tx), delivered = MAX(delivered, ?), updated_at = ?
+            WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
+            """, arguments: [outcome, transaction, delivered ? 1 : 0, Self.now(), key.network, key.asset, key.payer, key.nonce])
+    }
+
+    static func openSettlement(_ row: Row, _ db: Database) throws -> OpenSettlement {
+        var intent = try JSONDecoder().decode(SettlementIntent.self, from: Data((row["intent"] as String).utf8))
+        intent.response = try storedResponse(intent.key, readyOnly: false, now: nil, db)
+        return OpenSettlement(intent: intent, state: (row["state"] as String?).flatMap(Reservation.State.init(rawValue:)) ?? .unknown,
+                              outcome: OpenSettlement.Outcome(rawValue: row["outcome"]) ?? .open, delivered: (row["delivered"] as Int) == 1,
+                              transaction: row["tx"])
+    }
+}

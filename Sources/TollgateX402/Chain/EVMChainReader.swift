@@ -1,0 +1,80 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import TollgateCore
+
+/// Reads EIP-3009 authorization state from an EVM node over JSON-RPC, to resolve a settlement whose outcome
+/// the facilitator could not tell: `authorizationState(authorizer, nonce)` says whether the nonce is spent,
+/// and the token's `AuthorizationUsed` / `AuthorizationCanceled` log says how, with its transaction.
+public struct EVMChainReader: Sendable {
+    public let url: String
+    public let timeout: Duration
+    let client: HTTPClient
+
+    static let authorizationStateSelector = Array(Keccak256.hash(Array("authorizationState(address,bytes32)".utf8)).prefix(4))
+    static let usedTopic = Hex.encode(Keccak256.hash(Array("AuthorizationUsed(address,bytes32)".utf8)))
+    static let canceledTopic = Hex.encode(Keccak256.hash(Array("AuthorizationCanceled(address,bytes32)".utf8)))
+
+    public init(url: String, timeout: Duration = .seconds(5), client: HTTPClient = .noRedirects) {
+        self.url = url
+        self.timeout = timeout
+        self.client = client
+    }
+
+    /// The state of `nonce` for `payer` on the token `asset` (all `0x` hex). Throws `RailFailure` when the
+    /// node cannot answer.
+    public func authorization(asset: String, payer: String, nonce: String, logger: Logger) async throws -> ChainAuthorization {
+        guard let payerBytes = Hex.decode(payer), payerBytes.count == 20, let nonceBytes = Hex.decode(nonce), nonceBytes.count == 32 else {
+            throw RailFailure(.undecodable, "payer or nonce is not an EVM value", authority: url)
+        }
+        let payerWord = Hex.encode(Array(repeating: 0, count: 12) + payerBytes)
+        let data = Hex.encode(Self.authorizationStateSelector + Hex.decode(payerWord)! + nonceBytes)
+        let state = try await call("eth_call", [.object(["to": .string(asset), "data": .string(data)]), .string("latest")], logger: logger)
+        guard let word = state.string.flatMap(Hex.decode), word.count == 32 else {
+            throw RailFailure(.undecodable, "eth_call answered something that is not a bool", authority: url)
+        }
+        guard word.last == 1 else { return .unused }
+        let filter: JSONValue = .object([
+            "address": .string(asset), "fromBlock": .string("earliest"), "toBlock": .string("latest"),
+            "topics": .array([.array([.string(Self.usedTopic), .string(Self.canceledTopic)]), .string(payerWord), .string(Hex.encode(nonceBytes))]),
+        ])
+        guard case .array(let logs) = try await call("eth_getLogs", [filter], logger: logger) else {
+            throw RailFailure(.undecodable, "eth_getLogs answered something that is not a list", authority: url)
+        }
+        for log in logs {
+            guard case .array(let topics)? = log["topics"], let topic = topics.first?.string?.lowercased() else { continue }
+            if topic == Self.canceledTopic { return .cancelled }
+            if topic == Self.usedTopic { return .used(transaction: log["transactionHash"]?.string) }
+        }
+        // Spent, but the node keeps no logs that old: a transfer without its transaction.
+        return .used(transaction: nil)
+    }
+
+    private func call(_ method: String, _ params: [JSONValue], logger: Logger) async throws -> JSONValue {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        let body: JSONValue = .object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string(method), "params": .array(params)])
+        request.body = .bytes(ByteBuffer(bytes: HeaderCodec.json(body)))
+        let bytes: ByteBuffer
+        do {
+            let response = try await client.execute(request, timeout: .nanoseconds(timeout.inNanoseconds), logger: logger)
+            guard response.status == .ok else { throw RailFailure(.badStatus, "\(method) answered \(response.status.code)", authority: url) }
+            bytes = try await response.body.collect(upTo: 1 << 20)
+        } catch let failure as RailFailure {
+            throw failure
+        } catch {
+            throw RailFailure(.connectionLost, "\(method): \(error)", authority: url)
+        }
+        guard let answer = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes.readableBytesView)) else {
+            throw RailFailure(.undecodable, "\(method) answered something that is not JSON-RPC", authority: url)
+        }
+        if let error = answer["error"], error != .null {
+            throw RailFailure(.badStatus, "\(method) failed: \(error["message"]?.string ?? "error")", authority: url)
+        }
+        guard let result = answer["result"] else { throw RailFailure(.undecodable, "\(method) answered no result", authority: url) }
+        return result
+    }
+}
