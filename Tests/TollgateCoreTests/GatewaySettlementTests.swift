@@ -39,9 +39,11 @@ import TollgateCore
         #expect(await harness.store.state(of: proof.key) == .settled)
 
         let events = try await harness.events(correlationId)
-        #expect(events.map(\.stage) == [.offer, .proof, .verify, .reserve, .facilitatorVerify, .forward, .settle, .meter, .respond])
+        #expect(events.map(\.stage) == [.offer, .proof, .verify, .reserve, .facilitatorVerify, .forward, .settle, .settle, .meter, .respond])
         #expect(events.last?.reason == "delivered")
-        #expect(events.first { $0.stage == .settle }?.details["transaction"] == "0xtx1")
+        // The intent is committed before `/settle` is sent, then the outcome.
+        #expect(events.first { $0.stage == .settle }?.reason == "settle_intent")
+        #expect(events.last { $0.stage == .settle }?.details["transaction"] == "0xtx1")
     }
 
     @Test func pendingSettlementIsAskedAgainOnce() async throws {
@@ -57,7 +59,7 @@ import TollgateCore
         #expect(await harness.store.state(of: proof.key) == .settled)
         #expect(await harness.store.payments.map(\.transaction) == ["0xtx2"])
         #expect(try await harness.stages(offer.correlationId)
-            == ["offer", "proof", "verify", "reserve", "facilitator_verify", "forward", "settle", "settle", "meter", "respond"])
+            == ["offer", "proof", "verify", "reserve", "facilitator_verify", "forward", "settle", "settle", "settle", "meter", "respond"])
     }
 
     @Test func settlementStillPendingIs503AndKeepsTheProofClaimed() async throws {
@@ -76,10 +78,22 @@ import TollgateCore
         #expect(await harness.store.state(of: proof.key) == .pending)
         #expect(await harness.store.payments.isEmpty)
 
+        // The same proof again: never a 402 (a stock client would pay twice). The same facilitator is asked
+        // again with the same body; settled now, the answer produced before settlement is delivered.
         let again = await harness.send("/datasets/prices", proof: proof)
-        #expect(again.status == .paymentRequired)
-        #expect(again.reason == "invalid_exact_evm_nonce_already_used")
-        #expect(harness.rail.settleCalls == 2)
+        #expect(again.status == .ok)
+        #expect(again.text == "the data")
+        #expect(again.headerFields[ScriptedRail.receiptField] == "settled 0xtx3")
+        // Once within the first request (`pending`), once for the retry: both to the facilitator first asked.
+        #expect(harness.rail.resettleCalls == 2)
+        #expect(harness.upstream.received.count == 1)
+        #expect(await harness.store.payments.map(\.transaction) == ["0xtx3"])
+
+        // Delivered once: a third presentation is an ordinary replay of a delivered payment (the stored answer
+        // for this identified client), and nothing is settled again.
+        let third = await harness.send("/datasets/prices", proof: proof)
+        #expect(third.status == .ok)
+        #expect(harness.rail.settleCalls == 3)
         #expect(harness.upstream.received.count == 1)
     }
 
@@ -108,25 +122,126 @@ import TollgateCore
         #expect(harness.rail.settleCalls == 1)
     }
 
-    @Test func settlementOutageIs503SettlementUnknown() async throws {
+    @Test func aLostSettleAnswerIs503SettlementUnknownAndTheRetryIsResolvedNotRepaid() async throws {
         let harness = GatewayHarness()
         let (offer, proof) = try await harness.offerAndProof()
-        harness.rail.update { $0.settlements = [.failure(ScriptedRail.outage)] }
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
 
         let response = await harness.send("/datasets/prices", proof: proof)
 
         #expect(response.status == .serviceUnavailable)
         #expect(response.reason == "settlement_unknown")
         #expect(response.headerFields[.retryAfter] == "5")
+        #expect(response.offerTokens.isEmpty)
         #expect(harness.rail.settleCalls == 1)
         #expect(await harness.store.state(of: proof.key) == .unknown)
         #expect(await harness.store.payments.isEmpty)
         let events = try await harness.events(offer.correlationId)
-        #expect(events.suffix(2).map(\.stage) == [.settle, .respond])
+        #expect(events.suffix(3).map(\.stage) == [.settle, .settle, .respond])
         #expect(events.last?.reason == "settlement_unknown")
 
+        // Still unknown on the retry: 503 again, never a fresh 402.
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        let stillUnknown = await harness.send("/datasets/prices", proof: proof)
+        #expect(stillUnknown.status == .serviceUnavailable)
+        #expect(stillUnknown.offerTokens.isEmpty)
+        #expect(harness.rail.resettleCalls == 1)
+
+        // The facilitator says the nonce is used after our own attempt: that was our settlement.
+        harness.rail.update {
+            $0.settlements = [.success(.failed)]
+            $0.failureReason = "invalid_exact_evm_nonce_already_used"
+        }
+        let resolved = await harness.send("/datasets/prices", proof: proof)
+        #expect(resolved.status == .ok)
+        #expect(resolved.text == "the data")
+        #expect(harness.upstream.received.count == 1)
+        let payment = try #require(await harness.store.payments.first)
+        #expect(payment.transaction == "")
+        let trail = try await harness.stages(offer.correlationId)
+        #expect(trail.suffix(2) == ["reserve", "respond"])
+        #expect(try await harness.events(offer.correlationId).contains { $0.reason == "settlement_resolved" && $0.details["source"] == "facilitator_nonce_used" })
+    }
+
+    @Test func aCancellationOnChainMeansNothingMovedAndTheRetryMayPayAfresh() async throws {
+        let harness = GatewayHarness()
+        let (_, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/datasets/prices", proof: proof)
+        harness.rail.update {
+            $0.settlements = [.success(.failed)]
+            $0.failureReason = "invalid_exact_evm_nonce_already_used"
+            $0.chain = .cancelled
+        }
+
         let again = await harness.send("/datasets/prices", proof: proof)
+
         #expect(again.status == .paymentRequired)
-        #expect(harness.rail.settleCalls == 1)
+        #expect(again.reason == "settlement_failed")
+        #expect(await harness.store.state(of: proof.key) == .failed)
+        #expect(await harness.store.payments.isEmpty)
+    }
+
+    @Test func aFacilitatorThatCannotBeReachedWasNeverAskedSoTheProofIsReleased() async throws {
+        let harness = GatewayHarness()
+        let (_, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.outage)] }
+
+        let response = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.reason == "facilitator_unavailable")
+        #expect(await harness.store.state(of: proof.key) == nil)
+        #expect(await harness.store.intents.isEmpty)
+
+        let again = await harness.send("/datasets/prices", proof: proof)
+        #expect(again.status == .ok)
+        #expect(await harness.store.payments.count == 1)
+    }
+
+    @Test func aClaimLeftSettlingByAStoppedProcessIsResolvedOnTheRetry() async throws {
+        let harness = GatewayHarness()
+        let (offer, proof) = try await harness.offerAndProof()
+        // The process is killed while `/settle` is in flight: the claim stays `settling` with its intent.
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/datasets/prices", proof: proof)
+        await harness.store.setState(.settling, of: proof.key)
+
+        let again = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(again.status == .ok)
+        #expect(again.text == "the data")
+        #expect(again.correlationId == offer.correlationId)
+        #expect(harness.upstream.received.count == 1)
+        #expect(await harness.store.payments.count == 1)
+    }
+
+    @Test func anotherOfferWithAnAuthorizationInDoubtIsNeverA402() async throws {
+        let harness = GatewayHarness()
+        let (_, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/datasets/prices", proof: proof)
+
+        // The same authorization echoing a fresh offer (a client that fetched new terms): still in doubt, 503.
+        let (_, other) = try await harness.offerAndProof()
+        let response = await harness.send("/datasets/prices", proof: other)
+
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.offerTokens.isEmpty)
+        #expect(harness.rail.resettleCalls == 0)
+    }
+
+    @Test func aRetryLongAfterTheOfferExpiredStillGetsWhatWasPaidFor() async throws {
+        let harness = GatewayHarness()
+        let (_, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/datasets/prices", proof: proof)
+        harness.clock.advance(seconds: Int64(GatewayHarness.offerValiditySeconds) + 30)
+
+        let again = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(again.status == .ok)
+        #expect(again.text == "the data")
+        #expect(await harness.store.payments.count == 1)
     }
 }

@@ -10,6 +10,8 @@ final class RecordingUpstream: Upstream {
         var failure: TollgateError?
         var fields: HTTPFields = [:]
         var received: [UpstreamRequest] = []
+        /// How long the upstream takes to answer.
+        var delay: Duration?
     }
 
     private let script = Mutex(Script())
@@ -22,6 +24,7 @@ final class RecordingUpstream: Upstream {
             script.received.append(request)
             return script
         }
+        if let delay = script.delay { try await Task.sleep(for: delay) }
         if let failure = script.failure { throw failure }
         var fields = script.fields
         if fields[.contentType] == nil { fields[.contentType] = "text/plain" }

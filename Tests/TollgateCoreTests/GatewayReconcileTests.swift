@@ -1,0 +1,132 @@
+import HTTPTypes
+import Testing
+import TollgateCore
+
+/// Settlements left in doubt (a crash, a timeout, a lost answer) are resolved by the client's retry and by the
+/// reconciler; one authorization buys one delivery either way.
+@Suite struct GatewayReconcileTests {
+    static let jobs = GatewayMeteringTests.jobs
+    static let postJobs: Route = {
+        var route = GatewayMeteringTests.route("/render", resource: "render", price: "0.002", unit: "request",
+                                               metering: Metering(settle: .before), method: .post)
+        route.redeliver = false
+        return route
+    }()
+
+    static func harness() -> GatewayHarness {
+        GatewayHarness(routes: RouteTable([GatewayHarness.datasets, jobs, postJobs]))
+    }
+
+    @Test func aSettledButUndeliveredGETIsForwardedAgainUnderTheSameCorrelationId() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof("/jobs?seconds=3", amount: "6000")
+        // `settle: before`: the answer to `/settle` is lost, so nothing was forwarded.
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        let first = await harness.send("/jobs?seconds=3", proof: proof)
+        #expect(first.status == .serviceUnavailable)
+        #expect(harness.upstream.received.isEmpty)
+
+        let again = await harness.send("/jobs?seconds=3", proof: proof)
+
+        #expect(again.status == .ok)
+        #expect(harness.upstream.received.count == 1)
+        #expect(harness.upstream.received.first?.headerFields[.tollgateCorrelationId] == offer.correlationId)
+        #expect(await harness.store.payments.count == 1)
+        let stages = try await harness.stages(offer.correlationId)
+        #expect(stages.suffix(3) == ["forward", "meter", "respond"])
+
+        // Delivered now: presenting it once more forwards nothing.
+        _ = await harness.send("/jobs?seconds=3", proof: proof)
+        #expect(harness.upstream.received.count == 1)
+    }
+
+    @Test func workThatMustNotRunTwiceIsRefundedWithTheTransactionAsEvidence() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof("/render", method: .post, amount: "2000")
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/render", method: .post, proof: proof)
+
+        let again = await harness.send("/render", method: .post, proof: proof)
+
+        #expect(again.status == .badGateway)
+        #expect(again.reason == "not_delivered")
+        #expect(harness.upstream.received.isEmpty)
+        let refund = try #require(await harness.store.refundsRecorded.first)
+        #expect(refund.correlationId == offer.correlationId)
+        #expect(refund.automatic)
+        #expect(again.headerFields[.tollgateRefund] == refund.id)
+    }
+
+    @Test func withoutATransactionNoMoneyIsPaidOutAutomatically() async throws {
+        let harness = Self.harness()
+        let (_, proof) = try await harness.offerAndProof("/render", method: .post, amount: "2000")
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/render", method: .post, proof: proof)
+        // Settled only by the facilitator's word that the nonce is spent: no transaction, no automatic refund.
+        harness.rail.update {
+            $0.settlements = [.success(.failed)]
+            $0.failureReason = "invalid_exact_evm_nonce_already_used"
+        }
+
+        let again = await harness.send("/render", method: .post, proof: proof)
+
+        #expect(again.status == .badGateway)
+        #expect(await harness.store.refundsRecorded.isEmpty)
+        let review = try await harness.store.settlementsForReview(limit: 10)
+        #expect(review.map(\.intent.key) == [proof.key])
+    }
+
+    @Test func theReconcilerResolvesAbandonedSettlementsAtStartUpAndTheRetryGetsTheAnswer() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/datasets/prices", proof: proof)
+        await harness.store.setState(.settling, of: proof.key)
+
+        let report = try await harness.gateway.reconcile(startup: true)
+
+        #expect(report.abandoned == [try #require(offer.correlationId)])
+        #expect(report.settled == [offer.correlationId])
+        #expect(report.awaitingRetry == [offer.correlationId])
+        #expect(await harness.store.state(of: proof.key) == .settled)
+        #expect(await harness.store.payments.count == 1)
+        #expect(try await harness.events(offer.correlationId).contains { $0.reason == "settlement_resolved" && $0.details["actor"] == "reconciler" })
+
+        let again = await harness.send("/datasets/prices", proof: proof)
+        #expect(again.status == .ok)
+        #expect(again.text == "the data")
+        #expect(harness.rail.resettleCalls == 1)
+        #expect(harness.upstream.received.count == 1)
+    }
+
+    @Test func aSettledAnswerNobodyCameBackForIsRefundedAfterTheIdempotencyWindow() async throws {
+        let harness = Self.harness()
+        let (_, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/datasets/prices", proof: proof)
+        _ = try await harness.gateway.reconcile(startup: false)
+        #expect(await harness.store.refundsRecorded.isEmpty)
+
+        harness.clock.advance(seconds: 3601)
+        let report = try await harness.gateway.reconcile(startup: false)
+
+        #expect(report.refunded.count == 1)
+        #expect(await harness.store.refundsRecorded.first?.automatic == true)
+    }
+
+    @Test func aRetryWhileTheFirstRequestRunsWaitsInsteadOfPayingAgain() async throws {
+        let harness = Self.harness()
+        let (_, proof) = try await harness.offerAndProof()
+        harness.upstream.update { $0.delay = .milliseconds(300) }
+
+        async let first = harness.send("/datasets/prices", proof: proof)
+        try await Task.sleep(for: .milliseconds(100))
+        let second = await harness.send("/datasets/prices", proof: proof)
+        let delivered = await first
+
+        #expect(delivered.status == .ok)
+        #expect(second.status == .serviceUnavailable)
+        #expect(second.offerTokens.isEmpty)
+        #expect(harness.rail.settleCalls == 1)
+    }
+}
