@@ -53,7 +53,8 @@ public struct GatewayServer {
         self.metrics = metrics
         // The pipeline's writes go through the observed store, so the metrics see exactly what was committed.
         let observedStore = ObservedStore(store, observer: metrics)
-        let rail = ExactEVMRail(assets: configuration.assets, facilitators: pool)
+        let rail = ExactEVMRail(assets: configuration.assets, facilitators: pool,
+                                chains: configuration.settlement.rpc.mapValues { EVMChainReader(url: $0) })
         let batcher = AuditBatcher(store: observedStore, interval: .milliseconds(configuration.auditFlushMillis), logger: logger)
         let settings = Gateway.Settings(
             routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
@@ -72,6 +73,7 @@ public struct GatewayServer {
             batcher,
             FacilitatorHealthService(pool: pool, expected: configuration.paidNetworks, logger: logger),
             ReservationJanitor(store: store, logger: logger),
+            SettlementReconciler(gateway: gateway, interval: .seconds(configuration.settlement.reconcileIntervalSeconds), logger: logger),
         ]
         let controlStore = store as? any ControlStore & TollgateStore
         // Every instance follows the shared store, with or without its own admin listener, so a change made

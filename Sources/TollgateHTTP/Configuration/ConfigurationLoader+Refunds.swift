@@ -1,4 +1,5 @@
 import Foundation
+import TollgateX402
 import Yams
 
 extension ConfigurationLoader {
@@ -13,5 +14,29 @@ extension ConfigurationLoader {
             contact = nil
         }
         return .init(automatic: automatic, payoutContact: contact)
+    }
+}
+
+extension ConfigurationLoader {
+    /// `settlement`: `{reconcile_interval_seconds: 30, rpc: {"eip155:<id>": URL}}`: how often settlements in doubt
+    /// are resolved, and the EVM nodes read to tell a spent authorization from a cancelled one.
+    static func readSettlement(_ node: Node?, _ r: inout YAMLReader) -> GatewayConfiguration.Settlement {
+        guard let node, let fields = r.mapping(node, "settlement", known: ["reconcile_interval_seconds", "rpc"]) else { return .init() }
+        var settlement = GatewayConfiguration.Settlement()
+        settlement.reconcileIntervalSeconds = r.int(fields["reconcile_interval_seconds"], "settlement.reconcile_interval_seconds", range: 1...86_400) ?? 30
+        if let rpc = fields["rpc"] {
+            guard let pairs = rpc.mapping else {
+                r.fail(rpc, "settlement.rpc", "expected a mapping of networks (eip155:<chain id>) to RPC URLs")
+                return settlement
+            }
+            for (key, value) in pairs {
+                guard let network = key.string, ExactEVMVerifier.chainId(network) != nil, let url = value.string, isHTTPURL(url) else {
+                    r.fail(key, "settlement.rpc", "expected eip155:<chain id>: http(s) URL")
+                    continue
+                }
+                settlement.rpc[network] = url
+            }
+        }
+        return settlement
     }
 }

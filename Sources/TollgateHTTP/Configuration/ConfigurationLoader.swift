@@ -46,7 +46,7 @@ public enum ConfigurationLoader {
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
         "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers", "jwt",
-        "admin", "audit", "refunds",
+        "admin", "audit", "refunds", "settlement",
     ]
 
     static func read(_ root: Node, _ r: inout YAMLReader) -> GatewayConfiguration? {
@@ -125,6 +125,7 @@ public enum ConfigurationLoader {
         }
         let audit = readAudit(top["audit"], &r)
         let refunds = readRefunds(top["refunds"], &r)
+        let settlement = readSettlement(top["settlement"], &r)
         guard let listen, let unmatched else { return nil }
         var configuration = GatewayConfiguration(
             listen: listen, publicURL: publicURL, upstreamURL: upstreamURL, upstreamTimeoutSeconds: upstreamTimeout,
@@ -138,6 +139,7 @@ public enum ConfigurationLoader {
             auditRetention: audit.retention)
         configuration.auditsDenials = audit.auditsDenials
         configuration.refunds = refunds
+        configuration.settlement = settlement
         let source = GatewayConfiguration.Source(lines: r.lines, environmentReferences: r.environmentReferences)
         configuration.source = source
         // An unstated max_timeout_seconds fits this file's own timeouts: at least 60 s, and long enough for the
@@ -262,7 +264,7 @@ public enum ConfigurationLoader {
     static let routeKeys: Set<String> = [
         "method", "path", "resource", "description", "mime_type", "price", "accepts", "unit", "quantity", "scope", "anonymous",
         "pay_to", "offer_validity_seconds", "max_timeout_seconds", "limits", "private_fields", "action_scopes",
-        "measure", "consumed", "settle", "package",
+        "measure", "consumed", "settle", "package", "redeliver",
     ]
 
     static func readRoutes(_ node: Node?, assets: [Asset], payTo: String?, clients: [ClientRecord], root: Node,
@@ -326,6 +328,8 @@ public enum ConfigurationLoader {
                                 mimeType: r.string(fields["mime_type"], "\(path).mime_type") ?? "application/json",
                                 scope: scope, allowsAnonymous: anonymous, pricing: pricing, privateFields: privateFields)
             built.actionScopes = actionScopes
+            built.redeliver = r.bool(fields["redeliver"], "\(path).redeliver")
+            if pricing == nil, fields["redeliver"] != nil { r.fail(fields["redeliver"], "\(path).redeliver", "only applies to a paid route (set price)") }
             result.append(built)
         }
         return result

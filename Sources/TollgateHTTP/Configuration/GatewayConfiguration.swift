@@ -94,6 +94,16 @@ public struct GatewayConfiguration: Sendable {
     }
     /// How long a delivered paid response is kept for its client's retries.
     public var idempotencyWindowSeconds: Int = 3600
+    /// How settlements in doubt are resolved (`settlement:`).
+    public var settlement = Settlement()
+
+    public struct Settlement: Sendable, Hashable {
+        /// Seconds between reconciliation passes (one also runs at start-up).
+        public var reconcileIntervalSeconds = 30
+        /// EVM JSON-RPC URLs per network, read to resolve a settlement the facilitator cannot tell.
+        public var rpc: [String: String] = [:]
+        public init() {}
+    }
     /// Audit retention (`audit:`): events older than `retentionDays` are archived, then deleted; nil keeps every event.
     public var auditRetention: AuditRetention? = nil
     /// `audit.denials`: whether refusals off the paid path (401, 403, 404, 429…) are audited. Paid-path
