@@ -13,6 +13,8 @@ final class ScriptedFacilitator: Facilitator {
     let verifyAnswer: @Sendable () throws -> X402.VerifyResponse
     let settleAnswer: @Sendable () throws -> X402.SettleResponse
     let calls = Mutex(0)
+    /// The bodies of the verify and settle requests it received.
+    let bodies = Mutex<[[UInt8]]>([])
 
     init(name: String, networks: [String] = ["eip155:84532"], verify: @escaping @Sendable () throws -> X402.VerifyResponse = { .init(isValid: true, payer: nil) },
          settle: @escaping @Sendable () throws -> X402.SettleResponse = { .init(success: true, payer: nil, transaction: "0xabc", network: "eip155:84532") }) {
@@ -28,11 +30,13 @@ final class ScriptedFacilitator: Facilitator {
 
     func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
         calls.withLock { $0 += 1 }
+        bodies.withLock { $0.append(request.body) }
         return try verifyAnswer()
     }
 
     func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
         calls.withLock { $0 += 1 }
+        bodies.withLock { $0.append(request.body) }
         return try settleAnswer()
     }
 }

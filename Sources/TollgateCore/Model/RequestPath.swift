@@ -38,9 +38,6 @@ public enum RequestPath {
                 case 0x00..<0x20, 0x7F:
                     return .failure(Refusal(detail: "the path has an encoded control character"))
                 case UInt8(ascii: "%"):
-                    if index + 4 < bytes.count, HexString.nibble(bytes[index + 3]) != nil, HexString.nibble(bytes[index + 4]) != nil {
-                        return .failure(Refusal(detail: "the path is percent-encoded twice"))
-                    }
                     output += [UInt8(ascii: "%"), UInt8(ascii: "2"), UInt8(ascii: "5")]
                 default:
                     if isUnreserved(value) {
@@ -68,6 +65,13 @@ public enum RequestPath {
             }
         }
         if let refusal = dotSegment(output[segmentStart...]) { return .failure(refusal) }
+        // `%25` then two hex digits in the result (`%252f`, or `%25%32%66` once its unreserved escapes are
+        // decoded): a second decoder would see an escape the first did not.
+        for at in output.indices where output[at] == UInt8(ascii: "%") && at + 4 < output.count
+            && output[at + 1] == UInt8(ascii: "2") && output[at + 2] == UInt8(ascii: "5")
+            && HexString.nibble(output[at + 3]) != nil && HexString.nibble(output[at + 4]) != nil {
+            return .failure(Refusal(detail: "the path is percent-encoded twice"))
+        }
         guard String(validating: decoded, as: UTF8.self) != nil else {
             return .failure(Refusal(detail: "the path is not UTF-8 once decoded"))
         }

@@ -108,11 +108,16 @@ public struct Gateway: Sendable {
         return response
     }
 
-    private func route(_ request: GatewayRequest, flow: inout Flow) async -> GatewayResponse {
-        let path = request.path
-        guard RequestTarget.isSafe(path) else {
-            return await deny(.badRequest, "bad_request", .route, Reason("unsafe_path"), flow: flow, detail: "the path has dot segments or encoded separators")
+    private func route(_ received: GatewayRequest, flow: inout Flow) async -> GatewayResponse {
+        // Routes match, offers bind and the upstream receives one spelling of the path (RFC 3986 §6.2.2).
+        var request = received
+        switch RequestPath.normalize(received.path) {
+        case .failure(let refusal):
+            return await deny(.badRequest, "bad_request", .route, Reason("unsafe_path"), flow: flow, detail: refusal.detail)
+        case .success(let normalised):
+            if normalised != received.path { request.target = normalised + received.target.dropFirst(received.path.count) }
         }
+        let path = request.path
         guard let route = settings.routes.match(method: request.method, path: path) else {
             if settings.unmatched == .passThrough { return await passThrough(request, identity: .anonymous, flow: flow) }
             return await deny(.notFound, "not_found", .route, .noRoute, flow: flow, detail: "no route matches \(request.method.rawValue) \(path)")
@@ -295,17 +300,8 @@ public enum CorrelationId {
     }
 }
 
-/// Checks on the request target that keep route matching and the upstream's view of the path in step.
+/// What an offer binds of a request body.
 enum RequestTarget {
-    /// Rejects dot segments and encoded slashes, backslashes or dots, which an upstream could
-    /// resolve to a different resource than the one that was priced and authorized.
-    static func isSafe(_ path: Substring) -> Bool {
-        guard path.hasPrefix("/"), !path.contains("\\") else { return false }
-        for segment in path.split(separator: "/") where segment == "." || segment == ".." { return false }
-        let lowered = path.lowercased()
-        return !lowered.contains("%2f") && !lowered.contains("%5c") && !lowered.contains("%2e") && !lowered.contains("%00")
-    }
-
     static func bodyDigest(_ body: [UInt8]) -> String? {
         body.isEmpty ? nil : HexString.encode(SHA256.hash(data: body))
     }

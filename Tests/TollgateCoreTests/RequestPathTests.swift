@@ -1,0 +1,37 @@
+import Testing
+import TollgateCore
+
+/// One spelling of a path for routing and for the upstream; spellings servers disagree on are refused.
+@Suite struct RequestPathTests {
+    @Test(arguments: [
+        ("/%72eports/x", "/reports/x"), ("/reports/%7Ex", "/reports/~x"), ("/a/%2d%2E%5f", "/a/-._"), ("/caf%c3%a9", "/caf%C3%A9"),
+        ("/a%3fb", "/a%3Fb"), ("/a%20b", "/a%20b"), ("/", "/"), ("/a//b", "/a//b"),
+        ("/.well-known/x", "/.well-known/x"), ("/a/...", "/a/..."), ("/%41%42", "/AB"),
+    ])
+    func unreservedEscapesAreDecodedAndTheRestUppercased(path: String, normalised: String) {
+        #expect(RequestPath.normalize(path) == .success(normalised))
+    }
+
+    @Test(arguments: [
+        "/a/../b", "/a/./b", "/a/..", "/a/%2e%2e/b", "/a/%2E%2e", "/a/.%2e/b", "/a/%2e/b", "/a%2fb", "/a%2Fb", "/a%5cb", "/a\\b",
+        "/a%00b", "/a%0ab", "/a%7f", "/a%c0%af", "/a%c0%ae%c0%ae/b", "/a%ff", "/a%252e%252e/b", "/a%252fb", "/a%25%32%66", "/a%2", "/a%zz",
+        "a/b", "",
+    ])
+    func spellingsServersResolveDifferentlyAreRefused(path: String) {
+        guard case .failure = RequestPath.normalize(path) else {
+            Issue.record("\(path) was accepted")
+            return
+        }
+    }
+
+    @Test func aLoneEscapedPercentIsKeptEscaped() {
+        #expect(RequestPath.normalize("/100%25") == .success("/100%25"))
+    }
+
+    @Test func normalisingTwiceChangesNothing() throws {
+        for path in ["/%72eports/x", "/caf%c3%a9", "/a%3fb", "/100%25"] {
+            let once = try RequestPath.normalize(path).get()
+            #expect(RequestPath.normalize(once) == .success(once))
+        }
+    }
+}
