@@ -117,10 +117,11 @@ import TollgateCore
     @Test func aRetryWhileTheFirstRequestRunsWaitsInsteadOfPayingAgain() async throws {
         let harness = Self.harness()
         let (_, proof) = try await harness.offerAndProof()
-        harness.upstream.update { $0.delay = .milliseconds(300) }
+        harness.upstream.update { $0.delay = .seconds(2) }
 
         async let first = harness.send("/datasets/prices", proof: proof)
-        try await Task.sleep(for: .milliseconds(100))
+        // Once the first request is at the upstream, its claim is in flight.
+        for _ in 0..<500 where harness.upstream.received.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
         let second = await harness.send("/datasets/prices", proof: proof)
         let delivered = await first
 

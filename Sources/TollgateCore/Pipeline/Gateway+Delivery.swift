@@ -54,7 +54,7 @@ extension Gateway {
             if let answer {
                 await release(proof, events: events + [flow.event(.respond, .denied, reason, clock: clock,
                                                                   ["status": String(answer.status.code), "settled": "false"])])
-                return GatewayResponse(status: answer.status, headerFields: HopByHop.response(answer.headerFields), body: answer.body)
+                return await passedOn(answer, route: route, identity: identity, flow: flow)
             }
             await release(proof, events: events)
             return await deny(.badGateway, "bad_gateway", .respond, reason, flow: flow, detail: "\(detail); nothing was charged", durable: true)
@@ -125,9 +125,9 @@ extension Gateway {
             if let answer {
                 await appendDurably([flow.event(.respond, .denied, reason, clock: clock,
                                                 facts.merging(["status": String(answer.status.code), "settled": "true"]) { a, _ in a })])
-                var fields = HopByHop.response(answer.headerFields)
-                if let refund { fields[.tollgateRefund] = refund.id }
-                return GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
+                var extra = HTTPFields()
+                if let refund { extra[.tollgateRefund] = refund.id }
+                return await passedOn(answer, route: paid.route, identity: paid.identity, flow: flow, extra: extra)
             }
             var response = await deny(.badGateway, "bad_gateway", .respond, reason, flow: flow,
                                       detail: "\(detail); the payment had settled (\(settlement.transaction)), so \(owed)",

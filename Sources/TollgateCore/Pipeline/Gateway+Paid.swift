@@ -94,7 +94,7 @@ extension Gateway {
                 }
                 if state == .settled, let stored = try? await store.storedResponse(proof.key, now: clock.nowSeconds),
                    isOwner(stored, of: retry) {
-                    return await replayStored(stored, flow: flow, events: events)
+                    return await replayStored(stored, retry: retry, events: events)
                 }
                 events.append(flow.event(.reserve, .denied, .nonceAlreadyUsed, clock: clock,
                                          ["first_correlation_id": first, "first_state": state.rawValue, "proof": proof.key.description]))
@@ -137,7 +137,7 @@ extension Gateway {
     func lateRetry(_ retry: PaidFlow) async -> GatewayResponse? {
         let key = retry.proof.key
         if let stored = try? await store.storedResponse(key, now: clock.nowSeconds), isOwner(stored, of: retry) {
-            return await replayStored(stored, flow: retry.flow, events: [])
+            return await replayStored(stored, retry: retry, events: [])
         }
         guard let open = try? await store.openSettlement(key), open.intent.correlationId == retry.flow.correlationId,
               case .valid = rail.verifyLocally(retry.proof, offer: retry.offer.offer, now: open.intent.createdAtMillis / 1000)
@@ -151,7 +151,8 @@ extension Gateway {
 
     /// The same client retrying the same proof for the same request: its response was lost, so it
     /// gets the stored one (receipt included) and nothing is settled again.
-    func replayStored(_ stored: StoredResponse, flow: Flow, events: [AuditEvent]) async -> GatewayResponse {
+    func replayStored(_ stored: StoredResponse, retry: PaidFlow, events: [AuditEvent]) async -> GatewayResponse {
+        let flow = retry.flow
         var events = events
         events.append(flow.event(.reserve, .ok, Reason("idempotent_retry"), clock: clock, ["first_correlation_id": stored.correlationId]))
         events.append(flow.event(.respond, .ok, Reason("stored_response"), clock: clock, ["status": String(stored.status), "settled": "earlier"]))
@@ -160,17 +161,25 @@ extension Gateway {
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
                               detail: "the gateway cannot record this delivery right now; retry later")
         }
-        return replayed(stored)
+        return await replayed(stored, route: retry.route, identity: retry.identity, flow: flow)
     }
 
     /// A stored answer as a response.
-    func replayed(_ stored: StoredResponse) -> GatewayResponse {
+    /// A stored answer as a response, filtered again for the client asking now (private fields are never
+    /// served from a store a filter did not pass over).
+    func replayed(_ stored: StoredResponse, route: Route, identity: Identity, flow: Flow) async -> GatewayResponse {
         var fields = HTTPFields()
         for pair in stored.headers where pair.count == 2 {
             if let name = HTTPField.Name(pair[0]) { fields.append(HTTPField(name: name, value: pair[1])) }
         }
         fields[.tollgateCorrelationId] = stored.correlationId
-        return GatewayResponse(status: HTTPResponse.Status(code: stored.status), headerFields: fields, body: stored.body)
+        let answer = UpstreamResponse(status: HTTPResponse.Status(code: stored.status), headerFields: fields, body: stored.body)
+        switch filterPrivateFields(answer, route: route, identity: identity, flow: flow) {
+        case .success(let (filtered, _)):
+            return GatewayResponse(status: filtered.status, headerFields: fields, body: filtered.body)
+        case .failure(let refusal):
+            return await deny(.badGateway, "bad_gateway", .respond, refusal.reason, flow: flow, detail: refusal.detail)
+        }
     }
 
     func finishUnavailable(_ proof: PaymentProof, state: Reservation.State, reason: Reason, flow: Flow,

@@ -54,7 +54,7 @@ extension Gateway {
                 flow.event(.forward, .ok, .upstreamRefused, clock: clock, facts),
                 flow.event(.respond, .denied, .upstreamRefused, clock: clock, ["status": String(answer.status.code), "units_spent": "0"]),
             ])
-            return .answered(GatewayResponse(status: answer.status, headerFields: HopByHop.response(answer.headerFields), body: answer.body))
+            return .answered(await passedOn(answer, route: route, identity: identity, flow: flow))
         }
         var events = [flow.event(.forward, .ok, clock: clock, facts)]
         let consumed = metering.consumedUnits(answer, quoted: flow.requested, elapsedMillis: elapsed)
@@ -106,6 +106,23 @@ extension Gateway {
         var reason: Reason
         var detail: String
         var events: [AuditEvent]
+    }
+
+    /// An upstream answer passed on as it is (a free route, an answer that was not charged): private fields are
+    /// removed from it as from a paid one, and one that cannot be filtered is not passed on at all.
+    func passedOn(_ answer: UpstreamResponse, route: Route?, identity: Identity, flow: Flow,
+                  extra: HTTPFields = [:]) async -> GatewayResponse {
+        var fields = HopByHop.response(answer.headerFields)
+        fields.append(contentsOf: extra)
+        guard let route else { return GatewayResponse(status: answer.status, headerFields: fields, body: answer.body) }
+        switch filterPrivateFields(answer, route: route, identity: identity, flow: flow) {
+        case .success(let (filtered, events)):
+            for event in events { await audit.record(event) }
+            return GatewayResponse(status: answer.status, headerFields: fields, body: filtered.body)
+        case .failure(let refusal):
+            for event in refusal.events { await audit.record(event) }
+            return await deny(.badGateway, "bad_gateway", .respond, refusal.reason, flow: flow, detail: refusal.detail)
+        }
     }
 
     /// Removes the route's private fields unless the client holds their scope. Private data that cannot

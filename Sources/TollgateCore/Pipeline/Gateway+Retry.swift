@@ -44,7 +44,7 @@ extension Gateway {
             return nil
         case .settled:
             if let stored = try? await store.storedResponse(key, now: clock.nowSeconds), stored.correlationId == flow.correlationId {
-                return await replayResolved(stored, open: open, flow: flow, events: events)
+                return await replayResolved(stored, open: open, paid: paid, events: events)
             }
             guard open.intent.redeliverable else {
                 _ = await refundOrReview(open, actor: "retry")
@@ -62,7 +62,8 @@ extension Gateway {
     }
 
     /// The answer prepared before settlement, made available by its resolution: delivered once to this retry.
-    private func replayResolved(_ stored: StoredResponse, open: OpenSettlement, flow: Flow, events: [AuditEvent]) async -> GatewayResponse {
+    private func replayResolved(_ stored: StoredResponse, open: OpenSettlement, paid: PaidFlow, events: [AuditEvent]) async -> GatewayResponse {
+        let flow = paid.flow
         var events = events
         events.append(flow.event(.reserve, .ok, Reason("settlement_resolved"), clock: clock, ["transaction": open.transaction ?? ""]))
         events.append(flow.event(.respond, .ok, .delivered, clock: clock, [
@@ -75,7 +76,7 @@ extension Gateway {
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
                               detail: "the gateway cannot record this delivery right now; retry later")
         }
-        var response = replayed(stored)
+        var response = await replayed(stored, route: paid.route, identity: paid.identity, flow: flow)
         response.settledFlow = flow.correlationId
         return response
     }
@@ -91,7 +92,7 @@ extension Gateway {
             // Still settled and undelivered: the client may retry again; the reconciler refunds it in the end.
             await appendDurably(events + [flow.event(.respond, .denied, reason, clock: clock, ["settled": "true", "redelivery": "failed"])])
             if let answer {
-                return GatewayResponse(status: answer.status, headerFields: HopByHop.response(answer.headerFields), body: answer.body)
+                return await passedOn(answer, route: paid.route, identity: paid.identity, flow: flow)
             }
             return await deny(.badGateway, "bad_gateway", .respond, reason, flow: flow,
                               detail: "\(detail); the payment is settled: send the same proof again later, do not pay again", durable: true)

@@ -119,7 +119,7 @@ public struct Gateway: Sendable {
         }
         let path = request.path
         guard let route = settings.routes.match(method: request.method, path: path) else {
-            if settings.unmatched == .passThrough { return await passThrough(request, identity: .anonymous, flow: flow) }
+            if settings.unmatched == .passThrough { return await passThrough(request, route: nil, identity: .anonymous, flow: flow) }
             return await deny(.notFound, "not_found", .route, .noRoute, flow: flow, detail: "no route matches \(request.method.rawValue) \(path)")
         }
         flow.resource = route.resource
@@ -155,7 +155,7 @@ public struct Gateway: Sendable {
                               detail: "this action needs the scope \(scope)", extra: ["scope": scope])
         }
 
-        guard let configured = route.pricing else { return await passThrough(request, identity: identity, flow: flow) }
+        guard let configured = route.pricing else { return await passThrough(request, route: route, identity: identity, flow: flow) }
         if let incident = controls.incident(for: route.resource) {
             return await deny(.serviceUnavailable, "service_unavailable", .decide, .incident, flow: flow,
                               detail: "payments for this resource are suspended (incident \(incident.id)); retry later",
@@ -232,12 +232,12 @@ public struct Gateway: Sendable {
     }
 
     /// Forwards a free request with the contract headers (no payer, no amount).
-    private func passThrough(_ request: GatewayRequest, identity: Identity, flow: Flow) async -> GatewayResponse {
+    private func passThrough(_ request: GatewayRequest, route: Route?, identity: Identity, flow: Flow) async -> GatewayResponse {
         let contract = ContractSigner.Contract(client: identity.clientId, payer: "", amount: "", unit: "",
                                                correlationId: flow.correlationId, timestamp: clock.nowSeconds)
         do {
             let answer = try await upstream.send(upstreamRequest(request, contract: contract))
-            return GatewayResponse(status: answer.status, headerFields: HopByHop.response(answer.headerFields), body: answer.body)
+            return await passedOn(answer, route: route, identity: identity, flow: flow)
         } catch {
             return await deny(.badGateway, "bad_gateway", .forward, .upstreamUnavailable, flow: flow, detail: "the upstream did not answer")
         }

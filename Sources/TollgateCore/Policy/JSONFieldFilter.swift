@@ -6,6 +6,8 @@ public enum JSONFieldFilter {
     /// The filtered document and how many fields were removed; nil when the body is not JSON (the
     /// caller then fails closed rather than deliver unfiltered data).
     public static func strip(_ body: [UInt8], fields: Set<String>) -> (body: [UInt8], removed: Int)? {
+        // An empty body (204, HEAD, an empty error) holds no field.
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return (body, 0) }
         guard let document = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) else { return nil }
         var removed = 0
         let filtered = strip(document, fields: fields, removed: &removed)
