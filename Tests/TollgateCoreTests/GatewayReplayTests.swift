@@ -126,6 +126,36 @@ import TollgateCore
         #expect(harness.rail.settleCalls == 1)
     }
 
+    @Test func anIdentifierAddedToACapturedAnonymousProofGetsNothing() async throws {
+        var open = GatewayHarness.datasets
+        open.allowsAnonymous = true
+        let harness = GatewayHarness(routes: RouteTable([open]))
+        let (_, proof) = try await harness.offerAndProof(apiKey: nil)
+        let paid = await harness.send("/datasets/prices", apiKey: nil, proof: proof)
+        #expect(paid.status == .ok)
+
+        // Someone who saw the anonymous proof names it with an identifier of their own.
+        var captured = proof
+        captured.paymentIdentifier = "stolen-0001-abcdefgh"
+        let replay = await harness.send("/datasets/prices", apiKey: nil, proof: captured)
+        #expect(replay.status == .paymentRequired)
+        #expect(replay.text != paid.text)
+        #expect(harness.rail.settleCalls == 1)
+    }
+
+    @Test func aStoredAnswerIsOnlyForTheRequestAndClientThatPaidForIt() async throws {
+        let harness = GatewayHarness()
+        let (_, proof) = try await harness.offerAndProof("/datasets/prices?day=1")
+        #expect(await harness.send("/datasets/prices?day=1", proof: proof).status == .ok)
+
+        // The same proof for another query, or by another client: not a retry of that purchase.
+        let otherQuery = await harness.send("/datasets/prices?day=2", proof: proof)
+        #expect(otherQuery.status == .paymentRequired)
+        let otherClient = await harness.send("/datasets/prices?day=1", apiKey: GatewayHarness.bobKey, proof: proof)
+        #expect(otherClient.status == .paymentRequired)
+        #expect(harness.upstream.received.count == 1)
+    }
+
     @Test func sameIdentifierAnotherPayloadIs409() async throws {
         let harness = GatewayHarness()
         let first = try await harness.offerAndProof(nonce: "0x01")

@@ -76,7 +76,7 @@ struct GatewayHarness {
     }
 
     /// Asks for `target` without a proof, flushes the 402's audit event, and returns the 402 with a proof paying its offer.
-    func offerAndProof(_ target: String = "/datasets/prices", method: HTTPRequest.Method = .get, apiKey: String = aliceKey, nonce: String = "0x01",
+    func offerAndProof(_ target: String = "/datasets/prices", method: HTTPRequest.Method = .get, apiKey: String? = aliceKey, nonce: String = "0x01",
                        amount: String = price.atomic) async throws -> (offer: GatewayResponse, proof: TestProof) {
         let offer = await send(target, method: method, apiKey: apiKey)
         try #require(offer.status == .paymentRequired)
