@@ -41,5 +41,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
-    targets: fuzzTargets.map { .executableTarget(name: $0.name, dependencies: $0.dependencies) }
+    targets: [
+        // Declares LLVMFuzzerRunDriver, which each target's entry point calls.
+        .target(name: "CLibFuzzer"),
+    ] + fuzzTargets.map { .executableTarget(name: $0.name, dependencies: ["CLibFuzzer"] + $0.dependencies) }
 )

@@ -34,7 +34,8 @@ public struct JWTIdentity: TokenVerifier {
             guard claims.iss.value == issuer else { return .denied(.invalidToken) }
             try claims.aud.verifyIntendedAudience(includes: audience)
             let scopes = Set(claims.scopes ?? claims.scope.map { $0.split(separator: " ").map(String.init) } ?? [])
-            return .identified(.client(ClientRecord(id: claims.sub.value, apiKeySHA256: [], scopes: scopes, organisation: claims.org)))
+            let id = ClientRecord.jwtSubjectId(subject: claims.sub.value, issuer: issuer)
+            return .identified(.client(ClientRecord(id: id, apiKeySHA256: [], scopes: scopes, organisation: claims.org)))
         } catch {
             return .denied(.invalidToken)
         }

@@ -15,11 +15,11 @@ import TollgateCore
         func verify(using algorithm: some JWTAlgorithm) async throws {}
     }
 
-    static func token(_ key: ES256PrivateKey, issuer: String = "https://auth.test", audience: String = "tollgate",
+    static func token(_ key: ES256PrivateKey, subject: String = "agent-7", issuer: String = "https://auth.test", audience: String = "tollgate",
                       expires: Date = Date().addingTimeInterval(300)) async throws -> String {
         let signer = JWTKeyCollection()
         await signer.add(ecdsa: key)
-        return try await signer.sign(Token(sub: "agent-7", iss: .init(value: issuer), aud: .init(value: [audience]), exp: .init(value: expires),
+        return try await signer.sign(Token(sub: .init(value: subject), iss: .init(value: issuer), aud: .init(value: [audience]), exp: .init(value: expires),
                                            scope: "reports:read read:private", org: "acme"))
     }
 
@@ -37,9 +37,31 @@ import TollgateCore
             Issue.record("a valid token was refused")
             return
         }
-        #expect(client.id == "agent-7")
+        // The subject in its own namespace, per issuer.
+        #expect(client.id == "jwt:agent-7@https://auth.test")
         #expect(client.scopes == ["reports:read", "read:private"])
         #expect(client.organisation == "acme")
+    }
+
+    @Test func aSubjectNamedLikeAnAPIKeyClientOrAnonymousIsAnotherClient() async throws {
+        let key = ES256PrivateKey()
+        let verifier = try await verifier(for: key)
+        var ids: Set<String> = []
+        for subject in ["analyst", "anonymous", "a@https://auth.test", "jwt:analyst@https://auth.test"] {
+            guard case .identified(.client(let client)) = await verifier.identify(Substring(try await Self.token(key, subject: subject))) else {
+                Issue.record("\(subject) was refused")
+                continue
+            }
+            #expect(client.id != "analyst" && client.id != "anonymous")
+            ids.insert(client.id)
+        }
+        #expect(ids.count == 4)
+    }
+
+    @Test func configuredClientsCannotTakeTheNamesOfOtherNamespaces() {
+        #expect(ClientRecord.reservedNameProblem("anonymous") != nil)
+        #expect(ClientRecord.reservedNameProblem("jwt:agent-7@https://auth.test") != nil)
+        #expect(ClientRecord.reservedNameProblem("analyst") == nil)
     }
 
     @Test func refusesWrongIssuerAudienceExpiryOrKey() async throws {

@@ -8,6 +8,7 @@
 //         claim checks (issuer, audience, expiry, scopes) behind the signature check.
 // Invariants: `handles` is true exactly when the token has two dots; a token that is identified is one
 // `handles` accepts; identifying never crashes, hangs or leaks.
+import CLibFuzzer
 import Crypto
 import Dispatch
 import Foundation
@@ -76,4 +77,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(handled, "a token handles() refuses was identified")
     }
     return 0
+}
+
+/// libFuzzer's driver as this executable's entry point. SwiftPM links `main` to `<module>_main` (so tests
+/// could import executables); this is that symbol, doing what libFuzzer's own `main` does.
+@_cdecl("FuzzJWT_main")
+func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+        guard let data else {
+            var empty: UInt8 = 0
+            return fuzz(&empty, 0)
+        }
+        return fuzz(data, size)
+    }
 }

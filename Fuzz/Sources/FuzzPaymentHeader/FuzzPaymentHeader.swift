@@ -10,6 +10,7 @@
 //   4: the bytes are an x402 v1 X-PAYMENT value (refused, but read for the fingerprint)
 // Invariants: the decoder never answers "absent" when PAYMENT-SIGNATURE is present, and every request
 // carrying either header has a fingerprint.
+import CLibFuzzer
 import Foundation
 import HTTPTypes
 import TollgateCore
@@ -69,4 +70,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = rail.verifyLocally(proof, offer: offer, now: captureTime)
     }
     return 0
+}
+
+/// libFuzzer's driver as this executable's entry point. SwiftPM links `main` to `<module>_main` (so tests
+/// could import executables); this is that symbol, doing what libFuzzer's own `main` does.
+@_cdecl("FuzzPaymentHeader_main")
+func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+        guard let data else {
+            var empty: UInt8 = 0
+            return fuzz(&empty, 0)
+        }
+        return fuzz(data, size)
+    }
 }

@@ -9,6 +9,7 @@
 // - every "%" starts an escape of two uppercase hex digits of a byte that is not unreserved (RFC 3986
 //   §2.3: those are always decoded);
 // - normalising it again gives it back unchanged (idempotent).
+import CLibFuzzer
 import TollgateCore
 
 let slash = UInt8(ascii: "/")
@@ -64,4 +65,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         preconditionFailure("normalize is not idempotent: \(input.debugDescription) -> \(path.debugDescription) -> refused (\(refusal))")
     }
     return 0
+}
+
+/// libFuzzer's driver as this executable's entry point. SwiftPM links `main` to `<module>_main` (so tests
+/// could import executables); this is that symbol, doing what libFuzzer's own `main` does.
+@_cdecl("FuzzRequestPath_main")
+func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+        guard let data else {
+            var empty: UInt8 = 0
+            return fuzz(&empty, 0)
+        }
+        return fuzz(data, size)
+    }
 }

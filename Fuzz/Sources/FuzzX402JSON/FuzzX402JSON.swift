@@ -9,6 +9,7 @@
 //   fine: Foundation rejects some texts RFC 8259 allows);
 // - a payment payload decoded from an accepted text, re-encoded the way the gateway forwards it to a
 //   facilitator (`HeaderCodec.json`), is itself accepted by StrictJSON and decodes to the same payload.
+import CLibFuzzer
 import Foundation
 import TollgateCore
 import TollgateX402
@@ -40,4 +41,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(again == payload, "a re-encoded payload does not decode to itself")
     }
     return 0
+}
+
+/// libFuzzer's driver as this executable's entry point. SwiftPM links `main` to `<module>_main` (so tests
+/// could import executables); this is that symbol, doing what libFuzzer's own `main` does.
+@_cdecl("FuzzX402JSON_main")
+func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+        guard let data else {
+            var empty: UInt8 = 0
+            return fuzz(&empty, 0)
+        }
+        return fuzz(data, size)
+    }
 }

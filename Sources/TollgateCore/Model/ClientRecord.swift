@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 
 /// A known client: its id, the SHA-256 of its API key (never the key), and its scopes.
@@ -16,6 +17,23 @@ public struct ClientRecord: Sendable, Hashable {
     }
 
     public func holds(_ scope: String) -> Bool { scopes.contains(scope) }
+
+    /// The client id of a JWT subject: `jwt:<sub>@<issuer>` (with `%` and `@` escaped in `sub`), so a token's
+    /// subject never shares a balance, cap, offer or stored answer with an API-key client, an anonymous
+    /// caller, or the same subject of another issuer.
+    public static func jwtSubjectId(subject: String, issuer: String) -> String {
+        let escaped = subject.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "@", with: "%40")
+        return "\(jwtPrefix)\(escaped)@\(issuer)"
+    }
+
+    public static let jwtPrefix = "jwt:"
+
+    /// Why `id` cannot name an API-key client (nil when it can): the names of other namespaces are reserved.
+    public static func reservedNameProblem(_ id: String) -> String? {
+        if id == Identity.anonymous.clientId { return "\"anonymous\" names callers without credentials" }
+        if id.hasPrefix(jwtPrefix) { return "ids starting with \(jwtPrefix) name JWT subjects" }
+        return nil
+    }
 }
 
 /// Who is calling, as far as the gateway knows.

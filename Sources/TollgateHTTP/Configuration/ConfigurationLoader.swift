@@ -245,6 +245,7 @@ public enum ConfigurationLoader {
             let path = "clients[\(index)]"
             guard let fields = r.mapping(item, path, known: ["id", "api_key_sha256", "scopes", "api_key", "organisation"]) else { continue }
             let id = r.string(fields["id"], "\(path).id", required: true, parent: item) ?? ""
+            if let problem = ClientRecord.reservedNameProblem(id) { r.fail(fields["id"], "\(path).id", "is reserved: \(problem)") }
             if id == "anonymous" { r.fail(fields["id"], "\(path).id", "anonymous is reserved for callers without a key") }
             if fields["api_key"] != nil {
                 r.fail(fields["api_key"], "\(path).api_key", "API keys are never stored in clear; put its SHA-256 in api_key_sha256 (tollgate hash-key)")
