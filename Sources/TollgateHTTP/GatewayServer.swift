@@ -27,7 +27,8 @@ public struct GatewayServer {
     ///   - initialControls: the controls in force at start (load them from the store first, so no request is
     ///     served before revocations apply).
     ///   - adminToken: the resolved `admin.token` (`SecretResolver.adminToken`); the admin listener runs only with it.
-    public init(configuration: GatewayConfiguration, keys: KeyRing, store: any TollgateStore, logger: Logger,
+    ///   - contractKeys: the upstream contract's keys (`SecretResolver.contractKeys`); nil derives them from `keys`.
+    public init(configuration: GatewayConfiguration, keys: KeyRing, contractKeys: KeyRing? = nil, store: any TollgateStore, logger: Logger,
                 facilitatorOverride: [any Facilitator]? = nil, initialControls: ControlsSnapshot = ControlsSnapshot(),
                 adminToken: [UInt8]? = nil, tokens: (any TokenVerifier)? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
                 onAdminRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
@@ -58,7 +59,7 @@ public struct GatewayServer {
         let batcher = AuditBatcher(store: observedStore, interval: .milliseconds(configuration.auditFlushMillis), logger: logger)
         let settings = Gateway.Settings(
             routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
-            contract: ContractSigner(keys: keys), publicURL: configuration.publicURL, unmatched: configuration.unmatched,
+            contract: ContractSigner(keys: contractKeys ?? keys.contractKeys()), publicURL: configuration.publicURL, unmatched: configuration.unmatched,
             retryAfterSeconds: configuration.retryAfterSeconds, limits: configuration.limits.trafficLimits(),
             invalidProofs: NegativeCache(ttlSeconds: Double(configuration.limits.invalidProofCacheSeconds)),
             idempotencyWindowSeconds: configuration.idempotencyWindowSeconds, spendCaps: configuration.spendCaps,

@@ -7,18 +7,20 @@ import TollgateCore
 /// A small dataset API to put behind the gateway in the quickstart, the demo and the tests: JSON
 /// records (some with private fields), a daily report, a health probe and an endpoint that fails.
 ///
-/// With `contract` set it checks the gateway's `Tollgate-Signature` like a real backend should and
-/// refuses requests that did not come through the gateway.
+/// With `contract` set it checks the gateway's `Tollgate-Signature` like a real backend should (`ContractVerifier`:
+/// the contract key, the body, a fresh timestamp, no replay) and refuses requests that did not come through the gateway.
 public enum SampleUpstream {
-    public static func router(contract: ContractSigner? = nil) -> Router<BasicRequestContext> {
+    public static func router(contract: ContractVerifier? = nil) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/health") { _, _ in json(["ok": true]) }
         router.get("/datasets/prices") { request, _ in
-            if let refusal = refuse(request, contract) { return refusal }
+            var request = request
+            if let refusal = await refuse(&request, contract) { return refusal }
             return json(Dataset(dataset: "prices", records: prices, privateFields: ["trader_id"], delivery: delivery(request)))
         }
         router.get("/datasets/history") { request, _ in
-            if let refusal = refuse(request, contract) { return refusal }
+            var request = request
+            if let refusal = await refuse(&request, contract) { return refusal }
             return json(Dataset(dataset: "history", records: history, privateFields: ["trader_id"], delivery: delivery(request)))
         }
         router.get("/datasets/broken") { _, _ in
@@ -26,27 +28,31 @@ public enum SampleUpstream {
                      body: .init(byteBuffer: ByteBuffer(string: #"{"error":"the dataset store is down"}"#)))
         }
         router.get("/reports/daily") { request, _ in
-            if let refusal = refuse(request, contract) { return refusal }
+            var request = request
+            if let refusal = await refuse(&request, contract) { return refusal }
             return json(Report(report: "daily", date: "2026-11-25", summary: "Markets closed mixed; volumes 4% above the 30-day mean.",
                                topMovers: ["ACME": "+3.1%", "GLOBEX": "-2.4%"], delivery: delivery(request)))
         }
         // Metered resources (docs/configuration.md, "Metering").
         router.get("/records") { request, _ in
-            if let refusal = refuse(request, contract) { return refusal }
+            var request = request
+            if let refusal = await refuse(&request, contract) { return refusal }
             let limit = min(max(request.uri.queryParameters.get("limit", as: Int.self) ?? 100, 0), catalogue.count)
             var response = json(RecordPage(records: Array(catalogue.prefix(limit)), delivery: delivery(request)))
             response.headers[HTTPField.Name("X-Record-Count")!] = String(limit)
             return response
         }
         router.get("/exports/{name}") { request, context in
-            if let refusal = refuse(request, contract) { return refusal }
+            var request = request
+            if let refusal = await refuse(&request, contract) { return refusal }
             let name = context.parameters.get("name") ?? "export"
             let rows = catalogue.map { "\($0.symbol),\($0.date),\($0.price),\($0.volume)" }.joined(separator: "\n")
             return Response(status: .ok, headers: [.contentType: "text/csv", .contentDisposition: "attachment; filename=\"\(name).csv\""],
                             body: .init(byteBuffer: ByteBuffer(string: "symbol,date,price,volume\n" + rows + "\n")))
         }
         router.post("/jobs/render") { request, _ in
-            if let refusal = refuse(request, contract) { return refusal }
+            var request = request
+            if let refusal = await refuse(&request, contract) { return refusal }
             // Pretends to work: reports the seconds it was paid for (from the contract's unit header) as the seconds it used.
             let paid = request.headers[.tollgateUnit].flatMap { $0.split(separator: "=").last.flatMap { Int($0) } } ?? 1
             var response = json(["job": "render", "status": "done", "seconds": String(paid)])
@@ -54,7 +60,8 @@ public enum SampleUpstream {
             return response
         }
         router.get("/search") { request, _ in
-            if let refusal = refuse(request, contract) { return refusal }
+            var request = request
+            if let refusal = await refuse(&request, contract) { return refusal }
             let query = (request.uri.queryParameters.get("q") ?? "").uppercased()
             let hits = catalogue.filter { query.isEmpty || $0.symbol.contains(query) }.prefix(10)
             return json(RecordPage(records: Array(hits), delivery: delivery(request)))
@@ -122,8 +129,12 @@ public enum SampleUpstream {
                  unit: request.headers[.tollgateUnit], correlationId: request.headers[.tollgateCorrelationId])
     }
 
-    static func refuse(_ request: Request, _ contract: ContractSigner?) -> Response? {
-        guard let contract, !contract.isValid(request.headers, method: request.method, target: request.head.path ?? "/") else { return nil }
+    static func refuse(_ request: inout Request, _ contract: ContractVerifier?) async -> Response? {
+        guard let contract else { return nil }
+        let body = (try? await request.collectBody(upTo: 1 << 20)).map { Array($0.readableBytesView) } ?? []
+        let now = Int64(Date().timeIntervalSince1970)
+        guard case .failure = contract.verify(request.headers, method: request.method.rawValue, target: request.head.path ?? "/", body: body, now: now)
+        else { return nil }
         return Response(status: .unauthorized, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(string: #"{"error":"not signed by the gateway"}"#)))
     }

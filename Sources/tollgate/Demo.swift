@@ -40,7 +40,7 @@ struct Demo: AsyncParsableCommand {
         let keys = try SecretResolver.keyRing(configuration.secrets)
         let store = try SQLiteStore(path: configuration.sqlitePath)
 
-        let upstream = Application(router: SampleUpstream.router(contract: ContractSigner(keys: keys)),
+        let upstream = Application(router: SampleUpstream.router(contract: ContractVerifier(keys: keys.contractKeys())),
                                    configuration: .init(address: .hostname("127.0.0.1", port: upstreamPort)), logger: logger)
         let devFacilitator = try DevFacilitator(networks: ["eip155:84532"], ledger: try DevLedger(path: directory + "/facilitator.sqlite"))
         let facilitator = Application(router: DevFacilitatorServer.router(devFacilitator, logger: logger),

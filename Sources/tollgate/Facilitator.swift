@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import TollgateDevFacilitator
+import TollgateCore
 import TollgateHTTP
 
 struct Facilitator: AsyncParsableCommand {
@@ -53,13 +54,21 @@ struct SampleUpstreamCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.")
     var listen = "127.0.0.1:8403"
 
+    @Option(name: .shortAndLong, help: "The gateway's configuration: with it, requests not signed by that gateway (contract key, body, fresh timestamp, no replay) are refused with 401.")
+    var config: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         guard let address = GatewayConfiguration.Listen(listen) else { throw ValidationError("--listen expects host:port") }
         let logger = logging.makeLogger("tollgate.sample-upstream")
+        var verifier: ContractVerifier?
+        if let config {
+            let loaded = try ConfigurationFile.load(config)
+            verifier = ContractVerifier(keys: try ConfigurationFile.contractKeys(loaded, offerKeys: try ConfigurationFile.keys(loaded)))
+        }
         let app = Application(
-            router: SampleUpstream.router(),
+            router: SampleUpstream.router(contract: verifier),
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "tollgate-sample-upstream"),
             onServerRunning: { channel in
                 logger.info("sample upstream listening", metadata: ["tollgate.listen": "\(address.host):\(channel.localAddress?.port ?? 0)"])

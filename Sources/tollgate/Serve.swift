@@ -25,7 +25,7 @@ struct Serve: AsyncParsableCommand {
         let controls = try await ConfigurationFile.controls(store)
         let tokens = try await ConfigurationFile.tokens(loaded)
         let server = GatewayServer(
-            configuration: loaded, keys: keys, store: store, logger: logger, initialControls: controls, adminToken: adminToken, tokens: tokens,
+            configuration: loaded, keys: keys, contractKeys: try ConfigurationFile.contractKeys(loaded, offerKeys: keys), store: store, logger: logger, initialControls: controls, adminToken: adminToken, tokens: tokens,
             onServerRunning: { port in
                 logger.info("gateway listening", metadata: ["tollgate.listen": "\(loaded.listen.host):\(port)", "tollgate.upstream": "\(loaded.upstreamURL)"])
             },
@@ -69,6 +69,15 @@ enum ConfigurationFile {
     static func keys(_ configuration: GatewayConfiguration) throws -> KeyRing {
         do {
             return try SecretResolver.keyRing(configuration.secrets)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    static func contractKeys(_ configuration: GatewayConfiguration, offerKeys: KeyRing) throws -> KeyRing {
+        do {
+            return try SecretResolver.contractKeys(configuration, offerKeys: offerKeys)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(2)

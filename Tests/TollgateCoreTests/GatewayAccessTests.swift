@@ -84,7 +84,7 @@ import TollgateCore
         let forwarded = try #require(harness.upstream.received.first)
         let fields = forwarded.headerFields
         #expect(forwarded.target == "/health?verbose=1")
-        #expect(harness.contract.isValid(fields, method: .get, target: "/health?verbose=1"))
+        #expect(harness.isSigned(forwarded))
         #expect(fields[.tollgateClient] == "alice")
         #expect(fields[.tollgatePayer] == "")
         #expect(fields[.tollgateAmount] == "")

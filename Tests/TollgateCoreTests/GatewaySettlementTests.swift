@@ -21,7 +21,7 @@ import TollgateCore
 
         let forwarded = try #require(harness.upstream.received.first)
         #expect(harness.upstream.received.count == 1)
-        #expect(harness.contract.isValid(forwarded.headerFields, method: .get, target: "/datasets/prices?day=1"))
+        #expect(harness.isSigned(forwarded))
         #expect(forwarded.headerFields[.tollgateClient] == "alice")
         #expect(forwarded.headerFields[.tollgatePayer] == proof.payer)
         #expect(forwarded.headerFields[.tollgateAmount] == "10000 \(GatewayHarness.asset.address.lowercased())@\(GatewayHarness.network)")

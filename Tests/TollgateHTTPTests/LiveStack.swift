@@ -95,7 +95,7 @@ struct LiveStack: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-test-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": secret])
-        return try await Listener.with(SampleUpstream.router(contract: ContractSigner(keys: keys))) { upstreamPort in
+        return try await Listener.with(SampleUpstream.router(contract: ContractVerifier(keys: keys.contractKeys()))) { upstreamPort in
             try await Listener.with(facilitator()) { facilitatorPort in
                 let (configuration, _) = try ConfigurationLoader.parse(yaml(upstream: upstreamPort, facilitator: facilitatorPort, directory: directory))
                 let store = try SQLiteStore(path: configuration.sqlitePath)

@@ -272,7 +272,7 @@ import TollgateX402
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-metrics-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": LiveStack.secret])
-        try await Listener.with(SampleUpstream.router(contract: ContractSigner(keys: keys))) { upstreamPort in
+        try await Listener.with(SampleUpstream.router(contract: ContractVerifier(keys: keys.contractKeys()))) { upstreamPort in
             try await Listener.with(facilitator()) { facilitatorPort in
                 let yaml = LiveStack.yaml(upstream: upstreamPort, facilitator: facilitatorPort, directory: directory) + """
 

@@ -251,7 +251,7 @@ public struct Gateway: Sendable {
         if let address = request.remoteAddress {
             fields[HTTPField.Name("X-Forwarded-For")!] = address
         }
-        settings.contract.apply(contract, method: request.method, target: request.target, to: &fields)
+        settings.contract.apply(contract, method: request.method, target: request.target, body: request.body, to: &fields)
         return UpstreamRequest(method: request.method, target: request.target, headerFields: fields, body: request.body)
     }
 

@@ -1,13 +1,18 @@
+import Crypto
 import HTTPTypes
 
-/// Signs the internal contract headers the backend receives (DESIGN.md §2), so the backend can tell
-/// they came from the gateway and were not added by a client.
+/// Signs the internal contract headers the backend receives (DESIGN.md §2), so the backend can tell they came
+/// from the gateway, for this request and this body, just now.
 ///
-/// `Tollgate-Signature: v1 kid=<key id> sig=<hex HMAC-SHA256>` over the lines
-/// `tollgate-contract-v1`, method, target, client, payer, amount, unit, correlation id, timestamp.
+/// `Tollgate-Signature: v2 kid=<key id> sig=<hex HMAC-SHA256>` over the lines `tollgate-contract-v2`, method,
+/// target, client, payer, amount, unit, correlation id, timestamp (`Tollgate-Timestamp`, Unix seconds) and the
+/// SHA-256 (hex) of the body. The key is the contract key: derived from the configured secret with its own
+/// label (`KeyRing.contractKeys`) or configured on its own, never the key that signs offers, so a backend
+/// holding it cannot mint offers. `ContractVerifier` checks it on the backend's side.
 public struct ContractSigner: Sendable {
     let keys: KeyRing
 
+    /// `keys` are the contract keys themselves (see `KeyRing.contractKeys(from:)`).
     public init(keys: KeyRing) { self.keys = keys }
 
     public struct Contract: Sendable, Hashable {
@@ -29,33 +34,36 @@ public struct ContractSigner: Sendable {
     }
 
     /// Sets the contract fields on `fields`, replacing any a client sent.
-    public func apply(_ contract: Contract, method: HTTPRequest.Method, target: String, to fields: inout HTTPFields) {
+    public func apply(_ contract: Contract, method: HTTPRequest.Method, target: String, body: [UInt8], to fields: inout HTTPFields) {
         fields[.tollgateClient] = contract.client
         fields[.tollgatePayer] = contract.payer
         fields[.tollgateAmount] = contract.amount
         fields[.tollgateUnit] = contract.unit
         fields[.tollgateCorrelationId] = contract.correlationId
         fields[.tollgateTimestamp] = String(contract.timestamp)
-        fields[.tollgateSignature] = signature(contract, method: method, target: target, key: keys.current)
+        fields[.tollgateSignature] = Self.signature(contract, method: method.rawValue, target: target, bodyDigest: Self.digest(body), key: keys.current)
     }
 
-    /// Checks a signature as a backend would (used by the sample upstream and tests).
-    public func isValid(_ fields: HTTPFields, method: HTTPRequest.Method, target: String) -> Bool {
-        guard let header = fields[.tollgateSignature], let timestamp = fields[.tollgateTimestamp].flatMap({ Int64($0) }) else { return false }
-        let parts = header.split(separator: " ")
-        guard parts.count == 3, parts[0] == "v1", parts[1].hasPrefix("kid="), let key = keys.key(id: parts[1].dropFirst(4)) else { return false }
-        let contract = Contract(client: fields[.tollgateClient] ?? "", payer: fields[.tollgatePayer] ?? "",
-                                amount: fields[.tollgateAmount] ?? "", unit: fields[.tollgateUnit] ?? "",
-                                correlationId: fields[.tollgateCorrelationId] ?? "", timestamp: timestamp)
-        let expected = signature(contract, method: method, target: target, key: key)
-        return ConstantTime.equal(Array(expected.utf8), Array(header.utf8))
+    static func signature(_ contract: Contract, method: String, target: String, bodyDigest: String, key: SecretKey) -> String {
+        let message = ["tollgate-contract-v2", method, target, contract.client, contract.payer, contract.amount,
+                       contract.unit, contract.correlationId, String(contract.timestamp), bodyDigest].joined(separator: "\n")
+        return "v2 kid=\(key.id) sig=\(HexString.encode(key.mac(Array(message.utf8))))"
     }
 
-    private func signature(_ contract: Contract, method: HTTPRequest.Method, target: String, key: SecretKey) -> String {
-        let message = ["tollgate-contract-v1", method.rawValue, target, contract.client, contract.payer, contract.amount,
-                       contract.unit, contract.correlationId, String(contract.timestamp)].joined(separator: "\n")
-        let mac = key.mac(Array(message.utf8))
-        return "v1 kid=\(key.id) sig=\(HexString.encode(mac))"
+    static func digest(_ body: [UInt8]) -> String { HexString.encode(SHA256.hash(data: body)) }
+}
+
+extension KeyRing {
+    /// The keys that sign the upstream contract, derived from the configured secrets (same ids) with their own
+    /// label: a deployment with one secret still signs offers and contracts with different keys.
+    public func contractKeys() -> KeyRing { derived(label: "tollgate contract key v2") }
+
+    /// The keys that chain the audit log (`AuditChain`), derived like `contractKeys`.
+    public func auditKeys() -> KeyRing { derived(label: "tollgate audit chain key v2") }
+
+    /// A ring of keys for another purpose: each key is HMAC-SHA256(secret, label), under the same id.
+    public func derived(label: String) -> KeyRing {
+        KeyRing(keys.map { SecretKey(id: $0.id, secret: $0.mac(Array(label.utf8)))! })!
     }
 }
 

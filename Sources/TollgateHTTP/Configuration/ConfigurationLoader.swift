@@ -46,7 +46,7 @@ public enum ConfigurationLoader {
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
         "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers", "jwt",
-        "admin", "audit", "refunds", "settlement",
+        "admin", "audit", "refunds", "settlement", "contract_secrets",
     ]
 
     static func read(_ root: Node, _ r: inout YAMLReader) -> GatewayConfiguration? {
@@ -72,6 +72,7 @@ public enum ConfigurationLoader {
         }
 
         let secrets = readSecrets(top["secrets"], root: root, &r)
+        let contractSecrets = readSecrets(top["contract_secrets"], root: root, key: "contract_secrets", &r)
 
         var sqlitePath = ".tollgate/gateway.sqlite"
         var auditFlush = 200
@@ -140,6 +141,7 @@ public enum ConfigurationLoader {
         configuration.auditsDenials = audit.auditsDenials
         configuration.refunds = refunds
         configuration.settlement = settlement
+        configuration.contractSecrets = contractSecrets
         let source = GatewayConfiguration.Source(lines: r.lines, environmentReferences: r.environmentReferences)
         configuration.source = source
         // An unstated max_timeout_seconds fits this file's own timeouts: at least 60 s, and long enough for the
@@ -152,14 +154,15 @@ public enum ConfigurationLoader {
         return configuration
     }
 
-    static func readSecrets(_ node: Node?, root: Node, _ r: inout YAMLReader) -> [GatewayConfiguration.SecretSource] {
+    /// `secrets` (required) or `contract_secrets` (optional: the upstream contract's own keys), a list of `{id, env | file}`.
+    static func readSecrets(_ node: Node?, root: Node, key: String = "secrets", _ r: inout YAMLReader) -> [GatewayConfiguration.SecretSource] {
         guard let node else {
-            r.fail(root, "secrets", "is required: a list of {id, env | file} naming the HMAC key for offers")
+            if key == "secrets" { r.fail(root, "secrets", "is required: a list of {id, env | file} naming the HMAC key for offers") }
             return []
         }
         var result: [GatewayConfiguration.SecretSource] = []
-        for (index, item) in (r.sequence(node, "secrets") ?? []).enumerated() {
-            let path = "secrets[\(index)]"
+        for (index, item) in (r.sequence(node, key) ?? []).enumerated() {
+            let path = "\(key)[\(index)]"
             guard let fields = r.mapping(item, path, known: ["id", "env", "file", "value"]) else { continue }
             let id = r.string(fields["id"], "\(path).id", required: true, parent: item) ?? ""
             if id.isEmpty || id.contains(".") || id.contains(" ") { r.fail(fields["id"] ?? item, "\(path).id", "needs a short id without dots or spaces") }
@@ -174,8 +177,8 @@ public enum ConfigurationLoader {
             default: r.fail(item, path, "needs exactly one of env or file")
             }
         }
-        if result.isEmpty && r.issues.allSatisfy({ !$0.path.hasPrefix("secrets") }) { r.fail(node, "secrets", "needs at least one key") }
-        if Set(result.map(\.id)).count != result.count { r.fail(node, "secrets", "ids must be unique") }
+        if result.isEmpty && r.issues.allSatisfy({ !$0.path.hasPrefix(key) }) { r.fail(node, key, "needs at least one key") }
+        if Set(result.map(\.id)).count != result.count { r.fail(node, key, "ids must be unique") }
         return result
     }
 

@@ -62,6 +62,8 @@ public struct GatewayConfiguration: Sendable {
     public var maxUpstreamResponseBytes: Int
     public var maxRequestBodyBytes: Int
     public var secrets: [SecretSource]
+    /// The upstream contract's own keys; empty: derived from `secrets` (`KeyRing.contractKeys()`).
+    public var contractSecrets: [SecretSource] = []
     public var sqlitePath: String
     public var auditFlushMillis: Int
     public var facilitators: [Facilitator]

@@ -4,6 +4,12 @@ import TollgateCore
 /// Reads the HMAC keys named by the configuration from the environment or from files.
 public enum SecretResolver {
     /// Secrets given as hex (64+ digits) are decoded; anything else is used as UTF-8 bytes. At least 16 bytes.
+    /// The keys that sign the upstream contract: `contract_secrets` when configured, else derived from the offer keys.
+    public static func contractKeys(_ configuration: GatewayConfiguration, offerKeys: KeyRing,
+                                    environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> KeyRing {
+        configuration.contractSecrets.isEmpty ? offerKeys.contractKeys() : try keyRing(configuration.contractSecrets, environment: environment)
+    }
+
     public static func keyRing(_ sources: [GatewayConfiguration.SecretSource],
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> KeyRing {
         var keys: [SecretKey] = []

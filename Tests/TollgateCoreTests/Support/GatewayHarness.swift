@@ -41,7 +41,10 @@ struct GatewayHarness {
     let upstream = RecordingUpstream()
     let clock = FixedClock()
     let offers = OfferSigner(keys: KeyRing([signingKey])!)
-    let contract = ContractSigner(keys: KeyRing([SecretKey(id: "c1", secret: Array(repeating: 9, count: 32))!])!)
+    static let contractKeys = KeyRing([SecretKey(id: "c1", secret: Array(repeating: 9, count: 32))!])!
+    let contract = ContractSigner(keys: contractKeys)
+    /// The upstream's check of the contract (no replay cache: tests look at one request more than once).
+    let contractVerifier = ContractVerifier(keys: contractKeys, replays: nil)
     let batcher: AuditBatcher
     let gateway: Gateway
 
@@ -88,6 +91,13 @@ struct GatewayHarness {
     func events(_ correlationId: String?) async throws -> [AuditEvent] {
         await batcher.flush()
         return try await store.events(correlationId: try #require(correlationId)).map(\.event)
+    }
+
+    /// Whether a forwarded request carries a valid contract signature for its method, target and body.
+    func isSigned(_ request: UpstreamRequest) -> Bool {
+        guard case .success = contractVerifier.verify(request.headerFields, method: request.method.rawValue, target: request.target,
+                                                      body: request.body, now: clock.nowSeconds) else { return false }
+        return true
     }
 
     func stages(_ correlationId: String?) async throws -> [String] {
