@@ -58,7 +58,9 @@ fi
 
 echo "== fuzz: build (swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)"
 build_started=$SECONDS
-swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --quiet \
+# (The linker's "Cannot export local symbol '__asan_…'" warnings are noise from the ASan runtime.)
+swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --quiet 2>&1 \
+  | { grep -v "Cannot export local symbol '__asan" || true; } \
   || fail "the fuzz targets do not build"
 bin_dir="$(swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --show-bin-path)"
 echo "   built in $((SECONDS - build_started)) s"
@@ -93,7 +95,7 @@ for target in "${targets[@]}"; do
   if [ "$jobs" -gt 1 ]; then
     cat "$artifacts"/fuzz-*.log >>"$log" 2>/dev/null || true
   fi
-  summary="$(grep -E '^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs)' "$log" | tail -n 2 | tr '\n' ' ')"
+  summary="$(grep -E '^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs)' "$log" | tail -n 2 | tr '\n' ' ' || true)"
   if [ "$status" -eq 0 ] && ! grep -qE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|SUMMARY: ' "$log"; then
     echo "   ok: $summary"
     continue

@@ -1,13 +1,18 @@
-// Fuzz target: the bearer JWT reader (`JWTIdentity.handles` and `identify`, through jwt-kit). Keys as in
-// production, from a JWKS document (an ES256 key "es" and an RS256 key "rs"), plus an HS256 key as the
-// default signer so inputs can be signed here.
+// Fuzz target: the bearer JWT reader (`JWTIdentity.handles` and `identify`, through jwt-kit). Keys: an ES256
+// public key loaded the way `jwt: {pem_file: …}` is (`JWTIdentity.keys(jwks:pem:)`), the default for tokens
+// without `kid`; an RS256 key (`kid: rs`); and an HS256 key (`kid: hs`) this target signs with.
 //
 // The first input byte chooses what the rest is:
 //   even: the token as sent (`Authorization: Bearer <token>`);
-//   odd:  the claims (JSON text) of a token this target signs with the HS256 key, so mutations reach the
-//         claim checks (issuer, audience, expiry, scopes) behind the signature check.
+//   odd:  the claims (JSON text) of an HS256 token this target signs, so mutations reach the claim checks
+//         (issuer, audience, expiry, not-before, scopes) behind the signature check.
 // Invariants: `handles` is true exactly when the token has two dots; a token that is identified is one
-// `handles` accepts; identifying never crashes, hangs or leaks.
+// `handles` accepts, and its client id is in the JWT namespace (`jwt:<sub>@<issuer>`); identifying never
+// crashes, hangs or leaks.
+//
+// (The keys are not loaded from a JWKS document: jwt-kit keeps JWKS keys as the second case of a two-case
+// enum of class references, whose tag lives in the pointer's spare bits, so LeakSanitizer does not see
+// the reference and reports them as leaked, a false positive that would fail every run.)
 import CLibFuzzer
 import Crypto
 import Dispatch
@@ -19,9 +24,23 @@ import TollgateHTTP
 let issuer = "https://auth.test"
 let audience = "tollgate"
 let hmacSecret = Array("tollgate-fuzz-hs256-secret-do-not-use".utf8)
-let jwks = #"""
-{"keys":[{"kty":"EC","crv":"P-256","kid":"es","alg":"ES256","use":"sig","x":"TIjneDoGXPSawaaVw_FH6skp8MdaAyQiDgDojIzXllY","y":"1t89S1S2L74fOYaEzni9FVMT6_VJKp3jzOXOY_J1GFE"},{"kty":"RSA","kid":"rs","alg":"RS256","use":"sig","n":"tdRSYi-zosBtnt3x6Mm9ScPmeLSDLcFdegfrrM4sLbqZIO0oxYmAOh1jsV68rOjnVlErNQqhP1gU3oeaHT3UHfNg1N8OpIWsA5WZ4iKdNbMeOJC4LTa8d1aNt8jTEkrb6KZcpahZfGnfi8Wny-ZjiVupjWZyl6Dfi26MZOo7VDahvNIVm-Bf8p9PyYL9dbfhMrJtag5WsxhcakR8gwKjA-TJ6w4oR6q3iO3SAxeAB7h_bTHEiy0ooSmaS8vnA_8HZbCMluqZfoCsnFcpuaaJFfmJMrKLetjqF2U1fB_Lai9dp1Wx_4o9tMb4mckL-VuDmdWiktUB1PszDZCv_Yh9ww","e":"AQAB"}]}
-"""#
+let es256PublicKey = """
+-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAETIjneDoGXPSawaaVw/FH6skp8Mda
+AyQiDgDojIzXllbW3z1LVLYvvh85hoTOeL0VUxPr9UkqnePM5c5j8nUYUQ==
+-----END PUBLIC KEY-----
+"""
+let rs256PublicKey = """
+-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtdRSYi+zosBtnt3x6Mm9
+ScPmeLSDLcFdegfrrM4sLbqZIO0oxYmAOh1jsV68rOjnVlErNQqhP1gU3oeaHT3U
+HfNg1N8OpIWsA5WZ4iKdNbMeOJC4LTa8d1aNt8jTEkrb6KZcpahZfGnfi8Wny+Zj
+iVupjWZyl6Dfi26MZOo7VDahvNIVm+Bf8p9PyYL9dbfhMrJtag5WsxhcakR8gwKj
+A+TJ6w4oR6q3iO3SAxeAB7h/bTHEiy0ooSmaS8vnA/8HZbCMluqZfoCsnFcpuaaJ
+FfmJMrKLetjqF2U1fB/Lai9dp1Wx/4o9tMb4mckL+VuDmdWiktUB1PszDZCv/Yh9
+wwIDAQAB
+-----END PUBLIC KEY-----
+"""
 
 /// Holds the result of an async call for the synchronous fuzz entry point.
 final class ResultBox<Value: Sendable>: @unchecked Sendable {
@@ -42,8 +61,9 @@ func blocking<Value: Sendable>(_ body: @escaping @Sendable () async -> Value) ->
 
 let identity: JWTIdentity = blocking {
     do {
-        let keys = try await JWTIdentity.keys(jwks: jwks, pem: nil)
-        await keys.add(hmac: HMACKey(from: hmacSecret), digestAlgorithm: .sha256)
+        let keys = try await JWTIdentity.keys(jwks: nil, pem: es256PublicKey)
+        await keys.add(rsa: try Insecure.RSA.PublicKey(pem: rs256PublicKey), digestAlgorithm: .sha256, kid: "rs")
+        await keys.add(hmac: HMACKey(from: hmacSecret), digestAlgorithm: .sha256, kid: "hs")
         return JWTIdentity(keys: keys, issuer: issuer, audience: audience)
     } catch {
         fatalError("the fuzz target's own keys do not load: \(error)")
@@ -57,9 +77,9 @@ func base64url(_ bytes: some Sequence<UInt8>) -> String {
     return text
 }
 
-/// An HS256 JWT with `claims` as its payload, signed with the default key.
+/// An HS256 JWT with `claims` as its payload, signed with the `hs` key.
 func signed(claims: [UInt8]) -> String {
-    let input = base64url(#"{"alg":"HS256","typ":"JWT"}"#.utf8) + "." + base64url(claims)
+    let input = base64url(#"{"alg":"HS256","typ":"JWT","kid":"hs"}"#.utf8) + "." + base64url(claims)
     let mac = HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: hmacSecret))
     return input + "." + base64url(Array(mac))
 }
@@ -73,8 +93,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let handled = identity.handles(Substring(token))
     precondition(handled == (token.utf8.count(where: { $0 == UInt8(ascii: ".") }) == 2), "handles disagrees with the dot count")
     let outcome = blocking { await identity.identify(Substring(token)) }
-    if case .identified = outcome {
+    if case .identified(let who) = outcome {
         precondition(handled, "a token handles() refuses was identified")
+        let id = Array(who.clientId.utf8)
+        precondition(id.starts(with: ClientRecord.jwtPrefix.utf8) && id.reversed().starts(with: ("@" + issuer).utf8.reversed()),
+                     "a JWT subject identified outside the jwt:<sub>@<issuer> namespace: \(who.clientId.debugDescription)")
     }
     return 0
 }
