@@ -141,6 +141,7 @@ let package = Package(
                 "TollgateHTTP", "TollgateCore", "TollgateX402", "TollgateSQLite", "TollgateDevFacilitator",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Tollgate needs from Debian/Ubuntu packages, if missing: libsecp256k1 (signature
-# recovery), pkg-config (to find it), sqlite3 (only for looking at the database by hand).
+# recovery), pkg-config (to find it), and for the test suite nodejs (the Node snippet of
+# docs/upstream-contract.md is run by the interop tests).
 set -euo pipefail
 missing=()
 dpkg -s libsecp256k1-dev >/dev/null 2>&1 || missing+=(libsecp256k1-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if [ "${TOLLGATE_SETUP_TESTS:-0}" = 1 ]; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   sudo_cmd=""

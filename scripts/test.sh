@@ -3,7 +3,7 @@
 # SDK (PyPI x402==2.25.0, installed into .venv-interop) pays `tollgate serve` and acts as its facilitator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+TOLLGATE_SETUP_TESTS=1 scripts/setup.sh
 echo "== swift build"
 swift build --build-tests --quiet
 echo "== swift test"

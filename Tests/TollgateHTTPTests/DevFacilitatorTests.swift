@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import Testing
 import TollgateCore
@@ -10,6 +11,38 @@ import TollgateX402
     func refusesMainNets(network: String) throws {
         let ledger = try DevLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)/l.sqlite").path)
         #expect(throws: DevFacilitator.MainNetRefused.self) { try DevFacilitator(networks: [network], ledger: ledger) }
+    }
+
+    /// A ledger that cannot be read is an error (a 500 to the gateway, which then holds the payment), never a valid payment.
+    @Test func aLedgerErrorFailsClosed() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)/l.sqlite").path
+        let facilitator = try DevFacilitator(networks: ["eip155:84532"], ledger: try DevLedger(path: path))
+        let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+        let requirements = X402.PaymentRequirements(
+            scheme: "exact", network: "eip155:84532", asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", amount: "2500",
+            payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", maxTimeoutSeconds: 60, extra: ["name": .string("USDC"), "version": .string("2")])
+        let payload = try payer.pay(requirements, resource: nil, now: Int64(Date().timeIntervalSince1970))
+        let request = X402.FacilitatorRequest(payload: payload, requirements: requirements)
+        // Someone breaks the ledger under the running facilitator.
+        try await DatabaseQueue(path: path).write { db in try db.execute(sql: "DROP TABLE transfer") }
+
+        await #expect(throws: (any Error).self) { try await facilitator.verify(request, logger: Logger(label: "test")) }
+        await #expect(throws: (any Error).self) { try await facilitator.settle(request, logger: Logger(label: "test")) }
+    }
+
+    @Test func aNonceSpelledDifferentlyIsTheSameTransfer() async throws {
+        let (facilitator, _) = try LiveStack.devFacilitator()
+        let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+        let requirements = X402.PaymentRequirements(
+            scheme: "exact", network: "eip155:84532", asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", amount: "2500",
+            payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", maxTimeoutSeconds: 60, extra: ["name": .string("USDC"), "version": .string("2")])
+        var payload = try payer.pay(requirements, resource: nil, now: Int64(Date().timeIntervalSince1970))
+        #expect(try await facilitator.settle(.init(payload: payload, requirements: requirements), logger: Logger(label: "test")).success)
+        payload.payload.authorization.nonce = "0X" + payload.payload.authorization.nonce.dropFirst(2).uppercased()
+        let again = try await facilitator.settle(.init(payload: payload, requirements: requirements), logger: Logger(label: "test"))
+        #expect(!again.success)
+        #expect(again.errorReason == "invalid_exact_evm_nonce_already_used")
+        #expect(try await facilitator.ledger.transferCount() == 1)
     }
 
     @Test func settlesOnceAndMovesBalances() async throws {
