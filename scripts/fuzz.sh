@@ -84,7 +84,14 @@ for target in "${targets[@]}"; do
   rm -f "$artifacts"/fuzz-*.log "$artifacts"/fuzz.log
   cp -R "Fuzz/Corpus/$target/." "$corpus/"
   echo "== fuzz: $target for ${seconds} s ($(find "$corpus" -type f | wc -l | tr -d ' ') seeds)"
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$artifacts/" -print_final_stats=1 "${extra_args[@]}")
+  case "$target" in
+    FuzzPaymentHeader|FuzzX402JSON) dict=json ;;
+    FuzzRequestPath) dict=path ;;
+    FuzzConfiguration) dict=yaml ;;
+    FuzzJWT) dict=jwt ;;
+  esac
+  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$artifacts/" -print_final_stats=1
+    -dict="$PWD/Fuzz/Dictionaries/$dict.dict" "${extra_args[@]}")
   if [ "$jobs" -gt 1 ]; then
     args+=(-jobs="$jobs" -workers="$jobs")
   fi

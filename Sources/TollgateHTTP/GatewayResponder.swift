@@ -10,12 +10,16 @@ public struct GatewayResponder: HTTPResponder {
     let gateway: Gateway
     let maxRequestBodyBytes: Int
     let metrics: GatewayMetrics?
+    let trustedProxies: TrustedProxies
 
-    /// - Parameter metrics: counts every response by status class.
-    public init(gateway: Gateway, maxRequestBodyBytes: Int, metrics: GatewayMetrics? = nil) {
+    /// - Parameters:
+    ///   - metrics: counts every response by status class.
+    ///   - trustedProxies: the peers allowed to name the client's address (`trusted_proxies`).
+    public init(gateway: Gateway, maxRequestBodyBytes: Int, metrics: GatewayMetrics? = nil, trustedProxies: TrustedProxies = .none) {
         self.gateway = gateway
         self.maxRequestBodyBytes = maxRequestBodyBytes
         self.metrics = metrics
+        self.trustedProxies = trustedProxies
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
@@ -28,17 +32,25 @@ public struct GatewayResponder: HTTPResponder {
         if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
             return Self.preflight(request)
         }
-        let body: [UInt8]
-        do {
-            var buffer = try await request.body.collect(upTo: maxRequestBodyBytes)
-            body = buffer.readBytes(length: buffer.readableBytes) ?? []
-        } catch {
-            return Response(status: .contentTooLarge, headers: [.contentType: "application/json"],
+        // A declared length over the limit is refused before anything is read; the body itself is read only
+        // once the gateway has decided identity, authorization and admission, and never past the limit.
+        let limit = maxRequestBodyBytes
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            return Response(status: .contentTooLarge, headers: [.contentType: "application/json", .connection: "close"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"error":"content_too_large","reason":"request_body_too_large"}"#)))
         }
+        let body = request.body
         let answer = await gateway.handle(GatewayRequest(
-            method: request.method, target: request.head.path ?? "/", headerFields: request.headers, body: body,
-            remoteAddress: context.remoteAddress?.ipAddress))
+            method: request.method, target: request.head.path ?? "/", headerFields: request.headers,
+            remoteAddress: trustedProxies.clientAddress(peer: context.remoteAddress?.ipAddress, fields: request.headers),
+            bodyReader: {
+                do {
+                    var buffer = try await body.collect(upTo: limit)
+                    return buffer.readBytes(length: buffer.readableBytes) ?? []
+                } catch {
+                    throw RequestBodyTooLarge(limit: limit)
+                }
+            }))
         let buffer = ByteBuffer(bytes: answer.body)
         guard let settled = answer.settledFlow else {
             return Response(status: answer.status, headers: answer.headerFields, body: .init(byteBuffer: buffer))
@@ -68,4 +80,10 @@ public struct GatewayResponder: HTTPResponder {
         headers[.vary] = "Origin"
         return Response(status: .noContent, headers: headers)
     }
+}
+
+/// A request body over `max_request_body_bytes`.
+struct RequestBodyTooLarge: Error, CustomStringConvertible {
+    let limit: Int
+    var description: String { "the request body is larger than \(limit) bytes" }
 }

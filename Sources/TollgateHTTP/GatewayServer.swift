@@ -103,7 +103,8 @@ public struct GatewayServer {
             adminApplication = nil
         }
         application = Application(
-            responder: GatewayResponder(gateway: gateway, maxRequestBodyBytes: configuration.maxRequestBodyBytes, metrics: metrics),
+            responder: GatewayResponder(gateway: gateway, maxRequestBodyBytes: configuration.maxRequestBodyBytes, metrics: metrics,
+                                        trustedProxies: configuration.trustedProxies),
             configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port), serverName: "tollgate"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -206,7 +206,7 @@ extension Gateway {
     func refuse(_ request: GatewayRequest, _ route: Route, _ pricing: Route.Pricing, _ identity: Identity, _ reason: Reason,
                         flow: Flow, received: [String: String]? = nil, events: [AuditEvent] = [], alreadyAudited: Bool = false,
                         detail: String) async -> GatewayResponse {
-        _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.limitKeys, now: clock.nowSecondsPrecise)
+        _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.invalidKeys, now: clock.nowSecondsPrecise)
         if let digest = flow.proofDigest { settings.invalidProofs.remember(digest, reason: reason, now: clock.nowSecondsPrecise) }
         var next = flow
         next.correlationId = CorrelationId.make()

@@ -119,7 +119,10 @@ public struct Gateway: Sendable {
         }
         let path = request.path
         guard let route = settings.routes.match(method: request.method, path: path) else {
-            if settings.unmatched == .passThrough { return await passThrough(request, route: nil, identity: .anonymous, flow: flow) }
+            if settings.unmatched == .passThrough {
+                if let refused = await readBody(&request, flow: flow) { return refused }
+                return await passThrough(request, route: nil, identity: .anonymous, flow: flow)
+            }
             return await deny(.notFound, "not_found", .route, .noRoute, flow: flow, detail: "no route matches \(request.method.rawValue) \(path)")
         }
         flow.resource = route.resource
@@ -155,12 +158,31 @@ public struct Gateway: Sendable {
                               detail: "this action needs the scope \(scope)", extra: ["scope": scope])
         }
 
-        guard let configured = route.pricing else { return await passThrough(request, route: route, identity: identity, flow: flow) }
+        guard let configured = route.pricing else {
+            if let refused = await readBody(&request, flow: flow) { return refused }
+            return await passThrough(request, route: route, identity: identity, flow: flow)
+        }
         if let incident = controls.incident(for: route.resource) {
             return await deny(.serviceUnavailable, "service_unavailable", .decide, .incident, flow: flow,
                               detail: "payments for this resource are suspended (incident \(incident.id)); retry later",
                               extra: ["incident": incident.id])
         }
+
+        flow.limitKeys = admissionKeys(identity, request)
+        flow.invalidKeys = invalidProofKeys(identity, request)
+        let now = clock.nowSecondsPrecise
+        flow.proofDigest = rail.proofFingerprint(request.headerFields)
+        // Cheapest first, and before a large body is read: a caller out of budget for its class is refused
+        // (a request with a proof by its invalid-proof budget, before the proof is decoded).
+        // (A client with a package balance is not counted as unpaid: its request may be funded by the balance.)
+        let prepaid = configured.metering.package != nil && identity != .anonymous
+        let exhausted = flow.proofDigest == nil
+            ? (prepaid ? nil : settings.limits.isExhausted(.unpaid, resource: route.resource, keys: flow.limitKeys, now: now))
+            : settings.limits.isExhausted(.invalid, resource: route.resource, keys: flow.invalidKeys, now: now)
+                ?? settings.limits.isExhausted(.paid, resource: route.resource, keys: flow.limitKeys, now: now)
+        if let exhausted { return await tooMany(exhausted, flow: flow) }
+        if let refused = await readBody(&request, flow: flow) { return refused }
+
         // What this request asks for decides what it costs, so the 402 quotes the exact amount; a quantity
         // that cannot be priced is a bad request, never a payment problem.
         switch configured.metering.requestedQuantity(request) {
@@ -173,15 +195,8 @@ public struct Gateway: Sendable {
             return await deny(.badRequest, "bad_request", .decide, .invalidQuantity, flow: flow, detail: "the quantity is too large to price")
         }
 
-        flow.limitKeys = admissionKeys(identity, request)
-        let now = clock.nowSecondsPrecise
-        flow.proofDigest = rail.proofFingerprint(request.headerFields)
         if let digest = flow.proofDigest {
-            // Cheapest first: a caller out of invalid-proof budget is refused before its proof is decoded,
-            // and the same bytes refused moments ago are refused again without decoding or verifying them.
-            if let refusal = settings.limits.isExhausted(.invalid, resource: route.resource, keys: flow.limitKeys, now: now) {
-                return await tooMany(refusal, flow: flow)
-            }
+            // The same bytes refused moments ago are refused again without decoding or verifying them.
             if let known = settings.invalidProofs.reason(for: digest, now: now) {
                 return await refuse(request, route, pricing, identity, known, flow: flow,
                                     detail: "this proof was refused moments ago (\(known)); it was not checked again")
@@ -203,7 +218,7 @@ public struct Gateway: Sendable {
             }
             return await offer(request, route: route, pricing: pricing, identity: identity, reason: .paymentRequired, flow: flow, detail: detail)
         case .malformed(let reason, let detail):
-            _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.limitKeys, now: now)
+            _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.invalidKeys, now: now)
             if let digest = flow.proofDigest { settings.invalidProofs.remember(digest, reason: reason, now: now) }
             await audit.record(flow.event(.proof, .denied, reason, clock: clock, ["detail": detail]))
             return await offer(request, route: route, pricing: pricing, identity: identity, reason: reason, flow: flow)
@@ -221,6 +236,24 @@ public struct Gateway: Sendable {
             return await tokens.identify(bearer)
         }
         return settings.clients.identify(fields)
+    }
+
+    /// Reads the body (once identity, authorization and admission are decided): a body over the adapter's limit
+    /// is a 413, audited under this flow.
+    private func readBody(_ request: inout GatewayRequest, flow: Flow) async -> GatewayResponse? {
+        do {
+            try await request.loadBody()
+            return nil
+        } catch {
+            return await deny(.contentTooLarge, "content_too_large", .route, Reason("request_body_too_large"), flow: flow, detail: "\(error)")
+        }
+    }
+
+    /// The invalid-proof budget of a request: an identified client's own (nobody else's refusals can exhaust
+    /// it, whoever shares its address); an anonymous caller's IP prefix.
+    private func invalidProofKeys(_ identity: Identity, _ request: GatewayRequest) -> [LimitKey] {
+        if case .client(let client) = identity { return [LimitKey("client", client.id)] }
+        return [LimitKey("ip", settings.limits.ipPrefix(request.remoteAddress))]
     }
 
     /// A request counts against its client (when identified) and its IP prefix (when known: an
@@ -246,20 +279,28 @@ public struct Gateway: Sendable {
     func upstreamRequest(_ request: GatewayRequest, contract: ContractSigner.Contract) -> UpstreamRequest {
         var fields = HopByHop.filtered(request.headerFields)
         for name in Self.strippedRequestFields { fields[name] = nil }
-        // Only the gateway speaks `Tollgate-*` to the backend, whatever names a client invents.
-        fields = HTTPFields(fields.filter { !$0.name.canonicalName.hasPrefix("tollgate-") })
+        // Only the gateway speaks `Tollgate-*` and `X-Forwarded-*` to the backend, whatever names a client invents.
+        fields = HTTPFields(fields.filter {
+            let name = $0.name.canonicalName
+            return !name.hasPrefix("tollgate-") && !name.hasPrefix("x-forwarded-")
+        })
+        // The gateway's own view of the client (the peer, or the hop a trusted proxy named), never the client's.
         if let address = request.remoteAddress {
             fields[HTTPField.Name("X-Forwarded-For")!] = address
+            fields[HTTPField.Name("Forwarded")!] = "for=\(address.contains(":") ? "\"[\(address)]\"" : address)"
         }
+        if let host = request.headerFields[HTTPField.Name("Host")!] { fields[HTTPField.Name("X-Forwarded-Host")!] = host }
         settings.contract.apply(contract, method: request.method, target: request.target, body: request.body, to: &fields)
         return UpstreamRequest(method: request.method, target: request.target, headerFields: fields, body: request.body)
     }
 
-    /// Client-sent fields the backend must not see: payment proofs and the gateway's own credentials
-    /// (anything named `Tollgate-*` is removed as well).
+    /// Client-sent fields the backend must not see: payment proofs, the gateway's own credentials, method
+    /// overrides (a backend honouring one would run another method than the one authorized and priced), and
+    /// claims about the client's address (`X-Forwarded-*` and `Tollgate-*` are removed by prefix as well).
     static let strippedRequestFields: [HTTPField.Name] = [
         HTTPField.Name("PAYMENT-SIGNATURE")!, HTTPField.Name("X-PAYMENT")!, ClientDirectory.apiKeyField, .authorization,
-        HTTPField.Name("X-Forwarded-For")!,
+        HTTPField.Name("X-HTTP-Method-Override")!, HTTPField.Name("X-Method-Override")!, HTTPField.Name("X-HTTP-Method")!,
+        HTTPField.Name("Forwarded")!, HTTPField.Name("X-Real-IP")!,
     ]
 }
 
@@ -271,6 +312,8 @@ struct Flow: Sendable {
     var resource: String?
     /// What this request counts against in the rate limiters.
     var limitKeys: [LimitKey] = []
+    /// What its invalid proofs count against.
+    var invalidKeys: [LimitKey] = []
     /// Digest of the proof, for the negative cache.
     var proofDigest: [UInt8]?
     /// The units this request asks for (its quantity rule; 1 for a request).
@@ -321,8 +364,15 @@ enum HopByHop {
         return copy
     }
 
+    /// Without the hop-by-hop fields, and without every field the `Connection` field names (RFC 9110 §7.6.1),
+    /// so a client cannot make the gateway drop or keep a field by declaring it hop-by-hop.
     static func filtered(_ fields: HTTPFields) -> HTTPFields {
         var copy = fields
+        for value in fields[values: .connection] {
+            for token in value.split(separator: ",") {
+                if let name = HTTPField.Name(token.trimmingSpaces()) { copy[name] = nil }
+            }
+        }
         for name in names { copy[name] = nil }
         return copy
     }

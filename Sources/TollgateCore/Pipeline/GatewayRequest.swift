@@ -7,15 +7,26 @@ public struct GatewayRequest: Sendable {
     public var target: String
     public var headerFields: HTTPFields
     public var body: [UInt8]
-    /// The peer's IP address, when known.
+    /// The client's IP address, when known (the peer, or the hop a trusted proxy named).
     public var remoteAddress: String?
+    /// Reads the body when the pipeline needs it (after identity, authorization and admission); nil when `body`
+    /// is already there. It throws when the body is larger than the adapter allows.
+    public var bodyReader: (@Sendable () async throws -> [UInt8])?
 
-    public init(method: HTTPRequest.Method, target: String, headerFields: HTTPFields, body: [UInt8] = [], remoteAddress: String? = nil) {
+    public init(method: HTTPRequest.Method, target: String, headerFields: HTTPFields, body: [UInt8] = [], remoteAddress: String? = nil,
+                bodyReader: (@Sendable () async throws -> [UInt8])? = nil) {
         self.method = method
         self.target = target
         self.headerFields = headerFields
         self.body = body
         self.remoteAddress = remoteAddress
+        self.bodyReader = bodyReader
+    }
+
+    mutating func loadBody() async throws {
+        guard let reader = bodyReader else { return }
+        bodyReader = nil
+        body = try await reader()
     }
 
     /// `METHOD /path?query`: what an offer binds and a stored response answers.

@@ -46,7 +46,7 @@ public enum ConfigurationLoader {
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
         "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers", "jwt",
-        "admin", "audit", "refunds", "settlement", "contract_secrets",
+        "admin", "audit", "refunds", "settlement", "contract_secrets", "trusted_proxies",
     ]
 
     static func read(_ root: Node, _ r: inout YAMLReader) -> GatewayConfiguration? {
@@ -127,6 +127,9 @@ public enum ConfigurationLoader {
         let audit = readAudit(top["audit"], &r)
         let refunds = readRefunds(top["refunds"], &r)
         let settlement = readSettlement(top["settlement"], &r)
+        let proxyList = r.strings(top["trusted_proxies"], "trusted_proxies") ?? []
+        let trustedProxies = TrustedProxies(proxyList)
+        if trustedProxies == nil { r.fail(top["trusted_proxies"], "trusted_proxies", "expected IP addresses or CIDR blocks (10.0.0.0/8, 2001:db8::/32)") }
         guard let listen, let unmatched else { return nil }
         var configuration = GatewayConfiguration(
             listen: listen, publicURL: publicURL, upstreamURL: upstreamURL, upstreamTimeoutSeconds: upstreamTimeout,
@@ -142,6 +145,7 @@ public enum ConfigurationLoader {
         configuration.refunds = refunds
         configuration.settlement = settlement
         configuration.contractSecrets = contractSecrets
+        configuration.trustedProxies = trustedProxies ?? .none
         let source = GatewayConfiguration.Source(lines: r.lines, environmentReferences: r.environmentReferences)
         configuration.source = source
         // An unstated max_timeout_seconds fits this file's own timeouts: at least 60 s, and long enough for the

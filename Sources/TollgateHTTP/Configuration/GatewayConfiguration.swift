@@ -96,6 +96,8 @@ public struct GatewayConfiguration: Sendable {
     }
     /// How long a delivered paid response is kept for its client's retries.
     public var idempotencyWindowSeconds: Int = 3600
+    /// The load balancers allowed to name the client's address (`trusted_proxies`); none by default.
+    public var trustedProxies: TrustedProxies = .none
     /// How settlements in doubt are resolved (`settlement:`).
     public var settlement = Settlement()
 

@@ -1,0 +1,46 @@
+import HTTPTypes
+import Testing
+import TollgateCore
+
+/// Only a trusted proxy may name the client, and a client cannot choose its own address by adding hops.
+@Suite struct TrustedProxiesTests {
+    static let proxies = TrustedProxies(["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"])!
+
+    static func fields(xff: String? = nil, forwarded: String? = nil) -> HTTPFields {
+        var fields = HTTPFields()
+        if let xff { fields[HTTPField.Name("X-Forwarded-For")!] = xff }
+        if let forwarded { fields[HTTPField.Name("Forwarded")!] = forwarded }
+        return fields
+    }
+
+    @Test func anUntrustedPeerIsTheClientWhateverItSays() {
+        #expect(Self.proxies.clientAddress(peer: "203.0.113.5", fields: Self.fields(xff: "198.51.100.1")) == "203.0.113.5")
+        #expect(TrustedProxies.none.clientAddress(peer: "10.0.0.1", fields: Self.fields(xff: "198.51.100.1")) == "10.0.0.1")
+    }
+
+    @Test func aTrustedPeerNamesTheRightmostUntrustedHop() {
+        // The client prepended a hop of its choice; the load balancer appended the address it saw.
+        let fields = Self.fields(xff: "1.1.1.1, 198.51.100.1, 10.1.2.3")
+        #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: fields) == "198.51.100.1")
+    }
+
+    @Test func forwardedIsReadWithQuotesPortsAndIPv6() {
+        let fields = Self.fields(forwarded: #"for=1.1.1.1, for="[2001:db9::5]:4711";proto=https, for="192.0.2.7:80""#)
+        #expect(Self.proxies.clientAddress(peer: "10.9.9.9", fields: fields) == "2001:db9::5")
+    }
+
+    @Test func garbageFromATrustedPeerFallsBackToThePeer() {
+        #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: Self.fields(xff: "not-an-ip")) == "10.0.0.2")
+        #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: Self.fields()) == "10.0.0.2")
+    }
+
+    @Test func everyHopTrustedIsTheLeftmost() {
+        #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: Self.fields(xff: "10.0.0.9, 10.0.0.8")) == "10.0.0.9")
+    }
+
+    @Test func listsThatAreNotAddressesAreRefused() {
+        #expect(TrustedProxies(["10.0.0.0/33"]) == nil)
+        #expect(TrustedProxies(["proxy.internal"]) == nil)
+        #expect(TrustedProxies(["::ffff:a00:1"])?.contains("10.0.0.1") == true)
+    }
+}
