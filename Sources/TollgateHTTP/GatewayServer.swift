@@ -84,6 +84,11 @@ public struct GatewayServer {
         if let retention = configuration.auditRetention, let retaining = store as? any AuditRetaining {
             services.append(retaining.auditRetentionService(retention, logger: logger))
         }
+        if let heads = store as? any AuditHeadReading {
+            services.append(AuditHeadPublisher(store: heads, file: configuration.auditHeadFile,
+                                               interval: .seconds(configuration.auditHeadIntervalSeconds),
+                                               onPublish: { metrics.publishedAuditHead($0) }, logger: logger))
+        }
         self.services = services
         // The admin API needs the whole `AdminStore` (controls, ledger, refunds, usage): with it, every route is served.
         let adminStore = store as? any AdminAPI.AdminStore

@@ -101,7 +101,7 @@ extension SQLiteStore {
             (try Self.auditArchives(db).last?.anchor ?? .genesis, try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_event"))
         }
         guard let newest else { return nil }
-        var verifier = AuditVerifier(anchor: anchor)
+        var verifier = AuditVerifier(anchor: anchor, keys: auditKeys)
         var file: AuditArchiveWriter?
         var first: RecordedAuditEvent?
         var last: RecordedAuditEvent?

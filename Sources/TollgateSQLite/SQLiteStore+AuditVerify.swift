@@ -15,10 +15,10 @@ extension SQLiteStore {
             let records = try Self.auditArchives(db)
             var verifier: AuditVerifier
             if let directory {
-                verifier = AuditVerifier(anchor: .genesis)
+                verifier = AuditVerifier(anchor: .genesis, keys: auditKeys)
                 for record in records { Self.verifyArchiveFile(record, directory: directory, &verifier) }
             } else {
-                verifier = AuditVerifier(anchor: records.last?.anchor ?? .genesis)
+                verifier = AuditVerifier(anchor: records.last?.anchor ?? .genesis, keys: auditKeys)
                 Self.checkArchiveLinks(records, &verifier)
             }
             let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_event ORDER BY seq")

@@ -38,7 +38,7 @@ extension SQLiteStore: ControlStore {
                 ON CONFLICT (kind, subject) WHERE lifted_at IS NULL DO UPDATE SET reason = excluded.reason, actor = excluded.actor, at = excluded.at
                 """, arguments: [kind.rawValue, subject, reason, actor, now])
             try Self.append([AdminEvent.make("revoke", actor: actor, timeMillis: now,
-                                             details: ["kind": kind.rawValue, "subject": subject, "reason": reason])], db)
+                                             details: ["kind": kind.rawValue, "subject": subject, "reason": reason])], db, keys: auditKeys)
         }
     }
 
@@ -50,7 +50,7 @@ extension SQLiteStore: ControlStore {
             try db.execute(sql: "UPDATE revocation SET lifted_by = ?, lifted_at = ? WHERE kind = ? AND subject = ? AND lifted_at IS NULL",
                            arguments: [actor, now, kind.rawValue, subject])
             guard db.changesCount > 0 else { return false }
-            try Self.append([AdminEvent.make("unrevoke", actor: actor, timeMillis: now, details: ["kind": kind.rawValue, "subject": subject])], db)
+            try Self.append([AdminEvent.make("unrevoke", actor: actor, timeMillis: now, details: ["kind": kind.rawValue, "subject": subject])], db, keys: auditKeys)
             return true
         }
     }
@@ -63,7 +63,7 @@ extension SQLiteStore: ControlStore {
             try db.execute(sql: "INSERT INTO incident (id, scope, reason, actor, at) VALUES (?, ?, ?, ?, ?)",
                            arguments: [incident.id, stored, reason, actor, incident.sinceMillis])
             try Self.append([AdminEvent.make("incident_on", actor: actor, timeMillis: incident.sinceMillis, resource: scope,
-                                             details: ["scope": stored, "incident": incident.id, "reason": reason])], db)
+                                             details: ["scope": stored, "incident": incident.id, "reason": reason])], db, keys: auditKeys)
             return incident
         }
     }
@@ -75,7 +75,7 @@ extension SQLiteStore: ControlStore {
             let now = Self.now()
             try db.execute(sql: "UPDATE incident SET ended_by = ?, ended_at = ? WHERE id = ?", arguments: [actor, now, incident.id])
             try Self.append([AdminEvent.make("incident_off", actor: actor, timeMillis: now, resource: scope,
-                                             details: ["scope": stored, "incident": incident.id, "reason": incident.reason])], db)
+                                             details: ["scope": stored, "incident": incident.id, "reason": incident.reason])], db, keys: auditKeys)
             return incident
         }
     }

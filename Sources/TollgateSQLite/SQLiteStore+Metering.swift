@@ -42,7 +42,7 @@ extension SQLiteStore {
             if let response { try Self.storeResponse(response, key: key, ready: true, db) }
             try Self.settleIntent(key, state: nil, transaction: nil, delivered: true, db)
             if let metering { try Self.record(metering, db) }
-            try Self.append(events, db)
+            try Self.append(events, db, keys: auditKeys)
         }
     }
 
@@ -57,7 +57,7 @@ extension SQLiteStore {
             try db.execute(sql: """
                 INSERT INTO unit_hold (correlation_id, client_id, package, units, state, at_ms) VALUES (?, ?, ?, ?, 'held', ?)
                 """, arguments: [hold.correlationId, hold.clientId, hold.package, hold.units, Self.now()])
-            try Self.append(events, db)
+            try Self.append(events, db, keys: auditKeys)
             return .held(remaining: balance)
         }
     }
@@ -75,7 +75,7 @@ extension SQLiteStore {
                                arguments: [consumed > 0 ? "spent" : "released", correlationId])
             }
             if let usage { try Self.insert(usage, db) }
-            try Self.append(events, db)
+            try Self.append(events, db, keys: auditKeys)
         }
     }
 

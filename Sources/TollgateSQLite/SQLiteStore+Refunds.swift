@@ -12,11 +12,11 @@ extension SQLiteStore {
         return try await writer.write { db in
             if let payment = try Row.fetchOne(db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id LIMIT 1",
                                               arguments: [request.correlationId]) {
-                return try Self.refundPayment(payment, request: request, reason: reason, now: nowMillis, db)
+                return try Self.refundPayment(payment, request: request, reason: reason, now: nowMillis, db, keys: auditKeys)
             }
             if let usage = try Row.fetchOne(db, sql: "SELECT * FROM usage_event WHERE correlation_id = ? AND source = 'package'",
                                             arguments: [request.correlationId]) {
-                return try Self.creditUnits(usage, request: request, reason: reason, now: nowMillis, db)
+                return try Self.creditUnits(usage, request: request, reason: reason, now: nowMillis, db, keys: auditKeys)
             }
             throw RefundError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
         }
@@ -59,14 +59,14 @@ extension SQLiteStore {
             refund.state = .paid
             refund.closedAtMillis = nowMillis
             refund.payoutTransaction = transaction
-            try Self.append([Self.event(refund, reason: "payout_recorded", actor: actor, now: nowMillis)], db)
+            try Self.append([Self.event(refund, reason: "payout_recorded", actor: actor, now: nowMillis)], db, keys: auditKeys)
             return refund
         }
     }
 
     /// An on-chain payment: a `pending_payout` record, never more in total than the payment. When the payment
     /// bought a package, the units it bought are taken back in proportion, as far as the balance still holds them.
-    static func refundPayment(_ payment: Row, request: RefundRequest, reason: String, now: Int64, _ db: Database) throws -> Refund {
+    static func refundPayment(_ payment: Row, request: RefundRequest, reason: String, now: Int64, _ db: Database, keys: KeyRing?) throws -> Refund {
         let paid = TokenAmount(atomic: payment["amount"] as String) ?? TokenAmount(atomic: "0")!
         let refunded = try refundedSoFar(request.correlationId, kind: .payout, db)
         let remaining = paid.subtracting(refunded) ?? TokenAmount(atomic: "0")!
@@ -85,12 +85,12 @@ extension SQLiteStore {
                             clientId: payment["client_id"], payer: payment["payer"], resource: payment["resource"], amount: amount.atomic,
                             asset: payment["asset"], network: payment["network"], unit: payment["unit"], reason: reason,
                             actor: request.actor, automatic: request.automatic, createdAtMillis: now)
-        try insert(refund, db)
+        try insert(refund, db, keys: keys)
         return refund
     }
 
     /// Units spent from a package: given back to the balance at once.
-    static func creditUnits(_ usage: Row, request: RefundRequest, reason: String, now: Int64, _ db: Database) throws -> Refund {
+    static func creditUnits(_ usage: Row, request: RefundRequest, reason: String, now: Int64, _ db: Database, keys: KeyRing?) throws -> Refund {
         let consumed = TokenAmount(atomic: String(usage["quantity"] as Int)) ?? TokenAmount(atomic: "0")!
         let remaining = consumed.subtracting(try refundedSoFar(request.correlationId, kind: .packageCredit, db)) ?? TokenAmount(atomic: "0")!
         guard !remaining.isZero else { throw RefundError(.alreadyRefunded, "the units of \(request.correlationId) are already credited back") }
@@ -109,7 +109,7 @@ extension SQLiteStore {
                             payer: usage["payer"], resource: usage["resource"], amount: amount.atomic, asset: "", network: "",
                             unit: usage["unit"], reason: reason, actor: request.actor, automatic: request.automatic,
                             createdAtMillis: now, closedAtMillis: now)
-        try insert(refund, db)
+        try insert(refund, db, keys: keys)
         return refund
     }
 
@@ -118,7 +118,7 @@ extension SQLiteStore {
             .reduce(TokenAmount(atomic: "0")!) { total, amount in TokenAmount(atomic: amount).flatMap { total.adding($0) } ?? total }
     }
 
-    static func insert(_ refund: Refund, _ db: Database) throws {
+    static func insert(_ refund: Refund, _ db: Database, keys: KeyRing?) throws {
         try db.execute(sql: """
             INSERT INTO refund (id, correlation_id, kind, state, client_id, payer, resource, amount, asset, network, unit, reason, actor,
                                 automatic, created_at, closed_at, payout_tx)
@@ -127,7 +127,7 @@ extension SQLiteStore {
                              refund.resource, refund.amount, refund.asset, refund.network, refund.unit, refund.reason, refund.actor,
                              refund.automatic, refund.createdAtMillis, refund.closedAtMillis, refund.payoutTransaction])
         try append([event(refund, reason: refund.automatic ? "automatic_refund" : "refund_recorded", actor: refund.actor,
-                          now: refund.createdAtMillis)], db)
+                          now: refund.createdAtMillis)], db, keys: keys)
     }
 
     /// The audit event of a refund, under the refunded flow's correlation id so its trace shows it.

@@ -17,7 +17,7 @@ extension SQLiteStore {
             if let response = intent.response { try Self.storeResponse(response, key: key, ready: false, db) }
             try db.execute(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                            arguments: [Self.now(), key.network, key.asset, key.payer, key.nonce])
-            try Self.append(events, db)
+            try Self.append(events, db, keys: auditKeys)
         }
     }
 
@@ -60,7 +60,7 @@ extension SQLiteStore {
                 try db.execute(sql: "UPDATE paid_response SET ready = 1 WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                                arguments: [key.network, key.asset, key.payer, key.nonce])
             }
-            try Self.append(events, db)
+            try Self.append(events, db, keys: auditKeys)
         }
     }
 
@@ -78,7 +78,7 @@ extension SQLiteStore {
                 try db.execute(sql: "UPDATE reservation SET state = 'unknown', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                                arguments: [Self.now(), key.network, key.asset, key.payer, key.nonce])
                 open.state = .unknown
-                try Self.append(events(open), db)
+                try Self.append(events(open), db, keys: auditKeys)
                 changed.append(open)
             }
             return changed
@@ -93,7 +93,7 @@ extension SQLiteStore {
         default: nil
         }
         try db.execute(sql: """
-            UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(?, tx), delivered = MAX(delivered, ?), updated_at = ?
+            UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?), updated_at = ?
             WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
             """, arguments: [outcome, transaction, delivered ? 1 : 0, Self.now(), key.network, key.asset, key.payer, key.nonce])
     }

@@ -91,7 +91,7 @@ extension SQLiteStore: SupportStore {
                            arguments: [record.id, correlationId, reason, actor, nowMillis])
             try Self.append([DisputeEvent.make(DisputeEvent.opened, outcome: .received, correlationId: correlationId, timeMillis: nowMillis,
                                                clientId: flow.client, resource: flow.resource,
-                                               details: ["dispute_id": record.id, "reason": reason, "actor": actor])], db)
+                                               details: ["dispute_id": record.id, "reason": reason, "actor": actor])], db, keys: auditKeys)
             return record
         }
     }
@@ -115,7 +115,7 @@ extension SQLiteStore: SupportStore {
             let flow = try Self.flowIdentity(record.correlationId, db)
             try Self.append([DisputeEvent.make(DisputeEvent.closed, outcome: .ok, correlationId: record.correlationId, timeMillis: nowMillis,
                                                clientId: flow?.client, resource: flow?.resource,
-                                               details: ["dispute_id": id, "resolution": resolution, "actor": actor])], db)
+                                               details: ["dispute_id": id, "resolution": resolution, "actor": actor])], db, keys: auditKeys)
             return record
         }
     }
@@ -189,7 +189,7 @@ extension SQLiteStore: SupportStore {
             var details = ["detail": "evidence exported", "bundle_sha256": bundleSHA256, "actor": actor]
             details["dispute_id"] = disputeId
             try Self.append([DisputeEvent.make(DisputeEvent.evidenceExported, outcome: .ok, correlationId: correlationId, timeMillis: nowMillis,
-                                               clientId: flow?.client, resource: flow?.resource, details: details)], db)
+                                               clientId: flow?.client, resource: flow?.resource, details: details)], db, keys: auditKeys)
         }
     }
 

@@ -6,9 +6,13 @@ import TollgateCore
 /// process (several processes on one host may share the file; several hosts need PostgreSQL).
 public struct SQLiteStore: TollgateStore {
     let writer: DatabasePool
+    /// The keys of the audit chain (`KeyRing.auditKeys()`); nil writes the unkeyed chain of earlier versions.
+    let auditKeys: KeyRing?
 
     /// Opens (creating if needed) the database at `path` and migrates it.
-    public init(path: String) throws {
+    /// - Parameter auditKeys: the audit chain keys; every writer of one database must use the same ones.
+    public init(path: String, auditKeys: KeyRing? = nil) throws {
+        self.auditKeys = auditKeys
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var configuration = Configuration()
@@ -55,7 +59,7 @@ public struct SQLiteStore: TollgateStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [reservation.correlationId, key.network, key.asset, key.payer, key.nonce, reservation.offerToken,
                                  reservation.payload, Self.now()])
-            try Self.append(events, db)
+            try Self.append(events, db, keys: auditKeys)
             return .reserved
         }
     }
@@ -72,7 +76,7 @@ public struct SQLiteStore: TollgateStore {
                 try db.execute(sql: "DELETE FROM paid_response WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND ready = 0",
                                arguments: [key.network, key.asset, key.payer, key.nonce])
             }
-            try Self.append(events, db)
+            try Self.append(events, db, keys: auditKeys)
         }
     }
 
@@ -90,17 +94,20 @@ public struct SQLiteStore: TollgateStore {
                 case .reserved, .settling, .pending, .unknown: break  // money may still move: keep the hold
                 }
             }
+            // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
             if let payment {
                 try db.execute(sql: """
                     INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
                                          unit, quantity, settled_at, body_sha256)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                    WHERE NOT EXISTS (SELECT 1 FROM payment WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?)
                     """, arguments: [payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee,
                                      payment.amount, payment.nonce, payment.transaction, payment.clientId, payment.resource,
-                                     payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256])
+                                     payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256,
+                                     payment.network, payment.asset, payment.payer, payment.nonce])
             }
             if let metering, state == .settled { try Self.record(metering, db) }
-            try Self.append(events, db)
+            try Self.append(events, db, keys: auditKeys)
         }
     }
 
@@ -185,7 +192,7 @@ public struct SQLiteStore: TollgateStore {
 
     public func append(_ events: [AuditEvent]) async throws {
         guard !events.isEmpty else { return }
-        try await writer.write { db in try Self.append(events, db) }
+        try await writer.write { db in try Self.append(events, db, keys: auditKeys) }
     }
 
     public func events(correlationId: String) async throws -> [RecordedAuditEvent] {
@@ -226,16 +233,21 @@ public struct SQLiteStore: TollgateStore {
 
     // MARK: audit chain
 
-    static func append(_ events: [AuditEvent], _ db: Database) throws {
+    /// Appends to the chain. With `keys` (the audit keys) each hash is keyed and covers the event's seq, which is
+    /// therefore assigned here: one past the highest ever used (`sqlite_sequence`), so a deleted tail is never reused.
+    static func append(_ events: [AuditEvent], _ db: Database, keys: KeyRing?) throws {
         guard !events.isEmpty else { return }
         var previous = try String.fetchOne(db, sql: "SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1") ?? AuditChain.genesis
+        var seq = max(try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_event") ?? 0, try auditSequenceValue(db) ?? 0)
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO audit_event (correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for event in events {
-            let hash = AuditChain.hash(previous: previous, event: event)
-            try statement.execute(arguments: [event.correlationId, event.timeMillis, event.stage.rawValue, event.outcome.rawValue,
+            seq += 1
+            let hash = keys.map { AuditChain.keyedHash(previous: previous, seq: seq, event: event, key: $0.current) }
+                ?? AuditChain.hash(previous: previous, event: event)
+            try statement.execute(arguments: [seq, event.correlationId, event.timeMillis, event.stage.rawValue, event.outcome.rawValue,
                                               event.reason, event.clientId, event.resource, Self.json(event.details), previous, hash])
             previous = hash
         }

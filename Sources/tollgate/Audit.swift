@@ -21,12 +21,34 @@ struct AuditVerify: AsyncParsableCommand {
     @Option(help: "The archive directory: also check every archive file (its sha256 and chain) from the first event.")
     var archives: String?
 
+    @Option(help: "SEQ:HASH of a head published earlier (audit.head_file, the log, the metric): exit 0 only when the log still reaches that event with that hash, intact.")
+    var expectHead: String?
+
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
     func run() async throws {
+        let expected = try expectHead.map { text -> AuditHead in
+            guard let head = AuditHead(text) else { throw ValidationError("--expect-head expects SEQ:HASH, e.g. 1234:v2:k1:9f…") }
+            return head
+        }
         let store = try options.open()
-        let report = try await store.verifyAuditLog(archives: archives)
+        var report = try await store.verifyAuditLog(archives: archives)
+        if let expected {
+            switch try await store.holds(expected) {
+            case true?:
+                break
+            case false?:
+                let truncated = expected.seq > report.head.seq
+                report.findings.append(.init(kind: .deleted, seq: expected.seq, correlationId: nil, source: "expected head",
+                                             explanation: truncated
+                                                 ? "the published head seq \(expected.seq) is past the last event (seq \(report.head.seq)): the tail was truncated"
+                                                 : "the event at seq \(expected.seq) no longer has the published hash \(AuditVerifier.short(expected.hash)): the log was rewritten"))
+            case nil:
+                report.findings.append(.init(kind: .deleted, seq: expected.seq, correlationId: nil, source: "expected head",
+                                             explanation: "seq \(expected.seq) is inside an archived range: check it with --archives DIR against the archive files"))
+            }
+        }
         let ranges = try await store.auditArchives()
         if json {
             print(try Trace.encoded(AuditVerifyOutput(intact: report.isIntact, report: report, archives: ranges,

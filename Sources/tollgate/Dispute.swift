@@ -117,7 +117,7 @@ struct Dispute: AsyncParsableCommand {
                 guard let material = try await database.evidenceMaterial(correlationId: flow) else {
                     throw SupportError(.unknownFlow, "no audit event carries the correlation id \(flow)")
                 }
-                return try EvidenceBundle.assemble(material, dispute: dispute, offers: keys.map(OfferSigner.init(keys:)),
+                return try EvidenceBundle.assemble(material, dispute: dispute, offers: keys.map(OfferSigner.init(keys:)), auditKeys: keys?.auditKeys(),
                                                    generatedAtMillis: SystemClock().nowMillis())
             }
             let bytes = try bundle.encoded(pretty: true) + Array("\n".utf8)
@@ -146,12 +146,13 @@ struct SupportStoreOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
     var config: String
 
-    func load() throws -> (GatewayConfiguration, SQLiteStore) {
+    func load(requireKeys: Bool = true) throws -> (GatewayConfiguration, SQLiteStore) {
         let configuration = try ConfigurationFile.load(config)
-        return (configuration, try ConfigurationFile.openStore(configuration))
+        return (configuration, try ConfigurationFile.openStore(configuration, requireKeys: requireKeys))
     }
 
-    func open() throws -> SQLiteStore { try load().1 }
+    /// The store; `requireKeys: false` for commands that only read.
+    func open(requireKeys: Bool = true) throws -> SQLiteStore { try load(requireKeys: requireKeys).1 }
 
     static var defaultActor: String {
         let environment = ProcessInfo.processInfo.environment

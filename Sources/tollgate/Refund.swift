@@ -78,7 +78,7 @@ struct RefundCommand: AsyncParsableCommand {
             }
             guard ["table", "json", "jsonl"].contains(format) else { throw ValidationError("--format must be table, json or jsonl") }
             let configuration = try ConfigurationFile.load(config)
-            let refunds = try await ConfigurationFile.openStore(configuration).refunds(state: wanted, correlationId: correlationId, limit: limit)
+            let refunds = try await ConfigurationFile.openStore(configuration, requireKeys: false).refunds(state: wanted, correlationId: correlationId, limit: limit)
             switch format {
             case "json": print(RefundText.json(refunds))
             case "jsonl": for refund in refunds { print(RefundText.json(refund, pretty: false)) }

@@ -102,9 +102,20 @@ enum ConfigurationFile {
         }
     }
 
-    static func openStore(_ configuration: GatewayConfiguration) throws -> SQLiteStore {
+    /// The store, chaining audit events with the keys derived from the configured secrets. A command that
+    /// only reads (`requireKeys: false`) opens it without them when the secrets are not available here.
+    static func openStore(_ configuration: GatewayConfiguration, requireKeys: Bool = true) throws -> SQLiteStore {
+        var auditKeys: KeyRing?
         do {
-            return try SQLiteStore(path: configuration.sqlitePath)
+            auditKeys = try SecretResolver.keyRing(configuration.secrets).auditKeys()
+        } catch {
+            if requireKeys {
+                FileHandle.standardError.write(Data("the audit log is chained with a key derived from the gateway's secrets, so this command needs them: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+        do {
+            return try SQLiteStore(path: configuration.sqlitePath, auditKeys: auditKeys)
         } catch {
             FileHandle.standardError.write(Data("cannot open the store at \(configuration.sqlitePath): \(error)\n".utf8))
             throw ExitCode(2)

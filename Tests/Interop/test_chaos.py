@@ -24,24 +24,25 @@ are bare anonymous clients.
                                    it on the same port and config.
   test_chaos_facilitator_faults    30 % of `/settle` calls are forwarded to the dev facilitator FIRST (the money
                                    moves) and then answered late (> the gateway's 2 s timeout), with garbage, with
-                                   500, or not at all (socket closed); a few are dropped before forwarding. Then
+                                   500, or not at all (socket closed); one in five is dropped before forwarding. Then
                                    the proxy turns healthy and the clients retry their pending proofs.
 
 Afterwards (gateway stopped, `tollgate reconcile --gateway-stopped --json` run once), from the two SQLite files:
   a  every ledger transfer has a `payment` row with the same tx, or a `settlement_intent` settled/review/refunded;
      every `payment` row is a ledger transfer (same tx, or tx unknown), and no authorization has two rows
   b  no authorization was delivered twice (`respond`/`ok`/`delivered` at most once per (payer, nonce))
-  c  every `payment` row's flow has a `settle`/`ok` audit event
+  c  every `payment` row's flow has a `settle`/`ok` audit event, and no flow has two (settled once, resolved once)
   d  `tollgate audit verify` exits 0
   e  every 200 a client got is exactly one ledger transfer of its nonce (same tx as the receipt when it names
      one); every transfer whose client got no 200 is reported: it ran out of time (open/settled intent), or it is
      a bare anonymous client whose response was lost after delivery was recorded (its retry of a used proof is
      refused by design, see docs/configuration.md `idempotency_window_seconds`); anything else fails
+  -  every settlement intent is resolved after the final reconcile (the facilitator is healthy by then)
   f  the chaos really happened (kills with requests in flight / faults of every kind, 503s or connection errors
      seen) and payments settled
 
-Environment: TOLLGATE_BIN, TOLLGATE_INTEROP_KEEP=1 (keep the temp dirs), TOLLGATE_CHAOS_SEED (replay a run's
-random choices; the seed is printed), TOLLGATE_CHAOS_CLIENTS (client threads, default 8).
+Environment: TOLLGATE_BIN, TOLLGATE_INTEROP_KEEP=1 (keep the temp dirs), TOLLGATE_CHAOS_SEED (the same random
+choices as a printed run; thread timing still differs), TOLLGATE_CHAOS_CLIENTS (client threads, default 8).
 """
 
 from __future__ import annotations

@@ -6,6 +6,28 @@ import Foundation
 public enum AuditChain {
     public static let genesis = String(repeating: "0", count: 64)
 
+    /// The prefix of a keyed hash: `v2:<key id>:<hex HMAC-SHA256>`.
+    public static let keyedPrefix = "v2:"
+
+    /// The keyed link: HMAC-SHA256 with an audit key over the event's seq, the previous hash and the event. Whoever
+    /// can write the database but does not hold the key cannot forge a link, and a row moved to another seq no
+    /// longer matches its hash.
+    public static func keyedHash(previous: String, seq: Int64, event: AuditEvent, key: SecretKey) -> String {
+        var message = Array("tollgate-audit-v2\n\(seq)\n\(previous)\n".utf8)
+        message += canonicalJSON(event)
+        return keyedPrefix + key.id + ":" + HexString.encode(key.mac(message))
+    }
+
+    /// The hash a stored row should have, in the version its stored hash names; nil for a keyed row whose key is
+    /// not in `keys`.
+    public static func expectedHash(of record: RecordedAuditEvent, keys: KeyRing?) -> String? {
+        guard record.hash.hasPrefix(keyedPrefix) else { return hash(previous: record.previousHash, event: record.event) }
+        let keyId = record.hash.dropFirst(keyedPrefix.count).prefix { $0 != ":" }
+        guard let key = keys?.key(id: keyId) else { return nil }
+        return keyedHash(previous: record.previousHash, seq: record.seq, event: record.event, key: key)
+    }
+
+    /// The unkeyed link of logs written before audit keys (v1): SHA-256 over the previous hash and the event.
     public static func hash(previous: String, event: AuditEvent) -> String {
         var hasher = SHA256()
         hasher.update(data: Array(previous.utf8))

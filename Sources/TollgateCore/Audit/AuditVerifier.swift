@@ -114,6 +114,9 @@ public struct AuditVerifier: Sendable {
     private var omittedFindings = 0
     private var count = 0
     private var firstSeq: Int64?
+    private let keys: KeyRing?
+    /// Set once a keyed link was seen: an unkeyed link after it is a downgrade by someone without the key.
+    private var keyed = false
 
     /// - Parameters:
     ///   - anchor: the last archived event (seq, hash), or `.genesis` when nothing was archived.
@@ -121,7 +124,9 @@ public struct AuditVerifier: Sendable {
     ///     further back than this, a moved row is reported as `deleted`).
     ///   - maxAnomalies: broken links analysed together; beyond this, each is reported on its own.
     ///   - maxFindings: findings kept for the report; beyond this they are only counted (`omittedFindings`).
-    public init(anchor: Anchor = .genesis, window: Int = 50_000, maxAnomalies: Int = 10_000, maxFindings: Int = 10_000) {
+    ///   - keys: the audit keys, to check keyed links (`v2:`); without them a keyed row cannot be checked and is reported.
+    public init(anchor: Anchor = .genesis, window: Int = 50_000, maxAnomalies: Int = 10_000, maxFindings: Int = 10_000, keys: KeyRing? = nil) {
+        self.keys = keys
         self.anchor = anchor
         self.window = max(window, 1)
         self.maxAnomalies = maxAnomalies
@@ -134,9 +139,17 @@ public struct AuditVerifier: Sendable {
         count += 1
         if firstSeq == nil { firstSeq = record.seq }
         let expectedSeq = predecessor.seq + 1
-        let recomputed = AuditChain.hash(previous: record.previousHash, event: record.event)
+        let isKeyed = record.hash.hasPrefix(AuditChain.keyedPrefix)
+        let recomputed = AuditChain.expectedHash(of: record, keys: keys)
         var anomalyIndex: Int?
-        if recomputed != record.hash {
+        if recomputed == nil {
+            report(Finding(kind: .edited, seq: record.seq, correlationId: record.event.correlationId, source: source,
+                           explanation: "its keyed hash names key \(record.hash.dropFirst(AuditChain.keyedPrefix.count).prefix { $0 != ":" }), "
+                               + "which is not among the audit keys given: it cannot be checked (run with the gateway's secrets)"))
+        } else if keyed && !isKeyed {
+            report(Finding(kind: .edited, seq: record.seq, correlationId: record.event.correlationId, source: source,
+                           explanation: "an unkeyed hash after the chain became keyed: written by someone without the audit key"))
+        } else if let recomputed, recomputed != record.hash {
             let link = record.previousHash == predecessor.hash ? "" : "; its prev_hash does not link to seq \(predecessor.seq) either"
             report(Finding(kind: .edited, seq: record.seq, correlationId: record.event.correlationId, source: source,
                            explanation: "stored hash \(Self.short(record.hash)) does not match its content "
@@ -146,6 +159,7 @@ public struct AuditVerifier: Sendable {
             if let index = predecessorAnomaly, record.previousHash != predecessor.hash { anomalies[index].nextBroken = true }
             anomalyIndex = recordAnomaly(record, expectedSeq: expectedSeq, source: source)
         }
+        keyed = keyed || isKeyed
         remember(record.hash, seq: record.seq)
         if let waiting = wanted.removeValue(forKey: record.hash) {
             for index in waiting {

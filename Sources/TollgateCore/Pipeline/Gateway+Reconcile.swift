@@ -33,10 +33,13 @@ extension Gateway {
             report.abandoned = abandoned.map(\.intent.correlationId)
         }
         let nowMillis = clock.nowMillis()
-        for var open in try await store.unresolvedSettlements(limit: limit) {
-            let key = open.intent.key, id = open.intent.correlationId
+        for listed in try await store.unresolvedSettlements(limit: limit) {
+            let key = listed.intent.key, id = listed.intent.correlationId
             guard inFlight.begin(key) else { continue }
             defer { inFlight.end(key) }
+            // Read again now that the claim is ours: a retry may have resolved (and delivered) it since the list was read.
+            guard var open = try await store.openSettlement(key), open.outcome == .open || (open.outcome == .settled && !open.delivered)
+            else { continue }
             if open.outcome == .open {
                 if open.state == .settling, nowMillis - open.intent.createdAtMillis < staleAfterSeconds * 1000 { continue }
                 open = await resolve(open, actor: "reconciler")

@@ -124,8 +124,14 @@ extension Gateway {
                     "transaction": transaction ?? "", "source": source, "actor": actor, "network": intent.key.network,
                     "asset": intent.payment.asset, "amount": intent.payment.amount, "evidence": transaction == nil ? "none" : "transaction",
                 ])
+                var events = [event]
+                if let usage = intent.metering?.usage {
+                    events.append(flow.event(.meter, .ok, Reason("units_consumed"), clock: clock, [
+                        "unit": usage.unit, "consumed": String(usage.quantity), "paid_quantity": String(usage.paidQuantity), "source": "payment",
+                    ]))
+                }
                 try await store.finish(intent.key, state: .settled, payment: payment, response: response, metering: intent.metering,
-                                       delivered: false, events: [event])
+                                       delivered: false, events: events)
                 resolved.state = .settled
                 resolved.outcome = .settled
                 resolved.transaction = transaction

@@ -3,8 +3,9 @@ import Foundation
 
 extension EvidenceBundle {
     /// Builds and seals the bundle of `material`'s flow. `offers` checks the offer tokens' MACs
-    /// (nil leaves `macVerified` empty); each event's hash is recomputed with `AuditChain.hash`.
-    public static func assemble(_ material: EvidenceMaterial, dispute: DisputeRecord?, offers: OfferSigner?,
+    /// (nil leaves `macVerified` empty); each event's hash is recomputed (`AuditChain.expectedHash`, keyed links with
+    /// `auditKeys`; a keyed link without its key does not recompute).
+    public static func assemble(_ material: EvidenceMaterial, dispute: DisputeRecord?, offers: OfferSigner?, auditKeys: KeyRing? = nil,
                                 generatedAtMillis: Int64) throws -> EvidenceBundle {
         let flowEvents = material.events.map(\.record)
         let settled = material.payments.last
@@ -19,7 +20,7 @@ extension EvidenceBundle {
                 let record = logged.record
                 return ChainEntry(seq: record.seq, correlationId: record.event.correlationId, stage: record.event.stage.rawValue,
                                   outcome: record.event.outcome.rawValue, prevHash: record.previousHash, hash: record.hash,
-                                  recomputed: AuditChain.hash(previous: record.previousHash, event: record.event) == record.hash,
+                                  recomputed: AuditChain.expectedHash(of: record, keys: auditKeys) == record.hash,
                                   linked: record.previousHash == logged.precedingHash)
             }
         let edited = chain.filter { !$0.recomputed }.map { String($0.seq) }

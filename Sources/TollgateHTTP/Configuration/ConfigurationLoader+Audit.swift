@@ -9,11 +9,15 @@ extension ConfigurationLoader {
         var retention: AuditRetention?
         /// `denials: all` (the default) or `none`.
         var auditsDenials = true
+        /// Where the head is appended on its schedule (`head_file`), and how often (`head_interval_seconds`).
+        var headFile: String?
+        var headIntervalSeconds = 60
     }
 
     /// `audit`: `{retention_days: int ≥ 1, archive_dir: path, archive_interval_seconds: int, denials: all | none}`.
     static func readAudit(_ node: Node?, _ r: inout YAMLReader) -> AuditSection {
-        guard let node, let fields = r.mapping(node, "audit", known: ["retention_days", "archive_dir", "archive_interval_seconds", "denials"]) else {
+        guard let node, let fields = r.mapping(node, "audit", known: ["retention_days", "archive_dir", "archive_interval_seconds", "denials",
+                                                                     "head_file", "head_interval_seconds"]) else {
             return AuditSection()
         }
         var denials = true
@@ -24,7 +28,10 @@ extension ConfigurationLoader {
             default: r.fail(fields["denials"], "audit.denials", "expected all (every refusal is audited, the default) or none")
             }
         }
-        return AuditSection(retention: readRetention(node, fields, &r), auditsDenials: denials)
+        var section = AuditSection(retention: readRetention(node, fields, &r), auditsDenials: denials)
+        section.headFile = r.string(fields["head_file"], "audit.head_file")
+        section.headIntervalSeconds = r.int(fields["head_interval_seconds"], "audit.head_interval_seconds", range: 1...86_400) ?? 60
+        return section
     }
 
     /// The retention to apply, or nil when events are kept forever (no `retention_days`).

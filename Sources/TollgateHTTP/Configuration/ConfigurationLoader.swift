@@ -142,6 +142,8 @@ public enum ConfigurationLoader {
             idempotencyWindowSeconds: r.int(top["idempotency_window_seconds"], "idempotency_window_seconds", range: 0...604_800) ?? 3600,
             auditRetention: audit.retention)
         configuration.auditsDenials = audit.auditsDenials
+        configuration.auditHeadFile = audit.headFile
+        configuration.auditHeadIntervalSeconds = audit.headIntervalSeconds
         configuration.refunds = refunds
         configuration.settlement = settlement
         configuration.contractSecrets = contractSecrets

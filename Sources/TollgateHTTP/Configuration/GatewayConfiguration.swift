@@ -96,6 +96,9 @@ public struct GatewayConfiguration: Sendable {
     }
     /// How long a delivered paid response is kept for its client's retries.
     public var idempotencyWindowSeconds: Int = 3600
+    /// Where the audit head is appended (`audit.head_file`; nil: only logged and exported as a metric), and how often.
+    public var auditHeadFile: String?
+    public var auditHeadIntervalSeconds = 60
     /// The load balancers allowed to name the client's address (`trusted_proxies`); none by default.
     public var trustedProxies: TrustedProxies = .none
     /// How settlements in doubt are resolved (`settlement:`).

@@ -18,6 +18,7 @@ public final class GatewayMetrics: AuditObserver, Sendable {
     let facilitators: FacilitatorPool?
     let controls: OperatorControls?
     let breakersOpen: Gauge
+    let auditHeadSeq: Gauge
     /// Every incident scope shown so far (global and the paid resources from the start): an incident that
     /// ended shows 0, not a vanished series.
     let incidentScopes: Mutex<Set<String>>
@@ -52,11 +53,17 @@ public final class GatewayMetrics: AuditObserver, Sendable {
         let networks = assets.map(\.network) + routes.flatMap { $0.pricing?.accepts.map(\.asset.network) ?? [] }
         self.labels = Labels(resources: LabelLimiter(closed: routes.map(\.resource)), networks: LabelLimiter(closed: networks))
         self.breakersOpen = registry.makeGauge(descriptor: MetricDefinition.breakersOpen.descriptor)
+        self.auditHeadSeq = registry.makeGauge(descriptor: MetricDefinition.auditHeadSeq.descriptor)
         self.incidentScopes = Mutex(Set(["global"] + routes.filter { $0.pricing != nil }.map(\.resource)))
         precreate(routes)
     }
 
     // MARK: audit events
+
+    /// The audit head was published.
+    public func publishedAuditHead(_ head: AuditHead) {
+        auditHeadSeq.set(to: Double(head.seq))
+    }
 
     public func observe(_ events: [AuditEvent]) {
         for index in events.indices { record(events[index], at: index, of: events) }

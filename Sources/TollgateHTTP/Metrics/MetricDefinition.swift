@@ -41,4 +41,5 @@ extension MetricDefinition {
     // read at scrape time
     static let breakersOpen = Self(name: "tollgate_circuit_breakers_open", help: "Facilitators whose circuit breaker is open.")
     static let incidentActive = Self(name: "tollgate_incident_active", help: "1 while an incident switch is on, by scope (global or a resource id).")
+    static let auditHeadSeq = Self(name: "tollgate_audit_head_seq", help: "The seq of the newest audit event, as last published (compare it with the head file).")
 }

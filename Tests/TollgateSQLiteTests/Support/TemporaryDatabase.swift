@@ -7,9 +7,14 @@ struct TemporaryDatabase {
     let directory: URL
     let store: SQLiteStore
 
-    init() throws {
+    /// The audit keys of a deployment whose secret is 32 bytes of 7.
+    static let auditKeys = KeyRing([SecretKey(id: "k1", secret: Array(repeating: 7, count: 32))!])!.auditKeys()
+
+    var path: String { directory.appendingPathComponent("tollgate.sqlite").path }
+
+    init(auditKeys: KeyRing? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
-        store = try SQLiteStore(path: directory.appendingPathComponent("tollgate.sqlite").path)
+        store = try SQLiteStore(path: directory.appendingPathComponent("tollgate.sqlite").path, auditKeys: auditKeys)
     }
 
     /// Removes the directory; the open pool keeps working on Linux until it is released.
