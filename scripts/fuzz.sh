@@ -56,13 +56,16 @@ if [ -f Package.resolved ] && { [ ! -f Fuzz/Package.resolved ] || [ Package.reso
   cp Package.resolved Fuzz/Package.resolved
 fi
 
-echo "== fuzz: build (swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)"
+# Swift code (Tollgate and its dependencies) with coverage for libFuzzer and AddressSanitizer; C code
+# (libyaml inside Yams, BoringSSL, the NIO shims) with the same, without linking a second libFuzzer.
+build=(swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+  -Xcc -fsanitize=fuzzer-no-link,address)
+echo "== fuzz: build (${build[*]})"
 build_started=$SECONDS
 # (The linker's "Cannot export local symbol '__asan_…'" warnings are noise from the ASan runtime.)
-swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --quiet 2>&1 \
-  | { grep -v "Cannot export local symbol '__asan" || true; } \
+"${build[@]}" --quiet 2>&1 | { grep -v "Cannot export local symbol '__asan" || true; } \
   || fail "the fuzz targets do not build"
-bin_dir="$(swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library --show-bin-path)"
+bin_dir="$("${build[@]}" --show-bin-path)"
 echo "   built in $((SECONDS - build_started)) s"
 
 # The Swift runtime's backtracer would take crashes from libFuzzer (and can stall for minutes

@@ -138,7 +138,7 @@ extension SQLiteStore {
             file?.discard()
             throw error
         }
-        try await writer.write { db in try Self.commitArchive(record, after: anchor, db) }
+        try await write { db in try Self.commitArchive(record, after: anchor, db) }
         return record
     }
 

@@ -31,7 +31,7 @@ extension SQLiteStore: ControlStore {
 
     public func revoke(kind: RevocationKind, subject: String, reason: String, actor: String) async throws {
         let subject = kind.normalized(subject)
-        try await writer.write { db in
+        try await write { db in
             let now = Self.now()
             try db.execute(sql: """
                 INSERT INTO revocation (kind, subject, reason, actor, at) VALUES (?, ?, ?, ?, ?)
@@ -45,7 +45,7 @@ extension SQLiteStore: ControlStore {
     @discardableResult
     public func unrevoke(kind: RevocationKind, subject: String, actor: String) async throws -> Bool {
         let subject = kind.normalized(subject)
-        return try await writer.write { db in
+        return try await write { db in
             let now = Self.now()
             try db.execute(sql: "UPDATE revocation SET lifted_by = ?, lifted_at = ? WHERE kind = ? AND subject = ? AND lifted_at IS NULL",
                            arguments: [actor, now, kind.rawValue, subject])
@@ -57,7 +57,7 @@ extension SQLiteStore: ControlStore {
 
     public func startIncident(scope: String?, reason: String, actor: String) async throws -> Incident {
         let stored = scope ?? Self.globalScope
-        return try await writer.write { db in
+        return try await write { db in
             if let current = try Self.incidentInForce(stored, db) { return current }
             let incident = Incident(id: AdminEvent.incidentId(), reason: reason, sinceMillis: Self.now())
             try db.execute(sql: "INSERT INTO incident (id, scope, reason, actor, at) VALUES (?, ?, ?, ?, ?)",
@@ -70,7 +70,7 @@ extension SQLiteStore: ControlStore {
 
     public func endIncident(scope: String?, actor: String) async throws -> Incident? {
         let stored = scope ?? Self.globalScope
-        return try await writer.write { db in
+        return try await write { db in
             guard let incident = try Self.incidentInForce(stored, db) else { return nil }
             let now = Self.now()
             try db.execute(sql: "UPDATE incident SET ended_by = ?, ended_at = ? WHERE id = ?", arguments: [actor, now, incident.id])

@@ -38,7 +38,7 @@ extension SQLiteStore {
     }
 
     public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
-        try await writer.write { db in
+        try await write { db in
             if let response { try Self.storeResponse(response, key: key, ready: true, db) }
             try Self.settleIntent(key, state: nil, transaction: nil, delivered: true, db)
             if let metering { try Self.record(metering, db) }
@@ -47,7 +47,7 @@ extension SQLiteStore {
     }
 
     public func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome {
-        try await writer.write { db in
+        try await write { db in
             try db.execute(sql: """
                 UPDATE package_balance SET balance = balance - ?, updated_at = ? WHERE client_id = ? AND package = ? AND balance >= ?
                 """, arguments: [hold.units, Self.now(), hold.clientId, hold.package, hold.units])
@@ -63,7 +63,7 @@ extension SQLiteStore {
     }
 
     public func finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent]) async throws {
-        try await writer.write { db in
+        try await write { db in
             if let hold = try Row.fetchOne(db, sql: "SELECT client_id, package, units FROM unit_hold WHERE correlation_id = ? AND state = 'held'",
                                            arguments: [correlationId]) {
                 let held: Int = hold["units"], client: String = hold["client_id"], package: String = hold["package"]

@@ -9,7 +9,7 @@ extension SQLiteStore {
         let reason = request.reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !reason.isEmpty, reason.count <= 500 else { throw RefundError(.invalid, "give a reason (1–500 characters)") }
         if let amount = request.amount, amount.isZero { throw RefundError(.invalid, "the amount must be greater than zero") }
-        return try await writer.write { db in
+        return try await write { db in
             if let payment = try Row.fetchOne(db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id LIMIT 1",
                                               arguments: [request.correlationId]) {
                 return try Self.refundPayment(payment, request: request, reason: reason, now: nowMillis, db, keys: auditKeys)
@@ -46,7 +46,7 @@ extension SQLiteStore {
         guard transaction.utf8.count == 66, transaction.hasPrefix("0x"), HexString.decode(String(transaction.dropFirst(2))) != nil else {
             throw RefundError(.invalid, "the payout transaction must be 0x followed by 64 hex digits")
         }
-        return try await writer.write { db in
+        return try await write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM refund WHERE id = ?", arguments: [id]) else {
                 throw RefundError(.unknownRefund, "no refund \(id)")
             }

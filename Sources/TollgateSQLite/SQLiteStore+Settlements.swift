@@ -4,7 +4,7 @@ import TollgateCore
 
 extension SQLiteStore {
     public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {
-        try await writer.write { db in
+        try await write { db in
             let key = intent.key
             var stored = intent
             stored.response = nil
@@ -51,7 +51,7 @@ extension SQLiteStore {
     }
 
     public func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws {
-        try await writer.write { db in
+        try await write { db in
             try db.execute(sql: """
                 UPDATE settlement_intent SET outcome = ?, delivered = MAX(delivered, ?), updated_at = ?
                 WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
@@ -64,8 +64,8 @@ extension SQLiteStore {
         }
     }
 
-    public func abandonSettling(events: @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
-        try await writer.write { db in
+    public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
+        try await write { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT i.*, r.state FROM settlement_intent i JOIN reservation r
                   ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce

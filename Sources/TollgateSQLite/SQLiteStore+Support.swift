@@ -77,7 +77,7 @@ extension SQLiteStore: SupportStore {
     public func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord {
         let reason = try DisputeRecord.validated(reason, field: "reason")
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
-        return try await writer.write { db in
+        return try await write { db in
             guard let flow = try Self.flowIdentity(correlationId, db) else {
                 throw SupportError(.unknownFlow, "no audit event carries the correlation id \(correlationId)")
             }
@@ -99,7 +99,7 @@ extension SQLiteStore: SupportStore {
     public func closeDispute(id: String, resolution: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord {
         let resolution = try DisputeRecord.validated(resolution, field: "resolution")
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
-        return try await writer.write { db in
+        return try await write { db in
             guard var record = try Self.dispute(id: id, db) else {
                 throw SupportError(.unknownDispute, "no dispute has the id \(id)")
             }
@@ -184,7 +184,7 @@ extension SQLiteStore: SupportStore {
     public func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String,
                                      nowMillis: Int64) async throws {
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
-        try await writer.write { db in
+        try await write { db in
             let flow = try Self.flowIdentity(correlationId, db)
             var details = ["detail": "evidence exported", "bundle_sha256": bundleSHA256, "actor": actor]
             details["dispute_id"] = disputeId

@@ -6,27 +6,32 @@ import TollgateCore
 /// process (several processes on one host may share the file; several hosts need PostgreSQL).
 public struct SQLiteStore: TollgateStore {
     let writer: DatabasePool
+    /// Every write goes through it: one durable commit for many concurrent writes.
+    let committer: GroupCommitter
     /// The keys of the audit chain (`KeyRing.auditKeys()`); nil writes the unkeyed chain of earlier versions.
     let auditKeys: KeyRing?
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// - Parameter auditKeys: the audit chain keys; every writer of one database must use the same ones.
-    public init(path: String, auditKeys: KeyRing? = nil) throws {
+    /// - Parameter durable: false syncs commits in NORMAL mode (a commit survives a crash of the process but
+    ///   may be lost on power loss): for measuring the cost of durability, never for money in production.
+    public init(path: String, auditKeys: KeyRing? = nil, durable: Bool = true) throws {
         self.auditKeys = auditKeys
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
-        configuration.prepareDatabase { db in
-            // WAL + NORMAL: a commit survives a process crash; the last commits may be lost on power loss.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
         writer = try DatabasePool(path: path, configuration: configuration)
+        // WAL + FULL: every commit is synced before it returns, so it survives power loss too. The cost is one
+        // sync per transaction, which the group committer shares among concurrent writes. (Set on the writer
+        // connection after GRDB's own WAL set-up, which chooses NORMAL.)
+        try writer.writeWithoutTransaction { db in try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") }
+        committer = GroupCommitter(writer: writer)
         try Self.migrator.migrate(writer)
     }
 
     public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
-        try await writer.write { db in
+        try await write { db in
             let key = reservation.key
             if let identifier = reservation.paymentIdentifier, let row = try Row.fetchOne(db, sql: """
                 SELECT fingerprint, correlation_id FROM payment_identifier WHERE client_id = ? AND identifier = ?
@@ -65,7 +70,7 @@ public struct SQLiteStore: TollgateStore {
     }
 
     public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
-        try await writer.write { db in
+        try await write { db in
             if let flow = try Self.reservationFlow(key, db) { try Self.releaseHolds(flow, db) }
             // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
             try db.execute(sql: "DELETE FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND state IN ('reserved', 'settling')",
@@ -82,7 +87,7 @@ public struct SQLiteStore: TollgateStore {
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
                        metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
-        try await writer.write { db in
+        try await write { db in
             if let response { try Self.storeResponse(response, key: key, ready: true, db) }
             try Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, db)
             try db.execute(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
@@ -138,7 +143,7 @@ public struct SQLiteStore: TollgateStore {
 
     public func holdSpend(_ holds: [SpendHold], correlationId: String) async throws -> SpendHold? {
         guard !holds.isEmpty else { return nil }
-        return try await writer.write { db in
+        return try await write { db in
             var totals: [TokenAmount] = []
             for hold in holds {
                 let current = try String.fetchOne(db, sql: "SELECT total FROM spend_total WHERE subject = ? AND bucket = ?",
@@ -171,6 +176,11 @@ public struct SQLiteStore: TollgateStore {
         }
     }
 
+    /// A write transaction, group-committed with the other writes in flight.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await committer.write(body)
+    }
+
     static func reservationFlow(_ key: ProofKey, _ db: Database) throws -> String? {
         try String.fetchOne(db, sql: "SELECT correlation_id FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                             arguments: [key.network, key.asset, key.payer, key.nonce])
@@ -192,7 +202,7 @@ public struct SQLiteStore: TollgateStore {
 
     public func append(_ events: [AuditEvent]) async throws {
         guard !events.isEmpty else { return }
-        try await writer.write { db in try Self.append(events, db, keys: auditKeys) }
+        try await write { db in try Self.append(events, db, keys: auditKeys) }
     }
 
     public func events(correlationId: String) async throws -> [RecordedAuditEvent] {
@@ -203,7 +213,7 @@ public struct SQLiteStore: TollgateStore {
     }
 
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
-        try await writer.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM reservation WHERE valid_before < ? AND state IN ('reserved', 'failed')", arguments: [unixSeconds])
             let purged = db.changesCount
             try db.execute(sql: "DELETE FROM paid_response WHERE expires_at < ?", arguments: [unixSeconds])

@@ -115,7 +115,7 @@ enum ConfigurationFile {
             }
         }
         do {
-            return try SQLiteStore(path: configuration.sqlitePath, auditKeys: auditKeys)
+            return try SQLiteStore(path: configuration.sqlitePath, auditKeys: auditKeys, durable: configuration.durableStorage)
         } catch {
             FileHandle.standardError.write(Data("cannot open the store at \(configuration.sqlitePath): \(error)\n".utf8))
             throw ExitCode(2)

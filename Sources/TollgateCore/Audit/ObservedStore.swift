@@ -95,7 +95,7 @@ public struct ObservedStore: TollgateStore {
         report(events)
     }
 
-    public func abandonSettling(events: @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
+    public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
         let changed = try await base.abandonSettling(events: events)
         report(changed.flatMap(events))
         return changed

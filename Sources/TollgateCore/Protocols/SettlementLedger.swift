@@ -21,5 +21,5 @@ public protocol SettlementLedger: Sendable {
 
     /// After a restart nothing of an earlier process is in flight: every `settling` reservation becomes
     /// `unknown` (its `/settle` may have been sent). Returns the intents changed.
-    func abandonSettling(events: @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement]
+    func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement]
 }

@@ -76,9 +76,17 @@ public enum ConfigurationLoader {
 
         var sqlitePath = ".tollgate/gateway.sqlite"
         var auditFlush = 200
-        if let storage = r.mapping(top["storage"], "storage", known: ["sqlite", "audit_flush_ms"]) {
+        var durable = true
+        if let storage = r.mapping(top["storage"], "storage", known: ["sqlite", "audit_flush_ms", "sync"]) {
             sqlitePath = r.string(storage["sqlite"], "storage.sqlite") ?? sqlitePath
             auditFlush = r.int(storage["audit_flush_ms"], "storage.audit_flush_ms", range: 1...10_000) ?? auditFlush
+            switch r.string(storage["sync"], "storage.sync") ?? "full" {
+            case "full": durable = true
+            case "normal":
+                durable = false
+                r.warn(storage["sync"], "storage.sync", "normal may lose the last commits (reservations, settlements) on power loss; use it to measure, not to take money")
+            default: r.fail(storage["sync"], "storage.sync", "expected full (the default) or normal")
+            }
         }
 
         let facilitators = readFacilitators(top["facilitators"], &r)
@@ -148,6 +156,7 @@ public enum ConfigurationLoader {
         configuration.settlement = settlement
         configuration.contractSecrets = contractSecrets
         configuration.trustedProxies = trustedProxies ?? .none
+        configuration.durableStorage = durable
         let source = GatewayConfiguration.Source(lines: r.lines, environmentReferences: r.environmentReferences)
         configuration.source = source
         // An unstated max_timeout_seconds fits this file's own timeouts: at least 60 s, and long enough for the

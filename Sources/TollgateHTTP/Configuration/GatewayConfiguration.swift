@@ -96,6 +96,8 @@ public struct GatewayConfiguration: Sendable {
     }
     /// How long a delivered paid response is kept for its client's retries.
     public var idempotencyWindowSeconds: Int = 3600
+    /// `storage.sync: full` (the default): every commit synced, shared by the group committer.
+    public var durableStorage = true
     /// Where the audit head is appended (`audit.head_file`; nil: only logged and exported as a metric), and how often.
     public var auditHeadFile: String?
     public var auditHeadIntervalSeconds = 60

@@ -98,7 +98,7 @@ actor InMemoryStore: TollgateStore {
         write(events)
     }
 
-    func abandonSettling(events: @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
+    func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
         var changed: [OpenSettlement] = []
         for (key, claim) in claims where claim.state == .settling {
             claims[key]?.state = .unknown

@@ -1,0 +1,62 @@
+import GRDB
+import Testing
+import TollgateCore
+@testable import TollgateSQLite
+
+/// Durable writes share their syncs: concurrent writes commit together, each answered after its commit.
+@Suite struct GroupCommitTests {
+    @Test func concurrentReservationsShareCommitsAndAllSucceed() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = database.store
+        let outcomes = await withTaskGroup(of: ReservationOutcome?.self) { group in
+            for index in 0..<64 {
+                group.addTask {
+                    let key = TemporaryDatabase.key(nonce: "0x\(String(index, radix: 16))")
+                    return try? await store.reserve(TemporaryDatabase.reservation(key, correlationId: "tg_\(index)"), events: [])
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.allSatisfy { $0 == .reserved })
+        let committed = store.committer.committed
+        #expect(committed.writes == 64)
+        #expect(committed.transactions < 64)
+        // Every claim is there, and each one once.
+        let count = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reservation") }
+        #expect(count == 64)
+    }
+
+    @Test func oneFailingWriteDoesNotTakeItsBatchWithIt() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = database.store
+        struct Refused: Error {}
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<32 {
+                group.addTask {
+                    do {
+                        try await store.write { db in
+                            try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES (?, 'b', '1')", arguments: ["s\(index)"])
+                            if index % 4 == 0 { throw Refused() }
+                        }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.filter { $0 }.count == 24)
+        let rows = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spend_total") }
+        #expect(rows == 24)
+    }
+
+    @Test func commitsAreSyncedInFull() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let mode = try await database.store.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(mode == 2)   // FULL
+    }
+}
