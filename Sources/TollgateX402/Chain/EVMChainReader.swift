@@ -52,6 +52,14 @@ public struct EVMChainReader: Sendable {
         return .used(transaction: nil)
     }
 
+    /// Whether `address` holds contract code (`eth_getCode`).
+    public func hasCode(at address: String, logger: Logger) async throws -> Bool {
+        guard let code = try await call("eth_getCode", [.string(address), .string("latest")], logger: logger).string else {
+            throw RailFailure(.undecodable, "eth_getCode answered something that is not hex", authority: url)
+        }
+        return !(Hex.decode(code) ?? []).isEmpty
+    }
+
     private func call(_ method: String, _ params: [JSONValue], logger: Logger) async throws -> JSONValue {
         var request = HTTPClientRequest(url: url)
         request.method = .POST

@@ -137,6 +137,15 @@ public struct ExactEVMRail: PaymentRail {
     public func isReady(network: String) -> Bool { facilitators.isReady(network: network) }
 
     public func verify(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Verdict {
+        if ExactEVMVerifier.signatureKind(proof.signature) == .contract {
+            // EIP-1271: only a payer that is a contract on this chain signs this way.
+            guard let reader = chains[proof.key.network] else {
+                return .invalid(.signatureInvalid, detail: "a contract-wallet signature needs an RPC URL for \(proof.network) (settlement.rpc)")
+            }
+            guard try await reader.hasCode(at: proof.key.payer, logger: logger) else {
+                return .invalid(.signatureInvalid, detail: "authorization.from is not a contract, and its signature does not recover to it")
+            }
+        }
         let request = facilitatorRequest(proof, offer: offer)
         let answer = try await withFailover(network: proof.network) { try await $0.verify(request, logger: logger) }
         guard answer.isValid else {

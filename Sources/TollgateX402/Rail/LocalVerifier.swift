@@ -25,8 +25,32 @@ public enum ExactEVMVerifier {
         return UInt64(network.dropFirst(7))
     }
 
+    /// What a signature is, by its shape.
+    public enum SignatureKind: Sendable, Hashable {
+        /// 65 bytes (r, s, v): recovered locally, and it must recover to `from`.
+        case externallyOwned
+        /// ERC-6492: a smart wallet not deployed yet (`abi.encode(factory, calldata, signature)` and the magic suffix).
+        case erc6492
+        /// Any other length: possibly an EIP-1271 contract wallet's signature.
+        case contract
+        case malformed
+    }
+
+    /// The 32-byte suffix that marks an ERC-6492 signature.
+    public static let erc6492Magic = Hex.decode("6492649264926492649264926492649264926492649264926492649264926492")!
+
+    public static func signatureKind(_ signature: String) -> SignatureKind {
+        guard let bytes = Hex.decode(signature), !bytes.isEmpty else { return .malformed }
+        if bytes.count == 65 { return .externallyOwned }
+        if bytes.count > 65 + erc6492Magic.count, bytes.suffix(erc6492Magic.count).elementsEqual(erc6492Magic) { return .erc6492 }
+        return .contract
+    }
+
+    /// - Parameter deferSignatures: which signatures that cannot be checked without a chain are let through every
+    ///   other check, for the facilitator to verify (an ERC-6492 wrapper; a contract wallet's signature only where
+    ///   the gateway can read the chain). A 65-byte signature is always checked here.
     public static func verify(scheme: String, network: String, authorization: X402.Authorization, signature: String,
-                              expected: Expected, now: Int64) -> Verdict {
+                              expected: Expected, now: Int64, deferSignatures: Set<SignatureKind> = []) -> Verdict {
         guard scheme == "exact" else { return .invalid(.invalidScheme, detail: "only the exact scheme is accepted") }
         guard network == expected.network, chainId(network) == expected.domain.chainId else {
             return .invalid(.invalidNetwork, detail: "the network is not the offer's EVM network")
@@ -51,6 +75,15 @@ public enum ExactEVMVerifier {
         }
         guard let nonce = Hex.decode(authorization.nonce), nonce.count == 32 else {
             return .invalid(.invalidPayload, detail: "the nonce is not 32 bytes of hex")
+        }
+        let kind = signatureKind(signature)
+        if kind != .externallyOwned {
+            guard deferSignatures.contains(kind) else {
+                return .invalid(.signatureInvalid, detail: kind == .erc6492 || kind == .contract
+                    ? "a smart-wallet signature cannot be verified here" : "the signature is not hex")
+            }
+            // Not checkable without the chain: everything else held, the facilitator verifies the signature.
+            return .valid(payer: from.checksummed)
         }
         let message = TransferWithAuthorization(from: from, to: to, value: authorization.value, validAfter: authorization.validAfter,
                                                 validBefore: authorization.validBefore, nonce: nonce)
@@ -77,7 +110,11 @@ extension ExactEVMRail {
             domain: EIP712Domain(name: asset.eip712Name, version: asset.eip712Version, chainId: chainId, verifyingContract: contract))
         let authorization = X402.Authorization(from: proof.payer, to: proof.payee, value: proof.amount, validAfter: proof.validAfter,
                                                validBefore: proof.validBefore, nonce: proof.nonce)
+        // ERC-6492 wrappers are the facilitator's to verify; EIP-1271 contract wallets too, but only where the chain
+        // can be read to see a contract at `from` (`verify` checks it before asking the facilitator).
+        var deferred: Set<ExactEVMVerifier.SignatureKind> = [.erc6492]
+        if chains[offer.network] != nil { deferred.insert(.contract) }
         return ExactEVMVerifier.verify(scheme: proof.accepted.scheme, network: proof.network, authorization: authorization,
-                                       signature: proof.signature, expected: expected, now: now)
+                                       signature: proof.signature, expected: expected, now: now, deferSignatures: deferred)
     }
 }
