@@ -58,8 +58,9 @@ fi
 
 # Swift code (Tollgate and its dependencies) with coverage for libFuzzer and AddressSanitizer; C code
 # (libyaml inside Yams, BoringSSL, the NIO shims) with the same, without linking a second libFuzzer.
+# Line tables are all the reports need (file:line in every stack) and build faster than full debug info.
 build=(swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
-  -Xcc -fsanitize=fuzzer-no-link,address)
+  -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -gline-tables-only -Xcc -gline-tables-only --disable-index-store)
 echo "== fuzz: build (${build[*]})"
 build_started=$SECONDS
 # (The linker's "Cannot export local symbol '__asan_…'" warnings are noise from the ASan runtime.)

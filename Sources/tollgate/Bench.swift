@@ -23,11 +23,12 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .customLong("header"), help: "Extra request header 'Name: value' (repeatable), e.g. an API key.")
     var headers: [String] = []
 
-    @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk).")
+    @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); paths (in process: the path normaliser's cost); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk).")
     var mode = "all"
 
     func run() async throws {
         if mode == "keyflood" { return KeyFlood.run(keys: requests) }
+        if mode == "paths" { return PathBench.run(iterations: requests) }
         let extra = headers.compactMap { line -> (String, String)? in
             guard let colon = line.firstIndex(of: ":") else { return nil }
             return (String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))

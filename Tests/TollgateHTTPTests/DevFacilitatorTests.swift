@@ -7,6 +7,10 @@ import TollgateDevFacilitator
 import TollgateX402
 
 @Suite struct DevFacilitatorTests {
+    static let requirements = X402.PaymentRequirements(
+        scheme: "exact", network: "eip155:84532", asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", amount: "2500",
+        payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", maxTimeoutSeconds: 60, extra: ["name": .string("USDC"), "version": .string("2")])
+
     @Test(arguments: ["eip155:1", "eip155:8453", "eip155:137", "solana:mainnet"])
     func refusesMainNets(network: String) throws {
         let ledger = try DevLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)/l.sqlite").path)
@@ -18,9 +22,7 @@ import TollgateX402
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)/l.sqlite").path
         let facilitator = try DevFacilitator(networks: ["eip155:84532"], ledger: try DevLedger(path: path))
         let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
-        let requirements = X402.PaymentRequirements(
-            scheme: "exact", network: "eip155:84532", asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", amount: "2500",
-            payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", maxTimeoutSeconds: 60, extra: ["name": .string("USDC"), "version": .string("2")])
+        let requirements = Self.requirements
         let payload = try payer.pay(requirements, resource: nil, now: Int64(Date().timeIntervalSince1970))
         let request = X402.FacilitatorRequest(payload: payload, requirements: requirements)
         // Someone breaks the ledger under the running facilitator.
@@ -33,9 +35,7 @@ import TollgateX402
     @Test func aNonceSpelledDifferentlyIsTheSameTransfer() async throws {
         let (facilitator, _) = try LiveStack.devFacilitator()
         let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
-        let requirements = X402.PaymentRequirements(
-            scheme: "exact", network: "eip155:84532", asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", amount: "2500",
-            payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", maxTimeoutSeconds: 60, extra: ["name": .string("USDC"), "version": .string("2")])
+        let requirements = Self.requirements
         var payload = try payer.pay(requirements, resource: nil, now: Int64(Date().timeIntervalSince1970))
         #expect(try await facilitator.settle(.init(payload: payload, requirements: requirements), logger: Logger(label: "test")).success)
         payload.payload.authorization.nonce = "0X" + payload.payload.authorization.nonce.dropFirst(2).uppercased()
@@ -48,9 +48,7 @@ import TollgateX402
     @Test func settlesOnceAndMovesBalances() async throws {
         let (facilitator, _) = try LiveStack.devFacilitator()
         let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
-        let requirements = X402.PaymentRequirements(
-            scheme: "exact", network: "eip155:84532", asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", amount: "2500",
-            payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", maxTimeoutSeconds: 60, extra: ["name": .string("USDC"), "version": .string("2")])
+        let requirements = Self.requirements
         let payload = try payer.pay(requirements, resource: nil, now: Int64(Date().timeIntervalSince1970))
         let request = X402.FacilitatorRequest(payload: payload, requirements: requirements)
         let logger = Logger(label: "test")

@@ -15,6 +15,7 @@ public enum RequestPath {
 
     /// The normalised path, or why it cannot be served. `path` is the path of a request target (no query).
     public static func normalize(_ path: some StringProtocol) -> Result<String, Refusal> {
+        if let plain = plain(path) { return .success(plain) }
         let bytes = Array(path.utf8)
         guard bytes.first == UInt8(ascii: "/") else { return .failure(Refusal(detail: "the path does not start with /")) }
         var output: [UInt8] = []
@@ -76,6 +77,34 @@ public enum RequestPath {
             return .failure(Refusal(detail: "the path is not UTF-8 once decoded"))
         }
         return .success(String(decoding: output, as: UTF8.self))
+    }
+
+    /// The common case without allocating: no escape, no backslash or control character, no dot segment.
+    private static func plain(_ path: some StringProtocol) -> String? {
+        var segmentLength = 0
+        var dots = 0
+        var first = true
+        for byte in path.utf8 {
+            if first {
+                guard byte == UInt8(ascii: "/") else { return nil }
+                first = false
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "%"), UInt8(ascii: "\\"), 0x00..<0x20, 0x7F: return nil
+            case UInt8(ascii: "/"):
+                if segmentLength > 0 && segmentLength == dots && dots <= 2 { return nil }
+                segmentLength = 0
+                dots = 0
+            case UInt8(ascii: "."):
+                segmentLength += 1
+                dots += 1
+            default:
+                segmentLength += 1
+            }
+        }
+        if first || (segmentLength > 0 && segmentLength == dots && dots <= 2) { return nil }
+        return String(path)
     }
 
     /// A segment equal to `.` or `..` after decoding (the output already holds decoded unreserved bytes).
