@@ -35,6 +35,7 @@ done
 
 # What the build needs; a missing piece is an error, never a silent skip.
 command -v swift >/dev/null 2>&1 || fail "swift is not on PATH (Swift 6.2 or later is needed)"
+command -v timeout >/dev/null 2>&1 || fail "timeout (GNU coreutils) is missing"
 command -v pkg-config >/dev/null 2>&1 || fail "pkg-config is missing (scripts/setup.sh installs it)"
 pkg-config --exists libsecp256k1 || fail "libsecp256k1 is missing (pkg-config libsecp256k1): scripts/setup.sh installs libsecp256k1-dev"
 scratch="$(mktemp -d)"
@@ -72,7 +73,7 @@ echo "   built in $((SECONDS - build_started)) s"
 # The Swift runtime's backtracer would take crashes from libFuzzer (and can stall for minutes
 # symbolicating); libFuzzer and AddressSanitizer report them instead, with the input that caused them.
 export SWIFT_BACKTRACE=enable=no
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:handle_abort=1:handle_sigill=1:handle_sigtrap=1}"
+export ASAN_OPTIONS="detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 symbolizer="$(dirname "$(command -v swift)")/llvm-symbolizer"
 [ -x "$symbolizer" ] && export ASAN_SYMBOLIZER_PATH="${ASAN_SYMBOLIZER_PATH:-$symbolizer}"
 
