@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: builds tollgate in release, starts the sample upstream, the development facilitator and
 # the gateway (quickstart configuration, fresh SQLite) on loopback, and runs `tollgate bench` against it.
-#   scripts/bench.sh [REQUESTS] [CONCURRENCY]
+#   scripts/bench.sh [REQUESTS] [CONCURRENCY]         SYNC=normal scripts/bench.sh: without synced commits
 # Optionally, with REFERENCE_SERVER=path/to/reference_server.py (the x402 Python SDK's reference server
 # from the interop kit) and the interop venv, measures that server with the same load generator.
 set -euo pipefail
@@ -19,6 +19,9 @@ trap cleanup EXIT
 # The quickstart without its rate limits: the benchmark measures throughput, not the limiter's refusals.
 sed -e "s#sqlite: .tollgate/gateway.sqlite#sqlite: $work/gateway.sqlite#" -e '/^limits:/,$d' examples/quickstart/tollgate.yaml > "$work/tollgate.yaml"
 echo "limits: {unpaid: off, paid: off, invalid: off}" >> "$work/tollgate.yaml"
+# SYNC=normal measures the cost of durable commits (storage.sync: full, the default) by leaving them out.
+if [ -n "${SYNC:-}" ]; then sed -i "s/^  audit_flush_ms: 200/  audit_flush_ms: 200\n  sync: $SYNC/" "$work/tollgate.yaml"; fi
+sed -i "s#head_file: .tollgate/audit-heads.jsonl#head_file: $work/audit-heads.jsonl#" "$work/tollgate.yaml"
 export TOLLGATE_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 $bin sample-upstream --listen 127.0.0.1:8403 --log-level error & pids+=($!)
 $bin facilitator --dev --listen 127.0.0.1:8404 --db "$work/facilitator.sqlite" --log-level error & pids+=($!)

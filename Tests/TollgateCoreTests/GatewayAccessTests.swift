@@ -108,7 +108,7 @@ import TollgateCore
         #expect(fields[.tollgateClient] == "alice")
     }
 
-    /// DESIGN.md §2: the backend must be able to trust every `Tollgate-*` field it sees.
+    /// docs/upstream-contract.md: the backend must be able to trust every `Tollgate-*` field it sees.
     @Test func unknownTollgatePrefixedFieldsAreStripped() async throws {
         let harness = GatewayHarness()
         _ = await harness.send("/health", fields: [HTTPField.Name("Tollgate-Scope")!: "admin", HTTPField.Name("Tollgate-Refund")!: "yes"])

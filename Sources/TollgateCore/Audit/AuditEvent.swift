@@ -1,6 +1,6 @@
 /// One step of one flow, as recorded in the audit log.
 public struct AuditEvent: Sendable, Hashable, Codable {
-    /// The stage of DESIGN.md §1 the event belongs to.
+    /// The stage of the request journey (docs/architecture.md) the event belongs to.
     public struct Stage: RawRepresentable, Sendable, Hashable, Codable, CustomStringConvertible {
         public let rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }

@@ -2,7 +2,7 @@ import Crypto
 import HTTPTypes
 import Logging
 
-/// The request pipeline of DESIGN.md §1: identify → authorize → price → (402 | verify → reserve →
+/// The request pipeline (docs/architecture.md, "One request"): identify → authorize → price → (402 | verify → reserve →
 /// forward → settle → respond), with an audit event at every stage.
 ///
 /// The gateway holds no HTTP server: adapters turn their requests into `GatewayRequest` and write

@@ -1,7 +1,7 @@
 import Crypto
 import HTTPTypes
 
-/// Signs the internal contract headers the backend receives (DESIGN.md §2), so the backend can tell they came
+/// Signs the internal contract headers the backend receives (docs/architecture.md, "Keys"), so the backend can tell they came
 /// from the gateway, for this request and this body, just now.
 ///
 /// `Tollgate-Signature: v2 kid=<key id> sig=<hex HMAC-SHA256>` over the lines `tollgate-contract-v2`, method,

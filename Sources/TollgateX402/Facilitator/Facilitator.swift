@@ -1,7 +1,7 @@
 import Logging
 import TollgateCore
 
-/// An x402 facilitator: the authority that verifies and settles payments (WIRE.md §6).
+/// An x402 facilitator: the authority that verifies and settles payments (the x402 facilitator API: /supported, /verify, /settle).
 ///
 /// Business failures come back as values (`isValid: false`, `success: false`); anything else —
 /// unreachable, timeout, non-200, undecodable — is thrown as `RailFailure`.

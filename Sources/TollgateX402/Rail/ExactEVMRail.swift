@@ -7,7 +7,7 @@ import TollgateCore
 /// the wire format and Tollgate's neutral `PaymentProof`; decides nothing about access.
 public struct ExactEVMRail: PaymentRail {
     public let name = "x402-exact-evm"
-    /// The facilitator's `validBefore` margin (WIRE.md §4, rule 7).
+    /// The facilitator's `validBefore` margin (the x402 exact EVM scheme).
     public static let validBeforeMarginSeconds: Int64 = 6
 
     let assets: [AssetKey: Asset]

@@ -1,6 +1,6 @@
 import TollgateCore
 
-/// The `exact` EVM checks that need no chain (WIRE.md §4, rules 1–8). The gateway runs them before
+/// The `exact` EVM checks that need no chain (the x402 exact EVM scheme). The gateway runs them before
 /// any store write or facilitator call; the development facilitator runs the same code.
 public enum ExactEVMVerifier {
     /// What the authorization must match.

@@ -1,7 +1,7 @@
 import Foundation
 import TollgateCore
 
-/// x402 v2 messages (WIRE.md §2–§6). Keys are camelCase, absent optionals are omitted, amounts are
+/// x402 v2 messages (the x402 v2 specification). Keys are camelCase, absent optionals are omitted, amounts are
 /// decimal strings.
 public enum X402 {
     public static let version = 2
@@ -11,7 +11,7 @@ public enum X402 {
     public static let legacyPaymentHeader = "X-PAYMENT"
     /// The key under `extra` that carries Tollgate's signed offer; stock clients echo unknown keys.
     public static let offerExtraKey = "tollgate"
-    /// The idempotency extension (WIRE.md §9): `extensions["payment-identifier"].info.id`.
+    /// The idempotency extension (x402 v2 extensions): `extensions["payment-identifier"].info.id`.
     public static let paymentIdentifierExtension = "payment-identifier"
 
     public static func isValidPaymentIdentifier(_ id: String) -> Bool {
