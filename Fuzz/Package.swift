@@ -1,11 +1,13 @@
 // swift-tools-version:6.2
 // libFuzzer targets for Tollgate's parsers of untrusted input (docs/fuzzing.md). A package of its own,
-// so the main package's products and CI build stay as they are. Build and run with scripts/fuzz.sh:
+// so the main package's products and CI build stay as they are. scripts/fuzz.sh builds and runs them:
 //
-//   swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+//   swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
+//     -Xcc -fsanitize=fuzzer-no-link,address
 import PackageDescription
 
-/// One executable per fuzz target; each exports `LLVMFuzzerTestOneInput` and gets its `main` from libFuzzer.
+/// One executable per fuzz target: it exports `LLVMFuzzerTestOneInput`, and its entry point
+/// (`<Target>_main`, which SwiftPM links as `main`) runs libFuzzer's driver.
 let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
     ("FuzzPaymentHeader", [
         .product(name: "TollgateCore", package: "Tollgate"),

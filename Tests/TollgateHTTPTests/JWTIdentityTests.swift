@@ -56,6 +56,8 @@ import TollgateCore
             ids.insert(client.id)
         }
         #expect(ids.count == 4)
+        // An `@` carrying a combining mark is escaped too: the issuer part is never ambiguous.
+        #expect(ClientRecord.jwtSubjectId(subject: "a@\u{301}b", issuer: "https://auth.test") == "jwt:a%40\u{301}b@https://auth.test")
     }
 
     @Test func configuredClientsCannotTakeTheNamesOfOtherNamespaces() {

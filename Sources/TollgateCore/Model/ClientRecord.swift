@@ -22,8 +22,17 @@ public struct ClientRecord: Sendable, Hashable {
     /// subject never shares a balance, cap, offer or stored answer with an API-key client, an anonymous
     /// caller, or the same subject of another issuer.
     public static func jwtSubjectId(subject: String, issuer: String) -> String {
-        let escaped = subject.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "@", with: "%40")
-        return "\(jwtPrefix)\(escaped)@\(issuer)"
+        // Scalar by scalar: an `@` followed by a combining mark is one Character, which a Character-wise
+        // replacement would leave unescaped.
+        var escaped = String.UnicodeScalarView()
+        for scalar in subject.unicodeScalars {
+            switch scalar {
+            case "%": escaped.append(contentsOf: "%25".unicodeScalars)
+            case "@": escaped.append(contentsOf: "%40".unicodeScalars)
+            default: escaped.append(scalar)
+            }
+        }
+        return "\(jwtPrefix)\(String(escaped))@\(issuer)"
     }
 
     public static let jwtPrefix = "jwt:"
