@@ -76,7 +76,8 @@ public struct Gateway: Sendable {
     let rail: any PaymentRail
     let store: any TollgateStore
     let audit: AuditBatcher
-    let upstream: any Upstream
+    /// Where paid and free requests go: the proxy's HTTP upstream, or a door's own next handler (`handle(_:upstream:)`).
+    var upstream: any Upstream
     let clock: any GatewayClock
     let controls: OperatorControls
     let tokens: (any TokenVerifier)?
@@ -96,6 +97,15 @@ public struct Gateway: Sendable {
         self.upstream = upstream
         self.clock = clock
         self.logger = logger
+    }
+
+    /// Runs the journey with another upstream for this one request: an in-process door (the Hummingbird
+    /// middleware, the MCP gateway) passes its next handler; everything else (store, rail, limits, the
+    /// payments in flight) is this gateway's own.
+    public func handle(_ request: GatewayRequest, upstream: any Upstream) async -> GatewayResponse {
+        var door = self
+        door.upstream = upstream
+        return await door.handle(request)
     }
 
     public func handle(_ request: GatewayRequest) async -> GatewayResponse {
@@ -291,7 +301,7 @@ public struct Gateway: Sendable {
         }
         if let host = request.headerFields[HTTPField.Name("Host")!] { fields[HTTPField.Name("X-Forwarded-Host")!] = host }
         settings.contract.apply(contract, method: request.method, target: request.target, body: request.body, to: &fields)
-        return UpstreamRequest(method: request.method, target: request.target, headerFields: fields, body: request.body)
+        return UpstreamRequest(method: request.method, target: request.target, headerFields: fields, body: request.body, contract: contract)
     }
 
     /// Client-sent fields the backend must not see: payment proofs, the gateway's own credentials, method

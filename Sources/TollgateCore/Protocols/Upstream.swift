@@ -13,8 +13,12 @@ public struct UpstreamRequest: Sendable {
     public var target: String
     public var headerFields: HTTPFields
     public var body: [UInt8]
+    /// What the gateway decided about this request (client, payer, amount, unit, correlation id), as signed into
+    /// the contract fields; an in-process door hands it to its handler without parsing headers.
+    public var contract: ContractSigner.Contract?
 
-    public init(method: HTTPRequest.Method, target: String, headerFields: HTTPFields, body: [UInt8]) {
+    public init(method: HTTPRequest.Method, target: String, headerFields: HTTPFields, body: [UInt8], contract: ContractSigner.Contract? = nil) {
+        self.contract = contract
         self.method = method
         self.target = target
         self.headerFields = headerFields
