@@ -58,7 +58,7 @@ extension Gateway {
         }
         var events = [flow.event(.forward, .ok, clock: clock, facts)]
         let consumed = metering.consumedUnits(answer, quoted: flow.requested, elapsedMillis: elapsed)
-        switch filterPrivateFields(answer, route: route, identity: identity, flow: flow) {
+        switch PrivateFields.filter(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
         case .success(let (filtered, filterEvents)):
             answer = filtered
             events.append(contentsOf: filterEvents)
@@ -115,7 +115,7 @@ extension Gateway {
         var fields = HopByHop.response(answer.headerFields)
         fields.append(contentsOf: extra)
         guard let route else { return GatewayResponse(status: answer.status, headerFields: fields, body: answer.body) }
-        switch filterPrivateFields(answer, route: route, identity: identity, flow: flow) {
+        switch PrivateFields.filter(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
         case .success(let (filtered, events)):
             for event in events { await audit.record(event) }
             return GatewayResponse(status: answer.status, headerFields: fields, body: filtered.body)
@@ -123,23 +123,6 @@ extension Gateway {
             for event in refusal.events { await audit.record(event) }
             return await deny(.badGateway, "bad_gateway", .respond, refusal.reason, flow: flow, detail: refusal.detail)
         }
-    }
-
-    /// Removes the route's private fields unless the client holds their scope. Private data that cannot
-    /// be filtered is not delivered (and so not charged).
-    func filterPrivateFields(_ answer: UpstreamResponse, route: Route, identity: Identity,
-                             flow: Flow) -> Result<(UpstreamResponse, [AuditEvent]), DeliveryRefusal> {
-        guard let rule = route.privateFields, !identity.holds(rule.scope) else { return .success((answer, [])) }
-        guard let filtered = JSONFieldFilter.strip(answer.body, fields: rule.fields) else {
-            let reason = Reason("unfilterable_response")
-            return .failure(DeliveryRefusal(reason: reason, detail: "the response could not be filtered for this client",
-                                            events: [flow.event(.decide, .denied, reason, clock: clock, ["settled": "false"])]))
-        }
-        var copy = answer
-        copy.body = filtered.body
-        guard filtered.removed > 0 else { return .success((copy, [])) }
-        return .success((copy, [flow.event(.decide, .ok, Reason("private_fields_removed"), clock: clock,
-                                           ["fields": rule.fields.sorted().joined(separator: ","), "removed": String(filtered.removed)])]))
     }
 }
 

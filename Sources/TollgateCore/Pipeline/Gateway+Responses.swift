@@ -7,12 +7,13 @@ extension Gateway {
     /// `durable` refusals are committed before answering; the others are batched. `audit.denials: none`
     /// leaves out only refusals off the paid path (`isOffPaidPath`).
     func deny(_ status: HTTPResponse.Status, _ error: String, _ stage: AuditEvent.Stage, _ reason: Reason, flow: Flow,
-              detail: String, extra: [String: String] = [:], durable: Bool = false) async -> GatewayResponse {
+              detail: String, extra: [String: String] = [:], durable: Bool = false, before: [AuditEvent] = []) async -> GatewayResponse {
         let event = flow.event(stage, .denied, reason, clock: clock, extra.merging(["detail": detail, "status": String(status.code)]) { a, _ in a })
         if durable {
-            await appendDurably([event])
-        } else if settings.auditsDenials || !Self.isOffPaidPath(stage, flow: flow) {
-            await audit.record(event)
+            await appendDurably(before + [event])
+        } else {
+            for earlier in before { await audit.record(earlier) }
+            if settings.auditsDenials || !Self.isOffPaidPath(stage, flow: flow) { await audit.record(event) }
         }
         var fields = HTTPFields()
         fields[.contentType] = "application/json"

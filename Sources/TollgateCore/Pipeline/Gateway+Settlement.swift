@@ -13,7 +13,7 @@ extension Gateway {
         if let incident = controls.incident(for: paid.route.resource) {
             // The switch went on while this request was in flight: deliver nothing, settle nothing.
             events.append(flow.event(.settle, .denied, .incident, clock: clock, ["incident": incident.id, "settled": "false"]))
-            await release(proof, events: events)
+            await release(proof.key, events: events)
             return .stopped(await deny(.serviceUnavailable, "service_unavailable", .respond, .incident, flow: flow,
                                        detail: "payments are suspended (incident \(incident.id)); nothing was charged", extra: ["incident": incident.id],
                                        durable: true))
@@ -47,7 +47,7 @@ extension Gateway {
             // No facilitator could be connected to: `/settle` was never sent, nothing can have moved.
             let written = recorded.value != nil
             let event = flow.event(.settle, .error, .facilitatorUnavailable, clock: clock, ["detail": "\(failure)", "sent": "false", "settled": "false"])
-            await release(proof, events: (written ? [] : events) + [event])
+            await release(proof.key, events: (written ? [] : events) + [event])
             return .stopped(await deny(.serviceUnavailable, "service_unavailable", .respond, .facilitatorUnavailable, flow: flow,
                                        detail: "payment settlement is unavailable; nothing was charged; retry later", durable: true))
         } catch let failure as RailFailure {
@@ -60,7 +60,7 @@ extension Gateway {
         } catch {
             // The intent could not be recorded, so nothing was sent.
             let event = flow.event(.settle, .error, .storeUnavailable, clock: clock, ["detail": "\(error)", "sent": "false", "settled": "false"])
-            await release(proof, events: (recorded.value == nil ? events : []) + [event])
+            await release(proof.key, events: (recorded.value == nil ? events : []) + [event])
             return .stopped(await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
                                        detail: "the gateway cannot record payments right now; nothing was charged", durable: true))
         }

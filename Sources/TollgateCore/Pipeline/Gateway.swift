@@ -109,8 +109,7 @@ public struct Gateway: Sendable {
     }
 
     public func handle(_ request: GatewayRequest) async -> GatewayResponse {
-        var flow = Flow(correlationId: CorrelationId.make(), now: clock.nowMillis())
-        var response = await route(request, flow: &flow)
+        var (response, flow) = await drive(request, correlationId: CorrelationId.make())
         if response.headerFields[.tollgateCorrelationId] == nil {
             response.headerFields[.tollgateCorrelationId] = flow.correlationId
         }
@@ -118,164 +117,16 @@ public struct Gateway: Sendable {
         return response
     }
 
-    private func route(_ received: GatewayRequest, flow: inout Flow) async -> GatewayResponse {
-        // Routes match, offers bind and the upstream receives one spelling of the path (RFC 3986 §6.2.2).
-        var request = received
-        switch RequestPath.normalize(received.path) {
-        case .failure(let refusal):
-            return await deny(.badRequest, "bad_request", .route, Reason("unsafe_path"), flow: flow, detail: refusal.detail)
-        case .success(let normalised):
-            if normalised != received.path { request.target = normalised + received.target.dropFirst(received.path.count) }
-        }
-        let path = request.path
-        guard let route = settings.routes.match(method: request.method, path: path) else {
-            if settings.unmatched == .passThrough {
-                if let refused = await readBody(&request, flow: flow) { return refused }
-                return await passThrough(request, route: nil, identity: .anonymous, flow: flow)
-            }
-            return await deny(.notFound, "not_found", .route, .noRoute, flow: flow, detail: "no route matches \(request.method.rawValue) \(path)")
-        }
-        flow.resource = route.resource
-
-        let identity: Identity
-        switch await identify(request.headerFields) {
-        case .denied(let reason):
-            // Support can match a key a customer quotes by its first characters; the rest never leaves memory.
-            let prefix = ClientDirectory.presentedKey(in: request.headerFields).map { String($0.prefix(4)) + "…" } ?? ""
-            return await deny(.unauthorized, "unauthorized", .identify, reason, flow: flow,
-                              detail: reason == .unknownAPIKey ? "the API key is not known" : "the bearer token is not valid here",
-                              extra: ["key_prefix": prefix])
-        case .identified(let found):
-            identity = found
-        }
-        flow.clientId = identity.clientId
-        if case .client(let client) = identity, controls.isRevoked(client: client.id) {
-            return await deny(.unauthorized, "unauthorized", .identify, .clientRevoked, flow: flow, detail: "this API key has been revoked")
-        }
-
-        // Authorization comes before any price: a caller who may not use the resource never sees a 402.
-        if case .anonymous = identity, !route.allowsAnonymous || route.scope != nil {
-            return await deny(.unauthorized, "unauthorized", .identify, .missingCredentials, flow: flow,
-                              detail: "this resource needs an API key (X-Api-Key or Authorization: Bearer)")
-        }
-        if let scope = route.scope, case .client(let client) = identity, !client.holds(scope) {
-            return await deny(.forbidden, "forbidden", .authorize, .missingScope, flow: flow,
-                              detail: "this resource needs the scope \(scope)", extra: ["scope": scope])
-        }
-
-        if let scope = route.actionScopesNeeded(method: request.method, target: request.target).first(where: { !identity.holds($0) }) {
-            return await deny(.forbidden, "forbidden", .authorize, .missingScope, flow: flow,
-                              detail: "this action needs the scope \(scope)", extra: ["scope": scope])
-        }
-
-        guard let configured = route.pricing else {
-            if let refused = await readBody(&request, flow: flow) { return refused }
-            return await passThrough(request, route: route, identity: identity, flow: flow)
-        }
-        if let incident = controls.incident(for: route.resource) {
-            return await deny(.serviceUnavailable, "service_unavailable", .decide, .incident, flow: flow,
-                              detail: "payments for this resource are suspended (incident \(incident.id)); retry later",
-                              extra: ["incident": incident.id])
-        }
-
-        flow.limitKeys = admissionKeys(identity, request)
-        flow.invalidKeys = invalidProofKeys(identity, request)
-        let now = clock.nowSecondsPrecise
-        flow.proofDigest = rail.proofFingerprint(request.headerFields)
-        // Cheapest first, and before a large body is read: a caller out of budget for its class is refused
-        // (a request with a proof by its invalid-proof budget, before the proof is decoded).
-        // (A client with a package balance is not counted as unpaid: its request may be funded by the balance.)
-        let prepaid = configured.metering.package != nil && identity != .anonymous
-        let exhausted = flow.proofDigest == nil
-            ? (prepaid ? nil : settings.limits.isExhausted(.unpaid, resource: route.resource, keys: flow.limitKeys, now: now))
-            : settings.limits.isExhausted(.invalid, resource: route.resource, keys: flow.invalidKeys, now: now)
-                ?? settings.limits.isExhausted(.paid, resource: route.resource, keys: flow.limitKeys, now: now)
-        if let exhausted { return await tooMany(exhausted, flow: flow) }
-        if let refused = await readBody(&request, flow: flow) { return refused }
-
-        // What this request asks for decides what it costs, so the 402 quotes the exact amount; a quantity
-        // that cannot be priced is a bad request, never a payment problem.
-        switch configured.metering.requestedQuantity(request) {
-        case .failure(let error):
-            return await deny(.badRequest, "bad_request", .decide, .invalidQuantity, flow: flow, detail: error.detail)
-        case .success(let quantity):
-            flow.requested = quantity
-        }
-        guard let pricing = configured.quoting(flow.requested) else {
-            return await deny(.badRequest, "bad_request", .decide, .invalidQuantity, flow: flow, detail: "the quantity is too large to price")
-        }
-
-        if let digest = flow.proofDigest {
-            // The same bytes refused moments ago are refused again without decoding or verifying them.
-            if let known = settings.invalidProofs.reason(for: digest, now: now) {
-                return await refuse(request, route, pricing, identity, known, flow: flow,
-                                    detail: "this proof was refused moments ago (\(known)); it was not checked again")
-            }
-        }
-        switch rail.decode(request.headerFields) {
-        case .absent:
-            var detail: String?
-            if let package = pricing.metering.package, case .client(let client) = identity {
-                switch await spendPackage(request, route: route, pricing: pricing, package: package, client: client, flow: flow) {
-                case .answered(let response): return response
-                case .insufficient(let balance):
-                    detail = "the \(package.name) balance (\(balance) \(pricing.unit) units) does not cover this request "
-                        + "(\(flow.requested)); pay one of the offers to buy \(package.units) more"
-                }
-            }
-            if let refusal = settings.limits.admit(.unpaid, resource: route.resource, keys: flow.limitKeys, now: now) {
-                return await tooMany(refusal, flow: flow)
-            }
-            return await offer(request, route: route, pricing: pricing, identity: identity, reason: .paymentRequired, flow: flow, detail: detail)
-        case .malformed(let reason, let detail):
-            _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.invalidKeys, now: now)
-            if let digest = flow.proofDigest { settings.invalidProofs.remember(digest, reason: reason, now: now) }
-            await audit.record(flow.event(.proof, .denied, reason, clock: clock, ["detail": detail]))
-            return await offer(request, route: route, pricing: pricing, identity: identity, reason: reason, flow: flow)
-        case .proof(let proof):
-            if let refusal = settings.limits.admit(.paid, resource: route.resource, keys: flow.limitKeys, now: now) {
-                return await tooMany(refusal, flow: flow)
-            }
-            return await paid(request, route: route, pricing: pricing, identity: identity, proof: proof, flow: &flow)
-        }
-    }
-
     /// A JWT when a verifier is configured and the bearer value is one; an API key otherwise.
-    private func identify(_ fields: HTTPFields) async -> ClientDirectory.Outcome {
+    func identify(_ fields: HTTPFields) async -> ClientDirectory.Outcome {
         if let tokens, fields[ClientDirectory.apiKeyField] == nil, let bearer = ClientDirectory.presentedKey(in: fields), tokens.handles(bearer) {
             return await tokens.identify(bearer)
         }
         return settings.clients.identify(fields)
     }
 
-    /// Reads the body (once identity, authorization and admission are decided): a body over the adapter's limit
-    /// is a 413, audited under this flow.
-    private func readBody(_ request: inout GatewayRequest, flow: Flow) async -> GatewayResponse? {
-        do {
-            try await request.loadBody()
-            return nil
-        } catch {
-            return await deny(.contentTooLarge, "content_too_large", .route, Reason("request_body_too_large"), flow: flow, detail: "\(error)")
-        }
-    }
-
-    /// The invalid-proof budget of a request: an identified client's own (nobody else's refusals can exhaust
-    /// it, whoever shares its address); an anonymous caller's IP prefix.
-    private func invalidProofKeys(_ identity: Identity, _ request: GatewayRequest) -> [LimitKey] {
-        if case .client(let client) = identity { return [LimitKey("client", client.id)] }
-        return [LimitKey("ip", settings.limits.ipPrefix(request.remoteAddress))]
-    }
-
-    /// A request counts against its client (when identified) and its IP prefix (when known: an
-    /// in-process caller has none, and must not share one bucket with every other client).
-    private func admissionKeys(_ identity: Identity, _ request: GatewayRequest) -> [LimitKey] {
-        let prefix = request.remoteAddress.map { LimitKey("ip", settings.limits.ipPrefix($0)) }
-        guard case .client(let client) = identity else { return [prefix ?? LimitKey("ip", "unknown")] }
-        return [LimitKey("client", client.id)] + (prefix.map { [$0] } ?? [])
-    }
-
     /// Forwards a free request with the contract headers (no payer, no amount).
-    private func passThrough(_ request: GatewayRequest, route: Route?, identity: Identity, flow: Flow) async -> GatewayResponse {
+    func passThrough(_ request: GatewayRequest, route: Route?, identity: Identity, flow: Flow) async -> GatewayResponse {
         let contract = ContractSigner.Contract(client: identity.clientId, payer: "", amount: "", unit: "",
                                                correlationId: flow.correlationId, timestamp: clock.nowSeconds)
         do {
@@ -338,7 +189,12 @@ struct Flow: Sendable {
 
     func event(_ stage: AuditEvent.Stage, _ outcome: AuditEvent.Outcome, _ reason: Reason? = nil, clock: any GatewayClock,
                _ details: [String: String] = [:]) -> AuditEvent {
-        AuditEvent(correlationId: correlationId, timeMillis: clock.nowMillis(), stage: stage, outcome: outcome,
+        event(stage, outcome, reason, atMillis: clock.nowMillis(), details)
+    }
+
+    func event(_ stage: AuditEvent.Stage, _ outcome: AuditEvent.Outcome, _ reason: Reason? = nil, atMillis: Int64,
+               _ details: [String: String] = [:]) -> AuditEvent {
+        AuditEvent(correlationId: correlationId, timeMillis: atMillis, stage: stage, outcome: outcome,
                    reason: reason?.rawValue, clientId: clientId, resource: resource, details: details)
     }
 }

@@ -1,0 +1,106 @@
+import HTTPTypes
+
+/// Stage `verify`: the proof must echo an offer this gateway signed, for this client, this request and the
+/// current price; its signature, amount, payee and time window must hold (no network); its payer must be
+/// allowed. Cheapest checks first, so a forged or tampered proof never costs a store write or a facilitator call.
+extension Journey {
+    mutating func checkOffer(_ priced: Priced, _ proof: PaymentProof) -> Action {
+        let received = [
+            "payer": proof.payer, "network": proof.network, "asset": proof.asset, "amount": proof.amount,
+            "nonce": proof.key.nonce, "rail": proof.rail,
+        ]
+        guard let token = proof.accepted.offerToken else {
+            return refuse(priced, .offerMissing, received: received,
+                          detail: "the proof does not echo a Tollgate offer; pay one of the offers of a fresh 402")
+        }
+        guard case .success(let offer) = settings.offers.verify(token) else {
+            return refuse(priced, .offerInvalid, received: received, detail: "the echoed offer was not signed by this gateway")
+        }
+        // The flow continues under the correlation id of the 402 that made the offer.
+        flow.correlationId = offer.correlationId
+        let paid = PaidFlow(request: request, route: priced.route, pricing: priced.pricing, identity: priced.identity, proof: proof,
+                            offer: SignedOffer(offer: offer, token: token), flow: flow)
+        if let (reason, detail) = mismatch(offer, priced, proof) {
+            return reason == .offerExpired ? lookUpLateRetry(paid, Refusal(reason: reason, detail: detail, received: received))
+                : refuse(priced, reason, received: received, detail: detail)
+        }
+        state = .verifyingLocally(paid, received: received)
+        return .verifyLocally(proof, offer)
+    }
+
+    mutating func verifiedLocally(_ verdict: Verdict, _ paid: PaidFlow, received: [String: String]) -> Action {
+        if case .invalid(let reason, let detail) = verdict {
+            let refusal = Refusal(reason: reason, detail: detail, received: received)
+            return reason == .validBefore ? lookUpLateRetry(paid, refusal)
+                : refuse(priced(paid), reason, received: received, detail: detail)
+        }
+        state = .checkingPayer(paid, received: received)
+        return .checkPayer(payer: paid.proof.key.payer, network: paid.proof.network)
+    }
+
+    /// An expired offer or authorization may still be the retry of its own purchase (its answer was lost, or
+    /// its settlement is in doubt): that claim is looked up before the proof is refused.
+    mutating func lookUpLateRetry(_ paid: PaidFlow, _ refusal: Refusal) -> Action {
+        state = .lateRetry(paid, refusal: refusal)
+        return .lookUpLateRetry(paid)
+    }
+
+    mutating func lateRetryLookedUp(_ answer: GatewayResponse?, _ paid: PaidFlow, _ refusal: Refusal) -> Action {
+        if let answer { return finish(.ready(answer)) }
+        return refuse(priced(paid), refusal.reason, received: refusal.received, detail: refusal.detail)
+    }
+
+    mutating func payerChecked(_ standing: PayerStanding, _ paid: PaidFlow, received: [String: String]) -> Action {
+        if standing.refused {
+            return finish(.deny(Denial(status: .forbidden, error: "forbidden", stage: .decide, reason: .payerRevoked,
+                                       detail: "payments from this address are not accepted; nothing was charged",
+                                       extra: [:], durable: false, before: [event(.proof, .received, nil, received)])))
+        }
+        if let limited = standing.limited { return finish(.tooMany(limited)) }
+        var events = [
+            event(.proof, .received, nil, received),
+            event(.verify, .ok, nil, ["checks": "offer mac, expiry, client, request, terms, signature, amount, payee, time window"]),
+        ]
+        guard standing.railReady else {
+            events.append(event(.facilitatorVerify, .error, .facilitatorUnavailable, ["detail": "no facilitator is ready for \(paid.proof.network)"]))
+            return finish(.unavailable(.facilitatorUnavailable, detail: "payment verification is unavailable; retry later", events: events))
+        }
+        return reserve(paid, events: events)
+    }
+
+    /// Whether the echoed offer fits this request, this client and the current price.
+    func mismatch(_ offer: Offer, _ priced: Priced, _ proof: PaymentProof) -> (Reason, String)? {
+        if offer.expiresAt < arrivalSeconds {
+            return (.offerExpired, "the offer expired at \(ISO8601.format(seconds: offer.expiresAt))")
+        }
+        if offer.client != priced.identity.clientId {
+            return (.offerClientMismatch, "the offer was made to another client")
+        }
+        if offer.resource != priced.route.resource || offer.request != request.requestLine
+            || offer.bodyDigest != RequestTarget.bodyDigest(request.body) {
+            return (.offerResourceMismatch, "the offer was made for another request (\(offer.request))")
+        }
+        let accepted = proof.accepted
+        let termsMatch = accepted.network == offer.network && accepted.asset.lowercased() == offer.asset
+            && TokenAmount(atomic: accepted.amount) == offer.amount && accepted.payTo.lowercased() == offer.payTo
+            && (accepted.maxTimeoutSeconds == nil || accepted.maxTimeoutSeconds == offer.maxTimeoutSeconds)
+        let stillOffered = priced.pricing.accepts.contains {
+            $0.asset.network == offer.network && $0.asset.address.lowercased() == offer.asset
+                && $0.amount == offer.amount && $0.payTo.lowercased() == offer.payTo
+        }
+        if !termsMatch || !stillOffered {
+            return (.offerTermsMismatch, "the accepted terms differ from the offer or from the current price")
+        }
+        return nil
+    }
+
+    /// A refused proof, under the flow it was refused in.
+    mutating func refuse(_ priced: Priced, _ reason: Reason, received: [String: String]? = nil, events: [AuditEvent] = [],
+                         alreadyAudited: Bool = false, detail: String) -> Action {
+        finish(.refuse(priced, reason, detail: detail, received: received, events: events, alreadyAudited: alreadyAudited))
+    }
+
+    func priced(_ paid: PaidFlow) -> Priced {
+        Priced(route: paid.route, identity: paid.identity, pricing: paid.pricing)
+    }
+}

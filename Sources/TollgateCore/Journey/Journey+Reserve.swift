@@ -1,0 +1,104 @@
+import HTTPTypes
+
+/// Stage `reserve`: single use. The claim (and the offer with it) is committed before anything is forwarded.
+/// A claim found on the proof is this very purchase retried (its answer, its settlement in doubt, or a claim a
+/// stopped process left), or a replay.
+extension Journey {
+    mutating func reserve(_ paid: PaidFlow, events: [AuditEvent]) -> Action {
+        let proof = paid.proof
+        let reservation = Reservation(key: proof.key, correlationId: flow.correlationId, clientId: paid.identity.clientId,
+                                      resource: paid.route.resource, validBefore: Int64(proof.validBefore) ?? Int64.max,
+                                      paymentIdentifier: proof.paymentIdentifier, fingerprint: proofDigest.map(HexString.encode) ?? "",
+                                      offerToken: paid.offer.token, payload: String(decoding: proof.raw, as: UTF8.self))
+        state = .reserving(paid, events: events)
+        return .reserve(reservation, events: events + [event(.reserve, .ok, nil, ["proof": proof.key.description])])
+    }
+
+    mutating func reservationBusy(events: [AuditEvent]) -> Action {
+        finish(.inProgress(events: events, detail: "this payment is being processed by an earlier request; retry shortly, do not pay again"))
+    }
+
+    mutating func reserved(_ result: Result<ReservationOutcome, Failure>, _ paid: PaidFlow, events: [AuditEvent]) -> Action {
+        let outcome: ReservationOutcome
+        switch result {
+        case .failure(let failure):
+            return finish(.unavailable(.storeUnavailable, detail: "the gateway cannot record payments right now",
+                                       events: events + [event(.reserve, .error, .storeUnavailable, ["detail": failure.detail])]))
+        case .success(let found):
+            outcome = found
+        }
+        switch outcome {
+        case .reserved:
+            return verify(paid)
+        case .alreadyClaimed(let first, let claimState):
+            let claim = ClaimedBefore(correlationId: first, state: claimState)
+            if first == flow.correlationId, claimState != .failed {
+                // The same authorization for the same offer: a retry of this very purchase.
+                state = .resumingClaim(paid, claim, events: events)
+                return .resumeClaim(paid, claimState, events: events)
+            }
+            if [.settling, .pending, .unknown].contains(claimState) {
+                // Its money may be moving: never a 402, which would make a stock client pay again.
+                return finish(.inProgress(events: events, detail: "this payment authorization is being settled; retry later, do not pay again"))
+            }
+            return replayOrRefuse(paid, claim, events: events)
+        case .identifierConflict(let first):
+            return finish(.deny(Denial(
+                status: .conflict, error: "conflict", stage: .respond, reason: .paymentIdentifierConflict,
+                detail: "this payment-identifier was already used for a different payment (flow \(first)); nothing was charged",
+                durable: true, before: events + [event(.reserve, .denied, .paymentIdentifierConflict, ["first_correlation_id": first])])))
+        case .offerAlreadyUsed(let offerState):
+            return refuse(priced(paid), .offerAlreadyUsed,
+                          events: events + [event(.reserve, .denied, .offerAlreadyUsed, ["offer_state": offerState.rawValue])],
+                          detail: "this offer was already paid by another authorization; pay the fresh offer instead")
+        }
+    }
+
+    mutating func claimResumed(_ answer: GatewayResponse?, _ paid: PaidFlow, _ claim: ClaimedBefore, events: [AuditEvent]) -> Action {
+        if let answer { return finish(.ready(answer)) }
+        if claim.state == .reserved {
+            // Left by a process that stopped before asking to settle: this request carries the claim on.
+            state = .takingOver(paid)
+            return .recordTakeover(events + [event(.reserve, .ok, Reason("claim_taken_over"), ["proof": paid.proof.key.description])])
+        }
+        return replayOrRefuse(paid, claim, events: events)
+    }
+
+    mutating func takeoverRecorded(_ written: Bool, _ paid: PaidFlow) -> Action {
+        guard written else {
+            return finish(.unavailable(.storeUnavailable, detail: "the gateway cannot record payments right now", events: []))
+        }
+        return verify(paid)
+    }
+
+    /// A spent claim: its owner gets the stored answer, anyone else a refusal.
+    mutating func replayOrRefuse(_ paid: PaidFlow, _ claim: ClaimedBefore, events: [AuditEvent]) -> Action {
+        if claim.state == .settled {
+            state = .loadingStored(paid, claim, events: events)
+            return .loadStoredResponse(paid.proof.key)
+        }
+        return refuseReplay(paid, claim, events: events)
+    }
+
+    mutating func storedLoaded(_ stored: StoredResponse?, _ paid: PaidFlow, _ claim: ClaimedBefore, events: [AuditEvent]) -> Action {
+        if let stored, Self.isOwner(stored, of: paid) { return finish(.replayStored(stored, paid, events: events)) }
+        return refuseReplay(paid, claim, events: events)
+    }
+
+    mutating func refuseReplay(_ paid: PaidFlow, _ claim: ClaimedBefore, events: [AuditEvent]) -> Action {
+        let denied = event(.reserve, .denied, .nonceAlreadyUsed, ["first_correlation_id": claim.correlationId,
+                                                                   "first_state": claim.state.rawValue, "proof": paid.proof.key.description])
+        return refuse(priced(paid), .nonceAlreadyUsed, events: events + [denied],
+                      detail: "this payment authorization was already used (flow \(claim.correlationId))")
+    }
+
+    /// Whether a stored answer belongs to this retry: the same offer (so the same client, the same request and
+    /// body), the same `payment-identifier` as the first delivery, and a caller that can be recognised (an
+    /// identified client, or one naming the payment): an anonymous bare replay, or a captured anonymous proof
+    /// with a `payment-identifier` added, gets nothing.
+    static func isOwner(_ stored: StoredResponse, of retry: PaidFlow) -> Bool {
+        let recognised = retry.proof.paymentIdentifier != nil || retry.identity != .anonymous
+        return recognised && stored.correlationId == retry.flow.correlationId && stored.clientId == retry.identity.clientId
+            && stored.request == retry.request.requestLine && stored.paymentIdentifier == retry.proof.paymentIdentifier
+    }
+}

@@ -1,0 +1,25 @@
+import HTTPTypes
+
+/// Stage `route`: one spelling of the path, then the route that serves it.
+extension Journey {
+    mutating func arrived() -> Action {
+        // Routes match, offers bind and the upstream receives one spelling of the path (RFC 3986 §6.2.2).
+        let received = request.path
+        switch RequestPath.normalize(received) {
+        case .failure(let refusal):
+            return deny(.badRequest, "bad_request", .route, Reason("unsafe_path"), detail: refusal.detail)
+        case .success(let normalised):
+            if normalised != received { request.target = normalised + request.target.dropFirst(received.count) }
+        }
+        guard let route = settings.routes.match(method: request.method, path: request.path) else {
+            if settings.unmatched == .passThrough {
+                state = .readingBody(.passThrough(nil, .anonymous))
+                return .readBody
+            }
+            return deny(.notFound, "not_found", .route, .noRoute, detail: "no route matches \(request.method.rawValue) \(request.path)")
+        }
+        flow.resource = route.resource
+        state = .identifying(route)
+        return .identify
+    }
+}

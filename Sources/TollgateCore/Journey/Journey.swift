@@ -1,0 +1,310 @@
+import HTTPTypes
+
+/// The journey of one request as a value-type state machine (docs/architecture.md, "The journey").
+///
+/// The machine decides; it performs no I/O. Each input method takes what just happened (the request arrived,
+/// the identity was resolved, the store answered the reservation, the facilitator gave its verdict, the
+/// upstream answered…) and returns the next `Action` for its driver (`Gateway.handle`) to perform. The driver
+/// feeds the result back through the matching input method, until the action is `.respond`. One file per
+/// stage (`Journey+<Stage>.swift`); `JourneyStage.all` lists the stages for `trace`, `design` and the docs.
+///
+/// Calling an input method the current state does not expect is a driver bug: the machine answers with a
+/// 500-free refusal (`unexpectedInput`) rather than trapping, so a door never crashes.
+struct Journey: Sendable {
+    let settings: Gateway.Settings
+    /// The request as the stages have shaped it: normalised target, then its body once read.
+    var request: GatewayRequest
+    /// Correlation id, client, resource and limit keys of this flow as they become known.
+    var flow: Flow
+    var state: State = .arrived
+    /// When the request arrived (Unix seconds, fractional): rate-limit windows and offer expiry are judged at it.
+    let arrival: Double
+    /// A digest of the proof as sent, from the rail its header chose; nil without a proof.
+    let proofDigest: [UInt8]?
+    /// The time of the input being handled (Unix milliseconds): the machine reads no clock of its own.
+    private(set) var nowMillis: Int64
+
+    init(request: GatewayRequest, settings: Gateway.Settings, correlationId: String, arrivalMillis: Int64, proofDigest: [UInt8]?) {
+        self.request = request
+        self.settings = settings
+        self.flow = Flow(correlationId: correlationId, now: arrivalMillis)
+        self.arrival = Double(arrivalMillis) / 1000
+        self.proofDigest = proofDigest
+        self.nowMillis = arrivalMillis
+        flow.proofDigest = proofDigest
+    }
+
+    /// Everything that can happen to a request, as its driver reports it.
+    enum Input: Sendable {
+        case arrived
+        /// The caller as resolved, whether its client is revoked, and the incident in force on the route's resource.
+        case identified(ClientDirectory.Outcome, clientRevoked: Bool, incident: String?)
+        case limitsPeeked(TrafficLimits.Refusal?)
+        /// The body, or why it could not be read (too large).
+        case bodyRead(Result<[UInt8], Failure>)
+        case refusedProofLookedUp(Reason?)
+        case proofDecoded(ProofDecoding)
+        case packageSpent(Gateway.PackageSpend)
+        case admitted(TrafficLimits.Refusal?)
+        case verifiedLocally(Verdict)
+        case payerChecked(PayerStanding)
+        /// The answer of an earlier claim of this purchase, or nil when there is none.
+        case lateRetryLookedUp(GatewayResponse?)
+        case reserved(Result<ReservationOutcome, Failure>)
+        /// Another request of this process is handling the same authorization now.
+        case reservationBusy
+        /// The answer of a resumed claim, or nil when the claim is spent (or, `reserved`, may be taken over).
+        case claimResumed(GatewayResponse?)
+        case storedLoaded(StoredResponse?)
+        case takeoverRecorded(Bool)
+        case facilitatorAnswered(Result<Verdict, Failure>)
+        case spendHeld(Result<SpendHold?, Failure>)
+        /// The upstream's answer and how long it took, or why there was none.
+        case upstreamAnswered(Result<UpstreamResponse, Failure>, elapsedMillis: Int64)
+        /// How settling went, and the rail's receipt fields when it settled.
+        case charged(PaidCharge, receipt: HTTPFields)
+        case recorded(Bool)
+    }
+
+    /// Why an input could not be obtained (the store, the facilitator or the door failed).
+    struct Failure: Error, Sendable {
+        var detail: String
+        init(_ detail: String) { self.detail = detail }
+        init(_ error: any Error) { detail = "\(error)" }
+    }
+
+    /// What the operator's controls say about a payer.
+    struct PayerStanding: Sendable {
+        /// Revoked, on the deny list, or missing from the allow list.
+        var refused: Bool
+        /// The payer's own paid budget ran out.
+        var limited: TrafficLimits.Refusal?
+        /// Whether the rail can verify and settle on the proof's network now.
+        var railReady: Bool
+    }
+
+    /// Handles one input at time `millis` and says what to do next.
+    mutating func next(_ input: Input, at millis: Int64) -> Action {
+        nowMillis = millis
+        switch (input, state) {
+        case (.arrived, .arrived): return arrived()
+        case (.identified(let outcome, let revoked, let incident), .identifying(let route)):
+            return identified(outcome, clientRevoked: revoked, incident: incident, route: route)
+        case (.limitsPeeked(let refusal), .checkingAdmission(let admitted)): return limitsPeeked(refusal, admitted)
+        case (.bodyRead(let result), .readingBody(let after)): return bodyRead(result, then: after)
+        case (.refusedProofLookedUp(let known), .checkingRefusedProof(let priced)): return refusedProofLookedUp(known, priced)
+        case (.proofDecoded(let decoding), .decodingProof(let priced)): return proofDecoded(decoding, priced)
+        case (.packageSpent(let spend), .spendingPackage(let priced)): return packageSpent(spend, priced)
+        case (.admitted(let refusal), .admittingUnpaid(let priced, let detail)): return unpaidAdmitted(refusal, priced, detail: detail)
+        case (.admitted(let refusal), .admittingProof(let priced, let proof)): return proofAdmitted(refusal, priced, proof)
+        case (.verifiedLocally(let verdict), .verifyingLocally(let paid, let received)): return verifiedLocally(verdict, paid, received: received)
+        case (.lateRetryLookedUp(let answer), .lateRetry(let paid, let refusal)): return lateRetryLookedUp(answer, paid, refusal)
+        case (.payerChecked(let standing), .checkingPayer(let paid, let received)): return payerChecked(standing, paid, received: received)
+        case (.reserved(let result), .reserving(let paid, let events)): return reserved(result, paid, events: events)
+        case (.reservationBusy, .reserving(_, let events)): return reservationBusy(events: events)
+        case (.claimResumed(let answer), .resumingClaim(let paid, let claim, let events)): return claimResumed(answer, paid, claim, events: events)
+        case (.storedLoaded(let stored), .loadingStored(let paid, let claim, let events)): return storedLoaded(stored, paid, claim, events: events)
+        case (.takeoverRecorded(let written), .takingOver(let paid)): return takeoverRecorded(written, paid)
+        case (.facilitatorAnswered(let result), .verifying(let paid)): return facilitatorAnswered(result, paid)
+        case (.spendHeld(let result), .holdingSpend(let paid, let events)): return spendHeld(result, paid, events: events)
+        case (.upstreamAnswered(let result, let elapsed), .forwarding(let paid, let events)):
+            return forwarded(paid.judge(result, elapsedMillis: elapsed, atMillis: nowMillis, events: events), paid)
+        case (.charged(let charge, let receipt), .charging(let paid, let delivered)): return charged(charge, receipt: receipt, paid, delivered)
+        case (.recorded(let written), .recording(let response, let transaction)): return recorded(written, response, transaction: transaction)
+        default: return unexpectedInput("\(input) in \(state)")
+        }
+    }
+
+    var arrivalSeconds: Int64 { Int64(arrival) }
+
+    enum State: Sendable {
+        case arrived
+        case identifying(Route)
+        case checkingAdmission(Admitted)
+        case readingBody(AfterBody)
+        case checkingRefusedProof(Priced)
+        case decodingProof(Priced)
+        case spendingPackage(Priced)
+        case admittingUnpaid(Priced, detail: String?)
+        case admittingProof(Priced, PaymentProof)
+        case verifyingLocally(PaidFlow, received: [String: String])
+        case lateRetry(PaidFlow, refusal: Refusal)
+        case checkingPayer(PaidFlow, received: [String: String])
+        case reserving(PaidFlow, events: [AuditEvent])
+        case resumingClaim(PaidFlow, ClaimedBefore, events: [AuditEvent])
+        case loadingStored(PaidFlow, ClaimedBefore, events: [AuditEvent])
+        case takingOver(PaidFlow)
+        case verifying(PaidFlow)
+        case holdingSpend(PaidFlow, events: [AuditEvent])
+        case forwarding(PaidFlow, events: [AuditEvent])
+        case charging(PaidFlow, Delivered)
+        case recording(GatewayResponse, transaction: String)
+        case done
+    }
+
+    /// An identified, authorized request on a paid route.
+    struct Admitted: Sendable {
+        var route: Route
+        var identity: Identity
+        var configured: Route.Pricing
+    }
+
+    /// A request priced for the units it asks for.
+    struct Priced: Sendable {
+        var route: Route
+        var identity: Identity
+        var pricing: Route.Pricing
+    }
+
+    /// What follows reading the body.
+    enum AfterBody: Sendable {
+        case passThrough(Route?, Identity)
+        case price(Admitted)
+    }
+
+    /// A claim found on the proof by `reserve`.
+    struct ClaimedBefore: Sendable {
+        var correlationId: String
+        var state: Reservation.State
+    }
+
+    /// A refusal of a proof that may still be a late retry of its own purchase.
+    struct Refusal: Sendable {
+        var reason: Reason
+        var detail: String
+        var received: [String: String]
+    }
+
+    /// A consumed answer waiting to be charged, with what its settlement intent keeps: the answer prepared for
+    /// the client's retry and the usage it records.
+    struct Delivered: Sendable {
+        var answer: UpstreamResponse
+        var consumed: Int
+        var events: [AuditEvent]
+        var bodyDigest: String
+        var prepared: StoredResponse?
+        var metering: MeteringRecord
+    }
+
+    /// What the driver does next.
+    enum Action: Sendable {
+        /// Resolve the caller (API key or token); answer with `identified`.
+        case identify
+        /// Ask the rate limiters, without spending, whether any of these budgets is exhausted (first refusal wins); `limitsPeeked`.
+        case peekLimits([LimitProbe])
+        /// Read the body (bounded by the door); `bodyRead`.
+        case readBody
+        /// Ask the negative cache about these proof bytes; `refusedProofLookedUp`.
+        case lookUpRefusedProof([UInt8])
+        /// Let the chosen rail decode the proof; `proofDecoded`.
+        case decodeProof
+        /// Spend units from the client's package balance (a sub-journey of its own); `packageSpent`.
+        case spendPackage(Priced, Metering.Package, ClientRecord)
+        /// Spend one request of a rate-limit budget; `admitted`.
+        case admit(LimitProbe)
+        /// Check the proof against the offer with no network (signature, amount, payee, window); `verifiedLocally`.
+        case verifyLocally(PaymentProof, Offer)
+        /// Whether this payer may pay (revocations, allow and deny lists), its own paid budget, and whether the
+        /// rail can verify on the proof's network now; `payerChecked`.
+        case checkPayer(payer: String, network: String)
+        /// Look for an earlier claim of this proof for this offer (its answer, or its settlement in doubt); `lateRetryLookedUp`.
+        case lookUpLateRetry(PaidFlow)
+        /// Claim the proof for single use, committing the events with the claim; `reserved`.
+        case reserve(Reservation, events: [AuditEvent])
+        /// Continue a claim of this very purchase left unfinished (settlement in doubt, lost answer); `claimResumed`.
+        case resumeClaim(PaidFlow, Reservation.State, events: [AuditEvent])
+        /// Read the answer stored under the proof; `storedLoaded`.
+        case loadStoredResponse(ProofKey)
+        /// Commit the events of taking over a claim a stopped process left; `takeoverRecorded`.
+        case recordTakeover([AuditEvent])
+        /// Ask the rail's authority to verify; `facilitatorAnswered`.
+        case verifyWithFacilitator(PaymentProof, SignedOffer)
+        /// Hold spend against caps and quotas, all or nothing; `spendHeld`.
+        case holdSpend([SpendHold], correlationId: String)
+        /// `settle: before`: settle, record, then forward (refunding what is not delivered); the answer is final.
+        case settleThenDeliver(PaidFlow, events: [AuditEvent])
+        /// Send the paid request upstream under this contract; `upstreamAnswered`.
+        case forward(ContractSigner.Contract)
+        /// Settle with the intent recorded first; `charged`.
+        case charge(PaidFlow, Delivered)
+        /// Record the settled, delivered payment in one transaction; `recorded`.
+        case record(ProofKey, PaymentRecord, StoredResponse?, MeteringRecord, events: [AuditEvent])
+        /// The journey ends with this answer.
+        case respond(Answer)
+    }
+
+    /// How a journey ends.
+    enum Answer: Sendable {
+        /// A refusal that is not about payment (audited, JSON body, no terms).
+        case deny(Denial)
+        /// A 429 for the budget that ran out.
+        case tooMany(TrafficLimits.Refusal)
+        /// A 402 with fresh terms.
+        case offer(Priced, reason: Reason, detail: String?)
+        /// A refused proof: it counts against the invalid-proof budget, is remembered, audited, and a fresh 402 follows.
+        case refuse(Priced, Reason, detail: String, received: [String: String]?, events: [AuditEvent], alreadyAudited: Bool)
+        /// A proof that could not be decoded: counted, remembered, audited, then a 402.
+        case refuseMalformed(Priced, Reason, detail: String)
+        /// A free request (or one no route matches, with `unmatched: pass`) forwarded as it is.
+        case passThrough(Route?, Identity)
+        /// A 503 on the paid path, its events committed first.
+        case unavailable(Reason, detail: String, events: [AuditEvent])
+        /// A 503 for a payment that is being processed: never a 402, which would make a client pay twice.
+        case inProgress(events: [AuditEvent], detail: String)
+        /// The stored answer of this purchase, for its owner retrying.
+        case replayStored(StoredResponse, PaidFlow, events: [AuditEvent])
+        /// Give the claim back (nothing was charged), then answer.
+        indirect case release(ProofKey, events: [AuditEvent], then: Answer)
+        /// An upstream answer that was not charged, passed on as it is (filtered).
+        case passedOn(UpstreamResponse, Route, Identity)
+        /// The settled, recorded answer with its receipt.
+        case delivered(GatewayResponse)
+        /// An answer a sub-journey already produced (and audited).
+        case ready(GatewayResponse)
+        /// The payment settled but could not be recorded: nothing unrecorded is served.
+        case notRecorded(transaction: String)
+    }
+
+    /// A refusal off the payment terms (400, 401, 403, 404, 409, 413, 502, 503).
+    struct Denial: Sendable {
+        var status: HTTPResponse.Status
+        var error: String
+        var stage: AuditEvent.Stage
+        var reason: Reason
+        var detail: String
+        var extra: [String: String] = [:]
+        var durable = false
+        /// Events of this flow recorded with the refusal, before it (durably when the refusal is).
+        var before: [AuditEvent] = []
+    }
+
+    /// One rate-limit budget to consult.
+    struct LimitProbe: Sendable, Hashable {
+        var trafficClass: TrafficClass
+        var resource: String
+        var keys: [LimitKey]
+    }
+
+    mutating func deny(_ status: HTTPResponse.Status, _ error: String, _ stage: AuditEvent.Stage, _ reason: Reason, detail: String,
+                       extra: [String: String] = [:], durable: Bool = false) -> Action {
+        finish(.deny(Denial(status: status, error: error, stage: stage, reason: reason, detail: detail, extra: extra, durable: durable)))
+    }
+
+    mutating func finish(_ answer: Answer) -> Action {
+        state = .done
+        return .respond(answer)
+    }
+
+    /// The answer to an input the current state does not expect (a driver bug): a 503 that blames nobody.
+    mutating func unexpectedInput(_ input: String) -> Action {
+        deny(.serviceUnavailable, "service_unavailable", .respond, Reason("unexpected_input"),
+             detail: "the gateway lost track of this request (\(input)); retry", durable: false)
+    }
+
+    /// An audit event of this flow, stamped with the time of the input being handled.
+    func event(_ stage: AuditEvent.Stage, _ outcome: AuditEvent.Outcome, _ reason: Reason? = nil,
+               _ details: [String: String] = [:]) -> AuditEvent {
+        AuditEvent(correlationId: flow.correlationId, timeMillis: nowMillis, stage: stage, outcome: outcome, reason: reason?.rawValue,
+                   clientId: flow.clientId, resource: flow.resource, details: details)
+    }
+}

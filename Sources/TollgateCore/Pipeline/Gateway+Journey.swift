@@ -1,0 +1,164 @@
+import HTTPTypes
+import Logging
+
+extension Gateway {
+    /// The driver of `Journey`: performs each action the machine returns (identity, limits, body, rail, store,
+    /// facilitator, upstream) and feeds back what happened, until the machine answers.
+    func drive(_ received: GatewayRequest, correlationId: String) async -> (GatewayResponse, Flow) {
+        var journey = Journey(request: received, settings: settings, correlationId: correlationId, arrivalMillis: clock.nowMillis(),
+                              proofDigest: rail.proofFingerprint(received.headerFields))
+        // The authorization this request holds in flight (`reserve`), given back however the journey ends.
+        var held: ProofKey?
+        defer { if let held { inFlight.end(held) } }
+        var action = journey.next(.arrived, at: clock.nowMillis())
+        while true {
+            let input: Journey.Input
+            switch action {
+            case .respond(let answer):
+                return (await respond(answer, journey: journey), journey.flow)
+            case .identify:
+                let outcome = await identify(journey.request.headerFields)
+                var revoked = false
+                if case .identified(.client(let client)) = outcome { revoked = controls.isRevoked(client: client.id) }
+                input = .identified(outcome, clientRevoked: revoked, incident: journey.flow.resource.flatMap { controls.incident(for: $0)?.id })
+            case .peekLimits(let probes):
+                let now = clock.nowSecondsPrecise
+                input = .limitsPeeked(probes.lazy.compactMap {
+                    self.settings.limits.isExhausted($0.trafficClass, resource: $0.resource, keys: $0.keys, now: now)
+                }.first)
+            case .readBody:
+                var request = journey.request
+                do {
+                    try await request.loadBody()
+                    input = .bodyRead(.success(request.body))
+                } catch {
+                    input = .bodyRead(.failure(Journey.Failure(error)))
+                }
+            case .lookUpRefusedProof(let digest):
+                input = .refusedProofLookedUp(settings.invalidProofs.reason(for: digest, now: clock.nowSecondsPrecise))
+            case .decodeProof:
+                input = .proofDecoded(rail.decode(journey.request.headerFields))
+            case .spendPackage(let priced, let package, let client):
+                input = .packageSpent(await spendPackage(journey.request, route: priced.route, pricing: priced.pricing, package: package,
+                                                         client: client, flow: journey.flow))
+            case .admit(let probe):
+                input = .admitted(settings.limits.admit(probe.trafficClass, resource: probe.resource, keys: probe.keys, now: clock.nowSecondsPrecise))
+            case .verifyLocally(let proof, let offer):
+                input = .verifiedLocally(rail.verifyLocally(proof, offer: offer, now: clock.nowSeconds))
+            case .checkPayer(let payer, let network):
+                input = .payerChecked(standing(of: payer, network: network, resource: journey.flow.resource ?? ""))
+            case .lookUpLateRetry(let paid):
+                input = .lateRetryLookedUp(await lateRetry(paid))
+            case .reserve(let reservation, let events):
+                // One request of this process per authorization at a time: a retry while the first runs waits (503).
+                guard inFlight.begin(reservation.key) else {
+                    input = .reservationBusy
+                    break
+                }
+                held = reservation.key
+                do {
+                    input = .reserved(.success(try await store.reserve(reservation, events: events)))
+                } catch {
+                    input = .reserved(.failure(Journey.Failure(error)))
+                }
+            case .resumeClaim(let paid, let state, let events):
+                input = .claimResumed(await retryOfClaim(paid, state: state, events: events))
+            case .loadStoredResponse(let key):
+                input = .storedLoaded(try? await store.storedResponse(key, now: clock.nowSeconds))
+            case .recordTakeover(let events):
+                input = .takeoverRecorded(await appendDurably(events))
+            case .verifyWithFacilitator(let proof, let offer):
+                do {
+                    input = .facilitatorAnswered(.success(try await rail.verify(proof, offer: offer, logger: logger)))
+                } catch {
+                    input = .facilitatorAnswered(.failure(Journey.Failure(error)))
+                }
+            case .holdSpend(let holds, let correlationId):
+                do {
+                    input = .spendHeld(.success(try await store.holdSpend(holds, correlationId: correlationId)))
+                } catch {
+                    input = .spendHeld(.failure(Journey.Failure(error)))
+                }
+            case .settleThenDeliver(let paid, let events):
+                return (await settleThenDeliver(paid, events: events), journey.flow)
+            case .forward(let contract):
+                let started = clock.nowMillis()
+                do {
+                    let answer = try await upstream.send(upstreamRequest(journey.request, contract: contract))
+                    input = .upstreamAnswered(.success(answer), elapsedMillis: clock.nowMillis() - started)
+                } catch {
+                    input = .upstreamAnswered(.failure(Journey.Failure(error)), elapsedMillis: clock.nowMillis() - started)
+                }
+            case .charge(let paid, let delivered):
+                let charge = await charge(paid, prepared: delivered.prepared, metering: delivered.metering, bodyDigest: delivered.bodyDigest,
+                                          events: delivered.events)
+                var receipt = HTTPFields()
+                if case .settled(let settlement, _) = charge { receipt = rail.receiptFields(settlement) }
+                input = .charged(charge, receipt: receipt)
+            case .record(let key, let payment, let stored, let metering, let events):
+                do {
+                    try await store.finish(key, state: .settled, payment: payment, response: stored, metering: metering, delivered: true, events: events)
+                    input = .recorded(true)
+                } catch {
+                    logger.critical("settled payment not recorded", metadata: [
+                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "x402.transaction": "\(payment.transaction)",
+                        "tollgate.error": "\(error)",
+                    ])
+                    input = .recorded(false)
+                }
+            }
+            action = journey.next(input, at: clock.nowMillis())
+        }
+    }
+
+    /// Whether a payer may pay: revocations and the allow and deny lists (the deny list always wins), then the
+    /// payer's own paid budget, and whether the rail can verify on its network now.
+    private func standing(of payer: String, network: String, resource: String) -> Journey.PayerStanding {
+        let refused = controls.isRevoked(payer: payer) || settings.payerDenyList.contains(payer)
+            || settings.payerAllowList.map({ !$0.contains(payer) }) ?? false
+        guard !refused else { return Journey.PayerStanding(refused: true, limited: nil, railReady: false) }
+        let limited = settings.limits.admit(.paid, resource: resource, keys: [LimitKey("payer", payer)], now: clock.nowSecondsPrecise)
+        return Journey.PayerStanding(refused: false, limited: limited, railReady: rail.isReady(network: network))
+    }
+
+    /// Turns the machine's answer into a response, recording what it says to record.
+    private func respond(_ answer: Journey.Answer, journey: Journey) async -> GatewayResponse {
+        let flow = journey.flow, request = journey.request
+        switch answer {
+        case .deny(let denial):
+            return await deny(denial.status, denial.error, denial.stage, denial.reason, flow: flow, detail: denial.detail, extra: denial.extra,
+                              durable: denial.durable, before: denial.before)
+        case .tooMany(let refusal):
+            return await tooMany(refusal, flow: flow)
+        case .offer(let priced, let reason, let detail):
+            return await offer(request, route: priced.route, pricing: priced.pricing, identity: priced.identity, reason: reason, flow: flow, detail: detail)
+        case .refuse(let priced, let reason, let detail, let received, let events, let alreadyAudited):
+            return await refuse(request, priced.route, priced.pricing, priced.identity, reason, flow: flow, received: received, events: events,
+                                alreadyAudited: alreadyAudited, detail: detail)
+        case .refuseMalformed(let priced, let reason, let detail):
+            let now = clock.nowSecondsPrecise
+            _ = settings.limits.admit(.invalid, resource: priced.route.resource, keys: flow.invalidKeys, now: now)
+            if let digest = flow.proofDigest { settings.invalidProofs.remember(digest, reason: reason, now: now) }
+            await audit.record(flow.event(.proof, .denied, reason, clock: clock, ["detail": detail]))
+            return await offer(request, route: priced.route, pricing: priced.pricing, identity: priced.identity, reason: reason, flow: flow)
+        case .passThrough(let route, let identity):
+            return await passThrough(request, route: route, identity: identity, flow: flow)
+        case .unavailable(let reason, let detail, let events):
+            return await unavailable(reason, flow: flow, detail: detail, events: events)
+        case .inProgress(let events, let detail):
+            return await inProgress(flow, events: events, detail: detail)
+        case .replayStored(let stored, let paid, let events):
+            return await replayStored(stored, retry: paid, events: events)
+        case .release(let key, let events, let then):
+            await release(key, events: events)
+            return await respond(then, journey: journey)
+        case .passedOn(let answer, let route, let identity):
+            return await passedOn(answer, route: route, identity: identity, flow: flow)
+        case .delivered(let response), .ready(let response):
+            return response
+        case .notRecorded(let transaction):
+            return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
+                              detail: "the payment settled (\(transaction)) but could not be recorded; support can trace this flow")
+        }
+    }
+}
