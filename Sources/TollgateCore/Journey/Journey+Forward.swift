@@ -64,7 +64,7 @@ extension PaidFlow {
         }
         events.append(flow.event(.forward, .ok, atMillis: now, facts))
         let consumed = metering.consumedUnits(answer, quoted: flow.requested, elapsedMillis: elapsedMillis)
-        switch PrivateFields.filter(answer, route: route, identity: identity, flow: flow, atMillis: now) {
+        switch DeliveryFilter.privateFields(answer, route: route, identity: identity, flow: flow, atMillis: now) {
         case .success(let (filtered, filterEvents)):
             answer = filtered
             events.append(contentsOf: filterEvents)
@@ -78,8 +78,8 @@ extension PaidFlow {
 
 /// The route's private fields, removed unless the client holds their scope. Private data that cannot be
 /// filtered is not delivered (and so not charged).
-enum PrivateFields {
-    static func filter(_ answer: UpstreamResponse, route: Route, identity: Identity, flow: Flow,
+enum DeliveryFilter {
+    static func privateFields(_ answer: UpstreamResponse, route: Route, identity: Identity, flow: Flow,
                        atMillis now: Int64) -> Result<(UpstreamResponse, [AuditEvent]), Gateway.DeliveryRefusal> {
         guard let rule = route.privateFields, !identity.holds(rule.scope) else { return .success((answer, [])) }
         guard let filtered = JSONFieldFilter.strip(answer.body, fields: rule.fields) else {

@@ -45,7 +45,7 @@ extension Gateway {
         }
         fields[.tollgateCorrelationId] = stored.correlationId
         let answer = UpstreamResponse(status: HTTPResponse.Status(code: stored.status), headerFields: fields, body: stored.body)
-        switch PrivateFields.filter(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
+        switch DeliveryFilter.privateFields(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
         case .success(let (filtered, _)):
             return GatewayResponse(status: filtered.status, headerFields: fields, body: filtered.body)
         case .failure(let refusal):

@@ -58,7 +58,7 @@ extension Gateway {
         }
         var events = [flow.event(.forward, .ok, clock: clock, facts)]
         let consumed = metering.consumedUnits(answer, quoted: flow.requested, elapsedMillis: elapsed)
-        switch PrivateFields.filter(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
+        switch DeliveryFilter.privateFields(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
         case .success(let (filtered, filterEvents)):
             answer = filtered
             events.append(contentsOf: filterEvents)
@@ -115,7 +115,7 @@ extension Gateway {
         var fields = HopByHop.response(answer.headerFields)
         fields.append(contentsOf: extra)
         guard let route else { return GatewayResponse(status: answer.status, headerFields: fields, body: answer.body) }
-        switch PrivateFields.filter(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
+        switch DeliveryFilter.privateFields(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
         case .success(let (filtered, events)):
             for event in events { await audit.record(event) }
             return GatewayResponse(status: answer.status, headerFields: fields, body: filtered.body)
