@@ -1,5 +1,6 @@
 import Foundation
 import TollgateCore
+import TollgateX402
 
 /// `tollgate bench --mode keyflood --requests N`: N distinct keys through the gateway's default rate
 /// limiters (every class, as a flood of spoofed clients would), printing tracked keys, resident memory

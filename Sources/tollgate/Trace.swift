@@ -132,6 +132,8 @@ struct TraceReport: Encodable {
         var outcome: String
         var reason: String?
         var summary: String
+        /// What the stage it stopped at decides (from the journey's list of stages), so support reads the stop in context.
+        var stageMeaning: String?
     }
 
     /// A flow this one links to: "continued in tg_…", "continues tg_…", "proof first used in tg_…".
@@ -175,7 +177,8 @@ struct TraceReport: Encodable {
             if let last = pipeline.last, last.seq != stop.seq, delivered != nil {
                 summary += "; afterwards: " + Self.summary(last.event)
             }
-            return Stop(stage: event.stage.rawValue, outcome: event.outcome.rawValue, reason: event.reason, summary: summary)
+            return Stop(stage: event.stage.rawValue, outcome: event.outcome.rawValue, reason: event.reason, summary: summary,
+                        stageMeaning: JourneyStage.named(event.stage).map { "\($0.id) (\($0.title)): \($0.summary)" })
         }
     }
 
@@ -208,7 +211,10 @@ struct TraceReport: Encodable {
             rows.append([String(step.seq), step.time, step.stage, step.outcome, step.reason ?? "", details])
         }
         lines += TextTable.lines(rows)
-        if let stop = stoppedAt { lines += ["", "stopped at: \(stop.summary)"] }
+        if let stop = stoppedAt {
+            lines += ["", "stopped at: \(stop.summary)"]
+            if let meaning = stop.stageMeaning { lines.append("  stage \(meaning)") }
+        }
         for linked in linkedFlows ?? [] {
             if linked.shownAbove == true {
                 lines.append("\(linked.summary) (listed above)")

@@ -22,7 +22,7 @@ import Testing
                         settings: Gateway.Settings = settings()) -> Journey {
         let request = GatewayRequest(method: method, target: target, headerFields: [:], remoteAddress: "192.0.2.7")
         return Journey(request: request, settings: settings, correlationId: "tg_first", arrivalMillis: now,
-                       proofDigest: proof ? [1, 2, 3] : nil)
+                       proofDigest: proof ? [1, 2, 3] : nil, wire: ScriptedRail().wire)
     }
 
     /// A journey carried to the point where its proof is decoded (identified as alice, admitted, body read).

@@ -62,12 +62,16 @@ import TollgateCore
     @Test func negativeCacheRemembersOnlyByteDeterminedRefusals() {
         let cache = NegativeCache(capacity: 2, ttlSeconds: 10)
         let a = NegativeCache.key(Array("a".utf8)), b = NegativeCache.key(Array("b".utf8)), c = NegativeCache.key(Array("c".utf8))
+        let railRefusals = ScriptedRail().wire.deterministicRefusals
+        // A rail's refusal is remembered only as the rail's deterministic one; a replay never (the claim may be released).
         cache.remember(a, reason: .signatureInvalid, now: 0)
-        cache.remember(b, reason: .nonceAlreadyUsed, now: 0)
+        #expect(cache.reason(for: a, now: 1) == nil)
+        cache.remember(a, reason: .signatureInvalid, now: 0, railRefusals: railRefusals)
+        cache.remember(b, reason: .nonceAlreadyUsed, now: 0, railRefusals: railRefusals)
         #expect(cache.reason(for: a, now: 5) == .signatureInvalid)
         #expect(cache.reason(for: a, now: 11) == nil)
         #expect(cache.reason(for: b, now: 1) == nil)
-        cache.remember(b, reason: .valueMismatch, now: 0)
+        cache.remember(b, reason: .valueMismatch, now: 0, railRefusals: railRefusals)
         cache.remember(c, reason: .offerInvalid, now: 0)
         #expect(cache.count == 2)
         #expect(cache.reason(for: a, now: 1) == nil)

@@ -31,7 +31,7 @@ extension Journey {
     mutating func verifiedLocally(_ verdict: Verdict, _ paid: PaidFlow, received: [String: String]) -> Action {
         if case .invalid(let reason, let detail) = verdict {
             let refusal = Refusal(reason: reason, detail: detail, received: received)
-            return reason == .validBefore ? lookUpLateRetry(paid, refusal)
+            return reason == wire.authorizationExpired ? lookUpLateRetry(paid, refusal)
                 : refuse(priced(paid), reason, received: received, detail: detail)
         }
         state = .checkingPayer(paid, received: received)

@@ -86,9 +86,9 @@ extension Journey {
     }
 
     mutating func refuseReplay(_ paid: PaidFlow, _ claim: ClaimedBefore, events: [AuditEvent]) -> Action {
-        let denied = event(.reserve, .denied, .nonceAlreadyUsed, ["first_correlation_id": claim.correlationId,
+        let denied = event(.reserve, .denied, wire.authorizationUsed, ["first_correlation_id": claim.correlationId,
                                                                    "first_state": claim.state.rawValue, "proof": paid.proof.key.description])
-        return refuse(priced(paid), .nonceAlreadyUsed, events: events + [denied],
+        return refuse(priced(paid), wire.authorizationUsed, events: events + [denied],
                       detail: "this payment authorization was already used (flow \(claim.correlationId))")
     }
 

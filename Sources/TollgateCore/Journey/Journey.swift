@@ -21,10 +21,14 @@ struct Journey: Sendable {
     let arrival: Double
     /// A digest of the proof as sent, from the rail its header chose; nil without a proof.
     let proofDigest: [UInt8]?
+    /// The chosen rail's wire vocabulary: its reasons for a used and for an expired authorization.
+    let wire: RailWire
     /// The time of the input being handled (Unix milliseconds): the machine reads no clock of its own.
     private(set) var nowMillis: Int64
 
-    init(request: GatewayRequest, settings: Gateway.Settings, correlationId: String, arrivalMillis: Int64, proofDigest: [UInt8]?) {
+    init(request: GatewayRequest, settings: Gateway.Settings, correlationId: String, arrivalMillis: Int64, proofDigest: [UInt8]?,
+         wire: RailWire) {
+        self.wire = wire
         self.request = request
         self.settings = settings
         self.flow = Flow(correlationId: correlationId, now: arrivalMillis)

@@ -21,12 +21,10 @@ public final class NegativeCache: Sendable {
         self.ttlSeconds = ttlSeconds
     }
 
-    /// Refusals that depend only on the proof's bytes (and time moving forward), never on which
-    /// request carried it or on state that can change back.
-    public static let cacheable: Set<Reason> = [
-        .offerMissing, .offerInvalid, .offerExpired, .offerTermsMismatch, .invalidScheme, .invalidNetwork,
-        .signatureInvalid, .recipientMismatch, .valueMismatch, .validBefore, .invalidPayload,
-    ]
+    /// The journey's own refusals that depend only on the proof's bytes (and time moving forward), never on
+    /// which request carried it or on state that can change back; each rail adds its own
+    /// (`RailWire.deterministicRefusals`).
+    public static let cacheable: Set<Reason> = [.offerMissing, .offerInvalid, .offerExpired, .offerTermsMismatch, .invalidPayload]
 
     public static func key(_ raw: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: raw)) }
 
@@ -37,8 +35,9 @@ public final class NegativeCache: Sendable {
         }
     }
 
-    public func remember(_ key: [UInt8], reason: Reason, now: Double) {
-        guard Self.cacheable.contains(reason) else { return }
+    /// Remembers a refusal when it is deterministic: one of the journey's (`cacheable`) or of the rail's (`railRefusals`).
+    public func remember(_ key: [UInt8], reason: Reason, now: Double, railRefusals: Set<Reason> = []) {
+        guard Self.cacheable.contains(reason) || railRefusals.contains(reason) else { return }
         state.withLock { state in
             if state.entries[key] == nil {
                 if state.order.count < capacity {

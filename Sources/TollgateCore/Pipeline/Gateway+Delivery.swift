@@ -15,7 +15,7 @@ extension Gateway {
                                    response: nil, metering: nil, delivered: false, events: settleEvents)
         } catch {
             logger.critical("settled payment not recorded", metadata: [
-                "tollgate.correlation_id": "\(flow.correlationId)", "x402.transaction": "\(settlement.transaction)", "tollgate.error": "\(error)",
+                "tollgate.correlation_id": "\(flow.correlationId)", "tollgate.transaction": "\(settlement.transaction)", "tollgate.error": "\(error)",
             ])
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
                               detail: "the payment settled (\(settlement.transaction)) but could not be recorded; support can trace this flow")

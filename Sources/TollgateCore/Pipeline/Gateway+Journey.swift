@@ -6,7 +6,7 @@ extension Gateway {
     /// facilitator, upstream) and feeds back what happened, until the machine answers.
     func drive(_ received: GatewayRequest, correlationId: String) async -> (GatewayResponse, Flow) {
         var journey = Journey(request: received, settings: settings, correlationId: correlationId, arrivalMillis: clock.nowMillis(),
-                              proofDigest: rail.proofFingerprint(received.headerFields))
+                              proofDigest: rail.proofFingerprint(received.headerFields), wire: rail.wire)
         // The authorization this request holds in flight (`reserve`), given back however the journey ends.
         var held: ProofKey?
         defer { if let held { inFlight.end(held) } }
@@ -101,7 +101,7 @@ extension Gateway {
                     input = .recorded(true)
                 } catch {
                     logger.critical("settled payment not recorded", metadata: [
-                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "x402.transaction": "\(payment.transaction)",
+                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.transaction": "\(payment.transaction)",
                         "tollgate.error": "\(error)",
                     ])
                     input = .recorded(false)
@@ -138,7 +138,9 @@ extension Gateway {
         case .refuseMalformed(let priced, let reason, let detail):
             let now = clock.nowSecondsPrecise
             _ = settings.limits.admit(.invalid, resource: priced.route.resource, keys: flow.invalidKeys, now: now)
-            if let digest = flow.proofDigest { settings.invalidProofs.remember(digest, reason: reason, now: now) }
+            if let digest = flow.proofDigest {
+                settings.invalidProofs.remember(digest, reason: reason, now: now, railRefusals: rail.wire.deterministicRefusals)
+            }
             await audit.record(flow.event(.proof, .denied, reason, clock: clock, ["detail": detail]))
             return await offer(request, route: priced.route, pricing: priced.pricing, identity: priced.identity, reason: reason, flow: flow)
         case .passThrough(let route, let identity):

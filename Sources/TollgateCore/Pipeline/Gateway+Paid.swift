@@ -78,7 +78,9 @@ extension Gateway {
                         flow: Flow, received: [String: String]? = nil, events: [AuditEvent] = [], alreadyAudited: Bool = false,
                         detail: String) async -> GatewayResponse {
         _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.invalidKeys, now: clock.nowSecondsPrecise)
-        if let digest = flow.proofDigest { settings.invalidProofs.remember(digest, reason: reason, now: clock.nowSecondsPrecise) }
+        if let digest = flow.proofDigest {
+            settings.invalidProofs.remember(digest, reason: reason, now: clock.nowSecondsPrecise, railRefusals: rail.wire.deterministicRefusals)
+        }
         var next = flow
         next.correlationId = CorrelationId.make()
         var all = events

@@ -69,7 +69,7 @@ extension Gateway {
                flow: Flow, detail: String? = nil, previous: String? = nil) async -> GatewayResponse {
         // Only ways to pay that can be verified now: an offer nobody can settle would make the client
         // sign for nothing. With none left, the route is closed (503), never open.
-        let accepts = pricing.accepts.filter { rail.isReady(network: $0.asset.network) }
+        let accepts = pricing.accepts.filter { acceptance in rails.contains { $0.isReady(network: acceptance.asset.network) } }
         guard !accepts.isEmpty else {
             return await deny(.serviceUnavailable, "service_unavailable", .offer, .facilitatorUnavailable, flow: flow,
                               detail: "payments for this resource cannot be verified right now; retry later")
@@ -96,14 +96,15 @@ extension Gateway {
             "expires_at": String(expiresAt), "request": requestLine,
         ].merging(previous.map { ["previous_correlation_id": $0] } ?? [:]) { a, _ in a }))
 
-        var fields = rail.challengeFields(challenge)
+        var fields = HTTPFields()
+        for rail in rails { fields.append(contentsOf: rail.challengeFields(challenge)) }
         // A refusal names the flow whose trace explains it; the fresh offer inside starts the next flow.
         fields[.tollgateCorrelationId] = previous ?? flow.correlationId
         fields[.contentType] = "application/json"
         fields[.cacheControl] = "no-store"
         let body = TermsBody(
             error: "payment_required", reason: reason.rawValue,
-            detail: detail ?? (first ? "this resource is paid: retry with a PAYMENT-SIGNATURE (x402 v2) for one of the offers"
+            detail: detail ?? (first ? "this resource is paid: " + rails.map(\.wire.paymentHint).joined(separator: "; or ")
                                      : "the payment was not accepted: \(reason.rawValue); a fresh offer is attached"),
             correlationId: previous ?? flow.correlationId, offerCorrelationId: previous == nil ? nil : flow.correlationId,
             resource: .init(id: route.resource, url: challenge.resourceURL, description: route.description, mimeType: route.mimeType),
@@ -111,7 +112,7 @@ extension Gateway {
             package: pricing.metering.package.map { .init(name: $0.name, units: $0.units) },
             accepts: accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
                                                   amount: $0.amount.atomic, payTo: $0.payTo) },
-            proofFormat: "x402 v2 (scheme exact), header PAYMENT-SIGNATURE",
+            proofFormat: rails.map(\.wire.proofFormat).joined(separator: "; "),
             expiresAt: ISO8601.format(seconds: expiresAt), client: identity.clientId)
         return GatewayResponse(status: .paymentRequired, headerFields: fields, body: JSONBody.encode(body))
     }

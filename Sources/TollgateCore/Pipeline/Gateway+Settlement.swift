@@ -103,7 +103,8 @@ extension Gateway {
     /// was cancelled. The outcome is recorded and audited under the flow's correlation id.
     func resolve(_ open: OpenSettlement, actor: String) async -> OpenSettlement {
         let intent = open.intent
-        let verdict = await verdict(intent)
+        let rail = rail(named: intent.payment.rail)
+        let verdict = await verdict(intent, rail: rail)
         var resolved = open
         let flow = Flow(correlationId: intent.correlationId, now: clock.nowMillis(), clientId: intent.payment.clientId,
                         resource: intent.payment.resource)
@@ -157,7 +158,7 @@ extension Gateway {
         return resolved
     }
 
-    private func verdict(_ intent: SettlementIntent) async -> SettlementVerdict {
+    private func verdict(_ intent: SettlementIntent, rail: any PaymentRail) async -> SettlementVerdict {
         do {
             let settlement = try await rail.resettle(intent.attempt, logger: logger)
             switch settlement.status {
@@ -165,7 +166,7 @@ extension Gateway {
                 return .settled(transaction: settlement.transaction.isEmpty ? nil : settlement.transaction, source: "facilitator")
             case .pending:
                 return .unknown(detail: "the facilitator says the settlement is still pending (\(settlement.transaction))")
-            case .failed where settlement.errorReason == Reason.nonceAlreadyUsed.rawValue:
+            case .failed where settlement.errorReason == rail.wire.authorizationUsed.rawValue:
                 // Our own earlier `/settle` most likely spent it; only the chain can say it was cancelled instead.
                 switch try? await rail.chainAuthorization(intent.key, logger: logger) {
                 case .cancelled?: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")

@@ -73,7 +73,15 @@ public struct Gateway: Sendable {
     }
 
     let settings: Settings
-    let rail: any PaymentRail
+    /// Every way of being paid, in the order their terms are offered.
+    let rails: [any PaymentRail]
+    /// The rail of the request being handled: the one whose header carries its proof, chosen once on arrival
+    /// (`forRequest`); the first rail for a request without a proof.
+    private(set) var rail: any PaymentRail
+    /// `Access-Control-Expose-Headers` of every answer: the rails' fields and the correlation id.
+    let exposedFields: String
+    /// Client-sent fields the backend must not see (`Gateway.strippedRequestFields` and every rail's proof fields).
+    let strippedRequestFields: [HTTPField.Name]
     let store: any TollgateStore
     let audit: AuditBatcher
     /// Where paid and free requests go: the proxy's HTTP upstream, or a door's own next handler (`handle(_:upstream:)`).
@@ -85,13 +93,22 @@ public struct Gateway: Sendable {
     /// Proofs this gateway is handling now (shared by its copies: the server's and the reconciler's).
     let inFlight = PaymentsInFlight()
 
-    public init(settings: Settings, rail: any PaymentRail, store: any TollgateStore, audit: AuditBatcher,
+    /// - Parameter rails: at least one; a request's proof picks the rail whose header it is in.
+    public init(settings: Settings, rails: [any PaymentRail], store: any TollgateStore, audit: AuditBatcher,
                 upstream: any Upstream, clock: any GatewayClock = SystemClock(), controls: OperatorControls = OperatorControls(),
                 tokens: (any TokenVerifier)? = nil, logger: Logger) {
+        precondition(!rails.isEmpty, "a gateway needs at least one rail")
         self.controls = controls
         self.tokens = tokens
         self.settings = settings
-        self.rail = rail
+        self.rails = rails
+        self.rail = rails[0]
+        var exposed: [String] = []
+        for name in rails.flatMap(\.wire.exposedFields).map(\.canonicalName) + ["tollgate-correlation-id"] where !exposed.contains(name) {
+            exposed.append(name)
+        }
+        self.exposedFields = exposed.joined(separator: ", ")
+        self.strippedRequestFields = rails.flatMap(\.wire.proofFields) + Self.strippedRequestFields
         self.store = store
         self.audit = audit
         self.upstream = upstream
@@ -108,12 +125,33 @@ public struct Gateway: Sendable {
         return await door.handle(request)
     }
 
+    /// One rail, as most deployments have.
+    public init(settings: Settings, rail: any PaymentRail, store: any TollgateStore, audit: AuditBatcher,
+                upstream: any Upstream, clock: any GatewayClock = SystemClock(), controls: OperatorControls = OperatorControls(),
+                tokens: (any TokenVerifier)? = nil, logger: Logger) {
+        self.init(settings: settings, rails: [rail], store: store, audit: audit, upstream: upstream, clock: clock, controls: controls,
+                  tokens: tokens, logger: logger)
+    }
+
+    /// This gateway with the rail of this request chosen: the first whose header carries a proof.
+    func forRequest(_ fields: HTTPFields) -> Gateway {
+        guard rails.count > 1, let chosen = rails.first(where: { $0.proofFingerprint(fields) != nil }) else { return self }
+        var copy = self
+        copy.rail = chosen
+        return copy
+    }
+
+    /// The rail named `name` (a recorded payment's), or the first.
+    func rail(named name: String) -> any PaymentRail {
+        rails.first { $0.name == name } ?? rails[0]
+    }
+
     public func handle(_ request: GatewayRequest) async -> GatewayResponse {
-        var (response, flow) = await drive(request, correlationId: CorrelationId.make())
+        var (response, flow) = await forRequest(request.headerFields).drive(request, correlationId: CorrelationId.make())
         if response.headerFields[.tollgateCorrelationId] == nil {
             response.headerFields[.tollgateCorrelationId] = flow.correlationId
         }
-        response.headerFields[.accessControlExposeHeaders] = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollgate-Correlation-Id"
+        response.headerFields[.accessControlExposeHeaders] = exposedFields
         return response
     }
 
@@ -139,7 +177,7 @@ public struct Gateway: Sendable {
 
     func upstreamRequest(_ request: GatewayRequest, contract: ContractSigner.Contract) -> UpstreamRequest {
         var fields = HopByHop.filtered(request.headerFields)
-        for name in Self.strippedRequestFields { fields[name] = nil }
+        for name in strippedRequestFields { fields[name] = nil }
         // Only the gateway speaks `Tollgate-*` and `X-Forwarded-*` to the backend, whatever names a client invents.
         fields = HTTPFields(fields.filter {
             let name = $0.name.canonicalName
@@ -155,11 +193,11 @@ public struct Gateway: Sendable {
         return UpstreamRequest(method: request.method, target: request.target, headerFields: fields, body: request.body, contract: contract)
     }
 
-    /// Client-sent fields the backend must not see: payment proofs, the gateway's own credentials, method
+    /// Client-sent fields the backend must not see besides the rails' proofs: the gateway's own credentials, method
     /// overrides (a backend honouring one would run another method than the one authorized and priced), and
     /// claims about the client's address (`X-Forwarded-*` and `Tollgate-*` are removed by prefix as well).
     static let strippedRequestFields: [HTTPField.Name] = [
-        HTTPField.Name("PAYMENT-SIGNATURE")!, HTTPField.Name("X-PAYMENT")!, ClientDirectory.apiKeyField, .authorization,
+        ClientDirectory.apiKeyField, .authorization,
         HTTPField.Name("X-HTTP-Method-Override")!, HTTPField.Name("X-Method-Override")!, HTTPField.Name("X-HTTP-Method")!,
         HTTPField.Name("Forwarded")!, HTTPField.Name("X-Real-IP")!,
     ]

@@ -7,6 +7,9 @@ public protocol PaymentRail: Sendable {
     /// A short id of the rail, recorded with every proof (`x402-exact-evm`).
     var name: String { get }
 
+    /// Its header names, proof format, wording and reason codes (`RailWire`).
+    var wire: RailWire { get }
+
     /// Header fields that state the terms of a 402 in the rail's wire format.
     func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields
 

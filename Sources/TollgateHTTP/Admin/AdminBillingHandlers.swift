@@ -46,7 +46,7 @@ struct AdminBillingHandlers: Sendable {
             let body = try await AdminJSON.decode(RefundCloseBody.self, from: request)
             let transaction = try AdminInput.payoutTransaction(body.payoutTransaction)
             let refund = try await ledger.closeRefund(id: id, payoutTransaction: transaction, actor: actor, nowMillis: now())
-            logger.notice("refund paid out", metadata: ["tollgate.refund.id": "\(id)", "x402.transaction": "\(refund.payoutTransaction ?? transaction)",
+            logger.notice("refund paid out", metadata: ["tollgate.refund.id": "\(id)", "tollgate.transaction": "\(refund.payoutTransaction ?? transaction)",
                                                         "tollgate.admin.actor": "\(actor)"])
             return AdminJSON.response(refund)
         }

@@ -7,6 +7,17 @@ import TollgateCore
 /// the wire format and Tollgate's neutral `PaymentProof`; decides nothing about access.
 public struct ExactEVMRail: PaymentRail {
     public let name = "x402-exact-evm"
+    public var wire: RailWire { Self.wire }
+
+    /// x402 v2 on the wire: the proof in `PAYMENT-SIGNATURE` (a v1 `X-PAYMENT` is read only to refuse it, and
+    /// stripped like the other), terms in `PAYMENT-REQUIRED`, the receipt in `PAYMENT-RESPONSE`.
+    public static let wire = RailWire(
+        proofFields: [HTTPField.Name(X402.paymentSignatureHeader)!, HTTPField.Name(X402.legacyPaymentHeader)!],
+        exposedFields: [HTTPField.Name(X402.paymentRequiredHeader)!, HTTPField.Name(X402.paymentResponseHeader)!],
+        proofFormat: "x402 v2 (scheme exact), header PAYMENT-SIGNATURE",
+        paymentHint: "retry with a PAYMENT-SIGNATURE (x402 v2) for one of the offers",
+        authorizationUsed: .nonceAlreadyUsed, authorizationExpired: .validBefore,
+        deterministicRefusals: [.invalidScheme, .invalidNetwork, .signatureInvalid, .recipientMismatch, .valueMismatch, .validBefore])
     /// The facilitator's `validBefore` margin (the x402 exact EVM scheme).
     public static let validBeforeMarginSeconds: Int64 = 6
 

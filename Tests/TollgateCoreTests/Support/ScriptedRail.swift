@@ -14,6 +14,16 @@ final class ScriptedRail: PaymentRail {
     static let termsField = HTTPField.Name("Test-Terms")!
     static let challengeErrorField = HTTPField.Name("Test-Challenge-Error")!
     static let receiptField = HTTPField.Name("Test-Receipt")!
+    /// A field the rail declares as carrying proofs it does not read (like x402's v1 `X-PAYMENT`): stripped all the same.
+    static let legacyProofField = HTTPField.Name("Test-Legacy-Proof")!
+
+    /// The scripted rail's vocabulary: its own header names; the reason codes of the x402 rail, so the tests read
+    /// the refusals clients know.
+    let wire = RailWire(
+        proofFields: [proofField, legacyProofField], exposedFields: [termsField, receiptField],
+        proofFormat: "test proof, header Test-Proof", paymentHint: "retry with a Test-Proof for one of the offers",
+        authorizationUsed: .nonceAlreadyUsed, authorizationExpired: .validBefore,
+        deterministicRefusals: [.signatureInvalid, .valueMismatch, .validBefore])
 
     struct Script: Sendable {
         var localVerdict: Verdict = .valid(payer: "")
