@@ -114,11 +114,11 @@ public struct DevFacilitator: Facilitator {
             return .failure(Refusal(reason: Reason("insufficient_funds"), detail: "amount above the test balance range", payer: payer))
         }
         // The ledger's key comes from decoded values, so no spelling of the nonce or payer settles twice.
-        guard let from = EthereumAddress(payer), let to = EthereumAddress(authorization.to), let nonce = Hex.decode(authorization.nonce) else {
+        guard let from = EthereumAddress(payer), let to = EthereumAddress(authorization.to), let nonce = HexString.decodeAllowingPrefix(authorization.nonce) else {
             return .failure(Refusal(reason: .invalidPayload, detail: "the authorization cannot be read", payer: payer))
         }
         let transfer = DevLedger.Transfer(network: requirements.network, asset: asset.lowercased, payer: from.lowercased,
-                                          payee: to.lowercased, amount: value, nonce: Hex.encode(nonce))
+                                          payee: to.lowercased, amount: value, nonce: HexString.prefixed(nonce))
         switch try await ledger.check(transfer) {
         case .nonceUsed: return .failure(Refusal(reason: .nonceAlreadyUsed, detail: "the authorization was already used", payer: payer))
         case .insufficientFunds: return .failure(Refusal(reason: Reason("insufficient_funds"), detail: "balance too low", payer: payer))

@@ -95,7 +95,7 @@ public struct DevLedger: Sendable {
 
     /// Deterministic, like a real chain's: the same authorization always names the same transaction.
     static func transactionHash(_ transfer: Transfer) -> String {
-        Hex.encode(Keccak256.hash(Array("tollgate-dev-settle|\(transfer.network)|\(transfer.asset)|\(transfer.payer)|\(transfer.nonce)".utf8)))
+        HexString.prefixed(Keccak256.hash(Array("tollgate-dev-settle|\(transfer.network)|\(transfer.asset)|\(transfer.payer)|\(transfer.nonce)".utf8)))
     }
 }
 

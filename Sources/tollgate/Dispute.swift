@@ -49,7 +49,7 @@ struct Dispute: AsyncParsableCommand {
             guard !records.isEmpty else { return print("no disputes\(state.map { " \($0)" } ?? "")") }
             var rows = [["id", "state", "flow", "opened", "actor", "reason"]]
             for record in records {
-                rows.append([record.id, record.state.rawValue, record.correlationId, ISO8601.format(millis: record.openedAtMillis, fractional: false),
+                rows.append([record.id, record.state.rawValue, record.correlationId, RFC3339.format(millis: record.openedAtMillis, fractional: false),
                              record.actor, record.reason + (record.resolution.map { " → \($0)" } ?? "")])
             }
             for line in TextTable.lines(rows) { print(line) }

@@ -163,7 +163,7 @@ struct TraceReport: Encodable {
         self.correlationId = correlationId
         events = recorded.map { record in
             let event = record.event
-            return Step(seq: record.seq, time: ISO8601.format(millis: event.timeMillis), stage: event.stage.rawValue,
+            return Step(seq: record.seq, time: RFC3339.format(millis: event.timeMillis), stage: event.stage.rawValue,
                         outcome: event.outcome.rawValue, reason: event.reason, client: event.clientId, resource: event.resource,
                         details: event.details, hash: record.hash)
         }

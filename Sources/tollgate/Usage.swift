@@ -37,13 +37,13 @@ struct UsageCommand: AsyncParsableCommand {
                 var usage: [UsageSummary]
                 var packageBalances: [String: Int]
             }
-            print(RefundText.json(Report(client: client, from: ISO8601.format(millis: window.fromMillis, fractional: false),
-                                         to: ISO8601.format(millis: window.toMillis, fractional: false), usage: summaries,
+            print(RefundText.json(Report(client: client, from: RFC3339.format(millis: window.fromMillis, fractional: false),
+                                         to: RFC3339.format(millis: window.toMillis, fractional: false), usage: summaries,
                                          packageBalances: balances)))
             return
         }
-        print("usage of \(client ?? "every client") from \(ISO8601.format(millis: window.fromMillis, fractional: false)) "
-              + "to \(ISO8601.format(millis: window.toMillis, fractional: false))")
+        print("usage of \(client ?? "every client") from \(RFC3339.format(millis: window.fromMillis, fractional: false)) "
+              + "to \(RFC3339.format(millis: window.toMillis, fractional: false))")
         func money(_ amounts: [String: String]) -> String {
             amounts.sorted { $0.key < $1.key }.map { AssetAmount.text(atomic: $0.value, asset: $0.key, assets: configuration.assets) }
                 .joined(separator: ", ")

@@ -5,7 +5,7 @@ import TollgateCore
 @Suite struct UsagePeriodTests {
     static let now = Date(timeIntervalSince1970: 1_795_655_066)  // 2026-11-26T00:24:26Z
 
-    static func iso(_ millis: Int64) -> String { ISO8601.format(millis: millis, fractional: false) }
+    static func iso(_ millis: Int64) -> String { RFC3339.format(millis: millis, fractional: false) }
 
     @Test(arguments: [
         ("2026-11", "2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"),

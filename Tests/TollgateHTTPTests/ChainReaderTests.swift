@@ -101,6 +101,6 @@ import TollgateX402
 /// The constants the reader sends, recomputed here independently of it.
 enum EVMChainReaderProbe {
     static let selector = Array(Keccak256.hash(Array("authorizationState(address,bytes32)".utf8)).prefix(4))
-    static let usedTopic = Hex.encode(Keccak256.hash(Array("AuthorizationUsed(address,bytes32)".utf8)))
-    static let canceledTopic = Hex.encode(Keccak256.hash(Array("AuthorizationCanceled(address,bytes32)".utf8)))
+    static let usedTopic = HexString.prefixed(Keccak256.hash(Array("AuthorizationUsed(address,bytes32)".utf8)))
+    static let canceledTopic = HexString.prefixed(Keccak256.hash(Array("AuthorizationCanceled(address,bytes32)".utf8)))
 }

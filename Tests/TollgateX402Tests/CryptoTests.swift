@@ -1,3 +1,4 @@
+import TollgateCore
 import Testing
 
 @testable import TollgateX402
@@ -10,7 +11,7 @@ import Testing
         "0xdc53a4a579de989368a0fae2ef2172ff2f474b4297013f865d171239f17ef4c3157b4b4030f1bebc53d55ace15c2377dff501a60e1e56c291f1000d6e78f082f1b"
     static let digestHex = "0x50708d3bf7216e1aeabe7bf22081b9f36c7c287530f92510318f13a03d89dc86"
 
-    static func hex(_ string: String) -> [UInt8] { Hex.decode(string) ?? [] }
+    static func hex(_ string: String) -> [UInt8] { HexString.decodeAllowingPrefix(string) ?? [] }
 
     static func domain() throws -> EIP712Domain {
         EIP712Domain(
@@ -29,8 +30,8 @@ import Testing
     // MARK: Keccak
 
     @Test func keccakKnownStrings() {
-        #expect(Hex.encode(Keccak256.hash([UInt8]())) == "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
-        #expect(Hex.encode(Keccak256.hash("abc".utf8)) == "0x4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45")
+        #expect(HexString.prefixed(Keccak256.hash([UInt8]())) == "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470")
+        #expect(HexString.prefixed(Keccak256.hash("abc".utf8)) == "0x4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45")
     }
 
     /// Inputs of bytes 0, 1, 2, … around the 136-byte rate, where padding bugs hide.
@@ -43,29 +44,29 @@ import Testing
     ])
     func keccakRateBoundaries(length: Int, expected: String) {
         let input = (0..<length).map { UInt8(truncatingIfNeeded: $0) }
-        #expect(Hex.encode(Keccak256.hash(input), prefix: false) == expected)
+        #expect(HexString.encode(Keccak256.hash(input)) == expected)
         // A non-contiguous sequence takes the gathering path and must agree.
-        #expect(Hex.encode(Keccak256.hash(input.lazy.map { $0 }), prefix: false) == expected)
-        #expect(Hex.encode(Keccak256.hash(input[...]), prefix: false) == expected)
+        #expect(HexString.encode(Keccak256.hash(input.lazy.map { $0 })) == expected)
+        #expect(HexString.encode(Keccak256.hash(input[...])) == expected)
     }
 
     // MARK: Hex
 
     @Test func hexRoundTripAndRejects() {
-        #expect(Hex.encode([0x00, 0xAB, 0xff]) == "0x00abff")
-        #expect(Hex.encode([0x00, 0xAB, 0xff], prefix: false) == "00abff")
-        #expect(Hex.decode("0x00ABff") == [0x00, 0xAB, 0xFF])
-        #expect(Hex.decode("0X00abFF") == [0x00, 0xAB, 0xFF])
-        #expect(Hex.decode("00abff") == [0x00, 0xAB, 0xFF])
-        #expect(Hex.decode("0x") == [])
-        #expect(Hex.decode("") == [])
-        #expect(Hex.decode("0xabc") == nil)
-        #expect(Hex.decode("abc") == nil)
-        #expect(Hex.decode("0xzz") == nil)
-        #expect(Hex.decode("0x0g") == nil)
-        #expect(Hex.decode(" 0x00") == nil)
-        #expect(Hex.decode("0x00 ") == nil)
-        #expect(Hex.decode("xx00") == nil)
+        #expect(HexString.prefixed([0x00, 0xAB, 0xff]) == "0x00abff")
+        #expect(HexString.encode([0x00, 0xAB, 0xff]) == "00abff")
+        #expect(HexString.decodeAllowingPrefix("0x00ABff") == [0x00, 0xAB, 0xFF])
+        #expect(HexString.decodeAllowingPrefix("0X00abFF") == [0x00, 0xAB, 0xFF])
+        #expect(HexString.decodeAllowingPrefix("00abff") == [0x00, 0xAB, 0xFF])
+        #expect(HexString.decodeAllowingPrefix("0x") == [])
+        #expect(HexString.decodeAllowingPrefix("") == [])
+        #expect(HexString.decodeAllowingPrefix("0xabc") == nil)
+        #expect(HexString.decodeAllowingPrefix("abc") == nil)
+        #expect(HexString.decodeAllowingPrefix("0xzz") == nil)
+        #expect(HexString.decodeAllowingPrefix("0x0g") == nil)
+        #expect(HexString.decodeAllowingPrefix(" 0x00") == nil)
+        #expect(HexString.decodeAllowingPrefix("0x00 ") == nil)
+        #expect(HexString.decodeAllowingPrefix("xx00") == nil)
     }
 
     // MARK: Addresses
@@ -128,9 +129,9 @@ import Testing
     @Test func eip712Vector() throws {
         let domain = try Self.domain()
         let message = try Self.message()
-        #expect(Hex.encode(domain.separator) == "0x71f17a3b2ff373b803d70a5a07c046c1a2bc8e89c09ef722fcb047abe94c9818")
-        #expect(Hex.encode(try #require(message.structHash())) == "0xb2438b1b8298f6129feb7c6a96cb5bee12d7e8ba27c7c27cde803071ebdc42e8")
-        #expect(Hex.encode(try #require(message.digest(domain: domain))) == Self.digestHex)
+        #expect(HexString.prefixed(domain.separator) == "0x71f17a3b2ff373b803d70a5a07c046c1a2bc8e89c09ef722fcb047abe94c9818")
+        #expect(HexString.prefixed(try #require(message.structHash())) == "0xb2438b1b8298f6129feb7c6a96cb5bee12d7e8ba27c7c27cde803071ebdc42e8")
+        #expect(HexString.prefixed(try #require(message.digest(domain: domain))) == Self.digestHex)
     }
 
     @Test func eip712RejectsBadFields() throws {
@@ -159,7 +160,7 @@ import Testing
     @Test func signingReproducesVector() throws {
         let digest = try #require(try Self.message().digest(domain: Self.domain()))
         let signature = try #require(Secp256k1.sign(digest: digest, privateKey: Self.privateKey))
-        #expect(Hex.encode(signature.bytes) == Self.signatureHex)
+        #expect(HexString.prefixed(signature.bytes) == Self.signatureHex)
         #expect(signature.v == 27)
         #expect(signature.isLowS)
         #expect(Secp256k1.sign(digest: Array(digest.dropLast()), privateKey: Self.privateKey) == nil)

@@ -67,9 +67,9 @@ import TollgateCore
 
     @Test func refusesAHighSTwin() throws {
         let payload = try sdkPayload(WireFixtures.shared.paymentSignature)
-        let bytes = try #require(Hex.decode(payload.payload.signature))
+        let bytes = try #require(HexString.decodeAllowingPrefix(payload.payload.signature))
         // s' = n - s with v flipped recovers the same key, but only low-s signatures are canonical.
-        let order = Hex.decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")!
+        let order = HexString.decodeAllowingPrefix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")!
         var s = Array(bytes[32..<64])
         var borrow = 0
         for index in stride(from: 31, through: 0, by: -1) {
@@ -78,7 +78,7 @@ import TollgateCore
             borrow = difference < 0 ? 1 : 0
         }
         var twin = payload
-        twin.payload.signature = Hex.encode(Array(bytes[0..<32]) + s + [bytes[64] == 27 ? 28 : 27])
+        twin.payload.signature = HexString.prefixed(Array(bytes[0..<32]) + s + [bytes[64] == 27 ? 28 : 27])
         #expect(reason(verify(twin)) == .signatureInvalid)
     }
 

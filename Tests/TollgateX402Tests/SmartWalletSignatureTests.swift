@@ -18,7 +18,7 @@ import TollgateCore
         bytes += [UInt8](repeating: 0, count: 31) + [0xA0]                                     // offset of the signature
         bytes += [UInt8](repeating: 0, count: 31) + [0x04] + [0xde, 0xad, 0xbe, 0xef] + [UInt8](repeating: 0, count: 28)
         bytes += [UInt8](repeating: 0, count: 31) + [0x41] + [UInt8](repeating: 0x22, count: 65) + [UInt8](repeating: 0, count: 31)
-        return Hex.encode(bytes + ExactEVMVerifier.erc6492Magic)
+        return HexString.prefixed(bytes + ExactEVMVerifier.erc6492Magic)
     }()
 
     func rail(_ facilitator: ScriptedFacilitator) async -> ExactEVMRail {
@@ -69,7 +69,7 @@ import TollgateCore
         let now = Int64(Date().timeIntervalSince1970)
         let offer = base.signedOffer(now: now)
         var proof = try base.paidProof(rail, offer: offer, now: now)
-        proof.signature = Hex.encode([UInt8](repeating: 0x33, count: 64) + [27])
+        proof.signature = HexString.prefixed([UInt8](repeating: 0x33, count: 64) + [27])
         #expect(rail.verifyLocally(proof, offer: offer.offer, now: now) == .invalid(.signatureInvalid, detail: "the signature does not recover to authorization.from"))
     }
 
@@ -78,7 +78,7 @@ import TollgateCore
         let now = Int64(Date().timeIntervalSince1970)
         let offer = base.signedOffer(now: now)
         var proof = try base.paidProof(rail, offer: offer, now: now)
-        proof.signature = Hex.encode([UInt8](repeating: 0x44, count: 96))
+        proof.signature = HexString.prefixed([UInt8](repeating: 0x44, count: 96))
         guard case .invalid = rail.verifyLocally(proof, offer: offer.offer, now: now) else {
             Issue.record("a contract-wallet signature passed without an RPC to check the wallet")
             return

@@ -76,7 +76,7 @@ public struct AuditHeadPublisher: Service {
         logger.notice("audit head", metadata: ["tollgate.audit.seq": "\(head.seq)", "tollgate.audit.hash": "\(head.hash)"])
         onPublish(head)
         guard let file else { return }
-        let line = "{\"time\":\"\(ISO8601.format(millis: Int64(Date().timeIntervalSince1970 * 1000)))\",\"seq\":\(head.seq),\"hash\":\"\(head.hash)\"}\n"
+        let line = "{\"time\":\"\(RFC3339.format(millis: Int64(Date().timeIntervalSince1970 * 1000)))\",\"seq\":\(head.seq),\"hash\":\"\(head.hash)\"}\n"
         let descriptor = open(file, O_WRONLY | O_APPEND | O_CREAT, 0o640)
         guard descriptor >= 0 else { throw AuditLogError(.fileSystem, "cannot open \(file) to append the audit head") }
         defer { close(descriptor) }

@@ -13,7 +13,7 @@ public enum AuditJSONL {
         var writer = JSONWriter(capacity: 512)
         writer.beginObject()
         writer.field("seq", record.seq)
-        writer.field("time", ISO8601.format(millis: event.timeMillis))
+        writer.field("time", RFC3339.format(millis: event.timeMillis))
         writer.field("timeMillis", event.timeMillis)
         writer.field("correlationId", event.correlationId)
         writer.field("stage", event.stage.rawValue)

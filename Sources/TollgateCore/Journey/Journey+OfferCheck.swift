@@ -71,7 +71,7 @@ extension Journey {
     /// Whether the echoed offer fits this request, this client and the current price.
     func mismatch(_ offer: Offer, _ priced: Priced, _ proof: PaymentProof) -> (Reason, String)? {
         if offer.expiresAt < arrivalSeconds {
-            return (.offerExpired, "the offer expired at \(ISO8601.format(seconds: offer.expiresAt))")
+            return (.offerExpired, "the offer expired at \(RFC3339.format(seconds: offer.expiresAt))")
         }
         if offer.client != priced.identity.clientId {
             return (.offerClientMismatch, "the offer was made to another client")

@@ -113,7 +113,7 @@ extension Gateway {
             accepts: accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
                                                   amount: $0.amount.atomic, payTo: $0.payTo) },
             proofFormat: rails.map(\.wire.proofFormat).joined(separator: "; "),
-            expiresAt: ISO8601.format(seconds: expiresAt), client: identity.clientId)
+            expiresAt: RFC3339.format(seconds: expiresAt), client: identity.clientId)
         return GatewayResponse(status: .paymentRequired, headerFields: fields, body: JSONBody.encode(body))
     }
 }
@@ -168,22 +168,3 @@ enum JSONBody {
     }
 }
 
-/// RFC 3339 UTC timestamps for people and JSON.
-public enum ISO8601 {
-    public static func format(seconds: Int64) -> String {
-        format(millis: seconds * 1000, fractional: false)
-    }
-
-    public static func format(millis: Int64, fractional: Bool = true) -> String {
-        // Whole seconds through the format style (a value type: no shared formatter), milliseconds as integer
-        // digits: through a Double, .123 can come out as .122.
-        var (seconds, milliseconds) = millis.quotientAndRemainder(dividingBy: 1000)
-        if milliseconds < 0 { (seconds, milliseconds) = (seconds - 1, milliseconds + 1000) }
-        let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(wholeSeconds)
-        guard fractional else { return whole }
-        let digits = String(milliseconds)
-        return whole.dropLast() + "." + String(repeating: "0", count: 3 - digits.count) + digits + "Z"
-    }
-
-    private static let wholeSeconds = Date.ISO8601FormatStyle()
-}

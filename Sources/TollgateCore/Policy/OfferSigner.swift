@@ -58,37 +58,3 @@ public struct OfferSigner: Sendable {
         return .success(offer)
     }
 }
-
-/// Unpadded base64url (RFC 4648 §5), used inside tokens that must survive JSON and headers untouched.
-public enum Base64URL {
-    // Byte maps rather than string replacement: this runs on every 402 and every paid request.
-    public static func encode(_ bytes: [UInt8]) -> String {
-        let standard = Data(bytes).base64EncodedData()
-        var out = [UInt8]()
-        out.reserveCapacity(standard.count)
-        for byte in standard {
-            switch byte {
-            case UInt8(ascii: "+"): out.append(UInt8(ascii: "-"))
-            case UInt8(ascii: "/"): out.append(UInt8(ascii: "_"))
-            case UInt8(ascii: "="): continue
-            default: out.append(byte)
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        var standard = [UInt8]()
-        standard.reserveCapacity(text.utf8.count + 3)
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="): return nil
-            case UInt8(ascii: "-"): standard.append(UInt8(ascii: "+"))
-            case UInt8(ascii: "_"): standard.append(UInt8(ascii: "/"))
-            default: standard.append(byte)
-            }
-        }
-        standard += Array(repeating: UInt8(ascii: "="), count: (4 - standard.count % 4) % 4)
-        return Data(base64Encoded: Data(standard)).map(Array.init)
-    }
-}

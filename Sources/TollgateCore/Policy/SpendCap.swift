@@ -16,10 +16,7 @@ public struct SpendCap: Sendable, Hashable {
 
         /// The UTC period a moment falls in (`2026-11-25`, `2026-11`).
         public func key(millis: Int64) -> String {
-            let date = Date(timeIntervalSince1970: Double(millis) / 1000)
-            let parts = Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: date)
-            let month = String(format: "%04d-%02d", parts.year ?? 0, parts.month ?? 0)
-            return self == .month ? month : month + String(format: "-%02d", parts.day ?? 0)
+            self == .month ? RFC3339.monthKey(millis: millis) : RFC3339.dayKey(millis: millis)
         }
     }
 

@@ -53,7 +53,7 @@ extension EvidenceBundle {
         }
 
         return try EvidenceBundle(
-            format: currentFormat, correlationId: material.correlationId, generatedAt: ISO8601.format(millis: generatedAtMillis),
+            format: currentFormat, correlationId: material.correlationId, generatedAt: RFC3339.format(millis: generatedAtMillis),
             dispute: dispute.map(Dispute.init), linkedFlows: material.linked.map(\.link), proof: primary.map(proofSummary), offer: offer,
             paymentPayload: payload, otherProofs: others,
             verification: flowEvents.filter { [.proof, .verify, .facilitatorVerify].contains($0.event.stage) }.map(Event.init),
@@ -120,7 +120,7 @@ extension EvidenceBundle {
     }
 
     static func proofSummary(_ proof: EvidenceMaterial.Proof) -> Proof {
-        Proof(receivedAt: ISO8601.format(millis: proof.receivedAtMillis), network: proof.network, asset: proof.asset, payer: proof.payer,
+        Proof(receivedAt: RFC3339.format(millis: proof.receivedAtMillis), network: proof.network, asset: proof.asset, payer: proof.payer,
               nonce: proof.nonce)
     }
 
@@ -146,7 +146,7 @@ extension EvidenceBundle {
 extension EvidenceBundle.Event {
     init(_ record: RecordedAuditEvent) {
         let event = record.event
-        self.init(seq: record.seq, correlationId: event.correlationId, at: ISO8601.format(millis: event.timeMillis),
+        self.init(seq: record.seq, correlationId: event.correlationId, at: RFC3339.format(millis: event.timeMillis),
                   stage: event.stage.rawValue, outcome: event.outcome.rawValue, reason: event.reason, details: event.details)
     }
 }
@@ -155,15 +155,15 @@ extension EvidenceBundle.Dispute {
     /// A dispute as shown in bundles and listings (times as RFC 3339).
     public init(_ record: DisputeRecord) {
         self.init(id: record.id, correlationId: record.correlationId, reason: record.reason, actor: record.actor,
-                  state: record.state.rawValue, openedAt: ISO8601.format(millis: record.openedAtMillis),
-                  closedAt: record.closedAtMillis.map { ISO8601.format(millis: $0) }, closedBy: record.closedBy, resolution: record.resolution)
+                  state: record.state.rawValue, openedAt: RFC3339.format(millis: record.openedAtMillis),
+                  closedAt: record.closedAtMillis.map { RFC3339.format(millis: $0) }, closedBy: record.closedBy, resolution: record.resolution)
     }
 }
 
 extension EvidenceBundle.Payment {
     init(_ record: PaymentRecord) {
         self.init(rail: record.rail, network: record.network, asset: record.asset, amount: record.amount, payer: record.payer,
-                  payee: record.payee, nonce: record.nonce, tx: record.transaction, settledAt: ISO8601.format(millis: record.settledAtMillis),
+                  payee: record.payee, nonce: record.nonce, tx: record.transaction, settledAt: RFC3339.format(millis: record.settledAtMillis),
                   clientId: record.clientId, resource: record.resource, unit: record.unit, quantity: record.quantity,
                   bodySha256: record.bodySHA256)
     }
@@ -172,7 +172,7 @@ extension EvidenceBundle.Payment {
 extension EvidenceBundle.Upstream {
     init(_ record: RecordedAuditEvent) {
         let event = record.event
-        self.init(seq: record.seq, at: ISO8601.format(millis: event.timeMillis), outcome: event.outcome.rawValue, reason: event.reason,
+        self.init(seq: record.seq, at: RFC3339.format(millis: event.timeMillis), outcome: event.outcome.rawValue, reason: event.reason,
                   status: event.details["status"].flatMap { Int($0) }, latencyMs: event.details["latency_ms"].flatMap { Int($0) })
     }
 }
@@ -180,7 +180,7 @@ extension EvidenceBundle.Upstream {
 extension EvidenceBundle.Delivery {
     init(_ record: RecordedAuditEvent) {
         let event = record.event
-        self.init(seq: record.seq, at: ISO8601.format(millis: event.timeMillis), outcome: event.outcome.rawValue, reason: event.reason,
+        self.init(seq: record.seq, at: RFC3339.format(millis: event.timeMillis), outcome: event.outcome.rawValue, reason: event.reason,
                   status: event.details["status"].flatMap { Int($0) }, settled: event.details["settled"],
                   bodySha256: event.details["body_sha256"], bytes: event.details["bytes"].flatMap { Int($0) })
     }

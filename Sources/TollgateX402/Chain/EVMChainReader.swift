@@ -14,8 +14,8 @@ public struct EVMChainReader: Sendable {
     let client: HTTPClient
 
     static let authorizationStateSelector = Array(Keccak256.hash(Array("authorizationState(address,bytes32)".utf8)).prefix(4))
-    static let usedTopic = Hex.encode(Keccak256.hash(Array("AuthorizationUsed(address,bytes32)".utf8)))
-    static let canceledTopic = Hex.encode(Keccak256.hash(Array("AuthorizationCanceled(address,bytes32)".utf8)))
+    static let usedTopic = HexString.prefixed(Keccak256.hash(Array("AuthorizationUsed(address,bytes32)".utf8)))
+    static let canceledTopic = HexString.prefixed(Keccak256.hash(Array("AuthorizationCanceled(address,bytes32)".utf8)))
 
     public init(url: String, timeout: Duration = .seconds(5), client: HTTPClient = .noRedirects) {
         self.url = url
@@ -26,19 +26,19 @@ public struct EVMChainReader: Sendable {
     /// The state of `nonce` for `payer` on the token `asset` (all `0x` hex). Throws `RailFailure` when the
     /// node cannot answer.
     public func authorization(asset: String, payer: String, nonce: String, logger: Logger) async throws -> ChainAuthorization {
-        guard let payerBytes = Hex.decode(payer), payerBytes.count == 20, let nonceBytes = Hex.decode(nonce), nonceBytes.count == 32 else {
+        guard let payerBytes = HexString.decodeAllowingPrefix(payer), payerBytes.count == 20, let nonceBytes = HexString.decodeAllowingPrefix(nonce), nonceBytes.count == 32 else {
             throw RailFailure(.undecodable, "payer or nonce is not an EVM value", authority: url)
         }
-        let payerWord = Hex.encode(Array(repeating: 0, count: 12) + payerBytes)
-        let data = Hex.encode(Self.authorizationStateSelector + Hex.decode(payerWord)! + nonceBytes)
+        let payerWord = HexString.prefixed(Array(repeating: 0, count: 12) + payerBytes)
+        let data = HexString.prefixed(Self.authorizationStateSelector + HexString.decodeAllowingPrefix(payerWord)! + nonceBytes)
         let state = try await call("eth_call", [.object(["to": .string(asset), "data": .string(data)]), .string("latest")], logger: logger)
-        guard let word = state.string.flatMap(Hex.decode), word.count == 32 else {
+        guard let word = state.string.flatMap { HexString.decodeAllowingPrefix($0) }, word.count == 32 else {
             throw RailFailure(.undecodable, "eth_call answered something that is not a bool", authority: url)
         }
         guard word.last == 1 else { return .unused }
         let filter: JSONValue = .object([
             "address": .string(asset), "fromBlock": .string("earliest"), "toBlock": .string("latest"),
-            "topics": .array([.array([.string(Self.usedTopic), .string(Self.canceledTopic)]), .string(payerWord), .string(Hex.encode(nonceBytes))]),
+            "topics": .array([.array([.string(Self.usedTopic), .string(Self.canceledTopic)]), .string(payerWord), .string(HexString.prefixed(nonceBytes))]),
         ])
         guard case .array(let logs) = try await call("eth_getLogs", [filter], logger: logger) else {
             throw RailFailure(.undecodable, "eth_getLogs answered something that is not a list", authority: url)
@@ -57,7 +57,7 @@ public struct EVMChainReader: Sendable {
         guard let code = try await call("eth_getCode", [.string(address), .string("latest")], logger: logger).string else {
             throw RailFailure(.undecodable, "eth_getCode answered something that is not hex", authority: url)
         }
-        return !(Hex.decode(code) ?? []).isEmpty
+        return !(HexString.decodeAllowingPrefix(code) ?? []).isEmpty
     }
 
     private func call(_ method: String, _ params: [JSONValue], logger: Logger) async throws -> JSONValue {

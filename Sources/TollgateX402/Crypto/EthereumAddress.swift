@@ -1,3 +1,4 @@
+import TollgateCore
 /// A 20-byte Ethereum account address.
 ///
 /// Equality and hashing use the bytes, so differently cased spellings of one address are equal.
@@ -8,7 +9,7 @@ public struct EthereumAddress: Sendable, Hashable, CustomStringConvertible {
     /// Parses "0x" followed by exactly 40 hex digits in any case. The EIP-55 checksum is not
     /// enforced because wallets and payment payloads legitimately send all-lowercase addresses.
     public init?(_ hex: some StringProtocol) {
-        guard hex.utf8.count == 42, hex.hasPrefix("0x"), let bytes = Hex.decode(hex) else { return nil }
+        guard hex.utf8.count == 42, hex.hasPrefix("0x"), let bytes = HexString.decodeAllowingPrefix(hex) else { return nil }
         self.bytes = bytes
     }
 
@@ -20,7 +21,7 @@ public struct EthereumAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// The EIP-55 mixed-case checksum spelling, e.g. "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed".
     public var checksummed: String {
-        let lower = Array(Hex.encode(bytes, prefix: false).utf8)
+        let lower = Array(HexString.encode(bytes).utf8)
         let hash = Keccak256.hash(lower)
         var utf8: [UInt8] = [0x30, 0x78]
         utf8.reserveCapacity(42)
@@ -33,7 +34,7 @@ public struct EthereumAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// "0x" followed by 40 lowercase hex digits.
-    public var lowercased: String { Hex.encode(bytes) }
+    public var lowercased: String { HexString.prefixed(bytes) }
 
     /// The EIP-55 checksum spelling.
     public var description: String { checksummed }

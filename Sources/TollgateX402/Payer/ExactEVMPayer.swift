@@ -43,9 +43,9 @@ public struct ExactEVMPayer: Sendable {
         }
         return X402.PaymentPayload(
             resource: resource, accepted: offer,
-            payload: .init(signature: Hex.encode(signature.bytes),
+            payload: .init(signature: HexString.prefixed(signature.bytes),
                            authorization: .init(from: address.checksummed, to: payTo.checksummed, value: authorization.value,
                                                 validAfter: authorization.validAfter, validBefore: authorization.validBefore,
-                                                nonce: Hex.encode(nonce))))
+                                                nonce: HexString.prefixed(nonce))))
     }
 }

@@ -130,9 +130,9 @@ public struct ExactEVMRail: PaymentRail {
     /// 32 bytes. With or without `0x`, in any letter case, one authorization has one key.
     static func proofKey(network: String, asset: String, authorization: X402.Authorization) -> ProofKey? {
         guard let chainId = ExactEVMVerifier.chainId(network), let asset = EthereumAddress(asset),
-              let payer = EthereumAddress(authorization.from), let nonce = Hex.decode(authorization.nonce), nonce.count == 32
+              let payer = EthereumAddress(authorization.from), let nonce = HexString.decodeAllowingPrefix(authorization.nonce), nonce.count == 32
         else { return nil }
-        return ProofKey(network: "eip155:\(chainId)", asset: asset.lowercased, payer: payer.lowercased, nonce: Hex.encode(nonce))
+        return ProofKey(network: "eip155:\(chainId)", asset: asset.lowercased, payer: payer.lowercased, nonce: HexString.prefixed(nonce))
     }
 
     private struct VersionProbe: Decodable {

@@ -37,10 +37,10 @@ public enum ExactEVMVerifier {
     }
 
     /// The 32-byte suffix that marks an ERC-6492 signature.
-    public static let erc6492Magic = Hex.decode("6492649264926492649264926492649264926492649264926492649264926492")!
+    public static let erc6492Magic = HexString.decodeAllowingPrefix("6492649264926492649264926492649264926492649264926492649264926492")!
 
     public static func signatureKind(_ signature: String) -> SignatureKind {
-        guard let bytes = Hex.decode(signature), !bytes.isEmpty else { return .malformed }
+        guard let bytes = HexString.decodeAllowingPrefix(signature), !bytes.isEmpty else { return .malformed }
         if bytes.count == 65 { return .externallyOwned }
         if bytes.count > 65 + erc6492Magic.count, bytes.suffix(erc6492Magic.count).elementsEqual(erc6492Magic) { return .erc6492 }
         return .contract
@@ -73,7 +73,7 @@ public enum ExactEVMVerifier {
         guard validBefore >= now + ExactEVMRail.validBeforeMarginSeconds else {
             return .invalid(.validBefore, detail: "the authorization expires too soon or has expired")
         }
-        guard let nonce = Hex.decode(authorization.nonce), nonce.count == 32 else {
+        guard let nonce = HexString.decodeAllowingPrefix(authorization.nonce), nonce.count == 32 else {
             return .invalid(.invalidPayload, detail: "the nonce is not 32 bytes of hex")
         }
         let kind = signatureKind(signature)
@@ -88,7 +88,7 @@ public enum ExactEVMVerifier {
         let message = TransferWithAuthorization(from: from, to: to, value: authorization.value, validAfter: authorization.validAfter,
                                                 validBefore: authorization.validBefore, nonce: nonce)
         guard let digest = message.digest(domain: expected.domain),
-              let bytes = Hex.decode(signature), let recoverable = RecoverableSignature(bytes: bytes),
+              let bytes = HexString.decodeAllowingPrefix(signature), let recoverable = RecoverableSignature(bytes: bytes),
               let signer = Secp256k1.recoverAddress(digest: digest, signature: recoverable),
               signer == from
         else {

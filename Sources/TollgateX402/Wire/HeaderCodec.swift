@@ -1,3 +1,4 @@
+import TollgateCore
 import Foundation
 
 /// x402 headers carry standard base64 (RFC 4648 §4, padded) of compact UTF-8 JSON.
@@ -17,18 +18,7 @@ public enum HeaderCodec {
 
     /// Decodes base64 (standard, or base64url from lenient clients) into bytes; nil when it is not base64.
     public static func base64Bytes(_ header: String) -> [UInt8]? {
-        var text = [UInt8]()
-        text.reserveCapacity(header.utf8.count + 3)
-        for byte in header.utf8 {
-            switch byte {
-            case UInt8(ascii: " "), UInt8(ascii: "\t"): continue
-            case UInt8(ascii: "-"): text.append(UInt8(ascii: "+"))
-            case UInt8(ascii: "_"): text.append(UInt8(ascii: "/"))
-            default: text.append(byte)
-            }
-        }
-        text += Array(repeating: UInt8(ascii: "="), count: (4 - text.count % 4) % 4)
-        return Data(base64Encoded: Data(text)).map(Array.init)
+        Base64URL.decodeEitherAlphabet(header)
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, header: String) -> T? {

@@ -1,9 +1,10 @@
-/// RFC 3339 date-times (section 5.6) in the proleptic Gregorian calendar, to and from Unix milliseconds,
-/// without Foundation's calendar (which turns Julian before 1582) or its lenient parsing.
-enum RFC3339 {
+/// The date and time codec of the whole project: RFC 3339 date-times (section 5.6) in the proleptic Gregorian
+/// calendar, to and from Unix milliseconds, and the UTC days and months that usage periods, caps and quotas
+/// count in; without Foundation's calendar (which turns Julian before 1582) or its lenient parsing.
+public enum RFC3339 {
     /// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, `T` and `Z` in either case. Fractions beyond
     /// milliseconds are truncated; a leap second (`:60`) is accepted only at 23:59 UTC.
-    static func millis(_ text: String) -> Int64? {
+    public static func millis(_ text: String) -> Int64? {
         let bytes = Array(text.utf8)
         var index = 0
         func number(_ width: Int) -> Int? {
@@ -58,21 +59,61 @@ enum RFC3339 {
         return seconds * 1000 + Int64(millis)
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC) for Unix milliseconds.
-    static func format(millis: Int64) -> String {
+    /// `YYYY-MM-DDTHH:MM:SSZ` (UTC) for Unix seconds.
+    public static func format(seconds: Int64) -> String {
+        format(millis: seconds * 1000, fractional: false)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC) for Unix milliseconds; without the fraction when `fractional` is false.
+    public static func format(millis: Int64, fractional: Bool = true) -> String {
         let days = daysSinceEpoch(millis)
         let rest = Int(millis - days * 86_400_000)
         let (year, month, day) = civilFromDays(Int(days))
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        let whole = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3_600_000, 2)):\(pad(rest / 60_000 % 60, 2)):"
+            + pad(rest / 1000 % 60, 2)
+        return fractional ? whole + ".\(pad(rest % 1000, 3))Z" : whole + "Z"
+    }
+
+    /// The UTC day holding `millis` (`2026-11-25`).
+    public static func dayKey(millis: Int64) -> String {
+        let (year, month, day) = civilFromDays(Int(daysSinceEpoch(millis)))
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
+    }
+
+    /// The UTC month holding `millis` (`2026-11`).
+    public static func monthKey(millis: Int64) -> String {
+        let (year, month, _) = civilFromDays(Int(daysSinceEpoch(millis)))
+        return "\(pad(year, 4))-\(pad(month, 2))"
+    }
+
+    /// The first instant of the UTC day holding `millis`, and of the day after it.
+    public static func day(containing millis: Int64) -> (start: Int64, end: Int64) {
+        let start = daysSinceEpoch(millis) * 86_400_000
+        return (start, start + 86_400_000)
+    }
+
+    /// `2026-11` (a month) or `2026-11-25` (a day) as [start, end) in Unix milliseconds; nil for anything else,
+    /// a day the month does not have included.
+    public static func period(_ text: String) -> (start: Int64, end: Int64)? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3, parts[0].count == 4, parts.dropFirst().allSatisfy({ $0.count == 2 }),
+              parts.allSatisfy({ $0.utf8.allSatisfy { (48...57).contains($0) } }),
+              let year = Int(parts[0]), let month = Int(parts[1]), (1...12).contains(month) else { return nil }
+        guard parts.count == 3 else {
+            let start = Int64(daysFromCivil(year: year, month: month, day: 1)) * 86_400_000
+            return (start, Self.month(containing: start).end)
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(rest / 3_600_000, 2)):\(pad(rest / 60_000 % 60, 2)):"
-            + "\(pad(rest / 1000 % 60, 2)).\(pad(rest % 1000, 3))Z"
+        guard let day = Int(parts[2]), (1...daysIn(month: month, year: year)).contains(day) else { return nil }
+        return self.day(containing: Int64(daysFromCivil(year: year, month: month, day: day)) * 86_400_000)
+    }
+
+    private static func pad(_ value: Int, _ width: Int) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: max(0, width - text.count)) + text
     }
 
     /// The first instant of the UTC month holding `millis`, and of the month after it.
-    static func month(containing millis: Int64) -> (start: Int64, end: Int64) {
+    public static func month(containing millis: Int64) -> (start: Int64, end: Int64) {
         let (year, month, _) = civilFromDays(Int(daysSinceEpoch(millis)))
         let start = Int64(daysFromCivil(year: year, month: month, day: 1)) * 86_400_000
         let next = month == 12 ? daysFromCivil(year: year + 1, month: 1, day: 1) : daysFromCivil(year: year, month: month + 1, day: 1)
@@ -80,11 +121,11 @@ enum RFC3339 {
     }
 
     /// The UTC day holding `millis`, in days since 1970-01-01 (rounded down, also before 1970).
-    static func daysSinceEpoch(_ millis: Int64) -> Int64 {
+    public static func daysSinceEpoch(_ millis: Int64) -> Int64 {
         millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000
     }
 
-    static func daysIn(month: Int, year: Int) -> Int {
+    public static func daysIn(month: Int, year: Int) -> Int {
         switch month {
         case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
         case 4, 6, 9, 11: 30
@@ -93,7 +134,7 @@ enum RFC3339 {
     }
 
     /// Days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+    public static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
@@ -102,7 +143,7 @@ enum RFC3339 {
         return era * 146_097 + dayOfEra - 719_468
     }
 
-    static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
+    public static func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097
