@@ -32,7 +32,7 @@ import TollgateCore
     }
 
     @Test func capBucketsAndPeriodsAgree() throws {
-        let millis: Int64 = 1_796_169_599_999 // 2026-11-30T23:59:59.999Z
+        let millis: Int64 = 1_796_083_199_999 // 2026-11-30T23:59:59.999Z
         #expect(SpendCap.Period.day.key(millis: millis) == "2026-11-30")
         #expect(SpendCap.Period.month.key(millis: millis) == "2026-11")
         #expect(SpendCap.Period.month.key(millis: millis + 1) == "2026-12")
