@@ -121,7 +121,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore"], swiftSettings: swiftSettings),
+        // The behaviour every `GatewayStore` must show, for test targets only (docs/architecture.md, "The store seam").
+        .target(name: "TollgateStoreConformance", dependencies: ["TollgateCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore", "TollgateStoreConformance"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TollgateX402Tests",
             dependencies: ["TollgateX402", "TollgateCore"],
@@ -134,7 +136,8 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "TollgateSQLiteTests", dependencies: ["TollgateSQLite", "TollgateCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TollgateSQLiteTests", dependencies: ["TollgateSQLite", "TollgateCore", "TollgateStoreConformance"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [

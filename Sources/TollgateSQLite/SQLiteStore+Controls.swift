@@ -1,7 +1,7 @@
 import GRDB
 import TollgateCore
 
-extension SQLiteStore: ControlStore {
+extension SQLiteStore {
     /// How a global incident is stored in `incident.scope`; route incidents store the resource id.
     static let globalScope = "global"
 
@@ -32,7 +32,7 @@ extension SQLiteStore: ControlStore {
     public func revoke(kind: RevocationKind, subject: String, reason: String, actor: String) async throws {
         let subject = kind.normalized(subject)
         try await write { db in
-            let now = Self.now()
+            let now = clock.nowMillis()
             try db.execute(sql: """
                 INSERT INTO revocation (kind, subject, reason, actor, at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (kind, subject) WHERE lifted_at IS NULL DO UPDATE SET reason = excluded.reason, actor = excluded.actor, at = excluded.at
@@ -46,7 +46,7 @@ extension SQLiteStore: ControlStore {
     public func unrevoke(kind: RevocationKind, subject: String, actor: String) async throws -> Bool {
         let subject = kind.normalized(subject)
         return try await write { db in
-            let now = Self.now()
+            let now = clock.nowMillis()
             try db.execute(sql: "UPDATE revocation SET lifted_by = ?, lifted_at = ? WHERE kind = ? AND subject = ? AND lifted_at IS NULL",
                            arguments: [actor, now, kind.rawValue, subject])
             guard db.changesCount > 0 else { return false }
@@ -59,7 +59,7 @@ extension SQLiteStore: ControlStore {
         let stored = scope ?? Self.globalScope
         return try await write { db in
             if let current = try Self.incidentInForce(stored, db) { return current }
-            let incident = Incident(id: AdminEvent.incidentId(), reason: reason, sinceMillis: Self.now())
+            let incident = Incident(id: AdminEvent.incidentId(), reason: reason, sinceMillis: clock.nowMillis())
             try db.execute(sql: "INSERT INTO incident (id, scope, reason, actor, at) VALUES (?, ?, ?, ?, ?)",
                            arguments: [incident.id, stored, reason, actor, incident.sinceMillis])
             try Self.append([AdminEvent.make("incident_on", actor: actor, timeMillis: incident.sinceMillis, resource: scope,
@@ -72,7 +72,7 @@ extension SQLiteStore: ControlStore {
         let stored = scope ?? Self.globalScope
         return try await write { db in
             guard let incident = try Self.incidentInForce(stored, db) else { return nil }
-            let now = Self.now()
+            let now = clock.nowMillis()
             try db.execute(sql: "UPDATE incident SET ended_by = ?, ended_at = ? WHERE id = ?", arguments: [actor, now, incident.id])
             try Self.append([AdminEvent.make("incident_off", actor: actor, timeMillis: now, resource: scope,
                                              details: ["scope": stored, "incident": incident.id, "reason": incident.reason])], db, keys: auditKeys)
@@ -111,8 +111,7 @@ extension SQLiteStore: ControlStore {
         }
     }
 
-    /// The most recent events of one stage, oldest first: for `admin`, who revoked or switched what, when.
-    public func auditEvents(stage: AuditEvent.Stage, limit: Int = 1000) async throws -> [RecordedAuditEvent] {
+    public func auditEvents(stage: AuditEvent.Stage, limit: Int) async throws -> [RecordedAuditEvent] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM audit_event WHERE stage = ? ORDER BY seq DESC LIMIT ?", arguments: [stage.rawValue, limit])
                 .reversed().map(Self.recorded)

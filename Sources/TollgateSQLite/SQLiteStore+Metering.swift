@@ -39,58 +39,78 @@ extension SQLiteStore {
 
     public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
         try await write { db in
+            let now = clock.nowMillis()
             if let response { try Self.storeResponse(response, key: key, ready: true, db) }
-            try Self.settleIntent(key, state: nil, transaction: nil, delivered: true, db)
-            if let metering { try Self.record(metering, db) }
+            try Self.settleIntent(key, state: nil, transaction: nil, delivered: true, now: now, db)
+            if let metering { try Self.record(metering, now: now, db) }
             try Self.append(events, db, keys: auditKeys)
         }
     }
 
     public func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome {
         try await write { db in
-            try db.execute(sql: """
-                UPDATE package_balance SET balance = balance - ?, updated_at = ? WHERE client_id = ? AND package = ? AND balance >= ?
-                """, arguments: [hold.units, Self.now(), hold.clientId, hold.package, hold.units])
-            let balance = try Int.fetchOne(db, sql: "SELECT balance FROM package_balance WHERE client_id = ? AND package = ?",
-                                           arguments: [hold.clientId, hold.package]) ?? 0
-            guard db.changesCount == 1 else { return .insufficient(balance: balance) }
+            let now = clock.nowMillis()
+            let balance = try Self.balance(client: hold.clientId, package: hold.package, db)
+            guard let remaining = PackageUnits.afterHold(balance: balance ?? 0, units: hold.units) else { return .insufficient(balance: balance ?? 0) }
+            // A hold needs a balance to hold from (a package bought before): zero units from none is still none.
+            guard balance != nil else { return .insufficient(balance: 0) }
+            try Self.setBalance(client: hold.clientId, package: hold.package, unit: nil, to: remaining, now: now, db)
             try db.execute(sql: """
                 INSERT INTO unit_hold (correlation_id, client_id, package, units, state, at_ms) VALUES (?, ?, ?, ?, 'held', ?)
-                """, arguments: [hold.correlationId, hold.clientId, hold.package, hold.units, Self.now()])
+                """, arguments: [hold.correlationId, hold.clientId, hold.package, hold.units, now])
             try Self.append(events, db, keys: auditKeys)
-            return .held(remaining: balance)
+            return .held(remaining: remaining)
         }
     }
 
     public func finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent]) async throws {
         try await write { db in
+            let now = clock.nowMillis()
             if let hold = try Row.fetchOne(db, sql: "SELECT client_id, package, units FROM unit_hold WHERE correlation_id = ? AND state = 'held'",
                                            arguments: [correlationId]) {
-                let held: Int = hold["units"], client: String = hold["client_id"], package: String = hold["package"]
-                // Units held but not consumed go back; consumption past the hold is spent only while the balance lasts.
-                try db.execute(sql: """
-                    UPDATE package_balance SET balance = max(0, balance + ?), updated_at = ? WHERE client_id = ? AND package = ?
-                    """, arguments: [held - max(0, consumed), Self.now(), client, package])
+                let client: String = hold["client_id"], package: String = hold["package"]
+                if let balance = try Self.balance(client: client, package: package, db) {
+                    try Self.setBalance(client: client, package: package, unit: nil,
+                                        to: PackageUnits.afterFinish(balance: balance, held: hold["units"], consumed: consumed), now: now, db)
+                }
                 try db.execute(sql: "UPDATE unit_hold SET state = ? WHERE correlation_id = ?",
-                               arguments: [consumed > 0 ? "spent" : "released", correlationId])
+                               arguments: [PackageUnits.finishedHoldState(consumed: consumed), correlationId])
             }
             if let usage { try Self.insert(usage, db) }
             try Self.append(events, db, keys: auditKeys)
         }
     }
 
-    static func record(_ metering: MeteringRecord, _ db: Database) throws {
+    static func record(_ metering: MeteringRecord, now: Int64, _ db: Database) throws {
         try insert(metering.usage, db)
         guard let grant = metering.grant else { return }
         try db.execute(sql: """
             INSERT OR IGNORE INTO package_grant (correlation_id, client_id, package, unit, units, at_ms) VALUES (?, ?, ?, ?, ?, ?)
-            """, arguments: [metering.usage.correlationId, grant.clientId, grant.package, grant.unit, grant.units, now()])
+            """, arguments: [metering.usage.correlationId, grant.clientId, grant.package, grant.unit, grant.units, now])
         guard db.changesCount == 1 else { return }
         // The purchasing request spends its own consumption from the units it bought.
-        try db.execute(sql: """
-            INSERT INTO package_balance (client_id, package, unit, balance, updated_at) VALUES (?, ?, ?, max(0, ?), ?)
-            ON CONFLICT (client_id, package) DO UPDATE SET balance = max(0, balance + excluded.balance), updated_at = excluded.updated_at
-            """, arguments: [grant.clientId, grant.package, grant.unit, grant.units - metering.usage.quantity, now()])
+        let balance = try balance(client: grant.clientId, package: grant.package, db) ?? 0
+        try setBalance(client: grant.clientId, package: grant.package, unit: grant.unit,
+                       to: PackageUnits.afterGrant(balance: balance, granted: grant.units, consumed: metering.usage.quantity), now: now, db)
+    }
+
+    /// A package balance; nil when the client never had one.
+    static func balance(client: String, package: String, _ db: Database) throws -> Int? {
+        try Int.fetchOne(db, sql: "SELECT balance FROM package_balance WHERE client_id = ? AND package = ?", arguments: [client, package])
+    }
+
+    /// Writes a balance Core computed from the one read in the same transaction. `unit` creates the row when
+    /// there is none (a purchase, a credit); without it only an existing row changes.
+    static func setBalance(client: String, package: String, unit: String?, to balance: Int, now: Int64, _ db: Database) throws {
+        if let unit {
+            try db.execute(sql: """
+                INSERT INTO package_balance (client_id, package, unit, balance, updated_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (client_id, package) DO UPDATE SET balance = excluded.balance, updated_at = excluded.updated_at
+                """, arguments: [client, package, unit, balance, now])
+        } else {
+            try db.execute(sql: "UPDATE package_balance SET balance = ?, updated_at = ? WHERE client_id = ? AND package = ?",
+                           arguments: [balance, now, client, package])
+        }
     }
 
     static func insert(_ usage: UsageEvent, _ db: Database) throws {
@@ -102,7 +122,7 @@ extension SQLiteStore {
     }
 }
 
-extension SQLiteStore: UsageLedger {
+extension SQLiteStore {
     public func usage(clientId: String?, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummary] {
         try await writer.read { db in
             // The same filter on usage_event for both queries (aliased `u`).

@@ -13,10 +13,10 @@ extension SQLiteStore {
                 INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
-                """, arguments: [key.network, key.asset, key.payer, key.nonce, intent.correlationId, json, intent.createdAtMillis, Self.now()])
+                """, arguments: [key.network, key.asset, key.payer, key.nonce, intent.correlationId, json, intent.createdAtMillis, clock.nowMillis()])
             if let response = intent.response { try Self.storeResponse(response, key: key, ready: false, db) }
             try db.execute(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
-                           arguments: [Self.now(), key.network, key.asset, key.payer, key.nonce])
+                           arguments: [clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
             try Self.append(events, db, keys: auditKeys)
         }
     }
@@ -55,7 +55,7 @@ extension SQLiteStore {
             try db.execute(sql: """
                 UPDATE settlement_intent SET outcome = ?, delivered = MAX(delivered, ?), updated_at = ?
                 WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
-                """, arguments: [outcome.rawValue, delivered ? 1 : 0, Self.now(), key.network, key.asset, key.payer, key.nonce])
+                """, arguments: [outcome.rawValue, delivered ? 1 : 0, clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
             if delivered {
                 try db.execute(sql: "UPDATE paid_response SET ready = 1 WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                                arguments: [key.network, key.asset, key.payer, key.nonce])
@@ -76,7 +76,7 @@ extension SQLiteStore {
                 var open = try Self.openSettlement(row, db)
                 let key = open.intent.key
                 try db.execute(sql: "UPDATE reservation SET state = 'unknown', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
-                               arguments: [Self.now(), key.network, key.asset, key.payer, key.nonce])
+                               arguments: [clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
                 open.state = .unknown
                 try Self.append(events(open), db, keys: auditKeys)
                 changed.append(open)
@@ -86,16 +86,13 @@ extension SQLiteStore {
     }
 
     /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome.
-    static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, _ db: Database) throws {
-        let outcome: String? = switch state {
-        case .settled: "settled"
-        case .failed: "failed"
-        default: nil
-        }
+    static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
+                             _ db: Database) throws {
+        let outcome = StoreRetention.intentOutcome(state)?.rawValue
         try db.execute(sql: """
             UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?), updated_at = ?
             WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
-            """, arguments: [outcome, transaction, delivered ? 1 : 0, Self.now(), key.network, key.asset, key.payer, key.nonce])
+            """, arguments: [outcome, transaction, delivered ? 1 : 0, now, key.network, key.asset, key.payer, key.nonce])
     }
 
     static func openSettlement(_ row: Row, _ db: Database) throws -> OpenSettlement {

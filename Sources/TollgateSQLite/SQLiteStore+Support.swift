@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import TollgateCore
 
-extension SQLiteStore: SupportStore {
+extension SQLiteStore {
     /// Disputes, and indexes so that support can find flows by payer, nonce or transaction without a scan.
     /// The audit indexes are on the lowercased detail (clients send checksummed addresses); the queries
     /// below use the identical expressions.

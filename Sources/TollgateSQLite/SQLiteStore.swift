@@ -2,21 +2,35 @@ import Foundation
 import GRDB
 import TollgateCore
 
+/// Opens the embedded store: the one way the rest of Tollgate gets a SQLite store.
+public enum SQLiteStores {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    /// - Parameter auditKeys: the audit chain keys; every writer of one database must use the same ones.
+    /// - Parameter durable: false syncs commits in NORMAL mode (a commit survives a crash of the process but
+    ///   may be lost on power loss): for measuring the cost of durability, never for money in production.
+    public static func open(path: String, auditKeys: KeyRing? = nil, durable: Bool = true) throws -> any GatewayStore {
+        try SQLiteStore(path: path, auditKeys: auditKeys, durable: durable)
+    }
+}
+
 /// The embedded store: SQLite in WAL mode through GRDB. Nothing to install, safe for one gateway
 /// process (several processes on one host may share the file; several hosts need PostgreSQL).
-public struct SQLiteStore: TollgateStore {
+public struct SQLiteStore: GatewayStore {
     let writer: DatabasePool
     /// Every write goes through it: one durable commit for many concurrent writes.
     let committer: GroupCommitter
     /// The keys of the audit chain (`KeyRing.auditKeys()`); nil writes the unkeyed chain of earlier versions.
-    let auditKeys: KeyRing?
+    public let auditKeys: KeyRing?
+    /// The time written on rows (`updated_at`, `created_at`); Core's clock, replaceable in tests.
+    let clock: any GatewayClock
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// - Parameter auditKeys: the audit chain keys; every writer of one database must use the same ones.
     /// - Parameter durable: false syncs commits in NORMAL mode (a commit survives a crash of the process but
     ///   may be lost on power loss): for measuring the cost of durability, never for money in production.
-    public init(path: String, auditKeys: KeyRing? = nil, durable: Bool = true) throws {
+    public init(path: String, auditKeys: KeyRing? = nil, durable: Bool = true, clock: any GatewayClock = SystemClock()) throws {
         self.auditKeys = auditKeys
+        self.clock = clock
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var configuration = Configuration()
@@ -33,6 +47,7 @@ public struct SQLiteStore: TollgateStore {
     public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
         try await write { db in
             let key = reservation.key
+            let now = clock.nowMillis()
             if let identifier = reservation.paymentIdentifier, let row = try Row.fetchOne(db, sql: """
                 SELECT fingerprint, correlation_id FROM payment_identifier WHERE client_id = ? AND identifier = ?
                 """, arguments: [reservation.clientId, identifier]), (row["fingerprint"] as String) != reservation.fingerprint {
@@ -42,7 +57,7 @@ public struct SQLiteStore: TollgateStore {
                 INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?) ON CONFLICT DO NOTHING
                 """, arguments: [key.network, key.asset, key.payer, key.nonce, reservation.correlationId, reservation.clientId,
-                                 reservation.resource, reservation.validBefore, Self.now()])
+                                 reservation.resource, reservation.validBefore, now])
             guard db.changesCount == 1 else {
                 if let row = try Row.fetchOne(db, sql: """
                     SELECT correlation_id, state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
@@ -57,13 +72,13 @@ public struct SQLiteStore: TollgateStore {
                 try db.execute(sql: """
                     INSERT OR IGNORE INTO payment_identifier (client_id, identifier, fingerprint, correlation_id, created_at)
                     VALUES (?, ?, ?, ?, ?)
-                    """, arguments: [reservation.clientId, identifier, reservation.fingerprint, reservation.correlationId, Self.now()])
+                    """, arguments: [reservation.clientId, identifier, reservation.fingerprint, reservation.correlationId, now])
             }
             try db.execute(sql: """
                 INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [reservation.correlationId, key.network, key.asset, key.payer, key.nonce, reservation.offerToken,
-                                 reservation.payload, Self.now()])
+                                 reservation.payload, now])
             try Self.append(events, db, keys: auditKeys)
             return .reserved
         }
@@ -71,9 +86,11 @@ public struct SQLiteStore: TollgateStore {
 
     public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
         try await write { db in
-            if let flow = try Self.reservationFlow(key, db) { try Self.releaseHolds(flow, db) }
+            if let flow = try Self.reservationFlow(key, db) { try Self.endHolds(flow, as: SpendHolds.afterRelease, db) }
             // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
-            try db.execute(sql: "DELETE FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND state IN ('reserved', 'settling')",
+            try db.execute(sql: """
+                DELETE FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND state IN \(Self.sqlList(StoreRetention.releasableStates))
+                """,
                            arguments: [key.network, key.asset, key.payer, key.nonce])
             if db.changesCount > 0 {
                 try db.execute(sql: "DELETE FROM settlement_intent WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND outcome = 'open'",
@@ -88,17 +105,13 @@ public struct SQLiteStore: TollgateStore {
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
                        metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
         try await write { db in
+            let now = clock.nowMillis()
             if let response { try Self.storeResponse(response, key: key, ready: true, db) }
-            try Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, db)
+            try Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now, db)
             try db.execute(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
-                           arguments: [state.rawValue, Self.now(), key.network, key.asset, key.payer, key.nonce])
-            if let flow = try Self.reservationFlow(key, db) {
-                switch state {
-                case .settled: try db.execute(sql: "UPDATE spend_hold SET state = 'committed' WHERE correlation_id = ? AND state = 'held'", arguments: [flow])
-                case .failed: try Self.releaseHolds(flow, db)
-                case .reserved, .settling, .pending, .unknown: break  // money may still move: keep the hold
-                }
-            }
+                           arguments: [state.rawValue, now, key.network, key.asset, key.payer, key.nonce])
+            // Money may still move while the outcome is open: then the hold is kept.
+            if let flow = try Self.reservationFlow(key, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }
             // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
             if let payment {
                 try db.execute(sql: """
@@ -111,7 +124,7 @@ public struct SQLiteStore: TollgateStore {
                                      payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256,
                                      payment.network, payment.asset, payment.payer, payment.nonce])
             }
-            if let metering, state == .settled { try Self.record(metering, db) }
+            if let metering, state == .settled { try Self.record(metering, now: now, db) }
             try Self.append(events, db, keys: auditKeys)
         }
     }
@@ -144,21 +157,33 @@ public struct SQLiteStore: TollgateStore {
     public func holdSpend(_ holds: [SpendHold], correlationId: String) async throws -> SpendHold? {
         guard !holds.isEmpty else { return nil }
         return try await write { db in
-            var totals: [TokenAmount] = []
-            for hold in holds {
-                let current = try String.fetchOne(db, sql: "SELECT total FROM spend_total WHERE subject = ? AND bucket = ?",
-                                                  arguments: [hold.subject, hold.bucket]).flatMap { TokenAmount(atomic: $0) } ?? TokenAmount(atomic: "0")!
-                guard let total = current.adding(hold.amount), total <= hold.maximum else { return hold }
-                totals.append(total)
+            var totals: [SpendHolds.Bucket: TokenAmount] = [:]
+            var counted: Set<SpendHolds.Bucket> = []
+            for bucket in Set(holds.map(SpendHolds.Bucket.init)) {
+                totals[bucket] = try Self.spendTotal(bucket, db)
+                let state = try String.fetchOne(db, sql: "SELECT state FROM spend_hold WHERE correlation_id = ? AND subject = ? AND bucket = ?",
+                                                arguments: [correlationId, bucket.subject, bucket.bucket])
+                if let state = state.flatMap(SpendHolds.State.init(rawValue:)), state.counts { counted.insert(bucket) }
             }
-            for (hold, total) in zip(holds, totals) {
-                try db.execute(sql: "INSERT OR REPLACE INTO spend_total (subject, bucket, total) VALUES (?, ?, ?)",
-                               arguments: [hold.subject, hold.bucket, total.atomic])
-                try db.execute(sql: "INSERT OR REPLACE INTO spend_hold (correlation_id, subject, bucket, amount, state) VALUES (?, ?, ?, ?, 'held')",
-                               arguments: [correlationId, hold.subject, hold.bucket, hold.amount.atomic])
+            switch SpendHolds.decide(holds, totals: totals, counted: counted) {
+            case .exceeds(let hold):
+                return hold
+            case .hold(let writes):
+                for write in writes {
+                    try db.execute(sql: "INSERT OR REPLACE INTO spend_total (subject, bucket, total) VALUES (?, ?, ?)",
+                                   arguments: [write.hold.subject, write.hold.bucket, write.total.atomic])
+                    try db.execute(sql: "INSERT OR REPLACE INTO spend_hold (correlation_id, subject, bucket, amount, state) VALUES (?, ?, ?, ?, ?)",
+                                   arguments: [correlationId, write.hold.subject, write.hold.bucket, write.hold.amount.atomic,
+                                               SpendHolds.State.held.rawValue])
+                }
+                return nil
             }
-            return nil
         }
+    }
+
+    static func spendTotal(_ bucket: SpendHolds.Bucket, _ db: Database) throws -> TokenAmount {
+        try String.fetchOne(db, sql: "SELECT total FROM spend_total WHERE subject = ? AND bucket = ?", arguments: [bucket.subject, bucket.bucket])
+            .flatMap { TokenAmount(atomic: $0) } ?? .zero
     }
 
     public func spendTotals(subject: String) async throws -> [String: String] {
@@ -168,12 +193,8 @@ public struct SQLiteStore: TollgateStore {
         }
     }
 
-    /// Spend held or committed in one bucket (support and tests).
     public func spendTotal(subject: String, bucket: String) async throws -> TokenAmount {
-        try await writer.read { db in
-            try String.fetchOne(db, sql: "SELECT total FROM spend_total WHERE subject = ? AND bucket = ?", arguments: [subject, bucket])
-                .flatMap { TokenAmount(atomic: $0) } ?? TokenAmount(atomic: "0")!
-        }
+        try await writer.read { db in try Self.spendTotal(.init(subject: subject, bucket: bucket), db) }
     }
 
     /// A write transaction, group-committed with the other writes in flight.
@@ -186,18 +207,19 @@ public struct SQLiteStore: TollgateStore {
                             arguments: [key.network, key.asset, key.payer, key.nonce])
     }
 
-    static func releaseHolds(_ correlationId: String, _ db: Database) throws {
-        let held = try Row.fetchAll(db, sql: "SELECT subject, bucket, amount FROM spend_hold WHERE correlation_id = ? AND state = 'held'",
-                                    arguments: [correlationId])
-        for row in held {
-            let subject: String = row["subject"], bucket: String = row["bucket"]
-            let amount = TokenAmount(atomic: row["amount"] as String) ?? TokenAmount(atomic: "0")!
-            let current = try String.fetchOne(db, sql: "SELECT total FROM spend_total WHERE subject = ? AND bucket = ?", arguments: [subject, bucket])
-                .flatMap { TokenAmount(atomic: $0) } ?? amount
-            try db.execute(sql: "UPDATE spend_total SET total = ? WHERE subject = ? AND bucket = ?",
-                           arguments: [(current.subtracting(amount) ?? TokenAmount(atomic: "0")!).atomic, subject, bucket])
+    /// Moves the flow's `held` holds to `next`; a released hold gives its amount back to its bucket's total.
+    static func endHolds(_ correlationId: String, as next: SpendHolds.State, _ db: Database) throws {
+        if next == .released {
+            let held = try Row.fetchAll(db, sql: "SELECT subject, bucket, amount FROM spend_hold WHERE correlation_id = ? AND state = 'held'",
+                                        arguments: [correlationId])
+            for row in held {
+                let bucket = SpendHolds.Bucket(subject: row["subject"], bucket: row["bucket"])
+                let total = SpendHolds.released(try spendTotal(bucket, db), amount: TokenAmount(atomic: row["amount"] as String) ?? .zero)
+                try db.execute(sql: "UPDATE spend_total SET total = ? WHERE subject = ? AND bucket = ?",
+                               arguments: [total.atomic, bucket.subject, bucket.bucket])
+            }
         }
-        try db.execute(sql: "UPDATE spend_hold SET state = 'released' WHERE correlation_id = ? AND state = 'held'", arguments: [correlationId])
+        try db.execute(sql: "UPDATE spend_hold SET state = ? WHERE correlation_id = ? AND state = 'held'", arguments: [next.rawValue, correlationId])
     }
 
     public func append(_ events: [AuditEvent]) async throws {
@@ -214,11 +236,13 @@ public struct SQLiteStore: TollgateStore {
 
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
         try await write { db in
-            try db.execute(sql: "DELETE FROM reservation WHERE valid_before < ? AND state IN ('reserved', 'failed')", arguments: [unixSeconds])
+            try db.execute(sql: "DELETE FROM reservation WHERE valid_before < ? AND state IN \(Self.sqlList(StoreRetention.purgeableStates))",
+                           arguments: [unixSeconds])
             let purged = db.changesCount
             try db.execute(sql: "DELETE FROM paid_response WHERE expires_at < ?", arguments: [unixSeconds])
-            try db.execute(sql: "DELETE FROM payment_identifier WHERE created_at < ?", arguments: [(unixSeconds - 86_400) * 1000])
-            // Resolved intents only: open, undelivered and review ones stay until they are resolved.
+            try db.execute(sql: "DELETE FROM payment_identifier WHERE created_at < ?",
+                           arguments: [(unixSeconds - StoreRetention.paymentIdentifierSeconds) * 1000])
+            // Resolved intents only (`StoreRetention.isResolved`): open, undelivered and review ones stay until they are resolved.
             try db.execute(sql: """
                 DELETE FROM settlement_intent WHERE updated_at < ? AND ((outcome = 'settled' AND delivered = 1) OR outcome IN ('failed', 'refunded'))
                 """, arguments: [unixSeconds * 1000])
@@ -226,14 +250,12 @@ public struct SQLiteStore: TollgateStore {
         }
     }
 
-    /// Payments recorded for one flow (support and tests).
     public func payments(correlationId: String) async throws -> [PaymentRecord] {
         try await writer.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id", arguments: [correlationId]).map(Self.payment)
         }
     }
 
-    /// The state of a proof's reservation, if it has one.
     public func reservationState(_ key: ProofKey) async throws -> Reservation.State? {
         try await writer.read { db in
             try String.fetchOne(db, sql: "SELECT state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
@@ -279,5 +301,8 @@ public struct SQLiteStore: TollgateStore {
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    /// `('a', 'b')` for an SQL `IN`: states are fixed identifiers, never client input.
+    static func sqlList(_ states: Set<Reservation.State>) -> String {
+        "(" + states.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ") + ")"
+    }
 }

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import TollgateCore
 import TollgateHTTP
-import TollgateSQLite
 
 /// `tollgate audit`: checks, exports and archives the hash-chained audit log (docs/audit.md).
 struct Audit: AsyncParsableCommand {

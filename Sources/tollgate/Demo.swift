@@ -38,7 +38,7 @@ struct Demo: AsyncParsableCommand {
         try yaml.write(toFile: directory + "/tollgate.yaml", atomically: true, encoding: .utf8)
         let (configuration, _) = try ConfigurationLoader.parse(yaml, file: "demo")
         let keys = try SecretResolver.keyRing(configuration.secrets)
-        let store = try SQLiteStore(path: configuration.sqlitePath, auditKeys: keys.auditKeys())
+        let store = try SQLiteStores.open(path: configuration.sqlitePath, auditKeys: keys.auditKeys())
 
         let upstream = Application(router: SampleUpstream.router(contract: ContractVerifier(keys: keys.contractKeys())),
                                    configuration: .init(address: .hostname("127.0.0.1", port: upstreamPort)), logger: logger)

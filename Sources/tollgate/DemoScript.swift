@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import NIOHTTP1
 import TollgateCore
-import TollgateSQLite
 import TollgateX402
 
 /// What `tollgate demo` does once everything listens: one paid request, step by step, then the
@@ -11,7 +10,7 @@ import TollgateX402
 struct DemoScript {
     let gatewayURL: String
     let facilitatorPool: FacilitatorPool
-    let store: SQLiteStore
+    let store: any GatewayStore
     let logger: Logger
 
     func run() async throws -> Bool {

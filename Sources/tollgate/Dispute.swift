@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import TollgateCore
 import TollgateHTTP
-import TollgateSQLite
 
 /// `tollgate dispute …`: disputes of flows and their evidence bundles, straight on the store.
 struct Dispute: AsyncParsableCommand {
@@ -146,13 +145,13 @@ struct SupportStoreOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
     var config: String
 
-    func load(requireKeys: Bool = true) throws -> (GatewayConfiguration, SQLiteStore) {
+    func load(requireKeys: Bool = true) throws -> (GatewayConfiguration, any GatewayStore) {
         let configuration = try ConfigurationFile.load(config)
         return (configuration, try ConfigurationFile.openStore(configuration, requireKeys: requireKeys))
     }
 
     /// The store; `requireKeys: false` for commands that only read.
-    func open(requireKeys: Bool = true) throws -> SQLiteStore { try load(requireKeys: requireKeys).1 }
+    func open(requireKeys: Bool = true) throws -> any GatewayStore { try load(requireKeys: requireKeys).1 }
 
     static var defaultActor: String {
         let environment = ProcessInfo.processInfo.environment

@@ -3,7 +3,6 @@ import Foundation
 import Logging
 import TollgateCore
 import TollgateHTTP
-import TollgateSQLite
 
 /// `tollgate reconcile`: resolves the settlements a crash, a timeout or a lost answer left in doubt, asking the
 /// facilitator that was asked first (and the chain, where `settlement.rpc` names a node), then lists the

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import TollgateCore
 import TollgateHTTP
-import TollgateSQLite
 
 /// `tollgate refund`: give back what a flow cost, straight in the gateway's store (the admin API's
 /// `POST /admin/refunds` does the same over HTTP).
@@ -117,7 +116,7 @@ struct RefundCommand: AsyncParsableCommand {
 
 enum RefundAmount {
     /// The amount in the ledger's terms: atomic units of the paid asset, or a count of package units.
-    static func atomic(_ text: String?, correlationId: String, store: SQLiteStore, assets: [Asset]) async throws -> TokenAmount? {
+    static func atomic(_ text: String?, correlationId: String, store: any GatewayStore, assets: [Asset]) async throws -> TokenAmount? {
         guard let text else { return nil }
         if let payment = try await store.payments(correlationId: correlationId).first {
             let decimals = assets.first { $0.network == payment.network && $0.address.lowercased() == payment.asset }?.decimals ?? 0

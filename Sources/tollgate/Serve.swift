@@ -93,7 +93,7 @@ enum ConfigurationFile {
         }
     }
 
-    static func controls(_ store: SQLiteStore) async throws -> ControlsSnapshot {
+    static func controls(_ store: any GatewayStore) async throws -> ControlsSnapshot {
         do {
             return try await store.loadControls()
         } catch {
@@ -104,7 +104,7 @@ enum ConfigurationFile {
 
     /// The store, chaining audit events with the keys derived from the configured secrets. A command that
     /// only reads (`requireKeys: false`) opens it without them when the secrets are not available here.
-    static func openStore(_ configuration: GatewayConfiguration, requireKeys: Bool = true) throws -> SQLiteStore {
+    static func openStore(_ configuration: GatewayConfiguration, requireKeys: Bool = true) throws -> any GatewayStore {
         var auditKeys: KeyRing?
         do {
             auditKeys = try SecretResolver.keyRing(configuration.secrets).auditKeys()
@@ -115,7 +115,7 @@ enum ConfigurationFile {
             }
         }
         do {
-            return try SQLiteStore(path: configuration.sqlitePath, auditKeys: auditKeys, durable: configuration.durableStorage)
+            return try SQLiteStores.open(path: configuration.sqlitePath, auditKeys: auditKeys, durable: configuration.durableStorage)
         } catch {
             FileHandle.standardError.write(Data("cannot open the store at \(configuration.sqlitePath): \(error)\n".utf8))
             throw ExitCode(2)

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import TollgateCore
 import TollgateHTTP
-import TollgateSQLite
 
 struct Trace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -65,11 +64,11 @@ struct Trace: AsyncParsableCommand {
 
 /// Loads flows with their linked flows (one level); a linked flow already listed is only named.
 struct TraceLoader {
-    let store: SQLiteStore
+    let store: any GatewayStore
     let shown: Set<String>
     private var cache: [String: TraceReport] = [:]
 
-    init(store: SQLiteStore, shown: Set<String>) {
+    init(store: any GatewayStore, shown: Set<String>) {
         self.store = store
         self.shown = shown
     }

@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import TollgateCore
 import TollgateHTTP
-import TollgateSQLite
 
 /// `tollgate usage`: what a client consumed and paid, per resource and unit, over a period.
 struct UsageCommand: AsyncParsableCommand {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// `audit.denials` and `refunds.automatic`, as the gateway applies them (`Gateway.Settings`).
 @Suite struct GatewayAuditSettingsTests {

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// Upstream failures after a verified payment: nothing is settled and the proof may be presented again.
 @Suite struct GatewayForwardTests {

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// Metering units, pricing rules and the moment of consumption, end to end through the pipeline.
 @Suite struct GatewayMeteringTests {

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// Proofs refused by the local checks (echoed offer, then the rail's local verification):
 /// a fresh 402 with the reason, no reservation, no facilitator call, nothing forwarded.

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// The unpaid path: a 402 with signed terms that writes nothing synchronously.
 @Suite struct GatewayOfferTests {

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// `private_fields` applies wherever upstream content leaves the gateway, not only on a paid 200.
 @Suite struct GatewayPrivateFieldsTests {

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// Settlements left in doubt (a crash, a timeout, a lost answer) are resolved by the client's retry and by the
 /// reconciler; one authorization buys one delivery either way.

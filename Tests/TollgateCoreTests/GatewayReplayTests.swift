@@ -1,6 +1,7 @@
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// Single use: a proof is settled at most once, and one offer buys one delivery.
 @Suite struct GatewayReplayTests {

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// A delivered success is settled exactly once; settlement trouble never turns into a fresh 402.
 @Suite struct GatewaySettlementTests {

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// After the local checks: facilitator readiness and verdict, and the store's reservation.
 /// Unavailability is a 503 with `Retry-After`, never a 402 and never free access.

@@ -1,6 +1,7 @@
 import Synchronization
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// `ObservedStore` passes every call through and reports exactly the events the base store committed.
 @Suite struct ObservedStoreTests {

@@ -48,3 +48,37 @@ public struct MeteringRecord: Sendable, Hashable, Codable {
         self.grant = grant
     }
 }
+
+/// Package balance arithmetic, in whole units, for every store. A balance never goes below zero: a hold that
+/// does not fit is refused, and consumption past a hold is spent only as far as the balance allows. The store
+/// reads the balance, asks these functions and writes the result in the same transaction.
+public enum PackageUnits {
+    /// The balance after holding `units`, or nil when it does not cover them (nothing is held then).
+    public static func afterHold(balance: Int, units: Int) -> Int? {
+        balance >= units ? balance - units : nil
+    }
+
+    /// The balance when a prepaid request ends: held units not consumed go back; consumption past the hold is
+    /// taken from the balance while it lasts.
+    public static func afterFinish(balance: Int, held: Int, consumed: Int) -> Int {
+        max(0, balance + held - max(0, consumed))
+    }
+
+    /// The state a finished hold is recorded with.
+    public static func finishedHoldState(consumed: Int) -> String { consumed > 0 ? "spent" : "released" }
+
+    /// The balance after a purchase: the units bought, less what the purchasing request consumed itself.
+    public static func afterGrant(balance: Int, granted: Int, consumed: Int) -> Int {
+        max(0, balance) + max(0, granted - consumed)
+    }
+
+    /// The balance after a payout refund takes back `units` of what the payment bought (as far as it still holds them).
+    public static func afterTakeBack(balance: Int, units: Int) -> Int {
+        max(0, balance - units)
+    }
+
+    /// The balance after units spent are credited back.
+    public static func afterCredit(balance: Int, units: Int) -> Int {
+        balance + max(0, units)
+    }
+}

@@ -42,10 +42,74 @@ extension TokenAmount {
     }
 
     /// `units × part / whole`, rounded down: the share of `units` that `part` of `whole` stands for
-    /// (the package units a partial refund takes back). All of `whole` is all of `units`.
+    /// (the package units a partial refund takes back). All of `whole` is all of `units`. Computed exactly in
+    /// integers (the product may pass uint256), never in floating point.
     public static func proportion(of units: Int, part: TokenAmount, whole: TokenAmount) -> Int {
         if part >= whole { return units }
-        guard let part = Double(part.atomic), let whole = Double(whole.atomic), whole > 0 else { return 0 }
-        return Int((Double(units) * part / whole).rounded(.down))
+        guard units > 0, !whole.isZero else { return 0 }
+        let product = LongDecimal.product(LongDecimal.digits(part.atomic), LongDecimal.digits(String(units)))
+        let quotient = LongDecimal.quotient(product, LongDecimal.digits(whole.atomic))
+        return Int(String(quotient.map { Character(Unicode.Scalar(UInt8(48 + $0))) })) ?? 0
+    }
+
+    public static let zero = TokenAmount(atomic: "0")!
+}
+
+/// Schoolbook arithmetic on decimal digits (most significant first, no leading zeros but for zero itself),
+/// for the few places where an intermediate value may pass uint256.
+enum LongDecimal {
+    static func digits(_ text: String) -> [Int] { trimmed(text.utf8.map { Int($0) - 48 }) }
+
+    static func product(_ a: [Int], _ b: [Int]) -> [Int] {
+        var result = [Int](repeating: 0, count: a.count + b.count)
+        for i in a.indices.reversed() {
+            for j in b.indices.reversed() { result[i + j + 1] += a[i] * b[j] }
+        }
+        for k in result.indices.dropFirst().reversed() {
+            result[k - 1] += result[k] / 10
+            result[k] %= 10
+        }
+        return trimmed(result)
+    }
+
+    /// `dividend / divisor` rounded down; `divisor` is not zero.
+    static func quotient(_ dividend: [Int], _ divisor: [Int]) -> [Int] {
+        var remainder = [0]
+        var quotient: [Int] = []
+        for digit in dividend {
+            remainder = trimmed(remainder + [digit])
+            var count = 0
+            while compare(remainder, divisor) >= 0 {
+                remainder = difference(remainder, divisor)
+                count += 1
+            }
+            quotient.append(count)
+        }
+        return trimmed(quotient)
+    }
+
+    static func compare(_ a: [Int], _ b: [Int]) -> Int {
+        if a.count != b.count { return a.count < b.count ? -1 : 1 }
+        for (x, y) in zip(a, b) where x != y { return x < y ? -1 : 1 }
+        return 0
+    }
+
+    /// `a - b` for `a >= b`.
+    static func difference(_ a: [Int], _ b: [Int]) -> [Int] {
+        var result = a
+        var borrow = 0
+        for k in 0..<a.count {
+            let i = a.count - 1 - k, j = b.count - 1 - k
+            var digit = result[i] - (j >= 0 ? b[j] : 0) - borrow
+            borrow = digit < 0 ? 1 : 0
+            if digit < 0 { digit += 10 }
+            result[i] = digit
+        }
+        return trimmed(result)
+    }
+
+    static func trimmed(_ digits: [Int]) -> [Int] {
+        let significant = Array(digits.drop { $0 == 0 })
+        return significant.isEmpty ? [0] : significant
     }
 }

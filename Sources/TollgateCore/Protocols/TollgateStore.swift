@@ -155,3 +155,29 @@ public struct PaymentRecord: Sendable, Hashable, Codable {
         self.settledAtMillis = settledAtMillis
     }
 }
+
+/// How long a store keeps what it no longer needs, and what it may forget; `purgeReservations` applies it.
+public enum StoreRetention {
+    /// A client's `payment-identifier` is remembered this long after its first use.
+    public static let paymentIdentifierSeconds: Int64 = 86_400
+
+    /// Reservations in these states may be purged once their proof has expired: nothing moved, or it never can.
+    public static let purgeableStates: Set<Reservation.State> = [.reserved, .failed]
+
+    /// Claims in these states may be released (no `/settle` was sent for them).
+    public static let releasableStates: Set<Reservation.State> = [.reserved, .settling]
+
+    /// Whether a settlement intent is resolved (and may be purged once old): settled and delivered, failed or refunded.
+    public static func isResolved(_ outcome: OpenSettlement.Outcome, delivered: Bool) -> Bool {
+        (outcome == .settled && delivered) || outcome == .failed || outcome == .refunded
+    }
+
+    /// The outcome an intent takes when its reservation ends in `state`; nil leaves it as it is.
+    public static func intentOutcome(_ state: Reservation.State?) -> OpenSettlement.Outcome? {
+        switch state {
+        case .settled: .settled
+        case .failed: .failed
+        default: nil
+        }
+    }
+}

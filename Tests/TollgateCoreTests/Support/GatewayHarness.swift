@@ -2,6 +2,7 @@ import HTTPTypes
 import Logging
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// One gateway wired to test doubles, with the fixtures the gateway tests share:
 /// `/health` (free, anonymous), `/datasets/*` (paid, API key), `/reports/*` (paid, scope `reports`).

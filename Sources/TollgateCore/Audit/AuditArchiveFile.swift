@@ -1,5 +1,5 @@
 import Foundation
-import TollgateCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

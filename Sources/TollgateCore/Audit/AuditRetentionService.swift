@@ -1,17 +1,16 @@
 import Logging
 import ServiceLifecycle
-import TollgateCore
 
 /// Applies `audit.retention_days`: every `intervalSeconds`, events older than the retention period are
-/// archived to JSONL files and deleted from the live table (`SQLiteStore.archiveAuditLog`). A failed run
+/// archived to JSONL files and deleted from the live table (`AuditLogStore.archiveAuditLog`). A failed run
 /// deletes nothing and is retried at the next interval.
 public struct AuditRetentionService: Service {
-    let store: SQLiteStore
+    let store: any AuditLogStore
     let retention: AuditRetention
     let clock: any GatewayClock
     let logger: Logger
 
-    public init(store: SQLiteStore, retention: AuditRetention, clock: any GatewayClock = SystemClock(), logger: Logger) {
+    public init(store: any AuditLogStore, retention: AuditRetention, clock: any GatewayClock = SystemClock(), logger: Logger) {
         self.store = store
         self.retention = retention
         self.clock = clock

@@ -1,0 +1,107 @@
+import Foundation
+
+/// What a refund may be, decided before and apart from any store: the request's checks, what is left to give
+/// back, the record it becomes, the package units a payout takes back, closing. A store reads the flow's
+/// payment (or package spend) and what was refunded so far, asks these functions, and writes the answer in the
+/// same transaction as the reads, so two refunds racing can never together exceed what the flow cost.
+/// Amounts are integer atomic units (or whole units) throughout.
+public enum RefundPolicy {
+    /// The longest reason accepted, in characters.
+    public static let maxReasonLength = 500
+
+    /// The request as recorded (reason trimmed), or why it is refused before anything is read.
+    public static func validated(_ request: RefundRequest) throws(RefundError) -> RefundRequest {
+        var request = request
+        request.reason = request.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !request.reason.isEmpty, request.reason.count <= maxReasonLength else {
+            throw RefundError(.invalid, "give a reason (1–\(maxReasonLength) characters)")
+        }
+        if let amount = request.amount, amount.isZero { throw RefundError(.invalid, "the amount must be greater than zero") }
+        return request
+    }
+
+    /// A refund of an on-chain payment: `pending_payout`, for `request.amount` or everything not yet refunded.
+    /// - Parameter refunded: the payout refunds already recorded for the flow, summed.
+    public static func payout(_ request: RefundRequest, of payment: PaymentRecord, refunded: TokenAmount, id: String,
+                              nowMillis: Int64) throws(RefundError) -> Refund {
+        let paid = TokenAmount(atomic: payment.amount) ?? .zero
+        let remaining = paid.subtracting(refunded) ?? .zero
+        guard !remaining.isZero else { throw RefundError(.alreadyRefunded, "\(request.correlationId) is already refunded in full (\(paid.atomic))") }
+        let amount = request.amount ?? remaining
+        guard amount <= remaining else {
+            throw RefundError(.exceedsPaid, "\(amount.atomic) exceeds what is left to refund: \(remaining.atomic) of \(paid.atomic) paid (atomic units)")
+        }
+        return Refund(id: id, correlationId: request.correlationId, kind: .payout, state: .pendingPayout, clientId: payment.clientId,
+                      payer: payment.payer, resource: payment.resource, amount: amount.atomic, asset: payment.asset, network: payment.network,
+                      unit: payment.unit, reason: request.reason, actor: request.actor, automatic: request.automatic, createdAtMillis: nowMillis)
+    }
+
+    /// A refund of units spent from a package: `credited` at once, for `request.amount` units or all not yet credited.
+    /// - Parameter credited: the units already credited back for the flow.
+    public static func credit(_ request: RefundRequest, of usage: UsageEvent, credited: TokenAmount, id: String,
+                              nowMillis: Int64) throws(RefundError) -> Refund {
+        let consumed = TokenAmount(atomic: String(max(0, usage.quantity))) ?? .zero
+        let remaining = consumed.subtracting(credited) ?? .zero
+        guard !remaining.isZero else { throw RefundError(.alreadyRefunded, "the units of \(request.correlationId) are already credited back") }
+        let amount = request.amount ?? remaining
+        guard amount <= remaining, Int(amount.atomic) != nil else {
+            throw RefundError(.exceedsPaid, "\(amount.atomic) units exceed what is left to credit: \(remaining.atomic) of \(consumed.atomic) spent")
+        }
+        return Refund(id: id, correlationId: request.correlationId, kind: .packageCredit, state: .credited, clientId: usage.clientId,
+                      payer: usage.payer, resource: usage.resource, amount: amount.atomic, asset: "", network: "", unit: usage.unit,
+                      reason: request.reason, actor: request.actor, automatic: request.automatic, createdAtMillis: nowMillis,
+                      closedAtMillis: nowMillis)
+    }
+
+    /// The units a payout refund takes back from the package the payment bought: the refunded share of the
+    /// units granted, rounded down (all of them for a refund in full).
+    public static func unitsTakenBack(granted: Int, refund: Refund, paid: String) -> Int {
+        TokenAmount.proportion(of: granted, part: TokenAmount(atomic: refund.amount) ?? .zero, whole: TokenAmount(atomic: paid) ?? .zero)
+    }
+
+    /// The sum of recorded refund amounts (unreadable amounts count as zero).
+    public static func total(_ amounts: [String]) -> TokenAmount {
+        amounts.reduce(TokenAmount.zero) { total, amount in TokenAmount(atomic: amount).flatMap { total.adding($0) } ?? total }
+    }
+
+    /// The payout transaction as recorded (lowercase), or why it is refused.
+    public static func payoutTransaction(_ text: String) throws(RefundError) -> String {
+        let transaction = text.lowercased()
+        guard transaction.utf8.count == 66, transaction.hasPrefix("0x"), HexString.decode(String(transaction.dropFirst(2))) != nil else {
+            throw RefundError(.invalid, "the payout transaction must be 0x followed by 64 hex digits")
+        }
+        return transaction
+    }
+
+    /// `refund` closed as paid out by `transaction` (already checked by `payoutTransaction`); only a `pending_payout` closes.
+    public static func closed(_ refund: Refund, transaction: String, nowMillis: Int64) throws(RefundError) -> Refund {
+        guard refund.state == .pendingPayout else {
+            throw RefundError(.notPending, "refund \(refund.id) is \(refund.state.rawValue), not pending_payout")
+        }
+        var refund = refund
+        refund.state = .paid
+        refund.closedAtMillis = nowMillis
+        refund.payoutTransaction = transaction
+        return refund
+    }
+
+    /// A new refund id: `rf_` and 16 hex digits.
+    public static func newId() -> String { "rf_" + AdminEvent.randomHex() }
+
+    /// The audit event of a recorded refund (`automatic_refund` or `refund_recorded`).
+    public static func recordedEvent(_ refund: Refund) -> AuditEvent {
+        event(refund, reason: refund.automatic ? "automatic_refund" : "refund_recorded", actor: refund.actor, nowMillis: refund.createdAtMillis)
+    }
+
+    /// The audit event of a refund, under the refunded flow's correlation id so its trace shows it.
+    public static func event(_ refund: Refund, reason: String, actor: String, nowMillis: Int64) -> AuditEvent {
+        var details = ["refund_id": refund.id, "kind": refund.kind.rawValue, "state": refund.state.rawValue, "amount": refund.amount,
+                       "automatic": String(refund.automatic), "actor": actor, "reason_text": refund.reason]
+        if !refund.asset.isEmpty { details["asset"] = refund.asset }
+        if !refund.network.isEmpty { details["network"] = refund.network }
+        if refund.kind == .packageCredit { details["unit"] = refund.unit }
+        if let transaction = refund.payoutTransaction { details["payout_transaction"] = transaction }
+        return AuditEvent(correlationId: refund.correlationId, timeMillis: nowMillis, stage: .refund, outcome: .ok, reason: reason,
+                          clientId: refund.clientId, resource: refund.resource, details: details)
+    }
+}

@@ -1,0 +1,26 @@
+/// The one store the gateway, the admin API and the CLI open: every ability in one value, so nothing has to
+/// name a concrete store or ask a store what it can do (`as?`). SQLite implements it (`SQLiteStores.open`),
+/// PostgreSQL will; the `TollgateStoreConformance` suite checks every implementation against the same rules.
+///
+/// - `TollgateStore`: the pipeline's writes (reservations, settlement, stored responses, spend holds, package
+///   units, audit appends), with `RefundLedger` and `SettlementLedger`;
+/// - `ControlStore`: revocations, incidents, the payments ledger summed per asset, spend totals;
+/// - `SupportStore`: finding flows, disputes, evidence material;
+/// - `UsageLedger`: usage reports and package balances;
+/// - `AuditLogStore` (with `AuditHeadReading` and `AuditRetaining`): paging, verifying, exporting and archiving
+///   the audit log;
+/// - the ledger reads below.
+///
+/// What is allowed (a refund's amount, whether a hold fits its cap, a balance after a hold) is decided in
+/// Core (`RefundPolicy`, `SpendHolds`, `PackageUnits`); a store reads the current values, asks Core and applies
+/// the answer in one transaction that no other write interleaves with (docs/architecture.md, "The store seam").
+public protocol GatewayStore: TollgateStore, ControlStore, SupportStore, UsageLedger, AuditLogStore {
+    /// Payments recorded for one flow, oldest first.
+    func payments(correlationId: String) async throws -> [PaymentRecord]
+
+    /// The state of a proof's reservation, if it has one.
+    func reservationState(_ key: ProofKey) async throws -> Reservation.State?
+
+    /// Spend held or committed in one bucket of one subject ("0" when nothing was held).
+    func spendTotal(subject: String, bucket: String) async throws -> TokenAmount
+}
