@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 import TollgateSQLite
 
 /// `tollgate audit`: checks, exports and archives the hash-chained audit log (docs/audit.md).

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateDesign
-import TollgateHTTP
 
 /// `tollgate design`: explain the design a configuration implies (docs/design.md).
 struct Design: ParsableCommand {

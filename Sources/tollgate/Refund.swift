@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 import TollgateSQLite
 
 /// `tollgate refund`: give back what a flow cost, straight in the gateway's store (the admin API's

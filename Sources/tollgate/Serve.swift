@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import TollgateConfiguration
 import TollgateCore
 import TollgateHTTP
 import TollgateSQLite

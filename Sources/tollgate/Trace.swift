@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import TollgateCore
-import TollgateHTTP
 import TollgateSQLite
 
 struct Trace: AsyncParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 import TollgateSQLite
 
 /// `tollgate usage`: what a client consumed and paid, per resource and unit, over a period.
