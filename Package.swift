@@ -143,6 +143,16 @@ let package = Package(
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "TollgateCLITests",
+            dependencies: [
+                "tollgate", "TollgateConfiguration", "TollgateCore", "TollgateSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "TollgateSQLiteTests", dependencies: ["TollgateSQLite", "TollgateCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TollgateHTTPTests",

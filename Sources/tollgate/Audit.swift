@@ -149,7 +149,7 @@ struct AuditExport: AsyncParsableCommand {
                 from seq \(oldest.seq)\n
                 """.utf8))
         }
-        FileHandle.standardError.write(Data("\(count) events exported\n".utf8))
+        Console.error("\(count) events exported")
     }
 }
 

@@ -41,7 +41,7 @@ struct RefundCommand: AsyncParsableCommand {
                                                     nowMillis: SystemClock().nowMillis())
                 print(json ? RefundText.json(refund) : RefundText.line(refund, assets: configuration.assets))
             } catch let error as RefundError {
-                FileHandle.standardError.write(Data("refund refused: \(error)\n".utf8))
+                Console.error("refund refused: \(error)")
                 throw ExitCode(1)
             }
         }
@@ -108,7 +108,7 @@ struct RefundCommand: AsyncParsableCommand {
                     id: id, payoutTransaction: tx, actor: SupportStoreOptions.defaultActor, nowMillis: SystemClock().nowMillis())
                 print(RefundText.line(refund, assets: configuration.assets))
             } catch let error as RefundError {
-                FileHandle.standardError.write(Data("close refused: \(error)\n".utf8))
+                Console.error("close refused: \(error)")
                 throw ExitCode(1)
             }
         }
