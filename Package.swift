@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "TollgateCore", targets: ["TollgateCore"]),
         .library(name: "TollgateX402", targets: ["TollgateX402"]),
         .library(name: "TollgateSQLite", targets: ["TollgateSQLite"]),
+        .library(name: "TollgateConfiguration", targets: ["TollgateConfiguration"]),
         .library(name: "TollgateHTTP", targets: ["TollgateHTTP"]),
         .library(name: "TollgateDevFacilitator", targets: ["TollgateDevFacilitator"]),
         .library(name: "TollgateDesign", targets: ["TollgateDesign"]),
@@ -71,15 +72,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The configuration model, its YAML loader and secret resolving: no HTTP server, metrics or JWT
+        // library, so `tollgate check`/`design` and TollgateDesign do not pull them in (docs/architecture.md, Targets).
+        .target(
+            name: "TollgateConfiguration",
+            dependencies: ["TollgateCore", "TollgateX402", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TollgateHTTP",
             dependencies: [
                 "TollgateCore",
+                "TollgateConfiguration",
                 "TollgateX402",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -100,13 +108,14 @@ let package = Package(
         ),
         .target(
             name: "TollgateDesign",
-            dependencies: ["TollgateCore", "TollgateHTTP", "TollgateX402", .product(name: "Yams", package: "Yams")],
+            dependencies: ["TollgateCore", "TollgateConfiguration", "TollgateX402", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "tollgate",
             dependencies: [
                 "TollgateDesign",
+                "TollgateConfiguration",
                 "TollgateCore",
                 "TollgateX402",
                 "TollgateSQLite",
@@ -132,7 +141,17 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateDesignTests",
-            dependencies: ["TollgateDesign", "TollgateHTTP", "TollgateCore"],
+            dependencies: ["TollgateDesign", "TollgateConfiguration", "TollgateCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgateCLITests",
+            dependencies: [
+                "tollgate", "TollgateConfiguration", "TollgateCore", "TollgateSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
@@ -141,7 +160,7 @@ let package = Package(
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [
-                "TollgateHTTP", "TollgateCore", "TollgateX402", "TollgateSQLite", "TollgateDevFacilitator",
+                "TollgateHTTP", "TollgateConfiguration", "TollgateCore", "TollgateX402", "TollgateSQLite", "TollgateDevFacilitator",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "GRDB", package: "GRDB.swift"),

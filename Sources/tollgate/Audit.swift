@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 /// `tollgate audit`: checks, exports and archives the hash-chained audit log (docs/audit.md).
 struct Audit: AsyncParsableCommand {
@@ -148,7 +148,7 @@ struct AuditExport: AsyncParsableCommand {
                 from seq \(oldest.seq)\n
                 """.utf8))
         }
-        FileHandle.standardError.write(Data("\(count) events exported\n".utf8))
+        Console.error("\(count) events exported")
     }
 }
 

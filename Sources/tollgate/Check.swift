@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateCore
 import TollgateDesign
-import TollgateHTTP
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateDesign
-import TollgateHTTP
 
 /// `tollgate design`: explain the design a configuration implies (docs/design.md).
 struct Design: ParsableCommand {
@@ -27,13 +27,13 @@ struct Design: ParsableCommand {
         let configuration = try ConfigurationFile.load(config)
         let text = (DesignFormat(rawValue: format) ?? .markdown).render(DesignReport(configuration: configuration, source: config))
         guard let output else {
-            FileHandle.standardOutput.write(Data(text.utf8))
+            print(text, terminator: "")
             return
         }
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: output))
         } catch {
-            FileHandle.standardError.write(Data("cannot write \(output): \(error)\n".utf8))
+            Console.error("cannot write \(output): \(error)")
             throw ExitCode(1)
         }
     }

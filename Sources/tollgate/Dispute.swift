@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 /// `tollgate dispute …`: disputes of flows and their evidence bundles, straight on the store.
 struct Dispute: AsyncParsableCommand {

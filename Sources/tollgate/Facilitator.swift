@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import TollgateDevFacilitator
+import TollgateConfiguration
 import TollgateCore
 import TollgateHTTP
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateDesign
-import TollgateHTTP
 import Yams
 
 /// `tollgate init`: the seven design questions (docs/init.md), then a configuration that loads, passes

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 /// `tollgate refund`: give back what a flow cost, straight in the gateway's store (the admin API's
 /// `POST /admin/refunds` does the same over HTTP).
@@ -40,7 +40,7 @@ struct RefundCommand: AsyncParsableCommand {
                                                     nowMillis: SystemClock().nowMillis())
                 print(json ? RefundText.json(refund) : RefundText.line(refund, assets: configuration.assets))
             } catch let error as RefundError {
-                FileHandle.standardError.write(Data("refund refused: \(error)\n".utf8))
+                Console.error("refund refused: \(error)")
                 throw ExitCode(1)
             }
         }
@@ -107,7 +107,7 @@ struct RefundCommand: AsyncParsableCommand {
                     id: id, payoutTransaction: tx, actor: SupportStoreOptions.defaultActor, nowMillis: SystemClock().nowMillis())
                 print(RefundText.line(refund, assets: configuration.assets))
             } catch let error as RefundError {
-                FileHandle.standardError.write(Data("close refused: \(error)\n".utf8))
+                Console.error("close refused: \(error)")
                 throw ExitCode(1)
             }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import TollgateConfiguration
 import TollgateCore
 import TollgateHTTP
 import TollgateSQLite
@@ -45,10 +46,10 @@ enum ConfigurationFile {
     static func load(_ path: String) throws -> GatewayConfiguration {
         do {
             let (configuration, warnings) = try ConfigurationLoader.load(path: path)
-            for warning in warnings { FileHandle.standardError.write(Data("\(path): \(warning)\n".utf8)) }
+            for warning in warnings { Console.error("\(path): \(warning)") }
             return configuration
         } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            Console.error("\(error)")
             throw ExitCode(2)
         }
     }

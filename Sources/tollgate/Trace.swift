@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import TollgateCore
-import TollgateHTTP
 
 struct Trace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -47,7 +46,7 @@ struct Trace: AsyncParsableCommand {
         if json {
             print(try Self.encoded(search))
         } else if reports.isEmpty {
-            FileHandle.standardError.write(Data("no flow found for \(traceKey): nothing in payments, proof evidence or audit details\n".utf8))
+            Console.error("no flow found for \(traceKey): nothing in payments, proof evidence or audit details")
         } else {
             print(search.table())
         }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 /// `tollgate usage`: what a client consumed and paid, per resource and unit, over a period.
 struct UsageCommand: AsyncParsableCommand {

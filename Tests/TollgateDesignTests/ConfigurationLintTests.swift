@@ -1,8 +1,8 @@
 import Foundation
 import Testing
+import TollgateConfiguration
 import TollgateCore
 import TollgateDesign
-import TollgateHTTP
 
 /// Each rule fires on a minimal bad configuration, stays quiet on the fixed one, and none fires on the quickstart.
 @Suite struct ConfigurationLintTests {

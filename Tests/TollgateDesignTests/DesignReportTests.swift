@@ -4,7 +4,7 @@ import FoundationXML
 #endif
 import Testing
 import TollgateDesign
-import TollgateHTTP
+import TollgateConfiguration
 
 /// `tollgate design`: the report derived from a configuration, and its three renderings.
 ///

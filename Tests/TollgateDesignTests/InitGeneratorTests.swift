@@ -1,8 +1,8 @@
 import Foundation
 import Testing
+import TollgateConfiguration
 import TollgateCore
 import TollgateDesign
-import TollgateHTTP
 
 /// `tollgate init`'s generator against golden files: each answer set in Fixtures/init produces exactly the
 /// `.golden.yaml` next to it, which loads and passes the lint with no error. Regenerate the goldens with

@@ -1,8 +1,8 @@
 import Foundation
 import Testing
+import TollgateConfiguration
 import TollgateCore
 import TollgateDesign
-import TollgateHTTP
 
 /// Answers `tollgate init` must refuse, each with the reason shown to the person answering.
 @Suite struct InitValidationTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import TollgateConfiguration
 import TollgateCore
 @testable import TollgateHTTP
 

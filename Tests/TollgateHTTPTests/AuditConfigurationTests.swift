@@ -1,6 +1,6 @@
 import Testing
+@testable import TollgateConfiguration
 import TollgateCore
-@testable import TollgateHTTP
 
 @Suite struct AuditConfigurationTests {
     static let base = """

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
+@testable import TollgateConfiguration
 import TollgateCore
-@testable import TollgateHTTP
 
 @Suite struct ConfigurationLoaderTests {
     static let quickstartPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

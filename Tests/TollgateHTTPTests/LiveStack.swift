@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import TollgateConfiguration
 import TollgateCore
 import TollgateDevFacilitator
 import TollgateHTTP

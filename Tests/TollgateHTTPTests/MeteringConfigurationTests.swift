@@ -1,7 +1,7 @@
 import Foundation
 import Testing
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 /// The metering keys of a paid route: what they become, and every bad value reported with its key.
 @Suite struct MeteringConfigurationTests {

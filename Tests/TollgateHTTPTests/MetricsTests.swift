@@ -3,6 +3,7 @@ import Hummingbird
 import Prometheus
 import ServiceLifecycle
 import Testing
+import TollgateConfiguration
 import TollgateCore
 import TollgateDevFacilitator
 import TollgateHTTP

@@ -1,8 +1,8 @@
 import Foundation
 import HTTPTypes
 import Testing
+@testable import TollgateConfiguration
 import TollgateCore
-@testable import TollgateHTTP
 
 /// The configuration keys of the payment-safety work: settlement resolution, the contract key, trusted proxies,
 /// durable storage, redelivery, the audit head and reserved client ids.

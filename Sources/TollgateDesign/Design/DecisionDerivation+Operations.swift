@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 /// Decisions about running the gateway: operations, facilitators, networks, exposure, storage.
 extension DecisionDerivation {

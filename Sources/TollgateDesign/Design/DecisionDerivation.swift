@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 /// The choices a configuration leaves open before launch, each raised by facts of this configuration.
 struct DecisionDerivation {

@@ -1,4 +1,4 @@
-import TollgateHTTP
+import TollgateConfiguration
 
 /// What a configuration implies, derived from it (never a template): the flow of one request with
 /// this configuration's stages, who owns each step and what it logs, the rate limits with their

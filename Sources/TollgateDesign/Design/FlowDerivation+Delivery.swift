@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 /// The steps after the spend holds: settlement, forwarding, consumption, the final decision, metering, the answer.
 extension FlowDerivation {

@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 import TollgateX402
 
 /// Builds the steps of one request, in the pipeline's real order (`Gateway.route` → `paid` →

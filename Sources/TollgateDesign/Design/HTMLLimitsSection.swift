@@ -1,4 +1,4 @@
-import TollgateHTTP
+import TollgateConfiguration
 /// Section 3 of the HTML page: configured limits, relations, gaps, recommendations, capacity, timing.
 enum HTMLLimitsSection {
     static func render(_ report: DesignReport) -> [String] {

@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 import TollgateX402
 
 /// Derives the rate-limit section: the relations the limits must satisfy, what is missing, and

@@ -1,4 +1,4 @@
-import TollgateHTTP
+import TollgateConfiguration
 
 /// Rate limits: what is configured, the relations they must satisfy, what is missing, recommended
 /// numbers computed from the configuration, the facilitator's load and the timing budget.

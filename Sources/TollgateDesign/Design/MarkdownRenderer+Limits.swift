@@ -1,4 +1,4 @@
-import TollgateHTTP
+import TollgateConfiguration
 extension MarkdownRenderer {
     // MARK: 3. limits
 

@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 import TollgateX402
 
 extension NetworkDesign {

@@ -1,7 +1,7 @@
 import HTTPTypes
 import Foundation
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 import TollgateX402
 
 /// The checks one answer must pass on its own, shared by the interview, the flags and the answers file.

@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 /// The answer assumed when none is given. The interview shows these in brackets; the answers file and the
 /// flags fall back to the same values, so both ways produce the same file from the same answers.

@@ -1,4 +1,4 @@
-import TollgateHTTP
+import TollgateConfiguration
 import TollgateCore
 
 extension InitGenerator {

@@ -1,4 +1,4 @@
-import TollgateHTTP
+import TollgateConfiguration
 
 /// The timeouts `tollgate init` writes, and a `max_timeout_seconds` for every paid route that outlives
 /// them (`TimingBudget`, lint TG118): the worst case of one paid request rounded up to a multiple of 10,

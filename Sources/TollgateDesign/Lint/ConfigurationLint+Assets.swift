@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 extension ConfigurationLint {
     /// TG117: assets whose address is a known token but whose domain, decimals or network differ.

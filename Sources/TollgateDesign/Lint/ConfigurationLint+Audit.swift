@@ -1,4 +1,4 @@
-import TollgateHTTP
+import TollgateConfiguration
 
 extension ConfigurationLint {
     /// TG114: refusals left out of the audit log.

@@ -1,6 +1,6 @@
 import HTTPTypes
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 extension ConfigurationLint {
     static let writeMethods: [HTTPRequest.Method] = [.post, .put, .patch, .delete]

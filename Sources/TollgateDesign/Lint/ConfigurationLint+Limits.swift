@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 extension ConfigurationLint {
     /// TG105–TG109, TG118: rate limits per traffic class, and how long offers and authorizations live.

@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 extension ConfigurationLint {
     /// TG112, TG113: metering decisions left to defaults. Needs to know which keys the file wrote.

@@ -1,5 +1,5 @@
 import Foundation
-import TollgateHTTP
+import TollgateConfiguration
 
 extension ConfigurationLint {
     /// Header names that carry credentials whatever they hold.

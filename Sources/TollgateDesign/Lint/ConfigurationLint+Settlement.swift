@@ -1,5 +1,5 @@
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 extension ConfigurationLint {
     /// TG110, TG111, TG116: who settles, and what happens to a payment taken before delivery.

@@ -1,4 +1,4 @@
-import TollgateHTTP
+import TollgateConfiguration
 
 /// The rules shared by `tollgate check`, `tollgate design` and `tollgate init` (docs/lint.md).
 public enum ConfigurationLint {

@@ -1,6 +1,6 @@
 import Foundation
+import TollgateConfiguration
 import TollgateCore
-import TollgateHTTP
 
 /// What the rules read (the configuration and where its keys were written) and what they report.
 struct LintContext {

@@ -1,4 +1,4 @@
-import TollgateHTTP
+import TollgateConfiguration
 
 /// Every rule, by the question it answers. docs/lint.md documents each one with a minimal bad example.
 extension LintRule {

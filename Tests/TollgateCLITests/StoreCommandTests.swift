@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+import Testing
+
+/// `tollgate trace`, `audit` and `refund` against a database the fixture filled through the store.
+@Suite struct StoreCommandTests {
+    static let stages = ["offer", "proof", "verify", "reserve", "facilitator_verify", "forward", "settle", "respond"]
+
+    @Test func traceFindsAFlowByCorrelationIdAndPrintsItsStages() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let table = await fixture.tollgate("trace", fixture.paid)
+        #expect(table.status == 0, "\(table.error)")
+        #expect(table.output.hasPrefix("flow \(fixture.paid)\n"), "\(table.output)")
+        let rows = table.output.split(separator: "\n").filter { $0.first?.isNumber == true }
+        #expect(rows.map { $0.split(separator: " ", omittingEmptySubsequences: true)[2] } == Self.stages.map { Substring($0) }, "\(table.output)")
+        #expect(table.output.contains("stopped at: delivered and settled (200)"))
+
+        let json = await fixture.tollgate("trace", fixture.paid, "--json")
+        #expect(json.status == 0)
+        let report = try json.json()
+        #expect(report["correlationId"] as? String == fixture.paid)
+        #expect((report["events"] as? [[String: Any]])?.compactMap { $0["stage"] as? String } == Self.stages)
+        #expect((report["stoppedAt"] as? [String: Any])?["stage"] as? String == "respond")
+    }
+
+    @Test func traceFindsTheFlowOfAPayerAndReportsAnUnknownFlow() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let byPayer = await fixture.tollgate("trace", GatewayFixture.payer)
+        #expect(byPayer.status == 0, "\(byPayer.error)")
+        #expect(byPayer.output.hasPrefix("payer \(GatewayFixture.payer.lowercased()): 1 flow "), "\(byPayer.output)")
+        #expect(byPayer.output.contains("flow \(fixture.paid)"))
+
+        let unknown = "tg_" + String(repeating: "0", count: 32)
+        let missing = await fixture.tollgate("trace", unknown)
+        #expect(missing.status == 1)
+        #expect(missing.output == "no events recorded for \(unknown)\n")
+
+        let malformed = await fixture.tollgate("trace", "tg_123")
+        #expect(malformed.status == 64, "a usage error: \(malformed.error)")
+    }
+
+    @Test func auditVerifyPassesOnTheChainAndFailsOnceAnEventIsEdited() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let intact = await fixture.tollgate("audit", "verify")
+        #expect(intact.status == 0, "\(intact.output)\(intact.error)")
+        #expect(intact.output.hasPrefix("audit log intact: 8 events, seq 1…8, head "), "\(intact.output)")
+
+        // Someone with write access to the file rewrites what the upstream answered.
+        let database = try DatabaseQueue(path: fixture.database)
+        try await database.write { db in
+            try db.execute(sql: #"UPDATE audit_event SET details = '{"status":"500"}' WHERE seq = 6"#)
+        }
+        let tampered = await fixture.tollgate("audit", "verify")
+        #expect(tampered.status == 1)
+        #expect(tampered.output.hasPrefix("seq 6 (\(fixture.paid)): edited — "), "\(tampered.output)")
+        #expect(tampered.output.contains("audit log NOT intact: 1 finding(s) in 8 events"), "\(tampered.output)")
+
+        let json = await fixture.tollgate("audit", "verify", "--json")
+        #expect(json.status == 1)
+        let report = try json.json()
+        #expect(report["intact"] as? Bool == false)
+    }
+
+    @Test func auditExportWritesEveryEventAsJSONLines() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let file = fixture.directory.appendingPathComponent("audit.jsonl").path
+        let run = await fixture.tollgate("audit", "export", "--since", "1d", "-o", file)
+        #expect(run.status == 0, "\(run.error)")
+        #expect(run.error.contains("8 events exported"), "\(run.error)")
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n")
+        let events = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(events.compactMap { $0["seq"] as? Int } == Array(1...8))
+        #expect(events.allSatisfy { $0["correlationId"] as? String == fixture.paid })
+        #expect(events.compactMap { $0["stage"] as? String } == Self.stages)
+
+        let later = await fixture.tollgate("audit", "export", "--since", "1d", "--until", "2d")
+        #expect(later.status == 64, "--until before --since is a usage error")
+    }
+
+    @Test func refundRecordsAPartialRefundAndRefusesAnOverRefund() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let first = await fixture.tollgate("refund", fixture.paid, "--amount", "0.004", "--reason", "stale data")
+        #expect(first.status == 0, "\(first.error)")
+        #expect(first.output.hasPrefix("rf_"), "\(first.output)")
+        #expect(first.output.contains("  pending_payout  0.004 usdc-base-sepolia  flow \(fixture.paid)"), "\(first.output)")
+        #expect(first.output.hasSuffix(": stale data\n"), "\(first.output)")
+
+        // 0.006 is left of the 0.01 paid.
+        let over = await fixture.tollgate("refund", "create", fixture.paid, "--amount", "0.007", "--reason", "again")
+        #expect(over.status == 1)
+        #expect(over.output.isEmpty)
+        #expect(over.error == "refund refused: exceeds_paid: 7000 exceeds what is left to refund: 6000 of 10000 paid (atomic units)\n")
+
+        let listed = await fixture.tollgate("refund", "list", "--format", "json")
+        #expect(listed.status == 0)
+        let refunds = try listed.json([[String: Any]].self)
+        #expect(refunds.count == 1)
+        #expect(refunds.first?["amount"] as? String == "4000" && refunds.first?["correlationId"] as? String == fixture.paid)
+
+        // The refund is part of the flow's audit trail, and the chain still verifies.
+        let trace = await fixture.tollgate("trace", fixture.paid, "--json")
+        let report = try trace.json()
+        #expect((report["events"] as? [[String: Any]])?.last?["stage"] as? String == "refund")
+        #expect(await fixture.tollgate("audit", "verify").status == 0)
+    }
+}
