@@ -121,6 +121,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Hummingbird door by example (examples/hummingbird-app): a small priced API behind `TollgateMiddleware`.
+        .executableTarget(
+            name: "HummingbirdPaidAPI",
+            dependencies: [
+                "TollgateCore",
+                "TollgateHTTP",
+                "TollgateSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/hummingbird-app/Sources/HummingbirdPaidAPI",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TollgateX402Tests",
