@@ -47,7 +47,12 @@ struct GatewayDoor: Sendable {
                     throw RequestBodyTooLarge(limit: limit)
                 }
             })
-        let answer = if let upstream { await gateway.handle(incoming, upstream: upstream) } else { await gateway.handle(incoming) }
+        let answer: GatewayResponse
+        if let upstream {
+            answer = await gateway.handle(incoming, upstream: upstream)
+        } else {
+            answer = await gateway.handle(incoming)
+        }
         return response(answer)
     }
 

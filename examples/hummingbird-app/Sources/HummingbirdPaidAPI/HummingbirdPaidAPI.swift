@@ -46,8 +46,7 @@ struct HummingbirdPaidAPI: AsyncParsableCommand {
             services: assembly.services,
             onServerRunning: { channel in
                 // One line on stdout, so a script started with `--port 0` learns where to connect.
-                print("listening on \(listen.host):\(channel.localAddress?.port ?? 0)")
-                fflush(stdout)
+                FileHandle.standardOutput.write(Data("listening on \(listen.host):\(channel.localAddress?.port ?? 0)\n".utf8))
             },
             logger: logger)
         try await app.runService()
