@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import Testing
 import TollgateCore
+import TollgateDevFacilitator
 import TollgateHTTP
 import TollgateSQLite
 import TollgateX402

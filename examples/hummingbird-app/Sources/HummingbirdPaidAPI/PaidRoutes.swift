@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import TollgateHTTP
 
 /// The application's own routes. Nothing here knows about x402: the middleware in front has already decided
