@@ -123,6 +123,11 @@ import TollgateX402
             #expect(retry.text == paid.text)
             #expect(retry.receipt?.transaction == paid.receipt?.transaction)
             #expect(await stack.handlers.runs("/reports/daily") == 1)
+            // The handler learns the client from its context; the key itself never reaches it.
+            let seen = try #require(await stack.handlers.last)
+            #expect(seen.tollgate?.clientId == "analyst")
+            #expect(seen.headers[.apiKeyField] == nil)
+            #expect(seen.headers[.authorization] == nil)
             #expect(try await stack.facilitator.ledger.transferCount() == 1)
         }
     }
