@@ -130,6 +130,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Hummingbird door by example (examples/hummingbird-app): a small priced API behind `TollgateMiddleware`.
+        .executableTarget(
+            name: "HummingbirdPaidAPI",
+            dependencies: [
+                "TollgateCore",
+                "TollgateHTTP",
+                "TollgateSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "examples/hummingbird-app/Sources/HummingbirdPaidAPI",
+            swiftSettings: swiftSettings
+        ),
         // The behaviour every `GatewayStore` must show, for test targets only (docs/architecture.md, "The store seam").
         .target(name: "TollgateStoreConformance", dependencies: ["TollgateCore"], swiftSettings: swiftSettings),
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore", "TollgateStoreConformance"], swiftSettings: swiftSettings),

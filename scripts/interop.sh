@@ -4,11 +4,15 @@
 #
 #   scripts/interop.sh [pytest args...]        e.g. scripts/interop.sh -k "test_a or test_b"
 #   Runs every Tests/Interop/test_*.py: test_interop.py (SDK interop), test_attacks.py (attack
-#   suite) and test_admin_openapi.py (the admin API against its OpenAPI document, with schemathesis);
-#   `-k attacks` selects the attack suite only, `-k admin_openapi` the admin API one only.
+#   suite), test_admin_openapi.py (the admin API against its OpenAPI document, with schemathesis) and
+#   test_hummingbird_app.py (the SDK paying examples/hummingbird-app, the middleware door);
+#   `-k attacks` selects the attack suite only, `-k admin_openapi` the admin API one only,
+#   `-k hummingbird` the Hummingbird example only.
 #
 # Does NOT build: build first (swift build), or point TOLLGATE_BIN at a binary.
 #   TOLLGATE_BIN            gateway binary (default .build/debug/tollgate)
+#   TOLLGATE_HUMMINGBIRD_APP_BIN  the example app behind TollgateMiddleware (default
+#                           .build/debug/HummingbirdPaidAPI; its tests fail, never skip, without it)
 #   INTEROP_VENV            virtualenv to create/reuse (default .venv-interop)
 #   PYTHON                  interpreter used to create the venv (default python3)
 #   TOLLGATE_INTEROP_KEEP=1 keep the temp dir (config, sqlite, logs) after the run
@@ -22,6 +26,8 @@ VENV="${INTEROP_VENV:-$ROOT/.venv-interop}"
 REQ="$ROOT/Tests/Interop/requirements.txt"
 export TOLLGATE_BIN="${TOLLGATE_BIN:-$ROOT/.build/debug/tollgate}"
 case "$TOLLGATE_BIN" in /*) ;; *) TOLLGATE_BIN="$ROOT/$TOLLGATE_BIN" ;; esac
+export TOLLGATE_HUMMINGBIRD_APP_BIN="${TOLLGATE_HUMMINGBIRD_APP_BIN:-$ROOT/.build/debug/HummingbirdPaidAPI}"
+case "$TOLLGATE_HUMMINGBIRD_APP_BIN" in /*) ;; *) TOLLGATE_HUMMINGBIRD_APP_BIN="$ROOT/$TOLLGATE_HUMMINGBIRD_APP_BIN" ;; esac
 
 if [[ ! -x "$TOLLGATE_BIN" ]]; then
   echo "interop: gateway binary not found or not executable: $TOLLGATE_BIN" >&2
@@ -74,6 +80,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 echo "interop: binary $TOLLGATE_BIN"
+echo "interop: hummingbird example $TOLLGATE_HUMMINGBIRD_APP_BIN"
 echo "interop: python $("$VENV/bin/python" -c 'import sys, importlib.metadata as m; print(sys.version.split()[0], "x402", m.version("x402"))')"
 
 set +e

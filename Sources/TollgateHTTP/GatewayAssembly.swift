@@ -1,0 +1,92 @@
+import Logging
+import Prometheus
+import ServiceLifecycle
+import TollgateCore
+import TollgateX402
+
+/// A gateway assembled from a configuration: rail, facilitator pool, audit batching, settings, metrics and the
+/// services that must run beside it. Every door builds on this one assembly: `GatewayServer` (the reverse proxy
+/// of `tollgate serve`) puts a listener in front of it, `TollgateMiddleware` puts it in front of the routes of an
+/// existing Hummingbird application. The store is passed in, so the same assembly serves SQLite and PostgreSQL.
+public struct GatewayAssembly: Sendable {
+    public let gateway: Gateway
+    public let facilitators: FacilitatorPool
+    /// Revocations and incident switches in force on this instance: the gateway reads them on every
+    /// request, the admin API and the refresher write them.
+    public let controls: OperatorControls
+    /// This instance's Prometheus metrics (its own registry).
+    public let metrics: GatewayMetrics
+    /// Everything that must run beside the listener (audit batching, facilitator checks, janitor, settlement
+    /// reconciler, operator-controls refresher, audit retention and head publishing). Run them in the same
+    /// `ServiceGroup` as the application: without the facilitator check, paid routes answer 503.
+    public let services: [any Service]
+    /// The configuration it was built from (body and response limits, trusted proxies, admin settings).
+    public let configuration: GatewayConfiguration
+
+    /// - Parameters:
+    ///   - contractKeys: the upstream contract's keys (`SecretResolver.contractKeys`); nil derives them from `keys`.
+    ///   - facilitatorOverride: facilitators to use instead of the configured ones (tests, the demo).
+    ///   - initialControls: the controls in force at start (load them from the store first, so no request is
+    ///     served before revocations apply).
+    ///   - upstream: where the journey forwards when no door passes its own; nil is the configured HTTP upstream.
+    public init(configuration: GatewayConfiguration, keys: KeyRing, contractKeys: KeyRing? = nil, store: any GatewayStore, logger: Logger,
+                facilitatorOverride: [any Facilitator]? = nil, initialControls: ControlsSnapshot = ControlsSnapshot(),
+                tokens: (any TokenVerifier)? = nil, upstream: (any Upstream)? = nil) {
+        self.configuration = configuration
+        let controls = OperatorControls(initialControls)
+        self.controls = controls
+        let members: [FacilitatorPool.Member]
+        if let facilitatorOverride {
+            members = facilitatorOverride.map { .init(facilitator: $0, networks: []) }
+        } else {
+            members = configuration.facilitators.map { entry in
+                let all = entry.headers["all"] ?? []
+                let headers = HTTPFacilitator.EndpointHeaders(
+                    supported: all + (entry.headers["supported"] ?? []), verify: all + (entry.headers["verify"] ?? []),
+                    settle: all + (entry.headers["settle"] ?? []))
+                return .init(facilitator: HTTPFacilitator(baseURL: entry.url, timeout: .milliseconds(Int64(entry.timeoutSeconds * 1000)), headers: headers),
+                             networks: Set(entry.networks), breaker: entry.breaker)
+            }
+        }
+        let registry = PrometheusCollectorRegistry()
+        let pool = FacilitatorPool(members, metrics: FacilitatorCallMetrics(registry: registry))
+        let metrics = GatewayMetrics(registry: registry, routes: configuration.routes, assets: configuration.assets,
+                                     facilitators: pool, controls: controls)
+        self.metrics = metrics
+        // The pipeline's writes go through the observed store, so the metrics see exactly what was committed.
+        let observedStore = ObservedStore(store, observer: metrics)
+        let rail = ExactEVMRail(assets: configuration.assets, facilitators: pool,
+                                chains: configuration.settlement.rpc.mapValues { EVMChainReader(url: $0) })
+        let batcher = AuditBatcher(store: observedStore, interval: .milliseconds(configuration.auditFlushMillis), logger: logger)
+        let settings = Gateway.Settings(
+            routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
+            contract: ContractSigner(keys: contractKeys ?? keys.contractKeys()), publicURL: configuration.publicURL, unmatched: configuration.unmatched,
+            retryAfterSeconds: configuration.retryAfterSeconds, limits: configuration.limits.trafficLimits(),
+            invalidProofs: NegativeCache(ttlSeconds: Double(configuration.limits.invalidProofCacheSeconds)),
+            idempotencyWindowSeconds: configuration.idempotencyWindowSeconds, spendCaps: configuration.spendCaps,
+            quotas: configuration.quotas, payerAllowList: configuration.payerAllowList, payerDenyList: configuration.payerDenyList,
+            automaticRefunds: configuration.refunds.automatic, auditsDenials: configuration.auditsDenials)
+        let upstream = upstream ?? HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
+                                                maxResponseBytes: configuration.maxUpstreamResponseBytes)
+        let gateway = Gateway(settings: settings, rail: rail, store: observedStore, audit: batcher, upstream: upstream, controls: controls,
+                              tokens: tokens, logger: logger)
+        self.gateway = gateway
+        facilitators = pool
+        var services: [any Service] = [
+            batcher,
+            FacilitatorHealthService(pool: pool, expected: configuration.paidNetworks, logger: logger),
+            ReservationJanitor(store: store, logger: logger),
+            SettlementReconciler(gateway: gateway, interval: .seconds(configuration.settlement.reconcileIntervalSeconds), logger: logger),
+        ]
+        // Every instance follows the shared store, with or without its own admin listener, so a change made
+        // anywhere applies here within a second.
+        services.append(ControlsRefresher(store: store, controls: controls, logger: logger))
+        if let retention = configuration.auditRetention {
+            services.append(store.auditRetentionService(retention, logger: logger))
+        }
+        services.append(AuditHeadPublisher(store: store, file: configuration.auditHeadFile,
+                                           interval: .seconds(configuration.auditHeadIntervalSeconds),
+                                           onPublish: { metrics.publishedAuditHead($0) }, logger: logger))
+        self.services = services
+    }
+}

@@ -1,0 +1,96 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TollgateCore
+
+/// How a Hummingbird request enters the gateway and how its answer leaves: the one piece of code shared by the
+/// reverse proxy (`GatewayResponder`) and the middleware (`TollgateMiddleware`), so both doors read the client's
+/// address, bound the body and protect a settled answer the same way.
+struct GatewayDoor: Sendable {
+    let gateway: Gateway
+    let maxRequestBodyBytes: Int
+    let metrics: GatewayMetrics?
+    let trustedProxies: TrustedProxies
+
+    /// The client's address as the gateway sees it: the peer, or the hop a trusted proxy named.
+    func clientAddress(_ request: Request, peer: SocketAddress?) -> String? {
+        trustedProxies.clientAddress(peer: peer?.ipAddress, fields: request.headers)
+    }
+
+    /// Runs the journey for one request; `upstream` replaces the gateway's own for this request (a door's next handler).
+    func answer(_ request: Request, peer: SocketAddress?, upstream: (any Upstream)? = nil) async -> Response {
+        let response = await journey(request, peer: peer, upstream: upstream)
+        metrics?.countResponse(status: response.status.code)
+        return response
+    }
+
+    private func journey(_ request: Request, peer: SocketAddress?, upstream: (any Upstream)?) async -> Response {
+        if request.method == .options, request.headers[.accessControlRequestMethod] != nil {
+            return Self.preflight(request)
+        }
+        // A declared length over the limit is refused before anything is read; the body itself is read only
+        // once the gateway has decided identity, authorization and admission, and never past the limit.
+        let limit = maxRequestBodyBytes
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            return Response(status: .contentTooLarge, headers: [.contentType: "application/json", .connection: "close"],
+                            body: .init(byteBuffer: ByteBuffer(string: #"{"error":"content_too_large","reason":"request_body_too_large"}"#)))
+        }
+        let body = request.body
+        let incoming = GatewayRequest(
+            method: request.method, target: request.head.path ?? "/", headerFields: request.headers,
+            remoteAddress: clientAddress(request, peer: peer),
+            bodyReader: {
+                do {
+                    var buffer = try await body.collect(upTo: limit)
+                    return buffer.readBytes(length: buffer.readableBytes) ?? []
+                } catch {
+                    throw RequestBodyTooLarge(limit: limit)
+                }
+            })
+        let answer: GatewayResponse
+        if let upstream {
+            answer = await gateway.handle(incoming, upstream: upstream)
+        } else {
+            answer = await gateway.handle(incoming)
+        }
+        return response(answer)
+    }
+
+    /// The gateway's answer as a Hummingbird response.
+    func response(_ answer: GatewayResponse) -> Response {
+        let buffer = ByteBuffer(bytes: answer.body)
+        guard let settled = answer.settledFlow else {
+            return Response(status: answer.status, headers: answer.headerFields, body: .init(byteBuffer: buffer))
+        }
+        // A settled answer that cannot be written was paid for and not delivered: the gateway records it
+        // (and an automatic refund) instead of keeping the money silently.
+        let gateway = self.gateway
+        return Response(status: answer.status, headers: answer.headerFields, body: .init(contentLength: buffer.readableBytes) { writer in
+            do {
+                try await writer.write(buffer)
+                try await writer.finish(nil)
+            } catch {
+                await gateway.undelivered(correlationId: settled, detail: "writing the response failed: \(error)")
+                throw error
+            }
+        })
+    }
+
+    /// Browsers must be allowed to send the proof header and read the terms and receipt.
+    static func preflight(_ request: Request) -> Response {
+        var headers = HTTPFields()
+        headers[.accessControlAllowOrigin] = request.headers[.origin] ?? "*"
+        headers[.accessControlAllowMethods] = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+        headers[.accessControlAllowHeaders] = "PAYMENT-SIGNATURE, X-Api-Key, Authorization, Content-Type"
+        headers[.accessControlExposeHeaders] = "PAYMENT-REQUIRED, PAYMENT-RESPONSE, Tollgate-Correlation-Id"
+        headers[.accessControlMaxAge] = "600"
+        headers[.vary] = "Origin"
+        return Response(status: .noContent, headers: headers)
+    }
+}
+
+/// A request body over `max_request_body_bytes`.
+struct RequestBodyTooLarge: Error, CustomStringConvertible {
+    let limit: Int
+    var description: String { "the request body is larger than \(limit) bytes" }
+}
