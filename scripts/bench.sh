@@ -2,6 +2,8 @@
 # Benchmark: builds tollgate in release, starts the sample upstream, the development facilitator and
 # the gateway (quickstart configuration, fresh SQLite) on loopback, and runs `tollgate bench` against it.
 #   scripts/bench.sh [REQUESTS] [CONCURRENCY]         SYNC=normal scripts/bench.sh: without synced commits
+#   TOLLGATE_BENCH_BIN=path scripts/bench.sh: measures that binary instead of building one (to compare two
+#   versions on the same machine, back to back).
 # Optionally, with REFERENCE_SERVER=path/to/reference_server.py (the x402 Python SDK's reference server
 # from the interop kit) and the interop venv, measures that server with the same load generator.
 set -euo pipefail
@@ -10,8 +12,12 @@ requests=${1:-3000}
 concurrency=${2:-16}
 scripts/setup.sh
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null || true; }
-swift build -c release --product tollgate --scratch-path .build-release --quiet
-bin=.build-release/release/tollgate
+if [ -n "${TOLLGATE_BENCH_BIN:-}" ]; then
+  bin=$TOLLGATE_BENCH_BIN
+else
+  swift build -c release --product tollgate --scratch-path .build-release --quiet
+  bin=.build-release/release/tollgate
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Testing
 @testable import TollgateCore
@@ -562,6 +563,15 @@ import Testing
     @Test func anInputOutOfTurnIsA503NotACrash() {
         var journey = Self.journey()
         #expect(journey.next(.recorded(true), at: Self.now).denial?.status == .serviceUnavailable)
+    }
+
+    /// docs/architecture.md shows the list of stages as it is: a stage added, renamed or reworded here must be there too.
+    @Test func theArchitectureDocumentListsTheStagesAsTheyAre() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/architecture.md").standardized
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        let table = "| stage | title | what it decides |\n|---|---|---|\n"
+            + JourneyStage.all.map { "| `\($0.id)` | \($0.title) | \($0.summary) |\n" }.joined()
+        #expect(text.contains(table))
     }
 
     @Test func everyStageOfTheMachineIsListedOnce() {

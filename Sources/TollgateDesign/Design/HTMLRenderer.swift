@@ -80,9 +80,9 @@ public enum HTMLRenderer {
 
     static func steps(_ report: DesignReport) -> [String] {
         ["<h2>2. Steps, owners, checks and audit</h2>",
-         table(["#", "step", "owner", "checks", "this configuration", "refusals", "logged (stage outcome reason)"],
+         table(["#", "step", "journey stage", "owner", "checks", "this configuration", "refusals", "logged (stage outcome reason)"],
                report.flow.enumerated().map { index, step in
-            [String(index + 1), step.active ? e(step.title) : "<span class=\"inactive\">\(e(step.title)) (not used)</span>",
+            [String(index + 1), step.active ? e(step.title) : "<span class=\"inactive\">\(e(step.title)) (not used)</span>", e(step.stageLabel),
              "<span class=\"owner\">\(step.owner.rawValue)</span>", list(step.checks), list(step.configuration), list(step.refusals),
              step.audit.isEmpty ? "nothing" : step.audit.map { code($0.description) }.joined(separator: "<br>")]
         })]

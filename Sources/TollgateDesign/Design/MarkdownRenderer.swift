@@ -123,12 +123,12 @@ public enum MarkdownRenderer {
 
     static func stepsSection(_ report: DesignReport) -> [String] {
         var out = ["## 2. Steps, owners, checks and audit", "",
-                   "| # | step | owner | checks | this configuration | refusals | logged (stage outcome reason) |",
-                   "|---|---|---|---|---|---|---|"]
+                   "| # | step | journey stage | owner | checks | this configuration | refusals | logged (stage outcome reason) |",
+                   "|---|---|---|---|---|---|---|---|"]
         for (index, step) in report.flow.enumerated() {
             let name = step.active ? step.title : "\(step.title) (not used)"
             let logged = step.audit.isEmpty ? "nothing" : step.audit.map { code($0.description) }.joined(separator: "<br>")
-            out.append("| \(index + 1) | \(cell(name)) | \(step.owner.rawValue) | \(cell(step.checks.joined(separator: "; "))) | "
+            out.append("| \(index + 1) | \(cell(name)) | \(cell(step.stageLabel)) | \(step.owner.rawValue) | \(cell(step.checks.joined(separator: "; "))) | "
                 + "\(cell(step.configuration.joined(separator: "; "))) | \(cell(step.refusals.joined(separator: "; "))) | \(logged) |")
         }
         out.append("")
