@@ -22,7 +22,7 @@ import Testing
     static func journey(_ target: String = "/datasets/prices", method: HTTPRequest.Method = .get, proof: Bool = false,
                         settings: Gateway.Settings = settings()) -> Journey {
         let request = GatewayRequest(method: method, target: target, headerFields: [:], remoteAddress: "192.0.2.7")
-        return Journey(request: request, settings: settings, correlationId: "tg_first", arrivalMillis: now,
+        return Journey(request: request, settings: Gateway.SharedSettings(settings), correlationId: "tg_first", arrivalMillis: now,
                        proofDigest: proof ? [1, 2, 3] : nil, wire: ScriptedRail().wire)
     }
 

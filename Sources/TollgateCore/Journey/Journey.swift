@@ -11,7 +11,9 @@ import HTTPTypes
 /// Calling an input method the current state does not expect is a driver bug: the machine answers with a
 /// 500-free refusal (`unexpectedInput`) rather than trapping, so a door never crashes.
 struct Journey: Sendable {
-    let settings: Gateway.Settings
+    /// The gateway's settings, shared by reference: a journey starts per request and must not copy them.
+    let policy: Gateway.SharedSettings
+    var settings: Gateway.Settings { policy.settings }
     /// The request as the stages have shaped it: normalised target, then its body once read.
     var request: GatewayRequest
     /// Correlation id, client, resource and limit keys of this flow as they become known.
@@ -26,11 +28,11 @@ struct Journey: Sendable {
     /// The time of the input being handled (Unix milliseconds): the machine reads no clock of its own.
     private(set) var nowMillis: Int64
 
-    init(request: GatewayRequest, settings: Gateway.Settings, correlationId: String, arrivalMillis: Int64, proofDigest: [UInt8]?,
+    init(request: GatewayRequest, settings: Gateway.SharedSettings, correlationId: String, arrivalMillis: Int64, proofDigest: [UInt8]?,
          wire: RailWire) {
         self.wire = wire
         self.request = request
-        self.settings = settings
+        self.policy = settings
         self.flow = Flow(correlationId: correlationId, now: arrivalMillis)
         self.arrival = Double(arrivalMillis) / 1000
         self.proofDigest = proofDigest

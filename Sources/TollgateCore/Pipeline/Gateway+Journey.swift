@@ -5,7 +5,7 @@ extension Gateway {
     /// The driver of `Journey`: performs each action the machine returns (identity, limits, body, rail, store,
     /// facilitator, upstream) and feeds back what happened, until the machine answers.
     func drive(_ received: GatewayRequest, correlationId: String) async -> (GatewayResponse, Flow) {
-        var journey = Journey(request: received, settings: settings, correlationId: correlationId, arrivalMillis: clock.nowMillis(),
+        var journey = Journey(request: received, settings: sharedSettings, correlationId: correlationId, arrivalMillis: clock.nowMillis(),
                               proofDigest: rail.proofFingerprint(received.headerFields), wire: rail.wire)
         // The authorization this request holds in flight (`reserve`), given back however the journey ends.
         var held: ProofKey?

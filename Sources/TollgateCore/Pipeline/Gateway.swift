@@ -8,6 +8,12 @@ import Logging
 /// The gateway holds no HTTP server: adapters turn their requests into `GatewayRequest` and write
 /// `GatewayResponse` back. All I/O goes through the protocols it is given.
 public struct Gateway: Sendable {
+    /// Settings behind a reference: copying `Settings` retains every one of its fields.
+    final class SharedSettings: Sendable {
+        let settings: Settings
+        init(_ settings: Settings) { self.settings = settings }
+    }
+
     /// What to do with requests no route matches.
     public enum UnmatchedPolicy: String, Sendable {
         case deny
@@ -73,6 +79,8 @@ public struct Gateway: Sendable {
     }
 
     let settings: Settings
+    /// The same settings behind one reference, for the journeys (one per request) to share.
+    let sharedSettings: SharedSettings
     /// Every way of being paid, in the order their terms are offered.
     let rails: [any PaymentRail]
     /// The rail of the request being handled: the one whose header carries its proof, chosen once on arrival
@@ -101,6 +109,7 @@ public struct Gateway: Sendable {
         self.controls = controls
         self.tokens = tokens
         self.settings = settings
+        self.sharedSettings = SharedSettings(settings)
         self.rails = rails
         self.rail = rails[0]
         var exposed: [String] = []

@@ -32,7 +32,7 @@ public struct EVMChainReader: Sendable {
         let payerWord = HexString.prefixed(Array(repeating: 0, count: 12) + payerBytes)
         let data = HexString.prefixed(Self.authorizationStateSelector + HexString.decodeAllowingPrefix(payerWord)! + nonceBytes)
         let state = try await call("eth_call", [.object(["to": .string(asset), "data": .string(data)]), .string("latest")], logger: logger)
-        guard let word = state.string.flatMap { HexString.decodeAllowingPrefix($0) }, word.count == 32 else {
+        guard let word = state.string.flatMap({ HexString.decodeAllowingPrefix($0) }), word.count == 32 else {
             throw RailFailure(.undecodable, "eth_call answered something that is not a bool", authority: url)
         }
         guard word.last == 1 else { return .unused }
