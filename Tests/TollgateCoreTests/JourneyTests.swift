@@ -475,14 +475,78 @@ import Testing
         }
     }
 
-    @Test func settleBeforeHandsTheWholeDeliveryToItsSubJourney() {
+    static let settled = Settlement(status: .settled, transaction: "0xtx", network: GatewayHarness.network, payer: payer)
+    static let receipt: HTTPFields = [HTTPField.Name("Receipt")!: "r"]
+
+    /// A journey on a `settle: before` route, its proof claimed, verified and about to be settled.
+    static func settlingFirst(automaticRefunds: Bool = true) -> (Journey, Journey.Action) {
         var route = GatewayHarness.datasets
         route.pricing?.metering = Metering(settle: .before)
-        var journey = Self.claimed(settings: Self.settings(routes: RouteTable([route])))
-        guard case .settleThenDeliver = journey.next(.facilitatorAnswered(.success(.valid(payer: Self.payer))), at: Self.now) else {
+        var settings = settings(routes: RouteTable([route]))
+        settings.automaticRefunds = automaticRefunds
+        var journey = claimed(settings: settings)
+        let action = journey.next(.facilitatorAnswered(.success(.valid(payer: payer))), at: now)
+        return (journey, action)
+    }
+
+    @Test func settleBeforeSettlesRecordsThenForwards() {
+        var (journey, action) = Self.settlingFirst()
+        guard case .settle(_, let intent, _) = action else {
             Issue.record("settle: before settles first")
             return
         }
+        #expect(intent.response == nil && intent.metering == nil)
+        guard case .recordSettlement(_, let payment, let events) = journey.next(.settleAnswered(.answered(Self.settled, attempt: nil), receipt: Self.receipt),
+                                                                              at: Self.now) else {
+            Issue.record("the settlement is recorded before anything is forwarded")
+            return
+        }
+        #expect(payment.transaction == "0xtx")
+        #expect(events.last?.stage == .settle)
+        guard case .forward = journey.next(.recorded(true), at: Self.now) else {
+            Issue.record("then the request is forwarded")
+            return
+        }
+        let answer = UpstreamResponse(status: .ok, headerFields: [:], body: Array("rows".utf8))
+        guard case .recordDelivery(_, let stored, _, let deliveryEvents) = journey.next(.upstreamAnswered(.success(answer), elapsedMillis: 2), at: Self.now) else {
+            Issue.record("a delivered answer's delivery is recorded")
+            return
+        }
+        #expect(stored?.body == answer.body)
+        #expect(deliveryEvents.map(\.stage) == [.forward, .meter, .respond])
+        guard case .respond(.delivered(let response)) = journey.next(.recorded(true), at: Self.now) else {
+            Issue.record("then served with the receipt")
+            return
+        }
+        #expect(response.headerFields[HTTPField.Name("Receipt")!] == "r")
+    }
+
+    @Test func settleBeforeRefundsWhatIsNotDelivered() {
+        var (journey, _) = Self.settlingFirst()
+        _ = journey.next(.settleAnswered(.answered(Self.settled, attempt: nil), receipt: Self.receipt), at: Self.now)
+        _ = journey.next(.recorded(true), at: Self.now)
+        guard case .refund(let request?, let events) = journey.next(.upstreamAnswered(.failure(.init("down")), elapsedMillis: 1), at: Self.now) else {
+            Issue.record("a settled request that was not delivered is refunded")
+            return
+        }
+        #expect(request.automatic && request.correlationId == "tg_offer")
+        #expect(events.last?.stage == .forward)
+        let refund = Refund(id: "rf_1", correlationId: "tg_offer", kind: .payout, state: .pendingPayout, clientId: "alice", payer: Self.payer,
+                            resource: "datasets", amount: "10000", asset: "usdc", network: GatewayHarness.network, unit: "request",
+                            reason: "not delivered", actor: "tollgate", automatic: true, createdAtMillis: Self.now)
+        let denial = journey.next(.refunded(.success(refund)), at: Self.now).denial
+        #expect(denial?.status == .badGateway)
+        #expect(denial?.fields[.tollgateRefund] == "rf_1")
+        #expect(denial?.detail.contains("refund rf_1") == true)
+
+        var manual = Self.settlingFirst(automaticRefunds: false).0
+        _ = manual.next(.settleAnswered(.answered(Self.settled, attempt: nil), receipt: Self.receipt), at: Self.now)
+        _ = manual.next(.recorded(true), at: Self.now)
+        guard case .refund(nil, _) = manual.next(.upstreamAnswered(.failure(.init("down")), elapsedMillis: 1), at: Self.now) else {
+            Issue.record("with automatic refunds off no refund is recorded")
+            return
+        }
+        #expect(manual.next(.refunded(nil), at: Self.now).denial?.extra["refund"] == "manual_review")
     }
 
     static func forwarding() -> Journey {
@@ -505,7 +569,7 @@ import Testing
 
         var failing = Self.forwarding()
         let answer = UpstreamResponse(status: .internalServerError, headerFields: [:], body: [])
-        guard case .respond(.release(_, let failEvents, then: .passedOn(let passed, _, _))) =
+        guard case .respond(.release(_, let failEvents, then: .passedOn(let passed, _, _, _))) =
             failing.next(.upstreamAnswered(.success(answer), elapsedMillis: 3), at: Self.now) else {
             Issue.record("a failing upstream's answer is passed on uncharged")
             return
@@ -514,24 +578,36 @@ import Testing
         #expect(failEvents.last?.details["settled"] == "false")
     }
 
-    @Test func aDeliveredAnswerIsChargedRecordedThenServedWithItsReceipt() {
-        var journey = Self.forwarding()
+    /// A journey whose paid answer was delivered by the upstream; the next action settles it.
+    static func settling() -> (Journey, Journey.Action) {
+        var journey = forwarding()
         let answer = UpstreamResponse(status: .ok, headerFields: [.contentType: "application/json"], body: Array(#"{"p":1}"#.utf8))
-        guard case .charge(_, let delivered) = journey.next(.upstreamAnswered(.success(answer), elapsedMillis: 3), at: Self.now) else {
-            Issue.record("a delivered answer is charged")
+        let action = journey.next(.upstreamAnswered(.success(answer), elapsedMillis: 3), at: now)
+        return (journey, action)
+    }
+
+    static let attempt = SettlementAttempt(authority: "http://facilitator.test", request: Array("body".utf8))
+
+    @Test func aDeliveredAnswerIsSettledWithItsIntentRecordedThenServedWithItsReceipt() {
+        var (journey, action) = Self.settling()
+        guard case .settle(_, let intent, let events) = action else {
+            Issue.record("a delivered answer is settled")
             return
         }
-        #expect(delivered.prepared?.body == answer.body)
-        #expect(delivered.metering.usage.quantity == 1)
-        let settlement = Settlement(status: .settled, transaction: "0xtx", network: GatewayHarness.network, payer: Self.payer)
-        guard case .record(_, let payment, let stored, _, let events) =
-            journey.next(.charged(.settled(settlement, []), receipt: [HTTPField.Name("Receipt")!: "r"]), at: Self.now) else {
+        // The intent keeps the answer, so a settlement resolved later can still deliver it.
+        #expect(intent.response?.body == Array(#"{"p":1}"#.utf8))
+        #expect(intent.metering?.usage.quantity == 1)
+        #expect(intent.correlationId == "tg_offer")
+        #expect(events.last?.stage == .forward)
+        guard case .record(_, let payment, let stored, _, let recordEvents) =
+            journey.next(.settleAnswered(.answered(Self.settled, attempt: Self.attempt), receipt: Self.receipt), at: Self.now) else {
             Issue.record("a settled payment is recorded before it is served")
             return
         }
         #expect(payment.transaction == "0xtx")
         #expect(stored?.correlationId == "tg_offer")
-        #expect(events.map(\.stage) == [.meter, .respond])
+        // The events before the intent were committed with it: only what follows is recorded now.
+        #expect(recordEvents.map(\.stage) == [.settle, .meter, .respond])
         guard case .respond(.delivered(let response)) = journey.next(.recorded(true), at: Self.now) else {
             Issue.record("a recorded payment is served")
             return
@@ -541,23 +617,85 @@ import Testing
     }
 
     @Test func anUnrecordedSettlementIsNotServed() {
-        var journey = Self.forwarding()
-        _ = journey.next(.upstreamAnswered(.success(UpstreamResponse(status: .ok, headerFields: [:], body: [])), elapsedMillis: 1), at: Self.now)
-        let settlement = Settlement(status: .settled, transaction: "0xtx", network: GatewayHarness.network, payer: Self.payer)
-        _ = journey.next(.charged(.settled(settlement, []), receipt: [:]), at: Self.now)
-        guard case .respond(.notRecorded("0xtx")) = journey.next(.recorded(false), at: Self.now) else {
+        var (journey, _) = Self.settling()
+        _ = journey.next(.settleAnswered(.answered(Self.settled, attempt: Self.attempt), receipt: [:]), at: Self.now)
+        guard case .respond(.notRecorded("0xtx", delivery: false)) = journey.next(.recorded(false), at: Self.now) else {
             Issue.record("nothing unrecorded is served")
             return
         }
+    }
 
-        var stopped = Self.forwarding()
-        _ = stopped.next(.upstreamAnswered(.success(UpstreamResponse(status: .ok, headerFields: [:], body: [])), elapsedMillis: 1), at: Self.now)
-        guard case .respond(.ready(let response)) = stopped.next(.charged(.stopped(GatewayResponse(status: .serviceUnavailable)), receipt: [:]),
-                                                                 at: Self.now) else {
-            Issue.record("a charge that did not settle answers for itself")
+    @Test func aSettlementNeverSentIsReleasedAndOneInDoubtIsHeld() {
+        var suspended = Self.settling().0
+        guard case .respond(.release(_, _, then: .deny(let incident))) = suspended.next(.settleAnswered(.suspended(incident: "inc-9"), receipt: [:]),
+                                                                                        at: Self.now) else {
+            Issue.record("an incident switched on in flight settles nothing and releases the claim")
             return
         }
-        #expect(response.status == .serviceUnavailable)
+        #expect(incident.extra["incident"] == "inc-9")
+
+        var unreachable = Self.settling().0
+        guard case .respond(.release(_, _, then: .deny(let down))) =
+            unreachable.next(.settleAnswered(.railFailed(ScriptedRail.outage, intentRecorded: false), receipt: [:]), at: Self.now) else {
+            Issue.record("a facilitator never reached: nothing was sent, the claim is released")
+            return
+        }
+        #expect(down.reason == .facilitatorUnavailable)
+
+        var lost = Self.settling().0
+        guard case .respond(.finishClaim(_, .unknown, let events, then: .deny(let unknown))) =
+            lost.next(.settleAnswered(.railFailed(ScriptedRail.lostAnswer, intentRecorded: true), receipt: [:]), at: Self.now) else {
+            Issue.record("a lost answer holds the claim as unknown, never released, never a 402")
+            return
+        }
+        #expect(unknown.status == .serviceUnavailable)
+        #expect(events.map(\.reason) == ["settlement_unknown"])
+
+        var unrecorded = Self.settling().0
+        guard case .respond(.release(_, _, then: .deny(let store))) =
+            unrecorded.next(.settleAnswered(.intentNotRecorded(.init("disk"), intentRecorded: false), receipt: [:]), at: Self.now) else {
+            Issue.record("an intent that cannot be recorded is never sent; the claim is released")
+            return
+        }
+        #expect(store.reason == .storeUnavailable)
+    }
+
+    @Test func aPendingSettlementIsAskedOnceMoreThenHeld() {
+        var journey = Self.settling().0
+        let pending = Settlement(status: .pending, transaction: "0xp", network: GatewayHarness.network, payer: Self.payer)
+        guard case .resettle(let attempt) = journey.next(.settleAnswered(.answered(pending, attempt: Self.attempt), receipt: [:]), at: Self.now) else {
+            Issue.record("a pending settlement is asked again with the same attempt")
+            return
+        }
+        #expect(attempt == Self.attempt)
+        guard case .respond(.finishClaim(_, .pending, let events, _)) =
+            journey.next(.settleAnswered(.answered(pending, attempt: Self.attempt), receipt: [:]), at: Self.now) else {
+            Issue.record("still pending: held, never asked a third time")
+            return
+        }
+        #expect(events.map(\.reason) == ["settlement_pending", "settlement_pending"])
+
+        var lostOnRetry = Self.settling().0
+        _ = lostOnRetry.next(.settleAnswered(.answered(pending, attempt: Self.attempt), receipt: [:]), at: Self.now)
+        guard case .respond(.finishClaim(_, .unknown, let lostEvents, _)) =
+            lostOnRetry.next(.settleAnswered(.railFailed(ScriptedRail.lostAnswer, intentRecorded: true), receipt: [:]), at: Self.now) else {
+            Issue.record("a resettle that gets no answer is unknown")
+            return
+        }
+        #expect(lostEvents.map(\.reason) == ["settlement_pending", "settlement_unknown"])
+    }
+
+    @Test func aRefusedSettlementEndsTheClaimWithTheRailsReceipt() {
+        var journey = Self.settling().0
+        let failed = Settlement(status: .failed, transaction: "", network: GatewayHarness.network, payer: Self.payer,
+                                errorReason: "insufficient_funds", errorMessage: "no funds")
+        guard case .respond(.finishClaim(_, .failed, let events, then: .settlementRefused(let receipt))) =
+            journey.next(.settleAnswered(.answered(failed, attempt: Self.attempt), receipt: Self.receipt), at: Self.now) else {
+            Issue.record("a refused settlement ends the claim and answers 402 with the receipt")
+            return
+        }
+        #expect(events.map(\.reason) == ["insufficient_funds", "settlement_failed"])
+        #expect(receipt == Self.receipt)
     }
 
     @Test func anInputOutOfTurnIsA503NotACrash() {

@@ -6,10 +6,7 @@ import Crypto
 /// the route's moment of consumption, then the private-field filter. What is not consumed is not charged.
 extension Journey {
     mutating func deliver(_ paid: PaidFlow, events: [AuditEvent]) -> Action {
-        if paid.pricing.metering.settle == .before {
-            state = .done
-            return .settleThenDeliver(paid, events: events)
-        }
+        if paid.pricing.metering.settle == .before { return settle(paid, nil, events: events) }
         state = .forwarding(paid, events: events)
         return .forward(paid.contract(atSeconds: nowMillis / 1000))
     }
@@ -20,7 +17,7 @@ extension Journey {
             // Not delivered, so not settled: the same proof may be presented again.
             if let answer {
                 let denied = event(.respond, .denied, reason, ["status": String(answer.status.code), "settled": "false"])
-                return finish(.release(paid.proof.key, events: events + [denied], then: .passedOn(answer, paid.route, paid.identity)))
+                return finish(.release(paid.proof.key, events: events + [denied], then: .passedOn(answer, paid.route, paid.identity, extra: [:])))
             }
             return finish(.release(paid.proof.key, events: events, then: .deny(Denial(
                 status: .badGateway, error: "bad_gateway", stage: .respond, reason: reason, detail: "\(detail); nothing was charged", durable: true))))
@@ -31,8 +28,7 @@ extension Journey {
                                       bodyDigest: HexString.encode(SHA256.hash(data: answer.body)),
                                       prepared: paid.storable(answer, fields: HopByHop.response(answer.headerFields), settings: settings, atMillis: nowMillis),
                                       metering: paid.metering(consumed: consumed, atMillis: nowMillis))
-            state = .charging(paid, delivered)
-            return .charge(paid, delivered)
+            return settle(paid, delivered, events: events)
         }
     }
 }

@@ -1,21 +1,140 @@
+import Crypto
 import HTTPTypes
 
 /// Stages `settle`, `meter` and `respond`: only a delivered answer is settled (the intent, with the answer, is
-/// committed first); the settlement, the ledger entry, the usage and the answer kept for retries are recorded
-/// in one transaction before the answer is served: nothing unrecorded is served.
+/// committed first; with `settle: before`, the settlement comes first and what is then not delivered is
+/// refunded); the outcome of `/settle` is never guessed: not sent is released, sent without an answer is held
+/// (`unknown`) for the retry or the reconciler, a pending one is asked exactly once more. The settlement, the
+/// ledger entry, the usage and the answer kept for retries are recorded in one transaction before the answer is
+/// served: nothing unrecorded is served.
 extension Journey {
-    mutating func charged(_ charge: PaidCharge, receipt: HTTPFields, _ paid: PaidFlow, _ delivered: Delivered) -> Action {
-        guard case .settled(let settlement, var events) = charge else { return finish(.ready(charge.stoppedResponse)) }
-        let (response, stored) = paid.receipt(delivered.answer, receiptFields: receipt, settings: settings, atMillis: nowMillis)
-        events.append(contentsOf: paid.deliveryEvents(delivered.answer, consumed: delivered.consumed, bodyDigest: delivered.bodyDigest, atMillis: nowMillis))
-        let payment = paid.paymentRecord(transaction: settlement.transaction, bodyDigest: delivered.bodyDigest, atMillis: nowMillis)
-        state = .recording(response, transaction: settlement.transaction)
-        return .record(paid.proof.key, payment, stored, delivered.metering, events: events)
+    mutating func settle(_ paid: PaidFlow, _ delivered: Delivered?, events: [AuditEvent]) -> Action {
+        let proof = paid.proof
+        let intent = SettlementIntent(
+            key: proof.key, correlationId: flow.correlationId, attempt: SettlementAttempt(authority: "", request: []),
+            payment: paid.paymentRecord(transaction: "", bodyDigest: delivered?.bodyDigest ?? "", atMillis: nowMillis),
+            metering: delivered?.metering, response: delivered?.prepared, redeliverable: paid.route.redeliverable(paid.request.method),
+            validBefore: Int64(proof.validBefore) ?? 0, createdAtMillis: nowMillis)
+        state = .settling(paid, delivered, events: events)
+        return .settle(paid, intent: intent, events: events)
+    }
+
+    mutating func settleAnswered(_ outcome: SettleOutcome, receipt: HTTPFields, _ paid: PaidFlow, _ delivered: Delivered?,
+                                 events: [AuditEvent], resettled: Bool) -> Action {
+        let key = paid.proof.key
+        switch outcome {
+        case .suspended(let incident):
+            // The switch went on while this request was in flight: deliver nothing, settle nothing.
+            let denied = event(.settle, .denied, .incident, ["incident": incident, "settled": "false"])
+            return finish(.release(key, events: events + [denied], then: .deny(Denial(
+                status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .incident,
+                detail: "payments are suspended (incident \(incident)); nothing was charged", extra: ["incident": incident], durable: true))))
+        case .railFailed(let failure, let recorded) where !failure.reachedAuthority:
+            // No facilitator could be connected to: `/settle` was never sent, nothing can have moved.
+            let failed = event(.settle, .error, .facilitatorUnavailable, ["detail": "\(failure)", "sent": "false", "settled": "false"])
+            return finish(.release(key, events: (recorded ? [] : events) + [failed], then: .deny(Denial(
+                status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .facilitatorUnavailable,
+                detail: "payment settlement is unavailable; nothing was charged; retry later", durable: true))))
+        case .railFailed(let failure, let recorded):
+            let recorded = recorded && !resettled
+            let failed = event(.settle, .error, .settlementUnknown, ["detail": "\(failure)", "authority": failure.authority])
+            return finish(.finishClaim(key, .unknown, events: (recorded ? [] : events) + [failed], then: .deny(Denial(
+                status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .settlementUnknown,
+                detail: "settlement could not be confirmed; the payment is held for reconciliation; send the same proof again later, do not pay again",
+                durable: true))))
+        case .intentNotRecorded(let failure, let recorded):
+            // The intent could not be recorded, so nothing was sent.
+            let failed = event(.settle, .error, .storeUnavailable, ["detail": failure.detail, "sent": "false", "settled": "false"])
+            return finish(.release(key, events: (recorded ? [] : events) + [failed], then: .deny(Denial(
+                status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .storeUnavailable,
+                detail: "the gateway cannot record payments right now; nothing was charged", durable: true))))
+        case .answered(let settlement, let attempt):
+            // The flow's events so far were committed with the first intent (a resettle's are its own).
+            var events = attempt == nil || resettled ? events : []
+            switch settlement.status {
+            case .pending where !resettled && attempt != nil:
+                // Not final: ask the same facilitator once more with the identical body, never with a fresh 402
+                // (the client would pay twice).
+                events.append(event(.settle, .error, .settlementPending, ["transaction": settlement.transaction]))
+                state = .resettling(paid, delivered, events: events)
+                return .resettle(attempt!)
+            case .pending:
+                events.append(event(.settle, .error, .settlementPending, ["transaction": settlement.transaction]))
+                return finish(.finishClaim(key, .pending, events: events, then: .deny(Denial(
+                    status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .settlementPending,
+                    detail: "settlement is still pending (\(settlement.transaction)); the payment is held, do not pay again", durable: true))))
+            case .failed:
+                let reason = Reason(settlement.errorReason ?? Reason.settlementFailed.rawValue)
+                events.append(event(.settle, .denied, reason, ["detail": settlement.errorMessage ?? ""]))
+                events.append(event(.respond, .denied, .settlementFailed, ["status": "402", "settled": "false"]))
+                return finish(.finishClaim(key, .failed, events: events, then: .settlementRefused(receipt: receipt)))
+            case .settled:
+                let offer = paid.offer.offer
+                events.append(event(.settle, .ok, nil, ["transaction": settlement.transaction, "network": settlement.network,
+                                                        "asset": offer.asset, "amount": offer.amount.atomic]))
+                guard let delivered else {
+                    state = .recordingSettlement(paid, Settled(settlement: settlement, receipt: receipt))
+                    return .recordSettlement(key, paid.paymentRecord(transaction: settlement.transaction, bodyDigest: "", atMillis: nowMillis),
+                                             events: events)
+                }
+                let (response, stored) = paid.receipt(delivered.answer, receiptFields: receipt, settings: settings, atMillis: nowMillis)
+                events.append(contentsOf: paid.deliveryEvents(delivered.answer, consumed: delivered.consumed, bodyDigest: delivered.bodyDigest,
+                                                              atMillis: nowMillis))
+                let payment = paid.paymentRecord(transaction: settlement.transaction, bodyDigest: delivered.bodyDigest, atMillis: nowMillis)
+                state = .recording(response, transaction: settlement.transaction)
+                return .record(key, payment, stored, delivered.metering, events: events)
+            }
+        }
     }
 
     mutating func recorded(_ written: Bool, _ response: GatewayResponse, transaction: String) -> Action {
         // The money moved but the ledger could not record it: do not serve what is not recorded.
-        finish(written ? .delivered(response) : .notRecorded(transaction: transaction))
+        finish(written ? .delivered(response) : .notRecorded(transaction: transaction, delivery: false))
+    }
+
+    // MARK: settle: before
+
+    mutating func settlementRecorded(_ written: Bool, _ paid: PaidFlow, _ settlement: Settled) -> Action {
+        guard written else { return finish(.notRecorded(transaction: settlement.transaction, delivery: false)) }
+        state = .forwardingSettled(paid, settlement)
+        return .forward(paid.contract(atSeconds: nowMillis / 1000))
+    }
+
+    mutating func forwardedSettled(_ delivery: PaidDelivery, _ paid: PaidFlow, _ settlement: Settled) -> Action {
+        switch delivery {
+        case .failed(let answer, let reason, let detail, let events):
+            // What happened upstream is recorded first, so the trail reads forward → refund → respond.
+            // `refunds.automatic: false`: no refund record; the payment is held for an operator to decide.
+            let request = settings.automaticRefunds
+                ? RefundRequest(correlationId: flow.correlationId, reason: "not delivered: \(reason.rawValue)", actor: "tollgate", automatic: true)
+                : nil
+            state = .refunding(paid, settlement, NotDelivered(answer: answer, reason: reason, detail: detail))
+            return .refund(request, events: events)
+        case .delivered(let answer, let consumed, var events):
+            let (response, stored) = paid.receipt(answer, receiptFields: settlement.receipt, settings: settings, atMillis: nowMillis)
+            let digest = HexString.encode(SHA256.hash(data: answer.body))
+            events.append(contentsOf: paid.deliveryEvents(answer, consumed: consumed, bodyDigest: digest, atMillis: nowMillis))
+            state = .recordingDelivery(response, transaction: settlement.transaction)
+            return .recordDelivery(paid.proof.key, stored, paid.metering(consumed: consumed, atMillis: nowMillis), events: events)
+        }
+    }
+
+    mutating func refunded(_ result: Result<Refund, Failure>?, _ paid: PaidFlow, _ settlement: Settled, _ failure: NotDelivered) -> Action {
+        let refund = try? result?.get()
+        var facts = ["refund_id": refund?.id ?? ""]
+        if result == nil { facts["refund"] = "manual_review" }
+        var fields = HTTPFields()
+        if let refund { fields[.tollgateRefund] = refund.id }
+        if let answer = failure.answer {
+            let denied = event(.respond, .denied, failure.reason, facts.merging(["status": String(answer.status.code), "settled": "true"]) { a, _ in a })
+            return finish(.commit([denied], then: .passedOn(answer, paid.route, paid.identity, extra: fields)))
+        }
+        let owed = result == nil ? "the payment is held for manual review (automatic refunds are off); support can trace this flow"
+            : refund.map { "refund \($0.id) (\($0.amount) \($0.asset), pending payout) is recorded" }
+            ?? "the refund could not be recorded; support can trace this flow"
+        return finish(.deny(Denial(status: .badGateway, error: "bad_gateway", stage: .respond, reason: failure.reason,
+                                   detail: "\(failure.detail); the payment had settled (\(settlement.transaction)), so \(owed)",
+                                   extra: facts, durable: true, fields: fields)))
     }
 }
 

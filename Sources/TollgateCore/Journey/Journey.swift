@@ -67,8 +67,10 @@ struct Journey: Sendable {
         case spendHeld(Result<SpendHold?, Failure>)
         /// The upstream's answer and how long it took, or why there was none.
         case upstreamAnswered(Result<UpstreamResponse, Failure>, elapsedMillis: Int64)
-        /// How settling went, and the rail's receipt fields when it settled.
-        case charged(PaidCharge, receipt: HTTPFields)
+        /// How `/settle` went (or why it was not sent), and the rail's receipt fields when it settled.
+        case settleAnswered(SettleOutcome, receipt: HTTPFields)
+        /// The refund recorded for a settled request that was not delivered; nil when automatic refunds are off.
+        case refunded(Result<Refund, Failure>?)
         case recorded(Bool)
     }
 
@@ -115,8 +117,17 @@ struct Journey: Sendable {
         case (.spendHeld(let result), .holdingSpend(let paid, let events)): return spendHeld(result, paid, events: events)
         case (.upstreamAnswered(let result, let elapsed), .forwarding(let paid, let events)):
             return forwarded(paid.judge(result, elapsedMillis: elapsed, atMillis: nowMillis, events: events), paid)
-        case (.charged(let charge, let receipt), .charging(let paid, let delivered)): return charged(charge, receipt: receipt, paid, delivered)
+        case (.settleAnswered(let outcome, let receipt), .settling(let paid, let delivered, let events)):
+            return settleAnswered(outcome, receipt: receipt, paid, delivered, events: events, resettled: false)
+        case (.settleAnswered(let outcome, let receipt), .resettling(let paid, let delivered, let events)):
+            return settleAnswered(outcome, receipt: receipt, paid, delivered, events: events, resettled: true)
         case (.recorded(let written), .recording(let response, let transaction)): return recorded(written, response, transaction: transaction)
+        case (.recorded(let written), .recordingSettlement(let paid, let settlement)): return settlementRecorded(written, paid, settlement)
+        case (.upstreamAnswered(let result, let elapsed), .forwardingSettled(let paid, let settlement)):
+            return forwardedSettled(paid.judge(result, elapsedMillis: elapsed, atMillis: nowMillis, events: []), paid, settlement)
+        case (.refunded(let refund), .refunding(let paid, let settlement, let failure)): return refunded(refund, paid, settlement, failure)
+        case (.recorded(let written), .recordingDelivery(let response, let transaction)):
+            return finish(written ? .delivered(response) : .notRecorded(transaction: transaction, delivery: true))
         default: return unexpectedInput("\(input) in \(state)")
         }
     }
@@ -143,8 +154,16 @@ struct Journey: Sendable {
         case verifying(PaidFlow)
         case holdingSpend(PaidFlow, events: [AuditEvent])
         case forwarding(PaidFlow, events: [AuditEvent])
-        case charging(PaidFlow, Delivered)
+        /// `/settle` sent (the answer already produced, or nil with `settle: before`).
+        case settling(PaidFlow, Delivered?, events: [AuditEvent])
+        /// A pending settlement asked once more.
+        case resettling(PaidFlow, Delivered?, events: [AuditEvent])
         case recording(GatewayResponse, transaction: String)
+        /// `settle: before`: the settlement is being recorded, then the request forwarded, then its delivery recorded.
+        case recordingSettlement(PaidFlow, Settled)
+        case forwardingSettled(PaidFlow, Settled)
+        case refunding(PaidFlow, Settled, NotDelivered)
+        case recordingDelivery(GatewayResponse, transaction: String)
         case done
     }
 
@@ -227,12 +246,19 @@ struct Journey: Sendable {
         case verifyWithFacilitator(PaymentProof, SignedOffer)
         /// Hold spend against caps and quotas, all or nothing; `spendHeld`.
         case holdSpend([SpendHold], correlationId: String)
-        /// `settle: before`: settle, record, then forward (refunding what is not delivered); the answer is final.
-        case settleThenDeliver(PaidFlow, events: [AuditEvent])
         /// Send the paid request upstream under this contract; `upstreamAnswered`.
         case forward(ContractSigner.Contract)
-        /// Settle with the intent recorded first; `charged`.
-        case charge(PaidFlow, Delivered)
+        /// Settle: unless the incident switch is on for the route's resource, send `/settle`, committing the intent
+        /// (this one with the attempt filled in; the events with the first attempt only) before each attempt; `settleAnswered`.
+        case settle(PaidFlow, intent: SettlementIntent, events: [AuditEvent])
+        /// Send exactly this attempt again (a pending settlement); `settleAnswered`.
+        case resettle(SettlementAttempt)
+        /// `settle: before`: record the settled payment before forwarding; `recorded`.
+        case recordSettlement(ProofKey, PaymentRecord, events: [AuditEvent])
+        /// `settle: before`: record the delivery of the settled payment; `recorded`.
+        case recordDelivery(ProofKey, StoredResponse?, MeteringRecord, events: [AuditEvent])
+        /// Commit the events, then record the refund when one is asked for; `refunded`.
+        case refund(RefundRequest?, events: [AuditEvent])
         /// Record the settled, delivered payment in one transaction; `recorded`.
         case record(ProofKey, PaymentRecord, StoredResponse?, MeteringRecord, events: [AuditEvent])
         /// The journey ends with this answer.
@@ -261,14 +287,20 @@ struct Journey: Sendable {
         case replayStored(StoredResponse, PaidFlow, events: [AuditEvent])
         /// Give the claim back (nothing was charged), then answer.
         indirect case release(ProofKey, events: [AuditEvent], then: Answer)
-        /// An upstream answer that was not charged, passed on as it is (filtered).
-        case passedOn(UpstreamResponse, Route, Identity)
+        /// An upstream answer that was not delivered as paid, passed on as it is (filtered), with extra fields.
+        case passedOn(UpstreamResponse, Route, Identity, extra: HTTPFields)
         /// The settled, recorded answer with its receipt.
         case delivered(GatewayResponse)
         /// An answer a sub-journey already produced (and audited).
         case ready(GatewayResponse)
-        /// The payment settled but could not be recorded: nothing unrecorded is served.
-        case notRecorded(transaction: String)
+        /// The payment settled but it (or its delivery) could not be recorded: nothing unrecorded is served.
+        case notRecorded(transaction: String, delivery: Bool)
+        /// End the claim in this state (no payment recorded), then answer.
+        indirect case finishClaim(ProofKey, Reservation.State, events: [AuditEvent], then: Answer)
+        /// The facilitator refused to settle: a 402 with the rail's receipt, no body.
+        case settlementRefused(receipt: HTTPFields)
+        /// Commit these events, then answer.
+        indirect case commit([AuditEvent], then: Answer)
     }
 
     /// A refusal off the payment terms (400, 401, 403, 404, 409, 413, 502, 503).
@@ -282,6 +314,34 @@ struct Journey: Sendable {
         var durable = false
         /// Events of this flow recorded with the refusal, before it (durably when the refusal is).
         var before: [AuditEvent] = []
+        /// Fields added to the answer (`Tollgate-Refund`).
+        var fields: HTTPFields = [:]
+    }
+
+    /// How `/settle` went, as the driver saw it.
+    enum SettleOutcome: Sendable {
+        /// The incident switch was on for the resource: nothing was sent.
+        case suspended(incident: String)
+        /// The rail's answer; `attempt` is the one whose intent was committed.
+        case answered(Settlement, attempt: SettlementAttempt?)
+        /// No answer: `failure.reachedAuthority` says whether it may have been sent.
+        case railFailed(RailFailure, intentRecorded: Bool)
+        /// The intent could not be committed, so that attempt was not sent.
+        case intentNotRecorded(Failure, intentRecorded: Bool)
+    }
+
+    /// A settlement and the rail's receipt of it.
+    struct Settled: Sendable {
+        var settlement: Settlement
+        var receipt: HTTPFields
+        var transaction: String { settlement.transaction }
+    }
+
+    /// A settled request that was not delivered (`settle: before`).
+    struct NotDelivered: Sendable {
+        var answer: UpstreamResponse?
+        var reason: Reason
+        var detail: String
     }
 
     /// One rate-limit budget to consult.

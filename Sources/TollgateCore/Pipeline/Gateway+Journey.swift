@@ -79,8 +79,6 @@ extension Gateway {
                 } catch {
                     input = .spendHeld(.failure(Journey.Failure(error)))
                 }
-            case .settleThenDeliver(let paid, let events):
-                return (await settleThenDeliver(paid, events: events), journey.flow)
             case .forward(let contract):
                 let started = clock.nowMillis()
                 do {
@@ -89,12 +87,54 @@ extension Gateway {
                 } catch {
                     input = .upstreamAnswered(.failure(Journey.Failure(error)), elapsedMillis: clock.nowMillis() - started)
                 }
-            case .charge(let paid, let delivered):
-                let charge = await charge(paid, prepared: delivered.prepared, metering: delivered.metering, bodyDigest: delivered.bodyDigest,
-                                          events: delivered.events)
-                var receipt = HTTPFields()
-                if case .settled(let settlement, _) = charge { receipt = rail.receiptFields(settlement) }
-                input = .charged(charge, receipt: receipt)
+            case .settle(let paid, let intent, let events):
+                let outcome = await settle(paid, intent: intent, events: events)
+                input = .settleAnswered(outcome, receipt: receipt(of: outcome))
+            case .resettle(let attempt):
+                let outcome: Journey.SettleOutcome
+                do {
+                    outcome = .answered(try await rail.resettle(attempt, logger: logger), attempt: attempt)
+                } catch let failure as RailFailure {
+                    outcome = .railFailed(failure, intentRecorded: true)
+                } catch {
+                    outcome = .railFailed(RailFailure(.undecodable, "\(error)", authority: attempt.authority), intentRecorded: true)
+                }
+                input = .settleAnswered(outcome, receipt: receipt(of: outcome))
+            case .recordSettlement(let key, let payment, let events):
+                do {
+                    try await store.finish(key, state: .settled, payment: payment, response: nil, metering: nil, delivered: false, events: events)
+                    input = .recorded(true)
+                } catch {
+                    logger.critical("settled payment not recorded", metadata: [
+                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.transaction": "\(payment.transaction)",
+                        "tollgate.error": "\(error)",
+                    ])
+                    input = .recorded(false)
+                }
+            case .recordDelivery(let key, let stored, let metering, let events):
+                do {
+                    try await store.recordDelivery(key, response: stored, metering: metering, events: events)
+                    input = .recorded(true)
+                } catch {
+                    logger.critical("delivery of a settled payment not recorded", metadata: [
+                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.error": "\(error)",
+                    ])
+                    input = .recorded(false)
+                }
+            case .refund(let request, let events):
+                await appendDurably(events)
+                guard let request else {
+                    input = .refunded(nil)
+                    break
+                }
+                do {
+                    input = .refunded(.success(try await store.refund(request, nowMillis: clock.nowMillis())))
+                } catch {
+                    logger.critical("automatic refund not recorded", metadata: [
+                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.error": "\(error)",
+                    ])
+                    input = .refunded(.failure(Journey.Failure(error)))
+                }
             case .record(let key, let payment, let stored, let metering, let events):
                 do {
                     try await store.finish(key, state: .settled, payment: payment, response: stored, metering: metering, delivered: true, events: events)
@@ -126,8 +166,10 @@ extension Gateway {
         let flow = journey.flow, request = journey.request
         switch answer {
         case .deny(let denial):
-            return await deny(denial.status, denial.error, denial.stage, denial.reason, flow: flow, detail: denial.detail, extra: denial.extra,
-                              durable: denial.durable, before: denial.before)
+            var response = await deny(denial.status, denial.error, denial.stage, denial.reason, flow: flow, detail: denial.detail,
+                                      extra: denial.extra, durable: denial.durable, before: denial.before)
+            for field in denial.fields { response.headerFields[field.name] = field.value }
+            return response
         case .tooMany(let refusal):
             return await tooMany(refusal, flow: flow)
         case .offer(let priced, let reason, let detail):
@@ -154,13 +196,27 @@ extension Gateway {
         case .release(let key, let events, let then):
             await release(key, events: events)
             return await respond(then, journey: journey)
-        case .passedOn(let answer, let route, let identity):
-            return await passedOn(answer, route: route, identity: identity, flow: flow)
+        case .passedOn(let answer, let route, let identity, let extra):
+            return await passedOn(answer, route: route, identity: identity, flow: flow, extra: extra)
+        case .finishClaim(let key, let state, let events, let then):
+            do {
+                try await store.finish(key, state: state, payment: nil, events: events)
+            } catch {
+                logger.error("settlement state not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
+            }
+            return await respond(then, journey: journey)
+        case .settlementRefused(let receipt):
+            var fields = receipt
+            fields[.cacheControl] = "no-store"
+            return GatewayResponse(status: .paymentRequired, headerFields: fields)
+        case .commit(let events, let then):
+            await appendDurably(events)
+            return await respond(then, journey: journey)
         case .delivered(let response), .ready(let response):
             return response
-        case .notRecorded(let transaction):
+        case .notRecorded(let transaction, let delivery):
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
-                              detail: "the payment settled (\(transaction)) but could not be recorded; support can trace this flow")
+                              detail: "the payment settled (\(transaction)) but \(delivery ? "the delivery" : "it") could not be recorded; support can trace this flow")
         }
     }
 }

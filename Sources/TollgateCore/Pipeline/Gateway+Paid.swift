@@ -53,16 +53,6 @@ extension Gateway {
         }
     }
 
-    func finishUnavailable(_ proof: PaymentProof, state: Reservation.State, reason: Reason, flow: Flow,
-                                   events: [AuditEvent], detail: String) async -> GatewayResponse {
-        do {
-            try await store.finish(proof.key, state: state, payment: nil, events: events)
-        } catch {
-            logger.error("settlement state not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)"])
-        }
-        return await deny(.serviceUnavailable, "service_unavailable", .respond, reason, flow: flow, detail: detail, durable: true)
-    }
-
     func release(_ key: ProofKey, events: [AuditEvent]) async {
         do {
             try await store.release(key, events: events)

@@ -2,90 +2,35 @@ import HTTPTypes
 import Logging
 
 extension Gateway {
-    /// Settles the proof. The intent (which authority, which exact body, the answer already produced) is
-    /// committed before `/settle` is sent, so a crash, a timeout or an unreadable answer leaves a record the
-    /// reconciler and the client's retry can resolve. A `pending` answer gets exactly one more `/settle` with
-    /// the same body to the same facilitator. Anything but a settlement ends the reservation and becomes the answer.
-    func charge(_ paid: PaidFlow, prepared: StoredResponse?, metering: MeteringRecord?, bodyDigest: String,
-                events: [AuditEvent]) async -> PaidCharge {
-        var events = events
-        let flow = paid.flow, proof = paid.proof, offer = paid.offer.offer
-        if let incident = controls.incident(for: paid.route.resource) {
-            // The switch went on while this request was in flight: deliver nothing, settle nothing.
-            events.append(flow.event(.settle, .denied, .incident, clock: clock, ["incident": incident.id, "settled": "false"]))
-            await release(proof.key, events: events)
-            return .stopped(await deny(.serviceUnavailable, "service_unavailable", .respond, .incident, flow: flow,
-                                       detail: "payments are suspended (incident \(incident.id)); nothing was charged", extra: ["incident": incident.id],
-                                       durable: true))
-        }
-        let intent = SettlementIntent(
-            key: proof.key, correlationId: flow.correlationId, attempt: SettlementAttempt(authority: "", request: []),
-            payment: paymentRecord(paid, transaction: "", bodyDigest: bodyDigest), metering: metering, response: prepared,
-            redeliverable: paid.route.redeliverable(paid.request.method), validBefore: Int64(proof.validBefore) ?? 0,
-            createdAtMillis: clock.nowMillis())
+    /// Sends `/settle` for the journey (`Journey.Action.settle`): not while the incident switch is on for the
+    /// resource; the intent (which authority, which exact body, the answer already produced) is committed before
+    /// each attempt is sent, so a crash, a timeout or an unreadable answer leaves a record the reconciler and the
+    /// client's retry can resolve. Reports what happened; the machine decides what it means.
+    func settle(_ paid: PaidFlow, intent: SettlementIntent, events: [AuditEvent]) async -> Journey.SettleOutcome {
+        if let incident = controls.incident(for: paid.route.resource) { return .suspended(incident: incident.id) }
         let recorded = RecordedAttempt()
-        let before = events
-        let clock = self.clock, store = self.store
-        var settlement: Settlement
+        let flow = paid.flow, clock = self.clock, store = self.store
         do {
-            settlement = try await rail.settle(proof, offer: paid.offer, before: { attempt in
+            let settlement = try await rail.settle(paid.proof, offer: paid.offer, before: { attempt in
                 var next = intent
                 next.attempt = attempt
                 // The flow's events so far are committed with the first intent; a later attempt says why it moved on.
                 let said = flow.event(.settle, .received, Reason("settle_intent"), clock: clock, ["authority": attempt.authority])
-                try await store.recordSettlementIntent(next, events: recorded.value == nil ? before + [said] : [said])
+                try await store.recordSettlementIntent(next, events: recorded.value == nil ? events + [said] : [said])
                 recorded.set(attempt)
             }, logger: logger)
-            if recorded.value != nil { events.removeAll() }
-            if settlement.status == .pending, let attempt = recorded.value {
-                // Not final: ask the same facilitator once more with the identical body, never with a fresh 402
-                // (the client would pay twice).
-                events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
-                settlement = try await rail.resettle(attempt, logger: logger)
-            }
-        } catch let failure as RailFailure where !failure.reachedAuthority {
-            // No facilitator could be connected to: `/settle` was never sent, nothing can have moved.
-            let written = recorded.value != nil
-            let event = flow.event(.settle, .error, .facilitatorUnavailable, clock: clock, ["detail": "\(failure)", "sent": "false", "settled": "false"])
-            await release(proof.key, events: (written ? [] : events) + [event])
-            return .stopped(await deny(.serviceUnavailable, "service_unavailable", .respond, .facilitatorUnavailable, flow: flow,
-                                       detail: "payment settlement is unavailable; nothing was charged; retry later", durable: true))
+            return .answered(settlement, attempt: recorded.value)
         } catch let failure as RailFailure {
-            let written = recorded.value != nil
-            let event = flow.event(.settle, .error, .settlementUnknown, clock: clock, ["detail": "\(failure)", "authority": failure.authority])
-            return .stopped(await finishUnavailable(proof, state: .unknown, reason: .settlementUnknown, flow: flow,
-                                                    events: (written ? [] : events) + [event],
-                                                    detail: "settlement could not be confirmed; the payment is held for reconciliation; "
-                                                        + "send the same proof again later, do not pay again"))
+            return .railFailed(failure, intentRecorded: recorded.value != nil)
         } catch {
-            // The intent could not be recorded, so nothing was sent.
-            let event = flow.event(.settle, .error, .storeUnavailable, clock: clock, ["detail": "\(error)", "sent": "false", "settled": "false"])
-            await release(proof.key, events: (recorded.value == nil ? events : []) + [event])
-            return .stopped(await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
-                                       detail: "the gateway cannot record payments right now; nothing was charged", durable: true))
+            return .intentNotRecorded(Journey.Failure(error), intentRecorded: recorded.value != nil)
         }
-        switch settlement.status {
-        case .settled:
-            events.append(flow.event(.settle, .ok, clock: clock, ["transaction": settlement.transaction, "network": settlement.network,
-                                                                  "asset": offer.asset, "amount": offer.amount.atomic]))
-            return .settled(settlement, events)
-        case .pending:
-            events.append(flow.event(.settle, .error, .settlementPending, clock: clock, ["transaction": settlement.transaction]))
-            return .stopped(await finishUnavailable(proof, state: .pending, reason: .settlementPending, flow: flow, events: events,
-                                                    detail: "settlement is still pending (\(settlement.transaction)); the payment is held, do not pay again"))
-        case .failed:
-            let reason = Reason(settlement.errorReason ?? Reason.settlementFailed.rawValue)
-            events.append(flow.event(.settle, .denied, reason, clock: clock, ["detail": settlement.errorMessage ?? ""]))
-            events.append(flow.event(.respond, .denied, .settlementFailed, clock: clock, ["status": "402", "settled": "false"]))
-            do {
-                try await store.finish(proof.key, state: .failed, payment: nil, events: events)
-            } catch {
-                logger.error("settlement failure not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)"])
-            }
-            var fields = rail.receiptFields(settlement)
-            fields[.cacheControl] = "no-store"
-            return .stopped(GatewayResponse(status: .paymentRequired, headerFields: fields))
-        }
+    }
+
+    /// The rail's receipt of an answered settlement.
+    func receipt(of outcome: Journey.SettleOutcome) -> HTTPFields {
+        guard case .answered(let settlement, _) = outcome else { return [:] }
+        return rail.receiptFields(settlement)
     }
 
     /// What asking again found out.
