@@ -18,8 +18,7 @@ extension Journey {
         switch decoding {
         case .absent:
             if let package = priced.pricing.metering.package, case .client(let client) = priced.identity {
-                state = .spendingPackage(priced)
-                return .spendPackage(priced, package, client)
+                return spendPackage(Prepaid(priced: priced, package: package, client: client))
             }
             return admitUnpaid(priced, detail: nil)
         case .malformed(let reason, let detail):
@@ -27,18 +26,6 @@ extension Journey {
         case .proof(let proof):
             state = .admittingProof(priced, proof)
             return .admit(LimitProbe(trafficClass: .paid, resource: priced.route.resource, keys: flow.limitKeys))
-        }
-    }
-
-    mutating func packageSpent(_ spend: Gateway.PackageSpend, _ priced: Priced) -> Action {
-        switch spend {
-        case .answered(let response):
-            return finish(.ready(response))
-        case .insufficient(let balance):
-            let package = priced.pricing.metering.package
-            let detail = "the \(package?.name ?? "") balance (\(balance) \(priced.pricing.unit) units) does not cover this request "
-                + "(\(flow.requested)); pay one of the offers to buy \(package?.units ?? 0) more"
-            return admitUnpaid(priced, detail: detail)
         }
     }
 

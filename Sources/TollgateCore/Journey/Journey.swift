@@ -50,7 +50,10 @@ struct Journey: Sendable {
         case bodyRead(Result<[UInt8], Failure>)
         case refusedProofLookedUp(Reason?)
         case proofDecoded(ProofDecoding)
-        case packageSpent(Gateway.PackageSpend)
+        /// The units set aside from the package balance, or why not.
+        case unitsHeld(Result<UnitHoldOutcome, Failure>)
+        /// Whether the spend of the held units was recorded.
+        case unitsSpent(Bool)
         case admitted(TrafficLimits.Refusal?)
         case verifiedLocally(Verdict)
         case payerChecked(PayerStanding)
@@ -102,7 +105,11 @@ struct Journey: Sendable {
         case (.bodyRead(let result), .readingBody(let after)): return bodyRead(result, then: after)
         case (.refusedProofLookedUp(let known), .checkingRefusedProof(let priced)): return refusedProofLookedUp(known, priced)
         case (.proofDecoded(let decoding), .decodingProof(let priced)): return proofDecoded(decoding, priced)
-        case (.packageSpent(let spend), .spendingPackage(let priced)): return packageSpent(spend, priced)
+        case (.admitted(let refusal), .admittingPackage(let prepaid)): return packageAdmitted(refusal, prepaid)
+        case (.unitsHeld(let result), .holdingUnits(let prepaid)): return unitsHeld(result, prepaid)
+        case (.upstreamAnswered(let result, let elapsed), .forwardingPrepaid(let prepaid, let remaining)):
+            return prepaidAnswered(result, elapsedMillis: elapsed, prepaid, remaining: remaining)
+        case (.unitsSpent(let written), .spendingUnits(let answer, let unrecorded)): return finish(written ? answer : unrecorded)
         case (.admitted(let refusal), .admittingUnpaid(let priced, let detail)): return unpaidAdmitted(refusal, priced, detail: detail)
         case (.admitted(let refusal), .admittingProof(let priced, let proof)): return proofAdmitted(refusal, priced, proof)
         case (.verifiedLocally(let verdict), .verifyingLocally(let paid, let received)): return verifiedLocally(verdict, paid, received: received)
@@ -141,7 +148,11 @@ struct Journey: Sendable {
         case readingBody(AfterBody)
         case checkingRefusedProof(Priced)
         case decodingProof(Priced)
-        case spendingPackage(Priced)
+        case admittingPackage(Prepaid)
+        case holdingUnits(Prepaid)
+        case forwardingPrepaid(Prepaid, remaining: Int)
+        /// The answer, and the one to give if the spend cannot be recorded.
+        case spendingUnits(Answer, unrecorded: Answer)
         case admittingUnpaid(Priced, detail: String?)
         case admittingProof(Priced, PaymentProof)
         case verifyingLocally(PaidFlow, received: [String: String])
@@ -179,6 +190,13 @@ struct Journey: Sendable {
         var route: Route
         var identity: Identity
         var pricing: Route.Pricing
+    }
+
+    /// A request on a package route with no proof, from a client that may hold a balance.
+    struct Prepaid: Sendable {
+        var priced: Priced
+        var package: Metering.Package
+        var client: ClientRecord
     }
 
     /// What follows reading the body.
@@ -223,8 +241,10 @@ struct Journey: Sendable {
         case lookUpRefusedProof([UInt8])
         /// Let the chosen rail decode the proof; `proofDecoded`.
         case decodeProof
-        /// Spend units from the client's package balance (a sub-journey of its own); `packageSpent`.
-        case spendPackage(Priced, Metering.Package, ClientRecord)
+        /// Set units aside from the client's package balance (never below zero); `unitsHeld`.
+        case holdUnits(UnitHold, events: [AuditEvent])
+        /// End a prepaid request: spend `consumed` held units (the rest go back), record the usage; `unitsSpent`.
+        case finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent])
         /// Spend one request of a rate-limit budget; `admitted`.
         case admit(LimitProbe)
         /// Check the proof against the offer with no network (signature, amount, payee, window); `verifiedLocally`.

@@ -38,9 +38,21 @@ extension Gateway {
                 input = .refusedProofLookedUp(settings.invalidProofs.reason(for: digest, now: clock.nowSecondsPrecise))
             case .decodeProof:
                 input = .proofDecoded(rail.decode(journey.request.headerFields))
-            case .spendPackage(let priced, let package, let client):
-                input = .packageSpent(await spendPackage(journey.request, route: priced.route, pricing: priced.pricing, package: package,
-                                                         client: client, flow: journey.flow))
+            case .holdUnits(let hold, let events):
+                do {
+                    input = .unitsHeld(.success(try await store.holdUnits(hold, events: events)))
+                } catch {
+                    input = .unitsHeld(.failure(Journey.Failure(error)))
+                }
+            case .finishUnits(let correlationId, let consumed, let usage, let events):
+                do {
+                    try await store.finishUnits(correlationId: correlationId, consumed: consumed, usage: usage, events: events)
+                    input = .unitsSpent(true)
+                } catch {
+                    // The hold stays, so units are never spent twice nor given away.
+                    logger.error("package spend not recorded", metadata: ["tollgate.correlation_id": "\(correlationId)", "tollgate.error": "\(error)"])
+                    input = .unitsSpent(false)
+                }
             case .admit(let probe):
                 input = .admitted(settings.limits.admit(probe.trafficClass, resource: probe.resource, keys: probe.keys, now: clock.nowSecondsPrecise))
             case .verifyLocally(let proof, let offer):
