@@ -2,8 +2,8 @@ import TollgateConfiguration
 import TollgateCore
 import TollgateX402
 
-/// Builds the steps of one request, in the pipeline's real order (`Gateway.route` → `paid` →
-/// `verifiedAndReserved`), labelled with this configuration's settings and numbers.
+/// Builds the steps of one request, in the journey's real order (the stages of `Journey`, `JourneyStage.all`),
+/// labelled with this configuration's settings and numbers.
 struct FlowDerivation {
     let configuration: GatewayConfiguration
     let routes: [RouteDesign]
