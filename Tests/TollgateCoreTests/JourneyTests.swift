@@ -496,7 +496,7 @@ import Testing
             return
         }
         #expect(intent.response == nil && intent.metering == nil)
-        guard case .recordSettlement(_, let payment, let events) = journey.next(.settleAnswered(.answered(Self.settled, attempt: nil), receipt: Self.receipt),
+        guard case .record(_, let payment, nil, nil, delivered: false, let events) = journey.next(.settleAnswered(.answered(Self.settled, attempt: nil), receipt: Self.receipt),
                                                                               at: Self.now) else {
             Issue.record("the settlement is recorded before anything is forwarded")
             return
@@ -599,7 +599,7 @@ import Testing
         #expect(intent.metering?.usage.quantity == 1)
         #expect(intent.correlationId == "tg_offer")
         #expect(events.last?.stage == .forward)
-        guard case .record(_, let payment, let stored, _, let recordEvents) =
+        guard case .record(_, let payment, let stored, _, delivered: true, let recordEvents) =
             journey.next(.settleAnswered(.answered(Self.settled, attempt: Self.attempt), receipt: Self.receipt), at: Self.now) else {
             Issue.record("a settled payment is recorded before it is served")
             return

@@ -74,15 +74,15 @@ extension Journey {
                                                         "asset": offer.asset, "amount": offer.amount.atomic]))
                 guard let delivered else {
                     state = .recordingSettlement(paid, Settled(settlement: settlement, receipt: receipt))
-                    return .recordSettlement(key, paid.paymentRecord(transaction: settlement.transaction, bodyDigest: "", atMillis: nowMillis),
-                                             events: events)
+                    return .record(key, paid.paymentRecord(transaction: settlement.transaction, bodyDigest: "", atMillis: nowMillis), nil, nil,
+                                   delivered: false, events: events)
                 }
                 let (response, stored) = paid.receipt(delivered.answer, receiptFields: receipt, settings: settings, atMillis: nowMillis)
                 events.append(contentsOf: paid.deliveryEvents(delivered.answer, consumed: delivered.consumed, bodyDigest: delivered.bodyDigest,
                                                               atMillis: nowMillis))
                 let payment = paid.paymentRecord(transaction: settlement.transaction, bodyDigest: delivered.bodyDigest, atMillis: nowMillis)
                 state = .recording(response, transaction: settlement.transaction)
-                return .record(key, payment, stored, delivered.metering, events: events)
+                return .record(key, payment, stored, delivered.metering, delivered: true, events: events)
             }
         }
     }

@@ -273,14 +273,13 @@ struct Journey: Sendable {
         case settle(PaidFlow, intent: SettlementIntent, events: [AuditEvent])
         /// Send exactly this attempt again (a pending settlement); `settleAnswered`.
         case resettle(SettlementAttempt)
-        /// `settle: before`: record the settled payment before forwarding; `recorded`.
-        case recordSettlement(ProofKey, PaymentRecord, events: [AuditEvent])
         /// `settle: before`: record the delivery of the settled payment; `recorded`.
         case recordDelivery(ProofKey, StoredResponse?, MeteringRecord, events: [AuditEvent])
         /// Commit the events, then record the refund when one is asked for; `refunded`.
         case refund(RefundRequest?, events: [AuditEvent])
-        /// Record the settled, delivered payment in one transaction; `recorded`.
-        case record(ProofKey, PaymentRecord, StoredResponse?, MeteringRecord, events: [AuditEvent])
+        /// Record the settled payment in one transaction: with its delivery (the answer kept for retries, the usage), or,
+        /// with `settle: before`, before forwarding (`delivered: false`); `recorded`.
+        case record(ProofKey, PaymentRecord, StoredResponse?, MeteringRecord?, delivered: Bool, events: [AuditEvent])
         /// The journey ends with this answer.
         case respond(Answer)
     }

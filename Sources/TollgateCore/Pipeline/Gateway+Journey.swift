@@ -112,27 +112,15 @@ extension Gateway {
                     outcome = .railFailed(RailFailure(.undecodable, "\(error)", authority: attempt.authority), intentRecorded: true)
                 }
                 input = .settleAnswered(outcome, receipt: receipt(of: outcome))
-            case .recordSettlement(let key, let payment, let events):
-                do {
-                    try await store.finish(key, state: .settled, payment: payment, response: nil, metering: nil, delivered: false, events: events)
-                    input = .recorded(true)
-                } catch {
-                    logger.critical("settled payment not recorded", metadata: [
-                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.transaction": "\(payment.transaction)",
-                        "tollgate.error": "\(error)",
-                    ])
-                    input = .recorded(false)
-                }
+            case .record(let key, let payment, let stored, let metering, let delivered, let events):
+                input = .recorded(await committed("settled payment not recorded", journey.flow, transaction: payment.transaction) {
+                    try await store.finish(key, state: .settled, payment: payment, response: stored, metering: metering, delivered: delivered,
+                                           events: events)
+                })
             case .recordDelivery(let key, let stored, let metering, let events):
-                do {
+                input = .recorded(await committed("delivery of a settled payment not recorded", journey.flow, transaction: nil) {
                     try await store.recordDelivery(key, response: stored, metering: metering, events: events)
-                    input = .recorded(true)
-                } catch {
-                    logger.critical("delivery of a settled payment not recorded", metadata: [
-                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.error": "\(error)",
-                    ])
-                    input = .recorded(false)
-                }
+                })
             case .refund(let request, let events):
                 await appendDurably(events)
                 guard let request else {
@@ -147,19 +135,22 @@ extension Gateway {
                     ])
                     input = .refunded(.failure(Journey.Failure(error)))
                 }
-            case .record(let key, let payment, let stored, let metering, let events):
-                do {
-                    try await store.finish(key, state: .settled, payment: payment, response: stored, metering: metering, delivered: true, events: events)
-                    input = .recorded(true)
-                } catch {
-                    logger.critical("settled payment not recorded", metadata: [
-                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.transaction": "\(payment.transaction)",
-                        "tollgate.error": "\(error)",
-                    ])
-                    input = .recorded(false)
-                }
             }
             action = journey.next(input, at: clock.nowMillis())
+        }
+    }
+
+    /// Runs a write of money already moved; false (logged as critical: the payment exists, its record does not) when
+    /// the store refused it.
+    private func committed(_ message: Logger.Message, _ flow: Flow, transaction: String?, _ write: () async throws -> Void) async -> Bool {
+        do {
+            try await write()
+            return true
+        } catch {
+            logger.critical(message, metadata: [
+                "tollgate.correlation_id": "\(flow.correlationId)", "tollgate.transaction": "\(transaction ?? "")", "tollgate.error": "\(error)",
+            ])
+            return false
         }
     }
 
