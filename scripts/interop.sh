@@ -8,6 +8,8 @@
 #   test_hummingbird_app.py (the SDK paying examples/hummingbird-app, the middleware door);
 #   `-k attacks` selects the attack suite only, `-k admin_openapi` the admin API one only,
 #   `-k hummingbird` the Hummingbird example only.
+#   What the modules share (processes, checks, the SDK facilitator, config editing, teardown) is in
+#   Tests/Interop/harness.py, which pytest does not collect.
 #
 # Does NOT build: build first (swift build), or point TOLLGATE_BIN at a binary.
 #   TOLLGATE_BIN            gateway binary (default .build/debug/tollgate)

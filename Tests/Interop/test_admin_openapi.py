@@ -28,10 +28,8 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,11 +41,10 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_interop import (  # noqa: E402  (shared helpers; no test_* function is imported)
-    CORR, HERE, NETWORK, PRICE_ATOMIC, QUICKSTART, QUICKSTART_PAY_TO, ROOT, TOLLGATE_BIN, Proc, answers_http,
-    free_port, http_status, make_config, sdk_get, start, wait_until,
+from harness import (  # shared helpers (harness.py is not a test module)
+    CORR, PRICE_ATOMIC, QUICKSTART, ROOT, TOLLGATE_BIN, Proc, answers_http, child_env, finish,
+    free_port, http_status, make_config, new_workdir, require_file, sdk_get, start,
+    start_sdk_facilitator, start_upstream, startup_failed, wait_until,
 )
 
 DOCUMENT = ROOT / "docs" / "admin-openapi.json"
@@ -79,30 +76,13 @@ class Admin:
 
 @pytest.fixture(scope="module")
 def admin(request) -> Admin:
-    if not TOLLGATE_BIN.exists():
-        pytest.fail(f"gateway binary not found: {TOLLGATE_BIN}", pytrace=False)
-    workdir = Path(tempfile.mkdtemp(prefix="tollgate-admin-openapi-"))
+    require_file(TOLLGATE_BIN, "gateway binary")
+    workdir = new_workdir("tollgate-admin-openapi-", TOLLGATE_BIN)
     procs: dict[str, Proc] = {}
-    env = dict(os.environ)
-    env["TOLLGATE_SECRET"] = secrets.token_hex(32)
-    env["TOLLGATE_ADMIN_TOKEN"] = secrets.token_hex(32)
-    env.pop("TOLLGATE_INTEROP_PIDFILE", None)
-    print(f"\nworkdir: {workdir}\nbinary:  {TOLLGATE_BIN}")
+    env = child_env(TOLLGATE_ADMIN_TOKEN=secrets.token_hex(32))
     try:
-        up_port = free_port()
-        procs["upstream"] = start("upstream", [str(TOLLGATE_BIN), "sample-upstream", "--listen", f"127.0.0.1:{up_port}"],
-                                  workdir, env)
-        port_file = workdir / "facilitator.port"
-        procs["facilitator"] = start("facilitator", [
-            sys.executable, str(HERE / "sdk_facilitator.py"), "--port", "0", "--port-file", str(port_file),
-            "--network", NETWORK, "--pay-to", QUICKSTART_PAY_TO, "--log-file", str(workdir / "facilitator-calls.log")],
-            workdir, env)
-        wait_until("sample upstream /health", lambda: http_status(f"http://127.0.0.1:{up_port}/health") < 500,
-                   procs["upstream"], 30)
-        wait_until("facilitator port file", port_file.exists, procs["facilitator"], 30)
-        facilitator = f"http://127.0.0.1:{port_file.read_text().strip()}"
-        wait_until("facilitator /supported", lambda: http_status(facilitator + "/supported") == 200,
-                   procs["facilitator"], 30)
+        procs["upstream"], up_port, _ = start_upstream(workdir, env)
+        procs["facilitator"], facilitator = start_sdk_facilitator(workdir, env)
 
         port, admin_port = free_port(), free_port()
         text = make_config(QUICKSTART.read_text(), port, up_port, facilitator, workdir / "gateway.sqlite")
@@ -114,9 +94,7 @@ def admin(request) -> Admin:
         wait_until("admin listener", lambda: answers_http(url + "/admin/status"), procs["gateway"], 60)
         wait_until("gateway offers terms", lambda: http_status(gateway + "/datasets/prices") == 402, procs["gateway"], 30)
     except Exception as exc:  # noqa: BLE001
-        for p in procs.values():
-            p.stop()
-        pytest.fail(f"environment did not start: {exc}\n(workdir kept: {workdir})", pytrace=False)
+        startup_failed(procs, workdir, exc)
 
     a = Admin(workdir, url, gateway, env["TOLLGATE_ADMIN_TOKEN"], env, procs)
     # Paid flows to refund, made before schemathesis (which may switch incidents on).
@@ -131,15 +109,7 @@ def admin(request) -> Admin:
     print(f"gateway {gateway}  admin {url}  paid flows {a.flows}")
     yield a
 
-    for p in procs.values():
-        p.stop()
-    failed = request.session.testsfailed
-    if failed or os.environ.get("TOLLGATE_INTEROP_KEEP"):
-        print(f"\n--- {failed} test(s) failed; workdir kept: {workdir}")
-        for name, p in procs.items():
-            print(f"--- {name} log tail ({p.log}):\n{p.tail(30)}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish(workdir, procs, request.session.testsfailed)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
     scripts/interop.sh -k attacks          (only this file; scripts/interop.sh alone runs both files)
     TOLLGATE_BIN=.build/debug/tollgate python -m pytest Tests/Interop/test_attacks.py -v -s
 
-It reuses the processes and helpers of `test_interop.py` (imported, not copied): the sample upstream,
+It reuses the processes and helpers of `harness.py` (shared with test_interop.py; imported, not copied): the sample upstream,
 the official-x402-SDK facilitator `sdk_facilitator.py` (whose `/_local/stats` counts /verify,
 /settle and settlements), the quickstart-derived config, the SDK's own payer and `eth_account`.
 
@@ -35,13 +35,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import secrets
-import shutil
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -54,15 +50,16 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_interop import (  # noqa: E402  (shared helpers; no test_* function is imported)
-    API_KEY, CORR, NETWORK, PRICE_ATOMIC, QUICKSTART, QUICKSTART_PAY_TO, TOLLGATE_BIN,
+from harness import (  # shared helpers (harness.py is not a test module)
+    API_KEY, CORR, PRICE_ATOMIC, QUICKSTART, TOLLGATE_BIN,
     USDC_BASE_SEPOLIA, R_NONCE_USED, R_VALUE, R_RECIPIENT, R_SIGNATURE, R_TERMS, R_OFFER_INVALID,
-    R_RESOURCE, R_INVALID_PAYLOAD, R_FAC_DOWN, HERE, _EIP712_TYPES,
+    R_RESOURCE, R_INVALID_PAYLOAD, R_FAC_DOWN, NO_LIMITS_YAML, _EIP712_TYPES,
     Checks, Exchange, Proc, alter_token_char, answers_http, b64json_decode,
-    b64json_encode, body_json, check_402, check_error, free_port, http_status, make_config,
-    sdk_get, sdk_sign, short, start, try_decode, wait_until,
+    b64json_encode, body_json, check_402, check_error, child_env, drop_top_level, eip3009_sign,
+    fac_stats, finish,
+    free_port, get, http_status, make_config, new_workdir, require_file, sdk_get, sdk_sign,
+    set_facilitator_timeout, short, start, start_sdk_facilitator, start_upstream, startup_failed,
+    try_decode, wait_until,
 )
 
 R_OFFER_EXPIRED = "offer_expired"
@@ -94,12 +91,6 @@ limits:
   paid: {rate_per_second: 20, burst: 40}
   invalid: {rate_per_second: 2, burst: 10}
 """
-NO_LIMITS_YAML = """
-limits:
-  unpaid: off
-  paid: off
-  invalid: off
-"""
 # Inserted first under `routes:` (first match wins): a short-lived offer on /datasets/history.
 SHORT_OFFER_ROUTE = """  - method: GET
     path: /datasets/history
@@ -115,36 +106,6 @@ SHORT_OFFER_ROUTE = """  - method: GET
 # ----------------------------------------------------------------------------------------------
 # Config editing
 # ----------------------------------------------------------------------------------------------
-
-
-def drop_top_level(text: str, key: str) -> str:
-    """Remove a top-level `key:` block (its line and the indented / comment lines under it)."""
-    out, skipping = [], False
-    for line in text.splitlines():
-        if re.match(rf"^{re.escape(key)}:", line):
-            skipping = True
-            continue
-        if skipping and (line.startswith((" ", "\t")) or line.strip() == ""
-                         or line.lstrip().startswith("#")):
-            continue
-        skipping = False
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def set_facilitator_timeout(text: str, seconds: int) -> str:
-    out, section, done = [], None, 0
-    for line in text.splitlines():
-        top = re.match(r"^([A-Za-z_][A-Za-z0-9_]*):", line)
-        if top:
-            section = top.group(1)
-        if section == "facilitators" and re.match(r"^\s+timeout_seconds:\s", line) and not done:
-            line = re.sub(r"timeout_seconds:.*$", f"timeout_seconds: {seconds}", line)
-            done += 1
-        out.append(line)
-    if done != 1:
-        raise RuntimeError("facilitators[0].timeout_seconds not found in the quickstart")
-    return "\n".join(out) + "\n"
 
 
 def insert_first_route(text: str, route_yaml: str) -> str:
@@ -182,13 +143,7 @@ class Gateway:
 
     def get(self, path: str, headers: dict[str, str] | None = None,
             ip: str = "127.0.0.1") -> Exchange:
-        url = self.url + path
-        try:
-            r = client_from(ip).get(url, headers=headers or {})
-        except httpx.HTTPError as exc:
-            raise AssertionError(f"GET {url} from {ip} failed: {exc!r}; gateway {self.name} "
-                                 f"alive={self.proc.alive()} log tail:\n{self.proc.tail()}") from exc
-        return Exchange("GET", url, r.request.headers, r.status_code, r.headers, r.content)
+        return get(self.url + path, self.proc, headers, client_from(ip), ip)
 
     def offer(self, path: str = "/datasets/prices", headers: dict[str, str] | None = None,
               ip: str = "127.0.0.1") -> tuple[Exchange, dict[str, Any]]:
@@ -339,7 +294,7 @@ class World:
     state: dict[str, Any] = field(default_factory=dict)
 
     def fac_stats(self) -> dict[str, Any]:
-        return httpx.get(self.facilitator + "/_local/stats", timeout=5).json()
+        return fac_stats(self.facilitator)
 
 
 def fac_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
@@ -348,33 +303,15 @@ def fac_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def world(request) -> World:
-    if not TOLLGATE_BIN.exists():
-        pytest.fail(f"gateway binary not found: {TOLLGATE_BIN}", pytrace=False)
-    workdir = Path(tempfile.mkdtemp(prefix="tollgate-attacks-"))
+    require_file(TOLLGATE_BIN, "gateway binary")
+    workdir = new_workdir("tollgate-attacks-", TOLLGATE_BIN)
     procs: dict[str, Proc] = {}
-    child_env = dict(os.environ)
-    child_env["TOLLGATE_SECRET"] = secrets.token_hex(32)
-    child_env["TOLLGATE_ADMIN_TOKEN"] = secrets.token_hex(32)
-    child_env.pop("TOLLGATE_INTEROP_PIDFILE", None)
-    print(f"\nworkdir: {workdir}\nbinary:  {TOLLGATE_BIN}")
+    child = child_env(TOLLGATE_ADMIN_TOKEN=secrets.token_hex(32))
     stub: StubFacilitator | None = None
     gws: dict[str, Gateway] = {}
     try:
-        up_port = free_port()
-        procs["upstream"] = start("upstream", [str(TOLLGATE_BIN), "sample-upstream", "--listen",
-                                               f"127.0.0.1:{up_port}"], workdir, child_env)
-        upstream = f"http://127.0.0.1:{up_port}"
-        port_file = workdir / "facilitator.port"
-        procs["facilitator"] = start("facilitator", [
-            sys.executable, str(HERE / "sdk_facilitator.py"), "--port", "0", "--port-file",
-            str(port_file), "--network", NETWORK, "--pay-to", QUICKSTART_PAY_TO,
-            "--log-file", str(workdir / "facilitator-calls.log")], workdir, child_env)
-        wait_until("sample upstream /health", lambda: http_status(upstream + "/health") < 500,
-                   procs["upstream"], 30)
-        wait_until("facilitator port file", port_file.exists, procs["facilitator"], 30)
-        facilitator = f"http://127.0.0.1:{port_file.read_text().strip()}"
-        wait_until("facilitator /supported", lambda: http_status(facilitator + "/supported") == 200,
-                   procs["facilitator"], 30)
+        procs["upstream"], up_port, upstream = start_upstream(workdir, child)
+        procs["facilitator"], facilitator = start_sdk_facilitator(workdir, child)
         supported = httpx.get(facilitator + "/supported", timeout=5).json()
         stub = StubFacilitator(supported, facilitator)
 
@@ -405,14 +342,14 @@ def world(request) -> World:
             config = gdir / "tollgate.yaml"
             config.write_text(text)
             chk = subprocess.run([str(TOLLGATE_BIN), "check", "--config", str(config)], cwd=gdir,
-                                 env=child_env, capture_output=True, text=True, timeout=60)
+                                 env=child, capture_output=True, text=True, timeout=60)
             if chk.returncode != 0:
                 raise RuntimeError(f"tollgate check {name}: rc={chk.returncode}\n{chk.stdout}\n"
                                    f"{chk.stderr}\n--- config:\n{text}")
             proc = start(f"gateway-{name}", [str(TOLLGATE_BIN), "serve", "--config", str(config)],
-                         gdir, child_env)
+                         gdir, child)
             procs[f"gateway-{name}"] = proc
-            gws[name] = Gateway(name, f"http://127.0.0.1:{port}", config, gdir, proc, child_env,
+            gws[name] = Gateway(name, f"http://127.0.0.1:{port}", config, gdir, proc, child,
                                 admin_url)
         for name, g in gws.items():
             # Ready = answers HTTP and the paid route makes offers (the network is open, i.e.
@@ -429,48 +366,24 @@ def world(request) -> World:
             except RuntimeError as exc:
                 print(f"warning: {str(exc).splitlines()[0]}")
     except Exception as exc:
-        for p in procs.values():
-            p.stop()
-        if stub:
-            stub.stop()
-        pytest.fail(f"environment did not start: {exc}\n(workdir kept: {workdir})", pytrace=False)
+        startup_failed(procs, workdir, exc, *([stub.stop] if stub else []))
 
-    w = World(workdir, upstream, facilitator, stub, gws, procs, child_env)
+    w = World(workdir, upstream, facilitator, stub, gws, procs, child)
     print("  ".join(f"{n} {g.url}" for n, g in gws.items())
           + f"  admin {gws['main'].admin_url}  upstream {upstream}  facilitator {facilitator}"
           + f"  stub {stub.url}")
     yield w
 
-    for p in procs.values():
-        p.stop()
     stub.stop()
     for c in _clients.values():
         c.close()
     _clients.clear()
-    failed = request.session.testsfailed
-    if failed or os.environ.get("TOLLGATE_INTEROP_KEEP"):
-        print(f"\n--- {failed} test(s) failed; workdir kept: {workdir}")
-        for name, p in procs.items():
-            print(f"--- {name} log tail ({p.log}):\n{p.tail(20)}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
-
+    finish(workdir, procs, request.session.testsfailed, tail_lines=20)
 
 
 # ----------------------------------------------------------------------------------------------
 # Proof construction
 # ----------------------------------------------------------------------------------------------
-
-
-def eip3009_sign(account, *, to: str, value: int, chain_id: int, contract: str, name: str,
-                 version: str, valid_after: int, valid_before: int, nonce: bytes) -> str:
-    typed = {"types": _EIP712_TYPES, "primaryType": "TransferWithAuthorization",
-             "domain": {"name": name, "version": version, "chainId": chain_id,
-                        "verifyingContract": contract},
-             "message": {"from": account.address, "to": to, "value": value,
-                         "validAfter": valid_after, "validBefore": valid_before, "nonce": nonce}}
-    signed = Account.sign_message(encode_typed_data(full_message=typed), private_key=account.key)
-    return "0x" + bytes(signed.signature).hex()
 
 
 def forge(pr: dict[str, Any], account=None, *, accepted: dict[str, Any] | None = None,

@@ -52,13 +52,11 @@ import json
 import os
 import random
 import secrets
-import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -70,64 +68,21 @@ from typing import Any
 import httpx
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_interop import (  # noqa: E402  (shared helpers; no test_* function and no fixture is imported)
-    CORR, NETWORK, QUICKSTART, TOLLGATE_BIN, _EIP712_TYPES, Checks, Proc, answers_http,
-    b64json_decode, b64json_encode, body_json, free_port, http_status, make_config, start, wait_until,
+from harness import (  # shared helpers (harness.py is not a test module)
+    CORR, NETWORK, NO_LIMITS_YAML, QUICKSTART, TOLLGATE_BIN, Checks, Proc, answers_http, b64json_decode, b64json_encode,
+    body_json, child_env, drop_top_level, finish, free_port, hand_sign, http_status, make_config, new_workdir,
+    require_file, set_facilitator_timeout, start, start_upstream, startup_failed, wait_until,
 )
 
 PATH = "/datasets/prices"
 N_CLIENTS = int(os.environ.get("TOLLGATE_CHAOS_CLIENTS") or 8)
 RETRY_SLEEP = 0.3
 
-NO_LIMITS_YAML = """
-limits:
-  unpaid: off
-  paid: off
-  invalid: off
-"""
 SETTLEMENT_YAML = """
 settlement:
   reconcile_interval_seconds: 1
 """
-
-
-# ----------------------------------------------------------------------------------------------
-# Config editing (same rules as test_attacks.py; kept here so this file does not import another test module)
-# ----------------------------------------------------------------------------------------------
-
-
-def drop_top_level(text: str, key: str) -> str:
-    import re
-    out, skipping = [], False
-    for line in text.splitlines():
-        if re.match(rf"^{re.escape(key)}:", line):
-            skipping = True
-            continue
-        if skipping and (line.startswith((" ", "\t")) or line.strip() == "" or line.lstrip().startswith("#")):
-            continue
-        skipping = False
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def set_facilitator_timeout(text: str, seconds: int) -> str:
-    import re
-    out, section, done = [], None, 0
-    for line in text.splitlines():
-        top = re.match(r"^([A-Za-z_][A-Za-z0-9_]*):", line)
-        if top:
-            section = top.group(1)
-        if section == "facilitators" and re.match(r"^\s+timeout_seconds:\s", line) and not done:
-            line = re.sub(r"timeout_seconds:.*$", f"timeout_seconds: {seconds}", line)
-            done += 1
-        out.append(line)
-    if done != 1:
-        raise RuntimeError("facilitators[0].timeout_seconds not found in the quickstart")
-    return "\n".join(out) + "\n"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,34 +91,12 @@ def set_facilitator_timeout(text: str, seconds: int) -> str:
 
 
 def sign_offer(pr: dict[str, Any], account, identifier: str | None) -> tuple[dict[str, Any], str]:
-    """A fresh EIP-3009 TransferWithAuthorization for the first offer of `pr` (like test_interop.hand_sign),
+    """A fresh EIP-3009 TransferWithAuthorization for the first offer of `pr` (harness.hand_sign),
     valid now .. now + 60 s, optionally naming the payment (x402 `payment-identifier`). Returns (payload, nonce)."""
-    offer = pr["accepts"][0]
-    chain_id = int(offer["network"].split(":")[1])
-    nonce = secrets.token_bytes(32)
-    now = int(time.time())
-    valid_after, valid_before = 0, now + 60
-    message = {"from": account.address, "to": offer["payTo"], "value": int(offer["amount"]),
-               "validAfter": valid_after, "validBefore": valid_before, "nonce": nonce}
-    typed = {"types": _EIP712_TYPES, "primaryType": "TransferWithAuthorization",
-             "domain": {"name": offer["extra"]["name"], "version": offer["extra"]["version"],
-                        "chainId": chain_id, "verifyingContract": offer["asset"]},
-             "message": message}
-    signed = Account.sign_message(encode_typed_data(full_message=typed), private_key=account.key)
-    payload: dict[str, Any] = {
-        "x402Version": 2,
-        "resource": pr.get("resource"),
-        "accepted": json.loads(json.dumps(offer)),
-        "payload": {
-            "signature": "0x" + bytes(signed.signature).hex(),
-            "authorization": {"from": account.address, "to": offer["payTo"], "value": str(offer["amount"]),
-                              "validAfter": str(valid_after), "validBefore": str(valid_before),
-                              "nonce": "0x" + nonce.hex()},
-        },
-    }
+    payload = hand_sign(pr, 0, int(time.time()) + 60, account)
     if identifier:
         payload["extensions"] = {"payment-identifier": {"info": {"id": identifier}}}
-    return payload, "0x" + nonce.hex()
+    return payload, payload["payload"]["authorization"]["nonce"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,26 +266,19 @@ class Stack:
 
 
 def build_stack(name: str, *, facilitator_timeout: int | None, proxy_rng: random.Random | None) -> Stack:
-    if not TOLLGATE_BIN.exists():
-        pytest.fail(f"gateway binary not found: {TOLLGATE_BIN} (build it first, or set TOLLGATE_BIN)", pytrace=False)
-    workdir = Path(tempfile.mkdtemp(prefix=f"tollgate-chaos-{name}-"))
-    env = dict(os.environ)
-    env["TOLLGATE_SECRET"] = secrets.token_hex(32)
-    env.pop("TOLLGATE_INTEROP_PIDFILE", None)
+    require_file(TOLLGATE_BIN, "gateway binary", "build it first, or set TOLLGATE_BIN")
+    workdir = new_workdir(f"tollgate-chaos-{name}-", TOLLGATE_BIN)
+    env = child_env()
     procs: dict[str, Proc] = {}
     proxy: FaultProxy | None = None
-    print(f"\nworkdir: {workdir}\nbinary:  {TOLLGATE_BIN}")
     try:
         up_port, fac_port, gw_port = free_port(), free_port(), free_port()
-        upstream = f"http://127.0.0.1:{up_port}"
         facilitator = f"http://127.0.0.1:{fac_port}"
         ledger = workdir / "ledger.sqlite"
-        procs["upstream"] = start("upstream", [str(TOLLGATE_BIN), "sample-upstream", "--listen",
-                                               f"127.0.0.1:{up_port}"], workdir, env)
+        procs["upstream"], _, upstream = start_upstream(workdir, env, up_port)
         procs["facilitator"] = start("facilitator", [
             str(TOLLGATE_BIN), "facilitator", "--dev", "--listen", f"127.0.0.1:{fac_port}", "--db", str(ledger),
             "--network", NETWORK], workdir, env)
-        wait_until("sample upstream /health", lambda: http_status(upstream + "/health") < 500, procs["upstream"], 30)
         wait_until("dev facilitator /supported", lambda: http_status(facilitator + "/supported") == 200,
                    procs["facilitator"], 30)
         fac_url = facilitator
@@ -379,11 +305,7 @@ def build_stack(name: str, *, facilitator_timeout: int | None, proxy_rng: random
         if proxy:
             proxy.chaos = True
     except Exception as exc:  # noqa: BLE001
-        for p in procs.values():
-            p.stop()
-        if proxy:
-            proxy.stop()
-        pytest.fail(f"environment did not start: {exc}\n(workdir kept: {workdir})", pytrace=False)
+        startup_failed(procs, workdir, exc, *([proxy.stop] if proxy else []))
     print(f"gateway {stack.gateway}  upstream {upstream}  facilitator {facilitator}"
           + (f"  fault proxy {proxy.url}" if proxy else ""))
     return stack
@@ -391,12 +313,7 @@ def build_stack(name: str, *, facilitator_timeout: int | None, proxy_rng: random
 
 def finish_stack(stack: Stack, request, failed: bool) -> None:
     stack.stop_all()
-    if failed or os.environ.get("TOLLGATE_INTEROP_KEEP"):
-        print(f"\n--- workdir kept: {stack.workdir}")
-        for name, p in stack.procs.items():
-            print(f"--- {name} log tail ({p.log}):\n{p.tail(25)}")
-    else:
-        shutil.rmtree(stack.workdir, ignore_errors=True)
+    finish(stack.workdir, stack.procs, failed, tail_lines=25)
 
 
 # ----------------------------------------------------------------------------------------------

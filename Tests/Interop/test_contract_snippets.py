@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from test_interop import TOLLGATE_BIN, free_port, start, wait_until
+from harness import TOLLGATE_BIN, free_port, start, wait_until
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "upstream-contract.md"
 

@@ -5,7 +5,7 @@
     (or scripts/interop.sh -k hummingbird)
 
 What runs, all on free 127.0.0.1 ports:
-  * the SDK's own facilitator      `sdk_facilitator.py` (as in test_interop.py)
+  * the SDK's own facilitator      `sdk_facilitator.py` (started by harness.py, as in test_interop.py)
   * the example application        `$TOLLGATE_HUMMINGBIRD_APP_BIN --config CFG`: examples/hummingbird-app, a
                                    Hummingbird app whose routes sit behind `TollgateMiddleware`; CFG is its
                                    tollgate.yaml with listen / public_url / facilitators[0].url / storage.sqlite
@@ -27,26 +27,19 @@ Environment:
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from test_interop import (  # noqa: E402  (shared helpers; no test_* function and no fixture is imported)
-    API_KEY, CORR, HERE, NETWORK, PRICE_ATOMIC, QUICKSTART_PAY_TO, R_NONCE_USED,
-    Checks, Exchange, Proc, body_json, check_402, check_error, free_port, http_status, make_config,
-    sdk_get, start, try_decode, wait_until,
+from harness import (  # shared helpers (harness.py is not a test module)
+    API_KEY, CORR, NETWORK, PRICE_ATOMIC, R_NONCE_USED, ROOT,
+    Checks, Exchange, Proc, body_json, check_402, check_error, child_env, fac_stats, finish,
+    free_port, get, http_status, make_config, new_workdir, require_file, sdk_get, start,
+    start_sdk_facilitator, startup_failed, try_decode, wait_until,
 )
 
-ROOT = HERE.parent.parent
 APP_BIN = Path(os.environ.get("TOLLGATE_HUMMINGBIRD_APP_BIN")
                or ROOT / ".build" / "debug" / "HummingbirdPaidAPI")
 APP_CONFIG = ROOT / "examples" / "hummingbird-app" / "tollgate.yaml"
@@ -61,17 +54,10 @@ class App:
     state: dict[str, Any] = field(default_factory=dict)
 
     def fac_stats(self) -> dict[str, Any]:
-        return httpx.get(self.facilitator + "/_local/stats", timeout=5).json()
+        return fac_stats(self.facilitator)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Exchange:
-        url = self.url + path
-        try:
-            r = httpx.get(url, headers=headers or {}, timeout=20)
-        except httpx.HTTPError as exc:
-            app = self.procs["app"]
-            raise AssertionError(f"GET {url} failed: {exc!r}; app alive={app.alive()} "
-                                 f"log tail:\n{app.tail()}") from exc
-        return Exchange("GET", url, r.request.headers, r.status_code, r.headers, r.content)
+        return get(self.url + path, self.procs["app"], headers)
 
     def log_lines(self, *needles: str) -> list[str]:
         """The application's log lines containing every one of `needles` (what its handlers logged)."""
@@ -85,57 +71,33 @@ class App:
 @pytest.fixture(scope="module")
 def app(request) -> App:
     # A missing binary is a failure, never a skip: the suite would otherwise pass without testing the door.
-    if not APP_BIN.exists():
-        pytest.fail(f"example binary not found: {APP_BIN} (swift build builds it; or set "
-                    f"TOLLGATE_HUMMINGBIRD_APP_BIN)", pytrace=False)
-    if not APP_CONFIG.exists():
-        pytest.fail(f"example configuration not found: {APP_CONFIG}", pytrace=False)
-    workdir = Path(tempfile.mkdtemp(prefix="tollgate-hummingbird-"))
+    require_file(APP_BIN, "example binary", "swift build builds it; or set TOLLGATE_HUMMINGBIRD_APP_BIN")
+    require_file(APP_CONFIG, "example configuration")
+    workdir = new_workdir("tollgate-hummingbird-", APP_BIN)
     procs: dict[str, Proc] = {}
-    child_env = dict(os.environ)
-    child_env["TOLLGATE_SECRET"] = secrets.token_hex(32)
-    child_env.pop("TOLLGATE_INTEROP_PIDFILE", None)
-    print(f"\nworkdir: {workdir}\nbinary:  {APP_BIN}")
+    child = child_env()
     try:
-        port_file = workdir / "facilitator.port"
-        procs["facilitator"] = start("facilitator", [
-            sys.executable, str(HERE / "sdk_facilitator.py"), "--port", "0", "--port-file",
-            str(port_file), "--network", NETWORK, "--pay-to", QUICKSTART_PAY_TO,
-            "--log-file", str(workdir / "facilitator-calls.log")], workdir, child_env)
-        wait_until("facilitator port file", port_file.exists, procs["facilitator"], 30)
-        facilitator = f"http://127.0.0.1:{port_file.read_text().strip()}"
-        wait_until("facilitator /supported", lambda: http_status(facilitator + "/supported") == 200,
-                   procs["facilitator"], 30)
+        procs["facilitator"], facilitator = start_sdk_facilitator(workdir, child)
 
         port = free_port()
         config = workdir / "tollgate.yaml"
         # upstream.url is required by the format and unused by the middleware: port 9 (discard) is never called.
         config.write_text(make_config(APP_CONFIG.read_text(), port, 9, facilitator,
                                       workdir / "app.sqlite"))
-        procs["app"] = start("app", [str(APP_BIN), "--config", str(config)], workdir, child_env)
+        procs["app"] = start("app", [str(APP_BIN), "--config", str(config)], workdir, child)
         url = f"http://127.0.0.1:{port}"
         wait_until("app GET /health == 200", lambda: http_status(url + "/health") == 200,
                    procs["app"], 60)
         wait_until("app offers terms (facilitator check done)",
                    lambda: http_status(url + "/quotes/ACME") == 402, procs["app"], 20)
     except Exception as exc:
-        for p in procs.values():
-            p.stop()
-        pytest.fail(f"environment did not start: {exc}\n(workdir kept: {workdir})", pytrace=False)
+        startup_failed(procs, workdir, exc)
 
     a = App(workdir, url, facilitator, procs)
     print(f"app {url}  facilitator {facilitator}")
     yield a
 
-    for p in procs.values():
-        p.stop()
-    failed = request.session.testsfailed
-    if failed or os.environ.get("TOLLGATE_INTEROP_KEEP"):
-        print(f"\n--- {failed} test(s) failed; workdir kept: {workdir}")
-        for name, p in procs.items():
-            print(f"--- {name} log tail ({p.log}):\n{p.tail(30)}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish(workdir, procs, request.session.testsfailed)
 
 
 def check_not_charged(c: Checks, app: App, before: dict[str, Any], ex: Exchange | None, label: str) -> None:

@@ -19,6 +19,7 @@ Scenarios (tests run in file order; later ones use results of earlier ones):
   d  tampered proofs       e  expired / not-yet-valid                 f  proof sent to another URL
   g  undecodable header    h  facilitator down -> 503 + Retry-After   i  `tollgate trace --json`
 
+The processes, the checks and the wire helpers are in harness.py (shared by every module here).
 Every check prints a PASS/FAIL line; a test fails if any of its checks failed (all checks of a
 test run, so one run shows every deviation). Environment:
   TOLLGATE_BIN              gateway binary (default <repo>/.build/debug/tollgate)
@@ -28,21 +29,14 @@ test run, so one run shows every deviation). Environment:
                             kills them from its trap even if this process is killed hard)
 """
 
+
 from __future__ import annotations
 
-import asyncio
-import atexit
 import base64
 import json
-import os
 import re
-import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,434 +45,20 @@ from typing import Any, Callable
 import httpx
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 
-from x402 import x402Client
-from x402.http.clients import x402AsyncTransport
-from x402.mechanisms.evm.exact import register_exact_evm_client
-from x402.mechanisms.evm.signers import EthAccountSigner
-from x402.schemas import PaymentRequired
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-TOLLGATE_BIN = Path(os.environ.get("TOLLGATE_BIN") or ROOT / ".build" / "debug" / "tollgate")
-QUICKSTART = Path(os.environ.get("TOLLGATE_QUICKSTART")
-                  or ROOT / "examples" / "quickstart" / "tollgate.yaml")
-PIDFILE = os.environ.get("TOLLGATE_INTEROP_PIDFILE")
-
-NETWORK = "eip155:84532"
-USDC_BASE_SEPOLIA = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
-QUICKSTART_PAY_TO = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
-PRICE_ATOMIC = "10000"                       # 0.01 USDC, 6 decimals
-API_KEY = "tg_demo_reports_key"
-CORR = "Tollgate-Correlation-Id"
-
-# Error reason codes (x402 SDK codes + Tollgate's own offer-binding codes).
-R_NONCE_USED = "invalid_exact_evm_nonce_already_used"
-R_VALUE = "invalid_exact_evm_payload_authorization_value_mismatch"
-R_RECIPIENT = "invalid_exact_evm_payload_recipient_mismatch"
-R_SIGNATURE = "invalid_exact_evm_payload_signature"
-R_VALID_BEFORE = "invalid_exact_evm_payload_authorization_valid_before"
-R_VALID_AFTER = "invalid_exact_evm_payload_authorization_valid_after"
-R_TERMS = "offer_terms_mismatch"
-R_OFFER_INVALID = "offer_invalid"
-R_RESOURCE = "offer_resource_mismatch"
-R_INVALID_PAYLOAD = "invalid_payload"
-R_FAC_DOWN = "facilitator_unavailable"
-
-HAPPY_STAGES = ["offer", "proof", "verify", "reserve", "facilitator_verify", "forward", "settle",
-                "respond"]
+from harness import (  # shared helpers (harness.py is not a test module)
+    API_KEY, CORR, HAPPY_STAGES, NETWORK, PRICE_ATOMIC, QUICKSTART, QUICKSTART_PAY_TO, R_FAC_DOWN,
+    R_INVALID_PAYLOAD, R_NONCE_USED, R_OFFER_INVALID, R_RECIPIENT, R_RESOURCE, R_SIGNATURE,
+    R_TERMS, R_VALID_AFTER, R_VALID_BEFORE, R_VALUE, TOLLGATE_BIN, USDC_BASE_SEPOLIA, Checks,
+    Exchange, Proc, alter_token_char, answers_http, b64json_decode, b64json_encode, body_json,
+    check_402, check_error, child_env, fac_stats, finish, flip_hex_digit, free_port, get, hand_sign,
+    http_status, make_config, new_workdir, require_file, sdk_get, sdk_sign, short, start,
+    start_sdk_facilitator, start_upstream, startup_failed, try_decode, wait_until,
+)
 
 # ----------------------------------------------------------------------------------------------
-# Checks: soft assertions with PASS/FAIL lines
+# The environment: sample upstream, SDK facilitator, gateway
 # ----------------------------------------------------------------------------------------------
-
-
-class Checks:
-    """Collects every check of one scenario; `done()` fails the test listing all failures."""
-
-    def __init__(self, scenario: str) -> None:
-        self.scenario = scenario
-        self.failures: list[str] = []
-        self.notes: list[str] = []
-        print(f"\n=== {scenario}")
-
-    def check(self, ok: bool, label: str, detail: Any = None) -> bool:
-        if ok:
-            print(f"PASS [{self.scenario}] {label}")
-        else:
-            msg = f"{label}" + (f" -- {detail}" if detail is not None else "")
-            print(f"FAIL [{self.scenario}] {msg}")
-            self.failures.append(msg)
-        return ok
-
-    def eq(self, actual: Any, expected: Any, label: str) -> bool:
-        return self.check(actual == expected, f"{label} == {expected!r}", f"got {actual!r}")
-
-    def note(self, text: str) -> None:
-        print(f"  note [{self.scenario}] {text}")
-        self.notes.append(text)
-
-    def done(self) -> None:
-        if self.failures:
-            pytest.fail(f"{self.scenario}: {len(self.failures)} check(s) failed:\n  - "
-                        + "\n  - ".join(self.failures), pytrace=False)
-
-
-# ----------------------------------------------------------------------------------------------
-# Wire helpers
-# ----------------------------------------------------------------------------------------------
-
-
-def b64json_decode(value: str | None) -> Any:
-    """Strict decode of an x402 header: standard base64 of UTF-8 JSON. Raises on bad input."""
-    if value is None:
-        raise ValueError("header missing")
-    return json.loads(base64.b64decode(value, validate=True).decode("utf-8"))
-
-
-def b64json_encode(obj: Any) -> str:
-    """Standard base64 of compact JSON (what the SDK sends)."""
-    return base64.b64encode(json.dumps(obj, separators=(",", ":")).encode("utf-8")).decode("ascii")
-
-
-def try_decode(value: str | None) -> tuple[Any, str | None]:
-    try:
-        return b64json_decode(value), None
-    except Exception as exc:  # noqa: BLE001
-        return None, f"{type(exc).__name__}: {exc} (raw={value!r:.200})"
-
-
-def body_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def short(body: bytes, limit: int = 400) -> str:
-    text = body.decode("utf-8", errors="replace")
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-@dataclass
-class Exchange:
-    method: str
-    url: str
-    request_headers: httpx.Headers
-    status: int
-    headers: httpx.Headers
-    body: bytes
-
-    def describe(self) -> str:
-        """One line: status, the interesting headers (x402 ones decoded), the body."""
-        hdrs: dict[str, Any] = {}
-        for k, v in self.headers.items():
-            k = k.lower()
-            if k == "payment-required":
-                pr, err = try_decode(v)
-                hdrs[k] = {"error": pr.get("error"), "accepts": len(pr.get("accepts") or [])} \
-                    if isinstance(pr, dict) else err
-            elif k == "payment-response":
-                hdrs[k] = try_decode(v)[0] or v
-            elif k in ("retry-after", "tollgate-correlation-id", "content-type", "cache-control"):
-                hdrs[k] = v
-        return f"{self.method} {self.url} -> {self.status} headers={hdrs} body={short(self.body)}"
-
-
-class RecordingTransport(httpx.AsyncBaseTransport):
-    """Sits under the SDK's x402AsyncTransport and records what really went over the socket.
-    (Idea from the x402 interop kit's x402_client.py.)"""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.exchanges: list[Exchange] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        body = await response.aread()
-        self.exchanges.append(Exchange(request.method, str(request.url),
-                                       httpx.Headers(request.headers), response.status_code,
-                                       httpx.Headers(response.headers), body))
-        return response
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-@dataclass
-class SdkResult:
-    payer: str
-    exchanges: list[Exchange] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def first(self) -> Exchange | None:
-        return self.exchanges[0] if self.exchanges else None
-
-    @property
-    def last(self) -> Exchange | None:
-        return self.exchanges[-1] if self.exchanges else None
-
-    @property
-    def paid(self) -> Exchange | None:
-        """The exchange that carried PAYMENT-SIGNATURE (the SDK's paid retry)."""
-        for ex in reversed(self.exchanges):
-            if "payment-signature" in ex.request_headers:
-                return ex
-        return None
-
-    def describe(self) -> str:
-        lines = [f"payer={self.payer} error={self.error}"]
-        lines += ["  " + ex.describe() for ex in self.exchanges]
-        return "\n".join(lines)
-
-
-def sdk_client(account) -> x402Client:
-    """The stock SDK client: exact-EVM registered, DEFAULT spend controls (known assets, <= $1)."""
-    client = x402Client()
-    register_exact_evm_client(client, EthAccountSigner(account))
-    return client
-
-
-def sdk_get(url: str, headers: dict[str, str] | None = None, account=None,
-            timeout: float = 60.0) -> SdkResult:
-    """A GET made by the SDK's own httpx payment transport (402 -> sign -> retry once)."""
-    account = account or Account.create()
-    recorder = RecordingTransport()
-    transport = x402AsyncTransport(sdk_client(account), transport=recorder)
-    result = SdkResult(payer=account.address)
-
-    async def go() -> None:
-        async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
-            await http.get(url, headers=headers or {})
-
-    try:
-        asyncio.run(go())
-    except Exception as exc:  # noqa: BLE001 - the SDK refusing to pay is a result too
-        result.error = f"{type(exc).__name__}: {exc}"
-        if exc.__cause__ is not None:
-            result.error += f" (cause: {type(exc.__cause__).__name__}: {exc.__cause__})"
-    result.exchanges = recorder.exchanges
-    return result
-
-
-def sdk_sign(payment_required: dict[str, Any], account=None) -> dict[str, Any]:
-    """A proper PaymentPayload (as a JSON dict) signed by the SDK client for the given terms."""
-    account = account or Account.create()
-    pr = PaymentRequired.model_validate(payment_required)
-    payload = asyncio.run(sdk_client(account).create_payment_payload(pr))
-    return json.loads(payload.model_dump_json(by_alias=True, exclude_none=True))
-
-
-_EIP712_TYPES = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "TransferWithAuthorization": [
-        {"name": "from", "type": "address"},
-        {"name": "to", "type": "address"},
-        {"name": "value", "type": "uint256"},
-        {"name": "validAfter", "type": "uint256"},
-        {"name": "validBefore", "type": "uint256"},
-        {"name": "nonce", "type": "bytes32"},
-    ],
-}
-
-
-def hand_sign(payment_required: dict[str, Any], valid_after: int, valid_before: int,
-              account=None, offer_index: int = 0) -> dict[str, Any]:
-    """A PaymentPayload signed directly with eth_account (EIP-3009 TransferWithAuthorization),
-    with a chosen validity window; `accepted` is the offered entry copied whole."""
-    account = account or Account.create()
-    offer = payment_required["accepts"][offer_index]
-    chain_id = int(offer["network"].split(":")[1])
-    nonce = secrets.token_bytes(32)
-    message = {"from": account.address, "to": offer["payTo"], "value": int(offer["amount"]),
-               "validAfter": valid_after, "validBefore": valid_before, "nonce": nonce}
-    typed = {"types": _EIP712_TYPES, "primaryType": "TransferWithAuthorization",
-             "domain": {"name": offer["extra"]["name"], "version": offer["extra"]["version"],
-                        "chainId": chain_id, "verifyingContract": offer["asset"]},
-             "message": message}
-    signed = Account.sign_message(encode_typed_data(full_message=typed), private_key=account.key)
-    return {
-        "x402Version": 2,
-        "resource": payment_required.get("resource"),
-        "accepted": json.loads(json.dumps(offer)),
-        "payload": {
-            "signature": "0x" + bytes(signed.signature).hex(),
-            "authorization": {"from": account.address, "to": offer["payTo"],
-                              "value": str(offer["amount"]), "validAfter": str(valid_after),
-                              "validBefore": str(valid_before), "nonce": "0x" + nonce.hex()},
-        },
-    }
-
-
-def flip_hex_digit(s: str, index: int) -> str:
-    c = s[index]
-    repl = "0" if c.lower() != "0" else "1"
-    return s[:index] + repl + s[index + 1:]
-
-
-def alter_token_char(token: str) -> str:
-    """Change exactly one alphanumeric character near the middle of the token (same class, so the
-    token keeps its alphabet; a middle base64/hex character always changes the decoded bytes)."""
-    order = sorted(range(len(token)), key=lambda i: abs(i - len(token) // 2))
-    for i in order:
-        c = token[i]
-        if c.isdigit():
-            return token[:i] + ("1" if c != "1" else "2") + token[i + 1:]
-        if c.isalpha() and c.isascii():
-            if c.islower():
-                return token[:i] + ("a" if c != "a" else "b") + token[i + 1:]
-            return token[:i] + ("A" if c != "A" else "B") + token[i + 1:]
-    raise ValueError(f"no alphanumeric character in token {token!r}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Processes
-# ----------------------------------------------------------------------------------------------
-
-_children: list[subprocess.Popen] = []
-
-
-def _kill_children() -> None:
-    for p in _children:
-        if p.poll() is None:
-            try:
-                p.terminate()
-                p.wait(timeout=5)
-            except Exception:  # noqa: BLE001
-                try:
-                    p.kill()
-                    p.wait(timeout=5)
-                except Exception:  # noqa: BLE001
-                    pass
-
-
-atexit.register(_kill_children)
-
-
-def _on_sigterm(signum, frame):  # noqa: ARG001
-    _kill_children()
-    raise SystemExit(128 + signum)
-
-
-signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen
-    log: Path
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log.read_text(errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return "\n".join(text[-lines:])
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
-
-
-def start(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> Proc:
-    log = workdir / f"{name}.log"
-    fh = open(log, "ab")
-    popen = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             cwd=workdir, env=env)
-    fh.close()
-    _children.append(popen)
-    if PIDFILE:
-        with open(PIDFILE, "a") as f:
-            f.write(f"{popen.pid}\n")
-    return Proc(name, popen, log)
-
-
-def wait_until(what: str, probe: Callable[[], Any], proc: Proc, timeout: float) -> None:
-    """Poll `probe` (truthy = ready) every 0.2 s; fail early if the process exits."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode} before {what}; "
-                               f"log tail:\n{proc.tail()}")
-        try:
-            result = probe()
-            if result:
-                return
-            last = f"probe returned {result!r}"
-        except Exception as exc:  # noqa: BLE001
-            last = f"{type(exc).__name__}: {exc}"
-        time.sleep(0.2)
-    raise RuntimeError(f"timeout ({timeout}s) waiting for {what} (last: {last}); "
-                       f"{proc.name} log tail:\n{proc.tail()}")
-
-
-def http_status(url: str) -> int:
-    return httpx.get(url, timeout=2.0).status_code
-
-
-def answers_http(url: str) -> bool:
-    """True once anything answers HTTP at `url` (any status)."""
-    httpx.get(url, timeout=2.0)
-    return True
-
-
-def make_config(template: str, gw_port: int, upstream_port: int, facilitator_url: str,
-                sqlite_path: Path) -> str:
-    """The quickstart config with listen / public_url / upstream.url / facilitators[0].url /
-    storage.sqlite replaced; everything else (prices, routes, clients, assets) kept verbatim."""
-    out: list[str] = []
-    done = {"listen": 0, "public_url": 0, "upstream.url": 0, "facilitators.url": 0,
-            "storage.sqlite": 0}
-    section = None
-    for line in template.splitlines():
-        top = re.match(r"^([A-Za-z_][A-Za-z0-9_]*):", line)
-        if top:
-            section = top.group(1)
-        if re.match(r"^listen:\s", line):
-            line = f"listen: 127.0.0.1:{gw_port}"
-            done["listen"] += 1
-        elif re.match(r"^public_url:\s", line):
-            line = f"public_url: http://127.0.0.1:{gw_port}"
-            done["public_url"] += 1
-        elif section == "upstream" and re.match(r"^\s+url:\s", line) and not done["upstream.url"]:
-            line = re.sub(r"url:.*$", f"url: http://127.0.0.1:{upstream_port}", line)
-            done["upstream.url"] += 1
-        elif (section == "facilitators" and re.match(r"^\s+(- )?url:\s", line)
-              and not done["facilitators.url"]):
-            line = re.sub(r"url:.*$", f"url: {facilitator_url}", line)
-            done["facilitators.url"] += 1
-        elif section == "storage" and re.match(r"^\s+sqlite:\s", line):
-            line = re.sub(r"sqlite:.*$", f"sqlite: {sqlite_path}", line)
-            done["storage.sqlite"] += 1
-        out.append(line)
-    missing = [k for k, n in done.items() if n != 1]
-    if missing:
-        raise RuntimeError(f"quickstart config {QUICKSTART} no longer has the expected keys: "
-                           f"{missing}")
-    return "\n".join(out) + "\n"
 
 
 @dataclass
@@ -493,17 +73,10 @@ class Env:
     state: dict[str, Any] = field(default_factory=dict)
 
     def fac_stats(self) -> dict[str, Any]:
-        return httpx.get(self.facilitator + "/_local/stats", timeout=5).json()
+        return fac_stats(self.facilitator)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> Exchange:
-        url = self.gateway + path
-        try:
-            r = httpx.get(url, headers=headers or {}, timeout=20)
-        except httpx.HTTPError as exc:
-            gw = self.procs["gateway"]
-            raise AssertionError(f"GET {url} failed: {exc!r}; gateway alive={gw.alive()} "
-                                 f"log tail:\n{gw.tail()}") from exc
-        return Exchange("GET", url, r.request.headers, r.status_code, r.headers, r.content)
+        return get(self.gateway + path, self.procs["gateway"], headers)
 
     def offer(self, path: str = "/datasets/prices",
               headers: dict[str, str] | None = None) -> tuple[Exchange, dict[str, Any]]:
@@ -522,34 +95,16 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(request) -> Env:
-    if not TOLLGATE_BIN.exists():
-        pytest.fail(f"gateway binary not found: {TOLLGATE_BIN} (build it first, or set "
-                    f"TOLLGATE_BIN)", pytrace=False)
-    workdir = Path(tempfile.mkdtemp(prefix="tollgate-interop-"))
+    require_file(TOLLGATE_BIN, "gateway binary", "build it first, or set TOLLGATE_BIN")
+    workdir = new_workdir("tollgate-interop-", TOLLGATE_BIN)
     procs: dict[str, Proc] = {}
-    child_env = dict(os.environ)
-    child_env["TOLLGATE_SECRET"] = secrets.token_hex(32)       # 64 hex chars
-    child_env.pop("TOLLGATE_INTEROP_PIDFILE", None)
-    print(f"\nworkdir: {workdir}\nbinary:  {TOLLGATE_BIN}")
+    child = child_env()
     try:
         # 1. sample upstream
-        up_port = free_port()
-        procs["upstream"] = start("upstream", [str(TOLLGATE_BIN), "sample-upstream", "--listen",
-                                               f"127.0.0.1:{up_port}"], workdir, child_env)
-        upstream = f"http://127.0.0.1:{up_port}"
-        wait_until("sample upstream /health", lambda: http_status(upstream + "/health") < 500,
-                   procs["upstream"], 30)
+        procs["upstream"], up_port, upstream = start_upstream(workdir, child)
 
         # 2. the SDK facilitator
-        port_file = workdir / "facilitator.port"
-        procs["facilitator"] = start("facilitator", [
-            sys.executable, str(HERE / "sdk_facilitator.py"), "--port", "0", "--port-file",
-            str(port_file), "--network", NETWORK, "--pay-to", QUICKSTART_PAY_TO,
-            "--log-file", str(workdir / "facilitator-calls.log")], workdir, child_env)
-        wait_until("facilitator port file", port_file.exists, procs["facilitator"], 30)
-        facilitator = f"http://127.0.0.1:{port_file.read_text().strip()}"
-        wait_until("facilitator /supported", lambda: http_status(facilitator + "/supported") == 200,
-                   procs["facilitator"], 30)
+        procs["facilitator"], facilitator = start_sdk_facilitator(workdir, child)
 
         # 3. the gateway
         gw_port = free_port()
@@ -557,7 +112,7 @@ def env(request) -> Env:
         config.write_text(make_config(QUICKSTART.read_text(), gw_port, up_port, facilitator,
                                       workdir / "gateway.sqlite"))
         procs["gateway"] = start("gateway", [str(TOLLGATE_BIN), "serve", "--config", str(config)],
-                                 workdir, child_env)
+                                 workdir, child)
         gateway = f"http://127.0.0.1:{gw_port}"
         # Up = answers HTTP; then give /health a moment to turn 200 (it is a pass-through to the
         # upstream). test_0_health asserts the 200 itself, so a wrong /health status is reported
@@ -573,71 +128,13 @@ def env(request) -> Env:
         wait_until("gateway offers terms (facilitator check done)",
                    lambda: http_status(gateway + "/datasets/prices") == 402, procs["gateway"], 20)
     except Exception as exc:
-        for p in procs.values():
-            p.stop()
-        pytest.fail(f"environment did not start: {exc}\n(workdir kept: {workdir})",
-                    pytrace=False)
+        startup_failed(procs, workdir, exc)
 
-    e = Env(workdir, config, gateway, upstream, facilitator, procs, child_env)
+    e = Env(workdir, config, gateway, upstream, facilitator, procs, child)
     print(f"gateway {gateway}  upstream {upstream}  facilitator {facilitator}")
     yield e
 
-    for p in procs.values():
-        p.stop()
-    failed = request.session.testsfailed
-    if failed or os.environ.get("TOLLGATE_INTEROP_KEEP"):
-        print(f"\n--- {failed} test(s) failed; workdir kept: {workdir}")
-        for name, p in procs.items():
-            print(f"--- {name} log tail ({p.log}):\n{p.tail(30)}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-# ----------------------------------------------------------------------------------------------
-# Shared assertions
-# ----------------------------------------------------------------------------------------------
-
-
-def check_error(c: Checks, ex: Exchange | None, status: int, error: str, reason: str | None,
-                label: str) -> dict[str, Any] | None:
-    """status + Tollgate JSON error body {"error","reason","correlationId"} (+ header id)."""
-    if not c.check(ex is not None, f"{label}: a response was received"):
-        return None
-    c.check(ex.status == status, f"{label}: status == {status}", ex.describe())
-    body = body_json(ex.body)
-    if not c.check(isinstance(body, dict), f"{label}: body is a JSON object",
-                   f"body={short(ex.body)}"):
-        return None
-    c.eq(body.get("error"), error, f"{label}: body.error")
-    if reason is None:
-        c.check(isinstance(body.get("reason"), str) and body.get("reason") != "",
-                f"{label}: body.reason is a non-empty code", f"body={body}")
-    else:
-        c.eq(body.get("reason"), reason, f"{label}: body.reason")
-    cid = ex.headers.get(CORR)
-    c.check(bool(cid), f"{label}: has {CORR} header", ex.describe())
-    c.eq(body.get("correlationId"), cid, f"{label}: body.correlationId equals the header")
-    return body
-
-
-def check_402(c: Checks, ex: Exchange | None, pr_error: str, label: str,
-              body_reason: str | None = None) -> dict[str, Any] | None:
-    """A 402 with a decodable PAYMENT-REQUIRED whose error is `pr_error`; JSON error body."""
-    reason = body_reason if body_reason is not None else (
-        None if pr_error == "Payment required" else pr_error)
-    check_error(c, ex, 402, "payment_required", reason, label)
-    if ex is None:
-        return None
-    pr, err = try_decode(ex.headers.get("payment-required"))
-    if not c.check(pr is not None, f"{label}: PAYMENT-REQUIRED header decodes (base64 JSON)", err):
-        return None
-    c.eq(pr.get("x402Version"), 2, f"{label}: PAYMENT-REQUIRED.x402Version")
-    c.eq(pr.get("error"), pr_error, f"{label}: PAYMENT-REQUIRED.error")
-    c.check(isinstance(pr.get("accepts"), list) and len(pr["accepts"]) > 0,
-            f"{label}: PAYMENT-REQUIRED.accepts is non-empty", pr)
-    c.check("no-store" in (ex.headers.get("cache-control") or ""),
-            f"{label}: Cache-Control: no-store", ex.headers.get("cache-control"))
-    return pr
+    finish(workdir, procs, request.session.testsfailed)
 
 
 def check_quickstart_offer(c: Checks, pr: dict[str, Any], env: Env, path: str, label: str) -> None:
