@@ -15,6 +15,7 @@ What every Tests/Interop/test_*.py module used to repeat, in one place:
     startup_failed
   * talking to what runs: fac_stats (the SDK facilitator's /_local/stats), get (an Exchange, with the
     process log tail when the request fails)
+  * LocalServer: base of the in-process stub / proxy servers (serve, snapshot, stop)
   * teardown: finish (stop every process; keep the workdir and print log tails when tests failed or
     TOLLGATE_INTEROP_KEEP is set, else remove it)
   * shared assertions: check_error, check_402
@@ -35,8 +36,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
@@ -617,6 +620,29 @@ def finish(workdir: Path, procs: dict[str, Proc], failed: int | bool, tail_lines
             print(f"--- {name} log tail ({p.log}):\n{p.tail(tail_lines)}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+class LocalServer:
+    """Base of an HTTP server run by this process on a free 127.0.0.1 port (a stub or a proxy the
+    gateway talks to). Subclasses set `lock` and `counts`, then call `serve(Handler)`."""
+
+    lock: threading.Lock
+    counts: dict[str, int]
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.counts)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Callable
 
@@ -54,7 +54,7 @@ from harness import (  # shared helpers (harness.py is not a test module)
     API_KEY, CORR, PRICE_ATOMIC, QUICKSTART, TOLLGATE_BIN,
     USDC_BASE_SEPOLIA, R_NONCE_USED, R_VALUE, R_RECIPIENT, R_SIGNATURE, R_TERMS, R_OFFER_INVALID,
     R_RESOURCE, R_INVALID_PAYLOAD, R_FAC_DOWN, NO_LIMITS_YAML, _EIP712_TYPES,
-    Checks, Exchange, Proc, alter_token_char, answers_http, b64json_decode,
+    Checks, Exchange, LocalServer, Proc, alter_token_char, answers_http, b64json_decode,
     b64json_encode, body_json, check_402, check_error, child_env, drop_top_level, eip3009_sign,
     fac_stats, finish,
     free_port, get, http_status, make_config, new_workdir, require_file, sdk_get, sdk_sign,
@@ -176,7 +176,7 @@ class Gateway:
 # ----------------------------------------------------------------------------------------------
 
 
-class StubFacilitator:
+class StubFacilitator(LocalServer):
     """/supported copied from the real (SDK) facilitator; /verify broken in the current `mode`:
       "500"      HTTP 500 whose body nevertheless says {"isValid": true}
       "garbage"  HTTP 200, body that is not JSON
@@ -257,25 +257,12 @@ class StubFacilitator:
                 else:
                     self._send(200, valid)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     def record(self, handler: BaseHTTPRequestHandler) -> None:
         with self.lock:
             self.requests.append(f"t={time.monotonic() - self.t0:.2f} port={handler.client_address[1]} "
                                  f"{handler.command} {handler.path} [{self.mode}]")
-
-    def snapshot(self) -> dict[str, int]:
-        with self.lock:
-            return dict(self.counts)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
 
 # ----------------------------------------------------------------------------------------------
 # The world: upstream, SDK facilitator, stub facilitator, three gateways

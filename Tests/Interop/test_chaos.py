@@ -61,7 +61,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +70,10 @@ import pytest
 from eth_account import Account
 
 from harness import (  # shared helpers (harness.py is not a test module)
-    CORR, NETWORK, NO_LIMITS_YAML, QUICKSTART, TOLLGATE_BIN, Checks, Proc, answers_http, b64json_decode, b64json_encode,
-    body_json, child_env, drop_top_level, finish, free_port, hand_sign, http_status, make_config, new_workdir,
-    require_file, set_facilitator_timeout, start, start_upstream, startup_failed, wait_until,
+    CORR, NETWORK, NO_LIMITS_YAML, QUICKSTART, TOLLGATE_BIN, Checks, LocalServer, Proc, answers_http,
+    b64json_decode, b64json_encode, body_json, child_env, drop_top_level, finish, free_port, hand_sign,
+    http_status, make_config, new_workdir, require_file, set_facilitator_timeout, start, start_upstream,
+    startup_failed, wait_until,
 )
 
 PATH = "/datasets/prices"
@@ -104,7 +105,7 @@ def sign_offer(pr: dict[str, Any], account, identifier: str | None) -> tuple[dic
 # ----------------------------------------------------------------------------------------------
 
 
-class FaultProxy:
+class FaultProxy(LocalServer):
     """Forwards every request to the real (dev) facilitator. While `chaos` is on, a `share` of `/settle` calls
     is faulted, the kind taken in turn from `kinds`:
       timeout       forwarded (the money moves), answered only after `slow_seconds` (> the gateway's timeout)
@@ -202,11 +203,7 @@ class FaultProxy:
                 else:
                     self._reply(r.status_code, r.content, r.headers.get("content-type") or "application/json")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.serve(Handler)
 
     def pick(self) -> str | None:
         with self.lock:
@@ -214,13 +211,8 @@ class FaultProxy:
                 return None
             return next(self._cycle)
 
-    def snapshot(self) -> dict[str, int]:
-        with self.lock:
-            return dict(self.counts)
-
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
         self.http.close()
 
 
