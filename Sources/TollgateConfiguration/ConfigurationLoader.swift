@@ -103,10 +103,8 @@ public enum ConfigurationLoader {
         if !routes.filter({ $0.pricing != nil }).isEmpty && facilitators.isEmpty {
             r.fail(top["facilitators"] ?? root, "facilitators", "paid routes need at least one facilitator")
         }
-        let covered = Set(facilitators.flatMap(\.networks))
         for route in routes {
-            for network in route.pricing?.accepts.map(\.asset.network) ?? [] where !facilitators.isEmpty && !covered.isEmpty
-                && !covered.contains(network) && !facilitators.contains(where: { $0.networks.isEmpty }) {
+            for network in route.pricing?.accepts.map(\.asset.network) ?? [] where !facilitators.isEmpty && facilitators.serving(network).isEmpty {
                 r.fail(top["facilitators"], "facilitators", "no facilitator is configured for \(network) (route \(route.resource))")
             }
         }

@@ -173,3 +173,11 @@ public struct GatewayConfiguration: Sendable {
         Set(routes.flatMap { $0.pricing?.accepts.map(\.asset.network) ?? [] })
     }
 }
+
+extension [GatewayConfiguration.Facilitator] {
+    /// The facilitators that serve `network` (those that list it, or list no network at all), with their index,
+    /// in configuration order: `FacilitatorNetworks`' rule.
+    public func serving(_ network: String) -> [(index: Int, facilitator: GatewayConfiguration.Facilitator)] {
+        FacilitatorNetworks.serving(network, among: self, configured: \.networks)
+    }
+}

@@ -6,8 +6,7 @@ extension TimingBudget {
     public init(_ route: Route, pricing: Route.Pricing, configuration: GatewayConfiguration) {
         let networks = Set(pricing.accepts.map(\.asset.network)).sorted()
         let timeouts = networks.map { network in
-            configuration.facilitators.filter { $0.networks.isEmpty || $0.networks.contains(network) }
-                .map { Int($0.timeoutSeconds.rounded(.up)) }
+            configuration.facilitators.serving(network).map { Int($0.facilitator.timeoutSeconds.rounded(.up)) }
         }
         self.init(resource: route.resource, facilitatorTimeouts: timeouts,
                   upstreamSeconds: Int(configuration.upstreamTimeoutSeconds.rounded(.up)), maxTimeoutSeconds: pricing.maxTimeoutSeconds)

@@ -5,30 +5,22 @@ import TollgateX402
 
 /// A facilitator for development and tests: verifies exactly like the gateway (EIP-712, secp256k1,
 /// amount, payee, time window) plus balance and nonce state, and settles into a local ledger.
-/// It only ever serves test networks.
+/// It only ever serves test networks (`KnownNetwork.testNets`); anything else (main nets) is refused.
 public struct DevFacilitator: Facilitator {
-    /// Chain ids of public test networks and local chains. Anything else (main nets) is refused.
-    public static let testChainIds: Set<UInt64> = [84532, 11155111, 17000, 80002, 421614, 11155420, 43113, 97, 31337, 1337]
-
     public let networks: [String]
     public let ledger: DevLedger
     let clock: any GatewayClock
     public var name: String { "dev-facilitator" }
 
-    public struct MainNetRefused: Error, CustomStringConvertible {
-        public let network: String
-        public var description: String { "\(network) is not a test network: the development facilitator refuses it" }
-    }
-
-    public init(networks: [String], ledger: DevLedger, clock: any GatewayClock = SystemClock()) throws(MainNetRefused) {
-        for network in networks where !Self.isTestNetwork(network) { throw MainNetRefused(network: network) }
+    /// Throws `TollgateError` `.notATestNetwork` (the network in `details["network"]`) for a network that is not a test net.
+    public init(networks: [String], ledger: DevLedger, clock: any GatewayClock = SystemClock()) throws(TollgateError) {
+        for network in networks where !KnownNetwork.isTestNetwork(network) {
+            throw TollgateError(.notATestNetwork, "\(network) is not a test network: the development facilitator refuses it",
+                                details: ["network": network])
+        }
         self.networks = networks
         self.ledger = ledger
         self.clock = clock
-    }
-
-    public static func isTestNetwork(_ network: String) -> Bool {
-        ExactEVMVerifier.chainId(network).map(testChainIds.contains) ?? false
     }
 
     public func supported(logger: Logger) async throws -> X402.SupportedResponse {
@@ -87,7 +79,7 @@ public struct DevFacilitator: Facilitator {
         guard payload.x402Version == X402.version, contents.x402Version == X402.version else {
             return .failure(Refusal(reason: .invalidVersion, detail: "x402 v2 only", payer: payer))
         }
-        guard networks.contains(requirements.network), Self.isTestNetwork(requirements.network) else {
+        guard networks.contains(requirements.network), KnownNetwork.isTestNetwork(requirements.network) else {
             return .failure(Refusal(reason: .invalidNetwork, detail: "\(requirements.network) is not served here", payer: payer))
         }
         guard payload.accepted.network == requirements.network, payload.accepted.amount == requirements.amount,
@@ -125,4 +117,9 @@ public struct DevFacilitator: Facilitator {
         case .ok: return .success(transfer)
         }
     }
+}
+
+extension TollgateError.Code {
+    /// The development facilitator was asked to serve a network that is not a test net.
+    public static let notATestNetwork = Self("not_a_test_network")
 }

@@ -61,7 +61,7 @@ extension SQLiteStore {
                                    arguments: [record.firstSeq, record.lastSeq])
         let lastHash = try String.fetchOne(db, sql: "SELECT hash FROM audit_event WHERE seq = ?", arguments: [record.lastSeq])
         guard current == anchor, row?["n"] == record.eventCount, lastHash == record.lastHash else {
-            throw AuditLogError(.concurrentChange, "seq \(record.firstSeq)…\(record.lastSeq) changed while it was being archived; "
+            throw TollgateError(.concurrentChange, "seq \(record.firstSeq)…\(record.lastSeq) changed while it was being archived; "
                 + "nothing was deleted")
         }
         try db.execute(sql: """

@@ -32,7 +32,7 @@ extension SQLiteStore {
                 try Self.setBalance(client: usage.clientId, package: package, unit: usage.unit,
                                     to: PackageUnits.afterCredit(balance: balance, units: Int(refund.amount) ?? 0), now: nowMillis, db)
             } else {
-                throw RefundError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
+                throw TollgateError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
             }
             try Self.insert(refund, db, keys: auditKeys)
             return refund
@@ -62,7 +62,7 @@ extension SQLiteStore {
         let transaction = try RefundPolicy.payoutTransaction(payoutTransaction)
         return try await write { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM refund WHERE id = ?", arguments: [id]) else {
-                throw RefundError(.unknownRefund, "no refund \(id)")
+                throw TollgateError(.unknownRefund, "no refund \(id)")
             }
             let refund = try RefundPolicy.closed(Self.refundRecord(row), transaction: transaction, nowMillis: nowMillis)
             try db.execute(sql: "UPDATE refund SET state = ?, closed_at = ?, payout_tx = ? WHERE id = ? AND state = ?",

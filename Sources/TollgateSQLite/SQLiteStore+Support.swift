@@ -79,11 +79,11 @@ extension SQLiteStore {
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
         return try await write { db in
             guard let flow = try Self.flowIdentity(correlationId, db) else {
-                throw SupportError(.unknownFlow, "no audit event carries the correlation id \(correlationId)")
+                throw TollgateError(.unknownFlow, "no audit event carries the correlation id \(correlationId)")
             }
             if let open = try String.fetchOne(db, sql: "SELECT id FROM dispute WHERE correlation_id = ? AND state = 'open'",
                                               arguments: [correlationId]) {
-                throw SupportError(.disputeAlreadyOpen, "flow \(correlationId) already has an open dispute: \(open)", disputeId: open)
+                throw TollgateError(.disputeAlreadyOpen, "flow \(correlationId) already has an open dispute: \(open)", disputeId: open)
             }
             let record = DisputeRecord(id: DisputeRecord.makeId(), correlationId: correlationId, reason: reason, actor: actor, state: .open,
                                        openedAtMillis: nowMillis)
@@ -101,10 +101,10 @@ extension SQLiteStore {
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
         return try await write { db in
             guard var record = try Self.dispute(id: id, db) else {
-                throw SupportError(.unknownDispute, "no dispute has the id \(id)")
+                throw TollgateError(.unknownDispute, "no dispute has the id \(id)")
             }
             guard record.state == .open else {
-                throw SupportError(.disputeNotOpen, "dispute \(id) was closed already", disputeId: id)
+                throw TollgateError(.disputeNotOpen, "dispute \(id) was closed already", disputeId: id)
             }
             try db.execute(sql: "UPDATE dispute SET state = 'closed', closed_at = ?, closed_by = ?, resolution = ? WHERE id = ?",
                            arguments: [nowMillis, actor, resolution, id])

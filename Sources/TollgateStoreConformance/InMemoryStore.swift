@@ -336,7 +336,7 @@ public actor InMemoryStore: GatewayStore {
             let key = "\(spent.clientId)/\(unitHolds[request.correlationId]?.hold.package ?? spent.resource)"
             balances[key] = PackageUnits.afterCredit(balance: balances[key] ?? 0, units: Int(refund.amount) ?? 0)
         } else {
-            throw RefundError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
+            throw TollgateError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
         }
         refundsRecorded.append(refund)
         write([RefundPolicy.recordedEvent(refund)])
@@ -350,7 +350,7 @@ public actor InMemoryStore: GatewayStore {
 
     public func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund {
         let transaction = try RefundPolicy.payoutTransaction(payoutTransaction)
-        guard let index = refundsRecorded.firstIndex(where: { $0.id == id }) else { throw RefundError(.unknownRefund, "no refund \(id)") }
+        guard let index = refundsRecorded.firstIndex(where: { $0.id == id }) else { throw TollgateError(.unknownRefund, "no refund \(id)") }
         let refund = try RefundPolicy.closed(refundsRecorded[index], transaction: transaction, nowMillis: nowMillis)
         refundsRecorded[index] = refund
         write([RefundPolicy.event(refund, reason: "payout_recorded", actor: actor, nowMillis: nowMillis)])
@@ -470,7 +470,7 @@ public actor InMemoryStore: GatewayStore {
     public func commitAuditArchive(_ record: AuditArchiveRecord, after anchor: AuditVerifier.Anchor) async throws {
         let range = recorded.filter { (record.firstSeq...record.lastSeq).contains($0.seq) }
         guard (archives.last?.anchor ?? .genesis) == anchor, range.count == record.eventCount, range.last?.hash == record.lastHash else {
-            throw AuditLogError(.concurrentChange, "seq \(record.firstSeq)…\(record.lastSeq) changed while it was being archived; nothing was deleted")
+            throw TollgateError(.concurrentChange, "seq \(record.firstSeq)…\(record.lastSeq) changed while it was being archived; nothing was deleted")
         }
         archives.append(record)
         recorded.removeAll { (record.firstSeq...record.lastSeq).contains($0.seq) }
@@ -510,9 +510,9 @@ public actor InMemoryStore: GatewayStore {
     public func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord {
         let reason = try DisputeRecord.validated(reason, field: "reason")
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
-        guard let flow = flowIdentity(correlationId) else { throw SupportError(.unknownFlow, "no audit event carries the correlation id \(correlationId)") }
+        guard let flow = flowIdentity(correlationId) else { throw TollgateError(.unknownFlow, "no audit event carries the correlation id \(correlationId)") }
         if let open = disputeRecords.first(where: { $0.correlationId == correlationId && $0.state == .open }) {
-            throw SupportError(.disputeAlreadyOpen, "flow \(correlationId) already has an open dispute: \(open.id)", disputeId: open.id)
+            throw TollgateError(.disputeAlreadyOpen, "flow \(correlationId) already has an open dispute: \(open.id)", disputeId: open.id)
         }
         let record = DisputeRecord(id: DisputeRecord.makeId(), correlationId: correlationId, reason: reason, actor: actor, state: .open,
                                    openedAtMillis: nowMillis)
@@ -525,8 +525,8 @@ public actor InMemoryStore: GatewayStore {
     public func closeDispute(id: String, resolution: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord {
         let resolution = try DisputeRecord.validated(resolution, field: "resolution")
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
-        guard let index = disputeRecords.firstIndex(where: { $0.id == id }) else { throw SupportError(.unknownDispute, "no dispute has the id \(id)") }
-        guard disputeRecords[index].state == .open else { throw SupportError(.disputeNotOpen, "dispute \(id) was closed already", disputeId: id) }
+        guard let index = disputeRecords.firstIndex(where: { $0.id == id }) else { throw TollgateError(.unknownDispute, "no dispute has the id \(id)") }
+        guard disputeRecords[index].state == .open else { throw TollgateError(.disputeNotOpen, "dispute \(id) was closed already", disputeId: id) }
         disputeRecords[index].state = .closed
         disputeRecords[index].closedAtMillis = nowMillis
         disputeRecords[index].closedBy = actor

@@ -267,7 +267,7 @@ public enum StoreConformance {
     static func refunds(_ open: Factory) async throws {
         let store = try await open(nil)
         try await settle(store, key(1), "tg_a", amount: "1000")
-        await #expect(throws: RefundError.self) { try await store.refund(RefundRequest(correlationId: "tg_a", reason: "  ", actor: "t"), nowMillis: 1) }
+        await expect(throwing: .invalid) { try await store.refund(RefundRequest(correlationId: "tg_a", reason: "  ", actor: "t"), nowMillis: 1) }
         let racing = try await withThrowingTaskGroup(of: Bool.self) { group in
             for _ in 0..<8 {
                 group.addTask {
@@ -275,7 +275,7 @@ public enum StoreConformance {
                         _ = try await store.refund(RefundRequest(correlationId: "tg_a", amount: TokenAmount(atomic: "300"), reason: "late", actor: "t"),
                                                    nowMillis: 1)
                         return true
-                    } catch let error as RefundError {
+                    } catch let error as TollgateError {
                         #expect(error.code == .exceedsPaid)
                         return false
                     }
@@ -290,14 +290,14 @@ public enum StoreConformance {
         do {
             _ = try await store.refund(RefundRequest(correlationId: "tg_a", reason: "again", actor: "t"), nowMillis: 3)
             Issue.record("a flow refunded in full was refunded again")
-        } catch let error as RefundError {
+        } catch let error as TollgateError {
             #expect(error.code == .alreadyRefunded)
         }
         #expect(try await store.refunds(state: .pendingPayout, correlationId: "tg_a", limit: 100).count == 4)
         let closed = try await store.closeRefund(id: rest.id, payoutTransaction: "0x" + String(repeating: "B", count: 64), actor: "t", nowMillis: 4)
         #expect(closed.state == .paid)
         #expect(closed.payoutTransaction == "0x" + String(repeating: "b", count: 64))
-        await #expect(throws: RefundError.self) {
+        await expect(throwing: .notPending) {
             try await store.closeRefund(id: rest.id, payoutTransaction: "0x" + String(repeating: "b", count: 64), actor: "t", nowMillis: 5)
         }
         // A payment that bought units: a partial refund takes back the refunded share, rounded down (integers only).
@@ -312,10 +312,10 @@ public enum StoreConformance {
                                             nowMillis: 7)
         #expect(credit.state == .credited)
         #expect(try await store.packageBalances(clientId: "alice") == ["bundle": 6])
-        await #expect(throws: RefundError.self) {
+        await expect(throwing: .exceedsPaid) {
             try await store.refund(RefundRequest(correlationId: "tg_use", amount: TokenAmount(atomic: "2"), reason: "more", actor: "t"), nowMillis: 8)
         }
-        await #expect(throws: RefundError.self) { try await store.refund(RefundRequest(correlationId: "tg_none", reason: "x", actor: "t"), nowMillis: 9) }
+        await expect(throwing: .notFound) { try await store.refund(RefundRequest(correlationId: "tg_none", reason: "x", actor: "t"), nowMillis: 9) }
     }
 
     // MARK: controls
@@ -428,5 +428,18 @@ public enum StoreConformance {
         #expect(abandoned.map(\.intent.correlationId) == ["tg_c"])
         #expect(try await store.reservationState(key(3)) == .unknown)
         #expect(try await store.events(correlationId: "tg_c").count == 1)
+    }
+}
+
+/// Expects `body` to throw a `TollgateError` with `code` (a store failure, also a `TollgateError`, does not pass).
+private func expect<T>(throwing code: TollgateError.Code, sourceLocation: SourceLocation = #_sourceLocation,
+                       _ body: () async throws -> T) async {
+    do {
+        _ = try await body()
+        Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as TollgateError {
+        #expect(error.code == code, sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(code), got \(error)", sourceLocation: sourceLocation)
     }
 }

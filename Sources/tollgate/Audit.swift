@@ -111,9 +111,9 @@ struct AuditExport: AsyncParsableCommand {
         guard format == "jsonl" else { throw ValidationError("unsupported format \(format): only jsonl is available") }
         let nowMillis = SystemClock().nowMillis()
         let sinceMillis: Int64, untilMillis: Int64?
-        do throws(AuditLogError) {
+        do throws(TollgateError) {
             sinceMillis = try AuditTime.millis(since, now: nowMillis)
-            untilMillis = try until.map { value throws(AuditLogError) in try AuditTime.millis(value, now: nowMillis) }
+            untilMillis = try until.map { value throws(TollgateError) in try AuditTime.millis(value, now: nowMillis) }
         } catch {
             throw ValidationError(error.message)
         }
@@ -187,11 +187,11 @@ struct AuditArchive: AsyncParsableCommand {
 
 /// `--since` / `--until` values: an ISO 8601 date or date-time, or a duration back from now.
 enum AuditTime {
-    static func millis(_ text: String, now nowMillis: Int64 = SystemClock().nowMillis()) throws(AuditLogError) -> Int64 {
+    static func millis(_ text: String, now nowMillis: Int64 = SystemClock().nowMillis()) throws(TollgateError) -> Int64 {
         let value = text.trimmingCharacters(in: .whitespaces)
         if let unit = value.last, let factor = durationUnits[unit], let amount = Int64(value.dropLast()), amount >= 0 {
             let (product, overflow) = amount.multipliedReportingOverflow(by: factor)
-            guard !overflow else { throw AuditLogError(.invalidArgument, "\(text) is too long a duration") }
+            guard !overflow else { throw TollgateError(.invalidArgument, "\(text) is too long a duration") }
             return nowMillis - product
         }
         let styles: [Date.ISO8601FormatStyle] = [
@@ -200,7 +200,7 @@ enum AuditTime {
         for style in styles {
             if let date = try? style.parse(value) { return Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
         }
-        throw AuditLogError(.invalidArgument, "\(text) is neither an ISO 8601 date/time (2025-06-01, 2025-06-01T12:00:00Z) nor a duration (90m, 24h, 7d)")
+        throw TollgateError(.invalidArgument, "\(text) is neither an ISO 8601 date/time (2025-06-01, 2025-06-01T12:00:00Z) nor a duration (90m, 24h, 7d)")
     }
 
     static let durationUnits: [Character: Int64] = ["s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000]

@@ -43,7 +43,7 @@ struct Demo: AsyncParsableCommand {
 
         let upstream = Application(router: SampleUpstream.router(contract: ContractVerifier(keys: keys.contractKeys())),
                                    configuration: .init(address: .hostname("127.0.0.1", port: upstreamPort)), logger: logger)
-        let devFacilitator = try DevFacilitator(networks: ["eip155:84532"], ledger: try DevLedger(path: directory + "/facilitator.sqlite"))
+        let devFacilitator = try DevFacilitator(networks: [DemoConfiguration.network.id], ledger: try DevLedger(path: directory + "/facilitator.sqlite"))
         let facilitator = Application(router: DevFacilitatorServer.router(devFacilitator, logger: logger),
                                       configuration: .init(address: .hostname("127.0.0.1", port: facilitatorPort)), logger: logger)
         let gateway = GatewayServer(configuration: configuration, keys: keys, store: store, logger: logger)
@@ -75,6 +75,10 @@ struct Demo: AsyncParsableCommand {
 }
 
 enum DemoConfiguration {
+    /// The demo's test net and its USDC (`KnownAsset` lists it).
+    static let network = KnownNetwork.baseSepolia
+    static let usdc = KnownAsset.usdc(on: network)!
+
     static func yaml(gateway: Int, upstream: Int, facilitator: Int, directory: String) -> String {
         """
         listen: 127.0.0.1:\(gateway)
@@ -89,14 +93,14 @@ enum DemoConfiguration {
           audit_flush_ms: 50
         facilitators:
           - url: http://127.0.0.1:\(facilitator)
-            networks: [eip155:84532]
+            networks: [\(network.id)]
         assets:
           - id: usdc-base-sepolia
-            network: eip155:84532
-            address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
-            decimals: 6
-            eip712_name: USDC
-            eip712_version: "2"
+            network: \(network.id)
+            address: "\(usdc.address)"
+            decimals: \(usdc.decimals)
+            eip712_name: \(usdc.eip712Name)
+            eip712_version: "\(usdc.eip712Version)"
         pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
         clients:
           - id: analyst

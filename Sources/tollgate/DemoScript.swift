@@ -14,10 +14,10 @@ struct DemoScript {
     let logger: Logger
 
     func run() async throws -> Bool {
-        for _ in 0..<100 where !facilitatorPool.isReady(network: "eip155:84532") {
+        for _ in 0..<100 where !facilitatorPool.isReady(network: DemoConfiguration.network.id) {
             try await Task.sleep(for: .milliseconds(100))
         }
-        guard facilitatorPool.isReady(network: "eip155:84532") else {
+        guard facilitatorPool.isReady(network: DemoConfiguration.network.id) else {
             say("✗ the facilitator did not become ready")
             return false
         }

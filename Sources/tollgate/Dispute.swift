@@ -105,7 +105,7 @@ struct Dispute: AsyncParsableCommand {
                 let dispute: DisputeRecord?
                 if DisputeRecord.isId(target) {
                     guard let found = try await database.dispute(id: target) else {
-                        throw SupportError(.unknownDispute, "no dispute has the id \(target)")
+                        throw TollgateError(.unknownDispute, "no dispute has the id \(target)")
                     }
                     dispute = found
                 } else {
@@ -114,7 +114,7 @@ struct Dispute: AsyncParsableCommand {
                 }
                 let flow = dispute?.correlationId ?? target
                 guard let material = try await database.evidenceMaterial(correlationId: flow) else {
-                    throw SupportError(.unknownFlow, "no audit event carries the correlation id \(flow)")
+                    throw TollgateError(.unknownFlow, "no audit event carries the correlation id \(flow)")
                 }
                 return try EvidenceBundle.assemble(material, dispute: dispute, offers: keys.map(OfferSigner.init(keys:)), auditKeys: keys?.auditKeys(),
                                                    generatedAtMillis: SystemClock().nowMillis())
@@ -165,11 +165,11 @@ struct SupportStoreOptions: ParsableArguments {
         }
     }
 
-    /// Runs `body`; a `SupportError` becomes its message on stderr and exit code 1.
+    /// Runs `body`; a `TollgateError` becomes its message on stderr and exit code 1.
     static func refusals<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as SupportError {
+        } catch let error as TollgateError {
             FileHandle.standardError.write(Data("\(error.message)\n".utf8))
             throw ExitCode(1)
         }

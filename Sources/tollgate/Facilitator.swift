@@ -6,6 +6,7 @@ import TollgateDevFacilitator
 import TollgateConfiguration
 import TollgateCore
 import TollgateHTTP
+import TollgateX402
 
 struct Facilitator: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,7 +22,7 @@ struct Facilitator: AsyncParsableCommand {
     var db = ".tollgate/dev-facilitator.sqlite"
 
     @Option(help: "A test network to serve (repeatable).")
-    var network: [String] = ["eip155:84532"]
+    var network: [String] = [KnownNetwork.baseSepolia.id]
 
     @OptionGroup var logging: LoggingOptions
 
@@ -32,8 +33,8 @@ struct Facilitator: AsyncParsableCommand {
         let facilitator: DevFacilitator
         do {
             facilitator = try DevFacilitator(networks: network, ledger: try DevLedger(path: db))
-        } catch let refused as DevFacilitator.MainNetRefused {
-            throw ValidationError(refused.description)
+        } catch let refused as TollgateError where refused.code == .notATestNetwork {
+            throw ValidationError(refused.message)
         }
         let app = Application(
             router: DevFacilitatorServer.router(facilitator, logger: logger),

@@ -39,7 +39,7 @@ struct RefundCommand: AsyncParsableCommand {
                 let refund = try await store.refund(RefundRequest(correlationId: correlationId, amount: atomic, reason: reason, actor: SupportStoreOptions.defaultActor),
                                                     nowMillis: SystemClock().nowMillis())
                 print(json ? RefundText.json(refund) : RefundText.line(refund, assets: configuration.assets))
-            } catch let error as RefundError {
+            } catch let error as TollgateError {
                 Console.error("refund refused: \(error)")
                 throw ExitCode(1)
             }
@@ -106,7 +106,7 @@ struct RefundCommand: AsyncParsableCommand {
                 let refund = try await ConfigurationFile.openStore(configuration).closeRefund(
                     id: id, payoutTransaction: tx, actor: SupportStoreOptions.defaultActor, nowMillis: SystemClock().nowMillis())
                 print(RefundText.line(refund, assets: configuration.assets))
-            } catch let error as RefundError {
+            } catch let error as TollgateError {
                 Console.error("close refused: \(error)")
                 throw ExitCode(1)
             }

@@ -23,3 +23,53 @@ import TollgateCore
         #expect(AuditChain.hash(previous: AuditChain.genesis, event: event) == AuditChain.hash(previous: AuditChain.genesis, event: event))
     }
 }
+
+/// One JSON writer: the audit chain's canonical events and `JSONValue.canonicalBytes` (evidence bundles) are the same
+/// bytes, and the audit bytes are the ones stored chains were hashed with.
+@Suite struct CanonicalJSONTests {
+    /// Every control character, quote, backslash, slash, non-ASCII (two-, three- and four-byte UTF-8), DEL and U+2028.
+    static let awkward = String((0..<0x20).map { Character(Unicode.Scalar(UInt8($0))) }) + "\"\\/é✓日本𝄞\u{7F}\u{2028}"
+    static let escapedControls = #"\u0000\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\t\n\u000b\u000c\r\u000e\u000f"#
+        + #"\u0010\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f"#
+    static let escapedAwkward = "\"" + escapedControls + #"\"\\/é✓日本𝄞"# + "\u{7F}\u{2028}\""
+
+    static let event = AuditEvent(correlationId: "tg_1", timeMillis: 1, stage: .verify, outcome: .denied, reason: awkward,
+                                  details: ["a": awkward, "b\u{8}": "\u{C}"])
+
+    @Test func auditBytesAreUnchanged() {
+        let expected = #"{"correlationId":"tg_1","details":{"a":"# + Self.escapedAwkward + #","b\u0008":"\u000c"},"outcome":"denied","reason":"#
+            + Self.escapedAwkward + #","stage":"verify","timeMillis":1}"#
+        #expect(String(decoding: AuditChain.canonicalJSON(Self.event), as: UTF8.self) == expected)
+        // The unkeyed link as computed before the writers were unified (and independently, by hand).
+        #expect(AuditChain.hash(previous: AuditChain.genesis, event: Self.event)
+            == "db4747b1650e7690912266e018de3d5e05ddfe29851153eaea0e210d4b1ccbde")
+    }
+
+    @Test func auditAndJSONValueHashAlike() {
+        let event = Self.event
+        let value = JSONValue.object([
+            "correlationId": .string(event.correlationId), "details": .object(event.details.mapValues { JSONValue.string($0) }),
+            "outcome": .string(event.outcome.rawValue), "reason": .string(event.reason ?? ""), "stage": .string(event.stage.rawValue),
+            "timeMillis": .integer(event.timeMillis),
+        ])
+        #expect(value.canonicalBytes == AuditChain.canonicalJSON(event))
+        // The evidence path (parse, canonicalise, SHA-256) over the audit bytes gives the audit chain's own SHA-256 of them.
+        #expect(EvidenceBundle.digests(ofDocument: AuditChain.canonicalJSON(event))?.computed == AuditChain.hash(previous: "", event: event))
+        for scalar in 0..<0x20 {
+            let text = "x" + String(Character(Unicode.Scalar(UInt8(scalar)))) + "y"
+            var writer = JSONWriter()
+            writer.beginObject()
+            writer.field("k", text)
+            writer.endObject()
+            #expect(JSONValue.object(["k": .string(text)]).canonicalBytes == writer.bytes, "U+\(String(scalar, radix: 16))")
+        }
+    }
+
+    @Test func canonicalValuesRoundTrip() throws {
+        let value = JSONValue.object(["z": .array([.null, .bool(true), .integer(-3), .string(Self.awkward), .object([:]), .array([])]),
+                                      "é": .bool(false), "a": .object(["y": .integer(1), "x": .string("/")])])
+        let text = String(decoding: value.canonicalBytes, as: UTF8.self)
+        #expect(text == #"{"a":{"x":"/","y":1},"z":[null,true,-3,"# + Self.escapedAwkward + #",{},[]],"é":false}"#)
+        #expect(JSONValue.parse(value.canonicalBytes) == value)
+    }
+}

@@ -108,9 +108,10 @@ import TollgateStoreConformance
         try await store.finish(Self.key, state: .settled, payment: payment, events: [])
         #expect(recorder.stages == [])
 
-        await #expect(throws: RefundError.self) {
+        let unknown = await #expect(throws: TollgateError.self) {
             try await store.refund(RefundRequest(correlationId: "tg_unknown", reason: "x", actor: "tollgate"), nowMillis: 5)
         }
+        #expect(unknown?.code == .notFound)
         #expect(recorder.seen.isEmpty)
 
         let refund = try await store.refund(RefundRequest(correlationId: "tg_flow", reason: "not delivered", actor: "tollgate", automatic: true),

@@ -13,9 +13,9 @@ import TollgateCore
 
     @Test func refundRequestsAreCheckedBeforeAnyStore() throws {
         #expect(try RefundPolicy.validated(request(reason: "  slow \n")).reason == "slow")
-        #expect(throws: RefundError(.invalid, "give a reason (1–500 characters)")) { try RefundPolicy.validated(request(reason: " ")) }
-        #expect(throws: RefundError.self) { try RefundPolicy.validated(request(reason: String(repeating: "x", count: 501))) }
-        #expect(throws: RefundError(.invalid, "the amount must be greater than zero")) { try RefundPolicy.validated(request("0")) }
+        #expect(throws: TollgateError(.invalid, "give a reason (1–500 characters)")) { try RefundPolicy.validated(request(reason: " ")) }
+        #expect(throws: TollgateError.self) { try RefundPolicy.validated(request(reason: String(repeating: "x", count: 501))) }
+        #expect(throws: TollgateError(.invalid, "the amount must be greater than zero")) { try RefundPolicy.validated(request("0")) }
     }
 
     @Test func aPayoutNeverExceedsWhatIsLeft() throws {
@@ -24,7 +24,7 @@ import TollgateCore
         #expect(all.state == .pendingPayout)
         #expect(all.createdAtMillis == 5)
         #expect(try RefundPolicy.payout(request("600"), of: Self.payment, refunded: TokenAmount(atomic: "400")!, id: "rf_2", nowMillis: 5).amount == "600")
-        #expect(throws: RefundError.self) { try RefundPolicy.payout(request("601"), of: Self.payment, refunded: TokenAmount(atomic: "400")!, id: "x", nowMillis: 5) }
+        #expect(throws: TollgateError.self) { try RefundPolicy.payout(request("601"), of: Self.payment, refunded: TokenAmount(atomic: "400")!, id: "x", nowMillis: 5) }
         do {
             _ = try RefundPolicy.payout(request(), of: Self.payment, refunded: TokenAmount(atomic: "1000")!, id: "x", nowMillis: 5)
             Issue.record("refunded twice")
@@ -39,17 +39,17 @@ import TollgateCore
         let credit = try RefundPolicy.credit(request("2"), of: usage, credited: TokenAmount(atomic: "3")!, id: "rf_1", nowMillis: 9)
         #expect(credit.state == .credited)
         #expect(credit.closedAtMillis == 9)
-        #expect(throws: RefundError.self) { try RefundPolicy.credit(request("3"), of: usage, credited: TokenAmount(atomic: "3")!, id: "x", nowMillis: 9) }
+        #expect(throws: TollgateError.self) { try RefundPolicy.credit(request("3"), of: usage, credited: TokenAmount(atomic: "3")!, id: "x", nowMillis: 9) }
     }
 
     @Test func closingNeedsAPendingPayoutAndATransaction() throws {
         let refund = try RefundPolicy.payout(request(), of: Self.payment, refunded: .zero, id: "rf_1", nowMillis: 1)
         let transaction = try RefundPolicy.payoutTransaction("0x" + String(repeating: "AB", count: 32))
         #expect(transaction == "0x" + String(repeating: "ab", count: 32))
-        #expect(throws: RefundError.self) { try RefundPolicy.payoutTransaction("0x12") }
+        #expect(throws: TollgateError.self) { try RefundPolicy.payoutTransaction("0x12") }
         let closed = try RefundPolicy.closed(refund, transaction: transaction, nowMillis: 2)
         #expect(closed.state == .paid)
-        #expect(throws: RefundError.self) { try RefundPolicy.closed(closed, transaction: transaction, nowMillis: 3) }
+        #expect(throws: TollgateError.self) { try RefundPolicy.closed(closed, transaction: transaction, nowMillis: 3) }
     }
 
     @Test func unitsTakenBackAreExactIntegers() throws {

@@ -14,7 +14,17 @@ import TollgateX402
     @Test(arguments: ["eip155:1", "eip155:8453", "eip155:137", "solana:mainnet"])
     func refusesMainNets(network: String) throws {
         let ledger = try DevLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)/l.sqlite").path)
-        #expect(throws: DevFacilitator.MainNetRefused.self) { try DevFacilitator(networks: [network], ledger: ledger) }
+        #expect(throws: TollgateError(.notATestNetwork, "\(network) is not a test network: the development facilitator refuses it",
+                                      details: ["network": network])) { try DevFacilitator(networks: [network], ledger: ledger) }
+    }
+
+    /// Every test net of the one list is served; no main net of it is.
+    @Test func servesExactlyTheListedTestNets() throws {
+        let ledger = try DevLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)/l.sqlite").path)
+        #expect(try DevFacilitator(networks: KnownNetwork.testNets.map(\.id), ledger: ledger).networks.count == KnownNetwork.testNets.count)
+        for main in KnownNetwork.mainNets {
+            #expect(throws: TollgateError.self) { try DevFacilitator(networks: [main.id], ledger: ledger) }
+        }
     }
 
     /// A ledger that cannot be read is an error (a 500 to the gateway, which then holds the payment), never a valid payment.

@@ -93,31 +93,36 @@ import TollgateSQLite
         #expect(partial.kind == .payout)
         #expect(partial.amount == "4000")
         #expect(partial.payer == "0xabc0000000000000000000000000000000000001")
-        await #expect(throws: RefundError(.exceedsPaid, "6001 exceeds what is left to refund: 6000 of 10000 paid (atomic units)")) {
+        await #expect(throws: TollgateError(.exceedsPaid, "6001 exceeds what is left to refund: 6000 of 10000 paid (atomic units)")) {
             _ = try await store.refund(RefundRequest(correlationId: "paid", amount: TokenAmount(atomic: "6001"), reason: "x", actor: "a"), nowMillis: 2)
         }
         let rest = try await store.refund(RefundRequest(correlationId: "paid", reason: "the rest", actor: "cli:ops"), nowMillis: 3)
         #expect(rest.amount == "6000")
-        await #expect(throws: RefundError.self) {
+        let again = await #expect(throws: TollgateError.self) {
             _ = try await store.refund(RefundRequest(correlationId: "paid", reason: "again", actor: "a"), nowMillis: 4)
         }
-        await #expect(throws: RefundError.self) {
+        #expect(again?.code == .alreadyRefunded)
+        let unknown = await #expect(throws: TollgateError.self) {
             _ = try await store.refund(RefundRequest(correlationId: "tg_unknown", reason: "x", actor: "a"), nowMillis: 4)
         }
-        await #expect(throws: RefundError.self) {
+        #expect(unknown?.code == .notFound)
+        let blank = await #expect(throws: TollgateError.self) {
             _ = try await store.refund(RefundRequest(correlationId: "paid", reason: "  ", actor: "a"), nowMillis: 4)
         }
+        #expect(blank?.code == .invalid)
 
         #expect(try await store.refunds(state: .pendingPayout, correlationId: nil, limit: 10).map(\.id).sorted() == [partial.id, rest.id].sorted())
         let closed = try await store.closeRefund(id: partial.id, payoutTransaction: "0x" + String(repeating: "ab", count: 32), actor: "cli:ops", nowMillis: 5)
         #expect(closed.state == .paid)
         #expect(try await store.refunds(state: .pendingPayout, correlationId: nil, limit: 10).map(\.id) == [rest.id])
-        await #expect(throws: RefundError.self) {  // already paid
+        let alreadyPaid = await #expect(throws: TollgateError.self) {  // already paid
             _ = try await store.closeRefund(id: partial.id, payoutTransaction: "0x" + String(repeating: "ab", count: 32), actor: "a", nowMillis: 6)
         }
-        await #expect(throws: RefundError.self) {  // not a transaction hash
+        #expect(alreadyPaid?.code == .notPending)
+        let notAHash = await #expect(throws: TollgateError.self) {  // not a transaction hash
             _ = try await store.closeRefund(id: rest.id, payoutTransaction: "0x12", actor: "a", nowMillis: 6)
         }
+        #expect(notAHash?.code == .invalid)
         let report = try await store.usage(clientId: "alice", fromMillis: 0, toMillis: .max)
         #expect(report.first?.refunded == ["0x036cbd53842c5426634e7929541ec2318f3dcf7e": "10000"])
         let trail = try await store.events(correlationId: "paid").filter { $0.event.stage == .refund }
@@ -156,7 +161,7 @@ import TollgateSQLite
         #expect(credit.kind == .packageCredit)
         #expect(try await store.packageBalances(clientId: "alice") == ["bundle": 9])
         #expect(try await store.usage(clientId: "alice", fromMillis: 0, toMillis: .max).first?.creditedUnits == 3)
-        await #expect(throws: RefundError.self) {
+        await #expect(throws: TollgateError.self) {
             _ = try await store.refund(RefundRequest(correlationId: "spend", amount: TokenAmount(atomic: "2"), reason: "more", actor: "a"), nowMillis: 2)
         }
 

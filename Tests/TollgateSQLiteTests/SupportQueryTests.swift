@@ -135,7 +135,7 @@ import TollgateCore
 
     @Test func malformedKeysNameTheAcceptedForms() throws {
         for bad in ["", "tg_123", "0x1234", "0x" + String(repeating: "g", count: 40), "payer", "tg_" + String(repeating: "a", count: 33)] {
-            #expect(throws: SupportError.self) { try TraceKey(parsing: bad) }
+            #expect(throws: TollgateError.self) { try TraceKey(parsing: bad) }
             do {
                 _ = try TraceKey(parsing: bad)
             } catch {
@@ -154,13 +154,13 @@ import TollgateCore
         do {
             _ = try await store.openDispute(correlationId: fixture.paid, reason: "again", actor: "cli:sam", nowMillis: 9_001)
             Issue.record("a second open dispute was accepted")
-        } catch let error as SupportError {
+        } catch let error as TollgateError {
             #expect(error.code == .disputeAlreadyOpen && error.disputeId == first.id && error.message.contains(first.id))
         }
-        await #expect(throws: SupportError(.unknownFlow, "no audit event carries the correlation id tg_\(String(repeating: "0", count: 32))")) {
+        await #expect(throws: TollgateError(.unknownFlow, "no audit event carries the correlation id tg_\(String(repeating: "0", count: 32))")) {
             try await store.openDispute(correlationId: "tg_" + String(repeating: "0", count: 32), reason: "x", actor: "a", nowMillis: 1)
         }
-        await #expect(throws: SupportError.self) {
+        await #expect(throws: TollgateError.self) {
             try await store.openDispute(correlationId: fixture.refused, reason: "  ", actor: "a", nowMillis: 1)
         }
         #expect(try await store.disputes(state: .open, limit: 10).map(\.id) == [first.id])
@@ -172,7 +172,7 @@ import TollgateCore
         do {
             _ = try await store.closeDispute(id: first.id, resolution: "again", actor: "cli:lee", nowMillis: 9_600)
             Issue.record("a closed dispute was closed again")
-        } catch let error as SupportError {
+        } catch let error as TollgateError {
             #expect(error.code == .disputeNotOpen)
         }
         let audited = try await store.events(correlationId: fixture.paid).filter { $0.event.stage == .dispute }

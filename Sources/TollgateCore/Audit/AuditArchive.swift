@@ -67,7 +67,7 @@ public protocol AuditLogStore: AuditHeadReading, AuditRetaining {
 
     /// Records an archived range and deletes exactly its live events, in one transaction, after checking that
     /// nothing moved since the file was written (the latest archive anchor is still `anchor`, the range's events
-    /// are all there and its last hash is unchanged); otherwise throws `AuditLogError.concurrentChange` and
+    /// are all there and its last hash is unchanged); otherwise throws `TollgateError` `.concurrentChange` and
     /// deletes nothing.
     func commitAuditArchive(_ record: AuditArchiveRecord, after anchor: AuditVerifier.Anchor) async throws
 }
@@ -106,7 +106,7 @@ extension AuditLogStore {
     /// that stops at the first event not old enough, and never takes the newest event (the next append
     /// links to it). The events are written to `audit-<first>-<last>.jsonl` in `directory` (temporary
     /// file, fsync, rename); then one transaction records the range and deletes exactly those events.
-    /// A range whose chain does not hold is not archived (`AuditLogError.chainBroken`): run `audit verify`.
+    /// A range whose chain does not hold is not archived (`TollgateError` `.chainBroken`): run `audit verify`.
     /// - Returns: the archived range, or nil when no event is old enough.
     public func archiveAudit(olderThanMillis cutoff: Int64, directory: String, maxEvents: Int = 100_000,
                              nowMillis: Int64 = SystemClock().nowMillis()) async throws -> AuditArchiveRecord? {
@@ -138,7 +138,7 @@ extension AuditLogStore {
             guard var archive = file, let first, let last else { return nil }
             let report = verifier.finish(sequenceValue: nil)
             guard report.isIntact else {
-                throw AuditLogError(.chainBroken, "the audit chain does not hold in seq \(first.seq)…\(last.seq) "
+                throw TollgateError(.chainBroken, "the audit chain does not hold in seq \(first.seq)…\(last.seq) "
                     + "(\(report.findings[0])); nothing was archived: run tollgate audit verify")
             }
             let name = AuditArchiveWriter.fileName(firstSeq: first.seq, lastSeq: last.seq)

@@ -16,25 +16,25 @@ struct AuditArchiveWriter {
     private var buffer: [UInt8] = []
     private(set) var digest = AuditJSONL.Digest()
 
-    init(directory: String) throws(AuditLogError) {
+    init(directory: String) throws(TollgateError) {
         self.directory = URL(fileURLWithPath: directory, isDirectory: true)
         temporary = self.directory.appendingPathComponent(".audit-\(UUID().uuidString).tmp")
         do {
             try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
             guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-                throw AuditLogError(.fileSystem, "cannot create \(temporary.path)")
+                throw TollgateError(.fileSystem, "cannot create \(temporary.path)")
             }
             handle = try FileHandle(forWritingTo: temporary)
-        } catch let error as AuditLogError {
+        } catch let error as TollgateError {
             throw error
         } catch {
-            throw AuditLogError(.fileSystem, "cannot write in \(directory): \(error)")
+            throw TollgateError(.fileSystem, "cannot write in \(directory): \(error)")
         }
     }
 
     static func fileName(firstSeq: Int64, lastSeq: Int64) -> String { "audit-\(firstSeq)-\(lastSeq).jsonl" }
 
-    mutating func append(_ record: RecordedAuditEvent) throws(AuditLogError) {
+    mutating func append(_ record: RecordedAuditEvent) throws(TollgateError) {
         let line = AuditJSONL.line(record)
         digest.update(line)
         buffer.append(contentsOf: line)
@@ -42,17 +42,17 @@ struct AuditArchiveWriter {
     }
 
     /// Flushes, syncs and renames the file to `name`; returns its SHA-256 (hex).
-    mutating func commit(as name: String) throws(AuditLogError) -> String {
+    mutating func commit(as name: String) throws(TollgateError) -> String {
         try flush()
         do {
             try handle.synchronize()
             try handle.close()
         } catch {
-            throw AuditLogError(.fileSystem, "cannot sync \(temporary.path): \(error)")
+            throw TollgateError(.fileSystem, "cannot sync \(temporary.path): \(error)")
         }
         let target = directory.appendingPathComponent(name)
         guard rename(temporary.path, target.path) == 0 else {
-            throw AuditLogError(.fileSystem, "cannot rename \(temporary.lastPathComponent) to \(name) (errno \(errno))")
+            throw TollgateError(.fileSystem, "cannot rename \(temporary.lastPathComponent) to \(name) (errno \(errno))")
         }
         // The rename itself must survive a crash before the events are deleted.
         let directoryDescriptor = open(directory.path, O_RDONLY)
@@ -69,12 +69,12 @@ struct AuditArchiveWriter {
         try? FileManager.default.removeItem(at: temporary)
     }
 
-    private mutating func flush() throws(AuditLogError) {
+    private mutating func flush() throws(TollgateError) {
         guard !buffer.isEmpty else { return }
         do {
             try handle.write(contentsOf: buffer)
         } catch {
-            throw AuditLogError(.fileSystem, "cannot write \(temporary.path): \(error)")
+            throw TollgateError(.fileSystem, "cannot write \(temporary.path): \(error)")
         }
         buffer.removeAll(keepingCapacity: true)
     }
@@ -90,13 +90,13 @@ struct AuditArchiveReader {
     /// 1-based number of the last line returned.
     private(set) var lineNumber = 0
 
-    init(path: String) throws(AuditLogError) {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw AuditLogError(.fileSystem, "cannot open \(path)") }
+    init(path: String) throws(TollgateError) {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw TollgateError(.fileSystem, "cannot open \(path)") }
         self.handle = handle
     }
 
     /// The next non-empty line without its newline; nil at the end of the file.
-    mutating func next() throws(AuditLogError) -> ArraySlice<UInt8>? {
+    mutating func next() throws(TollgateError) -> ArraySlice<UInt8>? {
         while true {
             if let newline = buffer[position...].firstIndex(of: UInt8(ascii: "\n")) {
                 let line = buffer[position..<newline]
@@ -118,12 +118,12 @@ struct AuditArchiveReader {
 
     mutating func close() { try? handle.close() }
 
-    private mutating func fill() throws(AuditLogError) {
+    private mutating func fill() throws(TollgateError) {
         let chunk: Data?
         do {
             chunk = try handle.read(upToCount: 1 << 20)
         } catch {
-            throw AuditLogError(.fileSystem, "cannot read: \(error)")
+            throw TollgateError(.fileSystem, "cannot read: \(error)")
         }
         buffer.removeFirst(position)
         position = 0

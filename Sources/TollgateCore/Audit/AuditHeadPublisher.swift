@@ -78,11 +78,11 @@ public struct AuditHeadPublisher: Service {
         guard let file else { return }
         let line = "{\"time\":\"\(RFC3339.format(millis: Int64(Date().timeIntervalSince1970 * 1000)))\",\"seq\":\(head.seq),\"hash\":\"\(head.hash)\"}\n"
         let descriptor = open(file, O_WRONLY | O_APPEND | O_CREAT, 0o640)
-        guard descriptor >= 0 else { throw AuditLogError(.fileSystem, "cannot open \(file) to append the audit head") }
+        guard descriptor >= 0 else { throw TollgateError(.fileSystem, "cannot open \(file) to append the audit head") }
         defer { close(descriptor) }
         let bytes = Array(line.utf8)
         guard bytes.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) == bytes.count, fsync(descriptor) == 0 else {
-            throw AuditLogError(.fileSystem, "cannot append the audit head to \(file)")
+            throw TollgateError(.fileSystem, "cannot append the audit head to \(file)")
         }
     }
 }

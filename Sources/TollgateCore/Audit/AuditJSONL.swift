@@ -29,15 +29,15 @@ public enum AuditJSONL {
     }
 
     /// Parses one line (without its newline).
-    public static func decode(_ line: some Collection<UInt8>) throws(AuditLogError) -> RecordedAuditEvent {
+    public static func decode(_ line: some Collection<UInt8>) throws(TollgateError) -> RecordedAuditEvent {
         let decoded: Line
         do {
             decoded = try JSONDecoder().decode(Line.self, from: Data(line))
         } catch {
-            throw AuditLogError(.invalidLine, "not an audit event: \(error)")
+            throw TollgateError(.invalidLine, "not an audit event: \(error)")
         }
         guard let outcome = AuditEvent.Outcome(rawValue: decoded.outcome) else {
-            throw AuditLogError(.invalidLine, "unknown outcome \(decoded.outcome)")
+            throw TollgateError(.invalidLine, "unknown outcome \(decoded.outcome)")
         }
         let event = AuditEvent(correlationId: decoded.correlationId, timeMillis: decoded.timeMillis, stage: .init(decoded.stage),
                                outcome: outcome, reason: decoded.reason, clientId: decoded.clientId, resource: decoded.resource,

@@ -81,45 +81,32 @@ public struct RefundRequest: Sendable, Hashable {
     }
 }
 
-/// Why a refund was refused.
-public struct RefundError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Sendable, Hashable {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        /// No flow with this correlation id was paid or spent units.
-        public static let notFound = Code(rawValue: "not_found")
-        /// The amount asked exceeds what was paid minus what was already refunded.
-        public static let exceedsPaid = Code(rawValue: "exceeds_paid")
-        /// Everything was already refunded.
-        public static let alreadyRefunded = Code(rawValue: "already_refunded")
-        /// The refund to close does not exist.
-        public static let unknownRefund = Code(rawValue: "unknown_refund")
-        /// The refund is not `pending_payout` (already paid, or a package credit).
-        public static let notPending = Code(rawValue: "not_pending")
-        /// The amount, reason or transaction id is not acceptable.
-        public static let invalid = Code(rawValue: "invalid")
-    }
-
-    public var code: Code
-    public var message: String
-
-    public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
-    }
-
-    public var description: String { "\(code.rawValue): \(message)" }
+/// The codes of refused refunds (thrown as `TollgateError`): `.notFound` when no flow with this correlation id
+/// was paid or spent units, `.invalid` when the amount, reason or transaction id is not acceptable, and these.
+extension TollgateError.Code {
+    /// The amount asked exceeds what was paid minus what was already refunded.
+    public static let exceedsPaid = Self("exceeds_paid")
+    /// Everything was already refunded.
+    public static let alreadyRefunded = Self("already_refunded")
+    /// The refund to close does not exist.
+    public static let unknownRefund = Self("unknown_refund")
+    /// The refund is not `pending_payout` (already paid, or a package credit).
+    public static let notPending = Self("not_pending")
 }
+
+/// The name refusals of refunds had before there was one coded error type; TollgateHTTP's admin API still
+/// catches it by this name.
+public typealias RefundError = TollgateError
 
 /// Where refunds are recorded. Each call commits its audit event (stage `refund`) in the same transaction.
 public protocol RefundLedger: Sendable {
     /// Records a refund for a flow: a package spend is re-credited at once (`credited`); a payment becomes
-    /// `pending_payout`. The total refunded for a flow never exceeds what it paid. Throws `RefundError`.
+    /// `pending_payout`. The total refunded for a flow never exceeds what it paid. Throws `TollgateError` (refund codes).
     func refund(_ request: RefundRequest, nowMillis: Int64) async throws -> Refund
 
     /// Refunds, newest first, optionally only those in `state` or of one flow.
     func refunds(state: Refund.State?, correlationId: String?, limit: Int) async throws -> [Refund]
 
-    /// Closes a `pending_payout` refund with the transaction that paid it out. Throws `RefundError`.
+    /// Closes a `pending_payout` refund with the transaction that paid it out. Throws `TollgateError` (refund codes).
     func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund
 }

@@ -10,26 +10,26 @@ public enum RefundPolicy {
     public static let maxReasonLength = 500
 
     /// The request as recorded (reason trimmed), or why it is refused before anything is read.
-    public static func validated(_ request: RefundRequest) throws(RefundError) -> RefundRequest {
+    public static func validated(_ request: RefundRequest) throws(TollgateError) -> RefundRequest {
         var request = request
         request.reason = request.reason.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !request.reason.isEmpty, request.reason.count <= maxReasonLength else {
-            throw RefundError(.invalid, "give a reason (1–\(maxReasonLength) characters)")
+            throw TollgateError(.invalid, "give a reason (1–\(maxReasonLength) characters)")
         }
-        if let amount = request.amount, amount.isZero { throw RefundError(.invalid, "the amount must be greater than zero") }
+        if let amount = request.amount, amount.isZero { throw TollgateError(.invalid, "the amount must be greater than zero") }
         return request
     }
 
     /// A refund of an on-chain payment: `pending_payout`, for `request.amount` or everything not yet refunded.
     /// - Parameter refunded: the payout refunds already recorded for the flow, summed.
     public static func payout(_ request: RefundRequest, of payment: PaymentRecord, refunded: TokenAmount, id: String,
-                              nowMillis: Int64) throws(RefundError) -> Refund {
+                              nowMillis: Int64) throws(TollgateError) -> Refund {
         let paid = TokenAmount(atomic: payment.amount) ?? .zero
         let remaining = paid.subtracting(refunded) ?? .zero
-        guard !remaining.isZero else { throw RefundError(.alreadyRefunded, "\(request.correlationId) is already refunded in full (\(paid.atomic))") }
+        guard !remaining.isZero else { throw TollgateError(.alreadyRefunded, "\(request.correlationId) is already refunded in full (\(paid.atomic))") }
         let amount = request.amount ?? remaining
         guard amount <= remaining else {
-            throw RefundError(.exceedsPaid, "\(amount.atomic) exceeds what is left to refund: \(remaining.atomic) of \(paid.atomic) paid (atomic units)")
+            throw TollgateError(.exceedsPaid, "\(amount.atomic) exceeds what is left to refund: \(remaining.atomic) of \(paid.atomic) paid (atomic units)")
         }
         return Refund(id: id, correlationId: request.correlationId, kind: .payout, state: .pendingPayout, clientId: payment.clientId,
                       payer: payment.payer, resource: payment.resource, amount: amount.atomic, asset: payment.asset, network: payment.network,
@@ -39,13 +39,13 @@ public enum RefundPolicy {
     /// A refund of units spent from a package: `credited` at once, for `request.amount` units or all not yet credited.
     /// - Parameter credited: the units already credited back for the flow.
     public static func credit(_ request: RefundRequest, of usage: UsageEvent, credited: TokenAmount, id: String,
-                              nowMillis: Int64) throws(RefundError) -> Refund {
+                              nowMillis: Int64) throws(TollgateError) -> Refund {
         let consumed = TokenAmount(atomic: String(max(0, usage.quantity))) ?? .zero
         let remaining = consumed.subtracting(credited) ?? .zero
-        guard !remaining.isZero else { throw RefundError(.alreadyRefunded, "the units of \(request.correlationId) are already credited back") }
+        guard !remaining.isZero else { throw TollgateError(.alreadyRefunded, "the units of \(request.correlationId) are already credited back") }
         let amount = request.amount ?? remaining
         guard amount <= remaining, Int(amount.atomic) != nil else {
-            throw RefundError(.exceedsPaid, "\(amount.atomic) units exceed what is left to credit: \(remaining.atomic) of \(consumed.atomic) spent")
+            throw TollgateError(.exceedsPaid, "\(amount.atomic) units exceed what is left to credit: \(remaining.atomic) of \(consumed.atomic) spent")
         }
         return Refund(id: id, correlationId: request.correlationId, kind: .packageCredit, state: .credited, clientId: usage.clientId,
                       payer: usage.payer, resource: usage.resource, amount: amount.atomic, asset: "", network: "", unit: usage.unit,
@@ -65,18 +65,18 @@ public enum RefundPolicy {
     }
 
     /// The payout transaction as recorded (lowercase), or why it is refused.
-    public static func payoutTransaction(_ text: String) throws(RefundError) -> String {
+    public static func payoutTransaction(_ text: String) throws(TollgateError) -> String {
         let transaction = text.lowercased()
         guard transaction.utf8.count == 66, transaction.hasPrefix("0x"), HexString.decode(String(transaction.dropFirst(2))) != nil else {
-            throw RefundError(.invalid, "the payout transaction must be 0x followed by 64 hex digits")
+            throw TollgateError(.invalid, "the payout transaction must be 0x followed by 64 hex digits")
         }
         return transaction
     }
 
     /// `refund` closed as paid out by `transaction` (already checked by `payoutTransaction`); only a `pending_payout` closes.
-    public static func closed(_ refund: Refund, transaction: String, nowMillis: Int64) throws(RefundError) -> Refund {
+    public static func closed(_ refund: Refund, transaction: String, nowMillis: Int64) throws(TollgateError) -> Refund {
         guard refund.state == .pendingPayout else {
-            throw RefundError(.notPending, "refund \(refund.id) is \(refund.state.rawValue), not pending_payout")
+            throw TollgateError(.notPending, "refund \(refund.id) is \(refund.state.rawValue), not pending_payout")
         }
         var refund = refund
         refund.state = .paid

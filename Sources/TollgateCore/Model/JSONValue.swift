@@ -82,61 +82,15 @@ public enum JSONValue: Sendable, Hashable, Codable {
         return nil
     }
 
-    /// The canonical form: object keys sorted by Unicode code point, no whitespace, strings escaped
-    /// only where JSON requires (`"`, `\`, control characters), integers as digits. The same bytes as
-    /// Python's `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` for
-    /// documents without fractional numbers.
+    /// The canonical form, written by `JSONWriter` (the audit chain's writer): object keys sorted by Unicode
+    /// code point, no whitespace, strings escaped only where JSON requires (`"`, `\`, control characters:
+    /// `\n`, `\r`, `\t`, the others as `\u00XX`), integers as digits. The same bytes as Python's
+    /// `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` for documents without
+    /// fractional numbers, except that Python writes U+0008 and U+000C as `\b` and `\f` (docs/support.md
+    /// shows the check with that one difference set).
     public var canonicalBytes: [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(1024)
-        write(to: &out)
-        return out
-    }
-
-    private func write(to out: inout [UInt8]) {
-        switch self {
-        case .null: out += Array("null".utf8)
-        case .bool(let value): out += Array((value ? "true" : "false").utf8)
-        case .integer(let value): out += Array(String(value).utf8)
-        case .number(let value): out += Array((value.isFinite ? "\(value)" : "null").utf8)
-        case .string(let value): Self.writeString(value, to: &out)
-        case .array(let values):
-            out.append(UInt8(ascii: "["))
-            for (index, value) in values.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                value.write(to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            let sorted = members.sorted { $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }
-            for (index, member) in sorted.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.writeString(member.key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                member.value.write(to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    private static let hex = Array("0123456789abcdef".utf8)
-
-    private static func writeString(_ value: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0x08: out += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
-            case 0x0C: out += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
-            case 0..<0x20: out += Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0x0f)]]
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
+        var writer = JSONWriter(capacity: 1024)
+        writer.value(self)
+        return writer.bytes
     }
 }

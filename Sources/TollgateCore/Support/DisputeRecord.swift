@@ -42,12 +42,12 @@ public struct DisputeRecord: Sendable, Hashable, Codable {
     public static func isId(_ text: String) -> Bool { TraceKey.isHex(text, prefix: "dp_", digits: 16) }
 
     /// Checks a free-text field (reason, resolution, actor): not blank, at most `limit` characters, no control characters.
-    public static func validated(_ text: String, field: String, limit: Int = 2000) throws(SupportError) -> String {
+    public static func validated(_ text: String, field: String, limit: Int = 2000) throws(TollgateError) -> String {
         let value = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !value.isEmpty else { throw SupportError(.invalid, "the \(field) must not be empty") }
-        guard value.count <= limit else { throw SupportError(.invalid, "the \(field) is longer than \(limit) characters") }
+        guard !value.isEmpty else { throw TollgateError(.invalid, "the \(field) must not be empty") }
+        guard value.count <= limit else { throw TollgateError(.invalid, "the \(field) is longer than \(limit) characters") }
         guard !value.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" }) else {
-            throw SupportError(.invalid, "the \(field) contains control characters")
+            throw TollgateError(.invalid, "the \(field) contains control characters")
         }
         return value
     }

@@ -4,11 +4,11 @@ public protocol SupportStore: Sendable {
     /// The flows a key leads to, the flow with the latest event first, at most `limit`.
     func flows(matching key: TraceKey, limit: Int) async throws -> TraceMatch
 
-    /// Opens a dispute of a flow. Throws `SupportError` `unknownFlow` when no event carries the correlation
+    /// Opens a dispute of a flow. Throws `TollgateError` `unknownFlow` when no event carries the correlation
     /// id, `disputeAlreadyOpen` (with the open dispute's id) when the flow has one, `invalid` for blank text.
     func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord
 
-    /// Closes an open dispute. Throws `SupportError` `unknownDispute` or `disputeNotOpen`.
+    /// Closes an open dispute. Throws `TollgateError` `unknownDispute` or `disputeNotOpen`.
     func closeDispute(id: String, resolution: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord
 
     /// Disputes, newest first, optionally only those in `state`.

@@ -15,8 +15,8 @@ public enum TraceKey: Sendable, Hashable, CustomStringConvertible {
     public static let acceptedForms =
         "a correlation id (tg_ + 32 hex, or admin_ + 16 hex), a payer address (0x + 40 hex), or a transaction hash or proof nonce (0x + 64 hex)"
 
-    /// Parses a key; throws `SupportError` (`malformedKey`) naming the accepted forms.
-    public init(parsing text: String) throws(SupportError) {
+    /// Parses a key; throws `TollgateError` (`malformedKey`) naming the accepted forms.
+    public init(parsing text: String) throws(TollgateError) {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         let lower = trimmed.lowercased()
         if Self.isHex(lower, prefix: "tg_", digits: 32) || Self.isHex(lower, prefix: "admin_", digits: 16) {
@@ -27,7 +27,7 @@ public enum TraceKey: Sendable, Hashable, CustomStringConvertible {
             self = .hash(lower, original: trimmed)
         } else {
             let shown = trimmed.count > 80 ? String(trimmed.prefix(80)) + "…" : trimmed
-            throw SupportError(.malformedKey, "'\(shown)' is not a trace key: give \(Self.acceptedForms)")
+            throw TollgateError(.malformedKey, "'\(shown)' is not a trace key: give \(Self.acceptedForms)")
         }
     }
 

@@ -24,14 +24,4 @@ enum NetworkAddress {
     static func isHTTPS(_ url: String) -> Bool {
         url.lowercased().hasPrefix("https://")
     }
-
-    /// EVM test networks (the development facilitator's list): money on them is not real.
-    static let testChainIds: Set<UInt64> = [84532, 11155111, 17000, 80002, 421614, 11155420, 43113, 97, 31337, 1337]
-
-    /// Whether a CAIP-2 network is a known EVM test network.
-    static func isTestNetwork(_ network: String) -> Bool {
-        let parts = network.split(separator: ":")
-        guard parts.count == 2, parts[0] == "eip155", let id = UInt64(parts[1]) else { return false }
-        return testChainIds.contains(id)
-    }
 }

@@ -1,23 +1,25 @@
+import TollgateCore
+
+/// The codes of refused `tollgate init` answers (`.invalid` when an answer is not acceptable on its own: a bad
+/// URL, address, price, unknown unit…).
+extension TollgateError.Code {
+    /// A required answer was not given (non-interactive mode lists them all).
+    public static let missing = Self("missing")
+    /// The answer contradicts another one (a scope on a resource open to anonymous payers…).
+    public static let conflict = Self("conflict")
+    /// The answers file has a key that no question asks.
+    public static let unknownKey = Self("unknown_key")
+    /// The input ended before every question was answered.
+    public static let aborted = Self("aborted")
+}
+
 /// One answer of `tollgate init` that is missing, malformed or at odds with another.
 ///
-/// A struct with a code, like `TollgateError`: new codes can be added without breaking callers.
+/// Not a `TollgateError`: like a `ConfigurationIssue`, a problem is keyed by the answer it is about (`field`),
+/// collected with the others into `InitAnswersError` and shown as `field: message`; its code is a
+/// `TollgateError.Code`, so there is one vocabulary of codes.
 public struct InitAnswerError: Error, Sendable, Hashable, CustomStringConvertible {
-    public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
-        public let rawValue: String
-        public init(rawValue: String) { self.rawValue = rawValue }
-        public var description: String { rawValue }
-
-        /// A required answer was not given (non-interactive mode lists them all).
-        public static let missing = Code(rawValue: "missing")
-        /// The answer is not acceptable on its own (a bad URL, address, price, unknown unit…).
-        public static let invalid = Code(rawValue: "invalid")
-        /// The answer contradicts another one (a scope on a resource open to anonymous payers…).
-        public static let conflict = Code(rawValue: "conflict")
-        /// The answers file has a key that no question asks.
-        public static let unknownKey = Code(rawValue: "unknown_key")
-        /// The input ended before every question was answered.
-        public static let aborted = Code(rawValue: "aborted")
-    }
+    public typealias Code = TollgateError.Code
 
     public var code: Code
     /// The answer's path in the answers file (`billing.pay_to`).

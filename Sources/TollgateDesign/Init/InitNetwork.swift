@@ -1,4 +1,5 @@
 import TollgateCore
+import TollgateX402
 
 /// The tokens `tollgate init` knows by name (question 3).
 public enum InitNetwork: String, Sendable, Hashable, CaseIterable {
@@ -9,20 +10,20 @@ public enum InitNetwork: String, Sendable, Hashable, CaseIterable {
     /// Another token, described in `billing.asset`.
     case custom
 
-    static let aliases = ["eip155:84532": "base-sepolia", "sepolia": "base-sepolia", "testnet": "base-sepolia", "test": "base-sepolia",
-                          "eip155:8453": "base", "mainnet": "base", "base-mainnet": "base", "main": "base"]
+    static let aliases = [KnownNetwork.baseSepolia.id: "base-sepolia", "sepolia": "base-sepolia", "testnet": "base-sepolia", "test": "base-sepolia",
+                          KnownNetwork.base.id: "base", "mainnet": "base", "base-mainnet": "base", "main": "base"]
 
     /// The preset asset (nil for `custom`): USDC as `KnownAsset` lists it.
     var asset: Asset? {
         switch self {
-        case .baseSepolia: Self.usdc(id: "usdc-base-sepolia", network: "eip155:84532")
-        case .base: Self.usdc(id: "usdc-base", network: "eip155:8453")
+        case .baseSepolia: Self.usdc(id: "usdc-base-sepolia", network: .baseSepolia)
+        case .base: Self.usdc(id: "usdc-base", network: .base)
         case .custom: nil
         }
     }
 
-    private static func usdc(id: String, network: String) -> Asset? {
-        KnownAsset.all.first { $0.network == network && $0.symbol == "USDC" }.map {
+    private static func usdc(id: String, network: KnownNetwork) -> Asset? {
+        KnownAsset.usdc(on: network).map {
             Asset(id: id, network: $0.network, address: $0.address, decimals: $0.decimals, eip712Name: $0.eip712Name,
                   eip712Version: $0.eip712Version)
         }

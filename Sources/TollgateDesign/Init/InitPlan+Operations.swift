@@ -1,4 +1,6 @@
 import Foundation
+import TollgateX402
+
 extension InitPlan {
     struct OperationPart {
         var denials = InitDefaults.denials, retentionDays: Int?, archiveDir = InitDefaults.archiveDir
@@ -26,7 +28,7 @@ extension InitPlan {
         } ?? ""
 
         let failures = answers.failures
-        if failures.facilitators == nil && KnownNetwork.named(networkId)?.isMainNet != false {
+        if failures.facilitators == nil && !KnownNetwork.isTestNetwork(networkId) {
             problems.add(.missing("failures.facilitators", "a facilitator for \(networkId): the development facilitator "
                                   + "(the default) settles known test networks only"))
         }

@@ -1,5 +1,6 @@
 import TollgateConfiguration
 import TollgateCore
+import TollgateX402
 
 extension ConfigurationLint {
     /// TG117: assets whose address is a known token but whose domain, decimals or network differ.

@@ -1,5 +1,6 @@
 import TollgateConfiguration
 import TollgateCore
+import TollgateX402
 
 extension ConfigurationLint {
     /// TG110, TG111, TG116: who settles, and what happens to a payment taken before delivery.
@@ -8,7 +9,7 @@ extension ConfigurationLint {
         for network in c.configuration.paidNetworks.sorted() {
             let known = KnownNetwork.named(network)
             let routes = paid.filter { $0.pricing.accepts.contains { $0.asset.network == network } }.map { c.name(route: $0.index) }
-            let serving = c.facilitators(serving: network)
+            let serving = c.configuration.facilitators.serving(network)
             if known?.isMainNet ?? true, serving.count == 1, let only = serving.first {
                 c.report(.singleFacilitator, at: "facilitators[\(only.index)]",
                          "\(KnownNetwork.label(network)) is paid on \(summary(routes)) through one facilitator, \(c.name(facilitator: only.index)): "

@@ -44,13 +44,6 @@ struct LintContext {
         return NetworkAddress.isLoopback(host: bare) || bare.hasSuffix(".localhost") || bare == "0.0.0.0" || bare == "0:0:0:0:0:0:0:1"
     }
 
-    /// The facilitators that serve `network` (those that list it, or list no network at all), with their index.
-    func facilitators(serving network: String) -> [(index: Int, facilitator: GatewayConfiguration.Facilitator)] {
-        configuration.facilitators.enumerated().compactMap { index, facilitator in
-            facilitator.networks.isEmpty || facilitator.networks.contains(network) ? (index, facilitator) : nil
-        }
-    }
-
     /// A finding of `rule` at `path`, with the rule's severity, why and fix unless given.
     mutating func report(_ rule: LintRule, at path: String, _ message: String, severity: LintSeverity? = nil, fix: String? = nil) {
         findings.append(LintFinding(rule: rule.id, severity: severity ?? rule.severity, path: path, line: line(path), message: message,

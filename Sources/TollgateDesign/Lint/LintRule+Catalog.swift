@@ -1,4 +1,5 @@
 import TollgateConfiguration
+import TollgateX402
 
 /// Every rule, by the question it answers. docs/lint.md documents each one with a minimal bad example.
 extension LintRule {

@@ -90,7 +90,7 @@ public final class FacilitatorPool: Sendable {
             do {
                 let supported = try await callable[index].supported(logger: logger)
                 let offered = Set(supported.kinds.filter { $0.x402Version == X402.version && $0.scheme == "exact" }.map(\.network))
-                networks = member.networks.isEmpty ? offered : member.networks.intersection(offered)
+                networks = FacilitatorNetworks.served(configured: member.networks, offered: offered)
                 let missing = member.networks.subtracting(offered)
                 if !missing.isEmpty {
                     logger.error("facilitator does not support configured networks", metadata: [

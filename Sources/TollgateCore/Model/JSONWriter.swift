@@ -1,6 +1,10 @@
-/// A minimal JSON writer for the few documents on the hot path (audit events, offer claims) whose
-/// shape is fixed: no reflection, no intermediate tree. Keys are written in the order given, so
-/// callers that need canonical JSON pass them sorted.
+/// The one JSON writer: the audit chain's canonical events (whose hashes are stored, so its bytes never
+/// change), offer claims, audit export lines, and the canonical form of any `JSONValue` (evidence bundles).
+///
+/// Keys are written in the order given, so callers that need canonical JSON pass them sorted; `value(_:)`
+/// sorts object members by Unicode code point. Strings escape `"`, `\` and the control characters only:
+/// `\n`, `\r`, `\t`, every other one (including U+0008 and U+000C) as `\u00XX` in lowercase hex; everything
+/// else, `/` and non-ASCII included, is written as UTF-8.
 public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
     private var needsComma = false
@@ -38,12 +42,38 @@ public struct JSONWriter {
         needsComma = true
     }
 
-    /// A `[String: String]` as an object with sorted keys.
+    /// A `[String: String]` as an object with sorted keys (`String` order, as the audit chain has always hashed).
     public mutating func field(_ name: String, _ value: [String: String]) {
         key(name)
         beginObject()
         for (key, member) in value.sorted(by: { $0.key < $1.key }) { field(key, member) }
         endObject()
+    }
+
+    /// A whole JSON value: object members sorted by Unicode code point, no whitespace, integers as digits.
+    public mutating func value(_ value: JSONValue) {
+        comma()
+        switch value {
+        case .null: bytes.append(contentsOf: "null".utf8)
+        case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .integer(let number): bytes.append(contentsOf: String(number).utf8)
+        case .number(let number): bytes.append(contentsOf: (number.isFinite ? "\(number)" : "null").utf8)
+        case .string(let text): string(text)
+        case .array(let values):
+            bytes.append(UInt8(ascii: "["))
+            needsComma = false
+            for element in values { self.value(element) }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let members):
+            bytes.append(UInt8(ascii: "{"))
+            needsComma = false
+            for (name, member) in members.sorted(by: { $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }) {
+                key(name)
+                self.value(member)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+        needsComma = true
     }
 
     private mutating func comma() {

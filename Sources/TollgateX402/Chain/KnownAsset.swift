@@ -1,4 +1,5 @@
-/// A token deployment whose EIP-712 domain and decimals are known (TG117).
+/// A token deployment whose EIP-712 domain and decimals are known: the lint's check of configured assets (TG117),
+/// and the USDC presets of `tollgate init` and the demo.
 public struct KnownAsset: Sendable, Hashable {
     public var network: String
     /// EIP-55 address as published.
@@ -37,6 +38,11 @@ public struct KnownAsset: Sendable, Hashable {
         .init(network: "eip155:143", address: "0x754704Bc059F8C67012fEd69BC8A327a5aafb603", symbol: "USDC",
               eip712Name: "USD Coin", eip712Version: "2", decimals: 6),
     ]
+
+    /// USDC on `network`, nil when it is not listed.
+    public static func usdc(on network: KnownNetwork) -> KnownAsset? {
+        all.first { $0.network == network.id && $0.symbol == "USDC" }
+    }
 
     /// Deployments at this address (compared case-insensitively), on any network.
     public static func at(address: String) -> [KnownAsset] {
