@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "TollgateSQLite", targets: ["TollgateSQLite"]),
         .library(name: "TollgateConfiguration", targets: ["TollgateConfiguration"]),
         .library(name: "TollgateHTTP", targets: ["TollgateHTTP"]),
+        .library(name: "TollgateAdmin", targets: ["TollgateAdmin"]),
         .library(name: "TollgateDevFacilitator", targets: ["TollgateDevFacilitator"]),
         .library(name: "TollgateDesign", targets: ["TollgateDesign"]),
     ],
@@ -79,6 +80,8 @@ let package = Package(
             dependencies: ["TollgateCore", "TollgateX402", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
+        // The proxy door: the reverse-proxy responder, the Hummingbird middleware, the upstream client, JWT identities,
+        // and the metrics it records through swift-metrics (no admin API, no Prometheus: docs/architecture.md, Targets).
         .target(
             name: "TollgateHTTP",
             dependencies: [
@@ -89,6 +92,21 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The admin listener: the admin API (+ OpenAPI document), the Prometheus exposition of the proxy's metrics,
+        // and `GatewayServer`, which runs both listeners for `tollgate serve`.
+        .target(
+            name: "TollgateAdmin",
+            dependencies: [
+                "TollgateCore",
+                "TollgateConfiguration",
+                "TollgateHTTP",
+                "TollgateX402",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
@@ -120,6 +138,7 @@ let package = Package(
                 "TollgateX402",
                 "TollgateSQLite",
                 "TollgateHTTP",
+                "TollgateAdmin",
                 "TollgateDevFacilitator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -174,8 +193,10 @@ let package = Package(
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [
-                "TollgateHTTP", "TollgateConfiguration", "TollgateCore", "TollgateX402", "TollgateSQLite", "TollgateDevFacilitator",
+                "TollgateHTTP", "TollgateAdmin", "TollgateConfiguration", "TollgateCore", "TollgateX402", "TollgateSQLite", "TollgateDevFacilitator",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

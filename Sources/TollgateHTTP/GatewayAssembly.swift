@@ -1,20 +1,21 @@
+import CoreMetrics
 import Logging
-import Prometheus
 import ServiceLifecycle
 import TollgateCore
 import TollgateX402
 
 /// A gateway assembled from a configuration: rail, facilitator pool, audit batching, settings, metrics and the
-/// services that must run beside it. Every door builds on this one assembly: `GatewayServer` (the reverse proxy
-/// of `tollgate serve`) puts a listener in front of it, `TollgateMiddleware` puts it in front of the routes of an
-/// existing Hummingbird application. The store is passed in, so the same assembly serves SQLite and PostgreSQL.
+/// services that must run beside it. Every door builds on this one assembly: `proxyApplication` puts the reverse
+/// proxy's listener in front of it (`GatewayServer` of TollgateAdmin runs that beside the admin listener for
+/// `tollgate serve`), `TollgateMiddleware` puts it in front of the routes of an existing Hummingbird application.
+/// The store is passed in, so the same assembly serves SQLite and PostgreSQL.
 public struct GatewayAssembly: Sendable {
     public let gateway: Gateway
     public let facilitators: FacilitatorPool
     /// Revocations and incident switches in force on this instance: the gateway reads them on every
     /// request, the admin API and the refresher write them.
     public let controls: OperatorControls
-    /// This instance's Prometheus metrics (its own registry).
+    /// This instance's metrics, recorded through swift-metrics into the factory it was given.
     public let metrics: GatewayMetrics
     /// Everything that must run beside the listener (audit batching, facilitator checks, janitor, settlement
     /// reconciler, operator-controls refresher, audit retention and head publishing). Run them in the same
@@ -29,9 +30,12 @@ public struct GatewayAssembly: Sendable {
     ///   - initialControls: the controls in force at start (load them from the store first, so no request is
     ///     served before revocations apply).
     ///   - upstream: where the journey forwards when no door passes its own; nil is the configured HTTP upstream.
+    ///   - metricsFactory: the swift-metrics backend of `metrics`; by default the process's `MetricsSystem.factory`
+    ///     (whatever the application bootstrapped, a no-op otherwise). `GatewayServer` passes a Prometheus registry
+    ///     of this instance's own, served at `GET /metrics`.
     public init(configuration: GatewayConfiguration, keys: KeyRing, contractKeys: KeyRing? = nil, store: any GatewayStore, logger: Logger,
                 facilitatorOverride: [any Facilitator]? = nil, initialControls: ControlsSnapshot = ControlsSnapshot(),
-                tokens: (any TokenVerifier)? = nil, upstream: (any Upstream)? = nil) {
+                tokens: (any TokenVerifier)? = nil, upstream: (any Upstream)? = nil, metricsFactory: any MetricsFactory = MetricsSystem.factory) {
         self.configuration = configuration
         let controls = OperatorControls(initialControls)
         self.controls = controls
@@ -48,9 +52,8 @@ public struct GatewayAssembly: Sendable {
                              networks: Set(entry.networks), breaker: entry.breaker)
             }
         }
-        let registry = PrometheusCollectorRegistry()
-        let pool = FacilitatorPool(members, metrics: FacilitatorCallMetrics(registry: registry))
-        let metrics = GatewayMetrics(registry: registry, routes: configuration.routes, assets: configuration.assets,
+        let pool = FacilitatorPool(members, metrics: FacilitatorCallMetrics(factory: metricsFactory))
+        let metrics = GatewayMetrics(factory: metricsFactory, routes: configuration.routes, assets: configuration.assets,
                                      facilitators: pool, controls: controls)
         self.metrics = metrics
         // The pipeline's writes go through the observed store, so the metrics see exactly what was committed.

@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import TollgateCore
 
 /// Serves every request through the gateway pipeline (the reverse proxy of `tollgate serve`).
@@ -22,5 +23,18 @@ public struct GatewayResponder: HTTPResponder {
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         await door.answer(request, peer: context.remoteAddress)
+    }
+}
+
+extension GatewayAssembly {
+    /// The reverse proxy's listener: every request on `listen` through `GatewayResponder`. Run it in the same
+    /// `ServiceGroup` as `services`.
+    public func proxyApplication(logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> Application<GatewayResponder> {
+        Application(
+            responder: GatewayResponder(assembly: self),
+            configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port), serverName: "tollgate"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
     }
 }

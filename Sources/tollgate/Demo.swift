@@ -46,10 +46,10 @@ struct Demo: AsyncParsableCommand {
         let devFacilitator = try DevFacilitator(networks: [DemoConfiguration.network.id], ledger: try DevLedger(path: directory + "/facilitator.sqlite"))
         let facilitator = Application(router: DevFacilitatorServer.router(devFacilitator, logger: logger),
                                       configuration: .init(address: .hostname("127.0.0.1", port: facilitatorPort)), logger: logger)
-        let gateway = GatewayServer(configuration: configuration, keys: keys, store: store, logger: logger)
+        let gateway = GatewayAssembly(configuration: configuration, keys: keys, store: store, logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: upstream), .init(service: facilitator)] + gateway.services.map { .init(service: $0) }
-                + [.init(service: gateway.application)],
+                + [.init(service: gateway.proxyApplication(logger: logger))],
             logger: logger))
 
         let script = DemoScript(gatewayURL: "http://127.0.0.1:\(gatewayPort)", facilitatorPool: gateway.facilitators, store: store,

@@ -27,8 +27,8 @@ struct Reconcile: AsyncParsableCommand {
         let logger = logging.makeLogger("tollgate.reconcile")
         let loaded = try ConfigurationFile.load(config)
         let store = try ConfigurationFile.openStore(loaded)
-        let server = GatewayServer(configuration: loaded, keys: try ConfigurationFile.keys(loaded), store: store, logger: logger)
-        let report = try await server.gateway.reconcile(startup: gatewayStopped)
+        let assembly = GatewayAssembly(configuration: loaded, keys: try ConfigurationFile.keys(loaded), store: store, logger: logger)
+        let report = try await assembly.gateway.reconcile(startup: gatewayStopped)
         let review = try await store.settlementsForReview(limit: 1000)
         if json {
             let encoder = JSONEncoder()

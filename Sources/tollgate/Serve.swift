@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import TollgateAdmin
 import TollgateConfiguration
 import TollgateCore
 import TollgateHTTP

@@ -10,7 +10,7 @@ SDK's facilitator (`sdk_facilitator.py`), all on 127.0.0.1, offline. Two flows a
 first, so refunds have something real to refund.
 
   1 the document: served at /admin/openapi.json behind the token, byte for byte the repository's
-    docs/admin-openapi.json (= Sources/TollgateHTTP/Admin/openapi.json)
+    docs/admin-openapi.json (= Sources/TollgateAdmin/Admin/openapi.json)
   2 schemathesis over EVERY operation, schema loaded from the running server: positive and negative
     data (--mode all), every check (--checks all), every phase, fixed seed, bounded examples.
     Any failure fails the test (the server is fixed, not the checks).

@@ -5,8 +5,8 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Testing
+import TollgateAdmin
 import TollgateCore
-import TollgateHTTP
 import TollgateSQLite
 
 /// The admin router through `app.test(.router)`, on a real SQLite store.

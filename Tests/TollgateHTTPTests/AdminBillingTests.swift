@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
-@testable import TollgateHTTP
+@testable import TollgateAdmin
 import TollgateCore
 import TollgateSQLite
 

@@ -3,9 +3,10 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Prometheus
 import Testing
+@testable import TollgateAdmin
 import TollgateCore
-@testable import TollgateHTTP
 import TollgateSQLite
 
 /// The admin API's OpenAPI document (`Admin/openapi.json`) against the router that serves it. The
@@ -15,7 +16,7 @@ import TollgateSQLite
 
     /// The router as `GatewayServer` builds it (metrics included), on a fresh SQLite store.
     static func router(_ fixture: AdminAPITests.Fixture) -> Router<BasicRequestContext> {
-        AdminAPI.router(store: fixture.store, controls: fixture.controls, token: Array(token.utf8), metrics: GatewayMetrics(), logger: Listener.quiet)
+        AdminAPI.router(store: fixture.store, controls: fixture.controls, token: Array(token.utf8), metrics: MetricsExposition(registry: PrometheusCollectorRegistry(), metrics: nil), logger: Listener.quiet)
     }
 
     static func document(_ client: any TestClientProtocol) async throws -> [String: Any] {
@@ -63,7 +64,7 @@ import TollgateSQLite
     @Test func theDocsCopyIsTheServedFile() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let docs = try Data(contentsOf: root.appendingPathComponent("docs/admin-openapi.json"))
-        let source = try Data(contentsOf: root.appendingPathComponent("Sources/TollgateHTTP/Admin/openapi.json"))
+        let source = try Data(contentsOf: root.appendingPathComponent("Sources/TollgateAdmin/Admin/openapi.json"))
         #expect(docs == source)
     }
 
@@ -104,7 +105,7 @@ import TollgateSQLite
         #expect(file.lastPathComponent == "openapi.json")
         #expect(file.deletingLastPathComponent().lastPathComponent == AdminOpenAPIDocument.bundleName)
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        #expect(Data(document.readableBytesView) == (try Data(contentsOf: root.appendingPathComponent("Sources/TollgateHTTP/Admin/openapi.json"))))
+        #expect(Data(document.readableBytesView) == (try Data(contentsOf: root.appendingPathComponent("Sources/TollgateAdmin/Admin/openapi.json"))))
     }
 
     /// No bundle anywhere (or a bundle without the file): no trap, `.missing` with every place searched, once each.
@@ -167,7 +168,7 @@ import TollgateSQLite
         // …and that is the 503 the document gives for this operation.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let document = try #require(JSONSerialization.jsonObject(
-            with: Data(contentsOf: root.appendingPathComponent("Sources/TollgateHTTP/Admin/openapi.json"))) as? [String: Any])
+            with: Data(contentsOf: root.appendingPathComponent("Sources/TollgateAdmin/Admin/openapi.json"))) as? [String: Any])
         let operation = ((document["paths"] as? [String: Any])?["/admin/openapi.json"] as? [String: Any])?["get"] as? [String: Any]
         let unavailable = (operation?["responses"] as? [String: Any])?["503"] as? [String: String]
         #expect(unavailable?["$ref"] == "#/components/responses/OpenAPIDocumentMissing")

@@ -101,10 +101,12 @@ struct LiveStack: Sendable {
                 let (configuration, _) = try ConfigurationLoader.parse(yaml(upstream: upstreamPort, facilitator: facilitatorPort, directory: directory))
                 let store = try SQLiteStore(path: configuration.sqlitePath)
                 let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
-                let server = GatewayServer(configuration: configuration, keys: keys, store: store, logger: Listener.quiet) { continuation.yield($0) }
-                let pool = server.facilitators
+                // The proxy alone (TollgateHTTP): no admin listener, no Prometheus registry.
+                let assembly = GatewayAssembly(configuration: configuration, keys: keys, store: store, logger: Listener.quiet)
+                let pool = assembly.facilitators
+                let proxy = assembly.proxyApplication(logger: Listener.quiet) { continuation.yield($0) }
                 let group = ServiceGroup(configuration: .init(
-                    services: server.services.map { .init(service: $0) } + [.init(service: server.application)], logger: Listener.quiet))
+                    services: assembly.services.map { .init(service: $0) } + [.init(service: proxy)], logger: Listener.quiet))
                 return try await Listener.running(group, ports: ports) { port in
                     for _ in 0..<50 where !pool.isReady(network: "eip155:84532") { try await Task.sleep(for: .milliseconds(50)) }
                     return try await body(LiveStack(gatewayURL: "http://127.0.0.1:\(port)", store: store, pool: pool))

@@ -3,6 +3,7 @@ import Hummingbird
 import Prometheus
 import ServiceLifecycle
 import Testing
+import TollgateAdmin
 import TollgateConfiguration
 import TollgateCore
 import TollgateDevFacilitator
@@ -10,8 +11,8 @@ import TollgateHTTP
 import TollgateSQLite
 import TollgateX402
 
-/// Prometheus metrics: the event → metric mapping on hand-made events, and a scripted flow against a real
-/// gateway scraped through the admin listener.
+/// Metrics recorded through swift-metrics into a Prometheus registry: the event → metric mapping on hand-made
+/// events, and a scripted flow against a real gateway scraped through the admin listener.
 @Suite struct MetricsTests {
     static let token = "metrics-admin-token-0123456789abcdef"
     static let usdc = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
@@ -37,17 +38,24 @@ import TollgateX402
         return samples
     }
 
-    static func samples(_ metrics: GatewayMetrics) -> [String: Double] {
-        samples(String(decoding: metrics.exposition(), as: UTF8.self))
+    /// Metrics recorded into a registry of their own, as `GatewayServer` wires them, and what `/metrics` serves of them.
+    static func recorded(_ configuration: GatewayConfiguration, controls: OperatorControls? = nil) -> (GatewayMetrics, MetricsExposition) {
+        let registry = PrometheusCollectorRegistry()
+        let metrics = GatewayMetrics(factory: MetricsExposition.factory(recordingInto: registry), routes: configuration.routes,
+                                     assets: configuration.assets, controls: controls)
+        return (metrics, MetricsExposition(registry: registry, metrics: metrics))
+    }
+
+    static func samples(_ exposition: MetricsExposition) -> [String: Double] {
+        samples(String(decoding: exposition.text(), as: UTF8.self))
     }
 
     // MARK: mapping
 
     @Test func funnelEventsBecomeCounters() throws {
-        let configuration = try Self.configuration()
-        let metrics = GatewayMetrics(routes: configuration.routes, assets: configuration.assets)
+        let (metrics, exposition) = Self.recorded(try Self.configuration())
         // Paid routes' funnel series exist before any traffic.
-        var samples = Self.samples(metrics)
+        var samples = Self.samples(exposition)
         #expect(samples[#"tollgate_proofs_received_total{resource="datasets"}"#] == 0)
         #expect(samples[#"tollgate_settlements_total{resource="reports",network="eip155:84532"}"#] == 0)
         #expect(samples[#"tollgate_rate_limited_total{class="invalid"}"#] == 0)
@@ -80,7 +88,7 @@ import TollgateX402
         metrics.countResponse(status: 200)
         metrics.countResponse(status: 503)
 
-        samples = Self.samples(metrics)
+        samples = Self.samples(exposition)
         let expected: [String: Double] = [
             #"tollgate_requests_total{status="2xx"}"#: 1,
             #"tollgate_requests_total{status="4xx"}"#: 2,
@@ -118,8 +126,7 @@ import TollgateX402
     }
 
     @Test func labelValuesStayBounded() throws {
-        let configuration = try Self.configuration()
-        let metrics = GatewayMetrics(routes: configuration.routes, assets: configuration.assets)
+        let (metrics, exposition) = Self.recorded(try Self.configuration())
         // Resources come from the configuration only.
         metrics.observe([Self.event(.proof, .received, resource: "invented"), Self.event(.proof, .received, resource: nil)])
         // Settlements on an unconfigured network or asset: counted, labelled `other`, no revenue in unknown units.
@@ -129,7 +136,7 @@ import TollgateX402
         // A facilitator inventing reasons: at most 64 distinct values in all, then `other`.
         metrics.observe((0..<100).map { Self.event(.facilitatorVerify, .denied, "made_up_reason_\($0)", flow: "tg_\($0)") })
 
-        let samples = Self.samples(metrics)
+        let samples = Self.samples(exposition)
         #expect(samples[#"tollgate_proofs_received_total{resource="other"}"#] == 1)
         #expect(samples[#"tollgate_proofs_received_total{resource="none"}"#] == 1)
         #expect(samples[#"tollgate_settlements_total{resource="datasets",network="other"}"#] == 1)
@@ -144,30 +151,29 @@ import TollgateX402
     }
 
     @Test func gaugesAreReadWhenScraped() throws {
-        let configuration = try Self.configuration()
         let controls = OperatorControls()
-        let metrics = GatewayMetrics(routes: configuration.routes, assets: configuration.assets, controls: controls)
-        var samples = Self.samples(metrics)
+        let (_, exposition) = Self.recorded(try Self.configuration(), controls: controls)
+        var samples = Self.samples(exposition)
         #expect(samples[#"tollgate_incident_active{scope="global"}"#] == 0)
         #expect(samples[#"tollgate_incident_active{scope="datasets"}"#] == 0)
         #expect(samples["tollgate_circuit_breakers_open"] == 0)
 
         let incident = Incident(id: "inc_1", reason: "test", sinceMillis: 0)
         controls.replace(with: ControlsSnapshot(globalIncident: incident, routeIncidents: ["reports": incident, "unknown-route": incident]))
-        samples = Self.samples(metrics)
+        samples = Self.samples(exposition)
         #expect(samples[#"tollgate_incident_active{scope="global"}"#] == 1)
         #expect(samples[#"tollgate_incident_active{scope="reports"}"#] == 1)
         #expect(samples[#"tollgate_incident_active{scope="datasets"}"#] == 0)
         #expect(samples[#"tollgate_incident_active{scope="other"}"#] == 1)
 
         controls.replace(with: ControlsSnapshot())
-        samples = Self.samples(metrics)
+        samples = Self.samples(exposition)
         #expect(samples.filter { $0.key.hasPrefix("tollgate_incident_active") }.values.allSatisfy { $0 == 0 })
     }
 
     @Test func facilitatorCallsAreTimedAndFailuresCounted() {
         let registry = PrometheusCollectorRegistry()
-        let sink = FacilitatorCallMetrics(registry: registry)
+        let sink = FacilitatorCallMetrics(factory: MetricsExposition.factory(recordingInto: registry))
         sink.facilitatorCall(facilitator: "127.0.0.1:8404", operation: .verify, duration: .milliseconds(7), failed: false)
         sink.facilitatorCall(facilitator: "127.0.0.1:8404", operation: .verify, duration: .seconds(3), failed: true)
         let samples = Self.samples(registry.emitToString())
@@ -187,6 +193,42 @@ import TollgateX402
         #expect(FacilitatorPool.metricLabel("http://[::1]:8404/") == "[::1]:8404")
         #expect(FacilitatorPool.metricLabel("dev-facilitator") == "dev-facilitator")
         #expect(!FacilitatorPool.metricLabel("token:secret@weird name").contains("secret"))
+    }
+
+    /// Recorded through swift-metrics, exposed by swift-prometheus: every metric keeps its help text and type.
+    @Test func theExpositionDescribesEveryMetric() throws {
+        let (metrics, exposition) = Self.recorded(try Self.configuration(), controls: OperatorControls())
+        metrics.countResponse(status: 200)
+        metrics.observe([Self.event(.settle, .ok, flow: "tg_1", ["network": "eip155:84532", "asset": Self.usdc, "amount": "10000"])])
+        let registry = exposition.registry
+        FacilitatorCallMetrics(factory: MetricsExposition.factory(recordingInto: registry))
+            .facilitatorCall(facilitator: "127.0.0.1:8404", operation: .settle, duration: .milliseconds(3), failed: true)
+        let text = String(decoding: exposition.text(), as: UTF8.self)
+        let types = ["tollgate_requests_total": "counter", "tollgate_revenue_total": "counter", "tollgate_circuit_breakers_open": "gauge",
+                     "tollgate_incident_active": "gauge", "tollgate_facilitator_request_duration_seconds": "histogram",
+                     "tollgate_facilitator_errors_total": "counter"]
+        for (name, type) in types {
+            #expect(text.contains("# TYPE \(name) \(type)\n"), "\(name)")
+        }
+        #expect(text.contains("# HELP tollgate_requests_total Responses of the gateway listener by status class (2xx, 4xx …).\n"))
+        #expect(text.contains("# HELP tollgate_facilitator_request_duration_seconds Duration of calls to facilitators"))
+        let samples = Self.samples(text)
+        #expect(samples[#"tollgate_revenue_total{resource="datasets",network="eip155:84532",asset="usdc"}"#] == 0.01)
+        #expect(samples[#"tollgate_facilitator_request_duration_seconds_bucket{facilitator="127.0.0.1:8404",operation="settle",le="0.005"}"#] == 1)
+    }
+
+    /// Each gateway records into the factory it is given, never into the process's `MetricsSystem`: two gateways
+    /// in one process (the tests, a host running two) do not count each other's traffic.
+    @Test func eachGatewayRecordsIntoItsOwnBackend() throws {
+        let configuration = try Self.configuration()
+        let (first, firstExposition) = Self.recorded(configuration)
+        let (_, secondExposition) = Self.recorded(configuration)
+        first.countResponse(status: 402)
+        first.observe([Self.event(.proof, .received)])
+        #expect(Self.samples(firstExposition)[#"tollgate_requests_total{status="4xx"}"#] == 1)
+        #expect(Self.samples(firstExposition)[#"tollgate_proofs_received_total{resource="datasets"}"#] == 1)
+        #expect(Self.samples(secondExposition)[#"tollgate_requests_total{status="4xx"}"#] == nil)
+        #expect(Self.samples(secondExposition)[#"tollgate_proofs_received_total{resource="datasets"}"#] == 0)
     }
 
     // MARK: a live gateway
@@ -229,6 +271,7 @@ import TollgateX402
             }
             #expect(scrape.status == 200)
             #expect(scrape.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
+            #expect(scrape.body.contains("# HELP tollgate_settlements_total Payments settled, by resource and network.\n"))
             let samples = Self.samples(scrape.body)
             let facilitator = #"facilitator="\#(facilitatorLabel)""#
             let expected: [String: Double] = [

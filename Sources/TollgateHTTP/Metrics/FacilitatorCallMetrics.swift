@@ -1,25 +1,28 @@
-import Prometheus
+import CoreMetrics
 import TollgateX402
 
 /// Times the pool's calls to each facilitator and counts the failed ones.
 public struct FacilitatorCallMetrics: FacilitatorMetricsSink {
-    /// From 5 ms (a local facilitator) to 10 s (past any configured timeout).
-    static let buckets: [Duration] = [
-        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-        .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10),
-    ]
-
     let series: MetricSeries
     /// Labels are host:port of configured facilitators; the cap only guards against a misbehaving caller.
     let facilitators = LabelLimiter(capacity: 32)
 
-    public init(registry: PrometheusCollectorRegistry) {
-        self.series = MetricSeries(registry: registry)
+    /// - Parameter factory: the swift-metrics backend the timings and failures are recorded into.
+    public init(factory: any MetricsFactory) {
+        self.series = MetricSeries(factory: factory)
     }
 
     public func facilitatorCall(facilitator: String, operation: FacilitatorOperation, duration: Duration, failed: Bool) {
         let labels = [("facilitator", facilitators.value(facilitator)), ("operation", operation.rawValue)]
-        series.histogram(.facilitatorDuration, labels, buckets: Self.buckets).record(duration)
+        series.timer(.facilitatorDuration, labels).recordNanoseconds(Self.nanoseconds(duration))
         if failed { series.increment(.facilitatorErrors, labels) }
+    }
+
+    /// `duration` in whole nanoseconds, clamped to what a timer takes.
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        let (whole, tooLong) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, stillTooLong) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return tooLong || stillTooLong ? (seconds < 0 ? .min : .max) : total
     }
 }

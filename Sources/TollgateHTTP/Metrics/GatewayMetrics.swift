@@ -1,29 +1,30 @@
-import Prometheus
+import CoreMetrics
 import Synchronization
 import TollgateCore
 import TollgateX402
 
-/// The gateway's Prometheus metrics. The payment funnel is derived from the audit events the store commits
-/// (it observes an `ObservedStore`), so a metric never counts what the audit log does not hold; HTTP
-/// statuses come from the responder, facilitator timings from the pool, and the gauges are read when
-/// scraped. Each gateway has its own registry: nothing here touches the global `MetricsSystem`.
+/// The gateway's metrics, recorded through swift-metrics (`Counter`, `FloatingPointCounter`, `Timer`, `Meter`)
+/// into the factory it is given. The payment funnel is derived from the audit events the store commits (it
+/// observes an `ObservedStore`), so a metric never counts what the audit log does not hold; HTTP statuses come
+/// from the door, facilitator timings from the pool, and the gauges are read by `refreshGauges()` (the
+/// Prometheus exposition of TollgateAdmin calls it on every scrape). Nothing here touches the global
+/// `MetricsSystem`: `tollgate serve` gives each gateway its own Prometheus registry.
 ///
 /// Labels stay bounded: resources and networks are those configured (anything else is `other`), and open
 /// sets admit a fixed number of distinct values (64 reasons, shared by every metric) before `other`.
 public final class GatewayMetrics: AuditObserver, Sendable {
-    public let registry: PrometheusCollectorRegistry
     let series: MetricSeries
     let labels: Labels
     let assets: AssetLookup
     let facilitators: FacilitatorPool?
     let controls: OperatorControls?
-    let breakersOpen: Gauge
-    let auditHeadSeq: Gauge
+    let breakersOpen: Meter
+    let auditHeadSeq: Meter
     /// Every incident scope shown so far (global and the paid resources from the start): an incident that
     /// ended shows 0, not a vanished series.
     let incidentScopes: Mutex<Set<String>>
     /// The `tollgate_requests_total` series of each of `statusClasses`, once a response of that class was
-    /// counted: every response is counted, so it costs one short lock and an atomic add, with no label array.
+    /// counted: every response is counted, so it costs one short lock and the backend's add, with no label array.
     let statusCounters = Mutex<[Counter?]>(Array(repeating: nil, count: statusClasses.count))
     static let statusClasses = ["1xx", "2xx", "3xx", "4xx", "5xx", LabelLimiter.other]
 
@@ -39,21 +40,23 @@ public final class GatewayMetrics: AuditObserver, Sendable {
     }
 
     /// - Parameters:
+    ///   - factory: the swift-metrics backend every metric is recorded into (TollgateAdmin's `MetricsExposition.factory`
+    ///     for a Prometheus registry of its own).
     ///   - routes: the configured routes: their resource ids are the `resource` values, and the funnel series
     ///     of paid routes exist (at 0) from the start.
     ///   - assets: the configured assets, to label amounts and convert them to whole tokens.
     ///   - facilitators, controls: read at scrape time for the breaker and incident gauges.
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), routes: [Route] = [], assets: [Asset] = [],
+    public init(factory: any MetricsFactory, routes: [Route] = [], assets: [Asset] = [],
                 facilitators: FacilitatorPool? = nil, controls: OperatorControls? = nil) {
-        self.registry = registry
-        self.series = MetricSeries(registry: registry)
+        let series = MetricSeries(factory: factory)
+        self.series = series
         self.assets = AssetLookup(assets)
         self.facilitators = facilitators
         self.controls = controls
         let networks = assets.map(\.network) + routes.flatMap { $0.pricing?.accepts.map(\.asset.network) ?? [] }
         self.labels = Labels(resources: LabelLimiter(closed: routes.map(\.resource)), networks: LabelLimiter(closed: networks))
-        self.breakersOpen = registry.makeGauge(descriptor: MetricDefinition.breakersOpen.descriptor)
-        self.auditHeadSeq = registry.makeGauge(descriptor: MetricDefinition.auditHeadSeq.descriptor)
+        self.breakersOpen = series.meter(.breakersOpen)
+        self.auditHeadSeq = series.meter(.auditHeadSeq)
         self.incidentScopes = Mutex(Set(["global"] + routes.filter { $0.pricing != nil }.map(\.resource)))
         precreate(routes)
     }
@@ -62,7 +65,7 @@ public final class GatewayMetrics: AuditObserver, Sendable {
 
     /// The audit head was published.
     public func publishedAuditHead(_ head: AuditHead) {
-        auditHeadSeq.set(to: Double(head.seq))
+        auditHeadSeq.set(Double(head.seq))
     }
 
     public func observe(_ events: [AuditEvent]) {
@@ -106,7 +109,7 @@ public final class GatewayMetrics: AuditObserver, Sendable {
         let network = labels.networks.value(event.details["network"])
         series.increment(.settlements, [("resource", resource), ("network", network)])
         if let (asset, amount) = assets.wholeUnits(event.details["amount"], asset: event.details["asset"], network: event.details["network"]) {
-            series.counter(.revenue, [("resource", resource), ("network", network), ("asset", asset.id)]).increment(by: amount)
+            series.amount(.revenue, [("resource", resource), ("network", network), ("asset", asset.id)]).increment(by: amount)
         }
     }
 
@@ -116,7 +119,7 @@ public final class GatewayMetrics: AuditObserver, Sendable {
         guard kind == Refund.Kind.payout.rawValue,
               let (asset, amount) = assets.wholeUnits(event.details["amount"], asset: event.details["asset"], network: event.details["network"])
         else { return }
-        series.counter(.refunded, [("network", labels.networks.value(asset.network)), ("asset", asset.id)]).increment(by: amount)
+        series.amount(.refunded, [("network", labels.networks.value(asset.network)), ("asset", asset.id)]).increment(by: amount)
     }
 
     private func resource(_ event: AuditEvent) -> String { labels.resources.value(event.resource) }

@@ -1,19 +1,26 @@
-import Prometheus
+/// A metric's name and help text, one definition each. swift-metrics carries only the name (a metric's
+/// `label`) and its dimensions: a backend that shows help text (the Prometheus exposition of TollgateAdmin)
+/// reads it here, from `all`.
+public struct MetricDefinition: Sendable {
+    public let name: String
+    public let help: String
+    /// A timer's histogram buckets, for a backend that keeps timers as histograms; nil for other metrics.
+    public let buckets: [Duration]?
 
-/// A metric's name and help text: one definition each, so every registration of a name agrees (the
-/// registry refuses a second help text for the same name).
-struct MetricDefinition: Sendable {
-    let name: String
-    let help: String
-
-    /// How the registry takes the name and help text. The whole name is the descriptor's `metricName`:
-    /// with no namespace, subsystem or unit to join to it, the exposed name is `name` exactly.
-    var descriptor: MetricNameDescriptor {
-        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    init(name: String, help: String, buckets: [Duration]? = nil) {
+        self.name = name
+        self.help = help
+        self.buckets = buckets
     }
 }
 
 extension MetricDefinition {
+    /// Every metric the gateway records.
+    public static let all: [MetricDefinition] = [
+        requests, paymentRequired, proofsReceived, proofsVerified, proofsRefused, settlements, settlementFailures, revenue, refunds,
+        refunded, rateLimited, denials, auditEvents, facilitatorDuration, facilitatorErrors, breakersOpen, incidentActive, auditHeadSeq,
+    ]
+
     // HTTP
     static let requests = Self(name: "tollgate_requests_total", help: "Responses of the gateway listener by status class (2xx, 4xx …).")
     // payment funnel
@@ -34,8 +41,11 @@ extension MetricDefinition {
     static let denials = Self(name: "tollgate_denials_total", help: "Audit events with outcome denied, by stage and reason.")
     static let auditEvents = Self(name: "tollgate_audit_events_total", help: "Audit events committed, by stage and outcome.")
     // facilitators
+    /// Buckets from 5 ms (a local facilitator) to 10 s (past any configured timeout).
     static let facilitatorDuration = Self(name: "tollgate_facilitator_request_duration_seconds",
-                                          help: "Duration of calls to facilitators, by facilitator (host:port) and operation.")
+                                          help: "Duration of calls to facilitators, by facilitator (host:port) and operation.",
+                                          buckets: [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+                                                    .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)])
     static let facilitatorErrors = Self(name: "tollgate_facilitator_errors_total",
                                         help: "Facilitator calls that failed (unreachable, timeout, bad status, undecodable), by facilitator and operation.")
     // read at scrape time

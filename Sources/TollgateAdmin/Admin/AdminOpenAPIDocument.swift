@@ -13,9 +13,9 @@ import Logging
 enum AdminOpenAPIDocument {
     /// The bundle SwiftPM builds for this target's resources (`<package>_<target>`), installed beside the binary.
     #if os(macOS)
-    static let bundleName = "Tollgate_TollgateHTTP.bundle"
+    static let bundleName = "Tollgate_TollgateAdmin.bundle"
     #else
-    static let bundleName = "Tollgate_TollgateHTTP.resources"
+    static let bundleName = "Tollgate_TollgateAdmin.resources"
     #endif
 
     enum Lookup: Sendable {
@@ -38,7 +38,7 @@ enum AdminOpenAPIDocument {
         if let executable = Bundle.main.executableURL {
             directories.append(executable.resolvingSymlinksInPath().deletingLastPathComponent())
         }
-        // …/Sources/TollgateHTTP/Admin/AdminOpenAPIDocument.swift → the package root.
+        // …/Sources/TollgateAdmin/Admin/AdminOpenAPIDocument.swift → the package root.
         let package = URL(fileURLWithPath: sourceFile).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent()
         #if DEBUG

@@ -20,8 +20,9 @@ public enum AdminAPI {
     public typealias AdminStore = ControlStore & TollgateStore & RefundLedger & UsageLedger
 
     /// Every route, always: the store type guarantees refunds and usage, so no route depends on a runtime cast.
+    /// - Parameter metrics: what `GET /metrics` serves; without it, no `/metrics` route.
     public static func router(store: any AdminStore, controls: OperatorControls, token: [UInt8],
-                              policy: AdminPolicyView = AdminPolicyView(), metrics: GatewayMetrics? = nil,
+                              policy: AdminPolicyView = AdminPolicyView(), metrics: MetricsExposition? = nil,
                               logger: Logger) -> Router<BasicRequestContext> {
         let handlers = AdminHandlers(store: store, controls: controls, policy: policy, logger: logger)
         let billing = AdminBillingHandlers(ledger: store, logger: logger)
@@ -29,7 +30,7 @@ public enum AdminAPI {
         router.add(middleware: AdminAuthMiddleware(credential: AdminCredential(token: token), logger: logger))
         router.get("/admin/status") { _, _ in await handlers.status() }
         // Prometheus scrapes with `authorization: {credentials: <admin token>}`, like any other admin call.
-        if let metrics { router.get("/metrics") { _, _ in metrics.scrapeResponse() } }
+        if let metrics { router.get("/metrics") { _, _ in metrics.response() } }
         router.post("/admin/revocations") { request, _ in await handlers.revoke(request) }
         router.delete("/admin/revocations/{kind}/{subject}") { request, context in
             await handlers.unrevoke(request, kind: context.parameters.get("kind"), subject: context.parameters.get("subject"))

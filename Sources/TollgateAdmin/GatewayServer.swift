@@ -1,18 +1,24 @@
 import Hummingbird
 import Logging
+import Prometheus
 import ServiceLifecycle
 import TollgateCore
+import TollgateHTTP
 import TollgateX402
 
-/// The reverse proxy of `tollgate serve`: a `GatewayAssembly` (rail, facilitators, upstream, audit batching) behind
-/// its own HTTP listener, plus the admin listener when `admin:` is configured. The store is passed in, so the same
-/// assembly serves SQLite and PostgreSQL.
+/// Everything `tollgate serve` runs: a `GatewayAssembly` (rail, facilitators, upstream, audit batching) behind the
+/// reverse proxy's listener (TollgateHTTP), plus the admin listener when `admin:` is configured, serving the admin
+/// API and the Prometheus exposition of this instance's metrics. The store is passed in, so the same server runs
+/// on SQLite and PostgreSQL.
 public struct GatewayServer {
     public let application: Application<GatewayResponder>
     /// The admin API's listener; nil without an `admin:` section (or without a store that is an `AdminAPI.AdminStore`).
     public let adminApplication: Application<RouterResponder<BasicRequestContext>>?
     /// The gateway and everything beside it, shared with the Hummingbird door (`TollgateMiddleware`).
     public let assembly: GatewayAssembly
+    /// What `GET /metrics` on the admin listener serves: this instance's own Prometheus registry, which `metrics`
+    /// records into.
+    public let exposition: MetricsExposition
     /// Everything that must run beside the listeners (audit batching, facilitator checks, janitor,
     /// operator-controls refresher).
     public var services: [any Service] { assembly.services }
@@ -21,7 +27,7 @@ public struct GatewayServer {
     /// Revocations and incident switches in force on this instance: the gateway reads them on every
     /// request, the admin API and the refresher write them.
     public var controls: OperatorControls { assembly.controls }
-    /// This instance's Prometheus metrics (its own registry), served at `GET /metrics` on the admin listener.
+    /// This instance's metrics, recorded through swift-metrics into `exposition.registry`.
     public var metrics: GatewayMetrics { assembly.metrics }
 
     /// - Parameters:
@@ -33,15 +39,18 @@ public struct GatewayServer {
                 facilitatorOverride: [any Facilitator]? = nil, initialControls: ControlsSnapshot = ControlsSnapshot(),
                 adminToken: [UInt8]? = nil, tokens: (any TokenVerifier)? = nil, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in },
                 onAdminRunning: @escaping @Sendable (Int) async -> Void = { _ in }) {
+        let registry = PrometheusCollectorRegistry()
         let assembly = GatewayAssembly(configuration: configuration, keys: keys, contractKeys: contractKeys, store: store, logger: logger,
-                                       facilitatorOverride: facilitatorOverride, initialControls: initialControls, tokens: tokens)
+                                       facilitatorOverride: facilitatorOverride, initialControls: initialControls, tokens: tokens,
+                                       metricsFactory: MetricsExposition.factory(recordingInto: registry))
         self.assembly = assembly
+        exposition = MetricsExposition(registry: registry, metrics: assembly.metrics)
         if let admin = configuration.admin, let adminToken {
             adminApplication = Application(
                 router: AdminAPI.router(store: store, controls: assembly.controls, token: adminToken,
                                         policy: AdminPolicyView(limits: configuration.limits.global, routeLimits: configuration.limits.perRoute,
                                                                 spendCaps: configuration.spendCaps, quotas: configuration.quotas),
-                                        metrics: assembly.metrics, logger: logger),
+                                        metrics: exposition, logger: logger),
                 configuration: .init(address: .hostname(admin.listen.host, port: admin.listen.port), serverName: "tollgate-admin"),
                 onServerRunning: { channel in await onAdminRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)
@@ -51,10 +60,6 @@ public struct GatewayServer {
             }
             adminApplication = nil
         }
-        application = Application(
-            responder: GatewayResponder(assembly: assembly),
-            configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port), serverName: "tollgate"),
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
-            logger: logger)
+        application = assembly.proxyApplication(logger: logger, onServerRunning: onServerRunning)
     }
 }
