@@ -2,7 +2,7 @@ import Hummingbird
 import Logging
 import TollgateCore
 
-/// The admin API's refund and usage routes. Each answers JSON; a `RefundError` is a 404, 409 or 400,
+/// The admin API's refund and usage routes. Each answers JSON; a refused refund (`TollgateError.isRefundRefusal`) is a 404, 409 or 400,
 /// a store failure a 503.
 struct AdminBillingHandlers: Sendable {
     let ledger: any RefundLedger & UsageLedger

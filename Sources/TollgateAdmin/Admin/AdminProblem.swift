@@ -20,7 +20,7 @@ struct AdminProblem: Error, Sendable {
     static func notFound(_ reason: String) -> AdminProblem { AdminProblem(.notFound, "not_found", reason) }
 
     /// A refused refund: 404 for an unknown flow or refund, 409 when the state forbids it, 400 otherwise.
-    init(_ refused: RefundError) {
+    init(_ refused: TollgateError) {
         switch refused.code {
         case .notFound, .unknownRefund: self.init(.notFound, refused.code.rawValue, refused.message)
         case .exceedsPaid, .alreadyRefunded, .notPending: self.init(.conflict, refused.code.rawValue, refused.message)
@@ -36,7 +36,7 @@ struct AdminProblem: Error, Sendable {
             return try await body()
         } catch let problem as AdminProblem {
             return problem.response
-        } catch let refused as RefundError {
+        } catch let refused as TollgateError where refused.isRefundRefusal {
             return AdminProblem(refused).response
         } catch {
             logger.error("admin request failed", metadata: ["tollgate.error": "\(error)"])

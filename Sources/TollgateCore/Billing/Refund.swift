@@ -94,9 +94,12 @@ extension TollgateError.Code {
     public static let notPending = Self("not_pending")
 }
 
-/// The name refusals of refunds had before there was one coded error type; TollgateHTTP's admin API still
-/// catches it by this name.
-public typealias RefundError = TollgateError
+extension TollgateError {
+    /// Whether this is a refund refused for what was asked (unknown flow or refund, amount, state), not a store failure.
+    public var isRefundRefusal: Bool {
+        [.notFound, .invalid, .exceedsPaid, .alreadyRefunded, .unknownRefund, .notPending].contains(code)
+    }
+}
 
 /// Where refunds are recorded. Each call commits its audit event (stage `refund`) in the same transaction.
 public protocol RefundLedger: Sendable {
