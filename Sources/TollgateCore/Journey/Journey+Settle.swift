@@ -77,7 +77,9 @@ extension Journey {
                     return .record(key, paid.paymentRecord(transaction: settlement.transaction, bodyDigest: "", atMillis: nowMillis), nil, nil,
                                    delivered: false, events: events)
                 }
-                let (response, stored) = paid.receipt(delivered.answer, receiptFields: receipt, settings: settings, atMillis: nowMillis)
+                // The copy kept for retries is the one prepared with the intent, now with its receipt: built once per request.
+                let response = paid.deliveredResponse(delivered.answer, receiptFields: receipt)
+                let stored = delivered.prepared?.receipted(receipt, expiresAt: nowMillis / 1000 + Int64(settings.idempotencyWindowSeconds))
                 events.append(contentsOf: paid.deliveryEvents(delivered.answer, consumed: delivered.consumed, bodyDigest: delivered.bodyDigest,
                                                               atMillis: nowMillis))
                 let payment = paid.paymentRecord(transaction: settlement.transaction, bodyDigest: delivered.bodyDigest, atMillis: nowMillis)
@@ -152,12 +154,18 @@ extension PaidFlow {
     /// The delivered answer with its receipt, and the copy kept for the same client's retries.
     func receipt(_ answer: UpstreamResponse, receiptFields: HTTPFields, settings: Gateway.Settings,
                  atMillis now: Int64) -> (GatewayResponse, StoredResponse?) {
+        let response = deliveredResponse(answer, receiptFields: receiptFields)
+        return (response, storable(answer, fields: response.headerFields, settings: settings, atMillis: now))
+    }
+
+    /// The delivered answer with its receipt, marked settled (so a failed write is refunded).
+    func deliveredResponse(_ answer: UpstreamResponse, receiptFields: HTTPFields) -> GatewayResponse {
         var fields = HopByHop.response(answer.headerFields)
         fields.append(contentsOf: receiptFields)
         fields[.cacheControl] = "private"
         var response = GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
         response.settledFlow = flow.correlationId
-        return (response, storable(answer, fields: fields, settings: settings, atMillis: now))
+        return response
     }
 
     /// The copy of an answer kept for the paying client's retries; nil when it is too large to keep.

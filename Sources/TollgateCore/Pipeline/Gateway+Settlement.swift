@@ -61,10 +61,7 @@ extension Gateway {
                 payment.settledAtMillis = clock.nowMillis()
                 let settlement = Settlement(status: .settled, transaction: transaction ?? "", network: intent.key.network, payer: intent.key.payer)
                 let response = intent.response.map { prepared -> StoredResponse in
-                    var stored = prepared
-                    stored.headers += rail.receiptFields(settlement).map { [$0.name.rawName, $0.value] }
-                    stored.expiresAt = clock.nowSeconds + Int64(settings.idempotencyWindowSeconds)
-                    return stored
+                    prepared.receipted(rail.receiptFields(settlement), expiresAt: clock.nowSeconds + Int64(settings.idempotencyWindowSeconds))
                 }
                 let event = flow.event(.settle, .ok, Reason("settlement_resolved"), clock: clock, [
                     "transaction": transaction ?? "", "source": source, "actor": actor, "network": intent.key.network,

@@ -1,3 +1,4 @@
+import HTTPTypes
 /// A delivered paid response, kept so that the same client retrying the same proof for the same
 /// request (its response was lost) gets it again instead of paying twice.
 public struct StoredResponse: Sendable, Hashable, Codable {
@@ -24,5 +25,15 @@ public struct StoredResponse: Sendable, Hashable, Codable {
         self.headers = headers
         self.body = body
         self.expiresAt = expiresAt
+    }
+}
+
+extension StoredResponse {
+    /// The answer prepared before settlement, with the rail's receipt of the settlement and a fresh expiry.
+    func receipted(_ receiptFields: HTTPFields, expiresAt: Int64) -> StoredResponse {
+        var stored = self
+        stored.headers += receiptFields.map { [$0.name.rawName, $0.value] }
+        stored.expiresAt = expiresAt
+        return stored
     }
 }
