@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "TollgateAdmin", targets: ["TollgateAdmin"]),
         .library(name: "TollgateDevFacilitator", targets: ["TollgateDevFacilitator"]),
         .library(name: "TollgateDesign", targets: ["TollgateDesign"]),
+        .library(name: "TollgateMCP", targets: ["TollgateMCP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -88,11 +89,27 @@ let package = Package(
                 "TollgateCore",
                 "TollgateConfiguration",
                 "TollgateX402",
+                "TollgateMCP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The MCP door: paid `tools/call` through the journey, the x402 MCP transport, upstream MCP servers over
+        // streamable HTTP and stdio. No Hummingbird here (docs/architecture.md, "MCP door").
+        .target(
+            name: "TollgateMCP",
+            dependencies: [
+                "TollgateCore",
+                "TollgateX402",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -137,6 +154,7 @@ let package = Package(
                 "TollgateCore",
                 "TollgateX402",
                 "TollgateSQLite",
+                "TollgateMCP",
                 "TollgateHTTP",
                 "TollgateAdmin",
                 "TollgateDevFacilitator",

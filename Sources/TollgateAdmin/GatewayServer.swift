@@ -11,7 +11,9 @@ import TollgateX402
 /// API and the Prometheus exposition of this instance's metrics. The store is passed in, so the same server runs
 /// on SQLite and PostgreSQL.
 public struct GatewayServer {
-    public let application: Application<GatewayResponder>
+    /// The gateway's listener: the reverse proxy, or with `mcp:` in the configuration the MCP endpoint
+    /// (`GatewayAssembly.mcpApplication`).
+    public let application: any Service
     /// The admin API's listener; nil without an `admin:` section (or without a store that is an `AdminAPI.AdminStore`).
     public let adminApplication: Application<RouterResponder<BasicRequestContext>>?
     /// The gateway and everything beside it, shared with the Hummingbird door (`TollgateMiddleware`).
@@ -21,7 +23,9 @@ public struct GatewayServer {
     public let exposition: MetricsExposition
     /// Everything that must run beside the listeners (audit batching, facilitator checks, janitor,
     /// operator-controls refresher).
-    public var services: [any Service] { assembly.services }
+    public var services: [any Service] { assembly.services + (mcpUpstream?.service.map { [$0] } ?? []) }
+    /// The upstream MCP server of an MCP gateway; nil for the reverse proxy.
+    public let mcpUpstream: MCPUpstreamConnection?
     public var gateway: Gateway { assembly.gateway }
     public var facilitators: FacilitatorPool { assembly.facilitators }
     /// Revocations and incident switches in force on this instance: the gateway reads them on every
@@ -60,6 +64,13 @@ public struct GatewayServer {
             }
             adminApplication = nil
         }
-        application = assembly.proxyApplication(logger: logger, onServerRunning: onServerRunning)
+        if let mcp = configuration.mcp {
+            let upstream = MCPUpstreamConnection(mcp, logger: logger)
+            mcpUpstream = upstream
+            application = assembly.mcpApplication(upstream: upstream, logger: logger, onServerRunning: onServerRunning)
+        } else {
+            mcpUpstream = nil
+            application = assembly.proxyApplication(logger: logger, onServerRunning: onServerRunning)
+        }
     }
 }

@@ -4,8 +4,8 @@ import Yams
 extension ConfigurationLoader {
     static let classKeys: Set<String> = ["unpaid", "paid", "invalid"]
 
-    /// Reads `limits` (top level) and every `routes[i].limits`.
-    static func readLimits(_ node: Node?, routes: Node?, _ r: inout YAMLReader) -> LimitsConfiguration {
+    /// Reads `limits` (top level) and every `routes[i].limits` (or, for an MCP gateway, `mcp.tools[i].limits`).
+    static func readLimits(_ node: Node?, routes: Node?, tools: Bool = false, _ r: inout YAMLReader) -> LimitsConfiguration {
         var result = LimitsConfiguration.defaults
         if let fields = r.mapping(node, "limits", known: classKeys.union(["max_keys", "ipv4_prefix", "ipv6_prefix", "invalid_proof_cache_seconds"])) {
             result.global = readClasses(fields, path: "limits", base: result.global, &r)
@@ -17,8 +17,9 @@ extension ConfigurationLoader {
         }
         guard case .sequence(let items)? = routes else { return result }
         for (index, item) in items.enumerated() {
-            guard let limits = item.mapping?["limits"], let resource = item.mapping?["resource"]?.string else { continue }
-            let path = "routes[\(index)].limits"
+            let named = item.mapping?["resource"]?.string ?? (tools ? item.mapping?["name"]?.string.map { "tool:\($0)" } : nil)
+            guard let limits = item.mapping?["limits"], let resource = named else { continue }
+            let path = "\(tools ? "mcp.tools" : "routes")[\(index)].limits"
             guard let fields = r.mapping(limits, path, known: classKeys) else { continue }
             result.perRoute[resource] = readClasses(fields, path: path, base: result.global, &r)
         }

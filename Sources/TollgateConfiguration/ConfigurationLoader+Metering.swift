@@ -8,8 +8,9 @@ extension ConfigurationLoader {
     static func readMetering(_ fields: [String: Node], item: Node, path: String, anonymous: Bool, _ r: inout YAMLReader) -> Metering {
         var metering = Metering()
         let unitText = r.string(fields["unit"], "\(path).unit") ?? "request"
-        guard let unit = Metering.Unit(rawValue: unitText) else {
-            r.fail(fields["unit"], "\(path).unit", "expected one of: \(Metering.Unit.allCases.map(\.rawValue).joined(separator: ", "))")
+        // `call` (an MCP tool call) is counted like a request.
+        guard let unit = Metering.Unit(rawValue: unitText == "call" ? "request" : unitText) else {
+            r.fail(fields["unit"], "\(path).unit", "expected one of: \(Metering.Unit.allCases.map(\.rawValue).joined(separator: ", ")), call")
             return metering
         }
         metering.unit = unit

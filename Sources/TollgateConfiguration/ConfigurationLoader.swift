@@ -46,7 +46,7 @@ public enum ConfigurationLoader {
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
         "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers", "jwt",
-        "admin", "audit", "refunds", "settlement", "contract_secrets", "trusted_proxies",
+        "admin", "audit", "refunds", "settlement", "contract_secrets", "trusted_proxies", "mcp",
     ]
 
     static func read(_ root: Node, _ r: inout YAMLReader) -> GatewayConfiguration? {
@@ -59,6 +59,15 @@ public enum ConfigurationLoader {
         let publicURL = r.string(top["public_url"], "public_url") ?? "http://\(listen?.description ?? "127.0.0.1:8402")"
         if !isHTTPURL(publicURL) { r.fail(top["public_url"], "public_url", "expected an http(s) URL") }
 
+        // An MCP gateway (`mcp:`) has its own upstream and prices tools instead of routes.
+        let mcp = readMCP(top["mcp"], &r)
+        let isMCP = top["mcp"] != nil
+        if isMCP {
+            for key in ["upstream", "routes", "unmatched"] where top[key] != nil {
+                r.fail(top[key], key, "does not apply to an MCP gateway (mcp: has its upstream; price tools under mcp.tools)")
+            }
+        }
+
         var upstreamURL = ""
         var upstreamTimeout = 30.0
         var maxUpstreamBytes = 32 * 1024 * 1024
@@ -67,7 +76,7 @@ public enum ConfigurationLoader {
             if !upstreamURL.isEmpty && !isHTTPURL(upstreamURL) { r.fail(upstream["url"], "upstream.url", "expected an http(s) URL") }
             upstreamTimeout = Double(r.int(upstream["timeout_seconds"], "upstream.timeout_seconds", range: 1...3600) ?? 30)
             maxUpstreamBytes = r.int(upstream["max_response_bytes"], "upstream.max_response_bytes", range: 1024...(1 << 34)) ?? maxUpstreamBytes
-        } else if top["upstream"] == nil {
+        } else if top["upstream"] == nil && !isMCP {
             r.fail(root, "upstream", "is required (upstream.url: the API to protect)")
         }
 
@@ -94,7 +103,9 @@ public enum ConfigurationLoader {
         let payTo = r.string(top["pay_to"], "pay_to")
         if let payTo, !isAddress(payTo) { r.fail(top["pay_to"], "pay_to", "expected a 0x-prefixed 20-byte hex address") }
         let clients = readClients(top["clients"], &r)
-        let routes = readRoutes(top["routes"], assets: assets, payTo: payTo, clients: clients, root: root, &r)
+        let routes = isMCP
+            ? readRoutes(top["mcp"]?.mapping?["tools"], assets: assets, payTo: payTo, clients: clients, root: root, tools: true, &r)
+            : readRoutes(top["routes"], assets: assets, payTo: payTo, clients: clients, root: root, &r)
 
         let unmatchedText = r.string(top["unmatched"], "unmatched") ?? "deny"
         let unmatched = Gateway.UnmatchedPolicy(rawValue: unmatchedText)
@@ -109,7 +120,7 @@ public enum ConfigurationLoader {
             }
         }
 
-        let limits = readLimits(top["limits"], routes: top["routes"], &r)
+        let limits = readLimits(top["limits"], routes: isMCP ? top["mcp"]?.mapping?["tools"] : top["routes"], tools: isMCP, &r)
         let spendCaps = readSpendCaps(top["spend_caps"], assets: assets, &r)
         let quotas = readQuotas(top["quotas"], &r)
         var jwt: GatewayConfiguration.JWTSettings?
@@ -155,6 +166,11 @@ public enum ConfigurationLoader {
         configuration.contractSecrets = contractSecrets
         configuration.trustedProxies = trustedProxies ?? .none
         configuration.durableStorage = durable
+        if var mcp {
+            mcp.tools = routes.map { String($0.path.description.dropFirst()) }
+            configuration.mcp = mcp
+            configuration.publicURL = MCPConfiguration.resourceBase
+        }
         let source = GatewayConfiguration.Source(lines: r.lines, environmentReferences: r.environmentReferences)
         configuration.source = source
         // An unstated max_timeout_seconds fits this file's own timeouts: at least 60 s, and long enough for the
@@ -284,23 +300,43 @@ public enum ConfigurationLoader {
         "measure", "consumed", "settle", "package", "redeliver",
     ]
 
+    /// A priced MCP tool's keys: a route's, named instead of placed (no query, no HTTP method to scope).
+    static let toolKeys: Set<String> = routeKeys.subtracting(["method", "path", "action_scopes", "private_fields"]).union(["name"])
+
+    /// `routes`, or with `tools` the priced tools of an MCP gateway (`mcp.tools`): the same keys, with `name`
+    /// instead of `method` and `path` (a tool is the route `POST /<name>` of the MCP door's journey).
     static func readRoutes(_ node: Node?, assets: [Asset], payTo: String?, clients: [ClientRecord], root: Node,
-                           _ r: inout YAMLReader) -> [Route] {
-        guard let items = r.sequence(node, "routes") else {
-            if node == nil { r.fail(root, "routes", "is required: the list of routes the gateway serves") }
+                           tools: Bool = false, _ r: inout YAMLReader) -> [Route] {
+        let section = tools ? "mcp.tools" : "routes"
+        guard let items = r.sequence(node, section) else {
+            if node == nil && !tools { r.fail(root, "routes", "is required: the list of routes the gateway serves") }
             return []
         }
         var result: [Route] = []
         for (index, item) in items.enumerated() {
-            let path = "routes[\(index)]"
-            guard let fields = r.mapping(item, path, known: routeKeys) else { continue }
-            let methodText = r.string(fields["method"], "\(path).method")?.uppercased()
-            let method = methodText.flatMap { $0 == "*" || $0 == "ANY" ? nil : HTTPRequest.Method($0) }
-            if let methodText, methodText != "*", methodText != "ANY", method == nil { r.fail(fields["method"], "\(path).method", "not an HTTP method") }
-            let pattern = r.string(fields["path"], "\(path).path", required: true, parent: item) ?? "/"
-            let pathPattern = PathPattern(pattern)
-            if pathPattern == nil { r.fail(fields["path"], "\(path).path", "must start with /") }
-            let resource = r.string(fields["resource"], "\(path).resource", required: true, parent: item) ?? ""
+            let path = "\(section)[\(index)]"
+            guard let fields = r.mapping(item, path, known: tools ? toolKeys : routeKeys) else { continue }
+            let method: HTTPRequest.Method?
+            let pathPattern: PathPattern?
+            let resource: String
+            if tools {
+                let name = r.string(fields["name"], "\(path).name", required: true, parent: item) ?? ""
+                if !MCPConfiguration.isToolName(name) {
+                    r.fail(fields["name"] ?? item, "\(path).name", "expected a tool name of 1 to 128 letters, digits, _, - or .")
+                }
+                if result.contains(where: { $0.path == PathPattern("/" + name) }) { r.fail(fields["name"], "\(path).name", "\(name) is priced twice") }
+                method = .post
+                pathPattern = PathPattern("/" + name)
+                resource = r.string(fields["resource"], "\(path).resource") ?? "tool:\(name)"
+            } else {
+                let methodText = r.string(fields["method"], "\(path).method")?.uppercased()
+                method = methodText.flatMap { $0 == "*" || $0 == "ANY" ? nil : HTTPRequest.Method($0) }
+                if let methodText, methodText != "*", methodText != "ANY", method == nil { r.fail(fields["method"], "\(path).method", "not an HTTP method") }
+                let pattern = r.string(fields["path"], "\(path).path", required: true, parent: item) ?? "/"
+                pathPattern = PathPattern(pattern)
+                if pathPattern == nil { r.fail(fields["path"], "\(path).path", "must start with /") }
+                resource = r.string(fields["resource"], "\(path).resource", required: true, parent: item) ?? ""
+            }
             let scope = r.string(fields["scope"], "\(path).scope")
             let anonymous = r.bool(fields["anonymous"], "\(path).anonymous") ?? false
             if anonymous && scope != nil {
@@ -372,7 +408,7 @@ public enum ConfigurationLoader {
             }
             accepts.append(Route.Acceptance(asset: asset, amount: amount, payTo: routePayTo ?? ""))
         }
-        let unit = fields["unit"]?.string ?? "request"
+        let unit = fields["unit"]?.string ?? (path.hasPrefix("mcp.") ? "call" : "request")
         let validity = r.int(fields["offer_validity_seconds"], "\(path).offer_validity_seconds", range: 5...3600) ?? 300
         let maxTimeout = r.int(fields["max_timeout_seconds"], "\(path).max_timeout_seconds", range: 10...3600) ?? 60
         // A quantity rule (a mapping) prices per unit; readMetering reads it. A number is the units one payment buys.

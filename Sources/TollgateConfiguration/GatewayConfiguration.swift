@@ -103,6 +103,8 @@ public struct GatewayConfiguration: Sendable {
     public var auditHeadIntervalSeconds = 60
     /// The load balancers allowed to name the client's address (`trusted_proxies`); none by default.
     public var trustedProxies: TrustedProxies = .none
+    /// The MCP gateway (`mcp:`), for `tollgate mcp`; nil for the reverse proxy.
+    public var mcp: MCPConfiguration?
     /// How settlements in doubt are resolved (`settlement:`).
     public var settlement = Settlement()
 

@@ -61,7 +61,7 @@ public struct GatewayAssembly: Sendable {
         let rail = ExactEVMRail(assets: configuration.assets, facilitators: pool,
                                 chains: configuration.settlement.rpc.mapValues { EVMChainReader(url: $0) })
         let batcher = AuditBatcher(store: observedStore, interval: .milliseconds(configuration.auditFlushMillis), logger: logger)
-        let settings = Gateway.Settings(
+        var settings = Gateway.Settings(
             routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
             contract: ContractSigner(keys: contractKeys ?? keys.contractKeys()), publicURL: configuration.publicURL, unmatched: configuration.unmatched,
             retryAfterSeconds: configuration.retryAfterSeconds, limits: configuration.limits.trafficLimits(),
@@ -69,6 +69,8 @@ public struct GatewayAssembly: Sendable {
             idempotencyWindowSeconds: configuration.idempotencyWindowSeconds, spendCaps: configuration.spendCaps,
             quotas: configuration.quotas, payerAllowList: configuration.payerAllowList, payerDenyList: configuration.payerDenyList,
             automaticRefunds: configuration.refunds.automatic, auditsDenials: configuration.auditsDenials)
+        // MCP callers never retry a paid call, so a copy of one is refused as a replay rather than asked to wait.
+        if configuration.mcp != nil { settings.concurrentCopies = .refuseAsReplay }
         let upstream = upstream ?? HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                                 maxResponseBytes: configuration.maxUpstreamResponseBytes)
         let gateway = Gateway(settings: settings, rail: rail, store: observedStore, audit: batcher, upstream: upstream, controls: controls,

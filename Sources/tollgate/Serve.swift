@@ -18,18 +18,32 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let logger = logging.makeLogger("tollgate.serve")
         let loaded = try ConfigurationFile.load(config)
+        if loaded.mcp != nil {
+            Console.error("\(config): has an mcp: section; run it with `tollgate mcp --config \(config)`")
+            throw ExitCode(2)
+        }
+        try await Self.run(loaded, logger: logging.makeLogger("tollgate.serve"), name: "gateway")
+    }
+
+    /// Runs a gateway (the reverse proxy, or the MCP endpoint for a configuration with `mcp:`), its admin listener
+    /// and everything beside them until SIGTERM or SIGINT.
+    static func run(_ loaded: GatewayConfiguration, logger: Logger, name: String) async throws {
         let keys = try ConfigurationFile.keys(loaded)
         let store = try ConfigurationFile.openStore(loaded)
         let adminToken = try loaded.admin.map { try ConfigurationFile.adminToken($0) }
         // Revocations and incidents apply from the first request: no serving before they are loaded.
         let controls = try await ConfigurationFile.controls(store)
         let tokens = try await ConfigurationFile.tokens(loaded)
+        let upstream: String = switch loaded.mcp?.upstream {
+        case .http(let url)?: url
+        case .command(let command)?: command.joined(separator: " ")
+        case nil: loaded.upstreamURL
+        }
         let server = GatewayServer(
             configuration: loaded, keys: keys, contractKeys: try ConfigurationFile.contractKeys(loaded, offerKeys: keys), store: store, logger: logger, initialControls: controls, adminToken: adminToken, tokens: tokens,
             onServerRunning: { port in
-                logger.info("gateway listening", metadata: ["tollgate.listen": "\(loaded.listen.host):\(port)", "tollgate.upstream": "\(loaded.upstreamURL)"])
+                logger.info("\(name) listening", metadata: ["tollgate.listen": "\(loaded.listen.host):\(port)", "tollgate.upstream": "\(upstream)"])
             },
             onAdminRunning: { port in
                 logger.info("admin API listening", metadata: ["tollgate.admin.listen": "\(loaded.admin?.listen.host ?? ""):\(port)"])

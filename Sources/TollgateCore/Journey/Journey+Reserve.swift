@@ -14,8 +14,15 @@ extension Journey {
         return .reserve(reservation, events: events + [event(.reserve, .ok, nil, ["proof": proof.key.description])])
     }
 
-    mutating func reservationBusy(events: [AuditEvent]) -> Action {
-        finish(.inProgress(events: events, detail: "this payment is being processed by an earlier request; retry shortly, do not pay again"))
+    mutating func reservationBusy(_ paid: PaidFlow, events: [AuditEvent]) -> Action {
+        if settings.concurrentCopies == .refuseAsReplay {
+            let denied = event(.reserve, .denied, wire.authorizationUsed, ["first_correlation_id": flow.correlationId, "first_state": "in_flight",
+                                                                       "proof": paid.proof.key.description])
+            return finish(.refuseCopy(priced(paid), wire.authorizationUsed,
+                                      detail: "this payment authorization is being used by an earlier request (flow \(flow.correlationId))",
+                                      events: events + [denied]))
+        }
+        return finish(.inProgress(events: events, detail: "this payment is being processed by an earlier request; retry shortly, do not pay again"))
     }
 
     mutating func reserved(_ result: Result<ReservationOutcome, Failure>, _ paid: PaidFlow, events: [AuditEvent]) -> Action {

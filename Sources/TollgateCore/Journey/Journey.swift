@@ -116,7 +116,7 @@ struct Journey: Sendable {
         case (.lateRetryLookedUp(let answer), .lateRetry(let paid, let refusal)): return lateRetryLookedUp(answer, paid, refusal)
         case (.payerChecked(let standing), .checkingPayer(let paid, let received)): return payerChecked(standing, paid, received: received)
         case (.reserved(let result), .reserving(let paid, let events)): return reserved(result, paid, events: events)
-        case (.reservationBusy, .reserving(_, let events)): return reservationBusy(events: events)
+        case (.reservationBusy, .reserving(let paid, let events)): return reservationBusy(paid, events: events)
         case (.claimResumed(let answer), .resumingClaim(let paid, let claim, let events)): return claimResumed(answer, paid, claim, events: events)
         case (.storedLoaded(let stored), .loadingStored(let paid, let claim, let events)): return storedLoaded(stored, paid, claim, events: events)
         case (.takeoverRecorded(let written), .takingOver(let paid)): return takeoverRecorded(written, paid)
@@ -294,6 +294,9 @@ struct Journey: Sendable {
         case offer(Priced, reason: Reason, detail: String?)
         /// A refused proof: it counts against the invalid-proof budget, is remembered, audited, and a fresh 402 follows.
         case refuse(Priced, Reason, detail: String, received: [String: String]?, events: [AuditEvent], alreadyAudited: Bool)
+        /// A copy of a proof another request is using (`ConcurrentCopies.refuseAsReplay`): audited, a fresh 402 under a
+        /// new flow, not counted against the invalid-proof budget (the proof is valid; the paid budget admitted it).
+        case refuseCopy(Priced, Reason, detail: String, events: [AuditEvent])
         /// A proof that could not be decoded: counted, remembered, audited, then a 402.
         case refuseMalformed(Priced, Reason, detail: String)
         /// A free request (or one no route matches, with `unmatched: pass`) forwarded as it is.

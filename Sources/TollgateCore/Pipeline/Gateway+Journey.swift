@@ -180,6 +180,9 @@ extension Gateway {
         case .refuse(let priced, let reason, let detail, let received, let events, let alreadyAudited):
             return await refuse(request, priced.route, priced.pricing, priced.identity, reason, flow: flow, received: received, events: events,
                                 alreadyAudited: alreadyAudited, detail: detail)
+        case .refuseCopy(let priced, let reason, let detail, let events):
+            return await refuse(request, priced.route, priced.pricing, priced.identity, reason, flow: flow, events: events,
+                                countsAsInvalid: false, detail: detail)
         case .refuseMalformed(let priced, let reason, let detail):
             let now = clock.nowSecondsPrecise
             _ = settings.limits.admit(.invalid, resource: priced.route.resource, keys: flow.invalidKeys, now: now)

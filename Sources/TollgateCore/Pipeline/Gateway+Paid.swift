@@ -66,9 +66,11 @@ extension Gateway {
     /// new flow (a new correlation id), linked both ways in the audit trail.
     func refuse(_ request: GatewayRequest, _ route: Route, _ pricing: Route.Pricing, _ identity: Identity, _ reason: Reason,
                         flow: Flow, received: [String: String]? = nil, events: [AuditEvent] = [], alreadyAudited: Bool = false,
-                        detail: String) async -> GatewayResponse {
-        _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.invalidKeys, now: clock.nowSecondsPrecise)
-        if let digest = flow.proofDigest {
+                        countsAsInvalid: Bool = true, detail: String) async -> GatewayResponse {
+        if countsAsInvalid {
+            _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.invalidKeys, now: clock.nowSecondsPrecise)
+        }
+        if countsAsInvalid, let digest = flow.proofDigest {
             settings.invalidProofs.remember(digest, reason: reason, now: clock.nowSecondsPrecise, railRefusals: rail.wire.deterministicRefusals)
         }
         var next = flow

@@ -1,0 +1,33 @@
+import Yams
+
+extension ConfigurationLoader {
+    /// `mcp:` (path, upstream `url` or `command`, timeouts); its `tools` are read as routes by `readRoutes(tools: true)`.
+    static func readMCP(_ node: Node?, _ r: inout YAMLReader) -> MCPConfiguration? {
+        guard let fields = r.mapping(node, "mcp", known: ["path", "upstream", "tools"]) else { return nil }
+        let path = r.string(fields["path"], "mcp.path") ?? "/mcp"
+        if !path.hasPrefix("/") || path.contains("?") { r.fail(fields["path"], "mcp.path", "expected a path such as /mcp") }
+        guard let upstream = r.mapping(fields["upstream"], "mcp.upstream", known: ["url", "command", "timeout_seconds", "max_response_bytes"]) else {
+            if fields["upstream"] == nil { r.fail(node, "mcp.upstream", "is required (url: an MCP endpoint over streamable HTTP, or command: a local server over stdio)") }
+            return nil
+        }
+        let url = r.string(upstream["url"], "mcp.upstream.url")
+        let command = r.strings(upstream["command"], "mcp.upstream.command")
+        let reached: MCPConfiguration.Upstream
+        switch (url, command) {
+        case (let url?, nil):
+            if !isHTTPURL(url) { r.fail(upstream["url"], "mcp.upstream.url", "expected an http(s) URL") }
+            reached = .http(url: url)
+        case (nil, let command?) where !command.isEmpty:
+            reached = .command(command)
+        case (nil, _?):
+            r.fail(upstream["command"], "mcp.upstream.command", "name the program to start, then its arguments")
+            return nil
+        default:
+            r.fail(fields["upstream"], "mcp.upstream", "needs exactly one of url or command")
+            return nil
+        }
+        let timeout = Double(r.int(upstream["timeout_seconds"], "mcp.upstream.timeout_seconds", range: 1...3600) ?? 30)
+        let maxBytes = r.int(upstream["max_response_bytes"], "mcp.upstream.max_response_bytes", range: 1024...(1 << 30)) ?? 8 << 20
+        return MCPConfiguration(path: path, upstream: reached, timeoutSeconds: timeout, maxResponseBytes: maxBytes)
+    }
+}

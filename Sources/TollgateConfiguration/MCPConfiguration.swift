@@ -1,0 +1,39 @@
+/// The `mcp:` section: `tollgate mcp` serves an MCP endpoint in front of an upstream MCP server and charges for
+/// the tools listed under `tools` (each one a route of the journey, `POST /<name>`, in `GatewayConfiguration.routes`).
+public struct MCPConfiguration: Sendable, Hashable {
+    /// How the upstream MCP server is reached.
+    public enum Upstream: Sendable, Hashable {
+        /// A streamable-HTTP endpoint (`http://127.0.0.1:8406/mcp`).
+        case http(url: String)
+        /// A local server spoken to over stdio: the command and its arguments, started by the gateway.
+        case command([String])
+    }
+
+    /// The path of the gateway's own MCP endpoint (`/mcp`).
+    public var path: String
+    public var upstream: Upstream
+    /// How long one upstream call may take (a timed-out tool call is not charged).
+    public var timeoutSeconds: Double
+    /// The largest upstream answer the gateway reads.
+    public var maxResponseBytes: Int
+    /// The priced (or scoped) tools, by name, in configuration order.
+    public var tools: [String]
+
+    public init(path: String = "/mcp", upstream: Upstream, timeoutSeconds: Double = 30, maxResponseBytes: Int = 8 << 20, tools: [String] = []) {
+        self.path = path
+        self.upstream = upstream
+        self.timeoutSeconds = timeoutSeconds
+        self.maxResponseBytes = maxResponseBytes
+        self.tools = tools
+    }
+
+    /// `resource.url` of a tool's terms is `mcp://tool/<name>`, the form the x402 MCP transport's reference server uses.
+    public static let resourceBase = "mcp://tool"
+
+    /// MCP tool names: 1 to 128 of `A-Z a-z 0-9 _ - .` (the MCP specification's rule), so a name is also a path segment.
+    public static func isToolName(_ name: String) -> Bool {
+        (1...128).contains(name.utf8.count) && name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x5F || byte == 0x2D || byte == 0x2E
+        }
+    }
+}

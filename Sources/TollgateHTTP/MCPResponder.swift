@@ -1,0 +1,157 @@
+import AsyncHTTPClient
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import TollgateCore
+import TollgateMCP
+
+/// The listener of `tollgate mcp`: an MCP endpoint over streamable HTTP in front of an upstream MCP server.
+/// `tools/call` of a priced tool goes through the journey (`MCPToolGate`), `tools/list` gains the tools' prices,
+/// and everything else passes through untouched: to an HTTP upstream as it came (both protocol eras, sessions,
+/// event streams), to a stdio upstream through `MCPStdioEndpoint`.
+public struct MCPResponder: HTTPResponder {
+    public typealias Context = TollgateRequestContext
+
+    /// Where requests the gateway does not decide on go.
+    public enum PassThrough: Sendable {
+        case http(url: String, client: HTTPClient, timeoutSeconds: Double)
+        case stdio(MCPStdioEndpoint)
+    }
+
+    let gate: MCPToolGate
+    let upstream: any MCPUpstream
+    let passThrough: PassThrough
+    let path: String
+    let door: GatewayDoor
+    let logger: Logger
+
+    public init(gate: MCPToolGate, upstream: any MCPUpstream, passThrough: PassThrough, path: String, maxRequestBodyBytes: Int,
+                metrics: GatewayMetrics?, trustedProxies: TrustedProxies, logger: Logger) {
+        self.gate = gate
+        self.upstream = upstream
+        self.passThrough = passThrough
+        self.path = path
+        self.door = GatewayDoor(gateway: gate.gateway, maxRequestBodyBytes: maxRequestBodyBytes, metrics: metrics, trustedProxies: trustedProxies)
+        self.logger = logger
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        guard request.uri.path == path else {
+            return Self.json(status: .notFound, Array(#"{"error":"not_found","detail":"the MCP endpoint is elsewhere"}"#.utf8))
+        }
+        switch request.method {
+        case .post:
+            return await post(request, peer: context.remoteAddress)
+        case .get, .delete:
+            if case .http(let url, let client, _) = passThrough {
+                return await Self.forward(request, body: nil, url: url, client: client, timeoutSeconds: nil, logger: logger)
+            }
+            // A stdio server has no event stream of its own to offer, and no session to end.
+            return Response(status: .methodNotAllowed, headers: [.allow: "POST"])
+        case .options where request.headers[.accessControlRequestMethod] != nil:
+            return GatewayDoor.preflight(request)
+        default:
+            return Response(status: .methodNotAllowed, headers: [.allow: "GET, POST, DELETE"])
+        }
+    }
+
+    private func post(_ request: Request, peer: SocketAddress?) async -> Response {
+        let limit = door.maxRequestBodyBytes
+        let bytes: [UInt8]
+        do {
+            var buffer = try await request.body.collect(upTo: limit)
+            bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+        } catch {
+            return Self.message(.error(id: nil, code: JSONRPCCode.invalidRequest, message: "the request body is larger than \(limit) bytes"),
+                                status: .contentTooLarge)
+        }
+        guard let message = JSONRPCMessage.parse(bytes) else {
+            if case .array(let items)? = JSONValue.parse(bytes),
+               items.contains(where: { ToolCall(JSONRPCMessage($0)).map { gate.route(of: $0.name) != nil } ?? false }) {
+                return Self.message(.error(id: nil, code: JSONRPCCode.invalidRequest, message: "a paid tool cannot be called inside a batch; send the call alone"))
+            }
+            return await passOn(request, bytes: bytes, message: nil)
+        }
+        if let call = ToolCall(message), gate.route(of: call.name) != nil {
+            let callerFields = request.headers, upstream = self.upstream
+            let answer = await gate.call(call, headerFields: request.headers, remoteAddress: door.clientAddress(request, peer: peer)) { forwarded, contract in
+                try await upstream.call(forwarded, callerFields: callerFields, contract: contract).message
+            }
+            door.metrics?.countResponse(status: 200)
+            var fields = HTTPFields()
+            fields[.contentType] = "application/json"
+            if let session = request.headers[.mcpSessionId] { fields[.mcpSessionId] = session }
+            var response = GatewayResponse(status: .ok, headerFields: fields, body: answer.message.bytes)
+            response.settledFlow = answer.settledFlow
+            return door.response(response)
+        }
+        if message.method == "tools/list", message.isRequest {
+            do {
+                let answer = try await upstream.call(message, callerFields: request.headers, contract: [:])
+                var fields = answer.headerFields
+                if fields[.mcpSessionId] == nil, let session = request.headers[.mcpSessionId] { fields[.mcpSessionId] = session }
+                return Self.message(MCPToolList.priced(answer.message, gate: gate), fields: fields)
+            } catch {
+                return Self.message(.error(id: message.id, code: JSONRPCCode.unavailable, message: "the MCP server did not answer: \(error)"))
+            }
+        }
+        return await passOn(request, bytes: bytes, message: message)
+    }
+
+    private func passOn(_ request: Request, bytes: [UInt8], message: JSONRPCMessage?) async -> Response {
+        switch passThrough {
+        case .http(let url, let client, let timeout):
+            return await Self.forward(request, body: bytes, url: url, client: client, timeoutSeconds: timeout, logger: logger)
+        case .stdio(let endpoint):
+            guard let message else {
+                return Self.message(.error(id: nil, code: JSONRPCCode.parseError, message: "expected one JSON-RPC 2.0 message"), status: .badRequest)
+            }
+            guard let answer = await endpoint.handle(message) else { return Response(status: .accepted) }
+            return Self.message(answer)
+        }
+    }
+
+    /// The request as it came, to the HTTP upstream, and its answer streamed back (an event stream stays open
+    /// as long as the server keeps it open). The caller's credentials for the gateway are not passed on.
+    static func forward(_ request: Request, body: [UInt8]?, url: String, client: HTTPClient, timeoutSeconds: Double?, logger: Logger) async -> Response {
+        var outgoing = HTTPClientRequest(url: url)
+        outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
+        for name in MCPHTTPUpstream.forwardedFields { if let value = request.headers[name] { outgoing.headers.add(name: name.rawName, value: value) } }
+        if let body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
+        do {
+            // An event stream (GET) has no deadline; a request's answer has the upstream's.
+            let deadline = timeoutSeconds.map { NIODeadline.now() + .milliseconds(Int64($0 * 1000)) } ?? .distantFuture
+            let answer = try await client.execute(outgoing, deadline: deadline)
+            var fields = HTTPFields()
+            for (name, value) in answer.headers {
+                guard let field = HTTPField.Name(name), !Self.hopByHop.contains(field) else { continue }
+                fields.append(HTTPField(name: field, value: value))
+            }
+            return Response(status: .init(code: Int(answer.status.code)), headers: fields, body: ResponseBody(asyncSequence: answer.body))
+        } catch {
+            logger.warning("MCP server unreachable", metadata: ["tollgate.mcp.upstream": "\(url)", "tollgate.error": "\(error)"])
+            let id = body.flatMap { JSONRPCMessage.parse($0)?.id }
+            return message(.error(id: id, code: JSONRPCCode.unavailable, message: "the MCP server did not answer; retry later"), status: .badGateway)
+        }
+    }
+
+    static let hopByHop: [HTTPField.Name] = [
+        .connection, HTTPField.Name("Keep-Alive")!, .transferEncoding, .te, HTTPField.Name("Trailer")!, .upgrade, .contentLength,
+    ]
+
+    static func message(_ message: JSONRPCMessage, status: HTTPResponse.Status = .ok, fields: HTTPFields = [:]) -> Response {
+        var headers = fields
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: message.bytes)))
+    }
+
+    static func json(status: HTTPResponse.Status, _ body: [UInt8]) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+extension HTTPField.Name {
+    static let mcpSessionId = HTTPField.Name("Mcp-Session-Id")!
+}

@@ -1,0 +1,80 @@
+import TollgateCore
+
+/// One JSON-RPC 2.0 message as MCP carries it, kept whole (`value`) so what the gateway does not change is
+/// passed on exactly.
+public struct JSONRPCMessage: Sendable, Hashable {
+    public var value: JSONValue
+
+    public init(_ value: JSONValue) { self.value = value }
+
+    /// Parses one message; nil for anything that is not a JSON object (a batch, a scalar, not JSON).
+    public static func parse(_ bytes: some Collection<UInt8>) -> JSONRPCMessage? {
+        guard case .object(let members)? = JSONValue.parse(bytes), members["jsonrpc"]?.string == "2.0" else { return nil }
+        return JSONRPCMessage(.object(members))
+    }
+
+    public var id: JSONValue? { value["id"] }
+    public var method: String? { value["method"]?.string }
+    public var params: JSONValue? { value["params"] }
+    /// A request (a method and an id), as opposed to a notification or a response.
+    public var isRequest: Bool { method != nil && id != nil }
+    public var isNotification: Bool { method != nil && id == nil }
+    public var result: JSONValue? { value["result"] }
+    public var error: JSONValue? { value["error"] }
+
+    public var bytes: [UInt8] { value.canonicalBytes }
+
+    /// A success answer to the request `id`.
+    public static func result(id: JSONValue, _ result: JSONValue) -> JSONRPCMessage {
+        JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": id, "result": result]))
+    }
+
+    /// An error answer to the request `id` (`null` when the request could not be read).
+    public static func error(id: JSONValue?, code: Int, message: String, data: JSONValue? = nil) -> JSONRPCMessage {
+        var error: [String: JSONValue] = ["code": .integer(Int64(code)), "message": .string(message)]
+        if let data { error["data"] = data }
+        return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": id ?? .null, "error": .object(error)]))
+    }
+
+    /// The message with `params` replaced.
+    public func with(params: JSONValue) -> JSONRPCMessage {
+        guard case .object(var members) = value else { return self }
+        members["params"] = params
+        return JSONRPCMessage(.object(members))
+    }
+
+    /// The message with `id` replaced (a multiplexed upstream numbers requests itself).
+    public func with(id: JSONValue) -> JSONRPCMessage {
+        guard case .object(var members) = value else { return self }
+        members["id"] = id
+        return JSONRPCMessage(.object(members))
+    }
+}
+
+/// JSON-RPC and MCP error codes the gateway answers with.
+public enum JSONRPCCode {
+    public static let parseError = -32700
+    public static let invalidRequest = -32600
+    public static let methodNotFound = -32601
+    public static let invalidParams = -32602
+    public static let internalError = -32603
+    /// The x402 MCP transport's payment-required error (the PaymentRequired in `error.data`).
+    public static let paymentRequired = 402
+    /// Tollgate's refusals before any terms: no or unknown credentials, missing scope, too many requests,
+    /// unavailable (`error.data` carries the HTTP status, reason, detail and correlation id).
+    public static let unauthorized = -32001
+    public static let forbidden = -32003
+    public static let rateLimited = -32029
+    public static let unavailable = -32050
+}
+
+extension JSONValue {
+    /// The value as a JSON object's members, or an empty object for null/absent.
+    var members: [String: JSONValue] { object ?? [:] }
+
+    /// A boolean member's value; nil for anything else.
+    var bool: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+}

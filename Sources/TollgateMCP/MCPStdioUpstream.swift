@@ -1,0 +1,171 @@
+import Foundation
+import HTTPTypes
+import Logging
+import TollgateCore
+
+/// A local MCP server the gateway starts and speaks to over stdio (newline-delimited JSON-RPC). The gateway is
+/// its one client: it runs the `initialize` handshake once, numbers every request itself (callers' ids may
+/// collide) and restores the caller's id on the answer. A server that stops is started again on the next call.
+public actor MCPStdioUpstream: MCPUpstream {
+    public let command: [String]
+    let timeoutSeconds: Double
+    let maxLineBytes: Int
+    let logger: Logger
+
+    private var process: Process?
+    private var input: FileHandle?
+    private var nextId: Int64 = 1
+    private var waiting: [Int64: CheckedContinuation<JSONRPCMessage, any Error>] = [:]
+    /// The server's `initialize` result: what the gateway tells its own callers about the server.
+    public private(set) var initializeResult: JSONValue?
+
+    /// The protocol version the gateway asks a stdio server for.
+    public static let protocolVersion = "2025-06-18"
+
+    public init(command: [String], timeoutSeconds: Double, maxLineBytes: Int, logger: Logger) {
+        self.command = command
+        self.timeoutSeconds = timeoutSeconds
+        self.maxLineBytes = maxLineBytes
+        self.logger = logger
+    }
+
+    public func call(_ request: JSONRPCMessage, callerFields: HTTPFields, contract: HTTPFields) async throws -> MCPAnswer {
+        try await ensureStarted()
+        let answer = try await send(request)
+        return MCPAnswer(message: answer.with(id: request.id ?? .null))
+    }
+
+    /// Passes a notification on (progress, cancellation); nothing comes back.
+    public func notify(_ notification: JSONRPCMessage) async throws {
+        try await ensureStarted()
+        try write(notification)
+    }
+
+    /// Starts the server and runs the handshake, once; returns the server's `initialize` result.
+    @discardableResult
+    public func ensureStarted() async throws -> JSONValue {
+        if let initializeResult, process?.isRunning == true { return initializeResult }
+        try launch()
+        let hello = JSONRPCMessage(.object([
+            "jsonrpc": .string("2.0"), "id": .null, "method": .string("initialize"),
+            "params": .object([
+                "protocolVersion": .string(Self.protocolVersion), "capabilities": .object([:]),
+                "clientInfo": .object(["name": .string("tollgate"), "version": .string("1")]),
+            ]),
+        ]))
+        let answer = try await send(hello)
+        guard let result = answer.result else {
+            stop()
+            throw TollgateError(.upstreamUnavailable, "the MCP server refused the handshake: \(String(decoding: answer.bytes, as: UTF8.self))")
+        }
+        try write(JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "method": .string("notifications/initialized")])))
+        initializeResult = result
+        return result
+    }
+
+    /// Stops the server (at shutdown, or after it misbehaved); calls waiting for it fail.
+    public func stop() {
+        if let process, process.isRunning { process.terminate() }
+        process = nil
+        input = nil
+        initializeResult = nil
+        failAll(TollgateError(.upstreamUnavailable, "the MCP server stopped"))
+    }
+
+    private func send(_ request: JSONRPCMessage) async throws -> JSONRPCMessage {
+        let id = nextId
+        nextId += 1
+        let numbered = request.with(id: .integer(id))
+        let timeout = timeoutSeconds
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+            await self?.expire(id)
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            waiting[id] = continuation
+            do {
+                try write(numbered)
+            } catch {
+                waiting.removeValue(forKey: id)?.resume(throwing: error)
+            }
+        }
+    }
+
+    private func expire(_ id: Int64) {
+        waiting.removeValue(forKey: id)?.resume(throwing: TollgateError(.upstreamUnavailable, "the MCP server did not answer within \(Int(timeoutSeconds)) s"))
+    }
+
+    private func write(_ message: JSONRPCMessage) throws {
+        guard let input else { throw TollgateError(.upstreamUnavailable, "the MCP server is not running") }
+        do {
+            try input.write(contentsOf: Data(message.bytes + [UInt8(ascii: "\n")]))
+        } catch {
+            throw TollgateError(.upstreamUnavailable, "the MCP server does not read its input: \(error)")
+        }
+    }
+
+    private func launch() throws {
+        guard let program = command.first else { throw TollgateError(.upstreamUnavailable, "no command to start the MCP server") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program.contains("/") ? program : "/usr/bin/env")
+        process.arguments = program.contains("/") ? Array(command.dropFirst()) : command
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        // The server's own log lines go where the gateway's go.
+        process.standardError = FileHandle.standardError
+        do {
+            try process.run()
+        } catch {
+            throw TollgateError(.upstreamUnavailable, "cannot start the MCP server \(program): \(error)")
+        }
+        logger.info("MCP server started", metadata: ["tollgate.mcp.command": "\(command.joined(separator: " "))", "tollgate.mcp.pid": "\(process.processIdentifier)"])
+        self.process = process
+        self.input = stdin.fileHandleForWriting
+        let output = stdout.fileHandleForReading
+        let limit = maxLineBytes
+        // A blocking reader on its own thread: stdio has no readiness events in Foundation on Linux.
+        let thread = Thread { [weak self] in
+            var buffer: [UInt8] = []
+            while true {
+                let chunk = output.availableData
+                if chunk.isEmpty { break }
+                buffer.append(contentsOf: chunk)
+                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = Array(buffer[..<newline])
+                    buffer.removeSubrange(...newline)
+                    if let self { Task { await self.received(line) } }
+                }
+                if buffer.count > limit { buffer.removeAll() }
+            }
+            if let self { Task { await self.ended(pid: process.processIdentifier) } }
+        }
+        thread.start()
+    }
+
+    private func received(_ line: [UInt8]) {
+        guard let message = JSONRPCMessage.parse(line) else { return }
+        if message.method == nil, let id = message.id, case .integer(let number) = id {
+            waiting.removeValue(forKey: number)?.resume(returning: message)
+        } else if message.isRequest {
+            // The server asks its client something (sampling, roots): the gateway has nothing to offer.
+            try? write(.error(id: message.id, code: JSONRPCCode.methodNotFound, message: "the gateway does not serve \(message.method ?? "")"))
+        }
+    }
+
+    private func ended(pid: Int32) {
+        guard process?.processIdentifier == pid else { return }
+        logger.warning("MCP server stopped", metadata: ["tollgate.mcp.pid": "\(pid)"])
+        process = nil
+        input = nil
+        initializeResult = nil
+        failAll(TollgateError(.upstreamUnavailable, "the MCP server stopped"))
+    }
+
+    private func failAll(_ error: TollgateError) {
+        let pending = waiting
+        waiting.removeAll()
+        for continuation in pending.values { continuation.resume(throwing: error) }
+    }
+}

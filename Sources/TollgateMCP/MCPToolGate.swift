@@ -1,0 +1,167 @@
+import Foundation
+import HTTPTypes
+import TollgateCore
+import TollgateX402
+
+/// Runs a forwarded `tools/call` on the upstream MCP server and returns its JSON-RPC answer; `contract` carries
+/// what the gateway decided (correlation id, client, payer, amount, signature) for an upstream that checks it.
+public typealias ToolExecutor = @Sendable (_ request: JSONRPCMessage, _ contract: HTTPFields) async throws -> JSONRPCMessage
+
+/// The MCP door of the journey: a `tools/call` of a priced tool becomes the request `POST /<tool>` whose body is
+/// the canonical form of its arguments (so an offer binds the tool and its arguments), its
+/// `_meta["x402/payment"]` the proof, and the tool itself the upstream; the journey's answer becomes the x402
+/// MCP transport's: a PaymentRequired tool result, the tool's result with its receipt in
+/// `_meta["x402/payment-response"]`, or a JSON-RPC error for refusals before any terms (docs/architecture.md, "MCP door").
+public struct MCPToolGate: Sendable {
+    public let gateway: Gateway
+    /// The priced (or scoped) tools: the routes `POST /<name>` of the configuration.
+    public let tools: RouteTable
+
+    public init(gateway: Gateway, tools: RouteTable) {
+        self.gateway = gateway
+        self.tools = tools
+    }
+
+    /// The route of a tool the gateway decides on; nil: the call passes through untouched.
+    public func route(of tool: String) -> Route? {
+        tools.match(method: .post, path: Substring("/" + tool))
+    }
+
+    /// Decides on one call and answers it. `headerFields` are the caller's (its credentials); the caller's own
+    /// proof headers are ignored: on MCP the proof travels in `_meta`.
+    public func call(_ call: ToolCall, headerFields: HTTPFields, remoteAddress: String?, execute: @escaping ToolExecutor) async -> ToolAnswer {
+        var fields = headerFields
+        for name in Self.proofFields { fields[name] = nil }
+        if let payment = call.payment {
+            fields[HTTPField.Name(X402.paymentSignatureHeader)!] = Data(payment.canonicalBytes).base64EncodedString()
+        }
+        let request = GatewayRequest(method: .post, target: "/" + call.name, headerFields: fields, body: call.argumentBytes,
+                                     remoteAddress: remoteAddress)
+        let response = await gateway.handle(request, upstream: ToolUpstream(call: call, execute: execute))
+        var message = Self.answer(response, to: call)
+        if let result = message.result {
+            message = .result(id: message.id ?? .null, call.era.finished(result))
+        }
+        return ToolAnswer(message: message, settledFlow: response.settledFlow)
+    }
+
+    static let proofFields = [X402.paymentSignatureHeader, X402.legacyPaymentHeader].compactMap { HTTPField.Name($0) }
+
+    /// The journey's answer in the x402 MCP transport's terms.
+    static func answer(_ response: GatewayResponse, to call: ToolCall) -> JSONRPCMessage {
+        let id = call.message.id ?? .null
+        // The upstream's own tool error or JSON-RPC error, passed on as it came (and not charged).
+        if response.headerFields[.tollgateToolOutcome] != nil, let passed = JSONRPCMessage.parse(response.body) {
+            return passed.with(id: id)
+        }
+        switch response.status.code {
+        case 200..<300:
+            guard case .object(var result)? = JSONValue.parse(response.body) else {
+                return .error(id: id, code: JSONRPCCode.internalError, message: "the tool's answer could not be read")
+            }
+            if let receipt = decoded(response.headerFields, X402.paymentResponseHeader) {
+                var meta = result["_meta"]?.members ?? [:]
+                meta[ToolCall.paymentResponseKey] = receipt
+                result["_meta"] = .object(meta)
+            }
+            return .result(id: id, .object(result))
+        case 402:
+            if let required = decoded(response.headerFields, X402.paymentRequiredHeader) {
+                return .result(id: id, paymentRequiredResult(required))
+            }
+            // Settlement refused after the tool ran: the answer is withheld and the receipt says why, inside the
+            // terms as the x402 SDK's own MCP server writes it.
+            let receipt = decoded(response.headerFields, X402.paymentResponseHeader)
+            var refused: [String: JSONValue] = [
+                "x402Version": .integer(Int64(X402.version)),
+                "error": .string("Payment settlement failed: \(receipt?["errorReason"]?.string ?? "refused by the facilitator")"),
+                "resource": .object(["url": .string(MCPConfigurationResource.url(call.name))]),
+                "accepts": .array([]),
+            ]
+            if let receipt { refused[ToolCall.paymentResponseKey] = receipt }
+            return .result(id: id, paymentRequiredResult(.object(refused)))
+        default:
+            return refusal(response, id: id)
+        }
+    }
+
+    /// The x402 MCP transport's PaymentRequired tool result: `isError`, the terms as `structuredContent` and as
+    /// JSON text in `content[0]` (clients read either).
+    public static func paymentRequiredResult(_ required: JSONValue) -> JSONValue {
+        .object([
+            "content": .array([.object(["type": .string("text"), "text": .string(String(decoding: required.canonicalBytes, as: UTF8.self))])]),
+            "isError": .bool(true),
+            "structuredContent": required,
+        ])
+    }
+
+    /// A refusal before terms, or a failure: a JSON-RPC error whose `data` says the HTTP status the journey chose,
+    /// its reason and detail, and the flow's correlation id (what support traces).
+    static func refusal(_ response: GatewayResponse, id: JSONValue) -> JSONRPCMessage {
+        let body = JSONValue.parse(response.body)?.object ?? [:]
+        var data = body
+        data["status"] = .integer(Int64(response.status.code))
+        if let correlationId = response.headerFields[.tollgateCorrelationId] { data["correlation_id"] = .string(correlationId) }
+        if let retryAfter = response.headerFields[.retryAfter].flatMap(Int64.init) { data["retry_after_seconds"] = .integer(retryAfter) }
+        if let refund = response.headerFields[.tollgateRefund] { data["refund_id"] = .string(refund) }
+        let code = switch response.status.code {
+        case 401: JSONRPCCode.unauthorized
+        case 403: JSONRPCCode.forbidden
+        case 429: JSONRPCCode.rateLimited
+        case 400, 413, 422: JSONRPCCode.invalidParams
+        default: JSONRPCCode.unavailable
+        }
+        let message = body["detail"]?.string ?? body["error"]?.string ?? "refused (\(response.status.code))"
+        return .error(id: id, code: code, message: message, data: .object(data))
+    }
+
+    static func decoded(_ fields: HTTPFields, _ name: String) -> JSONValue? {
+        guard let header = fields[HTTPField.Name(name)!], let bytes = HeaderCodec.base64Bytes(header) else { return nil }
+        return JSONValue.parse(bytes)
+    }
+}
+
+/// Where a tool's terms say it is.
+enum MCPConfigurationResource {
+    static func url(_ tool: String) -> String { "mcp://tool/" + tool }
+}
+
+extension HTTPField.Name {
+    /// Marks an upstream answer that is the tool's own failure (`tool-error`) or a JSON-RPC error (`rpc-error`):
+    /// not delivered, not charged, passed back to the caller as the upstream wrote it.
+    static let tollgateToolOutcome = HTTPField.Name("Tollgate-Tool-Outcome")!
+}
+
+/// The answer to one gated call.
+public struct ToolAnswer: Sendable {
+    public var message: JSONRPCMessage
+    /// Set when the call was paid and settled: a door that cannot deliver `message` calls
+    /// `Gateway.undelivered(correlationId:detail:)`, so the payment is not kept for nothing.
+    public var settledFlow: String?
+}
+
+/// The tool as the journey's upstream: a result without `isError` is a delivery (200); a tool error, a JSON-RPC
+/// error or no answer is not, so it is never charged.
+struct ToolUpstream: Upstream {
+    let call: ToolCall
+    let execute: ToolExecutor
+
+    func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        var contract = HTTPFields()
+        for field in request.headerFields where field.name.canonicalName.hasPrefix("tollgate-") { contract.append(field) }
+        let answer: JSONRPCMessage
+        do {
+            answer = try await execute(call.upstreamMessage, contract)
+        } catch let error as TollgateError {
+            throw error
+        } catch {
+            throw TollgateError(.upstreamUnavailable, "the MCP server did not answer the call: \(error)")
+        }
+        if let result = answer.result, result["isError"]?.bool != true, result.object != nil {
+            return UpstreamResponse(status: .ok, headerFields: [.contentType: "application/json"], body: result.canonicalBytes)
+        }
+        let outcome = answer.result != nil ? "tool-error" : "rpc-error"
+        return UpstreamResponse(status: .badGateway, headerFields: [.contentType: "application/json", .tollgateToolOutcome: outcome],
+                                body: answer.bytes)
+    }
+}
