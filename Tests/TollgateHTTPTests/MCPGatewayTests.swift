@@ -1,0 +1,168 @@
+import Foundation
+import HTTPTypes
+import Testing
+import TollgateCore
+import TollgateMCP
+
+/// The MCP door, attacked from the caller's side: a tool runs once per payment, whatever the spelling of the
+/// payment, the arguments, the tool, the number of copies or the failure of the tool or its server.
+@Suite struct MCPGatewayTests {
+    @Test func anUnpaidCallGetsTermsBoundToTheToolAndTheToolNeverRuns() async throws {
+        try await MCPStack.with { stack in
+            let answer = try await stack.call("forecast", .object(["city": .string("Oslo")]))
+            #expect(answer.status == 200)
+            let terms = try #require(answer.terms)
+            #expect(terms["resource"]?["url"] == .string("mcp://tool/forecast"))
+            #expect(terms["accepts"]?.array?.first?["amount"] == .string("10000"))
+            // The same terms as JSON text in content[0], for clients that read text.
+            let text = try #require(answer.result?["content"]?.array?.first?["text"]?.string)
+            #expect(JSONValue.parse(Array(text.utf8)) == terms)
+            #expect(stack.executions("forecast") == 0)
+            #expect(try await stack.transfers() == 0)
+        }
+    }
+
+    @Test func aPaidCallRunsTheToolOnceAndAReplayIsRefused() async throws {
+        try await MCPStack.with { stack in
+            let city = JSONValue.object(["city": .string("Oslo")])
+            let payment = try MCPStack.pay(try #require(try await stack.call("forecast", city).terms))
+            let paid = try await stack.call("forecast", city, payment: payment)
+            #expect(paid.result?["isError"] == .bool(false))
+            #expect(paid.result?["structuredContent"]?["city"] == .string("Oslo"))
+            #expect(paid.receipt?["success"] == .bool(true))
+            #expect(stack.executions("forecast") == 1)
+            #expect(try await stack.transfers() == 1)
+
+            // The same payment again, then written as JSON text with its keys in another order.
+            let replay = try await stack.call("forecast", city, payment: payment)
+            #expect(replay.terms?["error"] == .string("invalid_exact_evm_nonce_already_used"))
+            let respelled = JSONValue.string(String(decoding: payment.canonicalBytes, as: UTF8.self))
+            let again = try await stack.call("forecast", .object(["city": .string("Oslo")]), payment: respelled)
+            #expect(again.terms?["error"] == .string("invalid_exact_evm_nonce_already_used"))
+            #expect(stack.executions("forecast") == 1)
+            #expect(try await stack.transfers() == 1)
+        }
+    }
+
+    @Test func aPaymentBuysOnlyTheCallItWasOfferedFor() async throws {
+        try await MCPStack.with { stack in
+            let oslo = JSONValue.object(["city": .string("Oslo")])
+            let payment = try MCPStack.pay(try #require(try await stack.call("forecast", oslo).terms))
+            // Other arguments, another tool at the same price: refused before anything runs.
+            let otherCity = try await stack.call("forecast", .object(["city": .string("Paris")]), payment: payment)
+            #expect(otherCity.terms?["error"] == .string("offer_resource_mismatch"))
+            let otherTool = try await stack.call("fail", oslo, payment: payment)
+            #expect(otherTool.terms != nil)
+            #expect(stack.executions("forecast") == 0 && stack.executions("fail") == 0)
+            // The arguments with their keys in another order are the same call.
+            let reordered = try await stack.post(Array(#"{"params":{"arguments":{"city":"Oslo"},"_meta":{"x402/payment":"#.utf8) + payment.canonicalBytes
+                                                 + Array(#"},"name":"forecast"},"method":"tools/call","id":"a","jsonrpc":"2.0"}"#.utf8))
+            #expect(reordered.receipt?["success"] == .bool(true))
+            #expect(reordered.message?.id == .string("a"))
+            #expect(try await stack.transfers() == 1)
+        }
+    }
+
+    @Test func aFailingToolIsNotChargedAndItsAuthorizationStaysUnspent() async throws {
+        try await MCPStack.with { stack in
+            let payment = try MCPStack.pay(try #require(try await stack.call("fail").terms))
+            let failed = try await stack.call("fail", payment: payment)
+            #expect(failed.result?["isError"] == .bool(true))
+            #expect(failed.result?["structuredContent"]?["error"] == .string("the forecast service is down"))
+            #expect(failed.receipt == nil)
+            #expect(try await stack.transfers() == 0)
+            // Not consumed: the same authorization reaches the tool again (and is again not charged).
+            let retried = try await stack.call("fail", payment: payment)
+            #expect(retried.result?["structuredContent"]?["error"] == .string("the forecast service is down"))
+            #expect(stack.executions("fail") == 2)
+            #expect(try await stack.transfers() == 0)
+        }
+    }
+
+    @Test func tenCopiesOfOnePaidCallRunTheToolOnce() async throws {
+        try await MCPStack.with { stack in
+            let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
+            let answers = try await withThrowingTaskGroup(of: MCPStack.Answer.self) { group in
+                for index in 0..<10 { group.addTask { try await stack.call("forecast", payment: payment, id: Int64(index)) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.filter { $0.receipt?["success"] == .bool(true) }.count == 1)
+            #expect(answers.filter { $0.terms?["error"] == .string("invalid_exact_evm_nonce_already_used") }.count == 9)
+            #expect(stack.executions("forecast") == 1)
+            #expect(try await stack.transfers() == 1)
+        }
+    }
+
+    @Test func authorizationComesBeforeTerms() async throws {
+        try await MCPStack.with { stack in
+            let anonymous = try await stack.call("echo", .object(["text": .string("hi")]))
+            #expect(anonymous.error?["code"] == .integer(Int64(JSONRPCCode.unauthorized)))
+            #expect(anonymous.terms == nil)
+            let withoutScope = try await stack.call("echo", headers: [HTTPField.Name("X-Api-Key")!: "tg_viewer_key"])
+            #expect(withoutScope.error?["code"] == .integer(Int64(JSONRPCCode.forbidden)))
+            #expect(withoutScope.error?["data"]?["correlation_id"]?.string?.hasPrefix("tg_") == true)
+            let premium = try await stack.call("echo", headers: [HTTPField.Name("X-Api-Key")!: "tg_premium_key"])
+            #expect(premium.terms?["accepts"]?.array?.first?["amount"] == .string("20000"))
+            #expect(stack.executions("echo") == 0)
+        }
+    }
+
+    @Test func toolsListCarriesThePricesAndUnpricedToolsPassThrough() async throws {
+        try await MCPStack.with { stack in
+            let list = try await stack.post(Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.utf8))
+            let tools = try #require(list.result?["tools"]?.array)
+            let forecast = try #require(tools.first { $0["name"] == .string("forecast") })
+            #expect(forecast["_meta"]?["x402/price"] == .string("$0.01"))
+            #expect(forecast["_meta"]?["x402/accepts"]?.array?.first?["scheme"] == .string("exact"))
+            #expect(forecast["_meta"]?["x402/accepts"]?.array?.first?["extra"]?["tollgate"] == nil)
+            // A gateway without `echo` priced would pass it through; here `ping` and an unknown method do.
+            let ping = try await stack.post(Array(#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#.utf8))
+            #expect(ping.result == .object([:]))
+            let unknown = try await stack.post(Array(#"{"jsonrpc":"2.0","id":3,"method":"nothing/here"}"#.utf8))
+            #expect(unknown.error?["code"] == .integer(Int64(JSONRPCCode.methodNotFound)))
+        }
+    }
+
+    @Test func theRequestEraOfEachCallIsAnsweredInKind() async throws {
+        try await MCPStack.with { stack in
+            let stamped = try await stack.post(Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#.utf8),
+                                               headers: [HTTPField.Name("Mcp-Protocol-Version")!: "2026-07-28"])
+            #expect(stamped.result?["resultType"] == .string("complete"))
+            #expect(stamped.terms != nil)
+            let handshake = try await stack.call("forecast")
+            #expect(handshake.result?["resultType"] == nil)
+        }
+    }
+
+    @Test func badInputGetsAClearAnswerNeverA500() async throws {
+        try await MCPStack.with { stack in
+            for garbage: JSONValue in [.string("xyz"), .integer(5), .object(["x402Version": .integer(2)]), .array([])] {
+                let answer = try await stack.call("forecast", payment: garbage)
+                #expect(answer.status == 200)
+                #expect(answer.terms?["error"]?.string?.isEmpty == false, "\(garbage)")
+            }
+            let notJSON = try await stack.post(Array("not json".utf8))
+            #expect(notJSON.status < 500)
+            let batch = try await stack.post(Array(#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast"}}]"#.utf8))
+            #expect(batch.error?["code"] == .integer(Int64(JSONRPCCode.invalidRequest)))
+            #expect(stack.executions("forecast") == 0)
+        }
+    }
+
+    @Test func anUnreachableServerCostsNothing() async throws {
+        try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp") { stack in
+            let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
+            let answer = try await stack.call("forecast", payment: payment)
+            #expect(answer.error?["code"] == .integer(Int64(JSONRPCCode.unavailable)))
+            #expect(answer.receipt == nil)
+            #expect(try await stack.transfers() == 0)
+        }
+    }
+}
+
+extension JSONValue {
+    var array: [JSONValue]? {
+        if case .array(let items) = self { return items }
+        return nil
+    }
+}
