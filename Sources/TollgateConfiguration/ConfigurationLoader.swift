@@ -170,6 +170,13 @@ public enum ConfigurationLoader {
             mcp.tools = routes.map { String($0.path.description.dropFirst()) }
             configuration.mcp = mcp
             configuration.publicURL = MCPConfiguration.resourceBase
+            // What `design`, `check` and the logs name as the protected upstream.
+            switch mcp.upstream {
+            case .http(let url): configuration.upstreamURL = url
+            case .command(let command): configuration.upstreamURL = "stdio: " + command.joined(separator: " ")
+            }
+            configuration.upstreamTimeoutSeconds = mcp.timeoutSeconds
+            configuration.maxUpstreamResponseBytes = mcp.maxResponseBytes
         }
         let source = GatewayConfiguration.Source(lines: r.lines, environmentReferences: r.environmentReferences)
         configuration.source = source

@@ -94,7 +94,9 @@ extension Gateway {
             "price": pricing.price, "unit": pricing.unit, "quantity": String(pricing.quantity),
             "accepts": accepts.map { "\($0.amount) \($0.asset.id) on \($0.asset.network)" }.joined(separator: ", "),
             "expires_at": String(expiresAt), "request": requestLine,
-        ].merging(previous.map { ["previous_correlation_id": $0] } ?? [:]) { a, _ in a }))
+        ].merging(previous.map { ["previous_correlation_id": $0] } ?? [:]) { a, _ in a }
+         // What else the offer binds: the body (an MCP tool call's arguments, in canonical form).
+         .merging(digest.map { ["request_body_sha256": $0] } ?? [:]) { a, _ in a }))
 
         var fields = HTTPFields()
         for rail in rails { fields.append(contentsOf: rail.challengeFields(challenge)) }

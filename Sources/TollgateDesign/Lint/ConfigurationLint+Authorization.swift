@@ -23,7 +23,8 @@ extension ConfigurationLint {
                             + "or set `anonymous: true` if anyone may")
             }
 
-            let writes = route.method.map { writeMethods.contains($0) ? [$0] : [] } ?? writeMethods
+            // An MCP tool's route is always POST: what the tool does, not the method, says whether it writes.
+            let writes = configuration.mcp != nil ? [] : route.method.map { writeMethods.contains($0) ? [$0] : [] } ?? writeMethods
             let gated = Set(route.actionScopes.keys.map { $0.uppercased() })
             let open = route.scope == nil ? writes.filter { !gated.contains($0.rawValue) }.map(\.rawValue) : []
             if !open.isEmpty {
