@@ -257,21 +257,24 @@ import Testing
     @Test func anExpiredOfferIsLookedUpAsALateRetryBeforeItIsRefused() {
         var journey = Self.decoding()
         _ = journey.next(.proofDecoded(.proof(Self.offerAndProof(expiresAt: Self.now / 1000 - 1).1)), at: Self.now)
-        guard case .lookUpLateRetry = journey.next(.admitted(nil), at: Self.now) else {
+        guard case .loadStoredResponse = journey.next(.admitted(nil), at: Self.now) else {
             Issue.record("an expired offer may be a retry of its own purchase")
             return
         }
         #expect(journey.flow.correlationId == "tg_offer")
-        #expect(journey.next(.lateRetryLookedUp(nil), at: Self.now).refusal == .offerExpired)
+        _ = journey.next(.storedLoaded(.success(nil)), at: Self.now)
+        #expect(journey.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now).refusal == .offerExpired)
 
         var answered = Self.decoding()
         _ = answered.next(.proofDecoded(.proof(Self.offerAndProof(expiresAt: Self.now / 1000 - 1).1)), at: Self.now)
         _ = answered.next(.admitted(nil), at: Self.now)
-        guard case .respond(.ready(let response)) = answered.next(.lateRetryLookedUp(GatewayResponse(status: .ok)), at: Self.now) else {
+        let stored = StoredResponse(correlationId: "tg_offer", clientId: "alice", request: "GET /datasets/prices", status: 200, headers: [],
+                                    body: Array("paid".utf8), expiresAt: Self.now / 1000 + 60, paymentIdentifier: nil)
+        guard case .respond(.replayStored(let replayed, _, _)) = answered.next(.storedLoaded(.success(stored)), at: Self.now) else {
             Issue.record("the answer of the earlier claim is given")
             return
         }
-        #expect(response.status == .ok)
+        #expect(replayed.status == 200)
     }
 
     @Test func aLocalVerificationFailureIsRefusedAndAnExpiredAuthorizationMayBeALateRetry() {
@@ -283,7 +286,7 @@ import Testing
         var late = Self.decoding()
         _ = late.next(.proofDecoded(.proof(Self.offerAndProof().1)), at: Self.now)
         _ = late.next(.admitted(nil), at: Self.now)
-        guard case .lookUpLateRetry = late.next(.verifiedLocally(.invalid(.validBefore, detail: "expired")), at: Self.now) else {
+        guard case .loadStoredResponse = late.next(.verifiedLocally(.invalid(.validBefore, detail: "expired")), at: Self.now) else {
             Issue.record("an expired authorization is looked up as a late retry")
             return
         }
@@ -321,9 +324,9 @@ import Testing
 
     // MARK: reserve
 
-    static func reserving() -> Journey {
-        var journey = decoding()
-        _ = journey.next(.proofDecoded(.proof(offerAndProof().1)), at: now)
+    static func reserving(settings: Gateway.Settings = settings()) -> Journey {
+        var journey = decoding(settings: settings)
+        _ = journey.next(.proofDecoded(.proof(offerAndProof(settings: settings).1)), at: now)
         _ = journey.next(.admitted(nil), at: now)
         _ = journey.next(.verifiedLocally(.valid(payer: payer)), at: now)
         _ = journey.next(.payerChecked(.init(refused: false, limited: nil, railReady: true)), at: now)
@@ -354,22 +357,22 @@ import Testing
 
     @Test func theSamePurchaseRetriedResumesItsClaim() {
         var journey = Self.reserving()
-        guard case .resumeClaim(_, .settling, _) = journey.next(.reserved(.success(.alreadyClaimed(correlationId: "tg_offer", state: .settling))),
-                                                                 at: Self.now) else {
-            Issue.record("a retry of this purchase resumes its claim")
+        guard case .lookUpSettlement(_, exclusive: false) = journey.next(.reserved(.success(.alreadyClaimed(correlationId: "tg_offer", state: .settling))),
+                                                                          at: Self.now) else {
+            Issue.record("a retry of this purchase resumes its claim (already held in flight by its reservation)")
             return
         }
-        guard case .respond(.ready(let response)) = journey.next(.claimResumed(GatewayResponse(status: .ok)), at: Self.now) else {
-            Issue.record("the resumed claim's answer is given")
+        // No intent recorded yet for a claim being settled: its money may be moving.
+        guard case .respond(.inProgress) = journey.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now) else {
+            Issue.record("a claim being settled is answered with a wait, never a 402")
             return
         }
-        #expect(response.status == .ok)
     }
 
     @Test func aClaimAStoppedProcessLeftIsTakenOver() {
         var journey = Self.reserving()
-        _ = journey.next(.reserved(.success(.alreadyClaimed(correlationId: "tg_offer", state: .reserved))), at: Self.now)
-        guard case .recordTakeover(let events) = journey.next(.claimResumed(nil), at: Self.now) else {
+        guard case .recordTakeover(let events) = journey.next(.reserved(.success(.alreadyClaimed(correlationId: "tg_offer", state: .reserved))),
+                                                              at: Self.now) else {
             Issue.record("a reserved claim of this purchase is taken over")
             return
         }
@@ -380,7 +383,6 @@ import Testing
         }
         var unrecorded = Self.reserving()
         _ = unrecorded.next(.reserved(.success(.alreadyClaimed(correlationId: "tg_offer", state: .reserved))), at: Self.now)
-        _ = unrecorded.next(.claimResumed(nil), at: Self.now)
         guard case .respond(.unavailable(.storeUnavailable, _, _)) = unrecorded.next(.takeoverRecorded(false), at: Self.now) else {
             Issue.record("an unrecorded takeover goes no further")
             return
@@ -401,7 +403,7 @@ import Testing
         // The stored answer belongs to another flow: a replay, refused.
         let stored = StoredResponse(correlationId: "tg_other", clientId: "alice", request: "GET /datasets/prices", status: 200, headers: [],
                                     body: [], expiresAt: Self.now / 1000 + 60, paymentIdentifier: nil)
-        let refused = settled.next(.storedLoaded(stored), at: Self.now)
+        let refused = settled.next(.storedLoaded(.success(stored)), at: Self.now)
         #expect(refused.refusal == .nonceAlreadyUsed)
 
         var failed = Self.reserving()
@@ -411,10 +413,14 @@ import Testing
     @Test func theOwnerOfASettledPurchaseGetsItsStoredAnswer() {
         var journey = Self.reserving()
         _ = journey.next(.reserved(.success(.alreadyClaimed(correlationId: "tg_offer", state: .settled))), at: Self.now)
-        _ = journey.next(.claimResumed(nil), at: Self.now)
+        // A claim settled the ordinary way has no intent left to resume: it is answered as a replay.
+        guard case .loadStoredResponse = journey.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now) else {
+            Issue.record("a spent claim looks for its stored answer")
+            return
+        }
         let stored = StoredResponse(correlationId: "tg_offer", clientId: "alice", request: "GET /datasets/prices", status: 200, headers: [],
                                     body: Array("paid".utf8), expiresAt: Self.now / 1000 + 60, paymentIdentifier: nil)
-        guard case .respond(.replayStored(let replayed, _, _)) = journey.next(.storedLoaded(stored), at: Self.now) else {
+        guard case .respond(.replayStored(let replayed, _, _)) = journey.next(.storedLoaded(.success(stored)), at: Self.now) else {
             Issue.record("the owner gets the stored answer")
             return
         }

@@ -5,6 +5,17 @@ import Crypto
 /// Stage `forward`: the paid request goes upstream with the signed contract, and the final decision applies:
 /// the route's moment of consumption, then the private-field filter. What is not consumed is not charged.
 extension Journey {
+    /// A consumed answer waiting to be charged, with what its settlement intent keeps: the answer prepared for
+    /// the client's retry and the usage it records.
+    struct Delivered: Sendable {
+        var answer: UpstreamResponse
+        var consumed: Int
+        var events: [AuditEvent]
+        var bodyDigest: String
+        var prepared: StoredResponse?
+        var metering: MeteringRecord
+    }
+
     mutating func deliver(_ paid: PaidFlow, events: [AuditEvent]) -> Action {
         if paid.pricing.metering.settle == .before { return settle(paid, nil, events: events) }
         state = .forwarding(paid, events: events)
@@ -31,6 +42,26 @@ extension Journey {
             return settle(paid, delivered, events: events)
         }
     }
+}
+
+/// Everything the delivery steps of one paid flow need.
+struct PaidFlow: Sendable {
+    var request: GatewayRequest
+    var route: Route
+    /// The terms quoted for this request.
+    var pricing: Route.Pricing
+    var identity: Identity
+    var proof: PaymentProof
+    var offer: SignedOffer
+    var flow: Flow
+}
+
+/// How forwarding a paid request ended.
+enum PaidDelivery: Sendable {
+    /// Consumed: the (filtered) answer and the units it consumed.
+    case delivered(answer: UpstreamResponse, consumed: Int, events: [AuditEvent])
+    /// Not consumed: the upstream's own answer when it gave one, and why.
+    case failed(answer: UpstreamResponse?, reason: Reason, detail: String, events: [AuditEvent])
 }
 
 extension PaidFlow {

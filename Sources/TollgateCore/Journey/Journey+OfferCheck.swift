@@ -25,7 +25,7 @@ extension Journey {
                 : refuse(priced, reason, received: received, detail: detail)
         }
         state = .verifyingLocally(paid, received: received)
-        return .verifyLocally(proof, offer)
+        return .verifyLocally(proof, offer, atSeconds: nil)
     }
 
     mutating func verifiedLocally(_ verdict: Verdict, _ paid: PaidFlow, received: [String: String]) -> Action {
@@ -36,18 +36,6 @@ extension Journey {
         }
         state = .checkingPayer(paid, received: received)
         return .checkPayer(payer: paid.proof.key.payer, network: paid.proof.network)
-    }
-
-    /// An expired offer or authorization may still be the retry of its own purchase (its answer was lost, or
-    /// its settlement is in doubt): that claim is looked up before the proof is refused.
-    mutating func lookUpLateRetry(_ paid: PaidFlow, _ refusal: Refusal) -> Action {
-        state = .lateRetry(paid, refusal: refusal)
-        return .lookUpLateRetry(paid)
-    }
-
-    mutating func lateRetryLookedUp(_ answer: GatewayResponse?, _ paid: PaidFlow, _ refusal: Refusal) -> Action {
-        if let answer { return finish(.ready(answer)) }
-        return refuse(priced(paid), refusal.reason, received: refusal.received, detail: refusal.detail)
     }
 
     mutating func payerChecked(_ standing: PayerStanding, _ paid: PaidFlow, received: [String: String]) -> Action {

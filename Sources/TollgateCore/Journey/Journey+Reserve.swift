@@ -1,9 +1,15 @@
 import HTTPTypes
 
 /// Stage `reserve`: single use. The claim (and the offer with it) is committed before anything is forwarded.
-/// A claim found on the proof is this very purchase retried (its answer, its settlement in doubt, or a claim a
-/// stopped process left), or a replay.
+/// A claim found on the proof is this very purchase retried (its answer or its settlement in doubt: Journey+Retry.swift;
+/// or a claim a stopped process left), or a replay.
 extension Journey {
+    /// A claim found on the proof by `reserve`.
+    struct ClaimedBefore: Sendable {
+        var correlationId: String
+        var state: Reservation.State
+    }
+
     mutating func reserve(_ paid: PaidFlow, events: [AuditEvent]) -> Action {
         let proof = paid.proof
         let reservation = Reservation(key: proof.key, correlationId: flow.correlationId, clientId: paid.identity.clientId,
@@ -40,9 +46,10 @@ extension Journey {
         case .alreadyClaimed(let first, let claimState):
             let claim = ClaimedBefore(correlationId: first, state: claimState)
             if first == flow.correlationId, claimState != .failed {
-                // The same authorization for the same offer: a retry of this very purchase.
-                state = .resumingClaim(paid, claim, events: events)
-                return .resumeClaim(paid, claimState, events: events)
+                // The same authorization for the same offer: a retry of this very purchase. This request already
+                // holds it in flight (`reserve`), so no live request of this process works on the claim.
+                if claimState == .reserved { return takeOver(paid, events: events) }
+                return resume(Retry(paid: paid, origin: .claim(claim), claim: claimState, events: events), exclusive: false)
             }
             if [.settling, .pending, .unknown].contains(claimState) {
                 // Its money may be moving: never a 402, which would make a stock client pay again.
@@ -61,14 +68,10 @@ extension Journey {
         }
     }
 
-    mutating func claimResumed(_ answer: GatewayResponse?, _ paid: PaidFlow, _ claim: ClaimedBefore, events: [AuditEvent]) -> Action {
-        if let answer { return finish(.ready(answer)) }
-        if claim.state == .reserved {
-            // Left by a process that stopped before asking to settle: this request carries the claim on.
-            state = .takingOver(paid)
-            return .recordTakeover(events + [event(.reserve, .ok, Reason("claim_taken_over"), ["proof": paid.proof.key.description])])
-        }
-        return replayOrRefuse(paid, claim, events: events)
+    /// A claim left by a process that stopped before asking to settle (nothing moved): this request carries it on.
+    mutating func takeOver(_ paid: PaidFlow, events: [AuditEvent]) -> Action {
+        state = .takingOver(paid)
+        return .recordTakeover(events + [event(.reserve, .ok, Reason("claim_taken_over"), ["proof": paid.proof.key.description])])
     }
 
     mutating func takeoverRecorded(_ written: Bool, _ paid: PaidFlow) -> Action {
@@ -87,8 +90,10 @@ extension Journey {
         return refuseReplay(paid, claim, events: events)
     }
 
-    mutating func storedLoaded(_ stored: StoredResponse?, _ paid: PaidFlow, _ claim: ClaimedBefore, events: [AuditEvent]) -> Action {
-        if let stored, Self.isOwner(stored, of: paid) { return finish(.replayStored(stored, paid, events: events)) }
+    mutating func storedLoaded(_ result: Result<StoredResponse?, Failure>, _ paid: PaidFlow, _ claim: ClaimedBefore,
+                               events: [AuditEvent]) -> Action {
+        // An answer that cannot be read is not served: the replay is refused as if none were kept.
+        if case .success(let stored?) = result, Self.isOwner(stored, of: paid) { return finish(.replayStored(stored, paid, events: events)) }
         return refuseReplay(paid, claim, events: events)
     }
 

@@ -8,6 +8,32 @@ import HTTPTypes
 /// ledger entry, the usage and the answer kept for retries are recorded in one transaction before the answer is
 /// served: nothing unrecorded is served.
 extension Journey {
+    /// How `/settle` went, as the driver saw it.
+    enum SettleOutcome: Sendable {
+        /// The incident switch was on for the resource: nothing was sent.
+        case suspended(incident: String)
+        /// The rail's answer; `attempt` is the one whose intent was committed.
+        case answered(Settlement, attempt: SettlementAttempt?)
+        /// No answer: `failure.reachedAuthority` says whether it may have been sent.
+        case railFailed(RailFailure, intentRecorded: Bool)
+        /// The intent could not be committed, so that attempt was not sent.
+        case intentNotRecorded(Failure, intentRecorded: Bool)
+    }
+
+    /// A settlement and the rail's receipt of it.
+    struct Settled: Sendable {
+        var settlement: Settlement
+        var receipt: HTTPFields
+        var transaction: String { settlement.transaction }
+    }
+
+    /// A settled request that was not delivered (`settle: before`).
+    struct NotDelivered: Sendable {
+        var answer: UpstreamResponse?
+        var reason: Reason
+        var detail: String
+    }
+
     mutating func settle(_ paid: PaidFlow, _ delivered: Delivered?, events: [AuditEvent]) -> Action {
         let proof = paid.proof
         let intent = SettlementIntent(
@@ -112,13 +138,21 @@ extension Journey {
                 : nil
             state = .refunding(paid, settlement, NotDelivered(answer: answer, reason: reason, detail: detail))
             return .refund(request, events: events)
-        case .delivered(let answer, let consumed, var events):
-            let (response, stored) = paid.receipt(answer, receiptFields: settlement.receipt, settings: settings, atMillis: nowMillis)
-            let digest = HexString.encode(SHA256.hash(data: answer.body))
-            events.append(contentsOf: paid.deliveryEvents(answer, consumed: consumed, bodyDigest: digest, atMillis: nowMillis))
-            state = .recordingDelivery(response, transaction: settlement.transaction)
-            return .recordDelivery(paid.proof.key, stored, paid.metering(consumed: consumed, atMillis: nowMillis), events: events)
+        case .delivered(let answer, let consumed, let events):
+            return recordDelivery(answer, consumed: consumed, events: events, paid, receipt: settlement.receipt,
+                                  unrecorded: .notRecorded(transaction: settlement.transaction, delivery: true))
         }
+    }
+
+    /// The delivery of a payment already settled (`settle: before`, or a redelivery after the answer was lost) is
+    /// recorded, with its usage and the copy kept for retries, before it is served with its receipt.
+    mutating func recordDelivery(_ answer: UpstreamResponse, consumed: Int, events: [AuditEvent], _ paid: PaidFlow, receipt: HTTPFields,
+                                 unrecorded: Answer) -> Action {
+        let (response, stored) = paid.receipt(answer, receiptFields: receipt, settings: settings, atMillis: nowMillis)
+        let digest = HexString.encode(SHA256.hash(data: answer.body))
+        state = .recordingDelivery(response, unrecorded: unrecorded)
+        return .recordDelivery(paid.proof.key, stored, paid.metering(consumed: consumed, atMillis: nowMillis),
+                               events: events + paid.deliveryEvents(answer, consumed: consumed, bodyDigest: digest, atMillis: nowMillis))
     }
 
     mutating func refunded(_ result: Result<Refund, Failure>?, _ paid: PaidFlow, _ settlement: Settled, _ failure: NotDelivered) -> Action {

@@ -57,14 +57,20 @@ struct Journey: Sendable {
         case admitted(TrafficLimits.Refusal?)
         case verifiedLocally(Verdict)
         case payerChecked(PayerStanding)
-        /// The answer of an earlier claim of this purchase, or nil when there is none.
-        case lateRetryLookedUp(GatewayResponse?)
         case reserved(Result<ReservationOutcome, Failure>)
         /// Another request of this process is handling the same authorization now.
         case reservationBusy
-        /// The answer of a resumed claim, or nil when the claim is spent (or, `reserved`, may be taken over).
-        case claimResumed(GatewayResponse?)
-        case storedLoaded(StoredResponse?)
+        /// The answer stored under the proof (nil when there is none or it expired), or why it could not be read.
+        case storedLoaded(Result<StoredResponse?, Failure>)
+        /// The settlement intent recorded for the proof (nil when there is none), with the rail's receipt for it
+        /// when it is settled; or why it could not be read.
+        case settlementLookedUp(Result<OpenSettlement?, Failure>, receipt: HTTPFields)
+        /// The settlement in doubt after asking again (`Gateway.resolve` recorded what it found), with its receipt when settled.
+        case resolved(OpenSettlement, receipt: HTTPFields)
+        /// A settled payment that will not be delivered was refunded or listed for review.
+        case refundedOrReviewed
+        /// The refund recorded for a flow (nil when there is none), or why it could not be read.
+        case refundLookedUp(Result<Refund?, Failure>)
         case takeoverRecorded(Bool)
         case facilitatorAnswered(Result<Verdict, Failure>)
         case spendHeld(Result<SpendHold?, Failure>)
@@ -113,12 +119,10 @@ struct Journey: Sendable {
         case (.admitted(let refusal), .admittingUnpaid(let priced, let detail)): return unpaidAdmitted(refusal, priced, detail: detail)
         case (.admitted(let refusal), .admittingProof(let priced, let proof)): return proofAdmitted(refusal, priced, proof)
         case (.verifiedLocally(let verdict), .verifyingLocally(let paid, let received)): return verifiedLocally(verdict, paid, received: received)
-        case (.lateRetryLookedUp(let answer), .lateRetry(let paid, let refusal)): return lateRetryLookedUp(answer, paid, refusal)
         case (.payerChecked(let standing), .checkingPayer(let paid, let received)): return payerChecked(standing, paid, received: received)
         case (.reserved(let result), .reserving(let paid, let events)): return reserved(result, paid, events: events)
         case (.reservationBusy, .reserving(let paid, let events)): return reservationBusy(paid, events: events)
-        case (.claimResumed(let answer), .resumingClaim(let paid, let claim, let events)): return claimResumed(answer, paid, claim, events: events)
-        case (.storedLoaded(let stored), .loadingStored(let paid, let claim, let events)): return storedLoaded(stored, paid, claim, events: events)
+        case (.storedLoaded(let result), .loadingStored(let paid, let claim, let events)): return storedLoaded(result, paid, claim, events: events)
         case (.takeoverRecorded(let written), .takingOver(let paid)): return takeoverRecorded(written, paid)
         case (.facilitatorAnswered(let result), .verifying(let paid)): return facilitatorAnswered(result, paid)
         case (.spendHeld(let result), .holdingSpend(let paid, let events)): return spendHeld(result, paid, events: events)
@@ -133,8 +137,19 @@ struct Journey: Sendable {
         case (.upstreamAnswered(let result, let elapsed), .forwardingSettled(let paid, let settlement)):
             return forwardedSettled(paid.judge(result, elapsedMillis: elapsed, atMillis: nowMillis, events: []), paid, settlement)
         case (.refunded(let refund), .refunding(let paid, let settlement, let failure)): return refunded(refund, paid, settlement, failure)
-        case (.recorded(let written), .recordingDelivery(let response, let transaction)):
-            return finish(written ? .delivered(response) : .notRecorded(transaction: transaction, delivery: true))
+        case (.recorded(let written), .recordingDelivery(let response, let unrecorded)): return finish(written ? .delivered(response) : unrecorded)
+        case (.storedLoaded(let result), .lookingUpLateAnswer(let retry)): return lateAnswerLoaded(result, retry)
+        case (.settlementLookedUp(let result, _), .lookingUpLateSettlement(let retry)): return lateSettlementLookedUp(result, retry)
+        case (.verifiedLocally(let verdict), .checkingLateProof(let retry)): return lateProofChecked(verdict, retry)
+        case (.reservationBusy, .lookingUpSettlement(let retry)): return reservationBusy(retry.paid, events: retry.events)
+        case (.settlementLookedUp(let result, let receipt), .lookingUpSettlement(let retry)): return settlementLookedUp(result, receipt: receipt, retry)
+        case (.resolved(let open, let receipt), .resolving(let retry)): return decide(open, receipt: receipt, retry)
+        case (.storedLoaded(let result), .loadingPrepared(let retry, let open, let receipt)): return preparedLoaded(result, retry, open, receipt: receipt)
+        case (.refundedOrReviewed, .closingUndelivered(let retry, let open)): return lookUpRefund(open, retry)
+        case (.refundLookedUp(let result), .lookingUpRefund(let retry, let open)): return refundLookedUp(result, retry, open)
+        case (.upstreamAnswered(let result, let elapsed), .redelivering(let retry, let receipt)):
+            return redelivered(retry.paid.judge(result, elapsedMillis: elapsed, atMillis: nowMillis, events: retry.events), retry, receipt: receipt)
+        case (.recorded(let written), .markingDelivered(let stored, let paid)): return markedDelivered(written, stored, paid)
         default: return unexpectedInput("\(input) in \(state)")
         }
     }
@@ -156,10 +171,8 @@ struct Journey: Sendable {
         case admittingUnpaid(Priced, detail: String?)
         case admittingProof(Priced, PaymentProof)
         case verifyingLocally(PaidFlow, received: [String: String])
-        case lateRetry(PaidFlow, refusal: Refusal)
         case checkingPayer(PaidFlow, received: [String: String])
         case reserving(PaidFlow, events: [AuditEvent])
-        case resumingClaim(PaidFlow, ClaimedBefore, events: [AuditEvent])
         case loadingStored(PaidFlow, ClaimedBefore, events: [AuditEvent])
         case takingOver(PaidFlow)
         case verifying(PaidFlow)
@@ -174,7 +187,23 @@ struct Journey: Sendable {
         case recordingSettlement(PaidFlow, Settled)
         case forwardingSettled(PaidFlow, Settled)
         case refunding(PaidFlow, Settled, NotDelivered)
-        case recordingDelivery(GatewayResponse, transaction: String)
+        /// The delivery of a settled payment is being recorded; the answer to give if it cannot be.
+        case recordingDelivery(GatewayResponse, unrecorded: Answer)
+        // A retry of a claim in doubt or whose answer was lost (Journey+Retry.swift): a late retry's stored answer,
+        // its settlement and its proof at the time of the intent are looked up first.
+        case lookingUpLateAnswer(Retry)
+        case lookingUpLateSettlement(Retry)
+        case checkingLateProof(Retry)
+        /// The settlement is read (a late retry takes the authorization in flight first), then resolved when open.
+        case lookingUpSettlement(Retry)
+        case resolving(Retry)
+        /// Settled and undelivered: the answer prepared with the intent is looked for.
+        case loadingPrepared(Retry, OpenSettlement, receipt: HTTPFields)
+        case closingUndelivered(Retry, OpenSettlement)
+        case lookingUpRefund(Retry, OpenSettlement)
+        case redelivering(Retry, receipt: HTTPFields)
+        /// The prepared answer's delivery is being recorded.
+        case markingDelivered(StoredResponse, PaidFlow)
         case done
     }
 
@@ -205,30 +234,6 @@ struct Journey: Sendable {
         case price(Admitted)
     }
 
-    /// A claim found on the proof by `reserve`.
-    struct ClaimedBefore: Sendable {
-        var correlationId: String
-        var state: Reservation.State
-    }
-
-    /// A refusal of a proof that may still be a late retry of its own purchase.
-    struct Refusal: Sendable {
-        var reason: Reason
-        var detail: String
-        var received: [String: String]
-    }
-
-    /// A consumed answer waiting to be charged, with what its settlement intent keeps: the answer prepared for
-    /// the client's retry and the usage it records.
-    struct Delivered: Sendable {
-        var answer: UpstreamResponse
-        var consumed: Int
-        var events: [AuditEvent]
-        var bodyDigest: String
-        var prepared: StoredResponse?
-        var metering: MeteringRecord
-    }
-
     /// What the driver does next.
     enum Action: Sendable {
         /// Resolve the caller (API key or token); answer with `identified`.
@@ -247,19 +252,25 @@ struct Journey: Sendable {
         case finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent])
         /// Spend one request of a rate-limit budget; `admitted`.
         case admit(LimitProbe)
-        /// Check the proof against the offer with no network (signature, amount, payee, window); `verifiedLocally`.
-        case verifyLocally(PaymentProof, Offer)
+        /// Check the proof against the offer with no network (signature, amount, payee, window), as of `atSeconds`
+        /// (nil: now); `verifiedLocally`.
+        case verifyLocally(PaymentProof, Offer, atSeconds: Int64?)
         /// Whether this payer may pay (revocations, allow and deny lists), its own paid budget, and whether the
         /// rail can verify on the proof's network now; `payerChecked`.
         case checkPayer(payer: String, network: String)
-        /// Look for an earlier claim of this proof for this offer (its answer, or its settlement in doubt); `lateRetryLookedUp`.
-        case lookUpLateRetry(PaidFlow)
         /// Claim the proof for single use, committing the events with the claim; `reserved`.
         case reserve(Reservation, events: [AuditEvent])
-        /// Continue a claim of this very purchase left unfinished (settlement in doubt, lost answer); `claimResumed`.
-        case resumeClaim(PaidFlow, Reservation.State, events: [AuditEvent])
         /// Read the answer stored under the proof; `storedLoaded`.
         case loadStoredResponse(ProofKey)
+        /// Read the settlement intent of the proof; when `exclusive`, first take the authorization in flight for this
+        /// request (`reservationBusy` when another request of this process holds it); `settlementLookedUp`.
+        case lookUpSettlement(ProofKey, exclusive: Bool)
+        /// Ask again how a settlement in doubt went, and record it (`Gateway.resolve`, shared with the reconciler); `resolved`.
+        case resolve(OpenSettlement, actor: String)
+        /// Refund a settled payment that will not be delivered where a transaction proves it, else list it for review; `refundedOrReviewed`.
+        case refundOrReview(OpenSettlement, actor: String)
+        /// Read the refund recorded for this flow; `refundLookedUp`.
+        case lookUpRefund(correlationId: String)
         /// Commit the events of taking over a claim a stopped process left; `takeoverRecorded`.
         case recordTakeover([AuditEvent])
         /// Ask the rail's authority to verify; `facilitatorAnswered`.
@@ -273,8 +284,10 @@ struct Journey: Sendable {
         case settle(PaidFlow, intent: SettlementIntent, events: [AuditEvent])
         /// Send exactly this attempt again (a pending settlement); `settleAnswered`.
         case resettle(SettlementAttempt)
-        /// `settle: before`: record the delivery of the settled payment; `recorded`.
+        /// Record the delivery of a payment settled before it was forwarded (`settle: before`, a redelivery); `recorded`.
         case recordDelivery(ProofKey, StoredResponse?, MeteringRecord, events: [AuditEvent])
+        /// Record that the answer prepared with a settlement now resolved is delivered, with the events; `recorded`.
+        case markDelivered(ProofKey, events: [AuditEvent])
         /// Commit the events, then record the refund when one is asked for; `refunded`.
         case refund(RefundRequest?, events: [AuditEvent])
         /// Record the settled payment in one transaction: with its delivery (the answer kept for retries, the usage), or,
@@ -307,14 +320,14 @@ struct Journey: Sendable {
         case inProgress(events: [AuditEvent], detail: String)
         /// The stored answer of this purchase, for its owner retrying.
         case replayStored(StoredResponse, PaidFlow, events: [AuditEvent])
+        /// The answer prepared before a settlement resolved by this retry, its delivery recorded: served as settled.
+        case replayResolved(StoredResponse, PaidFlow)
         /// Give the claim back (nothing was charged), then answer.
         indirect case release(ProofKey, events: [AuditEvent], then: Answer)
         /// An upstream answer that was not delivered as paid, passed on as it is (filtered), with extra fields.
         case passedOn(UpstreamResponse, Route, Identity, extra: HTTPFields)
         /// The settled, recorded answer with its receipt.
         case delivered(GatewayResponse)
-        /// An answer a sub-journey already produced (and audited).
-        case ready(GatewayResponse)
         /// The payment settled but it (or its delivery) could not be recorded: nothing unrecorded is served.
         case notRecorded(transaction: String, delivery: Bool)
         /// End the claim in this state (no payment recorded), then answer.
@@ -338,32 +351,6 @@ struct Journey: Sendable {
         var before: [AuditEvent] = []
         /// Fields added to the answer (`Tollgate-Refund`).
         var fields: HTTPFields = [:]
-    }
-
-    /// How `/settle` went, as the driver saw it.
-    enum SettleOutcome: Sendable {
-        /// The incident switch was on for the resource: nothing was sent.
-        case suspended(incident: String)
-        /// The rail's answer; `attempt` is the one whose intent was committed.
-        case answered(Settlement, attempt: SettlementAttempt?)
-        /// No answer: `failure.reachedAuthority` says whether it may have been sent.
-        case railFailed(RailFailure, intentRecorded: Bool)
-        /// The intent could not be committed, so that attempt was not sent.
-        case intentNotRecorded(Failure, intentRecorded: Bool)
-    }
-
-    /// A settlement and the rail's receipt of it.
-    struct Settled: Sendable {
-        var settlement: Settlement
-        var receipt: HTTPFields
-        var transaction: String { settlement.transaction }
-    }
-
-    /// A settled request that was not delivered (`settle: before`).
-    struct NotDelivered: Sendable {
-        var answer: UpstreamResponse?
-        var reason: Reason
-        var detail: String
     }
 
     /// One rate-limit budget to consult.

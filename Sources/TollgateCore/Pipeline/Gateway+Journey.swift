@@ -7,7 +7,8 @@ extension Gateway {
     func drive(_ received: GatewayRequest, correlationId: String) async -> (GatewayResponse, Flow) {
         var journey = Journey(request: received, settings: sharedSettings, correlationId: correlationId, arrivalMillis: clock.nowMillis(),
                               proofDigest: rail.proofFingerprint(received.headerFields), wire: rail.wire)
-        // The authorization this request holds in flight (`reserve`), given back however the journey ends.
+        // The authorization this request holds in flight (`reserve`, or a late retry's `lookUpSettlement`), given back
+        // however the journey ends.
         var held: ProofKey?
         defer { if let held { inFlight.end(held) } }
         var action = journey.next(.arrived, at: clock.nowMillis())
@@ -55,12 +56,10 @@ extension Gateway {
                 }
             case .admit(let probe):
                 input = .admitted(settings.limits.admit(probe.trafficClass, resource: probe.resource, keys: probe.keys, now: clock.nowSecondsPrecise))
-            case .verifyLocally(let proof, let offer):
-                input = .verifiedLocally(rail.verifyLocally(proof, offer: offer, now: clock.nowSeconds))
+            case .verifyLocally(let proof, let offer, let at):
+                input = .verifiedLocally(rail.verifyLocally(proof, offer: offer, now: at ?? clock.nowSeconds))
             case .checkPayer(let payer, let network):
                 input = .payerChecked(standing(of: payer, network: network, resource: journey.flow.resource ?? ""))
-            case .lookUpLateRetry(let paid):
-                input = .lateRetryLookedUp(await lateRetry(paid))
             case .reserve(let reservation, let events):
                 // One request of this process per authorization at a time: a retry while the first runs waits (503).
                 guard inFlight.begin(reservation.key) else {
@@ -73,10 +72,38 @@ extension Gateway {
                 } catch {
                     input = .reserved(.failure(Journey.Failure(error)))
                 }
-            case .resumeClaim(let paid, let state, let events):
-                input = .claimResumed(await retryOfClaim(paid, state: state, events: events))
             case .loadStoredResponse(let key):
-                input = .storedLoaded(try? await store.storedResponse(key, now: clock.nowSeconds))
+                do {
+                    input = .storedLoaded(.success(try await store.storedResponse(key, now: clock.nowSeconds)))
+                } catch {
+                    input = .storedLoaded(.failure(Journey.Failure(error)))
+                }
+            case .lookUpSettlement(let key, let exclusive):
+                if exclusive {
+                    guard inFlight.begin(key) else {
+                        input = .reservationBusy
+                        break
+                    }
+                    held = key
+                }
+                do {
+                    let open = try await store.openSettlement(key)
+                    input = .settlementLookedUp(.success(open), receipt: receipt(of: open))
+                } catch {
+                    input = .settlementLookedUp(.failure(Journey.Failure(error)), receipt: [:])
+                }
+            case .resolve(let open, let actor):
+                let resolved = await resolve(open, actor: actor)
+                input = .resolved(resolved, receipt: receipt(of: resolved))
+            case .refundOrReview(let open, let actor):
+                _ = await refundOrReview(open, actor: actor)
+                input = .refundedOrReviewed
+            case .lookUpRefund(let correlationId):
+                do {
+                    input = .refundLookedUp(.success(try await store.refunds(state: nil, correlationId: correlationId, limit: 1).first))
+                } catch {
+                    input = .refundLookedUp(.failure(Journey.Failure(error)))
+                }
             case .recordTakeover(let events):
                 input = .takeoverRecorded(await appendDurably(events))
             case .verifyWithFacilitator(let proof, let offer):
@@ -120,6 +147,10 @@ extension Gateway {
             case .recordDelivery(let key, let stored, let metering, let events):
                 input = .recorded(await committed("delivery of a settled payment not recorded", journey.flow, transaction: nil) {
                     try await store.recordDelivery(key, response: stored, metering: metering, events: events)
+                })
+            case .markDelivered(let key, let events):
+                input = .recorded(await committed("delivery of a resolved settlement not recorded", journey.flow, transaction: nil) {
+                    try await store.resolveSettlement(key, outcome: .settled, delivered: true, events: events)
                 })
             case .refund(let request, let events):
                 await appendDurably(events)
@@ -199,6 +230,10 @@ extension Gateway {
             return await inProgress(flow, events: events, detail: detail)
         case .replayStored(let stored, let paid, let events):
             return await replayStored(stored, retry: paid, events: events)
+        case .replayResolved(let stored, let paid):
+            var response = await replayed(stored, route: paid.route, identity: paid.identity, flow: flow)
+            response.settledFlow = flow.correlationId
+            return response
         case .release(let key, let events, let then):
             await release(key, events: events)
             return await respond(then, journey: journey)
@@ -218,7 +253,7 @@ extension Gateway {
         case .commit(let events, let then):
             await appendDurably(events)
             return await respond(then, journey: journey)
-        case .delivered(let response), .ready(let response):
+        case .delivered(let response):
             return response
         case .notRecorded(let transaction, let delivery):
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,

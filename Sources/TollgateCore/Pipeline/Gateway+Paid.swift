@@ -2,22 +2,11 @@ import HTTPTypes
 import Logging
 
 extension Gateway {
-    /// A retry whose offer or authorization has expired since the first attempt: still the same purchase when
-    /// the proof's claim belongs to this offer (and the signature held when the claim was made). Its answer, or
-    /// its settlement in doubt, is handled as for any retry; nil when the proof has no claim of this offer.
-    func lateRetry(_ retry: PaidFlow) async -> GatewayResponse? {
-        let key = retry.proof.key
-        if let stored = try? await store.storedResponse(key, now: clock.nowSeconds), Journey.isOwner(stored, of: retry) {
-            return await replayStored(stored, retry: retry, events: [])
-        }
-        guard let open = try? await store.openSettlement(key), open.intent.correlationId == retry.flow.correlationId,
-              case .valid = rail.verifyLocally(retry.proof, offer: retry.offer.offer, now: open.intent.createdAtMillis / 1000)
-        else { return nil }
-        guard inFlight.begin(key) else {
-            return await inProgress(retry.flow, events: [], detail: "this payment is being processed by an earlier request; retry shortly, do not pay again")
-        }
-        defer { inFlight.end(key) }
-        return await retryOfClaim(retry, state: open.state, events: [])
+    /// A 503 for a payment being processed (or in doubt): never a 402, which would make a client pay twice.
+    func inProgress(_ flow: Flow, events: [AuditEvent], detail: String) async -> GatewayResponse {
+        var events = events
+        events.append(flow.event(.reserve, .denied, Reason("payment_in_progress"), clock: clock, ["detail": detail]))
+        return await unavailable(Reason("payment_in_progress"), flow: flow, detail: detail, events: events)
     }
 
     /// The same client retrying the same proof for the same request: its response was lost, so it
@@ -35,7 +24,6 @@ extension Gateway {
         return await replayed(stored, route: retry.route, identity: retry.identity, flow: flow)
     }
 
-    /// A stored answer as a response.
     /// A stored answer as a response, filtered again for the client asking now (private fields are never
     /// served from a store a filter did not pass over).
     func replayed(_ stored: StoredResponse, route: Route, identity: Identity, flow: Flow) async -> GatewayResponse {

@@ -33,6 +33,13 @@ extension Gateway {
         return rail.receiptFields(settlement)
     }
 
+    /// The rail's receipt of a settlement found settled (a redelivery is served with it).
+    func receipt(of open: OpenSettlement?) -> HTTPFields {
+        guard let open, open.outcome == .settled else { return [:] }
+        return rail.receiptFields(Settlement(status: .settled, transaction: open.transaction ?? "", network: open.intent.key.network,
+                                             payer: open.intent.key.payer))
+    }
+
     /// What asking again found out.
     enum SettlementVerdict: Sendable, Hashable {
         /// Settled; the transaction when known (it is the evidence a refund needs), and who said so.
@@ -45,7 +52,8 @@ extension Gateway {
     /// Resolves a settlement left `settling`, `pending` or `unknown`: the same facilitator is asked to settle the
     /// same body again, and the chain is read where an RPC URL is configured. Success, or
     /// `nonce_already_used` after our own attempt, counts as settled unless the chain shows the authorization
-    /// was cancelled. The outcome is recorded and audited under the flow's correlation id.
+    /// was cancelled. The outcome is recorded and audited under the flow's correlation id. The one resolution: the
+    /// journey's `resolve` action (a client's retry) and `reconcile` both call it.
     func resolve(_ open: OpenSettlement, actor: String) async -> OpenSettlement {
         let intent = open.intent
         let rail = rail(named: intent.payment.rail)
@@ -131,7 +139,8 @@ extension Gateway {
     }
 
     /// A settled payment whose answer can no longer be delivered: an automatic refund where there is evidence
-    /// that the money moved (a transaction), otherwise listed for review (`tollgate reconcile`).
+    /// that the money moved (a transaction), otherwise listed for review (`tollgate reconcile`). The journey's
+    /// `refundOrReview` action and `reconcile` both call it.
     func refundOrReview(_ open: OpenSettlement, actor: String) async -> Refund? {
         let intent = open.intent
         let flow = Flow(correlationId: intent.correlationId, now: clock.nowMillis(), clientId: intent.payment.clientId,
