@@ -4,10 +4,12 @@
 #
 #   scripts/interop.sh [pytest args...]        e.g. scripts/interop.sh -k "test_a or test_b"
 #   Runs every Tests/Interop/test_*.py: test_interop.py (SDK interop), test_attacks.py (attack
-#   suite), test_admin_openapi.py (the admin API against its OpenAPI document, with schemathesis) and
-#   test_hummingbird_app.py (the SDK paying examples/hummingbird-app, the middleware door);
+#   suite), test_admin_openapi.py (the admin API against its OpenAPI document, with schemathesis),
+#   test_hummingbird_app.py (the SDK paying examples/hummingbird-app, the middleware door) and
+#   test_mcp.py (`tollgate mcp`, the MCP door, against the official mcp client in both protocol eras,
+#   HTTP and stdio upstreams, the x402 SDK paying tools);
 #   `-k attacks` selects the attack suite only, `-k admin_openapi` the admin API one only,
-#   `-k hummingbird` the Hummingbird example only.
+#   `-k hummingbird` the Hummingbird example only, `-k mcp` the MCP gateway only.
 #   What the modules share (processes, checks, the SDK facilitator, config editing, teardown) is in
 #   Tests/Interop/harness.py, which pytest does not collect.
 #
