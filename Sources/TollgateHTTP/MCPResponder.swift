@@ -74,6 +74,10 @@ public struct MCPResponder: HTTPResponder {
             }
             return await passOn(request, bytes: bytes, message: nil)
         }
+        if message.method == "tools/call", !message.isRequest, let name = message.params?["name"]?.string, gate.route(of: name) != nil {
+            // A priced call sent as a notification expects no answer, so it could never be paid: it is not run.
+            return Response(status: .accepted)
+        }
         if let call = ToolCall(message), gate.route(of: call.name) != nil {
             let callerFields = request.headers, upstream = self.upstream
             let answer = await gate.call(call, headerFields: request.headers, remoteAddress: door.clientAddress(request, peer: peer)) { forwarded, contract in
@@ -83,6 +87,7 @@ public struct MCPResponder: HTTPResponder {
             var fields = HTTPFields()
             fields[.contentType] = "application/json"
             if let session = request.headers[.mcpSessionId] { fields[.mcpSessionId] = session }
+            if let correlationId = answer.correlationId { fields[.tollgateCorrelationId] = correlationId }
             var response = GatewayResponse(status: .ok, headerFields: fields, body: answer.message.bytes)
             response.settledFlow = answer.settledFlow
             return door.response(response)

@@ -42,7 +42,7 @@ public struct MCPToolGate: Sendable {
         if let result = message.result {
             message = .result(id: message.id ?? .null, call.era.finished(result))
         }
-        return ToolAnswer(message: message, settledFlow: response.settledFlow)
+        return ToolAnswer(message: message, settledFlow: response.settledFlow, correlationId: response.headerFields[.tollgateCorrelationId])
     }
 
     static let proofFields = [X402.paymentSignatureHeader, X402.legacyPaymentHeader].compactMap { HTTPField.Name($0) }
@@ -101,7 +101,7 @@ public struct MCPToolGate: Sendable {
         let body = JSONValue.parse(response.body)?.object ?? [:]
         var data = body
         data["status"] = .integer(Int64(response.status.code))
-        if let correlationId = response.headerFields[.tollgateCorrelationId] { data["correlation_id"] = .string(correlationId) }
+        if data["correlationId"] == nil, let correlationId = response.headerFields[.tollgateCorrelationId] { data["correlationId"] = .string(correlationId) }
         if let retryAfter = response.headerFields[.retryAfter].flatMap(Int64.init) { data["retry_after_seconds"] = .integer(retryAfter) }
         if let refund = response.headerFields[.tollgateRefund] { data["refund_id"] = .string(refund) }
         let code = switch response.status.code {
@@ -138,6 +138,8 @@ public struct ToolAnswer: Sendable {
     /// Set when the call was paid and settled: a door that cannot deliver `message` calls
     /// `Gateway.undelivered(correlationId:detail:)`, so the payment is not kept for nothing.
     public var settledFlow: String?
+    /// The flow support traces (`tollgate trace`), sent as `Tollgate-Correlation-Id` by an HTTP door.
+    public var correlationId: String?
 }
 
 /// The tool as the journey's upstream: a result without `isError` is a delivery (200); a tool error, a JSON-RPC

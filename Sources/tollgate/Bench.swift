@@ -23,6 +23,12 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .customLong("header"), help: "Extra request header 'Name: value' (repeatable), e.g. an API key.")
     var headers: [String] = []
 
+    @Option(help: "Bench an MCP endpoint instead (the target is its URL, e.g. http://127.0.0.1:8405/mcp): tools/call of this tool, paid with the x402 MCP transport.")
+    var mcpTool: String?
+
+    @Option(help: "The tool's arguments (JSON object), with --mcp-tool.")
+    var mcpArguments = "{}"
+
     @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); paths (in process: the path normaliser's cost); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk).")
     var mode = "all"
 
@@ -47,6 +53,7 @@ struct Bench: AsyncParsableCommand {
 
     func runPhases(_ http: HTTPClient, extra: [(String, String)]) async throws {
         guard let payer = ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()) else { throw ExitCode.failure }
+        if let mcpTool { return try await runMCPPhases(http, payer: payer, tool: mcpTool, extra: extra) }
         let client = PayingClient(client: http, payer: payer)
         let url = target + path
         if mode != "forged-header" { print("tollgate bench: \(url), \(requests) requests per phase, concurrency \(concurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores") }
@@ -87,6 +94,22 @@ struct Bench: AsyncParsableCommand {
                 return (200..<300).contains(paid.status) && paid.paymentResponse?.success == true
             }
             print(result.line("paid flow (402 + paid retry)"))
+        }
+    }
+
+    func runMCPPhases(_ http: HTTPClient, payer: ExactEVMPayer, tool: String, extra: [(String, String)]) async throws {
+        guard let arguments = JSONValue.parse(Array(mcpArguments.utf8)), arguments.object != nil else {
+            throw ValidationError("--mcp-arguments expects a JSON object")
+        }
+        let client = MCPBenchClient(url: target, http: http, payer: payer, tool: tool, arguments: arguments, extra: extra)
+        print("tollgate bench: MCP \(target) tool \(tool), \(requests) calls per phase, concurrency \(concurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        if mode == "all" || mode == "unpaid" {
+            let result = try await measure(requests, concurrency) { _ in MCPBenchClient.terms(try await client.call()) != nil }
+            print(result.line("PaymentRequired result (no payment)"))
+        }
+        if mode == "all" || mode == "paid" {
+            let result = try await measure(requests, concurrency) { _ in try await client.paidFlow() }
+            print(result.line("paid tool call (PaymentRequired + paid retry)"))
         }
     }
 
