@@ -24,8 +24,8 @@ struct MCPBenchClient: Sendable {
         self.extra = extra
     }
 
-    /// One tools/call; the result (a tool result), or nil for a JSON-RPC error.
-    func call(payment: JSONValue? = nil) async throws -> JSONValue? {
+    /// One tools/call: the JSON-RPC answer.
+    func call(payment: JSONValue? = nil) async throws -> JSONRPCMessage {
         var meta: [String: JSONValue] = [
             MCPEra.protocolVersionKey: .string(MCPEra.perRequestVersion),
             "io.modelcontextprotocol/clientInfo": .object(["name": .string("tollgate-bench"), "version": .string("1")]),
@@ -40,12 +40,19 @@ struct MCPBenchClient: Sendable {
             MCPEra.protocolVersionField: MCPEra.perRequestVersion, HTTPField.Name("Mcp-Method")!: "tools/call", HTTPField.Name("Mcp-Name")!: tool,
         ]
         for (name, value) in extra { if let field = HTTPField.Name(name) { fields[field] = value } }
-        return try await upstream.call(message, callerFields: fields, contract: [:]).message.result
+        return try await upstream.call(message, callerFields: fields, contract: [:]).message
     }
 
-    /// The PaymentRequired of a result, decoded.
-    static func terms(_ result: JSONValue?) -> X402.PaymentRequired? {
-        guard result?["isError"] == .bool(true), let terms = result?["structuredContent"] else { return nil }
+    /// The PaymentRequired of an answer, decoded: a tool result with `isError` (the transport's form), or the
+    /// JSON-RPC error with code 402 and the terms in `error.data` that the x402 SDK also defines.
+    static func terms(_ answer: JSONRPCMessage) -> X402.PaymentRequired? {
+        let terms: JSONValue?
+        if let error = answer.error {
+            terms = error["code"]?.int == JSONRPCCode.paymentRequired ? error["data"] : nil
+        } else {
+            terms = answer.result?["isError"] == .bool(true) ? answer.result?["structuredContent"] : nil
+        }
+        guard let terms else { return nil }
         return try? JSONDecoder().decode(X402.PaymentRequired.self, from: Data(terms.canonicalBytes))
     }
 
@@ -53,7 +60,7 @@ struct MCPBenchClient: Sendable {
     func paidFlow() async throws -> Bool {
         guard let terms = Self.terms(try await call()) else { return false }
         let payment = try JSONValue.encoding(try payer.pay(terms, now: Int64(Date().timeIntervalSince1970)))
-        let paid = try await call(payment: payment)
+        let paid = try await call(payment: payment).result
         return paid?["isError"] != .bool(true) && paid?["_meta"]?[ToolCall.paymentResponseKey]?["success"] == .bool(true)
     }
 }
