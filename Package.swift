@@ -211,7 +211,7 @@ let package = Package(
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [
-                "TollgateHTTP", "TollgateAdmin", "TollgateConfiguration", "TollgateCore", "TollgateX402", "TollgateSQLite", "TollgateDevFacilitator",
+                "TollgateHTTP", "TollgateAdmin", "TollgateConfiguration", "TollgateCore", "TollgateX402", "TollgateSQLite", "TollgateDevFacilitator", "TollgateMCP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -18,6 +18,7 @@ public actor MCPStdioUpstream: MCPUpstream {
     private var waiting: [Int64: CheckedContinuation<JSONRPCMessage, any Error>] = [:]
     /// The server's `initialize` result: what the gateway tells its own callers about the server.
     public private(set) var initializeResult: JSONValue?
+    private var starting: Task<JSONValue, any Error>?
 
     /// The protocol version the gateway asks a stdio server for.
     public static let protocolVersion = "2025-06-18"
@@ -41,10 +42,19 @@ public actor MCPStdioUpstream: MCPUpstream {
         try write(notification)
     }
 
-    /// Starts the server and runs the handshake, once; returns the server's `initialize` result.
+    /// Starts the server and runs the handshake, once; returns the server's `initialize` result. Callers arriving
+    /// while it starts wait for the same start (one process, one handshake).
     @discardableResult
     public func ensureStarted() async throws -> JSONValue {
         if let initializeResult, process?.isRunning == true { return initializeResult }
+        if let starting { return try await starting.value }
+        let start = Task { try await self.start() }
+        starting = start
+        defer { starting = nil }
+        return try await start.value
+    }
+
+    private func start() async throws -> JSONValue {
         try launch()
         let hello = JSONRPCMessage(.object([
             "jsonrpc": .string("2.0"), "id": .null, "method": .string("initialize"),

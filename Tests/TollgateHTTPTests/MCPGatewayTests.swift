@@ -100,7 +100,7 @@ import TollgateMCP
             #expect(anonymous.terms == nil)
             let withoutScope = try await stack.call("echo", headers: [HTTPField.Name("X-Api-Key")!: "tg_viewer_key"])
             #expect(withoutScope.error?["code"] == .integer(Int64(JSONRPCCode.forbidden)))
-            #expect(withoutScope.error?["data"]?["correlation_id"]?.string?.hasPrefix("tg_") == true)
+            #expect(withoutScope.error?["data"]?["correlationId"]?.string?.hasPrefix("tg_") == true)
             let premium = try await stack.call("echo", headers: [HTTPField.Name("X-Api-Key")!: "tg_premium_key"])
             #expect(premium.terms?["accepts"]?.array?.first?["amount"] == .string("20000"))
             #expect(stack.executions("echo") == 0)
@@ -145,6 +145,9 @@ import TollgateMCP
             #expect(notJSON.status < 500)
             let batch = try await stack.post(Array(#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast"}}]"#.utf8))
             #expect(batch.error?["code"] == .integer(Int64(JSONRPCCode.invalidRequest)))
+            // A priced call written as a notification (no id) can never be paid, so it never reaches the tool.
+            let notification = try await stack.post(Array(#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"forecast","arguments":{}}}"#.utf8))
+            #expect(notification.status == 202)
             #expect(stack.executions("forecast") == 0)
         }
     }

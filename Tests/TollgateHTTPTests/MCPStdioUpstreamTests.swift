@@ -1,0 +1,85 @@
+import Foundation
+import HTTPTypes
+import Logging
+import Testing
+import TollgateCore
+import TollgateMCP
+
+/// A local MCP server over stdio, as the gateway meets it: callers numbered by the gateway, one handshake for
+/// many callers, and a server that dies in the middle of a call.
+@Suite struct MCPStdioUpstreamTests {
+    /// A stdio MCP server in a few lines of Python: answers the handshake and `tools/call`; with `die` as the tool
+    /// name it exits without answering (a crash in the middle of a paid call).
+    static let server = """
+    import json, sys
+    for line in sys.stdin:
+        m = json.loads(line)
+        if "id" not in m: continue
+        if m["method"] == "initialize":
+            r = {"protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}}, "serverInfo": {"name": "py", "version": "1"}}
+        elif m["params"].get("name") == "die":
+            sys.exit(3)
+        else:
+            r = {"content": [{"type": "text", "text": "ran " + json.dumps(m["params"].get("arguments"))}], "isError": False}
+        print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}), flush=True)
+    """
+
+    static func upstream(timeout: Double = 5) -> MCPStdioUpstream {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return MCPStdioUpstream(command: ["python3", "-c", server], timeoutSeconds: timeout, maxLineBytes: 1 << 20, logger: logger)
+    }
+
+    static func call(_ id: JSONValue, tool: String) -> JSONRPCMessage {
+        JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": id, "method": .string("tools/call"),
+                                "params": .object(["name": .string(tool), "arguments": .object(["n": id])])]))
+    }
+
+    @Test func callersKeepTheirOwnIdsThoughTheirIdsCollide() async throws {
+        let upstream = Self.upstream()
+        defer { Task { await upstream.stop() } }
+        // Two callers both numbering their request 1, at once: each gets its own answer back under its own id.
+        async let first = upstream.call(Self.call(.integer(1), tool: "a"), callerFields: [:], contract: [:])
+        async let second = upstream.call(Self.call(.integer(1), tool: "b"), callerFields: [:], contract: [:])
+        let answers = try await [first, second]
+        #expect(answers.allSatisfy { $0.message.id == .integer(1) })
+        #expect(answers.compactMap { $0.message.result?["content"] }.count == 2)
+        let named = try await upstream.call(Self.call(.string("x"), tool: "a"), callerFields: [:], contract: [:])
+        #expect(named.message.id == .string("x"))
+        #expect(await upstream.initializeResult?["serverInfo"]?["name"] == .string("py"))
+    }
+
+    @Test func aServerThatDiesFailsTheCallAndIsStartedAgain() async throws {
+        let upstream = Self.upstream()
+        defer { Task { await upstream.stop() } }
+        await #expect(throws: TollgateError.self) {
+            try await upstream.call(Self.call(.integer(1), tool: "die"), callerFields: [:], contract: [:])
+        }
+        // The next call starts a fresh server (and handshake) and is answered.
+        let after = try await upstream.call(Self.call(.integer(2), tool: "a"), callerFields: [:], contract: [:])
+        #expect(after.message.result?["isError"] == .bool(false))
+    }
+
+    @Test func aCommandThatCannotStartIsAClearError() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let upstream = MCPStdioUpstream(command: ["/nonexistent/mcp-server"], timeoutSeconds: 2, maxLineBytes: 1024, logger: logger)
+        let error = await #expect(throws: TollgateError.self) {
+            try await upstream.call(Self.call(.integer(1), tool: "a"), callerFields: [:], contract: [:])
+        }
+        #expect(error?.code == .upstreamUnavailable)
+    }
+
+    @Test func theGatewayAnswersCallersHandshakesFromTheServersOwn() async throws {
+        let endpoint = MCPStdioEndpoint(upstream: Self.upstream())
+        defer { Task { await endpoint.upstream.stop() } }
+        let hello = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(9), "method": .string("initialize"),
+                                            "params": .object(["protocolVersion": .string("2025-11-25")])]))
+        let answer = try #require(await endpoint.handle(hello))
+        #expect(answer.result?["protocolVersion"] == .string("2025-11-25"))
+        #expect(answer.result?["serverInfo"]?["name"] == .string("py"))
+        let discover = try #require(await endpoint.handle(JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("server/discover")]))))
+        #expect(discover.error?["code"] == .integer(Int64(JSONRPCCode.methodNotFound)))
+        #expect(await endpoint.handle(JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "method": .string("notifications/initialized")]))) == nil)
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import HTTPTypes
+import Testing
+import TollgateConfiguration
+import TollgateCore
+import TollgateMCP
+
+/// The pieces of the MCP door that read what others wrote: event streams, tool calls, eras and the `mcp:` section.
+@Suite struct MCPWireTests {
+    @Test func eventStreamsAreReadAcrossChunksAndLineEndings() {
+        var events = ServerSentEvents()
+        let stream = Array("event: message\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\n: comment\n\ndata: {\"id\":2}\n\n".utf8)
+        var seen: [[UInt8]] = []
+        // Fed one byte at a time: an event is complete only at its blank line.
+        for byte in stream { seen += events.feed([byte]) }
+        #expect(seen.map { String(decoding: $0, as: UTF8.self) } == ["{\"a\":\n1}", "{\"id\":2}"])
+    }
+
+    @Test func aToolCallTakesThePaymentAsObjectOrTextAndKeepsTheRestOfItsMeta() throws {
+        let payload = JSONValue.object(["x402Version": .integer(2), "payload": .object(["signature": .string("0x01")])])
+        let asText = JSONValue.string(String(decoding: payload.canonicalBytes, as: UTF8.self))
+        for sent in [payload, asText] {
+            let message = JSONRPCMessage(.object([
+                "jsonrpc": .string("2.0"), "id": .integer(3), "method": .string("tools/call"),
+                "params": .object(["name": .string("forecast"), "arguments": .object(["b": .integer(1), "a": .integer(2)]),
+                                   "_meta": .object(["x402/payment": sent, "io.modelcontextprotocol/protocolVersion": .string("2026-07-28")])]),
+            ]))
+            let call = try #require(ToolCall(message))
+            #expect(call.payment == payload)
+            #expect(call.era == .perRequest)
+            #expect(String(decoding: call.argumentBytes, as: UTF8.self) == #"{"a":2,"b":1}"#)
+            // Upstream the payment is gone, the era's stamp stays.
+            let meta = try #require(call.upstreamMessage.params?["_meta"]?.object)
+            #expect(meta["x402/payment"] == nil)
+            #expect(meta["io.modelcontextprotocol/protocolVersion"] == .string("2026-07-28"))
+        }
+        let notACall = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "method": .string("tools/call"), "params": .object(["name": .string("x")])]))
+        #expect(ToolCall(notACall) == nil)
+        #expect(JSONRPCMessage.parse(Array(#"{"jsonrpc":"1.0","id":1}"#.utf8)) == nil)
+        #expect(JSONRPCMessage.parse(Array("[1]".utf8)) == nil)
+    }
+
+    @Test func theEraIsTheHeadersElseTheStamps() {
+        let bare = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("ping")]))
+        #expect(MCPEra.of(bare) == .handshake)
+        #expect(MCPEra.of(bare, fields: [MCPEra.protocolVersionField: "2025-06-18"]) == .handshake)
+        #expect(MCPEra.of(bare, fields: [MCPEra.protocolVersionField: "2026-07-28"]) == .perRequest)
+        #expect(MCPEra.perRequest.finished(.object([:])) == .object(["resultType": .string("complete")]))
+        #expect(MCPEra.handshake.finished(.object([:])) == .object([:]))
+    }
+
+    static let base = """
+    listen: 127.0.0.1:0
+    secrets: [{id: t1, env: TEST_SECRET}]
+    facilitators: [{url: "http://127.0.0.1:9", networks: ["eip155:84532"]}]
+    assets: [{id: usdc, network: "eip155:84532", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", decimals: 6, eip712_name: USDC, eip712_version: "2"}]
+    pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+
+    """
+
+    @Test func theMCPSectionMakesEachToolARoute() throws {
+        let (configuration, _) = try ConfigurationLoader.parse(Self.base + """
+        mcp:
+          upstream: {command: [tollgate, sample-mcp, --stdio], timeout_seconds: 7}
+          tools:
+            - {name: forecast, price: "0.01", anonymous: true}
+            - {name: report.v2, price: "0.05", unit: record, quantity: {body: days, max: 10}, anonymous: true}
+        """)
+        let mcp = try #require(configuration.mcp)
+        #expect(mcp.upstream == .command(["tollgate", "sample-mcp", "--stdio"]))
+        #expect(mcp.tools == ["forecast", "report.v2"])
+        #expect(configuration.routes.map(\.resource) == ["tool:forecast", "tool:report.v2"])
+        #expect(configuration.routes[0].pricing?.unit == "call")
+        #expect(configuration.routes[0].method == .post)
+        #expect(configuration.routes[1].pricing?.metering.pricesPerUnit == true)
+        #expect(configuration.upstreamURL == "stdio: tollgate sample-mcp --stdio")
+        #expect(configuration.upstreamTimeoutSeconds == 7)
+    }
+
+    @Test func aMistakeInTheMCPSectionIsReportedWithItsPlace() {
+        let cases: [(String, String)] = [
+            ("mcp: {upstream: {url: \"http://x/mcp\"}, tools: [{name: \"a b\", price: \"0.01\", anonymous: true}]}", "mcp.tools[0].name"),
+            ("mcp: {upstream: {url: \"http://x/mcp\", command: [a]}}", "mcp.upstream"),
+            ("mcp: {tools: []}", "mcp.upstream"),
+            ("mcp: {upstream: {url: \"http://x/mcp\"}, tools: [{name: a, method: GET}]}", "mcp.tools[0].method"),
+            ("mcp: {upstream: {url: \"http://x/mcp\"}, tools: [{name: a, price: \"0.01\", anonymous: true}, {name: a, price: \"0.02\", anonymous: true}]}", "mcp.tools[1].name"),
+            ("mcp: {upstream: {url: \"http://x/mcp\"}}\nroutes: []", "routes"),
+        ]
+        for (yaml, path) in cases {
+            #expect(throws: ConfigurationError.self, "\(path)") { try ConfigurationLoader.parse(Self.base + yaml) }
+            do {
+                _ = try ConfigurationLoader.parse(Self.base + yaml)
+            } catch {
+                #expect(error.issues.contains { $0.path == path }, "\(path): \(error.issues)")
+            }
+        }
+    }
+}
