@@ -85,10 +85,11 @@ public struct MCPResponder: HTTPResponder {
             }
             door.metrics?.countResponse(status: 200)
             var fields = HTTPFields()
-            fields[.contentType] = "application/json"
+            let (contentType, body) = Self.encoded(answer.message, accept: request.headers[.accept])
+            fields[.contentType] = contentType
             if let session = request.headers[.mcpSessionId] { fields[.mcpSessionId] = session }
             if let correlationId = answer.correlationId { fields[.tollgateCorrelationId] = correlationId }
-            var response = GatewayResponse(status: .ok, headerFields: fields, body: answer.message.bytes)
+            var response = GatewayResponse(status: .ok, headerFields: fields, body: body)
             response.settledFlow = answer.settledFlow
             return door.response(response)
         }
@@ -97,7 +98,7 @@ public struct MCPResponder: HTTPResponder {
                 let answer = try await upstream.call(message, callerFields: request.headers, contract: [:])
                 var fields = answer.headerFields
                 if fields[.mcpSessionId] == nil, let session = request.headers[.mcpSessionId] { fields[.mcpSessionId] = session }
-                return Self.message(MCPToolList.priced(answer.message, gate: gate), fields: fields)
+                return Self.message(MCPToolList.priced(answer.message, gate: gate), fields: fields, accept: request.headers[.accept])
             } catch {
                 return Self.message(.error(id: message.id, code: JSONRPCCode.unavailable, message: "the MCP server did not answer: \(error)"))
             }
@@ -114,7 +115,7 @@ public struct MCPResponder: HTTPResponder {
                 return Self.message(.error(id: nil, code: JSONRPCCode.parseError, message: "expected one JSON-RPC 2.0 message"), status: .badRequest)
             }
             guard let answer = await endpoint.handle(message) else { return Response(status: .accepted) }
-            return Self.message(answer)
+            return Self.message(answer, accept: request.headers[.accept])
         }
     }
 
@@ -146,10 +147,20 @@ public struct MCPResponder: HTTPResponder {
         .connection, HTTPField.Name("Keep-Alive")!, .transferEncoding, .te, HTTPField.Name("Trailer")!, .upgrade, .contentLength,
     ]
 
-    static func message(_ message: JSONRPCMessage, status: HTTPResponse.Status = .ok, fields: HTTPFields = [:]) -> Response {
+    static func message(_ message: JSONRPCMessage, status: HTTPResponse.Status = .ok, fields: HTTPFields = [:], accept: String? = nil) -> Response {
         var headers = fields
-        headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: message.bytes)))
+        let (contentType, body) = encoded(message, accept: accept)
+        headers[.contentType] = contentType
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// One answer as the caller takes it: JSON, unless it accepts only an event stream (then one `message` event).
+    static func encoded(_ message: JSONRPCMessage, accept: String?) -> (contentType: String, body: [UInt8]) {
+        let accepted = accept?.lowercased() ?? ""
+        guard accepted.contains("text/event-stream"), !accepted.contains("application/json"), !accepted.contains("*/*") else {
+            return ("application/json", message.bytes)
+        }
+        return ("text/event-stream", Array("event: message\ndata: ".utf8) + message.bytes + Array("\n\n".utf8))
     }
 
     static func json(status: HTTPResponse.Status, _ body: [UInt8]) -> Response {

@@ -1,5 +1,7 @@
 import Foundation
 import HTTPTypes
+import HummingbirdTesting
+import NIOCore
 import Testing
 import TollgateCore
 import TollgateMCP
@@ -131,6 +133,14 @@ import TollgateMCP
             #expect(stamped.terms != nil)
             let handshake = try await stack.call("forecast")
             #expect(handshake.result?["resultType"] == nil)
+            // A caller that takes only an event stream gets its answer as one event.
+            let streamed = try await stack.client.execute(
+                uri: "/mcp", method: .post, headers: [.contentType: "application/json", .accept: "text/event-stream"],
+                body: ByteBuffer(bytes: Array(#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"forecast"}}"#.utf8)))
+            #expect(streamed.headers[.contentType] == "text/event-stream")
+            var events = ServerSentEvents()
+            let data = try #require(events.feed(streamed.body.readableBytesView).first)
+            #expect(JSONRPCMessage.parse(data)?.id == .integer(5))
         }
     }
 
