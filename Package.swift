@@ -21,6 +21,8 @@ let package = Package(
         .library(name: "TollgateDevFacilitator", targets: ["TollgateDevFacilitator"]),
         .library(name: "TollgateDesign", targets: ["TollgateDesign"]),
         .library(name: "TollgateMCP", targets: ["TollgateMCP"]),
+        .library(name: "TollgateGateway", targets: ["TollgateGateway"]),
+        .library(name: "TollgateMCPServer", targets: ["TollgateMCPServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -36,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // The in-process MCP door (TollgateMCPServer) wraps the CallTool handler of this SDK's `Server`.
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
         .target(
@@ -81,20 +85,52 @@ let package = Package(
             dependencies: ["TollgateCore", "TollgateX402", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
-        // The proxy door: the reverse-proxy responder, the Hummingbird middleware, the upstream client, JWT identities,
-        // and the metrics it records through swift-metrics (no admin API, no Prometheus: docs/architecture.md, Targets).
+        // A gateway built from a configuration (`GatewayAssembly`): rail, facilitator pool, settings, the HTTP upstream
+        // client, the metrics recorded through swift-metrics and the services beside them. No Hummingbird, so a door
+        // that is not a Hummingbird application (TollgateMCPServer) builds on it (docs/architecture.md, Targets).
+        .target(
+            name: "TollgateGateway",
+            dependencies: [
+                "TollgateCore",
+                "TollgateConfiguration",
+                "TollgateX402",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The proxy door: the reverse-proxy responder, the Hummingbird middleware, JWT identities, the MCP listener
+        // (no admin API, no Prometheus: docs/architecture.md, Targets); re-exports TollgateGateway.
         .target(
             name: "TollgateHTTP",
             dependencies: [
                 "TollgateCore",
                 "TollgateConfiguration",
+                "TollgateGateway",
                 "TollgateX402",
                 "TollgateMCP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The in-process MCP door: a swift-sdk `Server`'s CallTool handler wrapped so priced tools go through the
+        // journey. Never Hummingbird: swift-sdk and Hummingbird share type names (docs/architecture.md).
+        .target(
+            name: "TollgateMCPServer",
+            dependencies: [
+                "TollgateCore",
+                "TollgateGateway",
+                "TollgateMCP",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "MCP", package: "swift-sdk"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -208,6 +244,18 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateSQLiteTests", dependencies: ["TollgateSQLite", "TollgateCore", "TollgateStoreConformance"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TollgateMCPServerTests",
+            dependencies: [
+                "TollgateMCPServer", "TollgateGateway", "TollgateMCP", "TollgateCore", "TollgateX402", "TollgateSQLite",
+                "TollgateDevFacilitator",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TollgateHTTPTests",
             dependencies: [

@@ -7,8 +7,10 @@ import TollgateX402
 /// A gateway assembled from a configuration: rail, facilitator pool, audit batching, settings, metrics and the
 /// services that must run beside it. Every door builds on this one assembly: `proxyApplication` puts the reverse
 /// proxy's listener in front of it (`GatewayServer` of TollgateAdmin runs that beside the admin listener for
-/// `tollgate serve`), `TollgateMiddleware` puts it in front of the routes of an existing Hummingbird application.
-/// The store is passed in, so the same assembly serves SQLite and PostgreSQL.
+/// `tollgate serve`), `TollgateMiddleware` puts it in front of the routes of an existing Hummingbird application,
+/// `PaidTools` (TollgateMCPServer) in front of the tools of a swift-sdk MCP server. It lives apart from the
+/// Hummingbird doors so that last one builds without Hummingbird. The store is passed in, so the same assembly
+/// serves SQLite and PostgreSQL.
 public struct GatewayAssembly: Sendable {
     public let gateway: Gateway
     public let facilitators: FacilitatorPool
