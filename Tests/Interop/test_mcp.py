@@ -940,7 +940,7 @@ def test_mcp_8_scope(stack: Stack, scoped: SimpleNamespace) -> None:
             data = err.data if isinstance(err.data, dict) else {}
             c.eq(data.get("status"), status, f"{label}: error.data.status")
             c.eq(data.get("reason"), reason, f"{label}: error.data.reason")
-            c.check(bool(data.get("correlation_id")), f"{label}: error.data.correlation_id", data)
+            c.check(bool(data.get("correlationId")), f"{label}: error.data.correlationId", data)
             c.check(not any(k in data for k in ("accepts", "x402Version")) and "accepts" not in json.dumps(data),
                     f"{label}: no PaymentRequired / terms in the error", data)
             return
