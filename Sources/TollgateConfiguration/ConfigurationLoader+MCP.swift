@@ -1,14 +1,14 @@
 import Yams
 
 extension ConfigurationLoader {
-    /// `mcp:` (path, upstream `url` or `command`, timeouts); its `tools` are read as routes by `readRoutes(tools: true)`.
+    /// `mcp:` (path, upstream `url` or `command` (none: in process), timeouts); its `tools` are read as routes by `readRoutes(tools: true)`.
     static func readMCP(_ node: Node?, _ r: inout YAMLReader) -> MCPConfiguration? {
         guard let fields = r.mapping(node, "mcp", known: ["path", "upstream", "tools"]) else { return nil }
         let path = r.string(fields["path"], "mcp.path") ?? "/mcp"
         if !path.hasPrefix("/") || path.contains("?") { r.fail(fields["path"], "mcp.path", "expected a path such as /mcp") }
         guard let upstream = r.mapping(fields["upstream"], "mcp.upstream", known: ["url", "command", "timeout_seconds", "max_response_bytes"]) else {
-            if fields["upstream"] == nil { r.fail(node, "mcp.upstream", "is required (url: an MCP endpoint over streamable HTTP, or command: a local server over stdio)") }
-            return nil
+            // No upstream: the tools run in process (`TollgateMCPServer`); `tollgate mcp` refuses such a file.
+            return fields["upstream"] == nil ? MCPConfiguration(path: path, upstream: nil) : nil
         }
         let url = r.string(upstream["url"], "mcp.upstream.url")
         let command = r.strings(upstream["command"], "mcp.upstream.command")

@@ -174,6 +174,7 @@ public enum ConfigurationLoader {
             switch mcp.upstream {
             case .http(let url): configuration.upstreamURL = url
             case .command(let command): configuration.upstreamURL = "stdio: " + command.joined(separator: " ")
+            case nil: configuration.upstreamURL = "in process"
             }
             configuration.upstreamTimeoutSeconds = mcp.timeoutSeconds
             configuration.maxUpstreamResponseBytes = mcp.maxResponseBytes

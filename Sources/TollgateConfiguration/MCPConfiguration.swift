@@ -11,7 +11,8 @@ public struct MCPConfiguration: Sendable, Hashable {
 
     /// The path of the gateway's own MCP endpoint (`/mcp`).
     public var path: String
-    public var upstream: Upstream
+    /// nil for a configuration used in process (`TollgateMCPServer`), where the server's own handler runs the tools.
+    public var upstream: Upstream?
     /// How long one upstream call may take (a timed-out tool call is not charged).
     public var timeoutSeconds: Double
     /// The largest upstream answer the gateway reads.
@@ -19,7 +20,7 @@ public struct MCPConfiguration: Sendable, Hashable {
     /// The priced (or scoped) tools, by name, in configuration order.
     public var tools: [String]
 
-    public init(path: String = "/mcp", upstream: Upstream, timeoutSeconds: Double = 30, maxResponseBytes: Int = 8 << 20, tools: [String] = []) {
+    public init(path: String = "/mcp", upstream: Upstream?, timeoutSeconds: Double = 30, maxResponseBytes: Int = 8 << 20, tools: [String] = []) {
         self.path = path
         self.upstream = upstream
         self.timeoutSeconds = timeoutSeconds

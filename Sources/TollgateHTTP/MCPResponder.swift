@@ -18,6 +18,8 @@ public struct MCPResponder: HTTPResponder {
     public enum PassThrough: Sendable {
         case http(url: String, client: HTTPClient, timeoutSeconds: Double)
         case stdio(MCPStdioEndpoint)
+        /// No upstream configured: only the priced tools' refusals and terms can be answered.
+        case none
     }
 
     let gate: MCPToolGate
@@ -110,6 +112,8 @@ public struct MCPResponder: HTTPResponder {
         switch passThrough {
         case .http(let url, let client, let timeout):
             return await Self.forward(request, body: bytes, url: url, client: client, timeoutSeconds: timeout, logger: logger)
+        case .none:
+            return Self.message(.error(id: message?.id, code: JSONRPCCode.unavailable, message: "no MCP server is configured behind this gateway"))
         case .stdio(let endpoint):
             guard let message else {
                 return Self.message(.error(id: nil, code: JSONRPCCode.parseError, message: "expected one JSON-RPC 2.0 message"), status: .badRequest)

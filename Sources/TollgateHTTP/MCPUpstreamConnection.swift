@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import HTTPTypes
 import Logging
 import ServiceLifecycle
 import TollgateConfiguration
@@ -15,12 +16,17 @@ public struct MCPUpstreamConnection: Sendable {
 
     public init(_ configuration: MCPConfiguration, client: HTTPClient = .shared, logger: Logger) {
         switch configuration.upstream {
-        case .http(let url):
+        case nil:
+            // `tollgate mcp` refuses this before it starts; any other caller gets a clear refusal per request.
+            upstream = NoMCPUpstream()
+            passThrough = .none
+            service = nil
+        case .http(let url)?:
             upstream = MCPHTTPUpstream(url: url, client: client, timeoutSeconds: configuration.timeoutSeconds,
                                        maxResponseBytes: configuration.maxResponseBytes)
             passThrough = .http(url: url, client: client, timeoutSeconds: configuration.timeoutSeconds)
             service = nil
-        case .command(let command):
+        case .command(let command)?:
             let stdio = MCPStdioUpstream(command: command, timeoutSeconds: configuration.timeoutSeconds,
                                          maxLineBytes: configuration.maxResponseBytes, logger: logger)
             upstream = stdio
@@ -44,5 +50,12 @@ struct StdioServerService: Service {
         }
         try? await gracefulShutdown()
         await upstream.stop()
+    }
+}
+
+/// The upstream of a configuration without `mcp.upstream` (tools meant to run in process).
+struct NoMCPUpstream: MCPUpstream {
+    func call(_ request: JSONRPCMessage, callerFields: HTTPFields, contract: HTTPFields) async throws -> MCPAnswer {
+        throw TollgateError(.upstreamUnavailable, "no MCP server is configured (mcp.upstream)")
     }
 }

@@ -21,8 +21,12 @@ struct MCPCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try ConfigurationFile.load(config)
-        guard loaded.mcp != nil else {
-            Console.error("\(config): no mcp: section; `tollgate mcp` needs one (docs/configuration.md, \"MCP gateway\"); `tollgate serve` runs the reverse proxy")
+        guard let mcp = loaded.mcp else {
+            Console.error("\(config): no mcp: section; `tollgate mcp` needs one (docs/configuration.md, \"mcp\"); `tollgate serve` runs the reverse proxy")
+            throw ExitCode(2)
+        }
+        guard mcp.upstream != nil else {
+            Console.error("\(config): mcp.upstream is required for `tollgate mcp` (url: an MCP endpoint over streamable HTTP, or command: a local server over stdio)")
             throw ExitCode(2)
         }
         try await Serve.run(loaded, logger: logging.makeLogger("tollgate.mcp"), name: "MCP gateway")

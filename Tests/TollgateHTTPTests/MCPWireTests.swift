@@ -75,13 +75,16 @@ import TollgateMCP
         #expect(configuration.routes[1].pricing?.metering.pricesPerUnit == true)
         #expect(configuration.upstreamURL == "stdio: tollgate sample-mcp --stdio")
         #expect(configuration.upstreamTimeoutSeconds == 7)
+        // Without an upstream the tools run in process (TollgateMCPServer); `tollgate mcp` refuses such a file.
+        let (inProcess, _) = try ConfigurationLoader.parse(Self.base + "mcp: {tools: [{name: forecast, price: \"0.01\", anonymous: true}]}")
+        #expect(inProcess.mcp?.upstream == nil)
+        #expect(inProcess.routes.map(\.resource) == ["tool:forecast"])
     }
 
     @Test func aMistakeInTheMCPSectionIsReportedWithItsPlace() {
         let cases: [(String, String)] = [
             ("mcp: {upstream: {url: \"http://x/mcp\"}, tools: [{name: \"a b\", price: \"0.01\", anonymous: true}]}", "mcp.tools[0].name"),
             ("mcp: {upstream: {url: \"http://x/mcp\", command: [a]}}", "mcp.upstream"),
-            ("mcp: {tools: []}", "mcp.upstream"),
             ("mcp: {upstream: {url: \"http://x/mcp\"}, tools: [{name: a, method: GET}]}", "mcp.tools[0].method"),
             ("mcp: {upstream: {url: \"http://x/mcp\"}, tools: [{name: a, price: \"0.01\", anonymous: true}, {name: a, price: \"0.02\", anonymous: true}]}", "mcp.tools[1].name"),
             ("mcp: {upstream: {url: \"http://x/mcp\"}}\nroutes: []", "routes"),

@@ -48,8 +48,7 @@ struct InProcessStack: Sendable {
         """
         listen: 127.0.0.1:0
         mcp:
-          # Not used in process: the tools are the server's own handler.
-          upstream: {url: "http://127.0.0.1:9/mcp"}
+          # No upstream: the tools are the server's own handler.
           tools:
             - {name: forecast, description: Weather forecast, price: "0.01", accepts: [usdc], anonymous: true}
             - {name: flaky, price: "0.01", accepts: [usdc], anonymous: true}
