@@ -82,7 +82,7 @@ public struct MCPResponder: HTTPResponder {
         }
         if let call = ToolCall(message), gate.route(of: call.name) != nil {
             let callerFields = request.headers, upstream = self.upstream
-            let answer = await gate.call(call, headerFields: request.headers, remoteAddress: door.clientAddress(request, peer: peer)) { forwarded, contract in
+            let answer = await gate.call(call, headerFields: request.headers, remoteAddress: door.clientAddress(request, peer: peer)) { forwarded, contract, _ in
                 try await upstream.call(forwarded, callerFields: callerFields, contract: contract).message
             }
             door.metrics?.countResponse(status: 200)

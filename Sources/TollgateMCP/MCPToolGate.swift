@@ -4,8 +4,10 @@ import TollgateCore
 import TollgateX402
 
 /// Runs a forwarded `tools/call` on the upstream MCP server and returns its JSON-RPC answer; `contract` carries
-/// what the gateway decided (correlation id, client, payer, amount, signature) for an upstream that checks it.
-public typealias ToolExecutor = @Sendable (_ request: JSONRPCMessage, _ contract: HTTPFields) async throws -> JSONRPCMessage
+/// what the gateway decided (correlation id, client, payer, amount, signature) as the signed `Tollgate-*` fields for
+/// an upstream that checks them, and `decided` the same for an in-process tool.
+public typealias ToolExecutor = @Sendable (_ request: JSONRPCMessage, _ contract: HTTPFields, _ decided: ContractSigner.Contract?) async throws
+    -> JSONRPCMessage
 
 /// The MCP door of the journey: a `tools/call` of a priced tool becomes the request `POST /<tool>` whose body is
 /// the canonical form of its arguments (so an offer binds the tool and its arguments), its
@@ -153,7 +155,7 @@ struct ToolUpstream: Upstream {
         for field in request.headerFields where field.name.canonicalName.hasPrefix("tollgate-") { contract.append(field) }
         let answer: JSONRPCMessage
         do {
-            answer = try await execute(call.upstreamMessage, contract)
+            answer = try await execute(call.upstreamMessage, contract, request.contract)
         } catch let error as TollgateError {
             throw error
         } catch {

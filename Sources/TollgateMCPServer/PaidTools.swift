@@ -17,6 +17,10 @@ import TollgateMCP
 public struct PaidTools: Sendable {
     public let gate: MCPToolGate
 
+    /// What the gateway decided about the call a wrapped handler is running (client, payer, amount, unit, correlation
+    /// id); nil outside a priced call. Read it in the handler instead of anything the caller sent.
+    @TaskLocal public static var paidRequest: TollgatePaidRequest?
+
     public init(gate: MCPToolGate) {
         self.gate = gate
     }
@@ -70,10 +74,13 @@ public struct PaidTools: Sendable {
                      handler: @escaping @Sendable (CallTool.Parameters) async throws -> CallTool.Result) async throws -> CallTool.Result {
         guard let call = ToolCall(try MCPBridge.request(params)) else { throw MCPError.invalidParams("not a tool call") }
         let forwarded = MCPBridge.withoutPayment(params)
-        let answer = await gate.call(call, headerFields: headerFields, remoteAddress: nil) { request, _ in
+        let answer = await gate.call(call, headerFields: headerFields, remoteAddress: nil) { request, _, decided in
             let id = request.id ?? .null
             do {
-                return .result(id: id, try MCPBridge.json(try await handler(forwarded)))
+                let result = try await $paidRequest.withValue(decided.map { TollgatePaidRequest(contract: $0, clientAddress: nil) }) {
+                    try await handler(forwarded)
+                }
+                return .result(id: id, try MCPBridge.json(result))
             } catch let error as MCPError {
                 // The tool's own JSON-RPC error: an answer, passed back as it is, and never charged.
                 return MCPBridge.message(error, id: id)

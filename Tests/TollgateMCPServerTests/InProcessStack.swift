@@ -16,10 +16,13 @@ import TollgateX402
 /// once per payment, and never sees the payment.
 actor ToolLog {
     private(set) var seen: [CallTool.Parameters] = []
+    /// What the gateway had decided for each run (`PaidTools.paidRequest`), nil for a free one.
+    private(set) var decided: [TollgatePaidRequest?] = []
 
     /// Records a run; returns how many runs of this tool there have been, this one included.
-    func ran(_ params: CallTool.Parameters) -> Int {
+    func ran(_ params: CallTool.Parameters, decided paid: TollgatePaidRequest? = PaidTools.paidRequest) -> Int {
         seen.append(params)
+        decided.append(paid)
         return runs(params.name)
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import MCP
 import Testing
 import TollgateCore
+import TollgateGateway
 import TollgateDevFacilitator
 import TollgateMCP
 import TollgateX402
@@ -40,6 +41,12 @@ import TollgateX402
             // The tool ran once and never saw the payment.
             #expect(await stack.tools.runs("forecast") == 1)
             #expect(await stack.tools.seen.last?._meta?[ToolCall.paymentKey] == nil)
+            // What the gateway decided reaches the tool in process, never from what the caller sent.
+            let decided = try #require(await stack.tools.decided.last ?? nil)
+            #expect(decided.payer?.lowercased() == payer.lowercased())
+            #expect(decided.clientId == "anonymous")
+            #expect(decided.correlationId.hasPrefix("tg_"))
+            #expect(decided.isCharged)
         }
     }
 

@@ -1,6 +1,7 @@
 import TollgateCore
 
-/// What Tollgate decided about a request it let through to a handler behind `TollgateMiddleware`: who called,
+/// What Tollgate decided about a request it let through to a handler behind `TollgateMiddleware` (or to a tool
+/// behind `PaidTools`, as `PaidTools.paidRequest`): who called,
 /// what was paid, and the correlation id that names the request in the audit trail, the ledger and the client's
 /// `Tollgate-Correlation-Id`. It is the same contract the reverse proxy signs into the `Tollgate-*` fields for its
 /// backend, handed over in process instead, so a handler never parses (or trusts) request headers for it.
