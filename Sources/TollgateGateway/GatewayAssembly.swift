@@ -72,7 +72,7 @@ public struct GatewayAssembly: Sendable {
             quotas: configuration.quotas, payerAllowList: configuration.payerAllowList, payerDenyList: configuration.payerDenyList,
             automaticRefunds: configuration.refunds.automatic, auditsDenials: configuration.auditsDenials)
         // MCP callers never retry a paid call, so a copy of one is refused as a replay rather than asked to wait.
-        if configuration.mcp != nil { settings.concurrentCopies = .refuseAsReplay }
+        if configuration.mcp != nil { settings.repeatedProofs = .refused }
         let upstream = upstream ?? HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                                 maxResponseBytes: configuration.maxUpstreamResponseBytes)
         let gateway = Gateway(settings: settings, rail: rail, store: observedStore, audit: batcher, upstream: upstream, controls: controls,

@@ -46,6 +46,21 @@ import TollgateMCP
         }
     }
 
+    @Test func anIdentifiedCallerReplayingItsPaymentIsRefusedToo() async throws {
+        try await MCPStack.with { stack in
+            // On HTTP the owner of a delivered answer gets it again; a tool call is answered once per payment.
+            let key: HTTPFields = [HTTPField.Name("X-Api-Key")!: "tg_premium_key"]
+            let payment = try MCPStack.pay(try #require(try await stack.call("echo", headers: key).terms))
+            let paid = try await stack.call("echo", payment: payment, headers: key)
+            #expect(paid.receipt?["success"] == .bool(true))
+            let replay = try await stack.call("echo", payment: payment, headers: key)
+            #expect(replay.terms?["error"] == .string("invalid_exact_evm_nonce_already_used"))
+            #expect(replay.receipt == nil)
+            #expect(stack.executions("echo") == 1)
+            #expect(try await stack.transfers() == 1)
+        }
+    }
+
     @Test func aPaymentBuysOnlyTheCallItWasOfferedFor() async throws {
         try await MCPStack.with { stack in
             let oslo = JSONValue.object(["city": .string("Oslo")])

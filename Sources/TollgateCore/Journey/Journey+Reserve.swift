@@ -21,7 +21,7 @@ extension Journey {
     }
 
     mutating func reservationBusy(_ paid: PaidFlow, events: [AuditEvent]) -> Action {
-        if settings.concurrentCopies == .refuseAsReplay {
+        if settings.repeatedProofs == .refused {
             let denied = event(.reserve, .denied, wire.authorizationUsed, ["first_correlation_id": flow.correlationId, "first_state": "in_flight",
                                                                        "proof": paid.proof.key.description])
             return finish(.refuseCopy(priced(paid), wire.authorizationUsed,
@@ -93,7 +93,7 @@ extension Journey {
     mutating func storedLoaded(_ result: Result<StoredResponse?, Failure>, _ paid: PaidFlow, _ claim: ClaimedBefore,
                                events: [AuditEvent]) -> Action {
         // An answer that cannot be read is not served: the replay is refused as if none were kept.
-        if case .success(let stored?) = result, Self.isOwner(stored, of: paid) { return finish(.replayStored(stored, paid, events: events)) }
+        if case .success(let stored?) = result, mayReplay(stored, to: paid) { return finish(.replayStored(stored, paid, events: events)) }
         return refuseReplay(paid, claim, events: events)
     }
 
@@ -108,6 +108,12 @@ extension Journey {
     /// body), the same `payment-identifier` as the first delivery, and a caller that can be recognised (an
     /// identified client, or one naming the payment): an anonymous bare replay, or a captured anonymous proof
     /// with a `payment-identifier` added, gets nothing.
+    /// Whether a delivered answer is given again to this retry: its owner's, where proofs may be retried
+    /// (`Gateway.RepeatedProofs`).
+    func mayReplay(_ stored: StoredResponse, to retry: PaidFlow) -> Bool {
+        settings.repeatedProofs == .retried && Self.isOwner(stored, of: retry)
+    }
+
     static func isOwner(_ stored: StoredResponse, of retry: PaidFlow) -> Bool {
         let recognised = retry.proof.paymentIdentifier != nil || retry.identity != .anonymous
         return recognised && stored.correlationId == retry.flow.correlationId && stored.clientId == retry.identity.clientId

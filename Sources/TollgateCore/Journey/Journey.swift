@@ -307,7 +307,7 @@ struct Journey: Sendable {
         case offer(Priced, reason: Reason, detail: String?)
         /// A refused proof: it counts against the invalid-proof budget, is remembered, audited, and a fresh 402 follows.
         case refuse(Priced, Reason, detail: String, received: [String: String]?, events: [AuditEvent], alreadyAudited: Bool)
-        /// A copy of a proof another request is using (`ConcurrentCopies.refuseAsReplay`): audited, a fresh 402 under a
+        /// A copy of a proof another request is using (`RepeatedProofs.refused`): audited, a fresh 402 under a
         /// new flow, not counted against the invalid-proof budget (the proof is valid; the paid budget admitted it).
         case refuseCopy(Priced, Reason, detail: String, events: [AuditEvent])
         /// A proof that could not be decoded: counted, remembered, audited, then a 402.

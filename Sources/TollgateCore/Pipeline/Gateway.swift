@@ -20,14 +20,14 @@ public struct Gateway: Sendable {
         case passThrough = "pass"
     }
 
-    /// The answer to a second request carrying a proof another request of this gateway is working on.
-    public enum ConcurrentCopies: Sendable, Hashable {
-        /// 503 `payment_in_progress` with `Retry-After`: an HTTP client retries the same proof and gets the first
-        /// request's answer (its owner) or a refusal, never a 402 that would make a stock client pay again.
-        case waitForFirst
-        /// A refusal as for a replay (the rail's reason for an authorization already used) with fresh terms: the x402
-        /// MCP client never retries a paid call, and a tool result must say the payment was not taken twice.
-        case refuseAsReplay
+    /// What a proof presented again gets: by a copy sent while the first request with it runs, or after it was spent.
+    public enum RepeatedProofs: Sendable, Hashable {
+        /// HTTP: a copy waits (503 `payment_in_progress` with `Retry-After`, never a 402 that would make a stock client
+        /// pay again), and the recognised owner of a delivered answer gets it again (idempotency window).
+        case retried
+        /// MCP: the rail's "already used" refusal with fresh terms, for copies and for replays alike, so a tool runs and
+        /// answers once per payment. The x402 MCP client never retries a paid call: a PaymentRequired ends its exchange.
+        case refused
     }
 
     public struct Settings: Sendable {
@@ -61,8 +61,8 @@ public struct Gateway: Sendable {
         public var automaticRefunds: Bool
         /// Whether refusals off the paid path are audited (`audit.denials`); paid-path refusals always are.
         public var auditsDenials: Bool
-        /// What a copy of a proof gets while the first request with it is still running.
-        public var concurrentCopies: ConcurrentCopies = .waitForFirst
+        /// What a proof presented again gets (a copy while the first request runs, a replay once it is spent).
+        public var repeatedProofs: RepeatedProofs = .retried
 
         public init(routes: RouteTable, clients: ClientDirectory, offers: OfferSigner, contract: ContractSigner,
                     publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5,
