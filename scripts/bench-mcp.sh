@@ -11,17 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${1:-1000}
 concurrency=${2:-8}
-scripts/setup.sh
-if [ -n "${TOLLGATE_BENCH_BIN:-}" ]; then
-  bin=$TOLLGATE_BENCH_BIN
-else
-  swift build -c release --product tollgate --scratch-path .build-release --quiet
-  bin=.build-release/release/tollgate
-fi
-work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+source scripts/bench-env.sh
 sed -e "s#sqlite: .tollgate/mcp.sqlite#sqlite: $work/mcp.sqlite#" examples/mcp-quickstart/tollgate.yaml > "$work/tollgate.yaml"
 echo "limits: {unpaid: off, paid: off, invalid: off}" >> "$work/tollgate.yaml"
 export TOLLGATE_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')

@@ -10,18 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 requests=${1:-3000}
 concurrency=${2:-16}
-scripts/setup.sh
+source scripts/bench-env.sh
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null || true; }
-if [ -n "${TOLLGATE_BENCH_BIN:-}" ]; then
-  bin=$TOLLGATE_BENCH_BIN
-else
-  swift build -c release --product tollgate --scratch-path .build-release --quiet
-  bin=.build-release/release/tollgate
-fi
-work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 # The quickstart without its rate limits: the benchmark measures throughput, not the limiter's refusals.
 sed -e "s#sqlite: .tollgate/gateway.sqlite#sqlite: $work/gateway.sqlite#" -e '/^limits:/,$d' examples/quickstart/tollgate.yaml > "$work/tollgate.yaml"
 echo "limits: {unpaid: off, paid: off, invalid: off}" >> "$work/tollgate.yaml"
