@@ -260,6 +260,28 @@ import TollgateConfiguration
         #expect(try JSONRenderer.parse(JSONRenderer.render(report)).routes[0].description == "<script>alert('x')</script> & <b>bold</b>")
     }
 
+    @Test func anMCPGatewayIsDescribedAsOne() throws {
+        let report = try Self.report(text: """
+            listen: 127.0.0.1:8405
+            secrets: [{id: k1, env: TOLLGATE_SECRET}]
+            facilitators: [{url: "http://127.0.0.1:8404", networks: ["eip155:84532"]}]
+            assets: [{id: usdc, network: "eip155:84532", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", decimals: 6, eip712_name: USDC, eip712_version: "2"}]
+            pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+            mcp:
+              upstream: {url: "http://127.0.0.1:8406/mcp"}
+              tools: [{name: forecast, price: "0.01", anonymous: true}]
+            """, source: "mcp.yaml")
+        #expect(report.gateway.mcpEndpoint == "http://127.0.0.1:8405/mcp")
+        #expect(report.gateway.upstreamURL == "http://127.0.0.1:8406/mcp")
+        let text = TextFlowDiagram.render(report)
+        #expect(text.contains(#"no _meta["x402/payment"]"#))
+        #expect(text.contains(#"_meta["x402/payment-response"] receipt"#))
+        #expect(!text.contains("PAYMENT-SIGNATURE"))
+        // The tools are the resources, and no lint rule about HTTP writes applies to them.
+        #expect(report.routes.map(\.resource) == ["tool:forecast"])
+        #expect(!report.findings.contains { $0.rule == "TG102" })
+    }
+
     @Test func escapingCoversMarkupCharacters() {
         #expect(MarkupEscaping.html("a<b>&\"c'") == "a&lt;b&gt;&amp;&quot;c&#39;")
         #expect(MarkupEscaping.html("bell\u{07}") == "bell ")

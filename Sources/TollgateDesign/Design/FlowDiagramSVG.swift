@@ -40,7 +40,7 @@ public enum FlowDiagramSVG {
                 } else {
                     let turn = fork.bottom + 18
                     shapes.append(path("M\(fork.centerX),\(fork.bottom) L\(fork.centerX),\(turn) L\(box.centerX),\(turn) L\(box.centerX),\(box.y)", dashed: false))
-                    shapes.append(label("no PAYMENT-SIGNATURE", x: box.centerX + 6, y: turn - 4))
+                    shapes.append(label("no \(report.gateway.proofCarrier)", x: box.centerX + 6, y: turn - 4))
                 }
                 shapes.append(box.svg())
                 boxes[step.id] = box

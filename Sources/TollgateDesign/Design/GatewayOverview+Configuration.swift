@@ -11,5 +11,6 @@ extension GatewayOverview {
             maxRequestBodyBytes: configuration.maxRequestBodyBytes, unmatched: configuration.unmatched.rawValue,
             retryAfterSeconds: configuration.retryAfterSeconds, secretIds: configuration.secrets.map(\.id),
             routeCount: configuration.routes.count, paidRouteCount: configuration.routes.filter { $0.pricing != nil }.count)
+        mcpEndpoint = configuration.mcp.map { "http://\(configuration.listen.description)\($0.path)" }
     }
 }

@@ -15,4 +15,11 @@ public struct GatewayOverview: Sendable, Hashable, Codable {
     public var secretIds: [String]
     public var routeCount: Int
     public var paidRouteCount: Int
+    /// For an MCP gateway (`mcp:`), its endpoint (`http://127.0.0.1:8405/mcp`); nil for the reverse proxy.
+    public var mcpEndpoint: String? = nil
+
+    /// Where a client carries its proof: the x402 header, or the MCP transport's `_meta` key.
+    public var proofCarrier: String { mcpEndpoint == nil ? "PAYMENT-SIGNATURE" : #"_meta["x402/payment"]"# }
+    /// Where the settlement receipt comes back.
+    public var receiptCarrier: String { mcpEndpoint == nil ? "PAYMENT-RESPONSE" : #"_meta["x402/payment-response"]"# }
 }

@@ -21,7 +21,8 @@ public enum MarkdownRenderer {
 
     static func overview(_ report: DesignReport) -> String {
         let g = report.gateway
-        return "The gateway listens on \(code(g.listen)), is reached as \(code(g.publicURL)) and protects \(code(g.upstreamURL)) "
+        let reached = g.mcpEndpoint.map { "serves MCP at \(code($0)) (tools priced as routes `POST /<tool>`)" } ?? "is reached as \(code(g.publicURL))"
+        return "The gateway listens on \(code(g.listen)), \(reached) and protects \(code(g.upstreamURL)) "
             + "(timeout \(g.upstreamTimeoutSeconds) s): \(g.routeCount) route(s), \(g.paidRouteCount) paid. "
             + "Identity: \(report.identity.kinds.isEmpty ? "none" : report.identity.kinds.joined(separator: ", ")). "
             + "Networks: \(report.networks.isEmpty ? "none" : report.networks.map(\.network).joined(separator: ", "))."

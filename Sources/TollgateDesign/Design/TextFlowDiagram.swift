@@ -13,17 +13,18 @@ public enum TextFlowDiagram {
             let labels = step.configuration.joined(separator: " · ")
             return MarkupEscaping.code("\(prefix)▼ \(title)\(labels)").trimmingTrailingSpaces
         }
-        var lines = ["client ── \(report.gateway.publicURL) ──▶"]
+        let proof = report.gateway.proofCarrier
+        var lines = ["client ── \(report.gateway.mcpEndpoint ?? report.gateway.publicURL) ──▶"]
         lines += steps.filter { $0.lane == .common }.map { line("  ", $0) }
         let unpaid = steps.filter { $0.lane == .noProof }
         let paid = steps.filter { $0.lane == .proof }
         if !unpaid.isEmpty || !paid.isEmpty {
-            lines.append("  ├─ no PAYMENT-SIGNATURE")
+            lines.append("  ├─ no \(proof)")
             lines += unpaid.map { line("  │  ", $0) }
-            lines.append("  │  └──▶ the client retries with PAYMENT-SIGNATURE ──┐")
-            lines.append("  ├─ PAYMENT-SIGNATURE ◀────────────────────────────┘")
+            lines.append("  │  └──▶ the client retries with \(proof) ──┐")
+            lines.append("  ├─ \(proof) ◀────────────────────────────┘")
             lines += paid.map { line("  ", $0) }
-            lines.append("  ▶ client: the answer + PAYMENT-RESPONSE receipt, Tollgate-Correlation-Id")
+            lines.append("  ▶ client: the answer + \(report.gateway.receiptCarrier) receipt, Tollgate-Correlation-Id")
         } else {
             lines.append("  ▶ forwarded free to \(report.gateway.upstreamURL)")
         }
