@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "TollgateCore", targets: ["TollgateCore"]),
         .library(name: "TollgateX402", targets: ["TollgateX402"]),
         .library(name: "TollgateSQLite", targets: ["TollgateSQLite"]),
+        .library(name: "TollgatePostgres", targets: ["TollgatePostgres"]),
         .library(name: "TollgateConfiguration", targets: ["TollgateConfiguration"]),
         .library(name: "TollgateHTTP", targets: ["TollgateHTTP"]),
         .library(name: "TollgateAdmin", targets: ["TollgateAdmin"]),
@@ -28,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // The PostgreSQL store (issue 12; migrations only so far).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -73,6 +76,17 @@ let package = Package(
             dependencies: [
                 "TollgateCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL store, in progress (issue 12): configuration, the client run as a Service, versioned migrations.
+        .target(
+            name: "TollgatePostgres",
+            dependencies: [
+                "TollgateCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -190,6 +204,7 @@ let package = Package(
                 "TollgateCore",
                 "TollgateX402",
                 "TollgateSQLite",
+                "TollgatePostgres",
                 "TollgateMCP",
                 "TollgateHTTP",
                 "TollgateAdmin",
@@ -240,6 +255,15 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgatePostgresTests",
+            dependencies: [
+                "TollgatePostgres", "TollgateConfiguration", "TollgateCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -86,7 +86,12 @@ public enum ConfigurationLoader {
         var sqlitePath = ".tollgate/gateway.sqlite"
         var auditFlush = 200
         var durable = true
-        if let storage = r.mapping(top["storage"], "storage", known: ["sqlite", "audit_flush_ms", "sync"]) {
+        var postgres: PostgresStoreConfiguration?
+        if let storage = r.mapping(top["storage"], "storage", known: ["sqlite", "postgres", "audit_flush_ms", "sync"]) {
+            postgres = readPostgres(storage["postgres"], &r)
+            if storage["postgres"] != nil, storage["sqlite"] != nil {
+                r.fail(storage["postgres"], "storage.postgres", "storage.sqlite and storage.postgres are both set; choose one store")
+            }
             sqlitePath = r.string(storage["sqlite"], "storage.sqlite") ?? sqlitePath
             auditFlush = r.int(storage["audit_flush_ms"], "storage.audit_flush_ms", range: 1...10_000) ?? auditFlush
             switch r.string(storage["sync"], "storage.sync") ?? "full" {
@@ -166,6 +171,7 @@ public enum ConfigurationLoader {
         configuration.contractSecrets = contractSecrets
         configuration.trustedProxies = trustedProxies ?? .none
         configuration.durableStorage = durable
+        configuration.postgres = postgres
         if var mcp {
             mcp.tools = routes.map { String($0.path.description.dropFirst()) }
             configuration.mcp = mcp

@@ -65,6 +65,8 @@ public struct GatewayConfiguration: Sendable {
     /// The upstream contract's own keys; empty: derived from `secrets` (`KeyRing.contractKeys()`).
     public var contractSecrets: [SecretSource] = []
     public var sqlitePath: String
+    /// `storage.postgres`: the PostgreSQL store instead of SQLite (issue 12: migrations only so far); nil: SQLite.
+    public var postgres: PostgresStoreConfiguration? = nil
     public var auditFlushMillis: Int
     public var facilitators: [Facilitator]
     public var assets: [Asset]

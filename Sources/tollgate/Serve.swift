@@ -121,6 +121,10 @@ enum ConfigurationFile {
     /// The store, chaining audit events with the keys derived from the configured secrets. A command that
     /// only reads (`requireKeys: false`) opens it without them when the secrets are not available here.
     static func openStore(_ configuration: GatewayConfiguration, requireKeys: Bool = true) throws -> any GatewayStore {
+        if configuration.postgres != nil {
+            Console.error("the PostgreSQL store is not complete yet: migrations only (issue 12); `tollgate migrate --config F` applies them, serving needs storage.sqlite")
+            throw ExitCode(2)
+        }
         var auditKeys: KeyRing?
         do {
             auditKeys = try SecretResolver.keyRing(configuration.secrets).auditKeys()

@@ -9,7 +9,7 @@ struct Tollgate: AsyncParsableCommand {
         subcommands: [
             Serve.self, MCPCommand.self, SampleMCPCommand.self, Check.self, Trace.self, Facilitator.self, SampleUpstreamCommand.self, Demo.self, Bench.self, HashKey.self,
             Admin.self, RefundCommand.self, UsageCommand.self, Audit.self,
-            Dispute.self, Reconcile.self,
+            Dispute.self, Reconcile.self, Migrate.self,
             Design.self,
             InitCommand.self,
         ])

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+import TollgateConfiguration
+import TollgateCore
+
+@Suite("storage.postgres configuration")
+struct PostgresConfigurationTests {
+    static func yaml(_ storage: String) -> String {
+        """
+        upstream:
+          url: http://127.0.0.1:9000
+        secrets:
+          - {id: k1, env: TOLLGATE_TEST_SECRET}
+        routes: []
+        storage:
+        \(storage)
+        """
+    }
+
+    static func parse(_ storage: String) throws -> GatewayConfiguration {
+        try ConfigurationLoader.parse(yaml(storage)).0
+    }
+
+    @Test func sqliteStaysTheDefault() throws {
+        let configuration = try ConfigurationLoader.parse(Self.yaml("  sqlite: .tollgate/x.sqlite")).0
+        #expect(configuration.postgres == nil)
+    }
+
+    @Test(arguments: ["127.0.0.1", "localhost", "127.0.0.2", "::1"])
+    func tlsIsOffForALoopbackHost(_ host: String) throws {
+        let configuration = try Self.parse("""
+              postgres: {host: "\(host)", user: tollgate, database: gateway}
+            """)
+        #expect(configuration.postgres?.tls == .disable)
+        #expect(configuration.postgres?.port == 5432)
+    }
+
+    @Test func tlsIsRequiredForAnyOtherHostUnlessTurnedOff() throws {
+        let remote = try Self.parse("  postgres: {host: db.example.com, user: tollgate, database: gateway}")
+        #expect(remote.postgres?.tls == .require)
+        let off = try Self.parse("  postgres: {host: db.example.com, user: tollgate, database: gateway, tls: disable}")
+        #expect(off.postgres?.tls == .disable)
+        let url = try Self.parse("  postgres: {url: \"postgres://tollgate@db.example.com:6543/gateway\", pool_size: 3}")
+        #expect(url.postgres == PostgresStoreConfiguration(host: "db.example.com", port: 6543, user: "tollgate", database: "gateway",
+                                                           tls: .require, poolSize: 3))
+    }
+
+    @Test func thePasswordComesFromTheEnvironmentOrAFile() throws {
+        let fromEnv = try Self.parse("  postgres: {host: 127.0.0.1, user: u, database: d, password_env: PG_SECRET}")
+        #expect(try fromEnv.postgres?.resolvePassword(environment: ["PG_SECRET": "s3cret"]) == "s3cret")
+        #expect(throws: TollgateError.self) { try fromEnv.postgres?.resolvePassword(environment: [:]) }
+
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pg-\(UUID().uuidString)").path
+        try "from-file\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let fromFile = try Self.parse("  postgres: {host: 127.0.0.1, user: u, database: d, password_file: \"\(file)\"}")
+        #expect(try fromFile.postgres?.resolvePassword(environment: [:]) == "from-file")
+
+        let none = try Self.parse("  postgres: {host: 127.0.0.1, user: u, database: d}")
+        #expect(try none.postgres?.resolvePassword(environment: [:]) == nil)
+    }
+
+    @Test func sqliteAndPostgresTogetherIsAnError() throws {
+        let text = Self.yaml("""
+              sqlite: .tollgate/x.sqlite
+              postgres: {host: 127.0.0.1, user: u, database: d}
+            """)
+        do {
+            _ = try ConfigurationLoader.parse(text)
+            Issue.record("expected an error")
+        } catch {
+            let issue = try #require(error.issues.first { $0.path == "storage.postgres" })
+            #expect(issue.line == 8)
+            #expect(issue.message.contains("choose one"))
+        }
+    }
+
+    @Test func badValuesAreReportedWithTheirLine() throws {
+        for (storage, path) in [("  postgres: {host: 127.0.0.1, user: u, database: d, tls: maybe}", "storage.postgres.tls"),
+                                ("  postgres: {url: \"mysql://u@h/d\"}", "storage.postgres.url"),
+                                ("  postgres: {host: 127.0.0.1, database: d}", "storage.postgres.user"),
+                                ("  postgres: {url: \"postgres://u@h/d\", host: h}", "storage.postgres.host")] {
+            do {
+                _ = try Self.parse(storage)
+                Issue.record("expected an error for \(storage)")
+            } catch let error as ConfigurationError {
+                let issue = error.issues.first { $0.path == path }
+                #expect(issue != nil, "\(storage): \(error.issues)")
+                #expect(issue?.line == 7)
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+import TollgateCore
+import TollgatePostgres
+
+/// A fresh database per test on the cluster named by `TOLLGATE_TEST_POSTGRES_URL`, dropped afterwards.
+/// Without the variable the test fails, saying how to start a cluster: PostgreSQL tests are never skipped.
+enum TestDatabase {
+    static let variable = "TOLLGATE_TEST_POSTGRES_URL"
+    static let logger = Logger(label: "tollgate.postgres.tests")
+
+    /// The cluster's configuration, or a thrown error telling how to get one.
+    static func cluster() throws -> PostgresStoreConfiguration {
+        guard let url = ProcessInfo.processInfo.environment[variable], !url.isEmpty else {
+            throw TollgateError(.invalidConfiguration, """
+                \(variable) is not set: the PostgreSQL tests need a cluster. Start one with `scripts/postgres-cluster.sh start` \
+                and run `\(variable)=$(scripts/postgres-cluster.sh url) swift test --filter TollgatePostgresTests` \
+                (scripts/test.sh does both)
+                """)
+        }
+        return try PostgresStoreConfiguration(url: url)
+    }
+
+    /// Runs `body` with a running client on a new, empty database.
+    static func withFresh<Result: Sendable>(poolSize: Int = 4,
+                                            _ body: @Sendable (PostgresClient, PostgresStoreConfiguration) async throws -> Result) async throws -> Result {
+        let cluster = try cluster()
+        let name = "tollgate_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        try await admin(cluster) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        }
+        var configuration = cluster
+        configuration.database = String(name)
+        configuration.poolSize = poolSize
+        let fresh = configuration
+        do {
+            let client = try PostgresClients.make(configuration, logger: logger)
+            let result = try await PostgresClients.withRunning(client) { client in try await body(client, fresh) }
+            try await drop(cluster, name: String(name))
+            return result
+        } catch {
+            try? await drop(cluster, name: String(name))
+            throw error
+        }
+    }
+
+    static func drop(_ cluster: PostgresStoreConfiguration, name: String) async throws {
+        try await admin(cluster) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+        }
+    }
+
+    static func admin(_ cluster: PostgresStoreConfiguration, _ body: @Sendable (PostgresClient) async throws -> Void) async throws {
+        var configuration = cluster
+        configuration.poolSize = 1
+        let client = try PostgresClients.make(configuration, logger: logger)
+        try await PostgresClients.withRunning(client, body)
+    }
+
+    /// The tables of the public schema, sorted.
+    static func tables(_ client: PostgresClient) async throws -> [String] {
+        var names: [String] = []
+        for try await name in try await client.query(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename", logger: logger).decode(String.self) {
+            names.append(name)
+        }
+        return names
+    }
+}
