@@ -171,7 +171,3 @@ public struct MCPResponder: HTTPResponder {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
-
-extension HTTPField.Name {
-    static let mcpSessionId = HTTPField.Name("Mcp-Session-Id")!
-}

@@ -72,9 +72,4 @@ extension JSONValue {
     /// The value as a JSON object's members, or an empty object for null/absent.
     var members: [String: JSONValue] { object ?? [:] }
 
-    /// A boolean member's value; nil for anything else.
-    var bool: Bool? {
-        if case .bool(let value) = self { return value }
-        return nil
-    }
 }

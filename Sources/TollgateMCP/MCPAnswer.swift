@@ -66,3 +66,11 @@ public struct ServerSentEvents: Sendable {
         return nil
     }
 }
+
+extension HTTPField.Name {
+    /// The streamable-HTTP transport's fields, named once for the door, the upstream client and the bench.
+    public static let mcpSessionId = HTTPField.Name("Mcp-Session-Id")!
+    public static let mcpProtocolVersion = HTTPField.Name("Mcp-Protocol-Version")!
+    public static let mcpMethod = HTTPField.Name("Mcp-Method")!
+    public static let mcpName = HTTPField.Name("Mcp-Name")!
+}

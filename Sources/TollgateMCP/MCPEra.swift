@@ -11,11 +11,10 @@ public enum MCPEra: Sendable, Hashable {
     public static let handshakeVersions: Set<String> = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]
     public static let perRequestVersion = "2026-07-28"
     public static let protocolVersionKey = "io.modelcontextprotocol/protocolVersion"
-    public static let protocolVersionField = HTTPField.Name("Mcp-Protocol-Version")!
 
     /// The era of one request: its `Mcp-Protocol-Version` field, else its `_meta` stamp; neither is the handshake era.
     public static func of(_ message: JSONRPCMessage, fields: HTTPFields = [:]) -> MCPEra {
-        let version = fields[protocolVersionField] ?? message.params?["_meta"]?[protocolVersionKey]?.string
+        let version = fields[.mcpProtocolVersion] ?? message.params?["_meta"]?[protocolVersionKey]?.string
         guard let version else { return .handshake }
         return handshakeVersions.contains(version) ? .handshake : .perRequest
     }

@@ -14,8 +14,7 @@ public struct MCPHTTPUpstream: MCPUpstream {
 
     /// The caller's fields an MCP server reads; everything else (credentials for the gateway, proofs) stays here.
     public static let forwardedFields: [HTTPField.Name] = [
-        .accept, .contentType, HTTPField.Name("Mcp-Session-Id")!, HTTPField.Name("Mcp-Protocol-Version")!,
-        HTTPField.Name("Mcp-Method")!, HTTPField.Name("Mcp-Name")!, HTTPField.Name("Last-Event-ID")!,
+        .accept, .contentType, .mcpSessionId, .mcpProtocolVersion, .mcpMethod, .mcpName, HTTPField.Name("Last-Event-ID")!,
     ]
 
     public init(url: String, client: HTTPClient = .shared, timeoutSeconds: Double, maxResponseBytes: Int) {
@@ -37,7 +36,7 @@ public struct MCPHTTPUpstream: MCPUpstream {
         do {
             let response = try await client.execute(outgoing, deadline: deadline)
             var fields = HTTPFields()
-            if let session = response.headers.first(name: "mcp-session-id") { fields[HTTPField.Name("Mcp-Session-Id")!] = session }
+            if let session = response.headers.first(name: "mcp-session-id") { fields[.mcpSessionId] = session }
             guard (200..<300).contains(response.status.code) else {
                 throw TollgateError(.upstreamUnavailable, "the MCP server answered HTTP \(response.status.code)")
             }

@@ -37,7 +37,7 @@ struct MCPBenchClient: Sendable {
             "params": .object(["name": .string(tool), "arguments": arguments, "_meta": .object(meta)]),
         ]))
         var fields: HTTPFields = [
-            MCPEra.protocolVersionField: MCPEra.perRequestVersion, HTTPField.Name("Mcp-Method")!: "tools/call", HTTPField.Name("Mcp-Name")!: tool,
+            .mcpProtocolVersion: MCPEra.perRequestVersion, .mcpMethod: "tools/call", .mcpName: tool,
         ]
         for (name, value) in extra { if let field = HTTPField.Name(name) { fields[field] = value } }
         return try await upstream.call(message, callerFields: fields, contract: [:]).message

@@ -143,7 +143,7 @@ import TollgateMCP
     @Test func theRequestEraOfEachCallIsAnsweredInKind() async throws {
         try await MCPStack.with { stack in
             let stamped = try await stack.post(Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#.utf8),
-                                               headers: [HTTPField.Name("Mcp-Protocol-Version")!: "2026-07-28"])
+                                               headers: [.mcpProtocolVersion: "2026-07-28"])
             #expect(stamped.result?["resultType"] == .string("complete"))
             #expect(stamped.terms != nil)
             let handshake = try await stack.call("forecast")
@@ -185,12 +185,5 @@ import TollgateMCP
             #expect(answer.receipt == nil)
             #expect(try await stack.transfers() == 0)
         }
-    }
-}
-
-extension JSONValue {
-    var array: [JSONValue]? {
-        if case .array(let items) = self { return items }
-        return nil
     }
 }

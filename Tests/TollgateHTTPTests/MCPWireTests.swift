@@ -43,8 +43,8 @@ import TollgateMCP
     @Test func theEraIsTheHeadersElseTheStamps() {
         let bare = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("ping")]))
         #expect(MCPEra.of(bare) == .handshake)
-        #expect(MCPEra.of(bare, fields: [MCPEra.protocolVersionField: "2025-06-18"]) == .handshake)
-        #expect(MCPEra.of(bare, fields: [MCPEra.protocolVersionField: "2026-07-28"]) == .perRequest)
+        #expect(MCPEra.of(bare, fields: [.mcpProtocolVersion: "2025-06-18"]) == .handshake)
+        #expect(MCPEra.of(bare, fields: [.mcpProtocolVersion: "2026-07-28"]) == .perRequest)
         #expect(MCPEra.perRequest.finished(.object([:])) == .object(["resultType": .string("complete")]))
         #expect(MCPEra.handshake.finished(.object([:])) == .object([:]))
     }

@@ -76,6 +76,18 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// The value of a boolean; nil for any other value.
+    public var bool: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    /// The items of an array; nil for any other value.
+    public var array: [JSONValue]? {
+        if case .array(let items) = self { return items }
+        return nil
+    }
+
     /// The members of an object; nil for any other value.
     public var object: [String: JSONValue]? {
         if case .object(let value) = self { return value }
