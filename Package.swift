@@ -81,7 +81,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // The PostgreSQL store, in progress (issue 12): configuration, the client run as a Service, versioned migrations.
+        // The shared store: many gateway instances on one PostgreSQL (postgres-nio), versioned migrations.
         .target(
             name: "TollgatePostgres",
             dependencies: [
@@ -260,7 +260,7 @@ let package = Package(
         .testTarget(
             name: "TollgatePostgresTests",
             dependencies: [
-                "TollgatePostgres", "TollgateConfiguration", "TollgateCore",
+                "TollgatePostgres", "TollgateConfiguration", "TollgateCore", "TollgateStoreConformance",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,7 +2,8 @@ import TollgateCore
 import Yams
 
 extension ConfigurationLoader {
-    static let postgresKeys: Set<String> = ["url", "host", "port", "user", "database", "password_env", "password_file", "tls", "pool_size"]
+    static let postgresKeys: Set<String> = ["url", "host", "port", "user", "database", "password_env", "password_file", "tls", "pool_size",
+                                            "migrate_on_start", "timeout_seconds", "settling_grace_seconds"]
 
     /// `storage.postgres`: a `url` (often `${TOLLGATE_POSTGRES_URL}`) or `host`/`port`/`user`/`database`; the password
     /// from `password_env` or `password_file` (or the URL); `tls` disable|require|prefer (default: off for a loopback
@@ -24,6 +25,16 @@ extension ConfigurationLoader {
         case (nil, nil): password = nil
         }
         let poolSize = r.int(map["pool_size"], "storage.postgres.pool_size", range: 1...1000) ?? 10
+        let migrateOnStart = r.bool(map["migrate_on_start"], "storage.postgres.migrate_on_start") ?? true
+        let timeout = r.int(map["timeout_seconds"], "storage.postgres.timeout_seconds", range: 1...300) ?? 5
+        let grace = r.int(map["settling_grace_seconds"], "storage.postgres.settling_grace_seconds", range: 0...86_400) ?? 120
+        func finished(_ configuration: PostgresStoreConfiguration) -> PostgresStoreConfiguration {
+            var configuration = configuration
+            configuration.migrateOnStart = migrateOnStart
+            configuration.operationTimeoutSeconds = timeout
+            configuration.settlingGraceSeconds = grace
+            return configuration
+        }
 
         if let urlNode = map["url"] {
             for key in ["host", "port", "user", "database"] where map[key] != nil {
@@ -36,7 +47,7 @@ extension ConfigurationLoader {
                 return nil
             }
             do {
-                return try PostgresStoreConfiguration(url: text, password: password, tls: tls, poolSize: poolSize)
+                return finished(try PostgresStoreConfiguration(url: text, password: password, tls: tls, poolSize: poolSize))
             } catch {
                 r.fail(urlNode, "storage.postgres.url", error.message)
                 return nil
@@ -47,7 +58,7 @@ extension ConfigurationLoader {
         let database = r.string(map["database"], "storage.postgres.database", required: true, parent: node)
         let port = r.int(map["port"], "storage.postgres.port", range: 1...65535) ?? 5432
         guard let host, let user, let database else { return nil }
-        return PostgresStoreConfiguration(host: host, port: port, user: user, database: database, password: password ?? .none,
-                                          tls: tls, poolSize: poolSize)
+        return finished(PostgresStoreConfiguration(host: host, port: port, user: user, database: database, password: password ?? .none,
+                                                   tls: tls, poolSize: poolSize))
     }
 }

@@ -8,7 +8,7 @@ public enum PostgresMigrations {
     public static let tables: [String] = [
         "reservation", "payment", "audit_event", "paid_response", "spend_total", "spend_hold", "revocation", "incident",
         "payment_identifier", "proof_evidence", "audit_archive", "dispute", "usage_event", "package_balance",
-        "package_grant", "unit_hold", "refund", "settlement_intent",
+        "package_grant", "unit_hold", "refund", "settlement_intent", "audit_sequence",
     ]
 
     static let v1Schema = PostgresMigration(version: "1-schema", statements: [
@@ -39,13 +39,18 @@ public enum PostgresMigrations {
         "CREATE INDEX payment_nonce ON payment (nonce)",
         """
         CREATE TABLE audit_event (
-            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            seq BIGINT PRIMARY KEY NOT NULL,
             correlation_id TEXT NOT NULL, time_ms BIGINT NOT NULL, stage TEXT NOT NULL, outcome TEXT NOT NULL,
             reason TEXT, client_id TEXT, resource TEXT, details TEXT NOT NULL,
             prev_hash TEXT NOT NULL, hash TEXT NOT NULL
         )
         """,
         "CREATE INDEX audit_event_correlation ON audit_event (correlation_id, seq)",
+        "CREATE INDEX audit_event_stage ON audit_event (stage, seq)",
+        // The highest seq ever assigned (SQLite's `sqlite_sequence`): a deleted tail is never reused, so a verifier
+        // tells a truncated log from a short one. One row, written by every append under the write lock.
+        "CREATE TABLE audit_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL)",
+        "INSERT INTO audit_sequence (id, seq) VALUES (1, 0)",
         "CREATE INDEX audit_event_payer ON audit_event (lower((details::jsonb) ->> 'payer'))",
         "CREATE INDEX audit_event_nonce ON audit_event (lower((details::jsonb) ->> 'nonce'))",
         "CREATE INDEX audit_event_transaction ON audit_event (lower((details::jsonb) ->> 'transaction'))",

@@ -197,6 +197,14 @@ public struct SQLiteStore: GatewayStore {
         try await writer.read { db in try Self.spendTotal(.init(subject: subject, bucket: bucket), db) }
     }
 
+    /// An embedded file is always there to answer; its failures (disk full) surface on the operations themselves.
+    public func health() -> StoreHealth { StoreHealth(backend: "sqlite") }
+
+    /// One host: the processes sharing a file are one instance's restarts, so every job runs.
+    public func exclusively<Value: Sendable>(_ name: String, _ body: @Sendable () async throws -> Value) async throws -> Value? {
+        try await LocalJobs().exclusively(name, body)
+    }
+
     /// A write transaction, group-committed with the other writes in flight.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await committer.write(body)
@@ -280,25 +288,17 @@ public struct SQLiteStore: GatewayStore {
             let hash = keys.map { AuditChain.keyedHash(previous: previous, seq: seq, event: event, key: $0.current) }
                 ?? AuditChain.hash(previous: previous, event: event)
             try statement.execute(arguments: [seq, event.correlationId, event.timeMillis, event.stage.rawValue, event.outcome.rawValue,
-                                              event.reason, event.clientId, event.resource, Self.json(event.details), previous, hash])
+                                              event.reason, event.clientId, event.resource, AuditEvent.detailsJSON(event.details), previous, hash])
             previous = hash
         }
     }
 
     static func recorded(_ row: Row) -> RecordedAuditEvent {
-        let details = (row["details"] as String?).flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
+        let details = AuditEvent.details(fromJSON: row["details"])
         let event = AuditEvent(correlationId: row["correlation_id"], timeMillis: row["time_ms"],
                                stage: .init(row["stage"]), outcome: AuditEvent.Outcome(rawValue: row["outcome"]) ?? .error,
                                reason: row["reason"], clientId: row["client_id"], resource: row["resource"], details: details)
         return RecordedAuditEvent(seq: row["seq"], event: event, previousHash: row["prev_hash"], hash: row["hash"])
-    }
-
-    static func json(_ details: [String: String]) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        for (key, value) in details.sorted(by: { $0.key < $1.key }) { writer.field(key, value) }
-        writer.endObject()
-        return String(decoding: writer.bytes, as: UTF8.self)
     }
 
     /// `('a', 'b')` for an SQL `IN`: states are fixed identifiers, never client input.

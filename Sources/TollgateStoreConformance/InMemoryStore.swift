@@ -230,6 +230,12 @@ public actor InMemoryStore: GatewayStore {
         spendTotals[.init(subject: subject, bucket: bucket)] ?? .zero
     }
 
+    public nonisolated func health() -> StoreHealth { StoreHealth(backend: "memory") }
+
+    public nonisolated func exclusively<Value: Sendable>(_ name: String, _ body: @Sendable () async throws -> Value) async throws -> Value? {
+        try await body()
+    }
+
     public func spendTotals(subject: String) async throws -> [String: String] {
         Dictionary(spendTotals.filter { $0.key.subject == subject }.map { ($0.key.bucket, $0.value.atomic) }) { first, _ in first }
     }

@@ -69,3 +69,27 @@ enum TestDatabase {
         return names
     }
 }
+
+extension TestDatabase {
+    /// Creates an empty database on the test cluster and returns its configuration (dropped by `dropAll`).
+    static func create(poolSize: Int = 8) async throws -> PostgresStoreConfiguration {
+        let cluster = try cluster()
+        let name = "tollgate_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        try await admin(cluster) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        }
+        var configuration = cluster
+        configuration.database = String(name)
+        configuration.poolSize = poolSize
+        return configuration
+    }
+
+    /// A store on a new, empty database, migrated; `settlingGraceSeconds` 0 treats every settling claim as abandoned
+    /// (one instance that restarted).
+    static func store(auditKeys: KeyRing? = nil, settlingGraceSeconds: Int = 0, clock: any GatewayClock = SystemClock())
+        async throws -> (PostgresStore, PostgresStoreConfiguration) {
+        var configuration = try await create()
+        configuration.settlingGraceSeconds = settlingGraceSeconds
+        return (try await PostgresStores.open(configuration, auditKeys: auditKeys, logger: logger, clock: clock), configuration)
+    }
+}

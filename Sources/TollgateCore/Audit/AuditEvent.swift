@@ -1,3 +1,5 @@
+import Foundation
+
 /// One step of one flow, as recorded in the audit log.
 public struct AuditEvent: Sendable, Hashable, Codable {
     /// The stage of the request journey (docs/architecture.md) the event belongs to.
@@ -74,5 +76,21 @@ public struct RecordedAuditEvent: Sendable, Hashable, Codable {
         self.event = event
         self.previousHash = previousHash
         self.hash = hash
+    }
+}
+
+extension AuditEvent {
+    /// `details` as stored by every store: one JSON object, keys sorted, so a row reads the same wherever it was written.
+    public static func detailsJSON(_ details: [String: String]) -> String {
+        var writer = JSONWriter()
+        writer.beginObject()
+        for (key, value) in details.sorted(by: { $0.key < $1.key }) { writer.field(key, value) }
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    /// The details a store read back (empty when the column was NULL or not an object of strings).
+    public static func details(fromJSON text: String?) -> [String: String] {
+        text.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Where the PostgreSQL store connects and how (`storage.postgres`, issue 12: migrations only so far).
+/// Where the PostgreSQL store connects and how (`storage.postgres`).
 ///
 /// A plain value so that reading a configuration needs no database driver: `TollgatePostgres` turns it into a
 /// running client. TLS follows one rule: off by default for a loopback host, required otherwise unless turned off.
@@ -35,6 +35,15 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
     public var tls: TLSMode
     /// Connections kept open at most.
     public var poolSize: Int
+    /// Apply pending migrations when a gateway starts (`migrate_on_start`, default true); off, start-up refuses a
+    /// database that is not up to date and `tollgate migrate` applies them.
+    public var migrateOnStart = true
+    /// An operation still waiting after this long fails with `store_unavailable` (`timeout_seconds`, default 5):
+    /// paid requests answer 503 instead of hanging while the database is away.
+    public var operationTimeoutSeconds = 5
+    /// A claim `settling` for less than this belongs to a live instance, which a starting instance leaves alone
+    /// (`settling_grace_seconds`, default 120; longer than any facilitator's settle timeout).
+    public var settlingGraceSeconds = 120
 
     /// A configuration; `tls` nil applies the default rule (`defaultTLS(host:)`).
     public init(host: String, port: Int = 5432, user: String, database: String, password: PasswordSource = .none,

@@ -9,12 +9,13 @@
 /// - `UsageLedger`: usage reports and package balances;
 /// - `AuditLogStore` (with `AuditHeadReading` and `AuditRetaining`): paging, verifying, exporting and archiving
 ///   the audit log;
-/// - the ledger reads below.
+/// - `ExclusiveJobs`: jobs one instance at a time runs (the reconciler);
+/// - the ledger reads below, and `health()`.
 ///
 /// What is allowed (a refund's amount, whether a hold fits its cap, a balance after a hold) is decided in
 /// Core (`RefundPolicy`, `SpendHolds`, `PackageUnits`); a store reads the current values, asks Core and applies
 /// the answer in one transaction that no other write interleaves with (docs/architecture.md, "The store seam").
-public protocol GatewayStore: TollgateStore, ControlStore, SupportStore, UsageLedger, AuditLogStore {
+public protocol GatewayStore: TollgateStore, ControlStore, SupportStore, UsageLedger, AuditLogStore, ExclusiveJobs {
     /// Payments recorded for one flow, oldest first.
     func payments(correlationId: String) async throws -> [PaymentRecord]
 
@@ -23,4 +24,7 @@ public protocol GatewayStore: TollgateStore, ControlStore, SupportStore, UsageLe
 
     /// Spend held or committed in one bucket of one subject ("0" when nothing was held).
     func spendTotal(subject: String, bucket: String) async throws -> TokenAmount
+
+    /// Whether the database has been answering (never throws: it reports what the last operations saw).
+    func health() -> StoreHealth
 }

@@ -1,0 +1,163 @@
+import Foundation
+import PostgresNIO
+import TollgateCore
+
+extension PostgresStore {
+    // MARK: appending
+
+    public func append(_ events: [AuditEvent]) async throws {
+        guard !events.isEmpty else { return }
+        let keys = auditKeys
+        try await database.write { tx in try await Self.append(events, tx, keys: keys) }
+    }
+
+    /// Appends to the chain, in the caller's write transaction (so under the cluster-wide write lock: whichever
+    /// instance writes, each event links to the one committed just before it). With `keys` each hash is keyed and
+    /// covers the event's seq, assigned here: one past the highest ever used (`audit_sequence`), so a deleted tail is
+    /// never reused.
+    static func append(_ events: [AuditEvent], _ tx: PostgresTransaction, keys: KeyRing?) async throws {
+        guard !events.isEmpty else { return }
+        guard let head = try await tx.row("""
+            SELECT (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) AS hash,
+                   GREATEST((SELECT MAX(seq) FROM audit_event), (SELECT seq FROM audit_sequence WHERE id = 1), 0) AS seq
+            """) else { throw TollgateError(.storeUnavailable, "PostgreSQL returned no audit chain head") }
+        var previous = try head.get("hash", as: String?.self) ?? AuditChain.genesis
+        var seq = try head.get("seq", as: Int64.self)
+        for event in events {
+            seq += 1
+            let hash = keys.map { AuditChain.keyedHash(previous: previous, seq: seq, event: event, key: $0.current) }
+                ?? AuditChain.hash(previous: previous, event: event)
+            try await tx.execute("""
+                INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash)
+                VALUES (\(seq), \(event.correlationId), \(event.timeMillis), \(event.stage.rawValue), \(event.outcome.rawValue), \(event.reason),
+                        \(event.clientId), \(event.resource), \(AuditEvent.detailsJSON(event.details)), \(previous), \(hash))
+                """)
+            previous = hash
+        }
+        try await tx.execute("UPDATE audit_sequence SET seq = GREATEST(seq, \(seq)) WHERE id = 1")
+    }
+
+    // MARK: reading
+
+    public func events(correlationId: String) async throws -> [RecordedAuditEvent] {
+        try await database.read { tx in
+            try await tx.rows("SELECT * FROM audit_event WHERE correlation_id = \(correlationId) ORDER BY time_ms, seq").map(Self.recorded)
+        }
+    }
+
+    public func auditEvents(stage: AuditEvent.Stage, limit: Int) async throws -> [RecordedAuditEvent] {
+        try await database.read { tx in
+            try await tx.rows("SELECT * FROM audit_event WHERE stage = \(stage.rawValue) ORDER BY seq DESC LIMIT \(limit)")
+                .reversed().map(Self.recorded)
+        }
+    }
+
+    public func auditEvents(after seq: Int64, limit: Int) async throws -> [RecordedAuditEvent] {
+        try await database.read { tx in
+            try await tx.rows("SELECT * FROM audit_event WHERE seq > \(seq) ORDER BY seq LIMIT \(limit)").map(Self.recorded)
+        }
+    }
+
+    public func auditSequenceValue() async throws -> Int64? {
+        try await database.read { tx in try await Self.auditSequenceValue(tx) }
+    }
+
+    /// The highest seq ever assigned; nil before the first append (as SQLite's `sqlite_sequence`).
+    static func auditSequenceValue(_ tx: PostgresTransaction) async throws -> Int64? {
+        let value = try await tx.value("SELECT seq FROM audit_sequence WHERE id = 1", as: Int64.self) ?? 0
+        return value > 0 ? value : nil
+    }
+
+    public func auditHead() async throws -> AuditHead? {
+        try await database.read { tx in
+            try await tx.row("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1").map { AuditHead(seq: try $0.get("seq"), hash: try $0.get("hash")) }
+        }
+    }
+
+    public func holds(_ head: AuditHead) async throws -> Bool? {
+        try await database.read(snapshot: true) { tx in
+            head.isHeld(liveHash: try await tx.value("SELECT hash FROM audit_event WHERE seq = \(head.seq)", as: String.self),
+                        archives: try await Self.auditArchives(tx))
+        }
+    }
+
+    /// Verifies the hash chain from one snapshot, a page of rows at a time (bounded memory whatever the size of the
+    /// log), as SQLite's `verifyAuditLog` does.
+    public func verifyAuditLog(archives directory: String?) async throws -> AuditVerifier.Report {
+        let keys = auditKeys
+        return try await database.read(snapshot: true) { tx in
+            var verifier = AuditVerifier.continuing(archives: try await Self.auditArchives(tx), directory: directory, keys: keys)
+            var after = Int64.min
+            while true {
+                let page = try await tx.rows("SELECT * FROM audit_event WHERE seq > \(after) ORDER BY seq LIMIT 5000").map(Self.recorded)
+                guard let last = page.last else { break }
+                for event in page { verifier.consume(event) }
+                after = last.seq
+            }
+            return verifier.finish(sequenceValue: try await Self.auditSequenceValue(tx))
+        }
+    }
+
+    @discardableResult
+    public func exportAudit(sinceMillis: Int64, untilMillis: Int64, pageSize: Int,
+                            _ body: ([RecordedAuditEvent]) throws -> Void) async throws -> Int {
+        var cursor: Int64 = 0
+        var total = 0
+        while true {
+            let after = cursor
+            let page = try await database.read { tx in
+                try await tx.rows("""
+                    SELECT * FROM audit_event WHERE seq > \(after) AND time_ms >= \(sinceMillis) AND time_ms < \(untilMillis) ORDER BY seq LIMIT \(pageSize)
+                    """).map(Self.recorded)
+            }
+            guard let last = page.last else { return total }
+            try body(page)
+            total += page.count
+            cursor = last.seq
+        }
+    }
+
+    // MARK: archiving
+
+    public func auditArchives() async throws -> [AuditArchiveRecord] {
+        try await database.read { tx in try await Self.auditArchives(tx) }
+    }
+
+    /// Records the range and deletes its events, after checking nothing moved since the file was written (another
+    /// archiver, on this instance or another, or rows changed): then nothing is deleted.
+    public func commitAuditArchive(_ record: AuditArchiveRecord, after anchor: AuditVerifier.Anchor) async throws {
+        try await database.write { tx in
+            let current = try await Self.auditArchives(tx).last?.anchor ?? .genesis
+            let count = try await tx.value("SELECT COUNT(*) FROM audit_event WHERE seq BETWEEN \(record.firstSeq) AND \(record.lastSeq)",
+                                           as: Int64.self) ?? 0
+            let lastHash = try await tx.value("SELECT hash FROM audit_event WHERE seq = \(record.lastSeq)", as: String.self)
+            guard current == anchor, count == Int64(record.eventCount), lastHash == record.lastHash else {
+                throw TollgateError(.concurrentChange, "seq \(record.firstSeq)…\(record.lastSeq) changed while it was being archived; "
+                    + "nothing was deleted")
+            }
+            try await tx.execute("""
+                INSERT INTO audit_archive (first_seq, last_seq, prev_hash, last_hash, event_count, file, file_sha256, archived_at)
+                VALUES (\(record.firstSeq), \(record.lastSeq), \(record.previousHash), \(record.lastHash), \(record.eventCount), \(record.file),
+                        \(record.fileSHA256), \(record.archivedAtMillis))
+                """)
+            try await tx.execute("DELETE FROM audit_event WHERE seq BETWEEN \(record.firstSeq) AND \(record.lastSeq)")
+        }
+    }
+
+    static func auditArchives(_ tx: PostgresTransaction) async throws -> [AuditArchiveRecord] {
+        try await tx.rows("SELECT * FROM audit_archive ORDER BY first_seq").map { row in
+            AuditArchiveRecord(firstSeq: try row.get("first_seq"), lastSeq: try row.get("last_seq"), previousHash: try row.get("prev_hash"),
+                               lastHash: try row.get("last_hash"), eventCount: try row.get("event_count"), file: try row.get("file"),
+                               fileSHA256: try row.get("file_sha256"), archivedAtMillis: try row.get("archived_at"))
+        }
+    }
+
+    static func recorded(_ row: PostgresRandomAccessRow) throws -> RecordedAuditEvent {
+        let event = AuditEvent(correlationId: try row.get("correlation_id"), timeMillis: try row.get("time_ms"),
+                               stage: .init(try row.get("stage", as: String.self)),
+                               outcome: AuditEvent.Outcome(rawValue: try row.get("outcome")) ?? .error,
+                               reason: try row.get("reason"), clientId: try row.get("client_id"), resource: try row.get("resource"),
+                               details: AuditEvent.details(fromJSON: try row.get("details")))
+        return RecordedAuditEvent(seq: try row.get("seq"), event: event, previousHash: try row.get("prev_hash"), hash: try row.get("hash"))
+    }
+}

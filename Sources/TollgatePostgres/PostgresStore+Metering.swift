@@ -1,0 +1,140 @@
+import PostgresNIO
+import TollgateCore
+
+extension PostgresStore {
+    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
+        let now = clock.nowMillis(), keys = auditKeys
+        try await database.write { tx in
+            if let response { try await Self.storeResponse(response, key: key, ready: true, tx) }
+            try await Self.settleIntent(key, state: nil, transaction: nil, delivered: true, now: now, tx)
+            if let metering { try await Self.record(metering, now: now, tx) }
+            try await Self.append(events, tx, keys: keys)
+        }
+    }
+
+    public func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome {
+        let now = clock.nowMillis(), keys = auditKeys
+        return try await database.write { tx in
+            let balance = try await Self.balance(client: hold.clientId, package: hold.package, tx)
+            guard let remaining = PackageUnits.afterHold(balance: balance ?? 0, units: hold.units) else { return .insufficient(balance: balance ?? 0) }
+            // A hold needs a balance to hold from (a package bought before): zero units from none is still none.
+            guard balance != nil else { return .insufficient(balance: 0) }
+            try await Self.setBalance(client: hold.clientId, package: hold.package, unit: nil, to: remaining, now: now, tx)
+            try await tx.execute("""
+                INSERT INTO unit_hold (correlation_id, client_id, package, units, state, at_ms)
+                VALUES (\(hold.correlationId), \(hold.clientId), \(hold.package), \(hold.units), 'held', \(now))
+                """)
+            try await Self.append(events, tx, keys: keys)
+            return .held(remaining: remaining)
+        }
+    }
+
+    public func finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent]) async throws {
+        let now = clock.nowMillis(), keys = auditKeys
+        try await database.write { tx in
+            if let hold = try await tx.row("SELECT client_id, package, units FROM unit_hold WHERE correlation_id = \(correlationId) AND state = 'held'") {
+                let client: String = try hold.get("client_id"), package: String = try hold.get("package")
+                if let balance = try await Self.balance(client: client, package: package, tx) {
+                    try await Self.setBalance(client: client, package: package, unit: nil,
+                                              to: PackageUnits.afterFinish(balance: balance, held: try hold.get("units"), consumed: consumed),
+                                              now: now, tx)
+                }
+                try await tx.execute("""
+                    UPDATE unit_hold SET state = \(PackageUnits.finishedHoldState(consumed: consumed)) WHERE correlation_id = \(correlationId)
+                    """)
+            }
+            if let usage { try await Self.insert(usage, tx) }
+            try await Self.append(events, tx, keys: keys)
+        }
+    }
+
+    static func record(_ metering: MeteringRecord, now: Int64, _ tx: PostgresTransaction) async throws {
+        try await insert(metering.usage, tx)
+        guard let grant = metering.grant else { return }
+        let granted = try await tx.count("""
+            INSERT INTO package_grant (correlation_id, client_id, package, unit, units, at_ms)
+            VALUES (\(metering.usage.correlationId), \(grant.clientId), \(grant.package), \(grant.unit), \(grant.units), \(now))
+            ON CONFLICT DO NOTHING RETURNING 1
+            """)
+        guard granted == 1 else { return }
+        // The purchasing request spends its own consumption from the units it bought.
+        let balance = try await balance(client: grant.clientId, package: grant.package, tx) ?? 0
+        try await setBalance(client: grant.clientId, package: grant.package, unit: grant.unit,
+                             to: PackageUnits.afterGrant(balance: balance, granted: grant.units, consumed: metering.usage.quantity), now: now, tx)
+    }
+
+    /// A package balance; nil when the client never had one.
+    static func balance(client: String, package: String, _ tx: PostgresTransaction) async throws -> Int? {
+        try await tx.value("SELECT balance FROM package_balance WHERE client_id = \(client) AND package = \(package)", as: Int.self)
+    }
+
+    /// Writes a balance Core computed from the one read in the same transaction. `unit` creates the row when
+    /// there is none (a purchase, a credit); without it only an existing row changes.
+    static func setBalance(client: String, package: String, unit: String?, to balance: Int, now: Int64, _ tx: PostgresTransaction) async throws {
+        if let unit {
+            try await tx.execute("""
+                INSERT INTO package_balance (client_id, package, unit, balance, updated_at) VALUES (\(client), \(package), \(unit), \(balance), \(now))
+                ON CONFLICT (client_id, package) DO UPDATE SET balance = excluded.balance, updated_at = excluded.updated_at
+                """)
+        } else {
+            try await tx.execute("""
+                UPDATE package_balance SET balance = \(balance), updated_at = \(now) WHERE client_id = \(client) AND package = \(package)
+                """)
+        }
+    }
+
+    static func insert(_ usage: UsageEvent, _ tx: PostgresTransaction) async throws {
+        try await tx.execute("""
+            INSERT INTO usage_event (correlation_id, client_id, payer, resource, unit, quantity, paid_quantity, source, amount, asset, at_ms)
+            VALUES (\(usage.correlationId), \(usage.clientId), \(usage.payer), \(usage.resource), \(usage.unit), \(usage.quantity),
+                    \(usage.paidQuantity), \(usage.source.rawValue), \(usage.amount), \(usage.asset), \(usage.atMillis))
+            ON CONFLICT DO NOTHING
+            """)
+    }
+
+    public func usage(clientId: String?, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummary] {
+        try await database.read(snapshot: true) { tx in
+            var summaries: [String: UsageSummary] = [:]
+            for row in try await tx.rows("""
+                SELECT resource, unit, quantity, amount, asset FROM usage_event u
+                WHERE u.at_ms >= \(fromMillis) AND u.at_ms < \(toMillis) AND (\(clientId)::text IS NULL OR u.client_id = \(clientId))
+                """) {
+                let resource: String = try row.get("resource"), unit: String = try row.get("unit")
+                let amount: String = try row.get("amount"), asset: String = try row.get("asset")
+                var summary = summaries["\(resource)\u{0}\(unit)"] ?? UsageSummary(resource: resource, unit: unit, events: 0, quantity: 0, paid: [:])
+                summary.events += 1
+                summary.quantity += try row.get("quantity", as: Int.self)
+                if amount != "0", !asset.isEmpty {
+                    summary.paid[asset] = DecimalSum.add(summary.paid[asset] ?? "0", amount) ?? summary.paid[asset]
+                }
+                summaries["\(resource)\u{0}\(unit)"] = summary
+            }
+            // Refunds of the flows in the period, whenever they were recorded, so the report nets them out.
+            for row in try await tx.rows("""
+                SELECT u.resource, u.unit, r.kind, r.amount, r.asset FROM refund r JOIN usage_event u ON u.correlation_id = r.correlation_id
+                WHERE u.at_ms >= \(fromMillis) AND u.at_ms < \(toMillis) AND (\(clientId)::text IS NULL OR u.client_id = \(clientId))
+                """) {
+                let key = "\(try row.get("resource", as: String.self))\u{0}\(try row.get("unit", as: String.self))"
+                guard var summary = summaries[key] else { continue }
+                let amount: String = try row.get("amount"), asset: String = try row.get("asset")
+                if try row.get("kind", as: String.self) == Refund.Kind.packageCredit.rawValue {
+                    summary.creditedUnits += Int(amount) ?? 0
+                } else {
+                    summary.refunded[asset] = DecimalSum.add(summary.refunded[asset] ?? "0", amount) ?? summary.refunded[asset]
+                }
+                summaries[key] = summary
+            }
+            return summaries.values.sorted { ($0.resource, $0.unit) < ($1.resource, $1.unit) }
+        }
+    }
+
+    public func packageBalances(clientId: String) async throws -> [String: Int] {
+        try await database.read { tx in
+            var balances: [String: Int] = [:]
+            for row in try await tx.rows("SELECT package, balance FROM package_balance WHERE client_id = \(clientId)") {
+                balances[try row.get("package")] = try row.get("balance")
+            }
+            return balances
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import PostgresNIO
+import TollgateCore
+
+extension PostgresStore {
+    public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {
+        let now = clock.nowMillis(), keys = auditKeys
+        var stored = intent
+        stored.response = nil
+        let json = String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+        try await database.write { tx in
+            let key = intent.key
+            try await tx.execute("""
+                INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
+                VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(intent.correlationId), \(json), \(intent.createdAtMillis), \(now))
+                ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
+                """)
+            if let response = intent.response { try await Self.storeResponse(response, key: key, ready: false, tx) }
+            try await tx.execute("UPDATE reservation SET state = 'settling', updated_at = \(now) WHERE \(row: key)")
+            try await Self.append(events, tx, keys: keys)
+        }
+    }
+
+    public func openSettlement(_ key: ProofKey) async throws -> OpenSettlement? {
+        try await database.read(snapshot: true) { tx in
+            guard let row = try await tx.row("\(unescaped: Self.intentWithState) WHERE \(row: key, table: "i")") else { return nil }
+            return try await Self.openSettlement(row, tx)
+        }
+    }
+
+    public func unresolvedSettlements(limit: Int) async throws -> [OpenSettlement] {
+        try await settlements(where: "i.outcome = 'open' OR (i.outcome = 'settled' AND NOT i.delivered)", limit: limit)
+    }
+
+    public func settlementsForReview(limit: Int) async throws -> [OpenSettlement] {
+        try await settlements(where: "i.outcome = 'review'", limit: limit)
+    }
+
+    private func settlements(where condition: String, limit: Int) async throws -> [OpenSettlement] {
+        try await database.read(snapshot: true) { tx in
+            var found: [OpenSettlement] = []
+            for row in try await tx.rows("\(unescaped: Self.intentWithState) WHERE \(unescaped: condition) ORDER BY i.created_at LIMIT \(limit)") {
+                found.append(try await Self.openSettlement(row, tx))
+            }
+            return found
+        }
+    }
+
+    public func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws {
+        let now = clock.nowMillis(), keys = auditKeys
+        try await database.write { tx in
+            try await tx.execute("""
+                UPDATE settlement_intent SET outcome = \(outcome.rawValue), delivered = delivered OR \(delivered), updated_at = \(now) WHERE \(row: key)
+                """)
+            if delivered {
+                try await tx.execute("UPDATE paid_response SET ready = TRUE WHERE \(row: key)")
+            }
+            try await Self.append(events, tx, keys: keys)
+        }
+    }
+
+    /// Claims `settling` for longer than the grace period (`storage.postgres.settling_grace_seconds`) become `unknown`.
+    /// On a shared database other instances may be settling right now: their claims are younger than the grace period
+    /// and are left to them; a claim older than it belongs to an instance that stopped, and the reconciler resolves it.
+    public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
+        let now = clock.nowMillis(), keys = auditKeys, cutoff = now - settlingGraceMillis
+        return try await database.write { tx in
+            var changed: [OpenSettlement] = []
+            for row in try await tx.rows("\(unescaped: Self.intentWithState) WHERE r.state = 'settling' AND r.updated_at <= \(cutoff)") {
+                var open = try await Self.openSettlement(row, tx)
+                try await tx.execute("UPDATE reservation SET state = 'unknown', updated_at = \(now) WHERE \(row: open.intent.key)")
+                open.state = .unknown
+                try await Self.append(events(open), tx, keys: keys)
+                changed.append(open)
+            }
+            return changed
+        }
+    }
+
+    /// An intent with its reservation's state (`i`, `r`).
+    static let intentWithState = """
+        SELECT i.*, r.state FROM settlement_intent i LEFT JOIN reservation r
+          ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
+        """
+
+    /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome.
+    static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
+                             _ tx: PostgresTransaction) async throws {
+        let outcome = StoreRetention.intentOutcome(state)?.rawValue
+        try await tx.execute("""
+            UPDATE settlement_intent SET outcome = COALESCE(\(outcome), outcome), tx = COALESCE(NULLIF(\(transaction), ''), tx),
+                                         delivered = delivered OR \(delivered), updated_at = \(now)
+            WHERE \(row: key)
+            """)
+    }
+
+    static func openSettlement(_ row: PostgresRandomAccessRow, _ tx: PostgresTransaction) async throws -> OpenSettlement {
+        var intent = try JSONDecoder().decode(SettlementIntent.self, from: Data(try row.get("intent", as: String.self).utf8))
+        intent.response = try await storedResponse(intent.key, readyOnly: false, now: nil, tx)
+        return OpenSettlement(intent: intent, state: try row.get("state", as: String?.self).flatMap(Reservation.State.init(rawValue:)) ?? .unknown,
+                              outcome: OpenSettlement.Outcome(rawValue: try row.get("outcome")) ?? .open, delivered: try row.get("delivered"),
+                              transaction: try row.get("tx"))
+    }
+}

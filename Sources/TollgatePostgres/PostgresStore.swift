@@ -1,0 +1,284 @@
+import Foundation
+import Logging
+import PostgresNIO
+import TollgateCore
+
+/// The shared store: many gateway instances on one PostgreSQL, with every guarantee of one instance.
+///
+/// The same tables and the same transactions as the SQLite store (the conformance suite runs against both); what
+/// differs is how instances are kept apart (`PostgresExecutor`: one writer at a time cluster-wide, bounded waits)
+/// and what only a shared store needs (`exclusively` for the reconciler, `notifyControls` for revocations).
+/// docs/architecture.md, "Many instances on PostgreSQL", says what is shared and what stays per instance.
+public struct PostgresStore: GatewayStore {
+    let database: PostgresExecutor
+    /// The keys of the audit chain; every instance writing one database must use the same ones.
+    public let auditKeys: KeyRing?
+    /// The time written on rows (`updated_at`, `created_at`); Core's clock, replaceable in tests.
+    let clock: any GatewayClock
+    /// Settling claims younger than this belong to a live instance: a starting instance leaves them alone.
+    let settlingGraceMillis: Int64
+
+    init(database: PostgresExecutor, auditKeys: KeyRing?, clock: any GatewayClock, settlingGraceMillis: Int64) {
+        self.database = database
+        self.auditKeys = auditKeys
+        self.clock = clock
+        self.settlingGraceMillis = settlingGraceMillis
+    }
+
+    public func health() -> StoreHealth { database.monitor.health }
+
+    public func exclusively<Value: Sendable>(_ name: String, _ body: @Sendable () async throws -> Value) async throws -> Value? {
+        try await database.exclusively(name, body)
+    }
+
+    // MARK: claims
+
+    public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
+        let now = clock.nowMillis(), keys = auditKeys
+        return try await database.write { tx in
+            let key = reservation.key
+            if let identifier = reservation.paymentIdentifier, let row = try await tx.row("""
+                SELECT fingerprint, correlation_id FROM payment_identifier WHERE client_id = \(reservation.clientId) AND identifier = \(identifier)
+                """), try row.get("fingerprint", as: String.self) != reservation.fingerprint {
+                return .identifierConflict(correlationId: try row.get("correlation_id"))
+            }
+            let inserted = try await tx.count("""
+                INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
+                VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(reservation.correlationId), \(reservation.clientId),
+                        \(reservation.resource), \(reservation.validBefore), 'reserved', \(now))
+                ON CONFLICT DO NOTHING RETURNING 1
+                """)
+            guard inserted == 1 else {
+                if let row = try await tx.row("SELECT correlation_id, state FROM reservation WHERE \(row: key)") {
+                    return .alreadyClaimed(correlationId: try row.get("correlation_id"),
+                                           state: Reservation.State(rawValue: try row.get("state")) ?? .reserved)
+                }
+                let state = try await tx.value("SELECT state FROM reservation WHERE correlation_id = \(reservation.correlationId)", as: String.self)
+                return .offerAlreadyUsed(state: state.flatMap(Reservation.State.init(rawValue:)) ?? .reserved)
+            }
+            if let identifier = reservation.paymentIdentifier {
+                try await tx.execute("""
+                    INSERT INTO payment_identifier (client_id, identifier, fingerprint, correlation_id, created_at)
+                    VALUES (\(reservation.clientId), \(identifier), \(reservation.fingerprint), \(reservation.correlationId), \(now))
+                    ON CONFLICT DO NOTHING
+                    """)
+            }
+            try await tx.execute("""
+                INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
+                VALUES (\(reservation.correlationId), \(key.network), \(key.asset), \(key.payer), \(key.nonce), \(reservation.offerToken),
+                        \(reservation.payload), \(now))
+                """)
+            try await Self.append(events, tx, keys: keys)
+            return .reserved
+        }
+    }
+
+    public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
+        let keys = auditKeys
+        try await database.write { tx in
+            if let flow = try await Self.reservationFlow(key, tx) { try await Self.endHolds(flow, as: SpendHolds.afterRelease, tx) }
+            // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
+            let released = try await tx.count("""
+                DELETE FROM reservation WHERE \(row: key) AND state IN \(unescaped: Self.sqlList(StoreRetention.releasableStates)) RETURNING 1
+                """)
+            if released > 0 {
+                try await tx.execute("DELETE FROM settlement_intent WHERE \(row: key) AND outcome = 'open'")
+                try await tx.execute("DELETE FROM paid_response WHERE \(row: key) AND NOT ready")
+            }
+            try await Self.append(events, tx, keys: keys)
+        }
+    }
+
+    public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
+                       metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
+        let now = clock.nowMillis(), keys = auditKeys
+        try await database.write { tx in
+            if let response { try await Self.storeResponse(response, key: key, ready: true, tx) }
+            try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now, tx)
+            try await tx.execute("UPDATE reservation SET state = \(state.rawValue), updated_at = \(now) WHERE \(row: key)")
+            // Money may still move while the outcome is open: then the hold is kept.
+            if let flow = try await Self.reservationFlow(key, tx), let next = SpendHolds.afterFinish(state) {
+                try await Self.endHolds(flow, as: next, tx)
+            }
+            // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
+            if let payment {
+                try await tx.execute("""
+                    INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
+                                         unit, quantity, settled_at, body_sha256)
+                    SELECT \(payment.correlationId), \(payment.rail), \(payment.network), \(payment.asset), \(payment.payer), \(payment.payee),
+                           \(payment.amount), \(payment.nonce), \(payment.transaction), \(payment.clientId), \(payment.resource),
+                           \(payment.unit), \(payment.quantity), \(payment.settledAtMillis), \(payment.bodySHA256)
+                    WHERE NOT EXISTS (SELECT 1 FROM payment WHERE network = \(payment.network) AND asset = \(payment.asset)
+                                      AND payer = \(payment.payer) AND nonce = \(payment.nonce))
+                    """)
+            }
+            if let metering, state == .settled { try await Self.record(metering, now: now, tx) }
+            try await Self.append(events, tx, keys: keys)
+        }
+    }
+
+    public func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse? {
+        try await database.read { tx in try await Self.storedResponse(key, readyOnly: true, now: unixSeconds, tx) }
+    }
+
+    public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
+        try await database.write { tx in
+            let purged = try await tx.count("""
+                DELETE FROM reservation WHERE valid_before < \(unixSeconds) AND state IN \(unescaped: Self.sqlList(StoreRetention.purgeableStates))
+                RETURNING 1
+                """)
+            try await tx.execute("DELETE FROM paid_response WHERE expires_at < \(unixSeconds)")
+            try await tx.execute("DELETE FROM payment_identifier WHERE created_at < \((unixSeconds - StoreRetention.paymentIdentifierSeconds) * 1000)")
+            // Resolved intents only (`StoreRetention.isResolved`): open, undelivered and review ones stay until they are resolved.
+            try await tx.execute("""
+                DELETE FROM settlement_intent WHERE updated_at < \(unixSeconds * 1000)
+                  AND ((outcome = 'settled' AND delivered) OR outcome IN ('failed', 'refunded'))
+                """)
+            return purged
+        }
+    }
+
+    public func payments(correlationId: String) async throws -> [PaymentRecord] {
+        try await database.read { tx in
+            try await tx.rows("SELECT * FROM payment WHERE correlation_id = \(correlationId) ORDER BY id").map(Self.payment)
+        }
+    }
+
+    public func reservationState(_ key: ProofKey) async throws -> Reservation.State? {
+        try await database.read { tx in
+            try await tx.value("SELECT state FROM reservation WHERE \(row: key)", as: String.self)
+                .flatMap(Reservation.State.init(rawValue:))
+        }
+    }
+
+    // MARK: spend caps
+
+    public func holdSpend(_ holds: [SpendHold], correlationId: String) async throws -> SpendHold? {
+        guard !holds.isEmpty else { return nil }
+        return try await database.write { tx in
+            var totals: [SpendHolds.Bucket: TokenAmount] = [:]
+            var counted: Set<SpendHolds.Bucket> = []
+            for bucket in Set(holds.map(SpendHolds.Bucket.init)) {
+                totals[bucket] = try await Self.spendTotal(bucket, tx)
+                let state = try await tx.value("""
+                    SELECT state FROM spend_hold WHERE correlation_id = \(correlationId) AND subject = \(bucket.subject) AND bucket = \(bucket.bucket)
+                    """, as: String.self)
+                if let state = state.flatMap(SpendHolds.State.init(rawValue:)), state.counts { counted.insert(bucket) }
+            }
+            switch SpendHolds.decide(holds, totals: totals, counted: counted) {
+            case .exceeds(let hold):
+                return hold
+            case .hold(let writes):
+                for write in writes {
+                    try await Self.setSpendTotal(.init(write.hold), to: write.total, tx)
+                    try await tx.execute("""
+                        INSERT INTO spend_hold (correlation_id, subject, bucket, amount, state)
+                        VALUES (\(correlationId), \(write.hold.subject), \(write.hold.bucket), \(write.hold.amount.atomic), \(SpendHolds.State.held.rawValue))
+                        ON CONFLICT (correlation_id, subject, bucket) DO UPDATE SET amount = excluded.amount, state = excluded.state
+                        """)
+                }
+                return nil
+            }
+        }
+    }
+
+    public func spendTotals(subject: String) async throws -> [String: String] {
+        try await database.read { tx in
+            var totals: [String: String] = [:]
+            for row in try await tx.rows("SELECT bucket, total FROM spend_total WHERE subject = \(subject)") {
+                totals[try row.get("bucket")] = try row.get("total")
+            }
+            return totals
+        }
+    }
+
+    public func spendTotal(subject: String, bucket: String) async throws -> TokenAmount {
+        try await database.read { tx in try await Self.spendTotal(.init(subject: subject, bucket: bucket), tx) }
+    }
+
+    static func spendTotal(_ bucket: SpendHolds.Bucket, _ tx: PostgresTransaction) async throws -> TokenAmount {
+        try await tx.value("SELECT total FROM spend_total WHERE subject = \(bucket.subject) AND bucket = \(bucket.bucket)", as: String.self)
+            .flatMap { TokenAmount(atomic: $0) } ?? .zero
+    }
+
+    static func setSpendTotal(_ bucket: SpendHolds.Bucket, to total: TokenAmount, _ tx: PostgresTransaction) async throws {
+        try await tx.execute("""
+            INSERT INTO spend_total (subject, bucket, total) VALUES (\(bucket.subject), \(bucket.bucket), \(total.atomic))
+            ON CONFLICT (subject, bucket) DO UPDATE SET total = excluded.total
+            """)
+    }
+
+    /// Moves the flow's `held` holds to `next`; a released hold gives its amount back to its bucket's total.
+    static func endHolds(_ correlationId: String, as next: SpendHolds.State, _ tx: PostgresTransaction) async throws {
+        if next == .released {
+            for row in try await tx.rows("SELECT subject, bucket, amount FROM spend_hold WHERE correlation_id = \(correlationId) AND state = 'held'") {
+                let bucket = SpendHolds.Bucket(subject: try row.get("subject"), bucket: try row.get("bucket"))
+                let total = SpendHolds.released(try await spendTotal(bucket, tx), amount: TokenAmount(atomic: try row.get("amount", as: String.self)) ?? .zero)
+                try await setSpendTotal(bucket, to: total, tx)
+            }
+        }
+        try await tx.execute("UPDATE spend_hold SET state = \(next.rawValue) WHERE correlation_id = \(correlationId) AND state = 'held'")
+    }
+
+    // MARK: responses
+
+    /// `ready: false` keeps an answer prepared before settlement out of reach until the payment is known to have settled.
+    static func storeResponse(_ response: StoredResponse, key: ProofKey, ready: Bool, _ tx: PostgresTransaction) async throws {
+        let headers = String(decoding: (try? JSONEncoder().encode(response.headers)) ?? Data("[]".utf8), as: UTF8.self)
+        try await tx.execute("""
+            INSERT INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
+                                       expires_at, ready, payment_identifier)
+            VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(response.correlationId), \(response.clientId), \(response.request),
+                    \(response.status), \(headers), \(Data(response.body)), \(response.expiresAt), \(ready), \(response.paymentIdentifier))
+            ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET
+                correlation_id = excluded.correlation_id, client_id = excluded.client_id, request = excluded.request, status = excluded.status,
+                headers = excluded.headers, body = excluded.body, expires_at = excluded.expires_at, ready = excluded.ready,
+                payment_identifier = excluded.payment_identifier
+            """)
+    }
+
+    static func storedResponse(_ key: ProofKey, readyOnly: Bool, now unixSeconds: Int64?, _ tx: PostgresTransaction) async throws -> StoredResponse? {
+        guard let row = try await tx.row("""
+            SELECT * FROM paid_response WHERE \(row: key) AND expires_at >= \(unixSeconds ?? Int64.min) AND (ready OR NOT \(readyOnly))
+            """) else { return nil }
+        let headers = (try? JSONDecoder().decode([[String]].self, from: Data(try row.get("headers", as: String.self).utf8))) ?? []
+        return StoredResponse(correlationId: try row.get("correlation_id"), clientId: try row.get("client_id"), request: try row.get("request"),
+                              status: try row.get("status"), headers: headers, body: Array(try row.get("body", as: Data.self)),
+                              expiresAt: try row.get("expires_at"), paymentIdentifier: try row.get("payment_identifier"))
+    }
+
+    static func reservationFlow(_ key: ProofKey, _ tx: PostgresTransaction) async throws -> String? {
+        try await tx.value("SELECT correlation_id FROM reservation WHERE \(row: key)", as: String.self)
+    }
+
+    static func payment(_ row: PostgresRandomAccessRow) throws -> PaymentRecord {
+        PaymentRecord(correlationId: try row.get("correlation_id"), rail: try row.get("rail"), network: try row.get("network"),
+                      asset: try row.get("asset"), payer: try row.get("payer"), payee: try row.get("payee"), amount: try row.get("amount"),
+                      nonce: try row.get("nonce"), transaction: try row.get("tx"), clientId: try row.get("client_id"),
+                      resource: try row.get("resource"), unit: try row.get("unit"), quantity: try row.get("quantity"),
+                      settledAtMillis: try row.get("settled_at"), bodySHA256: try row.get("body_sha256"))
+    }
+
+    // MARK: SQL helpers
+
+    /// `('a', 'b')` for an SQL `IN`: states are fixed identifiers, never client input.
+    static func sqlList(_ states: Set<Reservation.State>) -> String {
+        "(" + states.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ") + ")"
+    }
+}
+
+extension PostgresQuery.StringInterpolation {
+    /// `network = $n AND asset = $n+1 AND payer = … AND nonce = …`: one proof's row, its key bound as parameters.
+    /// `table` qualifies the columns (`i.network`) in a join.
+    mutating func appendInterpolation(row key: ProofKey, table: String = "") {
+        let prefix = table.isEmpty ? "" : table + "."
+        appendLiteral("\(prefix)network = ")
+        appendInterpolation(key.network)
+        appendLiteral(" AND \(prefix)asset = ")
+        appendInterpolation(key.asset)
+        appendLiteral(" AND \(prefix)payer = ")
+        appendInterpolation(key.payer)
+        appendLiteral(" AND \(prefix)nonce = ")
+        appendInterpolation(key.nonce)
+    }
+}

@@ -1,0 +1,53 @@
+import Logging
+import PostgresNIO
+import TollgateCore
+
+/// One leased connection, inside a transaction for writes: the few query shapes the store uses.
+///
+/// Values are bound with `PostgresQuery` interpolation (`"… WHERE id = \(id)"` sends `id` as a parameter); only
+/// fixed identifiers go in through `\(unescaped:)`.
+struct PostgresTransaction {
+    let connection: PostgresConnection
+    let logger: Logger
+
+    /// Runs a statement and discards what it returns.
+    func execute(_ query: PostgresQuery) async throws {
+        try await connection.query(query, logger: logger)
+    }
+
+    /// Runs a statement and counts the rows it returned: with `RETURNING 1`, the rows it changed.
+    func count(_ query: PostgresQuery) async throws -> Int {
+        try await connection.query(query, logger: logger).collect().count
+    }
+
+    /// Every row, by column name.
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+        try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+    }
+
+    /// The first row, if any.
+    func row(_ query: PostgresQuery) async throws -> PostgresRandomAccessRow? {
+        try await rows(query).first
+    }
+
+    /// The first column of the first row; nil when there is no row (or the value is NULL).
+    func value<Value: PostgresDecodable>(_ query: PostgresQuery, as type: Value.Type = Value.self) async throws -> Value? {
+        guard let row = try await connection.query(query, logger: logger).collect().first else { return nil }
+        let cell = row.makeRandomAccess()[0]
+        guard cell.bytes != nil else { return nil }
+        return try cell.decode(Value.self, context: .default)
+    }
+
+    /// The first column of every row.
+    func values<Value: PostgresDecodable>(_ query: PostgresQuery, as type: Value.Type = Value.self) async throws -> [Value] {
+        try await connection.query(query, logger: logger).collect().map { try $0.makeRandomAccess()[0].decode(Value.self, context: .default) }
+    }
+}
+
+extension PostgresRandomAccessRow {
+    /// The value of `column`, decoded; a missing column or a wrong type throws (never a crash).
+    func get<Value: PostgresDecodable>(_ column: String, as type: Value.Type = Value.self) throws -> Value {
+        guard contains(column) else { throw TollgateError(.storeUnavailable, "PostgreSQL returned no column \(column)") }
+        return try self[column].decode(Value.self, context: .default)
+    }
+}
