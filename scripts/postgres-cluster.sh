@@ -3,6 +3,9 @@
 #   scripts/postgres-cluster.sh start   initdb in a temp folder, start on 127.0.0.1, print the connection URL
 #   scripts/postgres-cluster.sh url     print the URL of the running cluster
 #   scripts/postgres-cluster.sh stop    stop the cluster and remove its folder (does nothing when none runs)
+#   scripts/postgres-cluster.sh createdb NAME   create an empty database NAME on it and print its URL
+#   scripts/postgres-cluster.sh halt    stop the server but keep its data (an outage, for the failure tests)
+#   scripts/postgres-cluster.sh resume  start a halted server again on the same port and data
 # State lives in TOLLGATE_PG_STATE (default .build/postgres-cluster): the data folder's path and the port.
 # PostgreSQL refuses to run as root, so under root the cluster belongs to the system user tollgate-pg (created
 # with useradd -r when missing). When initdb is missing, Debian's postgresql package is installed with apt-get.
@@ -78,11 +81,30 @@ start() {
     local port; port="$(free_port)"
     echo "$root/data" >"$STATE/data"; echo "$BIN" >"$STATE/bin"; echo "$port" >"$STATE/port"; echo "$owner" >"$STATE/user"
     echo "$root" >"$STATE/root"
-    as_owner "$BIN/pg_ctl" -D "$root/data" -l "$root/server.log" -w -t 60 \
-        -o "-p $port -k $root/socket -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
-        || { cat "$root/server.log" >&2 || true; die "pg_ctl start failed"; }
+    run_server
     as_owner "$BIN/createdb" -h 127.0.0.1 -p "$port" -U "$owner" "$DB" || die "createdb failed"
     url
+}
+
+# Starts the server of the cluster recorded in $STATE (after `start` set it up, or after `halt`).
+run_server() {
+    local root data bin port
+    root="$(cat "$STATE/root")"; data="$(cat "$STATE/data")"; bin="$(cat "$STATE/bin")"; port="$(cat "$STATE/port")"
+    as_owner "$bin/pg_ctl" -D "$data" -l "$root/server.log" -w -t 60 \
+        -o "-p $port -k $root/socket -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+        || { cat "$root/server.log" >&2 || true; die "pg_ctl start failed"; }
+}
+
+createdb() {
+    [ -n "${1:-}" ] || die "usage: $0 createdb NAME"
+    [ -f "$STATE/port" ] || die "no cluster runs (scripts/postgres-cluster.sh start)"
+    as_owner "$(cat "$STATE/bin")/createdb" -h 127.0.0.1 -p "$(cat "$STATE/port")" -U "$(cat "$STATE/user")" "$1" || die "createdb $1 failed"
+    echo "postgres://$(cat "$STATE/user")@127.0.0.1:$(cat "$STATE/port")/$1"
+}
+
+halt() {
+    [ -f "$STATE/data" ] || die "no cluster runs"
+    as_owner "$(cat "$STATE/bin")/pg_ctl" -D "$(cat "$STATE/data")" -m immediate -w stop >/dev/null || die "pg_ctl stop failed"
 }
 
 stop() {
@@ -98,5 +120,8 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     url) url ;;
-    *) echo "usage: $0 start|stop|url" >&2; exit 2 ;;
+    createdb) createdb "${2:-}" ;;
+    halt) halt ;;
+    resume) run_server ;;
+    *) echo "usage: $0 start|stop|url|createdb NAME|halt|resume" >&2; exit 2 ;;
 esac

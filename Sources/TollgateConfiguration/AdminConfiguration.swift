@@ -14,4 +14,7 @@ public struct AdminConfiguration: Sendable, Hashable {
         self.token = token
         self.allowRemote = allowRemote
     }
+
+    /// Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost): where the admin API may listen by default.
+    public static func isLoopback(_ host: String) -> Bool { ConfigurationLoader.isLoopback(host) }
 }

@@ -83,7 +83,8 @@ public struct GatewayAssembly: Sendable {
             batcher,
             FacilitatorHealthService(pool: pool, expected: configuration.paidNetworks, logger: logger),
             ReservationJanitor(store: store, logger: logger),
-            SettlementReconciler(gateway: gateway, interval: .seconds(configuration.settlement.reconcileIntervalSeconds), logger: logger),
+            SettlementReconciler(gateway: gateway, interval: .seconds(configuration.settlement.reconcileIntervalSeconds), jobs: store,
+                                 logger: logger),
         ]
         // Every instance follows the shared store, with or without its own admin listener, so a change made
         // anywhere applies here within a second.

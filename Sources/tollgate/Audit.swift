@@ -31,7 +31,7 @@ struct AuditVerify: AsyncParsableCommand {
             guard let head = AuditHead(text) else { throw ValidationError("--expect-head expects SEQ:HASH, e.g. 1234:v2:k1:9f…") }
             return head
         }
-        let store = try options.open()
+        let store = try await options.open()
         var report = try await store.verifyAuditLog(archives: archives)
         if let expected {
             switch try await store.holds(expected) {
@@ -124,7 +124,7 @@ struct AuditExport: AsyncParsableCommand {
         let nowMillis = SystemClock().nowMillis()
         let sinceMillis = try AuditTime.millis(since, now: nowMillis)
         let untilMillis = try until.map { try AuditTime.millis($0, now: nowMillis) } ?? .max
-        let store = try options.open()
+        let store = try await options.open()
         let handle: FileHandle
         if let output {
             guard FileManager.default.createFile(atPath: output, contents: nil), let file = FileHandle(forWritingAtPath: output) else {
@@ -166,7 +166,7 @@ struct AuditArchive: AsyncParsableCommand {
             FileHandle.standardError.write(Data("\(config): audit.retention_days is not set: every event is kept, nothing to archive\n".utf8))
             throw ExitCode(2)
         }
-        let store = try ConfigurationFile.openStore(configuration)
+        let store = try await ConfigurationFile.openStore(configuration)
         let directory = URL(fileURLWithPath: retention.archiveDirectory, isDirectory: true)
         let archived: [AuditArchiveRecord]
         do {

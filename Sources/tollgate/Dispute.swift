@@ -91,7 +91,7 @@ struct Dispute: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (configuration, database) = try store.load()
+            let (configuration, database) = try await store.load()
             // The same key ring the gateway signs offers with; without it the bundle still exports, MACs unchecked.
             let keys: KeyRing?
             do {
@@ -145,13 +145,13 @@ struct SupportStoreOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
     var config: String
 
-    func load(requireKeys: Bool = true) throws -> (GatewayConfiguration, any GatewayStore) {
+    func load(requireKeys: Bool = true) async throws -> (GatewayConfiguration, any GatewayStore) {
         let configuration = try ConfigurationFile.load(config)
-        return (configuration, try ConfigurationFile.openStore(configuration, requireKeys: requireKeys))
+        return (configuration, try await ConfigurationFile.openStore(configuration, requireKeys: requireKeys))
     }
 
     /// The store; `requireKeys: false` for commands that only read.
-    func open(requireKeys: Bool = true) throws -> any GatewayStore { try load(requireKeys: requireKeys).1 }
+    func open(requireKeys: Bool = true) async throws -> any GatewayStore { try await load(requireKeys: requireKeys).1 }
 
     static var defaultActor: String {
         let environment = ProcessInfo.processInfo.environment

@@ -17,10 +17,12 @@ struct MCPCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The configuration file (YAML) with an mcp: section.")
     var config: String
 
+    @OptionGroup var overrides: ListenOverrides
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let loaded = try ConfigurationFile.load(config)
+        let loaded = try overrides.apply(to: ConfigurationFile.load(config))
         guard let mcp = loaded.mcp else {
             Console.error("\(config): no mcp: section; `tollgate mcp` needs one (docs/configuration.md, \"mcp\"); `tollgate serve` runs the reverse proxy")
             throw ExitCode(2)

@@ -26,7 +26,7 @@ struct Reconcile: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.makeLogger("tollgate.reconcile")
         let loaded = try ConfigurationFile.load(config)
-        let store = try ConfigurationFile.openStore(loaded)
+        let store = try await ConfigurationFile.openStore(loaded)
         let assembly = GatewayAssembly(configuration: loaded, keys: try ConfigurationFile.keys(loaded), store: store, logger: logger)
         let report = try await assembly.gateway.reconcile(startup: gatewayStopped)
         let review = try await store.settlementsForReview(limit: 1000)

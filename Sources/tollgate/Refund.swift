@@ -33,7 +33,7 @@ struct RefundCommand: AsyncParsableCommand {
 
         func run() async throws {
             let configuration = try ConfigurationFile.load(config)
-            let store = try ConfigurationFile.openStore(configuration)
+            let store = try await ConfigurationFile.openStore(configuration)
             let atomic = try await RefundAmount.atomic(amount, correlationId: correlationId, store: store, assets: configuration.assets)
             do {
                 let refund = try await store.refund(RefundRequest(correlationId: correlationId, amount: atomic, reason: reason, actor: SupportStoreOptions.defaultActor),

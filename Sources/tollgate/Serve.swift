@@ -6,6 +6,7 @@ import TollgateAdmin
 import TollgateConfiguration
 import TollgateCore
 import TollgateHTTP
+import TollgatePostgres
 import TollgateSQLite
 import UnixSignals
 
@@ -15,10 +16,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The configuration file (YAML).")
     var config: String
 
+    @OptionGroup var overrides: ListenOverrides
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let loaded = try ConfigurationFile.load(config)
+        let loaded = try overrides.apply(to: ConfigurationFile.load(config))
         if loaded.mcp != nil {
             Console.error("\(config): has an mcp: section; run it with `tollgate mcp --config \(config)`")
             throw ExitCode(2)
@@ -30,7 +33,7 @@ struct Serve: AsyncParsableCommand {
     /// and everything beside them until SIGTERM or SIGINT.
     static func run(_ loaded: GatewayConfiguration, logger: Logger, name: String) async throws {
         let keys = try ConfigurationFile.keys(loaded)
-        let store = try ConfigurationFile.openStore(loaded)
+        let store = try await ConfigurationFile.openStore(loaded, logger: logger)
         let adminToken = try loaded.admin.map { try ConfigurationFile.adminToken($0) }
         // Revocations and incidents apply from the first request: no serving before they are loaded.
         let controls = try await ConfigurationFile.controls(store)
@@ -120,17 +123,22 @@ enum ConfigurationFile {
 
     /// The store, chaining audit events with the keys derived from the configured secrets. A command that
     /// only reads (`requireKeys: false`) opens it without them when the secrets are not available here.
-    static func openStore(_ configuration: GatewayConfiguration, requireKeys: Bool = true) throws -> any GatewayStore {
-        if configuration.postgres != nil {
-            Console.error("the PostgreSQL store is not complete yet: migrations only (issue 12); `tollgate migrate --config F` applies them, serving needs storage.sqlite")
-            throw ExitCode(2)
-        }
+    static func openStore(_ configuration: GatewayConfiguration, requireKeys: Bool = true, logger: Logger = Logger(label: "tollgate.store"))
+        async throws -> any GatewayStore {
         var auditKeys: KeyRing?
         do {
             auditKeys = try SecretResolver.keyRing(configuration.secrets).auditKeys()
         } catch {
             if requireKeys {
                 FileHandle.standardError.write(Data("the audit log is chained with a key derived from the gateway's secrets, so this command needs them: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+        if let postgres = configuration.postgres {
+            do {
+                return try await PostgresStores.open(postgres, auditKeys: auditKeys, logger: logger)
+            } catch {
+                Console.error("cannot open the PostgreSQL store at \(postgres.host):\(postgres.port)/\(postgres.database): \(error)")
                 throw ExitCode(2)
             }
         }

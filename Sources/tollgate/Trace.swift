@@ -29,7 +29,7 @@ struct Trace: AsyncParsableCommand {
 
     func run() async throws {
         let traceKey = try TraceKey(parsing: key)
-        let store = try options.open(requireKeys: false)
+        let store = try await options.open(requireKeys: false)
         let match = try await store.flows(matching: traceKey, limit: limit)
         var loader = TraceLoader(store: store, shown: Set(match.correlationIds))
         var reports: [TraceReport] = []

@@ -24,7 +24,7 @@ struct UsageCommand: AsyncParsableCommand {
             throw ValidationError("--period must be YYYY-MM, YYYY-MM-DD, today or month")
         }
         let configuration = try ConfigurationFile.load(config)
-        let store = try ConfigurationFile.openStore(configuration, requireKeys: false)
+        let store = try await ConfigurationFile.openStore(configuration, requireKeys: false)
         let summaries = try await store.usage(clientId: client, fromMillis: window.fromMillis, toMillis: window.toMillis)
         var balances: [String: Int] = [:]
         if let client { balances = try await store.packageBalances(clientId: client) }

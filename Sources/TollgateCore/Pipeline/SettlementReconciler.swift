@@ -3,14 +3,22 @@ import ServiceLifecycle
 
 /// Runs `Gateway.reconcile` at start-up (claims left `settling` by a stopped process become `unknown` and
 /// are resolved before traffic arrives) and then every `interval`.
+///
+/// Each pass runs through `jobs`: on a store shared by several instances only one of them reconciles at a time
+/// (the others skip that pass), so two instances never ask a facilitator about the same claim at once.
 public struct SettlementReconciler: Service {
+    /// The name the pass is run under in `ExclusiveJobs`.
+    public static let jobName = "settlement-reconciler"
+
     let gateway: Gateway
     let interval: Duration
+    let jobs: any ExclusiveJobs
     let logger: Logger
 
-    public init(gateway: Gateway, interval: Duration = .seconds(30), logger: Logger) {
+    public init(gateway: Gateway, interval: Duration = .seconds(30), jobs: any ExclusiveJobs = LocalJobs(), logger: Logger) {
         self.gateway = gateway
         self.interval = interval
+        self.jobs = jobs
         self.logger = logger
     }
 
@@ -22,15 +30,12 @@ public struct SettlementReconciler: Service {
         var startup = true
         while !Task.isCancelled {
             do {
-                let report = try await gateway.reconcile(startup: startup)
-                startup = false
-                let changed = report.abandoned.count + report.settled.count + report.failed.count + report.refunded.count + report.review.count
-                if changed > 0 || !report.stillUnknown.isEmpty {
-                    logger.notice("settlements reconciled", metadata: [
-                        "tollgate.abandoned": "\(report.abandoned.count)", "tollgate.settled": "\(report.settled.count)",
-                        "tollgate.failed": "\(report.failed.count)", "tollgate.unknown": "\(report.stillUnknown.count)",
-                        "tollgate.refunded": "\(report.refunded.count)", "tollgate.review": "\(report.review.count)",
-                    ])
+                let gateway = self.gateway, first = startup
+                if let report = try await jobs.exclusively(Self.jobName, { try await gateway.reconcile(startup: first) }) {
+                    startup = false
+                    log(report)
+                } else {
+                    logger.debug("another instance is reconciling; this pass is skipped")
                 }
             } catch {
                 logger.warning("reconciliation failed", metadata: ["tollgate.error": "\(error)"])
@@ -41,5 +46,15 @@ public struct SettlementReconciler: Service {
                 return
             }
         }
+    }
+
+    private func log(_ report: ReconcileReport) {
+        let changed = report.abandoned.count + report.settled.count + report.failed.count + report.refunded.count + report.review.count
+        guard changed > 0 || !report.stillUnknown.isEmpty else { return }
+        logger.notice("settlements reconciled", metadata: [
+            "tollgate.abandoned": "\(report.abandoned.count)", "tollgate.settled": "\(report.settled.count)",
+            "tollgate.failed": "\(report.failed.count)", "tollgate.unknown": "\(report.stillUnknown.count)",
+            "tollgate.refunded": "\(report.refunded.count)", "tollgate.review": "\(report.review.count)",
+        ])
     }
 }
