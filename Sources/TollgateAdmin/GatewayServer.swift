@@ -54,7 +54,7 @@ public struct GatewayServer {
                 router: AdminAPI.router(store: store, controls: assembly.controls, token: adminToken,
                                         policy: AdminPolicyView(limits: configuration.limits.global, routeLimits: configuration.limits.perRoute,
                                                                 spendCaps: configuration.spendCaps, quotas: configuration.quotas),
-                                        metrics: exposition, logger: logger),
+                                        metrics: exposition, storeHealth: { store.health() }, logger: logger),
                 configuration: .init(address: .hostname(admin.listen.host, port: admin.listen.port), serverName: "tollgate-admin"),
                 onServerRunning: { channel in await onAdminRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)

@@ -56,7 +56,7 @@ public struct GatewayAssembly: Sendable {
         }
         let pool = FacilitatorPool(members, metrics: FacilitatorCallMetrics(factory: metricsFactory))
         let metrics = GatewayMetrics(factory: metricsFactory, routes: configuration.routes, assets: configuration.assets,
-                                     facilitators: pool, controls: controls)
+                                     facilitators: pool, controls: controls, storeHealth: { store.health() })
         self.metrics = metrics
         // The pipeline's writes go through the observed store, so the metrics see exactly what was committed.
         let observedStore = ObservedStore(store, observer: metrics)

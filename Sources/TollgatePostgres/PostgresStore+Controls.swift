@@ -125,3 +125,27 @@ private struct SpendKey: Hashable {
     var network: String
     var asset: String
 }
+
+extension PostgresStore {
+    /// Listens on `controlsChannel` on one pooled connection for as long as the task runs; after the connection is lost
+    /// it listens again a second later, and calls `onChange` once on every (re)start so nothing announced meanwhile is
+    /// missed.
+    public func followControlChanges(_ onChange: @escaping @Sendable () async -> Void) async {
+        let client = database.client, logger = database.logger
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: Self.controlsChannel) { notifications in
+                        await onChange()
+                        for try await _ in notifications { await onChange() }
+                    }
+                }
+            } catch {
+                if !Task.isCancelled {
+                    logger.debug("not listening for control changes; polling meanwhile", metadata: ["tollgate.error": "\(PostgresExecutor.describe(error))"])
+                }
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+}

@@ -41,25 +41,25 @@ public enum StoreConformance {
 
     // MARK: fixtures
 
-    static let auditKeys = KeyRing([SecretKey(id: "k1", secret: Array(repeating: 7, count: 32))!])!.auditKeys()
+    public static let auditKeys = KeyRing([SecretKey(id: "k1", secret: Array(repeating: 7, count: 32))!])!.auditKeys()
 
-    static func key(_ nonce: Int, payer: String = "0xabc0000000000000000000000000000000000001") -> ProofKey {
+    public static func key(_ nonce: Int, payer: String = "0xabc0000000000000000000000000000000000001") -> ProofKey {
         ProofKey(network: "eip155:84532", asset: "0x036cbd53842c5426634e7929541ec2318f3dcf7e", payer: payer, nonce: "0x" + String(nonce, radix: 16))
     }
 
-    static func reservation(_ key: ProofKey, _ correlationId: String, client: String = "alice", validBefore: Int64 = 2_000_000_000,
+    public static func reservation(_ key: ProofKey, _ correlationId: String, client: String = "alice", validBefore: Int64 = 2_000_000_000,
                             identifier: String? = nil, fingerprint: String = "") -> Reservation {
         Reservation(key: key, correlationId: correlationId, clientId: client, resource: "datasets", validBefore: validBefore,
                     paymentIdentifier: identifier, fingerprint: fingerprint)
     }
 
-    static func payment(_ key: ProofKey, _ correlationId: String, amount: String = "1000", client: String = "alice") -> PaymentRecord {
+    public static func payment(_ key: ProofKey, _ correlationId: String, amount: String = "1000", client: String = "alice") -> PaymentRecord {
         PaymentRecord(correlationId: correlationId, rail: "test-rail", network: key.network, asset: key.asset, payer: key.payer,
                       payee: "0x209693bc6afc0c5328ba36faf03c514ef312287c", amount: amount, nonce: key.nonce, transaction: "0x" + String(repeating: "a", count: 64),
                       clientId: client, resource: "datasets", unit: "request", quantity: 1, settledAtMillis: 1_750_000_000_000)
     }
 
-    static func event(_ correlationId: String, at millis: Int64 = 1_750_000_000_000) -> AuditEvent {
+    public static func event(_ correlationId: String, at millis: Int64 = 1_750_000_000_000) -> AuditEvent {
         AuditEvent(correlationId: correlationId, timeMillis: millis, stage: .respond, outcome: .ok, clientId: "alice", resource: "datasets",
                    details: ["n": String(millis)])
     }
@@ -69,7 +69,7 @@ public enum StoreConformance {
                        body: Array("paid".utf8), expiresAt: expiresAt)
     }
 
-    static func hold(_ amount: String, maximum: String, subject: String = "client:alice", bucket: String = "eip155:84532/0xusdc/2026-11") -> SpendHold {
+    public static func hold(_ amount: String, maximum: String, subject: String = "client:alice", bucket: String = "eip155:84532/0xusdc/2026-11") -> SpendHold {
         SpendHold(subject: subject, bucket: bucket, amount: TokenAmount(atomic: amount)!, maximum: TokenAmount(atomic: maximum)!)
     }
 
@@ -395,7 +395,7 @@ public enum StoreConformance {
 
     // MARK: settlement intents
 
-    static func intent(_ key: ProofKey, _ correlationId: String, response: StoredResponse? = nil, createdAt: Int64 = 1) -> SettlementIntent {
+    public static func intent(_ key: ProofKey, _ correlationId: String, response: StoredResponse? = nil, createdAt: Int64 = 1) -> SettlementIntent {
         SettlementIntent(key: key, correlationId: correlationId, attempt: SettlementAttempt(authority: "https://f1", request: Array("{}".utf8)),
                          payment: payment(key, correlationId), metering: nil, response: response, redeliverable: true, validBefore: 2_000_000_000,
                          createdAtMillis: createdAt)

@@ -21,10 +21,11 @@ public enum AdminAPI {
 
     /// Every route, always: the store type guarantees refunds and usage, so no route depends on a runtime cast.
     /// - Parameter metrics: what `GET /metrics` serves; without it, no `/metrics` route.
+    /// - Parameter storeHealth: what `GET /admin/status` reports as `store` (and lets it answer during an outage).
     public static func router(store: any AdminStore, controls: OperatorControls, token: [UInt8],
                               policy: AdminPolicyView = AdminPolicyView(), metrics: MetricsExposition? = nil,
-                              logger: Logger) -> Router<BasicRequestContext> {
-        let handlers = AdminHandlers(store: store, controls: controls, policy: policy, logger: logger)
+                              storeHealth: (@Sendable () -> StoreHealth)? = nil, logger: Logger) -> Router<BasicRequestContext> {
+        let handlers = AdminHandlers(store: store, controls: controls, policy: policy, storeHealth: storeHealth, logger: logger)
         let billing = AdminBillingHandlers(ledger: store, logger: logger)
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: AdminAuthMiddleware(credential: AdminCredential(token: token), logger: logger))

@@ -10,13 +10,22 @@ struct AdminHandlers: Sendable {
     let store: any ControlStore & TollgateStore
     let controls: OperatorControls
     var policy = AdminPolicyView()
+    /// The store's health, shown by `status`; nil omits it.
+    var storeHealth: (@Sendable () -> StoreHealth)?
     let logger: Logger
 
+    /// What is in force, and whether the store answers: during an outage the answer is still 200, with the controls
+    /// this instance enforces (a revocation is never lifted by an outage) and `store.reachable` false.
     func status() async -> Response {
         await guarded {
-            let snapshot = try await store.loadControls()
-            controls.replace(with: snapshot)
-            return AdminJSON.response(AdminStatusView(snapshot))
+            do {
+                let snapshot = try await store.loadControls()
+                controls.replace(with: snapshot)
+                return AdminJSON.response(AdminStatusView(snapshot, store: storeHealth?()))
+            } catch let error as TollgateError where error.code == .storeUnavailable {
+                guard let health = storeHealth?() else { throw error }
+                return AdminJSON.response(AdminStatusView(controls.snapshot, store: health))
+            }
         }
     }
 

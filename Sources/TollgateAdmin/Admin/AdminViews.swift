@@ -46,8 +46,12 @@ struct IncidentView: Codable, Hashable {
 struct AdminStatusView: Codable, Hashable {
     var revocations: [RevocationView]
     var incidents: [IncidentView]
+    /// Whether the store answers; when it does not, the controls shown are the ones this instance enforces (its last
+    /// successful read).
+    var store: StoreHealth?
 
-    init(_ snapshot: ControlsSnapshot) {
+    init(_ snapshot: ControlsSnapshot, store: StoreHealth? = nil) {
+        self.store = store
         revocations = snapshot.revokedClients.sorted { $0.key < $1.key }.map { RevocationView(kind: "client", subject: $0.key, reason: $0.value) }
             + snapshot.revokedPayers.sorted { $0.key < $1.key }.map { RevocationView(kind: "payer", subject: $0.key, reason: $0.value) }
         incidents = (snapshot.globalIncident.map { [IncidentView(scope: nil, $0)] } ?? [])

@@ -27,6 +27,11 @@ public protocol ControlStore: Sendable {
     /// Amounts held or committed against spend caps and quotas for `subject` (`client:ID`,
     /// `organisation:NAME`, `payer:ADDRESS`), by bucket.
     func spendTotals(subject: String) async throws -> [String: String]
+
+    /// Calls `onChange` each time revocations or incidents change, through any instance, until the task is cancelled
+    /// (a shared store pushes changes: PostgreSQL `LISTEN`). A store with nothing to push returns at once, and polling
+    /// alone applies changes (`ControlsRefresher`).
+    func followControlChanges(_ onChange: @escaping @Sendable () async -> Void) async
 }
 
 /// What a revocation applies to.
@@ -44,4 +49,6 @@ public enum RevocationKind: String, Sendable, Hashable, Codable, CaseIterable {
 
 extension ControlStore {
     public func spendTotals(subject: String) async throws -> [String: String] { [:] }
+
+    public func followControlChanges(_ onChange: @escaping @Sendable () async -> Void) async {}
 }

@@ -2,7 +2,9 @@ import Logging
 import ServiceLifecycle
 
 /// Copies the store's revocations and incidents into `OperatorControls` every `interval`, so a change
-/// made through any instance's admin API takes effect on this one within a second.
+/// made through any instance's admin API takes effect on this one within a second, and at once when the store
+/// announces changes (`ControlStore.followControlChanges`: PostgreSQL's `NOTIFY`); the poll stays as the fallback
+/// for a notification lost while the listening connection was down.
 ///
 /// When the store cannot be read the last state is kept (a store outage must not lift revocations)
 /// and the failure is logged once, then again when it recovers.
@@ -20,7 +22,13 @@ public struct ControlsRefresher: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown { await loop() }
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await store.followControlChanges { try? await refresh() } }
+                await loop()
+                group.cancelAll()
+            }
+        }
     }
 
     /// Loads once and applies it; on failure `controls` is left as it was.

@@ -9,6 +9,7 @@ extension GatewayMetrics {
     /// before each push.
     public func refreshGauges() {
         if let facilitators { breakersOpen.set(facilitators.openBreakers.count) }
+        if let health = storeHealth?() { series.meter(.storeUp, [("backend", health.backend)]).set(health.reachable ? 1.0 : 0.0) }
         guard let controls else { return }
         let snapshot = controls.snapshot
         var inForce: Set<String> = snapshot.globalIncident == nil ? [] : ["global"]

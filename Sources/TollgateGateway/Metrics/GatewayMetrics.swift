@@ -18,6 +18,8 @@ public final class GatewayMetrics: AuditObserver, Sendable {
     let assets: AssetLookup
     let facilitators: FacilitatorPool?
     let controls: OperatorControls?
+    /// Read at scrape time for `tollgate_store_up`.
+    let storeHealth: (@Sendable () -> StoreHealth)?
     let breakersOpen: Meter
     let auditHeadSeq: Meter
     /// Every incident scope shown so far (global and the paid resources from the start): an incident that
@@ -45,9 +47,10 @@ public final class GatewayMetrics: AuditObserver, Sendable {
     ///   - routes: the configured routes: their resource ids are the `resource` values, and the funnel series
     ///     of paid routes exist (at 0) from the start.
     ///   - assets: the configured assets, to label amounts and convert them to whole tokens.
-    ///   - facilitators, controls: read at scrape time for the breaker and incident gauges.
+    ///   - facilitators, controls, storeHealth: read at scrape time for the breaker, incident and store gauges.
     public init(factory: any MetricsFactory, routes: [Route] = [], assets: [Asset] = [],
-                facilitators: FacilitatorPool? = nil, controls: OperatorControls? = nil) {
+                facilitators: FacilitatorPool? = nil, controls: OperatorControls? = nil, storeHealth: (@Sendable () -> StoreHealth)? = nil) {
+        self.storeHealth = storeHealth
         let series = MetricSeries(factory: factory)
         self.series = series
         self.assets = AssetLookup(assets)

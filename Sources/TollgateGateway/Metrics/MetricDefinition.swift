@@ -19,6 +19,7 @@ extension MetricDefinition {
     public static let all: [MetricDefinition] = [
         requests, paymentRequired, proofsReceived, proofsVerified, proofsRefused, settlements, settlementFailures, revenue, refunds,
         refunded, rateLimited, denials, auditEvents, facilitatorDuration, facilitatorErrors, breakersOpen, incidentActive, auditHeadSeq,
+        storeUp,
     ]
 
     // HTTP
@@ -51,5 +52,7 @@ extension MetricDefinition {
     // read at scrape time
     static let breakersOpen = Self(name: "tollgate_circuit_breakers_open", help: "Facilitators whose circuit breaker is open.")
     static let incidentActive = Self(name: "tollgate_incident_active", help: "1 while an incident switch is on, by scope (global or a resource id).")
+    static let storeUp = Self(name: "tollgate_store_up",
+                              help: "1 while the store answers, 0 after an operation found it unreachable (paid requests answer 503), by backend.")
     static let auditHeadSeq = Self(name: "tollgate_audit_head_seq", help: "The seq of the newest audit event, as last published (compare it with the head file).")
 }

@@ -1,0 +1,159 @@
+import Foundation
+import Synchronization
+import Testing
+import TollgateCore
+import TollgatePostgres
+import TollgateStoreConformance
+
+/// What only a shared store must do: two stores opened on one database behave as two gateway instances.
+@Suite("PostgreSQL: several instances on one database")
+struct PostgresInstancesTests {
+    typealias F = StoreConformance
+
+    /// Two instances on one new database.
+    static func twoInstances(settlingGraceSeconds: Int = 120, keys: KeyRing? = F.auditKeys) async throws -> (PostgresStore, PostgresStore) {
+        var configuration = try await TestDatabase.create()
+        configuration.settlingGraceSeconds = settlingGraceSeconds
+        let first = try await PostgresStores.open(configuration, auditKeys: keys, logger: TestDatabase.logger)
+        let second = try await PostgresStores.open(configuration, auditKeys: keys, logger: TestDatabase.logger)
+        return (first, second)
+    }
+
+    @Test("copies of one proof claimed at both instances at once: one claim, the other copies name it")
+    func oneClaimAcrossInstances() async throws {
+        let (a, b) = try await Self.twoInstances()
+        defer { a.close(); b.close() }
+        let proof = F.key(7)
+        let outcomes = try await withThrowingTaskGroup(of: ReservationOutcome.self) { group in
+            for attempt in 0..<20 {
+                let store = attempt.isMultiple(of: 2) ? a : b
+                group.addTask { try await store.reserve(F.reservation(proof, "tg_copy\(attempt)"), events: [F.event("tg_copy\(attempt)")]) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 == .reserved }.count == 1)
+        #expect(outcomes.filter { if case .alreadyClaimed = $0 { true } else { false } }.count == 19)
+        // Settled through one instance, the proof is spent at the other.
+        try await a.finish(proof, state: .settled, payment: F.payment(proof, "tg_settled"), events: [])
+        #expect(try await b.reserve(F.reservation(proof, "tg_late"), events: []) != .reserved)
+        #expect(try await b.reservationState(proof) == .settled)
+    }
+
+    @Test("spend holds from both instances at once never exceed the cap")
+    func capsAcrossInstances() async throws {
+        let (a, b) = try await Self.twoInstances()
+        defer { a.close(); b.close() }
+        let held = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for flow in 0..<30 {
+                let store = flow.isMultiple(of: 2) ? a : b
+                group.addTask { try await store.holdSpend([F.hold("100", maximum: "1000")], correlationId: "tg_cap\(flow)") == nil }
+            }
+            return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        #expect(held == 10)
+        #expect(try await a.spendTotal(subject: "client:alice", bucket: "eip155:84532/0xusdc/2026-11") == TokenAmount(atomic: "1000"))
+    }
+
+    @Test("both instances extend one keyed audit chain, verified from either")
+    func oneChainAcrossInstances() async throws {
+        let (a, b) = try await Self.twoInstances()
+        defer { a.close(); b.close() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for batch in 0..<40 {
+                let store = batch.isMultiple(of: 2) ? a : b
+                group.addTask { try await store.append([F.event("tg_chain\(batch)"), F.event("tg_chain\(batch)", at: 1_750_000_000_001)]) }
+            }
+            try await group.waitForAll()
+        }
+        let report = try await b.verifyAuditLog()
+        #expect(report.isIntact)
+        #expect(report.events == 80)
+        #expect(try await a.auditHead()?.seq == 80)
+        #expect(try await a.auditSequenceValue() == 80)
+    }
+
+    @Test("a starting instance leaves claims another instance is settling now; a stale one is abandoned")
+    func settlingClaimsOfALiveInstance() async throws {
+        let clock = FixedClock(millis: 1_800_000_000_000)
+        var configuration = try await TestDatabase.create()
+        configuration.settlingGraceSeconds = 120
+        let live = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger, clock: clock)
+        let starting = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger, clock: clock)
+        defer { live.close(); starting.close() }
+        #expect(try await live.reserve(F.reservation(F.key(1), "tg_live"), events: []) == .reserved)
+        try await live.recordSettlementIntent(F.intent(F.key(1), "tg_live"), events: [])
+        #expect(try await starting.abandonSettling { _ in [] }.isEmpty)
+        #expect(try await starting.reservationState(F.key(1)) == .settling)
+        // The live instance stopped: two minutes later the claim is abandoned, so the reconciler resolves it.
+        clock.advance(seconds: 121)
+        #expect(try await starting.abandonSettling { open in [F.event(open.intent.correlationId)] }.map(\.intent.correlationId) == ["tg_live"])
+        #expect(try await starting.reservationState(F.key(1)) == .unknown)
+    }
+
+    @Test("an exclusive job runs on one instance at a time")
+    func exclusiveJobs() async throws {
+        let (a, b) = try await Self.twoInstances()
+        defer { a.close(); b.close() }
+        let (startedStream, started) = AsyncStream.makeStream(of: Void.self)
+        let (finished, finish) = AsyncStream.makeStream(of: Void.self)
+        let holder = Task {
+            try await a.exclusively("reconciler-test") {
+                started.yield()
+                for await _ in finished { break }
+                return "a ran"
+            }
+        }
+        for await _ in startedStream { break }
+        #expect(try await b.exclusively("reconciler-test") { "b ran" } == nil)
+        #expect(try await b.exclusively("another-job") { "b ran" } == "b ran")
+        finish.yield()
+        #expect(try await holder.value == "a ran")
+        #expect(try await b.exclusively("reconciler-test") { "b ran" } == "b ran")
+    }
+
+    @Test("a revocation made through one instance is pushed to the other at once (LISTEN/NOTIFY)")
+    func controlChangesArePushed() async throws {
+        let (a, b) = try await Self.twoInstances()
+        defer { a.close(); b.close() }
+        let calls = Mutex(0)
+        let (changes, signal) = AsyncStream.makeStream(of: Int.self)
+        let follower = Task {
+            await b.followControlChanges {
+                let count = calls.withLock { $0 += 1; return $0 }
+                signal.yield(count)
+            }
+        }
+        defer { follower.cancel() }
+        var iterator = changes.makeAsyncIterator()
+        #expect(await iterator.next() == 1)  // once on start, for what changed before listening
+        try await a.revoke(kind: .payer, subject: F.key(1).payer, reason: "stolen key", actor: "test")
+        #expect(await iterator.next() == 2)
+        #expect(try await b.loadControls().revokedPayers[F.key(1).payer] == "stolen key")
+        _ = try await a.startIncident(scope: nil, reason: "facilitator down", actor: "test")
+        #expect(await iterator.next() == 3)
+    }
+
+    @Test("an unreachable database fails within the timeout with store_unavailable, naming where, never hanging")
+    func unreachableDatabaseFailsClosed() async throws {
+        var configuration = try TestDatabase.cluster()
+        configuration.port = 1  // nothing listens there
+        configuration.operationTimeoutSeconds = 1
+        configuration.migrateOnStart = false
+        let error = await #expect(throws: TollgateError.self) {
+            _ = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
+        }
+        #expect(error?.code == .storeUnavailable)
+        #expect(error?.message.contains("127.0.0.1:1") == true)
+    }
+}
+
+/// A clock tests move by hand.
+final class FixedClock: GatewayClock, Sendable {
+    private let millis: Mutex<Int64>
+
+    init(millis: Int64) { self.millis = Mutex(millis) }
+
+    func nowMillis() -> Int64 { millis.withLock { $0 } }
+
+    func advance(seconds: Int64) { millis.withLock { $0 += seconds * 1000 } }
+}
