@@ -7,13 +7,18 @@ extension ConfigurationLoader {
     /// Reads `limits` (top level) and every `routes[i].limits` (or, for an MCP gateway, `mcp.tools[i].limits`).
     static func readLimits(_ node: Node?, routes: Node?, tools: Bool = false, _ r: inout YAMLReader) -> LimitsConfiguration {
         var result = LimitsConfiguration.defaults
-        if let fields = r.mapping(node, "limits", known: classKeys.union(["max_keys", "ipv4_prefix", "ipv6_prefix", "invalid_proof_cache_seconds"])) {
+        if let fields = r.mapping(node, "limits", known: classKeys.union(["max_keys", "ipv4_prefix", "ipv6_prefix", "invalid_proof_cache_seconds",
+                                                                      "shared_invalid"])) {
             result.global = readClasses(fields, path: "limits", base: result.global, &r)
             result.maxKeys = r.int(fields["max_keys"], "limits.max_keys", range: 1000...10_000_000) ?? result.maxKeys
             result.ipv4PrefixBits = r.int(fields["ipv4_prefix"], "limits.ipv4_prefix", range: 8...32) ?? result.ipv4PrefixBits
             result.ipv6PrefixBits = r.int(fields["ipv6_prefix"], "limits.ipv6_prefix", range: 16...128) ?? result.ipv6PrefixBits
             result.invalidProofCacheSeconds = r.int(fields["invalid_proof_cache_seconds"], "limits.invalid_proof_cache_seconds", range: 0...3600)
                 ?? result.invalidProofCacheSeconds
+            result.sharedInvalid = r.bool(fields["shared_invalid"], "limits.shared_invalid") ?? false
+            if result.sharedInvalid, result.global.invalid == nil {
+                r.fail(fields["shared_invalid"], "limits.shared_invalid", "needs limits.invalid: the shared budget is that limit, counted for every instance together")
+            }
         }
         guard case .sequence(let items)? = routes else { return result }
         for (index, item) in items.enumerated() {

@@ -172,6 +172,9 @@ public enum ConfigurationLoader {
         configuration.trustedProxies = trustedProxies ?? .none
         configuration.durableStorage = durable
         configuration.postgres = postgres
+        if limits.sharedInvalid, postgres == nil {
+            r.fail(top["limits"], "limits.shared_invalid", "needs storage.postgres: only instances sharing a PostgreSQL store can share a budget")
+        }
         if var mcp {
             mcp.tools = routes.map { String($0.path.description.dropFirst()) }
             configuration.mcp = mcp

@@ -9,6 +9,9 @@ public struct LimitsConfiguration: Sendable {
     public var ipv4PrefixBits: Int
     public var ipv6PrefixBits: Int
     public var invalidProofCacheSeconds: Int
+    /// `shared_invalid`: the global invalid-proof limit is also counted for all instances together, through the shared
+    /// store (PostgreSQL only; `SharedInvalidBudget`). Off: every instance counts on its own.
+    public var sharedInvalid = false
 
     /// Limits that stop floods without troubling honest clients: 402s at 20/s (burst 40), paid retries at
     /// 10/s (burst 20), invalid proofs at 1/s (burst 5), per client id, payer and IP address.

@@ -71,6 +71,9 @@ public struct GatewayAssembly: Sendable {
             idempotencyWindowSeconds: configuration.idempotencyWindowSeconds, spendCaps: configuration.spendCaps,
             quotas: configuration.quotas, payerAllowList: configuration.payerAllowList, payerDenyList: configuration.payerDenyList,
             automaticRefunds: configuration.refunds.automatic, auditsDenials: configuration.auditsDenials)
+        if configuration.limits.sharedInvalid, let counter = store.invalidProofCounter, let limit = configuration.limits.global.invalid {
+            settings.sharedInvalid = SharedInvalidBudget(counter: counter, limit: limit, maxKeys: configuration.limits.maxKeys, logger: logger)
+        }
         // MCP callers never retry a paid call, so a copy of one is refused as a replay rather than asked to wait.
         if configuration.mcp != nil { settings.repeatedProofs = .refused }
         let upstream = upstream ?? HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,

@@ -18,7 +18,11 @@ public enum PostgresClients {
             database: configuration.database, tls: tls(configuration.tls))
         client.options.maximumConnections = max(configuration.poolSize, 1)
         client.options.minimumConnections = 0
-        return PostgresClient(configuration: client, backgroundLogger: logger)
+        // The pool logs every failed connection attempt (at info) while the database is away; the store reports the
+        // outage itself, once (`PostgresHealthMonitor`), so only the pool's own errors are kept.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .error)
+        return PostgresClient(configuration: client, backgroundLogger: background)
     }
 
     /// The TLS setting of postgres-nio; `require` and `prefer` verify the server's certificate against the system roots.

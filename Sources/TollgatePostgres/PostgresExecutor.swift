@@ -6,12 +6,13 @@ import TollgateCore
 
 /// Runs the store's reads and writes on the pool, with the three rules that make many instances one store:
 ///
-/// - **One writer at a time, cluster-wide.** Every write transaction first takes `writeLockKey`
+/// - **One writer at a time, cluster-wide.** Every write transaction (a batch of this instance's concurrent writes,
+///   `PostgresGroupCommitter`) first takes `writeLockKey`
 ///   (`pg_advisory_xact_lock`, released by its commit). The audit log is one hash chain, and nearly every write
 ///   appends to it, so writes are totally ordered anyway; holding the lock for the whole transaction also makes each
 ///   read-decide-write (a cap, a balance, a refund) atomic across instances exactly as it is in SQLite, with no
 ///   serialisation failures to retry. Reads take no lock.
-/// - **Bounded waits.** An operation that has not finished after `timeout` (a database that went away, a pool that
+/// - **Bounded waits.** An operation (a read, or a batch of writes) that has not finished after `timeout` (a database that went away, a pool that
 ///   cannot connect) throws `storeUnavailable`, which the journey answers with 503 + `Retry-After`: paid requests fail
 ///   closed instead of hanging. A write that timed out may still commit; the journey treats it as a crash in between
 ///   (the claim stays, the reconciler resolves it).
@@ -27,28 +28,20 @@ struct PostgresExecutor: Sendable {
     let monitor: PostgresHealthMonitor
     /// Keeps the pool running for as long as the store is in use.
     let runner: PostgresPoolRunner
+    /// Every write goes through it (one commit for the writes in flight together).
+    let committer: PostgresGroupCommitter
 
-    /// A write transaction under the cluster-wide write lock.
+    /// A write transaction under the cluster-wide write lock, group-committed with this instance's other writes.
     func write<Value: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> Value) async throws -> Value {
+        let probe = try monitor.admit()
+        defer { if probe { monitor.probeEnded() } }
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await bounded {
-                    try await client.withConnection { connection in
-                        let transaction = PostgresTransaction(connection: connection, logger: logger)
-                        try await transaction.execute("BEGIN")
-                        do {
-                            try await transaction.execute("SELECT pg_advisory_xact_lock(\(Self.writeLockKey))")
-                            let value = try await body(transaction)
-                            try await transaction.execute("COMMIT")
-                            return value
-                        } catch {
-                            try? await transaction.execute("ROLLBACK")
-                            throw error
-                        }
-                    }
-                }
+                let value = try await committer.write(body)
+                monitor.succeeded()
+                return value
             } catch where attempt < 3 && Self.isRetriable(error) {
                 logger.debug("PostgreSQL write retried", metadata: ["tollgate.error": "\(Self.describe(error))"])
             } catch {
@@ -59,6 +52,8 @@ struct PostgresExecutor: Sendable {
 
     /// A read; `snapshot` runs it in one repeatable-read transaction (several statements, one view of the data).
     func read<Value: Sendable>(snapshot: Bool = false, _ body: @escaping @Sendable (PostgresTransaction) async throws -> Value) async throws -> Value {
+        let probe = try monitor.admit()
+        defer { if probe { monitor.probeEnded() } }
         do {
             return try await bounded {
                 try await client.withConnection { connection in
@@ -118,18 +113,7 @@ struct PostgresExecutor: Sendable {
 
     /// Runs `body`, throwing `storeUnavailable` once `timeout` has passed (the body is cancelled).
     private func bounded<Value: Sendable>(_ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
-        let result = try await withThrowingTaskGroup(of: Value?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
-        }
-        guard let result else {
-            throw TollgateError(.storeUnavailable, "PostgreSQL did not answer within \(timeout)")
-        }
+        let result = try await PostgresStores.withTimeout(timeout, "PostgreSQL did not answer", body)
         monitor.succeeded()
         return result
     }
@@ -158,21 +142,47 @@ struct PostgresExecutor: Sendable {
 /// Tracks whether PostgreSQL has been answering, for `health()`: a failure that reached no server (connection
 /// refused or closed, timeout) or a server that refuses writes (read-only, shutting down) marks it unreachable;
 /// the next operation that succeeds marks it reachable again.
+///
+/// While it is unreachable, one operation at a time is let through as a probe (it waits up to the timeout, and its
+/// success ends the outage); every other one fails at once with `storeUnavailable`, so a paid request during an outage
+/// is answered 503 without waiting a timeout per store call.
 final class PostgresHealthMonitor: Sendable {
-    private let state = Mutex(StoreHealth(backend: "postgres"))
+    private struct State {
+        var health = StoreHealth(backend: "postgres")
+        var probing = false
+    }
+
+    private let state = Mutex(State())
     private let logger: Logger
 
     init(logger: Logger) {
         self.logger = logger
     }
 
-    var health: StoreHealth { state.withLock { $0 } }
+    var health: StoreHealth { state.withLock { $0.health } }
+
+    /// Lets an operation through: true when it is the probe of an outage (call `probeEnded` after it); throws when the
+    /// database is unreachable and a probe is already on its way.
+    func admit() throws -> Bool {
+        try state.withLock { state in
+            guard !state.health.reachable else { return false }
+            guard !state.probing else {
+                throw TollgateError(.storeUnavailable, "PostgreSQL is unreachable (\(state.health.lastError ?? "no answer")); retry shortly")
+            }
+            state.probing = true
+            return true
+        }
+    }
+
+    func probeEnded() {
+        state.withLock { $0.probing = false }
+    }
 
     func succeeded() {
-        let recovered = state.withLock { health -> Bool in
-            guard !health.reachable else { return false }
-            health.reachable = true
-            health.sinceMillis = Self.nowMillis()
+        let recovered = state.withLock { state -> Bool in
+            guard !state.health.reachable else { return false }
+            state.health.reachable = true
+            state.health.sinceMillis = Self.nowMillis()
             return true
         }
         if recovered { logger.notice("PostgreSQL is answering again") }
@@ -184,13 +194,14 @@ final class PostgresHealthMonitor: Sendable {
         if let error = error as? TollgateError, error.code != .storeUnavailable { return error }
         if error is CancellationError { return error }
         let message = PostgresExecutor.describe(error)
-        if Self.isOutage(error) {
-            let wentDown = state.withLock { health -> Bool in
-                health.failures += 1
-                health.lastError = message
-                guard health.reachable else { return false }
-                health.reachable = false
-                health.sinceMillis = Self.nowMillis()
+        // A task cancelled by a shutdown fails its pending operations; that is not the database going away.
+        if Self.isOutage(error), !Task.isCancelled {
+            let wentDown = state.withLock { state -> Bool in
+                state.health.failures += 1
+                state.health.lastError = message
+                guard state.health.reachable else { return false }
+                state.health.reachable = false
+                state.health.sinceMillis = Self.nowMillis()
                 return true
             }
             if wentDown { logger.error("PostgreSQL is unreachable; paid requests answer 503 until it is back", metadata: ["tollgate.error": "\(message)"]) }

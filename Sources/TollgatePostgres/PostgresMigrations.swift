@@ -2,13 +2,14 @@
 /// whole schema of the SQLite store at its v9 (SQLiteStore+Migrations.swift); later versions follow it one by one.
 public enum PostgresMigrations {
     /// Every migration, oldest first.
-    public static let all: [PostgresMigration] = [v1Schema]
+    public static let all: [PostgresMigration] = [v1Schema, v2SharedInstances]
 
     /// The tables every `GatewayStore` operation reads and writes.
     public static let tables: [String] = [
         "reservation", "payment", "audit_event", "paid_response", "spend_total", "spend_hold", "revocation", "incident",
         "payment_identifier", "proof_evidence", "audit_archive", "dispute", "usage_event", "package_balance",
         "package_grant", "unit_hold", "refund", "settlement_intent", "audit_sequence",
+        "invalid_proof_count",
     ]
 
     static let v1Schema = PostgresMigration(version: "1-schema", statements: [
@@ -169,5 +170,16 @@ public enum PostgresMigrations {
         )
         """,
         "CREATE INDEX settlement_intent_outcome ON settlement_intent (outcome, delivered, created_at)",
+    ])
+
+    /// What several instances need: which instance holds a claim (a copy at another instance then waits instead of
+    /// taking it over), and the invalid-proof budget they share (`limits.shared_invalid`), one row per key and window.
+    static let v2SharedInstances = PostgresMigration(version: "2-shared-instances", statements: [
+        "ALTER TABLE reservation ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+        """
+        CREATE TABLE invalid_proof_count (key TEXT NOT NULL, window_start BIGINT NOT NULL, count BIGINT NOT NULL,
+                                          PRIMARY KEY (key, window_start))
+        """,
+        "CREATE INDEX invalid_proof_count_window ON invalid_proof_count (window_start)",
     ])
 }

@@ -23,18 +23,38 @@ extension PostgresStore {
             """) else { throw TollgateError(.storeUnavailable, "PostgreSQL returned no audit chain head") }
         var previous = try head.get("hash", as: String?.self) ?? AuditChain.genesis
         var seq = try head.get("seq", as: Int64.self)
-        for event in events {
-            seq += 1
-            let hash = keys.map { AuditChain.keyedHash(previous: previous, seq: seq, event: event, key: $0.current) }
-                ?? AuditChain.hash(previous: previous, event: event)
-            try await tx.execute("""
-                INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash)
-                VALUES (\(seq), \(event.correlationId), \(event.timeMillis), \(event.stage.rawValue), \(event.outcome.rawValue), \(event.reason),
-                        \(event.clientId), \(event.resource), \(AuditEvent.detailsJSON(event.details)), \(previous), \(hash))
-                """)
-            previous = hash
+        // One statement per thousand events (and the sequence with them), not a round trip per event.
+        for start in stride(from: events.startIndex, to: events.endIndex, by: 1000) {
+            var rows: [String] = []
+            var binds = PostgresBindings(capacity: 11_001)
+            for event in events[start..<min(start + 1000, events.endIndex)] {
+                seq += 1
+                let hash = keys.map { AuditChain.keyedHash(previous: previous, seq: seq, event: event, key: $0.current) }
+                    ?? AuditChain.hash(previous: previous, event: event)
+                let first = binds.count + 1
+                rows.append("(" + (first..<first + 11).map { "$\($0)" }.joined(separator: ", ") + ")")
+                binds.append(seq)
+                binds.append(event.correlationId)
+                binds.append(event.timeMillis)
+                binds.append(event.stage.rawValue)
+                binds.append(event.outcome.rawValue)
+                binds.append(event.reason)
+                binds.append(event.clientId)
+                binds.append(event.resource)
+                binds.append(AuditEvent.detailsJSON(event.details))
+                binds.append(previous)
+                binds.append(hash)
+                previous = hash
+            }
+            binds.append(seq)
+            try await tx.execute(PostgresQuery(unsafeSQL: """
+                WITH appended AS (
+                    INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash)
+                    VALUES \(rows.joined(separator: ", "))
+                )
+                UPDATE audit_sequence SET seq = GREATEST(seq, $\(binds.count)) WHERE id = 1
+                """, binds: binds))
         }
-        try await tx.execute("UPDATE audit_sequence SET seq = GREATEST(seq, \(seq)) WHERE id = 1")
     }
 
     // MARK: reading

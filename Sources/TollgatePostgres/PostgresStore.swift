@@ -15,17 +15,24 @@ public struct PostgresStore: GatewayStore {
     public let auditKeys: KeyRing?
     /// The time written on rows (`updated_at`, `created_at`); Core's clock, replaceable in tests.
     let clock: any GatewayClock
-    /// Settling claims younger than this belong to a live instance: a starting instance leaves them alone.
+    /// Claims another instance wrote less than this ago belong to a live instance: a copy of the proof arriving here
+    /// waits (`busy`) instead of taking the claim over, and a starting instance leaves them alone (`abandonSettling`).
     let settlingGraceMillis: Int64
+    /// Names this process in the claims it writes (`reservation.owner`), new at every start.
+    let instanceId: String
 
-    init(database: PostgresExecutor, auditKeys: KeyRing?, clock: any GatewayClock, settlingGraceMillis: Int64) {
+    init(database: PostgresExecutor, auditKeys: KeyRing?, clock: any GatewayClock, settlingGraceMillis: Int64,
+         instanceId: String = UUID().uuidString.lowercased()) {
         self.database = database
         self.auditKeys = auditKeys
         self.clock = clock
         self.settlingGraceMillis = settlingGraceMillis
+        self.instanceId = instanceId
     }
 
     public func health() -> StoreHealth { database.monitor.health }
+
+    public var invalidProofCounter: (any InvalidProofCounter)? { self }
 
     public func exclusively<Value: Sendable>(_ name: String, _ body: @Sendable () async throws -> Value) async throws -> Value? {
         try await database.exclusively(name, body)
@@ -34,7 +41,7 @@ public struct PostgresStore: GatewayStore {
     // MARK: claims
 
     public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
-        let now = clock.nowMillis(), keys = auditKeys
+        let now = clock.nowMillis(), keys = auditKeys, me = instanceId, liveSince = now - settlingGraceMillis
         return try await database.write { tx in
             let key = reservation.key
             if let identifier = reservation.paymentIdentifier, let row = try await tx.row("""
@@ -43,15 +50,26 @@ public struct PostgresStore: GatewayStore {
                 return .identifierConflict(correlationId: try row.get("correlation_id"))
             }
             let inserted = try await tx.count("""
-                INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
+                INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at, owner)
                 VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(reservation.correlationId), \(reservation.clientId),
-                        \(reservation.resource), \(reservation.validBefore), 'reserved', \(now))
+                        \(reservation.resource), \(reservation.validBefore), 'reserved', \(now), \(me))
                 ON CONFLICT DO NOTHING RETURNING 1
                 """)
             guard inserted == 1 else {
-                if let row = try await tx.row("SELECT correlation_id, state FROM reservation WHERE \(row: key)") {
-                    return .alreadyClaimed(correlationId: try row.get("correlation_id"),
-                                           state: Reservation.State(rawValue: try row.get("state")) ?? .reserved)
+                if let row = try await tx.row("SELECT correlation_id, state, owner, updated_at FROM reservation WHERE \(row: key)") {
+                    let first: String = try row.get("correlation_id"), owner: String = try row.get("owner")
+                    let state = Reservation.State(rawValue: try row.get("state")) ?? .reserved
+                    // Another instance's request is working on this claim (its in-flight lock is not ours to see).
+                    let live = [.reserved, .settling].contains(state)
+                    if owner != me, !owner.isEmpty, live, try row.get("updated_at", as: Int64.self) > liveSince {
+                        return .busy(correlationId: first)
+                    }
+                    // The same purchase left by an instance that stopped: this one carries it on (the journey takes the
+                    // claim over or resumes its settlement), so it becomes the owner, and a copy at a third instance waits.
+                    if owner != me, live, first == reservation.correlationId {
+                        try await tx.execute("UPDATE reservation SET owner = \(me), updated_at = \(now) WHERE \(row: key)")
+                    }
+                    return .alreadyClaimed(correlationId: first, state: state)
                 }
                 let state = try await tx.value("SELECT state FROM reservation WHERE correlation_id = \(reservation.correlationId)", as: String.self)
                 return .offerAlreadyUsed(state: state.flatMap(Reservation.State.init(rawValue:)) ?? .reserved)
@@ -129,6 +147,7 @@ public struct PostgresStore: GatewayStore {
                 """)
             try await tx.execute("DELETE FROM paid_response WHERE expires_at < \(unixSeconds)")
             try await tx.execute("DELETE FROM payment_identifier WHERE created_at < \((unixSeconds - StoreRetention.paymentIdentifierSeconds) * 1000)")
+            try await tx.execute("DELETE FROM invalid_proof_count WHERE window_start < \(unixSeconds - 3600)")
             // Resolved intents only (`StoreRetention.isResolved`): open, undelivered and review ones stay until they are resolved.
             try await tx.execute("""
                 DELETE FROM settlement_intent WHERE updated_at < \(unixSeconds * 1000)
@@ -280,5 +299,19 @@ extension PostgresQuery.StringInterpolation {
         appendInterpolation(key.payer)
         appendLiteral(" AND \(prefix)nonce = ")
         appendInterpolation(key.nonce)
+    }
+}
+
+extension PostgresStore: InvalidProofCounter {
+    /// One autocommit statement, outside the write lock: the shared budget is a counter, not part of the audit chain,
+    /// and a flood of invalid proofs must not queue behind paid writes.
+    public func countInvalidProof(keys: [String], windowStart: Int64) async throws -> Int {
+        try await database.read { tx in
+            Int(try await tx.values("""
+                INSERT INTO invalid_proof_count (key, window_start, count) SELECT DISTINCT k, \(windowStart), 1 FROM unnest(\(keys)::text[]) AS k
+                ON CONFLICT (key, window_start) DO UPDATE SET count = invalid_proof_count.count + 1
+                RETURNING count
+                """, as: Int64.self).max() ?? 0)
+        }
     }
 }

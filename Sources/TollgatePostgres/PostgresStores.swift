@@ -18,8 +18,9 @@ public enum PostgresStores {
         let client = try PostgresClients.make(configuration, logger: logger, environment: environment)
         let runner = PostgresPoolRunner(client: client)
         let monitor = PostgresHealthMonitor(logger: logger)
-        let executor = PostgresExecutor(client: client, logger: logger, timeout: .seconds(configuration.operationTimeoutSeconds), monitor: monitor,
-                                        runner: runner)
+        let timeout = Duration.seconds(configuration.operationTimeoutSeconds)
+        let committer = PostgresGroupCommitter(client: client, logger: logger, lockKey: PostgresExecutor.writeLockKey, timeout: timeout)
+        let executor = PostgresExecutor(client: client, logger: logger, timeout: timeout, monitor: monitor, runner: runner, committer: committer)
         do {
             if configuration.migrateOnStart {
                 try await withTimeout(executor.timeout * 4, "PostgreSQL at \(configuration.host):\(configuration.port) could not be reached") {
@@ -43,20 +44,46 @@ public enum PostgresStores {
                              settlingGraceMillis: Int64(configuration.settlingGraceSeconds) * 1000)
     }
 
+    /// Runs `body`, throwing `storeUnavailable` once `timeout` has passed. The caller is answered then even when `body`
+    /// cannot be interrupted (postgres-nio waits for a pooled connection until one can be made): `body` is cancelled and
+    /// left to end on its own, so whatever it does late must be safe to do (a read; a batch that checks it was not
+    /// abandoned before it writes: `PostgresGroupCommitter`).
     static func withTimeout<Value: Sendable>(_ timeout: Duration, _ message: String,
                                              _ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
-        let value = try await withThrowingTaskGroup(of: Value?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
+        let answered = Latch()
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
+            let work = Task {
+                let result: Result<Value, any Error>
+                do {
+                    result = .success(try await body())
+                } catch {
+                    result = .failure(error)
+                }
+                if answered.trip() { continuation.resume(with: result) }
             }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
+            Task {
+                try? await Task.sleep(for: timeout)
+                guard answered.trip() else { return }
+                continuation.resume(throwing: TollgateError(.storeUnavailable, "\(message) within \(timeout)"))
+                work.cancel()
+            }
         }
-        guard let value else { throw TollgateError(.storeUnavailable, "\(message) within \(timeout)") }
-        return value
     }
+}
+
+/// Set once; tells whether it was the one setting it.
+final class Latch: Sendable {
+    private let state = Mutex(false)
+
+    /// True for the first caller only.
+    func trip() -> Bool {
+        state.withLock { tripped in
+            defer { tripped = true }
+            return !tripped
+        }
+    }
+
+    var isTripped: Bool { state.withLock { $0 } }
 }
 
 /// Runs the postgres-nio pool (`PostgresClient.run()`) for the store's lifetime: the store is opened by commands that

@@ -200,6 +200,9 @@ public struct SQLiteStore: GatewayStore {
     /// An embedded file is always there to answer; its failures (disk full) surface on the operations themselves.
     public func health() -> StoreHealth { StoreHealth(backend: "sqlite") }
 
+    /// One instance per file: nothing to share.
+    public var invalidProofCounter: (any InvalidProofCounter)? { nil }
+
     /// One host: the processes sharing a file are one instance's restarts, so every job runs.
     public func exclusively<Value: Sendable>(_ name: String, _ body: @Sendable () async throws -> Value) async throws -> Value? {
         try await LocalJobs().exclusively(name, body)

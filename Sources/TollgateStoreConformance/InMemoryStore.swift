@@ -232,6 +232,8 @@ public actor InMemoryStore: GatewayStore {
 
     public nonisolated func health() -> StoreHealth { StoreHealth(backend: "memory") }
 
+    public nonisolated var invalidProofCounter: (any InvalidProofCounter)? { nil }
+
     public nonisolated func exclusively<Value: Sendable>(_ name: String, _ body: @Sendable () async throws -> Value) async throws -> Value? {
         try await body()
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// What the CLI does with `storage.postgres` before the PostgreSQL store is complete (issue 12).
+/// What the CLI does with `storage.postgres`: the store commands open it, and an unreachable database is a clear exit 2.
 @Suite struct PostgresCommandTests {
     static func configuration(_ storage: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-pg-\(UUID().uuidString).yaml").path
@@ -17,12 +17,23 @@ import Testing
         return path
     }
 
-    @Test func aCommandThatOpensTheStoreRefusesPostgresWithExit2() async throws {
-        let path = try Self.configuration("postgres: {host: 127.0.0.1, user: tollgate, database: gateway}")
+    @Test func aStoreCommandOnAnUnreachableDatabaseExits2NamingIt() async throws {
+        let path = try Self.configuration("postgres: {host: 127.0.0.1, port: 1, user: tollgate, database: gateway, timeout_seconds: 1}")
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let run = await CommandRun.tollgate("reconcile", "--config", path)
+        let run = await CommandRun.tollgate("refund", "list", "--config", path)
         #expect(run.status == 2)
-        #expect(run.error.contains("the PostgreSQL store is not complete yet: migrations only (issue 12)"), "\(run.error)")
+        #expect(run.error.contains("cannot open the PostgreSQL store at 127.0.0.1:1/gateway"), "\(run.error)")
+        #expect(run.error.contains("store_unavailable") || run.error.contains("could not be reached"), "\(run.error)")
+    }
+
+    @Test func aStoreCommandReadsThePostgresStore() async throws {
+        let url = try #require(ProcessInfo.processInfo.environment["TOLLGATE_TEST_POSTGRES_URL"],
+                               "TOLLGATE_TEST_POSTGRES_URL is not set: scripts/test.sh starts the test cluster (scripts/postgres-cluster.sh)")
+        let path = try Self.configuration("postgres: {url: \"\(url)\"}")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = await CommandRun.tollgate("refund", "list", "--format", "json", "--config", path)
+        #expect(run.status == 0, "\(run.error)")
+        #expect(run.output.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("["), "\(run.output)")
     }
 
     @Test func migrateHasNothingToDoOnSQLite() async throws {

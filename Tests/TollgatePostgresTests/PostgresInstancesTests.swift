@@ -19,7 +19,7 @@ struct PostgresInstancesTests {
         return (first, second)
     }
 
-    @Test("copies of one proof claimed at both instances at once: one claim, the other copies name it")
+    @Test("copies of one proof claimed at both instances at once: one claim; copies at its instance name it, at the other wait")
     func oneClaimAcrossInstances() async throws {
         let (a, b) = try await Self.twoInstances()
         defer { a.close(); b.close() }
@@ -32,7 +32,9 @@ struct PostgresInstancesTests {
             return try await group.reduce(into: []) { $0.append($1) }
         }
         #expect(outcomes.filter { $0 == .reserved }.count == 1)
-        #expect(outcomes.filter { if case .alreadyClaimed = $0 { true } else { false } }.count == 19)
+        // Ten copies went to each instance: the nine others at the winner's name the claim, the ten at the other are busy.
+        #expect(outcomes.filter { if case .alreadyClaimed = $0 { true } else { false } }.count == 9)
+        #expect(outcomes.filter { if case .busy = $0 { true } else { false } }.count == 10)
         // Settled through one instance, the proof is spent at the other.
         try await a.finish(proof, state: .settled, payment: F.payment(proof, "tg_settled"), events: [])
         #expect(try await b.reserve(F.reservation(proof, "tg_late"), events: []) != .reserved)
@@ -88,6 +90,33 @@ struct PostgresInstancesTests {
         clock.advance(seconds: 121)
         #expect(try await starting.abandonSettling { open in [F.event(open.intent.correlationId)] }.map(\.intent.correlationId) == ["tg_live"])
         #expect(try await starting.reservationState(F.key(1)) == .unknown)
+    }
+
+    @Test("a copy at another instance waits while the owner works on the claim; a stopped owner's claim is adopted once")
+    func claimsOfALiveInstanceAreNotTakenOver() async throws {
+        let clock = FixedClock(millis: 1_800_000_000_000)
+        var configuration = try await TestDatabase.create()
+        configuration.settlingGraceSeconds = 120
+        let owner = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger, clock: clock)
+        let second = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger, clock: clock)
+        let third = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger, clock: clock)
+        defer { [owner, second, third].forEach { $0.close() } }
+        let proof = F.key(3), copy = F.reservation(F.key(3), "tg_offer")
+        #expect(try await owner.reserve(copy, events: []) == .reserved)
+        // The same offer and proof at the owner itself: its own in-flight lock decides (the journey's takeover rule).
+        #expect(try await owner.reserve(copy, events: []) == .alreadyClaimed(correlationId: "tg_offer", state: .reserved))
+        #expect(try await second.reserve(copy, events: []) == .busy(correlationId: "tg_offer"))
+        try await owner.recordSettlementIntent(F.intent(proof, "tg_offer"), events: [])
+        #expect(try await second.reserve(copy, events: []) == .busy(correlationId: "tg_offer"))
+        // The same proof under another offer waits too, as it would at the owner (its in-flight lock is per proof).
+        #expect(try await second.reserve(F.reservation(proof, "tg_other"), events: []) == .busy(correlationId: "tg_offer"))
+        // The owner stopped: after the grace period the second instance resumes the purchase and owns it now.
+        clock.advance(seconds: 121)
+        #expect(try await second.reserve(copy, events: []) == .alreadyClaimed(correlationId: "tg_offer", state: .settling))
+        #expect(try await third.reserve(copy, events: []) == .busy(correlationId: "tg_offer"))
+        // Finished, the claim is what it is for everyone.
+        try await second.finish(proof, state: .settled, payment: F.payment(proof, "tg_offer"), events: [])
+        #expect(try await third.reserve(copy, events: []) == .alreadyClaimed(correlationId: "tg_offer", state: .settled))
     }
 
     @Test("an exclusive job runs on one instance at a time")

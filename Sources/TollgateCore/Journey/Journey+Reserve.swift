@@ -61,6 +61,8 @@ extension Journey {
                 status: .conflict, error: "conflict", stage: .respond, reason: .paymentIdentifierConflict,
                 detail: "this payment-identifier was already used for a different payment (flow \(first)); nothing was charged",
                 durable: true, before: events + [event(.reserve, .denied, .paymentIdentifierConflict, ["first_correlation_id": first])])))
+        case .busy:
+            return reservationBusy(paid, events: events)
         case .offerAlreadyUsed(let offerState):
             return refuse(priced(paid), .offerAlreadyUsed,
                           events: events + [event(.reserve, .denied, .offerAlreadyUsed, ["offer_state": offerState.rawValue])],

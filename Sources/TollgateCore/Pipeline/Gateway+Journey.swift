@@ -26,6 +26,7 @@ extension Gateway {
                 let now = clock.nowSecondsPrecise
                 input = .limitsPeeked(probes.lazy.compactMap {
                     self.settings.limits.isExhausted($0.trafficClass, resource: $0.resource, keys: $0.keys, now: now)
+                        ?? ($0.trafficClass == .invalid ? self.settings.sharedInvalid?.refusal($0.keys, now: now) : nil)
                 }.first)
             case .readBody:
                 var request = journey.request
@@ -216,7 +217,7 @@ extension Gateway {
                                 countsAsInvalid: false, detail: detail)
         case .refuseMalformed(let priced, let reason, let detail):
             let now = clock.nowSecondsPrecise
-            _ = settings.limits.admit(.invalid, resource: priced.route.resource, keys: flow.invalidKeys, now: now)
+            await countInvalidProof(resource: priced.route.resource, flow: flow)
             if let digest = flow.proofDigest {
                 settings.invalidProofs.remember(digest, reason: reason, now: now, railRefusals: rail.wire.deterministicRefusals)
             }

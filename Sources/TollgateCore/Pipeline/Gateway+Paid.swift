@@ -55,9 +55,7 @@ extension Gateway {
     func refuse(_ request: GatewayRequest, _ route: Route, _ pricing: Route.Pricing, _ identity: Identity, _ reason: Reason,
                         flow: Flow, received: [String: String]? = nil, events: [AuditEvent] = [], alreadyAudited: Bool = false,
                         countsAsInvalid: Bool = true, detail: String) async -> GatewayResponse {
-        if countsAsInvalid {
-            _ = settings.limits.admit(.invalid, resource: route.resource, keys: flow.invalidKeys, now: clock.nowSecondsPrecise)
-        }
+        if countsAsInvalid { await countInvalidProof(resource: route.resource, flow: flow) }
         if countsAsInvalid, let digest = flow.proofDigest {
             settings.invalidProofs.remember(digest, reason: reason, now: clock.nowSecondsPrecise, railRefusals: rail.wire.deterministicRefusals)
         }
@@ -72,5 +70,14 @@ extension Gateway {
         for event in all { await audit.record(event) }
         return await offer(request, route: route, pricing: pricing, identity: identity, reason: reason, flow: next, detail: detail,
                            previous: flow.correlationId)
+    }
+}
+
+extension Gateway {
+    /// Counts an invalid proof against its keys: in this instance's limiter and, when shared, in the cluster's budget.
+    func countInvalidProof(resource: String, flow: Flow) async {
+        let now = clock.nowSecondsPrecise
+        _ = settings.limits.admit(.invalid, resource: resource, keys: flow.invalidKeys, now: now)
+        await settings.sharedInvalid?.record(flow.invalidKeys, now: now)
     }
 }

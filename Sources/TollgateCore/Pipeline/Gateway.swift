@@ -44,6 +44,9 @@ public struct Gateway: Sendable {
         public var limits: TrafficLimits
         /// Proofs recently found invalid.
         public var invalidProofs: NegativeCache
+        /// The invalid-proof budget every instance on a shared store counts together (`limits.shared_invalid`); nil: per
+        /// instance only.
+        public var sharedInvalid: SharedInvalidBudget?
         /// How long a delivered paid response is kept for the same client retrying the same proof.
         public var idempotencyWindowSeconds: Int
         /// Responses larger than this are not kept (a retry is then refused as a replay).

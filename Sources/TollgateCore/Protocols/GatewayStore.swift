@@ -27,4 +27,8 @@ public protocol GatewayStore: TollgateStore, ControlStore, SupportStore, UsageLe
 
     /// Whether the database has been answering (never throws: it reports what the last operations saw).
     func health() -> StoreHealth
+
+    /// Where instances sharing this store count invalid proofs together (`limits.shared_invalid`); nil for a store
+    /// that only one instance uses.
+    var invalidProofCounter: (any InvalidProofCounter)? { get }
 }

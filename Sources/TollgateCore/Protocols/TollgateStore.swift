@@ -114,6 +114,10 @@ public enum ReservationOutcome: Sendable, Hashable {
     case offerAlreadyUsed(state: Reservation.State)
     /// The client used this `payment-identifier` for a different payment (flow `correlationId`).
     case identifierConflict(correlationId: String)
+    /// Another gateway instance sharing the store is working on this claim right now (it wrote it lately): the
+    /// request is answered as if this instance's own in-flight lock were held (`Journey.reservationBusy`), never taken
+    /// over. Only a store shared by several instances returns it.
+    case busy(correlationId: String)
 }
 
 /// A ledger entry of money received.
