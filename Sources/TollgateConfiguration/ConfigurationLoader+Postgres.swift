@@ -41,6 +41,7 @@ extension ConfigurationLoader {
                 r.fail(map[key], "storage.postgres.\(key)", "does not apply with storage.postgres.url (the URL names it)")
             }
             guard let written = r.string(urlNode, "storage.postgres.url") else { return nil }
+            if isEnvironmentReference(written) { r.environmentReferences.insert("storage.postgres.url") }
             let text = expandEnvironment(written)
             if text.isEmpty {
                 r.fail(urlNode, "storage.postgres.url", "\(written) is not set (expected postgres://user@host:port/database)")

@@ -46,6 +46,7 @@ struct Check: ParsableCommand {
         case .text:
             print("\(config): OK — \(configuration.routes.count) route(s), \(paid) paid, \(configuration.clients.count) client(s), "
                   + "\(configuration.facilitators.count) facilitator(s)")
+            print("store: \(Self.store(configuration))")
             for note in notes { print("note: \(note)") }
             printFindings(findings)
         }
@@ -68,6 +69,14 @@ struct Check: ParsableCommand {
             : LintSeverity.allCases.reversed().map { Self.plural($0, counts[$0.rawValue] ?? 0) }.joined(separator: ", ")
         let verdict = findings.contains { $0.severity == .error } ? "FAILED" : strict && counts["warning", default: 0] > 0 ? "FAILED (strict)" : "passed"
         print("\nlint \(verdict): \(summary); every rule is in docs/lint.md\(why || findings.isEmpty ? "" : ", --why explains each finding")")
+    }
+
+    /// Which store the configuration names, as `serve` will open it (never the password).
+    static func store(_ configuration: GatewayConfiguration) -> String {
+        guard let postgres = configuration.postgres else { return "SQLite \(configuration.sqlitePath)" }
+        let shared = configuration.limits.sharedInvalid ? ", invalid-proof budget shared" : ""
+        return "PostgreSQL \(postgres.host):\(postgres.port)/\(postgres.database) as \(postgres.user), TLS \(postgres.tls.rawValue), "
+            + "pool \(postgres.poolSize), migrations \(postgres.migrateOnStart ? "at start-up" : "by `tollgate migrate` only")\(shared)"
     }
 
     static func counts(_ findings: [LintFinding]) -> [String: Int] {

@@ -254,6 +254,15 @@ import TollgateDesign
         }
     }
 
+    @Test func tg115DatabasePasswordWrittenInTheFile() throws {
+        let inline = try #require(try Self.lint(Self.yaml(extra: #"storage: {postgres: {url: "postgres://gw:hunter2@db.example/tollgate"}}"#)).first)
+        #expect(inline.rule == "TG115" && inline.path == "storage.postgres.url" && !inline.message.contains("hunter2"))
+        // From the environment (the whole URL, password included) or without a password, nothing is written in the file.
+        setenv("TOLLGATE_LINT_TEST_PG_URL", "postgres://gw:hunter2@db.example/tollgate", 1)
+        #expect(try Self.rules(Self.yaml(extra: #"storage: {postgres: {url: "${TOLLGATE_LINT_TEST_PG_URL}"}}"#)).isEmpty)
+        #expect(try Self.rules(Self.yaml(extra: #"storage: {postgres: {url: "postgres://gw@db.example/tollgate", password_env: PGPASSWORD}}"#)).isEmpty)
+    }
+
     // MARK: Assets
 
     @Test func tg117AssetDoesNotMatchTheKnownToken() throws {

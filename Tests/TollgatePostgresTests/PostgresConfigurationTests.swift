@@ -60,6 +60,33 @@ struct PostgresConfigurationTests {
         #expect(try none.postgres?.resolvePassword(environment: [:]) == nil)
     }
 
+    @Test func sharedStoreKeysAndTheirDefaults() throws {
+        let defaults = try #require(try Self.parse("  postgres: {host: db.internal, user: u, database: d}").postgres)
+        #expect(defaults.migrateOnStart && defaults.operationTimeoutSeconds == 5 && defaults.settlingGraceSeconds == 120)
+        let set = try #require(try Self.parse(
+            #"  postgres: {url: "postgres://u@127.0.0.1/d", migrate_on_start: false, timeout_seconds: 2, settling_grace_seconds: 300}"#).postgres)
+        #expect(!set.migrateOnStart && set.operationTimeoutSeconds == 2 && set.settlingGraceSeconds == 300)
+        #expect(throws: ConfigurationError.self) { try Self.parse("  postgres: {host: h, user: u, database: d, timeout_seconds: 0}") }
+    }
+
+    @Test func aSharedInvalidBudgetNeedsPostgres() throws {
+        let shared = "limits: {invalid: {rate_per_second: 1, burst: 5}, shared_invalid: true}\n"
+        let onPostgres = try ConfigurationLoader.parse(shared + Self.yaml("  postgres: {host: 127.0.0.1, user: u, database: d}")).0
+        #expect(onPostgres.limits.sharedInvalid)
+        do {
+            _ = try ConfigurationLoader.parse(shared + Self.yaml("  sqlite: .tollgate/x.sqlite"))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.issues.contains { $0.path == "limits.shared_invalid" && $0.message.contains("storage.postgres") })
+        }
+        do {
+            _ = try ConfigurationLoader.parse("limits: {invalid: off, shared_invalid: true}\n" + Self.yaml("  postgres: {host: 127.0.0.1, user: u, database: d}"))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.issues.contains { $0.path == "limits.shared_invalid" && $0.message.contains("limits.invalid") })
+        }
+    }
+
     @Test func sqliteAndPostgresTogetherIsAnError() throws {
         let text = Self.yaml("""
               sqlite: .tollgate/x.sqlite

@@ -186,3 +186,24 @@ final class FixedClock: GatewayClock, Sendable {
 
     func advance(seconds: Int64) { millis.withLock { $0 += seconds * 1000 } }
 }
+
+extension PostgresInstancesTests {
+    @Test("the shared invalid-proof budget counts every instance's invalid proofs per key and window")
+    func invalidProofsAreCountedTogether() async throws {
+        let (a, b) = try await Self.twoInstances()
+        defer { a.close(); b.close() }
+        #expect(try await a.countInvalidProof(keys: ["ip:203.0.113.0/24", "payer:0xabc"], windowStart: 100) == 1)
+        #expect(try await b.countInvalidProof(keys: ["ip:203.0.113.0/24", "payer:0xabc"], windowStart: 100) == 2)
+        // The highest count of the keys is what counts: another IP, the same payer.
+        #expect(try await b.countInvalidProof(keys: ["ip:198.51.100.0/24", "payer:0xabc"], windowStart: 100) == 3)
+        // A key named twice counts once; another window starts again.
+        #expect(try await a.countInvalidProof(keys: ["ip:192.0.2.0/24", "ip:192.0.2.0/24"], windowStart: 100) == 1)
+        #expect(try await a.countInvalidProof(keys: ["payer:0xabc"], windowStart: 110) == 1)
+        // Concurrent counts lose nothing.
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<20 { group.addTask { try await (index.isMultiple(of: 2) ? a : b).countInvalidProof(keys: ["ip:x"], windowStart: 120) } }
+            try await group.waitForAll()
+        }
+        #expect(try await a.countInvalidProof(keys: ["ip:x"], windowStart: 120) == 21)
+    }
+}

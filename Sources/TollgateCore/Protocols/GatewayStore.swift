@@ -1,6 +1,6 @@
 /// The one store the gateway, the admin API and the CLI open: every ability in one value, so nothing has to
 /// name a concrete store or ask a store what it can do (`as?`). SQLite implements it (`SQLiteStores.open`),
-/// PostgreSQL will; the `TollgateStoreConformance` suite checks every implementation against the same rules.
+/// `PostgresStores.open` on PostgreSQL; the `TollgateStoreConformance` suite checks every implementation against the same rules.
 ///
 /// - `TollgateStore`: the pipeline's writes (reservations, settlement, stored responses, spend holds, package
 ///   units, audit appends), with `RefundLedger` and `SettlementLedger`;

@@ -1,5 +1,6 @@
 import Foundation
 import TollgateConfiguration
+import TollgateCore
 
 extension ConfigurationLint {
     /// Header names that carry credentials whatever they hold.
@@ -7,7 +8,7 @@ extension ConfigurationLint {
     /// Words that make a header or query parameter name a credential (`X-Auth-Token`, `api_key`, `signature`).
     static let credentialWords = ["token", "secret", "key", "auth", "password", "passwd", "credential", "session", "signature"]
 
-    /// TG115: credentials written in the file (facilitator headers, passwords and tokens in URLs).
+    /// TG115: credentials written in the file (facilitator headers, passwords and tokens in URLs, the database password).
     static func checkSecrets(_ c: inout LintContext) {
         let configuration = c.configuration
         if let source = configuration.source {
@@ -26,6 +27,12 @@ extension ConfigurationLint {
                     }
                 }
             }
+        }
+        // A database password in the URL is a secret only when the URL itself is written in the file.
+        if let postgres = configuration.postgres, case .literal(let password) = postgres.password, !password.isEmpty,
+           configuration.source?.environmentReferences.contains("storage.postgres.url") != true {
+            c.report(.inlineSecret, at: "storage.postgres.url", "the PostgreSQL URL carries its password in the file",
+                     fix: "write `url: ${TOLLGATE_POSTGRES_URL}` and set the variable, or drop the password from the URL and use password_env or password_file")
         }
         var urls = configuration.facilitators.enumerated().map { ("facilitators[\($0.offset)].url", c.name(facilitator: $0.offset), $0.element.url) }
         urls.append(("upstream.url", "upstream (\(LintContext.origin(configuration.upstreamURL)))", configuration.upstreamURL))
