@@ -6,7 +6,7 @@ import TollgateCore
 /// counted, and any operation can be made to throw.
 public actor InMemoryStore: GatewayStore {
     public enum Operation: Sendable, Hashable {
-        case reserve, release, finish, append, events, purge
+        case reserve, release, finish, append, events, purge, controls
     }
 
     public struct Claim: Sendable, Hashable {
@@ -372,6 +372,7 @@ public actor InMemoryStore: GatewayStore {
     private static let globalScope = "global"
 
     public func loadControls() async throws -> ControlsSnapshot {
+        if failing.contains(.controls) { throw Self.failure }
         var snapshot = ControlsSnapshot(revokedClients: revocations[.client] ?? [:], revokedPayers: revocations[.payer] ?? [:])
         snapshot.globalIncident = incidents[Self.globalScope]
         snapshot.routeIncidents = incidents.filter { $0.key != Self.globalScope }

@@ -1,3 +1,5 @@
+import TollgateStoreConformance
+import Synchronization
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -45,6 +47,36 @@ import TollgateSQLite
 
     static func object(_ response: TestResponse) throws -> [String: Any] {
         try #require(JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+    }
+
+    @Test func statusShowsTheStoreAndStillAnswersDuringAnOutage() async throws {
+        let store = InMemoryStore()
+        let controls = OperatorControls()
+        try await store.revoke(kind: .client, subject: "analyst", reason: "leaked key", actor: "test")
+        let health = Mutex(StoreHealth(backend: "postgres"))
+        let router = AdminAPI.router(store: store, controls: controls, token: Array(Self.token.utf8), storeHealth: { health.withLock { $0 } },
+                                     logger: Listener.quiet)
+        try await Application(router: router, logger: Listener.quiet).test(.router) { client in
+            let up = try await client.execute(uri: "/admin/status", method: .get, headers: Self.headers())
+            #expect(up.status == .ok)
+            #expect((try Self.object(up)["store"] as? [String: Any])?["reachable"] as? Bool == true)
+            // The database went away: the answer is still 200, with the controls this instance enforces (never lifted by
+            // an outage) and what the store last said.
+            await store.fail(.controls)
+            health.withLock { $0 = StoreHealth(backend: "postgres", reachable: false, sinceMillis: 1_800_000_000_000, lastError: "08006: gone", failures: 3) }
+            let down = try await client.execute(uri: "/admin/status", method: .get, headers: Self.headers())
+            #expect(down.status == .ok)
+            let body = try Self.object(down)
+            let shown = try #require(body["store"] as? [String: Any])
+            #expect(shown["reachable"] as? Bool == false && shown["failures"] as? Int == 3 && shown["lastError"] as? String == "08006: gone")
+            #expect((body["revocations"] as? [[String: String]])?.first?["subject"] == "analyst")
+        }
+        // Without a health source an outage is a 503, as before.
+        let plain = AdminAPI.router(store: store, controls: controls, token: Array(Self.token.utf8), logger: Listener.quiet)
+        try await Application(router: plain, logger: Listener.quiet).test(.router) { client in
+            let unavailable = try await client.execute(uri: "/admin/status", method: .get, headers: Self.headers())
+            #expect(unavailable.status == .serviceUnavailable)
+        }
     }
 
     @Test func everyRouteNeedsTheToken() async throws {
