@@ -51,6 +51,7 @@ public enum PostgresStores {
     static func withTimeout<Value: Sendable>(_ timeout: Duration, _ message: String,
                                              _ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
         let answered = Latch()
+        let timer = TaskSlot()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
             let work = Task {
                 let result: Result<Value, any Error>
@@ -59,15 +60,38 @@ public enum PostgresStores {
                 } catch {
                     result = .failure(error)
                 }
+                // The timer ends with the work, so an answered operation leaves no task sleeping behind it.
+                timer.cancel()
                 if answered.trip() { continuation.resume(with: result) }
             }
-            Task {
-                try? await Task.sleep(for: timeout)
+            timer.hold(Task {
+                try await Task.sleep(for: timeout)
                 guard answered.trip() else { return }
                 continuation.resume(throwing: TollgateError(.storeUnavailable, "\(message) within \(timeout)"))
                 work.cancel()
-            }
+            })
         }
+    }
+}
+
+/// A task that may be cancelled before it is even stored (then it is cancelled as it arrives).
+final class TaskSlot: Sendable {
+    private let state = Mutex<(task: Task<Void, any Error>?, cancelled: Bool)>((nil, false))
+
+    func hold(_ task: Task<Void, any Error>) {
+        let cancel = state.withLock { state -> Bool in
+            state.task = task
+            return state.cancelled
+        }
+        if cancel { task.cancel() }
+    }
+
+    func cancel() {
+        let task = state.withLock { state -> Task<Void, any Error>? in
+            state.cancelled = true
+            return state.task
+        }
+        task?.cancel()
     }
 }
 
