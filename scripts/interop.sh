@@ -7,9 +7,11 @@
 #   suite), test_admin_openapi.py (the admin API against its OpenAPI document, with schemathesis),
 #   test_hummingbird_app.py (the SDK paying examples/hummingbird-app, the middleware door) and
 #   test_mcp.py (`tollgate mcp`, the MCP door, against the official mcp client in both protocol eras,
-#   HTTP and stdio upstreams, the x402 SDK paying tools);
+#   HTTP and stdio upstreams, the x402 SDK paying tools) and test_cluster.py (two `tollgate serve` on one
+#   PostgreSQL: copies of one proof, a revocation, a spend cap, PostgreSQL halted under load; it needs
+#   TOLLGATE_TEST_POSTGRES_URL, which scripts/test.sh sets, and fails without it);
 #   `-k attacks` selects the attack suite only, `-k admin_openapi` the admin API one only,
-#   `-k hummingbird` the Hummingbird example only, `-k mcp` the MCP gateway only.
+#   `-k hummingbird` the Hummingbird example only, `-k mcp` the MCP gateway only, `-k cluster` the cluster only.
 #   What the modules share (processes, checks, the SDK facilitator, config editing, teardown) is in
 #   Tests/Interop/harness.py, which pytest does not collect.
 #
