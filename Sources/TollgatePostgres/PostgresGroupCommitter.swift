@@ -1,6 +1,7 @@
 import Logging
 import PostgresNIO
 import Synchronization
+import TollgateCore
 
 /// One durable commit for many concurrent writes of this instance: while one transaction commits, new writes
 /// wait in a queue; then they run together in the next transaction, each in its own savepoint, under one
@@ -23,29 +24,27 @@ final class PostgresGroupCommitter: Sendable {
         let finish: @Sendable ((any Error)?) -> Void
     }
 
-    private struct State {
-        var pending: [Job] = []
-        var draining = false
-    }
-
     private let client: PostgresClient
     private let logger: Logger
     private let lockKey: Int64
     private let timeout: Duration
-    private let maxBatch: Int
-    private let state = Mutex(State())
-    private let counts = Mutex((transactions: 0, writes: 0))
+    /// Set once the queue exists (it calls back into this committer).
+    private let queue = Mutex<BatchQueue<Job>?>(nil)
 
     init(client: PostgresClient, logger: Logger, lockKey: Int64, timeout: Duration, maxBatch: Int = 64) {
         self.client = client
         self.logger = logger
         self.lockKey = lockKey
         self.timeout = timeout
-        self.maxBatch = maxBatch
+        let queue = BatchQueue<Job>(maxBatch: maxBatch) { [unowned self] batch in await self.commitOrFail(batch) }
+        self.queue.withLock { $0 = queue }
     }
 
     /// Transactions committed and the writes they held, since the store was opened (benchmarks).
-    var committed: (transactions: Int, writes: Int) { counts.withLock { $0 } }
+    var committed: (transactions: Int, writes: Int) {
+        let succeeded = queue.withLock { $0?.succeeded } ?? (batches: 0, jobs: 0)
+        return (succeeded.batches, succeeded.jobs)
+    }
 
     func write<Value: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
@@ -69,42 +68,23 @@ final class PostgresGroupCommitter: Sendable {
                     if let commitError { return continuation.resume(throwing: commitError) }
                     continuation.resume(with: outcome.withLock { $0 } ?? .failure(CancellationError()))
                 })
-            let startDrain = state.withLock { state -> Bool in
-                state.pending.append(job)
-                guard !state.draining else { return false }
-                state.draining = true
-                return true
-            }
-            if startDrain { Task { await self.drain() } }
+            queue.withLock { $0 }?.enqueue(job)
         }
     }
 
-    /// Commits batches until the queue is empty.
-    private func drain() async {
-        while true {
-            let batch = state.withLock { state -> [Job] in
-                let batch = Array(state.pending.prefix(maxBatch))
-                state.pending.removeFirst(batch.count)
-                if batch.isEmpty { state.draining = false }
-                return batch
-            }
-            guard !batch.isEmpty else { return }
-            let abandoned = Latch()
-            do {
-                try await PostgresStores.withTimeout(timeout, "PostgreSQL did not commit") { try await self.commit(batch, unless: abandoned) }
-                counts.withLock {
-                    $0.transactions += 1
-                    $0.writes += batch.count
-                }
-                for job in batch { job.finish(nil) }
-            } catch {
-                _ = abandoned.trip()
-                let queued = state.withLock { state -> [Job] in
-                    defer { state.pending.removeAll() }
-                    return state.pending
-                }
-                for job in batch + queued { job.finish(error) }
-            }
+    /// Commits one batch within the timeout; on failure every write of the batch, and every write queued behind it,
+    /// fails with the batch's error.
+    private func commitOrFail(_ batch: [Job]) async -> Bool {
+        let abandoned = Latch()
+        do {
+            try await PostgresStores.withTimeout(timeout, "PostgreSQL did not commit") { try await self.commit(batch, unless: abandoned) }
+            for job in batch { job.finish(nil) }
+            return true
+        } catch {
+            _ = abandoned.trip()
+            let queued = queue.withLock { $0 }?.takeAll() ?? []
+            for job in batch + queued { job.finish(error) }
+            return false
         }
     }
 

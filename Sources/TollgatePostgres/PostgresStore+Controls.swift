@@ -3,7 +3,7 @@ import TollgateCore
 
 extension PostgresStore {
     /// How a global incident is stored in `incident.scope`; route incidents store the resource id.
-    static let globalScope = "global"
+    static let globalScope = ControlsSnapshot.globalScope
 
     /// The channel a change of revocations or incidents is announced on (`NOTIFY`, sent when the change commits), so
     /// every instance listening reloads its controls at once instead of at its next poll.
@@ -13,21 +13,11 @@ extension PostgresStore {
         try await database.read(snapshot: true) { tx in
             var snapshot = ControlsSnapshot()
             for row in try await tx.rows("SELECT kind, subject, reason FROM revocation WHERE lifted_at IS NULL") {
-                let subject: String = try row.get("subject"), reason: String = try row.get("reason")
-                switch RevocationKind(rawValue: try row.get("kind")) {
-                case .client: snapshot.revokedClients[subject] = reason
-                case .payer: snapshot.revokedPayers[subject] = reason
-                case nil: continue
-                }
+                snapshot.addRevocation(kind: try row.get("kind"), subject: try row.get("subject"), reason: try row.get("reason"))
             }
             for row in try await tx.rows("SELECT id, scope, reason, at FROM incident WHERE ended_at IS NULL") {
-                let incident = Incident(id: try row.get("id"), reason: try row.get("reason"), sinceMillis: try row.get("at"))
-                let scope: String = try row.get("scope")
-                if scope == Self.globalScope {
-                    snapshot.globalIncident = incident
-                } else {
-                    snapshot.routeIncidents[scope] = incident
-                }
+                snapshot.addIncident(Incident(id: try row.get("id"), reason: try row.get("reason"), sinceMillis: try row.get("at")),
+                                     scope: try row.get("scope"))
             }
             return snapshot
         }

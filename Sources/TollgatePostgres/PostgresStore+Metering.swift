@@ -94,37 +94,23 @@ extension PostgresStore {
 
     public func usage(clientId: String?, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummary] {
         try await database.read(snapshot: true) { tx in
-            var summaries: [String: UsageSummary] = [:]
+            var report = UsageReport()
             for row in try await tx.rows("""
                 SELECT resource, unit, quantity, amount, asset FROM usage_event u
                 WHERE u.at_ms >= \(fromMillis) AND u.at_ms < \(toMillis) AND (\(clientId)::text IS NULL OR u.client_id = \(clientId))
                 """) {
-                let resource: String = try row.get("resource"), unit: String = try row.get("unit")
-                let amount: String = try row.get("amount"), asset: String = try row.get("asset")
-                var summary = summaries["\(resource)\u{0}\(unit)"] ?? UsageSummary(resource: resource, unit: unit, events: 0, quantity: 0, paid: [:])
-                summary.events += 1
-                summary.quantity += try row.get("quantity", as: Int.self)
-                if amount != "0", !asset.isEmpty {
-                    summary.paid[asset] = DecimalSum.add(summary.paid[asset] ?? "0", amount) ?? summary.paid[asset]
-                }
-                summaries["\(resource)\u{0}\(unit)"] = summary
+                report.add(resource: try row.get("resource"), unit: try row.get("unit"), quantity: try row.get("quantity"),
+                           amount: try row.get("amount"), asset: try row.get("asset"))
             }
             // Refunds of the flows in the period, whenever they were recorded, so the report nets them out.
             for row in try await tx.rows("""
                 SELECT u.resource, u.unit, r.kind, r.amount, r.asset FROM refund r JOIN usage_event u ON u.correlation_id = r.correlation_id
                 WHERE u.at_ms >= \(fromMillis) AND u.at_ms < \(toMillis) AND (\(clientId)::text IS NULL OR u.client_id = \(clientId))
                 """) {
-                let key = "\(try row.get("resource", as: String.self))\u{0}\(try row.get("unit", as: String.self))"
-                guard var summary = summaries[key] else { continue }
-                let amount: String = try row.get("amount"), asset: String = try row.get("asset")
-                if try row.get("kind", as: String.self) == Refund.Kind.packageCredit.rawValue {
-                    summary.creditedUnits += Int(amount) ?? 0
-                } else {
-                    summary.refunded[asset] = DecimalSum.add(summary.refunded[asset] ?? "0", amount) ?? summary.refunded[asset]
-                }
-                summaries[key] = summary
+                report.addRefund(resource: try row.get("resource"), unit: try row.get("unit"), kind: try row.get("kind"),
+                                 amount: try row.get("amount"), asset: try row.get("asset"))
             }
-            return summaries.values.sorted { ($0.resource, $0.unit) < ($1.resource, $1.unit) }
+            return report.summaries
         }
     }
 

@@ -1,4 +1,5 @@
 import GRDB
+import TollgateCore
 import Synchronization
 
 /// Durable writes without a sync per write: concurrent writes wait in a queue while one transaction commits,
@@ -16,23 +17,17 @@ final class GroupCommitter: Sendable {
         let finish: @Sendable ((any Error)?) -> Void
     }
 
-    private struct State {
-        var pending: [Job] = []
-        var draining = false
-    }
-
-    private let writer: DatabasePool
-    private let state = Mutex(State())
-    private let counts = Mutex((transactions: 0, writes: 0))
+    /// At most `maxBatch` writes in one transaction, so one huge batch cannot hold the others for long.
+    private let queue: BatchQueue<Job>
 
     /// Transactions committed and writes they held, since the store was opened (tests, benchmarks).
-    var committed: (transactions: Int, writes: Int) { counts.withLock { $0 } }
-    /// Writes in one transaction at most, so one huge batch cannot hold the others for long.
-    private let maxBatch: Int
+    var committed: (transactions: Int, writes: Int) {
+        let succeeded = queue.succeeded
+        return (succeeded.batches, succeeded.jobs)
+    }
 
     init(writer: DatabasePool, maxBatch: Int = 256) {
-        self.writer = writer
-        self.maxBatch = maxBatch
+        queue = BatchQueue(maxBatch: maxBatch) { batch in await Self.commit(batch, writer: writer) }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
@@ -55,38 +50,21 @@ final class GroupCommitter: Sendable {
                     if let commitError { return continuation.resume(throwing: commitError) }
                     continuation.resume(with: outcome.withLock { $0 } ?? .failure(CancellationError()))
                 })
-            let startDrain = state.withLock { state -> Bool in
-                state.pending.append(job)
-                guard !state.draining else { return false }
-                state.draining = true
-                return true
-            }
-            if startDrain { Task { await self.drain() } }
+            queue.enqueue(job)
         }
     }
 
-    /// Commits batches until the queue is empty.
-    private func drain() async {
-        while true {
-            let batch = state.withLock { state -> [Job] in
-                let batch = Array(state.pending.prefix(maxBatch))
-                state.pending.removeFirst(batch.count)
-                if batch.isEmpty { state.draining = false }
-                return batch
+    /// Commits one batch: every write in its savepoint, one commit for all; false when the commit failed.
+    private static func commit(_ batch: [Job], writer: DatabasePool) async -> Bool {
+        do {
+            try await writer.write { db in
+                for job in batch { job.run(db) }
             }
-            guard !batch.isEmpty else { return }
-            do {
-                try await writer.write { db in
-                    for job in batch { job.run(db) }
-                }
-                counts.withLock {
-                    $0.transactions += 1
-                    $0.writes += batch.count
-                }
-                for job in batch { job.finish(nil) }
-            } catch {
-                for job in batch { job.finish(error) }
-            }
+            for job in batch { job.finish(nil) }
+            return true
+        } catch {
+            for job in batch { job.finish(error) }
+            return false
         }
     }
 }

@@ -3,27 +3,16 @@ import TollgateCore
 
 extension SQLiteStore {
     /// How a global incident is stored in `incident.scope`; route incidents store the resource id.
-    static let globalScope = "global"
+    static let globalScope = ControlsSnapshot.globalScope
 
     public func loadControls() async throws -> ControlsSnapshot {
         try await writer.read { db in
             var snapshot = ControlsSnapshot()
             for row in try Row.fetchAll(db, sql: "SELECT kind, subject, reason FROM revocation WHERE lifted_at IS NULL") {
-                let kind: String = row["kind"], subject: String = row["subject"], reason: String = row["reason"]
-                switch RevocationKind(rawValue: kind) {
-                case .client: snapshot.revokedClients[subject] = reason
-                case .payer: snapshot.revokedPayers[subject] = reason
-                case nil: continue
-                }
+                snapshot.addRevocation(kind: row["kind"], subject: row["subject"], reason: row["reason"])
             }
             for row in try Row.fetchAll(db, sql: "SELECT id, scope, reason, at FROM incident WHERE ended_at IS NULL") {
-                let incident = Incident(id: row["id"], reason: row["reason"], sinceMillis: row["at"])
-                let scope: String = row["scope"]
-                if scope == Self.globalScope {
-                    snapshot.globalIncident = incident
-                } else {
-                    snapshot.routeIncidents[scope] = incident
-                }
+                snapshot.addIncident(Incident(id: row["id"], reason: row["reason"], sinceMillis: row["at"]), scope: row["scope"])
             }
             return snapshot
         }

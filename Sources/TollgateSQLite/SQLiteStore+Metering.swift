@@ -132,18 +132,11 @@ extension SQLiteStore {
                 filter += " AND u.client_id = ?"
                 arguments += [clientId]
             }
-            var summaries: [String: UsageSummary] = [:]
+            var report = UsageReport()
             let rows = try Row.fetchCursor(db, sql: "SELECT resource, unit, quantity, amount, asset FROM usage_event u WHERE \(filter)",
                                            arguments: arguments)
             while let row = try rows.next() {
-                let resource: String = row["resource"], unit: String = row["unit"], amount: String = row["amount"], asset: String = row["asset"]
-                var summary = summaries["\(resource)\u{0}\(unit)"] ?? UsageSummary(resource: resource, unit: unit, events: 0, quantity: 0, paid: [:])
-                summary.events += 1
-                summary.quantity += row["quantity"] as Int
-                if amount != "0", !asset.isEmpty {
-                    summary.paid[asset] = DecimalSum.add(summary.paid[asset] ?? "0", amount) ?? summary.paid[asset]
-                }
-                summaries["\(resource)\u{0}\(unit)"] = summary
+                report.add(resource: row["resource"], unit: row["unit"], quantity: row["quantity"], amount: row["amount"], asset: row["asset"])
             }
             // Refunds of the flows in the period, whenever they were recorded, so the report nets them out.
             let refunds = try Row.fetchCursor(db, sql: """
@@ -151,17 +144,9 @@ extension SQLiteStore {
                 WHERE \(filter)
                 """, arguments: arguments)
             while let row = try refunds.next() {
-                let key = "\(row["resource"] as String)\u{0}\(row["unit"] as String)"
-                guard var summary = summaries[key] else { continue }
-                let amount: String = row["amount"], asset: String = row["asset"]
-                if (row["kind"] as String) == Refund.Kind.packageCredit.rawValue {
-                    summary.creditedUnits += Int(amount) ?? 0
-                } else {
-                    summary.refunded[asset] = DecimalSum.add(summary.refunded[asset] ?? "0", amount) ?? summary.refunded[asset]
-                }
-                summaries[key] = summary
+                report.addRefund(resource: row["resource"], unit: row["unit"], kind: row["kind"], amount: row["amount"], asset: row["asset"])
             }
-            return summaries.values.sorted { ($0.resource, $0.unit) < ($1.resource, $1.unit) }
+            return report.summaries
         }
     }
 

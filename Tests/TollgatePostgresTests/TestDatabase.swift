@@ -27,21 +27,14 @@ enum TestDatabase {
     static func withFresh<Result: Sendable>(poolSize: Int = 4,
                                             _ body: @Sendable (PostgresClient, PostgresStoreConfiguration) async throws -> Result) async throws -> Result {
         let cluster = try cluster()
-        let name = "tollgate_t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
-        try await admin(cluster) { client in
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
-        }
-        var configuration = cluster
-        configuration.database = String(name)
-        configuration.poolSize = poolSize
-        let fresh = configuration
+        let fresh = try await create(poolSize: poolSize)
         do {
-            let client = try PostgresClients.make(configuration, logger: logger)
+            let client = try PostgresClients.make(fresh, logger: logger)
             let result = try await PostgresClients.withRunning(client) { client in try await body(client, fresh) }
-            try await drop(cluster, name: String(name))
+            try await drop(cluster, name: fresh.database)
             return result
         } catch {
-            try? await drop(cluster, name: String(name))
+            try? await drop(cluster, name: fresh.database)
             throw error
         }
     }

@@ -71,3 +71,42 @@ public protocol UsageLedger: Sendable {
     /// The units left in each package balance of `clientId`, by package name.
     func packageBalances(clientId: String) async throws -> [String: Int]
 }
+
+/// A usage report assembled from the rows a store reads: every store sums the same way (amounts as decimal strings,
+/// never floating point), refunds netted per resource and unit.
+public struct UsageReport: Sendable {
+    private var byKey: [String: UsageSummary] = [:]
+
+    public init() {}
+
+    /// One usage event.
+    public mutating func add(resource: String, unit: String, quantity: Int, amount: String, asset: String) {
+        let key = Self.key(resource, unit)
+        var summary = byKey[key] ?? UsageSummary(resource: resource, unit: unit, events: 0, quantity: 0, paid: [:])
+        summary.events += 1
+        summary.quantity += quantity
+        if amount != "0", !asset.isEmpty {
+            summary.paid[asset] = DecimalSum.add(summary.paid[asset] ?? "0", amount) ?? summary.paid[asset]
+        }
+        byKey[key] = summary
+    }
+
+    /// One refund of a flow in the report (ignored when no usage of its resource and unit was added).
+    public mutating func addRefund(resource: String, unit: String, kind: String, amount: String, asset: String) {
+        let key = Self.key(resource, unit)
+        guard var summary = byKey[key] else { return }
+        if kind == Refund.Kind.packageCredit.rawValue {
+            summary.creditedUnits += Int(amount) ?? 0
+        } else {
+            summary.refunded[asset] = DecimalSum.add(summary.refunded[asset] ?? "0", amount) ?? summary.refunded[asset]
+        }
+        byKey[key] = summary
+    }
+
+    /// By resource, then unit.
+    public var summaries: [UsageSummary] {
+        byKey.values.sorted { ($0.resource, $0.unit) < ($1.resource, $1.unit) }
+    }
+
+    private static func key(_ resource: String, _ unit: String) -> String { "\(resource)\u{0}\(unit)" }
+}

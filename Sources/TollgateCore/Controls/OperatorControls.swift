@@ -62,3 +62,26 @@ public struct Incident: Sendable, Hashable, Codable {
         self.sinceMillis = sinceMillis
     }
 }
+
+extension ControlsSnapshot {
+    /// How a store records the global incident's scope; a route incident's scope is its resource id.
+    public static let globalScope = "global"
+
+    /// A revocation in force, as a store reads it (`kind` is a `RevocationKind`; an unknown one is ignored).
+    public mutating func addRevocation(kind: String, subject: String, reason: String) {
+        switch RevocationKind(rawValue: kind) {
+        case .client: revokedClients[subject] = reason
+        case .payer: revokedPayers[subject] = reason
+        case nil: break
+        }
+    }
+
+    /// An incident in force, as a store reads it.
+    public mutating func addIncident(_ incident: Incident, scope: String) {
+        if scope == Self.globalScope {
+            globalIncident = incident
+        } else {
+            routeIncidents[scope] = incident
+        }
+    }
+}
