@@ -355,6 +355,24 @@ import Testing
         #expect(events.last?.outcome == .error)
     }
 
+    @Test func aClaimAnotherInstanceIsWorkingOnIsNeverTakenOver() {
+        // HTTP: the copy waits (503), exactly as it would behind this instance's own in-flight lock.
+        var http = Self.reserving()
+        guard case .respond(.inProgress) = http.next(.reserved(.success(.busy(correlationId: "tg_offer"))), at: Self.now) else {
+            Issue.record("a copy of a proof another instance is handling waits")
+            return
+        }
+        // MCP: the copy is refused as a replay of the authorization in use, never run.
+        var settings = Self.settings()
+        settings.repeatedProofs = .refused
+        var mcp = Self.reserving(settings: settings)
+        guard case .respond(.refuseCopy(_, _, _, let events)) = mcp.next(.reserved(.success(.busy(correlationId: "tg_offer"))), at: Self.now) else {
+            Issue.record("an MCP copy of a proof another instance is handling is refused")
+            return
+        }
+        #expect(events.last?.details["first_state"] == "in_flight")
+    }
+
     @Test func theSamePurchaseRetriedResumesItsClaim() {
         var journey = Self.reserving()
         guard case .lookUpSettlement(_, exclusive: false) = journey.next(.reserved(.success(.alreadyClaimed(correlationId: "tg_offer", state: .settling))),
