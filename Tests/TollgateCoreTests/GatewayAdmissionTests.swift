@@ -1,3 +1,4 @@
+import Logging
 import HTTPTypes
 import Testing
 import TollgateCore
@@ -42,6 +43,36 @@ import TollgateCore
         #expect(blocked.reason == "rate_limited_invalid")
         #expect(harness.rail.verifyCalls == 0)
         #expect(harness.upstream.received.isEmpty)
+    }
+
+    @Test func twoInstancesSharingTheInvalidBudgetStopAKeyTogether() async throws {
+        // Generous limits per instance; the shared budget (burst 2 + 0.1/s × 10 s = 3 per window) is what bites.
+        let roomy = TrafficLimits(global: .init(invalid: RateLimit(ratePerSecond: 10, burst: 100)))
+        let counter = SharedInvalidBudgetTests.Counter()
+        let limit = RateLimit(ratePerSecond: 0.1, burst: 2)!
+        let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+        let a = GatewayHarness(limits: roomy, sharedInvalid: SharedInvalidBudget(counter: counter, limit: limit, logger: quiet))
+        let b = GatewayHarness(limits: roomy, sharedInvalid: SharedInvalidBudget(counter: counter, limit: limit, logger: quiet))
+        for harness in [a, b] { harness.rail.update { $0.localVerdict = .invalid(.signatureInvalid, detail: "forged") } }
+        var nonce = 0x20
+        func forged(_ harness: GatewayHarness) async throws -> GatewayResponse {
+            nonce += 1
+            let offered = try await harness.offerAndProof(nonce: "0x\(String(nonce, radix: 16))")
+            return await harness.send("/datasets/prices", proof: harness.proof(nonce: "0x\(String(nonce + 1000, radix: 16))",
+                                                                                offerToken: offered.proof.offerToken))
+        }
+        // Four invalid proofs of one client, two at each instance: the fourth passes the cluster's allowance of three.
+        for harness in [a, b, a, b] { #expect(try await forged(harness).status == .paymentRequired) }
+        // B saw the count pass: even a good proof of that client waits there, and reaches no facilitator.
+        b.rail.update { $0.localVerdict = .valid(payer: "") }
+        let good = try await b.offerAndProof(nonce: "0x7001")
+        let blocked = await b.send("/datasets/prices", proof: good.proof)
+        #expect(blocked.status == .tooManyRequests && blocked.reason == "rate_limited_invalid")
+        #expect(b.rail.verifyCalls == 0)
+        // A learns at its next invalid proof, then refuses the client too; another client is untouched.
+        #expect(try await forged(a).status == .paymentRequired)
+        #expect(await a.send("/datasets/prices", proof: a.proof(nonce: "0x7002", offerToken: good.proof.offerToken)).status == .tooManyRequests)
+        #expect(await a.send("/datasets/a", apiKey: GatewayHarness.bobKey).status == .paymentRequired)
     }
 
     @Test func theSameInvalidProofIsRefusedFromTheCacheWithoutVerifying() async throws {

@@ -53,13 +53,14 @@ struct GatewayHarness {
 
     init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls(), spendCaps: [SpendCap] = [],
          quotas: [Quota] = [], payerAllowList: Set<String>? = nil, routes: RouteTable = Self.routes,
-         automaticRefunds: Bool = true, auditsDenials: Bool = true) {
+         automaticRefunds: Bool = true, auditsDenials: Bool = true, sharedInvalid: SharedInvalidBudget? = nil) {
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
         batcher = AuditBatcher(store: store, interval: .seconds(3600), logger: logger)
         self.controls = controls
-        let settings = Gateway.Settings(routes: routes, clients: Self.clients, offers: offers, contract: contract,
+        var settings = Gateway.Settings(routes: routes, clients: Self.clients, offers: offers, contract: contract,
                                         publicURL: "https://api.test/", limits: limits, spendCaps: spendCaps, quotas: quotas,
                                         payerAllowList: payerAllowList, automaticRefunds: automaticRefunds, auditsDenials: auditsDenials)
+        settings.sharedInvalid = sharedInvalid
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock,
                           controls: controls, logger: logger)
     }
