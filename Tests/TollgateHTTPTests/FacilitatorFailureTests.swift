@@ -43,7 +43,8 @@ enum BrokenFacilitator {
     @Test(arguments: BrokenFacilitator.Mode.allCases)
     func eachFailureIsATransportFailure(mode: BrokenFacilitator.Mode) async throws {
         try await Listener.with(BrokenFacilitator.router(mode)) { port in
-            let facilitator = HTTPFacilitator(baseURL: "http://127.0.0.1:\(port)", timeout: .seconds(1))
+            // 3 s: well under the slow mode's 4 s, and room for a first connection while the whole suite runs in parallel.
+            let facilitator = HTTPFacilitator(baseURL: "http://127.0.0.1:\(port)", timeout: .seconds(3))
             let supported = try await facilitator.supported(logger: Listener.quiet)
             #expect(supported.kinds.map(\.network) == ["eip155:84532"])
             let request = X402.FacilitatorRequest(body: Array("{}".utf8))
