@@ -1,57 +1,107 @@
 #!/usr/bin/env bash
-# Benchmark: builds tollgate in release, starts the sample upstream, the development facilitator and
-# the gateway (quickstart configuration, fresh SQLite) on loopback, and runs `tollgate bench` against it.
-#   scripts/bench.sh [REQUESTS] [CONCURRENCY]         SYNC=normal scripts/bench.sh: without synced commits
-#   TOLLGATE_BENCH_BIN=path scripts/bench.sh: measures that binary instead of building one (to compare two
-#   versions on the same machine, back to back).
-# Optionally, with REFERENCE_SERVER=path/to/reference_server.py (the x402 Python SDK's reference server
-# from the interop kit) and the interop venv, measures that server with the same load generator.
+# Benchmark of the HTTP gateway: builds tollgate in release, starts the sample upstream, the development facilitator
+# and the gateway (quickstart configuration without its rate limits, fresh SQLite, synced commits) on loopback, and
+# loads it with wrk (a C load generator, so the client is not the bottleneck). For each phase it prints the rate,
+# p50/p99 latency and the CPU time the gateway process spent per request (from /proc), plus the facilitator's and
+# the upstream's: the figures that do not depend on how fast the machine is.
+#   scripts/bench.sh [PAID] [SECONDS]   PAID presigned payments for the paid phase (default 6000); SECONDS per
+#                                       unpaid phase (default 10). CONNECTIONS=64 connections, THREADS=2 wrk threads.
+#   PHASES="402 paid": only those phases (bare 402 invalid paid one package flood; default all).
+#   SYNC=normal scripts/bench.sh: without synced commits (the cost of durability).
+#   TOLLGATE_BENCH_BIN=path: measures that binary instead of building one (two versions back to back).
+#   REFERENCE_SERVER=path/to/reference_server.py (the x402 Python SDK's reference server, with the interop venv):
+#   also measures that server with `tollgate bench`.
+# Phases: a bare Hummingbird 2 route answering the gateway's own 402 (the yardstick), the 402, a repeated invalid
+# proof, paid requests each with a fresh presigned payment (`tollgate bench --mode presign`: one 402 and one
+# signature per payment, made before the measured run), the same one at a time (latency without queueing), requests
+# funded by a package balance (API key, no payment), and an invalid-proof flood under the quickstart's own limits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-requests=${1:-3000}
-concurrency=${2:-16}
+paid=${1:-6000}
+seconds=${2:-10}
+connections=${CONNECTIONS:-64}
+threads=${THREADS:-2}
+phases=" ${PHASES:-bare 402 invalid paid one package flood} "
+want() { [[ $phases == *" $1 "* ]]; }
 source scripts/bench-env.sh
-command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get install -y -qq wrk >/dev/null || true; }
-# The quickstart without its rate limits: the benchmark measures throughput, not the limiter's refusals.
-sed -e "s#sqlite: .tollgate/gateway.sqlite#sqlite: $work/gateway.sqlite#" -e '/^limits:/,$d' examples/quickstart/tollgate.yaml > "$work/tollgate.yaml"
-echo "limits: {unpaid: off, paid: off, invalid: off}" >> "$work/tollgate.yaml"
-# SYNC=normal measures the cost of durable commits (storage.sync: full, the default) by leaving them out.
-if [ -n "${SYNC:-}" ]; then sed -i "s/^  audit_flush_ms: 200/  audit_flush_ms: 200\n  sync: $SYNC/" "$work/tollgate.yaml"; fi
-sed -i "s#head_file: .tollgate/audit-heads.jsonl#head_file: $work/audit-heads.jsonl#" "$work/tollgate.yaml"
-export TOLLGATE_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-$bin sample-upstream --listen 127.0.0.1:8403 --log-level error & pids+=($!)
-$bin facilitator --dev --listen 127.0.0.1:8404 --db "$work/facilitator.sqlite" --log-level error & pids+=($!)
-sleep 1
-$bin serve --config "$work/tollgate.yaml" --log-level error & pids+=($!)
-for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8402/health && break; sleep 0.2; done
-sleep 2   # the facilitator check opens the paid routes
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
-$bin bench --target http://127.0.0.1:8402 --requests "$requests" --concurrency "$concurrency"
-if command -v wrk >/dev/null; then
-  # Invalid proofs with a C load generator (wrk costs far less CPU than the Swift client): the same
-  # forged proof, so after the first check the negative cache answers. The facilitator must see none.
-  forged=$($bin bench --target http://127.0.0.1:8402 --mode forged-header)
-  before=$(curl -s http://127.0.0.1:8404/_dev/stats)
-  echo "-- wrk: invalid proofs, limits off (10 s, 64 connections)"
-  wrk -t2 -c64 -d10s -H "PAYMENT-SIGNATURE: $forged" http://127.0.0.1:8402/datasets/prices | grep -E "Requests/sec|Latency|Non-2xx"
-  echo "-- wrk: 402 without proof, limits off"
-  wrk -t2 -c64 -d10s http://127.0.0.1:8402/datasets/prices | grep -E "Requests/sec|Latency|Non-2xx"
-  echo "facilitator before: $before, after: $(curl -s http://127.0.0.1:8404/_dev/stats)"
-  # The quickstart's own limits: a flood from one client is answered 429 after its burst.
-  kill "${pids[2]}"; wait "${pids[2]}" 2>/dev/null || true
-  sed -e "s#sqlite: .tollgate/gateway.sqlite#sqlite: $work/limited.sqlite#" examples/quickstart/tollgate.yaml > "$work/limited.yaml"
-  $bin serve --config "$work/limited.yaml" --log-level error & pids+=($!)
-  for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8402/health && break; sleep 0.2; done
-  sleep 2
-  echo "-- wrk: invalid proofs, quickstart limits ($(grep -m1 "^  invalid:" examples/quickstart/tollgate.yaml | xargs) per IP)"
-  wrk -t2 -c64 -d10s -H "PAYMENT-SIGNATURE: $forged" http://127.0.0.1:8402/datasets/prices | grep -E "Requests/sec|Latency|Non-2xx"
-  echo "facilitator after: $(curl -s http://127.0.0.1:8404/_dev/stats)"
+if ! command -v wrk >/dev/null; then
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
+  $sudo_cmd apt-get install -y -qq wrk >/dev/null || { echo "bench.sh: wrk is needed (apt-get install wrk)" >&2; exit 1; }
 fi
+# The quickstart without its rate limits (the benchmark measures throughput, not the limiter's refusals), with
+# authorizations valid long enough for payments signed ahead, and a package large enough for the package phase.
+sed -e "s#sqlite: .tollgate/gateway.sqlite#sqlite: $work/gateway.sqlite#" -e '/^limits:/,$d' \
+    -e "s#head_file: .tollgate/audit-heads.jsonl#head_file: $work/audit-heads.jsonl#" \
+    -e 's/max_timeout_seconds: 60/max_timeout_seconds: 900/' -e 's/units: 100, name: search-credits/units: 100000000, name: search-credits/' \
+    examples/quickstart/tollgate.yaml > "$work/tollgate.yaml"
+echo "limits: {unpaid: off, paid: off, invalid: off}" >> "$work/tollgate.yaml"
+if [ -n "${SYNC:-}" ]; then sed -i "s/^  audit_flush_ms: 200/  audit_flush_ms: 200\n  sync: $SYNC/" "$work/tollgate.yaml"; fi
+export TOLLGATE_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+gateway_url=http://127.0.0.1:8402
+$bin sample-upstream --listen 127.0.0.1:8403 --log-level error & upstream=$!; pids+=($upstream)
+$bin facilitator --dev --listen 127.0.0.1:8404 --db "$work/facilitator.sqlite" --log-level error & facilitator=$!; pids+=($facilitator)
+sleep 1
+start_gateway() {
+  $bin serve --config "$1" --log-level error & gateway=$!; pids+=($gateway)
+  for _ in $(seq 50); do curl -s -o /dev/null $gateway_url/health && break; sleep 0.2; done
+  sleep 2   # the facilitator check opens the paid routes
+}
+start_gateway "$work/tollgate.yaml"
+$bin bench-bare-402 --listen 127.0.0.1:8409 --copy-from $gateway_url/datasets/prices --log-level error & bare=$!; pids+=($bare)
+for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8409/ && break; sleep 0.2; done
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; wrk -t$threads -c$connections"
+echo "gateway resident memory at start: $(rss_mib "$gateway") MiB"
+load="-t$threads -c$connections -d${seconds}s"
+if want bare; then
+  measure "bare Hummingbird route, fixed 402" "$bare" $load http://127.0.0.1:8409/datasets/prices
+  bare_rate=$last_rate
+fi
+if want 402; then
+  measure "402 (no proof)" "$gateway" $load $gateway_url/datasets/prices
+  if want bare; then awk -v g="$last_rate" -v b="$bare_rate" 'BEGIN{printf "  402s at %.0f %% of the bare route\n", 100 * g / b}'; fi
+fi
+forged=$($bin bench --target $gateway_url --mode forged-header)
+want invalid && measure "invalid proof (repeated), refused" "$gateway" $load -H "PAYMENT-SIGNATURE: $forged" $gateway_url/datasets/prices
+
+presign() {  # presign COUNT FILE [tollgate bench options]: COUNT fresh payments, one per line
+  local count=$1 file=$2; shift 2
+  $bin bench --target $gateway_url --mode presign --requests "$count" --concurrency 16 --out "$file" "$@" | sed 's/^/  /'
+}
+if want paid; then
+  presign "$paid" "$work/paid.txt"
+  settled_before=$(curl -s http://127.0.0.1:8404/_dev/stats)
+  TOLLGATE_BENCH_THREADS=$threads TOLLGATE_BENCH_FILE=$work/paid.txt TOLLGATE_BENCH_DONE=$work/done OTHERS="facilitator:$facilitator upstream:$upstream" \
+    measure "paid, fresh payment each" "$gateway" -t"$threads" -c"$connections" -d300s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
+  echo "  facilitator before: $settled_before, after: $(curl -s http://127.0.0.1:8404/_dev/stats)"
+fi
+if want one; then
+  presign 500 "$work/one.txt"
+  TOLLGATE_BENCH_THREADS=1 TOLLGATE_BENCH_FILE=$work/one.txt TOLLGATE_BENCH_DONE=$work/done OTHERS="facilitator:$facilitator upstream:$upstream" \
+    measure "paid, one at a time" "$gateway" -t1 -c1 -d300s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
+fi
+if want package; then
+  # A package of 100,000,000 searches bought once by the analyst (API key), then spent one unit per request.
+  $bin bench --target $gateway_url --path "/search?q=ACME" --header "X-Api-Key: tg_demo_reports_key" --mode paid --requests 1 --concurrency 1 | sed 's/^/  /'
+  OTHERS="upstream:$upstream" \
+    measure "package-funded (API key, no payment)" "$gateway" $load -H "X-Api-Key: tg_demo_reports_key" "$gateway_url/search?q=ACME"
+fi
+echo "gateway resident memory after these phases: $(rss_mib "$gateway") MiB"
+
+if want flood; then
+  # The quickstart's own limits: a flood of invalid proofs from one client is answered 429 after its burst.
+  kill "$gateway"; wait "$gateway" 2>/dev/null || true
+  sed -e "s#sqlite: .tollgate/gateway.sqlite#sqlite: $work/limited.sqlite#" -e "s#head_file: .tollgate/audit-heads.jsonl#head_file: $work/limited-heads.jsonl#" \
+    examples/quickstart/tollgate.yaml > "$work/limited.yaml"
+  start_gateway "$work/limited.yaml"
+  measure "invalid flood, quickstart limits (429)" "$gateway" $load -H "PAYMENT-SIGNATURE: $forged" $gateway_url/datasets/prices
+  echo "  facilitator after the floods: $(curl -s http://127.0.0.1:8404/_dev/stats)"
+fi
+
 if [ -n "${REFERENCE_SERVER:-}" ]; then
   python=${INTEROP_VENV:-.venv-interop}/bin/python
   "$python" "$REFERENCE_SERVER" --port 4021 >/dev/null 2>&1 & pids+=($!)
   for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:4021/health && break; sleep 0.2; done
   echo "-- x402 Python SDK reference server (FastAPI + SDK middleware + SDK facilitator, in process)"
-  $bin bench --target http://127.0.0.1:4021 --path /data --requests "$((requests / 10))" --concurrency "$concurrency" --mode paid
-  $bin bench --target http://127.0.0.1:4021 --path /data --requests "$((requests / 10))" --concurrency 1 --mode paid
+  $bin bench --target http://127.0.0.1:4021 --path /data --requests "$((paid / 20))" --concurrency 16 --mode paid
+  $bin bench --target http://127.0.0.1:4021 --path /data --requests "$((paid / 20))" --concurrency 1 --mode paid
 fi

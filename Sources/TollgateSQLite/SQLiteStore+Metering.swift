@@ -55,7 +55,7 @@ extension SQLiteStore {
             // A hold needs a balance to hold from (a package bought before): zero units from none is still none.
             guard balance != nil else { return .insufficient(balance: 0) }
             try Self.setBalance(client: hold.clientId, package: hold.package, unit: nil, to: remaining, now: now, db)
-            try db.execute(sql: """
+            try db.run(sql: """
                 INSERT INTO unit_hold (correlation_id, client_id, package, units, state, at_ms) VALUES (?, ?, ?, ?, 'held', ?)
                 """, arguments: [hold.correlationId, hold.clientId, hold.package, hold.units, now])
             try Self.append(events, db, keys: auditKeys)
@@ -66,14 +66,14 @@ extension SQLiteStore {
     public func finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent]) async throws {
         try await write { db in
             let now = clock.nowMillis()
-            if let hold = try Row.fetchOne(db, sql: "SELECT client_id, package, units FROM unit_hold WHERE correlation_id = ? AND state = 'held'",
+            if let hold = try Row.fetchOne(cached: db, sql: "SELECT client_id, package, units FROM unit_hold WHERE correlation_id = ? AND state = 'held'",
                                            arguments: [correlationId]) {
                 let client: String = hold["client_id"], package: String = hold["package"]
                 if let balance = try Self.balance(client: client, package: package, db) {
                     try Self.setBalance(client: client, package: package, unit: nil,
                                         to: PackageUnits.afterFinish(balance: balance, held: hold["units"], consumed: consumed), now: now, db)
                 }
-                try db.execute(sql: "UPDATE unit_hold SET state = ? WHERE correlation_id = ?",
+                try db.run(sql: "UPDATE unit_hold SET state = ? WHERE correlation_id = ?",
                                arguments: [PackageUnits.finishedHoldState(consumed: consumed), correlationId])
             }
             if let usage { try Self.insert(usage, db) }
@@ -84,7 +84,7 @@ extension SQLiteStore {
     static func record(_ metering: MeteringRecord, now: Int64, _ db: Database) throws {
         try insert(metering.usage, db)
         guard let grant = metering.grant else { return }
-        try db.execute(sql: """
+        try db.run(sql: """
             INSERT OR IGNORE INTO package_grant (correlation_id, client_id, package, unit, units, at_ms) VALUES (?, ?, ?, ?, ?, ?)
             """, arguments: [metering.usage.correlationId, grant.clientId, grant.package, grant.unit, grant.units, now])
         guard db.changesCount == 1 else { return }
@@ -96,25 +96,25 @@ extension SQLiteStore {
 
     /// A package balance; nil when the client never had one.
     static func balance(client: String, package: String, _ db: Database) throws -> Int? {
-        try Int.fetchOne(db, sql: "SELECT balance FROM package_balance WHERE client_id = ? AND package = ?", arguments: [client, package])
+        try Int.fetchOne(cached: db, sql: "SELECT balance FROM package_balance WHERE client_id = ? AND package = ?", arguments: [client, package])
     }
 
     /// Writes a balance Core computed from the one read in the same transaction. `unit` creates the row when
     /// there is none (a purchase, a credit); without it only an existing row changes.
     static func setBalance(client: String, package: String, unit: String?, to balance: Int, now: Int64, _ db: Database) throws {
         if let unit {
-            try db.execute(sql: """
+            try db.run(sql: """
                 INSERT INTO package_balance (client_id, package, unit, balance, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (client_id, package) DO UPDATE SET balance = excluded.balance, updated_at = excluded.updated_at
                 """, arguments: [client, package, unit, balance, now])
         } else {
-            try db.execute(sql: "UPDATE package_balance SET balance = ?, updated_at = ? WHERE client_id = ? AND package = ?",
+            try db.run(sql: "UPDATE package_balance SET balance = ?, updated_at = ? WHERE client_id = ? AND package = ?",
                            arguments: [balance, now, client, package])
         }
     }
 
     static func insert(_ usage: UsageEvent, _ db: Database) throws {
-        try db.execute(sql: """
+        try db.run(sql: """
             INSERT OR IGNORE INTO usage_event (correlation_id, client_id, payer, resource, unit, quantity, paid_quantity, source, amount, asset, at_ms)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [usage.correlationId, usage.clientId, usage.payer, usage.resource, usage.unit, usage.quantity, usage.paidQuantity,
@@ -152,7 +152,7 @@ extension SQLiteStore {
 
     public func packageBalances(clientId: String) async throws -> [String: Int] {
         try await writer.read { db in
-            Dictionary(try Row.fetchAll(db, sql: "SELECT package, balance FROM package_balance WHERE client_id = ?", arguments: [clientId])
+            Dictionary(try Row.fetchAll(cached: db, sql: "SELECT package, balance FROM package_balance WHERE client_id = ?", arguments: [clientId])
                 .map { ($0["package"] as String, $0["balance"] as Int) }) { first, _ in first }
         }
     }

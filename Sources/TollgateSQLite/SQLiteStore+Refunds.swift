@@ -10,23 +10,23 @@ extension SQLiteStore {
         let request = try RefundPolicy.validated(request)
         return try await write { db in
             let refund: Refund
-            if let payment = try Row.fetchOne(db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id LIMIT 1",
+            if let payment = try Row.fetchOne(cached: db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id LIMIT 1",
                                               arguments: [request.correlationId]).map(Self.payment) {
                 refund = try RefundPolicy.payout(request, of: payment, refunded: try Self.refundedSoFar(request.correlationId, kind: .payout, db),
                                                  id: RefundPolicy.newId(), nowMillis: nowMillis)
                 // A payment that bought a package takes back the refunded share of the units, as far as the balance holds them.
-                if let grant = try Row.fetchOne(db, sql: "SELECT client_id, package, units FROM package_grant WHERE correlation_id = ?",
+                if let grant = try Row.fetchOne(cached: db, sql: "SELECT client_id, package, units FROM package_grant WHERE correlation_id = ?",
                                                 arguments: [request.correlationId]),
                    let balance = try Self.balance(client: grant["client_id"], package: grant["package"], db) {
                     let units = RefundPolicy.unitsTakenBack(granted: grant["units"], refund: refund, paid: payment.amount)
                     try Self.setBalance(client: grant["client_id"], package: grant["package"], unit: nil,
                                         to: PackageUnits.afterTakeBack(balance: balance, units: units), now: nowMillis, db)
                 }
-            } else if let usage = try Row.fetchOne(db, sql: "SELECT * FROM usage_event WHERE correlation_id = ? AND source = 'package'",
+            } else if let usage = try Row.fetchOne(cached: db, sql: "SELECT * FROM usage_event WHERE correlation_id = ? AND source = 'package'",
                                                    arguments: [request.correlationId]).map(Self.usageEvent) {
                 refund = try RefundPolicy.credit(request, of: usage, credited: try Self.refundedSoFar(request.correlationId, kind: .packageCredit, db),
                                                  id: RefundPolicy.newId(), nowMillis: nowMillis)
-                let package = try String.fetchOne(db, sql: "SELECT package FROM unit_hold WHERE correlation_id = ?", arguments: [request.correlationId])
+                let package = try String.fetchOne(cached: db, sql: "SELECT package FROM unit_hold WHERE correlation_id = ?", arguments: [request.correlationId])
                     ?? usage.resource
                 let balance = try Self.balance(client: usage.clientId, package: package, db) ?? 0
                 try Self.setBalance(client: usage.clientId, package: package, unit: usage.unit,
@@ -53,7 +53,7 @@ extension SQLiteStore {
             }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments += [max(1, min(limit, 10_000))]
-            return try Row.fetchAll(db, sql: "SELECT * FROM refund \(filter) ORDER BY created_at DESC, id LIMIT ?", arguments: arguments)
+            return try Row.fetchAll(cached: db, sql: "SELECT * FROM refund \(filter) ORDER BY created_at DESC, id LIMIT ?", arguments: arguments)
                 .map(Self.refundRecord)
         }
     }
@@ -61,11 +61,11 @@ extension SQLiteStore {
     public func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund {
         let transaction = try RefundPolicy.payoutTransaction(payoutTransaction)
         return try await write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM refund WHERE id = ?", arguments: [id]) else {
+            guard let row = try Row.fetchOne(cached: db, sql: "SELECT * FROM refund WHERE id = ?", arguments: [id]) else {
                 throw TollgateError(.unknownRefund, "no refund \(id)")
             }
             let refund = try RefundPolicy.closed(Self.refundRecord(row), transaction: transaction, nowMillis: nowMillis)
-            try db.execute(sql: "UPDATE refund SET state = ?, closed_at = ?, payout_tx = ? WHERE id = ? AND state = ?",
+            try db.run(sql: "UPDATE refund SET state = ?, closed_at = ?, payout_tx = ? WHERE id = ? AND state = ?",
                            arguments: [refund.state.rawValue, nowMillis, transaction, id, Refund.State.pendingPayout.rawValue])
             try Self.append([RefundPolicy.event(refund, reason: "payout_recorded", actor: actor, nowMillis: nowMillis)], db, keys: auditKeys)
             return refund
@@ -78,7 +78,7 @@ extension SQLiteStore {
     }
 
     static func insert(_ refund: Refund, _ db: Database, keys: KeyRing?) throws {
-        try db.execute(sql: """
+        try db.run(sql: """
             INSERT INTO refund (id, correlation_id, kind, state, client_id, payer, resource, amount, asset, network, unit, reason, actor,
                                 automatic, created_at, closed_at, payout_tx)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -9,13 +9,13 @@ extension SQLiteStore {
             var stored = intent
             stored.response = nil
             let json = String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
-            try db.execute(sql: """
+            try db.run(sql: """
                 INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
                 """, arguments: [key.network, key.asset, key.payer, key.nonce, intent.correlationId, json, intent.createdAtMillis, clock.nowMillis()])
             if let response = intent.response { try Self.storeResponse(response, key: key, ready: false, db) }
-            try db.execute(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+            try db.run(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                            arguments: [clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
             try Self.append(events, db, keys: auditKeys)
         }
@@ -23,7 +23,7 @@ extension SQLiteStore {
 
     public func openSettlement(_ key: ProofKey) async throws -> OpenSettlement? {
         try await writer.read { db in
-            guard let row = try Row.fetchOne(db, sql: """
+            guard let row = try Row.fetchOne(cached: db, sql: """
                 SELECT i.*, r.state FROM settlement_intent i LEFT JOIN reservation r
                   ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
                 WHERE i.network = ? AND i.asset = ? AND i.payer = ? AND i.nonce = ?
@@ -42,7 +42,7 @@ extension SQLiteStore {
 
     private func settlements(where condition: String, limit: Int) async throws -> [OpenSettlement] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(cached: db, sql: """
                 SELECT i.*, r.state FROM settlement_intent i LEFT JOIN reservation r
                   ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
                 WHERE \(condition) ORDER BY i.created_at LIMIT ?
@@ -52,12 +52,12 @@ extension SQLiteStore {
 
     public func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws {
         try await write { db in
-            try db.execute(sql: """
+            try db.run(sql: """
                 UPDATE settlement_intent SET outcome = ?, delivered = MAX(delivered, ?), updated_at = ?
                 WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
                 """, arguments: [outcome.rawValue, delivered ? 1 : 0, clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
             if delivered {
-                try db.execute(sql: "UPDATE paid_response SET ready = 1 WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                try db.run(sql: "UPDATE paid_response SET ready = 1 WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                                arguments: [key.network, key.asset, key.payer, key.nonce])
             }
             try Self.append(events, db, keys: auditKeys)
@@ -66,7 +66,7 @@ extension SQLiteStore {
 
     public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
         try await write { db in
-            let rows = try Row.fetchAll(db, sql: """
+            let rows = try Row.fetchAll(cached: db, sql: """
                 SELECT i.*, r.state FROM settlement_intent i JOIN reservation r
                   ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
                 WHERE r.state = 'settling'
@@ -75,7 +75,7 @@ extension SQLiteStore {
             for row in rows {
                 var open = try Self.openSettlement(row, db)
                 let key = open.intent.key
-                try db.execute(sql: "UPDATE reservation SET state = 'unknown', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                try db.run(sql: "UPDATE reservation SET state = 'unknown', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                                arguments: [clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
                 open.state = .unknown
                 try Self.append(events(open), db, keys: auditKeys)
@@ -89,7 +89,7 @@ extension SQLiteStore {
     static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
                              _ db: Database) throws {
         let outcome = StoreRetention.intentOutcome(state)?.rawValue
-        try db.execute(sql: """
+        try db.run(sql: """
             UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?), updated_at = ?
             WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
             """, arguments: [outcome, transaction, delivered ? 1 : 0, now, key.network, key.asset, key.payer, key.nonce])

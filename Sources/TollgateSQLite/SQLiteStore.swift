@@ -39,7 +39,7 @@ public struct SQLiteStore: GatewayStore {
         // WAL + FULL: every commit is synced before it returns, so it survives power loss too. The cost is one
         // sync per transaction, which the group committer shares among concurrent writes. (Set on the writer
         // connection after GRDB's own WAL set-up, which chooses NORMAL.)
-        try writer.writeWithoutTransaction { db in try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") }
+        try writer.writeWithoutTransaction { db in try db.run(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") }
         committer = GroupCommitter(writer: writer)
         try Self.migrator.migrate(writer)
     }
@@ -48,33 +48,33 @@ public struct SQLiteStore: GatewayStore {
         try await write { db in
             let key = reservation.key
             let now = clock.nowMillis()
-            if let identifier = reservation.paymentIdentifier, let row = try Row.fetchOne(db, sql: """
+            if let identifier = reservation.paymentIdentifier, let row = try Row.fetchOne(cached: db, sql: """
                 SELECT fingerprint, correlation_id FROM payment_identifier WHERE client_id = ? AND identifier = ?
                 """, arguments: [reservation.clientId, identifier]), (row["fingerprint"] as String) != reservation.fingerprint {
                 return .identifierConflict(correlationId: row["correlation_id"])
             }
-            try db.execute(sql: """
+            try db.run(sql: """
                 INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?) ON CONFLICT DO NOTHING
                 """, arguments: [key.network, key.asset, key.payer, key.nonce, reservation.correlationId, reservation.clientId,
                                  reservation.resource, reservation.validBefore, now])
             guard db.changesCount == 1 else {
-                if let row = try Row.fetchOne(db, sql: """
+                if let row = try Row.fetchOne(cached: db, sql: """
                     SELECT correlation_id, state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
                     """, arguments: [key.network, key.asset, key.payer, key.nonce]) {
                     return .alreadyClaimed(correlationId: row["correlation_id"], state: Reservation.State(rawValue: row["state"]) ?? .reserved)
                 }
-                let state = try String.fetchOne(db, sql: "SELECT state FROM reservation WHERE correlation_id = ?",
+                let state = try String.fetchOne(cached: db, sql: "SELECT state FROM reservation WHERE correlation_id = ?",
                                                 arguments: [reservation.correlationId])
                 return .offerAlreadyUsed(state: state.flatMap(Reservation.State.init(rawValue:)) ?? .reserved)
             }
             if let identifier = reservation.paymentIdentifier {
-                try db.execute(sql: """
+                try db.run(sql: """
                     INSERT OR IGNORE INTO payment_identifier (client_id, identifier, fingerprint, correlation_id, created_at)
                     VALUES (?, ?, ?, ?, ?)
                     """, arguments: [reservation.clientId, identifier, reservation.fingerprint, reservation.correlationId, now])
             }
-            try db.execute(sql: """
+            try db.run(sql: """
                 INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [reservation.correlationId, key.network, key.asset, key.payer, key.nonce, reservation.offerToken,
@@ -88,14 +88,14 @@ public struct SQLiteStore: GatewayStore {
         try await write { db in
             if let flow = try Self.reservationFlow(key, db) { try Self.endHolds(flow, as: SpendHolds.afterRelease, db) }
             // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
-            try db.execute(sql: """
+            try db.run(sql: """
                 DELETE FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND state IN \(Self.sqlList(StoreRetention.releasableStates))
                 """,
                            arguments: [key.network, key.asset, key.payer, key.nonce])
             if db.changesCount > 0 {
-                try db.execute(sql: "DELETE FROM settlement_intent WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND outcome = 'open'",
+                try db.run(sql: "DELETE FROM settlement_intent WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND outcome = 'open'",
                                arguments: [key.network, key.asset, key.payer, key.nonce])
-                try db.execute(sql: "DELETE FROM paid_response WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND ready = 0",
+                try db.run(sql: "DELETE FROM paid_response WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND ready = 0",
                                arguments: [key.network, key.asset, key.payer, key.nonce])
             }
             try Self.append(events, db, keys: auditKeys)
@@ -108,13 +108,13 @@ public struct SQLiteStore: GatewayStore {
             let now = clock.nowMillis()
             if let response { try Self.storeResponse(response, key: key, ready: true, db) }
             try Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now, db)
-            try db.execute(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+            try db.run(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                            arguments: [state.rawValue, now, key.network, key.asset, key.payer, key.nonce])
             // Money may still move while the outcome is open: then the hold is kept.
             if let flow = try Self.reservationFlow(key, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }
             // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
             if let payment {
-                try db.execute(sql: """
+                try db.run(sql: """
                     INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
                                          unit, quantity, settled_at, body_sha256)
                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
@@ -132,7 +132,7 @@ public struct SQLiteStore: GatewayStore {
     /// `ready: false` keeps an answer prepared before settlement out of reach until the payment is known to have settled.
     static func storeResponse(_ response: StoredResponse, key: ProofKey, ready: Bool, _ db: Database) throws {
         let headers = String(decoding: (try? JSONEncoder().encode(response.headers)) ?? Data("[]".utf8), as: UTF8.self)
-        try db.execute(sql: """
+        try db.run(sql: """
             INSERT OR REPLACE INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
                                                   expires_at, ready, payment_identifier)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -145,7 +145,7 @@ public struct SQLiteStore: GatewayStore {
     }
 
     static func storedResponse(_ key: ProofKey, readyOnly: Bool, now unixSeconds: Int64?, _ db: Database) throws -> StoredResponse? {
-        guard let row = try Row.fetchOne(db, sql: """
+        guard let row = try Row.fetchOne(cached: db, sql: """
             SELECT * FROM paid_response WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND expires_at >= ? AND ready >= ?
             """, arguments: [key.network, key.asset, key.payer, key.nonce, unixSeconds ?? Int64.min, readyOnly ? 1 : 0]) else { return nil }
         let headers = (try? JSONDecoder().decode([[String]].self, from: Data((row["headers"] as String).utf8))) ?? []
@@ -161,7 +161,7 @@ public struct SQLiteStore: GatewayStore {
             var counted: Set<SpendHolds.Bucket> = []
             for bucket in Set(holds.map(SpendHolds.Bucket.init)) {
                 totals[bucket] = try Self.spendTotal(bucket, db)
-                let state = try String.fetchOne(db, sql: "SELECT state FROM spend_hold WHERE correlation_id = ? AND subject = ? AND bucket = ?",
+                let state = try String.fetchOne(cached: db, sql: "SELECT state FROM spend_hold WHERE correlation_id = ? AND subject = ? AND bucket = ?",
                                                 arguments: [correlationId, bucket.subject, bucket.bucket])
                 if let state = state.flatMap(SpendHolds.State.init(rawValue:)), state.counts { counted.insert(bucket) }
             }
@@ -170,9 +170,9 @@ public struct SQLiteStore: GatewayStore {
                 return hold
             case .hold(let writes):
                 for write in writes {
-                    try db.execute(sql: "INSERT OR REPLACE INTO spend_total (subject, bucket, total) VALUES (?, ?, ?)",
+                    try db.run(sql: "INSERT OR REPLACE INTO spend_total (subject, bucket, total) VALUES (?, ?, ?)",
                                    arguments: [write.hold.subject, write.hold.bucket, write.total.atomic])
-                    try db.execute(sql: "INSERT OR REPLACE INTO spend_hold (correlation_id, subject, bucket, amount, state) VALUES (?, ?, ?, ?, ?)",
+                    try db.run(sql: "INSERT OR REPLACE INTO spend_hold (correlation_id, subject, bucket, amount, state) VALUES (?, ?, ?, ?, ?)",
                                    arguments: [correlationId, write.hold.subject, write.hold.bucket, write.hold.amount.atomic,
                                                SpendHolds.State.held.rawValue])
                 }
@@ -182,13 +182,13 @@ public struct SQLiteStore: GatewayStore {
     }
 
     static func spendTotal(_ bucket: SpendHolds.Bucket, _ db: Database) throws -> TokenAmount {
-        try String.fetchOne(db, sql: "SELECT total FROM spend_total WHERE subject = ? AND bucket = ?", arguments: [bucket.subject, bucket.bucket])
+        try String.fetchOne(cached: db, sql: "SELECT total FROM spend_total WHERE subject = ? AND bucket = ?", arguments: [bucket.subject, bucket.bucket])
             .flatMap { TokenAmount(atomic: $0) } ?? .zero
     }
 
     public func spendTotals(subject: String) async throws -> [String: String] {
         try await writer.read { db in
-            Dictionary(try Row.fetchAll(db, sql: "SELECT bucket, total FROM spend_total WHERE subject = ?", arguments: [subject])
+            Dictionary(try Row.fetchAll(cached: db, sql: "SELECT bucket, total FROM spend_total WHERE subject = ?", arguments: [subject])
                 .map { ($0["bucket"] as String, $0["total"] as String) }) { first, _ in first }
         }
     }
@@ -214,23 +214,23 @@ public struct SQLiteStore: GatewayStore {
     }
 
     static func reservationFlow(_ key: ProofKey, _ db: Database) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT correlation_id FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+        try String.fetchOne(cached: db, sql: "SELECT correlation_id FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                             arguments: [key.network, key.asset, key.payer, key.nonce])
     }
 
     /// Moves the flow's `held` holds to `next`; a released hold gives its amount back to its bucket's total.
     static func endHolds(_ correlationId: String, as next: SpendHolds.State, _ db: Database) throws {
         if next == .released {
-            let held = try Row.fetchAll(db, sql: "SELECT subject, bucket, amount FROM spend_hold WHERE correlation_id = ? AND state = 'held'",
+            let held = try Row.fetchAll(cached: db, sql: "SELECT subject, bucket, amount FROM spend_hold WHERE correlation_id = ? AND state = 'held'",
                                         arguments: [correlationId])
             for row in held {
                 let bucket = SpendHolds.Bucket(subject: row["subject"], bucket: row["bucket"])
                 let total = SpendHolds.released(try spendTotal(bucket, db), amount: TokenAmount(atomic: row["amount"] as String) ?? .zero)
-                try db.execute(sql: "UPDATE spend_total SET total = ? WHERE subject = ? AND bucket = ?",
+                try db.run(sql: "UPDATE spend_total SET total = ? WHERE subject = ? AND bucket = ?",
                                arguments: [total.atomic, bucket.subject, bucket.bucket])
             }
         }
-        try db.execute(sql: "UPDATE spend_hold SET state = ? WHERE correlation_id = ? AND state = 'held'", arguments: [next.rawValue, correlationId])
+        try db.run(sql: "UPDATE spend_hold SET state = ? WHERE correlation_id = ? AND state = 'held'", arguments: [next.rawValue, correlationId])
     }
 
     public func append(_ events: [AuditEvent]) async throws {
@@ -240,21 +240,21 @@ public struct SQLiteStore: GatewayStore {
 
     public func events(correlationId: String) async throws -> [RecordedAuditEvent] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM audit_event WHERE correlation_id = ? ORDER BY time_ms, seq", arguments: [correlationId])
+            try Row.fetchAll(cached: db, sql: "SELECT * FROM audit_event WHERE correlation_id = ? ORDER BY time_ms, seq", arguments: [correlationId])
                 .map(Self.recorded)
         }
     }
 
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
         try await write { db in
-            try db.execute(sql: "DELETE FROM reservation WHERE valid_before < ? AND state IN \(Self.sqlList(StoreRetention.purgeableStates))",
+            try db.run(sql: "DELETE FROM reservation WHERE valid_before < ? AND state IN \(Self.sqlList(StoreRetention.purgeableStates))",
                            arguments: [unixSeconds])
             let purged = db.changesCount
-            try db.execute(sql: "DELETE FROM paid_response WHERE expires_at < ?", arguments: [unixSeconds])
-            try db.execute(sql: "DELETE FROM payment_identifier WHERE created_at < ?",
+            try db.run(sql: "DELETE FROM paid_response WHERE expires_at < ?", arguments: [unixSeconds])
+            try db.run(sql: "DELETE FROM payment_identifier WHERE created_at < ?",
                            arguments: [(unixSeconds - StoreRetention.paymentIdentifierSeconds) * 1000])
             // Resolved intents only (`StoreRetention.isResolved`): open, undelivered and review ones stay until they are resolved.
-            try db.execute(sql: """
+            try db.run(sql: """
                 DELETE FROM settlement_intent WHERE updated_at < ? AND ((outcome = 'settled' AND delivered = 1) OR outcome IN ('failed', 'refunded'))
                 """, arguments: [unixSeconds * 1000])
             return purged
@@ -263,13 +263,13 @@ public struct SQLiteStore: GatewayStore {
 
     public func payments(correlationId: String) async throws -> [PaymentRecord] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id", arguments: [correlationId]).map(Self.payment)
+            try Row.fetchAll(cached: db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id", arguments: [correlationId]).map(Self.payment)
         }
     }
 
     public func reservationState(_ key: ProofKey) async throws -> Reservation.State? {
         try await writer.read { db in
-            try String.fetchOne(db, sql: "SELECT state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+            try String.fetchOne(cached: db, sql: "SELECT state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                                 arguments: [key.network, key.asset, key.payer, key.nonce]).flatMap(Reservation.State.init(rawValue:))
         }
     }
@@ -280,8 +280,8 @@ public struct SQLiteStore: GatewayStore {
     /// therefore assigned here: one past the highest ever used (`sqlite_sequence`), so a deleted tail is never reused.
     static func append(_ events: [AuditEvent], _ db: Database, keys: KeyRing?) throws {
         guard !events.isEmpty else { return }
-        var previous = try String.fetchOne(db, sql: "SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1") ?? AuditChain.genesis
-        var seq = max(try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM audit_event") ?? 0, try auditSequenceValue(db) ?? 0)
+        var previous = try String.fetchOne(cached: db, sql: "SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1") ?? AuditChain.genesis
+        var seq = max(try Int64.fetchOne(cached: db, sql: "SELECT MAX(seq) FROM audit_event") ?? 0, try auditSequenceValue(db) ?? 0)
         let statement = try db.cachedStatement(sql: """
             INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

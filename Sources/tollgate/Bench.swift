@@ -1,7 +1,9 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import Synchronization
 import TollgateCore
+import TollgateMCP
 import TollgateX402
 
 struct Bench: AsyncParsableCommand {
@@ -29,8 +31,11 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "The tool's arguments (JSON object), with --mcp-tool.")
     var mcpArguments = "{}"
 
-    @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); paths (in process: the path normaliser's cost); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk).")
+    @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); paths (in process: the path normaliser's cost); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk); presign (fetch REQUESTS 402s, sign each, and write one payment per line to --out: PAYMENT-SIGNATURE values, or with --mcp-tool paid tools/call bodies, for wrk).")
     var mode = "all"
+
+    @Option(help: "With --mode presign: the file to write.")
+    var out: String?
 
     func run() async throws {
         if mode == "keyflood" { return KeyFlood.run(keys: requests) }
@@ -56,6 +61,12 @@ struct Bench: AsyncParsableCommand {
         if let mcpTool { return try await runMCPPhases(http, payer: payer, tool: mcpTool, extra: extra) }
         let client = PayingClient(client: http, payer: payer)
         let url = target + path
+        if mode == "presign" {
+            return try await presign { _ in
+                guard let terms = try await client.get(url, headers: extra).paymentRequired else { return nil }
+                return try client.sign(terms)
+            }
+        }
         if mode != "forged-header" { print("tollgate bench: \(url), \(requests) requests per phase, concurrency \(concurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores") }
 
         if mode == "all" || mode == "unpaid" {
@@ -102,6 +113,12 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--mcp-arguments expects a JSON object")
         }
         let client = MCPBenchClient(url: target, http: http, payer: payer, tool: tool, arguments: arguments, extra: extra)
+        if mode == "presign" {
+            return try await presign { _ in
+                guard let terms = MCPBenchClient.terms(try await client.call()) else { return nil }
+                return String(decoding: client.message(payment: try client.payment(for: terms)).bytes, as: UTF8.self)
+            }
+        }
         print("tollgate bench: MCP \(target) tool \(tool), \(requests) calls per phase, concurrency \(concurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores")
         if mode == "all" || mode == "unpaid" {
             let result = try await measure(requests, concurrency) { _ in MCPBenchClient.terms(try await client.call()) != nil }
@@ -111,6 +128,22 @@ struct Bench: AsyncParsableCommand {
             let result = try await measure(requests, concurrency) { _ in try await client.paidFlow() }
             print(result.line("paid tool call (PaymentRequired + paid retry)"))
         }
+    }
+
+    /// `--mode presign`: `requests` payments made ahead (each from a 402 of its own, so each is fresh and single-use),
+    /// one per line in `--out`, so a C load generator can send paid requests without signing in the measured run.
+    func presign(_ make: @escaping @Sendable (Int) async throws -> String?) async throws {
+        guard let out else { throw ValidationError("--mode presign needs --out FILE") }
+        let lines = Mutex<[String]>([])
+        let result = try await measure(requests, concurrency) { index in
+            guard let line = try await make(index) else { return false }
+            lines.withLock { $0.append(line) }
+            return true
+        }
+        let text = lines.withLock { $0.joined(separator: "\n") } + "\n"
+        try Data(text.utf8).write(to: URL(fileURLWithPath: out))
+        print(result.line("presigned payments (402 + signature) written to \(out)"))
+        if result.failures > 0 { throw ExitCode.failure }
     }
 
     struct Result {

@@ -26,21 +26,30 @@ struct MCPBenchClient: Sendable {
 
     /// One tools/call: the JSON-RPC answer.
     func call(payment: JSONValue? = nil) async throws -> JSONRPCMessage {
+        var fields: HTTPFields = [
+            .mcpProtocolVersion: MCPEra.perRequestVersion, .mcpMethod: "tools/call", .mcpName: tool,
+        ]
+        for (name, value) in extra { if let field = HTTPField.Name(name) { fields[field] = value } }
+        return try await upstream.call(message(payment: payment), callerFields: fields, contract: [:]).message
+    }
+
+    /// The tools/call request, with the payment in `_meta` when there is one.
+    func message(payment: JSONValue?) -> JSONRPCMessage {
         var meta: [String: JSONValue] = [
             MCPEra.protocolVersionKey: .string(MCPEra.perRequestVersion),
             "io.modelcontextprotocol/clientInfo": .object(["name": .string("tollgate-bench"), "version": .string("1")]),
             "io.modelcontextprotocol/clientCapabilities": .object([:]),
         ]
         if let payment { meta[ToolCall.paymentKey] = payment }
-        let message = JSONRPCMessage(.object([
+        return JSONRPCMessage(.object([
             "jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("tools/call"),
             "params": .object(["name": .string(tool), "arguments": arguments, "_meta": .object(meta)]),
         ]))
-        var fields: HTTPFields = [
-            .mcpProtocolVersion: MCPEra.perRequestVersion, .mcpMethod: "tools/call", .mcpName: tool,
-        ]
-        for (name, value) in extra { if let field = HTTPField.Name(name) { fields[field] = value } }
-        return try await upstream.call(message, callerFields: fields, contract: [:]).message
+    }
+
+    /// The `_meta["x402/payment"]` value that pays `terms`.
+    func payment(for terms: X402.PaymentRequired) throws -> JSONValue {
+        try JSONValue.encoding(try payer.pay(terms, now: Int64(Date().timeIntervalSince1970)))
     }
 
     /// The PaymentRequired of an answer, decoded: a tool result with `isError` (the transport's form), or the
@@ -59,8 +68,7 @@ struct MCPBenchClient: Sendable {
     /// The paid flow: an unpaid call, a signature, the paid call; true when it came back with a successful receipt.
     func paidFlow() async throws -> Bool {
         guard let terms = Self.terms(try await call()) else { return false }
-        let payment = try JSONValue.encoding(try payer.pay(terms, now: Int64(Date().timeIntervalSince1970)))
-        let paid = try await call(payment: payment).result
+        let paid = try await call(payment: try payment(for: terms)).result
         return paid?["isError"] != .bool(true) && paid?["_meta"]?[ToolCall.paymentResponseKey]?["success"] == .bool(true)
     }
 }

@@ -7,7 +7,7 @@ struct Tollgate: AsyncParsableCommand {
         commandName: "tollgate",
         abstract: "A payment gate for HTTP APIs, datasets and MCP tools (x402 v2).",
         subcommands: [
-            Serve.self, MCPCommand.self, SampleMCPCommand.self, Check.self, Trace.self, Facilitator.self, SampleUpstreamCommand.self, Demo.self, Bench.self, HashKey.self,
+            Serve.self, MCPCommand.self, SampleMCPCommand.self, Check.self, Trace.self, Facilitator.self, SampleUpstreamCommand.self, Demo.self, Bench.self, BenchBare402.self, HashKey.self,
             Admin.self, RefundCommand.self, UsageCommand.self, Audit.self,
             Dispute.self, Reconcile.self, Migrate.self,
             Design.self,

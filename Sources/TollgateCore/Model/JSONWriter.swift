@@ -22,6 +22,30 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    public mutating func beginArray() {
+        comma()
+        bytes.append(UInt8(ascii: "["))
+        needsComma = false
+    }
+
+    public mutating func endArray() {
+        bytes.append(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
+    /// A value written by the value itself (an element of an array, or after `key`).
+    public mutating func write(_ value: some JSONWritable) {
+        value.write(to: &self)
+        needsComma = true
+    }
+
+    /// A member whose value writes itself; left out when nil.
+    public mutating func field(_ name: String, _ value: (some JSONWritable)?) {
+        guard let value else { return }
+        key(name)
+        write(value)
+    }
+
     public mutating func key(_ name: String) {
         comma()
         string(name)
@@ -34,6 +58,17 @@ public struct JSONWriter {
         key(name)
         string(value)
         needsComma = true
+    }
+
+    public mutating func field(_ name: String, _ value: Int) {
+        field(name, Int64(value))
+    }
+
+    /// A whole JSON value under a key; left out when nil.
+    public mutating func field(_ name: String, _ value: JSONValue?) {
+        guard let value else { return }
+        key(name)
+        self.value(value)
     }
 
     public mutating func field(_ name: String, _ value: Int64) {
@@ -76,6 +111,13 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// The bytes of one value that writes itself.
+    public static func bytes(_ value: some JSONWritable, capacity: Int = 512) -> [UInt8] {
+        var writer = JSONWriter(capacity: capacity)
+        writer.write(value)
+        return writer.bytes
+    }
+
     private mutating func comma() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
@@ -100,4 +142,11 @@ public struct JSONWriter {
         }
         bytes.append(UInt8(ascii: "\""))
     }
+}
+
+/// A value that writes its own JSON with `JSONWriter`: the messages of the request path (402 terms, refusals, x402
+/// headers), where Foundation's `JSONEncoder` cost more CPU than the rest of a 402.
+public protocol JSONWritable {
+    /// Writes exactly one JSON value (usually `beginObject`, fields, `endObject`).
+    func write(to writer: inout JSONWriter)
 }

@@ -22,10 +22,7 @@ public enum StrictJSON {
     public static func violation(in bytes: [UInt8]) -> Violation? {
         var scanner = Scanner(bytes: bytes)
         do {
-            scanner.skipSpace()
-            try scanner.value(depth: 0)
-            scanner.skipSpace()
-            guard scanner.index == bytes.count else { throw Failure(key: nil, offset: scanner.index) }
+            try scanner.document()
             return nil
         } catch let failure as Failure {
             return Violation(duplicateKey: failure.key, offset: failure.offset)
@@ -34,16 +31,38 @@ public enum StrictJSON {
         }
     }
 
-    private struct Failure: Error {
+    struct Failure: Error {
         let key: String?
         let offset: Int
     }
 
-    private struct Scanner {
+    /// One pass over JSON text. As `StrictJSON` uses it, it refuses repeated keys; as `JSONFieldFilter` uses it, it
+    /// also notes where the members named in `removing` are, so they can be cut out of the text without parsing it
+    /// into objects and writing it again.
+    struct Scanner {
         let bytes: [UInt8]
         var index = 0
+        let rejectsDuplicates: Bool
+        let maxDepth: Int
+        /// Decoded (UTF-8) keys whose members are to be removed, at any depth.
+        let removing: Set<[UInt8]>
+        /// Byte ranges to cut, each with the number of members it removes; disjoint once the scan is done.
+        var cuts: [(range: Range<Int>, members: Int)] = []
 
-        init(bytes: [UInt8]) { self.bytes = bytes }
+        init(bytes: [UInt8], rejectsDuplicates: Bool = true, maxDepth: Int = StrictJSON.maxDepth, removing: Set<[UInt8]> = []) {
+            self.bytes = bytes
+            self.rejectsDuplicates = rejectsDuplicates
+            self.maxDepth = maxDepth
+            self.removing = removing
+        }
+
+        /// Scans one whole document (surrounding whitespace allowed).
+        mutating func document() throws {
+            skipSpace()
+            try value(depth: 0)
+            skipSpace()
+            guard index == bytes.count else { throw Failure(key: nil, offset: index) }
+        }
 
         var current: UInt8? { index < bytes.count ? bytes[index] : nil }
 
@@ -59,7 +78,7 @@ public enum StrictJSON {
         }
 
         mutating func value(depth: Int) throws {
-            guard depth < StrictJSON.maxDepth else { throw fail() }
+            guard depth < maxDepth else { throw fail() }
             switch current {
             case UInt8(ascii: "{"): try object(depth: depth)
             case UInt8(ascii: "["): try array(depth: depth)
@@ -74,24 +93,58 @@ public enum StrictJSON {
         mutating func object(depth: Int) throws {
             index += 1
             var keys = Set<[UInt8]>()
+            // Each member's text (key to end of value) and whether it goes, when some member goes.
+            var members: [(range: Range<Int>, removed: Bool)] = []
+            var removesAny = false
             skipSpace()
             if current == UInt8(ascii: "}") { index += 1; return }
             while true {
                 skipSpace()
                 let start = index
                 let key = try string()
-                guard keys.insert(key).inserted else {
+                if rejectsDuplicates, !keys.insert(key).inserted {
                     throw Failure(key: String(decoding: key, as: UTF8.self), offset: start)
                 }
                 skipSpace()
                 try expect(UInt8(ascii: ":"))
                 skipSpace()
                 try value(depth: depth + 1)
+                if !removing.isEmpty {
+                    let removed = removing.contains(key)
+                    removesAny = removesAny || removed
+                    members.append((start..<index, removed))
+                }
                 skipSpace()
                 if current == UInt8(ascii: ",") { index += 1; continue }
                 try expect(UInt8(ascii: "}"))
+                if removesAny { cut(members) }
                 return
             }
+        }
+
+        /// Notes the cuts that remove an object's marked members with their commas: a run of removed members
+        /// followed by a kept one goes up to that member's key; a run at the end goes from the last kept value.
+        mutating func cut(_ members: [(range: Range<Int>, removed: Bool)]) {
+            var runStart: Int?
+            for (position, member) in members.enumerated() {
+                if member.removed {
+                    if runStart == nil { runStart = position }
+                    continue
+                }
+                if let first = runStart {
+                    addCut(members[first].range.lowerBound..<member.range.lowerBound, members: position - first)
+                    runStart = nil
+                }
+            }
+            guard let first = runStart else { return }
+            let from = first > 0 ? members[first - 1].range.upperBound : members[first].range.lowerBound
+            addCut(from..<members[members.count - 1].range.upperBound, members: members.count - first)
+        }
+
+        /// A cut replaces the cuts inside it: a removed member's own fields are not counted.
+        mutating func addCut(_ range: Range<Int>, members: Int) {
+            cuts.removeAll { range.contains($0.range.lowerBound) }
+            cuts.append((range, members))
         }
 
         mutating func array(depth: Int) throws {

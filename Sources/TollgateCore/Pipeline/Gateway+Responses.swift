@@ -120,21 +120,65 @@ extension Gateway {
     }
 }
 
-struct ErrorBody: Encodable {
+/// The JSON body of a refusal. Keys are written in sorted order (the bodies' documented form since they were encoded
+/// with sorted keys).
+struct ErrorBody: JSONWritable {
     var error: String
     var reason: String
     var detail: String
     var correlationId: String
     var scope: String?
+
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("correlationId", correlationId)
+        writer.field("detail", detail)
+        writer.field("error", error)
+        writer.field("reason", reason)
+        writer.field("scope", scope)
+        writer.endObject()
+    }
 }
 
-struct TermsBody: Encodable {
-    struct Resource: Encodable {
+/// The JSON body of a 402: the terms for people and for clients that read bodies. Keys sorted, as `ErrorBody`.
+struct TermsBody: JSONWritable {
+    struct Resource: JSONWritable {
         var id, url, description, mimeType: String
+
+        func write(to writer: inout JSONWriter) {
+            writer.beginObject()
+            writer.field("description", description)
+            writer.field("id", id)
+            writer.field("mimeType", mimeType)
+            writer.field("url", url)
+            writer.endObject()
+        }
     }
 
-    struct Accept: Encodable {
+    struct Accept: JSONWritable {
         var asset, network, address, amount, payTo: String
+
+        func write(to writer: inout JSONWriter) {
+            writer.beginObject()
+            writer.field("address", address)
+            writer.field("amount", amount)
+            writer.field("asset", asset)
+            writer.field("network", network)
+            writer.field("payTo", payTo)
+            writer.endObject()
+        }
+    }
+
+    struct Package: JSONWritable {
+        var name: String
+        var units: Int
+
+        func write(to writer: inout JSONWriter) {
+            writer.beginObject()
+            writer.field("name", name)
+            writer.field("units", units)
+            writer.endObject()
+        }
     }
 
     var error: String
@@ -144,11 +188,6 @@ struct TermsBody: Encodable {
     /// Set when the 402 refuses a proof: the flow the fresh offer starts.
     var offerCorrelationId: String?
     var resource: Resource
-    struct Package: Encodable {
-        var name: String
-        var units: Int
-    }
-
     var price: String
     /// Set when the price is per unit: `price` is then this times `quantity`.
     var unitPrice: String?
@@ -160,13 +199,33 @@ struct TermsBody: Encodable {
     var proofFormat: String
     var expiresAt: String
     var client: String
-}
 
-enum JSONBody {
-    static func encode(_ value: some Encodable) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("accepts")
+        writer.beginArray()
+        for accept in accepts { writer.write(accept) }
+        writer.endArray()
+        writer.field("client", client)
+        writer.field("correlationId", correlationId)
+        writer.field("detail", detail)
+        writer.field("error", error)
+        writer.field("expiresAt", expiresAt)
+        writer.field("offerCorrelationId", offerCorrelationId)
+        writer.field("package", package)
+        writer.field("price", price)
+        writer.field("proofFormat", proofFormat)
+        writer.field("quantity", quantity)
+        writer.field("reason", reason)
+        writer.field("resource", resource)
+        writer.field("unit", unit)
+        writer.field("unitPrice", unitPrice)
+        writer.endObject()
     }
 }
 
+enum JSONBody {
+    static func encode(_ value: some JSONWritable) -> [UInt8] {
+        JSONWriter.bytes(value)
+    }
+}

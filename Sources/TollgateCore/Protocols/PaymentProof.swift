@@ -40,6 +40,9 @@ public struct PaymentProof: Sendable, Hashable {
     public var accepted: Accepted
     /// The proof exactly as received (decoded JSON), kept for the facilitator and as evidence.
     public var raw: [UInt8]
+    /// The payload as the rail that decoded it passes it on (re-encoded from the checked values), made once when the
+    /// proof is decoded so verifying and settling do not decode and encode it again; nil when the rail makes it later.
+    public var onwardPayload: [UInt8]?
     /// The client's idempotency key for this payment (x402 `payment-identifier` extension), if any.
     public var paymentIdentifier: String?
     /// The key under which this proof is claimed exactly once, built by the rail from the decoded values
@@ -49,8 +52,9 @@ public struct PaymentProof: Sendable, Hashable {
     /// `key` defaults to the case-normalised strings, for rails whose values have one spelling only.
     public init(rail: String, network: String, asset: String, payer: String, payee: String, amount: String,
                 nonce: String, validAfter: String, validBefore: String, signature: String, accepted: Accepted, raw: [UInt8],
-                paymentIdentifier: String? = nil, key: ProofKey? = nil) {
+                paymentIdentifier: String? = nil, key: ProofKey? = nil, onwardPayload: [UInt8]? = nil) {
         self.key = key ?? ProofKey(network: network, asset: asset, payer: payer, nonce: nonce)
+        self.onwardPayload = onwardPayload
         self.paymentIdentifier = paymentIdentifier
         self.signature = signature
         self.rail = rail

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One `/settle` call as it was (or is about to be) sent: to which authority, with which exact body. Asking
 /// again means asking the same authority with the same body, never another one: the first may have moved
 /// the money.
@@ -10,6 +12,30 @@ public struct SettlementAttempt: Sendable, Hashable, Codable {
     public init(authority: String, request: [UInt8]) {
         self.authority = authority
         self.request = request
+    }
+
+    private enum CodingKeys: String, CodingKey { case authority, request }
+
+    /// The body is written as one base64 string: as an array of numbers, encoding a 2 KB body one element at a time
+    /// cost more CPU than the rest of a paid request's store work (and it ran on the store's one writer).
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(authority, forKey: .authority)
+        try container.encode(Data(request).base64EncodedString(), forKey: .request)
+    }
+
+    /// Reads both spellings: the base64 string, and the array of numbers that intents recorded before it used.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        authority = try container.decode(String.self, forKey: .authority)
+        if let text = try? container.decode(String.self, forKey: .request) {
+            guard let bytes = Data(base64Encoded: text) else {
+                throw DecodingError.dataCorruptedError(forKey: .request, in: container, debugDescription: "the settlement request is not base64")
+            }
+            request = Array(bytes)
+        } else {
+            request = try container.decode([UInt8].self, forKey: .request)
+        }
     }
 }
 

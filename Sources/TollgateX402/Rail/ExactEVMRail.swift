@@ -49,7 +49,7 @@ public struct ExactEVMRail: PaymentRail {
             resource: .init(url: challenge.resourceURL, description: challenge.description, mimeType: challenge.mimeType),
             accepts: challenge.offers.map { requirements(for: $0) })
         var fields = HTTPFields()
-        fields[HTTPField.Name(X402.paymentRequiredHeader)!] = HeaderCodec.encode(required)
+        fields[HTTPField.Name(X402.paymentRequiredHeader)!] = HeaderCodec.base64(JSONWriter.bytes(required, capacity: 1024))
         return fields
     }
 
@@ -123,7 +123,7 @@ public struct ExactEVMRail: PaymentRail {
             accepted: .init(scheme: accepted.scheme, network: accepted.network, asset: accepted.asset, amount: accepted.amount,
                             payTo: accepted.payTo, maxTimeoutSeconds: accepted.maxTimeoutSeconds,
                             offerToken: accepted.extra?[X402.offerExtraKey]?.string),
-            raw: raw, paymentIdentifier: identifier, key: key))
+            raw: raw, paymentIdentifier: identifier, key: key, onwardPayload: Self.checkedPayload(payload, key: key)))
     }
 
     /// The single-use key from decoded values: the chain id, the asset and payer as 20 bytes, the nonce as
@@ -225,11 +225,17 @@ public struct ExactEVMRail: PaymentRail {
         X402.FacilitatorRequest(rawPayload: Self.checkedPayload(proof), requirements: requirements(for: offer))
     }
 
-    /// The payload as decoded, with the authorization in the spelling of its key.
+    /// The payload as decoded, with the authorization in the spelling of its key (made once, when decoded).
     static func checkedPayload(_ proof: PaymentProof) -> [UInt8] {
-        guard var payload = try? JSONDecoder().decode(X402.PaymentPayload.self, from: Data(proof.raw)) else { return proof.raw }
-        payload.payload.authorization.from = proof.key.payer
-        payload.payload.authorization.nonce = proof.key.nonce
+        if let onward = proof.onwardPayload { return onward }
+        guard let payload = try? JSONDecoder().decode(X402.PaymentPayload.self, from: Data(proof.raw)) else { return proof.raw }
+        return checkedPayload(payload, key: proof.key)
+    }
+
+    static func checkedPayload(_ decoded: X402.PaymentPayload, key: ProofKey) -> [UInt8] {
+        var payload = decoded
+        payload.payload.authorization.from = key.payer
+        payload.payload.authorization.nonce = key.nonce
         payload.payload.authorization.to = EthereumAddress(payload.payload.authorization.to)?.lowercased ?? payload.payload.authorization.to
         return HeaderCodec.json(payload)
     }

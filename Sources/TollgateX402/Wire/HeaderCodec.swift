@@ -7,7 +7,12 @@ public enum HeaderCodec {
     public static let maxHeaderBytes = 16 * 1024
 
     public static func encode(_ value: some Encodable) -> String {
-        Data(json(value)).base64EncodedString()
+        base64(json(value))
+    }
+
+    /// The header value of JSON bytes already written.
+    public static func base64(_ json: [UInt8]) -> String {
+        Data(json).base64EncodedString()
     }
 
     public static func json(_ value: some Encodable) -> [UInt8] {

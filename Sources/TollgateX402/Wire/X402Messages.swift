@@ -198,3 +198,44 @@ public enum X402 {
         }
     }
 }
+
+// Written by hand, in the order the synthesized encoders used: a 402 writes one of each, and `JSONEncoder` was the
+// largest share of a 402's CPU.
+extension X402.ResourceInfo: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("url", url)
+        writer.field("description", description)
+        writer.field("mimeType", mimeType)
+        writer.endObject()
+    }
+}
+
+extension X402.PaymentRequirements: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("scheme", scheme)
+        writer.field("network", network)
+        writer.field("asset", asset)
+        writer.field("amount", amount)
+        writer.field("payTo", payTo)
+        writer.field("maxTimeoutSeconds", maxTimeoutSeconds)
+        writer.field("extra", extra.map(JSONValue.object))
+        writer.endObject()
+    }
+}
+
+extension X402.PaymentRequired: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("x402Version", x402Version)
+        writer.field("error", error)
+        writer.field("resource", resource)
+        writer.key("accepts")
+        writer.beginArray()
+        for requirements in accepts { writer.write(requirements) }
+        writer.endArray()
+        writer.field("extensions", extensions.map(JSONValue.object))
+        writer.endObject()
+    }
+}
