@@ -16,13 +16,16 @@ trap cleanup EXIT
 # p99 latency, non-2xx answers, and the CPU time the process PID (the server measured) spent per request, read from
 # /proc (user + system, all threads) before and after the run, and its resident memory after it. With
 # OTHERS="name:PID ...", also the CPU per request of those processes (the facilitator, the upstream). With
-# PERF_DIR=dir, also records a profile of PID during the run (perf record -g, dir/<label>.data) and prints its top.
+# PERF_DIR=dir, also records a profile of PID during the run (perf record -g, dir/<label>.data); PERF_OF=name profiles
+# the process whose pid is in that variable of the calling script instead (e.g. PERF_OF=facilitator).
 measure() {
   local label=$1 pid=$2 output before after total others="" name other other_before=() profiler=""
   shift 2
   if [ -n "${PERF_DIR:-}" ]; then
     mkdir -p "$PERF_DIR"
-    perf record -q -F 499 -g -p "$pid" -o "$PERF_DIR/${label//[^A-Za-z0-9]/-}.data" 2>/dev/null & profiler=$!
+    local profiled=$pid
+    if [ -n "${PERF_OF:-}" ]; then profiled=${!PERF_OF}; fi
+    perf record -q -F 499 -g -p "$profiled" -o "$PERF_DIR/${label//[^A-Za-z0-9]/-}.data" 2>/dev/null & profiler=$!
   fi
   before=$(cpu_ticks "$pid"); local system_before; system_before=$(system_ticks "$pid")
   for other in ${OTHERS:-}; do other_before+=("$(cpu_ticks "${other#*:}")"); done
@@ -30,15 +33,18 @@ measure() {
     # A presigned run (scripts/bench/presigned.lua): ended as soon as every thread has sent its lines.
     rm -rf "$TOLLGATE_BENCH_DONE"; mkdir -p "$TOLLGATE_BENCH_DONE"
     wrk --latency "$@" > "$TOLLGATE_BENCH_DONE.out" & local load=$!
-    while kill -0 "$load" 2>/dev/null && [ "$(ls "$TOLLGATE_BENCH_DONE" | wc -l)" -lt "${TOLLGATE_BENCH_THREADS:-1}" ]; do sleep 0.05; done
+    while kill -0 "$load" 2>/dev/null && [ "$(ls "$TOLLGATE_BENCH_DONE" | wc -l)" -lt $((TOLLGATE_BENCH_THREADS - 1)) ]; do sleep 0.05; done
     kill -INT "$load" 2>/dev/null || true; wait "$load" || true
     output=$(cat "$TOLLGATE_BENCH_DONE.out")
+    if [ -n "${BENCH_DEBUG:-}" ]; then echo "$output" >&2; fi
   else
     output=$(wrk --latency "$@")
   fi
   after=$(cpu_ticks "$pid"); local system=$(($(system_ticks "$pid") - system_before))
   if [ -n "$profiler" ]; then kill -INT "$profiler"; wait "$profiler" || true; fi
   total=$(awk '/requests in/{print $1}' <<<"$output")
+  # A presigned run counts its lines (thread 0's few GET /health are not measured requests).
+  if [ -n "${TOLLGATE_BENCH_FILE:-}" ]; then total=$(grep -c . "$TOLLGATE_BENCH_FILE"); fi
   local index=0
   for other in ${OTHERS:-}; do
     others+=$(awk -v d=$(($(cpu_ticks "${other#*:}") - other_before[index])) -v n="$total" -v t="$ticks" -v name="${other%%:*}" \
@@ -50,6 +56,7 @@ measure() {
     -v p99="$(awk '$1=="99%"{print $2}' <<<"$output")" -v non2xx="$(awk '/Non-2xx/{print $NF}' <<<"$output")" \
     'BEGIN{printf "%-34s %7d req %9.0f/s  p50 %8s  p99 %8s  non-2xx %6d  CPU %5.0f µs/req (%2.0f %% kernel)  RSS %5.1f MiB%s\n",
       label, n, rate, p50, p99, non2xx, d * 1e6 / t / n, d ? 100 * kernel / d : 0, rss, others}'
+  grep -E "Socket errors" <<<"$output" | sed 's/^ */  wrk: /' || true
   last_rate=$(awk '/Requests\/sec/{print $2}' <<<"$output")
 }
 ticks=$(getconf CLK_TCK)

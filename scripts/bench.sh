@@ -70,14 +70,14 @@ presign() {  # presign COUNT FILE [tollgate bench options]: COUNT fresh payments
 if want paid; then
   presign "$paid" "$work/paid.txt"
   settled_before=$(curl -s http://127.0.0.1:8404/_dev/stats)
-  TOLLGATE_BENCH_THREADS=$threads TOLLGATE_BENCH_FILE=$work/paid.txt TOLLGATE_BENCH_DONE=$work/done OTHERS="facilitator:$facilitator upstream:$upstream" \
-    measure "paid, fresh payment each" "$gateway" -t"$threads" -c"$connections" -d300s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
+  TOLLGATE_BENCH_THREADS=$((threads + 1)) TOLLGATE_BENCH_FILE=$work/paid.txt TOLLGATE_BENCH_DONE=$work/done OTHERS="facilitator:$facilitator upstream:$upstream" \
+    measure "paid, fresh payment each" "$gateway" -t$((threads + 1)) -c$((connections / threads * (threads + 1))) -d300s --timeout 60s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
   echo "  facilitator before: $settled_before, after: $(curl -s http://127.0.0.1:8404/_dev/stats)"
 fi
 if want one; then
   presign 500 "$work/one.txt"
-  TOLLGATE_BENCH_THREADS=1 TOLLGATE_BENCH_FILE=$work/one.txt TOLLGATE_BENCH_DONE=$work/done OTHERS="facilitator:$facilitator upstream:$upstream" \
-    measure "paid, one at a time" "$gateway" -t1 -c1 -d300s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
+  TOLLGATE_BENCH_THREADS=2 TOLLGATE_BENCH_FILE=$work/one.txt TOLLGATE_BENCH_DONE=$work/done OTHERS="facilitator:$facilitator upstream:$upstream" \
+    measure "paid, one at a time" "$gateway" -t2 -c2 -d300s --timeout 60s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
 fi
 if want package; then
   # A package of 100,000,000 searches bought once by the analyst (API key), then spent one unit per request.

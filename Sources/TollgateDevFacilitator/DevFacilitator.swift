@@ -30,7 +30,7 @@ public struct DevFacilitator: Facilitator {
 
     /// A ledger that cannot be read is an error (HTTP 500 from the server), never a valid payment.
     public func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
-        switch try await check(request) {
+        switch try await check(request.contents()) {
         case .failure(let refusal):
             return .init(isValid: false, invalidReason: refusal.reason.rawValue, invalidMessage: refusal.detail, payer: refusal.payer)
         case .success(let transfer):
@@ -39,8 +39,9 @@ public struct DevFacilitator: Facilitator {
     }
 
     public func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
-        let network = request.contents()?.paymentRequirements.network ?? ""
-        switch try await check(request) {
+        let contents = request.contents()
+        let network = contents?.paymentRequirements.network ?? ""
+        switch try await check(contents) {
         case .failure(let refusal):
             return .init(success: false, errorReason: refusal.reason.rawValue, errorMessage: refusal.detail, payer: refusal.payer,
                          transaction: "", network: network)
@@ -68,8 +69,8 @@ public struct DevFacilitator: Facilitator {
         let payer: String?
     }
 
-    private func check(_ request: X402.FacilitatorRequest) async throws -> Result<DevLedger.Transfer, Refusal> {
-        guard let contents = request.contents() else {
+    private func check(_ contents: X402.FacilitatorRequest.Contents?) async throws -> Result<DevLedger.Transfer, Refusal> {
+        guard let contents else {
             return .failure(Refusal(reason: .invalidPayload, detail: "not an exact EVM payment request", payer: nil))
         }
         let requirements = contents.paymentRequirements

@@ -243,7 +243,7 @@ public struct PostgresStore: GatewayStore {
 
     /// `ready: false` keeps an answer prepared before settlement out of reach until the payment is known to have settled.
     static func storeResponse(_ response: StoredResponse, key: ProofKey, ready: Bool, _ tx: PostgresTransaction) async throws {
-        let headers = String(decoding: (try? JSONEncoder().encode(response.headers)) ?? Data("[]".utf8), as: UTF8.self)
+        let headers = response.headersJSON
         try await tx.execute("""
             INSERT INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
                                        expires_at, ready, payment_identifier)

@@ -1,10 +1,12 @@
--- wrk script of scripts/bench.sh and scripts/bench-mcp.sh: sends each line of the file named by TOLLGATE_BENCH_FILE
--- once (TOLLGATE_BENCH_DONE: a directory where each thread leaves a file when its lines are answered, so the
--- caller can end wrk with SIGINT and get the rate over the real run rather than over -d): as the PAYMENT-SIGNATURE header of a GET (lines written by `tollgate bench --mode presign`), or, with
--- TOLLGATE_BENCH_BODY=1, as the body of a POST (paid MCP tools/call requests). Thread k of n (TOLLGATE_BENCH_THREADS
--- must equal wrk's -t) takes lines k, k+n, k+2n, ...; a thread stops once its lines are answered. A connection that
--- asks for a request after its thread's lines are used sends the thread's last line again (a replay, answered from
--- the stored response); there are at most as many of those as connections.
+-- wrk script of scripts/bench.sh: sends each line of the file named by TOLLGATE_BENCH_FILE once: as the
+-- PAYMENT-SIGNATURE header of a GET (lines written by `tollgate bench --mode presign`), or, with
+-- TOLLGATE_BENCH_BODY=1, as the body of a POST (paid MCP tools/call requests).
+--
+-- wrk calls request() on thread 0 before any connection exists, to check the script (those requests are never
+-- sent), so thread 0 carries no lines: its connections send one GET /health each and then wait. Threads 1..n-1
+-- (TOLLGATE_BENCH_THREADS must equal wrk's -t) take lines k-1, k-1+(n-1), ...; once a thread's lines are all sent
+-- its connections wait (delay), and when the last is answered it leaves a file in TOLLGATE_BENCH_DONE and stops, so
+-- the caller can end wrk (SIGINT) with the rate measured over the real run. Every line is sent exactly once.
 local count = 0
 
 function setup(thread)
@@ -15,20 +17,29 @@ end
 local lines, nextLine, answered = {}, 1, 0
 
 function init(args)
-  local threads = tonumber(os.getenv("TOLLGATE_BENCH_THREADS") or "1")
+  if id == 0 then return end
+  local carriers = tonumber(os.getenv("TOLLGATE_BENCH_THREADS") or "2") - 1
   local index = 0
   for line in io.lines(os.getenv("TOLLGATE_BENCH_FILE")) do
     if line ~= "" then
-      if index % threads == id then lines[#lines + 1] = line end
+      if index % carriers == id - 1 then lines[#lines + 1] = line end
       index = index + 1
     end
   end
   if #lines == 0 then error("no presigned lines for thread " .. id) end
 end
 
+function delay()
+  if id == 0 or nextLine > #lines then return 600000 end
+  return 0
+end
+
 function request()
-  local line = lines[math.min(nextLine, #lines)]
+  if id == 0 then return wrk.format("GET", "/health") end
+  local line = lines[nextLine]
   nextLine = nextLine + 1
+  -- Only after a timeout made wrk reconnect and ask again (run with --timeout long enough): never resend a line.
+  if line == nil then return wrk.format("GET", "/health") end
   if os.getenv("TOLLGATE_BENCH_BODY") == "1" then
     return wrk.format("POST", nil, nil, line)
   end
@@ -36,6 +47,7 @@ function request()
 end
 
 function response(status, headers, body)
+  if id == 0 then return end
   answered = answered + 1
   if answered == #lines then
     local done = os.getenv("TOLLGATE_BENCH_DONE")

@@ -1,22 +1,35 @@
-import Foundation
-
 /// The base64 codec of the whole project: unpadded base64url (RFC 4648 §5) for tokens that must survive JSON
 /// and headers untouched, and a lenient reader for headers clients spell either way.
 public enum Base64URL {
-    // Byte maps rather than string replacement: this runs on every 402 and every paid request.
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// Written straight from the alphabet (this runs several times on every 402 and every paid request).
     public static func encode(_ bytes: [UInt8]) -> String {
-        let standard = Data(bytes).base64EncodedData()
-        var out = [UInt8]()
-        out.reserveCapacity(standard.count)
-        for byte in standard {
-            switch byte {
-            case UInt8(ascii: "+"): out.append(UInt8(ascii: "-"))
-            case UInt8(ascii: "/"): out.append(UInt8(ascii: "_"))
-            case UInt8(ascii: "="): continue
-            default: out.append(byte)
+        String(unsafeUninitializedCapacity: (bytes.count * 4 + 2) / 3) { out in
+            var written = 0
+            var index = 0
+            while index + 3 <= bytes.count {
+                let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+                out[written] = alphabet[Int(chunk >> 18 & 63)]
+                out[written + 1] = alphabet[Int(chunk >> 12 & 63)]
+                out[written + 2] = alphabet[Int(chunk >> 6 & 63)]
+                out[written + 3] = alphabet[Int(chunk & 63)]
+                written += 4
+                index += 3
             }
+            let rest = bytes.count - index
+            if rest > 0 {
+                let chunk = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
+                out[written] = alphabet[Int(chunk >> 18 & 63)]
+                out[written + 1] = alphabet[Int(chunk >> 12 & 63)]
+                written += 2
+                if rest == 2 {
+                    out[written] = alphabet[Int(chunk >> 6 & 63)]
+                    written += 1
+                }
+            }
+            return written
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Strict unpadded base64url: a `+`, `/` or `=` is refused (a token has one spelling).
@@ -30,24 +43,54 @@ public enum Base64URL {
         decode(text, lenient: true)
     }
 
+    /// Sextet of each byte: 0–63; `standardOnly` flags `+` and `/` (the standard alphabet, lenient reading only);
+    /// `skipped` is padding and blanks (lenient only); `invalid` is anything else.
+    private static let sextets: [UInt8] = {
+        var table = [UInt8](repeating: invalid, count: 256)
+        for (value, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(value) }
+        table[Int(UInt8(ascii: "+"))] = 62 | standardOnly
+        table[Int(UInt8(ascii: "/"))] = 63 | standardOnly
+        for byte in [UInt8(ascii: "="), UInt8(ascii: " "), UInt8(ascii: "\t")] { table[Int(byte)] = skipped }
+        return table
+    }()
+    private static let standardOnly: UInt8 = 0x80
+    private static let skipped: UInt8 = 0xFE
+    private static let invalid: UInt8 = 0xFF
+
     private static func decode(_ text: some StringProtocol, lenient: Bool) -> [UInt8]? {
-        var standard = [UInt8]()
-        standard.reserveCapacity(text.utf8.count + 3)
+        var out = [UInt8]()
+        out.reserveCapacity(text.utf8.count * 3 / 4 + 2)
+        var group: UInt32 = 0
+        var count = 0
         for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: " "), UInt8(ascii: "\t"):
+            var sextet = sextets[Int(byte)]
+            if sextet == invalid { return nil }
+            if sextet == skipped {
                 guard lenient else { return nil }
-            case UInt8(ascii: "+"), UInt8(ascii: "/"):
+                continue
+            }
+            if sextet & standardOnly != 0 {
                 guard lenient else { return nil }
-                standard.append(byte)
-            case UInt8(ascii: "="):
-                guard lenient else { return nil }
-            case UInt8(ascii: "-"): standard.append(UInt8(ascii: "+"))
-            case UInt8(ascii: "_"): standard.append(UInt8(ascii: "/"))
-            default: standard.append(byte)
+                sextet &= ~standardOnly
+            }
+            group = group << 6 | UInt32(sextet)
+            count += 1
+            if count == 4 {
+                out.append(UInt8(truncatingIfNeeded: group >> 16))
+                out.append(UInt8(truncatingIfNeeded: group >> 8))
+                out.append(UInt8(truncatingIfNeeded: group))
+                group = 0
+                count = 0
             }
         }
-        standard += Array(repeating: UInt8(ascii: "="), count: (4 - standard.count % 4) % 4)
-        return Data(base64Encoded: Data(standard)).map(Array.init)
+        switch count {
+        case 1: return nil
+        case 2: out.append(UInt8(truncatingIfNeeded: group >> 4))
+        case 3:
+            out.append(UInt8(truncatingIfNeeded: group >> 10))
+            out.append(UInt8(truncatingIfNeeded: group >> 2))
+        default: break
+        }
+        return out
     }
 }

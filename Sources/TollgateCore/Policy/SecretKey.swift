@@ -4,16 +4,22 @@ import Crypto
 public struct SecretKey: Sendable {
     public let id: String
     let key: SymmetricKey
+    /// HMAC with the key already mixed in: each MAC then hashes the message only (a 402 signs an offer and
+    /// chains audit events; setting the key up took a visible share of that).
+    private let keyed: HMAC<SHA256>
 
     /// Returns nil for fewer than 16 bytes of secret or an id that is empty or contains a dot.
     public init?(id: String, secret: [UInt8]) {
         guard secret.count >= 16, !id.isEmpty, !id.contains("."), !id.contains(" ") else { return nil }
         self.id = id
         self.key = SymmetricKey(data: secret)
+        self.keyed = HMAC<SHA256>(key: key)
     }
 
     func mac(_ message: some Sequence<UInt8>) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array(message), using: key))
+        var hmac = keyed
+        hmac.update(data: Array(message))
+        return Array(hmac.finalize())
     }
 }
 

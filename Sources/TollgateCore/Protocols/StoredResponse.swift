@@ -29,6 +29,19 @@ public struct StoredResponse: Sendable, Hashable, Codable {
 }
 
 extension StoredResponse {
+    /// `headers` as the stores keep them: a JSON array of `[name, value]` arrays.
+    public var headersJSON: String {
+        var writer = JSONWriter(capacity: 64 * headers.count + 2)
+        writer.beginArray()
+        for pair in headers {
+            writer.beginArray()
+            for text in pair { writer.value(.string(text)) }
+            writer.endArray()
+        }
+        writer.endArray()
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
     /// The answer prepared before settlement, with the rail's receipt of the settlement and a fresh expiry.
     func receipted(_ receiptFields: HTTPFields, expiresAt: Int64) -> StoredResponse {
         var stored = self

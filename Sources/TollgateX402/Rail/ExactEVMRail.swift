@@ -25,6 +25,7 @@ public struct ExactEVMRail: PaymentRail {
     let facilitators: FacilitatorPool
     /// Readers of chain state per network (`eip155:<id>`), where an RPC URL is configured.
     let chains: [String: EVMChainReader]
+    let checksums = ChecksumMemo()
 
     struct AssetKey: Hashable {
         let network: String
@@ -64,9 +65,9 @@ public struct ExactEVMRail: PaymentRail {
         }
         return X402.PaymentRequirements(
             scheme: "exact", network: offer.network,
-            asset: asset.flatMap { EthereumAddress($0.address)?.checksummed } ?? offer.asset,
+            asset: asset.flatMap { checksums.checksummed($0.address) } ?? offer.asset,
             amount: offer.amount.atomic,
-            payTo: EthereumAddress(offer.payTo)?.checksummed ?? offer.payTo,
+            payTo: checksums.checksummed(offer.payTo) ?? offer.payTo,
             maxTimeoutSeconds: offer.maxTimeoutSeconds, extra: extra)
     }
 
@@ -214,7 +215,7 @@ public struct ExactEVMRail: PaymentRail {
             success: settlement.status == .settled, errorReason: settlement.errorReason, errorMessage: settlement.errorMessage,
             payer: settlement.payer, transaction: settlement.transaction, network: settlement.network)
         var fields = HTTPFields()
-        fields[HTTPField.Name(X402.paymentResponseHeader)!] = HeaderCodec.encode(response)
+        fields[HTTPField.Name(X402.paymentResponseHeader)!] = HeaderCodec.base64(JSONWriter.bytes(response))
         return fields
     }
 

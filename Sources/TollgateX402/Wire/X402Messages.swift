@@ -177,7 +177,7 @@ public enum X402 {
             var body = Array(#"{"x402Version":2,"paymentPayload":"#.utf8)
             body += rawPayload
             body += Array(#","paymentRequirements":"#.utf8)
-            body += HeaderCodec.json(requirements)
+            body += JSONWriter.bytes(requirements)
             body.append(UInt8(ascii: "}"))
             self.body = body
         }
@@ -236,6 +236,21 @@ extension X402.PaymentRequired: JSONWritable {
         for requirements in accepts { writer.write(requirements) }
         writer.endArray()
         writer.field("extensions", extensions.map(JSONValue.object))
+        writer.endObject()
+    }
+}
+
+extension X402.SettleResponse: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("success")
+        writer.value(.bool(success))
+        writer.field("errorReason", errorReason)
+        writer.field("errorMessage", errorMessage)
+        writer.field("payer", payer)
+        writer.field("transaction", transaction)
+        writer.field("network", network)
+        writer.field("amount", amount)
         writer.endObject()
     }
 }
