@@ -23,6 +23,18 @@ sleep 3   # the facilitator check opens the paid tools
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
 $bin bench --target http://127.0.0.1:8405/mcp --mcp-tool forecast --mcp-arguments '{"city":"Oslo"}' --requests "$calls" --concurrency "$concurrency"
 echo "sample MCP server: $(curl -s http://127.0.0.1:8406/stats)"
+if command -v wrk >/dev/null; then
+  # The same paid tool calls from wrk with presigned payments (each from a PaymentRequired of its own), so the
+  # gateway's CPU per paid call is measured without a Swift client on the same cores.
+  $bin bench --target http://127.0.0.1:8405/mcp --mcp-tool forecast --mcp-arguments '{"city":"Oslo"}' --mode presign \
+    --requests "$calls" --concurrency 16 --out "$work/calls.txt" | sed 's/^/  /'
+  TOLLGATE_BENCH_THREADS=3 TOLLGATE_BENCH_FILE=$work/calls.txt TOLLGATE_BENCH_DONE=$work/done TOLLGATE_BENCH_BODY=1 \
+    OTHERS="facilitator:${pids[0]} mcp-server:${pids[1]}" \
+    measure "paid MCP tool call (wrk, presigned)" "${pids[2]}" -t3 -c48 -d300s --timeout 60s -s scripts/bench/presigned.lua \
+    -H "Content-Type: application/json" -H "Accept: application/json, text/event-stream" -H "MCP-Protocol-Version: 2026-07-28" \
+    -H "Mcp-Method: tools/call" -H "Mcp-Name: forecast" http://127.0.0.1:8405/mcp
+  echo "sample MCP server: $(curl -s http://127.0.0.1:8406/stats)"
+fi
 if [ -n "${REFERENCE_MCP_SERVER:-}" ]; then
   python=${INTEROP_VENV:-.venv-interop}/bin/python
   "$python" "$REFERENCE_MCP_SERVER" --port 4022 >/dev/null 2>&1 & pids+=($!)

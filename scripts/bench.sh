@@ -6,7 +6,7 @@
 # the upstream's: the figures that do not depend on how fast the machine is.
 #   scripts/bench.sh [PAID] [SECONDS]   PAID presigned payments for the paid phase (default 6000); SECONDS per
 #                                       unpaid phase (default 10). CONNECTIONS=64 connections, THREADS=2 wrk threads.
-#   PHASES="402 paid": only those phases (bare 402 invalid paid one package flood; default all).
+#   PHASES="402 paid": only those phases (bare 402 invalid paid one package flood keyflood; default all).
 #   SYNC=normal scripts/bench.sh: without synced commits (the cost of durability).
 #   TOLLGATE_BENCH_BIN=path: measures that binary instead of building one (two versions back to back).
 #   REFERENCE_SERVER=path/to/reference_server.py (the x402 Python SDK's reference server, with the interop venv):
@@ -21,7 +21,7 @@ paid=${1:-6000}
 seconds=${2:-10}
 connections=${CONNECTIONS:-64}
 threads=${THREADS:-2}
-phases=" ${PHASES:-bare 402 invalid paid one package flood} "
+phases=" ${PHASES:-bare 402 invalid paid one package flood keyflood} "
 want() { [[ $phases == *" $1 "* ]]; }
 source scripts/bench-env.sh
 if ! command -v wrk >/dev/null; then
@@ -95,6 +95,11 @@ if want flood; then
   start_gateway "$work/limited.yaml"
   measure "invalid flood, quickstart limits (429)" "$gateway" $load -H "PAYMENT-SIGNATURE: $forged" $gateway_url/datasets/prices
   echo "  facilitator after the floods: $(curl -s http://127.0.0.1:8404/_dev/stats)"
+fi
+
+if want keyflood; then
+  # Memory under a flood of distinct clients (in process): the limiters and the invalid-proof cache stay bounded.
+  $bin bench --target $gateway_url --mode keyflood --requests 1000000 | sed 's/^/  /'
 fi
 
 if [ -n "${REFERENCE_SERVER:-}" ]; then

@@ -14,10 +14,6 @@ public struct DevLedger: Sendable {
                                                 withIntermediateDirectories: true)
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
-        // A pretend chain for development and tests: its commits survive the process being killed (WAL), not the
-        // machine losing power, and it does not sync every settlement (it is the gateway's test peer, and its cost
-        // is not the gateway's to carry in benchmarks).
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         writer = try DatabasePool(path: path, configuration: configuration)
         self.defaultBalance = defaultBalance
         var migrator = DatabaseMigrator()

@@ -63,27 +63,96 @@ public struct Route: Sendable, Hashable {
         }
     }
 
-    public var method: HTTPRequest.Method?
-    public var path: PathPattern
+    /// The route's settings live in one immutable, shared object: a request's journey carries its route through
+    /// every state, and copying a struct of a dozen strings, arrays and dictionaries at each transition was a
+    /// visible share of a 402's CPU. Copying a `Route` now retains one reference; setting a property (configuration
+    /// time only) makes a new object, so it still behaves as a value.
+    private final class Storage: Sendable {
+        let fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private struct Fields: Sendable, Hashable {
+        var method: HTTPRequest.Method?
+        var path: PathPattern
+        var resource: String
+        var description: String
+        var mimeType: String
+        var scope: String?
+        var allowsAnonymous: Bool
+        var pricing: Pricing?
+        var privateFields: PrivateFields?
+        var actionScopes: [String: String] = [:]
+        var redeliver: Bool?
+    }
+
+    private var storage: Storage
+
+    private mutating func update(_ change: (inout Fields) -> Void) {
+        var fields = storage.fields
+        change(&fields)
+        storage = Storage(fields)
+    }
+
+    public static func == (left: Route, right: Route) -> Bool {
+        left.storage === right.storage || left.storage.fields == right.storage.fields
+    }
+
+    public func hash(into hasher: inout Hasher) { storage.fields.hash(into: &hasher) }
+
+    public var method: HTTPRequest.Method? {
+        get { storage.fields.method }
+        set { update { $0.method = newValue } }
+    }
+    public var path: PathPattern {
+        get { storage.fields.path }
+        set { update { $0.path = newValue } }
+    }
     /// A stable id of the protected resource, used in offers, audit events and metrics.
-    public var resource: String
-    public var description: String
-    public var mimeType: String
+    public var resource: String {
+        get { storage.fields.resource }
+        set { update { $0.resource = newValue } }
+    }
+    public var description: String {
+        get { storage.fields.description }
+        set { update { $0.description = newValue } }
+    }
+    public var mimeType: String {
+        get { storage.fields.mimeType }
+        set { update { $0.mimeType = newValue } }
+    }
     /// The scope a client must hold; nil when any identified (or anonymous, if allowed) caller may use it.
-    public var scope: String?
+    public var scope: String? {
+        get { storage.fields.scope }
+        set { update { $0.scope = newValue } }
+    }
     /// Whether callers without credentials may use (and pay for) it.
-    public var allowsAnonymous: Bool
+    public var allowsAnonymous: Bool {
+        get { storage.fields.allowsAnonymous }
+        set { update { $0.allowsAnonymous = newValue } }
+    }
     /// nil for a free route that is passed through.
-    public var pricing: Pricing?
+    public var pricing: Pricing? {
+        get { storage.fields.pricing }
+        set { update { $0.pricing = newValue } }
+    }
     /// Fields removed from JSON responses unless the client holds `scope` (checked after payment, before delivery).
-    public var privateFields: PrivateFields?
+    public var privateFields: PrivateFields? {
+        get { storage.fields.privateFields }
+        set { update { $0.privateFields = newValue } }
+    }
     /// Actions that need their own scope on top of the route's: an HTTP method (`POST`, `DELETE` …) or a
     /// query parameter written `?export` (present with any value).
-    public var actionScopes: [String: String] = [:]
-
+    public var actionScopes: [String: String] {
+        get { storage.fields.actionScopes }
+        set { update { $0.actionScopes = newValue } }
+    }
     /// Whether a paid request whose answer was lost after settlement may be forwarded again (the retry of the
     /// same proof gets a fresh answer) rather than refunded; nil: only for safe methods (GET, HEAD).
-    public var redeliver: Bool?
+    public var redeliver: Bool? {
+        get { storage.fields.redeliver }
+        set { update { $0.redeliver = newValue } }
+    }
 
     /// Whether `method` on this route may be forwarded twice for one payment.
     public func redeliverable(_ method: HTTPRequest.Method) -> Bool {
@@ -111,15 +180,8 @@ public struct Route: Sendable, Hashable {
 
     public init(method: HTTPRequest.Method?, path: PathPattern, resource: String, description: String, mimeType: String,
                 scope: String?, allowsAnonymous: Bool, pricing: Pricing?, privateFields: PrivateFields? = nil) {
-        self.privateFields = privateFields
-        self.method = method
-        self.path = path
-        self.resource = resource
-        self.description = description
-        self.mimeType = mimeType
-        self.scope = scope
-        self.allowsAnonymous = allowsAnonymous
-        self.pricing = pricing
+        storage = Storage(Fields(method: method, path: path, resource: resource, description: description, mimeType: mimeType,
+                                 scope: scope, allowsAnonymous: allowsAnonymous, pricing: pricing, privateFields: privateFields))
     }
 
     public func matches(method: HTTPRequest.Method, path: Substring) -> Bool {
