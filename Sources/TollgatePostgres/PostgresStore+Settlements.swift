@@ -7,7 +7,7 @@ extension PostgresStore {
         let now = clock.nowMillis(), keys = auditKeys
         var stored = intent
         stored.response = nil
-        let json = String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+        let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
         try await database.write { tx in
             let key = intent.key
             try await tx.execute("""

@@ -8,7 +8,7 @@ extension SQLiteStore {
             let key = intent.key
             var stored = intent
             stored.response = nil
-            let json = String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+            let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
             try db.run(sql: """
                 INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)

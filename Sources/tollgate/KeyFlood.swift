@@ -16,7 +16,9 @@ enum KeyFlood {
             let key = [LimitKey("ip", "10.\(index >> 16 & 255).\(index >> 8 & 255).\(index & 255)/32")]
             _ = limits.admit(.unpaid, resource: "datasets", keys: key, now: 1000)
             _ = limits.admit(.invalid, resource: "datasets", keys: key, now: 1000)
-            cache.remember(NegativeCache.key(Array("proof-\(index)".utf8)), reason: .signatureInvalid, now: 1000)
+            // A bad signature is the rail's deterministic refusal, cached as the gateway caches it.
+            cache.remember(NegativeCache.key(Array("proof-\(index)".utf8)), reason: .signatureInvalid, now: 1000,
+                           railRefusals: ExactEVMRail.wire.deterministicRefusals)
         }
         let elapsed = ContinuousClock.now - start
         let seconds = elapsed.inSeconds
