@@ -35,6 +35,10 @@ sed -e "s#sqlite: .tollgate/gateway.sqlite#sqlite: $work/gateway.sqlite#" -e '/^
     -e 's/max_timeout_seconds: 60/max_timeout_seconds: 900/' -e 's/units: 100, name: search-credits/units: 100000000, name: search-credits/' \
     examples/quickstart/tollgate.yaml > "$work/tollgate.yaml"
 echo "limits: {unpaid: off, paid: off, invalid: off}" >> "$work/tollgate.yaml"
+# The admin listener, for the gateway's own time per paid request (tollgate_paid_request_overhead_seconds).
+printf 'admin:\n  listen: 127.0.0.1:8419\n  token: {env: TOLLGATE_ADMIN_TOKEN}\n' >> "$work/tollgate.yaml"
+export TOLLGATE_ADMIN_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+scrape() { curl -s -H "Authorization: Bearer $TOLLGATE_ADMIN_TOKEN" http://127.0.0.1:8419/metrics > "$1"; }
 if [ -n "${SYNC:-}" ]; then sed -i "s/^  audit_flush_ms: 200/  audit_flush_ms: 200\n  sync: $SYNC/" "$work/tollgate.yaml"; fi
 export TOLLGATE_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 gateway_url=http://127.0.0.1:8402
@@ -70,14 +74,18 @@ presign() {  # presign COUNT FILE [tollgate bench options]: COUNT fresh payments
 if want paid; then
   presign "$paid" "$work/paid.txt"
   settled_before=$(curl -s http://127.0.0.1:8404/_dev/stats)
+  scrape "$work/metrics-before"
   TOLLGATE_BENCH_THREADS=$((threads + 1)) TOLLGATE_BENCH_FILE=$work/paid.txt TOLLGATE_BENCH_DONE=$work/done OTHERS="facilitator:$facilitator upstream:$upstream" \
     measure "paid, fresh payment each" "$gateway" -t$((threads + 1)) -c$((connections / threads * (threads + 1))) -d300s --timeout 60s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
   echo "  facilitator before: $settled_before, after: $(curl -s http://127.0.0.1:8404/_dev/stats)"
+  scrape "$work/metrics-after" && overhead_quantiles "$work/metrics-before" "$work/metrics-after"
 fi
 if want one; then
   presign 500 "$work/one.txt"
+  scrape "$work/metrics-before"
   TOLLGATE_BENCH_THREADS=2 TOLLGATE_BENCH_FILE=$work/one.txt TOLLGATE_BENCH_DONE=$work/done OTHERS="facilitator:$facilitator upstream:$upstream" \
     measure "paid, one at a time" "$gateway" -t2 -c2 -d300s --timeout 60s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
+  scrape "$work/metrics-after" && overhead_quantiles "$work/metrics-before" "$work/metrics-after"
 fi
 if want package; then
   # A package of 100,000,000 searches bought once by the analyst (API key), then spent one unit per request.

@@ -76,6 +76,7 @@ public struct GatewayAssembly: Sendable {
         }
         // MCP callers never retry a paid call, so a copy of one is refused as a replay rather than asked to wait.
         if configuration.mcp != nil { settings.repeatedProofs = .refused }
+        settings.timings = metrics
         let upstream = upstream ?? HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                                 maxResponseBytes: configuration.maxUpstreamResponseBytes)
         let gateway = Gateway(settings: settings, rail: rail, store: observedStore, audit: batcher, upstream: upstream, controls: controls,

@@ -242,7 +242,10 @@ import TollgateX402
             let terms = try #require(first.terms)
             let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
             let now = Int64(Date().timeIntervalSince1970)
-            let paid = try await Exchange.get(url, [("PAYMENT-SIGNATURE", HeaderCodec.encode(try payer.pay(terms, now: now)))])
+            let signature = HeaderCodec.encode(try payer.pay(terms, now: now))
+            let began = ContinuousClock.now
+            let paid = try await Exchange.get(url, [("PAYMENT-SIGNATURE", signature)])
+            let paidSeconds = (ContinuousClock.now - began).inSeconds
             #expect(paid.status == 200)
 
             // Signed by one key, claiming to come from another.
@@ -305,6 +308,12 @@ import TollgateX402
             #expect(!samples.keys.contains { $0.hasPrefix("tollgate_settlement_failures_total") })
             #expect(!samples.keys.contains { $0.hasPrefix("tollgate_facilitator_errors_total") })
             #expect((samples["tollgate_facilitator_request_duration_seconds_count{\(facilitator),operation=\"supported\"}"] ?? 0) >= 1)
+            // What the gateway added to the one request that reached the facilitator (the forged proof never did): more
+            // than nothing, less than the whole request as the client saw it (which includes /verify, the upstream and /settle).
+            #expect(samples[#"tollgate_paid_request_overhead_seconds_count{resource="datasets"}"#] == 1)
+            let overhead = try #require(samples[#"tollgate_paid_request_overhead_seconds_sum{resource="datasets"}"#])
+            #expect(overhead > 0 && overhead < paidSeconds, "overhead \(overhead) s of \(paidSeconds) s")
+            #expect(samples[#"tollgate_paid_request_overhead_seconds_bucket{resource="datasets",le="+Inf"}"#] == 1)
         }
     }
 

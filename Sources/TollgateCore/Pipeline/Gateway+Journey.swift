@@ -11,12 +11,17 @@ extension Gateway {
         // however the journey ends.
         var held: ProofKey?
         defer { if let held { inFlight.end(held) } }
+        var peers = PeerWait()
         var action = journey.next(.arrived, at: clock.nowMillis())
         while true {
             let input: Journey.Input
             switch action {
             case .respond(let answer):
-                return (await respond(answer, journey: journey), journey.flow)
+                let response = await respond(answer, journey: journey)
+                if peers.askedFacilitator, let timings = settings.timings {
+                    timings.paidRequestAnswered(resource: journey.flow.resource ?? "", overhead: peers.overhead, waited: peers.waited)
+                }
+                return (response, journey.flow)
             case .identify:
                 let outcome = await identify(journey.request.headerFields)
                 var revoked = false
@@ -108,10 +113,12 @@ extension Gateway {
             case .recordTakeover(let events):
                 input = .takeoverRecorded(await appendDurably(events))
             case .verifyWithFacilitator(let proof, let offer):
-                do {
-                    input = .facilitatorAnswered(.success(try await rail.verify(proof, offer: offer, logger: logger)))
-                } catch {
-                    input = .facilitatorAnswered(.failure(Journey.Failure(error)))
+                input = await peers.time(facilitator: true) {
+                    do {
+                        return (.facilitatorAnswered(.success(try await rail.verify(proof, offer: offer, logger: logger))), .zero)
+                    } catch {
+                        return (.facilitatorAnswered(.failure(Journey.Failure(error))), .zero)
+                    }
                 }
             case .holdSpend(let holds, let correlationId):
                 do {
@@ -121,23 +128,27 @@ extension Gateway {
                 }
             case .forward(let contract):
                 let started = clock.nowMillis()
-                do {
-                    let answer = try await upstream.send(upstreamRequest(journey.request, contract: contract))
-                    input = .upstreamAnswered(.success(answer), elapsedMillis: clock.nowMillis() - started)
-                } catch {
-                    input = .upstreamAnswered(.failure(Journey.Failure(error)), elapsedMillis: clock.nowMillis() - started)
+                let request = upstreamRequest(journey.request, contract: contract)
+                input = await peers.time(facilitator: false) {
+                    do {
+                        let answer = try await upstream.send(request)
+                        return (.upstreamAnswered(.success(answer), elapsedMillis: clock.nowMillis() - started), .zero)
+                    } catch {
+                        return (.upstreamAnswered(.failure(Journey.Failure(error)), elapsedMillis: clock.nowMillis() - started), .zero)
+                    }
                 }
             case .settle(let paid, let intent, let events):
-                let outcome = await settle(paid, intent: intent, events: events)
+                let outcome = await peers.time(facilitator: true) { await settle(paid, intent: intent, events: events) }
                 input = .settleAnswered(outcome, receipt: receipt(of: outcome))
             case .resettle(let attempt):
-                let outcome: Journey.SettleOutcome
-                do {
-                    outcome = .answered(try await rail.resettle(attempt, logger: logger), attempt: attempt)
-                } catch let failure as RailFailure {
-                    outcome = .railFailed(failure, intentRecorded: true)
-                } catch {
-                    outcome = .railFailed(RailFailure(.undecodable, "\(error)", authority: attempt.authority), intentRecorded: true)
+                let outcome: Journey.SettleOutcome = await peers.time(facilitator: true) {
+                    do {
+                        return (.answered(try await rail.resettle(attempt, logger: logger), attempt: attempt), .zero)
+                    } catch let failure as RailFailure {
+                        return (.railFailed(failure, intentRecorded: true), .zero)
+                    } catch {
+                        return (.railFailed(RailFailure(.undecodable, "\(error)", authority: attempt.authority), intentRecorded: true), .zero)
+                    }
                 }
                 input = .settleAnswered(outcome, receipt: receipt(of: outcome))
             case .record(let key, let payment, let stored, let metering, let delivered, let events):

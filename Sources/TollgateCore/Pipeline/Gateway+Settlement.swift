@@ -6,8 +6,10 @@ extension Gateway {
     /// resource; the intent (which authority, which exact body, the answer already produced) is committed before
     /// each attempt is sent, so a crash, a timeout or an unreadable answer leaves a record the reconciler and the
     /// client's retry can resolve. Reports what happened; the machine decides what it means.
-    func settle(_ paid: PaidFlow, intent: SettlementIntent, events: [AuditEvent]) async -> Journey.SettleOutcome {
-        if let incident = controls.incident(for: paid.route.resource) { return .suspended(incident: incident.id) }
+    /// How `/settle` went, and how long of it was the gateway's own work (writing the intent) rather than waiting for
+    /// the facilitator (`RequestTimings`).
+    func settle(_ paid: PaidFlow, intent: SettlementIntent, events: [AuditEvent]) async -> (Journey.SettleOutcome, ownWork: Duration) {
+        if let incident = controls.incident(for: paid.route.resource) { return (.suspended(incident: incident.id), .zero) }
         let recorded = RecordedAttempt()
         let flow = paid.flow, clock = self.clock, store = self.store
         do {
@@ -16,14 +18,15 @@ extension Gateway {
                 next.attempt = attempt
                 // The flow's events so far are committed with the first intent; a later attempt says why it moved on.
                 let said = flow.event(.settle, .received, Reason("settle_intent"), clock: clock, ["authority": attempt.authority])
+                let begun = ContinuousClock.now
                 try await store.recordSettlementIntent(next, events: recorded.value == nil ? events + [said] : [said])
-                recorded.set(attempt)
+                recorded.set(attempt, writing: ContinuousClock.now - begun)
             }, logger: logger)
-            return .answered(settlement, attempt: recorded.value)
+            return (.answered(settlement, attempt: recorded.value), recorded.writing)
         } catch let failure as RailFailure {
-            return .railFailed(failure, intentRecorded: recorded.value != nil)
+            return (.railFailed(failure, intentRecorded: recorded.value != nil), recorded.writing)
         } catch {
-            return .intentNotRecorded(Journey.Failure(error), intentRecorded: recorded.value != nil)
+            return (.intentNotRecorded(Journey.Failure(error), intentRecorded: recorded.value != nil), recorded.writing)
         }
     }
 

@@ -66,6 +66,8 @@ public struct Gateway: Sendable {
         public var auditsDenials: Bool
         /// What a proof presented again gets (a copy while the first request runs, a replay once it is spent).
         public var repeatedProofs: RepeatedProofs = .retried
+        /// Told what the gateway added to each paid request's latency (`RequestTimings`); nil: not measured.
+        public var timings: (any RequestTimings)?
 
         public init(routes: RouteTable, clients: ClientDirectory, offers: OfferSigner, contract: ContractSigner,
                     publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5,

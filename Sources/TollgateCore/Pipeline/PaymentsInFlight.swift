@@ -19,7 +19,9 @@ public final class PaymentsInFlight: Sendable {
 
 /// The attempt a settlement was last recorded with (written inside the rail's `before` callback).
 final class RecordedAttempt: Sendable {
-    private let attempt = Mutex<SettlementAttempt?>(nil)
-    var value: SettlementAttempt? { attempt.withLock { $0 } }
-    func set(_ value: SettlementAttempt) { attempt.withLock { $0 = value } }
+    private let attempt = Mutex<(SettlementAttempt?, writing: Duration)>((nil, .zero))
+    var value: SettlementAttempt? { attempt.withLock { $0.0 } }
+    /// How long writing the intents took, in all.
+    var writing: Duration { attempt.withLock { $0.writing } }
+    func set(_ value: SettlementAttempt, writing: Duration) { attempt.withLock { $0 = (value, $0.writing + writing) } }
 }

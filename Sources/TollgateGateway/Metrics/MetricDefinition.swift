@@ -18,8 +18,8 @@ extension MetricDefinition {
     /// Every metric the gateway records.
     public static let all: [MetricDefinition] = [
         requests, paymentRequired, proofsReceived, proofsVerified, proofsRefused, settlements, settlementFailures, revenue, refunds,
-        refunded, rateLimited, denials, auditEvents, facilitatorDuration, facilitatorErrors, breakersOpen, incidentActive, auditHeadSeq,
-        storeUp,
+        refunded, rateLimited, denials, auditEvents, facilitatorDuration, facilitatorErrors, paidRequestOverhead, breakersOpen, incidentActive,
+        auditHeadSeq, storeUp,
     ]
 
     // HTTP
@@ -49,6 +49,13 @@ extension MetricDefinition {
                                                     .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10)])
     static let facilitatorErrors = Self(name: "tollgate_facilitator_errors_total",
                                         help: "Facilitator calls that failed (unreachable, timeout, bad status, undecodable), by facilitator and operation.")
+    // the gateway's own share of a paid request
+    /// Buckets from 250 µs to 1 s: what the gateway adds is normally a few milliseconds (its synced commits included).
+    static let paidRequestOverhead = Self(name: "tollgate_paid_request_overhead_seconds",
+                                          help: "Time the gateway added to each paid request: arrival to answer, less the waits for the facilitator and the upstream, by resource.",
+                                          buckets: [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+                                                    .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                                                    .seconds(1)])
     // read at scrape time
     static let breakersOpen = Self(name: "tollgate_circuit_breakers_open", help: "Facilitators whose circuit breaker is open.")
     static let incidentActive = Self(name: "tollgate_incident_active", help: "1 while an incident switch is on, by scope (global or a resource id).")

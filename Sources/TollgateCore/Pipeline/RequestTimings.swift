@@ -1,0 +1,28 @@
+/// Where a gateway reports what it adds to a paid request's latency: the time from the request's arrival to its
+/// answer, less the time it waited for the facilitator (`/verify`, `/settle`) and the upstream. Local checks, the
+/// store's synced commits and the gateway's own encoding are in it; the peers' work is not.
+///
+/// Reported for every request whose journey asked a facilitator. `GatewayMetrics` keeps it as
+/// `tollgate_paid_request_overhead_seconds`. Called on the request's task: it must be cheap and never block.
+public protocol RequestTimings: Sendable {
+    func paidRequestAnswered(resource: String, overhead: Duration, waited: Duration)
+}
+
+/// The time a journey spent waiting for its peers, measured by the driver.
+struct PeerWait {
+    let started = ContinuousClock.now
+    private(set) var waited = Duration.zero
+    private(set) var askedFacilitator = false
+
+    /// Runs `call` (a facilitator or upstream call) and counts its duration as waiting, less `ownWork` of it that was
+    /// the gateway's (the settlement intent written inside the `/settle` call).
+    mutating func time<Result>(facilitator: Bool, _ call: () async -> (Result, ownWork: Duration)) async -> Result {
+        let begun = ContinuousClock.now
+        let (result, ownWork) = await call()
+        waited += ContinuousClock.now - begun - ownWork
+        askedFacilitator = askedFacilitator || facilitator
+        return result
+    }
+
+    var overhead: Duration { ContinuousClock.now - started - waited }
+}

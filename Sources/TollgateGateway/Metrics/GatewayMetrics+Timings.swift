@@ -1,0 +1,9 @@
+import CoreMetrics
+import TollgateCore
+
+extension GatewayMetrics: RequestTimings {
+    public func paidRequestAnswered(resource: String, overhead: Duration, waited: Duration) {
+        series.timer(.paidRequestOverhead, [("resource", labels.resources.value(resource))])
+            .recordNanoseconds(FacilitatorCallMetrics.nanoseconds(overhead))
+    }
+}
