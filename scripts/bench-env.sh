@@ -19,7 +19,7 @@ trap cleanup EXIT
 # PERF_DIR=dir, also records a profile of PID during the run (perf record -g, dir/<label>.data); PERF_OF=name profiles
 # the process whose pid is in that variable of the calling script instead (e.g. PERF_OF=facilitator).
 measure() {
-  local label=$1 pid=$2 output before after total others="" name other other_before=() profiler=""
+  local label=$1 pid=$2 output before after total others="" other other_before=() profiler=""
   shift 2
   if [ -n "${PERF_DIR:-}" ]; then
     mkdir -p "$PERF_DIR"
@@ -30,13 +30,12 @@ measure() {
   before=$(cpu_ticks "$pid"); local system_before; system_before=$(system_ticks "$pid")
   for other in ${OTHERS:-}; do other_before+=("$(cpu_ticks "${other#*:}")"); done
   if [ -n "${TOLLGATE_BENCH_DONE:-}" ]; then
-    # A presigned run (scripts/bench/presigned.lua): ended as soon as every thread has sent its lines.
+    # A presigned run (scripts/bench/presigned.lua): ended once every thread carrying lines has had them answered.
     rm -rf "$TOLLGATE_BENCH_DONE"; mkdir -p "$TOLLGATE_BENCH_DONE"
     wrk --latency "$@" > "$TOLLGATE_BENCH_DONE.out" & local load=$!
     while kill -0 "$load" 2>/dev/null && [ "$(ls "$TOLLGATE_BENCH_DONE" | wc -l)" -lt $((TOLLGATE_BENCH_THREADS - 1)) ]; do sleep 0.05; done
     kill -INT "$load" 2>/dev/null || true; wait "$load" || true
     output=$(cat "$TOLLGATE_BENCH_DONE.out")
-    if [ -n "${BENCH_DEBUG:-}" ]; then echo "$output" >&2; fi
   else
     output=$(wrk --latency "$@")
   fi
@@ -51,13 +50,13 @@ measure() {
       'BEGIN{printf "  %s %.0f µs", name, d * 1e6 / t / n}')
     index=$((index + 1))
   done
+  last_rate=$(awk '/Requests\/sec/{print $2}' <<<"$output")
   awk -v label="$label" -v d=$((after - before)) -v n="$total" -v t="$ticks" -v rss="$(rss_mib "$pid")" -v others="$others" -v kernel="$system" \
-    -v rate="$(awk '/Requests\/sec/{print $2}' <<<"$output")" -v p50="$(awk '$1=="50%"{print $2}' <<<"$output")" \
+    -v rate="$last_rate" -v p50="$(awk '$1=="50%"{print $2}' <<<"$output")" \
     -v p99="$(awk '$1=="99%"{print $2}' <<<"$output")" -v non2xx="$(awk '/Non-2xx/{print $NF}' <<<"$output")" \
     'BEGIN{printf "%-34s %7d req %9.0f/s  p50 %8s  p99 %8s  non-2xx %6d  CPU %5.0f µs/req (%2.0f %% kernel)  RSS %5.1f MiB%s\n",
       label, n, rate, p50, p99, non2xx, d * 1e6 / t / n, d ? 100 * kernel / d : 0, rss, others}'
   grep -E "Socket errors" <<<"$output" | sed 's/^ */  wrk: /' || true
-  last_rate=$(awk '/Requests\/sec/{print $2}' <<<"$output")
 }
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -39,7 +39,7 @@ public struct SQLiteStore: GatewayStore {
         // WAL + FULL: every commit is synced before it returns, so it survives power loss too. The cost is one
         // sync per transaction, which the group committer shares among concurrent writes. (Set on the writer
         // connection after GRDB's own WAL set-up, which chooses NORMAL.)
-        try writer.writeWithoutTransaction { db in try db.run(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") }
+        try writer.writeWithoutTransaction { db in try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") }
         committer = GroupCommitter(writer: writer)
         try Self.migrator.migrate(writer)
     }

@@ -19,7 +19,7 @@ extension Gateway {
             case .respond(let answer):
                 let response = await respond(answer, journey: journey)
                 if peers.askedFacilitator, let timings = settings.timings {
-                    timings.paidRequestAnswered(resource: journey.flow.resource ?? "", overhead: peers.overhead, waited: peers.waited)
+                    timings.paidRequestAnswered(resource: journey.flow.resource ?? "", overhead: peers.overhead)
                 }
                 return (response, journey.flow)
             case .identify:
@@ -115,9 +115,9 @@ extension Gateway {
             case .verifyWithFacilitator(let proof, let offer):
                 input = await peers.time(facilitator: true) {
                     do {
-                        return (.facilitatorAnswered(.success(try await rail.verify(proof, offer: offer, logger: logger))), .zero)
+                        return .facilitatorAnswered(.success(try await rail.verify(proof, offer: offer, logger: logger)))
                     } catch {
-                        return (.facilitatorAnswered(.failure(Journey.Failure(error))), .zero)
+                        return .facilitatorAnswered(.failure(Journey.Failure(error)))
                     }
                 }
             case .holdSpend(let holds, let correlationId):
@@ -132,22 +132,22 @@ extension Gateway {
                 input = await peers.time(facilitator: false) {
                     do {
                         let answer = try await upstream.send(request)
-                        return (.upstreamAnswered(.success(answer), elapsedMillis: clock.nowMillis() - started), .zero)
+                        return .upstreamAnswered(.success(answer), elapsedMillis: clock.nowMillis() - started)
                     } catch {
-                        return (.upstreamAnswered(.failure(Journey.Failure(error)), elapsedMillis: clock.nowMillis() - started), .zero)
+                        return .upstreamAnswered(.failure(Journey.Failure(error)), elapsedMillis: clock.nowMillis() - started)
                     }
                 }
             case .settle(let paid, let intent, let events):
-                let outcome = await peers.time(facilitator: true) { await settle(paid, intent: intent, events: events) }
+                let outcome = await peers.time(facilitator: true, excludingOwnWork: { await settle(paid, intent: intent, events: events) })
                 input = .settleAnswered(outcome, receipt: receipt(of: outcome))
             case .resettle(let attempt):
                 let outcome: Journey.SettleOutcome = await peers.time(facilitator: true) {
                     do {
-                        return (.answered(try await rail.resettle(attempt, logger: logger), attempt: attempt), .zero)
+                        return .answered(try await rail.resettle(attempt, logger: logger), attempt: attempt)
                     } catch let failure as RailFailure {
-                        return (.railFailed(failure, intentRecorded: true), .zero)
+                        return .railFailed(failure, intentRecorded: true)
                     } catch {
-                        return (.railFailed(RailFailure(.undecodable, "\(error)", authority: attempt.authority), intentRecorded: true), .zero)
+                        return .railFailed(RailFailure(.undecodable, "\(error)", authority: attempt.authority), intentRecorded: true)
                     }
                 }
                 input = .settleAnswered(outcome, receipt: receipt(of: outcome))

@@ -5,7 +5,7 @@
 /// Reported for every request whose journey asked a facilitator. `GatewayMetrics` keeps it as
 /// `tollgate_paid_request_overhead_seconds`. Called on the request's task: it must be cheap and never block.
 public protocol RequestTimings: Sendable {
-    func paidRequestAnswered(resource: String, overhead: Duration, waited: Duration)
+    func paidRequestAnswered(resource: String, overhead: Duration)
 }
 
 /// The time a journey spent waiting for its peers, measured by the driver.
@@ -14,9 +14,14 @@ struct PeerWait {
     private(set) var waited = Duration.zero
     private(set) var askedFacilitator = false
 
-    /// Runs `call` (a facilitator or upstream call) and counts its duration as waiting, less `ownWork` of it that was
-    /// the gateway's (the settlement intent written inside the `/settle` call).
-    mutating func time<Result>(facilitator: Bool, _ call: () async -> (Result, ownWork: Duration)) async -> Result {
+    /// Runs `call` (a facilitator or upstream call) and counts its duration as waiting.
+    mutating func time<Result>(facilitator: Bool, _ call: () async -> Result) async -> Result {
+        await time(facilitator: facilitator, excludingOwnWork: { (await call(), ownWork: Duration.zero) })
+    }
+
+    /// Runs `call` and counts its duration as waiting, less `ownWork` of it that was the gateway's (the settlement
+    /// intent written inside the `/settle` call).
+    mutating func time<Result>(facilitator: Bool, excludingOwnWork call: () async -> (Result, ownWork: Duration)) async -> Result {
         let begun = ContinuousClock.now
         let (result, ownWork) = await call()
         waited += ContinuousClock.now - begun - ownWork

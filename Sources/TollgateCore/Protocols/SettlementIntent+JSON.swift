@@ -1,8 +1,6 @@
-import Foundation
-
 // The settlement intent as the stores keep it (every paid request writes one before `/settle`), written by hand with
 // the keys its synthesized `Decodable` reads back: `JSONEncoder` took a visible share of a paid request's CPU, on the
-// store's single writer. `SettlementIntentTests` checks that every field round-trips.
+// store's single writer. `SettlementIntentJSONTests` checks that every field round-trips.
 
 extension SettlementIntent: JSONWritable {
     public func write(to writer: inout JSONWriter) {
@@ -36,7 +34,7 @@ extension SettlementAttempt: JSONWritable {
     public func write(to writer: inout JSONWriter) {
         writer.beginObject()
         writer.field("authority", authority)
-        writer.field("request", Data(request).base64EncodedString())
+        writer.field("request", encodedRequest)
         writer.endObject()
     }
 }
@@ -109,7 +107,7 @@ extension StoredResponse: JSONWritable {
         writer.field("request", request)
         writer.field("status", status)
         writer.key("headers")
-        writer.value(.array(headers.map { .array($0.map(JSONValue.string)) }))
+        writeHeaders(to: &writer)
         writer.key("body")
         writer.value(.array(body.map { .integer(Int64($0)) }))
         writer.field("expiresAt", expiresAt)

@@ -21,8 +21,11 @@ public struct SettlementAttempt: Sendable, Hashable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(authority, forKey: .authority)
-        try container.encode(Data(request).base64EncodedString(), forKey: .request)
+        try container.encode(encodedRequest, forKey: .request)
     }
+
+    /// The body as it is stored: standard base64.
+    var encodedRequest: String { Data(request).base64EncodedString() }
 
     /// Reads both spellings: the base64 string, and the array of numbers that intents recorded before it used.
     public init(from decoder: any Decoder) throws {

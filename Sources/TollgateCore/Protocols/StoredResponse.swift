@@ -32,6 +32,11 @@ extension StoredResponse {
     /// `headers` as the stores keep them: a JSON array of `[name, value]` arrays.
     public var headersJSON: String {
         var writer = JSONWriter(capacity: 64 * headers.count + 2)
+        writeHeaders(to: &writer)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    func writeHeaders(to writer: inout JSONWriter) {
         writer.beginArray()
         for pair in headers {
             writer.beginArray()
@@ -39,7 +44,6 @@ extension StoredResponse {
             writer.endArray()
         }
         writer.endArray()
-        return String(decoding: writer.bytes, as: UTF8.self)
     }
 
     /// The answer prepared before settlement, with the rail's receipt of the settlement and a fresh expiry.
