@@ -8,6 +8,7 @@
 #   scripts/postgres-cluster.sh resume  start a halted server again on the same port and data
 # State lives in TOLLGATE_PG_STATE (default .build/postgres-cluster): the data folder's path and the port.
 # The server runs with fsync off (test data dies with the run) unless TOLLGATE_PG_FSYNC=on (benchmarks).
+# TOLLGATE_PG_OPTIONS adds server options (e.g. "-c shared_preload_libraries=pg_stat_statements" to profile statements).
 # PostgreSQL refuses to run as root, so under root the cluster belongs to the system user tollgate-pg (created
 # with useradd -r when missing). When initdb is missing, Debian's postgresql package is installed with apt-get.
 # Authentication is trust on 127.0.0.1 only: the cluster holds test data and dies with the test run.
@@ -92,7 +93,7 @@ run_server() {
     local root data bin port
     root="$(cat "$STATE/root")"; data="$(cat "$STATE/data")"; bin="$(cat "$STATE/bin")"; port="$(cat "$STATE/port")"
     as_owner "$bin/pg_ctl" -D "$data" -l "$root/server.log" -w -t 60 \
-        -o "-p $port -k $root/socket -c listen_addresses=127.0.0.1 -c fsync=${TOLLGATE_PG_FSYNC:-off} -c max_connections=200" start >/dev/null \
+        -o "-p $port -k $root/socket -c listen_addresses=127.0.0.1 -c fsync=${TOLLGATE_PG_FSYNC:-off} -c max_connections=200 ${TOLLGATE_PG_OPTIONS:-}" start >/dev/null \
         || { cat "$root/server.log" >&2 || true; die "pg_ctl start failed"; }
 }
 

@@ -4,22 +4,27 @@ import Synchronization
 import TollgateCore
 
 /// One durable commit for many concurrent writes of this instance: while one transaction commits, new writes
-/// wait in a queue; then they run together in the next transaction, each in its own savepoint, under one
-/// acquisition of the cluster-wide write lock and one commit (one WAL flush). A caller is answered only once
-/// the transaction holding its write has committed, so a reservation is durable before its request is
-/// forwarded and a settlement before its answer is released. The SQLite store's `GroupCommitter` does the same
-/// on one file; here it also shortens how long each instance holds the write lock per write.
+/// wait in a queue; then they run together in the next transaction, under one acquisition of the cluster-wide write
+/// lock and one commit (one WAL flush). A caller is answered only once the transaction holding its write has
+/// committed, so a reservation is durable before its request is forwarded and a settlement before its answer is
+/// released. The SQLite store's `GroupCommitter` does the same on one file; here it also shortens how long each
+/// instance holds the write lock per write.
 ///
-/// One write failing rolls back its own savepoint only; a failed commit (or a lost connection) fails every write
-/// of the batch, none of which is then committed. A batch that has not committed after `timeout` fails with
-/// `storeUnavailable`, and so does every write still queued behind it: while the database is away writes fail
-/// fast (the journey answers 503) instead of queueing one timeout after another.
+/// Writes run back to back without savepoints (each statement is a round trip that every instance's writes wait
+/// behind while the lock is held, and two of them per write were a third of all statements). Writes rarely fail, so
+/// that is the common case; when one does, the transaction is rolled back, that write is answered with its error, and
+/// the others run again in a new transaction, each in its own savepoint: one failure costs one more transaction,
+/// never one per write. A failed commit (or a lost connection) fails every write of the batch, none of which is then
+/// committed. A batch that has not committed after `timeout` fails with `storeUnavailable`, and so does every write
+/// still queued behind it: while the database is away writes fail fast (the journey answers 503) instead of
+/// queueing one timeout after another.
 final class PostgresGroupCommitter: Sendable {
     typealias Body = @Sendable (PostgresTransaction) async throws -> Void
 
     private struct Job: Sendable {
-        /// Runs the write in the batch's transaction, keeping its own outcome; false when it failed (rolled back).
-        let run: @Sendable (PostgresTransaction) async -> Bool
+        /// Runs the write in the batch's transaction, keeping its outcome; the error when it failed. With `flushing`,
+        /// its audit events are inserted before it counts as done (so its savepoint holds them).
+        let run: @Sendable (PostgresTransaction, _ flushing: Bool) async -> (any Error)?
         /// Answers the caller with its write's outcome, or with the commit's error.
         let finish: @Sendable ((any Error)?) -> Void
     }
@@ -50,18 +55,15 @@ final class PostgresGroupCommitter: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
             let outcome = Mutex<Result<Value, any Error>?>(nil)
             let job = Job(
-                run: { transaction in
+                run: { transaction, flushing in
                     do {
-                        try await transaction.execute("SAVEPOINT tollgate_write")
                         let value = try await body(transaction)
-                        try await transaction.execute("RELEASE SAVEPOINT tollgate_write")
+                        if flushing { try await PostgresStore.flushAudit(transaction) }
                         outcome.withLock { $0 = .success(value) }
-                        return true
+                        return nil
                     } catch {
                         outcome.withLock { $0 = .failure(error) }
-                        // The transaction goes on without this write; if even the rollback fails, the commit will too.
-                        try? await transaction.execute("ROLLBACK TO SAVEPOINT tollgate_write")
-                        return false
+                        return error
                     }
                 },
                 finish: { commitError in
@@ -89,17 +91,51 @@ final class PostgresGroupCommitter: Sendable {
     }
 
     /// Runs the batch in one transaction and commits it, unless its callers were answered meanwhile (`abandoned`: the
-    /// batch timed out while it waited for a connection or the lock); then nothing is written.
+    /// batch timed out while it waited for a connection or the lock); then nothing is written. A write that fails
+    /// sends the others to a second transaction with a savepoint each; the failed one is answered with its own error.
     private func commit(_ batch: [Job], unless abandoned: Latch) async throws {
+        var pending = batch
+        var isolated = false
+        while !pending.isEmpty {
+            let failed = try await transaction(pending, isolated: isolated, unless: abandoned)
+            guard let failed else { return }
+            pending.remove(at: failed)
+            isolated = true
+        }
+    }
+
+    /// One transaction over `batch`; the index of the write that failed (then nothing was committed) when writes are
+    /// not `isolated`, nil when the transaction committed.
+    private func transaction(_ batch: [Job], isolated: Bool, unless abandoned: Latch) async throws -> Int? {
         try await client.withConnection { connection in
-            let transaction = PostgresTransaction(connection: connection, logger: logger)
+            let transaction = PostgresTransaction(connection: connection, logger: logger, audit: PendingAudit())
             try await transaction.execute("BEGIN")
             do {
                 try await transaction.execute("SELECT pg_advisory_xact_lock(\(lockKey))")
                 guard !abandoned.isTripped else { throw CancellationError() }
-                for job in batch { _ = await job.run(transaction) }
+                for (index, job) in batch.enumerated() {
+                    if isolated {
+                        try await transaction.execute("SAVEPOINT tollgate_write")
+                        if await job.run(transaction, true) == nil {
+                            try await transaction.execute("RELEASE SAVEPOINT tollgate_write")
+                        } else {
+                            // The transaction goes on without this write (and its events); if even the rollback fails,
+                            // the commit will too.
+                            try await transaction.execute("ROLLBACK TO SAVEPOINT tollgate_write")
+                            transaction.audit?.discard()
+                            transaction.audit?.forget()
+                        }
+                    } else if await job.run(transaction, false) != nil {
+                        try await transaction.execute("ROLLBACK")
+                        // A batch of one has nothing else to run again: its write is simply answered with its error.
+                        if batch.count == 1 { return nil }
+                        return index
+                    }
+                }
+                try await PostgresStore.flushAudit(transaction)
                 guard !abandoned.isTripped else { throw CancellationError() }
                 try await transaction.execute("COMMIT")
+                return nil
             } catch {
                 try? await transaction.execute("ROLLBACK")
                 throw error

@@ -12,17 +12,24 @@ extension PostgresStore {
     }
 
     /// Appends to the chain, in the caller's write transaction (so under the cluster-wide write lock: whichever
-    /// instance writes, each event links to the one committed just before it). With `keys` each hash is keyed and
+    /// instance writes, each event links to the one committed just before it). In a group commit the events wait for
+    /// the batch's end (`flushAudit`), so a batch appends with one statement. With `keys` each hash is keyed and
     /// covers the event's seq, assigned here: one past the highest ever used (`audit_sequence`), so a deleted tail is
     /// never reused.
     static func append(_ events: [AuditEvent], _ tx: PostgresTransaction, keys: KeyRing?) async throws {
         guard !events.isEmpty else { return }
-        guard let head = try await tx.row("""
-            SELECT (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) AS hash,
-                   GREATEST((SELECT MAX(seq) FROM audit_event), (SELECT seq FROM audit_sequence WHERE id = 1), 0) AS seq
-            """) else { throw TollgateError(.storeUnavailable, "PostgreSQL returned no audit chain head") }
-        var previous = try head.get("hash", as: String?.self) ?? AuditChain.genesis
-        var seq = try head.get("seq", as: Int64.self)
+        if let pending = tx.audit { return pending.add(events, keys: keys) }
+        try await insert(events, tx, keys: keys)
+    }
+
+    /// Inserts the group commit's pending events; before the commit, and before anything in the transaction reads the log.
+    static func flushAudit(_ tx: PostgresTransaction) async throws {
+        guard let pending = tx.audit?.take(), !pending.events.isEmpty else { return }
+        try await insert(pending.events, tx, keys: pending.keys)
+    }
+
+    private static func insert(_ events: [AuditEvent], _ tx: PostgresTransaction, keys: KeyRing?) async throws {
+        var (previous, seq) = try await auditHead(tx)
         // One statement per thousand events (and the sequence with them), not a round trip per event.
         for start in stride(from: events.startIndex, to: events.endIndex, by: 1000) {
             var rows: [String] = []
@@ -55,6 +62,17 @@ extension PostgresStore {
                 UPDATE audit_sequence SET seq = GREATEST(seq, $\(binds.count)) WHERE id = 1
                 """, binds: binds))
         }
+        tx.audit?.appended(hash: previous, seq: seq)
+    }
+
+    /// The hash events are chained to and the last seq used: as the transaction's last append left them, otherwise read.
+    static func auditHead(_ tx: PostgresTransaction) async throws -> (hash: String, seq: Int64) {
+        if let head = tx.audit?.head { return head }
+        guard let head = try await tx.row("""
+            SELECT (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) AS hash,
+                   GREATEST((SELECT MAX(seq) FROM audit_event), (SELECT seq FROM audit_sequence WHERE id = 1), 0) AS seq
+            """) else { throw TollgateError(.storeUnavailable, "PostgreSQL returned no audit chain head") }
+        return (try head.get("hash", as: String?.self) ?? AuditChain.genesis, try head.get("seq", as: Int64.self))
     }
 
     // MARK: reading
@@ -147,6 +165,7 @@ extension PostgresStore {
     /// archiver, on this instance or another, or rows changed): then nothing is deleted.
     public func commitAuditArchive(_ record: AuditArchiveRecord, after anchor: AuditVerifier.Anchor) async throws {
         try await database.write { tx in
+            try await Self.flushAudit(tx)
             let current = try await Self.auditArchives(tx).last?.anchor ?? .genesis
             let count = try await tx.value("SELECT COUNT(*) FROM audit_event WHERE seq BETWEEN \(record.firstSeq) AND \(record.lastSeq)",
                                            as: Int64.self) ?? 0
@@ -161,6 +180,7 @@ extension PostgresStore {
                         \(record.fileSHA256), \(record.archivedAtMillis))
                 """)
             try await tx.execute("DELETE FROM audit_event WHERE seq BETWEEN \(record.firstSeq) AND \(record.lastSeq)")
+            tx.audit?.forget()
         }
     }
 

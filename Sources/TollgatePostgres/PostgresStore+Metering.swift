@@ -84,12 +84,7 @@ extension PostgresStore {
     }
 
     static func insert(_ usage: UsageEvent, _ tx: PostgresTransaction) async throws {
-        try await tx.execute("""
-            INSERT INTO usage_event (correlation_id, client_id, payer, resource, unit, quantity, paid_quantity, source, amount, asset, at_ms)
-            VALUES (\(usage.correlationId), \(usage.clientId), \(usage.payer), \(usage.resource), \(usage.unit), \(usage.quantity),
-                    \(usage.paidQuantity), \(usage.source.rawValue), \(usage.amount), \(usage.asset), \(usage.atMillis))
-            ON CONFLICT DO NOTHING
-            """)
+        try await tx.execute("\(usageInsert: usage)")
     }
 
     public func usage(clientId: String?, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummary] {

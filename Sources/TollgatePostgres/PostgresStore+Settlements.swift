@@ -10,13 +10,16 @@ extension PostgresStore {
         let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
         try await database.write { tx in
             let key = intent.key
+            // The intent and the claim's move to `settling` in one statement (one round trip under the write lock).
             try await tx.execute("""
-                INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
-                VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(intent.correlationId), \(json), \(intent.createdAtMillis), \(now))
-                ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
+                WITH intent AS (
+                    INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
+                    VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(intent.correlationId), \(json), \(intent.createdAtMillis), \(now))
+                    ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
+                )
+                UPDATE reservation SET state = 'settling', updated_at = \(now) WHERE \(row: key)
                 """)
             if let response = intent.response { try await Self.storeResponse(response, key: key, ready: false, tx) }
-            try await tx.execute("UPDATE reservation SET state = 'settling', updated_at = \(now) WHERE \(row: key)")
             try await Self.append(events, tx, keys: keys)
         }
     }
@@ -83,15 +86,28 @@ extension PostgresStore {
           ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
         """
 
-    /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome.
+    /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome, the reservation takes
+    /// `state` (when given) and the flow's held spend moves to `holds` (when given; not `released`, which gives amounts
+    /// back: `endHolds`), all in one statement, one round trip under the write lock. Returns the reservation's flow.
+    @discardableResult
     static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
-                             _ tx: PostgresTransaction) async throws {
-        let outcome = StoreRetention.intentOutcome(state)?.rawValue
-        try await tx.execute("""
-            UPDATE settlement_intent SET outcome = COALESCE(\(outcome), outcome), tx = COALESCE(NULLIF(\(transaction), ''), tx),
-                                         delivered = delivered OR \(delivered), updated_at = \(now)
-            WHERE \(row: key)
-            """)
+                             holds: SpendHolds.State? = nil, _ tx: PostgresTransaction) async throws -> String? {
+        precondition(holds != .released, "released holds give their amounts back: endHolds")
+        let outcome = StoreRetention.intentOutcome(state)?.rawValue, next = state?.rawValue, held = holds?.rawValue
+        return try await tx.value("""
+            WITH intent AS (
+                UPDATE settlement_intent SET outcome = COALESCE(\(outcome), outcome), tx = COALESCE(NULLIF(\(transaction), ''), tx),
+                                             delivered = delivered OR \(delivered), updated_at = \(now)
+                WHERE \(row: key)
+            ), claim AS (
+                UPDATE reservation SET state = COALESCE(\(next), state), updated_at = CASE WHEN \(next)::text IS NULL THEN updated_at ELSE \(now) END
+                WHERE \(row: key) RETURNING correlation_id
+            ), holds AS (
+                UPDATE spend_hold SET state = \(held) WHERE \(held)::text IS NOT NULL AND state = 'held'
+                  AND correlation_id = (SELECT correlation_id FROM claim)
+            )
+            SELECT correlation_id FROM claim
+            """, as: String.self)
     }
 
     static func openSettlement(_ row: PostgresRandomAccessRow, _ tx: PostgresTransaction) async throws -> OpenSettlement {

@@ -103,6 +103,7 @@ extension PostgresStore {
 
     /// The client and resource of a flow (from its first event that names them); nil when the flow has no events.
     static func flowIdentity(_ correlationId: String, _ tx: PostgresTransaction) async throws -> (client: String?, resource: String?)? {
+        try await flushAudit(tx)
         let rows = try await tx.rows("SELECT client_id, resource FROM audit_event WHERE correlation_id = \(correlationId) ORDER BY seq")
         guard !rows.isEmpty else { return nil }
         return (try rows.lazy.compactMap { try $0.get("client_id", as: String?.self) }.first,

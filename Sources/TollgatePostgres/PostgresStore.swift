@@ -49,11 +49,18 @@ public struct PostgresStore: GatewayStore {
                 """), try row.get("fingerprint", as: String.self) != reservation.fingerprint {
                 return .identifierConflict(correlationId: try row.get("correlation_id"))
             }
+            // The claim and its evidence in one statement (one round trip under the write lock): the evidence is kept
+            // only when the claim was taken.
             let inserted = try await tx.count("""
-                INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at, owner)
-                VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(reservation.correlationId), \(reservation.clientId),
-                        \(reservation.resource), \(reservation.validBefore), 'reserved', \(now), \(me))
-                ON CONFLICT DO NOTHING RETURNING 1
+                WITH claimed AS (
+                    INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at, owner)
+                    VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(reservation.correlationId), \(reservation.clientId),
+                            \(reservation.resource), \(reservation.validBefore), 'reserved', \(now), \(me))
+                    ON CONFLICT DO NOTHING RETURNING correlation_id, network, asset, payer, nonce
+                )
+                INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
+                SELECT correlation_id, network, asset, payer, nonce, \(reservation.offerToken), \(reservation.payload), \(now) FROM claimed
+                RETURNING 1
                 """)
             guard inserted == 1 else {
                 if let row = try await tx.row("SELECT correlation_id, state, owner, updated_at FROM reservation WHERE \(row: key)") {
@@ -81,11 +88,6 @@ public struct PostgresStore: GatewayStore {
                     ON CONFLICT DO NOTHING
                     """)
             }
-            try await tx.execute("""
-                INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
-                VALUES (\(reservation.correlationId), \(key.network), \(key.asset), \(key.payer), \(key.nonce), \(reservation.offerToken),
-                        \(reservation.payload), \(now))
-                """)
             try await Self.append(events, tx, keys: keys)
             return .reserved
         }
@@ -112,25 +114,22 @@ public struct PostgresStore: GatewayStore {
         let now = clock.nowMillis(), keys = auditKeys
         try await database.write { tx in
             if let response { try await Self.storeResponse(response, key: key, ready: true, tx) }
-            try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now, tx)
-            try await tx.execute("UPDATE reservation SET state = \(state.rawValue), updated_at = \(now) WHERE \(row: key)")
-            // Money may still move while the outcome is open: then the hold is kept.
-            if let flow = try await Self.reservationFlow(key, tx), let next = SpendHolds.afterFinish(state) {
-                try await Self.endHolds(flow, as: next, tx)
-            }
+            // Money may still move while the outcome is open: then the hold is kept. A hold that ends without giving
+            // money back ends in the same statement as the claim; a released one gives its amount back to its bucket.
+            let holds = SpendHolds.afterFinish(state)
+            let flow = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now,
+                                                   holds: holds == .released ? nil : holds, tx)
+            if let flow, holds == .released { try await Self.endHolds(flow, as: .released, tx) }
             // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
-            if let payment {
-                try await tx.execute("""
-                    INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
-                                         unit, quantity, settled_at, body_sha256)
-                    SELECT \(payment.correlationId), \(payment.rail), \(payment.network), \(payment.asset), \(payment.payer), \(payment.payee),
-                           \(payment.amount), \(payment.nonce), \(payment.transaction), \(payment.clientId), \(payment.resource),
-                           \(payment.unit), \(payment.quantity), \(payment.settledAtMillis), \(payment.bodySHA256)
-                    WHERE NOT EXISTS (SELECT 1 FROM payment WHERE network = \(payment.network) AND asset = \(payment.asset)
-                                      AND payer = \(payment.payer) AND nonce = \(payment.nonce))
-                    """)
+            // Its usage goes in the same statement when it is plain usage (no package bought).
+            var metering = state == .settled ? metering : nil
+            if let payment, let usage = metering?.usage, metering?.grant == nil {
+                try await tx.execute("WITH paid AS (\(paymentInsert: payment)) \(usageInsert: usage)")
+                metering = nil
+            } else if let payment {
+                try await tx.execute("\(paymentInsert: payment)")
             }
-            if let metering, state == .settled { try await Self.record(metering, now: now, tx) }
+            if let metering { try await Self.record(metering, now: now, tx) }
             try await Self.append(events, tx, keys: keys)
         }
     }
@@ -289,6 +288,53 @@ public struct PostgresStore: GatewayStore {
 extension PostgresQuery.StringInterpolation {
     /// `network = $n AND asset = $n+1 AND payer = … AND nonce = …`: one proof's row, its key bound as parameters.
     /// `table` qualifies the columns (`i.network`) in a join.
+    /// The ledger row of a settled payment, unless the authorization already has one.
+    mutating func appendInterpolation(paymentInsert payment: PaymentRecord) {
+        appendLiteral("""
+            INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
+                                 unit, quantity, settled_at, body_sha256) SELECT
+            """ + " ")
+        let values: [any PostgresNonThrowingEncodable] = [
+            payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee, payment.amount, payment.nonce,
+            payment.transaction, payment.clientId, payment.resource, payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256,
+        ]
+        appendList(values)
+        appendLiteral(" WHERE NOT EXISTS (SELECT 1 FROM payment WHERE network = ")
+        appendInterpolation(payment.network)
+        appendLiteral(" AND asset = ")
+        appendInterpolation(payment.asset)
+        appendLiteral(" AND payer = ")
+        appendInterpolation(payment.payer)
+        appendLiteral(" AND nonce = ")
+        appendInterpolation(payment.nonce)
+        appendLiteral(")")
+    }
+
+    /// A usage row, kept once per flow.
+    mutating func appendInterpolation(usageInsert usage: UsageEvent) {
+        appendLiteral("""
+            INSERT INTO usage_event (correlation_id, client_id, payer, resource, unit, quantity, paid_quantity, source, amount, asset, at_ms) VALUES (
+            """)
+        let values: [any PostgresNonThrowingEncodable] = [
+            usage.correlationId, usage.clientId, usage.payer, usage.resource, usage.unit, usage.quantity, usage.paidQuantity, usage.source.rawValue,
+            usage.amount, usage.asset, usage.atMillis,
+        ]
+        appendList(values)
+        appendLiteral(") ON CONFLICT DO NOTHING")
+    }
+
+    /// Values as bound parameters, separated by commas.
+    private mutating func appendList(_ values: [any PostgresNonThrowingEncodable]) {
+        for (index, value) in values.enumerated() {
+            if index > 0 { appendLiteral(", ") }
+            appendBound(value)
+        }
+    }
+
+    private mutating func appendBound<Value: PostgresNonThrowingEncodable>(_ value: Value) {
+        appendInterpolation(value)
+    }
+
     mutating func appendInterpolation(row key: ProofKey, table: String = "") {
         let prefix = table.isEmpty ? "" : table + "."
         appendLiteral("\(prefix)network = ")

@@ -1,5 +1,6 @@
 import Logging
 import PostgresNIO
+import Synchronization
 import TollgateCore
 
 /// One leased connection, inside a transaction for writes: the few query shapes the store uses.
@@ -9,6 +10,15 @@ import TollgateCore
 struct PostgresTransaction {
     let connection: PostgresConnection
     let logger: Logger
+    /// Audit events of a group commit's writes, appended together at its end (write transactions only, which hold the
+    /// write lock): one statement for the batch instead of a head read and an insert per write.
+    let audit: PendingAudit?
+
+    init(connection: PostgresConnection, logger: Logger, audit: PendingAudit? = nil) {
+        self.connection = connection
+        self.logger = logger
+        self.audit = audit
+    }
 
     /// Runs a statement and discards what it returns.
     func execute(_ query: PostgresQuery) async throws {
@@ -42,6 +52,42 @@ struct PostgresTransaction {
     func values<Value: PostgresDecodable>(_ query: PostgresQuery, as type: Value.Type = Value.self) async throws -> [Value] {
         try await connection.query(query, logger: logger).collect().map { try $0.makeRandomAccess()[0].decode(Value.self, context: .default) }
     }
+}
+
+/// A write transaction's audit events not yet inserted, and the chain's head as the transaction last left it.
+/// `PostgresStore.flushAudit` inserts them; `discard()` drops them with a rolled-back write, and `forget()` makes the
+/// next flush read the head again (after a rollback or an archived range).
+final class PendingAudit: Sendable {
+    private struct State {
+        var events: [AuditEvent] = []
+        var keys: KeyRing?
+        var head: (hash: String, seq: Int64)?
+    }
+
+    private let state = Mutex(State())
+
+    var head: (hash: String, seq: Int64)? { state.withLock { $0.head } }
+
+    func add(_ events: [AuditEvent], keys: KeyRing?) {
+        state.withLock { state in
+            state.events += events
+            state.keys = keys
+        }
+    }
+
+    /// The events to insert, and the keys to chain them with; none are pending afterwards.
+    func take() -> (events: [AuditEvent], keys: KeyRing?) {
+        state.withLock { state in
+            defer { state.events = [] }
+            return (state.events, state.keys)
+        }
+    }
+
+    func appended(hash: String, seq: Int64) { state.withLock { $0.head = (hash, seq) } }
+
+    func discard() { state.withLock { $0.events = [] } }
+
+    func forget() { state.withLock { $0.head = nil } }
 }
 
 extension PostgresRandomAccessRow {

@@ -1,0 +1,100 @@
+import Foundation
+import PostgresNIO
+import Testing
+import TollgateCore
+import TollgateStoreConformance
+@testable import TollgatePostgres
+
+/// The group committer runs a batch's writes without savepoints: a write that fails must still fail alone, with
+/// none of its statements kept and none of its neighbours lost.
+@Suite("PostgreSQL group commit")
+struct PostgresGroupCommitterTests {
+    struct Refused: Error, Equatable { let value: Int }
+
+    @Test("a write that fails after writing fails alone: its rows are gone, every other write of its batch commits")
+    func aFailingWriteFailsAlone() async throws {
+        try await TestDatabase.withFresh { client, _ in
+            try await client.query("CREATE TABLE written (value INT PRIMARY KEY)", logger: TestDatabase.logger)
+            let committer = PostgresGroupCommitter(client: client, logger: TestDatabase.logger, lockKey: 42, timeout: .seconds(30))
+            // Sixty writes at once (so they share transactions); every fifth inserts its row and then throws.
+            let outcomes = await withTaskGroup(of: (Int, Result<Int, any Error>).self) { group in
+                for value in 0..<60 {
+                    group.addTask {
+                        do {
+                            let written = try await committer.write { tx in
+                                try await tx.execute("INSERT INTO written (value) VALUES (\(value))")
+                                if value.isMultiple(of: 5) { throw Refused(value: value) }
+                                return value
+                            }
+                            return (value, .success(written))
+                        } catch {
+                            return (value, .failure(error))
+                        }
+                    }
+                }
+                return await group.reduce(into: [Int: Result<Int, any Error>]()) { $0[$1.0] = $1.1 }
+            }
+            for (value, outcome) in outcomes {
+                switch outcome {
+                case .success(let written):
+                    #expect(!value.isMultiple(of: 5))
+                    #expect(written == value)
+                case .failure(let error):
+                    #expect(error as? Refused == Refused(value: value), "write \(value) failed with \(error)")
+                }
+            }
+            let kept = try await client.query("SELECT value FROM written ORDER BY value", logger: TestDatabase.logger)
+                .collect().map { try $0.decode(Int.self) }
+            #expect(kept == (0..<60).filter { !$0.isMultiple(of: 5) })
+            // The writes were batched: fewer transactions committed than writes held.
+            let committed = committer.committed
+            #expect(committed.writes == 60)
+            #expect(committed.transactions < 60)
+        }
+    }
+
+    @Test("failing writes among appends and reads of the log leave one intact chain: no event of theirs, no gap, no fork")
+    func aFailingWriteKeepsTheChain() async throws {
+        let configuration = try await TestDatabase.create()
+        let store = try await PostgresStores.open(configuration, auditKeys: StoreConformance.auditKeys, logger: TestDatabase.logger)
+        defer { store.close() }
+        let failures = await withTaskGroup(of: Int.self) { group in
+            for flow in 0..<40 {
+                group.addTask {
+                    guard flow.isMultiple(of: 4) else {
+                        do {
+                            if flow % 4 == 1 {
+                                // Reads the log inside its write (the flow's identity), so the events before it are inserted first.
+                                try await store.recordEvidenceExport(correlationId: "tg_chain\(flow - 1)", disputeId: nil,
+                                                                     bundleSHA256: String(repeating: "0", count: 64), actor: "test",
+                                                                     nowMillis: 1_800_000_000_000)
+                            } else {
+                                try await store.append([StoreConformance.event("tg_chain\(flow)")])
+                            }
+                        } catch {
+                            Issue.record("write \(flow) failed with \(error)")
+                        }
+                        return 0
+                    }
+                    // Refused inside the write, after the store has read: an unknown refund.
+                    do {
+                        _ = try await store.closeRefund(id: "rf_unknown\(flow)", payoutTransaction: "0x" + String(repeating: "ab", count: 32),
+                                                        actor: "test", nowMillis: 1_800_000_000_000)
+                        Issue.record("an unknown refund was closed")
+                    } catch let error as TollgateError where error.code == .unknownRefund {
+                        return 1
+                    } catch {
+                        Issue.record("closeRefund failed with \(error)")
+                    }
+                    return 0
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(failures == 10)
+        let report = try await store.verifyAuditLog(archives: nil)
+        #expect(report.isIntact)
+        #expect(report.events == 30)
+        #expect(try await store.auditSequenceValue() == 30)
+    }
+}
