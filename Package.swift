@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "TollgateMCP", targets: ["TollgateMCP"]),
         .library(name: "TollgateGateway", targets: ["TollgateGateway"]),
         .library(name: "TollgateMCPServer", targets: ["TollgateMCPServer"]),
+        .library(name: "TollgateClient", targets: ["TollgateClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -163,6 +164,24 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The paying side (issue 14): an x402 client for agents with hard budgets and a ledger of its own (SQLite), for
+        // HTTP and MCP tool calls. No Hummingbird here (docs/architecture.md, "The paying side").
+        .target(
+            name: "TollgateClient",
+            dependencies: [
+                "TollgateCore",
+                "TollgateX402",
+                "TollgateMCP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The admin listener: the admin API (+ OpenAPI document), the Prometheus exposition of the proxy's metrics,
         // and `GatewayServer`, which runs both listeners for `tollgate serve`.
         .target(
@@ -209,6 +228,7 @@ let package = Package(
                 "TollgateHTTP",
                 "TollgateAdmin",
                 "TollgateDevFacilitator",
+                "TollgateClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -245,6 +265,11 @@ let package = Package(
             name: "TollgateDesignTests",
             dependencies: ["TollgateDesign", "TollgateConfiguration", "TollgateCore"],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TollgateClientTests",
+            dependencies: ["TollgateClient", "TollgateCore", "TollgateX402", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 
 @main
@@ -12,7 +13,27 @@ struct Tollgate: AsyncParsableCommand {
             Dispute.self, Reconcile.self, Migrate.self,
             Design.self,
             InitCommand.self,
+            Pay.self, Wallet.self,
         ])
+
+    /// As ArgumentParser's own, except that `tollgate pay` keeps its documented exit statuses: a command line it cannot
+    /// parse is status 1 ("anything else"), not 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if CommandLine.arguments.dropFirst().first == "pay", !(error is ExitCode), exitCode(for: error) != .success {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                exit(withError: ExitCode(1))
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every long-running command shares.

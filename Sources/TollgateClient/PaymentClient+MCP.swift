@@ -1,0 +1,183 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Logging
+import Synchronization
+import TollgateCore
+import TollgateMCP
+import TollgateX402
+
+extension PaymentClient {
+    /// How a paid MCP tool call ended.
+    public struct ToolOutcome: Sendable {
+        /// The JSON-RPC answer (its `result` is the tool's result, or its `error`).
+        public var answer: JSONRPCMessage
+        public var terms: PaymentTerms?
+        public var purchase: Purchase?
+        public var receipt: X402.SettleResponse?
+        public var resumed: Bool
+
+        /// A result that is not `isError`.
+        public var succeeded: Bool { answer.result != nil && answer.result?["isError"] != .bool(true) }
+    }
+
+    /// Calls `tool` on the MCP server at `url` (streamable HTTP), paying a PaymentRequired result (the x402 MCP
+    /// transport: `_meta["x402/payment"]`) under the same budget and ledger as HTTP purchases; `tools` limits apply.
+    public func callTool(url: String, tool: String, arguments: JSONValue, headers: [(String, String)] = [],
+                         confirm: @Sendable (Quote) async -> Bool = { _ in true }) async throws -> ToolOutcome {
+        let session = MCPSession(upstream: MCPHTTPUpstream(url: url, client: http, timeoutSeconds: Double(timeout.components.seconds),
+                                                           maxResponseBytes: maxResponseBytes),
+                                 headers: headers)
+        let identity = try Self.identity(url: url, tool: tool, arguments: arguments)
+        if let pending = try ledger.reusable(requestKey: identity.key, nowMillis: Self.nowMillis()) {
+            logger.notice("re-sending the authorization signed earlier for this tool call", metadata: ["tollgate.purchase": "\(pending.id)"])
+            return try await deliverTool(pending, session: session, tool: tool, arguments: arguments, terms: nil, resumed: true)
+        }
+        let first = try await session.call(tool: tool, arguments: arguments, payment: nil)
+        guard let required = Self.paymentRequired(first) else { return ToolOutcome(answer: first, resumed: false) }
+        let terms = PaymentTerms(v2: required)
+        let quote = try self.quote(terms, for: identity)
+        guard let choice = quote.choice else { throw quote.refusal ?? ClientError(.noPayableOffer, "nothing to pay") }
+        guard await confirm(quote) else { throw ClientError(.declined, "payment of \(choice.price) for \(tool) declined") }
+        let signer = ProofSigner(payer: payer)
+        let purchase = try ledger.authorize(choice, for: identity, budget: budget, nowMillis: Self.nowMillis()) { id in
+            let payload = try signer.payload(choice, terms: terms, purchaseId: id, nowSeconds: Self.nowMillis() / 1000)
+            let proof = String(decoding: try JSONValue.encoding(payload).canonicalBytes, as: UTF8.self)
+            return ProofSigner.LedgerProof(name: "_meta." + ToolCall.paymentKey, value: proof, payload: payload).signed(payer: payer, version: 2)
+        }
+        return try await deliverTool(purchase, session: session, tool: tool, arguments: arguments, terms: terms, resumed: false)
+    }
+
+    func deliverTool(_ purchase: Purchase, session: MCPSession, tool: String, arguments: JSONValue, terms: PaymentTerms?,
+                     resumed: Bool) async throws -> ToolOutcome {
+        guard let payment = JSONValue.parse(Array(purchase.proof.utf8)) else {
+            throw ClientError(.ledger, "purchase \(purchase.id) holds no readable proof")
+        }
+        var lastProblem = "no answer"
+        for attempt in 0..<max(1, attempts) {
+            if attempt > 0 { guard purchase.validBefore > Self.nowMillis() / 1000 + 5 else { break } }
+            try ledger.sending(purchase.id, nowMillis: Self.nowMillis())
+            let answer: JSONRPCMessage
+            do {
+                answer = try await session.call(tool: tool, arguments: arguments, payment: payment)
+            } catch {
+                lastProblem = "\(error)"
+                try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil))
+                continue
+            }
+            let receiptValue = answer.result?["_meta"]?[ToolCall.paymentResponseKey]
+            let receipt = receiptValue.flatMap { try? JSONDecoder().decode(X402.SettleResponse.self, from: Data($0.canonicalBytes)) }
+            let delivered = answer.result != nil && answer.result?["isError"] != .bool(true)
+            let reason = delivered ? nil : (Self.paymentRequired(answer)?.error ?? answer.error?["message"]?.string ?? "the tool answered isError")
+            try ledger.finish(purchase.id, state: delivered ? .delivered : .refused, status: nil, correlationId: nil,
+                              transaction: receipt.map(\.transaction).flatMap { $0.isEmpty ? nil : $0 },
+                              receipt: receiptValue.map { String(decoding: $0.canonicalBytes, as: UTF8.self) }, reason: reason,
+                              nowMillis: Self.nowMillis())
+            return ToolOutcome(answer: answer, terms: terms, purchase: try ledger.purchase(purchase.id), receipt: receipt, resumed: resumed)
+        }
+        try ledger.finish(purchase.id, state: .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil, reason: lastProblem,
+                          nowMillis: Self.nowMillis())
+        throw ClientError(.unreachable, "no answer to the paid tool call after \(attempts) sends of the same authorization (\(lastProblem)); "
+                                        + "purchase \(purchase.id) is pending: the next run re-sends it (tollgate wallet pending)")
+    }
+
+    /// The PaymentRequired of an answer: a tool result with `isError` and the terms as `structuredContent` (the x402
+    /// MCP transport), or a JSON-RPC error with code 402 and the terms in `data`.
+    static func paymentRequired(_ answer: JSONRPCMessage) -> X402.PaymentRequired? {
+        let terms: JSONValue?
+        if let error = answer.error {
+            terms = error["code"]?.int == JSONRPCCode.paymentRequired ? error["data"] : nil
+        } else {
+            terms = answer.result?["isError"] == .bool(true) ? answer.result?["structuredContent"] : nil
+        }
+        guard let terms, let required = try? JSONDecoder().decode(X402.PaymentRequired.self, from: Data(terms.canonicalBytes)),
+              !required.accepts.isEmpty else { return nil }
+        return required
+    }
+
+    /// A tool call's identity: the server, the tool and its arguments (canonical JSON), hashed.
+    static func identity(url: String, tool: String, arguments: JSONValue) throws(ClientError) -> PaymentLedger.Request {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
+              let host = parsed.host, !host.isEmpty
+        else {
+            throw ClientError(.invalidRequest, "not an http(s) MCP URL: \(url)")
+        }
+        var hash = SHA256()
+        hash.update(data: Array("tools/call".utf8) + [0] + Array(url.utf8) + [0] + Array(tool.utf8) + [0])
+        hash.update(data: arguments.canonicalBytes)
+        return PaymentLedger.Request(method: "tools/call", url: url, host: host.lowercased(), tool: tool, key: HexString.encode(hash.finalize()))
+    }
+}
+
+/// One MCP server over streamable HTTP, as a client: the per-request era (2026-07-28) first, which needs no
+/// session; a server that refuses it gets the handshake (`initialize`, then `notifications/initialized`) and its
+/// session id on every later request.
+final class MCPSession: Sendable {
+    let upstream: MCPHTTPUpstream
+    let headers: [(String, String)]
+    private let legacy = Mutex<(session: String?, version: String)?>(nil)
+
+    init(upstream: MCPHTTPUpstream, headers: [(String, String)]) {
+        self.upstream = upstream
+        self.headers = headers
+    }
+
+    func call(tool: String, arguments: JSONValue, payment: JSONValue?) async throws -> JSONRPCMessage {
+        if let handshake = legacy.withLock({ $0 }) {
+            return try await send(toolCall(tool: tool, arguments: arguments, payment: payment, perRequest: false), tool: tool, handshake: handshake)
+        }
+        do {
+            let answer = try await send(toolCall(tool: tool, arguments: arguments, payment: payment, perRequest: true), tool: tool, handshake: nil)
+            // A server of the handshake era refuses an unknown protocol version with an error, not a tool result.
+            let refusedTheEra = answer.error.map { $0["code"]?.int != JSONRPCCode.paymentRequired } ?? false
+            if !refusedTheEra { return answer }
+        } catch let error as TollgateError where error.code == .upstreamUnavailable {
+            // HTTP 400 for a version it does not speak: the handshake below.
+        }
+        let handshake = try await initialize()
+        legacy.withLock { $0 = handshake }
+        return try await send(toolCall(tool: tool, arguments: arguments, payment: payment, perRequest: false), tool: tool, handshake: handshake)
+    }
+
+    private func initialize() async throws -> (session: String?, version: String) {
+        let version = "2025-06-18"
+        let request = JSONRPCMessage(.object([
+            "jsonrpc": .string("2.0"), "id": .integer(0), "method": .string("initialize"),
+            "params": .object(["protocolVersion": .string(version), "capabilities": .object([:]),
+                               "clientInfo": .object(["name": .string("tollgate-pay"), "version": .string("1")])]),
+        ]))
+        let answer = try await upstream.call(request, callerFields: fields(method: "initialize", tool: nil, handshake: nil), contract: [:])
+        let session = answer.headerFields[.mcpSessionId]
+        let agreed = answer.message.result?["protocolVersion"]?.string ?? version
+        let initialized = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "method": .string("notifications/initialized")]))
+        _ = try? await upstream.call(initialized, callerFields: fields(method: nil, tool: nil, handshake: (session, agreed)), contract: [:])
+        return (session, agreed)
+    }
+
+    private func send(_ message: JSONRPCMessage, tool: String, handshake: (session: String?, version: String)?) async throws -> JSONRPCMessage {
+        try await upstream.call(message, callerFields: fields(method: "tools/call", tool: tool, handshake: handshake), contract: [:]).message
+    }
+
+    private func fields(method: String?, tool: String?, handshake: (session: String?, version: String)?) -> HTTPFields {
+        var fields = HTTPFields()
+        fields[.mcpProtocolVersion] = handshake?.version ?? MCPEra.perRequestVersion
+        if let session = handshake?.session { fields[.mcpSessionId] = session }
+        if handshake == nil, let method { fields[.mcpMethod] = method }
+        if handshake == nil, let tool { fields[.mcpName] = tool }
+        for (name, value) in headers { if let field = HTTPField.Name(name) { fields[field] = value } }
+        return fields
+    }
+
+    private func toolCall(tool: String, arguments: JSONValue, payment: JSONValue?, perRequest: Bool) -> JSONRPCMessage {
+        var meta: [String: JSONValue] = [:]
+        if perRequest {
+            meta[MCPEra.protocolVersionKey] = .string(MCPEra.perRequestVersion)
+            meta["io.modelcontextprotocol/clientInfo"] = .object(["name": .string("tollgate-pay"), "version": .string("1")])
+            meta["io.modelcontextprotocol/clientCapabilities"] = .object([:])
+        }
+        if let payment { meta[ToolCall.paymentKey] = payment }
+        var params: [String: JSONValue] = ["name": .string(tool), "arguments": arguments]
+        if !meta.isEmpty { params["_meta"] = .object(meta) }
+        return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("tools/call"), "params": .object(params)]))
+    }
+}

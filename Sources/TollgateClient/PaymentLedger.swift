@@ -1,0 +1,196 @@
+import Foundation
+import GRDB
+import TollgateCore
+
+/// The client's own ledger (SQLite): every authorization it signed, written before it is sent, and the budget's
+/// arithmetic. Processes that share one ledger file share its budget: a payment is checked against the limits and
+/// recorded in one `BEGIN IMMEDIATE` transaction, which SQLite runs one at a time across processes, so concurrent
+/// agents can never together exceed a limit.
+public final class PaymentLedger: Sendable {
+    let queue: DatabaseQueue
+    public let path: String
+
+    /// Opens (or creates, readable by its owner only) the ledger at `path`.
+    public init(path: String) throws(ClientError) {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
+            if !FileManager.default.fileExists(atPath: path) {
+                guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                    throw ClientError(.ledger, "cannot create the ledger \(path)")
+                }
+            }
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(30)
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+            try Self.migrator.migrate(queue)
+        } catch let error as ClientError {
+            throw error
+        } catch {
+            throw ClientError(.ledger, "cannot open the ledger \(path): \(error)")
+        }
+    }
+
+    /// `$TOLLGATE_LEDGER`, else `$XDG_DATA_HOME/tollgate/wallet.sqlite`, else `~/.local/share/tollgate/wallet.sqlite`.
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let path = environment["TOLLGATE_LEDGER"], !path.isEmpty { return path }
+        let base = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.local/share")
+        return base + "/tollgate/wallet.sqlite"
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("1-purchases") { db in
+            try db.execute(sql: """
+                CREATE TABLE purchase (
+                    id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, method TEXT NOT NULL, url TEXT NOT NULL, host TEXT NOT NULL,
+                    tool TEXT, request_key TEXT NOT NULL, network TEXT NOT NULL, asset TEXT NOT NULL, symbol TEXT NOT NULL,
+                    decimals INTEGER NOT NULL, payee TEXT NOT NULL, amount TEXT NOT NULL, units INTEGER NOT NULL, payer TEXT NOT NULL,
+                    x402_version INTEGER NOT NULL, proof_name TEXT NOT NULL, proof TEXT NOT NULL, nonce TEXT NOT NULL,
+                    valid_before INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, status INTEGER,
+                    correlation_id TEXT, "transaction" TEXT, receipt TEXT, reason TEXT, updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX purchase_created ON purchase (created_at);
+                CREATE INDEX purchase_request ON purchase (request_key, state);
+                """)
+        }
+        return migrator
+    }
+
+    /// What the signer returns: the proof to send, and what the ledger keeps of it.
+    public struct SignedProof: Sendable {
+        public var name: String
+        public var value: String
+        public var payer: String
+        public var nonce: String
+        public var validBefore: Int64
+        public var x402Version: Int
+    }
+
+    /// What is being bought.
+    public struct Request: Sendable, Hashable {
+        public var method: String
+        public var url: String
+        public var host: String
+        public var tool: String?
+        public var key: String
+    }
+
+    /// Checks `choice` against every limit of `budget` and, when it fits, signs it (`sign`, given the purchase id to
+    /// send as its `payment-identifier`) and records it, all in one transaction no other process can interleave with.
+    public func authorize(_ choice: PaymentChoice, for request: Request, budget: Budget, nowMillis: Int64,
+                          sign: (_ purchaseId: String) throws -> SignedProof) throws -> Purchase {
+        let nowSeconds = nowMillis / 1000
+        return try write { db in
+            if let refusal = try budget.windowBreach(choice, host: request.host, tool: request.tool, spent: { scope, seconds in
+                try Self.spent(db, scope: scope, since: nowMillis - seconds * 1000, nowSeconds: nowSeconds)
+            }) {
+                throw refusal
+            }
+            var generator = SystemRandomNumberGenerator()
+            let id = "pay_" + HexString.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let proof = try sign(id)
+            let purchase = Purchase(
+                id: id, createdAtMillis: nowMillis, method: request.method, url: request.url, host: request.host, tool: request.tool,
+                requestKey: request.key, network: choice.option.network, asset: choice.option.asset, symbol: choice.asset.symbol,
+                decimals: choice.asset.decimals, payee: choice.option.payTo, amount: choice.amount.atomic, units: choice.units.value,
+                payer: proof.payer, x402Version: proof.x402Version, proofName: proof.name, proof: proof.value, nonce: proof.nonce,
+                validBefore: proof.validBefore, state: .signed, attempts: 0, updatedAtMillis: nowMillis)
+            try purchase.insert(db)
+            return purchase
+        }
+    }
+
+    /// Units counted in `scope` since `sinceMillis`.
+    static func spent(_ db: Database, scope: SpendScope, since sinceMillis: Int64, nowSeconds: Int64) throws -> MicroUnits {
+        var sql = "SELECT COALESCE(SUM(units), 0) FROM purchase WHERE created_at >= ? AND NOT (state = 'refused' AND valid_before < ?)"
+        var arguments: [any DatabaseValueConvertible] = [sinceMillis, nowSeconds]
+        switch scope {
+        case .overall: break
+        case .host(let host): sql += " AND host = ?"; arguments.append(host)
+        case .payee(let payee): sql += " AND lower(payee) = ?"; arguments.append(payee)
+        case .tool(let tool): sql += " AND tool = ?"; arguments.append(tool)
+        }
+        return MicroUnits(try Int64.fetchOne(db, sql: sql, arguments: StatementArguments(arguments)) ?? 0)
+    }
+
+    /// What was spent in `scope` over the last `seconds`.
+    public func spent(_ scope: SpendScope, seconds: Int64, nowMillis: Int64) throws -> MicroUnits {
+        try read { db in try Self.spent(db, scope: scope, since: nowMillis - seconds * 1000, nowSeconds: nowMillis / 1000) }
+    }
+
+    /// An authorization signed for this very request that has no answer yet and can still settle: it is sent again
+    /// rather than a new one signed (a crash, a timeout or a lost answer must never cost a second payment).
+    public func reusable(requestKey: String, nowMillis: Int64) throws -> Purchase? {
+        try read { db in
+            try Purchase.fetchAll(db, sql: "SELECT * FROM purchase WHERE request_key = ? AND state IN ('signed', 'sent', 'unknown') ORDER BY created_at DESC",
+                                  arguments: [requestKey])
+                .first { $0.isReusable(nowSeconds: nowMillis / 1000) }
+        }
+    }
+
+    /// Records that the proof is about to be sent (once more).
+    public func sending(_ id: String, nowMillis: Int64) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE purchase SET state = CASE WHEN state = 'signed' THEN 'sent' ELSE state END, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                           arguments: [nowMillis, id])
+        }
+    }
+
+    /// Records how a purchase ended (or that it has no answer yet: `unknown`).
+    public func finish(_ id: String, state: Purchase.State, status: Int?, correlationId: String?, transaction: String?, receipt: String?,
+                       reason: String?, nowMillis: Int64) throws {
+        try write { db in
+            try db.execute(sql: """
+                UPDATE purchase SET state = ?, status = COALESCE(?, status), correlation_id = COALESCE(?, correlation_id),
+                    "transaction" = COALESCE(?, "transaction"), receipt = COALESCE(?, receipt), reason = ?, updated_at = ? WHERE id = ?
+                """, arguments: [state.rawValue, status, correlationId, transaction, receipt, reason, nowMillis, id])
+        }
+    }
+
+    /// The most recent purchases first.
+    public func purchases(limit: Int = 1000) throws -> [Purchase] {
+        try read { db in try Purchase.fetchAll(db, sql: "SELECT * FROM purchase ORDER BY created_at DESC, id LIMIT ?", arguments: [limit]) }
+    }
+
+    /// Purchases signed or sent with no final answer: what a crash or a lost response left.
+    public func pending() throws -> [Purchase] {
+        try read { db in
+            try Purchase.fetchAll(db, sql: "SELECT * FROM purchase WHERE state IN ('signed', 'sent', 'unknown') ORDER BY created_at")
+        }
+    }
+
+    public func purchase(_ id: String) throws -> Purchase? {
+        try read { db in try Purchase.fetchOne(db, key: id) }
+    }
+
+    private func write<Value>(_ body: (Database) throws -> Value) throws -> Value {
+        do {
+            return try queue.writeWithoutTransaction { db in
+                var value: Value?
+                try db.inTransaction(.immediate) {
+                    value = try body(db)
+                    return .commit
+                }
+                return value!
+            }
+        } catch let error as ClientError {
+            throw error
+        } catch let error as DatabaseError {
+            throw ClientError(.ledger, "the ledger \(path) could not be written: \(error.message ?? "\(error.resultCode)")")
+        }
+    }
+
+    private func read<Value>(_ body: (Database) throws -> Value) throws -> Value {
+        do {
+            return try queue.read(body)
+        } catch let error as DatabaseError {
+            throw ClientError(.ledger, "the ledger \(path) could not be read: \(error.message ?? "\(error.resultCode)")")
+        }
+    }
+}

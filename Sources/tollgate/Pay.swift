@@ -1,0 +1,259 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Logging
+import TollgateClient
+import TollgateCore
+import TollgateMCP
+import TollgateX402
+
+/// `tollgate pay URL`: curl that pays x402 402s within a budget, recording every payment in the client's ledger.
+struct Pay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fetch a URL (or call a paid MCP tool), paying its x402 402 within a budget; never twice for one purchase.",
+        discussion: """
+            The response body goes to standard output (or -o); everything else to standard error.
+            The payer key comes from --key-file (readable by you only) or TOLLGATE_PAYER_KEY (hex), never an argument.
+            Without --budget or --max-per-payment the default budget applies: at most 0.25 per payment, 2 an hour, \
+            5 a day, 50 in 30 days (asset units, e.g. USDC). On a terminal it asks before paying; --yes pays unattended.
+            Exit status: 0 delivered, 2 refused by the budget or by you, 3 the server refused or failed, 1 anything else.
+            """)
+
+    @Argument(help: "The URL to fetch (with --mcp: omit it).")
+    var url: String?
+
+    @Option(name: [.customShort("X"), .customLong("request")], help: "HTTP method (default GET, or POST with data).")
+    var method: String?
+
+    @Option(name: [.customShort("H"), .customLong("header")], help: "Request header 'Name: value' (repeatable).")
+    var headers: [String] = []
+
+    @Option(name: [.customShort("d"), .customLong("data")], help: "Request body; @FILE reads it from a file.")
+    var data: String?
+
+    @Option(name: .customLong("data-binary"), help: "Request body, byte for byte; @FILE reads it from a file.")
+    var dataBinary: String?
+
+    @Option(name: [.customShort("o"), .customLong("output")], help: "Write the response body to this file instead of standard output.")
+    var output: String?
+
+    @Flag(name: [.customShort("i"), .customLong("include")], help: "Write the status line and headers before the body.")
+    var include = false
+
+    @Flag(name: [.customShort("s"), .customLong("silent")], help: "Say nothing on standard error but errors.")
+    var silent = false
+
+    @Flag(help: "Pay without asking (unattended use).")
+    var yes = false
+
+    @Flag(help: "Show the terms and what the budget says of them; sign and pay nothing.")
+    var dryRun = false
+
+    @OptionGroup var wallet: WalletOptions
+
+    @Option(help: "Call a paid tool on this MCP server (streamable HTTP URL) instead of fetching a URL.")
+    var mcp: String?
+
+    @Option(help: "The MCP tool to call (with --mcp).")
+    var tool: String?
+
+    @Option(help: "The tool's arguments, a JSON object (with --mcp).")
+    var args: String = "{}"
+
+    @Option(help: "Seconds to wait for each answer.")
+    var timeout: Int = 30
+
+    func run() async throws {
+        do {
+            try await pay()
+        } catch let error as ClientError {
+            FileHandle.standardError.write(Data("tollgate pay: \(error.message) [\(error.code.rawValue)]\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+    }
+
+    func pay() async throws {
+        let ledger = try wallet.ledger()
+        let budget = try wallet.budget()
+        let payer = try PayerKey.load(keyFile: wallet.keyFile)
+        var client = PaymentClient(http: .shared, payer: payer, ledger: ledger, budget: budget, logger: Self.logger(silent: silent))
+        client.timeout = Duration.seconds(timeout)
+        let confirm = Confirmation(yes: yes, silent: silent)
+        if let mcp {
+            try await callTool(client, server: mcp, confirm: confirm)
+            return
+        }
+        guard let url else { throw ClientError(.invalidRequest, "a URL is needed (or --mcp URL --tool NAME)") }
+        let request = try makeRequest(url)
+        if dryRun {
+            let (response, quote) = try await client.quote(request)
+            guard let quote else {
+                note("no payment asked: HTTP \(response.status)")
+                return
+            }
+            FileHandle.standardError.write(Data(Confirmation.describe(quote, request: "\(request.method) \(url)").utf8))
+            if let refusal = quote.refusal { throw refusal }
+            return
+        }
+        let outcome = try await client.fetch(request, confirm: { quote in await confirm.ask(quote, request: "\(request.method) \(url)") })
+        try write(outcome.response)
+        if let purchase = outcome.purchase { note(Self.summary(purchase, resumed: outcome.resumed)) }
+        guard (200..<300).contains(outcome.response.status) else {
+            throw ClientError(.serverRefused, "the server answered HTTP \(outcome.response.status)"
+                              + (outcome.purchase.map { " to purchase \($0.id) (\($0.reason ?? "no reason given"))" } ?? ""))
+        }
+    }
+
+    func callTool(_ client: PaymentClient, server: String, confirm: Confirmation) async throws {
+        guard let tool else { throw ClientError(.invalidRequest, "--mcp needs --tool NAME") }
+        guard let arguments = JSONValue.parse(Array(args.utf8)), case .object = arguments else {
+            throw ClientError(.invalidRequest, "--args must be a JSON object")
+        }
+        let outcome = try await client.callTool(url: server, tool: tool, arguments: arguments, headers: try parsedHeaders(),
+                                                confirm: { quote in await confirm.ask(quote, request: "tools/call \(tool) at \(server)") })
+        let text = outcome.answer.result ?? outcome.answer.error ?? .null
+        try write(body: Array(text.canonicalBytes) + [10])
+        if let purchase = outcome.purchase { note(Self.summary(purchase, resumed: outcome.resumed)) }
+        guard outcome.succeeded else {
+            throw ClientError(.serverRefused, "the tool call did not succeed" + (outcome.purchase.map { " (purchase \($0.id): \($0.reason ?? "-"))" } ?? ""))
+        }
+    }
+
+    func makeRequest(_ url: String) throws -> PaymentClient.Request {
+        var body: [UInt8]?
+        if let text = dataBinary ?? data {
+            if text.hasPrefix("@") {
+                guard let contents = FileManager.default.contents(atPath: String(text.dropFirst())) else {
+                    throw ClientError(.invalidRequest, "cannot read \(text.dropFirst())")
+                }
+                body = Array(contents)
+                // curl's -d strips newlines from a file; --data-binary keeps every byte.
+                if dataBinary == nil { body = body?.filter { $0 != 10 && $0 != 13 } }
+            } else {
+                body = Array(text.utf8)
+            }
+        }
+        var headers = try parsedHeaders()
+        if body != nil, !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
+            headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+        }
+        return PaymentClient.Request(method: method ?? (body == nil ? "GET" : "POST"), url: url, headers: headers, body: body)
+    }
+
+    func parsedHeaders() throws -> [(String, String)] {
+        try headers.map { line in
+            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
+                throw ClientError(.invalidRequest, "a header is 'Name: value', not \(line)")
+            }
+            return (String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
+        }
+    }
+
+    func write(_ response: PaymentClient.Response) throws {
+        var bytes: [UInt8] = []
+        if include {
+            var head = "HTTP/1.1 \(response.status)\r\n"
+            for header in response.headers { head += "\(header.name): \(header.value)\r\n" }
+            bytes += Array((head + "\r\n").utf8)
+        }
+        try write(body: bytes + response.body)
+    }
+
+    func write(body: [UInt8]) throws {
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: Data(body)) else {
+                throw ClientError(.invalidRequest, "cannot write \(output)")
+            }
+        } else {
+            FileHandle.standardOutput.write(Data(body))
+        }
+    }
+
+    func note(_ line: String) {
+        if !silent { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    }
+
+    static func summary(_ purchase: Purchase, resumed: Bool) -> String {
+        let verb = purchase.state == .delivered ? "paid" : "payment \(purchase.state.rawValue):"
+        var line = "tollgate pay: \(verb) \(purchase.price) to \(purchase.payee) on \(purchase.network) (purchase \(purchase.id)"
+        if let transaction = purchase.transaction { line += ", tx \(transaction)" }
+        if let correlation = purchase.correlationId { line += ", correlation id \(correlation)" }
+        line += ")"
+        if resumed { line += ", re-sending the authorization signed earlier for this request" }
+        return line
+    }
+
+    static func logger(silent: Bool) -> Logger {
+        LoggingBootstrap.once
+        var logger = Logger(label: "tollgate.pay")
+        logger.logLevel = silent ? .error : .warning
+        return logger
+    }
+}
+
+/// Asks before paying: on a terminal, a prompt; otherwise only `--yes` pays.
+struct Confirmation: Sendable {
+    let yes: Bool
+    let silent: Bool
+
+    func ask(_ quote: PaymentClient.Quote, request: String) async -> Bool {
+        if yes {
+            return true
+        }
+        guard isatty(STDIN_FILENO) == 1, isatty(STDERR_FILENO) == 1 else {
+            FileHandle.standardError.write(Data("tollgate pay: not a terminal, so nothing is paid without --yes\n".utf8))
+            return false
+        }
+        FileHandle.standardError.write(Data((Self.describe(quote, request: request) + "Pay? [y/N] ").utf8))
+        let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        return answer == "y" || answer == "yes"
+    }
+
+    /// The terms, the offer the budget would pay, and where each limit stands.
+    static func describe(_ quote: PaymentClient.Quote, request: String) -> String {
+        var text = "\(request) asks for payment (x402 v\(quote.terms.version))"
+        if let error = quote.terms.error { text += ", reason: \(error)" }
+        text += "\n"
+        for option in quote.terms.options {
+            text += "  offer: \(option.amount?.atomic ?? option.requirements.amount) atomic units of \(option.asset) on \(option.network) to \(option.payTo)\n"
+        }
+        if let choice = quote.choice {
+            text += "  would pay: \(choice.price) to \(choice.option.payTo) on \(choice.option.network)\n"
+        }
+        for standing in quote.standing {
+            text += "  budget \(standing.window) (\(standing.scope)): \(standing.spent) spent of \(standing.limit)\n"
+        }
+        if let refusal = quote.refusal { text += "  refused by the budget: \(refusal.message)\n" }
+        return text
+    }
+}
+
+/// Where the wallet lives and what it may spend: shared by `tollgate pay` and `tollgate wallet`.
+struct WalletOptions: ParsableArguments {
+    @Option(help: "The payer's private key file (hex, readable by you only); default: the TOLLGATE_PAYER_KEY environment variable.")
+    var keyFile: String?
+
+    @Option(name: .customLong("ledger"), help: "The ledger (SQLite) of payments and budgets; default $TOLLGATE_LEDGER or ~/.local/share/tollgate/wallet.sqlite.")
+    var ledgerPath: String?
+
+    @Option(name: .customLong("budget"), help: "A budget file (YAML): limits per payment, hour, day and month, per host, payee and tool; allowed networks, assets, payees.")
+    var budgetPath: String?
+
+    @Option(help: "The most one payment may cost, in the asset's units (e.g. 0.05); overrides the budget's per_payment.")
+    var maxPerPayment: String?
+
+    func ledger() throws -> PaymentLedger {
+        try PaymentLedger(path: ledgerPath ?? PaymentLedger.defaultPath())
+    }
+
+    func budget() throws -> Budget {
+        var budget = try budgetPath.map { path in try Budget.load(path: path) } ?? .standard
+        if let maxPerPayment {
+            guard let limit = MicroUnits(decimal: maxPerPayment) else {
+                throw ClientError(.invalidBudget, "--max-per-payment must be an amount such as 0.05, not \(maxPerPayment)")
+            }
+            budget.overall.perPayment = limit
+        }
+        return budget
+    }
+}

@@ -1,0 +1,204 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import TollgateClient
+import TollgateCore
+import TollgateX402
+
+/// `tollgate wallet`: the paying side's address, balance, budgets and ledger.
+struct Wallet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The agent wallet: address, balance, spend against each budget, the ledger of payments, pending payments, export.",
+        subcommands: [Address.self, Balance.self, Spend.self, Ledger.self, Pending.self, Export.self])
+
+    /// Runs `body`, turning a client error into one line on standard error and its exit status.
+    static func running(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as ClientError {
+            FileHandle.standardError.write(Data("tollgate wallet: \(error.message) [\(error.code.rawValue)]\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+    }
+
+    struct Address: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the payer's address (never the key).")
+        @OptionGroup var wallet: WalletOptions
+
+        func run() async throws {
+            try await Wallet.running { print(try PayerKey.load(keyFile: wallet.keyFile).address.checksummed) }
+        }
+    }
+
+    struct Balance: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The payer's token balance, read from a JSON-RPC node (eth_call balanceOf).")
+        @OptionGroup var wallet: WalletOptions
+        @Option(help: "The chain's JSON-RPC URL; default $TOLLGATE_RPC_URL.")
+        var rpc: String?
+        @Option(help: "The network (CAIP-2).")
+        var network: String = "eip155:84532"
+        @Option(help: "The token contract; default the network's USDC.")
+        var asset: String?
+
+        func run() async throws {
+            try await Wallet.running {
+                let payer = try PayerKey.load(keyFile: wallet.keyFile)
+                guard let rpc = rpc ?? ProcessInfo.processInfo.environment["TOLLGATE_RPC_URL"], !rpc.isEmpty else {
+                    throw ClientError(.invalidRequest, "no RPC URL: pass --rpc URL or set TOLLGATE_RPC_URL")
+                }
+                let budget = try wallet.budget()
+                guard let asset = asset ?? KnownAssets.usdc(network: network) else {
+                    throw ClientError(.invalidRequest, "no USDC is known on \(network): pass --asset ADDRESS")
+                }
+                let atomic = try await TokenBalance.read(rpc: rpc, asset: asset, owner: payer.address.checksummed)
+                let known = budget.knownAssets.asset(network: network, address: asset)
+                print("\(payer.address.checksummed) holds \(known.map { atomic.decimalString(decimals: $0.decimals) + " " + $0.symbol } ?? atomic.atomic + " atomic units") "
+                      + "of \(asset) on \(network)")
+            }
+        }
+    }
+
+    struct Spend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "What was spent against each limit of the budget (last hour, 24 hours, 30 days).")
+        @OptionGroup var wallet: WalletOptions
+
+        func run() async throws {
+            try await Wallet.running {
+                let ledger = try wallet.ledger()
+                let budget = try wallet.budget()
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                print("limit                          spent        of limit")
+                for (scope, limits) in budget.allScopes {
+                    if let perPayment = limits.perPayment { print(Self.row("per_payment (\(scope))", "-", perPayment.description)) }
+                    for window in limits.listedWindows {
+                        let spent = try ledger.spent(scope, seconds: window.seconds, nowMillis: now)
+                        print(Self.row("\(window.name) (\(scope))", spent.description, window.limit.description))
+                    }
+                }
+            }
+        }
+
+        static func row(_ name: String, _ spent: String, _ limit: String) -> String {
+            name.padding(toLength: 30, withPad: " ", startingAt: 0) + " " + spent.padding(toLength: 12, withPad: " ", startingAt: 0) + " " + limit
+        }
+    }
+
+    struct Ledger: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The payments, newest first: what, to whom, how much, how it ended, receipt and transaction.")
+        @OptionGroup var wallet: WalletOptions
+        @Option(help: "How many.")
+        var limit: Int = 50
+
+        func run() async throws {
+            try await Wallet.running {
+                for purchase in try wallet.ledger().purchases(limit: limit) { print(Self.line(purchase)) }
+            }
+        }
+
+        static func line(_ purchase: Purchase) -> String {
+            let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(purchase.createdAtMillis) / 1000))
+            let what = purchase.tool.map { "tool \($0) at \(purchase.url)" } ?? "\(purchase.method) \(purchase.url)"
+            return "\(when)  \(purchase.id)  \(purchase.state.rawValue)  \(purchase.price) to \(purchase.payee)  \(what)"
+                + (purchase.correlationId.map { "  correlation \($0)" } ?? "") + (purchase.transaction.map { "  tx \($0)" } ?? "")
+                + (purchase.reason.map { "  (\($0))" } ?? "")
+        }
+    }
+
+    struct Pending: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Payments signed or sent without a final answer (a crash, a timeout, a lost response).",
+            discussion: "Run the same `tollgate pay` command again: it re-sends the same authorization instead of signing another.")
+        @OptionGroup var wallet: WalletOptions
+
+        func run() async throws {
+            try await Wallet.running {
+                let pending = try wallet.ledger().pending()
+                if pending.isEmpty { print("no pending payment") }
+                let now = Int64(Date().timeIntervalSince1970)
+                for purchase in pending {
+                    let left = purchase.validBefore - now
+                    print(Ledger.line(purchase) + (left > 0 ? "  re-sendable for \(left) s" : "  expired: it can no longer settle"))
+                }
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The ledger as CSV or JSON (every column, for accounting or a dispute).")
+        @OptionGroup var wallet: WalletOptions
+        @Option(help: "csv or json.")
+        var format: String = "csv"
+        @Option(name: [.customShort("o"), .customLong("output")], help: "Write to this file instead of standard output.")
+        var output: String?
+
+        func run() async throws {
+            try await Wallet.running {
+                let purchases = try wallet.ledger().purchases(limit: .max)
+                let text: String
+                switch format {
+                case "json": text = try LedgerExport.json(purchases)
+                case "csv": text = LedgerExport.csv(purchases)
+                default: throw ClientError(.invalidRequest, "--format is csv or json, not \(format)")
+                }
+                if let output {
+                    guard FileManager.default.createFile(atPath: output, contents: Data(text.utf8)) else {
+                        throw ClientError(.invalidRequest, "cannot write \(output)")
+                    }
+                } else {
+                    print(text, terminator: "")
+                }
+            }
+        }
+    }
+}
+
+/// A token balance from a JSON-RPC node: `eth_call` of `balanceOf(owner)`.
+enum TokenBalance {
+    static func read(rpc: String, asset: String, owner: String) async throws(ClientError) -> TokenAmount {
+        guard let ownerBytes = HexString.decodeAllowingPrefix(owner), ownerBytes.count == 20 else {
+            throw ClientError(.invalidRequest, "not an address: \(owner)")
+        }
+        let data = "0x70a08231" + String(repeating: "0", count: 24) + HexString.encode(ownerBytes)
+        let call: JSONValue = .object([
+            "jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("eth_call"),
+            "params": .array([.object(["to": .string(asset), "data": .string(data)]), .string("latest")]),
+        ])
+        var request = HTTPClientRequest(url: rpc)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: call.canonicalBytes))
+        let answer: JSONValue?
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(15))
+            answer = JSONValue.parse(Array(buffer: try await response.body.collect(upTo: 1 << 20)))
+        } catch {
+            throw ClientError(.unreachable, "the RPC node \(rpc) did not answer: \(error)")
+        }
+        guard let hex = answer?["result"]?.string, let bytes = HexString.decodeAllowingPrefix(hex), let amount = decimal(bytes) else {
+            throw ClientError(.serverRefused, "the RPC node answered no balance: \(answer?["error"].map { String(decoding: $0.canonicalBytes, as: UTF8.self) } ?? "nothing")")
+        }
+        return amount
+    }
+
+    /// A big-endian unsigned integer in decimal.
+    static func decimal(_ bytes: [UInt8]) -> TokenAmount? {
+        var limbs: [UInt32] = [0]   // base 10^9, least significant first
+        for byte in bytes {
+            var carry = UInt64(byte)
+            for index in limbs.indices {
+                let value = UInt64(limbs[index]) * 256 + carry
+                limbs[index] = UInt32(value % 1_000_000_000)
+                carry = value / 1_000_000_000
+            }
+            while carry > 0 {
+                limbs.append(UInt32(carry % 1_000_000_000))
+                carry /= 1_000_000_000
+            }
+        }
+        var text = String(limbs.last!)
+        for limb in limbs.dropLast().reversed() { text += String(repeating: "0", count: 9 - String(limb).count) + String(limb) }
+        return TokenAmount(atomic: text)
+    }
+}
