@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import TollgateCore
+import TollgateX402
+@testable import TollgateClient
+
+@Suite("The client's ledger: a budget shared by processes, authorizations kept before they are sent")
+struct PaymentLedgerTests {
+    static func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-ledger-\(UUID().uuidString)/wallet.sqlite").path
+    }
+
+    static func choice(_ atomic: String = "10000", payee: String = BudgetTests.payee) throws -> PaymentChoice {
+        let terms = BudgetTests.terms([(atomic, "eip155:84532", BudgetTests.usdc, payee)])
+        return try Budget(overall: .init()).choose(terms, host: nil, tool: nil)[0]
+    }
+
+    static func request(_ n: Int, host: String = "api.example") -> PaymentLedger.Request {
+        PaymentLedger.Request(method: "GET", url: "http://\(host)/data?n=\(n)", host: host, tool: nil, key: "key-\(n)")
+    }
+
+    static func proof(_ id: String, validBefore: Int64 = Int64(Date().timeIntervalSince1970) + 600) -> PaymentLedger.SignedProof {
+        PaymentLedger.SignedProof(name: X402.paymentSignatureHeader, value: "proof-of-\(id)", payer: "0xpayer", nonce: "0x\(id)",
+                                  validBefore: validBefore, x402Version: 2)
+    }
+
+    @Test("the ledger file is created readable by its owner only")
+    func ownerOnly() throws {
+        let path = Self.temporaryPath()
+        _ = try PaymentLedger(path: path)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        #expect((attributes[.posixPermissions] as? Int).map { $0 & 0o077 } == 0)
+    }
+
+    @Test("forty payments at once through two ledger connections (two processes) against a daily cap: exactly the cap is spent")
+    func sharedCapUnderRace() async throws {
+        let path = Self.temporaryPath()
+        let first = try PaymentLedger(path: path), second = try PaymentLedger(path: path)
+        var limits = Budget(overall: .init(perDay: MicroUnits(50_000)))
+        limits.hosts["api.example"] = .init(perHour: MicroUnits(1_000_000))
+        let budget = limits, choice = try Self.choice()
+        let outcomes = await withTaskGroup(of: Bool.self) { group in
+            for n in 0..<40 {
+                group.addTask {
+                    let ledger = n.isMultiple(of: 2) ? first : second
+                    return (try? ledger.authorize(choice, for: Self.request(n), budget: budget, nowMillis: Int64(Date().timeIntervalSince1970 * 1000)) {
+                        Self.proof($0)
+                    }) != nil
+                }
+            }
+            return await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(outcomes.filter { $0 }.count == 5)
+        #expect(try first.purchases().count == 5)
+        #expect(try second.spent(.overall, seconds: 86_400, nowMillis: Int64(Date().timeIntervalSince1970 * 1000)) == MicroUnits(50_000))
+    }
+
+    @Test("a refusal names the limit, and nothing is signed for it")
+    func refusalSignsNothing() throws {
+        let ledger = try PaymentLedger(path: Self.temporaryPath())
+        let budget = Budget(overall: .init(perHour: MicroUnits(15_000)))
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) { Self.proof($0) }
+        var signed = 0
+        do {
+            _ = try ledger.authorize(try Self.choice(), for: Self.request(2), budget: budget, nowMillis: now) { id in
+                signed += 1
+                return Self.proof(id)
+            }
+            Issue.record("the second payment passed a 0.015 hourly cap")
+        } catch let error as ClientError {
+            #expect(error.code == .budgetExceeded)
+            #expect(error.message.contains("per_hour (overall)"))
+        }
+        #expect(signed == 0)
+        #expect(try ledger.purchases().count == 1)
+        // An hour later the window has moved on.
+        _ = try ledger.authorize(try Self.choice(), for: Self.request(3), budget: budget, nowMillis: now + 3_601_000) { Self.proof($0) }
+    }
+
+    @Test("an unanswered authorization is reused for the same request while it can settle; refused and expired ones stop counting")
+    func reuseAndCounting() throws {
+        let ledger = try PaymentLedger(path: Self.temporaryPath())
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let budget = Budget(overall: .init())
+        let purchase = try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) { Self.proof($0) }
+        #expect(purchase.id.hasPrefix("pay_") && purchase.id.count == 36)
+        #expect(try ledger.reusable(requestKey: "key-1", nowMillis: now)?.id == purchase.id)
+        #expect(try ledger.reusable(requestKey: "key-2", nowMillis: now) == nil)
+        try ledger.sending(purchase.id, nowMillis: now)
+        try ledger.sending(purchase.id, nowMillis: now)
+        #expect(try ledger.purchase(purchase.id)?.state == .sent)
+        #expect(try ledger.purchase(purchase.id)?.attempts == 2)
+        #expect(try ledger.pending().map(\.id) == [purchase.id])
+        // Past its validBefore it cannot settle any more, so a new one may be signed.
+        #expect(try ledger.reusable(requestKey: "key-1", nowMillis: now + 3_600_000) == nil)
+
+        try ledger.finish(purchase.id, state: .delivered, status: 200, correlationId: "tg_1", transaction: "0xtx", receipt: "{}", reason: nil, nowMillis: now)
+        #expect(try ledger.reusable(requestKey: "key-1", nowMillis: now) == nil)
+        #expect(try ledger.pending().isEmpty)
+
+        let refused = try ledger.authorize(try Self.choice(), for: Self.request(2), budget: budget, nowMillis: now) { Self.proof($0, validBefore: now / 1000 + 60) }
+        try ledger.finish(refused.id, state: .refused, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "invalid", nowMillis: now)
+        // Refused but still able to settle (the server holds it): counted. Expired: not.
+        #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: now) == MicroUnits(20_000))
+        #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: now + 120_000) == MicroUnits(10_000))
+    }
+
+    @Test("export: every purchase, CSV quoted, JSON parseable, and never the proof itself")
+    func export() throws {
+        let ledger = try PaymentLedger(path: Self.temporaryPath())
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let purchase = try ledger.authorize(try Self.choice(), for: Self.request(1), budget: Budget(overall: .init()), nowMillis: now) { Self.proof($0) }
+        try ledger.finish(purchase.id, state: .delivered, status: 200, correlationId: "tg_1", transaction: "0xtx",
+                          receipt: #"{"success":true,"transaction":"0xtx"}"#, reason: "a, \"quoted\" reason", nowMillis: now)
+        let csv = LedgerExport.csv(try ledger.purchases())
+        #expect(csv.hasPrefix(LedgerExport.columns.joined(separator: ",") + "\r\n"))
+        #expect(csv.contains("\"a, \"\"quoted\"\" reason\""))
+        #expect(!csv.contains("proof-of-"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(try LedgerExport.json(try ledger.purchases()).utf8)) as? [[String: String]])
+        #expect(json.count == 1)
+        #expect(json[0]["transaction"] == "0xtx")
+        #expect(json[0]["price"] == "0.01 USDC")
+        #expect(json[0]["correlation_id"] == "tg_1")
+    }
+}
