@@ -53,7 +53,7 @@ struct Demo: AsyncParsableCommand {
             logger: logger))
 
         let script = DemoScript(gatewayURL: "http://127.0.0.1:\(gatewayPort)", facilitatorPool: gateway.facilitators, store: store,
-                                logger: logger)
+                                walletPath: directory + "/wallet.sqlite", logger: logger)
         let outcome = try await withThrowingTaskGroup(of: Bool?.self) { tasks in
             tasks.addTask {
                 try await group.run()

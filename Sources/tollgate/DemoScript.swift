@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOHTTP1
+import TollgateClient
 import TollgateCore
 import TollgateX402
 
@@ -11,6 +12,8 @@ struct DemoScript {
     let gatewayURL: String
     let facilitatorPool: FacilitatorPool
     let store: any GatewayStore
+    /// The paying agent's ledger (`TollgateClient`), in the demo's directory.
+    let walletPath: String
     let logger: Logger
 
     func run() async throws -> Bool {
@@ -24,35 +27,44 @@ struct DemoScript {
         let key = Secp256k1.randomPrivateKey()
         guard let payer = ExactEVMPayer(privateKey: key) else { return false }
         let client = PayingClient(client: .shared, payer: payer)
+        // The paying side is the agent client library: a budget, a ledger written before anything is sent.
+        let wallet = PaymentClient(http: .shared, payer: payer, ledger: try PaymentLedger(path: walletPath), budget: .standard, logger: logger)
         let url = gatewayURL + "/datasets/prices"
         var ok = true
 
         say("Tollgate demo: gateway \(gatewayURL), sample upstream and dev facilitator on loopback\n")
-        say("1. request   GET /datasets/prices (no payment)")
-        let first = try await client.get(url)
-        guard first.status == 402, let terms = first.paymentRequired, let offer = terms.accepts.first else {
-            say("   ✗ expected 402 with PAYMENT-REQUIRED, got \(first.status)")
+        say("1. request   GET /datasets/prices (no payment), by the agent client (TollgateClient, default budget)")
+        let outcome = try await wallet.fetch(.init(url: url)) { quote in
+            guard let choice = quote.choice else { return false }
+            say("   ← 402 Payment Required   terms: \(choice.amount) atomic units (\(choice.price)) of \(choice.option.asset) on "
+                  + "\(choice.option.network) to \(choice.option.payTo), valid \(choice.option.requirements.maxTimeoutSeconds) s, proof format x402 v2 exact")
+            let day = quote.standing.first { $0.window == "per_day" }
+            say("     budget: at most \(Budget.standard.overall.perPayment?.description ?? "-") a payment; \(day?.spent.description ?? "0") of "
+                  + "\(day?.limit.description ?? "-") spent today: allowed")
+            say("2. proof     payer \(payer.address.checksummed) signs an EIP-3009 TransferWithAuthorization (EIP-712, secp256k1); "
+                  + "the ledger keeps it before it is sent")
+            return true
+        }
+        guard let purchase = outcome.purchase else {
+            say("   ✗ expected a 402 paid by the agent client, got \(outcome.response.status)")
             return false
         }
-        let correlationId = first.correlationId ?? "?"
-        say("   ← 402 Payment Required   correlation id \(correlationId)")
-        say("     terms: \(offer.amount) atomic units of \(offer.asset) on \(offer.network) to \(offer.payTo), "
-              + "valid \(offer.maxTimeoutSeconds) s, proof format x402 v2 exact")
-
-        say("2. proof     payer \(payer.address.checksummed) signs an EIP-3009 TransferWithAuthorization (EIP-712, secp256k1)")
-        let signature = try client.sign(terms)
-
-        say("3. retry     GET /datasets/prices with PAYMENT-SIGNATURE (\(signature.utf8.count) bytes)")
-        let paid = try await client.get(url, headers: [(X402.paymentSignatureHeader, signature)])
-        if paid.status == 200, let receipt = paid.paymentResponse, receipt.success {
-            say("   ← 200 OK   verified locally and by the facilitator, settled: tx \(receipt.transaction)")
-            say("4. response  \(paid.body.prefix(160))…")
+        let correlationId = purchase.correlationId ?? "?"
+        say("3. retry     GET /datasets/prices with PAYMENT-SIGNATURE (\(purchase.proof.utf8.count) bytes, payment identifier \(purchase.id))")
+        if outcome.response.status == 200, let receipt = outcome.receipt, receipt.success {
+            say("   ← 200 OK   verified locally and by the facilitator, settled: tx \(receipt.transaction)   correlation id \(correlationId)")
+            say("4. response  \(String(decoding: outcome.response.body.prefix(160), as: UTF8.self))…")
+            say("   ledger    \(purchase.state.rawValue): \(purchase.price) to \(purchase.payee) (tollgate wallet ledger --ledger \(walletPath))")
         } else {
-            say("   ✗ expected 200 with a receipt, got \(paid.status): \(paid.body)")
+            say("   ✗ expected 200 with a receipt, got \(outcome.response.status): \(String(decoding: outcome.response.body, as: UTF8.self))")
             ok = false
         }
 
-        say("5. replay    the same PAYMENT-SIGNATURE again")
+        // An attacker's copy: the same authorization, spelled without the payment identifier.
+        var copy = HeaderCodec.decode(X402.PaymentPayload.self, header: purchase.proof)
+        copy?.extensions = nil
+        let signature = copy.map { HeaderCodec.encode($0) } ?? purchase.proof
+        say("5. replay    the same authorization again, without its payment identifier")
         let replay = try await client.get(url, headers: [(X402.paymentSignatureHeader, signature)])
         let replayReason = replay.paymentRequired?.error ?? "-"
         say("   ← \(replay.status)   \(replayReason)")
