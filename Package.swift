@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "TollgateGateway", targets: ["TollgateGateway"]),
         .library(name: "TollgateMCPServer", targets: ["TollgateMCPServer"]),
         .library(name: "TollgateClient", targets: ["TollgateClient"]),
+        .library(name: "TollgateClientMCP", targets: ["TollgateClientMCP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -182,6 +183,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The paying side for agents built on modelcontextprotocol/swift-sdk: pays tool calls made through its `Client`.
+        .target(
+            name: "TollgateClientMCP",
+            dependencies: ["TollgateClient", "TollgateCore", "TollgateMCP", .product(name: "MCP", package: "swift-sdk")],
+            swiftSettings: swiftSettings
+        ),
         // The admin listener: the admin API (+ OpenAPI document), the Prometheus exposition of the proxy's metrics,
         // and `GatewayServer`, which runs both listeners for `tollgate serve`.
         .target(
@@ -297,7 +304,7 @@ let package = Package(
             name: "TollgateMCPServerTests",
             dependencies: [
                 "TollgateMCPServer", "TollgateGateway", "TollgateMCP", "TollgateCore", "TollgateX402", "TollgateSQLite",
-                "TollgateDevFacilitator",
+                "TollgateDevFacilitator", "TollgateClient", "TollgateClientMCP", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

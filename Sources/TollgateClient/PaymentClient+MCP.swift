@@ -28,12 +28,22 @@ extension PaymentClient {
         let session = MCPSession(upstream: MCPHTTPUpstream(url: url, client: http, timeoutSeconds: Double(timeout.components.seconds),
                                                            maxResponseBytes: maxResponseBytes),
                                  headers: headers)
-        let identity = try Self.identity(url: url, tool: tool, arguments: arguments)
+        return try await callTool(server: url, tool: tool, arguments: arguments, confirm: confirm) { payment in
+            try await session.call(tool: tool, arguments: arguments, payment: payment)
+        }
+    }
+
+    /// Calls `tool` through any MCP client: `send` makes the `tools/call` (with the payment for `_meta["x402/payment"]`
+    /// when there is one) and returns the JSON-RPC answer; `server` names the server in the ledger and for the budget's
+    /// `hosts` limits. The swift-sdk's `Client` is one such client (`TollgateClientMCP`).
+    public func callTool(server: String, tool: String, arguments: JSONValue, confirm: @Sendable (Quote) async -> Bool = { _ in true },
+                         send: @escaping @Sendable (_ payment: JSONValue?) async throws -> JSONRPCMessage) async throws -> ToolOutcome {
+        let identity = try Self.identity(url: server, tool: tool, arguments: arguments)
         if let pending = try ledger.reusable(requestKey: identity.key, nowMillis: Self.nowMillis()) {
             logger.notice("re-sending the authorization signed earlier for this tool call", metadata: ["tollgate.purchase": "\(pending.id)"])
-            return try await deliverTool(pending, session: session, tool: tool, arguments: arguments, terms: nil, resumed: true)
+            return try await deliverTool(pending, terms: nil, resumed: true, send: send)
         }
-        let first = try await session.call(tool: tool, arguments: arguments, payment: nil)
+        let first = try await send(nil)
         guard let required = Self.paymentRequired(first) else { return ToolOutcome(answer: first, resumed: false) }
         let terms = PaymentTerms(v2: required)
         let quote = try self.quote(terms, for: identity)
@@ -45,11 +55,11 @@ extension PaymentClient {
             let proof = String(decoding: try JSONValue.encoding(payload).canonicalBytes, as: UTF8.self)
             return ProofSigner.LedgerProof(name: "_meta." + ToolCall.paymentKey, value: proof, payload: payload).signed(payer: payer, version: 2)
         }
-        return try await deliverTool(purchase, session: session, tool: tool, arguments: arguments, terms: terms, resumed: false)
+        return try await deliverTool(purchase, terms: terms, resumed: false, send: send)
     }
 
-    func deliverTool(_ purchase: Purchase, session: MCPSession, tool: String, arguments: JSONValue, terms: PaymentTerms?,
-                     resumed: Bool) async throws -> ToolOutcome {
+    func deliverTool(_ purchase: Purchase, terms: PaymentTerms?, resumed: Bool,
+                     send: @Sendable (_ payment: JSONValue?) async throws -> JSONRPCMessage) async throws -> ToolOutcome {
         guard let payment = JSONValue.parse(Array(purchase.proof.utf8)) else {
             throw ClientError(.ledger, "purchase \(purchase.id) holds no readable proof")
         }
@@ -59,7 +69,7 @@ extension PaymentClient {
             try ledger.sending(purchase.id, nowMillis: Self.nowMillis())
             let answer: JSONRPCMessage
             do {
-                answer = try await session.call(tool: tool, arguments: arguments, payment: payment)
+                answer = try await send(payment)
             } catch {
                 lastProblem = "\(error)"
                 try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil))
@@ -69,7 +79,9 @@ extension PaymentClient {
             let receipt = receiptValue.flatMap { try? JSONDecoder().decode(X402.SettleResponse.self, from: Data($0.canonicalBytes)) }
             let delivered = answer.result != nil && answer.result?["isError"] != .bool(true)
             let reason = delivered ? nil : (Self.paymentRequired(answer)?.error ?? answer.error?["message"]?.string ?? "the tool answered isError")
-            try ledger.finish(purchase.id, state: delivered ? .delivered : .refused, status: nil, correlationId: nil,
+            // As for HTTP: a refusal of a re-sent proof may hide a first send that was taken.
+            let state: Purchase.State = delivered ? .delivered : (resumed || attempt > 0 ? .unknown : .refused)
+            try ledger.finish(purchase.id, state: state, status: nil, correlationId: nil,
                               transaction: receipt.map(\.transaction).flatMap { $0.isEmpty ? nil : $0 },
                               receipt: receiptValue.map { String(decoding: $0.canonicalBytes, as: UTF8.self) }, reason: reason,
                               nowMillis: Self.nowMillis())

@@ -152,7 +152,7 @@ public struct PaymentClient: Sendable {
                 try await Task.sleep(for: Self.backoff(attempt, retryAfter: response.headers.first(name: "Retry-After")))
                 continue
             }
-            return try record(purchase, response: response, terms: terms, resumed: resumed)
+            return try record(purchase, response: response, terms: terms, resumed: resumed, resent: resumed || attempt > 0)
         }
         try ledger.finish(purchase.id, state: .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil,
                           reason: lastProblem, nowMillis: Self.nowMillis())
@@ -160,7 +160,9 @@ public struct PaymentClient: Sendable {
                                         + "purchase \(purchase.id) is pending: the next run of this request re-sends it (tollgate wallet pending)")
     }
 
-    func record(_ purchase: Purchase, response: Response, terms: PaymentTerms?, resumed: Bool) throws -> Outcome {
+    /// Records the answer. A refusal of a proof sent before (`resent`) may only mean that the first send was taken
+    /// and its answer lost: that purchase is `unknown`, not `refused`, so it keeps counting against the budget.
+    func record(_ purchase: Purchase, response: Response, terms: PaymentTerms?, resumed: Bool, resent: Bool) throws -> Outcome {
         let receiptHeader = response.headers.first(name: X402.paymentResponseHeader) ?? response.headers.first(name: "X-PAYMENT-RESPONSE")
         let receipt = receiptHeader.flatMap { HeaderCodec.decode(X402.SettleResponse.self, header: $0) }
         let correlationId = response.headers.first(name: "Tollgate-Correlation-Id")
@@ -170,7 +172,7 @@ public struct PaymentClient: Sendable {
             reason = PaymentTerms.read(headerValue: response.headers.first(name: X402.paymentRequiredHeader), body: response.body)?.error
                 ?? "HTTP \(response.status)"
         }
-        try ledger.finish(purchase.id, state: delivered ? .delivered : .refused, status: response.status, correlationId: correlationId,
+        try ledger.finish(purchase.id, state: delivered ? .delivered : (resent ? .unknown : .refused), status: response.status, correlationId: correlationId,
                           transaction: receipt.map(\.transaction).flatMap { $0.isEmpty ? nil : $0 },
                           receipt: receiptHeader.flatMap(HeaderCodec.base64Bytes).map { String(decoding: $0, as: UTF8.self) },
                           reason: reason, nowMillis: Self.nowMillis())

@@ -1,0 +1,33 @@
+import Foundation
+import MCP
+import TollgateClient
+import TollgateCore
+import TollgateMCP
+
+extension PaymentClient {
+    /// Calls `tool` through a swift-sdk `Client` (modelcontextprotocol/swift-sdk), paying a PaymentRequired result
+    /// within the budget, recorded in the ledger, never twice for one call (the x402 MCP transport: the payment goes
+    /// in `_meta["x402/payment"]`, the receipt comes back in the result's `_meta["x402/payment-response"]`).
+    /// `server` names the server for the ledger and the budget's `hosts` limits (its URL).
+    public func callTool(_ client: Client, server: String, tool: String, arguments: [String: Value]? = nil,
+                         confirm: @Sendable (Quote) async -> Bool = { _ in true }) async throws -> (result: CallTool.Result, outcome: ToolOutcome) {
+        let json = try JSONValue.encoding(arguments ?? [:])
+        let outcome = try await callTool(server: server, tool: tool, arguments: json, confirm: confirm) { payment in
+            var meta: Metadata?
+            if let payment {
+                meta = Metadata(additionalFields: [ToolCall.paymentKey: try JSONDecoder().decode(Value.self, from: Data(payment.canonicalBytes))])
+            }
+            do {
+                let result = try await client.callTool(name: tool, arguments: arguments, meta: meta).value
+                return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "result": try JSONValue.encoding(result)]))
+            } catch let error as MCPError {
+                // A JSON-RPC error (among them the 402 form some servers use) is an answer, not a lost connection.
+                return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "error": try JSONValue.encoding(error)]))
+            }
+        }
+        guard let result = outcome.answer.result else {
+            throw ClientError(.serverRefused, "the tool call was refused: \(outcome.answer.error?["message"]?.string ?? "no result")")
+        }
+        return (try JSONDecoder().decode(CallTool.Result.self, from: Data(result.canonicalBytes)), outcome)
+    }
+}

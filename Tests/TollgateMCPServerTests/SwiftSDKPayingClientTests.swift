@@ -1,0 +1,96 @@
+import AsyncHTTPClient
+import Foundation
+import MCP
+import Testing
+import TollgateClient
+import TollgateClientMCP
+import TollgateCore
+import TollgateMCP
+import TollgateX402
+
+/// An agent built on the swift-sdk paying tools with `TollgateClient`: a swift-sdk `Client` calls a server whose
+/// tools `PaidTools` prices, through the real gateway and the development facilitator.
+@Suite struct SwiftSDKPayingClientTests {
+    static let server = "http://in-process.test/mcp"
+
+    static func wallet(_ budget: Budget = .standard) throws -> (PaymentClient, ExactEVMPayer) {
+        let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-agent-\(UUID().uuidString)/wallet.sqlite").path
+        var client = PaymentClient(http: .shared, payer: payer, ledger: try PaymentLedger(path: path), budget: budget, logger: InProcessStack.quiet)
+        client.attempts = 2
+        return (client, payer)
+    }
+
+    @Test func aSwiftSDKAgentPaysOnceWithinItsBudget() async throws {
+        try await InProcessStack.with { stack in
+            let (wallet, payer) = try Self.wallet()
+            let before = try await stack.balance(payer.address.checksummed)
+            let (result, outcome) = try await wallet.callTool(stack.client, server: Self.server, tool: "forecast", arguments: ["city": "Oslo"])
+            #expect(result.isError != true)
+            let purchase = try #require(outcome.purchase)
+            #expect(purchase.state == .delivered)
+            #expect(purchase.tool == "forecast")
+            #expect(purchase.amount == "10000")
+            #expect(purchase.transaction?.hasPrefix("0x") == true)
+            #expect(outcome.receipt?.success == true)
+            #expect(await stack.tools.runs("forecast") == 1)
+            #expect(try await stack.balance(payer.address.checksummed) == before - InProcessStack.price)
+            // A free tool costs nothing and records nothing.
+            let (echo, free) = try await wallet.callTool(stack.client, server: Self.server, tool: "echo", arguments: ["city": "Oslo"])
+            #expect(echo.isError != true)
+            #expect(free.purchase == nil)
+            #expect(try wallet.ledger.purchases().count == 1)
+        }
+    }
+
+    @Test func aToolLimitRefusesBeforeAnythingIsSigned() async throws {
+        try await InProcessStack.with { stack in
+            var budget = Budget.standard
+            budget.tools["forecast"] = .init(perPayment: MicroUnits(1_000))
+            let (wallet, payer) = try Self.wallet(budget)
+            let before = try await stack.balance(payer.address.checksummed)
+            do {
+                _ = try await wallet.callTool(stack.client, server: Self.server, tool: "forecast", arguments: ["city": "Oslo"])
+                Issue.record("a call above the tool's limit was paid")
+            } catch let error as ClientError {
+                #expect(error.code == .budgetExceeded)
+                #expect(error.message.contains("tool forecast"))
+            }
+            #expect(try wallet.ledger.purchases().isEmpty)
+            #expect(await stack.tools.runs("forecast") == 0)
+            #expect(try await stack.balance(payer.address.checksummed) == before)
+        }
+    }
+
+    /// The answer to the paid call is lost after the tool ran: the client sends the same authorization again, never a
+    /// new one; the MCP door refuses a spent payment even to its owner, so the purchase stays counted as `unknown`.
+    @Test func aLostAnswerIsNeverPaidTwice() async throws {
+        try await InProcessStack.with { stack in
+            let (wallet, payer) = try Self.wallet()
+            let before = try await stack.balance(payer.address.checksummed)
+            let sent = Sent()
+            let client = stack.client
+            let outcome = try await wallet.callTool(server: Self.server, tool: "forecast", arguments: .object(["city": .string("Oslo")])) { payment in
+                let meta = try payment.map { Metadata(additionalFields: [ToolCall.paymentKey: try JSONDecoder().decode(Value.self, from: Data($0.canonicalBytes))]) }
+                let result = try await client.callTool(name: "forecast", arguments: ["city": "Oslo"], meta: meta).value
+                if let payment, await sent.record(payment) == 1 { throw URLError(.networkConnectionLost) }
+                return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "result": try JSONValue.encoding(result)]))
+            }
+            #expect(await sent.payments.count == 2)
+            #expect(Set(await sent.payments).count == 1)
+            #expect(outcome.purchase?.state == .unknown)
+            #expect(outcome.purchase?.attempts == 2)
+            #expect(await stack.tools.runs("forecast") == 1)
+            #expect(try await stack.balance(payer.address.checksummed) == before - InProcessStack.price)
+            #expect(try wallet.ledger.spent(.overall, seconds: 3600, nowMillis: Int64(Date().timeIntervalSince1970 * 1000)) == MicroUnits(10_000))
+        }
+    }
+
+    actor Sent {
+        var payments: [JSONValue] = []
+        func record(_ payment: JSONValue) -> Int {
+            payments.append(payment)
+            return payments.count
+        }
+    }
+}
