@@ -10,6 +10,8 @@
 #   HTTP and stdio upstreams, the x402 SDK paying tools) and test_cluster.py (two `tollgate serve` on one
 #   PostgreSQL: copies of one proof, a revocation, a spend cap, PostgreSQL halted under load; it needs
 #   TOLLGATE_TEST_POSTGRES_URL, which scripts/test.sh sets, and fails without it);
+#   test_pay.py and test_wallet.py (`tollgate pay` / `tollgate wallet`, the agent's paying side: against `tollgate serve`,
+#   `tollgate mcp`, the x402 SDK's own resource server, and scripted v1, price-raising and JSON-RPC servers);
 #   `-k attacks` selects the attack suite only, `-k admin_openapi` the admin API one only,
 #   `-k hummingbird` the Hummingbird example only, `-k mcp` the MCP gateway only, `-k cluster` the cluster only.
 #   What the modules share (processes, checks, the SDK facilitator, config editing, teardown) is in

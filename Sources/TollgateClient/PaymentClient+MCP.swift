@@ -43,7 +43,14 @@ extension PaymentClient {
             logger.notice("re-sending the authorization signed earlier for this tool call", metadata: ["tollgate.purchase": "\(pending.id)"])
             return try await deliverTool(pending, terms: nil, resumed: true, send: send)
         }
-        let first = try await send(nil)
+        let first: JSONRPCMessage
+        do {
+            first = try await send(nil)
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw ClientError(.unreachable, "\(tool) at \(server) got no answer: \(error)")
+        }
         guard let required = Self.paymentRequired(first) else { return ToolOutcome(answer: first, resumed: false) }
         let terms = PaymentTerms(v2: required)
         let quote = try self.quote(terms, for: identity)

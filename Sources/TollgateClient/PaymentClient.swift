@@ -179,15 +179,21 @@ public struct PaymentClient: Sendable {
         return Outcome(response: response, terms: terms, purchase: try ledger.purchase(purchase.id), receipt: receipt, resumed: resumed)
     }
 
-    /// One HTTP exchange, the body read whole (up to `maxResponseBytes`).
+    /// One HTTP exchange, the body read whole (up to `maxResponseBytes`); no answer is `unreachable`.
     func send(_ request: Request) async throws -> Response {
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = HTTPMethod(rawValue: request.method.uppercased())
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
-        let response = try await http.execute(outgoing, timeout: .seconds(Int64(timeout.components.seconds)), logger: logger)
-        let body = try await response.body.collect(upTo: maxResponseBytes)
-        return Response(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body))
+        do {
+            let response = try await http.execute(outgoing, timeout: .seconds(Int64(timeout.components.seconds)), logger: logger)
+            let body = try await response.body.collect(upTo: maxResponseBytes)
+            return Response(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body))
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw ClientError(.unreachable, "\(request.method) \(request.url) got no answer: \(error)")
+        }
     }
 
     /// What identifies the purchase of `request`: method, URL and body, hashed.

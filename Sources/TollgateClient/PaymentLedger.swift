@@ -26,8 +26,18 @@ public final class PaymentLedger: Sendable {
             var configuration = Configuration()
             configuration.busyMode = .timeout(30)
             queue = try DatabaseQueue(path: path, configuration: configuration)
-            try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
-            try Self.migrator.migrate(queue)
+            // Many agents may open a new ledger at once: the schema is created under SQLite's cross-process write
+            // lock, versioned by `user_version` (GRDB's migrator serialises within one process only).
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.inTransaction(.immediate) {
+                    for (index, migration) in Self.migrations.enumerated() where try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0 <= index {
+                        try db.execute(sql: migration)
+                        try db.execute(sql: "PRAGMA user_version = \(index + 1)")
+                    }
+                    return .commit
+                }
+            }
         } catch let error as ClientError {
             throw error
         } catch {
@@ -43,24 +53,21 @@ public final class PaymentLedger: Sendable {
         return base + "/tollgate/wallet.sqlite"
     }
 
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("1-purchases") { db in
-            try db.execute(sql: """
-                CREATE TABLE purchase (
-                    id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, method TEXT NOT NULL, url TEXT NOT NULL, host TEXT NOT NULL,
-                    tool TEXT, request_key TEXT NOT NULL, network TEXT NOT NULL, asset TEXT NOT NULL, symbol TEXT NOT NULL,
-                    decimals INTEGER NOT NULL, payee TEXT NOT NULL, amount TEXT NOT NULL, units INTEGER NOT NULL, payer TEXT NOT NULL,
-                    x402_version INTEGER NOT NULL, proof_name TEXT NOT NULL, proof TEXT NOT NULL, nonce TEXT NOT NULL,
-                    valid_before INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, status INTEGER,
-                    correlation_id TEXT, "transaction" TEXT, receipt TEXT, reason TEXT, updated_at INTEGER NOT NULL
-                );
-                CREATE INDEX purchase_created ON purchase (created_at);
-                CREATE INDEX purchase_request ON purchase (request_key, state);
-                """)
-        }
-        return migrator
-    }
+    /// The schema, one entry per version (`PRAGMA user_version` counts the ones applied).
+    static let migrations = [
+        """
+        CREATE TABLE purchase (
+            id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, method TEXT NOT NULL, url TEXT NOT NULL, host TEXT NOT NULL,
+            tool TEXT, request_key TEXT NOT NULL, network TEXT NOT NULL, asset TEXT NOT NULL, symbol TEXT NOT NULL,
+            decimals INTEGER NOT NULL, payee TEXT NOT NULL, amount TEXT NOT NULL, units INTEGER NOT NULL, payer TEXT NOT NULL,
+            x402_version INTEGER NOT NULL, proof_name TEXT NOT NULL, proof TEXT NOT NULL, nonce TEXT NOT NULL,
+            valid_before INTEGER NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, status INTEGER,
+            correlation_id TEXT, "transaction" TEXT, receipt TEXT, reason TEXT, updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX purchase_created ON purchase (created_at);
+        CREATE INDEX purchase_request ON purchase (request_key, state);
+        """,
+    ]
 
     /// What the signer returns: the proof to send, and what the ledger keeps of it.
     public struct SignedProof: Sendable {

@@ -41,6 +41,8 @@ struct Wallet: AsyncParsableCommand {
         var network: String = "eip155:84532"
         @Option(help: "The token contract; default the network's USDC.")
         var asset: String?
+        @Option(help: "Seconds to wait for the node.")
+        var timeout: Int64 = 15
 
         func run() async throws {
             try await Wallet.running {
@@ -52,7 +54,7 @@ struct Wallet: AsyncParsableCommand {
                 guard let asset = asset ?? KnownAssets.usdc(network: network) else {
                     throw ClientError(.invalidRequest, "no USDC is known on \(network): pass --asset ADDRESS")
                 }
-                let atomic = try await TokenBalance.read(rpc: rpc, asset: asset, owner: payer.address.checksummed)
+                let atomic = try await TokenBalance.read(rpc: rpc, asset: asset, owner: payer.address.checksummed, timeout: .seconds(timeout))
                 let known = budget.knownAssets.asset(network: network, address: asset)
                 print("\(payer.address.checksummed) holds \(known.map { atomic.decimalString(decimals: $0.decimals) + " " + $0.symbol } ?? atomic.atomic + " atomic units") "
                       + "of \(asset) on \(network)")
@@ -156,7 +158,7 @@ struct Wallet: AsyncParsableCommand {
 
 /// A token balance from a JSON-RPC node: `eth_call` of `balanceOf(owner)`.
 enum TokenBalance {
-    static func read(rpc: String, asset: String, owner: String) async throws(ClientError) -> TokenAmount {
+    static func read(rpc: String, asset: String, owner: String, timeout: TimeAmount) async throws(ClientError) -> TokenAmount {
         guard let ownerBytes = HexString.decodeAllowingPrefix(owner), ownerBytes.count == 20 else {
             throw ClientError(.invalidRequest, "not an address: \(owner)")
         }
@@ -171,7 +173,7 @@ enum TokenBalance {
         request.body = .bytes(ByteBuffer(bytes: call.canonicalBytes))
         let answer: JSONValue?
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(15))
+            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
             answer = JSONValue.parse(Array(buffer: try await response.body.collect(upTo: 1 << 20)))
         } catch {
             throw ClientError(.unreachable, "the RPC node \(rpc) did not answer: \(error)")
