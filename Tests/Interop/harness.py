@@ -405,17 +405,26 @@ class Proc:
                 self.popen.wait(timeout=5)
 
 
+def track(popen: subprocess.Popen) -> subprocess.Popen:
+    """Kill `popen` when this process ends (and tell scripts/interop.sh, which kills what is left)."""
+    _children.append(popen)
+    if PIDFILE:
+        with open(PIDFILE, "a") as f:
+            f.write(f"{popen.pid}\n")
+    return popen
+
+
+def kill_tracked() -> None:
+    _kill_children()
+
+
 def start(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> Proc:
     log = workdir / f"{name}.log"
     fh = open(log, "ab")
     popen = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              cwd=workdir, env=env)
     fh.close()
-    _children.append(popen)
-    if PIDFILE:
-        with open(PIDFILE, "a") as f:
-            f.write(f"{popen.pid}\n")
-    return Proc(name, popen, log)
+    return Proc(name, track(popen), log)
 
 
 def wait_until(what: str, probe: Callable[[], Any], proc: Proc, timeout: float) -> None:
@@ -620,6 +629,20 @@ def finish(workdir: Path, procs: dict[str, Proc], failed: int | bool, tail_lines
             print(f"--- {name} log tail ({p.log}):\n{p.tail(tail_lines)}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def reply(handler: BaseHTTPRequestHandler, status: int, headers, body: bytes) -> None:
+    """Answers from a stub or proxy handler (`headers`: pairs or a dict); a client that went away is not an error."""
+    try:
+        handler.send_response(status)
+        for name, value in (headers.items() if isinstance(headers, dict) else headers):
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.wfile.flush()
+    except OSError:
+        pass
 
 
 class LocalServer:

@@ -79,7 +79,7 @@ from x402.schemas import parse_payment_required
 from harness import (  # shared helpers (harness.py is not a test module)
     NETWORK, NO_LIMITS_YAML, PRICE_ATOMIC, R_NONCE_USED, R_RESOURCE, R_SIGNATURE, ROOT,
     TOLLGATE_BIN, USDC_BASE_SEPOLIA, Checks, LocalServer, Proc, child_env, drop_top_level, finish, free_port,
-    http_status, new_workdir, require_file, sdk_client, start, startup_failed, wait_until,
+    http_status, new_workdir, reply, require_file, sdk_client, start, startup_failed, wait_until,
 )
 
 MCP_QUICKSTART = ROOT / "examples" / "mcp-quickstart" / "tollgate.yaml"
@@ -203,16 +203,7 @@ class RecordingProxy(LocalServer):
                     if method == "POST":
                         proxy.counts[self.path.split("?")[0]] += 1
                     proxy.records.append({"method": method, "path": self.path, "body": parsed, "status": status})
-                try:
-                    self.send_response(status)
-                    for k, v in out:
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    self.wfile.flush()
-                except OSError:
-                    pass
+                reply(self, status, out, body)
 
             def do_GET(self) -> None:  # noqa: N802
                 self._relay("GET")

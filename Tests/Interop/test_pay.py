@@ -48,7 +48,6 @@ Environment:
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import re
 import secrets
@@ -70,9 +69,9 @@ import pytest
 from eth_account import Account
 
 from harness import (  # shared helpers (harness.py is not a test module)
-    HERE, NETWORK, NO_LIMITS_YAML, PIDFILE, PRICE_ATOMIC, QUICKSTART, QUICKSTART_PAY_TO, ROOT, TOLLGATE_BIN,
+    HERE, NETWORK, NO_LIMITS_YAML, PRICE_ATOMIC, QUICKSTART, QUICKSTART_PAY_TO, ROOT, TOLLGATE_BIN,
     USDC_BASE_SEPOLIA, Checks, LocalServer, Proc, body_json, child_env, drop_top_level, fac_stats, finish,
-    free_port, http_status, make_config, new_workdir, require_file, start, start_sdk_facilitator,
+    free_port, http_status, kill_tracked, make_config, new_workdir, reply, require_file, start, start_sdk_facilitator, track,
     start_upstream, startup_failed, try_decode, wait_until,
 )
 
@@ -104,20 +103,6 @@ PREMIUM_ROUTE = f"""\
 # Running `tollgate pay` / `tollgate wallet`
 # ----------------------------------------------------------------------------------------------
 
-_pay_procs: list[subprocess.Popen] = []
-
-
-def _kill_pay_procs() -> None:
-    for p in _pay_procs:
-        if p.poll() is None:
-            try:
-                p.kill()
-                p.wait(timeout=5)
-            except Exception:  # noqa: BLE001
-                pass
-
-
-atexit.register(_kill_pay_procs)
 
 
 @dataclass
@@ -157,13 +142,8 @@ def pay_env(key: str | None, workdir: Path) -> dict[str, str]:
 
 
 def spawn(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                         cwd=cwd, env=env)
-    _pay_procs.append(p)
-    if PIDFILE:
-        with open(PIDFILE, "a") as f:
-            f.write(f"{p.pid}\n")
-    return p
+    return track(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                  cwd=cwd, env=env))
 
 
 def collect(p: subprocess.Popen, argv: list[str], started: float, timeout: float = 60) -> PayRun:
@@ -284,16 +264,7 @@ class PayProxy(LocalServer):
                 if action == "forward_then_drop" or status == 599:
                     self._close_unanswered()
                     return
-                try:
-                    self.send_response(status)
-                    for k, v in out:
-                        self.send_header(k, v)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    self.wfile.flush()
-                except OSError:
-                    pass
+                reply(self, status, out, body)
 
             def do_GET(self) -> None:  # noqa: N802
                 self._handle("GET")
@@ -455,7 +426,7 @@ def stack(request) -> Stack:
     print(f"gateway {gateway}  upstream {upstream}  dev facilitator {facilitator}")
     yield s
 
-    _kill_pay_procs()
+    kill_tracked()
     for p in s.proxies:
         p.stop()
     finish(workdir, procs, request.session.testsfailed)

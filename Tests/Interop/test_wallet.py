@@ -33,7 +33,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from harness import TOLLGATE_BIN, USDC_BASE_SEPOLIA, new_workdir
+from harness import TOLLGATE_BIN, USDC_BASE_SEPOLIA, new_workdir, reply
 
 PAY_TO = "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
 TYPES = {
@@ -72,13 +72,7 @@ class Scripted:
                 body = self.rfile.read(length) if length else b""
                 with outer.lock:
                     outer.seen.append({k.lower(): v for k, v in self.headers.items()} | {":body": body.decode(errors="replace")})
-                status, headers, payload = answer(self, body)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                reply(self, *answer(self, body))
 
             do_GET = handle_any
             do_POST = handle_any
