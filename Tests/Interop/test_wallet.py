@@ -13,6 +13,7 @@ The servers run in this process on free 127.0.0.1 ports; the payer's signatures 
   3 `tollgate wallet balance --rpc`: the balance read from a scripted JSON-RPC node (`eth_call balanceOf`)
   4 `tollgate wallet export`: CSV and JSON carry the purchase, never the signed proof; `wallet ledger`, `spend`
   5 bad input: a budget file with a wrong key, an unreadable key, an argument pay cannot parse: exit 1, one line
+  6 on a terminal (a pty): the terms and the budget, then `Pay? [y/N]`; `n` pays nothing (exit 2), `y` pays once
 """
 
 from __future__ import annotations
@@ -238,3 +239,45 @@ def test_bad_input_exits_1_with_one_line(workdir: Path) -> None:
     assert run.returncode == 1 and b"invalid_request" in run.stderr
     run = pay(workdir, "pay", "http://127.0.0.1:1/x", "--yes", "--timeout", "2", key=key, ledger=ledger)
     assert run.returncode == 3 and b"unreachable" in run.stderr, run.stderr   # nothing listens: the server failed
+
+
+def test_on_a_terminal_it_asks_and_pays_only_on_yes(workdir: Path) -> None:
+    """The prompt: the terms and the budget on the terminal, then `Pay? [y/N]`; `n` pays nothing (exit 2), `y` pays."""
+    import pty
+    import select
+
+    account = Account.create()
+    paid: list[str] = []
+
+    def answer(handler, body):
+        if handler.headers.get("X-PAYMENT"):
+            paid.append(handler.headers["X-PAYMENT"])
+            return 200, {"Content-Type": "text/plain"}, b"bought"
+        return 402, {"Content-Type": "application/json"}, json.dumps(v1_terms(server.url + "/t")).encode()
+
+    server = Scripted(answer)
+    try:
+        ledger = workdir / "wallet.sqlite"
+        for reply_text, status in (("n", 2), ("y", 0)):
+            master, slave = pty.openpty()
+            env = dict(os.environ, TOLLGATE_PAYER_KEY=account.key.hex(), TOLLGATE_LEDGER=str(ledger))
+            proc = subprocess.Popen([str(TOLLGATE_BIN), "pay", server.url + "/t"], stdin=slave, stdout=subprocess.PIPE,
+                                    stderr=slave, env=env, cwd=workdir)
+            os.close(slave)
+            seen = b""
+            deadline = 30.0
+            while b"Pay? [y/N]" not in seen and deadline > 0:
+                ready, _, _ = select.select([master], [], [], 0.5)
+                deadline -= 0.5
+                if ready:
+                    seen += os.read(master, 4096)
+            assert b"Pay? [y/N]" in seen, seen
+            assert b"would pay: 0.01 USDC" in seen and b"budget per_day (overall)" in seen, seen
+            os.write(master, (reply_text + "\n").encode())
+            out, _ = proc.communicate(timeout=30)
+            os.close(master)
+            assert proc.returncode == status, (reply_text, proc.returncode, seen)
+            assert out == (b"bought" if reply_text == "y" else b"")
+        assert len(paid) == 1
+    finally:
+        server.stop()
