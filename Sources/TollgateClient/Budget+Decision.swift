@@ -1,4 +1,5 @@
 import TollgateCore
+import TollgateX402
 
 /// An offer the budget may pay, with its price in budget units.
 public struct PaymentChoice: Sendable, Hashable {
@@ -12,6 +13,9 @@ public struct PaymentChoice: Sendable, Hashable {
 }
 
 extension Budget {
+    /// How long an authorization may be asked to stay valid (`maxTimeoutSeconds`).
+    public static let validity = 10...3600
+
     /// The offers of `terms` this budget allows, cheapest first; when none is allowed, the error says why the
     /// first refused offer was refused (a payee outside the allow-list, a network, an asset, a price over the limit).
     public func choose(_ terms: PaymentTerms, host: String?, tool: String?) throws(ClientError) -> [PaymentChoice] {
@@ -41,6 +45,13 @@ extension Budget {
             }
             guard let units = MicroUnits(atomic: amount, decimals: asset.decimals) else {
                 refusals.append(ClientError(.budgetExceeded, "the offer asks for \(amount) atomic units, beyond any budget"))
+                continue
+            }
+            // The server picks how long the authorization lives: a bearer instrument for years, or one that is dead
+            // before it arrives, is not signed.
+            guard Self.validity.contains(option.requirements.maxTimeoutSeconds) else {
+                refusals.append(ClientError(.noPayableOffer, "the offer asks for an authorization valid \(option.requirements.maxTimeoutSeconds) s "
+                                                + "(accepted: \(Self.validity.lowerBound) to \(Self.validity.upperBound) s)"))
                 continue
             }
             let choice = PaymentChoice(option: option, amount: amount, units: units, asset: asset)

@@ -21,7 +21,13 @@ extension Budget {
             throw ClientError(.invalidBudget, "\(source) must be a mapping of limits")
         }
         var budget = Budget(overall: try limits(root, path: "", allowing: ["hosts", "payees", "tools", "allow", "assets"], source: source))
-        budget.hosts = try scoped(root["hosts"], path: "hosts", source: source) { $0.lowercased() }
+        // A file that sets no overall limit (only allow-lists, or only per-host limits) keeps the standard ones: a
+        // budget file never makes spending unlimited by leaving a key out.
+        if !limitKeys.contains(where: { root[$0] != nil }) { budget.overall = Budget.standard.overall }
+        budget.hosts = try scoped(root["hosts"], path: "hosts", source: source) { Budget.normalized($0) }
+        for host in budget.hosts.keys where host.contains(":") || host.contains("/") {
+            throw ClientError(.invalidBudget, "\(source): hosts.\(host) must be a host name alone, without a port or path")
+        }
         budget.payees = try scoped(root["payees"], path: "payees", source: source) { $0.lowercased() }
         budget.tools = try scoped(root["tools"], path: "tools", source: source) { $0 }
         if let allow = root["allow"] {

@@ -66,6 +66,14 @@ public struct Budget: Sendable, Hashable {
     public static let standard = Budget(overall: Limits(perPayment: MicroUnits(250_000), perHour: MicroUnits(2_000_000),
                                                         perDay: MicroUnits(5_000_000), perMonth: MicroUnits(50_000_000)))
 
+    /// A host as budgets and the ledger name it: lowercased, without a trailing dot (`API.example.com.` is
+    /// `api.example.com`, so a spelling cannot step around a host's limit).
+    public static func normalized(_ host: String) -> String {
+        var host = host.lowercased()
+        while host.hasSuffix(".") { host.removeLast() }
+        return host
+    }
+
     /// Every scope with limits: overall first, then hosts, payees and tools by name.
     public var allScopes: [(scope: SpendScope, limits: Limits)] {
         [(.overall, overall)] + hosts.sorted { $0.key < $1.key }.map { (.host($0.key), $0.value) }
@@ -75,7 +83,7 @@ public struct Budget: Sendable, Hashable {
     /// The limits that apply to a payment, with the scope each belongs to.
     func scopes(host: String?, payee: String, tool: String?) -> [(scope: SpendScope, limits: Limits)] {
         var scopes: [(SpendScope, Limits)] = [(.overall, overall)]
-        if let host, let limits = hosts[host.lowercased()] { scopes.append((.host(host.lowercased()), limits)) }
+        if let host = host.map(Self.normalized), let limits = hosts[host] { scopes.append((.host(host), limits)) }
         if let limits = payees[payee.lowercased()] { scopes.append((.payee(payee.lowercased()), limits)) }
         if let tool, let limits = tools[tool] { scopes.append((.tool(tool), limits)) }
         return scopes
@@ -108,7 +116,8 @@ public struct MicroUnits: Sendable, Hashable, Comparable, CustomStringConvertibl
 
     /// A decimal in units ("0.05"); nil when it is not a non-negative decimal with at most six fractional digits.
     public init?(decimal text: String) {
-        guard let amount = TokenAmount(decimal: text.trimmingCharacters(in: .whitespaces), decimals: 6), let value = Int64(amount.atomic) else {
+        guard let amount = TokenAmount(decimal: text.trimmingCharacters(in: .whitespaces), decimals: 6), let value = Int64(amount.atomic),
+              value <= Self.ceiling.value else {
             return nil
         }
         self.value = value
@@ -123,16 +132,23 @@ public struct MicroUnits: Sendable, Hashable, Comparable, CustomStringConvertibl
             let cut = decimals - 6
             let dropped = digits.count > cut ? String(digits.suffix(cut)) : digits
             digits = digits.count > cut ? String(digits.dropLast(cut)) : "0"
-            guard var whole = Int64(digits) else { return nil }
+            guard var whole = Int64(digits), whole <= Self.ceiling.value else { return nil }
             if dropped.contains(where: { $0 != "0" }) { whole += 1 }
             self.value = whole
             return
         }
-        guard let value = Int64(digits) else { return nil }
+        guard let value = Int64(digits), value <= Self.ceiling.value else { return nil }
         self.value = value
     }
 
-    public static func + (lhs: MicroUnits, rhs: MicroUnits) -> MicroUnits { MicroUnits(lhs.value &+ rhs.value) }
+    /// No budget counts beyond a billion units (10^15 millionths): an offer above it is refused, and sums cannot wrap.
+    public static let ceiling = MicroUnits(1_000_000_000_000_000)
+
+    /// Saturating: a sum past `ceiling` is `ceiling + 1`, above every limit.
+    public static func + (lhs: MicroUnits, rhs: MicroUnits) -> MicroUnits {
+        let (sum, overflow) = lhs.value.addingReportingOverflow(rhs.value)
+        return overflow || sum > ceiling.value ? MicroUnits(ceiling.value + 1) : MicroUnits(sum)
+    }
     public static func < (lhs: MicroUnits, rhs: MicroUnits) -> Bool { lhs.value < rhs.value }
 
     /// "0.05", "2", "0.000001".

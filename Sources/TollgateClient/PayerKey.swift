@@ -12,14 +12,7 @@ public enum PayerKey {
         let text: String
         let source: String
         if let keyFile {
-            var status = stat()
-            guard stat(keyFile, &status) == 0, let contents = try? String(contentsOfFile: keyFile, encoding: .utf8) else {
-                throw ClientError(.invalidKey, "cannot read the key file \(keyFile)")
-            }
-            guard status.st_mode & 0o077 == 0 else {
-                throw ClientError(.invalidKey, "the key file \(keyFile) can be read by others (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 it")
-            }
-            text = contents
+            text = try read(keyFile)
             source = "the key file \(keyFile)"
         } else if let value = environment[environmentVariable], !value.isEmpty {
             text = value
@@ -29,6 +22,25 @@ public enum PayerKey {
         }
         guard let payer = parse(text) else { throw ClientError(.invalidKey, "\(source) does not hold a secp256k1 private key (64 hex digits)") }
         return payer
+    }
+
+    /// The key file's text: checked on the open descriptor (a regular file, owned by this user, readable by nobody
+    /// else) before anything is read, and at most 1 KiB of it.
+    static func read(_ path: String) throws(ClientError) -> String {
+        let descriptor = open(path, O_RDONLY | O_NOFOLLOW)
+        guard descriptor >= 0 else { throw ClientError(.invalidKey, "cannot read the key file \(path)") }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw ClientError(.invalidKey, "the key file \(path) is not a regular file")
+        }
+        guard status.st_mode & 0o077 == 0, status.st_uid == geteuid() else {
+            throw ClientError(.invalidKey, "the key file \(path) can be read by others or is not yours (mode \(String(status.st_mode & 0o777, radix: 8))); chmod 600 it")
+        }
+        var bytes = [UInt8](repeating: 0, count: 1024)
+        let count = bytes.withUnsafeMutableBytes { Foundation.read(descriptor, $0.baseAddress, 1024) }
+        guard count > 0 else { throw ClientError(.invalidKey, "cannot read the key file \(path)") }
+        return String(decoding: bytes.prefix(count), as: UTF8.self)
     }
 
     /// A key in hex (64 digits, `0x` optional, surrounding whitespace ignored).

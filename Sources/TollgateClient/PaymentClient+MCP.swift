@@ -57,12 +57,31 @@ extension PaymentClient {
         guard let choice = quote.choice else { throw quote.refusal ?? ClientError(.noPayableOffer, "nothing to pay") }
         guard await confirm(quote) else { throw ClientError(.declined, "payment of \(choice.price) for \(tool) declined") }
         let signer = ProofSigner(payer: payer)
-        let purchase = try ledger.authorize(choice, for: identity, budget: budget, nowMillis: Self.nowMillis()) { id in
+        let authorization = try ledger.authorize(choice, for: identity, budget: budget, nowMillis: Self.nowMillis()) { id in
             let payload = try signer.payload(choice, terms: terms, purchaseId: id, nowSeconds: Self.nowMillis() / 1000)
             let proof = String(decoding: try JSONValue.encoding(payload).canonicalBytes, as: UTF8.self)
             return ProofSigner.LedgerProof(name: "_meta." + ToolCall.paymentKey, value: proof, payload: payload).signed(payer: payer, version: 2)
         }
-        return try await deliverTool(purchase, terms: terms, resumed: false, send: send)
+        switch authorization {
+        case .signed(let purchase): return try await deliverTool(purchase, terms: terms, resumed: false, send: send)
+        case .pending(let purchase): return try await deliverTool(purchase, terms: terms, resumed: true, send: send)
+        }
+    }
+
+    /// What a paid tool asks and what the budget says of it; nothing is signed or recorded (`--dry-run`).
+    public func quoteTool(url: String, tool: String, arguments: JSONValue, headers: [(String, String)] = []) async throws -> (JSONRPCMessage, Quote?) {
+        let session = MCPSession(upstream: MCPHTTPUpstream(url: url, client: http, timeoutSeconds: Double(timeout.components.seconds),
+                                                           maxResponseBytes: maxResponseBytes),
+                                 headers: headers)
+        let identity = try Self.identity(url: url, tool: tool, arguments: arguments)
+        let first: JSONRPCMessage
+        do {
+            first = try await session.call(tool: tool, arguments: arguments, payment: nil)
+        } catch {
+            throw ClientError(.unreachable, "\(tool) at \(url) got no answer: \(error)")
+        }
+        guard let required = Self.paymentRequired(first) else { return (first, nil) }
+        return (first, try quote(PaymentTerms(v2: required), for: identity))
     }
 
     func deliverTool(_ purchase: Purchase, terms: PaymentTerms?, resumed: Bool,
@@ -72,7 +91,7 @@ extension PaymentClient {
         }
         var lastProblem = "no answer"
         for attempt in 0..<max(1, attempts) {
-            if attempt > 0 { guard purchase.validBefore > Self.nowMillis() / 1000 + 5 else { break } }
+            if attempt > 0 { guard purchase.validBefore > Self.nowMillis() / 1000 + Purchase.resendMarginSeconds else { break } }
             try ledger.sending(purchase.id, nowMillis: Self.nowMillis())
             let answer: JSONRPCMessage
             do {
@@ -84,17 +103,30 @@ extension PaymentClient {
             }
             let receiptValue = answer.result?["_meta"]?[ToolCall.paymentResponseKey]
             let receipt = receiptValue.flatMap { try? JSONDecoder().decode(X402.SettleResponse.self, from: Data($0.canonicalBytes)) }
-            let delivered = answer.result != nil && answer.result?["isError"] != .bool(true)
-            let reason = delivered ? nil : (Self.paymentRequired(answer)?.error ?? answer.error?["message"]?.string ?? "the tool answered isError")
-            // As for HTTP: a refusal of a re-sent proof may hide a first send that was taken.
-            let state: Purchase.State = delivered ? .delivered : (resumed || attempt > 0 ? .unknown : .refused)
-            try ledger.finish(purchase.id, state: state, status: nil, correlationId: nil,
+            // Delivered: a result that is not an error. A successful receipt without one: settled, not delivered.
+            // Terms again: a refusal (`unknown` in the ledger once the proof was sent twice). A tool error or a
+            // JSON-RPC error: unknown (the tool was not charged; the same authorization is what a later run sends).
+            let ending: PaymentLedger.Ending
+            var reason: String?
+            if answer.result != nil, answer.result?["isError"] != .bool(true) {
+                ending = .delivered
+            } else if receipt?.success == true {
+                ending = .settledUndelivered
+                reason = "settled, the tool answered isError"
+            } else if let again = Self.paymentRequired(answer) {
+                ending = .refusal
+                reason = again.error ?? "payment required again"
+            } else {
+                ending = .unknown
+                reason = answer.error?["message"]?.string ?? "the tool answered isError"
+            }
+            try ledger.finish(purchase.id, ending, status: nil, correlationId: nil,
                               transaction: receipt.map(\.transaction).flatMap { $0.isEmpty ? nil : $0 },
                               receipt: receiptValue.map { String(decoding: $0.canonicalBytes, as: UTF8.self) }, reason: reason,
                               nowMillis: Self.nowMillis())
             return ToolOutcome(answer: answer, terms: terms, purchase: try ledger.purchase(purchase.id), receipt: receipt, resumed: resumed)
         }
-        try ledger.finish(purchase.id, state: .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil, reason: lastProblem,
+        try ledger.finish(purchase.id, .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil, reason: lastProblem,
                           nowMillis: Self.nowMillis())
         throw ClientError(.unreachable, "no answer to the paid tool call after \(attempts) sends of the same authorization (\(lastProblem)); "
                                         + "purchase \(purchase.id) is pending: the next run re-sends it (tollgate wallet pending)")
@@ -124,7 +156,7 @@ extension PaymentClient {
         var hash = SHA256()
         hash.update(data: Array("tools/call".utf8) + [0] + Array(url.utf8) + [0] + Array(tool.utf8) + [0])
         hash.update(data: arguments.canonicalBytes)
-        return PaymentLedger.Request(method: "tools/call", url: url, host: host.lowercased(), tool: tool, key: HexString.encode(hash.finalize()))
+        return PaymentLedger.Request(method: "tools/call", url: url, host: Budget.normalized(host), tool: tool, key: HexString.encode(hash.finalize()))
     }
 }
 
@@ -141,9 +173,14 @@ final class MCPSession: Sendable {
         self.headers = headers
     }
 
+    /// The era is chosen on the unpaid call: a paid call is sent once per attempt in the era already known, never
+    /// replayed through a handshake (a timeout after the server took the payment must not look like a refusal).
     func call(tool: String, arguments: JSONValue, payment: JSONValue?) async throws -> JSONRPCMessage {
         if let handshake = legacy.withLock({ $0 }) {
             return try await send(toolCall(tool: tool, arguments: arguments, payment: payment, perRequest: false), tool: tool, handshake: handshake)
+        }
+        if payment != nil {
+            return try await send(toolCall(tool: tool, arguments: arguments, payment: payment, perRequest: true), tool: tool, handshake: nil)
         }
         do {
             let answer = try await send(toolCall(tool: tool, arguments: arguments, payment: payment, perRequest: true), tool: tool, handshake: nil)
@@ -165,16 +202,23 @@ final class MCPSession: Sendable {
             "params": .object(["protocolVersion": .string(version), "capabilities": .object([:]),
                                "clientInfo": .object(["name": .string("tollgate-pay"), "version": .string("1")])]),
         ]))
-        let answer = try await upstream.call(request, callerFields: fields(method: "initialize", tool: nil, handshake: nil), contract: [:])
+        let answer = try await upstream.call(request, callerFields: fields(method: "initialize", tool: nil, handshake: nil), contract: userFields)
         let session = answer.headerFields[.mcpSessionId]
         let agreed = answer.message.result?["protocolVersion"]?.string ?? version
         let initialized = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "method": .string("notifications/initialized")]))
-        _ = try? await upstream.call(initialized, callerFields: fields(method: nil, tool: nil, handshake: (session, agreed)), contract: [:])
+        _ = try? await upstream.call(initialized, callerFields: fields(method: nil, tool: nil, handshake: (session, agreed)), contract: userFields)
         return (session, agreed)
     }
 
     private func send(_ message: JSONRPCMessage, tool: String, handshake: (session: String?, version: String)?) async throws -> JSONRPCMessage {
-        try await upstream.call(message, callerFields: fields(method: "tools/call", tool: tool, handshake: handshake), contract: [:]).message
+        try await upstream.call(message, callerFields: fields(method: "tools/call", tool: tool, handshake: handshake), contract: userFields).message
+    }
+
+    /// The caller's own headers (`-H`: credentials for the server), sent with every request.
+    private var userFields: HTTPFields {
+        var fields = HTTPFields()
+        for (name, value) in headers { if let field = HTTPField.Name(name) { fields.append(HTTPField(name: field, value: value)) } }
+        return fields
     }
 
     private func fields(method: String?, tool: String?, handshake: (session: String?, version: String)?) -> HTTPFields {
@@ -183,7 +227,6 @@ final class MCPSession: Sendable {
         if let session = handshake?.session { fields[.mcpSessionId] = session }
         if handshake == nil, let method { fields[.mcpMethod] = method }
         if handshake == nil, let tool { fields[.mcpName] = tool }
-        for (name, value) in headers { if let field = HTTPField.Name(name) { fields[field] = value } }
         return fields
     }
 

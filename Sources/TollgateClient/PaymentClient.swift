@@ -95,10 +95,14 @@ public struct PaymentClient: Sendable {
         guard let choice = quote.choice else { throw quote.refusal ?? ClientError(.noPayableOffer, "nothing to pay") }
         guard await confirm(quote) else { throw ClientError(.declined, "payment of \(choice.price) to \(choice.option.payTo) declined") }
         let signer = ProofSigner(payer: payer)
-        let purchase = try ledger.authorize(choice, for: identity, budget: budget, nowMillis: Self.nowMillis()) { id in
+        let authorization = try ledger.authorize(choice, for: identity, budget: budget, nowMillis: Self.nowMillis()) { id in
             try signer.header(choice, terms: terms, purchaseId: id, nowSeconds: Self.nowMillis() / 1000).signed(payer: payer, version: terms.version)
         }
-        var outcome = try await deliver(purchase, request: request, terms: terms, resumed: false)
+        var outcome: Outcome
+        switch authorization {
+        case .signed(let purchase): outcome = try await deliver(purchase, request: request, terms: terms, resumed: false)
+        case .pending(let purchase): outcome = try await deliver(purchase, request: request, terms: terms, resumed: true)
+        }
         outcome.terms = terms
         return outcome
     }
@@ -134,7 +138,7 @@ public struct PaymentClient: Sendable {
         var lastProblem = "no answer"
         for attempt in 0..<max(1, attempts) {
             if attempt > 0 {
-                guard purchase.validBefore > Self.nowMillis() / 1000 + 5 else { break }
+                guard purchase.validBefore > Self.nowMillis() / 1000 + Purchase.resendMarginSeconds else { break }
             }
             try ledger.sending(purchase.id, nowMillis: Self.nowMillis())
             let response: Response
@@ -152,27 +156,37 @@ public struct PaymentClient: Sendable {
                 try await Task.sleep(for: Self.backoff(attempt, retryAfter: response.headers.first(name: "Retry-After")))
                 continue
             }
-            return try record(purchase, response: response, terms: terms, resumed: resumed, resent: resumed || attempt > 0)
+            return try record(purchase, response: response, terms: terms, resumed: resumed)
         }
-        try ledger.finish(purchase.id, state: .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil,
+        try ledger.finish(purchase.id, .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil,
                           reason: lastProblem, nowMillis: Self.nowMillis())
         throw ClientError(.unreachable, "no answer to the paid request after \(attempts) sends of the same authorization (\(lastProblem)); "
                                         + "purchase \(purchase.id) is pending: the next run of this request re-sends it (tollgate wallet pending)")
     }
 
-    /// Records the answer. A refusal of a proof sent before (`resent`) may only mean that the first send was taken
-    /// and its answer lost: that purchase is `unknown`, not `refused`, so it keeps counting against the budget.
-    func record(_ purchase: Purchase, response: Response, terms: PaymentTerms?, resumed: Bool, resent: Bool) throws -> Outcome {
+    /// Records the answer: 2xx delivered; a successful receipt without delivery settled (a refund may follow); a 402
+    /// a refusal (`refused`, or `unknown` when the proof had been sent before: the first send may have been taken);
+    /// anything else unknown, so the same proof is what a later run sends.
+    func record(_ purchase: Purchase, response: Response, terms: PaymentTerms?, resumed: Bool) throws -> Outcome {
         let receiptHeader = response.headers.first(name: X402.paymentResponseHeader) ?? response.headers.first(name: "X-PAYMENT-RESPONSE")
         let receipt = receiptHeader.flatMap { HeaderCodec.decode(X402.SettleResponse.self, header: $0) }
         let correlationId = response.headers.first(name: "Tollgate-Correlation-Id")
-        let delivered = (200..<300).contains(response.status)
+        let ending: PaymentLedger.Ending
         var reason: String?
-        if !delivered {
-            reason = PaymentTerms.read(headerValue: response.headers.first(name: X402.paymentRequiredHeader), body: response.body)?.error
-                ?? "HTTP \(response.status)"
+        if (200..<300).contains(response.status) {
+            ending = .delivered
+        } else if receipt?.success == true {
+            ending = .settledUndelivered
+            reason = "settled, not delivered: HTTP \(response.status)"
+                + (response.headers.first(name: "Tollgate-Refund").map { ", refund \($0)" } ?? "")
+        } else if response.status == 402 {
+            ending = .refusal
+            reason = PaymentTerms.read(headerValue: response.headers.first(name: X402.paymentRequiredHeader), body: response.body)?.error ?? "HTTP 402"
+        } else {
+            ending = .unknown
+            reason = "HTTP \(response.status)"
         }
-        try ledger.finish(purchase.id, state: delivered ? .delivered : (resent ? .unknown : .refused), status: response.status, correlationId: correlationId,
+        try ledger.finish(purchase.id, ending, status: response.status, correlationId: correlationId,
                           transaction: receipt.map(\.transaction).flatMap { $0.isEmpty ? nil : $0 },
                           receipt: receiptHeader.flatMap(HeaderCodec.base64Bytes).map { String(decoding: $0, as: UTF8.self) },
                           reason: reason, nowMillis: Self.nowMillis())
@@ -187,7 +201,8 @@ public struct PaymentClient: Sendable {
         if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
         do {
             let response = try await http.execute(outgoing, timeout: .seconds(Int64(timeout.components.seconds)), logger: logger)
-            let body = try await response.body.collect(upTo: maxResponseBytes)
+            // Terms are small: a 402 body larger than 1 MiB is not read whole (a hostile server's memory bomb).
+            let body = try await response.body.collect(upTo: response.status.code == 402 ? min(maxResponseBytes, 1 << 20) : maxResponseBytes)
             return Response(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body))
         } catch let error as CancellationError {
             throw error
@@ -206,7 +221,7 @@ public struct PaymentClient: Sendable {
         var hash = SHA256()
         hash.update(data: Array(request.method.uppercased().utf8) + [0] + Array(request.url.utf8) + [0])
         hash.update(data: request.body ?? [])
-        return PaymentLedger.Request(method: request.method.uppercased(), url: request.url, host: host.lowercased(), tool: nil,
+        return PaymentLedger.Request(method: request.method.uppercased(), url: request.url, host: Budget.normalized(host), tool: nil,
                                      key: HexString.encode(hash.finalize()))
     }
 

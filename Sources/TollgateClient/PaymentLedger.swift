@@ -18,11 +18,11 @@ public final class PaymentLedger: Sendable {
             if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
-            if !FileManager.default.fileExists(atPath: path) {
-                guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                    throw ClientError(.ledger, "cannot create the ledger \(path)")
-                }
-            }
+            // Created in place (no temporary file renamed over it, which could split agents opening a new ledger at
+            // once onto two files), readable by its owner only.
+            let descriptor = open(path, O_RDWR | O_CREAT, 0o600)
+            guard descriptor >= 0 else { throw ClientError(.ledger, "cannot create the ledger \(path)") }
+            close(descriptor)
             var configuration = Configuration()
             configuration.busyMode = .timeout(30)
             queue = try DatabaseQueue(path: path, configuration: configuration)
@@ -88,14 +88,23 @@ public final class PaymentLedger: Sendable {
         public var key: String
     }
 
+    /// What `authorize` did: signed a new authorization, or found one already signed for the same request that can
+    /// still settle (another run got there first), which is sent again instead.
+    public enum Authorization: Sendable {
+        case signed(Purchase)
+        case pending(Purchase)
+    }
+
     /// Checks `choice` against every limit of `budget` and, when it fits, signs it (`sign`, given the purchase id to
     /// send as its `payment-identifier`) and records it, all in one transaction no other process can interleave with.
+    /// An unanswered authorization for the same request, still able to settle, is returned instead (`pending`): two
+    /// runs of one purchase never sign twice, however close together they start.
     public func authorize(_ choice: PaymentChoice, for request: Request, budget: Budget, nowMillis: Int64,
-                          sign: (_ purchaseId: String) throws -> SignedProof) throws -> Purchase {
-        let nowSeconds = nowMillis / 1000
-        return try write { db in
+                          sign: (_ purchaseId: String) throws -> SignedProof) throws -> Authorization {
+        try write { db in
+            if let pending = try Self.reusable(db, requestKey: request.key, nowMillis: nowMillis) { return .pending(pending) }
             if let refusal = try budget.windowBreach(choice, host: request.host, tool: request.tool, spent: { scope, seconds in
-                try Self.spent(db, scope: scope, since: nowMillis - seconds * 1000, nowSeconds: nowSeconds)
+                try Self.spent(db, scope: scope, since: nowMillis - seconds * 1000)
             }) {
                 throw refusal
             }
@@ -109,14 +118,15 @@ public final class PaymentLedger: Sendable {
                 payer: proof.payer, x402Version: proof.x402Version, proofName: proof.name, proof: proof.value, nonce: proof.nonce,
                 validBefore: proof.validBefore, state: .signed, attempts: 0, updatedAtMillis: nowMillis)
             try purchase.insert(db)
-            return purchase
+            return .signed(purchase)
         }
     }
 
-    /// Units counted in `scope` since `sinceMillis`.
-    static func spent(_ db: Database, scope: SpendScope, since sinceMillis: Int64, nowSeconds: Int64) throws -> MicroUnits {
-        var sql = "SELECT COALESCE(SUM(units), 0) FROM purchase WHERE created_at >= ? AND NOT (state = 'refused' AND valid_before < ?)"
-        var arguments: [any DatabaseValueConvertible] = [sinceMillis, nowSeconds]
+    /// Units counted in `scope` since `sinceMillis`. Every authorization signed counts, whatever the server said of it:
+    /// a server that refuses a payment may still settle it before it expires, so nothing signed is ever free again.
+    static func spent(_ db: Database, scope: SpendScope, since sinceMillis: Int64) throws -> MicroUnits {
+        var sql = "SELECT COALESCE(SUM(units), 0) FROM purchase WHERE created_at >= ?"
+        var arguments: [any DatabaseValueConvertible] = [sinceMillis]
         switch scope {
         case .overall: break
         case .host(let host): sql += " AND host = ?"; arguments.append(host)
@@ -128,17 +138,19 @@ public final class PaymentLedger: Sendable {
 
     /// What was spent in `scope` over the last `seconds`.
     public func spent(_ scope: SpendScope, seconds: Int64, nowMillis: Int64) throws -> MicroUnits {
-        try read { db in try Self.spent(db, scope: scope, since: nowMillis - seconds * 1000, nowSeconds: nowMillis / 1000) }
+        try read { db in try Self.spent(db, scope: scope, since: nowMillis - seconds * 1000) }
     }
 
     /// An authorization signed for this very request that has no answer yet and can still settle: it is sent again
     /// rather than a new one signed (a crash, a timeout or a lost answer must never cost a second payment).
     public func reusable(requestKey: String, nowMillis: Int64) throws -> Purchase? {
-        try read { db in
-            try Purchase.fetchAll(db, sql: "SELECT * FROM purchase WHERE request_key = ? AND state IN ('signed', 'sent', 'unknown') ORDER BY created_at DESC",
-                                  arguments: [requestKey])
-                .first { $0.isReusable(nowSeconds: nowMillis / 1000) }
-        }
+        try read { db in try Self.reusable(db, requestKey: requestKey, nowMillis: nowMillis) }
+    }
+
+    static func reusable(_ db: Database, requestKey: String, nowMillis: Int64) throws -> Purchase? {
+        try Purchase.fetchAll(db, sql: "SELECT * FROM purchase WHERE request_key = ? AND state IN ('signed', 'sent', 'unknown') ORDER BY created_at DESC",
+                              arguments: [requestKey])
+            .first { $0.isReusable(nowSeconds: nowMillis / 1000) }
     }
 
     /// Records that the proof is about to be sent (once more).
@@ -149,14 +161,35 @@ public final class PaymentLedger: Sendable {
         }
     }
 
-    /// Records how a purchase ended (or that it has no answer yet: `unknown`).
-    public func finish(_ id: String, state: Purchase.State, status: Int?, correlationId: String?, transaction: String?, receipt: String?,
+    /// How an answer ends a purchase.
+    public enum Ending: Sendable {
+        /// Delivered (2xx).
+        case delivered
+        /// The server took the payment (a successful receipt) but did not deliver: it counts, and is never re-sent.
+        case settledUndelivered
+        /// The server said it did not take the payment: `refused` when this proof was sent once, `unknown` when it was
+        /// sent more than once (by this process or another), as the first send may have been taken and its answer lost.
+        case refusal
+        /// No answer that settles the question.
+        case unknown
+    }
+
+    /// Records how a purchase ended. A purchase already delivered or settled stays so (another process's answer does
+    /// not take it back), and so does a refusal already recorded.
+    public func finish(_ id: String, _ ending: Ending, status: Int?, correlationId: String?, transaction: String?, receipt: String?,
                        reason: String?, nowMillis: Int64) throws {
+        let state: String = switch ending {
+        case .delivered: "'delivered'"
+        case .settledUndelivered: "'settled'"
+        case .refusal: "CASE WHEN attempts > 1 THEN 'unknown' ELSE 'refused' END"
+        case .unknown: "'unknown'"
+        }
         try write { db in
             try db.execute(sql: """
-                UPDATE purchase SET state = ?, status = COALESCE(?, status), correlation_id = COALESCE(?, correlation_id),
-                    "transaction" = COALESCE(?, "transaction"), receipt = COALESCE(?, receipt), reason = ?, updated_at = ? WHERE id = ?
-                """, arguments: [state.rawValue, status, correlationId, transaction, receipt, reason, nowMillis, id])
+                UPDATE purchase SET state = \(state), status = COALESCE(?, status), correlation_id = COALESCE(?, correlation_id),
+                    "transaction" = COALESCE(?, "transaction"), receipt = COALESCE(?, receipt), reason = ?, updated_at = ?
+                WHERE id = ? AND state IN ('signed', 'sent', 'unknown')
+                """, arguments: [status, correlationId, transaction, receipt, reason, nowMillis, id])
         }
     }
 

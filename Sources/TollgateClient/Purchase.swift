@@ -13,10 +13,13 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
         case sent
         /// The server delivered (2xx), usually with a receipt.
         case delivered
-        /// The server answered that it did not take the payment (a 402 again, a 4xx): it may still hold the
-        /// authorization, so it counts against the budget until it expires.
+        /// The server's receipt says it settled, but it did not deliver (a refund may follow): never re-sent.
+        case settled
+        /// The server answered that it did not take the payment (a 402 again): it may still hold the authorization,
+        /// so, like every authorization signed, it keeps counting against the budget.
         case refused
-        /// Re-sent as often as allowed without an answer: it may or may not have settled.
+        /// No answer that settles the question (re-sent as often as allowed, or refused after a re-send): it may
+        /// or may not have settled; the next run of the same request sends it again while it can settle.
         case unknown
     }
 
@@ -76,15 +79,12 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
         (TokenAmount(atomic: amount)?.decimalString(decimals: decimals) ?? amount) + " " + symbol
     }
 
-    /// Whether it still counts against the budget at `nowSeconds`: everything does but a refused authorization that
-    /// can no longer settle.
-    public func counts(nowSeconds: Int64) -> Bool {
-        !(state == .refused && validBefore < nowSeconds)
-    }
+    /// A proof is re-sent only while it has this long left: a verifier wants 6 s, and the request needs time too.
+    public static let resendMarginSeconds: Int64 = 15
 
     /// Signed or sent, not answered, and still able to settle: a later run of the same request re-sends it.
     public func isReusable(nowSeconds: Int64) -> Bool {
-        [.signed, .sent, .unknown].contains(state) && validBefore > nowSeconds + 5
+        [.signed, .sent, .unknown].contains(state) && validBefore > nowSeconds + Self.resendMarginSeconds
     }
 }
 

@@ -21,8 +21,14 @@ extension PaymentClient {
                 let result = try await client.callTool(name: tool, arguments: arguments, meta: meta).value
                 return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "result": try JSONValue.encoding(result)]))
             } catch let error as MCPError {
-                // A JSON-RPC error (among them the 402 form some servers use) is an answer, not a lost connection.
-                return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "error": try JSONValue.encoding(error)]))
+                switch error {
+                case .connectionClosed, .transportError:
+                    // No answer: the payment may have been taken; the same proof is sent again.
+                    throw error
+                default:
+                    // A JSON-RPC error (among them the 402 form some servers use) is an answer.
+                    return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "error": try JSONValue.encoding(error)]))
+                }
             }
         }
         guard let result = outcome.answer.result else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import NIOPosix
 import Foundation
 import Logging
 import TollgateClient
@@ -73,49 +74,75 @@ struct Pay: AsyncParsableCommand {
     }
 
     func pay() async throws {
+        guard (1...3600).contains(timeout) else { throw ClientError(.invalidRequest, "--timeout must be 1 to 3600 seconds") }
+        // Where the body goes is checked before anything is paid: a paid answer must not be lost to a bad path.
+        let sink = try OutputSink(path: output)
         let ledger = try wallet.ledger()
         let budget = try wallet.budget()
         let payer = try PayerKey.load(keyFile: wallet.keyFile)
-        var client = PaymentClient(http: .shared, payer: payer, ledger: ledger, budget: budget, logger: Self.logger(silent: silent))
+        // Redirects are not followed (as curl): a proof must not travel to another origin, nor a price come from one.
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+        do {
+            try await pay(PaymentClient(http: http, payer: payer, ledger: ledger, budget: budget, logger: Self.logger(silent: silent)), sink: sink)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+    }
+
+    func pay(_ client: PaymentClient, sink: OutputSink) async throws {
+        var client = client
         client.timeout = Duration.seconds(timeout)
         let confirm = Confirmation(yes: yes, silent: silent)
         if let mcp {
-            try await callTool(client, server: mcp, confirm: confirm)
+            try await callTool(client, server: mcp, confirm: confirm, sink: sink)
             return
         }
         guard let url else { throw ClientError(.invalidRequest, "a URL is needed (or --mcp URL --tool NAME)") }
         let request = try makeRequest(url)
         if dryRun {
             let (response, quote) = try await client.quote(request)
-            guard let quote else {
-                note("no payment asked: HTTP \(response.status)")
-                return
-            }
-            FileHandle.standardError.write(Data(Confirmation.describe(quote, request: "\(request.method) \(url)").utf8))
-            if let refusal = quote.refusal { throw refusal }
+            try dryRunReport(quote, request: "\(request.method) \(url)", unpaid: "HTTP \(response.status)")
             return
         }
         let outcome = try await client.fetch(request, confirm: { quote in await confirm.ask(quote, request: "\(request.method) \(url)") })
-        try write(outcome.response)
+        try sink.write(head(outcome.response) + outcome.response.body)
         if let purchase = outcome.purchase { note(Self.summary(purchase, resumed: outcome.resumed)) }
         guard (200..<300).contains(outcome.response.status) else {
             throw ClientError(.serverRefused, "the server answered HTTP \(outcome.response.status)"
-                              + (outcome.purchase.map { " to purchase \($0.id) (\($0.reason ?? "no reason given"))" } ?? ""))
+                              + (outcome.purchase.map { " to purchase \($0.id) (\(Terminal.safe($0.reason ?? "no reason given")))" } ?? ""))
         }
     }
 
-    func callTool(_ client: PaymentClient, server: String, confirm: Confirmation) async throws {
+    /// `--dry-run`: the terms and the budget's answer on standard error; a refusal is status 2.
+    func dryRunReport(_ quote: PaymentClient.Quote?, request: String, unpaid: String) throws {
+        guard let quote else {
+            note("no payment asked: \(unpaid)")
+            return
+        }
+        FileHandle.standardError.write(Data(Confirmation.describe(quote, request: request).utf8))
+        if let refusal = quote.refusal { throw refusal }
+    }
+
+    func callTool(_ client: PaymentClient, server: String, confirm: Confirmation, sink: OutputSink) async throws {
         guard let tool else { throw ClientError(.invalidRequest, "--mcp needs --tool NAME") }
         guard let arguments = JSONValue.parse(Array(args.utf8)), case .object = arguments else {
             throw ClientError(.invalidRequest, "--args must be a JSON object")
         }
+        if dryRun {
+            let (answer, quote) = try await client.quoteTool(url: server, tool: tool, arguments: arguments, headers: try parsedHeaders())
+            try dryRunReport(quote, request: "tools/call \(tool) at \(server)", unpaid: answer.error == nil ? "the tool answered" : "a JSON-RPC error")
+            return
+        }
         let outcome = try await client.callTool(url: server, tool: tool, arguments: arguments, headers: try parsedHeaders(),
                                                 confirm: { quote in await confirm.ask(quote, request: "tools/call \(tool) at \(server)") })
         let text = outcome.answer.result ?? outcome.answer.error ?? .null
-        try write(body: Array(text.canonicalBytes) + [10])
+        try sink.write(Array(text.canonicalBytes) + [10])
         if let purchase = outcome.purchase { note(Self.summary(purchase, resumed: outcome.resumed)) }
         guard outcome.succeeded else {
-            throw ClientError(.serverRefused, "the tool call did not succeed" + (outcome.purchase.map { " (purchase \($0.id): \($0.reason ?? "-"))" } ?? ""))
+            throw ClientError(.serverRefused, "the tool call did not succeed"
+                              + (outcome.purchase.map { " (purchase \($0.id): \(Terminal.safe($0.reason ?? "-")))" } ?? ""))
         }
     }
 
@@ -142,31 +169,22 @@ struct Pay: AsyncParsableCommand {
 
     func parsedHeaders() throws -> [(String, String)] {
         try headers.map { line in
-            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex else {
-                throw ClientError(.invalidRequest, "a header is 'Name: value', not \(line)")
+            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,
+                  line.unicodeScalars.allSatisfy({ $0 != "\r" && $0 != "\n" && $0 != "\0" }),
+                  line[..<colon].unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 && !"()<>@,;:\\\"/[]?={}".unicodeScalars.contains($0) })
+            else {
+                throw ClientError(.invalidRequest, "a header is 'Name: value' on one line, not \(Terminal.safe(line))")
             }
             return (String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
         }
     }
 
-    func write(_ response: PaymentClient.Response) throws {
-        var bytes: [UInt8] = []
-        if include {
-            var head = "HTTP/1.1 \(response.status)\r\n"
-            for header in response.headers { head += "\(header.name): \(header.value)\r\n" }
-            bytes += Array((head + "\r\n").utf8)
-        }
-        try write(body: bytes + response.body)
-    }
-
-    func write(body: [UInt8]) throws {
-        if let output {
-            guard FileManager.default.createFile(atPath: output, contents: Data(body)) else {
-                throw ClientError(.invalidRequest, "cannot write \(output)")
-            }
-        } else {
-            FileHandle.standardOutput.write(Data(body))
-        }
+    /// The status line and headers, with `-i`.
+    func head(_ response: PaymentClient.Response) -> [UInt8] {
+        guard include else { return [] }
+        var head = "HTTP/1.1 \(response.status)\r\n"
+        for header in response.headers { head += "\(header.name): \(header.value)\r\n" }
+        return Array((head + "\r\n").utf8)
     }
 
     func note(_ line: String) {
@@ -178,6 +196,7 @@ struct Pay: AsyncParsableCommand {
         var line = "tollgate pay: \(verb) \(purchase.price) to \(purchase.payee) on \(purchase.network) (purchase \(purchase.id)"
         if let transaction = purchase.transaction { line += ", tx \(transaction)" }
         if let correlation = purchase.correlationId { line += ", correlation id \(correlation)" }
+        line = Terminal.safe(line)
         line += ")"
         if resumed { line += ", re-sending the authorization signed earlier for this request" }
         return line
@@ -209,8 +228,13 @@ struct Confirmation: Sendable {
         return answer == "y" || answer == "yes"
     }
 
-    /// The terms, the offer the budget would pay, and where each limit stands.
+    /// The terms, the offer the budget would pay, and where each limit stands; what the server wrote is shown
+    /// without its control characters (it cannot redraw the prompt).
     static func describe(_ quote: PaymentClient.Quote, request: String) -> String {
+        Terminal.safe(unsafeDescription(quote, request: request), keepingNewlines: true)
+    }
+
+    static func unsafeDescription(_ quote: PaymentClient.Quote, request: String) -> String {
         var text = "\(request) asks for payment (x402 v\(quote.terms.version))"
         if let error = quote.terms.error { text += ", reason: \(error)" }
         text += "\n"
@@ -255,5 +279,39 @@ struct WalletOptions: ParsableArguments {
             budget.overall.perPayment = limit
         }
         return budget
+    }
+}
+
+/// Where `tollgate pay` writes the body: a file opened (created) before anything is paid, or standard output.
+struct OutputSink {
+    let handle: FileHandle
+
+    init(path: String?) throws {
+        guard let path else {
+            handle = .standardOutput
+            return
+        }
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw ClientError(.invalidRequest, "cannot write \(path)")
+        }
+        self.handle = handle
+    }
+
+    /// A closed pipe or a full disk is an error (status 1), never a crash.
+    func write(_ bytes: [UInt8]) throws {
+        do {
+            try handle.write(contentsOf: bytes)
+        } catch {
+            throw ClientError(.invalidRequest, "cannot write the response body: \(error)")
+        }
+    }
+}
+
+/// Text from a server, made safe for a terminal: control characters (escape sequences, carriage returns) removed.
+enum Terminal {
+    static func safe(_ text: String, keepingNewlines: Bool = false) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.filter { scalar in
+            (keepingNewlines && scalar == "\n") || !(scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value))
+        }))
     }
 }

@@ -176,12 +176,19 @@ enum TokenBalance {
             let response = try await HTTPClient.shared.execute(request, timeout: timeout)
             answer = JSONValue.parse(Array(buffer: try await response.body.collect(upTo: 1 << 20)))
         } catch {
-            throw ClientError(.unreachable, "the RPC node \(rpc) did not answer: \(error)")
+            throw ClientError(.unreachable, "the RPC node \(shown(rpc)) did not answer: \(error)")
         }
-        guard let hex = answer?["result"]?.string, let bytes = HexString.decodeAllowingPrefix(hex), let amount = decimal(bytes) else {
-            throw ClientError(.serverRefused, "the RPC node answered no balance: \(answer?["error"].map { String(decoding: $0.canonicalBytes, as: UTF8.self) } ?? "nothing")")
+        // A balance is one uint256: 32 bytes at most, whatever a node sends.
+        guard let hex = answer?["result"]?.string, hex.utf8.count <= 66, let bytes = HexString.decodeAllowingPrefix(hex), let amount = decimal(bytes) else {
+            throw ClientError(.serverRefused, "the RPC node \(shown(rpc)) answered no balance")
         }
         return amount
+    }
+
+    /// The node's scheme and host only: hosted RPC URLs carry their API key in the path.
+    static func shown(_ rpc: String) -> String {
+        guard let url = URL(string: rpc), let scheme = url.scheme, let host = url.host else { return "(the --rpc URL)" }
+        return "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
     }
 
     /// A big-endian unsigned integer in decimal.

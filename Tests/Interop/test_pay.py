@@ -35,8 +35,8 @@ Scenarios (tests run in file order):
     command run again re-sends the authorization signed earlier (same PAYMENT-SIGNATURE), exit 0, one settlement
   6 twenty concurrent `tollgate pay` processes (two agents, ten each, distinct URLs) on ONE ledger against
     per_day 0.05 at 0.01 a payment: exactly 5 paid (exit 0), 15 refused (exit 2), 5 settlements, spend 0.05
-  7 paying `tollgate mcp`: `tollgate pay --mcp URL --tool forecast --args ...`: exit 0, the tool's result on
-    stdout, one settlement, the tool ran once; a `tools` budget limit refuses (exit 2), the tool does not run
+  7 paying `tollgate mcp`: `--dry-run` signs and runs nothing; `tollgate pay --mcp URL --tool forecast --args ...`:
+    exit 0, the tool's result on stdout, one settlement, the tool ran once; a `tools` budget limit refuses (exit 2), the tool does not run
   8 the official x402 SDK's resource server (FastAPI middleware, SDK facilitator over HTTP): exit 0, the body,
     one settlement at the SDK facilitator, the receipt and tx hash in the ledger
 
@@ -890,6 +890,16 @@ def test_7_pay_mcp_tool(stack: Stack, mcp_gateway: str) -> None:
 
     def executions() -> dict[str, int]:
         return dict(httpx.get(sample + "/stats", timeout=5).json().get("executions") or {})
+
+    # --dry-run with --mcp: the terms and the budget's answer, nothing signed, nothing paid, the tool does not run.
+    exec_dry, before_dry = executions(), stack.transfers()
+    dry = run_tollgate(["pay", "--mcp", mcp_gateway, "--tool", "forecast", "--args", '{"city":"Paris"}', "--ledger", str(ledger),
+                        "--dry-run", "--yes"], key, stack.workdir)
+    c.eq(dry.rc, 0, "mcp --dry-run: exit status")
+    c.check("would pay: 0.01 USDC" in dry.stderr, "mcp --dry-run: the terms on stderr", dry.stderr)
+    c.eq(ledger_rows(ledger), [], "mcp --dry-run: nothing signed")
+    c.eq(stack.transfers() - before_dry, 0, "mcp --dry-run: nothing settled")
+    c.eq(executions().get("forecast", 0), exec_dry.get("forecast", 0), "mcp --dry-run: forecast did not run")
 
     exec_before, before = executions(), stack.transfers()
     args = ["pay", "--mcp", mcp_gateway, "--tool", "forecast", "--args", '{"city":"Paris"}', "--ledger", str(ledger),

@@ -28,8 +28,13 @@ struct BudgetTests {
         // 18 decimals: 1 wei is still counted (rounded up), never as free.
         #expect(MicroUnits(atomic: TokenAmount(atomic: "1")!, decimals: 18)?.value == 1)
         #expect(MicroUnits(atomic: TokenAmount(atomic: "1000000000000000000")!, decimals: 18)?.value == 1_000_000)
-        // Beyond what a budget counts: refused, not wrapped.
+        // Beyond what a budget counts: refused, not wrapped; sums saturate above every limit.
         #expect(MicroUnits(atomic: TokenAmount(atomic: String(repeating: "9", count: 40))!, decimals: 6) == nil)
+        #expect(MicroUnits(atomic: TokenAmount(atomic: "9223372036854770000")!, decimals: 6) == nil)
+        #expect(MicroUnits(atomic: TokenAmount(atomic: "9223372036854775807000000000001")!, decimals: 18) == nil)
+        #expect(MicroUnits(decimal: "10000000000") == nil)
+        #expect(MicroUnits(10_000) + MicroUnits(Int64.max) > MicroUnits.ceiling)
+        #expect(MicroUnits.ceiling + MicroUnits.ceiling > MicroUnits.ceiling)
         #expect(MicroUnits(1_250_000).description == "1.25")
     }
 
@@ -89,6 +94,26 @@ struct BudgetTests {
         // An asset whose decimals are unknown cannot be counted, so it is not paid.
         let unknown = Self.terms([("1", "eip155:84532", "0x00000000000000000000000000000000000000aa", Self.payee)])
         #expect((try? Budget.standard.choose(unknown, host: nil, tool: nil)) == nil)
+    }
+
+    @Test("a budget file without overall limits keeps the standard ones; a host key with a port is refused; hosts are normalised")
+    func fileDefaults() throws {
+        let budget = try Budget.parse(yaml: "hosts: {API.example.com.: {per_day: 0.5}}\nallow: {networks: [eip155:84532]}")
+        #expect(budget.overall == Budget.standard.overall)
+        #expect(budget.hosts["api.example.com"]?.perDay == MicroUnits(500_000))
+        #expect(budget.scopes(host: "Api.Example.com.", payee: Self.payee, tool: nil).map(\.scope) == [.overall, .host("api.example.com")])
+        #expect(throws: ClientError.self) { try Budget.parse(yaml: "hosts: {\"api.example.com:8443\": {per_day: 1}}") }
+    }
+
+    @Test("an offer asking for an authorization valid for years, or already dead, is not signed")
+    func validity() throws {
+        for seconds in [0, 5, 86_400 * 365, Int.max] {
+            let terms = PaymentTerms(v2: X402.PaymentRequired(error: nil, resource: .init(url: "http://api.example/data"), accepts: [
+                X402.PaymentRequirements(scheme: "exact", network: "eip155:84532", asset: Self.usdc, amount: "10000", payTo: Self.payee,
+                                         maxTimeoutSeconds: seconds, extra: ["name": .string("USDC"), "version": .string("2")]),
+            ]))
+            #expect(throws: ClientError.self, "maxTimeoutSeconds \(seconds)") { try Budget.standard.choose(terms, host: nil, tool: nil) }
+        }
     }
 
     @Test("a price above a per-payment limit is refused naming the limit and its scope: overall, host, payee, tool")

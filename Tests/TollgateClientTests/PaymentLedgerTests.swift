@@ -43,9 +43,9 @@ struct PaymentLedgerTests {
             for n in 0..<40 {
                 group.addTask {
                     let ledger = n.isMultiple(of: 2) ? first : second
-                    return (try? ledger.authorize(choice, for: Self.request(n), budget: budget, nowMillis: Int64(Date().timeIntervalSince1970 * 1000)) {
-                        Self.proof($0)
-                    }) != nil
+                    guard case .signed? = try? ledger.authorize(choice, for: Self.request(n), budget: budget,
+                                                                 nowMillis: Int64(Date().timeIntervalSince1970 * 1000), sign: { Self.proof($0) }) else { return false }
+                    return true
                 }
             }
             return await group.reduce(into: [Bool]()) { $0.append($1) }
@@ -78,40 +78,81 @@ struct PaymentLedgerTests {
         _ = try ledger.authorize(try Self.choice(), for: Self.request(3), budget: budget, nowMillis: now + 3_601_000) { Self.proof($0) }
     }
 
-    @Test("an unanswered authorization is reused for the same request while it can settle; refused and expired ones stop counting")
-    func reuseAndCounting() throws {
+    static func signed(_ authorization: PaymentLedger.Authorization) throws -> Purchase {
+        guard case .signed(let purchase) = authorization else { throw ClientError(.ledger, "expected a new authorization") }
+        return purchase
+    }
+
+    @Test("an unanswered authorization is reused for the same request, even by a run that was already past its first check")
+    func reuse() throws {
         let ledger = try PaymentLedger(path: Self.temporaryPath())
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let budget = Budget(overall: .init())
-        let purchase = try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) { Self.proof($0) }
+        let purchase = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) { Self.proof($0) })
         #expect(purchase.id.hasPrefix("pay_") && purchase.id.count == 36)
         #expect(try ledger.reusable(requestKey: "key-1", nowMillis: now)?.id == purchase.id)
         #expect(try ledger.reusable(requestKey: "key-2", nowMillis: now) == nil)
+        // A second run of the same request that read "nothing pending" before the first signed: authorize itself
+        // finds the first authorization and signs nothing.
+        var signedAgain = false
+        let second = try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) { id in
+            signedAgain = true
+            return Self.proof(id)
+        }
+        guard case .pending(let found) = second else { Issue.record("a second authorization was signed for one purchase"); return }
+        #expect(found.id == purchase.id)
+        #expect(!signedAgain)
         try ledger.sending(purchase.id, nowMillis: now)
         try ledger.sending(purchase.id, nowMillis: now)
         #expect(try ledger.purchase(purchase.id)?.state == .sent)
         #expect(try ledger.purchase(purchase.id)?.attempts == 2)
         #expect(try ledger.pending().map(\.id) == [purchase.id])
-        // Past its validBefore it cannot settle any more, so a new one may be signed.
-        #expect(try ledger.reusable(requestKey: "key-1", nowMillis: now + 3_600_000) == nil)
+        // Too close to its validBefore it could not settle in time, so a new one may be signed.
+        #expect(try ledger.reusable(requestKey: "key-1", nowMillis: now + 600_000 - Purchase.resendMarginSeconds * 1000) == nil)
+    }
 
-        try ledger.finish(purchase.id, state: .delivered, status: 200, correlationId: "tg_1", transaction: "0xtx", receipt: "{}", reason: nil, nowMillis: now)
+    @Test("endings: delivered is final; a refusal after two sends is unknown; everything signed keeps counting")
+    func endings() throws {
+        let ledger = try PaymentLedger(path: Self.temporaryPath())
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let budget = Budget(overall: .init())
+        let delivered = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) { Self.proof($0) })
+        try ledger.sending(delivered.id, nowMillis: now)
+        try ledger.finish(delivered.id, .delivered, status: 200, correlationId: "tg_1", transaction: "0xtx", receipt: "{}", reason: nil, nowMillis: now)
+        // Another process's late refusal of the same proof does not take the delivery back.
+        try ledger.finish(delivered.id, .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "used", nowMillis: now)
+        #expect(try ledger.purchase(delivered.id)?.state == .delivered)
+        #expect(try ledger.purchase(delivered.id)?.transaction == "0xtx")
         #expect(try ledger.reusable(requestKey: "key-1", nowMillis: now) == nil)
-        #expect(try ledger.pending().isEmpty)
 
-        let refused = try ledger.authorize(try Self.choice(), for: Self.request(2), budget: budget, nowMillis: now) { Self.proof($0, validBefore: now / 1000 + 60) }
-        try ledger.finish(refused.id, state: .refused, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "invalid", nowMillis: now)
-        // Refused but still able to settle (the server holds it): counted. Expired: not.
-        #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: now) == MicroUnits(20_000))
-        #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: now + 120_000) == MicroUnits(10_000))
+        let once = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(2), budget: budget, nowMillis: now) {
+            Self.proof($0, validBefore: now / 1000 + 60)
+        })
+        try ledger.sending(once.id, nowMillis: now)
+        try ledger.finish(once.id, .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "invalid", nowMillis: now)
+        #expect(try ledger.purchase(once.id)?.state == .refused)
+
+        let twice = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(3), budget: budget, nowMillis: now) { Self.proof($0) })
+        try ledger.sending(twice.id, nowMillis: now)
+        try ledger.sending(twice.id, nowMillis: now)
+        try ledger.finish(twice.id, .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "used", nowMillis: now)
+        #expect(try ledger.purchase(twice.id)?.state == .unknown)
+
+        let settled = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(4), budget: budget, nowMillis: now) { Self.proof($0) })
+        try ledger.finish(settled.id, .settledUndelivered, status: 502, correlationId: nil, transaction: "0xs", receipt: nil, reason: nil, nowMillis: now)
+        #expect(try ledger.purchase(settled.id)?.state == .settled)
+        #expect(try ledger.reusable(requestKey: "key-4", nowMillis: now) == nil)
+
+        // A refusal can be a lie (the server may still settle what it holds): all four count, even once expired.
+        #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: now + 120_000) == MicroUnits(40_000))
     }
 
     @Test("export: every purchase, CSV quoted, JSON parseable, and never the proof itself")
     func export() throws {
         let ledger = try PaymentLedger(path: Self.temporaryPath())
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let purchase = try ledger.authorize(try Self.choice(), for: Self.request(1), budget: Budget(overall: .init()), nowMillis: now) { Self.proof($0) }
-        try ledger.finish(purchase.id, state: .delivered, status: 200, correlationId: "tg_1", transaction: "0xtx",
+        let purchase = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(1), budget: Budget(overall: .init()), nowMillis: now) { Self.proof($0) })
+        try ledger.finish(purchase.id, .delivered, status: 200, correlationId: "tg_1", transaction: "0xtx",
                           receipt: #"{"success":true,"transaction":"0xtx"}"#, reason: "a, \"quoted\" reason", nowMillis: now)
         let csv = LedgerExport.csv(try ledger.purchases())
         #expect(csv.hasPrefix(LedgerExport.columns.joined(separator: ",") + "\r\n"))

@@ -1,8 +1,9 @@
 import TollgateCore
 
 /// Signs x402 `exact` EVM payments (EIP-3009 `TransferWithAuthorization`) with a local key: the
-/// built-in payer of `tollgate demo` and the load generator of `tollgate bench`.
-public struct ExactEVMPayer: Sendable {
+/// paying client (`TollgateClient`), `tollgate demo` and the load generator of `tollgate bench`. Printing or dumping
+/// one shows its address, never the key.
+public struct ExactEVMPayer: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public let description: String
     }
@@ -15,6 +16,10 @@ public struct ExactEVMPayer: Sendable {
         self.privateKey = privateKey
         self.address = address
     }
+
+    public var description: String { "ExactEVMPayer(\(address.checksummed))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["address": address.checksummed]) }
 
     /// Pays the first `exact` EVM offer of `required`, echoing it whole (including unknown `extra` keys).
     public func pay(_ required: X402.PaymentRequired, now: Int64) throws(Failure) -> X402.PaymentPayload {
