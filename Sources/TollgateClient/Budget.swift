@@ -37,9 +37,7 @@ public struct Budget: Sendable, Hashable {
         }
 
         /// Each windowed limit with its name and length.
-        public var listedWindows: [(name: String, seconds: Int64, limit: MicroUnits)] { windows }
-
-        var windows: [(name: String, seconds: Int64, limit: MicroUnits)] {
+        public var windows: [(name: String, seconds: Int64, limit: MicroUnits)] {
             [("per_hour", 3600, perHour), ("per_day", 86_400, perDay), ("per_month", 30 * 86_400, perMonth)]
                 .compactMap { name, seconds, limit in limit.map { (name, seconds, $0) } }
         }

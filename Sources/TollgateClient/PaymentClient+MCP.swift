@@ -98,7 +98,7 @@ extension PaymentClient {
                 answer = try await send(payment)
             } catch {
                 lastProblem = "\(error)"
-                try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil))
+                if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil)) }
                 continue
             }
             let receiptValue = answer.result?["_meta"]?[ToolCall.paymentResponseKey]
@@ -128,7 +128,7 @@ extension PaymentClient {
         }
         try ledger.finish(purchase.id, .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil, reason: lastProblem,
                           nowMillis: Self.nowMillis())
-        throw ClientError(.unreachable, "no answer to the paid tool call after \(attempts) sends of the same authorization (\(lastProblem)); "
+        throw ClientError(.unreachable, "no answer to the paid tool call after \(try ledger.purchase(purchase.id)?.attempts ?? attempts) sends of the same authorization (\(lastProblem)); "
                                         + "purchase \(purchase.id) is pending: the next run re-sends it (tollgate wallet pending)")
     }
 

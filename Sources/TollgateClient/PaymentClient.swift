@@ -148,19 +148,19 @@ public struct PaymentClient: Sendable {
                 lastProblem = "\(error)"
                 logger.warning("paid request got no answer; re-sending the same authorization",
                                metadata: ["tollgate.purchase": "\(purchase.id)", "tollgate.error": "\(lastProblem)"])
-                try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil))
+                if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil)) }
                 continue
             }
             if [429, 502, 503, 504].contains(response.status) {
                 lastProblem = "HTTP \(response.status)"
-                try await Task.sleep(for: Self.backoff(attempt, retryAfter: response.headers.first(name: "Retry-After")))
+                if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: response.headers.first(name: "Retry-After"))) }
                 continue
             }
             return try record(purchase, response: response, terms: terms, resumed: resumed)
         }
         try ledger.finish(purchase.id, .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil,
                           reason: lastProblem, nowMillis: Self.nowMillis())
-        throw ClientError(.unreachable, "no answer to the paid request after \(attempts) sends of the same authorization (\(lastProblem)); "
+        throw ClientError(.unreachable, "no answer to the paid request after \(try ledger.purchase(purchase.id)?.attempts ?? attempts) sends of the same authorization (\(lastProblem)); "
                                         + "purchase \(purchase.id) is pending: the next run of this request re-sends it (tollgate wallet pending)")
     }
 

@@ -14,7 +14,8 @@ public struct PaymentTerms: Sendable, Hashable {
     public let options: [PaymentOption]
     /// The server's reason (`error`), e.g. `nonce_already_used` on a 402 that answered a payment.
     public let error: String?
-    /// The v2 terms as sent (their `extensions` are answered, their offers echoed whole).
+    /// The terms as a v2 `PaymentRequired` (a v1 body's offers brought to the v2 shape), for callers that show or
+    /// keep them whole.
     public let required: X402.PaymentRequired
 
     /// The terms of a 402; nil when the response carries none a client could pay.

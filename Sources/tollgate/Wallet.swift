@@ -74,7 +74,7 @@ struct Wallet: AsyncParsableCommand {
                 print("limit                          spent        of limit")
                 for (scope, limits) in budget.allScopes {
                     if let perPayment = limits.perPayment { print(Self.row("per_payment (\(scope))", "-", perPayment.description)) }
-                    for window in limits.listedWindows {
+                    for window in limits.windows {
                         let spent = try ledger.spent(scope, seconds: window.seconds, nowMillis: now)
                         print(Self.row("\(window.name) (\(scope))", spent.description, window.limit.description))
                     }

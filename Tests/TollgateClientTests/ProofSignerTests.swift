@@ -51,9 +51,13 @@ struct ProofSignerTests {
         #expect(Self.check(inner, offer: choice.option.requirements) == .valid(payer: Self.payer.address.checksummed))
     }
 
-    @Test("the payer key: hex with or without 0x, from the environment; never from a file others can read")
+    @Test("the payer key: hex with or without 0x, from the environment; never from a file others can read; never printed")
     func payerKey() throws {
         let hex = String(repeating: "07", count: 32)
+        for shown in ["\(Self.payer)", String(reflecting: Self.payer), { var text = ""; dump(Self.payer, to: &text); return text }()] {
+            #expect(!shown.contains(hex) && !shown.contains("7, 7, 7"), "\(shown)")
+            #expect(shown.contains(Self.payer.address.checksummed))
+        }
         #expect(try PayerKey.load(keyFile: nil, environment: ["TOLLGATE_PAYER_KEY": "0x" + hex]).address == Self.payer.address)
         #expect(try PayerKey.load(keyFile: nil, environment: ["TOLLGATE_PAYER_KEY": " \(hex)\n"]).address == Self.payer.address)
         #expect(throws: ClientError.self) { try PayerKey.load(keyFile: nil, environment: [:]) }
