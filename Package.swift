@@ -276,7 +276,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateClientTests",
-            dependencies: ["TollgateClient", "TollgateCore", "TollgateX402", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TollgateClient", "TollgateCore", "TollgateX402", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

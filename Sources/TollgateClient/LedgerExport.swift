@@ -31,7 +31,11 @@ public enum LedgerExport {
                 purchase.receipt ?? ""]
     }
 
+    /// RFC 4180 quoting; a value a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first: a
+    /// server writes the `reason`) is prefixed with `'`.
     static func quote(_ value: String) -> String {
+        var value = value
+        if let first = value.first, "=+-@\t\r".contains(first) { value = "'" + value }
         guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

@@ -28,7 +28,7 @@ extension PaymentClient {
         let session = MCPSession(upstream: MCPHTTPUpstream(url: url, client: http, timeoutSeconds: Double(timeout.components.seconds),
                                                            maxResponseBytes: maxResponseBytes),
                                  headers: headers)
-        return try await callTool(server: url, tool: tool, arguments: arguments, confirm: confirm) { payment in
+        return try await callTool(server: url, tool: tool, arguments: arguments, identityHeaders: headers, confirm: confirm) { payment in
             try await session.call(tool: tool, arguments: arguments, payment: payment)
         }
     }
@@ -36,9 +36,11 @@ extension PaymentClient {
     /// Calls `tool` through any MCP client: `send` makes the `tools/call` (with the payment for `_meta["x402/payment"]`
     /// when there is one) and returns the JSON-RPC answer; `server` names the server in the ledger and for the budget's
     /// `hosts` limits. The swift-sdk's `Client` is one such client (`TollgateClientMCP`).
-    public func callTool(server: String, tool: String, arguments: JSONValue, confirm: @Sendable (Quote) async -> Bool = { _ in true },
+    /// `identityHeaders`: the caller's own headers, part of what makes two calls the same purchase.
+    public func callTool(server: String, tool: String, arguments: JSONValue, identityHeaders: [(String, String)] = [],
+                         confirm: @Sendable (Quote) async -> Bool = { _ in true },
                          send: @escaping @Sendable (_ payment: JSONValue?) async throws -> JSONRPCMessage) async throws -> ToolOutcome {
-        let identity = try Self.identity(url: server, tool: tool, arguments: arguments)
+        let identity = try Self.identity(url: server, tool: tool, arguments: arguments, headers: identityHeaders)
         if let pending = try ledger.reusable(requestKey: identity.key, nowMillis: Self.nowMillis()) {
             logger.notice("re-sending the authorization signed earlier for this tool call", metadata: ["tollgate.purchase": "\(pending.id)"])
             return try await deliverTool(pending, terms: nil, resumed: true, send: send)
@@ -73,7 +75,7 @@ extension PaymentClient {
         let session = MCPSession(upstream: MCPHTTPUpstream(url: url, client: http, timeoutSeconds: Double(timeout.components.seconds),
                                                            maxResponseBytes: maxResponseBytes),
                                  headers: headers)
-        let identity = try Self.identity(url: url, tool: tool, arguments: arguments)
+        let identity = try Self.identity(url: url, tool: tool, arguments: arguments, headers: headers)
         let first: JSONRPCMessage
         do {
             first = try await session.call(tool: tool, arguments: arguments, payment: nil)
@@ -147,7 +149,7 @@ extension PaymentClient {
     }
 
     /// A tool call's identity: the server, the tool and its arguments (canonical JSON), hashed.
-    static func identity(url: String, tool: String, arguments: JSONValue) throws(ClientError) -> PaymentLedger.Request {
+    static func identity(url: String, tool: String, arguments: JSONValue, headers: [(String, String)] = []) throws(ClientError) -> PaymentLedger.Request {
         guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
               let host = parsed.host, !host.isEmpty
         else {
@@ -156,6 +158,7 @@ extension PaymentClient {
         var hash = SHA256()
         hash.update(data: Array("tools/call".utf8) + [0] + Array(url.utf8) + [0] + Array(tool.utf8) + [0])
         hash.update(data: arguments.canonicalBytes)
+        hash.update(data: headerBytes(headers))
         return PaymentLedger.Request(method: "tools/call", url: url, host: Budget.normalized(host), tool: tool, key: HexString.encode(hash.finalize()))
     }
 }

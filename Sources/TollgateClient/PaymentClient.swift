@@ -206,6 +206,8 @@ public struct PaymentClient: Sendable {
             return Response(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body))
         } catch let error as CancellationError {
             throw error
+        } catch let error as HTTPClientError where Self.isInvalidRequest(error) {
+            throw ClientError(.invalidRequest, "\(request.method) \(request.url) cannot be sent: \(error)")
         } catch {
             throw ClientError(.unreachable, "\(request.method) \(request.url) got no answer: \(error)")
         }
@@ -221,8 +223,30 @@ public struct PaymentClient: Sendable {
         var hash = SHA256()
         hash.update(data: Array(request.method.uppercased().utf8) + [0] + Array(request.url.utf8) + [0])
         hash.update(data: request.body ?? [])
+        // The caller's headers too (an API key, a customer id): a request made for someone else is another purchase.
+        hash.update(data: Self.headerBytes(request.headers))
         return PaymentLedger.Request(method: request.method.uppercased(), url: request.url, host: Budget.normalized(host), tool: nil,
                                      key: HexString.encode(hash.finalize()))
+    }
+
+    /// What AsyncHTTPClient refuses before sending anything: the request, not the server, is at fault.
+    static func isInvalidRequest(_ error: HTTPClientError) -> Bool {
+        if [.invalidURL, .emptyHost, .emptyScheme, .incompatibleHeaders].contains(error) { return true }
+        let text = String(describing: error)
+        return text.contains("unsupportedScheme") || text.contains("invalidHeaderField")
+    }
+
+    /// Headers in one canonical spelling (names lowercased, sorted), for a purchase's identity.
+    static func headerBytes(_ headers: [(String, String)]) -> [UInt8] {
+        let canonical: [(name: String, value: String)] = headers.map { ($0.0.lowercased(), $0.1) }
+        var bytes: [UInt8] = []
+        for header in canonical.sorted(by: { ($0.name, $0.value) < ($1.name, $1.value) }) {
+            bytes.append(0)
+            bytes += Array(header.name.utf8)
+            bytes.append(0)
+            bytes += Array(header.value.utf8)
+        }
+        return bytes
     }
 
     /// 0.5 s, 1 s, 2 s … or the server's `Retry-After` (seconds), at most 10 s.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TollgateCore
+import AsyncHTTPClient
 import TollgateX402
 @testable import TollgateClient
 
@@ -157,11 +158,37 @@ struct PaymentLedgerTests {
         let csv = LedgerExport.csv(try ledger.purchases())
         #expect(csv.hasPrefix(LedgerExport.columns.joined(separator: ",") + "\r\n"))
         #expect(csv.contains("\"a, \"\"quoted\"\" reason\""))
+        // A server-written reason that a spreadsheet would run as a formula is defused.
+        #expect(LedgerExport.quote("=HYPERLINK(\"http://evil\")") == "\"'=HYPERLINK(\"\"http://evil\"\")\"")
+        #expect(LedgerExport.quote("@SUM(A1)") == "'@SUM(A1)")
+        #expect(LedgerExport.quote("0.01 USDC") == "0.01 USDC")
         #expect(!csv.contains("proof-of-"))
         let json = try #require(try JSONSerialization.jsonObject(with: Data(try LedgerExport.json(try ledger.purchases()).utf8)) as? [[String: String]])
         #expect(json.count == 1)
         #expect(json[0]["transaction"] == "0xtx")
         #expect(json[0]["price"] == "0.01 USDC")
         #expect(json[0]["correlation_id"] == "tg_1")
+    }
+
+    @Test("a purchase is the method, URL, body and the caller's headers: another header is another purchase, their order is not")
+    func purchaseIdentity() throws {
+        let base = PaymentClient.Request(method: "get", url: "http://api.example/data", headers: [("X-Customer", "A"), ("Accept", "*/*")])
+        var reordered = base
+        reordered.headers = [("accept", "*/*"), ("x-customer", "A")]
+        var other = base
+        other.headers = [("X-Customer", "B"), ("Accept", "*/*")]
+        var posted = base
+        posted.body = Array("q=1".utf8)
+        let key = try PaymentClient.identity(base).key
+        #expect(try PaymentClient.identity(reordered).key == key)
+        #expect(try PaymentClient.identity(other).key != key)
+        #expect(try PaymentClient.identity(posted).key != key)
+        #expect(try PaymentClient.identity(base).host == "api.example")
+        #expect(throws: ClientError.self) { try PaymentClient.identity(.init(url: "ftp://api.example/data")) }
+        #expect(try PaymentClient.identity(url: "http://mcp.example/mcp", tool: "forecast", arguments: .object([:]), headers: [("Authorization", "a")]).key
+            != (try PaymentClient.identity(url: "http://mcp.example/mcp", tool: "forecast", arguments: .object([:]), headers: [("Authorization", "b")]).key))
+        #expect(PaymentClient.isInvalidRequest(.invalidURL))
+        #expect(PaymentClient.isInvalidRequest(.invalidHeaderFieldNames(["bad name"])))
+        #expect(!PaymentClient.isInvalidRequest(.connectTimeout))
     }
 }
