@@ -40,7 +40,7 @@ public struct PaymentTerms: Sendable, Hashable {
         var options: [PaymentOption] = []
         var resource: X402.ResourceInfo?
         for offer in decoded.accepts {
-            guard let network = V1Networks.caip2(offer.network) else { continue }
+            guard let network = X402V1.Networks.caip2(offer.network) else { continue }
             let requirements = X402.PaymentRequirements(scheme: offer.scheme, network: network, asset: offer.asset, amount: offer.maxAmountRequired,
                                                         payTo: offer.payTo, maxTimeoutSeconds: offer.maxTimeoutSeconds ?? 60, extra: offer.extra)
             options.append(PaymentOption(requirements: requirements, v1Network: offer.network))
@@ -96,19 +96,4 @@ public struct PaymentOption: Sendable, Hashable {
 
     /// Whether this client can sign it: the `exact` scheme on an EVM network.
     public var isPayable: Bool { scheme == "exact" && requirements.network.hasPrefix("eip155:") && amount != nil }
-}
-
-/// x402 v1 network names and their CAIP-2 identifiers (v1 servers name networks; v2 uses CAIP-2).
-public enum V1Networks {
-    static let names: [String: String] = [
-        "base": "eip155:8453", "base-sepolia": "eip155:84532", "avalanche": "eip155:43114", "avalanche-fuji": "eip155:43113",
-        "polygon": "eip155:137", "polygon-amoy": "eip155:80002", "sei": "eip155:1329", "sei-testnet": "eip155:1328",
-        "iotex": "eip155:4689", "peaq": "eip155:3338", "ethereum": "eip155:1", "sepolia": "eip155:11155111",
-    ]
-
-    /// The CAIP-2 id of a v1 name; a CAIP-2 id (which some v1 servers send) is returned as it is.
-    public static func caip2(_ network: String) -> String? {
-        if network.hasPrefix("eip155:"), ExactEVMVerifier.chainId(network) != nil { return network }
-        return names[network]
-    }
 }

@@ -46,7 +46,7 @@ public enum ConfigurationLoader {
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
         "unmatched", "retry_after_seconds", "max_request_body_bytes", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers", "jwt",
-        "admin", "audit", "refunds", "settlement", "contract_secrets", "trusted_proxies", "mcp",
+        "admin", "audit", "refunds", "settlement", "contract_secrets", "trusted_proxies", "mcp", "x402",
     ]
 
     static func read(_ root: Node, _ r: inout YAMLReader) -> GatewayConfiguration? {
@@ -172,6 +172,12 @@ public enum ConfigurationLoader {
         configuration.trustedProxies = trustedProxies ?? .none
         configuration.durableStorage = durable
         configuration.postgres = postgres
+        configuration.x402 = readX402(top["x402"], &r)
+        if !configuration.x402.v1, case .sequence(let items)? = top["routes"] {
+            for (index, item) in items.enumerated() where item.mapping?["x402_v1"]?.bool == true {
+                r.fail(item.mapping?["x402_v1"], "routes[\(index)].x402_v1", "x402.v1 is false for the whole gateway: no route takes x402 v1")
+            }
+        }
         if limits.sharedInvalid, postgres == nil {
             r.fail(top["limits"], "limits.shared_invalid", "needs storage.postgres: only instances sharing a PostgreSQL store can share a budget")
         }
@@ -314,11 +320,12 @@ public enum ConfigurationLoader {
     static let routeKeys: Set<String> = [
         "method", "path", "resource", "description", "mime_type", "price", "accepts", "unit", "quantity", "scope", "anonymous",
         "pay_to", "offer_validity_seconds", "max_timeout_seconds", "limits", "private_fields", "action_scopes",
-        "measure", "consumed", "settle", "package", "redeliver",
+        "measure", "consumed", "settle", "package", "redeliver", "x402_v1", "discovery",
     ]
 
     /// A priced MCP tool's keys: a route's, named instead of placed (no query, no HTTP method to scope).
-    static let toolKeys: Set<String> = routeKeys.subtracting(["method", "path", "action_scopes", "private_fields"]).union(["name"])
+    static let toolKeys: Set<String> = routeKeys.subtracting(["method", "path", "action_scopes", "private_fields", "x402_v1", "discovery"])
+        .union(["name"])
 
     /// `routes`, or with `tools` the priced tools of an MCP gateway (`mcp.tools`): the same keys, with `name`
     /// instead of `method` and `path` (a tool is the route `POST /<name>` of the MCP door's journey).
@@ -399,6 +406,13 @@ public enum ConfigurationLoader {
                                 scope: scope, allowsAnonymous: anonymous, pricing: pricing, privateFields: privateFields)
             built.actionScopes = actionScopes
             built.redeliver = r.bool(fields["redeliver"], "\(path).redeliver")
+            if !tools {
+                built.discovery = readDiscovery(fields["discovery"], path: path, method: method?.rawValue, paid: pricing != nil, &r)
+                if let v1 = r.bool(fields["x402_v1"], "\(path).x402_v1") {
+                    if pricing == nil { r.fail(fields["x402_v1"], "\(path).x402_v1", "only applies to a paid route (set price)") }
+                    if !v1 { built.rails = [ExactEVMRail.v2Name] }
+                }
+            }
             if pricing == nil, fields["redeliver"] != nil { r.fail(fields["redeliver"], "\(path).redeliver", "only applies to a paid route (set price)") }
             result.append(built)
         }

@@ -122,6 +122,19 @@ public struct GatewayConfiguration: Sendable {
     /// `audit.denials`: whether refusals off the paid path (401, 403, 404, 429…) are audited. Paid-path
     /// refusals are always recorded.
     public var auditsDenials: Bool = true
+    /// `x402`: which versions clients may pay in, and whether the gateway publishes what it sells.
+    public var x402 = X402Settings()
+
+    public struct X402Settings: Sendable, Hashable {
+        /// Whether x402 v1 clients (`X-PAYMENT`, terms in the 402's body) may pay (routes may still refuse it).
+        public var v1: Bool
+        /// Whether `/.well-known/x402` is served and 402s carry the bazaar extension.
+        public var discovery: Bool
+        public init(v1: Bool = true, discovery: Bool = true) {
+            self.v1 = v1
+            self.discovery = discovery
+        }
+    }
     /// What happens to payments settled before an answer that was then not delivered (`refunds:`).
     public var refunds: Refunds = .init()
     /// Where each key was written; nil for a configuration built in code.

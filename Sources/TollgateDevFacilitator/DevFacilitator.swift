@@ -5,7 +5,8 @@ import TollgateX402
 
 /// A facilitator for development and tests: verifies exactly like the gateway (EIP-712, secp256k1,
 /// amount, payee, time window) plus balance and nonce state, and settles into a local ledger.
-/// It only ever serves test networks (`KnownNetwork.testNets`); anything else (main nets) is refused.
+/// It only ever serves test networks (`KnownNetwork.testNets`); anything else (main nets) is refused. It speaks x402 v2
+/// and v1 (v1 kinds, requests and answers name networks the v1 way: `base-sepolia`).
 public struct DevFacilitator: Facilitator {
     public let networks: [String]
     public let ledger: DevLedger
@@ -24,8 +25,11 @@ public struct DevFacilitator: Facilitator {
     }
 
     public func supported(logger: Logger) async throws -> X402.SupportedResponse {
-        X402.SupportedResponse(kinds: networks.map { .init(x402Version: X402.version, scheme: "exact", network: $0) },
-                               extensions: [], signers: ["eip155:*": []])
+        let v2 = networks.map { X402.SupportedKind(x402Version: X402.version, scheme: "exact", network: $0) }
+        // v1 names networks; a network v1 never named has no v1 kind (v1 clients cannot pay on it).
+        let v1 = networks.filter { X402V1.Networks.name($0) != $0 }
+            .map { X402.SupportedKind(x402Version: X402V1.version, scheme: "exact", network: X402V1.Networks.name($0)) }
+        return X402.SupportedResponse(kinds: v2 + v1, extensions: [], signers: ["eip155:*": []])
     }
 
     /// A ledger that cannot be read is an error (HTTP 500 from the server), never a valid payment.
@@ -40,7 +44,9 @@ public struct DevFacilitator: Facilitator {
 
     public func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
         let contents = request.contents()
-        let network = contents?.paymentRequirements.network ?? ""
+        let caip2 = contents?.paymentRequirements.network ?? ""
+        // Answered in the request's version: a v1 request gets its network's v1 name back.
+        let network = contents?.x402Version == X402V1.version ? X402V1.Networks.name(caip2) : caip2
         switch try await check(contents) {
         case .failure(let refusal):
             return .init(success: false, errorReason: refusal.reason.rawValue, errorMessage: refusal.detail, payer: refusal.payer,
@@ -77,8 +83,8 @@ public struct DevFacilitator: Facilitator {
         let payload = contents.paymentPayload
         let authorization = payload.payload.authorization
         let payer = authorization.from
-        guard payload.x402Version == X402.version, contents.x402Version == X402.version else {
-            return .failure(Refusal(reason: .invalidVersion, detail: "x402 v2 only", payer: payer))
+        guard payload.x402Version == contents.x402Version, [X402.version, X402V1.version].contains(contents.x402Version) else {
+            return .failure(Refusal(reason: .invalidVersion, detail: "x402 v2 or v1, the same in the request and its payload", payer: payer))
         }
         guard networks.contains(requirements.network), KnownNetwork.isTestNetwork(requirements.network) else {
             return .failure(Refusal(reason: .invalidNetwork, detail: "\(requirements.network) is not served here", payer: payer))

@@ -61,7 +61,9 @@ public struct GatewayAssembly: Sendable {
         // The pipeline's writes go through the observed store, so the metrics see exactly what was committed.
         let observedStore = ObservedStore(store, observer: metrics)
         let rail = ExactEVMRail(assets: configuration.assets, facilitators: pool,
-                                chains: configuration.settlement.rpc.mapValues { EVMChainReader(url: $0) })
+                                chains: configuration.settlement.rpc.mapValues { EVMChainReader(url: $0) }, publicURL: configuration.publicURL)
+        // The MCP door speaks the x402 MCP transport (v2 only); the HTTP doors take v1 clients too unless turned off.
+        let rails = rail.rails(v1: configuration.x402.v1 && configuration.mcp == nil)
         let batcher = AuditBatcher(store: observedStore, interval: .milliseconds(configuration.auditFlushMillis), logger: logger)
         var settings = Gateway.Settings(
             routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
@@ -77,9 +79,10 @@ public struct GatewayAssembly: Sendable {
         // MCP callers never retry a paid call, so a copy of one is refused as a replay rather than asked to wait.
         if configuration.mcp != nil { settings.repeatedProofs = .refused }
         settings.timings = metrics
+        if configuration.x402.discovery && configuration.mcp == nil { settings.discoveryPath = ExactEVMRail.discoveryPath }
         let upstream = upstream ?? HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                                 maxResponseBytes: configuration.maxUpstreamResponseBytes)
-        let gateway = Gateway(settings: settings, rail: rail, store: observedStore, audit: batcher, upstream: upstream, controls: controls,
+        let gateway = Gateway(settings: settings, rails: rails, store: observedStore, audit: batcher, upstream: upstream, controls: controls,
                               tokens: tokens, logger: logger)
         self.gateway = gateway
         facilitators = pool

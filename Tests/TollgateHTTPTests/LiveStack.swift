@@ -61,8 +61,11 @@ struct LiveStack: Sendable {
 
     static let secret = String(repeating: "5a", count: 32)
 
-    static func yaml(upstream: Int, facilitator: Int, directory: String, facilitatorTimeout: Int = 2) -> String {
+    /// - Parameters: extraTop: top-level keys added; extraRoutes: routes added after the standard ones (YAML list items).
+    static func yaml(upstream: Int, facilitator: Int, directory: String, facilitatorTimeout: Int = 2, extraTop: String = "",
+                     extraRoutes: String = "") -> String {
         """
+        \(extraTop)
         listen: 127.0.0.1:0
         public_url: http://127.0.0.1:8402
         upstream: {url: "http://127.0.0.1:\(upstream)", timeout_seconds: 5}
@@ -85,20 +88,23 @@ struct LiveStack: Sendable {
           - {method: POST, path: /jobs/missing, resource: jobs-missing, price: "0.002", unit: second, scope: "reports:read", settle: before}
           - {method: GET, path: /search, resource: search, price: "0.50", package: {units: 100, name: search-credits}, scope: "reports:read"}
           - {method: GET, path: /health, resource: health, anonymous: true}
+        \(extraRoutes)
         """
     }
 
     /// Runs `body` against a gateway whose facilitator is served by `facilitator` (a router) and whose
     /// upstream is the sample upstream checking the gateway's signature.
     static func with<Context: RequestContext, T: Sendable>(
-        facilitator: @escaping @Sendable () -> Router<Context>, _ body: @Sendable (LiveStack) async throws -> T
+        facilitator: @escaping @Sendable () -> Router<Context>, extraTop: String = "", extraRoutes: String = "",
+        _ body: @Sendable (LiveStack) async throws -> T
     ) async throws -> T where Context.Source == ApplicationRequestContextSource {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-test-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": secret])
         return try await Listener.with(SampleUpstream.router(contract: ContractVerifier(keys: keys.contractKeys()))) { upstreamPort in
             try await Listener.with(facilitator()) { facilitatorPort in
-                let (configuration, _) = try ConfigurationLoader.parse(yaml(upstream: upstreamPort, facilitator: facilitatorPort, directory: directory))
+                let (configuration, _) = try ConfigurationLoader.parse(yaml(upstream: upstreamPort, facilitator: facilitatorPort, directory: directory,
+                                                                            extraTop: extraTop, extraRoutes: extraRoutes))
                 let store = try SQLiteStore(path: configuration.sqlitePath)
                 let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
                 // The proxy alone (TollgateHTTP): no admin listener, no Prometheus registry.

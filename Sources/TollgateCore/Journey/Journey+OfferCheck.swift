@@ -9,7 +9,12 @@ extension Journey {
             "payer": proof.payer, "network": proof.network, "asset": proof.asset, "amount": proof.amount,
             "nonce": proof.key.nonce, "rail": proof.rail,
         ]
+        guard priced.route.accepts(rail: proof.rail) else {
+            return refuse(priced, wire.formatRefused, received: received,
+                          detail: "this resource does not accept \(wire.proofFormat); pay one of the offers of a fresh 402")
+        }
         guard let token = proof.accepted.offerToken else {
+            if !wire.echoesOffers { return bindToRequest(priced, proof, received: received) }
             return refuse(priced, .offerMissing, received: received,
                           detail: "the proof does not echo a Tollgate offer; pay one of the offers of a fresh 402")
         }

@@ -163,3 +163,7 @@ public protocol JSONWritable {
     /// Writes exactly one JSON value (usually `beginObject`, fields, `endObject`).
     func write(to writer: inout JSONWriter)
 }
+
+extension JSONValue: JSONWritable {
+    public func write(to writer: inout JSONWriter) { writer.value(self) }
+}

@@ -84,6 +84,8 @@ public struct Route: Sendable, Hashable {
         var privateFields: PrivateFields?
         var actionScopes: [String: String] = [:]
         var redeliver: Bool?
+        var rails: Set<String>?
+        var discovery: Discovery?
     }
 
     private var storage: Storage
@@ -152,6 +154,23 @@ public struct Route: Sendable, Hashable {
     public var redeliver: Bool? {
         get { storage.fields.redeliver }
         set { update { $0.redeliver = newValue } }
+    }
+
+    /// The rails (by `PaymentRail.name`) this route may be paid through; nil: every rail of the gateway.
+    public var rails: Set<String>? {
+        get { storage.fields.rails }
+        set { update { $0.rails = newValue } }
+    }
+
+    /// What the route publishes for discovery (the manifest, the bazaar extension); nil: not listed.
+    public var discovery: Discovery? {
+        get { storage.fields.discovery }
+        set { update { $0.discovery = newValue } }
+    }
+
+    /// Whether a proof of the rail named `rail` may pay this route.
+    public func accepts(rail: String) -> Bool {
+        rails?.contains(rail) ?? true
     }
 
     /// Whether `method` on this route may be forwarded twice for one payment.

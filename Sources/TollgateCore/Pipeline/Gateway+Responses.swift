@@ -69,7 +69,8 @@ extension Gateway {
                flow: Flow, detail: String? = nil, previous: String? = nil) async -> GatewayResponse {
         // Only ways to pay that can be verified now: an offer nobody can settle would make the client
         // sign for nothing. With none left, the route is closed (503), never open.
-        let accepts = pricing.accepts.filter { acceptance in rails.contains { $0.isReady(network: acceptance.asset.network) } }
+        let routeRails = rails.filter { route.accepts(rail: $0.name) }
+        let accepts = pricing.accepts.filter { acceptance in routeRails.contains { $0.isReady(network: acceptance.asset.network) } }
         guard !accepts.isEmpty else {
             return await deny(.serviceUnavailable, "service_unavailable", .offer, .facilitatorUnavailable, flow: flow,
                               detail: "payments for this resource cannot be verified right now; retry later")
@@ -88,7 +89,8 @@ extension Gateway {
         let first = reason == .paymentRequired
         let challenge = PaymentChallenge(
             resourceURL: settings.publicURL + request.target, description: route.description, mimeType: route.mimeType,
-            offers: offers, error: first ? "Payment required" : reason.rawValue)
+            offers: offers, error: first ? "Payment required" : reason.rawValue,
+            discovery: settings.discoveryPath == nil ? nil : route.discovery?.called(with: request.method.rawValue))
 
         await audit.record(flow.event(.offer, .issued, reason, clock: clock, [
             "price": pricing.price, "unit": pricing.unit, "quantity": String(pricing.quantity),
@@ -99,14 +101,18 @@ extension Gateway {
          .merging(digest.map { ["request_body_sha256": $0] } ?? [:]) { a, _ in a }))
 
         var fields = HTTPFields()
-        for rail in rails { fields.append(contentsOf: rail.challengeFields(challenge)) }
+        var railMembers: [String: JSONValue] = [:]
+        for rail in routeRails {
+            fields.append(contentsOf: rail.challengeFields(challenge))
+            railMembers.merge(rail.challengeBody(challenge)) { first, _ in first }
+        }
         // A refusal names the flow whose trace explains it; the fresh offer inside starts the next flow.
         fields[.tollgateCorrelationId] = previous ?? flow.correlationId
         fields[.contentType] = "application/json"
         fields[.cacheControl] = "no-store"
         let body = TermsBody(
             error: "payment_required", reason: reason.rawValue,
-            detail: detail ?? (first ? "this resource is paid: " + rails.map(\.wire.paymentHint).joined(separator: "; or ")
+            detail: detail ?? (first ? "this resource is paid: " + routeRails.map(\.wire.paymentHint).joined(separator: "; or ")
                                      : "the payment was not accepted: \(reason.rawValue); a fresh offer is attached"),
             correlationId: previous ?? flow.correlationId, offerCorrelationId: previous == nil ? nil : flow.correlationId,
             resource: .init(id: route.resource, url: challenge.resourceURL, description: route.description, mimeType: route.mimeType),
@@ -114,8 +120,8 @@ extension Gateway {
             package: pricing.metering.package.map { .init(name: $0.name, units: $0.units) },
             accepts: accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
                                                   amount: $0.amount.atomic, payTo: $0.payTo) },
-            proofFormat: rails.map(\.wire.proofFormat).joined(separator: "; "),
-            expiresAt: RFC3339.format(seconds: expiresAt), client: identity.clientId)
+            proofFormat: routeRails.map(\.wire.proofFormat).joined(separator: "; "),
+            expiresAt: RFC3339.format(seconds: expiresAt), client: identity.clientId, railMembers: railMembers)
         return GatewayResponse(status: .paymentRequired, headerFields: fields, body: JSONBody.encode(body))
     }
 }
@@ -199,13 +205,17 @@ struct TermsBody: JSONWritable {
     var proofFormat: String
     var expiresAt: String
     var client: String
+    /// What the rails add (`PaymentRail.challengeBody`); a member named like one of the above takes its place.
+    var railMembers: [String: JSONValue] = [:]
 
     func write(to writer: inout JSONWriter) {
         writer.beginObject()
-        writer.key("accepts")
-        writer.beginArray()
-        for accept in accepts { writer.write(accept) }
-        writer.endArray()
+        if railMembers["accepts"] == nil {
+            writer.key("accepts")
+            writer.beginArray()
+            for accept in accepts { writer.write(accept) }
+            writer.endArray()
+        }
         writer.field("client", client)
         writer.field("correlationId", correlationId)
         writer.field("detail", detail)
@@ -220,6 +230,7 @@ struct TermsBody: JSONWritable {
         writer.field("resource", resource)
         writer.field("unit", unit)
         writer.field("unitPrice", unitPrice)
+        for (key, value) in railMembers.sorted(by: { $0.key < $1.key }) { writer.field(key, value) }
         writer.endObject()
     }
 }

@@ -68,6 +68,9 @@ public struct Gateway: Sendable {
         public var repeatedProofs: RepeatedProofs = .retried
         /// Told what the gateway added to each paid request's latency (`RequestTimings`); nil: not measured.
         public var timings: (any RequestTimings)?
+        /// Where the discovery manifest is served (`Gateway+Discovery.swift`), and whether 402s carry each route's
+        /// `Discovery`; nil: nothing is published.
+        public var discoveryPath: String? = nil
 
         public init(routes: RouteTable, clients: ClientDirectory, offers: OfferSigner, contract: ContractSigner,
                     publicURL: String, unmatched: UnmatchedPolicy = .deny, retryAfterSeconds: Int = 5,
@@ -117,6 +120,8 @@ public struct Gateway: Sendable {
     let logger: Logger
     /// Proofs this gateway is handling now (shared by its copies: the server's and the reconciler's).
     let inFlight = PaymentsInFlight()
+    /// What the discovery manifest lists.
+    let catalogue: DiscoveryCatalogue
 
     /// - Parameter rails: at least one; a request's proof picks the rail whose header it is in.
     public init(settings: Settings, rails: [any PaymentRail], store: any TollgateStore, audit: AuditBatcher,
@@ -140,6 +145,8 @@ public struct Gateway: Sendable {
         self.upstream = upstream
         self.clock = clock
         self.logger = logger
+        self.catalogue = DiscoveryCatalogue(routes: settings.discoveryPath == nil ? RouteTable([]) : settings.routes, rails: rails,
+                                            publicURL: self.settings.publicURL, now: clock.nowSeconds)
     }
 
     /// Runs the journey with another upstream for this one request: an in-process door (the Hummingbird
@@ -173,6 +180,7 @@ public struct Gateway: Sendable {
     }
 
     public func handle(_ request: GatewayRequest) async -> GatewayResponse {
+        if asksForManifest(request) { return await manifest(request) }
         var (response, flow) = await forRequest(request.headerFields).drive(request, correlationId: CorrelationId.make())
         if response.headerFields[.tollgateCorrelationId] == nil {
             response.headerFields[.tollgateCorrelationId] = flow.correlationId

@@ -13,6 +13,14 @@ public protocol PaymentRail: Sendable {
     /// Header fields that state the terms of a 402 in the rail's wire format.
     func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields
 
+    /// Members the rail adds to the 402's JSON body, for clients that read their terms there (x402 v1: `x402Version`
+    /// and `accepts`). They take the place of the gateway's own members of the same name.
+    func challengeBody(_ challenge: PaymentChallenge) -> [String: JSONValue]
+
+    /// Members the rail adds to a route's entry in the discovery manifest: its terms as a 402 would state them (its
+    /// offers carry no token: the manifest is written for no client and no request).
+    func catalogue(_ challenge: PaymentChallenge) -> [String: JSONValue]
+
     /// Finds and decodes a proof in a request.
     func decode(_ fields: HTTPFields) -> ProofDecoding
 
@@ -47,6 +55,13 @@ public protocol PaymentRail: Sendable {
     func receiptFields(_ settlement: Settlement) -> HTTPFields
 }
 
+extension PaymentRail {
+    /// Most rails state their terms in headers only.
+    public func challengeBody(_ challenge: PaymentChallenge) -> [String: JSONValue] { [:] }
+
+    public func catalogue(_ challenge: PaymentChallenge) -> [String: JSONValue] { [:] }
+}
+
 /// Everything a 402 states.
 public struct PaymentChallenge: Sendable {
     public var resourceURL: String
@@ -55,8 +70,12 @@ public struct PaymentChallenge: Sendable {
     public var offers: [SignedOffer]
     /// "Payment required" on a first request; the refusal reason on a repeated 402.
     public var error: String
+    /// What the route publishes for discovery (method, input and output); nil when it opts out.
+    public var discovery: Discovery?
 
-    public init(resourceURL: String, description: String, mimeType: String, offers: [SignedOffer], error: String) {
+    public init(resourceURL: String, description: String, mimeType: String, offers: [SignedOffer], error: String,
+                discovery: Discovery? = nil) {
+        self.discovery = discovery
         self.resourceURL = resourceURL
         self.description = description
         self.mimeType = mimeType

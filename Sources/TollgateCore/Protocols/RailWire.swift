@@ -19,9 +19,17 @@ public struct RailWire: Sendable {
     /// Refusals that depend only on the proof's bytes (and time moving forward), so the same bytes can be
     /// refused again without being checked (`NegativeCache`).
     public var deterministicRefusals: Set<Reason>
+    /// Whether the rail's proofs echo the signed offer they pay. A proof that cannot (x402 v1) is bound to the request it
+    /// arrives with, its client and the current price instead (`Journey.bindToRequest`).
+    public var echoesOffers: Bool
+    /// The rail's reason for a proof in its format on a route that does not take this rail (`Route.rails`).
+    public var formatRefused: Reason
 
     public init(proofFields: [HTTPField.Name], exposedFields: [HTTPField.Name], proofFormat: String, paymentHint: String,
-                authorizationUsed: Reason, authorizationExpired: Reason, deterministicRefusals: Set<Reason>) {
+                authorizationUsed: Reason, authorizationExpired: Reason, deterministicRefusals: Set<Reason>,
+                echoesOffers: Bool = true, formatRefused: Reason = .offerMissing) {
+        self.echoesOffers = echoesOffers
+        self.formatRefused = formatRefused
         self.proofFields = proofFields
         self.exposedFields = exposedFields
         self.proofFormat = proofFormat

@@ -23,7 +23,8 @@ public final class FacilitatorPool: Sendable {
     public let members: [Member]
     /// The members as called: timed and reported to the metrics sink when there is one.
     private let callable: [any Facilitator]
-    private let ready: Mutex<[Set<String>]>
+    /// Per member: the networks it serves, by x402 version (2, and 1 where its `/supported` lists v1 kinds).
+    private let ready: Mutex<[[Int: Set<String>]]>
     private let breakers: Mutex<[CircuitBreaker]>
 
     /// - Parameter metrics: told of every `supported`, `verify` and `settle` call made to a member.
@@ -33,7 +34,7 @@ public final class FacilitatorPool: Sendable {
             metrics.map { MeteredFacilitator(base: member.facilitator, label: Self.metricLabel(member.facilitator.name), sink: $0) }
                 ?? member.facilitator
         }
-        self.ready = Mutex(Array(repeating: [], count: members.count))
+        self.ready = Mutex(Array(repeating: [:], count: members.count))
         self.breakers = Mutex(members.map { CircuitBreaker(settings: $0.breaker) })
     }
 
@@ -48,7 +49,7 @@ public final class FacilitatorPool: Sendable {
                                                 latencyMillis: latencyMillis, now: now)
             return (opened, breakers[index].isOpen)
         }
-        if isOpen { ready.withLock { $0[index] = [] } }
+        if isOpen { ready.withLock { $0[index] = [:] } }
         return opened
     }
 
@@ -58,10 +59,10 @@ public final class FacilitatorPool: Sendable {
         return members.indices.filter { states[$0].isOpen }.map { members[$0].facilitator.name }
     }
 
-    /// Facilitators that may be asked about `network`, in configuration order.
-    public func candidates(for network: String) -> [any Facilitator] {
+    /// Facilitators that may be asked about `network` in x402 `version`, in configuration order.
+    public func candidates(for network: String, version: Int = X402.version) -> [any Facilitator] {
         let ready = self.ready.withLock { $0 }
-        return callable.indices.compactMap { ready[$0].contains(network) ? callable[$0] : nil }
+        return callable.indices.compactMap { ready[$0][version]?.contains(network) == true ? callable[$0] : nil }
     }
 
     /// The member named `name`, whether or not it is ready: resolving a settlement asks the authority that was
@@ -70,13 +71,16 @@ public final class FacilitatorPool: Sendable {
         members.firstIndex(where: { $0.facilitator.name == name }).map { callable[$0] }
     }
 
-    /// Networks some facilitator currently serves.
-    public var readyNetworks: Set<String> {
-        ready.withLock { $0.reduce(into: Set<String>()) { $0.formUnion($1) } }
+    /// Networks some facilitator currently serves (x402 v2).
+    public var readyNetworks: Set<String> { readyNetworks(version: X402.version) }
+
+    /// Networks some facilitator currently serves in x402 `version`.
+    public func readyNetworks(version: Int) -> Set<String> {
+        ready.withLock { $0.reduce(into: Set<String>()) { $0.formUnion($1[version] ?? []) } }
     }
 
-    public func isReady(network: String) -> Bool {
-        ready.withLock { sets in sets.contains { $0.contains(network) } }
+    public func isReady(network: String, version: Int = X402.version) -> Bool {
+        ready.withLock { sets in sets.contains { $0[version]?.contains(network) == true } }
     }
 
     /// Asks every facilitator what it supports. Returns the networks that are ready afterwards.
@@ -87,10 +91,15 @@ public final class FacilitatorPool: Sendable {
             // An open breaker stays open for its interval; then this check is its half-open probe.
             guard breakers.withLock({ $0[index].mayProbe(now: now) }) else { continue }
             var networks: Set<String> = []
+            var v1Networks: Set<String> = []
             do {
                 let supported = try await callable[index].supported(logger: logger)
                 let offered = Set(supported.kinds.filter { $0.x402Version == X402.version && $0.scheme == "exact" }.map(\.network))
                 networks = FacilitatorNetworks.served(configured: member.networks, offered: offered)
+                // v1 kinds name their network the v1 way (`base-sepolia`); some facilitators use CAIP-2 there too.
+                let offeredV1 = Set(supported.kinds.filter { $0.x402Version == X402V1.version && $0.scheme == "exact" }
+                    .compactMap { X402V1.Networks.caip2($0.network) })
+                v1Networks = FacilitatorNetworks.served(configured: member.networks, offered: offeredV1)
                 let missing = member.networks.subtracting(offered)
                 if !missing.isEmpty {
                     logger.error("facilitator does not support configured networks", metadata: [
@@ -100,8 +109,8 @@ public final class FacilitatorPool: Sendable {
             } catch {
                 logger.error("facilitator check failed", metadata: ["tollgate.facilitator": "\(member.facilitator.name)", "tollgate.error": "\(error)"])
             }
-            if !networks.isEmpty { breakers.withLock { $0[index].close() } }
-            ready.withLock { $0[index] = networks }
+            if !networks.isEmpty || !v1Networks.isEmpty { breakers.withLock { $0[index].close() } }
+            ready.withLock { $0[index] = [X402.version: networks, X402V1.version: v1Networks] }
         }
         return readyNetworks
     }

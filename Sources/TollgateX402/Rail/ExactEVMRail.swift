@@ -3,14 +3,24 @@ import HTTPTypes
 import Logging
 import TollgateCore
 
-/// x402 v2, scheme `exact`, on EVM networks (EIP-3009 `transferWithAuthorization`). Translates between
+/// x402, scheme `exact`, on EVM networks (EIP-3009 `transferWithAuthorization`). Translates between
 /// the wire format and Tollgate's neutral `PaymentProof`; decides nothing about access.
+///
+/// One rail per x402 version: v2 (`PAYMENT-SIGNATURE`, the signed offer echoed) and v1 (`X-PAYMENT`, terms in the 402's
+/// body, no echo: `RailWire.echoesOffers` is false, so the journey binds the proof to its request). Both share the
+/// assets, the facilitators and the checks (`ExactEVMRail+V1.swift` holds what differs).
 public struct ExactEVMRail: PaymentRail {
-    public let name = "x402-exact-evm"
-    public var wire: RailWire { Self.wire }
+    public static let v2Name = "x402-exact-evm"
+    public static let v1Name = "x402-exact-evm-v1"
+    /// The x402 version this rail speaks: 2, or 1.
+    public let version: Int
+    public var name: String { version == X402V1.version ? Self.v1Name : Self.v2Name }
+    public var wire: RailWire { version == X402V1.version ? Self.wireV1 : Self.wire }
+    /// A v2 rail beside a v1 rail leaves `X-PAYMENT` to it; alone, it refuses `X-PAYMENT` as an unsupported version.
+    let leavesV1ToAnotherRail: Bool
 
-    /// x402 v2 on the wire: the proof in `PAYMENT-SIGNATURE` (a v1 `X-PAYMENT` is read only to refuse it, and
-    /// stripped like the other), terms in `PAYMENT-REQUIRED`, the receipt in `PAYMENT-RESPONSE`.
+    /// x402 v2 on the wire: the proof in `PAYMENT-SIGNATURE` (a v1 `X-PAYMENT` is stripped like the other, and refused
+    /// unless a v1 rail reads it), terms in `PAYMENT-REQUIRED`, the receipt in `PAYMENT-RESPONSE`.
     public static let wire = RailWire(
         proofFields: [HTTPField.Name(X402.paymentSignatureHeader)!, HTTPField.Name(X402.legacyPaymentHeader)!],
         exposedFields: [HTTPField.Name(X402.paymentRequiredHeader)!, HTTPField.Name(X402.paymentResponseHeader)!],
@@ -26,6 +36,7 @@ public struct ExactEVMRail: PaymentRail {
     /// Readers of chain state per network (`eip155:<id>`), where an RPC URL is configured.
     let chains: [String: EVMChainReader]
     let checksums = ChecksumMemo()
+    let publicURL: String
 
     struct AssetKey: Hashable {
         let network: String
@@ -36,19 +47,42 @@ public struct ExactEVMRail: PaymentRail {
         }
     }
 
-    public init(assets: [Asset], facilitators: FacilitatorPool, chains: [String: EVMChainReader] = [:]) {
+    /// The v2 rail. - Parameter publicURL: the gateway's base URL, for the `resource` of v1 requirements.
+    public init(assets: [Asset], facilitators: FacilitatorPool, chains: [String: EVMChainReader] = [:], publicURL: String = "") {
         self.chains = chains
         self.assets = Dictionary(assets.map { (AssetKey(network: $0.network, address: $0.address), $0) }) { first, _ in first }
         self.facilitators = facilitators
+        self.publicURL = publicURL
+        self.version = X402.version
+        self.leavesV1ToAnotherRail = false
+    }
+
+    private init(sharing other: ExactEVMRail, version: Int, leavesV1ToAnotherRail: Bool) {
+        chains = other.chains
+        assets = other.assets
+        facilitators = other.facilitators
+        publicURL = other.publicURL
+        self.version = version
+        self.leavesV1ToAnotherRail = leavesV1ToAnotherRail
+    }
+
+    /// The rails of a gateway: this v2 rail, and with `v1` a v1 rail sharing its assets and facilitators (v2 first, so
+    /// a request carrying both headers is read as v2).
+    public func rails(v1: Bool) -> [any PaymentRail] {
+        guard v1 else { return [self] }
+        return [ExactEVMRail(sharing: self, version: X402.version, leavesV1ToAnotherRail: true),
+                ExactEVMRail(sharing: self, version: X402V1.version, leavesV1ToAnotherRail: false)]
     }
 
     // MARK: terms
 
     public func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields {
+        guard version == X402.version else { return [:] }
         let required = X402.PaymentRequired(
             error: challenge.error,
             resource: .init(url: challenge.resourceURL, description: challenge.description, mimeType: challenge.mimeType),
-            accepts: challenge.offers.map { requirements(for: $0) })
+            accepts: challenge.offers.map { requirements(for: $0) },
+            extensions: challenge.discovery.map { [Self.bazaarExtension: Self.bazaar($0)] })
         var fields = HTTPFields()
         fields[HTTPField.Name(X402.paymentRequiredHeader)!] = HeaderCodec.base64(JSONWriter.bytes(required, capacity: 1024))
         return fields
@@ -73,36 +107,33 @@ public struct ExactEVMRail: PaymentRail {
 
     // MARK: proofs
 
-    /// Covers the legacy header too, so a flood of v1 proofs meets the same budget and cache.
+    /// The v2 rail alone covers the legacy header too, so a flood of v1 proofs meets the same budget and cache.
     public func proofFingerprint(_ fields: HTTPFields) -> [UInt8]? {
-        (fields[HTTPField.Name(X402.paymentSignatureHeader)!] ?? fields[HTTPField.Name(X402.legacyPaymentHeader)!])
-            .map { NegativeCache.key(Array($0.utf8)) }
+        let header = switch version {
+        case X402V1.version: fields[HTTPField.Name(X402V1.paymentHeader)!]
+        default: fields[HTTPField.Name(X402.paymentSignatureHeader)!]
+            ?? (leavesV1ToAnotherRail ? nil : fields[HTTPField.Name(X402.legacyPaymentHeader)!])
+        }
+        return header.map { NegativeCache.key(Array($0.utf8)) }
     }
 
     public func decode(_ fields: HTTPFields) -> ProofDecoding {
+        if version == X402V1.version { return decodeV1(fields) }
         guard let header = fields[HTTPField.Name(X402.paymentSignatureHeader)!] else {
-            if fields[HTTPField.Name(X402.legacyPaymentHeader)!] != nil {
+            if !leavesV1ToAnotherRail, fields[HTTPField.Name(X402.legacyPaymentHeader)!] != nil {
                 return .malformed(.invalidVersion, detail: "X-PAYMENT (x402 v1) is not accepted; send PAYMENT-SIGNATURE (x402 v2)")
             }
             return .absent
         }
-        guard header.utf8.count <= HeaderCodec.maxHeaderBytes else {
-            return .malformed(.proofTooLarge, detail: "PAYMENT-SIGNATURE is larger than \(HeaderCodec.maxHeaderBytes) bytes")
-        }
-        guard let raw = HeaderCodec.base64Bytes(header) else {
-            return .malformed(.invalidPayload, detail: "PAYMENT-SIGNATURE is not base64")
-        }
-        // Parsers disagree on repeated keys; refusing them means every reader of this payload sees one value.
-        if let violation = StrictJSON.violation(in: raw) {
-            return .malformed(.invalidPayload, detail: "PAYMENT-SIGNATURE is not strict JSON: \(violation)")
+        let raw: [UInt8]
+        switch Self.strictJSON(header, name: X402.paymentSignatureHeader) {
+        case .success(let bytes): raw = bytes
+        case .failure(let refusal): return refusal.decoding
         }
         let decoder = JSONDecoder()
         guard let payload = try? decoder.decode(X402.PaymentPayload.self, from: Data(raw)), payload.x402Version == X402.version else {
-            // Only on failure: say why, version first.
-            if let version = try? decoder.decode(VersionProbe.self, from: Data(raw)), version.x402Version != X402.version {
-                return .malformed(.invalidVersion, detail: "x402Version \(version.x402Version) is not supported; use 2")
-            }
-            return .malformed(.invalidPayload, detail: "PAYMENT-SIGNATURE is not an x402 v2 exact-EVM payment payload")
+            return (Self.versionRefusal(raw, expected: X402.version)
+                ?? HeaderRefusal(reason: .invalidPayload, detail: "PAYMENT-SIGNATURE is not an x402 v2 exact-EVM payment payload")).decoding
         }
         let authorization = payload.payload.authorization
         let accepted = payload.accepted
@@ -140,13 +171,42 @@ public struct ExactEVMRail: PaymentRail {
         let x402Version: Int
     }
 
+    /// A refused header: its reason and what to tell the client.
+    struct HeaderRefusal: Error {
+        let reason: Reason
+        let detail: String
+        var decoding: ProofDecoding { .malformed(reason, detail: detail) }
+    }
+
+    /// The header's bytes once they are known to be one strict JSON document of bounded size.
+    static func strictJSON(_ header: String, name: String) -> Result<[UInt8], HeaderRefusal> {
+        guard header.utf8.count <= HeaderCodec.maxHeaderBytes else {
+            return .failure(HeaderRefusal(reason: .proofTooLarge, detail: "\(name) is larger than \(HeaderCodec.maxHeaderBytes) bytes"))
+        }
+        guard let raw = HeaderCodec.base64Bytes(header) else {
+            return .failure(HeaderRefusal(reason: .invalidPayload, detail: "\(name) is not base64"))
+        }
+        // Parsers disagree on repeated keys; refusing them means every reader of this payload sees one value.
+        if let violation = StrictJSON.violation(in: raw) {
+            return .failure(HeaderRefusal(reason: .invalidPayload, detail: "\(name) is not strict JSON: \(violation)"))
+        }
+        return .success(raw)
+    }
+
+    /// Only on failure: the version the payload names, when it is not the one expected.
+    static func versionRefusal(_ raw: [UInt8], expected: Int) -> HeaderRefusal? {
+        guard let probe = try? JSONDecoder().decode(VersionProbe.self, from: Data(raw)), probe.x402Version != expected else { return nil }
+        return HeaderRefusal(reason: .invalidVersion, detail: "x402Version \(probe.x402Version) is not accepted in this header; "
+            + (expected == X402.version ? "PAYMENT-SIGNATURE carries x402Version 2" : "X-PAYMENT carries x402Version 1"))
+    }
+
     // MARK: verification
 
     public func verifyLocally(_ proof: PaymentProof, offer: Offer, now: Int64) -> Verdict {
         verifyLocally(proof, offer: offer, now: now, assets: assets)
     }
 
-    public func isReady(network: String) -> Bool { facilitators.isReady(network: network) }
+    public func isReady(network: String) -> Bool { facilitators.isReady(network: network, version: version) }
 
     public func verify(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Verdict {
         if ExactEVMVerifier.signatureKind(proof.signature) == .contract {
@@ -174,7 +234,7 @@ public struct ExactEVMRail: PaymentRail {
                        logger: Logger) async throws -> Settlement {
         let request = facilitatorRequest(proof, offer: offer)
         var lastFailure = RailFailure(.notReady, "no facilitator is ready for \(proof.network)", authority: "-")
-        for facilitator in facilitators.candidates(for: proof.network) {
+        for facilitator in facilitators.candidates(for: proof.network, version: version) {
             try await before(SettlementAttempt(authority: facilitator.name, request: request.body))
             do {
                 let answer = try await timed(facilitator) { try await $0.settle(request, logger: logger) }
@@ -206,7 +266,9 @@ public struct ExactEVMRail: PaymentRail {
 
     private func settlement(_ answer: X402.SettleResponse, network: String, payer: String) -> Settlement {
         let status: Settlement.Status = answer.success ? .settled : (answer.errorReason == "settlement_pending" ? .pending : .failed)
-        return Settlement(status: status, transaction: answer.transaction, network: answer.network.isEmpty ? network : answer.network,
+        // A v1 facilitator names the network the v1 way; the gateway records CAIP-2.
+        let answered = X402V1.Networks.caip2(answer.network) ?? answer.network
+        return Settlement(status: status, transaction: answer.transaction, network: answered.isEmpty ? network : answered,
                           payer: answer.payer ?? payer, errorReason: answer.errorReason, errorMessage: answer.errorMessage)
     }
 
@@ -215,7 +277,13 @@ public struct ExactEVMRail: PaymentRail {
             success: settlement.status == .settled, errorReason: settlement.errorReason, errorMessage: settlement.errorMessage,
             payer: settlement.payer, transaction: settlement.transaction, network: settlement.network)
         var fields = HTTPFields()
-        fields[HTTPField.Name(X402.paymentResponseHeader)!] = HeaderCodec.base64(JSONWriter.bytes(response))
+        if version == X402V1.version {
+            var v1 = response
+            v1.network = X402V1.Networks.name(response.network)
+            fields[HTTPField.Name(X402V1.paymentResponseHeader)!] = HeaderCodec.base64(JSONWriter.bytes(v1))
+        } else {
+            fields[HTTPField.Name(X402.paymentResponseHeader)!] = HeaderCodec.base64(JSONWriter.bytes(response))
+        }
         return fields
     }
 
@@ -223,7 +291,10 @@ public struct ExactEVMRail: PaymentRail {
     /// another parser could read differently), with the requirements of the offer it answers (built from
     /// configuration, not from what the client echoed).
     func facilitatorRequest(_ proof: PaymentProof, offer: SignedOffer) -> X402.FacilitatorRequest {
-        X402.FacilitatorRequest(rawPayload: Self.checkedPayload(proof), requirements: requirements(for: offer))
+        if version == X402V1.version {
+            return X402.FacilitatorRequest(v1Payload: proof.onwardPayload ?? proof.raw, requirements: v1Requirements(for: offer))
+        }
+        return X402.FacilitatorRequest(rawPayload: Self.checkedPayload(proof), requirements: requirements(for: offer))
     }
 
     /// The payload as decoded, with the authorization in the spelling of its key (made once, when decoded).
@@ -245,7 +316,7 @@ public struct ExactEVMRail: PaymentRail {
     /// has no effect, so asking twice is harmless).
     private func withFailover<Answer>(network: String, _ call: (any Facilitator) async throws -> Answer) async throws -> Answer {
         var lastFailure = RailFailure(.notReady, "no facilitator is ready for \(network)", authority: "-")
-        for facilitator in facilitators.candidates(for: network) {
+        for facilitator in facilitators.candidates(for: network, version: version) {
             do {
                 return try await timed(facilitator, call)
             } catch let failure as RailFailure {

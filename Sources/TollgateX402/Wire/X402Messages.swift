@@ -186,15 +186,50 @@ public enum X402 {
             self.init(rawPayload: HeaderCodec.json(payload), requirements: requirements)
         }
 
+        /// The v1 body: `{"x402Version":1,"paymentPayload":<v1 payload>,"paymentRequirements":<v1 requirements>}`.
+        public init(v1Payload: [UInt8], requirements: X402V1.PaymentRequirements) {
+            var body = Array(#"{"x402Version":1,"paymentPayload":"#.utf8)
+            body += v1Payload
+            body += Array(#","paymentRequirements":"#.utf8)
+            body += JSONWriter.bytes(requirements)
+            body.append(UInt8(ascii: "}"))
+            self.body = body
+        }
+
+        /// A request in either version, brought to the v2 shape: networks as CAIP-2, a v1 payload's `accepted` taken
+        /// from the requirements it was sent with (v1 echoes none) but with the network the payload names.
         public struct Contents: Decodable, Sendable {
             public var x402Version: Int
             public var paymentPayload: PaymentPayload
             public var paymentRequirements: PaymentRequirements
         }
 
-        /// The body parsed, for facilitators; nil when it is not an exact-EVM request.
+        struct V1Contents: Decodable {
+            var x402Version: Int?
+            var paymentPayload: X402V1.PaymentPayload
+            var paymentRequirements: X402V1.PaymentRequirements
+        }
+
+        /// v1 facilitators were also sent bodies without the top-level version: the payload's counts then.
+        private struct VersionProbe: Decodable {
+            struct Payload: Decodable { var x402Version: Int }
+            var x402Version: Int?
+            var paymentPayload: Payload
+        }
+
+        /// The body parsed, for facilitators; nil when it is not an exact-EVM request of either version.
         public func contents() -> Contents? {
-            try? JSONDecoder().decode(Contents.self, from: Data(body))
+            let decoder = JSONDecoder()
+            guard let probe = try? decoder.decode(VersionProbe.self, from: Data(body)) else { return nil }
+            guard (probe.x402Version ?? probe.paymentPayload.x402Version) == X402V1.version else {
+                return try? decoder.decode(Contents.self, from: Data(body))
+            }
+            guard let v1 = try? decoder.decode(V1Contents.self, from: Data(body)), let requirements = v1.paymentRequirements.v2 else { return nil }
+            var accepted = requirements
+            accepted.network = X402V1.Networks.caip2(v1.paymentPayload.network) ?? v1.paymentPayload.network
+            let payload = PaymentPayload(x402Version: v1.paymentPayload.x402Version, resource: ResourceInfo(url: v1.paymentRequirements.resource),
+                                         accepted: accepted, payload: v1.paymentPayload.payload)
+            return Contents(x402Version: v1.x402Version ?? X402V1.version, paymentPayload: payload, paymentRequirements: requirements)
         }
     }
 }
