@@ -6,7 +6,8 @@
 # the upstream's: the figures that do not depend on how fast the machine is.
 #   scripts/bench.sh [PAID] [SECONDS]   PAID presigned payments for the paid phase (default 6000); SECONDS per
 #                                       unpaid phase (default 10). CONNECTIONS=64 connections, THREADS=2 wrk threads.
-#   PHASES="402 paid": only those phases (bare 402 invalid paid one package flood keyflood; default all).
+#   PHASES="402 paid": only those phases (bare 402 invalid paid paidv1 one package flood keyflood; default all).
+#   paidv1 is the paid phase with x402 v1 clients (X-PAYMENT, no echoed offer): the cost of v1 against v2.
 #   SYNC=normal scripts/bench.sh: without synced commits (the cost of durability).
 #   TOLLGATE_BENCH_BIN=path: measures that binary instead of building one (two versions back to back).
 #   REFERENCE_SERVER=path/to/reference_server.py (the x402 Python SDK's reference server, with the interop venv):
@@ -21,7 +22,7 @@ paid=${1:-6000}
 seconds=${2:-10}
 connections=${CONNECTIONS:-64}
 threads=${THREADS:-2}
-phases=" ${PHASES:-bare 402 invalid paid one package flood keyflood} "
+phases=" ${PHASES:-bare 402 invalid paid paidv1 one package flood keyflood} "
 want() { [[ $phases == *" $1 "* ]]; }
 source scripts/bench-env.sh
 if ! command -v wrk >/dev/null; then
@@ -71,15 +72,19 @@ presign() {  # presign COUNT FILE [tollgate bench options]: COUNT fresh payments
   local count=$1 file=$2; shift 2
   $bin bench --target $gateway_url --mode presign --requests "$count" --concurrency 16 --out "$file" "$@" | sed 's/^/  /'
 }
-if want paid; then
-  presign "$paid" "$work/paid.txt"
+paid_phase() {  # paid_phase LABEL HEADER [presign options]: fresh presigned payments sent in HEADER, all connections
+  local label=$1 header=$2; shift 2
+  presign "$paid" "$work/paid.txt" "$@"
   settled_before=$(curl -s http://127.0.0.1:8404/_dev/stats)
   scrape "$work/metrics-before"
-  TOLLGATE_BENCH_THREADS=$((threads + 1)) TOLLGATE_BENCH_FILE=$work/paid.txt TOLLGATE_BENCH_DONE=$work/done OTHERS="facilitator:$facilitator upstream:$upstream" \
-    measure "paid, fresh payment each" "$gateway" -t$((threads + 1)) -c$((connections / threads * (threads + 1))) -d300s --timeout 60s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
+  TOLLGATE_BENCH_HEADER=$header TOLLGATE_BENCH_THREADS=$((threads + 1)) TOLLGATE_BENCH_FILE=$work/paid.txt TOLLGATE_BENCH_DONE=$work/done \
+    OTHERS="facilitator:$facilitator upstream:$upstream" \
+    measure "$label" "$gateway" -t$((threads + 1)) -c$((connections / threads * (threads + 1))) -d300s --timeout 60s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
   echo "  facilitator before: $settled_before, after: $(curl -s http://127.0.0.1:8404/_dev/stats)"
   scrape "$work/metrics-after" && overhead_quantiles "$work/metrics-before" "$work/metrics-after"
-fi
+}
+want paid && paid_phase "paid, fresh payment each" PAYMENT-SIGNATURE
+want paidv1 && paid_phase "paid with x402 v1 (X-PAYMENT), fresh payment each" X-PAYMENT --x402-version 1
 if want one; then
   presign 500 "$work/one.txt"
   scrape "$work/metrics-before"

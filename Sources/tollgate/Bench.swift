@@ -37,6 +37,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "With --mode presign: the file to write.")
     var out: String?
 
+    @Option(name: .customLong("x402-version"), help: "With --mode presign: 2 (PAYMENT-SIGNATURE values) or 1 (X-PAYMENT values, x402 v1).")
+    var x402Version = 2
+
     func run() async throws {
         if mode == "keyflood" { return KeyFlood.run(keys: requests) }
         if mode == "paths" { return PathBench.run(iterations: requests) }
@@ -62,9 +65,11 @@ struct Bench: AsyncParsableCommand {
         let client = PayingClient(client: http, payer: payer)
         let url = target + path
         if mode == "presign" {
+            guard [1, 2].contains(x402Version) else { throw ValidationError("--x402-version is 1 or 2") }
+            let version = x402Version
             return try await presign { _ in
                 guard let terms = try await client.get(url, headers: extra).paymentRequired else { return nil }
-                return try client.sign(terms)
+                return version == X402V1.version ? try client.signV1(terms) : try client.sign(terms)
             }
         }
         if mode != "forged-header" { print("tollgate bench: \(url), \(requests) requests per phase, concurrency \(concurrency), \(ProcessInfo.processInfo.activeProcessorCount) cores") }

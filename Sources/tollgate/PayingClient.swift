@@ -36,4 +36,12 @@ struct PayingClient: Sendable {
     func sign(_ required: X402.PaymentRequired) throws -> String {
         HeaderCodec.encode(try payer.pay(required, now: Int64(Date().timeIntervalSince1970)))
     }
+
+    /// The `X-PAYMENT` (x402 v1) value that pays `required`: the same authorization, without the echoed offer.
+    func signV1(_ required: X402.PaymentRequired) throws -> String {
+        let payment = try payer.pay(required, now: Int64(Date().timeIntervalSince1970))
+        let v1 = X402V1.PaymentPayload(scheme: payment.accepted.scheme, network: X402V1.Networks.name(payment.accepted.network),
+                                       payload: payment.payload)
+        return HeaderCodec.base64(JSONWriter.bytes(v1))
+    }
 }

@@ -1,5 +1,6 @@
 -- wrk script of scripts/bench.sh: sends each line of the file named by TOLLGATE_BENCH_FILE once: as the
--- PAYMENT-SIGNATURE header of a GET (lines written by `tollgate bench --mode presign`), or, with
+-- PAYMENT-SIGNATURE header of a GET (lines written by `tollgate bench --mode presign`; the header named by
+-- TOLLGATE_BENCH_HEADER instead, e.g. X-PAYMENT for `--x402-version 1`), or, with
 -- TOLLGATE_BENCH_BODY=1, as the body of a POST (paid MCP tools/call requests).
 --
 -- wrk calls request() on thread 0 before any connection exists, to check the script (those requests are never
@@ -43,7 +44,7 @@ function request()
   if os.getenv("TOLLGATE_BENCH_BODY") == "1" then
     return wrk.format("POST", nil, nil, line)
   end
-  return wrk.format(nil, nil, { ["PAYMENT-SIGNATURE"] = line })
+  return wrk.format(nil, nil, { [os.getenv("TOLLGATE_BENCH_HEADER") or "PAYMENT-SIGNATURE"] = line })
 end
 
 function response(status, headers, body)

@@ -52,7 +52,8 @@ extension Journey {
         if let limited = standing.limited { return finish(.tooMany(limited)) }
         var events = [
             event(.proof, .received, nil, received),
-            event(.verify, .ok, nil, ["checks": "offer mac, expiry, client, request, terms, signature, amount, payee, time window"]),
+            event(.verify, .ok, nil, ["checks": wire.echoesOffers ? "offer mac, expiry, client, request, terms, signature, amount, payee, time window"
+                : "no offer echoed: bound to this request, this client and the current price; signature, amount, payee, time window"]),
         ]
         guard standing.railReady else {
             events.append(event(.facilitatorVerify, .error, .facilitatorUnavailable, ["detail": "no facilitator is ready for \(paid.proof.network)"]))

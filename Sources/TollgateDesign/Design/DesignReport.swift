@@ -31,7 +31,7 @@ public struct DesignReport: Sendable, Hashable, Codable {
 
     /// Derives the report. `findings` defaults to `ConfigurationLint.run(configuration)`.
     public init(configuration: GatewayConfiguration, source: String, findings: [LintFinding]? = nil) {
-        let routes = configuration.routes.map { RouteDesign($0, limits: configuration.limits) }
+        let routes = configuration.routes.map { RouteDesign($0, configuration: configuration) }
         let networks = NetworkDesign.all(configuration)
         let parts = DesignReportParts(gateway: GatewayOverview(configuration), identity: IdentityDesign(configuration), routes: routes,
                                       networks: networks, storage: StorageDesign(configuration))

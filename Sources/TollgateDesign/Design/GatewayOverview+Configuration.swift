@@ -12,5 +12,6 @@ extension GatewayOverview {
             retryAfterSeconds: configuration.retryAfterSeconds, secretIds: configuration.secrets.map(\.id),
             routeCount: configuration.routes.count, paidRouteCount: configuration.routes.filter { $0.pricing != nil }.count)
         mcpEndpoint = configuration.mcp.map { "http://\(configuration.listen.description)\($0.path)" }
+        if configuration.x402.discovery, configuration.mcp == nil { manifestURL = configuration.publicURL + ExactEVMRail.discoveryPath }
     }
 }

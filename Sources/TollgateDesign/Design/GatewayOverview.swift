@@ -17,6 +17,8 @@ public struct GatewayOverview: Sendable, Hashable, Codable {
     public var paidRouteCount: Int
     /// For an MCP gateway (`mcp:`), its endpoint (`http://127.0.0.1:8405/mcp`); nil for the reverse proxy.
     public var mcpEndpoint: String? = nil
+    /// The discovery manifest's URL (`<public_url>/.well-known/x402`); nil when nothing is published.
+    public var manifestURL: String? = nil
 
     /// Where a client carries its proof: the x402 header, or the MCP transport's `_meta` key.
     public var proofCarrier: String { mcpEndpoint == nil ? "PAYMENT-SIGNATURE" : #"_meta["x402/payment"]"# }

@@ -48,15 +48,23 @@ public enum HTMLRenderer {
     static func flow(_ report: DesignReport) -> [String] {
         var out = ["<h2>1. Flow of one request</h2>", "<div class=\"diagram\">", FlowDiagramSVG.render(report), "</div>"]
         out.append("<h3>Routes</h3>")
-        out.append(table(["route", "request", "access", "price", "unit · measure", "consumed · settle", "limits (unpaid · paid · invalid)"],
+        out.append(table(["route", "request", "access", "price", "x402", "unit · measure", "consumed · settle", "limits (unpaid · paid · invalid)"],
                          report.routes.map { route in
             [e(route.resource), code("\(route.method) \(route.path)") + "<br>" + e(route.description), e(MarkdownRenderer.access(route)),
-             route.pricing.map { e("\($0.priceText) \($0.assetName)") } ?? "free",
+             route.pricing.map { e("\($0.priceText) \($0.assetName)") } ?? "free", e(MarkdownRenderer.versions(route)),
              route.pricing.map { e("\($0.unit) · \($0.measure)") } ?? "—",
              route.pricing.map { e("\($0.consumed) · \($0.settle)") } ?? "—",
              route.pricing == nil ? "—" : e(["unpaid", "paid", "invalid"].map { route.limits.text($0) }.joined(separator: " · ")
                 + (route.limits.source == "route" ? " (own)" : ""))]
         }))
+        if let url = report.gateway.manifestURL {
+            let listed = report.routes.filter { $0.discovery != nil }
+            out.append("<h3>Discovery</h3>")
+            out.append("<p>\(code(url)) lists \(listed.count) paid route(s), each caller only those it may use; their 402s carry the same "
+                + "data in the bazaar extension.</p>")
+            out.append("<ul>" + listed.map { "<li>\(e($0.resource)) (\(e(MarkdownRenderer.access($0)))): \(e($0.discovery?.text ?? ""))</li>" }.joined()
+                + "</ul>")
+        }
         if !report.networks.isEmpty {
             out.append("<h3>Facilitators</h3>")
             out.append(table(["network", "test network", "routes", "facilitators, in order", "timeout", "breaker", "failover"],

@@ -32,17 +32,18 @@ public enum MarkdownRenderer {
 
     static func flowSection(_ report: DesignReport) -> [String] {
         var out = ["## 1. Flow of one request", "", "```text", TextFlowDiagram.render(report), "```", ""]
-        out += ["### Routes", "", "| route | request | description | access | price | unit · measure | consumed · settle | limits (unpaid · paid · invalid) |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += ["### Routes", "", "| route | request | description | access | price | x402 | unit · measure | consumed · settle | limits (unpaid · paid · invalid) |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for route in report.routes {
             let price = route.pricing.map { cell($0.priceText + " " + $0.assetName) } ?? "free"
             let unit = route.pricing.map { cell("\($0.unit) · \($0.measure)") } ?? "—"
             let moment = route.pricing.map { "\($0.consumed) · \($0.settle)" } ?? "—"
             let limits = route.pricing == nil ? "—"
                 : cell(["unpaid", "paid", "invalid"].map { route.limits.text($0) }.joined(separator: " · ") + (route.limits.source == "route" ? " (own)" : ""))
-            out.append("| \(cell(route.resource)) | \(code("\(route.method) \(route.path)")) | \(cell(route.description)) | \(cell(access(route))) | \(price) | \(unit) | \(moment) | \(limits) |")
+            out.append("| \(cell(route.resource)) | \(code("\(route.method) \(route.path)")) | \(cell(route.description)) | \(cell(access(route))) | \(price) | \(versions(route)) | \(unit) | \(moment) | \(limits) |")
         }
         out.append("")
+        out += discoverySection(report)
         let paid = report.routes.filter { $0.pricing != nil }
         if !paid.isEmpty {
             out += ["### Settlement moments", ""]
@@ -70,6 +71,25 @@ public enum MarkdownRenderer {
         }
         out += identitySection(report)
         out += storesSection(report)
+        return out
+    }
+
+    /// `v2, v1`, or `—` for a free route.
+    static func versions(_ route: RouteDesign) -> String {
+        route.x402Versions.isEmpty ? "—" : route.x402Versions.map { "v\($0)" }.joined(separator: ", ")
+    }
+
+    static func discoverySection(_ report: DesignReport) -> [String] {
+        guard let url = report.gateway.manifestURL else { return [] }
+        let listed = report.routes.filter { $0.discovery != nil }
+        var out = ["### Discovery", "", "\(code(url)) lists \(listed.count) paid route(s), each caller only those it may use "
+            + "(anonymous callers: the anonymous routes); their 402s carry the same data in the bazaar extension.", ""]
+        for route in listed {
+            out.append("- \(inline(route.resource)) (\(cell(access(route)))): \(route.discovery?.text ?? "")")
+        }
+        let unlisted = report.routes.filter { $0.pricing != nil && $0.discovery == nil }.map(\.resource)
+        if !unlisted.isEmpty { out.append("- not listed: \(inline(unlisted.joined(separator: ", ")))") }
+        out.append("")
         return out
     }
 

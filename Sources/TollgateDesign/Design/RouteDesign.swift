@@ -15,6 +15,10 @@ public struct RouteDesign: Sendable, Hashable, Codable {
     public var pricing: PricingDesign?
     /// The limits in force on this route (its own `limits:` or the global ones).
     public var limits: ClassLimitsDesign
+    /// The x402 versions a paid route accepts (`[2, 1]`, or `[2]` with v1 off); empty for a free route.
+    public var x402Versions: [Int] = []
+    /// What the discovery manifest publishes about it; nil when it is not listed (free, opted out, or discovery off).
+    public var discovery: DiscoveryDesign? = nil
 
     /// `anonymous`, `scope reports:read`, or `API key or JWT`.
     public var access: String {
