@@ -166,6 +166,25 @@ import TollgateX402
         }
     }
 
+    /// A v1 proof is judged against the route it arrives at, so a copy sent first where it does not fit (another
+    /// price) is refused there without shutting it out of the route it pays.
+    @Test func aCopySentToTheWrongRouteFirstDoesNotBlockTheRightOne() async throws {
+        let (facilitator, router) = try LiveStack.devFacilitator()
+        let premium = "  - {method: GET, path: /health/premium, resource: premium, price: \"0.05\", anonymous: true}"
+        try await LiveStack.with(facilitator: router, extraRoutes: premium) { stack in
+            let url = stack.gatewayURL + "/datasets/prices"
+            let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+            let (offer, network) = try Self.v1Offer(try await Exchange.get(url))
+            let header = try Self.xPayment(payer, offer, network: network)
+            for _ in 0..<2 {
+                let wrong = try await Exchange.get(stack.gatewayURL + "/health/premium", [("X-PAYMENT", header)])
+                #expect(Self.reason(wrong) == "invalid_exact_evm_payload_authorization_value_mismatch")
+            }
+            #expect(try await Exchange.get(url, [("X-PAYMENT", header)]).status == 200)
+            #expect(try await facilitator.ledger.transferCount() == 1)
+        }
+    }
+
     /// Copies of one X-PAYMENT sent together: one delivery, one transfer.
     @Test func concurrentCopiesSettleOnce() async throws {
         let (facilitator, router) = try LiveStack.devFacilitator()

@@ -36,8 +36,12 @@ public final class NegativeCache: Sendable {
     }
 
     /// Remembers a refusal when it is deterministic: one of the journey's (`cacheable`) or of the rail's (`railRefusals`).
-    public func remember(_ key: [UInt8], reason: Reason, now: Double, railRefusals: Set<Reason> = []) {
-        guard Self.cacheable.contains(reason) || railRefusals.contains(reason) else { return }
+    /// A proof that echoes no offer (`RailWire.echoesOffers` false) is judged against the request that carries it, so
+    /// only what its bytes alone decide is remembered (the rail's own list, and an unreadable payload): the same bytes
+    /// refused on one route may pay another, and a copy sent to the wrong route first must not shut out the right one.
+    public func remember(_ key: [UInt8], reason: Reason, now: Double, railRefusals: Set<Reason> = [], echoesOffers: Bool = true) {
+        let journeyRefusals = echoesOffers ? Self.cacheable : [.invalidPayload]
+        guard journeyRefusals.contains(reason) || railRefusals.contains(reason) else { return }
         state.withLock { state in
             if state.entries[key] == nil {
                 if state.order.count < capacity {

@@ -230,7 +230,8 @@ extension Gateway {
             let now = clock.nowSecondsPrecise
             await countInvalidProof(resource: priced.route.resource, flow: flow)
             if let digest = flow.proofDigest {
-                settings.invalidProofs.remember(digest, reason: reason, now: now, railRefusals: rail.wire.deterministicRefusals)
+                settings.invalidProofs.remember(digest, reason: reason, now: now, railRefusals: rail.wire.deterministicRefusals,
+                                               echoesOffers: rail.wire.echoesOffers)
             }
             await audit.record(flow.event(.proof, .denied, reason, clock: clock, ["detail": detail]))
             return await offer(request, route: priced.route, pricing: priced.pricing, identity: priced.identity, reason: reason, flow: flow)

@@ -57,7 +57,8 @@ extension Gateway {
                         countsAsInvalid: Bool = true, detail: String) async -> GatewayResponse {
         if countsAsInvalid { await countInvalidProof(resource: route.resource, flow: flow) }
         if countsAsInvalid, let digest = flow.proofDigest {
-            settings.invalidProofs.remember(digest, reason: reason, now: clock.nowSecondsPrecise, railRefusals: rail.wire.deterministicRefusals)
+            settings.invalidProofs.remember(digest, reason: reason, now: clock.nowSecondsPrecise, railRefusals: rail.wire.deterministicRefusals,
+                                               echoesOffers: rail.wire.echoesOffers)
         }
         var next = flow
         next.correlationId = CorrelationId.make()

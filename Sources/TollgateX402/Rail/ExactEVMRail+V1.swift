@@ -13,7 +13,9 @@ extension ExactEVMRail {
         proofFormat: "x402 v1 (scheme exact), header X-PAYMENT",
         paymentHint: "retry with an X-PAYMENT (x402 v1) for one of the body's accepts",
         authorizationUsed: wire.authorizationUsed, authorizationExpired: wire.authorizationExpired,
-        deterministicRefusals: wire.deterministicRefusals, echoesOffers: false, formatRefused: .invalidVersion)
+        // Only what the bytes alone decide: the amount, payee, network and even the signature's domain (the asset) are
+        // judged against the route the proof arrives at, and another route may take the same bytes.
+        deterministicRefusals: [.invalidScheme, .validBefore], echoesOffers: false, formatRefused: .invalidVersion)
 
     /// The v1 body members: `x402Version: 1` and `accepts` with the offers on networks a facilitator serves in v1.
     public func challengeBody(_ challenge: PaymentChallenge) -> [String: JSONValue] {
