@@ -9,6 +9,8 @@
 #   PHASES="402 paid": only those phases (bare 402 invalid paid paidv1 one package flood keyflood; default all).
 #   paidv1 is the paid phase with x402 v1 clients (X-PAYMENT, no echoed offer): the cost of v1 against v2.
 #   SYNC=normal scripts/bench.sh: without synced commits (the cost of durability).
+#   X402='{v1: false, discovery: false}' scripts/bench.sh: the quickstart's `x402` settings replaced (the cost of the
+#   v1 terms and the bazaar extension in every 402).
 #   TOLLGATE_BENCH_BIN=path: measures that binary instead of building one (two versions back to back).
 #   REFERENCE_SERVER=path/to/reference_server.py (the x402 Python SDK's reference server, with the interop venv):
 #   also measures that server with `tollgate bench`.
@@ -40,6 +42,7 @@ echo "limits: {unpaid: off, paid: off, invalid: off}" >> "$work/tollgate.yaml"
 printf 'admin:\n  listen: 127.0.0.1:8419\n  token: {env: TOLLGATE_ADMIN_TOKEN}\n' >> "$work/tollgate.yaml"
 export TOLLGATE_ADMIN_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 scrape() { curl -s -H "Authorization: Bearer $TOLLGATE_ADMIN_TOKEN" http://127.0.0.1:8419/metrics > "$1"; }
+if [ -n "${X402:-}" ]; then sed -i "s/^x402: .*/x402: $X402/" "$work/tollgate.yaml"; fi
 if [ -n "${SYNC:-}" ]; then sed -i "s/^  audit_flush_ms: 200/  audit_flush_ms: 200\n  sync: $SYNC/" "$work/tollgate.yaml"; fi
 export TOLLGATE_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 gateway_url=http://127.0.0.1:8402

@@ -713,3 +713,59 @@ def check_402(c: Checks, ex: Exchange | None, pr_error: str, label: str,
     c.check("no-store" in (ex.headers.get("cache-control") or ""),
             f"{label}: Cache-Control: no-store", ex.headers.get("cache-control"))
     return pr
+
+
+# ----------------------------------------------------------------------------------------------
+# Appended helpers (test_v1.py, test_discovery.py): the development facilitator, config editing
+# ----------------------------------------------------------------------------------------------
+
+
+def start_dev_facilitator(workdir: Path, env: dict[str, str], name: str = "dev-facilitator"
+                          ) -> tuple[Proc, str, Path]:
+    """`$TOLLGATE_BIN facilitator --dev` (quickstart network) on a free port with its own ledger file,
+    waited for until GET /supported answers 200. Returns the process, its URL and the ledger path (its
+    `transfer` table is what really moved; GET /_dev/stats counts the rows)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    ledger = workdir / f"{name}.sqlite"
+    proc = start(name, [str(TOLLGATE_BIN), "facilitator", "--dev", "--listen", f"127.0.0.1:{port}", "--db",
+                        str(ledger), "--network", NETWORK], workdir, env)
+    wait_until(f"{name} /supported", lambda: http_status(url + "/supported") == 200, proc, 30)
+    return proc, url, ledger
+
+
+def dev_transfers(ledger: Path, payer: str | None = None) -> list[dict[str, Any]]:
+    """The development facilitator's ledger rows (table `transfer`: tx, network, asset, payer, payee,
+    amount, nonce, at), all or those of `payer` (case-insensitive); [] before the table exists."""
+    import sqlite3
+    if not ledger.exists():
+        return []
+    con = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=10)
+    con.row_factory = sqlite3.Row
+    try:
+        rows = [dict(r) for r in con.execute("SELECT * FROM transfer ORDER BY at, tx")]
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
+    finally:
+        con.close()
+    if payer is not None:
+        rows = [r for r in rows if str(r.get("payer", "")).lower() == payer.lower()]
+    return rows
+
+
+def insert_routes_first(text: str, routes_yaml: str) -> str:
+    """Insert route entries (YAML list items indented two spaces) first under `routes:` (first match
+    wins, so they take precedence over the quickstart's)."""
+    lines = text.splitlines()
+    idx = next((i for i, line in enumerate(lines) if re.match(r"^routes:\s*$", line)), None)
+    if idx is None:
+        raise RuntimeError("config has no top-level `routes:` line")
+    return "\n".join(lines[:idx + 1] + routes_yaml.rstrip("\n").splitlines() + lines[idx + 1:]) + "\n"
+
+
+def tollgate_check(config: Path, workdir: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`$TOLLGATE_BIN check --config CONFIG` (captured; the caller judges the exit status)."""
+    return subprocess.run([str(TOLLGATE_BIN), "check", "--config", str(config)], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=60)

@@ -100,9 +100,11 @@ extension Gateway {
          // What else the offer binds: the body (an MCP tool call's arguments, in canonical form).
          .merging(digest.map { ["request_body_sha256": $0] } ?? [:]) { a, _ in a }))
 
+        // The rails that can take a payment for one of these offers now: only they are named to the client.
+        let payable = routeRails.filter { rail in accepts.contains { rail.isReady(network: $0.asset.network) } }
         var fields = HTTPFields()
         var railMembers: [String: JSONValue] = [:]
-        for rail in routeRails {
+        for rail in payable {
             fields.append(contentsOf: rail.challengeFields(challenge))
             railMembers.merge(rail.challengeBody(challenge)) { first, _ in first }
         }
@@ -112,7 +114,7 @@ extension Gateway {
         fields[.cacheControl] = "no-store"
         let body = TermsBody(
             error: "payment_required", reason: reason.rawValue,
-            detail: detail ?? (first ? "this resource is paid: " + routeRails.map(\.wire.paymentHint).joined(separator: "; or ")
+            detail: detail ?? (first ? "this resource is paid: " + payable.map(\.wire.paymentHint).joined(separator: "; or ")
                                      : "the payment was not accepted: \(reason.rawValue); a fresh offer is attached"),
             correlationId: previous ?? flow.correlationId, offerCorrelationId: previous == nil ? nil : flow.correlationId,
             resource: .init(id: route.resource, url: challenge.resourceURL, description: route.description, mimeType: route.mimeType),
@@ -120,7 +122,7 @@ extension Gateway {
             package: pricing.metering.package.map { .init(name: $0.name, units: $0.units) },
             accepts: accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
                                                   amount: $0.amount.atomic, payTo: $0.payTo) },
-            proofFormat: routeRails.map(\.wire.proofFormat).joined(separator: "; "),
+            proofFormat: payable.map(\.wire.proofFormat).joined(separator: "; "),
             expiresAt: RFC3339.format(seconds: expiresAt), client: identity.clientId, railMembers: railMembers)
         return GatewayResponse(status: .paymentRequired, headerFields: fields, body: JSONBody.encode(body))
     }

@@ -180,10 +180,17 @@ public struct Gateway: Sendable {
     }
 
     public func handle(_ request: GatewayRequest) async -> GatewayResponse {
-        if asksForManifest(request) { return await manifest(request) }
-        var (response, flow) = await forRequest(request.headerFields).drive(request, correlationId: CorrelationId.make())
+        var response: GatewayResponse
+        let correlationId: String
+        if asksForManifest(request) {
+            correlationId = CorrelationId.make()
+            response = await manifest(request, correlationId: correlationId)
+        } else {
+            let (answer, flow) = await forRequest(request.headerFields).drive(request, correlationId: CorrelationId.make())
+            (response, correlationId) = (answer, flow.correlationId)
+        }
         if response.headerFields[.tollgateCorrelationId] == nil {
-            response.headerFields[.tollgateCorrelationId] = flow.correlationId
+            response.headerFields[.tollgateCorrelationId] = correlationId
         }
         response.headerFields[.accessControlExposeHeaders] = exposedFields
         return response
