@@ -97,3 +97,7 @@ public struct PaymentOption: Sendable, Hashable {
     /// Whether this client can sign it: the `exact` scheme on an EVM network.
     public var isPayable: Bool { scheme == "exact" && requirements.network.hasPrefix("eip155:") && amount != nil }
 }
+
+/// x402 v1 network names (now `X402V1.Networks` in TollgateX402, which the gateway shares).
+@available(*, deprecated, renamed: "X402V1.Networks")
+public typealias V1Networks = X402V1.Networks

@@ -62,6 +62,19 @@ extension ConfigurationLoader {
         return discovery
     }
 
+    /// A public route's discovery data rides in every 402's `PAYMENT-REQUIRED` header (the bazaar extension), base64-encoded
+    /// next to one signed offer per way to pay. Proxies and clients commonly cap a header at 8 KiB.
+    static func warnAboutHeaderSize(_ route: Route, node: Node?, path: String, _ r: inout YAMLReader) {
+        guard route.isPublic, let discovery = route.discovery, let pricing = route.pricing else { return }
+        let bazaar = JSONWriter.bytes(ExactEVMRail.bazaar(discovery.called(with: discovery.method ?? "GET"))).count
+        // About 300 bytes of terms and resource, and 700 per way to pay (its requirements and signed offer), before base64.
+        let estimate = (300 + 700 * pricing.accepts.count + bazaar) * 4 / 3
+        if estimate > 6 * 1024 {
+            r.warn(node, "\(path).discovery", "its 402s' PAYMENT-REQUIRED header would be about \(estimate / 1024) KiB (the bazaar extension is "
+                + "\(bazaar) bytes of it); proxies and clients often cap a header at 8 KiB: shorten the schemas and examples")
+        }
+    }
+
     /// YAML as JSON: mappings with string keys, lists, and scalars by their resolved tag (a quoted "1" stays a string).
     static func jsonValue(_ node: Node) -> JSONValue? {
         switch node {

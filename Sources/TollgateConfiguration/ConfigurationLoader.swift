@@ -173,6 +173,14 @@ public enum ConfigurationLoader {
         configuration.durableStorage = durable
         configuration.postgres = postgres
         configuration.x402 = readX402(top["x402"], &r)
+        if !configuration.x402.v1 {
+            for index in configuration.routes.indices { configuration.routes[index].rails = [ExactEVMRail.v2Name] }
+        }
+        if configuration.x402.discovery, configuration.mcp == nil,
+           let shadowing = configuration.routes.firstIndex(where: { $0.path.matches(ExactEVMRail.discoveryPath[...]) }) {
+            r.warn(top["routes"], "routes[\(shadowing)].path", "\(ExactEVMRail.discoveryPath) is answered by the gateway's discovery manifest, "
+                + "before this route (set x402.discovery: false to route it)")
+        }
         if !configuration.x402.v1, case .sequence(let items)? = top["routes"] {
             for (index, item) in items.enumerated() where item.mapping?["x402_v1"]?.bool == true {
                 r.fail(item.mapping?["x402_v1"], "routes[\(index)].x402_v1", "x402.v1 is false for the whole gateway: no route takes x402 v1")
@@ -408,6 +416,7 @@ public enum ConfigurationLoader {
             built.redeliver = r.bool(fields["redeliver"], "\(path).redeliver")
             if !tools {
                 built.discovery = readDiscovery(fields["discovery"], path: path, method: method?.rawValue, paid: pricing != nil, &r)
+                warnAboutHeaderSize(built, node: fields["discovery"], path: path, &r)
                 if let v1 = r.bool(fields["x402_v1"], "\(path).x402_v1") {
                     if pricing == nil { r.fail(fields["x402_v1"], "\(path).x402_v1", "only applies to a paid route (set price)") }
                     if !v1 { built.rails = [ExactEVMRail.v2Name] }

@@ -62,8 +62,9 @@ public struct GatewayAssembly: Sendable {
         let observedStore = ObservedStore(store, observer: metrics)
         let rail = ExactEVMRail(assets: configuration.assets, facilitators: pool,
                                 chains: configuration.settlement.rpc.mapValues { EVMChainReader(url: $0) }, publicURL: configuration.publicURL)
-        // The MCP door speaks the x402 MCP transport (v2 only); the HTTP doors take v1 clients too unless turned off.
-        let rails = rail.rails(v1: configuration.x402.v1 && configuration.mcp == nil)
+        // The MCP door speaks the x402 MCP transport (v2 only). The HTTP doors always have the v1 rail: with v1 turned
+        // off (`x402.v1`, `x402_v1`) routes refuse it, but a retry of a v1 purchase made before is still recognised.
+        let rails = rail.rails(v1: configuration.mcp == nil)
         let batcher = AuditBatcher(store: observedStore, interval: .milliseconds(configuration.auditFlushMillis), logger: logger)
         var settings = Gateway.Settings(
             routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),

@@ -63,6 +63,16 @@ import TollgateX402
         #expect(configuration.routes.last?.discovery == nil)
     }
 
+    /// A public route's discovery data rides in every 402's header: a large one is warned about.
+    @Test func warnsWhenThe402HeaderWouldBeLarge() throws {
+        let long = (0..<120).map { "f\($0): {type: string, description: \"a field with a long description\"}" }.joined(separator: ", ")
+        let big = "{method: GET, path: /big, resource: big, price: \"0.01\", anonymous: true, discovery: {query_schema: {type: object, properties: {" + long + "}}}}"
+        let (_, warnings) = try ConfigurationLoader.parse(Self.yaml(route: big))
+        #expect(warnings.contains { $0.path == "routes[1].discovery" && $0.message.contains("KiB") })
+        let (_, small) = try ConfigurationLoader.parse(Self.yaml(route: #"{method: GET, path: /a, resource: a, price: "0.01", anonymous: true}"#))
+        #expect(!small.contains { $0.path.hasSuffix(".discovery") })
+    }
+
     @Test func refusesMisplacedOrMalformedKeys() {
         let freeDiscovery = Self.issues(Self.yaml(route: #"{method: GET, path: /b, resource: b, anonymous: true, discovery: {query_example: {a: 1}}}"#))
         #expect(freeDiscovery["routes[1].discovery"]?.contains("paid route") == true)

@@ -152,7 +152,8 @@ import TollgateX402
     /// A flood of forged v1 proofs meets the invalid-proof budget before any of it is decoded or verified.
     @Test func aFloodOfInvalidV1ProofsIsRateLimited() async throws {
         let (facilitator, router) = try LiveStack.devFacilitator()
-        try await LiveStack.with(facilitator: router) { stack in
+        // A budget that does not refill during the test, however slow the machine.
+        try await LiveStack.with(facilitator: router, extraTop: "limits: {invalid: {rate_per_second: 0.001, burst: 5}}") { stack in
             let url = stack.gatewayURL + "/datasets/prices"
             let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
             let (offer, network) = try Self.v1Offer(try await Exchange.get(url))

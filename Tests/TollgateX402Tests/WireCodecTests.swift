@@ -103,6 +103,24 @@ import TollgateCore
         #expect(proof.paymentIdentifier == "pay_0123456789abcdef")
     }
 
+    /// What a client echoes of the 402's extensions is not passed on to the facilitator (a payer could otherwise have
+    /// anything catalogued under this gateway's payee): only the idempotency key the gateway checked.
+    @Test func onlyThePaymentIdentifierGoesOnToTheFacilitator() throws {
+        var payload = try #require(HeaderCodec.decode(X402.PaymentPayload.self, header: WireFixtures.shared.paymentSignature))
+        payload.extensions = [
+            "payment-identifier": .object(["info": .object(["id": .string("pay_0123456789abcdef")])]),
+            "bazaar": .object(["info": .object(["input": .object(["type": .string("http"), "method": .string("GET")])])]),
+        ]
+        var fields = HTTPFields()
+        fields[HTTPField.Name("PAYMENT-SIGNATURE")!] = HeaderCodec.encode(payload)
+        guard case .proof(let proof) = ExactEVMRail(assets: [], facilitators: FacilitatorPool([])).decode(fields) else {
+            return #expect(Bool(false))
+        }
+        let onward = try #require(proof.onwardPayload.flatMap(JSONValue.parse))
+        #expect(onward["extensions"]?["bazaar"] == nil)
+        #expect(onward["extensions"]?["payment-identifier"]?["info"]?["id"] == .string("pay_0123456789abcdef"))
+    }
+
     @Test(arguments: ["short", String(repeating: "a", count: 129), "has spaces in it here!", "ünicode-0123456789"])
     func refusesAMalformedIdentifier(id: String) throws {
         guard case .malformed(let reason, _) = try decode(id) else { return #expect(Bool(false)) }

@@ -9,12 +9,12 @@ extension Journey {
             "payer": proof.payer, "network": proof.network, "asset": proof.asset, "amount": proof.amount,
             "nonce": proof.key.nonce, "rail": proof.rail,
         ]
+        if !wire.echoesOffers { return bindToRequest(priced, proof, received: received, refusedHere: !priced.route.accepts(rail: proof.rail)) }
         guard priced.route.accepts(rail: proof.rail) else {
             return refuse(priced, wire.formatRefused, received: received,
                           detail: "this resource does not accept \(wire.proofFormat); pay one of the offers of a fresh 402")
         }
         guard let token = proof.accepted.offerToken else {
-            if !wire.echoesOffers { return bindToRequest(priced, proof, received: received) }
             return refuse(priced, .offerMissing, received: received,
                           detail: "the proof does not echo a Tollgate offer; pay one of the offers of a fresh 402")
         }
@@ -36,6 +36,11 @@ extension Journey {
     mutating func verifiedLocally(_ verdict: Verdict, _ paid: PaidFlow, received: [String: String]) -> Action {
         if case .invalid(let reason, let detail) = verdict {
             let refusal = Refusal(reason: reason, detail: detail, received: received)
+            // A proof bound to its request is judged on today's terms: one that no longer fits them may be the retry
+            // of a purchase made on yesterday's.
+            if !wire.echoesOffers, reason == wire.authorizationExpired || wire.termsRefusals.contains(reason) {
+                return lookUpBoundRetry(paid, refusal)
+            }
             return reason == wire.authorizationExpired ? lookUpLateRetry(paid, refusal)
                 : refuse(priced(paid), reason, received: received, detail: detail)
         }
@@ -64,15 +69,17 @@ extension Journey {
 
     /// Whether the echoed offer fits this request, this client and the current price.
     func mismatch(_ offer: Offer, _ priced: Priced, _ proof: PaymentProof) -> (Reason, String)? {
-        if offer.expiresAt < arrivalSeconds {
-            return (.offerExpired, "the offer expired at \(RFC3339.format(seconds: offer.expiresAt))")
-        }
+        // Client and request first: an expired offer goes on to the late-retry lookup, which must only ever see its own
+        // client's retry of its own request.
         if offer.client != priced.identity.clientId {
             return (.offerClientMismatch, "the offer was made to another client")
         }
         if offer.resource != priced.route.resource || offer.request != request.requestLine
             || offer.bodyDigest != RequestTarget.bodyDigest(request.body) {
             return (.offerResourceMismatch, "the offer was made for another request (\(offer.request))")
+        }
+        if offer.expiresAt < arrivalSeconds {
+            return (.offerExpired, "the offer expired at \(RFC3339.format(seconds: offer.expiresAt))")
         }
         let accepted = proof.accepted
         let termsMatch = accepted.network == offer.network && accepted.asset.lowercased() == offer.asset

@@ -111,6 +111,13 @@ public struct JSONWriter {
         needsComma = true
     }
 
+    /// One value already encoded as JSON (`RawJSON`), copied as it is.
+    public mutating func raw(_ encoded: [UInt8]) {
+        comma()
+        bytes.append(contentsOf: encoded)
+        needsComma = true
+    }
+
     /// The bytes of one value that writes itself.
     public static func bytes(_ value: some JSONWritable, capacity: Int = 512) -> [UInt8] {
         var writer = JSONWriter(capacity: capacity)
@@ -166,4 +173,13 @@ public protocol JSONWritable {
 
 extension JSONValue: JSONWritable {
     public func write(to writer: inout JSONWriter) { writer.value(self) }
+}
+
+/// One JSON value already encoded (by `JSONWriter`), written as it is: parts of an answer that do not change between
+/// requests are rendered once and spliced in.
+public struct RawJSON: JSONWritable, Sendable, Hashable {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ value: some JSONWritable) { bytes = JSONWriter.bytes(value) }
+    public func write(to writer: inout JSONWriter) { writer.raw(bytes) }
 }

@@ -168,6 +168,11 @@ public struct Route: Sendable, Hashable {
         set { update { $0.discovery = newValue } }
     }
 
+    /// Whether anyone may call it: open to anonymous callers, with no scope. Only such a route's discovery data goes
+    /// into its 402s, which clients pass on to facilitators that may catalogue them publicly; the manifest shows the
+    /// others to the callers who may use them.
+    public var isPublic: Bool { allowsAnonymous && scope == nil }
+
     /// Whether a proof of the rail named `rail` may pay this route.
     public func accepts(rail: String) -> Bool {
         rails?.contains(rail) ?? true

@@ -44,8 +44,11 @@ final class DiscoveryCatalogue: Sendable {
                                      unit: pricing.unit, quantity: pricing.quantity, maxTimeoutSeconds: pricing.maxTimeoutSeconds,
                                      expiresAt: 0), token: "")
         }
+        // What a 402 of this route carries: its discovery only on a public route, and only with a method to name (a 402
+        // of a route that takes any method names the request's).
+        let published = route.isPublic && discovery.method != nil ? discovery : nil
         let challenge = PaymentChallenge(resourceURL: url, description: route.description, mimeType: route.mimeType, offers: offers,
-                                         error: "", discovery: discovery)
+                                         error: "", discovery: published)
         var item: [String: JSONValue] = [
             "resource": .string(url), "type": .string("http"), "id": .string(route.resource),
             "method": discovery.method.map(JSONValue.string) ?? .null, "path": .string(route.path.description),

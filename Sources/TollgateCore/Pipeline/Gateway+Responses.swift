@@ -90,7 +90,7 @@ extension Gateway {
         let challenge = PaymentChallenge(
             resourceURL: settings.publicURL + request.target, description: route.description, mimeType: route.mimeType,
             offers: offers, error: first ? "Payment required" : reason.rawValue,
-            discovery: settings.discoveryPath == nil ? nil : route.discovery?.called(with: request.method.rawValue))
+            discovery: settings.discoveryPath == nil || !route.isPublic ? nil : route.discovery?.called(with: request.method.rawValue))
 
         await audit.record(flow.event(.offer, .issued, reason, clock: clock, [
             "price": pricing.price, "unit": pricing.unit, "quantity": String(pricing.quantity),
@@ -103,10 +103,13 @@ extension Gateway {
         // The rails that can take a payment for one of these offers now: only they are named to the client.
         let payable = routeRails.filter { rail in accepts.contains { rail.isReady(network: $0.asset.network) } }
         var fields = HTTPFields()
-        var railMembers: [String: JSONValue] = [:]
+        var railMembers: [String: RawJSON] = [:]
         for rail in payable {
-            fields.append(contentsOf: rail.challengeFields(challenge))
-            railMembers.merge(rail.challengeBody(challenge)) { first, _ in first }
+            // Each rail states the offers it can take now (a network may be served in one x402 version only).
+            var own = challenge
+            own.offers = offers.filter { rail.isReady(network: $0.offer.network) }
+            fields.append(contentsOf: rail.challengeFields(own))
+            railMembers.merge(rail.challengeBody(own)) { first, _ in first }
         }
         // A refusal names the flow whose trace explains it; the fresh offer inside starts the next flow.
         fields[.tollgateCorrelationId] = previous ?? flow.correlationId
@@ -208,7 +211,7 @@ struct TermsBody: JSONWritable {
     var expiresAt: String
     var client: String
     /// What the rails add (`PaymentRail.challengeBody`); a member named like one of the above takes its place.
-    var railMembers: [String: JSONValue] = [:]
+    var railMembers: [String: RawJSON] = [:]
 
     func write(to writer: inout JSONWriter) {
         writer.beginObject()

@@ -13,9 +13,9 @@ public protocol PaymentRail: Sendable {
     /// Header fields that state the terms of a 402 in the rail's wire format.
     func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields
 
-    /// Members the rail adds to the 402's JSON body, for clients that read their terms there (x402 v1: `x402Version`
-    /// and `accepts`). They take the place of the gateway's own members of the same name.
-    func challengeBody(_ challenge: PaymentChallenge) -> [String: JSONValue]
+    /// Members the rail adds to the 402's JSON body, already encoded, for clients that read their terms there (x402 v1:
+    /// `x402Version` and `accepts`). An `accepts` takes the place of the gateway's own list; other names must be new.
+    func challengeBody(_ challenge: PaymentChallenge) -> [String: RawJSON]
 
     /// Members the rail adds to a route's entry in the discovery manifest: its terms as a 402 would state them (its
     /// offers carry no token: the manifest is written for no client and no request).
@@ -57,7 +57,7 @@ public protocol PaymentRail: Sendable {
 
 extension PaymentRail {
     /// Most rails state their terms in headers only.
-    public func challengeBody(_ challenge: PaymentChallenge) -> [String: JSONValue] { [:] }
+    public func challengeBody(_ challenge: PaymentChallenge) -> [String: RawJSON] { [:] }
 
     public func catalogue(_ challenge: PaymentChallenge) -> [String: JSONValue] { [:] }
 }

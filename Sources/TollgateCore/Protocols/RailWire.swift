@@ -24,10 +24,14 @@ public struct RailWire: Sendable {
     public var echoesOffers: Bool
     /// The rail's reason for a proof in its format on a route that does not take this rail (`Route.rails`).
     public var formatRefused: Reason
+    /// The rail's refusals that mean the proof's terms (amount, payee) differ from the current ones. For a rail whose
+    /// proofs echo no offer, such a proof may be the retry of a purchase made at earlier terms (`Journey.lookUpBoundRetry`).
+    public var termsRefusals: Set<Reason>
 
     public init(proofFields: [HTTPField.Name], exposedFields: [HTTPField.Name], proofFormat: String, paymentHint: String,
                 authorizationUsed: Reason, authorizationExpired: Reason, deterministicRefusals: Set<Reason>,
-                echoesOffers: Bool = true, formatRefused: Reason = .offerMissing) {
+                echoesOffers: Bool = true, formatRefused: Reason = .offerMissing, termsRefusals: Set<Reason> = []) {
+        self.termsRefusals = termsRefusals
         self.echoesOffers = echoesOffers
         self.formatRefused = formatRefused
         self.proofFields = proofFields

@@ -100,7 +100,7 @@ public final class FacilitatorPool: Sendable {
                 let offeredV1 = Set(supported.kinds.filter { $0.x402Version == X402V1.version && $0.scheme == "exact" }
                     .compactMap { X402V1.Networks.caip2($0.network) })
                 v1Networks = FacilitatorNetworks.served(configured: member.networks, offered: offeredV1)
-                let missing = member.networks.subtracting(offered)
+                let missing = member.networks.subtracting(offered.union(offeredV1))
                 if !missing.isEmpty {
                     logger.error("facilitator does not support configured networks", metadata: [
                         "tollgate.facilitator": "\(member.facilitator.name)", "tollgate.networks": "\(missing.sorted())",

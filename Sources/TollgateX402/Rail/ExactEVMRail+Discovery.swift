@@ -9,11 +9,11 @@ extension ExactEVMRail {
 
     public func catalogue(_ challenge: PaymentChallenge) -> [String: JSONValue] {
         if version == X402V1.version {
-            let accepts = challenge.offers.map {
-                JSONValue.object(v1Requirements(for: $0, resource: challenge.resourceURL, description: challenge.description,
-                                                mimeType: challenge.mimeType, discovery: challenge.discovery).jsonObject)
+            let accepts = Self.nameable(challenge.offers).map {
+                JSONValue.parse(JSONWriter.bytes(v1Requirements(for: $0, resource: challenge.resourceURL, description: challenge.description,
+                                                                mimeType: challenge.mimeType, discovery: challenge.discovery))) ?? .null
             }
-            return ["acceptsV1": .array(accepts)]
+            return accepts.isEmpty ? [:] : ["acceptsV1": .array(accepts)]
         }
         let accepts = challenge.offers.map { signed -> JSONValue in
             var requirements = requirements(for: signed)
@@ -30,7 +30,7 @@ extension ExactEVMRail {
     /// `{"info": {"input": …, "output": …}, "schema": <JSON Schema of info>}`. `info` holds examples (what a call looks
     /// like), `schema` the shapes; a facilitator validates the one against the other, so an example that is not
     /// configured is left out rather than invented, and a body without an example is described as any object.
-    static func bazaar(_ discovery: Discovery) -> JSONValue {
+    public static func bazaar(_ discovery: Discovery) -> JSONValue {
         let method = discovery.method ?? "GET"
         var input: [String: JSONValue] = ["type": .string("http"), "method": .string(method)]
         var inputSchema: [String: JSONValue] = [

@@ -14,18 +14,39 @@ extension ExactEVMRail {
         paymentHint: "retry with an X-PAYMENT (x402 v1) for one of the body's accepts",
         authorizationUsed: wire.authorizationUsed, authorizationExpired: wire.authorizationExpired,
         // Only what the bytes alone decide: the amount, payee, network and even the signature's domain (the asset) are
-        // judged against the route the proof arrives at, and another route may take the same bytes.
-        deterministicRefusals: [.invalidScheme, .validBefore], echoesOffers: false, formatRefused: .invalidVersion)
+        // judged against the route the proof arrives at, and another route may take the same bytes; an expired one may
+        // still be its owner's late retry there.
+        deterministicRefusals: [.invalidScheme], echoesOffers: false, formatRefused: .invalidVersion,
+        termsRefusals: [.valueMismatch, .recipientMismatch])
 
-    /// The v1 body members: `x402Version: 1` and `accepts` with the offers on networks a facilitator serves in v1.
-    public func challengeBody(_ challenge: PaymentChallenge) -> [String: JSONValue] {
+    /// The v1 body members: `x402Version: 1` and `accepts` (the gateway passes the offers a facilitator serves in v1).
+    public func challengeBody(_ challenge: PaymentChallenge) -> [String: RawJSON] {
         guard version == X402V1.version else { return [:] }
-        let accepts = challenge.offers.filter { isReady(network: $0.offer.network) }.map {
-            JSONValue.object(v1Requirements(for: $0, resource: challenge.resourceURL, description: challenge.description,
-                                            mimeType: challenge.mimeType, discovery: challenge.discovery).jsonObject)
+        let outputSchema = challenge.discovery.map { renderings.of($0).v1OutputSchema }
+        var writer = JSONWriter(capacity: 1024)
+        writer.beginArray()
+        var written = 0
+        for offer in Self.nameable(challenge.offers) {
+            v1Requirements(for: offer, resource: challenge.resourceURL, description: challenge.description, mimeType: challenge.mimeType)
+                .write(to: &writer, outputSchema: outputSchema)
+            written += 1
         }
-        guard !accepts.isEmpty else { return [:] }
-        return ["x402Version": .integer(Int64(X402V1.version)), "accepts": .array(accepts)]
+        writer.endArray()
+        guard written > 0 else { return [:] }
+        return ["x402Version": Self.v1VersionMember, "accepts": RawJSON(writer.bytes)]
+    }
+
+    private static let v1VersionMember = RawJSON(JSONValue.integer(Int64(X402V1.version)))
+
+    /// The offers a v1 payment can be told apart by: v1 names no asset, so two assets on one network at the same amount
+    /// and payee are left out (such a payment would be refused, `Journey.bindToRequest`).
+    static func nameable(_ offers: [SignedOffer]) -> [SignedOffer] {
+        offers.filter { offer in
+            !offers.contains {
+                $0.offer.network == offer.offer.network && $0.offer.amount == offer.offer.amount && $0.offer.payTo == offer.offer.payTo
+                    && $0.offer.asset != offer.offer.asset
+            }
+        }
     }
 
     /// The v1 requirements of an offer. For the facilitator (no arguments) the resource is rebuilt from the offer's
@@ -84,30 +105,17 @@ extension ExactEVMRail {
     }
 
     /// v1 discovery in `outputSchema`: `{"input": {"type": "http", "method", "discoverable", "queryParams", "bodyType",
-    /// "bodyFields"}, "output": …}`, examples where configured, else schemas.
+    /// "bodyFields"}, "output": …}`. v1 readers take these as examples, so only examples are written (the schemas are in
+    /// the bazaar extension and the manifest).
     static func v1OutputSchema(_ discovery: Discovery) -> JSONValue {
         var input: [String: JSONValue] = ["type": .string("http"), "method": .string(discovery.method ?? "GET"), "discoverable": .bool(true)]
-        input["queryParams"] = discovery.queryExample ?? discovery.querySchema
+        input["queryParams"] = discovery.queryExample
         if discovery.takesBody {
             input["bodyType"] = .string(discovery.bodyType ?? "json")
-            input["bodyFields"] = discovery.bodyExample ?? discovery.bodySchema
+            input["bodyFields"] = discovery.bodyExample
         }
         var schema: [String: JSONValue] = ["input": .object(input)]
-        schema["output"] = discovery.outputExample ?? discovery.outputSchema
+        schema["output"] = discovery.outputExample
         return .object(schema)
-    }
-}
-
-extension X402V1.PaymentRequirements {
-    /// As a JSON object (the 402 body is assembled from values).
-    var jsonObject: [String: JSONValue] {
-        var object: [String: JSONValue] = [
-            "scheme": .string(scheme), "network": .string(network), "maxAmountRequired": .string(maxAmountRequired),
-            "resource": .string(resource), "description": .string(description), "mimeType": .string(mimeType),
-            "payTo": .string(payTo), "maxTimeoutSeconds": .integer(Int64(maxTimeoutSeconds)), "asset": .string(asset),
-        ]
-        if let outputSchema { object["outputSchema"] = outputSchema }
-        if let extra { object["extra"] = .object(extra) }
-        return object
     }
 }

@@ -37,6 +37,8 @@ public struct ExactEVMRail: PaymentRail {
     let chains: [String: EVMChainReader]
     let checksums = ChecksumMemo()
     let publicURL: String
+    /// Shared by the v2 and v1 rails of one gateway.
+    let renderings: DiscoveryRenderings
 
     struct AssetKey: Hashable {
         let network: String
@@ -47,14 +49,16 @@ public struct ExactEVMRail: PaymentRail {
         }
     }
 
-    /// The v2 rail. - Parameter publicURL: the gateway's base URL, for the `resource` of v1 requirements.
+    /// The v2 rail.
+    /// - Parameter publicURL: the gateway's base URL, for the `resource` of v1 requirements.
     public init(assets: [Asset], facilitators: FacilitatorPool, chains: [String: EVMChainReader] = [:], publicURL: String = "") {
         self.chains = chains
         self.assets = Dictionary(assets.map { (AssetKey(network: $0.network, address: $0.address), $0) }) { first, _ in first }
         self.facilitators = facilitators
-        self.publicURL = publicURL
+        self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.version = X402.version
         self.leavesV1ToAnotherRail = false
+        self.renderings = DiscoveryRenderings()
     }
 
     private init(sharing other: ExactEVMRail, version: Int, leavesV1ToAnotherRail: Bool) {
@@ -62,6 +66,7 @@ public struct ExactEVMRail: PaymentRail {
         assets = other.assets
         facilitators = other.facilitators
         publicURL = other.publicURL
+        renderings = other.renderings
         self.version = version
         self.leavesV1ToAnotherRail = leavesV1ToAnotherRail
     }
@@ -77,14 +82,15 @@ public struct ExactEVMRail: PaymentRail {
     // MARK: terms
 
     public func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields {
-        guard version == X402.version else { return [:] }
+        guard version == X402.version, !challenge.offers.isEmpty else { return [:] }
         let required = X402.PaymentRequired(
             error: challenge.error,
             resource: .init(url: challenge.resourceURL, description: challenge.description, mimeType: challenge.mimeType),
-            accepts: challenge.offers.map { requirements(for: $0) },
-            extensions: challenge.discovery.map { [Self.bazaarExtension: Self.bazaar($0)] })
+            accepts: challenge.offers.map { requirements(for: $0) })
+        var writer = JSONWriter(capacity: 1024)
+        required.write(to: &writer, extensions: challenge.discovery.map { renderings.of($0).extensions })
         var fields = HTTPFields()
-        fields[HTTPField.Name(X402.paymentRequiredHeader)!] = HeaderCodec.base64(JSONWriter.bytes(required, capacity: 1024))
+        fields[HTTPField.Name(X402.paymentRequiredHeader)!] = HeaderCodec.base64(writer.bytes)
         return fields
     }
 
@@ -306,6 +312,10 @@ public struct ExactEVMRail: PaymentRail {
 
     static func checkedPayload(_ decoded: X402.PaymentPayload, key: ProofKey) -> [UInt8] {
         var payload = decoded
+        // The client's echo of the 402's extensions is not passed on (a payer could otherwise have anything catalogued
+        // under this gateway's payee): only its idempotency key, which the gateway checked.
+        payload.extensions = payload.extensions?.filter { $0.key == X402.paymentIdentifierExtension }
+        if payload.extensions?.isEmpty == true { payload.extensions = nil }
         payload.payload.authorization.from = key.payer
         payload.payload.authorization.nonce = key.nonce
         payload.payload.authorization.to = EthereumAddress(payload.payload.authorization.to)?.lowercased ?? payload.payload.authorization.to

@@ -262,6 +262,11 @@ extension X402.PaymentRequirements: JSONWritable {
 
 extension X402.PaymentRequired: JSONWritable {
     public func write(to writer: inout JSONWriter) {
+        write(to: &writer, extensions: extensions.map { RawJSON(JSONValue.object($0)) })
+    }
+
+    /// With `extensions` already encoded (a 402's are rendered once per route), in place of the stored ones.
+    public func write(to writer: inout JSONWriter, extensions: RawJSON?) {
         writer.beginObject()
         writer.field("x402Version", x402Version)
         writer.field("error", error)
@@ -270,7 +275,7 @@ extension X402.PaymentRequired: JSONWritable {
         writer.beginArray()
         for requirements in accepts { writer.write(requirements) }
         writer.endArray()
-        writer.field("extensions", extensions.map(JSONValue.object))
+        writer.field("extensions", extensions)
         writer.endObject()
     }
 }

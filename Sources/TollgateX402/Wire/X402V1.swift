@@ -87,6 +87,11 @@ public enum X402V1 {
 
 extension X402V1.PaymentRequirements: JSONWritable {
     public func write(to writer: inout JSONWriter) {
+        write(to: &writer, outputSchema: outputSchema.map(RawJSON.init))
+    }
+
+    /// With the output schema already encoded (a 402's are rendered once per route), in place of the stored one.
+    public func write(to writer: inout JSONWriter, outputSchema: RawJSON?) {
         writer.beginObject()
         writer.field("scheme", scheme)
         writer.field("network", network)
