@@ -769,3 +769,28 @@ def tollgate_check(config: Path, workdir: Path, env: dict[str, str]) -> subproce
     """`$TOLLGATE_BIN check --config CONFIG` (captured; the caller judges the exit status)."""
     return subprocess.run([str(TOLLGATE_BIN), "check", "--config", str(config)], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=60)
+
+
+# ----------------------------------------------------------------------------------------------
+# HTTP from a chosen loopback source address (each scenario its own, so rate limits do not interfere)
+# ----------------------------------------------------------------------------------------------
+
+_clients: dict[str, httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def client_from(ip: str) -> httpx.Client:
+    with _clients_lock:
+        c = _clients.get(ip)
+        if c is None:
+            c = httpx.Client(transport=httpx.HTTPTransport(local_address=ip), timeout=30)
+            _clients[ip] = c
+        return c
+
+
+def close_clients() -> None:
+    """Closes every client `client_from` made (a module's teardown)."""
+    with _clients_lock:
+        for c in _clients.values():
+            c.close()
+        _clients.clear()

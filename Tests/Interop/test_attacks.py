@@ -54,7 +54,7 @@ from harness import (  # shared helpers (harness.py is not a test module)
     API_KEY, CORR, PRICE_ATOMIC, QUICKSTART, TOLLGATE_BIN,
     USDC_BASE_SEPOLIA, R_NONCE_USED, R_VALUE, R_RECIPIENT, R_SIGNATURE, R_TERMS, R_OFFER_INVALID,
     R_RESOURCE, R_INVALID_PAYLOAD, R_FAC_DOWN, NO_LIMITS_YAML, _EIP712_TYPES,
-    Checks, Exchange, LocalServer, Proc, alter_token_char, answers_http, b64json_decode,
+    Checks, Exchange, LocalServer, Proc, alter_token_char, answers_http, b64json_decode, client_from, close_clients,
     b64json_encode, body_json, check_402, check_error, child_env, drop_top_level, eip3009_sign,
     fac_stats, finish,
     free_port, get, http_status, make_config, new_workdir, require_file, sdk_get, sdk_sign,
@@ -118,17 +118,7 @@ def insert_first_route(text: str, route_yaml: str) -> str:
 # HTTP from a chosen loopback source address
 # ----------------------------------------------------------------------------------------------
 
-_clients: dict[str, httpx.Client] = {}
-_clients_lock = threading.Lock()
-
-
-def client_from(ip: str) -> httpx.Client:
-    with _clients_lock:
-        c = _clients.get(ip)
-        if c is None:
-            c = httpx.Client(transport=httpx.HTTPTransport(local_address=ip), timeout=30)
-            _clients[ip] = c
-        return c
+# client_from (harness): one keep-alive client per loopback source address.
 
 
 @dataclass
@@ -362,9 +352,7 @@ def world(request) -> World:
     yield w
 
     stub.stop()
-    for c in _clients.values():
-        c.close()
-    _clients.clear()
+    close_clients()
     finish(workdir, procs, request.session.testsfailed, tail_lines=20)
 
 

@@ -89,7 +89,7 @@ from x402.schemas.v1 import PaymentPayloadV1, PaymentRequiredV1, PaymentRequirem
 from harness import (  # shared helpers (harness.py is not a test module)
     API_KEY, CORR, HERE, NETWORK, PRICE_ATOMIC, QUICKSTART, QUICKSTART_PAY_TO, R_INVALID_PAYLOAD, R_NONCE_USED,
     R_RECIPIENT, R_SIGNATURE, R_TERMS, R_VALID_AFTER, R_VALID_BEFORE, R_VALUE, TOLLGATE_BIN, USDC_BASE_SEPOLIA,
-    Checks, Exchange, LocalServer, Proc, answers_http, b64json_decode, b64json_encode, body_json, check_402,
+    Checks, Exchange, LocalServer, Proc, answers_http, b64json_decode, b64json_encode, body_json, check_402, client_from, close_clients,
     check_error, child_env, dev_transfers, drop_top_level, eip3009_sign, fac_stats, finish, flip_hex_digit, free_port,
     http_status, insert_routes_first, make_config, new_workdir, reply, require_file, sdk_sign, short, start,
     start_dev_facilitator, start_upstream, startup_failed, tollgate_check, try_decode, wait_until,
@@ -231,17 +231,7 @@ class FacilitatorRecorder(LocalServer):
 # HTTP from a chosen loopback source address
 # ----------------------------------------------------------------------------------------------
 
-_clients: dict[str, httpx.Client] = {}
-_clients_lock = threading.Lock()
-
-
-def client_from(ip: str) -> httpx.Client:
-    with _clients_lock:
-        c = _clients.get(ip)
-        if c is None:
-            c = httpx.Client(transport=httpx.HTTPTransport(local_address=ip), timeout=30)
-            _clients[ip] = c
-        return c
+# client_from (harness): one keep-alive client per loopback source address.
 
 
 @dataclass
@@ -390,9 +380,7 @@ def world(request) -> World:
     yield w
 
     recorder.stop()
-    for c in _clients.values():
-        c.close()
-    _clients.clear()
+    close_clients()
     finish(workdir, procs, request.session.testsfailed, tail_lines=20)
 
 
