@@ -69,8 +69,10 @@ extension Gateway {
                flow: Flow, detail: String? = nil, previous: String? = nil) async -> GatewayResponse {
         // Only ways to pay that can be verified now: an offer nobody can settle would make the client
         // sign for nothing. With none left, the route is closed (503), never open.
-        let routeRails = rails.filter { route.accepts(rail: $0.name) }
-        let accepts = pricing.accepts.filter { acceptance in routeRails.contains { $0.isReady(network: acceptance.asset.network) } }
+        // Each rail of the route with the networks it can take a payment on now (asked once per 402).
+        let networks = Set(pricing.accepts.map(\.asset.network))
+        let ready = rails.filter { route.accepts(rail: $0.name) }.map { rail in (rail: rail, networks: networks.filter { rail.isReady(network: $0) }) }
+        let accepts = pricing.accepts.filter { acceptance in ready.contains { $0.networks.contains(acceptance.asset.network) } }
         guard !accepts.isEmpty else {
             return await deny(.serviceUnavailable, "service_unavailable", .offer, .facilitatorUnavailable, flow: flow,
                               detail: "payments for this resource cannot be verified right now; retry later")
@@ -100,14 +102,14 @@ extension Gateway {
          // What else the offer binds: the body (an MCP tool call's arguments, in canonical form).
          .merging(digest.map { ["request_body_sha256": $0] } ?? [:]) { a, _ in a }))
 
-        // The rails that can take a payment for one of these offers now: only they are named to the client.
-        let payable = routeRails.filter { rail in accepts.contains { rail.isReady(network: $0.asset.network) } }
+        // Only the rails that can take a payment now are named to the client, each with the offers it can take (a
+        // network may be served in one x402 version only).
+        let payable = ready.filter { !$0.networks.isEmpty }
         var fields = HTTPFields()
         var railMembers: [String: RawJSON] = [:]
-        for rail in payable {
-            // Each rail states the offers it can take now (a network may be served in one x402 version only).
+        for (rail, networks) in payable {
             var own = challenge
-            own.offers = offers.filter { rail.isReady(network: $0.offer.network) }
+            own.offers = offers.filter { networks.contains($0.offer.network) }
             fields.append(contentsOf: rail.challengeFields(own))
             railMembers.merge(rail.challengeBody(own)) { first, _ in first }
         }
@@ -117,7 +119,7 @@ extension Gateway {
         fields[.cacheControl] = "no-store"
         let body = TermsBody(
             error: "payment_required", reason: reason.rawValue,
-            detail: detail ?? (first ? "this resource is paid: " + payable.map(\.wire.paymentHint).joined(separator: "; or ")
+            detail: detail ?? (first ? "this resource is paid: " + payable.map(\.rail.wire.paymentHint).joined(separator: "; or ")
                                      : "the payment was not accepted: \(reason.rawValue); a fresh offer is attached"),
             correlationId: previous ?? flow.correlationId, offerCorrelationId: previous == nil ? nil : flow.correlationId,
             resource: .init(id: route.resource, url: challenge.resourceURL, description: route.description, mimeType: route.mimeType),
@@ -125,7 +127,7 @@ extension Gateway {
             package: pricing.metering.package.map { .init(name: $0.name, units: $0.units) },
             accepts: accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
                                                   amount: $0.amount.atomic, payTo: $0.payTo) },
-            proofFormat: payable.map(\.wire.proofFormat).joined(separator: "; "),
+            proofFormat: payable.map(\.rail.wire.proofFormat).joined(separator: "; "),
             expiresAt: RFC3339.format(seconds: expiresAt), client: identity.clientId, railMembers: railMembers)
         return GatewayResponse(status: .paymentRequired, headerFields: fields, body: JSONBody.encode(body))
     }
@@ -210,7 +212,8 @@ struct TermsBody: JSONWritable {
     var proofFormat: String
     var expiresAt: String
     var client: String
-    /// What the rails add (`PaymentRail.challengeBody`); a member named like one of the above takes its place.
+    /// What the rails add (`PaymentRail.challengeBody`), written after the members above; a rail's `accepts` takes the
+    /// place of the gateway's own list.
     var railMembers: [String: RawJSON] = [:]
 
     func write(to writer: inout JSONWriter) {
