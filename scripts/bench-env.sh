@@ -9,7 +9,7 @@ else
 fi
 work=$(mktemp -d)
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { [ -n "${KEEP_WORK:-}" ] && cp -r "$work" "$KEEP_WORK"; for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
 # measure LABEL PID WRK-ARGUMENTS...: runs `wrk --latency WRK-ARGUMENTS` and prints one line: requests, rate, p50 and
@@ -27,7 +27,7 @@ measure() {
     if [ -n "${PERF_OF:-}" ]; then profiled=${!PERF_OF}; fi
     perf record -q -F 499 -g -p "$profiled" -o "$PERF_DIR/${label//[^A-Za-z0-9]/-}.data" 2>/dev/null & profiler=$!
   fi
-  before=$(cpu_ticks "$pid"); local system_before; system_before=$(system_ticks "$pid")
+  before=$(cpu_ticks "$pid"); local system_before; system_before=$(system_ticks "$pid"); local written_before; written_before=$(written_bytes "$pid")
   for other in ${OTHERS:-}; do other_before+=("$(cpu_ticks "${other#*:}")"); done
   if [ -n "${TOLLGATE_BENCH_DONE:-}" ]; then
     # A presigned run (scripts/bench/presigned.lua): ended once every thread carrying lines has had them answered.
@@ -39,7 +39,7 @@ measure() {
   else
     output=$(wrk --latency "$@")
   fi
-  after=$(cpu_ticks "$pid"); local system=$(($(system_ticks "$pid") - system_before))
+  after=$(cpu_ticks "$pid"); local system=$(($(system_ticks "$pid") - system_before)); local written=$(($(written_bytes "$pid") - written_before))
   if [ -n "$profiler" ]; then kill -INT "$profiler"; wait "$profiler" || true; fi
   total=$(awk '/requests in/{print $1}' <<<"$output")
   # A presigned run counts its lines (thread 0's few GET /health are not measured requests).
@@ -52,16 +52,18 @@ measure() {
   done
   last_rate=$(awk '/Requests\/sec/{print $2}' <<<"$output")
   awk -v label="$label" -v d=$((after - before)) -v n="$total" -v t="$ticks" -v rss="$(rss_mib "$pid")" -v others="$others" -v kernel="$system" \
-    -v rate="$last_rate" -v p50="$(awk '$1=="50%"{print $2}' <<<"$output")" \
+    -v rate="$last_rate" -v written="$written" -v p50="$(awk '$1=="50%"{print $2}' <<<"$output")" \
     -v p99="$(awk '$1=="99%"{print $2}' <<<"$output")" -v non2xx="$(awk '/Non-2xx/{print $NF}' <<<"$output")" \
-    'BEGIN{printf "%-34s %7d req %9.0f/s  p50 %8s  p99 %8s  non-2xx %6d  CPU %5.0f µs/req (%2.0f %% kernel)  RSS %5.1f MiB%s\n",
-      label, n, rate, p50, p99, non2xx, d * 1e6 / t / n, d ? 100 * kernel / d : 0, rss, others}'
+    'BEGIN{printf "%-34s %7d req %9.0f/s  p50 %8s  p99 %8s  non-2xx %6d  CPU %5.0f µs/req (%2.0f %% kernel)  written %5.1f KiB/req  RSS %5.1f MiB%s\n",
+      label, n, rate, p50, p99, non2xx, d * 1e6 / t / n, d ? 100 * kernel / d : 0, written / 1024 / n, rss, others}'
   grep -E "Socket errors" <<<"$output" | sed 's/^ */  wrk: /' || true
 }
 ticks=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 system_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 rss_mib() { awk '/VmRSS/{printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+# Bytes the process handed to write/pwrite (its database's WAL and checkpoints, its sockets).
+written_bytes() { awk '/^wchar/{print $2}' "/proc/$1/io"; }
 
 # overhead_quantiles BEFORE AFTER: the p50 and p90 of tollgate_paid_request_overhead_seconds between two /metrics
 # scrapes (bucket counts subtracted, linear inside a bucket: as precise as the buckets, 250 µs at the low end).

@@ -11,6 +11,8 @@ public struct DevFacilitator: Facilitator {
     public let networks: [String]
     public let ledger: DevLedger
     let clock: any GatewayClock
+    /// A payment is verified, then settled: its signer is recovered once.
+    let signers = RecoveryMemo()
     public var name: String { "dev-facilitator" }
 
     /// Throws `TollgateError` `.notATestNetwork` (the network in `details["network"]`) for a network that is not a test net.
@@ -34,7 +36,12 @@ public struct DevFacilitator: Facilitator {
 
     /// A ledger that cannot be read is an error (HTTP 500 from the server), never a valid payment.
     public func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
-        switch try await check(request.contents()) {
+        try await verify(request.contents(), logger: logger)
+    }
+
+    /// `verify` of a body already parsed (nil: not an exact EVM payment request).
+    public func verify(_ contents: X402.FacilitatorRequest.Contents?, logger: Logger) async throws -> X402.VerifyResponse {
+        switch try await check(contents) {
         case .failure(let refusal):
             return .init(isValid: false, invalidReason: refusal.reason.rawValue, invalidMessage: refusal.detail, payer: refusal.payer)
         case .success(let transfer):
@@ -43,7 +50,11 @@ public struct DevFacilitator: Facilitator {
     }
 
     public func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
-        let contents = request.contents()
+        try await settle(request.contents(), logger: logger)
+    }
+
+    /// `settle` of a body already parsed (nil: not an exact EVM payment request).
+    public func settle(_ contents: X402.FacilitatorRequest.Contents?, logger: Logger) async throws -> X402.SettleResponse {
         let caip2 = contents?.paymentRequirements.network ?? ""
         // Answered in the request's version: a v1 request gets its network's v1 name back.
         let network = contents?.x402Version == X402V1.version ? X402V1.Networks.name(caip2) : caip2
@@ -106,7 +117,7 @@ public struct DevFacilitator: Facilitator {
             domain: EIP712Domain(name: name, version: version, chainId: chainId, verifyingContract: asset))
         if case .invalid(let reason, let detail) = ExactEVMVerifier.verify(
             scheme: requirements.scheme, network: payload.accepted.network, authorization: authorization,
-            signature: payload.payload.signature, expected: expected, now: clock.nowSeconds) {
+            signature: payload.payload.signature, expected: expected, now: clock.nowSeconds, memo: signers) {
             return .failure(Refusal(reason: reason, detail: detail, payer: payer))
         }
         guard let value = Int64(authorization.value) else {

@@ -32,10 +32,10 @@ public enum DevFacilitatorServer {
         return router
     }
 
-    static func decode(_ request: Request) async throws -> X402.FacilitatorRequest? {
+    /// The body parsed once, for the facilitator to use as it is.
+    static func decode(_ request: Request) async throws -> X402.FacilitatorRequest.Contents? {
         let buffer = try await request.body.collect(upTo: 64 * 1024)
-        let request = X402.FacilitatorRequest(body: Array(buffer.readableBytesView))
-        return request.contents() == nil ? nil : request
+        return X402.FacilitatorRequest(body: Array(buffer.readableBytesView)).contents()
     }
 
     static func json(_ value: some Encodable) -> Response {

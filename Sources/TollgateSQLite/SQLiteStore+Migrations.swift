@@ -100,7 +100,47 @@ extension SQLiteStore {
                 ALTER TABLE paid_response ADD COLUMN payment_identifier TEXT;
                 """)
         }
+        migrator.registerMigration("v10-append-order", migrate: migrateToAppendOrder)
         return migrator
+    }
+
+    /// The two tables with large rows (a kept answer, a settlement intent with its facilitator request) become rowid
+    /// tables with their key in a unique index. Keyed by a random nonce, they inserted each row at a random page and
+    /// spilled it to an overflow page (a keyed table keeps only about 1 KB of a row in place); in rowid order new rows
+    /// share the last pages, and a commit of many payments writes a few pages instead of two or three per payment.
+    static func migrateToAppendOrder(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE paid_response_v10 (
+                id INTEGER PRIMARY KEY,
+                network TEXT NOT NULL, asset TEXT NOT NULL, payer TEXT NOT NULL, nonce TEXT NOT NULL,
+                correlation_id TEXT NOT NULL, client_id TEXT NOT NULL, request TEXT NOT NULL,
+                status INTEGER NOT NULL, headers TEXT NOT NULL, body BLOB NOT NULL, expires_at INTEGER NOT NULL,
+                ready INTEGER NOT NULL DEFAULT 1, payment_identifier TEXT
+            );
+            INSERT INTO paid_response_v10 (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
+                                           expires_at, ready, payment_identifier)
+                SELECT network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body, expires_at, ready,
+                       payment_identifier FROM paid_response;
+            DROP TABLE paid_response;
+            ALTER TABLE paid_response_v10 RENAME TO paid_response;
+            CREATE UNIQUE INDEX paid_response_key ON paid_response (network, asset, payer, nonce);
+            CREATE INDEX paid_response_expiry ON paid_response (expires_at);
+
+            CREATE TABLE settlement_intent_v10 (
+                id INTEGER PRIMARY KEY,
+                network TEXT NOT NULL, asset TEXT NOT NULL, payer TEXT NOT NULL, nonce TEXT NOT NULL,
+                correlation_id TEXT NOT NULL, intent TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT 'open',
+                delivered INTEGER NOT NULL DEFAULT 0, tx TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+            );
+            INSERT INTO settlement_intent_v10 (network, asset, payer, nonce, correlation_id, intent, outcome, delivered, tx, created_at,
+                                               updated_at)
+                SELECT network, asset, payer, nonce, correlation_id, intent, outcome, delivered, tx, created_at, updated_at
+                FROM settlement_intent;
+            DROP TABLE settlement_intent;
+            ALTER TABLE settlement_intent_v10 RENAME TO settlement_intent;
+            CREATE UNIQUE INDEX settlement_intent_key ON settlement_intent (network, asset, payer, nonce);
+            CREATE INDEX settlement_intent_outcome ON settlement_intent (outcome, delivered, created_at);
+            """)
     }
 
     /// What a dispute needs long after the reservation is gone: the signed offer and the proof as

@@ -55,6 +55,36 @@ import TollgateX402
         #expect(try await facilitator.ledger.transferCount() == 1)
     }
 
+    /// The signer recovered by `/verify` is remembered for `/settle`; a settle carrying the verified authorization with
+    /// another signature, or another amount under the verified signature, is checked afresh and refused.
+    @Test func aSettleIsCheckedAfreshWhateverWasVerified() async throws {
+        let (facilitator, _) = try LiveStack.devFacilitator()
+        let logger = Logger(label: "test")
+        let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+        let payload = try payer.pay(Self.requirements, resource: nil, now: Int64(Date().timeIntervalSince1970))
+        #expect(try await facilitator.verify(.init(payload: payload, requirements: Self.requirements), logger: logger).isValid)
+
+        var forged = payload
+        var signature = try #require(HexString.decodeAllowingPrefix(payload.payload.signature))
+        signature[9] ^= 0x01
+        forged.payload.signature = HexString.prefixed(signature)
+        let refused = try await facilitator.settle(.init(payload: forged, requirements: Self.requirements), logger: logger)
+        #expect(!refused.success)
+        #expect(refused.errorReason == Reason.signatureInvalid.rawValue)
+
+        var inflated = payload
+        inflated.payload.authorization.value = "2501"
+        var higher = Self.requirements
+        higher.amount = "2501"
+        inflated.accepted = higher
+        let mismatched = try await facilitator.settle(.init(payload: inflated, requirements: higher), logger: logger)
+        #expect(mismatched.errorReason == Reason.signatureInvalid.rawValue)
+        #expect(try await facilitator.ledger.transferCount() == 0)
+
+        #expect(try await facilitator.settle(.init(payload: payload, requirements: Self.requirements), logger: logger).success)
+        #expect(try await facilitator.ledger.transferCount() == 1)
+    }
+
     @Test func settlesOnceAndMovesBalances() async throws {
         let (facilitator, _) = try LiveStack.devFacilitator()
         let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))

@@ -319,7 +319,7 @@ public struct ExactEVMRail: PaymentRail {
         payload.payload.authorization.from = key.payer
         payload.payload.authorization.nonce = key.nonce
         payload.payload.authorization.to = EthereumAddress(payload.payload.authorization.to)?.lowercased ?? payload.payload.authorization.to
-        return HeaderCodec.json(payload)
+        return JSONWriter.bytes(payload, capacity: 2048)
     }
 
     /// Asks the ready facilitators in order; a transport failure moves on to the next one (verification

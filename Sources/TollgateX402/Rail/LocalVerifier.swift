@@ -49,8 +49,11 @@ public enum ExactEVMVerifier {
     /// - Parameter deferSignatures: which signatures that cannot be checked without a chain are let through every
     ///   other check, for the facilitator to verify (an ERC-6492 wrapper; a contract wallet's signature only where
     ///   the gateway can read the chain). A 65-byte signature is always checked here.
+    /// - Parameter memo: remembers recovered signers (a facilitator verifying, then settling, one payment); nil
+    ///   recovers each time.
     public static func verify(scheme: String, network: String, authorization: X402.Authorization, signature: String,
-                              expected: Expected, now: Int64, deferSignatures: Set<SignatureKind> = []) -> Verdict {
+                              expected: Expected, now: Int64, deferSignatures: Set<SignatureKind> = [],
+                              memo: RecoveryMemo? = nil) -> Verdict {
         guard scheme == "exact" else { return .invalid(.invalidScheme, detail: "only the exact scheme is accepted") }
         guard network == expected.network, chainId(network) == expected.domain.chainId else {
             return .invalid(.invalidNetwork, detail: "the network is not the offer's EVM network")
@@ -89,7 +92,8 @@ public enum ExactEVMVerifier {
                                                 validBefore: authorization.validBefore, nonce: nonce)
         guard let digest = message.digest(domain: expected.domain),
               let bytes = HexString.decodeAllowingPrefix(signature), let recoverable = RecoverableSignature(bytes: bytes),
-              let signer = Secp256k1.recoverAddress(digest: digest, signature: recoverable),
+              let signer = memo?.recoverAddress(digest: digest, signature: recoverable)
+                  ?? Secp256k1.recoverAddress(digest: digest, signature: recoverable),
               signer == from
         else {
             return .invalid(.signatureInvalid, detail: "the signature does not recover to authorization.from")

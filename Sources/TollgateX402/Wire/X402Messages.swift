@@ -183,7 +183,7 @@ public enum X402 {
         }
 
         public init(payload: PaymentPayload, requirements: PaymentRequirements) {
-            self.init(rawPayload: HeaderCodec.json(payload), requirements: requirements)
+            self.init(rawPayload: JSONWriter.bytes(payload, capacity: 2048), requirements: requirements)
         }
 
         /// The v1 body: `{"x402Version":1,"paymentPayload":<v1 payload>,"paymentRequirements":<v1 requirements>}`.
@@ -220,6 +220,10 @@ public enum X402 {
         /// The body parsed, for facilitators; nil when it is not an exact-EVM request of either version.
         public func contents() -> Contents? {
             let decoder = JSONDecoder()
+            // The v2 shape first, read in one pass; a body naming v1 (or no version) is read the v1 way.
+            if let contents = try? decoder.decode(Contents.self, from: Data(body)), contents.x402Version != X402V1.version {
+                return contents
+            }
             guard let probe = try? decoder.decode(VersionProbe.self, from: Data(body)) else { return nil }
             guard (probe.x402Version ?? probe.paymentPayload.x402Version) == X402V1.version else {
                 return try? decoder.decode(Contents.self, from: Data(body))
@@ -276,6 +280,42 @@ extension X402.PaymentRequired: JSONWritable {
         for requirements in accepts { writer.write(requirements) }
         writer.endArray()
         writer.field("extensions", extensions)
+        writer.endObject()
+    }
+}
+
+// A paid request's payload is written again for the facilitator (`ExactEVMRail.checkedPayload`): in declaration order,
+// as the synthesized encoder wrote it, without `JSONEncoder`.
+extension X402.PaymentPayload: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("x402Version", x402Version)
+        writer.field("resource", resource)
+        writer.field("accepted", accepted)
+        writer.field("payload", payload)
+        writer.field("extensions", extensions.map(JSONValue.object))
+        writer.endObject()
+    }
+}
+
+extension X402.ExactEVMPayload: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("signature", signature)
+        writer.field("authorization", authorization)
+        writer.endObject()
+    }
+}
+
+extension X402.Authorization: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("from", from)
+        writer.field("to", to)
+        writer.field("value", value)
+        writer.field("validAfter", validAfter)
+        writer.field("validBefore", validBefore)
+        writer.field("nonce", nonce)
         writer.endObject()
     }
 }

@@ -1,0 +1,30 @@
+import Testing
+@testable import TollgateCore
+
+/// Correlation ids keep their spelling (`tg_` + 32 hex digits), stay unguessable, and sort by the time they were made,
+/// so the store's indexes on them grow at one end.
+@Suite struct CorrelationIdTests {
+    static func isWellFormed(_ id: String) -> Bool {
+        id.hasPrefix("tg_") && id.utf8.count == 35 && id.dropFirst(3).allSatisfy { $0.isHexDigit && !$0.isUppercase }
+    }
+
+    @Test func sortsByTimeAndIsUniqueWithinAMillisecond() {
+        let earlier = (0..<200).map { _ in CorrelationId.make(nowMillis: 1_780_000_000_000) }
+        let later = (0..<200).map { _ in CorrelationId.make(nowMillis: 1_780_000_000_001) }
+        #expect((earlier + later).allSatisfy(Self.isWellFormed))
+        #expect(Set(earlier).count == earlier.count)
+        #expect(earlier.allSatisfy { first in later.allSatisfy { first < $0 } })
+        // The first 12 hex digits are the time, the rest random: ids of one millisecond share only that prefix.
+        #expect(Set(earlier.map { $0.prefix(15) }).count == 1)
+        #expect(Set(earlier.map { $0.dropFirst(15) }).count == earlier.count)
+    }
+
+    @Test func carriesEightyRandomBits() {
+        // 16 random bits follow the time in the first half and 64 fill the second: across many ids each of those hex
+        // digits takes many values.
+        let ids = (0..<500).map { _ in Array(CorrelationId.make(nowMillis: 1_780_000_000_000).utf8.dropFirst(3)) }
+        for position in 12..<32 {
+            #expect(Set(ids.map { $0[position] }).count > 8, "hex digit \(position) barely varies")
+        }
+    }
+}
