@@ -12,6 +12,9 @@
 #   X402='{v1: false, discovery: false}' scripts/bench.sh: the quickstart's `x402` settings replaced (the cost of the
 #   v1 terms and the bazaar extension in every 402).
 #   TOLLGATE_BENCH_BIN=path: measures that binary instead of building one (two versions back to back).
+#   KEEP_WORK=dir: copies the scratch directory (the gateway's database and WAL as they are at the end, the presigned
+#   payments) to dir before stopping, to see what was written (pages per table: `sqlite3 … "SELECT name FROM dbstat"`).
+#   Each phase also prints the bytes the gateway handed to write/pwrite per request (its WAL, checkpoints, sockets).
 #   REFERENCE_SERVER=path/to/reference_server.py (the x402 Python SDK's reference server, with the interop venv):
 #   also measures that server with `tollgate bench`.
 # Phases: a bare Hummingbird 2 route answering the gateway's own 402 (the yardstick), the 402, a repeated invalid

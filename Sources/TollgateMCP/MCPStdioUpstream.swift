@@ -19,6 +19,8 @@ public actor MCPStdioUpstream: MCPUpstream {
     /// The server's `initialize` result: what the gateway tells its own callers about the server.
     public private(set) var initializeResult: JSONValue?
     private var starting: Task<JSONValue, any Error>?
+    /// One serial queue for the writes to the server's input, in order.
+    private let writes = DispatchQueue(label: "tollgate.mcp.stdio.write")
 
     /// The protocol version the gateway asks a stdio server for.
     public static let protocolVersion = "2025-06-18"
@@ -95,7 +97,7 @@ public actor MCPStdioUpstream: MCPUpstream {
         return try await withCheckedThrowingContinuation { continuation in
             waiting[id] = continuation
             do {
-                try write(numbered)
+                try write(numbered, failing: id)
             } catch {
                 waiting.removeValue(forKey: id)?.resume(throwing: error)
             }
@@ -106,13 +108,25 @@ public actor MCPStdioUpstream: MCPUpstream {
         waiting.removeValue(forKey: id)?.resume(throwing: TollgateError(.upstreamUnavailable, "the MCP server did not answer within \(Int(timeoutSeconds)) s"))
     }
 
-    private func write(_ message: JSONRPCMessage) throws {
+    /// Writes the message on `writes`, off the caller's thread: a server that stops reading its input fills the pipe
+    /// and blocks its writer, which must never be an event loop (the gateway's tasks run on them). A write that fails
+    /// fails the call it carried (`failing`); one that blocks leaves the call to its timeout.
+    private func write(_ message: JSONRPCMessage, failing id: Int64? = nil) throws {
         guard let input else { throw TollgateError(.upstreamUnavailable, "the MCP server is not running") }
-        do {
-            try input.write(contentsOf: Data(message.bytes + [UInt8(ascii: "\n")]))
-        } catch {
-            throw TollgateError(.upstreamUnavailable, "the MCP server does not read its input: \(error)")
+        let line = Data(message.bytes + [UInt8(ascii: "\n")])
+        writes.async { [weak self] in
+            do {
+                try input.write(contentsOf: line)
+            } catch {
+                guard let self else { return }
+                Task { await self.writeFailed(id, error) }
+            }
         }
+    }
+
+    private func writeFailed(_ id: Int64?, _ error: any Error) {
+        guard let id else { return }
+        waiting.removeValue(forKey: id)?.resume(throwing: TollgateError(.upstreamUnavailable, "the MCP server does not read its input: \(error)"))
     }
 
     private func launch() throws {

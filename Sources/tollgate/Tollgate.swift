@@ -59,9 +59,10 @@ enum LoggingBootstrap {
 /// Where Swift concurrency runs its tasks. By default on SwiftNIO's event loops, the threads that already read and
 /// write every socket: a request's handler, its journey and the facilitator, store and upstream answers then stay on
 /// one thread instead of hopping between the event loops and the cooperative pool at every `await` (that hop was most
-/// of the kernel's scheduling time in the benchmark's profiles). Nothing blocks there: SQLite runs on GRDB's own
-/// queues and PostgreSQL and HTTP are non-blocking. `TOLLGATE_EXECUTOR=default` keeps Swift's own pool (to compare,
-/// or if a deployment runs code that blocks).
+/// of the kernel's scheduling time in the benchmark's profiles). So no task may block: SQLite runs on GRDB's own
+/// queues, PostgreSQL and HTTP are non-blocking, and file work that syncs goes through `BlockingIO`
+/// (docs/architecture.md, "What a request costs"). `TOLLGATE_EXECUTOR=default` keeps Swift's own pool (to compare, or
+/// if a deployment runs code that blocks).
 enum ConcurrencyExecutor {
     static func install() {
         guard ProcessInfo.processInfo.environment["TOLLGATE_EXECUTOR"] != "default" else { return }

@@ -19,6 +19,15 @@ import Testing
         #expect(Set(earlier.map { $0.dropFirst(15) }).count == earlier.count)
     }
 
+    @Test func madeNowCarriesTheTimeItWasMadeAt() throws {
+        let before = SystemClock().nowMillis()
+        let id = CorrelationId.make()
+        let after = SystemClock().nowMillis()
+        #expect(Self.isWellFormed(id))
+        let millis = try #require(Int64(id.dropFirst(3).prefix(12), radix: 16))
+        #expect(millis >= before && millis <= after)
+    }
+
     @Test func carriesEightyRandomBits() {
         // 16 random bits follow the time in the first half and 64 fill the second: across many ids each of those hex
         // digits takes many values.

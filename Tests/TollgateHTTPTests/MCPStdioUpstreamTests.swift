@@ -60,6 +60,35 @@ import TollgateMCP
         #expect(after.message.result?["isError"] == .bool(false))
     }
 
+    /// A server that answers the handshake, then stops reading its input: a call larger than the pipe's buffer blocks
+    /// its writer. The caller gets the timeout, the upstream stays responsive (the next call is refused as fast), and no
+    /// thread that runs tasks is held by the blocked write.
+    @Test func aServerThatStopsReadingTimesOutAndHoldsNoCaller() async throws {
+        let deaf = """
+        import json, sys, time
+        m = json.loads(sys.stdin.readline())
+        r = {"protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}}, "serverInfo": {"name": "deaf", "version": "1"}}
+        print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}), flush=True)
+        time.sleep(60)
+        """
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let upstream = MCPStdioUpstream(command: ["python3", "-c", deaf], timeoutSeconds: 1, maxLineBytes: 1 << 20, logger: logger)
+        defer { Task { await upstream.stop() } }
+        let large = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("tools/call"),
+                                            "params": .object(["name": .string("a"),
+                                                               "arguments": .object(["blob": .string(String(repeating: "x", count: 1 << 20))])])]))
+        let started = ContinuousClock.now
+        for _ in 0..<2 {
+            let error = await #expect(throws: TollgateError.self) {
+                try await upstream.call(large, callerFields: [:], contract: [:])
+            }
+            #expect(error?.code == .upstreamUnavailable)
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(await upstream.initializeResult?["serverInfo"]?["name"] == .string("deaf"))
+    }
+
     @Test func aCommandThatCannotStartIsAClearError() async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .critical

@@ -60,10 +60,13 @@ import TollgateStoreConformance
         try await store.recordSettlementIntent(StoreConformance.intent(settling, "tg_settling", response: Self.answer("tg_settling")), events: [])
         try await store.resolveSettlement(settling, outcome: .settled, delivered: true, events: [])
         #expect(try await store.storedResponse(settling, now: 0)?.correlationId == "tg_settling")
-        let (answers, intents, layout) = try await store.writer.read { db in
+        let (answers, intents, layout, indexes) = try await store.writer.read { db in
             (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM paid_response"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM settlement_intent"),
-             try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'paid_response'"))
+             try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'paid_response'"),
+             Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('paid_response', 'settlement_intent')")))
         }
+        // The key indexes, and the indexes retention and the reconciler read by, are all there.
+        #expect(indexes.isSuperset(of: ["paid_response_key", "paid_response_expiry", "settlement_intent_key", "settlement_intent_outcome"]))
         #expect(answers == 2)
         #expect(intents == 1)
         #expect(layout?.contains("WITHOUT ROWID") == false)

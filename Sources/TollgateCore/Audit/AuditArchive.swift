@@ -127,7 +127,7 @@ extension AuditLogStore {
                 for event in page {
                     guard event.seq < newest, event.event.timeMillis < cutoff, count < maxEvents else { break scan }
                     if file == nil { file = try AuditArchiveWriter(directory: directory) }
-                    try file?.append(event)
+                    try await file?.append(event)
                     verifier.consume(event)
                     if first == nil { first = event }
                     last = event
@@ -135,14 +135,14 @@ extension AuditLogStore {
                 }
                 cursor = page[page.count - 1].seq
             }
-            guard var archive = file, let first, let last else { return nil }
+            guard let archive = file, let first, let last else { return nil }
             let report = verifier.finish(sequenceValue: nil)
             guard report.isIntact else {
                 throw TollgateError(.chainBroken, "the audit chain does not hold in seq \(first.seq)…\(last.seq) "
                     + "(\(report.findings[0])); nothing was archived: run tollgate audit verify")
             }
             let name = AuditArchiveWriter.fileName(firstSeq: first.seq, lastSeq: last.seq)
-            let digest = try archive.commit(as: name)
+            let digest = try await archive.commitOffLoop(as: name)
             record = AuditArchiveRecord(firstSeq: first.seq, lastSeq: last.seq, previousHash: first.previousHash, lastHash: last.hash,
                                         eventCount: count, file: name, fileSHA256: digest, archivedAtMillis: nowMillis)
         } catch {

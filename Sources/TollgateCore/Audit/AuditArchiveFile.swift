@@ -34,11 +34,36 @@ struct AuditArchiveWriter {
 
     static func fileName(firstSeq: Int64, lastSeq: Int64) -> String { "audit-\(firstSeq)-\(lastSeq).jsonl" }
 
-    mutating func append(_ record: RecordedAuditEvent) throws(TollgateError) {
+    /// Buffers the line; every MiB is written out on a worker thread (`BlockingIO`), never on the caller's.
+    mutating func append(_ record: RecordedAuditEvent) async throws(TollgateError) {
         let line = AuditJSONL.line(record)
         digest.update(line)
         buffer.append(contentsOf: line)
-        if buffer.count >= 1 << 20 { try flush() }
+        guard buffer.count >= 1 << 20 else { return }
+        let (handle, pending, path) = (self.handle, buffer, temporary.path)
+        do {
+            try await BlockingIO.run { try Self.write(pending, to: handle, path: path) }
+        } catch let error as TollgateError {
+            throw error
+        } catch {
+            throw TollgateError(.fileSystem, "cannot write \(path): \(error)")
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// `commit(as:)` on a worker thread: it writes, syncs the file, renames it and syncs the directory.
+    func commitOffLoop(as name: String) async throws(TollgateError) -> String {
+        let writer = self
+        do {
+            return try await BlockingIO.run {
+                var finishing = writer
+                return try finishing.commit(as: name)
+            }
+        } catch let error as TollgateError {
+            throw error
+        } catch {
+            throw TollgateError(.fileSystem, "cannot finish \(temporary.path): \(error)")
+        }
     }
 
     /// Flushes, syncs and renames the file to `name`; returns its SHA-256 (hex).
@@ -71,12 +96,16 @@ struct AuditArchiveWriter {
 
     private mutating func flush() throws(TollgateError) {
         guard !buffer.isEmpty else { return }
-        do {
-            try handle.write(contentsOf: buffer)
-        } catch {
-            throw TollgateError(.fileSystem, "cannot write \(temporary.path): \(error)")
-        }
+        try Self.write(buffer, to: handle, path: temporary.path)
         buffer.removeAll(keepingCapacity: true)
+    }
+
+    private static func write(_ bytes: [UInt8], to handle: FileHandle, path: String) throws(TollgateError) {
+        do {
+            try handle.write(contentsOf: bytes)
+        } catch {
+            throw TollgateError(.fileSystem, "cannot write \(path): \(error)")
+        }
     }
 }
 

@@ -57,7 +57,7 @@ public struct AuditHeadPublisher: Service {
         while !Task.isCancelled {
             do {
                 if let head = try await store.auditHead(), head != last {
-                    try publish(head)
+                    try await BlockingIO.run { [self] in try publish(head) }
                     last = head
                 }
             } catch {

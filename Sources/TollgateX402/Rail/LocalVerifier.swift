@@ -92,7 +92,7 @@ public enum ExactEVMVerifier {
                                                 validBefore: authorization.validBefore, nonce: nonce)
         guard let digest = message.digest(domain: expected.domain),
               let bytes = HexString.decodeAllowingPrefix(signature), let recoverable = RecoverableSignature(bytes: bytes),
-              let signer = memo?.recoverAddress(digest: digest, signature: recoverable)
+              let signer = memo.map({ $0.recoverAddress(digest: digest, signature: recoverable) })
                   ?? Secp256k1.recoverAddress(digest: digest, signature: recoverable),
               signer == from
         else {
