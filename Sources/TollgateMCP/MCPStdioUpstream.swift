@@ -109,7 +109,7 @@ public actor MCPStdioUpstream: MCPUpstream {
     }
 
     /// Writes the message on `writes`, off the caller's thread: a server that stops reading its input fills the pipe
-    /// and blocks its writer, which must never be an event loop (the gateway's tasks run on them). A write that fails
+    /// and blocks its writer, which must never be a thread of Swift concurrency's pool (one per core). A write that fails
     /// fails the call it carried (`failing`); one that blocks leaves the call to its timeout.
     private func write(_ message: JSONRPCMessage, failing id: Int64? = nil) throws {
         guard let input else { throw TollgateError(.upstreamUnavailable, "the MCP server is not running") }

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Foundation
 import Logging
-import NIOCore
-import NIOPosix
 
 @main
 struct Tollgate: AsyncParsableCommand {
@@ -21,7 +19,6 @@ struct Tollgate: AsyncParsableCommand {
     /// As ArgumentParser's own, except that `tollgate pay` keeps its documented exit statuses: a command line it cannot
     /// parse is status 1 ("anything else"), not 64.
     static func main() async {
-        ConcurrencyExecutor.install()
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {
@@ -56,16 +53,3 @@ enum LoggingBootstrap {
     static let once: Void = LoggingSystem.bootstrap(StreamLogHandler.standardError)
 }
 
-/// Where Swift concurrency runs its tasks. By default on SwiftNIO's event loops, the threads that already read and
-/// write every socket: a request's handler, its journey and the facilitator, store and upstream answers then stay on
-/// one thread instead of hopping between the event loops and the cooperative pool at every `await` (that hop was most
-/// of the kernel's scheduling time in the benchmark's profiles). So no task may block: SQLite runs on GRDB's own
-/// queues, PostgreSQL and HTTP are non-blocking, and file work that syncs goes through `BlockingIO`
-/// (docs/architecture.md, "What a request costs"). `TOLLGATE_EXECUTOR=default` keeps Swift's own pool (to compare, or
-/// if a deployment runs code that blocks).
-enum ConcurrencyExecutor {
-    static func install() {
-        guard ProcessInfo.processInfo.environment["TOLLGATE_EXECUTOR"] != "default" else { return }
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-    }
-}
