@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Logging
+import Synchronization
 import TollgateCore
 
 /// A local MCP server the gateway starts and speaks to over stdio (newline-delimited JSON-RPC). The gateway is
@@ -21,6 +22,8 @@ public actor MCPStdioUpstream: MCPUpstream {
     private var starting: Task<JSONValue, any Error>?
     /// One serial queue for the writes to the server's input, in order.
     private let writes = DispatchQueue(label: "tollgate.mcp.stdio.write")
+    /// Bytes handed to `writes` and not yet written: a server that stops reading must not make them pile up.
+    private let unwritten = UnwrittenBytes()
 
     /// The protocol version the gateway asks a stdio server for.
     public static let protocolVersion = "2025-06-18"
@@ -114,7 +117,13 @@ public actor MCPStdioUpstream: MCPUpstream {
     private func write(_ message: JSONRPCMessage, failing id: Int64? = nil) throws {
         guard let input else { throw TollgateError(.upstreamUnavailable, "the MCP server is not running") }
         let line = Data(message.bytes + [UInt8(ascii: "\n")])
+        // Memory stays bounded while a server does not read: once something waits, at most a few lines' worth more.
+        guard unwritten.reserve(line.count, limit: 4 * maxLineBytes) else {
+            throw TollgateError(.upstreamUnavailable, "the MCP server does not read its input (\(unwritten.count) bytes still waiting)")
+        }
+        let unwritten = self.unwritten
         writes.async { [weak self] in
+            defer { unwritten.release(line.count) }
             do {
                 try input.write(contentsOf: line)
             } catch {
@@ -191,5 +200,25 @@ public actor MCPStdioUpstream: MCPUpstream {
         let pending = waiting
         waiting.removeAll()
         for continuation in pending.values { continuation.resume(throwing: error) }
+    }
+}
+
+/// The bytes waiting to be written to a stdio server, shared with the queue that writes them.
+final class UnwrittenBytes: Sendable {
+    private let bytes = Mutex(0)
+
+    var count: Int { bytes.withLock { $0 } }
+
+    /// Takes `count` bytes into the count unless other bytes wait and the total would pass `limit`.
+    func reserve(_ count: Int, limit: Int) -> Bool {
+        bytes.withLock { waiting in
+            guard waiting == 0 || waiting + count <= limit else { return false }
+            waiting += count
+            return true
+        }
+    }
+
+    func release(_ count: Int) {
+        bytes.withLock { $0 -= count }
     }
 }

@@ -61,8 +61,8 @@ import TollgateMCP
     }
 
     /// A server that answers the handshake, then stops reading its input: a call larger than the pipe's buffer blocks
-    /// its writer. The caller gets the timeout, the upstream stays responsive (the next call is refused as fast), and no
-    /// thread that runs tasks is held by the blocked write.
+    /// its writer. The caller gets the timeout, no thread that runs tasks is held by the blocked write, and what waits
+    /// to be written stays bounded (a call that would pass the bound is refused at once).
     @Test func aServerThatStopsReadingTimesOutAndHoldsNoCaller() async throws {
         let deaf = """
         import json, sys, time
@@ -73,19 +73,25 @@ import TollgateMCP
         """
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let upstream = MCPStdioUpstream(command: ["python3", "-c", deaf], timeoutSeconds: 1, maxLineBytes: 1 << 20, logger: logger)
+        // Lines of up to 256 KiB: at most 1 MiB may wait for a server that does not read.
+        let upstream = MCPStdioUpstream(command: ["python3", "-c", deaf], timeoutSeconds: 1, maxLineBytes: 1 << 18, logger: logger)
         defer { Task { await upstream.stop() } }
-        let large = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("tools/call"),
-                                            "params": .object(["name": .string("a"),
-                                                               "arguments": .object(["blob": .string(String(repeating: "x", count: 1 << 20))])])]))
-        let started = ContinuousClock.now
-        for _ in 0..<2 {
-            let error = await #expect(throws: TollgateError.self) {
-                try await upstream.call(large, callerFields: [:], contract: [:])
-            }
-            #expect(error?.code == .upstreamUnavailable)
+        func call(_ size: Int) -> JSONRPCMessage {
+            JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("tools/call"),
+                                    "params": .object(["name": .string("a"), "arguments": .object(["blob": .string(String(repeating: "x", count: size))])])]))
         }
-        #expect(ContinuousClock.now - started < .seconds(10))
+        let started = ContinuousClock.now
+        var failures: [String] = []
+        // 600 KB fills the pipe and blocks; then 300 KB waits behind it; then 300 KB more would pass 1 MiB.
+        for size in [600_000, 300_000, 300_000] {
+            let error = await #expect(throws: TollgateError.self) { try await upstream.call(call(size), callerFields: [:], contract: [:]) }
+            #expect(error?.code == .upstreamUnavailable)
+            failures.append(error?.message ?? "")
+        }
+        #expect(failures[0].contains("did not answer within"))
+        #expect(failures[1].contains("did not answer within"))
+        #expect(failures[2].contains("does not read its input"))
+        #expect(ContinuousClock.now - started < .seconds(15))
         #expect(await upstream.initializeResult?["serverInfo"]?["name"] == .string("deaf"))
     }
 
