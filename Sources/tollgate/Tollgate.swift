@@ -52,4 +52,3 @@ struct LoggingOptions: ParsableArguments {
 enum LoggingBootstrap {
     static let once: Void = LoggingSystem.bootstrap(StreamLogHandler.standardError)
 }
-

@@ -41,28 +41,25 @@ struct AuditArchiveWriter {
         buffer.append(contentsOf: line)
         guard buffer.count >= 1 << 20 else { return }
         let (handle, pending, path) = (self.handle, buffer, temporary.path)
-        do {
-            try await BlockingIO.run { try Self.write(pending, to: handle, path: path) }
-        } catch let error as TollgateError {
-            throw error
-        } catch {
-            throw TollgateError(.fileSystem, "cannot write \(path): \(error)")
-        }
+        try await Self.offLoop { () throws(TollgateError) in try Self.write(pending, to: handle, path: path) }
         buffer.removeAll(keepingCapacity: true)
     }
 
     /// `commit(as:)` on a worker thread: it writes, syncs the file, renames it and syncs the directory.
     func commitOffLoop(as name: String) async throws(TollgateError) -> String {
         let writer = self
+        return try await Self.offLoop { () throws(TollgateError) -> String in
+            var finishing = writer
+            return try finishing.commit(as: name)
+        }
+    }
+
+    /// `BlockingIO.run` for work that throws only `TollgateError`.
+    private static func offLoop<T: Sendable>(_ work: @escaping @Sendable () throws(TollgateError) -> T) async throws(TollgateError) -> T {
         do {
-            return try await BlockingIO.run {
-                var finishing = writer
-                return try finishing.commit(as: name)
-            }
-        } catch let error as TollgateError {
-            throw error
+            return try await BlockingIO.run { try work() }
         } catch {
-            throw TollgateError(.fileSystem, "cannot finish \(temporary.path): \(error)")
+            throw error as? TollgateError ?? TollgateError(.fileSystem, "\(error)")
         }
     }
 
