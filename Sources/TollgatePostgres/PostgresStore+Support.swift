@@ -166,8 +166,8 @@ extension PostgresStore {
 }
 
 extension PostgresQuery.StringInterpolation {
-    /// The union of (correlation id, field, table) a trace key matches, its values bound. Audit details are matched on
-    /// the lowercased JSON field: the expressions the migration indexes.
+    /// The union of (correlation id, field, table) a trace key matches, its values bound. Audit events are matched on
+    /// their lookup columns (`AuditEvent.lookupKeys`, lowercased like the key).
     mutating func appendInterpolation(hitsOf key: TraceKey) {
         switch key {
         case .correlationId(let id):
@@ -179,7 +179,7 @@ extension PostgresQuery.StringInterpolation {
             appendInterpolation(payer)
             appendLiteral(" UNION ALL SELECT correlation_id, 'payer', 'proof_evidence' FROM proof_evidence WHERE payer = ")
             appendInterpolation(payer)
-            appendLiteral(" UNION ALL SELECT correlation_id, 'payer', 'audit_event' FROM audit_event WHERE lower((details::jsonb) ->> 'payer') = ")
+            appendLiteral(" UNION ALL SELECT correlation_id, 'payer', 'audit_event' FROM audit_event WHERE payer = ")
             appendInterpolation(payer)
         case .hash(let value, let original):
             appendLiteral("SELECT correlation_id, 'transaction', 'payment' FROM payment WHERE tx IN (")
@@ -187,13 +187,13 @@ extension PostgresQuery.StringInterpolation {
             appendLiteral(", ")
             appendInterpolation(original)
             appendLiteral(") UNION ALL SELECT correlation_id, 'transaction', 'audit_event' FROM audit_event ")
-            appendLiteral("WHERE lower((details::jsonb) ->> 'transaction') = ")
+            appendLiteral("WHERE tx = ")
             appendInterpolation(value)
             appendLiteral(" UNION ALL SELECT correlation_id, 'nonce', 'payment' FROM payment WHERE nonce = ")
             appendInterpolation(value)
             appendLiteral(" UNION ALL SELECT correlation_id, 'nonce', 'proof_evidence' FROM proof_evidence WHERE nonce = ")
             appendInterpolation(value)
-            appendLiteral(" UNION ALL SELECT correlation_id, 'nonce', 'audit_event' FROM audit_event WHERE lower((details::jsonb) ->> 'nonce') = ")
+            appendLiteral(" UNION ALL SELECT correlation_id, 'nonce', 'audit_event' FROM audit_event WHERE nonce = ")
             appendInterpolation(value)
         }
     }

@@ -101,6 +101,7 @@ extension SQLiteStore {
                 """)
         }
         migrator.registerMigration("v10-append-order", migrate: migrateToAppendOrder)
+        migrator.registerMigration("v11-audit-lookup-columns", migrate: migrateAuditLookupColumns)
         return migrator
     }
 

@@ -4,8 +4,8 @@ import TollgateCore
 
 extension SQLiteStore {
     /// Disputes, and indexes so that support can find flows by payer, nonce or transaction without a scan.
-    /// The audit indexes are on the lowercased detail (clients send checksummed addresses); the queries
-    /// below use the identical expressions.
+    /// The audit indexes made here were on expressions over the details JSON; `migrateAuditLookupColumns` (v11)
+    /// replaced them with columns.
     static func migrateSupport(_ db: Database) throws {
         try db.execute(sql: """
             CREATE TABLE dispute (
@@ -20,6 +20,27 @@ extension SQLiteStore {
             CREATE INDEX audit_event_payer ON audit_event (lower(json_extract(details, '$.payer')));
             CREATE INDEX audit_event_nonce ON audit_event (lower(json_extract(details, '$.nonce')));
             CREATE INDEX audit_event_transaction ON audit_event (lower(json_extract(details, '$.transaction')));
+            """)
+    }
+
+    /// The payer, nonce and transaction of an audit event in columns of their own (`AuditEvent.lookupKeys`), each
+    /// indexed only where set: the expression indexes parsed every event's JSON three times on insert and added
+    /// three index entries per event, though one event in eleven names any of them.
+    static func migrateAuditLookupColumns(_ db: Database) throws {
+        try db.execute(sql: """
+            ALTER TABLE audit_event ADD COLUMN payer TEXT;
+            ALTER TABLE audit_event ADD COLUMN nonce TEXT;
+            ALTER TABLE audit_event ADD COLUMN tx TEXT;
+            UPDATE audit_event SET payer = lower(json_extract(details, '$.payer')), nonce = lower(json_extract(details, '$.nonce')),
+                                   tx = lower(json_extract(details, '$.transaction'))
+                WHERE json_extract(details, '$.payer') IS NOT NULL OR json_extract(details, '$.nonce') IS NOT NULL
+                   OR json_extract(details, '$.transaction') IS NOT NULL;
+            DROP INDEX audit_event_payer;
+            DROP INDEX audit_event_nonce;
+            DROP INDEX audit_event_transaction;
+            CREATE INDEX audit_event_payer ON audit_event (payer) WHERE payer IS NOT NULL;
+            CREATE INDEX audit_event_nonce ON audit_event (nonce) WHERE nonce IS NOT NULL;
+            CREATE INDEX audit_event_transaction ON audit_event (tx) WHERE tx IS NOT NULL;
             """)
     }
 
@@ -58,16 +79,15 @@ extension SQLiteStore {
             return ("""
                 SELECT correlation_id, 'payer', 'payment' FROM payment WHERE lower(payer) = :k
                 UNION ALL SELECT correlation_id, 'payer', 'proof_evidence' FROM proof_evidence WHERE payer = :k
-                UNION ALL SELECT correlation_id, 'payer', 'audit_event' FROM audit_event WHERE lower(json_extract(details, '$.payer')) = :k
+                UNION ALL SELECT correlation_id, 'payer', 'audit_event' FROM audit_event WHERE payer = :k
                 """, ["k": payer])
         case .hash(let value, let original):
             return ("""
                 SELECT correlation_id, 'transaction', 'payment' FROM payment WHERE tx IN (:k, :original)
-                UNION ALL SELECT correlation_id, 'transaction', 'audit_event' FROM audit_event
-                    WHERE lower(json_extract(details, '$.transaction')) = :k
+                UNION ALL SELECT correlation_id, 'transaction', 'audit_event' FROM audit_event WHERE tx = :k
                 UNION ALL SELECT correlation_id, 'nonce', 'payment' FROM payment WHERE nonce = :k
                 UNION ALL SELECT correlation_id, 'nonce', 'proof_evidence' FROM proof_evidence WHERE nonce = :k
-                UNION ALL SELECT correlation_id, 'nonce', 'audit_event' FROM audit_event WHERE lower(json_extract(details, '$.nonce')) = :k
+                UNION ALL SELECT correlation_id, 'nonce', 'audit_event' FROM audit_event WHERE nonce = :k
                 """, ["k": value, "original": original])
         }
     }

@@ -290,18 +290,28 @@ public struct SQLiteStore: GatewayStore {
     /// therefore assigned here: one past the highest ever used (`sqlite_sequence`), so a deleted tail is never reused.
     static func append(_ events: [AuditEvent], _ db: Database, keys: KeyRing?) throws {
         guard !events.isEmpty else { return }
-        var previous = try String.fetchOne(cached: db, sql: "SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1") ?? AuditChain.genesis
-        var seq = max(try Int64.fetchOne(cached: db, sql: "SELECT MAX(seq) FROM audit_event") ?? 0, try auditSequenceValue(db) ?? 0)
+        // The chain's head in one read: the last hash, and the highest seq ever used (`sqlite_sequence` keeps it
+        // when the tail was archived away).
+        let head = try Row.fetchOne(cached: db, sql: """
+            SELECT (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) AS hash,
+                   max(coalesce((SELECT MAX(seq) FROM audit_event), 0),
+                       coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_event'), 0)) AS seq
+            """)
+        var previous: String = head?["hash"] ?? AuditChain.genesis
+        var seq: Int64 = head?["seq"] ?? 0
         let statement = try db.cachedStatement(sql: """
-            INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash,
+                                     payer, nonce, tx)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         for event in events {
             seq += 1
             let hash = keys.map { AuditChain.keyedHash(previous: previous, seq: seq, event: event, key: $0.current) }
                 ?? AuditChain.hash(previous: previous, event: event)
+            let lookup = event.lookupKeys
             try statement.execute(arguments: [seq, event.correlationId, event.timeMillis, event.stage.rawValue, event.outcome.rawValue,
-                                              event.reason, event.clientId, event.resource, AuditEvent.detailsJSON(event.details), previous, hash])
+                                              event.reason, event.clientId, event.resource, AuditEvent.detailsJSON(event.details), previous, hash,
+                                              lookup.payer, lookup.nonce, lookup.transaction])
             previous = hash
         }
     }

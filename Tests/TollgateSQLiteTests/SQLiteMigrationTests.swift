@@ -90,4 +90,58 @@ import TollgateStoreConformance
         }
         #expect(try await store.storedResponse(delivered, now: 0)?.clientId == "alice")
     }
+
+    /// Events written before the lookup columns (`v11-audit-lookup-columns`) are found by payer, nonce and transaction
+    /// as before, events written after too, and the indexes hold only the events that name one.
+    @Test func auditEventsOfAnEarlierVersionAreStillFoundByTheirKeys() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let pool = try DatabasePool(path: path)
+        try SQLiteStore.migrator.migrate(pool, upTo: "v10-append-order")
+        let payer = "0x" + String(repeating: "Ab", count: 20), nonce = "0x" + String(repeating: "C1", count: 32)
+        let transaction = "0x" + String(repeating: "dE", count: 32)
+        let earlier = [
+            AuditEvent(correlationId: "tg_old_proof", timeMillis: 1, stage: .proof, outcome: .received, details: ["payer": payer, "nonce": nonce]),
+            AuditEvent(correlationId: "tg_old_settle", timeMillis: 2, stage: .settle, outcome: .ok, details: ["transaction": transaction]),
+            AuditEvent(correlationId: "tg_old_offer", timeMillis: 3, stage: .offer, outcome: .issued, details: ["price": "0.01"]),
+        ]
+        try await pool.write { db in
+            var previous = AuditChain.genesis
+            for (index, event) in earlier.enumerated() {
+                let hash = AuditChain.hash(previous: previous, event: event)
+                try db.execute(sql: """
+                    INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash)
+                    VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, ?, ?, ?)
+                    """, arguments: [index + 1, event.correlationId, event.timeMillis, event.stage.rawValue, event.outcome.rawValue,
+                                     AuditEvent.detailsJSON(event.details), previous, hash])
+                previous = hash
+            }
+        }
+        try pool.close()
+
+        let store = try SQLiteStore(path: path)
+        try await store.append([AuditEvent(correlationId: "tg_new_proof", timeMillis: 4, stage: .proof, outcome: .received,
+                                           details: ["payer": payer.uppercased().replacingOccurrences(of: "0X", with: "0x"), "nonce": "0xfeed"])])
+        let byPayer = try await store.flows(matching: try TraceKey(parsing: payer), limit: 10)
+        #expect(Set(byPayer.correlationIds) == ["tg_old_proof", "tg_new_proof"])
+        #expect(byPayer.matchedAs == ["payer": ["audit_event"]])
+        #expect(try await store.flows(matching: try TraceKey(parsing: nonce), limit: 10).correlationIds == ["tg_old_proof"])
+        let byTransaction = try await store.flows(matching: try TraceKey(parsing: transaction.uppercased().replacingOccurrences(of: "0X", with: "0x")),
+                                                  limit: 10)
+        #expect(byTransaction.correlationIds == ["tg_old_settle"] && byTransaction.matchedAs == ["transaction": ["audit_event"]])
+
+        // The chain continues across the migration, and the partial indexes hold the three events that name a key.
+        let (events, indexed, definitions) = try await store.writer.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit_event"),
+             try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM audit_event INDEXED BY audit_event_payer WHERE payer IS NOT NULL) + "
+                                     + "(SELECT COUNT(*) FROM audit_event INDEXED BY audit_event_transaction WHERE tx IS NOT NULL)"),
+             try String.fetchAll(db, sql: "SELECT sql FROM sqlite_master WHERE name LIKE 'audit_event_%' AND name != 'audit_event_correlation'"))
+        }
+        #expect(events == 4)
+        #expect(indexed == 3)
+        #expect(definitions.count == 3 && definitions.allSatisfy { $0.contains("IS NOT NULL") && !$0.contains("json_extract") }, "\(definitions)")
+        let recorded = try await store.events(correlationId: "tg_new_proof")
+        #expect(recorded.first?.seq == 4 && recorded.first?.previousHash == AuditChain.hash(previous: AuditChain.hash(previous: AuditChain.hash(
+            previous: AuditChain.genesis, event: earlier[0]), event: earlier[1]), event: earlier[2]))
+    }
 }

@@ -89,6 +89,13 @@ extension AuditEvent {
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
+    /// The values support finds flows by (`TraceKey`), as the stores keep them in their own indexed columns: the
+    /// `payer`, `nonce` and `transaction` details, lowercased (clients send checksummed addresses). Most events name
+    /// none, and their rows then add nothing to those indexes.
+    public var lookupKeys: (payer: String?, nonce: String?, transaction: String?) {
+        (details["payer"]?.lowercased(), details["nonce"]?.lowercased(), details["transaction"]?.lowercased())
+    }
+
     /// The details a store read back (empty when the column was NULL or not an object of strings).
     public static func details(fromJSON text: String?) -> [String: String] {
         text.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
