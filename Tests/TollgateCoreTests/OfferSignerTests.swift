@@ -1,5 +1,6 @@
+import Foundation
 import Testing
-import TollgateCore
+@testable import TollgateCore
 
 @Suite struct OfferSignerTests {
     static let old = SecretKey(id: "old", secret: Array(repeating: 1, count: 32))!
@@ -73,5 +74,31 @@ import TollgateCore
         #expect(try rotated.verify(token).get() == Self.offer)
         #expect(rotated.sign(Self.offer).token.hasPrefix("new."))
         #expect(Self.signer(Self.new).verify(token) == .failure(.unknownKey))
+    }
+
+    /// Claims are read by hand (`Offer(claims:)`), as the decoder read them; a token whose MAC is good but whose claims
+    /// the gateway never wrote (one missing, one of another type, one repeated) is malformed, never an offer with a gap.
+    @Test func claimsReadAsTheDecoderReadThemAndNothingElse() throws {
+        var withDigest = Self.offer
+        withDigest.bodyDigest = String(repeating: "ab", count: 32)
+        for offer in [Self.offer, withDigest] {
+            let claims = OfferSigner.claims(offer)
+            let byHand = Offer(claims: try StrictJSON.parse(claims).get())
+            #expect(byHand == offer)
+            #expect(byHand == (try JSONDecoder().decode(Offer.self, from: Data(claims))))
+        }
+        let written = String(decoding: OfferSigner.claims(Self.offer), as: UTF8.self)
+        let altered = [
+            written.replacingOccurrences(of: #""qty":1,"#, with: ""),
+            written.replacingOccurrences(of: #""qty":1"#, with: #""qty":"1""#),
+            written.replacingOccurrences(of: #""amt":"10000""#, with: #""amt":"-1""#),
+            written.replacingOccurrences(of: #""cli":"alice""#, with: #""cli":"alice","cli":"mallory""#),
+        ]
+        for claims in altered {
+            #expect(claims != written)
+            let encoded = "new." + Base64URL.encode(Array(claims.utf8))
+            let token = encoded + "." + Base64URL.encode(Self.new.mac(Array("tollgate-offer-v1.".utf8) + Array(encoded.utf8)))
+            #expect(Self.signer(Self.new).verify(token) == .failure(.malformed), "\(claims)")
+        }
     }
 }

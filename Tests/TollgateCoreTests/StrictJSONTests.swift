@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TollgateCore
 
@@ -7,8 +8,11 @@ import TollgateCore
         #"{}"#, #"[]"#, #"{"a":1,"b":[true,false,null],"c":{"a":"x"}}"#, #" {"a" : -1.5e+3 , "b":"\u00e9\ud83d\ude00"} "#,
         #"{"a":{"b":1},"c":{"b":2}}"#, #""text""#, "0",
     ])
-    func wellFormedJSONWithoutRepeatedKeysPasses(text: String) {
+    func wellFormedJSONWithoutRepeatedKeysPasses(text: String) throws {
         #expect(StrictJSON.violation(in: Array(text.utf8)) == nil)
+        // The one-pass tree is the tree Foundation's decoder reads.
+        let tree = try StrictJSON.parse(Array(text.utf8)).get()
+        #expect(tree == JSONValue.parse(Array(text.utf8)))
     }
 
     @Test(arguments: [
@@ -20,6 +24,7 @@ import TollgateCore
     ])
     func aRepeatedKeyIsFoundHoweverItIsSpelled(text: String, key: String) {
         #expect(StrictJSON.violation(in: Array(text.utf8))?.duplicateKey == key)
+        #expect(StrictJSON.parse(Array(text.utf8)).violation?.duplicateKey == key)
     }
 
     @Test(arguments: [
@@ -27,19 +32,53 @@ import TollgateCore
         #"{'a':1}"#, #"{"a":tru}"#, "", #"{"a":1"#, #"{"a":-}"#, #"{"a":1.}"#,
     ])
     func textThatIsNotJSONIsRefused(text: String) {
-        let violation = StrictJSON.violation(in: Array(text.utf8))
-        #expect(violation != nil)
-        #expect(violation?.duplicateKey == nil)
+        for violation in [StrictJSON.violation(in: Array(text.utf8)), StrictJSON.parse(Array(text.utf8)).violation] {
+            #expect(violation != nil)
+            #expect(violation?.duplicateKey == nil)
+        }
     }
 
     @Test func invalidUTF8InAStringIsRefused() {
         #expect(StrictJSON.violation(in: [0x22, 0xC0, 0xAF, 0x22]) != nil)
+        #expect(StrictJSON.parse([0x22, 0xC0, 0xAF, 0x22]).violation != nil)
     }
 
     @Test func nestingIsBounded() {
         let deep = String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000)
         #expect(StrictJSON.violation(in: Array(deep.utf8)) != nil)
+        #expect(StrictJSON.parse(Array(deep.utf8)).violation != nil)
         let shallow = String(repeating: "[", count: 20) + String(repeating: "]", count: 20)
         #expect(StrictJSON.violation(in: Array(shallow.utf8)) == nil)
+        #expect(StrictJSON.parse(Array(shallow.utf8)).violation == nil)
+    }
+
+    /// Numbers read as Foundation's decoder reads them into `JSONValue`: whole values within Int64 are integers
+    /// however they are written, so `x402Version: 2.0` means what it meant before.
+    @Test(arguments: [
+        ("2", JSONValue.integer(2)), ("2.0", .integer(2)), ("2e0", .integer(2)), ("-0", .integer(0)), ("-0.0", .integer(0)),
+        ("1.5", .number(1.5)), ("9223372036854775807", .integer(.max)), ("9223372036854775808", .number(9_223_372_036_854_775_808)),
+        ("-9223372036854775808", .integer(.min)), ("1E3", .integer(1000)), ("2.5e-1", .number(0.25)),
+    ])
+    func numbersReadAsFoundationReadsThem(text: String, expected: JSONValue) throws {
+        let tree = try StrictJSON.parse(Array("{\"n\":\(text)}".utf8)).get()
+        #expect(tree["n"] == expected)
+        #expect(tree == JSONValue.parse(Array("{\"n\":\(text)}".utf8)))
+    }
+
+    /// What a decoder could not represent faithfully is refused by the tree, though the text is valid JSON: a number
+    /// beyond Double, and two keys that are different bytes but one Swift string (a dictionary would keep one of them).
+    @Test func whatATreeCannotHoldIsRefused() {
+        #expect(StrictJSON.violation(in: Array(#"{"n":1e400}"#.utf8)) == nil)
+        #expect(StrictJSON.parse(Array(#"{"n":1e400}"#.utf8)).violation?.offset == 5)
+        let composed = "{\"caf\u{E9}\":1,\"cafe\u{301}\":2}"
+        #expect(StrictJSON.violation(in: Array(composed.utf8)) == nil)
+        #expect(StrictJSON.parse(Array(composed.utf8)).violation?.duplicateKey != nil)
+    }
+}
+
+extension Result<JSONValue, StrictJSON.Violation> {
+    var violation: StrictJSON.Violation? {
+        if case .failure(let violation) = self { return violation }
+        return nil
     }
 }

@@ -8,7 +8,10 @@
 // - a text StrictJSON accepts crashes nothing: not JSONSerialization, not JSONDecoder (refusing it is
 //   fine: Foundation rejects some texts RFC 8259 allows);
 // - a payment payload decoded from an accepted text, re-encoded the way the gateway forwards it to a
-//   facilitator (`HeaderCodec.json`), is itself accepted by StrictJSON and decodes to the same payload.
+//   facilitator (`HeaderCodec.json`), is itself accepted by StrictJSON and decodes to the same payload;
+// - the one-pass tree (`StrictJSON.parse`, what the gateway reads proofs and offer claims with) refuses every text
+//   `violation(in:)` refuses, accepts nothing it refuses, and reads what it accepts as Foundation does: the same
+//   `JSONValue`, and the same payment payload through the hand reader (`X402.PaymentPayload(json:)`).
 import CLibFuzzer
 import Foundation
 import TollgateCore
@@ -31,6 +34,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = try? decoder.decode(X402.VerifyResponse.self, from: text)
     _ = try? decoder.decode(X402.SupportedResponse.self, from: text)
     _ = JSONValue.parse(bytes)
+
+    let tree = try? StrictJSON.parse(bytes).get()
+    if violation != nil { precondition(tree == nil, "the tree accepts a text StrictJSON refuses") }
+    if let tree, let foundation = JSONValue.parse(bytes) {
+        precondition(tree == foundation, "the tree and Foundation read one text differently")
+        precondition(X402.PaymentPayload(json: tree) == payload, "the hand reader and JSONDecoder read one payload differently")
+    }
 
     guard violation == nil else { return 0 }
     _ = try? JSONSerialization.jsonObject(with: text, options: [.fragmentsAllowed])

@@ -47,6 +47,22 @@ public struct Offer: Sendable, Hashable, Codable {
     }
 }
 
+extension Offer {
+    /// The claims of a token (`OfferSigner.claims`) read back, as their `Decodable` conformance reads them; nil when a
+    /// claim is missing or of another type. (Addresses were signed lowercase, so the initializer's lowercasing keeps them.)
+    init?(claims: JSONValue) {
+        guard let object = JSONObjectReader(claims), let correlationId = object.string("cid"), let resource = object.string("res"),
+              let request = object.string("req"), let bodyDigest = object.optionalString("bd"), let client = object.string("cli"),
+              let network = object.string("net"), let asset = object.string("ast"),
+              let amount = object.string("amt").flatMap(TokenAmount.init(atomic:)), let payTo = object.string("pay"),
+              let unit = object.string("unit"), let quantity = object.int("qty"), let maxTimeoutSeconds = object.int("mts"),
+              let expiresAt = object.int("exp") else { return nil }
+        self.init(correlationId: correlationId, resource: resource, request: request, bodyDigest: bodyDigest, client: client,
+                  network: network, asset: asset, amount: amount, payTo: payTo, unit: unit, quantity: quantity,
+                  maxTimeoutSeconds: maxTimeoutSeconds, expiresAt: Int64(expiresAt))
+    }
+}
+
 /// An offer together with its token, ready to be put in front of a client.
 public struct SignedOffer: Sendable, Hashable {
     public var offer: Offer

@@ -6,7 +6,7 @@
 /// other. A proof is refused before anything else reads it if this finds a duplicate.
 public enum StrictJSON {
     /// Why a text was refused.
-    public struct Violation: Sendable, Hashable, CustomStringConvertible {
+    public struct Violation: Error, Sendable, Hashable, CustomStringConvertible {
         /// The duplicated key (decoded) or nil when the text is not JSON at all.
         public let duplicateKey: String?
         public let offset: Int

@@ -131,14 +131,13 @@ public struct ExactEVMRail: PaymentRail {
             }
             return .absent
         }
-        let raw: [UInt8]
-        switch Self.strictJSON(header, name: X402.paymentSignatureHeader) {
-        case .success(let bytes): raw = bytes
+        let raw: [UInt8], tree: JSONValue
+        switch Self.strictTree(header, name: X402.paymentSignatureHeader) {
+        case .success(let parsed): (raw, tree) = parsed
         case .failure(let refusal): return refusal.decoding
         }
-        let decoder = JSONDecoder()
-        guard let payload = try? decoder.decode(X402.PaymentPayload.self, from: Data(raw)), payload.x402Version == X402.version else {
-            return (Self.versionRefusal(raw, expected: X402.version)
+        guard let payload = X402.PaymentPayload(json: tree), payload.x402Version == X402.version else {
+            return (Self.versionRefusal(tree, expected: X402.version)
                 ?? HeaderRefusal(reason: .invalidPayload, detail: "PAYMENT-SIGNATURE is not an x402 v2 exact-EVM payment payload")).decoding
         }
         let authorization = payload.payload.authorization
@@ -173,10 +172,6 @@ public struct ExactEVMRail: PaymentRail {
         return ProofKey(network: "eip155:\(chainId)", asset: asset.lowercased, payer: payer.lowercased, nonce: HexString.prefixed(nonce))
     }
 
-    private struct VersionProbe: Decodable {
-        let x402Version: Int
-    }
-
     /// A refused header: its reason and what to tell the client.
     struct HeaderRefusal: Error {
         let reason: Reason
@@ -186,23 +181,43 @@ public struct ExactEVMRail: PaymentRail {
 
     /// The header's bytes once they are known to be one strict JSON document of bounded size.
     static func strictJSON(_ header: String, name: String) -> Result<[UInt8], HeaderRefusal> {
+        headerBytes(header, name: name).flatMap { raw in
+            // Parsers disagree on repeated keys; refusing them means every reader of this payload sees one value.
+            StrictJSON.violation(in: raw).map { .failure(notStrict(name, $0)) } ?? .success(raw)
+        }
+    }
+
+    /// The header's bytes and their tree, read in one strict pass (`StrictJSON.parse`).
+    static func strictTree(_ header: String, name: String) -> Result<([UInt8], JSONValue), HeaderRefusal> {
+        headerBytes(header, name: name).flatMap { raw in
+            StrictJSON.parse(raw).map { (raw, $0) }.mapError { notStrict(name, $0) }
+        }
+    }
+
+    /// The decoded bytes of a header of bounded size.
+    private static func headerBytes(_ header: String, name: String) -> Result<[UInt8], HeaderRefusal> {
         guard header.utf8.count <= HeaderCodec.maxHeaderBytes else {
             return .failure(HeaderRefusal(reason: .proofTooLarge, detail: "\(name) is larger than \(HeaderCodec.maxHeaderBytes) bytes"))
         }
         guard let raw = HeaderCodec.base64Bytes(header) else {
             return .failure(HeaderRefusal(reason: .invalidPayload, detail: "\(name) is not base64"))
         }
-        // Parsers disagree on repeated keys; refusing them means every reader of this payload sees one value.
-        if let violation = StrictJSON.violation(in: raw) {
-            return .failure(HeaderRefusal(reason: .invalidPayload, detail: "\(name) is not strict JSON: \(violation)"))
-        }
         return .success(raw)
+    }
+
+    private static func notStrict(_ name: String, _ violation: StrictJSON.Violation) -> HeaderRefusal {
+        HeaderRefusal(reason: .invalidPayload, detail: "\(name) is not strict JSON: \(violation)")
     }
 
     /// Only on failure: the version the payload names, when it is not the one expected.
     static func versionRefusal(_ raw: [UInt8], expected: Int) -> HeaderRefusal? {
-        guard let probe = try? JSONDecoder().decode(VersionProbe.self, from: Data(raw)), probe.x402Version != expected else { return nil }
-        return HeaderRefusal(reason: .invalidVersion, detail: "x402Version \(probe.x402Version) is not accepted in this header; "
+        guard case .success(let tree) = StrictJSON.parse(raw) else { return nil }
+        return versionRefusal(tree, expected: expected)
+    }
+
+    static func versionRefusal(_ tree: JSONValue, expected: Int) -> HeaderRefusal? {
+        guard let version = JSONObjectReader(tree)?.int("x402Version"), version != expected else { return nil }
+        return HeaderRefusal(reason: .invalidVersion, detail: "x402Version \(version) is not accepted in this header; "
             + (expected == X402.version ? "PAYMENT-SIGNATURE carries x402Version 2" : "X-PAYMENT carries x402Version 1"))
     }
 

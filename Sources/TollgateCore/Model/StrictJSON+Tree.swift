@@ -1,0 +1,102 @@
+extension StrictJSON {
+    /// One JSON document as a tree, read in the pass that checks it: a proof is parsed once, not checked by
+    /// `violation(in:)` and then read again by `JSONDecoder`.
+    ///
+    /// It refuses what `violation(in:)` refuses, with the same violation, and two further things: keys that Swift
+    /// compares equal (canonically equivalent spellings, which a decoder into a dictionary would merge), and numbers
+    /// beyond the range of `Double`. Numbers read as `JSONDecoder` reads them into `JSONValue`: an integer when the
+    /// value is a whole number within `Int64` (`2`, `2.0`, `2e0`), a `Double` otherwise.
+    public static func parse(_ bytes: [UInt8]) -> Result<JSONValue, Violation> {
+        var scanner = Scanner(bytes: bytes)
+        do {
+            scanner.skipSpace()
+            let value = try scanner.tree(depth: 0)
+            scanner.skipSpace()
+            guard scanner.index == bytes.count else { throw scanner.fail() }
+            return .success(value)
+        } catch let failure as Failure {
+            return .failure(Violation(duplicateKey: failure.key, offset: failure.offset))
+        } catch {
+            return .failure(Violation(duplicateKey: nil, offset: scanner.index))
+        }
+    }
+}
+
+extension StrictJSON.Scanner {
+    mutating func tree(depth: Int) throws -> JSONValue {
+        guard depth < maxDepth else { throw fail() }
+        switch current {
+        case UInt8(ascii: "{"): return .object(try members(depth: depth))
+        case UInt8(ascii: "["): return .array(try items(depth: depth))
+        case UInt8(ascii: "\""): return .string(String(decoding: try string(), as: UTF8.self))
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
+        default: return try numberValue()
+        }
+    }
+
+    mutating func members(depth: Int) throws -> [String: JSONValue] {
+        index += 1
+        var members: [String: JSONValue] = [:]
+        skipSpace()
+        if current == UInt8(ascii: "}") {
+            index += 1
+            return members
+        }
+        while true {
+            skipSpace()
+            let start = index
+            let key = String(decoding: try string(), as: UTF8.self)
+            skipSpace()
+            try expect(UInt8(ascii: ":"))
+            skipSpace()
+            let value = try tree(depth: depth + 1)
+            guard members.updateValue(value, forKey: key) == nil else { throw StrictJSON.Failure(key: key, offset: start) }
+            skipSpace()
+            if current == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"))
+            return members
+        }
+    }
+
+    mutating func items(depth: Int) throws -> [JSONValue] {
+        index += 1
+        var items: [JSONValue] = []
+        skipSpace()
+        if current == UInt8(ascii: "]") {
+            index += 1
+            return items
+        }
+        while true {
+            skipSpace()
+            items.append(try tree(depth: depth + 1))
+            skipSpace()
+            if current == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            try expect(UInt8(ascii: "]"))
+            return items
+        }
+    }
+
+    mutating func numberValue() throws -> JSONValue {
+        let start = index
+        try number()
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        let whole = !text.utf8.contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }
+        if whole, let value = Int64(text) { return .integer(value) }
+        guard let value = Double(text), value.isFinite else { throw StrictJSON.Failure(key: nil, offset: start) }
+        return Int64(exactly: value).map(JSONValue.integer) ?? .number(value)
+    }
+}
