@@ -19,21 +19,73 @@ import TollgateCore
     static let replacements: [JSONValue?] = [nil, .null, .integer(7), .number(2.5), .string("x"), .bool(true), .array([]), .object([:])]
 
     @Test func everyMemberChangedReadsAsFoundationReadsIt() throws {
-        let paths = Self.sdkPayload.memberPaths()
-        #expect(paths.count > 20)
+        Self.expectSameReading(of: Self.sdkPayload, minimumPaths: 20) { X402.PaymentPayload(json: $0) }
+    }
+
+    static let v1Payload: JSONValue = .object([
+        "x402Version": .integer(1), "scheme": .string("exact"), "network": .string("base-sepolia"),
+        "payload": sdkPayload["payload"]!,
+    ])
+
+    static let v1Requirements: JSONValue = JSONValue.parse(JSONWriter.bytes(X402V1.PaymentRequirements(
+        scheme: "exact", network: "base-sepolia", maxAmountRequired: "2500", resource: "http://127.0.0.1:8402/datasets/prices",
+        description: "prices", mimeType: "application/json", outputSchema: .object(["input": .object(["type": .string("http")])]),
+        payTo: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C", maxTimeoutSeconds: 60, asset: "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        extra: ["name": .string("USDC"), "version": .string("2")])))!
+
+    @Test func v1MessagesReadAsFoundationReadsThem() throws {
+        Self.expectSameReading(of: Self.v1Payload, minimumPaths: 10) { JSONObjectReader($0).flatMap(X402V1.PaymentPayload.init) }
+        Self.expectSameReading(of: Self.v1Requirements, minimumPaths: 10) { JSONObjectReader($0).flatMap(X402V1.PaymentRequirements.init) }
+    }
+
+    /// A facilitator's body of either version reads as the facilitator read it with `JSONDecoder`, and a body with a
+    /// repeated key is refused: the facilitator and the gateway cannot be shown two payers in one body.
+    @Test func facilitatorBodiesReadOnceAndStrictly() throws {
+        let payload = try #require(X402.PaymentPayload(json: Self.sdkPayload))
+        let v2 = X402.FacilitatorRequest(payload: payload, requirements: payload.accepted)
+        let contents = try #require(v2.contents())
+        let decoded = try JSONDecoder().decode(X402.FacilitatorRequest.Contents.self, from: Data(v2.body))
+        #expect(contents.x402Version == 2 && contents.paymentPayload == decoded.paymentPayload
+            && contents.paymentRequirements == decoded.paymentRequirements)
+
+        let v1 = X402.FacilitatorRequest(v1Payload: Self.v1Payload.canonicalBytes, requirements: try #require(
+            JSONObjectReader(Self.v1Requirements).flatMap(X402V1.PaymentRequirements.init)))
+        let v1Contents = try #require(v1.contents())
+        #expect(v1Contents.x402Version == 1 && v1Contents.paymentRequirements.network == "eip155:84532")
+        #expect(v1Contents.paymentPayload.accepted.amount == "2500" && v1Contents.paymentPayload.payload == payload.payload)
+
+        let from = payload.payload.authorization.from
+        for body in [v2.body, v1.body] {
+            let text = String(decoding: body, as: UTF8.self)
+            let twice = text.replacingOccurrences(of: #""from":"\#(from)""#, with: #""from":"\#(from)","from":"0x0000000000000000000000000000000000000001""#)
+            #expect(twice != text)
+            #expect(X402.FacilitatorRequest(body: Array(twice.utf8)).contents() == nil)
+        }
+        // Neither version: no contents, whatever else the body holds.
+        let v3 = String(decoding: v2.body, as: UTF8.self).replacingOccurrences(of: #"{"x402Version":2"#, with: #"{"x402Version":"2""#)
+        #expect(X402.FacilitatorRequest(body: Array(v3.utf8)).contents() == nil)
+    }
+
+    /// Every member of `tree` removed, nulled, or given each other JSON type: `read` over the strict parse answers what
+    /// `JSONDecoder` answers, and both outcomes occur.
+    static func expectSameReading<Message: Decodable & Equatable>(of tree: JSONValue, minimumPaths: Int,
+                                                                  sourceLocation: SourceLocation = #_sourceLocation,
+                                                                  _ read: (JSONValue) -> Message?) {
+        let paths = tree.memberPaths()
+        #expect(paths.count > minimumPaths, sourceLocation: sourceLocation)
         var accepted = 0, refused = 0
         for path in paths {
-            for replacement in Self.replacements {
-                let variant = Self.sdkPayload.setting(path, to: replacement)
-                let bytes = variant.canonicalBytes
-                let byHand = StrictJSON.parse(bytes).flatMap { .success(X402.PaymentPayload(json: $0)) }
-                let byFoundation = try? JSONDecoder().decode(X402.PaymentPayload.self, from: Data(bytes))
-                #expect((try? byHand.get()) == byFoundation, "\(path.joined(separator: ".")) = \(String(describing: replacement))")
+            for replacement in replacements {
+                let bytes = tree.setting(path, to: replacement).canonicalBytes
+                let byHand = (try? StrictJSON.parse(bytes).get()).flatMap(read)
+                let byFoundation = try? JSONDecoder().decode(Message.self, from: Data(bytes))
+                #expect(byHand == byFoundation, "\(path.joined(separator: ".")) = \(String(describing: replacement))",
+                        sourceLocation: sourceLocation)
                 if byFoundation == nil { refused += 1 } else { accepted += 1 }
             }
         }
-        // Both outcomes are exercised: optional members may go, required ones may not.
-        #expect(accepted > 0 && refused > accepted)
+        // Optional members may go, required ones may not.
+        #expect(accepted > 0 && refused > accepted, sourceLocation: sourceLocation)
     }
 
     @Test func wholeNumbersCountHoweverTheyAreWritten() throws {

@@ -11,7 +11,8 @@
 //   facilitator (`HeaderCodec.json`), is itself accepted by StrictJSON and decodes to the same payload;
 // - the one-pass tree (`StrictJSON.parse`, what the gateway reads proofs and offer claims with) refuses every text
 //   `violation(in:)` refuses, accepts nothing it refuses, and reads what it accepts as Foundation does: the same
-//   `JSONValue`, and the same payment payload through the hand reader (`X402.PaymentPayload(json:)`).
+//   `JSONValue`, and the same payment payload through the hand reader (`X402.PaymentPayload(json:)`); a facilitator
+//   body (`FacilitatorRequest.contents()`) is only read from strict JSON.
 import CLibFuzzer
 import Foundation
 import TollgateCore
@@ -36,7 +37,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = JSONValue.parse(bytes)
 
     let tree = try? StrictJSON.parse(bytes).get()
-    if violation != nil { precondition(tree == nil, "the tree accepts a text StrictJSON refuses") }
+    if violation != nil {
+        precondition(tree == nil, "the tree accepts a text StrictJSON refuses")
+        precondition(X402.FacilitatorRequest(body: bytes).contents() == nil, "a facilitator reads a body StrictJSON refuses")
+    }
     if let tree, let foundation = JSONValue.parse(bytes) {
         precondition(tree == foundation, "the tree and Foundation read one text differently")
         precondition(X402.PaymentPayload(json: tree) == payload, "the hand reader and JSONDecoder read one payload differently")

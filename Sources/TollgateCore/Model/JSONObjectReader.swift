@@ -25,6 +25,10 @@ public struct JSONObjectReader {
         optional(key) { $0.string }
     }
 
+    public func optionalInt(_ key: String) -> Int?? {
+        optional(key) { $0.int }
+    }
+
     public func optionalObject(_ key: String) -> JSONObjectReader?? {
         optional(key) { JSONObjectReader($0) }
     }

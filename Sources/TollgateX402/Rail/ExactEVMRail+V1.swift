@@ -69,13 +69,13 @@ extension ExactEVMRail {
     /// Its asset is left empty: v1 does not name it, and the journey takes it from the terms the proof is bound to.
     func decodeV1(_ fields: HTTPFields) -> ProofDecoding {
         guard let header = fields[HTTPField.Name(X402V1.paymentHeader)!] else { return .absent }
-        let raw: [UInt8]
-        switch Self.strictJSON(header, name: X402V1.paymentHeader) {
-        case .success(let bytes): raw = bytes
+        let raw: [UInt8], tree: JSONValue
+        switch Self.strictTree(header, name: X402V1.paymentHeader) {
+        case .success(let parsed): (raw, tree) = parsed
         case .failure(let refusal): return refusal.decoding
         }
-        guard let payload = try? JSONDecoder().decode(X402V1.PaymentPayload.self, from: Data(raw)), payload.x402Version == X402V1.version else {
-            return (Self.versionRefusal(raw, expected: X402V1.version)
+        guard let payload = JSONObjectReader(tree).flatMap(X402V1.PaymentPayload.init), payload.x402Version == X402V1.version else {
+            return (Self.versionRefusal(tree, expected: X402V1.version)
                 ?? HeaderRefusal(reason: .invalidPayload, detail: "X-PAYMENT is not an x402 v1 exact-EVM payment payload")).decoding
         }
         guard let network = X402V1.Networks.caip2(payload.network) else {

@@ -179,42 +179,21 @@ public struct ExactEVMRail: PaymentRail {
         var decoding: ProofDecoding { .malformed(reason, detail: detail) }
     }
 
-    /// The header's bytes once they are known to be one strict JSON document of bounded size.
-    static func strictJSON(_ header: String, name: String) -> Result<[UInt8], HeaderRefusal> {
-        headerBytes(header, name: name).flatMap { raw in
-            // Parsers disagree on repeated keys; refusing them means every reader of this payload sees one value.
-            StrictJSON.violation(in: raw).map { .failure(notStrict(name, $0)) } ?? .success(raw)
-        }
-    }
-
-    /// The header's bytes and their tree, read in one strict pass (`StrictJSON.parse`).
+    /// The header's bytes and their tree, once they are known to be one strict JSON document of bounded size (one pass,
+    /// `StrictJSON.parse`). Parsers disagree on repeated keys; refusing them means every reader of this payload sees one value.
     static func strictTree(_ header: String, name: String) -> Result<([UInt8], JSONValue), HeaderRefusal> {
-        headerBytes(header, name: name).flatMap { raw in
-            StrictJSON.parse(raw).map { (raw, $0) }.mapError { notStrict(name, $0) }
-        }
-    }
-
-    /// The decoded bytes of a header of bounded size.
-    private static func headerBytes(_ header: String, name: String) -> Result<[UInt8], HeaderRefusal> {
         guard header.utf8.count <= HeaderCodec.maxHeaderBytes else {
             return .failure(HeaderRefusal(reason: .proofTooLarge, detail: "\(name) is larger than \(HeaderCodec.maxHeaderBytes) bytes"))
         }
         guard let raw = HeaderCodec.base64Bytes(header) else {
             return .failure(HeaderRefusal(reason: .invalidPayload, detail: "\(name) is not base64"))
         }
-        return .success(raw)
-    }
-
-    private static func notStrict(_ name: String, _ violation: StrictJSON.Violation) -> HeaderRefusal {
-        HeaderRefusal(reason: .invalidPayload, detail: "\(name) is not strict JSON: \(violation)")
+        return StrictJSON.parse(raw).map { (raw, $0) }.mapError {
+            HeaderRefusal(reason: .invalidPayload, detail: "\(name) is not strict JSON: \($0)")
+        }
     }
 
     /// Only on failure: the version the payload names, when it is not the one expected.
-    static func versionRefusal(_ raw: [UInt8], expected: Int) -> HeaderRefusal? {
-        guard case .success(let tree) = StrictJSON.parse(raw) else { return nil }
-        return versionRefusal(tree, expected: expected)
-    }
-
     static func versionRefusal(_ tree: JSONValue, expected: Int) -> HeaderRefusal? {
         guard let version = JSONObjectReader(tree)?.int("x402Version"), version != expected else { return nil }
         return HeaderRefusal(reason: .invalidVersion, detail: "x402Version \(version) is not accepted in this header; "

@@ -55,3 +55,50 @@ extension X402.Authorization {
         self.init(from: from, to: to, value: value, validAfter: validAfter, validBefore: validBefore, nonce: nonce)
     }
 }
+
+extension X402V1.PaymentPayload {
+    init?(_ object: JSONObjectReader) {
+        guard let version = object.int("x402Version"), let scheme = object.string("scheme"), let network = object.string("network"),
+              let payload = object.object("payload").flatMap(X402.ExactEVMPayload.init) else { return nil }
+        self.init(x402Version: version, scheme: scheme, network: network, payload: payload)
+    }
+}
+
+extension X402V1.PaymentRequirements {
+    init?(_ object: JSONObjectReader) {
+        guard let scheme = object.string("scheme"), let network = object.string("network"),
+              let maxAmountRequired = object.string("maxAmountRequired"), let resource = object.string("resource"),
+              let description = object.string("description"), let mimeType = object.string("mimeType"),
+              let payTo = object.string("payTo"), let maxTimeoutSeconds = object.int("maxTimeoutSeconds"), let asset = object.string("asset"),
+              let extra = object.optionalObject("extra") else { return nil }
+        // Any JSON value; null reads as absent, as the synthesized conformance reads an optional.
+        let outputSchema = object.members["outputSchema"].flatMap { $0 == .null ? nil : $0 }
+        self.init(scheme: scheme, network: network, maxAmountRequired: maxAmountRequired, resource: resource, description: description,
+                  mimeType: mimeType, outputSchema: outputSchema, payTo: payTo, maxTimeoutSeconds: maxTimeoutSeconds, asset: asset,
+                  extra: extra?.members)
+    }
+}
+
+extension X402.FacilitatorRequest {
+    /// The body parsed, for facilitators; nil when it is not an exact-EVM request of either version (or not strict
+    /// JSON). One strict pass, then the members read by hand: the v2 shape, or the v1 shape when the body names v1
+    /// (at its top, or, for v1 bodies sent without it, in its payload).
+    public func contents() -> Contents? {
+        guard case .success(let tree) = StrictJSON.parse(body), let object = JSONObjectReader(tree),
+              let topVersion = object.optionalInt("x402Version"), let payloadObject = object.object("paymentPayload"),
+              let requirementsObject = object.object("paymentRequirements") else { return nil }
+        guard (topVersion ?? payloadObject.int("x402Version")) == X402V1.version else {
+            guard let version = topVersion, let payload = X402.PaymentPayload(json: .object(payloadObject.members)),
+                  let requirements = X402.PaymentRequirements(requirementsObject) else { return nil }
+            return Contents(x402Version: version, paymentPayload: payload, paymentRequirements: requirements)
+        }
+        guard let v1Payload = X402V1.PaymentPayload(payloadObject), let v1Requirements = X402V1.PaymentRequirements(requirementsObject),
+              let requirements = v1Requirements.v2 else { return nil }
+        // A v1 payload echoes no terms: `accepted` is the requirements it was sent with, on the network the payload names.
+        var accepted = requirements
+        accepted.network = X402V1.Networks.caip2(v1Payload.network) ?? v1Payload.network
+        let payload = X402.PaymentPayload(x402Version: v1Payload.x402Version, resource: X402.ResourceInfo(url: v1Requirements.resource),
+                                          accepted: accepted, payload: v1Payload.payload)
+        return Contents(x402Version: topVersion ?? X402V1.version, paymentPayload: payload, paymentRequirements: requirements)
+    }
+}

@@ -197,43 +197,11 @@ public enum X402 {
         }
 
         /// A request in either version, brought to the v2 shape: networks as CAIP-2, a v1 payload's `accepted` taken
-        /// from the requirements it was sent with (v1 echoes none) but with the network the payload names.
+        /// from the requirements it was sent with (v1 echoes none) but with the network the payload names (`contents()`).
         public struct Contents: Decodable, Sendable {
             public var x402Version: Int
             public var paymentPayload: PaymentPayload
             public var paymentRequirements: PaymentRequirements
-        }
-
-        struct V1Contents: Decodable {
-            var x402Version: Int?
-            var paymentPayload: X402V1.PaymentPayload
-            var paymentRequirements: X402V1.PaymentRequirements
-        }
-
-        /// v1 facilitators were also sent bodies without the top-level version: the payload's counts then.
-        private struct VersionProbe: Decodable {
-            struct Payload: Decodable { var x402Version: Int }
-            var x402Version: Int?
-            var paymentPayload: Payload
-        }
-
-        /// The body parsed, for facilitators; nil when it is not an exact-EVM request of either version.
-        public func contents() -> Contents? {
-            let decoder = JSONDecoder()
-            // The v2 shape first, read in one pass; a body naming v1 (or no version) is read the v1 way.
-            if let contents = try? decoder.decode(Contents.self, from: Data(body)), contents.x402Version != X402V1.version {
-                return contents
-            }
-            guard let probe = try? decoder.decode(VersionProbe.self, from: Data(body)) else { return nil }
-            guard (probe.x402Version ?? probe.paymentPayload.x402Version) == X402V1.version else {
-                return try? decoder.decode(Contents.self, from: Data(body))
-            }
-            guard let v1 = try? decoder.decode(V1Contents.self, from: Data(body)), let requirements = v1.paymentRequirements.v2 else { return nil }
-            var accepted = requirements
-            accepted.network = X402V1.Networks.caip2(v1.paymentPayload.network) ?? v1.paymentPayload.network
-            let payload = PaymentPayload(x402Version: v1.paymentPayload.x402Version, resource: ResourceInfo(url: v1.paymentRequirements.resource),
-                                         accepted: accepted, payload: v1.paymentPayload.payload)
-            return Contents(x402Version: v1.x402Version ?? X402V1.version, paymentPayload: payload, paymentRequirements: requirements)
         }
     }
 }
