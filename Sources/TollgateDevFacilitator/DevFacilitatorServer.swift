@@ -13,11 +13,11 @@ public enum DevFacilitatorServer {
         router.get("/supported") { _, _ in try await json(facilitator.supported(logger: logger)) }
         router.post("/verify") { request, _ in
             guard let body = try await decode(request) else { return badRequest() }
-            return try await json(facilitator.verify(body, logger: logger))
+            return try await written(facilitator.verify(body, logger: logger))
         }
         router.post("/settle") { request, _ in
             guard let body = try await decode(request) else { return badRequest() }
-            return try await json(facilitator.settle(body, logger: logger))
+            return try await written(facilitator.settle(body, logger: logger))
         }
         router.get("/_dev/stats") { _, _ in
             let count = try await facilitator.ledger.transferCount()
@@ -38,8 +38,13 @@ public enum DevFacilitatorServer {
         return X402.FacilitatorRequest(body: Array(buffer.readableBytesView)).contents()
     }
 
-    static func json(_ value: some Encodable) -> Response {
-        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: HeaderCodec.json(value))))
+    static func json(_ value: some Encodable) -> Response { ok(HeaderCodec.json(value)) }
+
+    /// An answer every paid request gets, written without `JSONEncoder`.
+    static func written(_ value: some JSONWritable) -> Response { ok(JSONWriter.bytes(value)) }
+
+    private static func ok(_ json: [UInt8]) -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: json)))
     }
 
     static func badRequest() -> Response {

@@ -11,7 +11,8 @@ import TollgateX402
 /// A facilitator that supports the network but answers /verify and /settle badly.
 enum BrokenFacilitator {
     enum Mode: String, CaseIterable, Sendable {
-        case serverError, garbage, redirect, slow
+        /// `twoMinds`: an answer that says one thing to one JSON parser and the opposite to another (a repeated key).
+        case serverError, garbage, redirect, slow, twoMinds
     }
 
     static func router(_ mode: Mode) -> Router<BasicRequestContext> {
@@ -32,6 +33,10 @@ enum BrokenFacilitator {
                 case .slow:
                     try await Task.sleep(for: .seconds(4))
                     return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: #"{"isValid":true}"#)))
+                case .twoMinds:
+                    let answer = path == "/verify" ? #"{"isValid":false,"isValid":true}"#
+                        : #"{"success":false,"transaction":"0x01","network":"eip155:84532","\u0073uccess":true}"#
+                    return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer)))
                 }
             }
         }
@@ -54,15 +59,18 @@ enum BrokenFacilitator {
             } catch let failure as RailFailure {
                 let expected: RailFailure.Code = switch mode {
                 case .serverError, .redirect: .badStatus
-                case .garbage: .undecodable
+                case .garbage, .twoMinds: .undecodable
                 case .slow: .timeout
                 }
                 #expect(failure.code == expected)
             }
+            // A settlement answer that cannot be read one way only is not taken for a settlement either.
+            guard mode == .garbage || mode == .twoMinds else { return }
+            await #expect(throws: RailFailure.self) { _ = try await facilitator.settle(request, logger: Listener.quiet) }
         }
     }
 
-    @Test(arguments: [BrokenFacilitator.Mode.serverError, .garbage, .slow])
+    @Test(arguments: [BrokenFacilitator.Mode.serverError, .garbage, .slow, .twoMinds])
     func theClientGets503AndNothingIsSettled(mode: BrokenFacilitator.Mode) async throws {
         try await LiveStack.with(facilitator: { BrokenFacilitator.router(mode) }) { stack in
             let url = stack.gatewayURL + "/datasets/prices"

@@ -38,6 +38,17 @@ import TollgateCore
         Self.expectSameReading(of: Self.v1Requirements, minimumPaths: 10) { JSONObjectReader($0).flatMap(X402V1.PaymentRequirements.init) }
     }
 
+    @Test func facilitatorAnswersReadAsFoundationReadsThem() throws {
+        let verified = X402.VerifyResponse(isValid: false, invalidReason: "insufficient_funds", invalidMessage: "short", payer: "0xab")
+        Self.expectSameReading(of: try StrictJSON.parse(JSONWriter.bytes(verified)).get(), minimumPaths: 3) { X402.VerifyResponse(json: $0) }
+        let settled = X402.SettleResponse(success: true, errorReason: "none", errorMessage: "none", payer: "0xab", transaction: "0x01",
+                                          network: "eip155:84532", amount: "10")
+        Self.expectSameReading(of: try StrictJSON.parse(JSONWriter.bytes(settled)).get(), minimumPaths: 6) { X402.SettleResponse(json: $0) }
+        // What the development facilitator writes reads back as it was.
+        #expect(X402.VerifyResponse(json: try StrictJSON.parse(JSONWriter.bytes(verified)).get()) == verified)
+        #expect(X402.SettleResponse(json: try StrictJSON.parse(JSONWriter.bytes(settled)).get()) == settled)
+    }
+
     /// A facilitator's body of either version reads as the facilitator read it with `JSONDecoder`, and a body with a
     /// repeated key is refused: the facilitator and the gateway cannot be shown two payers in one body.
     @Test func facilitatorBodiesReadOnceAndStrictly() throws {

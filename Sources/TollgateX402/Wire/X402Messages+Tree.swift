@@ -102,3 +102,25 @@ extension X402.FacilitatorRequest {
         return Contents(x402Version: topVersion ?? X402V1.version, paymentPayload: payload, paymentRequirements: requirements)
     }
 }
+
+extension X402.VerifyResponse {
+    /// A facilitator's `/verify` answer; nil when a member is missing or of another type.
+    public init?(json: JSONValue) {
+        guard let object = JSONObjectReader(json), let isValid = object.bool("isValid"),
+              let invalidReason = object.optionalString("invalidReason"), let invalidMessage = object.optionalString("invalidMessage"),
+              let payer = object.optionalString("payer") else { return nil }
+        self.init(isValid: isValid, invalidReason: invalidReason, invalidMessage: invalidMessage, payer: payer)
+    }
+}
+
+extension X402.SettleResponse {
+    /// A facilitator's `/settle` answer (or a `PAYMENT-RESPONSE`); nil when a member is missing or of another type.
+    public init?(json: JSONValue) {
+        guard let object = JSONObjectReader(json), let success = object.bool("success"),
+              let errorReason = object.optionalString("errorReason"), let errorMessage = object.optionalString("errorMessage"),
+              let payer = object.optionalString("payer"), let transaction = object.string("transaction"),
+              let network = object.string("network"), let amount = object.optionalString("amount") else { return nil }
+        self.init(success: success, errorReason: errorReason, errorMessage: errorMessage, payer: payer, transaction: transaction,
+                  network: network, amount: amount)
+    }
+}

@@ -288,6 +288,18 @@ extension X402.Authorization: JSONWritable {
     }
 }
 
+extension X402.VerifyResponse: JSONWritable {
+    public func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("isValid")
+        writer.value(.bool(isValid))
+        writer.field("invalidReason", invalidReason)
+        writer.field("invalidMessage", invalidMessage)
+        writer.field("payer", payer)
+        writer.endObject()
+    }
+}
+
 extension X402.SettleResponse: JSONWritable {
     public func write(to writer: inout JSONWriter) {
         writer.beginObject()
