@@ -5,7 +5,9 @@ extension StrictJSON {
     /// It refuses what `violation(in:)` refuses, with the same violation, and two further things: keys that Swift
     /// compares equal (canonically equivalent spellings, which a decoder into a dictionary would merge), and numbers
     /// beyond the range of `Double`. Numbers read as `JSONDecoder` reads them into `JSONValue`: an integer when the
-    /// value is a whole number within `Int64` (`2`, `2.0`, `2e0`), a `Double` otherwise.
+    /// value is a whole number within `Int64` (`2`, `2.0`, `2e0`), a `Double` otherwise. (Written with a fraction or an
+    /// exponent, a number is read through `Double`, where Foundation uses its own decimal rules; the two differ only
+    /// beyond `Double`'s precision: `9267890061728141.5` is 9267890061728142 here and 9267890061728141 there.)
     public static func parse(_ bytes: [UInt8]) -> Result<JSONValue, Violation> {
         var scanner = Scanner(bytes: bytes)
         do {
