@@ -86,6 +86,29 @@ final class ScriptedFacilitator: Facilitator {
         #expect(rail.verifyLocally(proof, offer: otherPayee, now: now) != .valid(payer: proof.payer))
     }
 
+    /// The 402 writes each offer's requirements straight into its header; they are the requirements the facilitator is
+    /// sent for that offer, byte for byte, for a configured asset and for one the rail does not know.
+    @Test func theTermsInA402AreTheRequirementsTheFacilitatorIsSent() throws {
+        let now = Int64(Date().timeIntervalSince1970)
+        let rail = ExactEVMRail(assets: [Self.asset], facilitators: FacilitatorPool([]))
+        var unknown = signedOffer(now: now).offer
+        unknown.asset = "0x4200000000000000000000000000000000000006"
+        unknown.payTo = Self.payTo.lowercased()
+        let offers = [signedOffer(now: now), signer.sign(unknown)]
+        for offer in offers {
+            var writer = JSONWriter()
+            rail.writeRequirements(for: offer, to: &writer)
+            #expect(writer.bytes == JSONWriter.bytes(rail.requirements(for: offer)))
+        }
+        let fields = rail.challengeFields(PaymentChallenge(resourceURL: "http://gw/datasets/prices", description: "d", mimeType: "application/json",
+                                                           offers: offers, error: "Payment required"))
+        let header = try #require(fields[HTTPField.Name("PAYMENT-REQUIRED")!])
+        let required = try #require(HeaderCodec.decode(X402.PaymentRequired.self, header: header))
+        #expect(required.accepts == offers.map { rail.requirements(for: $0) })
+        #expect(required.accepts.map(\.payTo) == [Self.payTo, Self.payTo])
+        #expect(required.accepts[1].extra == ["tollgate": .string(offers[1].token)])
+    }
+
     @Test func closedUntilAFacilitatorSupportsTheNetwork() async throws {
         let wrongNetwork = ScriptedFacilitator(name: "a", networks: ["eip155:11155111"])
         let pool = FacilitatorPool([.init(facilitator: wrongNetwork, networks: [])])

@@ -85,10 +85,11 @@ public struct ExactEVMRail: PaymentRail {
         guard version == X402.version, !challenge.offers.isEmpty else { return [:] }
         let required = X402.PaymentRequired(
             error: challenge.error,
-            resource: .init(url: challenge.resourceURL, description: challenge.description, mimeType: challenge.mimeType),
-            accepts: challenge.offers.map { requirements(for: $0) })
+            resource: .init(url: challenge.resourceURL, description: challenge.description, mimeType: challenge.mimeType), accepts: [])
         var writer = JSONWriter(capacity: 1024)
-        required.write(to: &writer, extensions: challenge.discovery.map { renderings.of($0).extensions })
+        required.write(to: &writer, extensions: challenge.discovery.map { renderings.of($0).extensions }) { writer in
+            for offer in challenge.offers { writeRequirements(for: offer, to: &writer) }
+        }
         var fields = HTTPFields()
         fields[HTTPField.Name(X402.paymentRequiredHeader)!] = HeaderCodec.base64(writer.bytes)
         return fields
@@ -109,6 +110,27 @@ public struct ExactEVMRail: PaymentRail {
             amount: offer.amount.atomic,
             payTo: checksums.checksummed(offer.payTo) ?? offer.payTo,
             maxTimeoutSeconds: offer.maxTimeoutSeconds, extra: extra)
+    }
+
+    /// The bytes `requirements(for:)` writes (members in the same order, `extra`'s keys sorted), written straight: a 402
+    /// writes one per offer, and building each one's `extra` dictionary to sort it again was most of that.
+    func writeRequirements(for signed: SignedOffer, to writer: inout JSONWriter) {
+        let offer = signed.offer
+        let asset = assets[AssetKey(network: offer.network, address: offer.asset)]
+        writer.beginObject()
+        writer.field("scheme", "exact")
+        writer.field("network", offer.network)
+        writer.field("asset", asset.flatMap { checksums.checksummed($0.address) } ?? offer.asset)
+        writer.field("amount", offer.amount.atomic)
+        writer.field("payTo", checksums.checksummed(offer.payTo) ?? offer.payTo)
+        writer.field("maxTimeoutSeconds", offer.maxTimeoutSeconds)
+        writer.key("extra")
+        writer.beginObject()
+        if let asset { writer.field("name", asset.eip712Name) }
+        writer.field(X402.offerExtraKey, signed.token)
+        if let asset { writer.field("version", asset.eip712Version) }
+        writer.endObject()
+        writer.endObject()
     }
 
     // MARK: proofs

@@ -234,18 +234,21 @@ extension X402.PaymentRequirements: JSONWritable {
 
 extension X402.PaymentRequired: JSONWritable {
     public func write(to writer: inout JSONWriter) {
-        write(to: &writer, extensions: extensions.map { RawJSON(JSONValue.object($0)) })
+        write(to: &writer, extensions: extensions.map { RawJSON(JSONValue.object($0)) }) { writer in
+            for requirements in accepts { writer.write(requirements) }
+        }
     }
 
-    /// With `extensions` already encoded (a 402's are rendered once per route), in place of the stored ones.
-    public func write(to writer: inout JSONWriter, extensions: RawJSON?) {
+    /// With `extensions` already encoded (a 402's are rendered once per route), and the items of `accepts` written by
+    /// `writeAccepts`, in place of the stored ones.
+    public func write(to writer: inout JSONWriter, extensions: RawJSON?, accepts writeAccepts: (inout JSONWriter) -> Void) {
         writer.beginObject()
         writer.field("x402Version", x402Version)
         writer.field("error", error)
         writer.field("resource", resource)
         writer.key("accepts")
         writer.beginArray()
-        for requirements in accepts { writer.write(requirements) }
+        writeAccepts(&writer)
         writer.endArray()
         writer.field("extensions", extensions)
         writer.endObject()
