@@ -30,7 +30,7 @@ extension StrictJSON.Scanner {
         switch current {
         case UInt8(ascii: "{"): return .object(try members(depth: depth))
         case UInt8(ascii: "["): return .array(try items(depth: depth))
-        case UInt8(ascii: "\""): return .string(String(decoding: try string(), as: UTF8.self))
+        case UInt8(ascii: "\""): return .string(try text())
         case UInt8(ascii: "t"):
             try literal("true")
             return .bool(true)
@@ -55,7 +55,7 @@ extension StrictJSON.Scanner {
         while true {
             skipSpace()
             let start = index
-            let key = String(decoding: try string(), as: UTF8.self)
+            let key = try text()
             skipSpace()
             try expect(UInt8(ascii: ":"))
             skipSpace()

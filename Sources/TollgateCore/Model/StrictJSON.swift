@@ -194,6 +194,41 @@ public enum StrictJSON {
 
         /// The decoded UTF-8 of a string (escapes resolved), so two spellings of one key compare equal.
         mutating func string() throws -> [UInt8] {
+            if let plain = try plainString() {
+                guard String(validating: bytes[plain], as: UTF8.self) != nil else { throw fail() }
+                return Array(bytes[plain])
+            }
+            return try escapedString()
+        }
+
+        /// The decoded text of a string, made once: a string without escapes (nearly all) is validated and copied in
+        /// one step.
+        mutating func text() throws -> String {
+            if let plain = try plainString() {
+                guard let text = String(validating: bytes[plain], as: UTF8.self) else { throw fail() }
+                return text
+            }
+            return String(decoding: try escapedString(), as: UTF8.self)
+        }
+
+        /// At a string without escapes or control characters: its contents' range, the scanner past its closing quote.
+        /// At any other string: nil, the scanner where it was.
+        mutating func plainString() throws -> Range<Int>? {
+            guard current == UInt8(ascii: "\"") else { throw fail() }
+            var end = index + 1
+            while end < bytes.count {
+                let byte = bytes[end]
+                if byte == UInt8(ascii: "\"") {
+                    defer { index = end + 1 }
+                    return (index + 1)..<end
+                }
+                if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+                end += 1
+            }
+            return nil
+        }
+
+        mutating func escapedString() throws -> [UInt8] {
             try expect(UInt8(ascii: "\""))
             var decoded: [UInt8] = []
             while let byte = current {
