@@ -21,6 +21,9 @@ import TollgateCore
         (#"{"nonce":"1","\u006eonce":"2"}"#, "nonce"),
         (#"{"a/b":1,"a\/b":2}"#, "a/b"),
         (#"[{"x":1},{"y":1,"y":2}]"#, "y"),
+        // The repeated key is named before its value is read, whatever that value is.
+        (#"{"a":1,"a":tru}"#, "a"),
+        (#"{"a":1,"a":{"b":1,"b":2}}"#, "a"),
     ])
     func aRepeatedKeyIsFoundHoweverItIsSpelled(text: String, key: String) {
         #expect(StrictJSON.violation(in: Array(text.utf8))?.duplicateKey == key)
@@ -30,6 +33,8 @@ import TollgateCore
     @Test(arguments: [
         #"{"a":1,}"#, #"{"a":01}"#, #"{"a":"\x"}"#, #"{"a":"\ud800"}"#, #"{"a":"\udc00x"}"#, "{\"a\":\"\u{01}\"}", #"{"a":1} x"#,
         #"{'a':1}"#, #"{"a":tru}"#, "", #"{"a":1"#, #"{"a":-}"#, #"{"a":1.}"#,
+        // Strings the plain (escape-free) path meets: unterminated, ending on a backslash, a control character.
+        #""abc"#, #""ab\"#, "\"a\u{09}b\"",
     ])
     func textThatIsNotJSONIsRefused(text: String) {
         for violation in [StrictJSON.violation(in: Array(text.utf8)), StrictJSON.parse(Array(text.utf8)).violation] {
@@ -39,8 +44,20 @@ import TollgateCore
     }
 
     @Test func invalidUTF8InAStringIsRefused() {
-        #expect(StrictJSON.violation(in: [0x22, 0xC0, 0xAF, 0x22]) != nil)
-        #expect(StrictJSON.parse([0x22, 0xC0, 0xAF, 0x22]).violation != nil)
+        // An overlong encoding, a character cut before the closing quote, and invalid UTF-8 in a key.
+        for text: [UInt8] in [[0x22, 0xC0, 0xAF, 0x22], [0x22, 0x61, 0xE2, 0x82, 0x22], [0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D]] {
+            #expect(StrictJSON.violation(in: text) != nil)
+            #expect(StrictJSON.parse(text).violation != nil)
+        }
+    }
+
+    /// A string with an escape after plain text is read whole by the escaping path; escape-free strings with
+    /// multi-byte characters by the plain one.
+    @Test func stringsReadTheSameOnEitherPath() throws {
+        let text = #"{"a\"b":"x\u0041y","caf\u00e9":"€😀","plain":"abc"}"#
+        let tree = try StrictJSON.parse(Array(text.utf8)).get()
+        #expect(tree == .object(["a\"b": .string("xAy"), "café": .string("€😀"), "plain": .string("abc")]))
+        #expect(tree == JSONValue.parse(Array(text.utf8)))
     }
 
     @Test func nestingIsBounded() {
@@ -58,6 +75,8 @@ import TollgateCore
         ("2", JSONValue.integer(2)), ("2.0", .integer(2)), ("2e0", .integer(2)), ("-0", .integer(0)), ("-0.0", .integer(0)),
         ("1.5", .number(1.5)), ("9223372036854775807", .integer(.max)), ("9223372036854775808", .number(9_223_372_036_854_775_808)),
         ("-9223372036854775808", .integer(.min)), ("1E3", .integer(1000)), ("2.5e-1", .number(0.25)),
+        // One past the smallest Int64 rounds to -2^63 as a Double, but it is not an Int64.
+        ("-9223372036854775809", .number(-9_223_372_036_854_775_808)),
     ])
     func numbersReadAsFoundationReadsThem(text: String, expected: JSONValue) throws {
         let tree = try StrictJSON.parse(Array("{\"n\":\(text)}".utf8)).get()

@@ -4,6 +4,7 @@
 ///
 /// Each accessor answers nil when the message is refused; an optional member answers `.some(nil)` when absent.
 public struct JSONObjectReader {
+    /// The object's members, for values read whole (an `extra` or `extensions` tree).
     public let members: [String: JSONValue]
 
     /// Nil when `value` is not an object.
@@ -12,23 +13,29 @@ public struct JSONObjectReader {
         self.members = members
     }
 
+    /// A required string member.
     public func string(_ key: String) -> String? { members[key]?.string }
 
     /// A whole number: as `JSONDecoder` reads an `Int`, `2.0` and `2e0` count.
     public func int(_ key: String) -> Int? { members[key]?.int }
 
+    /// A required boolean member.
     public func bool(_ key: String) -> Bool? { members[key]?.bool }
 
+    /// A required object member.
     public func object(_ key: String) -> JSONObjectReader? { JSONObjectReader(members[key]) }
 
+    /// An optional string member: `.some(nil)` when absent or null.
     public func optionalString(_ key: String) -> String?? {
         optional(key) { $0.string }
     }
 
+    /// An optional whole number: `.some(nil)` when absent or null.
     public func optionalInt(_ key: String) -> Int?? {
         optional(key) { $0.int }
     }
 
+    /// An optional object member: `.some(nil)` when absent or null.
     public func optionalObject(_ key: String) -> JSONObjectReader?? {
         optional(key) { JSONObjectReader($0) }
     }

@@ -56,11 +56,12 @@ extension StrictJSON.Scanner {
             skipSpace()
             let start = index
             let key = try text()
+            // Refused at the key, before its value is read: the violation `violation(in:)` reports.
+            guard members[key] == nil else { throw StrictJSON.Failure(key: key, offset: start) }
             skipSpace()
             try expect(UInt8(ascii: ":"))
             skipSpace()
-            let value = try tree(depth: depth + 1)
-            guard members.updateValue(value, forKey: key) == nil else { throw StrictJSON.Failure(key: key, offset: start) }
+            members[key] = try tree(depth: depth + 1)
             skipSpace()
             if current == UInt8(ascii: ",") {
                 index += 1
@@ -99,6 +100,7 @@ extension StrictJSON.Scanner {
         let whole = !text.utf8.contains { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }
         if whole, let value = Int64(text) { return .integer(value) }
         guard let value = Double(text), value.isFinite else { throw StrictJSON.Failure(key: nil, offset: start) }
-        return Int64(exactly: value).map(JSONValue.integer) ?? .number(value)
+        // A whole number beyond Int64 stays a Double, even where rounding would bring it within range (-2^63 - 1).
+        return whole ? .number(value) : Int64(exactly: value).map(JSONValue.integer) ?? .number(value)
     }
 }

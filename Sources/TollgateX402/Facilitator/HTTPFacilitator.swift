@@ -43,7 +43,9 @@ public struct HTTPFacilitator: Facilitator {
     }
 
     // The answers of every paid request are read in one strict pass (`StrictJSON.parse`): an answer with a repeated key
-    // means two things to two parsers, and is undecodable here rather than read either way.
+    // means two things to two parsers, and is undecodable here rather than read either way. So is one nested deeper than
+    // 32 or not UTF-8, which Foundation read: such a /verify fails like a timeout, such a /settle is left to the
+    // reconciler (the intent was recorded before the call).
     public func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
         try await call(.POST, "/verify", body: request.body, headers: headers.verify, logger: logger) {
             (try? StrictJSON.parse($0).get()).flatMap(X402.VerifyResponse.init(json:))

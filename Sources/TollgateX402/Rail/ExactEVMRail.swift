@@ -83,6 +83,7 @@ public struct ExactEVMRail: PaymentRail {
 
     public func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields {
         guard version == X402.version, !challenge.offers.isEmpty else { return [:] }
+        // `accepts` is written by `writeRequirements` below, not from this value.
         let required = X402.PaymentRequired(
             error: challenge.error,
             resource: .init(url: challenge.resourceURL, description: challenge.description, mimeType: challenge.mimeType), accepts: [])
@@ -95,34 +96,39 @@ public struct ExactEVMRail: PaymentRail {
         return fields
     }
 
+    /// What an offer's requirements name beyond the offer itself: the asset as configured (its EIP-712 name and version),
+    /// and the EIP-55 spellings of the asset and the payee.
+    private func spelled(_ offer: Offer) -> (asset: Asset?, address: String, payTo: String) {
+        let asset = assets[AssetKey(network: offer.network, address: offer.asset)]
+        return (asset, asset.flatMap { checksums.checksummed($0.address) } ?? offer.asset, checksums.checksummed(offer.payTo) ?? offer.payTo)
+    }
+
     /// The requirements an offer stands for, with the signed offer in `extra` for the client to echo.
     func requirements(for signed: SignedOffer) -> X402.PaymentRequirements {
         let offer = signed.offer
-        let asset = assets[AssetKey(network: offer.network, address: offer.asset)]
+        let (asset, address, payTo) = spelled(offer)
         var extra: [String: JSONValue] = [X402.offerExtraKey: .string(signed.token)]
         if let asset {
             extra["name"] = .string(asset.eip712Name)
             extra["version"] = .string(asset.eip712Version)
         }
-        return X402.PaymentRequirements(
-            scheme: "exact", network: offer.network,
-            asset: asset.flatMap { checksums.checksummed($0.address) } ?? offer.asset,
-            amount: offer.amount.atomic,
-            payTo: checksums.checksummed(offer.payTo) ?? offer.payTo,
-            maxTimeoutSeconds: offer.maxTimeoutSeconds, extra: extra)
+        return X402.PaymentRequirements(scheme: "exact", network: offer.network, asset: address, amount: offer.amount.atomic, payTo: payTo,
+                                        maxTimeoutSeconds: offer.maxTimeoutSeconds, extra: extra)
     }
 
-    /// The bytes `requirements(for:)` writes (members in the same order, `extra`'s keys sorted), written straight: a 402
-    /// writes one per offer, and building each one's `extra` dictionary to sort it again was most of that.
+    /// The bytes `requirements(for:)` writes, written straight: a 402 writes one per offer, and building each one's
+    /// `extra` dictionary to sort it again was most of that. Members in `PaymentRequirements.write`'s order, `extra`'s
+    /// keys sorted as `JSONWriter` sorts a dictionary (`tollgate` falls between `name` and `version`); a test compares
+    /// the two byte for byte.
     func writeRequirements(for signed: SignedOffer, to writer: inout JSONWriter) {
         let offer = signed.offer
-        let asset = assets[AssetKey(network: offer.network, address: offer.asset)]
+        let (asset, address, payTo) = spelled(offer)
         writer.beginObject()
         writer.field("scheme", "exact")
         writer.field("network", offer.network)
-        writer.field("asset", asset.flatMap { checksums.checksummed($0.address) } ?? offer.asset)
+        writer.field("asset", address)
         writer.field("amount", offer.amount.atomic)
-        writer.field("payTo", checksums.checksummed(offer.payTo) ?? offer.payTo)
+        writer.field("payTo", payTo)
         writer.field("maxTimeoutSeconds", offer.maxTimeoutSeconds)
         writer.key("extra")
         writer.beginObject()
