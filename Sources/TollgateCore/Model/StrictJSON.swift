@@ -195,34 +195,38 @@ public enum StrictJSON {
         /// The decoded UTF-8 of a string (escapes resolved), so two spellings of one key compare equal.
         mutating func string() throws -> [UInt8] {
             if let plain = try plainString() {
-                guard String(validating: bytes[plain], as: UTF8.self) != nil else { throw fail() }
-                return Array(bytes[plain])
+                guard plain.isASCII || String(validating: bytes[plain.range], as: UTF8.self) != nil else { throw fail() }
+                return Array(bytes[plain.range])
             }
             return try escapedString()
         }
 
         /// The decoded text of a string, made once: a string without escapes (nearly all) is validated and copied in
-        /// one step.
+        /// one step, and an ASCII one (nearly all of those) needs no validation.
         mutating func text() throws -> String {
             if let plain = try plainString() {
-                guard let text = String(validating: bytes[plain], as: UTF8.self) else { throw fail() }
+                // `String(validating:)` is generic over the slice and looks up its metadata at each call.
+                if plain.isASCII { return String(decoding: bytes[plain.range], as: UTF8.self) }
+                guard let text = String(validating: bytes[plain.range], as: UTF8.self) else { throw fail() }
                 return text
             }
             return String(decoding: try escapedString(), as: UTF8.self)
         }
 
-        /// At a string without escapes or control characters: its contents' range, the scanner past its closing quote.
-        /// At any other string: nil, the scanner where it was.
-        mutating func plainString() throws -> Range<Int>? {
+        /// At a string without escapes or control characters: its contents' range and whether they are all ASCII, the
+        /// scanner past its closing quote. At any other string: nil, the scanner where it was.
+        mutating func plainString() throws -> (range: Range<Int>, isASCII: Bool)? {
             guard current == UInt8(ascii: "\"") else { throw fail() }
             var end = index + 1
+            var high: UInt8 = 0
             while end < bytes.count {
                 let byte = bytes[end]
                 if byte == UInt8(ascii: "\"") {
                     defer { index = end + 1 }
-                    return (index + 1)..<end
+                    return ((index + 1)..<end, high < 0x80)
                 }
                 if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+                high |= byte
                 end += 1
             }
             return nil
