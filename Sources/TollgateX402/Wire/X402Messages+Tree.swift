@@ -7,7 +7,12 @@ import TollgateCore
 extension X402.PaymentPayload {
     /// Nil when `json` is not a payment payload of this shape (any version number; the caller checks it).
     public init?(json: JSONValue) {
-        guard let object = JSONObjectReader(json), let version = object.int("x402Version"),
+        guard let object = JSONObjectReader(json) else { return nil }
+        self.init(object)
+    }
+
+    init?(_ object: JSONObjectReader) {
+        guard let version = object.int("x402Version"),
               let resourceObject = object.optionalObject("resource"),
               let accepted = object.object("accepted").flatMap(X402.PaymentRequirements.init),
               let payload = object.object("payload").flatMap(X402.ExactEVMPayload.init),
@@ -88,7 +93,7 @@ extension X402.FacilitatorRequest {
               let topVersion = object.optionalInt("x402Version"), let payloadObject = object.object("paymentPayload"),
               let requirementsObject = object.object("paymentRequirements") else { return nil }
         guard (topVersion ?? payloadObject.int("x402Version")) == X402V1.version else {
-            guard let version = topVersion, let payload = X402.PaymentPayload(json: .object(payloadObject.members)),
+            guard let version = topVersion, let payload = X402.PaymentPayload(payloadObject),
                   let requirements = X402.PaymentRequirements(requirementsObject) else { return nil }
             return Contents(x402Version: version, paymentPayload: payload, paymentRequirements: requirements)
         }
