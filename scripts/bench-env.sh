@@ -51,6 +51,7 @@ measure() {
     index=$((index + 1))
   done
   last_rate=$(awk '/Requests\/sec/{print $2}' <<<"$output")
+  last_cpu=$(awk -v d=$((after - before)) -v n="$total" -v t="$ticks" 'BEGIN{printf "%.0f", d * 1e6 / t / n}')
   awk -v label="$label" -v d=$((after - before)) -v n="$total" -v t="$ticks" -v rss="$(rss_mib "$pid")" -v others="$others" -v kernel="$system" \
     -v rate="$last_rate" -v written="$written" -v p50="$(awk '$1=="50%"{print $2}' <<<"$output")" \
     -v p99="$(awk '$1=="99%"{print $2}' <<<"$output")" -v non2xx="$(awk '/Non-2xx/{print $NF}' <<<"$output")" \

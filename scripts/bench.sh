@@ -6,7 +6,8 @@
 # the upstream's: the figures that do not depend on how fast the machine is.
 #   scripts/bench.sh [PAID] [SECONDS]   PAID presigned payments for the paid phase (default 6000); SECONDS per
 #                                       unpaid phase (default 10). CONNECTIONS=64 connections, THREADS=2 wrk threads.
-#   PHASES="402 paid": only those phases (bare 402 invalid paid paidv1 one package flood keyflood; default all).
+#   PHASES="402 paid": only those phases (bare 402 invalid barepaid paid paidv1 one package flood keyflood; default all).
+#   barepaid is the yardstick of the paid phase: the bare route verifying, settling and forwarding (nothing else).
 #   paidv1 is the paid phase with x402 v1 clients (X-PAYMENT, no echoed offer): the cost of v1 against v2.
 #   SYNC=normal scripts/bench.sh: without synced commits (the cost of durability).
 #   X402='{v1: false, discovery: false}' scripts/bench.sh: the quickstart's `x402` settings replaced (the cost of the
@@ -27,7 +28,7 @@ paid=${1:-6000}
 seconds=${2:-10}
 connections=${CONNECTIONS:-64}
 threads=${THREADS:-2}
-phases=" ${PHASES:-bare 402 invalid paid paidv1 one package flood keyflood} "
+phases=" ${PHASES:-bare 402 invalid barepaid paid paidv1 one package flood keyflood} "
 want() { [[ $phases == *" $1 "* ]]; }
 source scripts/bench-env.sh
 if ! command -v wrk >/dev/null; then
@@ -58,7 +59,8 @@ start_gateway() {
   sleep 2   # the facilitator check opens the paid routes
 }
 start_gateway "$work/tollgate.yaml"
-$bin bench-bare-402 --listen 127.0.0.1:8409 --copy-from $gateway_url/datasets/prices --log-level error & bare=$!; pids+=($bare)
+$bin bench-bare-402 --listen 127.0.0.1:8409 --copy-from $gateway_url/datasets/prices --log-level error \
+  --facilitator http://127.0.0.1:8404 --upstream http://127.0.0.1:8403 & bare=$!; pids+=($bare)
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8409/ && break; sleep 0.2; done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; wrk -t$threads -c$connections"
 echo "gateway resident memory at start: $(rss_mib "$gateway") MiB"
@@ -79,17 +81,27 @@ presign() {  # presign COUNT FILE [tollgate bench options]: COUNT fresh payments
   $bin bench --target $gateway_url --mode presign --requests "$count" --concurrency 16 --out "$file" "$@" | sed 's/^/  /'
 }
 paid_phase() {  # paid_phase LABEL HEADER [presign options]: fresh presigned payments sent in HEADER, all connections
-  local label=$1 header=$2; shift 2
+  local label=$1 header=$2 server=${PAID_SERVER:-$gateway} url=${PAID_URL:-$gateway_url}; shift 2
   presign "$paid" "$work/paid.txt" "$@"
   settled_before=$(curl -s http://127.0.0.1:8404/_dev/stats)
   scrape "$work/metrics-before"
   TOLLGATE_BENCH_HEADER=$header TOLLGATE_BENCH_THREADS=$((threads + 1)) TOLLGATE_BENCH_FILE=$work/paid.txt TOLLGATE_BENCH_DONE=$work/done \
     OTHERS="facilitator:$facilitator upstream:$upstream" \
-    measure "$label" "$gateway" -t$((threads + 1)) -c$((connections / threads * (threads + 1))) -d300s --timeout 60s -s scripts/bench/presigned.lua $gateway_url/datasets/prices
+    measure "$label" "$server" -t$((threads + 1)) -c$((connections / threads * (threads + 1))) -d300s --timeout 60s -s scripts/bench/presigned.lua $url/datasets/prices
   echo "  facilitator before: $settled_before, after: $(curl -s http://127.0.0.1:8404/_dev/stats)"
-  scrape "$work/metrics-after" && overhead_quantiles "$work/metrics-before" "$work/metrics-after"
+  [ "$server" = "$gateway" ] && scrape "$work/metrics-after" && overhead_quantiles "$work/metrics-before" "$work/metrics-after"
+  return 0
 }
-want paid && paid_phase "paid, fresh payment each" PAYMENT-SIGNATURE
+# The floor of the stack for one paid request: the bare route verifies, settles and forwards with the gateway's HTTP
+# client and does nothing else (see `tollgate bench-bare-402`).
+if want barepaid; then
+  PAID_SERVER=$bare PAID_URL=http://127.0.0.1:8409 paid_phase "bare route, verify+settle+forward" PAYMENT-SIGNATURE
+  bare_paid_cpu=$last_cpu
+fi
+if want paid; then
+  paid_phase "paid, fresh payment each" PAYMENT-SIGNATURE
+  if want barepaid; then awk -v g="$last_cpu" -v b="$bare_paid_cpu" 'BEGIN{printf "  paid CPU %.1f× the bare paid route'"'"'s (%.0f µs more per request)\n", g / b, g - b}'; fi
+fi
 want paidv1 && paid_phase "paid with x402 v1 (X-PAYMENT), fresh payment each" X-PAYMENT --x402-version 1
 if want one; then
   presign 500 "$work/one.txt"

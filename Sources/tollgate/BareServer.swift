@@ -6,9 +6,15 @@ import NIOCore
 import NIOHTTP1
 import TollgateConfiguration
 
-/// `tollgate bench-bare-402`: the yardstick of `scripts/bench.sh`. A bare Hummingbird 2 route that answers every
+/// `tollgate bench-bare-402`: the yardsticks of `scripts/bench.sh`. A bare Hummingbird 2 route that answers every
 /// request with one fixed 402 (status, headers and body copied once from the gateway at start-up), so the benchmark
 /// can print how the gateway's 402 path compares with the cheapest server that sends the same bytes.
+///
+/// With `--facilitator` and `--upstream`, a request carrying `PAYMENT-SIGNATURE` takes the bare paid path instead: the
+/// three calls any x402 server makes for it, with the same HTTP client the gateway uses (verify, settle, fetch the
+/// upstream answer) and nothing else: no parsing beyond base64, no checks, no database, no audit. It is the floor of
+/// the stack (Hummingbird, async-http-client, the kernel's sockets) for one paid request, which the gateway's paid
+/// phase is compared with. It trusts the facilitator entirely and must never serve anything but a benchmark.
 struct BenchBare402: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-bare-402",
@@ -21,6 +27,12 @@ struct BenchBare402: AsyncParsableCommand {
     @Option(help: "URL whose 402 answer (headers and body) is copied once and then served to every request.")
     var copyFrom: String
 
+    @Option(help: "Facilitator base URL: with --upstream, requests carrying PAYMENT-SIGNATURE are verified, settled and forwarded.")
+    var facilitator: String?
+
+    @Option(help: "Upstream base URL the bare paid path forwards to.")
+    var upstream: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -28,8 +40,10 @@ struct BenchBare402: AsyncParsableCommand {
         let logger = logging.makeLogger("tollgate.bench-bare-402")
         let (fields, body) = try await copy()
         let router = Router()
-        let answer = { @Sendable (_: Request, _: BasicRequestContext) -> Response in
-            Response(status: .init(code: 402), headers: fields, body: .init(byteBuffer: body))
+        let paid = try paidPath(offered: fields)
+        let answer = { @Sendable (request: Request, _: BasicRequestContext) -> Response in
+            if let paid, let header = request.headers[BarePaidPath.header] { return await paid.serve(request, payment: header) }
+            return Response(status: .init(code: 402), headers: fields, body: .init(byteBuffer: body))
         }
         router.get("/", use: answer)
         router.get("**", use: answer)
@@ -38,6 +52,14 @@ struct BenchBare402: AsyncParsableCommand {
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "tollgate-bench-bare"),
             logger: logger)
         try await app.runService()
+    }
+
+    func paidPath(offered: HTTPFields) throws -> BarePaidPath? {
+        guard let facilitator, let upstream else {
+            if facilitator != nil || upstream != nil { throw ValidationError("--facilitator and --upstream go together") }
+            return nil
+        }
+        return try BarePaidPath(facilitator: facilitator, upstream: upstream, offered: offered)
     }
 
     /// The 402 to serve: its headers without those the server writes itself, and its body.

@@ -19,6 +19,7 @@ struct Tollgate: AsyncParsableCommand {
     /// As ArgumentParser's own, except that `tollgate pay` keeps its documented exit statuses: a command line it cannot
     /// parse is status 1 ("anything else"), not 64.
     static func main() async {
+        ConcurrencyTakeover.forServers(CommandLine.arguments)
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {
