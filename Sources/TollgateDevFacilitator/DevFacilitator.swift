@@ -58,7 +58,8 @@ public struct DevFacilitator: Facilitator {
         let caip2 = contents?.paymentRequirements.network ?? ""
         // Answered in the request's version: a v1 request gets its network's v1 name back.
         let network = contents?.x402Version == X402V1.version ? X402V1.Networks.name(caip2) : caip2
-        switch try await check(contents) {
+        // The ledger is not read first: its write checks nonce and balance in the same transaction.
+        switch transfer(contents) {
         case .failure(let refusal):
             return .init(success: false, errorReason: refusal.reason.rawValue, errorMessage: refusal.detail, payer: refusal.payer,
                          transaction: "", network: network)
@@ -67,9 +68,10 @@ public struct DevFacilitator: Facilitator {
                 switch try await ledger.settle(transfer) {
                 case .success(let tx):
                     return .init(success: true, payer: transfer.payer, transaction: tx, network: network, amount: String(transfer.amount))
-                case .failure(let refusal):
-                    let reason: Reason = refusal.check == .nonceUsed ? .nonceAlreadyUsed : Reason("insufficient_funds")
-                    return .init(success: false, errorReason: reason.rawValue, payer: transfer.payer, transaction: "", network: network)
+                case .failure(let failure):
+                    let refusal = Refusal(refused: failure.check, payer: transfer.payer)
+                    return .init(success: false, errorReason: refusal.reason.rawValue, errorMessage: refusal.detail, payer: transfer.payer,
+                                 transaction: "", network: network)
                 }
             } catch {
                 // The ledger's transaction rolled back, but the caller cannot know that from a refusal it would
@@ -86,7 +88,20 @@ public struct DevFacilitator: Facilitator {
         let payer: String?
     }
 
+    /// The payment checked against the requirements and the ledger as it is now (what `/verify` answers).
     private func check(_ contents: X402.FacilitatorRequest.Contents?) async throws -> Result<DevLedger.Transfer, Refusal> {
+        let transfer: DevLedger.Transfer
+        switch self.transfer(contents) {
+        case .failure(let refusal): return .failure(refusal)
+        case .success(let checked): transfer = checked
+        }
+        let check = try await ledger.check(transfer)
+        return check == .ok ? .success(transfer) : .failure(Refusal(refused: check, payer: transfer.payer))
+    }
+
+    /// The transfer a payment asks for, checked against its requirements (signature, amount, payee, time window), not
+    /// against the ledger.
+    private func transfer(_ contents: X402.FacilitatorRequest.Contents?) -> Result<DevLedger.Transfer, Refusal> {
         guard let contents else {
             return .failure(Refusal(reason: .invalidPayload, detail: "not an exact EVM payment request", payer: nil))
         }
@@ -127,12 +142,17 @@ public struct DevFacilitator: Facilitator {
         guard let from = EthereumAddress(payer), let to = EthereumAddress(authorization.to), let nonce = HexString.decodeAllowingPrefix(authorization.nonce) else {
             return .failure(Refusal(reason: .invalidPayload, detail: "the authorization cannot be read", payer: payer))
         }
-        let transfer = DevLedger.Transfer(network: requirements.network, asset: asset.lowercased, payer: from.lowercased,
-                                          payee: to.lowercased, amount: value, nonce: HexString.prefixed(nonce))
-        switch try await ledger.check(transfer) {
-        case .nonceUsed: return .failure(Refusal(reason: .nonceAlreadyUsed, detail: "the authorization was already used", payer: payer))
-        case .insufficientFunds: return .failure(Refusal(reason: Reason("insufficient_funds"), detail: "balance too low", payer: payer))
-        case .ok: return .success(transfer)
+        return .success(DevLedger.Transfer(network: requirements.network, asset: asset.lowercased, payer: from.lowercased,
+                                           payee: to.lowercased, amount: value, nonce: HexString.prefixed(nonce)))
+    }
+}
+
+extension DevFacilitator.Refusal {
+    /// Why the ledger refused a transfer (`check` is never `.ok` here).
+    init(refused check: DevLedger.Check, payer: String?) {
+        switch check {
+        case .nonceUsed, .ok: self.init(reason: .nonceAlreadyUsed, detail: "the authorization was already used", payer: payer)
+        case .insufficientFunds: self.init(reason: Reason("insufficient_funds"), detail: "balance too low", payer: payer)
         }
     }
 }

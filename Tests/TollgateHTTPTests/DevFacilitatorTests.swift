@@ -85,6 +85,35 @@ import TollgateX402
         #expect(try await facilitator.ledger.transferCount() == 1)
     }
 
+    /// `/settle` reads the ledger only inside its write: a payment beyond the payer's balance, settled without any
+    /// `/verify` first, is refused there, moves nothing and reads as `/verify` would have refused it; two copies of one
+    /// payment settled at once move the funds once.
+    @Test func aSettleChecksTheLedgerInsideItsWrite() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)/l.sqlite").path
+        let facilitator = try DevFacilitator(networks: ["eip155:84532"], ledger: try DevLedger(path: path, defaultBalance: 4000))
+        let logger = Logger(label: "test")
+        let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+        var large = Self.requirements
+        large.amount = "4001"
+        let beyond = X402.FacilitatorRequest(payload: try payer.pay(large, resource: nil, now: Int64(Date().timeIntervalSince1970)), requirements: large)
+        let refused = try await facilitator.settle(beyond, logger: logger)
+        let verdict = try await facilitator.verify(beyond, logger: logger)
+        #expect(!refused.success && !verdict.isValid)
+        #expect(refused.errorReason == "insufficient_funds" && verdict.invalidReason == "insufficient_funds")
+        #expect(refused.errorMessage == verdict.invalidMessage)
+        #expect(try await facilitator.ledger.transferCount() == 0)
+
+        let request = X402.FacilitatorRequest(payload: try payer.pay(Self.requirements, resource: nil, now: Int64(Date().timeIntervalSince1970)),
+                                              requirements: Self.requirements)
+        async let first = facilitator.settle(request, logger: logger)
+        async let second = facilitator.settle(request, logger: logger)
+        let outcomes = try await [first, second]
+        #expect(outcomes.filter(\.success).count == 1)
+        #expect(outcomes.first { !$0.success }?.errorReason == "invalid_exact_evm_nonce_already_used")
+        #expect(try await facilitator.ledger.transferCount() == 1)
+        #expect(try await facilitator.ledger.balance(network: "eip155:84532", asset: Self.requirements.asset, address: payer.address.lowercased) == 1500)
+    }
+
     @Test func settlesOnceAndMovesBalances() async throws {
         let (facilitator, _) = try LiveStack.devFacilitator()
         let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
