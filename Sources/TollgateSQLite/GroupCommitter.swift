@@ -37,10 +37,7 @@ final class GroupCommitter: Sendable {
                 run: { db in
                     do {
                         var value: T?
-                        try db.inSavepoint {
-                            value = try body(db)
-                            return .commit
-                        }
+                        try db.inCachedSavepoint { value = try body(db) }
                         outcome.withLock { $0 = value.map { .success($0) } }
                     } catch {
                         outcome.withLock { $0 = .failure(error) }

@@ -53,6 +53,45 @@ import TollgateCore
         #expect(rows == 24)
     }
 
+    /// A write that appended audit events and then failed takes its events with it, whatever shares its batch: the
+    /// chain holds exactly the events of the writes that succeeded, linked without a gap, and a write's own nested
+    /// savepoint (GRDB's) still rolls back alone inside the batch's savepoint.
+    @Test func aFailedWriteLeavesNoLinkInTheAuditChain() async throws {
+        let database = try TemporaryDatabase(auditKeys: TemporaryDatabase.auditKeys)
+        defer { database.remove() }
+        let store = database.store
+        struct Refused: Error {}
+        let kept = await withTaskGroup(of: String?.self) { group in
+            for index in 0..<48 {
+                group.addTask {
+                    let flow = "tg_\(index)"
+                    do {
+                        try await store.write { db in
+                            try SQLiteStore.append([TemporaryDatabase.event(flow, .reserve, at: Int64(index))], db, keys: TemporaryDatabase.auditKeys)
+                            try? db.inSavepoint {
+                                try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES (?, 'nested', '1')", arguments: [flow])
+                                return .rollback
+                            }
+                            if index % 3 == 0 { throw Refused() }
+                        }
+                        return flow
+                    } catch {
+                        return nil
+                    }
+                }
+            }
+            return await group.reduce(into: Set<String>()) { if let flow = $1 { $0.insert(flow) } }
+        }
+        #expect(kept.count == 32)
+        #expect(store.committer.committed.transactions < 48)
+        let recorded = try await store.writer.read { db in try String.fetchSet(db, sql: "SELECT correlation_id FROM audit_event") }
+        #expect(recorded == kept)
+        let report = try await store.verifyAuditLog(archives: nil)
+        #expect(report.isIntact && report.events == 32)
+        let nested = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spend_total WHERE bucket = 'nested'") }
+        #expect(nested == 0)
+    }
+
     @Test func commitsAreSyncedInFull() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
