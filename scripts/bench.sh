@@ -59,8 +59,9 @@ start_gateway() {
   sleep 2   # the facilitator check opens the paid routes
 }
 start_gateway "$work/tollgate.yaml"
-$bin bench-bare-402 --listen 127.0.0.1:8409 --copy-from $gateway_url/datasets/prices --log-level error \
-  --facilitator http://127.0.0.1:8404 --upstream http://127.0.0.1:8403 & bare=$!; pids+=($bare)
+# The bare paid route only when measured, so that a binary from before it can still be measured without it.
+bare_paid=(); if want barepaid; then bare_paid=(--facilitator http://127.0.0.1:8404 --upstream http://127.0.0.1:8403); fi
+$bin bench-bare-402 --listen 127.0.0.1:8409 --copy-from $gateway_url/datasets/prices --log-level error "${bare_paid[@]}" & bare=$!; pids+=($bare)
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8409/ && break; sleep 0.2; done
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; wrk -t$threads -c$connections"
 echo "gateway resident memory at start: $(rss_mib "$gateway") MiB"
