@@ -21,13 +21,13 @@ enum ReaderBench {
         print("reading one message, \(iterations) times each (ns per message; before: strict check, then JSONDecoder)")
         compare("payment payload (\(payload.count) bytes)", iterations,
                 before: { StrictJSON.violation(in: payload) == nil ? try? JSONDecoder().decode(X402.PaymentPayload.self, from: Data(payload)) : nil },
-                after: { (try? StrictJSON.parse(payload).get()).flatMap(X402.PaymentPayload.init(json:)) })
+                after: { StrictJSON.tree(payload).flatMap(X402.PaymentPayload.init(json:)) })
         compare("facilitator body (\(body.count) bytes)", iterations,
                 before: { try? JSONDecoder().decode(X402.FacilitatorRequest.Contents.self, from: Data(body)) },
                 after: { X402.FacilitatorRequest(body: body).contents() })
         compare("verify answer (\(answer.count) bytes)", iterations,
                 before: { try? JSONDecoder().decode(X402.VerifyResponse.self, from: Data(answer)) },
-                after: { (try? StrictJSON.parse(answer).get()).flatMap(X402.VerifyResponse.init(json:)) })
+                after: { StrictJSON.tree(answer).flatMap(X402.VerifyResponse.init(json:)) })
     }
 
     static func compare<Message>(_ label: String, _ iterations: Int, before: () -> Message?, after: () -> Message?) {

@@ -1,4 +1,10 @@
 extension StrictJSON {
+    /// The tree of `bytes` as `parse` reads it, or nil when they are not strict JSON (the violation is not needed).
+    public static func tree(_ bytes: [UInt8]) -> JSONValue? {
+        guard case .success(let tree) = parse(bytes) else { return nil }
+        return tree
+    }
+
     /// One JSON document as a tree, read in the pass that checks it: a proof is parsed once, not checked by
     /// `violation(in:)` and then read again by `JSONDecoder`.
     ///

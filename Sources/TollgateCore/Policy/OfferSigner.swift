@@ -52,7 +52,7 @@ public struct OfferSigner: Sendable {
         // Compared as text: base64 has spare bits, so two encodings can decode to the same MAC.
         let expected = Base64URL.encode(key.mac(Self.domain + Array(signed)))
         guard ConstantTime.equal(Array(expected.utf8), Array(parts[2].utf8)) else { return .failure(.badSignature) }
-        guard let claims = Base64URL.decode(parts[1]), case .success(let tree) = StrictJSON.parse(claims), let offer = Offer(claims: tree) else {
+        guard let claims = Base64URL.decode(parts[1]), let tree = StrictJSON.tree(claims), let offer = Offer(claims: tree) else {
             return .failure(.malformed)
         }
         return .success(offer)

@@ -48,13 +48,13 @@ public struct HTTPFacilitator: Facilitator {
     // reconciler (the intent was recorded before the call).
     public func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
         try await call(.POST, "/verify", body: request.body, headers: headers.verify, logger: logger) {
-            (try? StrictJSON.parse($0).get()).flatMap(X402.VerifyResponse.init(json:))
+            StrictJSON.tree($0).flatMap(X402.VerifyResponse.init(json:))
         }
     }
 
     public func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
         try await call(.POST, "/settle", body: request.body, headers: headers.settle, logger: logger) {
-            (try? StrictJSON.parse($0).get()).flatMap(X402.SettleResponse.init(json:))
+            StrictJSON.tree($0).flatMap(X402.SettleResponse.init(json:))
         }
     }
 

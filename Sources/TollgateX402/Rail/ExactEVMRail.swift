@@ -328,7 +328,7 @@ public struct ExactEVMRail: PaymentRail {
     /// The payload as decoded, with the authorization in the spelling of its key (made once, when decoded).
     static func checkedPayload(_ proof: PaymentProof) -> [UInt8] {
         if let onward = proof.onwardPayload { return onward }
-        guard let payload = (try? StrictJSON.parse(proof.raw).get()).flatMap(X402.PaymentPayload.init(json:)) else { return proof.raw }
+        guard let payload = StrictJSON.tree(proof.raw).flatMap(X402.PaymentPayload.init(json:)) else { return proof.raw }
         return checkedPayload(payload, key: proof.key)
     }
 

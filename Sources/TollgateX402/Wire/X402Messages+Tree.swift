@@ -89,7 +89,7 @@ extension X402.FacilitatorRequest {
     /// JSON). One strict pass, then the members read by hand: the v2 shape, or the v1 shape when the body names v1
     /// (at its top, or, for v1 bodies sent without it, in its payload).
     public func contents() -> Contents? {
-        guard case .success(let tree) = StrictJSON.parse(body), let object = JSONObjectReader(tree),
+        guard let tree = StrictJSON.tree(body), let object = JSONObjectReader(tree),
               let topVersion = object.optionalInt("x402Version"), let payloadObject = object.object("paymentPayload"),
               let requirementsObject = object.object("paymentRequirements") else { return nil }
         guard (topVersion ?? payloadObject.int("x402Version")) == X402V1.version else {
