@@ -31,7 +31,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "The tool's arguments (JSON object), with --mcp-tool.")
     var mcpArguments = "{}"
 
-    @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); paths (in process: the path normaliser's cost); readers (in process: reading a paid request's JSON, before and now); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk); presign (fetch REQUESTS 402s, sign each, and write one payment per line to --out: PAYMENT-SIGNATURE values, or with --mcp-tool paid tools/call bodies, for wrk).")
+    @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); paths (in process: the path normaliser's cost); readers (in process: reading a paid request's JSON, before and now); terms (in process: writing a 402's terms); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk); presign (fetch REQUESTS 402s, sign each, and write one payment per line to --out: PAYMENT-SIGNATURE values, or with --mcp-tool paid tools/call bodies, for wrk).")
     var mode = "all"
 
     @Option(help: "With --mode presign: the file to write.")
@@ -44,6 +44,7 @@ struct Bench: AsyncParsableCommand {
         if mode == "keyflood" { return KeyFlood.run(keys: requests) }
         if mode == "paths" { return PathBench.run(iterations: requests) }
         if mode == "readers" { return try ReaderBench.run(iterations: requests) }
+        if mode == "terms" { return TermsBench.run(iterations: requests) }
         let extra = headers.compactMap { line -> (String, String)? in
             guard let colon = line.firstIndex(of: ":") else { return nil }
             return (String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))

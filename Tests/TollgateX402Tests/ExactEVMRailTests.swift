@@ -109,6 +109,39 @@ final class ScriptedFacilitator: Facilitator {
         #expect(required.accepts[1].extra == ["tollgate": .string(offers[1].token)])
     }
 
+    /// The v1 body writes each offer's requirements straight too: byte for byte what `v1Requirements` writes (no token,
+    /// `extra` only for a configured asset, the discovery's v1 output schema), and what a v1 client reads back.
+    @Test func theV1TermsInA402AreTheV1Requirements() throws {
+        let now = Int64(Date().timeIntervalSince1970)
+        let rail = ExactEVMRail(assets: [Self.asset], facilitators: FacilitatorPool([]))
+        var unknown = signedOffer(now: now).offer
+        unknown.asset = "0x4200000000000000000000000000000000000006"
+        unknown.network = "eip155:11155111"
+        let offers = [signedOffer(now: now), signer.sign(unknown)]
+        let discovery = Discovery(method: "GET", queryExample: .object(["q": .string("ACME")]), outputExample: .object(["rows": .integer(3)]))
+        let schema = RawJSON(JSONValue.object(["input": .object(["type": .string("http"), "method": .string("GET")])]))
+        for offer in offers {
+            for outputSchema in [nil, schema] {
+                var writer = JSONWriter()
+                rail.writeV1Requirements(for: offer, resource: "http://gw/datasets/prices?day=1", description: "d", mimeType: "text/csv",
+                                         outputSchema: outputSchema, to: &writer)
+                var expected = JSONWriter()
+                rail.v1Requirements(for: offer, resource: "http://gw/datasets/prices?day=1", description: "d", mimeType: "text/csv")
+                    .write(to: &expected, outputSchema: outputSchema)
+                #expect(writer.bytes == expected.bytes)
+            }
+        }
+        let v1 = try #require(rail.rails(v1: true).last as? ExactEVMRail)
+        let body = v1.challengeBody(PaymentChallenge(resourceURL: "http://gw/datasets/prices", description: "d", mimeType: "application/json",
+                                                     offers: offers, error: "Payment required", discovery: discovery))
+        let accepts = try JSONDecoder().decode([X402V1.PaymentRequirements].self, from: Data(try #require(body["accepts"]).bytes))
+        #expect(accepts == offers.map { v1.v1Requirements(for: $0, resource: "http://gw/datasets/prices", description: "d", mimeType: "application/json",
+                                                          discovery: discovery) })
+        #expect(accepts.map(\.network) == ["base-sepolia", "sepolia"])
+        #expect(accepts[0].extra == ["name": .string("USDC"), "version": .string("2")] && accepts[1].extra == nil)
+        #expect(!String(decoding: try #require(body["accepts"]).bytes, as: UTF8.self).contains(offers[0].token))
+    }
+
     @Test func closedUntilAFacilitatorSupportsTheNetwork() async throws {
         let wrongNetwork = ScriptedFacilitator(name: "a", networks: ["eip155:11155111"])
         let pool = FacilitatorPool([.init(facilitator: wrongNetwork, networks: [])])

@@ -27,8 +27,8 @@ extension ExactEVMRail {
         writer.beginArray()
         var written = 0
         for offer in Self.nameable(challenge.offers) {
-            v1Requirements(for: offer, resource: challenge.resourceURL, description: challenge.description, mimeType: challenge.mimeType)
-                .write(to: &writer, outputSchema: outputSchema)
+            writeV1Requirements(for: offer, resource: challenge.resourceURL, description: challenge.description, mimeType: challenge.mimeType,
+                                outputSchema: outputSchema, to: &writer)
             written += 1
         }
         writer.endArray()
@@ -63,6 +63,36 @@ extension ExactEVMRail {
             resource: resource ?? publicURL + target, description: description ?? signed.offer.resource,
             mimeType: mimeType ?? "application/json", outputSchema: discovery.map(Self.v1OutputSchema),
             payTo: v2.payTo, maxTimeoutSeconds: v2.maxTimeoutSeconds, asset: v2.asset, extra: extra.isEmpty ? nil : extra)
+    }
+
+    /// The bytes `v1Requirements(for:resource:description:mimeType:).write(to:outputSchema:)` writes, written straight
+    /// as `writeRequirements` writes the v2 ones: a 402 with v1 terms writes one per offer, and building the v2
+    /// requirements, their `extra` dictionary and a copy without the token was most of its body's cost. `extra` holds
+    /// `name` and `version` (sorted, as `JSONWriter` sorts a dictionary) when the asset is configured and is left out
+    /// otherwise; a test compares the two byte for byte.
+    func writeV1Requirements(for signed: SignedOffer, resource: String, description: String, mimeType: String, outputSchema: RawJSON?,
+                             to writer: inout JSONWriter) {
+        let offer = signed.offer
+        let (asset, address, payTo) = spelled(offer)
+        writer.beginObject()
+        writer.field("scheme", "exact")
+        writer.field("network", X402V1.Networks.name(offer.network))
+        writer.field("maxAmountRequired", offer.amount.atomic)
+        writer.field("resource", resource)
+        writer.field("description", description)
+        writer.field("mimeType", mimeType)
+        writer.field("outputSchema", outputSchema)
+        writer.field("payTo", payTo)
+        writer.field("maxTimeoutSeconds", offer.maxTimeoutSeconds)
+        writer.field("asset", address)
+        if let asset {
+            writer.key("extra")
+            writer.beginObject()
+            writer.field("name", asset.eip712Name)
+            writer.field("version", asset.eip712Version)
+            writer.endObject()
+        }
+        writer.endObject()
     }
 
     /// A proof in `X-PAYMENT`: the v1 payload (`x402Version: 1`, `scheme`, `network` as a v1 name or CAIP-2, `payload`).

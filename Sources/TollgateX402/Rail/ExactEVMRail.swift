@@ -98,7 +98,7 @@ public struct ExactEVMRail: PaymentRail {
 
     /// What an offer's requirements name beyond the offer itself: the asset as configured (its EIP-712 name and version),
     /// and the EIP-55 spellings of the asset and the payee.
-    private func spelled(_ offer: Offer) -> (asset: Asset?, address: String, payTo: String) {
+    func spelled(_ offer: Offer) -> (asset: Asset?, address: String, payTo: String) {
         let asset = assets[AssetKey(network: offer.network, address: offer.asset)]
         return (asset, asset.flatMap { checksums.checksummed($0.address) } ?? offer.asset, checksums.checksummed(offer.payTo) ?? offer.payTo)
     }
