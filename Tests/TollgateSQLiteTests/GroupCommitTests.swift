@@ -97,5 +97,8 @@ import TollgateCore
         defer { database.remove() }
         let mode = try await database.store.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
         #expect(mode == 2)   // FULL
+        // The writer's page cache: 32 MiB (negative: KiB), where the random-key index leaves of recent requests stay.
+        let cache = try await database.store.write { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") }
+        #expect(cache == -32768)
     }
 }
