@@ -40,7 +40,7 @@ enum ReaderBench {
         var decoded = 0
         let start = ContinuousClock.now
         for _ in 0..<iterations where read() != nil { decoded += 1 }
-        precondition(decoded == iterations, "a reader refused the message it is timed on")
+        precondition(decoded == iterations, "a timed step gave nothing: a reader refused its message, or a writer wrote nothing")
         return Double((ContinuousClock.now - start).inNanoseconds) / Double(iterations)
     }
 }

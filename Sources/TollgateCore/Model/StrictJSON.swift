@@ -82,7 +82,7 @@ public enum StrictJSON {
             switch current {
             case UInt8(ascii: "{"): try object(depth: depth)
             case UInt8(ascii: "["): try array(depth: depth)
-            case UInt8(ascii: "\""): _ = try string()
+            case UInt8(ascii: "\""): try skipString()
             case UInt8(ascii: "t"): try literal("true")
             case UInt8(ascii: "f"): try literal("false")
             case UInt8(ascii: "n"): try literal("null")
@@ -194,11 +194,21 @@ public enum StrictJSON {
 
         /// The decoded UTF-8 of a string (escapes resolved), so two spellings of one key compare equal.
         mutating func string() throws -> [UInt8] {
-            if let plain = try plainString() {
-                guard plain.isASCII || String(validating: bytes[plain.range], as: UTF8.self) != nil else { throw fail() }
-                return Array(bytes[plain.range])
-            }
+            if let range = try checkedPlainString() { return Array(bytes[range]) }
             return try escapedString()
+        }
+
+        /// Past a string, checked as `string()` checks it, its contents not kept: a value this pass only validates (an
+        /// upstream answer `JSONFieldFilter` scans has many) costs no copy.
+        mutating func skipString() throws {
+            if try checkedPlainString() == nil { _ = try escapedString() }
+        }
+
+        /// `plainString()`, its contents checked to be UTF-8.
+        private mutating func checkedPlainString() throws -> Range<Int>? {
+            guard let plain = try plainString() else { return nil }
+            guard plain.isASCII || String(validating: bytes[plain.range], as: UTF8.self) != nil else { throw fail() }
+            return plain.range
         }
 
         /// The decoded text of a string, made once: a string without escapes (nearly all) is validated and copied in
