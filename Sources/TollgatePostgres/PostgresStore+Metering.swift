@@ -5,8 +5,7 @@ extension PostgresStore {
     public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
         let now = clock.nowMillis(), keys = auditKeys
         try await database.write { tx in
-            if let response { try await Self.storeResponse(response, key: key, ready: true, tx) }
-            try await Self.settleIntent(key, state: nil, transaction: nil, delivered: true, now: now, tx)
+            try await Self.settleIntent(key, state: nil, transaction: nil, delivered: true, now: now, with: .init(response: response), tx)
             if let metering { try await Self.record(metering, now: now, tx) }
             try await Self.append(events, tx, keys: keys)
         }

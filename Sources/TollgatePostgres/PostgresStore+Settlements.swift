@@ -10,16 +10,16 @@ extension PostgresStore {
         let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
         try await database.write { tx in
             let key = intent.key
-            // The intent and the claim's move to `settling` in one statement (one round trip under the write lock).
+            // The intent, the answer prepared before settling and the claim's move to `settling` in one statement (one
+            // round trip under the write lock).
             try await tx.execute("""
                 WITH intent AS (
                     INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
                     VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(intent.correlationId), \(json), \(intent.createdAtMillis), \(now))
                     ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
-                )
+                )\(ctes: AlsoWritten(response: intent.response, ready: false), key: key)
                 UPDATE reservation SET state = 'settling', updated_at = \(now) WHERE \(row: key)
                 """)
-            if let response = intent.response { try await Self.storeResponse(response, key: key, ready: false, tx) }
             try await Self.append(events, tx, keys: keys)
         }
     }
@@ -88,10 +88,11 @@ extension PostgresStore {
 
     /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome, the reservation takes
     /// `state` (when given) and the flow's held spend moves to `holds` (when given; not `released`, which gives amounts
-    /// back: `endHolds`), all in one statement, one round trip under the write lock. Returns the reservation's flow.
+    /// back: `endHolds`), and what `also` writes, all in one statement, one round trip under the write lock. Returns the
+    /// reservation's flow.
     @discardableResult
     static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
-                             holds: SpendHolds.State? = nil, _ tx: PostgresTransaction) async throws -> String? {
+                             holds: SpendHolds.State? = nil, with also: AlsoWritten = .init(), _ tx: PostgresTransaction) async throws -> String? {
         precondition(holds != .released, "released holds give their amounts back: endHolds")
         let outcome = StoreRetention.intentOutcome(state)?.rawValue, next = state?.rawValue, held = holds?.rawValue
         return try await tx.value("""
@@ -105,7 +106,7 @@ extension PostgresStore {
             ), holds AS (
                 UPDATE spend_hold SET state = \(held) WHERE \(held)::text IS NOT NULL AND state = 'held'
                   AND correlation_id = (SELECT correlation_id FROM claim)
-            )
+            )\(ctes: also, key: key)
             SELECT correlation_id FROM claim
             """, as: String.self)
     }

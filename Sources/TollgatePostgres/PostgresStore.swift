@@ -113,22 +113,19 @@ public struct PostgresStore: GatewayStore {
                        metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
         let now = clock.nowMillis(), keys = auditKeys
         try await database.write { tx in
-            if let response { try await Self.storeResponse(response, key: key, ready: true, tx) }
             // Money may still move while the outcome is open: then the hold is kept. A hold that ends without giving
             // money back ends in the same statement as the claim; a released one gives its amount back to its bucket.
+            // The answer, the ledger row and plain usage (no package bought) go in that statement too: one round trip
+            // under the write lock instead of four. One authorization, one ledger row: a settlement recorded twice (two
+            // resolutions racing) is recorded once.
             let holds = SpendHolds.afterFinish(state)
-            let flow = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now,
-                                                   holds: holds == .released ? nil : holds, tx)
-            if let flow, holds == .released { try await Self.endHolds(flow, as: .released, tx) }
-            // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
-            // Its usage goes in the same statement when it is plain usage (no package bought).
             var metering = state == .settled ? metering : nil
-            if let payment, let usage = metering?.usage, metering?.grant == nil {
-                try await tx.execute("WITH paid AS (\(paymentInsert: payment)) \(usageInsert: usage)")
-                metering = nil
-            } else if let payment {
-                try await tx.execute("\(paymentInsert: payment)")
-            }
+            let usage = payment != nil && metering?.grant == nil ? metering?.usage : nil
+            if usage != nil { metering = nil }
+            let flow = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now,
+                                                   holds: holds == .released ? nil : holds,
+                                                   with: .init(response: response, payment: payment, usage: usage), tx)
+            if let flow, holds == .released { try await Self.endHolds(flow, as: .released, tx) }
             if let metering { try await Self.record(metering, now: now, tx) }
             try await Self.append(events, tx, keys: keys)
         }
@@ -240,21 +237,6 @@ public struct PostgresStore: GatewayStore {
 
     // MARK: responses
 
-    /// `ready: false` keeps an answer prepared before settlement out of reach until the payment is known to have settled.
-    static func storeResponse(_ response: StoredResponse, key: ProofKey, ready: Bool, _ tx: PostgresTransaction) async throws {
-        let headers = response.headersJSON
-        try await tx.execute("""
-            INSERT INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
-                                       expires_at, ready, payment_identifier)
-            VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(response.correlationId), \(response.clientId), \(response.request),
-                    \(response.status), \(headers), \(Data(response.body)), \(response.expiresAt), \(ready), \(response.paymentIdentifier))
-            ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET
-                correlation_id = excluded.correlation_id, client_id = excluded.client_id, request = excluded.request, status = excluded.status,
-                headers = excluded.headers, body = excluded.body, expires_at = excluded.expires_at, ready = excluded.ready,
-                payment_identifier = excluded.payment_identifier
-            """)
-    }
-
     static func storedResponse(_ key: ProofKey, readyOnly: Bool, now unixSeconds: Int64?, _ tx: PostgresTransaction) async throws -> StoredResponse? {
         guard let row = try await tx.row("""
             SELECT * FROM paid_response WHERE \(row: key) AND expires_at >= \(unixSeconds ?? Int64.min) AND (ready OR NOT \(readyOnly))
@@ -279,6 +261,18 @@ public struct PostgresStore: GatewayStore {
 
     // MARK: SQL helpers
 
+    /// Writes to other tables that ride in one statement of the store (a `WITH` each, `ctes`): fewer round trips while
+    /// the write lock is held. PostgreSQL runs every data-modifying `WITH` once, to completion, whether or not the
+    /// statement reads it; none of these reads what another writes.
+    struct AlsoWritten {
+        /// The answer to keep for the proof; `ready: false` while its settlement is not known.
+        var response: StoredResponse?
+        var ready = true
+        /// The ledger row (kept once per authorization) and plain usage (kept once per flow).
+        var payment: PaymentRecord?
+        var usage: UsageEvent?
+    }
+
     /// `('a', 'b')` for an SQL `IN`: states are fixed identifiers, never client input.
     static func sqlList(_ states: Set<Reservation.State>) -> String {
         "(" + states.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ") + ")"
@@ -286,6 +280,53 @@ public struct PostgresStore: GatewayStore {
 }
 
 extension PostgresQuery.StringInterpolation {
+    /// The answer kept for a proof, replacing one prepared before (one statement, which may stand in a `WITH`).
+    /// `ready: false` keeps an answer prepared before settlement out of reach until the payment is known to have settled.
+    mutating func appendInterpolation(responseUpsert response: StoredResponse, key: ProofKey, ready: Bool) throws {
+        appendLiteral("""
+            INSERT INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
+                                       expires_at, ready, payment_identifier) VALUES (
+            """)
+        let values: [any PostgresNonThrowingEncodable] = [
+            key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request, response.status,
+            response.headersJSON,
+        ]
+        appendList(values)
+        appendLiteral(", ")
+        try appendInterpolation(Data(response.body))
+        appendLiteral(", ")
+        appendInterpolation(response.expiresAt)
+        appendLiteral(", ")
+        appendInterpolation(ready)
+        appendLiteral(", ")
+        appendInterpolation(response.paymentIdentifier)
+        appendLiteral("""
+            ) ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET
+                correlation_id = excluded.correlation_id, client_id = excluded.client_id, request = excluded.request, status = excluded.status,
+                headers = excluded.headers, body = excluded.body, expires_at = excluded.expires_at, ready = excluded.ready,
+                payment_identifier = excluded.payment_identifier
+            """)
+    }
+
+    /// `, name AS (statement)` for each write of `also`: writes to other tables that ride in the caller's statement.
+    mutating func appendInterpolation(ctes also: PostgresStore.AlsoWritten, key: ProofKey) throws {
+        if let response = also.response {
+            appendLiteral(", stored AS (")
+            try appendInterpolation(responseUpsert: response, key: key, ready: also.ready)
+            appendLiteral(")")
+        }
+        if let payment = also.payment {
+            appendLiteral(", paid AS (")
+            appendInterpolation(paymentInsert: payment)
+            appendLiteral(")")
+        }
+        if let usage = also.usage {
+            appendLiteral(", used AS (")
+            appendInterpolation(usageInsert: usage)
+            appendLiteral(")")
+        }
+    }
+
     /// `network = $n AND asset = $n+1 AND payer = … AND nonce = …`: one proof's row, its key bound as parameters.
     /// `table` qualifies the columns (`i.network`) in a join.
     /// The ledger row of a settled payment, unless the authorization already has one.

@@ -153,6 +153,25 @@ public enum StoreConformance {
         #expect(try await store.openSettlement(key(2))?.intent.response?.correlationId == "tg_b")
         try await store.resolveSettlement(key(2), outcome: .settled, delivered: true, events: [])
         #expect(try await store.storedResponse(key(2), now: 0)?.correlationId == "tg_b")
+        // The paid path: the answer prepared with the intent, then kept by `finish` with the ledger row and usage (one
+        // statement on PostgreSQL): served once finished, one row of each.
+        #expect(try await store.reserve(reservation(key(3), "tg_c"), events: []) == .reserved)
+        try await store.recordSettlementIntent(intent(key(3), "tg_c", response: response("tg_c")), events: [])
+        #expect(try await store.storedResponse(key(3), now: 0) == nil)
+        try await store.finish(key(3), state: .settled, payment: payment(key(3), "tg_c"), response: response("tg_c"),
+                               metering: MeteringRecord(usage: usageEvent("tg_c", quantity: 1)), delivered: true, events: [])
+        #expect(try await store.storedResponse(key(3), now: 0)?.correlationId == "tg_c")
+        #expect(try await store.payments(correlationId: "tg_c").count == 1)
+        #expect(try await store.openSettlement(key(3))?.outcome == .settled)
+        // `settle: before`: settled first, the answer kept when it is delivered.
+        #expect(try await store.reserve(reservation(key(4), "tg_d"), events: []) == .reserved)
+        try await store.recordSettlementIntent(intent(key(4), "tg_d"), events: [])
+        try await store.finish(key(4), state: .settled, payment: payment(key(4), "tg_d"), response: nil, metering: nil, delivered: false, events: [])
+        #expect(try await store.storedResponse(key(4), now: 0) == nil)
+        #expect(try await store.openSettlement(key(4))?.delivered == false)
+        try await store.recordDelivery(key(4), response: response("tg_d"), metering: nil, events: [])
+        #expect(try await store.storedResponse(key(4), now: 0)?.correlationId == "tg_d")
+        #expect(try await store.openSettlement(key(4))?.delivered == true)
     }
 
     static func ledger(_ open: Factory) async throws {
