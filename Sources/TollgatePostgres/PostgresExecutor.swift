@@ -56,8 +56,7 @@ struct PostgresExecutor: Sendable {
         defer { if probe { monitor.probeEnded() } }
         do {
             return try await bounded {
-                try await client.withConnection { connection in
-                    let transaction = PostgresTransaction(connection: connection, logger: logger)
+                try await PostgresTransaction.leased(from: client, logger: logger) { transaction in
                     guard snapshot else { return try await body(transaction) }
                     try await transaction.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     do {

@@ -107,11 +107,10 @@ final class PostgresGroupCommitter: Sendable {
     /// One transaction over `batch`; the index of the write that failed (then nothing was committed) when writes are
     /// not `isolated`, nil when the transaction committed.
     private func transaction(_ batch: [Job], isolated: Bool, unless abandoned: Latch) async throws -> Int? {
-        try await client.withConnection { connection in
-            let transaction = PostgresTransaction(connection: connection, logger: logger, audit: PendingAudit())
+        try await PostgresTransaction.leased(from: client, logger: logger, audit: PendingAudit()) { transaction in
             try await transaction.execute("BEGIN")
             do {
-                try await transaction.execute("SELECT pg_advisory_xact_lock(\(lockKey))")
+                _ = try await transaction.run(WriteLockStatement(key: lockKey))
                 guard !abandoned.isTripped else { throw CancellationError() }
                 for (index, job) in batch.enumerated() {
                     if isolated {

@@ -73,11 +73,11 @@ extension PostgresStore {
     /// The hash events are chained to and the last seq used: as the transaction's last append left them, otherwise read.
     static func auditHead(_ tx: PostgresTransaction) async throws -> (hash: String, seq: Int64) {
         if let head = tx.audit?.head { return head }
-        guard let head = try await tx.row("""
-            SELECT (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) AS hash,
-                   GREATEST((SELECT MAX(seq) FROM audit_event), (SELECT seq FROM audit_sequence WHERE id = 1), 0) AS seq
-            """) else { throw TollgateError(.storeUnavailable, "PostgreSQL returned no audit chain head") }
-        return (try head.get("hash", as: String?.self) ?? AuditChain.genesis, try head.get("seq", as: Int64.self))
+        guard let head = try await tx.run(AuditHeadStatement()).first else {
+            throw TollgateError(.storeUnavailable, "PostgreSQL returned no audit chain head")
+        }
+        let (hash, seq) = try head.decode((String?, Int64).self)
+        return (hash ?? AuditChain.genesis, seq)
     }
 
     // MARK: reading

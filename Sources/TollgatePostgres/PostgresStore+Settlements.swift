@@ -9,17 +9,9 @@ extension PostgresStore {
         stored.response = nil
         let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
         try await database.write { tx in
-            let key = intent.key
             // The intent, the answer prepared before settling and the claim's move to `settling` in one statement (one
             // round trip under the write lock).
-            try await tx.execute("""
-                WITH intent AS (
-                    INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
-                    VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(intent.correlationId), \(json), \(intent.createdAtMillis), \(now))
-                    ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
-                )\(ctes: AlsoWritten(response: intent.response, ready: false), key: key)
-                UPDATE reservation SET state = 'settling', updated_at = \(now) WHERE \(row: key)
-                """)
+            _ = try await tx.run(IntentStatement(intent: intent, json: json, now: now))
             try await Self.append(events, tx, keys: keys)
         }
     }
@@ -94,21 +86,10 @@ extension PostgresStore {
     static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
                              holds: SpendHolds.State? = nil, with also: AlsoWritten = .init(), _ tx: PostgresTransaction) async throws -> String? {
         precondition(holds != .released, "released holds give their amounts back: endHolds")
-        let outcome = StoreRetention.intentOutcome(state)?.rawValue, next = state?.rawValue, held = holds?.rawValue
-        return try await tx.value("""
-            WITH intent AS (
-                UPDATE settlement_intent SET outcome = COALESCE(\(outcome), outcome), tx = COALESCE(NULLIF(\(transaction), ''), tx),
-                                             delivered = delivered OR \(delivered), updated_at = \(now)
-                WHERE \(row: key)
-            ), claim AS (
-                UPDATE reservation SET state = COALESCE(\(next), state), updated_at = CASE WHEN \(next)::text IS NULL THEN updated_at ELSE \(now) END
-                WHERE \(row: key) RETURNING correlation_id
-            ), holds AS (
-                UPDATE spend_hold SET state = \(held) WHERE \(held)::text IS NOT NULL AND state = 'held'
-                  AND correlation_id = (SELECT correlation_id FROM claim)
-            )\(ctes: also, key: key)
-            SELECT correlation_id FROM claim
-            """, as: String.self)
+        let rows = try await tx.run(SettleIntentStatement(
+            key: key, outcome: StoreRetention.intentOutcome(state)?.rawValue, transaction: transaction, delivered: delivered, now: now,
+            state: state?.rawValue, holds: holds?.rawValue, also: also))
+        return try rows.first?.decode(String?.self) ?? nil
     }
 
     static func openSettlement(_ row: PostgresRandomAccessRow, _ tx: PostgresTransaction) async throws -> OpenSettlement {

@@ -51,17 +51,7 @@ public struct PostgresStore: GatewayStore {
             }
             // The claim and its evidence in one statement (one round trip under the write lock): the evidence is kept
             // only when the claim was taken.
-            let inserted = try await tx.count("""
-                WITH claimed AS (
-                    INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at, owner)
-                    VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(reservation.correlationId), \(reservation.clientId),
-                            \(reservation.resource), \(reservation.validBefore), 'reserved', \(now), \(me))
-                    ON CONFLICT DO NOTHING RETURNING correlation_id, network, asset, payer, nonce
-                )
-                INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
-                SELECT correlation_id, network, asset, payer, nonce, \(reservation.offerToken), \(reservation.payload), \(now) FROM claimed
-                RETURNING 1
-                """)
+            let inserted = try await tx.run(ClaimStatement(reservation: reservation, now: now, owner: me)).count
             guard inserted == 1 else {
                 if let row = try await tx.row("SELECT correlation_id, state, owner, updated_at FROM reservation WHERE \(row: key)") {
                     let first: String = try row.get("correlation_id"), owner: String = try row.get("owner")
@@ -261,9 +251,9 @@ public struct PostgresStore: GatewayStore {
 
     // MARK: SQL helpers
 
-    /// Writes to other tables that ride in one statement of the store (a `WITH` each, `ctes`): fewer round trips while
-    /// the write lock is held. PostgreSQL runs every data-modifying `WITH` once, to completion, whether or not the
-    /// statement reads it; none of these reads what another writes.
+    /// Writes to other tables that ride in `SettleIntentStatement` (a `WITH` each): fewer round trips while the write
+    /// lock is held. PostgreSQL runs every data-modifying `WITH` once, to completion, whether or not the statement reads
+    /// it; none of these reads what another writes.
     struct AlsoWritten {
         /// The answer to keep for the proof; `ready: false` while its settlement is not known.
         var response: StoredResponse?
@@ -280,53 +270,6 @@ public struct PostgresStore: GatewayStore {
 }
 
 extension PostgresQuery.StringInterpolation {
-    /// The answer kept for a proof, replacing one prepared before (one statement, which may stand in a `WITH`).
-    /// `ready: false` keeps an answer prepared before settlement out of reach until the payment is known to have settled.
-    mutating func appendInterpolation(responseUpsert response: StoredResponse, key: ProofKey, ready: Bool) throws {
-        appendLiteral("""
-            INSERT INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
-                                       expires_at, ready, payment_identifier) VALUES (
-            """)
-        let values: [any PostgresNonThrowingEncodable] = [
-            key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request, response.status,
-            response.headersJSON,
-        ]
-        appendList(values)
-        appendLiteral(", ")
-        try appendInterpolation(Data(response.body))
-        appendLiteral(", ")
-        appendInterpolation(response.expiresAt)
-        appendLiteral(", ")
-        appendInterpolation(ready)
-        appendLiteral(", ")
-        appendInterpolation(response.paymentIdentifier)
-        appendLiteral("""
-            ) ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET
-                correlation_id = excluded.correlation_id, client_id = excluded.client_id, request = excluded.request, status = excluded.status,
-                headers = excluded.headers, body = excluded.body, expires_at = excluded.expires_at, ready = excluded.ready,
-                payment_identifier = excluded.payment_identifier
-            """)
-    }
-
-    /// `, name AS (statement)` for each write of `also`: writes to other tables that ride in the caller's statement.
-    mutating func appendInterpolation(ctes also: PostgresStore.AlsoWritten, key: ProofKey) throws {
-        if let response = also.response {
-            appendLiteral(", stored AS (")
-            try appendInterpolation(responseUpsert: response, key: key, ready: also.ready)
-            appendLiteral(")")
-        }
-        if let payment = also.payment {
-            appendLiteral(", paid AS (")
-            appendInterpolation(paymentInsert: payment)
-            appendLiteral(")")
-        }
-        if let usage = also.usage {
-            appendLiteral(", used AS (")
-            appendInterpolation(usageInsert: usage)
-            appendLiteral(")")
-        }
-    }
-
     /// `network = $n AND asset = $n+1 AND payer = … AND nonce = …`: one proof's row, its key bound as parameters.
     /// `table` qualifies the columns (`i.network`) in a join.
     /// The ledger row of a settled payment, unless the authorization already has one.

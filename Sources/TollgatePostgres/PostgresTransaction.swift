@@ -13,11 +13,25 @@ struct PostgresTransaction {
     /// Audit events of a group commit's writes, appended together at its end (write transactions only, which hold the
     /// write lock): one statement for the batch instead of a head read and an insert per write.
     let audit: PendingAudit?
+    /// Tripped when a prepared statement failed: postgres-nio keeps a failed preparation's error for the connection's
+    /// life (every later run of that statement on it would fail the same way), so `leased` closes such a connection
+    /// once its transaction is over, and the pool opens a fresh one.
+    let retired = Latch()
 
     init(connection: PostgresConnection, logger: Logger, audit: PendingAudit? = nil) {
         self.connection = connection
         self.logger = logger
         self.audit = audit
+    }
+
+    /// Runs `body` on a connection leased from `client`; closes it afterwards if a prepared statement failed on it.
+    static func leased<Value: Sendable>(from client: PostgresClient, logger: Logger, audit: PendingAudit? = nil,
+                                        _ body: (PostgresTransaction) async throws -> Value) async throws -> Value {
+        try await client.withConnection { connection in
+            let transaction = PostgresTransaction(connection: connection, logger: logger, audit: audit)
+            defer { if transaction.retired.isTripped { connection.close().whenComplete { _ in } } }
+            return try await body(transaction)
+        }
     }
 
     /// Runs a statement and discards what it returns.
@@ -28,6 +42,18 @@ struct PostgresTransaction {
     /// Runs a statement and counts the rows it returned: with `RETURNING 1`, the rows it changed.
     func count(_ query: PostgresQuery) async throws -> Int {
         try await connection.query(query, logger: logger).collect().count
+    }
+
+    /// Runs a prepared statement (`PreparedWrite`: parsed and planned once per connection) and returns its rows.
+    func run<Statement: PreparedWrite>(_ statement: Statement) async throws -> [PostgresRow] {
+        do {
+            var rows: [PostgresRow] = []
+            for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        } catch {
+            _ = retired.trip()
+            throw error
+        }
     }
 
     /// Every row, by column name.

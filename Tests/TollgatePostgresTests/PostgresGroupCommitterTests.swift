@@ -97,4 +97,34 @@ struct PostgresGroupCommitterTests {
         #expect(report.events == 30)
         #expect(try await store.auditSequenceValue() == 30)
     }
+
+    /// A statement the test prepares on a table that may not exist yet.
+    struct Probe: PreparedWrite {
+        static let text = PreparedText { p in "INSERT INTO probed (value) VALUES (\(p(.int8)))" }
+        let value: Int
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings()
+            bindings.append(value)
+            return bindings
+        }
+    }
+
+    @Test("a statement that could not be prepared does not poison its connection: once the cause is gone, it runs")
+    func aFailedPreparationRetiresItsConnection() async throws {
+        // One connection, so every write gets the connection the failed preparation was made on unless it was retired.
+        try await TestDatabase.withFresh(poolSize: 1) { client, _ in
+            let committer = PostgresGroupCommitter(client: client, logger: TestDatabase.logger, lockKey: 42, timeout: .seconds(30))
+            await #expect(throws: (any Error).self) {
+                try await committer.write { tx in _ = try await tx.run(Probe(value: 1)) }
+            }
+            try await client.query("CREATE TABLE probed (value INT PRIMARY KEY)", logger: TestDatabase.logger)
+            for value in 2...4 {
+                try await committer.write { tx in _ = try await tx.run(Probe(value: value)) }
+            }
+            let kept = try await client.query("SELECT value FROM probed ORDER BY value", logger: TestDatabase.logger)
+                .collect().map { try $0.decode(Int.self) }
+            #expect(kept == [2, 3, 4])
+        }
+    }
 }

@@ -1,0 +1,156 @@
+import PostgresNIO
+import TollgateCore
+
+// The statements every paid request runs under the write lock, prepared once per connection (`PreparedWrite`).
+
+/// The write lock of a group commit (`PostgresGroupCommitter`), held until its transaction ends.
+struct WriteLockStatement: PreparedWrite {
+    static let text = PreparedText { p in "SELECT pg_advisory_xact_lock(\(p(.int8)))" }
+    let key: Int64
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        bindings.append(key)
+        return bindings
+    }
+}
+
+/// The hash events are chained to and the last seq used (`hash`, `seq`).
+struct AuditHeadStatement: PreparedWrite {
+    static let text = PreparedText { _ in
+        """
+        SELECT (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) AS hash,
+               GREATEST((SELECT MAX(seq) FROM audit_event), (SELECT seq FROM audit_sequence WHERE id = 1), 0) AS seq
+        """
+    }
+
+    func makeBindings() -> PostgresBindings { PostgresBindings() }
+}
+
+/// `reserve`: the claim and its evidence in one statement, the evidence kept only when the claim was taken (then it
+/// returns one row).
+struct ClaimStatement: PreparedWrite {
+    static let text = PreparedText { p in
+        let key = p.key()
+        let correlationId = p(.text), clientId = p(.text), resource = p(.text), validBefore = p(.int8), now = p(.int8), owner = p(.text)
+        let offerToken = p(.text), payload = p(.text)
+        return """
+            WITH claimed AS (
+                INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at, owner)
+                VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(correlationId), \(clientId), \(resource), \(validBefore),
+                        'reserved', \(now), \(owner))
+                ON CONFLICT DO NOTHING RETURNING correlation_id, network, asset, payer, nonce
+            )
+            INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
+            SELECT correlation_id, network, asset, payer, nonce, \(offerToken), \(payload), \(now) FROM claimed
+            RETURNING 1
+            """
+    }
+
+    let reservation: Reservation
+    let now: Int64
+    let owner: String
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 12)
+        bindings.append(key: reservation.key)
+        for text in [reservation.correlationId, reservation.clientId, reservation.resource] { bindings.append(text) }
+        bindings.append(reservation.validBefore)
+        bindings.append(now)
+        bindings.append(owner)
+        bindings.append(reservation.offerToken)
+        bindings.append(reservation.payload)
+        return bindings
+    }
+}
+
+/// `recordSettlementIntent`: the intent, the answer prepared before settling (not ready) and the claim's move to
+/// `settling`.
+struct IntentStatement: PreparedWrite {
+    static let text = PreparedText { p in
+        let key = p.key()
+        let correlationId = p(.text), intent = p(.text), createdAt = p(.int8), now = p(.int8)
+        let stored = p.responseUpsert(key)
+        return """
+            WITH intent AS (
+                INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
+                VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(correlationId), \(intent), \(createdAt), \(now))
+                ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
+            ), stored AS (
+            \(stored)
+            )
+            UPDATE reservation SET state = 'settling', updated_at = \(now) WHERE \(key.matches)
+            """
+    }
+
+    let intent: SettlementIntent
+    /// The intent as stored (without its response, which has its own row).
+    let json: String
+    let now: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 18)
+        bindings.append(key: intent.key)
+        bindings.append(intent.correlationId)
+        bindings.append(json)
+        bindings.append(intent.createdAtMillis)
+        bindings.append(now)
+        try bindings.append(response: intent.response, ready: false)
+        return bindings
+    }
+}
+
+/// `finish` and `recordDelivery` (`PostgresStore.settleIntent`): the intent takes the outcome, the claim its state (when
+/// given), the flow's held spend its state (when given), and the answer, the ledger row and plain usage are kept (each
+/// when given). Returns the claim's flow.
+struct SettleIntentStatement: PreparedWrite {
+    static let text = PreparedText { p in
+        let key = p.key()
+        let outcome = p(.text), transaction = p(.text), delivered = p(.bool), now = p(.int8), state = p(.text), holds = p(.text)
+        let stored = p.responseUpsert(key), paid = p.paymentInsert(), used = p.usageInsert()
+        return """
+            WITH intent AS (
+                UPDATE settlement_intent SET outcome = COALESCE(\(outcome), outcome), tx = COALESCE(NULLIF(\(transaction), ''), tx),
+                                             delivered = delivered OR \(delivered), updated_at = \(now)
+                WHERE \(key.matches)
+            ), claim AS (
+                UPDATE reservation SET state = COALESCE(\(state), state), updated_at = CASE WHEN \(state) IS NULL THEN updated_at ELSE \(now) END
+                WHERE \(key.matches) RETURNING correlation_id
+            ), holds AS (
+                UPDATE spend_hold SET state = \(holds) WHERE \(holds) IS NOT NULL AND state = 'held'
+                  AND correlation_id = (SELECT correlation_id FROM claim)
+            ), stored AS (
+            \(stored)
+            ), paid AS (
+            \(paid)
+            ), used AS (
+            \(used)
+            )
+            SELECT correlation_id FROM claim
+            """
+    }
+
+    let key: ProofKey
+    let outcome: String?
+    let transaction: String?
+    let delivered: Bool
+    let now: Int64
+    let state: String?
+    let holds: String?
+    let also: PostgresStore.AlsoWritten
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 48)
+        bindings.append(key: key)
+        bindings.append(outcome)
+        bindings.append(transaction)
+        bindings.append(delivered)
+        bindings.append(now)
+        bindings.append(state)
+        bindings.append(holds)
+        try bindings.append(response: also.response, ready: also.ready)
+        bindings.append(payment: also.payment)
+        bindings.append(usage: also.usage)
+        return bindings
+    }
+}
