@@ -2,7 +2,7 @@
 /// whole schema of the SQLite store at its v9 (SQLiteStore+Migrations.swift); later versions follow it one by one.
 public enum PostgresMigrations {
     /// Every migration, oldest first.
-    public static let all: [PostgresMigration] = [v1Schema, v2SharedInstances, v3AuditLookupColumns]
+    public static let all: [PostgresMigration] = [v1Schema, v2SharedInstances, v3AuditLookupColumns, v4UnusedPayerIndex]
 
     /// The tables every `GatewayStore` operation reads and writes.
     public static let tables: [String] = [
@@ -200,5 +200,11 @@ public enum PostgresMigrations {
         "CREATE INDEX audit_event_payer ON audit_event (payer) WHERE payer IS NOT NULL",
         "CREATE INDEX audit_event_nonce ON audit_event (nonce) WHERE nonce IS NOT NULL",
         "CREATE INDEX audit_event_transaction ON audit_event (tx) WHERE tx IS NOT NULL",
+    ])
+
+    /// Every lookup of a payment by payer folds case (`payment_payer_lower`) and the ledger's once-per-authorization
+    /// check uses `payment_nonce`: the plain payer index only cost an entry per settled payment, under the write lock.
+    static let v4UnusedPayerIndex = PostgresMigration(version: "4-unused-payer-index", statements: [
+        "DROP INDEX IF EXISTS payment_payer",
     ])
 }

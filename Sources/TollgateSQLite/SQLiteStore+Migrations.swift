@@ -102,6 +102,11 @@ extension SQLiteStore {
         }
         migrator.registerMigration("v10-append-order", migrate: migrateToAppendOrder)
         migrator.registerMigration("v11-audit-lookup-columns", migrate: migrateAuditLookupColumns)
+        // Every lookup of a payment by payer folds case (`payment_payer_lower`); the ledger's once-per-authorization
+        // check uses `payment_nonce`. The plain payer index only cost a random-key entry per settled payment.
+        migrator.registerMigration("v12-unused-payer-index") { db in
+            try db.execute(sql: "DROP INDEX IF EXISTS payment_payer")
+        }
         return migrator
     }
 

@@ -17,6 +17,13 @@ struct PostgresMigratorTests {
             let tables = try await TestDatabase.tables(client)
             #expect(tables == (PostgresMigrations.tables + ["tollgate_migrations"]).sorted())
             #expect(try await PostgresMigrator.appliedVersions(client: client, logger: TestDatabase.logger) == applied)
+            // The payment table is indexed for its lookups only (`4-unused-payer-index`).
+            var indexes: [String] = []
+            for try await name in try await client.query(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'payment' ORDER BY indexname", logger: TestDatabase.logger).decode(String.self) {
+                indexes.append(name)
+            }
+            #expect(indexes == ["payment_client", "payment_correlation", "payment_nonce", "payment_payer_lower", "payment_pkey", "payment_tx"])
         }
     }
 

@@ -144,4 +144,19 @@ import TollgateStoreConformance
         #expect(recorded.first?.seq == 4 && recorded.first?.previousHash == AuditChain.hash(previous: AuditChain.hash(previous: AuditChain.hash(
             previous: AuditChain.genesis, event: earlier[0]), event: earlier[1]), event: earlier[2]))
     }
+
+    @Test("the payment table is indexed for its lookups only: payers by folded case, the ledger's single-row check by nonce")
+    func paymentsAreIndexedForTheirLookupsOnly() async throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: path)
+        let (indexes, plan) = try await store.writer.read { db in
+            (try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'payment' AND sql IS NOT NULL ORDER BY name"),
+             try Row.fetchAll(db, sql: """
+                EXPLAIN QUERY PLAN SELECT 1 FROM payment WHERE network = 'n' AND asset = 'a' AND payer = 'p' AND nonce = 'x'
+                """).map { $0["detail"] as String }.joined(separator: "; "))
+        }
+        #expect(!indexes.contains("payment_payer"))
+        #expect(indexes.contains("payment_payer_lower") && indexes.contains("payment_nonce"))
+        #expect(plan.contains("payment_nonce"), "\(plan)")
+    }
 }
