@@ -27,6 +27,64 @@ struct AuditHeadStatement: PreparedWrite {
     func makeBindings() -> PostgresBindings { PostgresBindings() }
 }
 
+/// Audit events appended in one statement whatever their number: one array per column, unnested in order, and the
+/// sequence raised to the last seq. PostgreSQL arrays sent by postgres-nio hold no NULL, so the six optional columns
+/// are written as empty strings with a bit per column set in `absent`.
+struct AuditInsertStatement: PreparedWrite {
+    static let text = PreparedText { p in
+        let columns = [p(.int8Array), p(.textArray), p(.int8Array), p(.textArray), p(.textArray), p(.textArray), p(.textArray), p(.textArray),
+                       p(.textArray), p(.textArray), p(.textArray), p(.textArray), p(.textArray), p(.textArray), p(.int4Array)]
+        let last = p(.int8)
+        return """
+            WITH appended AS (
+                INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash,
+                                         payer, nonce, tx)
+                SELECT seq, correlation_id, time_ms, stage, outcome, CASE WHEN absent & 1 = 0 THEN reason END,
+                       CASE WHEN absent & 2 = 0 THEN client_id END, CASE WHEN absent & 4 = 0 THEN resource END, details, prev_hash, hash,
+                       CASE WHEN absent & 8 = 0 THEN payer END, CASE WHEN absent & 16 = 0 THEN nonce END, CASE WHEN absent & 32 = 0 THEN tx END
+                FROM unnest(\(columns.joined(separator: ", ")))
+                  AS e(seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash, payer, nonce, tx, absent)
+            )
+            UPDATE audit_sequence SET seq = GREATEST(seq, \(last)) WHERE id = 1
+            """
+    }
+
+    private var seqs: [Int64] = [], times: [Int64] = [], absent: [Int32] = []
+    /// correlation id, stage, outcome, reason, client, resource, details, previous hash, hash, payer, nonce, transaction.
+    private var texts: [[String]] = Array(repeating: [], count: 12)
+
+    init(capacity: Int) {
+        seqs.reserveCapacity(capacity)
+        times.reserveCapacity(capacity)
+        absent.reserveCapacity(capacity)
+        for index in texts.indices { texts[index].reserveCapacity(capacity) }
+    }
+
+    mutating func append(_ event: AuditEvent, seq: Int64, previous: String, hash: String) {
+        let lookup = event.lookupKeys
+        let optional = [event.reason, event.clientId, event.resource, lookup.payer, lookup.nonce, lookup.transaction]
+        var bits: Int32 = 0
+        for (bit, value) in optional.enumerated() where value == nil { bits |= 1 << bit }
+        seqs.append(seq)
+        times.append(event.timeMillis)
+        absent.append(bits)
+        let values = [event.correlationId, event.stage.rawValue, event.outcome.rawValue] + optional[0..<3].map { $0 ?? "" }
+            + [AuditEvent.detailsJSON(event.details), previous, hash] + optional[3...].map { $0 ?? "" }
+        for (index, value) in values.enumerated() { texts[index].append(value) }
+    }
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 16)
+        bindings.append(seqs)
+        bindings.append(texts[0])
+        bindings.append(times)
+        for column in texts[1...] { bindings.append(column) }
+        bindings.append(absent)
+        bindings.append(seqs.last ?? 0)
+        return bindings
+    }
+}
+
 /// `reserve`: the claim and its evidence in one statement, the evidence kept only when the claim was taken (then it
 /// returns one row).
 struct ClaimStatement: PreparedWrite {

@@ -32,40 +32,15 @@ extension PostgresStore {
         var (previous, seq) = try await auditHead(tx)
         // One statement per thousand events (and the sequence with them), not a round trip per event.
         for start in stride(from: events.startIndex, to: events.endIndex, by: 1000) {
-            var rows: [String] = []
-            var binds = PostgresBindings(capacity: 14_001)
+            var rows = AuditInsertStatement(capacity: min(1000, events.endIndex - start))
             for event in events[start..<min(start + 1000, events.endIndex)] {
                 seq += 1
                 let hash = keys.map { AuditChain.keyedHash(previous: previous, seq: seq, event: event, key: $0.current) }
                     ?? AuditChain.hash(previous: previous, event: event)
-                let first = binds.count + 1
-                rows.append("(" + (first..<first + 14).map { "$\($0)" }.joined(separator: ", ") + ")")
-                binds.append(seq)
-                binds.append(event.correlationId)
-                binds.append(event.timeMillis)
-                binds.append(event.stage.rawValue)
-                binds.append(event.outcome.rawValue)
-                binds.append(event.reason)
-                binds.append(event.clientId)
-                binds.append(event.resource)
-                binds.append(AuditEvent.detailsJSON(event.details))
-                binds.append(previous)
-                binds.append(hash)
-                let lookup = event.lookupKeys
-                binds.append(lookup.payer)
-                binds.append(lookup.nonce)
-                binds.append(lookup.transaction)
+                rows.append(event, seq: seq, previous: previous, hash: hash)
                 previous = hash
             }
-            binds.append(seq)
-            try await tx.execute(PostgresQuery(unsafeSQL: """
-                WITH appended AS (
-                    INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash,
-                                             payer, nonce, tx)
-                    VALUES \(rows.joined(separator: ", "))
-                )
-                UPDATE audit_sequence SET seq = GREATEST(seq, $\(binds.count)) WHERE id = 1
-                """, binds: binds))
+            _ = try await tx.run(rows)
         }
         tx.audit?.appended(hash: previous, seq: seq)
     }
