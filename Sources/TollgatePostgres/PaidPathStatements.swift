@@ -206,9 +206,21 @@ struct SettleIntentStatement: PreparedWrite {
         bindings.append(now)
         bindings.append(state)
         bindings.append(holds)
-        try bindings.append(response: also.response, ready: also.ready)
+        try bindings.append(response: also.response, ready: true)
         bindings.append(payment: also.payment)
         bindings.append(usage: also.usage)
+        return bindings
+    }
+}
+
+/// A usage row of a package purchase or a prepaid request (plain paid usage rides in `SettleIntentStatement`).
+struct UsageInsertStatement: PreparedWrite {
+    static let text = PreparedText { p in p.usageInsert() }
+    let usage: UsageEvent
+
+    func makeBindings() -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 12)
+        bindings.append(usage: usage)
         return bindings
     }
 }

@@ -83,7 +83,7 @@ extension PostgresStore {
     }
 
     static func insert(_ usage: UsageEvent, _ tx: PostgresTransaction) async throws {
-        try await tx.execute("\(usageInsert: usage)")
+        _ = try await tx.run(UsageInsertStatement(usage: usage))
     }
 
     public func usage(clientId: String?, fromMillis: Int64, toMillis: Int64) async throws -> [UsageSummary] {

@@ -255,9 +255,8 @@ public struct PostgresStore: GatewayStore {
     /// lock is held. PostgreSQL runs every data-modifying `WITH` once, to completion, whether or not the statement reads
     /// it; none of these reads what another writes.
     struct AlsoWritten {
-        /// The answer to keep for the proof; `ready: false` while its settlement is not known.
+        /// The answer to keep for the proof, ready to be served.
         var response: StoredResponse?
-        var ready = true
         /// The ledger row (kept once per authorization) and plain usage (kept once per flow).
         var payment: PaymentRecord?
         var usage: UsageEvent?
@@ -272,53 +271,6 @@ public struct PostgresStore: GatewayStore {
 extension PostgresQuery.StringInterpolation {
     /// `network = $n AND asset = $n+1 AND payer = … AND nonce = …`: one proof's row, its key bound as parameters.
     /// `table` qualifies the columns (`i.network`) in a join.
-    /// The ledger row of a settled payment, unless the authorization already has one.
-    mutating func appendInterpolation(paymentInsert payment: PaymentRecord) {
-        appendLiteral("""
-            INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
-                                 unit, quantity, settled_at, body_sha256) SELECT
-            """ + " ")
-        let values: [any PostgresNonThrowingEncodable] = [
-            payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee, payment.amount, payment.nonce,
-            payment.transaction, payment.clientId, payment.resource, payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256,
-        ]
-        appendList(values)
-        appendLiteral(" WHERE NOT EXISTS (SELECT 1 FROM payment WHERE network = ")
-        appendInterpolation(payment.network)
-        appendLiteral(" AND asset = ")
-        appendInterpolation(payment.asset)
-        appendLiteral(" AND payer = ")
-        appendInterpolation(payment.payer)
-        appendLiteral(" AND nonce = ")
-        appendInterpolation(payment.nonce)
-        appendLiteral(")")
-    }
-
-    /// A usage row, kept once per flow.
-    mutating func appendInterpolation(usageInsert usage: UsageEvent) {
-        appendLiteral("""
-            INSERT INTO usage_event (correlation_id, client_id, payer, resource, unit, quantity, paid_quantity, source, amount, asset, at_ms) VALUES (
-            """)
-        let values: [any PostgresNonThrowingEncodable] = [
-            usage.correlationId, usage.clientId, usage.payer, usage.resource, usage.unit, usage.quantity, usage.paidQuantity, usage.source.rawValue,
-            usage.amount, usage.asset, usage.atMillis,
-        ]
-        appendList(values)
-        appendLiteral(") ON CONFLICT DO NOTHING")
-    }
-
-    /// Values as bound parameters, separated by commas.
-    private mutating func appendList(_ values: [any PostgresNonThrowingEncodable]) {
-        for (index, value) in values.enumerated() {
-            if index > 0 { appendLiteral(", ") }
-            appendBound(value)
-        }
-    }
-
-    private mutating func appendBound<Value: PostgresNonThrowingEncodable>(_ value: Value) {
-        appendInterpolation(value)
-    }
-
     mutating func appendInterpolation(row key: ProofKey, table: String = "") {
         let prefix = table.isEmpty ? "" : table + "."
         appendLiteral("\(prefix)network = ")
