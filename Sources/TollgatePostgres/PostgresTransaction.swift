@@ -13,9 +13,10 @@ struct PostgresTransaction {
     /// Audit events of a group commit's writes, appended together at its end (write transactions only, which hold the
     /// write lock): one statement for the batch instead of a head read and an insert per write.
     let audit: PendingAudit?
-    /// Tripped when a prepared statement failed: postgres-nio keeps a failed preparation's error for the connection's
-    /// life (every later run of that statement on it would fail the same way), so `leased` closes such a connection
-    /// once its transaction is over, and the pool opens a fresh one.
+    /// Tripped when a prepared statement failed in a way its preparation may have: postgres-nio keeps a failed
+    /// preparation's error for the connection's life (every later run of that statement on it would fail the same way,
+    /// without reaching the server), so `leased` closes such a connection once its transaction is over, and the pool
+    /// opens a fresh one.
     let retired = Latch()
 
     init(connection: PostgresConnection, logger: Logger, audit: PendingAudit? = nil) {
@@ -25,13 +26,29 @@ struct PostgresTransaction {
     }
 
     /// Runs `body` on a connection leased from `client`; closes it afterwards if a prepared statement failed on it.
+    /// The close is awaited before the connection goes back: a connection released while still closing would be
+    /// handed to the next lease (the committer's retry of the rest of a batch comes at once) and fail it.
     static func leased<Value: Sendable>(from client: PostgresClient, logger: Logger, audit: PendingAudit? = nil,
                                         _ body: (PostgresTransaction) async throws -> Value) async throws -> Value {
         try await client.withConnection { connection in
             let transaction = PostgresTransaction(connection: connection, logger: logger, audit: audit)
-            defer { if transaction.retired.isTripped { connection.close().whenComplete { _ in } } }
-            return try await body(transaction)
+            do {
+                let value = try await body(transaction)
+                if transaction.retired.isTripped { try? await connection.close() }
+                return value
+            } catch {
+                if transaction.retired.isTripped { try? await connection.close() }
+                throw error
+            }
         }
+    }
+
+    /// Whether a statement's failure leaves its connection fit for reuse: errors only running a statement raises
+    /// (a constraint, a deadlock or serialisation failure, bad data) never come from its preparation. Anything else
+    /// might have been raised by it (an unknown table, a lock timeout, a plan whose result type changed…).
+    static func keepsConnection(after error: any Error) -> Bool {
+        guard let state = PostgresExecutor.sqlState(error) else { return false }
+        return ["22", "23", "40"].contains(String(state.prefix(2)))
     }
 
     /// Runs a statement and discards what it returns.
@@ -51,7 +68,7 @@ struct PostgresTransaction {
             for try await row in try await connection.execute(statement, logger: logger) { rows.append(row) }
             return rows
         } catch {
-            _ = retired.trip()
+            if !Self.keepsConnection(after: error) { _ = retired.trip() }
             throw error
         }
     }

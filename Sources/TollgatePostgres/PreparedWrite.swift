@@ -2,11 +2,12 @@ import Foundation
 import PostgresNIO
 import TollgateCore
 
-/// A write statement PostgreSQL parses and plans once per connection instead of at every call: postgres-nio prepares it
-/// by name the first time a connection runs it, then sends only its parameters. The paid path's writes run while the
-/// cluster-wide write lock is held, so planning them at each call was lock time that every instance waited behind
-/// (on the benchmark machine 160 µs for `finish`'s statement, more than it took to run). The text is fixed: an optional
-/// part is switched on and off by a boolean parameter, never spliced in.
+/// A write statement PostgreSQL parses once per connection instead of at every call: postgres-nio prepares it by name the
+/// first time a connection runs it, then sends only its parameters, and after a few runs PostgreSQL keeps one generic
+/// plan for it. The paid path's writes run while the cluster-wide write lock is held, so parsing and planning them at
+/// each call was lock time that every instance waited behind (on the benchmark machine 160 µs for `finish`'s statement,
+/// more than it took to run). The text is fixed: an optional part is switched on and off by a boolean parameter, never
+/// spliced in.
 ///
 /// Named statements live in a server session: a pooler in front of PostgreSQL must keep them (session pooling, or
 /// PgBouncer 1.21+ with `max_prepared_statements`), as docs/configuration.md (`storage.postgres`) says.

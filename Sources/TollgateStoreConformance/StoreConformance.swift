@@ -154,7 +154,7 @@ public enum StoreConformance {
         try await store.resolveSettlement(key(2), outcome: .settled, delivered: true, events: [])
         #expect(try await store.storedResponse(key(2), now: 0)?.correlationId == "tg_b")
         // The paid path: the answer prepared with the intent, then kept by `finish` with the ledger row and usage (one
-        // statement on PostgreSQL): served once finished, one row of each.
+        // statement on PostgreSQL): served once finished, one ledger row, the intent settled.
         #expect(try await store.reserve(reservation(key(3), "tg_c"), events: []) == .reserved)
         try await store.recordSettlementIntent(intent(key(3), "tg_c", response: response("tg_c")), events: [])
         #expect(try await store.storedResponse(key(3), now: 0) == nil)

@@ -110,21 +110,63 @@ struct PostgresGroupCommitterTests {
         }
     }
 
+    /// The server process behind the pool's one connection.
+    static func backend(_ committer: PostgresGroupCommitter) async throws -> Int32 {
+        try await committer.write { tx in try await tx.value("SELECT pg_backend_pid()", as: Int32.self) ?? 0 }
+    }
+
     @Test("a statement that could not be prepared does not poison its connection: once the cause is gone, it runs")
     func aFailedPreparationRetiresItsConnection() async throws {
         // One connection, so every write gets the connection the failed preparation was made on unless it was retired.
         try await TestDatabase.withFresh(poolSize: 1) { client, _ in
             let committer = PostgresGroupCommitter(client: client, logger: TestDatabase.logger, lockKey: 42, timeout: .seconds(30))
+            let first = try await Self.backend(committer)
             await #expect(throws: (any Error).self) {
                 try await committer.write { tx in _ = try await tx.run(Probe(value: 1)) }
             }
-            try await client.query("CREATE TABLE probed (value INT PRIMARY KEY)", logger: TestDatabase.logger)
+            #expect(try await Self.backend(committer) != first)
+            try await committer.write { tx in try await tx.execute("CREATE TABLE probed (value INT PRIMARY KEY)") }
             for value in 2...4 {
                 try await committer.write { tx in _ = try await tx.run(Probe(value: value)) }
             }
-            let kept = try await client.query("SELECT value FROM probed ORDER BY value", logger: TestDatabase.logger)
+            // A failure only running a statement raises (here a duplicate key) leaves the connection in service.
+            let kept = try await Self.backend(committer)
+            await #expect(throws: (any Error).self) {
+                try await committer.write { tx in _ = try await tx.run(Probe(value: 2)) }
+            }
+            #expect(try await Self.backend(committer) == kept)
+            let values = try await client.query("SELECT value FROM probed ORDER BY value", logger: TestDatabase.logger)
                 .collect().map { try $0.decode(Int.self) }
-            #expect(kept == [2, 3, 4])
+            #expect(values == [2, 3, 4])
+        }
+    }
+
+    @Test("a failed preparation in a batch fails its own write only: the rest of the batch commits on a fresh connection")
+    func aFailedPreparationFailsItsWriteAlone() async throws {
+        try await TestDatabase.withFresh(poolSize: 1) { client, _ in
+            try await client.query("CREATE TABLE written (value INT PRIMARY KEY)", logger: TestDatabase.logger)
+            let committer = PostgresGroupCommitter(client: client, logger: TestDatabase.logger, lockKey: 42, timeout: .seconds(30))
+            // Twenty writes at once (so they share transactions); every fourth prepares a statement on a missing table.
+            let failed = await withTaskGroup(of: Int?.self) { group in
+                for value in 0..<20 {
+                    group.addTask {
+                        do {
+                            try await committer.write { tx in
+                                if value.isMultiple(of: 4) { _ = try await tx.run(Probe(value: value)) }
+                                try await tx.execute("INSERT INTO written (value) VALUES (\(value))")
+                            }
+                            return nil
+                        } catch {
+                            return value
+                        }
+                    }
+                }
+                return await group.reduce(into: Set<Int>()) { if let value = $1 { $0.insert(value) } }
+            }
+            #expect(failed == Set((0..<20).filter { $0.isMultiple(of: 4) }))
+            let kept = try await client.query("SELECT value FROM written ORDER BY value", logger: TestDatabase.logger)
+                .collect().map { try $0.decode(Int.self) }
+            #expect(kept == (0..<20).filter { !$0.isMultiple(of: 4) })
         }
     }
 }
