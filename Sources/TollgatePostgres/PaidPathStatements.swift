@@ -50,35 +50,49 @@ struct AuditInsertStatement: PreparedWrite {
     }
 
     private var seqs: [Int64] = [], times: [Int64] = [], absent: [Int32] = []
-    /// correlation id, stage, outcome, reason, client, resource, details, previous hash, hash, payer, nonce, transaction.
-    private var texts: [[String]] = Array(repeating: [], count: 12)
+    private var correlationIds: [String] = [], stages: [String] = [], outcomes: [String] = [], reasons: [String] = []
+    private var clientIds: [String] = [], resources: [String] = [], details: [String] = [], previousHashes: [String] = []
+    private var hashes: [String] = [], payers: [String] = [], nonces: [String] = [], transactions: [String] = []
 
     init(capacity: Int) {
         seqs.reserveCapacity(capacity)
         times.reserveCapacity(capacity)
         absent.reserveCapacity(capacity)
-        for index in texts.indices { texts[index].reserveCapacity(capacity) }
     }
 
     mutating func append(_ event: AuditEvent, seq: Int64, previous: String, hash: String) {
         let lookup = event.lookupKeys
-        let optional = [event.reason, event.clientId, event.resource, lookup.payer, lookup.nonce, lookup.transaction]
         var bits: Int32 = 0
-        for (bit, value) in optional.enumerated() where value == nil { bits |= 1 << bit }
+        /// An optional column's value, "" with its bit set in `absent` when there is none.
+        func optional(_ value: String?, bit: Int32) -> String {
+            if value == nil { bits |= bit }
+            return value ?? ""
+        }
         seqs.append(seq)
+        correlationIds.append(event.correlationId)
         times.append(event.timeMillis)
+        stages.append(event.stage.rawValue)
+        outcomes.append(event.outcome.rawValue)
+        reasons.append(optional(event.reason, bit: 1))
+        clientIds.append(optional(event.clientId, bit: 2))
+        resources.append(optional(event.resource, bit: 4))
+        details.append(AuditEvent.detailsJSON(event.details))
+        previousHashes.append(previous)
+        hashes.append(hash)
+        payers.append(optional(lookup.payer, bit: 8))
+        nonces.append(optional(lookup.nonce, bit: 16))
+        transactions.append(optional(lookup.transaction, bit: 32))
         absent.append(bits)
-        let values = [event.correlationId, event.stage.rawValue, event.outcome.rawValue] + optional[0..<3].map { $0 ?? "" }
-            + [AuditEvent.detailsJSON(event.details), previous, hash] + optional[3...].map { $0 ?? "" }
-        for (index, value) in values.enumerated() { texts[index].append(value) }
     }
 
     func makeBindings() -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 16)
         bindings.append(seqs)
-        bindings.append(texts[0])
+        bindings.append(correlationIds)
         bindings.append(times)
-        for column in texts[1...] { bindings.append(column) }
+        for column in [stages, outcomes, reasons, clientIds, resources, details, previousHashes, hashes, payers, nonces, transactions] {
+            bindings.append(column)
+        }
         bindings.append(absent)
         bindings.append(seqs.last ?? 0)
         return bindings

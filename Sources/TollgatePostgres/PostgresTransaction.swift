@@ -61,7 +61,7 @@ struct PostgresTransaction {
         try await connection.query(query, logger: logger).collect().count
     }
 
-    /// Runs a prepared statement (`PreparedWrite`: parsed and planned once per connection) and returns its rows.
+    /// Runs a prepared statement (`PreparedWrite`: parsed once per connection) and returns its rows.
     func run<Statement: PreparedWrite>(_ statement: Statement) async throws -> [PostgresRow] {
         do {
             var rows: [PostgresRow] = []

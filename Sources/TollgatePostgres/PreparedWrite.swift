@@ -69,11 +69,12 @@ struct PreparedText: Sendable {
             let write = self(.bool)
             let columns = ["correlation_id", "rail", "network", "asset", "payer", "payee", "amount", "nonce", "tx", "client_id", "resource", "unit"]
             var values = columns.map { _ in self(.text) }
+            let (network, asset, payer, nonce) = (values[2], values[3], values[4], values[7])
             values += [self(.int8), self(.int8), self(.text)]
             return """
                 INSERT INTO payment (\((columns + ["quantity", "settled_at", "body_sha256"]).joined(separator: ", ")))
                 SELECT \(values.joined(separator: ", ")) WHERE \(write) AND NOT EXISTS (
-                    SELECT 1 FROM payment WHERE network = \(values[2]) AND asset = \(values[3]) AND payer = \(values[4]) AND nonce = \(values[7]))
+                    SELECT 1 FROM payment WHERE network = \(network) AND asset = \(asset) AND payer = \(payer) AND nonce = \(nonce))
                 """
         }
 

@@ -6,9 +6,10 @@ import Synchronization
 /// so issuing a 402 writes nothing synchronously. Paid-path events never go through here.
 ///
 /// Recording takes a lock, not an actor hop: a 402 leaves its event without leaving its event loop (an actor made every
-/// unpaid request hop to the actor's executor and back). Memory stays bounded: when `capacity` events are waiting,
-/// `record` waits for a flush instead of growing the buffer (a flood slows down rather than exhausting memory or
-/// losing events).
+/// unpaid request hop to the actor's executor and back). While the store takes writes, memory stays bounded: when
+/// `capacity` events are waiting, `record` waits for a flush instead of growing the buffer (a flood slows down rather
+/// than exhausting memory or losing events). A batch the store refuses is kept for the next flush, so during an outage
+/// the buffer grows with every unpaid request.
 public final class AuditBatcher: Service, Sendable {
     private let store: any TollgateStore
     private let interval: Duration
