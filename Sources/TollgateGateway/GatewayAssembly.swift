@@ -65,7 +65,8 @@ public struct GatewayAssembly: Sendable {
         // The MCP door speaks the x402 MCP transport (v2 only). The HTTP doors always have the v1 rail: with v1 turned
         // off (`x402.v1`, `x402_v1`) routes refuse it, but a retry of a v1 purchase made before is still recognised.
         let rails = rail.rails(v1: configuration.mcp == nil)
-        let batcher = AuditBatcher(store: observedStore, interval: .milliseconds(configuration.auditFlushMillis), logger: logger)
+        let batcher = AuditBatcher(store: observedStore, interval: .milliseconds(configuration.auditFlushMillis), observer: metrics,
+                                   logger: logger)
         var settings = Gateway.Settings(
             routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
             contract: ContractSigner(keys: contractKeys ?? keys.contractKeys()), publicURL: configuration.publicURL, unmatched: configuration.unmatched,

@@ -26,6 +26,7 @@ public actor InMemoryStore: GatewayStore {
     /// Calls of any writing method (reserve, release, finish, append, purge).
     public private(set) var writeCalls = 0
     private var failing: Set<Operation> = []
+    private var delays: [Operation: Duration] = [:]
 
     public init(auditKeys: KeyRing? = nil, clock: any GatewayClock = SystemClock()) {
         self.auditKeys = auditKeys
@@ -33,7 +34,14 @@ public actor InMemoryStore: GatewayStore {
     }
 
     public func fail(_ operations: Operation...) { failing.formUnion(operations) }
-    public func recover() { failing.removeAll() }
+    /// Makes `operation` take `duration` before it does anything (only `append` so far): a write in flight, for tests of
+    /// what happens meanwhile.
+    public func delay(_ operation: Operation, by duration: Duration) { delays[operation] = duration }
+    /// Ends every failure and delay.
+    public func recover() {
+        failing.removeAll()
+        delays.removeAll()
+    }
 
     public func state(of key: ProofKey) -> Reservation.State? { claims[key]?.state }
 
@@ -431,6 +439,7 @@ public actor InMemoryStore: GatewayStore {
     private var sequence: Int64 = 0
 
     public func append(_ events: [AuditEvent]) async throws {
+        if let delay = delays[.append] { try await Task.sleep(for: delay) }
         try check(.append)
         appendCalls += 1
         write(events)

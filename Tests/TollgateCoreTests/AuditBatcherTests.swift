@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import Testing
 import TollgateCore
 import TollgateStoreConformance
@@ -66,5 +67,76 @@ import TollgateStoreConformance
         let flows = await store.recorded.map(\.event.correlationId)
         #expect(flows.count == 200)
         #expect(Set(flows) == Set(Self.flows(0..<200)))
+    }
+
+    /// Counts what the batcher reports after each flush.
+    final class BacklogWatcher: AuditObserver, Sendable {
+        let reports = Mutex<[(waiting: Int, refused: Int)]>([])
+        func observe(_ events: [AuditEvent]) {}
+        func auditBacklog(waiting: Int, refused: Int) { reports.withLock { $0.append((waiting, refused)) } }
+        var refused: Int { reports.withLock { $0.reduce(0) { $0 + $1.refused } } }
+        var lastWaiting: Int? { reports.withLock { $0.last?.waiting } }
+    }
+
+    @Test("while the store refuses writes, the backlog stops at its limit: later events are refused and reported, the held ones all arrive once it recovers")
+    func aStoreOutageCannotGrowTheBacklogWithoutBound() async {
+        let store = InMemoryStore()
+        let watcher = BacklogWatcher()
+        let batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: 4, backlogLimit: 10, observer: watcher, logger: logger)
+        await store.fail(.append)
+        var accepted: [Bool] = []
+        for index in 0..<1000 { accepted.append(await batcher.record(StoreConformance.event("tg_\(index)", at: Int64(index)))) }
+        #expect(accepted.prefix(10).allSatisfy { $0 })
+        #expect(!accepted.dropFirst(10).contains(true))
+        // The first write past capacity failed; after that, recording does not ask the failing store again.
+        #expect(await store.appendCalls <= 1)
+        await batcher.flush()
+        #expect(watcher.refused == 990)
+        #expect(watcher.lastWaiting == 10)
+
+        await store.recover()
+        await batcher.flush()
+        #expect(await store.recorded.map(\.event.correlationId) == Self.flows(0..<10))
+        #expect(watcher.lastWaiting == 0)
+        // Room again: recording is accepted and written as before.
+        #expect(await batcher.record(StoreConformance.event("tg_1000", at: 1000)))
+        await batcher.flush()
+        #expect(await store.recorded.count == 11)
+        #expect(watcher.refused == 990)
+    }
+
+    @Test("a batch being written counts against the limit: events recorded meanwhile cannot push the backlog past it when the write fails")
+    func aBatchInFlightCountsAgainstTheLimit() async throws {
+        let store = InMemoryStore()
+        let batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: 4, backlogLimit: 8, logger: logger)
+        await record(batcher, 0..<3)
+        await store.fail(.append)
+        await batcher.flush()
+        await store.delay(.append, by: .milliseconds(300))
+        let retry = Task { await batcher.flush() }
+        try await Task.sleep(for: .milliseconds(100))
+        var accepted = 0
+        for index in 3..<20 where await batcher.record(StoreConformance.event("tg_\(index)", at: Int64(index))) { accepted += 1 }
+        await retry.value
+        #expect(accepted == 5)
+        await store.recover()
+        await batcher.flush()
+        #expect(await store.recorded.map(\.event.correlationId) == Self.flows(0..<8))
+    }
+
+    @Test("while the store takes writes, a burst from many tasks is never refused: past capacity each record waits for a flush")
+    func aHealthyStoreNeverRefuses() async {
+        let store = InMemoryStore()
+        await store.delay(.append, by: .milliseconds(20))
+        let batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: 2, backlogLimit: 2, logger: logger)
+        let accepted = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<50 {
+                group.addTask { await batcher.record(StoreConformance.event("tg_\(index)", at: Int64(index))) }
+            }
+            return await group.reduce(true) { $0 && $1 }
+        }
+        #expect(accepted)
+        await batcher.flush()
+        #expect(await store.recorded.count == 50)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import Prometheus
 import ServiceLifecycle
 import Testing
@@ -9,6 +10,7 @@ import TollgateCore
 import TollgateDevFacilitator
 import TollgateHTTP
 import TollgateSQLite
+import TollgateStoreConformance
 import TollgateX402
 
 /// Metrics recorded through swift-metrics into a Prometheus registry: the event → metric mapping on hand-made
@@ -169,6 +171,27 @@ import TollgateX402
         controls.replace(with: ControlsSnapshot())
         samples = Self.samples(exposition)
         #expect(samples.filter { $0.key.hasPrefix("tollgate_incident_active") }.values.allSatisfy { $0 == 0 })
+    }
+
+    @Test("the audit backlog and the events refused while the store refuses writes are scraped")
+    func auditBacklogIsScraped() async throws {
+        let (metrics, exposition) = Self.recorded(try Self.configuration())
+        #expect(Self.samples(exposition)["tollgate_audit_backlog_events"] == 0)
+        #expect(Self.samples(exposition)["tollgate_audit_events_refused_total"] == 0)
+        let store = InMemoryStore()
+        let batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: 2, backlogLimit: 5, observer: metrics,
+                                   logger: Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() })
+        await store.fail(.append)
+        for index in 0..<12 { await batcher.record(StoreConformance.event("tg_\(index)", at: Int64(index))) }
+        await batcher.flush()
+        var samples = Self.samples(exposition)
+        #expect(samples["tollgate_audit_backlog_events"] == 5)
+        #expect(samples["tollgate_audit_events_refused_total"] == 7)
+        await store.recover()
+        await batcher.flush()
+        samples = Self.samples(exposition)
+        #expect(samples["tollgate_audit_backlog_events"] == 0)
+        #expect(samples["tollgate_audit_events_refused_total"] == 7)
     }
 
     @Test func facilitatorCallsAreTimedAndFailuresCounted() {

@@ -64,7 +64,7 @@ extension Gateway {
     }
 
     /// A 402 with structured terms: the rail's header (`PAYMENT-REQUIRED`) and the same terms as JSON for people.
-    /// Issuing it writes nothing synchronously.
+    /// Issuing it writes nothing synchronously; while the audit backlog is full (the store refusing writes), it is a 503.
     func offer(_ request: GatewayRequest, route: Route, pricing: Route.Pricing, identity: Identity, reason: Reason,
                flow: Flow, detail: String? = nil, previous: String? = nil) async -> GatewayResponse {
         // Only ways to pay that can be verified now: an offer nobody can settle would make the client
@@ -94,13 +94,19 @@ extension Gateway {
             offers: offers, error: first ? "Payment required" : reason.rawValue,
             discovery: settings.discoveryPath == nil || !route.isPublic ? nil : route.discovery?.called(with: request.method.rawValue))
 
-        await audit.record(flow.event(.offer, .issued, reason, clock: clock, [
+        // Terms nobody could trace are not issued: with the store refusing writes long enough to fill the batcher's
+        // backlog, the client is asked to come back (a paid retry could not be recorded either).
+        let recorded = await audit.record(flow.event(.offer, .issued, reason, clock: clock, [
             "price": pricing.price, "unit": pricing.unit, "quantity": String(pricing.quantity),
             "accepts": accepts.map { "\($0.amount) \($0.asset.id) on \($0.asset.network)" }.joined(separator: ", "),
             "expires_at": String(expiresAt), "request": requestLine,
         ].merging(previous.map { ["previous_correlation_id": $0] } ?? [:]) { a, _ in a }
          // What else the offer binds: the body (an MCP tool call's arguments, in canonical form).
          .merging(digest.map { ["request_body_sha256": $0] } ?? [:]) { a, _ in a }))
+        guard recorded else {
+            return await deny(.serviceUnavailable, "service_unavailable", .offer, .storeUnavailable, flow: flow,
+                              detail: "the gateway cannot record payment terms right now; retry later")
+        }
 
         // Only the rails that can take a payment now are named to the client, each with the offers it can take (a
         // network may be served in one x402 version only).

@@ -22,6 +22,7 @@ public final class GatewayMetrics: AuditObserver, Sendable {
     let storeHealth: (@Sendable () -> StoreHealth)?
     let breakersOpen: Meter
     let auditHeadSeq: Meter
+    let auditBacklogEvents: Meter
     /// Every incident scope shown so far (global and the paid resources from the start): an incident that
     /// ended shows 0, not a vanished series.
     let incidentScopes: Mutex<Set<String>>
@@ -60,6 +61,8 @@ public final class GatewayMetrics: AuditObserver, Sendable {
         self.labels = Labels(resources: LabelLimiter(closed: routes.map(\.resource)), networks: LabelLimiter(closed: networks))
         self.breakersOpen = series.meter(.breakersOpen)
         self.auditHeadSeq = series.meter(.auditHeadSeq)
+        self.auditBacklogEvents = series.meter(.auditBacklog)
+        auditBacklogEvents.set(0)
         self.incidentScopes = Mutex(Set(["global"] + routes.filter { $0.pricing != nil }.map(\.resource)))
         precreate(routes)
     }
@@ -69,6 +72,12 @@ public final class GatewayMetrics: AuditObserver, Sendable {
     /// The audit head was published.
     public func publishedAuditHead(_ head: AuditHead) {
         auditHeadSeq.set(Double(head.seq))
+    }
+
+    /// The audit batcher flushed: `waiting` events are held, `refused` were refused since its last report.
+    public func auditBacklog(waiting: Int, refused: Int) {
+        auditBacklogEvents.set(waiting)
+        if refused > 0 { series.increment(.auditRefused, [], by: Int64(refused)) }
     }
 
     public func observe(_ events: [AuditEvent]) {
@@ -158,5 +167,6 @@ public final class GatewayMetrics: AuditObserver, Sendable {
         for trafficClass in TrafficClass.allCases {
             _ = series.counter(.rateLimited, [("class", trafficClass.rawValue)])
         }
+        _ = series.counter(.auditRefused, [])
     }
 }

@@ -19,7 +19,7 @@ extension MetricDefinition {
     public static let all: [MetricDefinition] = [
         requests, paymentRequired, proofsReceived, proofsVerified, proofsRefused, settlements, settlementFailures, revenue, refunds,
         refunded, rateLimited, denials, auditEvents, facilitatorDuration, facilitatorErrors, paidRequestOverhead, breakersOpen, incidentActive,
-        auditHeadSeq, storeUp,
+        auditHeadSeq, storeUp, auditBacklog, auditRefused,
     ]
 
     // HTTP
@@ -41,6 +41,10 @@ extension MetricDefinition {
     static let rateLimited = Self(name: "tollgate_rate_limited_total", help: "Requests refused with 429, by traffic class (unpaid, paid, invalid).")
     static let denials = Self(name: "tollgate_denials_total", help: "Audit events with outcome denied, by stage and reason.")
     static let auditEvents = Self(name: "tollgate_audit_events_total", help: "Audit events committed, by stage and outcome.")
+    static let auditBacklog = Self(name: "tollgate_audit_backlog_events",
+                                   help: "Unpaid-path audit events held in memory, not yet written (grows while the store refuses writes).")
+    static let auditRefused = Self(name: "tollgate_audit_events_refused_total",
+                                   help: "Unpaid-path audit events refused because the backlog was full (the store refusing writes); their requests answered 503 or, for other refusals, went unaudited.")
     // facilitators
     /// Buckets from 5 ms (a local facilitator) to 10 s (past any configured timeout).
     static let facilitatorDuration = Self(name: "tollgate_facilitator_request_duration_seconds",

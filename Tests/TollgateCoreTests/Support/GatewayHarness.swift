@@ -53,9 +53,10 @@ struct GatewayHarness {
 
     init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls(), spendCaps: [SpendCap] = [],
          quotas: [Quota] = [], payerAllowList: Set<String>? = nil, routes: RouteTable = Self.routes,
-         automaticRefunds: Bool = true, auditsDenials: Bool = true, sharedInvalid: SharedInvalidBudget? = nil) {
+         automaticRefunds: Bool = true, auditsDenials: Bool = true, sharedInvalid: SharedInvalidBudget? = nil,
+         auditCapacity: Int = 8192, auditBacklogLimit: Int? = nil) {
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
-        batcher = AuditBatcher(store: store, interval: .seconds(3600), logger: logger)
+        batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: auditCapacity, backlogLimit: auditBacklogLimit, logger: logger)
         self.controls = controls
         var settings = Gateway.Settings(routes: routes, clients: Self.clients, offers: offers, contract: contract,
                                         publicURL: "https://api.test/", limits: limits, spendCaps: spendCaps, quotas: quotas,
