@@ -5,8 +5,10 @@ import Synchronization
 /// Durable writes without a sync per write: concurrent writes wait in a queue while one transaction commits,
 /// then run together, each in its own savepoint, in the next transaction, with one sync for all of them
 /// (`PRAGMA synchronous = FULL`: a WAL commit is synced before it returns). Each caller is answered only once
-/// the transaction holding its write is durable, so a reservation is on disk before its request is
-/// forwarded and a settlement before its answer is released, even on power loss.
+/// the transaction holding its write is durable, so a settlement intent is on disk before `/settle` is called and
+/// a settlement before its answer is released, even on power loss. A write that asks for no sync (the reservation,
+/// made durable by its flow's next commit before any money moves) lets a batch made only of such writes commit
+/// without one.
 ///
 /// One write failing rolls back its own savepoint only; a failed commit fails every write of the batch.
 final class GroupCommitter: Sendable {
@@ -15,6 +17,8 @@ final class GroupCommitter: Sendable {
         let run: @Sendable (Database) -> Void
         /// Answers the caller: with the write's own outcome, or with the commit's error.
         let finish: @Sendable ((any Error)?) -> Void
+        /// Whether the caller needs the write synced before it is answered (`write(synced:)`).
+        let synced: Bool
     }
 
     /// At most `maxBatch` writes in one transaction, so one huge batch cannot hold the others for long.
@@ -26,11 +30,16 @@ final class GroupCommitter: Sendable {
         return (succeeded.batches, succeeded.jobs)
     }
 
-    init(writer: DatabasePool, maxBatch: Int = 256) {
-        queue = BatchQueue(maxBatch: maxBatch) { batch in await Self.commit(batch, writer: writer) }
+    /// - Parameter durable: whether the writer connection syncs its commits (`PRAGMA synchronous = FULL`); only then
+    ///   does a batch of writes that need no sync commit without one.
+    init(writer: DatabasePool, durable: Bool = true, maxBatch: Int = 256) {
+        queue = BatchQueue(maxBatch: maxBatch) { batch in await Self.commit(batch, writer: writer, durable: durable) }
     }
 
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// Runs `body` in the next batch's transaction. `synced: false` is for a write that a later synced commit makes
+    /// durable before anything depends on it surviving power loss: a batch of only such writes commits without a sync
+    /// (it still survives a crash of the process: the WAL frames are written before the commit returns).
+    func write<T: Sendable>(synced: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let outcome = Mutex<Result<T, any Error>?>(nil)
             let job = Job(
@@ -46,16 +55,24 @@ final class GroupCommitter: Sendable {
                 finish: { commitError in
                     if let commitError { return continuation.resume(throwing: commitError) }
                     continuation.resume(with: outcome.withLock { $0 } ?? .failure(CancellationError()))
-                })
+                },
+                synced: synced)
             queue.enqueue(job)
         }
     }
 
     /// Commits one batch: every write in its savepoint, one commit for all; false when the commit failed.
-    private static func commit(_ batch: [Job], writer: DatabasePool) async -> Bool {
+    private static func commit(_ batch: [Job], writer: DatabasePool, durable: Bool) async -> Bool {
+        let unsynced = durable && !batch.contains { $0.synced }
         do {
-            try await writer.write { db in
-                for job in batch { job.run(db) }
+            try await writer.writeWithoutTransaction { db in
+                // Only this batch commits unsynced: the writer is back to FULL before any other write runs on it.
+                if unsynced { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+                defer { if unsynced { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
+                try db.inTransaction {
+                    for job in batch { job.run(db) }
+                    return .commit
+                }
             }
             for job in batch { job.finish(nil) }
             return true

@@ -53,12 +53,12 @@ public struct SQLiteStore: GatewayStore {
         // sync per transaction, which the group committer shares among concurrent writes. (Set on the writer
         // connection after GRDB's own WAL set-up, which chooses NORMAL.)
         try writer.writeWithoutTransaction { db in try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") }
-        committer = GroupCommitter(writer: writer)
+        committer = GroupCommitter(writer: writer, durable: durable)
         try Self.migrator.migrate(writer)
     }
 
     public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
-        try await write { db in
+        try await write(synced: false) { db in
             let key = reservation.key
             let now = clock.nowMillis()
             if let identifier = reservation.paymentIdentifier, let row = try Row.fetchOne(cached: db, sql: """
@@ -222,8 +222,8 @@ public struct SQLiteStore: GatewayStore {
     }
 
     /// A write transaction, group-committed with the other writes in flight.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await committer.write(body)
+    func write<T: Sendable>(synced: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await committer.write(synced: synced, body)
     }
 
     static func reservationFlow(_ key: ProofKey, _ db: Database) throws -> String? {

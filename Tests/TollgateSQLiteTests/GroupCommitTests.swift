@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Testing
 import TollgateCore
@@ -100,5 +101,57 @@ import TollgateCore
         // The writer's page cache: 32 MiB (negative: KiB), where the random-key index leaves of recent requests stay.
         let cache = try await database.store.write { db in try Int.fetchOne(db, sql: "PRAGMA cache_size") }
         #expect(cache == -32768)
+    }
+
+    /// What `PRAGMA synchronous` is while a write runs: 2 is FULL (the commit is synced), 1 is NORMAL.
+    static func syncMode(_ store: SQLiteStore, synced: Bool) async throws -> Int? {
+        try await store.write(synced: synced) { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+    }
+
+    @Test("a batch of writes that need no sync (reservations) commits unsynced; any synced write in a batch syncs it all; the writer is FULL again after")
+    func onlyABatchOfUnsyncedWritesSkipsTheSync() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = database.store
+        #expect(try await Self.syncMode(store, synced: false) == 1)
+        #expect(try await Self.syncMode(store, synced: true) == 2)
+        // The writer connection is back to FULL for writes that do not go through the committer.
+        #expect(try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
+        // Many at once: the batches that hold a synced write are synced, whatever else they hold.
+        let modes = try await withThrowingTaskGroup(of: (Bool, Int?).self) { group in
+            for index in 0..<64 {
+                group.addTask { (index % 2 == 0, try await Self.syncMode(store, synced: index % 2 == 0)) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(modes.filter { $0.0 }.allSatisfy { $0.1 == 2 })
+        #expect(modes.allSatisfy { $0.1 == 1 || $0.1 == 2 })
+        #expect(try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
+    }
+
+    @Test("a store opened without durable commits never switches to FULL")
+    func aNonDurableStoreStaysNormal() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("tollgate.sqlite").path, durable: false)
+        #expect(try await Self.syncMode(store, synced: true) == 1)
+        #expect(try await Self.syncMode(store, synced: false) == 1)
+    }
+
+    /// The reservation is committed unsynced (the intent's synced commit before `/settle` makes it durable): it still
+    /// survives the process stopping right after, because its WAL frames were written before the commit returned.
+    @Test("a claim committed unsynced is still held after the process stops and the file is opened again: the proof cannot be used twice")
+    func anUnsyncedClaimSurvivesARestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("tollgate.sqlite").path
+        let key = TemporaryDatabase.key(nonce: "0x77")
+        do {
+            let first = try SQLiteStore(path: path)
+            #expect(try await first.reserve(TemporaryDatabase.reservation(key, correlationId: "tg_first"), events: []) == .reserved)
+        }
+        let reopened = try SQLiteStore(path: path)
+        let again = try await reopened.reserve(TemporaryDatabase.reservation(key, correlationId: "tg_second"), events: [])
+        #expect(again == .alreadyClaimed(correlationId: "tg_first", state: .reserved))
     }
 }
