@@ -36,4 +36,16 @@ import Testing
             #expect(Set(ids.map { $0[position] }).count > 8, "hex digit \(position) barely varies")
         }
     }
+
+    @Test("ids made on many threads at once, across several refills of the random pool, are all distinct")
+    func concurrentIdsAreDistinct() async {
+        let ids = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 {
+                group.addTask { (0..<1000).map { _ in CorrelationId.make(nowMillis: 1_780_000_000_000) } }
+            }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(ids.count == 8000)
+        #expect(Set(ids).count == 8000)
+    }
 }

@@ -53,6 +53,14 @@ import TollgateCore
         ("203.0.113.77", 32, 64, "203.0.113.77/32"),
         ("2001:db8:1:2:3:4:5:6", 32, 64, "2001:db8:1:2:0:0:0:0/64"),
         ("::1", 32, 128, "0:0:0:0:0:0:0:1/128"),
+        // Leading zeros read as decimal; anything that is not four octets is its own key, as sent.
+        ("010.000.0.1", 24, 64, "10.0.0.0/24"),
+        ("256.1.1.1", 24, 64, "256.1.1.1"),
+        ("1.2.3", 24, 64, "1.2.3"),
+        ("1.2.3.4.5", 24, 64, "1.2.3.4.5"),
+        ("1..3.4", 24, 64, "1..3.4"),
+        ("1.2.3.", 24, 64, "1.2.3."),
+        ("+1.2.3.4", 24, 64, "+1.2.3.4"),
     ])
     func ipPrefixes(address: String, v4: Int, v6: Int, expected: String) {
         let limits = TrafficLimits(global: .init(), ipv4PrefixBits: v4, ipv6PrefixBits: v6)

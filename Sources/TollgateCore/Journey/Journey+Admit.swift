@@ -5,8 +5,10 @@ import HTTPTypes
 /// body, and the quantity it asks for, which decides the price.
 extension Journey {
     mutating func admit(_ admitted: Admitted) -> Action {
-        flow.limitKeys = admissionKeys(admitted.identity)
-        flow.invalidKeys = invalidProofKeys(admitted.identity)
+        // The caller's IP prefix, parsed once for both sets of keys.
+        let prefix = request.remoteAddress.map { settings.limits.ipPrefix($0) }
+        flow.limitKeys = admissionKeys(admitted.identity, ipPrefix: prefix)
+        flow.invalidKeys = invalidProofKeys(admitted.identity, ipPrefix: prefix)
         let resource = admitted.route.resource
         // A client with a package balance is not counted as unpaid: its request may be funded by the balance.
         let prepaid = admitted.configured.metering.package != nil && admitted.identity != .anonymous
@@ -66,15 +68,15 @@ extension Journey {
 
     /// The invalid-proof budget of a request: an identified client's own (nobody else's refusals can exhaust
     /// it, whoever shares its address); an anonymous caller's IP prefix.
-    func invalidProofKeys(_ identity: Identity) -> [LimitKey] {
+    func invalidProofKeys(_ identity: Identity, ipPrefix: String?) -> [LimitKey] {
         if case .client(let client) = identity { return [LimitKey("client", client.id)] }
-        return [LimitKey("ip", settings.limits.ipPrefix(request.remoteAddress))]
+        return [LimitKey("ip", ipPrefix ?? "unknown")]
     }
 
     /// A request counts against its client (when identified) and its IP prefix (when known: an in-process
     /// caller has none, and must not share one bucket with every other client).
-    func admissionKeys(_ identity: Identity) -> [LimitKey] {
-        let prefix = request.remoteAddress.map { LimitKey("ip", settings.limits.ipPrefix($0)) }
+    func admissionKeys(_ identity: Identity, ipPrefix: String?) -> [LimitKey] {
+        let prefix = ipPrefix.map { LimitKey("ip", $0) }
         guard case .client(let client) = identity else { return [prefix ?? LimitKey("ip", "unknown")] }
         return [LimitKey("client", client.id)] + (prefix.map { [$0] } ?? [])
     }

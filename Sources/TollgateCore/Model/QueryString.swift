@@ -5,7 +5,7 @@ import Foundation
 /// quantity rules), so a name the gateway checks is the name the upstream sees.
 enum QueryString {
     static func items(_ target: String) -> [(name: String, value: String)] {
-        guard let mark = target.firstIndex(of: "?") else { return [] }
+        guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return [] }
         return target[target.index(after: mark)...].split(separator: "&").map { pair in
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             return (decoded(parts[0]), parts.count > 1 ? decoded(parts[1]) : "")

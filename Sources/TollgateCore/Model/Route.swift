@@ -185,6 +185,7 @@ public struct Route: Sendable, Hashable {
 
     /// The scopes this request's actions need.
     public func actionScopesNeeded(method: HTTPRequest.Method, target: String) -> [String] {
+        guard !actionScopes.isEmpty else { return [] }
         // Decoded like the upstream decodes them: `?expor%74` is the export action too.
         let parameters = Set(QueryString.items(target).map(\.name))
         return actionScopes.compactMap { action, scope in

@@ -284,9 +284,8 @@ struct Flow: Sendable {
 /// instead of at a random page, so a commit writes a few pages rather than one per flow.
 public enum CorrelationId {
     public static func make(nowMillis: Int64 = SystemClock().nowMillis()) -> String {
-        var generator = SystemRandomNumberGenerator()
-        let high = UInt64(truncatingIfNeeded: nowMillis) << 16 | (generator.next() as UInt64) & 0xFFFF
-        let low = generator.next() as UInt64
+        let (first, low) = RandomPool.shared.words()
+        let high = UInt64(truncatingIfNeeded: nowMillis) << 16 | first & 0xFFFF
         return "tg_" + HexString.encode(withUnsafeBytes(of: (high.bigEndian, low.bigEndian)) { Array($0) })
     }
 }

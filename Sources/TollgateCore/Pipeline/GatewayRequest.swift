@@ -33,7 +33,8 @@ public struct GatewayRequest: Sendable {
     public var requestLine: String { "\(method.rawValue) \(target)" }
 
     public var path: Substring {
-        target.firstIndex(of: "?").map { target[..<$0] } ?? Substring(target)
+        // Searched as bytes: a search by `Character` breaks the whole target into grapheme clusters.
+        target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? Substring(target)
     }
 }
 
