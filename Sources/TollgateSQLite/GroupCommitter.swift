@@ -21,6 +21,12 @@ final class GroupCommitter: Sendable {
         let synced: Bool
     }
 
+    /// Whether the writer connection syncs its commits now (`synchronous = FULL`); nil when unknown. The store opens it in
+    /// FULL when durable.
+    private final class WriterMode: Sendable {
+        let synced = Mutex<Bool?>(true)
+    }
+
     /// At most `maxBatch` writes in one transaction, so one huge batch cannot hold the others for long.
     private let queue: BatchQueue<Job>
 
@@ -33,7 +39,8 @@ final class GroupCommitter: Sendable {
     /// - Parameter durable: whether the writer connection syncs its commits (`PRAGMA synchronous = FULL`); only then
     ///   does a batch of writes that need no sync commit without one.
     init(writer: DatabasePool, durable: Bool = true, maxBatch: Int = 256) {
-        queue = BatchQueue(maxBatch: maxBatch) { batch in await Self.commit(batch, writer: writer, durable: durable) }
+        let mode = WriterMode()
+        queue = BatchQueue(maxBatch: maxBatch) { batch in await Self.commit(batch, writer: writer, durable: durable, mode: mode) }
     }
 
     /// Runs `body` in the next batch's transaction. `synced: false` is for a write that a later synced commit makes
@@ -62,13 +69,18 @@ final class GroupCommitter: Sendable {
     }
 
     /// Commits one batch: every write in its savepoint, one commit for all; false when the commit failed.
-    private static func commit(_ batch: [Job], writer: DatabasePool, durable: Bool) async -> Bool {
-        let unsynced = durable && !batch.contains { $0.synced }
+    private static func commit(_ batch: [Job], writer: DatabasePool, durable: Bool, mode: WriterMode) async -> Bool {
+        let synced = !durable || batch.contains { $0.synced }
         do {
             try await writer.writeWithoutTransaction { db in
-                // Only this batch commits unsynced: the writer is back to FULL before any other write runs on it.
-                if unsynced { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-                defer { if unsynced { try? db.execute(sql: "PRAGMA synchronous = FULL") } }
+                // Each batch sets the mode it needs when the writer is not in it already (SQLite refuses to change it
+                // inside a transaction). Every write after start-up goes through here, so the mode is always known; when
+                // setting it fails, it is unknown, and the next batch sets it again.
+                if durable, mode.synced.withLock({ $0 }) != synced {
+                    mode.synced.withLock { $0 = nil }
+                    try db.execute(sql: synced ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+                    mode.synced.withLock { $0 = synced }
+                }
                 try db.inTransaction {
                     for job in batch { job.run(db) }
                     return .commit

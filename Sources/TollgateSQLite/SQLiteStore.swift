@@ -23,6 +23,8 @@ public struct SQLiteStore: GatewayStore {
     public let auditKeys: KeyRing?
     /// The time written on rows (`updated_at`, `created_at`); Core's clock, replaceable in tests.
     let clock: any GatewayClock
+    /// The write-ahead log, synced before an audit head is read from it (`auditHead()`); nil when commits are not durable.
+    let walPath: String?
 
     /// Opens (creating if needed) the database at `path` and migrates it.
     /// - Parameter auditKeys: the audit chain keys; every writer of one database must use the same ones.
@@ -31,6 +33,7 @@ public struct SQLiteStore: GatewayStore {
     public init(path: String, auditKeys: KeyRing? = nil, durable: Bool = true, clock: any GatewayClock = SystemClock()) throws {
         self.auditKeys = auditKeys
         self.clock = clock
+        walPath = durable ? path + "-wal" : nil
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var configuration = Configuration()
@@ -49,7 +52,8 @@ public struct SQLiteStore: GatewayStore {
             try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
             try db.execute(sql: "PRAGMA cache_size = -32768")
         }
-        // WAL + FULL: every commit is synced before it returns, so it survives power loss too. The cost is one
+        // WAL + FULL: a commit is synced before it returns, so it survives power loss too (a batch of writes that asked for
+        // no sync of their own commits in NORMAL: `GroupCommitter.write(synced:)`). The cost is one
         // sync per transaction, which the group committer shares among concurrent writes. (Set on the writer
         // connection after GRDB's own WAL set-up, which chooses NORMAL.)
         try writer.writeWithoutTransaction { db in try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") }
@@ -169,7 +173,8 @@ public struct SQLiteStore: GatewayStore {
 
     public func holdSpend(_ holds: [SpendHold], correlationId: String) async throws -> SpendHold? {
         guard !holds.isEmpty else { return nil }
-        return try await write { db in
+        // Like the reservation, made durable by the flow's synced settlement intent before any money moves.
+        return try await write(synced: false) { db in
             var totals: [SpendHolds.Bucket: TokenAmount] = [:]
             var counted: Set<SpendHolds.Bucket> = []
             for bucket in Set(holds.map(SpendHolds.Bucket.init)) {

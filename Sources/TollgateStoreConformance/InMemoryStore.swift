@@ -21,8 +21,10 @@ public actor InMemoryStore: GatewayStore {
     /// The live audit log, in seq order.
     public private(set) var recorded: [RecordedAuditEvent] = []
     public private(set) var payments: [PaymentRecord] = []
-    /// Calls of `append(_:)`.
+    /// Calls of `append(_:)` that succeeded.
     public private(set) var appendCalls = 0
+    /// Calls of `append(_:)`, failed ones included.
+    public private(set) var appendAttempts = 0
     /// Calls of any writing method (reserve, release, finish, append, purge).
     public private(set) var writeCalls = 0
     private var failing: Set<Operation> = []
@@ -439,6 +441,7 @@ public actor InMemoryStore: GatewayStore {
     private var sequence: Int64 = 0
 
     public func append(_ events: [AuditEvent]) async throws {
+        appendAttempts += 1
         if let delay = delays[.append] { try await Task.sleep(for: delay) }
         try check(.append)
         appendCalls += 1

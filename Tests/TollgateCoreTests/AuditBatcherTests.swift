@@ -88,8 +88,8 @@ import TollgateStoreConformance
         for index in 0..<1000 { accepted.append(await batcher.record(StoreConformance.event("tg_\(index)", at: Int64(index)))) }
         #expect(accepted.prefix(10).allSatisfy { $0 })
         #expect(!accepted.dropFirst(10).contains(true))
-        // The first write past capacity failed; after that, recording does not ask the failing store again.
-        #expect(await store.appendCalls <= 1)
+        // The first write past capacity failed; within the interval, recording does not ask the failing store again.
+        #expect(await store.appendAttempts == 1)
         await batcher.flush()
         #expect(watcher.refused == 990)
         #expect(watcher.lastWaiting == 10)
@@ -138,5 +138,51 @@ import TollgateStoreConformance
         #expect(accepted)
         await batcher.flush()
         #expect(await store.recorded.count == 50)
+    }
+
+    @Test("a slow store that has not failed: a burst waits for the write in flight instead of growing the backlog past its limit; every event arrives")
+    func aSlowStoreSlowsRecordingDown() async throws {
+        let store = InMemoryStore()
+        await store.delay(.append, by: .milliseconds(50))
+        let batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: 4, backlogLimit: 8, logger: logger)
+        let most = Mutex(0)
+        let sampling = Task {
+            while !Task.isCancelled {
+                let held = batcher.held
+                most.withLock { $0 = max($0, held) }
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+        }
+        let accepted = await withTaskGroup(of: Bool.self) { group in
+            for index in 0..<60 {
+                group.addTask { await batcher.record(StoreConformance.event("tg_\(index)", at: Int64(index))) }
+            }
+            return await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
+        }
+        sampling.cancel()
+        await batcher.flush()
+        #expect(accepted == 60)
+        #expect(most.withLock { $0 } <= 8)
+        #expect(Set(await store.recorded.map(\.event.correlationId)) == Set(Self.flows(0..<60)))
+        #expect(await store.recorded.count == 60)
+    }
+
+    @Test("after the store recovers, recording resumes writing by itself (no periodic flush running), at most once per interval while it fails")
+    func recordingRetriesAFailedStoreOncePerInterval() async throws {
+        let store = InMemoryStore()
+        let batcher = AuditBatcher(store: store, interval: .milliseconds(100), capacity: 2, backlogLimit: 4, logger: logger)
+        await store.fail(.append)
+        for index in 0..<10 { await batcher.record(StoreConformance.event("tg_\(index)", at: Int64(index))) }
+        #expect(await store.appendAttempts == 1)
+        #expect(!(await batcher.record(StoreConformance.event("tg_10", at: 10))))
+        await store.recover()
+        try await Task.sleep(for: .milliseconds(150))
+        // The backlog is full and the interval past: the next record asks the store again, which now takes the four held;
+        // the record is then taken, and the writes go on as before.
+        #expect(await batcher.record(StoreConformance.event("tg_11", at: 11)))
+        #expect(await store.appendAttempts == 2)
+        #expect(await store.recorded.map(\.event.correlationId) == Self.flows(0..<4))
+        #expect(await batcher.record(StoreConformance.event("tg_12", at: 12)))
+        #expect(await store.recorded.map(\.event.correlationId) == Self.flows(0..<4) + ["tg_11", "tg_12"])
     }
 }

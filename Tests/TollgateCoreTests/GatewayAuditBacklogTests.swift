@@ -39,4 +39,23 @@ import TollgateStoreConformance
         #expect(offer.status == .paymentRequired)
         #expect(await harness.send("/datasets/prices", proof: proof).status == .ok)
     }
+
+    @Test("a refused proof and the fresh offer that follows it are recorded together or not at all: with room for one event, neither is kept (the 503's own refusal takes it)")
+    func aRefusalAndItsOfferAreRecordedTogether() async throws {
+        let harness = GatewayHarness(auditCapacity: 4, auditBacklogLimit: 17)
+        await harness.store.fail(.append)
+        for _ in 0..<16 { #expect(await harness.send("/datasets/prices").status == .paymentRequired) }
+        let forged = await harness.send("/datasets/prices", proof: harness.proof(nonce: "0x98", offerToken: "forged"))
+        #expect(forged.status == .serviceUnavailable)
+        #expect(forged.reason == "store_unavailable")
+        await harness.store.recover()
+        await harness.batcher.flush()
+        let written = await harness.store.recorded.map(\.event)
+        // The sixteen 402s, and the 503's own refusal (one event: it fits); nothing of the refused proof or its offer.
+        #expect(written.count == 17)
+        #expect(written.prefix(16).allSatisfy { $0.stage == .offer && $0.outcome == .issued })
+        #expect(written.last?.outcome == .denied)
+        #expect(written.last?.reason == "store_unavailable")
+        #expect(!written.contains { $0.stage == .proof || $0.stage == .verify })
+    }
 }

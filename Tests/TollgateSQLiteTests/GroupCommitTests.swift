@@ -108,15 +108,16 @@ import TollgateCore
         try await store.write(synced: synced) { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
     }
 
-    @Test("a batch of writes that need no sync (reservations) commits unsynced; any synced write in a batch syncs it all; the writer is FULL again after")
+    @Test("a batch of writes that need no sync (reservations) commits unsynced; any synced write in a batch syncs it all; the next synced batch is FULL again")
     func onlyABatchOfUnsyncedWritesSkipsTheSync() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
         let store = database.store
         #expect(try await Self.syncMode(store, synced: false) == 1)
         #expect(try await Self.syncMode(store, synced: true) == 2)
-        // The writer connection is back to FULL for writes that do not go through the committer.
-        #expect(try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
+        #expect(try await Self.syncMode(store, synced: false) == 1)
+        #expect(try await Self.syncMode(store, synced: false) == 1)
+        #expect(try await Self.syncMode(store, synced: true) == 2)
         // Many at once: the batches that hold a synced write are synced, whatever else they hold.
         let modes = try await withThrowingTaskGroup(of: (Bool, Int?).self) { group in
             for index in 0..<64 {
@@ -126,7 +127,7 @@ import TollgateCore
         }
         #expect(modes.filter { $0.0 }.allSatisfy { $0.1 == 2 })
         #expect(modes.allSatisfy { $0.1 == 1 || $0.1 == 2 })
-        #expect(try await store.writer.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } == 2)
+        #expect(try await Self.syncMode(store, synced: true) == 2)
     }
 
     @Test("a store opened without durable commits never switches to FULL")
@@ -140,7 +141,7 @@ import TollgateCore
 
     /// The reservation is committed unsynced (the intent's synced commit before `/settle` makes it durable): it still
     /// survives the process stopping right after, because its WAL frames were written before the commit returned.
-    @Test("a claim committed unsynced is still held after the process stops and the file is opened again: the proof cannot be used twice")
+    @Test("a claim committed without its own sync is committed all the same: after the store is closed and opened again the proof is still claimed")
     func anUnsyncedClaimSurvivesARestart() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -153,5 +154,18 @@ import TollgateCore
         let reopened = try SQLiteStore(path: path)
         let again = try await reopened.reserve(TemporaryDatabase.reservation(key, correlationId: "tg_second"), events: [])
         #expect(again == .alreadyClaimed(correlationId: "tg_first", state: .reserved))
+    }
+
+    @Test("the audit head of a reservation committed without its own sync is read after the log is synced: it names the reservation's events")
+    func theAuditHeadIncludesAnUnsyncedClaimOnceSynced() async throws {
+        let database = try TemporaryDatabase(auditKeys: TemporaryDatabase.auditKeys)
+        defer { database.remove() }
+        let key = TemporaryDatabase.key(nonce: "0x78")
+        let events = [TemporaryDatabase.event("tg_head", .reserve, at: 1_750_000_000_000)]
+        #expect(try await database.store.reserve(TemporaryDatabase.reservation(key, correlationId: "tg_head"), events: events) == .reserved)
+        let head = try #require(try await database.store.auditHead())
+        let recorded = try await database.store.events(correlationId: "tg_head")
+        #expect(head.seq == recorded.last?.seq)
+        #expect(head.hash == recorded.last?.hash)
     }
 }

@@ -2,19 +2,21 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Group-commits unpaid-path audit events: they are buffered and written at most `interval` later,
-/// so issuing a 402 writes nothing synchronously. Paid-path events never go through here.
+/// Group-commits the audit events of requests that end without a write of their own (402s, refusals, refused proofs,
+/// answers passed on): they are buffered and written at most `interval` later, so issuing a 402 writes nothing
+/// synchronously. Events of a paid flow's steps are committed with the flow's own writes, not here.
 ///
 /// Recording takes a lock, not an actor hop: a 402 leaves its event without leaving its event loop (an actor made every
-/// unpaid request hop to the actor's executor and back). Memory stays bounded whatever the store does:
-/// - while the store takes writes, `record` waits for a flush once `capacity` events are waiting, so a flood slows down
-///   rather than growing the buffer;
-/// - a batch the store refuses is kept for the next flush (nothing is lost in a short outage), and until a flush
-///   succeeds again recording no longer tries to write: the periodic flush retries;
-/// - while the last write failed, past `backlogLimit` events (waiting or being written) `record` refuses the events and
-///   returns false. The gateway
-///   then answers an unpaid request 503 `store_unavailable` rather than issue terms it cannot audit, and the refusals
-///   are reported to the observer (`tollgate_audit_events_refused_total`).
+/// unpaid request hop to the actor's executor and back). One write runs at a time, and memory stays bounded whatever
+/// the store does: at most `backlogLimit` events are held, waiting or being written.
+/// - While the store takes writes, `record` writes the buffer once `capacity` events wait, and a caller that would
+///   pass `backlogLimit` (the store is slow) waits for the write in flight: a flood slows down instead of growing.
+/// - A batch the store refuses is kept for the next write (nothing is lost in a short outage). While the store keeps
+///   refusing, the periodic flush retries every `interval`, and so does, at most once per `interval`, a `record` that
+///   finds `capacity` events waiting (so writing resumes even without `run`).
+/// - While the store refuses, a `record` that would pass `backlogLimit` is refused: it returns false and the events
+///   are counted (`AuditObserver.auditBacklog`). The gateway then answers an unpaid request 503 `store_unavailable`
+///   rather than issue terms it could not audit.
 public final class AuditBatcher: Service, Sendable {
     private let store: any TollgateStore
     private let interval: Duration
@@ -27,22 +29,26 @@ public final class AuditBatcher: Service, Sendable {
 
     private struct Backlog {
         var waiting: [AuditEvent]
-        /// Events taken by a flush that has not returned yet (put back if the store refuses them).
+        /// Events taken by the write in flight (put back if the store refuses them).
         var writing = 0
-        /// Whether the last write failed: recording past `capacity` then waits for the periodic retry instead of
-        /// asking a failing store again on every request.
+        /// Whether a write is in flight; callers of `flush` meanwhile wait in `flushWaiters` for it to end.
+        var flushing = false
+        var flushWaiters: [CheckedContinuation<[AuditEvent]?, Never>] = []
+        /// Whether the last write failed.
         var failing = false
+        /// When the last write began: while failing, `record` retries at most once per `interval`.
+        var lastAttempt: ContinuousClock.Instant?
         /// Events refused since the last report to the observer.
         var refused = 0
     }
 
-    private enum Admission { case buffered, full, refused }
+    private enum Admission { case buffered, full, refused, waitForWrite, retryFirst }
 
     /// - Parameters:
     ///   - interval: how long an event may wait before it is written.
     ///   - capacity: how many waiting events make `record` write them before it returns.
-    ///   - backlogLimit: how many events may be held while the store refuses writes (default four times `capacity`).
-    ///   - observer: told after each flush how many events wait and how many were refused since.
+    ///   - backlogLimit: how many events may be held at once (default four times `capacity`).
+    ///   - observer: told after each write how many events are held and how many were refused since.
     public init(store: any TollgateStore, interval: Duration = .milliseconds(200), capacity: Int = 8192, backlogLimit: Int? = nil,
                 observer: (any AuditObserver)? = nil, logger: Logger) {
         self.store = store
@@ -56,63 +62,112 @@ public final class AuditBatcher: Service, Sendable {
         backlog = Mutex(Backlog(waiting: empty))
     }
 
-    /// Buffers `events`; false when they were refused because the store refused the last write and `backlogLimit` events
-    /// are already held. All of `events` are buffered, or none.
+    /// Events held in memory: waiting, or in the write in flight.
+    public var held: Int { backlog.withLock { $0.waiting.count + $0.writing } }
+
+    /// Buffers `events`; false when they were refused (the store refused the last write and `backlogLimit` events are
+    /// held). All of `events` are buffered, or none.
     @discardableResult
     public func record(_ events: AuditEvent...) async -> Bool {
-        let admission = backlog.withLock { backlog -> Admission in
-            // Only a failing store can fill the backlog: otherwise every record past `capacity` waits for a flush.
-            guard !backlog.failing || backlog.waiting.count + backlog.writing + events.count <= backlogLimit else {
-                backlog.refused += events.count
-                return .refused
+        await record(contentsOf: events)
+    }
+
+    /// Buffers `events`, all or none; false when they were refused.
+    @discardableResult
+    public func record(contentsOf events: [AuditEvent]) async -> Bool {
+        guard !events.isEmpty else { return true }
+        while true {
+            let now = ContinuousClock.now
+            let admission = backlog.withLock { backlog -> Admission in
+                let held = backlog.waiting.count + backlog.writing
+                // While the store fails, it is asked again at most once per interval.
+                let retryDue = backlog.failing && !backlog.flushing && (backlog.lastAttempt.map { now - $0 >= interval } ?? true)
+                // Nothing held: taken whatever its size, so no call can wait for room that never comes.
+                if held > 0, held + events.count > backlogLimit {
+                    guard backlog.failing else { return .waitForWrite }
+                    guard !retryDue else { return .retryFirst }
+                    backlog.refused += events.count
+                    return .refused
+                }
+                backlog.waiting.append(contentsOf: events)
+                guard backlog.waiting.count >= capacity else { return .buffered }
+                guard backlog.failing else { return .full }
+                return retryDue ? .full : .buffered
             }
-            backlog.waiting.append(contentsOf: events)
-            return backlog.waiting.count >= capacity && !backlog.failing ? .full : .buffered
-        }
-        switch admission {
-        case .buffered: return true
-        case .full:
-            await flush()
-            return true
-        case .refused: return false
+            switch admission {
+            case .buffered: return true
+            case .full:
+                await flush()
+                return true
+            case .refused: return false
+            case .waitForWrite, .retryFirst:
+                // The store is slow (wait for the write in flight, or make one), or failed an interval ago (ask it again):
+                // then try again.
+                await flush()
+            }
         }
     }
 
-    /// Writes everything buffered now.
+    /// Writes everything buffered now; while another write is in flight, waits for it to end first.
     public func flush() async {
-        let batch = backlog.withLock { backlog in
-            var taken: [AuditEvent] = []
-            taken.reserveCapacity(256)
-            swap(&taken, &backlog.waiting)
-            backlog.writing += taken.count
-            return taken
+        var batch: [AuditEvent]?
+        while batch == nil { batch = await take() }
+        await write(batch ?? [])
+    }
+
+    /// Takes what waits, marking a write in flight; nil after waiting for the write that was in flight to end.
+    private func take() async -> [AuditEvent]? {
+        let now = ContinuousClock.now
+        return await withCheckedContinuation { (continuation: CheckedContinuation<[AuditEvent]?, Never>) in
+            let batch = backlog.withLock { backlog -> [AuditEvent]? in
+                guard !backlog.flushing else {
+                    backlog.flushWaiters.append(continuation)
+                    return nil
+                }
+                backlog.flushing = true
+                backlog.lastAttempt = now
+                var taken: [AuditEvent] = []
+                taken.reserveCapacity(256)
+                swap(&taken, &backlog.waiting)
+                backlog.writing = taken.count
+                return taken
+            }
+            if let batch { continuation.resume(returning: batch) }
         }
+    }
+
+    /// Writes `batch` (taken by `take`), ends the write in flight and wakes who waited for it.
+    private func write(_ batch: [AuditEvent]) async {
+        var failed = false
         if !batch.isEmpty {
             do {
                 try await store.append(batch)
-                backlog.withLock {
-                    $0.writing -= batch.count
-                    $0.failing = false
-                }
             } catch {
-                // Put the batch back so nothing is lost while the store is down; the next flush retries.
+                failed = true
                 logger.error("audit batch not written", metadata: ["tollgate.events": "\(batch.count)", "tollgate.error": "\(error)"])
-                backlog.withLock {
-                    $0.waiting.insert(contentsOf: batch, at: 0)
-                    $0.writing -= batch.count
-                    $0.failing = true
-                }
             }
         }
-        let (waiting, refused) = backlog.withLock { backlog in
+        let (waiters, held, refused) = backlog.withLock { backlog in
+            if failed {
+                // Put back first, so nothing is lost while the store is down and the order stays the order of arrival.
+                backlog.waiting.insert(contentsOf: batch, at: 0)
+                backlog.failing = true
+            } else if !batch.isEmpty {
+                backlog.failing = false
+            }
+            backlog.writing = 0
+            backlog.flushing = false
+            let waiters = backlog.flushWaiters
+            backlog.flushWaiters = []
             defer { backlog.refused = 0 }
-            return (backlog.waiting.count + backlog.writing, backlog.refused)
+            return (waiters, backlog.waiting.count, backlog.refused)
         }
+        for waiter in waiters { waiter.resume(returning: nil) }
         if refused > 0 {
             logger.error("audit events refused: the store refuses writes and the backlog is full",
-                         metadata: ["tollgate.events": "\(refused)", "tollgate.backlog": "\(waiting)"])
+                         metadata: ["tollgate.events": "\(refused)", "tollgate.backlog": "\(held)"])
         }
-        observer?.auditBacklog(waiting: waiting, refused: refused)
+        observer?.auditBacklog(waiting: held, refused: refused)
     }
 
     public func run() async throws {

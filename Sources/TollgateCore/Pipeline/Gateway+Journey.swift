@@ -233,8 +233,8 @@ extension Gateway {
                 settings.invalidProofs.remember(digest, reason: reason, now: now, railRefusals: rail.wire.deterministicRefusals,
                                                echoesOffers: rail.wire.echoesOffers)
             }
-            await audit.record(flow.event(.proof, .denied, reason, clock: clock, ["detail": detail]))
-            return await offer(request, route: priced.route, pricing: priced.pricing, identity: priced.identity, reason: reason, flow: flow)
+            return await offer(request, route: priced.route, pricing: priced.pricing, identity: priced.identity, reason: reason, flow: flow,
+                               earlier: [flow.event(.proof, .denied, reason, clock: clock, ["detail": detail])])
         case .passThrough(let route, let identity):
             return await passThrough(request, route: route, identity: identity, flow: flow)
         case .unavailable(let reason, let detail, let events):

@@ -68,9 +68,8 @@ extension Gateway {
             all.append(flow.event(.verify, .denied, reason, clock: clock, ["detail": detail]))
         }
         if !all.isEmpty { all[all.count - 1].details["next_correlation_id"] = next.correlationId }
-        for event in all { await audit.record(event) }
         return await offer(request, route: route, pricing: pricing, identity: identity, reason: reason, flow: next, detail: detail,
-                           previous: flow.correlationId)
+                           previous: flow.correlationId, earlier: all)
     }
 }
 

@@ -19,10 +19,10 @@ extension Gateway {
         guard let route else { return GatewayResponse(status: answer.status, headerFields: fields, body: answer.body) }
         switch DeliveryFilter.privateFields(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
         case .success(let (filtered, events)):
-            for event in events { await audit.record(event) }
+            await audit.record(contentsOf: events)
             return GatewayResponse(status: answer.status, headerFields: fields, body: filtered.body)
         case .failure(let refusal):
-            for event in refusal.events { await audit.record(event) }
+            await audit.record(contentsOf: refusal.events)
             return await deny(.badGateway, "bad_gateway", .respond, refusal.reason, flow: flow, detail: refusal.detail)
         }
     }

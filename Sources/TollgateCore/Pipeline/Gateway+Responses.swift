@@ -12,8 +12,8 @@ extension Gateway {
         if durable {
             await appendDurably(before + [event])
         } else {
-            for earlier in before { await audit.record(earlier) }
-            if settings.auditsDenials || !Self.isOffPaidPath(stage, flow: flow) { await audit.record(event) }
+            let audited = settings.auditsDenials || !Self.isOffPaidPath(stage, flow: flow)
+            await audit.record(contentsOf: audited ? before + [event] : before)
         }
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
@@ -65,8 +65,9 @@ extension Gateway {
 
     /// A 402 with structured terms: the rail's header (`PAYMENT-REQUIRED`) and the same terms as JSON for people.
     /// Issuing it writes nothing synchronously; while the audit backlog is full (the store refusing writes), it is a 503.
+    /// `earlier` are the events of the refusal this offer follows, recorded with the offer's own, all or none.
     func offer(_ request: GatewayRequest, route: Route, pricing: Route.Pricing, identity: Identity, reason: Reason,
-               flow: Flow, detail: String? = nil, previous: String? = nil) async -> GatewayResponse {
+               flow: Flow, detail: String? = nil, previous: String? = nil, earlier: [AuditEvent] = []) async -> GatewayResponse {
         // Only ways to pay that can be verified now: an offer nobody can settle would make the client
         // sign for nothing. With none left, the route is closed (503), never open.
         // Each rail of the route with the networks it can take a payment on now (asked once per 402).
@@ -96,15 +97,18 @@ extension Gateway {
 
         // Terms nobody could trace are not issued: with the store refusing writes long enough to fill the batcher's
         // backlog, the client is asked to come back (a paid retry could not be recorded either).
-        let recorded = await audit.record(flow.event(.offer, .issued, reason, clock: clock, [
+        let recorded = await audit.record(contentsOf: earlier + [flow.event(.offer, .issued, reason, clock: clock, [
             "price": pricing.price, "unit": pricing.unit, "quantity": String(pricing.quantity),
             "accepts": accepts.map { "\($0.amount) \($0.asset.id) on \($0.asset.network)" }.joined(separator: ", "),
             "expires_at": String(expiresAt), "request": requestLine,
         ].merging(previous.map { ["previous_correlation_id": $0] } ?? [:]) { a, _ in a }
          // What else the offer binds: the body (an MCP tool call's arguments, in canonical form).
-         .merging(digest.map { ["request_body_sha256": $0] } ?? [:]) { a, _ in a }))
+         .merging(digest.map { ["request_body_sha256": $0] } ?? [:]) { a, _ in a })])
         guard recorded else {
-            return await deny(.serviceUnavailable, "service_unavailable", .offer, .storeUnavailable, flow: flow,
+            // Named by the flow the client knows: the refused one when this offer followed a refusal.
+            var refused = flow
+            refused.correlationId = previous ?? flow.correlationId
+            return await deny(.serviceUnavailable, "service_unavailable", .offer, .storeUnavailable, flow: refused,
                               detail: "the gateway cannot record payment terms right now; retry later")
         }
 
