@@ -185,4 +185,20 @@ import TollgateStoreConformance
         #expect(await batcher.record(StoreConformance.event("tg_12", at: 12)))
         #expect(await store.recorded.map(\.event.correlationId) == Self.flows(0..<4) + ["tg_11", "tg_12"])
     }
+
+    @Test("while a write is in flight, recording below the limit does not wait for it: only the caller that started it does")
+    func recordingGoesOnDuringAWrite() async throws {
+        let store = InMemoryStore()
+        await store.delay(.append, by: .milliseconds(500))
+        let batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: 2, backlogLimit: 100, logger: logger)
+        await batcher.record(StoreConformance.event("tg_0", at: 0))
+        let starter = Task { await batcher.record(StoreConformance.event("tg_1", at: 1)) }
+        while await store.appendAttempts == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        for index in 2..<30 { #expect(await batcher.record(StoreConformance.event("tg_\(index)", at: Int64(index)))) }
+        // All of them returned while the first write was still in flight.
+        #expect(await store.recorded.isEmpty)
+        #expect(await starter.value)
+        await batcher.flush()
+        #expect(await store.recorded.map(\.event.correlationId) == Self.flows(0..<30))
+    }
 }

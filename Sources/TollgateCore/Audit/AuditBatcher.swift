@@ -9,8 +9,9 @@ import Synchronization
 /// Recording takes a lock, not an actor hop: a 402 leaves its event without leaving its event loop (an actor made every
 /// unpaid request hop to the actor's executor and back). One write runs at a time, and memory stays bounded whatever
 /// the store does: at most `backlogLimit` events are held, waiting or being written.
-/// - While the store takes writes, `record` writes the buffer once `capacity` events wait, and a caller that would
-///   pass `backlogLimit` (the store is slow) waits for the write in flight: a flood slows down instead of growing.
+/// - While the store takes writes, the `record` that finds `capacity` events waiting and no write in flight writes them
+///   before it returns; while that write is in flight others go on buffering, and a caller that would pass
+///   `backlogLimit` (the store is slow) waits for it: a flood slows down instead of growing.
 /// - A batch the store refuses is kept for the next write (nothing is lost in a short outage). While the store keeps
 ///   refusing, the periodic flush retries every `interval`, and so does, at most once per `interval`, a `record` that
 ///   finds `capacity` events waiting (so writing resumes even without `run`).
@@ -90,7 +91,8 @@ public final class AuditBatcher: Service, Sendable {
                     return .refused
                 }
                 backlog.waiting.append(contentsOf: events)
-                guard backlog.waiting.count >= capacity else { return .buffered }
+                // One caller starts the write and waits for it; while it is in flight the others go on until the limit.
+                guard backlog.waiting.count >= capacity, !backlog.flushing else { return .buffered }
                 guard backlog.failing else { return .full }
                 return retryDue ? .full : .buffered
             }
