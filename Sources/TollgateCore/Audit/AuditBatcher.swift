@@ -9,9 +9,10 @@ import Synchronization
 /// Recording takes a lock, not an actor hop: a 402 leaves its event without leaving its event loop (an actor made every
 /// unpaid request hop to the actor's executor and back). One write runs at a time, and memory stays bounded whatever
 /// the store does: at most `backlogLimit` events are held, waiting or being written.
-/// - While the store takes writes, the `record` that finds `capacity` events waiting and no write in flight writes them
-///   before it returns; while that write is in flight others go on buffering, and a caller that would pass
-///   `backlogLimit` (the store is slow) waits for it: a flood slows down instead of growing.
+/// - While the store takes writes, the `record` that finds `capacity` events waiting and no write in flight takes them
+///   (under the lock, so only one caller does) and writes them before it returns; while that write is in flight the
+///   others go on buffering, and a caller that would pass `backlogLimit` (the store is slow) waits for it to end: a
+///   flood slows down instead of growing, and no caller waits for more than the write in flight and its own.
 /// - A batch the store refuses is kept for the next write (nothing is lost in a short outage). While the store keeps
 ///   refusing, the periodic flush retries every `interval`, and so does, at most once per `interval`, a `record` that
 ///   finds `capacity` events waiting (so writing resumes even without `run`).
@@ -34,7 +35,7 @@ public final class AuditBatcher: Service, Sendable {
         var writing = 0
         /// Whether a write is in flight; callers of `flush` meanwhile wait in `flushWaiters` for it to end.
         var flushing = false
-        var flushWaiters: [CheckedContinuation<[AuditEvent]?, Never>] = []
+        var flushWaiters: [CheckedContinuation<Void, Never>] = []
         /// Whether the last write failed.
         var failing = false
         /// When the last write began: while failing, `record` retries at most once per `interval`.
@@ -43,7 +44,12 @@ public final class AuditBatcher: Service, Sendable {
         var refused = 0
     }
 
-    private enum Admission { case buffered, full, refused, waitForWrite, retryFirst }
+    private enum Admission {
+        case buffered, refused, waitForWrite
+        /// This caller writes `batch` (taken under the lock, so one caller at a time does); `appended` says whether its
+        /// own events were in it.
+        case write([AuditEvent], appended: Bool)
+    }
 
     /// - Parameters:
     ///   - interval: how long an event may wait before it is written.
@@ -85,56 +91,62 @@ public final class AuditBatcher: Service, Sendable {
                 let retryDue = backlog.failing && !backlog.flushing && (backlog.lastAttempt.map { now - $0 >= interval } ?? true)
                 // Nothing held: taken whatever its size, so no call can wait for room that never comes.
                 if held > 0, held + events.count > backlogLimit {
-                    guard backlog.failing else { return .waitForWrite }
-                    guard !retryDue else { return .retryFirst }
-                    backlog.refused += events.count
-                    return .refused
+                    if backlog.failing && !retryDue {
+                        backlog.refused += events.count
+                        return .refused
+                    }
+                    // The store is slow (wait for the write in flight, or write when none is), or failed an interval ago
+                    // (ask it again); then try again.
+                    return backlog.flushing ? .waitForWrite : .write(Self.take(&backlog, at: now), appended: false)
                 }
                 backlog.waiting.append(contentsOf: events)
-                // One caller starts the write and waits for it; while it is in flight the others go on until the limit.
-                guard backlog.waiting.count >= capacity, !backlog.flushing else { return .buffered }
-                guard backlog.failing else { return .full }
-                return retryDue ? .full : .buffered
+                // One caller writes and waits for its write; while that is in flight the others go on until the limit.
+                guard backlog.waiting.count >= capacity, !backlog.flushing, !backlog.failing || retryDue else { return .buffered }
+                return .write(Self.take(&backlog, at: now), appended: true)
             }
             switch admission {
             case .buffered: return true
-            case .full:
-                await flush()
-                return true
             case .refused: return false
-            case .waitForWrite, .retryFirst:
-                // The store is slow (wait for the write in flight, or make one), or failed an interval ago (ask it again):
-                // then try again.
-                await flush()
+            case .waitForWrite: await writeEnded()
+            case .write(let batch, let appended):
+                await write(batch)
+                if appended { return true }
             }
         }
     }
 
     /// Writes everything buffered now; while another write is in flight, waits for it to end first.
     public func flush() async {
-        var batch: [AuditEvent]?
-        while batch == nil { batch = await take() }
-        await write(batch ?? [])
+        while true {
+            let now = ContinuousClock.now
+            if let batch = backlog.withLock({ $0.flushing ? nil : Self.take(&$0, at: now) }) {
+                await write(batch)
+                return
+            }
+            await writeEnded()
+        }
     }
 
-    /// Takes what waits, marking a write in flight; nil after waiting for the write that was in flight to end.
-    private func take() async -> [AuditEvent]? {
-        let now = ContinuousClock.now
-        return await withCheckedContinuation { (continuation: CheckedContinuation<[AuditEvent]?, Never>) in
-            let batch = backlog.withLock { backlog -> [AuditEvent]? in
-                guard !backlog.flushing else {
-                    backlog.flushWaiters.append(continuation)
-                    return nil
-                }
-                backlog.flushing = true
-                backlog.lastAttempt = now
-                var taken: [AuditEvent] = []
-                taken.reserveCapacity(256)
-                swap(&taken, &backlog.waiting)
-                backlog.writing = taken.count
-                return taken
+    /// Takes what waits and marks a write in flight (under the lock).
+    private static func take(_ backlog: inout Backlog, at now: ContinuousClock.Instant) -> [AuditEvent] {
+        backlog.flushing = true
+        backlog.lastAttempt = now
+        var taken: [AuditEvent] = []
+        taken.reserveCapacity(256)
+        swap(&taken, &backlog.waiting)
+        backlog.writing = taken.count
+        return taken
+    }
+
+    /// Returns once no write is in flight.
+    private func writeEnded() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let inFlight = backlog.withLock { backlog -> Bool in
+                guard backlog.flushing else { return false }
+                backlog.flushWaiters.append(continuation)
+                return true
             }
-            if let batch { continuation.resume(returning: batch) }
+            if !inFlight { continuation.resume() }
         }
     }
 
@@ -164,7 +176,7 @@ public final class AuditBatcher: Service, Sendable {
             defer { backlog.refused = 0 }
             return (waiters, backlog.waiting.count, backlog.refused)
         }
-        for waiter in waiters { waiter.resume(returning: nil) }
+        for waiter in waiters { waiter.resume() }
         if refused > 0 {
             logger.error("audit events refused: the store refuses writes and the backlog is full",
                          metadata: ["tollgate.events": "\(refused)", "tollgate.backlog": "\(held)"])
