@@ -16,6 +16,18 @@ import TollgateCore
         #expect(Base64URL.encode([0xFB, 0xFF]) == "-_8")
     }
 
+    /// The standard padded encoder (x402's headers) against Foundation's, at every tail length.
+    @Test func encodesStandardBase64LikeFoundation() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...67 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            #expect(Base64URL.encodeStandard(bytes) == Data(bytes).base64EncodedString())
+            #expect(Base64URL.decodeEitherAlphabet(Base64URL.encodeStandard(bytes)) == bytes)
+        }
+        #expect(Base64URL.encodeStandard([0xFB, 0xFF]) == "+/8=")
+        #expect(Base64URL.encodeStandard([0xFB]) == "+w==")
+    }
+
     /// Headers arrive in either alphabet, padded or not, with blanks; tokens have one spelling only.
     @Test func readsHeadersLenientlyAndTokensStrictly() {
         var generator = SystemRandomNumberGenerator()

@@ -3,9 +3,22 @@
 public enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
+    private static let standardAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
     /// Written straight from the alphabet (this runs several times on every 402 and every paid request).
     public static func encode(_ bytes: [UInt8]) -> String {
-        String(unsafeUninitializedCapacity: (bytes.count * 4 + 2) / 3) { out in
+        encode(bytes, alphabet: alphabet, padded: false)
+    }
+
+    /// Standard padded base64 (RFC 4648 §4), as x402's headers carry JSON: what `Data.base64EncodedString()` writes,
+    /// without going through `Data`.
+    public static func encodeStandard(_ bytes: [UInt8]) -> String {
+        encode(bytes, alphabet: standardAlphabet, padded: true)
+    }
+
+    private static func encode(_ bytes: [UInt8], alphabet: [UInt8], padded: Bool) -> String {
+        let capacity = padded ? (bytes.count + 2) / 3 * 4 : (bytes.count * 4 + 2) / 3
+        return String(unsafeUninitializedCapacity: capacity) { out in
             var written = 0
             var index = 0
             while index + 3 <= bytes.count {
@@ -26,6 +39,12 @@ public enum Base64URL {
                 if rest == 2 {
                     out[written] = alphabet[Int(chunk >> 6 & 63)]
                     written += 1
+                }
+                if padded {
+                    for _ in rest..<3 {
+                        out[written] = UInt8(ascii: "=")
+                        written += 1
+                    }
                 }
             }
             return written

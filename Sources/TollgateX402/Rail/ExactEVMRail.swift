@@ -81,6 +81,9 @@ public struct ExactEVMRail: PaymentRail {
 
     // MARK: terms
 
+    /// Made once: a field name is checked when it is made, and every 402 names this one.
+    static let paymentRequiredField = HTTPField.Name(X402.paymentRequiredHeader)!
+
     public func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields {
         guard version == X402.version, !challenge.offers.isEmpty else { return [:] }
         // `accepts` is written by `writeRequirements` below, not from this value.
@@ -92,7 +95,7 @@ public struct ExactEVMRail: PaymentRail {
             for offer in challenge.offers { writeRequirements(for: offer, to: &writer) }
         }
         var fields = HTTPFields()
-        fields[HTTPField.Name(X402.paymentRequiredHeader)!] = HeaderCodec.base64(writer.bytes)
+        fields[Self.paymentRequiredField] = HeaderCodec.base64(writer.bytes)
         return fields
     }
 

@@ -12,7 +12,7 @@ public enum HeaderCodec {
 
     /// The header value of JSON bytes already written.
     public static func base64(_ json: [UInt8]) -> String {
-        Data(json).base64EncodedString()
+        Base64URL.encodeStandard(json)
     }
 
     public static func json(_ value: some Encodable) -> [UInt8] {
