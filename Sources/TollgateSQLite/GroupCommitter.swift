@@ -6,9 +6,9 @@ import Synchronization
 /// then run together, each in its own savepoint, in the next transaction, with one sync for all of them
 /// (`PRAGMA synchronous = FULL`: a WAL commit is synced before it returns). Each caller is answered only once
 /// the transaction holding its write is durable, so a settlement intent is on disk before `/settle` is called and
-/// a settlement before its answer is released, even on power loss. A write that asks for no sync (the reservation,
-/// made durable by its flow's next commit before any money moves) lets a batch made only of such writes commit
-/// without one.
+/// a settlement before its answer is released, even on power loss. A write that asks for no sync (the reservation and the
+/// spend hold, made durable by their flow's synced settlement intent before any money moves) lets a batch made only of
+/// such writes commit without one.
 ///
 /// One write failing rolls back its own savepoint only; a failed commit fails every write of the batch.
 final class GroupCommitter: Sendable {

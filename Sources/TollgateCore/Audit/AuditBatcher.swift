@@ -15,7 +15,7 @@ import Synchronization
 ///   flood slows down instead of growing, and no caller waits for more than the write in flight and its own.
 /// - A batch the store refuses is kept for the next write (nothing is lost in a short outage). While the store keeps
 ///   refusing, the periodic flush retries every `interval`, and so does, at most once per `interval`, a `record` that
-///   finds `capacity` events waiting (so writing resumes even without `run`).
+///   finds `capacity` events waiting or the backlog full (so writing resumes even without `run`).
 /// - While the store refuses, a `record` that would pass `backlogLimit` is refused: it returns false and the events
 ///   are counted (`AuditObserver.auditBacklog`). The gateway then answers an unpaid request 503 `store_unavailable`
 ///   rather than issue terms it could not audit.
@@ -33,7 +33,7 @@ public final class AuditBatcher: Service, Sendable {
         var waiting: [AuditEvent]
         /// Events taken by the write in flight (put back if the store refuses them).
         var writing = 0
-        /// Whether a write is in flight; callers of `flush` meanwhile wait in `flushWaiters` for it to end.
+        /// Whether a write is in flight; callers that need it ended wait in `flushWaiters`.
         var flushing = false
         var flushWaiters: [CheckedContinuation<Void, Never>] = []
         /// Whether the last write failed.

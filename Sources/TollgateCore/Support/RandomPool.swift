@@ -44,7 +44,7 @@ final class RandomPool: Sendable {
             let count = read(urandom, buffer.baseAddress! + filled, buffer.count - filled)
             if count > 0 { filled += count } else if count == 0 || errno != EINTR { break }
         }
-        guard filled < buffer.count else { return }
+        if filled == buffer.count { return }
         // No device: eight bytes at a time from the standard library's generator.
         var generator = SystemRandomNumberGenerator()
         for offset in stride(from: 0, to: buffer.count, by: 8) {

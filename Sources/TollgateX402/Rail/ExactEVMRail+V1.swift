@@ -8,8 +8,8 @@ extension ExactEVMRail {
     /// x402 v1 on the wire. Its proofs echo no offer (`echoesOffers: false`); on a route that does not take v1 they are
     /// refused as `invalid_x402_version`.
     public static let wireV1 = RailWire(
-        proofFields: [HTTPField.Name(X402V1.paymentHeader)!],
-        exposedFields: [HTTPField.Name(X402V1.paymentResponseHeader)!],
+        proofFields: [.x402V1Payment],
+        exposedFields: [.x402V1PaymentResponse],
         proofFormat: "x402 v1 (scheme exact), header X-PAYMENT",
         paymentHint: "retry with an X-PAYMENT (x402 v1) for one of the body's accepts",
         authorizationUsed: wire.authorizationUsed, authorizationExpired: wire.authorizationExpired,
@@ -98,7 +98,7 @@ extension ExactEVMRail {
     /// A proof in `X-PAYMENT`: the v1 payload (`x402Version: 1`, `scheme`, `network` as a v1 name or CAIP-2, `payload`).
     /// Its asset is left empty: v1 does not name it, and the journey takes it from the terms the proof is bound to.
     func decodeV1(_ fields: HTTPFields) -> ProofDecoding {
-        guard let header = fields[HTTPField.Name(X402V1.paymentHeader)!] else { return .absent }
+        guard let header = fields[.x402V1Payment] else { return .absent }
         let raw: [UInt8], tree: JSONValue
         switch Self.strictTree(header, name: X402V1.paymentHeader) {
         case .success(let parsed): (raw, tree) = parsed

@@ -22,8 +22,8 @@ public struct ExactEVMRail: PaymentRail {
     /// x402 v2 on the wire: the proof in `PAYMENT-SIGNATURE` (a v1 `X-PAYMENT` is stripped like the other, and refused
     /// unless a v1 rail reads it), terms in `PAYMENT-REQUIRED`, the receipt in `PAYMENT-RESPONSE`.
     public static let wire = RailWire(
-        proofFields: [HTTPField.Name(X402.paymentSignatureHeader)!, HTTPField.Name(X402.legacyPaymentHeader)!],
-        exposedFields: [HTTPField.Name(X402.paymentRequiredHeader)!, HTTPField.Name(X402.paymentResponseHeader)!],
+        proofFields: [.x402PaymentSignature, .x402LegacyPayment],
+        exposedFields: [.x402PaymentRequired, .x402PaymentResponse],
         proofFormat: "x402 v2 (scheme exact), header PAYMENT-SIGNATURE",
         paymentHint: "retry with a PAYMENT-SIGNATURE (x402 v2) for one of the offers",
         authorizationUsed: .nonceAlreadyUsed, authorizationExpired: .validBefore,
@@ -81,9 +81,6 @@ public struct ExactEVMRail: PaymentRail {
 
     // MARK: terms
 
-    /// Made once: a field name is checked when it is made, and every 402 names this one.
-    static let paymentRequiredField = HTTPField.Name(X402.paymentRequiredHeader)!
-
     public func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields {
         guard version == X402.version, !challenge.offers.isEmpty else { return [:] }
         // `accepts` is written by `writeRequirements` below, not from this value.
@@ -95,7 +92,7 @@ public struct ExactEVMRail: PaymentRail {
             for offer in challenge.offers { writeRequirements(for: offer, to: &writer) }
         }
         var fields = HTTPFields()
-        fields[Self.paymentRequiredField] = HeaderCodec.base64(writer.bytes)
+        fields[.x402PaymentRequired] = HeaderCodec.base64(writer.bytes)
         return fields
     }
 
@@ -147,17 +144,17 @@ public struct ExactEVMRail: PaymentRail {
     /// The v2 rail alone covers the legacy header too, so a flood of v1 proofs meets the same budget and cache.
     public func proofFingerprint(_ fields: HTTPFields) -> [UInt8]? {
         let header = switch version {
-        case X402V1.version: fields[HTTPField.Name(X402V1.paymentHeader)!]
-        default: fields[HTTPField.Name(X402.paymentSignatureHeader)!]
-            ?? (leavesV1ToAnotherRail ? nil : fields[HTTPField.Name(X402.legacyPaymentHeader)!])
+        case X402V1.version: fields[.x402V1Payment]
+        default: fields[.x402PaymentSignature]
+            ?? (leavesV1ToAnotherRail ? nil : fields[.x402LegacyPayment])
         }
         return header.map { NegativeCache.key(Array($0.utf8)) }
     }
 
     public func decode(_ fields: HTTPFields) -> ProofDecoding {
         if version == X402V1.version { return decodeV1(fields) }
-        guard let header = fields[HTTPField.Name(X402.paymentSignatureHeader)!] else {
-            if !leavesV1ToAnotherRail, fields[HTTPField.Name(X402.legacyPaymentHeader)!] != nil {
+        guard let header = fields[.x402PaymentSignature] else {
+            if !leavesV1ToAnotherRail, fields[.x402LegacyPayment] != nil {
                 return .malformed(.invalidVersion, detail: "X-PAYMENT (x402 v1) is not accepted; send PAYMENT-SIGNATURE (x402 v2)")
             }
             return .absent
@@ -311,9 +308,9 @@ public struct ExactEVMRail: PaymentRail {
         if version == X402V1.version {
             var v1 = response
             v1.network = X402V1.Networks.name(response.network)
-            fields[HTTPField.Name(X402V1.paymentResponseHeader)!] = HeaderCodec.base64(JSONWriter.bytes(v1))
+            fields[.x402V1PaymentResponse] = HeaderCodec.base64(JSONWriter.bytes(v1))
         } else {
-            fields[HTTPField.Name(X402.paymentResponseHeader)!] = HeaderCodec.base64(JSONWriter.bytes(response))
+            fields[.x402PaymentResponse] = HeaderCodec.base64(JSONWriter.bytes(response))
         }
         return fields
     }
