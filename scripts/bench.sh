@@ -10,6 +10,8 @@
 #   barepaid is the yardstick of the paid phase: the bare route verifying, settling and forwarding (nothing else).
 #   paidv1 is the paid phase with x402 v1 clients (X-PAYMENT, no echoed offer): the cost of v1 against v2.
 #   SYNC=normal scripts/bench.sh: without synced commits (the cost of durability).
+#   ONE=2000: payments sent one at a time (default 500). The first few hundred grow the fresh database's WAL file,
+#   whose syncs cost about twice those of a WAL written over (as it is from its first checkpoint on).
 #   X402='{v1: false, discovery: false}' scripts/bench.sh: the quickstart's `x402` settings replaced (the cost of the
 #   v1 terms and the bazaar extension in every 402).
 #   TOLLGATE_BENCH_BIN=path: measures that binary instead of building one (two versions back to back).
@@ -105,7 +107,7 @@ if want paid; then
 fi
 want paidv1 && paid_phase "paid with x402 v1 (X-PAYMENT), fresh payment each" X-PAYMENT --x402-version 1
 if want one; then
-  presign 500 "$work/one.txt"
+  presign "${ONE:-500}" "$work/one.txt"
   scrape "$work/metrics-before"
   TOLLGATE_BENCH_THREADS=2 TOLLGATE_BENCH_FILE=$work/one.txt TOLLGATE_BENCH_DONE=$work/done OTHERS="facilitator:$facilitator upstream:$upstream" \
     measure "paid, one at a time" "$gateway" -t2 -c2 -d300s --timeout 60s -s scripts/bench/presigned.lua $gateway_url/datasets/prices

@@ -115,6 +115,8 @@ public struct GatewayConfiguration: Sendable {
         public var reconcileIntervalSeconds = 30
         /// EVM JSON-RPC URLs per network, read to resolve a settlement the facilitator cannot tell.
         public var rpc: [String: String] = [:]
+        /// Whether the facilitator's `/verify` is sent while the proof's claim is committed (`verify_with_claim`).
+        public var verifiesWithClaim = true
         public init() {}
     }
     /// Audit retention (`audit:`): events older than `retentionDays` are archived, then deleted; nil keeps every event.

@@ -81,6 +81,7 @@ public struct GatewayAssembly: Sendable {
         // MCP callers never retry a paid call, so a copy of one is refused as a replay rather than asked to wait.
         if configuration.mcp != nil { settings.repeatedProofs = .refused }
         settings.timings = metrics
+        settings.verifiesWithClaim = configuration.settlement.verifiesWithClaim
         if configuration.x402.discovery && configuration.mcp == nil { settings.discoveryPath = ExactEVMRail.discoveryPath }
         let upstream = upstream ?? HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                                 maxResponseBytes: configuration.maxUpstreamResponseBytes)

@@ -29,6 +29,7 @@ public actor InMemoryStore: GatewayStore {
     public private(set) var writeCalls = 0
     private var failing: Set<Operation> = []
     private var delays: [Operation: Duration] = [:]
+    private var gates: [Operation: @Sendable () async -> Void] = [:]
 
     public init(auditKeys: KeyRing? = nil, clock: any GatewayClock = SystemClock()) {
         self.auditKeys = auditKeys
@@ -39,10 +40,14 @@ public actor InMemoryStore: GatewayStore {
     /// Makes `operation` take `duration` before it does anything (only `append` so far): a write in flight, for tests of
     /// what happens meanwhile.
     public func delay(_ operation: Operation, by duration: Duration) { delays[operation] = duration }
-    /// Ends every failure and delay.
+    /// Makes `operation` await `gate` before it does anything (only `reserve` so far): for tests of what runs while a
+    /// claim is being written.
+    public func gate(_ operation: Operation, with gate: @escaping @Sendable () async -> Void) { gates[operation] = gate }
+    /// Ends every failure, delay and gate.
     public func recover() {
         failing.removeAll()
         delays.removeAll()
+        gates.removeAll()
     }
 
     public func state(of key: ProofKey) -> Reservation.State? { claims[key]?.state }
@@ -54,6 +59,7 @@ public actor InMemoryStore: GatewayStore {
     private var proofFlows: [Int64: String] = [:]
 
     public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
+        if let gate = gates[.reserve] { await gate() }
         try check(.reserve)
         let identifierKey = reservation.paymentIdentifier.map { "\(reservation.clientId)\u{0}\($0)" }
         if let identifierKey, let earlier = identifiers[identifierKey], earlier.fingerprint != reservation.fingerprint {

@@ -72,8 +72,9 @@ import TollgateStoreConformance
         #expect(events.last?.reason == "invalid_exact_evm_insufficient_funds")
     }
 
-    @Test func storeFailureOnReserveIs503() async throws {
-        let harness = GatewayHarness()
+    @Test(arguments: [true, false])
+    func storeFailureOnReserveIs503(verifiesWithClaim: Bool) async throws {
+        let harness = GatewayHarness(verifiesWithClaim: verifiesWithClaim)
         let (offer, proof) = try await harness.offerAndProof()
         await harness.store.fail(.reserve)
 
@@ -83,7 +84,8 @@ import TollgateStoreConformance
         #expect(response.headerFields[.retryAfter] == "5")
         #expect(response.reason == "store_unavailable")
         #expect(response.offerTokens.isEmpty)
-        #expect(harness.rail.verifyCalls == 0)
+        // Verified alongside the claim (its answer unused), or not at all when verification waits for the claim.
+        #expect(harness.rail.verifyCalls == (verifiesWithClaim ? 1 : 0))
         #expect(harness.rail.settleCalls == 0)
         #expect(harness.upstream.received.isEmpty)
         #expect(await harness.store.claims.isEmpty)

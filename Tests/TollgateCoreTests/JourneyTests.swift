@@ -312,10 +312,11 @@ import Testing
             return
         }
         #expect(events.map(\.stage) == [.proof, .verify, .facilitatorVerify])
-        guard case .reserve(let reservation, let claimEvents) = checked(.init(refused: false, limited: nil, railReady: true)) else {
+        guard case .reserve(let reservation, let claimEvents, let alongside) = checked(.init(refused: false, limited: nil, railReady: true)) else {
             Issue.record("a good proof is claimed")
             return
         }
+        #expect(alongside?.proof.key == reservation.key, "verified while it is claimed, by default")
         #expect(reservation.correlationId == "tg_offer")
         #expect(reservation.clientId == "alice")
         #expect(reservation.fingerprint == "010203")
@@ -331,6 +332,20 @@ import Testing
         _ = journey.next(.verifiedLocally(.valid(payer: payer)), at: now)
         _ = journey.next(.payerChecked(.init(refused: false, limited: nil, railReady: true)), at: now)
         return journey
+    }
+
+    @Test func theFacilitatorVerifiesAlongsideTheClaimOnlyWhereTheSettingsSaySo() {
+        var apart = Self.settings()
+        apart.verifiesWithClaim = false
+        var journey = Self.decoding(settings: apart)
+        _ = journey.next(.proofDecoded(.proof(Self.offerAndProof(settings: apart).1)), at: Self.now)
+        _ = journey.next(.admitted(nil), at: Self.now)
+        _ = journey.next(.verifiedLocally(.valid(payer: Self.payer)), at: Self.now)
+        guard case .reserve(_, _, let alongside) = journey.next(.payerChecked(.init(refused: false, limited: nil, railReady: true)), at: Self.now) else {
+            Issue.record("a good proof is claimed")
+            return
+        }
+        #expect(alongside == nil)
     }
 
     @Test func aClaimedProofIsVerifiedByTheFacilitator() {

@@ -17,7 +17,8 @@ extension Journey {
                                       paymentIdentifier: proof.paymentIdentifier, fingerprint: proofDigest.map(HexString.encode) ?? "",
                                       offerToken: paid.offer.token, payload: String(decoding: proof.raw, as: UTF8.self))
         state = .reserving(paid, events: events)
-        return .reserve(reservation, events: events + [event(.reserve, .ok, nil, ["proof": proof.key.description])])
+        return .reserve(reservation, events: events + [event(.reserve, .ok, nil, ["proof": proof.key.description])],
+                        verifyAlongside: settings.verifiesWithClaim ? (proof, paid.offer) : nil)
     }
 
     mutating func reservationBusy(_ paid: PaidFlow, events: [AuditEvent]) -> Action {

@@ -258,8 +258,10 @@ struct Journey: Sendable {
         /// Whether this payer may pay (revocations, allow and deny lists), its own paid budget, and whether the
         /// rail can verify on the proof's network now; `payerChecked`.
         case checkPayer(payer: String, network: String)
-        /// Claim the proof for single use, committing the events with the claim; `reserved`.
-        case reserve(Reservation, events: [AuditEvent])
+        /// Claim the proof for single use, committing the events with the claim; `reserved`. With `verifyAlongside`,
+        /// the rail's authority may be asked to verify that proof at the same time; its answer is then the one the
+        /// next `verifyWithFacilitator` of the same proof gets.
+        case reserve(Reservation, events: [AuditEvent], verifyAlongside: (proof: PaymentProof, offer: SignedOffer)?)
         /// Read the answer stored under the proof; `storedLoaded`.
         case loadStoredResponse(ProofKey)
         /// Read the settlement intent of the proof; when `exclusive`, first take the authorization in flight for this

@@ -12,6 +12,8 @@ extension Gateway {
         var held: ProofKey?
         defer { if let held { inFlight.end(held) } }
         var peers = PeerWait()
+        // The facilitator's answer obtained while the claim was committed (`Settings.verifiesWithClaim`).
+        var early: EarlyVerdict?
         var action = journey.next(.arrived, at: clock.nowMillis())
         while true {
             let input: Journey.Input
@@ -66,18 +68,14 @@ extension Gateway {
                 input = .verifiedLocally(rail.verifyLocally(proof, offer: offer, now: at ?? clock.nowSeconds))
             case .checkPayer(let payer, let network):
                 input = .payerChecked(standing(of: payer, network: network, resource: journey.flow.resource ?? ""))
-            case .reserve(let reservation, let events):
+            case .reserve(let reservation, let events, let alongside):
                 // One request of this process per authorization at a time: a retry while the first runs waits (503).
                 guard inFlight.begin(reservation.key) else {
                     input = .reservationBusy
                     break
                 }
                 held = reservation.key
-                do {
-                    input = .reserved(.success(try await store.reserve(reservation, events: events)))
-                } catch {
-                    input = .reserved(.failure(Journey.Failure(error)))
-                }
+                (input, early) = await claim(reservation, events: events, verifying: alongside)
             case .loadStoredResponse(let key):
                 do {
                     input = .storedLoaded(.success(try await store.storedResponse(key, now: clock.nowSeconds)))
@@ -113,12 +111,12 @@ extension Gateway {
             case .recordTakeover(let events):
                 input = .takeoverRecorded(await appendDurably(events))
             case .verifyWithFacilitator(let proof, let offer):
-                input = await peers.time(facilitator: true) {
-                    do {
-                        return .facilitatorAnswered(.success(try await rail.verify(proof, offer: offer, logger: logger)))
-                    } catch {
-                        return .facilitatorAnswered(.failure(Journey.Failure(error)))
-                    }
+                if let verdict = early, verdict.key == proof.key {
+                    early = nil
+                    peers.count(verdict.waited, facilitator: true)
+                    input = verdict.input
+                } else {
+                    input = await peers.time(facilitator: true) { await verifyWithFacilitator(proof, offer: offer) }
                 }
             case .holdSpend(let holds, let correlationId):
                 do {

@@ -29,5 +29,11 @@ struct PeerWait {
         return result
     }
 
+    /// Counts `waited` (a call that ran alongside the gateway's own work) as waiting.
+    mutating func count(_ waited: Duration, facilitator: Bool) {
+        self.waited += waited
+        askedFacilitator = askedFacilitator || facilitator
+    }
+
     var overhead: Duration { ContinuousClock.now - started - waited }
 }

@@ -54,7 +54,7 @@ struct GatewayHarness {
     init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls(), spendCaps: [SpendCap] = [],
          quotas: [Quota] = [], payerAllowList: Set<String>? = nil, routes: RouteTable = Self.routes,
          automaticRefunds: Bool = true, auditsDenials: Bool = true, sharedInvalid: SharedInvalidBudget? = nil,
-         auditCapacity: Int = 8192, auditBacklogLimit: Int? = nil) {
+         auditCapacity: Int = 8192, auditBacklogLimit: Int? = nil, verifiesWithClaim: Bool = true, timings: (any RequestTimings)? = nil) {
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
         batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: auditCapacity, backlogLimit: auditBacklogLimit, logger: logger)
         self.controls = controls
@@ -62,6 +62,8 @@ struct GatewayHarness {
                                         publicURL: "https://api.test/", limits: limits, spendCaps: spendCaps, quotas: quotas,
                                         payerAllowList: payerAllowList, automaticRefunds: automaticRefunds, auditsDenials: auditsDenials)
         settings.sharedInvalid = sharedInvalid
+        settings.verifiesWithClaim = verifiesWithClaim
+        settings.timings = timings
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock,
                           controls: controls, logger: logger)
     }

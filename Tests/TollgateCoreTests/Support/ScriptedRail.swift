@@ -38,6 +38,8 @@ final class ScriptedRail: PaymentRail {
         var failureReason = "invalid_exact_evm_insufficient_funds"
         /// What the chain says, where the test gives the rail an RPC.
         var chain: ChainAuthorization?
+        /// Awaited by every verification before it answers (a slow facilitator, or one the test watches).
+        var onVerify: (@Sendable () async -> Void)?
     }
 
     /// The facilitator could not be connected to: nothing was sent.
@@ -79,10 +81,11 @@ final class ScriptedRail: PaymentRail {
     func isReady(network: String) -> Bool { script.withLock { $0.ready } }
 
     func verify(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Verdict {
-        let answer = script.withLock { script in
+        let (answer, onVerify) = script.withLock { script in
             script.verifyCalls += 1
-            return script.facilitator
+            return (script.facilitator, script.onVerify)
         }
+        await onVerify?()
         return try answer.get()
     }
 
