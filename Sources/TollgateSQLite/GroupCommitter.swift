@@ -89,7 +89,7 @@ final class GroupCommitter: Sendable {
             // setting it fails, it is unknown, and the next batch sets it again.
             if durable, mode.synced.withLock({ $0 }) != synced {
                 mode.synced.withLock { $0 = nil }
-                try db.execute(sql: synced ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+                try db.run(sql: synced ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
                 mode.synced.withLock { $0 = synced }
             }
             try db.inTransaction {

@@ -147,12 +147,18 @@ public struct SQLiteStore: GatewayStore {
     }
 
     /// `ready: false` keeps an answer prepared before settlement out of reach until the payment is known to have settled.
+    /// The answer prepared with the settlement intent is then replaced where it is (an upsert keeps its row and its key's
+    /// index entry; `INSERT OR REPLACE` deleted and inserted both, a few pages more in every settled payment's commit).
     static func storeResponse(_ response: StoredResponse, key: ProofKey, ready: Bool, _ db: Database) throws {
         let headers = response.headersJSON
         try db.run(sql: """
-            INSERT OR REPLACE INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
-                                                  expires_at, ready, payment_identifier)
+            INSERT INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
+                                       expires_at, ready, payment_identifier)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET
+                correlation_id = excluded.correlation_id, client_id = excluded.client_id, request = excluded.request,
+                status = excluded.status, headers = excluded.headers, body = excluded.body, expires_at = excluded.expires_at,
+                ready = excluded.ready, payment_identifier = excluded.payment_identifier
             """, arguments: [key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request,
                              response.status, headers, Data(response.body), response.expiresAt, ready ? 1 : 0, response.paymentIdentifier])
     }

@@ -158,9 +158,13 @@ public enum StoreConformance {
         #expect(try await store.reserve(reservation(key(3), "tg_c"), events: []) == .reserved)
         try await store.recordSettlementIntent(intent(key(3), "tg_c", response: response("tg_c")), events: [])
         #expect(try await store.storedResponse(key(3), now: 0) == nil)
-        try await store.finish(key(3), state: .settled, payment: payment(key(3), "tg_c"), response: response("tg_c"),
+        // What `finish` keeps replaces the prepared answer: with the receipt, and kept from its own settlement on.
+        var receipted = response("tg_c", expiresAt: 2_100_000_000)
+        receipted.headers.append(["payment-response", "receipt"])
+        try await store.finish(key(3), state: .settled, payment: payment(key(3), "tg_c"), response: receipted,
                                metering: MeteringRecord(usage: usageEvent("tg_c", quantity: 1)), delivered: true, events: [])
         #expect(try await store.storedResponse(key(3), now: 0)?.correlationId == "tg_c")
+        #expect(try await store.storedResponse(key(3), now: 2_050_000_000)?.headers == receipted.headers)
         #expect(try await store.payments(correlationId: "tg_c").count == 1)
         #expect(try await store.openSettlement(key(3))?.outcome == .settled)
         // `settle: before`: settled first, the answer kept when it is delivered.
