@@ -31,8 +31,9 @@ extension Gateway {
     }
 
     /// Claims `reservation` and, unless its authorization or its offer was claimed lately (by any request of this
-    /// gateway), asks the facilitator to verify the proof at the same time. Both are awaited (a verification is never cancelled half way, which would count
-    /// against the facilitator's circuit breaker); nothing is forwarded before the machine has both answers.
+    /// gateway), asks the facilitator to verify the proof at the same time. Both are awaited (a verification is never
+    /// cancelled half way, which would count against the facilitator's circuit breaker); nothing is forwarded before the
+    /// machine has both answers.
     func claim(_ reservation: Reservation, events: [AuditEvent], verifying alongside: (proof: PaymentProof, offer: SignedOffer)?)
         async -> (Journey.Input, EarlyVerdict?) {
         let now = clock.nowSecondsPrecise
