@@ -28,7 +28,7 @@ public struct JourneyStage: Sendable, Hashable, Identifiable {
         JourneyStage(audit: .reserve, title: "single-use claim",
                      summary: "the proof and its offer are claimed before anything is forwarded; a retry of the same purchase resumes its claim"),
         JourneyStage(audit: .facilitatorVerify, title: "facilitator verification",
-                     summary: "the rail's authority confirms the proof; a refusal or no answer gives the claim back"),
+                     summary: "the rail's authority confirms the proof (by default, asked while the claim is written); a refusal or no answer gives the claim back"),
         JourneyStage(audit: .decide, title: "final decision",
                      summary: "incident switch and quantity before the offer; spend caps and quotas held before forwarding; private fields filtered"),
         JourneyStage(audit: .forward, title: "forward",
