@@ -10,6 +10,8 @@
 #   barepaid is the yardstick of the paid phase: the bare route verifying, settling and forwarding (nothing else).
 #   paidv1 is the paid phase with x402 v1 clients (X-PAYMENT, no echoed offer): the cost of v1 against v2.
 #   SYNC=normal scripts/bench.sh: without synced commits (the cost of durability).
+#   SETTLEMENT='{verify_with_claim: false}': the gateway's `settlement` settings (the quickstart has none), e.g. the
+#   facilitator's verification after the claim instead of alongside it.
 #   ONE=2000: payments sent one at a time (default 500). The first few hundred grow the fresh database's WAL file,
 #   whose syncs cost about twice those of a WAL written over (as it is from its first checkpoint on).
 #   X402='{v1: false, discovery: false}' scripts/bench.sh: the quickstart's `x402` settings replaced (the cost of the
@@ -49,6 +51,7 @@ printf 'admin:\n  listen: 127.0.0.1:8419\n  token: {env: TOLLGATE_ADMIN_TOKEN}\n
 export TOLLGATE_ADMIN_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 scrape() { curl -s -H "Authorization: Bearer $TOLLGATE_ADMIN_TOKEN" http://127.0.0.1:8419/metrics > "$1"; }
 if [ -n "${X402:-}" ]; then sed -i "s/^x402: .*/x402: $X402/" "$work/tollgate.yaml"; fi
+if [ -n "${SETTLEMENT:-}" ]; then echo "settlement: $SETTLEMENT" >> "$work/tollgate.yaml"; fi
 if [ -n "${SYNC:-}" ]; then sed -i "s/^  audit_flush_ms: 200/  audit_flush_ms: 200\n  sync: $SYNC/" "$work/tollgate.yaml"; fi
 export TOLLGATE_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 gateway_url=http://127.0.0.1:8402
