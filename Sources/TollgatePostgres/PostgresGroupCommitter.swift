@@ -33,21 +33,19 @@ final class PostgresGroupCommitter: Sendable {
     private let logger: Logger
     private let lockKey: Int64
     private let timeout: Duration
-    /// Set once the queue exists (it calls back into this committer).
-    private let queue = Mutex<BatchQueue<Job>?>(nil)
+    private let queue: BatchQueue<Job>
 
     init(client: PostgresClient, logger: Logger, lockKey: Int64, timeout: Duration, maxBatch: Int = 64) {
         self.client = client
         self.logger = logger
         self.lockKey = lockKey
         self.timeout = timeout
-        let queue = BatchQueue<Job>(maxBatch: maxBatch) { [unowned self] batch in await self.commitOrFail(batch) }
-        self.queue.withLock { $0 = queue }
+        queue = BatchQueue(maxBatch: maxBatch)
     }
 
     /// Transactions committed and the writes they held, since the store was opened (benchmarks).
     var committed: (transactions: Int, writes: Int) {
-        let succeeded = queue.withLock { $0?.succeeded } ?? (batches: 0, jobs: 0)
+        let succeeded = queue.succeeded
         return (succeeded.batches, succeeded.jobs)
     }
 
@@ -70,7 +68,14 @@ final class PostgresGroupCommitter: Sendable {
                     if let commitError { return continuation.resume(throwing: commitError) }
                     continuation.resume(with: outcome.withLock { $0 } ?? .failure(CancellationError()))
                 })
-            queue.withLock { $0 }?.enqueue(job)
+            if queue.add(job) { Task { await self.drain() } }
+        }
+    }
+
+    /// Commits batch after batch until nothing waits (started by the first write of an idle queue).
+    private func drain() async {
+        while let batch = queue.nextBatch() {
+            if await commitOrFail(batch) { queue.succeeded(batch.count) }
         }
     }
 
@@ -84,7 +89,7 @@ final class PostgresGroupCommitter: Sendable {
             return true
         } catch {
             _ = abandoned.trip()
-            let queued = queue.withLock { $0 }?.takeAll() ?? []
+            let queued = queue.takeAll()
             for job in batch + queued { job.finish(error) }
             return false
         }

@@ -2,10 +2,9 @@ import Synchronization
 
 /// Work that arrives while a batch is being handled waits, then is handled with everything else that waited, up to
 /// `maxBatch` at a time: the queue behind the stores' group commits (one durable commit for the writes in flight).
-/// The queue only decides what goes together, and counts what succeeded; its owner drains it, either in a task of
-/// the queue's own (`init(maxBatch:handle:)`, for asynchronous stores) or on a thread of its own (`add`, `nextBatch`,
-/// `succeeded(_:)`: SQLite's writer drains on its writer thread and answers the callers from there, saving the trip
-/// through a task).
+/// The queue only decides what goes together, and counts what succeeded; its owner drains it where its commits run
+/// (`add` says when to start, `nextBatch` until nil): SQLite's committer on its writer thread, answering the callers
+/// from there; PostgreSQL's in a task.
 public final class BatchQueue<Job: Sendable>: Sendable {
     private struct State {
         var pending: [Job] = []
@@ -15,26 +14,12 @@ public final class BatchQueue<Job: Sendable>: Sendable {
     private let state = Mutex(State())
     private let counts = Mutex((batches: 0, jobs: 0))
     private let maxBatch: Int
-    private let handle: (@Sendable ([Job]) async -> Bool)?
 
     /// Batches that succeeded and the jobs they held, since the queue was made (tests, benchmarks).
     public var succeeded: (batches: Int, jobs: Int) { counts.withLock { $0 } }
 
-    /// A queue its owner drains (`add`, `nextBatch`).
     public init(maxBatch: Int) {
         self.maxBatch = max(1, maxBatch)
-        self.handle = nil
-    }
-
-    /// A queue that drains itself in a task: `handle` answers every job of its batch and says whether the batch succeeded.
-    public init(maxBatch: Int, handle: @escaping @Sendable ([Job]) async -> Bool) {
-        self.maxBatch = max(1, maxBatch)
-        self.handle = handle
-    }
-
-    /// Queues `job`; the first job of an idle queue starts the drain (a queue made with `handle`).
-    public func enqueue(_ job: Job) {
-        if add(job) { Task { await self.drain() } }
     }
 
     /// Queues `job`; true when the queue was idle: the caller must then drain it (`nextBatch` until nil).
@@ -73,13 +58,6 @@ public final class BatchQueue<Job: Sendable>: Sendable {
         state.withLock { state in
             defer { state.pending.removeAll() }
             return state.pending
-        }
-    }
-
-    private func drain() async {
-        guard let handle else { return }
-        while let batch = nextBatch() {
-            if await handle(batch) { succeeded(batch.count) }
         }
     }
 }

@@ -8,7 +8,8 @@ extension Gateway {
         let waited: Duration
     }
 
-    /// What a claim is remembered under (`claimedLately`): the authorization, and the offer it pays.
+    /// What a claim is remembered under (`claimedLately`, by its hash: a collision only means one verification after
+    /// the claim instead of alongside it): the authorization, and the offer it pays.
     enum ClaimedLately: Hashable, Sendable {
         case authorization(ProofKey)
         case offer(correlationId: String)
@@ -37,8 +38,8 @@ extension Gateway {
     func claim(_ reservation: Reservation, events: [AuditEvent], verifying alongside: (proof: PaymentProof, offer: SignedOffer)?)
         async -> (Journey.Input, EarlyVerdict?) {
         let now = clock.nowSecondsPrecise
-        guard let alongside, claimedLately.value(for: .authorization(reservation.key), now: now) == nil,
-              claimedLately.value(for: .offer(correlationId: reservation.correlationId), now: now) == nil else {
+        guard let alongside, claimedLately.value(for: ClaimedLately.authorization(reservation.key).hashValue, now: now) == nil,
+              claimedLately.value(for: ClaimedLately.offer(correlationId: reservation.correlationId).hashValue, now: now) == nil else {
             return (remembered(await claim(reservation, events: events), reservation, now: now), nil)
         }
         async let verdict = timedVerification(alongside.proof, offer: alongside.offer)
@@ -58,9 +59,9 @@ extension Gateway {
     /// the first claim of a fresh offer is worth verifying early, and an attacker needs a fresh offer (an unpaid
     /// request, rate-limited) for each verification it causes, as when verification follows the claim.
     private func remembered(_ claimed: Journey.Input, _ reservation: Reservation, now: Double) -> Journey.Input {
-        if case .reserved(.success(let outcome)) = claimed {
-            claimedLately.remember(.authorization(reservation.key), outcome, now: now)
-            claimedLately.remember(.offer(correlationId: reservation.correlationId), outcome, now: now)
+        if case .reserved(.success) = claimed {
+            claimedLately.remember(ClaimedLately.authorization(reservation.key).hashValue, (), now: now)
+            claimedLately.remember(ClaimedLately.offer(correlationId: reservation.correlationId).hashValue, (), now: now)
         }
         return claimed
     }

@@ -68,8 +68,8 @@ public struct Gateway: Sendable {
         public var repeatedProofs: RepeatedProofs = .retried
         /// Whether the facilitator's verification runs while the claim is committed (`settlement.verify_with_claim`):
         /// the two are independent and nothing goes upstream before both answered, so a paid request waits for the
-        /// slower of them instead of both in turn. An authorization this gateway claimed lately is verified only after
-        /// its claim again, so a flood of replays never reaches the facilitator.
+        /// slower of them instead of both in turn. An authorization or offer this gateway claimed lately is verified
+        /// only after its claim again, so a flood of replays never reaches the facilitator.
         public var verifiesWithClaim = true
         /// Told what the gateway added to each paid request's latency (`RequestTimings`); nil: not measured.
         public var timings: (any RequestTimings)?
@@ -125,10 +125,11 @@ public struct Gateway: Sendable {
     let logger: Logger
     /// Proofs this gateway is handling now (shared by its copies: the server's and the reconciler's).
     let inFlight = PaymentsInFlight()
-    /// Authorizations and offers claimed lately, with what their claim found: they are not verified alongside a claim
-    /// again (`Settings.verifiesWithClaim`), so replays and copies of a payment this gateway has seen never reach the
-    /// facilitator. Fifteen minutes (the longest an offer usually stays valid) or 100,000 entries, whichever is less.
-    let claimedLately = ExpiringMemory<ClaimedLately, ReservationOutcome>(capacity: 100_000, ttlSeconds: 900)
+    /// Authorizations and offers claimed lately (the hashes of `ClaimedLately`, a few bytes each): they are not verified
+    /// alongside a claim again (`Settings.verifiesWithClaim`), so replays and copies of a payment this gateway has seen
+    /// never reach the facilitator. Fifteen minutes (the longest an offer usually stays valid) or 100,000 entries,
+    /// whichever is less.
+    let claimedLately = ExpiringMemory<Int, Void>(capacity: 100_000, ttlSeconds: 900)
     /// What the discovery manifest lists.
     let catalogue: DiscoveryCatalogue
 
