@@ -37,8 +37,22 @@ public actor MCPStdioUpstream: MCPUpstream {
 
     public func call(_ request: JSONRPCMessage, callerFields: HTTPFields, contract: HTTPFields) async throws -> MCPAnswer {
         try await ensureStarted()
-        let answer = try await send(request)
+        let answer: JSONRPCMessage
+        do {
+            answer = try await send(request)
+        } catch is Undelivered {
+            // The server had closed its input before the call reached it (it died, and the gateway wrote before it saw
+            // the exit): no server read the call, so it cannot run twice. A fresh server gets it, once.
+            try await ensureStarted()
+            answer = try await sendOnce(request)
+        }
         return MCPAnswer(message: answer.with(id: request.id ?? .null))
+    }
+
+    /// A call whose line the server's input refused (a broken pipe): it reached no server.
+    struct Undelivered: Error, CustomStringConvertible {
+        let cause: any Error
+        var description: String { "the MCP server does not read its input: \(cause)" }
     }
 
     /// Passes a notification on (progress, cancellation); nothing comes back.
@@ -68,7 +82,7 @@ public actor MCPStdioUpstream: MCPUpstream {
                 "clientInfo": .object(["name": .string("tollgate"), "version": .string("1")]),
             ]),
         ]))
-        let answer = try await send(hello)
+        let answer = try await sendOnce(hello)
         guard let result = answer.result else {
             stop()
             throw TollgateError(.upstreamUnavailable, "the MCP server refused the handshake: \(String(decoding: answer.bytes, as: UTF8.self))")
@@ -107,6 +121,15 @@ public actor MCPStdioUpstream: MCPUpstream {
         }
     }
 
+    /// `send` for a message that gets no second try: a broken pipe is the caller's error like any other.
+    private func sendOnce(_ request: JSONRPCMessage) async throws -> JSONRPCMessage {
+        do {
+            return try await send(request)
+        } catch let undelivered as Undelivered {
+            throw TollgateError(.upstreamUnavailable, undelivered.description)
+        }
+    }
+
     private func expire(_ id: Int64) {
         waiting.removeValue(forKey: id)?.resume(throwing: TollgateError(.upstreamUnavailable, "the MCP server did not answer within \(Int(timeoutSeconds)) s"))
     }
@@ -122,24 +145,36 @@ public actor MCPStdioUpstream: MCPUpstream {
             throw TollgateError(.upstreamUnavailable, "the MCP server does not read its input (\(unwritten.count) bytes still waiting)")
         }
         let unwritten = self.unwritten
+        let pid = process?.processIdentifier
         writes.async { [weak self] in
             defer { unwritten.release(line.count) }
             do {
                 try input.write(contentsOf: line)
             } catch {
                 guard let self else { return }
-                Task { await self.writeFailed(id, error) }
+                Task { await self.writeFailed(id, pid: pid, error) }
             }
         }
     }
 
-    private func writeFailed(_ id: Int64?, _ error: any Error) {
-        guard let id else { return }
-        waiting.removeValue(forKey: id)?.resume(throwing: TollgateError(.upstreamUnavailable, "the MCP server does not read its input: \(error)"))
+    /// A write the server's input refused: the server closed it (most often it died and its exit is not seen yet). It
+    /// takes no more calls; the call this write carried did not reach it and is sent again to a fresh server.
+    private func writeFailed(_ id: Int64?, pid: Int32?, _ error: any Error) {
+        let carried = id.flatMap { waiting.removeValue(forKey: $0) }
+        if let pid, process?.processIdentifier == pid {
+            logger.warning("MCP server closed its input", metadata: ["tollgate.mcp.pid": "\(pid)"])
+            stop()
+        }
+        carried?.resume(throwing: Undelivered(cause: error))
     }
+
+    /// A write into the input of a server that died must fail as EPIPE, not kill the gateway with SIGPIPE. SwiftNIO
+    /// ignores the signal once it opens a socket; a stdio upstream must not depend on a socket having been opened first.
+    private static let ignoringBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
     private func launch() throws {
         guard let program = command.first else { throw TollgateError(.upstreamUnavailable, "no command to start the MCP server") }
+        Self.ignoringBrokenPipes
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program.contains("/") ? program : "/usr/bin/env")
         process.arguments = program.contains("/") ? Array(command.dropFirst()) : command

@@ -60,6 +60,41 @@ import TollgateMCP
         #expect(after.message.result?["isError"] == .bool(false))
     }
 
+    /// The race behind a server's death: the gateway writes the next call before it has seen the exit. Here the server
+    /// closes its input and lives on, so the next call always meets a broken pipe: it reached no server, so a fresh
+    /// server gets it (one handshake more) and runs it once; the old server is stopped.
+    @Test func aCallWrittenToAClosedInputGoesToAFreshServerOnce() async throws {
+        let closing = """
+        import json, os, sys, time
+        for line in sys.stdin:
+            m = json.loads(line)
+            if "id" not in m: continue
+            if m["method"] == "initialize":
+                r = {"protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}}, "serverInfo": {"name": str(os.getpid()), "version": "1"}}
+            else:
+                r = {"content": [{"type": "text", "text": m["params"]["name"] + " by " + str(os.getpid())}], "isError": False}
+            print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}), flush=True)
+            if m["method"] == "tools/call" and m["params"]["name"] == "close":
+                os.close(0)
+                time.sleep(30)
+        """
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let upstream = MCPStdioUpstream(command: ["python3", "-c", closing], timeoutSeconds: 5, maxLineBytes: 1 << 20, logger: logger)
+        defer { Task { await upstream.stop() } }
+        func text(_ answer: MCPAnswer) -> String? {
+            answer.message.result?["content"]?.array?.first?["text"]?.string
+        }
+        let first = try await upstream.call(Self.call(.integer(1), tool: "close"), callerFields: [:], contract: [:])
+        let firstServer = await upstream.initializeResult?["serverInfo"]?["name"]
+        #expect(text(first) == "close by \(firstServer?.string ?? "?")")
+        let second = try await upstream.call(Self.call(.integer(2), tool: "after"), callerFields: [:], contract: [:])
+        let secondServer = await upstream.initializeResult?["serverInfo"]?["name"]
+        #expect(secondServer != nil && secondServer != firstServer)
+        #expect(text(second) == "after by \(secondServer?.string ?? "?")")
+        #expect(second.message.id == .integer(2))
+    }
+
     /// A server that answers the handshake, then stops reading its input: a call larger than the pipe's buffer blocks
     /// its writer. The caller gets the timeout, no thread that runs tasks is held by the blocked write, and what waits
     /// to be written stays bounded (a call that would pass the bound is refused at once).
