@@ -6,7 +6,8 @@
 # the upstream's: the figures that do not depend on how fast the machine is.
 #   scripts/bench.sh [PAID] [SECONDS]   PAID presigned payments for the paid phase (default 6000); SECONDS per
 #                                       unpaid phase (default 10). CONNECTIONS=64 connections, THREADS=2 wrk threads.
-#   PHASES="402 paid": only those phases (bare 402 invalid barepaid paid paidv1 one package flood keyflood; default all).
+#   PHASES="402 paid": only those phases (bare 402 journey invalid barepaid paid paidv1 one package flood keyflood; default all).
+#   journey is the 402 in process (`tollgate bench --mode journey`): the gateway's own work without sockets or wrk.
 #   barepaid is the yardstick of the paid phase: the bare route verifying, settling and forwarding (nothing else).
 #   paidv1 is the paid phase with x402 v1 clients (X-PAYMENT, no echoed offer): the cost of v1 against v2.
 #   SYNC=normal scripts/bench.sh: without synced commits (the cost of durability).
@@ -32,7 +33,7 @@ paid=${1:-6000}
 seconds=${2:-10}
 connections=${CONNECTIONS:-64}
 threads=${THREADS:-2}
-phases=" ${PHASES:-bare 402 invalid barepaid paid paidv1 one package flood keyflood} "
+phases=" ${PHASES:-bare 402 journey invalid barepaid paid paidv1 one package flood keyflood} "
 want() { [[ $phases == *" $1 "* ]]; }
 source scripts/bench-env.sh
 if ! command -v wrk >/dev/null; then
@@ -78,6 +79,11 @@ fi
 if want 402; then
   measure "402 (no proof)" "$gateway" $load $gateway_url/datasets/prices
   if want bare; then awk -v g="$last_rate" -v b="$bare_rate" 'BEGIN{printf "  402s at %.0f %% of the bare route\n", 100 * g / b}'; fi
+fi
+# The same 402 in process (no socket, no HTTP parser, no wrk on the cores): the gateway's own work, steadier than the above.
+if want journey; then
+  $bin bench --mode journey --config "$work/tollgate.yaml" --requests 60000 --concurrency 8 | sed 's/^/  journey: /' \
+    || echo "  journey: (this binary has no in-process mode)"
 fi
 forged=$($bin bench --target $gateway_url --mode forged-header)
 want invalid && measure "invalid proof (repeated), refused" "$gateway" $load -H "PAYMENT-SIGNATURE: $forged" $gateway_url/datasets/prices

@@ -10,8 +10,11 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Load-test an x402 endpoint: 402 throughput, then paid requests with freshly signed payments.")
 
-    @Option(help: "Base URL of the gateway (or of any x402 v2 server).")
-    var target: String
+    @Option(help: "Base URL of the gateway (or of any x402 v2 server); not with the in-process modes.")
+    var target: String?
+
+    @Option(name: .shortAndLong, help: "With --mode journey: the gateway configuration whose 402 to measure (its store and facilitators are replaced by fresh in-process ones).")
+    var config: String?
 
     @Option(help: "Path of a paid resource.")
     var path = "/datasets/prices"
@@ -31,7 +34,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "The tool's arguments (JSON object), with --mcp-tool.")
     var mcpArguments = "{}"
 
-    @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); paths (in process: the path normaliser's cost); readers (in process: reading a paid request's JSON, before and now); terms (in process: writing a 402's terms); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk); presign (fetch REQUESTS 402s, sign each, and write one payment per line to --out: PAYMENT-SIGNATURE values, or with --mcp-tool paid tools/call bodies, for wrk).")
+    @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); paths (in process: the path normaliser's cost); readers (in process: reading a paid request's JSON, before and now); terms (in process: writing a 402's terms); journey (in process: the gateway's whole 402, with --config); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk); presign (fetch REQUESTS 402s, sign each, and write one payment per line to --out: PAYMENT-SIGNATURE values, or with --mcp-tool paid tools/call bodies, for wrk).")
     var mode = "all"
 
     @Option(help: "With --mode presign: the file to write.")
@@ -45,6 +48,11 @@ struct Bench: AsyncParsableCommand {
         if mode == "paths" { return PathBench.run(iterations: requests) }
         if mode == "readers" { return try ReaderBench.run(iterations: requests) }
         if mode == "terms" { return TermsBench.run(iterations: requests) }
+        if mode == "journey" {
+            guard let config else { throw ValidationError("--mode journey needs --config (a gateway configuration)") }
+            return try await JourneyBench.run(config: config, path: path, requests: requests, concurrency: concurrency)
+        }
+        guard let target else { throw ValidationError("--target is needed (the base URL of the gateway)") }
         let extra = headers.compactMap { line -> (String, String)? in
             guard let colon = line.firstIndex(of: ":") else { return nil }
             return (String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
@@ -53,7 +61,7 @@ struct Bench: AsyncParsableCommand {
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
-            try await runPhases(http, extra: extra)
+            try await runPhases(http, target: target, extra: extra)
             try await http.shutdown()
         } catch {
             try? await http.shutdown()
@@ -61,9 +69,9 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    func runPhases(_ http: HTTPClient, extra: [(String, String)]) async throws {
+    func runPhases(_ http: HTTPClient, target: String, extra: [(String, String)]) async throws {
         guard let payer = ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()) else { throw ExitCode.failure }
-        if let mcpTool { return try await runMCPPhases(http, payer: payer, tool: mcpTool, extra: extra) }
+        if let mcpTool { return try await runMCPPhases(http, target: target, payer: payer, tool: mcpTool, extra: extra) }
         let client = PayingClient(client: http, payer: payer)
         let url = target + path
         if mode == "presign" {
@@ -115,7 +123,7 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
-    func runMCPPhases(_ http: HTTPClient, payer: ExactEVMPayer, tool: String, extra: [(String, String)]) async throws {
+    func runMCPPhases(_ http: HTTPClient, target: String, payer: ExactEVMPayer, tool: String, extra: [(String, String)]) async throws {
         guard let arguments = JSONValue.parse(Array(mcpArguments.utf8)), arguments.object != nil else {
             throw ValidationError("--mcp-arguments expects a JSON object")
         }

@@ -49,7 +49,7 @@ struct Journey: Sendable {
         /// The body, or why it could not be read (too large).
         case bodyRead(Result<[UInt8], Failure>)
         case refusedProofLookedUp(Reason?)
-        case proofDecoded(ProofDecoding)
+        indirect case proofDecoded(ProofDecoding)
         /// The units set aside from the package balance, or why not.
         case unitsHeld(Result<UnitHoldOutcome, Failure>)
         /// Whether the spend of the held units was recorded.
@@ -64,9 +64,9 @@ struct Journey: Sendable {
         case storedLoaded(Result<StoredResponse?, Failure>)
         /// The settlement intent recorded for the proof (nil when there is none), with the rail's receipt for it
         /// when it is settled; or why it could not be read.
-        case settlementLookedUp(Result<OpenSettlement?, Failure>, receipt: HTTPFields)
+        indirect case settlementLookedUp(Result<OpenSettlement?, Failure>, receipt: HTTPFields)
         /// The settlement in doubt after asking again (`Gateway.resolve` recorded what it found), with its receipt when settled.
-        case resolved(OpenSettlement, receipt: HTTPFields)
+        indirect case resolved(OpenSettlement, receipt: HTTPFields)
         /// A settled payment that will not be delivered was refunded or listed for review.
         case refundedOrReviewed
         /// The refund recorded for a flow (nil when there is none), or why it could not be read.
@@ -163,47 +163,47 @@ struct Journey: Sendable {
         case readingBody(AfterBody)
         case checkingRefusedProof(Priced)
         case decodingProof(Priced)
-        case admittingPackage(Prepaid)
-        case holdingUnits(Prepaid)
-        case forwardingPrepaid(Prepaid, remaining: Int)
+        indirect case admittingPackage(Prepaid)
+        indirect case holdingUnits(Prepaid)
+        indirect case forwardingPrepaid(Prepaid, remaining: Int)
         /// The answer, and the one to give if the spend cannot be recorded.
-        case spendingUnits(Answer, unrecorded: Answer)
+        indirect case spendingUnits(Answer, unrecorded: Answer)
         case admittingUnpaid(Priced, detail: String?)
-        case admittingProof(Priced, PaymentProof)
-        case verifyingLocally(PaidFlow, received: [String: String])
-        case checkingPayer(PaidFlow, received: [String: String])
-        case reserving(PaidFlow, events: [AuditEvent])
-        case loadingStored(PaidFlow, ClaimedBefore, events: [AuditEvent])
-        case takingOver(PaidFlow)
-        case verifying(PaidFlow)
-        case holdingSpend(PaidFlow, events: [AuditEvent])
-        case forwarding(PaidFlow, events: [AuditEvent])
+        indirect case admittingProof(Priced, PaymentProof)
+        indirect case verifyingLocally(PaidFlow, received: [String: String])
+        indirect case checkingPayer(PaidFlow, received: [String: String])
+        indirect case reserving(PaidFlow, events: [AuditEvent])
+        indirect case loadingStored(PaidFlow, ClaimedBefore, events: [AuditEvent])
+        indirect case takingOver(PaidFlow)
+        indirect case verifying(PaidFlow)
+        indirect case holdingSpend(PaidFlow, events: [AuditEvent])
+        indirect case forwarding(PaidFlow, events: [AuditEvent])
         /// `/settle` sent (the answer already produced, or nil with `settle: before`).
-        case settling(PaidFlow, Delivered?, events: [AuditEvent])
+        indirect case settling(PaidFlow, Delivered?, events: [AuditEvent])
         /// A pending settlement asked once more.
-        case resettling(PaidFlow, Delivered?, events: [AuditEvent])
+        indirect case resettling(PaidFlow, Delivered?, events: [AuditEvent])
         case recording(GatewayResponse, transaction: String)
         /// `settle: before`: the settlement is being recorded, then the request forwarded, then its delivery recorded.
-        case recordingSettlement(PaidFlow, Settled)
-        case forwardingSettled(PaidFlow, Settled)
-        case refunding(PaidFlow, Settled, NotDelivered)
+        indirect case recordingSettlement(PaidFlow, Settled)
+        indirect case forwardingSettled(PaidFlow, Settled)
+        indirect case refunding(PaidFlow, Settled, NotDelivered)
         /// The delivery of a settled payment is being recorded; the answer to give if it cannot be.
-        case recordingDelivery(GatewayResponse, unrecorded: Answer)
+        indirect case recordingDelivery(GatewayResponse, unrecorded: Answer)
         // A retry of a claim in doubt or whose answer was lost (Journey+Retry.swift): a late retry's stored answer,
         // its settlement and its proof at the time of the intent are looked up first.
-        case lookingUpLateAnswer(Retry)
-        case lookingUpLateSettlement(Retry)
-        case checkingLateProof(Retry)
+        indirect case lookingUpLateAnswer(Retry)
+        indirect case lookingUpLateSettlement(Retry)
+        indirect case checkingLateProof(Retry)
         /// The settlement is read (a late retry takes the authorization in flight first), then resolved when open.
-        case lookingUpSettlement(Retry)
-        case resolving(Retry)
+        indirect case lookingUpSettlement(Retry)
+        indirect case resolving(Retry)
         /// Settled and undelivered: the answer prepared with the intent is looked for.
-        case loadingPrepared(Retry, OpenSettlement, receipt: HTTPFields)
-        case closingUndelivered(Retry, OpenSettlement)
-        case lookingUpRefund(Retry, OpenSettlement)
-        case redelivering(Retry, receipt: HTTPFields)
+        indirect case loadingPrepared(Retry, OpenSettlement, receipt: HTTPFields)
+        indirect case closingUndelivered(Retry, OpenSettlement)
+        indirect case lookingUpRefund(Retry, OpenSettlement)
+        indirect case redelivering(Retry, receipt: HTTPFields)
         /// The prepared answer's delivery is being recorded.
-        case markingDelivered(StoredResponse, PaidFlow)
+        indirect case markingDelivered(StoredResponse, PaidFlow)
         case done
     }
 
@@ -254,47 +254,47 @@ struct Journey: Sendable {
         case admit(LimitProbe)
         /// Check the proof against the offer with no network (signature, amount, payee, window), as of `atSeconds`
         /// (nil: now); `verifiedLocally`.
-        case verifyLocally(PaymentProof, Offer, atSeconds: Int64?)
+        indirect case verifyLocally(PaymentProof, Offer, atSeconds: Int64?)
         /// Whether this payer may pay (revocations, allow and deny lists), its own paid budget, and whether the
         /// rail can verify on the proof's network now; `payerChecked`.
         case checkPayer(payer: String, network: String)
         /// Claim the proof for single use, committing the events with the claim; `reserved`. With `verifyAlongside`,
         /// the rail's authority may be asked to verify that proof at the same time; its answer is then the one the
         /// next `verifyWithFacilitator` of the same proof gets.
-        case reserve(Reservation, events: [AuditEvent], verifyAlongside: (proof: PaymentProof, offer: SignedOffer)?)
+        indirect case reserve(Reservation, events: [AuditEvent], verifyAlongside: (proof: PaymentProof, offer: SignedOffer)?)
         /// Read the answer stored under the proof; `storedLoaded`.
         case loadStoredResponse(ProofKey)
         /// Read the settlement intent of the proof; when `exclusive`, first take the authorization in flight for this
         /// request (`reservationBusy` when another request of this process holds it); `settlementLookedUp`.
         case lookUpSettlement(ProofKey, exclusive: Bool)
         /// Ask again how a settlement in doubt went, and record it (`Gateway.resolve`, shared with the reconciler); `resolved`.
-        case resolve(OpenSettlement, actor: String)
+        indirect case resolve(OpenSettlement, actor: String)
         /// Refund a settled payment that will not be delivered where a transaction proves it, else list it for review; `refundedOrReviewed`.
-        case refundOrReview(OpenSettlement, actor: String)
+        indirect case refundOrReview(OpenSettlement, actor: String)
         /// Read the refund recorded for this flow; `refundLookedUp`.
         case lookUpRefund(correlationId: String)
         /// Commit the events of taking over a claim a stopped process left; `takeoverRecorded`.
         case recordTakeover([AuditEvent])
         /// Ask the rail's authority to verify; `facilitatorAnswered`.
-        case verifyWithFacilitator(PaymentProof, SignedOffer)
+        indirect case verifyWithFacilitator(PaymentProof, SignedOffer)
         /// Hold spend against caps and quotas, all or nothing; `spendHeld`.
         case holdSpend([SpendHold], correlationId: String)
         /// Send the paid request upstream under this contract; `upstreamAnswered`.
         case forward(ContractSigner.Contract)
         /// Settle: unless the incident switch is on for the route's resource, send `/settle`, committing the intent
         /// (this one with the attempt filled in; the events with the first attempt only) before each attempt; `settleAnswered`.
-        case settle(PaidFlow, intent: SettlementIntent, events: [AuditEvent])
+        indirect case settle(PaidFlow, intent: SettlementIntent, events: [AuditEvent])
         /// Send exactly this attempt again (a pending settlement); `settleAnswered`.
         case resettle(SettlementAttempt)
         /// Record the delivery of a payment settled before it was forwarded (`settle: before`, a redelivery); `recorded`.
-        case recordDelivery(ProofKey, StoredResponse?, MeteringRecord, events: [AuditEvent])
+        indirect case recordDelivery(ProofKey, StoredResponse?, MeteringRecord, events: [AuditEvent])
         /// Record that the answer prepared with a settlement now resolved is delivered, with the events; `recorded`.
         case markDelivered(ProofKey, events: [AuditEvent])
         /// Commit the events, then record the refund when one is asked for; `refunded`.
         case refund(RefundRequest?, events: [AuditEvent])
         /// Record the settled payment in one transaction: with its delivery (the answer kept for retries, the usage), or,
         /// with `settle: before`, before forwarding (`delivered: false`); `recorded`.
-        case record(ProofKey, PaymentRecord, StoredResponse?, MeteringRecord?, delivered: Bool, events: [AuditEvent])
+        indirect case record(ProofKey, PaymentRecord, StoredResponse?, MeteringRecord?, delivered: Bool, events: [AuditEvent])
         /// The journey ends with this answer.
         case respond(Answer)
     }
@@ -321,9 +321,9 @@ struct Journey: Sendable {
         /// A 503 for a payment that is being processed: never a 402, which would make a client pay twice.
         case inProgress(events: [AuditEvent], detail: String)
         /// The stored answer of this purchase, for its owner retrying.
-        case replayStored(StoredResponse, PaidFlow, events: [AuditEvent])
+        indirect case replayStored(StoredResponse, PaidFlow, events: [AuditEvent])
         /// The answer prepared before a settlement resolved by this retry, its delivery recorded: served as settled.
-        case replayResolved(StoredResponse, PaidFlow)
+        indirect case replayResolved(StoredResponse, PaidFlow)
         /// Give the claim back (nothing was charged), then answer.
         indirect case release(ProofKey, events: [AuditEvent], then: Answer)
         /// An upstream answer that was not delivered as paid, passed on as it is (filtered), with extra fields.

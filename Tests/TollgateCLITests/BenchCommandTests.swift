@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+
+/// `tollgate bench --mode journey`: the gateway's own 402 measured in process, on the configuration given and never on
+/// its store.
+@Suite struct BenchCommandTests {
+    @Test func theJourneyBenchMeasuresA402WithoutTouchingTheConfiguredStore() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let before = try Self.files(in: fixture.directory)
+
+        let run = await CommandRun.tollgate("bench", "--mode", "journey", "--config", fixture.config, "--path", "/datasets/prices",
+                                            "--requests", "300", "--concurrency", "4")
+        #expect(run.status == 0, "\(run.output)\(run.error)")
+        #expect(run.output.contains("in process, 300 402s of /datasets/prices, 4 at a time"), "\(run.output)")
+        let cpu = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("CPU per 402") }, "\(run.output)")
+        let micros = try #require(Double(cpu.split(separator: " ").first { Double($0) != nil } ?? ""), "\(cpu)")
+        #expect(micros > 0)
+        // Its own scratch store: nothing in the configured one's directory (database, WAL) was written.
+        #expect(try Self.files(in: fixture.directory) == before)
+    }
+
+    /// Each file's name, size and modification time.
+    static func files(in directory: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted().map { name in
+            let attributes = try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)
+            return "\(name) \(attributes[.size] ?? 0) \(attributes[.modificationDate] ?? 0)"
+        }
+    }
+
+    @Test func theJourneyBenchRefusesAPathThatIsNotPaid() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let free = await CommandRun.tollgate("bench", "--mode", "journey", "--config", fixture.config, "--path", "/nowhere", "--requests", "10")
+        #expect(free.status == 1)
+        #expect(free.error.contains("/nowhere answered 404, not 402"), "\(free.error)")
+        let missing = await CommandRun.tollgate("bench", "--mode", "journey", "--requests", "10")
+        #expect(missing.status != 0)
+        #expect(missing.error.contains("--mode journey needs --config"), "\(missing.error)")
+    }
+}
