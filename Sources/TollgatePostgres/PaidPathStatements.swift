@@ -60,7 +60,7 @@ struct AuditInsertStatement: PreparedWrite {
         absent.reserveCapacity(capacity)
     }
 
-    mutating func append(_ event: AuditEvent, seq: Int64, previous: String, hash: String) {
+    mutating func append(_ event: AuditEvent, seq: Int64, previous: String, link: AuditChain.Link) {
         let lookup = event.lookupKeys
         var bits: Int32 = 0
         /// An optional column's value, "" with its bit set in `absent` when there is none.
@@ -76,9 +76,9 @@ struct AuditInsertStatement: PreparedWrite {
         reasons.append(optional(event.reason, bit: 1))
         clientIds.append(optional(event.clientId, bit: 2))
         resources.append(optional(event.resource, bit: 4))
-        details.append(AuditEvent.detailsJSON(event.details))
+        details.append(link.detailsJSON)
         previousHashes.append(previous)
-        hashes.append(hash)
+        hashes.append(link.hash)
         payers.append(optional(lookup.payer, bit: 8))
         nonces.append(optional(lookup.nonce, bit: 16))
         transactions.append(optional(lookup.transaction, bit: 32))

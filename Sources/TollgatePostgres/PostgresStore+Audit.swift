@@ -35,10 +35,9 @@ extension PostgresStore {
             var rows = AuditInsertStatement(capacity: min(1000, events.endIndex - start))
             for event in events[start..<min(start + 1000, events.endIndex)] {
                 seq += 1
-                let hash = keys.map { AuditChain.keyedHash(previous: previous, seq: seq, event: event, key: $0.current) }
-                    ?? AuditChain.hash(previous: previous, event: event)
-                rows.append(event, seq: seq, previous: previous, hash: hash)
-                previous = hash
+                let link = AuditChain.link(event, previous: previous, seq: seq, keys: keys)
+                rows.append(event, seq: seq, previous: previous, link: link)
+                previous = link.hash
             }
             _ = try await tx.run(rows)
         }

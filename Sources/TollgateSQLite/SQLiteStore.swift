@@ -320,13 +320,12 @@ public struct SQLiteStore: GatewayStore {
             """)
         for event in events {
             seq += 1
-            let hash = keys.map { AuditChain.keyedHash(previous: previous, seq: seq, event: event, key: $0.current) }
-                ?? AuditChain.hash(previous: previous, event: event)
+            let link = AuditChain.link(event, previous: previous, seq: seq, keys: keys)
             let lookup = event.lookupKeys
             try statement.execute(arguments: [seq, event.correlationId, event.timeMillis, event.stage.rawValue, event.outcome.rawValue,
-                                              event.reason, event.clientId, event.resource, AuditEvent.detailsJSON(event.details), previous, hash,
+                                              event.reason, event.clientId, event.resource, link.detailsJSON, previous, link.hash,
                                               lookup.payer, lookup.nonce, lookup.transaction])
-            previous = hash
+            previous = link.hash
         }
     }
 

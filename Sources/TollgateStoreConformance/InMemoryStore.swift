@@ -622,8 +622,7 @@ public actor InMemoryStore: GatewayStore {
         for event in events {
             let previous = recorded.last?.hash ?? archives.last?.lastHash ?? AuditChain.genesis
             sequence += 1
-            let hash = auditKeys.map { AuditChain.keyedHash(previous: previous, seq: sequence, event: event, key: $0.current) }
-                ?? AuditChain.hash(previous: previous, event: event)
+            let hash = AuditChain.link(event, previous: previous, seq: sequence, keys: auditKeys).hash
             recorded.append(RecordedAuditEvent(seq: sequence, event: event, previousHash: previous, hash: hash))
         }
     }

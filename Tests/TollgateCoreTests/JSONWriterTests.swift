@@ -45,6 +45,26 @@ import TollgateCore
             == "db4747b1650e7690912266e018de3d5e05ddfe29851153eaea0e210d4b1ccbde")
     }
 
+    /// What every store appends (`AuditChain.link`): the same hash as the chain's own functions and its verifier compute,
+    /// keyed or not, and the details as the stored column has always held them.
+    @Test func aLinkIsTheChainsHashAndTheStoredDetails() throws {
+        let link = AuditChain.link(Self.event, previous: AuditChain.genesis, seq: 1, keys: nil)
+        #expect(link.hash == "db4747b1650e7690912266e018de3d5e05ddfe29851153eaea0e210d4b1ccbde")
+        #expect(link.detailsJSON == #"{"a":"# + Self.escapedAwkward + #","b\u0008":"\u000c"}"#)
+        #expect(AuditEvent.details(fromJSON: link.detailsJSON) == Self.event.details)
+
+        let key = try #require(SecretKey(id: "k1", secret: Array(repeating: 7, count: 32)))
+        let keys = try #require(KeyRing([key]))
+        let keyed = AuditChain.link(Self.event, previous: link.hash, seq: 2, keys: keys)
+        #expect(keyed.hash.hasPrefix("v2:k1:"))
+        #expect(keyed.hash == AuditChain.keyedHash(previous: link.hash, seq: 2, event: Self.event, key: key))
+        #expect(keyed.detailsJSON == link.detailsJSON)
+        let recorded = RecordedAuditEvent(seq: 2, event: Self.event, previousHash: link.hash, hash: keyed.hash)
+        #expect(AuditChain.expectedHash(of: recorded, keys: keys) == keyed.hash)
+        // Another seq, another link: a row moved in the log no longer matches.
+        #expect(AuditChain.link(Self.event, previous: link.hash, seq: 3, keys: keys).hash != keyed.hash)
+    }
+
     @Test func auditAndJSONValueHashAlike() {
         let event = Self.event
         let value = JSONValue.object([

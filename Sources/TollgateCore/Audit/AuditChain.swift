@@ -9,12 +9,32 @@ public enum AuditChain {
     /// The prefix of a keyed hash: `v2:<key id>:<hex HMAC-SHA256>`.
     public static let keyedPrefix = "v2:"
 
+    /// An event as a store appends it: its hash, and its details as the JSON text stored beside it.
+    public struct Link: Sendable {
+        public var hash: String
+        public var detailsJSON: String
+    }
+
+    /// Chains `event` after `previous` at `seq`: keyed with the ring's current key, or unkeyed (v1) without keys. The
+    /// details are written once, for the hash and for the stored column alike (every store appends through this).
+    public static func link(_ event: AuditEvent, previous: String, seq: Int64, keys: KeyRing?) -> Link {
+        let details = detailsJSON(event.details)
+        let canonical = canonicalJSON(event, details: details)
+        let hash = keys.map { keyedHash(previous: previous, seq: seq, canonical: canonical, key: $0.current) }
+            ?? hash(previous: previous, canonical: canonical)
+        return Link(hash: hash, detailsJSON: String(decoding: details, as: UTF8.self))
+    }
+
     /// The keyed link: HMAC-SHA256 with an audit key over the event's seq, the previous hash and the event. Whoever
     /// can write the database but does not hold the key cannot forge a link, and a row moved to another seq no
     /// longer matches its hash.
     public static func keyedHash(previous: String, seq: Int64, event: AuditEvent, key: SecretKey) -> String {
+        keyedHash(previous: previous, seq: seq, canonical: canonicalJSON(event), key: key)
+    }
+
+    private static func keyedHash(previous: String, seq: Int64, canonical: [UInt8], key: SecretKey) -> String {
         var message = Array("tollgate-audit-v2\n\(seq)\n\(previous)\n".utf8)
-        message += canonicalJSON(event)
+        message += canonical
         return keyedPrefix + key.id + ":" + HexString.encode(key.mac(message))
     }
 
@@ -29,19 +49,35 @@ public enum AuditChain {
 
     /// The unkeyed link of logs written before audit keys (v1): SHA-256 over the previous hash and the event.
     public static func hash(previous: String, event: AuditEvent) -> String {
+        hash(previous: previous, canonical: canonicalJSON(event))
+    }
+
+    private static func hash(previous: String, canonical: [UInt8]) -> String {
         var hasher = SHA256()
         hasher.update(data: Array(previous.utf8))
-        hasher.update(data: canonicalJSON(event))
+        hasher.update(data: canonical)
         return HexString.encode(hasher.finalize())
     }
 
     /// The event as JSON with sorted keys and no optional field that is absent: the bytes the hash covers.
     public static func canonicalJSON(_ event: AuditEvent) -> [UInt8] {
-        var writer = JSONWriter()
+        canonicalJSON(event, details: detailsJSON(event.details))
+    }
+
+    /// The details as one JSON object with sorted keys (`String` order, as the chain has always hashed them).
+    static func detailsJSON(_ details: [String: String]) -> [UInt8] {
+        var writer = JSONWriter(capacity: 64 + details.count * 48)
+        writer.field(details)
+        return writer.bytes
+    }
+
+    private static func canonicalJSON(_ event: AuditEvent, details: [UInt8]) -> [UInt8] {
+        var writer = JSONWriter(capacity: 192 + details.count)
         writer.beginObject()
         writer.field("clientId", event.clientId)
         writer.field("correlationId", event.correlationId)
-        writer.field("details", event.details)
+        writer.key("details")
+        writer.raw(details)
         writer.field("outcome", event.outcome.rawValue)
         writer.field("reason", event.reason)
         writer.field("resource", event.resource)

@@ -82,11 +82,7 @@ public struct RecordedAuditEvent: Sendable, Hashable, Codable {
 extension AuditEvent {
     /// `details` as stored by every store: one JSON object, keys sorted, so a row reads the same wherever it was written.
     public static func detailsJSON(_ details: [String: String]) -> String {
-        var writer = JSONWriter()
-        writer.beginObject()
-        for (key, value) in details.sorted(by: { $0.key < $1.key }) { writer.field(key, value) }
-        writer.endObject()
-        return String(decoding: writer.bytes, as: UTF8.self)
+        String(decoding: AuditChain.detailsJSON(details), as: UTF8.self)
     }
 
     /// The values support finds flows by (`TraceKey`), as the stores keep them in their own indexed columns: the
