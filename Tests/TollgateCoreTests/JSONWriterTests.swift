@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TollgateCore
+@testable import TollgateCore
 
 @Suite struct JSONWriterTests {
     @Test func canonicalAuditJSONRoundTrips() throws {
@@ -91,5 +91,56 @@ import TollgateCore
         let text = String(decoding: value.canonicalBytes, as: UTF8.self)
         #expect(text == #"{"a":{"x":"/","y":1},"z":[null,true,-3,"# + Self.escapedAwkward + #",{},[]],"é":false}"#)
         #expect(JSONValue.parse(value.canonicalBytes) == value)
+    }
+}
+
+/// Strings are scanned eight bytes at a time: every byte that must be escaped is found wherever it falls in a word.
+@Suite struct JSONStringScanTests {
+    @Test func everyEscapedByteIsFoundAtEveryPositionOfAWord() {
+        func needs(_ byte: UInt8) -> Bool { byte < 0x20 || byte == 0x22 || byte == 0x5C }
+        for filler in [UInt8(ascii: "a"), 0x7F, 0x80, 0xFF, 0x21, 0x5B, 0x5D] {
+            for position in 0..<8 {
+                for value in 0...255 {
+                    var bytes = [UInt8](repeating: filler, count: 8)
+                    bytes[position] = UInt8(value)
+                    let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                    #expect(JSONWriter.anyNeedsEscape(word) == needs(UInt8(value)), "byte \(value) at \(position) among \(filler)")
+                }
+            }
+        }
+    }
+
+    /// The escaping a byte at a time, as the writer did before it scanned words.
+    static func reference(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    @Test func stringsOfEveryLengthAreEscapedWhereverTheSpecialBytesAre() throws {
+        for length in 0..<40 {
+            for position in 0..<max(length, 1) {
+                for special in ["\"", "\\", "\n", "\u{1}", "é", "\u{7F}"] {
+                    var characters = Array(repeating: "x", count: length)
+                    if length > 0 { characters[position] = special }
+                    let text = characters.joined()
+                    var writer = JSONWriter()
+                    writer.value(.string(text))
+                    let decoded = try JSONDecoder().decode(String.self, from: Data(writer.bytes))
+                    #expect(decoded == text)
+                    #expect(String(decoding: writer.bytes, as: UTF8.self) == Self.reference(text), "\(text.debugDescription)")
+                }
+            }
+        }
     }
 }
