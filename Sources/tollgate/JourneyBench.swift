@@ -20,6 +20,7 @@ import TollgateX402
 /// `scripts/bench.sh` on a shared machine: compare two binaries.
 enum JourneyBench {
     static func run(config: String, path: String, requests: Int, concurrency: Int) async throws {
+        guard requests > 0, concurrency > 0 else { throw ValidationError("--requests and --concurrency must be at least 1") }
         var configuration = try ConfigurationFile.load(config)
         let scratch = NSTemporaryDirectory() + "tollgate-journey-bench-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
