@@ -7,7 +7,6 @@ import TollgateConfiguration
 import TollgateCore
 import TollgateDevFacilitator
 import TollgateGateway
-import TollgateSQLite
 import TollgateX402
 
 /// `tollgate bench --mode journey --config FILE --requests N --concurrency C`: what the gateway's own work for a 402 costs,
@@ -37,7 +36,8 @@ enum JourneyBench {
         var logger = Logger(label: "tollgate.bench.journey")
         logger.logLevel = .error
         let keys = try ConfigurationFile.keys(configuration)
-        let store = try SQLiteStores.open(path: configuration.sqlitePath, auditKeys: keys.auditKeys())
+        // Opened as `serve` opens it (audit keys, the configured sync mode), at the scratch path.
+        let store = try await ConfigurationFile.openStore(configuration, logger: logger)
         let facilitator = try DevFacilitator(networks: Array(configuration.paidNetworks),
                                              ledger: try DevLedger(path: scratch + "/facilitator.sqlite"))
         let assembly = GatewayAssembly(configuration: configuration, keys: keys, contractKeys: try ConfigurationFile.contractKeys(configuration, offerKeys: keys),

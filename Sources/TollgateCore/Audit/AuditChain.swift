@@ -67,7 +67,7 @@ public enum AuditChain {
     /// The details as one JSON object with sorted keys (`String` order, as the chain has always hashed them).
     static func detailsJSON(_ details: [String: String]) -> [UInt8] {
         var writer = JSONWriter(capacity: 64 + details.count * 48)
-        writer.field(details)
+        writer.object(details)
         return writer.bytes
     }
 

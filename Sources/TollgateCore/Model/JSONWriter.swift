@@ -80,13 +80,13 @@ public struct JSONWriter {
     /// A `[String: String]` as an object with sorted keys (`String` order, as the audit chain has always hashed).
     public mutating func field(_ name: String, _ value: [String: String]) {
         key(name)
-        field(value)
+        object(value)
     }
 
     /// A `[String: String]` as an object value with sorted keys (an array element, the value after `key`, or a whole document).
-    public mutating func field(_ value: [String: String]) {
+    public mutating func object(_ members: [String: String]) {
         beginObject()
-        for (key, member) in value.sorted(by: { $0.key < $1.key }) { field(key, member) }
+        for (key, member) in members.sorted(by: { $0.key < $1.key }) { field(key, member) }
         endObject()
     }
 
