@@ -138,6 +138,13 @@ public struct JSONWriter {
 
     private mutating func string(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
+        Self.appendEscaped(value, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The inside of a JSON string (without its quotes), escaped as every string this writer writes: what a 402's
+    /// terms template puts in its holes (`TermsTemplate`), so that it matches the bytes written whole.
+    static func appendEscaped(_ value: String, to bytes: inout [UInt8]) {
         var text = value
         // Runs of bytes that need no escape are copied at once: most strings (tokens, URLs, ids) are one run.
         text.withUTF8 { utf8 in
@@ -153,14 +160,13 @@ public struct JSONWriter {
                 let byte = utf8[index]
                 if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
                     bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
-                    escape(byte)
+                    escape(byte, to: &bytes)
                     runStart = index + 1
                 }
                 index += 1
             }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 
     /// Whether any of eight bytes is a control character, `"` or `\` (the bytes a JSON string escapes), by the usual
@@ -173,7 +179,7 @@ public struct JSONWriter {
         return (below | hasZeroByte(word ^ (ones &* 0x22)) | hasZeroByte(word ^ (ones &* 0x5C))) != 0
     }
 
-    private mutating func escape(_ byte: UInt8) {
+    private static func escape(_ byte: UInt8, to bytes: inout [UInt8]) {
         switch byte {
         case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
         case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
@@ -182,8 +188,8 @@ public struct JSONWriter {
         case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
         default:
             bytes.append(contentsOf: Array("\\u00".utf8))
-            bytes.append(Self.hex[Int(byte >> 4)])
-            bytes.append(Self.hex[Int(byte & 0x0f)])
+            bytes.append(hex[Int(byte >> 4)])
+            bytes.append(hex[Int(byte & 0x0f)])
         }
     }
 }

@@ -102,6 +102,10 @@ public struct Route: Sendable, Hashable {
 
     public func hash(into hasher: inout Hasher) { storage.fields.hash(into: &hasher) }
 
+    /// The same for this route and its copies while any of them lives (they share one storage): a cheap key for what is
+    /// kept per configured route (`TermsTemplates`).
+    var identity: ObjectIdentifier { ObjectIdentifier(storage) }
+
     public var method: HTTPRequest.Method? {
         get { storage.fields.method }
         set { update { $0.method = newValue } }

@@ -125,6 +125,8 @@ public struct Gateway: Sendable {
     let logger: Logger
     /// Proofs this gateway is handling now (shared by its copies: the server's and the reconciler's).
     let inFlight = PaymentsInFlight()
+    /// The terms of first 402s, learnt per route and price (`TermsTemplate`).
+    let termsTemplates = TermsTemplates()
     /// Authorizations and offers claimed lately (the hashes of `ClaimedLately`, a few bytes each): they are not verified
     /// alongside a claim again (`Settings.verifiesWithClaim`), so replays and copies of a payment this gateway has seen
     /// never reach the facilitator. Fifteen minutes (the longest an offer usually stays valid) or 100,000 entries,

@@ -1,0 +1,60 @@
+import HTTPTypes
+import Synchronization
+
+/// The terms templates of one gateway (`TermsTemplate`), one per route, method, price and set of payable rails, each
+/// learnt on its first 402. Bounded: past `capacity` templates (a metered route quoted at many quantities), terms are
+/// rendered whole, as they were before templates.
+final class TermsTemplates: Sendable {
+    /// Past this many, terms are rendered whole.
+    let capacity: Int
+
+    init(capacity: Int = 4096) { self.capacity = capacity }
+
+    /// What a template depends on besides the price. `payable` has one bit per rail and accepted asset that can be paid
+    /// now (rail index × number of accepted assets + asset index).
+    struct Key: Hashable {
+        var route: ObjectIdentifier
+        var method: HTTPRequest.Method
+        var payable: UInt64
+    }
+
+    private struct Entry {
+        /// Held so that its identity (the key's `route`) is never another route's.
+        let route: Route
+        let pricing: Route.Pricing
+        /// nil: the rails render these terms in a way a template cannot follow; rendered whole every time.
+        let template: TermsTemplate?
+    }
+
+    private struct State {
+        var entries: [Key: [Entry]] = [:]
+        var count = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// The template for these terms, learnt with `make` the first time; nil when they are rendered whole.
+    func template(_ key: Key, route: Route, pricing: Route.Pricing, make: () -> TermsTemplate?) -> TermsTemplate? {
+        let known: Entry?? = state.withLock { state in
+            guard let entries = state.entries[key] else { return state.count < self.capacity ? .some(nil) : nil }
+            if let entry = entries.first(where: { $0.pricing == pricing && $0.route == route }) { return .some(entry) }
+            return state.count < self.capacity ? .some(nil) : nil
+        }
+        switch known {
+        case .none: return nil
+        case .some(.some(let entry)): return entry.template
+        case .some(.none): break
+        }
+        let template = make()
+        state.withLock { state in
+            guard state.count < self.capacity,
+                  !(state.entries[key]?.contains { $0.pricing == pricing && $0.route == route } ?? false) else { return }
+            state.entries[key, default: []].append(Entry(route: route, pricing: pricing, template: template))
+            state.count += 1
+        }
+        return template
+    }
+
+    /// How many terms have been learnt (templates and refusals to template).
+    var count: Int { state.withLock { $0.count } }
+}

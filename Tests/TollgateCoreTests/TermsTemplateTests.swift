@@ -1,0 +1,162 @@
+import Foundation
+import HTTPTypes
+import Testing
+@testable import TollgateCore
+
+/// A 402's terms learnt once per route and filled per request (`TermsTemplate`): no value of one request may reach
+/// another's terms, and a rail the template cannot follow is rendered whole.
+@Suite struct TermsTemplateTests {
+    static let required = HTTPField.Name("Test-Required")!
+    static let plain = HTTPField.Name("Test-Plain")!
+
+    /// A renderer shaped like x402's: base64 of JSON in one field, a plain field, a constant, and a JSON body.
+    static func render(_ values: TermsTemplate.Values, seed: Int64) -> (fields: HTTPFields, body: [UInt8]) {
+        var header = JSONWriter()
+        header.beginObject()
+        header.field("error", "Payment required")
+        header.field("url", values.resourceURL)
+        header.key("accepts")
+        header.beginArray()
+        for token in values.tokens {
+            header.beginObject()
+            header.field("token", token)
+            header.field("amount", "10000")
+            header.endObject()
+        }
+        header.endArray()
+        header.endObject()
+        var fields = HTTPFields()
+        fields[required] = Base64URL.encodeStandard(header.bytes)
+        fields[plain] = "cid=" + values.correlationId
+        fields[.cacheControl] = "no-store"
+        var body = JSONWriter()
+        body.beginObject()
+        body.field("client", values.client)
+        body.field("correlationId", values.correlationId)
+        body.field("expiresAt", values.expiresAt)
+        body.field("url", values.resourceURL)
+        body.endObject()
+        return (fields, body.bytes)
+    }
+
+    static func values(_ index: Int, tokens: Int) -> TermsTemplate.Values {
+        TermsTemplate.Values(correlationId: "tg_\(index)_\(UUID().uuidString)", client: "client \"\(index)\" \\ é\u{2}",
+                             resourceURL: "https://api.example/datasets/\(index)?q=\"x\"&r=\\\(index)", expiresAt: "2026-12-05T10:0\(index % 10):00Z",
+                             tokens: (0..<tokens).map { "k1.\(index)-\($0).\(String(repeating: "A", count: index % 7))" })
+    }
+
+    @Test func aLearntTemplateWritesEachRequestsOwnValuesExactlyAsTheRendererDoes() throws {
+        let template = try #require(TermsTemplate.make(tokenCount: 2) { Self.render($0, seed: $1) })
+        #expect(template.fields.count == 3)
+        guard case .base64JSON(let name, let holed) = template.fields[0] else { Issue.record("PAYMENT-REQUIRED-like field not templated"); return }
+        #expect(name == Self.required)
+        #expect(holed.holes == [2, 4, 5])
+        guard case .plain(_, let plain) = template.fields[1] else { Issue.record("plain field not templated"); return }
+        #expect(plain.holes == [0])
+        guard case .constant(let constant) = template.fields[2] else { Issue.record("constant field not kept"); return }
+        #expect(constant.value == "no-store")
+        #expect(template.body.holes == [1, 0, 3, 2])
+
+        for index in 0..<20 {
+            let values = Self.values(index, tokens: 2)
+            let direct = Self.render(values, seed: 0)
+            let filled = template.render(values)
+            #expect(Array(filled.fields) == Array(direct.fields))
+            #expect(filled.body == direct.body)
+        }
+    }
+
+    @Test func aRendererThatWritesAValueAnyOtherWayIsNotTemplated() {
+        // Each would let the template write a value other than the one a direct rendering writes.
+        let changed: [(TermsTemplate.Values, Int64) -> (fields: HTTPFields, body: [UInt8])] = [
+            // The client transformed (lower-cased).
+            { values, seed in var values = values; values.client = values.client.lowercased(); return Self.render(values, seed: seed) },
+            // Something the template has no hole for: what the seed stands for (the request line, the expiry in seconds).
+            { values, seed in var rendered = Self.render(values, seed: seed); rendered.fields[.age] = String(seed); return rendered },
+            // Escaped another way (`/` as `\/`, as Foundation's JSONEncoder does by default).
+            { values, seed in
+                let rendered = Self.render(values, seed: seed)
+                let text = String(decoding: rendered.body, as: UTF8.self).replacingOccurrences(of: "/", with: "\\/")
+                return (rendered.fields, Array(text.utf8))
+            },
+            // A value put in a header as base64 of text (not JSON), or in a length.
+            { values, seed in
+                var rendered = Self.render(values, seed: seed)
+                rendered.fields[.contentLength] = String(values.resourceURL.utf8.count)
+                return rendered
+            },
+        ]
+        for render in changed {
+            #expect(TermsTemplate.make(tokenCount: 1, render: render) == nil)
+        }
+    }
+
+    @Test func aMarkerFollowedByNoKnownHoleIsRefused() {
+        let marker = Array("~~abc~".utf8)
+        #expect(TermsTemplate.Holed(Array("x~~abc~9~y".utf8), marker: marker, holeCount: 5, escapesJSON: true) == nil)
+        #expect(TermsTemplate.Holed(Array("x~~abc~~y".utf8), marker: marker, holeCount: 5, escapesJSON: true) == nil)
+        #expect(TermsTemplate.Holed(Array("x~~abc~1".utf8), marker: marker, holeCount: 5, escapesJSON: true) == nil)
+        let holed = TermsTemplate.Holed(Array("x~~abc~1~y~~abc~4~".utf8), marker: marker, holeCount: 5, escapesJSON: true)
+        #expect(holed?.holes == [1, 4])
+        #expect(holed?.literals == [Array("x".utf8), Array("y".utf8), []])
+    }
+
+    @Test func templatesAreBoundedAndKeptPerRouteMethodPriceAndPayableRails() {
+        let templates = TermsTemplates(capacity: 2)
+        let route = GatewayHarness.routes.routes[0]
+        let pricing = GatewayHarness.pricing
+        var made = 0
+        func make() -> TermsTemplate? {
+            made += 1
+            return TermsTemplate.make(tokenCount: 1) { Self.render($0, seed: $1) }
+        }
+        let key = TermsTemplates.Key(route: route.identity, method: .get, payable: 1)
+        #expect(templates.template(key, route: route, pricing: pricing, make: make) != nil)
+        #expect(templates.template(key, route: route, pricing: pricing, make: make) != nil)
+        #expect(made == 1)
+        var other = pricing
+        other.quantity = 7
+        #expect(templates.template(key, route: route, pricing: other, make: make) != nil)
+        #expect(made == 2)
+        // Full: a third set of terms is rendered whole (no template, nothing learnt).
+        var third = key
+        third.payable = 3
+        #expect(templates.template(third, route: route, pricing: pricing, make: make) == nil)
+        #expect(made == 2)
+        #expect(templates.count == 2)
+    }
+
+    @Test func eachTemplatedOfferCarriesItsOwnRequestClientAndFlow() async throws {
+        let harness = GatewayHarness()
+        let first = await harness.send("/datasets/prices?day=1")
+        let second = await harness.send("/datasets/prices?day=2", apiKey: GatewayHarness.bobKey)
+        let third = await harness.send("/datasets/prices?day=3")
+        #expect(harness.gateway.termsTemplates.count == 1)
+
+        for (response, client, target) in [(first, "alice", "/datasets/prices?day=1"), (second, "bob", "/datasets/prices?day=2"),
+                                           (third, "alice", "/datasets/prices?day=3")] {
+            #expect(response.status == .paymentRequired)
+            let correlationId = try #require(response.correlationId)
+            #expect(response.json?.correlationId == correlationId)
+            #expect(response.json?.client == client)
+            #expect(response.text.contains(target + "\""))
+            #expect(response.headerFields[ScriptedRail.challengeErrorField] == "Payment required")
+            let offer = try harness.offers.verify(try #require(response.offerTokens.first)).get()
+            #expect(offer.correlationId == correlationId)
+            #expect(offer.client == client)
+            #expect(offer.request == "GET " + target)
+        }
+        #expect(Set([first, second, third].compactMap(\.correlationId)).count == 3)
+    }
+
+    @Test func aRailThatCannotBePaidNowChangesTheTerms() async throws {
+        let harness = GatewayHarness()
+        #expect(await harness.send("/datasets/prices").status == .paymentRequired)
+        harness.rail.update { $0.ready = false }
+        #expect(await harness.send("/datasets/prices").status == .serviceUnavailable)
+        harness.rail.update { $0.ready = true }
+        let again = await harness.send("/datasets/prices")
+        #expect(again.status == .paymentRequired)
+        #expect(again.offerTokens.count == 1)
+    }
+}
