@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "TollgateCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -263,7 +264,7 @@ let package = Package(
         ),
         // The behaviour every `GatewayStore` must show, for test targets only (docs/architecture.md, "The store seam").
         .target(name: "TollgateStoreConformance", dependencies: ["TollgateCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore", "TollgateStoreConformance"], swiftSettings: swiftSettings),
+        .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore", "TollgateStoreConformance", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(
             name: "TollgateX402Tests",
             dependencies: ["TollgateX402", "TollgateCore"],

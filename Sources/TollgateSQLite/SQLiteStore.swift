@@ -313,18 +313,30 @@ public struct SQLiteStore: GatewayStore {
             """)
         var previous: String = head?["hash"] ?? AuditChain.genesis
         var seq: Int64 = head?["seq"] ?? 0
-        let statement = try db.cachedStatement(sql: """
+        var insert = RawStatement(try db.cachedStatement(sql: """
             INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash,
                                      payer, nonce, tx)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+            """))
         for event in events {
             seq += 1
             let link = AuditChain.link(event, previous: previous, seq: seq, keys: keys)
             let lookup = event.lookupKeys
-            try statement.execute(arguments: [seq, event.correlationId, event.timeMillis, event.stage.rawValue, event.outcome.rawValue,
-                                              event.reason, event.clientId, event.resource, link.detailsJSON, previous, link.hash,
-                                              lookup.payer, lookup.nonce, lookup.transaction])
+            insert.bind(seq)
+            insert.bind(event.correlationId)
+            insert.bind(event.timeMillis)
+            insert.bind(event.stage.rawValue)
+            insert.bind(event.outcome.rawValue)
+            insert.bind(event.reason)
+            insert.bind(event.clientId)
+            insert.bind(event.resource)
+            insert.bind(link.detailsJSON)
+            insert.bind(previous)
+            insert.bind(link.hash)
+            insert.bind(lookup.payer)
+            insert.bind(lookup.nonce)
+            insert.bind(lookup.transaction)
+            try insert.execute(db)
             previous = link.hash
         }
     }

@@ -16,6 +16,17 @@ import TollgateCore
         #expect(Base64URL.encode([0xFB, 0xFF]) == "-_8")
     }
 
+    /// Appending writes the same characters after what the buffer holds, and leaves that untouched.
+    @Test func appendingWritesTheEncodingAfterTheBuffer() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0...67 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            var buffer = Array("prefix.".utf8)
+            Base64URL.append(bytes, to: &buffer)
+            #expect(buffer == Array(("prefix." + Base64URL.encode(bytes)).utf8))
+        }
+    }
+
     /// The standard padded encoder (x402's headers) against Foundation's, at every tail length.
     @Test func encodesStandardBase64LikeFoundation() {
         var generator = SystemRandomNumberGenerator()

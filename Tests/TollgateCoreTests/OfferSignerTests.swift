@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 @testable import TollgateCore
@@ -20,6 +21,20 @@ import Testing
         #expect(signed.token.hasPrefix("new."))
         #expect(try signer.verify(signed.token).get() == Self.offer)
         #expect(Self.offer.asset == "0x036cbd53842c5426634e7929541ec2318f3dcf7e")
+    }
+
+    /// The token's form is fixed (tokens in flight outlive a restart onto a new build): `<key id>.<base64url(claims)>.
+    /// <base64url(HMAC-SHA256 over "tollgate-offer-v1." + the first two parts)>`, recomputed here with swift-crypto.
+    @Test func theTokenIsItsClaimsAndTheirMACInTheDocumentedForm() throws {
+        let secret = Array(repeating: UInt8(2), count: 32)
+        for client in ["alice", "bob \"é\"", String(repeating: "x", count: 301)] {
+            var offer = Self.offer
+            offer.client = client
+            let token = Self.signer(Self.new).sign(offer).token
+            let signed = "new." + Base64URL.encode(OfferSigner.claims(offer))
+            let mac = HMAC<SHA256>.authenticationCode(for: Array(("tollgate-offer-v1." + signed).utf8), using: SymmetricKey(data: secret))
+            #expect(token == signed + "." + Base64URL.encode(Array(mac)))
+        }
     }
 
     static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")

@@ -27,6 +27,37 @@ import TollgateCore
         #expect(!pattern.matches("/users/profile"))
     }
 
+    /// The reading in place agrees with splitting the path (the matcher it replaced) on paths made of the patterns' own
+    /// segments, empty segments and canonically equivalent spellings (`é` composed and decomposed), inside a longer string.
+    @Test func matchingInPlaceAgreesWithSplitting() throws {
+        func reference(_ pattern: String, _ path: Substring) -> Bool {
+            var segments = pattern.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+            let rest = segments.last == "*" && pattern.hasSuffix("/*")
+            if rest { segments.removeLast() }
+            var index = 0
+            for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+                if index == segments.count { return rest }
+                if segments[index] != "*", segments[index] != String(part) { return false }
+                index += 1
+            }
+            return index == segments.count && !rest
+        }
+        let patterns = ["/datasets/*", "/caf\u{E9}/*", "/users/*/profile", "/health", "/a/b"]
+        let parts = ["datasets", "caf\u{E9}", "cafe\u{301}", "users", "*", "profile", "health", "a", "b", "", "x y"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3000 {
+            let path = "/" + (0..<Int.random(in: 0...4, using: &generator)).map { _ in parts.randomElement(using: &generator)! }.joined(separator: "/")
+                + (Bool.random(using: &generator) ? "/" : "")
+            let padded = "GET " + path + "?q=1"
+            let slice = padded.dropFirst(4).prefix(path.count)
+            for text in patterns {
+                let pattern = try #require(PathPattern(text))
+                #expect(pattern.matches(slice) == reference(text, slice), "\(text) against \(path)")
+            }
+        }
+        #expect(try #require(PathPattern("/caf\u{E9}/*")).matches("/cafe\u{301}/menu"))
+    }
+
     @Test func patternMustStartWithSlash() {
         #expect(PathPattern("datasets/*") == nil)
         #expect(PathPattern("") == nil)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TollgateCore
 
@@ -10,6 +11,24 @@ import TollgateCore
     ])
     func millisecondsAreExact(millis: Int64, text: String) {
         #expect(RFC3339.format(millis: millis) == text)
+    }
+
+    /// The digits written in place agree with Foundation's formatter from 1970 to 9999, with and without the fraction,
+    /// and read back to the same instant.
+    @Test func formattedInstantsAgreeWithFoundation() {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let millis = Int64.random(in: 0...253_402_300_799_999, using: &generator)
+            let text = RFC3339.format(millis: millis)
+            #expect(text == formatter.string(from: Date(timeIntervalSince1970: Double(millis) / 1000 + 0.0001)))
+            #expect(RFC3339.millis(text) == millis)
+            #expect(RFC3339.format(millis: millis, fractional: false) == String(text.prefix(19)) + "Z")
+        }
+        // Beyond four digits of year, the general form.
+        #expect(RFC3339.format(millis: 253_402_300_800_000) == "10000-01-01T00:00:00.000Z")
     }
 
     @Test func wholeSecondsHaveNoFraction() {

@@ -16,38 +16,64 @@ public enum Base64URL {
         encode(bytes, alphabet: standardAlphabet, padded: true)
     }
 
+    /// Appends unpadded base64url of `bytes` to `buffer` (an offer token is built in one buffer with its MAC).
+    public static func append(_ bytes: [UInt8], to buffer: inout [UInt8]) {
+        let start = buffer.count
+        let count = encodedCount(bytes.count, padded: false)
+        buffer.append(contentsOf: repeatElement(0, count: count))
+        buffer.withUnsafeMutableBufferPointer { out in
+            _ = write(bytes, alphabet: alphabet, padded: false, to: out.baseAddress! + start)
+        }
+    }
+
+    private static func encodedCount(_ count: Int, padded: Bool) -> Int {
+        padded ? (count + 2) / 3 * 4 : (count * 4 + 2) / 3
+    }
+
     private static func encode(_ bytes: [UInt8], alphabet: [UInt8], padded: Bool) -> String {
-        let capacity = padded ? (bytes.count + 2) / 3 * 4 : (bytes.count * 4 + 2) / 3
-        return String(unsafeUninitializedCapacity: capacity) { out in
-            var written = 0
-            var index = 0
-            while index + 3 <= bytes.count {
-                let chunk = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-                out[written] = alphabet[Int(chunk >> 18 & 63)]
-                out[written + 1] = alphabet[Int(chunk >> 12 & 63)]
-                out[written + 2] = alphabet[Int(chunk >> 6 & 63)]
-                out[written + 3] = alphabet[Int(chunk & 63)]
-                written += 4
-                index += 3
-            }
-            let rest = bytes.count - index
-            if rest > 0 {
-                let chunk = UInt32(bytes[index]) << 16 | (rest == 2 ? UInt32(bytes[index + 1]) << 8 : 0)
-                out[written] = alphabet[Int(chunk >> 18 & 63)]
-                out[written + 1] = alphabet[Int(chunk >> 12 & 63)]
-                written += 2
-                if rest == 2 {
-                    out[written] = alphabet[Int(chunk >> 6 & 63)]
-                    written += 1
+        String(unsafeUninitializedCapacity: encodedCount(bytes.count, padded: padded)) { out in
+            write(bytes, alphabet: alphabet, padded: padded, to: out.baseAddress!)
+        }
+    }
+
+    /// Writes the encoding at `out` (room for `encodedCount` bytes) through pointers: a 402's terms header is 1–2 KiB of
+    /// base64, and checked subscripts were most of its cost. Returns the bytes written.
+    private static func write(_ bytes: [UInt8], alphabet: [UInt8], padded: Bool, to out: UnsafeMutablePointer<UInt8>) -> Int {
+        bytes.withUnsafeBufferPointer { input in
+            alphabet.withUnsafeBufferPointer { table in
+                guard let source = input.baseAddress else { return 0 }
+                let table = table.baseAddress!
+                var written = 0
+                var index = 0
+                let count = input.count
+                while index + 3 <= count {
+                    let chunk = UInt32(source[index]) << 16 | UInt32(source[index + 1]) << 8 | UInt32(source[index + 2])
+                    out[written] = table[Int(chunk >> 18 & 63)]
+                    out[written + 1] = table[Int(chunk >> 12 & 63)]
+                    out[written + 2] = table[Int(chunk >> 6 & 63)]
+                    out[written + 3] = table[Int(chunk & 63)]
+                    written += 4
+                    index += 3
                 }
-                if padded {
-                    for _ in rest..<3 {
-                        out[written] = UInt8(ascii: "=")
+                let rest = count - index
+                if rest > 0 {
+                    let chunk = UInt32(source[index]) << 16 | (rest == 2 ? UInt32(source[index + 1]) << 8 : 0)
+                    out[written] = table[Int(chunk >> 18 & 63)]
+                    out[written + 1] = table[Int(chunk >> 12 & 63)]
+                    written += 2
+                    if rest == 2 {
+                        out[written] = table[Int(chunk >> 6 & 63)]
                         written += 1
                     }
+                    if padded {
+                        for _ in rest..<3 {
+                            out[written] = UInt8(ascii: "=")
+                            written += 1
+                        }
+                    }
                 }
+                return written
             }
-            return written
         }
     }
 

@@ -20,15 +20,21 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
         description = pattern
     }
 
-    /// Whether `path` (without the query) matches.
+    /// Whether `path` (without the query) matches. Segments are read in place (every request is matched against the
+    /// routes in turn) and compared as strings, as they always were.
     public func matches(_ path: Substring) -> Bool {
+        let utf8 = path.utf8
         var index = 0
-        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
-            if index == segments.count { return matchesRest }
-            switch segments[index] {
-            case .any: break
-            case .literal(let literal): if literal != part { return false }
+        var position = utf8.startIndex
+        while position < utf8.endIndex {
+            if utf8[position] == UInt8(ascii: "/") {
+                position = utf8.index(after: position)
+                continue
             }
+            let start = position
+            while position < utf8.endIndex, utf8[position] != UInt8(ascii: "/") { position = utf8.index(after: position) }
+            if index == segments.count { return matchesRest }
+            if case .literal(let literal) = segments[index], literal != Substring(utf8[start..<position]) { return false }
             index += 1
         }
         // `/datasets/*` requires something below `/datasets`.

@@ -16,11 +16,19 @@ public struct OfferSigner: Sendable {
     public init(keys: KeyRing) { self.keys = keys }
 
     public func sign(_ offer: Offer) -> SignedOffer {
-        let claims = Base64URL.encode(Self.claims(offer))
+        let claims = Self.claims(offer)
         let key = keys.current
-        let signed = "\(key.id).\(claims)"
-        let mac = key.mac(Self.domain + Array(signed.utf8))
-        return SignedOffer(offer: offer, token: "\(signed).\(Base64URL.encode(mac))")
+        // The MAC'd message and the token share one buffer: the domain, then `<key id>.<claims>`, then `.<MAC>`.
+        var message: [UInt8] = []
+        message.reserveCapacity(Self.domain.count + key.id.utf8.count + claims.count * 4 / 3 + 52)
+        message.append(contentsOf: Self.domain)
+        message.append(contentsOf: key.id.utf8)
+        message.append(UInt8(ascii: "."))
+        Base64URL.append(claims, to: &message)
+        let mac = key.mac(message)
+        message.append(UInt8(ascii: "."))
+        Base64URL.append(mac, to: &message)
+        return SignedOffer(offer: offer, token: String(decoding: message[Self.domain.count...], as: UTF8.self))
     }
 
     /// The claims JSON (the `Offer` coding keys, sorted), written by hand: this runs on every 402.
