@@ -12,6 +12,8 @@ struct OtherRail: PaymentRail {
     static let refusal = Reason("other_rail_refused")
 
     let name = "other-rail"
+    /// The networks it can take a payment on now; nil: all.
+    var readyNetworks: Set<String>? = nil
     let wire = RailWire(proofFields: [proofField], exposedFields: [termsField], proofFormat: "other proof, header Other-Proof",
                         paymentHint: "or an Other-Proof", authorizationUsed: Reason("other_used"),
                         authorizationExpired: Reason("other_expired"), deterministicRefusals: [refusal])
@@ -24,7 +26,7 @@ struct OtherRail: PaymentRail {
     }
     func proofFingerprint(_ fields: HTTPFields) -> [UInt8]? { fields[Self.proofField].map { NegativeCache.key(Array($0.utf8)) } }
     func verifyLocally(_ proof: PaymentProof, offer: Offer, now: Int64) -> Verdict { .invalid(Self.refusal, detail: "never") }
-    func isReady(network: String) -> Bool { true }
+    func isReady(network: String) -> Bool { readyNetworks?.contains(network) ?? true }
     func verify(_ proof: PaymentProof, offer: SignedOffer, logger: Logger) async throws -> Verdict { .invalid(Self.refusal, detail: "never") }
     func settle(_ proof: PaymentProof, offer: SignedOffer, before: @Sendable (SettlementAttempt) async throws -> Void,
                 logger: Logger) async throws -> Settlement {

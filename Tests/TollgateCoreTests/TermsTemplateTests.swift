@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func templatesAreBoundedAndKeptPerRouteMethodPriceAndPayableRails() {
-        let templates = TermsTemplates(capacity: 2)
+        let templates = TermsTemplates(capacity: 3)
         let route = GatewayHarness.routes.routes[0]
         let pricing = GatewayHarness.pricing
         var made = 0
@@ -110,20 +110,61 @@ import Testing
             made += 1
             return TermsTemplate.make(tokenCount: 1) { Self.render($0, seed: $1) }
         }
-        let key = TermsTemplates.Key(route: route.identity, method: .get, payable: 1)
-        #expect(templates.template(key, route: route, pricing: pricing, make: make) != nil)
-        #expect(templates.template(key, route: route, pricing: pricing, make: make) != nil)
+        let key = TermsTemplates.Key(route: route.identity, payable: 1)
+        #expect(templates.template(key, route: route, method: .get, pricing: pricing, make: make) != nil)
+        #expect(templates.template(key, route: route, method: .get, pricing: pricing, make: make) != nil)
         #expect(made == 1)
+        // Another method (the discovery extension names it), another price: each its own.
+        #expect(templates.template(key, route: route, method: .head, pricing: pricing, make: make) != nil)
         var other = pricing
         other.quantity = 7
-        #expect(templates.template(key, route: route, pricing: other, make: make) != nil)
-        #expect(made == 2)
-        // Full: a third set of terms is rendered whole (no template, nothing learnt).
+        #expect(templates.template(key, route: route, method: .get, pricing: other, make: make) != nil)
+        #expect(made == 3)
+        // Full: further terms are rendered whole (no template, nothing learnt).
         var third = key
         third.payable = 3
-        #expect(templates.template(third, route: route, pricing: pricing, make: make) == nil)
-        #expect(made == 2)
-        #expect(templates.count == 2)
+        #expect(templates.template(third, route: route, method: .get, pricing: pricing, make: make) == nil)
+        #expect(made == 3)
+        #expect(templates.count == 3)
+        // What was learnt is still served.
+        #expect(templates.template(key, route: route, method: .head, pricing: pricing, make: make) != nil)
+        #expect(made == 3)
+    }
+
+    /// Which rail can take which accepted asset now: the offers, the rails named and the template's key follow it.
+    @Test func readinessNamesOnlyWhatCanBePaidNow() throws {
+        let harness = GatewayHarness()
+        let mainnet = Asset(id: "usdc-mainnet", network: "eip155:8453", address: "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", decimals: 6,
+                            eip712Name: "USD Coin", eip712Version: "2")
+        let accepts = [GatewayHarness.pricing.accepts[0], Route.Acceptance(asset: mainnet, amount: GatewayHarness.price, payTo: GatewayHarness.payTo)]
+        let rails: [any PaymentRail] = [harness.rail, OtherRail(readyNetworks: [mainnet.network])]
+        var route = GatewayHarness.routes.routes[0]
+
+        let all = Readiness(rails: rails, route: route, accepts: accepts)
+        #expect(all.payableAccepts(accepts).map(\.asset.id) == [GatewayHarness.asset.id, "usdc-mainnet"])
+        #expect(all.payableRails(rails, accepts: accepts).map { "\($0.rail.name) \($0.networks.sorted())" }
+            == ["test-rail [\"eip155:8453\", \"\(GatewayHarness.network)\"]", "other-rail [\"eip155:8453\"]"])
+        #expect(all.bits == 0b1011)
+
+        harness.rail.update { $0.ready = false }
+        let otherOnly = Readiness(rails: rails, route: route, accepts: accepts)
+        #expect(otherOnly.payableAccepts(accepts).map(\.asset.id) == ["usdc-mainnet"])
+        #expect(otherOnly.payableRails(rails, accepts: accepts).map(\.rail.name) == ["other-rail"])
+        #expect(otherOnly.bits == 0b1000)
+
+        // A route that takes one rail only never names the other, ready or not.
+        harness.rail.update { $0.ready = true }
+        route.rails = ["other-rail"]
+        let restricted = Readiness(rails: rails, route: route, accepts: accepts)
+        #expect(restricted.payableRails(rails, accepts: accepts).map(\.rail.name) == ["other-rail"])
+        route.rails = ["no-such-rail"]
+        let closed = Readiness(rails: rails, route: route, accepts: accepts)
+        #expect(closed.payableAccepts(accepts).isEmpty && closed.payableRails(rails, accepts: accepts).isEmpty && closed.bits == 0)
+        // Past 64 rail and asset pairs there is no key (rendered whole), and the answer is the same.
+        let many = Array(repeating: accepts[1], count: 40)
+        let wide = Readiness(rails: rails, route: GatewayHarness.routes.routes[0], accepts: many)
+        #expect(wide.bits == nil)
+        #expect(wide.payableAccepts(many).count == 40)
     }
 
     @Test func eachTemplatedOfferCarriesItsOwnRequestClientAndFlow() async throws {

@@ -7,13 +7,13 @@ public enum Base64URL {
 
     /// Written straight from the alphabet (this runs several times on every 402 and every paid request).
     public static func encode(_ bytes: [UInt8]) -> String {
-        encode(bytes, alphabet: alphabet, padded: false)
+        encode(bytes, pairs: pairs, padded: false)
     }
 
     /// Standard padded base64 (RFC 4648 §4), as x402's headers carry JSON: what `Data.base64EncodedString()` writes,
     /// without going through `Data`.
     public static func encodeStandard(_ bytes: [UInt8]) -> String {
-        encode(bytes, alphabet: standardAlphabet, padded: true)
+        encode(bytes, pairs: standardPairs, padded: true)
     }
 
     /// Appends unpadded base64url of `bytes` to `buffer` (an offer token is built in one buffer with its MAC).
@@ -22,7 +22,7 @@ public enum Base64URL {
         let count = encodedCount(bytes.count, padded: false)
         buffer.append(contentsOf: repeatElement(0, count: count))
         buffer.withUnsafeMutableBufferPointer { out in
-            _ = write(bytes, alphabet: alphabet, padded: false, to: out.baseAddress! + start)
+            _ = write(bytes, pairs: pairs, padded: false, to: out.baseAddress! + start)
         }
     }
 
@@ -30,39 +30,45 @@ public enum Base64URL {
         padded ? (count + 2) / 3 * 4 : (count * 4 + 2) / 3
     }
 
-    private static func encode(_ bytes: [UInt8], alphabet: [UInt8], padded: Bool) -> String {
+    private static func encode(_ bytes: [UInt8], pairs: [UInt16], padded: Bool) -> String {
         String(unsafeUninitializedCapacity: encodedCount(bytes.count, padded: padded)) { out in
-            write(bytes, alphabet: alphabet, padded: padded, to: out.baseAddress!)
+            write(bytes, pairs: pairs, padded: padded, to: out.baseAddress!)
         }
     }
 
-    /// Writes the encoding at `out` (room for `encodedCount` bytes) through pointers: a 402's terms header is 1–2 KiB of
-    /// base64, and checked subscripts were most of its cost. Returns the bytes written.
-    private static func write(_ bytes: [UInt8], alphabet: [UInt8], padded: Bool, to out: UnsafeMutablePointer<UInt8>) -> Int {
+    /// Two characters for each 12 bits, per alphabet: three input bytes are then two lookups and two stores.
+    private static let pairs = pairTable(alphabet)
+    private static let standardPairs = pairTable(standardAlphabet)
+
+    private static func pairTable(_ alphabet: [UInt8]) -> [UInt16] {
+        (0..<4096).map { UInt16(alphabet[$0 >> 6]) | UInt16(alphabet[$0 & 63]) << 8 }
+    }
+
+    /// Writes the encoding at `out` (room for `encodedCount` bytes) through pointers, twelve bits at a time: a 402's
+    /// terms header is 1–2 KiB of base64. Returns the bytes written.
+    private static func write(_ bytes: [UInt8], pairs: [UInt16], padded: Bool, to out: UnsafeMutablePointer<UInt8>) -> Int {
         bytes.withUnsafeBufferPointer { input in
-            alphabet.withUnsafeBufferPointer { table in
+            pairs.withUnsafeBufferPointer { pairs in
                 guard let source = input.baseAddress else { return 0 }
-                let table = table.baseAddress!
+                let pairs = pairs.baseAddress!
+                let raw = UnsafeMutableRawPointer(out)
                 var written = 0
                 var index = 0
                 let count = input.count
                 while index + 3 <= count {
-                    let chunk = UInt32(source[index]) << 16 | UInt32(source[index + 1]) << 8 | UInt32(source[index + 2])
-                    out[written] = table[Int(chunk >> 18 & 63)]
-                    out[written + 1] = table[Int(chunk >> 12 & 63)]
-                    out[written + 2] = table[Int(chunk >> 6 & 63)]
-                    out[written + 3] = table[Int(chunk & 63)]
+                    let chunk = Int(source[index]) << 16 | Int(source[index + 1]) << 8 | Int(source[index + 2])
+                    raw.storeBytes(of: pairs[chunk >> 12].littleEndian, toByteOffset: written, as: UInt16.self)
+                    raw.storeBytes(of: pairs[chunk & 0xFFF].littleEndian, toByteOffset: written + 2, as: UInt16.self)
                     written += 4
                     index += 3
                 }
                 let rest = count - index
                 if rest > 0 {
-                    let chunk = UInt32(source[index]) << 16 | (rest == 2 ? UInt32(source[index + 1]) << 8 : 0)
-                    out[written] = table[Int(chunk >> 18 & 63)]
-                    out[written + 1] = table[Int(chunk >> 12 & 63)]
+                    let chunk = Int(source[index]) << 16 | (rest == 2 ? Int(source[index + 1]) << 8 : 0)
+                    raw.storeBytes(of: pairs[chunk >> 12].littleEndian, toByteOffset: written, as: UInt16.self)
                     written += 2
                     if rest == 2 {
-                        out[written] = table[Int(chunk >> 6 & 63)]
+                        out[written] = UInt8(truncatingIfNeeded: pairs[chunk & 0xFFF])
                         written += 1
                     }
                     if padded {

@@ -70,10 +70,8 @@ extension Gateway {
                flow: Flow, detail: String? = nil, previous: String? = nil, earlier: [AuditEvent] = []) async -> GatewayResponse {
         // Only ways to pay that can be verified now: an offer nobody can settle would make the client
         // sign for nothing. With none left, the route is closed (503), never open.
-        // Each rail of the route with the networks it can take a payment on now (asked once per 402).
-        let networks = Set(pricing.accepts.map(\.asset.network))
-        let ready = rails.filter { route.accepts(rail: $0.name) }.map { rail in (rail: rail, networks: networks.filter { rail.isReady(network: $0) }) }
-        let accepts = pricing.accepts.filter { acceptance in ready.contains { $0.networks.contains(acceptance.asset.network) } }
+        let readiness = Readiness(rails: rails, route: route, accepts: pricing.accepts)
+        let accepts = readiness.payableAccepts(pricing.accepts)
         guard !accepts.isEmpty else {
             return await deny(.serviceUnavailable, "service_unavailable", .offer, .facilitatorUnavailable, flow: flow,
                               detail: "payments for this resource cannot be verified right now; retry later")
@@ -110,97 +108,29 @@ extension Gateway {
                               detail: "the gateway cannot record payment terms right now; retry later")
         }
 
-        // Only the rails that can take a payment now are named to the client, each with the offers it can take (a
-        // network may be served in one x402 version only).
-        let terms = Terms(route: route, pricing: pricing, payable: ready.filter { !$0.networks.isEmpty }, accepts: accepts, reason: reason,
-                          detail: detail, offerCorrelationId: previous == nil ? nil : flow.correlationId, discovery: discovery)
         // A refusal names the flow whose trace explains it; the fresh offer inside starts the next flow.
         let values = TermsTemplate.Values(correlationId: previous ?? flow.correlationId, client: identity.clientId,
                                           resourceURL: resourceURL, expiresAt: RFC3339.format(seconds: expiresAt), tokens: offers.map(\.token))
+        // Only the rails that can take a payment now are named to the client, each with the offers it can take (a
+        // network may be served in one x402 version only).
+        func terms() -> Terms {
+            Terms(route: route, pricing: pricing, payable: readiness.payableRails(rails, accepts: pricing.accepts), accepts: accepts, reason: reason,
+                  detail: detail, offerCorrelationId: previous == nil ? nil : flow.correlationId, discovery: discovery)
+        }
         // The terms of a first request are the same for every request to the route but for their values: learnt once.
-        if first, detail == nil, previous == nil, let payable = Self.payableBits(ready, accepts: pricing.accepts),
-           let template = termsTemplates.template(.init(route: route.identity, method: request.method, payable: payable), route: route, pricing: pricing,
-                                                  make: { TermsTemplate.make(tokenCount: offers.count) { values, seed in
-                                                      Self.renderTerms(terms, offers: Self.standIns(for: offers, values: values, seed: seed), values: values)
-                                                  } }) {
+        if first, detail == nil, previous == nil, let payable = readiness.bits,
+           let template = termsTemplates.template(.init(route: route.identity, payable: payable), route: route, method: request.method,
+                                                  pricing: pricing, make: {
+                                                      TermsTemplate.make(tokenCount: offers.count) { values, seed in
+                                                          Self.renderTerms(terms(), offers: Self.standIns(for: offers, values: values, seed: seed),
+                                                                           values: values)
+                                                      }
+                                                  }) {
             let rendered = template.render(values)
             return GatewayResponse(status: .paymentRequired, headerFields: rendered.fields, body: rendered.body)
         }
-        let rendered = Self.renderTerms(terms, offers: offers, values: values)
+        let rendered = Self.renderTerms(terms(), offers: offers, values: values)
         return GatewayResponse(status: .paymentRequired, headerFields: rendered.fields, body: rendered.body)
-    }
-
-    /// What a 402 states besides the values of its request (`TermsTemplate.Values`).
-    struct Terms {
-        var route: Route
-        var pricing: Route.Pricing
-        /// The rails that can take a payment now, each with the networks it can take it on.
-        var payable: [(rail: any PaymentRail, networks: Set<String>)]
-        var accepts: [Route.Acceptance]
-        var reason: Reason
-        var detail: String?
-        /// Set when the 402 refuses a proof: the flow its fresh offer starts.
-        var offerCorrelationId: String?
-        var discovery: Discovery?
-    }
-
-    /// The header fields and the body of a 402, rendered whole.
-    static func renderTerms(_ terms: Terms, offers: [SignedOffer], values: TermsTemplate.Values) -> (fields: HTTPFields, body: [UInt8]) {
-        let first = terms.reason == .paymentRequired
-        let route = terms.route, pricing = terms.pricing
-        let challenge = PaymentChallenge(
-            resourceURL: values.resourceURL, description: route.description, mimeType: route.mimeType,
-            offers: offers, error: first ? "Payment required" : terms.reason.rawValue, discovery: terms.discovery)
-        var fields = HTTPFields()
-        var railMembers: [String: RawJSON] = [:]
-        for (rail, networks) in terms.payable {
-            var own = challenge
-            own.offers = offers.filter { networks.contains($0.offer.network) }
-            fields.append(contentsOf: rail.challengeFields(own))
-            railMembers.merge(rail.challengeBody(own)) { first, _ in first }
-        }
-        fields[.tollgateCorrelationId] = values.correlationId
-        fields[.contentType] = "application/json"
-        fields[.cacheControl] = "no-store"
-        let body = TermsBody(
-            error: "payment_required", reason: terms.reason.rawValue,
-            detail: terms.detail ?? (first ? "this resource is paid: " + terms.payable.map(\.rail.wire.paymentHint).joined(separator: "; or ")
-                                           : "the payment was not accepted: \(terms.reason.rawValue); a fresh offer is attached"),
-            correlationId: values.correlationId, offerCorrelationId: terms.offerCorrelationId,
-            resource: .init(id: route.resource, url: values.resourceURL, description: route.description, mimeType: route.mimeType),
-            price: pricing.price, unitPrice: pricing.unitPrice, unit: pricing.unit, quantity: pricing.quantity,
-            package: pricing.metering.package.map { .init(name: $0.name, units: $0.units) },
-            accepts: terms.accepts.map { .init(asset: $0.asset.id, network: $0.asset.network, address: $0.asset.address,
-                                               amount: $0.amount.atomic, payTo: $0.payTo) },
-            proofFormat: terms.payable.map(\.rail.wire.proofFormat).joined(separator: "; "),
-            expiresAt: values.expiresAt, client: values.client, railMembers: railMembers)
-        return (fields, JSONBody.encode(body))
-    }
-
-    /// One bit per rail of the route and accepted asset that can be paid now; nil past 64 of them (no template).
-    static func payableBits(_ ready: [(rail: any PaymentRail, networks: Set<String>)], accepts: [Route.Acceptance]) -> UInt64? {
-        guard ready.count * accepts.count <= 64 else { return nil }
-        var bits: UInt64 = 0
-        for (railIndex, entry) in ready.enumerated() {
-            for (acceptIndex, acceptance) in accepts.enumerated() where entry.networks.contains(acceptance.asset.network) {
-                bits |= 1 << UInt64(railIndex * accepts.count + acceptIndex)
-            }
-        }
-        return bits
-    }
-
-    /// The offers with the template's values (`TermsTemplate.make`), and everything else a request puts in an offer
-    /// drawn from `seed`, so that a rail writing any of it directly is caught.
-    static func standIns(for offers: [SignedOffer], values: TermsTemplate.Values, seed: Int64) -> [SignedOffer] {
-        offers.enumerated().map { index, signed in
-            var offer = signed.offer
-            offer.correlationId = values.correlationId
-            offer.client = values.client
-            offer.request = "GET /stand-in/\(seed)"
-            offer.bodyDigest = "digest-\(seed)"
-            offer.expiresAt = 1_000_000 * seed + 7
-            return SignedOffer(offer: offer, token: values.tokens[index])
-        }
     }
 }
 

@@ -10,20 +10,25 @@ final class TermsTemplates: Sendable {
 
     init(capacity: Int = 4096) { self.capacity = capacity }
 
-    /// What a template depends on besides the price. `payable` has one bit per rail and accepted asset that can be paid
-    /// now (rail index × number of accepted assets + asset index).
+    /// What a template depends on besides the method and the price (compared, not hashed: a route sees few). `payable`
+    /// has one bit per rail and accepted asset that can be paid now (`Readiness.bits`).
     struct Key: Hashable {
         var route: ObjectIdentifier
-        var method: HTTPRequest.Method
         var payable: UInt64
     }
 
     private struct Entry {
         /// Held so that its identity (the key's `route`) is never another route's.
         let route: Route
+        /// The discovery extension names the method.
+        let method: HTTPRequest.Method
         let pricing: Route.Pricing
         /// nil: the rails render these terms in a way a template cannot follow; rendered whole every time.
         let template: TermsTemplate?
+
+        func matches(_ route: Route, _ method: HTTPRequest.Method, _ pricing: Route.Pricing) -> Bool {
+            self.method == method && self.pricing == pricing && self.route == route
+        }
     }
 
     private struct State {
@@ -34,10 +39,10 @@ final class TermsTemplates: Sendable {
     private let state = Mutex(State())
 
     /// The template for these terms, learnt with `make` the first time; nil when they are rendered whole.
-    func template(_ key: Key, route: Route, pricing: Route.Pricing, make: () -> TermsTemplate?) -> TermsTemplate? {
+    func template(_ key: Key, route: Route, method: HTTPRequest.Method, pricing: Route.Pricing, make: () -> TermsTemplate?) -> TermsTemplate? {
         let known: Entry?? = state.withLock { state in
             guard let entries = state.entries[key] else { return state.count < self.capacity ? .some(nil) : nil }
-            if let entry = entries.first(where: { $0.pricing == pricing && $0.route == route }) { return .some(entry) }
+            if let entry = entries.first(where: { $0.matches(route, method, pricing) }) { return .some(entry) }
             return state.count < self.capacity ? .some(nil) : nil
         }
         switch known {
@@ -48,8 +53,8 @@ final class TermsTemplates: Sendable {
         let template = make()
         state.withLock { state in
             guard state.count < self.capacity,
-                  !(state.entries[key]?.contains { $0.pricing == pricing && $0.route == route } ?? false) else { return }
-            state.entries[key, default: []].append(Entry(route: route, pricing: pricing, template: template))
+                  !(state.entries[key]?.contains { $0.matches(route, method, pricing) } ?? false) else { return }
+            state.entries[key, default: []].append(Entry(route: route, method: method, pricing: pricing, template: template))
             state.count += 1
         }
         return template
