@@ -87,6 +87,11 @@ if want journey; then
 fi
 forged=$($bin bench --target $gateway_url --mode forged-header)
 want invalid && measure "invalid proof (repeated), refused" "$gateway" $load -H "PAYMENT-SIGNATURE: $forged" $gateway_url/datasets/prices
+# The same refusal in process: the repeated proof is refused from the negative cache, with fresh terms.
+if want invalid && want journey; then
+  $bin bench --mode journey --config "$work/tollgate.yaml" --header "PAYMENT-SIGNATURE: $forged" --requests 60000 --concurrency 8 \
+    | sed 's/^/  journey: /' || echo "  journey: (this binary has no in-process mode with headers)"
+fi
 
 presign() {  # presign COUNT FILE [tollgate bench options]: COUNT fresh payments, one per line
   local count=$1 file=$2; shift 2

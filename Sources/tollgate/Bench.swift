@@ -48,15 +48,15 @@ struct Bench: AsyncParsableCommand {
         if mode == "paths" { return PathBench.run(iterations: requests) }
         if mode == "readers" { return try ReaderBench.run(iterations: requests) }
         if mode == "terms" { return TermsBench.run(iterations: requests) }
-        if mode == "journey" {
-            guard let config else { throw ValidationError("--mode journey needs --config (a gateway configuration)") }
-            return try await JourneyBench.run(config: config, path: path, requests: requests, concurrency: concurrency)
-        }
-        guard let target else { throw ValidationError("--target is needed (the base URL of the gateway)") }
         let extra = headers.compactMap { line -> (String, String)? in
             guard let colon = line.firstIndex(of: ":") else { return nil }
             return (String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
         }
+        if mode == "journey" {
+            guard let config else { throw ValidationError("--mode journey needs --config (a gateway configuration)") }
+            return try await JourneyBench.run(config: config, path: path, headers: extra, requests: requests, concurrency: concurrency)
+        }
+        guard let target else { throw ValidationError("--target is needed (the base URL of the gateway)") }
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

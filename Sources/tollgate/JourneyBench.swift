@@ -9,16 +9,17 @@ import TollgateDevFacilitator
 import TollgateGateway
 import TollgateX402
 
-/// `tollgate bench --mode journey --config FILE --requests N --concurrency C`: what the gateway's own work for a 402 costs,
-/// in process: the journey of an unpaid request to `--path` (identify, limits, price, terms, the audit event and its
-/// batched commit) through `Gateway.handle`, with no socket, no HTTP parser and no load generator sharing the cores.
+/// `tollgate bench --mode journey --config FILE --requests N --concurrency C [--header 'Name: value']`: what the gateway's
+/// own work for a 402 costs, in process: the journey of an unpaid request to `--path` (identify, limits, price, terms, the
+/// audit event and its batched commit) through `Gateway.handle`, with no socket, no HTTP parser and no load generator
+/// sharing the cores. With a header carrying a proof (`--mode forged-header` prints one), the 402 that refuses it.
 /// The configuration is the one given (its routes, assets, keys); its store is replaced by a fresh SQLite database in a
 /// scratch directory, its facilitators by the development facilitator in process, and its unpaid rate limits by limits
 /// that count every request but refuse none. Prints the wall time and the process's CPU time per 402, the latter
 /// including the audit writer's, counted until the last event is committed. Steadier than the whole-request figures of
 /// `scripts/bench.sh` on a shared machine: compare two binaries.
 enum JourneyBench {
-    static func run(config: String, path: String, requests: Int, concurrency: Int) async throws {
+    static func run(config: String, path: String, headers: [(String, String)] = [], requests: Int, concurrency: Int) async throws {
         guard requests > 0, concurrency > 0 else { throw ValidationError("--requests and --concurrency must be at least 1") }
         var configuration = try ConfigurationFile.load(config)
         let scratch = NSTemporaryDirectory() + "tollgate-journey-bench-\(UUID().uuidString)"
@@ -27,15 +28,17 @@ enum JourneyBench {
         configuration.sqlitePath = scratch + "/gateway.sqlite"
         configuration.postgres = nil
         configuration.auditHeadFile = nil
-        // The limiter still counts every 402 (its work is part of one) but never refuses: the bench measures 402s, not 429s.
-        // The tolerance (burst over rate, here about 35 minutes) must outlast the run: requests are judged at their
-        // arrival, and concurrent ones reach the limiter out of order (a 1e12/s rate left 2 ms, and a busy machine
-        // got 429s).
+        // The limiter still counts every 402 (its work is part of one) but never refuses: the bench measures 402s, not 429s
+        // (unpaid requests, and refused proofs for the run with one). The tolerance (burst over rate, here about 35
+        // minutes) must outlast the run: requests are judged at their arrival, and concurrent ones reach the limiter out
+        // of order (a 1e12/s rate left 2 ms, and a busy machine got 429s).
         let unlimited = RateLimit(ratePerSecond: 1e6, burst: Int(Int32.max))
-        if configuration.limits.global.unpaid != nil { configuration.limits.global.unpaid = unlimited }
-        for route in configuration.limits.perRoute.keys where configuration.limits.perRoute[route]?.unpaid != nil {
-            configuration.limits.perRoute[route]?.unpaid = unlimited
+        func neverRefusing(_ limits: inout TrafficLimits.ClassLimits) {
+            if limits.unpaid != nil { limits.unpaid = unlimited }
+            if limits.invalid != nil { limits.invalid = unlimited }
         }
+        neverRefusing(&configuration.limits.global)
+        for route in configuration.limits.perRoute.keys { neverRefusing(&configuration.limits.perRoute[route]!) }
         var logger = Logger(label: "tollgate.bench.journey")
         logger.logLevel = .error
         let keys = try ConfigurationFile.keys(configuration)
@@ -47,7 +50,12 @@ enum JourneyBench {
                                        store: store, logger: logger, facilitatorOverride: [facilitator])
         let group = ServiceGroup(configuration: .init(services: assembly.services.map { .init(service: $0) }, logger: logger))
         let gateway = assembly.gateway
-        let request = GatewayRequest(method: .get, target: path, headerFields: [.accept: "application/json"], remoteAddress: "127.0.0.1")
+        var fields: HTTPFields = [.accept: "application/json"]
+        for (name, value) in headers {
+            guard let name = HTTPField.Name(name) else { throw ValidationError("--header \(name): not a header name") }
+            fields.append(HTTPField(name: name, value: value))
+        }
+        let request = GatewayRequest(method: .get, target: path, headerFields: fields, remoteAddress: "127.0.0.1")
 
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -70,7 +78,8 @@ enum JourneyBench {
             try await tasks.waitForAll()
             let cpu = ProcessCPU.now() - before
             let perRequest = { (seconds: Double) in String(format: "%7.1f µs", seconds * 1_000_000 / Double(requests)) }
-            print("in process, \(requests) 402s of \(path), \(concurrency) at a time")
+            print("in process, \(requests) 402s of \(path)" + (headers.isEmpty ? "" : " with \(headers.map(\.0).joined(separator: ", "))")
+                  + ", \(concurrency) at a time")
             print("wall time per 402 (answers)     " + perRequest(Double(answered.inNanoseconds) / 1e9))
             print("CPU per 402 (all threads)       " + perRequest(cpu.total) + String(format: "  (%.0f %% kernel)", cpu.total > 0 ? cpu.system / cpu.total * 100 : 0))
         }

@@ -28,6 +28,23 @@ import Testing
         }
     }
 
+    /// With a header carrying a proof, what is measured is the 402 that refuses it (fresh terms attached); a header the
+    /// gateway would not answer with a 402 (a key no client holds: 401) stops the run with what was answered.
+    @Test func theJourneyBenchMeasuresTheRefusalOfAProofInAHeader() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let refused = await CommandRun.tollgate("bench", "--mode", "journey", "--config", fixture.config, "--path", "/datasets/prices",
+                                                "--header", "PAYMENT-SIGNATURE: bm90IGEgcGF5bWVudA==", "--requests", "200", "--concurrency", "4")
+        #expect(refused.status == 0, "\(refused.output)\(refused.error)")
+        #expect(refused.output.contains("in process, 200 402s of /datasets/prices with PAYMENT-SIGNATURE, 4 at a time"), "\(refused.output)")
+        #expect(refused.output.contains("CPU per 402"), "\(refused.output)")
+
+        let unknownKey = await CommandRun.tollgate("bench", "--mode", "journey", "--config", fixture.config, "--path", "/datasets/prices",
+                                                   "--header", "X-Api-Key: tg_no_such_key_0123456789", "--requests", "10")
+        #expect(unknownKey.status == 1)
+        #expect(unknownKey.error.contains("answered 401, not 402"), "\(unknownKey.error)")
+    }
+
     @Test func theJourneyBenchRefusesAPathThatIsNotPaid() async throws {
         let fixture = try await GatewayFixture()
         defer { fixture.remove() }

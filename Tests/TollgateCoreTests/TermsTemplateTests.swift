@@ -46,11 +46,11 @@ import Testing
     }
 
     @Test func aLearntTemplateWritesEachRequestsOwnValuesExactlyAsTheRendererDoes() throws {
-        let template = try #require(TermsTemplate.make(tokenCount: 2) { Self.render($0, seed: $1) })
+        let template = try #require(TermsTemplate.make(shapedLike: Self.values(0, tokens: 2)) { Self.render($0, seed: $1) })
         #expect(template.fields.count == 3)
         guard case .base64JSON(let name, let holed) = template.fields[0] else { Issue.record("PAYMENT-REQUIRED-like field not templated"); return }
         #expect(name == Self.required)
-        #expect(holed.holes == [2, 4, 5])
+        #expect(holed.holes == [2, 6, 7])
         guard case .plain(_, let plain) = template.fields[1] else { Issue.record("plain field not templated"); return }
         #expect(plain.holes == [0])
         guard case .constant(let constant) = template.fields[2] else { Issue.record("constant field not kept"); return }
@@ -87,7 +87,7 @@ import Testing
             },
         ]
         for render in changed {
-            #expect(TermsTemplate.make(tokenCount: 1, render: render) == nil)
+            #expect(TermsTemplate.make(shapedLike: Self.values(0, tokens: 1), render: render) == nil)
         }
     }
 
@@ -108,26 +108,26 @@ import Testing
         var made = 0
         func make() -> TermsTemplate? {
             made += 1
-            return TermsTemplate.make(tokenCount: 1) { Self.render($0, seed: $1) }
+            return TermsTemplate.make(shapedLike: Self.values(0, tokens: 1)) { Self.render($0, seed: $1) }
         }
         let key = TermsTemplates.Key(route: route.identity, payable: 1)
-        #expect(templates.template(key, route: route, method: .get, pricing: pricing, make: make) != nil)
-        #expect(templates.template(key, route: route, method: .get, pricing: pricing, make: make) != nil)
+        #expect(templates.template(key, route: route, method: .get, reason: .paymentRequired, pricing: pricing, make: make) != nil)
+        #expect(templates.template(key, route: route, method: .get, reason: .paymentRequired, pricing: pricing, make: make) != nil)
         #expect(made == 1)
         // Another method (the discovery extension names it), another price: each its own.
-        #expect(templates.template(key, route: route, method: .head, pricing: pricing, make: make) != nil)
+        #expect(templates.template(key, route: route, method: .head, reason: .paymentRequired, pricing: pricing, make: make) != nil)
         var other = pricing
         other.quantity = 7
-        #expect(templates.template(key, route: route, method: .get, pricing: other, make: make) != nil)
+        #expect(templates.template(key, route: route, method: .get, reason: .paymentRequired, pricing: other, make: make) != nil)
         #expect(made == 3)
         // Full: further terms are rendered whole (no template, nothing learnt).
         var third = key
         third.payable = 3
-        #expect(templates.template(third, route: route, method: .get, pricing: pricing, make: make) == nil)
+        #expect(templates.template(third, route: route, method: .get, reason: .paymentRequired, pricing: pricing, make: make) == nil)
         #expect(made == 3)
         #expect(templates.count == 3)
         // What was learnt is still served.
-        #expect(templates.template(key, route: route, method: .head, pricing: pricing, make: make) != nil)
+        #expect(templates.template(key, route: route, method: .head, reason: .paymentRequired, pricing: pricing, make: make) != nil)
         #expect(made == 3)
     }
 
@@ -188,6 +188,36 @@ import Testing
             #expect(offer.request == "GET " + target)
         }
         #expect(Set([first, second, third].compactMap(\.correlationId)).count == 3)
+    }
+
+    /// A refused proof is answered with fresh terms from a template too: each names the refused flow, its own fresh
+    /// offer's flow and its own detail, whoever sent it.
+    @Test func refusalsAreTemplatedAndEachNamesItsOwnFlowsAndDetail() async throws {
+        let harness = GatewayHarness()
+        var fresh: Set<String> = []
+        for (index, (apiKey, client)) in [(GatewayHarness.aliceKey, "alice"), (GatewayHarness.bobKey, "bob"), (GatewayHarness.aliceKey, "alice")].enumerated() {
+            let (offer, proof) = try await harness.offerAndProof(apiKey: apiKey, nonce: "0x0\(index + 1)")
+            let detail = "recovered \"another\" address #\(index)"
+            harness.rail.update { $0.localVerdict = .invalid(.signatureInvalid, detail: detail) }
+            let response = await harness.send("/datasets/prices", apiKey: apiKey, proof: proof)
+            harness.rail.update { $0.localVerdict = .valid(payer: "") }
+
+            #expect(response.status == .paymentRequired)
+            #expect(response.correlationId == offer.correlationId)
+            #expect(response.json?.correlationId == offer.correlationId)
+            #expect(response.json?.detail == detail)
+            #expect(response.json?.client == client)
+            #expect(response.reason == "invalid_exact_evm_payload_signature")
+            #expect(response.headerFields[ScriptedRail.challengeErrorField] == "invalid_exact_evm_payload_signature")
+            let next = try #require(response.json?.offerCorrelationId)
+            #expect(next != offer.correlationId)
+            let token = try harness.offers.verify(try #require(response.offerTokens.first)).get()
+            #expect(token.correlationId == next && token.client == client)
+            fresh.insert(next)
+        }
+        #expect(fresh.count == 3)
+        // One template for the first 402s, one for the refusals.
+        #expect(harness.gateway.termsTemplates.count == 2)
     }
 
     @Test func aRailThatCannotBePaidNowChangesTheTerms() async throws {

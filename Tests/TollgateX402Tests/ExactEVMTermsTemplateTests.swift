@@ -21,7 +21,7 @@ import Testing
         let discovery = Discovery(method: "GET", queryExample: .object(["q": .string("ACME")]), outputExample: .object(["rows": .integer(3)]))
         let networks: Set<String> = [ExactEVMRailTests.asset.network, Self.sepolia.network]
         let terms = Gateway.Terms(route: route, pricing: pricing, payable: rail.rails(v1: true).map { ($0, networks) }, accepts: accepts,
-                                  reason: .paymentRequired, detail: nil, offerCorrelationId: nil, discovery: discovery)
+                                  reason: .paymentRequired, discovery: discovery)
         return (terms, accepts)
     }
 
@@ -35,7 +35,8 @@ import Testing
 
     @Test func everyFilledTemplateIsTheRenderedTermsByteForByte() throws {
         let (terms, accepts) = try terms()
-        let template = try #require(TermsTemplate.make(tokenCount: 2) { values, seed in
+        let shape = TermsTemplate.Values(correlationId: "c", client: "a", resourceURL: "u", expiresAt: "e", tokens: ["t0", "t1"])
+        let template = try #require(TermsTemplate.make(shapedLike: shape) { values, seed in
             Gateway.renderTerms(terms, offers: Gateway.standIns(for: offers(accepts, values: values, request: "GET /"), values: values, seed: seed),
                                 values: values)
         })

@@ -4,9 +4,10 @@ import Logging
 extension Gateway {
     /// The driver of `Journey`: performs each action the machine returns (identity, limits, body, rail, store,
     /// facilitator, upstream) and feeds back what happened, until the machine answers.
-    func drive(_ received: GatewayRequest, correlationId: String) async -> (GatewayResponse, Flow) {
+    /// `proofDigest` is this gateway's rail's fingerprint of the request's proof (`forRequest`).
+    func drive(_ received: GatewayRequest, correlationId: String, proofDigest: [UInt8]?) async -> (GatewayResponse, Flow) {
         var journey = Journey(request: received, settings: sharedSettings, correlationId: correlationId, arrivalMillis: clock.nowMillis(),
-                              proofDigest: rail.proofFingerprint(received.headerFields), wire: rail.wire)
+                              proofDigest: proofDigest, wire: rail.wire)
         // The authorization this request holds in flight (`reserve`, or a late retry's `lookUpSettlement`), given back
         // however the journey ends.
         var held: ProofKey?

@@ -87,7 +87,6 @@ extension Gateway {
                 amount: acceptance.amount, payTo: acceptance.payTo, unit: pricing.unit, quantity: pricing.quantity,
                 maxTimeoutSeconds: pricing.maxTimeoutSeconds, expiresAt: expiresAt))
         }
-        let first = reason == .paymentRequired
         let resourceURL = settings.publicURL + request.target
         let discovery = settings.discoveryPath == nil || !route.isPublic ? nil : route.discovery?.called(with: request.method.rawValue)
 
@@ -109,23 +108,25 @@ extension Gateway {
         }
 
         // A refusal names the flow whose trace explains it; the fresh offer inside starts the next flow.
-        let values = TermsTemplate.Values(correlationId: previous ?? flow.correlationId, client: identity.clientId,
-                                          resourceURL: resourceURL, expiresAt: RFC3339.format(seconds: expiresAt), tokens: offers.map(\.token))
+        let values = TermsTemplate.Values(correlationId: previous ?? flow.correlationId, client: identity.clientId, resourceURL: resourceURL,
+                                          expiresAt: RFC3339.format(seconds: expiresAt), offerCorrelationId: previous == nil ? nil : flow.correlationId,
+                                          detail: detail, tokens: offers.map(\.token))
         // Only the rails that can take a payment now are named to the client, each with the offers it can take (a
         // network may be served in one x402 version only).
         func terms() -> Terms {
             Terms(route: route, pricing: pricing, payable: readiness.payableRails(rails, accepts: pricing.accepts), accepts: accepts, reason: reason,
-                  detail: detail, offerCorrelationId: previous == nil ? nil : flow.correlationId, discovery: discovery)
+                  discovery: discovery)
         }
-        // The terms of a first request are the same for every request to the route but for their values: learnt once.
-        if first, detail == nil, previous == nil, let payable = readiness.bits,
-           let template = termsTemplates.template(.init(route: route.identity, payable: payable), route: route, method: request.method,
-                                                  pricing: pricing, make: {
-                                                      TermsTemplate.make(tokenCount: offers.count) { values, seed in
+        // The terms are the same for every request to the route at this price, for this reason, but for their values:
+        // learnt once (refusals too: a flood of invalid proofs is answered with fresh terms each time).
+        if let payable = readiness.bits,
+           let template = termsTemplates.template(.init(route: route.identity, payable: payable, refusal: previous != nil, detailed: detail != nil),
+                                                  route: route, method: request.method, reason: reason, pricing: pricing, make: {
+                                                      TermsTemplate.make(shapedLike: values) { values, seed in
                                                           Self.renderTerms(terms(), offers: Self.standIns(for: offers, values: values, seed: seed),
                                                                            values: values)
                                                       }
-                                                  }) {
+                                                  }), template.tokenCount == values.tokens.count {
             let rendered = template.render(values)
             return GatewayResponse(status: .paymentRequired, headerFields: rendered.fields, body: rendered.body)
         }

@@ -9,10 +9,8 @@ extension Gateway {
         /// The rails that can take a payment now, each with the networks it can take it on.
         var payable: [(rail: any PaymentRail, networks: Set<String>)]
         var accepts: [Route.Acceptance]
+        /// `payment_required` on a first request; the refusal's reason on a 402 that refuses a proof.
         var reason: Reason
-        var detail: String?
-        /// Set when the 402 refuses a proof: the flow its fresh offer starts.
-        var offerCorrelationId: String?
         var discovery: Discovery?
     }
 
@@ -36,9 +34,9 @@ extension Gateway {
         fields[.cacheControl] = "no-store"
         let body = TermsBody(
             error: "payment_required", reason: terms.reason.rawValue,
-            detail: terms.detail ?? (first ? "this resource is paid: " + terms.payable.map(\.rail.wire.paymentHint).joined(separator: "; or ")
+            detail: values.detail ?? (first ? "this resource is paid: " + terms.payable.map(\.rail.wire.paymentHint).joined(separator: "; or ")
                                            : "the payment was not accepted: \(terms.reason.rawValue); a fresh offer is attached"),
-            correlationId: values.correlationId, offerCorrelationId: terms.offerCorrelationId,
+            correlationId: values.correlationId, offerCorrelationId: values.offerCorrelationId,
             resource: .init(id: route.resource, url: values.resourceURL, description: route.description, mimeType: route.mimeType),
             price: pricing.price, unitPrice: pricing.unitPrice, unit: pricing.unit, quantity: pricing.quantity,
             package: pricing.metering.package.map { .init(name: $0.name, units: $0.units) },
@@ -54,7 +52,7 @@ extension Gateway {
     static func standIns(for offers: [SignedOffer], values: TermsTemplate.Values, seed: Int64) -> [SignedOffer] {
         offers.enumerated().map { index, signed in
             var offer = signed.offer
-            offer.correlationId = values.correlationId
+            offer.correlationId = values.offerCorrelationId ?? values.correlationId
             offer.client = values.client
             offer.request = "GET /stand-in/\(seed)"
             offer.bodyDigest = "digest-\(seed)"

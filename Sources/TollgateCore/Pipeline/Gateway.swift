@@ -178,12 +178,17 @@ public struct Gateway: Sendable {
                   tokens: tokens, logger: logger)
     }
 
-    /// This gateway with the rail of this request chosen: the first whose header carries a proof.
-    func forRequest(_ fields: HTTPFields) -> Gateway {
-        guard rails.count > 1, let chosen = rails.first(where: { $0.proofFingerprint(fields) != nil }) else { return self }
-        var copy = self
-        copy.rail = chosen
-        return copy
+    /// This gateway with the rail of this request chosen (the first whose header carries a proof), and that proof's
+    /// fingerprint (`PaymentRail.proofFingerprint`, a digest of the header: worked out once per request).
+    func forRequest(_ fields: HTTPFields) -> (gateway: Gateway, proofDigest: [UInt8]?) {
+        for (index, candidate) in rails.enumerated() {
+            guard let digest = candidate.proofFingerprint(fields) else { continue }
+            guard index > 0 else { return (self, digest) }
+            var copy = self
+            copy.rail = candidate
+            return (copy, digest)
+        }
+        return (self, nil)
     }
 
     /// The rail named `name` (a recorded payment's), or the first.
@@ -198,10 +203,11 @@ public struct Gateway: Sendable {
             correlationId = CorrelationId.make()
             response = await manifest(request, correlationId: correlationId)
         } else {
-            let (answer, flow) = await forRequest(request.headerFields).drive(request, correlationId: CorrelationId.make())
+            let (gateway, proofDigest) = forRequest(request.headerFields)
+            let (answer, flow) = await gateway.drive(request, correlationId: CorrelationId.make(), proofDigest: proofDigest)
             (response, correlationId) = (answer, flow.correlationId)
         }
-        if response.headerFields[.tollgateCorrelationId] == nil {
+        if !response.headerFields.contains(.tollgateCorrelationId) {
             response.headerFields[.tollgateCorrelationId] = correlationId
         }
         response.headerFields[.accessControlExposeHeaders] = exposedFields

@@ -1,8 +1,9 @@
 import HTTPTypes
 
-/// The 402 of a first request (no refusal before it) to one route, at one price, with one set of payable rails, rendered
-/// once with the values of a request left as holes: the correlation id, the client, the resource URL, the expiry and
-/// the offer tokens. Each 402 then copies the invariant bytes and writes only its own values.
+/// The 402 of one route, at one price, for one reason, with one set of payable rails, rendered once with the values of a
+/// request left as holes: the correlation id, the client, the resource URL, the expiry, the offer tokens, and on a
+/// refusal the fresh offer's correlation id and the refusal's own detail. Each 402 then copies the invariant bytes and
+/// writes only its own values.
 ///
 /// The template is learnt, not written by hand: the terms are rendered through the rails with a marker in each hole, and
 /// the marker is found again in the header values (as they are, or inside standard base64 of JSON, as x402 writes
@@ -19,11 +20,16 @@ final class TermsTemplate: Sendable {
         var resourceURL: String
         /// RFC 3339, as the body states it.
         var expiresAt: String
+        /// Set when the 402 refuses a proof: the flow its fresh offer starts.
+        var offerCorrelationId: String? = nil
+        /// A detail of the refusal's own; nil for the standard one of its reason.
+        var detail: String? = nil
         /// One per offer, in the order of the offers.
         var tokens: [String]
 
-        /// In hole order: correlation id, client, resource URL, expiry, then the tokens.
-        var all: [String] { [correlationId, client, resourceURL, expiresAt] + tokens }
+        /// In hole order: correlation id, client, resource URL, expiry, offer correlation id, detail, then the tokens.
+        var all: [String] { [correlationId, client, resourceURL, expiresAt, offerCorrelationId ?? "", detail ?? ""] + tokens }
+        static let fixedHoles = 6
     }
 
     /// Bytes with holes: `literals[0]`, the value of `holes[0]`, `literals[1]`, …, `literals[holes.count]`.
@@ -117,16 +123,19 @@ final class TermsTemplate: Sendable {
     }
 
     /// Learns the template of `render` (the direct renderer, given the values and a seed that stands for everything else
-    /// a request could put in its offers); nil when it renders any value in a way the template would not.
-    static func make(tokenCount: Int, render: (Values, _ seed: Int64) -> (fields: HTTPFields, body: [UInt8])) -> TermsTemplate? {
+    /// a request could put in its offers) for terms shaped like `values` (as many tokens; an offer correlation id and a
+    /// detail, or not); nil when it renders any value in a way the template would not.
+    static func make(shapedLike values: Values, render: (Values, _ seed: Int64) -> (fields: HTTPFields, body: [UInt8])) -> TermsTemplate? {
         var generator = SystemRandomNumberGenerator()
         let letters = Array("abcdefghijklmnopqrstuvwxyz".utf8)
         let marker = "~~" + String(decoding: (0..<16).map { _ in letters[Int(generator.next() % 26)] }, as: UTF8.self) + "~"
-        let holeCount = 4 + tokenCount
+        let tokenCount = values.tokens.count
+        let holeCount = Values.fixedHoles + tokenCount
         let markers = (0..<holeCount).map { "\(marker)\($0)~" }
         let markerBytes = Array(marker.utf8)
         let marked = render(Values(correlationId: markers[0], client: markers[1], resourceURL: markers[2], expiresAt: markers[3],
-                                   tokens: Array(markers[4...])), 1)
+                                   offerCorrelationId: values.offerCorrelationId.map { _ in markers[4] }, detail: values.detail.map { _ in markers[5] },
+                                   tokens: Array(markers[Values.fixedHoles...])), 1)
 
         var fields: [Field] = []
         for field in marked.fields {
@@ -147,7 +156,9 @@ final class TermsTemplate: Sendable {
         // Values that need escaping in JSON, mix letter cases, differ from the markers in length and content, and come
         // with another seed.
         let sample = Values(correlationId: "Sample-\"Correlation\"\\Id", client: "Client É/\u{1}\t", resourceURL: "http://Sample/A?b=\"C\"&d=\\e",
-                            expiresAt: "2001-02-03T04:05:06Z", tokens: (0..<tokenCount).map { "Tok\($0).\u{7f}\"\\/" })
+                            expiresAt: "2001-02-03T04:05:06Z", offerCorrelationId: values.offerCorrelationId.map { _ in "Next \"Flow\"" },
+                            detail: values.detail.map { _ in "A Detail: \"quoted\"\n\\ é" },
+                            tokens: (0..<tokenCount).map { "Tok\($0).\u{7f}\"\\/" })
         let direct = render(sample, 2)
         let filled = template.render(sample)
         guard Array(direct.fields) == Array(filled.fields), direct.body == filled.body else { return nil }

@@ -10,11 +10,15 @@ final class TermsTemplates: Sendable {
 
     init(capacity: Int = 4096) { self.capacity = capacity }
 
-    /// What a template depends on besides the method and the price (compared, not hashed: a route sees few). `payable`
-    /// has one bit per rail and accepted asset that can be paid now (`Readiness.bits`).
+    /// What a template depends on besides the method, the reason and the price (compared, not hashed: a route sees
+    /// few). `payable` has one bit per rail and accepted asset that can be paid now (`Readiness.bits`); `refusal` and
+    /// `detailed` say whether the terms name an offer correlation id and a detail of their own (members a 402 without
+    /// them leaves out).
     struct Key: Hashable {
         var route: ObjectIdentifier
         var payable: UInt64
+        var refusal = false
+        var detailed = false
     }
 
     private struct Entry {
@@ -22,12 +26,14 @@ final class TermsTemplates: Sendable {
         let route: Route
         /// The discovery extension names the method.
         let method: HTTPRequest.Method
+        /// Named by the terms' error and reason, and by their standard detail.
+        let reason: Reason
         let pricing: Route.Pricing
         /// nil: the rails render these terms in a way a template cannot follow; rendered whole every time.
         let template: TermsTemplate?
 
-        func matches(_ route: Route, _ method: HTTPRequest.Method, _ pricing: Route.Pricing) -> Bool {
-            self.method == method && self.pricing == pricing && self.route == route
+        func matches(_ route: Route, _ method: HTTPRequest.Method, _ reason: Reason, _ pricing: Route.Pricing) -> Bool {
+            self.method == method && self.reason == reason && self.pricing == pricing && self.route == route
         }
     }
 
@@ -39,10 +45,11 @@ final class TermsTemplates: Sendable {
     private let state = Mutex(State())
 
     /// The template for these terms, learnt with `make` the first time; nil when they are rendered whole.
-    func template(_ key: Key, route: Route, method: HTTPRequest.Method, pricing: Route.Pricing, make: () -> TermsTemplate?) -> TermsTemplate? {
+    func template(_ key: Key, route: Route, method: HTTPRequest.Method, reason: Reason, pricing: Route.Pricing,
+                  make: () -> TermsTemplate?) -> TermsTemplate? {
         let known: Entry?? = state.withLock { state in
             guard let entries = state.entries[key] else { return state.count < self.capacity ? .some(nil) : nil }
-            if let entry = entries.first(where: { $0.matches(route, method, pricing) }) { return .some(entry) }
+            if let entry = entries.first(where: { $0.matches(route, method, reason, pricing) }) { return .some(entry) }
             return state.count < self.capacity ? .some(nil) : nil
         }
         switch known {
@@ -53,8 +60,8 @@ final class TermsTemplates: Sendable {
         let template = make()
         state.withLock { state in
             guard state.count < self.capacity,
-                  !(state.entries[key]?.contains { $0.matches(route, method, pricing) } ?? false) else { return }
-            state.entries[key, default: []].append(Entry(route: route, method: method, pricing: pricing, template: template))
+                  !(state.entries[key]?.contains { $0.matches(route, method, reason, pricing) } ?? false) else { return }
+            state.entries[key, default: []].append(Entry(route: route, method: method, reason: reason, pricing: pricing, template: template))
             state.count += 1
         }
         return template

@@ -6,6 +6,7 @@ import TollgateCore
 struct ResponseBody: Decodable {
     var error: String?
     var reason: String?
+    var detail: String?
     var correlationId: String?
     /// On a refusal: the flow the attached fresh offer starts.
     var offerCorrelationId: String?
