@@ -3,45 +3,60 @@ import GRDBSQLite
 
 /// A cached GRDB statement bound and stepped through SQLite's own API: for the audit insert, which runs for every event
 /// the gateway records (one per 402, several per paid request), where boxing fourteen values into `StatementArguments`
-/// cost more than SQLite's insert. Used only inside a transaction the caller holds, with no transaction observers
-/// (Tollgate registers none), so GRDB has nothing to track that this skips.
+/// cost more than SQLite's insert. Used only inside a transaction the caller holds. What GRDB would have done around the
+/// statement is skipped: telling transaction observers and `ValueObservation` (Tollgate registers none: a future
+/// observer of `audit_event` would not see these inserts), its tracing, its cancellation check and its rollback of a
+/// failed statement (the caller's transaction handles a throw).
 struct RawStatement {
     private let statement: Statement
     private var handle: OpaquePointer { statement.sqliteStatement }
     /// Where the next `bind` goes (SQLite counts parameters from 1).
     private var index: Int32 = 1
+    /// The first binding SQLite refused (out of range, too big), thrown by `execute`: a value is never left NULL quietly.
+    private var refusal: Int32?
     /// SQLite copies the bytes before `bind` returns (`SQLITE_TRANSIENT`).
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
     init(_ statement: Statement) { self.statement = statement }
 
     mutating func bind(_ value: String?) {
-        defer { index += 1 }
         guard var value else {
-            sqlite3_bind_null(handle, index)
+            bound(sqlite3_bind_null(handle, index))
             return
         }
-        value.withUTF8 { utf8 in
+        let code = value.withUTF8 { utf8 -> Int32 in
+            guard utf8.count <= Int32.max else { return SQLITE_TOOBIG }
             // An empty buffer may have no address, and a null pointer would bind NULL, not ''.
-            if let base = utf8.baseAddress {
-                _ = sqlite3_bind_text(handle, index, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(utf8.count), Self.transient)
-            } else {
-                _ = sqlite3_bind_text(handle, index, "", 0, Self.transient)
-            }
+            guard let base = utf8.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, Self.transient) }
+            return sqlite3_bind_text(handle, index, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), Int32(utf8.count), Self.transient)
         }
+        bound(code)
     }
 
     mutating func bind(_ value: Int64) {
-        sqlite3_bind_int64(handle, index, value)
+        bound(sqlite3_bind_int64(handle, index, value))
+    }
+
+    private mutating func bound(_ code: Int32) {
+        if code != SQLITE_OK, refusal == nil { refusal = code }
         index += 1
     }
 
-    /// Runs the statement (one that returns no rows), then clears it for the next use, whatever the outcome.
+    /// Runs the statement (one that returns no rows), then clears it for the next use, whatever the outcome. Throws
+    /// without running it when a binding was refused or the values bound are not exactly the statement's parameters.
     mutating func execute(_ db: Database) throws {
         defer {
             sqlite3_reset(handle)
             sqlite3_clear_bindings(handle)
             index = 1
+            refusal = nil
+        }
+        let parameters = sqlite3_bind_parameter_count(handle)
+        if let refusal {
+            throw DatabaseError(resultCode: ResultCode(rawValue: refusal), message: "a value could not be bound", sql: statement.sql)
+        }
+        guard index - 1 == parameters else {
+            throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "\(index - 1) values bound for \(parameters) parameters", sql: statement.sql)
         }
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else {

@@ -58,6 +58,16 @@ import TollgateCore
         #expect(try #require(PathPattern("/caf\u{E9}/*")).matches("/cafe\u{301}/menu"))
     }
 
+    /// A `/` followed by a combining mark is one `Character` with it, but a separator to an upstream server: the path is
+    /// below `/datasets`, and a paid route there must match it (splitting by characters missed it, and such a request
+    /// fell to the unmatched policy).
+    @Test func aSlashBeforeACombiningMarkStillSeparatesSegments() throws {
+        let pattern = try #require(PathPattern("/datasets/*"))
+        #expect(pattern.matches("/datasets/\u{301}x"))
+        #expect(pattern.matches("/datasets/\u{200D}prices/2024"))
+        #expect(!pattern.matches("/datasets\u{301}/x"))
+    }
+
     @Test func patternMustStartWithSlash() {
         #expect(PathPattern("datasets/*") == nil)
         #expect(PathPattern("") == nil)

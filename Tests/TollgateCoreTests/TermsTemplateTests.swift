@@ -85,6 +85,15 @@ import Testing
                 rendered.fields[.contentLength] = String(values.resourceURL.utf8.count)
                 return rendered
             },
+            // An empty value left out, a long one cut short.
+            { values, seed in var values = values; if values.resourceURL.isEmpty { values.resourceURL = "/" }; return Self.render(values, seed: seed) },
+            { values, seed in var values = values; values.client = String(values.client.prefix(100)); return Self.render(values, seed: seed) },
+            // `\b` and `\f` escaped by name (as Foundation does) rather than as `\u0008`, `\u000c`.
+            { values, seed in
+                let rendered = Self.render(values, seed: seed)
+                let text = String(decoding: rendered.body, as: UTF8.self).replacingOccurrences(of: "\\u0008", with: "\\b")
+                return (rendered.fields, Array(text.utf8))
+            },
         ]
         for render in changed {
             #expect(TermsTemplate.make(shapedLike: Self.values(0, tokens: 1), render: render) == nil)
@@ -129,6 +138,37 @@ import Testing
         // What was learnt is still served.
         #expect(templates.template(key, route: route, method: .head, reason: .paymentRequired, pricing: pricing, make: make) != nil)
         #expect(made == 3)
+    }
+
+    /// A client chooses a metered route's quantity, and so its price; a facilitator names its refusals' reasons: under
+    /// one key at most `perKey` are learnt (each kept apart by its reason and price), the rest rendered whole.
+    @Test func oneKeyLearnsAtMostPerKeyReasonsAndPrices() {
+        let templates = TermsTemplates(capacity: 100, perKey: 3)
+        let route = GatewayHarness.routes.routes[0]
+        var made = 0
+        func make() -> TermsTemplate? {
+            made += 1
+            return TermsTemplate.make(shapedLike: Self.values(0, tokens: 1)) { Self.render($0, seed: $1) }
+        }
+        let refusal = TermsTemplates.Key(route: route.identity, payable: 1, refusal: true, detailed: true)
+        for reason in ["invalid_a", "invalid_b", "invalid_a", "invalid_b"] {
+            #expect(templates.template(refusal, route: route, method: .get, reason: Reason(reason), pricing: GatewayHarness.pricing, make: make) != nil)
+        }
+        #expect(made == 2)
+        var quoted = GatewayHarness.pricing
+        quoted.quantity = 2
+        #expect(templates.template(refusal, route: route, method: .get, reason: Reason("invalid_a"), pricing: quoted, make: make) != nil)
+        #expect(made == 3)
+        // Full under this key: a fourth reason or price is rendered whole; another key (no detail of its own) is not full.
+        quoted.quantity = 3
+        #expect(templates.template(refusal, route: route, method: .get, reason: Reason("invalid_a"), pricing: quoted, make: make) == nil)
+        #expect(templates.template(refusal, route: route, method: .get, reason: Reason("invalid_c"), pricing: GatewayHarness.pricing, make: make) == nil)
+        #expect(made == 3)
+        var undetailed = refusal
+        undetailed.detailed = false
+        #expect(templates.template(undetailed, route: route, method: .get, reason: Reason("invalid_a"), pricing: GatewayHarness.pricing, make: make) != nil)
+        #expect(made == 4)
+        #expect(templates.count == 4)
     }
 
     /// Which rail can take which accepted asset now: the offers, the rails named and the template's key follow it.
@@ -198,7 +238,9 @@ import Testing
         for (index, (apiKey, client)) in [(GatewayHarness.aliceKey, "alice"), (GatewayHarness.bobKey, "bob"), (GatewayHarness.aliceKey, "alice")].enumerated() {
             let (offer, proof) = try await harness.offerAndProof(apiKey: apiKey, nonce: "0x0\(index + 1)")
             let detail = "recovered \"another\" address #\(index)"
-            harness.rail.update { $0.localVerdict = .invalid(.signatureInvalid, detail: detail) }
+            // Two reasons, alternating: each refusal's terms state its own (templates are kept apart by reason).
+            let reason = index == 1 ? Reason("test_other_refusal") : .signatureInvalid
+            harness.rail.update { $0.localVerdict = .invalid(reason, detail: detail) }
             let response = await harness.send("/datasets/prices", apiKey: apiKey, proof: proof)
             harness.rail.update { $0.localVerdict = .valid(payer: "") }
 
@@ -207,8 +249,8 @@ import Testing
             #expect(response.json?.correlationId == offer.correlationId)
             #expect(response.json?.detail == detail)
             #expect(response.json?.client == client)
-            #expect(response.reason == "invalid_exact_evm_payload_signature")
-            #expect(response.headerFields[ScriptedRail.challengeErrorField] == "invalid_exact_evm_payload_signature")
+            #expect(response.reason == reason.rawValue)
+            #expect(response.headerFields[ScriptedRail.challengeErrorField] == reason.rawValue)
             let next = try #require(response.json?.offerCorrelationId)
             #expect(next != offer.correlationId)
             let token = try harness.offers.verify(try #require(response.offerTokens.first)).get()
@@ -216,8 +258,8 @@ import Testing
             fresh.insert(next)
         }
         #expect(fresh.count == 3)
-        // One template for the first 402s, one for the refusals.
-        #expect(harness.gateway.termsTemplates.count == 2)
+        // One template for the first 402s, one for each reason of refusal.
+        #expect(harness.gateway.termsTemplates.count == 3)
     }
 
     @Test func aRailThatCannotBePaidNowChangesTheTerms() async throws {

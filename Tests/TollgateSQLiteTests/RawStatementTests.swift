@@ -24,9 +24,10 @@ import Testing
             let error = try #require(throws: DatabaseError.self) { try insert.execute(db) }
             #expect(error.resultCode == .SQLITE_CONSTRAINT)
             #expect(error.message?.contains("UNIQUE") == true)
-            // The next insert starts from clean bindings: a value left out is NULL, not the failed insert's.
+            // The next insert starts from clean bindings.
             insert.bind(Int64(4))
             insert.bind("after")
+            insert.bind(nil as String?)
             try insert.execute(db)
 
             let stored = try Row.fetchAll(db, sql: "SELECT id, text, other, typeof(text) AS kind FROM t ORDER BY id")
@@ -34,6 +35,31 @@ import Testing
             #expect(stored.map { $0["text"] as String? } == ["plain", "", String(repeating: "x", count: 5000), "after"])
             #expect(stored.map { $0["other"] as String? } == [nil, "é \"quoted\" \u{1}\n", "z", nil])
             #expect(stored[1]["kind"] as String == "text")
+        }
+    }
+
+    /// A value SQLite refuses to bind, or fewer or more values than the statement's parameters, is an error before the
+    /// statement runs (never a column left NULL quietly), and the statement is clean for the next use.
+    @Test func aRefusedOrMissingBindingIsAnErrorNotANull() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, text TEXT)")
+            var insert = RawStatement(try db.cachedStatement(sql: "INSERT INTO t (id, text) VALUES (?, ?)"))
+            insert.bind(Int64(1))
+            let missing = try #require(throws: DatabaseError.self) { try insert.execute(db) }
+            #expect(missing.resultCode == .SQLITE_MISUSE)
+            #expect(missing.message?.contains("1 values bound for 2 parameters") == true)
+
+            insert.bind(Int64(2))
+            insert.bind("two")
+            insert.bind("one too many")
+            let extra = try #require(throws: DatabaseError.self) { try insert.execute(db) }
+            #expect(extra.resultCode == .SQLITE_RANGE)
+
+            insert.bind(Int64(3))
+            insert.bind("three")
+            try insert.execute(db)
+            #expect(try Row.fetchAll(db, sql: "SELECT id, text FROM t").map { "\($0["id"] as Int64) \($0["text"] as String)" } == ["3 three"])
         }
     }
 }

@@ -18,6 +18,7 @@ public enum Base64URL {
 
     /// Appends unpadded base64url of `bytes` to `buffer` (an offer token is built in one buffer with its MAC).
     public static func append(_ bytes: [UInt8], to buffer: inout [UInt8]) {
+        guard !bytes.isEmpty else { return }
         let start = buffer.count
         let count = encodedCount(bytes.count, padded: false)
         buffer.append(contentsOf: repeatElement(0, count: count))
@@ -31,7 +32,8 @@ public enum Base64URL {
     }
 
     private static func encode(_ bytes: [UInt8], pairs: [UInt16], padded: Bool) -> String {
-        String(unsafeUninitializedCapacity: encodedCount(bytes.count, padded: padded)) { out in
+        guard !bytes.isEmpty else { return "" }
+        return String(unsafeUninitializedCapacity: encodedCount(bytes.count, padded: padded)) { out in
             write(bytes, pairs: pairs, padded: padded, to: out.baseAddress!)
         }
     }

@@ -21,7 +21,9 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether `path` (without the query) matches. Segments are read in place (every request is matched against the
-    /// routes in turn) and compared as strings, as they always were.
+    /// routes in turn), split at every `/` byte as an upstream server splits them (a `/` followed by a combining mark
+    /// used to hide inside one `Character`, so such a path missed a paid route), and compared as strings (canonically
+    /// equivalent spellings match).
     public func matches(_ path: Substring) -> Bool {
         let utf8 = path.utf8
         var index = 0

@@ -153,15 +153,23 @@ final class TermsTemplate: Sendable {
         guard let body = Holed(marked.body, marker: markerBytes, holeCount: holeCount, escapesJSON: true) else { return nil }
         let template = TermsTemplate(fields: fields, body: body, tokenCount: tokenCount)
 
-        // Values that need escaping in JSON, mix letter cases, differ from the markers in length and content, and come
-        // with another seed.
-        let sample = Values(correlationId: "Sample-\"Correlation\"\\Id", client: "Client É/\u{1}\t", resourceURL: "http://Sample/A?b=\"C\"&d=\\e",
-                            expiresAt: "2001-02-03T04:05:06Z", offerCorrelationId: values.offerCorrelationId.map { _ in "Next \"Flow\"" },
-                            detail: values.detail.map { _ in "A Detail: \"quoted\"\n\\ é" },
-                            tokens: (0..<tokenCount).map { "Tok\($0).\u{7f}\"\\/" })
-        let direct = render(sample, 2)
-        let filled = template.render(sample)
-        guard Array(direct.fields) == Array(filled.fields), direct.body == filled.body else { return nil }
+        // Two sets of values, each with another seed: ones that need escaping in JSON and mix letter cases, and empty or
+        // long ones with the control characters JSON coders spell differently (`\b`, `\f`), U+2028 and `<>`. A renderer
+        // that transforms, truncates, drops or escapes a value another way differs on one of them.
+        let samples = [
+            Values(correlationId: "Sample-\"Correlation\"\\Id", client: "Client É/\u{1}\t", resourceURL: "http://Sample/A?b=\"C\"&d=\\e",
+                   expiresAt: "2001-02-03T04:05:06Z", offerCorrelationId: values.offerCorrelationId.map { _ in "Next \"Flow\"" },
+                   detail: values.detail.map { _ in "A Detail: \"quoted\"\n\\ é" }, tokens: (0..<tokenCount).map { "Tok\($0).\u{7f}\"\\/" }),
+            Values(correlationId: "", client: String(repeating: "c\u{8}\u{c}\u{1f}\u{2028}<>", count: 40), resourceURL: "",
+                   expiresAt: String(repeating: "9", count: 300), offerCorrelationId: values.offerCorrelationId.map { _ in "" },
+                   detail: values.detail.map { _ in String(repeating: "d<\u{2028}>\u{8}", count: 80) },
+                   tokens: (0..<tokenCount).map { $0 == 0 ? "" : String(repeating: "T\($0)", count: 150) }),
+        ]
+        for (index, sample) in samples.enumerated() {
+            let direct = render(sample, 2 + Int64(index))
+            let filled = template.render(sample)
+            guard Array(direct.fields) == Array(filled.fields), direct.body == filled.body else { return nil }
+        }
         return template
     }
 }

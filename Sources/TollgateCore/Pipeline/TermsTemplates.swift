@@ -1,14 +1,20 @@
 import HTTPTypes
 import Synchronization
 
-/// The terms templates of one gateway (`TermsTemplate`), one per route, method, price and set of payable rails, each
-/// learnt on its first 402. Bounded: past `capacity` templates (a metered route quoted at many quantities), terms are
-/// rendered whole, as they were before templates.
+/// The terms templates of one gateway (`TermsTemplate`), one per route, method, reason, price and set of payable rails,
+/// each learnt on its first 402. Bounded twice: at most `perKey` under one key (a client chooses the quantity of a
+/// metered route, and so its price; a facilitator names its refusals' reasons), which also bounds the list a lookup
+/// scans under the lock, and at most `capacity` in all. Past either, terms are rendered whole, as before templates.
 final class TermsTemplates: Sendable {
-    /// Past this many, terms are rendered whole.
+    /// Past this many in all, terms are rendered whole.
     let capacity: Int
+    /// Past this many methods, reasons and prices under one key, their terms are rendered whole.
+    let perKey: Int
 
-    init(capacity: Int = 4096) { self.capacity = capacity }
+    init(capacity: Int = 4096, perKey: Int = 32) {
+        self.capacity = capacity
+        self.perKey = perKey
+    }
 
     /// What a template depends on besides the method, the reason and the price (compared, not hashed: a route sees
     /// few). `payable` has one bit per rail and accepted asset that can be paid now (`Readiness.bits`); `refusal` and
@@ -48,9 +54,9 @@ final class TermsTemplates: Sendable {
     func template(_ key: Key, route: Route, method: HTTPRequest.Method, reason: Reason, pricing: Route.Pricing,
                   make: () -> TermsTemplate?) -> TermsTemplate? {
         let known: Entry?? = state.withLock { state in
-            guard let entries = state.entries[key] else { return state.count < self.capacity ? .some(nil) : nil }
+            let entries = state.entries[key] ?? []
             if let entry = entries.first(where: { $0.matches(route, method, reason, pricing) }) { return .some(entry) }
-            return state.count < self.capacity ? .some(nil) : nil
+            return state.count < self.capacity && entries.count < self.perKey ? .some(nil) : nil
         }
         switch known {
         case .none: return nil
@@ -59,8 +65,9 @@ final class TermsTemplates: Sendable {
         }
         let template = make()
         state.withLock { state in
-            guard state.count < self.capacity,
-                  !(state.entries[key]?.contains { $0.matches(route, method, reason, pricing) } ?? false) else { return }
+            let entries = state.entries[key] ?? []
+            guard state.count < self.capacity, entries.count < self.perKey,
+                  !entries.contains(where: { $0.matches(route, method, reason, pricing) }) else { return }
             state.entries[key, default: []].append(Entry(route: route, method: method, reason: reason, pricing: pricing, template: template))
             state.count += 1
         }

@@ -1,4 +1,7 @@
 import Crypto
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A named HMAC-SHA256 key. The id travels with what it signs so keys can be rotated.
 public struct SecretKey: Sendable {
@@ -16,12 +19,29 @@ public struct SecretKey: Sendable {
         let blockSize = 64
         var block = secret.count > blockSize ? Array(SHA256.hash(data: secret)) : secret
         block += repeatElement(0, count: blockSize - block.count)
+        var pad = block.map { $0 ^ 0x36 }
         var inner = SHA256()
-        inner.update(data: block.map { $0 ^ 0x36 })
+        inner.update(data: pad)
+        for index in pad.indices { pad[index] = block[index] ^ 0x5C }
         var outer = SHA256()
-        outer.update(data: block.map { $0 ^ 0x5C })
+        outer.update(data: pad)
         self.inner = inner
         self.outer = outer
+        // The key's copies made here do not outlive it (best effort: the hash states still hold what they absorbed).
+        Self.zero(&block)
+        Self.zero(&pad)
+    }
+
+    private static func zero(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            // `explicit_bzero`: a plain `memset` of memory freed right after may be dropped by the optimiser.
+            #if canImport(Glibc)
+            explicit_bzero(base, buffer.count)
+            #else
+            _ = memset_s(base, buffer.count, 0, buffer.count)
+            #endif
+        }
     }
 
     func mac(_ message: [UInt8]) -> [UInt8] {

@@ -10,7 +10,9 @@ public protocol PaymentRail: Sendable {
     /// Its header names, proof format, wording and reason codes (`RailWire`).
     var wire: RailWire { get }
 
-    /// Header fields that state the terms of a 402 in the rail's wire format.
+    /// Header fields that state the terms of a 402 in the rail's wire format. Like `challengeBody`, a function of the
+    /// challenge and the rail's configuration only (not of the clock or of state that changes while the gateway runs):
+    /// the gateway learns each route's terms once and fills in each request's values (`TermsTemplate`).
     func challengeFields(_ challenge: PaymentChallenge) -> HTTPFields
 
     /// Members the rail adds to the 402's JSON body, already encoded, for clients that read their terms there (x402 v1:
