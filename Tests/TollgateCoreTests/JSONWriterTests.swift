@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 @testable import TollgateCore
@@ -58,6 +59,11 @@ import Testing
         let keyed = AuditChain.link(Self.event, previous: link.hash, seq: 2, keys: keys)
         #expect(keyed.hash.hasPrefix("v2:k1:"))
         #expect(keyed.hash == AuditChain.keyedHash(previous: link.hash, seq: 2, event: Self.event, key: key))
+        // The keyed link's form, computed independently (stored hashes never change): HMAC-SHA256 over the domain, the
+        // seq, the previous hash and the canonical event.
+        let message = Array("tollgate-audit-v2\n2\n\(link.hash)\n".utf8) + AuditChain.canonicalJSON(Self.event)
+        let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(repeating: UInt8(7), count: 32)))
+        #expect(keyed.hash == "v2:k1:" + Array(mac).map { String(format: "%02x", $0) }.joined())
         #expect(keyed.detailsJSON == link.detailsJSON)
         let recorded = RecordedAuditEvent(seq: 2, event: Self.event, previousHash: link.hash, hash: keyed.hash)
         #expect(AuditChain.expectedHash(of: recorded, keys: keys) == keyed.hash)

@@ -33,10 +33,26 @@ public enum AuditChain {
     }
 
     private static func keyedHash(previous: String, seq: Int64, canonical: [UInt8], key: SecretKey) -> String {
-        var message = Array("tollgate-audit-v2\n\(seq)\n\(previous)\n".utf8)
-        message += canonical
-        return keyedPrefix + key.id + ":" + HexString.encode(key.mac(message))
+        // Built in one buffer each (every event the gateway records is linked here, on the store's single writer).
+        var message: [UInt8] = []
+        message.reserveCapacity(keyedDomain.count + 21 + previous.utf8.count + 1 + canonical.count)
+        message.append(contentsOf: keyedDomain)
+        message.append(contentsOf: String(seq).utf8)
+        message.append(UInt8(ascii: "\n"))
+        message.append(contentsOf: previous.utf8)
+        message.append(UInt8(ascii: "\n"))
+        message.append(contentsOf: canonical)
+        let mac = key.mac(message)
+        var hash: [UInt8] = []
+        hash.reserveCapacity(keyedPrefix.utf8.count + key.id.utf8.count + 1 + 2 * mac.count)
+        hash.append(contentsOf: keyedPrefix.utf8)
+        hash.append(contentsOf: key.id.utf8)
+        hash.append(UInt8(ascii: ":"))
+        HexString.append(mac, to: &hash)
+        return String(decoding: hash, as: UTF8.self)
     }
+
+    private static let keyedDomain = Array("tollgate-audit-v2\n".utf8)
 
     /// The hash a stored row should have, in the version its stored hash names; nil for a keyed row whose key is
     /// not in `keys`.

@@ -4,11 +4,17 @@ public enum HexString {
 
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
+        out.reserveCapacity(bytes.underestimatedCount * 2)
+        append(bytes, to: &out)
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends lowercase hex of `bytes` to `buffer`.
+    public static func append(_ bytes: some Sequence<UInt8>, to buffer: inout [UInt8]) {
+        for byte in bytes {
+            buffer.append(digits[Int(byte >> 4)])
+            buffer.append(digits[Int(byte & 0x0f)])
+        }
     }
 
     /// Lowercase hex preceded by `0x`, as Ethereum JSON spells byte strings.
