@@ -7,7 +7,8 @@
 #   scripts/bench.sh [PAID] [SECONDS]   PAID presigned payments for the paid phase (default 6000); SECONDS per
 #                                       unpaid phase (default 10). CONNECTIONS=64 connections, THREADS=2 wrk threads.
 #   PHASES="402 paid": only those phases (bare 402 journey invalid barepaid paid paidv1 one package flood keyflood; default all).
-#   journey is the 402 in process (`tollgate bench --mode journey`): the gateway's own work without sockets or wrk.
+#   journey is the 402 in process (`tollgate bench --mode journey`): the gateway's own work without sockets or wrk; with
+#   invalid and paid, the refused proof and the paid request in process too (`--header`, `--paid`).
 #   barepaid is the yardstick of the paid phase: the bare route verifying, settling and forwarding (nothing else).
 #   paidv1 is the paid phase with x402 v1 clients (X-PAYMENT, no echoed offer): the cost of v1 against v2.
 #   SYNC=normal scripts/bench.sh: without synced commits (the cost of durability).
@@ -118,6 +119,11 @@ fi
 if want paid; then
   paid_phase "paid, fresh payment each" PAYMENT-SIGNATURE
   if want barepaid; then awk -v g="$last_cpu" -v b="$bare_paid_cpu" 'BEGIN{printf "  paid CPU %.1f× the bare paid route'"'"'s (%.0f µs more per request)\n", g / b, g - b}'; fi
+  # The same in process: the gateway's own CPU per paid request, its facilitator and upstream in process and nearly free.
+  if want journey; then
+    $bin bench --mode journey --paid --config "$work/tollgate.yaml" --requests "$paid" --concurrency 16 | sed 's/^/  journey: /' \
+      || echo "  journey: (this binary has no in-process paid mode)"
+  fi
 fi
 want paidv1 && paid_phase "paid with x402 v1 (X-PAYMENT), fresh payment each" X-PAYMENT --x402-version 1
 if want one; then

@@ -37,6 +37,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Which phases to run: unpaid, paid, invalid, all; keyflood (in process: limiter memory under distinct keys); paths (in process: the path normaliser's cost); readers (in process: reading a paid request's JSON, before and now); terms (in process: writing a 402's terms); journey (in process: the gateway's whole 402, with --config); forged-header (print a well-formed proof with a broken signature, for external load generators such as wrk); presign (fetch REQUESTS 402s, sign each, and write one payment per line to --out: PAYMENT-SIGNATURE values, or with --mcp-tool paid tools/call bodies, for wrk).")
     var mode = "all"
 
+    @Flag(help: "With --mode journey: paid requests (a payment signed ahead for each, an in-process facilitator that accepts every payment and an upstream that answers at once) instead of 402s.")
+    var paid = false
+
     @Option(help: "With --mode presign: the file to write.")
     var out: String?
 
@@ -54,7 +57,7 @@ struct Bench: AsyncParsableCommand {
         }
         if mode == "journey" {
             guard let config else { throw ValidationError("--mode journey needs --config (a gateway configuration)") }
-            return try await JourneyBench.run(config: config, path: path, headers: extra, requests: requests, concurrency: concurrency)
+            return try await JourneyBench.run(config: config, path: path, headers: extra, paid: paid, requests: requests, concurrency: concurrency)
         }
         guard let target else { throw ValidationError("--target is needed (the base URL of the gateway)") }
         var configuration = HTTPClient.Configuration()

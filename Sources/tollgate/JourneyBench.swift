@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Logging
 import ServiceLifecycle
+import Synchronization
 import TollgateConfiguration
 import TollgateCore
 import TollgateDevFacilitator
@@ -12,14 +13,19 @@ import TollgateX402
 /// `tollgate bench --mode journey --config FILE --requests N --concurrency C [--header 'Name: value']`: what the gateway's
 /// own work for a 402 costs, in process: the journey of an unpaid request to `--path` (identify, limits, price, terms, the
 /// audit event and its batched commit) through `Gateway.handle`, with no socket, no HTTP parser and no load generator
-/// sharing the cores. With a header carrying a proof (`--mode forged-header` prints one), the 402 that refuses it.
+/// sharing the cores. With a header carrying a proof (`--mode forged-header` prints one), the 402 that refuses it. With
+/// `--paid`, paid requests instead: each with a payment signed before the run for a 402 of its own (a fresh payer and
+/// nonce each), verified locally, claimed, settled and forwarded, its commits synced as configured; the facilitator
+/// accepts every payment at once and the upstream answers a fixed JSON array, both in process and nearly free, so the
+/// CPU counted is the gateway's own (its local checks, store, audit and encoding).
 /// The configuration is the one given (its routes, assets, keys); its store is replaced by a fresh SQLite database in a
 /// scratch directory, its facilitators by the development facilitator in process, and its unpaid rate limits by limits
 /// that count every request but refuse none. Prints the wall time and the process's CPU time per 402, the latter
 /// including the audit writer's, counted until the last event is committed. Steadier than the whole-request figures of
 /// `scripts/bench.sh` on a shared machine: compare two binaries.
 enum JourneyBench {
-    static func run(config: String, path: String, headers: [(String, String)] = [], requests: Int, concurrency: Int) async throws {
+    static func run(config: String, path: String, headers: [(String, String)] = [], paid: Bool = false, requests: Int,
+                    concurrency: Int) async throws {
         guard requests > 0, concurrency > 0 else { throw ValidationError("--requests and --concurrency must be at least 1") }
         var configuration = try ConfigurationFile.load(config)
         let scratch = NSTemporaryDirectory() + "tollgate-journey-bench-\(UUID().uuidString)"
@@ -28,14 +34,15 @@ enum JourneyBench {
         configuration.sqlitePath = scratch + "/gateway.sqlite"
         configuration.postgres = nil
         configuration.auditHeadFile = nil
-        // The limiter still counts every 402 (its work is part of one) but never refuses: the bench measures 402s, not 429s
-        // (unpaid requests, and refused proofs for the run with one). The tolerance (burst over rate, here about 35
+        // The limiter still counts every request (its work is part of one) but never refuses: the bench measures 402s and
+        // paid answers, not 429s. The tolerance (burst over rate, here about 35
         // minutes) must outlast the run: requests are judged at their arrival, and concurrent ones reach the limiter out
         // of order (a 1e12/s rate left 2 ms, and a busy machine got 429s).
         let unlimited = RateLimit(ratePerSecond: 1e6, burst: Int(Int32.max))
         func neverRefusing(_ limits: inout TrafficLimits.ClassLimits) {
             if limits.unpaid != nil { limits.unpaid = unlimited }
             if limits.invalid != nil { limits.invalid = unlimited }
+            if limits.paid != nil { limits.paid = unlimited }
         }
         neverRefusing(&configuration.limits.global)
         for route in configuration.limits.perRoute.keys { neverRefusing(&configuration.limits.perRoute[route]!) }
@@ -44,8 +51,8 @@ enum JourneyBench {
         let keys = try ConfigurationFile.keys(configuration)
         // Opened as `serve` opens it (audit keys, the configured sync mode), at the scratch path.
         let store = try await ConfigurationFile.openStore(configuration, logger: logger)
-        let facilitator = try DevFacilitator(networks: Array(configuration.paidNetworks),
-                                             ledger: try DevLedger(path: scratch + "/facilitator.sqlite"))
+        let facilitator: any TollgateX402.Facilitator = paid ? AcceptingFacilitator(networks: Array(configuration.paidNetworks))
+            : try DevFacilitator(networks: Array(configuration.paidNetworks), ledger: try DevLedger(path: scratch + "/facilitator.sqlite"))
         let assembly = GatewayAssembly(configuration: configuration, keys: keys, contractKeys: try ConfigurationFile.contractKeys(configuration, offerKeys: keys),
                                        store: store, logger: logger, facilitatorOverride: [facilitator])
         let group = ServiceGroup(configuration: .init(services: assembly.services.map { .init(service: $0) }, logger: logger))
@@ -66,11 +73,21 @@ enum JourneyBench {
                 await group.triggerGracefulShutdown()
                 throw ExitCode.failure
             }
-            // Warm-up: caches, the audit table's first pages, the allocator.
-            try await load(gateway, request, count: min(requests, 2_000), concurrency: concurrency)
+            let warmUp = min(requests, 2_000)
+            let measured: [GatewayRequest], expected: HTTPResponse.Status
+            if paid {
+                // Signed ahead, each for a 402 of its own: the measured requests only pay.
+                let payments = try await Self.payments(gateway, request, count: warmUp + requests)
+                try await load(gateway, Array(payments.prefix(warmUp)), expecting: .ok, concurrency: concurrency)
+                (measured, expected) = (Array(payments.dropFirst(warmUp)), .ok)
+            } else {
+                // Warm-up: caches, the audit table's first pages, the allocator.
+                try await load(gateway, Array(repeating: request, count: warmUp), expecting: .paymentRequired, concurrency: concurrency)
+                (measured, expected) = (Array(repeating: request, count: requests), .paymentRequired)
+            }
             let before = ProcessCPU.now()
             let started = ContinuousClock.now
-            try await load(gateway, request, count: requests, concurrency: concurrency)
+            try await load(gateway, measured, expecting: expected, concurrency: concurrency)
             let answered = ContinuousClock.now - started
             // The events of the measured 402s are committed by the batcher after the answers: its shutdown flushes them,
             // so their CPU is counted too.
@@ -78,21 +95,44 @@ enum JourneyBench {
             try await tasks.waitForAll()
             let cpu = ProcessCPU.now() - before
             let perRequest = { (seconds: Double) in String(format: "%7.1f µs", seconds * 1_000_000 / Double(requests)) }
-            print("in process, \(requests) 402s of \(path)" + (headers.isEmpty ? "" : " with \(headers.map(\.0).joined(separator: ", "))")
-                  + ", \(concurrency) at a time")
-            print("wall time per 402 (answers)     " + perRequest(Double(answered.inNanoseconds) / 1e9))
-            print("CPU per 402 (all threads)       " + perRequest(cpu.total) + String(format: "  (%.0f %% kernel)", cpu.total > 0 ? cpu.system / cpu.total * 100 : 0))
+            let what = paid ? "paid request" : "402"
+            print("in process, \(requests) \(paid ? "paid requests" : "402s") of \(path)"
+                  + (headers.isEmpty ? "" : " with \(headers.map(\.0).joined(separator: ", "))") + ", \(concurrency) at a time")
+            func label(_ text: String) -> String { text.padding(toLength: max(32, text.count + 1), withPad: " ", startingAt: 0) }
+            print(label("wall time per \(what) (answers)") + perRequest(Double(answered.inNanoseconds) / 1e9))
+            print(label("CPU per \(what) (all threads)") + perRequest(cpu.total)
+                  + String(format: "  (%.0f %% kernel)", cpu.total > 0 ? cpu.system / cpu.total * 100 : 0))
         }
     }
 
-    private static func load(_ gateway: Gateway, _ request: GatewayRequest, count: Int, concurrency: Int) async throws {
+    /// `count` paid requests: a 402 of the gateway for each, paid by a fresh payer with the x402 client's own signing.
+    private static func payments(_ gateway: Gateway, _ unpaid: GatewayRequest, count: Int) async throws -> [GatewayRequest] {
+        var payments: [GatewayRequest] = []
+        payments.reserveCapacity(count)
+        for _ in 0..<count {
+            let offer = await gateway.handle(unpaid)
+            guard let header = offer.headerFields[HTTPField.Name(X402.paymentRequiredHeader)!], let terms = HeaderCodec.decode(X402.PaymentRequired.self, header: header),
+                  let payer = ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()) else {
+                Console.error("bench: the 402 of \(unpaid.target) has no x402 v2 terms to pay")
+                throw ExitCode.failure
+            }
+            var paid = unpaid
+            paid.headerFields[HTTPField.Name(X402.paymentSignatureHeader)!] = HeaderCodec.encode(try payer.pay(terms, now: Int64(Date().timeIntervalSince1970)))
+            payments.append(paid)
+        }
+        return payments
+    }
+
+    private static func load(_ gateway: Gateway, _ requests: [GatewayRequest], expecting expected: HTTPResponse.Status, concurrency: Int) async throws {
+        let upstream = FixedUpstream()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for worker in 0..<concurrency {
                 tasks.addTask {
-                    for _ in stride(from: worker, to: count, by: concurrency) {
-                        let response = await gateway.handle(request)
-                        guard response.status == .paymentRequired else {
-                            Console.error("bench: a 402 of the run answered \(response.status.code): \(String(decoding: response.body.prefix(300), as: UTF8.self))")
+                    for index in stride(from: worker, to: requests.count, by: concurrency) {
+                        let response = await gateway.handle(requests[index], upstream: upstream)
+                        guard response.status == expected else {
+                            Console.error("bench: a request of the run answered \(response.status.code), not \(expected.code): "
+                                          + String(decoding: response.body.prefix(300), as: UTF8.self))
                             throw ExitCode.failure
                         }
                     }
@@ -100,6 +140,41 @@ enum JourneyBench {
             }
             try await tasks.waitForAll()
         }
+    }
+}
+
+/// The facilitator of `--paid`: every payment valid and settled at once, with no check and no ledger (its cost is not the
+/// gateway's; the gateway still verifies each signature itself).
+private final class AcceptingFacilitator: TollgateX402.Facilitator {
+    let name = "in-process accepting facilitator"
+    let networks: [String]
+    private let settled = Mutex(0)
+
+    init(networks: [String]) { self.networks = networks }
+
+    func supported(logger: Logger) async throws -> X402.SupportedResponse {
+        .init(kinds: networks.map { .init(x402Version: X402.version, scheme: "exact", network: $0) })
+    }
+
+    func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
+        .init(isValid: true, payer: nil)
+    }
+
+    func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
+        let number = settled.withLock { count in
+            count += 1
+            return count
+        }
+        return .init(success: true, payer: nil, transaction: "0x" + String(format: "%064x", number), network: networks.first ?? "")
+    }
+}
+
+/// The upstream of the in-process bench: a fixed JSON array for every request.
+private struct FixedUpstream: Upstream {
+    static let body = Array(#"[{"day":"2026-12-05","symbol":"ACME","close":101.5}]"#.utf8)
+
+    func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
+        UpstreamResponse(status: .ok, headerFields: [.contentType: "application/json"], body: Self.body)
     }
 }
 

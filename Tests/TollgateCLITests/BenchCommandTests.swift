@@ -45,6 +45,22 @@ import Testing
         #expect(unknownKey.error.contains("answered 401, not 402"), "\(unknownKey.error)")
     }
 
+    /// `--paid`: every measured request pays (a payment signed ahead for a 402 of its own) and is answered 200; the
+    /// configured store is untouched here too.
+    @Test func theJourneyBenchMeasuresPaidRequests() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let before = try Self.files(in: fixture.directory)
+        let run = await CommandRun.tollgate("bench", "--mode", "journey", "--paid", "--config", fixture.config, "--path", "/datasets/prices",
+                                            "--requests", "120", "--concurrency", "4")
+        #expect(run.status == 0, "\(run.output)\(run.error)")
+        #expect(run.output.contains("in process, 120 paid requests of /datasets/prices, 4 at a time"), "\(run.output)")
+        let cpu = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("CPU per paid request") }, "\(run.output)")
+        let micros = try #require(Double(cpu.split(separator: " ").first { Double($0) != nil } ?? ""), "\(cpu)")
+        #expect(micros > 0)
+        #expect(try Self.files(in: fixture.directory) == before)
+    }
+
     @Test func theJourneyBenchRefusesAPathThatIsNotPaid() async throws {
         let fixture = try await GatewayFixture()
         defer { fixture.remove() }
