@@ -13,11 +13,15 @@ import Testing
                                             "--requests", "300", "--concurrency", "4")
         #expect(run.status == 0, "\(run.output)\(run.error)")
         #expect(run.output.contains("in process, 300 402s of /datasets/prices, 4 at a time"), "\(run.output)")
-        let cpu = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("CPU per 402") }, "\(run.output)")
-        let micros = try #require(Double(cpu.split(separator: " ").first { Double($0) != nil } ?? ""), "\(cpu)")
-        #expect(micros > 0)
+        #expect(try Self.micros(in: run.output, line: "CPU per 402") > 0)
         // Its own scratch store: nothing in the configured one's directory (database, WAL) was written.
         #expect(try Self.files(in: fixture.directory) == before)
+    }
+
+    /// The figure (µs) of the output's line that starts with `prefix`.
+    static func micros(in output: String, line prefix: String) throws -> Double {
+        let line = try #require(output.split(separator: "\n").first { $0.hasPrefix(prefix) }, "\(output)")
+        return try #require(Double(line.split(separator: " ").first { Double($0) != nil } ?? ""), "\(line)")
     }
 
     /// Each file's name, size and modification time.
@@ -55,9 +59,7 @@ import Testing
                                             "--requests", "120", "--concurrency", "4")
         #expect(run.status == 0, "\(run.output)\(run.error)")
         #expect(run.output.contains("in process, 120 paid requests of /datasets/prices, 4 at a time"), "\(run.output)")
-        let cpu = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("CPU per paid request") }, "\(run.output)")
-        let micros = try #require(Double(cpu.split(separator: " ").first { Double($0) != nil } ?? ""), "\(cpu)")
-        #expect(micros > 0)
+        #expect(try Self.micros(in: run.output, line: "CPU per paid request") > 0)
         #expect(try Self.files(in: fixture.directory) == before)
     }
 
