@@ -19,8 +19,8 @@ import TollgateX402
 /// accepts every payment at once and the upstream answers a fixed JSON array, both in process and nearly free, so the
 /// CPU counted is the gateway's own (its local checks, store, audit and encoding).
 /// The configuration is the one given (its routes, assets, keys); its store is replaced by a fresh SQLite database in a
-/// scratch directory, its facilitators by the development facilitator in process, and its unpaid rate limits by limits
-/// that count every request but refuse none. Prints the wall time and the process's CPU time per 402, the latter
+/// scratch directory, its facilitators by the development facilitator in process (the accepting one with `--paid`), and
+/// its rate limits by limits that count every request but refuse none. Prints the wall time and the process's CPU time per 402, the latter
 /// including the audit writer's, counted until the last event is committed. Steadier than the whole-request figures of
 /// `scripts/bench.sh` on a shared machine: compare two binaries.
 enum JourneyBench {
@@ -35,9 +35,9 @@ enum JourneyBench {
         configuration.postgres = nil
         configuration.auditHeadFile = nil
         // The limiter still counts every request (its work is part of one) but never refuses: the bench measures 402s and
-        // paid answers, not 429s. The tolerance (burst over rate, here about 35
-        // minutes) must outlast the run: requests are judged at their arrival, and concurrent ones reach the limiter out
-        // of order (a 1e12/s rate left 2 ms, and a busy machine got 429s).
+        // paid answers, not 429s. The tolerance (burst over rate, here about 35 minutes) must outlast the run: requests
+        // are judged at their arrival, and concurrent ones reach the limiter out of order (a 1e12/s rate left 2 ms, and a
+        // busy machine got 429s).
         let unlimited = RateLimit(ratePerSecond: 1e6, burst: Int(Int32.max))
         func neverRefusing(_ limits: inout TrafficLimits.ClassLimits) {
             if limits.unpaid != nil { limits.unpaid = unlimited }
@@ -124,12 +124,15 @@ enum JourneyBench {
     }
 
     private static func load(_ gateway: Gateway, _ requests: [GatewayRequest], expecting expected: HTTPResponse.Status, concurrency: Int) async throws {
-        let upstream = FixedUpstream()
+        // Only paid requests reach an upstream; a 402 goes through `handle` as `serve` sends it (no per-request copy of the
+        // gateway to swap its upstream).
+        let upstream: (any Upstream)? = expected == .paymentRequired ? nil : FixedUpstream()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for worker in 0..<concurrency {
                 tasks.addTask {
                     for index in stride(from: worker, to: requests.count, by: concurrency) {
-                        let response = await gateway.handle(requests[index], upstream: upstream)
+                        let response = if let upstream { await gateway.handle(requests[index], upstream: upstream) }
+                                       else { await gateway.handle(requests[index]) }
                         guard response.status == expected else {
                             Console.error("bench: a request of the run answered \(response.status.code), not \(expected.code): "
                                           + String(decoding: response.body.prefix(300), as: UTF8.self))

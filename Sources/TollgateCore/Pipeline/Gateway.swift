@@ -125,7 +125,7 @@ public struct Gateway: Sendable {
     let logger: Logger
     /// Proofs this gateway is handling now (shared by its copies: the server's and the reconciler's).
     let inFlight = PaymentsInFlight()
-    /// The terms of first 402s, learnt per route and price (`TermsTemplate`).
+    /// The terms of 402s (first requests and refusals), learnt per route, reason and price (`TermsTemplates`).
     let termsTemplates = TermsTemplates()
     /// Authorizations and offers claimed lately (the hashes of `ClaimedLately`, a few bytes each): they are not verified
     /// alongside a claim again (`Settings.verifiesWithClaim`), so replays and copies of a payment this gateway has seen

@@ -53,15 +53,16 @@ final class TermsTemplates: Sendable {
     /// The template for these terms, learnt with `make` the first time; nil when they are rendered whole.
     func template(_ key: Key, route: Route, method: HTTPRequest.Method, reason: Reason, pricing: Route.Pricing,
                   make: () -> TermsTemplate?) -> TermsTemplate? {
-        let known: Entry?? = state.withLock { state in
+        enum Lookup { case learnt(TermsTemplate?), toLearn, full }
+        let lookup: Lookup = state.withLock { state in
             let entries = state.entries[key] ?? []
-            if let entry = entries.first(where: { $0.matches(route, method, reason, pricing) }) { return .some(entry) }
-            return state.count < self.capacity && entries.count < self.perKey ? .some(nil) : nil
+            if let entry = entries.first(where: { $0.matches(route, method, reason, pricing) }) { return .learnt(entry.template) }
+            return state.count < self.capacity && entries.count < self.perKey ? .toLearn : .full
         }
-        switch known {
-        case .none: return nil
-        case .some(.some(let entry)): return entry.template
-        case .some(.none): break
+        switch lookup {
+        case .learnt(let template): return template
+        case .full: return nil
+        case .toLearn: break
         }
         let template = make()
         state.withLock { state in
