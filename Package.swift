@@ -73,10 +73,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A VFS over SQLite's default one that writes each transaction's WAL frames in one write (WALCoalescing.swift).
+        .target(
+            name: "CSQLiteWALCoalescing",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
         .target(
             name: "TollgateSQLite",
             dependencies: [
                 "TollgateCore",
+                "CSQLiteWALCoalescing",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

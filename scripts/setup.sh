@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what Tollgate needs from Debian/Ubuntu packages, if missing: libsecp256k1 (signature
-# recovery), pkg-config (to find it), and for the test suite nodejs (the Node snippet of
+# recovery), pkg-config (to find it), SQLite's headers (GRDB and the WAL-coalescing VFS build on them), and for the test suite nodejs (the Node snippet of
 # docs/upstream-contract.md is run by the interop tests).
 set -euo pipefail
 missing=()
 dpkg -s libsecp256k1-dev >/dev/null 2>&1 || missing+=(libsecp256k1-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+dpkg -s libsqlite3-dev >/dev/null 2>&1 || missing+=(libsqlite3-dev)
 if [ "${TOLLGATE_SETUP_TESTS:-0}" = 1 ]; then
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
 fi

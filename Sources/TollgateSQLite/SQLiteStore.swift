@@ -36,6 +36,7 @@ public struct SQLiteStore: GatewayStore {
         walPath = durable ? path + "-wal" : nil
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try WALCoalescing.install()
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         // Savepoint journals (one savepoint per write of a group commit) in memory, not in a temporary file: that file

@@ -1,0 +1,21 @@
+#ifndef TOLLGATE_SQLITE_WAL_COALESCING_H
+#define TOLLGATE_SQLITE_WAL_COALESCING_H
+
+#include <stdint.h>
+
+/// Makes SQLite's default VFS one that writes each transaction's WAL frames in one write instead of two per page.
+/// Idempotent and thread-safe; returns SQLITE_OK (0), or SQLite's error when registering failed (then nothing changed).
+int tollgate_wal_coalescing_install(void);
+
+/// Whether the coalescing VFS is the process's default.
+int tollgate_wal_coalescing_installed(void);
+
+/// Writes to WAL files asked of the VFS by SQLite, and writes it passed on to the file system, since the process started.
+typedef struct {
+    uint64_t requested;
+    uint64_t issued;
+} tollgate_wal_coalescing_counts;
+
+tollgate_wal_coalescing_counts tollgate_wal_coalescing_counters(void);
+
+#endif

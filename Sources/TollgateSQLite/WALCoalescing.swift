@@ -1,0 +1,27 @@
+import CSQLiteWALCoalescing
+import TollgateCore
+
+/// SQLite writes each page of a commit to the write-ahead log with two system calls (the frame header, then the page);
+/// a paid request commits about thirty pages, and those small writes were most of the writer thread's kernel time. The
+/// process's default SQLite VFS becomes one that keeps a transaction's contiguous WAL writes in a buffer and writes them
+/// in one call when the commit frame is complete, before SQLite publishes the commit: readers on other connections or
+/// processes, and the WAL after a crash, see every committed frame as before. Other files and other operations pass
+/// through unchanged (`Sources/CSQLiteWALCoalescing`, whose header comment says when the buffer is written).
+public enum WALCoalescing {
+    /// Installs the VFS as SQLite's default, once per process; later calls do nothing. Every store opens through it.
+    public static func install() throws {
+        let code = tollgate_wal_coalescing_install()
+        guard code == 0 else {
+            throw TollgateError(.storeUnavailable, "the WAL-coalescing SQLite VFS could not be registered (SQLite error \(code))")
+        }
+    }
+
+    /// Whether the VFS is SQLite's default in this process.
+    public static var isInstalled: Bool { tollgate_wal_coalescing_installed() != 0 }
+
+    /// WAL writes SQLite asked for, and writes passed on to the file system, since the process started.
+    public static var writes: (requested: UInt64, issued: UInt64) {
+        let counts = tollgate_wal_coalescing_counters()
+        return (counts.requested, counts.issued)
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import GRDB
+import Testing
+import TollgateCore
+@testable import TollgateSQLite
+
+/// The WAL-coalescing VFS writes a transaction's frames in few calls, and a commit is on file when it returns: a copy of
+/// the files taken right then (what a crashed process leaves) holds it, whichever connection or mode wrote it.
+@Suite struct WALCoalescingTests {
+    /// The database and its WAL copied as they are on file now, without the shared-memory index, and opened: what a
+    /// process that crashed at this instant leaves behind (SQLite rebuilds the index from the WAL).
+    static func crashCopy(of path: String) throws -> (DatabaseQueue, URL) {
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-crash-copy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
+        let target = copy.appendingPathComponent("copy.sqlite").path
+        try FileManager.default.copyItem(atPath: path, toPath: target)
+        if FileManager.default.fileExists(atPath: path + "-wal") {
+            try FileManager.default.copyItem(atPath: path + "-wal", toPath: target + "-wal")
+        }
+        return (try DatabaseQueue(path: target), copy)
+    }
+
+    static func integrity(_ queue: DatabaseQueue) async throws -> String? {
+        try await queue.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
+    }
+
+    @Test("opening a store makes the coalescing VFS SQLite's default")
+    func aStoreInstallsTheVFS() throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        #expect(WALCoalescing.isInstalled)
+        try WALCoalescing.install()   // again: nothing changes
+        #expect(WALCoalescing.isInstalled)
+    }
+
+    @Test("a commit of thousands of pages reaches the file system in a few large writes, not two per page")
+    func aLargeCommitIsWrittenInFewCalls() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let before = WALCoalescing.writes
+        try await database.store.write { db in
+            for index in 0..<2_000 {
+                try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES (?, 'bulk', ?)",
+                               arguments: ["s\(index)", String(repeating: "9", count: 3_000)])
+            }
+        }
+        let after = WALCoalescing.writes
+        let requested = after.requested - before.requested
+        let issued = after.issued - before.issued
+        // About 2,000 pages: 4,000 writes asked for, about 130 of 64 KiB issued (other tests' commits may add a few).
+        #expect(requested >= 4_000)
+        #expect(issued * 4 < requested)
+        let (copy, directory) = try Self.crashCopy(of: database.path)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(try await copy.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spend_total WHERE bucket = 'bulk'") } == 2_000)
+        #expect(try await Self.integrity(copy) == "ok")
+    }
+
+    @Test("a commit, synced or not, is on file when it returns: a copy of the files taken then holds it")
+    func aCommitIsOnFileWhenItReturns() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = database.store
+        for (index, synced) in [true, false, false, true, false].enumerated() {
+            try await store.write(synced: synced) { db in
+                try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES (?, 'each', '1')", arguments: ["s\(index)"])
+            }
+            let (copy, directory) = try Self.crashCopy(of: database.path)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let rows = try await copy.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spend_total WHERE bucket = 'each'") }
+            #expect(rows == index + 1, "commit \(index) (synced: \(synced)) missing from the files")
+        }
+    }
+
+    @Test("a transaction that spilled frames and rolled back leaves none of them, and the commits after it are whole")
+    func aRolledBackSpillLeavesTheLogConsistent() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try WALCoalescing.install()
+        let path = directory.appendingPathComponent("spill.sqlite").path
+        let queue = try DatabaseQueue(path: path)
+        try await queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            // A tiny page cache: a large transaction writes frames to the WAL before it commits.
+            try db.execute(sql: "PRAGMA cache_size = 8")
+            try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        }
+        struct Abandon: Error {}
+        await #expect(throws: Abandon.self) {
+            try await queue.write { db in
+                for index in 0..<500 {
+                    try db.execute(sql: "INSERT INTO t (id, body) VALUES (?, ?)", arguments: [index, String(repeating: "x", count: 2_000)])
+                }
+                throw Abandon()
+            }
+        }
+        try await queue.write { db in
+            for index in 1_000..<1_300 {
+                try db.execute(sql: "INSERT INTO t (id, body) VALUES (?, ?)", arguments: [index, String(repeating: "y", count: 2_000)])
+            }
+        }
+        try await queue.write { db in try db.execute(sql: "UPDATE t SET body = 'z' WHERE id % 2 = 0") }
+        let (copy, copyDirectory) = try Self.crashCopy(of: path)
+        defer { try? FileManager.default.removeItem(at: copyDirectory) }
+        #expect(try await Self.integrity(copy) == "ok")
+        let counts = try await copy.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t"), try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t WHERE body = 'z'"),
+             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t WHERE id < 1000"))
+        }
+        #expect(counts.0 == 300 && counts.1 == 150 && counts.2 == 0)
+    }
+
+    @Test("concurrent writers and readers: every reader sees whole commits in order, and the files end consistent")
+    func concurrentWritesAndReadsStayConsistent() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = database.store
+        let writes = 200
+        let seen = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for index in 0..<writes {
+                group.addTask {
+                    try await store.write(synced: index % 3 != 0) { db in
+                        // Two rows per write: a reader counting an odd number saw half a commit.
+                        for half in 0..<2 {
+                            try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES (?, 'pair', ?)",
+                                           arguments: ["s\(index)-\(half)", String(repeating: "7", count: 1_500)])
+                        }
+                    }
+                    return []
+                }
+            }
+            for _ in 0..<4 {
+                group.addTask {
+                    var counts: [Int] = []
+                    for _ in 0..<50 {
+                        counts.append(try await store.writer.read { db in
+                            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spend_total WHERE bucket = 'pair'") ?? -1
+                        })
+                    }
+                    return counts
+                }
+            }
+            return try await group.reduce(into: [[Int]]()) { $0.append($1) }.filter { !$0.isEmpty }
+        }
+        for counts in seen {
+            #expect(counts.allSatisfy { $0 % 2 == 0 && $0 >= 0 })
+            #expect(counts == counts.sorted())
+        }
+        let (copy, directory) = try Self.crashCopy(of: database.path)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        #expect(try await copy.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spend_total WHERE bucket = 'pair'") } == 2 * writes)
+        #expect(try await Self.integrity(copy) == "ok")
+    }
+}
