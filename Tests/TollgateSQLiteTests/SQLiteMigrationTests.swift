@@ -145,6 +145,59 @@ import TollgateStoreConformance
             previous: AuditChain.genesis, event: earlier[0]), event: earlier[1]), event: earlier[2]))
     }
 
+    /// Claims of a version where `reservation` was keyed by the authorization (`v13-reservation-append-order` makes it a
+    /// rowid table): every claim is kept with its state, a proof or an offer claimed before is still refused, a release
+    /// still works, and the key is still unique in the database itself.
+    @Test func claimsOfAnEarlierVersionAreKeptAndStaySingle() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let pool = try DatabasePool(path: path)
+        try SQLiteStore.migrator.migrate(pool, upTo: "v12-unused-payer-index")
+        let states = ["tg_reserved": "reserved", "tg_settling": "settling", "tg_settled": "settled"]
+        let keys = ["tg_reserved": StoreConformance.key(1), "tg_settling": StoreConformance.key(2), "tg_settled": StoreConformance.key(3)]
+        try await pool.write { db in
+            for (flow, state) in states {
+                let key = keys[flow]!
+                try db.execute(sql: """
+                    INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
+                    VALUES (?, ?, ?, ?, ?, 'alice', 'datasets', 2000000000, ?, 1)
+                    """, arguments: [key.network, key.asset, key.payer, key.nonce, flow, state])
+            }
+        }
+        let before = try await pool.read { db in try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'reservation'") }
+        #expect(before?.contains("WITHOUT ROWID") == true)
+        try pool.close()
+
+        let store = try SQLiteStore(path: path)
+        for (flow, state) in states {
+            let again = try await store.reserve(TemporaryDatabase.reservation(keys[flow]!, correlationId: "tg_again_\(flow)"), events: [])
+            #expect(again == .alreadyClaimed(correlationId: flow, state: Reservation.State(rawValue: state)!))
+        }
+        // Another authorization for an offer already claimed is refused by the offer's unique index.
+        let reused = try await store.reserve(TemporaryDatabase.reservation(StoreConformance.key(9), correlationId: "tg_settled"), events: [])
+        #expect(reused == .offerAlreadyUsed(state: .settled))
+        try await store.release(keys["tg_reserved"]!, events: [])
+        #expect(try await store.reservationState(keys["tg_reserved"]!) == nil)
+        #expect(try await store.reservationState(keys["tg_settling"]!) == .settling)
+        #expect(try await store.reserve(TemporaryDatabase.reservation(keys["tg_reserved"]!, correlationId: "tg_later"), events: []) == .reserved)
+
+        let (layout, indexes) = try await store.writer.read { db in
+            (try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE name = 'reservation'"),
+             Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'reservation' AND sql IS NOT NULL")))
+        }
+        #expect(layout?.contains("WITHOUT ROWID") == false)
+        #expect(indexes == ["reservation_key", "reservation_valid_before", "reservation_offer"])
+        let settled = keys["tg_settled"]!
+        await #expect(throws: DatabaseError.self) {
+            try await store.writer.write { db in
+                try db.execute(sql: """
+                    INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
+                    VALUES (?, ?, ?, ?, 'tg_other', 'mallory', 'datasets', 2000000000, 'reserved', 2)
+                    """, arguments: [settled.network, settled.asset, settled.payer, settled.nonce])
+            }
+        }
+    }
+
     @Test("the payment table is indexed for its lookups only: payers by folded case, the ledger's single-row check by nonce")
     func paymentsAreIndexedForTheirLookupsOnly() async throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
