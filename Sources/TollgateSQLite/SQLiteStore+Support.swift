@@ -80,14 +80,20 @@ extension SQLiteStore {
                 SELECT correlation_id, 'payer', 'payment' FROM payment WHERE lower(payer) = :k
                 UNION ALL SELECT correlation_id, 'payer', 'proof_evidence' FROM proof_evidence WHERE payer = :k
                 UNION ALL SELECT correlation_id, 'payer', 'audit_event' FROM audit_event WHERE payer = :k
+                UNION ALL SELECT a.correlation_id, 'payer', 'audit_event' FROM proof_evidence e JOIN audit_event a ON a.correlation_id = e.correlation_id
+                    WHERE e.payer = :k AND a.payer IS NULL AND lower(json_extract(a.details, '$.payer')) = :k
                 """, ["k": payer])
         case .hash(let value, let original):
             return ("""
                 SELECT correlation_id, 'transaction', 'payment' FROM payment WHERE tx IN (:k, :original)
                 UNION ALL SELECT correlation_id, 'transaction', 'audit_event' FROM audit_event WHERE tx = :k
+                UNION ALL SELECT a.correlation_id, 'transaction', 'audit_event' FROM payment p JOIN audit_event a ON a.correlation_id = p.correlation_id
+                    WHERE p.tx IN (:k, :original) AND a.tx IS NULL AND lower(json_extract(a.details, '$.transaction')) = :k
                 UNION ALL SELECT correlation_id, 'nonce', 'payment' FROM payment WHERE nonce = :k
                 UNION ALL SELECT correlation_id, 'nonce', 'proof_evidence' FROM proof_evidence WHERE nonce = :k
                 UNION ALL SELECT correlation_id, 'nonce', 'audit_event' FROM audit_event WHERE nonce = :k
+                UNION ALL SELECT a.correlation_id, 'nonce', 'audit_event' FROM proof_evidence e JOIN audit_event a ON a.correlation_id = e.correlation_id
+                    WHERE e.nonce = :k AND a.nonce IS NULL AND lower(json_extract(a.details, '$.nonce')) = :k
                 """, ["k": value, "original": original])
         }
     }

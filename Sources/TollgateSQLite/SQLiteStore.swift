@@ -97,7 +97,8 @@ public struct SQLiteStore: GatewayStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [reservation.correlationId, key.network, key.asset, key.payer, key.nonce, reservation.offerToken,
                                  reservation.payload, now])
-            try Self.append(events, db, keys: auditKeys)
+            try Self.append(events, db, keys: auditKeys,
+                            indexedElsewhere: .init(correlationId: reservation.correlationId, payer: key.payer, nonce: key.nonce))
             return .reserved
         }
     }
@@ -131,6 +132,7 @@ public struct SQLiteStore: GatewayStore {
             // Money may still move while the outcome is open: then the hold is kept.
             if let flow = try Self.reservationFlow(key, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }
             // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
+            var ledgerRow = IndexedElsewhere.nothing
             if let payment {
                 try db.run(sql: """
                     INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
@@ -141,9 +143,10 @@ public struct SQLiteStore: GatewayStore {
                                      payment.amount, payment.nonce, payment.transaction, payment.clientId, payment.resource,
                                      payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256,
                                      payment.network, payment.asset, payment.payer, payment.nonce])
+                if db.changesCount == 1 { ledgerRow = .init(correlationId: payment.correlationId, transaction: payment.transaction.lowercased()) }
             }
             if let metering, state == .settled { try Self.record(metering, now: now, db) }
-            try Self.append(events, db, keys: auditKeys)
+            try Self.append(events, db, keys: auditKeys, indexedElsewhere: ledgerRow)
         }
     }
 
@@ -303,7 +306,21 @@ public struct SQLiteStore: GatewayStore {
 
     /// Appends to the chain. With `keys` (the audit keys) each hash is keyed and covers the event's seq, which is
     /// therefore assigned here: one past the highest ever used (`sqlite_sequence`), so a deleted tail is never reused.
-    static func append(_ events: [AuditEvent], _ db: Database, keys: KeyRing?) throws {
+    /// Lookup keys a row written in the same transaction already indexes for ever (a claim's `proof_evidence` row: payer and
+    /// nonce; a settlement's `payment` row: its transaction). Events naming exactly these leave their lookup columns empty:
+    /// each column entry was one more leaf under a random key in every paid request's commit, and `flows(matching:)`
+    /// still finds those events through the row (`hits(_:)`), so a trace reports what it reported before.
+    struct IndexedElsewhere {
+        /// The flow of that row: only its own events are covered.
+        var correlationId: String? = nil
+        var payer: String? = nil
+        var nonce: String? = nil
+        var transaction: String? = nil
+
+        static let nothing = IndexedElsewhere()
+    }
+
+    static func append(_ events: [AuditEvent], _ db: Database, keys: KeyRing?, indexedElsewhere elsewhere: IndexedElsewhere = .nothing) throws {
         guard !events.isEmpty else { return }
         // The chain's head in one read: the last hash, and the highest seq ever used (`sqlite_sequence` keeps it
         // when the tail was archived away).
@@ -323,6 +340,7 @@ public struct SQLiteStore: GatewayStore {
             seq += 1
             let link = AuditChain.link(event, previous: previous, seq: seq, keys: keys)
             let lookup = event.lookupKeys
+            let covered = event.correlationId == elsewhere.correlationId ? elsewhere : .nothing
             insert.bind(seq)
             insert.bind(event.correlationId)
             insert.bind(event.timeMillis)
@@ -334,9 +352,9 @@ public struct SQLiteStore: GatewayStore {
             insert.bind(link.detailsJSON)
             insert.bind(previous)
             insert.bind(link.hash)
-            insert.bind(lookup.payer)
-            insert.bind(lookup.nonce)
-            insert.bind(lookup.transaction)
+            insert.bind(lookup.payer == covered.payer ? nil : lookup.payer)
+            insert.bind(lookup.nonce == covered.nonce ? nil : lookup.nonce)
+            insert.bind(lookup.transaction == covered.transaction ? nil : lookup.transaction)
             try insert.execute(db)
             previous = link.hash
         }

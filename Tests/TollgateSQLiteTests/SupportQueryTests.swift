@@ -120,6 +120,47 @@ import TollgateCore
         #expect(links.map(\.summary) == ["continued in \(fixture.fresh)"])
     }
 
+    /// A claim's events name the payer and nonce its evidence row indexes, a settlement's event the transaction its ledger
+    /// row indexes: those events add no entries to the audit lookup indexes (each was a random-key leaf in a paid request's
+    /// commit), and the trace above still names them. A refused proof has no such row: its event keeps its entries.
+    @Test("events whose keys a claim's evidence or a settlement's ledger row index add no audit lookup entries; others do")
+    func eventsCoveredByTheirFlowsRowsAddNoLookupEntries() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.database.remove() }
+        let columns = { (flow: String) in
+            try await fixture.database.store.writer.read { db in
+                try Row.fetchAll(db, sql: "SELECT stage, payer, nonce, tx FROM audit_event WHERE correlation_id = ? AND (payer IS NOT NULL OR nonce IS NOT NULL OR tx IS NOT NULL)",
+                                 arguments: [flow]).map { "\($0["stage"] as String) \(($0["payer"] as String?) ?? "-") \(($0["nonce"] as String?) ?? "-") \(($0["tx"] as String?) ?? "-")" }
+            }
+        }
+        #expect(try await columns(fixture.paid).isEmpty)
+        #expect(try await columns(fixture.refused) == ["proof \(Self.payer.lowercased()) \(fixture.refusedNonce) -"])
+        #expect(try await columns(fixture.other) == ["proof \(Self.otherPayer) \(fixture.otherNonce) -"])
+    }
+
+    /// A second settlement of the same authorization under another transaction (two resolutions racing, a facilitator
+    /// that settled twice) writes no second ledger row: its event keeps its transaction's lookup entry, so support still
+    /// finds the flow by that transaction.
+    @Test("a settlement whose ledger row already existed keeps its event's transaction entry: the flow is found by it")
+    func aTransactionNoLedgerRowHoldsIsStillFound() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.database.remove() }
+        let store = fixture.database.store
+        let key = ProofKey(network: "eip155:84532", asset: Self.asset, payer: Self.payer, nonce: fixture.paidNonce)
+        let second = "0x" + String(repeating: "e5", count: 32)
+        let payment = PaymentRecord(correlationId: fixture.paid, rail: "x402-exact-evm", network: key.network, asset: key.asset,
+                                    payer: key.payer, payee: Self.payee, amount: "10000", nonce: key.nonce, transaction: second,
+                                    clientId: "alice", resource: "datasets", unit: "request", quantity: 1, settledAtMillis: 1_100)
+        try await store.finish(key, state: .settled, payment: payment, events: [
+            Fixture.event(fixture.paid, .settle, .ok, 1_100, details: ["transaction": second]),
+        ])
+        let found = try await store.flows(matching: try TraceKey(parsing: second), limit: 20)
+        #expect(found.correlationIds == [fixture.paid])
+        #expect(found.matchedAs == ["transaction": ["audit_event"]])
+        let ledger = try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT tx FROM payment WHERE correlation_id = ?", arguments: [fixture.paid]) }
+        #expect(ledger == [fixture.transaction])
+    }
+
     @Test func lookupsUseTheIndexes() async throws {
         let fixture = try await Fixture()
         defer { fixture.database.remove() }
