@@ -108,6 +108,7 @@ extension SQLiteStore {
             try db.execute(sql: "DROP INDEX IF EXISTS payment_payer")
         }
         migrator.registerMigration("v13-reservation-append-order", migrate: migrateReservationToAppendOrder)
+        migrator.registerMigration("v14-settlement-intent-body", migrate: migrateSettlementIntentBody)
         return migrator
     }
 
@@ -171,6 +172,23 @@ extension SQLiteStore {
             CREATE UNIQUE INDEX reservation_key ON reservation (network, asset, payer, nonce);
             CREATE INDEX reservation_valid_before ON reservation (valid_before);
             CREATE UNIQUE INDEX reservation_offer ON reservation (correlation_id);
+            """)
+    }
+
+    /// A settlement intent's document (about 4 KiB: the `/settle` request it will send) moves to a table of its own, written
+    /// once. In the intent's row it spilled to an overflow page, and the update that records the outcome (status, delivery,
+    /// transaction: a few bytes) rewrote the whole record, overflow page included, in every settled payment's commit. The
+    /// narrow row that remains shares its page with its neighbours'; a trigger deletes a document with its intent, whichever
+    /// statement deletes it.
+    static func migrateSettlementIntentBody(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE settlement_intent_body (intent_id INTEGER PRIMARY KEY, intent TEXT NOT NULL);
+            INSERT INTO settlement_intent_body (intent_id, intent) SELECT id, intent FROM settlement_intent;
+            ALTER TABLE settlement_intent DROP COLUMN intent;
+            CREATE TRIGGER settlement_intent_body_deleted AFTER DELETE ON settlement_intent
+            BEGIN
+                DELETE FROM settlement_intent_body WHERE intent_id = old.id;
+            END;
             """)
     }
 

@@ -9,11 +9,19 @@ extension SQLiteStore {
             var stored = intent
             stored.response = nil
             let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
+            // The intent's row, then its document (`settlement_intent_body`, `migrateSettlementIntentBody`); a later attempt
+            // replaces the document.
+            guard let id = try Int64.fetchOne(cached: db, sql: """
+                INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET updated_at = excluded.updated_at
+                RETURNING id
+                """, arguments: [key.network, key.asset, key.payer, key.nonce, intent.correlationId, intent.createdAtMillis, clock.nowMillis()])
+            else { throw TollgateError(.storeUnavailable, "the settlement intent of \(key) was not recorded") }
             try db.run(sql: """
-                INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
-                """, arguments: [key.network, key.asset, key.payer, key.nonce, intent.correlationId, json, intent.createdAtMillis, clock.nowMillis()])
+                INSERT INTO settlement_intent_body (intent_id, intent) VALUES (?, ?)
+                ON CONFLICT (intent_id) DO UPDATE SET intent = excluded.intent
+                """, arguments: [id, json])
             if let response = intent.response { try Self.storeResponse(response, key: key, ready: false, db) }
             try db.run(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                            arguments: [clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
@@ -24,8 +32,8 @@ extension SQLiteStore {
     public func openSettlement(_ key: ProofKey) async throws -> OpenSettlement? {
         try await writer.read { db in
             guard let row = try Row.fetchOne(cached: db, sql: """
-                SELECT i.*, r.state FROM settlement_intent i LEFT JOIN reservation r
-                  ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
+                SELECT i.*, b.intent, r.state FROM settlement_intent i JOIN settlement_intent_body b ON b.intent_id = i.id
+                  LEFT JOIN reservation r ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
                 WHERE i.network = ? AND i.asset = ? AND i.payer = ? AND i.nonce = ?
                 """, arguments: [key.network, key.asset, key.payer, key.nonce]) else { return nil }
             return try Self.openSettlement(row, db)
@@ -43,8 +51,8 @@ extension SQLiteStore {
     private func settlements(where condition: String, limit: Int) async throws -> [OpenSettlement] {
         try await writer.read { db in
             try Row.fetchAll(cached: db, sql: """
-                SELECT i.*, r.state FROM settlement_intent i LEFT JOIN reservation r
-                  ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
+                SELECT i.*, b.intent, r.state FROM settlement_intent i JOIN settlement_intent_body b ON b.intent_id = i.id
+                  LEFT JOIN reservation r ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
                 WHERE \(condition) ORDER BY i.created_at LIMIT ?
                 """, arguments: [limit]).map { try Self.openSettlement($0, db) }
         }
@@ -67,8 +75,8 @@ extension SQLiteStore {
     public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
         try await write { db in
             let rows = try Row.fetchAll(cached: db, sql: """
-                SELECT i.*, r.state FROM settlement_intent i JOIN reservation r
-                  ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
+                SELECT i.*, b.intent, r.state FROM settlement_intent i JOIN settlement_intent_body b ON b.intent_id = i.id
+                  JOIN reservation r ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
                 WHERE r.state = 'settling'
                 """)
             var changed: [OpenSettlement] = []

@@ -75,8 +75,8 @@ import TollgateStoreConformance
         await #expect(throws: DatabaseError.self) {
             try await store.writer.write { db in
                 try db.execute(sql: """
-                    INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, 'tg_other', '{}', 2, 2)
+                    INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, 'tg_other', 2, 2)
                     """, arguments: [settling.network, settling.asset, settling.payer, settling.nonce])
             }
         }
@@ -196,6 +196,55 @@ import TollgateStoreConformance
                     """, arguments: [settled.network, settled.asset, settled.payer, settled.nonce])
             }
         }
+    }
+
+    /// Intents of a version that kept the document in the intent's row (`v14-settlement-intent-body` moves it to a table
+    /// of its own): each is read back whole, a later attempt replaces its document, and deleting an intent, by release or
+    /// retention, deletes its document too.
+    @Test func intentsOfAnEarlierVersionKeepTheirDocuments() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let pool = try DatabasePool(path: path)
+        try SQLiteStore.migrator.migrate(pool, upTo: "v13-reservation-append-order")
+        let open = StoreConformance.key(4), settled = StoreConformance.key(5)
+        try await pool.write { db in
+            for (key, flow, outcome) in [(open, "tg_open", "open"), (settled, "tg_done", "settled")] {
+                var intent = StoreConformance.intent(key, flow)
+                intent.response = nil
+                try db.execute(sql: """
+                    INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
+                    VALUES (?, ?, ?, ?, ?, 'alice', 'datasets', 2000000000, 'settling', 1)
+                    """, arguments: [key.network, key.asset, key.payer, key.nonce, flow])
+                try db.execute(sql: """
+                    INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, outcome, delivered, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, 1, 1, 1)
+                    """, arguments: [key.network, key.asset, key.payer, key.nonce, flow, String(decoding: JSONWriter.bytes(intent), as: UTF8.self),
+                                     outcome])
+            }
+        }
+        try pool.close()
+
+        let store = try SQLiteStore(path: path)
+        let read = try #require(try await store.openSettlement(open))
+        #expect(read.intent.correlationId == "tg_open" && read.intent.key == open && read.outcome == .open)
+        #expect(read.intent.attempt == StoreConformance.intent(open, "tg_open").attempt)
+        let documents = { try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM settlement_intent_body") } }
+        #expect(try await documents() == 2)
+        // A later attempt replaces the document; the intent keeps its row.
+        var later = StoreConformance.intent(open, "tg_open")
+        later.attempt = SettlementAttempt(authority: "https://other.example/facilitator", request: Array("{\"later\":true}".utf8))
+        try await store.recordSettlementIntent(later, events: [])
+        #expect(try await store.openSettlement(open)?.intent.attempt.authority == "https://other.example/facilitator")
+        #expect(try await documents() == 2)
+        // Released (no /settle sent) and purged by retention: each intent takes its document with it.
+        try await store.release(open, events: [])
+        #expect(try await store.openSettlement(open) == nil)
+        #expect(try await documents() == 1)
+        _ = try await store.purgeReservations(expiredBefore: 4_000_000_000)
+        #expect(try await store.openSettlement(settled) == nil)
+        #expect(try await documents() == 0)
+        let columns = try await store.writer.read { db in try db.columns(in: "settlement_intent").map(\.name) }
+        #expect(!columns.contains("intent"))
     }
 
     @Test("the payment table is indexed for its lookups only: payers by folded case, the ledger's single-row check by nonce")
