@@ -114,11 +114,11 @@ extension SQLiteStore {
     }
 
     static func insert(_ usage: UsageEvent, _ db: Database) throws {
-        try db.run(sql: """
+        try db.runRaw(sql: """
             INSERT OR IGNORE INTO usage_event (correlation_id, client_id, payer, resource, unit, quantity, paid_quantity, source, amount, asset, at_ms)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [usage.correlationId, usage.clientId, usage.payer, usage.resource, usage.unit, usage.quantity, usage.paidQuantity,
-                             usage.source.rawValue, usage.amount, usage.asset, usage.atMillis])
+            """, usage.correlationId, usage.clientId, usage.payer, usage.resource, usage.unit, usage.quantity, usage.paidQuantity,
+                      usage.source.rawValue, usage.amount, usage.asset, usage.atMillis)
     }
 }
 

@@ -18,13 +18,13 @@ extension SQLiteStore {
                 RETURNING id
                 """, arguments: [key.network, key.asset, key.payer, key.nonce, intent.correlationId, intent.createdAtMillis, clock.nowMillis()])
             else { throw TollgateError(.storeUnavailable, "the settlement intent of \(key) was not recorded") }
-            try db.run(sql: """
+            try db.runRaw(sql: """
                 INSERT INTO settlement_intent_body (intent_id, intent) VALUES (?, ?)
                 ON CONFLICT (intent_id) DO UPDATE SET intent = excluded.intent
-                """, arguments: [id, json])
+                """, id, json)
             if let response = intent.response { try Self.storeResponse(response, key: key, ready: false, db) }
-            try db.run(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
-                           arguments: [clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
+            try db.runRaw(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                          clock.nowMillis(), key.network, key.asset, key.payer, key.nonce)
             try Self.append(events, db, keys: auditKeys)
         }
     }
@@ -97,10 +97,10 @@ extension SQLiteStore {
     static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
                              _ db: Database) throws {
         let outcome = StoreRetention.intentOutcome(state)?.rawValue
-        try db.run(sql: """
+        try db.runRaw(sql: """
             UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?), updated_at = ?
             WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
-            """, arguments: [outcome, transaction, delivered ? 1 : 0, now, key.network, key.asset, key.payer, key.nonce])
+            """, outcome, transaction, delivered ? 1 : 0, now, key.network, key.asset, key.payer, key.nonce)
     }
 
     static func openSettlement(_ row: Row, _ db: Database) throws -> OpenSettlement {

@@ -71,11 +71,11 @@ public struct SQLiteStore: GatewayStore {
                 """, arguments: [reservation.clientId, identifier]), (row["fingerprint"] as String) != reservation.fingerprint {
                 return .identifierConflict(correlationId: row["correlation_id"])
             }
-            try db.run(sql: """
+            try db.runRaw(sql: """
                 INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?) ON CONFLICT DO NOTHING
-                """, arguments: [key.network, key.asset, key.payer, key.nonce, reservation.correlationId, reservation.clientId,
-                                 reservation.resource, reservation.validBefore, now])
+                """, key.network, key.asset, key.payer, key.nonce, reservation.correlationId, reservation.clientId,
+                          reservation.resource, reservation.validBefore, now)
             guard db.changesCount == 1 else {
                 if let row = try Row.fetchOne(cached: db, sql: """
                     SELECT correlation_id, state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
@@ -92,11 +92,11 @@ public struct SQLiteStore: GatewayStore {
                     VALUES (?, ?, ?, ?, ?)
                     """, arguments: [reservation.clientId, identifier, reservation.fingerprint, reservation.correlationId, now])
             }
-            try db.run(sql: """
+            try db.runRaw(sql: """
                 INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [reservation.correlationId, key.network, key.asset, key.payer, key.nonce, reservation.offerToken,
-                                 reservation.payload, now])
+                """, reservation.correlationId, key.network, key.asset, key.payer, key.nonce, reservation.offerToken,
+                          reservation.payload, now)
             try Self.append(events, db, keys: auditKeys,
                             indexedElsewhere: .init(correlationId: reservation.correlationId, payer: key.payer, nonce: key.nonce))
             return .reserved
@@ -127,22 +127,22 @@ public struct SQLiteStore: GatewayStore {
             let now = clock.nowMillis()
             if let response { try Self.storeResponse(response, key: key, ready: true, db) }
             try Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now, db)
-            try db.run(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
-                           arguments: [state.rawValue, now, key.network, key.asset, key.payer, key.nonce])
+            try db.runRaw(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                          state.rawValue, now, key.network, key.asset, key.payer, key.nonce)
             // Money may still move while the outcome is open: then the hold is kept.
             if let flow = try Self.reservationFlow(key, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }
             // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
             var ledgerRow = IndexedElsewhere.nothing
             if let payment {
-                try db.run(sql: """
+                try db.runRaw(sql: """
                     INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
                                          unit, quantity, settled_at, body_sha256)
                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
                     WHERE NOT EXISTS (SELECT 1 FROM payment WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?)
-                    """, arguments: [payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee,
-                                     payment.amount, payment.nonce, payment.transaction, payment.clientId, payment.resource,
-                                     payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256,
-                                     payment.network, payment.asset, payment.payer, payment.nonce])
+                    """, payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee,
+                              payment.amount, payment.nonce, payment.transaction, payment.clientId, payment.resource,
+                              payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256,
+                              payment.network, payment.asset, payment.payer, payment.nonce)
                 if db.changesCount == 1 { ledgerRow = .init(correlationId: payment.correlationId, transaction: payment.transaction.lowercased()) }
             }
             if let metering, state == .settled { try Self.record(metering, now: now, db) }
@@ -155,7 +155,7 @@ public struct SQLiteStore: GatewayStore {
     /// index entry; `INSERT OR REPLACE` deleted and inserted both, a few pages more in every settled payment's commit).
     static func storeResponse(_ response: StoredResponse, key: ProofKey, ready: Bool, _ db: Database) throws {
         let headers = response.headersJSON
-        try db.run(sql: """
+        try db.runRaw(sql: """
             INSERT INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
                                        expires_at, ready, payment_identifier)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -163,8 +163,8 @@ public struct SQLiteStore: GatewayStore {
                 correlation_id = excluded.correlation_id, client_id = excluded.client_id, request = excluded.request,
                 status = excluded.status, headers = excluded.headers, body = excluded.body, expires_at = excluded.expires_at,
                 ready = excluded.ready, payment_identifier = excluded.payment_identifier
-            """, arguments: [key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request,
-                             response.status, headers, Data(response.body), response.expiresAt, ready ? 1 : 0, response.paymentIdentifier])
+            """, key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request,
+                      response.status, headers, response.body, response.expiresAt, ready ? 1 : 0, response.paymentIdentifier)
     }
 
     public func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse? {
@@ -258,7 +258,7 @@ public struct SQLiteStore: GatewayStore {
                                arguments: [total.atomic, bucket.subject, bucket.bucket])
             }
         }
-        try db.run(sql: "UPDATE spend_hold SET state = ? WHERE correlation_id = ? AND state = 'held'", arguments: [next.rawValue, correlationId])
+        try db.runRaw(sql: "UPDATE spend_hold SET state = ? WHERE correlation_id = ? AND state = 'held'", next.rawValue, correlationId)
     }
 
     public func append(_ events: [AuditEvent]) async throws {

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import Testing
 @testable import TollgateSQLite
@@ -60,6 +61,33 @@ import Testing
             insert.bind("three")
             try insert.execute(db)
             #expect(try Row.fetchAll(db, sql: "SELECT id, text FROM t").map { "\($0["id"] as Int64) \($0["text"] as String)" } == ["3 three"])
+        }
+    }
+
+    /// `runRaw` binds each value with its own type (a parameter pack): text, absent values as NULL, integers, blobs (an
+    /// empty one stays an empty blob, never NULL); the statement's changes count as GRDB's would, and a wrong number of
+    /// values is an error.
+    @Test func runRawBindsEachValueWithItsType() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, note TEXT, count INTEGER, at INTEGER, body BLOB)")
+            let sql = "INSERT INTO t (id, name, note, count, at, body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            try db.runRaw(sql: sql, Int64(1), "one", nil as String?, 7, Int64(1_750_000_000_123) as Int64?, [0x00, 0xFF, 0x10] as [UInt8])
+            #expect(db.changesCount == 1)
+            try db.runRaw(sql: sql, Int64(2), "two", "é" as String?, -1, nil as Int64?, [] as [UInt8])
+            try db.runRaw(sql: sql, Int64(2), "again", nil as String?, 0, nil as Int64?, [] as [UInt8])
+            #expect(db.changesCount == 0)
+            let rows = try Row.fetchAll(db, sql: "SELECT *, typeof(note) AS noteKind, typeof(at) AS atKind, typeof(body) AS bodyKind FROM t ORDER BY id")
+            #expect(rows.map { $0["name"] as String } == ["one", "two"])
+            #expect(rows.map { $0["note"] as String? } == [nil, "é"])
+            #expect(rows.map { $0["count"] as Int } == [7, -1])
+            #expect(rows.map { $0["at"] as Int64? } == [1_750_000_000_123, nil])
+            #expect(rows.map { $0["noteKind"] as String } == ["null", "text"])
+            #expect(rows.map { $0["atKind"] as String } == ["integer", "null"])
+            #expect(rows.map { $0["bodyKind"] as String } == ["blob", "blob"])
+            #expect(rows.map { [UInt8]($0["body"] as Data) } == [[0x00, 0xFF, 0x10], []])
+            let short = try #require(throws: DatabaseError.self) { try db.runRaw(sql: sql, Int64(3), "three") }
+            #expect(short.resultCode == .SQLITE_MISUSE)
         }
     }
 }

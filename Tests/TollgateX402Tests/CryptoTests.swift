@@ -67,6 +67,18 @@ import Testing
         #expect(HexString.decodeAllowingPrefix(" 0x00") == nil)
         #expect(HexString.decodeAllowingPrefix("0x00 ") == nil)
         #expect(HexString.decodeAllowingPrefix("xx00") == nil)
+        #expect(HexString.decodeAllowingPrefix("0x\u{e9}0") == nil)
+        #expect(HexString.decodeAllowingPrefix("0x0") == nil)
+        // Substrings (what a split or a dropped prefix gives), and bare hex, which takes no prefix.
+        let field = "nonce=0xA1b2"
+        #expect(HexString.decodeAllowingPrefix(field.split(separator: "=")[1]) == [0xA1, 0xB2])
+        #expect(HexString.decode(field.dropFirst(8)) == [0xA1, 0xB2])
+        #expect(HexString.decode("0x00") == nil)
+        #expect(HexString.decode("") == [])
+        // Every byte, both cases, round trip.
+        let all = (0...255).map(UInt8.init)
+        #expect(HexString.decode(HexString.encode(all)) == all)
+        #expect(HexString.decodeAllowingPrefix(HexString.prefixed(all).uppercased()) == all)
     }
 
     // MARK: Addresses
