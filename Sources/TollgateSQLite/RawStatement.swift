@@ -54,10 +54,49 @@ struct RawStatement {
         bound(code)
     }
 
+    /// Throws when a binding was refused or the values bound are not exactly the statement's parameters.
+    private func checkBindings() throws {
+        let parameters = sqlite3_bind_parameter_count(handle)
+        if let refusal {
+            throw DatabaseError(resultCode: ResultCode(rawValue: refusal), message: "a value could not be bound", sql: statement.sql)
+        }
+        guard index - 1 == parameters else {
+            throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "\(index - 1) values bound for \(parameters) parameters", sql: statement.sql)
+        }
+    }
+
     private mutating func bound(_ code: Int32) {
         if code != SQLITE_OK, refusal == nil { refusal = code }
         index += 1
     }
+
+    /// Runs a statement that returns at most one row and reads that row with `read` (SQLite's column API on the statement's
+    /// handle); nil when there is none. Cleared for the next use whatever the outcome, like `execute`.
+    mutating func first<T>(_ db: Database, _ read: (OpaquePointer) -> T) throws -> T? {
+        defer {
+            sqlite3_reset(handle)
+            sqlite3_clear_bindings(handle)
+            index = 1
+            refusal = nil
+        }
+        try checkBindings()
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return read(handle)
+        case SQLITE_DONE: return nil
+        case let code:
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                sql: statement.sql)
+        }
+    }
+
+    /// The text of column `column` of the current row; nil when it is NULL.
+    static func text(_ handle: OpaquePointer, _ column: Int32) -> String? {
+        guard let text = sqlite3_column_text(handle, column) else { return nil }
+        return String(cString: text)
+    }
+
+    /// The integer of column `column` of the current row (0 when it is NULL).
+    static func int64(_ handle: OpaquePointer, _ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
 
     /// Runs the statement (one that returns no rows), then clears it for the next use, whatever the outcome. Throws
     /// without running it when a binding was refused or the values bound are not exactly the statement's parameters.
@@ -68,13 +107,7 @@ struct RawStatement {
             index = 1
             refusal = nil
         }
-        let parameters = sqlite3_bind_parameter_count(handle)
-        if let refusal {
-            throw DatabaseError(resultCode: ResultCode(rawValue: refusal), message: "a value could not be bound", sql: statement.sql)
-        }
-        guard index - 1 == parameters else {
-            throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "\(index - 1) values bound for \(parameters) parameters", sql: statement.sql)
-        }
+        try checkBindings()
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
@@ -107,5 +140,13 @@ extension Database {
         var statement = RawStatement(try cachedStatement(sql: sql))
         repeat (each values).bind(to: &statement)
         try statement.execute(self)
+    }
+
+    /// Like `runRaw`, for a statement that returns at most one row: `read` reads it (`RawStatement.text`,
+    /// `RawStatement.int64`); nil when there is none.
+    func firstRaw<T, each Value: RawBindable>(sql: String, _ values: repeat each Value, read: (OpaquePointer) -> T) throws -> T? {
+        var statement = RawStatement(try cachedStatement(sql: sql))
+        repeat (each values).bind(to: &statement)
+        return try statement.first(self, read)
     }
 }

@@ -242,8 +242,8 @@ public struct SQLiteStore: GatewayStore {
     }
 
     static func reservationFlow(_ key: ProofKey, _ db: Database) throws -> String? {
-        try String.fetchOne(cached: db, sql: "SELECT correlation_id FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
-                            arguments: [key.network, key.asset, key.payer, key.nonce])
+        try db.firstRaw(sql: "SELECT correlation_id FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                        key.network, key.asset, key.payer, key.nonce) { RawStatement.text($0, 0) } ?? nil
     }
 
     /// Moves the flow's `held` holds to `next`; a released hold gives its amount back to its bucket's total.
@@ -324,13 +324,13 @@ public struct SQLiteStore: GatewayStore {
         guard !events.isEmpty else { return }
         // The chain's head in one read: the last hash, and the highest seq ever used (`sqlite_sequence` keeps it
         // when the tail was archived away).
-        let head = try Row.fetchOne(cached: db, sql: """
+        let head = try db.firstRaw(sql: """
             SELECT (SELECT hash FROM audit_event ORDER BY seq DESC LIMIT 1) AS hash,
                    max(coalesce((SELECT MAX(seq) FROM audit_event), 0),
                        coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_event'), 0)) AS seq
-            """)
-        var previous: String = head?["hash"] ?? AuditChain.genesis
-        var seq: Int64 = head?["seq"] ?? 0
+            """) { (hash: RawStatement.text($0, 0), seq: RawStatement.int64($0, 1)) }
+        var previous = head?.hash ?? AuditChain.genesis
+        var seq = head?.seq ?? 0
         var insert = RawStatement(try db.cachedStatement(sql: """
             INSERT INTO audit_event (seq, correlation_id, time_ms, stage, outcome, reason, client_id, resource, details, prev_hash, hash,
                                      payer, nonce, tx)

@@ -90,4 +90,23 @@ import Testing
             #expect(short.resultCode == .SQLITE_MISUSE)
         }
     }
+
+    /// `firstRaw` reads the one row a statement returns (text, NULL text, integer), nil when there is none, and an
+    /// `INSERT … RETURNING` both inserts and answers.
+    @Test func firstRawReadsTheRowOrNothing() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+            let inserted = try db.firstRaw(sql: "INSERT INTO t (name) VALUES (?) RETURNING id", "first") { RawStatement.int64($0, 0) }
+            #expect(inserted == 1)
+            _ = try db.firstRaw(sql: "INSERT INTO t (name) VALUES (?) RETURNING id", nil as String?) { RawStatement.int64($0, 0) }
+            let read = { (id: Int64) in
+                try db.firstRaw(sql: "SELECT name, id FROM t WHERE id = ?", id) { (name: RawStatement.text($0, 0), id: RawStatement.int64($0, 1)) }
+            }
+            #expect(try read(1)?.name == "first" && read(1)?.id == 1)
+            #expect(try read(2).map { $0.name == nil && $0.id == 2 } == true)
+            #expect(try read(3) == nil)
+            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t") == 2)
+        }
+    }
 }
