@@ -101,17 +101,8 @@ struct RawStatement {
     /// Runs the statement (one that returns no rows), then clears it for the next use, whatever the outcome. Throws
     /// without running it when a binding was refused or the values bound are not exactly the statement's parameters.
     mutating func execute(_ db: Database) throws {
-        defer {
-            sqlite3_reset(handle)
-            sqlite3_clear_bindings(handle)
-            index = 1
-            refusal = nil
-        }
-        try checkBindings()
-        let code = sqlite3_step(handle)
-        guard code == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                sql: statement.sql)
+        if try first(db, { _ in true }) != nil {
+            throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "a statement run for no rows returned one", sql: statement.sql)
         }
     }
 }
