@@ -6,7 +6,11 @@
 // per call) when the commit frame is complete, before SQLite publishes the commit in the WAL index: a reader on any
 // connection or process, and a crash of the process after the commit returned, find every frame on file, as before.
 // It also passes them on before any other operation on the WAL file (read, sync, size, truncate, close) and when a write
-// is not contiguous. Files other than WALs are not touched.
+// is not contiguous. A write below what was already written (a frame or a checksum rewritten in place, which comes with
+// no page after it to complete a commit) goes straight to the file, and so does every write to the WAL of a database
+// opened without power-safe overwrites (`psow=0`, or a build whose default is off, or SQLITE_FCNTL_POWERSAFE_OVERWRITE
+// turned off on any file of the process): wal.c then pads a commit to a sector boundary and syncs in the middle of a
+// frame, and the rest of that frame would wait. Files other than WALs are not touched.
 //
 // A failed write of the buffer fails the transaction: the error is returned by the write or the sync that found it,
 // and by every later write beyond the hole, until SQLite writes again from before the hole (the next transaction
@@ -39,6 +43,8 @@ typedef struct CoalescingFile {
     // SQLITE_OK, or the error of a failed flush; frames from `failedFrom` on are not on file.
     int failure;
     sqlite3_int64 failedFrom;
+    // The end of what was written since the log last started again at its header (offset 0): a write below it rewrites.
+    sqlite3_int64 written;
 } CoalescingFile;
 
 static sqlite3_vfs *underlying;
@@ -46,6 +52,9 @@ static sqlite3_vfs coalescing;
 static pthread_once_t installOnce = PTHREAD_ONCE_INIT;
 static int installResult = SQLITE_OK;
 static _Atomic uint64_t requestedWrites;
+// SQLite's compiled default for power-safe overwrites, and whether any file of the process had them turned off.
+static int powersafeDefault = 1;
+static _Atomic int powersafeTurnedOff;
 static _Atomic uint64_t issuedWrites;
 
 static sqlite3_file *realFile(sqlite3_file *file) { return ((CoalescingFile *)file)->real; }
@@ -92,12 +101,17 @@ static int coalescingWrite(sqlite3_file *file, const void *data, int count, sqli
         if (offset > self->failedFrom) return self->failure;
         self->failure = SQLITE_OK;
     }
-    if (self->length > 0 && (offset != self->start + self->length || self->length + count > bufferCapacity)) {
+    // The header at offset 0 starts the log again (a new WAL, or one restarted after a checkpoint).
+    if (offset == 0) self->written = 0;
+    int rewrite = offset < self->written;
+    if (self->length > 0 && (rewrite || offset != self->start + self->length || self->length + count > bufferCapacity)) {
         int rc = flush(self);
         if (rc != SQLITE_OK) return rc;
     }
-    if (self->buffer == NULL) self->buffer = malloc(bufferCapacity);
-    if (self->buffer == NULL || count > bufferCapacity) {
+    if (offset + count > self->written) self->written = offset + count;
+    if (self->buffer == NULL && !rewrite) self->buffer = malloc(bufferCapacity);
+    if (rewrite || self->buffer == NULL || count > bufferCapacity) {
+        self->commitPending = 0;
         atomic_fetch_add_explicit(&issuedWrites, 1, memory_order_relaxed);
         return self->real->pMethods->xWrite(self->real, data, count, offset);
     }
@@ -145,6 +159,9 @@ static int coalescingCheckReservedLock(sqlite3_file *file, int *out) {
     return realFile(file)->pMethods->xCheckReservedLock(realFile(file), out);
 }
 static int coalescingFileControl(sqlite3_file *file, int op, void *argument) {
+    if (op == SQLITE_FCNTL_POWERSAFE_OVERWRITE && argument != NULL && *(int *)argument == 0) {
+        atomic_store(&powersafeTurnedOff, 1);
+    }
     return realFile(file)->pMethods->xFileControl(realFile(file), op, argument);
 }
 static int coalescingSectorSize(sqlite3_file *file) { return realFile(file)->pMethods->xSectorSize(realFile(file)); }
@@ -192,8 +209,11 @@ static int coalescingOpen(sqlite3_vfs *vfs, const char *name, sqlite3_file *file
     // SQLite closes a file whose open failed through our methods, so they are set whatever the outcome. The underlying
     // methods must offer all ours forward (version 3: shared memory and memory mapping).
     self->base.pMethods = &coalescingMethods;
-    self->isWAL = (flags & SQLITE_OPEN_WAL) != 0;
     if (rc == SQLITE_OK && self->real->pMethods->iVersion < 3) return SQLITE_CANTOPEN;
+    // wal.c pads and syncs inside frames when the database file lacks power-safe overwrites (header comment); the unix
+    // VFS takes that from the database's `psow` URI parameter, which the WAL's name carries too, or the compiled default.
+    self->isWAL = (flags & SQLITE_OPEN_WAL) != 0 && rc == SQLITE_OK && sqlite3_uri_boolean(name, "psow", powersafeDefault)
+        && !atomic_load(&powersafeTurnedOff);
     return rc;
 }
 
@@ -250,6 +270,7 @@ static void install(void) {
     installResult = sqlite3_initialize();
     if (installResult != SQLITE_OK) return;
     underlying = sqlite3_vfs_find(NULL);
+    powersafeDefault = !sqlite3_compileoption_used("POWERSAFE_OVERWRITE=0");
     if (underlying == NULL || underlying->iVersion < 2 || underlying->xCurrentTimeInt64 == NULL) {
         installResult = SQLITE_ERROR;
         return;

@@ -143,7 +143,11 @@ public struct SQLiteStore: GatewayStore {
                               payment.amount, payment.nonce, payment.transaction, payment.clientId, payment.resource,
                               payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256,
                               payment.network, payment.asset, payment.payer, payment.nonce)
-                if db.changesCount == 1 { ledgerRow = .init(correlationId: payment.correlationId, transaction: payment.transaction.lowercased()) }
+                // Only a lowercase transaction: the ledger keeps the facilitator's spelling and a trace matches it as given or
+                // lowercased, while the event's column matches any spelling (`hits(_:)`).
+                if db.changesCount == 1, payment.transaction == payment.transaction.lowercased() {
+                    ledgerRow = .init(correlationId: payment.correlationId, transaction: payment.transaction)
+                }
             }
             if let metering, state == .settled { try Self.record(metering, now: now, db) }
             try Self.append(events, db, keys: auditKeys, indexedElsewhere: ledgerRow)

@@ -161,6 +161,31 @@ import TollgateCore
         #expect(ledger == [fixture.transaction])
     }
 
+    /// The ledger keeps a transaction as the facilitator spelt it; a trace lowercases what support types. An event whose
+    /// transaction is not lowercase keeps its lookup entry, so the flow is found by either spelling.
+    @Test("a transaction the facilitator spelt in upper case is found by its lowercase spelling too")
+    func aMixedCaseTransactionIsFoundWhateverItsCase() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = database.store
+        let flow = CorrelationId.make()
+        let key = ProofKey(network: "eip155:84532", asset: Self.asset, payer: Self.payer, nonce: "0x" + String(repeating: "f6", count: 32))
+        let transaction = "0x" + String(repeating: "Ab", count: 32)
+        #expect(try await store.reserve(Reservation(key: key, correlationId: flow, clientId: "alice", resource: "datasets", validBefore: 2_000_000_000),
+                                        events: []) == .reserved)
+        let payment = PaymentRecord(correlationId: flow, rail: "x402-exact-evm", network: key.network, asset: key.asset, payer: key.payer,
+                                    payee: Self.payee, amount: "10000", nonce: key.nonce, transaction: transaction, clientId: "alice",
+                                    resource: "datasets", unit: "request", quantity: 1, settledAtMillis: 1_000)
+        try await store.finish(key, state: .settled, payment: payment, events: [
+            Fixture.event(flow, .settle, .ok, 1_000, details: ["transaction": transaction]),
+        ])
+        for spelling in [transaction, transaction.lowercased()] {
+            let found = try await store.flows(matching: try TraceKey(parsing: spelling), limit: 20)
+            #expect(found.correlationIds == [flow], "\(spelling)")
+            #expect(found.matchedAs["transaction"]?.contains("audit_event") == true, "\(spelling)")
+        }
+    }
+
     @Test func lookupsUseTheIndexes() async throws {
         let fixture = try await Fixture()
         defer { fixture.database.remove() }

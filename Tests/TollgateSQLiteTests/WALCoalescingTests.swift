@@ -1,12 +1,13 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Testing
 import TollgateCore
 @testable import TollgateSQLite
 
 /// The WAL-coalescing VFS writes a transaction's frames in few calls, and a commit is on file when it returns: a copy of
 /// the files taken right then (what a crashed process leaves) holds it, whichever connection or mode wrote it.
-@Suite struct WALCoalescingTests {
+@Suite(.serialized) struct WALCoalescingTests {
     /// The database and its WAL copied as they are on file now, without the shared-memory index, and opened: what a
     /// process that crashed at this instant leaves behind (SQLite rebuilds the index from the WAL).
     static func crashCopy(of path: String) throws -> (DatabaseQueue, URL) {
@@ -151,5 +152,66 @@ import TollgateCore
         defer { try? FileManager.default.removeItem(at: directory) }
         #expect(try await copy.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM spend_total WHERE bucket = 'pair'") } == 2 * writes)
         #expect(try await Self.integrity(copy) == "ok")
+    }
+
+    /// Without power-safe overwrites (`psow=0`), SQLite pads a synced commit to a sector boundary and syncs inside a
+    /// frame; the VFS writes such a WAL straight through, so another connection reads every page of every commit.
+    @Test("a WAL without power-safe overwrites is written straight through: another connection reads each commit whole")
+    func aLogWithoutPowerSafeOverwritesIsWrittenThrough() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try WALCoalescing.install()
+        let path = directory.appendingPathComponent("psow.sqlite").path
+        var handle: OpaquePointer?
+        #expect(sqlite3_open_v2("file:\(path)?psow=0", &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, nil) == SQLITE_OK)
+        defer { sqlite3_close_v2(handle) }
+        func run(_ sql: String) { #expect(sqlite3_exec(handle, sql, nil, nil, nil) == SQLITE_OK, "\(sql)") }
+        run("PRAGMA journal_mode = WAL")
+        run("PRAGMA synchronous = FULL")
+        run("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        let reader = try DatabaseQueue(path: path)
+        for round in 0..<20 {
+            run("BEGIN")
+            for index in 0..<7 { run("INSERT INTO t (body) VALUES ('\(String(repeating: "r\(round)i\(index)", count: 150))')") }
+            run("COMMIT")
+            let (rows, check) = try await reader.read { db in
+                (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t WHERE length(body) > 0"), try String.fetchOne(db, sql: "PRAGMA quick_check"))
+            }
+            #expect(rows == 7 * (round + 1) && check == "ok", "round \(round)")
+        }
+    }
+
+    /// A transaction larger than the page cache writes frames before it commits; a page changed again is rewritten in its
+    /// frame and the checksums after it are written again, the commit frame's last. Committed without a sync, the copy of
+    /// the files right after the commit holds it whole.
+    @Test("an unsynced commit whose spilled frames were rewritten in place is on file when it returns")
+    func anUnsyncedCommitWithRewrittenFramesIsOnFile() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try WALCoalescing.install()
+        let path = directory.appendingPathComponent("rewrite.sqlite").path
+        let queue = try DatabaseQueue(path: path)
+        try await queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA cache_size = 8")
+            try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        }
+        for round in 0..<3 {
+            try await queue.write { db in
+                for index in 0..<400 {
+                    try db.execute(sql: "INSERT OR REPLACE INTO t (id, body) VALUES (?, ?)", arguments: [index, String(repeating: "a\(round)", count: 700)])
+                }
+                // Every page again, after many of them were spilled to the log.
+                try db.execute(sql: "UPDATE t SET body = ? || substr(body, 1, 1000)", arguments: ["r\(round)"])
+            }
+            let (copy, copyDirectory) = try Self.crashCopy(of: path)
+            defer { try? FileManager.default.removeItem(at: copyDirectory) }
+            #expect(try await Self.integrity(copy) == "ok", "round \(round)")
+            let rows = try await copy.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM t WHERE body LIKE ?", arguments: ["r\(round)a\(round)%"]) }
+            #expect(rows == 400, "round \(round)")
+        }
     }
 }

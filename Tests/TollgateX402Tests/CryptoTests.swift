@@ -69,6 +69,8 @@ import Testing
         #expect(HexString.decodeAllowingPrefix("xx00") == nil)
         #expect(HexString.decodeAllowingPrefix("0x\u{e9}0") == nil)
         #expect(HexString.decodeAllowingPrefix("0x0") == nil)
+        // A combining mark after the x is not a prefix: one spelling of the bytes only (an earlier version accepted it).
+        #expect(HexString.decodeAllowingPrefix("0x\u{301}ab") == nil)
         // Substrings (what a split or a dropped prefix gives), and bare hex, which takes no prefix.
         let field = "nonce=0xA1b2"
         #expect(HexString.decodeAllowingPrefix(field.split(separator: "=")[1]) == [0xA1, 0xB2])
