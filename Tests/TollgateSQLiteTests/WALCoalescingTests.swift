@@ -21,6 +21,14 @@ import TollgateCore
         return (try DatabaseQueue(path: target), copy)
     }
 
+    /// A fresh directory and a database path in it, the VFS installed (as a store would have).
+    static func scratch(_ name: String) throws -> (URL, String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try WALCoalescing.install()
+        return (directory, directory.appendingPathComponent("\(name).sqlite").path)
+    }
+
     static func integrity(_ queue: DatabaseQueue) async throws -> String? {
         try await queue.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") }
     }
@@ -75,11 +83,8 @@ import TollgateCore
 
     @Test("a transaction that spilled frames and rolled back leaves none of them, and the commits after it are whole")
     func aRolledBackSpillLeavesTheLogConsistent() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
+        let (directory, path) = try Self.scratch("spill")
         defer { try? FileManager.default.removeItem(at: directory) }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try WALCoalescing.install()
-        let path = directory.appendingPathComponent("spill.sqlite").path
         let queue = try DatabaseQueue(path: path)
         try await queue.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA journal_mode = WAL")
@@ -158,11 +163,8 @@ import TollgateCore
     /// frame; the VFS writes such a WAL straight through, so another connection reads every page of every commit.
     @Test("a WAL without power-safe overwrites is written straight through: another connection reads each commit whole")
     func aLogWithoutPowerSafeOverwritesIsWrittenThrough() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
+        let (directory, path) = try Self.scratch("psow")
         defer { try? FileManager.default.removeItem(at: directory) }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try WALCoalescing.install()
-        let path = directory.appendingPathComponent("psow.sqlite").path
         var handle: OpaquePointer?
         #expect(sqlite3_open_v2("file:\(path)?psow=0", &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, nil) == SQLITE_OK)
         defer { sqlite3_close_v2(handle) }
@@ -187,11 +189,8 @@ import TollgateCore
     /// the files right after the commit holds it whole.
     @Test("an unsynced commit whose spilled frames were rewritten in place is on file when it returns")
     func anUnsyncedCommitWithRewrittenFramesIsOnFile() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-tests-\(UUID().uuidString)")
+        let (directory, path) = try Self.scratch("rewrite")
         defer { try? FileManager.default.removeItem(at: directory) }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try WALCoalescing.install()
-        let path = directory.appendingPathComponent("rewrite.sqlite").path
         let queue = try DatabaseQueue(path: path)
         try await queue.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA journal_mode = WAL")
