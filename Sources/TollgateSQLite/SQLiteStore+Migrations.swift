@@ -179,12 +179,24 @@ extension SQLiteStore {
     /// once. In the intent's row it spilled to an overflow page, and the update that records the outcome (status, delivery,
     /// transaction: a few bytes) rewrote the whole record, overflow page included, in every settled payment's commit. The
     /// narrow row that remains shares its page with its neighbours'; a trigger deletes a document with its intent, whichever
-    /// statement deletes it.
+    /// statement deletes it. The table is rebuilt rather than altered (`DROP COLUMN` needs SQLite 3.35; Ubuntu 20.04 has
+    /// 3.31), ids kept.
     static func migrateSettlementIntentBody(_ db: Database) throws {
         try db.execute(sql: """
             CREATE TABLE settlement_intent_body (intent_id INTEGER PRIMARY KEY, intent TEXT NOT NULL);
             INSERT INTO settlement_intent_body (intent_id, intent) SELECT id, intent FROM settlement_intent;
-            ALTER TABLE settlement_intent DROP COLUMN intent;
+            CREATE TABLE settlement_intent_v14 (
+                id INTEGER PRIMARY KEY,
+                network TEXT NOT NULL, asset TEXT NOT NULL, payer TEXT NOT NULL, nonce TEXT NOT NULL,
+                correlation_id TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT 'open',
+                delivered INTEGER NOT NULL DEFAULT 0, tx TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+            );
+            INSERT INTO settlement_intent_v14 (id, network, asset, payer, nonce, correlation_id, outcome, delivered, tx, created_at, updated_at)
+                SELECT id, network, asset, payer, nonce, correlation_id, outcome, delivered, tx, created_at, updated_at FROM settlement_intent;
+            DROP TABLE settlement_intent;
+            ALTER TABLE settlement_intent_v14 RENAME TO settlement_intent;
+            CREATE UNIQUE INDEX settlement_intent_key ON settlement_intent (network, asset, payer, nonce);
+            CREATE INDEX settlement_intent_outcome ON settlement_intent (outcome, delivered, created_at);
             CREATE TRIGGER settlement_intent_body_deleted AFTER DELETE ON settlement_intent
             BEGIN
                 DELETE FROM settlement_intent_body WHERE intent_id = old.id;

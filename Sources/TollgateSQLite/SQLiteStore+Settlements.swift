@@ -10,14 +10,14 @@ extension SQLiteStore {
             stored.response = nil
             let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
             // The intent's row, then its document (`settlement_intent_body`, `migrateSettlementIntentBody`); a later attempt
-            // replaces the document.
-            guard let id = try db.firstRaw(sql: """
+            // replaces the document. The id is read back by key (`RETURNING` needs SQLite 3.35).
+            try db.runRaw(sql: """
                 INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET updated_at = excluded.updated_at
-                RETURNING id
-                """, key.network, key.asset, key.payer, key.nonce, intent.correlationId, intent.createdAtMillis, clock.nowMillis(),
-                read: { RawStatement.int64($0, 0) })
+                """, key.network, key.asset, key.payer, key.nonce, intent.correlationId, intent.createdAtMillis, clock.nowMillis())
+            guard let id = try db.firstRaw(sql: "SELECT id FROM settlement_intent WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                                           key.network, key.asset, key.payer, key.nonce, read: { RawStatement.int64($0, 0) })
             else { throw TollgateError(.storeUnavailable, "the settlement intent of \(key) was not recorded") }
             try db.runRaw(sql: """
                 INSERT INTO settlement_intent_body (intent_id, intent) VALUES (?, ?)
