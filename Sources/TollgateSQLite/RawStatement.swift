@@ -23,10 +23,7 @@ struct RawStatement {
     init(_ statement: Statement) { self.statement = statement }
 
     mutating func bind(_ value: String?) {
-        guard var value else {
-            bound(sqlite3_bind_null(handle, index))
-            return
-        }
+        guard var value else { return bindNull() }
         let code = value.withUTF8 { utf8 -> Int32 in
             guard utf8.count <= Int32.max else { return SQLITE_TOOBIG }
             // An empty buffer may have no address, and a null pointer would bind NULL, not ''.
@@ -105,6 +102,13 @@ struct RawStatement {
             throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "a statement run for no rows returned one", sql: statement.sql)
         }
     }
+
+    /// Binds `values` in order, each with its own type (a parameter pack: nothing boxed), then runs the statement as
+    /// `execute(_:)` does.
+    mutating func execute<each Value: RawBindable>(_ db: Database, binding values: repeat each Value) throws {
+        repeat (each values).bind(to: &self)
+        try execute(db)
+    }
 }
 
 /// A value `Database.runRaw` binds through SQLite's API.
@@ -129,8 +133,7 @@ extension Database {
     /// store's single writer; the rules of `RawStatement` apply.
     func runRaw<each Value: RawBindable>(sql: String, _ values: repeat each Value) throws {
         var statement = RawStatement(try cachedStatement(sql: sql))
-        repeat (each values).bind(to: &statement)
-        try statement.execute(self)
+        try statement.execute(self, binding: repeat each values)
     }
 
     /// Like `runRaw`, for a statement that returns at most one row: `read` reads it (`RawStatement.text`,

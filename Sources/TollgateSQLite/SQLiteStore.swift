@@ -308,8 +308,6 @@ public struct SQLiteStore: GatewayStore {
 
     // MARK: audit chain
 
-    /// Appends to the chain. With `keys` (the audit keys) each hash is keyed and covers the event's seq, which is
-    /// therefore assigned here: one past the highest ever used (`sqlite_sequence`), so a deleted tail is never reused.
     /// Lookup keys a row written in the same transaction already indexes for ever (a claim's `proof_evidence` row: payer and
     /// nonce; a settlement's `payment` row: its transaction). Events naming exactly these leave their lookup columns empty:
     /// each column entry was one more leaf under a random key in every paid request's commit, and `flows(matching:)`
@@ -324,6 +322,9 @@ public struct SQLiteStore: GatewayStore {
         static let nothing = IndexedElsewhere()
     }
 
+    /// Appends to the chain. With `keys` (the audit keys) each hash is keyed and covers the event's seq, which is
+    /// therefore assigned here: one past the highest ever used (`sqlite_sequence`), so a deleted tail is never reused.
+    /// `elsewhere`: lookup keys the same transaction's rows already index (those events leave their columns empty).
     static func append(_ events: [AuditEvent], _ db: Database, keys: KeyRing?, indexedElsewhere elsewhere: IndexedElsewhere = .nothing) throws {
         guard !events.isEmpty else { return }
         // The chain's head in one read: the last hash, and the highest seq ever used (`sqlite_sequence` keeps it
@@ -345,21 +346,10 @@ public struct SQLiteStore: GatewayStore {
             let link = AuditChain.link(event, previous: previous, seq: seq, keys: keys)
             let lookup = event.lookupKeys
             let covered = event.correlationId == elsewhere.correlationId ? elsewhere : .nothing
-            insert.bind(seq)
-            insert.bind(event.correlationId)
-            insert.bind(event.timeMillis)
-            insert.bind(event.stage.rawValue)
-            insert.bind(event.outcome.rawValue)
-            insert.bind(event.reason)
-            insert.bind(event.clientId)
-            insert.bind(event.resource)
-            insert.bind(link.detailsJSON)
-            insert.bind(previous)
-            insert.bind(link.hash)
-            insert.bind(lookup.payer == covered.payer ? nil : lookup.payer)
-            insert.bind(lookup.nonce == covered.nonce ? nil : lookup.nonce)
-            insert.bind(lookup.transaction == covered.transaction ? nil : lookup.transaction)
-            try insert.execute(db)
+            try insert.execute(db, binding: seq, event.correlationId, event.timeMillis, event.stage.rawValue, event.outcome.rawValue,
+                               event.reason, event.clientId, event.resource, link.detailsJSON, previous, link.hash,
+                               lookup.payer == covered.payer ? nil : lookup.payer, lookup.nonce == covered.nonce ? nil : lookup.nonce,
+                               lookup.transaction == covered.transaction ? nil : lookup.transaction)
             previous = link.hash
         }
     }
