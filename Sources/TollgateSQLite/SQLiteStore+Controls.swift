@@ -78,7 +78,7 @@ extension SQLiteStore {
         }
         if let payer {
             // Payer addresses arrive in whatever case the proof used; compare them case-insensitively.
-            conditions.append("lower(payer) = ?")
+            conditions.append("proof_key_id IN (SELECT id FROM proof_key WHERE lower(payer) = ?)")
             values.append(payer.lowercased())
         }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")

@@ -40,7 +40,7 @@ extension SQLiteStore {
     public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
         try await write { db in
             let now = clock.nowMillis()
-            if let response { try Self.storeResponse(response, key: key, ready: true, db) }
+            if let response { try Self.storeResponse(response, key: key, proofKeyId: Self.proofKeyId(key, db).id, ready: true, db) }
             try Self.settleIntent(key, state: nil, transaction: nil, delivered: true, now: now, db)
             if let metering { try Self.record(metering, now: now, db) }
             try Self.append(events, db, keys: auditKeys)

@@ -109,6 +109,7 @@ extension SQLiteStore {
         }
         migrator.registerMigration("v13-reservation-append-order", migrate: migrateReservationToAppendOrder)
         migrator.registerMigration("v14-settlement-intent-body", migrate: migrateSettlementIntentBody)
+        migrator.registerMigration("v15-proof-keys", migrate: migrateProofKeys)
         return migrator
     }
 

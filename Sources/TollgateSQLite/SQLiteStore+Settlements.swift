@@ -11,21 +11,21 @@ extension SQLiteStore {
             let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
             // The intent's row, then its document (`settlement_intent_body`, `migrateSettlementIntentBody`); a later attempt
             // replaces the document. The id is read back by key (`RETURNING` needs SQLite 3.35).
+            let proofKey = try Self.proofKeyId(key, db)
             try db.runRaw(sql: """
-                INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET updated_at = excluded.updated_at
-                """, key.network, key.asset, key.payer, key.nonce, intent.correlationId, intent.createdAtMillis, clock.nowMillis())
-            guard let id = try db.firstRaw(sql: "SELECT id FROM settlement_intent WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
-                                           key.network, key.asset, key.payer, key.nonce, read: { RawStatement.int64($0, 0) })
+                INSERT INTO settlement_intent (proof_key_id, network, asset, payer, nonce, correlation_id, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (proof_key_id) DO UPDATE SET updated_at = excluded.updated_at
+                """, proofKey.id, key.network, key.asset, key.payer, key.nonce, intent.correlationId, intent.createdAtMillis, clock.nowMillis())
+            guard let id = try db.firstRaw(sql: "SELECT id FROM settlement_intent WHERE proof_key_id = ?",
+                                           proofKey.id, read: { RawStatement.int64($0, 0) })
             else { throw TollgateError(.storeUnavailable, "the settlement intent of \(key) was not recorded") }
             try db.runRaw(sql: """
                 INSERT INTO settlement_intent_body (intent_id, intent) VALUES (?, ?)
                 ON CONFLICT (intent_id) DO UPDATE SET intent = excluded.intent
                 """, id, json)
-            if let response = intent.response { try Self.storeResponse(response, key: key, ready: false, db) }
-            try db.runRaw(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
-                          clock.nowMillis(), key.network, key.asset, key.payer, key.nonce)
+            if let response = intent.response { try Self.storeResponse(response, key: key, proofKeyId: proofKey.id, ready: false, db) }
+            try db.runRaw(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE proof_key_id = ?", clock.nowMillis(), proofKey.id)
             try Self.append(events, db, keys: auditKeys)
         }
     }
@@ -34,8 +34,8 @@ extension SQLiteStore {
         try await writer.read { db in
             guard let row = try Row.fetchOne(cached: db, sql: """
                 SELECT i.*, b.intent, r.state FROM settlement_intent i JOIN settlement_intent_body b ON b.intent_id = i.id
-                  LEFT JOIN reservation r ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
-                WHERE i.network = ? AND i.asset = ? AND i.payer = ? AND i.nonce = ?
+                  LEFT JOIN reservation r ON r.proof_key_id = i.proof_key_id
+                WHERE i.\(Self.byProofKey)
                 """, arguments: [key.network, key.asset, key.payer, key.nonce]) else { return nil }
             return try Self.openSettlement(row, db)
         }
@@ -53,7 +53,7 @@ extension SQLiteStore {
         try await writer.read { db in
             try Row.fetchAll(cached: db, sql: """
                 SELECT i.*, b.intent, r.state FROM settlement_intent i JOIN settlement_intent_body b ON b.intent_id = i.id
-                  LEFT JOIN reservation r ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
+                  LEFT JOIN reservation r ON r.proof_key_id = i.proof_key_id
                 WHERE \(condition) ORDER BY i.created_at LIMIT ?
                 """, arguments: [limit]).map { try Self.openSettlement($0, db) }
         }
@@ -63,10 +63,10 @@ extension SQLiteStore {
         try await write { db in
             try db.run(sql: """
                 UPDATE settlement_intent SET outcome = ?, delivered = MAX(delivered, ?), updated_at = ?
-                WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
+                WHERE \(Self.byProofKey)
                 """, arguments: [outcome.rawValue, delivered ? 1 : 0, clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
             if delivered {
-                try db.run(sql: "UPDATE paid_response SET ready = 1 WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                try db.run(sql: "UPDATE paid_response SET ready = 1 WHERE \(Self.byProofKey)",
                                arguments: [key.network, key.asset, key.payer, key.nonce])
             }
             try Self.append(events, db, keys: auditKeys)
@@ -77,14 +77,14 @@ extension SQLiteStore {
         try await write { db in
             let rows = try Row.fetchAll(cached: db, sql: """
                 SELECT i.*, b.intent, r.state FROM settlement_intent i JOIN settlement_intent_body b ON b.intent_id = i.id
-                  JOIN reservation r ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
+                  JOIN reservation r ON r.proof_key_id = i.proof_key_id
                 WHERE r.state = 'settling'
                 """)
             var changed: [OpenSettlement] = []
             for row in rows {
                 var open = try Self.openSettlement(row, db)
                 let key = open.intent.key
-                try db.run(sql: "UPDATE reservation SET state = 'unknown', updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                try db.run(sql: "UPDATE reservation SET state = 'unknown', updated_at = ? WHERE \(Self.byProofKey)",
                                arguments: [clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
                 open.state = .unknown
                 try Self.append(events(open), db, keys: auditKeys)
@@ -100,7 +100,7 @@ extension SQLiteStore {
         let outcome = StoreRetention.intentOutcome(state)?.rawValue
         try db.runRaw(sql: """
             UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?), updated_at = ?
-            WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
+            WHERE \(Self.byProofKey)
             """, outcome, transaction, delivered ? 1 : 0, now, key.network, key.asset, key.payer, key.nonce)
     }
 

@@ -77,11 +77,13 @@ extension SQLiteStore {
             return ("SELECT correlation_id, 'correlation id', 'audit_event' FROM audit_event WHERE correlation_id = :k LIMIT 1", ["k": id])
         case .payer(let payer):
             return ("""
-                SELECT correlation_id, 'payer', 'payment' FROM payment WHERE lower(payer) = :k
-                UNION ALL SELECT correlation_id, 'payer', 'proof_evidence' FROM proof_evidence WHERE payer = :k
+                SELECT p.correlation_id, 'payer', 'payment' FROM proof_key k JOIN payment p ON p.proof_key_id = k.id WHERE lower(k.payer) = :k
+                UNION ALL SELECT e.correlation_id, 'payer', 'proof_evidence' FROM proof_key k JOIN proof_evidence e ON e.proof_key_id = k.id
+                    WHERE lower(k.payer) = :k
                 UNION ALL SELECT correlation_id, 'payer', 'audit_event' FROM audit_event WHERE payer = :k
-                UNION ALL SELECT a.correlation_id, 'payer', 'audit_event' FROM proof_evidence e JOIN audit_event a ON a.correlation_id = e.correlation_id
-                    WHERE e.payer = :k AND a.payer IS NULL AND lower(json_extract(a.details, '$.payer')) = :k
+                UNION ALL SELECT a.correlation_id, 'payer', 'audit_event' FROM proof_key k JOIN proof_evidence e ON e.proof_key_id = k.id
+                    JOIN audit_event a ON a.correlation_id = e.correlation_id
+                    WHERE lower(k.payer) = :k AND a.payer IS NULL AND lower(json_extract(a.details, '$.payer')) = :k
                 """, ["k": payer])
         case .hash(let value, let original):
             return ("""
@@ -89,11 +91,13 @@ extension SQLiteStore {
                 UNION ALL SELECT correlation_id, 'transaction', 'audit_event' FROM audit_event WHERE tx = :k
                 UNION ALL SELECT a.correlation_id, 'transaction', 'audit_event' FROM payment p JOIN audit_event a ON a.correlation_id = p.correlation_id
                     WHERE p.tx IN (:k, :original) AND a.tx IS NULL AND lower(json_extract(a.details, '$.transaction')) = :k
-                UNION ALL SELECT correlation_id, 'nonce', 'payment' FROM payment WHERE nonce = :k
-                UNION ALL SELECT correlation_id, 'nonce', 'proof_evidence' FROM proof_evidence WHERE nonce = :k
+                UNION ALL SELECT p.correlation_id, 'nonce', 'payment' FROM proof_key k JOIN payment p ON p.proof_key_id = k.id WHERE k.nonce = :k
+                UNION ALL SELECT e.correlation_id, 'nonce', 'proof_evidence' FROM proof_key k JOIN proof_evidence e ON e.proof_key_id = k.id
+                    WHERE k.nonce = :k
                 UNION ALL SELECT correlation_id, 'nonce', 'audit_event' FROM audit_event WHERE nonce = :k
-                UNION ALL SELECT a.correlation_id, 'nonce', 'audit_event' FROM proof_evidence e JOIN audit_event a ON a.correlation_id = e.correlation_id
-                    WHERE e.nonce = :k AND a.nonce IS NULL AND lower(json_extract(a.details, '$.nonce')) = :k
+                UNION ALL SELECT a.correlation_id, 'nonce', 'audit_event' FROM proof_key k JOIN proof_evidence e ON e.proof_key_id = k.id
+                    JOIN audit_event a ON a.correlation_id = e.correlation_id
+                    WHERE k.nonce = :k AND a.nonce IS NULL AND lower(json_extract(a.details, '$.nonce')) = :k
                 """, ["k": value, "original": original])
         }
     }

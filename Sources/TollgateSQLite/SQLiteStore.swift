@@ -71,17 +71,20 @@ public struct SQLiteStore: GatewayStore {
                 """, arguments: [reservation.clientId, identifier]), (row["fingerprint"] as String) != reservation.fingerprint {
                 return .identifierConflict(correlationId: row["correlation_id"])
             }
+            let proofKey = try Self.proofKeyId(key, db)
             try db.runRaw(sql: """
-                INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?) ON CONFLICT DO NOTHING
-                """, key.network, key.asset, key.payer, key.nonce, reservation.correlationId, reservation.clientId,
+                INSERT INTO reservation (proof_key_id, network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state,
+                                         updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'reserved', ?) ON CONFLICT DO NOTHING
+                """, proofKey.id, key.network, key.asset, key.payer, key.nonce, reservation.correlationId, reservation.clientId,
                           reservation.resource, reservation.validBefore, now)
             guard db.changesCount == 1 else {
-                if let row = try Row.fetchOne(cached: db, sql: """
-                    SELECT correlation_id, state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?
-                    """, arguments: [key.network, key.asset, key.payer, key.nonce]) {
+                if let row = try Row.fetchOne(cached: db, sql: "SELECT correlation_id, state FROM reservation WHERE proof_key_id = ?",
+                                              arguments: [proofKey.id]) {
                     return .alreadyClaimed(correlationId: row["correlation_id"], state: Reservation.State(rawValue: row["state"]) ?? .reserved)
                 }
+                // The offer was claimed with another authorization: this one claimed nothing and leaves no row.
+                if proofKey.added { try db.runRaw(sql: "DELETE FROM proof_key WHERE id = ?", proofKey.id) }
                 let state = try String.fetchOne(cached: db, sql: "SELECT state FROM reservation WHERE correlation_id = ?",
                                                 arguments: [reservation.correlationId])
                 return .offerAlreadyUsed(state: state.flatMap(Reservation.State.init(rawValue:)) ?? .reserved)
@@ -93,9 +96,9 @@ public struct SQLiteStore: GatewayStore {
                     """, arguments: [reservation.clientId, identifier, reservation.fingerprint, reservation.correlationId, now])
             }
             try db.runRaw(sql: """
-                INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, reservation.correlationId, key.network, key.asset, key.payer, key.nonce, reservation.offerToken,
+                INSERT INTO proof_evidence (proof_key_id, correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, proofKey.id, reservation.correlationId, key.network, key.asset, key.payer, key.nonce, reservation.offerToken,
                           reservation.payload, now)
             try Self.append(events, db, keys: auditKeys,
                             indexedElsewhere: .init(correlationId: reservation.correlationId, payer: key.payer, nonce: key.nonce))
@@ -108,13 +111,13 @@ public struct SQLiteStore: GatewayStore {
             if let flow = try Self.reservationFlow(key, db) { try Self.endHolds(flow, as: SpendHolds.afterRelease, db) }
             // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
             try db.run(sql: """
-                DELETE FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND state IN \(Self.sqlList(StoreRetention.releasableStates))
+                DELETE FROM reservation WHERE \(Self.byProofKey) AND state IN \(Self.sqlList(StoreRetention.releasableStates))
                 """,
                            arguments: [key.network, key.asset, key.payer, key.nonce])
             if db.changesCount > 0 {
-                try db.run(sql: "DELETE FROM settlement_intent WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND outcome = 'open'",
+                try db.run(sql: "DELETE FROM settlement_intent WHERE \(Self.byProofKey) AND outcome = 'open'",
                                arguments: [key.network, key.asset, key.payer, key.nonce])
-                try db.run(sql: "DELETE FROM paid_response WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND ready = 0",
+                try db.run(sql: "DELETE FROM paid_response WHERE \(Self.byProofKey) AND ready = 0",
                                arguments: [key.network, key.asset, key.payer, key.nonce])
             }
             try Self.append(events, db, keys: auditKeys)
@@ -125,24 +128,25 @@ public struct SQLiteStore: GatewayStore {
                        metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
         try await write { db in
             let now = clock.nowMillis()
-            if let response { try Self.storeResponse(response, key: key, ready: true, db) }
+            if let response { try Self.storeResponse(response, key: key, proofKeyId: Self.proofKeyId(key, db).id, ready: true, db) }
             try Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now, db)
-            try db.runRaw(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+            try db.runRaw(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE \(Self.byProofKey)",
                           state.rawValue, now, key.network, key.asset, key.payer, key.nonce)
             // Money may still move while the outcome is open: then the hold is kept.
             if let flow = try Self.reservationFlow(key, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }
             // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
             var ledgerRow = IndexedElsewhere.nothing
             if let payment {
+                // The ledger row's own authorization, as the record spells it (the flow's key, unless a caller says otherwise).
+                let proofKey = try Self.proofKeyId(network: payment.network, asset: payment.asset, payer: payment.payer, nonce: payment.nonce, db)
                 try db.runRaw(sql: """
-                    INSERT INTO payment (correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
+                    INSERT INTO payment (proof_key_id, correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
                                          unit, quantity, settled_at, body_sha256)
-                    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-                    WHERE NOT EXISTS (SELECT 1 FROM payment WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?)
-                    """, payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee,
+                    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                    WHERE NOT EXISTS (SELECT 1 FROM payment WHERE proof_key_id = ?)
+                    """, proofKey.id, payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee,
                               payment.amount, payment.nonce, payment.transaction, payment.clientId, payment.resource,
-                              payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256,
-                              payment.network, payment.asset, payment.payer, payment.nonce)
+                              payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256, proofKey.id)
                 // Only a lowercase transaction: the ledger keeps the facilitator's spelling and a trace matches it as given or
                 // lowercased, while the event's column matches any spelling (`hits(_:)`).
                 if db.changesCount == 1, payment.transaction == payment.transaction.lowercased() {
@@ -157,17 +161,17 @@ public struct SQLiteStore: GatewayStore {
     /// `ready: false` keeps an answer prepared before settlement out of reach until the payment is known to have settled.
     /// The answer prepared with the settlement intent is then replaced where it is (an upsert keeps its row and its key's
     /// index entry; `INSERT OR REPLACE` deleted and inserted both, a few pages more in every settled payment's commit).
-    static func storeResponse(_ response: StoredResponse, key: ProofKey, ready: Bool, _ db: Database) throws {
+    static func storeResponse(_ response: StoredResponse, key: ProofKey, proofKeyId: Int64, ready: Bool, _ db: Database) throws {
         let headers = response.headersJSON
         try db.runRaw(sql: """
-            INSERT INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
+            INSERT INTO paid_response (proof_key_id, network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
                                        expires_at, ready, payment_identifier)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (proof_key_id) DO UPDATE SET
                 correlation_id = excluded.correlation_id, client_id = excluded.client_id, request = excluded.request,
                 status = excluded.status, headers = excluded.headers, body = excluded.body, expires_at = excluded.expires_at,
                 ready = excluded.ready, payment_identifier = excluded.payment_identifier
-            """, key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request,
+            """, proofKeyId, key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request,
                       response.status, headers, response.body, response.expiresAt, ready ? 1 : 0, response.paymentIdentifier)
     }
 
@@ -177,7 +181,7 @@ public struct SQLiteStore: GatewayStore {
 
     static func storedResponse(_ key: ProofKey, readyOnly: Bool, now unixSeconds: Int64?, _ db: Database) throws -> StoredResponse? {
         guard let row = try Row.fetchOne(cached: db, sql: """
-            SELECT * FROM paid_response WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND expires_at >= ? AND ready >= ?
+            SELECT * FROM paid_response WHERE \(Self.byProofKey) AND expires_at >= ? AND ready >= ?
             """, arguments: [key.network, key.asset, key.payer, key.nonce, unixSeconds ?? Int64.min, readyOnly ? 1 : 0]) else { return nil }
         let headers = (try? JSONDecoder().decode([[String]].self, from: Data((row["headers"] as String).utf8))) ?? []
         return StoredResponse(correlationId: row["correlation_id"], clientId: row["client_id"], request: row["request"],
@@ -246,7 +250,7 @@ public struct SQLiteStore: GatewayStore {
     }
 
     static func reservationFlow(_ key: ProofKey, _ db: Database) throws -> String? {
-        try db.firstRaw(sql: "SELECT correlation_id FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+        try db.firstRaw(sql: "SELECT correlation_id FROM reservation WHERE \(Self.byProofKey)",
                         key.network, key.asset, key.payer, key.nonce) { RawStatement.text($0, 0) } ?? nil
     }
 
@@ -301,15 +305,15 @@ public struct SQLiteStore: GatewayStore {
 
     public func reservationState(_ key: ProofKey) async throws -> Reservation.State? {
         try await writer.read { db in
-            try String.fetchOne(cached: db, sql: "SELECT state FROM reservation WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+            try String.fetchOne(cached: db, sql: "SELECT state FROM reservation WHERE \(Self.byProofKey)",
                                 arguments: [key.network, key.asset, key.payer, key.nonce]).flatMap(Reservation.State.init(rawValue:))
         }
     }
 
     // MARK: audit chain
 
-    /// Lookup keys a row written in the same transaction already indexes for ever (a claim's `proof_evidence` row: payer and
-    /// nonce; a settlement's `payment` row: its transaction). Events naming exactly these leave their lookup columns empty:
+    /// Lookup keys a row written in the same transaction already indexes for ever (a claim's `proof_evidence` row, through
+    /// its `proof_key`: payer and nonce; a settlement's `payment` row: its transaction). Events naming exactly these leave their lookup columns empty:
     /// each column entry was one more leaf under a random key in every paid request's commit, and `flows(matching:)`
     /// still finds those events through the row (`hits(_:)`), so a trace reports what it reported before.
     struct IndexedElsewhere {

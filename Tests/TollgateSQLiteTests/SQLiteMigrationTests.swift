@@ -21,8 +21,15 @@ import TollgateStoreConformance
         var intent = StoreConformance.intent(settling, "tg_settling")
         intent.response = nil
         try pool.write { db in
-            try SQLiteStore.storeResponse(Self.answer("tg_delivered"), key: delivered, ready: true, db)
-            try SQLiteStore.storeResponse(Self.answer("tg_settling"), key: settling, ready: false, db)
+            for (key, flow, ready) in [(delivered, "tg_delivered", 1), (settling, "tg_settling", 0)] {
+                let answer = Self.answer(flow)
+                try db.execute(sql: """
+                    INSERT INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
+                                               expires_at, ready)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [key.network, key.asset, key.payer, key.nonce, answer.correlationId, answer.clientId, answer.request,
+                                     answer.status, answer.headersJSON, Data(answer.body), answer.expiresAt, ready])
+            }
             try db.execute(sql: """
                 INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
                 VALUES (?, ?, ?, ?, 'tg_settling', 'alice', 'datasets', 2000000000, 'settling', 1)
@@ -66,7 +73,7 @@ import TollgateStoreConformance
              Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('paid_response', 'settlement_intent')")))
         }
         // The key indexes, and the indexes retention and the reconciler read by, are all there.
-        #expect(indexes.isSuperset(of: ["paid_response_key", "paid_response_expiry", "settlement_intent_key", "settlement_intent_outcome"]))
+        #expect(indexes.isSuperset(of: ["paid_response_proof_key", "paid_response_expiry", "settlement_intent_proof_key", "settlement_intent_outcome"]))
         #expect(answers == 2)
         #expect(intents == 1)
         #expect(layout?.contains("WITHOUT ROWID") == false)
@@ -75,17 +82,21 @@ import TollgateStoreConformance
         await #expect(throws: DatabaseError.self) {
             try await store.writer.write { db in
                 try db.execute(sql: """
-                    INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, 'tg_other', 2, 2)
-                    """, arguments: [settling.network, settling.asset, settling.payer, settling.nonce])
+                    INSERT INTO settlement_intent (proof_key_id, network, asset, payer, nonce, correlation_id, created_at, updated_at)
+                    VALUES ((SELECT id FROM proof_key WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?), ?, ?, ?, ?, 'tg_other', 2, 2)
+                    """, arguments: [settling.network, settling.asset, settling.payer, settling.nonce,
+                                     settling.network, settling.asset, settling.payer, settling.nonce])
             }
         }
         await #expect(throws: DatabaseError.self) {
             try await store.writer.write { db in
                 try db.execute(sql: """
-                    INSERT INTO paid_response (network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body, expires_at)
-                    VALUES (?, ?, ?, ?, 'tg_other', 'mallory', 'GET /datasets/a', 200, '[]', x'00', 2000000000)
-                    """, arguments: [delivered.network, delivered.asset, delivered.payer, delivered.nonce])
+                    INSERT INTO paid_response (proof_key_id, network, asset, payer, nonce, correlation_id, client_id, request, status, headers,
+                                               body, expires_at)
+                    VALUES ((SELECT id FROM proof_key WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?), ?, ?, ?, ?, 'tg_other',
+                            'mallory', 'GET /datasets/a', 200, '[]', x'00', 2000000000)
+                    """, arguments: [delivered.network, delivered.asset, delivered.payer, delivered.nonce,
+                                     delivered.network, delivered.asset, delivered.payer, delivered.nonce])
             }
         }
         #expect(try await store.storedResponse(delivered, now: 0)?.clientId == "alice")
@@ -186,14 +197,17 @@ import TollgateStoreConformance
              Set(try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'reservation' AND sql IS NOT NULL")))
         }
         #expect(layout?.contains("WITHOUT ROWID") == false)
-        #expect(indexes == ["reservation_key", "reservation_valid_before", "reservation_offer"])
+        #expect(indexes == ["reservation_proof_key", "reservation_valid_before", "reservation_offer"])
         let settled = keys["tg_settled"]!
         await #expect(throws: DatabaseError.self) {
             try await store.writer.write { db in
                 try db.execute(sql: """
-                    INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at)
-                    VALUES (?, ?, ?, ?, 'tg_other', 'mallory', 'datasets', 2000000000, 'reserved', 2)
-                    """, arguments: [settled.network, settled.asset, settled.payer, settled.nonce])
+                    INSERT INTO reservation (proof_key_id, network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state,
+                                             updated_at)
+                    VALUES ((SELECT id FROM proof_key WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?), ?, ?, ?, ?, 'tg_other',
+                            'mallory', 'datasets', 2000000000, 'reserved', 2)
+                    """, arguments: [settled.network, settled.asset, settled.payer, settled.nonce,
+                                     settled.network, settled.asset, settled.payer, settled.nonce])
             }
         }
     }
@@ -247,18 +261,22 @@ import TollgateStoreConformance
         #expect(!columns.contains("intent"))
     }
 
-    @Test("the payment table is indexed for its lookups only: payers by folded case, the ledger's single-row check by nonce")
+    @Test("the ledger indexes its authorization by id: the once-per-authorization check and payer lookups go through proof_key")
     func paymentsAreIndexedForTheirLookupsOnly() async throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try SQLiteStore(path: path)
-        let (indexes, plan) = try await store.writer.read { db in
-            (try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'payment' AND sql IS NOT NULL ORDER BY name"),
-             try Row.fetchAll(db, sql: """
-                EXPLAIN QUERY PLAN SELECT 1 FROM payment WHERE network = 'n' AND asset = 'a' AND payer = 'p' AND nonce = 'x'
-                """).map { $0["detail"] as String }.joined(separator: "; "))
+        let plan = { (sql: String) in
+            try await store.writer.read { db in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(sql)").map { $0["detail"] as String }.joined(separator: "; ")
+            }
         }
-        #expect(!indexes.contains("payment_payer"))
-        #expect(indexes.contains("payment_payer_lower") && indexes.contains("payment_nonce"))
-        #expect(plan.contains("payment_nonce"), "\(plan)")
+        let indexes = try await store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'payment' AND sql IS NOT NULL ORDER BY name")
+        }
+        #expect(indexes == ["payment_client", "payment_correlation", "payment_proof_key", "payment_tx"])
+        let once = try await plan("SELECT 1 FROM payment WHERE \(SQLiteStore.byProofKey.replacingOccurrences(of: "?", with: "'x'"))")
+        #expect(once.contains("payment_proof_key") && once.contains("proof_key_value"), "\(once)")
+        let byPayer = try await plan("SELECT 1 FROM payment WHERE proof_key_id IN (SELECT id FROM proof_key WHERE lower(payer) = 'p')")
+        #expect(byPayer.contains("proof_key_payer") && !byPayer.contains("SCAN payment"), "\(byPayer)")
     }
 }
