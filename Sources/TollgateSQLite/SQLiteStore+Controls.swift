@@ -70,20 +70,7 @@ extension SQLiteStore {
     }
 
     public func spend(client: String?, payer: String?) async throws -> SpendSummary {
-        var conditions: [String] = []
-        var values: [String] = []
-        if let client {
-            conditions.append("client_id = ?")
-            values.append(client)
-        }
-        if let payer {
-            // Payer addresses arrive in whatever case the proof used; compare them case-insensitively.
-            conditions.append("proof_key_id IN (SELECT id FROM proof_key WHERE lower(payer) = ?)")
-            values.append(payer.lowercased())
-        }
-        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT network, lower(asset) AS asset, amount FROM payment \(filter)"
-        let arguments = StatementArguments(values)
+        let (sql, arguments) = Self.spendQuery(client: client, payer: payer)
         return try await writer.read { db in
             var count = 0
             var totals: [SpendKey: String] = [:]
@@ -98,6 +85,24 @@ extension SQLiteStore {
             let ordered = totals.sorted { ($0.key.network, $0.key.asset) < ($1.key.network, $1.key.asset) }
             return SpendSummary(count: count, totals: ordered.map { .init(network: $0.key.network, asset: $0.key.asset, amount: $0.value) })
         }
+    }
+
+    /// The ledger rows of a client, a payer (any case), both or neither.
+    static func spendQuery(client: String?, payer: String?) -> (sql: String, arguments: StatementArguments) {
+        var conditions: [String] = []
+        var values: [String] = []
+        if let client {
+            // With a payer too, `+` keeps SQLite from choosing the client's index (every row of the client) over the payer's.
+            conditions.append(payer == nil ? "client_id = ?" : "+client_id = ?")
+            values.append(client)
+        }
+        if let payer {
+            // Payer addresses arrive in whatever case the proof used; compare them case-insensitively.
+            conditions.append("proof_key_id IN (SELECT id FROM proof_key WHERE lower(payer) = ?)")
+            values.append(payer.lowercased())
+        }
+        let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return ("SELECT network, lower(asset) AS asset, amount FROM payment \(filter)", StatementArguments(values))
     }
 
     public func auditEvents(stage: AuditEvent.Stage, limit: Int) async throws -> [RecordedAuditEvent] {

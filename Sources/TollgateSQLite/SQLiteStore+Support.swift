@@ -76,14 +76,16 @@ extension SQLiteStore {
         case .correlationId(let id):
             return ("SELECT correlation_id, 'correlation id', 'audit_event' FROM audit_event WHERE correlation_id = :k LIMIT 1", ["k": id])
         case .payer(let payer):
+            // The ledger folds the payer's case, the evidence matches it as written (`k.payer = lower(k.payer)`, which
+            // keeps the search on `proof_key_payer`; `k.payer = :k` would not).
             return ("""
                 SELECT p.correlation_id, 'payer', 'payment' FROM proof_key k JOIN payment p ON p.proof_key_id = k.id WHERE lower(k.payer) = :k
                 UNION ALL SELECT e.correlation_id, 'payer', 'proof_evidence' FROM proof_key k JOIN proof_evidence e ON e.proof_key_id = k.id
-                    WHERE lower(k.payer) = :k
+                    WHERE lower(k.payer) = :k AND k.payer = lower(k.payer)
                 UNION ALL SELECT correlation_id, 'payer', 'audit_event' FROM audit_event WHERE payer = :k
                 UNION ALL SELECT a.correlation_id, 'payer', 'audit_event' FROM proof_key k JOIN proof_evidence e ON e.proof_key_id = k.id
                     JOIN audit_event a ON a.correlation_id = e.correlation_id
-                    WHERE lower(k.payer) = :k AND a.payer IS NULL AND lower(json_extract(a.details, '$.payer')) = :k
+                    WHERE lower(k.payer) = :k AND k.payer = lower(k.payer) AND a.payer IS NULL AND lower(json_extract(a.details, '$.payer')) = :k
                 """, ["k": payer])
         case .hash(let value, let original):
             return ("""

@@ -59,6 +59,15 @@ public struct SQLiteStore: GatewayStore {
         // connection after GRDB's own WAL set-up, which chooses NORMAL.)
         try writer.writeWithoutTransaction { db in try db.execute(sql: durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") }
         committer = GroupCommitter(writer: writer, durable: durable)
+        // A database a newer version migrated has tables this one would write wrongly (a row without a column the
+        // newer version's lookups need): refused, never half-used.
+        let unknown = try writer.read { db in try Self.migrator.appliedIdentifiers(db).subtracting(Self.migrator.migrations) }
+        guard unknown.isEmpty else {
+            throw TollgateError(.storeUnavailable, """
+                \(path) was migrated by a newer version of Tollgate (migrations \(unknown.sorted().joined(separator: ", "))): run that \
+                version or a later one
+                """)
+        }
         try Self.migrator.migrate(writer)
     }
 

@@ -30,6 +30,12 @@ import TollgateStoreConformance
                 VALUES ('tg_settled', ?, ?, ?, ?, ?, ?, ?, ?, 'alice', 'datasets', 'request', 1, 1)
                 """, arguments: [payment.rail, payment.network, payment.asset, Self.mixedPayer, payment.payee, payment.amount,
                                  payment.nonce, payment.transaction])
+            // Evidence of a third flow in a mixed-case spelling no version writes: a trace by payer matches evidence as written.
+            let mixed = ProofKey(network: settled.network, asset: settled.asset, payer: settled.payer, nonce: "0x99")
+            try db.execute(sql: """
+                INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
+                VALUES ('tg_mixed', ?, ?, ?, ?, 'offer', '{}', 1)
+                """, arguments: [mixed.network, mixed.asset, Self.mixedPayer, mixed.nonce])
             for (key, flow) in [(settled, "tg_settled"), (inFlight, "tg_flight")] {
                 try db.execute(sql: """
                     INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
@@ -71,7 +77,7 @@ import TollgateStoreConformance
              try String.fetchAll(db, sql: "SELECT payer FROM proof_key ORDER BY id"))
         }
         #expect(unkeyed == 0)
-        #expect(keys == [Self.mixedPayer, settled.payer, inFlight.payer])
+        #expect(keys == [Self.mixedPayer, Self.mixedPayer, settled.payer, inFlight.payer])
 
         // The claim in flight is still the one claim of its authorization, its intent and withheld answer still its own.
         let again = try await store.reserve(StoreConformance.reservation(inFlight, "tg_again"), events: [])
@@ -100,6 +106,32 @@ import TollgateStoreConformance
         // Spend by payer folds case as before: the mixed-case ledger row counts.
         #expect(try await store.spend(client: nil, payer: settled.payer).count == 1)
         #expect(try await store.spend(client: nil, payer: Self.mixedPayer).count == 1)
+    }
+
+    @Test func spendByClientAndPayerSearchesByPayer() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: path)
+        let (sql, arguments) = SQLiteStore.spendQuery(client: "alice", payer: Self.mixedPayer)
+        let plan = try await store.writer.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(sql)", arguments: arguments).map { $0["detail"] as String }.joined(separator: "; ")
+        }
+        #expect(plan.contains("proof_key_payer") && plan.contains("payment_proof_key") && !plan.contains("payment_client"), "\(plan)")
+    }
+
+    /// A database a later version migrated is refused by name, never written with this version's idea of its tables.
+    @Test func aDatabaseOfALaterVersionIsRefused() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: path)
+        try await store.writer.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-later')") }
+        try store.writer.close()
+        do {
+            _ = try SQLiteStore(path: path)
+            Issue.record("a database with an unknown migration opened")
+        } catch let error as TollgateError {
+            #expect(error.code == .storeUnavailable && error.message.contains("v99-later"), "\(error)")
+        }
     }
 
     /// An authorization that claims nothing (its offer was claimed with another one) leaves no row behind: a client

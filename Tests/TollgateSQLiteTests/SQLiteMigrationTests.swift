@@ -79,7 +79,7 @@ import TollgateStoreConformance
         #expect(layout?.contains("WITHOUT ROWID") == false)
         // The key is still unique in the new layout: a second row for the same authorization is refused by the database
         // itself, whatever code writes it.
-        await #expect(throws: DatabaseError.self) {
+        let refused1 = await #expect(throws: DatabaseError.self) {
             try await store.writer.write { db in
                 try db.execute(sql: """
                     INSERT INTO settlement_intent (proof_key_id, network, asset, payer, nonce, correlation_id, created_at, updated_at)
@@ -88,7 +88,9 @@ import TollgateStoreConformance
                                      settling.network, settling.asset, settling.payer, settling.nonce])
             }
         }
-        await #expect(throws: DatabaseError.self) {
+        // Refused by the unique index on the authorization's id (not by a NULL id, which would pass for the wrong reason).
+        #expect(refused1?.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE)
+        let refused2 = await #expect(throws: DatabaseError.self) {
             try await store.writer.write { db in
                 try db.execute(sql: """
                     INSERT INTO paid_response (proof_key_id, network, asset, payer, nonce, correlation_id, client_id, request, status, headers,
@@ -99,6 +101,8 @@ import TollgateStoreConformance
                                      delivered.network, delivered.asset, delivered.payer, delivered.nonce])
             }
         }
+        // Refused by the unique index on the authorization's id (not by a NULL id, which would pass for the wrong reason).
+        #expect(refused2?.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE)
         #expect(try await store.storedResponse(delivered, now: 0)?.clientId == "alice")
     }
 
@@ -199,7 +203,7 @@ import TollgateStoreConformance
         #expect(layout?.contains("WITHOUT ROWID") == false)
         #expect(indexes == ["reservation_proof_key", "reservation_valid_before", "reservation_offer"])
         let settled = keys["tg_settled"]!
-        await #expect(throws: DatabaseError.self) {
+        let refused3 = await #expect(throws: DatabaseError.self) {
             try await store.writer.write { db in
                 try db.execute(sql: """
                     INSERT INTO reservation (proof_key_id, network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state,
@@ -210,6 +214,8 @@ import TollgateStoreConformance
                                      settled.network, settled.asset, settled.payer, settled.nonce])
             }
         }
+        // Refused by the unique index on the authorization's id (not by a NULL id, which would pass for the wrong reason).
+        #expect(refused3?.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE)
     }
 
     /// Intents of a version that kept the document in the intent's row (`v14-settlement-intent-body` moves it to a table
