@@ -15,7 +15,10 @@ struct Reconcile: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The gateway's configuration file.")
     var config: String
 
-    @Flag(help: "The gateway is stopped: treat every `settling` claim as left by it (otherwise only those older than 5 minutes).")
+    @Flag(help: """
+        The gateway is stopped: treat every `settling` claim as left by it (otherwise only those older than 5 minutes). \
+        On PostgreSQL only claims older than `settling_grace_seconds` are: another instance may be settling the others.
+        """)
     var gatewayStopped = false
 
     @Flag(help: "Print JSON instead of text.")
