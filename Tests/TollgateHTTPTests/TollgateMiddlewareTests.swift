@@ -225,6 +225,24 @@ import TollgateX402
         }
     }
 
+    /// The discovery manifest comes through the middleware as through `tollgate serve`: the application has no route
+    /// for it, the gateway answers it (with `unmatched` pass or deny alike), and it lists what an anonymous caller may buy.
+    @Test(arguments: ["pass", "deny"]) func theDiscoveryManifestIsServedByTheMiddleware(unmatched: String) async throws {
+        try await MiddlewareStack.with(unmatched: unmatched) { stack, client in
+            let manifest = try await client.execute(uri: "/.well-known/x402", method: .get)
+            #expect(manifest.status.code == 200)
+            #expect(manifest.headers[.contentType] == "application/json")
+            let listed = try #require(JSONValue.parse(Array(manifest.text.utf8)))
+            let ids = Set(listed["items"]?.array?.compactMap { $0["id"]?.string } ?? [])
+            #expect(ids == ["quotes", "broken", "uploads"])
+            // With the analyst's key, its scoped route too; never the free one.
+            let scoped = try await client.execute(uri: "/.well-known/x402", method: .get, headers: [.init("X-Api-Key")!: "tg_demo_reports_key"])
+            let scopedIds = Set(JSONValue.parse(Array(scoped.text.utf8))?["items"]?.array?.compactMap { $0["id"]?.string } ?? [])
+            #expect(scopedIds.contains("reports") && !scopedIds.contains("health"))
+            #expect(await stack.handlers.seen.isEmpty)
+        }
+    }
+
     @Test func unmatchedDenyKeepsUnknownRoutesClosed() async throws {
         try await MiddlewareStack.with(unmatched: "deny") { stack, client in
             let about = try await client.execute(uri: "/about", method: .get)
