@@ -77,6 +77,23 @@ import Testing
         #expect(throws: OfferSigner.Failure.self) { try signer.verify("").get() }
     }
 
+    /// A token is ASCII: a non-ASCII byte anywhere (a combining mark after a separator, which a split on characters
+    /// would not have seen as one) is malformed, and so is a token with more or fewer than three parts.
+    @Test func aTokenIsThreeASCIIParts() throws {
+        let signer = Self.signer(Self.new)
+        let token = signer.sign(Self.offer).token
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        #expect(parts.count == 3)
+        for bad in [parts[0] + ".\u{301}" + parts[1] + "." + parts[2], token + "\u{301}", "é" + token, parts[0] + "." + parts[1],
+                    token + ".", "." + token, parts[0] + "." + parts[1] + ".." + parts[2], ""] {
+            #expect(signer.verify(bad) == .failure(.malformed), "\(bad.prefix(40))")
+        }
+        #expect(signer.verify("nokey." + parts[1] + "." + parts[2]) == .failure(.unknownKey))
+        let otherLast = parts[2].hasSuffix("A") ? "B" : "A"
+        #expect(signer.verify(parts[0] + "." + parts[1] + "." + String(parts[2].dropLast()) + otherLast) == .failure(.badSignature))
+        #expect(try signer.verify(token).get() == Self.offer)
+    }
+
     @Test func tokenOfAnotherSecretWithTheSameKeyIdFails() {
         let forger = Self.signer(SecretKey(id: "new", secret: Array(repeating: 3, count: 32))!)
         let token = forger.sign(Self.offer).token

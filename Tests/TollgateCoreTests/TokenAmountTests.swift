@@ -21,7 +21,12 @@ import TollgateCore
         #expect(TokenAmount(decimal: text, decimals: 6) == nil)
     }
 
-    @Test(arguments: ["", "-1", "1.0", "1e3", " 1", "0x1", String(repeating: "9", count: 79)])
+    static let uint256Max = "115792089237316195423570985008687907853269984665640564039457584007913129639935"
+
+    /// ASCII digits only (other scripts' digits, a combining mark, a NUL are not digits), at most 2^256 - 1.
+    @Test(arguments: ["", "-1", "+1", "1.0", "1e3", " 1", "1 ", "0x1", String(repeating: "9", count: 79),
+                      "115792089237316195423570985008687907853269984665640564039457584007913129639936", "1" + uint256Max,
+                      "١٢", "１２", "1\u{301}", "\u{301}1", "12\u{0}"])
     func rejectsMalformedAtomicAmounts(text: String) {
         #expect(TokenAmount(atomic: text) == nil)
     }
@@ -30,6 +35,12 @@ import TollgateCore
         #expect(TokenAmount(atomic: "00010000") == TokenAmount(atomic: "10000"))
         #expect(TokenAmount(atomic: "000")?.atomic == "0")
         #expect(TokenAmount(atomic: "000")?.isZero == true)
+        #expect(TokenAmount(atomic: Self.uint256Max)?.atomic == Self.uint256Max)
+        // 78 digits with leading zeros are a shorter amount, not an overflow.
+        #expect(TokenAmount(atomic: "000" + String(Self.uint256Max.dropFirst(3)))?.atomic == String(Self.uint256Max.dropFirst(3)))
+        // A Substring reads like the String it is part of.
+        let text = "amount=00042;"
+        #expect(TokenAmount(atomic: text.dropFirst(7).dropLast())?.atomic == "42")
     }
 
     @Test func comparesByMagnitudeNotByText() throws {

@@ -6,10 +6,21 @@ public struct TokenAmount: Sendable, Hashable, Comparable, CustomStringConvertib
 
     /// Parses atomic units ("10000"). Returns nil for anything but up to 78 decimal digits.
     public init?(atomic: some StringProtocol) {
-        guard !atomic.isEmpty, atomic.count <= 78, atomic.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-        let trimmed = atomic.drop(while: { $0 == "0" })
-        guard trimmed.count < 78 || (trimmed.count == 78 && String(trimmed) <= Self.uint256Max) else { return nil }
-        self.atomic = trimmed.isEmpty ? "0" : String(trimmed)
+        var text = String(atomic)
+        guard let canonical = text.withUTF8(Self.canonical) else { return nil }
+        self.atomic = canonical
+    }
+
+    /// The canonical digits of `utf8`, nil unless it is 1 to 78 ASCII digits at most 2^256 - 1. Digits only, so bytes are
+    /// characters: counted and trimmed as bytes (`count` and `drop(while:)` on a `String` walk grapheme clusters, and
+    /// this runs several times per paid request).
+    private static func canonical(_ utf8: UnsafeBufferPointer<UInt8>) -> String? {
+        guard !utf8.isEmpty, utf8.count <= 78, utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        let digits = UnsafeBufferPointer(rebasing: utf8[(utf8.firstIndex { $0 != 48 } ?? utf8.count)...])
+        if digits.isEmpty { return "0" }
+        let text = String(decoding: digits, as: UTF8.self)
+        guard digits.count < 78 || text <= uint256Max else { return nil }
+        return text
     }
 
     /// 2^256 - 1, the largest amount an EVM token can express.
@@ -31,7 +42,7 @@ public struct TokenAmount: Sendable, Hashable, Comparable, CustomStringConvertib
     /// The amount as a human decimal for a token with `decimals` decimals ("10000", 6 → "0.01").
     public func decimalString(decimals: Int) -> String {
         guard decimals > 0 else { return atomic }
-        let padded = String(repeating: "0", count: max(0, decimals + 1 - atomic.count)) + atomic
+        let padded = String(repeating: "0", count: max(0, decimals + 1 - atomic.utf8.count)) + atomic
         let split = padded.index(padded.endIndex, offsetBy: -decimals)
         var fraction = padded[split...]
         while fraction.last == "0" { fraction = fraction.dropLast() }
@@ -42,7 +53,7 @@ public struct TokenAmount: Sendable, Hashable, Comparable, CustomStringConvertib
     public var description: String { atomic }
 
     public static func < (lhs: TokenAmount, rhs: TokenAmount) -> Bool {
-        lhs.atomic.count != rhs.atomic.count ? lhs.atomic.count < rhs.atomic.count : lhs.atomic < rhs.atomic
+        lhs.atomic.utf8.count != rhs.atomic.utf8.count ? lhs.atomic.utf8.count < rhs.atomic.utf8.count : lhs.atomic < rhs.atomic
     }
 
     public init(from decoder: any Decoder) throws {

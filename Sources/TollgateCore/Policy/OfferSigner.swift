@@ -53,14 +53,21 @@ public struct OfferSigner: Sendable {
     }
 
     public func verify(_ token: String) -> Result<Offer, Failure> {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard token.utf8.count <= 4096, parts.count == 3 else { return .failure(.malformed) }
-        guard let key = keys.key(id: parts[0]) else { return .failure(.unknownKey) }
-        let signed = token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)
+        // Split on the bytes of an ASCII token: `split` on `Character`s walked grapheme clusters, about 2 % of a paid
+        // request for a token of a few hundred bytes. A token is ASCII (key id, base64url, base64url); anything else
+        // is malformed.
+        let utf8 = token.utf8
+        let dot = UInt8(ascii: ".")
+        guard utf8.count <= 4096, utf8.allSatisfy({ $0 < 0x80 }), let first = utf8.firstIndex(of: dot) else { return .failure(.malformed) }
+        let claimsStart = utf8.index(after: first)
+        guard let second = utf8[claimsStart...].firstIndex(of: dot) else { return .failure(.malformed) }
+        let macStart = utf8.index(after: second)
+        guard !utf8[macStart...].contains(dot) else { return .failure(.malformed) }
+        guard let key = keys.key(id: token[..<first]) else { return .failure(.unknownKey) }
         // Compared as text: base64 has spare bits, so two encodings can decode to the same MAC.
-        let expected = Base64URL.encode(key.mac(Self.domain + Array(signed)))
-        guard ConstantTime.equal(Array(expected.utf8), Array(parts[2].utf8)) else { return .failure(.badSignature) }
-        guard let claims = Base64URL.decode(parts[1]), let tree = StrictJSON.tree(claims), let offer = Offer(claims: tree) else {
+        let expected = Base64URL.encode(key.mac(Self.domain + Array(utf8[..<second])))
+        guard ConstantTime.equal(Array(expected.utf8), Array(utf8[macStart...])) else { return .failure(.badSignature) }
+        guard let claims = Base64URL.decode(token[claimsStart..<second]), let tree = StrictJSON.tree(claims), let offer = Offer(claims: tree) else {
             return .failure(.malformed)
         }
         return .success(offer)
