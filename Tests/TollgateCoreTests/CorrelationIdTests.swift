@@ -1,3 +1,4 @@
+import HTTPTypes
 import Testing
 @testable import TollgateCore
 
@@ -26,6 +27,20 @@ import Testing
         #expect(Self.isWellFormed(id))
         let millis = try #require(Int64(id.dropFirst(3).prefix(12), radix: 16))
         #expect(millis >= before && millis <= after)
+    }
+
+    /// The gateway stamps its flows with its own clock (`GatewayClock`), so a test's clock orders them, the 402's terms
+    /// and a refused proof's fresh terms alike.
+    @Test func theGatewayStampsIdsWithItsOwnClock() async throws {
+        let harness = GatewayHarness()
+        let offer = await harness.send("/datasets/prices")
+        let id = try #require(offer.headerFields[.tollgateCorrelationId])
+        #expect(Self.isWellFormed(id))
+        #expect(Int64(id.dropFirst(3).prefix(12), radix: 16) == harness.clock.nowMillis())
+        harness.clock.advance(seconds: 10)
+        let later = try #require(await harness.send("/datasets/prices").headerFields[.tollgateCorrelationId])
+        #expect(Int64(later.dropFirst(3).prefix(12), radix: 16) == harness.clock.nowMillis())
+        #expect(id < later)
     }
 
     @Test func carriesEightyRandomBits() {

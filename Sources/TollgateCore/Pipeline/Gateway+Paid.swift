@@ -61,7 +61,7 @@ extension Gateway {
                                                echoesOffers: rail.wire.echoesOffers)
         }
         var next = flow
-        next.correlationId = CorrelationId.make()
+        next.correlationId = CorrelationId.make(nowMillis: clock.nowMillis())
         var all = events
         if events.isEmpty && !alreadyAudited {
             if let received { all.append(flow.event(.proof, .received, clock: clock, received)) }

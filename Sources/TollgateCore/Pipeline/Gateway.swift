@@ -200,11 +200,11 @@ public struct Gateway: Sendable {
         var response: GatewayResponse
         let correlationId: String
         if asksForManifest(request) {
-            correlationId = CorrelationId.make()
+            correlationId = CorrelationId.make(nowMillis: clock.nowMillis())
             response = await manifest(request, correlationId: correlationId)
         } else {
             let (gateway, proofDigest) = forRequest(request.headerFields)
-            let (answer, flow) = await gateway.drive(request, correlationId: CorrelationId.make(), proofDigest: proofDigest)
+            let (answer, flow) = await gateway.drive(request, correlationId: CorrelationId.make(nowMillis: clock.nowMillis()), proofDigest: proofDigest)
             (response, correlationId) = (answer, flow.correlationId)
         }
         if !response.headerFields.contains(.tollgateCorrelationId) {
@@ -301,6 +301,7 @@ struct Flow: Sendable {
 /// indexes flows by correlation id (audit events, reservations, payments, evidence) then inserts at the end of its index
 /// instead of at a random page, so a commit writes a few pages rather than one per flow.
 public enum CorrelationId {
+    /// - Parameter nowMillis: the gateway's clock (`GatewayClock`), so ids sort with the times a test's clock gives.
     public static func make(nowMillis: Int64 = SystemClock().nowMillis()) -> String {
         let (first, low) = RandomPool.shared.words()
         let high = UInt64(truncatingIfNeeded: nowMillis) << 16 | first & 0xFFFF
