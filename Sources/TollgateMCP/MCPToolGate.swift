@@ -35,7 +35,7 @@ public struct MCPToolGate: Sendable {
         var fields = headerFields
         for name in Self.proofFields { fields[name] = nil }
         if let payment = call.payment {
-            fields[HTTPField.Name(X402.paymentSignatureHeader)!] = Data(payment.canonicalBytes).base64EncodedString()
+            fields[.x402PaymentSignature] = Base64URL.encodeStandard(payment.canonicalBytes)
         }
         let request = GatewayRequest(method: .post, target: "/" + call.name, headerFields: fields, body: call.argumentBytes,
                                      remoteAddress: remoteAddress)
@@ -47,7 +47,7 @@ public struct MCPToolGate: Sendable {
         return ToolAnswer(message: message, settledFlow: response.settledFlow, correlationId: response.headerFields[.tollgateCorrelationId])
     }
 
-    static let proofFields = [X402.paymentSignatureHeader, X402.legacyPaymentHeader].compactMap { HTTPField.Name($0) }
+    static let proofFields: [HTTPField.Name] = [.x402PaymentSignature, .x402LegacyPayment]
 
     /// The journey's answer in the x402 MCP transport's terms.
     static func answer(_ response: GatewayResponse, to call: ToolCall) -> JSONRPCMessage {

@@ -4,9 +4,9 @@ import HTTPTypes
 /// every paid request.
 extension HTTPField.Name {
     static let x402PaymentRequired = HTTPField.Name(X402.paymentRequiredHeader)!
-    static let x402PaymentSignature = HTTPField.Name(X402.paymentSignatureHeader)!
+    public static let x402PaymentSignature = HTTPField.Name(X402.paymentSignatureHeader)!
     static let x402PaymentResponse = HTTPField.Name(X402.paymentResponseHeader)!
-    static let x402LegacyPayment = HTTPField.Name(X402.legacyPaymentHeader)!
+    public static let x402LegacyPayment = HTTPField.Name(X402.legacyPaymentHeader)!
     static let x402V1Payment = HTTPField.Name(X402V1.paymentHeader)!
     static let x402V1PaymentResponse = HTTPField.Name(X402V1.paymentResponseHeader)!
 }
