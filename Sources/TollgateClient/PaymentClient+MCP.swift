@@ -91,18 +91,8 @@ extension PaymentClient {
         guard let payment = JSONValue.parse(Array(purchase.proof.utf8)) else {
             throw ClientError(.ledger, "purchase \(purchase.id) holds no readable proof")
         }
-        var lastProblem = "no answer"
-        for attempt in 0..<max(1, attempts) {
-            if attempt > 0 { guard purchase.validBefore > Self.nowMillis() / 1000 + Purchase.resendMarginSeconds else { break } }
-            try ledger.sending(purchase.id, nowMillis: Self.nowMillis())
-            let answer: JSONRPCMessage
-            do {
-                answer = try await send(payment)
-            } catch {
-                lastProblem = "\(error)"
-                if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil)) }
-                continue
-            }
+        return try await resend(purchase, exchange: "the paid tool call", rerun: "the next run", send: { try await send(payment) },
+                                retry: { _ in nil }, record: { answer in
             let receiptValue = answer.result?["_meta"]?[ToolCall.paymentResponseKey]
             let receipt = receiptValue.flatMap { try? JSONDecoder().decode(X402.SettleResponse.self, from: Data($0.canonicalBytes)) }
             // Delivered: a result that is not an error. A successful receipt without one: settled, not delivered.
@@ -127,11 +117,7 @@ extension PaymentClient {
                               receipt: receiptValue.map { String(decoding: $0.canonicalBytes, as: UTF8.self) }, reason: reason,
                               nowMillis: Self.nowMillis())
             return ToolOutcome(answer: answer, terms: terms, purchase: try ledger.purchase(purchase.id), receipt: receipt, resumed: resumed)
-        }
-        try ledger.finish(purchase.id, .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil, reason: lastProblem,
-                          nowMillis: Self.nowMillis())
-        throw ClientError(.unreachable, "no answer to the paid tool call after \(try ledger.purchase(purchase.id)?.attempts ?? attempts) sends of the same authorization (\(lastProblem)); "
-                                        + "purchase \(purchase.id) is pending: the next run re-sends it (tollgate wallet pending)")
+        })
     }
 
     /// The PaymentRequired of an answer: a tool result with `isError` and the terms as `structuredContent` (the x402
@@ -150,16 +136,12 @@ extension PaymentClient {
 
     /// A tool call's identity: the server, the tool and its arguments (canonical JSON), hashed.
     static func identity(url: String, tool: String, arguments: JSONValue, headers: [(String, String)] = []) throws(ClientError) -> PaymentLedger.Request {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
-              let host = parsed.host, !host.isEmpty
-        else {
-            throw ClientError(.invalidRequest, "not an http(s) MCP URL: \(url)")
-        }
+        let host = try httpHost(url, what: "MCP URL")
         var hash = SHA256()
         hash.update(data: Array("tools/call".utf8) + [0] + Array(url.utf8) + [0] + Array(tool.utf8) + [0])
         hash.update(data: arguments.canonicalBytes)
         hash.update(data: headerBytes(headers))
-        return PaymentLedger.Request(method: "tools/call", url: url, host: Budget.normalized(host), tool: tool, key: HexString.encode(hash.finalize()))
+        return PaymentLedger.Request(method: "tools/call", url: url, host: host, tool: tool, key: HexString.encode(hash.finalize()))
     }
 }
 

@@ -135,33 +135,45 @@ public struct PaymentClient: Sendable {
     func deliver(_ purchase: Purchase, request: Request, terms: PaymentTerms?, resumed: Bool) async throws -> Outcome {
         var paid = request
         paid.headers.append((purchase.proofName, purchase.proof))
+        return try await resend(purchase, exchange: "the paid request", rerun: "the next run of this request", send: { try await send(paid) },
+                                retry: { [429, 502, 503, 504].contains($0.status) ? ("HTTP \($0.status)", $0.headers.first(name: "Retry-After")) : nil },
+                                record: { try record(purchase, response: $0, terms: terms, resumed: resumed) })
+    }
+
+    /// The re-send loop of every door (HTTP, MCP): sends the purchase's one authorization until an answer that `retry`
+    /// does not turn away (it names the problem and the answer's `Retry-After`), at most `attempts` times and only while
+    /// the authorization stays valid long enough to settle, backing off between sends; `record` keeps the answer. With no
+    /// answer at all the purchase ends `unknown` (pending: `rerun` sends it again) and the error is `unreachable`.
+    func resend<Answer, Kept>(_ purchase: Purchase, exchange: String, rerun: String, send: () async throws -> Answer,
+                              retry: (Answer) -> (problem: String, retryAfter: String?)?,
+                              record: (Answer) throws -> Kept) async throws -> Kept {
         var lastProblem = "no answer"
         for attempt in 0..<max(1, attempts) {
             if attempt > 0 {
                 guard purchase.validBefore > Self.nowMillis() / 1000 + Purchase.resendMarginSeconds else { break }
             }
             try ledger.sending(purchase.id, nowMillis: Self.nowMillis())
-            let response: Response
+            let answer: Answer
             do {
-                response = try await send(paid)
+                answer = try await send()
             } catch {
                 lastProblem = "\(error)"
-                logger.warning("paid request got no answer; re-sending the same authorization",
+                logger.warning("\(exchange) got no answer; re-sending the same authorization",
                                metadata: ["tollgate.purchase": "\(purchase.id)", "tollgate.error": "\(lastProblem)"])
                 if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil)) }
                 continue
             }
-            if [429, 502, 503, 504].contains(response.status) {
-                lastProblem = "HTTP \(response.status)"
-                if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: response.headers.first(name: "Retry-After"))) }
+            if let turnedAway = retry(answer) {
+                lastProblem = turnedAway.problem
+                if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: turnedAway.retryAfter)) }
                 continue
             }
-            return try record(purchase, response: response, terms: terms, resumed: resumed)
+            return try record(answer)
         }
         try ledger.finish(purchase.id, .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil,
                           reason: lastProblem, nowMillis: Self.nowMillis())
-        throw ClientError(.unreachable, "no answer to the paid request after \(try ledger.purchase(purchase.id)?.attempts ?? attempts) sends of the same authorization (\(lastProblem)); "
-                                        + "purchase \(purchase.id) is pending: the next run of this request re-sends it (tollgate wallet pending)")
+        throw ClientError(.unreachable, "no answer to \(exchange) after \(try ledger.purchase(purchase.id)?.attempts ?? attempts) sends of the same authorization (\(lastProblem)); "
+                                        + "purchase \(purchase.id) is pending: \(rerun) re-sends it (tollgate wallet pending)")
     }
 
     /// Records the answer: 2xx delivered; a successful receipt without delivery settled (a refund may follow); a 402
@@ -215,18 +227,24 @@ public struct PaymentClient: Sendable {
 
     /// What identifies the purchase of `request`: method, URL and body, hashed.
     static func identity(_ request: Request) throws(ClientError) -> PaymentLedger.Request {
-        guard let url = URL(string: request.url), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
-              let host = url.host, !host.isEmpty
-        else {
-            throw ClientError(.invalidRequest, "not an http(s) URL: \(request.url)")
-        }
+        let host = try httpHost(request.url, what: "URL")
         var hash = SHA256()
         hash.update(data: Array(request.method.uppercased().utf8) + [0] + Array(request.url.utf8) + [0])
         hash.update(data: request.body ?? [])
         // The caller's headers too (an API key, a customer id): a request made for someone else is another purchase.
         hash.update(data: Self.headerBytes(request.headers))
-        return PaymentLedger.Request(method: request.method.uppercased(), url: request.url, host: Budget.normalized(host), tool: nil,
+        return PaymentLedger.Request(method: request.method.uppercased(), url: request.url, host: host, tool: nil,
                                      key: HexString.encode(hash.finalize()))
+    }
+
+    /// The normalised host of an http(s) URL, the key budgets are kept under; anything else is `invalidRequest`.
+    static func httpHost(_ url: String, what: String) throws(ClientError) -> String {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), ["http", "https"].contains(scheme),
+              let host = parsed.host, !host.isEmpty
+        else {
+            throw ClientError(.invalidRequest, "not an http(s) \(what): \(url)")
+        }
+        return Budget.normalized(host)
     }
 
     /// What AsyncHTTPClient refuses before sending anything: the request, not the server, is at fault.
