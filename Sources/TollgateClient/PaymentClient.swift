@@ -158,9 +158,11 @@ public struct PaymentClient: Sendable {
                 answer = try await send()
             } catch {
                 lastProblem = "\(error)"
-                logger.warning("\(exchange) got no answer; re-sending the same authorization",
-                               metadata: ["tollgate.purchase": "\(purchase.id)", "tollgate.error": "\(lastProblem)"])
-                if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil)) }
+                if attempt + 1 < attempts {
+                    logger.warning("\(exchange) got no answer; re-sending the same authorization",
+                                   metadata: ["tollgate.purchase": "\(purchase.id)", "tollgate.error": "\(lastProblem)"])
+                    try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil))
+                }
                 continue
             }
             if let turnedAway = retry(answer) {

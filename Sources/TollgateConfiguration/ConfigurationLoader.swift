@@ -225,7 +225,9 @@ public enum ConfigurationLoader {
             let path = "\(key)[\(index)]"
             guard let fields = r.mapping(item, path, known: ["id", "env", "file", "value"]) else { continue }
             let id = r.string(fields["id"], "\(path).id", required: true, parent: item) ?? ""
-            if id.isEmpty || id.contains(".") || id.contains(" ") { r.fail(fields["id"] ?? item, "\(path).id", "needs a short id without dots or spaces") }
+            if !SecretKey.isValidId(id) {
+                r.fail(fields["id"] ?? item, "\(path).id", "needs a short id of printable ASCII without dots or spaces")
+            }
             if fields["value"] != nil {
                 r.fail(fields["value"], "\(path).value", "secrets are never written inline; use env: VARIABLE or file: PATH")
             }

@@ -94,6 +94,20 @@ import Testing
         #expect(try signer.verify(token).get() == Self.offer)
     }
 
+    /// A key id names its key inside every token: printable ASCII without dots or spaces, checked on bytes (a dot with a
+    /// combining mark is one `Character`, and would still split the token), so every token a key signs verifies.
+    @Test func keyIdsArePrintableASCIIWithoutDots() throws {
+        let secret = Array(repeating: UInt8(9), count: 32)
+        for bad in ["", "k.1", "k 1", "k.\u{301}", "clé", "k\u{0}", "k\t1", "ключ"] {
+            #expect(SecretKey(id: bad, secret: secret) == nil, "\(bad.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        for good in ["k1", "key-2026_01", "a:b", "K~"] {
+            let key = try #require(SecretKey(id: good, secret: secret))
+            let signer = OfferSigner(keys: try #require(KeyRing([key])))
+            #expect(try signer.verify(signer.sign(Self.offer).token).get() == Self.offer, "\(good)")
+        }
+    }
+
     @Test func tokenOfAnotherSecretWithTheSameKeyIdFails() {
         let forger = Self.signer(SecretKey(id: "new", secret: Array(repeating: 3, count: 32))!)
         let token = forger.sign(Self.offer).token

@@ -7,6 +7,22 @@ import TollgateCore
     static let quickstartPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("../../examples/quickstart/tollgate.yaml").standardized.path
 
+    /// A key id travels in every offer token: one that is not printable ASCII without dots or spaces is refused when the
+    /// configuration is read, not discovered when every paid request fails.
+    @Test(arguments: ["clé", "k.\u{301}", "k 1", "k.1"]) func secretIdsArePrintableASCII(id: String) {
+        let yaml = """
+            listen: 127.0.0.1:8402
+            secrets:
+              - {id: "\(id)", env: TOLLGATE_SECRET}
+            """
+        do {
+            _ = try ConfigurationLoader.parse(yaml)
+            Issue.record("the key id \(id) was accepted")
+        } catch {
+            #expect(error.issues.contains { $0.path == "secrets[0].id" && $0.message.contains("printable ASCII") }, "\(error.issues)")
+        }
+    }
+
     @Test func loadsTheQuickstart() throws {
         let (configuration, warnings) = try ConfigurationLoader.load(path: Self.quickstartPath)
         #expect(warnings.isEmpty)

@@ -12,9 +12,16 @@ public struct SecretKey: Sendable {
     private let inner: SHA256
     private let outer: SHA256
 
-    /// Returns nil for fewer than 16 bytes of secret or an id that is empty or contains a dot.
+    /// A key id names its key in every offer token (`<key id>.<claims>.<MAC>`) and audit hash: printable ASCII, no dot
+    /// (the token's separator) and no space. Checked on bytes: a dot followed by a combining mark is one `Character`, so
+    /// `contains(".")` would not see it, and the token is split on bytes.
+    public static func isValidId(_ id: String) -> Bool {
+        !id.utf8.isEmpty && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ".") }
+    }
+
+    /// Returns nil for fewer than 16 bytes of secret or an id that is not `isValidId`.
     public init?(id: String, secret: [UInt8]) {
-        guard secret.count >= 16, !id.isEmpty, !id.contains("."), !id.contains(" ") else { return nil }
+        guard secret.count >= 16, Self.isValidId(id) else { return nil }
         self.id = id
         let blockSize = 64
         var block = secret.count > blockSize ? Array(SHA256.hash(data: secret)) : secret

@@ -19,12 +19,15 @@ struct AssetLookup: Sendable {
 
     /// The configured asset and `atomic` in its whole units (10000 of a 6-decimal token → 0.01); nil when
     /// the asset is not configured or the amount is not an atomic amount.
-    /// (A division of two exact doubles, rounded once: the same double as the decimal's for every amount below 2^53 and
-    /// up to 22 decimals, without writing and parsing the decimal on each settlement.)
+    /// Amounts of at most 15 digits with at most 22 decimals (stablecoin prices) are one division of two exact doubles,
+    /// rounded once: the double of the decimal itself, without writing and parsing it on each settlement. Others (an
+    /// 18-decimal token's amounts pass 2^53 early) go through the decimal, as the division could differ in the last bit.
     func wholeUnits(_ atomic: String?, asset address: String?, network: String?) -> (Asset, Double)? {
-        guard let atomic, let address, let asset = asset(address: address, network: network),
-              let amount = TokenAmount(atomic: atomic), let units = Double(amount.atomic)
+        guard let atomic, let address, let asset = asset(address: address, network: network), let amount = TokenAmount(atomic: atomic)
         else { return nil }
-        return (asset, units / pow(10, Double(asset.decimals)))
+        if amount.atomic.utf8.count <= 15, asset.decimals <= 22, let units = Double(amount.atomic) {
+            return (asset, units / pow(10, Double(asset.decimals)))
+        }
+        return Double(amount.decimalString(decimals: asset.decimals)).map { (asset, $0) }
     }
 }
