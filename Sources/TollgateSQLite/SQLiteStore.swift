@@ -137,7 +137,9 @@ public struct SQLiteStore: GatewayStore {
                        metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
         try await write { db in
             let now = clock.nowMillis()
-            if let response { try Self.storeResponse(response, key: key, proofKeyId: Self.proofKeyId(key, db).id, ready: true, db) }
+            // The flow's authorization, looked up once for its stored answer and its ledger row.
+            let flowKey = response == nil && payment == nil ? nil : try Self.proofKeyId(key, db).id
+            if let response, let flowKey { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }
             try Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now, db)
             try db.runRaw(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE \(Self.byProofKey)",
                           state.rawValue, now, key.network, key.asset, key.payer, key.nonce)
@@ -145,17 +147,20 @@ public struct SQLiteStore: GatewayStore {
             if let flow = try Self.reservationFlow(key, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }
             // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
             var ledgerRow = IndexedElsewhere.nothing
-            if let payment {
+            if let payment, let flowKey {
                 // The ledger row's own authorization, as the record spells it (the flow's key, unless a caller says otherwise).
-                let proofKey = try Self.proofKeyId(network: payment.network, asset: payment.asset, payer: payment.payer, nonce: payment.nonce, db)
+                let spelledAsTheFlow = payment.network == key.network && payment.asset == key.asset && payment.payer == key.payer
+                    && payment.nonce == key.nonce
+                let paymentKey = spelledAsTheFlow
+                    ? flowKey : try Self.proofKeyId(network: payment.network, asset: payment.asset, payer: payment.payer, nonce: payment.nonce, db).id
                 try db.runRaw(sql: """
                     INSERT INTO payment (proof_key_id, correlation_id, rail, network, asset, payer, payee, amount, nonce, tx, client_id, resource,
                                          unit, quantity, settled_at, body_sha256)
                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
                     WHERE NOT EXISTS (SELECT 1 FROM payment WHERE proof_key_id = ?)
-                    """, proofKey.id, payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee,
+                    """, paymentKey, payment.correlationId, payment.rail, payment.network, payment.asset, payment.payer, payment.payee,
                               payment.amount, payment.nonce, payment.transaction, payment.clientId, payment.resource,
-                              payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256, proofKey.id)
+                              payment.unit, payment.quantity, payment.settledAtMillis, payment.bodySHA256, paymentKey)
                 // Only a lowercase transaction: the ledger keeps the facilitator's spelling and a trace matches it as given or
                 // lowercased, while the event's column matches any spelling (`hits(_:)`).
                 if db.changesCount == 1, payment.transaction == payment.transaction.lowercased() {
