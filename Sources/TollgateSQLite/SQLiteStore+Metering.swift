@@ -40,8 +40,9 @@ extension SQLiteStore {
     public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
         try await write { db in
             let now = clock.nowMillis()
-            if let response { try Self.storeResponse(response, key: key, proofKeyId: Self.proofKeyId(key, db).id, ready: true, db) }
-            try Self.settleIntent(key, state: nil, transaction: nil, delivered: true, now: now, db)
+            let flowKey = response == nil ? try Self.recordedProofKeyId(key, db) : try Self.flowProofKeyId(key, db)
+            if let response, let flowKey { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }
+            if let flowKey { try Self.settleIntent(flowKey, state: nil, transaction: nil, delivered: true, now: now, db) }
             if let metering { try Self.record(metering, now: now, db) }
             try Self.append(events, db, keys: auditKeys)
         }

@@ -28,14 +28,32 @@ extension SQLiteStore {
         try db.runRaw(sql: "INSERT INTO proof_key (network, asset, payer, nonce) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                       network, asset, payer, nonce)
         if db.changesCount == 1 { return (db.lastInsertedRowID, true) }
-        guard let id = try db.firstRaw(sql: "SELECT id FROM proof_key WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
-                                       network, asset, payer, nonce, read: { RawStatement.int64($0, 0) })
+        guard let id = try recordedProofKeyId(network: network, asset: asset, payer: payer, nonce: nonce, db)
         else { throw TollgateError(.storeUnavailable, "the authorization \(network)/\(asset)/\(payer)/\(nonce) was not recorded") }
         return (id, false)
     }
 
     static func proofKeyId(_ key: ProofKey, _ db: Database) throws -> (id: Int64, added: Bool) {
         try proofKeyId(network: key.network, asset: key.asset, payer: key.payer, nonce: key.nonce, db)
+    }
+
+    /// The id of an authorization already recorded (its claim recorded it), nil for one never seen: one lookup in
+    /// `proof_key_value`, where `byProofKey` in each statement of a write would make one per statement.
+    static func recordedProofKeyId(_ key: ProofKey, _ db: Database) throws -> Int64? {
+        try recordedProofKeyId(network: key.network, asset: key.asset, payer: key.payer, nonce: key.nonce, db)
+    }
+
+    /// The id of an authorization a flow's claim normally recorded: looked up first, added only when it was not (one
+    /// lookup where `proofKeyId` makes a refused insert and a lookup).
+    static func flowProofKeyId(_ key: ProofKey, _ db: Database) throws -> Int64 {
+        if let id = try recordedProofKeyId(key, db) { return id }
+        return try proofKeyId(key, db).id
+    }
+
+    /// `recordedProofKeyId` of values as written (a ledger row's own spelling).
+    static func recordedProofKeyId(network: String, asset: String, payer: String, nonce: String, _ db: Database) throws -> Int64? {
+        try db.firstRaw(sql: "SELECT id FROM proof_key WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
+                        network, asset, payer, nonce, read: { RawStatement.int64($0, 0) })
     }
 
     /// `v15`: the authorizations of every existing row into `proof_key`, each row given its id. The claims, intents and

@@ -11,21 +11,21 @@ extension SQLiteStore {
             let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
             // The intent's row, then its document (`settlement_intent_body`, `migrateSettlementIntentBody`); a later attempt
             // replaces the document. The id is read back by key (`RETURNING` needs SQLite 3.35).
-            let proofKey = try Self.proofKeyId(key, db)
+            let proofKey = try Self.flowProofKeyId(key, db)
             try db.runRaw(sql: """
                 INSERT INTO settlement_intent (proof_key_id, network, asset, payer, nonce, correlation_id, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (proof_key_id) DO UPDATE SET updated_at = excluded.updated_at
-                """, proofKey.id, key.network, key.asset, key.payer, key.nonce, intent.correlationId, intent.createdAtMillis, clock.nowMillis())
+                """, proofKey, key.network, key.asset, key.payer, key.nonce, intent.correlationId, intent.createdAtMillis, clock.nowMillis())
             guard let id = try db.firstRaw(sql: "SELECT id FROM settlement_intent WHERE proof_key_id = ?",
-                                           proofKey.id, read: { RawStatement.int64($0, 0) })
+                                           proofKey, read: { RawStatement.int64($0, 0) })
             else { throw TollgateError(.storeUnavailable, "the settlement intent of \(key) was not recorded") }
             try db.runRaw(sql: """
                 INSERT INTO settlement_intent_body (intent_id, intent) VALUES (?, ?)
                 ON CONFLICT (intent_id) DO UPDATE SET intent = excluded.intent
                 """, id, json)
-            if let response = intent.response { try Self.storeResponse(response, key: key, proofKeyId: proofKey.id, ready: false, db) }
-            try db.runRaw(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE proof_key_id = ?", clock.nowMillis(), proofKey.id)
+            if let response = intent.response { try Self.storeResponse(response, key: key, proofKeyId: proofKey, ready: false, db) }
+            try db.runRaw(sql: "UPDATE reservation SET state = 'settling', updated_at = ? WHERE proof_key_id = ?", clock.nowMillis(), proofKey)
             try Self.append(events, db, keys: auditKeys)
         }
     }
@@ -95,13 +95,13 @@ extension SQLiteStore {
     }
 
     /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome.
-    static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
+    static func settleIntent(_ proofKeyId: Int64, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
                              _ db: Database) throws {
         let outcome = StoreRetention.intentOutcome(state)?.rawValue
         try db.runRaw(sql: """
             UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?), updated_at = ?
-            WHERE \(Self.byProofKey)
-            """, outcome, transaction, delivered ? 1 : 0, now, key.network, key.asset, key.payer, key.nonce)
+            WHERE proof_key_id = ?
+            """, outcome, transaction, delivered ? 1 : 0, now, proofKeyId)
     }
 
     static func openSettlement(_ row: Row, _ db: Database) throws -> OpenSettlement {

@@ -117,17 +117,17 @@ public struct SQLiteStore: GatewayStore {
 
     public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
         try await write { db in
-            if let flow = try Self.reservationFlow(key, db) { try Self.endHolds(flow, as: SpendHolds.afterRelease, db) }
-            // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
-            try db.run(sql: """
-                DELETE FROM reservation WHERE \(Self.byProofKey) AND state IN \(Self.sqlList(StoreRetention.releasableStates))
-                """,
-                           arguments: [key.network, key.asset, key.payer, key.nonce])
-            if db.changesCount > 0 {
-                try db.run(sql: "DELETE FROM settlement_intent WHERE \(Self.byProofKey) AND outcome = 'open'",
-                               arguments: [key.network, key.asset, key.payer, key.nonce])
-                try db.run(sql: "DELETE FROM paid_response WHERE \(Self.byProofKey) AND ready = 0",
-                               arguments: [key.network, key.asset, key.payer, key.nonce])
+            // An authorization never recorded has no claim, intent or answer to release.
+            if let flowKey = try Self.recordedProofKeyId(key, db) {
+                if let flow = try Self.reservationFlow(flowKey, db) { try Self.endHolds(flow, as: SpendHolds.afterRelease, db) }
+                // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
+                try db.runRaw(sql: """
+                    DELETE FROM reservation WHERE proof_key_id = ? AND state IN \(Self.sqlList(StoreRetention.releasableStates))
+                    """, flowKey)
+                if db.changesCount > 0 {
+                    try db.runRaw(sql: "DELETE FROM settlement_intent WHERE proof_key_id = ? AND outcome = 'open'", flowKey)
+                    try db.runRaw(sql: "DELETE FROM paid_response WHERE proof_key_id = ? AND ready = 0", flowKey)
+                }
             }
             try Self.append(events, db, keys: auditKeys)
         }
@@ -137,14 +137,16 @@ public struct SQLiteStore: GatewayStore {
                        metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
         try await write { db in
             let now = clock.nowMillis()
-            // The flow's authorization, looked up once for its stored answer and its ledger row.
-            let flowKey = response == nil && payment == nil ? nil : try Self.proofKeyId(key, db).id
-            if let response, let flowKey { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }
-            try Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now, db)
-            try db.runRaw(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE \(Self.byProofKey)",
-                          state.rawValue, now, key.network, key.asset, key.payer, key.nonce)
-            // Money may still move while the outcome is open: then the hold is kept.
-            if let flow = try Self.reservationFlow(key, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }
+            // The flow's authorization, looked up once for every statement of this write; recorded here only when
+            // something is kept under it (an authorization never claimed has no intent or claim to update).
+            let flowKey = response == nil && payment == nil ? try Self.recordedProofKeyId(key, db) : try Self.flowProofKeyId(key, db)
+            if let flowKey {
+                if let response { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }
+                try Self.settleIntent(flowKey, state: state, transaction: payment?.transaction, delivered: delivered, now: now, db)
+                try db.runRaw(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE proof_key_id = ?", state.rawValue, now, flowKey)
+                // Money may still move while the outcome is open: then the hold is kept.
+                if let flow = try Self.reservationFlow(flowKey, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }
+            }
             // One authorization, one ledger row: a settlement recorded twice (two resolutions racing) is recorded once.
             var ledgerRow = IndexedElsewhere.nothing
             if let payment, let flowKey {
@@ -263,9 +265,8 @@ public struct SQLiteStore: GatewayStore {
         try await committer.write(synced: synced, body)
     }
 
-    static func reservationFlow(_ key: ProofKey, _ db: Database) throws -> String? {
-        try db.firstRaw(sql: "SELECT correlation_id FROM reservation WHERE \(Self.byProofKey)",
-                        key.network, key.asset, key.payer, key.nonce) { RawStatement.text($0, 0) } ?? nil
+    static func reservationFlow(_ proofKeyId: Int64, _ db: Database) throws -> String? {
+        try db.firstRaw(sql: "SELECT correlation_id FROM reservation WHERE proof_key_id = ?", proofKeyId) { RawStatement.text($0, 0) } ?? nil
     }
 
     /// Moves the flow's `held` holds to `next`; a released hold gives its amount back to its bucket's total.

@@ -154,4 +154,34 @@ import TollgateStoreConformance
         let rows = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM proof_key") }
         #expect(rows == 1)
     }
+
+    /// A write for an authorization never claimed (a late release, a finish or delivery without a claim, another spelling of
+    /// a claimed one's payer in the lookup) changes no other flow's rows and records nothing under it; the flow's own finish,
+    /// made with its key looked up once, settles exactly its claim and intent.
+    @Test func writesForAnUnclaimedAuthorizationTouchNothing() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: path)
+        let claimed = StoreConformance.key(1), stranger = StoreConformance.key(2)
+        #expect(try await store.reserve(StoreConformance.reservation(claimed, "tg_claimed"), events: []) == .reserved)
+        try await store.recordSettlementIntent(StoreConformance.intent(claimed, "tg_claimed"), events: [])
+
+        try await store.release(stranger, events: [StoreConformance.event("tg_stranger")])
+        try await store.finish(stranger, state: .settled, payment: nil, response: nil, metering: nil, delivered: true, events: [])
+        try await store.recordDelivery(stranger, response: nil, metering: nil, events: [])
+        let keys = try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT nonce FROM proof_key ORDER BY id") }
+        #expect(keys == [claimed.nonce])
+        #expect(try await store.reservationState(claimed) == .settling)
+        #expect(try await store.openSettlement(claimed)?.outcome == .open)
+
+        try await store.finish(claimed, state: .settled, payment: StoreConformance.payment(claimed, "tg_claimed"), response: nil,
+                               metering: nil, delivered: true, events: [])
+        #expect(try await store.reservationState(claimed) == .settled)
+        let intent = try await store.writer.read { db in
+            try Row.fetchOne(db, sql: "SELECT outcome, delivered, tx FROM settlement_intent")
+        }
+        #expect(intent?["outcome"] as String? == "settled" && intent?["delivered"] as Int? == 1)
+        #expect(intent?["tx"] as String? == StoreConformance.payment(claimed, "tg_claimed").transaction)
+        #expect(try await store.payments(correlationId: "tg_claimed").count == 1)
+    }
 }
