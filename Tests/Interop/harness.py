@@ -14,7 +14,8 @@ What every Tests/Interop/test_*.py module used to repeat, in one place:
     start_upstream, start_sdk_facilitator (`sdk_facilitator.py`, waited for until /supported answers),
     startup_failed
   * talking to what runs: fac_stats (the SDK facilitator's /_local/stats), get (an Exchange, with the
-    process log tail when the request fails)
+    process log tail when the request fails), ServedGateway (a running `tollgate serve`: requests from a given
+    source address, its 402, a paid retry, `tollgate trace` and `tollgate admin` against it), admin_ok
   * LocalServer: base of the in-process stub / proxy servers (serve, snapshot, stop)
   * teardown: finish (stop every process; keep the workdir and print log tails when tests failed or
     TOLLGATE_INTEROP_KEEP is set, else remove it)
@@ -777,6 +778,73 @@ def tollgate_check(config: Path, workdir: Path, env: dict[str, str]) -> subproce
 
 _clients: dict[str, httpx.Client] = {}
 _clients_lock = threading.Lock()
+
+
+@dataclass
+class ServedGateway:
+    """A running `tollgate serve` and the CLI commands run against it (a suite subclasses it for its own wire)."""
+    name: str
+    url: str
+    config: Path
+    workdir: Path
+    proc: Proc
+    env: dict[str, str]
+    admin_url: str | None = None
+
+    def request(self, path: str, headers: dict[str, str] | None = None, ip: str = "127.0.0.1",
+                method: str = "GET", client: httpx.Client | None = None, content: bytes | None = None) -> Exchange:
+        """`method path` from source address `ip`; a failed request raises with the gateway's log tail."""
+        url = self.url + path
+        try:
+            r = (client or client_from(ip)).request(method, url, headers=headers or {}, content=content)
+        except httpx.HTTPError as exc:
+            raise AssertionError(f"{method} {url} from {ip} failed: {exc!r}; {self.proc.name} alive="
+                                 f"{self.proc.alive()} log tail:\n{self.proc.tail()}") from exc
+        return Exchange(method, url, r.request.headers, r.status_code, r.headers, r.content)
+
+    def get(self, path: str, headers: dict[str, str] | None = None, ip: str = "127.0.0.1") -> Exchange:
+        return self.request(path, headers, ip)
+
+    def offer(self, path: str = "/datasets/prices", headers: dict[str, str] | None = None,
+              ip: str = "127.0.0.1") -> tuple[Exchange, dict[str, Any]]:
+        """A fresh 402 and its decoded PAYMENT-REQUIRED; anything else fails the test."""
+        ex = self.get(path, headers, ip)
+        if ex.status != 402:
+            raise AssertionError(f"expected a 402 offer for {path}: {ex.describe()}")
+        return ex, b64json_decode(ex.headers.get("payment-required"))
+
+    def send(self, path: str, payload: dict[str, Any] | str, headers: dict[str, str] | None = None,
+             ip: str = "127.0.0.1", header: str = "PAYMENT-SIGNATURE") -> Exchange:
+        """The retry carrying `payload` (a dict is base64-encoded JSON, a string is sent as it is) in `header`."""
+        value = payload if isinstance(payload, str) else b64json_encode(payload)
+        return self.get(path, {**(headers or {}), header: value}, ip)
+
+    def trace(self, cid: str) -> tuple[int, str, str]:
+        """`tollgate trace CID --json`: exit status, stdout, stderr."""
+        p = subprocess.run([str(TOLLGATE_BIN), "trace", cid, "--config", str(self.config), "--json"],
+                           cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+    def admin(self, *args: str, token: bool = True) -> tuple[int, str, str]:
+        """`tollgate admin ARGS --url ADMIN` (the token from TOLLGATE_ADMIN_TOKEN, or none with `token=False`)."""
+        env = dict(self.env)
+        if not token:
+            env.pop("TOLLGATE_ADMIN_TOKEN", None)
+        p = subprocess.run([str(TOLLGATE_BIN), "admin", *args, "--url", self.admin_url or ""],
+                           cwd=self.workdir, env=env, capture_output=True, text=True, timeout=60)
+        return p.returncode, p.stdout, p.stderr
+
+
+def admin_ok(c: Checks, g: ServedGateway, label: str, *args: str, actor: str) -> dict[str, Any]:
+    """`tollgate admin ARGS --actor ACTOR`, checked to exit 0 and print JSON; the JSON (empty when it did not)."""
+    rc, out, err = g.admin(*args, "--actor", actor)
+    print(f"$ tollgate admin {' '.join(args)} -> rc={rc} {out.strip()} {err.strip()}")
+    c.check(rc == 0, f"{label}: CLI exit status 0", f"rc={rc} stderr={err.strip()}")
+    try:
+        return json.loads(out)
+    except json.JSONDecodeError:
+        c.check(False, f"{label}: CLI printed JSON", out)
+        return {}
 
 
 def client_from(ip: str) -> httpx.Client:

@@ -54,10 +54,10 @@ from harness import (  # shared helpers (harness.py is not a test module)
     API_KEY, CORR, PRICE_ATOMIC, QUICKSTART, TOLLGATE_BIN,
     USDC_BASE_SEPOLIA, R_NONCE_USED, R_VALUE, R_RECIPIENT, R_SIGNATURE, R_TERMS, R_OFFER_INVALID,
     R_RESOURCE, R_INVALID_PAYLOAD, R_FAC_DOWN, NO_LIMITS_YAML, _EIP712_TYPES,
-    Checks, Exchange, LocalServer, Proc, alter_token_char, answers_http, b64json_decode, client_from, close_clients,
+    Checks, Exchange, LocalServer, Proc, ServedGateway, admin_ok, alter_token_char, answers_http, b64json_decode, close_clients,
     b64json_encode, body_json, check_402, check_error, child_env, drop_top_level, eip3009_sign,
     fac_stats, finish,
-    free_port, get, http_status, make_config, new_workdir, require_file, sdk_get, sdk_sign,
+    free_port, http_status, make_config, new_workdir, require_file, sdk_get, sdk_sign,
     set_facilitator_timeout, short, start, start_sdk_facilitator, start_upstream, startup_failed,
     try_decode, wait_until,
 )
@@ -121,44 +121,8 @@ def insert_first_route(text: str, route_yaml: str) -> str:
 # client_from (harness): one keep-alive client per loopback source address.
 
 
-@dataclass
-class Gateway:
-    name: str
-    url: str
-    config: Path
-    workdir: Path
-    proc: Proc
-    env: dict[str, str]
-    admin_url: str | None = None
-
-    def get(self, path: str, headers: dict[str, str] | None = None,
-            ip: str = "127.0.0.1") -> Exchange:
-        return get(self.url + path, self.proc, headers, client_from(ip), ip)
-
-    def offer(self, path: str = "/datasets/prices", headers: dict[str, str] | None = None,
-              ip: str = "127.0.0.1") -> tuple[Exchange, dict[str, Any]]:
-        ex = self.get(path, headers, ip)
-        if ex.status != 402:
-            raise AssertionError(f"expected a 402 offer for {path}: {ex.describe()}")
-        return ex, b64json_decode(ex.headers.get("payment-required"))
-
-    def send(self, path: str, payload: dict[str, Any] | str, headers: dict[str, str] | None = None,
-             ip: str = "127.0.0.1") -> Exchange:
-        sig = payload if isinstance(payload, str) else b64json_encode(payload)
-        return self.get(path, {**(headers or {}), "PAYMENT-SIGNATURE": sig}, ip)
-
-    def trace(self, cid: str) -> tuple[int, str, str]:
-        p = subprocess.run([str(TOLLGATE_BIN), "trace", cid, "--config", str(self.config), "--json"],
-                           cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=60)
-        return p.returncode, p.stdout, p.stderr
-
-    def admin(self, *args: str, token: bool = True) -> tuple[int, str, str]:
-        env = dict(self.env)
-        if not token:
-            env.pop("TOLLGATE_ADMIN_TOKEN", None)
-        p = subprocess.run([str(TOLLGATE_BIN), "admin", *args, "--url", self.admin_url or ""],
-                           cwd=self.workdir, env=env, capture_output=True, text=True, timeout=60)
-        return p.returncode, p.stdout, p.stderr
+class Gateway(ServedGateway):
+    """A gateway of this suite: requests, 402s, paid retries, traces and admin commands (`ServedGateway`)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1010,14 +974,7 @@ def test_7_attacks_spend_cap(world: World) -> None:
 
 
 def _admin_ok(c: Checks, g: Gateway, label: str, *args: str) -> dict[str, Any]:
-    rc, out, err = g.admin(*args, "--actor", "attack-suite")
-    print(f"$ tollgate admin {' '.join(args)} -> rc={rc} {out.strip()} {err.strip()}")
-    c.check(rc == 0, f"{label}: CLI exit status 0", f"rc={rc} stderr={err.strip()}")
-    try:
-        return json.loads(out)
-    except json.JSONDecodeError:
-        c.check(False, f"{label}: CLI printed JSON", out)
-        return {}
+    return admin_ok(c, g, label, *args, actor="attack-suite")
 
 
 def test_8_attacks_admin(world: World) -> None:

@@ -43,7 +43,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -54,7 +53,7 @@ from x402.extensions.bazaar.types import parse_discovery_extension
 from x402.extensions.bazaar.v1.facilitator import extract_discovery_info_v1, is_discoverable_v1
 
 from harness import (  # shared helpers (harness.py is not a test module)
-    API_KEY, QUICKSTART, TOLLGATE_BIN, Checks, Exchange, Proc, answers_http, body_json,
+    API_KEY, QUICKSTART, TOLLGATE_BIN, Checks, Exchange, Proc, ServedGateway, answers_http, body_json,
     check_402, check_error, child_env, drop_top_level, finish, free_port, http_status, insert_routes_first,
     make_config, new_workdir, require_file, sdk_sign, short, start, start_dev_facilitator, start_upstream,
     startup_failed, tollgate_check, wait_until,
@@ -167,22 +166,12 @@ def concrete(route: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Gateway:
-    name: str
-    url: str
-    config: Path
-    proc: Proc
+class Gateway(ServedGateway):
+    """A gateway of this suite (`ServedGateway`): the manifest's requests name their method before their body."""
 
-    def request(self, path: str, headers: dict[str, str] | None = None, method: str = "GET",
+    def request(self, path: str, headers: dict[str, str] | None = None, method: str = "GET",  # type: ignore[override]
                 content: bytes | None = None) -> Exchange:
-        url = self.url + path
-        try:
-            r = httpx.request(method, url, headers=headers or {}, content=content, timeout=20)
-        except httpx.HTTPError as exc:
-            raise AssertionError(f"{method} {url} failed: {exc!r}; {self.proc.name} alive={self.proc.alive()} "
-                                 f"log tail:\n{self.proc.tail()}") from exc
-        return Exchange(method, url, r.request.headers, r.status_code, r.headers, r.content)
+        return super().request(path, headers, method=method, content=content)
 
 
 @dataclass
@@ -225,7 +214,7 @@ def world(request) -> World:
                                    f"--- config:\n{text}")
             proc = start(f"gateway-{name}", [str(TOLLGATE_BIN), "serve", "--config", str(config)], gdir, env)
             procs[f"gateway-{name}"] = proc
-            gws[name] = Gateway(name, f"http://127.0.0.1:{port}", config, proc)
+            gws[name] = Gateway(name, f"http://127.0.0.1:{port}", config, workdir, proc, env)
         for name, g in gws.items():
             wait_until(f"gateway {name} answering", lambda g=g: answers_http(g.url + "/health"), g.proc, 60)
             wait_until(f"gateway {name} offering (402)", lambda g=g: http_status(g.url + "/datasets/prices") == 402,

@@ -89,8 +89,8 @@ from x402.schemas.v1 import PaymentPayloadV1, PaymentRequiredV1, PaymentRequirem
 from harness import (  # shared helpers (harness.py is not a test module)
     API_KEY, CORR, HERE, NETWORK, PRICE_ATOMIC, QUICKSTART, QUICKSTART_PAY_TO, R_INVALID_PAYLOAD, R_NONCE_USED,
     R_RECIPIENT, R_SIGNATURE, R_TERMS, R_VALID_AFTER, R_VALID_BEFORE, R_VALUE, TOLLGATE_BIN, USDC_BASE_SEPOLIA,
-    Checks, Exchange, LocalServer, Proc, answers_http, b64json_decode, b64json_encode, body_json, check_402, client_from, close_clients,
-    check_error, child_env, dev_transfers, drop_top_level, eip3009_sign, fac_stats, finish, flip_hex_digit, free_port,
+    Checks, Exchange, LocalServer, Proc, ServedGateway, answers_http, b64json_decode, b64json_encode, body_json, check_402, client_from, close_clients,
+    admin_ok, check_error, child_env, dev_transfers, drop_top_level, eip3009_sign, fac_stats, finish, flip_hex_digit, free_port,
     http_status, insert_routes_first, make_config, new_workdir, reply, require_file, sdk_sign, short, start,
     start_dev_facilitator, start_upstream, startup_failed, tollgate_check, try_decode, wait_until,
 )
@@ -234,48 +234,22 @@ class FacilitatorRecorder(LocalServer):
 # client_from (harness): one keep-alive client per loopback source address.
 
 
-@dataclass
-class Gateway:
-    name: str
-    url: str
-    config: Path
-    workdir: Path
-    proc: Proc
-    env: dict[str, str]
-    admin_url: str | None = None
-
-    def admin(self, *args: str) -> tuple[int, str, str]:
-        """`tollgate admin ARGS --url ADMIN --actor v1-suite` (token from TOLLGATE_ADMIN_TOKEN)."""
-        p = subprocess.run([str(TOLLGATE_BIN), "admin", *args, "--url", self.admin_url or "", "--actor", "v1-suite"],
-                           cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=60)
-        return p.returncode, p.stdout, p.stderr
-
-    def request(self, path: str, headers: dict[str, str] | None = None, ip: str = "127.0.0.1",
-                method: str = "GET", client: httpx.Client | None = None) -> Exchange:
-        url = self.url + path
-        try:
-            r = (client or client_from(ip)).request(method, url, headers=headers or {})
-        except httpx.HTTPError as exc:
-            raise AssertionError(f"{method} {url} from {ip} failed: {exc!r}; {self.proc.name} alive="
-                                 f"{self.proc.alive()} log tail:\n{self.proc.tail()}") from exc
-        return Exchange(method, url, r.request.headers, r.status_code, r.headers, r.content)
+class Gateway(ServedGateway):
+    """A gateway of this suite (`ServedGateway`), with the v1 wire: its 402's body terms and `X-PAYMENT` retries."""
 
     def offer(self, path: str = PATH, headers: dict[str, str] | None = None,
               ip: str = "127.0.0.1") -> tuple[Exchange, dict[str, Any], dict[str, Any]]:
         """A fresh 402: the exchange, the decoded PAYMENT-REQUIRED (v2) and the JSON body (v1 terms)."""
-        ex = self.request(path, headers, ip)
-        if ex.status != 402:
-            raise AssertionError(f"expected a 402 for {path}: {ex.describe()}")
-        return ex, b64json_decode(ex.headers.get("payment-required")), body_json(ex.body) or {}
+        ex, required = super().offer(path, headers, ip)
+        return ex, required, body_json(ex.body) or {}
 
     def xpay(self, path: str, payload: dict[str, Any] | str, headers: dict[str, str] | None = None,
              ip: str = "127.0.0.1") -> Exchange:
-        value = payload if isinstance(payload, str) else b64json_encode(payload)
-        return self.request(path, {**(headers or {}), "X-PAYMENT": value}, ip)
+        return self.send(path, payload, headers, ip, header="X-PAYMENT")
 
     def v2pay(self, path: str, payload: dict[str, Any], headers: dict[str, str] | None = None,
               ip: str = "127.0.0.1") -> Exchange:
-        return self.request(path, {**(headers or {}), "PAYMENT-SIGNATURE": b64json_encode(payload)}, ip)
+        return self.send(path, payload, headers, ip)
 
 
 @dataclass
@@ -1351,15 +1325,8 @@ def test_11_v1_x402lint_and_conformance(world: World) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def admin_ok(c: Checks, g: Gateway, label: str, *args: str) -> dict[str, Any]:
-    rc, out, err = g.admin(*args)
-    print(f"$ tollgate admin {' '.join(args)} -> rc={rc} {out.strip()} {err.strip()}")
-    c.check(rc == 0, f"{label}: CLI exit status 0", f"rc={rc} stderr={err.strip()}")
-    try:
-        return json.loads(out)
-    except json.JSONDecodeError:
-        c.check(False, f"{label}: CLI printed JSON", out)
-        return {}
+def v1_admin_ok(c: Checks, g: Gateway, label: str, *args: str) -> dict[str, Any]:
+    return admin_ok(c, g, label, *args, actor="v1-suite")
 
 
 def test_12_v1_cap_revocation_incident(world: World) -> None:
@@ -1411,7 +1378,7 @@ def test_12_v1_cap_revocation_incident(world: World) -> None:
     # Payer revocation: a revoked payer's valid v1 payment is refused before the facilitator; paid once lifted.
     payer3 = Account.create()
     header = sdk_v1_header(g.offer(ip=ip)[2], payer3)[0]
-    admin_ok(c, g, "revoke payer", "revoke", "--payer", payer3.address, "--reason", "v1 suite")
+    v1_admin_ok(c, g, "revoke payer", "revoke", "--payer", payer3.address, "--reason", "v1 suite")
     calls_before = world.fac_calls()
     ex = g.xpay(PATH, header, ip=ip)
     print(f"[revoked payer] {ex.describe()}")
@@ -1419,7 +1386,7 @@ def test_12_v1_cap_revocation_incident(world: World) -> None:
     calls = world.fac_calls()
     c.eq((calls["verify"] - calls_before["verify"], calls["settle"] - calls_before["settle"]), (0, 0),
          "revoked payer: facilitator calls (verify, settle)")
-    admin_ok(c, g, "unrevoke payer", "unrevoke", "--payer", payer3.address)
+    v1_admin_ok(c, g, "unrevoke payer", "unrevoke", "--payer", payer3.address)
     ex = g.xpay(PATH, header, ip=ip)
     c.eq(ex.status, 200, "after unrevoke, the same X-PAYMENT is paid")
     c.eq(len(world.transfers(payer3.address)), 1, "after unrevoke: ledger transfers by the payer")
@@ -1427,7 +1394,7 @@ def test_12_v1_cap_revocation_incident(world: World) -> None:
     # Incident on the datasets route: a v1 payment is refused (503), nothing moves; paid once it is over.
     payer4 = Account.create()
     header = sdk_v1_header(g.offer(ip=ip)[2], payer4)[0]
-    admin_ok(c, g, "incident on", "incident", "on", "--route", "datasets", "--reason", "v1 suite")
+    v1_admin_ok(c, g, "incident on", "incident", "on", "--route", "datasets", "--reason", "v1 suite")
     calls_before = world.fac_calls()
     try:
         ex = g.xpay(PATH, header, ip=ip)
@@ -1437,7 +1404,7 @@ def test_12_v1_cap_revocation_incident(world: World) -> None:
         c.eq((calls["verify"] - calls_before["verify"], calls["settle"] - calls_before["settle"]), (0, 0),
              "incident: facilitator calls (verify, settle)")
     finally:
-        admin_ok(c, g, "incident off", "incident", "off", "--route", "datasets")
+        v1_admin_ok(c, g, "incident off", "incident", "off", "--route", "datasets")
     ex = g.xpay(PATH, header, ip=ip)
     c.eq(ex.status, 200, "incident off: the v1 payment refused during the incident is paid")
     c.eq(len(world.transfers(payer4.address)), 1, "incident off: ledger transfers by the payer")
