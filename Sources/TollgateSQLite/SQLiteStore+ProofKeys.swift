@@ -50,7 +50,7 @@ extension SQLiteStore {
         return try proofKeyId(key, db).id
     }
 
-    /// `recordedProofKeyId` of values as written (a ledger row's own spelling).
+    /// `recordedProofKeyId` of the four values as they are (not folded: `ProofKey` folds case, a ledger row keeps its own).
     static func recordedProofKeyId(network: String, asset: String, payer: String, nonce: String, _ db: Database) throws -> Int64? {
         try db.firstRaw(sql: "SELECT id FROM proof_key WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?",
                         network, asset, payer, nonce, read: { RawStatement.int64($0, 0) })

@@ -61,13 +61,12 @@ extension SQLiteStore {
 
     public func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws {
         try await write { db in
-            try db.run(sql: """
-                UPDATE settlement_intent SET outcome = ?, delivered = MAX(delivered, ?), updated_at = ?
-                WHERE \(Self.byProofKey)
-                """, arguments: [outcome.rawValue, delivered ? 1 : 0, clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
-            if delivered {
-                try db.run(sql: "UPDATE paid_response SET ready = 1 WHERE \(Self.byProofKey)",
-                               arguments: [key.network, key.asset, key.payer, key.nonce])
+            // An authorization never recorded has no intent or answer to resolve.
+            if let flowKey = try Self.recordedProofKeyId(key, db) {
+                try db.runRaw(sql: """
+                    UPDATE settlement_intent SET outcome = ?, delivered = MAX(delivered, ?), updated_at = ? WHERE proof_key_id = ?
+                    """, outcome.rawValue, delivered ? 1 : 0, clock.nowMillis(), flowKey)
+                if delivered { try db.runRaw(sql: "UPDATE paid_response SET ready = 1 WHERE proof_key_id = ?", flowKey) }
             }
             try Self.append(events, db, keys: auditKeys)
         }
@@ -83,9 +82,8 @@ extension SQLiteStore {
             var changed: [OpenSettlement] = []
             for row in rows {
                 var open = try Self.openSettlement(row, db)
-                let key = open.intent.key
-                try db.run(sql: "UPDATE reservation SET state = 'unknown', updated_at = ? WHERE \(Self.byProofKey)",
-                               arguments: [clock.nowMillis(), key.network, key.asset, key.payer, key.nonce])
+                try db.runRaw(sql: "UPDATE reservation SET state = 'unknown', updated_at = ? WHERE proof_key_id = ?",
+                              clock.nowMillis(), row["proof_key_id"] as Int64)
                 open.state = .unknown
                 try Self.append(events(open), db, keys: auditKeys)
                 changed.append(open)

@@ -137,8 +137,8 @@ public struct SQLiteStore: GatewayStore {
                        metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
         try await write { db in
             let now = clock.nowMillis()
-            // The flow's authorization, looked up once for every statement of this write; recorded here only when
-            // something is kept under it (an authorization never claimed has no intent or claim to update).
+            // The flow's authorization, looked up once for every statement of this write. Without an answer or a ledger
+            // row to keep, one never recorded stays unrecorded: it has no claim, intent or answer to update.
             let flowKey = response == nil && payment == nil ? try Self.recordedProofKeyId(key, db) : try Self.flowProofKeyId(key, db)
             if let flowKey {
                 if let response { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }

@@ -803,7 +803,7 @@ class ServedGateway:
         return Exchange(method, url, r.request.headers, r.status_code, r.headers, r.content)
 
     def get(self, path: str, headers: dict[str, str] | None = None, ip: str = "127.0.0.1") -> Exchange:
-        return self.request(path, headers, ip)
+        return self.request(path, headers, ip=ip)
 
     def offer(self, path: str = "/datasets/prices", headers: dict[str, str] | None = None,
               ip: str = "127.0.0.1") -> tuple[Exchange, dict[str, Any]]:

@@ -53,7 +53,7 @@ from x402.extensions.bazaar.types import parse_discovery_extension
 from x402.extensions.bazaar.v1.facilitator import extract_discovery_info_v1, is_discoverable_v1
 
 from harness import (  # shared helpers (harness.py is not a test module)
-    API_KEY, QUICKSTART, TOLLGATE_BIN, Checks, Exchange, Proc, ServedGateway, answers_http, body_json,
+    API_KEY, QUICKSTART, TOLLGATE_BIN, Checks, Exchange, Proc, ServedGateway, answers_http, close_clients, body_json,
     check_402, check_error, child_env, drop_top_level, finish, free_port, http_status, insert_routes_first,
     make_config, new_workdir, require_file, sdk_sign, short, start, start_dev_facilitator, start_upstream,
     startup_failed, tollgate_check, wait_until,
@@ -170,8 +170,8 @@ class Gateway(ServedGateway):
     """A gateway of this suite (`ServedGateway`): the manifest's requests name their method before their body."""
 
     def request(self, path: str, headers: dict[str, str] | None = None, method: str = "GET",  # type: ignore[override]
-                content: bytes | None = None) -> Exchange:
-        return super().request(path, headers, method=method, content=content)
+                content: bytes | None = None, ip: str = "127.0.0.1") -> Exchange:
+        return super().request(path, headers, ip=ip, method=method, content=content)
 
 
 @dataclass
@@ -224,6 +224,7 @@ def world(request) -> World:
     w = World(workdir, env, procs, gws, started)
     print("  ".join(f"{n} {g.url}" for n, g in gws.items()) + f"  upstream {upstream}  dev facilitator {dev_fac}")
     yield w
+    close_clients()
     finish(workdir, procs, request.session.testsfailed, tail_lines=20)
 
 

@@ -155,9 +155,10 @@ import TollgateStoreConformance
         #expect(rows == 1)
     }
 
-    /// A write for an authorization never claimed (a late release, a finish or delivery without a claim, another spelling of
-    /// a claimed one's payer in the lookup) changes no other flow's rows and records nothing under it; the flow's own finish,
-    /// made with its key looked up once, settles exactly its claim and intent.
+    /// A write for an authorization never claimed (a late release, a finish or delivery without a claim) changes no other
+    /// flow's rows and records nothing under it, unless it keeps something (an answer: then its authorization is recorded
+    /// once); a released claim is not brought back by a late finish; the flow's own finish, made with its key looked up
+    /// once, settles exactly its claim and intent.
     @Test func writesForAnUnclaimedAuthorizationTouchNothing() async throws {
         defer { try? FileManager.default.removeItem(at: directory) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -183,5 +184,24 @@ import TollgateStoreConformance
         #expect(intent?["outcome"] as String? == "settled" && intent?["delivered"] as Int? == 1)
         #expect(intent?["tx"] as String? == StoreConformance.payment(claimed, "tg_claimed").transaction)
         #expect(try await store.payments(correlationId: "tg_claimed").count == 1)
+
+        // An answer kept for an authorization never claimed records it, once, and nothing else under it.
+        let answered = StoreConformance.key(3)
+        let answer = StoredResponse(correlationId: "tg_answered", clientId: "alice", request: "GET /datasets/a", status: 200,
+                                    headers: [], body: Array("{}".utf8), expiresAt: 2_000_000_000)
+        try await store.recordDelivery(answered, response: answer, metering: nil, events: [])
+        try await store.recordDelivery(answered, response: answer, metering: nil, events: [])
+        let recorded = try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT nonce FROM proof_key ORDER BY id") }
+        #expect(recorded == [claimed.nonce, answered.nonce])
+        #expect(try await store.storedResponse(answered, now: 0)?.correlationId == "tg_answered")
+        #expect(try await store.reservationState(answered) == nil)
+
+        // Claimed, released, then a late finish: the claim stays released, nothing is settled under it.
+        let released = StoreConformance.key(4)
+        #expect(try await store.reserve(StoreConformance.reservation(released, "tg_released"), events: []) == .reserved)
+        try await store.release(released, events: [])
+        try await store.finish(released, state: .settled, payment: nil, response: nil, metering: nil, delivered: true, events: [])
+        #expect(try await store.reservationState(released) == nil)
+        #expect(try await store.openSettlement(released) == nil)
     }
 }
