@@ -94,7 +94,7 @@ extension PaymentClient {
         return try await resend(purchase, exchange: "the paid tool call", rerun: "the next run", send: { try await send(payment) },
                                 retry: { _ in nil }, record: { answer in
             let receiptValue = answer.result?["_meta"]?[ToolCall.paymentResponseKey]
-            let receipt = receiptValue.flatMap { try? JSONDecoder().decode(X402.SettleResponse.self, from: Data($0.canonicalBytes)) }
+            let receipt = receiptValue.flatMap(X402.SettleResponse.init(json:))
             // Delivered: a result that is not an error. A successful receipt without one: settled, not delivered.
             // Terms again: a refusal (`unknown` in the ledger once the proof was sent twice). A tool error or a
             // JSON-RPC error: unknown (the tool was not charged; the same authorization is what a later run sends).
@@ -129,8 +129,7 @@ extension PaymentClient {
         } else {
             terms = answer.result?["isError"] == .bool(true) ? answer.result?["structuredContent"] : nil
         }
-        guard let terms, let required = try? JSONDecoder().decode(X402.PaymentRequired.self, from: Data(terms.canonicalBytes)),
-              !required.accepts.isEmpty else { return nil }
+        guard let required = terms.flatMap(X402.PaymentRequired.init(json:)), !required.accepts.isEmpty else { return nil }
         return required
     }
 

@@ -183,7 +183,7 @@ public struct PaymentClient: Sendable {
     /// anything else unknown, so the same proof is what a later run sends.
     func record(_ purchase: Purchase, response: Response, terms: PaymentTerms?, resumed: Bool) throws -> Outcome {
         let receiptHeader = response.headers.first(name: X402.paymentResponseHeader) ?? response.headers.first(name: "X-PAYMENT-RESPONSE")
-        let receipt = receiptHeader.flatMap { HeaderCodec.decode(X402.SettleResponse.self, header: $0) }
+        let receipt = receiptHeader.flatMap(HeaderCodec.tree(header:)).flatMap(X402.SettleResponse.init(json:))
         let correlationId = response.headers.first(name: "Tollgate-Correlation-Id")
         let ending: PaymentLedger.Ending
         var reason: String?

@@ -1,4 +1,3 @@
-import Foundation
 import TollgateCore
 import TollgateX402
 
@@ -20,7 +19,8 @@ public struct PaymentTerms: Sendable, Hashable {
 
     /// The terms of a 402; nil when the response carries none a client could pay.
     public static func read(headerValue: String?, body: [UInt8]) -> PaymentTerms? {
-        if let headerValue, let required = HeaderCodec.decode(X402.PaymentRequired.self, header: headerValue), required.x402Version == 2 {
+        if let headerValue, let required = HeaderCodec.tree(header: headerValue).flatMap(X402.PaymentRequired.init(json:)),
+           required.x402Version == 2 {
             return PaymentTerms(v2: required)
         }
         return v1(body: body)
@@ -36,7 +36,7 @@ public struct PaymentTerms: Sendable, Hashable {
 
     /// A v1 body: `{"x402Version": 1, "error": …, "accepts": [{scheme, network, maxAmountRequired, resource, …}]}`.
     static func v1(body: [UInt8]) -> PaymentTerms? {
-        guard let decoded = try? JSONDecoder().decode(V1Body.self, from: Data(body)), decoded.x402Version == 1 else { return nil }
+        guard let decoded = StrictJSON.tree(body).flatMap(V1Body.init(json:)), decoded.x402Version == 1 else { return nil }
         var options: [PaymentOption] = []
         var resource: X402.ResourceInfo?
         for offer in decoded.accepts {
@@ -60,13 +60,26 @@ public struct PaymentTerms: Sendable, Hashable {
         self.required = required
     }
 
-    struct V1Body: Decodable {
+    /// Read from one strict pass (`StrictJSON`: terms with a repeated key, which two readers could read two ways, are not
+    /// terms), members as a `Decodable` reads them: required present with their type, optional absent or null.
+    struct V1Body {
         var x402Version: Int
         var error: String?
         var accepts: [V1Offer]
+
+        init?(json: JSONValue) {
+            guard let object = JSONObjectReader(json), let version = object.int("x402Version"), let error = object.optionalString("error"),
+                  let values = object.members["accepts"]?.array else { return nil }
+            var accepts: [V1Offer] = []
+            for value in values {
+                guard let offer = JSONObjectReader(value).flatMap(V1Offer.init) else { return nil }
+                accepts.append(offer)
+            }
+            (x402Version, self.error, self.accepts) = (version, error, accepts)
+        }
     }
 
-    struct V1Offer: Decodable {
+    struct V1Offer {
         var scheme: String
         var network: String
         var maxAmountRequired: String
@@ -77,6 +90,17 @@ public struct PaymentTerms: Sendable, Hashable {
         var maxTimeoutSeconds: Int?
         var asset: String
         var extra: [String: JSONValue]?
+
+        init?(_ object: JSONObjectReader) {
+            guard let scheme = object.string("scheme"), let network = object.string("network"),
+                  let maxAmountRequired = object.string("maxAmountRequired"), let resource = object.optionalString("resource"),
+                  let description = object.optionalString("description"), let mimeType = object.optionalString("mimeType"),
+                  let payTo = object.string("payTo"), let maxTimeoutSeconds = object.optionalInt("maxTimeoutSeconds"),
+                  let asset = object.string("asset"), let extra = object.optionalObject("extra") else { return nil }
+            (self.scheme, self.network, self.maxAmountRequired, self.resource, self.description, self.mimeType) =
+                (scheme, network, maxAmountRequired, resource, description, mimeType)
+            (self.payTo, self.maxTimeoutSeconds, self.asset, self.extra) = (payTo, maxTimeoutSeconds, asset, extra?.members)
+        }
     }
 }
 

@@ -12,7 +12,8 @@
 // - the one-pass tree (`StrictJSON.parse`, what the gateway reads proofs and offer claims with) refuses every text
 //   `violation(in:)` refuses, accepts nothing it refuses, and reads what it accepts as Foundation does: the same
 //   `JSONValue` (numbers compared as Doubles, see `same`), and the same payment payload through the hand reader
-//   (`X402.PaymentPayload(json:)`); a facilitator
+//   (`X402.PaymentPayload(json:)`), and the same terms (`X402.PaymentRequired(json:)`, how the paying client reads a
+//   402); a facilitator
 //   body (`FacilitatorRequest.contents()`) is only read from strict JSON.
 import CLibFuzzer
 import Foundation
@@ -31,7 +32,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = Data(bytes)
     let decoder = JSONDecoder()
     let payload = try? decoder.decode(X402.PaymentPayload.self, from: text)
-    _ = try? decoder.decode(X402.PaymentRequired.self, from: text)
+    let required = try? decoder.decode(X402.PaymentRequired.self, from: text)
     _ = try? decoder.decode(X402.SettleResponse.self, from: text)
     _ = try? decoder.decode(X402.VerifyResponse.self, from: text)
     _ = try? decoder.decode(X402.SupportedResponse.self, from: text)
@@ -49,6 +50,12 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if let byHand, let payload {
             precondition(same(JSONValue.parse(HeaderCodec.json(byHand))!, JSONValue.parse(HeaderCodec.json(payload))!),
                          "the hand reader and JSONDecoder read one payload differently")
+        }
+        let termsByHand = X402.PaymentRequired(json: tree)
+        precondition((termsByHand == nil) == (required == nil), "the hand reader and JSONDecoder disagree on whether these are terms")
+        if let termsByHand, let required {
+            precondition(same(JSONValue.parse(HeaderCodec.json(termsByHand))!, JSONValue.parse(HeaderCodec.json(required))!),
+                         "the hand reader and JSONDecoder read one set of terms differently")
         }
     }
 

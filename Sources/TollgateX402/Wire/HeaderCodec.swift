@@ -26,6 +26,12 @@ public enum HeaderCodec {
         Base64URL.decodeEitherAlphabet(header)
     }
 
+    /// The JSON a header carries, read strictly (`StrictJSON`: a repeated key, which two readers could read two ways,
+    /// refuses it); nil when it is not base64 of strict JSON.
+    public static func tree(header: String) -> JSONValue? {
+        base64Bytes(header).flatMap(StrictJSON.tree)
+    }
+
     public static func decode<T: Decodable>(_ type: T.Type, header: String) -> T? {
         guard let bytes = base64Bytes(header) else { return nil }
         return try? JSONDecoder().decode(type, from: Data(bytes))

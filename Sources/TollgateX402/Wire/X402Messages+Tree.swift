@@ -26,6 +26,23 @@ extension X402.PaymentPayload {
     }
 }
 
+extension X402.PaymentRequired {
+    /// A 402's terms (`PAYMENT-REQUIRED`, or an MCP tool result's); nil when `json` is not terms of this shape (any version
+    /// number; the caller checks it). How a client reads what it is asked to pay: one strict pass, no `JSONDecoder`.
+    public init?(json: JSONValue) {
+        guard let object = JSONObjectReader(json), let version = object.int("x402Version"), let error = object.optionalString("error"),
+              let resource = object.object("resource").flatMap(X402.ResourceInfo.init),
+              let acceptsValues = object.members["accepts"]?.array, let extensions = object.optionalObject("extensions") else { return nil }
+        var accepts: [X402.PaymentRequirements] = []
+        accepts.reserveCapacity(acceptsValues.count)
+        for value in acceptsValues {
+            guard let requirements = JSONObjectReader(value).flatMap(X402.PaymentRequirements.init) else { return nil }
+            accepts.append(requirements)
+        }
+        self.init(x402Version: version, error: error, resource: resource, accepts: accepts, extensions: extensions?.members)
+    }
+}
+
 extension X402.ResourceInfo {
     init?(_ object: JSONObjectReader) {
         guard let url = object.string("url"), let description = object.optionalString("description"),
