@@ -40,6 +40,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "With --mode journey: paid requests (a payment signed ahead for each, an in-process facilitator that accepts every payment and an upstream that answers at once) instead of 402s.")
     var paid = false
 
+    @Option(name: .customLong("answer-bytes"), help: "With --mode journey --paid: the size of the in-process upstream's answer in bytes (a JSON array; default 52), to measure what keeping a large paid answer costs.")
+    var answerBytes: Int?
+
     @Option(help: "With --mode presign: the file to write.")
     var out: String?
 
@@ -57,7 +60,9 @@ struct Bench: AsyncParsableCommand {
         }
         if mode == "journey" {
             guard let config else { throw ValidationError("--mode journey needs --config (a gateway configuration)") }
-            return try await JourneyBench.run(config: config, path: path, headers: extra, paid: paid, requests: requests, concurrency: concurrency)
+            if answerBytes != nil, !paid { throw ValidationError("--answer-bytes is for --mode journey --paid") }
+            return try await JourneyBench.run(config: config, path: path, headers: extra, paid: paid, answerBytes: answerBytes,
+                                              requests: requests, concurrency: concurrency)
         }
         guard let target else { throw ValidationError("--target is needed (the base URL of the gateway)") }
         var configuration = HTTPClient.Configuration()

@@ -24,9 +24,13 @@ import TollgateX402
 /// including the audit writer's, counted until the last event is committed. Steadier than the whole-request figures of
 /// `scripts/bench.sh` on a shared machine: compare two binaries.
 enum JourneyBench {
-    static func run(config: String, path: String, headers: [(String, String)] = [], paid: Bool = false, requests: Int,
-                    concurrency: Int) async throws {
+    static func run(config: String, path: String, headers: [(String, String)] = [], paid: Bool = false, answerBytes: Int? = nil,
+                    requests: Int, concurrency: Int) async throws {
         guard requests > 0, concurrency > 0 else { throw ValidationError("--requests and --concurrency must be at least 1") }
+        if let answerBytes, !(FixedUpstream.body.count...(64 << 20)).contains(answerBytes) {
+            throw ValidationError("--answer-bytes must be between \(FixedUpstream.body.count) and \(64 << 20)")
+        }
+        let upstream = FixedUpstream(bytes: answerBytes)
         var configuration = try ConfigurationFile.load(config)
         let scratch = NSTemporaryDirectory() + "tollgate-journey-bench-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
@@ -78,22 +82,25 @@ enum JourneyBench {
             if paid {
                 // Signed ahead, each for a 402 of its own: the measured requests only pay.
                 let payments = try await Self.payments(gateway, request, count: warmUp + requests)
-                try await load(gateway, Array(payments.prefix(warmUp)), expecting: .ok, concurrency: concurrency)
+                try await load(gateway, Array(payments.prefix(warmUp)), upstream: upstream, expecting: .ok, concurrency: concurrency)
                 (measured, expected) = (Array(payments.dropFirst(warmUp)), .ok)
             } else {
                 // Warm-up: caches, the audit table's first pages, the allocator.
-                try await load(gateway, Array(repeating: request, count: warmUp), expecting: .paymentRequired, concurrency: concurrency)
+                try await load(gateway, Array(repeating: request, count: warmUp), upstream: upstream, expecting: .paymentRequired,
+                               concurrency: concurrency)
                 (measured, expected) = (Array(repeating: request, count: requests), .paymentRequired)
             }
             let before = ProcessCPU.now()
+            let writtenBefore = ProcessCPU.bytesWritten()
             let started = ContinuousClock.now
-            try await load(gateway, measured, expecting: expected, concurrency: concurrency)
+            try await load(gateway, measured, upstream: upstream, expecting: expected, concurrency: concurrency)
             let answered = ContinuousClock.now - started
             // The events of the measured 402s are committed by the batcher after the answers: its shutdown flushes them,
             // so their CPU is counted too.
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
             let cpu = ProcessCPU.now() - before
+            let written = ProcessCPU.bytesWritten().flatMap { after in writtenBefore.map { after - $0 } }
             let perRequest = { (seconds: Double) in String(format: "%7.1f µs", seconds * 1_000_000 / Double(requests)) }
             let what = paid ? "paid request" : "402"
             print("in process, \(requests) \(paid ? "paid requests" : "402s") of \(path)"
@@ -102,6 +109,11 @@ enum JourneyBench {
             print(label("wall time per \(what) (answers)") + perRequest(Double(answered.inNanoseconds) / 1e9))
             print(label("CPU per \(what) (all threads)") + perRequest(cpu.total)
                   + String(format: "  (%.0f %% kernel)", cpu.total > 0 ? cpu.system / cpu.total * 100 : 0))
+            if let written {
+                // Every write of the process (the store's WAL and checkpoints): what durability costs the disk.
+                print(label("written per \(what)") + String(format: "%7.1f KiB", Double(written) / 1024 / Double(requests))
+                      + (paid ? " (answers of \(upstream.body.count) bytes)" : ""))
+            }
         }
     }
 
@@ -123,10 +135,11 @@ enum JourneyBench {
         return payments
     }
 
-    private static func load(_ gateway: Gateway, _ requests: [GatewayRequest], expecting expected: HTTPResponse.Status, concurrency: Int) async throws {
+    private static func load(_ gateway: Gateway, _ requests: [GatewayRequest], upstream fixed: FixedUpstream,
+                             expecting expected: HTTPResponse.Status, concurrency: Int) async throws {
         // Only paid requests reach an upstream; a 402 goes through `handle` as `serve` sends it (no per-request copy of the
         // gateway to swap its upstream).
-        let upstream: (any Upstream)? = expected == .paymentRequired ? nil : FixedUpstream()
+        let upstream: FixedUpstream? = expected == .paymentRequired ? nil : fixed
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for worker in 0..<concurrency {
                 tasks.addTask {
@@ -175,12 +188,32 @@ private final class AcceptingFacilitator: TollgateX402.Facilitator {
     }
 }
 
-/// The upstream of the in-process bench: a fixed JSON array for every request.
+/// The upstream of the in-process bench: a fixed JSON array for every request, `bytes` long when asked (the record
+/// repeated, then padded with spaces: a large paid answer without the cost of making one).
 private struct FixedUpstream: Upstream {
     static let body = Array(#"[{"day":"2026-12-05","symbol":"ACME","close":101.5}]"#.utf8)
+    let body: [UInt8]
+
+    init(bytes: Int?) {
+        guard let bytes, bytes > Self.body.count else {
+            body = Self.body
+            return
+        }
+        let record = Self.body.dropFirst().dropLast()
+        var body: [UInt8] = [UInt8(ascii: "[")]
+        body.reserveCapacity(bytes)
+        body.append(contentsOf: record)
+        while body.count + 1 + record.count + 1 <= bytes {
+            body.append(UInt8(ascii: ","))
+            body.append(contentsOf: record)
+        }
+        body.append(contentsOf: repeatElement(UInt8(ascii: " "), count: bytes - body.count - 1))
+        body.append(UInt8(ascii: "]"))
+        self.body = body
+    }
 
     func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
-        UpstreamResponse(status: .ok, headerFields: [.contentType: "application/json"], body: Self.body)
+        UpstreamResponse(status: .ok, headerFields: [.contentType: "application/json"], body: body)
     }
 }
 
@@ -195,6 +228,15 @@ struct ProcessCPU {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
         return ProcessCPU(user: seconds(usage.ru_utime), system: seconds(usage.ru_stime))
+    }
+
+    /// The bytes this process has handed to `write` and its kin (`wchar` of `/proc/self/io`); nil where there is none.
+    static func bytesWritten() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/io", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("wchar:") {
+            return Int(line.dropFirst("wchar:".count).trimmingCharacters(in: .whitespaces))
+        }
+        return nil
     }
 
     static func - (after: ProcessCPU, before: ProcessCPU) -> ProcessCPU {
