@@ -110,6 +110,7 @@ extension SQLiteStore {
         migrator.registerMigration("v13-reservation-append-order", migrate: migrateReservationToAppendOrder)
         migrator.registerMigration("v14-settlement-intent-body", migrate: migrateSettlementIntentBody)
         migrator.registerMigration("v15-proof-keys", migrate: migrateProofKeys)
+        migrator.registerMigration("v16-released-answer-headers", migrate: migrateReleasedAnswerHeaders)
         return migrator
     }
 

@@ -174,37 +174,6 @@ public struct SQLiteStore: GatewayStore {
         }
     }
 
-    /// `ready: false` keeps an answer prepared before settlement out of reach until the payment is known to have settled.
-    /// The answer prepared with the settlement intent is then replaced where it is (an upsert keeps its row and its key's
-    /// index entry; `INSERT OR REPLACE` deleted and inserted both, a few pages more in every settled payment's commit).
-    static func storeResponse(_ response: StoredResponse, key: ProofKey, proofKeyId: Int64, ready: Bool, _ db: Database) throws {
-        let headers = response.headersJSON
-        try db.runRaw(sql: """
-            INSERT INTO paid_response (proof_key_id, network, asset, payer, nonce, correlation_id, client_id, request, status, headers, body,
-                                       expires_at, ready, payment_identifier)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (proof_key_id) DO UPDATE SET
-                correlation_id = excluded.correlation_id, client_id = excluded.client_id, request = excluded.request,
-                status = excluded.status, headers = excluded.headers, body = excluded.body, expires_at = excluded.expires_at,
-                ready = excluded.ready, payment_identifier = excluded.payment_identifier
-            """, proofKeyId, key.network, key.asset, key.payer, key.nonce, response.correlationId, response.clientId, response.request,
-                      response.status, headers, response.body, response.expiresAt, ready ? 1 : 0, response.paymentIdentifier)
-    }
-
-    public func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse? {
-        try await writer.read { db in try Self.storedResponse(key, readyOnly: true, now: unixSeconds, db) }
-    }
-
-    static func storedResponse(_ key: ProofKey, readyOnly: Bool, now unixSeconds: Int64?, _ db: Database) throws -> StoredResponse? {
-        guard let row = try Row.fetchOne(cached: db, sql: """
-            SELECT * FROM paid_response WHERE \(Self.byProofKey) AND expires_at >= ? AND ready >= ?
-            """, arguments: [key.network, key.asset, key.payer, key.nonce, unixSeconds ?? Int64.min, readyOnly ? 1 : 0]) else { return nil }
-        let headers = (try? JSONDecoder().decode([[String]].self, from: Data((row["headers"] as String).utf8))) ?? []
-        return StoredResponse(correlationId: row["correlation_id"], clientId: row["client_id"], request: row["request"],
-                              status: row["status"], headers: headers, body: Array(row["body"] as Data), expiresAt: row["expires_at"],
-                              paymentIdentifier: row["payment_identifier"])
-    }
-
     public func holdSpend(_ holds: [SpendHold], correlationId: String) async throws -> SpendHold? {
         guard !holds.isEmpty else { return nil }
         // Like the reservation, made durable by the flow's synced settlement intent before any money moves.

@@ -167,6 +167,12 @@ public enum StoreConformance {
         #expect(try await store.storedResponse(key(3), now: 2_050_000_000)?.headers == receipted.headers)
         #expect(try await store.payments(correlationId: "tg_c").count == 1)
         #expect(try await store.openSettlement(key(3))?.outcome == .settled)
+        // Another answer kept later under the same authorization is served whole: its body with its own headers, never
+        // the receipt of the one it replaced.
+        var again = response("tg_c")
+        again.body = Array("paid again".utf8)
+        try await store.recordDelivery(key(3), response: again, metering: nil, events: [])
+        #expect(try await store.storedResponse(key(3), now: 0).map { [$0.body == again.body, $0.headers == again.headers] } == [true, true])
         // `settle: before`: settled first, the answer kept when it is delivered.
         #expect(try await store.reserve(reservation(key(4), "tg_d"), events: []) == .reserved)
         try await store.recordSettlementIntent(intent(key(4), "tg_d"), events: [])

@@ -1,0 +1,109 @@
+import Foundation
+import GRDB
+import Testing
+import TollgateCore
+import TollgateStoreConformance
+@testable import TollgateSQLite
+
+/// An answer kept for retries is prepared with the settlement intent and released with its receipt: the release keeps
+/// the body where it is (a large answer is not written again), and never serves one answer's headers with another.
+@Suite struct KeptAnswerTests {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-kept-answers-\(UUID().uuidString)")
+    var path: String { directory.appendingPathComponent("tollgate.sqlite").path }
+
+    static let body = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+
+    static func answer(_ flow: String, body: [UInt8] = Self.body, headers: [[String]] = [["content-type", "application/json"]],
+                       expiresAt: Int64 = 2_000_000_000) -> StoredResponse {
+        StoredResponse(correlationId: flow, clientId: "alice", request: "GET /datasets/a", status: 200, headers: headers, body: body,
+                       expiresAt: expiresAt)
+    }
+
+    static let receipt = [["content-type", "application/json"], ["payment-response", "eyJzdWNjZXNzIjp0cnVlfQ=="], ["cache-control", "private"]]
+
+    /// Frames the WAL holds: after a truncating checkpoint, what the writes since wrote.
+    func walFrames(_ store: SQLiteStore, truncate: Bool = false) async throws -> Int {
+        try await store.writer.writeWithoutTransaction { db in
+            let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(\(truncate ? "TRUNCATE" : "PASSIVE"))")
+            return row?[1] as Int? ?? -1
+        }
+    }
+
+    @Test func releasingThePreparedAnswerKeepsItsBodyAndServesTheReceipt() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: path)
+        let key = StoreConformance.key(1)
+        #expect(try await store.reserve(StoreConformance.reservation(key, "tg_a"), events: []) == .reserved)
+        try await store.recordSettlementIntent(StoreConformance.intent(key, "tg_a", response: Self.answer("tg_a", expiresAt: 1_999_999_990)),
+                                               events: [])
+        #expect(try await store.storedResponse(key, now: 0) == nil, "prepared, not released")
+
+        _ = try await walFrames(store, truncate: true)
+        try await store.finish(key, state: .settled, payment: StoreConformance.payment(key, "tg_a"),
+                               response: Self.answer("tg_a", headers: Self.receipt), metering: nil, delivered: true, events: [])
+        // The body spans about 50 pages; the release rewrote none of them (a rewrite wrote about 100).
+        let frames = try await walFrames(store)
+        #expect(frames >= 1 && frames < 25, "the release wrote \(frames) pages")
+
+        let kept = try #require(try await store.storedResponse(key, now: 0))
+        #expect(kept.body == Self.body)
+        #expect(kept.headers == Self.receipt)
+        #expect(kept.expiresAt == 2_000_000_000)
+    }
+
+    @Test func anotherAnswerReplacesTheRowAndItsReleasedHeaders() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: path)
+        let key = StoreConformance.key(2)
+        #expect(try await store.reserve(StoreConformance.reservation(key, "tg_b"), events: []) == .reserved)
+        try await store.recordSettlementIntent(StoreConformance.intent(key, "tg_b", response: Self.answer("tg_b")), events: [])
+        try await store.recordDelivery(key, response: Self.answer("tg_b", headers: Self.receipt), metering: nil, events: [])
+        #expect(try await store.storedResponse(key, now: 0)?.headers == Self.receipt)
+
+        // A later, different answer under the same authorization (a redelivery that ran the request again): its own
+        // headers, never the earlier release's.
+        let other = Self.answer("tg_b", body: Array("{\"again\":true}".utf8), headers: [["content-type", "application/json"]])
+        try await store.recordDelivery(key, response: other, metering: nil, events: [])
+        let kept = try #require(try await store.storedResponse(key, now: 0))
+        #expect(kept.body == other.body && kept.headers == other.headers)
+
+        // The same body for another flow or client is another answer too.
+        var stranger = Self.answer("tg_b", body: other.body, headers: Self.receipt)
+        stranger.clientId = "mallory"
+        try await store.recordDelivery(key, response: stranger, metering: nil, events: [])
+        #expect(try await store.storedResponse(key, now: 0)?.clientId == "mallory")
+        let sideRows = { try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM paid_response_headers") } }
+        #expect(try await sideRows() == 0, "a replaced answer keeps its headers in its own row")
+        // Released again as it is, with other headers: beside it.
+        stranger.headers = [["content-type", "application/json"], ["x-again", "1"]]
+        try await store.recordDelivery(key, response: stranger, metering: nil, events: [])
+        #expect(try await store.storedResponse(key, now: 0)?.headers == stranger.headers)
+        #expect(try await sideRows() == 1)
+
+        // Gone with its answer: purged past its expiry, nothing is left beside it.
+        _ = try await store.purgeReservations(expiredBefore: 2_100_000_000)
+        #expect(try await store.storedResponse(key, now: 0) == nil)
+        #expect(try await sideRows() == 0)
+    }
+
+    @Test func releasedHeadersSurviveAReopenAndAReleasedClaimLeavesNone() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let key = StoreConformance.key(3), released = StoreConformance.key(4)
+        do {
+            let store = try SQLiteStore(path: path)
+            #expect(try await store.reserve(StoreConformance.reservation(key, "tg_c"), events: []) == .reserved)
+            try await store.recordSettlementIntent(StoreConformance.intent(key, "tg_c", response: Self.answer("tg_c")), events: [])
+            try await store.finish(key, state: .settled, payment: StoreConformance.payment(key, "tg_c"),
+                                   response: Self.answer("tg_c", headers: Self.receipt), metering: nil, delivered: true, events: [])
+            #expect(try await store.reserve(StoreConformance.reservation(released, "tg_d"), events: []) == .reserved)
+            try await store.recordSettlementIntent(StoreConformance.intent(released, "tg_d", response: Self.answer("tg_d")), events: [])
+            try await store.release(released, events: [])
+        }
+        let store = try SQLiteStore(path: path)
+        #expect(try await store.storedResponse(key, now: 0)?.headers == Self.receipt)
+        #expect(try await store.storedResponse(released, now: 0) == nil)
+    }
+}
