@@ -64,7 +64,7 @@ import TollgateStoreConformance
 
         // A later, different answer under the same authorization (a redelivery that ran the request again): its own
         // headers, never the earlier release's.
-        let other = Self.answer("tg_b", body: Array("{\"again\":true}".utf8), headers: [["content-type", "application/json"]])
+        let other = Self.answer("tg_b", body: Self.body.reversed(), headers: [["content-type", "application/json"]])
         try await store.recordDelivery(key, response: other, metering: nil, events: [])
         let kept = try #require(try await store.storedResponse(key, now: 0))
         #expect(kept.body == other.body && kept.headers == other.headers)
@@ -80,6 +80,16 @@ import TollgateStoreConformance
         stranger.headers = [["content-type", "application/json"], ["x-again", "1"]]
         try await store.recordDelivery(key, response: stranger, metering: nil, events: [])
         #expect(try await store.storedResponse(key, now: 0)?.headers == stranger.headers)
+        #expect(try await sideRows() == 1)
+
+        // A small answer (under a page) is replaced whole, its headers in its own row.
+        let small = Self.answer("tg_b", body: Array("{}".utf8), headers: Self.receipt)
+        try await store.recordDelivery(key, response: small, metering: nil, events: [])
+        try await store.recordDelivery(key, response: small, metering: nil, events: [])
+        #expect(try await store.storedResponse(key, now: 0).map { [$0.body == small.body, $0.headers == small.headers] } == [true, true])
+        #expect(try await sideRows() == 0)
+        try await store.recordDelivery(key, response: stranger, metering: nil, events: [])
+        try await store.recordDelivery(key, response: stranger, metering: nil, events: [])
         #expect(try await sideRows() == 1)
 
         // Gone with its answer: purged past its expiry, nothing is left beside it.
