@@ -183,6 +183,8 @@ public struct PaymentClient: Sendable {
     /// anything else unknown, so the same proof is what a later run sends.
     func record(_ purchase: Purchase, response: Response, terms: PaymentTerms?, resumed: Bool) throws -> Outcome {
         let receiptHeader = response.headers.first(name: X402.paymentResponseHeader) ?? response.headers.first(name: "X-PAYMENT-RESPONSE")
+        // Read strictly: a receipt with a repeated member reads as none (as a server that sends none), never one way here
+        // and another in a log.
         let receipt = receiptHeader.flatMap(HeaderCodec.tree(header:)).flatMap(X402.SettleResponse.init(json:))
         let correlationId = response.headers.first(name: "Tollgate-Correlation-Id")
         let ending: PaymentLedger.Ending

@@ -66,7 +66,9 @@ extension SQLiteStore {
                               paymentIdentifier: row["payment_identifier"])
     }
 
-    /// `v16`: the headers an answer is released with, kept beside it (`storeResponse`), and gone with it.
+    /// `v16`: the headers an answer is released with, kept beside it (`storeResponse`), and gone with it. A reader of
+    /// `paid_response` takes these first (`COALESCE(h.headers, p.headers)`): the row's own column keeps the headers it was
+    /// prepared with. A migration that rebuilds `paid_response` must create the trigger again (`KeptAnswerTests`).
     static func migrateReleasedAnswerHeaders(_ db: Database) throws {
         try db.execute(sql: """
             CREATE TABLE paid_response_headers (proof_key_id INTEGER NOT NULL PRIMARY KEY, headers TEXT NOT NULL) WITHOUT ROWID;

@@ -50,6 +50,22 @@ import TollgateStoreConformance
         #expect(kept.body == Self.body)
         #expect(kept.headers == Self.receipt)
         #expect(kept.expiresAt == 2_000_000_000)
+        // The reconciler reads the same answer through the open settlement, and resolving it serves it as released.
+        #expect(try await store.openSettlement(key)?.intent.response?.headers == Self.receipt)
+        try await store.resolveSettlement(key, outcome: .settled, delivered: true, events: [])
+        #expect(try await store.storedResponse(key, now: 0)?.headers == Self.receipt)
+    }
+
+    /// The side table's rows go with their answer by a trigger on `paid_response`: a later migration that rebuilds that
+    /// table (copy, drop, rename) must create it again.
+    @Test func theTriggerThatDeletesReleasedHeadersExists() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteStore(path: path)
+        let trigger = try await store.writer.read { db in
+            try String.fetchOne(db, sql: "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name = 'paid_response_headers_deleted'")
+        }
+        #expect(trigger == "paid_response")
     }
 
     @Test func anotherAnswerReplacesTheRowAndItsReleasedHeaders() async throws {
