@@ -185,7 +185,7 @@ public struct PaymentClient: Sendable {
         let receiptHeader = response.headers.first(name: X402.paymentResponseHeader) ?? response.headers.first(name: "X-PAYMENT-RESPONSE")
         // Read strictly: a receipt with a repeated member reads as none (as a server that sends none), never one way here
         // and another in a log.
-        let receipt = receiptHeader.flatMap(HeaderCodec.tree(header:)).flatMap(X402.SettleResponse.init(json:))
+        let receipt = receiptHeader.flatMap { HeaderCodec.read(X402.SettleResponse.self, header: $0) }
         let correlationId = response.headers.first(name: "Tollgate-Correlation-Id")
         let ending: PaymentLedger.Ending
         var reason: String?

@@ -19,8 +19,7 @@ public struct PaymentTerms: Sendable, Hashable {
 
     /// The terms of a 402; nil when the response carries none a client could pay.
     public static func read(headerValue: String?, body: [UInt8]) -> PaymentTerms? {
-        if let headerValue, let required = HeaderCodec.tree(header: headerValue).flatMap(X402.PaymentRequired.init(json:)),
-           required.x402Version == 2 {
+        if let headerValue, let required = HeaderCodec.read(X402.PaymentRequired.self, header: headerValue), required.x402Version == 2 {
             return PaymentTerms(v2: required)
         }
         return v1(body: body)

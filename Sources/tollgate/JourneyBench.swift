@@ -123,7 +123,7 @@ enum JourneyBench {
         payments.reserveCapacity(count)
         for _ in 0..<count {
             let offer = await gateway.handle(unpaid)
-            guard let header = offer.headerFields[HTTPField.Name(X402.paymentRequiredHeader)!], let terms = HeaderCodec.decode(X402.PaymentRequired.self, header: header),
+            guard let header = offer.headerFields[HTTPField.Name(X402.paymentRequiredHeader)!], let terms = HeaderCodec.read(X402.PaymentRequired.self, header: header),
                   let payer = ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()) else {
                 Console.error("bench: the 402 of \(unpaid.target) has no x402 v2 terms to pay")
                 throw ExitCode.failure

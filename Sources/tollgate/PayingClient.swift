@@ -14,10 +14,10 @@ struct PayingClient: Sendable {
         var body: String
         var correlationId: String? { headers.first(name: "Tollgate-Correlation-Id") }
         var paymentRequired: X402.PaymentRequired? {
-            headers.first(name: X402.paymentRequiredHeader).flatMap { HeaderCodec.decode(X402.PaymentRequired.self, header: $0) }
+            headers.first(name: X402.paymentRequiredHeader).flatMap { HeaderCodec.read(X402.PaymentRequired.self, header: $0) }
         }
         var paymentResponse: X402.SettleResponse? {
-            headers.first(name: X402.paymentResponseHeader).flatMap { HeaderCodec.decode(X402.SettleResponse.self, header: $0) }
+            headers.first(name: X402.paymentResponseHeader).flatMap { HeaderCodec.read(X402.SettleResponse.self, header: $0) }
         }
     }
 

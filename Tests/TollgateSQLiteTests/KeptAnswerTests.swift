@@ -21,6 +21,12 @@ import TollgateStoreConformance
 
     static let receipt = [["content-type", "application/json"], ["payment-response", "eyJzdWNjZXNzIjp0cnVlfQ=="], ["cache-control", "private"]]
 
+    /// A claim with its settlement intent and the answer prepared with it (`ready = 0`).
+    func prepare(_ store: SQLiteStore, _ key: ProofKey, _ flow: String, _ answer: StoredResponse) async throws {
+        #expect(try await store.reserve(StoreConformance.reservation(key, flow), events: []) == .reserved)
+        try await store.recordSettlementIntent(StoreConformance.intent(key, flow, response: answer), events: [])
+    }
+
     /// Frames the WAL holds: after a truncating checkpoint, what the writes since wrote.
     func walFrames(_ store: SQLiteStore, truncate: Bool = false) async throws -> Int {
         try await store.writer.writeWithoutTransaction { db in
@@ -34,9 +40,7 @@ import TollgateStoreConformance
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try SQLiteStore(path: path)
         let key = StoreConformance.key(1)
-        #expect(try await store.reserve(StoreConformance.reservation(key, "tg_a"), events: []) == .reserved)
-        try await store.recordSettlementIntent(StoreConformance.intent(key, "tg_a", response: Self.answer("tg_a", expiresAt: 1_999_999_990)),
-                                               events: [])
+        try await prepare(store, key, "tg_a", Self.answer("tg_a", expiresAt: 1_999_999_990))
         #expect(try await store.storedResponse(key, now: 0) == nil, "prepared, not released")
 
         _ = try await walFrames(store, truncate: true)
@@ -73,8 +77,7 @@ import TollgateStoreConformance
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try SQLiteStore(path: path)
         let key = StoreConformance.key(2)
-        #expect(try await store.reserve(StoreConformance.reservation(key, "tg_b"), events: []) == .reserved)
-        try await store.recordSettlementIntent(StoreConformance.intent(key, "tg_b", response: Self.answer("tg_b")), events: [])
+        try await prepare(store, key, "tg_b", Self.answer("tg_b"))
         try await store.recordDelivery(key, response: Self.answer("tg_b", headers: Self.receipt), metering: nil, events: [])
         #expect(try await store.storedResponse(key, now: 0)?.headers == Self.receipt)
 
@@ -120,12 +123,10 @@ import TollgateStoreConformance
         let key = StoreConformance.key(3), released = StoreConformance.key(4)
         do {
             let store = try SQLiteStore(path: path)
-            #expect(try await store.reserve(StoreConformance.reservation(key, "tg_c"), events: []) == .reserved)
-            try await store.recordSettlementIntent(StoreConformance.intent(key, "tg_c", response: Self.answer("tg_c")), events: [])
+            try await prepare(store, key, "tg_c", Self.answer("tg_c"))
             try await store.finish(key, state: .settled, payment: StoreConformance.payment(key, "tg_c"),
                                    response: Self.answer("tg_c", headers: Self.receipt), metering: nil, delivered: true, events: [])
-            #expect(try await store.reserve(StoreConformance.reservation(released, "tg_d"), events: []) == .reserved)
-            try await store.recordSettlementIntent(StoreConformance.intent(released, "tg_d", response: Self.answer("tg_d")), events: [])
+            try await prepare(store, released, "tg_d", Self.answer("tg_d"))
             try await store.release(released, events: [])
         }
         let store = try SQLiteStore(path: path)

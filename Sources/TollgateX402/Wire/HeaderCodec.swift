@@ -32,8 +32,24 @@ public enum HeaderCodec {
         base64Bytes(header).flatMap(StrictJSON.tree)
     }
 
+    /// The message a header carries, read strictly: `tree(header:)`, then the message's own reader (`init?(json:)`).
+    public static func read<T: StrictlyReadable>(_ type: T.Type, header: String) -> T? {
+        tree(header: header).flatMap(T.init(json:))
+    }
+
     public static func decode<T: Decodable>(_ type: T.Type, header: String) -> T? {
         guard let bytes = base64Bytes(header) else { return nil }
         return try? JSONDecoder().decode(type, from: Data(bytes))
     }
 }
+
+/// An x402 message read by hand from a strict parse (`StrictJSON`), as the gateway reads a paid request's.
+public protocol StrictlyReadable {
+    /// Nil when `json` is not this message.
+    init?(json: JSONValue)
+}
+
+extension X402.PaymentPayload: StrictlyReadable {}
+extension X402.PaymentRequired: StrictlyReadable {}
+extension X402.VerifyResponse: StrictlyReadable {}
+extension X402.SettleResponse: StrictlyReadable {}
