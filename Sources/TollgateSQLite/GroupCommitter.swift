@@ -10,11 +10,13 @@ import Synchronization
 /// spend hold, made durable by their flow's synced settlement intent before any money moves) lets a batch made only of
 /// such writes commit without one.
 ///
-/// One write failing rolls back its own savepoint only; a failed commit fails every write of the batch.
+/// One write failing rolls back its own savepoint only (a write alone in its batch: the transaction); a failed commit
+/// fails every write of the batch.
 final class GroupCommitter: Sendable {
     private struct Job: Sendable {
-        /// Runs the write inside the batch's transaction and keeps its outcome.
-        let run: @Sendable (Database) -> Void
+        /// Runs the write inside the batch's transaction and keeps its outcome; false when it failed. `alone`: the write
+        /// is the batch's only one, so it needs no savepoint of its own (a failure rolls back the whole transaction).
+        let run: @Sendable (Database, _ alone: Bool) -> Bool
         /// Answers the caller: with the write's own outcome, or with the commit's error.
         let finish: @Sendable ((any Error)?) -> Void
         /// Whether the caller needs the write synced before it is answered (`write(synced:)`).
@@ -54,13 +56,15 @@ final class GroupCommitter: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let outcome = Mutex<Result<T, any Error>?>(nil)
             let job = Job(
-                run: { db in
+                run: { db, alone in
                     do {
                         var value: T?
-                        try db.inCachedSavepoint { value = try body(db) }
+                        if alone { value = try body(db) } else { try db.inCachedSavepoint { value = try body(db) } }
                         outcome.withLock { $0 = value.map { .success($0) } }
+                        return true
                     } catch {
                         outcome.withLock { $0 = .failure(error) }
+                        return false
                     }
                 },
                 finish: { commitError in
@@ -80,7 +84,8 @@ final class GroupCommitter: Sendable {
         }
     }
 
-    /// Commits one batch: every write in its savepoint, one commit for all; false when the commit failed.
+    /// Commits one batch: every write in its savepoint, one commit for all; false when nothing was committed (the commit
+    /// failed, or the batch's only write did and its transaction was rolled back).
     private func commit(_ batch: [Job], _ db: Database) -> Bool {
         let synced = !durable || batch.contains { $0.synced }
         do {
@@ -92,12 +97,16 @@ final class GroupCommitter: Sendable {
                 try db.run(sql: synced ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
                 mode.synced.withLock { $0 = synced }
             }
+            // A write alone in its batch (every write when they come one at a time) runs without a savepoint: its
+            // transaction is one already. Opening and releasing one cost two statements and the savepoint's journal of
+            // every page the write touched.
+            var committed = true
             try db.inTransaction {
-                for job in batch { job.run(db) }
-                return .commit
+                if batch.count == 1 { committed = batch[0].run(db, true) } else { for job in batch { _ = job.run(db, false) } }
+                return committed ? .commit : .rollback
             }
             for job in batch { job.finish(nil) }
-            return true
+            return committed
         } catch {
             for job in batch { job.finish(error) }
             return false

@@ -54,6 +54,40 @@ import TollgateCore
         #expect(rows == 24)
     }
 
+    /// Writes one at a time each have a batch, and so a transaction, of their own, with no savepoint: a write that
+    /// failed after writing, by its own error or by SQLite's, leaves nothing, is answered with its own error, and the
+    /// next write finds no transaction left open.
+    @Test func aWriteAloneInItsBatchThatFailsLeavesNothing() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = database.store
+        struct Refused: Error {}
+        let before = store.committer.committed
+        await #expect(throws: Refused.self) {
+            try await store.write { db in
+                try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('thrown', 'b', '1')")
+                throw Refused()
+            }
+        }
+        try await store.write { db in try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('kept', 'b', '1')") }
+        await #expect(throws: DatabaseError.self) {
+            try await store.write { db in
+                try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('before the conflict', 'b', '1')")
+                try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('kept', 'b', '2')")
+            }
+        }
+        let (rows, inside) = try await store.write { db in
+            (try String.fetchAll(db, sql: "SELECT subject || ':' || total FROM spend_total ORDER BY subject"), db.isInsideTransaction)
+        }
+        #expect(rows == ["kept:1"])
+        #expect(inside)   // the write's own transaction, the one it was given
+        // Two transactions committed, each with its one write; the failed writes' transactions were rolled back.
+        let committed = store.committer.committed
+        #expect(committed.transactions - before.transactions == 2 && committed.writes - before.writes == 2)
+        let open = try await store.writer.writeWithoutTransaction { db in db.isInsideTransaction }
+        #expect(!open)
+    }
+
     /// A write that appended audit events and then failed takes its events with it, whatever shares its batch: the
     /// chain holds exactly the events of the writes that succeeded, linked without a gap, and a write's own nested
     /// savepoint (GRDB's) still rolls back alone inside the batch's savepoint.
