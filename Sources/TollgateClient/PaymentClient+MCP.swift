@@ -88,7 +88,7 @@ extension PaymentClient {
 
     func deliverTool(_ purchase: Purchase, terms: PaymentTerms?, resumed: Bool,
                      send: @Sendable (_ payment: JSONValue?) async throws -> JSONRPCMessage) async throws -> ToolOutcome {
-        guard let payment = JSONValue.parse(Array(purchase.proof.utf8)) else {
+        guard let payment = StrictJSON.tree(Array(purchase.proof.utf8)) else {
             throw ClientError(.ledger, "purchase \(purchase.id) holds no readable proof")
         }
         return try await resend(purchase, exchange: "the paid tool call", rerun: "the next run", send: { try await send(payment) },

@@ -69,13 +69,21 @@ public struct MCPResponder: HTTPResponder {
             return Self.message(.error(id: nil, code: JSONRPCCode.invalidRequest, message: "the request body is larger than \(limit) bytes"),
                                 status: .contentTooLarge)
         }
-        guard let message = JSONRPCMessage.parse(bytes) else {
-            if case .array(let items)? = JSONValue.parse(bytes),
+        // What the gateway cannot read strictly is answered here, never passed on: the server's parser might read a
+        // priced call in it that the gateway did not see (a repeated `name`, a `NaN` in the arguments).
+        guard let tree = JSONRPCMessage.tree(bytes) else {
+            let rule = "no repeated member, no NaN or Infinity, numbers within a double, nested at most \(JSONRPCMessage.maxDepth) deep"
+            return Self.message(.error(id: nil, code: JSONRPCCode.parseError, message: "the body is not one strict JSON document (\(rule))"),
+                                status: .badRequest)
+        }
+        guard case .object(let members) = tree, members["jsonrpc"]?.string == "2.0" else {
+            if case .array(let items) = tree,
                items.contains(where: { ToolCall(JSONRPCMessage($0)).map { gate.route(of: $0.name) != nil } ?? false }) {
                 return Self.message(.error(id: nil, code: JSONRPCCode.invalidRequest, message: "a paid tool cannot be called inside a batch; send the call alone"))
             }
             return await passOn(request, bytes: bytes, message: nil)
         }
+        let message = JSONRPCMessage(tree)
         if message.method == "tools/call", !message.isRequest, let name = message.params?["name"]?.string, gate.route(of: name) != nil {
             // A priced call sent as a notification expects no answer, so it could never be paid: it is not run.
             return Response(status: .accepted)

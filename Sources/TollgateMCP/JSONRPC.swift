@@ -7,10 +7,22 @@ public struct JSONRPCMessage: Sendable, Hashable {
 
     public init(_ value: JSONValue) { self.value = value }
 
-    /// Parses one message; nil for anything that is not a JSON object (a batch, a scalar, not JSON).
+    /// How deeply a message may nest: Foundation's own bound, so that no message it read before is refused for depth.
+    public static let maxDepth = 512
+
+    /// Parses one message; nil for anything that is not a JSON-RPC 2.0 object (a batch, a scalar, not strict JSON).
     public static func parse(_ bytes: some Collection<UInt8>) -> JSONRPCMessage? {
-        guard case .object(let members)? = JSONValue.parse(bytes), members["jsonrpc"]?.string == "2.0" else { return nil }
+        guard case .object(let members)? = tree(bytes), members["jsonrpc"]?.string == "2.0" else { return nil }
         return JSONRPCMessage(.object(members))
+    }
+
+    /// Any JSON the MCP door reads, read strictly: nil for a repeated member (or keys Swift compares equal), `NaN`,
+    /// `Infinity`, a number beyond `Double` and anything else that is not JSON. Two parsers that resolve such input
+    /// differently (Foundation keeps a repeated member's first value, the MCP Python SDK's pydantic its last; pydantic
+    /// reads `NaN`) would let the gateway price one tool while the server runs another; refused, there is nothing
+    /// to read two ways.
+    public static func tree(_ bytes: some Collection<UInt8>) -> JSONValue? {
+        StrictJSON.tree(Array(bytes), maxDepth: maxDepth)
     }
 
     public var id: JSONValue? { value["id"] }

@@ -58,7 +58,7 @@ public struct MCPToolGate: Sendable {
         }
         switch response.status.code {
         case 200..<300:
-            guard case .object(var result)? = JSONValue.parse(response.body) else {
+            guard case .object(var result)? = JSONRPCMessage.tree(response.body) else {
                 return .error(id: id, code: JSONRPCCode.internalError, message: "the tool's answer could not be read")
             }
             if let receipt = decoded(response.headerFields, X402.paymentResponseHeader) {
@@ -100,7 +100,7 @@ public struct MCPToolGate: Sendable {
     /// A refusal before terms, or a failure: a JSON-RPC error whose `data` says the HTTP status the journey chose,
     /// its reason and detail, and the flow's correlation id (what support traces).
     static func refusal(_ response: GatewayResponse, id: JSONValue) -> JSONRPCMessage {
-        let body = JSONValue.parse(response.body)?.object ?? [:]
+        let body = JSONRPCMessage.tree(response.body)?.object ?? [:]
         var data = body
         data["status"] = .integer(Int64(response.status.code))
         if data["correlationId"] == nil, let correlationId = response.headerFields[.tollgateCorrelationId] { data["correlationId"] = .string(correlationId) }
@@ -119,7 +119,7 @@ public struct MCPToolGate: Sendable {
 
     static func decoded(_ fields: HTTPFields, _ name: String) -> JSONValue? {
         guard let header = fields[HTTPField.Name(name)!], let bytes = HeaderCodec.base64Bytes(header) else { return nil }
-        return JSONValue.parse(bytes)
+        return StrictJSON.tree(bytes)
     }
 }
 

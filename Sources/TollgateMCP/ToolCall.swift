@@ -22,7 +22,7 @@ public struct ToolCall: Sendable {
         arguments = message.params?["arguments"] ?? .object([:])
         // Some clients send the payload as an object, others as JSON text.
         switch message.params?["_meta"]?[Self.paymentKey] {
-        case .string(let text)?: payment = JSONValue.parse(Array(text.utf8)) ?? .string(text)
+        case .string(let text)?: payment = StrictJSON.tree(Array(text.utf8)) ?? .string(text)
         case .null?, nil: payment = nil
         case let value?: payment = value
         }

@@ -34,7 +34,8 @@ negotiates 2026-07-28 with `server/discover`):
   9 ten concurrent copies of one paid call: one delivery, nine used-nonce refusals, one settlement
  10 both eras: 3-5 above in each mode, here the pinned modern mode (mode="2026-07-28", no probe at all)
  11 a stdio upstream: prices, unpaid, paid, replay; auto mode falls back to the handshake [legacy] [auto]
- 12 bad input: non-JSON, batches, garbage / tampered / misbound payments: clear answers, never a 5xx, still serving
+ 12 bad input: non-JSON, batches, bodies two parsers read two ways (repeated members, NaN), garbage / tampered /
+    misbound payments: clear answers, never a 5xx, never forwarded, still serving
 
 Environment:
   TOLLGATE_BIN               the gateway binary (default <repo>/.build/debug/tollgate)
@@ -70,6 +71,7 @@ from eth_account import Account
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
+import pydantic_core
 from pydantic import TypeAdapter
 
 from x402.mcp import MCP_PAYMENT_META_KEY, MCP_PAYMENT_RESPONSE_META_KEY, x402MCPClient
@@ -1140,6 +1142,30 @@ def test_mcp_12_bad_input(stack: Stack, stdio: Gateway) -> None:
     c.check(status < 500, "batch with a paid call: HTTP status < 500", status)
     c.eq(((parsed or {}).get("error") or {}).get("code") if isinstance(parsed, dict) else None, -32600,
          "batch with a paid call: JSON-RPC error code")
+
+    # Bodies two JSON parsers read two ways: the MCP SDK's own server reads the body with pydantic_core.from_json,
+    # which keeps a repeated member's last value and reads NaN, Infinity and 1e400. Passed on as it came, the first
+    # was a free tool to a lenient reader and `forecast` to the SDK's server: the gateway refuses them all itself.
+    head = '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":'
+    ambiguous = [
+        ("a repeated name, the free tool first", head + '"echo","name":"forecast","arguments":{"city":"Oslo"}}}'),
+        ("a repeated method", '{"jsonrpc":"2.0","id":9,"method":"ping","method":"tools/call",'
+                              '"params":{"name":"forecast","arguments":{"city":"Oslo"}}}'),
+        ("NaN in the arguments", head + '"forecast","arguments":{"city":"Oslo","days":NaN}}}'),
+        ("Infinity in the arguments", head + '"echo","arguments":{"text":Infinity}}}'),
+        ("1e400 in the arguments", head + '"echo","arguments":{"text":1e400}}}'),
+    ]
+    sdk_reads = pydantic_core.from_json(ambiguous[0][1].encode())
+    c.eq(sdk_reads["params"]["name"], "forecast", "the MCP SDK server's parser reads the repeated name as forecast")
+    forwarded = len(stack.up_proxy.records)
+    for gw in (stack.main, stdio):
+        for label, body in ambiguous:
+            status, parsed, text = post_raw(gw.url, body)
+            print(f"{gw.name} {label}: {status} {text[:160]}")
+            c.eq(status, 400, f"{gw.name} {label}: HTTP 400")
+            err = (parsed or {}).get("error") if isinstance(parsed, dict) else None
+            c.eq((err or {}).get("code"), -32700, f"{gw.name} {label}: a JSON-RPC parse error")
+    c.eq(len(stack.up_proxy.records), forwarded, "none of them was forwarded to the MCP server")
 
     # Garbage in _meta["x402/payment"].
     garbage: list[tuple[str, Any]] = [

@@ -177,6 +177,41 @@ import TollgateMCP
         }
     }
 
+    /// A body two JSON parsers read two ways is refused by the gateway, never passed on as it came: Foundation keeps a
+    /// repeated member's first value and the MCP Python SDK's pydantic its last, and pydantic reads `NaN`, `Infinity`
+    /// and `1e400`, which Foundation refuses. Passed on, `{"name":"unpriced","name":"forecast"}` was a free tool to the
+    /// gateway and the priced `forecast` to such a server. The upstream here is unreachable, so anything passed on
+    /// would come back "unavailable"; the free call at the end shows that it would.
+    @Test func aBodyTwoParsersReadTwoWaysIsRefusedAndNeverPassedOn() async throws {
+        try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp") { stack in
+            let call = #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"#
+            // Arrays in the arguments: with the message, its params and the arguments, `levels` levels in all.
+            func nested(_ levels: Int) -> String { String(repeating: "[", count: levels - 3) + String(repeating: "]", count: levels - 3) }
+            let ambiguous = [
+                call + #""unpriced","name":"forecast","arguments":{}}}"#,
+                call + #""forecast","name":"unpriced","arguments":{}}}"#,
+                #"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":{"name":"forecast","arguments":{}}}"#,
+                #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"unpriced","arguments":{}},"params":{"name":"forecast","arguments":{}}}"#,
+                call + #""unpriced","arguments":{"text":NaN}}}"#,
+                call + #""unpriced","arguments":{"text":Infinity}}}"#,
+                call + #""unpriced","arguments":{"text":1e400}}}"#,
+                call + #""unpriced","arguments":{"text":"# + nested(JSONRPCMessage.maxDepth + 1) + "}}}",
+                "[" + call + #""unpriced","name":"forecast","arguments":{}}}]"#,
+                "",
+            ]
+            for body in ambiguous {
+                let answer = try await stack.post(Array(body.utf8))
+                #expect(answer.status == 400, "\(body.prefix(120))")
+                #expect(answer.error?["code"] == .integer(Int64(JSONRPCCode.parseError)), "\(body.prefix(120))")
+            }
+            #expect(stack.executions("forecast") == 0 && stack.executions("unpriced") == 0)
+            #expect(try await stack.transfers() == 0)
+            // One level less deep is read, and a free call is passed on (here: to a server that does not answer).
+            let passed = try await stack.post(Array((call + #""unpriced","arguments":{"text":"# + nested(JSONRPCMessage.maxDepth) + "}}}").utf8))
+            #expect(passed.error?["code"] == .integer(Int64(JSONRPCCode.unavailable)))
+        }
+    }
+
     @Test func anUnreachableServerCostsNothing() async throws {
         try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp") { stack in
             let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))

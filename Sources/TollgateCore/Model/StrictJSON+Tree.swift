@@ -1,7 +1,12 @@
 extension StrictJSON {
     /// The tree of `bytes` as `parse` reads it, or nil when they are not strict JSON (the violation is not needed).
     public static func tree(_ bytes: [UInt8]) -> JSONValue? {
-        guard case .success(let tree) = parse(bytes) else { return nil }
+        tree(bytes, maxDepth: maxDepth)
+    }
+
+    /// `tree(_:)` nested at most `maxDepth` deep.
+    public static func tree(_ bytes: [UInt8], maxDepth: Int) -> JSONValue? {
+        guard case .success(let tree) = parse(bytes, maxDepth: maxDepth) else { return nil }
         return tree
     }
 
@@ -14,8 +19,11 @@ extension StrictJSON {
     /// value is a whole number within `Int64` (`2`, `2.0`, `2e0`), a `Double` otherwise. (Written with a fraction or an
     /// exponent, a number is read through `Double`, where Foundation uses its own decimal rules; the two differ only
     /// beyond `Double`'s precision: `9267890061728141.5` is 9267890061728142 here and 9267890061728141 there.)
-    public static func parse(_ bytes: [UInt8]) -> Result<JSONValue, Violation> {
-        var scanner = Scanner(bytes: bytes)
+    ///
+    /// - Parameter maxDepth: how deeply arrays and objects may nest (`StrictJSON.maxDepth` for x402 documents; a carrier
+    ///   of arbitrary JSON such as an MCP message allows more).
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = StrictJSON.maxDepth) -> Result<JSONValue, Violation> {
+        var scanner = Scanner(bytes: bytes, maxDepth: maxDepth)
         do {
             scanner.skipSpace()
             let value = try scanner.tree(depth: 0)
