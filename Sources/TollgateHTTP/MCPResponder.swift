@@ -84,6 +84,9 @@ public struct MCPResponder: HTTPResponder {
             return await passOn(request, bytes: bytes, message: nil)
         }
         let message = JSONRPCMessage(tree)
+        if let mismatch = MCPRoutingHeaders.mismatch(of: message, fields: request.headers) {
+            return Self.message(.error(id: message.id, code: MCPRoutingHeaders.mismatchCode, message: mismatch), status: .badRequest)
+        }
         if message.method == "tools/call", !message.isRequest, let name = message.params?["name"]?.string, gate.route(of: name) != nil {
             // A priced call sent as a notification expects no answer, so it could never be paid: it is not run.
             return Response(status: .accepted)

@@ -34,8 +34,8 @@ negotiates 2026-07-28 with `server/discover`):
   9 ten concurrent copies of one paid call: one delivery, nine used-nonce refusals, one settlement
  10 both eras: 3-5 above in each mode, here the pinned modern mode (mode="2026-07-28", no probe at all)
  11 a stdio upstream: prices, unpaid, paid, replay; auto mode falls back to the handshake [legacy] [auto]
- 12 bad input: non-JSON, batches, bodies two parsers read two ways (repeated members, NaN), garbage / tampered /
-    misbound payments: clear answers, never a 5xx, never forwarded, still serving
+ 12 bad input: non-JSON, batches, bodies two parsers read two ways (repeated members, NaN), Mcp-Method / Mcp-Name
+    naming another call, garbage / tampered / misbound payments: clear answers, never a 5xx, never forwarded, still serving
 
 Environment:
   TOLLGATE_BIN               the gateway binary (default <repo>/.build/debug/tollgate)
@@ -1166,6 +1166,21 @@ def test_mcp_12_bad_input(stack: Stack, stdio: Gateway) -> None:
             err = (parsed or {}).get("error") if isinstance(parsed, dict) else None
             c.eq((err or {}).get("code"), -32700, f"{gw.name} {label}: a JSON-RPC parse error")
     c.eq(len(stack.up_proxy.records), forwarded, "none of them was forwarded to the MCP server")
+
+    # Routing fields that name another call than the body (a server or balancer routing on Mcp-Name would run the
+    # tool the gateway did not price): refused as the SDK's own server refuses them (-32020, HTTP 400), never forwarded.
+    for body_tool, fields in [("echo", {"Mcp-Method": "tools/call", "Mcp-Name": "forecast"}),
+                              ("forecast", {"Mcp-Method": "tools/call", "Mcp-Name": "echo"}),
+                              ("echo", {"Mcp-Method": "tools/list"})]:
+        body = json.dumps({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
+                           "params": {"name": body_tool, "arguments": {"text": "x"}}})
+        status, parsed, text = post_raw(url, body, fields)
+        label = f"body {body_tool}, fields {fields}"
+        print(f"{label}: {status} {text[:160]}")
+        c.eq(status, 400, f"{label}: HTTP 400")
+        c.eq((((parsed or {}).get("error") or {}) if isinstance(parsed, dict) else {}).get("code"), -32020,
+             f"{label}: the SDK's header-mismatch code")
+    c.eq(len(stack.up_proxy.records), forwarded, "none of the mismatched calls was forwarded")
 
     # Garbage in _meta["x402/payment"].
     garbage: list[tuple[str, Any]] = [

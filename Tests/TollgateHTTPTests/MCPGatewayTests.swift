@@ -212,6 +212,26 @@ import TollgateMCP
         }
     }
 
+    /// The routing fields (`Mcp-Method`, `Mcp-Name`) name the call the body names, or nothing is forwarded: a server or
+    /// a balancer that routed on them would run a tool the gateway did not price. The upstream is unreachable, so
+    /// anything forwarded would come back "unavailable".
+    @Test func routingFieldsThatNameAnotherCallAreRefusedAndNeverPassedOn() async throws {
+        try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp") { stack in
+            for (tool, fields) in [("unpriced", [HTTPField.Name.mcpMethod: "tools/call", .mcpName: "forecast"]),
+                                   ("forecast", [.mcpMethod: "tools/call", .mcpName: "unpriced"]),
+                                   ("unpriced", [.mcpMethod: "ping"])] {
+                let answer = try await stack.call(tool, headers: HTTPFields(fields.map { HTTPField(name: $0.key, value: $0.value) }))
+                #expect(answer.status == 400)
+                #expect(answer.error?["code"] == .integer(Int64(MCPRoutingHeaders.mismatchCode)), "\(tool) \(fields)")
+                #expect(answer.message?.id == .integer(7))
+            }
+            // Fields that agree (as the official client sends them, base64 or not) change nothing.
+            let agreeing = try await stack.call("forecast", headers: [.mcpMethod: "tools/call", .mcpName: "=?base64?Zm9yZWNhc3Q=?="])
+            #expect(agreeing.terms != nil)
+            #expect(stack.executions("forecast") == 0)
+        }
+    }
+
     @Test func anUnreachableServerCostsNothing() async throws {
         try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp") { stack in
             let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))

@@ -40,6 +40,31 @@ import TollgateMCP
         #expect(JSONRPCMessage.parse(Array("[1]".utf8)) == nil)
     }
 
+    /// `Mcp-Method` and `Mcp-Name` must name what the body names, byte for byte; absent, they are not required.
+    @Test func theRoutingFieldsMustMirrorTheBody() throws {
+        let call = try #require(JSONRPCMessage.parse(Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast"}}"#.utf8)))
+        let read = try #require(JSONRPCMessage.parse(Array(#"{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"file:///a"}}"#.utf8)))
+        func mismatch(_ message: JSONRPCMessage, _ fields: [HTTPField.Name: String]) -> Bool {
+            var headers = HTTPFields()
+            for (name, value) in fields { headers[name] = value }
+            return MCPRoutingHeaders.mismatch(of: message, fields: headers) != nil
+        }
+        #expect(!mismatch(call, [:]))
+        #expect(!mismatch(call, [.mcpMethod: "tools/call", .mcpName: "forecast"]))
+        #expect(!mismatch(call, [.mcpMethod: "tools/call", .mcpName: "=?base64?Zm9yZWNhc3Q=?="]))
+        #expect(!mismatch(read, [.mcpMethod: "resources/read", .mcpName: "file:///a"]))
+        #expect(mismatch(call, [.mcpMethod: "tools/list"]))
+        #expect(mismatch(call, [.mcpName: "echo"]))
+        #expect(mismatch(call, [.mcpName: "Forecast"]))
+        #expect(mismatch(read, [.mcpName: "file:///b"]))
+        // Broken or non-canonical base64 (trailing bits set) never matches.
+        #expect(mismatch(call, [.mcpName: "=?base64?Zm9yZWNhc3R=?="]))
+        #expect(mismatch(call, [.mcpName: "=?base64?not base64?="]))
+        // Canonically equivalent is not the same: a K written as the Kelvin sign is another name to the server.
+        let kelvin = try #require(JSONRPCMessage.parse(Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"Kelvin"}}"#.utf8)))
+        #expect(mismatch(kelvin, [.mcpName: "=?base64?\(Data("\u{212A}elvin".utf8).base64EncodedString())?="]))
+    }
+
     @Test func theEraIsTheHeadersElseTheStamps() {
         let bare = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("ping")]))
         #expect(MCPEra.of(bare) == .handshake)

@@ -1,0 +1,44 @@
+import Foundation
+import HTTPTypes
+import TollgateCore
+
+/// The per-request era's routing fields: `Mcp-Method` mirrors the body's `method` and, for the methods that name
+/// something, `Mcp-Name` mirrors that name (`params.name` of `tools/call` and `prompts/get`, `params.uri` of
+/// `resources/read`), so that load balancers and proxies can route without reading the body.
+///
+/// The gateway prices the call the body names and passes the caller's fields on. A request whose fields name another
+/// call is refused before anything is forwarded: a server that routed on the field (or a balancer in front of it)
+/// would otherwise run a tool the gateway did not price. Conforming servers refuse such a request too (the MCP
+/// Python SDK with `-32020`, HTTP 400); the gateway does not rely on it. Absent fields are not required: clients of
+/// the handshake era send none.
+public enum MCPRoutingHeaders {
+    /// The JSON-RPC error code of a request whose routing fields disagree with its body (the MCP SDKs' own).
+    public static let mismatchCode = -32020
+
+    /// Method → the `params` member that `Mcp-Name` mirrors.
+    public static let nameBearing: [String: String] = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"]
+
+    /// Why the fields of `message` disagree with its body; nil when they agree or are absent.
+    public static func mismatch(of message: JSONRPCMessage, fields: HTTPFields) -> String? {
+        guard let method = message.method else { return nil }
+        // Compared byte for byte, as the server and a balancer compare (Swift's `==` would take canonically
+        // equivalent spellings for equal).
+        if let routed = fields[.mcpMethod], !routed.utf8.elementsEqual(method.utf8) {
+            return "the Mcp-Method field (\(routed)) does not match the body's method (\(method))"
+        }
+        guard let key = nameBearing[method], let routed = fields[.mcpName] else { return nil }
+        guard let name = decoded(routed), let named = message.params?[key]?.string, name.utf8.elementsEqual(named.utf8) else {
+            return "the Mcp-Name field does not match the body's params.\(key)"
+        }
+        return nil
+    }
+
+    /// A field value as the transport encodes it: as it is, or `=?base64?…?=` around canonical base64 of UTF-8 (for
+    /// names that are not plain visible ASCII); nil when the encoding is broken, so it never matches by accident.
+    static func decoded(_ value: String) -> String? {
+        guard value.hasPrefix("=?base64?"), value.hasSuffix("?="), value.count >= 11 else { return value }
+        let payload = String(value.dropFirst(9).dropLast(2))
+        guard let bytes = Data(base64Encoded: payload), bytes.base64EncodedString() == payload else { return nil }
+        return String(bytes: bytes, encoding: .utf8)
+    }
+}
