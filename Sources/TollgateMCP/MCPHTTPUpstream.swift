@@ -57,7 +57,9 @@ public struct MCPHTTPUpstream: MCPUpstream {
             }
             let body = try await response.body.collect(upTo: maxResponseBytes)
             guard let message = JSONRPCMessage.parse(body.readableBytesView), message.method == nil else {
-                throw TollgateError(.upstreamUnavailable, "the MCP server's answer is not a JSON-RPC response")
+                throw TollgateError(.upstreamUnavailable, """
+                    the MCP server's answer is not one strict JSON-RPC response (JSON without repeated members, NaN or Infinity)
+                    """)
             }
             return MCPAnswer(message: message, headerFields: fields)
         } catch let error as TollgateError {

@@ -37,6 +37,7 @@ Scenarios (tests run in file order):
     per_day 0.05 at 0.01 a payment: exactly 5 paid (exit 0), 15 refused (exit 2), 5 settlements, spend 0.05
   7 paying `tollgate mcp`: `--dry-run` signs and runs nothing; `tollgate pay --mcp URL --tool forecast --args ...`:
     exit 0, the tool's result on stdout, one settlement, the tool ran once; a `tools` budget limit refuses (exit 2), the tool does not run
+  7b a two-faced MCP server (its PaymentRequired carries the offer's amount twice): nothing signed, no payment sent
   8 the official x402 SDK's resource server (FastAPI middleware, SDK facilitator over HTTP): exit 0, the body,
     one settlement at the SDK facilitator, the receipt and tx hash in the ledger
 
@@ -49,6 +50,7 @@ Environment:
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import signal
@@ -942,6 +944,73 @@ def test_7_pay_mcp_tool(stack: Stack, mcp_gateway: str) -> None:
     c.eq(ledger_rows(ledger2), [], "tools limit: ledger rows")
     c.eq(stack.transfers() - before2, 0, "tools limit: settlements")
     c.eq(executions().get("forecast", 0), exec_after.get("forecast", 0), "tools limit: forecast did not run")
+    c.done()
+
+
+class TwoFacedMCPServer(LocalServer):
+    """An MCP server whose PaymentRequired results carry `accepts[0].amount` twice: a reader that keeps the first
+    member sees one price, one that keeps the last another. It records every tools/call and whether it carried a
+    payment."""
+
+    def __init__(self, terms: dict[str, Any]) -> None:
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        offer = json.dumps(terms["accepts"][0])
+        twice = offer.replace(f'"amount": "{terms["accepts"][0]["amount"]}"',
+                              f'"amount": "{terms["accepts"][0]["amount"]}", "amount": "1"', 1)
+        assert twice != offer, "the offer has no amount to repeat"
+        rest = {k: v for k, v in terms.items() if k != "accepts"}
+        self.terms_text = json.dumps(rest)[:-1] + ', "accepts": [' + twice + "]}"
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                message = json.loads(raw or b"{}")
+                params = message.get("params") or {}
+                with server.lock:
+                    server.counts[message.get("method") or "?"] += 1
+                    if "x402/payment" in (params.get("_meta") or {}):
+                        server.counts["paid"] += 1
+                if message.get("method") != "tools/call":
+                    reply(self, 200, {"Content-Type": "application/json"},
+                          json.dumps({"jsonrpc": "2.0", "id": message.get("id"), "result": {}}).encode())
+                    return
+                body = ('{"jsonrpc": "2.0", "id": ' + json.dumps(message.get("id")) + ', "result": {"isError": true, '
+                        '"content": [{"type": "text", "text": "payment required"}], "structuredContent": '
+                        + server.terms_text + "}}")
+                reply(self, 200, {"Content-Type": "application/json"}, body.encode())
+
+        self.serve(Handler)
+
+
+def test_7b_two_faced_mcp_terms_are_not_paid(stack: Stack, mcp_gateway: str) -> None:
+    """Terms a reader could read two ways are not terms: `tollgate pay --mcp` signs nothing for a PaymentRequired whose
+    offer carries its amount twice (Foundation's reader kept the first, the price this client would have signed)."""
+    c = Checks("7b: tollgate pay --mcp refuses terms with a repeated member")
+    key, _ = new_key()
+    ledger = stack.new_ledger("mcp-two-faced")
+    unpaid = httpx.post(mcp_gateway, headers=ACCEPT, timeout=30, json={
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "forecast", "arguments": {"city": "Oslo"}}})
+    terms = unpaid.json()["result"]["structuredContent"]
+    server = TwoFacedMCPServer(terms)
+    try:
+        print("two-faced terms:", server.terms_text[:300])
+        run = run_tollgate(["pay", "--mcp", server.url + "/mcp", "--tool", "forecast", "--args", '{"city":"Oslo"}',
+                            "--ledger", str(ledger), "--yes"], key, stack.workdir)
+        print(run.describe())
+        c.check(run.rc not in (0, None), "exit status is an error", run.rc)
+        c.check("not one strict JSON-RPC response" in run.stderr, "stderr says why", run.stderr[-800:])
+        c.eq(ledger_rows(ledger), [], "nothing signed")
+        c.eq(server.snapshot().get("paid", 0), 0, "no call carried a payment")
+        c.check(server.snapshot().get("tools/call", 0) >= 1, "the server was asked", server.snapshot())
+    finally:
+        server.stop()
     c.done()
 
 
