@@ -210,7 +210,7 @@ final class MCPSession: Sendable {
         fields[.mcpProtocolVersion] = handshake?.version ?? MCPEra.perRequestVersion
         if let session = handshake?.session { fields[.mcpSessionId] = session }
         if handshake == nil, let method { fields[.mcpMethod] = method }
-        if handshake == nil, let tool { fields[.mcpName] = tool }
+        if handshake == nil, let tool { fields[.mcpName] = MCPRoutingHeaders.encoded(tool) }
         return fields
     }
 

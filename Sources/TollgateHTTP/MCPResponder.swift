@@ -77,8 +77,16 @@ public struct MCPResponder: HTTPResponder {
                                 status: .badRequest)
         }
         guard case .object(let members) = tree, members["jsonrpc"]?.string == "2.0" else {
-            if case .array(let items) = tree,
-               items.contains(where: { ToolCall(JSONRPCMessage($0)).map { gate.route(of: $0.name) != nil } ?? false }) {
+            // Routing fields name one message's call; on anything else they would route what the gateway did not price.
+            if request.headers[.mcpMethod] != nil || request.headers[.mcpName] != nil {
+                return Self.message(.error(id: nil, code: MCPRoutingHeaders.mismatchCode,
+                                           message: "Mcp-Method and Mcp-Name name one JSON-RPC message's call; this body is not one message"),
+                                    status: .badRequest)
+            }
+            // A priced call in a batch, with an id or without (a notification), could not carry its answer.
+            if case .array(let items) = tree, items.contains(where: { item in
+                item["method"]?.string == "tools/call" && (item["params"]?["name"]?.string).map { gate.route(of: $0) != nil } == true
+            }) {
                 return Self.message(.error(id: nil, code: JSONRPCCode.invalidRequest, message: "a paid tool cannot be called inside a batch; send the call alone"))
             }
             return await passOn(request, bytes: bytes, message: nil)

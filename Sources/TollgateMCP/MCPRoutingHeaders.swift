@@ -33,12 +33,28 @@ public enum MCPRoutingHeaders {
         return nil
     }
 
-    /// A field value as the transport encodes it: as it is, or `=?base64?…?=` around canonical base64 of UTF-8 (for
-    /// names that are not plain visible ASCII); nil when the encoding is broken, so it never matches by accident.
+    /// `value` as a field carries it, as the MCP SDKs write it: as it is when it is visible ASCII without a space at
+    /// either end (which HTTP would trim) and does not look encoded itself, else `=?base64?…?=` around the base64 of
+    /// its UTF-8.
+    public static func encoded(_ value: String) -> String {
+        let bytes = Array(value.utf8)
+        if bytes.allSatisfy({ (0x20...0x7E).contains($0) }), bytes.first != 0x20, bytes.last != 0x20, !looksEncoded(value) {
+            return value
+        }
+        return "=?base64?" + Data(bytes).base64EncodedString() + "?="
+    }
+
+    /// A field value as the transport encodes it (`encoded(_:)`), decoded; nil when the encoding is broken (not
+    /// canonical base64, not UTF-8), so it never matches by accident. The bytes are kept as they are: a leading byte
+    /// order mark stays part of the name.
     static func decoded(_ value: String) -> String? {
-        guard value.hasPrefix("=?base64?"), value.hasSuffix("?="), value.count >= 11 else { return value }
+        guard looksEncoded(value) else { return value }
         let payload = String(value.dropFirst(9).dropLast(2))
         guard let bytes = Data(base64Encoded: payload), bytes.base64EncodedString() == payload else { return nil }
-        return String(bytes: bytes, encoding: .utf8)
+        return String(validating: Array(bytes), as: UTF8.self)
+    }
+
+    private static func looksEncoded(_ value: String) -> Bool {
+        value.hasPrefix("=?base64?") && value.hasSuffix("?=") && value.utf8.count >= 11
     }
 }

@@ -35,7 +35,8 @@ final class GroupCommitter: Sendable {
     private let durable: Bool
     private let mode = WriterMode()
 
-    /// Transactions committed and writes they held, since the store was opened (tests, benchmarks).
+    /// Transactions committed and writes they held, since the store was opened (tests, benchmarks). A write that failed
+    /// in its savepoint is held by a committed transaction all the same; one that failed alone has none.
     var committed: (transactions: Int, writes: Int) {
         let succeeded = queue.succeeded
         return (succeeded.batches, succeeded.jobs)
@@ -88,6 +89,7 @@ final class GroupCommitter: Sendable {
     /// failed, or the batch's only write did and its transaction was rolled back).
     private func commit(_ batch: [Job], _ db: Database) -> Bool {
         let synced = !durable || batch.contains { $0.synced }
+        var committed = true
         do {
             // Each batch sets the mode it needs when the writer is not in it already (SQLite refuses to change it
             // inside a transaction). Every write after start-up goes through here, so the mode is always known; when
@@ -100,7 +102,6 @@ final class GroupCommitter: Sendable {
             // A write alone in its batch (every write when they come one at a time) runs without a savepoint: its
             // transaction is one already. Opening and releasing one cost two statements and the savepoint's journal of
             // every page the write touched.
-            var committed = true
             try db.inTransaction {
                 if batch.count == 1 { committed = batch[0].run(db, true) } else { for job in batch { _ = job.run(db, false) } }
                 return committed ? .commit : .rollback
@@ -108,7 +109,8 @@ final class GroupCommitter: Sendable {
             for job in batch { job.finish(nil) }
             return committed
         } catch {
-            for job in batch { job.finish(error) }
+            // A write alone that failed is answered with its own error, even when rolling its transaction back failed.
+            if batch.count == 1, !committed { batch[0].finish(nil) } else { for job in batch { job.finish(error) } }
             return false
         }
     }

@@ -27,7 +27,7 @@ struct MCPBenchClient: Sendable {
     /// One tools/call: the JSON-RPC answer.
     func call(payment: JSONValue? = nil) async throws -> JSONRPCMessage {
         var fields: HTTPFields = [
-            .mcpProtocolVersion: MCPEra.perRequestVersion, .mcpMethod: "tools/call", .mcpName: tool,
+            .mcpProtocolVersion: MCPEra.perRequestVersion, .mcpMethod: "tools/call", .mcpName: MCPRoutingHeaders.encoded(tool),
         ]
         for (name, value) in extra { if let field = HTTPField.Name(name) { fields[field] = value } }
         return try await upstream.call(message(payment: payment), callerFields: fields, contract: [:]).message

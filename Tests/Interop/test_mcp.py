@@ -1169,13 +1169,16 @@ def test_mcp_12_bad_input(stack: Stack, stdio: Gateway) -> None:
 
     # Routing fields that name another call than the body (a server or balancer routing on Mcp-Name would run the
     # tool the gateway did not price): refused as the SDK's own server refuses them (-32020, HTTP 400), never forwarded.
-    for body_tool, fields in [("echo", {"Mcp-Method": "tools/call", "Mcp-Name": "forecast"}),
-                              ("forecast", {"Mcp-Method": "tools/call", "Mcp-Name": "echo"}),
-                              ("echo", {"Mcp-Method": "tools/list"})]:
-        body = json.dumps({"jsonrpc": "2.0", "id": 10, "method": "tools/call",
-                           "params": {"name": body_tool, "arguments": {"text": "x"}}})
-        status, parsed, text = post_raw(url, body, fields)
-        label = f"body {body_tool}, fields {fields}"
+    routed = [(gw, body_tool, fields, batch) for gw in (stack.main, stdio) for body_tool, fields, batch in [
+        ("echo", {"Mcp-Method": "tools/call", "Mcp-Name": "forecast"}, False),
+        ("forecast", {"Mcp-Method": "tools/call", "Mcp-Name": "echo"}, False),
+        ("echo", {"Mcp-Method": "tools/list"}, False),
+        ("echo", {"Mcp-Method": "tools/call", "Mcp-Name": "forecast"}, True)]]
+    for gw, body_tool, fields, batch in routed:
+        message = {"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": body_tool, "arguments": {"text": "x"}}}
+        body = json.dumps([message] if batch else message)
+        status, parsed, text = post_raw(gw.url, body, fields)
+        label = f"{gw.name}: {'a batch of ' if batch else ''}body {body_tool}, fields {fields}"
         print(f"{label}: {status} {text[:160]}")
         c.eq(status, 400, f"{label}: HTTP 400")
         c.eq((((parsed or {}).get("error") or {}) if isinstance(parsed, dict) else {}).get("code"), -32020,

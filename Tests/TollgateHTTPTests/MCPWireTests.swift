@@ -63,6 +63,31 @@ import TollgateMCP
         // Canonically equivalent is not the same: a K written as the Kelvin sign is another name to the server.
         let kelvin = try #require(JSONRPCMessage.parse(Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"Kelvin"}}"#.utf8)))
         #expect(mismatch(kelvin, [.mcpName: "=?base64?\(Data("\u{212A}elvin".utf8).base64EncodedString())?="]))
+        // A byte order mark is part of the name, as it is to the server.
+        #expect(mismatch(call, [.mcpName: "=?base64?\(Data("\u{FEFF}forecast".utf8).base64EncodedString())?="]))
+    }
+
+    /// Names go into `Mcp-Name` as the MCP SDKs write them, so that the gateway (and the SDKs' servers) read back
+    /// exactly the name of the body: visible ASCII as it is, anything HTTP would trim or mangle in base64.
+    @Test func aNameIsWrittenToItsFieldAsTheSDKsWriteItAndReadBackExactly() throws {
+        let verbatim = ["forecast", "get_weather-2", "", "=?base64?", "a?="]
+        let wrapped = [" padded ", "trailing ", "météo", "tab\there", "=?base64?Zm9v?=", "\u{FEFF}forecast", "line\nbreak"]
+        for name in verbatim { #expect(MCPRoutingHeaders.encoded(name) == name) }
+        for name in wrapped {
+            let field = MCPRoutingHeaders.encoded(name)
+            #expect(field.hasPrefix("=?base64?") && field.hasSuffix("?="), "\(name)")
+            #expect(field.utf8.allSatisfy { (0x21...0x7E).contains($0) }, "\(name)")
+        }
+        for name in verbatim + wrapped {
+            let message = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("tools/call"),
+                                                  "params": .object(["name": .string(name)])]))
+            var fields = HTTPFields()
+            fields[.mcpMethod] = "tools/call"
+            fields[.mcpName] = MCPRoutingHeaders.encoded(name)
+            #expect(MCPRoutingHeaders.mismatch(of: message, fields: fields) == nil, "\(name)")
+        }
+        // The SDK's own encoding of "météo" (Python: base64.b64encode("météo".encode())).
+        #expect(MCPRoutingHeaders.encoded("météo") == "=?base64?bcOpdMOpbw==?=")
     }
 
     @Test func theEraIsTheHeadersElseTheStamps() {

@@ -76,16 +76,27 @@ import TollgateCore
                 try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('kept', 'b', '2')")
             }
         }
-        let (rows, inside) = try await store.write { db in
-            (try String.fetchAll(db, sql: "SELECT subject || ':' || total FROM spend_total ORDER BY subject"), db.isInsideTransaction)
+        // SQLite itself rolling the whole transaction back (the database full) in the middle of a write alone: the
+        // write is answered with that error, and nothing of it stays.
+        let pages = try await store.write { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = \(pages + 2)") }
+        let full = await #expect(throws: DatabaseError.self) {
+            try await store.write { db in
+                try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('before the disk filled', 'b', '1')")
+                try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('large', 'b', ?)",
+                               arguments: [String(repeating: "x", count: 64 * 1024)])
+            }
+        }
+        #expect(full?.resultCode == .SQLITE_FULL)
+        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
+        let rows = try await store.write { db in
+            try String.fetchAll(db, sql: "SELECT subject || ':' || total FROM spend_total ORDER BY subject")
         }
         #expect(rows == ["kept:1"])
-        #expect(inside)   // the write's own transaction, the one it was given
-        // Two transactions committed, each with its one write; the failed writes' transactions were rolled back.
+        // Three transactions committed, each with its one write (the insert and two reads); the failed writes' were
+        // rolled back.
         let committed = store.committer.committed
-        #expect(committed.transactions - before.transactions == 2 && committed.writes - before.writes == 2)
-        let open = try await store.writer.writeWithoutTransaction { db in db.isInsideTransaction }
-        #expect(!open)
+        #expect(committed.transactions - before.transactions == 3 && committed.writes - before.writes == 3)
     }
 
     /// A write that appended audit events and then failed takes its events with it, whatever shares its batch: the
