@@ -100,6 +100,11 @@ public struct MCPResponder: HTTPResponder {
             return Response(status: .accepted)
         }
         if let call = ToolCall(message), gate.route(of: call.name) != nil {
+            // A priced call goes to the server written again from what the gateway read (its payment taken out): only
+            // when that keeps every number, or the tool would run with other arguments than those paid for.
+            guard JSONRPCMessage.carriesNumbersExactly(bytes) else {
+                return Self.message(JSONRPCMessage.inexactNumber(id: message.id), status: .badRequest)
+            }
             let callerFields = request.headers, upstream = self.upstream
             let answer = await gate.call(call, headerFields: request.headers, remoteAddress: door.clientAddress(request, peer: peer)) { forwarded, contract, _ in
                 try await upstream.call(forwarded, callerFields: callerFields, contract: contract).message
@@ -136,6 +141,10 @@ public struct MCPResponder: HTTPResponder {
         case .stdio(let endpoint):
             guard let message else {
                 return Self.message(.error(id: nil, code: JSONRPCCode.parseError, message: "expected one JSON-RPC 2.0 message"), status: .badRequest)
+            }
+            // A stdio server gets each message written again from its tree.
+            guard JSONRPCMessage.carriesNumbersExactly(bytes) else {
+                return Self.message(JSONRPCMessage.inexactNumber(id: message.id), status: .badRequest)
             }
             guard let answer = await endpoint.handle(message) else { return Response(status: .accepted) }
             return Self.message(answer, accept: request.headers[.accept])

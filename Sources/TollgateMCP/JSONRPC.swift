@@ -25,6 +25,20 @@ public struct JSONRPCMessage: Sendable, Hashable {
         StrictJSON.tree(Array(bytes), maxDepth: maxDepth)
     }
 
+    /// Whether a message the gateway writes again from its tree (a priced call, anything for a stdio server) keeps
+    /// every number's value: not when it holds an integer beyond 64 bits or a decimal beyond a double's precision.
+    public static func carriesNumbersExactly(_ bytes: some Collection<UInt8>) -> Bool {
+        StrictJSON.carriesNumbersExactly(Array(bytes), maxDepth: maxDepth)
+    }
+
+    /// The refusal of a message whose numbers the gateway cannot carry exactly.
+    public static func inexactNumber(id: JSONValue?) -> JSONRPCMessage {
+        .error(id: id, code: JSONRPCCode.invalidParams, message: """
+            a number in this message cannot be carried exactly (an integer beyond 64 bits or a decimal beyond a double's \
+            precision): send it as a string
+            """)
+    }
+
     public var id: JSONValue? { value["id"] }
     public var method: String? { value["method"]?.string }
     public var params: JSONValue? { value["params"] }

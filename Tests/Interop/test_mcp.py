@@ -35,7 +35,8 @@ negotiates 2026-07-28 with `server/discover`):
  10 both eras: 3-5 above in each mode, here the pinned modern mode (mode="2026-07-28", no probe at all)
  11 a stdio upstream: prices, unpaid, paid, replay; auto mode falls back to the handshake [legacy] [auto]
  12 bad input: non-JSON, batches, bodies two parsers read two ways (repeated members, NaN), Mcp-Method / Mcp-Name
-    naming another call, garbage / tampered / misbound payments: clear answers, never a 5xx, never forwarded, still serving
+    naming another call, numbers beyond what the gateway can write again, garbage / tampered / misbound payments: clear
+    answers, never a 5xx, never forwarded, still serving
 
 Environment:
   TOLLGATE_BIN               the gateway binary (default <repo>/.build/debug/tollgate)
@@ -1185,6 +1186,25 @@ def test_mcp_12_bad_input(stack: Stack, stdio: Gateway) -> None:
              f"{label}: the SDK's header-mismatch code")
     c.eq(len(stack.up_proxy.records), forwarded, "none of the mismatched calls was forwarded")
 
+    # Numbers the gateway could not write again exactly: a priced call (sent on written again from what the gateway
+    # read) is refused before any terms on both doors, and so is any message for the stdio server (every one is written
+    # again); a free call to the HTTP server passes on as it came.
+    big = '{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"%s","arguments":{"city":"Oslo","n":18446744073709551615}}}'
+    for gw, tool in [(stack.main, "forecast"), (stdio, "forecast"), (stdio, "echo")]:
+        status, parsed, text = post_raw(gw.url, big % tool)
+        label = f"{gw.name}: {tool} with an integer beyond 64 bits"
+        print(f"{label}: {status} {text[:160]}")
+        c.eq(status, 400, f"{label}: HTTP 400")
+        c.eq((((parsed or {}).get("error") or {}) if isinstance(parsed, dict) else {}).get("code"), -32602,
+             f"{label}: invalid params")
+    c.eq(len(stack.up_proxy.records), forwarded, "no call with such a number was forwarded")
+    status, parsed, text = post_raw(url, big % "echo")
+    print(f"gateway: echo with an integer beyond 64 bits: {status} {text[:160]}")
+    c.eq(len(stack.up_proxy.records), forwarded + 1, "a free call with such a number is passed on as it came")
+    last = stack.up_proxy.records[-1]["body"] if stack.up_proxy.records else None
+    c.eq(((last or {}).get("params") or {}).get("arguments", {}).get("n"), 18446744073709551615,
+         "the server got the number exactly")
+
     # Garbage in _meta["x402/payment"].
     garbage: list[tuple[str, Any]] = [
         ("a string", "xyz"), ("a number", 42), ("true", True), ("an empty string", ""), ("an array", []),
@@ -1215,7 +1235,8 @@ def test_mcp_12_bad_input(stack: Stack, stdio: Gateway) -> None:
             c.check(isinstance(sc.get("error"), str) and bool(REASON_CODE.match(sc["error"])),
                     f"{label}: PaymentRequired.error is a reason code", sc.get("error"))
     mid = stack.snapshot()
-    check_delta(c, before, mid, "non-JSON, batch and garbage payments", verifies=0)
+    check_delta(c, before, mid, "non-JSON, batch and garbage payments (and the one free echo passed on)", runs={"echo": 1},
+                verifies=0)
 
     # Well-formed payments that are wrong: a forged signature, another call's payment (other arguments, other tool).
     account = Account.create()

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TollgateCore
+@testable import TollgateCore
 
 /// The check that keeps one payload from meaning two things to two parsers.
 @Suite struct StrictJSONTests {
@@ -82,6 +82,35 @@ import TollgateCore
         let tree = try StrictJSON.parse(Array("{\"n\":\(text)}".utf8)).get()
         #expect(tree["n"] == expected)
         #expect(tree == JSONValue.parse(Array("{\"n\":\(text)}".utf8)))
+    }
+
+    /// A number is carried exactly when the tree, written again (`canonicalBytes`), gives it the value it was written
+    /// with; what is not (beyond `Int64`, beyond a double's precision) is what a re-encoding gateway must refuse.
+    @Test(arguments: [
+        ("0", true), ("-0", true), ("-0.0", true), ("1", true), ("9223372036854775807", true), ("-9223372036854775808", true),
+        ("0.1", true), ("1.50", true), ("1e2", true), ("1.5E3", true), ("2.0", true), ("1e-5", true), ("123.456", true),
+        ("0.30000000000000004", true), ("5e-324", true), ("1.7976931348623157e308", true),
+        ("9223372036854775808", false), ("18446744073709551615", false), ("-9223372036854775809", false),
+        ("12345678901234567890123", false), ("0.30000000000000001", false), ("9007199254740993.0", false),
+        ("1e-400", false), ("3.141592653589793238", false),
+    ])
+    func numbersAreCarriedExactlyOrNot(text: String, exact: Bool) throws {
+        for document in ["{\"n\":\(text)}", "[1,{\"a\":[\(text)]},\"x\"]"] {
+            #expect(StrictJSON.carriesNumbersExactly(Array(document.utf8)) == exact, "\(document)")
+        }
+        // The check says what writing the tree again does to the number: the same value, or another.
+        let written = try #require(StrictJSON.tree(Array("[\(text)]".utf8))?.canonicalBytes)
+        let value = DecimalValue(String(decoding: written.dropFirst().dropLast(), as: UTF8.self))
+        #expect((value == DecimalValue(text)) == exact, "\(text) written \(String(decoding: written, as: UTF8.self))")
+    }
+
+    @Test func decimalValuesCompareByValue() {
+        #expect(DecimalValue("150") == DecimalValue("1.50e2"))
+        #expect(DecimalValue("0.0") == DecimalValue("-0"))
+        #expect(DecimalValue("1e-5") == DecimalValue("0.00001"))
+        #expect(DecimalValue("1.2345678901234568e+22") != DecimalValue("12345678901234567890123"))
+        #expect(DecimalValue("-1") != DecimalValue("1"))
+        #expect(DecimalValue("1x") == nil && DecimalValue("1e") == nil)
     }
 
     /// What a decoder could not represent faithfully is refused by the tree, though the text is valid JSON: a number

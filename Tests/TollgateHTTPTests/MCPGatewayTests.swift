@@ -237,6 +237,27 @@ import TollgateMCP
         }
     }
 
+    /// A priced call is sent on written again from what the gateway read, so a number that writing again would change
+    /// (beyond 64 bits, beyond a double's precision) is refused before any terms: the tool would otherwise run with
+    /// other arguments than those paid for. A free call passes on as it came, its numbers untouched (the upstream here
+    /// is unreachable, so it comes back "unavailable").
+    @Test func aPricedCallWhoseNumbersCannotBeCarriedExactlyIsRefused() async throws {
+        try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp") { stack in
+            for number in ["18446744073709551615", "0.30000000000000001", "12345678901234567890123"] {
+                let body = #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"forecast","arguments":{"n":"# + number + "}}}"
+                let answer = try await stack.post(Array(body.utf8))
+                #expect(answer.status == 400, "\(number)")
+                #expect(answer.error?["code"] == .integer(Int64(JSONRPCCode.invalidParams)), "\(number)")
+                #expect(answer.message?.id == .integer(4))
+                #expect(answer.terms == nil)
+            }
+            let exact = #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"forecast","arguments":{"n":0.1,"m":9223372036854775807}}}"#
+            #expect(try await stack.post(Array(exact.utf8)).terms != nil)
+            let free = #"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"unpriced","arguments":{"n":18446744073709551615}}}"#
+            #expect(try await stack.post(Array(free.utf8)).error?["code"] == .integer(Int64(JSONRPCCode.unavailable)))
+        }
+    }
+
     @Test func anUnreachableServerCostsNothing() async throws {
         try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp") { stack in
             let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))

@@ -10,6 +10,16 @@ extension StrictJSON {
         return tree
     }
 
+    /// Whether every number in `bytes` (strict JSON) is carried exactly by its tree: written again from the tree
+    /// (`canonicalBytes`), each has the value it was written with. Integers beyond `Int64` and decimals beyond a double's
+    /// precision do not (`18446744073709551615` would be written `1.8446744073709552e+19`).
+    public static func carriesNumbersExactly(_ bytes: [UInt8], maxDepth: Int = StrictJSON.maxDepth) -> Bool {
+        var scanner = Scanner(bytes: bytes, maxDepth: maxDepth)
+        scanner.exactNumbers = true
+        scanner.skipSpace()
+        return (try? scanner.tree(depth: 0)) != nil
+    }
+
     /// One JSON document as a tree, read in the pass that checks it: a proof is parsed once, not checked by
     /// `violation(in:)` and then read again by `JSONDecoder`.
     ///
@@ -115,6 +125,14 @@ extension StrictJSON.Scanner {
         if whole, let value = Int64(text) { return .integer(value) }
         guard let value = Double(text), value.isFinite else { throw StrictJSON.Failure(key: nil, offset: start) }
         // A whole number beyond Int64 stays a Double, even where rounding would bring it within range (-2^63 - 1).
-        return whole ? .number(value) : Int64(exactly: value).map(JSONValue.integer) ?? .number(value)
+        let read: JSONValue = whole ? .number(value) : Int64(exactly: value).map(JSONValue.integer) ?? .number(value)
+        if exactNumbers {
+            let written = switch read {
+            case .integer(let integer): "\(integer)"
+            default: "\(value)"
+            }
+            guard let literal = DecimalValue(text), literal == DecimalValue(written) else { throw StrictJSON.Failure(key: nil, offset: start) }
+        }
+        return read
     }
 }

@@ -1,0 +1,35 @@
+/// A JSON number literal's exact decimal value: sign, significant digits, power of ten (`1.50e2` and `150` are equal).
+struct DecimalValue: Equatable {
+    let negative: Bool
+    let digits: [UInt8]
+    let exponent: Int
+
+    /// nil for text that is not a number literal (or whose exponent does not fit an `Int`).
+    init?(_ text: String) {
+        var bytes = Substring(text).utf8[...]
+        let negative = bytes.first == UInt8(ascii: "-")
+        if negative || bytes.first == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
+        var digits: [UInt8] = []
+        var exponent = 0
+        var fraction = false
+        while let byte = bytes.first, byte != UInt8(ascii: "e"), byte != UInt8(ascii: "E") {
+            bytes = bytes.dropFirst()
+            if byte == UInt8(ascii: ".") { fraction = true; continue }
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            digits.append(byte)
+            if fraction { exponent -= 1 }
+        }
+        if !bytes.isEmpty {
+            guard let power = Int(String(decoding: bytes.dropFirst(), as: UTF8.self)) else { return nil }
+            let (sum, overflow) = exponent.addingReportingOverflow(power)
+            guard !overflow else { return nil }
+            exponent = sum
+        }
+        while digits.first == UInt8(ascii: "0") { digits.removeFirst() }
+        while digits.last == UInt8(ascii: "0") { digits.removeLast(); exponent += 1 }
+        // Zero has one value whatever its sign or exponent.
+        self.negative = digits.isEmpty ? false : negative
+        self.exponent = digits.isEmpty ? 0 : exponent
+        self.digits = digits
+    }
+}
