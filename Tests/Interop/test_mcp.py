@@ -1123,6 +1123,16 @@ def post_raw(url: str, body: bytes | str, headers: dict[str, str] | None = None)
     return r.status_code, parsed, r.text
 
 
+def check_refused_by_gateway(c: Checks, url: str, body: str, code: int, label: str,
+                             fields: dict[str, str] | None = None) -> None:
+    """POSTs `body` and checks the gateway's own refusal: HTTP 400 and the JSON-RPC error `code`."""
+    status, parsed, text = post_raw(url, body, fields)
+    print(f"{label}: {status} {text[:160]}")
+    c.eq(status, 400, f"{label}: HTTP 400")
+    c.eq((((parsed or {}).get("error") or {}) if isinstance(parsed, dict) else {}).get("code"), code,
+         f"{label}: JSON-RPC error code")
+
+
 def test_mcp_12_bad_input(stack: Stack, stdio: Gateway) -> None:
     c = Checks("mcp 12: bad input gets a clear answer, never a 5xx, and the gateway keeps serving")
     url = stack.main.url
@@ -1161,11 +1171,7 @@ def test_mcp_12_bad_input(stack: Stack, stdio: Gateway) -> None:
     forwarded = len(stack.up_proxy.records)
     for gw in (stack.main, stdio):
         for label, body in ambiguous:
-            status, parsed, text = post_raw(gw.url, body)
-            print(f"{gw.name} {label}: {status} {text[:160]}")
-            c.eq(status, 400, f"{gw.name} {label}: HTTP 400")
-            err = (parsed or {}).get("error") if isinstance(parsed, dict) else None
-            c.eq((err or {}).get("code"), -32700, f"{gw.name} {label}: a JSON-RPC parse error")
+            check_refused_by_gateway(c, gw.url, body, -32700, f"{gw.name} {label}")
     c.eq(len(stack.up_proxy.records), forwarded, "none of them was forwarded to the MCP server")
 
     # Routing fields that name another call than the body (a server or balancer routing on Mcp-Name would run the
@@ -1177,13 +1183,8 @@ def test_mcp_12_bad_input(stack: Stack, stdio: Gateway) -> None:
         ("echo", {"Mcp-Method": "tools/call", "Mcp-Name": "forecast"}, True)]]
     for gw, body_tool, fields, batch in routed:
         message = {"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": body_tool, "arguments": {"text": "x"}}}
-        body = json.dumps([message] if batch else message)
-        status, parsed, text = post_raw(gw.url, body, fields)
-        label = f"{gw.name}: {'a batch of ' if batch else ''}body {body_tool}, fields {fields}"
-        print(f"{label}: {status} {text[:160]}")
-        c.eq(status, 400, f"{label}: HTTP 400")
-        c.eq((((parsed or {}).get("error") or {}) if isinstance(parsed, dict) else {}).get("code"), -32020,
-             f"{label}: the SDK's header-mismatch code")
+        label = f"{gw.name}: {'a batch of ' if batch else ''}body {body_tool}, fields {fields} (the SDK's header-mismatch code)"
+        check_refused_by_gateway(c, gw.url, json.dumps([message] if batch else message), -32020, label, fields)
     c.eq(len(stack.up_proxy.records), forwarded, "none of the mismatched calls was forwarded")
 
     # Numbers the gateway could not write again exactly: a priced call (sent on written again from what the gateway
@@ -1191,12 +1192,7 @@ def test_mcp_12_bad_input(stack: Stack, stdio: Gateway) -> None:
     # again); a free call to the HTTP server passes on as it came.
     big = '{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"%s","arguments":{"city":"Oslo","n":18446744073709551615}}}'
     for gw, tool in [(stack.main, "forecast"), (stdio, "forecast"), (stdio, "echo")]:
-        status, parsed, text = post_raw(gw.url, big % tool)
-        label = f"{gw.name}: {tool} with an integer beyond 64 bits"
-        print(f"{label}: {status} {text[:160]}")
-        c.eq(status, 400, f"{label}: HTTP 400")
-        c.eq((((parsed or {}).get("error") or {}) if isinstance(parsed, dict) else {}).get("code"), -32602,
-             f"{label}: invalid params")
+        check_refused_by_gateway(c, gw.url, big % tool, -32602, f"{gw.name}: {tool} with an integer beyond 64 bits")
     c.eq(len(stack.up_proxy.records), forwarded, "no call with such a number was forwarded")
     status, parsed, text = post_raw(url, big % "echo")
     print(f"gateway: echo with an integer beyond 64 bits: {status} {text[:160]}")
