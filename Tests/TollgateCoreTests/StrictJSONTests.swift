@@ -111,6 +111,11 @@ import Testing
         #expect(DecimalValue("1.2345678901234568e+22") != DecimalValue("12345678901234567890123"))
         #expect(DecimalValue("-1") != DecimalValue("1"))
         #expect(DecimalValue("1x") == nil && DecimalValue("1e") == nil)
+        // A long literal is read in one pass (a million zeros, as a body within its limit could carry).
+        let zeros = String(repeating: "0", count: 1_000_000)
+        #expect(DecimalValue("0." + zeros + "1") == DecimalValue("1e-1000001"))
+        #expect(DecimalValue("1" + zeros) == DecimalValue("1e1000000"))
+        #expect(StrictJSON.carriesNumbersExactly(Array("[0.\(zeros)1]".utf8)) == false)
     }
 
     /// What a decoder could not represent faithfully is refused by the tree, though the text is valid JSON: a number

@@ -10,6 +10,7 @@ struct DecimalValue: Equatable {
         let negative = bytes.first == UInt8(ascii: "-")
         if negative || bytes.first == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
         var digits: [UInt8] = []
+        digits.reserveCapacity(text.utf8.count)
         var exponent = 0
         var fraction = false
         while let byte = bytes.first, byte != UInt8(ascii: "e"), byte != UInt8(ascii: "E") {
@@ -25,11 +26,19 @@ struct DecimalValue: Equatable {
             guard !overflow else { return nil }
             exponent = sum
         }
-        while digits.first == UInt8(ascii: "0") { digits.removeFirst() }
-        while digits.last == UInt8(ascii: "0") { digits.removeLast(); exponent += 1 }
-        // Zero has one value whatever its sign or exponent.
-        self.negative = digits.isEmpty ? false : negative
-        self.exponent = digits.isEmpty ? 0 : exponent
-        self.digits = digits
+        // The significant digits, found by index: a literal may be long (`0.000…1` within a body's limit), so no
+        // removal one digit at a time.
+        guard let first = digits.firstIndex(where: { $0 != UInt8(ascii: "0") }),
+              let last = digits.lastIndex(where: { $0 != UInt8(ascii: "0") })
+        else {
+            // Zero has one value whatever its sign or exponent.
+            (self.negative, self.digits, self.exponent) = (false, [], 0)
+            return
+        }
+        let (scaled, overflow) = exponent.addingReportingOverflow(digits.endIndex - 1 - last)
+        guard !overflow else { return nil }
+        self.negative = negative
+        self.digits = Array(digits[first...last])
+        self.exponent = scaled
     }
 }
