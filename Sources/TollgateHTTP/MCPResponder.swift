@@ -20,6 +20,12 @@ public struct MCPResponder: HTTPResponder {
         case stdio(MCPStdioEndpoint)
         /// No upstream configured: only the priced tools' refusals and terms can be answered.
         case none
+
+        /// A stdio server gets every message written again from its tree (an HTTP server, the bytes as they came).
+        var isStdio: Bool {
+            if case .stdio = self { return true }
+            return false
+        }
     }
 
     let gate: MCPToolGate
@@ -99,12 +105,15 @@ public struct MCPResponder: HTTPResponder {
             // A priced call sent as a notification expects no answer, so it could never be paid: it is not run.
             return Response(status: .accepted)
         }
-        if let call = ToolCall(message), gate.route(of: call.name) != nil {
-            // A priced call goes to the server written again from what the gateway read (its payment taken out): only
-            // when that keeps every number, or the tool would run with other arguments than those paid for.
-            guard JSONRPCMessage.carriesNumbersExactly(bytes) else {
-                return Self.message(JSONRPCMessage.inexactNumber(id: message.id), status: .badRequest)
-            }
+        let pricedCall = ToolCall(message).flatMap { gate.route(of: $0.name) != nil ? $0 : nil }
+        let listing = message.method == "tools/list" && message.isRequest
+        // A priced call (its payment taken out), a tools/list and every message for a stdio server go to the server
+        // written again from what the gateway read: only when that keeps every number, or a tool would run with other
+        // arguments than those paid for.
+        if pricedCall != nil || listing || passThrough.isStdio, !JSONRPCMessage.carriesNumbersExactly(bytes) {
+            return Self.message(JSONRPCMessage.inexactNumber(id: message.id), status: .badRequest)
+        }
+        if let call = pricedCall {
             let callerFields = request.headers, upstream = self.upstream
             let answer = await gate.call(call, headerFields: request.headers, remoteAddress: door.clientAddress(request, peer: peer)) { forwarded, contract, _ in
                 try await upstream.call(forwarded, callerFields: callerFields, contract: contract).message
@@ -119,7 +128,7 @@ public struct MCPResponder: HTTPResponder {
             response.settledFlow = answer.settledFlow
             return door.response(response)
         }
-        if message.method == "tools/list", message.isRequest {
+        if listing {
             do {
                 let answer = try await upstream.call(message, callerFields: request.headers, contract: [:])
                 var fields = answer.headerFields
@@ -141,10 +150,6 @@ public struct MCPResponder: HTTPResponder {
         case .stdio(let endpoint):
             guard let message else {
                 return Self.message(.error(id: nil, code: JSONRPCCode.parseError, message: "expected one JSON-RPC 2.0 message"), status: .badRequest)
-            }
-            // A stdio server gets each message written again from its tree.
-            guard JSONRPCMessage.carriesNumbersExactly(bytes) else {
-                return Self.message(JSONRPCMessage.inexactNumber(id: message.id), status: .badRequest)
             }
             guard let answer = await endpoint.handle(message) else { return Response(status: .accepted) }
             return Self.message(answer, accept: request.headers[.accept])

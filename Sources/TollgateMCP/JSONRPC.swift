@@ -25,8 +25,9 @@ public struct JSONRPCMessage: Sendable, Hashable {
         StrictJSON.tree(Array(bytes), maxDepth: maxDepth)
     }
 
-    /// Whether a message the gateway writes again from its tree (a priced call, anything for a stdio server) keeps
-    /// every number's value: not when it holds an integer beyond 64 bits or a decimal beyond a double's precision.
+    /// Whether a message the gateway writes again from its tree (a priced call, a tools/list, anything for a stdio
+    /// server) keeps every number as it was written: not when it holds an integer beyond 64 bits or a decimal written
+    /// with more digits than its double's shortest form (`0.10000000000000001`, as `%.17g` writes 0.1).
     public static func carriesNumbersExactly(_ bytes: some Collection<UInt8>) -> Bool {
         StrictJSON.carriesNumbersExactly(Array(bytes), maxDepth: maxDepth)
     }
@@ -34,8 +35,8 @@ public struct JSONRPCMessage: Sendable, Hashable {
     /// The refusal of a message whose numbers the gateway cannot carry exactly.
     public static func inexactNumber(id: JSONValue?) -> JSONRPCMessage {
         .error(id: id, code: JSONRPCCode.invalidParams, message: """
-            a number in this message cannot be carried exactly (an integer beyond 64 bits or a decimal beyond a double's \
-            precision): send it as a string
+            a number in this message cannot be carried exactly (an integer beyond 64 bits, or a decimal with more digits \
+            than its double's shortest form): send it as a string
             """)
     }
 

@@ -251,6 +251,9 @@ import TollgateMCP
                 #expect(answer.message?.id == .integer(4))
                 #expect(answer.terms == nil)
             }
+            // A tools/list is written again too.
+            let listing = try await stack.post(Array(#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"n":18446744073709551615}}}"#.utf8))
+            #expect(listing.error?["code"] == .integer(Int64(JSONRPCCode.invalidParams)))
             let exact = #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"forecast","arguments":{"n":0.1,"m":9223372036854775807}}}"#
             #expect(try await stack.post(Array(exact.utf8)).terms != nil)
             let free = #"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"unpriced","arguments":{"n":18446744073709551615}}}"#

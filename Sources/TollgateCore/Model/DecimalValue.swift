@@ -4,7 +4,8 @@ struct DecimalValue: Equatable {
     let digits: [UInt8]
     let exponent: Int
 
-    /// nil for text that is not a number literal (or whose exponent does not fit an `Int`).
+    /// `text` is a JSON number literal or Swift's printing of a number (the grammar is the scanner's to check); nil when
+    /// its exponent does not fit an `Int` or a character is not a digit, a sign, a point or an exponent mark.
     init?(_ text: String) {
         var bytes = Substring(text).utf8[...]
         let negative = bytes.first == UInt8(ascii: "-")
