@@ -11,8 +11,9 @@ extension StrictJSON {
     }
 
     /// Whether every number in `bytes` (strict JSON) is carried exactly by its tree: written again from the tree
-    /// (`canonicalBytes`), each has the value it was written with. Integers beyond `Int64` and decimals beyond a double's
-    /// precision do not (`18446744073709551615` would be written `1.8446744073709552e+19`).
+    /// (`canonicalBytes`), each has the value it was written with. Integers beyond `Int64` and decimals written with more
+    /// digits than their double's shortest form do not (`18446744073709551615` would be written `1.8446744073709552e+19`,
+    /// `0.10000000000000001` as `0.1`).
     public static func carriesNumbersExactly(_ bytes: [UInt8], maxDepth: Int = StrictJSON.maxDepth) -> Bool {
         var scanner = Scanner(bytes: bytes, maxDepth: maxDepth)
         scanner.exactNumbers = true
