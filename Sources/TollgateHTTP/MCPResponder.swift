@@ -77,7 +77,7 @@ public struct MCPResponder: HTTPResponder {
         }
         // What the gateway cannot read strictly is answered here, never passed on: the server's parser might read a
         // priced call in it that the gateway did not see (a repeated `name`, a `NaN` in the arguments).
-        guard let tree = JSONRPCMessage.tree(bytes) else {
+        guard let (tree, exactNumbers) = JSONRPCMessage.read(bytes) else {
             let rule = "no repeated member, no NaN or Infinity, numbers within a double, nested at most \(JSONRPCMessage.maxDepth) deep"
             return Self.message(.error(id: nil, code: JSONRPCCode.parseError, message: "the body is not one strict JSON document (\(rule))"),
                                 status: .badRequest)
@@ -110,7 +110,7 @@ public struct MCPResponder: HTTPResponder {
         // A priced call (its payment taken out), a tools/list and every message for a stdio server go to the server
         // written again from what the gateway read: only when that keeps every number, or a tool would run with other
         // arguments than those paid for.
-        if pricedCall != nil || listing || passThrough.isStdio, !JSONRPCMessage.carriesNumbersExactly(bytes) {
+        if pricedCall != nil || listing || passThrough.isStdio, !exactNumbers {
             return Self.message(JSONRPCMessage.inexactNumber(id: message.id), status: .badRequest)
         }
         if let call = pricedCall {

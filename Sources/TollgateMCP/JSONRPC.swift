@@ -25,11 +25,12 @@ public struct JSONRPCMessage: Sendable, Hashable {
         StrictJSON.tree(Array(bytes), maxDepth: maxDepth)
     }
 
-    /// Whether a message the gateway writes again from its tree (a priced call, a tools/list, anything for a stdio
-    /// server) keeps every number as it was written: not when it holds an integer beyond 64 bits or a decimal written
-    /// with more digits than its double's shortest form (`0.10000000000000001`, as `%.17g` writes 0.1).
-    public static func carriesNumbersExactly(_ bytes: some Collection<UInt8>) -> Bool {
-        StrictJSON.carriesNumbersExactly(Array(bytes), maxDepth: maxDepth)
+    /// `tree(_:)`, and whether the message keeps every number as it was written when the gateway writes it again from
+    /// its tree (a priced call, a tools/list, anything for a stdio server): not when it holds an integer beyond 64 bits
+    /// or a decimal written with more digits than its double's shortest form (`0.10000000000000001`, as `%.17g` writes
+    /// 0.1). One pass.
+    public static func read(_ bytes: some Collection<UInt8>) -> (tree: JSONValue, carriesNumbersExactly: Bool)? {
+        StrictJSON.treeNotingExactness(Array(bytes), maxDepth: maxDepth)
     }
 
     /// The refusal of a message whose numbers the gateway cannot carry exactly.

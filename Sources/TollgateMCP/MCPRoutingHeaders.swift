@@ -1,4 +1,3 @@
-import Foundation
 import HTTPTypes
 import TollgateCore
 
@@ -41,7 +40,7 @@ public enum MCPRoutingHeaders {
         if bytes.allSatisfy({ (0x20...0x7E).contains($0) }), bytes.first != 0x20, bytes.last != 0x20, !looksEncoded(value) {
             return value
         }
-        return "=?base64?" + Data(bytes).base64EncodedString() + "?="
+        return "=?base64?" + Base64URL.encodeStandard(bytes) + "?="
     }
 
     /// A field value as the transport encodes it (`encoded(_:)`), decoded; nil when the encoding is broken (not
@@ -50,8 +49,9 @@ public enum MCPRoutingHeaders {
     static func decoded(_ value: String) -> String? {
         guard looksEncoded(value) else { return value }
         let payload = String(value.dropFirst(9).dropLast(2))
-        guard let bytes = Data(base64Encoded: payload), bytes.base64EncodedString() == payload else { return nil }
-        return String(validating: Array(bytes), as: UTF8.self)
+        // Decoded, then written again: only the standard alphabet, padded, with no stray bits is the same text.
+        guard let bytes = Base64URL.decodeEitherAlphabet(payload), Base64URL.encodeStandard(bytes) == payload else { return nil }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     private static func looksEncoded(_ value: String) -> Bool {

@@ -118,8 +118,7 @@ public struct MCPToolGate: Sendable {
     }
 
     static func decoded(_ fields: HTTPFields, _ name: String) -> JSONValue? {
-        guard let header = fields[HTTPField.Name(name)!], let bytes = HeaderCodec.base64Bytes(header) else { return nil }
-        return StrictJSON.tree(bytes)
+        fields[HTTPField.Name(name)!].flatMap(HeaderCodec.tree(header:))
     }
 }
 

@@ -10,15 +10,20 @@ extension StrictJSON {
         return tree
     }
 
-    /// Whether every number in `bytes` (strict JSON) is carried exactly by its tree: written again from the tree
-    /// (`canonicalBytes`), each has the value it was written with. Integers beyond `Int64` and decimals written with more
-    /// digits than their double's shortest form do not (`18446744073709551615` would be written `1.8446744073709552e+19`,
-    /// `0.10000000000000001` as `0.1`).
-    public static func carriesNumbersExactly(_ bytes: [UInt8], maxDepth: Int = StrictJSON.maxDepth) -> Bool {
+    /// `tree(_:maxDepth:)`, and whether the tree carries every number exactly: written again from it (`canonicalBytes`),
+    /// each number has the value it was written with. Integers beyond `Int64` and decimals written with more digits than
+    /// their double's shortest form do not (`18446744073709551615` would be written `1.8446744073709552e+19`,
+    /// `0.10000000000000001` as `0.1`). Read in the same pass as the tree.
+    public static func treeNotingExactness(_ bytes: [UInt8], maxDepth: Int) -> (tree: JSONValue, carriesNumbersExactly: Bool)? {
         var scanner = Scanner(bytes: bytes, maxDepth: maxDepth)
-        scanner.exactNumbers = true
-        scanner.skipSpace()
-        return (try? scanner.tree(depth: 0)) != nil
+        scanner.notesInexactNumbers = true
+        guard case .success(let tree) = read(&scanner) else { return nil }
+        return (tree, !scanner.sawInexactNumber)
+    }
+
+    /// Whether `bytes` are strict JSON whose tree carries every number exactly (`treeNotingExactness`).
+    public static func carriesNumbersExactly(_ bytes: [UInt8], maxDepth: Int = StrictJSON.maxDepth) -> Bool {
+        treeNotingExactness(bytes, maxDepth: maxDepth)?.carriesNumbersExactly ?? false
     }
 
     /// One JSON document as a tree, read in the pass that checks it: a proof is parsed once, not checked by
@@ -35,11 +40,15 @@ extension StrictJSON {
     ///   of arbitrary JSON such as an MCP message allows more).
     public static func parse(_ bytes: [UInt8], maxDepth: Int = StrictJSON.maxDepth) -> Result<JSONValue, Violation> {
         var scanner = Scanner(bytes: bytes, maxDepth: maxDepth)
+        return read(&scanner)
+    }
+
+    private static func read(_ scanner: inout Scanner) -> Result<JSONValue, Violation> {
         do {
             scanner.skipSpace()
             let value = try scanner.tree(depth: 0)
             scanner.skipSpace()
-            guard scanner.index == bytes.count else { throw scanner.fail() }
+            guard scanner.index == scanner.bytes.count else { throw scanner.fail() }
             return .success(value)
         } catch let failure as Failure {
             return .failure(Violation(duplicateKey: failure.key, offset: failure.offset))
@@ -127,12 +136,12 @@ extension StrictJSON.Scanner {
         guard let value = Double(text), value.isFinite else { throw StrictJSON.Failure(key: nil, offset: start) }
         // A whole number beyond Int64 stays a Double, even where rounding would bring it within range (-2^63 - 1).
         let read: JSONValue = whole ? .number(value) : Int64(exactly: value).map(JSONValue.integer) ?? .number(value)
-        if exactNumbers {
+        if notesInexactNumbers, !sawInexactNumber {
             let written = switch read {
             case .integer(let integer): "\(integer)"
             default: "\(value)"
             }
-            guard let literal = DecimalValue(text), literal == DecimalValue(written) else { throw StrictJSON.Failure(key: nil, offset: start) }
+            if let literal = DecimalValue(text), literal == DecimalValue(written) {} else { sawInexactNumber = true }
         }
         return read
     }

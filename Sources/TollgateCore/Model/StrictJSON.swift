@@ -44,8 +44,9 @@ public enum StrictJSON {
         var index = 0
         let rejectsDuplicates: Bool
         let maxDepth: Int
-        /// The tree reader refuses a number its tree would not carry exactly (`carriesNumbersExactly`).
-        var exactNumbers = false
+        /// The tree reader notes a number its tree would not carry exactly (`treeNotingExactness`).
+        var notesInexactNumbers = false
+        var sawInexactNumber = false
         /// Decoded (UTF-8) keys whose members are to be removed, at any depth.
         let removing: Set<[UInt8]>
         /// Byte ranges to cut, each with the number of members it removes; disjoint once the scan is done.
