@@ -43,6 +43,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // TLS for the facilitator's own connections (FacilitatorConnectionPool); AsyncHTTPClient depends on it already.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // The in-process MCP door (TollgateMCPServer) wraps the CallTool handler of this SDK's `Server`.
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
@@ -69,6 +71,9 @@ let package = Package(
                 "CSecp256k1",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -273,7 +278,9 @@ let package = Package(
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore", "TollgateStoreConformance", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(
             name: "TollgateX402Tests",
-            dependencies: ["TollgateX402", "TollgateCore"],
+            dependencies: ["TollgateX402", "TollgateCore",
+                           .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl")],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -248,10 +248,13 @@ public enum ConfigurationLoader {
         var result: [GatewayConfiguration.Facilitator] = []
         for (index, item) in (r.sequence(node, "facilitators") ?? []).enumerated() {
             let path = "facilitators[\(index)]"
-            guard let fields = r.mapping(item, path, known: ["url", "timeout_seconds", "networks", "headers", "breaker"]) else { continue }
+            guard let fields = r.mapping(item, path, known: ["url", "timeout_seconds", "max_connections", "networks", "headers", "breaker"]) else { continue }
             let url = r.string(fields["url"], "\(path).url", required: true, parent: item) ?? ""
-            if !url.isEmpty && !isHTTPURL(url) { r.fail(fields["url"], "\(path).url", "expected an http(s) URL") }
+            if !url.isEmpty && FacilitatorOrigin(baseURL: url) == nil {
+                r.fail(fields["url"], "\(path).url", "expected an http(s) URL with a host")
+            }
             let timeout = Double(r.int(fields["timeout_seconds"], "\(path).timeout_seconds", range: 1...120) ?? 10)
+            let maxConnections = r.int(fields["max_connections"], "\(path).max_connections", range: 1...1024) ?? 64
             let networks = r.strings(fields["networks"], "\(path).networks") ?? []
             for network in networks where !isCAIP2(network) {
                 r.fail(fields["networks"], "\(path).networks", "\(network) is not a CAIP-2 network id like eip155:84532")
@@ -269,7 +272,14 @@ public enum ConfigurationLoader {
                         let headerPath = "\(path).headers.\(endpoint).\(name)"
                         r.note(key, headerPath)
                         if isEnvironmentReference(text) { r.environmentReferences.insert(headerPath) }
-                        return (name, expandEnvironment(text))
+                        let expanded = expandEnvironment(text)
+                        // The value is not quoted back: it is often a credential.
+                        guard HTTPField.Name(name) != nil else { r.fail(key, headerPath, "not a valid header name"); return nil }
+                        guard HTTPField.isValidValue(expanded) else {
+                            r.fail(value, headerPath, "not a valid header value (a line break or a control character)")
+                            return nil
+                        }
+                        return (name, expanded)
                     }
                 }
             }
@@ -280,7 +290,8 @@ public enum ConfigurationLoader {
                     slowCallMillis: Int64(r.int(settings["slow_ms"], "\(path).breaker.slow_ms", range: 10...600_000) ?? Int(breaker.slowCallMillis)),
                     openSeconds: Double(r.int(settings["open_seconds"], "\(path).breaker.open_seconds", range: 1...3600) ?? Int(breaker.openSeconds)))
             }
-            result.append(.init(url: url, timeoutSeconds: timeout, networks: networks, headers: headers, breaker: breaker))
+            result.append(.init(url: url, timeoutSeconds: timeout, networks: networks, headers: headers, breaker: breaker,
+                                maxConnections: maxConnections))
         }
         return result
     }

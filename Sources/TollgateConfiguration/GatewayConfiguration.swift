@@ -45,9 +45,12 @@ public struct GatewayConfiguration: Sendable {
         /// Extra headers per endpoint: keys `all`, `supported`, `verify`, `settle`.
         public var headers: [String: [(String, String)]]
         public var breaker: CircuitBreaker.Settings
+        /// Connections open to it at most; calls beyond wait for one, within their timeout.
+        public var maxConnections: Int
         public init(url: String, timeoutSeconds: Double, networks: [String], headers: [String: [(String, String)]],
-                    breaker: CircuitBreaker.Settings = .init()) {
+                    breaker: CircuitBreaker.Settings = .init(), maxConnections: Int = 64) {
             self.breaker = breaker
+            self.maxConnections = maxConnections
             self.url = url
             self.timeoutSeconds = timeoutSeconds
             self.networks = networks

@@ -50,7 +50,8 @@ public struct GatewayAssembly: Sendable {
                 let headers = HTTPFacilitator.EndpointHeaders(
                     supported: all + (entry.headers["supported"] ?? []), verify: all + (entry.headers["verify"] ?? []),
                     settle: all + (entry.headers["settle"] ?? []))
-                return .init(facilitator: HTTPFacilitator(baseURL: entry.url, timeout: .milliseconds(Int64(entry.timeoutSeconds * 1000)), headers: headers),
+                return .init(facilitator: HTTPFacilitator(baseURL: entry.url, timeout: .milliseconds(Int64(entry.timeoutSeconds * 1000)), headers: headers,
+                                                             maxConnections: entry.maxConnections),
                              networks: Set(entry.networks), breaker: entry.breaker)
             }
         }

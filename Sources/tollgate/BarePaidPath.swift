@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import Logging
 import Hummingbird
 import NIOCore
 import NIOHTTP1
@@ -11,19 +12,19 @@ import TollgateX402
 struct BarePaidPath: Sendable {
     static let header = HTTPField.Name("PAYMENT-SIGNATURE")!
     static let paymentResponse = HTTPField.Name("PAYMENT-RESPONSE")!
+    static let logger = Logger(label: "tollgate.bench-bare")
 
-    let verifyURL: String
-    let settleURL: String
     let upstream: String
     /// `,"paymentRequirements":{…}}`: the first requirements of the copied 402's `PAYMENT-REQUIRED`, spliced after each
     /// payload. The development facilitator compares network, asset, amount and payee with the payload's, which the
     /// route's offers share.
     let requirementsTail: [UInt8]
     let client = HTTPClient.noRedirects
+    /// The gateway's own facilitator client, so that the yardstick pays what the gateway pays per call.
+    let facilitator: HTTPFacilitator
 
     init(facilitator: String, upstream: String, offered: HTTPFields) throws {
-        verifyURL = facilitator + "/verify"
-        settleURL = facilitator + "/settle"
+        self.facilitator = HTTPFacilitator(baseURL: facilitator, timeout: .seconds(30))
         self.upstream = upstream
         guard let header = offered[HTTPField.Name("PAYMENT-REQUIRED")!], let decoded = Data(base64Encoded: header),
               let terms = try JSONSerialization.jsonObject(with: decoded) as? [String: Any],
@@ -35,30 +36,19 @@ struct BarePaidPath: Sendable {
 
     func serve(_ request: Request, payment: String) async -> Response {
         guard let payload = Data(base64Encoded: payment) else { return Response(status: .badRequest) }
-        var body = ByteBuffer(string: #"{"x402Version":2,"paymentPayload":"#)
-        body.writeBytes(payload)
-        body.writeBytes(requirementsTail)
+        let body = X402.FacilitatorRequest(body: Array(#"{"x402Version":2,"paymentPayload":"#.utf8) + payload + requirementsTail)
         do {
-            guard try await post(verifyURL, body).contains(#""isValid":true"#) else { return Response(status: .init(code: 402)) }
-            let settled = try await post(settleURL, body)
-            guard settled.contains(#""success":true"#) else { return Response(status: .init(code: 402)) }
+            guard try await facilitator.verify(body, logger: Self.logger).isValid else { return Response(status: .init(code: 402)) }
+            let settled = try await facilitator.settle(body, logger: Self.logger)
+            guard settled.success else { return Response(status: .init(code: 402)) }
             let answer = try await client.execute(HTTPClientRequest(url: upstream + request.uri.path), timeout: .seconds(30))
             let content = try await answer.body.collect(upTo: 64 << 20)
             var headers = HTTPFields()
             headers[.contentType] = answer.headers.first(name: "content-type") ?? "application/octet-stream"
-            headers[Self.paymentResponse] = Data(settled.utf8).base64EncodedString()
+            headers[Self.paymentResponse] = Data(#"{"success":true,"transaction":"\#(settled.transaction)","network":"\#(settled.network)"}"#.utf8).base64EncodedString()
             return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: .init(byteBuffer: content))
         } catch {
             return Response(status: .badGateway)
         }
-    }
-
-    private func post(_ url: String, _ body: ByteBuffer) async throws -> String {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "content-type", value: "application/json")
-        request.body = .bytes(body)
-        let answer = try await client.execute(request, timeout: .seconds(30))
-        return String(buffer: try await answer.body.collect(upTo: 1 << 20))
     }
 }

@@ -116,6 +116,40 @@ import TollgateCore
         }
     }
 
+    /// A facilitator's connections are bounded (`max_connections`), and a header that would split the request (a line
+    /// break, from the file or from the environment) is refused when the file is read, its value never quoted back.
+    @Test func facilitatorConnectionsAndHeaders() throws {
+        func yaml(_ facilitator: String) -> String {
+            """
+            upstream: {url: "http://127.0.0.1:1"}
+            secrets: [{id: k1, env: X}]
+            facilitators: [\(facilitator)]
+            assets: [{id: u, network: "eip155:84532", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", eip712_name: USDC, eip712_version: "2"}]
+            pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+            routes: [{path: /a, resource: a, price: "1", anonymous: true}]
+            """
+        }
+        let parsed = try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2", max_connections: 8}"#)).0
+        #expect(parsed.facilitators.map(\.maxConnections) == [8])
+        #expect(try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2"}"#)).0.facilitators.map(\.maxConnections) == [64])
+        setenv("TOLLGATE_TEST_SPLIT_HEADER", "Bearer a\r\nX-Injected: 1", 1)
+        let refused: [(String, String)] = [
+            (#"{url: "http://127.0.0.1:2", max_connections: 0}"#, "facilitators[0].max_connections"),
+            (#"{url: "http://127.0.0.1:2", headers: {all: {Authorization: "${TOLLGATE_TEST_SPLIT_HEADER}"}}}"#, "facilitators[0].headers.all.Authorization"),
+            (#"{url: "http://127.0.0.1:2", headers: {verify: {"Bad Name": "x"}}}"#, "facilitators[0].headers.verify.Bad Name"),
+            (#"{url: "http://127.0.0.1:2/#part"}"#, "facilitators[0].url"),
+        ]
+        for (facilitator, path) in refused {
+            do {
+                _ = try ConfigurationLoader.parse(yaml(facilitator))
+                Issue.record("\(facilitator) was accepted")
+            } catch {
+                #expect(error.issues.map(\.path) == [path])
+                #expect(!error.issues.contains { $0.message.contains("Injected") })
+            }
+        }
+    }
+
     @Test func secretsComeFromTheEnvironmentOrAFile() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-secret-\(UUID().uuidString)").path
         try (String(repeating: "ab", count: 32) + "\n").write(toFile: file, atomically: true, encoding: .utf8)

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
@@ -23,18 +22,23 @@ public struct HTTPFacilitator: Facilitator {
     public let baseURL: String
     public let timeout: Duration
     public let headers: EndpointHeaders
-    let client: HTTPClient
+    let connections: FacilitatorConnectionPool
     /// Answers larger than this are refused rather than buffered.
     static let maxResponseBytes = 256 * 1024
 
-    public init(baseURL: String, timeout: Duration, headers: EndpointHeaders = .init(), client: HTTPClient = .noRedirects) {
+    /// - Parameters:
+    ///   - timeout: per call, waiting for a connection and connecting included.
+    ///   - maxConnections: connections open to the facilitator at most; calls beyond wait for one.
+    public init(baseURL: String, timeout: Duration, headers: EndpointHeaders = .init(), maxConnections: Int = 64) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.timeout = timeout
         self.headers = headers
-        self.client = client
+        connections = FacilitatorConnectionPool(baseURL: baseURL, maxConnections: maxConnections)
+        name = connections.origin?.shown ?? FacilitatorPool.metricLabel(baseURL)
     }
 
-    public var name: String { baseURL }
+    /// The facilitator as logs, metrics and the audit log show it: its URL without credentials or query.
+    public let name: String
 
     public func supported(logger: Logger) async throws -> X402.SupportedResponse {
         try await call(.GET, "/supported", body: nil, headers: headers.supported, logger: logger) {
@@ -58,52 +62,33 @@ public struct HTTPFacilitator: Facilitator {
         }
     }
 
-    /// Errors that happen before a connection exists, so the request was certainly not sent. Everything
-    /// else (a reset, a timeout, a closed connection) may come after the facilitator acted on it.
-    static func neverConnected(_ error: any Error) -> Bool {
-        switch error {
-        case is NIOConnectionError: return true
-        case let error as HTTPClientError:
-            return error == .connectTimeout || error == .getConnectionFromPoolTimeout || error == .invalidURL || error == .emptyHost
-        case let error as ChannelError:
-            if case .connectTimeout = error { return true }
-            return false
-        case let error as IOError:
-            return [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, EADDRNOTAVAIL].contains(error.errnoCode)
-        default:
-            return false
-        }
-    }
-
     private func call<Answer>(_ method: HTTPMethod, _ path: String, body: [UInt8]?, headers extra: [(String, String)], logger: Logger,
                               read: ([UInt8]) -> Answer?) async throws -> Answer {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
-        request.headers.add(name: "Accept", value: "application/json")
-        for (name, value) in extra { request.headers.add(name: name, value: value) }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
-        let response: HTTPClientResponse
-        let bytes: ByteBuffer
+        var headers = HTTPHeaders()
+        headers.add(name: "Accept", value: "application/json")
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        if body != nil { headers.add(name: "Content-Type", value: "application/json") }
+        let answer: FacilitatorAnswer
         do {
-            response = try await client.execute(request, timeout: .nanoseconds(timeout.inNanoseconds), logger: logger)
-            bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
-        } catch let error where Self.neverConnected(error) {
-            throw RailFailure(.unreachable, "\(path): no connection (\(error))", authority: baseURL)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw RailFailure(.timeout, "\(path) did not answer within \(timeout)", authority: baseURL)
-        } catch {
-            throw RailFailure(.connectionLost, "\(path): \(error)", authority: baseURL)
+            answer = try await connections.call(method: method, path: path, headers: headers, body: body,
+                                                deadline: .now() + .nanoseconds(timeout.inNanoseconds), maxResponseBytes: Self.maxResponseBytes)
+        } catch .notConnected(let reason) {
+            throw RailFailure(.unreachable, "\(path): no connection (\(reason))", authority: name)
+        } catch .exchange(let error) {
+            switch error.code {
+            case .notSent: throw RailFailure(.unreachable, "\(path): \(error)", authority: name)
+            case .timedOut: throw RailFailure(.timeout, "\(path) did not answer within \(timeout)", authority: name)
+            case .answerTooLarge: throw RailFailure(.undecodable, "\(path): \(error)", authority: name)
+            case .closed, .failed: throw RailFailure(.connectionLost, "\(path): \(error)", authority: name)
+            }
         }
-        guard response.status == .ok else {
+        guard answer.status == .ok else {
             // Any non-200 (including redirects, which are not followed) is a transport failure, never a verdict.
-            throw RailFailure(.badStatus, "\(path) answered \(response.status.code)", authority: baseURL)
+            throw RailFailure(.badStatus, "\(path) answered \(answer.status.code)", authority: name)
         }
-        guard let answer = read(Array(bytes.readableBytesView)) else {
-            throw RailFailure(.undecodable, "\(path) answered something that is not an x402 response", authority: baseURL)
+        guard let decoded = read(Array(answer.body.readableBytesView)) else {
+            throw RailFailure(.undecodable, "\(path) answered something that is not an x402 response", authority: name)
         }
-        return answer
+        return decoded
     }
 }

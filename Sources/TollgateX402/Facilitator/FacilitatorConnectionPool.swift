@@ -1,0 +1,224 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// Keep-alive HTTP/1.1 connections to one facilitator (TLS when its URL is `https`), each carrying one request at a time.
+///
+/// At most `maxConnections` are open at once; a call that finds none free waits for one, in order, until its
+/// deadline. Idle connections are kept for `idleLifetime`. A call on a kept connection that the facilitator closed
+/// meanwhile fails as "connection lost", never as "not sent" (unless the close was seen before a byte went out): a
+/// connection is only known not to have carried the request when it could not be opened.
+final class FacilitatorConnectionPool: Sendable {
+    /// Why a call failed, and whether the request may have been sent.
+    enum Failure: Error {
+        /// No connection could be opened or was free in time (or the URL is not one): the request was certainly not sent.
+        case notConnected(String)
+        /// The connection was opened or reused, then the exchange failed.
+        case exchange(FacilitatorExchangeError)
+    }
+
+    static let idleLifetime = TimeAmount.seconds(50)
+
+    private enum Lease: Sendable {
+        case kept(any Channel)
+        /// A slot to open a new connection in.
+        case open
+    }
+
+    private struct Waiter {
+        var id: UInt64
+        var continuation: CheckedContinuation<Lease, any Error>
+        var timer: Scheduled<Void>?
+    }
+
+    private struct State {
+        var idle: [(channel: any Channel, since: NIODeadline)] = []
+        /// Connections open or being opened, the idle ones included.
+        var open = 0
+        var waiters: [Waiter] = []
+        var lastWaiter: UInt64 = 0
+    }
+
+    let origin: FacilitatorOrigin?
+    let maxConnections: Int
+    private let group: any EventLoopGroup
+    private let tls: Result<NIOSSLContext, any Error>?
+    private let state = NIOLockedValueBox(State())
+
+    /// - Parameter tlsConfiguration: for `https` (the system's trust roots, certificates and host names checked).
+    init(baseURL: String, maxConnections: Int = 64, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+         tlsConfiguration: TLSConfiguration = .makeClientConfiguration()) {
+        origin = FacilitatorOrigin(baseURL: baseURL)
+        self.maxConnections = max(1, maxConnections)
+        self.group = group
+        tls = origin?.secure == true ? Result { try NIOSSLContext(configuration: tlsConfiguration) } : nil
+    }
+
+    /// Sends one request and reads its answer whole, within `deadline` (waiting for a connection and connecting included).
+    func call(method: HTTPMethod, path: String, headers: HTTPHeaders, body: [UInt8]?, deadline: NIODeadline,
+              maxResponseBytes: Int) async throws(Failure) -> FacilitatorAnswer {
+        guard let origin else { throw .notConnected("the facilitator URL is not an http(s) URL with a host") }
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: origin.target(path), headers: headers)
+        head.headers.replaceOrAdd(name: "Host", value: origin.hostField)
+        if let basic = origin.basicAuthorization, !head.headers.contains(name: "Authorization") {
+            head.headers.add(name: "Authorization", value: basic)
+        }
+        if let body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.count)) }
+        // A kept connection closed before the request went out (the facilitator's close was still on its way) is
+        // passed over for the next one; a new connection that closes so is one that could not be used at all.
+        while true {
+            let lease = try await lease(by: deadline)
+            let channel: any Channel
+            switch lease {
+            case .kept(let kept): channel = kept
+            case .open:
+                do { channel = try await connect(origin, deadline: deadline) } catch {
+                    giveBack(nil)
+                    throw error
+                }
+            }
+            do {
+                let answer = try await exchange(on: channel, head: head, body: body, deadline: deadline, maxResponseBytes: maxResponseBytes)
+                giveBack(answer.reusable ? channel : nil, closing: answer.reusable ? nil : channel)
+                return answer
+            } catch {
+                giveBack(nil, closing: channel)
+                guard error.code == .notSent else { throw .exchange(error) }
+                if case .open = lease { throw .notConnected(error.detail) }
+            }
+        }
+    }
+
+    /// A kept connection, a slot to open one, or a wait for either until `deadline`.
+    private func lease(by deadline: NIODeadline) async throws(Failure) -> Lease {
+        if let lease = takeFree() { return lease }
+        do {
+            return try await withCheckedThrowingContinuation { continuation in
+                // Checked again under the lock that registers the waiter, so that a connection given back in between is
+                // not missed.
+                let granted: Lease? = state.withLockedValue { state in
+                    if let lease = Self.takeFree(&state, maxConnections: maxConnections) { return lease }
+                    state.lastWaiter += 1
+                    let id = state.lastWaiter
+                    let timer = group.next().scheduleTask(deadline: deadline) { [self] in expire(id) }
+                    state.waiters.append(Waiter(id: id, continuation: continuation, timer: timer))
+                    return nil
+                }
+                if let granted { continuation.resume(returning: granted) }
+            }
+        } catch {
+            throw .notConnected("no connection to the facilitator was free before the deadline (\(maxConnections) busy)")
+        }
+    }
+
+    /// Kept connections still open (for tests).
+    var openIdleConnections: Int { state.withLockedValue { $0.idle.count { $0.channel.isActive } } }
+
+    private func takeFree() -> Lease? {
+        state.withLockedValue { Self.takeFree(&$0, maxConnections: maxConnections) }
+    }
+
+    /// A kept connection still open and young enough, else a slot to open one if fewer than `maxConnections` are.
+    private static func takeFree(_ state: inout State, maxConnections: Int) -> Lease? {
+        let now = NIODeadline.now()
+        while let kept = state.idle.popLast() {
+            if kept.channel.isActive, now - kept.since < idleLifetime { return .kept(kept.channel) }
+            state.open -= 1
+            kept.channel.close(promise: nil)  // only queued on its event loop, which never takes this lock
+        }
+        guard state.open < maxConnections else { return nil }
+        state.open += 1
+        return .open
+    }
+
+    /// Ends a lease: `kept` goes to the first waiter or back to the idle ones; otherwise the slot is freed (`closing`
+    /// is closed) and goes to the first waiter.
+    private func giveBack(_ kept: (any Channel)?, closing: (any Channel)? = nil) {
+        closing?.close(promise: nil)
+        let woken: (Waiter, Lease)? = state.withLockedValue { state in
+            let lease: Lease
+            if let kept {
+                guard !state.waiters.isEmpty else {
+                    state.idle.append((kept, .now()))
+                    return nil
+                }
+                lease = .kept(kept)
+            } else {
+                guard !state.waiters.isEmpty else {
+                    state.open -= 1
+                    return nil
+                }
+                lease = .open
+            }
+            return (state.waiters.removeFirst(), lease)
+        }
+        guard let (waiter, lease) = woken else { return }
+        waiter.timer?.cancel()
+        waiter.continuation.resume(returning: lease)
+    }
+
+    private func expire(_ id: UInt64) {
+        let waiter = state.withLockedValue { state -> Waiter? in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(throwing: FacilitatorExchangeError(code: .timedOut, detail: "no connection free"))
+    }
+
+    private func exchange(on channel: any Channel, head: HTTPRequestHead, body: [UInt8]?, deadline: NIODeadline,
+                          maxResponseBytes: Int) async throws(FacilitatorExchangeError) -> FacilitatorAnswer {
+        let buffer = body.map { channel.allocator.buffer(bytes: $0) }
+        let promise = channel.eventLoop.makePromise(of: FacilitatorAnswer.self)
+        channel.eventLoop.execute {
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: FacilitatorExchangeHandler.self) else {
+                return promise.fail(FacilitatorExchangeError(code: .notSent, detail: "the connection was closed before the request was sent"))
+            }
+            handler.start(head: head, body: buffer, deadline: deadline, maxResponseBytes: maxResponseBytes, promise: promise)
+        }
+        do {
+            return try await promise.futureResult.get()
+        } catch {
+            throw error as? FacilitatorExchangeError ?? FacilitatorExchangeError(code: .failed, detail: "\(error)")
+        }
+    }
+
+    private func connect(_ origin: FacilitatorOrigin, deadline: NIODeadline) async throws(Failure) -> any Channel {
+        let remaining = deadline - .now()
+        guard remaining > .zero else { throw .notConnected("no time left to connect") }
+        let context: NIOSSLContext?
+        switch tls {
+        case .none: context = nil
+        case .success(let made)?: context = made
+        case .failure(let error)?: throw .notConnected("TLS could not be set up: \(error)")
+        }
+        let serverName = origin.hostIsAddress ? nil : origin.host
+        let loop = group.next()
+        let ready = loop.makePromise(of: Void.self)
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(remaining)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    if let context { try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName)) }
+                    try pipeline.addHTTPClientHandlers()
+                    try pipeline.addHandler(FacilitatorExchangeHandler(ready: ready, readyBy: deadline, waitsForHandshake: context != nil))
+                }
+            }
+        do {
+            let channel = try await bootstrap.connect(host: origin.host, port: origin.port).get()
+            do {
+                try await ready.futureResult.get()
+            } catch {
+                channel.close(promise: nil)
+                throw error
+            }
+            return channel
+        } catch {
+            ready.fail(error)  // when the channel never got its handler; otherwise already failed, and this does nothing
+            throw .notConnected("\(error)")
+        }
+    }
+}

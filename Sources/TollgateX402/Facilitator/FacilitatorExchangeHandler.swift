@@ -1,0 +1,178 @@
+import NIOCore
+import NIOHTTP1
+import NIOTLS
+
+/// A facilitator's answer, read whole.
+struct FacilitatorAnswer: Sendable {
+    var status: HTTPResponseStatus
+    var body: ByteBuffer
+    /// Whether the connection may carry another request (the answer was complete and did not close it).
+    var reusable: Bool
+}
+
+/// Why an exchange ended without an answer. The request may have been sent in every case but `notSent`.
+struct FacilitatorExchangeError: Error, CustomStringConvertible {
+    enum Code: Sendable {
+        /// The connection was closed before a byte of the request was written.
+        case notSent
+        case timedOut, closed, answerTooLarge, failed
+    }
+    var code: Code
+    var detail: String
+    var description: String { detail }
+}
+
+/// One request and its answer on one connection, at most one at a time.
+///
+/// A connection is ready once TCP is connected, or over TLS once the handshake is done: no byte of a request is
+/// written before, so a connection that never became ready certainly did not carry one (and the call may go to
+/// another facilitator).
+///
+/// The request's head, body and end go out in one flush, so one `writev`: AsyncHTTPClient flushes a request's head
+/// alone before its body, which costs a system call and, on the facilitator's side, a wake-up and a read per call.
+/// Any failure (the deadline, a reset, an answer too large, data no request asked for) closes the connection, so a
+/// late answer can never be read as the next request's.
+final class FacilitatorExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    private var context: ChannelHandlerContext?
+    private var ready: EventLoopPromise<Void>?
+    private let readyBy: NIODeadline
+    private let waitsForHandshake: Bool
+    private var promise: EventLoopPromise<FacilitatorAnswer>?
+    private var timer: Scheduled<Void>?
+    private var limit = 0
+    private var status: HTTPResponseStatus?
+    private var keepAlive = false
+    private var body = ByteBuffer()
+    private var closed = false
+
+    /// - Parameters:
+    ///   - ready: completed when the connection can carry a request, failed if it closes or `readyBy` passes first.
+    ///   - waitsForHandshake: whether a TLS handshake must be done first.
+    init(ready: EventLoopPromise<Void>, readyBy: NIODeadline, waitsForHandshake: Bool) {
+        self.ready = ready
+        self.readyBy = readyBy
+        self.waitsForHandshake = waitsForHandshake
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: readyBy) { [self] in
+            failReady(FacilitatorExchangeError(code: .timedOut, detail: "not connected before the deadline"))
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        let closed = FacilitatorExchangeError(code: .closed, detail: "the connection was closed")
+        failReady(closed)
+        finish(with: .failure(closed))
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if !waitsForHandshake { becomeReady() }
+        context.fireChannelActive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .handshakeCompleted? = event as? TLSUserEvent { becomeReady() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func becomeReady() {
+        guard let ready else { return }
+        self.ready = nil
+        timer?.cancel()
+        timer = nil
+        ready.succeed()
+    }
+
+    private func failReady(_ error: FacilitatorExchangeError) {
+        guard let ready else { return }
+        self.ready = nil
+        timer?.cancel()
+        timer = nil
+        ready.fail(error)
+        close()
+    }
+
+    /// Sends a request and completes `promise` with its answer or an error. Called on the channel's event loop.
+    func start(head: HTTPRequestHead, body requestBody: ByteBuffer?, deadline: NIODeadline, maxResponseBytes: Int,
+               promise: EventLoopPromise<FacilitatorAnswer>) {
+        guard let context, !closed, ready == nil, self.promise == nil else {
+            promise.fail(FacilitatorExchangeError(code: .notSent, detail: "the connection was closed before the request was sent"))
+            return
+        }
+        self.promise = promise
+        limit = maxResponseBytes
+        status = nil
+        keepAlive = false
+        body.clear()
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            fail(FacilitatorExchangeError(code: .timedOut, detail: "no answer before the deadline"))
+        }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if let requestBody { context.write(wrapOutboundOut(.body(.byteBuffer(requestBody))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard promise != nil else {
+            // Bytes no request asked for: the connection can no longer be trusted to pair answers with requests.
+            fail(FacilitatorExchangeError(code: .failed, detail: "an answer no request asked for"))
+            return
+        }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            status = head.status
+            keepAlive = head.isKeepAlive
+        case .body(var part):
+            guard body.readableBytes + part.readableBytes <= limit else {
+                fail(FacilitatorExchangeError(code: .answerTooLarge, detail: "an answer larger than \(limit) bytes"))
+                return
+            }
+            body.writeBuffer(&part)
+        case .end:
+            guard let status else { return fail(FacilitatorExchangeError(code: .failed, detail: "an answer without a head")) }
+            let reusable = keepAlive && !closed
+            finish(with: .success(FacilitatorAnswer(status: status, body: body, reusable: reusable)))
+            body = ByteBuffer()
+            if !reusable { close() }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        let closedByPeer = FacilitatorExchangeError(code: .closed, detail: "the facilitator closed the connection")
+        failReady(closedByPeer)
+        finish(with: .failure(closedByPeer))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let failed = FacilitatorExchangeError(code: .failed, detail: "\(error)")
+        failReady(failed)
+        fail(failed)
+    }
+
+    private func fail(_ error: FacilitatorExchangeError) {
+        finish(with: .failure(error))
+        close()
+    }
+
+    private func close() {
+        guard !closed else { return }
+        closed = true
+        context?.close(promise: nil)
+    }
+
+    private func finish(with result: Result<FacilitatorAnswer, any Error>) {
+        guard let promise else { return }
+        timer?.cancel()
+        timer = nil
+        self.promise = nil
+        promise.completeWith(result)
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Where a facilitator is reached: scheme, host, port and the path its endpoints hang under, read once from its base URL.
+public struct FacilitatorOrigin: Sendable, Equatable {
+    public var secure: Bool
+    /// The host as a name or an address, without an IPv6 literal's brackets.
+    public var host: String
+    public var port: Int
+    /// The base URL's path without its trailing slash (`/facilitator` of `https://x402.org/facilitator`), maybe empty.
+    public var pathPrefix: String
+    /// The base URL's query (`api_key=…`), sent after each endpoint's path.
+    var query: String?
+    /// `Basic …` from credentials written in the URL (`https://user:secret@host`).
+    var basicAuthorization: String?
+
+    /// The URL as it may be shown in logs, metrics and the audit log: no credentials, no query.
+    public var shown: String { "\(secure ? "https" : "http")://\(hostField)\(pathPrefix)" }
+
+    /// The request target of one endpoint (`/verify`).
+    func target(_ path: String) -> String {
+        query.map { "\(pathPrefix)\(path)?\($0)" } ?? pathPrefix + path
+    }
+
+    /// The `Host` field: the host with its port when that is not the scheme's own.
+    var hostField: String {
+        let name = host.contains(":") ? "[\(host)]" : host
+        return port == (secure ? 443 : 80) ? name : "\(name):\(port)"
+    }
+
+    /// Whether the host is an address literal (TLS then sends no server name).
+    var hostIsAddress: Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
+    /// Reads `http(s)://[user:password@]host[:port][/path][?query]`; nil for anything else (another scheme, no host,
+    /// a fragment).
+    public init?(baseURL: String) {
+        guard let parts = URLComponents(string: baseURL), let scheme = parts.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              var host = parts.host, !host.isEmpty, parts.fragment == nil else { return nil }
+        query = parts.percentEncodedQuery.flatMap { $0.isEmpty ? nil : $0 }
+        if parts.user != nil || parts.password != nil {
+            let credentials = "\(parts.user ?? ""):\(parts.password ?? "")"
+            basicAuthorization = "Basic " + Data(credentials.utf8).base64EncodedString()
+        }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        secure = scheme == "https"
+        self.host = host
+        port = parts.port ?? (secure ? 443 : 80)
+        guard (1...65535).contains(port) else { return nil }
+        var path = parts.percentEncodedPath
+        while path.hasSuffix("/") { path.removeLast() }
+        pathPrefix = path
+    }
+}
