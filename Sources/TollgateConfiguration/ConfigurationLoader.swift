@@ -244,6 +244,10 @@ public enum ConfigurationLoader {
         return result
     }
 
+    /// Headers a facilitator call's configuration may not set: they frame the request or steer its connection.
+    static let framingHeaders: Set<String> = ["host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
+                                               "trailer", "upgrade", "expect", "proxy-connection"]
+
     static func readFacilitators(_ node: Node?, _ r: inout YAMLReader) -> [GatewayConfiguration.Facilitator] {
         var result: [GatewayConfiguration.Facilitator] = []
         for (index, item) in (r.sequence(node, "facilitators") ?? []).enumerated() {
@@ -275,6 +279,10 @@ public enum ConfigurationLoader {
                         let expanded = expandEnvironment(text)
                         // The value is not quoted back: it is often a credential.
                         guard HTTPField.Name(name) != nil else { r.fail(key, headerPath, "not a valid header name"); return nil }
+                        guard !Self.framingHeaders.contains(name.lowercased()) else {
+                            r.fail(key, headerPath, "\(name) is written by the gateway itself (it frames or routes the request)")
+                            return nil
+                        }
                         guard HTTPField.isValidValue(expanded) else {
                             r.fail(value, headerPath, "not a valid header value (a line break or a control character)")
                             return nil
@@ -289,6 +297,11 @@ public enum ConfigurationLoader {
                     failureThreshold: r.int(settings["failures"], "\(path).breaker.failures", range: 1...100) ?? breaker.failureThreshold,
                     slowCallMillis: Int64(r.int(settings["slow_ms"], "\(path).breaker.slow_ms", range: 10...600_000) ?? Int(breaker.slowCallMillis)),
                     openSeconds: Double(r.int(settings["open_seconds"], "\(path).breaker.open_seconds", range: 1...3600) ?? Int(breaker.openSeconds)))
+            }
+            // Facilitators are told apart by their URLs, credentials and query aside (those are never shown).
+            let shown = FacilitatorOrigin(baseURL: url)?.shown ?? url
+            if result.contains(where: { (FacilitatorOrigin(baseURL: $0.url)?.shown ?? $0.url) == shown }) {
+                r.fail(fields["url"], "\(path).url", "another facilitator has this URL (credentials and query aside)")
             }
             result.append(.init(url: url, timeoutSeconds: timeout, networks: networks, headers: headers, breaker: breaker,
                                 maxConnections: maxConnections))

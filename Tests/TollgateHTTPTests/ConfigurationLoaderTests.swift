@@ -138,6 +138,9 @@ import TollgateCore
             (#"{url: "http://127.0.0.1:2", headers: {all: {Authorization: "${TOLLGATE_TEST_SPLIT_HEADER}"}}}"#, "facilitators[0].headers.all.Authorization"),
             (#"{url: "http://127.0.0.1:2", headers: {verify: {"Bad Name": "x"}}}"#, "facilitators[0].headers.verify.Bad Name"),
             (#"{url: "http://127.0.0.1:2/#part"}"#, "facilitators[0].url"),
+            (#"{url: "http://127.0.0.1:2", headers: {all: {Content-Length: "0"}}}"#, "facilitators[0].headers.all.Content-Length"),
+            (#"{url: "http://127.0.0.1:2", headers: {settle: {connection: close}}}"#, "facilitators[0].headers.settle.connection"),
+            (#"{url: "http://a:1@127.0.0.1:2"}, {url: "http://127.0.0.1:2/?k=v"}"#, "facilitators[1].url"),
         ]
         for (facilitator, path) in refused {
             do {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import Testing
 import TollgateCore
@@ -123,8 +124,7 @@ import TollgateCore
     /// come after the facilitator acted on it.
     @Test func notSentOnlyWhenNoConnectionWasMade() async throws {
         let server = try await ScriptedHTTPServer { _ in .close }
-        let port = server.port
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(port)")
+        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
         do {
             _ = try await call(pool)
             Issue.record("a closed connection was taken for an answer")
@@ -133,7 +133,7 @@ import TollgateCore
         }
         #expect(server.requests.count == 1)
         try await server.stop()
-        let nobody = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(port)")
+        let nobody = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:9")  // the discard port: nothing listens
         await #expect(throws: FacilitatorConnectionPool.Failure.self) { _ = try await call(nobody) }
         do {
             _ = try await call(nobody)
@@ -153,7 +153,7 @@ import TollgateCore
     }
 
     /// The connections are bounded: a call that finds none free waits for one, and one that waits past its deadline
-    /// was never sent.
+    /// was never sent (`noneFree`, which the facilitator client reports as not ready: not the facilitator's failure).
     @Test func callsBeyondTheBoundWaitForAFreeConnection() async throws {
         let server = try await ScriptedHTTPServer { request in
             .after(.milliseconds(request.index < 6 ? 150 : 1500), ScriptedHTTPServer.ok(#"{"n":\#(request.index)}"#))
@@ -173,7 +173,7 @@ import TollgateCore
                 do throws(FacilitatorConnectionPool.Failure) {
                     _ = try await call(pool, within: .milliseconds(100))
                     Issue.record("a third call had a connection")
-                } catch .notConnected {
+                } catch .noneFree {
                 } catch {
                     Issue.record("waiting for a connection ended as \(error)")
                 }
@@ -185,6 +185,54 @@ import TollgateCore
 }
 
 extension FacilitatorConnectionPoolTests {
+    /// A name with several addresses is tried on all of them at once (Happy Eyeballs); the attempts that lose are
+    /// closed, and that must not fail the one that won.
+    @Test func aNameWithAnAddressThatRefusesStillConnects() async throws {
+        let server = try await ScriptedHTTPServer { _ in .bytes(ScriptedHTTPServer.ok("{}")) }
+        let port = server.port
+        let pool = FacilitatorConnectionPool(baseURL: "http://facilitator.test:\(port)", resolver: { loop in
+            FixedResolver(loop: loop, v6: [try! SocketAddress(ipAddress: "::1", port: port)],
+                          v4: [try! SocketAddress(ipAddress: "127.0.0.1", port: port)])
+        })
+        for _ in 0..<2 { #expect(try await call(pool).status == .ok) }
+        #expect(server.requests.allSatisfy { $0.head.headers["Host"] == ["facilitator.test:\(port)"] })
+        try await server.stop()
+    }
+
+    /// A facilitator that read a `/settle` and closed the connection may have settled: that is never "unreachable",
+    /// so the settlement is not sent to another facilitator.
+    @Test func aSettleReadThenDroppedMayHaveReachedTheFacilitator() async throws {
+        let server = try await ScriptedHTTPServer { _ in .close }
+        let facilitator = HTTPFacilitator(baseURL: "http://127.0.0.1:\(server.port)", timeout: .seconds(30))
+        do {
+            _ = try await facilitator.settle(X402.FacilitatorRequest(body: Array("{}".utf8)), logger: .init(label: "test"))
+            Issue.record("a dropped connection was taken for a settlement")
+        } catch let failure as RailFailure {
+            #expect(failure.code == .connectionLost && failure.reachedAuthority)
+        }
+        #expect(server.requests.count == 1)
+        try await server.stop()
+        let nobody = HTTPFacilitator(baseURL: "http://127.0.0.1:9", timeout: .seconds(30))
+        do {
+            _ = try await nobody.settle(X402.FacilitatorRequest(body: Array("{}".utf8)), logger: .init(label: "test"))
+        } catch let failure as RailFailure {
+            #expect(failure.code == .unreachable && !failure.reachedAuthority)
+        }
+    }
+
+    /// An idle connection is kept no longer than the facilitator says it keeps it (`Keep-Alive: timeout=N`, less a
+    /// second), so a request rarely meets the facilitator's close on its way.
+    @Test func anIdleConnectionIsKeptNoLongerThanTheFacilitatorKeepsIt() async throws {
+        #expect(FacilitatorExchangeHandler.keepAliveTimeout(["Keep-Alive": "timeout=5, max=100"]) == 5)
+        #expect(FacilitatorExchangeHandler.keepAliveTimeout(["Keep-Alive": "max=100"]) == nil)
+        let server = try await ScriptedHTTPServer { _ in .bytes(ScriptedHTTPServer.ok("{}", extraHeaders: "Keep-Alive: timeout=1\r\n")) }
+        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
+        _ = try await call(pool)
+        _ = try await call(pool)
+        #expect(server.requests.map(\.connection) == [1, 2])
+        try await server.stop()
+    }
+
     /// A hosted facilitator's credentials may be written in its URL: a query is sent after each endpoint's path,
     /// `user:password@` as Basic authorization, and neither ever appears in the name logs and the audit log show.
     @Test func credentialsInTheURLAreSentAndNeverShown() async throws {
@@ -192,6 +240,10 @@ extension FacilitatorConnectionPoolTests {
         let url = "http://gw:s3cret@127.0.0.1:\(server.port)/x402/?api_key=k3y"
         let facilitator = HTTPFacilitator(baseURL: url, timeout: .seconds(5))
         #expect(facilitator.name == "http://127.0.0.1:\(server.port)/x402")
+        // A settlement intent an earlier version recorded under the full URL still finds its facilitator.
+        let members = FacilitatorPool([.init(facilitator: facilitator, networks: ["eip155:84532"], breaker: .init())])
+        #expect(members.member(named: url)?.name == facilitator.name)
+        #expect(members.member(named: "http://127.0.0.1:1/x402") == nil)
         do {
             _ = try await facilitator.verify(X402.FacilitatorRequest(body: Array("{}".utf8)), logger: .init(label: "test"))
             Issue.record("a 503 was taken for a verdict")
@@ -266,4 +318,14 @@ enum SelfSignedCertificate {
         guard openssl.terminationStatus == 0 else { throw Missing() }
         return (try NIOSSLCertificate(file: certificate, format: .pem), try NIOSSLPrivateKey(file: key, format: .pem))
     }
+}
+
+/// A resolver with fixed answers, for a name that resolves to an IPv6 and an IPv4 address.
+struct FixedResolver: Resolver, Sendable {
+    let loop: any EventLoop
+    let v6: [SocketAddress]
+    let v4: [SocketAddress]
+    func initiateAQuery(host: String, port: Int) -> EventLoopFuture<[SocketAddress]> { loop.makeSucceededFuture(v4) }
+    func initiateAAAAQuery(host: String, port: Int) -> EventLoopFuture<[SocketAddress]> { loop.makeSucceededFuture(v6) }
+    func cancelQueries() {}
 }

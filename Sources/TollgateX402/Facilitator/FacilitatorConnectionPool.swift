@@ -15,11 +15,17 @@ final class FacilitatorConnectionPool: Sendable {
     enum Failure: Error {
         /// No connection could be opened or was free in time (or the URL is not one): the request was certainly not sent.
         case notConnected(String)
+        /// Every connection stayed busy until the deadline: not sent, and not the facilitator's failure either.
+        case noneFree(String)
         /// The connection was opened or reused, then the exchange failed.
         case exchange(FacilitatorExchangeError)
     }
 
-    static let idleLifetime = TimeAmount.seconds(50)
+    /// How long an idle connection is kept when the facilitator does not say (`Keep-Alive: timeout=N`, then a second
+    /// less than it says, at most 50 s): below the 5 s after which Node and uvicorn close theirs, so that a request
+    /// rarely meets a close on its way (it would end as "connection lost", the settlement left to the reconciler).
+    static let idleLifetime = TimeAmount.seconds(4)
+    static let longestIdleLifetime = 50
 
     private enum Lease: Sendable {
         case kept(any Channel)
@@ -34,7 +40,7 @@ final class FacilitatorConnectionPool: Sendable {
     }
 
     private struct State {
-        var idle: [(channel: any Channel, since: NIODeadline)] = []
+        var idle: [(channel: any Channel, until: NIODeadline)] = []
         /// Connections open or being opened, the idle ones included.
         var open = 0
         var waiters: [Waiter] = []
@@ -47,12 +53,18 @@ final class FacilitatorConnectionPool: Sendable {
     private let tls: Result<NIOSSLContext, any Error>?
     private let state = NIOLockedValueBox(State())
 
-    /// - Parameter tlsConfiguration: for `https` (the system's trust roots, certificates and host names checked).
+    private let resolver: (@Sendable (any EventLoop) -> any Resolver & Sendable)?
+
+    /// - Parameters:
+    ///   - tlsConfiguration: for `https` (the system's trust roots, certificates and host names checked).
+    ///   - resolver: the names' resolver for a connection's event loop (the system's by default; tests give their own).
     init(baseURL: String, maxConnections: Int = 64, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-         tlsConfiguration: TLSConfiguration = .makeClientConfiguration()) {
+         tlsConfiguration: TLSConfiguration = .makeClientConfiguration(),
+         resolver: (@Sendable (any EventLoop) -> any Resolver & Sendable)? = nil) {
         origin = FacilitatorOrigin(baseURL: baseURL)
         self.maxConnections = max(1, maxConnections)
         self.group = group
+        self.resolver = resolver
         tls = origin?.secure == true ? Result { try NIOSSLContext(configuration: tlsConfiguration) } : nil
     }
 
@@ -81,7 +93,12 @@ final class FacilitatorConnectionPool: Sendable {
             }
             do {
                 let answer = try await exchange(on: channel, head: head, body: body, deadline: deadline, maxResponseBytes: maxResponseBytes)
-                giveBack(answer.reusable ? channel : nil, closing: answer.reusable ? nil : channel)
+                let lifetime = answer.keepAliveSeconds.map { TimeAmount.seconds(Int64(min($0 - 1, Self.longestIdleLifetime))) } ?? Self.idleLifetime
+                if answer.reusable, lifetime > .zero {
+                    giveBack(channel, keptFor: lifetime)
+                } else {
+                    giveBack(nil, closing: channel)
+                }
                 return answer
             } catch {
                 giveBack(nil, closing: channel)
@@ -98,8 +115,12 @@ final class FacilitatorConnectionPool: Sendable {
             return try await withCheckedThrowingContinuation { continuation in
                 // Checked again under the lock that registers the waiter, so that a connection given back in between is
                 // not missed.
+                var stale: [any Channel] = []
+                defer { for channel in stale { channel.close(promise: nil) } }
                 let granted: Lease? = state.withLockedValue { state in
-                    if let lease = Self.takeFree(&state, maxConnections: maxConnections) { return lease }
+                    let free: Lease?
+                    (free, stale) = Self.takeFree(&state, maxConnections: maxConnections)
+                    if let free { return free }
                     state.lastWaiter += 1
                     let id = state.lastWaiter
                     let timer = group.next().scheduleTask(deadline: deadline) { [self] in expire(id) }
@@ -109,7 +130,7 @@ final class FacilitatorConnectionPool: Sendable {
                 if let granted { continuation.resume(returning: granted) }
             }
         } catch {
-            throw .notConnected("no connection to the facilitator was free before the deadline (\(maxConnections) busy)")
+            throw .noneFree("no connection to the facilitator was free before the deadline (\(maxConnections) busy)")
         }
     }
 
@@ -117,31 +138,39 @@ final class FacilitatorConnectionPool: Sendable {
     var openIdleConnections: Int { state.withLockedValue { $0.idle.count { $0.channel.isActive } } }
 
     private func takeFree() -> Lease? {
-        state.withLockedValue { Self.takeFree(&$0, maxConnections: maxConnections) }
+        let (lease, stale) = state.withLockedValue { Self.takeFree(&$0, maxConnections: maxConnections) }
+        for channel in stale { channel.close(promise: nil) }
+        return lease
     }
 
-    /// A kept connection still open and young enough, else a slot to open one if fewer than `maxConnections` are.
-    private static func takeFree(_ state: inout State, maxConnections: Int) -> Lease? {
+    /// A kept connection still open and within its lifetime, else a slot to open one if fewer than `maxConnections`
+    /// are; and the kept connections that are past it, to be closed once the lock is let go.
+    private static func takeFree(_ state: inout State, maxConnections: Int) -> (Lease?, stale: [any Channel]) {
         let now = NIODeadline.now()
-        while let kept = state.idle.popLast() {
-            if kept.channel.isActive, now - kept.since < idleLifetime { return .kept(kept.channel) }
-            state.open -= 1
-            kept.channel.close(promise: nil)  // only queued on its event loop, which never takes this lock
+        var stale: [any Channel] = []
+        // The oldest are at the bottom: they expire first.
+        while let oldest = state.idle.first, oldest.until <= now || !oldest.channel.isActive {
+            stale.append(state.idle.removeFirst().channel)
         }
-        guard state.open < maxConnections else { return nil }
+        while let kept = state.idle.popLast() {
+            if kept.channel.isActive, now < kept.until { return (.kept(kept.channel), stale) }
+            stale.append(kept.channel)
+        }
+        state.open -= stale.count
+        guard state.open < maxConnections else { return (nil, stale) }
         state.open += 1
-        return .open
+        return (.open, stale)
     }
 
-    /// Ends a lease: `kept` goes to the first waiter or back to the idle ones; otherwise the slot is freed (`closing`
-    /// is closed) and goes to the first waiter.
-    private func giveBack(_ kept: (any Channel)?, closing: (any Channel)? = nil) {
+    /// Ends a lease: `kept` goes to the first waiter or back to the idle ones for `keptFor`; otherwise the slot is
+    /// freed (`closing` is closed) and goes to the first waiter.
+    private func giveBack(_ kept: (any Channel)?, keptFor lifetime: TimeAmount = .zero, closing: (any Channel)? = nil) {
         closing?.close(promise: nil)
         let woken: (Waiter, Lease)? = state.withLockedValue { state in
             let lease: Lease
             if let kept {
                 guard !state.waiters.isEmpty else {
-                    state.idle.append((kept, .now()))
+                    state.idle.append((kept, .now() + lifetime))
                     return nil
                 }
                 lease = .kept(kept)
@@ -195,8 +224,7 @@ final class FacilitatorConnectionPool: Sendable {
         }
         let serverName = origin.hostIsAddress ? nil : origin.host
         let loop = group.next()
-        let ready = loop.makePromise(of: Void.self)
-        let bootstrap = ClientBootstrap(group: loop)
+        var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(remaining)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -204,20 +232,24 @@ final class FacilitatorConnectionPool: Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     if let context { try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName)) }
                     try pipeline.addHTTPClientHandlers()
-                    try pipeline.addHandler(FacilitatorExchangeHandler(ready: ready, readyBy: deadline, waitsForHandshake: context != nil))
+                    try pipeline.addHandler(FacilitatorExchangeHandler(on: channel.eventLoop, readyBy: deadline, waitsForHandshake: context != nil))
                 }
             }
+        if let resolver { bootstrap = bootstrap.resolver(resolver(loop)) }
         do {
             let channel = try await bootstrap.connect(host: origin.host, port: origin.port).get()
             do {
-                try await ready.futureResult.get()
+                // The handler of the connection that won (a name's addresses are tried in parallel; the others closed).
+                try await channel.eventLoop.flatSubmit {
+                    do { return try channel.pipeline.syncOperations.handler(type: FacilitatorExchangeHandler.self).readyFuture }
+                    catch { return channel.eventLoop.makeFailedFuture(error) }
+                }.get()
             } catch {
                 channel.close(promise: nil)
                 throw error
             }
             return channel
         } catch {
-            ready.fail(error)  // when the channel never got its handler; otherwise already failed, and this does nothing
             throw .notConnected("\(error)")
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOTLS
@@ -6,8 +7,11 @@ import NIOTLS
 struct FacilitatorAnswer: Sendable {
     var status: HTTPResponseStatus
     var body: ByteBuffer
-    /// Whether the connection may carry another request (the answer was complete and did not close it).
+    /// Whether the connection may carry another request (the answer was complete, came after the whole request was
+    /// written, and did not close it).
     var reusable: Bool
+    /// How long the facilitator keeps an idle connection open, from its `Keep-Alive: timeout=N`.
+    var keepAliveSeconds: Int?
 }
 
 /// Why an exchange ended without an answer. The request may have been sent in every case but `notSent`.
@@ -30,8 +34,10 @@ struct FacilitatorExchangeError: Error, CustomStringConvertible {
 ///
 /// The request's head, body and end go out in one flush, so one `writev`: AsyncHTTPClient flushes a request's head
 /// alone before its body, which costs a system call and, on the facilitator's side, a wake-up and a read per call.
-/// Any failure (the deadline, a reset, an answer too large, data no request asked for) closes the connection, so a
-/// late answer can never be read as the next request's.
+/// Any failure (the deadline, a reset, an answer too large, bytes no request asked for) closes the connection, so an
+/// answer that comes after its deadline is never read as the next request's; so does an answer that comes before its
+/// request was written whole. (An answer sent twice, the second while the next request waits, would still pass for
+/// that request's: HTTP/1.1 pairs answers with requests by order alone, so a facilitator that does so is lying.)
 final class FacilitatorExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
@@ -45,14 +51,22 @@ final class FacilitatorExchangeHandler: ChannelInboundHandler, RemovableChannelH
     private var limit = 0
     private var status: HTTPResponseStatus?
     private var keepAlive = false
+    private var keepAliveSeconds: Int?
     private var body = ByteBuffer()
     private var closed = false
 
+    private var requestWritten = false
+    /// Completed when the connection can carry a request, failed if it closes or the deadline passes first. Each
+    /// connection has its own: when a name resolves to several addresses, the attempts that lose are closed.
+    let readyFuture: EventLoopFuture<Void>
+
     /// - Parameters:
-    ///   - ready: completed when the connection can carry a request, failed if it closes or `readyBy` passes first.
+    ///   - readyBy: the deadline to be connected (and done with the TLS handshake) by.
     ///   - waitsForHandshake: whether a TLS handshake must be done first.
-    init(ready: EventLoopPromise<Void>, readyBy: NIODeadline, waitsForHandshake: Bool) {
+    init(on eventLoop: any EventLoop, readyBy: NIODeadline, waitsForHandshake: Bool) {
+        let ready = eventLoop.makePromise(of: Void.self)
         self.ready = ready
+        readyFuture = ready.futureResult
         self.readyBy = readyBy
         self.waitsForHandshake = waitsForHandshake
     }
@@ -109,13 +123,17 @@ final class FacilitatorExchangeHandler: ChannelInboundHandler, RemovableChannelH
         limit = maxResponseBytes
         status = nil
         keepAlive = false
+        keepAliveSeconds = nil
+        requestWritten = false
         body.clear()
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             fail(FacilitatorExchangeError(code: .timedOut, detail: "no answer before the deadline"))
         }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let requestBody { context.write(wrapOutboundOut(.body(.byteBuffer(requestBody))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolated().whenSuccess { [self] in requestWritten = true }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -128,6 +146,7 @@ final class FacilitatorExchangeHandler: ChannelInboundHandler, RemovableChannelH
         case .head(let head):
             status = head.status
             keepAlive = head.isKeepAlive
+            keepAliveSeconds = Self.keepAliveTimeout(head.headers)
         case .body(var part):
             guard body.readableBytes + part.readableBytes <= limit else {
                 fail(FacilitatorExchangeError(code: .answerTooLarge, detail: "an answer larger than \(limit) bytes"))
@@ -136,8 +155,10 @@ final class FacilitatorExchangeHandler: ChannelInboundHandler, RemovableChannelH
             body.writeBuffer(&part)
         case .end:
             guard let status else { return fail(FacilitatorExchangeError(code: .failed, detail: "an answer without a head")) }
-            let reusable = keepAlive && !closed
-            finish(with: .success(FacilitatorAnswer(status: status, body: body, reusable: reusable)))
+            // An answer that came before the whole request was written leaves bytes in flight that may be read as
+            // the next request's answer: the connection is not used again.
+            let reusable = keepAlive && requestWritten && !closed
+            finish(with: .success(FacilitatorAnswer(status: status, body: body, reusable: reusable, keepAliveSeconds: keepAliveSeconds)))
             body = ByteBuffer()
             if !reusable { close() }
         }
@@ -155,6 +176,17 @@ final class FacilitatorExchangeHandler: ChannelInboundHandler, RemovableChannelH
         let failed = FacilitatorExchangeError(code: .failed, detail: "\(error)")
         failReady(failed)
         fail(failed)
+    }
+
+    /// `N` of `Keep-Alive: timeout=N` (RFC 2068 §19.7.1.1, what Node and uvicorn send).
+    static func keepAliveTimeout(_ headers: HTTPHeaders) -> Int? {
+        for value in headers["Keep-Alive"] {
+            for parameter in value.split(separator: ",") {
+                let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if pair.count == 2, pair[0].lowercased() == "timeout", let seconds = Int(pair[1]), seconds >= 0 { return seconds }
+            }
+        }
+        return nil
     }
 
     private func fail(_ error: FacilitatorExchangeError) {

@@ -68,7 +68,10 @@ public final class FacilitatorPool: Sendable {
     /// The member named `name`, whether or not it is ready: resolving a settlement asks the authority that was
     /// asked first, even while its breaker is open.
     public func member(named name: String) -> (any Facilitator)? {
-        members.firstIndex(where: { $0.facilitator.name == name }).map { callable[$0] }
+        if let index = members.firstIndex(where: { $0.facilitator.name == name }) { return callable[index] }
+        // An authority recorded before facilitator names dropped the credentials and query of their URLs.
+        guard let shown = FacilitatorOrigin(baseURL: name)?.shown, shown != name else { return nil }
+        return members.firstIndex(where: { $0.facilitator.name == shown }).map { callable[$0] }
     }
 
     /// Networks some facilitator currently serves (x402 v2).

@@ -34,7 +34,12 @@ public struct HTTPFacilitator: Facilitator {
         self.timeout = timeout
         self.headers = headers
         connections = FacilitatorConnectionPool(baseURL: baseURL, maxConnections: maxConnections)
-        name = connections.origin?.shown ?? FacilitatorPool.metricLabel(baseURL)
+        // The name is also the authority settlement intents record; it stays the base URL unless that holds secrets.
+        if let origin = connections.origin, origin.query != nil || origin.basicAuthorization != nil {
+            name = origin.shown
+        } else {
+            name = connections.origin == nil ? FacilitatorPool.metricLabel(self.baseURL) : self.baseURL
+        }
     }
 
     /// The facilitator as logs, metrics and the audit log show it: its URL without credentials or query.
@@ -72,6 +77,8 @@ public struct HTTPFacilitator: Facilitator {
         do {
             answer = try await connections.call(method: method, path: path, headers: headers, body: body,
                                                 deadline: .now() + .nanoseconds(timeout.inNanoseconds), maxResponseBytes: Self.maxResponseBytes)
+        } catch .noneFree(let reason) {
+            throw RailFailure(.notReady, "\(path): \(reason)", authority: name)
         } catch .notConnected(let reason) {
             throw RailFailure(.unreachable, "\(path): no connection (\(reason))", authority: name)
         } catch .exchange(let error) {
