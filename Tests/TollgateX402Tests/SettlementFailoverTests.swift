@@ -53,6 +53,29 @@ import TollgateCore
         #expect(second.calls.withLock { $0 } == 1)
     }
 
+    /// A settlement answer about another payment (another payer or network: a lie, or an answer read as another
+    /// request's) is neither settled nor failed: the outcome is unknown, and no other facilitator is asked.
+    @Test(arguments: [("0x00000000000000000000000000000000000000aa", "eip155:84532"), (nil, "eip155:8453")])
+    func aSettlementAnswerAboutAnotherPaymentIsNotTaken(payer: String?, network: String) async throws {
+        let first = ScriptedFacilitator(name: "first", settle: { .init(success: true, payer: payer, transaction: "0xabc", network: network) })
+        let second = ScriptedFacilitator(name: "second")
+        let rail = await rail([first, second])
+        let now = Int64(Date().timeIntervalSince1970)
+        let offer = base.signedOffer(now: now)
+        let proof = try base.paidProof(rail, offer: offer, now: now)
+        do {
+            let settlement = try await rail.settle(proof, offer: offer, before: { _ in }, logger: logger)
+            Issue.record("taken as \(settlement.status)")
+        } catch let failure as RailFailure {
+            #expect(failure.code == .undecodable && failure.reachedAuthority)
+        }
+        #expect(second.calls.withLock { $0 } == 0)
+        // The payment's own payer, in any case, is this payment's answer.
+        let honest = ScriptedFacilitator(name: "honest", settle: { .init(success: true, payer: proof.payer.uppercased(), transaction: "0xabc", network: "eip155:84532") })
+        let honestRail = await self.rail([honest])
+        #expect(try await honestRail.settle(proof, offer: offer, before: { _ in }, logger: logger).status == .settled)
+    }
+
     @Test func nothingIsSentWhenTheIntentCannotBeRecorded() async throws {
         let only = ScriptedFacilitator(name: "only")
         let rail = await rail([only])

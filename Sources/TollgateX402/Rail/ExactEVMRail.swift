@@ -266,7 +266,7 @@ public struct ExactEVMRail: PaymentRail {
             try await before(SettlementAttempt(authority: facilitator.name, request: request.body))
             do {
                 let answer = try await timed(facilitator) { try await $0.settle(request, logger: logger) }
-                return settlement(answer, network: proof.network, payer: proof.payer)
+                return try settlement(answer, network: proof.network, payer: proof.payer, authority: facilitator.name)
             } catch let failure as RailFailure where !failure.reachedAuthority {
                 // Never connected, so nothing can have moved: the next facilitator may be asked. Any other
                 // failure may come after the first one acted, and asking another could settle twice.
@@ -283,8 +283,8 @@ public struct ExactEVMRail: PaymentRail {
         let request = X402.FacilitatorRequest(body: attempt.request)
         let answer = try await timed(facilitator) { try await $0.settle(request, logger: logger) }
         let contents = request.contents()
-        return settlement(answer, network: contents?.paymentRequirements.network ?? "",
-                          payer: contents?.paymentPayload.payload.authorization.from ?? "")
+        return try settlement(answer, network: contents?.paymentRequirements.network ?? "",
+                              payer: contents?.paymentPayload.payload.authorization.from ?? "", authority: attempt.authority)
     }
 
     public func chainAuthorization(_ key: ProofKey, logger: Logger) async throws -> ChainAuthorization? {
@@ -292,10 +292,19 @@ public struct ExactEVMRail: PaymentRail {
         return try await reader.authorization(asset: key.asset, payer: key.payer, nonce: key.nonce, logger: logger)
     }
 
-    private func settlement(_ answer: X402.SettleResponse, network: String, payer: String) -> Settlement {
+    /// The settlement a facilitator's answer reports, unless it names another payer or network than the payment's:
+    /// such an answer is about another payment (a lie, or an answer paired with the wrong request), so this payment's
+    /// outcome is unknown and left to the reconciler, never taken for settled or failed.
+    private func settlement(_ answer: X402.SettleResponse, network: String, payer: String, authority: String) throws -> Settlement {
         let status: Settlement.Status = answer.success ? .settled : (answer.errorReason == "settlement_pending" ? .pending : .failed)
         // A v1 facilitator names the network the v1 way; the gateway records CAIP-2.
         let answered = X402V1.Networks.caip2(answer.network) ?? answer.network
+        if let named = answer.payer, !named.isEmpty, !payer.isEmpty, named.lowercased() != payer.lowercased() {
+            throw RailFailure(.undecodable, "the settlement answer names another payer (\(named))", authority: authority)
+        }
+        if !answered.isEmpty, !network.isEmpty, answered != network {
+            throw RailFailure(.undecodable, "the settlement answer names another network (\(answered))", authority: authority)
+        }
         return Settlement(status: status, transaction: answer.transaction, network: answered.isEmpty ? network : answered,
                           payer: answer.payer ?? payer, errorReason: answer.errorReason, errorMessage: answer.errorMessage)
     }
