@@ -122,6 +122,7 @@ let package = Package(
                 "TollgateCore",
                 "TollgateConfiguration",
                 "TollgateX402",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -71,13 +71,11 @@ public enum ConfigurationLoader {
         var upstreamURL = ""
         var upstreamTimeout = 30.0
         var maxUpstreamBytes = 32 * 1024 * 1024
-        var maxUpstreamConnections = 64
-        if let upstream = r.mapping(top["upstream"], "upstream", known: ["url", "timeout_seconds", "max_response_bytes", "max_connections"]) {
+        if let upstream = r.mapping(top["upstream"], "upstream", known: ["url", "timeout_seconds", "max_response_bytes"]) {
             upstreamURL = r.string(upstream["url"], "upstream.url", required: true, parent: top["upstream"]) ?? ""
             if !upstreamURL.isEmpty && !isHTTPURL(upstreamURL) { r.fail(upstream["url"], "upstream.url", "expected an http(s) URL") }
             upstreamTimeout = Double(r.int(upstream["timeout_seconds"], "upstream.timeout_seconds", range: 1...3600) ?? 30)
             maxUpstreamBytes = r.int(upstream["max_response_bytes"], "upstream.max_response_bytes", range: 1024...(1 << 34)) ?? maxUpstreamBytes
-            maxUpstreamConnections = r.int(upstream["max_connections"], "upstream.max_connections", range: 1...4096) ?? maxUpstreamConnections
         } else if top["upstream"] == nil && !isMCP {
             r.fail(root, "upstream", "is required (upstream.url: the API to protect)")
         }
@@ -169,7 +167,6 @@ public enum ConfigurationLoader {
         configuration.auditHeadFile = audit.headFile
         configuration.auditHeadIntervalSeconds = audit.headIntervalSeconds
         configuration.refunds = refunds
-        configuration.maxUpstreamConnections = maxUpstreamConnections
         configuration.settlement = settlement
         configuration.contractSecrets = contractSecrets
         configuration.trustedProxies = trustedProxies ?? .none
@@ -257,7 +254,7 @@ public enum ConfigurationLoader {
             let path = "facilitators[\(index)]"
             guard let fields = r.mapping(item, path, known: ["url", "timeout_seconds", "max_connections", "networks", "headers", "breaker"]) else { continue }
             let url = r.string(fields["url"], "\(path).url", required: true, parent: item) ?? ""
-            if !url.isEmpty && HTTPOrigin(baseURL: url) == nil {
+            if !url.isEmpty && FacilitatorOrigin(baseURL: url) == nil {
                 r.fail(fields["url"], "\(path).url", "expected an http(s) URL with a host")
             }
             let timeout = Double(r.int(fields["timeout_seconds"], "\(path).timeout_seconds", range: 1...120) ?? 10)
@@ -302,8 +299,8 @@ public enum ConfigurationLoader {
                     openSeconds: Double(r.int(settings["open_seconds"], "\(path).breaker.open_seconds", range: 1...3600) ?? Int(breaker.openSeconds)))
             }
             // Facilitators are told apart by their URLs, credentials and query aside (those are never shown).
-            let shown = HTTPOrigin(baseURL: url)?.shown ?? url
-            if result.contains(where: { (HTTPOrigin(baseURL: $0.url)?.shown ?? $0.url) == shown }) {
+            let shown = FacilitatorOrigin(baseURL: url)?.shown ?? url
+            if result.contains(where: { (FacilitatorOrigin(baseURL: $0.url)?.shown ?? $0.url) == shown }) {
                 r.fail(fields["url"], "\(path).url", "another facilitator has this URL (credentials and query aside)")
             }
             result.append(.init(url: url, timeoutSeconds: timeout, networks: networks, headers: headers, breaker: breaker,

@@ -63,8 +63,6 @@ public struct GatewayConfiguration: Sendable {
     public var upstreamURL: String
     public var upstreamTimeoutSeconds: Double
     public var maxUpstreamResponseBytes: Int
-    /// Connections open to the upstream at most (`upstream.max_connections`).
-    public var maxUpstreamConnections: Int = 64
     public var maxRequestBodyBytes: Int
     public var secrets: [SecretSource]
     /// The upstream contract's own keys; empty: derived from `secrets` (`KeyRing.contractKeys()`).

@@ -1,54 +1,45 @@
+import AsyncHTTPClient
 import HTTPTypes
 import NIOCore
 import NIOHTTP1
 import TollgateCore
 import TollgateX402
 
-/// The backend reached over HTTP/1.1 on the gateway's own keep-alive connections (`HTTP1ConnectionPool`, shared with
-/// the facilitator client). Answers are read whole (up to a limit) because a paid answer is only released after
-/// settlement; redirects are answers like any other, never followed.
+/// The backend reached over HTTP with async-http-client. Responses are buffered (up to a limit)
+/// because a paid response is only released after settlement.
 public struct HTTPUpstream: Upstream {
+    let baseURL: String
     let timeout: TimeAmount
     let maxResponseBytes: Int
-    let connections: HTTP1ConnectionPool
+    let client: HTTPClient
 
-    /// - Parameter maxConnections: connections open to the upstream at most; requests beyond wait for one, within
-    ///   their timeout.
-    public init(baseURL: String, timeoutSeconds: Double, maxResponseBytes: Int, maxConnections: Int = 64) {
+    public init(baseURL: String, timeoutSeconds: Double, maxResponseBytes: Int, client: HTTPClient = .noRedirects) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.timeout = .milliseconds(Int64(timeoutSeconds * 1000))
         self.maxResponseBytes = maxResponseBytes
-        connections = HTTP1ConnectionPool(baseURL: baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL,
-                                          maxConnections: maxConnections)
+        self.client = client
     }
 
     public func send(_ request: UpstreamRequest) async throws -> UpstreamResponse {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headerFields.count)
-        for field in request.headerFields { headers.add(name: field.name.rawName, value: field.value) }
-        // A method that carries a body says how long it is, even when it is empty (some servers answer 411 otherwise).
-        let body: [UInt8]? = request.body.isEmpty && !Self.carriesBody(request.method) ? nil : request.body
-        let answer: HTTP1Answer
+        var outgoing = HTTPClientRequest(url: baseURL + request.target)
+        outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
+        for field in request.headerFields { outgoing.headers.add(name: field.name.rawName, value: field.value) }
+        if !request.body.isEmpty { outgoing.body = .bytes(ByteBuffer(bytes: request.body)) }
+        let response: HTTPClientResponse
+        var body: ByteBuffer
         do {
-            answer = try await connections.call(method: HTTPMethod(rawValue: request.method.rawValue), path: request.target,
-                                                headers: headers, body: body, deadline: .now() + timeout,
-                                                maxResponseBytes: maxResponseBytes)
-        } catch .exchange(let error) where error.code == .answerTooLarge {
+            response = try await client.execute(outgoing, timeout: timeout)
+            body = try await response.body.collect(upTo: maxResponseBytes)
+        } catch is NIOTooManyBytesError {
             throw TollgateError(.upstreamUnavailable, "the upstream response is larger than \(maxResponseBytes) bytes")
-        } catch .exchange(let error) where error.code == .timedOut {
-            throw TollgateError(.upstreamUnavailable, "the upstream did not answer within \(timeout)")
         } catch {
             throw TollgateError(.upstreamUnavailable, "\(error)")
         }
         var fields = HTTPFields()
-        fields.reserveCapacity(answer.headers.count)
-        for header in answer.headers {
+        for header in response.headers {
             if let name = HTTPField.Name(header.name) { fields.append(HTTPField(name: name, value: header.value)) }
         }
-        return UpstreamResponse(status: HTTPResponse.Status(code: Int(answer.status.code)), headerFields: fields,
-                                body: Array(answer.body.readableBytesView))
-    }
-
-    static func carriesBody(_ method: HTTPRequest.Method) -> Bool {
-        method == .post || method == .put || method == .patch
+        return UpstreamResponse(status: HTTPResponse.Status(code: Int(response.status.code)), headerFields: fields,
+                                body: body.readBytes(length: body.readableBytes) ?? [])
     }
 }

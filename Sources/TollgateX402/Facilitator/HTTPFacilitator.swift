@@ -22,7 +22,7 @@ public struct HTTPFacilitator: Facilitator {
     public let baseURL: String
     public let timeout: Duration
     public let headers: EndpointHeaders
-    let connections: HTTP1ConnectionPool
+    let connections: FacilitatorConnectionPool
     /// Answers larger than this are refused rather than buffered.
     static let maxResponseBytes = 256 * 1024
 
@@ -33,7 +33,7 @@ public struct HTTPFacilitator: Facilitator {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.timeout = timeout
         self.headers = headers
-        connections = HTTP1ConnectionPool(baseURL: baseURL, maxConnections: maxConnections)
+        connections = FacilitatorConnectionPool(baseURL: baseURL, maxConnections: maxConnections)
         // The name is also the authority settlement intents record; it stays the base URL unless that holds secrets.
         if let origin = connections.origin, origin.query != nil || origin.basicAuthorization != nil {
             name = origin.shown
@@ -73,7 +73,7 @@ public struct HTTPFacilitator: Facilitator {
         headers.add(name: "Accept", value: "application/json")
         for (name, value) in extra { headers.add(name: name, value: value) }
         if body != nil { headers.add(name: "Content-Type", value: "application/json") }
-        let answer: HTTP1Answer
+        let answer: FacilitatorAnswer
         do {
             answer = try await connections.call(method: method, path: path, headers: headers, body: body,
                                                 deadline: .now() + .nanoseconds(timeout.inNanoseconds), maxResponseBytes: Self.maxResponseBytes)

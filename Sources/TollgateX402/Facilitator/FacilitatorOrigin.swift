@@ -1,7 +1,7 @@
 import Foundation
 
-/// Where a server is reached: scheme, host, port and the path its endpoints hang under, read once from its base URL.
-public struct HTTPOrigin: Sendable, Equatable {
+/// Where a facilitator is reached: scheme, host, port and the path its endpoints hang under, read once from its base URL.
+public struct FacilitatorOrigin: Sendable, Equatable {
     public var secure: Bool
     /// The host as a name or an address, without an IPv6 literal's brackets.
     public var host: String
@@ -16,10 +16,9 @@ public struct HTTPOrigin: Sendable, Equatable {
     /// The URL as it may be shown in logs, metrics and the audit log: no credentials, no query.
     public var shown: String { "\(secure ? "https" : "http")://\(hostField)\(pathPrefix)" }
 
-    /// The request target of `path` (`/verify`, or a path with its own query) under the base URL, its query joined.
+    /// The request target of one endpoint (`/verify`).
     func target(_ path: String) -> String {
-        guard let query else { return pathPrefix + path }
-        return pathPrefix + path + (path.utf8.contains(UInt8(ascii: "?")) ? "&" : "?") + query
+        query.map { "\(pathPrefix)\(path)?\($0)" } ?? pathPrefix + path
     }
 
     /// The `Host` field: the host with its port when that is not the scheme's own.

@@ -3,43 +3,42 @@ import NIOCore
 import NIOHTTP1
 import NIOTLS
 
-/// An answer, read whole.
-public struct HTTP1Answer: Sendable {
-    public var status: HTTPResponseStatus
-    public var headers: HTTPHeaders
-    public var body: ByteBuffer
+/// A facilitator's answer, read whole.
+struct FacilitatorAnswer: Sendable {
+    var status: HTTPResponseStatus
+    var body: ByteBuffer
     /// Whether the connection may carry another request (the answer was complete, came after the whole request was
     /// written, and did not close it).
     var reusable: Bool
-    /// How long the server keeps an idle connection open, from its `Keep-Alive: timeout=N`.
+    /// How long the facilitator keeps an idle connection open, from its `Keep-Alive: timeout=N`.
     var keepAliveSeconds: Int?
 }
 
 /// Why an exchange ended without an answer. The request may have been sent in every case but `notSent`.
-public struct HTTP1ExchangeError: Error, CustomStringConvertible {
-    public enum Code: Sendable {
+struct FacilitatorExchangeError: Error, CustomStringConvertible {
+    enum Code: Sendable {
         /// The connection was closed before a byte of the request was written.
         case notSent
         case timedOut, closed, answerTooLarge, failed
     }
-    public var code: Code
-    public var detail: String
-    public var description: String { detail }
+    var code: Code
+    var detail: String
+    var description: String { detail }
 }
 
 /// One request and its answer on one connection, at most one at a time.
 ///
 /// A connection is ready once TCP is connected, or over TLS once the handshake is done: no byte of a request is
-/// written before, so a connection that never became ready certainly did not carry one (and a facilitator call may go
-/// to another facilitator).
+/// written before, so a connection that never became ready certainly did not carry one (and the call may go to
+/// another facilitator).
 ///
 /// The request's head, body and end go out in one flush, so one `writev`: AsyncHTTPClient flushes a request's head
-/// alone before its body, which costs a system call and, on the server's side, a wake-up and a read per call.
+/// alone before its body, which costs a system call and, on the facilitator's side, a wake-up and a read per call.
 /// Any failure (the deadline, a reset, an answer too large, bytes no request asked for) closes the connection, so an
 /// answer that comes after its deadline is never read as the next request's; so does an answer that comes before its
 /// request was written whole. (An answer sent twice, the second while the next request waits, would still pass for
-/// that request's: HTTP/1.1 pairs answers with requests by order alone, so a server that does so is lying.)
-final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
+/// that request's: HTTP/1.1 pairs answers with requests by order alone, so a facilitator that does so is lying.)
+final class FacilitatorExchangeHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
@@ -47,11 +46,10 @@ final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler
     private var ready: EventLoopPromise<Void>?
     private let readyBy: NIODeadline
     private let waitsForHandshake: Bool
-    private var promise: EventLoopPromise<HTTP1Answer>?
+    private var promise: EventLoopPromise<FacilitatorAnswer>?
     private var timer: Scheduled<Void>?
     private var limit = 0
     private var status: HTTPResponseStatus?
-    private var headers = HTTPHeaders()
     private var keepAlive = false
     private var keepAliveSeconds: Int?
     private var body = ByteBuffer()
@@ -76,12 +74,12 @@ final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: readyBy) { [self] in
-            failReady(HTTP1ExchangeError(code: .timedOut, detail: "not connected before the deadline"))
+            failReady(FacilitatorExchangeError(code: .timedOut, detail: "not connected before the deadline"))
         }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        let closed = HTTP1ExchangeError(code: .closed, detail: "the connection was closed")
+        let closed = FacilitatorExchangeError(code: .closed, detail: "the connection was closed")
         failReady(closed)
         finish(with: .failure(closed))
         self.context = nil
@@ -105,7 +103,7 @@ final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler
         ready.succeed()
     }
 
-    private func failReady(_ error: HTTP1ExchangeError) {
+    private func failReady(_ error: FacilitatorExchangeError) {
         guard let ready else { return }
         self.ready = nil
         timer?.cancel()
@@ -116,9 +114,9 @@ final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler
 
     /// Sends a request and completes `promise` with its answer or an error. Called on the channel's event loop.
     func start(head: HTTPRequestHead, body requestBody: ByteBuffer?, deadline: NIODeadline, maxResponseBytes: Int,
-               promise: EventLoopPromise<HTTP1Answer>) {
+               promise: EventLoopPromise<FacilitatorAnswer>) {
         guard let context, !closed, ready == nil, self.promise == nil else {
-            promise.fail(HTTP1ExchangeError(code: .notSent, detail: "the connection was closed before the request was sent"))
+            promise.fail(FacilitatorExchangeError(code: .notSent, detail: "the connection was closed before the request was sent"))
             return
         }
         self.promise = promise
@@ -129,10 +127,10 @@ final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler
         requestWritten = false
         body.clear()
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            fail(HTTP1ExchangeError(code: .timedOut, detail: "no answer before the deadline"))
+            fail(FacilitatorExchangeError(code: .timedOut, detail: "no answer before the deadline"))
         }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if let requestBody, requestBody.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(requestBody))), promise: nil) }
+        if let requestBody { context.write(wrapOutboundOut(.body(.byteBuffer(requestBody))), promise: nil) }
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.assumeIsolated().whenSuccess { [self] in requestWritten = true }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
@@ -141,28 +139,26 @@ final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard promise != nil else {
             // Bytes no request asked for: the connection can no longer be trusted to pair answers with requests.
-            fail(HTTP1ExchangeError(code: .failed, detail: "an answer no request asked for"))
+            fail(FacilitatorExchangeError(code: .failed, detail: "an answer no request asked for"))
             return
         }
         switch unwrapInboundIn(data) {
         case .head(let head):
             status = head.status
-            headers = head.headers
             keepAlive = head.isKeepAlive
             keepAliveSeconds = Self.keepAliveTimeout(head.headers)
         case .body(var part):
             guard body.readableBytes + part.readableBytes <= limit else {
-                fail(HTTP1ExchangeError(code: .answerTooLarge, detail: "an answer larger than \(limit) bytes"))
+                fail(FacilitatorExchangeError(code: .answerTooLarge, detail: "an answer larger than \(limit) bytes"))
                 return
             }
             body.writeBuffer(&part)
         case .end:
-            guard let status else { return fail(HTTP1ExchangeError(code: .failed, detail: "an answer without a head")) }
+            guard let status else { return fail(FacilitatorExchangeError(code: .failed, detail: "an answer without a head")) }
             // An answer that came before the whole request was written leaves bytes in flight that may be read as
             // the next request's answer: the connection is not used again.
             let reusable = keepAlive && requestWritten && !closed
-            finish(with: .success(HTTP1Answer(status: status, headers: headers, body: body, reusable: reusable,
-                                              keepAliveSeconds: keepAliveSeconds)))
+            finish(with: .success(FacilitatorAnswer(status: status, body: body, reusable: reusable, keepAliveSeconds: keepAliveSeconds)))
             body = ByteBuffer()
             if !reusable { close() }
         }
@@ -170,14 +166,14 @@ final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
-        let closedByPeer = HTTP1ExchangeError(code: .closed, detail: "the server closed the connection")
+        let closedByPeer = FacilitatorExchangeError(code: .closed, detail: "the facilitator closed the connection")
         failReady(closedByPeer)
         finish(with: .failure(closedByPeer))
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let failed = HTTP1ExchangeError(code: .failed, detail: "\(error)")
+        let failed = FacilitatorExchangeError(code: .failed, detail: "\(error)")
         failReady(failed)
         fail(failed)
     }
@@ -193,7 +189,7 @@ final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler
         return nil
     }
 
-    private func fail(_ error: HTTP1ExchangeError) {
+    private func fail(_ error: FacilitatorExchangeError) {
         finish(with: .failure(error))
         close()
     }
@@ -204,7 +200,7 @@ final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler
         context?.close(promise: nil)
     }
 
-    private func finish(with result: Result<HTTP1Answer, any Error>) {
+    private func finish(with result: Result<FacilitatorAnswer, any Error>) {
         guard let promise else { return }
         timer?.cancel()
         timer = nil

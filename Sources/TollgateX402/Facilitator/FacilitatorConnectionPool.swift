@@ -4,25 +4,24 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-/// Keep-alive HTTP/1.1 connections to one server (TLS when its URL is `https`), each carrying one request at a time: a
-/// facilitator (`HTTPFacilitator`) or an upstream (`HTTPUpstream`).
+/// Keep-alive HTTP/1.1 connections to one facilitator (TLS when its URL is `https`), each carrying one request at a time.
 ///
 /// At most `maxConnections` are open at once; a call that finds none free waits for one, in order, until its
-/// deadline. Idle connections are kept for `idleLifetime`. A call on a kept connection that the server closed
+/// deadline. Idle connections are kept for `idleLifetime`. A call on a kept connection that the facilitator closed
 /// meanwhile fails as "connection lost", never as "not sent" (unless the close was seen before a byte went out): a
 /// connection is only known not to have carried the request when it could not be opened.
-public final class HTTP1ConnectionPool: Sendable {
+final class FacilitatorConnectionPool: Sendable {
     /// Why a call failed, and whether the request may have been sent.
-    public enum Failure: Error {
+    enum Failure: Error {
         /// No connection could be opened or was free in time (or the URL is not one): the request was certainly not sent.
         case notConnected(String)
-        /// Every connection stayed busy until the deadline: not sent, and not the server's failure either.
+        /// Every connection stayed busy until the deadline: not sent, and not the facilitator's failure either.
         case noneFree(String)
         /// The connection was opened or reused, then the exchange failed.
-        case exchange(HTTP1ExchangeError)
+        case exchange(FacilitatorExchangeError)
     }
 
-    /// How long an idle connection is kept when the server does not say (`Keep-Alive: timeout=N`, then a second
+    /// How long an idle connection is kept when the facilitator does not say (`Keep-Alive: timeout=N`, then a second
     /// less than it says, at most 50 s): below the 5 s after which Node and uvicorn close theirs, so that a request
     /// rarely meets a close on its way (it would end as "connection lost", the settlement left to the reconciler).
     static let idleLifetime = TimeAmount.seconds(4)
@@ -48,27 +47,21 @@ public final class HTTP1ConnectionPool: Sendable {
         var lastWaiter: UInt64 = 0
     }
 
-    public let origin: HTTPOrigin?
-    public let maxConnections: Int
+    let origin: FacilitatorOrigin?
+    let maxConnections: Int
     private let group: any EventLoopGroup
     private let tls: Result<NIOSSLContext, any Error>?
     private let state = NIOLockedValueBox(State())
 
     private let resolver: (@Sendable (any EventLoop) -> any Resolver & Sendable)?
 
-    /// Connections to `baseURL` (`http` or `https`, certificates checked against the system's trust roots), at most
-    /// `maxConnections` open.
-    public convenience init(baseURL: String, maxConnections: Int = 64) {
-        self.init(baseURL: baseURL, maxConnections: maxConnections, group: MultiThreadedEventLoopGroup.singleton)
-    }
-
     /// - Parameters:
     ///   - tlsConfiguration: for `https` (the system's trust roots, certificates and host names checked).
     ///   - resolver: the names' resolver for a connection's event loop (the system's by default; tests give their own).
-    init(baseURL: String, maxConnections: Int = 64, group: any EventLoopGroup,
+    init(baseURL: String, maxConnections: Int = 64, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
          tlsConfiguration: TLSConfiguration = .makeClientConfiguration(),
          resolver: (@Sendable (any EventLoop) -> any Resolver & Sendable)? = nil) {
-        origin = HTTPOrigin(baseURL: baseURL)
+        origin = FacilitatorOrigin(baseURL: baseURL)
         self.maxConnections = max(1, maxConnections)
         self.group = group
         self.resolver = resolver
@@ -76,18 +69,16 @@ public final class HTTP1ConnectionPool: Sendable {
     }
 
     /// Sends one request and reads its answer whole, within `deadline` (waiting for a connection and connecting included).
-    /// `path` is appended to the base URL's path (the request target: path and query); `Host` and `Content-Length` are
-    /// written here, and a `body` of nil sends none.
-    public func call(method: HTTPMethod, path: String, headers: HTTPHeaders, body: [UInt8]?, deadline: NIODeadline,
-                     maxResponseBytes: Int) async throws(Failure) -> HTTP1Answer {
-        guard let origin else { throw .notConnected("the URL is not an http(s) URL with a host") }
+    func call(method: HTTPMethod, path: String, headers: HTTPHeaders, body: [UInt8]?, deadline: NIODeadline,
+              maxResponseBytes: Int) async throws(Failure) -> FacilitatorAnswer {
+        guard let origin else { throw .notConnected("the facilitator URL is not an http(s) URL with a host") }
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: origin.target(path), headers: headers)
         head.headers.replaceOrAdd(name: "Host", value: origin.hostField)
         if let basic = origin.basicAuthorization, !head.headers.contains(name: "Authorization") {
             head.headers.add(name: "Authorization", value: basic)
         }
         if let body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.count)) }
-        // A kept connection closed before the request went out (the server's close was still on its way) is
+        // A kept connection closed before the request went out (the facilitator's close was still on its way) is
         // passed over for the next one; a new connection that closes so is one that could not be used at all.
         while true {
             let lease = try await lease(by: deadline)
@@ -139,7 +130,7 @@ public final class HTTP1ConnectionPool: Sendable {
                 if let granted { continuation.resume(returning: granted) }
             }
         } catch {
-            throw .noneFree("no connection was free before the deadline (\(maxConnections) busy)")
+            throw .noneFree("no connection to the facilitator was free before the deadline (\(maxConnections) busy)")
         }
     }
 
@@ -202,27 +193,27 @@ public final class HTTP1ConnectionPool: Sendable {
             guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
             return state.waiters.remove(at: index)
         }
-        waiter?.continuation.resume(throwing: HTTP1ExchangeError(code: .timedOut, detail: "no connection free"))
+        waiter?.continuation.resume(throwing: FacilitatorExchangeError(code: .timedOut, detail: "no connection free"))
     }
 
     private func exchange(on channel: any Channel, head: HTTPRequestHead, body: [UInt8]?, deadline: NIODeadline,
-                          maxResponseBytes: Int) async throws(HTTP1ExchangeError) -> HTTP1Answer {
+                          maxResponseBytes: Int) async throws(FacilitatorExchangeError) -> FacilitatorAnswer {
         let buffer = body.map { channel.allocator.buffer(bytes: $0) }
-        let promise = channel.eventLoop.makePromise(of: HTTP1Answer.self)
+        let promise = channel.eventLoop.makePromise(of: FacilitatorAnswer.self)
         channel.eventLoop.execute {
-            guard let handler = try? channel.pipeline.syncOperations.handler(type: HTTP1ExchangeHandler.self) else {
-                return promise.fail(HTTP1ExchangeError(code: .notSent, detail: "the connection was closed before the request was sent"))
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: FacilitatorExchangeHandler.self) else {
+                return promise.fail(FacilitatorExchangeError(code: .notSent, detail: "the connection was closed before the request was sent"))
             }
             handler.start(head: head, body: buffer, deadline: deadline, maxResponseBytes: maxResponseBytes, promise: promise)
         }
         do {
             return try await promise.futureResult.get()
         } catch {
-            throw error as? HTTP1ExchangeError ?? HTTP1ExchangeError(code: .failed, detail: "\(error)")
+            throw error as? FacilitatorExchangeError ?? FacilitatorExchangeError(code: .failed, detail: "\(error)")
         }
     }
 
-    private func connect(_ origin: HTTPOrigin, deadline: NIODeadline) async throws(Failure) -> any Channel {
+    private func connect(_ origin: FacilitatorOrigin, deadline: NIODeadline) async throws(Failure) -> any Channel {
         let remaining = deadline - .now()
         guard remaining > .zero else { throw .notConnected("no time left to connect") }
         let context: NIOSSLContext?
@@ -241,7 +232,7 @@ public final class HTTP1ConnectionPool: Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     if let context { try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName)) }
                     try pipeline.addHTTPClientHandlers()
-                    try pipeline.addHandler(HTTP1ExchangeHandler(on: channel.eventLoop, readyBy: deadline, waitsForHandshake: context != nil))
+                    try pipeline.addHandler(FacilitatorExchangeHandler(on: channel.eventLoop, readyBy: deadline, waitsForHandshake: context != nil))
                 }
             }
         if let resolver { bootstrap = bootstrap.resolver(resolver(loop)) }
@@ -250,7 +241,7 @@ public final class HTTP1ConnectionPool: Sendable {
             do {
                 // The handler of the connection that won (a name's addresses are tried in parallel; the others closed).
                 try await channel.eventLoop.flatSubmit {
-                    do { return try channel.pipeline.syncOperations.handler(type: HTTP1ExchangeHandler.self).readyFuture }
+                    do { return try channel.pipeline.syncOperations.handler(type: FacilitatorExchangeHandler.self).readyFuture }
                     catch { return channel.eventLoop.makeFailedFuture(error) }
                 }.get()
             } catch {
