@@ -79,6 +79,25 @@ import TollgateCore
         try await server.stop()
     }
 
+    /// A header value that would split the request (the configuration refuses it; the library's caller may not) is
+    /// refused by the encoder: the call fails at once, nothing reaches the server.
+    @Test func aRequestThatCannotBeWrittenFailsAtOnceAndSendsNothing() async throws {
+        let server = try await ScriptedHTTPServer { _ in .bytes(ScriptedHTTPServer.ok("{}")) }
+        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
+        var headers = HTTPHeaders()
+        headers.add(name: "X-Token", value: "a\r\nX-Injected: 1")
+        do {
+            _ = try await pool.call(method: .POST, path: "/verify", headers: headers, body: Array("{}".utf8),
+                                    deadline: .now() + .seconds(30), maxResponseBytes: 1024)
+            Issue.record("a request with a split header was sent")
+        } catch .exchange(let error) {
+            #expect(error.code == .failed)
+        }
+        #expect(server.requests.isEmpty)
+        #expect(Self.body(try await call(pool)) == "{}")
+        try await server.stop()
+    }
+
     @Test func anAnswerThatClosesItsConnectionIsNotKept() async throws {
         let server = try await ScriptedHTTPServer { request in
             request.index == 0 ? .bytes(ScriptedHTTPServer.ok("{}", extraHeaders: "Connection: close\r\n")) : .bytes(ScriptedHTTPServer.ok("{}"))

@@ -129,8 +129,16 @@ final class FacilitatorExchangeHandler: ChannelInboundHandler, RemovableChannelH
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             fail(FacilitatorExchangeError(code: .timedOut, detail: "no answer before the deadline"))
         }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        // A head the encoder refuses (a byte not allowed in a field) fails the exchange and closes the connection at
+        // once: nothing more is written after it.
+        let headWritten = context.eventLoop.makePromise(of: Void.self)
+        headWritten.futureResult.assumeIsolated().whenFailure { [self] error in
+            fail(FacilitatorExchangeError(code: .failed, detail: "the request could not be written: \(error)"))
+        }
+        context.write(wrapOutboundOut(.head(head)), promise: headWritten)
+        guard self.promise != nil, !closed else { return }
         if let requestBody { context.write(wrapOutboundOut(.body(.byteBuffer(requestBody))), promise: nil) }
+        guard self.promise != nil, !closed else { return }
         let written = context.eventLoop.makePromise(of: Void.self)
         written.futureResult.assumeIsolated().whenSuccess { [self] in requestWritten = true }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
