@@ -75,7 +75,8 @@ public enum ConfigurationLoader {
             upstreamURL = r.string(upstream["url"], "upstream.url", required: true, parent: top["upstream"]) ?? ""
             if !upstreamURL.isEmpty && !isHTTPURL(upstreamURL) { r.fail(upstream["url"], "upstream.url", "expected an http(s) URL") }
             upstreamTimeout = Double(r.int(upstream["timeout_seconds"], "upstream.timeout_seconds", range: 1...3600) ?? 30)
-            maxUpstreamBytes = r.int(upstream["max_response_bytes"], "upstream.max_response_bytes", range: 1024...(1 << 34)) ?? maxUpstreamBytes
+            // An answer is held in one buffer, whose size is a 32-bit count: a larger limit could end in a crash.
+            maxUpstreamBytes = r.int(upstream["max_response_bytes"], "upstream.max_response_bytes", range: 1024...(1 << 31)) ?? maxUpstreamBytes
         } else if top["upstream"] == nil && !isMCP {
             r.fail(root, "upstream", "is required (upstream.url: the API to protect)")
         }

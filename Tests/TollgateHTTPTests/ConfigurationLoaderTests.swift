@@ -129,6 +129,11 @@ import TollgateCore
             routes: [{path: /a, resource: a, price: "1", anonymous: true}]
             """
         }
+        // An upstream answer is held in one buffer: a limit past 2 GiB is refused rather than left to crash on.
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2"}"#).replacingOccurrences(
+                of: #"upstream: {url: "http://127.0.0.1:1"}"#, with: #"upstream: {url: "http://127.0.0.1:1", max_response_bytes: 5000000000}"#))
+        }
         let parsed = try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2", max_connections: 8}"#)).0
         #expect(parsed.facilitators.map(\.maxConnections) == [8])
         #expect(try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2"}"#)).0.facilitators.map(\.maxConnections) == [64])
