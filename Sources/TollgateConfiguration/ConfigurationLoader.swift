@@ -251,12 +251,16 @@ public enum ConfigurationLoader {
 
     static func readFacilitators(_ node: Node?, _ r: inout YAMLReader) -> [GatewayConfiguration.Facilitator] {
         var result: [GatewayConfiguration.Facilitator] = []
+        // Facilitators are told apart by their URLs, credentials and query aside (those are never shown).
+        var shownURLs: Set<String> = []
         for (index, item) in (r.sequence(node, "facilitators") ?? []).enumerated() {
             let path = "facilitators[\(index)]"
             guard let fields = r.mapping(item, path, known: ["url", "timeout_seconds", "max_connections", "networks", "headers", "breaker"]) else { continue }
             let url = r.string(fields["url"], "\(path).url", required: true, parent: item) ?? ""
-            if !url.isEmpty && FacilitatorOrigin(baseURL: url) == nil {
-                r.fail(fields["url"], "\(path).url", "expected an http(s) URL with a host")
+            let origin = FacilitatorOrigin(baseURL: url)
+            if !url.isEmpty && origin == nil { r.fail(fields["url"], "\(path).url", "expected an http(s) URL with a host") }
+            if !url.isEmpty, !shownURLs.insert(origin?.shown ?? url).inserted {
+                r.fail(fields["url"], "\(path).url", "another facilitator has this URL (credentials and query aside)")
             }
             let timeout = Double(r.int(fields["timeout_seconds"], "\(path).timeout_seconds", range: 1...120) ?? 10)
             let maxConnections = r.int(fields["max_connections"], "\(path).max_connections", range: 1...1024) ?? 64
@@ -298,11 +302,6 @@ public enum ConfigurationLoader {
                     failureThreshold: r.int(settings["failures"], "\(path).breaker.failures", range: 1...100) ?? breaker.failureThreshold,
                     slowCallMillis: Int64(r.int(settings["slow_ms"], "\(path).breaker.slow_ms", range: 10...600_000) ?? Int(breaker.slowCallMillis)),
                     openSeconds: Double(r.int(settings["open_seconds"], "\(path).breaker.open_seconds", range: 1...3600) ?? Int(breaker.openSeconds)))
-            }
-            // Facilitators are told apart by their URLs, credentials and query aside (those are never shown).
-            let shown = FacilitatorOrigin(baseURL: url)?.shown ?? url
-            if result.contains(where: { (FacilitatorOrigin(baseURL: $0.url)?.shown ?? $0.url) == shown }) {
-                r.fail(fields["url"], "\(path).url", "another facilitator has this URL (credentials and query aside)")
             }
             result.append(.init(url: url, timeoutSeconds: timeout, networks: networks, headers: headers, breaker: breaker,
                                 maxConnections: maxConnections))

@@ -13,6 +13,9 @@ public struct FacilitatorOrigin: Sendable, Equatable {
     /// `Basic …` from credentials written in the URL (`https://user:secret@host`).
     var basicAuthorization: String?
 
+    /// Whether the URL holds what may be a secret: credentials or a query (`api_key=…`).
+    public var carriesSecrets: Bool { query != nil || basicAuthorization != nil }
+
     /// The URL as it may be shown in logs, metrics and the audit log: no credentials, no query.
     public var shown: String { "\(secure ? "https" : "http")://\(hostField)\(pathPrefix)" }
 
@@ -21,11 +24,8 @@ public struct FacilitatorOrigin: Sendable, Equatable {
         query.map { "\(pathPrefix)\(path)?\($0)" } ?? pathPrefix + path
     }
 
-    /// The `Host` field: the host with its port when that is not the scheme's own.
-    var hostField: String {
-        let name = host.contains(":") ? "[\(host)]" : host
-        return port == (secure ? 443 : 80) ? name : "\(name):\(port)"
-    }
+    /// The `Host` field: the host with its port when that is not the scheme's own (written once, sent with every request).
+    let hostField: String
 
     /// Whether the host is an address literal (TLS then sends no server name).
     var hostIsAddress: Bool {
@@ -51,5 +51,7 @@ public struct FacilitatorOrigin: Sendable, Equatable {
         var path = parts.percentEncodedPath
         while path.hasSuffix("/") { path.removeLast() }
         pathPrefix = path
+        let name = host.contains(":") ? "[\(host)]" : host
+        hostField = port == (secure ? 443 : 80) ? name : "\(name):\(port)"
     }
 }

@@ -23,6 +23,8 @@ public struct HTTPFacilitator: Facilitator {
     public let timeout: Duration
     public let headers: EndpointHeaders
     let connections: FacilitatorConnectionPool
+    /// Each endpoint's request fields, written once: `Accept`, the configured ones, `Content-Type` for a body.
+    let fields: (supported: HTTPHeaders, verify: HTTPHeaders, settle: HTTPHeaders)
     /// Answers larger than this are refused rather than buffered.
     static let maxResponseBytes = 256 * 1024
 
@@ -30,23 +32,28 @@ public struct HTTPFacilitator: Facilitator {
     ///   - timeout: per call, waiting for a connection and connecting included.
     ///   - maxConnections: connections open to the facilitator at most; calls beyond wait for one.
     public init(baseURL: String, timeout: Duration, headers: EndpointHeaders = .init(), maxConnections: Int = 64) {
-        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        let trimmed = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.baseURL = trimmed
         self.timeout = timeout
         self.headers = headers
         connections = FacilitatorConnectionPool(baseURL: baseURL, maxConnections: maxConnections)
         // The name is also the authority settlement intents record; it stays the base URL unless that holds secrets.
-        if let origin = connections.origin, origin.query != nil || origin.basicAuthorization != nil {
-            name = origin.shown
-        } else {
-            name = connections.origin == nil ? FacilitatorPool.metricLabel(self.baseURL) : self.baseURL
-        }
+        name = connections.origin.map { $0.carriesSecrets ? $0.shown : trimmed } ?? FacilitatorPool.metricLabel(trimmed)
+        fields = (Self.fields(headers.supported, body: false), Self.fields(headers.verify, body: true),
+                  Self.fields(headers.settle, body: true))
+    }
+
+    private static func fields(_ extra: [(String, String)], body: Bool) -> HTTPHeaders {
+        var fields = HTTPHeaders([("Accept", "application/json")] + extra)
+        if body { fields.add(name: "Content-Type", value: "application/json") }
+        return fields
     }
 
     /// The facilitator as logs, metrics and the audit log show it: its URL without credentials or query.
     public let name: String
 
     public func supported(logger: Logger) async throws -> X402.SupportedResponse {
-        try await call(.GET, "/supported", body: nil, headers: headers.supported, logger: logger) {
+        try await call(.GET, "/supported", body: nil, fields: fields.supported, logger: logger) {
             try? JSONDecoder().decode(X402.SupportedResponse.self, from: Data($0))
         }
     }
@@ -56,26 +63,22 @@ public struct HTTPFacilitator: Facilitator {
     // 32 or not UTF-8, which Foundation read: such a /verify fails like a timeout, such a /settle is left to the
     // reconciler (the intent was recorded before the call).
     public func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
-        try await call(.POST, "/verify", body: request.body, headers: headers.verify, logger: logger) {
+        try await call(.POST, "/verify", body: request.body, fields: fields.verify, logger: logger) {
             StrictJSON.tree($0).flatMap(X402.VerifyResponse.init(json:))
         }
     }
 
     public func settle(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.SettleResponse {
-        try await call(.POST, "/settle", body: request.body, headers: headers.settle, logger: logger) {
+        try await call(.POST, "/settle", body: request.body, fields: fields.settle, logger: logger) {
             StrictJSON.tree($0).flatMap(X402.SettleResponse.init(json:))
         }
     }
 
-    private func call<Answer>(_ method: HTTPMethod, _ path: String, body: [UInt8]?, headers extra: [(String, String)], logger: Logger,
+    private func call<Answer>(_ method: HTTPMethod, _ path: String, body: [UInt8]?, fields: HTTPHeaders, logger: Logger,
                               read: ([UInt8]) -> Answer?) async throws -> Answer {
-        var headers = HTTPHeaders()
-        headers.add(name: "Accept", value: "application/json")
-        for (name, value) in extra { headers.add(name: name, value: value) }
-        if body != nil { headers.add(name: "Content-Type", value: "application/json") }
         let answer: FacilitatorAnswer
         do {
-            answer = try await connections.call(method: method, path: path, headers: headers, body: body,
+            answer = try await connections.call(method: method, path: path, headers: fields, body: body,
                                                 deadline: .now() + .nanoseconds(timeout.inNanoseconds), maxResponseBytes: Self.maxResponseBytes)
         } catch .noneFree(let reason) {
             throw RailFailure(.notReady, "\(path): \(reason)", authority: name)
