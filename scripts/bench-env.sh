@@ -25,7 +25,7 @@ measure() {
     mkdir -p "$PERF_DIR"
     local profiled=$pid
     if [ -n "${PERF_OF:-}" ]; then profiled=${!PERF_OF}; fi
-    perf record -q -F 499 -g -p "$profiled" -o "$PERF_DIR/${label//[^A-Za-z0-9]/-}.data" 2>/dev/null & profiler=$!
+    perf record -q -F ${PERF_FREQ:-499} ${PERF_GRAPH:--g} -p "$profiled" -o "$PERF_DIR/${label//[^A-Za-z0-9]/-}.data" 2>/dev/null & profiler=$!
   fi
   before=$(cpu_ticks "$pid"); local system_before; system_before=$(system_ticks "$pid"); local written_before; written_before=$(written_bytes "$pid")
   for other in ${OTHERS:-}; do other_before+=("$(cpu_ticks "${other#*:}")"); done
@@ -68,7 +68,8 @@ written_bytes() { awk '/^wchar/{print $2}' "/proc/$1/io"; }
 
 # overhead_quantiles BEFORE AFTER: the p50 and p90 of tollgate_paid_request_overhead_seconds between two /metrics
 # scrapes (bucket counts subtracted, linear inside a bucket: as precise as the buckets, 250 µs apart up to 1.5 ms),
-# and the exact mean (sum over count).
+# and the exact mean (sum over count). Then the store's group commit over the same stretch: commits, writes per commit,
+# the writer's time in its transactions (syncs included) per commit and per paid request, and the mean queue wait.
 overhead_quantiles() {
   python3 - "$1" "$2" <<'PY'
 import re, sys
@@ -97,5 +98,17 @@ def quantile(q):
     return "n/a"
 print("  gateway's own time per paid request (tollgate_paid_request_overhead_seconds, %d requests): p50 %s, p90 %s, mean %s"
       % (total, quantile(0.5), quantile(0.9), "%.2f ms" % ((after_sum - before_sum) / total * 1000) if total else "n/a"))
+def store(path):
+    found = {}
+    for line in open(path):
+        match = re.match(r'tollgate_store_(commits|committed_writes|busy_seconds|queue_wait_seconds)_total\{.*\} (\S+)', line)
+        if match: found[match.group(1)] = found.get(match.group(1), 0) + float(match.group(2))
+    return found
+first, last = store(sys.argv[1]), store(sys.argv[2])
+delta = {name: last.get(name, 0) - first.get(name, 0) for name in ("commits", "committed_writes", "busy_seconds", "queue_wait_seconds")}
+if delta["commits"] > 0:
+    print("  the store's group commit: %d commits, %.1f writes each, writer %.0f µs per commit and %.0f µs per paid request (syncs included), mean queue wait %.2f ms"
+          % (delta["commits"], delta["committed_writes"] / delta["commits"], delta["busy_seconds"] / delta["commits"] * 1e6,
+             delta["busy_seconds"] / total * 1e6 if total else 0, delta["queue_wait_seconds"] / delta["committed_writes"] * 1000))
 PY
 }

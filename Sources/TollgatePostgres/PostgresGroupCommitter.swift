@@ -45,9 +45,12 @@ final class PostgresGroupCommitter: Sendable {
 
     /// Transactions committed and the writes they held, since the store was opened (benchmarks).
     var committed: (transactions: Int, writes: Int) {
-        let succeeded = queue.succeeded
-        return (succeeded.batches, succeeded.jobs)
+        let statistics = queue.statistics
+        return (statistics.commits, statistics.writes)
     }
+
+    /// What the group commit did since the store was opened (`StoreHealth.commits`).
+    var statistics: CommitStatistics { queue.statistics }
 
     func write<Value: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Value, any Error>) in
@@ -75,7 +78,7 @@ final class PostgresGroupCommitter: Sendable {
     /// Commits batch after batch until nothing waits (started by the first write of an idle queue).
     private func drain() async {
         while let batch = queue.nextBatch() {
-            if await commitOrFail(batch) { queue.succeeded(batch.count) }
+            queue.finished(batch.jobs.count, succeeded: await commitOrFail(batch.jobs), since: batch.started)
         }
     }
 

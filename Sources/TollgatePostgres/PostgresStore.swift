@@ -30,7 +30,11 @@ public struct PostgresStore: GatewayStore {
         self.instanceId = instanceId
     }
 
-    public func health() -> StoreHealth { database.monitor.health }
+    public func health() -> StoreHealth {
+        var health = database.monitor.health
+        health.commits = database.committer.statistics
+        return health
+    }
 
     public var invalidProofCounter: (any InvalidProofCounter)? { self }
 

@@ -38,9 +38,12 @@ final class GroupCommitter: Sendable {
     /// Transactions committed and writes they held, since the store was opened (tests, benchmarks). A write that failed
     /// in its savepoint is held by a committed transaction all the same; one that failed alone has none.
     var committed: (transactions: Int, writes: Int) {
-        let succeeded = queue.succeeded
-        return (succeeded.batches, succeeded.jobs)
+        let statistics = queue.statistics
+        return (statistics.commits, statistics.writes)
     }
+
+    /// What the group commit did since the store was opened (`StoreHealth.commits`).
+    var statistics: CommitStatistics { queue.statistics }
 
     /// - Parameter durable: whether the writer connection syncs its commits (`PRAGMA synchronous = FULL`); only then
     ///   does a batch of writes that need no sync commit without one.
@@ -81,7 +84,7 @@ final class GroupCommitter: Sendable {
     /// task resumes on its own executor, with no trip through another task first (one thread wake-up less per write).
     private func drain(_ db: Database) {
         while let batch = queue.nextBatch() {
-            if commit(batch, db) { queue.succeeded(batch.count) }
+            queue.finished(batch.jobs.count, succeeded: commit(batch.jobs, db), since: batch.started)
         }
     }
 

@@ -219,7 +219,7 @@ public struct SQLiteStore: GatewayStore {
     }
 
     /// An embedded file is always there to answer; its failures (disk full) surface on the operations themselves.
-    public func health() -> StoreHealth { StoreHealth(backend: "sqlite") }
+    public func health() -> StoreHealth { StoreHealth(backend: "sqlite", commits: committer.statistics) }
 
     /// One instance per file: nothing to share.
     public var invalidProofCounter: (any InvalidProofCounter)? { nil }

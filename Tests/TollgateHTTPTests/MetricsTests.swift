@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Prometheus
 import ServiceLifecycle
+import Synchronization
 import Testing
 import TollgateAdmin
 import TollgateConfiguration
@@ -171,6 +172,41 @@ import TollgateX402
         controls.replace(with: ControlsSnapshot())
         samples = Self.samples(exposition)
         #expect(samples.filter { $0.key.hasPrefix("tollgate_incident_active") }.values.allSatisfy { $0 == 0 })
+    }
+
+    /// The group commit's running totals become counters: each scrape adds what happened since the one before, and a
+    /// scrape that read older totals than one already counted adds nothing (nor counts that stretch again later).
+    @Test func theGroupCommitIsCountedWhenScraped() throws {
+        let configuration = try Self.configuration()
+        let totals = Mutex(CommitStatistics(commits: 3, writes: 10, busySeconds: 0.5, started: 10, waitSeconds: 0.25))
+        let registry = PrometheusCollectorRegistry()
+        let metrics = GatewayMetrics(factory: MetricsExposition.factory(recordingInto: registry), routes: configuration.routes,
+                                     assets: configuration.assets,
+                                     storeHealth: { StoreHealth(backend: "sqlite", commits: totals.withLock { $0 }) })
+        let exposition = MetricsExposition(registry: registry, metrics: metrics)
+        var samples = Self.samples(exposition)
+        #expect(samples[#"tollgate_store_commits_total{backend="sqlite"}"#] == 3)
+        #expect(samples[#"tollgate_store_committed_writes_total{backend="sqlite"}"#] == 10)
+        #expect(samples[#"tollgate_store_busy_seconds_total{backend="sqlite"}"#] == 0.5)
+        #expect(samples[#"tollgate_store_queue_wait_seconds_total{backend="sqlite"}"#] == 0.25)
+
+        let older = totals.withLock { $0 }
+        totals.withLock { $0 = CommitStatistics(commits: 5, writes: 30, busySeconds: 0.75, started: 30, waitSeconds: 1.25) }
+        samples = Self.samples(exposition)
+        #expect(samples[#"tollgate_store_commits_total{backend="sqlite"}"#] == 5)
+        #expect(samples[#"tollgate_store_committed_writes_total{backend="sqlite"}"#] == 30)
+        #expect(samples[#"tollgate_store_busy_seconds_total{backend="sqlite"}"#] == 0.75)
+        #expect(samples[#"tollgate_store_queue_wait_seconds_total{backend="sqlite"}"#] == 1.25)
+
+        // A scrape that raced with a later one and read the older totals.
+        totals.withLock { $0 = older }
+        samples = Self.samples(exposition)
+        #expect(samples[#"tollgate_store_commits_total{backend="sqlite"}"#] == 5)
+        totals.withLock { $0 = CommitStatistics(commits: 6, writes: 31, busySeconds: 1, started: 31, waitSeconds: 1.5) }
+        samples = Self.samples(exposition)
+        #expect(samples[#"tollgate_store_commits_total{backend="sqlite"}"#] == 6)
+        #expect(samples[#"tollgate_store_committed_writes_total{backend="sqlite"}"#] == 31)
+        #expect(samples[#"tollgate_store_busy_seconds_total{backend="sqlite"}"#] == 1)
     }
 
     @Test("the audit backlog and the events refused while the store refuses writes are scraped")

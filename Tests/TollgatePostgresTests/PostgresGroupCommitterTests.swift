@@ -50,6 +50,9 @@ struct PostgresGroupCommitterTests {
             let committed = committer.committed
             #expect(committed.writes == 60)
             #expect(committed.transactions < 60)
+            // What the metrics read: every write started in a batch, and the batches took time.
+            let statistics = committer.statistics
+            #expect(statistics.started == 60 && statistics.failedBatches == 0 && statistics.busySeconds > 0)
         }
     }
 

@@ -23,6 +23,12 @@ import TollgateCore
         let committed = store.committer.committed
         #expect(committed.writes == 64)
         #expect(committed.transactions < 64)
+        // What the metrics and `/admin/status` read: every write started in a batch, the batches took time, and the
+        // writes that arrived while one committed waited for it.
+        let statistics = try #require(store.health().commits)
+        #expect(statistics.commits == committed.transactions && statistics.writes == 64 && statistics.started == 64)
+        #expect(statistics.failedBatches == 0)
+        #expect(statistics.busySeconds > 0 && statistics.waitSeconds > 0)
         // Every claim is there, and each one once.
         let count = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM reservation") }
         #expect(count == 64)
@@ -97,6 +103,8 @@ import TollgateCore
         // rolled back.
         let committed = store.committer.committed
         #expect(committed.transactions - before.transactions == 3 && committed.writes - before.writes == 3)
+        // The three that failed alone are counted as batches that did not commit.
+        #expect(store.health().commits?.failedBatches == 3)
     }
 
     /// A write that appended audit events and then failed takes its events with it, whatever shares its batch: the

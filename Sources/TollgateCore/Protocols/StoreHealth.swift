@@ -11,13 +11,17 @@ public struct StoreHealth: Sendable, Hashable, Codable {
     public var lastError: String?
     /// Operations that failed on an unreachable database since the process started.
     public var failures: Int
+    /// What the store's group commit did since it was opened; nil for a store without one.
+    public var commits: CommitStatistics?
 
-    public init(backend: String, reachable: Bool = true, sinceMillis: Int64? = nil, lastError: String? = nil, failures: Int = 0) {
+    public init(backend: String, reachable: Bool = true, sinceMillis: Int64? = nil, lastError: String? = nil, failures: Int = 0,
+                commits: CommitStatistics? = nil) {
         self.backend = backend
         self.reachable = reachable
         self.sinceMillis = sinceMillis
         self.lastError = lastError
         self.failures = failures
+        self.commits = commits
     }
 }
 

@@ -9,7 +9,10 @@ extension GatewayMetrics {
     /// before each push.
     public func refreshGauges() {
         if let facilitators { breakersOpen.set(facilitators.openBreakers.count) }
-        if let health = storeHealth?() { series.meter(.storeUp, [("backend", health.backend)]).set(health.reachable ? 1.0 : 0.0) }
+        if let health = storeHealth?() {
+            series.meter(.storeUp, [("backend", health.backend)]).set(health.reachable ? 1.0 : 0.0)
+            if let commits = health.commits { countCommits(commits, backend: health.backend) }
+        }
         guard let controls else { return }
         let snapshot = controls.snapshot
         var inForce: Set<String> = snapshot.globalIncident == nil ? [] : ["global"]
@@ -21,5 +24,24 @@ extension GatewayMetrics {
         for scope in scopes {
             series.meter(.incidentActive, [("scope", scope)]).set(inForce.contains(scope) ? 1.0 : 0.0)
         }
+    }
+
+    /// Adds what the store's group commit did since the last scrape to its counters (the store keeps running totals;
+    /// a counter only goes up). Each total only moves forward, so two scrapes at once never count a stretch twice.
+    private func countCommits(_ now: CommitStatistics, backend: String) {
+        let before = commitsCounted.withLock { counted in
+            defer {
+                counted.commits = max(counted.commits, now.commits)
+                counted.writes = max(counted.writes, now.writes)
+                counted.busySeconds = max(counted.busySeconds, now.busySeconds)
+                counted.waitSeconds = max(counted.waitSeconds, now.waitSeconds)
+            }
+            return counted
+        }
+        let labels = [("backend", backend)]
+        if now.commits > before.commits { series.increment(.storeCommits, labels, by: Int64(now.commits - before.commits)) }
+        if now.writes > before.writes { series.increment(.storeCommittedWrites, labels, by: Int64(now.writes - before.writes)) }
+        if now.busySeconds > before.busySeconds { series.amount(.storeBusy, labels).increment(by: now.busySeconds - before.busySeconds) }
+        if now.waitSeconds > before.waitSeconds { series.amount(.storeQueueWait, labels).increment(by: now.waitSeconds - before.waitSeconds) }
     }
 }

@@ -18,8 +18,10 @@ public final class GatewayMetrics: AuditObserver, Sendable {
     let assets: AssetLookup
     let facilitators: FacilitatorPool?
     let controls: OperatorControls?
-    /// Read at scrape time for `tollgate_store_up`.
+    /// Read at scrape time for `tollgate_store_up` and the group commit's counters.
     let storeHealth: (@Sendable () -> StoreHealth)?
+    /// The group commit's totals as last added to its counters.
+    let commitsCounted = Mutex(CommitStatistics())
     let breakersOpen: Meter
     let auditHeadSeq: Meter
     let auditBacklogEvents: Meter

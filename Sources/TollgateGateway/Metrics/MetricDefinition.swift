@@ -19,7 +19,7 @@ extension MetricDefinition {
     public static let all: [MetricDefinition] = [
         requests, paymentRequired, proofsReceived, proofsVerified, proofsRefused, settlements, settlementFailures, revenue, refunds,
         refunded, rateLimited, denials, auditEvents, facilitatorDuration, facilitatorErrors, paidRequestOverhead, breakersOpen, incidentActive,
-        auditHeadSeq, storeUp, auditBacklog, auditRefused,
+        auditHeadSeq, storeUp, auditBacklog, auditRefused, storeCommits, storeCommittedWrites, storeBusy, storeQueueWait,
     ]
 
     // HTTP
@@ -67,5 +67,13 @@ extension MetricDefinition {
     static let incidentActive = Self(name: "tollgate_incident_active", help: "1 while an incident switch is on, by scope (global or a resource id).")
     static let storeUp = Self(name: "tollgate_store_up",
                               help: "1 while the store answers, 0 after an operation found it unreachable (paid requests answer 503), by backend.")
+    // the store's group commit, read at scrape time (`StoreHealth.commits`)
+    static let storeCommits = Self(name: "tollgate_store_commits_total", help: "Transactions the store's group commit committed, by backend.")
+    static let storeCommittedWrites = Self(name: "tollgate_store_committed_writes_total",
+                                           help: "Writes those transactions held, by backend (divided by the commits: writes per commit).")
+    static let storeBusy = Self(name: "tollgate_store_busy_seconds_total",
+                                help: "Time the store's writer spent running batches of writes, by backend (its rate near 1: writes queue behind it).")
+    static let storeQueueWait = Self(name: "tollgate_store_queue_wait_seconds_total",
+                                     help: "Time writes waited for their batch to start, summed over writes, by backend.")
     static let auditHeadSeq = Self(name: "tollgate_audit_head_seq", help: "The seq of the newest audit event, as last published (compare it with the head file).")
 }
