@@ -78,7 +78,7 @@ final class PostgresGroupCommitter: Sendable {
     /// Commits batch after batch until nothing waits (started by the first write of an idle queue).
     private func drain() async {
         while let batch = queue.nextBatch() {
-            queue.finished(batch.jobs.count, succeeded: await commitOrFail(batch.jobs), since: batch.started)
+            queue.finished(batch.count, succeeded: await commitOrFail(batch))
         }
     }
 

@@ -84,7 +84,7 @@ final class GroupCommitter: Sendable {
     /// task resumes on its own executor, with no trip through another task first (one thread wake-up less per write).
     private func drain(_ db: Database) {
         while let batch = queue.nextBatch() {
-            queue.finished(batch.jobs.count, succeeded: commit(batch.jobs, db), since: batch.started)
+            queue.finished(batch.count, succeeded: commit(batch, db))
         }
     }
 

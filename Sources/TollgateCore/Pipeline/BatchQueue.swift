@@ -2,21 +2,25 @@ import Synchronization
 
 /// Work that arrives while a batch is being handled waits, then is handled with everything else that waited, up to
 /// `maxBatch` at a time: the queue behind the stores' group commits (one durable commit for the writes in flight).
-/// The queue only decides what goes together, and counts what its batches did (`CommitStatistics`); its owner drains it
-/// where its commits run (`add` says when to start, `nextBatch` until nil, `finished` after each batch): SQLite's committer on its writer thread, answering the callers
-/// from there; PostgreSQL's in a task.
+/// The queue only decides what goes together, and counts what its batches did (`CommitStatistics`); its owner drains
+/// it where its commits run (`add` says when to start, `nextBatch` until nil, `finished` after each batch): SQLite's
+/// committer on its writer thread, answering the callers from there; PostgreSQL's in a task.
 public final class BatchQueue<Job: Sendable>: Sendable {
     private struct State {
-        var pending: [(job: Job, arrived: ContinuousClock.Instant)] = []
+        var pending: [Job] = []
+        /// When each pending job arrived, in nanoseconds since `origin` (beside `pending`: a plain array of integers
+        /// keeps this generic queue free of per-call tuple metadata and key paths).
+        var arrivals: [Int64] = []
         var draining = false
     }
 
     private let state = Mutex(State())
-    private let counts = Mutex(CommitStatistics())
+    private let counts = Mutex(BatchCounts())
     private let maxBatch: Int
+    private let origin = ContinuousClock.now
 
     /// What the queue's batches did since it was made (metrics, `/admin/status`, tests, benchmarks).
-    public var statistics: CommitStatistics { counts.withLock { $0 } }
+    public var statistics: CommitStatistics { counts.withLock { $0.statistics } }
 
     public init(maxBatch: Int) {
         self.maxBatch = max(1, maxBatch)
@@ -24,48 +28,60 @@ public final class BatchQueue<Job: Sendable>: Sendable {
 
     /// Queues `job`; true when the queue was idle: the caller must then drain it (`nextBatch` until nil).
     public func add(_ job: Job) -> Bool {
-        let arrived = ContinuousClock.now
+        let arrived = elapsed()
         return state.withLock { state -> Bool in
-            state.pending.append((job, arrived))
+            state.pending.append(job)
+            state.arrivals.append(arrived)
             guard !state.draining else { return false }
             state.draining = true
             return true
         }
     }
 
-    /// The next batch and when it started, or nil when nothing waits (the queue is then idle, and the next `add`
-    /// starts a drain again). Pass the start to `finished(_:succeeded:since:)` once the batch is done.
-    public func nextBatch() -> (jobs: [Job], started: ContinuousClock.Instant)? {
-        let now = ContinuousClock.now
-        guard let taken = state.withLock({ state -> [(job: Job, arrived: ContinuousClock.Instant)]? in
+    /// The next batch, or nil when nothing waits (the queue is then idle, and the next `add` starts a drain again).
+    /// Call `finished(_:succeeded:)` once the batch is done.
+    public func nextBatch() -> [Job]? {
+        let now = elapsed()
+        var waited: Int64 = 0
+        let batch = state.withLock { state -> [Job]? in
             guard !state.pending.isEmpty else {
                 state.draining = false
                 return nil
             }
-            let batch = Array(state.pending.prefix(maxBatch))
-            state.pending.removeFirst(batch.count)
+            let count = min(maxBatch, state.pending.count)
+            for index in 0..<count { waited += now - state.arrivals[index] }
+            // Usually every waiting job goes: the array is handed over whole, not copied.
+            guard count < state.pending.count else {
+                defer {
+                    state.pending.removeAll(keepingCapacity: true)
+                    state.arrivals.removeAll(keepingCapacity: true)
+                }
+                return state.pending
+            }
+            let batch = Array(state.pending.prefix(count))
+            state.pending.removeFirst(count)
+            state.arrivals.removeFirst(count)
             return batch
-        }) else { return nil }
-        var waited = Duration.zero
-        for entry in taken { waited += now - entry.arrived }
-        let seconds = Self.seconds(waited)
-        counts.withLock {
-            $0.started += taken.count
-            $0.waitSeconds += seconds
         }
-        return (taken.map(\.job), now)
+        guard let batch else { return nil }
+        counts.withLock {
+            $0.statistics.started += batch.count
+            $0.statistics.waitSeconds += Double(waited) / 1e9
+            $0.batchStarted = now
+        }
+        return batch
     }
 
-    /// Counts a batch of `jobs` writes, started at `started`: committed (`succeeded`) or not.
-    public func finished(_ jobs: Int, succeeded: Bool, since started: ContinuousClock.Instant) {
-        let busy = Self.seconds(ContinuousClock.now - started)
+    /// Counts the batch `nextBatch` returned last, of `jobs` jobs: committed (`succeeded`) or not.
+    public func finished(_ jobs: Int, succeeded: Bool) {
+        let now = elapsed()
         counts.withLock {
-            $0.busySeconds += busy
+            $0.statistics.busySeconds += Double(now - $0.batchStarted) / 1e9
             if succeeded {
-                $0.commits += 1
-                $0.writes += jobs
+                $0.statistics.commits += 1
+                $0.statistics.writes += jobs
             } else {
-                $0.failedBatches += 1
+                $0.statistics.failedBatches += 1
             }
         }
     }
@@ -73,13 +89,23 @@ public final class BatchQueue<Job: Sendable>: Sendable {
     /// Takes every job still waiting (a batch that failed for a reason that fails them too).
     public func takeAll() -> [Job] {
         state.withLock { state in
-            defer { state.pending.removeAll() }
-            return state.pending.map(\.job)
+            defer {
+                state.pending.removeAll()
+                state.arrivals.removeAll()
+            }
+            return state.pending
         }
     }
 
-    private static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) * 1e-18
+    /// Nanoseconds since the queue was made.
+    private func elapsed() -> Int64 {
+        let (seconds, attoseconds) = (ContinuousClock.now - origin).components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
+}
+
+/// The statistics, and when the batch being run started (one drainer at a time runs batches).
+private struct BatchCounts {
+    var statistics = CommitStatistics()
+    var batchStarted: Int64 = 0
 }
