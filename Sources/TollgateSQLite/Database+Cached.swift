@@ -8,6 +8,31 @@ extension Database {
         try cachedStatement(sql: sql).execute(arguments: arguments)
     }
 
+    /// Runs `body` in an immediate transaction, committed when it returns `.commit` and rolled back when it returns
+    /// `.rollback` or throws, like GRDB's `inTransaction(.immediate)`, with its `BEGIN`, `COMMIT` and `ROLLBACK` from the
+    /// cache: `inTransaction` parses them anew at each call, and every group commit is one transaction. A commit that
+    /// fails is rolled back and its error rethrown.
+    func inCachedTransaction(_ body: () throws -> TransactionCompletion) throws {
+        try run(sql: "BEGIN IMMEDIATE TRANSACTION")
+        var failure: (any Error)?
+        do {
+            switch try body() {
+            case .commit:
+                try run(sql: "COMMIT TRANSACTION")
+                return
+            case .rollback:
+                break
+            }
+        } catch {
+            failure = error
+        }
+        // SQLite may have rolled the transaction back itself (a full disk, an interrupt): then there is nothing to end.
+        if isInsideTransaction {
+            do { try run(sql: "ROLLBACK TRANSACTION") } catch { failure = failure ?? error }
+        }
+        if let failure { throw failure }
+    }
+
     /// Runs `body` in a savepoint of the open transaction, its statements from the cache: on error the savepoint is
     /// rolled back and the error rethrown, the transaction stays open. GRDB's `inSavepoint` parses its `SAVEPOINT`
     /// and `RELEASE` anew at each call, which was most of the SQL parsing of a paid request (each group-committed

@@ -105,7 +105,7 @@ final class GroupCommitter: Sendable {
             // A write alone in its batch (every write when they come one at a time) runs without a savepoint: its
             // transaction is one already. Opening and releasing one cost two statements and the savepoint's journal of
             // every page the write touched.
-            try db.inTransaction {
+            try db.inCachedTransaction {
                 if batch.count == 1 { committed = batch[0].run(db, true) } else { for job in batch { _ = job.run(db, false) } }
                 return committed ? .commit : .rollback
             }
