@@ -17,7 +17,9 @@ trap cleanup EXIT
 # /proc (user + system, all threads) before and after the run, and its resident memory after it. With
 # OTHERS="name:PID ...", also the CPU per request of those processes (the facilitator, the upstream). With
 # PERF_DIR=dir, also records a profile of PID during the run (perf record -g, dir/<label>.data); PERF_OF=name profiles
-# the process whose pid is in that variable of the calling script instead (e.g. PERF_OF=facilitator).
+# the process whose pid is in that variable of the calling script instead (e.g. PERF_OF=facilitator); PERF_FREQ=Hz
+# (default 499) and PERF_GRAPH=options (default -g; e.g. "--call-graph dwarf,16384" to see through SQLite and libc,
+# which have no frame pointers; empty for none).
 measure() {
   local label=$1 pid=$2 output before after total others="" other other_before=() profiler=""
   shift 2
@@ -25,7 +27,7 @@ measure() {
     mkdir -p "$PERF_DIR"
     local profiled=$pid
     if [ -n "${PERF_OF:-}" ]; then profiled=${!PERF_OF}; fi
-    perf record -q -F ${PERF_FREQ:-499} ${PERF_GRAPH:--g} -p "$profiled" -o "$PERF_DIR/${label//[^A-Za-z0-9]/-}.data" 2>/dev/null & profiler=$!
+    perf record -q -F ${PERF_FREQ:-499} ${PERF_GRAPH--g} -p "$profiled" -o "$PERF_DIR/${label//[^A-Za-z0-9]/-}.data" 2>/dev/null & profiler=$!
   fi
   before=$(cpu_ticks "$pid"); local system_before; system_before=$(system_ticks "$pid"); local written_before; written_before=$(written_bytes "$pid")
   for other in ${OTHERS:-}; do other_before+=("$(cpu_ticks "${other#*:}")"); done

@@ -77,39 +77,42 @@ final class PostgresGroupCommitter: Sendable {
 
     /// Commits batch after batch until nothing waits (started by the first write of an idle queue).
     private func drain() async {
-        while let batch = queue.nextBatch() {
-            queue.finished(batch.count, succeeded: await commitOrFail(batch))
-        }
+        while let batch = queue.nextBatch() { await commitOrFail(batch) }
     }
 
     /// Commits one batch within the timeout; on failure every write of the batch, and every write queued behind it,
-    /// fails with the batch's error.
-    private func commitOrFail(_ batch: [Job]) async -> Bool {
+    /// fails with the batch's error. The batch is counted (`statistics`) before its callers are answered; the writes
+    /// failed from the queue behind it never started and are not counted.
+    private func commitOrFail(_ batch: [Job]) async {
         let abandoned = Latch()
         do {
-            try await PostgresStores.withTimeout(timeout, "PostgreSQL did not commit") { try await self.commit(batch, unless: abandoned) }
+            let written = try await PostgresStores.withTimeout(timeout, "PostgreSQL did not commit") {
+                try await self.commit(batch, unless: abandoned)
+            }
+            queue.finished(written, succeeded: written > 0)
             for job in batch { job.finish(nil) }
-            return true
         } catch {
             _ = abandoned.trip()
+            queue.finished(batch.count, succeeded: false)
             let queued = queue.takeAll()
             for job in batch + queued { job.finish(error) }
-            return false
         }
     }
 
     /// Runs the batch in one transaction and commits it, unless its callers were answered meanwhile (`abandoned`: the
     /// batch timed out while it waited for a connection or the lock); then nothing is written. A write that fails
     /// sends the others to a second transaction with a savepoint each; the failed one is answered with its own error.
-    private func commit(_ batch: [Job], unless abandoned: Latch) async throws {
+    /// Returns how many writes the committed transaction held (0: none committed, the batch's only write failed).
+    private func commit(_ batch: [Job], unless abandoned: Latch) async throws -> Int {
         var pending = batch
         var isolated = false
         while !pending.isEmpty {
             let failed = try await transaction(pending, isolated: isolated, unless: abandoned)
-            guard let failed else { return }
+            guard let failed else { return pending.count }
             pending.remove(at: failed)
             isolated = true
         }
+        return 0
     }
 
     /// One transaction over `batch`; the index of the write that failed (then nothing was committed) when writes are
@@ -134,8 +137,8 @@ final class PostgresGroupCommitter: Sendable {
                         }
                     } else if await job.run(transaction, false) != nil {
                         try await transaction.execute("ROLLBACK")
-                        // A batch of one has nothing else to run again: its write is simply answered with its error.
-                        if batch.count == 1 { return nil }
+                        // Without it, the others run again isolated (a batch of one has nothing left to run: its write
+                        // is simply answered with its error).
                         return index
                     }
                 }

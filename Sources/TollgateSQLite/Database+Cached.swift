@@ -11,13 +11,16 @@ extension Database {
     /// Runs `body` in an immediate transaction, committed when it returns `.commit` and rolled back when it returns
     /// `.rollback` or throws, like GRDB's `inTransaction(.immediate)`, with its `BEGIN`, `COMMIT` and `ROLLBACK` from the
     /// cache: `inTransaction` parses them anew at each call, and every group commit is one transaction. A commit that
-    /// fails is rolled back and its error rethrown.
+    /// fails is rolled back and its error rethrown. When SQLite ended the transaction itself on the way (a full disk, an
+    /// I/O error), nothing commits and `SQLITE_ABORT` is thrown: GRDB's own check of an aborted transaction block does not
+    /// apply here, so `inCachedSavepoint` and this method make it.
     func inCachedTransaction(_ body: () throws -> TransactionCompletion) throws {
         try run(sql: "BEGIN IMMEDIATE TRANSACTION")
         var failure: (any Error)?
         do {
             switch try body() {
             case .commit:
+                guard isInsideTransaction else { throw Self.abortedTransaction }
                 try run(sql: "COMMIT TRANSACTION")
                 return
             case .rollback:
@@ -36,9 +39,10 @@ extension Database {
     /// Runs `body` in a savepoint of the open transaction, its statements from the cache: on error the savepoint is
     /// rolled back and the error rethrown, the transaction stays open. GRDB's `inSavepoint` parses its `SAVEPOINT`
     /// and `RELEASE` anew at each call, which was most of the SQL parsing of a paid request (each group-committed
-    /// write has its savepoint). Outside a transaction it is `inSavepoint` (which opens one).
+    /// write has its savepoint). Without an open transaction (SQLite ended the batch's after an earlier write failed)
+    /// it throws `SQLITE_ABORT` and runs nothing: on its own, the write would commit while its batch fails.
     func inCachedSavepoint(_ body: () throws -> Void) throws {
-        guard isInsideTransaction else { return try inSavepoint { try body(); return .commit } }
+        guard isInsideTransaction else { throw Self.abortedTransaction }
         try run(sql: "SAVEPOINT tollgate_write")
         do {
             try body()
@@ -50,6 +54,13 @@ extension Database {
             try? run(sql: "RELEASE SAVEPOINT tollgate_write")
             throw error
         }
+    }
+}
+
+extension Database {
+    /// What GRDB throws for a statement in a transaction block SQLite has already ended.
+    static var abortedTransaction: DatabaseError {
+        DatabaseError(resultCode: .SQLITE_ABORT, message: "Transaction was aborted")
     }
 }
 

@@ -11,7 +11,8 @@ import Synchronization
 /// such writes commit without one.
 ///
 /// One write failing rolls back its own savepoint only (a write alone in its batch: the transaction); a failed commit
-/// fails every write of the batch.
+/// fails every write of the batch, and so does a write after which SQLite ended the whole transaction itself (a full
+/// disk): the writes after it run nothing (`Database.inCachedSavepoint`), none of the batch commits.
 final class GroupCommitter: Sendable {
     private struct Job: Sendable {
         /// Runs the write inside the batch's transaction and keeps its outcome; false when it failed. `alone`: the write
@@ -83,14 +84,13 @@ final class GroupCommitter: Sendable {
     /// Commits batch after batch on the writer's thread until nothing waits. Each caller is answered from here: its
     /// task resumes on its own executor, with no trip through another task first (one thread wake-up less per write).
     private func drain(_ db: Database) {
-        while let batch = queue.nextBatch() {
-            queue.finished(batch.count, succeeded: commit(batch, db))
-        }
+        while let batch = queue.nextBatch() { commit(batch, db) }
     }
 
-    /// Commits one batch: every write in its savepoint, one commit for all; false when nothing was committed (the commit
-    /// failed, or the batch's only write did and its transaction was rolled back).
-    private func commit(_ batch: [Job], _ db: Database) -> Bool {
+    /// Commits one batch: every write in its savepoint, one commit for all. The batch is counted (`statistics`) before
+    /// its callers are answered, so a caller reads statistics that include its own write: committed, or not (the
+    /// commit failed, or the batch's only write did and its transaction was rolled back).
+    private func commit(_ batch: [Job], _ db: Database) {
         let synced = !durable || batch.contains { $0.synced }
         var committed = true
         do {
@@ -109,12 +109,12 @@ final class GroupCommitter: Sendable {
                 if batch.count == 1 { committed = batch[0].run(db, true) } else { for job in batch { _ = job.run(db, false) } }
                 return committed ? .commit : .rollback
             }
+            queue.finished(batch.count, succeeded: committed)
             for job in batch { job.finish(nil) }
-            return committed
         } catch {
+            queue.finished(batch.count, succeeded: false)
             // A write alone that failed is answered with its own error, even when rolling its transaction back failed.
             if batch.count == 1, !committed { batch[0].finish(nil) } else { for job in batch { job.finish(error) } }
-            return false
         }
     }
 }

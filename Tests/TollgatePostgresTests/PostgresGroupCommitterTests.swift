@@ -46,13 +46,13 @@ struct PostgresGroupCommitterTests {
             let kept = try await client.query("SELECT value FROM written ORDER BY value", logger: TestDatabase.logger)
                 .collect().map { try $0.decode(Int.self) }
             #expect(kept == (0..<60).filter { !$0.isMultiple(of: 5) })
-            // The writes were batched: fewer transactions committed than writes held.
-            let committed = committer.committed
-            #expect(committed.writes == 60)
-            #expect(committed.transactions < 60)
-            // What the metrics read: every write started in a batch, and the batches took time.
+            // The writes were batched: fewer transactions committed than writes started. Every write that succeeded was
+            // held by a committed transaction, and none twice (a failing write is counted only when a committed
+            // transaction ran it in its savepoint; one failing alone is a batch that did not commit).
             let statistics = committer.statistics
-            #expect(statistics.started == 60 && statistics.failedBatches == 0 && statistics.busySeconds > 0)
+            #expect(statistics.started == 60 && statistics.busySeconds > 0)
+            #expect(statistics.commits < 60)
+            #expect(statistics.writes >= 48 && statistics.writes <= 60)
         }
     }
 

@@ -49,11 +49,13 @@ public final class BatchQueue<Job: Sendable>: Sendable {
                 return nil
             }
             let count = min(maxBatch, state.pending.count)
-            for index in 0..<count { waited += now - state.arrivals[index] }
-            // Usually every waiting job goes: the array is handed over whole, not copied.
+            // A job stamped after `now` may have taken the lock first: it waited nothing.
+            for index in 0..<count { waited += max(0, now - state.arrivals[index]) }
+            // Usually every waiting job goes: the array is handed over whole, not copied (and not kept at the size of
+            // the largest backlog ever queued).
             guard count < state.pending.count else {
                 defer {
-                    state.pending.removeAll(keepingCapacity: true)
+                    state.pending = []
                     state.arrivals.removeAll(keepingCapacity: true)
                 }
                 return state.pending

@@ -10,9 +10,11 @@ public struct CommitStatistics: Sendable, Hashable, Codable {
     public var writes: Int
     /// Batches whose transaction did not commit: the commit failed, or the batch's only write failed and was rolled back.
     public var failedBatches: Int
-    /// Time spent running batches, committed or not (for SQLite, the writer thread's time in its transactions).
+    /// Time spent running batches, committed or not, from taking a batch to its end (SQLite: the writer thread's time in
+    /// its transactions; PostgreSQL: waiting for a connection and the cluster-wide write lock included).
     public var busySeconds: Double
-    /// Writes taken from the queue into a batch, and the time they had waited there since they arrived.
+    /// Writes taken from the queue into a batch, and the time they had waited there since they arrived. Writes failed
+    /// from the queue without starting (on PostgreSQL, those behind a batch that failed or timed out) are not counted.
     public var started: Int
     public var waitSeconds: Double
 

@@ -38,10 +38,11 @@ extension GatewayMetrics {
             }
             return counted
         }
+        // Every series is touched at each scrape, so each exists (at 0) from the first scrape on.
         let labels = [("backend", backend)]
-        if now.commits > before.commits { series.increment(.storeCommits, labels, by: Int64(now.commits - before.commits)) }
-        if now.writes > before.writes { series.increment(.storeCommittedWrites, labels, by: Int64(now.writes - before.writes)) }
-        if now.busySeconds > before.busySeconds { series.amount(.storeBusy, labels).increment(by: now.busySeconds - before.busySeconds) }
-        if now.waitSeconds > before.waitSeconds { series.amount(.storeQueueWait, labels).increment(by: now.waitSeconds - before.waitSeconds) }
+        series.increment(.storeCommits, labels, by: Int64(max(0, now.commits - before.commits)))
+        series.increment(.storeCommittedWrites, labels, by: Int64(max(0, now.writes - before.writes)))
+        series.amount(.storeBusy, labels).increment(by: max(0, now.busySeconds - before.busySeconds))
+        series.amount(.storeQueueWait, labels).increment(by: max(0, now.waitSeconds - before.waitSeconds))
     }
 }
