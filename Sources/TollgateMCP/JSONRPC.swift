@@ -33,9 +33,12 @@ public struct JSONRPCMessage: Sendable, Hashable {
         StrictJSON.treeNotingExactness(Array(bytes), maxDepth: maxDepth)
     }
 
-    /// The refusal of a message whose numbers the gateway cannot carry exactly.
+    /// The refusal of a message whose numbers the gateway cannot carry exactly. An id that is not a string or a 64-bit
+    /// integer may be that number itself, and echoed from the tree it would not match the client's request: the refusal
+    /// then names no id (`null`, as JSON-RPC answers a request whose id could not be read).
     public static func inexactNumber(id: JSONValue?) -> JSONRPCMessage {
-        .error(id: id, code: JSONRPCCode.invalidParams, message: """
+        let echoed: JSONValue? = if case .number = id { nil } else { id }
+        return .error(id: echoed, code: JSONRPCCode.invalidParams, message: """
             a number in this message cannot be carried exactly (an integer beyond 64 bits, or a decimal with more digits \
             than its double's shortest form): send it as a string
             """)

@@ -251,6 +251,15 @@ import TollgateMCP
                 #expect(answer.message?.id == .integer(4))
                 #expect(answer.terms == nil)
             }
+            // An id beyond 64 bits is itself such a number: echoed from the tree it would not match the request, so the
+            // refusal names no id.
+            for id in ["18446744073709551616", "12345678901234567890123", "1.5"] {
+                let body = #"{"jsonrpc":"2.0","id":"# + id + #","method":"tools/call","params":{"name":"forecast","arguments":{"n":0.30000000000000001}}}"#
+                let answer = try await stack.post(Array(body.utf8))
+                #expect(answer.status == 400, "\(id)")
+                #expect(answer.error?["code"] == .integer(Int64(JSONRPCCode.invalidParams)), "\(id)")
+                #expect(answer.message?.value["id"] == .null, "\(id)")
+            }
             // A tools/list is written again too.
             let listing = try await stack.post(Array(#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{"n":18446744073709551615}}}"#.utf8))
             #expect(listing.error?["code"] == .integer(Int64(JSONRPCCode.invalidParams)))
