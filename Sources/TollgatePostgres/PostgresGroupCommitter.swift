@@ -43,13 +43,7 @@ final class PostgresGroupCommitter: Sendable {
         queue = BatchQueue(maxBatch: maxBatch)
     }
 
-    /// Transactions committed and the writes they held, since the store was opened (benchmarks).
-    var committed: (transactions: Int, writes: Int) {
-        let statistics = queue.statistics
-        return (statistics.commits, statistics.writes)
-    }
-
-    /// What the group commit did since the store was opened (`StoreHealth.commits`).
+    /// What the group commit did since the store was opened (`StoreHealth.commits`, tests).
     var statistics: CommitStatistics { queue.statistics }
 
     func write<Value: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> Value) async throws -> Value {

@@ -55,9 +55,7 @@ extension Database {
             throw error
         }
     }
-}
 
-extension Database {
     /// What GRDB throws for a statement in a transaction block SQLite has already ended.
     static var abortedTransaction: DatabaseError {
         DatabaseError(resultCode: .SQLITE_ABORT, message: "Transaction was aborted")

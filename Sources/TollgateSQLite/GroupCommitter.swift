@@ -36,14 +36,8 @@ final class GroupCommitter: Sendable {
     private let durable: Bool
     private let mode = WriterMode()
 
-    /// Transactions committed and writes they held, since the store was opened (tests, benchmarks). A write that failed
-    /// in its savepoint is held by a committed transaction all the same; one that failed alone has none.
-    var committed: (transactions: Int, writes: Int) {
-        let statistics = queue.statistics
-        return (statistics.commits, statistics.writes)
-    }
-
-    /// What the group commit did since the store was opened (`StoreHealth.commits`).
+    /// What the group commit did since the store was opened (`StoreHealth.commits`, tests). A write that failed in its
+    /// savepoint is held by a committed transaction all the same; one that failed alone has none.
     var statistics: CommitStatistics { queue.statistics }
 
     /// - Parameter durable: whether the writer connection syncs its commits (`PRAGMA synchronous = FULL`); only then

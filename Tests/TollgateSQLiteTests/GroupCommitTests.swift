@@ -22,9 +22,9 @@ import TollgateCore
             return await group.reduce(into: []) { $0.append($1) }
         }
         #expect(outcomes.allSatisfy { $0 == .reserved })
-        let committed = store.committer.committed
+        let committed = store.committer.statistics
         #expect(committed.writes == 64)
-        #expect(committed.transactions < 64)
+        #expect(committed.commits < 64)
         // What the metrics and `/admin/status` read (counted before the writes were answered): every write started in a
         // batch, the batches took time, and the writes that arrived while one committed waited for it; in seconds, no
         // more than the test lasted (one writer busy; 64 writes waiting).
@@ -134,7 +134,7 @@ import TollgateCore
         defer { database.remove() }
         let store = database.store
         struct Refused: Error {}
-        let before = store.committer.committed
+        let before = store.committer.statistics
         await #expect(throws: Refused.self) {
             try await store.write { db in
                 try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('thrown', 'b', '1')")
@@ -167,8 +167,8 @@ import TollgateCore
         #expect(rows == ["kept:1"])
         // Three transactions committed, each with its one write (the insert and two reads); the failed writes' were
         // rolled back.
-        let committed = store.committer.committed
-        #expect(committed.transactions - before.transactions == 3 && committed.writes - before.writes == 3)
+        let committed = store.committer.statistics
+        #expect(committed.commits - before.commits == 3 && committed.writes - before.writes == 3)
         // The three that failed alone are counted as batches that did not commit.
         #expect(store.health().commits?.failedBatches == 3)
     }
@@ -203,7 +203,7 @@ import TollgateCore
             return await group.reduce(into: Set<String>()) { if let flow = $1 { $0.insert(flow) } }
         }
         #expect(kept.count == 32)
-        #expect(store.committer.committed.transactions < 48)
+        #expect(store.committer.statistics.commits < 48)
         let recorded = try await store.writer.read { db in try String.fetchSet(db, sql: "SELECT correlation_id FROM audit_event") }
         #expect(recorded == kept)
         let report = try await store.verifyAuditLog(archives: nil)
