@@ -222,6 +222,7 @@ let package = Package(
             name: "TollgateDevFacilitator",
             dependencies: [
                 "TollgateCore",
+                "TollgateSQLite",
                 "TollgateX402",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),

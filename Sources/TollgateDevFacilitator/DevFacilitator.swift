@@ -34,14 +34,14 @@ public struct DevFacilitator: Facilitator {
         return X402.SupportedResponse(kinds: v2 + v1, extensions: [], signers: ["eip155:*": []])
     }
 
-    /// A ledger that cannot be read is an error (HTTP 500 from the server), never a valid payment.
+    /// Checks the payment against the ledger as it stands, settlements in flight included (it reads no file).
     public func verify(_ request: X402.FacilitatorRequest, logger: Logger) async throws -> X402.VerifyResponse {
         try await verify(request.contents(), logger: logger)
     }
 
     /// `verify` of a body already parsed (nil: not an exact EVM payment request).
     public func verify(_ contents: X402.FacilitatorRequest.Contents?, logger: Logger) async throws -> X402.VerifyResponse {
-        switch try await check(contents) {
+        switch check(contents) {
         case .failure(let refusal):
             return .init(isValid: false, invalidReason: refusal.reason.rawValue, invalidMessage: refusal.detail, payer: refusal.payer)
         case .success(let transfer):
@@ -89,13 +89,13 @@ public struct DevFacilitator: Facilitator {
     }
 
     /// The payment checked against the requirements and the ledger as it is now (what `/verify` answers).
-    private func check(_ contents: X402.FacilitatorRequest.Contents?) async throws -> Result<DevLedger.Transfer, Refusal> {
+    private func check(_ contents: X402.FacilitatorRequest.Contents?) -> Result<DevLedger.Transfer, Refusal> {
         let transfer: DevLedger.Transfer
         switch self.transfer(contents) {
         case .failure(let refusal): return .failure(refusal)
         case .success(let checked): transfer = checked
         }
-        let check = try await ledger.check(transfer)
+        let check = ledger.check(transfer)
         return check == .ok ? .success(transfer) : .failure(Refusal(refused: check, payer: transfer.payer))
     }
 

@@ -1,12 +1,22 @@
 import Foundation
 import GRDB
+import Synchronization
 import TollgateCore
+import TollgateSQLite
 import TollgateX402
 
 /// The development facilitator's pretend chain: balances and used EIP-3009 nonces in SQLite.
 /// Every address starts with `defaultBalance` atomic units of every asset.
+///
+/// The chain's state is also kept in memory, read from the file when the ledger opens: a `/verify` reads no database,
+/// and a settlement is decided in memory (so two settlements of one authorization at once cannot both pass), then
+/// written with the settlements that arrive meanwhile in one transaction (the gateway's group commit), and answered once
+/// it is committed. One process serves a ledger file at a time; the memory grows with the transfers, as the file does
+/// (about 100 bytes each).
 public struct DevLedger: Sendable {
     let writer: DatabasePool
+    private let commits: GroupCommitter
+    private let chain: Chain
     public let defaultBalance: Int64
 
     public init(path: String, defaultBalance: Int64 = 1_000_000_000_000) throws {
@@ -27,6 +37,9 @@ public struct DevLedger: Sendable {
                 """)
         }
         try migrator.migrate(writer)
+        chain = try writer.read { db in try Chain(db) }
+        // A pretend chain: its commits are not synced (GRDB's WAL set-up, NORMAL), as before the group commit.
+        commits = GroupCommitter(writer: writer, durable: false)
     }
 
     public struct Transfer: Sendable, Hashable {
@@ -36,6 +49,16 @@ public struct DevLedger: Sendable {
         public var payee: String
         public var amount: Int64
         public var nonce: String
+
+        /// Addresses, asset and nonce as the ledger keys them: lowercase hex, `0x`-prefixed.
+        public init(network: String, asset: String, payer: String, payee: String, amount: Int64, nonce: String) {
+            self.network = network
+            self.asset = asset
+            self.payer = payer
+            self.payee = payee
+            self.amount = amount
+            self.nonce = nonce
+        }
     }
 
     public enum Check: Sendable, Hashable {
@@ -44,26 +67,42 @@ public struct DevLedger: Sendable {
         case insufficientFunds
     }
 
-    public func check(_ transfer: Transfer) async throws -> Check {
-        try await writer.read { db in try Self.check(transfer, db, defaultBalance: defaultBalance) }
+    /// Whether `transfer` could be settled now (a settlement in flight counts as done).
+    public func check(_ transfer: Transfer) -> Check {
+        chain.state.withLock { $0.check(transfer, transaction: Self.transactionHash(transfer), defaultBalance: defaultBalance) }
     }
 
     /// Moves the funds and burns the nonce atomically. Returns the transaction hash, or the reason it cannot.
     public func settle(_ transfer: Transfer) async throws -> Result<String, DevLedgerRefusal> {
-        try await writer.write { db in
-            switch try Self.check(transfer, db, defaultBalance: defaultBalance) {
-            case .nonceUsed: return .failure(.init(check: .nonceUsed))
-            case .insufficientFunds: return .failure(.init(check: .insufficientFunds))
-            case .ok: break
-            }
-            let tx = Self.transactionHash(transfer)
-            try db.cachedStatement(sql: "INSERT INTO transfer (tx, network, asset, payer, payee, amount, nonce, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-                .execute(arguments: [tx, transfer.network, transfer.asset, transfer.payer, transfer.payee, transfer.amount, transfer.nonce,
-                                     Int64(Date().timeIntervalSince1970)])
-            try Self.add(-transfer.amount, to: transfer.payer, transfer, db, defaultBalance: defaultBalance)
-            try Self.add(transfer.amount, to: transfer.payee, transfer, db, defaultBalance: defaultBalance)
-            return .success(tx)
+        let tx = Self.transactionHash(transfer)
+        let taken = chain.state.withLock { state in
+            let check = state.check(transfer, transaction: tx, defaultBalance: defaultBalance)
+            if check == .ok { state.apply(transfer, transaction: tx, defaultBalance: defaultBalance) }
+            return check
         }
+        guard taken == .ok else { return .failure(.init(check: taken)) }
+        let written: Bool
+        do {
+            written = try await commits.write { db in
+                // Ignored only when another process settled it in this file meanwhile: no funds move twice.
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO transfer (tx, network, asset, payer, payee, amount, nonce, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                    .execute(arguments: [tx, transfer.network, transfer.asset, transfer.payer, transfer.payee, transfer.amount, transfer.nonce,
+                                         Int64(Date().timeIntervalSince1970)])
+                guard db.changesCount == 1 else { return false }
+                try Self.add(-transfer.amount, to: transfer.payer, transfer, db, defaultBalance: defaultBalance)
+                try Self.add(transfer.amount, to: transfer.payee, transfer, db, defaultBalance: defaultBalance)
+                return true
+            }
+        } catch {
+            // Nothing was written: the settlement never happened, in memory either.
+            chain.state.withLock { $0.revert(transfer, transaction: tx) }
+            throw error
+        }
+        if !written {
+            chain.state.withLock { $0.revertFunds(transfer) }
+            return .failure(.init(check: .nonceUsed))
+        }
+        return .success(tx)
     }
 
     public func balance(network: String, asset: String, address: String) async throws -> Int64 {
@@ -77,15 +116,6 @@ public struct DevLedger: Sendable {
         try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM transfer") ?? 0 }
     }
 
-    static func check(_ transfer: Transfer, _ db: Database, defaultBalance: Int64) throws -> Check {
-        let used = try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM transfer WHERE network = ? AND asset = ? AND payer = ? AND nonce = ?"),
-                                     arguments: [transfer.network, transfer.asset, transfer.payer, transfer.nonce]) ?? false
-        if used { return .nonceUsed }
-        let balance = try Int64.fetchOne(db.cachedStatement(sql: "SELECT amount FROM balance WHERE network = ? AND asset = ? AND address = ?"),
-                                         arguments: [transfer.network, transfer.asset, transfer.payer]) ?? defaultBalance
-        return balance >= transfer.amount ? .ok : .insufficientFunds
-    }
-
     static func add(_ delta: Int64, to address: String, _ transfer: Transfer, _ db: Database, defaultBalance: Int64) throws {
         try db.cachedStatement(sql: """
             INSERT INTO balance (network, asset, address, amount) VALUES (?, ?, ?, ? + ?)
@@ -96,6 +126,63 @@ public struct DevLedger: Sendable {
     /// Deterministic, like a real chain's: the same authorization always names the same transaction.
     static func transactionHash(_ transfer: Transfer) -> String {
         HexString.prefixed(Keccak256.hash(Array("tollgate-dev-settle|\(transfer.network)|\(transfer.asset)|\(transfer.payer)|\(transfer.nonce)".utf8)))
+    }
+}
+
+extension DevLedger {
+    /// The ledger's state in memory: what the file holds, and the settlements being written.
+    final class Chain: Sendable {
+        struct Account: Hashable {
+            var network: String
+            var asset: String
+            var address: String
+        }
+
+        struct State {
+            /// The transaction of every settled authorization (it names the authorization: `transactionHash`).
+            var settled: Set<String> = []
+            /// Balances that differ from the default.
+            var balances: [Account: Int64] = [:]
+
+            func check(_ transfer: Transfer, transaction: String, defaultBalance: Int64) -> Check {
+                if settled.contains(transaction) { return .nonceUsed }
+                let balance = balances[Account(network: transfer.network, asset: transfer.asset, address: transfer.payer)] ?? defaultBalance
+                return balance >= transfer.amount ? .ok : .insufficientFunds
+            }
+
+            mutating func apply(_ transfer: Transfer, transaction: String, defaultBalance: Int64) {
+                settled.insert(transaction)
+                move(transfer, sign: 1, defaultBalance: defaultBalance)
+            }
+
+            mutating func revert(_ transfer: Transfer, transaction: String) {
+                settled.remove(transaction)
+                revertFunds(transfer)
+            }
+
+            mutating func revertFunds(_ transfer: Transfer) { move(transfer, sign: -1, defaultBalance: 0) }
+
+            /// Adds `sign × amount` from payer to payee (a balance not yet known starts at `defaultBalance`; a revert
+            /// only ever undoes a move, so its balances are known).
+            private mutating func move(_ transfer: Transfer, sign: Int64, defaultBalance: Int64) {
+                balances[Account(network: transfer.network, asset: transfer.asset, address: transfer.payer), default: defaultBalance] -= sign * transfer.amount
+                balances[Account(network: transfer.network, asset: transfer.asset, address: transfer.payee), default: defaultBalance] += sign * transfer.amount
+            }
+        }
+
+        let state: Mutex<State>
+
+        /// The state the file holds.
+        init(_ db: Database) throws {
+            var loaded = State()
+            let transactions = try String.fetchCursor(db, sql: "SELECT tx FROM transfer")
+            while let tx = try transactions.next() { loaded.settled.insert(tx) }
+            let rows = try Row.fetchCursor(db, sql: "SELECT network, asset, address, amount FROM balance")
+            while let row = try rows.next() {
+                loaded.balances[Account(network: row[0], asset: row[1], address: row[2])] = row[3]
+            }
+            state = Mutex(loaded)
+        }
     }
 }
 

@@ -13,7 +13,7 @@ import Synchronization
 /// One write failing rolls back its own savepoint only (a write alone in its batch: the transaction); a failed commit
 /// fails every write of the batch, and so does a write after which SQLite ended the whole transaction itself (a full
 /// disk): the writes after it run nothing (`Database.inCachedSavepoint`), none of the batch commits.
-final class GroupCommitter: Sendable {
+package final class GroupCommitter: Sendable {
     private struct Job: Sendable {
         /// Runs the write inside the batch's transaction and keeps its outcome; false when it failed. `alone`: the write
         /// is the batch's only one, so it needs no savepoint of its own (a failure rolls back the whole transaction).
@@ -38,11 +38,11 @@ final class GroupCommitter: Sendable {
 
     /// What the group commit did since the store was opened (`StoreHealth.commits`, tests). A write that failed in its
     /// savepoint is held by a committed transaction all the same; one that failed alone has none.
-    var statistics: CommitStatistics { queue.statistics }
+    package var statistics: CommitStatistics { queue.statistics }
 
     /// - Parameter durable: whether the writer connection syncs its commits (`PRAGMA synchronous = FULL`); only then
     ///   does a batch of writes that need no sync commit without one.
-    init(writer: DatabasePool, durable: Bool = true, maxBatch: Int = 256) {
+    package init(writer: DatabasePool, durable: Bool = true, maxBatch: Int = 256) {
         queue = BatchQueue(maxBatch: maxBatch)
         self.writer = writer
         self.durable = durable
@@ -51,7 +51,7 @@ final class GroupCommitter: Sendable {
     /// Runs `body` in the next batch's transaction. `synced: false` is for a write that a later synced commit makes
     /// durable before anything depends on it surviving power loss: a batch of only such writes commits without a sync
     /// (it still survives a crash of the process: the WAL frames are written before the commit returns).
-    func write<T: Sendable>(synced: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    package func write<T: Sendable>(synced: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let outcome = Mutex<Result<T, any Error>?>(nil)
             let job = Job(

@@ -1,0 +1,105 @@
+import Foundation
+import GRDB
+import Testing
+import TollgateDevFacilitator
+
+/// The development facilitator's ledger decides in memory and writes through a group commit: one authorization settles
+/// once whatever runs at the same time, a reopened file remembers, and a write that fails leaves nothing settled.
+@Suite struct DevLedgerTests {
+    static func path() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("dev-ledger-\(UUID().uuidString)/ledger.sqlite").path
+    }
+
+    static func transfer(nonce: String = "0x" + String(repeating: "ab", count: 32), payer: String = "0x" + String(repeating: "11", count: 20),
+                         amount: Int64 = 60) -> DevLedger.Transfer {
+        .init(network: "eip155:84532", asset: "0x036cbd53842c5426634e7929541ec2318f3dcf7e", payer: payer,
+              payee: "0x209693bc6afc0c5328ba36faf03c514ef312287c", amount: amount, nonce: nonce)
+    }
+
+    static func nonce(_ index: Int) -> String { "0x" + String(format: "%064x", index) }
+
+    @Test func oneAuthorizationSettlesOnceWhenItsSettlementsRaceEachOther() async throws {
+        let ledger = try DevLedger(path: Self.path(), defaultBalance: 1_000)
+        let transfer = Self.transfer()
+        let outcomes = try await withThrowingTaskGroup(of: Result<String, DevLedgerRefusal>.self) { group in
+            for _ in 0..<32 { group.addTask { try await ledger.settle(transfer) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let settled = outcomes.compactMap { try? $0.get() }
+        #expect(settled.count == 1)
+        #expect(outcomes.filter { if case .failure(let refusal) = $0 { refusal.check == .nonceUsed } else { false } }.count == 31)
+        #expect(try await ledger.transferCount() == 1)
+        #expect(try await ledger.balance(network: transfer.network, asset: transfer.asset, address: transfer.payer) == 940)
+        #expect(try await ledger.balance(network: transfer.network, asset: transfer.asset, address: transfer.payee) == 1_060)
+        #expect(ledger.check(transfer) == .nonceUsed)
+    }
+
+    @Test func aBalanceIsNeverSpentTwiceByConcurrentAuthorizations() async throws {
+        let ledger = try DevLedger(path: Self.path(), defaultBalance: 100)
+        // Two different authorizations of 60 from a payer holding 100: only one can pass.
+        let outcomes = try await withThrowingTaskGroup(of: Result<String, DevLedgerRefusal>.self) { group in
+            for index in 0..<8 { group.addTask { try await ledger.settle(Self.transfer(nonce: Self.nonce(index))) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.count { (try? $0.get()) != nil } == 1)
+        #expect(outcomes.count { if case .failure(let refusal) = $0 { refusal.check == .insufficientFunds } else { false } } == 7)
+        let payer = Self.transfer().payer
+        #expect(try await ledger.balance(network: "eip155:84532", asset: Self.transfer().asset, address: payer) == 40)
+        #expect(ledger.check(Self.transfer(nonce: Self.nonce(99), amount: 40)) == .ok)
+        #expect(ledger.check(Self.transfer(nonce: Self.nonce(99), amount: 41)) == .insufficientFunds)
+    }
+
+    @Test func aReopenedLedgerRemembersWhatWasSettledAndTheBalances() async throws {
+        let path = Self.path()
+        do {
+            let ledger = try DevLedger(path: path, defaultBalance: 100)
+            #expect(try await ledger.settle(Self.transfer()).get().hasPrefix("0x"))
+        }
+        let reopened = try DevLedger(path: path, defaultBalance: 100)
+        #expect(reopened.check(Self.transfer()) == .nonceUsed)
+        guard case .failure(let refusal) = try await reopened.settle(Self.transfer()) else {
+            Issue.record("a settled authorization settled again after a restart")
+            return
+        }
+        #expect(refusal.check == .nonceUsed)
+        // 40 left of 100: another authorization of 60 is refused from memory, one of 40 passes.
+        #expect(reopened.check(Self.transfer(nonce: Self.nonce(1))) == .insufficientFunds)
+        #expect(try await reopened.settle(Self.transfer(nonce: Self.nonce(2), amount: 40)).get().hasPrefix("0x"))
+        #expect(try await reopened.transferCount() == 2)
+    }
+
+    @Test func anAuthorizationAnotherProcessSettledInTheFileIsRefusedAndMovesNoFunds() async throws {
+        let path = Self.path()
+        let first = try DevLedger(path: path, defaultBalance: 1_000)
+        // Opened before the first settles: its memory does not know of that settlement.
+        let second = try DevLedger(path: path, defaultBalance: 1_000)
+        let transfer = Self.transfer()
+        #expect(try await first.settle(transfer).get().hasPrefix("0x"))
+        #expect(second.check(transfer) == .ok)
+        guard case .failure(let refusal) = try await second.settle(transfer) else {
+            Issue.record("the file's settlement was not seen: the authorization settled twice")
+            return
+        }
+        #expect(refusal.check == .nonceUsed)
+        #expect(try await second.transferCount() == 1)
+        #expect(try await second.balance(network: transfer.network, asset: transfer.asset, address: transfer.payer) == 940)
+        // Now known to be used in this ledger's memory as well.
+        #expect(second.check(transfer) == .nonceUsed)
+    }
+
+    @Test func aSettlementWhoseWriteFailsIsUndoneAndCanBeSettledLater() async throws {
+        let path = Self.path()
+        let ledger = try DevLedger(path: path, defaultBalance: 100)
+        let transfer = Self.transfer()
+        // The file refuses the write (its table is gone): the settlement fails, and nothing of it stays in memory.
+        let other = try DatabaseQueue(path: path)
+        try await other.write { db in try db.execute(sql: "ALTER TABLE transfer RENAME TO transfer_away") }
+        await #expect(throws: DatabaseError.self) { try await ledger.settle(transfer) }
+        #expect(ledger.check(transfer) == .ok)
+        #expect(ledger.check(Self.transfer(nonce: Self.nonce(3), amount: 100)) == .ok)
+        try await other.write { db in try db.execute(sql: "ALTER TABLE transfer_away RENAME TO transfer") }
+        #expect(try await ledger.settle(transfer).get().hasPrefix("0x"))
+        #expect(try await ledger.transferCount() == 1)
+        #expect(ledger.check(Self.transfer(nonce: Self.nonce(3), amount: 100)) == .insufficientFunds)
+    }
+}
