@@ -27,7 +27,8 @@ import TollgateX402
         }
     }
 
-    /// A ledger that cannot be read is an error (a 500 to the gateway, which then holds the payment), never a valid payment.
+    /// A ledger that cannot be written is an error (a 500 to the gateway, which then holds the payment), never a settled
+    /// payment. `/verify` answers from the ledger's state in memory, which the failed settlement leaves as it was.
     @Test func aLedgerErrorFailsClosed() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)/l.sqlite").path
         let facilitator = try DevFacilitator(networks: ["eip155:84532"], ledger: try DevLedger(path: path))
@@ -38,8 +39,10 @@ import TollgateX402
         // Someone breaks the ledger under the running facilitator.
         try await DatabaseQueue(path: path).write { db in try db.execute(sql: "DROP TABLE transfer") }
 
-        await #expect(throws: (any Error).self) { try await facilitator.verify(request, logger: Logger(label: "test")) }
+        #expect(try await facilitator.verify(request, logger: Logger(label: "test")).isValid)
         await #expect(throws: (any Error).self) { try await facilitator.settle(request, logger: Logger(label: "test")) }
+        await #expect(throws: (any Error).self) { try await facilitator.settle(request, logger: Logger(label: "test")) }
+        #expect(try await facilitator.verify(request, logger: Logger(label: "test")).isValid)
     }
 
     @Test func aNonceSpelledDifferentlyIsTheSameTransfer() async throws {
