@@ -58,7 +58,7 @@ public struct DevFacilitator: Facilitator {
         let caip2 = contents?.paymentRequirements.network ?? ""
         // Answered in the request's version: a v1 request gets its network's v1 name back.
         let network = contents?.x402Version == X402V1.version ? X402V1.Networks.name(caip2) : caip2
-        // The ledger is not read first: its write checks nonce and balance in the same transaction.
+        // Checked once, by the ledger's settlement itself (under its lock, with the settlements in flight).
         switch transfer(contents) {
         case .failure(let refusal):
             return .init(success: false, errorReason: refusal.reason.rawValue, errorMessage: refusal.detail, payer: refusal.payer,
@@ -153,6 +153,8 @@ extension DevFacilitator.Refusal {
         switch check {
         case .nonceUsed, .ok: self.init(reason: .nonceAlreadyUsed, detail: "the authorization was already used", payer: payer)
         case .insufficientFunds: self.init(reason: Reason("insufficient_funds"), detail: "balance too low", payer: payer)
+        case .outOfRange:
+            self.init(reason: Reason("invalid_transaction_state"), detail: "the payee's balance would leave the test chain's range", payer: payer)
         }
     }
 }

@@ -11,17 +11,22 @@ import TollgateX402
 /// The chain's state is also kept in memory, read from the file when the ledger opens: a `/verify` reads no database,
 /// and a settlement is decided in memory (so two settlements of one authorization at once cannot both pass), then
 /// written with the settlements that arrive meanwhile in one transaction (the gateway's group commit), and answered once
-/// it is committed. One process serves a ledger file at a time; the memory grows with the transfers, as the file does
-/// (about 100 bytes each).
+/// it is committed. A settlement in flight counts as done: a copy of it, or a payment its balance no longer covers, is
+/// refused meanwhile, even if its write then fails (as a pending transaction counts on a chain). One ledger serves a
+/// file at a time (a lock beside it, `<path>.lock`, refuses a second one, in this process or another); the memory grows
+/// with the transfers, as the file does (about 80 bytes per transfer, 200 per account).
 public struct DevLedger: Sendable {
     let writer: DatabasePool
     private let commits: GroupCommitter
     private let chain: Chain
+    private let lock: FileLock
     public let defaultBalance: Int64
 
+    /// Throws `TollgateError` `.ledgerInUse` when another ledger has the file open.
     public init(path: String, defaultBalance: Int64 = 1_000_000_000_000) throws {
         try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
                                                 withIntermediateDirectories: true)
+        lock = try FileLock(path: path + ".lock")
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         writer = try DatabasePool(path: path, configuration: configuration)
@@ -65,24 +70,31 @@ public struct DevLedger: Sendable {
         case ok
         case nonceUsed
         case insufficientFunds
+        /// The payee's balance would leave the pretend chain's 64-bit range.
+        case outOfRange
     }
 
     /// Whether `transfer` could be settled now (a settlement in flight counts as done).
     public func check(_ transfer: Transfer) -> Check {
-        chain.state.withLock { $0.check(transfer, transaction: Self.transactionHash(transfer), defaultBalance: defaultBalance) }
+        let key = TransactionKey(Self.transactionDigest(transfer))
+        return chain.state.withLock { $0.check(transfer, key: key, defaultBalance: defaultBalance) }
     }
 
     /// Moves the funds and burns the nonce atomically. Returns the transaction hash, or the reason it cannot.
     public func settle(_ transfer: Transfer) async throws -> Result<String, DevLedgerRefusal> {
-        let tx = Self.transactionHash(transfer)
+        let digest = Self.transactionDigest(transfer)
+        let key = TransactionKey(digest)
+        let tx = HexString.prefixed(digest)
+        let defaultBalance = defaultBalance
         let taken = chain.state.withLock { state in
-            let check = state.check(transfer, transaction: tx, defaultBalance: defaultBalance)
-            if check == .ok { state.apply(transfer, transaction: tx, defaultBalance: defaultBalance) }
+            let check = state.check(transfer, key: key, defaultBalance: defaultBalance)
+            if check == .ok { state.apply(transfer, key: key, defaultBalance: defaultBalance) }
             return check
         }
         guard taken == .ok else { return .failure(.init(check: taken)) }
         let written: Bool
         do {
+            // The write captures values only: once answered, nothing of this ledger waits in the writer's queue.
             written = try await commits.write { db in
                 // Ignored only when another process settled it in this file meanwhile: no funds move twice.
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO transfer (tx, network, asset, payer, payee, amount, nonce, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -95,7 +107,7 @@ public struct DevLedger: Sendable {
             }
         } catch {
             // Nothing was written: the settlement never happened, in memory either.
-            chain.state.withLock { $0.revert(transfer, transaction: tx) }
+            chain.state.withLock { $0.revert(transfer, key: key) }
             throw error
         }
         if !written {
@@ -123,9 +135,10 @@ public struct DevLedger: Sendable {
             """).execute(arguments: [transfer.network, transfer.asset, address, defaultBalance, delta, delta])
     }
 
-    /// Deterministic, like a real chain's: the same authorization always names the same transaction.
-    static func transactionHash(_ transfer: Transfer) -> String {
-        HexString.prefixed(Keccak256.hash(Array("tollgate-dev-settle|\(transfer.network)|\(transfer.asset)|\(transfer.payer)|\(transfer.nonce)".utf8)))
+    /// Deterministic, like a real chain's: the same authorization always names the same transaction (`0x` and its
+    /// digest in hex).
+    static func transactionDigest(_ transfer: Transfer) -> [UInt8] {
+        Keccak256.hash(Array("tollgate-dev-settle|\(transfer.network)|\(transfer.asset)|\(transfer.payer)|\(transfer.nonce)".utf8))
     }
 }
 
@@ -139,24 +152,28 @@ extension DevLedger {
         }
 
         struct State {
-            /// The transaction of every settled authorization (it names the authorization: `transactionHash`).
-            var settled: Set<String> = []
+            /// The transaction of every settled authorization (it names the authorization: `transactionDigest`).
+            var settled: Set<TransactionKey> = []
             /// Balances that differ from the default.
             var balances: [Account: Int64] = [:]
 
-            func check(_ transfer: Transfer, transaction: String, defaultBalance: Int64) -> Check {
-                if settled.contains(transaction) { return .nonceUsed }
+            /// `.ok` only when the payer's balance covers the amount and the payee's stays within the pretend chain's
+            /// 64-bit range.
+            func check(_ transfer: Transfer, key: TransactionKey, defaultBalance: Int64) -> Check {
+                if settled.contains(key) { return .nonceUsed }
                 let balance = balances[Account(network: transfer.network, asset: transfer.asset, address: transfer.payer)] ?? defaultBalance
-                return balance >= transfer.amount ? .ok : .insufficientFunds
+                guard transfer.amount >= 0, balance >= transfer.amount else { return .insufficientFunds }
+                let received = balances[Account(network: transfer.network, asset: transfer.asset, address: transfer.payee)] ?? defaultBalance
+                return received.addingReportingOverflow(transfer.amount).overflow ? .outOfRange : .ok
             }
 
-            mutating func apply(_ transfer: Transfer, transaction: String, defaultBalance: Int64) {
-                settled.insert(transaction)
+            mutating func apply(_ transfer: Transfer, key: TransactionKey, defaultBalance: Int64) {
+                settled.insert(key)
                 move(transfer, sign: 1, defaultBalance: defaultBalance)
             }
 
-            mutating func revert(_ transfer: Transfer, transaction: String) {
-                settled.remove(transaction)
+            mutating func revert(_ transfer: Transfer, key: TransactionKey) {
+                settled.remove(key)
                 revertFunds(transfer)
             }
 
@@ -175,8 +192,12 @@ extension DevLedger {
         /// The state the file holds.
         init(_ db: Database) throws {
             var loaded = State()
-            let transactions = try String.fetchCursor(db, sql: "SELECT tx FROM transfer")
-            while let tx = try transactions.next() { loaded.settled.insert(tx) }
+            // Keyed by what `settle` keys them by, whatever the `tx` column says (another program may have written it).
+            let transfers = try Row.fetchCursor(db, sql: "SELECT network, asset, payer, nonce FROM transfer")
+            while let row = try transfers.next() {
+                let transfer = Transfer(network: row[0], asset: row[1], payer: row[2], payee: "", amount: 0, nonce: row[3])
+                loaded.settled.insert(TransactionKey(DevLedger.transactionDigest(transfer)))
+            }
             let rows = try Row.fetchCursor(db, sql: "SELECT network, asset, address, amount FROM balance")
             while let row = try rows.next() {
                 loaded.balances[Account(network: row[0], asset: row[1], address: row[2])] = row[3]
@@ -184,6 +205,55 @@ extension DevLedger {
             state = Mutex(loaded)
         }
     }
+}
+
+extension DevLedger {
+    /// A transaction hash as 32 bytes held inline (a set of strings cost about twice the memory).
+    struct TransactionKey: Hashable, Sendable {
+        let words: (UInt64, UInt64, UInt64, UInt64)
+
+        /// `digest` is 32 bytes.
+        init(_ digest: [UInt8]) {
+            func word(_ index: Int) -> UInt64 { digest[index * 8..<index * 8 + 8].reduce(0) { $0 << 8 | UInt64($1) } }
+            words = (word(0), word(1), word(2), word(3))
+        }
+
+        static func == (lhs: Self, rhs: Self) -> Bool { lhs.words == rhs.words }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(words.0)
+            hasher.combine(words.1)
+            hasher.combine(words.2)
+            hasher.combine(words.3)
+        }
+    }
+
+    /// An exclusive `flock` on a file beside the ledger, held while the ledger is open: each ledger keeps the chain's
+    /// state in memory, so two on one file would each believe their own balances.
+    final class FileLock: Sendable {
+        private let descriptor: Int32
+
+        init(path: String) throws(TollgateError) {
+            let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                throw TollgateError(.ledgerUnreadable, "cannot open \(path): \(String(cString: strerror(errno)))")
+            }
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+                close(descriptor)
+                throw TollgateError(.ledgerInUse, "another development facilitator has this ledger open (\(path) is locked)")
+            }
+            self.descriptor = descriptor
+        }
+
+        deinit { close(descriptor) }
+    }
+}
+
+extension TollgateError.Code {
+    /// The development facilitator's ledger file is open in another ledger (this process or another).
+    public static let ledgerInUse = Self("ledger_in_use")
+    /// The development facilitator's ledger lock file cannot be opened.
+    public static let ledgerUnreadable = Self("ledger_unreadable")
 }
 
 public struct DevLedgerRefusal: Error, Sendable, Hashable {

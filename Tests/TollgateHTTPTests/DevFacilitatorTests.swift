@@ -88,10 +88,10 @@ import TollgateX402
         #expect(try await facilitator.ledger.transferCount() == 1)
     }
 
-    /// `/settle` reads the ledger only inside its write: a payment beyond the payer's balance, settled without any
-    /// `/verify` first, is refused there, moves nothing and reads as `/verify` would have refused it; two copies of one
-    /// payment settled at once move the funds once.
-    @Test func aSettleChecksTheLedgerInsideItsWrite() async throws {
+    /// `/settle` checks the ledger itself, whatever `/verify` said or whether it was called: a payment beyond the payer's
+    /// balance, settled without any `/verify` first, is refused, moves nothing and reads as `/verify` would have refused
+    /// it; two copies of one payment settled at once move the funds once.
+    @Test func aSettleChecksTheLedgerItself() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)/l.sqlite").path
         let facilitator = try DevFacilitator(networks: ["eip155:84532"], ledger: try DevLedger(path: path, defaultBalance: 4000))
         let logger = Logger(label: "test")

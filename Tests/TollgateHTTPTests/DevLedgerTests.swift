@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import TollgateCore
 import TollgateDevFacilitator
 
 /// The development facilitator's ledger decides in memory and writes through a group commit: one authorization settles
@@ -68,23 +69,62 @@ import TollgateDevFacilitator
         #expect(try await reopened.transferCount() == 2)
     }
 
-    @Test func anAuthorizationAnotherProcessSettledInTheFileIsRefusedAndMovesNoFunds() async throws {
+    @Test func aSecondLedgerOnAnOpenFileIsRefusedUntilTheFirstIsGone() async throws {
         let path = Self.path()
-        let first = try DevLedger(path: path, defaultBalance: 1_000)
-        // Opened before the first settles: its memory does not know of that settlement.
-        let second = try DevLedger(path: path, defaultBalance: 1_000)
+        do {
+            let first = try DevLedger(path: path, defaultBalance: 1_000)
+            #expect(try await first.settle(Self.transfer()).get().hasPrefix("0x"))
+            // Its own balances in memory would soon differ from the first's: refused, whichever process asks.
+            let refused = #expect(throws: TollgateError.self) { try DevLedger(path: path, defaultBalance: 1_000) }
+            #expect(refused?.code == .ledgerInUse)
+        }
+        let next = try DevLedger(path: path, defaultBalance: 1_000)
+        #expect(next.check(Self.transfer()) == .nonceUsed)
+        #expect(next.check(Self.transfer(nonce: Self.nonce(1), amount: 940)) == .ok)
+        #expect(next.check(Self.transfer(nonce: Self.nonce(1), amount: 941)) == .insufficientFunds)
+    }
+
+    @Test func aTransferAnotherProgramWroteIntoTheFileIsRefusedAndMovesNoFunds() async throws {
+        let path = Self.path()
+        let ledger = try DevLedger(path: path, defaultBalance: 1_000)
         let transfer = Self.transfer()
-        #expect(try await first.settle(transfer).get().hasPrefix("0x"))
-        #expect(second.check(transfer) == .ok)
-        guard case .failure(let refusal) = try await second.settle(transfer) else {
-            Issue.record("the file's settlement was not seen: the authorization settled twice")
+        #expect(ledger.check(transfer) == .ok)
+        // Someone edits the pretend chain under the running ledger (sqlite3): the authorization is now used in the file.
+        try await DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "INSERT INTO transfer (tx, network, asset, payer, payee, amount, nonce, at) SELECT 'x', ?, ?, ?, ?, 1, ?, 0",
+                           arguments: [transfer.network, transfer.asset, transfer.payer, transfer.payee, transfer.nonce])
+        }
+        guard case .failure(let refusal) = try await ledger.settle(transfer) else {
+            Issue.record("the file's transfer was not seen: the authorization settled twice")
             return
         }
         #expect(refusal.check == .nonceUsed)
-        #expect(try await second.transferCount() == 1)
-        #expect(try await second.balance(network: transfer.network, asset: transfer.asset, address: transfer.payer) == 940)
-        // Now known to be used in this ledger's memory as well.
-        #expect(second.check(transfer) == .nonceUsed)
+        #expect(ledger.check(transfer) == .nonceUsed)
+        #expect(try await ledger.transferCount() == 1)
+        #expect(try await ledger.balance(network: transfer.network, asset: transfer.asset, address: transfer.payer) == 1_000)
+        // The refused settlement's funds are back in memory: the whole balance can still be spent once.
+        #expect(try await ledger.settle(Self.transfer(nonce: Self.nonce(5), amount: 1_000)).get().hasPrefix("0x"))
+        #expect(try await ledger.balance(network: transfer.network, asset: transfer.asset, address: transfer.payer) == 0)
+        // Read back from the file by the next ledger: the edited row counts as settled too.
+        let path2 = path
+        _ = consume ledger
+        let reopened = try DevLedger(path: path2, defaultBalance: 1_000)
+        #expect(reopened.check(transfer) == .nonceUsed)
+        #expect(reopened.check(Self.transfer(nonce: Self.nonce(6), amount: 1)) == .insufficientFunds)
+    }
+
+    @Test func aPayeeBalanceBeyondTheChainsRangeIsRefusedNotATrap() async throws {
+        let ledger = try DevLedger(path: Self.path(), defaultBalance: Int64.max - 10)
+        let transfer = Self.transfer(amount: 60)
+        #expect(ledger.check(transfer) == .outOfRange)
+        guard case .failure(let refusal) = try await ledger.settle(transfer) else {
+            Issue.record("a payee balance past Int64.max was settled")
+            return
+        }
+        #expect(refusal.check == .outOfRange)
+        #expect(ledger.check(Self.transfer(amount: -1)) == .insufficientFunds)
+        #expect(try await ledger.settle(Self.transfer(amount: 10)).get().hasPrefix("0x"))
+        #expect(try await ledger.transferCount() == 1)
     }
 
     @Test func aSettlementWhoseWriteFailsIsUndoneAndCanBeSettledLater() async throws {
