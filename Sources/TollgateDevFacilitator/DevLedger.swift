@@ -96,7 +96,7 @@ public struct DevLedger: Sendable {
         do {
             // The write captures values only: once answered, nothing of this ledger waits in the writer's queue.
             written = try await commits.write { db in
-                // Ignored only when another process settled it in this file meanwhile: no funds move twice.
+                // Ignored only when another program wrote this authorization into the file: no funds move twice.
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO transfer (tx, network, asset, payer, payee, amount, nonce, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                     .execute(arguments: [tx, transfer.network, transfer.asset, transfer.payer, transfer.payee, transfer.amount, transfer.nonce,
                                          Int64(Date().timeIntervalSince1970)])

@@ -38,7 +38,7 @@ package final class GroupCommitter: Sendable {
 
     /// What the group commit did since the store was opened (`StoreHealth.commits`, tests). A write that failed in its
     /// savepoint is held by a committed transaction all the same; one that failed alone has none.
-    package var statistics: CommitStatistics { queue.statistics }
+    var statistics: CommitStatistics { queue.statistics }
 
     /// - Parameter durable: whether the writer connection syncs its commits (`PRAGMA synchronous = FULL`); only then
     ///   does a batch of writes that need no sync commit without one.
