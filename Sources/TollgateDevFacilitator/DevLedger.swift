@@ -138,7 +138,11 @@ public struct DevLedger: Sendable {
     /// Deterministic, like a real chain's: the same authorization always names the same transaction (`0x` and its
     /// digest in hex).
     static func transactionDigest(_ transfer: Transfer) -> [UInt8] {
-        Keccak256.hash(Array("tollgate-dev-settle|\(transfer.network)|\(transfer.asset)|\(transfer.payer)|\(transfer.nonce)".utf8))
+        transactionDigest(network: transfer.network, asset: transfer.asset, payer: transfer.payer, nonce: transfer.nonce)
+    }
+
+    static func transactionDigest(network: String, asset: String, payer: String, nonce: String) -> [UInt8] {
+        Keccak256.hash(Array("tollgate-dev-settle|\(network)|\(asset)|\(payer)|\(nonce)".utf8))
     }
 }
 
@@ -195,8 +199,7 @@ extension DevLedger {
             // Keyed by what `settle` keys them by, whatever the `tx` column says (another program may have written it).
             let transfers = try Row.fetchCursor(db, sql: "SELECT network, asset, payer, nonce FROM transfer")
             while let row = try transfers.next() {
-                let transfer = Transfer(network: row[0], asset: row[1], payer: row[2], payee: "", amount: 0, nonce: row[3])
-                loaded.settled.insert(TransactionKey(DevLedger.transactionDigest(transfer)))
+                loaded.settled.insert(TransactionKey(DevLedger.transactionDigest(network: row[0], asset: row[1], payer: row[2], nonce: row[3])))
             }
             let rows = try Row.fetchCursor(db, sql: "SELECT network, asset, address, amount FROM balance")
             while let row = try rows.next() {
@@ -210,21 +213,12 @@ extension DevLedger {
 extension DevLedger {
     /// A transaction hash as 32 bytes held inline (a set of strings cost about twice the memory).
     struct TransactionKey: Hashable, Sendable {
-        let words: (UInt64, UInt64, UInt64, UInt64)
+        let words: SIMD4<UInt64>
 
         /// `digest` is 32 bytes.
         init(_ digest: [UInt8]) {
             func word(_ index: Int) -> UInt64 { digest[index * 8..<index * 8 + 8].reduce(0) { $0 << 8 | UInt64($1) } }
-            words = (word(0), word(1), word(2), word(3))
-        }
-
-        static func == (lhs: Self, rhs: Self) -> Bool { lhs.words == rhs.words }
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(words.0)
-            hasher.combine(words.1)
-            hasher.combine(words.2)
-            hasher.combine(words.3)
+            words = SIMD4(word(0), word(1), word(2), word(3))
         }
     }
 
