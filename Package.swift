@@ -122,7 +122,6 @@ let package = Package(
                 "TollgateCore",
                 "TollgateConfiguration",
                 "TollgateX402",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -279,7 +278,7 @@ let package = Package(
         .testTarget(name: "TollgateCoreTests", dependencies: ["TollgateCore", "TollgateStoreConformance", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(
             name: "TollgateX402Tests",
-            dependencies: ["TollgateX402", "TollgateCore",
+            dependencies: ["TollgateX402", "TollgateCore", "TollgateGateway",
                            .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                            .product(name: "NIOSSL", package: "swift-nio-ssl")],
             resources: [.copy("Fixtures")],

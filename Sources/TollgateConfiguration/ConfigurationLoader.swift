@@ -257,7 +257,7 @@ public enum ConfigurationLoader {
             let path = "facilitators[\(index)]"
             guard let fields = r.mapping(item, path, known: ["url", "timeout_seconds", "max_connections", "networks", "headers", "breaker"]) else { continue }
             let url = r.string(fields["url"], "\(path).url", required: true, parent: item) ?? ""
-            let origin = FacilitatorOrigin(baseURL: url)
+            let origin = HTTPOrigin(baseURL: url)
             if !url.isEmpty && origin == nil { r.fail(fields["url"], "\(path).url", "expected an http(s) URL with a host") }
             if !url.isEmpty, !shownURLs.insert(origin?.shown ?? url).inserted {
                 r.fail(fields["url"], "\(path).url", "another facilitator has this URL (credentials and query aside)")

@@ -70,7 +70,7 @@ public final class FacilitatorPool: Sendable {
     public func member(named name: String) -> (any Facilitator)? {
         if let index = members.firstIndex(where: { $0.facilitator.name == name }) { return callable[index] }
         // An authority recorded before facilitator names dropped the credentials and query of their URLs.
-        guard let shown = FacilitatorOrigin(baseURL: name)?.shown, shown != name else { return nil }
+        guard let shown = HTTPOrigin(baseURL: name)?.shown, shown != name else { return nil }
         return members.firstIndex(where: { $0.facilitator.name == shown }).map { callable[$0] }
     }
 

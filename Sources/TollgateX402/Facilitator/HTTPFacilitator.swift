@@ -22,7 +22,7 @@ public struct HTTPFacilitator: Facilitator {
     public let baseURL: String
     public let timeout: Duration
     public let headers: EndpointHeaders
-    let connections: FacilitatorConnectionPool
+    let connections: HTTP1ConnectionPool
     /// Each endpoint's request fields, written once: `Accept`, the configured ones, `Content-Type` for a body.
     let fields: (supported: HTTPHeaders, verify: HTTPHeaders, settle: HTTPHeaders)
     /// Answers larger than this are refused rather than buffered.
@@ -36,7 +36,7 @@ public struct HTTPFacilitator: Facilitator {
         self.baseURL = trimmed
         self.timeout = timeout
         self.headers = headers
-        connections = FacilitatorConnectionPool(baseURL: baseURL, maxConnections: maxConnections)
+        connections = HTTP1ConnectionPool(baseURL: baseURL, maxConnections: maxConnections)
         // The name is also the authority settlement intents record; it stays the base URL unless that holds secrets.
         name = connections.origin.map { $0.carriesSecrets ? $0.shown : trimmed } ?? FacilitatorPool.metricLabel(trimmed)
         fields = (Self.fields(headers.supported, body: false), Self.fields(headers.verify, body: true),
@@ -76,7 +76,7 @@ public struct HTTPFacilitator: Facilitator {
 
     private func call<Answer>(_ method: HTTPMethod, _ path: String, body: [UInt8]?, fields: HTTPHeaders, logger: Logger,
                               read: ([UInt8]) -> Answer?) async throws -> Answer {
-        let answer: FacilitatorAnswer
+        let answer: HTTP1Answer
         do {
             answer = try await connections.call(method: method, path: path, headers: fields, body: body,
                                                 deadline: .now() + .nanoseconds(timeout.inNanoseconds), maxResponseBytes: Self.maxResponseBytes)

@@ -4,24 +4,26 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-/// Keep-alive HTTP/1.1 connections to one facilitator (TLS when its URL is `https`), each carrying one request at a time.
+/// Keep-alive HTTP/1.1 connections to one peer, a facilitator or the upstream (TLS when its URL is `https`), each
+/// carrying one request at a time: the gateway's own client on the paid path, where AsyncHTTPClient cost about twice
+/// the CPU per call (its request and response streams, its pool's state machine, a flush of the head alone).
 ///
 /// At most `maxConnections` are open at once; a call that finds none free waits for one, in order, until its
-/// deadline. Idle connections are kept for `idleLifetime`. A call on a kept connection that the facilitator closed
+/// deadline. Idle connections are kept for `idleLifetime`. A call on a kept connection that the peer closed
 /// meanwhile fails as "connection lost", never as "not sent" (unless the close was seen before a byte went out): a
 /// connection is only known not to have carried the request when it could not be opened.
-final class FacilitatorConnectionPool: Sendable {
+package final class HTTP1ConnectionPool: Sendable {
     /// Why a call failed, and whether the request may have been sent.
-    enum Failure: Error {
+    package enum Failure: Error {
         /// No connection could be opened or was free in time (or the URL is not one): the request was certainly not sent.
         case notConnected(String)
-        /// Every connection stayed busy until the deadline: not sent, and not the facilitator's failure either.
+        /// Every connection stayed busy until the deadline: not sent, and not the peer's failure either.
         case noneFree(String)
         /// The connection was opened or reused, then the exchange failed.
-        case exchange(FacilitatorExchangeError)
+        case exchange(HTTP1ExchangeError)
     }
 
-    /// How long an idle connection is kept when the facilitator does not say (`Keep-Alive: timeout=N`, then a second
+    /// How long an idle connection is kept when the peer does not say (`Keep-Alive: timeout=N`, then a second
     /// less than it says, at most 50 s): below the 5 s after which Node and uvicorn close theirs, so that a request
     /// rarely meets a close on its way (it would end as "connection lost", the settlement left to the reconciler).
     static let idleLifetime = TimeAmount.seconds(4)
@@ -47,8 +49,10 @@ final class FacilitatorConnectionPool: Sendable {
         var lastWaiter: UInt64 = 0
     }
 
-    let origin: FacilitatorOrigin?
-    let maxConnections: Int
+    package let origin: HTTPOrigin?
+    package let maxConnections: Int
+    /// What the peer is called in failures ("the facilitator", "the upstream").
+    let peer: String
     private let group: any EventLoopGroup
     private let tls: Result<NIOSSLContext, any Error>?
     private let state = NIOLockedValueBox(State())
@@ -58,10 +62,13 @@ final class FacilitatorConnectionPool: Sendable {
     /// - Parameters:
     ///   - tlsConfiguration: for `https` (the system's trust roots, certificates and host names checked).
     ///   - resolver: the names' resolver for a connection's event loop (the system's by default; tests give their own).
-    init(baseURL: String, maxConnections: Int = 64, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-         tlsConfiguration: TLSConfiguration = .makeClientConfiguration(),
-         resolver: (@Sendable (any EventLoop) -> any Resolver & Sendable)? = nil) {
-        origin = FacilitatorOrigin(baseURL: baseURL)
+    ///   - peer: what the peer is called in failures.
+    package init(baseURL: String, peer: String = "the facilitator", maxConnections: Int = 64,
+                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                 tlsConfiguration: TLSConfiguration = .makeClientConfiguration(),
+                 resolver: (@Sendable (any EventLoop) -> any Resolver & Sendable)? = nil) {
+        origin = HTTPOrigin(baseURL: baseURL)
+        self.peer = peer
         self.maxConnections = max(1, maxConnections)
         self.group = group
         self.resolver = resolver
@@ -69,16 +76,17 @@ final class FacilitatorConnectionPool: Sendable {
     }
 
     /// Sends one request and reads its answer whole, within `deadline` (waiting for a connection and connecting included).
-    func call(method: HTTPMethod, path: String, headers: HTTPHeaders, body: [UInt8]?, deadline: NIODeadline,
-              maxResponseBytes: Int) async throws(Failure) -> FacilitatorAnswer {
-        guard let origin else { throw .notConnected("the facilitator URL is not an http(s) URL with a host") }
+    /// `path` is the target under the base URL's path, with its own query if any (`/verify`, `/data?day=1`).
+    package func call(method: HTTPMethod, path: String, headers: HTTPHeaders, body: [UInt8]?, deadline: NIODeadline,
+                      maxResponseBytes: Int) async throws(Failure) -> HTTP1Answer {
+        guard let origin else { throw .notConnected("\(peer)'s URL is not an http(s) URL with a host") }
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: origin.target(path), headers: headers)
         head.headers.replaceOrAdd(name: "Host", value: origin.hostField)
         if let basic = origin.basicAuthorization, !head.headers.contains(name: "Authorization") {
             head.headers.add(name: "Authorization", value: basic)
         }
         if let body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.count)) }
-        // A kept connection closed before the request went out (the facilitator's close was still on its way) is
+        // A kept connection closed before the request went out (the peer's close was still on its way) is
         // passed over for the next one; a new connection that closes so is one that could not be used at all.
         while true {
             let lease = try await lease(by: deadline)
@@ -130,7 +138,7 @@ final class FacilitatorConnectionPool: Sendable {
                 if let granted { continuation.resume(returning: granted) }
             }
         } catch {
-            throw .noneFree("no connection to the facilitator was free before the deadline (\(maxConnections) busy)")
+            throw .noneFree("no connection to \(peer) was free before the deadline (\(maxConnections) busy)")
         }
     }
 
@@ -193,27 +201,27 @@ final class FacilitatorConnectionPool: Sendable {
             guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
             return state.waiters.remove(at: index)
         }
-        waiter?.continuation.resume(throwing: FacilitatorExchangeError(code: .timedOut, detail: "no connection free"))
+        waiter?.continuation.resume(throwing: HTTP1ExchangeError(code: .timedOut, detail: "no connection free"))
     }
 
     private func exchange(on channel: any Channel, head: HTTPRequestHead, body: [UInt8]?, deadline: NIODeadline,
-                          maxResponseBytes: Int) async throws(FacilitatorExchangeError) -> FacilitatorAnswer {
+                          maxResponseBytes: Int) async throws(HTTP1ExchangeError) -> HTTP1Answer {
         let buffer = body.map { channel.allocator.buffer(bytes: $0) }
-        let promise = channel.eventLoop.makePromise(of: FacilitatorAnswer.self)
+        let promise = channel.eventLoop.makePromise(of: HTTP1Answer.self)
         channel.eventLoop.execute {
-            guard let handler = try? channel.pipeline.syncOperations.handler(type: FacilitatorExchangeHandler.self) else {
-                return promise.fail(FacilitatorExchangeError(code: .notSent, detail: "the connection was closed before the request was sent"))
+            guard let handler = try? channel.pipeline.syncOperations.handler(type: HTTP1ExchangeHandler.self) else {
+                return promise.fail(HTTP1ExchangeError(code: .notSent, detail: "the connection was closed before the request was sent"))
             }
             handler.start(head: head, body: buffer, deadline: deadline, maxResponseBytes: maxResponseBytes, promise: promise)
         }
         do {
             return try await promise.futureResult.get()
         } catch {
-            throw error as? FacilitatorExchangeError ?? FacilitatorExchangeError(code: .failed, detail: "\(error)")
+            throw error as? HTTP1ExchangeError ?? HTTP1ExchangeError(code: .failed, detail: "\(error)")
         }
     }
 
-    private func connect(_ origin: FacilitatorOrigin, deadline: NIODeadline) async throws(Failure) -> any Channel {
+    private func connect(_ origin: HTTPOrigin, deadline: NIODeadline) async throws(Failure) -> any Channel {
         let remaining = deadline - .now()
         guard remaining > .zero else { throw .notConnected("no time left to connect") }
         let context: NIOSSLContext?
@@ -223,6 +231,7 @@ final class FacilitatorConnectionPool: Sendable {
         case .failure(let error)?: throw .notConnected("TLS could not be set up: \(error)")
         }
         let serverName = origin.hostIsAddress ? nil : origin.host
+        let peer = peer
         let loop = group.next()
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(remaining)
@@ -232,7 +241,8 @@ final class FacilitatorConnectionPool: Sendable {
                     let pipeline = channel.pipeline.syncOperations
                     if let context { try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: serverName)) }
                     try pipeline.addHTTPClientHandlers()
-                    try pipeline.addHandler(FacilitatorExchangeHandler(on: channel.eventLoop, readyBy: deadline, waitsForHandshake: context != nil))
+                    try pipeline.addHandler(HTTP1ExchangeHandler(on: channel.eventLoop, readyBy: deadline, waitsForHandshake: context != nil,
+                                                                  peer: peer))
                 }
             }
         if let resolver { bootstrap = bootstrap.resolver(resolver(loop)) }
@@ -241,7 +251,7 @@ final class FacilitatorConnectionPool: Sendable {
             do {
                 // The handler of the connection that won (a name's addresses are tried in parallel; the others closed).
                 try await channel.eventLoop.flatSubmit {
-                    do { return try channel.pipeline.syncOperations.handler(type: FacilitatorExchangeHandler.self).readyFuture }
+                    do { return try channel.pipeline.syncOperations.handler(type: HTTP1ExchangeHandler.self).readyFuture }
                     catch { return channel.eventLoop.makeFailedFuture(error) }
                 }.get()
             } catch {

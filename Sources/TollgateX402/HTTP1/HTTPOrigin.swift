@@ -1,7 +1,8 @@
 import Foundation
 
-/// Where a facilitator is reached: scheme, host, port and the path its endpoints hang under, read once from its base URL.
-public struct FacilitatorOrigin: Sendable, Equatable {
+/// Where a peer (a facilitator, the upstream) is reached: scheme, host, port and the path its endpoints hang under, read
+/// once from its base URL.
+public struct HTTPOrigin: Sendable, Equatable {
     public var secure: Bool
     /// The host as a name or an address, without an IPv6 literal's brackets.
     public var host: String
@@ -19,9 +20,11 @@ public struct FacilitatorOrigin: Sendable, Equatable {
     /// The URL as it may be shown in logs, metrics and the audit log: no credentials, no query.
     public var shown: String { "\(secure ? "https" : "http")://\(hostField)\(pathPrefix)" }
 
-    /// The request target of one endpoint (`/verify`).
+    /// The request target of one endpoint (`/verify`) or request (`/data?day=1`): under the base URL's path, the base
+    /// URL's query after the request's own.
     func target(_ path: String) -> String {
-        query.map { "\(pathPrefix)\(path)?\($0)" } ?? pathPrefix + path
+        guard let query else { return pathPrefix + path }
+        return "\(pathPrefix)\(path)\(path.contains("?") ? "&" : "?")\(query)"
     }
 
     /// The `Host` field: the host with its port when that is not the scheme's own (written once, sent with every request).

@@ -10,12 +10,12 @@ import TollgateCore
 
 /// The facilitator's connections carry money: an answer must only ever be read as the answer to its own request, and a
 /// call must say truthfully whether its request may have been sent (only then is another facilitator never asked).
-@Suite struct FacilitatorConnectionPoolTests {
-    static func body(_ answer: FacilitatorAnswer) -> String { String(buffer: answer.body) }
+@Suite struct HTTP1ConnectionPoolTests {
+    static func body(_ answer: HTTP1Answer) -> String { String(buffer: answer.body) }
 
     // A generous deadline where the deadline is not what is tested: the whole suite runs at once on two cores.
-    func call(_ pool: FacilitatorConnectionPool, _ body: String = "{}", within: TimeAmount = .seconds(30),
-              limit: Int = 1 << 16) async throws(FacilitatorConnectionPool.Failure) -> FacilitatorAnswer {
+    func call(_ pool: HTTP1ConnectionPool, _ body: String = "{}", within: TimeAmount = .seconds(30),
+              limit: Int = 1 << 16) async throws(HTTP1ConnectionPool.Failure) -> HTTP1Answer {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         return try await pool.call(method: .POST, path: "/verify", headers: headers, body: Array(body.utf8),
@@ -24,7 +24,7 @@ import TollgateCore
 
     @Test func oneConnectionCarriesRequestsOneAfterAnother() async throws {
         let server = try await ScriptedHTTPServer { .bytes(ScriptedHTTPServer.ok(#"{"n":\#($0.index)}"#)) }
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)/facilitator/")
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)/facilitator/")
         for n in 0..<3 {
             let answer = try await call(pool, #"{"ask":\#(n)}"#)
             #expect(answer.status == .ok && Self.body(answer) == #"{"n":\#(n)}"#)
@@ -48,7 +48,7 @@ import TollgateCore
             default: .bytes(ScriptedHTTPServer.ok(#"{"n":\#(request.index)}"#))
             }
         }
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
         do {
             _ = try await call(pool, within: .milliseconds(200))
             Issue.record("an answer was taken after the deadline")
@@ -69,7 +69,7 @@ import TollgateCore
             request.index == 0 ? .bytes(ScriptedHTTPServer.ok(#"{"isValid":false}"#) + ScriptedHTTPServer.ok(#"{"isValid":true}"#))
                 : .bytes(ScriptedHTTPServer.ok(#"{"n":\#(request.index)}"#))
         }
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
         #expect(Self.body(try await call(pool)) == #"{"isValid":false}"#)
         for _ in 0..<3 {
             let answer = try await call(pool)
@@ -83,7 +83,7 @@ import TollgateCore
     /// refused by the encoder: the call fails at once, nothing reaches the server.
     @Test func aRequestThatCannotBeWrittenFailsAtOnceAndSendsNothing() async throws {
         let server = try await ScriptedHTTPServer { _ in .bytes(ScriptedHTTPServer.ok("{}")) }
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
         var headers = HTTPHeaders()
         headers.add(name: "X-Token", value: "a\r\nX-Injected: 1")
         do {
@@ -102,7 +102,7 @@ import TollgateCore
         let server = try await ScriptedHTTPServer { request in
             request.index == 0 ? .bytes(ScriptedHTTPServer.ok("{}", extraHeaders: "Connection: close\r\n")) : .bytes(ScriptedHTTPServer.ok("{}"))
         }
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
         _ = try await call(pool)
         _ = try await call(pool)
         #expect(server.requests.map(\.connection) == [1, 2])
@@ -112,7 +112,7 @@ import TollgateCore
     /// A kept connection the facilitator closed while it was idle is not used for the next request.
     @Test func aConnectionClosedWhileIdleIsPassedOver() async throws {
         let server = try await ScriptedHTTPServer { .bytesThenClose(ScriptedHTTPServer.ok(#"{"n":\#($0.index)}"#)) }
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
         for n in 0..<3 {
             #expect(Self.body(try await call(pool)) == #"{"n":\#(n)}"#)
             // The close has reached the client (calls that race it are the "connection lost" of the type's comment).
@@ -128,7 +128,7 @@ import TollgateCore
             request.index == 0 ? .bytes(ScriptedHTTPServer.ok(big))
                 : .bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n5\r\n\":12}\r\n0\r\n\r\n")
         }
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
         do {
             _ = try await call(pool, limit: 4096)
             Issue.record("an answer over the limit was read")
@@ -143,7 +143,7 @@ import TollgateCore
     /// come after the facilitator acted on it.
     @Test func notSentOnlyWhenNoConnectionWasMade() async throws {
         let server = try await ScriptedHTTPServer { _ in .close }
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
         do {
             _ = try await call(pool)
             Issue.record("a closed connection was taken for an answer")
@@ -152,8 +152,8 @@ import TollgateCore
         }
         #expect(server.requests.count == 1)
         try await server.stop()
-        let nobody = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:9")  // the discard port: nothing listens
-        await #expect(throws: FacilitatorConnectionPool.Failure.self) { _ = try await call(nobody) }
+        let nobody = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:9")  // the discard port: nothing listens
+        await #expect(throws: HTTP1ConnectionPool.Failure.self) { _ = try await call(nobody) }
         do {
             _ = try await call(nobody)
         } catch .notConnected {
@@ -162,7 +162,7 @@ import TollgateCore
         }
         for url in ["ftp://127.0.0.1/", "http:///verify", "http://127.0.0.1/#part", "not a URL"] {
             do {
-                _ = try await call(FacilitatorConnectionPool(baseURL: url))
+                _ = try await call(HTTP1ConnectionPool(baseURL: url))
                 Issue.record("\(url) was called")
             } catch .notConnected {
             } catch {
@@ -177,7 +177,7 @@ import TollgateCore
         let server = try await ScriptedHTTPServer { request in
             .after(.milliseconds(request.index < 6 ? 150 : 1500), ScriptedHTTPServer.ok(#"{"n":\#(request.index)}"#))
         }
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)", maxConnections: 2)
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)", maxConnections: 2)
         let answers = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<6 { group.addTask { Self.body(try await call(pool)) } }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -189,7 +189,7 @@ import TollgateCore
             group.addTask {
                 // Both connections carry a request the server holds for 1.5 s.
                 for _ in 0..<1000 where server.requests.count < 8 { try? await Task.sleep(for: .milliseconds(5)) }
-                do throws(FacilitatorConnectionPool.Failure) {
+                do throws(HTTP1ConnectionPool.Failure) {
                     _ = try await call(pool, within: .milliseconds(100))
                     Issue.record("a third call had a connection")
                 } catch .noneFree {
@@ -203,13 +203,13 @@ import TollgateCore
     }
 }
 
-extension FacilitatorConnectionPoolTests {
+extension HTTP1ConnectionPoolTests {
     /// A name with several addresses is tried on all of them at once (Happy Eyeballs); the attempts that lose are
     /// closed, and that must not fail the one that won.
     @Test func aNameWithAnAddressThatRefusesStillConnects() async throws {
         let server = try await ScriptedHTTPServer { _ in .bytes(ScriptedHTTPServer.ok("{}")) }
         let port = server.port
-        let pool = FacilitatorConnectionPool(baseURL: "http://facilitator.test:\(port)", resolver: { loop in
+        let pool = HTTP1ConnectionPool(baseURL: "http://facilitator.test:\(port)", resolver: { loop in
             FixedResolver(loop: loop, v6: [try! SocketAddress(ipAddress: "::1", port: port)],
                           v4: [try! SocketAddress(ipAddress: "127.0.0.1", port: port)])
         })
@@ -242,10 +242,10 @@ extension FacilitatorConnectionPoolTests {
     /// An idle connection is kept no longer than the facilitator says it keeps it (`Keep-Alive: timeout=N`, less a
     /// second), so a request rarely meets the facilitator's close on its way.
     @Test func anIdleConnectionIsKeptNoLongerThanTheFacilitatorKeepsIt() async throws {
-        #expect(FacilitatorExchangeHandler.keepAliveTimeout(["Keep-Alive": "timeout=5, max=100"]) == 5)
-        #expect(FacilitatorExchangeHandler.keepAliveTimeout(["Keep-Alive": "max=100"]) == nil)
+        #expect(HTTP1ExchangeHandler.keepAliveTimeout(["Keep-Alive": "timeout=5, max=100"]) == 5)
+        #expect(HTTP1ExchangeHandler.keepAliveTimeout(["Keep-Alive": "max=100"]) == nil)
         let server = try await ScriptedHTTPServer { _ in .bytes(ScriptedHTTPServer.ok("{}", extraHeaders: "Keep-Alive: timeout=1\r\n")) }
-        let pool = FacilitatorConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)")
         _ = try await call(pool)
         _ = try await call(pool)
         #expect(server.requests.map(\.connection) == [1, 2])
@@ -279,9 +279,9 @@ extension FacilitatorConnectionPoolTests {
         _ = try? await configured.verify(X402.FacilitatorRequest(body: Array("{}".utf8)), logger: .init(label: "test"))
         #expect(server.requests.last?.head.headers["Authorization"] == ["Bearer t0ken"])
         try await server.stop()
-        #expect(FacilitatorOrigin(baseURL: "https://[::1]:8443/f")?.hostField == "[::1]:8443")
-        #expect(FacilitatorOrigin(baseURL: "https://[::1]/f")?.host == "::1")
-        #expect(FacilitatorOrigin(baseURL: "HTTPS://x402.org/facilitator/")?.shown == "https://x402.org/facilitator")
+        #expect(HTTPOrigin(baseURL: "https://[::1]:8443/f")?.hostField == "[::1]:8443")
+        #expect(HTTPOrigin(baseURL: "https://[::1]/f")?.host == "::1")
+        #expect(HTTPOrigin(baseURL: "HTTPS://x402.org/facilitator/")?.shown == "https://x402.org/facilitator")
     }
 
     /// Over TLS the certificate and the host name are checked before a byte of the request is written: a facilitator
@@ -293,9 +293,9 @@ extension FacilitatorConnectionPoolTests {
         let server = try await ScriptedHTTPServer(tls: serverContext) { _ in .bytes(ScriptedHTTPServer.ok(#"{"tls":true}"#)) }
         var trusting = TLSConfiguration.makeClientConfiguration()
         trusting.trustRoots = .certificates([certificate])
-        let refused: [(String, FacilitatorConnectionPool)] = [
-            ("an unknown certificate", FacilitatorConnectionPool(baseURL: "https://localhost:\(server.port)")),
-            ("another host name", FacilitatorConnectionPool(baseURL: "https://127.0.0.1:\(server.port)", tlsConfiguration: trusting)),
+        let refused: [(String, HTTP1ConnectionPool)] = [
+            ("an unknown certificate", HTTP1ConnectionPool(baseURL: "https://localhost:\(server.port)")),
+            ("another host name", HTTP1ConnectionPool(baseURL: "https://127.0.0.1:\(server.port)", tlsConfiguration: trusting)),
         ]
         for (what, pool) in refused {
             do {
@@ -307,7 +307,7 @@ extension FacilitatorConnectionPoolTests {
             }
         }
         #expect(server.requests.isEmpty)
-        let pool = FacilitatorConnectionPool(baseURL: "https://localhost:\(server.port)", tlsConfiguration: trusting)
+        let pool = HTTP1ConnectionPool(baseURL: "https://localhost:\(server.port)", tlsConfiguration: trusting)
         #expect(Self.body(try await call(pool)) == #"{"tls":true}"#)
         #expect(Self.body(try await call(pool)) == #"{"tls":true}"#)
         #expect(server.requests.count == 2)
