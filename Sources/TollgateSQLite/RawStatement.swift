@@ -103,10 +103,15 @@ struct RawStatement {
         }
     }
 
+    /// Binds `values` in order after those bound before, each with its own type (a parameter pack: nothing boxed).
+    mutating func bind<each Value: RawBindable>(values: repeat each Value) {
+        repeat (each values).bind(to: &self)
+    }
+
     /// Binds `values` in order, each with its own type (a parameter pack: nothing boxed), then runs the statement as
     /// `execute(_:)` does.
     mutating func execute<each Value: RawBindable>(_ db: Database, binding values: repeat each Value) throws {
-        repeat (each values).bind(to: &self)
+        bind(values: repeat each values)
         try execute(db)
     }
 }

@@ -29,6 +29,30 @@ import TollgateCore
         #expect(try await database.store.verifyAuditLog().isIntact)
     }
 
+    /// One write's events go in by the `INSERT` of up to `auditRowsPerInsert` rows: a write of more is split, and the
+    /// chain, the seqs and each row's values and lookup columns are those of the events in their order.
+    @Test func aWriteOfManyEventsIsOneChainAcrossItsInserts() async throws {
+        let database = try TemporaryDatabase(auditKeys: TemporaryDatabase.auditKeys)
+        defer { database.remove() }
+        let count = 2 * SQLiteStore.auditRowsPerInsert + 3
+        var events = (1...count).map { TemporaryDatabase.event("tg_\($0 % 4)", .offer, at: Int64($0)) }
+        events[count - 2].details["payer"] = "0xAbC"
+        events[SQLiteStore.auditRowsPerInsert].details["transaction"] = "0xTX"
+        try await database.store.append(Array(events.prefix(2)))
+        try await database.store.append(Array(events.dropFirst(2)))
+        let rows = try await database.store.writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, time_ms, details, prev_hash, hash, payer, tx FROM audit_event ORDER BY seq")
+        }
+        #expect(rows.map { $0["seq"] as Int64 } == Array(1...Int64(count)))
+        #expect(rows.map { $0["time_ms"] as Int64 } == Array(1...Int64(count)))
+        #expect(zip(rows.dropFirst(), rows).allSatisfy { $0["prev_hash"] as String == $1["hash"] as String })
+        #expect(rows.compactMap { $0["payer"] as String? } == ["0xabc"] && rows[count - 2]["payer"] as String? == "0xabc")
+        #expect(rows.compactMap { $0["tx"] as String? } == ["0xtx"] && rows[SQLiteStore.auditRowsPerInsert]["tx"] as String? == "0xtx")
+        #expect(try await database.store.events(correlationId: "tg_1").map(\.event) == events.filter { $0.correlationId == "tg_1" })
+        #expect(try await database.store.verifyAuditLog().isIntact)
+        #expect(try await database.store.auditHead()?.seq == Int64(count))
+    }
+
     @Test func aRowRewrittenWithoutTheKeyIsFound() async throws {
         let database = try await Self.filled(5)
         defer { database.remove() }
