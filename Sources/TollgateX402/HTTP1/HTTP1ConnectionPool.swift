@@ -45,7 +45,8 @@ package final class HTTP1ConnectionPool: Sendable {
         var idle: [(channel: any Channel, until: NIODeadline)] = []
         /// Connections open or being opened, the idle ones included.
         var open = 0
-        var waiters: [Waiter] = []
+        /// In arrival order: the first is served first (`removeFirst` in constant time).
+        var waiters = CircularBuffer<Waiter>()
         var lastWaiter: UInt64 = 0
     }
 
@@ -116,29 +117,38 @@ package final class HTTP1ConnectionPool: Sendable {
         }
     }
 
-    /// A kept connection, a slot to open one, or a wait for either until `deadline`.
+    /// A kept connection, a slot to open one, or a wait for either until `deadline` or until the calling task is
+    /// cancelled (a request whose client went away leaves the queue at once rather than at its deadline).
     private func lease(by deadline: NIODeadline) async throws(Failure) -> Lease {
         if let lease = takeFree() { return lease }
+        let id = state.withLockedValue { state in
+            state.lastWaiter += 1
+            return state.lastWaiter
+        }
         do {
-            return try await withCheckedThrowingContinuation { continuation in
-                // Checked again under the lock that registers the waiter, so that a connection given back in between is
-                // not missed.
-                var stale: [any Channel] = []
-                defer { for channel in stale { channel.close(promise: nil) } }
-                let granted: Lease? = state.withLockedValue { state in
-                    let free: Lease?
-                    (free, stale) = Self.takeFree(&state, maxConnections: maxConnections)
-                    if let free { return free }
-                    state.lastWaiter += 1
-                    let id = state.lastWaiter
-                    let timer = group.next().scheduleTask(deadline: deadline) { [self] in expire(id) }
-                    state.waiters.append(Waiter(id: id, continuation: continuation, timer: timer))
-                    return nil
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    // Checked again under the lock that registers the waiter, so that a connection given back in between
+                    // is not missed.
+                    var stale: [any Channel] = []
+                    defer { for channel in stale { channel.close(promise: nil) } }
+                    let granted: Lease? = state.withLockedValue { state in
+                        let free: Lease?
+                        (free, stale) = Self.takeFree(&state, maxConnections: maxConnections)
+                        if let free { return free }
+                        let timer = group.next().scheduleTask(deadline: deadline) { [self] in expire(id, because: "before the deadline") }
+                        state.waiters.append(Waiter(id: id, continuation: continuation, timer: timer))
+                        return nil
+                    }
+                    if let granted { return continuation.resume(returning: granted) }
+                    // A cancellation that came before the waiter was registered found nothing to remove.
+                    if Task.isCancelled { expire(id, because: "before the call was cancelled") }
                 }
-                if let granted { continuation.resume(returning: granted) }
+            } onCancel: {
+                expire(id, because: "before the call was cancelled")
             }
         } catch {
-            throw .noneFree("no connection to \(peer) was free before the deadline (\(maxConnections) busy)")
+            throw .noneFree("no connection to \(peer) was free \(error) (\(maxConnections) busy)")
         }
     }
 
@@ -196,12 +206,20 @@ package final class HTTP1ConnectionPool: Sendable {
         waiter.continuation.resume(returning: lease)
     }
 
-    private func expire(_ id: UInt64) {
+    /// Ends a wait without a connection; `when` says why ("before the deadline").
+    private func expire(_ id: UInt64, because when: String) {
         let waiter = state.withLockedValue { state -> Waiter? in
             guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
             return state.waiters.remove(at: index)
         }
-        waiter?.continuation.resume(throwing: HTTP1ExchangeError(code: .timedOut, detail: "no connection free"))
+        waiter?.timer?.cancel()
+        waiter?.continuation.resume(throwing: NoConnection(when: when))
+    }
+
+    /// Why a wait for a connection ended without one.
+    private struct NoConnection: Error, CustomStringConvertible {
+        var when: String
+        var description: String { when }
     }
 
     private func exchange(on channel: any Channel, head: HTTPRequestHead, body: [UInt8]?, deadline: NIODeadline,
