@@ -71,12 +71,14 @@ public enum ConfigurationLoader {
         var upstreamURL = ""
         var upstreamTimeout = 30.0
         var maxUpstreamBytes = 32 * 1024 * 1024
-        if let upstream = r.mapping(top["upstream"], "upstream", known: ["url", "timeout_seconds", "max_response_bytes"]) {
+        var upstreamConnections = 64
+        if let upstream = r.mapping(top["upstream"], "upstream", known: ["url", "timeout_seconds", "max_response_bytes", "max_connections"]) {
             upstreamURL = r.string(upstream["url"], "upstream.url", required: true, parent: top["upstream"]) ?? ""
             if !upstreamURL.isEmpty && !isHTTPURL(upstreamURL) { r.fail(upstream["url"], "upstream.url", "expected an http(s) URL") }
             upstreamTimeout = Double(r.int(upstream["timeout_seconds"], "upstream.timeout_seconds", range: 1...3600) ?? 30)
             // An answer is held in one buffer, whose size is a 32-bit count: a larger limit could end in a crash.
             maxUpstreamBytes = r.int(upstream["max_response_bytes"], "upstream.max_response_bytes", range: 1024...(1 << 31)) ?? maxUpstreamBytes
+            upstreamConnections = r.int(upstream["max_connections"], "upstream.max_connections", range: 1...4096) ?? upstreamConnections
         } else if top["upstream"] == nil && !isMCP {
             r.fail(root, "upstream", "is required (upstream.url: the API to protect)")
         }
@@ -156,7 +158,7 @@ public enum ConfigurationLoader {
         guard let listen, let unmatched else { return nil }
         var configuration = GatewayConfiguration(
             listen: listen, publicURL: publicURL, upstreamURL: upstreamURL, upstreamTimeoutSeconds: upstreamTimeout,
-            maxUpstreamResponseBytes: maxUpstreamBytes,
+            maxUpstreamResponseBytes: maxUpstreamBytes, upstreamMaxConnections: upstreamConnections,
             maxRequestBodyBytes: r.int(top["max_request_body_bytes"], "max_request_body_bytes", range: 0...(1 << 30)) ?? 1 << 20,
             secrets: secrets, sqlitePath: sqlitePath, auditFlushMillis: auditFlush, facilitators: facilitators, assets: assets,
             payTo: payTo, clients: clients, routes: routes, unmatched: unmatched,

@@ -63,6 +63,8 @@ public struct GatewayConfiguration: Sendable {
     public var upstreamURL: String
     public var upstreamTimeoutSeconds: Double
     public var maxUpstreamResponseBytes: Int
+    /// Connections the proxy keeps open to the upstream at most (`upstream.max_connections`); requests beyond wait for one.
+    public var upstreamMaxConnections = 64
     public var maxRequestBodyBytes: Int
     public var secrets: [SecretSource]
     /// The upstream contract's own keys; empty: derived from `secrets` (`KeyRing.contractKeys()`).

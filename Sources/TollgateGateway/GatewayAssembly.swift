@@ -85,7 +85,8 @@ public struct GatewayAssembly: Sendable {
         settings.verifiesWithClaim = configuration.settlement.verifiesWithClaim
         if configuration.x402.discovery && configuration.mcp == nil { settings.discoveryPath = ExactEVMRail.discoveryPath }
         let upstream = upstream ?? HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
-                                                maxResponseBytes: configuration.maxUpstreamResponseBytes)
+                                                maxResponseBytes: configuration.maxUpstreamResponseBytes,
+                                                maxConnections: configuration.upstreamMaxConnections)
         let gateway = Gateway(settings: settings, rails: rails, store: observedStore, audit: batcher, upstream: upstream, controls: controls,
                               tokens: tokens, logger: logger)
         self.gateway = gateway

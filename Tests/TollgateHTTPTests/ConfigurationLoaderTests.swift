@@ -136,6 +136,14 @@ import TollgateCore
         }
         let parsed = try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2", max_connections: 8}"#)).0
         #expect(parsed.facilitators.map(\.maxConnections) == [8])
+        #expect(parsed.upstreamMaxConnections == 64)
+        let upstreamBound = #"upstream: {url: "http://127.0.0.1:1", max_connections: 3}"#
+        #expect(try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2"}"#).replacingOccurrences(
+            of: #"upstream: {url: "http://127.0.0.1:1"}"#, with: upstreamBound)).0.upstreamMaxConnections == 3)
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2"}"#).replacingOccurrences(
+                of: #"upstream: {url: "http://127.0.0.1:1"}"#, with: #"upstream: {url: "http://127.0.0.1:1", max_connections: 0}"#))
+        }
         #expect(try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2"}"#)).0.facilitators.map(\.maxConnections) == [64])
         setenv("TOLLGATE_TEST_SPLIT_HEADER", "Bearer a\r\nX-Injected: 1", 1)
         let refused: [(String, String)] = [
