@@ -74,7 +74,10 @@ public enum ConfigurationLoader {
         var upstreamConnections = 64
         if let upstream = r.mapping(top["upstream"], "upstream", known: ["url", "timeout_seconds", "max_response_bytes", "max_connections"]) {
             upstreamURL = r.string(upstream["url"], "upstream.url", required: true, parent: top["upstream"]) ?? ""
-            if !upstreamURL.isEmpty && !isHTTPURL(upstreamURL) { r.fail(upstream["url"], "upstream.url", "expected an http(s) URL") }
+            // Read as the upstream client reads it (`HTTPOrigin`): a URL it could not call fails here, not on every request.
+            if !upstreamURL.isEmpty && HTTPOrigin(baseURL: upstreamURL) == nil {
+                r.fail(upstream["url"], "upstream.url", "expected an http(s) URL with a host (a port up to 65535, no fragment)")
+            }
             upstreamTimeout = Double(r.int(upstream["timeout_seconds"], "upstream.timeout_seconds", range: 1...3600) ?? 30)
             // An answer is held in one buffer, whose size is a 32-bit count: a larger limit could end in a crash.
             maxUpstreamBytes = r.int(upstream["max_response_bytes"], "upstream.max_response_bytes", range: 1024...(1 << 31)) ?? maxUpstreamBytes

@@ -140,9 +140,12 @@ import TollgateCore
         let upstreamBound = #"upstream: {url: "http://127.0.0.1:1", max_connections: 3}"#
         #expect(try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2"}"#).replacingOccurrences(
             of: #"upstream: {url: "http://127.0.0.1:1"}"#, with: upstreamBound)).0.upstreamMaxConnections == 3)
-        #expect(throws: ConfigurationError.self) {
-            try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2"}"#).replacingOccurrences(
-                of: #"upstream: {url: "http://127.0.0.1:1"}"#, with: #"upstream: {url: "http://127.0.0.1:1", max_connections: 0}"#))
+        for refusedUpstream in [#"{url: "http://127.0.0.1:1", max_connections: 0}"#, #"{url: "http://127.0.0.1:1/#part"}"#,
+                                #"{url: "http://127.0.0.1:70000"}"#] {
+            #expect(throws: ConfigurationError.self) {
+                try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2"}"#).replacingOccurrences(
+                    of: #"upstream: {url: "http://127.0.0.1:1"}"#, with: "upstream: \(refusedUpstream)"))
+            }
         }
         #expect(try ConfigurationLoader.parse(yaml(#"{url: "http://127.0.0.1:2"}"#)).0.facilitators.map(\.maxConnections) == [64])
         setenv("TOLLGATE_TEST_SPLIT_HEADER", "Bearer a\r\nX-Injected: 1", 1)

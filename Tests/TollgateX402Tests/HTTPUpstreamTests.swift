@@ -63,9 +63,10 @@ import TollgateGateway
         try await server.stop()
     }
 
-    /// A backend that answers one request twice (or smuggles an answer in the first one's bytes): the extra answer is
-    /// never delivered, and never to another client's request.
-    @Test func aSecondAnswerToOneRequestIsNeverTheNextRequests() async throws {
+    /// A backend that answers one request twice in the same bytes (an answer smuggled after the first): the extra answer
+    /// is never delivered, and never to another client's request. (One that comes later, while the next request waits,
+    /// cannot be told from that request's answer: HTTP/1.1 pairs them by order alone.)
+    @Test func aSecondAnswerInTheSameBytesIsNeverTheNextRequests() async throws {
         let server = try await ScriptedHTTPServer { request in
             request.index == 0 ? .bytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirstHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled")
                 : .bytes("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nmine")
@@ -76,6 +77,48 @@ import TollgateGateway
             let answer = try await upstream.send(Self.request())
             #expect(answer.body == Array("mine".utf8))
         }
+        try await server.stop()
+    }
+
+    /// NIO writes a TRACE's body without framing (TRACE has none): the backend would read it as a request of its own,
+    /// smuggled ahead of the next client's on the kept connection. Such a request, and a CONNECT (after which the
+    /// connection is a tunnel), are refused before anything is written.
+    @Test func aTRACEWithABodyOrACONNECTIsNeverWritten() async throws {
+        let server = try await ScriptedHTTPServer { _ in .bytes("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nmine") }
+        let upstream = Self.upstream(server)
+        let smuggled = "POST /admin HTTP/1.1\r\nHost: b\r\nContent-Length: 9999\r\n\r\n"
+        let trace = await #expect(throws: TollgateError.self) { try await upstream.send(Self.request(.trace, body: smuggled)) }
+        #expect(trace?.code == .upstreamUnavailable && trace?.message.contains("TRACE request with a body") == true)
+        let connect = await #expect(throws: TollgateError.self) { try await upstream.send(Self.request(.connect, "b:443")) }
+        #expect(connect?.code == .upstreamUnavailable)
+        #expect(try await upstream.send(Self.request(.trace)).body == Array("mine".utf8))
+        #expect(try await upstream.send(Self.request()).body == Array("mine".utf8))
+        #expect(server.requests.map(\.head.method) == [.TRACE, .GET] && server.requests.allSatisfy { $0.body.isEmpty })
+        try await server.stop()
+    }
+
+    /// The operator's query in the base URL comes first: a backend that reads the first of a repeated parameter reads it,
+    /// whatever a client adds.
+    @Test func aBaseQueryComesBeforeTheRequestsOwn() async throws {
+        let server = try await ScriptedHTTPServer { _ in .bytes("HTTP/1.1 204 No Content\r\n\r\n") }
+        let upstream = HTTPUpstream(baseURL: "http://127.0.0.1:\(server.port)/api?api_key=K", timeoutSeconds: 30, maxResponseBytes: 1024)
+        for target in ["/d?api_key=X&b=1", "/d", "/d?"] { _ = try await upstream.send(Self.request(.get, target)) }
+        #expect(server.requests.map(\.head.uri) == ["/api/d?api_key=K&api_key=X&b=1", "/api/d?api_key=K", "/api/d?api_key=K"])
+        try await server.stop()
+    }
+
+    /// After a `101 Switching Protocols` the connection is no longer HTTP: the request fails, the connection is closed,
+    /// and the next request gets its own answer on a new one.
+    @Test func aSwitchOfProtocolsEndsTheConnection() async throws {
+        let server = try await ScriptedHTTPServer { request in
+            request.index == 0 ? .bytes("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+                : .bytes("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nmine")
+        }
+        let upstream = Self.upstream(server)
+        let switched = await #expect(throws: TollgateError.self) { try await upstream.send(Self.request()) }
+        #expect(switched?.code == .upstreamUnavailable && switched?.message.contains("switched protocols") == true)
+        #expect(try await upstream.send(Self.request()).body == Array("mine".utf8))
+        #expect(server.requests.map(\.connection) == [1, 2])
         try await server.stop()
     }
 

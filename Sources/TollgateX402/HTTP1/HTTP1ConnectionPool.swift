@@ -81,6 +81,12 @@ package final class HTTP1ConnectionPool: Sendable {
     package func call(method: HTTPMethod, path: String, headers: HTTPHeaders, body: [UInt8]?, deadline: NIODeadline,
                       maxResponseBytes: Int) async throws(Failure) -> HTTP1Answer {
         guard let origin else { throw .notConnected("\(peer)'s URL is not an http(s) URL with a host") }
+        // Requests whose framing a kept connection cannot carry are never written. NIO writes a TRACE's body unframed
+        // (TRACE has none), so the peer would read it as the next request: a request smuggled ahead of another
+        // client's. After a CONNECT, the connection would be a tunnel, not HTTP.
+        if method == .CONNECT || (method == .TRACE && !(body ?? []).isEmpty) {
+            throw .notConnected("a \(method.rawValue) request\(method == .TRACE ? " with a body" : "") is not forwarded")
+        }
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: origin.target(path), headers: headers)
         head.headers.replaceOrAdd(name: "Host", value: origin.hostField)
         if let basic = origin.basicAuthorization, !head.headers.contains(name: "Authorization") {

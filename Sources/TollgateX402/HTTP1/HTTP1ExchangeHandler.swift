@@ -159,6 +159,12 @@ final class HTTP1ExchangeHandler: ChannelInboundHandler, RemovableChannelHandler
         }
         switch unwrapInboundIn(data) {
         case .head(let head):
+            // NIO's decoder drops interim answers but passes on a `101 Switching Protocols`, after which it parses
+            // nothing more: the connection is no longer HTTP, and is closed rather than kept.
+            guard head.status.code >= 200 else {
+                fail(HTTP1ExchangeError(code: .failed, detail: "\(peer) switched protocols (\(head.status.code))"))
+                return
+            }
             status = head.status
             headers = head.headers
             keepAlive = head.isKeepAlive

@@ -21,10 +21,13 @@ public struct HTTPOrigin: Sendable, Equatable {
     public var shown: String { "\(secure ? "https" : "http")://\(hostField)\(pathPrefix)" }
 
     /// The request target of one endpoint (`/verify`) or request (`/data?day=1`): under the base URL's path, the base
-    /// URL's query after the request's own.
+    /// URL's query before the request's own, so that a backend reading the first of a repeated parameter reads the
+    /// operator's (`?api_key=K` is not overridden by a client's `?api_key=X`).
     func target(_ path: String) -> String {
         guard let query else { return pathPrefix + path }
-        return "\(pathPrefix)\(path)\(path.contains("?") ? "&" : "?")\(query)"
+        guard let mark = path.firstIndex(of: "?") else { return "\(pathPrefix)\(path)?\(query)" }
+        let own = path[path.index(after: mark)...]
+        return "\(pathPrefix)\(path[..<mark])?\(query)\(own.isEmpty ? "" : "&")\(own)"
     }
 
     /// The `Host` field: the host with its port when that is not the scheme's own (written once, sent with every request).
