@@ -46,7 +46,7 @@ public struct HTTPUpstream: Upstream {
     /// Whether the request carries a body (and so a `Content-Length`): any it has, and an empty one for the methods
     /// whose requests are expected to have one, as a client library would send them.
     static func sendsBody(_ request: UpstreamRequest) -> Bool {
-        !request.body.isEmpty || [.post, .put, .patch].contains(request.method)
+        !request.body.isEmpty || request.method == .post || request.method == .put || request.method == .patch
     }
 
     static func detail(_ failure: HTTP1ConnectionPool.Failure, limit: Int) -> String {

@@ -107,8 +107,7 @@ public struct Gateway: Sendable {
     /// reference: a copy retains this and its two per-request values, not two dozen fields (copying the gateway was
     /// about 2 % of a 402's CPU).
     final class Parts: Sendable {
-        let settings: Settings
-        /// The same settings behind one reference, for the journeys (one per request) to share.
+        /// The settings behind their own reference, which the journeys (one per request) share.
         let sharedSettings: SharedSettings
         /// Every way of being paid, in the order their terms are offered.
         let rails: [any PaymentRail]
@@ -136,7 +135,6 @@ public struct Gateway: Sendable {
 
         init(settings: Settings, rails: [any PaymentRail], store: any TollgateStore, audit: AuditBatcher, clock: any GatewayClock,
              controls: OperatorControls, tokens: (any TokenVerifier)?, logger: Logger) {
-            self.settings = settings
             sharedSettings = SharedSettings(settings)
             self.rails = rails
             var exposed: [String] = []
@@ -164,7 +162,7 @@ public struct Gateway: Sendable {
     var upstream: any Upstream
 
     // The shared parts by their names (a read borrows them: no copy of the settings per use).
-    var settings: Settings { _read { yield parts.settings } }
+    var settings: Settings { _read { yield parts.sharedSettings.settings } }
     var sharedSettings: SharedSettings { parts.sharedSettings }
     var rails: [any PaymentRail] { parts.rails }
     var exposedFields: String { parts.exposedFields }
