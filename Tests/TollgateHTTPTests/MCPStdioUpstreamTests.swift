@@ -115,7 +115,6 @@ import TollgateMCP
             JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("tools/call"),
                                     "params": .object(["name": .string("a"), "arguments": .object(["blob": .string(String(repeating: "x", count: size))])])]))
         }
-        let started = ContinuousClock.now
         var failures: [String] = []
         // 600 KB fills the pipe and blocks; then 300 KB waits behind it; then 300 KB more would pass 1 MiB.
         for size in [600_000, 300_000, 300_000] {
@@ -125,8 +124,9 @@ import TollgateMCP
         }
         #expect(failures[0].contains("did not answer within"))
         #expect(failures[1].contains("did not answer within"))
+        // Each failure names its cause: had a call waited for the server instead, it would have ended only when the
+        // server exits (after 60 s) and said so. No bound on the elapsed time: under a loaded machine it says nothing.
         #expect(failures[2].contains("does not read its input"))
-        #expect(ContinuousClock.now - started < .seconds(15))
         #expect(await upstream.initializeResult?["serverInfo"]?["name"] == .string("deaf"))
     }
 
