@@ -170,16 +170,22 @@ import TollgateStoreConformance
     @Test("after the store recovers, recording resumes writing by itself (no periodic flush running), at most once per interval while it fails")
     func recordingRetriesAFailedStoreOncePerInterval() async throws {
         let store = InMemoryStore()
-        let batcher = AuditBatcher(store: store, interval: .milliseconds(100), capacity: 2, backlogLimit: 4, logger: logger)
+        // 2 s: the first eleven records below must fall within one interval, even on a loaded machine.
+        let batcher = AuditBatcher(store: store, interval: .seconds(2), capacity: 2, backlogLimit: 4, logger: logger)
         await store.fail(.append)
         for index in 0..<10 { await batcher.record(StoreConformance.event("tg_\(index)", at: Int64(index))) }
         #expect(await store.appendAttempts == 1)
         #expect(!(await batcher.record(StoreConformance.event("tg_10", at: 10))))
         await store.recover()
-        try await Task.sleep(for: .milliseconds(150))
-        // The backlog is full and the interval past: the next record asks the store again, which now takes the four held;
-        // the record is then taken, and the writes go on as before.
-        #expect(await batcher.record(StoreConformance.event("tg_11", at: 11)))
+        // The backlog is full: until the interval is past, a record is refused without asking the store; then the next
+        // record asks it again, and the store now takes the four held; the record is then taken, and the writes go on.
+        let deadline = ContinuousClock.now + .seconds(30)
+        var taken = false
+        while !taken, ContinuousClock.now < deadline {
+            taken = await batcher.record(StoreConformance.event("tg_11", at: 11))
+            if !taken { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(taken)
         #expect(await store.appendAttempts == 2)
         #expect(await store.recorded.map(\.event.correlationId) == Self.flows(0..<4))
         #expect(await batcher.record(StoreConformance.event("tg_12", at: 12)))
@@ -189,7 +195,8 @@ import TollgateStoreConformance
     @Test("while a write is in flight, recording below the limit does not wait for it: only the caller that started it does")
     func recordingGoesOnDuringAWrite() async throws {
         let store = InMemoryStore()
-        await store.delay(.append, by: .milliseconds(500))
+        // 5 s: the 28 records below must all return while this write is in flight, even on a loaded machine.
+        await store.delay(.append, by: .seconds(5))
         let batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: 2, backlogLimit: 100, logger: logger)
         await batcher.record(StoreConformance.event("tg_0", at: 0))
         let starter = Task { await batcher.record(StoreConformance.event("tg_1", at: 1)) }

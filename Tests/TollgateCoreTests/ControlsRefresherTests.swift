@@ -50,11 +50,8 @@ import TollgateCore
         store.set(nil)
         try await Task.sleep(for: .milliseconds(30))
         store.set(ControlsSnapshot(globalIncident: Incident(id: "inc_1", reason: "outage", sinceMillis: 1)))
-        var waited = 0
-        while controls.incident(for: "datasets") == nil && waited < 500 {
-            try await Task.sleep(for: .milliseconds(10))
-            waited += 1
-        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while controls.incident(for: "datasets") == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(controls.incident(for: "datasets")?.id == "inc_1")
         task.cancel()
         try await task.value

@@ -9,13 +9,13 @@ import TollgateStoreConformance
 /// the slower of the two, not for both in turn. Nothing goes upstream before both answered, whatever either says, and
 /// no replay, copy or second authorization of a payment this gateway has claimed reaches the facilitator.
 @Suite struct GatewayVerifyWithClaimTests {
-    /// The claim waits (at most 5 s) until the facilitator has been asked: done one after the other, it would never be.
+    /// The claim waits (at most 30 s: a loaded machine may be slow to start the verification) until the facilitator has been asked: done one after the other, it would never be.
     /// Returns the number of verifications seen when the claim went on.
     static func watchClaim(_ harness: GatewayHarness, waitForVerification: Bool) async -> SeenCalls {
         let seen = SeenCalls()
         let rail = harness.rail
         await harness.store.gate(.reserve) {
-            let deadline = ContinuousClock.now + .seconds(5)
+            let deadline = ContinuousClock.now + .seconds(30)
             while waitForVerification, rail.verifyCalls == 0, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
             seen.count.withLock { $0 = rail.verifyCalls }
         }

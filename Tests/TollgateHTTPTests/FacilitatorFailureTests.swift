@@ -72,7 +72,8 @@ enum BrokenFacilitator {
 
     @Test(arguments: [BrokenFacilitator.Mode.serverError, .garbage, .slow, .twoMinds])
     func theClientGets503AndNothingIsSettled(mode: BrokenFacilitator.Mode) async throws {
-        try await LiveStack.with(facilitator: { BrokenFacilitator.router(mode) }) { stack in
+        // 2 s: the slow mode's answers (after 4 s) must time out.
+        try await LiveStack.with(facilitator: { BrokenFacilitator.router(mode) }, facilitatorTimeout: 2) { stack in
             let url = stack.gatewayURL + "/datasets/prices"
             let terms = try #require(try await Exchange.get(url).terms)
             let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Testing
 import TollgateConfiguration
 import TollgateCore
 import TollgateDevFacilitator
@@ -61,14 +62,16 @@ struct LiveStack: Sendable {
 
     static let secret = String(repeating: "5a", count: 32)
 
-    /// - Parameters: extraTop: top-level keys added; extraRoutes: routes added after the standard ones (YAML list items).
-    static func yaml(upstream: Int, facilitator: Int, directory: String, facilitatorTimeout: Int = 2, extraTop: String = "",
+    /// - Parameters: extraTop: top-level keys added; extraRoutes: routes added after the standard ones (YAML list items);
+    ///   facilitatorTimeout: generous by default, since the tests expect the facilitator to answer even on a loaded machine
+    ///   (one late answer would open the breaker for the rest of the test).
+    static func yaml(upstream: Int, facilitator: Int, directory: String, facilitatorTimeout: Int = 30, extraTop: String = "",
                      extraRoutes: String = "") -> String {
         """
         \(extraTop)
         listen: 127.0.0.1:0
         public_url: http://127.0.0.1:8402
-        upstream: {url: "http://127.0.0.1:\(upstream)", timeout_seconds: 5}
+        upstream: {url: "http://127.0.0.1:\(upstream)", timeout_seconds: 30}
         secrets: [{id: t1, env: TEST_SECRET}]
         storage: {sqlite: "\(directory)/gateway.sqlite", audit_flush_ms: 20}
         facilitators: [{url: "http://127.0.0.1:\(facilitator)", networks: ["eip155:84532"], timeout_seconds: \(facilitatorTimeout),
@@ -95,7 +98,7 @@ struct LiveStack: Sendable {
     /// Runs `body` against a gateway whose facilitator is served by `facilitator` (a router) and whose
     /// upstream is the sample upstream checking the gateway's signature.
     static func with<Context: RequestContext, T: Sendable>(
-        facilitator: @escaping @Sendable () -> Router<Context>, extraTop: String = "", extraRoutes: String = "",
+        facilitator: @escaping @Sendable () -> Router<Context>, facilitatorTimeout: Int = 30, extraTop: String = "", extraRoutes: String = "",
         _ body: @Sendable (LiveStack) async throws -> T
     ) async throws -> T where Context.Source == ApplicationRequestContextSource {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-test-\(UUID().uuidString)").path
@@ -104,7 +107,8 @@ struct LiveStack: Sendable {
         return try await Listener.with(SampleUpstream.router(contract: ContractVerifier(keys: keys.contractKeys()))) { upstreamPort in
             try await Listener.with(facilitator()) { facilitatorPort in
                 let (configuration, _) = try ConfigurationLoader.parse(yaml(upstream: upstreamPort, facilitator: facilitatorPort, directory: directory,
-                                                                            extraTop: extraTop, extraRoutes: extraRoutes))
+                                                                            facilitatorTimeout: facilitatorTimeout, extraTop: extraTop,
+                                                                            extraRoutes: extraRoutes))
                 let store = try SQLiteStore(path: configuration.sqlitePath)
                 let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
                 // The proxy alone (TollgateHTTP): no admin listener, no Prometheus registry.
@@ -114,11 +118,18 @@ struct LiveStack: Sendable {
                 let group = ServiceGroup(configuration: .init(
                     services: assembly.services.map { .init(service: $0) } + [.init(service: proxy)], logger: Listener.quiet))
                 return try await Listener.running(group, ports: ports) { port in
-                    for _ in 0..<50 where !pool.isReady(network: "eip155:84532") { try await Task.sleep(for: .milliseconds(50)) }
+                    try await waitUntilReady(pool)
                     return try await body(LiveStack(gatewayURL: "http://127.0.0.1:\(port)", store: store, pool: pool))
                 }
             }
         }
+    }
+
+    /// Paid routes answer 503 until the facilitator check has passed: waits for it (a loaded machine may take seconds).
+    static func waitUntilReady(_ pool: FacilitatorPool, network: String = "eip155:84532") async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !pool.isReady(network: network), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(pool.isReady(network: network), "the facilitator check did not pass within 30 s")
     }
 
     static func devFacilitator(_ directory: String = FileManager.default.temporaryDirectory.appendingPathComponent("dev-\(UUID().uuidString)").path)

@@ -21,7 +21,7 @@ struct MCPStack: Sendable {
     let sample: SampleMCPServer
     let client: any TestClientProtocol
 
-    static func yaml(directory: String, upstream: String) -> String {
+    static func yaml(directory: String, upstream: String, timeoutSeconds: Int) -> String {
         """
         listen: 127.0.0.1:0
         secrets: [{id: t1, env: TEST_SECRET}]
@@ -33,7 +33,7 @@ struct MCPStack: Sendable {
           - {id: analyst, api_key_sha256: \(APIKeyHash.sha256Hex("tg_premium_key")), scopes: ["tools:premium"]}
           - {id: viewer, api_key_sha256: \(APIKeyHash.sha256Hex("tg_viewer_key")), scopes: []}
         mcp:
-          upstream: {url: "\(upstream)", timeout_seconds: 5}
+          upstream: {url: "\(upstream)", timeout_seconds: \(timeoutSeconds)}
           tools:
             - {name: forecast, price: "0.01", anonymous: true}
             - {name: fail, price: "0.01", anonymous: true}
@@ -41,22 +41,23 @@ struct MCPStack: Sendable {
         """
     }
 
-    /// Runs `body` against the MCP door; `upstream` overrides the sample server's URL (a dead one, say).
+    /// Runs `body` against the MCP door; `upstream` overrides the sample server's URL (a dead one, say). The sample server
+    /// gets 30 s to answer (the tests expect it to, even on a loaded machine); another one 5 s (the test waits it out).
     static func with<T: Sendable>(upstream: String? = nil, _ body: @Sendable (MCPStack) async throws -> T) async throws -> T {
         let sample = SampleMCPServer()
         return try await Listener.with(SampleMCPRouter.router(server: sample)) { port in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-mcp-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": LiveStack.secret])
-            let (configuration, _) = try ConfigurationLoader.parse(yaml(directory: directory, upstream: upstream ?? "http://127.0.0.1:\(port)/mcp"))
+            let (configuration, _) = try ConfigurationLoader.parse(yaml(directory: directory, upstream: upstream ?? "http://127.0.0.1:\(port)/mcp",
+                                                                        timeoutSeconds: upstream == nil ? 30 : 5))
             let store = try SQLiteStores.open(path: configuration.sqlitePath, auditKeys: keys.auditKeys(), durable: false)
             let (facilitator, _) = try LiveStack.devFacilitator(directory)
             let assembly = GatewayAssembly(configuration: configuration, keys: keys, store: store, logger: Listener.quiet, facilitatorOverride: [facilitator])
             let connection = MCPUpstreamConnection(try #require(configuration.mcp), logger: Listener.quiet)
             let gateway = assembly.mcpApplication(upstream: connection, logger: Listener.quiet)
             return try await WithServices(gateway, services: assembly.services).test(.router) { client in
-                for _ in 0..<100 where !assembly.facilitators.isReady(network: "eip155:84532") { try await Task.sleep(for: .milliseconds(20)) }
-                try #require(assembly.facilitators.isReady(network: "eip155:84532"))
+                try await LiveStack.waitUntilReady(assembly.facilitators)
                 return try await body(MCPStack(assembly: assembly, facilitator: facilitator, sample: sample, client: client))
             }
         }

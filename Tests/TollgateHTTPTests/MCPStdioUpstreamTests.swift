@@ -24,7 +24,7 @@ import TollgateMCP
         print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}), flush=True)
     """
 
-    static func upstream(timeout: Double = 5) -> MCPStdioUpstream {
+    static func upstream(timeout: Double = 30) -> MCPStdioUpstream {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         return MCPStdioUpstream(command: ["python3", "-c", server], timeoutSeconds: timeout, maxLineBytes: 1 << 20, logger: logger)
@@ -73,14 +73,15 @@ import TollgateMCP
                 r = {"protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}}, "serverInfo": {"name": str(os.getpid()), "version": "1"}}
             else:
                 r = {"content": [{"type": "text", "text": m["params"]["name"] + " by " + str(os.getpid())}], "isError": False}
+            closing = m["method"] == "tools/call" and m["params"]["name"] == "close"
+            # The input is closed before the answer is sent: the gateway's next write can only meet a broken pipe.
+            if closing: os.close(0)
             print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}), flush=True)
-            if m["method"] == "tools/call" and m["params"]["name"] == "close":
-                os.close(0)
-                time.sleep(30)
+            if closing: time.sleep(30)
         """
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let upstream = MCPStdioUpstream(command: ["python3", "-c", closing], timeoutSeconds: 5, maxLineBytes: 1 << 20, logger: logger)
+        let upstream = MCPStdioUpstream(command: ["python3", "-c", closing], timeoutSeconds: 30, maxLineBytes: 1 << 20, logger: logger)
         defer { Task { await upstream.stop() } }
         func text(_ answer: MCPAnswer) -> String? {
             answer.message.result?["content"]?.array?.first?["text"]?.string
@@ -108,8 +109,9 @@ import TollgateMCP
         """
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        // Lines of up to 256 KiB: at most 1 MiB may wait for a server that does not read.
-        let upstream = MCPStdioUpstream(command: ["python3", "-c", deaf], timeoutSeconds: 1, maxLineBytes: 1 << 18, logger: logger)
+        // Lines of up to 256 KiB: at most 1 MiB may wait for a server that does not read. 3 s: the handshake, which must
+        // succeed, has the same timeout (python's start on a loaded machine); each of the first two calls waits it out.
+        let upstream = MCPStdioUpstream(command: ["python3", "-c", deaf], timeoutSeconds: 3, maxLineBytes: 1 << 18, logger: logger)
         defer { Task { await upstream.stop() } }
         func call(_ size: Int) -> JSONRPCMessage {
             JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("tools/call"),

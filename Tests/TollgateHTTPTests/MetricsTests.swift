@@ -327,7 +327,8 @@ import TollgateX402
 
             // Unpaid-path events are batched: wait for the last one to be written.
             var scrape = try await Exchange.get(adminURL + "/metrics", [("Authorization", "Bearer \(Self.token)")])
-            for _ in 0..<100 where Self.samples(scrape.body)[#"tollgate_rate_limited_total{class="unpaid"}"#] != 1 {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while Self.samples(scrape.body)[#"tollgate_rate_limited_total{class="unpaid"}"#] != 1, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
                 scrape = try await Exchange.get(adminURL + "/metrics", [("Authorization", "Bearer \(Self.token)")])
             }
@@ -406,7 +407,7 @@ import TollgateX402
                 try await Listener.running(group, ports: ports) { port in
                     var adminIterator = adminPorts.makeAsyncIterator()
                     let adminPort = try #require(await adminIterator.next())
-                    for _ in 0..<50 where !pool.isReady(network: "eip155:84532") { try await Task.sleep(for: .milliseconds(50)) }
+                    try await LiveStack.waitUntilReady(pool)
                     try await body("http://127.0.0.1:\(port)", "http://127.0.0.1:\(adminPort)", "127.0.0.1:\(facilitatorPort)")
                 }
             }

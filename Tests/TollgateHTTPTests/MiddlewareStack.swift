@@ -128,8 +128,7 @@ struct MiddlewareStack: Sendable {
         let stack = MiddlewareStack(assembly: assembly, store: store, facilitator: facilitator, handlers: log)
         return try await app.test(setup) { client in
             // Paid routes answer 503 until the facilitator check has passed.
-            for _ in 0..<100 where !assembly.facilitators.isReady(network: network) { try await Task.sleep(for: .milliseconds(20)) }
-            try #require(assembly.facilitators.isReady(network: network))
+            try await LiveStack.waitUntilReady(assembly.facilitators, network: network)
             return try await body(stack, client)
         }
     }

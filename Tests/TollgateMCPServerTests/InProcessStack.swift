@@ -127,8 +127,11 @@ struct InProcessStack: Sendable {
             }
             let outcome: Result<T, any Error>
             do {
-                // Paid tools are refused until the facilitator check has passed.
-                for _ in 0..<100 where !assembly.facilitators.isReady(network: network) { try await Task.sleep(for: .milliseconds(20)) }
+                // Paid tools are refused until the facilitator check has passed (a loaded machine may take seconds).
+                let deadline = ContinuousClock.now + .seconds(30)
+                while !assembly.facilitators.isReady(network: network), ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
                 try #require(assembly.facilitators.isReady(network: network))
                 outcome = .success(try await body(InProcessStack(client: client, assembly: assembly, facilitator: facilitator, tools: log)))
             } catch {

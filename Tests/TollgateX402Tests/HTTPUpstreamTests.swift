@@ -144,11 +144,11 @@ import TollgateGateway
     @Test func anAnswerTooLargeOrTooLateOrNoBackendIsUpstreamUnavailable() async throws {
         let server = try await ScriptedHTTPServer { request in
             request.index == 0 ? .bytes("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + String(repeating: "x", count: 100))
-                : .after(.seconds(2), "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
+                : .after(.seconds(4), "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
         }
         let large = await #expect(throws: TollgateError.self) { try await Self.upstream(server, limit: 64).send(Self.request()) }
         #expect(large?.code == .upstreamUnavailable && large?.message.contains("larger than 64 bytes") == true)
-        let late = await #expect(throws: TollgateError.self) { try await Self.upstream(server, timeout: 0.2).send(Self.request()) }
+        let late = await #expect(throws: TollgateError.self) { try await Self.upstream(server, timeout: 1).send(Self.request()) }
         #expect(late?.code == .upstreamUnavailable && late?.message.contains("did not answer in time") == true)
         try await server.stop()
         let nobody = HTTPUpstream(baseURL: "http://127.0.0.1:9", timeoutSeconds: 5, maxResponseBytes: 1024)
