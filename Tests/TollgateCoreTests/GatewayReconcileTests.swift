@@ -118,11 +118,13 @@ import TollgateStoreConformance
     @Test func aRetryWhileTheFirstRequestRunsWaitsInsteadOfPayingAgain() async throws {
         let harness = Self.harness()
         let (_, proof) = try await harness.offerAndProof()
-        harness.upstream.update { $0.delay = .seconds(2) }
+        // 10 s: the second request must be answered while the first is still held, even on a loaded machine.
+        harness.upstream.update { $0.delay = .seconds(10) }
 
         async let first = harness.send("/datasets/prices", proof: proof)
         // Once the first request is at the upstream, its claim is in flight.
-        for _ in 0..<500 where harness.upstream.received.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while harness.upstream.received.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         let second = await harness.send("/datasets/prices", proof: proof)
         let delivered = await first
 
