@@ -38,6 +38,7 @@ extension SQLiteStore {
     }
 
     public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
+        let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             let now = clock.nowMillis()
             let flowKey = response == nil ? try Self.recordedProofKeyId(key, db) : try Self.flowProofKeyId(key, db)
@@ -49,7 +50,8 @@ extension SQLiteStore {
     }
 
     public func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome {
-        try await write { db in
+        let events = events.map(AuditChain.Prepared.init)
+        return try await write { db in
             let now = clock.nowMillis()
             let balance = try Self.balance(client: hold.clientId, package: hold.package, db)
             guard let remaining = PackageUnits.afterHold(balance: balance ?? 0, units: hold.units) else { return .insufficient(balance: balance ?? 0) }
@@ -65,6 +67,7 @@ extension SQLiteStore {
     }
 
     public func finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent]) async throws {
+        let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             let now = clock.nowMillis()
             if let hold = try Row.fetchOne(cached: db, sql: "SELECT client_id, package, units FROM unit_hold WHERE correlation_id = ? AND state = 'held'",

@@ -4,11 +4,13 @@ import TollgateCore
 
 extension SQLiteStore {
     public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {
+        // The documents are written before the write, off the one writer.
+        var stored = intent
+        stored.response = nil
+        let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
+        let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             let key = intent.key
-            var stored = intent
-            stored.response = nil
-            let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
             // The intent's row, then its document (`settlement_intent_body`, `migrateSettlementIntentBody`); a later attempt
             // replaces the document. The id is read back by key (`RETURNING` needs SQLite 3.35).
             let proofKey = try Self.flowProofKeyId(key, db)
@@ -60,6 +62,7 @@ extension SQLiteStore {
     }
 
     public func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws {
+        let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             // An authorization never recorded has no intent or answer to resolve.
             if let flowKey = try Self.recordedProofKeyId(key, db) {

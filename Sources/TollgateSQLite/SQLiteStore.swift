@@ -72,7 +72,8 @@ public struct SQLiteStore: GatewayStore {
     }
 
     public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
-        try await write(synced: false) { db in
+        let events = events.map(AuditChain.Prepared.init)
+        return try await write(synced: false) { db in
             let key = reservation.key
             let now = clock.nowMillis()
             if let identifier = reservation.paymentIdentifier, let row = try Row.fetchOne(cached: db, sql: """
@@ -116,6 +117,7 @@ public struct SQLiteStore: GatewayStore {
     }
 
     public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
+        let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             // An authorization never recorded has no claim, intent or answer to release.
             if let flowKey = try Self.recordedProofKeyId(key, db) {
@@ -135,6 +137,7 @@ public struct SQLiteStore: GatewayStore {
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
                        metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
+        let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             let now = clock.nowMillis()
             // The flow's authorization, looked up once for every statement of this write. Without an answer or a ledger
@@ -255,6 +258,7 @@ public struct SQLiteStore: GatewayStore {
 
     public func append(_ events: [AuditEvent]) async throws {
         guard !events.isEmpty else { return }
+        let events = events.map(AuditChain.Prepared.init)
         try await write { db in try Self.append(events, db, keys: auditKeys) }
     }
 
@@ -314,6 +318,13 @@ public struct SQLiteStore: GatewayStore {
     /// therefore assigned here: one past the highest ever used (`sqlite_sequence`), so a deleted tail is never reused.
     /// `elsewhere`: lookup keys the same transaction's rows already index (those events leave their columns empty).
     static func append(_ events: [AuditEvent], _ db: Database, keys: KeyRing?, indexedElsewhere elsewhere: IndexedElsewhere = .nothing) throws {
+        try append(events.map(AuditChain.Prepared.init), db, keys: keys, indexedElsewhere: elsewhere)
+    }
+
+    /// Appends events prepared before the write (the writes of the paid path prepare theirs on the caller's thread: the
+    /// one writer then only hashes and inserts).
+    static func append(_ events: [AuditChain.Prepared], _ db: Database, keys: KeyRing?,
+                       indexedElsewhere elsewhere: IndexedElsewhere = .nothing) throws {
         guard !events.isEmpty else { return }
         // The chain's head in one read: the last hash, and the highest seq ever used (`sqlite_sequence` keeps it
         // when the tail was archived away).
@@ -328,16 +339,17 @@ public struct SQLiteStore: GatewayStore {
         while start < events.endIndex {
             let rows = events[start..<min(start + auditRowsPerInsert, events.endIndex)]
             var insert = RawStatement(try db.cachedStatement(sql: auditInsert[rows.count]))
-            for event in rows {
+            for prepared in rows {
                 seq += 1
-                let link = AuditChain.link(event, previous: previous, seq: seq, keys: keys)
+                let event = prepared.event
+                let hash = prepared.hash(previous: previous, seq: seq, keys: keys)
                 let lookup = event.lookupKeys
                 let covered = event.correlationId == elsewhere.correlationId ? elsewhere : .nothing
                 insert.bind(values: seq, event.correlationId, event.timeMillis, event.stage.rawValue, event.outcome.rawValue,
-                                    event.reason, event.clientId, event.resource, link.detailsJSON, previous, link.hash,
+                                    event.reason, event.clientId, event.resource, prepared.detailsJSON, previous, hash,
                                     lookup.payer == covered.payer ? nil : lookup.payer, lookup.nonce == covered.nonce ? nil : lookup.nonce,
                                     lookup.transaction == covered.transaction ? nil : lookup.transaction)
-                previous = link.hash
+                previous = hash
             }
             try insert.execute(db)
             start = rows.endIndex

@@ -18,11 +18,30 @@ public enum AuditChain {
     /// Chains `event` after `previous` at `seq`: keyed with the ring's current key, or unkeyed (v1) without keys. The
     /// details are written once, for the hash and for the stored column alike (every store appends through this).
     public static func link(_ event: AuditEvent, previous: String, seq: Int64, keys: KeyRing?) -> Link {
-        let details = detailsJSON(event.details)
-        let canonical = canonicalJSON(event, details: details)
-        let hash = keys.map { keyedHash(previous: previous, seq: seq, canonical: canonical, key: $0.current) }
-            ?? hash(previous: previous, canonical: canonical)
-        return Link(hash: hash, detailsJSON: String(decoding: details, as: UTF8.self))
+        let prepared = Prepared(event)
+        return Link(hash: prepared.hash(previous: previous, seq: seq, keys: keys), detailsJSON: prepared.detailsJSON)
+    }
+
+    /// An event's part of its link that does not depend on its place in the chain: its details and canonical JSON.
+    /// Made before a store's write, on the caller's thread, so the single writer that assigns places only hashes.
+    public struct Prepared: Sendable {
+        public let event: AuditEvent
+        /// The details as stored beside the event (sorted keys).
+        public let detailsJSON: String
+        let canonical: [UInt8]
+
+        public init(_ event: AuditEvent) {
+            self.event = event
+            let details = AuditChain.detailsJSON(event.details)
+            canonical = AuditChain.canonicalJSON(event, details: details)
+            detailsJSON = String(decoding: details, as: UTF8.self)
+        }
+
+        /// The event's hash after `previous` at `seq`: keyed with the ring's current key, or unkeyed (v1) without keys.
+        public func hash(previous: String, seq: Int64, keys: KeyRing?) -> String {
+            keys.map { keyedHash(previous: previous, seq: seq, canonical: canonical, key: $0.current) }
+                ?? AuditChain.hash(previous: previous, canonical: canonical)
+        }
     }
 
     /// The keyed link: HMAC-SHA256 with an audit key over the event's seq, the previous hash and the event. Whoever
