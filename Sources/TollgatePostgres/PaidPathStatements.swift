@@ -60,7 +60,8 @@ struct AuditInsertStatement: PreparedWrite {
         absent.reserveCapacity(capacity)
     }
 
-    mutating func append(_ event: AuditEvent, seq: Int64, previous: String, link: AuditChain.Link) {
+    mutating func append(_ prepared: AuditChain.Prepared, seq: Int64, previous: String, hash: String) {
+        let event = prepared.event
         let lookup = event.lookupKeys
         var bits: Int32 = 0
         /// An optional column's value, "" with its bit set in `absent` when there is none.
@@ -76,9 +77,9 @@ struct AuditInsertStatement: PreparedWrite {
         reasons.append(optional(event.reason, bit: 1))
         clientIds.append(optional(event.clientId, bit: 2))
         resources.append(optional(event.resource, bit: 4))
-        details.append(link.detailsJSON)
+        details.append(prepared.detailsJSON)
         previousHashes.append(previous)
-        hashes.append(link.hash)
+        hashes.append(hash)
         payers.append(optional(lookup.payer, bit: 8))
         nonces.append(optional(lookup.nonce, bit: 16))
         transactions.append(optional(lookup.transaction, bit: 32))

@@ -7,7 +7,7 @@ extension PostgresStore {
 
     public func append(_ events: [AuditEvent]) async throws {
         guard !events.isEmpty else { return }
-        let keys = auditKeys
+        let keys = auditKeys, events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in try await Self.append(events, tx, keys: keys) }
     }
 
@@ -17,6 +17,12 @@ extension PostgresStore {
     /// covers the event's seq, assigned here: one past the highest ever used (`audit_sequence`), so a deleted tail is
     /// never reused.
     static func append(_ events: [AuditEvent], _ tx: PostgresTransaction, keys: KeyRing?) async throws {
+        try await append(events.map(AuditChain.Prepared.init), tx, keys: keys)
+    }
+
+    /// Appends events prepared before the write (the writes of the paid path prepare theirs on the caller's thread, not
+    /// under the cluster-wide write lock).
+    static func append(_ events: [AuditChain.Prepared], _ tx: PostgresTransaction, keys: KeyRing?) async throws {
         guard !events.isEmpty else { return }
         if let pending = tx.audit { return pending.add(events, keys: keys) }
         try await insert(events, tx, keys: keys)
@@ -28,16 +34,16 @@ extension PostgresStore {
         try await insert(pending.events, tx, keys: pending.keys)
     }
 
-    private static func insert(_ events: [AuditEvent], _ tx: PostgresTransaction, keys: KeyRing?) async throws {
+    private static func insert(_ events: [AuditChain.Prepared], _ tx: PostgresTransaction, keys: KeyRing?) async throws {
         var (previous, seq) = try await auditHead(tx)
         // One statement per thousand events (and the sequence with them), not a round trip per event.
         for start in stride(from: events.startIndex, to: events.endIndex, by: 1000) {
             var rows = AuditInsertStatement(capacity: min(1000, events.endIndex - start))
-            for event in events[start..<min(start + 1000, events.endIndex)] {
+            for prepared in events[start..<min(start + 1000, events.endIndex)] {
                 seq += 1
-                let link = AuditChain.link(event, previous: previous, seq: seq, keys: keys)
-                rows.append(event, seq: seq, previous: previous, link: link)
-                previous = link.hash
+                let hash = prepared.hash(previous: previous, seq: seq, keys: keys)
+                rows.append(prepared, seq: seq, previous: previous, hash: hash)
+                previous = hash
             }
             _ = try await tx.run(rows)
         }

@@ -4,6 +4,7 @@ import TollgateCore
 extension PostgresStore {
     public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
         let now = clock.nowMillis(), keys = auditKeys
+        let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
             try await Self.settleIntent(key, state: nil, transaction: nil, delivered: true, now: now, with: .init(response: response), tx)
             if let metering { try await Self.record(metering, now: now, tx) }
@@ -13,6 +14,7 @@ extension PostgresStore {
 
     public func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome {
         let now = clock.nowMillis(), keys = auditKeys
+        let events = events.map(AuditChain.Prepared.init)
         return try await database.write { tx in
             let balance = try await Self.balance(client: hold.clientId, package: hold.package, tx)
             guard let remaining = PackageUnits.afterHold(balance: balance ?? 0, units: hold.units) else { return .insufficient(balance: balance ?? 0) }
@@ -30,6 +32,7 @@ extension PostgresStore {
 
     public func finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent]) async throws {
         let now = clock.nowMillis(), keys = auditKeys
+        let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
             if let hold = try await tx.row("SELECT client_id, package, units FROM unit_hold WHERE correlation_id = \(correlationId) AND state = 'held'") {
                 let client: String = try hold.get("client_id"), package: String = try hold.get("package")

@@ -8,6 +8,7 @@ extension PostgresStore {
         var stored = intent
         stored.response = nil
         let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
+        let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
             // The intent, the answer prepared before settling and the claim's move to `settling` in one statement (one
             // round trip under the write lock).
@@ -43,6 +44,7 @@ extension PostgresStore {
 
     public func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws {
         let now = clock.nowMillis(), keys = auditKeys
+        let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
             try await tx.execute("""
                 UPDATE settlement_intent SET outcome = \(outcome.rawValue), delivered = delivered OR \(delivered), updated_at = \(now) WHERE \(row: key)

@@ -46,6 +46,7 @@ public struct PostgresStore: GatewayStore {
 
     public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
         let now = clock.nowMillis(), keys = auditKeys, me = instanceId, liveSince = now - settlingGraceMillis
+        let events = events.map(AuditChain.Prepared.init)
         return try await database.write { tx in
             let key = reservation.key
             if let identifier = reservation.paymentIdentifier, let row = try await tx.row("""
@@ -89,6 +90,7 @@ public struct PostgresStore: GatewayStore {
 
     public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
         let keys = auditKeys
+        let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
             if let flow = try await Self.reservationFlow(key, tx) { try await Self.endHolds(flow, as: SpendHolds.afterRelease, tx) }
             // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
@@ -106,6 +108,7 @@ public struct PostgresStore: GatewayStore {
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
                        metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
         let now = clock.nowMillis(), keys = auditKeys
+        let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
             // Money may still move while the outcome is open: then the hold is kept. A hold that ends without giving
             // money back ends in the same statement as the claim; a released one gives its amount back to its bucket.

@@ -102,7 +102,7 @@ struct PostgresTransaction {
 /// next flush read the head again (after a rollback or an archived range).
 final class PendingAudit: Sendable {
     private struct State {
-        var events: [AuditEvent] = []
+        var events: [AuditChain.Prepared] = []
         var keys: KeyRing?
         var head: (hash: String, seq: Int64)?
     }
@@ -111,7 +111,7 @@ final class PendingAudit: Sendable {
 
     var head: (hash: String, seq: Int64)? { state.withLock { $0.head } }
 
-    func add(_ events: [AuditEvent], keys: KeyRing?) {
+    func add(_ events: [AuditChain.Prepared], keys: KeyRing?) {
         state.withLock { state in
             state.events += events
             state.keys = keys
@@ -119,7 +119,7 @@ final class PendingAudit: Sendable {
     }
 
     /// The events to insert, and the keys to chain them with; none are pending afterwards.
-    func take() -> (events: [AuditEvent], keys: KeyRing?) {
+    func take() -> (events: [AuditChain.Prepared], keys: KeyRing?) {
         state.withLock { state in
             defer { state.events = [] }
             return (state.events, state.keys)
