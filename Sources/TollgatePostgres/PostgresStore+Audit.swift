@@ -11,17 +11,17 @@ extension PostgresStore {
         try await database.write { tx in try await Self.append(events, tx, keys: keys) }
     }
 
-    /// Appends to the chain, in the caller's write transaction (so under the cluster-wide write lock: whichever
-    /// instance writes, each event links to the one committed just before it). In a group commit the events wait for
-    /// the batch's end (`flushAudit`), so a batch appends with one statement. With `keys` each hash is keyed and
-    /// covers the event's seq, assigned here: one past the highest ever used (`audit_sequence`), so a deleted tail is
-    /// never reused.
+    /// Appends events prepared inside the write (writes off the paid path).
     static func append(_ events: [AuditEvent], _ tx: PostgresTransaction, keys: KeyRing?) async throws {
         try await append(events.map(AuditChain.Prepared.init), tx, keys: keys)
     }
 
-    /// Appends events prepared before the write (the writes of the paid path prepare theirs on the caller's thread, not
-    /// under the cluster-wide write lock).
+    /// Appends to the chain, in the caller's write transaction (so under the cluster-wide write lock: whichever
+    /// instance writes, each event links to the one committed just before it). In a group commit the events wait for
+    /// the batch's end (`flushAudit`), so a batch appends with one statement. With `keys` each hash is keyed and
+    /// covers the event's seq, assigned here: one past the highest ever used (`audit_sequence`), so a deleted tail is
+    /// never reused. The paid path's writes prepare their events before the write, on the caller's thread, not under
+    /// the lock.
     static func append(_ events: [AuditChain.Prepared], _ tx: PostgresTransaction, keys: KeyRing?) async throws {
         guard !events.isEmpty else { return }
         if let pending = tx.audit { return pending.add(events, keys: keys) }

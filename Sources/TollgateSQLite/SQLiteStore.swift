@@ -314,15 +314,16 @@ public struct SQLiteStore: GatewayStore {
         static let nothing = IndexedElsewhere()
     }
 
-    /// Appends to the chain. With `keys` (the audit keys) each hash is keyed and covers the event's seq, which is
-    /// therefore assigned here: one past the highest ever used (`sqlite_sequence`), so a deleted tail is never reused.
-    /// `elsewhere`: lookup keys the same transaction's rows already index (those events leave their columns empty).
+    /// Appends events prepared inside the write (writes off the paid path).
     static func append(_ events: [AuditEvent], _ db: Database, keys: KeyRing?, indexedElsewhere elsewhere: IndexedElsewhere = .nothing) throws {
         try append(events.map(AuditChain.Prepared.init), db, keys: keys, indexedElsewhere: elsewhere)
     }
 
-    /// Appends events prepared before the write (the writes of the paid path prepare theirs on the caller's thread: the
-    /// one writer then only hashes and inserts).
+    /// Appends to the chain. With `keys` (the audit keys) each hash is keyed and covers the event's seq, which is
+    /// therefore assigned here: one past the highest ever used (`sqlite_sequence`), so a deleted tail is never reused.
+    /// `elsewhere`: lookup keys the same transaction's rows already index (those events leave their columns empty).
+    /// The paid path's writes prepare their events before the write, on the caller's thread: the one writer then only
+    /// hashes and inserts.
     static func append(_ events: [AuditChain.Prepared], _ db: Database, keys: KeyRing?,
                        indexedElsewhere elsewhere: IndexedElsewhere = .nothing) throws {
         guard !events.isEmpty else { return }

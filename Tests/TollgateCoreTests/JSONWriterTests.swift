@@ -46,7 +46,7 @@ import Testing
             == "db4747b1650e7690912266e018de3d5e05ddfe29851153eaea0e210d4b1ccbde")
     }
 
-    /// What every store appends (`AuditChain.link`): the same hash as the chain's own functions and its verifier compute,
+    /// What every store appends (`AuditChain.link`, `AuditChain.Prepared`): the same hash as the chain's own functions and its verifier compute,
     /// keyed or not, and the details as the stored column has always held them.
     @Test func aLinkIsTheChainsHashAndTheStoredDetails() throws {
         let link = AuditChain.link(Self.event, previous: AuditChain.genesis, seq: 1, keys: nil)

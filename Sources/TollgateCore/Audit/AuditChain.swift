@@ -16,7 +16,8 @@ public enum AuditChain {
     }
 
     /// Chains `event` after `previous` at `seq`: keyed with the ring's current key, or unkeyed (v1) without keys. The
-    /// details are written once, for the hash and for the stored column alike (every store appends through this).
+    /// details are written once, for the hash and for the stored column alike. The one-step form of `Prepared` (the
+    /// SQLite and PostgreSQL stores prepare events before their writes and hash them inside).
     public static func link(_ event: AuditEvent, previous: String, seq: Int64, keys: KeyRing?) -> Link {
         let prepared = Prepared(event)
         return Link(hash: prepared.hash(previous: previous, seq: seq, keys: keys), detailsJSON: prepared.detailsJSON)
