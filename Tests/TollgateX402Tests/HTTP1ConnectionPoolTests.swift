@@ -117,7 +117,8 @@ import TollgateCore
         for n in 0..<3 {
             #expect(Self.body(try await call(pool)) == #"{"n":\#(n)}"#)
             // The close has reached the client (calls that race it are the "connection lost" of the type's comment).
-            for _ in 0..<400 where pool.openIdleConnections > 0 { try await Task.sleep(for: .milliseconds(5)) }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while pool.openIdleConnections > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         }
         #expect(server.requests.map(\.connection) == [1, 2, 3])
         try await server.stop()
@@ -176,7 +177,8 @@ import TollgateCore
     /// was never sent (`noneFree`, which the facilitator client reports as not ready: not the facilitator's failure).
     @Test func callsBeyondTheBoundWaitForAFreeConnection() async throws {
         let server = try await ScriptedHTTPServer { request in
-            .after(.milliseconds(request.index < 6 ? 150 : 1500), ScriptedHTTPServer.ok(#"{"n":\#(request.index)}"#))
+            // The last two are held 10 s: the third call must find both connections busy, even on a loaded machine.
+            .after(.milliseconds(request.index < 6 ? 150 : 10_000), ScriptedHTTPServer.ok(#"{"n":\#(request.index)}"#))
         }
         let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)", maxConnections: 2)
         let answers = try await withThrowingTaskGroup(of: String.self) { group in
@@ -188,8 +190,9 @@ import TollgateCore
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<2 { group.addTask { _ = try? await call(pool) } }
             group.addTask {
-                // Both connections carry a request the server holds for 1.5 s.
-                for _ in 0..<1000 where server.requests.count < 8 { try? await Task.sleep(for: .milliseconds(5)) }
+                // Both connections carry a request the server holds for 10 s.
+                let deadline = ContinuousClock.now + .seconds(30)
+                while server.requests.count < 8, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
                 do throws(HTTP1ConnectionPool.Failure) {
                     _ = try await call(pool, within: .milliseconds(100))
                     Issue.record("a third call had a connection")
@@ -210,11 +213,13 @@ extension HTTP1ConnectionPoolTests {
     /// it would have been given the connection when the first answer came, and sent.)
     @Test func aCancelledWaitLeavesTheQueueAtOnceAndSendsNothing() async throws {
         let server = try await ScriptedHTTPServer { request in
-            .after(.milliseconds(request.index == 0 ? 2000 : 0), ScriptedHTTPServer.ok(#"{"n":\#(request.index)}"#))
+            // The first is held 10 s: the second call must still be waiting when it is cancelled, even on a loaded machine.
+            .after(.milliseconds(request.index == 0 ? 10_000 : 0), ScriptedHTTPServer.ok(#"{"n":\#(request.index)}"#))
         }
         let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)", maxConnections: 1)
         let first = Task { try await call(pool) }
-        for _ in 0..<1000 where server.requests.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while server.requests.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
         let waiting = Task { try await call(pool) }
         try await Task.sleep(for: .milliseconds(100))
         waiting.cancel()
