@@ -622,7 +622,7 @@ public actor InMemoryStore: GatewayStore {
         for event in events {
             let previous = recorded.last?.hash ?? archives.last?.lastHash ?? AuditChain.genesis
             sequence += 1
-            let hash = AuditChain.link(event, previous: previous, seq: sequence, keys: auditKeys).hash
+            let hash = AuditChain.Prepared(event).hash(previous: previous, seq: sequence, keys: auditKeys)
             recorded.append(RecordedAuditEvent(seq: sequence, event: event, previousHash: previous, hash: hash))
         }
     }

@@ -46,29 +46,31 @@ import Testing
             == "db4747b1650e7690912266e018de3d5e05ddfe29851153eaea0e210d4b1ccbde")
     }
 
-    /// What every store appends (`AuditChain.link`, `AuditChain.Prepared`): the same hash as the chain's own functions and its verifier compute,
-    /// keyed or not, and the details as the stored column has always held them.
+    /// What every store appends (`AuditChain.Prepared`): the same hash as the chain's own functions and its verifier
+    /// compute, keyed or not, and the details as the stored column has always held them.
     @Test func aLinkIsTheChainsHashAndTheStoredDetails() throws {
-        let link = AuditChain.link(Self.event, previous: AuditChain.genesis, seq: 1, keys: nil)
-        #expect(link.hash == "db4747b1650e7690912266e018de3d5e05ddfe29851153eaea0e210d4b1ccbde")
+        let link = AuditChain.Prepared(Self.event)
+        let linkHash = link.hash(previous: AuditChain.genesis, seq: 1, keys: nil)
+        #expect(linkHash == "db4747b1650e7690912266e018de3d5e05ddfe29851153eaea0e210d4b1ccbde")
         #expect(link.detailsJSON == #"{"a":"# + Self.escapedAwkward + #","b\u0008":"\u000c"}"#)
         #expect(AuditEvent.details(fromJSON: link.detailsJSON) == Self.event.details)
 
         let key = try #require(SecretKey(id: "k1", secret: Array(repeating: 7, count: 32)))
         let keys = try #require(KeyRing([key]))
-        let keyed = AuditChain.link(Self.event, previous: link.hash, seq: 2, keys: keys)
-        #expect(keyed.hash.hasPrefix("v2:k1:"))
-        #expect(keyed.hash == AuditChain.keyedHash(previous: link.hash, seq: 2, event: Self.event, key: key))
+        let keyed = AuditChain.Prepared(Self.event)
+        let keyedHash = keyed.hash(previous: linkHash, seq: 2, keys: keys)
+        #expect(keyedHash.hasPrefix("v2:k1:"))
+        #expect(keyedHash == AuditChain.keyedHash(previous: linkHash, seq: 2, event: Self.event, key: key))
         // The keyed link's form, computed independently (stored hashes never change): HMAC-SHA256 over the domain, the
         // seq, the previous hash and the canonical event.
-        let message = Array("tollgate-audit-v2\n2\n\(link.hash)\n".utf8) + AuditChain.canonicalJSON(Self.event)
+        let message = Array("tollgate-audit-v2\n2\n\(linkHash)\n".utf8) + AuditChain.canonicalJSON(Self.event)
         let mac = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(repeating: UInt8(7), count: 32)))
-        #expect(keyed.hash == "v2:k1:" + Array(mac).map { String(format: "%02x", $0) }.joined())
+        #expect(keyedHash == "v2:k1:" + Array(mac).map { String(format: "%02x", $0) }.joined())
         #expect(keyed.detailsJSON == link.detailsJSON)
-        let recorded = RecordedAuditEvent(seq: 2, event: Self.event, previousHash: link.hash, hash: keyed.hash)
-        #expect(AuditChain.expectedHash(of: recorded, keys: keys) == keyed.hash)
+        let recorded = RecordedAuditEvent(seq: 2, event: Self.event, previousHash: linkHash, hash: keyedHash)
+        #expect(AuditChain.expectedHash(of: recorded, keys: keys) == keyedHash)
         // Another seq, another link: a row moved in the log no longer matches.
-        #expect(AuditChain.link(Self.event, previous: link.hash, seq: 3, keys: keys).hash != keyed.hash)
+        #expect(keyed.hash(previous: linkHash, seq: 3, keys: keys) != keyedHash)
     }
 
     @Test func auditAndJSONValueHashAlike() {

@@ -9,22 +9,9 @@ public enum AuditChain {
     /// The prefix of a keyed hash: `v2:<key id>:<hex HMAC-SHA256>`.
     public static let keyedPrefix = "v2:"
 
-    /// An event as a store appends it: its hash, and its details as the JSON text stored beside it.
-    public struct Link: Sendable {
-        public var hash: String
-        public var detailsJSON: String
-    }
-
-    /// Chains `event` after `previous` at `seq`: keyed with the ring's current key, or unkeyed (v1) without keys. The
-    /// details are written once, for the hash and for the stored column alike. The one-step form of `Prepared` (the
-    /// SQLite and PostgreSQL stores prepare events before their writes and hash them inside).
-    public static func link(_ event: AuditEvent, previous: String, seq: Int64, keys: KeyRing?) -> Link {
-        let prepared = Prepared(event)
-        return Link(hash: prepared.hash(previous: previous, seq: seq, keys: keys), detailsJSON: prepared.detailsJSON)
-    }
-
-    /// An event's part of its link that does not depend on its place in the chain: its details and canonical JSON.
-    /// Made before a store's write, on the caller's thread, so the single writer that assigns places only hashes.
+    /// An event as every store appends it: its details, written once for its hash and for the stored column alike, and
+    /// its canonical JSON; what does not depend on its place in the chain. The paid path's writes make it before the
+    /// store's write, on the caller's thread, so the single writer that assigns places only hashes.
     public struct Prepared: Sendable {
         public let event: AuditEvent
         /// The details as stored beside the event (sorted keys).
