@@ -267,12 +267,8 @@ static int coalescingCurrentTimeInt64(sqlite3_vfs *vfs, sqlite3_int64 *out) {
 }
 
 static void install(void) {
-    // Before SQLite initializes (the only time it may be set): no allocation statistics, which nothing here reads and
-    // which take a process-wide mutex around every allocation and free SQLite makes (about 1.5 % of a paid request's
-    // CPU, all of it on the store's writer thread). If SQLite was already initialized (another user of SQLite in the
-    // process opened a database first) this fails and changes nothing; the gateway installs before any other use. Were
-    // another thread initializing SQLite at this very moment, only the statistics' counters could disagree.
-    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    // SQLite's global configuration (no allocation statistics, the page cache) was set when the binary was loaded
+    // (PageCache.c); a VFS may be registered at any time.
     installResult = sqlite3_initialize();
     if (installResult != SQLITE_OK) return;
     underlying = sqlite3_vfs_find(NULL);

@@ -19,6 +19,14 @@ public enum WALCoalescing {
     /// Whether the VFS is SQLite's default in this process.
     public static var isInstalled: Bool { tollgate_wal_coalescing_installed() != 0 }
 
+    /// Whether SQLite's page cache is the one that keeps a B-tree split's temporary page number away from the default
+    /// cache (`Sources/CSQLiteWALCoalescing/PageCache.c`): without it, every commit after a split that reorders its
+    /// pages walked the whole cache. Installed when the binary is loaded, with SQLite's allocation statistics off.
+    public static var pageCacheIsWrapped: Bool { tollgate_page_cache_wrapped() != 0 }
+
+    /// Split swaps whose temporary page number the page cache replaced, since the process started.
+    public static var pageCacheSubstitutions: UInt64 { tollgate_page_cache_substitutions() }
+
     /// WAL writes SQLite asked for, and writes passed on to the file system, since the process started.
     public static var writes: (requested: UInt64, issued: UInt64) {
         let counts = tollgate_wal_coalescing_counters()

@@ -42,6 +42,56 @@ import TollgateCore
         #expect(WALCoalescing.isInstalled)
     }
 
+    /// A page split that reorders its new pages swaps their numbers through the lock-byte page's number; the page cache
+    /// gives the default cache a number just above its pages instead (`PageCache.c`), so no commit walks the whole cache.
+    /// Whatever the swaps, every row stays where its indexes say, through commits and rollbacks.
+    @Test("a split's temporary page number is replaced in the page cache, and every page keeps its content")
+    func aSplitsTemporaryPageNumberNeverReachesTheDefaultCache() async throws {
+        #expect(WALCoalescing.pageCacheIsWrapped, "the page cache must be installed before SQLite initializes")
+        let (directory, path) = try Self.scratch("splits")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let queue = try DatabaseQueue(path: path)
+        try await queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, body TEXT NOT NULL)")
+        }
+        let before = WALCoalescing.pageCacheSubstitutions
+        var kept: [String: String] = [:]
+        @Sendable func randomKey() -> String { (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined() }
+        // Random keys split index pages all over the tree, many of them reordering their new pages.
+        for round in 0..<60 {
+            let rows = (0..<60).map { index in (randomKey(), "r\(round)-\(index)-" + String(repeating: "b", count: 200)) }
+            try await queue.write { db in
+                for (key, body) in rows { try db.execute(sql: "INSERT INTO t (k, body) VALUES (?, ?)", arguments: [key, body]) }
+            }
+            for (key, body) in rows { kept[key] = body }
+            // A transaction that split pages too, then rolled back, and a savepoint rolled back inside a committed one.
+            struct Abandon: Error {}
+            _ = try? await queue.write { db in
+                for _ in 0..<40 { try db.execute(sql: "INSERT INTO t (k, body) VALUES (?, 'abandoned')", arguments: [randomKey()]) }
+                throw Abandon()
+            }
+            try await queue.write { db in
+                try db.inSavepoint {
+                    for _ in 0..<40 { try db.execute(sql: "INSERT INTO t (k, body) VALUES (?, 'rolled back')", arguments: [randomKey()]) }
+                    return .rollback
+                }
+            }
+        }
+        #expect(WALCoalescing.pageCacheSubstitutions > before, "no split swapped its pages through the page cache")
+        let (indexed, bodies, check) = try await queue.read { db in
+            (try String.fetchAll(db, sql: "SELECT k FROM t INDEXED BY sqlite_autoindex_t_1 ORDER BY k"),
+             try Row.fetchAll(db, sql: "SELECT k, body FROM t").map { ($0["k"] as String, $0["body"] as String) },
+             try String.fetchOne(db, sql: "PRAGMA integrity_check"))
+        }
+        #expect(check == "ok")
+        #expect(indexed == kept.keys.sorted())
+        #expect(Dictionary(uniqueKeysWithValues: bodies) == kept)
+        let (copy, copyDirectory) = try Self.crashCopy(of: path)
+        defer { try? FileManager.default.removeItem(at: copyDirectory) }
+        #expect(try await Self.integrity(copy) == "ok")
+    }
+
     @Test("a commit of thousands of pages reaches the file system in a few large writes, not two per page")
     func aLargeCommitIsWrittenInFewCalls() async throws {
         let database = try TemporaryDatabase()

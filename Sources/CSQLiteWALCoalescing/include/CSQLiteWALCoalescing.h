@@ -18,4 +18,11 @@ typedef struct {
 
 tollgate_wal_coalescing_counts tollgate_wal_coalescing_counters(void);
 
+/// Whether SQLite's page cache is the one that keeps a B-tree split's temporary page number out of the default cache
+/// (PageCache.c), installed when the binary was loaded; 0 when SQLite refused it.
+int tollgate_page_cache_wrapped(void);
+
+/// Split swaps whose temporary page number the page cache replaced, since the process started.
+uint64_t tollgate_page_cache_substitutions(void);
+
 #endif
