@@ -37,8 +37,10 @@ typedef struct WrappedCache {
 } WrappedCache;
 
 static sqlite3_pcache_methods2 defaults;
+// Whether SQLite initialized with this cache.
 static int wrapped;
 static _Atomic uint64_t substitutions;
+static _Atomic uint64_t temporaryKeysPassed;
 
 static WrappedCache *wrapper(sqlite3_pcache *cache) { return (WrappedCache *)cache; }
 
@@ -56,7 +58,11 @@ static unsigned innerKey(WrappedCache *cache, sqlite3_pcache_page *page, unsigne
 
 static int wrappedInit(void *arg) {
     (void)arg;
-    return defaults.xInit(defaults.pArg);
+    int result = defaults.xInit(defaults.pArg);
+    // Set here, when SQLite initializes with this cache: a program that installed its own cache after the constructor
+    // did not get this one.
+    wrapped = result == SQLITE_OK;
+    return result;
 }
 
 static void wrappedShutdown(void *arg) {
@@ -96,7 +102,12 @@ static void wrappedUnpin(sqlite3_pcache *p, sqlite3_pcache_page *page, int disca
 static void wrappedRekey(sqlite3_pcache *p, sqlite3_pcache_page *page, unsigned oldKey, unsigned newKey) {
     WrappedCache *cache = wrapper(p);
     unsigned from = innerKey(cache, page, oldKey);
-    if (page == cache->substitutedPage) cache->substitutedPage = NULL;
+    if (page == cache->substitutedPage) {
+        // The substitute is free again: lowered back, so that a transaction of many splits does not climb its keys (and
+        // the default cache's highest) one swap at a time until the end-of-transaction walk is a whole one again.
+        cache->substitutedPage = NULL;
+        if (from == cache->highestKey) cache->highestKey -= 1;
+    }
     unsigned to = newKey;
     // Only the temporary key of a split is replaced, and only by a number above every key held (never the lock-byte
     // page itself, and never past the largest page number): any other key is a page SQLite will look up by it.
@@ -110,6 +121,7 @@ static void wrappedRekey(sqlite3_pcache *p, sqlite3_pcache_page *page, unsigned 
             atomic_fetch_add_explicit(&substitutions, 1, memory_order_relaxed);
         }
     }
+    if (to == cache->temporaryKey) atomic_fetch_add_explicit(&temporaryKeysPassed, 1, memory_order_relaxed);
     raiseHighest(cache, to);
     defaults.xRekey(cache->inner, page, from, to);
 }
@@ -135,7 +147,8 @@ static void wrappedShrink(sqlite3_pcache *p) {
 /// Runs when the binary is loaded, before any code of the process can have initialized SQLite.
 __attribute__((constructor)) static void configureSQLite(void) {
     // No allocation statistics: nothing here reads them, and they take a process-wide mutex around every allocation and
-    // free SQLite makes (about 1.5 % of a paid request's CPU, all of it on the store's writer thread).
+    // free SQLite makes (about 1.5 % of a paid request's CPU, all of it on the store's writer thread). For every program
+    // linking this module: sqlite3_memory_used, sqlite3_status and SQLite's soft and hard heap limits then count nothing.
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (sqlite3_config(SQLITE_CONFIG_GETPCACHE2, &defaults) != SQLITE_OK || defaults.iVersion < 1 || defaults.xCreate == NULL
         || defaults.xFetch == NULL || defaults.xRekey == NULL || defaults.xTruncate == NULL) {
@@ -157,9 +170,11 @@ __attribute__((constructor)) static void configureSQLite(void) {
         .xDestroy = wrappedDestroy,
         .xShrink = wrappedShrink,
     };
-    wrapped = sqlite3_config(SQLITE_CONFIG_PCACHE2, &methods) == SQLITE_OK;
+    (void)sqlite3_config(SQLITE_CONFIG_PCACHE2, &methods);
 }
 
 int tollgate_page_cache_wrapped(void) { return wrapped; }
 
 uint64_t tollgate_page_cache_substitutions(void) { return atomic_load_explicit(&substitutions, memory_order_relaxed); }
+
+uint64_t tollgate_page_cache_temporary_keys_passed(void) { return atomic_load_explicit(&temporaryKeysPassed, memory_order_relaxed); }

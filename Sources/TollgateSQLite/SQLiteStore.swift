@@ -39,8 +39,8 @@ public struct SQLiteStore: GatewayStore {
         try WALCoalescing.install()
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
-        // Savepoint journals (one savepoint per write of a group commit) in memory, not in a temporary file: that file
-        // was half of the bytes a paid request wrote.
+        // Savepoint journals (a savepoint per write of a group commit that runs again after a failed write) in memory, not
+        // in a temporary file: when every write had one, that file was half of the bytes a paid request wrote.
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA temp_store = MEMORY") }
         writer = try DatabasePool(path: path, configuration: configuration)
         // Checkpoints every 10,000 WAL pages (about 40 MiB) rather than SQLite's 1,000: a page rewritten by many commits

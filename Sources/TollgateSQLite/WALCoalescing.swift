@@ -21,11 +21,15 @@ public enum WALCoalescing {
 
     /// Whether SQLite's page cache is the one that keeps a B-tree split's temporary page number away from the default
     /// cache (`Sources/CSQLiteWALCoalescing/PageCache.c`): without it, every commit after a split that reorders its
-    /// pages walked the whole cache. Installed when the binary is loaded, with SQLite's allocation statistics off.
+    /// pages walked the whole cache. Installed when the binary is loaded (with SQLite's allocation statistics off), in
+    /// effect once SQLite initialized with it.
     public static var pageCacheIsWrapped: Bool { tollgate_page_cache_wrapped() != 0 }
 
-    /// Split swaps whose temporary page number the page cache replaced, since the process started.
-    public static var pageCacheSubstitutions: UInt64 { tollgate_page_cache_substitutions() }
+    /// Split swaps whose temporary page number the page cache replaced, and rekeys that still gave the default cache that
+    /// number (none unless a database nears a gigabyte), since the process started.
+    public static var pageCacheSwaps: (substituted: UInt64, passedOn: UInt64) {
+        (tollgate_page_cache_substitutions(), tollgate_page_cache_temporary_keys_passed())
+    }
 
     /// WAL writes SQLite asked for, and writes passed on to the file system, since the process started.
     public static var writes: (requested: UInt64, issued: UInt64) {

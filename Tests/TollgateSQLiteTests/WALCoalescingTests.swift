@@ -47,15 +47,15 @@ import TollgateCore
     /// Whatever the swaps, every row stays where its indexes say, through commits and rollbacks.
     @Test("a split's temporary page number is replaced in the page cache, and every page keeps its content")
     func aSplitsTemporaryPageNumberNeverReachesTheDefaultCache() async throws {
-        #expect(WALCoalescing.pageCacheIsWrapped, "the page cache must be installed before SQLite initializes")
         let (directory, path) = try Self.scratch("splits")
+        #expect(WALCoalescing.pageCacheIsWrapped, "the page cache must be installed before SQLite initializes")
         defer { try? FileManager.default.removeItem(at: directory) }
         let queue = try DatabaseQueue(path: path)
         try await queue.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA journal_mode = WAL")
             try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, k TEXT NOT NULL UNIQUE, body TEXT NOT NULL)")
         }
-        let before = WALCoalescing.pageCacheSubstitutions
+        let before = WALCoalescing.pageCacheSwaps
         var kept: [String: String] = [:]
         @Sendable func randomKey() -> String { (0..<4).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 16) }.joined() }
         // Random keys split index pages all over the tree, many of them reordering their new pages.
@@ -78,7 +78,9 @@ import TollgateCore
                 }
             }
         }
-        #expect(WALCoalescing.pageCacheSubstitutions > before, "no split swapped its pages through the page cache")
+        let after = WALCoalescing.pageCacheSwaps
+        #expect(after.substituted > before.substituted, "no split swapped its pages through the page cache")
+        #expect(after.passedOn == before.passedOn, "the default cache was given the lock-byte page's number")
         let (indexed, bodies, check) = try await queue.read { db in
             (try String.fetchAll(db, sql: "SELECT k FROM t INDEXED BY sqlite_autoindex_t_1 ORDER BY k"),
              try Row.fetchAll(db, sql: "SELECT k, body FROM t").map { ($0["k"] as String, $0["body"] as String) },

@@ -19,10 +19,14 @@ typedef struct {
 tollgate_wal_coalescing_counts tollgate_wal_coalescing_counters(void);
 
 /// Whether SQLite's page cache is the one that keeps a B-tree split's temporary page number out of the default cache
-/// (PageCache.c), installed when the binary was loaded; 0 when SQLite refused it.
+/// (PageCache.c): installed when the binary was loaded, and SQLite initialized with it; 0 otherwise.
 int tollgate_page_cache_wrapped(void);
 
 /// Split swaps whose temporary page number the page cache replaced, since the process started.
 uint64_t tollgate_page_cache_substitutions(void);
+
+/// Rekeys that gave the default cache the temporary page number itself (none unless a database nears 1 GiB / page size
+/// pages in one cache), since the process started.
+uint64_t tollgate_page_cache_temporary_keys_passed(void);
 
 #endif

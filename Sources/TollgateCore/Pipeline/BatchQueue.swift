@@ -22,6 +22,9 @@ public final class BatchQueue<Job: Sendable>: Sendable {
     /// What the queue's batches did since it was made (metrics, `/admin/status`, tests, benchmarks).
     public var statistics: CommitStatistics { counts.withLock { $0.statistics } }
 
+    /// Jobs waiting for a batch now (tests: a backlog built before the writer takes it).
+    public var waiting: Int { state.withLock { $0.pending.count } }
+
     public init(maxBatch: Int) {
         self.maxBatch = max(1, maxBatch)
     }
