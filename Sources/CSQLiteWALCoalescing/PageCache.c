@@ -37,8 +37,8 @@ typedef struct WrappedCache {
 } WrappedCache;
 
 static sqlite3_pcache_methods2 defaults;
-// Whether SQLite initialized with this cache.
-static int wrapped;
+// Whether SQLite initialized with this cache (set by whichever thread initializes SQLite).
+static _Atomic int wrapped;
 static _Atomic uint64_t substitutions;
 static _Atomic uint64_t temporaryKeysPassed;
 
@@ -61,7 +61,7 @@ static int wrappedInit(void *arg) {
     int result = defaults.xInit(defaults.pArg);
     // Set here, when SQLite initializes with this cache: a program that installed its own cache after the constructor
     // did not get this one.
-    wrapped = result == SQLITE_OK;
+    atomic_store(&wrapped, result == SQLITE_OK);
     return result;
 }
 
@@ -173,8 +173,10 @@ __attribute__((constructor)) static void configureSQLite(void) {
     (void)sqlite3_config(SQLITE_CONFIG_PCACHE2, &methods);
 }
 
-int tollgate_page_cache_wrapped(void) { return wrapped; }
+int tollgate_page_cache_wrapped(void) { return atomic_load(&wrapped); }
 
 uint64_t tollgate_page_cache_substitutions(void) { return atomic_load_explicit(&substitutions, memory_order_relaxed); }
 
-uint64_t tollgate_page_cache_temporary_keys_passed(void) { return atomic_load_explicit(&temporaryKeysPassed, memory_order_relaxed); }
+uint64_t tollgate_page_cache_temporary_keys_passed(void) {
+    return atomic_load_explicit(&temporaryKeysPassed, memory_order_relaxed);
+}

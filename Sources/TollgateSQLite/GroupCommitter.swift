@@ -59,7 +59,8 @@ package final class GroupCommitter: Sendable {
 
     /// Runs `body` in the next batch's transaction. `synced: false` is for a write that a later synced commit makes
     /// durable before anything depends on it surviving power loss: a batch of only such writes commits without a sync
-    /// (it still survives a crash of the process: the WAL frames are written before the commit returns).
+    /// (it still survives a crash of the process: the WAL frames are written before the commit returns). `body` runs once,
+    /// or twice when another write of its batch failed: it must depend on nothing but the database it is given.
     package func write<T: Sendable>(synced: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let outcome = Mutex<Result<T, any Error>?>(nil)
@@ -90,9 +91,10 @@ package final class GroupCommitter: Sendable {
         while let batch = queue.nextBatch() { commit(batch, db) }
     }
 
-    /// Commits one batch: its writes one after the other (again each in its savepoint when one failed), one commit for all. The batch is counted (`statistics`) before
-    /// its callers are answered, so a caller reads statistics that include its own write: committed, or not (the
-    /// commit failed, or the batch's only write did and its transaction was rolled back).
+    /// Commits one batch: its writes one after the other (once more, each in its savepoint, when one failed), one commit
+    /// for all. The batch is counted (`statistics`) before its callers are answered, so a caller reads statistics that
+    /// include its own write: committed, or not (the commit failed, or the batch's only write did and its transaction
+    /// was rolled back).
     private func commit(_ batch: [Job], _ db: Database) {
         let synced = !durable || batch.contains { $0.synced }
         var committed = true
