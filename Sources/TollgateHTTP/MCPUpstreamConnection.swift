@@ -14,7 +14,7 @@ public struct MCPUpstreamConnection: Sendable {
     /// Runs beside the listener for a stdio server (starts it, stops it at shutdown); nil over HTTP.
     public let service: (any Service)?
 
-    public init(_ configuration: MCPConfiguration, client: HTTPClient = .shared, logger: Logger) {
+    public init(_ configuration: MCPConfiguration, client: HTTPClient = .mcpServers, logger: Logger) {
         switch configuration.upstream {
         case nil:
             // `tollgate mcp` refuses this before it starts; any other caller gets a clear refusal per request.

@@ -17,7 +17,7 @@ public struct MCPHTTPUpstream: MCPUpstream {
         .accept, .contentType, .mcpSessionId, .mcpProtocolVersion, .mcpMethod, .mcpName, HTTPField.Name("Last-Event-ID")!,
     ]
 
-    public init(url: String, client: HTTPClient = .shared, timeoutSeconds: Double, maxResponseBytes: Int) {
+    public init(url: String, client: HTTPClient = .mcpServers, timeoutSeconds: Double, maxResponseBytes: Int) {
         self.url = url
         self.client = client
         self.timeout = .milliseconds(Int64(timeoutSeconds * 1000))

@@ -1,7 +1,10 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import Synchronization
 import Testing
 import TollgateCore
 import TollgateMCP
@@ -270,13 +273,47 @@ import TollgateMCP
         }
     }
 
+    /// A server that refuses connections costs a paying caller nothing, and is reported as refusing at once: the call's
+    /// minute-long timeout is not waited out (a connection that cannot be established is not tried again until then).
     @Test func anUnreachableServerCostsNothing() async throws {
-        try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp") { stack in
+        try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp", timeoutSeconds: 60) { stack in
             let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
             let answer = try await stack.call("forecast", payment: payment)
             #expect(answer.error?["code"] == .integer(Int64(JSONRPCCode.unavailable)))
             #expect(answer.receipt == nil)
             #expect(try await stack.transfers() == 0)
         }
+    }
+
+    /// The MCP door's client (`HTTPClient.mcpServers`): a refused connection is not tried again (AsyncHTTPClient's default
+    /// tried for 10 s, then reported the last refusal, so only its configuration tells) and fails the call with the
+    /// refusal; a redirect is answered as it came, never followed to the host it names.
+    @Test func theServersClientNeitherRetriesARefusedConnectionNorFollowsARedirect() async throws {
+        let configuration = HTTPClient.Configuration.mcpServers
+        #expect(!configuration.connectionPool.retryConnectionEstablishment)
+        #expect(configuration.tracing.tracer == nil)
+        let message = try #require(JSONRPCMessage.parse(Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast"}}"#.utf8)))
+        let dead = MCPHTTPUpstream(url: "http://127.0.0.1:9/mcp", timeoutSeconds: 60, maxResponseBytes: 1 << 20)
+        let refused = await #expect(throws: TollgateError.self) { try await dead.call(message, callerFields: [:], contract: [:]) }
+        #expect(refused?.code == .upstreamUnavailable)
+        #expect(refused?.message.lowercased().contains("refused") == true, "\(refused?.message ?? "")")
+        let elsewhere = Mutex(0)
+        let other = Router()
+        other.post("/mcp") { _, _ -> HTTPResponse.Status in
+            elsewhere.withLock { $0 += 1 }
+            return .ok
+        }
+        try await Listener.with(other) { otherPort in
+            let redirecting = Router()
+            redirecting.post("/mcp") { _, _ -> Response in
+                Response(status: .temporaryRedirect, headers: [.location: "http://127.0.0.1:\(otherPort)/mcp"])
+            }
+            try await Listener.with(redirecting) { port in
+                let upstream = MCPHTTPUpstream(url: "http://127.0.0.1:\(port)/mcp", timeoutSeconds: 30, maxResponseBytes: 1 << 20)
+                let answered = await #expect(throws: TollgateError.self) { try await upstream.call(message, callerFields: [:], contract: [:]) }
+                #expect(answered?.message.contains("HTTP 307") == true, "\(answered?.message ?? "")")
+            }
+        }
+        #expect(elsewhere.withLock { $0 } == 0)
     }
 }

@@ -41,16 +41,17 @@ struct MCPStack: Sendable {
         """
     }
 
-    /// Runs `body` against the MCP door; `upstream` overrides the sample server's URL (a dead one, say). The sample server
-    /// gets 30 s to answer (the tests expect it to, even on a loaded machine); another one 5 s (the test waits it out).
-    static func with<T: Sendable>(upstream: String? = nil, _ body: @Sendable (MCPStack) async throws -> T) async throws -> T {
+    /// Runs `body` against the MCP door; `upstream` overrides the sample server's URL (a dead one, say). The server gets
+    /// `timeoutSeconds` to answer (30 s: the tests expect the sample server to, even on a loaded machine).
+    static func with<T: Sendable>(upstream: String? = nil, timeoutSeconds: Int = 30,
+                                  _ body: @Sendable (MCPStack) async throws -> T) async throws -> T {
         let sample = SampleMCPServer()
         return try await Listener.with(SampleMCPRouter.router(server: sample)) { port in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-mcp-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": LiveStack.secret])
             let (configuration, _) = try ConfigurationLoader.parse(yaml(directory: directory, upstream: upstream ?? "http://127.0.0.1:\(port)/mcp",
-                                                                        timeoutSeconds: upstream == nil ? 30 : 5))
+                                                                        timeoutSeconds: timeoutSeconds))
             let store = try SQLiteStores.open(path: configuration.sqlitePath, auditKeys: keys.auditKeys(), durable: false)
             let (facilitator, _) = try LiveStack.devFacilitator(directory)
             let assembly = GatewayAssembly(configuration: configuration, keys: keys, store: store, logger: Listener.quiet, facilitatorOverride: [facilitator])
