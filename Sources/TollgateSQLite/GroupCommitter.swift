@@ -109,12 +109,15 @@ package final class GroupCommitter: Sendable {
             }
             // Every write without a savepoint first: when one fails, the transaction is rolled back whole (a write alone
             // in its batch, every write when they come one at a time, is then answered with its failure).
+            // No write runs once SQLite has ended the transaction (a write that caught SQLite's error and went on): its
+            // statements would commit one by one.
             var failed = false
             try db.inCachedTransaction {
-                failed = !batch.allSatisfy { $0.run(db, false) }
+                failed = !batch.allSatisfy { job in db.isInsideTransaction && job.run(db, false) }
+                // Set here: a write alone is answered with its own failure even when rolling back fails too.
+                if failed, batch.count == 1 { committed = false }
                 return failed ? .rollback : .commit
             }
-            if failed, batch.count == 1 { committed = false }
             if failed, batch.count > 1 {
                 // Again, each write in its savepoint: the failed one (and any other that fails this time) rolls back
                 // alone. A batch costs at most two runs, whoever sends failing writes.

@@ -55,6 +55,8 @@ private final class WriterGate: Sendable {
         let gate = WriterGate()
         let started = store.committer.statistics.started
         let holder = Task { try await store.write { _ in while !gate.open.load(ordering: .acquiring) { usleep(1_000) } } }
+        // Opened whatever happens, so a wait that failed leaves no writer spinning for the rest of the run.
+        defer { gate.open.store(true, ordering: .releasing) }
         try await waitUntil { store.committer.statistics.started > started }
         let sent = Task { await work() }
         try await waitUntil { store.committer.waiting == waiting }
