@@ -182,6 +182,47 @@ private final class WriterGate: Sendable {
         try await store.write { db in try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('after', 'b', '1')") }
     }
 
+    /// A write that swallows the error with which SQLite ended the batch's transaction (a full disk) and returns: no
+    /// write after it in the batch runs outside the transaction, where each statement would commit on its own while its
+    /// caller is told the batch failed. One batch (the writer held until all wait): every write answered with an error
+    /// left no row, every write answered with success left its row.
+    @Test func aWriteThatSwallowsTheEndOfItsTransactionLetsNoLaterWriteCommitAlone() async throws {
+        let database = try TemporaryDatabase()
+        defer { database.remove() }
+        let store = database.store
+        let pages = try await store.write { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = \(pages + 2)") }
+        let answers = try await Self.behindHeldWriter(store, waiting: 16) {
+            await withTaskGroup(of: (String, Bool).self) { group in
+                for index in 0..<16 {
+                    group.addTask {
+                        let subject = "s\(index)"
+                        do {
+                            try await store.write { db in
+                                guard index != 5 else {
+                                    try? db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('large', 'b', ?)",
+                                                    arguments: [String(repeating: "x", count: 64 * 1024)])
+                                    return
+                                }
+                                try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES (?, 'b', '1')", arguments: [subject])
+                            }
+                            return (subject, true)
+                        } catch {
+                            return (subject, false)
+                        }
+                    }
+                }
+                return await group.reduce(into: [String: Bool]()) { $0[$1.0] = $1.1 }
+            }
+        }
+        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
+        let rows = Set(try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT subject FROM spend_total") })
+        #expect(answers.count == 16)
+        #expect(rows == Set(answers.filter(\.value).keys))
+        #expect(answers["s15"] == false, "a write after the end of the transaction was answered as committed")
+        try await store.write { db in try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('after', 'b', '1')") }
+    }
+
     /// A commit SQLite refuses with the transaction still open (a deferred foreign key) is rolled back, answered with its
     /// error and counted as a batch that did not commit; the next write commits.
     @Test func aRefusedCommitIsRolledBackAndAnsweredWithItsError() async throws {
