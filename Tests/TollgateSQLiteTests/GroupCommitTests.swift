@@ -153,33 +153,42 @@ private final class WriterGate: Sendable {
     @Test func aWriteThatEndsItsBatchsTransactionLeavesNoWriteCommittedAndRefused() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
-        let store = database.store
-        let pages = try await store.write { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
-        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = \(pages + 2)") }
-        let answers = await withTaskGroup(of: (String, Bool).self) { group in
-            for index in 0..<32 {
-                group.addTask {
-                    let subject = "s\(index)"
-                    do {
-                        try await store.write { db in
-                            // The eighth write needs more pages than the file may grow by.
-                            let total = index == 7 ? String(repeating: "x", count: 64 * 1024) : "1"
-                            try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES (?, 'b', ?)", arguments: [subject, total])
-                        }
-                        return (subject, true)
-                    } catch {
-                        return (subject, false)
-                    }
-                }
-            }
-            return await group.reduce(into: [String: Bool]()) { $0[$1.0] = $1.1 }
+        let (answers, rows) = try await Self.onANearlyFullDisk(database.store, writes: 32, heldUntilAllWait: false) { index, db in
+            // The eighth write needs more pages than the file may grow by.
+            let total = index == 7 ? String(repeating: "x", count: 64 * 1024) : "1"
+            try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES (?, 'b', ?)", arguments: ["s\(index)", total])
         }
-        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
-        let rows = Set(try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT subject FROM spend_total") })
         #expect(answers["s7"] == false)
         #expect(rows == Set(answers.filter(\.value).keys))
         // The store still writes.
-        try await store.write { db in try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('after', 'b', '1')") }
+        try await database.store.write { db in try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('after', 'b', '1')") }
+    }
+
+    /// Sends `writes` writes (`s0`, `s1`, …), each running `body`, while the database file may grow by two pages only
+    /// (SQLite ends the whole transaction of a write that needs more); `heldUntilAllWait`: as one batch. Whether each
+    /// write was answered as committed, and the subjects on file after.
+    static func onANearlyFullDisk(_ store: SQLiteStore, writes: Int, heldUntilAllWait: Bool,
+                                  _ body: @escaping @Sendable (Int, Database) throws -> Void) async throws -> (answers: [String: Bool], rows: Set<String>) {
+        let pages = try await store.write { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = \(pages + 2)") }
+        let send: @Sendable () async -> [String: Bool] = {
+            await withTaskGroup(of: (String, Bool).self) { group in
+                for index in 0..<writes {
+                    group.addTask {
+                        do {
+                            try await store.write { db in try body(index, db) }
+                            return ("s\(index)", true)
+                        } catch {
+                            return ("s\(index)", false)
+                        }
+                    }
+                }
+                return await group.reduce(into: [String: Bool]()) { $0[$1.0] = $1.1 }
+            }
+        }
+        let answers = heldUntilAllWait ? try await behindHeldWriter(store, waiting: writes, send) : await send()
+        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
+        return (answers, Set(try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT subject FROM spend_total") }))
     }
 
     /// A write that swallows the error with which SQLite ended the batch's transaction (a full disk) and returns: no
@@ -189,38 +198,18 @@ private final class WriterGate: Sendable {
     @Test func aWriteThatSwallowsTheEndOfItsTransactionLetsNoLaterWriteCommitAlone() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
-        let store = database.store
-        let pages = try await store.write { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
-        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = \(pages + 2)") }
-        let answers = try await Self.behindHeldWriter(store, waiting: 16) {
-            await withTaskGroup(of: (String, Bool).self) { group in
-                for index in 0..<16 {
-                    group.addTask {
-                        let subject = "s\(index)"
-                        do {
-                            try await store.write { db in
-                                guard index != 5 else {
-                                    try? db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('large', 'b', ?)",
-                                                    arguments: [String(repeating: "x", count: 64 * 1024)])
-                                    return
-                                }
-                                try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES (?, 'b', '1')", arguments: [subject])
-                            }
-                            return (subject, true)
-                        } catch {
-                            return (subject, false)
-                        }
-                    }
-                }
-                return await group.reduce(into: [String: Bool]()) { $0[$1.0] = $1.1 }
+        let (answers, rows) = try await Self.onANearlyFullDisk(database.store, writes: 16, heldUntilAllWait: true) { index, db in
+            guard index != 5 else {
+                try? db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('large', 'b', ?)",
+                                arguments: [String(repeating: "x", count: 64 * 1024)])
+                return
             }
+            try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES (?, 'b', '1')", arguments: ["s\(index)"])
         }
-        try await store.writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }
-        let rows = Set(try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT subject FROM spend_total") })
         #expect(answers.count == 16)
         #expect(rows == Set(answers.filter(\.value).keys))
         #expect(answers["s15"] == false, "a write after the end of the transaction was answered as committed")
-        try await store.write { db in try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('after', 'b', '1')") }
+        try await database.store.write { db in try db.execute(sql: "INSERT INTO spend_total (subject, bucket, total) VALUES ('after', 'b', '1')") }
     }
 
     /// A commit SQLite refuses with the transaction still open (a deferred foreign key) is rolled back, answered with its
