@@ -108,9 +108,9 @@ package final class GroupCommitter: Sendable {
                 mode.synced.withLock { $0 = synced }
             }
             // Every write without a savepoint first: when one fails, the transaction is rolled back whole (a write alone
-            // in its batch, every write when they come one at a time, is then answered with its failure).
-            // No write runs once SQLite has ended the transaction (a write that caught SQLite's error and went on): its
-            // statements would commit one by one.
+            // in its batch, every write when they come one at a time, is then answered with its failure). No write runs
+            // once SQLite has ended the transaction (a write that caught SQLite's error and went on): its statements
+            // would commit one by one.
             var failed = false
             try db.inCachedTransaction {
                 failed = !batch.allSatisfy { job in db.isInsideTransaction && job.run(db, false) }

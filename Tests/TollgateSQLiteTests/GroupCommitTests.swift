@@ -101,9 +101,9 @@ private final class WriterGate: Sendable {
     }
 
     /// A batch runs its writes without savepoints; one failing write makes the batch run again, each write in its own
-    /// savepoint. Whoever shares a batch (here one batch, the writer held until all wait) with failing writes: every write that succeeded left its rows once (the first
-    /// run was rolled back whole), every failed one none, and no write ran more than twice. Writes that all succeed run
-    /// once.
+    /// savepoint. Whoever shares a batch (here one batch, the writer held until all wait) with failing writes: every
+    /// write that succeeded left its rows once (the first run was rolled back whole), every failed one none, and no write
+    /// ran more than twice. Writes that all succeed run once.
     @Test func aFailedWriteMakesItsBatchRunAgainOnceAndNothingTwice() async throws {
         let database = try TemporaryDatabase()
         defer { database.remove() }
