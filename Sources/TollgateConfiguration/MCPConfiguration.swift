@@ -17,14 +17,19 @@ public struct MCPConfiguration: Sendable, Hashable {
     public var timeoutSeconds: Double
     /// The largest upstream answer the gateway reads.
     public var maxResponseBytes: Int
+    /// How many event streams (`GET` of the endpoint, passed through to an HTTP server) may be open at once; past it a
+    /// caller is answered 503. Each holds a connection of its own to the server, apart from the tool calls'.
+    public var maxEventStreams: Int
     /// The priced (or scoped) tools, by name, in configuration order.
     public var tools: [String]
 
-    public init(path: String = "/mcp", upstream: Upstream?, timeoutSeconds: Double = 30, maxResponseBytes: Int = 8 << 20, tools: [String] = []) {
+    public init(path: String = "/mcp", upstream: Upstream?, timeoutSeconds: Double = 30, maxResponseBytes: Int = 8 << 20,
+                maxEventStreams: Int = 256, tools: [String] = []) {
         self.path = path
         self.upstream = upstream
         self.timeoutSeconds = timeoutSeconds
         self.maxResponseBytes = maxResponseBytes
+        self.maxEventStreams = maxEventStreams
         self.tools = tools
     }
 

@@ -16,7 +16,8 @@ public struct MCPResponder: HTTPResponder {
 
     /// Where requests the gateway does not decide on go.
     public enum PassThrough: Sendable {
-        case http(url: String, client: HTTPClient, timeoutSeconds: Double)
+        /// `client` for calls and other requests (each within `timeoutSeconds`), `streams` for event streams.
+        case http(url: String, client: HTTPClient, timeoutSeconds: Double, streams: MCPEventStreams)
         case stdio(MCPStdioEndpoint)
         /// No upstream configured: only the priced tools' refusals and terms can be answered.
         case none
@@ -53,11 +54,14 @@ public struct MCPResponder: HTTPResponder {
         case .post:
             return await post(request, peer: context.remoteAddress)
         case .get, .delete:
-            if case .http(let url, let client, _) = passThrough {
-                return await Self.forward(request, body: nil, url: url, client: client, timeoutSeconds: nil, logger: logger)
+            guard case .http(let url, let client, let timeout, let streams) = passThrough else {
+                // A stdio server has no event stream of its own to offer, and no session to end.
+                return Response(status: .methodNotAllowed, headers: [.allow: "POST"])
             }
-            // A stdio server has no event stream of its own to offer, and no session to end.
-            return Response(status: .methodNotAllowed, headers: [.allow: "POST"])
+            if request.method == .delete {
+                return await Self.forward(request, body: nil, url: url, client: client, timeoutSeconds: timeout, logger: logger)
+            }
+            return await Self.openEventStream(request, url: url, streams: streams, logger: logger)
         case .options where request.headers[.accessControlRequestMethod] != nil:
             return GatewayDoor.preflight(request)
         default:
@@ -143,7 +147,7 @@ public struct MCPResponder: HTTPResponder {
 
     private func passOn(_ request: Request, bytes: [UInt8], message: JSONRPCMessage?) async -> Response {
         switch passThrough {
-        case .http(let url, let client, let timeout):
+        case .http(let url, let client, let timeout, _):
             return await Self.forward(request, body: bytes, url: url, client: client, timeoutSeconds: timeout, logger: logger)
         case .none:
             return Self.message(.error(id: message?.id, code: JSONRPCCode.unavailable, message: "no MCP server is configured behind this gateway"))
@@ -156,9 +160,26 @@ public struct MCPResponder: HTTPResponder {
         }
     }
 
-    /// The request as it came, to the HTTP upstream, and its answer streamed back (an event stream stays open
-    /// as long as the server keeps it open). The caller's credentials for the gateway are not passed on.
-    static func forward(_ request: Request, body: [UInt8]?, url: String, client: HTTPClient, timeoutSeconds: Double?, logger: Logger) async -> Response {
+    /// An event stream (`GET`), passed through while fewer than `streams.limit` are open, through their own client: it
+    /// stays open as long as the server keeps it open, with no deadline (AsyncHTTPClient's read timeout ends one that
+    /// goes silent), and holds its place until its answer ends or the caller goes away (`MCPEventStreams`).
+    static func openEventStream(_ request: Request, url: String, streams: MCPEventStreams, logger: Logger) async -> Response {
+        guard let place = streams.take() else {
+            // Debug only: a flood of streams would otherwise be a flood of log lines.
+            logger.debug("MCP event stream refused: too many open", metadata: ["tollgate.mcp.event_streams": "\(streams.limit)"])
+            return Response(status: .serviceUnavailable, headers: [.contentType: "application/json", .retryAfter: "5"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: Self.tooManyStreams)))
+        }
+        return await forward(request, body: nil, url: url, client: streams.client, timeoutSeconds: nil, holding: place, logger: logger)
+    }
+
+    static let tooManyStreams = Array(#"{"error":"too_many_event_streams","detail":"as many event streams are open as the gateway allows; retry later"}"#.utf8)
+
+    /// The request as it came, to the HTTP upstream, and its answer streamed back. The caller's credentials for the
+    /// gateway are not passed on.
+    /// - Parameter place: an event stream's place, released with the answer's body.
+    static func forward(_ request: Request, body: [UInt8]?, url: String, client: HTTPClient, timeoutSeconds: Double?,
+                        holding place: MCPEventStreams.Place? = nil, logger: Logger) async -> Response {
         var outgoing = HTTPClientRequest(url: url)
         outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
         for name in MCPHTTPUpstream.forwardedFields { if let value = request.headers[name] { outgoing.headers.add(name: name.rawName, value: value) } }
@@ -172,7 +193,9 @@ public struct MCPResponder: HTTPResponder {
                 guard let field = HTTPField.Name(name), !Self.hopByHop.contains(field) else { continue }
                 fields.append(HTTPField(name: field, value: value))
             }
-            return Response(status: .init(code: Int(answer.status.code)), headers: fields, body: ResponseBody(asyncSequence: answer.body))
+            let body = place.map { ResponseBody(asyncSequence: MCPEventStreams.Body(base: answer.body, place: $0)) }
+                ?? ResponseBody(asyncSequence: answer.body)
+            return Response(status: .init(code: Int(answer.status.code)), headers: fields, body: body)
         } catch {
             logger.warning("MCP server unreachable", metadata: ["tollgate.mcp.upstream": "\(url)", "tollgate.error": "\(error)"])
             let id = body.flatMap { JSONRPCMessage.parse($0)?.id }

@@ -14,7 +14,10 @@ public struct MCPUpstreamConnection: Sendable {
     /// Runs beside the listener for a stdio server (starts it, stops it at shutdown); nil over HTTP.
     public let service: (any Service)?
 
-    public init(_ configuration: MCPConfiguration, client: HTTPClient = .mcpServers, logger: Logger) {
+    /// - Parameters:
+    ///   - client: the client tool calls and other requests go through.
+    ///   - eventStreams: the client event streams go through (apart, so open streams never hold the calls' connections).
+    public init(_ configuration: MCPConfiguration, client: HTTPClient = .mcpServers, eventStreams: HTTPClient = .mcpEventStreams, logger: Logger) {
         switch configuration.upstream {
         case nil:
             // `tollgate mcp` refuses this before it starts; any other caller gets a clear refusal per request.
@@ -24,7 +27,8 @@ public struct MCPUpstreamConnection: Sendable {
         case .http(let url)?:
             upstream = MCPHTTPUpstream(url: url, client: client, timeoutSeconds: configuration.timeoutSeconds,
                                        maxResponseBytes: configuration.maxResponseBytes)
-            passThrough = .http(url: url, client: client, timeoutSeconds: configuration.timeoutSeconds)
+            passThrough = .http(url: url, client: client, timeoutSeconds: configuration.timeoutSeconds,
+                                streams: MCPEventStreams(client: eventStreams, limit: configuration.maxEventStreams))
             service = nil
         case .command(let command)?:
             let stdio = MCPStdioUpstream(command: command, timeoutSeconds: configuration.timeoutSeconds,

@@ -7,7 +7,10 @@ import TollgateMCP
 /// `SampleMCPServer` over streamable HTTP at `/mcp` (plain JSON answers, no session, 202 for notifications, 405
 /// for an event stream it does not offer), and `GET /stats`: how often each tool ran.
 public enum SampleMCPRouter {
-    public static func router(server: SampleMCPServer, path: String = "/mcp") -> Router<BasicRequestContext> {
+    /// - Parameter eventStream: what `GET` of the endpoint answers; by default 405 (the sample server offers no event
+    ///   stream). Tests give one that stays open.
+    public static func router(server: SampleMCPServer, path: String = "/mcp",
+                              eventStream: (@Sendable (Request) async -> Response)? = nil) -> Router<BasicRequestContext> {
         let router = Router()
         router.post(RouterPath(path)) { request, _ -> Response in
             var buffer = try await request.body.collect(upTo: 1 << 20)
@@ -18,7 +21,9 @@ public enum SampleMCPRouter {
             guard let reply = server.handle(message, era: MCPEra.of(message, fields: request.headers)) else { return Response(status: .accepted) }
             return answer(reply)
         }
-        router.get(RouterPath(path)) { _, _ in Response(status: .methodNotAllowed, headers: [.allow: "POST"]) }
+        router.get(RouterPath(path)) { request, _ in
+            await eventStream?(request) ?? Response(status: .methodNotAllowed, headers: [.allow: "POST"])
+        }
         router.delete(RouterPath(path)) { _, _ in Response(status: .methodNotAllowed, headers: [.allow: "POST"]) }
         router.get("/stats") { _, _ -> Response in
             let counts = JSONValue.object(server.executionCounts.mapValues { .integer(Int64($0)) })

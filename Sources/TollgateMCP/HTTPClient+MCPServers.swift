@@ -5,6 +5,10 @@ extension HTTPClient {
     /// The process-wide client for MCP servers over streamable HTTP behind the gateway's MCP door
     /// (`Configuration.mcpServers`).
     public static let mcpServers = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .mcpServers)
+
+    /// The process-wide client for the event streams passed through to MCP servers (`Configuration.mcpEventStreams`):
+    /// apart from `mcpServers`, so open streams never hold the connections tool calls need.
+    public static let mcpEventStreams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .mcpEventStreams)
 }
 
 extension HTTPClient.Configuration {
@@ -19,6 +23,15 @@ extension HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.tracing.tracer = nil
         configuration.timeout.connect = .seconds(5)
+        return configuration
+    }
+
+    /// `mcpServers` with no bound of its own on the connections to one server: each open event stream holds one, and
+    /// the gateway bounds the streams itself (`mcp.upstream.max_event_streams`); AsyncHTTPClient's default of eight
+    /// would make the ninth stream wait for one of the first eight to end.
+    public static var mcpEventStreams: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration.mcpServers
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 100_000
         return configuration
     }
 }

@@ -19,9 +19,10 @@ struct MCPStack: Sendable {
     let assembly: GatewayAssembly
     let facilitator: DevFacilitator
     let sample: SampleMCPServer
+    let connection: MCPUpstreamConnection
     let client: any TestClientProtocol
 
-    static func yaml(directory: String, upstream: String, timeoutSeconds: Int) -> String {
+    static func yaml(directory: String, upstream: String, timeoutSeconds: Int, maxEventStreams: Int = 256) -> String {
         """
         listen: 127.0.0.1:0
         secrets: [{id: t1, env: TEST_SECRET}]
@@ -33,7 +34,7 @@ struct MCPStack: Sendable {
           - {id: analyst, api_key_sha256: \(APIKeyHash.sha256Hex("tg_premium_key")), scopes: ["tools:premium"]}
           - {id: viewer, api_key_sha256: \(APIKeyHash.sha256Hex("tg_viewer_key")), scopes: []}
         mcp:
-          upstream: {url: "\(upstream)", timeout_seconds: \(timeoutSeconds)}
+          upstream: {url: "\(upstream)", timeout_seconds: \(timeoutSeconds), max_event_streams: \(maxEventStreams)}
           tools:
             - {name: forecast, price: "0.01", anonymous: true}
             - {name: fail, price: "0.01", anonymous: true}
@@ -42,16 +43,18 @@ struct MCPStack: Sendable {
     }
 
     /// Runs `body` against the MCP door; `upstream` overrides the sample server's URL (a dead one, say). The server gets
-    /// `timeoutSeconds` to answer (30 s: the tests expect the sample server to, even on a loaded machine).
-    static func with<T: Sendable>(upstream: String? = nil, timeoutSeconds: Int = 30,
+    /// `timeoutSeconds` to answer (30 s: the tests expect the sample server to, even on a loaded machine);
+    /// `eventStream` is what the sample server answers to `GET` (405 without).
+    static func with<T: Sendable>(upstream: String? = nil, timeoutSeconds: Int = 30, maxEventStreams: Int = 256,
+                                  eventStream: (@Sendable (Request) async -> Response)? = nil,
                                   _ body: @Sendable (MCPStack) async throws -> T) async throws -> T {
         let sample = SampleMCPServer()
-        return try await Listener.with(SampleMCPRouter.router(server: sample)) { port in
+        return try await Listener.with(SampleMCPRouter.router(server: sample, eventStream: eventStream)) { port in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-mcp-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": LiveStack.secret])
             let (configuration, _) = try ConfigurationLoader.parse(yaml(directory: directory, upstream: upstream ?? "http://127.0.0.1:\(port)/mcp",
-                                                                        timeoutSeconds: timeoutSeconds))
+                                                                        timeoutSeconds: timeoutSeconds, maxEventStreams: maxEventStreams))
             let store = try SQLiteStores.open(path: configuration.sqlitePath, auditKeys: keys.auditKeys(), durable: false)
             let (facilitator, _) = try LiveStack.devFacilitator(directory)
             let assembly = GatewayAssembly(configuration: configuration, keys: keys, store: store, logger: Listener.quiet, facilitatorOverride: [facilitator])
@@ -59,7 +62,7 @@ struct MCPStack: Sendable {
             let gateway = assembly.mcpApplication(upstream: connection, logger: Listener.quiet)
             return try await WithServices(gateway, services: assembly.services).test(.router) { client in
                 try await LiveStack.waitUntilReady(assembly.facilitators)
-                return try await body(MCPStack(assembly: assembly, facilitator: facilitator, sample: sample, client: client))
+                return try await body(MCPStack(assembly: assembly, facilitator: facilitator, sample: sample, connection: connection, client: client))
             }
         }
     }

@@ -125,6 +125,9 @@ import TollgateMCP
         #expect(configuration.routes[1].pricing?.metering.pricesPerUnit == true)
         #expect(configuration.upstreamURL == "stdio: tollgate sample-mcp --stdio")
         #expect(configuration.upstreamTimeoutSeconds == 7)
+        #expect(mcp.maxEventStreams == 256)
+        let bounded = try ConfigurationLoader.parse(Self.base + "mcp: {upstream: {url: \"http://x/mcp\", max_event_streams: 0}}").0
+        #expect(bounded.mcp?.maxEventStreams == 0)
         // Without an upstream the tools run in process (TollgateMCPServer); `tollgate mcp` refuses such a file.
         let (inProcess, _) = try ConfigurationLoader.parse(Self.base + "mcp: {tools: [{name: forecast, price: \"0.01\", anonymous: true}]}")
         #expect(inProcess.mcp?.upstream == nil)
@@ -138,6 +141,7 @@ import TollgateMCP
             ("mcp: {upstream: {url: \"http://x/mcp\"}, tools: [{name: a, method: GET}]}", "mcp.tools[0].method"),
             ("mcp: {upstream: {url: \"http://x/mcp\"}, tools: [{name: a, price: \"0.01\", anonymous: true}, {name: a, price: \"0.02\", anonymous: true}]}", "mcp.tools[1].name"),
             ("mcp: {upstream: {url: \"http://x/mcp\"}}\nroutes: []", "routes"),
+            ("mcp: {upstream: {url: \"http://x/mcp\", max_event_streams: -1}}", "mcp.upstream.max_event_streams"),
         ]
         for (yaml, path) in cases {
             #expect(throws: ConfigurationError.self, "\(path)") { try ConfigurationLoader.parse(Self.base + yaml) }

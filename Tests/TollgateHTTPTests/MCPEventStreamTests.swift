@@ -1,0 +1,138 @@
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Synchronization
+import Testing
+import TollgateCore
+@testable import TollgateHTTP
+import TollgateMCP
+
+/// The MCP door's event streams (`GET` of the endpoint, passed through to an HTTP server): open ones never hold the
+/// connections paid tool calls need, and no caller opens more than the gateway allows.
+@Suite struct MCPEventStreamTests {
+    @Test func openEventStreamsLeaveThePaidCallsTheirConnections() async throws {
+        let held = HeldStreams()
+        try await MCPStack.with(eventStream: held.respond) { stack in
+            // More streams than AsyncHTTPClient opens connections to one server (eight), all held open by the server.
+            let streams = Task { try await Self.openStreams(12, stack) }
+            await Self.waitUntil { held.opened == 12 }
+            #expect(held.opened == 12)
+
+            let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
+            let paid = try await stack.call("forecast", payment: payment)
+            #expect(paid.receipt?["success"] == .bool(true))
+            #expect(stack.executions("forecast") == 1)
+            #expect(try await stack.transfers() == 1)
+
+            held.endAll()
+            let answers = try await streams.value
+            #expect(answers.count == 12)
+            #expect(answers.allSatisfy { $0.status == 200 && $0.body.hasPrefix(": open") })
+        }
+    }
+
+    @Test func streamsPastTheBoundAreRefusedUntilOneEnds() async throws {
+        let held = HeldStreams()
+        try await MCPStack.with(maxEventStreams: 2, eventStream: held.respond) { stack in
+            guard case .http(_, _, _, let bound) = stack.connection.passThrough else { Issue.record("not an HTTP upstream"); return }
+            let streams = Task { try await Self.openStreams(2, stack) }
+            await Self.waitUntil { held.opened == 2 }
+
+            let third = try await stack.client.execute(uri: "/mcp", method: .get, headers: [.accept: "text/event-stream"])
+            #expect(third.status == .serviceUnavailable)
+            #expect(third.headers[.retryAfter] == "5")
+            #expect(JSONValue.parse(Array(third.body.readableBytesView))?["error"] == .string("too_many_event_streams"))
+            #expect(held.opened == 2)
+            #expect(bound.open == 2)
+            // A paid call still goes through.
+            let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
+            #expect(try await stack.call("forecast", payment: payment).receipt?["success"] == .bool(true))
+
+            // The server ends both streams: their places come back, and the next stream is passed on.
+            held.endAll()
+            #expect(try await streams.value.map(\.status) == [200, 200])
+            await Self.waitUntil { bound.open == 0 }
+            #expect(bound.open == 0)
+            let next = try await stack.client.execute(uri: "/mcp", method: .get, headers: [.accept: "text/event-stream"])
+            #expect(next.status == .ok)
+            #expect(held.opened == 3)
+        }
+    }
+
+    @Test func aStreamsPlaceComesBackWhenItsBodyIsDropped() {
+        let streams = MCPEventStreams(limit: 2)
+        var first = streams.take()
+        let second = streams.take()
+        #expect(first != nil && second != nil)
+        #expect(streams.take() == nil)
+        #expect(streams.open == 2)
+        first = nil
+        #expect(streams.open == 1)
+        #expect(streams.take() != nil)
+        #expect(streams.open == 1)
+        withExtendedLifetime(second) {}
+        #expect(MCPEventStreams(limit: 0).take() == nil)
+    }
+
+    // MARK: helpers
+
+    struct StreamAnswer: Sendable {
+        let status: Int
+        let body: String
+    }
+
+    /// Opens `count` event streams through the gateway at once; returns when every one has ended.
+    static func openStreams(_ count: Int, _ stack: MCPStack) async throws -> [StreamAnswer] {
+        try await withThrowingTaskGroup(of: StreamAnswer.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    let answer = try await stack.client.execute(uri: "/mcp", method: .get, headers: [.accept: "text/event-stream"])
+                    return StreamAnswer(status: Int(answer.status.code), body: String(buffer: answer.body))
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    /// Waits for `condition`, for at most 30 s (the test's own expectation then says what was missing).
+    static func waitUntil(_ condition: () -> Bool) async {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !condition(), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+}
+
+/// An MCP server's event streams: each sends a comment, then stays open until `endAll`; a stream opened after that ends
+/// at once.
+final class HeldStreams: Sendable {
+    private struct State {
+        var opened = 0
+        var open: [AsyncStream<ByteBuffer>.Continuation] = []
+        var ended = false
+    }
+
+    private let state = Mutex(State())
+
+    /// How many streams the server was asked for.
+    var opened: Int { state.withLock { $0.opened } }
+
+    @Sendable func respond(_ request: Request) async -> Response {
+        let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        continuation.yield(ByteBuffer(string: ": open\n\n"))
+        let ended = state.withLock { state in
+            state.opened += 1
+            if !state.ended { state.open.append(continuation) }
+            return state.ended
+        }
+        if ended { continuation.finish() }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: ResponseBody(asyncSequence: stream))
+    }
+
+    func endAll() {
+        let open = state.withLock { state in
+            state.ended = true
+            defer { state.open = [] }
+            return state.open
+        }
+        for continuation in open { continuation.finish() }
+    }
+}
