@@ -19,6 +19,7 @@
 #   X402='{v1: false, discovery: false}' scripts/bench.sh: the quickstart's `x402` settings replaced (the cost of the
 #   v1 terms and the bazaar extension in every 402).
 #   TOLLGATE_BENCH_BIN=path: measures that binary instead of building one (two versions back to back).
+#   TOLLGATE_BENCH_FAILURES=file: the wrk phases append every answer that is not a 2xx there (status and body).
 #   KEEP_WORK=dir: copies the scratch directory (the gateway's database and WAL as they are at the end, the presigned
 #   payments) to dir before stopping, to see what was written (pages per table: `sqlite3 … "SELECT name FROM dbstat"`).
 #   Each phase also prints the bytes the gateway handed to write/pwrite per request (its WAL, checkpoints, sockets).

@@ -7,12 +7,16 @@ import TollgateMCP
 /// `SampleMCPServer` over streamable HTTP at `/mcp` (plain JSON answers, no session, 202 for notifications, 405
 /// for an event stream it does not offer), and `GET /stats`: how often each tool ran.
 public enum SampleMCPRouter {
-    /// - Parameter eventStream: what `GET` of the endpoint answers; by default 405 (the sample server offers no event
-    ///   stream). Tests give one that stays open.
+    /// - Parameters:
+    ///   - eventStream: what `GET` of the endpoint answers; by default 405 (the sample server offers no event stream).
+    ///     Tests give one that stays open.
+    ///   - beforeEachPost: awaited before each `POST` is handled (tests hold calls with it).
     public static func router(server: SampleMCPServer, path: String = "/mcp",
-                              eventStream: (@Sendable (Request) async -> Response)? = nil) -> Router<BasicRequestContext> {
+                              eventStream: (@Sendable (Request) async -> Response)? = nil,
+                              beforeEachPost: (@Sendable () async -> Void)? = nil) -> Router<BasicRequestContext> {
         let router = Router()
         router.post(RouterPath(path)) { request, _ -> Response in
+            await beforeEachPost?()
             var buffer = try await request.body.collect(upTo: 1 << 20)
             let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
             guard let message = JSONRPCMessage.parse(bytes) else {

@@ -13,7 +13,9 @@ extension HTTPClient {
 
 extension HTTPClient.Configuration {
     /// How the MCP door reaches MCP servers over HTTP: AsyncHTTPClient's shared configuration (redirects followed, as
-    /// servers that move `/mcp` to `/mcp/` need; a 90 s read timeout for event streams), with two differences:
+    /// servers that move `/mcp` to `/mcp/` need; a 90 s read timeout for event streams), with three differences:
+    /// - up to 64 connections to a server, as the reverse proxy's `upstream.max_connections` by default, instead of 8:
+    ///   each call holds one until its answer ends, so a tool that takes a second served eight paid calls a second;
     /// - no tracing spans: the gateway bootstraps no tracer, and the default no-op tracer still built every call's span
     ///   (3–6 % of a paid tool call's CPU, BENCHMARKS.md);
     /// - connecting gives up after 5 s instead of 90: AsyncHTTPClient tries again until then (a failed attempt does not
@@ -23,6 +25,7 @@ extension HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.tracing.tracer = nil
         configuration.timeout.connect = .seconds(5)
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         return configuration
     }
 

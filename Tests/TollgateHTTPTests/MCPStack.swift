@@ -44,12 +44,14 @@ struct MCPStack: Sendable {
 
     /// Runs `body` against the MCP door; `upstream` overrides the sample server's URL (a dead one, say). The server gets
     /// `timeoutSeconds` to answer (30 s: the tests expect the sample server to, even on a loaded machine);
-    /// `eventStream` is what the sample server answers to `GET` (405 without).
+    /// `eventStream` is what the sample server answers to `GET` (405 without), `beforeEachPost` holds its calls.
     static func with<T: Sendable>(upstream: String? = nil, timeoutSeconds: Int = 30, maxEventStreams: Int = 256,
                                   eventStream: (@Sendable (Request) async -> Response)? = nil,
+                                  beforeEachPost: (@Sendable () async -> Void)? = nil,
                                   _ body: @Sendable (MCPStack) async throws -> T) async throws -> T {
         let sample = SampleMCPServer()
-        return try await Listener.with(SampleMCPRouter.router(server: sample, eventStream: eventStream)) { port in
+        let router = SampleMCPRouter.router(server: sample, eventStream: eventStream, beforeEachPost: beforeEachPost)
+        return try await Listener.with(router) { port in
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-mcp-\(UUID().uuidString)").path
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": LiveStack.secret])

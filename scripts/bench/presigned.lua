@@ -50,6 +50,13 @@ end
 function response(status, headers, body)
   if id == 0 then return end
   answered = answered + 1
+  -- TOLLGATE_BENCH_FAILURES=path: every answer that is not a 2xx is appended there (status, then body), to see why.
+  local failures = os.getenv("TOLLGATE_BENCH_FAILURES")
+  if failures and (status < 200 or status > 299) then
+    local file = io.open(failures, "a")
+    file:write(status .. " " .. (body or "") .. "\n")
+    file:close()
+  end
   if answered == #lines then
     local done = os.getenv("TOLLGATE_BENCH_DONE")
     if done then

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
@@ -7,16 +8,39 @@ import TollgateCore
 @testable import TollgateHTTP
 import TollgateMCP
 
-/// The MCP door's event streams (`GET` of the endpoint, passed through to an HTTP server): open ones never hold the
-/// connections paid tool calls need, and no caller opens more than the gateway allows.
-@Suite struct MCPEventStreamTests {
+/// The MCP door's connections to an HTTP MCP server: paid calls run side by side up to the connections' bound, open event
+/// streams (`GET` of the endpoint, passed through) never hold the connections paid calls need, and no caller opens more
+/// streams than the gateway allows.
+@Suite struct MCPServerConnectionTests {
+    @Test func paidCallsToASlowToolRunSideBySide() async throws {
+        // The server answers no call until twelve are in its hands at once: more than AsyncHTTPClient's default of
+        // eight connections to one server, which made every call past the eighth wait for an earlier one's answer.
+        let barrier = Barrier(count: 12)
+        try await MCPStack.with(beforeEachPost: { await barrier.arrive() }) { stack in
+            defer { Task { await barrier.open() } }
+            var payments: [JSONValue] = []
+            for _ in 0..<12 { payments.append(try MCPStack.pay(try #require(try await stack.call("forecast").terms))) }
+            let answers = try await withThrowingTaskGroup(of: MCPStack.Answer.self) { group in
+                for (index, payment) in payments.enumerated() {
+                    group.addTask { try await stack.call("forecast", payment: payment, id: Int64(index)) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.filter { $0.receipt?["success"] == .bool(true) }.count == 12)
+            #expect(await barrier.mostHeld == 12)
+            #expect(stack.executions("forecast") == 12)
+            #expect(try await stack.transfers() == 12)
+        }
+    }
+
     @Test func openEventStreamsLeaveThePaidCallsTheirConnections() async throws {
         let held = HeldStreams()
         try await MCPStack.with(eventStream: held.respond) { stack in
-            // More streams than AsyncHTTPClient opens connections to one server (eight), all held open by the server.
-            let streams = Task { try await Self.openStreams(12, stack) }
-            await Self.waitUntil { held.opened == 12 }
-            #expect(held.opened == 12)
+            // More streams than the calls' client opens connections to one server, all held open by the server.
+            let count = HTTPClient.Configuration.mcpServers.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit + 4
+            let streams = Task { try await Self.openStreams(count, stack) }
+            await Self.waitUntil { held.opened == count }
+            #expect(held.opened == count)
 
             let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
             let paid = try await stack.call("forecast", payment: payment)
@@ -26,7 +50,7 @@ import TollgateMCP
 
             held.endAll()
             let answers = try await streams.value
-            #expect(answers.count == 12)
+            #expect(answers.count == count)
             #expect(answers.allSatisfy { $0.status == 200 && $0.body.hasPrefix(": open") })
         }
     }
@@ -98,6 +122,33 @@ import TollgateMCP
     static func waitUntil(_ condition: () -> Bool) async {
         let deadline = ContinuousClock.now + .seconds(30)
         while !condition(), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+    }
+}
+
+/// Holds every call that arrives until `count` are held at once, then lets them all go, and every later one at once.
+actor Barrier {
+    let count: Int
+    private var held: [CheckedContinuation<Void, Never>] = []
+    private var isOpen = false
+    /// The most calls held at once.
+    private(set) var mostHeld = 0
+
+    init(count: Int) { self.count = count }
+
+    func arrive() async {
+        guard !isOpen else { return }
+        await withCheckedContinuation { continuation in
+            held.append(continuation)
+            mostHeld = max(mostHeld, held.count)
+            if held.count >= count { open() }
+        }
+    }
+
+    /// Lets every held call go, and every later one through.
+    func open() {
+        isOpen = true
+        for continuation in held { continuation.resume() }
+        held = []
     }
 }
 
