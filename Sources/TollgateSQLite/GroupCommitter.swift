@@ -1,6 +1,8 @@
 import GRDB
-import TollgateCore
+import NIOCore
+import NIOPosix
 import Synchronization
+import TollgateCore
 
 /// Durable writes without a sync per write: concurrent writes wait in a queue while one transaction commits,
 /// then run together in the next transaction, with one sync for all of them
@@ -62,7 +64,8 @@ package final class GroupCommitter: Sendable {
     /// (it still survives a crash of the process: the WAL frames are written before the commit returns). `body` runs once,
     /// or twice when another write of its batch failed: it must depend on nothing but the database it is given.
     package func write<T: Sendable>(synced: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+        let callerLoop = Self.callersLoop
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let outcome = Mutex<Result<T, any Error>?>(nil)
             let job = Job(
                 run: { db, savepoint in
@@ -77,16 +80,26 @@ package final class GroupCommitter: Sendable {
                     }
                 },
                 finish: { commitError in
-                    if let commitError { return continuation.resume(throwing: commitError) }
-                    continuation.resume(with: outcome.withLock { $0 } ?? .failure(CancellationError()))
+                    let result = commitError.map { .failure($0) } ?? outcome.withLock { $0 } ?? .failure(CancellationError())
+                    guard let callerLoop else { return continuation.resume(with: result) }
+                    callerLoop.execute { continuation.resume(with: result) }
                 },
                 synced: synced)
             if queue.add(job) { writer.asyncWriteWithoutTransaction { db in self.drain(db) } }
         }
     }
 
+    /// The loop a write's caller runs on, where its answer is given: one of NIO's shared loops (the server commands run
+    /// every task on them), nil elsewhere. Resumed from the writer's thread, a task goes to any loop (NIO's executor takes
+    /// turns), often not the one holding its client's and its peers' connections, and every later step then switches
+    /// thread. Only the shared group's loops, which are never shut down: a task given to a stopped loop is dropped.
+    static var callersLoop: (any EventLoop)? {
+        let shared = MultiThreadedEventLoopGroup.singleton.any()
+        return shared.inEventLoop ? shared : nil
+    }
+
     /// Commits batch after batch on the writer's thread until nothing waits. Each caller is answered from here: its
-    /// task resumes on its own executor, with no trip through another task first (one thread wake-up less per write).
+    /// task resumes on its own event loop (`write`), with no trip through another task first.
     private func drain(_ db: Database) {
         while let batch = queue.nextBatch() { commit(batch, db) }
     }

@@ -59,20 +59,28 @@ package final class HTTP1ConnectionPool: Sendable {
     private let state = NIOLockedValueBox(State())
 
     private let resolver: (@Sendable (any EventLoop) -> any Resolver & Sendable)?
+    /// The event loop of the group the calling code runs on, if any (`takeFree`).
+    private let ownLoop: @Sendable () -> (any EventLoop)?
 
     /// - Parameters:
     ///   - tlsConfiguration: for `https` (the system's trust roots, certificates and host names checked).
     ///   - resolver: the names' resolver for a connection's event loop (the system's by default; tests give their own).
     ///   - peer: what the peer is called in failures.
+    ///   - ownLoop: the loop of `group` the calling code runs on, nil when it runs on none (tests choose one).
     package init(baseURL: String, peer: String = "the facilitator", maxConnections: Int = 64,
                  group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                  tlsConfiguration: TLSConfiguration = .makeClientConfiguration(),
-                 resolver: (@Sendable (any EventLoop) -> any Resolver & Sendable)? = nil) {
+                 resolver: (@Sendable (any EventLoop) -> any Resolver & Sendable)? = nil,
+                 ownLoop: (@Sendable () -> (any EventLoop)?)? = nil) {
         origin = HTTPOrigin(baseURL: baseURL)
         self.peer = peer
         self.maxConnections = max(1, maxConnections)
         self.group = group
         self.resolver = resolver
+        self.ownLoop = ownLoop ?? { [group] in
+            let loop = group.any()
+            return loop.inEventLoop ? loop : nil
+        }
         tls = origin?.secure == true ? Result { try NIOSSLContext(configuration: tlsConfiguration) } : nil
     }
 
@@ -95,13 +103,14 @@ package final class HTTP1ConnectionPool: Sendable {
         if let body { head.headers.replaceOrAdd(name: "Content-Length", value: String(body.count)) }
         // A kept connection closed before the request went out (the peer's close was still on its way) is
         // passed over for the next one; a new connection that closes so is one that could not be used at all.
+        let own = ownLoop()
         while true {
-            let lease = try await lease(by: deadline)
+            let lease = try await lease(by: deadline, own: own)
             let channel: any Channel
             switch lease {
             case .kept(let kept): channel = kept
             case .open:
-                do { channel = try await connect(origin, deadline: deadline) } catch {
+                do { channel = try await connect(origin, on: own ?? group.next(), deadline: deadline) } catch {
                     giveBack(nil)
                     throw error
                 }
@@ -125,8 +134,8 @@ package final class HTTP1ConnectionPool: Sendable {
 
     /// A kept connection, a slot to open one, or a wait for either until `deadline` or until the calling task is
     /// cancelled (a request whose client went away leaves the queue at once rather than at its deadline).
-    private func lease(by deadline: NIODeadline) async throws(Failure) -> Lease {
-        if let lease = takeFree() { return lease }
+    private func lease(by deadline: NIODeadline, own: (any EventLoop)?) async throws(Failure) -> Lease {
+        if let lease = takeFree(own: own) { return lease }
         let id = state.withLockedValue { state in
             state.lastWaiter += 1
             return state.lastWaiter
@@ -140,7 +149,7 @@ package final class HTTP1ConnectionPool: Sendable {
                     defer { for channel in stale { channel.close(promise: nil) } }
                     let granted: Lease? = state.withLockedValue { state in
                         let free: Lease?
-                        (free, stale) = Self.takeFree(&state, maxConnections: maxConnections)
+                        (free, stale) = Self.takeFree(&state, maxConnections: maxConnections, own: own)
                         if let free { return free }
                         let timer = group.next().scheduleTask(deadline: deadline) { [self] in expire(id, because: "before the deadline") }
                         state.waiters.append(Waiter(id: id, continuation: continuation, timer: timer))
@@ -161,27 +170,43 @@ package final class HTTP1ConnectionPool: Sendable {
     /// Kept connections still open (for tests).
     var openIdleConnections: Int { state.withLockedValue { $0.idle.count { $0.channel.isActive } } }
 
-    private func takeFree() -> Lease? {
-        let (lease, stale) = state.withLockedValue { Self.takeFree(&$0, maxConnections: maxConnections) }
+    private func takeFree(own: (any EventLoop)?) -> Lease? {
+        let (lease, stale) = state.withLockedValue { Self.takeFree(&$0, maxConnections: maxConnections, own: own) }
         for channel in stale { channel.close(promise: nil) }
         return lease
     }
 
     /// A kept connection still open and within its lifetime, else a slot to open one if fewer than `maxConnections`
     /// are; and the kept connections that are past it, to be closed once the lock is let go.
-    private static func takeFree(_ state: inout State, maxConnections: Int) -> (Lease?, stale: [any Channel]) {
+    ///
+    /// A call running on one of the pool's event loops (`own`; the server commands run every task on them) gets a
+    /// connection of that loop: a kept one, else a new one while fewer than `maxConnections` are open, and only then one
+    /// of another loop. The exchange and its answer then stay on the caller's thread: a connection of another loop
+    /// wakes that loop's thread to send, and the task goes on there afterwards (its client's connection, and its next
+    /// call, are on the first), two thread switches per call that cost more than the call's own work on an idle gateway.
+    private static func takeFree(_ state: inout State, maxConnections: Int, own: (any EventLoop)?) -> (Lease?, stale: [any Channel]) {
         let now = NIODeadline.now()
         var stale: [any Channel] = []
+        // Every connection handed back for closing leaves the count, whichever lease is then given.
+        defer { state.open -= stale.count }
         // The oldest are at the bottom: they expire first.
         while let oldest = state.idle.first, oldest.until <= now || !oldest.channel.isActive {
             stale.append(state.idle.removeFirst().channel)
+        }
+        if let own {
+            if let index = state.idle.lastIndex(where: { $0.channel.eventLoop === own && $0.channel.isActive }) {
+                return (.kept(state.idle.remove(at: index).channel), stale)
+            }
+            if state.open - stale.count < maxConnections {
+                state.open += 1
+                return (.open, stale)
+            }
         }
         while let kept = state.idle.popLast() {
             if kept.channel.isActive, now < kept.until { return (.kept(kept.channel), stale) }
             stale.append(kept.channel)
         }
-        state.open -= stale.count
-        guard state.open < maxConnections else { return (nil, stale) }
+        guard state.open - stale.count < maxConnections else { return (nil, stale) }
         state.open += 1
         return (.open, stale)
     }
@@ -245,7 +270,7 @@ package final class HTTP1ConnectionPool: Sendable {
         }
     }
 
-    private func connect(_ origin: HTTPOrigin, deadline: NIODeadline) async throws(Failure) -> any Channel {
+    private func connect(_ origin: HTTPOrigin, on loop: any EventLoop, deadline: NIODeadline) async throws(Failure) -> any Channel {
         let remaining = deadline - .now()
         guard remaining > .zero else { throw .notConnected("no time left to connect") }
         let context: NIOSSLContext?
@@ -256,7 +281,6 @@ package final class HTTP1ConnectionPool: Sendable {
         }
         let serverName = origin.hostIsAddress ? nil : origin.host
         let peer = peer
-        let loop = group.next()
         var bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(remaining)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

@@ -1,0 +1,84 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import Testing
+@testable import TollgateX402
+
+/// Which connection a call gets: one of the event loop its code runs on, and the count of open connections kept true
+/// whichever connection is given.
+extension HTTP1ConnectionPoolTests {
+    /// The loop the calling code pretends to run on (`HTTP1ConnectionPool(ownLoop:)`).
+    final class CallingLoop: Sendable {
+        private let loop = Mutex<(any EventLoop)?>(nil)
+        func set(_ new: (any EventLoop)?) { loop.withLock { $0 = new } }
+        func get() -> (any EventLoop)? { loop.withLock { $0 } }
+    }
+
+    @Test func aCallGetsAConnectionOfTheLoopItRunsOn() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let (first, second) = (group.next(), group.next())
+        #expect(first !== second)
+        let server = try await ScriptedHTTPServer { .bytes(ScriptedHTTPServer.ok(#"{"n":\#($0.index)}"#)) }
+        let calling = CallingLoop()
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)", group: group, ownLoop: calling.get)
+        // Each loop gets a connection of its own, opened on it, and keeps using it.
+        for loop in [first, second, first, second, first] {
+            calling.set(loop)
+            _ = try await call(pool)
+        }
+        #expect(server.requests.map(\.connection) == [1, 2, 1, 2, 1])
+        // Code on no loop of the group takes whichever is free.
+        calling.set(nil)
+        _ = try await call(pool)
+        #expect(server.connections == 2)
+        try await server.stop()
+
+        // At the bound, a loop without a connection of its own uses another loop's rather than wait.
+        let bounded = try await ScriptedHTTPServer { .bytes(ScriptedHTTPServer.ok(#"{"n":\#($0.index)}"#)) }
+        let one = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(bounded.port)", maxConnections: 1, group: group, ownLoop: calling.get)
+        for loop in [first, second, first] {
+            calling.set(loop)
+            _ = try await call(one)
+        }
+        #expect(bounded.requests.map(\.connection) == [1, 1, 1])
+        try await bounded.stop()
+        try await group.shutdownGracefully()
+    }
+
+    /// A kept connection found closed is no longer counted as open, even when another kept one is then given: counted,
+    /// the pool would believe itself full and make calls wait for connections that do not exist.
+    @Test func aConnectionClosedWhileIdleLeavesTheCountEvenWhenAnotherIsGiven() async throws {
+        let server = try await ScriptedHTTPServer { request in
+            switch request.index {
+            case 0: .after(.milliseconds(300), ScriptedHTTPServer.ok("{}"))
+            // The second connection's only answer, then the server closes it.
+            case 1: .bytesThenClose(ScriptedHTTPServer.ok("{}"))
+            // Held until the server stops.
+            case 2: .after(.seconds(600), ScriptedHTTPServer.ok("{}"))
+            default: .bytes(ScriptedHTTPServer.ok("{}"))
+            }
+        }
+        let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)", maxConnections: 2)
+        let deadline = ContinuousClock.now + .seconds(30)
+        // Two connections: the second is opened while the first carries a request, then closed by the server.
+        let first = Task { try await call(pool) }
+        while server.requests.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        _ = try await call(pool)
+        _ = try await first.value
+        #expect(server.connections == 2)
+        while pool.openIdleConnections > 1, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(pool.openIdleConnections == 1)
+
+        // The next call passes the closed one over and takes the other, where the server holds its answer.
+        let held = Task { try? await call(pool) }
+        while server.requests.count < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        // One connection is open, and busy: a call opens another at once rather than wait for it.
+        let answer = try await call(pool, within: .seconds(20))
+        #expect(answer.status == .ok)
+        #expect(server.connections == 3)
+        try await server.stop()
+        // The held call ends at its own deadline; nothing waits for it.
+        _ = held
+    }
+}
