@@ -25,8 +25,7 @@ public final class MCPEventStreams: Sendable {
     /// The streams open now.
     public var open: Int { count.load(ordering: .relaxed) }
 
-    /// A place for one stream, given back when the place is released (the stream's answer ended or was dropped); nil
-    /// when `limit` streams are open.
+    /// A place for one stream, given back when the place is released (`Body`); nil when `limit` streams are open.
     func take() -> Place? {
         guard count.wrappingAdd(1, ordering: .relaxed).newValue <= limit else {
             count.wrappingSubtract(1, ordering: .relaxed)
@@ -44,8 +43,10 @@ public final class MCPEventStreams: Sendable {
         deinit { streams.count.wrappingSubtract(1, ordering: .relaxed) }
     }
 
-    /// A stream's body as the caller reads it, holding the stream's place until it is read to its end or dropped (the
-    /// caller went away, or the server ended the stream).
+    /// A stream's body as the caller reads it, holding the stream's place until it is done with: the server ends the
+    /// stream, the answer is dropped unread, or writing an event to a caller that went away fails. A caller that goes
+    /// away is noticed at the next event only (Hummingbird does not cancel the handler), so a server that stays silent
+    /// holds the place until AsyncHTTPClient's read timeout (90 s) ends the read.
     struct Body<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
         let base: Base
         let place: Place

@@ -161,9 +161,11 @@ public struct MCPResponder: HTTPResponder {
     }
 
     /// An event stream (`GET`), passed through while fewer than `streams.limit` are open, through their own client: it
-    /// stays open as long as the server keeps it open, with no deadline (AsyncHTTPClient's read timeout ends one that
-    /// goes silent), and holds its place until its answer ends or the caller goes away (`MCPEventStreams`).
+    /// stays open as long as the server keeps it open, with no deadline, and holds its place until its answer's body is
+    /// done with (`MCPEventStreams.Body`). With a limit of 0 the gateway offers no stream: 405, as the MCP transport
+    /// asks of a server without one (clients then stop asking).
     static func openEventStream(_ request: Request, url: String, streams: MCPEventStreams, logger: Logger) async -> Response {
+        guard streams.limit > 0 else { return Response(status: .methodNotAllowed, headers: [.allow: "POST, DELETE"]) }
         guard let place = streams.take() else {
             // Debug only: a flood of streams would otherwise be a flood of log lines.
             logger.debug("MCP event stream refused: too many open", metadata: ["tollgate.mcp.event_streams": "\(streams.limit)"])

@@ -43,6 +43,8 @@ package final class GroupCommitter: Sendable {
     private let writer: DatabasePool
     private let durable: Bool
     private let mode = WriterMode()
+    /// Where a write's caller is answered (`callersLoop`).
+    private let answeringLoop: @Sendable () -> (any EventLoop)?
 
     /// What the group commit did since the store was opened (`StoreHealth.commits`, tests). A write that failed in its
     /// savepoint is held by a committed transaction all the same; one that failed alone has none.
@@ -53,10 +55,13 @@ package final class GroupCommitter: Sendable {
 
     /// - Parameter durable: whether the writer connection syncs its commits (`PRAGMA synchronous = FULL`); only then
     ///   does a batch of writes that need no sync commit without one.
-    package init(writer: DatabasePool, durable: Bool = true, maxBatch: Int = 256) {
+    /// - Parameter answeringLoop: the loop a caller is answered on, asked at each `write` (tests choose one).
+    package init(writer: DatabasePool, durable: Bool = true, maxBatch: Int = 256,
+                 answeringLoop: @escaping @Sendable () -> (any EventLoop)? = { GroupCommitter.callersLoop }) {
         queue = BatchQueue(maxBatch: maxBatch)
         self.writer = writer
         self.durable = durable
+        self.answeringLoop = answeringLoop
     }
 
     /// Runs `body` in the next batch's transaction. `synced: false` is for a write that a later synced commit makes
@@ -64,7 +69,7 @@ package final class GroupCommitter: Sendable {
     /// (it still survives a crash of the process: the WAL frames are written before the commit returns). `body` runs once,
     /// or twice when another write of its batch failed: it must depend on nothing but the database it is given.
     package func write<T: Sendable>(synced: Bool = true, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let callerLoop = Self.callersLoop
+        let callerLoop = answeringLoop()
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let outcome = Mutex<Result<T, any Error>?>(nil)
             let job = Job(
@@ -94,6 +99,8 @@ package final class GroupCommitter: Sendable {
     /// turns), often not the one holding its client's and its peers' connections, and every later step then switches
     /// thread. Only the shared group's loops, which are never shut down: a task given to a stopped loop is dropped.
     static var callersLoop: (any EventLoop)? {
+        // Off every loop (a command such as `tollgate audit`), the shared group is not even started.
+        guard MultiThreadedEventLoopGroup.currentEventLoop != nil else { return nil }
         let shared = MultiThreadedEventLoopGroup.singleton.any()
         return shared.inEventLoop ? shared : nil
     }

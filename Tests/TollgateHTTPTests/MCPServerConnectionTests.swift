@@ -35,6 +35,7 @@ import TollgateMCP
 
     @Test func openEventStreamsLeaveThePaidCallsTheirConnections() async throws {
         let held = HeldStreams()
+        defer { held.endAll() }
         try await MCPStack.with(eventStream: held.respond) { stack in
             // More streams than the calls' client opens connections to one server, all held open by the server.
             let count = HTTPClient.Configuration.mcpServers.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit + 4
@@ -57,6 +58,7 @@ import TollgateMCP
 
     @Test func streamsPastTheBoundAreRefusedUntilOneEnds() async throws {
         let held = HeldStreams()
+        defer { held.endAll() }
         try await MCPStack.with(maxEventStreams: 2, eventStream: held.respond) { stack in
             guard case .http(_, _, _, let bound) = stack.connection.passThrough else { Issue.record("not an HTTP upstream"); return }
             let streams = Task { try await Self.openStreams(2, stack) }
@@ -88,14 +90,35 @@ import TollgateMCP
         var first = streams.take()
         let second = streams.take()
         #expect(first != nil && second != nil)
-        #expect(streams.take() == nil)
-        #expect(streams.open == 2)
+        withExtendedLifetime(first) {
+            #expect(streams.take() == nil)
+            #expect(streams.open == 2)
+        }
         first = nil
         #expect(streams.open == 1)
         #expect(streams.take() != nil)
         #expect(streams.open == 1)
         withExtendedLifetime(second) {}
         #expect(MCPEventStreams(limit: 0).take() == nil)
+    }
+
+    @Test func aServerThatCannotBeReachedLeavesNoPlaceTaken() async throws {
+        try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp", maxEventStreams: 1) { stack in
+            guard case .http(_, _, _, let bound) = stack.connection.passThrough else { Issue.record("not an HTTP upstream"); return }
+            for _ in 0..<2 {
+                let answer = try await stack.client.execute(uri: "/mcp", method: .get, headers: [.accept: "text/event-stream"])
+                #expect(answer.status == .badGateway)
+            }
+            #expect(bound.open == 0)
+        }
+    }
+
+    @Test func aGatewayAllowingNoStreamOffersNone() async throws {
+        try await MCPStack.with(maxEventStreams: 0, eventStream: HeldStreams().respond) { stack in
+            let answer = try await stack.client.execute(uri: "/mcp", method: .get, headers: [.accept: "text/event-stream"])
+            #expect(answer.status == .methodNotAllowed)
+            #expect(answer.headers[.allow] == "POST, DELETE")
+        }
     }
 
     // MARK: helpers

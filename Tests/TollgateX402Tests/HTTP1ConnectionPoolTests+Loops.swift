@@ -19,30 +19,40 @@ extension HTTP1ConnectionPoolTests {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let (first, second) = (group.next(), group.next())
         #expect(first !== second)
-        let server = try await ScriptedHTTPServer { .bytes(ScriptedHTTPServer.ok(#"{"n":\#($0.index)}"#)) }
+        let server = try await ScriptedHTTPServer { request in
+            // The first is held while the second is sent, so that each has a connection of its own.
+            request.index == 0 ? .after(.seconds(2), ScriptedHTTPServer.ok("{}")) : .bytes(ScriptedHTTPServer.ok("{}"))
+        }
         let calling = CallingLoop()
         let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)", group: group, ownLoop: calling.get)
-        // Each loop gets a connection of its own, opened on it, and keeps using it.
-        for loop in [first, second, first, second, first] {
+        // A connection opened by a call is opened on that call's loop.
+        calling.set(first)
+        let opening = Task { try await call(pool) }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while server.requests.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        calling.set(second)
+        _ = try await call(pool)
+        _ = try await opening.value
+        #expect(server.connections == 2)
+        // Each loop then keeps using its own, whichever was given back last.
+        for loop in [first, second, first, second] {
             calling.set(loop)
             _ = try await call(pool)
         }
-        #expect(server.requests.map(\.connection) == [1, 2, 1, 2, 1])
-        // Code on no loop of the group takes whichever is free.
-        calling.set(nil)
-        _ = try await call(pool)
-        #expect(server.connections == 2)
+        let requests = server.requests
+        #expect(requests[2].connection == requests[0].connection && requests[4].connection == requests[0].connection)
+        #expect(requests[3].connection == requests[1].connection && requests[5].connection == requests[1].connection)
         try await server.stop()
 
-        // At the bound, a loop without a connection of its own uses another loop's rather than wait.
-        let bounded = try await ScriptedHTTPServer { .bytes(ScriptedHTTPServer.ok(#"{"n":\#($0.index)}"#)) }
-        let one = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(bounded.port)", maxConnections: 1, group: group, ownLoop: calling.get)
+        // A loop without a connection of its own takes another loop's kept one rather than open a new one.
+        let reused = try await ScriptedHTTPServer { _ in .bytes(ScriptedHTTPServer.ok("{}")) }
+        let borrowing = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(reused.port)", group: group, ownLoop: calling.get)
         for loop in [first, second, first] {
             calling.set(loop)
-            _ = try await call(one)
+            _ = try await call(borrowing)
         }
-        #expect(bounded.requests.map(\.connection) == [1, 1, 1])
-        try await bounded.stop()
+        #expect(reused.requests.map(\.connection) == [1, 1, 1])
+        try await reused.stop()
         try await group.shutdownGracefully()
     }
 

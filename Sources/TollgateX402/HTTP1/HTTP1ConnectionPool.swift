@@ -179,28 +179,22 @@ package final class HTTP1ConnectionPool: Sendable {
     /// A kept connection still open and within its lifetime, else a slot to open one if fewer than `maxConnections`
     /// are; and the kept connections that are past it, to be closed once the lock is let go.
     ///
-    /// A call running on one of the pool's event loops (`own`; the server commands run every task on them) gets a
-    /// connection of that loop: a kept one, else a new one while fewer than `maxConnections` are open, and only then one
-    /// of another loop. The exchange and its answer then stay on the caller's thread: a connection of another loop
-    /// wakes that loop's thread to send, and the task goes on there afterwards (its client's connection, and its next
-    /// call, are on the first), two thread switches per call that cost more than the call's own work on an idle gateway.
+    /// A call running on one of the pool's event loops (`own`; the server commands run every task on them) gets a kept
+    /// connection of that loop first, then any kept one, and a new one is opened on its loop. On its own loop the
+    /// exchange and its answer stay on the caller's thread; a connection of another loop wakes that loop's thread to
+    /// send, and the task goes on there. A kept connection of another loop is still better than a new one: a new
+    /// connection to a remote facilitator costs round trips, and over TLS a handshake.
     private static func takeFree(_ state: inout State, maxConnections: Int, own: (any EventLoop)?) -> (Lease?, stale: [any Channel]) {
         let now = NIODeadline.now()
         var stale: [any Channel] = []
         // Every connection handed back for closing leaves the count, whichever lease is then given.
         defer { state.open -= stale.count }
-        // The oldest are at the bottom: they expire first.
+        // The oldest are at the bottom: they expire first (when every lifetime is the same; the checks below hold anyway).
         while let oldest = state.idle.first, oldest.until <= now || !oldest.channel.isActive {
             stale.append(state.idle.removeFirst().channel)
         }
-        if let own {
-            if let index = state.idle.lastIndex(where: { $0.channel.eventLoop === own && $0.channel.isActive }) {
-                return (.kept(state.idle.remove(at: index).channel), stale)
-            }
-            if state.open - stale.count < maxConnections {
-                state.open += 1
-                return (.open, stale)
-            }
+        if let own, let index = state.idle.lastIndex(where: { $0.channel.eventLoop === own && $0.channel.isActive && now < $0.until }) {
+            return (.kept(state.idle.remove(at: index).channel), stale)
         }
         while let kept = state.idle.popLast() {
             if kept.channel.isActive, now < kept.until { return (.kept(kept.channel), stale) }
