@@ -41,6 +41,33 @@ import TollgateStoreConformance
         #expect(harness.upstream.received.count == 1)
     }
 
+    /// The facilitator accepts a settlement as pending, then cannot be reached for the second ask: the money may move,
+    /// so the claim and its intent stay for the retry and the reconciler; the client is told to wait, never that
+    /// nothing was charged, and its retry settles and is served without the upstream running again.
+    @Test func aPendingSettlementWhoseFacilitatorGoesAwayStaysOnRecord() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.success(.pending), .failure(ScriptedRail.outage)] }
+        let first = await harness.send("/datasets/prices", proof: proof)
+        #expect(first.status == .serviceUnavailable)
+        #expect(first.reason == "settlement_unknown")
+        #expect(await harness.store.state(of: proof.key) == .unknown)
+        let open = try #require(try await harness.store.openSettlement(proof.key))
+        #expect(open.outcome == .open)
+        #expect(harness.upstream.received.count == 1)
+        let reasons = try await harness.events(offer.correlationId).compactMap(\.reason)
+        // Asked, pending, then unknown at the settle stage and in the answer.
+        #expect(reasons.suffix(3) == ["settlement_pending", "settlement_unknown", "settlement_unknown"], "\(reasons)")
+
+        // The same proof again once the facilitator is back: settled by asking again, the kept answer served, the
+        // upstream not called again, one payment.
+        let again = await harness.send("/datasets/prices", proof: proof)
+        #expect(again.status == .ok)
+        #expect(harness.upstream.received.count == 1)
+        #expect(await harness.store.payments.count == 1)
+        #expect(await harness.store.state(of: proof.key) == .settled)
+    }
+
     @Test func workThatMustNotRunTwiceIsRefundedWithTheTransactionAsEvidence() async throws {
         let harness = Self.harness()
         let (offer, proof) = try await harness.offerAndProof("/render", method: .post, amount: "2000")

@@ -724,6 +724,24 @@ import Testing
         #expect(lostEvents.map(\.reason) == ["settlement_pending", "settlement_unknown"])
     }
 
+    /// The facilitator answered pending, then could not be reached for the second ask: the first `/settle` was sent and
+    /// accepted, so the claim is held for the reconciler, never released (which deleted the claim and its intent, and
+    /// told the client that nothing was charged).
+    @Test func aPendingSettlementWhoseSecondAskFindsNoFacilitatorIsHeldNotReleased() {
+        let pending = Settlement(status: .pending, transaction: "0xp", network: GatewayHarness.network, payer: Self.payer)
+        for unreachable in [ScriptedRail.outage, RailFailure(.notReady, "no connection free", authority: "f")] {
+            #expect(!unreachable.reachedAuthority)
+            var journey = Self.settling().0
+            _ = journey.next(.settleAnswered(.answered(pending, attempt: Self.attempt), receipt: [:]), at: Self.now)
+            guard case .respond(.finishClaim(_, .unknown, let events, _)) =
+                journey.next(.settleAnswered(.railFailed(unreachable, intentRecorded: true), receipt: [:]), at: Self.now) else {
+                Issue.record("a pending settlement left without a claim (\(unreachable))")
+                continue
+            }
+            #expect(events.map(\.reason) == ["settlement_pending", "settlement_unknown"])
+        }
+    }
+
     @Test func aRefusedSettlementEndsTheClaimWithTheRailsReceipt() {
         var journey = Self.settling().0
         let failed = Settlement(status: .failed, transaction: "", network: GatewayHarness.network, payer: Self.payer,

@@ -4,7 +4,8 @@ import HTTPTypes
 /// Stages `settle`, `meter` and `respond`: only a delivered answer is settled (the intent, with the answer, is
 /// committed first; with `settle: before`, the settlement comes first and what is then not delivered is
 /// refunded); the outcome of `/settle` is never guessed: not sent is released, sent without an answer is held
-/// (`unknown`) for the retry or the reconciler, a pending one is asked exactly once more. The settlement, the
+/// (`unknown`) for the retry or the reconciler, a pending one is asked exactly once more (and held when that second ask
+/// cannot reach the facilitator: the first was sent). The settlement, the
 /// ledger entry, the usage and the answer kept for retries are recorded in one transaction before the answer is
 /// served: nothing unrecorded is served.
 extension Journey {
@@ -55,8 +56,10 @@ extension Journey {
             return finish(.release(key, events: events + [denied], then: .deny(Denial(
                 status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .incident,
                 detail: "payments are suspended (incident \(incident)); nothing was charged", extra: ["incident": incident], durable: true))))
-        case .railFailed(let failure, let recorded) where !failure.reachedAuthority:
-            // No facilitator could be connected to: `/settle` was never sent, nothing can have moved.
+        case .railFailed(let failure, let recorded) where !failure.reachedAuthority && !resettled:
+            // No facilitator could be connected to: `/settle` was never sent, nothing can have moved. (Not so when this
+            // was the second ask of a settlement the facilitator had answered pending: its money may move, so the claim
+            // is held as unknown below, never released.)
             let failed = event(.settle, .error, .facilitatorUnavailable, ["detail": "\(failure)", "sent": "false", "settled": "false"])
             return finish(.release(key, events: (recorded ? [] : events) + [failed], then: .deny(Denial(
                 status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .facilitatorUnavailable,
