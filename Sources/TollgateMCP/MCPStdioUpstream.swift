@@ -74,7 +74,7 @@ public actor MCPStdioUpstream: MCPUpstream {
     }
 
     private func start() async throws -> JSONValue {
-        try launch()
+        try await launch()
         let hello = JSONRPCMessage(.object([
             "jsonrpc": .string("2.0"), "id": .null, "method": .string("initialize"),
             "params": .object([
@@ -82,18 +82,26 @@ public actor MCPStdioUpstream: MCPUpstream {
                 "clientInfo": .object(["name": .string("tollgate"), "version": .string("1")]),
             ]),
         ]))
-        let answer = try await sendOnce(hello)
-        guard let result = answer.result else {
+        // A server that does not finish the handshake is stopped: left running, it would keep its input open (the reader
+        // thread holds it) and the next call would start another beside it, one more process per failed start.
+        do {
+            let answer = try await sendOnce(hello)
+            guard let result = answer.result else {
+                throw TollgateError(.upstreamUnavailable, "the MCP server refused the handshake: \(String(decoding: answer.bytes, as: UTF8.self))")
+            }
+            try write(JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "method": .string("notifications/initialized")])))
+            initializeResult = result
+            return result
+        } catch {
             stop()
-            throw TollgateError(.upstreamUnavailable, "the MCP server refused the handshake: \(String(decoding: answer.bytes, as: UTF8.self))")
+            throw error
         }
-        try write(JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "method": .string("notifications/initialized")])))
-        initializeResult = result
-        return result
     }
 
     /// Stops the server (at shutdown, or after it misbehaved); calls waiting for it fail.
     public func stop() {
+        // Its input closed first: a server that waits for its next line sees the end of it and exits.
+        try? input?.close()
         if let process, process.isRunning { process.terminate() }
         process = nil
         input = nil
@@ -172,8 +180,10 @@ public actor MCPStdioUpstream: MCPUpstream {
     /// ignores the signal once it opens a socket; a stdio upstream must not depend on a socket having been opened first.
     private static let ignoringBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
-    private func launch() throws {
+    private func launch() async throws {
         guard let program = command.first else { throw TollgateError(.upstreamUnavailable, "no command to start the MCP server") }
+        // Never two servers: one still running here (it stopped answering) is stopped before another starts.
+        if let running = process, running.isRunning { running.terminate() }
         Self.ignoringBrokenPipes
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program.contains("/") ? program : "/usr/bin/env")
@@ -184,7 +194,7 @@ public actor MCPStdioUpstream: MCPUpstream {
         // The server's own log lines go where the gateway's go.
         process.standardError = FileHandle.standardError
         do {
-            try process.run()
+            try await Self.runWithNoSignalBlocked(process)
         } catch {
             throw TollgateError(.upstreamUnavailable, "cannot start the MCP server \(program): \(error)")
         }
@@ -210,6 +220,21 @@ public actor MCPStdioUpstream: MCPUpstream {
             if let self { Task { await self.ended(pid: process.processIdentifier) } }
         }
         thread.start()
+    }
+
+    /// Starts `process` from a thread of its own with no signal blocked. A child starts with its parent thread's signal
+    /// mask, and the threads of Swift concurrency block nearly every signal: a server started from one could not be
+    /// stopped (`terminate` sends SIGTERM, which stayed blocked) and ran with its own signals blocked.
+    private static func runWithNoSignalBlocked(_ process: Process) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let thread = Thread {
+                var none = sigset_t()
+                sigemptyset(&none)
+                pthread_sigmask(SIG_SETMASK, &none, nil)
+                continuation.resume(with: Result { try process.run() })
+            }
+            thread.start()
+        }
     }
 
     private func received(_ line: [UInt8]) {

@@ -49,6 +49,41 @@ import TollgateMCP
         #expect(await upstream.initializeResult?["serverInfo"]?["name"] == .string("py"))
     }
 
+    /// A server that never finishes the handshake (a slow first start, a wrong program) is stopped after each failed
+    /// start, by its signal: never one more process left running per call.
+    @Test func aServerThatNeverAnswersTheHandshakeIsStoppedNotLeftRunning() async throws {
+        let pids = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-stdio-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: pids) }
+        // It never reads its input, so only a signal stops it; it notes how many signals it was started with blocked.
+        let silent = """
+        import os, signal, sys, time
+        open(sys.argv[1], 'a').write('%d %d\\n' % (os.getpid(), len(signal.pthread_sigmask(signal.SIG_BLOCK, []))))
+        time.sleep(3600)
+        """
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let upstream = MCPStdioUpstream(command: ["python3", "-c", silent, pids], timeoutSeconds: 1, maxLineBytes: 1 << 20, logger: logger)
+        for _ in 0..<2 {
+            await #expect(throws: TollgateError.self) { try await upstream.ensureStarted() }
+        }
+        let lines = try String(contentsOfFile: pids, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ") }
+        let started = lines.compactMap { $0.first.flatMap { Int32($0) } }
+        // Whatever the outcome, none outlives the test (one left running would hold the test runner's output open).
+        defer { for pid in started { kill(pid, SIGKILL) } }
+        #expect(started.count == 2)
+        // Started with no signal blocked (the threads of Swift concurrency block nearly all: SIGTERM never arrived).
+        #expect(lines.allSatisfy { $0.last == "0" })
+        // Both gone (or ended and waiting to be reaped) before anything else stops them.
+        func running(_ pid: Int32) -> Bool {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+            return !status.contains("State:\tZ")
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while started.contains(where: running), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!started.contains(where: running))
+        await upstream.stop()
+    }
+
     @Test func aServerThatDiesFailsTheCallAndIsStartedAgain() async throws {
         let upstream = Self.upstream()
         defer { Task { await upstream.stop() } }
