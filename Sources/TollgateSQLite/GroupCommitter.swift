@@ -108,14 +108,14 @@ package final class GroupCommitter: Sendable {
     /// Commits batch after batch on the writer's thread until nothing waits. Each caller is answered from here: its
     /// task resumes on its own event loop (`write`), with no trip through another task first.
     private func drain(_ db: Database) {
-        while let batch = queue.nextBatch() { commit(batch, db) }
+        while var batch = queue.nextBatch() { commit(&batch, db) }
     }
 
     /// Commits one batch: its writes one after the other (once more, each in its savepoint, when one failed), one commit
     /// for all. The batch is counted (`statistics`) before its callers are answered, so a caller reads statistics that
     /// include its own write: committed, or not (the commit failed, or the batch's only write did and its transaction
     /// was rolled back).
-    private func commit(_ batch: [Job], _ db: Database) {
+    private func commit(_ batch: inout [Job], _ db: Database) {
         let synced = !durable || batch.contains { $0.synced }
         var committed = true
         do {
@@ -147,11 +147,20 @@ package final class GroupCommitter: Sendable {
                 }
             }
             queue.finished(batch.count, succeeded: committed)
-            for job in batch { job.finish(nil) }
+            Self.answer(&batch, nil)
         } catch {
             queue.finished(batch.count, succeeded: false)
             // A write alone that failed is answered with its own error, even when rolling its transaction back failed.
-            if batch.count == 1, !committed { batch[0].finish(nil) } else { for job in batch { job.finish(error) } }
+            let ownError = batch.count == 1 && !committed
+            Self.answer(&batch, ownError ? nil : error)
         }
+    }
+
+    /// Answers a batch's callers once their writes are let go: whatever a write's body captured (its store, a ledger and
+    /// the lock it holds) is released before its caller goes on, not when the writer's thread gets to it.
+    private static func answer(_ batch: inout [Job], _ commitError: (any Error)?) {
+        let finishes = batch.map(\.finish)
+        batch.removeAll()
+        for finish in finishes { finish(commitError) }
     }
 }
