@@ -18,7 +18,8 @@ public struct MCPConfiguration: Sendable, Hashable {
     /// The largest upstream answer the gateway reads.
     public var maxResponseBytes: Int
     /// How many event streams (`GET` of the endpoint, passed through to an HTTP server) may be open at once; past it a
-    /// caller is answered 503. Each holds a connection of its own to the server, apart from the tool calls'.
+    /// caller is answered 503 (with 0, no stream is offered: 405). Each holds a connection of its own to the server,
+    /// apart from the tool calls'.
     public var maxEventStreams: Int
     /// The priced (or scoped) tools, by name, in configuration order.
     public var tools: [String]

@@ -7,9 +7,9 @@ import TollgateMCP
 ///
 /// A stream lasts as long as the server keeps it open, and over HTTP/1.1 it holds a connection all that time. Streams
 /// therefore go through a client of their own (`HTTPClient.mcpEventStreams`), never through the one tool calls use:
-/// AsyncHTTPClient opens at most eight connections to a server, and eight open streams held every paid call until one
-/// of them ended. At most `limit` streams are open at once; past it a caller is answered 503, so a flood of `GET`s
-/// holds a bounded number of connections and never the tool calls'.
+/// that client opens a bounded number of connections to a server (64), and as many open streams would hold every paid
+/// call until one of them ended. At most `limit` streams are open at once; past it a caller is answered 503, so a flood
+/// of `GET`s holds a bounded number of connections and never the tool calls'.
 public final class MCPEventStreams: Sendable {
     /// The client streams go through.
     public let client: HTTPClient

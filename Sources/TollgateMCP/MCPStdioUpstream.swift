@@ -183,7 +183,7 @@ public actor MCPStdioUpstream: MCPUpstream {
     private func launch() async throws {
         guard let program = command.first else { throw TollgateError(.upstreamUnavailable, "no command to start the MCP server") }
         // Never two servers: one still running here (it stopped answering) is stopped before another starts.
-        if let running = process, running.isRunning { running.terminate() }
+        if process?.isRunning == true { stop() }
         Self.ignoringBrokenPipes
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program.contains("/") ? program : "/usr/bin/env")

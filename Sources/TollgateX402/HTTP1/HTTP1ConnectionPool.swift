@@ -187,20 +187,23 @@ package final class HTTP1ConnectionPool: Sendable {
     private static func takeFree(_ state: inout State, maxConnections: Int, own: (any EventLoop)?) -> (Lease?, stale: [any Channel]) {
         let now = NIODeadline.now()
         var stale: [any Channel] = []
-        // Every connection handed back for closing leaves the count, whichever lease is then given.
-        defer { state.open -= stale.count }
+        /// A kept connection past use: to be closed, and no longer counted as open.
+        func retire(_ channel: any Channel) {
+            stale.append(channel)
+            state.open -= 1
+        }
         // The oldest are at the bottom: they expire first (when every lifetime is the same; the checks below hold anyway).
         while let oldest = state.idle.first, oldest.until <= now || !oldest.channel.isActive {
-            stale.append(state.idle.removeFirst().channel)
+            retire(state.idle.removeFirst().channel)
         }
         if let own, let index = state.idle.lastIndex(where: { $0.channel.eventLoop === own && $0.channel.isActive && now < $0.until }) {
             return (.kept(state.idle.remove(at: index).channel), stale)
         }
         while let kept = state.idle.popLast() {
             if kept.channel.isActive, now < kept.until { return (.kept(kept.channel), stale) }
-            stale.append(kept.channel)
+            retire(kept.channel)
         }
-        guard state.open - stale.count < maxConnections else { return (nil, stale) }
+        guard state.open < maxConnections else { return (nil, stale) }
         state.open += 1
         return (.open, stale)
     }
