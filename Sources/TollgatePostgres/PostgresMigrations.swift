@@ -2,7 +2,7 @@
 /// whole schema of the SQLite store at its v9 (SQLiteStore+Migrations.swift); later versions follow it one by one.
 public enum PostgresMigrations {
     /// Every migration, oldest first.
-    public static let all: [PostgresMigration] = [v1Schema, v2SharedInstances, v3AuditLookupColumns, v4UnusedPayerIndex]
+    public static let all: [PostgresMigration] = [v1Schema, v2SharedInstances, v3AuditLookupColumns, v4UnusedPayerIndex, v5UnitHoldHeld]
 
     /// The tables every `GatewayStore` operation reads and writes.
     public static let tables: [String] = [
@@ -206,5 +206,10 @@ public enum PostgresMigrations {
     /// check uses `payment_nonce`: the plain payer index only cost an entry per settled payment, under the write lock.
     static let v4UnusedPayerIndex = PostgresMigration(version: "4-unused-payer-index", statements: [
         "DROP INDEX IF EXISTS payment_payer",
+    ])
+
+    /// The janitor looks for holds still `held` long after they were taken (`lapseUnitHolds`); finished ones leave the index.
+    static let v5UnitHoldHeld = PostgresMigration(version: "5-unit-hold-held", statements: [
+        "CREATE INDEX unit_hold_held ON unit_hold (at_ms) WHERE state = 'held'",
     ])
 }

@@ -34,12 +34,12 @@ extension PostgresStore {
         let now = clock.nowMillis(), keys = auditKeys
         let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
-            if let hold = try await tx.row("SELECT client_id, package, units FROM unit_hold WHERE correlation_id = \(correlationId) AND state = 'held'") {
+            if let hold = try await tx.row("SELECT client_id, package, units, state FROM unit_hold WHERE correlation_id = \(correlationId)"),
+               let held = PackageUnits.unitsStillHeld(state: try hold.get("state"), units: try hold.get("units")) {
                 let client: String = try hold.get("client_id"), package: String = try hold.get("package")
                 if let balance = try await Self.balance(client: client, package: package, tx) {
                     try await Self.setBalance(client: client, package: package, unit: nil,
-                                              to: PackageUnits.afterFinish(balance: balance, held: try hold.get("units"), consumed: consumed),
-                                              now: now, tx)
+                                              to: PackageUnits.afterFinish(balance: balance, held: held, consumed: consumed), now: now, tx)
                 }
                 try await tx.execute("""
                     UPDATE unit_hold SET state = \(PackageUnits.finishedHoldState(consumed: consumed)) WHERE correlation_id = \(correlationId)
@@ -47,6 +47,27 @@ extension PostgresStore {
             }
             if let usage { try await Self.insert(usage, tx) }
             try await Self.append(events, tx, keys: keys)
+        }
+    }
+
+    public func lapseUnitHolds(heldBeforeMillis: Int64) async throws -> Int {
+        let now = clock.nowMillis(), keys = auditKeys
+        return try await database.write { tx in
+            var lapsed: [UnitHold] = []
+            for row in try await tx.rows("""
+                UPDATE unit_hold SET state = \(PackageUnits.lapsedHoldState) WHERE state = 'held' AND at_ms < \(heldBeforeMillis)
+                RETURNING correlation_id, client_id, package, units
+                """) {
+                let hold = UnitHold(correlationId: try row.get("correlation_id"), clientId: try row.get("client_id"), package: try row.get("package"),
+                                    units: try row.get("units"))
+                if let balance = try await Self.balance(client: hold.clientId, package: hold.package, tx) {
+                    try await Self.setBalance(client: hold.clientId, package: hold.package, unit: nil,
+                                              to: PackageUnits.afterCredit(balance: balance, units: hold.units), now: now, tx)
+                }
+                lapsed.append(hold)
+            }
+            try await Self.append(lapsed.map { PackageUnits.lapsedEvent($0, atMillis: now) }, tx, keys: keys)
+            return lapsed.count
         }
     }
 

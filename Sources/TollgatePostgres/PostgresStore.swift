@@ -133,11 +133,24 @@ public struct PostgresStore: GatewayStore {
     }
 
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
-        try await database.write { tx in
-            let purged = try await tx.count("""
+        let now = clock.nowMillis(), keys = auditKeys
+        return try await database.write { tx in
+            // An abandoned claim's spend goes back to its caps; the hold rows of every purged flow go with it.
+            var lapsed: [AuditEvent] = [], flows: [String] = []
+            for row in try await tx.rows("""
                 DELETE FROM reservation WHERE valid_before < \(unixSeconds) AND state IN \(unescaped: Self.sqlList(StoreRetention.purgeableStates))
-                RETURNING 1
-                """)
+                RETURNING correlation_id, client_id, resource, state
+                """) {
+                let flow: String = try row.get("correlation_id")
+                if try row.get("state", as: String.self) == Reservation.State.reserved.rawValue {
+                    try await Self.endHolds(flow, as: .released, tx)
+                    lapsed.append(StoreRetention.lapsedClaimEvent(correlationId: flow, clientId: try row.get("client_id"),
+                                                                  resource: try row.get("resource"), atMillis: now))
+                }
+                flows.append(flow)
+            }
+            if !flows.isEmpty { try await tx.execute("DELETE FROM spend_hold WHERE correlation_id = ANY(\(flows))") }
+            try await Self.append(lapsed, tx, keys: keys)
             try await tx.execute("DELETE FROM paid_response WHERE expires_at < \(unixSeconds)")
             try await tx.execute("DELETE FROM payment_identifier WHERE created_at < \((unixSeconds - StoreRetention.paymentIdentifierSeconds) * 1000)")
             try await tx.execute("DELETE FROM invalid_proof_count WHERE window_start < \(unixSeconds - 3600)")
@@ -146,7 +159,7 @@ public struct PostgresStore: GatewayStore {
                 DELETE FROM settlement_intent WHERE updated_at < \(unixSeconds * 1000)
                   AND ((outcome = 'settled' AND delivered) OR outcome IN ('failed', 'refunded'))
                 """)
-            return purged
+            return flows.count
         }
     }
 

@@ -70,18 +70,39 @@ extension SQLiteStore {
         let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             let now = clock.nowMillis()
-            if let hold = try Row.fetchOne(cached: db, sql: "SELECT client_id, package, units FROM unit_hold WHERE correlation_id = ? AND state = 'held'",
-                                           arguments: [correlationId]) {
+            if let hold = try Row.fetchOne(cached: db, sql: "SELECT client_id, package, units, state FROM unit_hold WHERE correlation_id = ?",
+                                           arguments: [correlationId]),
+               let held = PackageUnits.unitsStillHeld(state: hold["state"], units: hold["units"]) {
                 let client: String = hold["client_id"], package: String = hold["package"]
                 if let balance = try Self.balance(client: client, package: package, db) {
                     try Self.setBalance(client: client, package: package, unit: nil,
-                                        to: PackageUnits.afterFinish(balance: balance, held: hold["units"], consumed: consumed), now: now, db)
+                                        to: PackageUnits.afterFinish(balance: balance, held: held, consumed: consumed), now: now, db)
                 }
                 try db.run(sql: "UPDATE unit_hold SET state = ? WHERE correlation_id = ?",
                                arguments: [PackageUnits.finishedHoldState(consumed: consumed), correlationId])
             }
             if let usage { try Self.insert(usage, db) }
             try Self.append(events, db, keys: auditKeys)
+        }
+    }
+
+    public func lapseUnitHolds(heldBeforeMillis: Int64) async throws -> Int {
+        let keys = auditKeys
+        return try await write { db in
+            let now = clock.nowMillis()
+            let lapsed = try Row.fetchAll(cached: db, sql: "SELECT correlation_id, client_id, package, units FROM unit_hold WHERE state = 'held' AND at_ms < ?",
+                                          arguments: [heldBeforeMillis]).map {
+                UnitHold(correlationId: $0["correlation_id"], clientId: $0["client_id"], package: $0["package"], units: $0["units"])
+            }
+            for hold in lapsed {
+                if let balance = try Self.balance(client: hold.clientId, package: hold.package, db) {
+                    try Self.setBalance(client: hold.clientId, package: hold.package, unit: nil,
+                                        to: PackageUnits.afterCredit(balance: balance, units: hold.units), now: now, db)
+                }
+                try db.run(sql: "UPDATE unit_hold SET state = ? WHERE correlation_id = ?", arguments: [PackageUnits.lapsedHoldState, hold.correlationId])
+            }
+            try Self.append(lapsed.map { PackageUnits.lapsedEvent($0, atMillis: now) }, db, keys: keys)
+            return lapsed.count
         }
     }
 

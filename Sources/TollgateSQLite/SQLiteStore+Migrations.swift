@@ -111,6 +111,10 @@ extension SQLiteStore {
         migrator.registerMigration("v14-settlement-intent-body", migrate: migrateSettlementIntentBody)
         migrator.registerMigration("v15-proof-keys", migrate: migrateProofKeys)
         migrator.registerMigration("v16-released-answer-headers", migrate: migrateReleasedAnswerHeaders)
+        // The janitor looks for holds still `held` long after they were taken (`lapseUnitHolds`); finished ones leave the index.
+        migrator.registerMigration("v17-unit-hold-held") { db in
+            try db.execute(sql: "CREATE INDEX unit_hold_held ON unit_hold (at_ms) WHERE state = 'held'")
+        }
         return migrator
     }
 

@@ -270,9 +270,24 @@ public struct SQLiteStore: GatewayStore {
     }
 
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
-        try await write { db in
-            try db.run(sql: "DELETE FROM reservation WHERE valid_before < ? AND state IN \(Self.sqlList(StoreRetention.purgeableStates))",
-                           arguments: [unixSeconds])
+        let keys = auditKeys
+        return try await write { db in
+            let expired = "valid_before < ? AND state IN \(Self.sqlList(StoreRetention.purgeableStates))"
+            // An abandoned claim's spend goes back to its caps; the hold rows of every purged flow go with it.
+            let now = clock.nowMillis()
+            var lapsed: [AuditEvent] = []
+            for row in try Row.fetchAll(cached: db, sql: "SELECT correlation_id, client_id, resource, state FROM reservation WHERE \(expired)",
+                                        arguments: [unixSeconds]) {
+                let flow: String = row["correlation_id"]
+                if (row["state"] as String) == Reservation.State.reserved.rawValue {
+                    try Self.endHolds(flow, as: .released, db)
+                    lapsed.append(StoreRetention.lapsedClaimEvent(correlationId: flow, clientId: row["client_id"], resource: row["resource"],
+                                                                  atMillis: now))
+                }
+                try db.runRaw(sql: "DELETE FROM spend_hold WHERE correlation_id = ?", flow)
+            }
+            try Self.append(lapsed, db, keys: keys)
+            try db.run(sql: "DELETE FROM reservation WHERE \(expired)", arguments: [unixSeconds])
             let purged = db.changesCount
             try db.run(sql: "DELETE FROM paid_response WHERE expires_at < ?", arguments: [unixSeconds])
             try db.run(sql: "DELETE FROM payment_identifier WHERE created_at < ?",

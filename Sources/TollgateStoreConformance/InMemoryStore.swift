@@ -124,6 +124,15 @@ public actor InMemoryStore: GatewayStore {
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
         try check(.purge)
         let expired = claims.filter { $0.value.reservation.validBefore < unixSeconds && StoreRetention.purgeableStates.contains($0.value.state) }
+        for claim in expired.values {
+            let flow = claim.reservation
+            if claim.state == .reserved {
+                endHolds(flow.correlationId, as: .released)
+                write([StoreRetention.lapsedClaimEvent(correlationId: flow.correlationId, clientId: flow.clientId, resource: flow.resource,
+                                                       atMillis: clock.nowMillis())])
+            }
+            spendHolds[flow.correlationId] = nil
+        }
         for key in expired.keys { claims[key] = nil }
         responses = responses.filter { $0.value.response.expiresAt >= unixSeconds }
         identifiers = identifiers.filter { $0.value.atMillis >= (unixSeconds - StoreRetention.paymentIdentifierSeconds) * 1000 }
@@ -272,7 +281,7 @@ public actor InMemoryStore: GatewayStore {
     /// Balances by `client/package`.
     public private(set) var balances: [String: Int] = [:]
     private var units: [String: String] = [:]
-    private var unitHolds: [String: (hold: UnitHold, open: Bool)] = [:]
+    private var unitHolds: [String: (hold: UnitHold, state: String, atMillis: Int64)] = [:]
     private var grants: [String: PackageGrant] = [:]
     public private(set) var refundsRecorded: [Refund] = []
 
@@ -286,20 +295,32 @@ public actor InMemoryStore: GatewayStore {
             return .insufficient(balance: balances[key] ?? 0)
         }
         balances[key] = remaining
-        unitHolds[hold.correlationId] = (hold, true)
+        unitHolds[hold.correlationId] = (hold, "held", clock.nowMillis())
         write(events)
         return .held(remaining: remaining)
     }
 
     public func finishUnits(correlationId: String, consumed: Int, usage event: UsageEvent?, events: [AuditEvent]) async throws {
         try check(.finish)
-        if let entry = unitHolds[correlationId], entry.open {
+        if let entry = unitHolds[correlationId], let held = PackageUnits.unitsStillHeld(state: entry.state, units: entry.hold.units) {
             let key = "\(entry.hold.clientId)/\(entry.hold.package)"
-            if let balance = balances[key] { balances[key] = PackageUnits.afterFinish(balance: balance, held: entry.hold.units, consumed: consumed) }
-            unitHolds[correlationId] = (entry.hold, false)
+            if let balance = balances[key] { balances[key] = PackageUnits.afterFinish(balance: balance, held: held, consumed: consumed) }
+            unitHolds[correlationId]?.state = PackageUnits.finishedHoldState(consumed: consumed)
         }
         if let event, usage[event.correlationId] == nil { usage[event.correlationId] = event }
         write(events)
+    }
+
+    public func lapseUnitHolds(heldBeforeMillis: Int64) async throws -> Int {
+        try check(.purge)
+        let lapsed = unitHolds.values.filter { $0.state == "held" && $0.atMillis < heldBeforeMillis }.map(\.hold)
+        for hold in lapsed {
+            let key = "\(hold.clientId)/\(hold.package)"
+            if let balance = balances[key] { balances[key] = PackageUnits.afterCredit(balance: balance, units: hold.units) }
+            unitHolds[hold.correlationId]?.state = PackageUnits.lapsedHoldState
+        }
+        write(lapsed.map { PackageUnits.lapsedEvent($0, atMillis: clock.nowMillis()) })
+        return lapsed.count
     }
 
     private func record(_ metering: MeteringRecord) {

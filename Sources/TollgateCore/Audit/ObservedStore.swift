@@ -71,6 +71,10 @@ public struct ObservedStore: TollgateStore {
         try await base.purgeReservations(expiredBefore: unixSeconds)
     }
 
+    public func lapseUnitHolds(heldBeforeMillis: Int64) async throws -> Int {
+        try await base.lapseUnitHolds(heldBeforeMillis: heldBeforeMillis)
+    }
+
     // MARK: SettlementLedger
 
     public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {

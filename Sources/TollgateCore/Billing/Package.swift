@@ -67,6 +67,35 @@ public enum PackageUnits {
     /// The state a finished hold is recorded with.
     public static func finishedHoldState(consumed: Int) -> String { consumed > 0 ? "spent" : "released" }
 
+    /// The state of a hold no request finished in time, its units given back (`lapse`).
+    public static let lapsedHoldState = "lapsed"
+
+    /// A hold still `held` this long after it was taken belongs to a request that will never finish it (the gateway
+    /// stopped during the upstream call, its finish could not be written, or the hold committed after its caller
+    /// stopped waiting): its units go back to the balance. Longer than any request lasts (an upstream timeout is at
+    /// most an hour), so a live request's hold is never given back under it.
+    public static let lapseSeconds: Int64 = 7_200
+
+    /// The units a finishing request returns to the balance for a hold in `state`: all it holds while `held`, none
+    /// once `lapsed` (they went back already, so what it consumed is taken from the balance); nil for a hold already
+    /// finished, which a second finish leaves alone.
+    public static func unitsStillHeld(state: String, units: Int) -> Int? {
+        switch state {
+        case "held": units
+        case lapsedHoldState: 0
+        default: nil
+        }
+    }
+
+    /// The audit event of a hold given back by `lapse`, in its own flow.
+    public static func lapsedEvent(_ hold: UnitHold, atMillis: Int64) -> AuditEvent {
+        AuditEvent(correlationId: hold.correlationId, timeMillis: atMillis, stage: .meter, outcome: .ok, reason: Reason.unitsLapsed.rawValue,
+                   clientId: hold.clientId, details: [
+                       "package": hold.package, "units": String(hold.units),
+                       "detail": "the request never finished its hold; the units went back to the balance",
+                   ])
+    }
+
     /// The balance after a purchase: the units bought, less what the purchasing request consumed itself.
     public static func afterGrant(balance: Int, granted: Int, consumed: Int) -> Int {
         max(0, balance) + max(0, granted - consumed)

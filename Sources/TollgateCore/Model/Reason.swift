@@ -46,4 +46,9 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public static let settlementFailed = Reason("settlement_failed")
     /// The answer to a settled request could not be written to the client.
     public static let connectionFailed = Reason("connection_failed")
+    // housekeeping of flows that never ended
+    /// A prepaid request never finished its unit hold; the units went back to the balance.
+    public static let unitsLapsed = Reason("units_lapsed")
+    /// A claim was never settled and its authorization expired; the spend it held went back to its caps.
+    public static let claimLapsed = Reason("claim_lapsed")
 }

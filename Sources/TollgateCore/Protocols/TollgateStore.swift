@@ -42,8 +42,16 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// their sequence numbers may come after later paid-path events).
     func events(correlationId: String) async throws -> [RecordedAuditEvent]
 
-    /// Deletes reservations whose proofs expired before `unixSeconds` and are not settled or in doubt.
+    /// Deletes reservations whose proofs expired before `unixSeconds` and are not settled or in doubt. A claim still
+    /// `reserved` was abandoned (its request stopped before `/settle`, and its release was never written): the spend
+    /// it held goes back to its caps, with a `claim_lapsed` event in its flow (`StoreRetention.lapsedClaimEvent`).
     func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int
+
+    /// Gives back the units of prepaid requests that never finished: holds still `held` that were taken before
+    /// `heldBeforeMillis` return to their balances and become `lapsed`, each with a `units_lapsed` event in its flow
+    /// (`PackageUnits.lapsedEvent`). A late `finishUnits` of a lapsed hold still spends what it consumed. Returns how
+    /// many holds were given back.
+    func lapseUnitHolds(heldBeforeMillis: Int64) async throws -> Int
 }
 
 extension TollgateStore {
@@ -167,6 +175,13 @@ public enum StoreRetention {
 
     /// Reservations in these states may be purged once their proof has expired: nothing moved, or it never can.
     public static let purgeableStates: Set<Reservation.State> = [.reserved, .failed]
+
+    /// The audit event of an abandoned claim that `purgeReservations` deletes, in its own flow.
+    public static func lapsedClaimEvent(correlationId: String, clientId: String, resource: String, atMillis: Int64) -> AuditEvent {
+        AuditEvent(correlationId: correlationId, timeMillis: atMillis, stage: .reserve, outcome: .ok, reason: Reason.claimLapsed.rawValue,
+                   clientId: clientId, resource: resource,
+                   details: ["detail": "the claim was never settled and its authorization has expired; the spend it held went back to its caps"])
+    }
 
     /// Claims in these states may be released (no `/settle` was sent for them).
     public static let releasableStates: Set<Reservation.State> = [.reserved, .settling]
