@@ -24,18 +24,22 @@ extension PostgresStore {
         }
     }
 
-    public func unresolvedSettlements(limit: Int) async throws -> [OpenSettlement] {
-        try await settlements(where: "i.outcome = 'open' OR (i.outcome = 'settled' AND NOT i.delivered)", limit: limit)
+    public func unresolvedSettlements(after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement] {
+        try await settlements(where: "(i.outcome = 'open' OR (i.outcome = 'settled' AND NOT i.delivered))", after: after, limit: limit)
     }
 
     public func settlementsForReview(limit: Int) async throws -> [OpenSettlement] {
-        try await settlements(where: "i.outcome = 'review'", limit: limit)
+        try await settlements(where: "i.outcome = 'review'", after: nil, limit: limit)
     }
 
-    private func settlements(where condition: String, limit: Int) async throws -> [OpenSettlement] {
-        try await database.read(snapshot: true) { tx in
+    private func settlements(where condition: String, after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement] {
+        let createdAt = after?.createdAtMillis ?? Int64.min, correlationId = after?.correlationId ?? ""
+        return try await database.read(snapshot: true) { tx in
             var found: [OpenSettlement] = []
-            for row in try await tx.rows("\(unescaped: Self.intentWithState) WHERE \(unescaped: condition) ORDER BY i.created_at LIMIT \(limit)") {
+            for row in try await tx.rows("""
+                \(unescaped: Self.intentWithState) WHERE \(unescaped: condition) AND (i.created_at, i.correlation_id) > (\(createdAt), \(correlationId))
+                ORDER BY i.created_at, i.correlation_id LIMIT \(limit)
+                """) {
                 found.append(try await Self.openSettlement(row, tx))
             }
             return found

@@ -43,21 +43,23 @@ extension SQLiteStore {
         }
     }
 
-    public func unresolvedSettlements(limit: Int) async throws -> [OpenSettlement] {
-        try await settlements(where: "i.outcome = 'open' OR (i.outcome = 'settled' AND i.delivered = 0)", limit: limit)
+    public func unresolvedSettlements(after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement] {
+        try await settlements(where: "(i.outcome = 'open' OR (i.outcome = 'settled' AND i.delivered = 0))", after: after, limit: limit)
     }
 
     public func settlementsForReview(limit: Int) async throws -> [OpenSettlement] {
-        try await settlements(where: "i.outcome = 'review'", limit: limit)
+        try await settlements(where: "i.outcome = 'review'", after: nil, limit: limit)
     }
 
-    private func settlements(where condition: String, limit: Int) async throws -> [OpenSettlement] {
+    private func settlements(where condition: String, after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement] {
         try await writer.read { db in
             try Row.fetchAll(cached: db, sql: """
                 SELECT i.*, b.intent, r.state FROM settlement_intent i JOIN settlement_intent_body b ON b.intent_id = i.id
                   LEFT JOIN reservation r ON r.proof_key_id = i.proof_key_id
-                WHERE \(condition) ORDER BY i.created_at LIMIT ?
-                """, arguments: [limit]).map { try Self.openSettlement($0, db) }
+                WHERE \(condition) AND (i.created_at > ? OR (i.created_at = ? AND i.correlation_id > ?))
+                ORDER BY i.created_at, i.correlation_id LIMIT ?
+                """, arguments: [after?.createdAtMillis ?? Int64.min, after?.createdAtMillis ?? Int64.min, after?.correlationId ?? "", limit])
+                .map { try Self.openSettlement($0, db) }
         }
     }
 

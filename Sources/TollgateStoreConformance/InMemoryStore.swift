@@ -185,8 +185,8 @@ public actor InMemoryStore: GatewayStore {
         return open
     }
 
-    public func unresolvedSettlements(limit: Int) async throws -> [OpenSettlement] {
-        try await settlements(limit: limit) { $0.outcome == .open || ($0.outcome == .settled && !$0.delivered) }
+    public func unresolvedSettlements(after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement] {
+        try await settlements(limit: limit) { ($0.outcome == .open || ($0.outcome == .settled && !$0.delivered)) && after?.precedes($0) != false }
     }
 
     public func settlementsForReview(limit: Int) async throws -> [OpenSettlement] {
@@ -198,7 +198,7 @@ public actor InMemoryStore: GatewayStore {
         for key in intents.keys {
             if let open = try await openSettlement(key), include(open) { all.append(open) }
         }
-        return Array(all.sorted { $0.intent.createdAtMillis < $1.intent.createdAtMillis }.prefix(limit))
+        return Array(all.sorted { ($0.intent.createdAtMillis, $0.intent.correlationId) < ($1.intent.createdAtMillis, $1.intent.correlationId) }.prefix(limit))
     }
 
     public func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws {

@@ -522,7 +522,12 @@ public enum StoreConformance {
         // Settled but not delivered stays unresolved; failed is resolved.
         try await store.finish(key(1), state: .settled, payment: payment(key(1), "tg_a"), response: nil, metering: nil, delivered: false, events: [])
         try await store.finish(key(2), state: .failed, payment: nil, events: [])
-        #expect(try await store.unresolvedSettlements(limit: 10).map(\.intent.correlationId) == ["tg_a", "tg_c"])
+        let unresolved = try await store.unresolvedSettlements(limit: 10)
+        #expect(unresolved.map(\.intent.correlationId) == ["tg_a", "tg_c"])
+        // Paged: the next page starts after the last one read, whatever was resolved since.
+        #expect(try await store.unresolvedSettlements(limit: 1).map(\.intent.correlationId) == ["tg_a"])
+        #expect(try await store.unresolvedSettlements(after: try #require(unresolved.first).cursor, limit: 10).map(\.intent.correlationId) == ["tg_c"])
+        #expect(try await store.unresolvedSettlements(after: try #require(unresolved.last).cursor, limit: 10).isEmpty)
         #expect(try await store.openSettlement(key(1))?.transaction == payment(key(1), "tg_a").transaction)
         try await store.resolveSettlement(key(1), outcome: .review, delivered: false, events: [])
         #expect(try await store.settlementsForReview(limit: 10).map(\.intent.correlationId) == ["tg_a"])

@@ -31,7 +31,7 @@ struct Reconcile: AsyncParsableCommand {
         let loaded = try ConfigurationFile.load(config)
         let store = try await ConfigurationFile.openStore(loaded)
         let assembly = GatewayAssembly(configuration: loaded, keys: try ConfigurationFile.keys(loaded), store: store, logger: logger)
-        let report = try await assembly.gateway.reconcile(startup: gatewayStopped)
+        let report = try await assembly.gateway.reconcileAll(startup: gatewayStopped)
         let review = try await store.settlementsForReview(limit: 1000)
         if json {
             let encoder = JSONEncoder()

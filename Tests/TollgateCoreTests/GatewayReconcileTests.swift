@@ -1,4 +1,5 @@
 import HTTPTypes
+import Logging
 import Testing
 import TollgateCore
 import TollgateStoreConformance
@@ -125,6 +126,71 @@ import TollgateStoreConformance
         #expect(again.text == "the data")
         #expect(harness.rail.resettleCalls == 1)
         #expect(harness.upstream.received.count == 1)
+    }
+
+    /// Three settlements in doubt, oldest first; the facilitator never answers for the two oldest.
+    static func threeInDoubt(_ harness: GatewayHarness) async throws -> [String] {
+        var flows: [String] = []
+        for nonce in ["0x01", "0x02", "0x03"] {
+            let (offer, proof) = try await harness.offerAndProof(nonce: nonce)
+            harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+            #expect(await harness.send("/datasets/prices", proof: proof).reason == "settlement_unknown")
+            flows.append(try #require(offer.correlationId))
+            harness.clock.advance(seconds: 1)
+        }
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer), .failure(ScriptedRail.lostAnswer), .success(.settled)] }
+        return flows
+    }
+
+    /// Settlements that stay unknown for good must not keep newer ones from being resolved: each pass takes the next
+    /// page, and the pass after the last starts again from the oldest.
+    @Test func eachPassTakesTheNextPageSoOldUnknownsNeverStarveNewerOnes() async throws {
+        let harness = Self.harness()
+        let flows = try await Self.threeInDoubt(harness)
+
+        let first = try await harness.gateway.reconcile(startup: false, limit: 2)
+        #expect(first.stillUnknown == Array(flows.prefix(2)))
+        let next = try #require(first.next)
+        let second = try await harness.gateway.reconcile(startup: false, limit: 2, after: next)
+
+        #expect(second.settled == [flows[2]])
+        #expect(second.next == nil)
+        #expect(await harness.store.payments.count == 1)
+        // Back at the start, the oldest are asked again.
+        let third = try await harness.gateway.reconcile(startup: false, limit: 2, after: second.next)
+        #expect(third.settled == Array(flows.prefix(2)))
+    }
+
+    @Test func theReconcilerServiceMovesOnPageByPage() async throws {
+        let harness = Self.harness()
+        let flows = try await Self.threeInDoubt(harness)
+        // The two oldest stay unknown for as long as this test runs; only the newest can settle.
+        harness.rail.update {
+            $0.settlements = [.failure(ScriptedRail.lostAnswer), .failure(ScriptedRail.lostAnswer), .success(.settled)]
+                + Array(repeating: .failure(ScriptedRail.lostAnswer), count: 10_000)
+        }
+        let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
+        let reconciler = SettlementReconciler(gateway: harness.gateway, interval: .milliseconds(20), pageSize: 2, logger: logger)
+        let running = Task { try await reconciler.run() }
+        defer { running.cancel() }
+        let newest = try #require(await harness.store.claims.values.first { $0.reservation.correlationId == flows[2] }).reservation.key
+        for _ in 0..<1_000 where await harness.store.state(of: newest) != .settled {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(await harness.store.state(of: newest) == .settled)
+        #expect(await harness.store.payments.map(\.correlationId) == [flows[2]])
+    }
+
+    @Test func reconcilingEverythingRunsEveryPage() async throws {
+        let harness = Self.harness()
+        let flows = try await Self.threeInDoubt(harness)
+
+        let report = try await harness.gateway.reconcileAll(startup: false, limit: 2)
+
+        #expect(report.stillUnknown == Array(flows.prefix(2)))
+        #expect(report.settled == [flows[2]])
+        #expect(report.next == nil)
+        #expect(harness.rail.resettleCalls == 3)
     }
 
     @Test func aSettledAnswerNobodyCameBackForIsRefundedAfterTheIdempotencyWindow() async throws {

@@ -86,8 +86,8 @@ public struct ObservedStore: TollgateStore {
         try await base.openSettlement(key)
     }
 
-    public func unresolvedSettlements(limit: Int) async throws -> [OpenSettlement] {
-        try await base.unresolvedSettlements(limit: limit)
+    public func unresolvedSettlements(after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement] {
+        try await base.unresolvedSettlements(after: after, limit: limit)
     }
 
     public func settlementsForReview(limit: Int) async throws -> [OpenSettlement] {

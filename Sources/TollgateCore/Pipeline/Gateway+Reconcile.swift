@@ -11,8 +11,22 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
     public var awaitingRetry: [String] = []
     /// Settled and undelivered with no evidence for an automatic refund: an operator decides.
     public var review: [String] = []
+    /// Where the next page starts: this pass stopped at its limit. Nil once the end of the list was reached.
+    public var next: SettlementCursor?
 
     public init() {}
+
+    /// Adds a later page's outcomes to this report and takes its place in the list.
+    public mutating func append(_ page: ReconcileReport) {
+        abandoned += page.abandoned
+        settled += page.settled
+        failed += page.failed
+        stillUnknown += page.stillUnknown
+        refunded += page.refunded
+        awaitingRetry += page.awaitingRetry
+        review += page.review
+        next = page.next
+    }
 }
 
 extension Gateway {
@@ -20,7 +34,12 @@ extension Gateway {
     /// or when older than `staleAfterSeconds`: a live request of another process may still own them), then
     /// `pending` and `unknown` ones, then settled payments whose answer was not delivered and can no longer be
     /// (the route must not run twice, or the client did not come back within the idempotency window).
-    public func reconcile(startup: Bool, staleAfterSeconds: Int64 = 300, limit: Int = 200) async throws -> ReconcileReport {
+    ///
+    /// One pass looks at `limit` unresolved intents from `after` (the start of the list when nil) and says where the next
+    /// one starts (`ReconcileReport.next`): intents that stay unknown for good never keep newer ones from being looked at.
+    /// `reconcileAll` runs every page.
+    public func reconcile(startup: Bool, staleAfterSeconds: Int64 = 300, limit: Int = 200, after: SettlementCursor? = nil) async throws
+        -> ReconcileReport {
         var report = ReconcileReport()
         let clock = self.clock
         if startup {
@@ -33,7 +52,9 @@ extension Gateway {
             report.abandoned = abandoned.map(\.intent.correlationId)
         }
         let nowMillis = clock.nowMillis()
-        for listed in try await store.unresolvedSettlements(limit: limit) {
+        let page = try await store.unresolvedSettlements(after: after, limit: limit)
+        report.next = page.count < limit ? nil : page.last?.cursor
+        for listed in page {
             let key = listed.intent.key, id = listed.intent.correlationId
             guard inFlight.begin(key) else { continue }
             defer { inFlight.end(key) }
@@ -61,6 +82,15 @@ extension Gateway {
             } else {
                 report.review.append(id)
             }
+        }
+        return report
+    }
+
+    /// Runs `reconcile` over the whole list of unresolved intents, page after page (`tollgate reconcile`).
+    public func reconcileAll(startup: Bool, staleAfterSeconds: Int64 = 300, limit: Int = 200) async throws -> ReconcileReport {
+        var report = try await reconcile(startup: startup, staleAfterSeconds: staleAfterSeconds, limit: limit)
+        while let next = report.next {
+            report.append(try await reconcile(startup: false, staleAfterSeconds: staleAfterSeconds, limit: limit, after: next))
         }
         return report
     }

@@ -2,7 +2,8 @@ import Logging
 import ServiceLifecycle
 
 /// Runs `Gateway.reconcile` at start-up (claims left `settling` by a stopped process become `unknown` and
-/// are resolved before traffic arrives) and then every `interval`.
+/// are resolved before traffic arrives) and then every `interval`. Each pass takes the next page of unresolved
+/// intents, and the pass after the last page starts again from the oldest: every intent is looked at in turn.
 ///
 /// Each pass runs through `jobs`: on a store shared by several instances only one of them reconciles at a time
 /// (the others skip that pass), so two instances never ask a facilitator about the same claim at once.
@@ -12,12 +13,15 @@ public struct SettlementReconciler: Service {
 
     let gateway: Gateway
     let interval: Duration
+    let pageSize: Int
     let jobs: any ExclusiveJobs
     let logger: Logger
 
-    public init(gateway: Gateway, interval: Duration = .seconds(30), jobs: any ExclusiveJobs = LocalJobs(), logger: Logger) {
+    /// `pageSize`: the intents one pass looks at.
+    public init(gateway: Gateway, interval: Duration = .seconds(30), pageSize: Int = 200, jobs: any ExclusiveJobs = LocalJobs(), logger: Logger) {
         self.gateway = gateway
         self.interval = interval
+        self.pageSize = max(1, pageSize)
         self.jobs = jobs
         self.logger = logger
     }
@@ -28,11 +32,13 @@ public struct SettlementReconciler: Service {
 
     private func loop() async throws {
         var startup = true
+        var cursor: SettlementCursor?
         while !Task.isCancelled {
             do {
-                let gateway = self.gateway, first = startup
-                if let report = try await jobs.exclusively(Self.jobName, { try await gateway.reconcile(startup: first) }) {
+                let gateway = self.gateway, first = startup, after = cursor, limit = pageSize
+                if let report = try await jobs.exclusively(Self.jobName, { try await gateway.reconcile(startup: first, limit: limit, after: after) }) {
                     startup = false
+                    cursor = report.next
                     log(report)
                 } else {
                     logger.debug("another instance is reconciling; this pass is skipped")

@@ -10,8 +10,8 @@ public protocol SettlementLedger: Sendable {
     func openSettlement(_ key: ProofKey) async throws -> OpenSettlement?
 
     /// Intents still to resolve: outcome `open`, or settled without delivery and not yet refunded or reviewed;
-    /// oldest first.
-    func unresolvedSettlements(limit: Int) async throws -> [OpenSettlement]
+    /// oldest first (by creation, then correlation id), starting after `after` when given (`OpenSettlement.cursor`).
+    func unresolvedSettlements(after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement]
 
     /// Intents an operator must decide (`review`).
     func settlementsForReview(limit: Int) async throws -> [OpenSettlement]
@@ -22,4 +22,33 @@ public protocol SettlementLedger: Sendable {
     /// After a restart nothing of an earlier process is in flight: every `settling` reservation becomes
     /// `unknown` (its `/settle` may have been sent). Returns the intents changed.
     func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement]
+}
+
+extension SettlementLedger {
+    /// The oldest `limit` intents still to resolve.
+    public func unresolvedSettlements(limit: Int) async throws -> [OpenSettlement] {
+        try await unresolvedSettlements(after: nil, limit: limit)
+    }
+}
+
+/// A place in the list of unresolved intents: the next page starts after the intent created at `createdAtMillis`
+/// with `correlationId` (the list's order), whatever was resolved since.
+public struct SettlementCursor: Sendable, Hashable, Codable {
+    public var createdAtMillis: Int64
+    public var correlationId: String
+
+    public init(createdAtMillis: Int64, correlationId: String) {
+        self.createdAtMillis = createdAtMillis
+        self.correlationId = correlationId
+    }
+
+    /// Whether an intent comes after this place in the list.
+    public func precedes(_ open: OpenSettlement) -> Bool {
+        (createdAtMillis, correlationId) < (open.intent.createdAtMillis, open.intent.correlationId)
+    }
+}
+
+extension OpenSettlement {
+    /// This intent's place in the list of unresolved ones.
+    public var cursor: SettlementCursor { SettlementCursor(createdAtMillis: intent.createdAtMillis, correlationId: intent.correlationId) }
 }
