@@ -2,6 +2,7 @@ import Logging
 import HTTPTypes
 import Testing
 import TollgateCore
+import TollgateStoreConformance
 
 /// Rate limits by traffic class, the invalid-proof cache, revocation and the incident switch.
 @Suite struct GatewayAdmissionTests {
@@ -152,6 +153,34 @@ import TollgateCore
         // Another client has its own budget.
         let bob = try await harness.offerAndProof(apiKey: GatewayHarness.bobKey, nonce: "0x03")
         #expect(await harness.send("/datasets/prices", apiKey: GatewayHarness.bobKey, proof: bob.proof).status == .ok)
+    }
+
+    /// A request stopped after holding its spend just before midnight (its claim left `reserved`, its hold kept); its
+    /// retry after midnight takes the claim over and runs the hold again. The payment counts once, in the day its
+    /// offer was issued, not in both days.
+    @Test func aTakeoverAfterMidnightCountsThePaymentOnceInTheDayItsOfferWasIssued() async throws {
+        let cap = SpendCap(subject: .client, period: .day, network: GatewayHarness.network, asset: GatewayHarness.asset.address,
+                           maximum: TokenAmount(atomic: "100000")!)
+        let harness = GatewayHarness(spendCaps: [cap])
+        let day = Int64(86_400)
+        harness.clock.advance(seconds: day - harness.clock.nowSeconds % day - 10)
+        let issuedOn = RFC3339.dayKey(millis: harness.clock.nowMillis())
+        let (_, proof) = try await harness.offerAndProof()
+        harness.upstream.update { $0.status = .serviceUnavailable }
+        await harness.store.fail(.release)
+        #expect(await harness.send("/datasets/prices", proof: proof).status != .ok)
+        await harness.store.recover()
+        harness.upstream.update { $0.status = .ok }
+        harness.clock.advance(seconds: 20)
+        let retriedOn = RFC3339.dayKey(millis: harness.clock.nowMillis())
+        try #require(issuedOn != retriedOn)
+
+        #expect(await harness.send("/datasets/prices", proof: proof).status == .ok)
+
+        #expect(harness.rail.settleCalls == 1)
+        let totals = try await harness.store.spendTotals(subject: "client:alice")
+        let bucket = "\(GatewayHarness.network)/\(GatewayHarness.asset.address.lowercased())/day:"
+        #expect(totals == [bucket + issuedOn: GatewayHarness.price.atomic], "\(totals)")
     }
 }
 

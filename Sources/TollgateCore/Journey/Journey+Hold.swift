@@ -5,7 +5,7 @@ import HTTPTypes
 /// a cap is never exceeded under concurrency.
 extension Journey {
     mutating func holdSpend(_ paid: PaidFlow, events: [AuditEvent]) -> Action {
-        let holds = SpendHold.needed(by: paid, caps: settings.spendCaps, quotas: settings.quotas, atMillis: nowMillis)
+        let holds = SpendHold.needed(by: paid, caps: settings.spendCaps, quotas: settings.quotas, atMillis: paid.periodMillis(now: nowMillis))
         guard !holds.isEmpty else { return deliver(paid, events: events) }
         state = .holdingSpend(paid, events: events)
         return .holdSpend(holds, correlationId: flow.correlationId)
@@ -29,6 +29,15 @@ extension Journey {
         case .success(.none):
             return deliver(paid, events: events)
         }
+    }
+}
+
+extension PaidFlow {
+    /// The moment whose period (day, month) the payment counts in: when its offer was issued, not when the request
+    /// runs, so a takeover of the claim after the period ended holds in the same bucket as the first run did (the
+    /// flow counts once), never in both. Never later than `now`.
+    func periodMillis(now: Int64) -> Int64 {
+        min(now, (offer.offer.expiresAt - Int64(pricing.offerValiditySeconds)) * 1000)
     }
 }
 
