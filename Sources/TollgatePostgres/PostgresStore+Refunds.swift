@@ -21,6 +21,13 @@ extension PostgresStore {
                     try await Self.setBalance(client: try grant.get("client_id"), package: try grant.get("package"), unit: nil,
                                               to: PackageUnits.afterTakeBack(balance: balance, units: units), now: nowMillis, tx)
                 }
+                // Money given back, the answer is not given again: a retry of the proof is told of the refund instead.
+                if let flow = try await tx.row("SELECT network, asset, payer, nonce FROM reservation WHERE correlation_id = \(request.correlationId)") {
+                    let key = ProofKey(network: try flow.get("network"), asset: try flow.get("asset"), payer: try flow.get("payer"),
+                                       nonce: try flow.get("nonce"))
+                    try await tx.execute("UPDATE settlement_intent SET outcome = 'refunded', updated_at = \(nowMillis) WHERE \(row: key)")
+                    try await tx.execute("UPDATE paid_response SET ready = FALSE WHERE \(row: key)")
+                }
             } else if let usage = try await tx.row("""
                 SELECT * FROM usage_event WHERE correlation_id = \(request.correlationId) AND source = 'package'
                 """).map(Self.usageEvent) {

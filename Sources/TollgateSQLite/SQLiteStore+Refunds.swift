@@ -22,6 +22,13 @@ extension SQLiteStore {
                     try Self.setBalance(client: grant["client_id"], package: grant["package"], unit: nil,
                                         to: PackageUnits.afterTakeBack(balance: balance, units: units), now: nowMillis, db)
                 }
+                // Money given back, the answer is not given again: a retry of the proof is told of the refund instead.
+                if let flowKey = try Int64.fetchOne(cached: db, sql: "SELECT proof_key_id FROM reservation WHERE correlation_id = ?",
+                                                    arguments: [request.correlationId]) {
+                    try db.execute(sql: "UPDATE settlement_intent SET outcome = 'refunded', updated_at = ? WHERE proof_key_id = ?",
+                                   arguments: [nowMillis, flowKey])
+                    try db.execute(sql: "UPDATE paid_response SET ready = 0 WHERE proof_key_id = ?", arguments: [flowKey])
+                }
             } else if let usage = try Row.fetchOne(cached: db, sql: "SELECT * FROM usage_event WHERE correlation_id = ? AND source = 'package'",
                                                    arguments: [request.correlationId]).map(Self.usageEvent) {
                 refund = try RefundPolicy.credit(request, of: usage, credited: try Self.refundedSoFar(request.correlationId, kind: .packageCredit, db),

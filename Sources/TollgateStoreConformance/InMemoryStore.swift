@@ -375,6 +375,12 @@ public actor InMemoryStore: GatewayStore {
                 let units = RefundPolicy.unitsTakenBack(granted: grant.units, refund: refund, paid: payment.amount)
                 balances["\(grant.clientId)/\(grant.package)"] = PackageUnits.afterTakeBack(balance: balance, units: units)
             }
+            // Money given back, the answer is not given again: a retry of the proof is told of the refund instead.
+            if let key = claims.first(where: { $0.value.reservation.correlationId == request.correlationId })?.key {
+                intents[key]?.outcome = .refunded
+                updated[key] = nowMillis
+                if let kept = responses[key] { responses[key] = (kept.response, false) }
+            }
         } else if let spent = usage[request.correlationId], spent.source == .package {
             refund = try RefundPolicy.credit(request, of: spent, credited: RefundPolicy.total(previous.filter { $0.kind == .packageCredit }.map(\.amount)),
                                              id: RefundPolicy.newId(), nowMillis: nowMillis)

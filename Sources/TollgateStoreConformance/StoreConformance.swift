@@ -370,6 +370,7 @@ public enum StoreConformance {
     static func refunds(_ open: Factory) async throws {
         let store = try await open(nil)
         try await settle(store, key(1), "tg_a", amount: "1000")
+        #expect(try await store.storedResponse(key(1), now: 1_000) != nil)
         await expect(throwing: .invalid) { try await store.refund(RefundRequest(correlationId: "tg_a", reason: "  ", actor: "t"), nowMillis: 1) }
         let racing = try await withThrowingTaskGroup(of: Bool.self) { group in
             for _ in 0..<8 {
@@ -387,6 +388,8 @@ public enum StoreConformance {
             return try await group.reduce(into: 0) { $0 += $1 ? 1 : 0 }
         }
         #expect(racing == 3)
+        // Refunded, the kept answer is no longer offered to a retry.
+        #expect(try await store.storedResponse(key(1), now: 1_000) == nil)
         let rest = try await store.refund(RefundRequest(correlationId: "tg_a", reason: "rest", actor: "t"), nowMillis: 2)
         #expect(rest.amount == "100")
         #expect(rest.state == .pendingPayout)
@@ -403,6 +406,14 @@ public enum StoreConformance {
         await expect(throwing: .notPending) {
             try await store.closeRefund(id: rest.id, payoutTransaction: "0x" + String(repeating: "b", count: 64), actor: "t", nowMillis: 5)
         }
+        // A settlement intent of a refunded payment says so: a retry reads `refunded`, not a delivered settlement.
+        #expect(try await store.reserve(reservation(key(3), "tg_intent"), events: []) == .reserved)
+        try await store.recordSettlementIntent(intent(key(3), "tg_intent"), events: [])
+        try await store.finish(key(3), state: .settled, payment: payment(key(3), "tg_intent"), response: response("tg_intent"), events: [])
+        #expect(try await store.openSettlement(key(3))?.outcome == .settled)
+        _ = try await store.refund(RefundRequest(correlationId: "tg_intent", reason: "disputed", actor: "t"), nowMillis: 9)
+        #expect(try await store.openSettlement(key(3))?.outcome == .refunded)
+        #expect(try await store.storedResponse(key(3), now: 1_000) == nil)
         // A payment that bought units: a partial refund takes back the refunded share, rounded down (integers only).
         try await settle(store, key(2), "tg_buy", amount: "3", metering: MeteringRecord(
             usage: usageEvent("tg_buy", quantity: 0), grant: PackageGrant(clientId: "alice", package: "bundle", unit: "record", units: 10)))

@@ -217,5 +217,24 @@ import TollgateStoreConformance
         let last = try #require(try await harness.events(flow).last { $0.stage == .respond })
         #expect(last.outcome == .error)
         #expect(last.reason == "connection_failed")
+        // The owner's retry of the same proof is told of the refund: never the answer and the refund both.
+        let retry = await harness.send("/datasets/prices", proof: proof)
+        #expect(retry.status == .badGateway)
+        #expect(retry.reason == "not_delivered")
+        #expect(retry.headerFields[.tollgateRefund] == refund.id)
+        #expect(harness.upstream.received.count == 1)
+    }
+
+    /// An operator refunds a delivered payment (a dispute): the kept answer is not served to a retry afterwards.
+    @Test func aRefundedPaymentsAnswerIsNotReplayed() async throws {
+        let harness = GatewayHarness()
+        let (_, proof) = try await harness.offerAndProof()
+        let flow = try #require(await harness.send("/datasets/prices", proof: proof).settledFlow)
+        #expect(await harness.send("/datasets/prices", proof: proof).status == .ok)
+        _ = try await harness.store.refund(RefundRequest(correlationId: flow, reason: "disputed", actor: "admin:ops"), nowMillis: 1)
+        let retry = await harness.send("/datasets/prices", proof: proof)
+        #expect(retry.status != .ok)
+        #expect(retry.text != "the data")
+        #expect(harness.upstream.received.count == 1)
     }
 }

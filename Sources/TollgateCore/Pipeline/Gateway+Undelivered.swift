@@ -2,9 +2,9 @@ import Logging
 
 extension Gateway {
     /// The HTTP adapter could not write a settled answer (the connection failed after settlement): the
-    /// failure is audited and, with automatic refunds on, the payment becomes a `pending_payout` refund.
-    /// An identified client may still fetch the stored answer with the same proof; the refund record lets
-    /// the operator decide, it never deletes history.
+    /// failure is audited and, with automatic refunds on, the payment becomes a `pending_payout` refund; from then
+    /// on a retry of the proof is told of the refund, never served the answer too (`RefundLedger.refund`). With
+    /// automatic refunds off, an identified client may still fetch the kept answer with the same proof.
     public func undelivered(correlationId: String, detail: String) async {
         let event = AuditEvent(correlationId: correlationId, timeMillis: clock.nowMillis(), stage: .respond, outcome: .error,
                                reason: Reason.connectionFailed.rawValue, details: ["detail": detail, "settled": "true"])
