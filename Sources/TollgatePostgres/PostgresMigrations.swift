@@ -209,6 +209,8 @@ public enum PostgresMigrations {
     ])
 
     /// The janitor looks for holds still `held` long after they were taken (`lapseUnitHolds`); finished ones leave the index.
+    /// Built in the migration's transaction, it reads `unit_hold` once and holds that table's writes meanwhile: on a
+    /// cluster with years of prepaid requests, upgrade in a quiet hour (docs/configuration.md, `storage.postgres`).
     static let v5UnitHoldHeld = PostgresMigration(version: "5-unit-hold-held", statements: [
         "CREATE INDEX unit_hold_held ON unit_hold (at_ms) WHERE state = 'held'",
     ])

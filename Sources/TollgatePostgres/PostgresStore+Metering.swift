@@ -34,16 +34,18 @@ extension PostgresStore {
         let now = clock.nowMillis(), keys = auditKeys
         let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
-            if let hold = try await tx.row("SELECT client_id, package, units, state FROM unit_hold WHERE correlation_id = \(correlationId)"),
-               let held = PackageUnits.unitsStillHeld(state: try hold.get("state"), units: try hold.get("units")) {
-                let client: String = try hold.get("client_id"), package: String = try hold.get("package")
-                if let balance = try await Self.balance(client: client, package: package, tx) {
-                    try await Self.setBalance(client: client, package: package, unit: nil,
-                                              to: PackageUnits.afterFinish(balance: balance, held: held, consumed: consumed), now: now, tx)
+            var events = events
+            if let row = try await tx.row("SELECT client_id, package, units, state FROM unit_hold WHERE correlation_id = \(correlationId)") {
+                let hold = UnitHold(correlationId: correlationId, clientId: try row.get("client_id"), package: try row.get("package"),
+                                    units: try row.get("units"))
+                let balance = try await Self.balance(client: hold.clientId, package: hold.package, tx)
+                if let finish = PackageUnits.finishing(hold, state: try row.get("state"), balance: balance, consumed: consumed, atMillis: now) {
+                    if let after = finish.balance {
+                        try await Self.setBalance(client: hold.clientId, package: hold.package, unit: nil, to: after, now: now, tx)
+                    }
+                    try await tx.execute("UPDATE unit_hold SET state = \(finish.state) WHERE correlation_id = \(correlationId)")
+                    if let late = finish.lateSpend { events.append(AuditChain.Prepared(late)) }
                 }
-                try await tx.execute("""
-                    UPDATE unit_hold SET state = \(PackageUnits.finishedHoldState(consumed: consumed)) WHERE correlation_id = \(correlationId)
-                    """)
             }
             if let usage { try await Self.insert(usage, tx) }
             try await Self.append(events, tx, keys: keys)
@@ -51,11 +53,17 @@ extension PostgresStore {
     }
 
     public func lapseUnitHolds(heldBeforeMillis: Int64) async throws -> Int {
+        // A bounded batch per transaction, as for purged claims.
+        try await StoreRetention.inBatches { try await lapseUnitHolds(heldBeforeMillis: heldBeforeMillis, limit: StoreRetention.purgeBatch) }
+    }
+
+    private func lapseUnitHolds(heldBeforeMillis: Int64, limit: Int) async throws -> Int {
         let now = clock.nowMillis(), keys = auditKeys
         return try await database.write { tx in
             var lapsed: [UnitHold] = []
             for row in try await tx.rows("""
-                UPDATE unit_hold SET state = \(PackageUnits.lapsedHoldState) WHERE state = 'held' AND at_ms < \(heldBeforeMillis)
+                UPDATE unit_hold SET state = \(PackageUnits.lapsedHoldState) WHERE correlation_id IN (
+                    SELECT correlation_id FROM unit_hold WHERE state = 'held' AND at_ms < \(heldBeforeMillis) LIMIT \(limit))
                 RETURNING correlation_id, client_id, package, units
                 """) {
                 let hold = UnitHold(correlationId: try row.get("correlation_id"), clientId: try row.get("client_id"), package: try row.get("package"),

@@ -133,24 +133,13 @@ public struct PostgresStore: GatewayStore {
     }
 
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
-        let now = clock.nowMillis(), keys = auditKeys
-        return try await database.write { tx in
-            // An abandoned claim's spend goes back to its caps; the hold rows of every purged flow go with it.
-            var lapsed: [AuditEvent] = [], flows: [String] = []
-            for row in try await tx.rows("""
-                DELETE FROM reservation WHERE valid_before < \(unixSeconds) AND state IN \(unescaped: Self.sqlList(StoreRetention.purgeableStates))
-                RETURNING correlation_id, client_id, resource, state
-                """) {
-                let flow: String = try row.get("correlation_id")
-                if try row.get("state", as: String.self) == Reservation.State.reserved.rawValue {
-                    try await Self.endHolds(flow, as: .released, tx)
-                    lapsed.append(StoreRetention.lapsedClaimEvent(correlationId: flow, clientId: try row.get("client_id"),
-                                                                  resource: try row.get("resource"), atMillis: now))
-                }
-                flows.append(flow)
-            }
-            if !flows.isEmpty { try await tx.execute("DELETE FROM spend_hold WHERE correlation_id = ANY(\(flows))") }
-            try await Self.append(lapsed, tx, keys: keys)
+        // Claims go a bounded batch per transaction: after an outage there may be many, and every instance's writes wait
+        // for the write lock meanwhile.
+        let purged = try await StoreRetention.inBatches {
+            let now = clock.nowMillis(), keys = auditKeys
+            return try await database.write { tx in try await Self.purgeClaims(expiredBefore: unixSeconds, now: now, tx, keys: keys) }
+        }
+        try await database.write { tx in
             try await tx.execute("DELETE FROM paid_response WHERE expires_at < \(unixSeconds)")
             try await tx.execute("DELETE FROM payment_identifier WHERE created_at < \((unixSeconds - StoreRetention.paymentIdentifierSeconds) * 1000)")
             try await tx.execute("DELETE FROM invalid_proof_count WHERE window_start < \(unixSeconds - 3600)")
@@ -159,8 +148,30 @@ public struct PostgresStore: GatewayStore {
                 DELETE FROM settlement_intent WHERE updated_at < \(unixSeconds * 1000)
                   AND ((outcome = 'settled' AND delivered) OR outcome IN ('failed', 'refunded'))
                 """)
-            return flows.count
         }
+        return purged
+    }
+
+    /// Purges up to `StoreRetention.purgeBatch` expired claims. What a purged flow still holds goes back to its caps
+    /// (only an abandoned `reserved` claim holds anything then: a failed one gave it back), with a `claim_lapsed` event.
+    static func purgeClaims(expiredBefore unixSeconds: Int64, now: Int64, _ tx: PostgresTransaction, keys: KeyRing?) async throws -> Int {
+        var lapsed: [AuditEvent] = [], purged = 0
+        for claim in try await tx.rows("""
+            DELETE FROM reservation WHERE (network, asset, payer, nonce) IN (
+                SELECT network, asset, payer, nonce FROM reservation
+                WHERE valid_before < \(unixSeconds) AND state IN \(unescaped: sqlList(StoreRetention.purgeableStates)) LIMIT \(StoreRetention.purgeBatch))
+            RETURNING correlation_id, client_id, resource, state
+            """) {
+            let flow: String = try claim.get("correlation_id")
+            try await endHolds(flow, as: .released, tx)
+            if try claim.get("state", as: String.self) == Reservation.State.reserved.rawValue {
+                lapsed.append(StoreRetention.lapsedClaimEvent(correlationId: flow, clientId: try claim.get("client_id"),
+                                                              resource: try claim.get("resource"), atMillis: now))
+            }
+            purged += 1
+        }
+        try await append(lapsed, tx, keys: keys)
+        return purged
     }
 
     public func payments(correlationId: String) async throws -> [PaymentRecord] {
@@ -233,7 +244,8 @@ public struct PostgresStore: GatewayStore {
             """)
     }
 
-    /// Moves the flow's `held` holds to `next`; a released hold gives its amount back to its bucket's total.
+    /// Moves the flow's `held` holds to `next`; a released hold gives its amount back to its bucket's total, and its
+    /// row is deleted.
     static func endHolds(_ correlationId: String, as next: SpendHolds.State, _ tx: PostgresTransaction) async throws {
         if next == .released {
             for row in try await tx.rows("SELECT subject, bucket, amount FROM spend_hold WHERE correlation_id = \(correlationId) AND state = 'held'") {
@@ -242,7 +254,12 @@ public struct PostgresStore: GatewayStore {
                 try await setSpendTotal(bucket, to: total, tx)
             }
         }
-        try await tx.execute("UPDATE spend_hold SET state = \(next.rawValue) WHERE correlation_id = \(correlationId) AND state = 'held'")
+        if next == .released {
+            // A released hold no longer counts anywhere: its row goes (holding for the flow again starts afresh).
+            try await tx.execute("DELETE FROM spend_hold WHERE correlation_id = \(correlationId) AND state <> 'committed'")
+        } else {
+            try await tx.execute("UPDATE spend_hold SET state = \(next.rawValue) WHERE correlation_id = \(correlationId) AND state = 'held'")
+        }
     }
 
     // MARK: responses

@@ -70,16 +70,16 @@ extension SQLiteStore {
         let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             let now = clock.nowMillis()
-            if let hold = try Row.fetchOne(cached: db, sql: "SELECT client_id, package, units, state FROM unit_hold WHERE correlation_id = ?",
-                                           arguments: [correlationId]),
-               let held = PackageUnits.unitsStillHeld(state: hold["state"], units: hold["units"]) {
-                let client: String = hold["client_id"], package: String = hold["package"]
-                if let balance = try Self.balance(client: client, package: package, db) {
-                    try Self.setBalance(client: client, package: package, unit: nil,
-                                        to: PackageUnits.afterFinish(balance: balance, held: held, consumed: consumed), now: now, db)
+            var events = events
+            if let row = try Row.fetchOne(cached: db, sql: "SELECT client_id, package, units, state FROM unit_hold WHERE correlation_id = ?",
+                                          arguments: [correlationId]) {
+                let hold = UnitHold(correlationId: correlationId, clientId: row["client_id"], package: row["package"], units: row["units"])
+                let balance = try Self.balance(client: hold.clientId, package: hold.package, db)
+                if let finish = PackageUnits.finishing(hold, state: row["state"], balance: balance, consumed: consumed, atMillis: now) {
+                    if let after = finish.balance { try Self.setBalance(client: hold.clientId, package: hold.package, unit: nil, to: after, now: now, db) }
+                    try db.run(sql: "UPDATE unit_hold SET state = ? WHERE correlation_id = ?", arguments: [finish.state, correlationId])
+                    if let late = finish.lateSpend { events.append(AuditChain.Prepared(late)) }
                 }
-                try db.run(sql: "UPDATE unit_hold SET state = ? WHERE correlation_id = ?",
-                               arguments: [PackageUnits.finishedHoldState(consumed: consumed), correlationId])
             }
             if let usage { try Self.insert(usage, db) }
             try Self.append(events, db, keys: auditKeys)
@@ -87,11 +87,17 @@ extension SQLiteStore {
     }
 
     public func lapseUnitHolds(heldBeforeMillis: Int64) async throws -> Int {
+        // A bounded batch per transaction, as for purged claims.
+        try await StoreRetention.inBatches { try await lapseUnitHolds(heldBeforeMillis: heldBeforeMillis, limit: StoreRetention.purgeBatch) }
+    }
+
+    private func lapseUnitHolds(heldBeforeMillis: Int64, limit: Int) async throws -> Int {
         let keys = auditKeys
         return try await write { db in
             let now = clock.nowMillis()
-            let lapsed = try Row.fetchAll(cached: db, sql: "SELECT correlation_id, client_id, package, units FROM unit_hold WHERE state = 'held' AND at_ms < ?",
-                                          arguments: [heldBeforeMillis]).map {
+            let lapsed = try Row.fetchAll(cached: db, sql: """
+                SELECT correlation_id, client_id, package, units FROM unit_hold WHERE state = 'held' AND at_ms < ? LIMIT ?
+                """, arguments: [heldBeforeMillis, limit]).map {
                 UnitHold(correlationId: $0["correlation_id"], clientId: $0["client_id"], package: $0["package"], units: $0["units"])
             }
             for hold in lapsed {

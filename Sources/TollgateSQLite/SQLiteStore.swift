@@ -241,7 +241,8 @@ public struct SQLiteStore: GatewayStore {
         try db.firstRaw(sql: "SELECT correlation_id FROM reservation WHERE proof_key_id = ?", proofKeyId) { RawStatement.text($0, 0) } ?? nil
     }
 
-    /// Moves the flow's `held` holds to `next`; a released hold gives its amount back to its bucket's total.
+    /// Moves the flow's `held` holds to `next`; a released hold gives its amount back to its bucket's total, and its
+    /// row is deleted.
     static func endHolds(_ correlationId: String, as next: SpendHolds.State, _ db: Database) throws {
         if next == .released {
             let held = try Row.fetchAll(cached: db, sql: "SELECT subject, bucket, amount FROM spend_hold WHERE correlation_id = ? AND state = 'held'",
@@ -253,7 +254,12 @@ public struct SQLiteStore: GatewayStore {
                                arguments: [total.atomic, bucket.subject, bucket.bucket])
             }
         }
-        try db.runRaw(sql: "UPDATE spend_hold SET state = ? WHERE correlation_id = ? AND state = 'held'", next.rawValue, correlationId)
+        if next == .released {
+            // A released hold no longer counts anywhere: its row goes (holding for the flow again starts afresh).
+            try db.execute(sql: "DELETE FROM spend_hold WHERE correlation_id = ? AND state <> 'committed'", arguments: [correlationId])
+        } else {
+            try db.runRaw(sql: "UPDATE spend_hold SET state = ? WHERE correlation_id = ? AND state = 'held'", next.rawValue, correlationId)
+        }
     }
 
     public func append(_ events: [AuditEvent]) async throws {
@@ -270,25 +276,11 @@ public struct SQLiteStore: GatewayStore {
     }
 
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
-        let keys = auditKeys
-        return try await write { db in
-            let expired = "valid_before < ? AND state IN \(Self.sqlList(StoreRetention.purgeableStates))"
-            // An abandoned claim's spend goes back to its caps; the hold rows of every purged flow go with it.
-            let now = clock.nowMillis()
-            var lapsed: [AuditEvent] = []
-            for row in try Row.fetchAll(cached: db, sql: "SELECT correlation_id, client_id, resource, state FROM reservation WHERE \(expired)",
-                                        arguments: [unixSeconds]) {
-                let flow: String = row["correlation_id"]
-                if (row["state"] as String) == Reservation.State.reserved.rawValue {
-                    try Self.endHolds(flow, as: .released, db)
-                    lapsed.append(StoreRetention.lapsedClaimEvent(correlationId: flow, clientId: row["client_id"], resource: row["resource"],
-                                                                  atMillis: now))
-                }
-                try db.runRaw(sql: "DELETE FROM spend_hold WHERE correlation_id = ?", flow)
-            }
-            try Self.append(lapsed, db, keys: keys)
-            try db.run(sql: "DELETE FROM reservation WHERE \(expired)", arguments: [unixSeconds])
-            let purged = db.changesCount
+        // Claims go a bounded batch per transaction: after an outage there may be many, and the writer serves paid requests.
+        let purged = try await StoreRetention.inBatches {
+            try await write { db in try Self.purgeClaims(expiredBefore: unixSeconds, now: clock.nowMillis(), db, keys: auditKeys) }
+        }
+        try await write { db in
             try db.run(sql: "DELETE FROM paid_response WHERE expires_at < ?", arguments: [unixSeconds])
             try db.run(sql: "DELETE FROM payment_identifier WHERE created_at < ?",
                            arguments: [(unixSeconds - StoreRetention.paymentIdentifierSeconds) * 1000])
@@ -296,8 +288,29 @@ public struct SQLiteStore: GatewayStore {
             try db.run(sql: """
                 DELETE FROM settlement_intent WHERE updated_at < ? AND ((outcome = 'settled' AND delivered = 1) OR outcome IN ('failed', 'refunded'))
                 """, arguments: [unixSeconds * 1000])
-            return purged
         }
+        return purged
+    }
+
+    /// Purges up to `StoreRetention.purgeBatch` expired claims. What a purged flow still holds goes back to its caps
+    /// (only an abandoned `reserved` claim holds anything then: a failed one gave it back), with a `claim_lapsed` event.
+    static func purgeClaims(expiredBefore unixSeconds: Int64, now: Int64, _ db: Database, keys: KeyRing?) throws -> Int {
+        let claims = try Row.fetchAll(cached: db, sql: """
+            SELECT id, correlation_id, client_id, resource, state FROM reservation
+            WHERE valid_before < ? AND state IN \(Self.sqlList(StoreRetention.purgeableStates)) LIMIT ?
+            """, arguments: [unixSeconds, StoreRetention.purgeBatch])
+        var lapsed: [AuditEvent] = []
+        for claim in claims {
+            let flow: String = claim["correlation_id"]
+            try endHolds(flow, as: .released, db)
+            if (claim["state"] as String) == Reservation.State.reserved.rawValue {
+                lapsed.append(StoreRetention.lapsedClaimEvent(correlationId: flow, clientId: claim["client_id"], resource: claim["resource"],
+                                                              atMillis: now))
+            }
+            try db.execute(sql: "DELETE FROM reservation WHERE id = ?", arguments: [claim["id"] as Int64])
+        }
+        try append(lapsed, db, keys: keys)
+        return claims.count
     }
 
     public func payments(correlationId: String) async throws -> [PaymentRecord] {

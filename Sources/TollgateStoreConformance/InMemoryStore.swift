@@ -126,12 +126,11 @@ public actor InMemoryStore: GatewayStore {
         let expired = claims.filter { $0.value.reservation.validBefore < unixSeconds && StoreRetention.purgeableStates.contains($0.value.state) }
         for claim in expired.values {
             let flow = claim.reservation
+            endHolds(flow.correlationId, as: .released)
             if claim.state == .reserved {
-                endHolds(flow.correlationId, as: .released)
                 write([StoreRetention.lapsedClaimEvent(correlationId: flow.correlationId, clientId: flow.clientId, resource: flow.resource,
                                                        atMillis: clock.nowMillis())])
             }
-            spendHolds[flow.correlationId] = nil
         }
         for key in expired.keys { claims[key] = nil }
         responses = responses.filter { $0.value.response.expiresAt >= unixSeconds }
@@ -272,6 +271,8 @@ public actor InMemoryStore: GatewayStore {
             if next == .released { spendTotals[bucket] = SpendHolds.released(spendTotals[bucket] ?? .zero, amount: hold.amount) }
             spendHolds[correlationId]?[bucket]?.state = next
         }
+        // A released hold no longer counts anywhere: it goes (holding for the flow again starts afresh).
+        if next == .released { spendHolds[correlationId] = spendHolds[correlationId]?.filter { $0.value.state == .committed } }
     }
 
     // MARK: metering
@@ -302,10 +303,14 @@ public actor InMemoryStore: GatewayStore {
 
     public func finishUnits(correlationId: String, consumed: Int, usage event: UsageEvent?, events: [AuditEvent]) async throws {
         try check(.finish)
-        if let entry = unitHolds[correlationId], let held = PackageUnits.unitsStillHeld(state: entry.state, units: entry.hold.units) {
+        var events = events
+        if let entry = unitHolds[correlationId] {
             let key = "\(entry.hold.clientId)/\(entry.hold.package)"
-            if let balance = balances[key] { balances[key] = PackageUnits.afterFinish(balance: balance, held: held, consumed: consumed) }
-            unitHolds[correlationId]?.state = PackageUnits.finishedHoldState(consumed: consumed)
+            if let finish = PackageUnits.finishing(entry.hold, state: entry.state, balance: balances[key], consumed: consumed, atMillis: clock.nowMillis()) {
+                if let after = finish.balance { balances[key] = after }
+                unitHolds[correlationId]?.state = finish.state
+                if let late = finish.lateSpend { events.append(late) }
+            }
         }
         if let event, usage[event.correlationId] == nil { usage[event.correlationId] = event }
         write(events)

@@ -34,6 +34,7 @@ public enum StoreConformance {
         Check(name: "packages: grants, holds never below zero, finishing returns unused units", body: packages),
         Check(name: "abandoned claims: purging gives their spend back once, never a claim money may move on", body: abandonedClaims),
         Check(name: "unit holds no request finished lapse back to the balance once; a late finish still spends", body: lapsedUnitHolds),
+        Check(name: "more abandoned claims and holds than one batch: one sweep gives every one back", body: manyAbandoned),
         Check(name: "refunds: never more than paid, even racing; credits; closing", body: refunds),
         Check(name: "revocations and incidents", body: controls),
         Check(name: "audit chain: concurrent appends stay one intact keyed chain", body: auditChain),
@@ -278,6 +279,26 @@ public enum StoreConformance {
         #expect(try await store.verifyAuditLog().isIntact)
     }
 
+    static func manyAbandoned(_ open: Factory) async throws {
+        let store = try await open(nil)
+        let count = StoreRetention.purgeBatch * 2 + 7
+        let bucket = hold("1", maximum: "1").bucket
+        try await settle(store, key(1), "tg_buy", metering: MeteringRecord(usage: usageEvent("tg_buy", quantity: 0),
+                                                                         grant: PackageGrant(clientId: "alice", package: "bundle", unit: "record", units: count)))
+        for index in 0..<count {
+            let flow = "tg_m\(index)"
+            #expect(try await store.reserve(reservation(key(100 + index), flow, validBefore: 1_000), events: []) == .reserved)
+            #expect(try await store.holdSpend([hold("1", maximum: "100000")], correlationId: flow) == nil)
+            #expect(try await store.holdUnits(UnitHold(correlationId: flow, clientId: "alice", package: "bundle", units: 1), events: [])
+                == .held(remaining: count - index - 1))
+        }
+        #expect(try await store.spendTotal(subject: "client:alice", bucket: bucket).atomic == String(count))
+        #expect(try await store.purgeReservations(expiredBefore: 2_000) == count)
+        #expect(try await store.spendTotal(subject: "client:alice", bucket: bucket).isZero)
+        #expect(try await store.lapseUnitHolds(heldBeforeMillis: 4_000_000_000_000) == count)
+        #expect(try await store.packageBalances(clientId: "alice") == ["bundle": count])
+    }
+
     static func lapsedUnitHolds(_ open: Factory) async throws {
         let store = try await open(auditKeys)
         try await settle(store, key(1), "tg_buy", metering: MeteringRecord(usage: usageEvent("tg_buy", quantity: 0),
@@ -309,9 +330,14 @@ public enum StoreConformance {
         #expect(try await balance() == 6)
         try await store.finishUnits(correlationId: "tg_late", consumed: 2, usage: nil, events: [])
         #expect(try await balance() == 6)
-        // Never below zero: consumption past the balance takes what is there.
+        let late = try await store.events(correlationId: "tg_late").map(\.event).filter { $0.reason == Reason.unitsSpentAfterLapse.rawValue }
+        #expect(late.map { [$0.details["taken"], $0.details["short"]] } == [["2", "0"]])
+        // Never below zero: consumption past the balance takes what is there, and the shortfall is audited.
         try await store.finishUnits(correlationId: "tg_lost", consumed: 9, usage: nil, events: [])
         #expect(try await balance() == 0)
+        let short = try await store.events(correlationId: "tg_lost").map(\.event).filter { $0.reason == Reason.unitsSpentAfterLapse.rawValue }
+        #expect(short.map { [$0.details["taken"], $0.details["short"]] } == [["6", "3"]])
+        #expect(short.first?.outcome == .error)
         #expect(try await store.verifyAuditLog().isIntact)
     }
 

@@ -31,7 +31,12 @@ struct Reconcile: AsyncParsableCommand {
         let loaded = try ConfigurationFile.load(config)
         let store = try await ConfigurationFile.openStore(loaded)
         let assembly = GatewayAssembly(configuration: loaded, keys: try ConfigurationFile.keys(loaded), store: store, logger: logger)
-        let report = try await assembly.gateway.reconcileAll(startup: gatewayStopped)
+        // One reconciler at a time across the instances sharing the store (PostgreSQL): never two asking about one claim.
+        let gateway = assembly.gateway, stopped = gatewayStopped
+        guard let report = try await store.exclusively(SettlementReconciler.jobName, { try await gateway.reconcileAll(startup: stopped) }) else {
+            FileHandle.standardError.write(Data("a gateway instance is reconciling right now; run this again in a moment\n".utf8))
+            throw ExitCode(1)
+        }
         let review = try await store.settlementsForReview(limit: 1000)
         if json {
             let encoder = JSONEncoder()

@@ -72,19 +72,48 @@ public enum PackageUnits {
 
     /// A hold still `held` this long after it was taken belongs to a request that will never finish it (the gateway
     /// stopped during the upstream call, its finish could not be written, or the hold committed after its caller
-    /// stopped waiting): its units go back to the balance. Longer than any request lasts (an upstream timeout is at
-    /// most an hour), so a live request's hold is never given back under it.
-    public static let lapseSeconds: Int64 = 7_200
+    /// stopped waiting): its units go back to the balance. A day: far longer than any request lasts through the
+    /// proxy and MCP doors (their upstream timeouts are at most an hour) and than any HTTP exchange a handler in
+    /// process (the Hummingbird middleware, in-process MCP tools) can keep open; a request that still finishes later
+    /// spends from the balance what it consumed, and what the balance no longer covers is audited
+    /// (`lateSpendEvent`).
+    public static let lapseSeconds: Int64 = 86_400
 
-    /// The units a finishing request returns to the balance for a hold in `state`: all it holds while `held`, none
-    /// once `lapsed` (they went back already, so what it consumed is taken from the balance); nil for a hold already
-    /// finished, which a second finish leaves alone.
-    public static func unitsStillHeld(state: String, units: Int) -> Int? {
+    /// What finishing a hold writes: the balance (nil: the client has none to change), the hold's new state, and for a
+    /// hold that had lapsed the event saying what was taken.
+    public struct Finish: Sendable, Hashable {
+        public var balance: Int?
+        public var state: String
+        public var lateSpend: AuditEvent?
+    }
+
+    /// Finishing `hold`, found in `state`, against `balance`: while `held`, the units not consumed go back; once
+    /// `lapsed` they went back already, so what it consumed is taken from the balance as far as it goes, and audited.
+    /// Nil for a hold already finished: a second finish changes nothing.
+    public static func finishing(_ hold: UnitHold, state: String, balance: Int?, consumed: Int, atMillis: Int64) -> Finish? {
+        let held: Int
         switch state {
-        case "held": units
-        case lapsedHoldState: 0
-        default: nil
+        case "held": held = hold.units
+        case lapsedHoldState: held = 0
+        default: return nil
         }
+        let after = balance.map { afterFinish(balance: $0, held: held, consumed: consumed) }
+        let lateSpend = state == lapsedHoldState
+            ? lateSpendEvent(correlationId: hold.correlationId, clientId: hold.clientId, package: hold.package, consumed: max(0, consumed),
+                             taken: (balance ?? 0) - (after ?? 0), atMillis: atMillis)
+            : nil
+        return Finish(balance: after, state: finishedHoldState(consumed: consumed), lateSpend: lateSpend)
+    }
+
+    /// The audit event of a request that finished after its hold lapsed: what it consumed was taken from the balance
+    /// as far as it went (`taken`), the rest (`short`) was delivered unpaid.
+    public static func lateSpendEvent(correlationId: String, clientId: String, package: String, consumed: Int, taken: Int,
+                                      atMillis: Int64) -> AuditEvent {
+        AuditEvent(correlationId: correlationId, timeMillis: atMillis, stage: .meter, outcome: taken < consumed ? .error : .ok,
+                   reason: Reason.unitsSpentAfterLapse.rawValue, clientId: clientId, details: [
+                       "package": package, "consumed": String(consumed), "taken": String(taken), "short": String(max(0, consumed - taken)),
+                       "detail": "the request finished after its hold had lapsed; its units were taken from the balance as far as it went",
+                   ])
     }
 
     /// The audit event of a hold given back by `lapse`, in its own flow.

@@ -49,6 +49,8 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     // housekeeping of flows that never ended
     /// A prepaid request never finished its unit hold; the units went back to the balance.
     public static let unitsLapsed = Reason("units_lapsed")
+    /// A prepaid request finished after its hold lapsed: its consumption was taken from the balance as far as it went.
+    public static let unitsSpentAfterLapse = Reason("units_spent_after_lapse")
     /// A claim was never settled and its authorization expired; the spend it held went back to its caps.
     public static let claimLapsed = Reason("claim_lapsed")
 }

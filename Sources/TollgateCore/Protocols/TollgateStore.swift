@@ -176,6 +176,20 @@ public enum StoreRetention {
     /// Reservations in these states may be purged once their proof has expired: nothing moved, or it never can.
     public static let purgeableStates: Set<Reservation.State> = [.reserved, .failed]
 
+    /// How many expired claims one purge transaction takes (a purge runs as many as it needs): after an outage there
+    /// may be many abandoned claims, each giving its holds back, and the store's writer serves paid requests meanwhile.
+    public static let purgeBatch = 200
+
+    /// Runs `batch` (one transaction taking at most `purgeBatch` rows) until one takes fewer; how many were taken.
+    public static func inBatches(_ batch: () async throws -> Int) async throws -> Int {
+        var total = 0
+        while true {
+            let taken = try await batch()
+            total += taken
+            if taken < purgeBatch { return total }
+        }
+    }
+
     /// The audit event of an abandoned claim that `purgeReservations` deletes, in its own flow.
     public static func lapsedClaimEvent(correlationId: String, clientId: String, resource: String, atMillis: Int64) -> AuditEvent {
         AuditEvent(correlationId: correlationId, timeMillis: atMillis, stage: .reserve, outcome: .ok, reason: Reason.claimLapsed.rawValue,
