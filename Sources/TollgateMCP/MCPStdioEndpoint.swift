@@ -15,8 +15,10 @@ public struct MCPStdioEndpoint: Sendable {
     /// The answer to one message; nil for a notification (HTTP 202, no body).
     public func handle(_ message: JSONRPCMessage) async -> JSONRPCMessage? {
         if message.isNotification {
-            // The callers' `initialized` belongs to their handshake with the gateway, not to the server's.
-            if message.method != "notifications/initialized" { try? await upstream.notify(message) }
+            // The callers' `initialized` belongs to their handshake with the gateway, not to the server's. A caller's
+            // `notifications/cancelled` names a request by the caller's id, but the server knows its requests by the
+            // gateway's numbering: passed on, it would cancel another caller's call (a paid one, its tool maybe run).
+            if !Self.callersOwn.contains(message.method ?? "") { try? await upstream.notify(message) }
             return nil
         }
         guard message.isRequest else {
@@ -39,6 +41,9 @@ public struct MCPStdioEndpoint: Sendable {
             return .error(id: message.id, code: JSONRPCCode.unavailable, message: "the MCP server is unavailable: \(error)")
         }
     }
+
+    /// Notifications that are not passed on to the server.
+    static let callersOwn: Set<String> = ["notifications/initialized", "notifications/cancelled"]
 
     /// The server's own `initialize` result for a caller's handshake: the server's capabilities and information,
     /// at the version the gateway speaks with it.

@@ -32,6 +32,13 @@ public struct MCPToolGate: Sendable {
     /// Decides on one call and answers it. `headerFields` are the caller's (its credentials); the caller's own
     /// proof headers are ignored: on MCP the proof travels in `_meta`.
     public func call(_ call: ToolCall, headerFields: HTTPFields, remoteAddress: String?, execute: @escaping ToolExecutor) async -> ToolAnswer {
+        if let task = call.message.params?["task"], task != .null {
+            // Run as a task (MCP 2025-11-25), a call answers with a task handle and gives its result later through
+            // `tasks/result`, which the gateway does not see: the payment would settle on the handle, whatever the result.
+            return ToolAnswer(message: .error(id: call.message.id, code: JSONRPCCode.invalidParams,
+                                              message: "a paid tool cannot run as a task: call it without `task`; its payment settles on its result"),
+                              settledFlow: nil, correlationId: nil)
+        }
         var fields = headerFields
         for name in Self.proofFields { fields[name] = nil }
         if let payment = call.payment {

@@ -181,6 +181,26 @@ import TollgateMCP
         }
     }
 
+    /// Run as a task (MCP 2025-11-25), a call answers with a task handle and gives its result later through
+    /// `tasks/result`, which passes the gateway unpriced: a paid call asking for it is refused before anything is
+    /// verified or settled, and its tool does not run.
+    @Test func aPaidCallAskedToRunAsATaskIsRefusedAndNotCharged() async throws {
+        try await MCPStack.with { stack in
+            let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
+            let params: JSONValue = .object(["name": .string("forecast"), "arguments": .object([:]), "task": .object(["ttl": .integer(60_000)]),
+                                             "_meta": .object([ToolCall.paymentKey: payment])])
+            let message = JSONValue.object(["jsonrpc": .string("2.0"), "id": .integer(3), "method": .string("tools/call"), "params": params])
+            let answer = try await stack.post(message.canonicalBytes)
+            #expect(answer.error?["code"] == .integer(Int64(JSONRPCCode.invalidParams)))
+            #expect(stack.executions("forecast") == 0)
+            #expect(try await stack.transfers() == 0)
+            // The same payment, the call made without `task`, pays and runs.
+            let paid = try await stack.call("forecast", payment: payment)
+            #expect(paid.result != nil && paid.terms == nil)
+            #expect(stack.executions("forecast") == 1)
+        }
+    }
+
     /// A body two JSON parsers read two ways is refused by the gateway, never passed on as it came: Foundation keeps a
     /// repeated member's first value and the MCP Python SDK's pydantic its last, and pydantic reads `NaN`, `Infinity`
     /// and `1e400`, which Foundation refuses. Passed on, `{"name":"unpriced","name":"forecast"}` was a free tool to the

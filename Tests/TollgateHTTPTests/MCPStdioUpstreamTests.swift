@@ -177,6 +177,40 @@ import TollgateMCP
         #expect(error?.code == .upstreamUnavailable)
     }
 
+    /// A caller's cancellation names a request by the caller's own id; the server numbers requests by the gateway's.
+    /// Passed on, `notifications/cancelled {requestId: 1}` would cancel whichever caller's call the gateway numbered 1
+    /// (a paid one among them); it stays at the gateway. Other notifications reach the server.
+    @Test func aCallersCancellationNeverReachesTheServer() async throws {
+        let noting = """
+        import json, sys
+        seen = []
+        for line in sys.stdin:
+            m = json.loads(line)
+            if "id" not in m:
+                seen.append(m["method"]); continue
+            if m["method"] == "initialize":
+                r = {"protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}}, "serverInfo": {"name": "py", "version": "1"}}
+            else:
+                r = {"content": [{"type": "text", "text": json.dumps(seen)}], "isError": False}
+            print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}), flush=True)
+        """
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let endpoint = MCPStdioEndpoint(upstream: MCPStdioUpstream(command: ["python3", "-c", noting], timeoutSeconds: 30, maxLineBytes: 1 << 20,
+                                                                   logger: logger))
+        defer { Task { await endpoint.upstream.stop() } }
+        _ = try #require(await endpoint.handle(Self.call(.integer(1), tool: "first")))
+        for method in ["notifications/cancelled", "notifications/roots/list_changed"] {
+            let notification = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "method": .string(method),
+                                                       "params": .object(["requestId": .integer(1)])]))
+            #expect(await endpoint.handle(notification) == nil)
+        }
+        let seen = try #require(await endpoint.handle(Self.call(.integer(2), tool: "notes")))
+        guard case .array(let content)? = seen.result?["content"] else { Issue.record("no content: \(seen)"); return }
+        // The gateway's own handshake, then what callers sent: the cancellation is not among them.
+        #expect(content.first?["text"] == .string(#"["notifications/initialized", "notifications/roots/list_changed"]"#))
+    }
+
     @Test func theGatewayAnswersCallersHandshakesFromTheServersOwn() async throws {
         let endpoint = MCPStdioEndpoint(upstream: Self.upstream())
         defer { Task { await endpoint.upstream.stop() } }
