@@ -79,7 +79,7 @@ public struct GatewayAssembly: Sendable {
         if configuration.limits.sharedInvalid, let counter = store.invalidProofCounter, let limit = configuration.limits.global.invalid {
             settings.sharedInvalid = SharedInvalidBudget(counter: counter, limit: limit, maxKeys: configuration.limits.maxKeys, logger: logger)
         }
-        // MCP callers never retry a paid call, so a copy of one is refused as a replay rather than asked to wait.
+        // The x402 MCP client does not retry a call answered 503, so a copy in flight is refused rather than asked to wait.
         if configuration.mcp != nil { settings.repeatedProofs = .refused }
         settings.timings = metrics
         settings.verifiesWithClaim = configuration.settlement.verifiesWithClaim

@@ -47,16 +47,22 @@ import TollgateMCP
         }
     }
 
-    @Test func anIdentifiedCallerReplayingItsPaymentIsRefusedToo() async throws {
+    /// An answer lost on its way back (a connection that broke, a proxy that dropped it) is paid for: the identified
+    /// caller sending the same payment again gets the same result, with the same receipt, and the tool does not run
+    /// again. Anyone else presenting that payment (a captured copy) is refused.
+    @Test func anIdentifiedCallerReplayingItsPaymentGetsTheSameResultNotASecondRun() async throws {
         try await MCPStack.with { stack in
-            // On HTTP the owner of a delivered answer gets it again; a tool call is answered once per payment.
             let key: HTTPFields = [HTTPField.Name("X-Api-Key")!: "tg_premium_key"]
             let payment = try MCPStack.pay(try #require(try await stack.call("echo", headers: key).terms))
             let paid = try await stack.call("echo", payment: payment, headers: key)
             #expect(paid.receipt?["success"] == .bool(true))
             let replay = try await stack.call("echo", payment: payment, headers: key)
-            #expect(replay.terms?["error"] == .string("invalid_exact_evm_nonce_already_used"))
-            #expect(replay.receipt == nil)
+            #expect(replay.terms == nil)
+            #expect(replay.result?["content"] == paid.result?["content"])
+            #expect(replay.receipt == paid.receipt)
+            let stranger = try await stack.call("echo", payment: payment)
+            #expect(stranger.error != nil || stranger.terms != nil)
+            #expect(stranger.result?["content"] != paid.result?["content"])
             #expect(stack.executions("echo") == 1)
             #expect(try await stack.transfers() == 1)
         }

@@ -111,10 +111,11 @@ extension Journey {
     /// body), the same `payment-identifier` as the first delivery, and a caller that can be recognised (an
     /// identified client, or one naming the payment): an anonymous bare replay, or a captured anonymous proof
     /// with a `payment-identifier` added, gets nothing.
-    /// Whether a delivered answer is given again to this retry: its owner's, where proofs may be retried
-    /// (`Gateway.RepeatedProofs`).
+    /// Whether a delivered answer is given again to this retry: its owner's, on every door. An answer lost on its
+    /// way (a connection that broke, a proxy that dropped it) is paid for: its owner sending the same proof again gets
+    /// the same answer, and the tool or route does not run again.
     func mayReplay(_ stored: StoredResponse, to retry: PaidFlow) -> Bool {
-        settings.repeatedProofs == .retried && Self.isOwner(stored, of: retry)
+        Self.isOwner(stored, of: retry)
     }
 
     static func isOwner(_ stored: StoredResponse, of retry: PaidFlow) -> Bool {

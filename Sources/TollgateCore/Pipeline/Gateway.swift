@@ -20,13 +20,14 @@ public struct Gateway: Sendable {
         case passThrough = "pass"
     }
 
-    /// What a proof presented again gets: by a copy sent while the first request with it runs, or after it was spent.
+    /// What a copy of a proof gets while the first request with it runs. Either way, once it is spent, the recognised
+    /// owner of its delivered answer gets that answer again (within the idempotency window) and anyone else a refusal.
     public enum RepeatedProofs: Sendable, Hashable {
-        /// HTTP: a copy waits (503 `payment_in_progress` with `Retry-After`, never a 402 that would make a stock client
-        /// pay again), and the recognised owner of a delivered answer gets it again (idempotency window).
+        /// HTTP: the copy waits (503 `payment_in_progress` with `Retry-After`, never a 402 that would make a stock
+        /// client pay again).
         case retried
-        /// MCP: the rail's "already used" refusal with fresh terms, for copies and for replays alike, so a tool runs and
-        /// answers once per payment. The x402 MCP client never retries a paid call: a PaymentRequired ends its exchange.
+        /// MCP: the rail's "already used" refusal with fresh terms, so a tool runs once per payment: the x402 MCP client
+        /// does not retry a call answered 503.
         case refused
     }
 
