@@ -59,9 +59,10 @@ public struct MCPToolGate: Sendable {
     /// The journey's answer in the x402 MCP transport's terms.
     static func answer(_ response: GatewayResponse, to call: ToolCall) -> JSONRPCMessage {
         let id = call.message.id ?? .null
-        // The upstream's own tool error or JSON-RPC error, passed on as it came (and not charged).
+        // The upstream's own tool error or JSON-RPC error, passed on as it came (charged only where the tool's terms say
+        // so, or settled before it ran: then with what happened to the payment).
         if response.headerFields[.tollgateToolOutcome] != nil, let passed = JSONRPCMessage.parse(response.body) {
-            return passed.with(id: id)
+            return carryingPayment(passed.with(id: id), response.headerFields)
         }
         switch response.status.code {
         case 200..<300:
@@ -93,6 +94,29 @@ public struct MCPToolGate: Sendable {
             return refusal(response, id: id)
         }
     }
+
+    /// A tool error that moved money (a tool charged on every answer, `consumed: on_request`, or settled before it ran)
+    /// still says what happened to its payment: the settlement receipt, and the refund recorded for it, in the result's
+    /// `_meta` (a tool error) or the error's `data` (a JSON-RPC error). Without them a paying client cannot tell it paid.
+    static func carryingPayment(_ message: JSONRPCMessage, _ fields: HTTPFields) -> JSONRPCMessage {
+        var payment: [String: JSONValue] = [:]
+        if let receipt = decoded(fields, X402.paymentResponseHeader) { payment[ToolCall.paymentResponseKey] = receipt }
+        if let refund = fields[.tollgateRefund] { payment[refundKey] = .string(refund) }
+        guard !payment.isEmpty else { return message }
+        let id = message.id ?? .null
+        if case .object(var result)? = message.result {
+            result["_meta"] = .object((result["_meta"]?.members ?? [:]).merging(payment) { _, ours in ours })
+            return .result(id: id, .object(result))
+        }
+        guard let error = message.error?.members, let code = error["code"]?.int else { return message }
+        // A `data` that is not an object is kept under `data` of the one written here.
+        var data = error["data"]?.members ?? (error["data"].map { ["data": $0] } ?? [:])
+        data.merge(payment) { _, ours in ours }
+        return .error(id: id, code: code, message: error["message"]?.string ?? "", data: .object(data))
+    }
+
+    /// Where a refund of the call's payment is named (`Tollgate-Refund` on HTTP).
+    public static let refundKey = "tollgate/refund"
 
     /// The x402 MCP transport's PaymentRequired tool result: `isError`, the terms as `structuredContent` and as
     /// JSON text in `content[0]` (clients read either).

@@ -187,6 +187,19 @@ import TollgateMCP
         }
     }
 
+    /// A tool whose terms charge every answer (`consumed: on_request`) answers a tool error: the payment settles, and
+    /// the error passed back says so (the receipt in `_meta`), so the paying client knows it paid.
+    @Test func aChargedToolErrorCarriesItsReceipt() async throws {
+        try await MCPStack.with(failTool: #"{name: fail, price: "0.01", anonymous: true, consumed: on_request}"#) { stack in
+            let payment = try MCPStack.pay(try #require(try await stack.call("fail").terms))
+            let answer = try await stack.call("fail", payment: payment)
+            #expect(answer.result?["isError"] == .bool(true))
+            #expect(answer.terms == nil)
+            #expect(answer.receipt?["success"] == .bool(true))
+            #expect(try await stack.transfers() == 1)
+        }
+    }
+
     /// Run as a task (MCP 2025-11-25), a call answers with a task handle and gives its result later through
     /// `tasks/result`, which passes the gateway unpriced: a paid call asking for it is refused before anything is
     /// verified or settled, and its tool does not run.

@@ -22,7 +22,10 @@ struct MCPStack: Sendable {
     let connection: MCPUpstreamConnection
     let client: any TestClientProtocol
 
-    static func yaml(directory: String, upstream: String, timeoutSeconds: Int, maxEventStreams: Int = 256) -> String {
+    /// The `fail` tool as configured: a tool error is not charged unless its terms say so (`consumed: on_request`).
+    static let failTool = #"{name: fail, price: "0.01", anonymous: true}"#
+
+    static func yaml(directory: String, upstream: String, timeoutSeconds: Int, maxEventStreams: Int = 256, failTool: String = failTool) -> String {
         """
         listen: 127.0.0.1:0
         secrets: [{id: t1, env: TEST_SECRET}]
@@ -37,7 +40,7 @@ struct MCPStack: Sendable {
           upstream: {url: "\(upstream)", timeout_seconds: \(timeoutSeconds), max_event_streams: \(maxEventStreams)}
           tools:
             - {name: forecast, price: "0.01", anonymous: true}
-            - {name: fail, price: "0.01", anonymous: true}
+            - \(failTool)
             - {name: echo, price: "0.02", scope: "tools:premium", resource: premium-echo}
         """
     }
@@ -45,7 +48,7 @@ struct MCPStack: Sendable {
     /// Runs `body` against the MCP door; `upstream` overrides the sample server's URL (a dead one, say). The server gets
     /// `timeoutSeconds` to answer (30 s: the tests expect the sample server to, even on a loaded machine);
     /// `eventStream` is what the sample server answers to `GET` (405 without), `beforeEachPost` holds its calls.
-    static func with<T: Sendable>(upstream: String? = nil, timeoutSeconds: Int = 30, maxEventStreams: Int = 256,
+    static func with<T: Sendable>(upstream: String? = nil, timeoutSeconds: Int = 30, maxEventStreams: Int = 256, failTool: String = failTool,
                                   eventStream: (@Sendable (Request) async -> Response)? = nil,
                                   beforeEachPost: (@Sendable () async -> Void)? = nil,
                                   _ body: @Sendable (MCPStack) async throws -> T) async throws -> T {
@@ -56,7 +59,8 @@ struct MCPStack: Sendable {
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": LiveStack.secret])
             let (configuration, _) = try ConfigurationLoader.parse(yaml(directory: directory, upstream: upstream ?? "http://127.0.0.1:\(port)/mcp",
-                                                                        timeoutSeconds: timeoutSeconds, maxEventStreams: maxEventStreams))
+                                                                        timeoutSeconds: timeoutSeconds, maxEventStreams: maxEventStreams,
+                                                                        failTool: failTool))
             let store = try SQLiteStores.open(path: configuration.sqlitePath, auditKeys: keys.auditKeys(), durable: false)
             let (facilitator, _) = try LiveStack.devFacilitator(directory)
             let assembly = GatewayAssembly(configuration: configuration, keys: keys, store: store, logger: Listener.quiet, facilitatorOverride: [facilitator])
