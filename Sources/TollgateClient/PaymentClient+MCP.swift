@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Crypto
 import Foundation
 import HTTPTypes
@@ -23,9 +24,10 @@ extension PaymentClient {
 
     /// Calls `tool` on the MCP server at `url` (streamable HTTP), paying a PaymentRequired result (the x402 MCP
     /// transport: `_meta["x402/payment"]`) under the same budget and ledger as HTTP purchases; `tools` limits apply.
+    /// A paid call goes through a client that follows no redirect (its body carries the proof), whatever `http` does.
     public func callTool(url: String, tool: String, arguments: JSONValue, headers: [(String, String)] = [],
                          confirm: @Sendable (Quote) async -> Bool = { _ in true }) async throws -> ToolOutcome {
-        let session = MCPSession(upstream: upstream(url), headers: headers)
+        let session = MCPSession(upstream: upstream(url, through: http), paidUpstream: upstream(url, through: proofHTTP), headers: headers)
         return try await callTool(server: url, tool: tool, arguments: arguments, identityHeaders: headers, confirm: confirm) { payment in
             try await session.call(tool: tool, arguments: arguments, payment: payment)
         }
@@ -33,7 +35,8 @@ extension PaymentClient {
 
     /// Calls `tool` through any MCP client: `send` makes the `tools/call` (with the payment for `_meta["x402/payment"]`
     /// when there is one) and returns the JSON-RPC answer; `server` names the server in the ledger and for the budget's
-    /// `hosts` limits. The swift-sdk's `Client` is one such client (`TollgateClientMCP`).
+    /// `hosts` limits. The swift-sdk's `Client` is one such client (`TollgateClientMCP`); the proof goes wherever that
+    /// client sends it, so it should follow no redirect.
     /// `identityHeaders`: the caller's own headers, part of what makes two calls the same purchase.
     /// An authorization of the same call still in doubt is resolved first, as `fetch` does (`resolve`).
     public func callTool(server: String, tool: String, arguments: JSONValue, identityHeaders: [(String, String)] = [],
@@ -82,7 +85,7 @@ extension PaymentClient {
 
     /// What a paid tool asks and what the budget says of it; nothing is signed or recorded (`--dry-run`).
     public func quoteTool(url: String, tool: String, arguments: JSONValue, headers: [(String, String)] = []) async throws -> (JSONRPCMessage, Quote?) {
-        let session = MCPSession(upstream: upstream(url), headers: headers)
+        let session = MCPSession(upstream: upstream(url, through: http), paidUpstream: upstream(url, through: proofHTTP), headers: headers)
         let identity = try Self.identity(url: url, tool: tool, arguments: arguments, headers: headers)
         let first: JSONRPCMessage
         do {
@@ -94,8 +97,8 @@ extension PaymentClient {
         return (first, try quote(PaymentTerms(v2: required), for: identity))
     }
 
-    func upstream(_ url: String) -> MCPHTTPUpstream {
-        MCPHTTPUpstream(url: url, client: http, timeoutSeconds: Double(timeout.components.seconds), maxResponseBytes: maxResponseBytes)
+    func upstream(_ url: String, through client: HTTPClient) -> MCPHTTPUpstream {
+        MCPHTTPUpstream(url: url, client: client, timeoutSeconds: Double(timeout.components.seconds), maxResponseBytes: maxResponseBytes)
     }
 
     /// The purchase's proof in `_meta` of the call, and how its answers are read: a result that is not an error
@@ -166,11 +169,14 @@ extension PaymentClient {
 /// session id on every later request.
 final class MCPSession: Sendable {
     let upstream: MCPHTTPUpstream
+    /// The same server through a client that follows no redirect: a paid call's body carries the proof.
+    let paidUpstream: MCPHTTPUpstream
     let headers: [(String, String)]
     private let legacy = Mutex<(session: String?, version: String)?>(nil)
 
-    init(upstream: MCPHTTPUpstream, headers: [(String, String)]) {
+    init(upstream: MCPHTTPUpstream, paidUpstream: MCPHTTPUpstream, headers: [(String, String)]) {
         self.upstream = upstream
+        self.paidUpstream = paidUpstream
         self.headers = headers
     }
 
@@ -211,8 +217,11 @@ final class MCPSession: Sendable {
         return (session, agreed)
     }
 
+    /// A call that carries a payment goes through `paidUpstream`, which follows no redirect.
     private func send(_ message: JSONRPCMessage, tool: String, handshake: (session: String?, version: String)?) async throws -> JSONRPCMessage {
-        try await upstream.call(message, callerFields: fields(method: "tools/call", tool: tool, handshake: handshake), contract: userFields).message
+        let paid = message.params?["_meta"]?[ToolCall.paymentKey] != nil
+        return try await (paid ? paidUpstream : upstream).call(message, callerFields: fields(method: "tools/call", tool: tool, handshake: handshake),
+                                                              contract: userFields).message
     }
 
     /// The caller's own headers (`-H`: credentials for the server), sent with every request.

@@ -16,6 +16,10 @@ import TollgateX402
 /// never with a new one. While an authorization of a request is in doubt (no answer that settles the question), a
 /// later run of the same request sends it again instead of signing another, however close to or past its validBefore
 /// (`resolve`): a new one is signed only once the old one has expired and the server says it holds nothing for it.
+///
+/// A proof is only ever sent to the URL that asked for it: requests carrying one go through a client that follows no
+/// redirect, whatever `http` does (AsyncHTTPClient carries custom headers, and a 307's body, to another origin), and
+/// terms reached through a redirect are not paid.
 public struct PaymentClient: Sendable {
     /// A request to make (and pay for).
     public struct Request: Sendable {
@@ -37,6 +41,8 @@ public struct PaymentClient: Sendable {
         public var status: Int
         public var headers: HTTPHeaders
         public var body: [UInt8]
+        /// Every URL the request went to, in order, when `http` followed redirects (empty when it went to one only).
+        public var redirects: [String] = []
     }
 
     /// What the terms are and what the budget says of them, before anything is signed (`--dry-run`, the prompt).
@@ -62,7 +68,10 @@ public struct PaymentClient: Sendable {
         public var resumed: Bool
     }
 
+    /// The client for requests that carry no proof (the unpaid request, an MCP handshake).
     public let http: HTTPClient
+    /// The client for requests that carry a proof: it follows no redirect, so a proof never reaches another URL.
+    let proofHTTP: HTTPClient = .noRedirects
     public let payer: ExactEVMPayer
     public let ledger: PaymentLedger
     public var budget: Budget
@@ -99,13 +108,18 @@ public struct PaymentClient: Sendable {
                 case .lapsed(let refusal): answer = refusal
                 }
             } else {
-                answer = try await send(request)
+                answer = try await send(request, through: http)
             }
             guard answer.status == 402 else { return Outcome(response: answer, resumed: false) }
             guard let asked = PaymentTerms.read(headerValue: answer.headers.first(name: X402.paymentRequiredHeader), body: answer.body) else {
                 throw ClientError(.serverRefused, "the server answered 402 without x402 terms")
             }
             terms = asked
+            if let redirected = answer.redirects.last {
+                // The proof would go to the URL asked, which redirects: it is never sent where the terms came from.
+                throw ClientError(.invalidRequest, "\(request.url) redirected to \(redirected), which asks for payment; a proof is only sent to the URL "
+                                  + "that asked for it and redirects are not followed with one: request \(redirected) itself")
+            }
             let quote = try self.quote(asked, for: identity)
             guard let choice = quote.choice else { throw quote.refusal ?? ClientError(.noPayableOffer, "nothing to pay") }
             guard await confirm(quote) else { throw ClientError(.declined, "payment of \(choice.price) to \(choice.option.payTo) declined") }
@@ -126,7 +140,7 @@ public struct PaymentClient: Sendable {
     /// What a 402 asks and what the budget says of it; nothing is signed or recorded.
     public func quote(_ request: Request) async throws -> (Response, Quote?) {
         let identity = try Self.identity(request)
-        let first = try await send(request)
+        let first = try await send(request, through: http)
         guard first.status == 402,
               let terms = PaymentTerms.read(headerValue: first.headers.first(name: X402.paymentRequiredHeader), body: first.body)
         else { return (first, nil) }
@@ -147,7 +161,7 @@ public struct PaymentClient: Sendable {
         }
     }
 
-    /// The purchase's proof on `request`, and how its answers are read:
+    /// The purchase's proof on `request`, sent through the client that follows no redirect, and how its answers are read:
     /// 2xx delivered; a successful receipt, or a refund the server names, settled (paid, not delivered); a 402 a refusal
     /// (`refused`, or `unknown` when the proof had been sent before: the first send may have been taken); anything else
     /// unknown, so the same proof is what a later run sends.
@@ -156,7 +170,7 @@ public struct PaymentClient: Sendable {
         paid.headers.append((purchase.proofName, purchase.proof))
         return PaidExchange(
             name: "the paid request", rerun: "the next run of this request",
-            send: { try await send(paid) },
+            send: { try await send(paid, through: proofHTTP) },
             retry: { answer in
                 // A refund named is a final answer (paid, not delivered), not a passing failure.
                 guard [429, 502, 503, 504].contains(answer.status), answer.headers.first(name: "Tollgate-Refund") == nil else { return nil }
@@ -198,17 +212,19 @@ public struct PaymentClient: Sendable {
         return (header, header.flatMap { HeaderCodec.read(X402.SettleResponse.self, header: $0) })
     }
 
-    /// One HTTP exchange, the body read whole (up to `maxResponseBytes`); no answer is `unreachable`.
-    func send(_ request: Request) async throws -> Response {
+    /// One HTTP exchange through `client`, the body read whole (up to `maxResponseBytes`); no answer is `unreachable`.
+    func send(_ request: Request, through client: HTTPClient) async throws -> Response {
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = HTTPMethod(rawValue: request.method.uppercased())
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
         do {
-            let response = try await http.execute(outgoing, timeout: .seconds(Int64(timeout.components.seconds)), logger: logger)
+            let response = try await client.execute(outgoing, timeout: .seconds(Int64(timeout.components.seconds)), logger: logger)
             // Terms are small: a 402 body larger than 1 MiB is not read whole (a hostile server's memory bomb).
             let body = try await response.body.collect(upTo: response.status.code == 402 ? min(maxResponseBytes, 1 << 20) : maxResponseBytes)
-            return Response(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body))
+            let visited = response.history.map { $0.request.url }
+            return Response(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body),
+                            redirects: visited.count > 1 ? Array(visited.dropFirst()) : [])
         } catch let error as CancellationError {
             throw error
         } catch let error as HTTPClientError where Self.isInvalidRequest(error) {
