@@ -294,7 +294,13 @@ let package = Package(
         ),
         .testTarget(
             name: "TollgateClientTests",
-            dependencies: ["TollgateClient", "TollgateCore", "TollgateX402", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: [
+                "TollgateClient", "TollgateCore", "TollgateX402", "TollgateMCP", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Logging", package: "swift-log"),
+                // A loopback server that drops connections, answers 503s and redirects (Support/ScriptedServer.swift).
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

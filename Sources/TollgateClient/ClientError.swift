@@ -13,6 +13,9 @@ public struct ClientError: Error, Sendable, Hashable, CustomStringConvertible {
         case serverRefused = "server_refused"
         /// The server could not be reached, or did not answer in time, even after re-sending the same payment.
         case unreachable
+        /// An authorization signed earlier for the same request may still settle, or may have settled with its answer
+        /// lost, and the server did not settle the question: nothing new was signed. Run the same request again later.
+        case paymentInDoubt = "payment_in_doubt"
         /// The payer key is missing, unreadable, readable by others, or not a key.
         case invalidKey = "invalid_key"
         /// The budget file or a limit given on the command line is not valid.
@@ -37,7 +40,7 @@ public struct ClientError: Error, Sendable, Hashable, CustomStringConvertible {
     public var exitCode: Int32 {
         switch code {
         case .budgetExceeded, .notAllowed, .declined: 2
-        case .serverRefused, .unreachable: 3
+        case .serverRefused, .unreachable, .paymentInDoubt: 3
         case .noPayableOffer, .invalidKey, .invalidBudget, .ledger, .invalidRequest: 1
         }
     }

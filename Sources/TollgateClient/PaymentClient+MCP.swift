@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Crypto
 import Foundation
 import HTTPTypes
@@ -23,11 +24,10 @@ extension PaymentClient {
 
     /// Calls `tool` on the MCP server at `url` (streamable HTTP), paying a PaymentRequired result (the x402 MCP
     /// transport: `_meta["x402/payment"]`) under the same budget and ledger as HTTP purchases; `tools` limits apply.
+    /// A paid call goes through a client that follows no redirect (its body carries the proof), whatever `http` does.
     public func callTool(url: String, tool: String, arguments: JSONValue, headers: [(String, String)] = [],
                          confirm: @Sendable (Quote) async -> Bool = { _ in true }) async throws -> ToolOutcome {
-        let session = MCPSession(upstream: MCPHTTPUpstream(url: url, client: http, timeoutSeconds: Double(timeout.components.seconds),
-                                                           maxResponseBytes: maxResponseBytes),
-                                 headers: headers)
+        let session = MCPSession(upstream: upstream(url, through: http), paidUpstream: upstream(url, through: proofHTTP), headers: headers)
         return try await callTool(server: url, tool: tool, arguments: arguments, identityHeaders: headers, confirm: confirm) { payment in
             try await session.call(tool: tool, arguments: arguments, payment: payment)
         }
@@ -35,46 +35,57 @@ extension PaymentClient {
 
     /// Calls `tool` through any MCP client: `send` makes the `tools/call` (with the payment for `_meta["x402/payment"]`
     /// when there is one) and returns the JSON-RPC answer; `server` names the server in the ledger and for the budget's
-    /// `hosts` limits. The swift-sdk's `Client` is one such client (`TollgateClientMCP`).
+    /// `hosts` limits. The swift-sdk's `Client` is one such client (`TollgateClientMCP`); the proof goes wherever that
+    /// client sends it, so it should follow no redirect.
     /// `identityHeaders`: the caller's own headers, part of what makes two calls the same purchase.
+    /// An authorization of the same call still in doubt is resolved first, as `fetch` does (`resolve`).
     public func callTool(server: String, tool: String, arguments: JSONValue, identityHeaders: [(String, String)] = [],
                          confirm: @Sendable (Quote) async -> Bool = { _ in true },
                          send: @escaping @Sendable (_ payment: JSONValue?) async throws -> JSONRPCMessage) async throws -> ToolOutcome {
         let identity = try Self.identity(url: server, tool: tool, arguments: arguments, headers: identityHeaders)
-        if let pending = try ledger.reusable(requestKey: identity.key, nowMillis: Self.nowMillis()) {
-            logger.notice("re-sending the authorization signed earlier for this tool call", metadata: ["tollgate.purchase": "\(pending.id)"])
-            return try await deliverTool(pending, terms: nil, resumed: true, send: send)
+        var earlier = try ledger.inDoubt(requestKey: identity.key)
+        var terms: PaymentTerms?
+        // Each round settles an authorization in doubt (left by an earlier run, or signed by another run meanwhile)
+        // or signs one; three cover an expired one, then another run's, with room to spare.
+        for _ in 0..<3 {
+            let answer: JSONRPCMessage
+            if let purchase = earlier {
+                switch try await resolve(purchase, try toolExchange(purchase, terms: terms, resumed: true, send: send)) {
+                case .answered(let outcome): return outcome
+                case .lapsed(let refusal): answer = refusal
+                }
+            } else {
+                do {
+                    answer = try await send(nil)
+                } catch let error as CancellationError {
+                    throw error
+                } catch {
+                    throw ClientError(.unreachable, "\(tool) at \(server) got no answer: \(error)")
+                }
+            }
+            guard let required = Self.paymentRequired(answer) else { return ToolOutcome(answer: answer, resumed: false) }
+            let asked = PaymentTerms(v2: required)
+            terms = asked
+            let quote = try self.quote(asked, for: identity)
+            guard let choice = quote.choice else { throw quote.refusal ?? ClientError(.noPayableOffer, "nothing to pay") }
+            guard await confirm(quote) else { throw ClientError(.declined, "payment of \(choice.price) for \(tool) declined") }
+            let signer = ProofSigner(payer: payer)
+            let authorization = try ledger.authorize(choice, for: identity, budget: budget, nowMillis: nowMillis()) { id in
+                let payload = try signer.payload(choice, terms: asked, purchaseId: id, nowSeconds: nowMillis() / 1000)
+                let proof = String(decoding: try JSONValue.encoding(payload).canonicalBytes, as: UTF8.self)
+                return ProofSigner.LedgerProof(name: "_meta." + ToolCall.paymentKey, value: proof, payload: payload).signed(payer: payer, version: 2)
+            }
+            switch authorization {
+            case .signed(let purchase): return try await resend(purchase, try toolExchange(purchase, terms: asked, resumed: false, send: send))
+            case .pending(let purchase): earlier = purchase
+            }
         }
-        let first: JSONRPCMessage
-        do {
-            first = try await send(nil)
-        } catch let error as CancellationError {
-            throw error
-        } catch {
-            throw ClientError(.unreachable, "\(tool) at \(server) got no answer: \(error)")
-        }
-        guard let required = Self.paymentRequired(first) else { return ToolOutcome(answer: first, resumed: false) }
-        let terms = PaymentTerms(v2: required)
-        let quote = try self.quote(terms, for: identity)
-        guard let choice = quote.choice else { throw quote.refusal ?? ClientError(.noPayableOffer, "nothing to pay") }
-        guard await confirm(quote) else { throw ClientError(.declined, "payment of \(choice.price) for \(tool) declined") }
-        let signer = ProofSigner(payer: payer)
-        let authorization = try ledger.authorize(choice, for: identity, budget: budget, nowMillis: Self.nowMillis()) { id in
-            let payload = try signer.payload(choice, terms: terms, purchaseId: id, nowSeconds: Self.nowMillis() / 1000)
-            let proof = String(decoding: try JSONValue.encoding(payload).canonicalBytes, as: UTF8.self)
-            return ProofSigner.LedgerProof(name: "_meta." + ToolCall.paymentKey, value: proof, payload: payload).signed(payer: payer, version: 2)
-        }
-        switch authorization {
-        case .signed(let purchase): return try await deliverTool(purchase, terms: terms, resumed: false, send: send)
-        case .pending(let purchase): return try await deliverTool(purchase, terms: terms, resumed: true, send: send)
-        }
+        throw ClientError(.paymentInDoubt, "other runs of this tool call keep signing authorizations for it; nothing was signed by this one")
     }
 
     /// What a paid tool asks and what the budget says of it; nothing is signed or recorded (`--dry-run`).
     public func quoteTool(url: String, tool: String, arguments: JSONValue, headers: [(String, String)] = []) async throws -> (JSONRPCMessage, Quote?) {
-        let session = MCPSession(upstream: MCPHTTPUpstream(url: url, client: http, timeoutSeconds: Double(timeout.components.seconds),
-                                                           maxResponseBytes: maxResponseBytes),
-                                 headers: headers)
+        let session = MCPSession(upstream: upstream(url, through: http), paidUpstream: upstream(url, through: proofHTTP), headers: headers)
         let identity = try Self.identity(url: url, tool: tool, arguments: arguments, headers: headers)
         let first: JSONRPCMessage
         do {
@@ -86,38 +97,47 @@ extension PaymentClient {
         return (first, try quote(PaymentTerms(v2: required), for: identity))
     }
 
-    func deliverTool(_ purchase: Purchase, terms: PaymentTerms?, resumed: Bool,
-                     send: @Sendable (_ payment: JSONValue?) async throws -> JSONRPCMessage) async throws -> ToolOutcome {
+    func upstream(_ url: String, through client: HTTPClient) -> MCPHTTPUpstream {
+        MCPHTTPUpstream(url: url, client: client, timeoutSeconds: Double(timeout.components.seconds), maxResponseBytes: maxResponseBytes)
+    }
+
+    /// The purchase's proof in `_meta` of the call, and how its answers are read: a result that is not an error
+    /// delivered; a successful receipt without one settled, not delivered; terms again a refusal (`unknown` in the ledger
+    /// once the proof was sent twice); a tool error or a JSON-RPC error unknown (the tool was not charged; the same
+    /// authorization is what a later run sends). No answer is re-sent; an answer is never re-sent for.
+    func toolExchange(_ purchase: Purchase, terms: PaymentTerms?, resumed: Bool,
+                      send: @escaping @Sendable (_ payment: JSONValue?) async throws -> JSONRPCMessage) throws -> PaidExchange<JSONRPCMessage, ToolOutcome> {
         guard let payment = StrictJSON.tree(Array(purchase.proof.utf8)) else {
             throw ClientError(.ledger, "purchase \(purchase.id) holds no readable proof")
         }
-        return try await resend(purchase, exchange: "the paid tool call", rerun: "the next run", send: { try await send(payment) },
-                                retry: { _ in nil }, record: { answer in
-            let receiptValue = answer.result?["_meta"]?[ToolCall.paymentResponseKey]
-            let receipt = receiptValue.flatMap(X402.SettleResponse.init(json:))
-            // Delivered: a result that is not an error. A successful receipt without one: settled, not delivered.
-            // Terms again: a refusal (`unknown` in the ledger once the proof was sent twice). A tool error or a
-            // JSON-RPC error: unknown (the tool was not charged; the same authorization is what a later run sends).
-            let ending: PaymentLedger.Ending
-            var reason: String?
-            if answer.result != nil, answer.result?["isError"] != .bool(true) {
-                ending = .delivered
-            } else if receipt?.success == true {
-                ending = .settledUndelivered
-                reason = "settled, the tool answered isError"
-            } else if let again = Self.paymentRequired(answer) {
-                ending = .refusal
-                reason = again.error ?? "payment required again"
-            } else {
-                ending = .unknown
-                reason = answer.error?["message"]?.string ?? "the tool answered isError"
-            }
-            try ledger.finish(purchase.id, ending, status: nil, correlationId: nil,
-                              transaction: receipt.map(\.transaction).flatMap { $0.isEmpty ? nil : $0 },
-                              receipt: receiptValue.map { String(decoding: $0.canonicalBytes, as: UTF8.self) }, reason: reason,
-                              nowMillis: Self.nowMillis())
-            return ToolOutcome(answer: answer, terms: terms, purchase: try ledger.purchase(purchase.id), receipt: receipt, resumed: resumed)
-        })
+        return PaidExchange(
+            name: "the paid tool call", rerun: "the next run",
+            send: { try await send(payment) }, retry: { _ in nil }, judge: Self.judge,
+            kept: { answer, kept in
+                ToolOutcome(answer: answer, terms: terms, purchase: kept,
+                            receipt: answer.result?["_meta"]?[ToolCall.paymentResponseKey].flatMap(X402.SettleResponse.init(json:)), resumed: resumed)
+            })
+    }
+
+    /// What a tool call's answer to a proof says of the payment.
+    static func judge(_ answer: JSONRPCMessage) -> Judgement {
+        let receiptValue = answer.result?["_meta"]?[ToolCall.paymentResponseKey]
+        let receipt = receiptValue.flatMap(X402.SettleResponse.init(json:))
+        var judgement = Judgement(ending: .unknown, transaction: receipt.map(\.transaction).flatMap { $0.isEmpty ? nil : $0 },
+                                  receipt: receiptValue.map { String(decoding: $0.canonicalBytes, as: UTF8.self) })
+        if answer.result != nil, answer.result?["isError"] != .bool(true) {
+            judgement.ending = .delivered
+        } else if receipt?.success == true {
+            judgement.ending = .settledUndelivered
+            judgement.reason = "settled, the tool answered isError"
+        } else if let again = Self.paymentRequired(answer) {
+            judgement.ending = .refusal
+            judgement.refusalCode = again.error
+            judgement.reason = again.error ?? "payment required again"
+        } else {
+            judgement.reason = answer.error?["message"]?.string ?? "the tool answered isError"
+        }
+        return judgement
     }
 
     /// The PaymentRequired of an answer: a tool result with `isError` and the terms as `structuredContent` (the x402
@@ -149,11 +169,14 @@ extension PaymentClient {
 /// session id on every later request.
 final class MCPSession: Sendable {
     let upstream: MCPHTTPUpstream
+    /// The same server through a client that follows no redirect: a paid call's body carries the proof.
+    let paidUpstream: MCPHTTPUpstream
     let headers: [(String, String)]
     private let legacy = Mutex<(session: String?, version: String)?>(nil)
 
-    init(upstream: MCPHTTPUpstream, headers: [(String, String)]) {
+    init(upstream: MCPHTTPUpstream, paidUpstream: MCPHTTPUpstream, headers: [(String, String)]) {
         self.upstream = upstream
+        self.paidUpstream = paidUpstream
         self.headers = headers
     }
 
@@ -194,8 +217,11 @@ final class MCPSession: Sendable {
         return (session, agreed)
     }
 
+    /// A call that carries a payment goes through `paidUpstream`, which follows no redirect.
     private func send(_ message: JSONRPCMessage, tool: String, handshake: (session: String?, version: String)?) async throws -> JSONRPCMessage {
-        try await upstream.call(message, callerFields: fields(method: "tools/call", tool: tool, handshake: handshake), contract: userFields).message
+        let paid = message.params?["_meta"]?[ToolCall.paymentKey] != nil
+        return try await (paid ? paidUpstream : upstream).call(message, callerFields: fields(method: "tools/call", tool: tool, handshake: handshake),
+                                                              contract: userFields).message
     }
 
     /// The caller's own headers (`-H`: credentials for the server), sent with every request.

@@ -13,8 +13,13 @@ import TollgateX402
 /// budget allows is chosen, the caller may confirm, and the ledger checks every limit and records the signed
 /// authorization in one transaction before anything is sent. The paid request is then sent, and re-sent with the
 /// same authorization (the same `payment-identifier`) after a timeout, a dropped connection or a 502/503/504/429,
-/// never with a new one; an authorization left unanswered by a crash is found by the next run of the same request
-/// and sent again instead of signing another.
+/// never with a new one. While an authorization of a request is in doubt (no answer that settles the question), a
+/// later run of the same request sends it again instead of signing another, however close to or past its validBefore
+/// (`resolve`): a new one is signed only once the old one has expired and the server says it holds nothing for it.
+///
+/// A proof is only ever sent to the URL that asked for it: requests carrying one go through a client that follows no
+/// redirect, whatever `http` does (AsyncHTTPClient carries custom headers, and a 307's body, to another origin), and
+/// terms reached through a redirect are not paid.
 public struct PaymentClient: Sendable {
     /// A request to make (and pay for).
     public struct Request: Sendable {
@@ -36,6 +41,8 @@ public struct PaymentClient: Sendable {
         public var status: Int
         public var headers: HTTPHeaders
         public var body: [UInt8]
+        /// Every URL the request went to, in order, when `http` followed redirects (empty when it went to one only).
+        public var redirects: [String] = []
     }
 
     /// What the terms are and what the budget says of them, before anything is signed (`--dry-run`, the prompt).
@@ -61,7 +68,10 @@ public struct PaymentClient: Sendable {
         public var resumed: Bool
     }
 
+    /// The client for requests that carry no proof (the unpaid request, an MCP handshake).
     public let http: HTTPClient
+    /// The client for requests that carry a proof: it follows no redirect, so a proof never reaches another URL.
+    let proofHTTP: HTTPClient = .noRedirects
     public let payer: ExactEVMPayer
     public let ledger: PaymentLedger
     public var budget: Budget
@@ -70,6 +80,8 @@ public struct PaymentClient: Sendable {
     public var timeout: Duration = .seconds(30)
     public var maxResponseBytes: Int = 64 << 20
     public var logger: Logger
+    /// Unix milliseconds now: the system clock, or a test's.
+    var nowMillis: @Sendable () -> Int64 = { PaymentClient.systemMillis() }
 
     public init(http: HTTPClient, payer: ExactEVMPayer, ledger: PaymentLedger, budget: Budget, logger: Logger) {
         self.http = http
@@ -79,38 +91,56 @@ public struct PaymentClient: Sendable {
         self.logger = logger
     }
 
-    /// Makes `request`, paying a 402 within the budget after `confirm` (given the quote) agrees.
+    /// Makes `request`, paying a 402 within the budget after `confirm` (given the quote) agrees. An authorization of the
+    /// same request still in doubt is resolved first (`resolve`); the run stops with `paymentInDoubt` while the server
+    /// leaves it open, and nothing new is signed.
     public func fetch(_ request: Request, confirm: @Sendable (Quote) async -> Bool = { _ in true }) async throws -> Outcome {
         let identity = try Self.identity(request)
-        if let pending = try ledger.reusable(requestKey: identity.key, nowMillis: Self.nowMillis()) {
-            logger.notice("re-sending the authorization signed earlier for this request", metadata: ["tollgate.purchase": "\(pending.id)"])
-            return try await deliver(pending, request: request, terms: nil, resumed: true)
+        var earlier = try ledger.inDoubt(requestKey: identity.key)
+        var terms: PaymentTerms?
+        // Each round settles an authorization in doubt (left by an earlier run, or signed by another run meanwhile)
+        // or signs one; three cover an expired one, then another run's, with room to spare.
+        for _ in 0..<3 {
+            let answer: Response
+            if let purchase = earlier {
+                switch try await resolve(purchase, paidExchange(purchase, request: request, terms: terms, resumed: true)) {
+                case .answered(let outcome): return outcome
+                case .lapsed(let refusal): answer = refusal
+                }
+            } else {
+                answer = try await send(request, through: http)
+            }
+            guard answer.status == 402 else { return Outcome(response: answer, resumed: false) }
+            guard let asked = PaymentTerms.read(headerValue: answer.headers.first(name: X402.paymentRequiredHeader), body: answer.body) else {
+                throw ClientError(.serverRefused, "the server answered 402 without x402 terms")
+            }
+            terms = asked
+            if let redirected = answer.redirects.last {
+                // The proof would go to the URL asked, which redirects: it is never sent where the terms came from.
+                throw ClientError(.invalidRequest, "\(request.url) redirected to \(redirected), which asks for payment; a proof is only sent to the URL "
+                                  + "that asked for it and redirects are not followed with one: request \(redirected) itself")
+            }
+            let quote = try self.quote(asked, for: identity)
+            guard let choice = quote.choice else { throw quote.refusal ?? ClientError(.noPayableOffer, "nothing to pay") }
+            guard await confirm(quote) else { throw ClientError(.declined, "payment of \(choice.price) to \(choice.option.payTo) declined") }
+            let signer = ProofSigner(payer: payer)
+            let authorization = try ledger.authorize(choice, for: identity, budget: budget, nowMillis: nowMillis()) { id in
+                try signer.header(choice, terms: asked, purchaseId: id, nowSeconds: nowMillis() / 1000).signed(payer: payer, version: asked.version)
+            }
+            switch authorization {
+            case .signed(let purchase):
+                return try await resend(purchase, paidExchange(purchase, request: request, terms: asked, resumed: false))
+            case .pending(let purchase):
+                earlier = purchase
+            }
         }
-        let first = try await send(request)
-        guard first.status == 402 else { return Outcome(response: first, resumed: false) }
-        guard let terms = PaymentTerms.read(headerValue: first.headers.first(name: X402.paymentRequiredHeader), body: first.body) else {
-            throw ClientError(.serverRefused, "the server answered 402 without x402 terms")
-        }
-        let quote = try self.quote(terms, for: identity)
-        guard let choice = quote.choice else { throw quote.refusal ?? ClientError(.noPayableOffer, "nothing to pay") }
-        guard await confirm(quote) else { throw ClientError(.declined, "payment of \(choice.price) to \(choice.option.payTo) declined") }
-        let signer = ProofSigner(payer: payer)
-        let authorization = try ledger.authorize(choice, for: identity, budget: budget, nowMillis: Self.nowMillis()) { id in
-            try signer.header(choice, terms: terms, purchaseId: id, nowSeconds: Self.nowMillis() / 1000).signed(payer: payer, version: terms.version)
-        }
-        var outcome: Outcome
-        switch authorization {
-        case .signed(let purchase): outcome = try await deliver(purchase, request: request, terms: terms, resumed: false)
-        case .pending(let purchase): outcome = try await deliver(purchase, request: request, terms: terms, resumed: true)
-        }
-        outcome.terms = terms
-        return outcome
+        throw ClientError(.paymentInDoubt, "other runs of this request keep signing authorizations for it; nothing was signed by this one")
     }
 
     /// What a 402 asks and what the budget says of it; nothing is signed or recorded.
     public func quote(_ request: Request) async throws -> (Response, Quote?) {
         let identity = try Self.identity(request)
-        let first = try await send(request)
+        let first = try await send(request, through: http)
         guard first.status == 402,
               let terms = PaymentTerms.read(headerValue: first.headers.first(name: X402.paymentRequiredHeader), body: first.body)
         else { return (first, nil) }
@@ -118,7 +148,7 @@ public struct PaymentClient: Sendable {
     }
 
     func quote(_ terms: PaymentTerms, for identity: PaymentLedger.Request) throws -> Quote {
-        let now = Self.nowMillis()
+        let now = nowMillis()
         do {
             let choice = try budget.choose(terms, host: identity.host, tool: identity.tool).first!
             let standing = try BudgetStanding.of(budget, choice: choice, request: identity, ledger: ledger, nowMillis: now)
@@ -131,95 +161,70 @@ public struct PaymentClient: Sendable {
         }
     }
 
-    /// Sends the purchase's proof until an answer comes, re-sending the same proof; records how it ended.
-    func deliver(_ purchase: Purchase, request: Request, terms: PaymentTerms?, resumed: Bool) async throws -> Outcome {
+    /// The purchase's proof on `request`, sent through the client that follows no redirect, and how its answers are read:
+    /// 2xx delivered; a successful receipt, or a refund the server names, settled (paid, not delivered); a 402 a refusal
+    /// (`refused`, or `unknown` when the proof had been sent before: the first send may have been taken); anything else
+    /// unknown, so the same proof is what a later run sends.
+    func paidExchange(_ purchase: Purchase, request: Request, terms: PaymentTerms?, resumed: Bool) -> PaidExchange<Response, Outcome> {
         var paid = request
         paid.headers.append((purchase.proofName, purchase.proof))
-        return try await resend(purchase, exchange: "the paid request", rerun: "the next run of this request", send: { try await send(paid) },
-                                retry: { [429, 502, 503, 504].contains($0.status) ? ("HTTP \($0.status)", $0.headers.first(name: "Retry-After")) : nil },
-                                record: { try record(purchase, response: $0, terms: terms, resumed: resumed) })
+        return PaidExchange(
+            name: "the paid request", rerun: "the next run of this request",
+            send: { try await send(paid, through: proofHTTP) },
+            retry: { answer in
+                // A refund named is a final answer (paid, not delivered), not a passing failure.
+                guard [429, 502, 503, 504].contains(answer.status), answer.headers.first(name: "Tollgate-Refund") == nil else { return nil }
+                return ("HTTP \(answer.status)", answer.headers.first(name: "Retry-After"))
+            },
+            judge: Self.judge,
+            kept: { answer, kept in
+                Outcome(response: answer, terms: terms, purchase: kept, receipt: Self.receipt(answer).decoded, resumed: resumed)
+            })
     }
 
-    /// The re-send loop of every door (HTTP, MCP): sends the purchase's one authorization until an answer that `retry`
-    /// does not turn away (it names the problem and the answer's `Retry-After`), at most `attempts` times and only while
-    /// the authorization stays valid long enough to settle, backing off between sends; `record` keeps the answer. With no
-    /// answer at all the purchase ends `unknown` (pending: `rerun` sends it again) and the error is `unreachable`.
-    func resend<Answer, Kept>(_ purchase: Purchase, exchange: String, rerun: String, send: () async throws -> Answer,
-                              retry: (Answer) -> (problem: String, retryAfter: String?)?,
-                              record: (Answer) throws -> Kept) async throws -> Kept {
-        var lastProblem = "no answer"
-        for attempt in 0..<max(1, attempts) {
-            if attempt > 0 {
-                guard purchase.validBefore > Self.nowMillis() / 1000 + Purchase.resendMarginSeconds else { break }
-            }
-            try ledger.sending(purchase.id, nowMillis: Self.nowMillis())
-            let answer: Answer
-            do {
-                answer = try await send()
-            } catch {
-                lastProblem = "\(error)"
-                if attempt + 1 < attempts {
-                    logger.warning("\(exchange) got no answer; re-sending the same authorization",
-                                   metadata: ["tollgate.purchase": "\(purchase.id)", "tollgate.error": "\(lastProblem)"])
-                    try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil))
-                }
-                continue
-            }
-            if let turnedAway = retry(answer) {
-                lastProblem = turnedAway.problem
-                if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: turnedAway.retryAfter)) }
-                continue
-            }
-            return try record(answer)
-        }
-        try ledger.finish(purchase.id, .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil,
-                          reason: lastProblem, nowMillis: Self.nowMillis())
-        throw ClientError(.unreachable, "no answer to \(exchange) after \(try ledger.purchase(purchase.id)?.attempts ?? attempts) sends of the same authorization (\(lastProblem)); "
-                                        + "purchase \(purchase.id) is pending: \(rerun) re-sends it (tollgate wallet pending)")
-    }
-
-    /// Records the answer: 2xx delivered; a successful receipt without delivery settled (a refund may follow); a 402
-    /// a refusal (`refused`, or `unknown` when the proof had been sent before: the first send may have been taken);
-    /// anything else unknown, so the same proof is what a later run sends.
-    func record(_ purchase: Purchase, response: Response, terms: PaymentTerms?, resumed: Bool) throws -> Outcome {
-        let receiptHeader = response.headers.first(name: X402.paymentResponseHeader) ?? response.headers.first(name: "X-PAYMENT-RESPONSE")
-        // Read strictly: a receipt with a repeated member reads as none (as a server that sends none), never one way here
-        // and another in a log.
-        let receipt = receiptHeader.flatMap { HeaderCodec.read(X402.SettleResponse.self, header: $0) }
-        let correlationId = response.headers.first(name: "Tollgate-Correlation-Id")
-        let ending: PaymentLedger.Ending
-        var reason: String?
+    /// What an HTTP answer to a proof says of the payment.
+    static func judge(_ response: Response) -> Judgement {
+        let (header, receipt) = Self.receipt(response)
+        var judgement = Judgement(ending: .unknown, status: response.status, correlationId: response.headers.first(name: "Tollgate-Correlation-Id"),
+                                  transaction: receipt.map(\.transaction).flatMap { $0.isEmpty ? nil : $0 },
+                                  receipt: header.flatMap(HeaderCodec.base64Bytes).map { String(decoding: $0, as: UTF8.self) })
+        let refund = response.headers.first(name: "Tollgate-Refund")
         if (200..<300).contains(response.status) {
-            ending = .delivered
-        } else if receipt?.success == true {
-            ending = .settledUndelivered
-            reason = "settled, not delivered: HTTP \(response.status)"
-                + (response.headers.first(name: "Tollgate-Refund").map { ", refund \($0)" } ?? "")
+            judgement.ending = .delivered
+        } else if receipt?.success == true || refund != nil {
+            judgement.ending = .settledUndelivered
+            judgement.reason = "settled, not delivered: HTTP \(response.status)" + (refund.map { ", refund \($0)" } ?? "")
         } else if response.status == 402 {
-            ending = .refusal
-            reason = PaymentTerms.read(headerValue: response.headers.first(name: X402.paymentRequiredHeader), body: response.body)?.error ?? "HTTP 402"
+            let terms = PaymentTerms.read(headerValue: response.headers.first(name: X402.paymentRequiredHeader), body: response.body)
+            judgement.ending = .refusal
+            judgement.refusalCode = terms?.error
+            judgement.reason = terms?.error ?? "HTTP 402"
         } else {
-            ending = .unknown
-            reason = "HTTP \(response.status)"
+            judgement.reason = "HTTP \(response.status)"
         }
-        try ledger.finish(purchase.id, ending, status: response.status, correlationId: correlationId,
-                          transaction: receipt.map(\.transaction).flatMap { $0.isEmpty ? nil : $0 },
-                          receipt: receiptHeader.flatMap(HeaderCodec.base64Bytes).map { String(decoding: $0, as: UTF8.self) },
-                          reason: reason, nowMillis: Self.nowMillis())
-        return Outcome(response: response, terms: terms, purchase: try ledger.purchase(purchase.id), receipt: receipt, resumed: resumed)
+        return judgement
     }
 
-    /// One HTTP exchange, the body read whole (up to `maxResponseBytes`); no answer is `unreachable`.
-    func send(_ request: Request) async throws -> Response {
+    /// The receipt header (`PAYMENT-RESPONSE` / `X-PAYMENT-RESPONSE`) and what it says, read strictly: a receipt with a
+    /// repeated member reads as none (as a server that sends none), never one way here and another in a log.
+    static func receipt(_ response: Response) -> (header: String?, decoded: X402.SettleResponse?) {
+        let header = response.headers.first(name: X402.paymentResponseHeader) ?? response.headers.first(name: "X-PAYMENT-RESPONSE")
+        return (header, header.flatMap { HeaderCodec.read(X402.SettleResponse.self, header: $0) })
+    }
+
+    /// One HTTP exchange through `client`, the body read whole (up to `maxResponseBytes`); no answer is `unreachable`.
+    func send(_ request: Request, through client: HTTPClient) async throws -> Response {
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = HTTPMethod(rawValue: request.method.uppercased())
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
         do {
-            let response = try await http.execute(outgoing, timeout: .seconds(Int64(timeout.components.seconds)), logger: logger)
+            let response = try await client.execute(outgoing, timeout: .seconds(Int64(timeout.components.seconds)), logger: logger)
             // Terms are small: a 402 body larger than 1 MiB is not read whole (a hostile server's memory bomb).
             let body = try await response.body.collect(upTo: response.status.code == 402 ? min(maxResponseBytes, 1 << 20) : maxResponseBytes)
-            return Response(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body))
+            let visited = response.history.map { $0.request.url }
+            return Response(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body),
+                            redirects: visited.count > 1 ? Array(visited.dropFirst()) : [])
         } catch let error as CancellationError {
             throw error
         } catch let error as HTTPClientError where Self.isInvalidRequest(error) {
@@ -279,7 +284,7 @@ public struct PaymentClient: Sendable {
         return .milliseconds(min(500 << attempt, 10_000))
     }
 
-    static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    static func systemMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 }
 
 /// One windowed limit that applies to a payment, and what was already spent against it.

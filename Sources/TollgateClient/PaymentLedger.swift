@@ -88,8 +88,8 @@ public final class PaymentLedger: Sendable {
         public var key: String
     }
 
-    /// What `authorize` did: signed a new authorization, or found one already signed for the same request that can
-    /// still settle (another run got there first), which is sent again instead.
+    /// What `authorize` did: signed a new authorization, or found one of the same request still in doubt (another run
+    /// got there first, or an earlier run left it unanswered), which the caller resolves instead.
     public enum Authorization: Sendable {
         case signed(Purchase)
         case pending(Purchase)
@@ -97,12 +97,14 @@ public final class PaymentLedger: Sendable {
 
     /// Checks `choice` against every limit of `budget` and, when it fits, signs it (`sign`, given the purchase id to
     /// send as its `payment-identifier`) and records it, all in one transaction no other process can interleave with.
-    /// An unanswered authorization for the same request, still able to settle, is returned instead (`pending`): two
-    /// runs of one purchase never sign twice, however close together they start.
+    /// An authorization of the same request still in doubt (`signed`, `sent`, `unknown`), however close to or past
+    /// its validBefore, is returned instead (`pending`): it may still settle, or may have settled with its answer
+    /// lost, so two runs of one purchase never sign twice, however close together they start or however late the
+    /// second comes.
     public func authorize(_ choice: PaymentChoice, for request: Request, budget: Budget, nowMillis: Int64,
                           sign: (_ purchaseId: String) throws -> SignedProof) throws -> Authorization {
         try write { db in
-            if let pending = try Self.reusable(db, requestKey: request.key, nowMillis: nowMillis) { return .pending(pending) }
+            if let pending = try Self.inDoubt(db, requestKey: request.key) { return .pending(pending) }
             if let refusal = try budget.windowBreach(choice, host: request.host, tool: request.tool, spent: { scope, seconds in
                 try Self.spent(db, scope: scope, since: nowMillis - seconds * 1000)
             }) {
@@ -141,16 +143,16 @@ public final class PaymentLedger: Sendable {
         try read { db in try Self.spent(db, scope: scope, since: nowMillis - seconds * 1000) }
     }
 
-    /// An authorization signed for this very request that has no answer yet and can still settle: it is sent again
-    /// rather than a new one signed (a crash, a timeout or a lost answer must never cost a second payment).
-    public func reusable(requestKey: String, nowMillis: Int64) throws -> Purchase? {
-        try read { db in try Self.reusable(db, requestKey: requestKey, nowMillis: nowMillis) }
+    /// The authorization signed for this very request that is still in doubt (`signed`, `sent`, `unknown`), the newest
+    /// first, whatever its validBefore: it is sent again rather than a new one signed (a crash, a timeout or a lost
+    /// answer must never cost a second payment), and only an answer that settles the question frees the request.
+    public func inDoubt(requestKey: String) throws -> Purchase? {
+        try read { db in try Self.inDoubt(db, requestKey: requestKey) }
     }
 
-    static func reusable(_ db: Database, requestKey: String, nowMillis: Int64) throws -> Purchase? {
-        try Purchase.fetchAll(db, sql: "SELECT * FROM purchase WHERE request_key = ? AND state IN ('signed', 'sent', 'unknown') ORDER BY created_at DESC",
+    static func inDoubt(_ db: Database, requestKey: String) throws -> Purchase? {
+        try Purchase.fetchOne(db, sql: "SELECT * FROM purchase WHERE request_key = ? AND state IN ('signed', 'sent', 'unknown') ORDER BY created_at DESC, id LIMIT 1",
                               arguments: [requestKey])
-            .first { $0.isReusable(nowSeconds: nowMillis / 1000) }
     }
 
     /// Records that the proof is about to be sent (once more).
@@ -172,6 +174,8 @@ public final class PaymentLedger: Sendable {
         case refusal
         /// No answer that settles the question.
         case unknown
+        /// Expired, and the server shown it afterwards holds no payment for it: no longer in doubt, still counted.
+        case lapsed
     }
 
     /// Records how a purchase ended. A purchase already delivered or settled stays so (another process's answer does
@@ -183,6 +187,7 @@ public final class PaymentLedger: Sendable {
         case .settledUndelivered: "'settled'"
         case .refusal: "CASE WHEN attempts > 1 THEN 'unknown' ELSE 'refused' END"
         case .unknown: "'unknown'"
+        case .lapsed: "'lapsed'"
         }
         try write { db in
             try db.execute(sql: """

@@ -13,15 +13,25 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
         case sent
         /// The server delivered (2xx), usually with a receipt.
         case delivered
-        /// The server's receipt says it settled, but it did not deliver (a refund may follow): never re-sent.
+        /// Paid, not delivered: the server's receipt says it settled, or the server named a refund for it, or (once it
+        /// had expired) said it was already used. A refund may follow; it is never re-sent.
         case settled
         /// The server answered that it did not take the payment (a 402 again): it may still hold the authorization,
         /// so, like every authorization signed, it keeps counting against the budget.
         case refused
-        /// No answer that settles the question (re-sent as often as allowed, or refused after a re-send): it may
-        /// or may not have settled; the next run of the same request sends it again while it can settle.
+        /// No answer that settles the question (re-sent as often as allowed, refused after a re-send, or a server that
+        /// says it is still settling): it may or may not have settled. Nothing new is signed for the same request while
+        /// it is so; the next run sends it again, and once its validBefore has passed asks the server one last time.
         case unknown
+        /// Its validBefore had passed when the server, shown it once more, answered with fresh terms: the server holds
+        /// no payment for it, and EIP-3009 lets nothing settle after validBefore, so a new authorization may be signed
+        /// for the same request. A refusal can still be a lie, so it keeps counting against the budget.
+        case lapsed
     }
+
+    /// A purchase in doubt: signed or sent with no answer that settles the question. While one exists for a request,
+    /// nothing new is signed for it (it may still settle, or may have settled with its answer lost).
+    public static let inDoubtStates: [State] = [.signed, .sent, .unknown]
 
     public static let databaseTableName = "purchase"
 
@@ -79,12 +89,25 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
         (TokenAmount(atomic: amount)?.decimalString(decimals: decimals) ?? amount) + " " + symbol
     }
 
-    /// A proof is re-sent only while it has this long left: a verifier wants 6 s, and the request needs time too.
+    /// A proof is re-sent as usual (the same request, as often as `attempts` allows) only while it has this long left:
+    /// a verifier wants 6 s, and the request needs time too.
     public static let resendMarginSeconds: Int64 = 15
 
-    /// Signed or sent, not answered, and still able to settle: a later run of the same request re-sends it.
-    public func isReusable(nowSeconds: Int64) -> Bool {
-        [.signed, .sent, .unknown].contains(state) && validBefore > nowSeconds + Self.resendMarginSeconds
+    /// How long after its validBefore an authorization is taken to be dead, for clocks that disagree (this machine's,
+    /// the server's, the chain's): before that, an authorization the server holds might still settle.
+    public static let expirySkewSeconds: Int64 = 30
+
+    /// Signed or sent, with no answer that settles the question.
+    public var isInDoubt: Bool { Self.inDoubtStates.contains(state) }
+
+    /// Far enough from its validBefore to be sent as if new: a server takes it, or resumes the claim it has of it.
+    public func isResendable(nowSeconds: Int64) -> Bool {
+        validBefore > nowSeconds + Self.resendMarginSeconds
+    }
+
+    /// Past its validBefore, clock skew included: it can never settle any more, so what the server says of it now is
+    /// final (its kept answer, a settlement it resolved, or that it holds nothing).
+    public func hasExpired(nowSeconds: Int64) -> Bool {
+        validBefore + Self.expirySkewSeconds <= nowSeconds
     }
 }
-

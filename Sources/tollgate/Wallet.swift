@@ -110,8 +110,13 @@ struct Wallet: AsyncParsableCommand {
 
     struct Pending: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Payments signed or sent without a final answer (a crash, a timeout, a lost response).",
-            discussion: "Run the same `tollgate pay` command again: it re-sends the same authorization instead of signing another.")
+            abstract: "Payments signed or sent without a final answer (a crash, a timeout, a lost response, a server still settling).",
+            discussion: """
+                Run the same `tollgate pay` command again: it sends the same authorization instead of signing another. \
+                Nothing new is signed for that request while one is listed here: until its validBefore has passed (and \
+                30 s more for clocks), the run sends it and stops if the server does not settle the question; after \
+                that, the server is asked once more, and only if it holds nothing for it is a new one signed.
+                """)
         @OptionGroup var wallet: WalletOptions
 
         func run() async throws {
@@ -119,11 +124,20 @@ struct Wallet: AsyncParsableCommand {
                 let pending = try wallet.ledger().pending()
                 if pending.isEmpty { print("no pending payment") }
                 let now = Int64(Date().timeIntervalSince1970)
-                for purchase in pending {
-                    let left = purchase.validBefore - now
-                    print(Ledger.line(purchase) + (left > 0 ? "  re-sendable for \(left) s" : "  expired: it can no longer settle"))
-                }
+                for purchase in pending { print(Ledger.line(purchase) + "  " + Self.standing(purchase, nowSeconds: now)) }
             }
+        }
+
+        /// What the next run of its request does with it.
+        static func standing(_ purchase: Purchase, nowSeconds now: Int64) -> String {
+            if purchase.isResendable(nowSeconds: now) {
+                return "re-sendable for \(purchase.validBefore - Purchase.resendMarginSeconds - now) s"
+            }
+            if purchase.hasExpired(nowSeconds: now) {
+                return "expired: it can no longer settle; the next run asks the server once more, and pays anew only if it holds nothing for it"
+            }
+            let free = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(purchase.validBefore + Purchase.expirySkewSeconds)))
+            return "may still settle: the next run sends it once more and signs nothing new before \(free)"
         }
     }
 

@@ -84,15 +84,15 @@ struct PaymentLedgerTests {
         return purchase
     }
 
-    @Test("an unanswered authorization is reused for the same request, even by a run that was already past its first check")
+    @Test("an authorization in doubt is returned for the same request, even to a run past its first check, and even past its validBefore")
     func reuse() throws {
         let ledger = try PaymentLedger(path: Self.temporaryPath())
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let budget = Budget(overall: .init())
         let purchase = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) { Self.proof($0) })
         #expect(purchase.id.hasPrefix("pay_") && purchase.id.count == 36)
-        #expect(try ledger.reusable(requestKey: "key-1", nowMillis: now)?.id == purchase.id)
-        #expect(try ledger.reusable(requestKey: "key-2", nowMillis: now) == nil)
+        #expect(try ledger.inDoubt(requestKey: "key-1")?.id == purchase.id)
+        #expect(try ledger.inDoubt(requestKey: "key-2") == nil)
         // A second run of the same request that read "nothing pending" before the first signed: authorize itself
         // finds the first authorization and signs nothing.
         var signedAgain = false
@@ -108,11 +108,39 @@ struct PaymentLedgerTests {
         #expect(try ledger.purchase(purchase.id)?.state == .sent)
         #expect(try ledger.purchase(purchase.id)?.attempts == 2)
         #expect(try ledger.pending().map(\.id) == [purchase.id])
-        // Too close to its validBefore it could not settle in time, so a new one may be signed.
-        #expect(try ledger.reusable(requestKey: "key-1", nowMillis: now + 600_000 - Purchase.resendMarginSeconds * 1000) == nil)
+        // Too close to its validBefore to be re-sent as usual, or past it: it may still settle, or may have settled with
+        // its answer lost, so it is still what a run of this request gets, and nothing new is signed.
+        let validBefore = try #require(try ledger.purchase(purchase.id)).validBefore
+        for seconds in [validBefore - Purchase.resendMarginSeconds, validBefore + Purchase.expirySkewSeconds + 3600] {
+            guard case .pending(let late) = try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: seconds * 1000, sign: { id in
+                signedAgain = true
+                return Self.proof(id)
+            }) else { Issue.record("an authorization in doubt was replaced at \(seconds)"); return }
+            #expect(late.id == purchase.id)
+        }
+        #expect(!signedAgain)
+        // Only an answer that settles it frees the request: once it lapsed, a new one may be signed.
+        try ledger.finish(purchase.id, .lapsed, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "expired unpaid", nowMillis: now)
+        #expect(try ledger.inDoubt(requestKey: "key-1") == nil)
+        _ = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) { Self.proof($0) })
     }
 
-    @Test("endings: delivered is final; a refusal after two sends is unknown; everything signed keeps counting")
+    @Test("where an authorization stands against the clock: re-sendable, then too close, then expired once clocks may disagree no more")
+    func validityPhases() throws {
+        var purchase = try Self.signed(try PaymentLedger(path: Self.temporaryPath()).authorize(
+            try Self.choice(), for: Self.request(1), budget: Budget(overall: .init()), nowMillis: 0) { Self.proof($0, validBefore: 1_000) })
+        #expect(purchase.isInDoubt)
+        #expect(purchase.isResendable(nowSeconds: 1_000 - Purchase.resendMarginSeconds - 1))
+        #expect(!purchase.isResendable(nowSeconds: 1_000 - Purchase.resendMarginSeconds))
+        #expect(!purchase.hasExpired(nowSeconds: 1_000 + Purchase.expirySkewSeconds - 1))
+        #expect(purchase.hasExpired(nowSeconds: 1_000 + Purchase.expirySkewSeconds))
+        for state in Purchase.State.allCases {
+            purchase.state = state
+            #expect(purchase.isInDoubt == [.signed, .sent, .unknown].contains(state))
+        }
+    }
+
+    @Test("endings: delivered and lapsed are final; a refusal after two sends is unknown; everything signed keeps counting")
     func endings() throws {
         let ledger = try PaymentLedger(path: Self.temporaryPath())
         let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -124,7 +152,7 @@ struct PaymentLedgerTests {
         try ledger.finish(delivered.id, .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "used", nowMillis: now)
         #expect(try ledger.purchase(delivered.id)?.state == .delivered)
         #expect(try ledger.purchase(delivered.id)?.transaction == "0xtx")
-        #expect(try ledger.reusable(requestKey: "key-1", nowMillis: now) == nil)
+        #expect(try ledger.inDoubt(requestKey: "key-1") == nil)
 
         let once = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(2), budget: budget, nowMillis: now) {
             Self.proof($0, validBefore: now / 1000 + 60)
@@ -142,10 +170,21 @@ struct PaymentLedgerTests {
         let settled = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(4), budget: budget, nowMillis: now) { Self.proof($0) })
         try ledger.finish(settled.id, .settledUndelivered, status: 502, correlationId: nil, transaction: "0xs", receipt: nil, reason: nil, nowMillis: now)
         #expect(try ledger.purchase(settled.id)?.state == .settled)
-        #expect(try ledger.reusable(requestKey: "key-4", nowMillis: now) == nil)
+        #expect(try ledger.inDoubt(requestKey: "key-4") == nil)
 
-        // A refusal can be a lie (the server may still settle what it holds): all four count, even once expired.
-        #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: now + 120_000) == MicroUnits(40_000))
+        // Expired, and the server said it holds nothing for it: no longer in doubt, final.
+        let lapsed = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(5), budget: budget, nowMillis: now) {
+            Self.proof($0, validBefore: now / 1000 - 60)
+        })
+        try ledger.sending(lapsed.id, nowMillis: now)
+        try ledger.finish(lapsed.id, .lapsed, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "expired unpaid", nowMillis: now)
+        try ledger.finish(lapsed.id, .delivered, status: 200, correlationId: nil, transaction: nil, receipt: nil, reason: nil, nowMillis: now)
+        #expect(try ledger.purchase(lapsed.id)?.state == .lapsed)
+        #expect(try ledger.inDoubt(requestKey: "key-5") == nil)
+
+        // A refusal can be a lie (the server may still settle what it holds, or have settled it): all five count, even
+        // once expired.
+        #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: now + 120_000) == MicroUnits(50_000))
     }
 
     @Test("export: every purchase, CSV quoted, JSON parseable, and never the proof itself")

@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+import TollgateX402
+
+/// One authorization, sent and re-sent by one door (HTTP, MCP), and what to make of the answers: a run of a request
+/// that finds an earlier authorization of it still in doubt settles that question before anything new is signed.
+///
+/// An EIP-3009 authorization can settle until its validBefore and never after. So an authorization in doubt (`signed`,
+/// `sent`, `unknown`) is, by the time a run finds it:
+/// - far from its validBefore (`Purchase.isResendable`): re-sent as usual, as often as `attempts` allows;
+/// - too close to it to be re-sent as usual, or past it by less than the clock skew allowed: sent once (a gateway
+///   serves the kept answer of a proof it knows, or resolves its settlement), and anything but a delivery or a
+///   settlement leaves it in doubt and stops the run (`paymentInDoubt`): it may still settle;
+/// - past it (`Purchase.hasExpired`): sent once more, for a kept answer. A 402 with fresh terms means the server holds
+///   no payment for it and it can never settle any more: it ends `lapsed` and those terms are paid with a new
+///   authorization. A 402 that says it was already used means it was paid and its answer is lost: it ends `settled`
+///   and nothing new is signed. Anything else (a 503 "payment in progress", a 5xx, no answer) leaves it in doubt.
+extension PaymentClient {
+    /// How a door sends one purchase's proof and reads the answers.
+    struct PaidExchange<Answer, Kept> {
+        /// "the paid request", for messages.
+        var name: String
+        /// Who sends it again later, for messages.
+        var rerun: String
+        /// One send of the proof; throws when no answer came.
+        var send: () async throws -> Answer
+        /// An answer worth sending the same proof again for (the problem, and the answer's `Retry-After`).
+        var retry: (Answer) -> (problem: String, retryAfter: String?)?
+        /// What the answer says of the payment.
+        var judge: (Answer) -> Judgement
+        /// The caller's result, given the purchase as the ledger now has it.
+        var kept: (Answer, Purchase?) throws -> Kept
+    }
+
+    /// What an answer to a proof says of its payment, and what the ledger keeps of it.
+    struct Judgement: Sendable {
+        var ending: PaymentLedger.Ending
+        var reason: String?
+        /// A refusal's own reason (the terms' `error`), e.g. `invalid_exact_evm_nonce_already_used`.
+        var refusalCode: String?
+        var status: Int?
+        var correlationId: String?
+        var transaction: String?
+        var receipt: String?
+
+        /// A refusal that says the authorization was used already: taken, not merely turned away.
+        var saysAlreadyUsed: Bool { refusalCode?.contains("already_used") ?? false }
+    }
+
+    /// What became of an earlier authorization in doubt.
+    enum Resolution<Kept, Answer> {
+        /// Answered (delivered, settled): what the caller returns.
+        case answered(Kept)
+        /// Expired, and the server holds no payment for it: the answer is its 402, whose fresh terms may be paid anew.
+        case lapsed(Answer)
+    }
+
+    /// Settles the question of `purchase`, an authorization of this request still in doubt, before anything new is
+    /// signed for the request; throws `paymentInDoubt` while the server leaves it open.
+    func resolve<Answer, Kept>(_ purchase: Purchase, _ exchange: PaidExchange<Answer, Kept>) async throws -> Resolution<Kept, Answer> {
+        let now = nowMillis()
+        if purchase.isResendable(nowSeconds: now / 1000) {
+            logger.notice("re-sending the authorization signed earlier for this request", metadata: ["tollgate.purchase": "\(purchase.id)"])
+            return .answered(try await resend(purchase, exchange))
+        }
+        let expired = purchase.hasExpired(nowSeconds: now / 1000)
+        logger.notice(expired ? "asking the server once more for the expired authorization signed earlier for this request"
+                              : "sending once more the authorization signed earlier for this request, close to its validBefore",
+                      metadata: ["tollgate.purchase": "\(purchase.id)"])
+        try ledger.sending(purchase.id, nowMillis: now)
+        let answer: Answer
+        do {
+            answer = try await exchange.send()
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            try keep(purchase, Judgement(ending: .unknown, reason: "\(error)"))
+            throw inDoubt(purchase, expired: expired, problem: "no answer (\(error))")
+        }
+        var judgement = exchange.judge(answer)
+        switch judgement.ending {
+        case .delivered, .settledUndelivered:
+            try keep(purchase, judgement)
+            return .answered(try exchange.kept(answer, try ledger.purchase(purchase.id)))
+        case .refusal where expired && judgement.saysAlreadyUsed:
+            // Used, yet no answer kept for it: paid, the answer lost. Counted, final, and nothing new signed this run.
+            judgement.ending = .settledUndelivered
+            judgement.reason = "expired; the server says it was already used and keeps no answer for it: paid, not delivered"
+            try keep(purchase, judgement)
+            throw ClientError(.serverRefused, "the server says the authorization signed earlier for this request (purchase \(purchase.id), "
+                              + "\(purchase.price) to \(purchase.payee)) was already used, and it has no answer for it: it was paid and "
+                              + "its answer is lost; nothing new was signed. Ask the server's operator for a refund"
+                              + (judgement.correlationId.map { " (correlation id \($0))" } ?? "") + "; tollgate wallet ledger shows it")
+        case .refusal where expired:
+            // Past validBefore nothing can settle it, and the server holds nothing for it: the request is free again.
+            judgement.ending = .lapsed
+            judgement.reason = "expired unpaid: the server holds no payment for it (\(judgement.reason ?? "HTTP 402"))"
+            try keep(purchase, judgement)
+            logger.notice("the authorization signed earlier for this request expired unpaid; paying the fresh terms",
+                          metadata: ["tollgate.purchase": "\(purchase.id)"])
+            return .lapsed(answer)
+        case .refusal, .unknown, .lapsed:
+            // A refusal before validBefore proves nothing (the server may still hold it); the rest leaves it open.
+            judgement.ending = .unknown
+            try keep(purchase, judgement)
+            throw inDoubt(purchase, expired: expired, problem: judgement.reason ?? "no answer that settles it")
+        }
+    }
+
+    /// The re-send loop of every door: sends the purchase's one authorization until an answer that `retry` does not
+    /// turn away, at most `attempts` times and only while the authorization stays valid long enough to settle, backing
+    /// off between sends; the answer is judged and kept. With no answer at all the purchase ends `unknown` (in doubt:
+    /// `rerun` sends it again) and the error is `unreachable`.
+    func resend<Answer, Kept>(_ purchase: Purchase, _ exchange: PaidExchange<Answer, Kept>) async throws -> Kept {
+        var lastProblem = "no answer"
+        for attempt in 0..<max(1, attempts) {
+            if attempt > 0 {
+                guard purchase.isResendable(nowSeconds: nowMillis() / 1000) else { break }
+            }
+            try ledger.sending(purchase.id, nowMillis: nowMillis())
+            let answer: Answer
+            do {
+                answer = try await exchange.send()
+            } catch let error as CancellationError {
+                throw error
+            } catch {
+                lastProblem = "\(error)"
+                if attempt + 1 < attempts {
+                    logger.warning("\(exchange.name) got no answer; re-sending the same authorization",
+                                   metadata: ["tollgate.purchase": "\(purchase.id)", "tollgate.error": "\(lastProblem)"])
+                    try await Task.sleep(for: Self.backoff(attempt, retryAfter: nil))
+                }
+                continue
+            }
+            if let turnedAway = exchange.retry(answer) {
+                lastProblem = turnedAway.problem
+                if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: turnedAway.retryAfter)) }
+                continue
+            }
+            try keep(purchase, exchange.judge(answer))
+            return try exchange.kept(answer, try ledger.purchase(purchase.id))
+        }
+        try keep(purchase, Judgement(ending: .unknown, reason: lastProblem))
+        throw ClientError(.unreachable, "no answer to \(exchange.name) after \(try ledger.purchase(purchase.id)?.attempts ?? attempts) sends of the same authorization (\(lastProblem)); "
+                                        + "purchase \(purchase.id) is pending: \(exchange.rerun) re-sends it (tollgate wallet pending)")
+    }
+
+    /// Writes a judgement to the ledger (a purchase already delivered or settled stays so).
+    func keep(_ purchase: Purchase, _ judgement: Judgement) throws {
+        try ledger.finish(purchase.id, judgement.ending, status: judgement.status, correlationId: judgement.correlationId,
+                          transaction: judgement.transaction, receipt: judgement.receipt, reason: judgement.reason, nowMillis: nowMillis())
+    }
+
+    /// The run stops: `purchase` may still settle, or may have settled with its answer lost.
+    func inDoubt(_ purchase: Purchase, expired: Bool, problem: String) -> ClientError {
+        let when = expired ? "later" : "after " + Self.timestamp(purchase.validBefore + Purchase.expirySkewSeconds)
+            + " (when it can no longer settle, the server is asked one last time)"
+        return ClientError(.paymentInDoubt, "the authorization signed earlier for this request (purchase \(purchase.id), \(purchase.price) to "
+                           + "\(purchase.payee)) may still settle or may already have settled, and the server did not say which "
+                           + "(\(problem)); nothing new was signed. Run the same request again \(when); tollgate wallet pending lists it")
+    }
+
+    static func timestamp(_ seconds: Int64) -> String {
+        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(seconds)))
+    }
+}
