@@ -269,6 +269,22 @@ import TollgateStoreConformance
         #expect(harness.upstream.received.count == 1)
     }
 
+    /// A delivered payment presented again after its authorization expired, by a caller the kept answer cannot be
+    /// given to: it is told the authorization was used (it paid), never that it expired (which reads as "nothing
+    /// taken, pay again").
+    @Test func aLateRetryOfASpentAuthorizationIsToldItWasUsedNotThatItExpired() async throws {
+        var open = GatewayHarness.datasets
+        open.allowsAnonymous = true
+        let harness = GatewayHarness(routes: RouteTable([open]))
+        let (_, proof) = try await harness.offerAndProof(apiKey: nil)
+        #expect(await harness.send("/datasets/prices", apiKey: nil, proof: proof).status == .ok)
+        harness.clock.advance(seconds: 600)
+        let late = await harness.send("/datasets/prices", apiKey: nil, proof: proof)
+        #expect(late.status == .paymentRequired)
+        #expect(late.reason == "invalid_exact_evm_nonce_already_used", "\(late.reason ?? "")")
+        #expect(harness.upstream.received.count == 1)
+    }
+
     /// An operator refunds a delivered payment (a dispute): the kept answer is not served to a retry afterwards.
     @Test func aRefundedPaymentsAnswerIsNotReplayed() async throws {
         let harness = GatewayHarness()

@@ -119,7 +119,9 @@ extension Journey {
         case .refunded, .review:
             return lookUpRefund(open, retry)
         case .settled where open.delivered:
-            return nothingToResume(retry)
+            // Spent and delivered: its owner gets the kept answer, anyone else (a late retry included) is told the
+            // authorization was used, never that it expired: a client told "expired" would sign and pay again.
+            return replayOrRefuse(retry.paid, ClaimedBefore(correlationId: open.intent.correlationId, state: .settled), events: retry.events)
         case .settled:
             state = .loadingPrepared(retry, open, receipt: receipt)
             return .loadStoredResponse(retry.paid.proof.key)
