@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 import TollgateCore
 
 /// How a Hummingbird request enters the gateway and how its answer leaves: the one piece of code shared by the
@@ -62,15 +63,16 @@ struct GatewayDoor: Sendable {
         guard let settled = answer.settledFlow else {
             return Response(status: answer.status, headers: answer.headerFields, body: .init(byteBuffer: buffer))
         }
-        // A settled answer that cannot be written was paid for and not delivered: the gateway records it
-        // (and an automatic refund) instead of keeping the money silently.
-        let gateway = self.gateway
+        // A settled answer that cannot be written was paid for and not delivered: the gateway records it (kept for
+        // its owner's retry, or refunded) instead of keeping the money silently.
+        let witness = DeliveryWitness(gateway: gateway, correlationId: settled)
         return Response(status: answer.status, headers: answer.headerFields, body: .init(contentLength: buffer.readableBytes) { writer in
             do {
                 try await writer.write(buffer)
                 try await writer.finish(nil)
+                witness.written()
             } catch {
-                await gateway.undelivered(correlationId: settled, detail: "writing the response failed: \(error)")
+                await witness.failed("writing the response failed: \(error)")
                 throw error
             }
         })
@@ -93,4 +95,34 @@ struct GatewayDoor: Sendable {
 struct RequestBodyTooLarge: Error, CustomStringConvertible {
     let limit: Int
     var description: String { "the request body is larger than \(limit) bytes" }
+}
+
+/// Sees a settled answer's body to the end. Hummingbird writes the head before it asks for the body, and a connection
+/// that is gone by then (the client reset it while the upstream or `/settle` ran) fails the head: the body is never
+/// asked for, so no write fails where the door could see it. The witness, held by the body, is then released unwritten
+/// and tells the gateway, as does a response an outer middleware replaced. Told once, whichever way.
+final class DeliveryWitness: Sendable {
+    private let gateway: Gateway
+    private let correlationId: String
+    private let told = Atomic<Bool>(false)
+
+    init(gateway: Gateway, correlationId: String) {
+        self.gateway = gateway
+        self.correlationId = correlationId
+    }
+
+    /// The body was written to its end.
+    func written() { told.store(true, ordering: .releasing) }
+
+    /// Writing the body failed.
+    func failed(_ detail: String) async {
+        guard !told.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        await gateway.undelivered(correlationId: correlationId, detail: detail)
+    }
+
+    deinit {
+        guard !told.load(ordering: .acquiring) else { return }
+        let gateway = self.gateway, correlationId = self.correlationId
+        Task { await gateway.undelivered(correlationId: correlationId, detail: "the response was never written (the connection was gone)") }
+    }
 }

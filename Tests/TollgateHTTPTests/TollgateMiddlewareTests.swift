@@ -295,6 +295,22 @@ import TollgateX402
             #expect(refunds.count == 1)
             let events = try await stack.store.events(correlationId: correlationId)
             #expect(events.contains { $0.event.stage == .respond && $0.event.reason == "connection_failed" })
+
+            // A client gone before the head could be written: Hummingbird never asks for the body, so no write fails.
+            // The answer released unwritten is recorded all the same.
+            let secondHeader = try #require(try await send([:]).headers[.paymentRequiredField])
+            let second = try #require(HeaderCodec.decode(X402.PaymentRequired.self, header: secondHeader))
+            let unwritten = try await send([.paymentSignatureField: HeaderCodec.encode(try payer.pay(second, now: Int64(Date().timeIntervalSince1970)))])
+                .headers[.tollgateCorrelationId]
+            let dropped = try #require(unwritten)
+            var recorded: [Refund] = []
+            for _ in 0..<500 {
+                recorded = try await stack.store.refunds(state: nil, correlationId: dropped, limit: 5)
+                if !recorded.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(recorded.count == 1)
+            #expect(try await stack.facilitator.ledger.transferCount() == 2)
         }
     }
 }
