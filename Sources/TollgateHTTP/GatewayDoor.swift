@@ -54,13 +54,14 @@ struct GatewayDoor: Sendable {
         } else {
             answer = await gateway.handle(incoming)
         }
-        return response(answer)
+        return response(answer, method: request.method)
     }
 
-    /// The gateway's answer as a Hummingbird response.
-    func response(_ answer: GatewayResponse) -> Response {
+    /// The gateway's answer as a Hummingbird response. `method`: the request's; the answer to a `HEAD` has no body to
+    /// see written (Hummingbird's generated `HEAD` endpoints drop the body of the `GET` they run).
+    func response(_ answer: GatewayResponse, method: HTTPRequest.Method = .post) -> Response {
         let buffer = ByteBuffer(bytes: answer.body)
-        guard let settled = answer.settledFlow else {
+        guard let settled = answer.settledFlow, method != .head else {
             return Response(status: answer.status, headers: answer.headerFields, body: .init(byteBuffer: buffer))
         }
         // A settled answer that cannot be written was paid for and not delivered: the gateway records it (kept for

@@ -11,9 +11,8 @@ extension PostgresStore {
             let refund: Refund
             if let payment = try await tx.row("SELECT * FROM payment WHERE correlation_id = \(request.correlationId) ORDER BY id LIMIT 1")
                 .map(Self.payment) {
-                refund = try RefundPolicy.payout(request, of: payment,
-                                                 refunded: try await Self.refundedSoFar(request.correlationId, kind: .payout, tx),
-                                                 id: RefundPolicy.newId(), nowMillis: nowMillis)
+                let refunded = try await Self.refundedSoFar(request.correlationId, kind: .payout, tx)
+                refund = try RefundPolicy.payout(request, of: payment, refunded: refunded, id: RefundPolicy.newId(), nowMillis: nowMillis)
                 // A payment that bought a package takes back the refunded share of the units, as far as the balance holds them.
                 if let grant = try await tx.row("SELECT client_id, package, units FROM package_grant WHERE correlation_id = \(request.correlationId)"),
                    let balance = try await Self.balance(client: try grant.get("client_id"), package: try grant.get("package"), tx) {
@@ -21,8 +20,9 @@ extension PostgresStore {
                     try await Self.setBalance(client: try grant.get("client_id"), package: try grant.get("package"), unit: nil,
                                               to: PackageUnits.afterTakeBack(balance: balance, units: units), now: nowMillis, tx)
                 }
-                // Money given back, the answer is not given again: a retry of the proof is told of the refund instead.
-                if let flow = try await tx.row("SELECT network, asset, payer, nonce FROM reservation WHERE correlation_id = \(request.correlationId)") {
+                // All the money given back, the answer is not given again: a retry of the proof is told of the refund instead.
+                if RefundPolicy.completes(refund, refunded: refunded, of: payment),
+                   let flow = try await tx.row("SELECT network, asset, payer, nonce FROM reservation WHERE correlation_id = \(request.correlationId)") {
                     let key = ProofKey(network: try flow.get("network"), asset: try flow.get("asset"), payer: try flow.get("payer"),
                                        nonce: try flow.get("nonce"))
                     try await tx.execute("UPDATE settlement_intent SET outcome = 'refunded', updated_at = \(nowMillis) WHERE \(row: key)")

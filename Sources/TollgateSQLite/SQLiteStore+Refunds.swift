@@ -12,8 +12,8 @@ extension SQLiteStore {
             let refund: Refund
             if let payment = try Row.fetchOne(cached: db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id LIMIT 1",
                                               arguments: [request.correlationId]).map(Self.payment) {
-                refund = try RefundPolicy.payout(request, of: payment, refunded: try Self.refundedSoFar(request.correlationId, kind: .payout, db),
-                                                 id: RefundPolicy.newId(), nowMillis: nowMillis)
+                let refunded = try Self.refundedSoFar(request.correlationId, kind: .payout, db)
+                refund = try RefundPolicy.payout(request, of: payment, refunded: refunded, id: RefundPolicy.newId(), nowMillis: nowMillis)
                 // A payment that bought a package takes back the refunded share of the units, as far as the balance holds them.
                 if let grant = try Row.fetchOne(cached: db, sql: "SELECT client_id, package, units FROM package_grant WHERE correlation_id = ?",
                                                 arguments: [request.correlationId]),
@@ -22,8 +22,9 @@ extension SQLiteStore {
                     try Self.setBalance(client: grant["client_id"], package: grant["package"], unit: nil,
                                         to: PackageUnits.afterTakeBack(balance: balance, units: units), now: nowMillis, db)
                 }
-                // Money given back, the answer is not given again: a retry of the proof is told of the refund instead.
-                if let flowKey = try Int64.fetchOne(cached: db, sql: "SELECT proof_key_id FROM reservation WHERE correlation_id = ?",
+                // All the money given back, the answer is not given again: a retry of the proof is told of the refund instead.
+                if RefundPolicy.completes(refund, refunded: refunded, of: payment),
+                   let flowKey = try Int64.fetchOne(cached: db, sql: "SELECT proof_key_id FROM reservation WHERE correlation_id = ?",
                                                     arguments: [request.correlationId]) {
                     try db.execute(sql: "UPDATE settlement_intent SET outcome = 'refunded', updated_at = ? WHERE proof_key_id = ?",
                                    arguments: [nowMillis, flowKey])

@@ -184,17 +184,6 @@ public actor InMemoryStore: GatewayStore {
         return open
     }
 
-    public func reopenDelivery(correlationId: String, nowSeconds: Int64, events: [AuditEvent]) async throws -> Bool {
-        try check(.finish)
-        guard let key = claims.first(where: { $0.value.reservation.correlationId == correlationId })?.key,
-              let kept = responses[key], kept.ready, kept.response.expiresAt >= nowSeconds, kept.response.correlationId == correlationId,
-              kept.response.isRetrievableByOwner, let open = intents[key], open.outcome == .settled, open.delivered else { return false }
-        intents[key]?.delivered = false
-        updated[key] = nowSeconds * 1000
-        write(events)
-        return true
-    }
-
     public func unresolvedSettlements(after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement] {
         try await settlements(limit: limit) { ($0.outcome == .open || ($0.outcome == .settled && !$0.delivered)) && after?.precedes($0) != false }
     }
@@ -385,14 +374,14 @@ public actor InMemoryStore: GatewayStore {
         let previous = refundsRecorded.filter { $0.correlationId == request.correlationId }
         let refund: Refund
         if let payment = payments.first(where: { $0.correlationId == request.correlationId }) {
-            refund = try RefundPolicy.payout(request, of: payment, refunded: RefundPolicy.total(previous.filter { $0.kind == .payout }.map(\.amount)),
-                                             id: RefundPolicy.newId(), nowMillis: nowMillis)
+            let refunded = RefundPolicy.total(previous.filter { $0.kind == .payout }.map(\.amount))
+            refund = try RefundPolicy.payout(request, of: payment, refunded: refunded, id: RefundPolicy.newId(), nowMillis: nowMillis)
             if let grant = grants[request.correlationId], let balance = balances["\(grant.clientId)/\(grant.package)"] {
                 let units = RefundPolicy.unitsTakenBack(granted: grant.units, refund: refund, paid: payment.amount)
                 balances["\(grant.clientId)/\(grant.package)"] = PackageUnits.afterTakeBack(balance: balance, units: units)
             }
-            // Money given back, the answer is not given again: a retry of the proof is told of the refund instead.
-            if let key = claims.first(where: { $0.value.reservation.correlationId == request.correlationId })?.key {
+            // All the money given back, the answer is not given again: a retry of the proof is told of the refund instead.
+            if RefundPolicy.completes(refund, refunded: refunded, of: payment), let key = claims.first(where: { $0.value.reservation.correlationId == request.correlationId })?.key {
                 intents[key]?.outcome = .refunded
                 updated[key] = nowMillis
                 if let kept = responses[key] { responses[key] = (kept.response, false) }

@@ -1,7 +1,7 @@
 import Testing
 import TollgateCore
 
-/// Settlement intents: recorded, resolved, paged, abandoned after a restart, reopened when a delivery did not happen.
+/// Settlement intents: recorded, resolved, paged, abandoned after a restart.
 extension StoreConformance {
     // MARK: settlement intents
 
@@ -9,35 +9,6 @@ extension StoreConformance {
         SettlementIntent(key: key, correlationId: correlationId, attempt: SettlementAttempt(authority: "https://f1", request: Array("{}".utf8)),
                          payment: payment(key, correlationId), metering: nil, response: response, redeliverable: true, validBefore: 2_000_000_000,
                          createdAtMillis: createdAt)
-    }
-
-    static func reopenedDeliveries(_ open: Factory) async throws {
-        let store = try await open(auditKeys)
-        /// A settled, delivered flow with an intent and a kept answer from `client`, expiring at `expiresAt`.
-        func delivered(_ nonce: Int, _ flow: String, client: String = "alice", expiresAt: Int64 = 2_000_000_000) async throws {
-            #expect(try await store.reserve(reservation(key(nonce), flow, client: client), events: []) == .reserved)
-            try await store.recordSettlementIntent(intent(key(nonce), flow), events: [])
-            var kept = response(flow, expiresAt: expiresAt)
-            kept.clientId = client
-            try await store.finish(key(nonce), state: .settled, payment: payment(key(nonce), flow, client: client), response: kept, events: [])
-        }
-        try await delivered(1, "tg_owner")
-        #expect(try await store.reopenDelivery(correlationId: "tg_owner", nowSeconds: 1_000, events: [event("tg_owner")]))
-        #expect(try await store.openSettlement(key(1))?.delivered == false)
-        #expect(try await store.unresolvedSettlements(limit: 10).map(\.intent.correlationId) == ["tg_owner"])
-        #expect(try await store.events(correlationId: "tg_owner").count == 1)
-        // Once is enough: reopened again, nothing changes (and nothing is written).
-        #expect(try await store.reopenDelivery(correlationId: "tg_owner", nowSeconds: 1_000, events: [event("tg_owner")]) == false)
-        #expect(try await store.events(correlationId: "tg_owner").count == 1)
-        // An anonymous answer nobody can claim as its own, an expired one, an unknown flow: nothing to reopen.
-        try await delivered(2, "tg_anonymous", client: "anonymous")
-        try await delivered(3, "tg_expired", expiresAt: 500)
-        for flow in ["tg_anonymous", "tg_expired", "tg_nobody"] {
-            #expect(try await store.reopenDelivery(correlationId: flow, nowSeconds: 1_000, events: [event(flow)]) == false, "\(flow)")
-        }
-        #expect(try await store.openSettlement(key(2))?.delivered == true)
-        #expect(try await store.openSettlement(key(3))?.delivered == true)
-        #expect(try await store.verifyAuditLog().isIntact)
     }
 
     static func settlementIntents(_ open: Factory) async throws {

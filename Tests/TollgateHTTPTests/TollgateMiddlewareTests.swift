@@ -313,6 +313,40 @@ import TollgateX402
             #expect(try await stack.facilitator.ledger.transferCount() == 2)
         }
     }
+
+    /// Hummingbird's generated `HEAD` endpoints run the `GET` and drop its body: a paid `HEAD` answered so was
+    /// delivered (head and receipt), and is never taken for an answer that was not. A `GET` released unwritten after
+    /// it shows that a dropped answer would have been seen.
+    @Test func aPaidHEADWhoseBodyIsDroppedIsNotTakenForUndelivered() async throws {
+        try await MiddlewareStack.with { stack, _ in
+            let middleware = TollgateMiddleware<BareContext>(assembly: stack.assembly)
+            @Sendable func send(_ method: HTTPRequest.Method, _ fields: HTTPFields) async throws -> Response {
+                let request = Request(head: HTTPRequest(method: method, scheme: "http", authority: "localhost", path: "/quotes/ACME", headerFields: fields),
+                                      body: RequestBody(buffer: ByteBuffer()))
+                return try await middleware.handle(request, context: BareContext(source: .init(logger: Listener.quiet))) { _, _ in
+                    Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "quote")))
+                }
+            }
+            @Sendable func pay(_ method: HTTPRequest.Method) async throws -> String {
+                let header = try #require(try await send(method, [:]).headers[.paymentRequiredField])
+                let terms = try #require(HeaderCodec.decode(X402.PaymentRequired.self, header: header))
+                let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+                let paid = try await send(method, [.paymentSignatureField: HeaderCodec.encode(try payer.pay(terms, now: Int64(Date().timeIntervalSince1970)))])
+                #expect(paid.status.code == 200)
+                return try #require(paid.headers[.tollgateCorrelationId])
+            }
+            let head = try await pay(.head)
+            let get = try await pay(.get)
+            var refunded: [Refund] = []
+            for _ in 0..<500 {
+                refunded = try await stack.store.refunds(state: nil, correlationId: nil, limit: 10)
+                if !refunded.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(refunded.map(\.correlationId) == [get])
+            #expect(!refunded.contains { $0.correlationId == head })
+        }
+    }
 }
 
 /// A context of the application's own, without a remote address.

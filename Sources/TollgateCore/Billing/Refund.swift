@@ -105,8 +105,8 @@ extension TollgateError {
 public protocol RefundLedger: Sendable {
     /// Records a refund for a flow: a package spend is re-credited at once (`credited`); a payment becomes
     /// `pending_payout`. The total refunded for a flow never exceeds what it paid. Throws `TollgateError` (refund codes).
-    /// A refunded payment's answer is never served again: in the same transaction its settlement intent becomes
-    /// `refunded` and its kept answer stops being offered, so a retry of the proof is told of the refund (502
+    /// A payment refunded in full has its answer never served again: in the same transaction its settlement intent
+    /// becomes `refunded` and its kept answer stops being offered, so a retry of the proof is told of the refund (502
     /// `not_delivered`) instead of getting the answer as well.
     func refund(_ request: RefundRequest, nowMillis: Int64) async throws -> Refund
 

@@ -60,6 +60,14 @@ public enum RefundPolicy {
     }
 
     /// The sum of recorded refund amounts (unreadable amounts count as zero).
+    /// Whether `refund`, after `refunded` before it, gives back all `payment` paid: its answer is then not served again.
+    public static func completes(_ refund: Refund, refunded: TokenAmount, of payment: PaymentRecord) -> Bool {
+        guard let amount = TokenAmount(atomic: refund.amount), let after = refunded.adding(amount), let paid = TokenAmount(atomic: payment.amount) else {
+            return false
+        }
+        return after >= paid
+    }
+
     public static func total(_ amounts: [String]) -> TokenAmount {
         amounts.reduce(TokenAmount.zero) { total, amount in TokenAmount(atomic: amount).flatMap { total.adding($0) } ?? total }
     }
