@@ -243,6 +243,28 @@ import TollgateStoreConformance
         #expect(harness.upstream.received.count == 1)
     }
 
+    /// The same, hours later: the resolved settlement intent was purged, but the claim on the proof still says it was
+    /// spent. A client told "expired" with fresh terms would take it for nothing taken and pay again.
+    @Test func aLateRetryAfterItsSettlementWasPurgedIsStillToldItWasUsed() async throws {
+        var open = GatewayHarness.datasets
+        open.allowsAnonymous = true
+        let harness = GatewayHarness(routes: RouteTable([open]))
+        let (_, proof) = try await harness.offerAndProof(apiKey: nil)
+        #expect(await harness.send("/datasets/prices", apiKey: nil, proof: proof).status == .ok)
+        harness.clock.advance(seconds: 2 * 3_600)
+        // The store stamps its rows with the system's time: purged as of two hours from now, the intent is gone.
+        _ = try await harness.store.purgeReservations(expiredBefore: SystemClock().nowSeconds + 2 * 3_600)
+        #expect(try await harness.store.openSettlement(proof.key) == nil)
+        let late = await harness.send("/datasets/prices", apiKey: nil, proof: proof)
+        #expect(late.status == .paymentRequired)
+        #expect(late.reason == "invalid_exact_evm_nonce_already_used", "\(late.reason ?? "")")
+        #expect(harness.upstream.received.count == 1)
+        // A proof that never moved money is still refused as expired.
+        let (_, unused) = try await harness.offerAndProof(apiKey: nil, nonce: "0x02")
+        harness.clock.advance(seconds: 2 * 3_600)
+        #expect(await harness.send("/datasets/prices", apiKey: nil, proof: unused).reason != "invalid_exact_evm_nonce_already_used")
+    }
+
     /// An operator refunds a delivered payment (a dispute): the kept answer is not served to a retry afterwards.
     @Test func aRefundedPaymentsAnswerIsNotReplayed() async throws {
         let harness = GatewayHarness()

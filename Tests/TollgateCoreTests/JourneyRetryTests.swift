@@ -282,15 +282,29 @@ import Testing
         }
     }
 
-    @Test func aLateRetryOfAnotherFlowGetsTheOriginalRefusal() {
-        var journey = Self.late()
-        _ = journey.next(.storedLoaded(.success(nil)), at: Self.now)
+    /// With no settlement of its own on record (another flow's, or none: resolved ones are purged), the claim on the
+    /// proof decides: never claimed, released or failed, the original refusal; spent, "used" (it paid, never "expired",
+    /// which reads as nothing taken); in doubt, wait.
+    @Test(arguments: [Reservation.State?.none, .reserved, .failed, .settled, .unknown])
+    func aLateRetryWithNoSettlementOfItsOwnIsAnsweredByTheClaimOnItsProof(claim: Reservation.State?) {
         let other = Self.open(.open, state: .unknown, correlationId: "tg_other")
-        #expect(journey.next(.settlementLookedUp(.success(other), receipt: [:]), at: Self.now).refusal == .offerExpired)
-
-        var none = Self.late()
-        _ = none.next(.storedLoaded(.success(nil)), at: Self.now)
-        #expect(none.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now).refusal == .offerExpired)
+        for found in [other, nil] {
+            var journey = Self.late()
+            _ = journey.next(.storedLoaded(.success(nil)), at: Self.now)
+            guard case .lookUpClaim(Self.key) = journey.next(.settlementLookedUp(.success(found), receipt: [:]), at: Self.now) else {
+                Issue.record("the claim on the proof is read")
+                return
+            }
+            let answer = journey.next(.claimLookedUp(.success(claim)), at: Self.now)
+            switch claim {
+            case .settled?:
+                #expect(answer.refusal != nil && answer.refusal != .offerExpired)
+            case .unknown?:
+                guard case .respond(.inProgress) = answer else { Issue.record("in doubt: wait, do not pay again"); return }
+            default:
+                #expect(answer.refusal == .offerExpired)
+            }
+        }
     }
 
     @Test func aLateRetryOfItsOwnClaimIsCheckedAsOfTheIntentThenResumedInFlight() {

@@ -71,6 +71,10 @@ public struct ObservedStore: TollgateStore {
         try await base.purgeReservations(expiredBefore: unixSeconds)
     }
 
+    public func reservationState(_ key: ProofKey) async throws -> Reservation.State? {
+        try await base.reservationState(key)
+    }
+
     public func lapseUnitHolds(heldBeforeMillis: Int64) async throws -> Int {
         try await base.lapseUnitHolds(heldBeforeMillis: heldBeforeMillis)
     }

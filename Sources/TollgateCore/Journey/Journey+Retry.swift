@@ -68,7 +68,29 @@ extension Journey {
             retry.claim = open.state
             state = .checkingLateProof(retry)
             return .verifyLocally(retry.paid.proof, retry.paid.offer.offer, atSeconds: open.intent.createdAtMillis / 1000)
-        case .success: return nothingToResume(retry)
+        case .success:
+            // No intent of its own (resolved ones are purged an hour after): the claim on the proof still says whether
+            // it was spent.
+            state = .checkingLateClaim(retry)
+            return .lookUpClaim(retry.paid.proof.key)
+        }
+    }
+
+    /// A late proof with no settlement of its own on record: a spent authorization is refused as used (it paid), one
+    /// in doubt waits, and only one that never moved money is refused as it was (expired).
+    mutating func lateClaimLookedUp(_ result: Result<Reservation.State?, Failure>, _ retry: Retry) -> Action {
+        switch result {
+        case .failure:
+            return unreadable(retry.events)
+        case .success(.settled?):
+            let denied = event(.reserve, .denied, wire.authorizationUsed, ["first_state": Reservation.State.settled.rawValue,
+                                                                       "proof": retry.paid.proof.key.description])
+            return refuse(priced(retry.paid), wire.authorizationUsed, events: retry.events + [denied],
+                          detail: "this payment authorization was already used")
+        case .success(let claim?) where [.settling, .pending, .unknown].contains(claim):
+            return finish(.inProgress(events: retry.events, detail: "this payment authorization is being settled; retry later, do not pay again"))
+        case .success:
+            return nothingToResume(retry)
         }
     }
 

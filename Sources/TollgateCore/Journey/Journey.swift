@@ -71,6 +71,8 @@ struct Journey: Sendable {
         case refundedOrReviewed
         /// The refund recorded for a flow (nil when there is none), or why it could not be read.
         case refundLookedUp(Result<Refund?, Failure>)
+        /// The state of the claim on a proof (nil when there is none), or why it could not be read.
+        case claimLookedUp(Result<Reservation.State?, Failure>)
         case takeoverRecorded(Bool)
         case facilitatorAnswered(Result<Verdict, Failure>)
         case spendHeld(Result<SpendHold?, Failure>)
@@ -140,6 +142,7 @@ struct Journey: Sendable {
         case (.recorded(let written), .recordingDelivery(let response, let unrecorded)): return finish(written ? .delivered(response) : unrecorded)
         case (.storedLoaded(let result), .lookingUpLateAnswer(let retry)): return lateAnswerLoaded(result, retry)
         case (.settlementLookedUp(let result, _), .lookingUpLateSettlement(let retry)): return lateSettlementLookedUp(result, retry)
+        case (.claimLookedUp(let result), .checkingLateClaim(let retry)): return lateClaimLookedUp(result, retry)
         case (.verifiedLocally(let verdict), .checkingLateProof(let retry)): return lateProofChecked(verdict, retry)
         case (.reservationBusy, .lookingUpSettlement(let retry)): return reservationBusy(retry.paid, events: retry.events)
         case (.settlementLookedUp(let result, let receipt), .lookingUpSettlement(let retry)): return settlementLookedUp(result, receipt: receipt, retry)
@@ -201,6 +204,7 @@ struct Journey: Sendable {
         indirect case loadingPrepared(Retry, OpenSettlement, receipt: HTTPFields)
         indirect case closingUndelivered(Retry, OpenSettlement)
         indirect case lookingUpRefund(Retry, OpenSettlement)
+        indirect case checkingLateClaim(Retry)
         indirect case redelivering(Retry, receipt: HTTPFields)
         /// The prepared answer's delivery is being recorded.
         indirect case markingDelivered(StoredResponse, PaidFlow)
@@ -273,6 +277,8 @@ struct Journey: Sendable {
         indirect case refundOrReview(OpenSettlement, actor: String)
         /// Read the refund recorded for this flow; `refundLookedUp`.
         case lookUpRefund(correlationId: String)
+        /// Read the state of the claim on this proof; `claimLookedUp`.
+        case lookUpClaim(ProofKey)
         /// Commit the events of taking over a claim a stopped process left; `takeoverRecorded`.
         case recordTakeover([AuditEvent])
         /// Ask the rail's authority to verify; `facilitatorAnswered`.

@@ -97,6 +97,12 @@ extension Gateway {
                 } catch {
                     input = .settlementLookedUp(.failure(Journey.Failure(error)), receipt: [:])
                 }
+            case .lookUpClaim(let key):
+                do {
+                    input = .claimLookedUp(.success(try await store.reservationState(key)))
+                } catch {
+                    input = .claimLookedUp(.failure(Journey.Failure(error)))
+                }
             case .resolve(let open, let actor):
                 let resolved = await resolve(open, actor: actor)
                 input = .resolved(resolved, receipt: receipt(of: resolved))

@@ -19,9 +19,6 @@ public protocol GatewayStore: TollgateStore, ControlStore, SupportStore, UsageLe
     /// Payments recorded for one flow, oldest first.
     func payments(correlationId: String) async throws -> [PaymentRecord]
 
-    /// The state of a proof's reservation, if it has one.
-    func reservationState(_ key: ProofKey) async throws -> Reservation.State?
-
     /// Spend held or committed in one bucket of one subject ("0" when nothing was held).
     func spendTotal(subject: String, bucket: String) async throws -> TokenAmount
 

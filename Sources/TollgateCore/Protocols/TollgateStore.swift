@@ -27,6 +27,9 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// when given. Idempotent per correlation id.
     func finishUnits(correlationId: String, consumed: Int, usage: UsageEvent?, events: [AuditEvent]) async throws
 
+    /// The state of the claim on a proof, if it has one.
+    func reservationState(_ key: ProofKey) async throws -> Reservation.State?
+
     /// The delivered response stored under a proof, if it has not expired.
     func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse?
 
