@@ -92,14 +92,18 @@ import Testing
         var fresh = journey
         _ = fresh.next(.verifiedLocally(.invalid(.valueMismatch, detail: "not today's price")), at: Self.now)
         _ = fresh.next(.storedLoaded(.success(nil)), at: Self.now)
-        #expect(fresh.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now).refusal == .valueMismatch)
+        // No settlement of its own, and no claim on the proof: the original refusal.
+        _ = fresh.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now)
+        #expect(fresh.next(.claimLookedUp(.success(nil)), at: Self.now).refusal == .valueMismatch)
 
         // Another flow's claim (another client or request for the same authorization) is not resumed.
         var other = journey
         _ = other.next(.verifiedLocally(.invalid(.valueMismatch, detail: "not today's price")), at: Self.now)
         _ = other.next(.storedLoaded(.success(nil)), at: Self.now)
         let foreign = JourneyRetryTests.open(.open, state: .unknown, correlationId: "tg_someone_else")
-        #expect(other.next(.settlementLookedUp(.success(foreign), receipt: [:]), at: Self.now).refusal == .valueMismatch)
+        // No settlement of its own, and no claim on the proof: the original refusal.
+        _ = other.next(.settlementLookedUp(.success(foreign), receipt: [:]), at: Self.now)
+        #expect(other.next(.claimLookedUp(.success(nil)), at: Self.now).refusal == .valueMismatch)
     }
 
     /// A forged signature is refused at once: only refusals about the terms go looking for an earlier purchase.
@@ -120,7 +124,9 @@ import Testing
             return
         }
         _ = journey.next(.storedLoaded(.success(nil)), at: Self.now)
-        #expect(journey.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now).refusal == Self.formatRefused)
+        // No settlement of its own, and no claim on the proof: the original refusal.
+        _ = journey.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now)
+        #expect(journey.next(.claimLookedUp(.success(nil)), at: Self.now).refusal == Self.formatRefused)
     }
 
     /// v2's expired offer presented by another client is refused as another client's, never looked up as a late retry.

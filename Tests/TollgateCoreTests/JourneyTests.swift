@@ -263,7 +263,9 @@ import Testing
         }
         #expect(journey.flow.correlationId == "tg_offer")
         _ = journey.next(.storedLoaded(.success(nil)), at: Self.now)
-        #expect(journey.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now).refusal == .offerExpired)
+        // No settlement of its own, and no claim on the proof: the original refusal.
+        _ = journey.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now)
+        #expect(journey.next(.claimLookedUp(.success(nil)), at: Self.now).refusal == .offerExpired)
 
         var answered = Self.decoding()
         _ = answered.next(.proofDecoded(.proof(Self.offerAndProof(expiresAt: Self.now / 1000 - 1).1)), at: Self.now)
