@@ -96,7 +96,7 @@ extension Journey {
     mutating func storedLoaded(_ result: Result<StoredResponse?, Failure>, _ paid: PaidFlow, _ claim: ClaimedBefore,
                                events: [AuditEvent]) -> Action {
         // An answer that cannot be read is not served: the replay is refused as if none were kept.
-        if case .success(let stored?) = result, mayReplay(stored, to: paid) { return finish(.replayStored(stored, paid, events: events)) }
+        if case .success(let stored?) = result, Self.isOwner(stored, of: paid) { return finish(.replayStored(stored, paid, events: events)) }
         return refuseReplay(paid, claim, events: events)
     }
 
@@ -107,17 +107,11 @@ extension Journey {
                       detail: "this payment authorization was already used (flow \(claim.correlationId))")
     }
 
-    /// Whether a stored answer belongs to this retry: the same offer (so the same client, the same request and
-    /// body), the same `payment-identifier` as the first delivery, and a caller that can be recognised (an
+    /// Whether a stored answer belongs to this retry, which then gets it again, on every door (an answer lost on its
+    /// way is paid for; the tool or route does not run again): the same offer (so the same client, the same request
+    /// and body), the same `payment-identifier` as the first delivery, and a caller that can be recognised (an
     /// identified client, or one naming the payment): an anonymous bare replay, or a captured anonymous proof
     /// with a `payment-identifier` added, gets nothing.
-    /// Whether a delivered answer is given again to this retry: its owner's, on every door. An answer lost on its
-    /// way (a connection that broke, a proxy that dropped it) is paid for: its owner sending the same proof again gets
-    /// the same answer, and the tool or route does not run again.
-    func mayReplay(_ stored: StoredResponse, to retry: PaidFlow) -> Bool {
-        Self.isOwner(stored, of: retry)
-    }
-
     static func isOwner(_ stored: StoredResponse, of retry: PaidFlow) -> Bool {
         let recognised = retry.proof.paymentIdentifier != nil || retry.identity != .anonymous
         return recognised && stored.correlationId == retry.flow.correlationId && stored.clientId == retry.identity.clientId

@@ -52,7 +52,7 @@ extension Journey {
     mutating func lateAnswerLoaded(_ result: Result<StoredResponse?, Failure>, _ retry: Retry) -> Action {
         switch result {
         case .failure: return unreadable(retry.events)
-        case .success(let stored?) where mayReplay(stored, to: retry.paid): return finish(.replayStored(stored, retry.paid, events: retry.events))
+        case .success(let stored?) where Self.isOwner(stored, of: retry.paid): return finish(.replayStored(stored, retry.paid, events: retry.events))
         case .success:
             state = .lookingUpLateSettlement(retry)
             return .lookUpSettlement(retry.paid.proof.key, exclusive: false)

@@ -4,8 +4,8 @@ extension Gateway {
     /// A door could not deliver a settled answer (the connection failed after settlement, the result could not be
     /// read): the failure is audited (`respond`/`connection_failed`) and, with automatic refunds on, the payment
     /// becomes a `pending_payout` refund; from then on a retry of the proof is told of the refund, never served the
-    /// answer too (`RefundLedger.refund`). With automatic refunds off, the flow is held for the operator's review, and
-    /// an identified client may still fetch the kept answer with the same proof meanwhile.
+    /// answer too (`RefundLedger.refund`). With automatic refunds off, only the failure is audited (the operator
+    /// decides, `tollgate refund`), and an identified client may still fetch the kept answer with the same proof.
     ///
     /// Refunded at once rather than kept for the client's retry: a kept answer served later by a path that does not
     /// record its delivery (a late retry) would leave the reconciler to refund an answer that was served.

@@ -65,7 +65,7 @@ public struct Gateway: Sendable {
         public var automaticRefunds: Bool
         /// Whether refusals off the paid path are audited (`audit.denials`); paid-path refusals always are.
         public var auditsDenials: Bool
-        /// What a proof presented again gets (a copy while the first request runs, a replay once it is spent).
+        /// What a copy of a proof gets while the first request with it runs.
         public var repeatedProofs: RepeatedProofs = .retried
         /// Whether the facilitator's verification runs while the claim is committed (`settlement.verify_with_claim`):
         /// the two are independent and nothing goes upstream before both answered, so a paid request waits for the
