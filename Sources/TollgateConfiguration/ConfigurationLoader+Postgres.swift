@@ -42,7 +42,7 @@ extension ConfigurationLoader {
             }
             guard let written = r.string(urlNode, "storage.postgres.url") else { return nil }
             if isEnvironmentReference(written) { r.environmentReferences.insert("storage.postgres.url") }
-            let text = expandEnvironment(written)
+            let text = r.expandEnvironment(written)
             if text.isEmpty {
                 r.fail(urlNode, "storage.postgres.url", "\(written) is not set (expected postgres://user@host:port/database)")
                 return nil

@@ -6,14 +6,17 @@ import Yams
 
 /// Reads and validates a gateway configuration file, reporting every problem with its line.
 public enum ConfigurationLoader {
-    public static func load(path: String) throws(ConfigurationError) -> (GatewayConfiguration, warnings: [ConfigurationIssue]) {
+    /// Reads the file at `path`; `${NAME}` references are read from `environment`.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> (GatewayConfiguration, warnings: [ConfigurationIssue]) {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConfigurationError(file: path, issues: [.init(line: nil, path: "", message: "cannot read the file")])
         }
-        return try parse(text, file: path)
+        return try parse(text, file: path, environment: environment)
     }
 
-    public static func parse(_ text: String, file: String = "<config>") throws(ConfigurationError) -> (GatewayConfiguration, warnings: [ConfigurationIssue]) {
+    /// Parses and validates `text`; `${NAME}` references are read from `environment`.
+    public static func parse(_ text: String, file: String = "<config>",
+                             environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> (GatewayConfiguration, warnings: [ConfigurationIssue]) {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
@@ -27,7 +30,7 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigurationError(file: file, issues: [.init(line: nil, path: "", message: "not valid YAML: \(error)")])
         }
-        var reader = YAMLReader()
+        var reader = YAMLReader(environment: environment)
         let configuration = read(root, &reader)
         let errors = reader.issues.filter { $0.severity == .error }
         guard errors.isEmpty, let configuration else {
@@ -286,7 +289,7 @@ public enum ConfigurationLoader {
                         let headerPath = "\(path).headers.\(endpoint).\(name)"
                         r.note(key, headerPath)
                         if isEnvironmentReference(text) { r.environmentReferences.insert(headerPath) }
-                        let expanded = expandEnvironment(text)
+                        let expanded = r.expandEnvironment(text)
                         // The value is not quoted back: it is often a credential.
                         guard HTTPField.Name(name) != nil else { r.fail(key, headerPath, "not a valid header name"); return nil }
                         guard !Self.framingHeaders.contains(name.lowercased()) else {
@@ -499,12 +502,6 @@ public enum ConfigurationLoader {
     static func isCAIP2(_ text: String) -> Bool {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         return parts.count == 2 && !parts[0].isEmpty && !parts[1].isEmpty
-    }
-
-    /// `${NAME}` in header values is replaced by the environment variable, so tokens stay out of the file.
-    static func expandEnvironment(_ text: String) -> String {
-        guard isEnvironmentReference(text) else { return text }
-        return ProcessInfo.processInfo.environment[String(text.dropFirst(2).dropLast())] ?? ""
     }
 
     static func isEnvironmentReference(_ text: String) -> Bool { text.hasPrefix("${") && text.hasSuffix("}") }

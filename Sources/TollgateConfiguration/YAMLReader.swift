@@ -9,6 +9,19 @@ struct YAMLReader {
     var lines: [String: Int] = [:]
     /// Key paths of values written as `${NAME}` references.
     var environmentReferences: Set<String> = []
+    /// Where `${NAME}` references are read: the process's environment, or a test's own (`setenv` while another thread
+    /// starts a process races the C library's copy of `environ`).
+    var environment: [String: String]
+
+    init(environment: [String: String]) {
+        self.environment = environment
+    }
+
+    /// `${NAME}` is replaced by the environment variable, so tokens stay out of the file.
+    func expandEnvironment(_ text: String) -> String {
+        guard ConfigurationLoader.isEnvironmentReference(text) else { return text }
+        return environment[String(text.dropFirst(2).dropLast())] ?? ""
+    }
 
     mutating func note(_ node: Node?, _ path: String) {
         if let line = node?.mark?.line, lines[path] == nil { lines[path] = line }

@@ -33,12 +33,12 @@ import TollgateDesign
         """
     }
 
-    static func lint(_ text: String) throws -> [LintFinding] {
-        ConfigurationLint.run(try ConfigurationLoader.parse(text).0)
+    static func lint(_ text: String, environment: [String: String] = [:]) throws -> [LintFinding] {
+        ConfigurationLint.run(try ConfigurationLoader.parse(text, environment: environment).0)
     }
 
-    static func rules(_ text: String) throws -> Set<String> {
-        Set(try lint(text).map(\.rule))
+    static func rules(_ text: String, environment: [String: String] = [:]) throws -> Set<String> {
+        Set(try lint(text, environment: environment).map(\.rule))
     }
 
     static func quickstart() throws -> GatewayConfiguration {
@@ -258,8 +258,8 @@ import TollgateDesign
         let inline = try #require(try Self.lint(Self.yaml(extra: #"storage: {postgres: {url: "postgres://gw:hunter2@db.example/tollgate"}}"#)).first)
         #expect(inline.rule == "TG115" && inline.path == "storage.postgres.url" && !inline.message.contains("hunter2"))
         // From the environment (the whole URL, password included) or without a password, nothing is written in the file.
-        setenv("TOLLGATE_LINT_TEST_PG_URL", "postgres://gw:hunter2@db.example/tollgate", 1)
-        #expect(try Self.rules(Self.yaml(extra: #"storage: {postgres: {url: "${TOLLGATE_LINT_TEST_PG_URL}"}}"#)).isEmpty)
+        let environment = ["TOLLGATE_LINT_TEST_PG_URL": "postgres://gw:hunter2@db.example/tollgate"]
+        #expect(try Self.rules(Self.yaml(extra: #"storage: {postgres: {url: "${TOLLGATE_LINT_TEST_PG_URL}"}}"#), environment: environment).isEmpty)
         #expect(try Self.rules(Self.yaml(extra: #"storage: {postgres: {url: "postgres://gw@db.example/tollgate", password_env: PGPASSWORD}}"#)).isEmpty)
     }
 

@@ -24,10 +24,8 @@ import TollgateX402
         do {
             _ = try ConfigurationLoader.parse(yaml)
             return [:]
-        } catch let error as ConfigurationError {
-            return Dictionary(error.issues.map { ($0.path, $0.message) }) { a, _ in a }
         } catch {
-            return ["?": "\(error)"]
+            return Dictionary(error.issues.map { ($0.path, $0.message) }) { a, _ in a }
         }
     }
 
