@@ -11,6 +11,17 @@ extension PostgresStore {
             let refund: Refund
             if let payment = try await tx.row("SELECT * FROM payment WHERE correlation_id = \(request.correlationId) ORDER BY id LIMIT 1")
                 .map(Self.payment) {
+                if request.onlyIfUndelivered {
+                    // Locked: a delivery being recorded now (`deliverSettled`, another instance) waits for this refund, then
+                    // finds the flow refunded; one recorded first is seen here.
+                    let intent = try await tx.row("""
+                        SELECT i.outcome, i.delivered FROM reservation r JOIN settlement_intent i
+                          ON i.network = r.network AND i.asset = r.asset AND i.payer = r.payer AND i.nonce = r.nonce
+                        WHERE r.correlation_id = \(request.correlationId) FOR UPDATE OF i
+                        """)
+                    try RefundPolicy.checkUndelivered(request, outcome: try intent.flatMap { OpenSettlement.Outcome(rawValue: try $0.get("outcome")) },
+                                                      delivered: try intent.map { try $0.get("delivered") as Bool } ?? false)
+                }
                 let refunded = try await Self.refundedSoFar(request.correlationId, kind: .payout, tx)
                 refund = try RefundPolicy.payout(request, of: payment, refunded: refunded, id: RefundPolicy.newId(), nowMillis: nowMillis)
                 // A payment that bought a package takes back the refunded share of the units, as far as the balance holds them.

@@ -12,6 +12,14 @@ extension SQLiteStore {
             let refund: Refund
             if let payment = try Row.fetchOne(cached: db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id LIMIT 1",
                                               arguments: [request.correlationId]).map(Self.payment) {
+                if request.onlyIfUndelivered {
+                    let intent = try Row.fetchOne(cached: db, sql: """
+                        SELECT outcome, delivered FROM settlement_intent
+                        WHERE proof_key_id = (SELECT proof_key_id FROM reservation WHERE correlation_id = ?)
+                        """, arguments: [request.correlationId])
+                    try RefundPolicy.checkUndelivered(request, outcome: intent.flatMap { OpenSettlement.Outcome(rawValue: $0["outcome"]) },
+                                                      delivered: intent.map { ($0["delivered"] as Int) == 1 } ?? false)
+                }
                 let refunded = try Self.refundedSoFar(request.correlationId, kind: .payout, db)
                 refund = try RefundPolicy.payout(request, of: payment, refunded: refunded, id: RefundPolicy.newId(), nowMillis: nowMillis)
                 // A payment that bought a package takes back the refunded share of the units, as far as the balance holds them.

@@ -77,6 +77,19 @@ extension SQLiteStore {
         }
     }
 
+    public func deliverSettled(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+        let events = events.map(AuditChain.Prepared.init)
+        return try await write { db in
+            guard let flowKey = try Self.recordedProofKeyId(key, db) else { return false }
+            try db.runRaw(sql: "UPDATE settlement_intent SET delivered = 1, updated_at = ? WHERE proof_key_id = ? AND outcome = 'settled'",
+                          clock.nowMillis(), flowKey)
+            guard db.changesCount == 1 else { return false }
+            try db.runRaw(sql: "UPDATE paid_response SET ready = 1 WHERE proof_key_id = ?", flowKey)
+            try Self.append(events, db, keys: auditKeys)
+            return true
+        }
+    }
+
     public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
         try await write { db in
             let rows = try Row.fetchAll(cached: db, sql: """

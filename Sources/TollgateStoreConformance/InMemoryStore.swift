@@ -211,6 +211,16 @@ public actor InMemoryStore: GatewayStore {
         write(events)
     }
 
+    public func deliverSettled(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+        try check(.finish)
+        guard intents[key]?.outcome == .settled else { return false }
+        intents[key]?.delivered = true
+        responses[key]?.ready = true
+        updated[key] = clock.nowMillis()
+        write(events)
+        return true
+    }
+
     public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
         var changed: [OpenSettlement] = []
         for (key, claim) in claims where claim.state == .settling {
@@ -374,6 +384,10 @@ public actor InMemoryStore: GatewayStore {
         let previous = refundsRecorded.filter { $0.correlationId == request.correlationId }
         let refund: Refund
         if let payment = payments.first(where: { $0.correlationId == request.correlationId }) {
+            if request.onlyIfUndelivered {
+                let intent = claims.first(where: { $0.value.reservation.correlationId == request.correlationId }).flatMap { intents[$0.key] }
+                try RefundPolicy.checkUndelivered(request, outcome: intent?.outcome, delivered: intent?.delivered ?? false)
+            }
             let refunded = RefundPolicy.total(previous.filter { $0.kind == .payout }.map(\.amount))
             refund = try RefundPolicy.payout(request, of: payment, refunded: refunded, id: RefundPolicy.newId(), nowMillis: nowMillis)
             if let grant = grants[request.correlationId], let balance = balances["\(grant.clientId)/\(grant.package)"] {

@@ -44,4 +44,62 @@ extension StoreConformance {
         #expect(try await store.reservationState(key(3)) == .unknown)
         #expect(try await store.events(correlationId: "tg_c").count == 1)
     }
+
+    /// A payment settled after its client gave up (resolved later): its answer is kept, not delivered. A retry may
+    /// deliver it (`deliverSettled`) while the reconciler refunds it as lost (`onlyIfUndelivered`), on two instances
+    /// at once: whichever commits first wins, and the other writes nothing.
+    static func deliveredOrRefunded(_ open: Factory) async throws {
+        let store = try await open(nil)
+        func settledUndelivered(_ nonce: Int, _ flow: String) async throws {
+            #expect(try await store.reserve(reservation(key(nonce), flow), events: []) == .reserved)
+            try await store.recordSettlementIntent(intent(key(nonce), flow, response: response(flow)), events: [])
+            try await store.finish(key(nonce), state: .settled, payment: payment(key(nonce), flow), response: response(flow), metering: nil,
+                                   delivered: false, events: [])
+        }
+        func lostAnswerRefund(_ flow: String) -> RefundRequest {
+            RefundRequest(correlationId: flow, reason: "not delivered", actor: "tollgate", automatic: true, onlyIfUndelivered: true)
+        }
+        // Refunded first: the delivery is refused, and the answer is not served.
+        try await settledUndelivered(1, "tg_refunded")
+        _ = try await store.refund(lostAnswerRefund("tg_refunded"), nowMillis: 1)
+        #expect(try await store.deliverSettled(key(1), events: [event("tg_refunded")]) == false)
+        #expect(try await store.openSettlement(key(1))?.outcome == .refunded)
+        #expect(try await store.openSettlement(key(1))?.delivered == false)
+        #expect(try await store.storedResponse(key(1), now: 1_000) == nil)
+        #expect(try await store.events(correlationId: "tg_refunded").map(\.event.stage) == [.refund])
+        // Delivered first: the refund of a lost answer is refused, and nothing is refunded.
+        try await settledUndelivered(2, "tg_delivered")
+        #expect(try await store.deliverSettled(key(2), events: [event("tg_delivered")]) == true)
+        await expect(throwing: .delivered) { try await store.refund(lostAnswerRefund("tg_delivered"), nowMillis: 2) }
+        #expect(try await store.refunds(state: nil, correlationId: "tg_delivered", limit: 10).isEmpty)
+        #expect(try await store.openSettlement(key(2))?.delivered == true)
+        #expect(try await store.storedResponse(key(2), now: 1_000) != nil)
+        #expect(try await store.events(correlationId: "tg_delivered").map(\.event.stage) == [.respond])
+        // An operator's refund is not about delivery: it is recorded either way.
+        _ = try await store.refund(RefundRequest(correlationId: "tg_delivered", reason: "goodwill", actor: "ops"), nowMillis: 3)
+        // No intent at all (nothing says the answer was lost), or no such flow: refused, nothing written.
+        try await settle(store, key(3), "tg_plain")
+        await expect(throwing: .delivered) { try await store.refund(lostAnswerRefund("tg_plain"), nowMillis: 4) }
+        #expect(try await store.deliverSettled(key(99), events: [event("tg_none")]) == false)
+        // Racing, flow after flow: exactly one of the two wins each time.
+        for flow in 0..<12 {
+            let name = "tg_race\(flow)"
+            try await settledUndelivered(10 + flow, name)
+            async let delivered = store.deliverSettled(key(10 + flow), events: [event(name)])
+            async let refunded: Bool = {
+                do {
+                    _ = try await store.refund(lostAnswerRefund(name), nowMillis: 5)
+                    return true
+                } catch let error as TollgateError where error.code == .delivered {
+                    return false
+                }
+            }()
+            let (answered, paidBack) = try await (delivered, refunded)
+            #expect(answered != paidBack, "\(name): delivered \(answered), refunded \(paidBack)")
+            let settlement = try await store.openSettlement(key(10 + flow))
+            #expect(settlement?.delivered == answered)
+            #expect(settlement?.outcome == (answered ? .settled : .refunded))
+            #expect((try await store.storedResponse(key(10 + flow), now: 1_000) != nil) == answered)
+        }
+    }
 }

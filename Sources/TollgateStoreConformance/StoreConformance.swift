@@ -40,6 +40,7 @@ public enum StoreConformance {
         Check(name: "audit chain: concurrent appends stay one intact keyed chain", body: auditChain),
         Check(name: "usage: per resource and unit, refunds netted", body: usage),
         Check(name: "settlement intents: recorded, resolved, abandoned after a restart", body: settlementIntents),
+        Check(name: "a settled, undelivered answer is delivered or refunded, never both, even racing", body: deliveredOrRefunded),
     ]
 
     // MARK: fixtures
@@ -440,8 +441,8 @@ public enum StoreConformance {
 }
 
 /// Expects `body` to throw a `TollgateError` with `code` (a store failure, also a `TollgateError`, does not pass).
-private func expect<T>(throwing code: TollgateError.Code, sourceLocation: SourceLocation = #_sourceLocation,
-                       _ body: () async throws -> T) async {
+func expect<T>(throwing code: TollgateError.Code, sourceLocation: SourceLocation = #_sourceLocation,
+               _ body: () async throws -> T) async {
     do {
         _ = try await body()
         Issue.record("expected \(code), nothing was thrown", sourceLocation: sourceLocation)

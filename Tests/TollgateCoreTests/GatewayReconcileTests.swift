@@ -208,6 +208,30 @@ import TollgateStoreConformance
         #expect(await harness.store.refundsRecorded.first?.automatic == true)
     }
 
+    /// Settled by the reconciler after the client gave up, then fetched by its owner after the offer expired: the late
+    /// retry records the delivery, so the reconciler, once the window has passed, refunds nothing that was served.
+    @Test func aLateRetryOfASettlementTheReconcilerResolvedIsDeliveredAndNeverRefundedAfterwards() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        #expect(await harness.send("/datasets/prices", proof: proof).reason == "settlement_unknown")
+        let resolved = try await harness.gateway.reconcile(startup: false)
+        #expect(resolved.settled == [try #require(offer.correlationId)])
+
+        harness.clock.advance(seconds: 600)
+        let late = await harness.send("/datasets/prices", proof: proof)
+        #expect(late.status == .ok)
+        #expect(late.text == "the data")
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == true)
+
+        harness.clock.advance(seconds: 3_601)
+        let report = try await harness.gateway.reconcile(startup: false)
+        #expect(report.refunded.isEmpty)
+        #expect(await harness.store.refundsRecorded.isEmpty)
+        #expect(harness.upstream.received.count == 1)
+        #expect(await harness.store.payments.count == 1)
+    }
+
     @Test func aRetryWhileTheFirstRequestRunsWaitsInsteadOfPayingAgain() async throws {
         let harness = Self.harness()
         let (_, proof) = try await harness.offerAndProof()

@@ -67,7 +67,7 @@ import Testing
         #expect(events[2].details["transaction"] == "0xtx")
         #expect(events[3].details["source"] == "prepared_answer")
         #expect(events[3].details["bytes"] == "7")
-        guard case .respond(.replayResolved(let stored, let paid)) = journey.next(.recorded(true), at: Self.now) else {
+        guard case .respond(.replayResolved(let stored, let paid)) = journey.next(.deliveryMarked(.success(true)), at: Self.now) else {
             Issue.record("then served")
             return
         }
@@ -76,10 +76,43 @@ import Testing
 
         var unrecorded = Self.settledUndelivered()
         _ = unrecorded.next(.storedLoaded(.success(Self.prepared)), at: Self.now)
-        let denial = unrecorded.next(.recorded(false), at: Self.now).denial
+        let denial = unrecorded.next(.deliveryMarked(.failure(.init("disk full"))), at: Self.now).denial
         #expect(denial?.status == .serviceUnavailable)
         #expect(denial?.reason == .storeUnavailable)
         #expect(denial?.detail == "the gateway cannot record this delivery right now; retry later")
+    }
+
+    /// The reconciler (or an operator, or another instance) refunded the payment between the read and the delivery:
+    /// the store refuses to mark it delivered, and the answer is not served; the settlement read again names the refund.
+    @Test func aDeliveryRefusedBecauseThePaymentWasRefundedMeanwhileServesTheRefundNotTheAnswer() {
+        var journey = Self.settledUndelivered()
+        _ = journey.next(.storedLoaded(.success(Self.prepared)), at: Self.now)
+        guard case .lookUpSettlement(Self.key, exclusive: false) = journey.next(.deliveryMarked(.success(false)), at: Self.now) else {
+            Issue.record("a refused delivery reads the settlement again")
+            return
+        }
+        guard case .lookUpRefund(correlationId: "tg_offer") =
+                journey.next(.settlementLookedUp(.success(Self.open(.refunded, state: .settled)), receipt: [:]), at: Self.now) else {
+            Issue.record("refunded meanwhile: the refund is looked up")
+            return
+        }
+        let denial = journey.next(.refundLookedUp(.success(Self.refund)), at: Self.now).committedDenial
+        #expect(denial?.status == .badGateway)
+        #expect(denial?.fields[.tollgateRefund] == "rf_7")
+
+        // Refused twice (the settlement read again still says settled, undelivered): never a loop, a 503.
+        var twice = Self.settledUndelivered()
+        _ = twice.next(.storedLoaded(.success(Self.prepared)), at: Self.now)
+        _ = twice.next(.deliveryMarked(.success(false)), at: Self.now)
+        _ = twice.next(.settlementLookedUp(.success(Self.open(.settled, state: .settled)), receipt: Self.receipt), at: Self.now)
+        guard case .markDelivered = twice.next(.storedLoaded(.success(Self.prepared)), at: Self.now) else {
+            Issue.record("still settled and undelivered: its delivery is asked once more")
+            return
+        }
+        guard case .respond(.unavailable(.storeUnavailable, _, _)) = twice.next(.deliveryMarked(.success(false)), at: Self.now) else {
+            Issue.record("refused twice: a 503, the answer not served")
+            return
+        }
     }
 
     @Test func aSettlementResolvedSettledWithNoAnswerKeptIsForwardedAgainUnderTheSameCorrelationId() {
@@ -265,7 +298,12 @@ import Testing
 
     @Test func aLateRetryWithTheStoredAnswerOfItsOwnerGetsItReplayed() {
         var journey = Self.late()
-        guard case .respond(.replayStored(let stored, _, let events)) = journey.next(.storedLoaded(.success(Self.prepared)), at: Self.now) else {
+        guard case .lookUpSettlement(Self.key, exclusive: false) = journey.next(.storedLoaded(.success(Self.prepared)), at: Self.now) else {
+            Issue.record("the owner's stored answer is served as its settlement allows: the settlement is read first")
+            return
+        }
+        // Its settlement purged (an hour after delivery): the kept answer is replayed.
+        guard case .respond(.replayStored(let stored, _, let events)) = journey.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now) else {
             Issue.record("the owner's stored answer is replayed")
             return
         }
@@ -279,6 +317,40 @@ import Testing
         guard case .lookUpSettlement(Self.key, exclusive: false) = other.next(.storedLoaded(.success(bobs)), at: Self.now) else {
             Issue.record("not the owner: the settlement is read")
             return
+        }
+    }
+
+    /// The owner's answer kept for a settlement resolved after the client gave up (settled, never delivered): a late
+    /// retry records the delivery before serving it, as an in-time retry does; without that, the reconciler would refund
+    /// an answer that was served. Refunded meanwhile, it gets the refund instead.
+    @Test func aLateRetryOfASettlementResolvedButNeverDeliveredRecordsTheDeliveryBeforeServingIt() {
+        for (outcome, delivered) in [(OpenSettlement.Outcome.settled, false), (.settled, true), (.refunded, false)] {
+            var journey = Self.late()
+            _ = journey.next(.storedLoaded(.success(Self.prepared)), at: Self.now)
+            let own = Self.open(outcome, state: .settled, delivered: delivered)
+            guard case .verifyLocally = journey.next(.settlementLookedUp(.success(own), receipt: Self.receipt), at: Self.now) else {
+                Issue.record("its own settlement: the proof is checked as of the intent")
+                return
+            }
+            guard case .lookUpSettlement(Self.key, exclusive: true) = journey.next(.verifiedLocally(.valid(payer: JourneyTests.payer)), at: Self.now) else {
+                Issue.record("then the settlement is read with the authorization in flight")
+                return
+            }
+            let next = journey.next(.settlementLookedUp(.success(own), receipt: Self.receipt), at: Self.now)
+            switch (outcome, delivered) {
+            case (.settled, false):
+                guard case .loadStoredResponse(Self.key) = next,
+                      case .markDelivered(Self.key, _) = journey.next(.storedLoaded(.success(Self.prepared)), at: Self.now) else {
+                    Issue.record("settled, undelivered: the delivery is recorded first (\(next))")
+                    return
+                }
+                #expect(journey.next(.deliveryMarked(.success(true)), at: Self.now).isReplay)
+            case (.settled, _):
+                guard case .loadStoredResponse(Self.key) = next else { Issue.record("delivered: the kept answer is read (\(next))"); return }
+                #expect(journey.next(.storedLoaded(.success(Self.prepared)), at: Self.now).isReplay)
+            default:
+                guard case .lookUpRefund(correlationId: "tg_offer") = next else { Issue.record("refunded: its refund (\(next))"); return }
+            }
         }
     }
 
@@ -409,5 +481,13 @@ extension Journey.Action {
     var committedDenial: Journey.Denial? {
         if case .respond(.commit(_, then: .deny(let denial))) = self { return denial }
         return nil
+    }
+
+    /// A kept answer served again (recorded delivered, or delivered before).
+    var isReplay: Bool {
+        switch self {
+        case .respond(.replayStored), .respond(.replayResolved): true
+        default: false
+        }
     }
 }

@@ -272,7 +272,8 @@ import Testing
         _ = answered.next(.admitted(nil), at: Self.now)
         let stored = StoredResponse(correlationId: "tg_offer", clientId: "alice", request: "GET /datasets/prices", status: 200, headers: [],
                                     body: Array("paid".utf8), expiresAt: Self.now / 1000 + 60, paymentIdentifier: nil)
-        guard case .respond(.replayStored(let replayed, _, _)) = answered.next(.storedLoaded(.success(stored)), at: Self.now) else {
+        _ = answered.next(.storedLoaded(.success(stored)), at: Self.now)
+        guard case .respond(.replayStored(let replayed, _, _)) = answered.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now) else {
             Issue.record("the answer of the earlier claim is given")
             return
         }

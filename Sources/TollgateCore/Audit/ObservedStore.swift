@@ -103,6 +103,12 @@ public struct ObservedStore: TollgateStore {
         report(events)
     }
 
+    public func deliverSettled(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+        let written = try await base.deliverSettled(key, events: events)
+        if written { report(events) }
+        return written
+    }
+
     public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
         let changed = try await base.abandonSettling(events: events)
         report(changed.flatMap(events))

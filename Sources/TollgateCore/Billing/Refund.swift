@@ -71,13 +71,19 @@ public struct RefundRequest: Sendable, Hashable {
     public var reason: String
     public var actor: String
     public var automatic: Bool
+    /// A refund because the answer was never delivered: recorded only while the flow's settlement is still settled and
+    /// undelivered, read in the refund's own transaction (a retry that delivered the answer meanwhile, on this
+    /// instance or another, wins: `TollgateError.Code.delivered`).
+    public var onlyIfUndelivered: Bool
 
-    public init(correlationId: String, amount: TokenAmount? = nil, reason: String, actor: String, automatic: Bool = false) {
+    public init(correlationId: String, amount: TokenAmount? = nil, reason: String, actor: String, automatic: Bool = false,
+                onlyIfUndelivered: Bool = false) {
         self.correlationId = correlationId
         self.amount = amount
         self.reason = reason
         self.actor = actor
         self.automatic = automatic
+        self.onlyIfUndelivered = onlyIfUndelivered
     }
 }
 
@@ -92,6 +98,8 @@ extension TollgateError.Code {
     public static let unknownRefund = Self("unknown_refund")
     /// The refund is not `pending_payout` (already paid, or a package credit).
     public static let notPending = Self("not_pending")
+    /// A refund `onlyIfUndelivered` found the answer delivered, or the settlement no longer settled.
+    public static let delivered = Self("delivered")
 }
 
 extension TollgateError {

@@ -20,6 +20,16 @@ public enum RefundPolicy {
         return request
     }
 
+    /// Refuses a refund `onlyIfUndelivered` unless the flow's settlement intent, as read in the refund's transaction,
+    /// is settled and undelivered (nil outcome: no intent is recorded, so nothing says the answer was lost).
+    public static func checkUndelivered(_ request: RefundRequest, outcome: OpenSettlement.Outcome?, delivered: Bool) throws(TollgateError) {
+        guard request.onlyIfUndelivered else { return }
+        guard outcome == .settled, !delivered else {
+            throw TollgateError(.delivered, "\(request.correlationId) is \(delivered ? "delivered" : outcome?.rawValue ?? "not recorded as settled"); "
+                                    + "nothing to refund for an answer not delivered")
+        }
+    }
+
     /// A refund of an on-chain payment: `pending_payout`, for `request.amount` or everything not yet refunded.
     /// - Parameter refunded: the payout refunds already recorded for the flow, summed.
     public static func payout(_ request: RefundRequest, of payment: PaymentRecord, refunded: TokenAmount, id: String,

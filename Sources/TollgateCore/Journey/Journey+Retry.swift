@@ -22,6 +22,10 @@ extension Journey {
         var claim: Reservation.State
         /// The flow's events not yet committed.
         var events: [AuditEvent]
+        /// The answer kept for this purchase, found by a late retry before its settlement is read.
+        var kept: StoredResponse? = nil
+        /// Its delivery was refused once (the settlement changed under it): read again, never marked again.
+        var deliveryRefused = false
 
         /// Where a retry came from, and so where it goes when there is nothing to resume.
         enum Origin: Sendable {
@@ -52,8 +56,11 @@ extension Journey {
     mutating func lateAnswerLoaded(_ result: Result<StoredResponse?, Failure>, _ retry: Retry) -> Action {
         switch result {
         case .failure: return unreadable(retry.events)
-        case .success(let stored?) where Self.isOwner(stored, of: retry.paid): return finish(.replayStored(stored, retry.paid, events: retry.events))
-        case .success:
+        case .success(let stored):
+            // Its own answer is served only as the settlement allows: one settled but never delivered (resolved after the
+            // client gave up) is recorded delivered first, or the reconciler would refund an answer that was served.
+            var retry = retry
+            retry.kept = stored.flatMap { Self.isOwner($0, of: retry.paid) ? $0 : nil }
             state = .lookingUpLateSettlement(retry)
             return .lookUpSettlement(retry.paid.proof.key, exclusive: false)
         }
@@ -69,8 +76,9 @@ extension Journey {
             state = .checkingLateProof(retry)
             return .verifyLocally(retry.paid.proof, retry.paid.offer.offer, atSeconds: open.intent.createdAtMillis / 1000)
         case .success:
-            // No intent of its own (resolved ones are purged an hour after): the claim on the proof still says whether
-            // it was spent.
+            // No intent of its own (purged an hour after it was delivered): the answer kept for its owner is served again.
+            if let kept = retry.kept { return finish(.replayStored(kept, retry.paid, events: retry.events)) }
+            // Nor an answer: the claim on the proof still says whether it was spent.
             state = .checkingLateClaim(retry)
             return .lookUpClaim(retry.paid.proof.key)
         }
@@ -162,7 +170,7 @@ extension Journey {
                 "status": String(stored.status), "settled": "true", "source": "prepared_answer",
                 "body_sha256": HexString.encode(SHA256.hash(data: stored.body)), "bytes": String(stored.body.count),
             ]))
-            state = .markingDelivered(stored, retry.paid)
+            state = .markingDelivered(stored, retry)
             return .markDelivered(open.intent.key, events: events)
         }
         guard open.intent.redeliverable else {
@@ -176,12 +184,21 @@ extension Journey {
         return .forward(retry.paid.contract(atSeconds: nowMillis / 1000))
     }
 
-    mutating func markedDelivered(_ written: Bool, _ stored: StoredResponse, _ paid: PaidFlow) -> Action {
-        guard written else {
+    mutating func markedDelivered(_ result: Result<Bool, Failure>, _ stored: StoredResponse, _ retry: Retry) -> Action {
+        switch result {
+        case .failure:
             return finish(.deny(Denial(status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .storeUnavailable,
                                        detail: "the gateway cannot record this delivery right now; retry later")))
+        case .success(true):
+            return finish(.replayResolved(stored, retry.paid))
+        case .success(false):
+            // Refunded or put under review since it was read (the reconciler, an operator, another instance): the answer
+            // is not served; the settlement read again says what became of the payment.
+            guard !retry.deliveryRefused else { return unreadable(retry.events) }
+            var retry = retry
+            retry.deliveryRefused = true
+            return resume(retry, exclusive: false)
         }
-        return finish(.replayResolved(stored, paid))
     }
 
     /// The answer of a redelivery, judged as a first delivery is (moment of consumption, private fields).

@@ -83,6 +83,9 @@ struct Journey: Sendable {
         /// The refund recorded for a settled request that was not delivered; nil when automatic refunds are off.
         case refunded(Result<Refund, Failure>?)
         case recorded(Bool)
+        /// Whether the delivery of a settled payment was recorded (false: it is no longer settled, refunded or under
+        /// review meanwhile), or why it could not be.
+        case deliveryMarked(Result<Bool, Failure>)
     }
 
     /// Why an input could not be obtained (the store, the facilitator or the door failed).
@@ -152,7 +155,7 @@ struct Journey: Sendable {
         case (.refundLookedUp(let result), .lookingUpRefund(let retry, let open)): return refundLookedUp(result, retry, open)
         case (.upstreamAnswered(let result, let elapsed), .redelivering(let retry, let receipt)):
             return redelivered(retry.paid.judge(result, elapsedMillis: elapsed, atMillis: nowMillis, events: retry.events), retry, receipt: receipt)
-        case (.recorded(let written), .markingDelivered(let stored, let paid)): return markedDelivered(written, stored, paid)
+        case (.deliveryMarked(let result), .markingDelivered(let stored, let retry)): return markedDelivered(result, stored, retry)
         default: return unexpectedInput("\(input) in \(state)")
         }
     }
@@ -207,7 +210,7 @@ struct Journey: Sendable {
         indirect case checkingLateClaim(Retry)
         indirect case redelivering(Retry, receipt: HTTPFields)
         /// The prepared answer's delivery is being recorded.
-        indirect case markingDelivered(StoredResponse, PaidFlow)
+        indirect case markingDelivered(StoredResponse, Retry)
         case done
     }
 

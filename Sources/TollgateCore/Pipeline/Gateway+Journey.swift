@@ -166,9 +166,14 @@ extension Gateway {
                     try await store.recordDelivery(key, response: stored, metering: metering, events: events)
                 })
             case .markDelivered(let key, let events):
-                input = .recorded(await committed("delivery of a resolved settlement not recorded", journey.flow, transaction: nil) {
-                    try await store.resolveSettlement(key, outcome: .settled, delivered: true, events: events)
-                })
+                do {
+                    input = .deliveryMarked(.success(try await store.deliverSettled(key, events: events)))
+                } catch {
+                    logger.critical("delivery of a resolved settlement not recorded", metadata: [
+                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.error": "\(error)",
+                    ])
+                    input = .deliveryMarked(.failure(Journey.Failure(error)))
+                }
             case .refund(let request, let events):
                 await appendDurably(events)
                 guard let request else {

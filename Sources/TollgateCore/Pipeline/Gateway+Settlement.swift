@@ -159,10 +159,14 @@ extension Gateway {
             return nil
         }
         do {
+            // Only while nothing delivered it: a retry may have served the kept answer since `open` was read (another instance).
             let refund = try await store.refund(RefundRequest(correlationId: intent.correlationId, reason: "not delivered: the answer was lost before settlement was known",
-                                                              actor: "tollgate", automatic: true), nowMillis: clock.nowMillis())
+                                                              actor: "tollgate", automatic: true, onlyIfUndelivered: true), nowMillis: clock.nowMillis())
             try await store.resolveSettlement(intent.key, outcome: .refunded, delivered: false, events: [])
             return refund
+        } catch let error as TollgateError where error.code == .delivered {
+            logger.info("settled payment delivered meanwhile; no refund", metadata: ["tollgate.correlation_id": "\(intent.correlationId)", "tollgate.detail": "\(error.message)"])
+            return nil
         } catch {
             logger.critical("settled, undelivered and not refunded", metadata: ["tollgate.correlation_id": "\(intent.correlationId)", "tollgate.error": "\(error)"])
             return nil

@@ -19,6 +19,11 @@ public protocol SettlementLedger: Sendable {
     /// Sets the outcome of an intent, and marks it delivered when `delivered` is true, with `events`.
     func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws
 
+    /// Records the delivery of a settled payment's kept answer (released for its owner's retries) with `events`, only
+    /// while the intent is still `settled`: false, and nothing written, when it was refunded or put under review
+    /// meanwhile (by the reconciler, an operator or another instance), so an answer is never both served and refunded.
+    func deliverSettled(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool
+
     /// After a restart nothing of an earlier process is in flight: every `settling` reservation becomes
     /// `unknown` (its `/settle` may have been sent). Returns the intents changed.
     func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement]
