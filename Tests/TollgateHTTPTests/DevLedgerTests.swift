@@ -11,6 +11,19 @@ import TollgateDevFacilitator
         FileManager.default.temporaryDirectory.appendingPathComponent("dev-ledger-\(UUID().uuidString)/ledger.sqlite").path
     }
 
+    /// Opens the file again once the ledger before it is gone. Its lock may outlive it by a moment: another test starting
+    /// a program at that instant holds a copy of the lock's descriptor in the child until the child's `exec` closes it.
+    static func reopen(_ path: String, defaultBalance: Int64) async throws -> DevLedger {
+        for _ in 0..<100 {
+            do {
+                return try DevLedger(path: path, defaultBalance: defaultBalance)
+            } catch let error as TollgateError where error.code == .ledgerInUse {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        return try DevLedger(path: path, defaultBalance: defaultBalance)
+    }
+
     static func transfer(nonce: String = "0x" + String(repeating: "ab", count: 32), payer: String = "0x" + String(repeating: "11", count: 20),
                          amount: Int64 = 60) -> DevLedger.Transfer {
         .init(network: "eip155:84532", asset: "0x036cbd53842c5426634e7929541ec2318f3dcf7e", payer: payer,
@@ -56,7 +69,7 @@ import TollgateDevFacilitator
             let ledger = try DevLedger(path: path, defaultBalance: 100)
             #expect(try await ledger.settle(Self.transfer()).get().hasPrefix("0x"))
         }
-        let reopened = try DevLedger(path: path, defaultBalance: 100)
+        let reopened = try await Self.reopen(path, defaultBalance: 100)
         #expect(reopened.check(Self.transfer()) == .nonceUsed)
         guard case .failure(let refusal) = try await reopened.settle(Self.transfer()) else {
             Issue.record("a settled authorization settled again after a restart")
@@ -78,7 +91,7 @@ import TollgateDevFacilitator
             let refused = #expect(throws: TollgateError.self) { try DevLedger(path: path, defaultBalance: 1_000) }
             #expect(refused?.code == .ledgerInUse)
         }
-        let next = try DevLedger(path: path, defaultBalance: 1_000)
+        let next = try await Self.reopen(path, defaultBalance: 1_000)
         #expect(next.check(Self.transfer()) == .nonceUsed)
         #expect(next.check(Self.transfer(nonce: Self.nonce(1), amount: 940)) == .ok)
         #expect(next.check(Self.transfer(nonce: Self.nonce(1), amount: 941)) == .insufficientFunds)
@@ -108,7 +121,7 @@ import TollgateDevFacilitator
         // Read back from the file by the next ledger: the edited row counts as settled too.
         let path2 = path
         _ = consume ledger
-        let reopened = try DevLedger(path: path2, defaultBalance: 1_000)
+        let reopened = try await Self.reopen(path2, defaultBalance: 1_000)
         #expect(reopened.check(transfer) == .nonceUsed)
         #expect(reopened.check(Self.transfer(nonce: Self.nonce(6), amount: 1)) == .insufficientFunds)
     }
