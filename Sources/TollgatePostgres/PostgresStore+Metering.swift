@@ -34,7 +34,7 @@ extension PostgresStore {
         let now = clock.nowMillis(), keys = auditKeys
         let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
-            var events = events
+            var events = events, usage = usage
             if let row = try await tx.row("SELECT client_id, package, units, state FROM unit_hold WHERE correlation_id = \(correlationId)") {
                 let hold = UnitHold(correlationId: correlationId, clientId: try row.get("client_id"), package: try row.get("package"),
                                     units: try row.get("units"))
@@ -45,6 +45,7 @@ extension PostgresStore {
                     }
                     try await tx.execute("UPDATE unit_hold SET state = \(finish.state) WHERE correlation_id = \(correlationId)")
                     if let late = finish.lateSpend { events.append(AuditChain.Prepared(late)) }
+                    usage = finish.recorded(usage)
                 }
             }
             if let usage { try await Self.insert(usage, tx) }

@@ -70,7 +70,7 @@ extension SQLiteStore {
         let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             let now = clock.nowMillis()
-            var events = events
+            var events = events, usage = usage
             if let row = try Row.fetchOne(cached: db, sql: "SELECT client_id, package, units, state FROM unit_hold WHERE correlation_id = ?",
                                           arguments: [correlationId]) {
                 let hold = UnitHold(correlationId: correlationId, clientId: row["client_id"], package: row["package"], units: row["units"])
@@ -79,6 +79,7 @@ extension SQLiteStore {
                     if let after = finish.balance { try Self.setBalance(client: hold.clientId, package: hold.package, unit: nil, to: after, now: now, db) }
                     try db.run(sql: "UPDATE unit_hold SET state = ? WHERE correlation_id = ?", arguments: [finish.state, correlationId])
                     if let late = finish.lateSpend { events.append(AuditChain.Prepared(late)) }
+                    usage = finish.recorded(usage)
                 }
             }
             if let usage { try Self.insert(usage, db) }

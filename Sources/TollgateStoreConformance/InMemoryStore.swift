@@ -324,13 +324,14 @@ public actor InMemoryStore: GatewayStore {
 
     public func finishUnits(correlationId: String, consumed: Int, usage event: UsageEvent?, events: [AuditEvent]) async throws {
         try check(.finish)
-        var events = events
+        var events = events, event = event
         if let entry = unitHolds[correlationId] {
             let key = "\(entry.hold.clientId)/\(entry.hold.package)"
             if let finish = PackageUnits.finishing(entry.hold, state: entry.state, balance: balances[key], consumed: consumed, atMillis: clock.nowMillis()) {
                 if let after = finish.balance { balances[key] = after }
                 unitHolds[correlationId]?.state = finish.state
                 if let late = finish.lateSpend { events.append(late) }
+                event = finish.recorded(event)
             }
         }
         if let event, usage[event.correlationId] == nil { usage[event.correlationId] = event }

@@ -93,11 +93,22 @@ extension StoreConformance {
         let late = try await store.events(correlationId: "tg_late").map(\.event).filter { $0.reason == Reason.unitsSpentAfterLapse.rawValue }
         #expect(late.map { [$0.details["taken"], $0.details["short"]] } == [["2", "0"]])
         // Never below zero: consumption past the balance takes what is there, and the shortfall is audited.
-        try await store.finishUnits(correlationId: "tg_lost", consumed: 9, usage: nil, events: [])
+        try await store.finishUnits(correlationId: "tg_lost", consumed: 9, usage: usageEvent("tg_lost", quantity: 9, source: .package), events: [])
         #expect(try await balance() == 0)
         let short = try await store.events(correlationId: "tg_lost").map(\.event).filter { $0.reason == Reason.unitsSpentAfterLapse.rawValue }
         #expect(short.map { [$0.details["taken"], $0.details["short"]] } == [["6", "3"]])
         #expect(short.first?.outcome == .error)
+        // Its usage says what was taken, and a credit refund gives back no more than that.
+        let credit = try await store.refund(RefundRequest(correlationId: "tg_lost", reason: "not delivered", actor: "t"), nowMillis: 1)
+        #expect(credit.amount == "6")
+        #expect(try await balance() == 6)
+        // A lapsed hold whose request consumed nothing takes nothing and audits no late spend.
+        #expect(try await store.holdUnits(UnitHold(correlationId: "tg_idle", clientId: "alice", package: "bundle", units: 3), events: [])
+            == .held(remaining: 3))
+        #expect(try await store.lapseUnitHolds(heldBeforeMillis: future) == 1)
+        try await store.finishUnits(correlationId: "tg_idle", consumed: 0, usage: nil, events: [])
+        #expect(try await balance() == 6)
+        #expect(try await store.events(correlationId: "tg_idle").map(\.event.reason) == [Reason.unitsLapsed.rawValue])
         #expect(try await store.verifyAuditLog().isIntact)
     }
 }

@@ -85,6 +85,16 @@ public enum PackageUnits {
         public var balance: Int?
         public var state: String
         public var lateSpend: AuditEvent?
+        /// The units of the consumption paid from the hold and the balance (nil when the balance is not known).
+        public var taken: Int?
+
+        /// The usage as recorded: its paid quantity says what was taken, so a credit refund (`RefundPolicy.credit`)
+        /// never gives back units the balance did not give (a lapsed hold, a balance that ran short).
+        public func recorded(_ usage: UsageEvent?) -> UsageEvent? {
+            guard var usage, let taken else { return usage }
+            usage.paidQuantity = taken < usage.quantity ? taken : max(usage.paidQuantity, usage.quantity)
+            return usage
+        }
     }
 
     /// Finishing `hold`, found in `state`, against `balance`: while `held`, the units not consumed go back; once
@@ -98,11 +108,13 @@ public enum PackageUnits {
         default: return nil
         }
         let after = balance.map { afterFinish(balance: $0, held: held, consumed: consumed) }
-        let lateSpend = state == lapsedHoldState
-            ? lateSpendEvent(correlationId: hold.correlationId, clientId: hold.clientId, package: hold.package, consumed: max(0, consumed),
-                             taken: (balance ?? 0) - (after ?? 0), atMillis: atMillis)
+        let taken = balance.map { $0 + held - (after ?? 0) }
+        // A lapsed hold that consumed nothing took nothing: there is no late spend to audit.
+        let lateSpend = state == lapsedHoldState && consumed > 0
+            ? lateSpendEvent(correlationId: hold.correlationId, clientId: hold.clientId, package: hold.package, consumed: consumed,
+                             taken: taken ?? 0, atMillis: atMillis)
             : nil
-        return Finish(balance: after, state: finishedHoldState(consumed: consumed), lateSpend: lateSpend)
+        return Finish(balance: after, state: finishedHoldState(consumed: consumed), lateSpend: lateSpend, taken: taken)
     }
 
     /// The audit event of a request that finished after its hold lapsed: what it consumed was taken from the balance

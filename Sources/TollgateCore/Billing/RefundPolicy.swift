@@ -50,7 +50,8 @@ public enum RefundPolicy {
     /// - Parameter credited: the units already credited back for the flow.
     public static func credit(_ request: RefundRequest, of usage: UsageEvent, credited: TokenAmount, id: String,
                               nowMillis: Int64) throws(TollgateError) -> Refund {
-        let consumed = TokenAmount(atomic: String(max(0, usage.quantity))) ?? .zero
+        // Only what the balance gave: a spend the balance could not cover in full records what it took (`Finish.recorded`).
+        let consumed = TokenAmount(atomic: String(max(0, min(usage.quantity, usage.paidQuantity)))) ?? .zero
         let remaining = consumed.subtracting(credited) ?? .zero
         guard !remaining.isZero else { throw TollgateError(.alreadyRefunded, "the units of \(request.correlationId) are already credited back") }
         let amount = request.amount ?? remaining
