@@ -93,6 +93,8 @@ public struct GatewayAssembly: Sendable {
         facilitators = pool
         var services: [any Service] = [
             batcher,
+            // Stops after the doors (services stop in reverse order), before the batcher's last flush.
+            gateway.afterResponse,
             FacilitatorHealthService(pool: pool, expected: configuration.paidNetworks, logger: logger),
             ReservationJanitor(store: store, logger: logger),
             SettlementReconciler(gateway: gateway, interval: .seconds(configuration.settlement.reconcileIntervalSeconds), jobs: store,

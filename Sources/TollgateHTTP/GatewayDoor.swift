@@ -124,6 +124,7 @@ final class DeliveryWitness: Sendable {
     deinit {
         guard !told.load(ordering: .acquiring) else { return }
         let gateway = self.gateway, correlationId = self.correlationId
-        Task { await gateway.undelivered(correlationId: correlationId, detail: "the response was never written (the connection was gone)") }
+        // Tracked: a graceful shutdown waits for the refund or the reopening before the store closes.
+        gateway.afterResponse.start { await gateway.undelivered(correlationId: correlationId, detail: "the response was never written (the connection was gone)") }
     }
 }

@@ -133,6 +133,8 @@ public struct Gateway: Sendable {
         let claimedLately = ExpiringMemory<Int, Void>(capacity: 100_000, ttlSeconds: 900)
         /// What the discovery manifest lists.
         let catalogue: DiscoveryCatalogue
+        /// What the doors do after an answer has left, drained at shutdown.
+        let afterResponse = AfterResponseWork()
 
         init(settings: Settings, rails: [any PaymentRail], store: any TollgateStore, audit: AuditBatcher, clock: any GatewayClock,
              controls: OperatorControls, tokens: (any TokenVerifier)?, logger: Logger) {
@@ -178,6 +180,9 @@ public struct Gateway: Sendable {
     var termsTemplates: TermsTemplates { parts.termsTemplates }
     var claimedLately: ExpiringMemory<Int, Void> { parts.claimedLately }
     var catalogue: DiscoveryCatalogue { parts.catalogue }
+    /// Work started after an answer has left (`Gateway.undelivered` from a door), tracked until it ends; run it in the
+    /// service group so a graceful shutdown waits for it (`GatewayAssembly.services`).
+    public var afterResponse: AfterResponseWork { parts.afterResponse }
 
     /// - Parameter rails: at least one; a request's proof picks the rail whose header it is in.
     public init(settings: Settings, rails: [any PaymentRail], store: any TollgateStore, audit: AuditBatcher,
