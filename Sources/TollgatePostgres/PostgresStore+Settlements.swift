@@ -24,25 +24,6 @@ extension PostgresStore {
         }
     }
 
-    public func reopenDelivery(correlationId: String, nowSeconds: Int64, events: [AuditEvent]) async throws -> Bool {
-        let keys = auditKeys, events = events.map(AuditChain.Prepared.init)
-        return try await database.write { tx in
-            guard let flow = try await tx.row("SELECT network, asset, payer, nonce FROM reservation WHERE correlation_id = \(correlationId)") else {
-                return false
-            }
-            let key = ProofKey(network: try flow.get("network"), asset: try flow.get("asset"), payer: try flow.get("payer"), nonce: try flow.get("nonce"))
-            guard let kept = try await Self.storedResponse(key, readyOnly: true, now: nowSeconds, tx), kept.correlationId == correlationId,
-                  kept.isRetrievableByOwner else { return false }
-            let reopened = try await tx.count("""
-                UPDATE settlement_intent SET delivered = FALSE, updated_at = \(nowSeconds * 1000)
-                WHERE \(row: key) AND outcome = 'settled' AND delivered RETURNING 1
-                """)
-            guard reopened == 1 else { return false }
-            try await Self.append(events, tx, keys: keys)
-            return true
-        }
-    }
-
     public func unresolvedSettlements(after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement] {
         try await settlements(where: "(i.outcome = 'open' OR (i.outcome = 'settled' AND NOT i.delivered))", after: after, limit: limit)
     }

@@ -43,22 +43,6 @@ extension SQLiteStore {
         }
     }
 
-    public func reopenDelivery(correlationId: String, nowSeconds: Int64, events: [AuditEvent]) async throws -> Bool {
-        let events = events.map(AuditChain.Prepared.init)
-        return try await write { db in
-            guard let flow = try Row.fetchOne(cached: db, sql: "SELECT proof_key_id, network, asset, payer, nonce FROM reservation WHERE correlation_id = ?",
-                                              arguments: [correlationId]),
-                  let kept = try Self.storedResponse(ProofKey(network: flow["network"], asset: flow["asset"], payer: flow["payer"], nonce: flow["nonce"]),
-                                                     readyOnly: true, now: nowSeconds, db),
-                  kept.correlationId == correlationId, kept.isRetrievableByOwner else { return false }
-            try db.execute(sql: "UPDATE settlement_intent SET delivered = 0, updated_at = ? WHERE proof_key_id = ? AND outcome = 'settled' AND delivered = 1",
-                           arguments: [nowSeconds * 1000, flow["proof_key_id"] as Int64])
-            guard db.changesCount == 1 else { return false }
-            try Self.append(events, db, keys: auditKeys)
-            return true
-        }
-    }
-
     public func unresolvedSettlements(after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement] {
         try await settlements(where: "(i.outcome = 'open' OR (i.outcome = 'settled' AND i.delivered = 0))", after: after, limit: limit)
     }

@@ -184,17 +184,6 @@ public actor InMemoryStore: GatewayStore {
         return open
     }
 
-    public func reopenDelivery(correlationId: String, nowSeconds: Int64, events: [AuditEvent]) async throws -> Bool {
-        try check(.finish)
-        guard let key = claims.first(where: { $0.value.reservation.correlationId == correlationId })?.key,
-              let kept = responses[key], kept.ready, kept.response.expiresAt >= nowSeconds, kept.response.correlationId == correlationId,
-              kept.response.isRetrievableByOwner, let open = intents[key], open.outcome == .settled, open.delivered else { return false }
-        intents[key]?.delivered = false
-        updated[key] = nowSeconds * 1000
-        write(events)
-        return true
-    }
-
     public func unresolvedSettlements(after: SettlementCursor?, limit: Int) async throws -> [OpenSettlement] {
         try await settlements(limit: limit) { ($0.outcome == .open || ($0.outcome == .settled && !$0.delivered)) && after?.precedes($0) != false }
     }

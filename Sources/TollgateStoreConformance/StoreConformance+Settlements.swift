@@ -45,38 +45,6 @@ extension StoreConformance {
         #expect(try await store.events(correlationId: "tg_c").count == 1)
     }
 
-    /// A delivery that did not happen (the connection broke while the answer was written) is reopened, so the owner's
-    /// retry gets the kept answer and the reconciler refunds it if nobody comes back: only for an answer its owner can
-    /// fetch again, once.
-    static func reopenedDeliveries(_ open: Factory) async throws {
-        let store = try await open(auditKeys)
-        /// A settled, delivered flow with an intent and a kept answer from `client`, expiring at `expiresAt`.
-        func delivered(_ nonce: Int, _ flow: String, client: String = "alice", expiresAt: Int64 = 2_000_000_000) async throws {
-            #expect(try await store.reserve(reservation(key(nonce), flow, client: client), events: []) == .reserved)
-            try await store.recordSettlementIntent(intent(key(nonce), flow), events: [])
-            var kept = response(flow, expiresAt: expiresAt)
-            kept.clientId = client
-            try await store.finish(key(nonce), state: .settled, payment: payment(key(nonce), flow, client: client), response: kept, events: [])
-        }
-        try await delivered(1, "tg_owner")
-        #expect(try await store.reopenDelivery(correlationId: "tg_owner", nowSeconds: 1_000, events: [event("tg_owner")]))
-        #expect(try await store.openSettlement(key(1))?.delivered == false)
-        #expect(try await store.unresolvedSettlements(limit: 10).map(\.intent.correlationId) == ["tg_owner"])
-        #expect(try await store.events(correlationId: "tg_owner").count == 1)
-        // Once is enough: reopened again, nothing changes (and nothing is written).
-        #expect(try await store.reopenDelivery(correlationId: "tg_owner", nowSeconds: 1_000, events: [event("tg_owner")]) == false)
-        #expect(try await store.events(correlationId: "tg_owner").count == 1)
-        // An anonymous answer nobody can claim as its own, an expired one, an unknown flow: nothing to reopen.
-        try await delivered(2, "tg_anonymous", client: "anonymous")
-        try await delivered(3, "tg_expired", expiresAt: 500)
-        for flow in ["tg_anonymous", "tg_expired", "tg_nobody"] {
-            #expect(try await store.reopenDelivery(correlationId: flow, nowSeconds: 1_000, events: [event(flow)]) == false, "\(flow)")
-        }
-        #expect(try await store.openSettlement(key(2))?.delivered == true)
-        #expect(try await store.openSettlement(key(3))?.delivered == true)
-        #expect(try await store.verifyAuditLog().isIntact)
-    }
-
     /// A payment settled after its client gave up (resolved later): its answer is kept, not delivered. A retry may
     /// deliver it (`deliverSettled`) while the reconciler refunds it as lost (`onlyIfUndelivered`), on two instances
     /// at once: whichever commits first wins, and the other writes nothing.

@@ -200,59 +200,17 @@ import TollgateStoreConformance
         #expect(await harness.store.balance(client: "alice", package: "bundle") == 1)
     }
 
-    /// A settled answer that could not be written, to an identified client: kept for its retry (no refund yet), the
-    /// retry gets it without the upstream running again, and the flow is delivered once more.
-    @Test func aSettledAnswerThatCannotBeWrittenIsKeptForTheOwnersRetry() async throws {
-        let harness = GatewayHarness()
-        let (offer, proof) = try await harness.offerAndProof()
-        let response = await harness.send("/datasets/prices", proof: proof)
-        let flow = try #require(response.settledFlow)
-        #expect(flow == offer.correlationId)
-        // Answers that were not settled carry no flow to refund.
-        #expect(await harness.send("/datasets/prices").settledFlow == nil)
-
-        await harness.gateway.undelivered(correlationId: flow, detail: "connection reset")
-        #expect(await harness.store.refundsRecorded.isEmpty)
-        let failed = try #require(try await harness.events(flow).last { $0.stage == .respond })
-        #expect(failed.reason == "connection_failed")
-        #expect(failed.details["then"] == "kept_for_retry")
-        #expect(try await harness.store.openSettlement(proof.key)?.delivered == false)
-
-        let retry = await harness.send("/datasets/prices", proof: proof)
-        #expect(retry.status == .ok)
-        #expect(retry.text == "the data")
-        #expect(harness.upstream.received.count == 1)
-        #expect(try await harness.store.openSettlement(proof.key)?.delivered == true)
-        #expect(await harness.store.payments.count == 1)
-    }
-
-    /// Nobody comes back for it: after the idempotency window the reconciler refunds it, and from then on the retry is
-    /// told of the refund, never served the answer too.
-    @Test func aKeptAnswerNobodyFetchesIsRefundedAndThenNeverServed() async throws {
-        let harness = GatewayHarness()
-        let (_, proof) = try await harness.offerAndProof()
-        let flow = try #require(await harness.send("/datasets/prices", proof: proof).settledFlow)
-        await harness.gateway.undelivered(correlationId: flow, detail: "connection reset")
-        harness.clock.advance(seconds: 3_601)
-        let report = try await harness.gateway.reconcile(startup: false)
-        let refund = try #require(await harness.store.refundsRecorded.first)
-        #expect(report.refunded == [refund.id])
-        #expect(refund.correlationId == flow && refund.automatic)
-        let retry = await harness.send("/datasets/prices", proof: proof)
-        #expect(retry.status == .badGateway)
-        #expect(retry.reason == "not_delivered")
-        #expect(retry.headerFields[.tollgateRefund] == refund.id)
-        #expect(harness.upstream.received.count == 1)
-    }
-
-    /// An anonymous caller paying without a `payment-identifier` cannot be told from someone replaying its proof, so
-    /// its lost answer is refunded at once, and a retry of the proof is told of the refund, never served the answer too.
-    @Test func aSettledAnswerNobodyCanFetchAgainIsRefundedAtOnce() async throws {
+    /// A settled answer that could not be written is refunded at once, and a retry of the same proof is told of the
+    /// refund: never the answer and the refund both. The same for an identified client and an anonymous one.
+    @Test(arguments: [true, false]) func aSettledAnswerThatCannotBeWrittenIsRefundedAndNotServedAgain(identified: Bool) async throws {
         var open = GatewayHarness.datasets
         open.allowsAnonymous = true
         let harness = GatewayHarness(routes: RouteTable([open]))
-        let (_, proof) = try await harness.offerAndProof(apiKey: nil)
-        let flow = try #require(await harness.send("/datasets/prices", apiKey: nil, proof: proof).settledFlow)
+        let key = identified ? GatewayHarness.aliceKey : nil
+        let (_, proof) = try await harness.offerAndProof(apiKey: key)
+        let flow = try #require(await harness.send("/datasets/prices", apiKey: key, proof: proof).settledFlow)
+        // Answers that were not settled carry no flow to refund.
+        #expect(await harness.send("/datasets/prices", apiKey: key).settledFlow == nil)
 
         await harness.gateway.undelivered(correlationId: flow, detail: "connection reset")
         let refund = try #require(await harness.store.refundsRecorded.first)
@@ -262,7 +220,7 @@ import TollgateStoreConformance
         let last = try #require(try await harness.events(flow).last { $0.stage == .respond })
         #expect(last.outcome == .error)
         #expect(last.reason == "connection_failed")
-        let retry = await harness.send("/datasets/prices", apiKey: nil, proof: proof)
+        let retry = await harness.send("/datasets/prices", apiKey: key, proof: proof)
         #expect(retry.status == .badGateway)
         #expect(retry.reason == "not_delivered")
         #expect(retry.headerFields[.tollgateRefund] == refund.id)

@@ -75,12 +75,6 @@ public struct ObservedStore: TollgateStore {
         try await base.reservationState(key)
     }
 
-    public func reopenDelivery(correlationId: String, nowSeconds: Int64, events: [AuditEvent]) async throws -> Bool {
-        let reopened = try await base.reopenDelivery(correlationId: correlationId, nowSeconds: nowSeconds, events: events)
-        if reopened { report(events) }
-        return reopened
-    }
-
     public func lapseUnitHolds(heldBeforeMillis: Int64) async throws -> Int {
         try await base.lapseUnitHolds(heldBeforeMillis: heldBeforeMillis)
     }

@@ -16,13 +16,6 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?, metering: MeteringRecord?,
                 delivered: Bool, events: [AuditEvent]) async throws
 
-    /// A settled flow recorded as delivered did not reach its client (the connection broke while the answer was written).
-    /// When an answer is kept for the flow, unexpired, that its owner can fetch again (`StoredResponse.isRetrievableByOwner`),
-    /// the flow becomes settled and undelivered again, with `events`: the owner's retry of the proof gets the kept
-    /// answer, and the reconciler refunds it if nobody comes back within the idempotency window. Returns whether it did;
-    /// false changes nothing (the caller refunds).
-    func reopenDelivery(correlationId: String, nowSeconds: Int64, events: [AuditEvent]) async throws -> Bool
-
     /// Records the delivery of a flow whose payment was settled before forwarding (`settle: before`).
     func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws
 
