@@ -16,7 +16,7 @@ public enum PostgresClients {
         var client = PostgresClient.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.user, password: password,
             database: configuration.database, tls: tls(configuration.tls))
-        client.options.maximumConnections = max(configuration.poolSize, 1)
+        client.options.maximumConnections = max(configuration.poolSize, 1) + longHeldConnections
         client.options.minimumConnections = 0
         // The pool logs every failed connection attempt (at info) while the database is away; the store reports the
         // outage itself, once (`PostgresHealthMonitor`), so only the pool's own errors are kept.
@@ -24,6 +24,12 @@ public enum PostgresClients {
         background.logLevel = max(logger.logLevel, .error)
         return PostgresClient(configuration: client, backgroundLogger: background)
     }
+
+    /// Connections held for as long as their holder runs, on top of `pool_size`: the listener of control changes
+    /// (`followControlChanges`) and an exclusive job's lock (`exclusively`, the reconciler). Counted in the pool, they
+    /// left a small one with nothing for the work they wait on: with `pool_size: 2` the reconciler's first pass waited
+    /// for a connection forever, and every request with it.
+    public static let longHeldConnections = 2
 
     /// The TLS setting of postgres-nio; `require` and `prefer` verify the server's certificate against the system roots.
     static func tls(_ mode: PostgresStoreConfiguration.TLSMode) -> PostgresClient.Configuration.TLS {

@@ -74,6 +74,20 @@ extension PostgresStore {
         }
     }
 
+    public func holdForReview(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+        let now = clock.nowMillis(), keys = auditKeys
+        let events = events.map(AuditChain.Prepared.init)
+        return try await database.write { tx in
+            let held = try await tx.count("""
+                UPDATE settlement_intent SET outcome = 'review', updated_at = \(now)
+                WHERE \(row: key) AND outcome = 'settled' AND NOT delivered RETURNING 1
+                """)
+            guard held > 0 else { return false }
+            try await Self.append(events, tx, keys: keys)
+            return true
+        }
+    }
+
     /// Claims `settling` for longer than the grace period (`storage.postgres.settling_grace_seconds`) become `unknown`.
     /// On a shared database other instances may be settling right now: their claims are younger than the grace period
     /// and are left to them; a claim older than it belongs to an instance that stopped, and the reconciler resolves it.

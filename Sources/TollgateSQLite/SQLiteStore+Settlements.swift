@@ -90,6 +90,19 @@ extension SQLiteStore {
         }
     }
 
+    public func holdForReview(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+        let events = events.map(AuditChain.Prepared.init)
+        return try await write { db in
+            guard let flowKey = try Self.recordedProofKeyId(key, db) else { return false }
+            try db.runRaw(sql: """
+                UPDATE settlement_intent SET outcome = 'review', updated_at = ? WHERE proof_key_id = ? AND outcome = 'settled' AND delivered = 0
+                """, clock.nowMillis(), flowKey)
+            guard db.changesCount == 1 else { return false }
+            try Self.append(events, db, keys: auditKeys)
+            return true
+        }
+    }
+
     public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
         try await write { db in
             let rows = try Row.fetchAll(cached: db, sql: """

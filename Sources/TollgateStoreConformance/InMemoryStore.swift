@@ -221,6 +221,15 @@ public actor InMemoryStore: GatewayStore {
         return true
     }
 
+    public func holdForReview(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+        try check(.finish)
+        guard let open = intents[key], open.outcome == .settled, !open.delivered else { return false }
+        intents[key]?.outcome = .review
+        updated[key] = clock.nowMillis()
+        write(events)
+        return true
+    }
+
     public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
         var changed: [OpenSettlement] = []
         for (key, claim) in claims where claim.state == .settling {

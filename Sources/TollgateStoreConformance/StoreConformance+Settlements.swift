@@ -75,6 +75,14 @@ extension StoreConformance {
         #expect(try await store.openSettlement(key(2))?.delivered == true)
         #expect(try await store.storedResponse(key(2), now: 1_000) != nil)
         #expect(try await store.events(correlationId: "tg_delivered").map(\.event.stage) == [.respond])
+        // Listed for review only while settled and undelivered: never a delivered answer, and once listed it is not delivered.
+        #expect(try await store.holdForReview(key(2), events: [event("tg_delivered")]) == false)
+        #expect(try await store.openSettlement(key(2))?.outcome == .settled)
+        try await settledUndelivered(4, "tg_review")
+        #expect(try await store.holdForReview(key(4), events: [event("tg_review")]) == true)
+        #expect(try await store.settlementsForReview(limit: 10).map(\.intent.correlationId) == ["tg_review"])
+        #expect(try await store.deliverSettled(key(4), events: [event("tg_review")]) == false)
+        #expect(try await store.events(correlationId: "tg_review").count == 1)
         // An operator's refund is not about delivery: it is recorded either way.
         _ = try await store.refund(RefundRequest(correlationId: "tg_delivered", reason: "goodwill", actor: "ops"), nowMillis: 3)
         // No intent at all (nothing says the answer was lost), or no such flow: refused, nothing written.

@@ -278,11 +278,25 @@ import Testing
             return
         }
         #expect(open.outcome == .settled)
-        guard case .lookUpRefund(correlationId: "tg_offer") = journey.next(.refundedOrReviewed, at: Self.now) else {
+        guard case .lookUpRefund(correlationId: "tg_offer") = journey.next(.refundedOrReviewed(changedMeanwhile: false), at: Self.now) else {
             Issue.record("then the refund is looked up")
             return
         }
         #expect(journey.next(.refundLookedUp(.success(Self.refund)), at: Self.now).committedDenial?.fields[.tollgateRefund] == "rf_7")
+
+        // Delivered meanwhile by another instance (no refund, no review written): the settlement is read again, and its
+        // owner gets the answer instead of "held for review".
+        var elsewhere = Self.settledUndelivered(redeliverable: false)
+        _ = elsewhere.next(.storedLoaded(.success(nil)), at: Self.now)
+        guard case .lookUpSettlement(Self.key, exclusive: false) = elsewhere.next(.refundedOrReviewed(changedMeanwhile: true), at: Self.now) else {
+            Issue.record("changed meanwhile: the settlement is read again")
+            return
+        }
+        let delivered = Self.open(.settled, state: .settled, delivered: true, redeliverable: false)
+        guard case .loadStoredResponse(Self.key) = elsewhere.next(.settlementLookedUp(.success(delivered), receipt: Self.receipt), at: Self.now) else {
+            Issue.record("delivered: its kept answer is read for its owner")
+            return
+        }
     }
 
     // MARK: late retries
@@ -472,7 +486,7 @@ import Testing
 
     @Test func aRetryStepOutOfTurnIsA503NotACrash() {
         var journey = Self.resolving()
-        #expect(journey.next(.refundedOrReviewed, at: Self.now).denial?.status == .serviceUnavailable)
+        #expect(journey.next(.refundedOrReviewed(changedMeanwhile: false), at: Self.now).denial?.status == .serviceUnavailable)
     }
 }
 

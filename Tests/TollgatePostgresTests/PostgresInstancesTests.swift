@@ -140,6 +140,36 @@ struct PostgresInstancesTests {
         #expect(try await b.exclusively("reconciler-test") { "b ran" } == "b ran")
     }
 
+    @Test("a pool of one still serves the store while the listener and an exclusive job hold their connections")
+    func aSmallPoolNeverWaitsOnItsOwnLongHeldConnections() async throws {
+        var configuration = try await TestDatabase.create(poolSize: 1)
+        configuration.settlingGraceSeconds = 120
+        let store = try await PostgresStores.open(configuration, auditKeys: F.auditKeys, logger: TestDatabase.logger)
+        defer { store.close() }
+        let (listening, listened) = AsyncStream.makeStream(of: Void.self)
+        let follower = Task { await store.followControlChanges { listened.yield() } }
+        defer { follower.cancel() }
+        for await _ in listening { break }
+        // The reconciler's pass: its lock holds one connection while its work reads and writes the store.
+        let outcome = try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask {
+                try await store.exclusively("reconciler-test") {
+                    _ = try await store.loadControls()
+                    return try await store.reserve(F.reservation(F.key(3), "tg_small_pool"), events: []) == .reserved ? "worked" : "refused"
+                }
+            }
+            group.addTask {
+                // Only a guard against a hang (the failure this test is about), never a measure.
+                try await Task.sleep(for: .seconds(120))
+                return "hung"
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        #expect(outcome == "worked")
+    }
+
     @Test("a revocation made through one instance is pushed to the other at once (LISTEN/NOTIFY)")
     func controlChangesArePushed() async throws {
         let (a, b) = try await Self.twoInstances()

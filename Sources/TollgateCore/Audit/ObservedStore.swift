@@ -109,6 +109,12 @@ public struct ObservedStore: TollgateStore {
         return written
     }
 
+    public func holdForReview(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+        let held = try await base.holdForReview(key, events: events)
+        if held { report(events) }
+        return held
+    }
+
     public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
         let changed = try await base.abandonSettling(events: events)
         report(changed.flatMap(events))

@@ -24,7 +24,8 @@ extension Journey {
         var events: [AuditEvent]
         /// The answer kept for this purchase, found by a late retry before its settlement is read.
         var kept: StoredResponse? = nil
-        /// Its delivery was refused once (the settlement changed under it): read again, never marked again.
+        /// The settlement changed under it once (a delivery refused, a refund or review found it settled elsewhere):
+        /// read again, and a second change is a 503, never a loop.
         var deliveryRefused = false
 
         /// Where a retry came from, and so where it goes when there is nothing to resume.
@@ -220,6 +221,16 @@ extension Journey {
     }
 
     // MARK: settled, never to be delivered
+
+    /// Refunded or listed for review: the refund is looked up. Delivered or refunded meanwhile elsewhere: the settlement
+    /// read again says which (once; a second change is a 503).
+    mutating func closedUndelivered(_ changedMeanwhile: Bool, _ retry: Retry, _ open: OpenSettlement) -> Action {
+        guard changedMeanwhile else { return lookUpRefund(open, retry) }
+        guard !retry.deliveryRefused else { return unreadable(retry.events) }
+        var retry = retry
+        retry.deliveryRefused = true
+        return resume(retry, exclusive: false)
+    }
 
     mutating func lookUpRefund(_ open: OpenSettlement, _ retry: Retry) -> Action {
         state = .lookingUpRefund(retry, open)

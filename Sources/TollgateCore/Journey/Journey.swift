@@ -67,8 +67,9 @@ struct Journey: Sendable {
         indirect case settlementLookedUp(Result<OpenSettlement?, Failure>, receipt: HTTPFields)
         /// The settlement in doubt after asking again (`Gateway.resolve` recorded what it found), with its receipt when settled.
         indirect case resolved(OpenSettlement, receipt: HTTPFields)
-        /// A settled payment that will not be delivered was refunded or listed for review.
-        case refundedOrReviewed
+        /// A settled payment that will not be delivered was refunded or listed for review; or neither, as it was
+        /// delivered or refunded meanwhile elsewhere (`changedMeanwhile`).
+        case refundedOrReviewed(changedMeanwhile: Bool)
         /// The refund recorded for a flow (nil when there is none), or why it could not be read.
         case refundLookedUp(Result<Refund?, Failure>)
         /// The state of the claim on a proof (nil when there is none), or why it could not be read.
@@ -151,7 +152,7 @@ struct Journey: Sendable {
         case (.settlementLookedUp(let result, let receipt), .lookingUpSettlement(let retry)): return settlementLookedUp(result, receipt: receipt, retry)
         case (.resolved(let open, let receipt), .resolving(let retry)): return decide(open, receipt: receipt, retry)
         case (.storedLoaded(let result), .loadingPrepared(let retry, let open, let receipt)): return preparedLoaded(result, retry, open, receipt: receipt)
-        case (.refundedOrReviewed, .closingUndelivered(let retry, let open)): return lookUpRefund(open, retry)
+        case (.refundedOrReviewed(let changed), .closingUndelivered(let retry, let open)): return closedUndelivered(changed, retry, open)
         case (.refundLookedUp(let result), .lookingUpRefund(let retry, let open)): return refundLookedUp(result, retry, open)
         case (.upstreamAnswered(let result, let elapsed), .redelivering(let retry, let receipt)):
             return redelivered(retry.paid.judge(result, elapsedMillis: elapsed, atMillis: nowMillis, events: retry.events), retry, receipt: receipt)

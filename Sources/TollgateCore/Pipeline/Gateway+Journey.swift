@@ -107,8 +107,11 @@ extension Gateway {
                 let resolved = await resolve(open, actor: actor)
                 input = .resolved(resolved, receipt: receipt(of: resolved))
             case .refundOrReview(let open, let actor):
-                _ = await refundOrReview(open, actor: actor)
-                input = .refundedOrReviewed
+                if case .settledMeanwhile = await refundOrReview(open, actor: actor) {
+                    input = .refundedOrReviewed(changedMeanwhile: true)
+                } else {
+                    input = .refundedOrReviewed(changedMeanwhile: false)
+                }
             case .lookUpRefund(let correlationId):
                 do {
                     input = .refundLookedUp(.success(try await store.refunds(state: nil, correlationId: correlationId, limit: 1).first))

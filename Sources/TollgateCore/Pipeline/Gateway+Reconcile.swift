@@ -77,10 +77,10 @@ extension Gateway {
                 report.awaitingRetry.append(id)
                 continue
             }
-            if let refund = await refundOrReview(open, actor: "reconciler") {
-                report.refunded.append(refund.id)
-            } else {
-                report.review.append(id)
+            switch await refundOrReview(open, actor: "reconciler") {
+            case .refunded(let refund): report.refunded.append(refund.id)
+            case .review: report.review.append(id)
+            case .settledMeanwhile: continue
             }
         }
         return report

@@ -141,10 +141,19 @@ extension Gateway {
         }
     }
 
+    /// What became of a settled payment whose answer could not be delivered.
+    enum Undelivered: Sendable {
+        case refunded(Refund)
+        /// Listed for the operator's review, or its record could not be written (logged; the next pass tries again).
+        case review
+        /// Delivered, or refunded, meanwhile (another instance, an operator): nothing was written.
+        case settledMeanwhile
+    }
+
     /// A settled payment whose answer can no longer be delivered: an automatic refund where there is evidence
-    /// that the money moved (a transaction), otherwise listed for review (`tollgate reconcile`). The journey's
-    /// `refundOrReview` action and `reconcile` both call it.
-    func refundOrReview(_ open: OpenSettlement, actor: String) async -> Refund? {
+    /// that the money moved (a transaction), otherwise listed for review (`tollgate reconcile`); either only while it
+    /// is still settled and undelivered. The journey's `refundOrReview` action and `reconcile` both call it.
+    func refundOrReview(_ open: OpenSettlement, actor: String) async -> Undelivered {
         let intent = open.intent
         let flow = Flow(correlationId: intent.correlationId, now: clock.nowMillis(), clientId: intent.payment.clientId,
                         resource: intent.payment.resource)
@@ -152,24 +161,24 @@ extension Gateway {
             let why = settings.automaticRefunds ? "no transaction proves the transfer" : "automatic refunds are off"
             let event = flow.event(.refund, .denied, Reason("manual_review"), clock: clock, ["detail": "settled but not delivered; \(why)", "actor": actor])
             do {
-                try await store.resolveSettlement(intent.key, outcome: .review, delivered: false, events: [event])
+                return try await store.holdForReview(intent.key, events: [event]) ? .review : .settledMeanwhile
             } catch {
                 logger.error("settlement review not recorded", metadata: ["tollgate.correlation_id": "\(intent.correlationId)"])
+                return .review
             }
-            return nil
         }
         do {
             // Only while nothing delivered it: a retry may have served the kept answer since `open` was read (another instance).
             let refund = try await store.refund(RefundRequest(correlationId: intent.correlationId, reason: "not delivered: the answer was lost before settlement was known",
                                                               actor: "tollgate", automatic: true, onlyIfUndelivered: true), nowMillis: clock.nowMillis())
             try await store.resolveSettlement(intent.key, outcome: .refunded, delivered: false, events: [])
-            return refund
+            return .refunded(refund)
         } catch let error as TollgateError where error.code == .delivered {
             logger.info("settled payment delivered meanwhile; no refund", metadata: ["tollgate.correlation_id": "\(intent.correlationId)", "tollgate.detail": "\(error.message)"])
-            return nil
+            return .settledMeanwhile
         } catch {
             logger.critical("settled, undelivered and not refunded", metadata: ["tollgate.correlation_id": "\(intent.correlationId)", "tollgate.error": "\(error)"])
-            return nil
+            return .review
         }
     }
 }

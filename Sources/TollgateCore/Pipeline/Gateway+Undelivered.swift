@@ -7,8 +7,10 @@ extension Gateway {
     /// answer too (`RefundLedger.refund`). With automatic refunds off, only the failure is audited (the operator
     /// decides, `tollgate refund`), and an identified client may still fetch the kept answer with the same proof.
     ///
-    /// Refunded at once rather than kept for the client's retry: a kept answer served later by a path that does not
-    /// record its delivery (a late retry) would leave the reconciler to refund an answer that was served.
+    /// Refunded at once rather than kept for the client's retry: the flow would have to become undelivered again, and a
+    /// replay of the same proof served between the lost write and that change (another connection, another instance)
+    /// would then be refunded by the reconciler too. Keeping it needs deliveries counted, so a reopening applies only to
+    /// the delivery that was lost.
     public func undelivered(correlationId: String, detail: String) async {
         let event = AuditEvent(correlationId: correlationId, timeMillis: clock.nowMillis(), stage: .respond, outcome: .error,
                                reason: Reason.connectionFailed.rawValue, details: ["detail": detail, "settled": "true"])

@@ -24,6 +24,10 @@ public protocol SettlementLedger: Sendable {
     /// meanwhile (by the reconciler, an operator or another instance), so an answer is never both served and refunded.
     func deliverSettled(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool
 
+    /// Lists a settled, undelivered payment for the operator's review (`review`) with `events`, only while it is still
+    /// settled and undelivered: false, and nothing written, when a retry delivered it or it was refunded meanwhile.
+    func holdForReview(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool
+
     /// After a restart nothing of an earlier process is in flight: every `settling` reservation becomes
     /// `unknown` (its `/settle` may have been sent). Returns the intents changed.
     func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement]
