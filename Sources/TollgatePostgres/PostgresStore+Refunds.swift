@@ -12,8 +12,9 @@ extension PostgresStore {
             if let payment = try await tx.row("SELECT * FROM payment WHERE correlation_id = \(request.correlationId) ORDER BY id LIMIT 1")
                 .map(Self.payment) {
                 if request.onlyIfUndelivered {
-                    // Locked: a delivery being recorded now (`deliverSettled`, another instance) waits for this refund, then
-                    // finds the flow refunded; one recorded first is seen here.
+                    // Read under the write lock every write transaction takes first (and locked besides, should that change):
+                    // a delivery recorded now (`deliverSettled`, another instance) comes after this refund and finds the
+                    // flow refunded; one recorded before is seen here.
                     let intent = try await tx.row("""
                         SELECT i.outcome, i.delivered FROM reservation r JOIN settlement_intent i
                           ON i.network = r.network AND i.asset = r.asset AND i.payer = r.payer AND i.nonce = r.nonce

@@ -208,6 +208,25 @@ import TollgateStoreConformance
         #expect(await harness.store.refundsRecorded.first?.automatic == true)
     }
 
+    /// Work that must not run twice, settled and not delivered: its request may still be running at another instance,
+    /// which would record its delivery after a refund. The reconciler waits out the window before refunding it.
+    @Test func theReconcilerWaitsBeforeRefundingWorkThatMustNotRunTwice() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof("/render", method: .post, amount: "2000")
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/render", method: .post, proof: proof)
+
+        let resolved = try await harness.gateway.reconcile(startup: false)
+        #expect(resolved.settled == [try #require(offer.correlationId)])
+        #expect(resolved.awaitingRetry == [offer.correlationId])
+        #expect(await harness.store.refundsRecorded.isEmpty)
+
+        harness.clock.advance(seconds: 3_601)
+        let later = try await harness.gateway.reconcile(startup: false)
+        #expect(later.refunded.count == 1)
+        #expect(await harness.store.refundsRecorded.first?.correlationId == offer.correlationId)
+    }
+
     /// Settled by the reconciler after the client gave up, then fetched by its owner after the offer expired: the late
     /// retry records the delivery, so the reconciler, once the window has passed, refunds nothing that was served.
     @Test func aLateRetryOfASettlementTheReconcilerResolvedIsDeliveredAndNeverRefundedAfterwards() async throws {

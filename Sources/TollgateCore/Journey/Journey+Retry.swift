@@ -11,8 +11,9 @@ import HTTPTypes
 /// to someone who paid, or run the work twice.
 ///
 /// A late retry (its offer or authorization expired since) is the same purchase when the proof's claim belongs to
-/// this offer and the proof held when the claim was made: its stored answer, else its settlement, is looked up
-/// before the proof is refused.
+/// this offer and the proof held when the claim was made: its stored answer and its settlement are looked up before
+/// the proof is refused, and the settlement decides as for any retry (the kept answer alone only once its settlement
+/// was purged after delivery).
 extension Journey {
     /// A retry of a claim of this very purchase.
     struct Retry: Sendable {

@@ -298,7 +298,8 @@ struct Journey: Sendable {
         case resettle(SettlementAttempt)
         /// Record the delivery of a payment settled before it was forwarded (`settle: before`, a redelivery); `recorded`.
         indirect case recordDelivery(ProofKey, StoredResponse?, MeteringRecord, events: [AuditEvent])
-        /// Record that the answer prepared with a settlement now resolved is delivered, with the events; `recorded`.
+        /// Record that the answer prepared with a settlement now resolved is delivered, with the events, only while it is
+        /// still settled; `deliveryMarked`.
         case markDelivered(ProofKey, events: [AuditEvent])
         /// Commit the events, then record the refund when one is asked for; `refunded`.
         case refund(RefundRequest?, events: [AuditEvent])

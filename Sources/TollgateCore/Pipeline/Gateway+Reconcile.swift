@@ -71,9 +71,11 @@ extension Gateway {
                 }
             }
             guard open.outcome == .settled, !open.delivered else { continue }
+            // Even work that must not run twice waits: its request may still be running at another instance (or in
+            // another process), whose delivery would then be recorded after this refund. A retry of the proof refunds it
+            // at once (under the in-flight lock of the instance it reaches).
             let waited = nowMillis - open.intent.createdAtMillis >= Int64(settings.idempotencyWindowSeconds) * 1000
-            let replayable = open.intent.response != nil || open.intent.redeliverable
-            if replayable && !waited {
+            if !waited {
                 report.awaitingRetry.append(id)
                 continue
             }
