@@ -6,6 +6,8 @@ extension PostgresStore {
         let now = clock.nowMillis(), keys = auditKeys
         let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
+            try RefundPolicy.checkDeliverable(try await tx.value("SELECT outcome FROM settlement_intent WHERE \(row: key)", as: String.self)
+                .flatMap(OpenSettlement.Outcome.init(rawValue:)))
             try await Self.settleIntent(key, state: nil, transaction: nil, delivered: true, now: now, with: .init(response: response), tx)
             if let metering { try await Self.record(metering, now: now, tx) }
             try await Self.append(events, tx, keys: keys)

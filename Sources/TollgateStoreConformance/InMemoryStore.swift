@@ -115,6 +115,7 @@ public actor InMemoryStore: GatewayStore {
 
     public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
         try check(.finish)
+        try RefundPolicy.checkDeliverable(intents[key]?.outcome)
         if let response { responses[key] = (response, true) }
         settleIntent(key, state: nil, transaction: nil, delivered: true)
         if let metering { record(metering) }

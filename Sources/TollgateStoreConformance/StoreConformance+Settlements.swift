@@ -83,6 +83,18 @@ extension StoreConformance {
         #expect(try await store.settlementsForReview(limit: 10).map(\.intent.correlationId) == ["tg_review"])
         #expect(try await store.deliverSettled(key(4), events: [event("tg_review")]) == false)
         #expect(try await store.events(correlationId: "tg_review").count == 1)
+        // A delivery recorded after the work ran (`settle: before`, a redelivery) is refused once the payment was refunded,
+        // and one recorded first stops the refund.
+        try await settledUndelivered(5, "tg_before")
+        _ = try await store.refund(lostAnswerRefund("tg_before"), nowMillis: 3)
+        await expect(throwing: .settlementClosed) {
+            try await store.recordDelivery(key(5), response: response("tg_before"), metering: nil, events: [event("tg_before")])
+        }
+        #expect(try await store.openSettlement(key(5))?.delivered == false)
+        #expect(try await store.storedResponse(key(5), now: 1_000) == nil)
+        try await settledUndelivered(6, "tg_before_first")
+        try await store.recordDelivery(key(6), response: response("tg_before_first"), metering: nil, events: [event("tg_before_first")])
+        await expect(throwing: .delivered) { try await store.refund(lostAnswerRefund("tg_before_first"), nowMillis: 3) }
         // An operator's refund is not about delivery: it is recorded either way.
         _ = try await store.refund(RefundRequest(correlationId: "tg_delivered", reason: "goodwill", actor: "ops"), nowMillis: 3)
         // No intent at all (nothing says the answer was lost), or no such flow: refused, nothing written.

@@ -227,6 +227,31 @@ import TollgateStoreConformance
         #expect(await harness.store.refundsRecorded.first?.correlationId == offer.correlationId)
     }
 
+    /// `settle: before`: while the work runs, another instance (or an operator) refunds the settled payment. The answer
+    /// is then not served, and the retry is told of the refund: never the work's answer and the refund both.
+    @Test func aRefundWhileSettledWorkRunsElsewhereMeansItsAnswerIsNotServed() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof("/render", method: .post, amount: "2000")
+        let flow = try #require(offer.correlationId)
+        let store = harness.store
+        harness.upstream.update {
+            $0.meanwhile = {
+                _ = try? await store.refund(RefundRequest(correlationId: flow, reason: "not delivered", actor: "tollgate", automatic: true,
+                                                          onlyIfUndelivered: true), nowMillis: 1)
+            }
+        }
+        let first = await harness.send("/render", method: .post, proof: proof)
+        #expect(first.status == .serviceUnavailable)
+        #expect(first.text != "the data")
+        let refund = try #require(await harness.store.refundsRecorded.first)
+        harness.upstream.update { $0.meanwhile = nil }
+        let retry = await harness.send("/render", method: .post, proof: proof)
+        #expect(retry.status == .badGateway)
+        #expect(retry.headerFields[.tollgateRefund] == refund.id)
+        #expect(harness.upstream.received.count == 1)
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == false)
+    }
+
     /// Settled by the reconciler after the client gave up, then fetched by its owner after the offer expired: the late
     /// retry records the delivery, so the reconciler, once the window has passed, refunds nothing that was served.
     @Test func aLateRetryOfASettlementTheReconcilerResolvedIsDeliveredAndNeverRefundedAfterwards() async throws {

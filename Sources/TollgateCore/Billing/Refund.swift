@@ -100,6 +100,8 @@ extension TollgateError.Code {
     public static let notPending = Self("not_pending")
     /// A refund `onlyIfUndelivered` found the answer delivered, or the settlement no longer settled.
     public static let delivered = Self("delivered")
+    /// A delivery found its settlement refunded or under review (`RefundPolicy.checkDeliverable`): nothing was recorded.
+    public static let settlementClosed = Self("settlement_closed")
 }
 
 extension TollgateError {

@@ -30,6 +30,13 @@ public enum RefundPolicy {
         }
     }
 
+    /// Refuses to record a delivery whose settlement intent was refunded or put under review (by the reconciler, an
+    /// operator, another instance) while the request ran: the answer is then not served, and a retry is told of the refund.
+    public static func checkDeliverable(_ outcome: OpenSettlement.Outcome?) throws(TollgateError) {
+        guard let outcome, outcome == .refunded || outcome == .review else { return }
+        throw TollgateError(.settlementClosed, "the payment was \(outcome == .refunded ? "refunded" : "put under review") before its delivery was recorded")
+    }
+
     /// A refund of an on-chain payment: `pending_payout`, for `request.amount` or everything not yet refunded.
     /// - Parameter refunded: the payout refunds already recorded for the flow, summed.
     public static func payout(_ request: RefundRequest, of payment: PaymentRecord, refunded: TokenAmount, id: String,

@@ -197,11 +197,17 @@ extension Gateway {
     }
 
     /// Runs a write of money already moved; false (logged as critical: the payment exists, its record does not) when
-    /// the store refused it.
+    /// the store refused it. A delivery refused because the payment was refunded meanwhile is no such loss: its refund
+    /// is on record, and the answer is not served.
     private func committed(_ message: Logger.Message, _ flow: Flow, transaction: String?, _ write: () async throws -> Void) async -> Bool {
         do {
             try await write()
             return true
+        } catch let error as TollgateError where error.code == .settlementClosed {
+            logger.warning("delivery not recorded: the payment was refunded or put under review meanwhile", metadata: [
+                "tollgate.correlation_id": "\(flow.correlationId)", "tollgate.detail": "\(error.message)",
+            ])
+            return false
         } catch {
             logger.critical(message, metadata: [
                 "tollgate.correlation_id": "\(flow.correlationId)", "tollgate.transaction": "\(transaction ?? "")", "tollgate.error": "\(error)",

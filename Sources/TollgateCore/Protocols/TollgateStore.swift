@@ -16,7 +16,8 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?, metering: MeteringRecord?,
                 delivered: Bool, events: [AuditEvent]) async throws
 
-    /// Records the delivery of a flow whose payment was settled before forwarding (`settle: before`).
+    /// Records the delivery of a flow whose payment was settled before forwarding (`settle: before`, a redelivery).
+    /// Throws `settlementClosed`, recording nothing, when its settlement was refunded or put under review meanwhile.
     func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws
 
     /// Sets units aside from a package balance for a prepaid request; never lets the balance go below zero.

@@ -12,6 +12,8 @@ final class RecordingUpstream: Upstream {
         var received: [UpstreamRequest] = []
         /// How long the upstream takes to answer.
         var delay: Duration?
+        /// Runs while the request is at the upstream, before it answers (what happens elsewhere meanwhile).
+        var meanwhile: (@Sendable () async -> Void)?
     }
 
     private let script = Mutex(Script())
@@ -25,6 +27,7 @@ final class RecordingUpstream: Upstream {
             return script
         }
         if let delay = script.delay { try await Task.sleep(for: delay) }
+        await script.meanwhile?()
         if let failure = script.failure { throw failure }
         var fields = script.fields
         if fields[.contentType] == nil { fields[.contentType] = "text/plain" }
