@@ -194,7 +194,7 @@ public actor MCPStdioUpstream: MCPUpstream {
         // The server's own log lines go where the gateway's go.
         process.standardError = FileHandle.standardError
         do {
-            try await Self.runWithNoSignalBlocked(process)
+            try await ProcessLauncher.shared.run(process)
         } catch {
             throw TollgateError(.upstreamUnavailable, "cannot start the MCP server \(program): \(error)")
         }
@@ -220,21 +220,6 @@ public actor MCPStdioUpstream: MCPUpstream {
             if let self { Task { await self.ended(pid: process.processIdentifier) } }
         }
         thread.start()
-    }
-
-    /// Starts `process` from a thread of its own with no signal blocked. A child starts with its parent thread's signal
-    /// mask, and the threads of Swift concurrency block nearly every signal: a server started from one could not be
-    /// stopped (`terminate` sends SIGTERM, which stayed blocked) and ran with its own signals blocked.
-    private static func runWithNoSignalBlocked(_ process: Process) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let thread = Thread {
-                var none = sigset_t()
-                sigemptyset(&none)
-                pthread_sigmask(SIG_SETMASK, &none, nil)
-                continuation.resume(with: Result { try process.run() })
-            }
-            thread.start()
-        }
     }
 
     private func received(_ line: [UInt8]) {
