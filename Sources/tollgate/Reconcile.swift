@@ -52,7 +52,7 @@ struct Reconcile: AsyncParsableCommand {
         let lines: [(String, [String])] = [
             ("left settling by a stopped gateway, now unknown", report.abandoned), ("settled", report.settled),
             ("failed (nothing moved)", report.failed), ("still unknown", report.stillUnknown),
-            ("refunded automatically (refund ids)", report.refunded), ("settled, answer waiting for the client's retry", report.awaitingRetry),
+            ("refunded automatically (refund ids)", report.refunded), ("settled, undelivered, within the idempotency window", report.awaitingRetry),
         ]
         for (label, ids) in lines where !ids.isEmpty { print("\(label): \(ids.joined(separator: " "))") }
         if lines.allSatisfy({ $0.1.isEmpty }) { print("nothing to resolve") }

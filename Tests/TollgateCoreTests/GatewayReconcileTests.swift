@@ -241,8 +241,14 @@ import TollgateStoreConformance
             }
         }
         let first = await harness.send("/render", method: .post, proof: proof)
-        #expect(first.status == .serviceUnavailable)
+        #expect(first.status == .badGateway)
+        #expect(first.reason == "settlement_closed")
         #expect(first.text != "the data")
+        // What ran is on record, with why its answer was not served.
+        let events = try await harness.events(flow)
+        #expect(events.contains { $0.stage == .forward && $0.outcome == .ok })
+        #expect(events.last { $0.stage == .respond }?.reason == "settlement_closed")
+        #expect(!events.contains { $0.reason == "delivered" })
         let refund = try #require(await harness.store.refundsRecorded.first)
         harness.upstream.update { $0.meanwhile = nil }
         let retry = await harness.send("/render", method: .post, proof: proof)

@@ -153,9 +153,17 @@ extension Journey {
                                  unrecorded: Answer) -> Action {
         let (response, stored) = paid.receipt(answer, receiptFields: receipt, settings: settings, atMillis: nowMillis)
         let digest = HexString.encode(SHA256.hash(data: answer.body))
-        state = .recordingDelivery(response, unrecorded: unrecorded)
+        state = .recordingDelivery(response, unrecorded: unrecorded, ran: events)
         return .recordDelivery(paid.proof.key, stored, paid.metering(consumed: consumed, atMillis: nowMillis),
                                events: events + paid.deliveryEvents(answer, consumed: consumed, bodyDigest: digest, atMillis: nowMillis))
+    }
+
+    /// The work ran, but its payment was refunded or put under review meanwhile (another instance, an operator): its
+    /// answer is not served, and what ran is audited with why.
+    mutating func deliveryClosed(_ detail: String, ran: [AuditEvent]) -> Action {
+        finish(.deny(Denial(status: .badGateway, error: "bad_gateway", stage: .respond, reason: .settlementClosed,
+                            detail: "\(detail), so its answer is not served; send the same proof again to see the refund",
+                            durable: true, before: ran)))
     }
 
     mutating func refunded(_ result: Result<Refund, Failure>?, _ paid: PaidFlow, _ settlement: Settled, _ failure: NotDelivered) -> Action {

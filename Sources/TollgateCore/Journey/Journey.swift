@@ -68,7 +68,7 @@ struct Journey: Sendable {
         /// The settlement in doubt after asking again (`Gateway.resolve` recorded what it found), with its receipt when settled.
         indirect case resolved(OpenSettlement, receipt: HTTPFields)
         /// A settled payment that will not be delivered was refunded or listed for review; or neither, as it was
-        /// delivered or refunded meanwhile elsewhere (`changedMeanwhile`).
+        /// delivered, refunded or listed for review meanwhile elsewhere (`changedMeanwhile`).
         case refundedOrReviewed(changedMeanwhile: Bool)
         /// The refund recorded for a flow (nil when there is none), or why it could not be read.
         case refundLookedUp(Result<Refund?, Failure>)
@@ -87,6 +87,9 @@ struct Journey: Sendable {
         /// Whether the delivery of a settled payment was recorded (false: it is no longer settled, refunded or under
         /// review meanwhile), or why it could not be.
         case deliveryMarked(Result<Bool, Failure>)
+        /// The delivery of work that ran after settlement was refused: the payment was refunded or put under review
+        /// meanwhile (`settlementClosed`).
+        case deliveryClosed(detail: String)
     }
 
     /// Why an input could not be obtained (the store, the facilitator or the door failed).
@@ -143,7 +146,8 @@ struct Journey: Sendable {
         case (.upstreamAnswered(let result, let elapsed), .forwardingSettled(let paid, let settlement)):
             return forwardedSettled(paid.judge(result, elapsedMillis: elapsed, atMillis: nowMillis, events: []), paid, settlement)
         case (.refunded(let refund), .refunding(let paid, let settlement, let failure)): return refunded(refund, paid, settlement, failure)
-        case (.recorded(let written), .recordingDelivery(let response, let unrecorded)): return finish(written ? .delivered(response) : unrecorded)
+        case (.recorded(let written), .recordingDelivery(let response, let unrecorded, _)): return finish(written ? .delivered(response) : unrecorded)
+        case (.deliveryClosed(let detail), .recordingDelivery(_, _, let ran)): return deliveryClosed(detail, ran: ran)
         case (.storedLoaded(let result), .lookingUpLateAnswer(let retry)): return lateAnswerLoaded(result, retry)
         case (.settlementLookedUp(let result, _), .lookingUpLateSettlement(let retry)): return lateSettlementLookedUp(result, retry)
         case (.claimLookedUp(let result), .checkingLateClaim(let retry)): return lateClaimLookedUp(result, retry)
@@ -195,7 +199,8 @@ struct Journey: Sendable {
         indirect case forwardingSettled(PaidFlow, Settled)
         indirect case refunding(PaidFlow, Settled, NotDelivered)
         /// The delivery of a settled payment is being recorded; the answer to give if it cannot be.
-        indirect case recordingDelivery(GatewayResponse, unrecorded: Answer)
+        /// `ran`: the events of the work itself (forwarded, filtered), kept should the delivery be refused.
+        indirect case recordingDelivery(GatewayResponse, unrecorded: Answer, ran: [AuditEvent])
         // A retry of a claim in doubt or whose answer was lost (Journey+Retry.swift): a late retry's stored answer,
         // its settlement and its proof at the time of the intent are looked up first.
         indirect case lookingUpLateAnswer(Retry)

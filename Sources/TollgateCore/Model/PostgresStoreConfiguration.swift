@@ -33,7 +33,8 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
     public var database: String
     public var password: PasswordSource
     public var tls: TLSMode
-    /// Connections kept open at most.
+    /// Connections for requests and jobs; the client opens up to `PostgresClients.longHeldConnections` more (the
+    /// listener of control changes, the reconciler's lock), which the server's `max_connections` must allow for.
     public var poolSize: Int
     /// Apply pending migrations when a gateway starts (`migrate_on_start`, default true); off, start-up refuses a
     /// database that is not up to date and `tollgate migrate` applies them.

@@ -40,6 +40,8 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public static let upstreamResponseTooLarge = Reason("upstream_response_too_large")
     public static let settlementPending = Reason("settlement_pending")
     public static let settlementUnknown = Reason("settlement_unknown")
+    /// The payment was refunded or put under review while its work ran: the answer is not served.
+    public static let settlementClosed = Reason("settlement_closed")
     // outcomes
     public static let delivered = Reason("delivered")
     public static let upstreamRefused = Reason("upstream_refused")

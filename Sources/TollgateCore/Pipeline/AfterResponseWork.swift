@@ -1,8 +1,7 @@
 import ServiceLifecycle
 import Synchronization
 
-/// Work a door starts once its answer has left (a settled answer that was never written: its refund, or its
-/// reopening for the owner's retry). Tracked, so a graceful shutdown waits for it before the store closes: a stop
+/// Work a door starts once its answer has left (a settled answer that was never written: its refund). Tracked, so a graceful shutdown waits for it before the store closes: a stop
 /// never loses the record of an answer that was paid for and not delivered.
 ///
 /// As a Service it does nothing until the graceful shutdown, then waits for what is still running. It belongs early in

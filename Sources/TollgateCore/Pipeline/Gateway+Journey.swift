@@ -165,9 +165,17 @@ extension Gateway {
                                            events: events)
                 })
             case .recordDelivery(let key, let stored, let metering, let events):
-                input = .recorded(await committed("delivery of a settled payment not recorded", journey.flow, transaction: nil) {
+                do {
                     try await store.recordDelivery(key, response: stored, metering: metering, events: events)
-                })
+                    input = .recorded(true)
+                } catch let error as TollgateError where error.code == .settlementClosed {
+                    input = .deliveryClosed(detail: error.message)
+                } catch {
+                    logger.critical("delivery of a settled payment not recorded", metadata: [
+                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.error": "\(error)",
+                    ])
+                    input = .recorded(false)
+                }
             case .markDelivered(let key, let events):
                 do {
                     input = .deliveryMarked(.success(try await store.deliverSettled(key, events: events)))
@@ -197,17 +205,11 @@ extension Gateway {
     }
 
     /// Runs a write of money already moved; false (logged as critical: the payment exists, its record does not) when
-    /// the store refused it. A delivery refused because the payment was refunded meanwhile is no such loss: its refund
-    /// is on record, and the answer is not served.
+    /// the store refused it.
     private func committed(_ message: Logger.Message, _ flow: Flow, transaction: String?, _ write: () async throws -> Void) async -> Bool {
         do {
             try await write()
             return true
-        } catch let error as TollgateError where error.code == .settlementClosed {
-            logger.warning("delivery not recorded: the payment was refunded or put under review meanwhile", metadata: [
-                "tollgate.correlation_id": "\(flow.correlationId)", "tollgate.detail": "\(error.message)",
-            ])
-            return false
         } catch {
             logger.critical(message, metadata: [
                 "tollgate.correlation_id": "\(flow.correlationId)", "tollgate.transaction": "\(transaction ?? "")", "tollgate.error": "\(error)",

@@ -7,7 +7,8 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
     public var stillUnknown: [String] = []
     /// Settled, undelivered, refunded automatically (refund ids).
     public var refunded: [String] = []
-    /// Settled, undelivered, waiting for the client's retry (its answer is stored, or the route may run again).
+    /// Settled, undelivered, within the idempotency window: a retry may still get the answer (kept, or the route run
+    /// again) or, for work that must not run twice, its refund; the reconciler refunds it once the window has passed.
     public var awaitingRetry: [String] = []
     /// Settled and undelivered with no evidence for an automatic refund: an operator decides.
     public var review: [String] = []
@@ -32,8 +33,9 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
 extension Gateway {
     /// Resolves settlements left in doubt: `settling` claims of a stopped process (only when `startup` is true,
     /// or when older than `staleAfterSeconds`: a live request of another process may still own them), then
-    /// `pending` and `unknown` ones, then settled payments whose answer was not delivered and can no longer be
-    /// (the route must not run twice, or the client did not come back within the idempotency window).
+    /// `pending` and `unknown` ones, then settled payments whose answer was not delivered once the idempotency window
+    /// has passed (work that must not run twice too: its request may still run at another instance), with
+    /// `--gateway-stopped` as without.
     ///
     /// One pass looks at `limit` unresolved intents from `after` (the start of the list when nil) and says where the next
     /// one starts (`ReconcileReport.next`): intents that stay unknown for good never keep newer ones from being looked at.

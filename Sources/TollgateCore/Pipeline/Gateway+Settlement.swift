@@ -146,7 +146,8 @@ extension Gateway {
         case refunded(Refund)
         /// Listed for the operator's review, or its record could not be written (logged; the next pass tries again).
         case review
-        /// Delivered, or refunded, meanwhile (another instance, an operator): nothing was written.
+        /// No longer settled and undelivered when written (delivered, refunded or listed for review meanwhile, by another
+        /// instance or an operator; or no intent to read): nothing was written.
         case settledMeanwhile
     }
 
