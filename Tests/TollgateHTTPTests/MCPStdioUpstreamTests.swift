@@ -54,11 +54,13 @@ import TollgateMCP
     @Test func aServerThatNeverAnswersTheHandshakeIsStoppedNotLeftRunning() async throws {
         let pids = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-stdio-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: pids) }
-        // It never reads its input, so only a signal stops it; it notes how many signals it was started with blocked.
+        // It never reads its input, so only a signal stops it (or its parent's end: a test process that crashed must not
+        // leave it holding the test runner's output); it notes how many signals it was started with blocked.
         let silent = """
         import os, signal, sys, time
         open(sys.argv[1], 'a').write('%d %d\\n' % (os.getpid(), len(signal.pthread_sigmask(signal.SIG_BLOCK, []))))
-        time.sleep(3600)
+        parent = os.getppid()
+        while os.getppid() == parent: time.sleep(0.2)
         """
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -112,7 +114,11 @@ import TollgateMCP
             # The input is closed before the answer is sent: the gateway's next write can only meet a broken pipe.
             if closing: os.close(0)
             print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}), flush=True)
-            if closing: time.sleep(30)
+            if closing:
+                parent = os.getppid()
+                for _ in range(150):
+                    if os.getppid() != parent: break
+                    time.sleep(0.2)
         """
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -136,11 +142,14 @@ import TollgateMCP
     /// to be written stays bounded (a call that would pass the bound is refused at once).
     @Test func aServerThatStopsReadingTimesOutAndHoldsNoCaller() async throws {
         let deaf = """
-        import json, sys, time
+        import json, os, sys, time
         m = json.loads(sys.stdin.readline())
         r = {"protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}}, "serverInfo": {"name": "deaf", "version": "1"}}
         print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}), flush=True)
-        time.sleep(60)
+        parent = os.getppid()
+        for _ in range(300):
+            if os.getppid() != parent: break
+            time.sleep(0.2)
         """
         var logger = Logger(label: "test")
         logger.logLevel = .critical
