@@ -203,9 +203,7 @@ import TollgateStoreConformance
     /// A settled answer that could not be written is refunded at once, and a retry of the same proof is told of the
     /// refund: never the answer and the refund both. The same for an identified client and an anonymous one.
     @Test(arguments: [true, false]) func aSettledAnswerThatCannotBeWrittenIsRefundedAndNotServedAgain(identified: Bool) async throws {
-        var open = GatewayHarness.datasets
-        open.allowsAnonymous = true
-        let harness = GatewayHarness(routes: RouteTable([open]))
+        let harness = Self.anonymousDatasets()
         let key = identified ? GatewayHarness.aliceKey : nil
         let (_, proof) = try await harness.offerAndProof(apiKey: key)
         let flow = try #require(await harness.send("/datasets/prices", apiKey: key, proof: proof).settledFlow)
@@ -227,15 +225,26 @@ import TollgateStoreConformance
         #expect(harness.upstream.received.count == 1)
     }
 
+    /// A harness whose datasets route admits anonymous callers.
+    static func anonymousDatasets() -> GatewayHarness {
+        var open = GatewayHarness.datasets
+        open.allowsAnonymous = true
+        return GatewayHarness(routes: RouteTable([open]))
+    }
+
+    /// An anonymous purchase of `/datasets/prices`, delivered: the harness and the proof that paid.
+    static func anonymousPurchaseDelivered() async throws -> (GatewayHarness, TestProof) {
+        let harness = anonymousDatasets()
+        let (_, proof) = try await harness.offerAndProof(apiKey: nil)
+        #expect(await harness.send("/datasets/prices", apiKey: nil, proof: proof).status == .ok)
+        return (harness, proof)
+    }
+
     /// A delivered payment presented again after its authorization expired, by a caller the kept answer cannot be
     /// given to: it is told the authorization was used (it paid), never that it expired (which reads as "nothing
     /// taken, pay again").
     @Test func aLateRetryOfASpentAuthorizationIsToldItWasUsedNotThatItExpired() async throws {
-        var open = GatewayHarness.datasets
-        open.allowsAnonymous = true
-        let harness = GatewayHarness(routes: RouteTable([open]))
-        let (_, proof) = try await harness.offerAndProof(apiKey: nil)
-        #expect(await harness.send("/datasets/prices", apiKey: nil, proof: proof).status == .ok)
+        let (harness, proof) = try await Self.anonymousPurchaseDelivered()
         harness.clock.advance(seconds: 600)
         let late = await harness.send("/datasets/prices", apiKey: nil, proof: proof)
         #expect(late.status == .paymentRequired)
@@ -246,11 +255,7 @@ import TollgateStoreConformance
     /// The same, hours later: the resolved settlement intent was purged, but the claim on the proof still says it was
     /// spent. A client told "expired" with fresh terms would take it for nothing taken and pay again.
     @Test func aLateRetryAfterItsSettlementWasPurgedIsStillToldItWasUsed() async throws {
-        var open = GatewayHarness.datasets
-        open.allowsAnonymous = true
-        let harness = GatewayHarness(routes: RouteTable([open]))
-        let (_, proof) = try await harness.offerAndProof(apiKey: nil)
-        #expect(await harness.send("/datasets/prices", apiKey: nil, proof: proof).status == .ok)
+        let (harness, proof) = try await Self.anonymousPurchaseDelivered()
         harness.clock.advance(seconds: 2 * 3_600)
         // The store stamps its rows with the system's time: purged as of two hours from now, the intent is gone.
         _ = try await harness.store.purgeReservations(expiredBefore: SystemClock().nowSeconds + 2 * 3_600)

@@ -142,7 +142,7 @@ extension Gateway {
     }
 
     /// What became of a settled payment whose answer could not be delivered.
-    enum Undelivered: Sendable {
+    enum UndeliveredOutcome: Sendable {
         case refunded(Refund)
         /// Listed for the operator's review, or its record could not be written (logged; the next pass tries again).
         case review
@@ -154,7 +154,7 @@ extension Gateway {
     /// A settled payment whose answer can no longer be delivered: an automatic refund where there is evidence
     /// that the money moved (a transaction), otherwise listed for review (`tollgate reconcile`); either only while it
     /// is still settled and undelivered. The journey's `refundOrReview` action and `reconcile` both call it.
-    func refundOrReview(_ open: OpenSettlement, actor: String) async -> Undelivered {
+    func refundOrReview(_ open: OpenSettlement, actor: String) async -> UndeliveredOutcome {
         let intent = open.intent
         let flow = Flow(correlationId: intent.correlationId, now: clock.nowMillis(), clientId: intent.payment.clientId,
                         resource: intent.payment.resource)
