@@ -66,7 +66,7 @@ struct GatewayDoor: Sendable {
         }
         // A settled answer that cannot be written was paid for and not delivered: the gateway records it (and refunds
         // it) instead of keeping the money silently.
-        let witness = DeliveryWitness(gateway: gateway, correlationId: settled)
+        let witness = DeliveryWitness(gateway: gateway, delivery: settled)
         return Response(status: answer.status, headers: answer.headerFields, body: .init(contentLength: buffer.readableBytes) { writer in
             do {
                 try await writer.write(buffer)
@@ -104,12 +104,12 @@ struct RequestBodyTooLarge: Error, CustomStringConvertible {
 /// and tells the gateway, as does a response an outer middleware replaced. Told once, whichever way.
 final class DeliveryWitness: Sendable {
     private let gateway: Gateway
-    private let correlationId: String
+    private let delivery: SettledDelivery
     private let told = Atomic<Bool>(false)
 
-    init(gateway: Gateway, correlationId: String) {
+    init(gateway: Gateway, delivery: SettledDelivery) {
         self.gateway = gateway
-        self.correlationId = correlationId
+        self.delivery = delivery
     }
 
     /// The body was written to its end.
@@ -118,13 +118,13 @@ final class DeliveryWitness: Sendable {
     /// Writing the body failed.
     func failed(_ detail: String) async {
         guard !told.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        await gateway.undelivered(correlationId: correlationId, detail: detail)
+        await gateway.undelivered(delivery, detail: detail)
     }
 
     deinit {
         guard !told.load(ordering: .acquiring) else { return }
-        let gateway = self.gateway, correlationId = self.correlationId
+        let gateway = self.gateway, delivery = self.delivery
         // Tracked: a graceful shutdown waits for the refund before the store closes.
-        gateway.afterResponse.start { await gateway.undelivered(correlationId: correlationId, detail: "the response was never written (the connection was gone)") }
+        gateway.afterResponse.start { await gateway.undelivered(delivery, detail: "the response was never written (the connection was gone)") }
     }
 }

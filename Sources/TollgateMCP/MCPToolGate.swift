@@ -168,8 +168,8 @@ extension HTTPField.Name {
 public struct ToolAnswer: Sendable {
     public var message: JSONRPCMessage
     /// Set when the call was paid and settled: a door that cannot deliver `message` calls
-    /// `Gateway.undelivered(correlationId:detail:)`, so the payment is not kept for nothing.
-    public var settledFlow: String?
+    /// `Gateway.undelivered(_:detail:)`, so the payment is not kept for nothing.
+    public var settledFlow: SettledDelivery?
     /// The flow support traces (`tollgate trace`), sent as `Tollgate-Correlation-Id` by an HTTP door.
     public var correlationId: String?
 }

@@ -92,7 +92,7 @@ public struct PaidTools: Sendable {
             return try MCPBridge.result(result)
         } catch {
             // Paid and settled, but not deliverable: the gateway records it (and refunds it when so configured).
-            if let flow = answer.settledFlow { await gate.gateway.undelivered(correlationId: flow, detail: "the result could not be read: \(error)") }
+            if let flow = answer.settledFlow { await gate.gateway.undelivered(flow, detail: "the result could not be read: \(error)") }
             throw error
         }
     }

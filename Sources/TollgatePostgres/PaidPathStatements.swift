@@ -179,12 +179,13 @@ struct IntentStatement: PreparedWrite {
 struct SettleIntentStatement: PreparedWrite {
     static let text = PreparedText { p in
         let key = p.key()
-        let outcome = p(.text), transaction = p(.text), delivered = p(.bool), now = p(.int8), state = p(.text), holds = p(.text)
+        let outcome = p(.text), transaction = p(.text), delivery = p(.int8), now = p(.int8), state = p(.text), holds = p(.text)
         let stored = p.responseUpsert(key), paid = p.paymentInsert(), used = p.usageInsert()
         return """
             WITH intent AS (
                 UPDATE settlement_intent SET outcome = COALESCE(\(outcome), outcome), tx = COALESCE(NULLIF(\(transaction), ''), tx),
-                                             delivered = delivered OR \(delivered), updated_at = \(now)
+                                             delivered = delivered OR (\(delivery) IS NOT NULL),
+                                             delivery = COALESCE(\(delivery), delivery), updated_at = \(now)
                 WHERE \(key.matches)
             ), claim AS (
                 UPDATE reservation SET state = COALESCE(\(state), state), updated_at = CASE WHEN \(state) IS NULL THEN updated_at ELSE \(now) END
@@ -206,7 +207,7 @@ struct SettleIntentStatement: PreparedWrite {
     let key: ProofKey
     let outcome: String?
     let transaction: String?
-    let delivered: Bool
+    let delivery: DeliveryToken?
     let now: Int64
     let state: String?
     let holds: String?
@@ -217,7 +218,7 @@ struct SettleIntentStatement: PreparedWrite {
         bindings.append(key: key)
         bindings.append(outcome)
         bindings.append(transaction)
-        bindings.append(delivered)
+        bindings.append(delivery?.value)
         bindings.append(now)
         bindings.append(state)
         bindings.append(holds)

@@ -2,7 +2,8 @@
 /// whole schema of the SQLite store at its v9 (SQLiteStore+Migrations.swift); later versions follow it one by one.
 public enum PostgresMigrations {
     /// Every migration, oldest first.
-    public static let all: [PostgresMigration] = [v1Schema, v2SharedInstances, v3AuditLookupColumns, v4UnusedPayerIndex, v5UnitHoldHeld]
+    public static let all: [PostgresMigration] = [v1Schema, v2SharedInstances, v3AuditLookupColumns, v4UnusedPayerIndex, v5UnitHoldHeld,
+                                                   v6DeliveryToken]
 
     /// The tables every `GatewayStore` operation reads and writes.
     public static let tables: [String] = [
@@ -213,5 +214,11 @@ public enum PostgresMigrations {
     /// cluster with years of prepaid requests, upgrade in a quiet hour (docs/configuration.md, `storage.postgres`).
     static let v5UnitHoldHeld = PostgresMigration(version: "5-unit-hold-held", statements: [
         "CREATE INDEX unit_hold_held ON unit_hold (at_ms) WHERE state = 'held'",
+    ])
+
+    /// The token of each flow's last recorded delivery (`SettledDelivery`): a delivery that did not reach its client
+    /// reopens the flow only while no later one was recorded. A nullable column without a default: no table rewrite.
+    static let v6DeliveryToken = PostgresMigration(version: "6-delivery-token", statements: [
+        "ALTER TABLE settlement_intent ADD COLUMN delivery BIGINT",
     ])
 }

@@ -2,13 +2,14 @@ import PostgresNIO
 import TollgateCore
 
 extension PostgresStore {
-    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
+    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, delivery: DeliveryToken,
+                               events: [AuditEvent]) async throws {
         let now = clock.nowMillis(), keys = auditKeys
         let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
             try RefundPolicy.checkDeliverable(try await tx.value("SELECT outcome FROM settlement_intent WHERE \(row: key)", as: String.self)
                 .flatMap(OpenSettlement.Outcome.init(rawValue:)))
-            try await Self.settleIntent(key, state: nil, transaction: nil, delivered: true, now: now, with: .init(response: response), tx)
+            try await Self.settleIntent(key, state: nil, transaction: nil, delivery: delivery, now: now, with: .init(response: response), tx)
             if let metering { try await Self.record(metering, now: now, tx) }
             try await Self.append(events, tx, keys: keys)
         }

@@ -60,17 +60,56 @@ extension PostgresStore {
         }
     }
 
-    public func deliverSettled(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+    public func deliverSettled(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
         let now = clock.nowMillis(), keys = auditKeys
         let events = events.map(AuditChain.Prepared.init)
         return try await database.write { tx in
             let marked = try await tx.count("""
-                UPDATE settlement_intent SET delivered = TRUE, updated_at = \(now) WHERE \(row: key) AND outcome = 'settled' RETURNING 1
+                UPDATE settlement_intent SET delivered = TRUE, delivery = \(delivery.value), updated_at = \(now)
+                WHERE \(row: key) AND outcome = 'settled' RETURNING 1
                 """)
             guard marked > 0 else { return false }
             try await tx.execute("UPDATE paid_response SET ready = TRUE WHERE \(row: key)")
             try await Self.append(events, tx, keys: keys)
             return true
+        }
+    }
+
+    public func recordReplay(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
+        let keys = auditKeys
+        let events = events.map(AuditChain.Prepared.init)
+        return try await database.write { tx in
+            // An intent that is no longer settled and delivered refuses the replay; none at all (purged after its delivery)
+            // says nothing against it. One statement: the update and whether the intent exists.
+            let refused = try await tx.value("""
+                WITH replayed AS (
+                    UPDATE settlement_intent SET delivery = \(delivery.value) WHERE \(row: key) AND outcome = 'settled' AND delivered RETURNING 1
+                )
+                SELECT NOT EXISTS (SELECT 1 FROM replayed) AND EXISTS (SELECT 1 FROM settlement_intent WHERE \(row: key))
+                """, as: Bool.self) ?? false
+            guard !refused else { return false }
+            try await Self.append(events, tx, keys: keys)
+            return true
+        }
+    }
+
+    public func reopenDelivery(_ delivery: SettledDelivery, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
+        -> ReopenedDelivery {
+        let now = clock.nowMillis(), keys = auditKeys, key = delivery.key
+        return try await database.write { tx in
+            var outcome = ReopenedDelivery.unchanged
+            let reopened = try await tx.count("""
+                UPDATE settlement_intent SET delivered = FALSE, updated_at = \(now)
+                WHERE \(row: key) AND correlation_id = \(delivery.correlationId) AND outcome = 'settled' AND delivered
+                  AND delivery = \(delivery.token.value)
+                RETURNING 1
+                """)
+            if reopened == 1 {
+                let kept = try await Self.storedResponse(key, readyOnly: true, now: nowSeconds, tx)
+                outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .reopened
+            }
+            try await Self.append(events(outcome).map(AuditChain.Prepared.init), tx, keys: keys)
+            return outcome
         }
     }
 
@@ -117,11 +156,11 @@ extension PostgresStore {
     /// back: `endHolds`), and what `also` writes, all in one statement, one round trip under the write lock. Returns the
     /// reservation's flow.
     @discardableResult
-    static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
+    static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivery: DeliveryToken?, now: Int64,
                              holds: SpendHolds.State? = nil, with also: AlsoWritten = .init(), _ tx: PostgresTransaction) async throws -> String? {
         precondition(holds != .released, "released holds give their amounts back: endHolds")
         let rows = try await tx.run(SettleIntentStatement(
-            key: key, outcome: StoreRetention.intentOutcome(state)?.rawValue, transaction: transaction, delivered: delivered, now: now,
+            key: key, outcome: StoreRetention.intentOutcome(state)?.rawValue, transaction: transaction, delivery: delivery, now: now,
             state: state?.rawValue, holds: holds?.rawValue, also: also))
         return try rows.first?.decode(String?.self) ?? nil
     }

@@ -106,7 +106,7 @@ public struct PostgresStore: GatewayStore {
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
-                       metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
+                       metering: MeteringRecord?, delivery: DeliveryToken?, events: [AuditEvent]) async throws {
         let now = clock.nowMillis(), keys = auditKeys
         let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
@@ -119,7 +119,7 @@ public struct PostgresStore: GatewayStore {
             var metering = state == .settled ? metering : nil
             let usage = payment != nil && metering?.grant == nil ? metering?.usage : nil
             if usage != nil { metering = nil }
-            let flow = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered, now: now,
+            let flow = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivery: delivery, now: now,
                                                    holds: holds == .released ? nil : holds,
                                                    with: .init(response: response, payment: payment, usage: usage), tx)
             if let flow, holds == .released { try await Self.endHolds(flow, as: .released, tx) }

@@ -37,7 +37,8 @@ extension SQLiteStore {
             """)
     }
 
-    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
+    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, delivery: DeliveryToken,
+                               events: [AuditEvent]) async throws {
         let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             let now = clock.nowMillis()
@@ -47,7 +48,7 @@ extension SQLiteStore {
                                                                       arguments: [flowKey]).flatMap(OpenSettlement.Outcome.init(rawValue:)))
             }
             if let response, let flowKey { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }
-            if let flowKey { try Self.settleIntent(flowKey, state: nil, transaction: nil, delivered: true, now: now, db) }
+            if let flowKey { try Self.settleIntent(flowKey, state: nil, transaction: nil, delivery: delivery, now: now, db) }
             if let metering { try Self.record(metering, now: now, db) }
             try Self.append(events, db, keys: auditKeys)
         }

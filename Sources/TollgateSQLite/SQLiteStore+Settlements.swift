@@ -77,16 +77,55 @@ extension SQLiteStore {
         }
     }
 
-    public func deliverSettled(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+    public func deliverSettled(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
         let events = events.map(AuditChain.Prepared.init)
         return try await write { db in
             guard let flowKey = try Self.recordedProofKeyId(key, db) else { return false }
-            try db.runRaw(sql: "UPDATE settlement_intent SET delivered = 1, updated_at = ? WHERE proof_key_id = ? AND outcome = 'settled'",
-                          clock.nowMillis(), flowKey)
+            try db.runRaw(sql: """
+                UPDATE settlement_intent SET delivered = 1, delivery = ?, updated_at = ? WHERE proof_key_id = ? AND outcome = 'settled'
+                """, delivery.value, clock.nowMillis(), flowKey)
             guard db.changesCount == 1 else { return false }
             try db.runRaw(sql: "UPDATE paid_response SET ready = 1 WHERE proof_key_id = ?", flowKey)
             try Self.append(events, db, keys: auditKeys)
             return true
+        }
+    }
+
+    public func recordReplay(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
+        let events = events.map(AuditChain.Prepared.init)
+        return try await write { db in
+            if let flowKey = try Self.recordedProofKeyId(key, db) {
+                try db.runRaw(sql: """
+                    UPDATE settlement_intent SET delivery = ? WHERE proof_key_id = ? AND outcome = 'settled' AND delivered = 1
+                    """, delivery.value, flowKey)
+                // An intent that did not change says the flow is no longer settled and delivered; none at all (purged after
+                // its delivery) says nothing against the replay.
+                if db.changesCount == 0, try db.firstRaw(sql: "SELECT 1 FROM settlement_intent WHERE proof_key_id = ?", flowKey,
+                                                          read: { RawStatement.int64($0, 0) }) != nil {
+                    return false
+                }
+            }
+            try Self.append(events, db, keys: auditKeys)
+            return true
+        }
+    }
+
+    public func reopenDelivery(_ delivery: SettledDelivery, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
+        -> ReopenedDelivery {
+        try await write { db in
+            var outcome = ReopenedDelivery.unchanged
+            if let flowKey = try Self.recordedProofKeyId(delivery.key, db) {
+                try db.runRaw(sql: """
+                    UPDATE settlement_intent SET delivered = 0, updated_at = ?
+                    WHERE proof_key_id = ? AND correlation_id = ? AND outcome = 'settled' AND delivered = 1 AND delivery = ?
+                    """, clock.nowMillis(), flowKey, delivery.correlationId, delivery.token.value)
+                if db.changesCount == 1 {
+                    let kept = try Self.storedResponse(delivery.key, readyOnly: true, now: nowSeconds, db)
+                    outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .reopened
+                }
+            }
+            try Self.append(events(outcome).map(AuditChain.Prepared.init), db, keys: auditKeys)
+            return outcome
         }
     }
 
@@ -124,13 +163,14 @@ extension SQLiteStore {
     }
 
     /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome.
-    static func settleIntent(_ proofKeyId: Int64, state: Reservation.State?, transaction: String?, delivered: Bool, now: Int64,
+    static func settleIntent(_ proofKeyId: Int64, state: Reservation.State?, transaction: String?, delivery: DeliveryToken?, now: Int64,
                              _ db: Database) throws {
         let outcome = StoreRetention.intentOutcome(state)?.rawValue
         try db.runRaw(sql: """
-            UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?), updated_at = ?
+            UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?),
+                                         delivery = COALESCE(?, delivery), updated_at = ?
             WHERE proof_key_id = ?
-            """, outcome, transaction, delivered ? 1 : 0, now, proofKeyId)
+            """, outcome, transaction, delivery == nil ? 0 : 1, delivery?.value, now, proofKeyId)
     }
 
     static func openSettlement(_ row: Row, _ db: Database) throws -> OpenSettlement {

@@ -136,7 +136,7 @@ public struct SQLiteStore: GatewayStore {
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
-                       metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
+                       metering: MeteringRecord?, delivery: DeliveryToken?, events: [AuditEvent]) async throws {
         let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             let now = clock.nowMillis()
@@ -145,7 +145,7 @@ public struct SQLiteStore: GatewayStore {
             let flowKey = response == nil && payment == nil ? try Self.recordedProofKeyId(key, db) : try Self.flowProofKeyId(key, db)
             if let flowKey {
                 if let response { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }
-                try Self.settleIntent(flowKey, state: state, transaction: payment?.transaction, delivered: delivered, now: now, db)
+                try Self.settleIntent(flowKey, state: state, transaction: payment?.transaction, delivery: delivery, now: now, db)
                 try db.runRaw(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE proof_key_id = ?", state.rawValue, now, flowKey)
                 // Money may still move while the outcome is open: then the hold is kept.
                 if let flow = try Self.reservationFlow(flowKey, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }

@@ -99,10 +99,10 @@ public actor InMemoryStore: GatewayStore {
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
-                       metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
+                       metering: MeteringRecord?, delivery: DeliveryToken?, events: [AuditEvent]) async throws {
         try check(.finish)
         if let response { responses[key] = (response, true) }
-        settleIntent(key, state: state, transaction: payment?.transaction, delivered: delivered)
+        settleIntent(key, state: state, transaction: payment?.transaction, delivery: delivery)
         claims[key]?.state = state
         if let flow = claims[key]?.reservation.correlationId, let next = SpendHolds.afterFinish(state) { endHolds(flow, as: next) }
         // One authorization, one ledger row.
@@ -113,13 +113,41 @@ public actor InMemoryStore: GatewayStore {
         write(events)
     }
 
-    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
+    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, delivery: DeliveryToken,
+                               events: [AuditEvent]) async throws {
         try check(.finish)
         try RefundPolicy.checkDeliverable(intents[key]?.outcome)
         if let response { responses[key] = (response, true) }
-        settleIntent(key, state: nil, transaction: nil, delivered: true)
+        settleIntent(key, state: nil, transaction: nil, delivery: delivery)
         if let metering { record(metering) }
         write(events)
+    }
+
+    public func recordReplay(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
+        // Mostly the replay's audit record: it fails as appends do.
+        try check(.append)
+        if let open = intents[key] {
+            guard open.outcome == .settled, open.delivered else { return false }
+            lastDelivery[key] = delivery
+        }
+        write(events)
+        return true
+    }
+
+    public func reopenDelivery(_ delivery: SettledDelivery, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
+        -> ReopenedDelivery {
+        try check(.finish)
+        let key = delivery.key
+        var outcome = ReopenedDelivery.unchanged
+        if let open = intents[key], open.intent.correlationId == delivery.correlationId, open.outcome == .settled, open.delivered,
+           lastDelivery[key] == delivery.token {
+            intents[key]?.delivered = false
+            updated[key] = clock.nowMillis()
+            let kept = responses[key].flatMap { $0.ready && $0.response.expiresAt >= nowSeconds ? $0.response : nil }
+            outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .reopened
+        }
+        write(events(outcome))
+        return outcome
     }
 
     public func purgeReservations(expiredBefore unixSeconds: Int64) async throws -> Int {
@@ -137,6 +165,7 @@ public actor InMemoryStore: GatewayStore {
         responses = responses.filter { $0.value.response.expiresAt >= unixSeconds }
         identifiers = identifiers.filter { $0.value.atMillis >= (unixSeconds - StoreRetention.paymentIdentifierSeconds) * 1000 }
         intents = intents.filter { !StoreRetention.isResolved($0.value.outcome, delivered: $0.value.delivered) || updated[$0.key, default: 0] >= unixSeconds * 1000 }
+        lastDelivery = lastDelivery.filter { intents[$0.key] != nil }
         return expired.count
     }
 
@@ -162,6 +191,8 @@ public actor InMemoryStore: GatewayStore {
 
     public private(set) var intents: [ProofKey: OpenSettlement] = [:]
     private var updated: [ProofKey: Int64] = [:]
+    /// The token of each intent's last recorded delivery.
+    private var lastDelivery: [ProofKey: DeliveryToken] = [:]
 
     public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {
         try check(.finish)
@@ -212,10 +243,11 @@ public actor InMemoryStore: GatewayStore {
         write(events)
     }
 
-    public func deliverSettled(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+    public func deliverSettled(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
         try check(.finish)
         guard intents[key]?.outcome == .settled else { return false }
         intents[key]?.delivered = true
+        lastDelivery[key] = delivery
         responses[key]?.ready = true
         updated[key] = clock.nowMillis()
         write(events)
@@ -243,11 +275,14 @@ public actor InMemoryStore: GatewayStore {
         return changed
     }
 
-    private func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivered: Bool) {
+    private func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivery: DeliveryToken?) {
         guard intents[key] != nil else { return }
         if let outcome = StoreRetention.intentOutcome(state) { intents[key]?.outcome = outcome }
         if let transaction, !transaction.isEmpty { intents[key]?.transaction = transaction }
-        if delivered { intents[key]?.delivered = true }
+        if let delivery {
+            intents[key]?.delivered = true
+            lastDelivery[key] = delivery
+        }
         updated[key] = clock.nowMillis()
     }
 

@@ -27,7 +27,7 @@ extension StoreConformance {
         #expect(open.state == .settling)
         #expect(open.outcome == .open)
         // Settled but not delivered stays unresolved; failed is resolved.
-        try await store.finish(key(1), state: .settled, payment: payment(key(1), "tg_a"), response: nil, metering: nil, delivered: false, events: [])
+        try await store.finish(key(1), state: .settled, payment: payment(key(1), "tg_a"), response: nil, metering: nil, delivery: nil, events: [])
         try await store.finish(key(2), state: .failed, payment: nil, events: [])
         let unresolved = try await store.unresolvedSettlements(limit: 10)
         #expect(unresolved.map(\.intent.correlationId) == ["tg_a", "tg_c"])
@@ -54,7 +54,7 @@ extension StoreConformance {
             #expect(try await store.reserve(reservation(key(nonce), flow), events: []) == .reserved)
             try await store.recordSettlementIntent(intent(key(nonce), flow, response: response(flow)), events: [])
             try await store.finish(key(nonce), state: .settled, payment: payment(key(nonce), flow), response: response(flow), metering: nil,
-                                   delivered: false, events: [])
+                                   delivery: nil, events: [])
         }
         func lostAnswerRefund(_ flow: String) -> RefundRequest {
             RefundRequest(correlationId: flow, reason: "not delivered", actor: "tollgate", automatic: true, onlyIfUndelivered: true)
@@ -62,14 +62,14 @@ extension StoreConformance {
         // Refunded first: the delivery is refused, and the answer is not served.
         try await settledUndelivered(1, "tg_refunded")
         _ = try await store.refund(lostAnswerRefund("tg_refunded"), nowMillis: 1)
-        #expect(try await store.deliverSettled(key(1), events: [event("tg_refunded")]) == false)
+        #expect(try await store.deliverSettled(key(1), delivery: .next(), events: [event("tg_refunded")]) == false)
         #expect(try await store.openSettlement(key(1))?.outcome == .refunded)
         #expect(try await store.openSettlement(key(1))?.delivered == false)
         #expect(try await store.storedResponse(key(1), now: 1_000) == nil)
         #expect(try await store.events(correlationId: "tg_refunded").map(\.event.stage) == [.refund])
         // Delivered first: the refund of a lost answer is refused, and nothing is refunded.
         try await settledUndelivered(2, "tg_delivered")
-        #expect(try await store.deliverSettled(key(2), events: [event("tg_delivered")]) == true)
+        #expect(try await store.deliverSettled(key(2), delivery: .next(), events: [event("tg_delivered")]) == true)
         await expect(throwing: .delivered) { try await store.refund(lostAnswerRefund("tg_delivered"), nowMillis: 2) }
         #expect(try await store.refunds(state: nil, correlationId: "tg_delivered", limit: 10).isEmpty)
         #expect(try await store.openSettlement(key(2))?.delivered == true)
@@ -81,31 +81,31 @@ extension StoreConformance {
         try await settledUndelivered(4, "tg_review")
         #expect(try await store.holdForReview(key(4), events: [event("tg_review")]) == true)
         #expect(try await store.settlementsForReview(limit: 10).map(\.intent.correlationId) == ["tg_review"])
-        #expect(try await store.deliverSettled(key(4), events: [event("tg_review")]) == false)
+        #expect(try await store.deliverSettled(key(4), delivery: .next(), events: [event("tg_review")]) == false)
         #expect(try await store.events(correlationId: "tg_review").count == 1)
         // A delivery recorded after the work ran (`settle: before`, a redelivery) is refused once the payment was refunded,
         // and one recorded first stops the refund.
         try await settledUndelivered(5, "tg_before")
         _ = try await store.refund(lostAnswerRefund("tg_before"), nowMillis: 3)
         await expect(throwing: .settlementClosed) {
-            try await store.recordDelivery(key(5), response: response("tg_before"), metering: nil, events: [event("tg_before")])
+            try await store.recordDelivery(key(5), response: response("tg_before"), metering: nil, delivery: .next(), events: [event("tg_before")])
         }
         #expect(try await store.openSettlement(key(5))?.delivered == false)
         #expect(try await store.storedResponse(key(5), now: 1_000) == nil)
         try await settledUndelivered(6, "tg_before_first")
-        try await store.recordDelivery(key(6), response: response("tg_before_first"), metering: nil, events: [event("tg_before_first")])
+        try await store.recordDelivery(key(6), response: response("tg_before_first"), metering: nil, delivery: .next(), events: [event("tg_before_first")])
         await expect(throwing: .delivered) { try await store.refund(lostAnswerRefund("tg_before_first"), nowMillis: 3) }
         // An operator's refund is not about delivery: it is recorded either way.
         _ = try await store.refund(RefundRequest(correlationId: "tg_delivered", reason: "goodwill", actor: "ops"), nowMillis: 3)
         // No intent at all (nothing says the answer was lost), or no such flow: refused, nothing written.
         try await settle(store, key(3), "tg_plain")
         await expect(throwing: .delivered) { try await store.refund(lostAnswerRefund("tg_plain"), nowMillis: 4) }
-        #expect(try await store.deliverSettled(key(99), events: [event("tg_none")]) == false)
+        #expect(try await store.deliverSettled(key(99), delivery: .next(), events: [event("tg_none")]) == false)
         // Racing, flow after flow: exactly one of the two wins each time.
         for flow in 0..<12 {
             let name = "tg_race\(flow)"
             try await settledUndelivered(10 + flow, name)
-            async let delivered = store.deliverSettled(key(10 + flow), events: [event(name)])
+            async let delivered = store.deliverSettled(key(10 + flow), delivery: .next(), events: [event(name)])
             async let refunded: Bool = {
                 do {
                     _ = try await store.refund(lostAnswerRefund(name), nowMillis: 5)

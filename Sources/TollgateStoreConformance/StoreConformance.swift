@@ -41,6 +41,7 @@ public enum StoreConformance {
         Check(name: "usage: per resource and unit, refunds netted", body: usage),
         Check(name: "settlement intents: recorded, resolved, abandoned after a restart", body: settlementIntents),
         Check(name: "a settled, undelivered answer is delivered or refunded, never both, even racing", body: deliveredOrRefunded),
+        Check(name: "a lost delivery reopens its flow only while no later delivery was recorded, even racing", body: lostDeliveries),
     ]
 
     // MARK: fixtures
@@ -89,7 +90,7 @@ public enum StoreConformance {
                        metering: MeteringRecord? = nil) async throws {
         #expect(try await store.reserve(reservation(key, correlationId), events: [event(correlationId)]) == .reserved)
         try await store.finish(key, state: .settled, payment: payment(key, correlationId, amount: amount), response: response(correlationId),
-                               metering: metering, delivered: true, events: [event(correlationId)])
+                               metering: metering, delivery: .next(), events: [event(correlationId)])
     }
 
     // MARK: reservations
@@ -166,7 +167,7 @@ public enum StoreConformance {
         var receipted = response("tg_c", expiresAt: 2_100_000_000)
         receipted.headers.append(["payment-response", "receipt"])
         try await store.finish(key(3), state: .settled, payment: payment(key(3), "tg_c"), response: receipted,
-                               metering: MeteringRecord(usage: usageEvent("tg_c", quantity: 1)), delivered: true, events: [])
+                               metering: MeteringRecord(usage: usageEvent("tg_c", quantity: 1)), delivery: .next(), events: [])
         #expect(try await store.storedResponse(key(3), now: 0)?.correlationId == "tg_c")
         #expect(try await store.storedResponse(key(3), now: 2_050_000_000)?.headers == receipted.headers)
         #expect(try await store.payments(correlationId: "tg_c").count == 1)
@@ -175,15 +176,15 @@ public enum StoreConformance {
         // the receipt of the one it replaced.
         var again = response("tg_c")
         again.body = Array("paid again".utf8)
-        try await store.recordDelivery(key(3), response: again, metering: nil, events: [])
+        try await store.recordDelivery(key(3), response: again, metering: nil, delivery: .next(), events: [])
         #expect(try await store.storedResponse(key(3), now: 0).map { [$0.body == again.body, $0.headers == again.headers] } == [true, true])
         // `settle: before`: settled first, the answer kept when it is delivered.
         #expect(try await store.reserve(reservation(key(4), "tg_d"), events: []) == .reserved)
         try await store.recordSettlementIntent(intent(key(4), "tg_d"), events: [])
-        try await store.finish(key(4), state: .settled, payment: payment(key(4), "tg_d"), response: nil, metering: nil, delivered: false, events: [])
+        try await store.finish(key(4), state: .settled, payment: payment(key(4), "tg_d"), response: nil, metering: nil, delivery: nil, events: [])
         #expect(try await store.storedResponse(key(4), now: 0) == nil)
         #expect(try await store.openSettlement(key(4))?.delivered == false)
-        try await store.recordDelivery(key(4), response: response("tg_d"), metering: nil, events: [])
+        try await store.recordDelivery(key(4), response: response("tg_d"), metering: nil, delivery: .next(), events: [])
         #expect(try await store.storedResponse(key(4), now: 0)?.correlationId == "tg_d")
         #expect(try await store.openSettlement(key(4))?.delivered == true)
     }

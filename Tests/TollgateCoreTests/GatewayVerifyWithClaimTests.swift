@@ -57,7 +57,7 @@ import TollgateStoreConformance
         let elsewhere = Reservation(key: proof.key, correlationId: "tg_elsewhere", clientId: "alice", resource: "datasets",
                                     validBefore: Int64.max, paymentIdentifier: nil, fingerprint: "", offerToken: "", payload: "")
         #expect(try await harness.store.reserve(elsewhere, events: []) == .reserved)
-        try await harness.store.finish(proof.key, state: .settled, payment: nil, response: nil, metering: nil, delivered: true, events: [])
+        try await harness.store.finish(proof.key, state: .settled, payment: nil, response: nil, metering: nil, delivery: .next(), events: [])
 
         let first = await harness.send("/datasets/prices", proof: proof)
         var respelled = HTTPFields()

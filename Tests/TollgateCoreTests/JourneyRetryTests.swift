@@ -57,7 +57,7 @@ import Testing
 
     @Test func aSettlementResolvedSettledServesThePreparedAnswerOnce() {
         var journey = Self.settledUndelivered()
-        guard case .markDelivered(Self.key, let events) = journey.next(.storedLoaded(.success(Self.prepared)), at: Self.now) else {
+        guard case .markDelivered(Self.key, _, let events) = journey.next(.storedLoaded(.success(Self.prepared)), at: Self.now) else {
             Issue.record("the prepared answer's delivery is recorded before it is served")
             return
         }
@@ -124,7 +124,7 @@ import Testing
         #expect(contract.correlationId == "tg_offer")
         #expect(contract.client == "alice")
         let answer = UpstreamResponse(status: .ok, headerFields: [.contentType: "application/json"], body: Array("rows".utf8))
-        guard case .recordDelivery(Self.key, let stored, let metering, let events) =
+        guard case .recordDelivery(Self.key, let stored, let metering, _, let events) =
             journey.next(.upstreamAnswered(.success(answer), elapsedMillis: 4), at: Self.now) else {
             Issue.record("the redelivery is recorded as a delivery of the settled payment")
             return
@@ -139,7 +139,7 @@ import Testing
             return
         }
         #expect(response.headerFields[HTTPField.Name("Receipt")!] == "r")
-        #expect(response.settledFlow == "tg_offer")
+        #expect(response.settledFlow?.correlationId == "tg_offer")
 
         var unrecorded = Self.settledUndelivered()
         _ = unrecorded.next(.storedLoaded(.success(nil)), at: Self.now)
@@ -159,7 +159,7 @@ import Testing
         }())
         _ = journey.next(.storedLoaded(.success(nil)), at: Self.now)
         let answer = UpstreamResponse(status: .ok, headerFields: [:], body: Array(#"{"secret":"s3","v":1}"#.utf8))
-        guard case .recordDelivery(_, let stored, _, let events) = journey.next(.upstreamAnswered(.success(answer), elapsedMillis: 1), at: Self.now) else {
+        guard case .recordDelivery(_, let stored, _, _, let events) = journey.next(.upstreamAnswered(.success(answer), elapsedMillis: 1), at: Self.now) else {
             Issue.record("a filtered redelivery is recorded")
             return
         }
@@ -354,7 +354,7 @@ import Testing
             switch (outcome, delivered) {
             case (.settled, false):
                 guard case .loadStoredResponse(Self.key) = next,
-                      case .markDelivered(Self.key, _) = journey.next(.storedLoaded(.success(Self.prepared)), at: Self.now) else {
+                      case .markDelivered(Self.key, _, _) = journey.next(.storedLoaded(.success(Self.prepared)), at: Self.now) else {
                     Issue.record("settled, undelivered: the delivery is recorded first (\(next))")
                     return
                 }

@@ -538,7 +538,7 @@ import Testing
             return
         }
         #expect(intent.response == nil && intent.metering == nil)
-        guard case .record(_, let payment, nil, nil, delivered: false, let events) = journey.next(.settleAnswered(.answered(Self.settled, attempt: nil), receipt: Self.receipt),
+        guard case .record(_, let payment, nil, nil, delivery: nil, let events) = journey.next(.settleAnswered(.answered(Self.settled, attempt: nil), receipt: Self.receipt),
                                                                               at: Self.now) else {
             Issue.record("the settlement is recorded before anything is forwarded")
             return
@@ -550,7 +550,7 @@ import Testing
             return
         }
         let answer = UpstreamResponse(status: .ok, headerFields: [:], body: Array("rows".utf8))
-        guard case .recordDelivery(_, let stored, _, let deliveryEvents) = journey.next(.upstreamAnswered(.success(answer), elapsedMillis: 2), at: Self.now) else {
+        guard case .recordDelivery(_, let stored, _, _, let deliveryEvents) = journey.next(.upstreamAnswered(.success(answer), elapsedMillis: 2), at: Self.now) else {
             Issue.record("a delivered answer's delivery is recorded")
             return
         }
@@ -641,7 +641,7 @@ import Testing
         #expect(intent.metering?.usage.quantity == 1)
         #expect(intent.correlationId == "tg_offer")
         #expect(events.last?.stage == .forward)
-        guard case .record(_, let payment, let stored, _, delivered: true, let recordEvents) =
+        guard case .record(_, let payment, let stored, _, delivery: let recordedDelivery?, let recordEvents) =
             journey.next(.settleAnswered(.answered(Self.settled, attempt: Self.attempt), receipt: Self.receipt), at: Self.now) else {
             Issue.record("a settled payment is recorded before it is served")
             return
@@ -655,7 +655,9 @@ import Testing
             return
         }
         #expect(response.headerFields[HTTPField.Name("Receipt")!] == "r")
-        #expect(response.settledFlow == "tg_offer")
+        // The door is told which recorded delivery it carries: only its loss may reopen the flow.
+        #expect(response.settledFlow?.correlationId == "tg_offer")
+        #expect(response.settledFlow?.token == recordedDelivery)
     }
 
     @Test func anUnrecordedSettlementIsNotServed() {

@@ -69,7 +69,7 @@ import TollgateStoreConformance
             try await store.finish(Self.key, state: .settled, payment: nil, events: [Self.event(.settle)])
         }
         await #expect(throws: TollgateError.self) {
-            try await store.recordDelivery(Self.key, response: nil, metering: nil, events: [Self.event(.respond)])
+            try await store.recordDelivery(Self.key, response: nil, metering: nil, delivery: .next(), events: [Self.event(.respond)])
         }
         await #expect(throws: TollgateError.self) {
             try await store.finishUnits(correlationId: "tg_flow", consumed: 1, usage: nil, events: [Self.event(.meter)])
@@ -79,7 +79,7 @@ import TollgateStoreConformance
         await base.recover()
         try await store.release(Self.key, events: [Self.event(.forward, .error)])
         try await store.finish(Self.key, state: .settled, payment: nil, events: [Self.event(.settle), Self.event(.respond)])
-        try await store.recordDelivery(Self.key, response: nil, metering: nil, events: [Self.event(.meter)])
+        try await store.recordDelivery(Self.key, response: nil, metering: nil, delivery: .next(), events: [Self.event(.meter)])
         try await store.finishUnits(correlationId: "tg_flow", consumed: 1, usage: nil, events: [Self.event(.meter)])
         #expect(recorder.stages == ["forward", "settle", "respond", "meter", "meter"])
         #expect(try await base.events(correlationId: "tg_flow").map(\.event.stage.rawValue) == ["forward", "settle", "respond", "meter", "meter"])

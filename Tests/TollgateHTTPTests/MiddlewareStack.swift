@@ -134,6 +134,18 @@ struct MiddlewareStack: Sendable {
     }
 
     /// Signs a payment for the terms of a 402 with a fresh key.
+    /// A `GET /quotes/ACME` with `fields`, through the middleware on a context of the application's own (one without a
+    /// remote address), its handler recorded and answering "quote"; the response as the door gives it, its body unwritten.
+    func sendBare(_ fields: HTTPFields) async throws -> Response {
+        let middleware = TollgateMiddleware<BareContext>(assembly: assembly)
+        let request = Request(head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: "/quotes/ACME", headerFields: fields),
+                              body: RequestBody(buffer: ByteBuffer()))
+        return try await middleware.handle(request, context: BareContext(source: .init(logger: Listener.quiet))) { [handlers] request, context in
+            try await handlers.record(request, context)
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "quote")))
+        }
+    }
+
     static func pay(_ offer: TestResponse) throws -> (proof: String, payer: String) {
         let header = try #require(offer.headers[.paymentRequiredField], "no PAYMENT-REQUIRED on a \(offer.status.code)")
         let terms = try #require(HeaderCodec.decode(X402.PaymentRequired.self, header: header))

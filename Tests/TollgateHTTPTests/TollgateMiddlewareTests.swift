@@ -270,16 +270,7 @@ import TollgateX402
     @Test func aSettledAnswerThatCannotBeWrittenIsRecordedAsUndelivered() async throws {
         try await MiddlewareStack.with { stack, _ in
             // Any context will do, one without a remote address included.
-            let middleware = TollgateMiddleware<BareContext>(assembly: stack.assembly)
-            let log = stack.handlers
-            @Sendable func send(_ fields: HTTPFields) async throws -> Response {
-                let request = Request(head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: "/quotes/ACME", headerFields: fields),
-                                      body: RequestBody(buffer: ByteBuffer()))
-                return try await middleware.handle(request, context: BareContext(source: .init(logger: Listener.quiet))) { request, context in
-                    try await log.record(request, context)
-                    return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "quote")))
-                }
-            }
+            let send = stack.sendBare
             let offer = try await send([:])
             #expect(offer.status.code == 402)
             let header = try #require(offer.headers[.paymentRequiredField])

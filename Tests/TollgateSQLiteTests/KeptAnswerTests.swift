@@ -45,7 +45,7 @@ import TollgateStoreConformance
 
         _ = try await walFrames(store, truncate: true)
         try await store.finish(key, state: .settled, payment: StoreConformance.payment(key, "tg_a"),
-                               response: Self.answer("tg_a", headers: Self.receipt), metering: nil, delivered: true, events: [])
+                               response: Self.answer("tg_a", headers: Self.receipt), metering: nil, delivery: .next(), events: [])
         // The body spans about 50 pages; the release rewrote none of them (a rewrite wrote about 100).
         let frames = try await walFrames(store)
         #expect(frames >= 1 && frames < 25, "the release wrote \(frames) pages")
@@ -78,37 +78,37 @@ import TollgateStoreConformance
         let store = try SQLiteStore(path: path)
         let key = StoreConformance.key(2)
         try await prepare(store, key, "tg_b", Self.answer("tg_b"))
-        try await store.recordDelivery(key, response: Self.answer("tg_b", headers: Self.receipt), metering: nil, events: [])
+        try await store.recordDelivery(key, response: Self.answer("tg_b", headers: Self.receipt), metering: nil, delivery: .next(), events: [])
         #expect(try await store.storedResponse(key, now: 0)?.headers == Self.receipt)
 
         // A later, different answer under the same authorization (a redelivery that ran the request again): its own
         // headers, never the earlier release's.
         let other = Self.answer("tg_b", body: Self.body.reversed(), headers: [["content-type", "application/json"]])
-        try await store.recordDelivery(key, response: other, metering: nil, events: [])
+        try await store.recordDelivery(key, response: other, metering: nil, delivery: .next(), events: [])
         let kept = try #require(try await store.storedResponse(key, now: 0))
         #expect(kept.body == other.body && kept.headers == other.headers)
 
         // The same body for another flow or client is another answer too.
         var stranger = Self.answer("tg_b", body: other.body, headers: Self.receipt)
         stranger.clientId = "mallory"
-        try await store.recordDelivery(key, response: stranger, metering: nil, events: [])
+        try await store.recordDelivery(key, response: stranger, metering: nil, delivery: .next(), events: [])
         #expect(try await store.storedResponse(key, now: 0)?.clientId == "mallory")
         let sideRows = { try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM paid_response_headers") } }
         #expect(try await sideRows() == 0, "a replaced answer keeps its headers in its own row")
         // Released again as it is, with other headers: beside it.
         stranger.headers = [["content-type", "application/json"], ["x-again", "1"]]
-        try await store.recordDelivery(key, response: stranger, metering: nil, events: [])
+        try await store.recordDelivery(key, response: stranger, metering: nil, delivery: .next(), events: [])
         #expect(try await store.storedResponse(key, now: 0)?.headers == stranger.headers)
         #expect(try await sideRows() == 1)
 
         // A small answer (under a page) is replaced whole, its headers in its own row.
         let small = Self.answer("tg_b", body: Array("{}".utf8), headers: Self.receipt)
-        try await store.recordDelivery(key, response: small, metering: nil, events: [])
-        try await store.recordDelivery(key, response: small, metering: nil, events: [])
+        try await store.recordDelivery(key, response: small, metering: nil, delivery: .next(), events: [])
+        try await store.recordDelivery(key, response: small, metering: nil, delivery: .next(), events: [])
         #expect(try await store.storedResponse(key, now: 0).map { [$0.body == small.body, $0.headers == small.headers] } == [true, true])
         #expect(try await sideRows() == 0)
-        try await store.recordDelivery(key, response: stranger, metering: nil, events: [])
-        try await store.recordDelivery(key, response: stranger, metering: nil, events: [])
+        try await store.recordDelivery(key, response: stranger, metering: nil, delivery: .next(), events: [])
+        try await store.recordDelivery(key, response: stranger, metering: nil, delivery: .next(), events: [])
         #expect(try await sideRows() == 1)
 
         // Gone with its answer: purged past its expiry, nothing is left beside it.
@@ -125,7 +125,7 @@ import TollgateStoreConformance
             let store = try SQLiteStore(path: path)
             try await prepare(store, key, "tg_c", Self.answer("tg_c"))
             try await store.finish(key, state: .settled, payment: StoreConformance.payment(key, "tg_c"),
-                                   response: Self.answer("tg_c", headers: Self.receipt), metering: nil, delivered: true, events: [])
+                                   response: Self.answer("tg_c", headers: Self.receipt), metering: nil, delivery: .next(), events: [])
             try await prepare(store, released, "tg_d", Self.answer("tg_d"))
             try await store.release(released, events: [])
         }

@@ -151,10 +151,10 @@ import TollgateCore
         _ = try await database.store.reserve(TemporaryDatabase.reservation(key, correlationId: "tg_a"), events: [])
         try await database.store.recordSettlementIntent(Self.intent(key, correlationId: "tg_a"), events: [])
         let payment = TemporaryDatabase.payment(key, correlationId: "tg_a")
-        try await database.store.finish(key, state: .settled, payment: payment, response: nil, metering: nil, delivered: true, events: [])
+        try await database.store.finish(key, state: .settled, payment: payment, response: nil, metering: nil, delivery: .next(), events: [])
         var again = payment
         again.transaction = ""
-        try await database.store.finish(key, state: .settled, payment: again, response: nil, metering: nil, delivered: false, events: [])
+        try await database.store.finish(key, state: .settled, payment: again, response: nil, metering: nil, delivery: nil, events: [])
 
         #expect(try await database.store.payments(correlationId: "tg_a").map(\.transaction) == ["0xtx1"])
         let open = try #require(try await database.store.openSettlement(key))

@@ -168,15 +168,15 @@ import TollgateStoreConformance
         try await store.recordSettlementIntent(StoreConformance.intent(claimed, "tg_claimed"), events: [])
 
         try await store.release(stranger, events: [StoreConformance.event("tg_stranger")])
-        try await store.finish(stranger, state: .settled, payment: nil, response: nil, metering: nil, delivered: true, events: [])
-        try await store.recordDelivery(stranger, response: nil, metering: nil, events: [])
+        try await store.finish(stranger, state: .settled, payment: nil, response: nil, metering: nil, delivery: .next(), events: [])
+        try await store.recordDelivery(stranger, response: nil, metering: nil, delivery: .next(), events: [])
         let keys = try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT nonce FROM proof_key ORDER BY id") }
         #expect(keys == [claimed.nonce])
         #expect(try await store.reservationState(claimed) == .settling)
         #expect(try await store.openSettlement(claimed)?.outcome == .open)
 
         try await store.finish(claimed, state: .settled, payment: StoreConformance.payment(claimed, "tg_claimed"), response: nil,
-                               metering: nil, delivered: true, events: [])
+                               metering: nil, delivery: .next(), events: [])
         #expect(try await store.reservationState(claimed) == .settled)
         let intent = try await store.writer.read { db in
             try Row.fetchOne(db, sql: "SELECT outcome, delivered, tx FROM settlement_intent")
@@ -189,8 +189,8 @@ import TollgateStoreConformance
         let answered = StoreConformance.key(3)
         let answer = StoredResponse(correlationId: "tg_answered", clientId: "alice", request: "GET /datasets/a", status: 200,
                                     headers: [], body: Array("{}".utf8), expiresAt: 2_000_000_000)
-        try await store.recordDelivery(answered, response: answer, metering: nil, events: [])
-        try await store.recordDelivery(answered, response: answer, metering: nil, events: [])
+        try await store.recordDelivery(answered, response: answer, metering: nil, delivery: .next(), events: [])
+        try await store.recordDelivery(answered, response: answer, metering: nil, delivery: .next(), events: [])
         let recorded = try await store.writer.read { db in try String.fetchAll(db, sql: "SELECT nonce FROM proof_key ORDER BY id") }
         #expect(recorded == [claimed.nonce, answered.nonce])
         #expect(try await store.storedResponse(answered, now: 0)?.correlationId == "tg_answered")
@@ -200,7 +200,7 @@ import TollgateStoreConformance
         let released = StoreConformance.key(4)
         #expect(try await store.reserve(StoreConformance.reservation(released, "tg_released"), events: []) == .reserved)
         try await store.release(released, events: [])
-        try await store.finish(released, state: .settled, payment: nil, response: nil, metering: nil, delivered: true, events: [])
+        try await store.finish(released, state: .settled, payment: nil, response: nil, metering: nil, delivery: .next(), events: [])
         #expect(try await store.reservationState(released) == nil)
         #expect(try await store.openSettlement(released) == nil)
     }

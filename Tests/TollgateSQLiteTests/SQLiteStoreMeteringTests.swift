@@ -30,7 +30,7 @@ import TollgateSQLite
         try await Self.settle(store, flow: "f2", nonce: "0x02", amount: "3000", consumed: 3)
         // Recording the same flow again (a retried write) changes nothing.
         try await store.recordDelivery(TemporaryDatabase.key(nonce: "0x01"), response: nil,
-                                       metering: MeteringRecord(usage: Self.usage("f1", quantity: 99)), events: [])
+                                       metering: MeteringRecord(usage: Self.usage("f1", quantity: 99)), delivery: .next(), events: [])
         let summary = try await store.usage(clientId: "alice", fromMillis: 1_763_000_000_000, toMillis: 1_765_000_000_000)
         #expect(summary.count == 1)
         #expect(summary.first?.events == 2)

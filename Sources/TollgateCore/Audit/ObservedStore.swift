@@ -28,14 +28,28 @@ public struct ObservedStore: TollgateStore {
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
-                       metering: MeteringRecord?, delivered: Bool, events: [AuditEvent]) async throws {
-        try await base.finish(key, state: state, payment: payment, response: response, metering: metering, delivered: delivered, events: events)
+                       metering: MeteringRecord?, delivery: DeliveryToken?, events: [AuditEvent]) async throws {
+        try await base.finish(key, state: state, payment: payment, response: response, metering: metering, delivery: delivery, events: events)
         report(events)
     }
 
-    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws {
-        try await base.recordDelivery(key, response: response, metering: metering, events: events)
+    public func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, delivery: DeliveryToken,
+                               events: [AuditEvent]) async throws {
+        try await base.recordDelivery(key, response: response, metering: metering, delivery: delivery, events: events)
         report(events)
+    }
+
+    public func recordReplay(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
+        let recorded = try await base.recordReplay(key, delivery: delivery, events: events)
+        if recorded { report(events) }
+        return recorded
+    }
+
+    public func reopenDelivery(_ delivery: SettledDelivery, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
+        -> ReopenedDelivery {
+        let outcome = try await base.reopenDelivery(delivery, nowSeconds: nowSeconds, events: events)
+        report(events(outcome))
+        return outcome
     }
 
     public func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome {
@@ -103,8 +117,8 @@ public struct ObservedStore: TollgateStore {
         report(events)
     }
 
-    public func deliverSettled(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
-        let written = try await base.deliverSettled(key, events: events)
+    public func deliverSettled(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
+        let written = try await base.deliverSettled(key, delivery: delivery, events: events)
         if written { report(events) }
         return written
     }

@@ -54,6 +54,8 @@ struct PaidFlow: Sendable {
     var proof: PaymentProof
     var offer: SignedOffer
     var flow: Flow
+    /// The token of this request's delivery, should it deliver (or serve again) a settled answer.
+    var delivery: DeliveryToken
 }
 
 /// How forwarding a paid request ended.
@@ -65,6 +67,9 @@ enum PaidDelivery: Sendable {
 }
 
 extension PaidFlow {
+    /// This request's delivery of its settled answer, as a door is told of it.
+    var settledDelivery: SettledDelivery { SettledDelivery(correlationId: flow.correlationId, key: proof.key, token: delivery) }
+
     /// What the backend is told about this paid request (signed into the contract fields).
     func contract(atSeconds now: Int64) -> ContractSigner.Contract {
         let offer = offer.offer

@@ -24,7 +24,7 @@ extension Journey {
         // The flow continues under the correlation id of the 402 that made the offer.
         flow.correlationId = offer.correlationId
         let paid = PaidFlow(request: request, route: priced.route, pricing: priced.pricing, identity: priced.identity, proof: proof,
-                            offer: SignedOffer(offer: offer, token: token), flow: flow)
+                            offer: SignedOffer(offer: offer, token: token), flow: flow, delivery: delivery)
         if let (reason, detail) = mismatch(offer, priced, proof) {
             return reason == .offerExpired ? lookUpLateRetry(paid, Refusal(reason: reason, detail: detail, received: received))
                 : refuse(priced, reason, received: received, detail: detail)

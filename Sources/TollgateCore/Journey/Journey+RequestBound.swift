@@ -46,7 +46,7 @@ extension Journey {
             expiresAt: Int64(proof.validBefore) ?? arrivalSeconds)
         flow.correlationId = offer.correlationId
         let paid = PaidFlow(request: request, route: priced.route, pricing: priced.pricing, identity: priced.identity, proof: bound,
-                            offer: settings.offers.sign(offer), flow: flow)
+                            offer: settings.offers.sign(offer), flow: flow, delivery: delivery)
         if refusedHere {
             return lookUpBoundRetry(paid, Refusal(reason: wire.formatRefused,
                                                  detail: "this resource does not accept \(wire.proofFormat); pay one of the offers of a fresh 402",

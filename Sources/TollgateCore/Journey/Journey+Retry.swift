@@ -173,7 +173,7 @@ extension Journey {
                 "body_sha256": HexString.encode(SHA256.hash(data: stored.body)), "bytes": String(stored.body.count),
             ]))
             state = .markingDelivered(stored, retry)
-            return .markDelivered(open.intent.key, events: events)
+            return .markDelivered(open.intent.key, retry.paid.delivery, events: events)
         }
         guard open.intent.redeliverable else {
             state = .closingUndelivered(retry, open)

@@ -104,7 +104,7 @@ extension Journey {
                 guard let delivered else {
                     state = .recordingSettlement(paid, Settled(settlement: settlement, receipt: receipt))
                     return .record(key, paid.paymentRecord(transaction: settlement.transaction, bodyDigest: "", atMillis: nowMillis), nil, nil,
-                                   delivered: false, events: events)
+                                   delivery: nil, events: events)
                 }
                 // The copy kept for retries is the one prepared with the intent, now with its receipt: built once per request.
                 let response = paid.deliveredResponse(delivered.answer, receiptFields: receipt)
@@ -113,7 +113,7 @@ extension Journey {
                                                               atMillis: nowMillis))
                 let payment = paid.paymentRecord(transaction: settlement.transaction, bodyDigest: delivered.bodyDigest, atMillis: nowMillis)
                 state = .recording(response, transaction: settlement.transaction)
-                return .record(key, payment, stored, delivered.metering, delivered: true, events: events)
+                return .record(key, payment, stored, delivered.metering, delivery: paid.delivery, events: events)
             }
         }
     }
@@ -154,7 +154,7 @@ extension Journey {
         let (response, stored) = paid.receipt(answer, receiptFields: receipt, settings: settings, atMillis: nowMillis)
         let digest = HexString.encode(SHA256.hash(data: answer.body))
         state = .recordingDelivery(response, unrecorded: unrecorded, ran: events)
-        return .recordDelivery(paid.proof.key, stored, paid.metering(consumed: consumed, atMillis: nowMillis),
+        return .recordDelivery(paid.proof.key, stored, paid.metering(consumed: consumed, atMillis: nowMillis), paid.delivery,
                                events: events + paid.deliveryEvents(answer, consumed: consumed, bodyDigest: digest, atMillis: nowMillis))
     }
 
@@ -209,7 +209,7 @@ extension PaidFlow {
         fields.append(contentsOf: receiptFields)
         fields[.cacheControl] = "private"
         var response = GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
-        response.settledFlow = flow.correlationId
+        response.settledFlow = settledDelivery
         return response
     }
 

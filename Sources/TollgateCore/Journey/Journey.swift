@@ -27,10 +27,13 @@ struct Journey: Sendable {
     let wire: RailWire
     /// The time of the input being handled (Unix milliseconds): the machine reads no clock of its own.
     private(set) var nowMillis: Int64
+    /// The token this request stamps on a settled answer it delivers or serves again (`SettledDelivery`).
+    let delivery: DeliveryToken
 
     init(request: GatewayRequest, settings: Gateway.SharedSettings, correlationId: String, arrivalMillis: Int64, proofDigest: [UInt8]?,
-         wire: RailWire) {
+         wire: RailWire, delivery: DeliveryToken = .next()) {
         self.wire = wire
+        self.delivery = delivery
         self.request = request
         self.policy = settings
         self.flow = Flow(correlationId: correlationId, now: arrivalMillis)
@@ -302,15 +305,15 @@ struct Journey: Sendable {
         /// Send exactly this attempt again (a pending settlement); `settleAnswered`.
         case resettle(SettlementAttempt)
         /// Record the delivery of a payment settled before it was forwarded (`settle: before`, a redelivery); `recorded`.
-        indirect case recordDelivery(ProofKey, StoredResponse?, MeteringRecord, events: [AuditEvent])
+        indirect case recordDelivery(ProofKey, StoredResponse?, MeteringRecord, DeliveryToken, events: [AuditEvent])
         /// Record that the answer prepared with a settlement now resolved is delivered, with the events, only while it is
         /// still settled; `deliveryMarked`.
-        case markDelivered(ProofKey, events: [AuditEvent])
+        case markDelivered(ProofKey, DeliveryToken, events: [AuditEvent])
         /// Commit the events, then record the refund when one is asked for; `refunded`.
         case refund(RefundRequest?, events: [AuditEvent])
         /// Record the settled payment in one transaction: with its delivery (the answer kept for retries, the usage), or,
-        /// with `settle: before`, before forwarding (`delivered: false`); `recorded`.
-        indirect case record(ProofKey, PaymentRecord, StoredResponse?, MeteringRecord?, delivered: Bool, events: [AuditEvent])
+        /// with `settle: before`, before forwarding (no delivery); `recorded`.
+        indirect case record(ProofKey, PaymentRecord, StoredResponse?, MeteringRecord?, delivery: DeliveryToken?, events: [AuditEvent])
         /// The journey ends with this answer.
         case respond(Answer)
     }

@@ -42,6 +42,9 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public static let settlementUnknown = Reason("settlement_unknown")
     /// The payment was refunded or put under review while its work ran: the answer is not served.
     public static let settlementClosed = Reason("settlement_closed")
+    /// A delivered payment's settlement changed while its kept answer was being served again (its first delivery was
+    /// lost and the flow reopened, or it was refunded): the same proof again is answered as it now stands.
+    public static let settlementChanged = Reason("settlement_changed")
     // outcomes
     public static let delivered = Reason("delivered")
     public static let upstreamRefused = Reason("upstream_refused")

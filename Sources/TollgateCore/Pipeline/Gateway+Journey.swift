@@ -159,14 +159,14 @@ extension Gateway {
                     }
                 }
                 input = .settleAnswered(outcome, receipt: receipt(of: outcome))
-            case .record(let key, let payment, let stored, let metering, let delivered, let events):
+            case .record(let key, let payment, let stored, let metering, let delivery, let events):
                 input = .recorded(await committed("settled payment not recorded", journey.flow, transaction: payment.transaction) {
-                    try await store.finish(key, state: .settled, payment: payment, response: stored, metering: metering, delivered: delivered,
+                    try await store.finish(key, state: .settled, payment: payment, response: stored, metering: metering, delivery: delivery,
                                            events: events)
                 })
-            case .recordDelivery(let key, let stored, let metering, let events):
+            case .recordDelivery(let key, let stored, let metering, let delivery, let events):
                 do {
-                    try await store.recordDelivery(key, response: stored, metering: metering, events: events)
+                    try await store.recordDelivery(key, response: stored, metering: metering, delivery: delivery, events: events)
                     input = .recorded(true)
                 } catch let error as TollgateError where error.code == .settlementClosed {
                     input = .deliveryClosed(detail: error.message)
@@ -176,9 +176,9 @@ extension Gateway {
                     ])
                     input = .recorded(false)
                 }
-            case .markDelivered(let key, let events):
+            case .markDelivered(let key, let delivery, let events):
                 do {
-                    input = .deliveryMarked(.success(try await store.deliverSettled(key, events: events)))
+                    input = .deliveryMarked(.success(try await store.deliverSettled(key, delivery: delivery, events: events)))
                 } catch {
                     logger.critical("delivery of a resolved settlement not recorded", metadata: [
                         "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.error": "\(error)",
@@ -266,7 +266,7 @@ extension Gateway {
             return await replayStored(stored, retry: paid, events: events)
         case .replayResolved(let stored, let paid):
             var response = await replayed(stored, route: paid.route, identity: paid.identity, flow: flow)
-            response.settledFlow = flow.correlationId
+            response.settledFlow = paid.settledDelivery
             return response
         case .release(let key, let events, let then):
             await release(key, events: events)

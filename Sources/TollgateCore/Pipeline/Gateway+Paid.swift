@@ -16,10 +16,23 @@ extension Gateway {
         var events = events
         events.append(flow.event(.reserve, .ok, Reason("idempotent_retry"), clock: clock, ["first_correlation_id": stored.correlationId]))
         events.append(flow.event(.respond, .ok, Reason("stored_response"), clock: clock, ["status": String(stored.status), "settled": "earlier"]))
-        // Paid content is never served without its audit record, a replayed one included.
-        guard await appendDurably(events) else {
+        // Paid content is never served without its audit record, a replayed one included; the replay is the flow's last
+        // delivery from now on, so a delivery lost before it no longer reopens the flow (`reopenDelivery`). Not marked
+        // as settled for its door: the flow was delivered before, and a replay that does not reach its client changes
+        // nothing (its owner may come back once more).
+        let recorded: Bool
+        do {
+            recorded = try await store.recordReplay(retry.proof.key, delivery: retry.delivery, events: events)
+        } catch {
+            logger.error("replay not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
                               detail: "the gateway cannot record this delivery right now; retry later")
+        }
+        guard recorded else {
+            // Reopened (its first delivery was lost), refunded or put under review since the settlement was read: the
+            // same proof again is answered as the settlement now says.
+            return await deny(.serviceUnavailable, "service_unavailable", .respond, .settlementChanged, flow: flow,
+                              detail: "this payment's settlement changed while its answer was being served again; send the same proof again")
         }
         return await replayed(stored, route: retry.route, identity: retry.identity, flow: flow)
     }

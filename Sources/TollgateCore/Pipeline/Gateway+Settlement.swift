@@ -85,7 +85,7 @@ extension Gateway {
                     ]))
                 }
                 try await store.finish(intent.key, state: .settled, payment: payment, response: response, metering: intent.metering,
-                                       delivered: false, events: events)
+                                       delivery: nil, events: events)
                 resolved.state = .settled
                 resolved.outcome = .settled
                 resolved.transaction = transaction

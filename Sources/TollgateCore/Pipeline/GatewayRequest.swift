@@ -43,9 +43,9 @@ public struct GatewayResponse: Sendable {
     public var status: HTTPResponse.Status
     public var headerFields: HTTPFields
     public var body: [UInt8]
-    /// Set on an answer whose payment was settled: if the adapter cannot write it, it calls
-    /// `Gateway.undelivered(correlationId:)` so the payment is not kept for nothing.
-    public var settledFlow: String?
+    /// Set on the delivery of an answer whose payment was settled: if the adapter cannot write it, it calls
+    /// `Gateway.undelivered(_:detail:)` so the payment is not kept for nothing.
+    public var settledFlow: SettledDelivery?
 
     public init(status: HTTPResponse.Status, headerFields: HTTPFields = [:], body: [UInt8] = []) {
         self.status = status

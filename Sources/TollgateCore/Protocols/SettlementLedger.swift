@@ -19,10 +19,10 @@ public protocol SettlementLedger: Sendable {
     /// Sets the outcome of an intent, and marks it delivered when `delivered` is true, with `events`.
     func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws
 
-    /// Records the delivery of a settled payment's kept answer (released for its owner's retries) with `events`, only
-    /// while the intent is still `settled`: false, and nothing written, when it was refunded or put under review
-    /// meanwhile (by the reconciler, an operator or another instance), so an answer is never both served and refunded.
-    func deliverSettled(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool
+    /// Records the delivery `delivery` of a settled payment's kept answer (released for its owner's retries) with
+    /// `events`, only while the intent is still `settled`: false, and nothing written, when it was refunded or put under
+    /// review meanwhile (by the reconciler, an operator or another instance), so an answer is never both served and refunded.
+    func deliverSettled(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool
 
     /// Lists a settled, undelivered payment for the operator's review (`review`) with `events`, only while it is still
     /// settled and undelivered: false, and nothing written, when a retry delivered it or it was refunded meanwhile.

@@ -29,6 +29,12 @@ public struct StoredResponse: Sendable, Hashable, Codable {
 }
 
 extension StoredResponse {
+    /// Whether its owner can fetch it again with the same proof: a caller recognised by its credentials or naming the
+    /// payment (`Journey.isOwner`); an anonymous bare proof gets nothing again.
+    public var isRetrievableByOwner: Bool {
+        paymentIdentifier != nil || clientId != Identity.anonymous.clientId
+    }
+
     /// `headers` as the stores keep them: a JSON array of `[name, value]` arrays.
     public var headersJSON: String {
         var writer = JSONWriter(capacity: 64 * headers.count + 2)

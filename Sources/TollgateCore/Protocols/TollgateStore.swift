@@ -12,13 +12,31 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// Records the end of a paid flow: the reservation's final state and, when money moved, the ledger
     /// entry and the delivered response (for idempotent retries), in one transaction.
     /// `metering` (with a settlement only) records the usage event and any package units bought.
-    /// `delivered` says the answer is being sent now; the settlement intent, if any, takes the outcome of `state`.
+    /// `delivery`, when given, says the answer is being sent now (the intent is marked delivered and stamped with the
+    /// token: `SettledDelivery`); the settlement intent, if any, takes the outcome of `state`.
     func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?, metering: MeteringRecord?,
-                delivered: Bool, events: [AuditEvent]) async throws
+                delivery: DeliveryToken?, events: [AuditEvent]) async throws
 
-    /// Records the delivery of a flow whose payment was settled before forwarding (`settle: before`, a redelivery).
-    /// Throws `settlementClosed`, recording nothing, when its settlement was refunded or put under review meanwhile.
-    func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, events: [AuditEvent]) async throws
+    /// Records the delivery `delivery` of a flow whose payment was settled before forwarding (`settle: before`, a
+    /// redelivery). Throws `settlementClosed`, recording nothing, when its settlement was refunded or put under review
+    /// meanwhile.
+    func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, delivery: DeliveryToken,
+                        events: [AuditEvent]) async throws
+
+    /// Records that a delivered flow's kept answer is served again (its owner's retry) as `delivery`, with `events`, so
+    /// a delivery lost before it no longer reopens the flow. False, and nothing written, when the flow's settlement
+    /// intent says it is no longer settled and delivered (reopened, refunded, under review meanwhile); with no intent
+    /// on record (purged after its delivery) only the events are written.
+    func recordReplay(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool
+
+    /// A delivery did not reach its client (the connection broke while the answer was written). While `delivery.token`
+    /// is the last delivery recorded for the flow and it is settled and delivered, the flow becomes settled and
+    /// undelivered again, so the reconciler refunds it unless a retry of the same proof gets the kept answer first
+    /// (`deliverSettled`); otherwise nothing changes. `keptForOwner` when the answer kept for the flow is unexpired at
+    /// `nowSeconds` and its owner can fetch it again. The events for the outcome are written in the same transaction,
+    /// whatever it is.
+    func reopenDelivery(_ delivery: SettledDelivery, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
+        -> ReopenedDelivery
 
     /// Sets units aside from a package balance for a prepaid request; never lets the balance go below zero.
     func holdUnits(_ hold: UnitHold, events: [AuditEvent]) async throws -> UnitHoldOutcome
@@ -60,18 +78,19 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
 
 extension TollgateStore {
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
-        try await finish(key, state: state, payment: payment, response: nil, metering: nil, delivered: false, events: events)
+        try await finish(key, state: state, payment: payment, response: nil, metering: nil, delivery: nil, events: events)
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
                        events: [AuditEvent]) async throws {
-        try await finish(key, state: state, payment: payment, response: response, metering: nil, delivered: response != nil, events: events)
+        try await finish(key, state: state, payment: payment, response: response, metering: nil, delivery: response != nil ? .next() : nil,
+                         events: events)
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
                        metering: MeteringRecord?, events: [AuditEvent]) async throws {
         try await finish(key, state: state, payment: payment, response: response, metering: metering,
-                         delivered: response != nil || metering != nil, events: events)
+                         delivery: response != nil || metering != nil ? .next() : nil, events: events)
     }
 }
 

@@ -1,0 +1,73 @@
+import Testing
+import TollgateCore
+
+extension StoreConformance {
+    /// A delivery that did not reach its client reopens its flow only while it is the flow's last recorded delivery: a
+    /// replay or a retry's delivery recorded after it leaves the flow delivered, so an answer served meanwhile is never
+    /// refunded as lost. Reopened, the answer is kept for its owner when it can fetch it again (`keptForOwner`); a
+    /// replay is then refused (the retry goes through the settlement and `deliverSettled`).
+    static func lostDeliveries(_ open: Factory) async throws {
+        let store = try await open(auditKeys)
+        let now: Int64 = 1_000
+        /// A settled flow, delivered with a token of its own, its answer kept for `client` until `expiresAt`.
+        func delivered(_ nonce: Int, _ flow: String, client: String = "alice", expiresAt: Int64 = 2_000_000_000) async throws -> SettledDelivery {
+            #expect(try await store.reserve(reservation(key(nonce), flow, client: client), events: []) == .reserved)
+            try await store.recordSettlementIntent(intent(key(nonce), flow), events: [])
+            var kept = response(flow, expiresAt: expiresAt)
+            kept.clientId = client
+            let token = DeliveryToken.next()
+            try await store.finish(key(nonce), state: .settled, payment: payment(key(nonce), flow, client: client), response: kept, metering: nil,
+                                   delivery: token, events: [])
+            return SettledDelivery(correlationId: flow, key: key(nonce), token: token)
+        }
+        func reopen(_ delivery: SettledDelivery) async throws -> ReopenedDelivery {
+            try await store.reopenDelivery(delivery, nowSeconds: now) { _ in [event(delivery.correlationId)] }
+        }
+        func isDelivered(_ nonce: Int) async throws -> Bool? { try await store.openSettlement(key(nonce))?.delivered }
+
+        let lost = try await delivered(1, "tg_owner")
+        #expect(try await reopen(lost) == .keptForOwner)
+        #expect(try await isDelivered(1) == false)
+        #expect(try await store.unresolvedSettlements(limit: 10).map(\.intent.correlationId) == ["tg_owner"])
+        // Reopened: a replay is refused and writes nothing; the retry's delivery is recorded under its own token.
+        #expect(try await store.recordReplay(key(1), delivery: .next(), events: [event("tg_owner")]) == false)
+        #expect(try await store.events(correlationId: "tg_owner").count == 1)
+        #expect(try await store.deliverSettled(key(1), delivery: .next(), events: []))
+        // The first loss reported again, after the retry's delivery: nothing changes, and the report is audited.
+        #expect(try await reopen(lost) == .unchanged)
+        #expect(try await isDelivered(1) == true)
+        #expect(try await store.events(correlationId: "tg_owner").count == 2)
+
+        // A replay recorded after the delivery: the delivery's loss changes nothing.
+        let replayed = try await delivered(2, "tg_replayed")
+        #expect(try await store.recordReplay(key(2), delivery: .next(), events: [event("tg_replayed")]))
+        #expect(try await reopen(replayed) == .unchanged)
+        #expect(try await isDelivered(2) == true)
+
+        // Nothing its owner can fetch again (an anonymous answer, an expired one): reopened, for the caller to refund.
+        let anonymous = try await delivered(3, "tg_anonymous", client: "anonymous")
+        #expect(try await reopen(anonymous) == .reopened)
+        let expired = try await delivered(4, "tg_expired", expiresAt: 500)
+        #expect(try await reopen(expired) == .reopened)
+        #expect(try await isDelivered(4) == false)
+        // Another flow's name on the token, an unknown authorization: unchanged.
+        let spelled = try await delivered(5, "tg_spelled")
+        #expect(try await reopen(SettledDelivery(correlationId: "tg_other", key: spelled.key, token: spelled.token)) == .unchanged)
+        #expect(try await reopen(SettledDelivery(correlationId: "tg_nobody", key: key(98), token: .next())) == .unchanged)
+        #expect(try await isDelivered(5) == true)
+        // A replay with no intent on record (purged after its delivery): its events are written.
+        #expect(try await store.recordReplay(key(99), delivery: .next(), events: [event("tg_purged")]))
+        #expect(try await store.events(correlationId: "tg_purged").count == 1)
+
+        // The loss and a replay racing (two instances): one of them wins, never both.
+        for nonce in 10..<16 {
+            let racing = try await delivered(nonce, "tg_race_\(nonce)")
+            async let reopened = reopen(racing)
+            async let replay = store.recordReplay(key(nonce), delivery: .next(), events: [event("tg_race_\(nonce)")])
+            let (outcome, served) = try await (reopened, replay)
+            #expect((outcome == .keptForOwner) != served, "reopened \(outcome), replay recorded \(served)")
+            #expect(try await isDelivered(nonce) == served)
+        }
+        #expect(try await store.verifyAuditLog().isIntact)
+    }
+}

@@ -1,0 +1,133 @@
+import HTTPTypes
+import Testing
+import TollgateCore
+import TollgateStoreConformance
+
+/// A settled answer its door could not write (the connection broke after settlement): kept for its owner's retry when
+/// the owner can fetch it again, refunded at once otherwise; never both served and refunded, whatever was served
+/// meanwhile on another connection.
+@Suite struct GatewayLostDeliveryTests {
+    static let route = "/datasets/prices"
+
+    /// A settled delivery to `apiKey` (nil: anonymous) on a route open to anonymous callers: the harness, the proof,
+    /// the answer as served and the delivery its door was told of.
+    static func delivered(apiKey: String?) async throws -> (GatewayHarness, TestProof, GatewayResponse, SettledDelivery) {
+        let harness = GatewayMeteringTests.anonymousDatasets()
+        let (_, proof) = try await harness.offerAndProof(apiKey: apiKey)
+        let first = await harness.send(route, apiKey: apiKey, proof: proof)
+        #expect(first.status == .ok)
+        return (harness, proof, first, try #require(first.settledFlow))
+    }
+
+    /// What the `connection_failed` event of the flow says became of the payment.
+    static func then(_ harness: GatewayHarness, _ flow: String) async throws -> String? {
+        try await harness.events(flow).last { $0.reason == Reason.connectionFailed.rawValue }?.details["then"]
+    }
+
+    /// Anonymous: nobody can fetch the answer again, so it is refunded at once and a retry is told of the refund.
+    @Test func anAnswerNobodyCanFetchAgainIsRefundedAtOnce() async throws {
+        let (harness, proof, _, lost) = try await Self.delivered(apiKey: nil)
+        // Answers that were not settled carry no delivery to watch.
+        #expect(await harness.send(Self.route, apiKey: nil).settledFlow == nil)
+
+        await harness.gateway.undelivered(lost, detail: "connection reset")
+
+        let refund = try #require(await harness.store.refundsRecorded.first)
+        #expect(refund.automatic)
+        #expect(refund.correlationId == lost.correlationId)
+        #expect(refund.reason == "not delivered: connection_failed")
+        #expect(try await Self.then(harness, lost.correlationId) == "refunded")
+        let retry = await harness.send(Self.route, apiKey: nil, proof: proof)
+        #expect(retry.status == .badGateway)
+        #expect(retry.reason == "not_delivered")
+        #expect(retry.headerFields[.tollgateRefund] == refund.id)
+        #expect(harness.upstream.received.count == 1)
+    }
+
+    /// Identified: the answer is kept for its owner's retry, which gets it (the upstream does not run again) and records
+    /// its delivery; nothing is refunded, then or after the window. The loss reported again changes nothing.
+    @Test func anAnswerItsOwnerCanFetchAgainIsKeptForTheRetry() async throws {
+        let key = GatewayHarness.aliceKey
+        let (harness, proof, first, lost) = try await Self.delivered(apiKey: key)
+
+        await harness.gateway.undelivered(lost, detail: "connection reset")
+
+        #expect(await harness.store.refundsRecorded.isEmpty)
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == false)
+        #expect(try await Self.then(harness, lost.correlationId) == "kept_for_retry")
+        let retry = await harness.send(Self.route, apiKey: key, proof: proof)
+        #expect(retry.status == .ok)
+        #expect(retry.body == first.body)
+        #expect(harness.upstream.received.count == 1)
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == true)
+        // The retry's delivery is watched in its turn, under a token of its own.
+        let again = try #require(retry.settledFlow)
+        #expect(again.token != lost.token)
+
+        await harness.gateway.undelivered(lost, detail: "reported twice")
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == true)
+        harness.clock.advance(seconds: 3_601)
+        _ = try await harness.gateway.reconcile(startup: false)
+        #expect(await harness.store.refundsRecorded.isEmpty)
+    }
+
+    /// The attack on a reopening: the owner's retry on another connection is served the kept answer before the first
+    /// delivery's loss is handled. The loss then changes nothing (the answer was delivered): no refund, now or after
+    /// the window, and the retry's own door was not told to watch a replay.
+    @Test func aLossHandledAfterAReplayWasServedChangesNothing() async throws {
+        let key = GatewayHarness.aliceKey
+        let (harness, proof, first, lost) = try await Self.delivered(apiKey: key)
+        let replay = await harness.send(Self.route, apiKey: key, proof: proof)
+        #expect(replay.status == .ok)
+        #expect(replay.body == first.body)
+        #expect(replay.settledFlow == nil)
+
+        await harness.gateway.undelivered(lost, detail: "connection reset")
+
+        #expect(try await Self.then(harness, lost.correlationId) == "unchanged")
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == true)
+        harness.clock.advance(seconds: 3_601)
+        _ = try await harness.gateway.reconcile(startup: false)
+        #expect(await harness.store.refundsRecorded.isEmpty)
+        #expect(harness.upstream.received.count == 1)
+    }
+
+    /// Kept, and nobody came back within the window: the reconciler refunds it, and a retry after that is told of the
+    /// refund instead of being served the answer too.
+    @Test func aKeptAnswerNobodyCameBackForIsRefundedAfterTheWindow() async throws {
+        let key = GatewayHarness.aliceKey
+        let (harness, proof, first, lost) = try await Self.delivered(apiKey: key)
+        await harness.gateway.undelivered(lost, detail: "connection reset")
+        _ = try await harness.gateway.reconcile(startup: false)
+        #expect(await harness.store.refundsRecorded.isEmpty)
+
+        harness.clock.advance(seconds: 3_601)
+        let report = try await harness.gateway.reconcile(startup: false)
+
+        let refund = try #require(await harness.store.refundsRecorded.first)
+        #expect(report.refunded == [refund.id])
+        #expect(refund.correlationId == lost.correlationId)
+        let retry = await harness.send(Self.route, apiKey: key, proof: proof)
+        #expect(retry.status == .badGateway)
+        #expect(retry.headerFields[.tollgateRefund] == refund.id)
+        #expect(retry.body != first.body)
+        #expect(harness.upstream.received.count == 1)
+    }
+
+    /// The owner's retry is lost too: its own loss reopens the flow again, and the next retry still gets the answer.
+    @Test func aRetrysLostDeliveryIsKeptAgain() async throws {
+        let key = GatewayHarness.aliceKey
+        let (harness, proof, first, lost) = try await Self.delivered(apiKey: key)
+        await harness.gateway.undelivered(lost, detail: "connection reset")
+        let retry = try #require(await harness.send(Self.route, apiKey: key, proof: proof).settledFlow)
+
+        await harness.gateway.undelivered(retry, detail: "connection reset again")
+
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == false)
+        let last = await harness.send(Self.route, apiKey: key, proof: proof)
+        #expect(last.status == .ok)
+        #expect(last.body == first.body)
+        #expect(await harness.store.refundsRecorded.isEmpty)
+        #expect(harness.upstream.received.count == 1)
+    }
+}
