@@ -186,7 +186,7 @@ struct SettleIntentStatement: PreparedWrite {
                 UPDATE settlement_intent SET outcome = COALESCE(\(outcome), outcome), tx = COALESCE(NULLIF(\(transaction), ''), tx),
                                              delivered = delivered OR (\(delivery) IS NOT NULL),
                                              delivery = COALESCE(\(delivery), delivery), updated_at = \(now)
-                WHERE \(key.matches)
+                WHERE \(key.matches) RETURNING outcome
             ), claim AS (
                 UPDATE reservation SET state = COALESCE(\(state), state), updated_at = CASE WHEN \(state) IS NULL THEN updated_at ELSE \(now) END
                 WHERE \(key.matches) RETURNING correlation_id
@@ -200,7 +200,7 @@ struct SettleIntentStatement: PreparedWrite {
             ), used AS (
             \(used)
             )
-            SELECT correlation_id FROM claim
+            SELECT (SELECT correlation_id FROM claim), (SELECT outcome FROM intent)
             """
     }
 

@@ -7,9 +7,10 @@ extension PostgresStore {
         let now = clock.nowMillis(), keys = auditKeys
         let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
-            try RefundPolicy.checkDeliverable(try await tx.value("SELECT outcome FROM settlement_intent WHERE \(row: key)", as: String.self)
-                .flatMap(OpenSettlement.Outcome.init(rawValue:)))
-            try await Self.settleIntent(key, state: nil, transaction: nil, delivery: delivery, now: now, with: .init(response: response), tx)
+            // Refused after the statement ran, it is undone with the rest of this write: one round trip, not a read first.
+            let (_, outcome) = try await Self.settleIntent(key, state: nil, transaction: nil, delivery: delivery, now: now,
+                                                          with: .init(response: response), tx)
+            try RefundPolicy.checkDeliverable(outcome)
             if let metering { try await Self.record(metering, now: now, tx) }
             try await Self.append(events, tx, keys: keys)
         }

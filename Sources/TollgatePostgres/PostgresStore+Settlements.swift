@@ -154,15 +154,19 @@ extension PostgresStore {
     /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome, the reservation takes
     /// `state` (when given) and the flow's held spend moves to `holds` (when given; not `released`, which gives amounts
     /// back: `endHolds`), and what `also` writes, all in one statement, one round trip under the write lock. Returns the
-    /// reservation's flow.
+    /// reservation's flow and the intent's outcome after the statement (without `state`, the outcome it had: so a
+    /// delivery can be refused, the statement undone with its write, without a read before it).
     @discardableResult
     static func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivery: DeliveryToken?, now: Int64,
-                             holds: SpendHolds.State? = nil, with also: AlsoWritten = .init(), _ tx: PostgresTransaction) async throws -> String? {
+                             holds: SpendHolds.State? = nil, with also: AlsoWritten = .init(),
+                             _ tx: PostgresTransaction) async throws -> (flow: String?, outcome: OpenSettlement.Outcome?) {
         precondition(holds != .released, "released holds give their amounts back: endHolds")
         let rows = try await tx.run(SettleIntentStatement(
             key: key, outcome: StoreRetention.intentOutcome(state)?.rawValue, transaction: transaction, delivery: delivery, now: now,
             state: state?.rawValue, holds: holds?.rawValue, also: also))
-        return try rows.first?.decode(String?.self) ?? nil
+        guard let row = rows.first else { return (nil, nil) }
+        let (flow, outcome) = try row.decode((String?, String?).self)
+        return (flow, outcome.flatMap(OpenSettlement.Outcome.init(rawValue:)))
     }
 
     static func openSettlement(_ row: PostgresRandomAccessRow, _ tx: PostgresTransaction) async throws -> OpenSettlement {

@@ -119,7 +119,7 @@ public struct PostgresStore: GatewayStore {
             var metering = state == .settled ? metering : nil
             let usage = payment != nil && metering?.grant == nil ? metering?.usage : nil
             if usage != nil { metering = nil }
-            let flow = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivery: delivery, now: now,
+            let (flow, _) = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivery: delivery, now: now,
                                                    holds: holds == .released ? nil : holds,
                                                    with: .init(response: response, payment: payment, usage: usage), tx)
             if let flow, holds == .released { try await Self.endHolds(flow, as: .released, tx) }
