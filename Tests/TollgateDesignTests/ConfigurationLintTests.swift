@@ -208,6 +208,21 @@ import TollgateDesign
         #expect(try Self.rules(Self.yaml(routes: [before], extra: "refunds: {payout_contact: billing@example.com}")).isEmpty)
     }
 
+    @Test func tg119AWindowShorterThanTheUpstreamTimeout() throws {
+        let before = #"{method: POST, path: /jobs, resource: jobs, price: "0.01", unit: request, consumed: on_success, scope: reports:read, settle: before}"#
+        let refunds = "refunds: {payout_contact: billing@example.com}"
+        let text = Self.yaml(routes: [before], extra: "\(refunds)\nidempotency_window_seconds: 10")
+        let finding = try #require(try Self.lint(text).first { $0.rule == "TG119" })
+        #expect(finding.severity == .warning && finding.path == "idempotency_window_seconds")
+        #expect(finding.message.contains("routes[0] (jobs)") && finding.message.contains("up to 20 s") && finding.message.contains("is 10 s"))
+        #expect(finding.fix.contains("at least 20"))
+        let line = try #require(finding.line)
+        #expect(text.split(separator: "\n", omittingEmptySubsequences: false)[line - 1].contains("idempotency_window_seconds: 10"))
+        // As long as the upstream may run, or routes that record their intent only once the upstream answered: nothing.
+        #expect(!(try Self.rules(Self.yaml(routes: [before], extra: "\(refunds)\nidempotency_window_seconds: 20"))).contains("TG119"))
+        #expect(!(try Self.rules(Self.yaml(extra: "idempotency_window_seconds: 10"))).contains("TG119"))
+    }
+
     @Test func tg116MainNetThroughALoopbackFacilitator() throws {
         let local = #"{url: "http://127.0.0.1:8404", networks: ["eip155:8453"]}"#
         let findings = try Self.lint(Self.yaml(assets: [Self.baseUSDC], facilitators: [local, #"{url: "https://other.example"}"#]))

@@ -3,7 +3,7 @@ import TollgateCore
 import TollgateX402
 
 extension ConfigurationLint {
-    /// TG110, TG111, TG116: who settles, and what happens to a payment taken before delivery.
+    /// TG110, TG111, TG116, TG119: who settles, and what happens to a payment taken before delivery.
     static func checkSettlement(_ c: inout LintContext) {
         let paid = c.paidRoutes
         for network in c.configuration.paidNetworks.sorted() {
@@ -49,6 +49,16 @@ extension ConfigurationLint {
                          severity: .error,
                          fix: "set `refunds: {automatic: true, payout_contact: <who closes pending refunds>}`; or `settle: after`")
             }
+        }
+
+        let window = c.configuration.idempotencyWindowSeconds, upstream = Int(c.configuration.upstreamTimeoutSeconds.rounded(.up))
+        let before = paid.filter { $0.pricing.metering.settle == .before }.map { c.name(route: $0.index) }
+        if !before.isEmpty, window < upstream {
+            c.report(.windowShorterThanUpstream, at: "idempotency_window_seconds",
+                     "\(summary(before)) settle before forwarding and may run for up to \(upstream) s (`upstream.timeout_seconds`), but "
+                        + "`idempotency_window_seconds` is \(window) s: work still running when the window ends is refunded by the "
+                        + "reconciler and its answer withheld",
+                     fix: "set `idempotency_window_seconds` to at least \(upstream), or lower `upstream.timeout_seconds`")
         }
     }
 }

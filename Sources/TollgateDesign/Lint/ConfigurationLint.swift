@@ -8,6 +8,7 @@ public enum ConfigurationLint {
         .noUnpaidLimit, .noPaidLimit, .noInvalidLimit, .longOfferValidity, .longAuthorization,
         .singleFacilitator, .settleBeforeWithoutRefunds, .priceWithoutUnit, .unitWithoutMoment,
         .denialsNotAudited, .inlineSecret, .mainNetDevFacilitator, .assetMismatch, .authorizationExpiresBeforeSettlement,
+        .windowShorterThanUpstream,
     ]
 
     /// The rule with this id.

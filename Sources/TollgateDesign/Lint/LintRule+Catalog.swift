@@ -111,6 +111,16 @@ extension LintRule {
         cases: "error when `refunds.automatic: false` and no `payout_contact` (payments for undelivered work are kept with "
             + "no record and nobody named); warning otherwise")
 
+    public static let windowShorterThanUpstream = LintRule(
+        id: "TG119", severity: .warning, title: "idempotency window shorter than the upstream timeout",
+        trigger: "a route with `settle: before` while `idempotency_window_seconds` is below `upstream.timeout_seconds`",
+        why: "A settled payment whose delivery is not recorded within `idempotency_window_seconds` of its settlement intent "
+            + "is refunded by the reconciler (or listed for review). With `settle: before` the intent is recorded before the "
+            + "upstream runs: work still running when the window ends is refunded, and its answer is then withheld (502 "
+            + "`settlement_closed`); the work ran for nothing.",
+        fix: "raise `idempotency_window_seconds` to at least `upstream.timeout_seconds` (3600, the default, fits any upstream "
+            + "timeout), or lower `upstream.timeout_seconds`")
+
     // MARK: Metering
 
     public static let priceWithoutUnit = LintRule(
