@@ -61,11 +61,11 @@ struct GatewayDoor: Sendable {
     /// see written (Hummingbird's generated `HEAD` endpoints drop the body of the `GET` they run).
     func response(_ answer: GatewayResponse, method: HTTPRequest.Method = .post) -> Response {
         let buffer = ByteBuffer(bytes: answer.body)
-        guard let settled = answer.settledFlow, method != .head else {
+        guard let settled = answer.settledDelivery, method != .head else {
             return Response(status: answer.status, headers: answer.headerFields, body: .init(byteBuffer: buffer))
         }
-        // A settled answer that cannot be written was paid for and not delivered: the gateway records it (and refunds
-        // it) instead of keeping the money silently.
+        // A settled answer that cannot be written was paid for and not delivered: the gateway records it (kept for its
+        // owner's retry, or refunded) instead of keeping the money silently.
         let witness = DeliveryWitness(gateway: gateway, delivery: settled)
         return Response(status: answer.status, headers: answer.headerFields, body: .init(contentLength: buffer.readableBytes) { writer in
             do {
@@ -124,7 +124,7 @@ final class DeliveryWitness: Sendable {
     deinit {
         guard !told.load(ordering: .acquiring) else { return }
         let gateway = self.gateway, delivery = self.delivery
-        // Tracked: a graceful shutdown waits for the refund before the store closes.
+        // Tracked: a graceful shutdown waits for what the gateway records (the reopening, a refund) before the store closes.
         gateway.afterResponse.start { await gateway.undelivered(delivery, detail: "the response was never written (the connection was gone)") }
     }
 }

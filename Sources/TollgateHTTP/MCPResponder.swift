@@ -129,7 +129,7 @@ public struct MCPResponder: HTTPResponder {
             if let session = request.headers[.mcpSessionId] { fields[.mcpSessionId] = session }
             if let correlationId = answer.correlationId { fields[.tollgateCorrelationId] = correlationId }
             var response = GatewayResponse(status: .ok, headerFields: fields, body: body)
-            response.settledFlow = answer.settledFlow
+            response.settledDelivery = answer.settledDelivery
             return door.response(response)
         }
         if listing {

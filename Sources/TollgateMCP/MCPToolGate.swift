@@ -37,7 +37,7 @@ public struct MCPToolGate: Sendable {
             // `tasks/result`, which the gateway does not see: the payment would settle on the handle, whatever the result.
             return ToolAnswer(message: .error(id: call.message.id, code: JSONRPCCode.invalidParams,
                                               message: "a paid tool cannot run as a task: call it without `task`; its payment settles on its result"),
-                              settledFlow: nil, correlationId: nil)
+                              settledDelivery: nil, correlationId: nil)
         }
         var fields = headerFields
         for name in Self.proofFields { fields[name] = nil }
@@ -51,7 +51,7 @@ public struct MCPToolGate: Sendable {
         if let result = message.result {
             message = .result(id: message.id ?? .null, call.era.finished(result))
         }
-        return ToolAnswer(message: message, settledFlow: response.settledFlow, correlationId: response.headerFields[.tollgateCorrelationId])
+        return ToolAnswer(message: message, settledDelivery: response.settledDelivery, correlationId: response.headerFields[.tollgateCorrelationId])
     }
 
     static let proofFields: [HTTPField.Name] = [.x402PaymentSignature, .x402LegacyPayment]
@@ -169,7 +169,7 @@ public struct ToolAnswer: Sendable {
     public var message: JSONRPCMessage
     /// Set when the call was paid and settled: a door that cannot deliver `message` calls
     /// `Gateway.undelivered(_:detail:)`, so the payment is not kept for nothing.
-    public var settledFlow: SettledDelivery?
+    public var settledDelivery: SettledDelivery?
     /// The flow support traces (`tollgate trace`), sent as `Tollgate-Correlation-Id` by an HTTP door.
     public var correlationId: String?
 }

@@ -91,8 +91,11 @@ public struct PaidTools: Sendable {
             guard let result = answer.message.result else { throw MCPError.internalError("the gateway gave no result") }
             return try MCPBridge.result(result)
         } catch {
-            // Paid and settled, but not deliverable: the gateway records it (and refunds it when so configured).
-            if let flow = answer.settledFlow { await gate.gateway.undelivered(flow, detail: "the result could not be read: \(error)") }
+            // Paid and settled, but not deliverable, and a retry would read the same result: not kept for a retry, refunded
+            // (when so configured) as any answer nobody can fetch again.
+            if let flow = answer.settledDelivery {
+                await gate.gateway.undelivered(flow, detail: "the result could not be read: \(error)", keepForRetry: false)
+            }
             throw error
         }
     }

@@ -185,7 +185,8 @@ struct SettleIntentStatement: PreparedWrite {
             WITH intent AS (
                 UPDATE settlement_intent SET outcome = COALESCE(\(outcome), outcome), tx = COALESCE(NULLIF(\(transaction), ''), tx),
                                              delivered = delivered OR (\(delivery) IS NOT NULL),
-                                             delivery = COALESCE(\(delivery), delivery), updated_at = \(now)
+                                             delivery = CASE WHEN \(delivery) IS NULL THEN delivery WHEN delivered THEN NULL ELSE \(delivery) END,
+                                             updated_at = \(now)
                 WHERE \(key.matches) RETURNING outcome
             ), claim AS (
                 UPDATE reservation SET state = COALESCE(\(state), state), updated_at = CASE WHEN \(state) IS NULL THEN updated_at ELSE \(now) END

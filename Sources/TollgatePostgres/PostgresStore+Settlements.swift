@@ -65,7 +65,7 @@ extension PostgresStore {
         let events = events.map(AuditChain.Prepared.init)
         return try await database.write { tx in
             let marked = try await tx.count("""
-                UPDATE settlement_intent SET delivered = TRUE, delivery = \(delivery.value), updated_at = \(now)
+                UPDATE settlement_intent SET delivered = TRUE, delivery = CASE WHEN delivered THEN NULL ELSE \(delivery.value) END, updated_at = \(now)
                 WHERE \(row: key) AND outcome = 'settled' RETURNING 1
                 """)
             guard marked > 0 else { return false }
@@ -75,7 +75,7 @@ extension PostgresStore {
         }
     }
 
-    public func recordReplay(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
+    public func recordReplay(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
         let keys = auditKeys
         let events = events.map(AuditChain.Prepared.init)
         return try await database.write { tx in
@@ -83,7 +83,7 @@ extension PostgresStore {
             // says nothing against it. One statement: the update and whether the intent exists.
             let refused = try await tx.value("""
                 WITH replayed AS (
-                    UPDATE settlement_intent SET delivery = \(delivery.value) WHERE \(row: key) AND outcome = 'settled' AND delivered RETURNING 1
+                    UPDATE settlement_intent SET delivery = NULL WHERE \(row: key) AND outcome = 'settled' AND delivered RETURNING 1
                 )
                 SELECT NOT EXISTS (SELECT 1 FROM replayed) AND EXISTS (SELECT 1 FROM settlement_intent WHERE \(row: key))
                 """, as: Bool.self) ?? false
@@ -106,7 +106,7 @@ extension PostgresStore {
                 """)
             if reopened == 1 {
                 let kept = try await Self.storedResponse(key, readyOnly: true, now: nowSeconds, tx)
-                outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .reopened
+                outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .notKept
             }
             try await Self.append(events(outcome).map(AuditChain.Prepared.init), tx, keys: keys)
             return outcome

@@ -82,7 +82,8 @@ extension SQLiteStore {
         return try await write { db in
             guard let flowKey = try Self.recordedProofKeyId(key, db) else { return false }
             try db.runRaw(sql: """
-                UPDATE settlement_intent SET delivered = 1, delivery = ?, updated_at = ? WHERE proof_key_id = ? AND outcome = 'settled'
+                UPDATE settlement_intent SET delivered = 1, delivery = CASE WHEN delivered = 1 THEN NULL ELSE ? END, updated_at = ?
+                WHERE proof_key_id = ? AND outcome = 'settled'
                 """, delivery.value, clock.nowMillis(), flowKey)
             guard db.changesCount == 1 else { return false }
             try db.runRaw(sql: "UPDATE paid_response SET ready = 1 WHERE proof_key_id = ?", flowKey)
@@ -91,13 +92,13 @@ extension SQLiteStore {
         }
     }
 
-    public func recordReplay(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
+    public func recordReplay(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
         let events = events.map(AuditChain.Prepared.init)
         return try await write { db in
             if let flowKey = try Self.recordedProofKeyId(key, db) {
                 try db.runRaw(sql: """
-                    UPDATE settlement_intent SET delivery = ? WHERE proof_key_id = ? AND outcome = 'settled' AND delivered = 1
-                    """, delivery.value, flowKey)
+                    UPDATE settlement_intent SET delivery = NULL WHERE proof_key_id = ? AND outcome = 'settled' AND delivered = 1
+                    """, flowKey)
                 // An intent that did not change says the flow is no longer settled and delivered; none at all (purged after
                 // its delivery) says nothing against the replay.
                 if db.changesCount == 0, try db.firstRaw(sql: "SELECT 1 FROM settlement_intent WHERE proof_key_id = ?", flowKey,
@@ -121,7 +122,7 @@ extension SQLiteStore {
                     """, clock.nowMillis(), flowKey, delivery.correlationId, delivery.token.value)
                 if db.changesCount == 1 {
                     let kept = try Self.storedResponse(delivery.key, readyOnly: true, now: nowSeconds, db)
-                    outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .reopened
+                    outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .notKept
                 }
             }
             try Self.append(events(outcome).map(AuditChain.Prepared.init), db, keys: auditKeys)
@@ -168,9 +169,9 @@ extension SQLiteStore {
         let outcome = StoreRetention.intentOutcome(state)?.rawValue
         try db.runRaw(sql: """
             UPDATE settlement_intent SET outcome = COALESCE(?, outcome), tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?),
-                                         delivery = COALESCE(?, delivery), updated_at = ?
+                                         delivery = CASE WHEN ? IS NULL THEN delivery WHEN delivered = 1 THEN NULL ELSE ? END, updated_at = ?
             WHERE proof_key_id = ?
-            """, outcome, transaction, delivery == nil ? 0 : 1, delivery?.value, now, proofKeyId)
+            """, outcome, transaction, delivery == nil ? 0 : 1, delivery?.value, delivery?.value, now, proofKeyId)
     }
 
     static func openSettlement(_ row: Row, _ db: Database) throws -> OpenSettlement {

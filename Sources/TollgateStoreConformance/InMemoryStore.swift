@@ -123,12 +123,12 @@ public actor InMemoryStore: GatewayStore {
         write(events)
     }
 
-    public func recordReplay(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
+    public func recordReplay(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
         // Mostly the replay's audit record: it fails as appends do.
         try check(.append)
         if let open = intents[key] {
             guard open.outcome == .settled, open.delivered else { return false }
-            lastDelivery[key] = delivery
+            soleDelivery[key] = nil
         }
         write(events)
         return true
@@ -140,11 +140,11 @@ public actor InMemoryStore: GatewayStore {
         let key = delivery.key
         var outcome = ReopenedDelivery.unchanged
         if let open = intents[key], open.intent.correlationId == delivery.correlationId, open.outcome == .settled, open.delivered,
-           lastDelivery[key] == delivery.token {
+           soleDelivery[key] == delivery.token {
             intents[key]?.delivered = false
             updated[key] = clock.nowMillis()
             let kept = responses[key].flatMap { $0.ready && $0.response.expiresAt >= nowSeconds ? $0.response : nil }
-            outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .reopened
+            outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .notKept
         }
         write(events(outcome))
         return outcome
@@ -165,7 +165,7 @@ public actor InMemoryStore: GatewayStore {
         responses = responses.filter { $0.value.response.expiresAt >= unixSeconds }
         identifiers = identifiers.filter { $0.value.atMillis >= (unixSeconds - StoreRetention.paymentIdentifierSeconds) * 1000 }
         intents = intents.filter { !StoreRetention.isResolved($0.value.outcome, delivered: $0.value.delivered) || updated[$0.key, default: 0] >= unixSeconds * 1000 }
-        lastDelivery = lastDelivery.filter { intents[$0.key] != nil }
+        soleDelivery = soleDelivery.filter { intents[$0.key] != nil }
         return expired.count
     }
 
@@ -191,8 +191,8 @@ public actor InMemoryStore: GatewayStore {
 
     public private(set) var intents: [ProofKey: OpenSettlement] = [:]
     private var updated: [ProofKey: Int64] = [:]
-    /// The token of each intent's last recorded delivery.
-    private var lastDelivery: [ProofKey: DeliveryToken] = [:]
+    /// The token of each intent's one delivery since it was last undelivered (none once it was delivered more than once).
+    private var soleDelivery: [ProofKey: DeliveryToken] = [:]
 
     public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {
         try check(.finish)
@@ -245,9 +245,9 @@ public actor InMemoryStore: GatewayStore {
 
     public func deliverSettled(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
         try check(.finish)
-        guard intents[key]?.outcome == .settled else { return false }
+        guard let open = intents[key], open.outcome == .settled else { return false }
         intents[key]?.delivered = true
-        lastDelivery[key] = delivery
+        soleDelivery[key] = open.delivered ? nil : delivery
         responses[key]?.ready = true
         updated[key] = clock.nowMillis()
         write(events)
@@ -279,9 +279,9 @@ public actor InMemoryStore: GatewayStore {
         guard intents[key] != nil else { return }
         if let outcome = StoreRetention.intentOutcome(state) { intents[key]?.outcome = outcome }
         if let transaction, !transaction.isEmpty { intents[key]?.transaction = transaction }
-        if let delivery {
+        if let delivery, let open = intents[key] {
             intents[key]?.delivered = true
-            lastDelivery[key] = delivery
+            soleDelivery[key] = open.delivered ? nil : delivery
         }
         updated[key] = clock.nowMillis()
     }

@@ -41,7 +41,7 @@ public enum StoreConformance {
         Check(name: "usage: per resource and unit, refunds netted", body: usage),
         Check(name: "settlement intents: recorded, resolved, abandoned after a restart", body: settlementIntents),
         Check(name: "a settled, undelivered answer is delivered or refunded, never both, even racing", body: deliveredOrRefunded),
-        Check(name: "a lost delivery reopens its flow only while no later delivery was recorded, even racing", body: lostDeliveries),
+        Check(name: "a lost delivery reopens its flow only while it is the flow's one delivery, even racing", body: lostDeliveries),
     ]
 
     // MARK: fixtures

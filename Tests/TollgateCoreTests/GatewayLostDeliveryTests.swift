@@ -16,7 +16,7 @@ import TollgateStoreConformance
         let (_, proof) = try await harness.offerAndProof(apiKey: apiKey)
         let first = await harness.send(route, apiKey: apiKey, proof: proof)
         #expect(first.status == .ok)
-        return (harness, proof, first, try #require(first.settledFlow))
+        return (harness, proof, first, try #require(first.settledDelivery))
     }
 
     /// What the `connection_failed` event of the flow says became of the payment.
@@ -28,7 +28,7 @@ import TollgateStoreConformance
     @Test func anAnswerNobodyCanFetchAgainIsRefundedAtOnce() async throws {
         let (harness, proof, _, lost) = try await Self.delivered(apiKey: nil)
         // Answers that were not settled carry no delivery to watch.
-        #expect(await harness.send(Self.route, apiKey: nil).settledFlow == nil)
+        #expect(await harness.send(Self.route, apiKey: nil).settledDelivery == nil)
 
         await harness.gateway.undelivered(lost, detail: "connection reset")
 
@@ -36,7 +36,7 @@ import TollgateStoreConformance
         #expect(refund.automatic)
         #expect(refund.correlationId == lost.correlationId)
         #expect(refund.reason == "not delivered: connection_failed")
-        #expect(try await Self.then(harness, lost.correlationId) == "refunded")
+        #expect(try await Self.then(harness, lost.correlationId) == "refund_due")
         let retry = await harness.send(Self.route, apiKey: nil, proof: proof)
         #expect(retry.status == .badGateway)
         #expect(retry.reason == "not_delivered")
@@ -61,7 +61,7 @@ import TollgateStoreConformance
         #expect(harness.upstream.received.count == 1)
         #expect(try await harness.store.openSettlement(proof.key)?.delivered == true)
         // The retry's delivery is watched in its turn, under a token of its own.
-        let again = try #require(retry.settledFlow)
+        let again = try #require(retry.settledDelivery)
         #expect(again.token != lost.token)
 
         await harness.gateway.undelivered(lost, detail: "reported twice")
@@ -80,7 +80,7 @@ import TollgateStoreConformance
         let replay = await harness.send(Self.route, apiKey: key, proof: proof)
         #expect(replay.status == .ok)
         #expect(replay.body == first.body)
-        #expect(replay.settledFlow == nil)
+        #expect(replay.settledDelivery == nil)
 
         await harness.gateway.undelivered(lost, detail: "connection reset")
 
@@ -119,7 +119,7 @@ import TollgateStoreConformance
         let key = GatewayHarness.aliceKey
         let (harness, proof, first, lost) = try await Self.delivered(apiKey: key)
         await harness.gateway.undelivered(lost, detail: "connection reset")
-        let retry = try #require(await harness.send(Self.route, apiKey: key, proof: proof).settledFlow)
+        let retry = try #require(await harness.send(Self.route, apiKey: key, proof: proof).settledDelivery)
 
         await harness.gateway.undelivered(retry, detail: "connection reset again")
 

@@ -249,7 +249,7 @@ import TollgateStoreConformance
     @Test func aRefundedPaymentsAnswerIsNotReplayed() async throws {
         let harness = GatewayHarness()
         let (_, proof) = try await harness.offerAndProof()
-        let flow = try #require(await harness.send("/datasets/prices", proof: proof).settledFlow)
+        let flow = try #require(await harness.send("/datasets/prices", proof: proof).settledDelivery)
         #expect(await harness.send("/datasets/prices", proof: proof).status == .ok)
         _ = try await harness.store.refund(RefundRequest(correlationId: flow.correlationId, reason: "disputed", actor: "admin:ops"), nowMillis: 1)
         let retry = await harness.send("/datasets/prices", proof: proof)

@@ -139,7 +139,7 @@ import Testing
             return
         }
         #expect(response.headerFields[HTTPField.Name("Receipt")!] == "r")
-        #expect(response.settledFlow?.correlationId == "tg_offer")
+        #expect(response.settledDelivery?.correlationId == "tg_offer")
 
         var unrecorded = Self.settledUndelivered()
         _ = unrecorded.next(.storedLoaded(.success(nil)), at: Self.now)

@@ -656,8 +656,8 @@ import Testing
         }
         #expect(response.headerFields[HTTPField.Name("Receipt")!] == "r")
         // The door is told which recorded delivery it carries: only its loss may reopen the flow.
-        #expect(response.settledFlow?.correlationId == "tg_offer")
-        #expect(response.settledFlow?.token == recordedDelivery)
+        #expect(response.settledDelivery?.correlationId == "tg_offer")
+        #expect(response.settledDelivery?.token == recordedDelivery)
     }
 
     @Test func anUnrecordedSettlementIsNotServed() {

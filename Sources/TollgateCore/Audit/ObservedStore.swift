@@ -39,8 +39,8 @@ public struct ObservedStore: TollgateStore {
         report(events)
     }
 
-    public func recordReplay(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool {
-        let recorded = try await base.recordReplay(key, delivery: delivery, events: events)
+    public func recordReplay(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+        let recorded = try await base.recordReplay(key, events: events)
         if recorded { report(events) }
         return recorded
     }

@@ -209,7 +209,7 @@ extension PaidFlow {
         fields.append(contentsOf: receiptFields)
         fields[.cacheControl] = "private"
         var response = GatewayResponse(status: answer.status, headerFields: fields, body: answer.body)
-        response.settledFlow = settledDelivery
+        response.settledDelivery = settledDelivery
         return response
     }
 

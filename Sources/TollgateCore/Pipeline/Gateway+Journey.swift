@@ -265,9 +265,16 @@ extension Gateway {
         case .replayStored(let stored, let paid, let events):
             return await replayStored(stored, retry: paid, events: events)
         case .replayResolved(let stored, let paid):
-            var response = await replayed(stored, route: paid.route, identity: paid.identity, flow: flow)
-            response.settledFlow = paid.settledDelivery
-            return response
+            switch filtered(stored, route: paid.route, identity: paid.identity, flow: flow) {
+            case .success(var response):
+                response.settledDelivery = paid.settledDelivery
+                return response
+            case .failure(let refusal):
+                // Recorded delivered, but it cannot be served to this client now: not delivered, so not kept for nothing.
+                await undelivered(paid.settledDelivery, detail: "the kept answer cannot be filtered for this client: \(refusal.detail)",
+                                  keepForRetry: false)
+                return await deny(.badGateway, "bad_gateway", .respond, refusal.reason, flow: flow, detail: refusal.detail)
+            }
         case .release(let key, let events, let then):
             await release(key, events: events)
             return await respond(then, journey: journey)

@@ -15,14 +15,22 @@ extension Gateway {
         let flow = retry.flow
         var events = events
         events.append(flow.event(.reserve, .ok, Reason("idempotent_retry"), clock: clock, ["first_correlation_id": stored.correlationId]))
+        // Filtered first: an answer refused for this client now is not served, so it is not recorded as served again.
+        let response: GatewayResponse
+        switch filtered(stored, route: retry.route, identity: retry.identity, flow: flow) {
+        case .success(let answer):
+            response = answer
+        case .failure(let refusal):
+            return await deny(.badGateway, "bad_gateway", .respond, refusal.reason, flow: flow, detail: refusal.detail, before: events)
+        }
         events.append(flow.event(.respond, .ok, Reason("stored_response"), clock: clock, ["status": String(stored.status), "settled": "earlier"]))
-        // Paid content is never served without its audit record, a replayed one included; the replay is the flow's last
-        // delivery from now on, so a delivery lost before it no longer reopens the flow (`reopenDelivery`). Not marked
-        // as settled for its door: the flow was delivered before, and a replay that does not reach its client changes
-        // nothing (its owner may come back once more).
+        // Paid content is never served without its audit record, a replayed one included; delivered more than once, the
+        // flow keeps no delivery token, so a delivery lost before this one no longer reopens it (`reopenDelivery`). Not
+        // marked as settled for its door: the flow was delivered before, and a replay that does not reach its client
+        // changes nothing (its owner may come back once more).
         let recorded: Bool
         do {
-            recorded = try await store.recordReplay(retry.proof.key, delivery: retry.delivery, events: events)
+            recorded = try await store.recordReplay(retry.proof.key, events: events)
         } catch {
             logger.error("replay not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
@@ -34,12 +42,12 @@ extension Gateway {
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .settlementChanged, flow: flow,
                               detail: "this payment's settlement changed while its answer was being served again; send the same proof again")
         }
-        return await replayed(stored, route: retry.route, identity: retry.identity, flow: flow)
+        return response
     }
 
     /// A stored answer as a response, filtered again for the client asking now (private fields are never
     /// served from a store a filter did not pass over).
-    func replayed(_ stored: StoredResponse, route: Route, identity: Identity, flow: Flow) async -> GatewayResponse {
+    func filtered(_ stored: StoredResponse, route: Route, identity: Identity, flow: Flow) -> Result<GatewayResponse, DeliveryRefusal> {
         var fields = HTTPFields()
         for pair in stored.headers where pair.count == 2 {
             if let name = HTTPField.Name(pair[0]) { fields.append(HTTPField(name: name, value: pair[1])) }
@@ -48,9 +56,9 @@ extension Gateway {
         let answer = UpstreamResponse(status: HTTPResponse.Status(code: stored.status), headerFields: fields, body: stored.body)
         switch DeliveryFilter.privateFields(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
         case .success(let (filtered, _)):
-            return GatewayResponse(status: filtered.status, headerFields: fields, body: filtered.body)
+            return .success(GatewayResponse(status: filtered.status, headerFields: fields, body: filtered.body))
         case .failure(let refusal):
-            return await deny(.badGateway, "bad_gateway", .respond, refusal.reason, flow: flow, detail: refusal.detail)
+            return .failure(refusal)
         }
     }
 

@@ -59,8 +59,9 @@ public struct Gateway: Sendable {
         /// Payer addresses (lowercase) allowed to pay; nil allows any. `payerDenyList` always wins.
         public var payerAllowList: Set<String>?
         public var payerDenyList: Set<String>
-        /// Whether a settled payment whose answer was not delivered (`settle: before` and the upstream failed, or
-        /// the connection broke while writing) gets a `pending_payout` refund record at once; false holds it for
+        /// Whether a settled payment whose answer was not delivered (`settle: before` and the upstream failed, or the
+        /// connection broke while writing an answer nobody can fetch again) gets a `pending_payout` refund record at
+        /// once, and one nobody came back for within the idempotency window from the reconciler; false holds them for
         /// manual review (`refunds.automatic`).
         public var automaticRefunds: Bool
         /// Whether refusals off the paid path are audited (`audit.denials`); paid-path refusals always are.

@@ -45,7 +45,7 @@ public struct GatewayResponse: Sendable {
     public var body: [UInt8]
     /// Set on the delivery of an answer whose payment was settled: if the adapter cannot write it, it calls
     /// `Gateway.undelivered(_:detail:)` so the payment is not kept for nothing.
-    public var settledFlow: SettledDelivery?
+    public var settledDelivery: SettledDelivery?
 
     public init(status: HTTPResponse.Status, headerFields: HTTPFields = [:], body: [UInt8] = []) {
         self.status = status

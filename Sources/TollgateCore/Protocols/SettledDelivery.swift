@@ -1,9 +1,10 @@
 import Synchronization
 
 /// One delivery of a settled payment's answer, named so that a delivery that did not reach its client can be told
-/// from any later one (a retry served meanwhile on another connection or instance). Every write that records a
-/// delivery or serves a kept answer again stamps the flow's settlement intent with its token; a lost delivery reopens
-/// the flow only while its own token is the last one (`TollgateStore.reopenDelivery`).
+/// from any other (a retry served meanwhile on another connection or instance). The write that records the flow's
+/// delivery stamps its settlement intent with the token; a second delivery of a flow already delivered (a replay, a
+/// retry racing it) clears it. A lost delivery reopens the flow only while its own token is still there
+/// (`TollgateStore.reopenDelivery`): never once anyone else may have been served.
 public struct DeliveryToken: Sendable, Hashable, CustomStringConvertible {
     public let value: Int64
 
@@ -11,7 +12,7 @@ public struct DeliveryToken: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { String(value) }
 
-    /// A token no other delivery of this process has, nor (drawn from a random start in 63 bits) another instance's.
+    /// A token no other delivery of this process has, nor (counted on from a random start) another instance's.
     public static func next() -> DeliveryToken { DeliveryToken(counter.add(1, ordering: .relaxed).newValue & Int64.max) }
 
     private static let counter = Atomic<Int64>(Int64.random(in: 0 ... Int64.max / 2))
@@ -36,9 +37,10 @@ public enum ReopenedDelivery: String, Sendable, Hashable {
     /// Settled and undelivered again, with an answer its owner can fetch with the same proof: the retry gets it (and
     /// records its delivery); if nobody comes back, the reconciler refunds it after the idempotency window.
     case keptForOwner = "kept_for_retry"
-    /// Settled and undelivered again, with nothing its owner could fetch: the caller refunds it (`onlyIfUndelivered`).
-    case reopened
-    /// Nothing changed: a later delivery was recorded (a retry served meanwhile), or the flow is no longer settled and
+    /// Settled and undelivered again, with nothing kept that its owner could fetch: the caller refunds it
+    /// (`onlyIfUndelivered`).
+    case notKept = "not_kept"
+    /// Nothing changed: the flow was delivered more than once (a retry served meanwhile), or is no longer settled and
     /// delivered (refunded, under review, purged).
     case unchanged
 }

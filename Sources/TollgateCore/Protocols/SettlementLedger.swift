@@ -20,7 +20,7 @@ public protocol SettlementLedger: Sendable {
     func resolveSettlement(_ key: ProofKey, outcome: OpenSettlement.Outcome, delivered: Bool, events: [AuditEvent]) async throws
 
     /// Records the delivery `delivery` of a settled payment's kept answer (released for its owner's retries) with
-    /// `events`, only while the intent is still `settled`: false, and nothing written, when it was refunded or put under
+    /// `events`, stamped as `TollgateStore.finish` stamps one, only while the intent is still `settled`: false, and nothing written, when it was refunded or put under
     /// review meanwhile (by the reconciler, an operator or another instance), so an answer is never both served and refunded.
     func deliverSettled(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool
 

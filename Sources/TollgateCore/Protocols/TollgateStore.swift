@@ -12,26 +12,27 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// Records the end of a paid flow: the reservation's final state and, when money moved, the ledger
     /// entry and the delivered response (for idempotent retries), in one transaction.
     /// `metering` (with a settlement only) records the usage event and any package units bought.
-    /// `delivery`, when given, says the answer is being sent now (the intent is marked delivered and stamped with the
-    /// token: `SettledDelivery`); the settlement intent, if any, takes the outcome of `state`.
+    /// `delivery`, when given, says the answer is being sent now: the intent is marked delivered and stamped with the token
+    /// (`SettledDelivery`; stamped with none when it was delivered already, so no single loss can reopen it); the
+    /// settlement intent, if any, takes the outcome of `state`.
     func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?, metering: MeteringRecord?,
                 delivery: DeliveryToken?, events: [AuditEvent]) async throws
 
     /// Records the delivery `delivery` of a flow whose payment was settled before forwarding (`settle: before`, a
-    /// redelivery). Throws `settlementClosed`, recording nothing, when its settlement was refunded or put under review
-    /// meanwhile.
+    /// redelivery), stamped as `finish` stamps one. Throws `settlementClosed`, recording nothing, when its settlement
+    /// was refunded or put under review meanwhile.
     func recordDelivery(_ key: ProofKey, response: StoredResponse?, metering: MeteringRecord?, delivery: DeliveryToken,
                         events: [AuditEvent]) async throws
 
-    /// Records that a delivered flow's kept answer is served again (its owner's retry) as `delivery`, with `events`, so
-    /// a delivery lost before it no longer reopens the flow. False, and nothing written, when the flow's settlement
-    /// intent says it is no longer settled and delivered (reopened, refunded, under review meanwhile); with no intent
-    /// on record (purged after its delivery) only the events are written.
-    func recordReplay(_ key: ProofKey, delivery: DeliveryToken, events: [AuditEvent]) async throws -> Bool
+    /// Records that a delivered flow's kept answer is served again (its owner's retry), with `events`: delivered more than
+    /// once, the flow keeps no delivery token, so the loss of an earlier delivery no longer reopens it. False, and nothing
+    /// written, when the flow's settlement intent says it is no longer settled and delivered (reopened, refunded, under
+    /// review meanwhile); with no intent on record (purged after its delivery) only the events are written.
+    func recordReplay(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool
 
     /// A delivery did not reach its client (the connection broke while the answer was written). While `delivery.token`
-    /// is the last delivery recorded for the flow and it is settled and delivered, the flow becomes settled and
-    /// undelivered again, so the reconciler refunds it unless a retry of the same proof gets the kept answer first
+    /// is the flow's token (its one delivery since it was last undelivered) and it is settled and delivered, the flow
+    /// becomes settled and undelivered again, so the reconciler refunds it unless a retry of the same proof gets the kept answer first
     /// (`deliverSettled`); otherwise nothing changes. `keptForOwner` when the answer kept for the flow is unexpired at
     /// `nowSeconds` and its owner can fetch it again. The events for the outcome are written in the same transaction,
     /// whatever it is.

@@ -66,8 +66,9 @@ extension InitGenerator {
         }
         w.blank()
         w.comment("Refunds: a payment settled for an answer that was then not delivered (settle: before and the upstream",
-                  "failed, or the connection broke after settlement) gets a refund record (pending_payout, header",
-                  "Tollgate-Refund) when automatic; whoever pays it out closes it: `tollgate refund close rf_... --tx 0x...`.")
+                  "failed, or the connection broke after settlement and nobody came back for the answer) gets a refund record",
+                  "(pending_payout, header Tollgate-Refund) when automatic; whoever pays it out closes it:",
+                  "`tollgate refund close rf_... --tx 0x...`.")
         w.open("refunds")
         w.raw("automatic", plan.refundsAutomatic ? "true" : "false", indent: 2)
         if let contact = plan.payoutContact { w.scalar("payout_contact", contact, indent: 2) }
