@@ -175,7 +175,7 @@ struct IntentStatement: PreparedWrite {
 
 /// `finish` and `recordDelivery` (`PostgresStore.settleIntent`): the intent takes the outcome, the claim its state (when
 /// given), the flow's held spend its state (when given), and the answer, the ledger row and plain usage are kept (each
-/// when given). Returns the claim's flow.
+/// when given). Returns the claim's flow and the intent's outcome (as the statement left it).
 struct SettleIntentStatement: PreparedWrite {
     static let text = PreparedText { p in
         let key = p.key()

@@ -216,8 +216,9 @@ public enum PostgresMigrations {
         "CREATE INDEX unit_hold_held ON unit_hold (at_ms) WHERE state = 'held'",
     ])
 
-    /// The token of each flow's last recorded delivery (`SettledDelivery`): a delivery that did not reach its client
-    /// reopens the flow only while no later one was recorded. A nullable column without a default: no table rewrite.
+    /// The token of a flow's one delivery since it was last undelivered (`SettledDelivery`; none once it was delivered
+    /// more than once): a delivery that did not reach its client reopens the flow only while its token is there. A
+    /// nullable column without a default: no table rewrite.
     static let v6DeliveryToken = PostgresMigration(version: "6-delivery-token", statements: [
         "ALTER TABLE settlement_intent ADD COLUMN delivery BIGINT",
     ])

@@ -93,20 +93,22 @@ extension PostgresStore {
         }
     }
 
-    public func reopenDelivery(_ delivery: SettledDelivery, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
+    public func reopenDelivery(_ delivery: SettledDelivery, keepForOwner: Bool, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
         -> ReopenedDelivery {
         let now = clock.nowMillis(), keys = auditKeys, key = delivery.key
         return try await database.write { tx in
             var outcome = ReopenedDelivery.unchanged
             let reopened = try await tx.count("""
-                UPDATE settlement_intent SET delivered = FALSE, updated_at = \(now)
+                UPDATE settlement_intent SET delivered = FALSE, delivery = NULL, updated_at = \(now)
                 WHERE \(row: key) AND correlation_id = \(delivery.correlationId) AND outcome = 'settled' AND delivered
                   AND delivery = \(delivery.token.value)
                 RETURNING 1
                 """)
             if reopened == 1 {
-                let kept = try await Self.storedResponse(key, readyOnly: true, now: nowSeconds, tx)
-                outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .notKept
+                let granted = try await tx.count("SELECT 1 FROM package_grant WHERE correlation_id = \(delivery.correlationId)") > 0
+                outcome = .reopened(kept: try await Self.storedResponse(key, readyOnly: true, now: nowSeconds, tx),
+                                    correlationId: delivery.correlationId, grantedUnits: granted, keep: keepForOwner)
+                if outcome == .notKept { try await tx.execute("UPDATE paid_response SET ready = FALSE WHERE \(row: key)") }
             }
             try await Self.append(events(outcome).map(AuditChain.Prepared.init), tx, keys: keys)
             return outcome

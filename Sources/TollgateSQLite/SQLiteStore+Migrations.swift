@@ -115,8 +115,8 @@ extension SQLiteStore {
         migrator.registerMigration("v17-unit-hold-held") { db in
             try db.execute(sql: "CREATE INDEX unit_hold_held ON unit_hold (at_ms) WHERE state = 'held'")
         }
-        // The token of each flow's last recorded delivery (`SettledDelivery`): a delivery that did not reach its client
-        // reopens the flow only while no later one was recorded.
+        // The token of a flow's one delivery since it was last undelivered (`SettledDelivery`; none once it was delivered
+        // more than once): a delivery that did not reach its client reopens the flow only while its token is there.
         migrator.registerMigration("v18-delivery-token") { db in
             try db.execute(sql: "ALTER TABLE settlement_intent ADD COLUMN delivery INTEGER")
         }

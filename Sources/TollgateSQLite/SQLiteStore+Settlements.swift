@@ -111,18 +111,21 @@ extension SQLiteStore {
         }
     }
 
-    public func reopenDelivery(_ delivery: SettledDelivery, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
+    public func reopenDelivery(_ delivery: SettledDelivery, keepForOwner: Bool, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
         -> ReopenedDelivery {
         try await write { db in
             var outcome = ReopenedDelivery.unchanged
             if let flowKey = try Self.recordedProofKeyId(delivery.key, db) {
                 try db.runRaw(sql: """
-                    UPDATE settlement_intent SET delivered = 0, updated_at = ?
+                    UPDATE settlement_intent SET delivered = 0, delivery = NULL, updated_at = ?
                     WHERE proof_key_id = ? AND correlation_id = ? AND outcome = 'settled' AND delivered = 1 AND delivery = ?
                     """, clock.nowMillis(), flowKey, delivery.correlationId, delivery.token.value)
                 if db.changesCount == 1 {
-                    let kept = try Self.storedResponse(delivery.key, readyOnly: true, now: nowSeconds, db)
-                    outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .notKept
+                    let granted = try db.firstRaw(sql: "SELECT 1 FROM package_grant WHERE correlation_id = ?", delivery.correlationId,
+                                                  read: { RawStatement.int64($0, 0) }) != nil
+                    outcome = .reopened(kept: try Self.storedResponse(delivery.key, readyOnly: true, now: nowSeconds, db),
+                                        correlationId: delivery.correlationId, grantedUnits: granted, keep: keepForOwner)
+                    if outcome == .notKept { try db.runRaw(sql: "UPDATE paid_response SET ready = 0 WHERE proof_key_id = ?", flowKey) }
                 }
             }
             try Self.append(events(outcome).map(AuditChain.Prepared.init), db, keys: auditKeys)

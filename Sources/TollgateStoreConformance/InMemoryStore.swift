@@ -134,7 +134,7 @@ public actor InMemoryStore: GatewayStore {
         return true
     }
 
-    public func reopenDelivery(_ delivery: SettledDelivery, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
+    public func reopenDelivery(_ delivery: SettledDelivery, keepForOwner: Bool, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
         -> ReopenedDelivery {
         try check(.finish)
         let key = delivery.key
@@ -142,9 +142,12 @@ public actor InMemoryStore: GatewayStore {
         if let open = intents[key], open.intent.correlationId == delivery.correlationId, open.outcome == .settled, open.delivered,
            soleDelivery[key] == delivery.token {
             intents[key]?.delivered = false
+            soleDelivery[key] = nil
             updated[key] = clock.nowMillis()
             let kept = responses[key].flatMap { $0.ready && $0.response.expiresAt >= nowSeconds ? $0.response : nil }
-            outcome = kept.map { $0.correlationId == delivery.correlationId && $0.isRetrievableByOwner } == true ? .keptForOwner : .notKept
+            outcome = .reopened(kept: kept, correlationId: delivery.correlationId, grantedUnits: grants[delivery.correlationId] != nil,
+                                keep: keepForOwner)
+            if outcome == .notKept { responses[key]?.ready = false }
         }
         write(events(outcome))
         return outcome

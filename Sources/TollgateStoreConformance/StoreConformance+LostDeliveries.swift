@@ -10,18 +10,19 @@ extension StoreConformance {
         let store = try await open(auditKeys)
         let now: Int64 = 1_000
         /// A settled flow, delivered with a token of its own, its answer kept for `client` until `expiresAt`.
-        func delivered(_ nonce: Int, _ flow: String, client: String = "alice", expiresAt: Int64 = 2_000_000_000) async throws -> SettledDelivery {
+        func delivered(_ nonce: Int, _ flow: String, client: String = "alice", expiresAt: Int64 = 2_000_000_000,
+                       metering: MeteringRecord? = nil) async throws -> SettledDelivery {
             #expect(try await store.reserve(reservation(key(nonce), flow, client: client), events: []) == .reserved)
             try await store.recordSettlementIntent(intent(key(nonce), flow), events: [])
             var kept = response(flow, expiresAt: expiresAt)
             kept.clientId = client
             let token = DeliveryToken.next()
-            try await store.finish(key(nonce), state: .settled, payment: payment(key(nonce), flow, client: client), response: kept, metering: nil,
-                                   delivery: token, events: [])
+            try await store.finish(key(nonce), state: .settled, payment: payment(key(nonce), flow, client: client), response: kept,
+                                   metering: metering, delivery: token, events: [])
             return SettledDelivery(correlationId: flow, key: key(nonce), token: token)
         }
-        func reopen(_ delivery: SettledDelivery) async throws -> ReopenedDelivery {
-            try await store.reopenDelivery(delivery, nowSeconds: now) { _ in [event(delivery.correlationId)] }
+        func reopen(_ delivery: SettledDelivery, keep: Bool = true) async throws -> ReopenedDelivery {
+            try await store.reopenDelivery(delivery, keepForOwner: keep, nowSeconds: now) { _ in [event(delivery.correlationId)] }
         }
         func isDelivered(_ nonce: Int) async throws -> Bool? { try await store.openSettlement(key(nonce))?.delivered }
 
@@ -32,11 +33,23 @@ extension StoreConformance {
         // Reopened: a replay is refused and writes nothing; the retry's delivery is recorded under its own token.
         #expect(try await store.recordReplay(key(1), events: [event("tg_owner")]) == false)
         #expect(try await store.events(correlationId: "tg_owner").count == 1)
-        #expect(try await store.deliverSettled(key(1), delivery: .next(), events: []))
+        let retry = DeliveryToken.next()
+        #expect(try await store.deliverSettled(key(1), delivery: retry, events: []))
         // The first loss reported again, after the retry's delivery: nothing changes, and the report is audited.
         #expect(try await reopen(lost) == .unchanged)
         #expect(try await isDelivered(1) == true)
         #expect(try await store.events(correlationId: "tg_owner").count == 2)
+        // The retry's own delivery is the flow's one delivery: its loss reopens it in turn.
+        #expect(try await reopen(SettledDelivery(correlationId: "tg_owner", key: key(1), token: retry)) == .keptForOwner)
+        #expect(try await store.deliverSettled(key(1), delivery: .next(), events: []))
+
+        // Work settled before it ran (`settle: before`): its delivery, recorded after, is the one a loss reopens.
+        #expect(try await store.reserve(reservation(key(8), "tg_before"), events: []) == .reserved)
+        try await store.recordSettlementIntent(intent(key(8), "tg_before"), events: [])
+        try await store.finish(key(8), state: .settled, payment: payment(key(8), "tg_before"), response: nil, metering: nil, delivery: nil, events: [])
+        let ran = DeliveryToken.next()
+        try await store.recordDelivery(key(8), response: response("tg_before"), metering: nil, delivery: ran, events: [])
+        #expect(try await reopen(SettledDelivery(correlationId: "tg_before", key: key(8), token: ran)) == .keptForOwner)
 
         // Two retries of a reopened flow served at once (two instances): delivered twice, so neither loss reopens it (one
         // of them may have reached its client). The same for two deliveries of work that ran twice (`recordDelivery`).
@@ -71,6 +84,16 @@ extension StoreConformance {
         let expired = try await delivered(4, "tg_expired", expiresAt: 500)
         #expect(try await reopen(expired) == .notKept)
         #expect(try await isDelivered(4) == false)
+        // Not kept, the answer is withdrawn: a retry finds none to be served (the refund follows).
+        #expect(try await store.storedResponse(key(3), now: now) == nil)
+        // Nor when the caller says a retry would fail the same way, nor for a package purchase (its units could be spent
+        // while it waits, and a refund takes back only what the balance still holds).
+        let unreadable = try await delivered(9, "tg_unreadable")
+        #expect(try await reopen(unreadable, keep: false) == .notKept)
+        #expect(try await store.storedResponse(key(9), now: now) == nil)
+        let bought = try await delivered(20, "tg_package", metering: MeteringRecord(
+            usage: usageEvent("tg_package", quantity: 0), grant: PackageGrant(clientId: "alice", package: "bundle", unit: "record", units: 10)))
+        #expect(try await reopen(bought) == .notKept)
         // Another flow's name on the token, an unknown authorization: unchanged.
         let spelled = try await delivered(5, "tg_spelled")
         #expect(try await reopen(SettledDelivery(correlationId: "tg_other", key: spelled.key, token: spelled.token)) == .unchanged)

@@ -11,8 +11,10 @@ import TollgateStoreConformance
 
     /// A settled delivery to `apiKey` (nil: anonymous) on a route open to anonymous callers: the harness, the proof,
     /// the answer as served and the delivery its door was told of.
-    static func delivered(apiKey: String?) async throws -> (GatewayHarness, TestProof, GatewayResponse, SettledDelivery) {
-        let harness = GatewayMeteringTests.anonymousDatasets()
+    static func delivered(apiKey: String?, automaticRefunds: Bool = true) async throws -> (GatewayHarness, TestProof, GatewayResponse, SettledDelivery) {
+        var open = GatewayHarness.datasets
+        open.allowsAnonymous = true
+        let harness = GatewayHarness(routes: RouteTable([open]), automaticRefunds: automaticRefunds)
         let (_, proof) = try await harness.offerAndProof(apiKey: apiKey)
         let first = await harness.send(route, apiKey: apiKey, proof: proof)
         #expect(first.status == .ok)
@@ -111,6 +113,40 @@ import TollgateStoreConformance
         #expect(retry.status == .badGateway)
         #expect(retry.headerFields[.tollgateRefund] == refund.id)
         #expect(retry.body != first.body)
+        #expect(harness.upstream.received.count == 1)
+    }
+
+    /// A failure a retry would meet again (a result that cannot be read): refunded at once even for its owner, and the
+    /// answer withdrawn, so the retry is told of the refund.
+    @Test func aLossARetryWouldMeetAgainIsRefundedAtOnce() async throws {
+        let key = GatewayHarness.aliceKey
+        let (harness, proof, first, lost) = try await Self.delivered(apiKey: key)
+
+        await harness.gateway.undelivered(lost, detail: "the result could not be read", keepForRetry: false)
+
+        let refund = try #require(await harness.store.refundsRecorded.first)
+        #expect(refund.correlationId == lost.correlationId)
+        #expect(try await Self.then(harness, lost.correlationId) == "refund_due")
+        let retry = await harness.send(Self.route, apiKey: key, proof: proof)
+        #expect(retry.headerFields[.tollgateRefund] == refund.id)
+        #expect(retry.body != first.body)
+    }
+
+    /// Automatic refunds off: an answer nobody can fetch again waits for the operator, listed for review by the
+    /// reconciler after the window; nothing is refunded by the gateway, and the answer is withdrawn (a retry of this
+    /// GET would run it again, as for any settled, undelivered request).
+    @Test func withAutomaticRefundsOffALostAnswerIsListedForReview() async throws {
+        let (harness, proof, _, lost) = try await Self.delivered(apiKey: nil, automaticRefunds: false)
+
+        await harness.gateway.undelivered(lost, detail: "connection reset")
+
+        #expect(try await Self.then(harness, lost.correlationId) == "review")
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == false)
+        #expect(try await harness.store.storedResponse(proof.key, now: harness.clock.nowSeconds) == nil)
+        harness.clock.advance(seconds: 3_601)
+        let report = try await harness.gateway.reconcile(startup: false)
+        #expect(report.review == [lost.correlationId])
+        #expect(await harness.store.refundsRecorded.isEmpty)
         #expect(harness.upstream.received.count == 1)
     }
 

@@ -133,7 +133,6 @@ struct MiddlewareStack: Sendable {
         }
     }
 
-    /// Signs a payment for the terms of a 402 with a fresh key.
     /// A `GET /quotes/ACME` with `fields`, through the middleware on a context of the application's own (one without a
     /// remote address), its handler recorded and answering "quote"; the response as the door gives it, its body unwritten.
     func sendBare(_ fields: HTTPFields) async throws -> Response {
@@ -146,6 +145,7 @@ struct MiddlewareStack: Sendable {
         }
     }
 
+    /// Signs a payment for the terms of a 402 with a fresh key.
     static func pay(_ offer: TestResponse) throws -> (proof: String, payer: String) {
         let header = try #require(offer.headers[.paymentRequiredField], "no PAYMENT-REQUIRED on a \(offer.status.code)")
         let terms = try #require(HeaderCodec.decode(X402.PaymentRequired.self, header: header))

@@ -45,9 +45,9 @@ public struct ObservedStore: TollgateStore {
         return recorded
     }
 
-    public func reopenDelivery(_ delivery: SettledDelivery, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
+    public func reopenDelivery(_ delivery: SettledDelivery, keepForOwner: Bool, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
         -> ReopenedDelivery {
-        let outcome = try await base.reopenDelivery(delivery, nowSeconds: nowSeconds, events: events)
+        let outcome = try await base.reopenDelivery(delivery, keepForOwner: keepForOwner, nowSeconds: nowSeconds, events: events)
         report(events(outcome))
         return outcome
     }

@@ -17,11 +17,10 @@ extension Gateway {
     /// retry would meet again (a result that cannot be read, an answer that cannot be filtered for its client).
     public func undelivered(_ delivery: SettledDelivery, detail: String, keepForRetry: Bool = true) async {
         let correlationId = delivery.correlationId, automaticRefunds = settings.automaticRefunds, at = clock.nowMillis()
-        @Sendable func kept(_ outcome: ReopenedDelivery) -> Bool { outcome == .keptForOwner && keepForRetry }
         let reopened: ReopenedDelivery
         do {
-            reopened = try await store.reopenDelivery(delivery, nowSeconds: at / 1000) { outcome in
-                let then = outcome == .unchanged ? "unchanged" : kept(outcome) ? "kept_for_retry" : automaticRefunds ? "refund_due" : "review"
+            reopened = try await store.reopenDelivery(delivery, keepForOwner: keepForRetry, nowSeconds: at / 1000) { outcome in
+                let then = outcome == .notKept ? (automaticRefunds ? "refund_due" : "review") : outcome.rawValue
                 return [AuditEvent(correlationId: correlationId, timeMillis: at, stage: .respond, outcome: .error,
                                    reason: Reason.connectionFailed.rawValue, details: ["detail": detail, "settled": "true", "then": then])]
             }
@@ -31,13 +30,15 @@ extension Gateway {
             ])
             return
         }
-        if reopened == .unchanged {
+        switch reopened {
+        case .unchanged:
             logger.notice("settled answer not delivered; the flow was delivered more than once", metadata: ["tollgate.correlation_id": "\(correlationId)"])
             return
-        }
-        if kept(reopened) {
+        case .keptForOwner:
             logger.notice("settled answer not delivered; kept for the client's retry", metadata: ["tollgate.correlation_id": "\(correlationId)"])
             return
+        case .notKept:
+            break
         }
         guard automaticRefunds else { return }
         do {

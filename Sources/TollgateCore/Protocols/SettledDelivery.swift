@@ -37,10 +37,20 @@ public enum ReopenedDelivery: String, Sendable, Hashable {
     /// Settled and undelivered again, with an answer its owner can fetch with the same proof: the retry gets it (and
     /// records its delivery); if nobody comes back, the reconciler refunds it after the idempotency window.
     case keptForOwner = "kept_for_retry"
-    /// Settled and undelivered again, with nothing kept that its owner could fetch: the caller refunds it
-    /// (`onlyIfUndelivered`).
+    /// Settled and undelivered again, not kept for a retry (nothing its owner could fetch, a package purchase, or the
+    /// caller said not to keep it): the answer is withdrawn, and the caller refunds it (`onlyIfUndelivered`).
     case notKept = "not_kept"
     /// Nothing changed: the flow was delivered more than once (a retry served meanwhile), or is no longer settled and
     /// delivered (refunded, under review, purged).
     case unchanged
+}
+
+extension ReopenedDelivery {
+    /// What a reopened flow becomes: kept for its owner when `keep` and the answer kept for the flow (`kept`, unexpired)
+    /// is its own and its owner can fetch it again. Never for a package purchase (`grantedUnits`): its units could be
+    /// spent while it waits, and a refund takes back only what the balance still holds.
+    public static func reopened(kept: StoredResponse?, correlationId: String, grantedUnits: Bool, keep: Bool) -> ReopenedDelivery {
+        guard keep, !grantedUnits, let kept, kept.correlationId == correlationId, kept.isRetrievableByOwner else { return .notKept }
+        return .keptForOwner
+    }
 }

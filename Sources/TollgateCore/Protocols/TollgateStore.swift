@@ -33,10 +33,11 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// A delivery did not reach its client (the connection broke while the answer was written). While `delivery.token`
     /// is the flow's token (its one delivery since it was last undelivered) and it is settled and delivered, the flow
     /// becomes settled and undelivered again, so the reconciler refunds it unless a retry of the same proof gets the kept answer first
-    /// (`deliverSettled`); otherwise nothing changes. `keptForOwner` when the answer kept for the flow is unexpired at
-    /// `nowSeconds` and its owner can fetch it again. The events for the outcome are written in the same transaction,
-    /// whatever it is.
-    func reopenDelivery(_ delivery: SettledDelivery, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
+    /// (`deliverSettled`); otherwise nothing changes. Reopened, the flow keeps no delivery token, and it is `keptForOwner`
+    /// as `ReopenedDelivery.reopened` decides (`keepForOwner`, the answer kept for it unexpired at `nowSeconds`, no
+    /// package bought); any other reopened flow's kept answer is withdrawn. The events for the outcome are written in the
+    /// same transaction, whatever it is.
+    func reopenDelivery(_ delivery: SettledDelivery, keepForOwner: Bool, nowSeconds: Int64, events: @escaping @Sendable (ReopenedDelivery) -> [AuditEvent]) async throws
         -> ReopenedDelivery
 
     /// Sets units aside from a package balance for a prepaid request; never lets the balance go below zero.
