@@ -8,15 +8,16 @@ import TollgateCore
 /// The returned `PostgresClient` is a swift-service-lifecycle `Service`: nothing connects until its `run()` is running
 /// (in a `ServiceGroup`, or a task the caller cancels at the end).
 public enum PostgresClients {
-    /// A pooled client; reads the password now (from the environment or its file).
+    /// A pooled client; reads the password now (from the environment or its file). `longHeld`: connections beyond
+    /// `pool_size` for the store's long-held ones (a client that serves no store, such as a test's, may need none).
     /// Throws `invalidConfiguration` when the password cannot be read.
-    public static func make(_ configuration: PostgresStoreConfiguration, logger: Logger,
+    public static func make(_ configuration: PostgresStoreConfiguration, logger: Logger, longHeld: Int = longHeldConnections,
                             environment: [String: String] = ProcessInfo.processInfo.environment) throws(TollgateError) -> PostgresClient {
         let password = try configuration.resolvePassword(environment: environment)
         var client = PostgresClient.Configuration(
             host: configuration.host, port: configuration.port, username: configuration.user, password: password,
             database: configuration.database, tls: tls(configuration.tls))
-        client.options.maximumConnections = max(configuration.poolSize, 1) + longHeldConnections
+        client.options.maximumConnections = max(configuration.poolSize, 1) + max(longHeld, 0)
         client.options.minimumConnections = 0
         // The pool logs every failed connection attempt (at info) while the database is away; the store reports the
         // outage itself, once (`PostgresHealthMonitor`), so only the pool's own errors are kept.

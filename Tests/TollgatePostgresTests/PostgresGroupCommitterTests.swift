@@ -121,7 +121,7 @@ struct PostgresGroupCommitterTests {
     @Test("a statement that could not be prepared does not poison its connection: once the cause is gone, it runs")
     func aFailedPreparationRetiresItsConnection() async throws {
         // One connection, so every write gets the connection the failed preparation was made on unless it was retired.
-        try await TestDatabase.withFresh(poolSize: 1) { client, _ in
+        try await TestDatabase.withFresh(poolSize: 1, longHeld: 0) { client, _ in
             let committer = PostgresGroupCommitter(client: client, logger: TestDatabase.logger, lockKey: 42, timeout: .seconds(30))
             let first = try await Self.backend(committer)
             await #expect(throws: (any Error).self) {
@@ -146,7 +146,7 @@ struct PostgresGroupCommitterTests {
 
     @Test("a failed preparation in a batch fails its own write only: the rest of the batch commits on a fresh connection")
     func aFailedPreparationFailsItsWriteAlone() async throws {
-        try await TestDatabase.withFresh(poolSize: 1) { client, _ in
+        try await TestDatabase.withFresh(poolSize: 1, longHeld: 0) { client, _ in
             try await client.query("CREATE TABLE written (value INT PRIMARY KEY)", logger: TestDatabase.logger)
             let committer = PostgresGroupCommitter(client: client, logger: TestDatabase.logger, lockKey: 42, timeout: .seconds(30))
             // Twenty writes at once (so they share transactions); every fourth prepares a statement on a missing table.

@@ -23,13 +23,14 @@ enum TestDatabase {
         return try PostgresStoreConfiguration(url: url)
     }
 
-    /// Runs `body` with a running client on a new, empty database.
-    static func withFresh<Result: Sendable>(poolSize: Int = 4,
+    /// Runs `body` with a running client on a new, empty database, of `poolSize` connections and `longHeld` more (as a
+    /// store's client has).
+    static func withFresh<Result: Sendable>(poolSize: Int = 4, longHeld: Int = PostgresClients.longHeldConnections,
                                             _ body: @Sendable (PostgresClient, PostgresStoreConfiguration) async throws -> Result) async throws -> Result {
         let cluster = try cluster()
         let fresh = try await create(poolSize: poolSize)
         do {
-            let client = try PostgresClients.make(fresh, logger: logger)
+            let client = try PostgresClients.make(fresh, logger: logger, longHeld: longHeld)
             let result = try await PostgresClients.withRunning(client) { client in try await body(client, fresh) }
             try await drop(cluster, name: fresh.database)
             return result
