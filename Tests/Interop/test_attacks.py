@@ -19,6 +19,8 @@ Gateways (each its own `tollgate serve`, its own fresh SQLite, started in parall
          `facilitators[0].timeout_seconds: 2`. After failures the gateway may take the stub out
          of rotation (paid requests then fail fast, also 503) until its next /supported: a mode
          whose request did not reach /verify is tried again once the stub is back.
+  slow   the quickstart without limits, settling through a proxy (this file) that holds each /settle
+         for a second before passing it to the SDK facilitator.
 
 Rate limits count per IP address: every scenario on `main` talks from its own loopback source
 address (127.0.0.N), so one scenario's invalid proofs never eat another's budget.
@@ -27,6 +29,7 @@ Scenarios (file order):
   1 race of 100 copies of one proof     2 flood of 200 forged proofs -> 429 before any facilitator
   3 misdirected offers / proofs         4 tampering (terms, authorization, token, expiry, high-s)
   5 undecodable / oversized headers     6 idempotent retry of an identified client
+  6b a connection reset while its payment settles (slow): the retry gets the kept answer, no refund
   7 spend cap per payer                 8 admin: revocations, incidents, token
   9 private fields                     10 facilitator failure modes (stub)
 """
@@ -37,6 +40,8 @@ import base64
 import json
 import re
 import secrets
+import socket
+import struct
 import subprocess
 import threading
 import time
@@ -218,8 +223,52 @@ class StubFacilitator(LocalServer):
             self.requests.append(f"t={time.monotonic() - self.t0:.2f} port={handler.client_address[1]} "
                                  f"{handler.command} {handler.path} [{self.mode}]")
 
+class SlowSettleProxy(LocalServer):
+    """The real (SDK) facilitator behind a proxy that holds each /settle for `delay` seconds before passing it on:
+    long enough for a client to reset its connection while its payment settles."""
+
+    def __init__(self, real_url: str, delay: float = 1.0) -> None:
+        self.real_url = real_url
+        self.delay = delay
+        self.counts = {"settle": 0}
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _pass_on(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                if self.path.split("?")[0] == "/settle":
+                    with proxy.lock:
+                        proxy.counts["settle"] += 1
+                    time.sleep(proxy.delay)
+                r = httpx.request(method, proxy.real_url + self.path, content=raw or None,
+                                  headers={"Content-Type": self.headers.get("Content-Type") or "application/json"}, timeout=10)
+                try:
+                    self.send_response(r.status_code)
+                    self.send_header("Content-Type", r.headers.get("content-type", "application/json"))
+                    self.send_header("Content-Length", str(len(r.content)))
+                    self.end_headers()
+                    self.wfile.write(r.content)
+                except OSError:
+                    pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._pass_on("GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._pass_on("POST")
+
+        self.serve(Handler)
+
+
 # ----------------------------------------------------------------------------------------------
-# The world: upstream, SDK facilitator, stub facilitator, three gateways
+# The world: upstream, SDK facilitator, stub facilitator, slow-settling proxy, four gateways
 # ----------------------------------------------------------------------------------------------
 
 
@@ -229,6 +278,7 @@ class World:
     upstream: str
     facilitator: str
     stub: StubFacilitator
+    slow: SlowSettleProxy
     gw: dict[str, Gateway]
     procs: dict[str, Proc]
     env: dict[str, str]
@@ -249,12 +299,14 @@ def world(request) -> World:
     procs: dict[str, Proc] = {}
     child = child_env(TOLLGATE_ADMIN_TOKEN=secrets.token_hex(32))
     stub: StubFacilitator | None = None
+    slow: SlowSettleProxy | None = None
     gws: dict[str, Gateway] = {}
     try:
         procs["upstream"], up_port, upstream = start_upstream(workdir, child)
         procs["facilitator"], facilitator = start_sdk_facilitator(workdir, child)
         supported = httpx.get(facilitator + "/supported", timeout=5).json()
         stub = StubFacilitator(supported, facilitator)
+        slow = SlowSettleProxy(facilitator)
 
         template = QUICKSTART.read_text()
         specs = {
@@ -262,6 +314,7 @@ def world(request) -> World:
             "main": (facilitator, TIGHT_LIMITS_YAML, True, True, None, SHORT_OFFER_ROUTE),
             "race": (facilitator, NO_LIMITS_YAML, False, True, None, None),
             "stub": (stub.url, TIGHT_LIMITS_YAML, False, False, 2, None),
+            "slow": (slow.url, NO_LIMITS_YAML, False, False, None, None),
         }
         for name, (fac_url, limits, admin, caps, fac_timeout, route) in specs.items():
             gdir = workdir / name
@@ -307,15 +360,16 @@ def world(request) -> World:
             except RuntimeError as exc:
                 print(f"warning: {str(exc).splitlines()[0]}")
     except Exception as exc:
-        startup_failed(procs, workdir, exc, *([stub.stop] if stub else []))
+        startup_failed(procs, workdir, exc, *[server.stop for server in (stub, slow) if server])
 
-    w = World(workdir, upstream, facilitator, stub, gws, procs, child)
+    w = World(workdir, upstream, facilitator, stub, slow, gws, procs, child)
     print("  ".join(f"{n} {g.url}" for n, g in gws.items())
           + f"  admin {gws['main'].admin_url}  upstream {upstream}  facilitator {facilitator}"
           + f"  stub {stub.url}")
     yield w
 
     stub.stop()
+    slow.stop()
     close_clients()
     finish(workdir, procs, request.session.testsfailed, tail_lines=20)
 
@@ -908,6 +962,42 @@ def test_6_attacks_idempotent_retry(world: World) -> None:
     # The same proof from an anonymous caller is a replay, not a retry.
     ex = g.get("/reports/daily", {"PAYMENT-SIGNATURE": sig}, ip=IP["idem"])
     c.eq(ex.status, 401, "the same proof without the key: 401")
+    c.done()
+
+
+def test_6b_attacks_lost_answer(world: World) -> None:
+    c = Checks("6b: the analyst resets its connection while its payment settles -> the same proof gets the kept "
+               "answer, one settlement, no refund")
+    g = world.gw["slow"]
+    before = world.fac_stats()
+    offer_ex, pr = g.offer("/reports/daily", {"X-Api-Key": API_KEY})
+    cid = offer_ex.headers.get(CORR)
+    header = b64json_encode(sdk_sign(pr))
+    settles = world.slow.snapshot()["settle"]
+    port = int(g.url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall((f"GET /reports/daily HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Api-Key: {API_KEY}\r\n"
+                  f"PAYMENT-SIGNATURE: {header}\r\n\r\n").encode())
+    wait_until("the gateway asks to settle", lambda: world.slow.snapshot()["settle"] > settles, g.proc, 10)
+    # A reset (no FIN), while /settle is held: not one byte of the answer can reach this client.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    doc = trace_doc(g, c, "6b: trace", cid,
+                    lambda d: any(e.get("reason") == "connection_failed" for e in events(d)), timeout=10)
+    lost = next((e for e in events(doc) if e.get("reason") == "connection_failed"), None)
+    c.check(lost is not None, "6b: the lost answer is audited (respond / connection_failed)", summary(doc))
+    c.eq((lost or {}).get("details", {}).get("then"), "kept_for_retry", "6b: kept for the analyst's retry")
+    ex = g.get("/reports/daily", {"X-Api-Key": API_KEY, "PAYMENT-SIGNATURE": header})
+    print(f"[retry] {ex.describe()}")
+    c.eq(ex.status, 200, "6b: the same proof again: 200")
+    c.check(b"daily" in ex.body, "6b: the retry gets the report", ex.body[:200])
+    c.eq(receipt_of(ex).get("success"), True, "6b: with its receipt")
+    d = fac_delta(before, world.fac_stats())
+    c.eq(d["settled"], 1, "6b: one settlement (the lost answer and its retry)")
+    c.eq(d["settleCalls"], 1, "6b: one /settle call")
+    after = trace_doc(g, c, "6b: trace after the retry", cid,
+                      lambda d: sum(e.get("reason") == "delivered" for e in events(d)) >= 2)
+    c.check(not any("refund" in (e.get("reason") or "") for e in events(after)), "6b: no refund in the flow", summary(after))
     c.done()
 
 
