@@ -29,7 +29,8 @@ Scenarios (file order):
   1 race of 100 copies of one proof     2 flood of 200 forged proofs -> 429 before any facilitator
   3 misdirected offers / proofs         4 tampering (terms, authorization, token, expiry, high-s)
   5 undecodable / oversized headers     6 idempotent retry of an identified client
-  6b a connection reset while its payment settles (slow): the retry gets the kept answer, no refund
+  6b a connection reset while its payment settles (slow): an identified client's retry gets the kept answer, no
+     refund; an anonymous one's payment is refunded at once and its retry told so
   7 spend cap per payer                 8 admin: revocations, incidents, token
   9 private fields                     10 facilitator failure modes (stub)
 """
@@ -965,39 +966,69 @@ def test_6_attacks_idempotent_retry(world: World) -> None:
     c.done()
 
 
+def reset_while_settling(world: World, g: Gateway, path: str, headers: dict[str, str], header: str) -> None:
+    """Sends the paid request on a raw connection and resets it (no FIN) while the slow proxy holds its /settle:
+    not one byte of the answer can reach this client."""
+    settles = world.slow.snapshot()["settle"]
+    port = int(g.url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    lines = "".join(f"{name}: {value}\r\n" for name, value in {**headers, "PAYMENT-SIGNATURE": header}.items())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{lines}\r\n".encode())
+    wait_until("the gateway asks to settle", lambda: world.slow.snapshot()["settle"] > settles, g.proc, 10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def lost_then(g: Gateway, c: Checks, label: str, cid: str | None) -> str | None:
+    """What the flow's `respond / connection_failed` event says became of the payment."""
+    doc = trace_doc(g, c, f"{label}: trace", cid, lambda d: any(e.get("reason") == "connection_failed" for e in events(d)),
+                    timeout=10)
+    lost = next((e for e in events(doc) if e.get("reason") == "connection_failed"), None)
+    c.check(lost is not None, f"{label}: the lost answer is audited (respond / connection_failed)", summary(doc))
+    return (lost or {}).get("details", {}).get("then")
+
+
 def test_6b_attacks_lost_answer(world: World) -> None:
-    c = Checks("6b: the analyst resets its connection while its payment settles -> the same proof gets the kept "
-               "answer, one settlement, no refund")
+    c = Checks("6b: a connection reset while its payment settles -> an identified client's retry gets the kept answer "
+               "(one settlement, no refund); an anonymous one's is refunded at once")
     g = world.gw["slow"]
     before = world.fac_stats()
     offer_ex, pr = g.offer("/reports/daily", {"X-Api-Key": API_KEY})
     cid = offer_ex.headers.get(CORR)
     header = b64json_encode(sdk_sign(pr))
-    settles = world.slow.snapshot()["settle"]
-    port = int(g.url.rsplit(":", 1)[1])
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall((f"GET /reports/daily HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Api-Key: {API_KEY}\r\n"
-                  f"PAYMENT-SIGNATURE: {header}\r\n\r\n").encode())
-    wait_until("the gateway asks to settle", lambda: world.slow.snapshot()["settle"] > settles, g.proc, 10)
-    # A reset (no FIN), while /settle is held: not one byte of the answer can reach this client.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-    doc = trace_doc(g, c, "6b: trace", cid,
-                    lambda d: any(e.get("reason") == "connection_failed" for e in events(d)), timeout=10)
-    lost = next((e for e in events(doc) if e.get("reason") == "connection_failed"), None)
-    c.check(lost is not None, "6b: the lost answer is audited (respond / connection_failed)", summary(doc))
-    c.eq((lost or {}).get("details", {}).get("then"), "kept_for_retry", "6b: kept for the analyst's retry")
+    reset_while_settling(world, g, "/reports/daily", {"X-Api-Key": API_KEY}, header)
+    c.eq(lost_then(g, c, "6b analyst", cid), "kept_for_retry", "6b analyst: kept for the retry")
     ex = g.get("/reports/daily", {"X-Api-Key": API_KEY, "PAYMENT-SIGNATURE": header})
     print(f"[retry] {ex.describe()}")
-    c.eq(ex.status, 200, "6b: the same proof again: 200")
-    c.check(b"daily" in ex.body, "6b: the retry gets the report", ex.body[:200])
-    c.eq(receipt_of(ex).get("success"), True, "6b: with its receipt")
+    c.eq(ex.status, 200, "6b analyst: the same proof again: 200")
+    c.check(b"daily" in ex.body, "6b analyst: the retry gets the report", ex.body[:200])
+    c.eq(receipt_of(ex).get("success"), True, "6b analyst: with its receipt")
     d = fac_delta(before, world.fac_stats())
-    c.eq(d["settled"], 1, "6b: one settlement (the lost answer and its retry)")
-    c.eq(d["settleCalls"], 1, "6b: one /settle call")
-    after = trace_doc(g, c, "6b: trace after the retry", cid,
+    c.eq(d["settled"], 1, "6b analyst: one settlement (the lost answer and its retry)")
+    c.eq(d["settleCalls"], 1, "6b analyst: one /settle call")
+    after = trace_doc(g, c, "6b analyst: trace after the retry", cid,
                       lambda d: sum(e.get("reason") == "delivered" for e in events(d)) >= 2)
-    c.check(not any("refund" in (e.get("reason") or "") for e in events(after)), "6b: no refund in the flow", summary(after))
+    c.check(not any("refund" in (e.get("reason") or "") for e in events(after)), "6b analyst: no refund in the flow",
+            summary(after))
+
+    # Anonymous: nobody can be told apart from a thief of the header, so the answer is not kept: refunded at once.
+    offer_ex, pr = g.offer("/datasets/prices")
+    cid = offer_ex.headers.get(CORR)
+    header = b64json_encode(sdk_sign(pr))
+    reset_while_settling(world, g, "/datasets/prices", {}, header)
+    c.eq(lost_then(g, c, "6b anonymous", cid), "refund_due", "6b anonymous: to be refunded")
+    # The refund is its own write, just after: a retry before it would find the work undelivered and run it again.
+    refunded = trace_doc(g, c, "6b anonymous: refund", cid, lambda d: any("refund" in (e.get("reason") or "") for e in events(d)))
+    c.check(any("refund" in (e.get("reason") or "") for e in events(refunded)), "6b anonymous: a refund is recorded",
+            summary(refunded))
+    ex = g.get("/datasets/prices", {"PAYMENT-SIGNATURE": header})
+    print(f"[retry] {ex.describe()}")
+    c.eq(ex.status, 502, "6b anonymous: the same proof again: 502")
+    c.eq((body_json(ex.body) or {}).get("reason"), "not_delivered", "6b anonymous: not_delivered")
+    c.check(bool(ex.headers.get("tollgate-refund")), "6b anonymous: names its refund (Tollgate-Refund)", dict(ex.headers))
+    c.check(b"trader" not in ex.body and b"prices" not in ex.body.replace(b"/datasets/prices", b""),
+            "6b anonymous: not the answer too", ex.body[:200])
+    c.eq(fac_delta(before, world.fac_stats())["settled"], 2, "6b anonymous: its one settlement")
     c.done()
 
 
