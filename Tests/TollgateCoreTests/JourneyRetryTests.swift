@@ -67,11 +67,12 @@ import Testing
         #expect(events[2].details["transaction"] == "0xtx")
         #expect(events[3].details["source"] == "prepared_answer")
         #expect(events[3].details["bytes"] == "7")
-        guard case .respond(.replayResolved(let stored, let paid)) = journey.next(.deliveryMarked(.success(true)), at: Self.now) else {
+        guard case .respond(.replayResolved(let answer, let paid)) = journey.next(.deliveryMarked(.success(true)), at: Self.now) else {
             Issue.record("then served")
             return
         }
-        #expect(stored.body == Self.prepared.body)
+        #expect(answer.body == Self.prepared.body)
+        #expect(answer.headerFields[.tollgateCorrelationId] == "tg_offer")
         #expect(paid.flow.correlationId == "tg_offer")
 
         var unrecorded = Self.settledUndelivered()
@@ -80,6 +81,50 @@ import Testing
         #expect(denial?.status == .serviceUnavailable)
         #expect(denial?.reason == .storeUnavailable)
         #expect(denial?.detail == "the gateway cannot record this delivery right now; retry later")
+    }
+
+    /// A prepared answer the retry's client may not see whole (private fields) and that cannot be filtered: its delivery
+    /// is never recorded, so the payment is refunded (or listed for review) and the retry is told of it, never served
+    /// it, nor its delivery recorded first.
+    @Test func aPreparedAnswerThatCannotBeFilteredForItsClientIsRefundedNotDelivered() {
+        var route = GatewayHarness.datasets
+        route.privateFields = Route.PrivateFields(scope: "read:private", fields: ["secret"])
+        var journey = Self.resuming(settings: JourneyTests.settings(routes: RouteTable([route])))
+        guard case .loadStoredResponse(Self.key) = journey.next(.settlementLookedUp(.success(Self.open(.settled, state: .settled)),
+                                                                                   receipt: Self.receipt), at: Self.now) else {
+            Issue.record("settled, undelivered: the prepared answer is read")
+            return
+        }
+        var unfilterable = Self.prepared
+        unfilterable.body = Array("<html>secret: s3</html>".utf8)
+        guard case .refundOrReview(let open, actor: "retry") = journey.next(.storedLoaded(.success(unfilterable)), at: Self.now) else {
+            Issue.record("an answer that cannot be filtered is refunded, its delivery never recorded")
+            return
+        }
+        #expect(open.intent.correlationId == "tg_offer")
+        guard case .lookUpRefund = journey.next(.refundedOrReviewed(changedMeanwhile: false), at: Self.now) else {
+            Issue.record("then the refund is read")
+            return
+        }
+        guard case .respond(.commit(let events, then: .deny(let denial))) = journey.next(.refundLookedUp(.success(Self.refund)), at: Self.now) else {
+            Issue.record("a 502 naming the refund")
+            return
+        }
+        #expect(denial.status == .badGateway)
+        #expect(denial.fields[.tollgateRefund] == "rf_7")
+        #expect(events.contains { $0.reason == "unfilterable_response" })
+        #expect(!events.contains { $0.reason == "delivered" })
+        // A JSON answer is served with its private fields removed.
+        var filtered = Self.resuming(settings: JourneyTests.settings(routes: RouteTable([route])))
+        _ = filtered.next(.settlementLookedUp(.success(Self.open(.settled, state: .settled)), receipt: Self.receipt), at: Self.now)
+        var secret = Self.prepared
+        secret.body = Array(#"{"p":1,"secret":"s3"}"#.utf8)
+        _ = filtered.next(.storedLoaded(.success(secret)), at: Self.now)
+        guard case .respond(.replayResolved(let answer, _)) = filtered.next(.deliveryMarked(.success(true)), at: Self.now) else {
+            Issue.record("a filtered answer is served")
+            return
+        }
+        #expect(!String(decoding: answer.body, as: UTF8.self).contains("secret"))
     }
 
     /// The reconciler (or an operator, or another instance) refunded the payment between the read and the delivery:

@@ -165,6 +165,18 @@ extension Journey {
     mutating func preparedLoaded(_ result: Result<StoredResponse?, Failure>, _ retry: Retry, _ open: OpenSettlement, receipt: HTTPFields) -> Action {
         guard case .success(let stored) = result else { return unreadable(retry.events) }
         if let stored, stored.correlationId == retry.paid.flow.correlationId {
+            // Filtered for this client first: one that cannot be served to it now (its private fields cannot be
+            // removed) is never delivered, so it is refunded or listed for review, as work that must not run twice.
+            let paid = retry.paid, answer: UpstreamResponse
+            switch DeliveryFilter.privateFields(stored.answer, route: paid.route, identity: paid.identity, flow: flow, atMillis: nowMillis) {
+            case .success(let (filtered, _)):
+                answer = filtered
+            case .failure(let refusal):
+                var retry = retry
+                retry.events += refusal.events
+                state = .closingUndelivered(retry, open)
+                return .refundOrReview(open, actor: "retry")
+            }
             // Delivered once, to this retry: the delivery is recorded before it is served.
             var events = retry.events
             events.append(event(.reserve, .ok, Reason("settlement_resolved"), ["transaction": open.transaction ?? ""]))
@@ -172,7 +184,7 @@ extension Journey {
                 "status": String(stored.status), "settled": "true", "source": "prepared_answer",
                 "body_sha256": HexString.encode(SHA256.hash(data: stored.body)), "bytes": String(stored.body.count),
             ]))
-            state = .markingDelivered(stored, retry)
+            state = .markingDelivered(answer, retry)
             return .markDelivered(open.intent.key, retry.paid.delivery, events: events)
         }
         guard open.intent.redeliverable else {
@@ -186,13 +198,13 @@ extension Journey {
         return .forward(retry.paid.contract(atSeconds: nowMillis / 1000))
     }
 
-    mutating func markedDelivered(_ result: Result<Bool, Failure>, _ stored: StoredResponse, _ retry: Retry) -> Action {
+    mutating func markedDelivered(_ result: Result<Bool, Failure>, _ answer: UpstreamResponse, _ retry: Retry) -> Action {
         switch result {
         case .failure:
             return finish(.deny(Denial(status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .storeUnavailable,
                                        detail: "the gateway cannot record this delivery right now; retry later")))
         case .success(true):
-            return finish(.replayResolved(stored, retry.paid))
+            return finish(.replayResolved(answer, retry.paid))
         case .success(false):
             // Refunded or put under review since it was read (the reconciler, an operator, another instance): the answer
             // is not served; the settlement read again says what became of the payment.

@@ -163,7 +163,7 @@ struct Journey: Sendable {
         case (.refundLookedUp(let result), .lookingUpRefund(let retry, let open)): return refundLookedUp(result, retry, open)
         case (.upstreamAnswered(let result, let elapsed), .redelivering(let retry, let receipt)):
             return redelivered(retry.paid.judge(result, elapsedMillis: elapsed, atMillis: nowMillis, events: retry.events), retry, receipt: receipt)
-        case (.deliveryMarked(let result), .markingDelivered(let stored, let retry)): return markedDelivered(result, stored, retry)
+        case (.deliveryMarked(let result), .markingDelivered(let answer, let retry)): return markedDelivered(result, answer, retry)
         default: return unexpectedInput("\(input) in \(state)")
         }
     }
@@ -219,7 +219,7 @@ struct Journey: Sendable {
         indirect case checkingLateClaim(Retry)
         indirect case redelivering(Retry, receipt: HTTPFields)
         /// The prepared answer's delivery is being recorded.
-        indirect case markingDelivered(StoredResponse, Retry)
+        indirect case markingDelivered(UpstreamResponse, Retry)
         case done
     }
 
@@ -342,7 +342,7 @@ struct Journey: Sendable {
         /// The stored answer of this purchase, for its owner retrying.
         indirect case replayStored(StoredResponse, PaidFlow, events: [AuditEvent])
         /// The answer prepared before a settlement resolved by this retry, its delivery recorded: served as settled.
-        indirect case replayResolved(StoredResponse, PaidFlow)
+        indirect case replayResolved(UpstreamResponse, PaidFlow)
         /// Give the claim back (nothing was charged), then answer.
         indirect case release(ProofKey, events: [AuditEvent], then: Answer)
         /// An upstream answer that was not delivered as paid, passed on as it is (filtered), with extra fields.

@@ -264,17 +264,11 @@ extension Gateway {
             return await inProgress(flow, events: events, detail: detail)
         case .replayStored(let stored, let paid, let events):
             return await replayStored(stored, retry: paid, events: events)
-        case .replayResolved(let stored, let paid):
-            switch filtered(stored, route: paid.route, identity: paid.identity, flow: flow) {
-            case .success(var response):
-                response.settledDelivery = paid.settledDelivery
-                return response
-            case .failure(let refusal):
-                // Recorded delivered, but it cannot be served to this client now: not delivered, so not kept for nothing.
-                await undelivered(paid.settledDelivery, detail: "the kept answer cannot be filtered for this client: \(refusal.detail)",
-                                  keepForRetry: false)
-                return await deny(.badGateway, "bad_gateway", .respond, refusal.reason, flow: flow, detail: refusal.detail)
-            }
+        case .replayResolved(let answer, let paid):
+            // Filtered for this client by the journey before its delivery was recorded.
+            var response = GatewayResponse(status: answer.status, headerFields: answer.headerFields, body: answer.body)
+            response.settledDelivery = paid.settledDelivery
+            return response
         case .release(let key, let events, let then):
             await release(key, events: events)
             return await respond(then, journey: journey)

@@ -48,15 +48,9 @@ extension Gateway {
     /// A stored answer as a response, filtered again for the client asking now (private fields are never
     /// served from a store a filter did not pass over).
     func filtered(_ stored: StoredResponse, route: Route, identity: Identity, flow: Flow) -> Result<GatewayResponse, DeliveryRefusal> {
-        var fields = HTTPFields()
-        for pair in stored.headers where pair.count == 2 {
-            if let name = HTTPField.Name(pair[0]) { fields.append(HTTPField(name: name, value: pair[1])) }
-        }
-        fields[.tollgateCorrelationId] = stored.correlationId
-        let answer = UpstreamResponse(status: HTTPResponse.Status(code: stored.status), headerFields: fields, body: stored.body)
-        switch DeliveryFilter.privateFields(answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
+        switch DeliveryFilter.privateFields(stored.answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
         case .success(let (filtered, _)):
-            return .success(GatewayResponse(status: filtered.status, headerFields: fields, body: filtered.body))
+            return .success(GatewayResponse(status: filtered.status, headerFields: filtered.headerFields, body: filtered.body))
         case .failure(let refusal):
             return .failure(refusal)
         }

@@ -14,7 +14,7 @@ extension Gateway {
     ///
     /// Either way the failure is audited (`respond`/`connection_failed`, `then` saying what becomes of it: `kept_for_retry`,
     /// `refund_due`, `review`, or `unchanged` for a flow delivered more than once). `keepForRetry` false: a failure a
-    /// retry would meet again (a result that cannot be read, an answer that cannot be filtered for its client).
+    /// retry would meet again (an MCP result that cannot be read).
     public func undelivered(_ delivery: SettledDelivery, detail: String, keepForRetry: Bool = true) async {
         let correlationId = delivery.correlationId, automaticRefunds = settings.automaticRefunds, at = clock.nowMillis()
         let reopened: ReopenedDelivery

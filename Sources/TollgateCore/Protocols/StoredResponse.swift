@@ -29,6 +29,16 @@ public struct StoredResponse: Sendable, Hashable, Codable {
 }
 
 extension StoredResponse {
+    /// The kept answer as it is served again: its status, its headers (with the flow's `Tollgate-Correlation-Id`) and body.
+    public var answer: UpstreamResponse {
+        var fields = HTTPFields()
+        for pair in headers where pair.count == 2 {
+            if let name = HTTPField.Name(pair[0]) { fields.append(HTTPField(name: name, value: pair[1])) }
+        }
+        fields[.tollgateCorrelationId] = correlationId
+        return UpstreamResponse(status: HTTPResponse.Status(code: status), headerFields: fields, body: body)
+    }
+
     /// Whether its owner can fetch it again with the same proof: a caller recognised by its credentials or naming the
     /// payment (`Journey.isOwner`); an anonymous bare proof gets nothing again.
     public var isRetrievableByOwner: Bool {
