@@ -13,7 +13,7 @@ public actor MCPStdioUpstream: MCPUpstream {
     let maxLineBytes: Int
     let logger: Logger
 
-    private var process: Process?
+    private var process: ChildProcess?
     private var input: FileHandle?
     private var nextId: Int64 = 1
     private var waiting: [Int64: CheckedContinuation<JSONRPCMessage, any Error>] = [:]
@@ -74,7 +74,7 @@ public actor MCPStdioUpstream: MCPUpstream {
     }
 
     private func start() async throws -> JSONValue {
-        try await launch()
+        try launch()
         let hello = JSONRPCMessage(.object([
             "jsonrpc": .string("2.0"), "id": .null, "method": .string("initialize"),
             "params": .object([
@@ -153,7 +153,7 @@ public actor MCPStdioUpstream: MCPUpstream {
             throw TollgateError(.upstreamUnavailable, "the MCP server does not read its input (\(unwritten.count) bytes still waiting)")
         }
         let unwritten = self.unwritten
-        let pid = process?.processIdentifier
+        let pid = process?.pid
         writes.async { [weak self] in
             defer { unwritten.release(line.count) }
             do {
@@ -169,7 +169,7 @@ public actor MCPStdioUpstream: MCPUpstream {
     /// takes no more calls; the call this write carried did not reach it and is sent again to a fresh server.
     private func writeFailed(_ id: Int64?, pid: Int32?, _ error: any Error) {
         let carried = id.flatMap { waiting.removeValue(forKey: $0) }
-        if let pid, process?.processIdentifier == pid {
+        if let pid, process?.pid == pid {
             logger.warning("MCP server closed its input", metadata: ["tollgate.mcp.pid": "\(pid)"])
             stop()
         }
@@ -180,46 +180,27 @@ public actor MCPStdioUpstream: MCPUpstream {
     /// ignores the signal once it opens a socket; a stdio upstream must not depend on a socket having been opened first.
     private static let ignoringBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
-    private func launch() async throws {
+    private func launch() throws {
         guard let program = command.first else { throw TollgateError(.upstreamUnavailable, "no command to start the MCP server") }
         // Never two servers: one still running here (it stopped answering) is stopped before another starts.
         if process?.isRunning == true { stop() }
         Self.ignoringBrokenPipes
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program.contains("/") ? program : "/usr/bin/env")
-        process.arguments = program.contains("/") ? Array(command.dropFirst()) : command
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        // The server's own log lines go where the gateway's go.
-        process.standardError = FileHandle.standardError
+        // Its standard error is the gateway's: the server's own log lines go where the gateway's go.
+        let process: ChildProcess
         do {
-            try await ProcessLauncher.shared.run(process)
+            process = try ChildProcess(command: command)
         } catch {
             throw TollgateError(.upstreamUnavailable, "cannot start the MCP server \(program): \(error)")
         }
-        logger.info("MCP server started", metadata: ["tollgate.mcp.command": "\(command.joined(separator: " "))", "tollgate.mcp.pid": "\(process.processIdentifier)"])
+        logger.info("MCP server started", metadata: ["tollgate.mcp.command": "\(command.joined(separator: " "))", "tollgate.mcp.pid": "\(process.pid)"])
         self.process = process
-        self.input = stdin.fileHandleForWriting
-        let output = stdout.fileHandleForReading
-        let limit = maxLineBytes
-        // A blocking reader on its own thread: stdio has no readiness events in Foundation on Linux.
-        let thread = Thread { [weak self] in
-            var buffer: [UInt8] = []
-            while true {
-                let chunk = output.availableData
-                if chunk.isEmpty { break }
-                buffer.append(contentsOf: chunk)
-                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = Array(buffer[..<newline])
-                    buffer.removeSubrange(...newline)
-                    if let self { Task { await self.received(line) } }
-                }
-                if buffer.count > limit { buffer.removeAll() }
-            }
-            if let self { Task { await self.ended(pid: process.processIdentifier) } }
-        }
-        thread.start()
+        self.input = process.input
+        let pid = process.pid
+        process.readLines(maxLineBytes: maxLineBytes, { [weak self] line in
+            if let self { Task { await self.received(line) } }
+        }, ended: { [weak self] in
+            if let self { Task { await self.ended(pid: pid) } }
+        })
     }
 
     private func received(_ line: [UInt8]) {
@@ -233,7 +214,7 @@ public actor MCPStdioUpstream: MCPUpstream {
     }
 
     private func ended(pid: Int32) {
-        guard process?.processIdentifier == pid else { return }
+        guard process?.pid == pid else { return }
         logger.warning("MCP server stopped", metadata: ["tollgate.mcp.pid": "\(pid)"])
         process = nil
         input = nil

@@ -86,6 +86,32 @@ import TollgateMCP
         await upstream.stop()
     }
 
+    /// The gateway ignores SIGPIPE (a write to a server that died must fail, not kill it); a server must not inherit
+    /// that, nor any descriptor of the gateway's but its standard three. A shell notes what it started with.
+    @Test func aServerStartsWithDefaultSignalHandlersAndOnlyItsStandardDescriptors() async throws {
+        let noted = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-stdio-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: noted) }
+        // An inheritable descriptor of the gateway's, as a library might leave one (numbered past any the shell uses).
+        let opened = open("/dev/null", O_RDONLY)
+        let leaked = fcntl(opened, F_DUPFD, 200)
+        close(opened)
+        defer { close(leaked) }
+        #expect(leaked >= 200)
+        let script = #"grep SigIgn /proc/$$/status > "$0"; ls /proc/$$/fd >> "$0"; exec sleep 30"#
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let upstream = MCPStdioUpstream(command: ["sh", "-c", script, noted], timeoutSeconds: 1, maxLineBytes: 1024, logger: logger)
+        await #expect(throws: TollgateError.self) { try await upstream.ensureStarted() }
+        await upstream.stop()
+        let lines = try String(contentsOfFile: noted, encoding: .utf8).split(separator: "\n")
+        let ignored = try #require(lines.first.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) })
+        #expect(ignored & (1 << (UInt64(SIGPIPE) - 1)) == 0, "SigIgn \(String(ignored, radix: 16))")
+        // The shell's descriptors: its standard three and a few of its own (below 20), none of the gateway's.
+        let descriptors = Set(lines.dropFirst().compactMap { Int32($0) })
+        #expect(descriptors.isSuperset(of: [0, 1, 2]))
+        #expect(!descriptors.contains(leaked) && descriptors.allSatisfy { $0 < 20 }, "\(descriptors.sorted())")
+    }
+
     @Test func aServerThatDiesFailsTheCallAndIsStartedAgain() async throws {
         let upstream = Self.upstream()
         defer { Task { await upstream.stop() } }

@@ -287,7 +287,8 @@ extension HTTP1ConnectionPoolTests {
     @Test func credentialsInTheURLAreSentAndNeverShown() async throws {
         let server = try await ScriptedHTTPServer { _ in .bytes("HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n") }
         let url = "http://gw:s3cret@127.0.0.1:\(server.port)/x402/?api_key=k3y"
-        let facilitator = HTTPFacilitator(baseURL: url, timeout: .seconds(5))
+        // A deadline far past the answer: the full test suite on two cores can hold a task several seconds.
+        let facilitator = HTTPFacilitator(baseURL: url, timeout: .seconds(30))
         #expect(facilitator.name == "http://127.0.0.1:\(server.port)/x402")
         // A settlement intent an earlier version recorded under the full URL still finds its facilitator.
         let members = FacilitatorPool([.init(facilitator: facilitator, networks: ["eip155:84532"], breaker: .init())])
@@ -304,7 +305,7 @@ extension HTTP1ConnectionPoolTests {
         #expect(request.head.uri == "/x402/verify?api_key=k3y")
         #expect(request.head.headers["Authorization"] == ["Basic " + Data("gw:s3cret".utf8).base64EncodedString()])
         // An Authorization header of the configuration wins over the URL's credentials.
-        let configured = HTTPFacilitator(baseURL: url, timeout: .seconds(5),
+        let configured = HTTPFacilitator(baseURL: url, timeout: .seconds(30),
                                          headers: .init(verify: [("Authorization", "Bearer t0ken")]))
         _ = try? await configured.verify(X402.FacilitatorRequest(body: Array("{}".utf8)), logger: .init(label: "test"))
         #expect(server.requests.last?.head.headers["Authorization"] == ["Bearer t0ken"])
