@@ -12,9 +12,7 @@ import TollgateStoreConformance
     /// A settled delivery to `apiKey` (nil: anonymous) on a route open to anonymous callers: the harness, the proof,
     /// the answer as served and the delivery its door was told of.
     static func delivered(apiKey: String?, automaticRefunds: Bool = true) async throws -> (GatewayHarness, TestProof, GatewayResponse, SettledDelivery) {
-        var open = GatewayHarness.datasets
-        open.allowsAnonymous = true
-        let harness = GatewayHarness(routes: RouteTable([open]), automaticRefunds: automaticRefunds)
+        let harness = GatewayMeteringTests.anonymousDatasets(automaticRefunds: automaticRefunds)
         let (_, proof) = try await harness.offerAndProof(apiKey: apiKey)
         let first = await harness.send(route, apiKey: apiKey, proof: proof)
         #expect(first.status == .ok)

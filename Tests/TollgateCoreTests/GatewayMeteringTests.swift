@@ -201,10 +201,10 @@ import TollgateStoreConformance
     }
 
     /// A harness whose datasets route admits anonymous callers.
-    static func anonymousDatasets() -> GatewayHarness {
+    static func anonymousDatasets(automaticRefunds: Bool = true) -> GatewayHarness {
         var open = GatewayHarness.datasets
         open.allowsAnonymous = true
-        return GatewayHarness(routes: RouteTable([open]))
+        return GatewayHarness(routes: RouteTable([open]), automaticRefunds: automaticRefunds)
     }
 
     /// An anonymous purchase of `/datasets/prices`, delivered: the harness and the proof that paid.

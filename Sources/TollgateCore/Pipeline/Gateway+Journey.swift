@@ -266,7 +266,7 @@ extension Gateway {
             return await replayStored(stored, retry: paid, events: events)
         case .replayResolved(let answer, let paid):
             // Filtered for this client by the journey before its delivery was recorded.
-            var response = GatewayResponse(status: answer.status, headerFields: answer.headerFields, body: answer.body)
+            var response = GatewayResponse(answer)
             response.settledDelivery = paid.settledDelivery
             return response
         case .release(let key, let events, let then):

@@ -48,12 +48,8 @@ extension Gateway {
     /// A stored answer as a response, filtered again for the client asking now (private fields are never
     /// served from a store a filter did not pass over).
     func filtered(_ stored: StoredResponse, route: Route, identity: Identity, flow: Flow) -> Result<GatewayResponse, DeliveryRefusal> {
-        switch DeliveryFilter.privateFields(stored.answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis()) {
-        case .success(let (filtered, _)):
-            return .success(GatewayResponse(status: filtered.status, headerFields: filtered.headerFields, body: filtered.body))
-        case .failure(let refusal):
-            return .failure(refusal)
-        }
+        DeliveryFilter.privateFields(stored.answer, route: route, identity: identity, flow: flow, atMillis: clock.nowMillis())
+            .map { filtered, _ in GatewayResponse(filtered) }
     }
 
     func release(_ key: ProofKey, events: [AuditEvent]) async {

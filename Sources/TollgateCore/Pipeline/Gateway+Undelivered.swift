@@ -13,7 +13,7 @@ extension Gateway {
     ///   lists it for review), and a retry of the proof is told of the refund.
     ///
     /// Either way the failure is audited (`respond`/`connection_failed`, `then` saying what becomes of it: `kept_for_retry`,
-    /// `refund_due`, `review`, or `unchanged` for a flow delivered more than once). `keepForRetry` false: a failure a
+    /// `refund_due`, `review`, or `unchanged` for a flow delivered more than once or no longer settled and delivered). `keepForRetry` false: a failure a
     /// retry would meet again (an MCP result that cannot be read).
     public func undelivered(_ delivery: SettledDelivery, detail: String, keepForRetry: Bool = true) async {
         let correlationId = delivery.correlationId, automaticRefunds = settings.automaticRefunds, at = clock.nowMillis()
@@ -32,7 +32,8 @@ extension Gateway {
         }
         switch reopened {
         case .unchanged:
-            logger.notice("settled answer not delivered; the flow was delivered more than once", metadata: ["tollgate.correlation_id": "\(correlationId)"])
+            logger.notice("settled answer not delivered; left as it is (delivered more than once, or no longer settled and delivered)",
+                          metadata: ["tollgate.correlation_id": "\(correlationId)"])
             return
         case .keptForOwner:
             logger.notice("settled answer not delivered; kept for the client's retry", metadata: ["tollgate.correlation_id": "\(correlationId)"])

@@ -54,6 +54,13 @@ public struct GatewayResponse: Sendable {
     }
 }
 
+extension GatewayResponse {
+    /// An upstream's answer (or a kept one) as it is served, unmarked.
+    init(_ answer: UpstreamResponse) {
+        self.init(status: answer.status, headerFields: answer.headerFields, body: answer.body)
+    }
+}
+
 extension HTTPResponse.Status {
     /// 402, which HTTPTypes does not name.
     public static let paymentRequired = HTTPResponse.Status(code: 402, reasonPhrase: "Payment Required")
