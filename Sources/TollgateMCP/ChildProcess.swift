@@ -45,9 +45,7 @@ final class ChildProcess: Sendable {
         // `dup2` gives the child its own inheritable copies as standard input and output.
         posix_spawn_file_actions_adddup2(&actions, inputPipe[0], STDIN_FILENO)
         posix_spawn_file_actions_adddup2(&actions, outputPipe[1], STDOUT_FILENO)
-        for descriptor in Self.inheritableDescriptors() where descriptor > STDERR_FILENO {
-            posix_spawn_file_actions_addclose(&actions, descriptor)
-        }
+        Self.closeAllButStandardDescriptors(&actions)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -110,6 +108,25 @@ final class ChildProcess: Sendable {
         }
         thread.start()
     }
+
+    /// Has the child close every descriptor above its standard three as it starts. glibc 2.34 and later do it in the
+    /// child itself (`posix_spawn_file_actions_addclosefrom_np`, looked up at run time: Swift's Glibc module does not
+    /// export it), so a socket another thread accepts while this one spawns is not inherited (NIO's are not
+    /// close-on-exec). Older C libraries get a close action for each descriptor inheritable now, which leaves that instant.
+    private static func closeAllButStandardDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+        if let closeFrom = closeFromAction {
+            if closeFrom(&actions, STDERR_FILENO + 1) == 0 { return }
+        }
+        for descriptor in inheritableDescriptors() where descriptor > STDERR_FILENO {
+            posix_spawn_file_actions_addclose(&actions, descriptor)
+        }
+    }
+
+    private typealias CloseFromAction = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+
+    /// `posix_spawn_file_actions_addclosefrom_np`, when the C library has it (`RTLD_DEFAULT` is the null handle).
+    private static let closeFromAction: CloseFromAction? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np")
+        .map { unsafeBitCast($0, to: CloseFromAction.self) }
 
     /// This process's descriptors a child would inherit (not close-on-exec).
     private static func inheritableDescriptors() -> [Int32] {
