@@ -24,6 +24,8 @@ public struct ClientError: Error, Sendable, Hashable, CustomStringConvertible {
         case ledger
         /// The request itself is not valid (a URL, a header, arguments).
         case invalidRequest = "invalid_request"
+        /// A purchase that cannot be abandoned: unknown, not in doubt, or still able to settle (before its validBefore).
+        case cannotAbandon = "cannot_abandon"
     }
 
     public let code: Code
@@ -41,7 +43,7 @@ public struct ClientError: Error, Sendable, Hashable, CustomStringConvertible {
         switch code {
         case .budgetExceeded, .notAllowed, .declined: 2
         case .serverRefused, .unreachable, .paymentInDoubt: 3
-        case .noPayableOffer, .invalidKey, .invalidBudget, .ledger, .invalidRequest: 1
+        case .noPayableOffer, .invalidKey, .invalidBudget, .ledger, .invalidRequest, .cannotAbandon: 1
         }
     }
 }

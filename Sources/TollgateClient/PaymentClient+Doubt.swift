@@ -153,7 +153,8 @@ extension PaymentClient {
 
     /// The run stops: `purchase` may still settle, or may have settled with its answer lost.
     func inDoubt(_ purchase: Purchase, expired: Bool, problem: String) -> ClientError {
-        let when = expired ? "later" : "after " + Self.timestamp(purchase.validBefore + Purchase.expirySkewSeconds)
+        let when = expired ? "later, or give it up with tollgate wallet abandon \(purchase.id) (it still counts: it may have been paid)"
+            : "after " + Self.timestamp(purchase.validBefore + Purchase.expirySkewSeconds)
             + " (when it can no longer settle, the server is asked one last time)"
         return ClientError(.paymentInDoubt, "the authorization signed earlier for this request (purchase \(purchase.id), \(purchase.price) to "
                            + "\(purchase.payee)) may still settle or may already have settled, and the server did not say which "

@@ -198,6 +198,34 @@ public final class PaymentLedger: Sendable {
         }
     }
 
+    /// Gives up a purchase in doubt once nothing can settle it any more (past its validBefore, clock skew included), so
+    /// that its request can be paid anew: it ends `abandoned` and still counts against the budget (it may have settled,
+    /// its answer lost). Refused, with the reason, for a purchase that is unknown, no longer in doubt (another run
+    /// settled the question meanwhile), or that may still settle. Checked and written in one transaction of the ledger,
+    /// so a run of the same request in another process either sees it abandoned or ends it first.
+    @discardableResult
+    public func abandon(_ id: String, reason: String?, nowMillis: Int64) throws -> Purchase {
+        try write { db in
+            guard var purchase = try Purchase.fetchOne(db, key: id) else {
+                throw ClientError(.cannotAbandon, "no purchase \(id) in the ledger \(path)")
+            }
+            guard purchase.isInDoubt else {
+                throw ClientError(.cannotAbandon, "purchase \(id) is \(purchase.state.rawValue), not in doubt: there is nothing to abandon")
+            }
+            guard purchase.hasExpired(nowSeconds: nowMillis / 1000) else {
+                let free = PaymentClient.timestamp(purchase.validBefore + Purchase.expirySkewSeconds)
+                throw ClientError(.cannotAbandon, "purchase \(id) may still settle until its validBefore (\(free), clock skew included): "
+                                  + "run its request again, or abandon it after that")
+            }
+            purchase.state = .abandoned
+            purchase.reason = reason ?? "abandoned by the wallet's owner while in doubt"
+            purchase.updatedAtMillis = nowMillis
+            try purchase.update(db, columns: [Purchase.CodingKeys.state.rawValue, Purchase.CodingKeys.reason.rawValue,
+                                              Purchase.CodingKeys.updatedAtMillis.rawValue])
+            return purchase
+        }
+    }
+
     /// The most recent purchases first.
     public func purchases(limit: Int = 1000) throws -> [Purchase] {
         try read { db in try Purchase.fetchAll(db, sql: "SELECT * FROM purchase ORDER BY created_at DESC, id LIMIT ?", arguments: [limit]) }

@@ -27,6 +27,11 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
         /// no payment for it, and EIP-3009 lets nothing settle after validBefore, so a new authorization may be signed
         /// for the same request. A refusal can still be a lie, so it keeps counting against the budget.
         case lapsed
+        /// Given up by the wallet's owner (`tollgate wallet abandon`) once it was in doubt past its validBefore: the
+        /// server kept leaving the question open (a 503, a 5xx, no answer), so its request could never be paid again.
+        /// It may have settled with its answer lost (ask the operator, with its correlation id), so it keeps counting
+        /// against the budget; it is never sent again, and no longer stops a new authorization for its request.
+        case abandoned
     }
 
     /// A purchase in doubt: signed or sent with no answer that settles the question. While one exists for a request,

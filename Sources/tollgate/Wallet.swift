@@ -11,7 +11,7 @@ import TollgateX402
 struct Wallet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The agent wallet: address, balance, spend against each budget, the ledger of payments, pending payments, export.",
-        subcommands: [Address.self, Balance.self, Spend.self, Ledger.self, Pending.self, Export.self])
+        subcommands: [Address.self, Balance.self, Spend.self, Ledger.self, Pending.self, Abandon.self, Export.self])
 
     /// Runs `body`, turning a client error into one line on standard error and its exit status.
     static func running(_ body: () async throws -> Void) async throws {
@@ -134,10 +134,34 @@ struct Wallet: AsyncParsableCommand {
                 return "re-sendable for \(purchase.validBefore - Purchase.resendMarginSeconds - now) s"
             }
             if purchase.hasExpired(nowSeconds: now) {
-                return "expired: it can no longer settle; the next run asks the server once more, and pays anew only if it holds nothing for it"
+                return "expired: it can no longer settle; the next run asks the server once more, and pays anew only if it holds nothing for it "
+                    + "(tollgate wallet abandon \(purchase.id) gives it up if the server never says)"
             }
             let free = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(purchase.validBefore + Purchase.expirySkewSeconds)))
             return "may still settle: the next run sends it once more and signs nothing new before \(free)"
+        }
+    }
+
+    struct Abandon: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give up a pending payment the server never settles the question of, so that its request can be paid anew.",
+            discussion: """
+                Only once it can no longer settle (its validBefore and 30 s for clocks have passed): before that, the \
+                server may still take it, and a new payment would pay twice. It may have been paid with its answer \
+                lost, so it keeps counting against the budget; ask the server's operator with its correlation id. \
+                It is never sent again; the next run of its request pays anew (the prompt and the budget as ever).
+                """)
+        @OptionGroup var wallet: WalletOptions
+        @Argument(help: "The purchase (pay_…), as `tollgate wallet pending` lists it.")
+        var id: String
+        @Option(help: "Why, kept in the ledger.")
+        var reason: String?
+
+        func run() async throws {
+            try await Wallet.running {
+                let purchase = try wallet.ledger().abandon(id, reason: reason, nowMillis: Int64(Date().timeIntervalSince1970 * 1000))
+                print(Ledger.line(purchase))
+            }
         }
     }
 

@@ -33,6 +33,9 @@ Scenarios (tests run in file order):
     answer): the same PAYMENT-SIGNATURE is re-sent, the gateway answers it from its store, exit 0, one settlement
   5 the client is SIGKILLed between signing and the answer: `tollgate wallet pending` lists the purchase; the same
     command run again re-sends the authorization signed earlier (same PAYMENT-SIGNATURE), exit 0, one settlement
+  5b the same crash; `tollgate wallet abandon` is refused while the authorization may still settle (exit 1,
+    cannot_abandon, the ledger unchanged); once its validBefore has passed (moved back in the ledger, as time would)
+    it is abandoned (exit 0), no longer pending, and the same command pays anew: a new authorization, one settlement
   6 twenty concurrent `tollgate pay` processes (two agents, ten each, distinct URLs) on ONE ledger against
     per_day 0.05 at 0.01 a payment: exactly 5 paid (exit 0), 15 refused (exit 2), 5 settlements, spend 0.05
   7 paying `tollgate mcp`: `--dry-run` signs and runs nothing; `tollgate pay --mcp URL --tool forecast --args ...`:
@@ -722,31 +725,43 @@ def test_4_retry_after_dropped_response(stack: Stack) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def test_5_crash_after_signing(stack: Stack) -> None:
-    c = Checks("5: tollgate pay SIGKILLed after signing; the next run re-sends the same authorization")
-    key, payer = new_key()
-    ledger = stack.new_ledger("crash")
+def hanging_pay(stack: Stack, name: str) -> tuple[PayProxy, Path, str, list[str]]:
+    """A fresh ledger and a proxy in front of the gateway that holds paid requests unanswered (`hang_paid`): the proxy,
+    the ledger, the URL through the proxy, and the `tollgate pay` arguments for it."""
+    ledger = stack.new_ledger(name)
     proxy = PayProxy(stack.gateway)
     stack.proxies.append(proxy)
     proxy.mode = "hang_paid"
-    url = proxy.url + "/datasets/prices?crash=1"
-    args = ["pay", url, "--ledger", str(ledger), "--yes"]
-    before = stack.transfers()
+    url = proxy.url + f"/datasets/prices?{name}=1"
+    return proxy, ledger, url, ["pay", url, "--ledger", str(ledger), "--yes"]
 
-    # Phase A: the paid request reaches the proxy, which never answers; the client is killed.
+
+def kill_while_paying(c: Checks, stack: Stack, proxy: PayProxy, args: list[str], key: str) -> tuple[bool, PayRun]:
+    """Runs `tollgate <args>` through a proxy in mode `hang_paid` and SIGKILLs it once its paid request has reached the
+    proxy (then lets the proxy go): whether it was still running when killed, and the run."""
     argv = [str(TOLLGATE_BIN), *args]
     p = spawn(argv, pay_env(key, stack.workdir), stack.workdir)
     started = time.monotonic()
-    seen = proxy.paid_seen.wait(timeout=30)
-    c.check(seen, "phase A: the proxy saw the paid request", proxy.summary())
+    c.check(proxy.paid_seen.wait(timeout=30), "the proxy saw the paid request", proxy.summary())
     time.sleep(0.2)
     alive = p.poll() is None
     p.send_signal(signal.SIGKILL)
     killed = collect(p, argv, started, 10)
+    proxy.release.set()
+    return alive, killed
+
+
+def test_5_crash_after_signing(stack: Stack) -> None:
+    c = Checks("5: tollgate pay SIGKILLed after signing; the next run re-sends the same authorization")
+    key, payer = new_key()
+    proxy, ledger, url, args = hanging_pay(stack, "crash")
+    before = stack.transfers()
+
+    # Phase A: the paid request reaches the proxy, which never answers; the client is killed.
+    alive, killed = kill_while_paying(c, stack, proxy, args, key)
     print(killed.describe())
     c.check(alive, "phase A: tollgate pay was still waiting for the answer when killed", killed.describe())
     c.eq(killed.rc, -signal.SIGKILL, "phase A: killed by SIGKILL")
-    proxy.release.set()
     rows = ledger_rows(ledger)
     print("ledger after the kill:", row_summary(rows))
     c.eq([(r["state"], r["attempts"]) for r in rows], [("sent", 1)], "phase A: ledger (state, attempts)")
@@ -786,6 +801,55 @@ def test_5_crash_after_signing(stack: Stack) -> None:
     check_one_settlement(c, stack, "resumed", before, payer, row)
     pending = stack.wallet("pending", ledger=ledger)
     c.eq((pending.rc, pending.stdout.decode().strip()), (0, "no pending payment"), "wallet pending afterwards")
+    proxy.stop()
+    stack.proxies.remove(proxy)
+    c.done()
+
+
+def test_5b_abandon_after_valid_before(stack: Stack) -> None:
+    c = Checks("5b: a purchase left in doubt is abandoned only once it can no longer settle; its request is then paid anew")
+    key, _ = new_key()
+    proxy, ledger, url, args = hanging_pay(stack, "abandon")
+    before = stack.transfers()
+    kill_while_paying(c, stack, proxy, args, key)
+    rows = ledger_rows(ledger)
+    c.eq([r["state"] for r in rows], ["sent"], "after the kill: one purchase, sent")
+    if len(rows) != 1:
+        c.done()
+        return
+    first = rows[0]
+
+    early = stack.wallet("abandon", first["id"], ledger=ledger)
+    print(early.describe())
+    c.eq(early.rc, 1, "abandon while it may still settle: exit status")
+    c.check("may still settle" in early.stderr and "[cannot_abandon]" in early.stderr,
+            "abandon while it may still settle: one line saying why, with its code", early.stderr)
+    c.eq([r["state"] for r in ledger_rows(ledger)], ["sent"], "the refused abandon changed nothing")
+
+    # As time would: its validBefore (and the 30 s allowed for clocks) passes.
+    with sqlite3.connect(ledger) as db:
+        db.execute("UPDATE purchase SET valid_before = ? WHERE id = ?", (int(time.time()) - 31, first["id"]))
+    late = stack.wallet("abandon", first["id"], "--reason", "the server never answered", ledger=ledger)
+    print(late.describe())
+    c.eq(late.rc, 0, "abandon once expired: exit status")
+    c.check("abandoned" in late.stdout.decode() and first["id"] in late.stdout.decode(), "abandon prints the purchase, abandoned",
+            late.stdout)
+    pending = stack.wallet("pending", ledger=ledger)
+    c.eq((pending.rc, pending.stdout.decode().strip()), (0, "no pending payment"), "wallet pending after the abandon")
+
+    with proxy.lock:
+        proxy.mode = "forward"
+    run = run_tollgate(args, key, stack.workdir)
+    print(run.describe())
+    c.eq(run.rc, 0, "the same command afterwards: exit status")
+    sigs = [r["signature"] for r in proxy.paid()]
+    c.check(len(sigs) == 2 and sigs[0] != sigs[1], "the new run sent a new authorization, the abandoned one not again",
+            [s[:40] + "..." for s in sigs])
+    rows = {r["id"]: r for r in ledger_rows(ledger)}
+    c.eq(len(rows), 2, "ledger rows (the abandoned purchase and the new one)")
+    c.eq((rows.get(first["id"]) or {}).get("state"), "abandoned", "the first purchase stays abandoned")
+    c.eq(sorted(r["state"] for r in rows.values()), ["abandoned", "delivered"], "ledger states")
+    c.eq(stack.transfers() - before, 1, "settlements (the abandoned authorization never reached the gateway)")
     proxy.stop()
     stack.proxies.remove(proxy)
     c.done()

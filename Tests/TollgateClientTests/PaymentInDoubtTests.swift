@@ -170,4 +170,39 @@ struct PaymentInDoubtTests {
         #expect(X402Fixture.nonces(server) == [first.nonce])
         try await server.stop()
     }
+
+    /// The way out when a server never settles the question: the wallet's owner abandons it (refused while it may still
+    /// settle), and the next run pays anew with one new authorization; both count.
+    @Test("a server that answers 503 forever: abandoning is refused before validBefore, then the request is paid anew, once")
+    func abandonedAfterValidBeforeIsPaidAnew() async throws {
+        let clock = ManualClock()
+        let replies = PaidReplies([.drop], otherwise: X402Fixture.inProgress)
+        let server = try await Self.server(replies)
+        let client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
+        let first = try await Self.unluckyFirstRun(client, server: server)
+
+        // Still able to settle: abandoning it now could pay twice.
+        clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds - 1)
+        #expect(throws: ClientError.self) { try client.ledger.abandon(first.id, reason: nil, nowMillis: clock.nowMillis) }
+        clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
+        try await Self.expectInDoubt(client, server: server)
+        let sends = { server.requests.compactMap(X402Fixture.nonce).filter { $0 == first.nonce }.count }
+        #expect(sends() == 3)
+
+        let abandoned = try client.ledger.abandon(first.id, reason: "the server answers 503 for it since yesterday", nowMillis: clock.nowMillis)
+        #expect(abandoned.state == .abandoned)
+        let oldNonce = first.nonce
+        replies.answer { nonce in nonce == oldNonce ? X402Fixture.inProgress : X402Fixture.delivered() }
+        let outcome = try await client.fetch(Self.request(on: server))
+        #expect(outcome.response.status == 200)
+        #expect(!outcome.resumed)
+        let second = try #require(outcome.purchase)
+        #expect(second.id != first.id && second.state == .delivered)
+        // The abandoned authorization is not sent again; the new one is.
+        #expect(sends() == 3)
+        #expect(X402Fixture.nonces(server) == [first.nonce, second.nonce])
+        #expect(try client.ledger.purchase(first.id)?.state == .abandoned)
+        #expect(try client.ledger.spent(.overall, seconds: 86_400, nowMillis: clock.nowMillis) == MicroUnits(20_000))
+        try await server.stop()
+    }
 }

@@ -187,6 +187,52 @@ struct PaymentLedgerTests {
         #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: now + 120_000) == MicroUnits(50_000))
     }
 
+    @Test("abandon: only a purchase in doubt that can no longer settle; it stays counted, frees its request, and nothing takes it back")
+    func abandon() throws {
+        let ledger = try PaymentLedger(path: Self.temporaryPath())
+        let now = Int64(Date().timeIntervalSince1970 * 1000), budget = Budget(overall: .init())
+        func refusal(_ body: () throws -> Void) -> ClientError? {
+            do { try body() } catch let error as ClientError { return error } catch { Issue.record("\(error)") }
+            return nil
+        }
+        #expect(refusal { try ledger.abandon("pay_unknown", reason: nil, nowMillis: now) }?.code == .cannotAbandon)
+
+        // In doubt, but able to settle for 29 s more (validBefore 1 s ago, 30 s for clocks): refused, unchanged.
+        let open = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) {
+            Self.proof($0, validBefore: now / 1000 - 1)
+        })
+        try ledger.sending(open.id, nowMillis: now)
+        let early = refusal { try ledger.abandon(open.id, reason: nil, nowMillis: now) }
+        #expect(early?.code == .cannotAbandon && early?.message.contains("may still settle") == true)
+        #expect(try ledger.inDoubt(requestKey: "key-1")?.id == open.id)
+
+        // Expired: abandoned, with its reason; the request is free, the spend still counted.
+        let later = now + 30_000
+        let abandoned = try ledger.abandon(open.id, reason: "never answered", nowMillis: later)
+        #expect(abandoned.state == .abandoned && abandoned.reason == "never answered")
+        #expect(try ledger.purchase(open.id) == abandoned)
+        #expect(try ledger.inDoubt(requestKey: "key-1") == nil)
+        #expect(try ledger.pending().isEmpty)
+        guard case .signed(let anew) = try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: later, sign: { Self.proof($0) }) else {
+            Issue.record("the abandoned purchase still holds its request")
+            return
+        }
+        #expect(anew.id != open.id)
+        #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: later) == MicroUnits(20_000))
+        // A late answer of another run does not take it back, and it cannot be abandoned twice.
+        try ledger.finish(open.id, .delivered, status: 200, correlationId: nil, transaction: nil, receipt: nil, reason: nil, nowMillis: later)
+        #expect(try ledger.purchase(open.id)?.state == .abandoned)
+        #expect(refusal { try ledger.abandon(open.id, reason: nil, nowMillis: later) }?.message.contains("not in doubt") == true)
+
+        // Ended purchases are not in doubt: nothing to abandon.
+        let delivered = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(2), budget: budget, nowMillis: now) {
+            Self.proof($0, validBefore: now / 1000 - 60)
+        })
+        try ledger.finish(delivered.id, .delivered, status: 200, correlationId: nil, transaction: nil, receipt: nil, reason: nil, nowMillis: now)
+        #expect(refusal { try ledger.abandon(delivered.id, reason: nil, nowMillis: later) }?.code == .cannotAbandon)
+        #expect(try ledger.purchase(delivered.id)?.state == .delivered)
+    }
+
     @Test("export: every purchase, CSV quoted, JSON parseable, and never the proof itself")
     func export() throws {
         let ledger = try PaymentLedger(path: Self.temporaryPath())
