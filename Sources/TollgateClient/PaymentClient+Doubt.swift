@@ -53,6 +53,8 @@ extension PaymentClient {
         case answered(Kept)
         /// Expired, and the server holds no payment for it: the answer is its 402, whose fresh terms may be paid anew.
         case lapsed(Answer)
+        /// Abandoned by the wallet's owner after this run found it in doubt: not sent; the request may be paid anew.
+        case abandoned
     }
 
     /// Settles the question of `purchase`, an authorization of this request still in doubt, before anything new is
@@ -67,7 +69,11 @@ extension PaymentClient {
         logger.notice(expired ? "asking the server once more for the expired authorization signed earlier for this request"
                               : "sending once more the authorization signed earlier for this request, close to its validBefore",
                       metadata: ["tollgate.purchase": "\(purchase.id)"])
-        try ledger.sending(purchase.id, nowMillis: now)
+        guard try ledger.sending(purchase.id, nowMillis: now) else {
+            logger.notice("the authorization signed earlier for this request was abandoned meanwhile; not sending it",
+                          metadata: ["tollgate.purchase": "\(purchase.id)"])
+            return .abandoned
+        }
         let answer: Answer
         do {
             answer = try await exchange.send()
@@ -117,7 +123,10 @@ extension PaymentClient {
             if attempt > 0 {
                 guard purchase.isResendable(nowSeconds: nowMillis() / 1000) else { break }
             }
-            try ledger.sending(purchase.id, nowMillis: nowMillis())
+            guard try ledger.sending(purchase.id, nowMillis: nowMillis()) else {
+                throw ClientError(.paymentInDoubt, "purchase \(purchase.id) was abandoned (tollgate wallet abandon) while this run was sending it: "
+                                  + "it was not sent again, and it may have been taken by an earlier send; tollgate wallet ledger shows it")
+            }
             let answer: Answer
             do {
                 answer = try await exchange.send()

@@ -53,6 +53,9 @@ extension PaymentClient {
                 switch try await resolve(purchase, try toolExchange(purchase, terms: terms, resumed: true, send: send)) {
                 case .answered(let outcome): return outcome
                 case .lapsed(let refusal): answer = refusal
+                case .abandoned:
+                    earlier = nil
+                    continue
                 }
             } else {
                 do {
@@ -73,7 +76,7 @@ extension PaymentClient {
             let authorization = try ledger.authorize(choice, for: identity, budget: budget, nowMillis: nowMillis()) { id in
                 let payload = try signer.payload(choice, terms: asked, purchaseId: id, nowSeconds: nowMillis() / 1000)
                 let proof = String(decoding: try JSONValue.encoding(payload).canonicalBytes, as: UTF8.self)
-                return ProofSigner.LedgerProof(name: "_meta." + ToolCall.paymentKey, value: proof, payload: payload).signed(payer: payer, version: 2)
+                return try ProofSigner.LedgerProof(name: "_meta." + ToolCall.paymentKey, value: proof, payload: payload).signed(payer: payer, version: 2)
             }
             switch authorization {
             case .signed(let purchase): return try await resend(purchase, try toolExchange(purchase, terms: asked, resumed: false, send: send))
@@ -173,6 +176,8 @@ final class MCPSession: Sendable {
     let paidUpstream: MCPHTTPUpstream
     let headers: [(String, String)]
     private let legacy = Mutex<(session: String?, version: String)?>(nil)
+    /// The server answered a call of the per-request era.
+    private let perRequest = Atomic<Bool>(false)
 
     init(upstream: MCPHTTPUpstream, paidUpstream: MCPHTTPUpstream, headers: [(String, String)]) {
         self.upstream = upstream
@@ -180,9 +185,15 @@ final class MCPSession: Sendable {
         self.headers = headers
     }
 
-    /// The era is chosen on the unpaid call: a paid call is sent once per attempt in the era already known, never
-    /// replayed through a handshake (a timeout after the server took the payment must not look like a refusal).
+    /// The era is chosen on an unpaid call: a paid call is sent once per attempt in the era already known, never
+    /// replayed through a handshake (a timeout after the server took the payment must not look like a refusal). A paid
+    /// call that comes first in its session (a later run re-sending an authorization in doubt) is preceded by the
+    /// unpaid call, so a server of the handshake era gets its handshake and then the proof, not a proof it refuses for
+    /// its protocol version (that refusal would leave the authorization in doubt for good).
     func call(tool: String, arguments: JSONValue, payment: JSONValue?) async throws -> JSONRPCMessage {
+        if payment != nil, legacy.withLock({ $0 }) == nil, !perRequest.load(ordering: .acquiring) {
+            _ = try await call(tool: tool, arguments: arguments, payment: nil)
+        }
         if let handshake = legacy.withLock({ $0 }) {
             return try await send(toolCall(tool: tool, arguments: arguments, payment: payment, perRequest: false), tool: tool, handshake: handshake)
         }
@@ -193,7 +204,10 @@ final class MCPSession: Sendable {
             let answer = try await send(toolCall(tool: tool, arguments: arguments, payment: payment, perRequest: true), tool: tool, handshake: nil)
             // A server of the handshake era refuses an unknown protocol version with an error, not a tool result.
             let refusedTheEra = answer.error.map { $0["code"]?.int != JSONRPCCode.paymentRequired } ?? false
-            if !refusedTheEra { return answer }
+            if !refusedTheEra {
+                perRequest.store(true, ordering: .releasing)
+                return answer
+            }
         } catch let error as TollgateError where error.code == .upstreamUnavailable {
             // HTTP 400 for a version it does not speak: the handshake below.
         }

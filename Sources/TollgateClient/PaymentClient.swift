@@ -106,6 +106,9 @@ public struct PaymentClient: Sendable {
                 switch try await resolve(purchase, paidExchange(purchase, request: request, terms: terms, resumed: true)) {
                 case .answered(let outcome): return outcome
                 case .lapsed(let refusal): answer = refusal
+                case .abandoned:
+                    earlier = nil
+                    continue
                 }
             } else {
                 answer = try await send(request, through: http)

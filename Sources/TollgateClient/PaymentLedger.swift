@@ -155,11 +155,15 @@ public final class PaymentLedger: Sendable {
                               arguments: [requestKey])
     }
 
-    /// Records that the proof is about to be sent (once more).
-    public func sending(_ id: String, nowMillis: Int64) throws {
+    /// Records that the proof is about to be sent (once more); false, and nothing recorded, when it must not be sent: it
+    /// was abandoned meanwhile (`abandon`, by another process after this run read it in doubt) or is not in the ledger.
+    public func sending(_ id: String, nowMillis: Int64) throws -> Bool {
         try write { db in
-            try db.execute(sql: "UPDATE purchase SET state = CASE WHEN state = 'signed' THEN 'sent' ELSE state END, attempts = attempts + 1, updated_at = ? WHERE id = ?",
-                           arguments: [nowMillis, id])
+            try db.execute(sql: """
+                UPDATE purchase SET state = CASE WHEN state = 'signed' THEN 'sent' ELSE state END, attempts = attempts + 1, updated_at = ?
+                WHERE id = ? AND state <> 'abandoned'
+                """, arguments: [nowMillis, id])
+            return db.changesCount > 0
         }
     }
 
@@ -179,7 +183,9 @@ public final class PaymentLedger: Sendable {
     }
 
     /// Records how a purchase ended. A purchase already delivered or settled stays so (another process's answer does
-    /// not take it back), and so does a refusal already recorded.
+    /// not take it back), and so does a refusal already recorded. One `abandoned` or `lapsed` that an answer shows was
+    /// taken after all (a send in flight when it was abandoned) becomes `delivered` or `settled` with that answer's
+    /// evidence (status, correlation id, transaction, receipt): the proof the owner needs to ask for a refund.
     public func finish(_ id: String, _ ending: Ending, status: Int?, correlationId: String?, transaction: String?, receipt: String?,
                        reason: String?, nowMillis: Int64) throws {
         let state: String = switch ending {
@@ -189,11 +195,15 @@ public final class PaymentLedger: Sendable {
         case .unknown: "'unknown'"
         case .lapsed: "'lapsed'"
         }
+        let open = switch ending {
+        case .delivered, .settledUndelivered: "'signed', 'sent', 'unknown', 'abandoned', 'lapsed'"
+        case .refusal, .unknown, .lapsed: "'signed', 'sent', 'unknown'"
+        }
         try write { db in
             try db.execute(sql: """
                 UPDATE purchase SET state = \(state), status = COALESCE(?, status), correlation_id = COALESCE(?, correlation_id),
                     "transaction" = COALESCE(?, "transaction"), receipt = COALESCE(?, receipt), reason = ?, updated_at = ?
-                WHERE id = ? AND state IN ('signed', 'sent', 'unknown')
+                WHERE id = ? AND state IN (\(open))
                 """, arguments: [status, correlationId, transaction, receipt, reason, nowMillis, id])
         }
     }
@@ -201,8 +211,9 @@ public final class PaymentLedger: Sendable {
     /// Gives up a purchase in doubt once nothing can settle it any more (past its validBefore, clock skew included), so
     /// that its request can be paid anew: it ends `abandoned` and still counts against the budget (it may have settled,
     /// its answer lost). Refused, with the reason, for a purchase that is unknown, no longer in doubt (another run
-    /// settled the question meanwhile), or that may still settle. Checked and written in one transaction of the ledger,
-    /// so a run of the same request in another process either sees it abandoned or ends it first.
+    /// settled the question meanwhile), or that may still settle. Checked and written in one transaction of the ledger:
+    /// a run of its request in another process ends it first, or finds it abandoned when it is about to send it
+    /// (`sending`) and sends nothing; one whose send was already under way records what its answer shows (`finish`).
     @discardableResult
     public func abandon(_ id: String, reason: String?, nowMillis: Int64) throws -> Purchase {
         try write { db in
@@ -214,8 +225,8 @@ public final class PaymentLedger: Sendable {
             }
             guard purchase.hasExpired(nowSeconds: nowMillis / 1000) else {
                 let free = PaymentClient.timestamp(purchase.validBefore + Purchase.expirySkewSeconds)
-                throw ClientError(.cannotAbandon, "purchase \(id) may still settle until its validBefore (\(free), clock skew included): "
-                                  + "run its request again, or abandon it after that")
+                throw ClientError(.cannotAbandon, "purchase \(id) may still settle: its validBefore and the \(Purchase.expirySkewSeconds) s "
+                                  + "allowed for clocks pass at \(free); run its request again, or abandon it after that")
             }
             purchase.state = .abandoned
             purchase.reason = reason ?? "abandoned by the wallet's owner while in doubt"

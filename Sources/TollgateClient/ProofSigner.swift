@@ -44,9 +44,15 @@ struct ProofSigner: Sendable {
         var value: String
         var payload: X402.PaymentPayload
 
-        func signed(payer: ExactEVMPayer, version: Int) -> PaymentLedger.SignedProof {
-            PaymentLedger.SignedProof(name: name, value: value, payer: payer.address.checksummed, nonce: payload.payload.authorization.nonce,
-                                      validBefore: Int64(payload.payload.authorization.validBefore) ?? 0, x402Version: version)
+        /// Throws when the authorization's validBefore is not a number: read as 0 it would look expired, and so free to
+        /// abandon or to pay anew while it can still settle.
+        func signed(payer: ExactEVMPayer, version: Int) throws(ClientError) -> PaymentLedger.SignedProof {
+            let authorization = payload.payload.authorization
+            guard let validBefore = Int64(authorization.validBefore) else {
+                throw ClientError(.noPayableOffer, "the signed authorization's validBefore (\(authorization.validBefore)) is not a time in seconds")
+            }
+            return PaymentLedger.SignedProof(name: name, value: value, payer: payer.address.checksummed, nonce: authorization.nonce,
+                                             validBefore: validBefore, x402Version: version)
         }
     }
 }

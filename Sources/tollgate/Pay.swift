@@ -18,8 +18,9 @@ struct Pay: AsyncParsableCommand {
             Without --budget or --max-per-payment the default budget applies: at most 0.25 per payment, 2 an hour, \
             5 a day, 50 in 30 days (asset units, e.g. USDC). On a terminal it asks before paying; --yes pays unattended.
             Exit status: 0 delivered, 2 refused by the budget or by you, 3 the server refused or failed (or an earlier \
-            payment of the same request is still in doubt: nothing new is signed until the server settles it; see \
-            tollgate wallet pending), 1 anything else.
+            payment of the same request is still in doubt: nothing new is signed until the server settles it, or until \
+            you abandon it once it can no longer settle; see tollgate wallet pending and tollgate wallet abandon), \
+            1 anything else.
             """)
 
     @Argument(help: "The URL to fetch (with --mcp: omit it).")

@@ -10,7 +10,7 @@ import TollgateX402
 /// `tollgate wallet`: the paying side's address, balance, budgets and ledger.
 struct Wallet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The agent wallet: address, balance, spend against each budget, the ledger of payments, pending payments, export.",
+        abstract: "The agent wallet: address, balance, spend against each budget, the ledger of payments, pending payments, abandoning one, export.",
         subcommands: [Address.self, Balance.self, Spend.self, Ledger.self, Pending.self, Abandon.self, Export.self])
 
     /// Runs `body`, turning a client error into one line on standard error and its exit status.
@@ -115,7 +115,8 @@ struct Wallet: AsyncParsableCommand {
                 Run the same `tollgate pay` command again: it sends the same authorization instead of signing another. \
                 Nothing new is signed for that request while one is listed here: until its validBefore has passed (and \
                 30 s more for clocks), the run sends it and stops if the server does not settle the question; after \
-                that, the server is asked once more, and only if it holds nothing for it is a new one signed.
+                that, the server is asked once more, and only if it holds nothing for it is a new one signed. One the \
+                server never settles the question of can be given up then: tollgate wallet abandon ID.
                 """)
         @OptionGroup var wallet: WalletOptions
 

@@ -56,6 +56,16 @@ struct PaymentInDoubtTests {
         return purchase
     }
 
+    /// A client on a fresh ledger, its clock, and a server whose paid answers come from `replies`, after the unlucky first
+    /// run: the purchase it left in doubt.
+    static func afterAnUnluckyFirstRun() async throws -> (ManualClock, PaidReplies, ScriptedServer, PaymentClient, Purchase) {
+        let clock = ManualClock()
+        let replies = PaidReplies([.drop], otherwise: X402Fixture.inProgress)
+        let server = try await Self.server(replies)
+        let client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
+        return (clock, replies, server, client, try await Self.unluckyFirstRun(client, server: server))
+    }
+
     static func expectInDoubt(_ client: PaymentClient, server: ScriptedServer) async throws {
         do {
             let outcome = try await client.fetch(request(on: server))
@@ -68,11 +78,7 @@ struct PaymentInDoubtTests {
 
     @Test("close to its validBefore, and just past it, the authorization in doubt is sent once more; a 503 or a 402 signs nothing new")
     func closeToValidBeforeSignsNothing() async throws {
-        let clock = ManualClock()
-        let replies = PaidReplies([.drop], otherwise: X402Fixture.inProgress)
-        let server = try await Self.server(replies)
-        let client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
-        let first = try await Self.unluckyFirstRun(client, server: server)
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
 
         // 10 s left: too close to be re-sent as usual; the gateway is still settling it.
         clock.set(seconds: first.validBefore - 10)
@@ -95,11 +101,7 @@ struct PaymentInDoubtTests {
 
     @Test("after its validBefore: a 503 keeps it in doubt; then the kept answer is served to the old proof, and nothing new is signed")
     func keptAnswerAfterValidBefore() async throws {
-        let clock = ManualClock()
-        let replies = PaidReplies([.drop], otherwise: X402Fixture.inProgress)
-        let server = try await Self.server(replies)
-        let client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
-        let first = try await Self.unluckyFirstRun(client, server: server)
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
 
         clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
         try await Self.expectInDoubt(client, server: server)
@@ -119,11 +121,7 @@ struct PaymentInDoubtTests {
 
     @Test("after its validBefore, fresh terms for the old proof: it lapses (still counted) and one new authorization pays them")
     func freshTermsAfterValidBefore() async throws {
-        let clock = ManualClock()
-        let replies = PaidReplies([.drop], otherwise: X402Fixture.inProgress)
-        let server = try await Self.server(replies)
-        let client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
-        let first = try await Self.unluckyFirstRun(client, server: server)
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
 
         // The gateway has no record of the old proof (its first send never reached settlement): a fresh 402 for it,
         // and the new authorization delivered.
@@ -150,11 +148,7 @@ struct PaymentInDoubtTests {
 
     @Test("after its validBefore, a 402 saying the old proof was already used: paid, its answer lost; it ends settled and nothing is signed")
     func alreadyUsedAfterValidBefore() async throws {
-        let clock = ManualClock()
-        let replies = PaidReplies([.drop], otherwise: X402Fixture.inProgress)
-        let server = try await Self.server(replies)
-        let client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
-        let first = try await Self.unluckyFirstRun(client, server: server)
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
 
         replies.always(X402Fixture.paymentRequired(error: Reason.nonceAlreadyUsed.rawValue))
         clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
@@ -175,11 +169,7 @@ struct PaymentInDoubtTests {
     /// settle), and the next run pays anew with one new authorization; both count.
     @Test("a server that answers 503 forever: abandoning is refused before validBefore, then the request is paid anew, once")
     func abandonedAfterValidBeforeIsPaidAnew() async throws {
-        let clock = ManualClock()
-        let replies = PaidReplies([.drop], otherwise: X402Fixture.inProgress)
-        let server = try await Self.server(replies)
-        let client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
-        let first = try await Self.unluckyFirstRun(client, server: server)
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
 
         // Still able to settle: abandoning it now could pay twice.
         clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds - 1)
@@ -203,6 +193,27 @@ struct PaymentInDoubtTests {
         #expect(X402Fixture.nonces(server) == [first.nonce, second.nonce])
         #expect(try client.ledger.purchase(first.id)?.state == .abandoned)
         #expect(try client.ledger.spent(.overall, seconds: 86_400, nowMillis: clock.nowMillis) == MicroUnits(20_000))
+        try await server.stop()
+    }
+
+    /// The race the abandon opens: a run read the purchase in doubt, then the owner abandoned it (another process), then
+    /// the run is about to send it. It must not: the owner was told it is never sent again.
+    @Test("a run that found the purchase in doubt before it was abandoned does not send it")
+    func abandonedWhileARunHeldIt() async throws {
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
+        clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
+        let read = try #require(try client.ledger.inDoubt(requestKey: PaymentClient.identity(Self.request(on: server)).key))
+        try client.ledger.abandon(first.id, reason: nil, nowMillis: clock.nowMillis)
+
+        replies.always(X402Fixture.delivered())
+        let resolution = try await client.resolve(read, client.paidExchange(read, request: Self.request(on: server), terms: nil, resumed: true))
+        guard case .abandoned = resolution else {
+            Issue.record("an abandoned purchase was resolved: \(resolution)")
+            return
+        }
+        #expect(server.requests.compactMap(X402Fixture.nonce).count == 2, "only the first run's two sends")
+        #expect(try client.ledger.purchase(first.id)?.state == .abandoned)
+        #expect(try client.ledger.purchase(first.id)?.attempts == 2)
         try await server.stop()
     }
 }

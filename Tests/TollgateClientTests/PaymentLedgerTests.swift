@@ -103,8 +103,8 @@ struct PaymentLedgerTests {
         guard case .pending(let found) = second else { Issue.record("a second authorization was signed for one purchase"); return }
         #expect(found.id == purchase.id)
         #expect(!signedAgain)
-        try ledger.sending(purchase.id, nowMillis: now)
-        try ledger.sending(purchase.id, nowMillis: now)
+        #expect(try ledger.sending(purchase.id, nowMillis: now))
+        #expect(try ledger.sending(purchase.id, nowMillis: now))
         #expect(try ledger.purchase(purchase.id)?.state == .sent)
         #expect(try ledger.purchase(purchase.id)?.attempts == 2)
         #expect(try ledger.pending().map(\.id) == [purchase.id])
@@ -146,7 +146,7 @@ struct PaymentLedgerTests {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let budget = Budget(overall: .init())
         let delivered = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) { Self.proof($0) })
-        try ledger.sending(delivered.id, nowMillis: now)
+        #expect(try ledger.sending(delivered.id, nowMillis: now))
         try ledger.finish(delivered.id, .delivered, status: 200, correlationId: "tg_1", transaction: "0xtx", receipt: "{}", reason: nil, nowMillis: now)
         // Another process's late refusal of the same proof does not take the delivery back.
         try ledger.finish(delivered.id, .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "used", nowMillis: now)
@@ -157,13 +157,13 @@ struct PaymentLedgerTests {
         let once = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(2), budget: budget, nowMillis: now) {
             Self.proof($0, validBefore: now / 1000 + 60)
         })
-        try ledger.sending(once.id, nowMillis: now)
+        #expect(try ledger.sending(once.id, nowMillis: now))
         try ledger.finish(once.id, .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "invalid", nowMillis: now)
         #expect(try ledger.purchase(once.id)?.state == .refused)
 
         let twice = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(3), budget: budget, nowMillis: now) { Self.proof($0) })
-        try ledger.sending(twice.id, nowMillis: now)
-        try ledger.sending(twice.id, nowMillis: now)
+        #expect(try ledger.sending(twice.id, nowMillis: now))
+        #expect(try ledger.sending(twice.id, nowMillis: now))
         try ledger.finish(twice.id, .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "used", nowMillis: now)
         #expect(try ledger.purchase(twice.id)?.state == .unknown)
 
@@ -172,14 +172,19 @@ struct PaymentLedgerTests {
         #expect(try ledger.purchase(settled.id)?.state == .settled)
         #expect(try ledger.inDoubt(requestKey: "key-4") == nil)
 
-        // Expired, and the server said it holds nothing for it: no longer in doubt, final.
+        // Expired, and the server said it holds nothing for it: no longer in doubt; a refusal or a doubt does not reopen
+        // it, but an answer of another run's send that shows it was taken after all is recorded, with its evidence.
         let lapsed = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(5), budget: budget, nowMillis: now) {
             Self.proof($0, validBefore: now / 1000 - 60)
         })
-        try ledger.sending(lapsed.id, nowMillis: now)
+        #expect(try ledger.sending(lapsed.id, nowMillis: now))
         try ledger.finish(lapsed.id, .lapsed, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "expired unpaid", nowMillis: now)
-        try ledger.finish(lapsed.id, .delivered, status: 200, correlationId: nil, transaction: nil, receipt: nil, reason: nil, nowMillis: now)
+        try ledger.finish(lapsed.id, .unknown, status: 503, correlationId: nil, transaction: nil, receipt: nil, reason: nil, nowMillis: now)
+        try ledger.finish(lapsed.id, .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: nil, nowMillis: now)
         #expect(try ledger.purchase(lapsed.id)?.state == .lapsed)
+        #expect(try ledger.inDoubt(requestKey: "key-5") == nil)
+        try ledger.finish(lapsed.id, .settledUndelivered, status: 502, correlationId: "tg_late", transaction: "0xlate", receipt: nil, reason: nil, nowMillis: now)
+        #expect(try ledger.purchase(lapsed.id).map { [$0.state.rawValue, $0.transaction, $0.correlationId] } == ["settled", "0xlate", "tg_late"])
         #expect(try ledger.inDoubt(requestKey: "key-5") == nil)
 
         // A refusal can be a lie (the server may still settle what it holds, or have settled it): all five count, even
@@ -201,7 +206,7 @@ struct PaymentLedgerTests {
         let open = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(1), budget: budget, nowMillis: now) {
             Self.proof($0, validBefore: now / 1000 - 1)
         })
-        try ledger.sending(open.id, nowMillis: now)
+        #expect(try ledger.sending(open.id, nowMillis: now))
         let early = refusal { try ledger.abandon(open.id, reason: nil, nowMillis: now) }
         #expect(early?.code == .cannotAbandon && early?.message.contains("may still settle") == true)
         #expect(try ledger.inDoubt(requestKey: "key-1")?.id == open.id)
@@ -219,10 +224,17 @@ struct PaymentLedgerTests {
         }
         #expect(anew.id != open.id)
         #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: later) == MicroUnits(20_000))
-        // A late answer of another run does not take it back, and it cannot be abandoned twice.
-        try ledger.finish(open.id, .delivered, status: 200, correlationId: nil, transaction: nil, receipt: nil, reason: nil, nowMillis: later)
-        #expect(try ledger.purchase(open.id)?.state == .abandoned)
+        // It is not sent again: a run that read it in doubt before the abandon finds it so as it is about to send it.
+        #expect(try !ledger.sending(open.id, nowMillis: later))
+        #expect(try ledger.purchase(open.id)?.attempts == 1)
+        // It cannot be abandoned twice, and a doubt or a refusal arriving late changes nothing.
         #expect(refusal { try ledger.abandon(open.id, reason: nil, nowMillis: later) }?.message.contains("not in doubt") == true)
+        try ledger.finish(open.id, .unknown, status: nil, correlationId: nil, transaction: nil, receipt: nil, reason: "timeout", nowMillis: later)
+        #expect(try ledger.purchase(open.id)?.state == .abandoned)
+        // The answer of a send already under way when it was abandoned shows it was taken: that evidence is kept.
+        try ledger.finish(open.id, .delivered, status: 200, correlationId: "tg_taken", transaction: "0xtaken", receipt: nil, reason: nil, nowMillis: later)
+        #expect(try ledger.purchase(open.id).map { [$0.state.rawValue, $0.transaction, $0.correlationId] } == ["delivered", "0xtaken", "tg_taken"])
+        #expect(try ledger.inDoubt(requestKey: "key-1")?.id == anew.id)
 
         // Ended purchases are not in doubt: nothing to abandon.
         let delivered = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(2), budget: budget, nowMillis: now) {
