@@ -173,7 +173,8 @@ struct IntentStatement: PreparedWrite {
     }
 }
 
-/// `finish` and `recordDelivery` (`PostgresStore.settleIntent`): the intent takes the outcome, the claim its state (when
+/// `finish` and `recordDelivery` (`PostgresStore.settleIntent`): the intent takes the outcome (unless it was closed:
+/// refunded, under review), the claim its state (when
 /// given), the flow's held spend its state (when given), and the answer, the ledger row and plain usage are kept (each
 /// when given). Returns the claim's flow and the intent's outcome (as the statement left it).
 struct SettleIntentStatement: PreparedWrite {
@@ -183,7 +184,8 @@ struct SettleIntentStatement: PreparedWrite {
         let stored = p.responseUpsert(key), paid = p.paymentInsert(), used = p.usageInsert()
         return """
             WITH intent AS (
-                UPDATE settlement_intent SET outcome = COALESCE(\(outcome), outcome), tx = COALESCE(NULLIF(\(transaction), ''), tx),
+                UPDATE settlement_intent SET outcome = CASE WHEN outcome IN ('refunded', 'review') THEN outcome ELSE COALESCE(\(outcome), outcome) END,
+                                             tx = COALESCE(NULLIF(\(transaction), ''), tx),
                                              delivered = delivered OR (\(delivery) IS NOT NULL),
                                              delivery = CASE WHEN \(delivery) IS NULL THEN delivery WHEN delivered THEN NULL ELSE \(delivery) END,
                                              updated_at = \(now)

@@ -119,9 +119,12 @@ public struct PostgresStore: GatewayStore {
             var metering = state == .settled ? metering : nil
             let usage = payment != nil && metering?.grant == nil ? metering?.usage : nil
             if usage != nil { metering = nil }
-            let (flow, _) = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivery: delivery, now: now,
-                                                   holds: holds == .released ? nil : holds,
-                                                   with: .init(response: response, payment: payment, usage: usage), tx)
+            let (flow, outcome) = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivery: delivery, now: now,
+                                                         holds: holds == .released ? nil : holds,
+                                                         with: .init(response: response, payment: payment, usage: usage), tx)
+            // A delivery is not recorded for a payment refunded or put under review meanwhile: refused after the statement
+            // ran (one round trip), it is undone with the rest of this write, and the journey does not serve it.
+            if delivery != nil { try RefundPolicy.checkDeliverable(outcome) }
             if let flow, holds == .released { try await Self.endHolds(flow, as: .released, tx) }
             if let metering { try await Self.record(metering, now: now, tx) }
             try await Self.append(events, tx, keys: keys)

@@ -43,10 +43,7 @@ extension SQLiteStore {
         try await write { db in
             let now = clock.nowMillis()
             let flowKey = response == nil ? try Self.recordedProofKeyId(key, db) : try Self.flowProofKeyId(key, db)
-            if let flowKey {
-                try RefundPolicy.checkDeliverable(try String.fetchOne(cached: db, sql: "SELECT outcome FROM settlement_intent WHERE proof_key_id = ?",
-                                                                      arguments: [flowKey]).flatMap(OpenSettlement.Outcome.init(rawValue:)))
-            }
+            if let flowKey { try Self.checkDeliverable(flowKey, db) }
             if let response, let flowKey { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }
             if let flowKey { try Self.settleIntent(flowKey, state: nil, transaction: nil, delivery: delivery, now: now, db) }
             if let metering { try Self.record(metering, now: now, db) }

@@ -101,6 +101,7 @@ public actor InMemoryStore: GatewayStore {
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
                        metering: MeteringRecord?, delivery: DeliveryToken?, events: [AuditEvent]) async throws {
         try check(.finish)
+        if delivery != nil { try RefundPolicy.checkDeliverable(intents[key]?.outcome) }
         if let response { responses[key] = (response, true) }
         settleIntent(key, state: state, transaction: payment?.transaction, delivery: delivery)
         claims[key]?.state = state
@@ -280,7 +281,7 @@ public actor InMemoryStore: GatewayStore {
 
     private func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivery: DeliveryToken?) {
         guard intents[key] != nil else { return }
-        if let outcome = StoreRetention.intentOutcome(state) { intents[key]?.outcome = outcome }
+        if let outcome = StoreRetention.intentOutcome(state), intents[key]?.outcome.isClosed != true { intents[key]?.outcome = outcome }
         if let transaction, !transaction.isEmpty { intents[key]?.transaction = transaction }
         if let delivery, let open = intents[key] {
             intents[key]?.delivered = true

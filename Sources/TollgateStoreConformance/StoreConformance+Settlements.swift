@@ -92,6 +92,23 @@ extension StoreConformance {
         }
         #expect(try await store.openSettlement(key(5))?.delivered == false)
         #expect(try await store.storedResponse(key(5), now: 1_000) == nil)
+        // A settlement answered after the refund (another instance's /settle, late) does not reopen it: a finish that
+        // delivers is refused and writes nothing, one that only resolves leaves the refund (or the review) standing, so
+        // no later retry delivers it either.
+        let trail = try await store.events(correlationId: "tg_before").count
+        for (nonce, flow, closed) in [(5, "tg_before", OpenSettlement.Outcome.refunded), (4, "tg_review", .review)] {
+            await expect(throwing: .settlementClosed) {
+                try await store.finish(key(nonce), state: .settled, payment: payment(key(nonce), flow), response: response(flow), metering: nil,
+                                       delivery: .next(), events: [event(flow)])
+            }
+            try await store.finish(key(nonce), state: .settled, payment: payment(key(nonce), flow), response: nil, metering: nil, delivery: nil,
+                                   events: [])
+            #expect(try await store.openSettlement(key(nonce))?.outcome == closed, "\(flow)")
+            #expect(try await store.openSettlement(key(nonce))?.delivered == false, "\(flow)")
+            #expect(try await store.deliverSettled(key(nonce), delivery: .next(), events: [event(flow)]) == false, "\(flow)")
+        }
+        #expect(try await store.storedResponse(key(5), now: 1_000) == nil)
+        #expect(try await store.events(correlationId: "tg_before").count == trail)
         try await settledUndelivered(6, "tg_before_first")
         try await store.recordDelivery(key(6), response: response("tg_before_first"), metering: nil, delivery: .next(), events: [event("tg_before_first")])
         await expect(throwing: .delivered) { try await store.refund(lostAnswerRefund("tg_before_first"), nowMillis: 3) }

@@ -44,6 +44,22 @@ import TollgateStoreConformance
         #expect(harness.upstream.received.count == 1)
     }
 
+    /// The loss's write fails once (the store busy a moment): it is tried again, so the answer nobody can fetch again
+    /// is refunded rather than left delivered, neither served nor refunded.
+    @Test func aLossWhoseRecordFailsOnceIsRecordedOnTheNextTry() async throws {
+        let (harness, _, _, lost) = try await Self.delivered(apiKey: nil)
+        let store = harness.store
+        await store.fail(.finish)
+        let recovering = Task {
+            try await Task.sleep(for: .milliseconds(50))
+            await store.recover()
+        }
+        await harness.gateway.undelivered(lost, detail: "connection reset")
+        try await recovering.value
+        #expect(await harness.store.refundsRecorded.map(\.correlationId) == [lost.correlationId])
+        #expect(try await Self.then(harness, lost.correlationId) == "refund_due")
+    }
+
     /// Identified: the answer is kept for its owner's retry, which gets it (the upstream does not run again) and records
     /// its delivery; nothing is refunded, then or after the window. The loss reported again changes nothing.
     @Test func anAnswerItsOwnerCanFetchAgainIsKeptForTheRetry() async throws {

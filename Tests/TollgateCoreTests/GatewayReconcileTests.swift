@@ -227,6 +227,41 @@ import TollgateStoreConformance
         #expect(await harness.store.refundsRecorded.first?.correlationId == offer.correlationId)
     }
 
+    /// `settle: after`, two instances: while this request's `/settle` is out, a retry of the same proof at another instance
+    /// resolves the settlement, loses its answer and refunds it. This request's settlement, answered late, must then not
+    /// deliver: its write is refused (nothing recorded twice, the refund not undone), the answer is not served, and a
+    /// retry is told of the refund.
+    @Test func aSettlementAnsweredAfterItsFlowWasRefundedElsewhereIsNotDelivered() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof()
+        let flow = try #require(offer.correlationId)
+        let store = harness.store
+        harness.rail.update {
+            $0.onSettle = {
+                try? await store.finish(proof.key, state: .settled, payment: StoreConformance.payment(proof.key, flow, amount: GatewayHarness.price.atomic),
+                                        response: nil, metering: nil, delivery: nil, events: [])
+                _ = try? await store.refund(RefundRequest(correlationId: flow, reason: "not delivered: connection_failed", actor: "tollgate",
+                                                          automatic: true, onlyIfUndelivered: true), nowMillis: 1)
+            }
+        }
+        let first = await harness.send("/datasets/prices", proof: proof)
+        #expect(first.status == .badGateway)
+        #expect(first.reason == "settlement_closed")
+        #expect(first.settledDelivery == nil)
+        let refund = try #require(await harness.store.refundsRecorded.first)
+        #expect(await harness.store.refundsRecorded.count == 1)
+        #expect(try await harness.store.openSettlement(proof.key)?.outcome == .refunded)
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == false)
+        let events = try await harness.events(flow)
+        #expect(events.contains { $0.stage == .settle && $0.outcome == .ok })
+        #expect(!events.contains { $0.reason == "delivered" })
+        harness.rail.update { $0.onSettle = nil }
+        let retry = await harness.send("/datasets/prices", proof: proof)
+        #expect(retry.status == .badGateway)
+        #expect(retry.headerFields[.tollgateRefund] == refund.id)
+        #expect(harness.upstream.received.count == 1)
+    }
+
     /// `settle: before`: while the work runs, another instance (or an operator) refunds the settled payment. The answer
     /// is then not served, and the retry is told of the refund: never the work's answer and the refund both.
     @Test func aRefundWhileSettledWorkRunsElsewhereMeansItsAnswerIsNotServed() async throws {

@@ -33,7 +33,7 @@ public enum RefundPolicy {
     /// Refuses to record a delivery whose settlement intent was refunded or put under review (by the reconciler, an
     /// operator, another instance) while the request ran: the answer is then not served, and a retry is told of the refund.
     public static func checkDeliverable(_ outcome: OpenSettlement.Outcome?) throws(TollgateError) {
-        guard let outcome, outcome == .refunded || outcome == .review else { return }
+        guard let outcome, outcome.isClosed else { return }
         throw TollgateError(.settlementClosed, "the payment was \(outcome == .refunded ? "refunded" : "put under review") before its delivery was recorded")
     }
 

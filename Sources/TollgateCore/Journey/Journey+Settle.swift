@@ -109,10 +109,11 @@ extension Journey {
                 // The copy kept for retries is the one prepared with the intent, now with its receipt: built once per request.
                 let response = paid.deliveredResponse(delivered.answer, receiptFields: receipt)
                 let stored = delivered.prepared?.receipted(receipt, expiresAt: nowMillis / 1000 + Int64(settings.idempotencyWindowSeconds))
+                let ran = events
                 events.append(contentsOf: paid.deliveryEvents(delivered.answer, consumed: delivered.consumed, bodyDigest: delivered.bodyDigest,
                                                               atMillis: nowMillis))
                 let payment = paid.paymentRecord(transaction: settlement.transaction, bodyDigest: delivered.bodyDigest, atMillis: nowMillis)
-                state = .recording(response, transaction: settlement.transaction)
+                state = .recording(response, transaction: settlement.transaction, ran: ran)
                 return .record(key, payment, stored, delivered.metering, delivery: paid.delivery, events: events)
             }
         }

@@ -144,7 +144,8 @@ struct Journey: Sendable {
             return settleAnswered(outcome, receipt: receipt, paid, delivered, events: events, resettled: false)
         case (.settleAnswered(let outcome, let receipt), .resettling(let paid, let delivered, let events)):
             return settleAnswered(outcome, receipt: receipt, paid, delivered, events: events, resettled: true)
-        case (.recorded(let written), .recording(let response, let transaction)): return recorded(written, response, transaction: transaction)
+        case (.recorded(let written), .recording(let response, let transaction, _)): return recorded(written, response, transaction: transaction)
+        case (.deliveryClosed(let detail), .recording(_, _, let ran)): return deliveryClosed(detail, ran: ran)
         case (.recorded(let written), .recordingSettlement(let paid, let settlement)): return settlementRecorded(written, paid, settlement)
         case (.upstreamAnswered(let result, let elapsed), .forwardingSettled(let paid, let settlement)):
             return forwardedSettled(paid.judge(result, elapsedMillis: elapsed, atMillis: nowMillis, events: []), paid, settlement)
@@ -196,7 +197,9 @@ struct Journey: Sendable {
         indirect case settling(PaidFlow, Delivered?, events: [AuditEvent])
         /// A pending settlement asked once more.
         indirect case resettling(PaidFlow, Delivered?, events: [AuditEvent])
-        case recording(GatewayResponse, transaction: String)
+        /// The settlement and the delivery are being recorded (`settle: after`). `ran`: the events up to the settlement,
+        /// kept should the delivery be refused (the payment was refunded meanwhile).
+        indirect case recording(GatewayResponse, transaction: String, ran: [AuditEvent])
         /// `settle: before`: the settlement is being recorded, then the request forwarded, then its delivery recorded.
         indirect case recordingSettlement(PaidFlow, Settled)
         indirect case forwardingSettled(PaidFlow, Settled)

@@ -160,21 +160,13 @@ extension Gateway {
                 }
                 input = .settleAnswered(outcome, receipt: receipt(of: outcome))
             case .record(let key, let payment, let stored, let metering, let delivery, let events):
-                input = .recorded(await committed("settled payment not recorded", journey.flow, transaction: payment.transaction) {
+                input = await deliveryRecorded("settled payment not recorded", journey.flow, transaction: payment.transaction) {
                     try await store.finish(key, state: .settled, payment: payment, response: stored, metering: metering, delivery: delivery,
                                            events: events)
-                })
+                }
             case .recordDelivery(let key, let stored, let metering, let delivery, let events):
-                do {
+                input = await deliveryRecorded("delivery of a settled payment not recorded", journey.flow, transaction: nil) {
                     try await store.recordDelivery(key, response: stored, metering: metering, delivery: delivery, events: events)
-                    input = .recorded(true)
-                } catch let error as TollgateError where error.code == .settlementClosed {
-                    input = .deliveryClosed(detail: error.message)
-                } catch {
-                    logger.critical("delivery of a settled payment not recorded", metadata: [
-                        "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.error": "\(error)",
-                    ])
-                    input = .recorded(false)
                 }
             case .markDelivered(let key, let delivery, let events):
                 do {
@@ -204,17 +196,21 @@ extension Gateway {
         }
     }
 
-    /// Runs a write of money already moved; false (logged as critical: the payment exists, its record does not) when
-    /// the store refused it.
-    private func committed(_ message: Logger.Message, _ flow: Flow, transaction: String?, _ write: () async throws -> Void) async -> Bool {
+    /// Runs the write that records the delivery of money already moved: `deliveryClosed` when the payment was refunded
+    /// or put under review meanwhile (another instance's retry, an operator: the answer is not served), `recorded(false)`
+    /// (logged as critical: the payment exists, its record does not) when the store failed.
+    private func deliveryRecorded(_ message: Logger.Message, _ flow: Flow, transaction: String?,
+                                  _ write: () async throws -> Void) async -> Journey.Input {
         do {
             try await write()
-            return true
+            return .recorded(true)
+        } catch let error as TollgateError where error.code == .settlementClosed {
+            return .deliveryClosed(detail: error.message)
         } catch {
             logger.critical(message, metadata: [
                 "tollgate.correlation_id": "\(flow.correlationId)", "tollgate.transaction": "\(transaction ?? "")", "tollgate.error": "\(error)",
             ])
-            return false
+            return .recorded(false)
         }
     }
 

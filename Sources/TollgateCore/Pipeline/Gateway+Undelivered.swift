@@ -1,6 +1,9 @@
 import Logging
 
 extension Gateway {
+    /// How often a failed reopen of a lost delivery is tried (200 ms, then 400 ms between tries).
+    static let reopenAttempts = 3
+
     /// A door could not deliver a settled answer (the connection failed after settlement, the result could not be
     /// read). Unless the flow was delivered more than once (its owner's retry served meanwhile on another connection or
     /// instance), it becomes settled and undelivered again (`reopenDelivery`):
@@ -17,19 +20,25 @@ extension Gateway {
     /// retry would meet again (an MCP result that cannot be read).
     public func undelivered(_ delivery: SettledDelivery, detail: String, keepForRetry: Bool = true) async {
         let correlationId = delivery.correlationId, automaticRefunds = settings.automaticRefunds, at = clock.nowMillis()
-        let reopened: ReopenedDelivery
-        do {
-            reopened = try await store.reopenDelivery(delivery, keepForOwner: keepForRetry, nowSeconds: at / 1000) { outcome in
-                let then = outcome == .notKept ? (automaticRefunds ? "refund_due" : "review") : outcome.rawValue
-                return [AuditEvent(correlationId: correlationId, timeMillis: at, stage: .respond, outcome: .error,
-                                   reason: Reason.connectionFailed.rawValue, details: ["detail": detail, "settled": "true", "then": then])]
+        var reopened: ReopenedDelivery?
+        // Tried again after a failed write (the store busy a moment): left as it is, an answer its owner cannot fetch
+        // again would stay delivered, neither served nor refunded. Safe to repeat: it acts only while its token holds.
+        for attempt in 0..<Self.reopenAttempts where reopened == nil {
+            do {
+                reopened = try await store.reopenDelivery(delivery, keepForOwner: keepForRetry, nowSeconds: at / 1000) { outcome in
+                    let then = outcome == .notKept ? (automaticRefunds ? "refund_due" : "review") : outcome.rawValue
+                    return [AuditEvent(correlationId: correlationId, timeMillis: at, stage: .respond, outcome: .error,
+                                       reason: Reason.connectionFailed.rawValue, details: ["detail": detail, "settled": "true", "then": then])]
+                }
+            } catch {
+                let last = attempt + 1 == Self.reopenAttempts
+                logger.log(level: last ? .critical : .warning, last ? "settled answer not delivered and not recorded as such"
+                                                                   : "settled answer not delivered; recording it failed, trying again",
+                           metadata: ["tollgate.correlation_id": "\(correlationId)", "tollgate.error": "\(error)"])
+                if !last { try? await Task.sleep(for: .milliseconds(200 << attempt)) }
             }
-        } catch {
-            logger.critical("settled answer not delivered and not recorded as such", metadata: [
-                "tollgate.correlation_id": "\(correlationId)", "tollgate.error": "\(error)",
-            ])
-            return
         }
+        guard let reopened else { return }
         switch reopened {
         case .unchanged:
             logger.notice("settled answer not delivered; left as it is (delivered more than once, or no longer settled and delivered)",

@@ -86,6 +86,9 @@ public struct OpenSettlement: Sendable, Hashable {
         /// Settled, but there is no evidence that allows paying a refund automatically: an operator decides.
         case review
         case refunded
+
+        /// Refunded or under review: nothing delivers it any more, and no later resolution reopens it.
+        public var isClosed: Bool { self == .refunded || self == .review }
     }
 
     public var intent: SettlementIntent

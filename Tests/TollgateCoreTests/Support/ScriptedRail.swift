@@ -40,6 +40,8 @@ final class ScriptedRail: PaymentRail {
         var chain: ChainAuthorization?
         /// Awaited by every verification before it answers (a slow facilitator, or one the test watches).
         var onVerify: (@Sendable () async -> Void)?
+        /// Runs once the settlement's intent is recorded, before `/settle` answers (what happens elsewhere meanwhile).
+        var onSettle: (@Sendable () async -> Void)?
     }
 
     /// The facilitator could not be connected to: nothing was sent.
@@ -102,6 +104,7 @@ final class ScriptedRail: PaymentRail {
             throw failure
         }
         try await before(attempt)
+        if let onSettle = script.withLock({ $0.onSettle }) { await onSettle() }
         return try nextSettlement(network: proof.network, payer: proof.payer)
     }
 
