@@ -187,13 +187,11 @@ final class MCPSession: Sendable {
 
     /// The era is chosen on an unpaid call: a paid call is sent once per attempt in the era already known, never
     /// replayed through a handshake (a timeout after the server took the payment must not look like a refusal). A paid
-    /// call that comes first in its session (a later run re-sending an authorization in doubt) is preceded by the
-    /// unpaid call, so a server of the handshake era gets its handshake and then the proof, not a proof it refuses for
+    /// call that comes first in its session (a later run re-sending an authorization in doubt) learns the era first
+    /// (`learnEra`), so a server of the handshake era gets its handshake and then the proof, not a proof it refuses for
     /// its protocol version (that refusal would leave the authorization in doubt for good).
     func call(tool: String, arguments: JSONValue, payment: JSONValue?) async throws -> JSONRPCMessage {
-        if payment != nil, legacy.withLock({ $0 }) == nil, !perRequest.load(ordering: .acquiring) {
-            _ = try await call(tool: tool, arguments: arguments, payment: nil)
-        }
+        if payment != nil, legacy.withLock({ $0 }) == nil, !perRequest.load(ordering: .acquiring) { try await learnEra() }
         if let handshake = legacy.withLock({ $0 }) {
             return try await send(toolCall(tool: tool, arguments: arguments, payment: payment, perRequest: false), tool: tool, handshake: handshake)
         }
@@ -214,6 +212,25 @@ final class MCPSession: Sendable {
         let handshake = try await initialize()
         legacy.withLock { $0 = handshake }
         return try await send(toolCall(tool: tool, arguments: arguments, payment: payment, perRequest: false), tool: tool, handshake: handshake)
+    }
+
+    /// Learns the era with a request that runs nothing (`tools/list` in the per-request era; refused, the handshake),
+    /// never with the tool: it may run unpaid (free now, funded by a package balance) and its answer would be lost.
+    /// Throws when the server cannot be reached: the proof is then not sent (the purchase stays in doubt).
+    private func learnEra() async throws {
+        let list = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "method": .string("tools/list"),
+                                           "params": .object(["_meta": .object(Self.perRequestMeta)])]))
+        do {
+            let answer = try await upstream.call(list, callerFields: fields(method: "tools/list", tool: nil, handshake: nil), contract: userFields)
+            if answer.message.error == nil {
+                perRequest.store(true, ordering: .releasing)
+                return
+            }
+        } catch let error as TollgateError where error.code == .upstreamUnavailable {
+            // HTTP 400 for a version it does not speak: the handshake below.
+        }
+        let handshake = try await initialize()
+        legacy.withLock { $0 = handshake }
     }
 
     private func initialize() async throws -> (session: String?, version: String) {
@@ -254,13 +271,15 @@ final class MCPSession: Sendable {
         return fields
     }
 
+    /// What a request of the per-request era says of its client in `_meta`.
+    static let perRequestMeta: [String: JSONValue] = [
+        MCPEra.protocolVersionKey: .string(MCPEra.perRequestVersion),
+        "io.modelcontextprotocol/clientInfo": .object(["name": .string("tollgate-pay"), "version": .string("1")]),
+        "io.modelcontextprotocol/clientCapabilities": .object([:]),
+    ]
+
     private func toolCall(tool: String, arguments: JSONValue, payment: JSONValue?, perRequest: Bool) -> JSONRPCMessage {
-        var meta: [String: JSONValue] = [:]
-        if perRequest {
-            meta[MCPEra.protocolVersionKey] = .string(MCPEra.perRequestVersion)
-            meta["io.modelcontextprotocol/clientInfo"] = .object(["name": .string("tollgate-pay"), "version": .string("1")])
-            meta["io.modelcontextprotocol/clientCapabilities"] = .object([:])
-        }
+        var meta = perRequest ? Self.perRequestMeta : [:]
         if let payment { meta[ToolCall.paymentKey] = payment }
         var params: [String: JSONValue] = ["name": .string(tool), "arguments": arguments]
         if !meta.isEmpty { params["_meta"] = .object(meta) }

@@ -28,6 +28,7 @@ public actor InMemoryStore: GatewayStore {
     /// Calls of any writing method (reserve, release, finish, append, purge).
     public private(set) var writeCalls = 0
     private var failing: Set<Operation> = []
+    private var failingOnce: Set<Operation> = []
     private var delays: [Operation: Duration] = [:]
     private var gates: [Operation: @Sendable () async -> Void] = [:]
 
@@ -37,6 +38,8 @@ public actor InMemoryStore: GatewayStore {
     }
 
     public func fail(_ operations: Operation...) { failing.formUnion(operations) }
+    /// Makes the next call of each of `operations` throw, and only that one.
+    public func failOnce(_ operations: Operation...) { failingOnce.formUnion(operations) }
     /// Makes `operation` take `duration` before it does anything (only `append` so far): a write in flight, for tests of
     /// what happens meanwhile.
     public func delay(_ operation: Operation, by duration: Duration) { delays[operation] = duration }
@@ -46,6 +49,7 @@ public actor InMemoryStore: GatewayStore {
     /// Ends every failure, delay and gate.
     public func recover() {
         failing.removeAll()
+        failingOnce.removeAll()
         delays.removeAll()
         gates.removeAll()
     }
@@ -710,7 +714,7 @@ public actor InMemoryStore: GatewayStore {
     public static let failure = TollgateError(.storeUnavailable, "the in-memory store was switched to fail")
 
     private func check(_ operation: Operation) throws {
-        if failing.contains(operation) { throw Self.failure }
+        if failing.contains(operation) || failingOnce.remove(operation) != nil { throw Self.failure }
         writeCalls += 1
     }
 

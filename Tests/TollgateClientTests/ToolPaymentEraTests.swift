@@ -73,14 +73,19 @@ struct ToolPaymentEraTests {
         let first = try #require(try client.ledger.purchases().first)
         #expect(first.state == .unknown)
 
-        // A later run, a new session: the same authorization, sent after the handshake.
+        let calls = { server.requests.filter { $0.body.contains(#""method":"tools/call""#) } }
+        #expect(calls().count == 4, "the first run: unpaid (refused, no session), unpaid after the handshake, the proof twice")
+
+        // A later run, a new session: the era learnt without calling the tool, then the same authorization, once.
         answering.store(true, ordering: .relaxed)
         let outcome = try await client.callTool(url: url, tool: "forecast", arguments: arguments)
         #expect(outcome.succeeded)
         #expect(outcome.resumed)
         #expect(outcome.purchase?.id == first.id && outcome.purchase?.state == .delivered)
         #expect(try client.ledger.purchases().count == 1)
-        #expect(Set(Self.nonces(server)) == [first.nonce], "one authorization, never a second")
+        #expect(Self.nonces(server) == [first.nonce, first.nonce, first.nonce], "one authorization, sent once by the later run")
+        #expect(calls().count == 5, "the later run called the tool once, with the proof")
+        #expect(calls().last?.headers.first(name: "Mcp-Session-Id") == "s1")
         try await server.stop()
     }
 }

@@ -48,14 +48,8 @@ import TollgateStoreConformance
     /// is refunded rather than left delivered, neither served nor refunded.
     @Test func aLossWhoseRecordFailsOnceIsRecordedOnTheNextTry() async throws {
         let (harness, _, _, lost) = try await Self.delivered(apiKey: nil)
-        let store = harness.store
-        await store.fail(.finish)
-        let recovering = Task {
-            try await Task.sleep(for: .milliseconds(50))
-            await store.recover()
-        }
+        await harness.store.failOnce(.finish)
         await harness.gateway.undelivered(lost, detail: "connection reset")
-        try await recovering.value
         #expect(await harness.store.refundsRecorded.map(\.correlationId) == [lost.correlationId])
         #expect(try await Self.then(harness, lost.correlationId) == "refund_due")
     }

@@ -230,16 +230,18 @@ import TollgateStoreConformance
     /// `settle: after`, two instances: while this request's `/settle` is out, a retry of the same proof at another instance
     /// resolves the settlement, loses its answer and refunds it. This request's settlement, answered late, must then not
     /// deliver: its write is refused (nothing recorded twice, the refund not undone), the answer is not served, and a
-    /// retry is told of the refund.
+    /// retry is told of the refund. The other instance knew no transaction (a nonce found used); this one's is kept.
     @Test func aSettlementAnsweredAfterItsFlowWasRefundedElsewhereIsNotDelivered() async throws {
         let harness = Self.harness()
         let (offer, proof) = try await harness.offerAndProof()
         let flow = try #require(offer.correlationId)
         let store = harness.store
+        var elsewhere = StoreConformance.payment(proof.key, flow, amount: GatewayHarness.price.atomic)
+        elsewhere.transaction = ""
+        let resolved = elsewhere
         harness.rail.update {
             $0.onSettle = {
-                try? await store.finish(proof.key, state: .settled, payment: StoreConformance.payment(proof.key, flow, amount: GatewayHarness.price.atomic),
-                                        response: nil, metering: nil, delivery: nil, events: [])
+                try? await store.finish(proof.key, state: .settled, payment: resolved, response: nil, metering: nil, delivery: nil, events: [])
                 _ = try? await store.refund(RefundRequest(correlationId: flow, reason: "not delivered: connection_failed", actor: "tollgate",
                                                           automatic: true, onlyIfUndelivered: true), nowMillis: 1)
             }
@@ -250,10 +252,12 @@ import TollgateStoreConformance
         #expect(first.settledDelivery == nil)
         let refund = try #require(await harness.store.refundsRecorded.first)
         #expect(await harness.store.refundsRecorded.count == 1)
-        #expect(try await harness.store.openSettlement(proof.key)?.outcome == .refunded)
-        #expect(try await harness.store.openSettlement(proof.key)?.delivered == false)
+        let settlement = try await harness.store.openSettlement(proof.key)
+        #expect(settlement?.outcome == .refunded)
+        #expect(settlement?.delivered == false)
+        #expect(settlement?.transaction == "0xtx1")
         let events = try await harness.events(flow)
-        #expect(events.contains { $0.stage == .settle && $0.outcome == .ok })
+        #expect(events.contains { $0.stage == .settle && $0.outcome == .ok && $0.details["transaction"] == "0xtx1" })
         #expect(!events.contains { $0.reason == "delivered" })
         harness.rail.update { $0.onSettle = nil }
         let retry = await harness.send("/datasets/prices", proof: proof)

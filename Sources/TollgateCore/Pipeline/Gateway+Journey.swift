@@ -164,6 +164,11 @@ extension Gateway {
                     try await store.finish(key, state: .settled, payment: payment, response: stored, metering: metering, delivery: delivery,
                                            events: events)
                 }
+                if case .deliveryClosed = input {
+                    // Its delivery refused, the settlement's own evidence is still kept (its transaction, which whoever
+                    // closed the flow may not have had): the outcome stays refunded or under review.
+                    try? await store.finish(key, state: .settled, payment: payment, response: nil, metering: nil, delivery: nil, events: [])
+                }
             case .recordDelivery(let key, let stored, let metering, let delivery, let events):
                 input = await deliveryRecorded("delivery of a settled payment not recorded", journey.flow, transaction: nil) {
                     try await store.recordDelivery(key, response: stored, metering: metering, delivery: delivery, events: events)
