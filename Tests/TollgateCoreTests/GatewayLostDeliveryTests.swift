@@ -140,6 +140,26 @@ import TollgateStoreConformance
         #expect(retry.body != first.body)
     }
 
+    /// A settlement no transaction proves (a facilitator that reported success without one): an answer nobody can fetch
+    /// again is not paid back on the gateway's word alone; it is listed for review, as the reconciler would list it.
+    @Test func aLostAnswerWhoseSettlementNoTransactionProvesIsListedForReview() async throws {
+        let harness = GatewayMeteringTests.anonymousDatasets(automaticRefunds: true)
+        harness.rail.update { $0.transaction = "" }
+        let (_, proof) = try await harness.offerAndProof(apiKey: nil)
+        let first = await harness.send(Self.route, apiKey: nil, proof: proof)
+        let lost = try #require(first.settledDelivery)
+
+        await harness.gateway.undelivered(lost, detail: "connection reset")
+
+        #expect(try await Self.then(harness, lost.correlationId) == "review")
+        #expect(await harness.store.refundsRecorded.isEmpty)
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == false)
+        harness.clock.advance(seconds: 3_601)
+        let report = try await harness.gateway.reconcile(startup: false)
+        #expect(report.review == [lost.correlationId])
+        #expect(await harness.store.refundsRecorded.isEmpty)
+    }
+
     /// Automatic refunds off: an answer nobody can fetch again waits for the operator, listed for review by the
     /// reconciler after the window; nothing is refunded by the gateway, and the answer is withdrawn (a retry of this
     /// GET would run it again, as for any settled, undelivered request).

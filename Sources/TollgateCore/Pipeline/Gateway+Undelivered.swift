@@ -13,13 +13,18 @@ extension Gateway {
     ///   with automatic refunds off). Never both: the delivery and the refund each hold only while the flow is settled
     ///   and undelivered.
     /// - otherwise the payment becomes a `pending_payout` refund at once (automatic refunds on; off, the reconciler
-    ///   lists it for review), and a retry of the proof is told of the refund.
+    ///   lists it for review), and a retry of the proof is told of the refund. A settlement no transaction proves (resolved
+    ///   as a nonce found used) is not refunded at once: the reconciler lists it for review, as `refundOrReview` does.
     ///
     /// Either way the failure is audited (`respond`/`connection_failed`, `then` saying what becomes of it: `kept_for_retry`,
     /// `refund_due`, `review`, or `unchanged` for a flow delivered more than once or no longer settled and delivered). `keepForRetry` false: a failure a
     /// retry would meet again (an MCP result that cannot be read).
     public func undelivered(_ delivery: SettledDelivery, detail: String, keepForRetry: Bool = true) async {
-        let correlationId = delivery.correlationId, automaticRefunds = settings.automaticRefunds, at = clock.nowMillis()
+        let correlationId = delivery.correlationId, at = clock.nowMillis()
+        // A payout needs evidence that the money moved, as in `refundOrReview` (read before, for the audit's `then`).
+        // Unreadable, nothing is paid out now: the reconciler decides after the window.
+        let transaction = (try? await store.openSettlement(delivery.key))?.transaction ?? ""
+        let automaticRefunds = settings.automaticRefunds && !transaction.isEmpty
         var reopened: ReopenedDelivery?
         // Tried again after a failed write (the store busy a moment): left as it is, an answer its owner cannot fetch
         // again would stay delivered, neither served nor refunded. Safe to repeat: it acts only while its token holds.

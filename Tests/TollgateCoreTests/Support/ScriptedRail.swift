@@ -42,6 +42,8 @@ final class ScriptedRail: PaymentRail {
         var onVerify: (@Sendable () async -> Void)?
         /// Runs once the settlement's intent is recorded, before `/settle` answers (what happens elsewhere meanwhile).
         var onSettle: (@Sendable () async -> Void)?
+        /// The transaction settlements report; nil: `0xtx` and the call's number.
+        var transaction: String?
     }
 
     /// The facilitator could not be connected to: nothing was sent.
@@ -118,12 +120,12 @@ final class ScriptedRail: PaymentRail {
     }
 
     private func nextSettlement(network: String, payer: String) throws -> Settlement {
-        let (call, next) = script.withLock { script in
+        let (call, next, transaction) = script.withLock { script in
             script.settleCalls += 1
-            return (script.settleCalls, script.settlements.isEmpty ? .success(.settled) : script.settlements.removeFirst())
+            return (script.settleCalls, script.settlements.isEmpty ? .success(.settled) : script.settlements.removeFirst(), script.transaction)
         }
         let status = try next.get()
-        return Settlement(status: status, transaction: "0xtx\(call)", network: network, payer: payer,
+        return Settlement(status: status, transaction: transaction ?? "0xtx\(call)", network: network, payer: payer,
                           errorReason: status == .failed ? script.withLock { $0.failureReason } : nil,
                           errorMessage: status == .failed ? "the payer has no funds" : nil)
     }
