@@ -43,9 +43,11 @@ extension SQLiteStore {
         try await write { db in
             let now = clock.nowMillis()
             let flowKey = response == nil ? try Self.recordedProofKeyId(key, db) : try Self.flowProofKeyId(key, db)
-            if let flowKey { try Self.checkDeliverable(flowKey, db) }
-            if let response, let flowKey { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }
-            if let flowKey { try Self.settleIntent(flowKey, state: nil, transaction: nil, delivery: delivery, now: now, db) }
+            if let flowKey {
+                if let response { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }
+                // Refused after the statement ran, it is undone with the rest of this write: no read before it.
+                try RefundPolicy.checkDeliverable(try Self.settleIntent(flowKey, state: nil, transaction: nil, delivery: delivery, now: now, db))
+            }
             if let metering { try Self.record(metering, now: now, db) }
             try Self.append(events, db, keys: auditKeys)
         }

@@ -167,23 +167,19 @@ extension SQLiteStore {
     }
 
     /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome, unless it was closed
-    /// (refunded, under review: a resolution landing after the refund does not reopen it).
+    /// (refunded, under review: a resolution landing after the refund does not reopen it). Returns the intent's outcome
+    /// as the statement left it (nil: the flow has no intent), so a delivery can be refused without a read before it.
+    @discardableResult
     static func settleIntent(_ proofKeyId: Int64, state: Reservation.State?, transaction: String?, delivery: DeliveryToken?, now: Int64,
-                             _ db: Database) throws {
+                             _ db: Database) throws -> OpenSettlement.Outcome? {
         let outcome = StoreRetention.intentOutcome(state)?.rawValue
-        try db.runRaw(sql: """
+        let left = try db.firstRaw(sql: """
             UPDATE settlement_intent SET outcome = CASE WHEN outcome IN ('refunded', 'review') THEN outcome ELSE COALESCE(?, outcome) END,
                                          tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?),
                                          delivery = CASE WHEN ? IS NULL THEN delivery WHEN delivered = 1 THEN NULL ELSE ? END, updated_at = ?
-            WHERE proof_key_id = ?
-            """, outcome, transaction, delivery == nil ? 0 : 1, delivery?.value, delivery?.value, now, proofKeyId)
-    }
-
-    /// Throws `settlementClosed` when the flow's settlement was refunded or put under review: its delivery is not
-    /// recorded (nor served).
-    static func checkDeliverable(_ proofKeyId: Int64, _ db: Database) throws {
-        try RefundPolicy.checkDeliverable(try String.fetchOne(cached: db, sql: "SELECT outcome FROM settlement_intent WHERE proof_key_id = ?",
-                                                              arguments: [proofKeyId]).flatMap(OpenSettlement.Outcome.init(rawValue:)))
+            WHERE proof_key_id = ? RETURNING outcome
+            """, outcome, transaction, delivery == nil ? 0 : 1, delivery?.value, delivery?.value, now, proofKeyId) { RawStatement.text($0, 0) }
+        return left.flatMap { $0 }.flatMap(OpenSettlement.Outcome.init(rawValue:))
     }
 
     static func openSettlement(_ row: Row, _ db: Database) throws -> OpenSettlement {

@@ -144,11 +144,12 @@ public struct SQLiteStore: GatewayStore {
             // row to keep, one never recorded stays unrecorded: it has no claim, intent or answer to update.
             let flowKey = response == nil && payment == nil ? try Self.recordedProofKeyId(key, db) : try Self.flowProofKeyId(key, db)
             if let flowKey {
-                // A delivery is not recorded for a payment refunded or put under review meanwhile (another instance's retry
-                // lost its answer and refunded it, an operator): the whole write is undone and the journey does not serve it.
-                if delivery != nil { try Self.checkDeliverable(flowKey, db) }
                 if let response { try Self.storeResponse(response, key: key, proofKeyId: flowKey, ready: true, db) }
-                try Self.settleIntent(flowKey, state: state, transaction: payment?.transaction, delivery: delivery, now: now, db)
+                let outcome = try Self.settleIntent(flowKey, state: state, transaction: payment?.transaction, delivery: delivery, now: now, db)
+                // A delivery is not recorded for a payment refunded or put under review meanwhile (another instance's retry
+                // lost its answer and refunded it, an operator): refused after the statement ran, the whole write is undone
+                // and the journey does not serve it.
+                if delivery != nil { try RefundPolicy.checkDeliverable(outcome) }
                 try db.runRaw(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE proof_key_id = ?", state.rawValue, now, flowKey)
                 // Money may still move while the outcome is open: then the hold is kept.
                 if let flow = try Self.reservationFlow(flowKey, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }
