@@ -21,9 +21,13 @@ extension Budget {
             throw ClientError(.invalidBudget, "\(source) must be a mapping of limits")
         }
         var budget = Budget(overall: try limits(root, path: "", allowing: ["hosts", "payees", "tools", "allow", "assets"], source: source))
-        // A file that sets no overall limit (only allow-lists, or only per-host limits) keeps the standard ones: a
-        // budget file never makes spending unlimited by leaving a key out.
-        if !limitKeys.contains(where: { root[$0] != nil }) { budget.overall = Budget.standard.overall }
+        // Each overall limit the file leaves out keeps its standard value (a file that sets only `per_payment`, or only
+        // per-host limits, still has the standard windows): a budget file never makes spending unlimited by leaving a
+        // key out; `unlimited` says so.
+        let standard = Budget.standard.overall
+        for (key, limit) in zip(limitKeys, [\Limits.perPayment, \.perHour, \.perDay, \.perMonth]) where root[key] == nil {
+            budget.overall[keyPath: limit] = standard[keyPath: limit]
+        }
         budget.hosts = try scoped(root["hosts"], path: "hosts", source: source) { Budget.normalized($0) }
         for host in budget.hosts.keys where host.contains(":") || host.contains("/") {
             throw ClientError(.invalidBudget, "\(source): hosts.\(host) must be a host name alone, without a port or path")
@@ -61,16 +65,16 @@ extension Budget {
             throw ClientError(.invalidBudget, "\(source): \(path)\(key) is not a budget key (\((limitKeys + others).joined(separator: ", ")))")
         }
         func amount(_ key: String) throws(ClientError) -> MicroUnits? {
-            guard let value = map[key] else { return nil }
+            guard let value = map[key], value as? String != "unlimited" else { return nil }
             let text: String
             switch value {
             case let number as Int: text = String(number)
             case let number as Double: text = String(number)
             case let string as String: text = string
-            default: throw ClientError(.invalidBudget, "\(source): \(path)\(key) must be an amount such as 0.05")
+            default: throw ClientError(.invalidBudget, "\(source): \(path)\(key) must be an amount such as 0.05, or unlimited")
             }
             guard let units = MicroUnits(decimal: text) else {
-                throw ClientError(.invalidBudget, "\(source): \(path)\(key) must be a non-negative amount with at most 6 decimals, not \(text)")
+                throw ClientError(.invalidBudget, "\(source): \(path)\(key) must be a non-negative amount with at most 6 decimals, or unlimited, not \(text)")
             }
             return units
         }

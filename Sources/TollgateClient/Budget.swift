@@ -4,7 +4,9 @@ import Yams
 
 /// The limits an agent pays within, from a budget file (`--budget FILE`, YAML), `--max-per-payment`, or the default.
 /// Amounts are decimals in the asset's units (`0.05` is five cents of USDC); they are kept in millionths of a unit
-/// (`MicroUnits`) so that the ledger sums them exactly. Windows are rolling: the last hour, 24 hours, 30 days.
+/// (`MicroUnits`) so that the ledger sums them exactly. Windows are rolling: the last hour, 24 hours, 30 days. An
+/// overall limit the file leaves out keeps its standard value (`standard`); `unlimited` lifts it. A scope's (host,
+/// payee, tool) limit left out is no limit beyond the overall ones.
 ///
 /// ```yaml
 /// per_payment: 0.10        # overall limits

@@ -16,7 +16,8 @@ struct Pay: AsyncParsableCommand {
             The response body goes to standard output (or -o); everything else to standard error.
             The payer key comes from --key-file (readable by you only) or TOLLGATE_PAYER_KEY (hex), never an argument.
             Without --budget or --max-per-payment the default budget applies: at most 0.25 per payment, 2 an hour, \
-            5 a day, 50 in 30 days (asset units, e.g. USDC). On a terminal it asks before paying; --yes pays unattended.
+            5 a day, 50 in 30 days (asset units, e.g. USDC); a limit a budget file leaves out keeps that default \
+            (unlimited lifts it). On a terminal it asks before paying; --yes pays unattended.
             Exit status: 0 delivered, 2 refused by the budget or by you, 3 the server refused or failed (or an earlier \
             payment of the same request is still in doubt: nothing new is signed until the server settles it, or until \
             you abandon it once it can no longer settle; see tollgate wallet pending and tollgate wallet abandon), \

@@ -54,7 +54,9 @@ struct BudgetTests {
             """)
         #expect(budget.overall.perPayment == MicroUnits(50_000))
         #expect(budget.overall.perDay == MicroUnits(2_000_000))
-        #expect(budget.overall.perHour == nil)
+        // Left out, an overall limit keeps its standard value: a file never lifts a window by omission.
+        #expect(budget.overall.perHour == Budget.standard.overall.perHour)
+        #expect(budget.overall.perMonth == Budget.standard.overall.perMonth)
         #expect(budget.hosts["api.example.com"]?.perDay == MicroUnits(500_000))
         #expect(budget.payees[Self.payee.lowercased()]?.perPayment == MicroUnits(20_000))
         #expect(budget.tools["forecast"]?.perMonth == MicroUnits(1_000_000))
@@ -96,10 +98,14 @@ struct BudgetTests {
         #expect((try? Budget.standard.choose(unknown, host: nil, tool: nil)) == nil)
     }
 
-    @Test("a budget file without overall limits keeps the standard ones; a host key with a port is refused; hosts are normalised")
+    @Test("a budget file without overall limits keeps the standard ones, unlimited only when it says so; a host key with a port is refused; hosts are normalised")
     func fileDefaults() throws {
         let budget = try Budget.parse(yaml: "hosts: {API.example.com.: {per_day: 0.5}}\nallow: {networks: [eip155:84532]}")
         #expect(budget.overall == Budget.standard.overall)
+        let lifted = try Budget.parse(yaml: "per_payment: 0.01\nper_hour: unlimited\nhosts: {a.example: {per_day: unlimited}}")
+        #expect(lifted.overall == Budget.Limits(perPayment: MicroUnits(10_000), perHour: nil, perDay: Budget.standard.overall.perDay,
+                                                perMonth: Budget.standard.overall.perMonth))
+        #expect(lifted.hosts["a.example"] == Budget.Limits())
         #expect(budget.hosts["api.example.com"]?.perDay == MicroUnits(500_000))
         #expect(budget.scopes(host: "Api.Example.com.", payee: Self.payee, tool: nil).map(\.scope) == [.overall, .host("api.example.com")])
         #expect(throws: ClientError.self) { try Budget.parse(yaml: "hosts: {\"api.example.com:8443\": {per_day: 1}}") }
