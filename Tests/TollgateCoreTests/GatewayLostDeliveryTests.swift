@@ -124,6 +124,50 @@ import TollgateStoreConformance
         #expect(harness.upstream.received.count == 1)
     }
 
+    /// `settle: before` and work that outlasts most of the window: the answer is kept when the work ends, so it stays
+    /// fetchable for a window from then, past the window counted from the settlement's intent. The reconciler does not
+    /// refund what its owner can still fetch (paid back, the answer would be refused to the retry: the work lost for
+    /// nothing); once the kept answer expired, it refunds.
+    static func keptAfterLongWork() async throws -> (GatewayHarness, TestProof, GatewayResponse, SettledDelivery) {
+        let harness = GatewayReconcileTests.harness()
+        let clock = harness.clock
+        harness.upstream.update { $0.meanwhile = { clock.advance(seconds: 3_000) } }
+        let (_, proof) = try await harness.offerAndProof("/jobs?seconds=3", amount: "6000")
+        let first = await harness.send("/jobs?seconds=3", proof: proof)
+        #expect(first.status == .ok)
+        let lost = try #require(first.settledDelivery)
+        await harness.gateway.undelivered(lost, detail: "connection reset")
+        #expect(try await Self.then(harness, lost.correlationId) == "kept_for_retry")
+        // A window after the intent, well within the kept answer's.
+        harness.clock.advance(seconds: 700)
+        let report = try await harness.gateway.reconcile(startup: false)
+        #expect(report.awaitingRetry == [lost.correlationId])
+        #expect(await harness.store.refundsRecorded.isEmpty)
+        return (harness, proof, first, lost)
+    }
+
+    @Test func anAnswerKeptAfterLongWorkIsNotRefundedWhileItsOwnerCanFetchIt() async throws {
+        let (harness, proof, first, _) = try await Self.keptAfterLongWork()
+        let retry = await harness.send("/jobs?seconds=3", proof: proof)
+        #expect(retry.status == .ok)
+        #expect(retry.body == first.body)
+        #expect(harness.upstream.received.count == 1)
+        #expect(await harness.store.refundsRecorded.isEmpty)
+    }
+
+    @Test func anAnswerKeptAfterLongWorkIsRefundedOnceItExpired() async throws {
+        let (harness, proof, first, lost) = try await Self.keptAfterLongWork()
+        harness.clock.advance(seconds: 2_901)
+        let report = try await harness.gateway.reconcile(startup: false)
+        let refund = try #require(await harness.store.refundsRecorded.first)
+        #expect(report.refunded == [refund.id])
+        #expect(refund.correlationId == lost.correlationId)
+        let retry = await harness.send("/jobs?seconds=3", proof: proof)
+        #expect(retry.headerFields[.tollgateRefund] == refund.id)
+        #expect(retry.body != first.body)
+        #expect(harness.upstream.received.count == 1)
+    }
+
     /// A failure a retry would meet again (a result that cannot be read): refunded at once even for its owner, and the
     /// answer withdrawn, so the retry is told of the refund.
     @Test func aLossARetryWouldMeetAgainIsRefundedAtOnce() async throws {

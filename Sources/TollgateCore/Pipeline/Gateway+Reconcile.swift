@@ -8,7 +8,8 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
     /// Settled, undelivered, refunded automatically (refund ids).
     public var refunded: [String] = []
     /// Settled, undelivered, within the idempotency window: a retry may still get the answer (kept, or the route run
-    /// again) or, for work that must not run twice, its refund; the reconciler refunds it once the window has passed.
+    /// again) or, for work that must not run twice, its refund; the reconciler refunds it once the window has passed and
+    /// the answer kept for the retry, if any, has expired.
     public var awaitingRetry: [String] = []
     /// Settled and undelivered with no evidence for an automatic refund: an operator decides.
     public var review: [String] = []
@@ -75,8 +76,12 @@ extension Gateway {
             guard open.outcome == .settled, !open.delivered else { continue }
             // Even work that must not run twice waits: its request may still be running at another instance (or in
             // another process), whose delivery would then be recorded after this refund. A retry of the proof refunds it
-            // at once (under the in-flight lock of the instance it reaches).
+            // at once (under the in-flight lock of the instance it reaches). An answer kept for its owner waits out its
+            // own expiry too: kept when the work ended (a lost delivery's), it may outlive a window counted from the
+            // intent when the work took long, and refunded it could no longer be fetched.
+            let fetchableUntilMillis = open.intent.response.map { ($0.expiresAt + 1) * 1000 } ?? Int64.min
             let waited = nowMillis - open.intent.createdAtMillis >= Int64(settings.idempotencyWindowSeconds) * 1000
+                && nowMillis >= fetchableUntilMillis
             if !waited {
                 report.awaitingRetry.append(id)
                 continue
