@@ -31,6 +31,7 @@ public actor InMemoryStore: GatewayStore {
     private var failingOnce: Set<Operation> = []
     private var delays: [Operation: Duration] = [:]
     private var gates: [Operation: @Sendable () async -> Void] = [:]
+    private var refusesCancelledCallers = false
 
     public init(auditKeys: KeyRing? = nil, clock: any GatewayClock = SystemClock()) {
         self.auditKeys = auditKeys
@@ -46,8 +47,12 @@ public actor InMemoryStore: GatewayStore {
     /// Makes `operation` await `gate` before it does anything (only `reserve` so far): for tests of what runs while a
     /// claim is being written.
     public func gate(_ operation: Operation, with gate: @escaping @Sendable () async -> Void) { gates[operation] = gate }
+    /// Makes every write refuse a caller whose task is cancelled (`CancellationError`), as a store behind a connection
+    /// pool may (its lease is cancelled with the task).
+    public func refuseCancelledCallers() { refusesCancelledCallers = true }
     /// Ends every failure, delay and gate.
     public func recover() {
+        refusesCancelledCallers = false
         failing.removeAll()
         failingOnce.removeAll()
         delays.removeAll()
@@ -714,6 +719,7 @@ public actor InMemoryStore: GatewayStore {
     public static let failure = TollgateError(.storeUnavailable, "the in-memory store was switched to fail")
 
     private func check(_ operation: Operation) throws {
+        if refusesCancelledCallers { try Task.checkCancellation() }
         if failing.contains(operation) || failingOnce.remove(operation) != nil { throw Self.failure }
         writeCalls += 1
     }

@@ -54,6 +54,22 @@ import TollgateStoreConformance
         #expect(try await Self.then(harness, lost.correlationId) == "refund_due")
     }
 
+    /// The loss is often reported by a request whose connection just failed, its task cancelled: it is recorded all the
+    /// same, by a store that refuses cancelled callers too, and a failed try is tried again after its wait.
+    @Test func aLossReportedFromACancelledTaskIsRecorded() async throws {
+        let (harness, _, _, lost) = try await Self.delivered(apiKey: nil)
+        await harness.store.refuseCancelledCallers()
+        await harness.store.failOnce(.finish)
+        let clock = ContinuousClock(), started = clock.now
+        await Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await harness.gateway.undelivered(lost, detail: "connection reset")
+        }.value
+        #expect(await harness.store.refundsRecorded.map(\.correlationId) == [lost.correlationId])
+        #expect(try await Self.then(harness, lost.correlationId) == "refund_due")
+        #expect(clock.now - started >= .milliseconds(200), "the second try waits its turn")
+    }
+
     /// Identified: the answer is kept for its owner's retry, which gets it (the upstream does not run again) and records
     /// its delivery; nothing is refunded, then or after the window. The loss reported again changes nothing.
     @Test func anAnswerItsOwnerCanFetchAgainIsKeptForTheRetry() async throws {

@@ -16,16 +16,20 @@ public final class AfterResponseWork: Service, Sendable {
 
     public init() {}
 
-    /// Runs `work` in a task of its own, tracked until it ends.
-    public func start(_ work: @escaping @Sendable () async -> Void) {
+    /// Runs `work` in a task of its own, tracked until it ends. The task is not cancelled with its starter (a
+    /// request's task, whose connection is gone): awaiting its `value` waits for the work whatever befalls the caller.
+    @discardableResult
+    public func start(_ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
         // Registered under the lock the task's own end takes: a task that ends at once is never left behind.
         running.withLock { running in
             let id = running.next
             running.next += 1
-            running.tasks[id] = Task { [weak self] in
+            let task = Task { [weak self] in
                 await work()
                 _ = self?.running.withLock { $0.tasks.removeValue(forKey: id) }
             }
+            running.tasks[id] = task
+            return task
         }
     }
 

@@ -19,7 +19,16 @@ extension Gateway {
     /// Either way the failure is audited (`respond`/`connection_failed`, `then` saying what becomes of it: `kept_for_retry`,
     /// `refund_due`, `review`, or `unchanged` for a flow delivered more than once or no longer settled and delivered). `keepForRetry` false: a failure a
     /// retry would meet again (an MCP result that cannot be read).
+    ///
+    /// Recorded in a task of its own (`afterResponse`): the caller is often a request whose connection just failed, and
+    /// its task may be cancelled, which would end the waits between tries at once and make a store that honours
+    /// cancellation (a connection pool's lease) refuse every try, leaving the payment neither delivered nor refunded.
     public func undelivered(_ delivery: SettledDelivery, detail: String, keepForRetry: Bool = true) async {
+        let gateway = self
+        await afterResponse.start { await gateway.recordUndelivered(delivery, detail: detail, keepForRetry: keepForRetry) }.value
+    }
+
+    private func recordUndelivered(_ delivery: SettledDelivery, detail: String, keepForRetry: Bool) async {
         let correlationId = delivery.correlationId, at = clock.nowMillis()
         // A payout needs evidence that the money moved, as in `refundOrReview` (read before, for the audit's `then`).
         // Unreadable, nothing is paid out now: the reconciler decides after the window.
