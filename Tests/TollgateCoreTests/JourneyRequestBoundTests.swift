@@ -106,6 +106,27 @@ import Testing
         #expect(other.next(.claimLookedUp(.success(nil)), at: Self.now).refusal == .valueMismatch)
     }
 
+    /// The client chooses a v1 proof's expiry (its `validBefore`): one millions of years away, or before the epoch, is
+    /// brought within the times the gateway computes with, and the payment's spend period comes from it without an
+    /// overflow (which stopped the process).
+    @Test func anExpiryTheClientChoseIsBoundedAndItsPeriodComputes() {
+        let usual = Self.now / 1000 + 30
+        for (validBefore, expiry) in [(Int64.max, Offer.latestExpiry), (9_300_000_000_000_000, Offer.latestExpiry), (usual, usual)] {
+            let (journey, _, offer) = Self.verifying(Self.proof(validBefore: validBefore))
+            #expect(offer.expiresAt == expiry, "validBefore \(validBefore)")
+            guard case .verifyingLocally(let paid, _) = journey.state else {
+                Issue.record("expected the local check")
+                continue
+            }
+            let period = paid.periodMillis(now: Self.now)
+            let issued = (usual - Int64(paid.pricing.offerValiditySeconds)) * 1000
+            #expect(issued < Self.now)
+            #expect(period == (validBefore == usual ? issued : Self.now), "validBefore \(validBefore)")
+        }
+        // Before the epoch: expired, within the times computed with all the same.
+        #expect(Offer.boundedExpiry(-9_300_000_000_000_000) == 0)
+    }
+
     /// A forged signature is refused at once: only refusals about the terms go looking for an earlier purchase.
     @Test func aBadSignatureIsRefusedWithoutLookingFurther() {
         var (journey, _, _) = Self.verifying()

@@ -34,6 +34,14 @@ import TollgateCore
     @Test func wholeSecondsHaveNoFraction() {
         #expect(RFC3339.format(seconds: 1_793_491_200) == "2026-11-01T00:00:00Z")
         #expect(RFC3339.format(millis: 1_793_491_200_999, fractional: false) == "2026-11-01T00:00:00Z")
+        // Seconds beyond what can be formatted print as the nearest that can, never trap.
+        let limit = Int64.max / 2000
+        #expect(RFC3339.format(seconds: Int64.max) == RFC3339.format(seconds: limit))
+        #expect(RFC3339.format(seconds: Int64.min) == RFC3339.format(seconds: -limit))
+        #expect(RFC3339.format(seconds: limit).hasPrefix("146140482-"))
+        // Days before 1970 round down, to the millisecond.
+        #expect(RFC3339.daysSinceEpoch(-1) == -1 && RFC3339.daysSinceEpoch(-86_400_000) == -1 && RFC3339.daysSinceEpoch(-86_400_001) == -2)
+        #expect(RFC3339.daysSinceEpoch(Int64.min) == Int64.min / 86_400_000 - 1)
     }
 }
 

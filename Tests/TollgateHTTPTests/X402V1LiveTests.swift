@@ -56,6 +56,29 @@ import TollgateX402
         }
     }
 
+    /// v1 echoes no offer: the authorization's own `validBefore`, chosen by the client, stands in for the offer's expiry.
+    /// One valid for millions of years (or as long as an `Int64` goes) is paid and served like any other, never a crash of
+    /// the gateway (the payment's spend period was once computed from it and overflowed), and the gateway serves on.
+    @Test func aV1AuthorizationValidForMillionsOfYearsIsServedLikeAnyOther() async throws {
+        let (facilitator, router) = try LiveStack.devFacilitator()
+        try await LiveStack.with(facilitator: router) { stack in
+            let url = stack.gatewayURL + "/datasets/prices"
+            let (offer, network) = try Self.v1Offer(try await Exchange.get(url))
+            let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+            for validBefore: Int64 in [9_300_000_000_000_000, Int64.max] {
+                let payload = try payer.pay(offer, resource: nil, now: Self.now, validBefore: validBefore)
+                let header = HeaderCodec.base64(JSONWriter.bytes(X402V1.PaymentPayload(scheme: "exact", network: network, payload: payload.payload)))
+                let paid = try await Exchange.get(url, [("X-PAYMENT", header)])
+                #expect(paid.status == 200, "validBefore \(validBefore): \(paid.status) \(paid.body)")
+                // The same authorization again is a replay of a delivered purchase, not a second payment.
+                let again = try await Exchange.get(url, [("X-PAYMENT", header)])
+                #expect(again.status != 200 || again.body == paid.body)
+            }
+            #expect(try await facilitator.ledger.transferCount() == 2)
+            #expect(try await Exchange.get(url).status == 402)
+        }
+    }
+
     /// One authorization is one claim: sent as v1 then re-wrapped as v2 (or the other way), the second is a replay.
     @Test func oneAuthorizationAcrossVersionsPaysOnce() async throws {
         let (facilitator, router) = try LiveStack.devFacilitator()

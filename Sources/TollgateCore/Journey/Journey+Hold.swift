@@ -35,9 +35,10 @@ extension Journey {
 extension PaidFlow {
     /// The moment whose period (day, month) the payment counts in: when its offer was issued, not when the request
     /// runs, so a takeover of the claim after the period ended holds in the same bucket as the first run did (the
-    /// flow counts once), never in both. Never later than `now`.
+    /// flow counts once), never in both. Never later than `now`, nor earlier than the epoch.
     func periodMillis(now: Int64) -> Int64 {
-        min(now, (offer.offer.expiresAt - Int64(pricing.offerValiditySeconds)) * 1000)
+        let issued = Offer.boundedExpiry(offer.offer.expiresAt) - Int64(pricing.offerValiditySeconds)
+        return min(now, max(issued, 0) * 1000)
     }
 }
 

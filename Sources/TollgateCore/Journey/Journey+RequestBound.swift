@@ -43,7 +43,8 @@ extension Journey {
             network: acceptance.asset.network, asset: acceptance.asset.address, amount: acceptance.amount, payTo: acceptance.payTo,
             unit: priced.pricing.unit, quantity: priced.pricing.quantity, maxTimeoutSeconds: priced.pricing.maxTimeoutSeconds,
             // The authorization's own end is the offer's: a late retry of this purchase is recognised as one (Journey+Retry).
-            expiresAt: Int64(proof.validBefore) ?? arrivalSeconds)
+            // The client chose it: bounded, so that a validBefore millions of years away computes like any other.
+            expiresAt: Offer.boundedExpiry(Int64(proof.validBefore) ?? arrivalSeconds))
         flow.correlationId = offer.correlationId
         let paid = PaidFlow(request: request, route: priced.route, pricing: priced.pricing, identity: priced.identity, proof: bound,
                             offer: settings.offers.sign(offer), flow: flow, delivery: delivery)

@@ -22,6 +22,14 @@ public struct Offer: Sendable, Hashable, Codable {
     /// Unix seconds after which the offer is no longer accepted.
     public var expiresAt: Int64
 
+    /// The latest expiry the gateway computes with (the end of the year 9999): an expiry a client chose (the
+    /// authorization's `validBefore` of a proof that echoes no offer) is brought within it, and within the epoch, so
+    /// no period, timestamp or retention time derived from it can overflow.
+    public static let latestExpiry: Int64 = 253_402_300_799
+
+    /// `seconds` within 0 and `latestExpiry`.
+    public static func boundedExpiry(_ seconds: Int64) -> Int64 { min(max(seconds, 0), latestExpiry) }
+
     public init(correlationId: String, resource: String, request: String, bodyDigest: String?, client: String,
                 network: String, asset: String, amount: TokenAmount, payTo: String, unit: String, quantity: Int,
                 maxTimeoutSeconds: Int, expiresAt: Int64) {

@@ -59,10 +59,13 @@ public enum RFC3339 {
         return seconds * 1000 + Int64(millis)
     }
 
-    /// `YYYY-MM-DDTHH:MM:SSZ` (UTC) for Unix seconds.
+    /// `YYYY-MM-DDTHH:MM:SSZ` (UTC) for Unix seconds (beyond half of what milliseconds can count, about 146 million
+    /// years, the nearest instant within it: never a trap).
     public static func format(seconds: Int64) -> String {
-        format(millis: seconds * 1000, fractional: false)
+        format(millis: min(max(seconds, -formattableSeconds), formattableSeconds) * 1000, fractional: false)
     }
+
+    static let formattableSeconds = Int64.max / 2000
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC) for Unix milliseconds; without the fraction when `fractional` is false.
     public static func format(millis: Int64, fractional: Bool = true) -> String {
@@ -145,7 +148,7 @@ public enum RFC3339 {
 
     /// The UTC day holding `millis`, in days since 1970-01-01 (rounded down, also before 1970).
     public static func daysSinceEpoch(_ millis: Int64) -> Int64 {
-        millis >= 0 ? millis / 86_400_000 : (millis - 86_399_999) / 86_400_000
+        millis >= 0 ? millis / 86_400_000 : (millis + 1) / 86_400_000 - 1
     }
 
     public static func daysIn(month: Int, year: Int) -> Int {
