@@ -112,6 +112,16 @@ public struct GatewayConfiguration: Sendable {
     public var trustedProxies: TrustedProxies = .none
     /// The MCP gateway (`mcp:`), for `tollgate mcp`; nil for the reverse proxy.
     public var mcp: MCPConfiguration?
+
+    /// What the gateway serves, as logs may show it: the upstream's URL without credentials or query (`?api_key=`,
+    /// `user:secret@`), or an MCP server's program without its arguments (`--token …`).
+    public var upstreamShown: String {
+        switch mcp?.upstream {
+        case .http(let url)?: HTTPOrigin.shown(url)
+        case .command(let command)?: command.first ?? ""
+        case nil: HTTPOrigin.shown(upstreamURL)
+        }
+    }
     /// How settlements in doubt are resolved (`settlement:`).
     public var settlement = Settlement()
 

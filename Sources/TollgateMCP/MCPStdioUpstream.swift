@@ -192,7 +192,8 @@ public actor MCPStdioUpstream: MCPUpstream {
         } catch {
             throw TollgateError(.upstreamUnavailable, "cannot start the MCP server \(program): \(error)")
         }
-        logger.info("MCP server started", metadata: ["tollgate.mcp.command": "\(command.joined(separator: " "))", "tollgate.mcp.pid": "\(process.pid)"])
+        // The program alone: its arguments may carry a secret (`--token …`).
+        logger.info("MCP server started", metadata: ["tollgate.mcp.command": "\(program)", "tollgate.mcp.arguments": "\(command.count - 1)", "tollgate.mcp.pid": "\(process.pid)"])
         self.process = process
         self.input = process.input
         let pid = process.pid

@@ -38,11 +38,7 @@ struct Serve: AsyncParsableCommand {
         // Revocations and incidents apply from the first request: no serving before they are loaded.
         let controls = try await ConfigurationFile.controls(store)
         let tokens = try await ConfigurationFile.tokens(loaded)
-        let upstream: String = switch loaded.mcp?.upstream {
-        case .http(let url)?: url
-        case .command(let command)?: command.joined(separator: " ")
-        case nil: loaded.upstreamURL
-        }
+        let upstream = loaded.upstreamShown
         let server = GatewayServer(
             configuration: loaded, keys: keys, contractKeys: try ConfigurationFile.contractKeys(loaded, offerKeys: keys), store: store, logger: logger, initialControls: controls, adminToken: adminToken, tokens: tokens,
             onServerRunning: { port in

@@ -57,6 +57,28 @@ import TollgateCore
         #expect(finding.description.hasPrefix("seq 4 (tg_4): edited — stored hash \(rows[3].hash.prefix(12))… does not match its content"))
     }
 
+    /// A keyed chain: the edit is found, and the finding does not show the audit key's MAC of the edited contents (it
+    /// would let whoever edited the row forge its hash from the report).
+    @Test func anEditedKeyedRowIsFoundWithoutShowingItsMAC() throws {
+        let key = try #require(SecretKey(id: "a1", secret: Array(repeating: 3, count: 32)))
+        var previous = AuditChain.genesis
+        var rows = (1...5).map { seq -> RecordedAuditEvent in
+            let event = AuditEvent(correlationId: "tg_\(seq)", timeMillis: 1_750_000_000_000, stage: .offer, outcome: .issued, details: ["n": "\(seq)"])
+            let hash = AuditChain.keyedHash(previous: previous, seq: Int64(seq), event: event, key: key)
+            defer { previous = hash }
+            return RecordedAuditEvent(seq: Int64(seq), event: event, previousHash: previous, hash: hash)
+        }
+        rows[2].event.details["n"] = "999"
+        var verifier = AuditVerifier(keys: KeyRing([key]))
+        for row in rows { verifier.consume(row) }
+        let report = verifier.finish(sequenceValue: 5)
+        #expect(Self.summary(report) == ["edited 3"])
+        let mac = try #require(AuditChain.expectedHash(of: rows[2], keys: KeyRing([key])))
+        let explanation = try #require(report.findings.first?.explanation)
+        #expect(explanation.contains("recomputed with the audit key"))
+        #expect(!explanation.contains(String(mac.suffix(20).prefix(8))) && !explanation.contains(AuditVerifier.short(mac)))
+    }
+
     @Test func anEditedPrevHashIsAnEdit() {
         var rows = Self.chain(6)
         rows[2].previousHash = rows[0].hash

@@ -212,6 +212,23 @@ import TollgateConfiguration
         }
     }
 
+    /// Credentials or a query written in the upstream's or a facilitator's URL (lint says not to, but the report is still
+    /// rendered, and meant to be shared) appear in no rendering: each URL is shown as scheme, host, port and path.
+    @Test func credentialsInURLsNeverAppear() throws {
+        let text = try Self.fixture("quickstart.yaml")
+            .replacingOccurrences(of: "  url: http://127.0.0.1:8403", with: "  url: http://user:UPSTREAM_PASSWORD@127.0.0.1:8403/v1?api_key=UPSTREAM_KEY")
+            .replacingOccurrences(of: "  - url: http://127.0.0.1:8404", with: "  - url: https://FACILITATOR_USER:pw@facilitator.example/x402?key=FACILITATOR_KEY")
+        let report = try Self.report(text: text, source: "secrets.yaml")
+        #expect(report.gateway.upstreamURL == "http://127.0.0.1:8403/v1")
+        for format in DesignFormat.allCases {
+            let rendered = format.render(report)
+            for secret in ["UPSTREAM_PASSWORD", "UPSTREAM_KEY", "FACILITATOR_USER", "FACILITATOR_KEY"] {
+                #expect(!rendered.contains(secret), "\(format) shows \(secret)")
+            }
+            #expect(rendered.contains("facilitator.example/x402"), "\(format) names the facilitator")
+        }
+    }
+
     // MARK: HTML and SVG
 
     @Test(arguments: fixtures)

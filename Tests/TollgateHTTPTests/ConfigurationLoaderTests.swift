@@ -116,6 +116,17 @@ import TollgateCore
         }
     }
 
+    /// The upstream as `serve` logs it: credentials and query written in its URL (lint warns of them) are never shown.
+    @Test func theUpstreamIsShownWithoutItsSecrets() throws {
+        let yaml = """
+            upstream: {url: "https://svc:UPSTREAM_PASSWORD@api.internal:8443/v1/?api_key=UPSTREAM_KEY"}
+            secrets: [{id: k1, env: X}]
+            routes: []
+            """
+        let configuration = try ConfigurationLoader.parse(yaml).0
+        #expect(configuration.upstreamShown == "https://api.internal:8443/v1")
+    }
+
     /// A facilitator's connections are bounded (`max_connections`), and a header that would split the request (a line
     /// break, from the file or from the environment) is refused when the file is read, its value never quoted back.
     @Test func facilitatorConnectionsAndHeaders() throws {

@@ -149,11 +149,13 @@ public struct AuditVerifier: Sendable {
         } else if keyed && !isKeyed {
             report(Finding(kind: .edited, seq: record.seq, correlationId: record.event.correlationId, source: source,
                            explanation: "an unkeyed hash after the chain became keyed: written by someone without the audit key"))
-        } else if let recomputed, recomputed != record.hash {
+        } else if let recomputed, !ConstantTime.equal(recomputed, record.hash) {
             let link = record.previousHash == predecessor.hash ? "" : "; its prev_hash does not link to seq \(predecessor.seq) either"
+            // A keyed hash recomputed is the audit key's MAC of what whoever changed the row wrote: never shown.
+            let recomputation = isKeyed ? "recomputed with the audit key" : "recomputed \(Self.short(recomputed))"
             report(Finding(kind: .edited, seq: record.seq, correlationId: record.event.correlationId, source: source,
                            explanation: "stored hash \(Self.short(record.hash)) does not match its content "
-                               + "(recomputed \(Self.short(recomputed))): the row was changed after it was written\(link)"))
+                               + "(\(recomputation)): the row was changed after it was written\(link)"))
             if record.seq != expectedSeq { reportGap(record, expectedSeq: expectedSeq, source: source) }
         } else if record.previousHash != predecessor.hash || record.seq != expectedSeq {
             if let index = predecessorAnomaly, record.previousHash != predecessor.hash { anomalies[index].nextBroken = true }

@@ -44,6 +44,9 @@ public enum ConstantTime {
         for index in lhs.indices { difference |= lhs[index] ^ rhs[index] }
         return difference == 0
     }
+
+    /// The two strings' UTF-8 bytes compared in constant time (a keyed hash against the stored one).
+    public static func equal(_ lhs: String, _ rhs: String) -> Bool { equal(Array(lhs.utf8), Array(rhs.utf8)) }
 }
 
 /// How API keys are stored: SHA-256, hex. Keys are random and long, so a fast hash is enough.

@@ -20,7 +20,7 @@ extension EvidenceBundle {
                 let record = logged.record
                 return ChainEntry(seq: record.seq, correlationId: record.event.correlationId, stage: record.event.stage.rawValue,
                                   outcome: record.event.outcome.rawValue, prevHash: record.previousHash, hash: record.hash,
-                                  recomputed: AuditChain.expectedHash(of: record, keys: auditKeys) == record.hash,
+                                  recomputed: AuditChain.expectedHash(of: record, keys: auditKeys).map { ConstantTime.equal($0, record.hash) } ?? false,
                                   linked: record.previousHash == logged.precedingHash)
             }
         let edited = chain.filter { !$0.recomputed }.map { String($0.seq) }

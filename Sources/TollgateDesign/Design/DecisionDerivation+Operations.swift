@@ -1,5 +1,6 @@
 import TollgateConfiguration
 import TollgateCore
+import TollgateX402
 
 /// Decisions about running the gateway: operations, facilitators, networks, exposure, storage.
 extension DecisionDerivation {
@@ -114,7 +115,7 @@ extension DecisionDerivation {
         guard !NetworkAddress.isLoopback(url: configuration.upstreamURL) else { return nil }
         return OpenDecision(id: "upstream_contract", title: "Upstream reachable around the gateway",
                             question: "Does the upstream refuse requests without a valid Tollgate-Signature, or is it unreachable except through the gateway?",
-                            facts: ["upstream \(configuration.upstreamURL) is not on loopback"],
+                            facts: ["upstream \(HTTPOrigin.shown(configuration.upstreamURL)) is not on loopback"],
                             options: ["verify Tollgate-Signature in the upstream", "network policy: only the gateway reaches the upstream"])
     }
 

@@ -1,5 +1,6 @@
 import TollgateConfiguration
 import TollgateCore
+import TollgateX402
 
 /// The steps after the spend holds: settlement, forwarding, consumption, the final decision, metering, the answer.
 extension FlowDerivation {
@@ -25,7 +26,7 @@ extension FlowDerivation {
         FlowStep(id: "forward", title: "forward", lane: .proof, owner: .upstream, active: hasPaidRoutes,
                  checks: ["signed contract headers: Tollgate-Client, -Payer, -Amount, -Unit, -Correlation-Id, -Timestamp, -Signature",
                           "payment headers, API keys and any client Tollgate-* header stripped"],
-                 configuration: ["upstream \(configuration.upstreamURL), timeout \(Int(configuration.upstreamTimeoutSeconds)) s",
+                 configuration: ["upstream \(HTTPOrigin.shown(configuration.upstreamURL)), timeout \(Int(configuration.upstreamTimeoutSeconds)) s",
                                  "paid answers buffered up to \(DesignNumber.bytes(configuration.maxUpstreamResponseBytes)) bytes",
                                  "contract signed with \(configuration.secrets.first?.id ?? "?")"],
                  refusals: ["502 upstream_unavailable (nothing charged; the proof may be presented again)"],

@@ -6,7 +6,7 @@ extension GatewayOverview {
     init(_ configuration: GatewayConfiguration) {
         self.init(
             listen: configuration.listen.description, publicURL: configuration.publicURL,
-            publicURLUsesTLS: NetworkAddress.isHTTPS(configuration.publicURL), upstreamURL: configuration.upstreamURL,
+            publicURLUsesTLS: NetworkAddress.isHTTPS(configuration.publicURL), upstreamURL: HTTPOrigin.shown(configuration.upstreamURL),
             upstreamTimeoutSeconds: Int(configuration.upstreamTimeoutSeconds), maxUpstreamResponseBytes: configuration.maxUpstreamResponseBytes,
             maxRequestBodyBytes: configuration.maxRequestBodyBytes, unmatched: configuration.unmatched.rawValue,
             retryAfterSeconds: configuration.retryAfterSeconds, secretIds: configuration.secrets.map(\.id),

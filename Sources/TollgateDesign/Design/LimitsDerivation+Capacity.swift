@@ -18,7 +18,7 @@ extension LimitsDerivation {
             let perSecond = paid.map { DesignNumber.round($0.ratePerSecond * calls) }
             let inFlight = paid.map { Int(($0.ratePerSecond * calls * facilitator.timeoutSeconds).rounded(.up)) + $0.burst }
             return FacilitatorCapacity(
-                url: facilitator.url, networks: served.map(\.network), timeoutSeconds: Int(facilitator.timeoutSeconds), paidLimit: paid,
+                url: HTTPOrigin.shown(facilitator.url), networks: served.map(\.network), timeoutSeconds: Int(facilitator.timeoutSeconds), paidLimit: paid,
                 callsPerPaidRequest: Self.callsPerPaidRequest, callsPerSecondPerCaller: perSecond, inFlightPerCaller: inFlight,
                 identifiedClients: configuration.clients.count,
                 identifiedCallsPerSecond: perSecond.map { DesignNumber.round($0 * Double(configuration.clients.count)) },

@@ -56,7 +56,7 @@ struct LimitsDerivation {
         }
         for facilitator in configuration.facilitators {
             let timeout = Int(facilitator.timeoutSeconds) * 1000, slow = Int(facilitator.breaker.slowCallMillis)
-            result.append(LimitCheck(id: "slow_below_timeout", scope: facilitator.url, rule: "breaker slow_ms < timeout",
+            result.append(LimitCheck(id: "slow_below_timeout", scope: HTTPOrigin.shown(facilitator.url), rule: "breaker slow_ms < timeout",
                                      values: "\(slow) ms < \(timeout) ms", holds: slow < timeout,
                                      why: "a call slower than slow_ms should count as failing before it times out, so a slow facilitator leaves rotation early"))
         }

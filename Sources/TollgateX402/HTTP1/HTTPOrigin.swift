@@ -20,6 +20,9 @@ public struct HTTPOrigin: Sendable, Equatable {
     /// The URL as it may be shown in logs, metrics and the audit log: no credentials, no query.
     public var shown: String { "\(secure ? "https" : "http")://\(hostField)\(pathPrefix)" }
 
+    /// A configured URL as it may be shown (`shown`); one that cannot be read as a base URL shows as such, never whole.
+    public static func shown(_ url: String) -> String { HTTPOrigin(baseURL: url)?.shown ?? "(not an http(s) URL)" }
+
     /// The request target of one endpoint (`/verify`) or request (`/data?day=1`): under the base URL's path, the base
     /// URL's query before the request's own, so that a backend reading the first of a repeated parameter reads the
     /// operator's (`?api_key=K` is not overridden by a client's `?api_key=X`).
