@@ -162,10 +162,18 @@ extension PaymentClient {
 
     /// The run stops: `purchase` may still settle, or may have settled with its answer lost.
     func inDoubt(_ purchase: Purchase, expired: Bool, problem: String) -> ClientError {
+        Self.inDoubt(purchase, expired: expired, resendable: false, problem: problem)
+    }
+
+    /// The error of a run that leaves `purchase` in doubt (`payment_in_doubt`): what may have happened to it, and when to
+    /// run the request again (the same authorization is then sent once more; nothing new is signed before it is settled).
+    /// `resendable`: still far enough from its validBefore that the next run sends it again at once.
+    public static func inDoubt(_ purchase: Purchase, expired: Bool, resendable: Bool, problem: String) -> ClientError {
         let when = expired ? "later, or give it up with tollgate wallet abandon \(purchase.id) (it still counts: it may have been paid)"
+            : resendable ? "(it sends the same authorization once more)"
             : "after " + Self.timestamp(purchase.validBefore + Purchase.expirySkewSeconds)
             + " (when it can no longer settle, the server is asked one last time)"
-        return ClientError(.paymentInDoubt, "the authorization signed earlier for this request (purchase \(purchase.id), \(purchase.price) to "
+        return ClientError(.paymentInDoubt, "the authorization signed for this request (purchase \(purchase.id), \(purchase.price) to "
                            + "\(purchase.payee)) may still settle or may already have settled, and the server did not say which "
                            + "(\(problem)); nothing new was signed. Run the same request again \(when); tollgate wallet pending lists it")
     }

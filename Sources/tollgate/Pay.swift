@@ -111,12 +111,25 @@ struct Pay: AsyncParsableCommand {
             return
         }
         let outcome = try await client.fetch(request, confirm: { quote in await confirm.ask(quote, request: "\(request.method) \(url)") })
-        try sink.write(head(outcome.response) + outcome.response.body)
+        // The purchase first: an answer that cannot be written (a full disk, a closed pipe) must not hide what was paid.
         if let purchase = outcome.purchase { note(Self.summary(purchase, resumed: outcome.resumed)) }
+        try sink.write(head(outcome.response) + outcome.response.body)
         guard (200..<300).contains(outcome.response.status) else {
-            throw ClientError(.serverRefused, "the server answered HTTP \(outcome.response.status)"
-                              + (outcome.purchase.map { " to purchase \($0.id) (\(Terminal.safe($0.reason ?? "no reason given")))" } ?? ""))
+            throw Self.failure(outcome.purchase, "the server answered HTTP \(outcome.response.status)")
         }
+    }
+
+    /// A paid request that did not succeed: `payment_in_doubt` when its purchase was left in doubt (the next run sends
+    /// the same authorization again, nothing new is signed before), `server_refused` otherwise.
+    static func failure(_ purchase: Purchase?, _ what: String) -> ClientError {
+        guard let purchase else { return ClientError(.serverRefused, what) }
+        let reason = Terminal.safe(purchase.reason ?? "no reason given")
+        if purchase.isInDoubt {
+            let now = Int64(Date().timeIntervalSince1970)
+            return PaymentClient.inDoubt(purchase, expired: purchase.hasExpired(nowSeconds: now), resendable: purchase.isResendable(nowSeconds: now),
+                                         problem: reason)
+        }
+        return ClientError(.serverRefused, "\(what) to purchase \(purchase.id) (\(reason))")
     }
 
     /// `--dry-run`: the terms and the budget's answer on standard error; a refusal is status 2.
@@ -142,12 +155,9 @@ struct Pay: AsyncParsableCommand {
         let outcome = try await client.callTool(url: server, tool: tool, arguments: arguments, headers: try parsedHeaders(),
                                                 confirm: { quote in await confirm.ask(quote, request: "tools/call \(tool) at \(server)") })
         let text = outcome.answer.result ?? outcome.answer.error ?? .null
-        try sink.write(Array(text.canonicalBytes) + [10])
         if let purchase = outcome.purchase { note(Self.summary(purchase, resumed: outcome.resumed)) }
-        guard outcome.succeeded else {
-            throw ClientError(.serverRefused, "the tool call did not succeed"
-                              + (outcome.purchase.map { " (purchase \($0.id): \(Terminal.safe($0.reason ?? "-")))" } ?? ""))
-        }
+        try sink.write(Array(text.canonicalBytes) + [10])
+        guard outcome.succeeded else { throw Self.failure(outcome.purchase, "the tool call did not succeed") }
     }
 
     func makeRequest(_ url: String) throws -> PaymentClient.Request {

@@ -36,6 +36,9 @@ Scenarios (tests run in file order):
   5b the same crash; `tollgate wallet abandon` is refused while the authorization may still settle (exit 1,
     cannot_abandon, the ledger unchanged); once its validBefore has passed (moved back in the ledger, as time would)
     it is abandoned (exit 0), no longer pending, and the same command pays anew: a new authorization, one settlement
+  5c the paid request is answered HTTP 500 (the proxy, nothing forwarded): exit 3 with payment_in_doubt (not
+    server_refused), the purchase named on stderr before anything else, pending; the same command then re-sends the
+    same authorization: exit 0, one settlement
   6 twenty concurrent `tollgate pay` processes (two agents, ten each, distinct URLs) on ONE ledger against
     per_day 0.05 at 0.01 a payment: exactly 5 paid (exit 0), 15 refused (exit 2), 5 settlements, spend 0.05
   7 paying `tollgate mcp`: `--dry-run` signs and runs nothing; `tollgate pay --mcp URL --tool forecast --args ...`:
@@ -241,6 +244,8 @@ class PayProxy(LocalServer):
                         action = "forward"
                     elif proxy.mode == "hang_paid":
                         action = "hang"
+                    elif proxy.mode == "fail_paid":
+                        action = "fail"
                     elif proxy.mode == "drop_first_paid" and not proxy.dropped:
                         proxy.dropped = True
                         action = "forward_then_drop"
@@ -255,6 +260,11 @@ class PayProxy(LocalServer):
                 if action == "hang":
                     proxy.release.wait(timeout=120)
                     self._close_unanswered()
+                    return
+                if action == "fail":
+                    with proxy.lock:
+                        rec["status"] = 500
+                    reply(self, 500, [("Content-Type", "text/plain")], b"internal error")
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP}
                 try:
@@ -850,6 +860,44 @@ def test_5b_abandon_after_valid_before(stack: Stack) -> None:
     c.eq((rows.get(first["id"]) or {}).get("state"), "abandoned", "the first purchase stays abandoned")
     c.eq(sorted(r["state"] for r in rows.values()), ["abandoned", "delivered"], "ledger states")
     c.eq(stack.transfers() - before, 1, "settlements (the abandoned authorization never reached the gateway)")
+    proxy.stop()
+    stack.proxies.remove(proxy)
+    c.done()
+
+
+def test_5c_failed_paid_request_is_in_doubt(stack: Stack) -> None:
+    c = Checks("5c: a paid request answered HTTP 500 leaves its purchase in doubt; the next run re-sends it")
+    key, payer = new_key()
+    ledger = stack.new_ledger("fail")
+    proxy = PayProxy(stack.gateway)
+    stack.proxies.append(proxy)
+    proxy.mode = "fail_paid"
+    url = proxy.url + "/datasets/prices?fail=1"
+    before = stack.transfers()
+    failed = stack.pay(url, "--yes", key=key, ledger=ledger)
+    print(failed.describe())
+    rows = ledger_rows(ledger)
+    c.eq(failed.rc, 3, "the failed run: exit status")
+    c.check("[payment_in_doubt]" in failed.stderr and "server_refused" not in failed.stderr,
+            "the failed run says the payment is in doubt, not refused", failed.stderr)
+    c.eq([r["state"] for r in rows], ["unknown"], "the ledger: one purchase, in doubt")
+    if len(rows) == 1:
+        c.check(rows[0]["id"] in failed.stderr.splitlines()[0] if failed.stderr else False,
+                "the purchase is named first on stderr", failed.stderr)
+        pending = stack.wallet("pending", ledger=ledger)
+        c.check(rows[0]["id"] in pending.stdout.decode(), "wallet pending lists it", pending.stdout)
+    c.eq(stack.transfers() - before, 0, "nothing settled (the proxy forwarded nothing)")
+
+    with proxy.lock:
+        proxy.mode = "forward"
+    run = stack.pay(url, "--yes", key=key, ledger=ledger)
+    print(run.describe())
+    c.eq(run.rc, 0, "the same command afterwards: exit status")
+    sigs = [r["signature"] for r in proxy.paid()]
+    c.check(len(sigs) == 2 and sigs[0] == sigs[1], "the next run re-sent the same authorization", [s[:40] + "..." for s in sigs])
+    rows = ledger_rows(ledger)
+    c.eq([r["state"] for r in rows], ["delivered"], "the ledger: the one purchase, delivered")
+    check_one_settlement(c, stack, "re-sent after a 500", before, payer, rows[0] if len(rows) == 1 else None)
     proxy.stop()
     stack.proxies.remove(proxy)
     c.done()
