@@ -689,9 +689,7 @@ def test_4_retry_after_dropped_response(stack: Stack) -> None:
     c = Checks("4: the paid request's answer is dropped; the same authorization is re-sent")
     key, payer = new_key()
     ledger = stack.new_ledger("dropped")
-    proxy = PayProxy(stack.gateway)
-    stack.proxies.append(proxy)
-    proxy.mode = "drop_first_paid"
+    proxy = fault_proxy(stack, "drop_first_paid")
     url = proxy.url + "/datasets/prices"
     before = stack.transfers()
     run = stack.pay(url, "--yes", key=key, ledger=ledger)
@@ -735,13 +733,19 @@ def test_4_retry_after_dropped_response(stack: Stack) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
+def fault_proxy(stack: Stack, mode: str) -> PayProxy:
+    """A fault proxy in front of the gateway, in `mode`, stopped with the stack."""
+    proxy = PayProxy(stack.gateway)
+    stack.proxies.append(proxy)
+    proxy.mode = mode
+    return proxy
+
+
 def hanging_pay(stack: Stack, name: str) -> tuple[PayProxy, Path, str, list[str]]:
     """A fresh ledger and a proxy in front of the gateway that holds paid requests unanswered (`hang_paid`): the proxy,
     the ledger, the URL through the proxy, and the `tollgate pay` arguments for it."""
     ledger = stack.new_ledger(name)
-    proxy = PayProxy(stack.gateway)
-    stack.proxies.append(proxy)
-    proxy.mode = "hang_paid"
+    proxy = fault_proxy(stack, "hang_paid")
     url = proxy.url + f"/datasets/prices?{name}=1"
     return proxy, ledger, url, ["pay", url, "--ledger", str(ledger), "--yes"]
 
@@ -869,9 +873,7 @@ def test_5c_failed_paid_request_is_in_doubt(stack: Stack) -> None:
     c = Checks("5c: a paid request answered HTTP 500 leaves its purchase in doubt; the next run re-sends it")
     key, payer = new_key()
     ledger = stack.new_ledger("fail")
-    proxy = PayProxy(stack.gateway)
-    stack.proxies.append(proxy)
-    proxy.mode = "fail_paid"
+    proxy = fault_proxy(stack, "fail_paid")
     url = proxy.url + "/datasets/prices?fail=1"
     before = stack.transfers()
     failed = stack.pay(url, "--yes", key=key, ledger=ledger)
