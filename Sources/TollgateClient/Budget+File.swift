@@ -33,6 +33,8 @@ extension Budget {
             throw ClientError(.invalidBudget, "\(source): hosts.\(host) must be a host name alone, without a port or path")
         }
         budget.payees = try scoped(root["payees"], path: "payees", source: source) { $0.lowercased() }
+        // A payee spelt wrong would match no offer: its limit would silently apply to nothing.
+        for payee in budget.payees.keys { try address(payee, path: "payees.\(payee)", source: source) }
         budget.tools = try scoped(root["tools"], path: "tools", source: source) { $0 }
         if let allow = root["allow"] {
             guard let allow = allow as? [String: Any] else { throw ClientError(.invalidBudget, "\(source): allow must be a mapping") }
@@ -42,6 +44,7 @@ extension Budget {
             budget.networks = try strings(allow["networks"], path: "allow.networks", source: source).map { Set($0) }
             budget.assets = try strings(allow["assets"], path: "allow.assets", source: source).map { Set($0.map { $0.lowercased() }) }
             budget.allowedPayees = try strings(allow["payees"], path: "allow.payees", source: source).map { Set($0.map { $0.lowercased() }) }
+            for payee in budget.allowedPayees ?? [] { try address(payee, path: "allow.payees", source: source) }
         }
         if let assets = root["assets"] {
             guard let assets = assets as? [Any] else { throw ClientError(.invalidBudget, "\(source): assets must be a list") }
@@ -91,6 +94,13 @@ extension Budget {
             result[key(name)] = try limits(entry, path: "\(path).\(name).", source: source)
         }
         return result
+    }
+
+    /// An EVM address: `0x` and 40 hex digits.
+    private static func address(_ text: String, path: String, source: String) throws(ClientError) {
+        guard text.utf8.count == 42, text.hasPrefix("0x"), text.dropFirst(2).allSatisfy(\.isHexDigit) else {
+            throw ClientError(.invalidBudget, "\(source): \(path) must be an address, 0x and 40 hex digits (not \(text))")
+        }
     }
 
     private static func strings(_ value: Any?, path: String, source: String) throws(ClientError) -> [String]? {

@@ -157,10 +157,13 @@ public final class PaymentLedger: Sendable {
 
     /// Records that the proof is about to be sent (once more); false, and nothing recorded, when it must not be sent: it
     /// was abandoned meanwhile (`abandon`, by another process after this run read it in doubt) or is not in the ledger.
+    /// A proof another run saw refused meanwhile (the same request run twice at once) is in doubt again once it is sent
+    /// again: its second send may be taken, so its request is not free until that is settled.
     public func sending(_ id: String, nowMillis: Int64) throws -> Bool {
         try write { db in
             try db.execute(sql: """
-                UPDATE purchase SET state = CASE WHEN state = 'signed' THEN 'sent' ELSE state END, attempts = attempts + 1, updated_at = ?
+                UPDATE purchase SET state = CASE state WHEN 'signed' THEN 'sent' WHEN 'refused' THEN 'unknown' ELSE state END,
+                    attempts = attempts + 1, updated_at = ?
                 WHERE id = ? AND state <> 'abandoned'
                 """, arguments: [nowMillis, id])
             return db.changesCount > 0
@@ -183,9 +186,10 @@ public final class PaymentLedger: Sendable {
     }
 
     /// Records how a purchase ended. A purchase already delivered or settled stays so (another process's answer does
-    /// not take it back), and so does a refusal already recorded. One `abandoned` or `lapsed` that an answer shows was
-    /// taken after all (a send in flight when it was abandoned) becomes `delivered` or `settled` with that answer's
-    /// evidence (status, correlation id, transaction, receipt): the proof the owner needs to ask for a refund.
+    /// not take it back), and so does a refusal already recorded. One `abandoned`, `lapsed` or `refused` that an answer
+    /// shows was taken after all (a send in flight when it was abandoned, another run's send of the same proof) becomes
+    /// `delivered` or `settled` with that answer's evidence (status, correlation id, transaction, receipt): the proof the
+    /// owner needs to ask for a refund.
     public func finish(_ id: String, _ ending: Ending, status: Int?, correlationId: String?, transaction: String?, receipt: String?,
                        reason: String?, nowMillis: Int64) throws {
         let state: String = switch ending {
@@ -196,7 +200,7 @@ public final class PaymentLedger: Sendable {
         case .lapsed: "'lapsed'"
         }
         let open = switch ending {
-        case .delivered, .settledUndelivered: "'signed', 'sent', 'unknown', 'abandoned', 'lapsed'"
+        case .delivered, .settledUndelivered: "'signed', 'sent', 'unknown', 'abandoned', 'lapsed', 'refused'"
         case .refusal, .unknown, .lapsed: "'signed', 'sent', 'unknown'"
         }
         try write { db in

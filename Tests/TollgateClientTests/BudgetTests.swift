@@ -65,7 +65,10 @@ struct BudgetTests {
         #expect(budget.knownAssets.asset(network: "eip155:1", address: "0x00000000000000000000000000000000000000AA")?.decimals == 18)
 
         for (yaml, named) in [("per_week: 1", "per_week"), ("per_day: lots", "per_day"), ("hosts: {a: {per_dya: 1}}", "hosts.a.per_dya"),
-                              ("allow: {payees: [0x12]}", "allow.payees"), ("per_payment: 0.0000001", "per_payment"), ("- 1", "mapping")] {
+                              ("allow: {payees: [0x12]}", "allow.payees"), ("per_payment: 0.0000001", "per_payment"), ("- 1", "mapping"),
+                              ("payees: {\"209693Bc6afc0C5328bA36FaF03C514EF312287C\": {per_day: 1}}", "payees.209693"),
+                              ("payees: {\"0x209693Bc6afc0C5328bA36FaF03C514EF31228\": {per_day: 1}}", "payees.0x2096"),
+                              ("allow: {payees: [\"0xZZ9693Bc6afc0C5328bA36FaF03C514EF312287C\"]}", "allow.payees")] {
             #expect(throws: ClientError.self) { try Budget.parse(yaml: yaml) }
             do {
                 _ = try Budget.parse(yaml: yaml)

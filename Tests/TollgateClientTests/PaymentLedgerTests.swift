@@ -160,6 +160,22 @@ struct PaymentLedgerTests {
         #expect(try ledger.sending(once.id, nowMillis: now))
         try ledger.finish(once.id, .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "invalid", nowMillis: now)
         #expect(try ledger.purchase(once.id)?.state == .refused)
+        #expect(try ledger.inDoubt(requestKey: "key-2") == nil)
+        // Another run of the same request read it in doubt before the refusal and sends it again: in doubt again (that
+        // send may be taken), and its answer is recorded.
+        #expect(try ledger.sending(once.id, nowMillis: now))
+        #expect(try ledger.purchase(once.id).map { [$0.state.rawValue, String($0.attempts)] } == ["unknown", "2"])
+        #expect(try ledger.inDoubt(requestKey: "key-2")?.id == once.id)
+        try ledger.finish(once.id, .delivered, status: 200, correlationId: "tg_2", transaction: "0xtx2", receipt: "{}", reason: nil, nowMillis: now)
+        #expect(try ledger.purchase(once.id).map { [$0.state.rawValue, $0.transaction] } == ["delivered", "0xtx2"])
+        // A refused purchase that an answer in flight shows was taken after all: recorded with its evidence.
+        let refusedThenTaken = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(6), budget: budget, nowMillis: now) {
+            Self.proof($0)
+        })
+        #expect(try ledger.sending(refusedThenTaken.id, nowMillis: now))
+        try ledger.finish(refusedThenTaken.id, .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "invalid", nowMillis: now)
+        try ledger.finish(refusedThenTaken.id, .settledUndelivered, status: 502, correlationId: nil, transaction: "0xs6", receipt: nil, reason: nil, nowMillis: now)
+        #expect(try ledger.purchase(refusedThenTaken.id).map { [$0.state.rawValue, $0.transaction] } == ["settled", "0xs6"])
 
         let twice = try Self.signed(try ledger.authorize(try Self.choice(), for: Self.request(3), budget: budget, nowMillis: now) { Self.proof($0) })
         #expect(try ledger.sending(twice.id, nowMillis: now))
@@ -187,9 +203,9 @@ struct PaymentLedgerTests {
         #expect(try ledger.purchase(lapsed.id).map { [$0.state.rawValue, $0.transaction, $0.correlationId] } == ["settled", "0xlate", "tg_late"])
         #expect(try ledger.inDoubt(requestKey: "key-5") == nil)
 
-        // A refusal can be a lie (the server may still settle what it holds, or have settled it): all five count, even
+        // A refusal can be a lie (the server may still settle what it holds, or have settled it): all six count, even
         // once expired.
-        #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: now + 120_000) == MicroUnits(50_000))
+        #expect(try ledger.spent(.overall, seconds: 86_400, nowMillis: now + 120_000) == MicroUnits(60_000))
     }
 
     @Test("abandon: only a purchase in doubt that can no longer settle; it stays counted, frees its request, and nothing takes it back")
