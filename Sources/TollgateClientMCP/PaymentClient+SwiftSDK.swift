@@ -21,19 +21,30 @@ extension PaymentClient {
                 let result = try await client.callTool(name: tool, arguments: arguments, meta: meta).value
                 return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "result": try JSONValue.encoding(result)]))
             } catch let error as MCPError {
-                switch error {
-                case .connectionClosed, .transportError:
-                    // No answer: the payment may have been taken; the same proof is sent again.
-                    throw error
-                default:
-                    // A JSON-RPC error (among them the 402 form some servers use) is an answer.
-                    return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "error": try JSONValue.encoding(error)]))
-                }
+                guard let answer = try Self.answer(error) else { throw error }
+                return answer
             }
         }
         guard let result = outcome.answer.result else {
-            throw ClientError(.serverRefused, "the tool call was refused: \(outcome.answer.error?["message"]?.string ?? "no result")")
+            let problem = "the tool call was refused: \(outcome.answer.error?["message"]?.string ?? "no result")"
+            if let purchase = outcome.purchase, purchase.isInDoubt {
+                let now = Int64(Date().timeIntervalSince1970)
+                throw PaymentClient.inDoubt(purchase, expired: purchase.hasExpired(nowSeconds: now), resendable: purchase.isResendable(nowSeconds: now),
+                                            problem: problem)
+            }
+            throw ClientError(.serverRefused, problem)
         }
         return (try JSONDecoder().decode(CallTool.Result.self, from: Data(result.canonicalBytes)), outcome)
+    }
+
+    /// What a swift-sdk error to a paid call is: a JSON-RPC error answer (among them the 402 form some servers use), or
+    /// nil for no answer, after which the same proof is sent again (it may have been taken; sending it again cannot pay
+    /// twice). The swift-sdk's HTTP transport reports HTTP 408, 429, 5xx and other statuses as `internalError`, which
+    /// says nothing of the payment: no answer, like a closed connection.
+    static func answer(_ error: MCPError) throws -> JSONRPCMessage? {
+        switch error {
+        case .connectionClosed, .transportError, .internalError: nil
+        default: JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "error": try JSONValue.encoding(error)]))
+        }
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import MCP
 import Testing
 import TollgateClient
-import TollgateClientMCP
+@testable import TollgateClientMCP
 import TollgateCore
 import TollgateMCP
 import TollgateX402
@@ -85,6 +85,19 @@ import TollgateX402
             #expect(try await stack.balance(payer.address.checksummed) == before - InProcessStack.price)
             #expect(try wallet.ledger.spent(.overall, seconds: 3600, nowMillis: Int64(Date().timeIntervalSince1970 * 1000)) == MicroUnits(10_000))
         }
+    }
+
+    /// What a swift-sdk error to a paid call counts as: HTTP 5xx, 429 and 408 (reported by the HTTP transport as internal
+    /// errors) and a closed connection are no answer, so the same proof is sent again; a JSON-RPC error of the server is
+    /// an answer, with its code and message.
+    @Test func aTransportFailureIsNoAnswerAndAServerErrorIsOne() throws {
+        for failure in [MCPError.internalError("Server error: 503"), .internalError("Too many requests"), .connectionClosed,
+                        .transportError(URLError(.timedOut))] {
+            #expect(try PaymentClient.answer(failure) == nil, "\(failure)")
+        }
+        let refused = try #require(try PaymentClient.answer(.serverError(code: 402, message: "Payment required")))
+        #expect(refused.error?["code"]?.int == 402)
+        #expect(try PaymentClient.answer(.invalidParams("no city"))?.error?["code"]?.int == -32602)
     }
 
     actor Sent {
