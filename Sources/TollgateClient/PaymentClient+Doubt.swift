@@ -167,6 +167,12 @@ extension PaymentClient {
 
     /// The error of a run that leaves `purchase` in doubt (`payment_in_doubt`): what may have happened to it, and when to
     /// run the request again (the same authorization is then sent once more; nothing new is signed before it is settled).
+    /// The same, for `purchase` as it stands at `nowSeconds`.
+    public static func inDoubt(_ purchase: Purchase, nowSeconds: Int64, problem: String) -> ClientError {
+        inDoubt(purchase, expired: purchase.hasExpired(nowSeconds: nowSeconds), resendable: purchase.isResendable(nowSeconds: nowSeconds),
+                problem: problem)
+    }
+
     /// `resendable`: still far enough from its validBefore that the next run sends it again at once.
     public static func inDoubt(_ purchase: Purchase, expired: Bool, resendable: Bool, problem: String) -> ClientError {
         let when = expired ? "later, or give it up with tollgate wallet abandon \(purchase.id) (it still counts: it may have been paid)"

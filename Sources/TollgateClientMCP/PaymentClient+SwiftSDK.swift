@@ -28,9 +28,7 @@ extension PaymentClient {
         guard let result = outcome.answer.result else {
             let problem = "the tool call was refused: \(outcome.answer.error?["message"]?.string ?? "no result")"
             if let purchase = outcome.purchase, purchase.isInDoubt {
-                let now = Int64(Date().timeIntervalSince1970)
-                throw PaymentClient.inDoubt(purchase, expired: purchase.hasExpired(nowSeconds: now), resendable: purchase.isResendable(nowSeconds: now),
-                                            problem: problem)
+                throw PaymentClient.inDoubt(purchase, nowSeconds: Int64(Date().timeIntervalSince1970), problem: problem)
             }
             throw ClientError(.serverRefused, problem)
         }

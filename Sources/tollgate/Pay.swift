@@ -124,11 +124,7 @@ struct Pay: AsyncParsableCommand {
     static func failure(_ purchase: Purchase?, _ what: String) -> ClientError {
         guard let purchase else { return ClientError(.serverRefused, what) }
         let reason = Terminal.safe(purchase.reason ?? "no reason given")
-        if purchase.isInDoubt {
-            let now = Int64(Date().timeIntervalSince1970)
-            return PaymentClient.inDoubt(purchase, expired: purchase.hasExpired(nowSeconds: now), resendable: purchase.isResendable(nowSeconds: now),
-                                         problem: reason)
-        }
+        if purchase.isInDoubt { return PaymentClient.inDoubt(purchase, nowSeconds: Int64(Date().timeIntervalSince1970), problem: reason) }
         return ClientError(.serverRefused, "\(what) to purchase \(purchase.id) (\(reason))")
     }
 
