@@ -97,7 +97,9 @@ extension PaymentClient {
             throw ClientError(.unreachable, "\(tool) at \(url) got no answer: \(error)")
         }
         guard let required = Self.paymentRequired(first) else { return (first, nil) }
-        return (first, try quote(PaymentTerms(v2: required), for: identity))
+        var quote = try quote(PaymentTerms(v2: required), for: identity)
+        quote.pending = try ledger.inDoubt(requestKey: identity.key)
+        return (first, quote)
     }
 
     func upstream(_ url: String, through client: HTTPClient) -> MCPHTTPUpstream {

@@ -53,6 +53,9 @@ public struct PaymentClient: Sendable {
         public var refusal: ClientError?
         /// The windowed limits that apply and what was already spent in each.
         public var standing: [BudgetStanding]
+        /// An authorization signed earlier for this request and still in doubt: a real run sends it again first, and
+        /// signs nothing new while it is in doubt (`quote(_:)` fills it in; a dry run says so).
+        public var pending: Purchase?
     }
 
     /// How a request ended.
@@ -147,7 +150,9 @@ public struct PaymentClient: Sendable {
         guard first.status == 402,
               let terms = PaymentTerms.read(headerValue: first.headers.first(name: X402.paymentRequiredHeader), body: first.body)
         else { return (first, nil) }
-        return (first, try quote(terms, for: identity))
+        var quote = try quote(terms, for: identity)
+        quote.pending = try ledger.inDoubt(requestKey: identity.key)
+        return (first, quote)
     }
 
     func quote(_ terms: PaymentTerms, for identity: PaymentLedger.Request) throws -> Quote {

@@ -135,6 +135,10 @@ struct Pay: AsyncParsableCommand {
             return
         }
         FileHandle.standardError.write(Data(Confirmation.describe(quote, request: request).utf8))
+        if let pending = quote.pending {
+            note("purchase \(pending.id) (\(pending.price), \(pending.state.rawValue)), signed earlier for this request, is in doubt: "
+                 + "a real run sends it again first and signs nothing new while it is (tollgate wallet pending)")
+        }
         if let refusal = quote.refusal { throw refusal }
     }
 

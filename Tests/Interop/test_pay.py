@@ -37,8 +37,8 @@ Scenarios (tests run in file order):
     cannot_abandon, the ledger unchanged); once its validBefore has passed (moved back in the ledger, as time would)
     it is abandoned (exit 0), no longer pending, and the same command pays anew: a new authorization, one settlement
   5c the paid request is answered HTTP 500 (the proxy, nothing forwarded): exit 3 with payment_in_doubt (not
-    server_refused), the purchase named on stderr before anything else, pending; the same command then re-sends the
-    same authorization: exit 0, one settlement
+    server_refused), the purchase named on stderr before anything else, pending, named by a --dry-run; the same
+    command then re-sends the same authorization: exit 0, one settlement
   6 twenty concurrent `tollgate pay` processes (two agents, ten each, distinct URLs) on ONE ledger against
     per_day 0.05 at 0.01 a payment: exactly 5 paid (exit 0), 15 refused (exit 2), 5 settlements, spend 0.05
   7 paying `tollgate mcp`: `--dry-run` signs and runs nothing; `tollgate pay --mcp URL --tool forecast --args ...`:
@@ -888,6 +888,10 @@ def test_5c_failed_paid_request_is_in_doubt(stack: Stack) -> None:
                 "the purchase is named first on stderr", failed.stderr)
         pending = stack.wallet("pending", ledger=ledger)
         c.check(rows[0]["id"] in pending.stdout.decode(), "wallet pending lists it", pending.stdout)
+        dry = stack.pay(url, "--dry-run", key=key, ledger=ledger)
+        print(dry.describe())
+        c.check(dry.rc == 0 and f"purchase {rows[0]['id']}" in dry.stderr and "in doubt" in dry.stderr,
+                "a dry run says a real run would send the purchase in doubt again first", dry.stderr)
     c.eq(stack.transfers() - before, 0, "nothing settled (the proxy forwarded nothing)")
 
     with proxy.lock:
