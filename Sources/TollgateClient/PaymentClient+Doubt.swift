@@ -13,8 +13,10 @@ import TollgateX402
 ///   settlement leaves it in doubt and stops the run (`paymentInDoubt`): it may still settle;
 /// - past it (`Purchase.hasExpired`): sent once more, for a kept answer. A 402 with fresh terms means the server holds
 ///   no payment for it and it can never settle any more: it ends `lapsed` and those terms are paid with a new
-///   authorization. A 402 that says it was already used means it was paid and its answer is lost: it ends `settled`
-///   and nothing new is signed. Anything else (a 503 "payment in progress", a 5xx, no answer) leaves it in doubt.
+///   authorization. Anything else (a 503 "payment in progress", a 5xx, no answer) leaves it in doubt.
+///
+/// Whenever it is sent, a 402 saying the authorization was already used means it was paid and its answer is lost: it
+/// ends `settled` and nothing new is signed (`Judgement.takenWhenUsed`).
 extension PaymentClient {
     /// How a door sends one purchase's proof and reads the answers.
     struct PaidExchange<Answer, Kept> {
@@ -45,6 +47,18 @@ extension PaymentClient {
 
         /// A refusal that says the authorization was used already: taken, not merely turned away.
         var saysAlreadyUsed: Bool { refusalCode?.contains("already_used") ?? false }
+
+        /// A refusal saying this purchase's own authorization was used already is no refusal: the money moved (an
+        /// earlier send, this run's or another's, was taken and its answer lost). It ends settled, never in doubt: in
+        /// doubt, it would be sent until it expired, and then a server that checks expiry first calls it expired and the
+        /// request would be paid anew.
+        var takenWhenUsed: Judgement {
+            guard ending == .refusal, saysAlreadyUsed else { return self }
+            var taken = self
+            taken.ending = .settledUndelivered
+            taken.reason = "the server says it was already used and keeps no answer for it: paid, not delivered"
+            return taken
+        }
     }
 
     /// What became of an earlier authorization in doubt.
@@ -88,11 +102,9 @@ extension PaymentClient {
         case .delivered, .settledUndelivered:
             try keep(purchase, judgement)
             return .answered(try exchange.kept(answer, try ledger.purchase(purchase.id)))
-        case .refusal where expired && judgement.saysAlreadyUsed:
+        case .refusal where judgement.saysAlreadyUsed:
             // Used, yet no answer kept for it: paid, the answer lost. Counted, final, and nothing new signed this run.
-            judgement.ending = .settledUndelivered
-            judgement.reason = "expired; the server says it was already used and keeps no answer for it: paid, not delivered"
-            try keep(purchase, judgement)
+            try keep(purchase, judgement.takenWhenUsed)
             throw ClientError(.serverRefused, "the server says the authorization signed earlier for this request (purchase \(purchase.id), "
                               + "\(purchase.price) to \(purchase.payee)) was already used, and it has no answer for it: it was paid and "
                               + "its answer is lost; nothing new was signed. Ask the server's operator for a refund"
@@ -146,7 +158,7 @@ extension PaymentClient {
                 if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: turnedAway.retryAfter)) }
                 continue
             }
-            try keep(purchase, exchange.judge(answer))
+            try keep(purchase, exchange.judge(answer).takenWhenUsed)
             return try exchange.kept(answer, try ledger.purchase(purchase.id))
         }
         try keep(purchase, Judgement(ending: .unknown, reason: lastProblem))

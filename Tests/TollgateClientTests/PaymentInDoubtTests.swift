@@ -165,6 +165,27 @@ struct PaymentInDoubtTests {
         try await server.stop()
     }
 
+    /// Before its validBefore too: a server that says the re-sent proof was used already took it (the first run's send,
+    /// its answer lost). Recorded as paid and not delivered at once, never left in doubt to lapse later: a server that
+    /// checks expiry first would then call it expired and the request would be paid a second time.
+    @Test("before its validBefore, a 402 saying the re-sent proof was already used: paid, its answer lost; settled at once, nothing signed")
+    func alreadyUsedBeforeValidBefore() async throws {
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
+
+        replies.always(X402Fixture.paymentRequired(error: Reason.nonceAlreadyUsed.rawValue))
+        #expect(first.isResendable(nowSeconds: clock.nowMillis / 1000))
+        let outcome = try await client.fetch(Self.request(on: server))
+        #expect(outcome.response.status == 402)
+        let purchase = try #require(outcome.purchase)
+        #expect(purchase.id == first.id)
+        #expect(purchase.state == .settled)
+        #expect(purchase.reason?.contains("already used") == true)
+        #expect(try client.ledger.inDoubt(requestKey: PaymentClient.identity(Self.request(on: server)).key) == nil)
+        #expect(try client.ledger.purchases().map(\.id) == [first.id])
+        #expect(Set(X402Fixture.nonces(server)) == [first.nonce])
+        try await server.stop()
+    }
+
     /// The way out when a server never settles the question: the wallet's owner abandons it (refused while it may still
     /// settle), and the next run pays anew with one new authorization; both count.
     @Test("a server that answers 503 forever: abandoning is refused before validBefore, then the request is paid anew, once")
