@@ -45,8 +45,10 @@ extension PaymentClient {
         var transaction: String?
         var receipt: String?
 
-        /// A refusal that says the authorization was used already: taken, not merely turned away.
-        var saysAlreadyUsed: Bool { refusalCode?.contains("already_used") ?? false }
+        /// A refusal that says the authorization was used already (`invalid_exact_evm_nonce_already_used`): taken, not
+        /// merely turned away. Not `offer_already_used`: that offer was paid by another authorization, and this one
+        /// moved nothing.
+        var saysAlreadyUsed: Bool { refusalCode?.hasSuffix("nonce_already_used") ?? false }
 
         /// A refusal saying this purchase's own authorization was used already is no refusal: the money moved (an
         /// earlier send, this run's or another's, was taken and its answer lost). It ends settled, never in doubt: in
