@@ -26,7 +26,7 @@ import TollgateCore
     }
 
     @Test(arguments: ["/datasets/%2e%2e/reports/daily", "/datasets/a%2f..%2freports", "/datasets/%252e%252e/x", "/datasets/%c0%ae%c0%ae/x",
-                      "/datasets/x%00", "/datasets\\..\\reports"])
+                      "/datasets/x%00", "/datasets\\..\\reports", "/datasets/prices#x", "/datasets/prices?day=1#x", "/datasets/..;/reports/daily"])
     func ambiguousSpellingsAreABadRequestNeverAPrice(path: String) async {
         let harness = GatewayHarness()
         let response = await harness.send(path)

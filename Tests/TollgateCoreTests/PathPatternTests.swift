@@ -58,6 +58,17 @@ import TollgateCore
         #expect(try #require(PathPattern("/caf\u{E9}/*")).matches("/cafe\u{301}/menu"))
     }
 
+    /// Servers that strip path parameters (Spring, Tomcat) serve `premium` for `premium;v=1`: the route of `premium`
+    /// prices it, never a cheaper wildcard after it.
+    @Test func pathParametersAreLeftOutOfTheComparison() throws {
+        let premium = try #require(PathPattern("/reports/premium"))
+        #expect(premium.matches("/reports/premium;v=1"))
+        #expect(premium.matches("/reports/premium;"))
+        #expect(!premium.matches("/reports/premiumx;v=1"))
+        #expect(!premium.matches("/reports/prem;ium"))
+        #expect(try #require(PathPattern("/users/*/profile")).matches("/users/42;x/profile;y"))
+    }
+
     /// A `/` followed by a combining mark is one `Character` with it, but a separator to an upstream server: the path is
     /// below `/datasets`, and a paid route there must match it (splitting by characters missed it, and such a request
     /// fell to the unmatched policy).

@@ -16,11 +16,20 @@ import TollgateCore
         "/a/../b", "/a/./b", "/a/..", "/a/%2e%2e/b", "/a/%2E%2e", "/a/.%2e/b", "/a/%2e/b", "/a%2fb", "/a%2Fb", "/a%5cb", "/a\\b",
         "/a%00b", "/a%0ab", "/a%7f", "/a%c0%af", "/a%c0%ae%c0%ae/b", "/a%ff", "/a%252e%252e/b", "/a%252fb", "/a%25%32%66", "/a%2", "/a%zz",
         "a/b", "",
+        // A fragment, and dot segments with path parameters (Tomcat and Spring read `..;x` as `..`).
+        "/a#b", "/a/b#", "/a/..;/b", "/a/..;x/b", "/a/.;x", "/a/%2e%2e;/b",
     ])
     func spellingsServersResolveDifferentlyAreRefused(path: String) {
         guard case .failure = RequestPath.normalize(path) else {
             Issue.record("\(path) was accepted")
             return
+        }
+    }
+
+    /// Path parameters elsewhere are kept as sent: a segment that merely holds `..` or `;` is no dot segment.
+    @Test func pathParametersAreKept() {
+        for path in ["/a;v=1/b", "/a/b;..", "/a/...;x", "/;x/b", "/a;b;c"] {
+            #expect(RequestPath.normalize(path) == .success(path), "\(path)")
         }
     }
 

@@ -5,6 +5,11 @@ extension Journey {
     mutating func arrived() -> Action {
         // Routes match, offers bind and the upstream receives one spelling of the path (RFC 3986 §6.2.2).
         let received = request.path
+        // No request target has a fragment (RFC 9112 §3.2); in the query too, servers that drop it serve another request
+        // than the one an offer binds.
+        if request.target.utf8.contains(UInt8(ascii: "#")) {
+            return deny(.badRequest, "bad_request", .route, Reason("unsafe_path"), detail: "the request target has a fragment")
+        }
         switch RequestPath.normalize(received) {
         case .failure(let refusal):
             return deny(.badRequest, "bad_request", .route, Reason("unsafe_path"), detail: refusal.detail)

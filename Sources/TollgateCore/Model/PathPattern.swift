@@ -23,7 +23,8 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
     /// Whether `path` (without the query) matches. Segments are read in place (every request is matched against the
     /// routes in turn), split at every `/` byte as an upstream server splits them (a `/` followed by a combining mark
     /// used to hide inside one `Character`, so such a path missed a paid route), and compared as strings (canonically
-    /// equivalent spellings match).
+    /// equivalent spellings match). A segment's path parameters (`premium;v=1`) are left out of the comparison: servers
+    /// that strip them serve `premium`, so the route of `premium` prices it.
     public func matches(_ path: Substring) -> Bool {
         let utf8 = path.utf8
         var index = 0
@@ -34,9 +35,13 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
                 continue
             }
             let start = position
-            while position < utf8.endIndex, utf8[position] != UInt8(ascii: "/") { position = utf8.index(after: position) }
+            var parameters: String.Index?
+            while position < utf8.endIndex, utf8[position] != UInt8(ascii: "/") {
+                if parameters == nil, utf8[position] == UInt8(ascii: ";") { parameters = position }
+                position = utf8.index(after: position)
+            }
             if index == segments.count { return matchesRest }
-            if case .literal(let literal) = segments[index], literal != Substring(utf8[start..<position]) { return false }
+            if case .literal(let literal) = segments[index], literal != Substring(utf8[start..<(parameters ?? position)]) { return false }
             index += 1
         }
         // `/datasets/*` requires something below `/datasets`.

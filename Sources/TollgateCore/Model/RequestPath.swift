@@ -2,10 +2,11 @@
 ///
 /// Percent-encoded unreserved characters are decoded and the remaining escapes uppercased (RFC 3986
 /// §6.2.2), so `/%72eports/x` is `/reports/x` everywhere. Spellings that servers resolve differently are
-/// refused rather than guessed at: dot segments (encoded or not), encoded `/` and `\`, a raw `\`, NUL and
-/// other control characters, escapes that are not valid UTF-8 (overlong forms included), malformed
-/// escapes, and double encodings (`%25` followed by two hex digits), which a second decoder would turn
-/// into any of these.
+/// refused rather than guessed at: dot segments (encoded or not, and with path parameters: `..;x`, which
+/// Tomcat and Spring read as `..`), encoded `/` and `\`, a raw `\`, a fragment (`#`: no request target has one, and
+/// servers that drop it serve another path than the one matched), NUL and other control characters, escapes that are
+/// not valid UTF-8 (overlong forms included), malformed escapes, and double encodings (`%25` followed by two hex
+/// digits), which a second decoder would turn into any of these.
 public enum RequestPath {
     /// Why a path was refused (answered 400 `unsafe_path`).
     public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
@@ -57,6 +58,8 @@ public enum RequestPath {
                 index += 1
             case UInt8(ascii: "\\"):
                 return .failure(Refusal(detail: "the path has a backslash"))
+            case UInt8(ascii: "#"):
+                return .failure(Refusal(detail: "the request target has a fragment"))
             case 0x00..<0x20, 0x7F:
                 return .failure(Refusal(detail: "the path has a control character"))
             default:
@@ -79,10 +82,12 @@ public enum RequestPath {
         return .success(String(decoding: output, as: UTF8.self))
     }
 
-    /// The common case without allocating: no escape, no backslash or control character, no dot segment.
+    /// The common case without allocating: no escape, no backslash, fragment or control character, no dot segment (nor
+    /// one followed by path parameters).
     private static func plain(_ path: some StringProtocol) -> String? {
         var segmentLength = 0
         var dots = 0
+        var parameters = false
         var first = true
         for byte in path.utf8 {
             if first {
@@ -91,11 +96,18 @@ public enum RequestPath {
                 continue
             }
             switch byte {
-            case UInt8(ascii: "%"), UInt8(ascii: "\\"), 0x00..<0x20, 0x7F: return nil
+            case UInt8(ascii: "%"), UInt8(ascii: "\\"), UInt8(ascii: "#"), 0x00..<0x20, 0x7F: return nil
             case UInt8(ascii: "/"):
                 if segmentLength > 0 && segmentLength == dots && dots <= 2 { return nil }
                 segmentLength = 0
                 dots = 0
+                parameters = false
+            case UInt8(ascii: ";") where !parameters:
+                // What comes before the parameters is the segment a server resolves (`..;x` is `..`).
+                if segmentLength > 0 && segmentLength == dots && dots <= 2 { return nil }
+                parameters = true
+            case _ where parameters:
+                continue
             case UInt8(ascii: "."):
                 segmentLength += 1
                 dots += 1
@@ -107,8 +119,10 @@ public enum RequestPath {
         return String(path)
     }
 
-    /// A segment equal to `.` or `..` after decoding (the output already holds decoded unreserved bytes).
-    private static func dotSegment(_ segment: ArraySlice<UInt8>) -> Refusal? {
+    /// A segment equal to `.` or `..` after decoding (the output already holds decoded unreserved bytes), its path
+    /// parameters aside (`..;x`).
+    private static func dotSegment(_ whole: ArraySlice<UInt8>) -> Refusal? {
+        let segment = whole.firstIndex(of: UInt8(ascii: ";")).map { whole[..<$0] } ?? whole
         let dot = UInt8(ascii: ".")
         if segment.count == 1 && segment.first == dot || segment.count == 2 && segment.allSatisfy({ $0 == dot }) {
             return Refusal(detail: "the path has a dot segment")
