@@ -86,6 +86,12 @@ public struct MCPResponder: HTTPResponder {
             return Self.message(.error(id: nil, code: JSONRPCCode.parseError, message: "the body is not one strict JSON document (\(rule))"),
                                 status: .badRequest)
         }
+        // A member spelt another way (`Name`, `Params`) is one a lenient server reads and the gateway does not.
+        if let lookalike = MCPMemberNames.lookalike(in: tree) {
+            return Self.message(.error(id: nil, code: JSONRPCCode.invalidRequest,
+                                       message: "member \(lookalike) is not spelt as JSON-RPC and MCP spell it (exact case, no control characters)"),
+                                status: .badRequest)
+        }
         guard case .object(let members) = tree, members["jsonrpc"]?.string == "2.0" else {
             // Routing fields name one message's call; on anything else they would route what the gateway did not price.
             if request.headers[.mcpMethod] != nil || request.headers[.mcpName] != nil {
@@ -98,6 +104,11 @@ public struct MCPResponder: HTTPResponder {
                 item["method"]?.string == "tools/call" && (item["params"]?["name"]?.string).map { gate.route(of: $0) != nil } == true
             }) {
                 return Self.message(.error(id: nil, code: JSONRPCCode.invalidRequest, message: "a paid tool cannot be called inside a batch; send the call alone"))
+            }
+            guard case .array = tree else {
+                // One object that is not a JSON-RPC 2.0 message: a lenient server might still run it as one.
+                return Self.message(.error(id: nil, code: JSONRPCCode.invalidRequest, message: "not a JSON-RPC 2.0 message (jsonrpc must be \"2.0\")"),
+                                    status: .badRequest)
             }
             return await passOn(request, bytes: bytes, message: nil)
         }

@@ -253,6 +253,41 @@ import TollgateMCP
         }
     }
 
+    /// A member spelt another way is read by a lenient server (Go's `encoding/json` folds case, `ſ` to `s`, `K` to `k`;
+    /// some Go SDK versions ignored a trailing NUL) and not by the gateway: `Name` was a call of no tool here, passed on
+    /// unpriced, and of the priced tool there. Refused, never passed on; so is one object that is not JSON-RPC 2.0. The
+    /// upstream is unreachable, so anything passed on would come back "unavailable".
+    @Test func aMemberSpeltAnotherWayIsRefusedAndNeverPassedOn() async throws {
+        try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp") { stack in
+            let lookalikes = [
+                #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"forecast","arguments":{}}}"#,
+                #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"unpriced","NAME":"forecast","arguments":{}}}"#,
+                #"{"jsonrpc":"2.0","id":1,"method":"tools/call","Params":{"name":"forecast","arguments":{}}}"#,
+                #"{"jsonrpc":"2.0","id":1,"Method":"tools/call","params":{"name":"forecast","arguments":{}}}"#,
+                #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name\u0000":"forecast","arguments":{}}}"#,
+                #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast","arguments":{},"argument\u017f":{"city":"x"}}}"#,
+                #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"unpriced","tas\u212a":{}}}"#,
+                #"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"forecast","arguments":{}}}]"#,
+            ]
+            for body in lookalikes {
+                let answer = try await stack.post(Array(body.utf8))
+                #expect(answer.status == 400, "\(body)")
+                // A NUL in a member name is no strict JSON to the gateway's reader already.
+                let codes = [JSONRPCCode.invalidRequest, JSONRPCCode.parseError].map { JSONValue.integer(Int64($0)) }
+                #expect(answer.error?["code"].map(codes.contains) == true, "\(body)")
+            }
+            for notJSONRPC in [#"{"JSONRPC":"2.0","id":1,"method":"tools/call","params":{"name":"forecast"}}"#,
+                               #"{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"forecast"}}"#] {
+                let answer = try await stack.post(Array(notJSONRPC.utf8))
+                #expect(answer.status == 400, "\(notJSONRPC)")
+                #expect(answer.error?["code"] == .integer(Int64(JSONRPCCode.invalidRequest)), "\(notJSONRPC)")
+            }
+            // Members that are no protocol member, whatever their case, are the caller's: passed on.
+            let free = try await stack.post(Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"unpriced","arguments":{"Name":"x","City":"Oslo"}}}"#.utf8))
+            #expect(free.error?["code"] == .integer(Int64(JSONRPCCode.unavailable)))
+        }
+    }
+
     /// The routing fields (`Mcp-Method`, `Mcp-Name`) name the call the body names, or nothing is forwarded: a server or
     /// a balancer that routed on them would run a tool the gateway did not price. The upstream is unreachable, so
     /// anything forwarded would come back "unavailable".
