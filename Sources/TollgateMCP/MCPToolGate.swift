@@ -159,8 +159,9 @@ enum MCPConfigurationResource {
 }
 
 extension HTTPField.Name {
-    /// Marks an upstream answer that is the tool's own failure (`tool-error`) or a JSON-RPC error (`rpc-error`):
-    /// not delivered, not charged, passed back to the caller as the upstream wrote it.
+    /// Marks an upstream answer that is the tool's own failure (`tool-error`), a JSON-RPC error (`rpc-error`) or a
+    /// question to its caller (`input-required`): not delivered, not charged (the first two only where the tool's terms
+    /// say so), passed back to the caller as the upstream wrote it.
     static let tollgateToolOutcome = HTTPField.Name("Tollgate-Tool-Outcome")!
 }
 
@@ -175,7 +176,11 @@ public struct ToolAnswer: Sendable {
 }
 
 /// The tool as the journey's upstream: a result without `isError` is a delivery (200); a tool error, a JSON-RPC
-/// error or no answer is not, so it is never charged.
+/// error or no answer is not, so it is never charged (unless the tool's terms charge every answer). A result of the
+/// per-request era that is not complete is no delivery either, whatever the terms: a tool asking for input
+/// (`resultType: "input_required"`) gets its question passed back, unpaid, and the call that answers it, with the same
+/// payment, is the one charged; a task handle (`"task"`, or any other kind) is refused, as a call asking to run as a
+/// task is: the payment would settle on the handle, and the result, fetched through `tasks/result`, would be free.
 struct ToolUpstream: Upstream {
     let call: ToolCall
     let execute: ToolExecutor
@@ -192,7 +197,16 @@ struct ToolUpstream: Upstream {
             throw TollgateError(.upstreamUnavailable, "the MCP server did not answer the call: \(error)")
         }
         if let result = answer.result, result["isError"]?.bool != true, result.object != nil {
-            return UpstreamResponse(status: .ok, headerFields: [.contentType: "application/json"], body: result.canonicalBytes)
+            switch result["resultType"] {
+            case nil, .string("complete")?:
+                return UpstreamResponse(status: .ok, headerFields: [.contentType: "application/json"], body: result.canonicalBytes)
+            case .string("input_required")?:
+                return UpstreamResponse(status: .badGateway, headerFields: [.contentType: "application/json", .tollgateToolOutcome: "input-required"],
+                                        body: answer.bytes, isFinal: false)
+            case let kind?:
+                throw TollgateError(.upstreamUnavailable, "the MCP server answered the paid call with resultType \(kind.string ?? "?"), "
+                                    + "not its result; a paid tool answers in the call, never as a task")
+            }
         }
         let outcome = answer.result != nil ? "tool-error" : "rpc-error"
         return UpstreamResponse(status: .badGateway, headerFields: [.contentType: "application/json", .tollgateToolOutcome: outcome],

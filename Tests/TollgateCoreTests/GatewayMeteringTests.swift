@@ -126,6 +126,32 @@ import TollgateStoreConformance
         #expect(await records.store.state(of: recordsProof.key) == nil)
     }
 
+    /// An interim answer (an MCP tool asking its caller for input) is not the work paid for: even where every answer is
+    /// charged (`on_request`) it settles nothing and the proof stays usable, so the call that completes it, with the same
+    /// payment, is the one that settles, once.
+    @Test func anInterimAnswerSettlesNothingEvenOnRequest() async throws {
+        let harness = Self.harness()
+        harness.upstream.update {
+            $0.status = .badGateway
+            $0.isFinal = false
+        }
+        let (offer, proof) = try await harness.offerAndProof("/flaky", amount: "10000")
+        let interim = await harness.send("/flaky", proof: proof)
+        #expect(interim.status == .badGateway)
+        #expect(harness.rail.settleCalls == 0)
+        #expect(await harness.store.state(of: proof.key) == nil)
+
+        harness.upstream.update {
+            $0.status = .ok
+            $0.isFinal = true
+        }
+        let complete = await harness.send("/flaky", proof: proof)
+        #expect(complete.status == .ok)
+        #expect(harness.rail.settleCalls == 1)
+        #expect(await harness.store.payments(correlationId: offer.correlationId ?? "").count == 1)
+        #expect(harness.upstream.received.count == 2)
+    }
+
     @Test func settleBeforeRefundsAutomaticallyWhenTheUpstreamFails() async throws {
         let harness = Self.harness()
         harness.upstream.update { $0.failure = TollgateError(.upstreamUnavailable, "down") }

@@ -90,7 +90,7 @@ extension PaidFlow {
             return .failed(answer: nil, reason: .upstreamUnavailable, detail: "the upstream did not answer", events: events)
         }
         let facts = ["status": String(answer.status.code), "latency_ms": String(elapsedMillis)]
-        guard metering.consumes(status: answer.status.code) else {
+        guard answer.isFinal, metering.consumes(status: answer.status.code) else {
             events.append(flow.event(.forward, .ok, .upstreamRefused, atMillis: now, facts))
             return .failed(answer: answer, reason: .upstreamRefused, detail: "the upstream refused the request", events: events)
         }

@@ -45,7 +45,7 @@ extension Journey {
             return spendUnits(0, usage: nil, events: [event(.forward, .error, .upstreamUnavailable, ["detail": detail])], then: denied)
         }
         let facts = ["status": String(answer.status.code), "latency_ms": String(elapsedMillis)]
-        guard pricing.metering.consumes(status: answer.status.code) else {
+        guard answer.isFinal, pricing.metering.consumes(status: answer.status.code) else {
             return spendUnits(0, usage: nil, events: [
                 event(.forward, .ok, .upstreamRefused, facts),
                 event(.respond, .denied, .upstreamRefused, ["status": String(answer.status.code), "units_spent": "0"]),

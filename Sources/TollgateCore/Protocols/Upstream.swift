@@ -30,10 +30,15 @@ public struct UpstreamResponse: Sendable {
     public var status: HTTPResponse.Status
     public var headerFields: HTTPFields
     public var body: [UInt8]
+    /// False for an interim answer that is not the work paid for (an MCP tool asking its caller for input before it
+    /// answers): never consumed, whatever the route's moment of consumption, so the payment stays unspent for the
+    /// call that completes it.
+    public var isFinal: Bool
 
-    public init(status: HTTPResponse.Status, headerFields: HTTPFields, body: [UInt8]) {
+    public init(status: HTTPResponse.Status, headerFields: HTTPFields, body: [UInt8], isFinal: Bool = true) {
         self.status = status
         self.headerFields = headerFields
         self.body = body
+        self.isFinal = isFinal
     }
 }

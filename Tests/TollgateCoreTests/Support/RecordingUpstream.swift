@@ -14,6 +14,8 @@ final class RecordingUpstream: Upstream {
         var delay: Duration?
         /// Runs while the request is at the upstream, before it answers (what happens elsewhere meanwhile).
         var meanwhile: (@Sendable () async -> Void)?
+        /// False: an interim answer (`UpstreamResponse.isFinal`).
+        var isFinal = true
     }
 
     private let script = Mutex(Script())
@@ -31,6 +33,6 @@ final class RecordingUpstream: Upstream {
         if let failure = script.failure { throw failure }
         var fields = script.fields
         if fields[.contentType] == nil { fields[.contentType] = "text/plain" }
-        return UpstreamResponse(status: script.status, headerFields: fields, body: script.body)
+        return UpstreamResponse(status: script.status, headerFields: fields, body: script.body, isFinal: script.isFinal)
     }
 }
