@@ -16,6 +16,18 @@ public struct JSONRPCMessage: Sendable, Hashable {
         return JSONRPCMessage(.object(members))
     }
 
+    /// `parse(_:)` for an answer the gateway writes again from what it read (a paid result with its receipt, a
+    /// tools/list with prices, anything from a stdio server), and whether that keeps every number as the server wrote
+    /// it (`read(_:)`): an answer that does not is never delivered altered.
+    public static func parseAnswer(_ bytes: some Collection<UInt8>) -> (message: JSONRPCMessage, carriesNumbersExactly: Bool)? {
+        guard let (tree, exact) = read(bytes), case .object(let members) = tree, members["jsonrpc"]?.string == "2.0" else { return nil }
+        return (JSONRPCMessage(.object(members)), exact)
+    }
+
+    /// Why an answer whose numbers the gateway cannot carry exactly is no answer.
+    public static let inexactAnswer = TollgateError(.upstreamUnavailable, "the MCP server's answer has a number the gateway cannot carry exactly "
+                                                    + "(an integer beyond 64 bits, a decimal with more digits than a double keeps); it is not delivered altered")
+
     /// Any JSON the MCP door reads, read strictly: nil for a repeated member (or keys Swift compares equal), `NaN`,
     /// `Infinity`, a number beyond `Double` and anything else that is not JSON. Two parsers that resolve such input
     /// differently (Foundation keeps a repeated member's first value, the MCP Python SDK's pydantic its last; pydantic

@@ -48,7 +48,8 @@ public struct MCPHTTPUpstream: MCPUpstream {
                     read += chunk.readableBytes
                     if read > maxResponseBytes { throw TollgateError(.upstreamUnavailable, "the MCP server's answer is larger than allowed") }
                     for data in events.feed(chunk.readableBytesView) {
-                        if let message = JSONRPCMessage.parse(data), message.id == request.id, message.method == nil {
+                        if let (message, exact) = JSONRPCMessage.parseAnswer(data), message.id == request.id, message.method == nil {
+                            guard exact else { throw JSONRPCMessage.inexactAnswer }
                             return MCPAnswer(message: message, headerFields: fields)
                         }
                     }
@@ -56,11 +57,12 @@ public struct MCPHTTPUpstream: MCPUpstream {
                 throw TollgateError(.upstreamUnavailable, "the MCP server's event stream ended without an answer")
             }
             let body = try await response.body.collect(upTo: maxResponseBytes)
-            guard let message = JSONRPCMessage.parse(body.readableBytesView), message.method == nil else {
+            guard let (message, exact) = JSONRPCMessage.parseAnswer(body.readableBytesView), message.method == nil else {
                 throw TollgateError(.upstreamUnavailable, """
                     the MCP server's answer is not one strict JSON-RPC response (JSON without repeated members, NaN or Infinity)
                     """)
             }
+            guard exact else { throw JSONRPCMessage.inexactAnswer }
             return MCPAnswer(message: message, headerFields: fields)
         } catch let error as TollgateError {
             throw error

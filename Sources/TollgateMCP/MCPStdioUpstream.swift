@@ -205,9 +205,14 @@ public actor MCPStdioUpstream: MCPUpstream {
     }
 
     private func received(_ line: [UInt8]) {
-        guard let message = JSONRPCMessage.parse(line) else { return }
+        guard let (message, exact) = JSONRPCMessage.parseAnswer(line) else { return }
         if message.method == nil, let id = message.id, case .integer(let number) = id {
-            waiting.removeValue(forKey: number)?.resume(returning: message)
+            // Every answer of a stdio server is written again from what the gateway read: never with other numbers.
+            if exact {
+                waiting.removeValue(forKey: number)?.resume(returning: message)
+            } else {
+                waiting.removeValue(forKey: number)?.resume(throwing: JSONRPCMessage.inexactAnswer)
+            }
         } else if message.isRequest {
             // The server asks its client something (sampling, roots): the gateway has nothing to offer.
             try? write(.error(id: message.id, code: JSONRPCCode.methodNotFound, message: "the gateway does not serve \(message.method ?? "")"))

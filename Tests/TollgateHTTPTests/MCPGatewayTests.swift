@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPTypes
+import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
@@ -316,6 +317,28 @@ import TollgateMCP
     /// (beyond 64 bits, beyond a double's precision) is refused before any terms: the tool would otherwise run with
     /// other arguments than those paid for. A free call passes on as it came, its numbers untouched (the upstream here
     /// is unreachable, so it comes back "unavailable").
+    /// The other way: a paid result is written again with its receipt, so a result holding a number that writing again
+    /// would change is no answer (not charged, the authorization left unspent), never a result delivered altered.
+    @Test func aResultWhoseNumbersCannotBeCarriedExactlyIsNotCharged() async throws {
+        let router = Router()
+        router.post("/mcp") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let id = JSONValue.parse(body.readableBytesView)?["id"].map { String(decoding: $0.canonicalBytes, as: UTF8.self) } ?? "null"
+            let answer = #"{"jsonrpc":"2.0","id":"# + id + #","result":{"content":[],"structuredContent":{"n":12345678901234567891}}}"#
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer)))
+        }
+        try await Listener.with(router) { port in
+            try await MCPStack.with(upstream: "http://127.0.0.1:\(port)/mcp") { stack in
+                let city = JSONValue.object(["city": .string("Oslo")])
+                let payment = try MCPStack.pay(try #require(try await stack.call("forecast", city).terms))
+                let paid = try await stack.call("forecast", city, payment: payment)
+                #expect(paid.result == nil)
+                #expect(paid.error?["code"] == .integer(Int64(JSONRPCCode.unavailable)))
+                #expect(try await stack.transfers() == 0)
+            }
+        }
+    }
+
     @Test func aPricedCallWhoseNumbersCannotBeCarriedExactlyIsRefused() async throws {
         try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp") { stack in
             for number in ["18446744073709551615", "0.30000000000000001", "12345678901234567890123"] {
