@@ -29,6 +29,20 @@ import TollgateCore
         #expect(Self.proxies.clientAddress(peer: "10.9.9.9", fields: fields) == "2001:db9::5")
     }
 
+    /// A balancer writes one field and passes the other on as the client sent it: a client sending the other field, with
+    /// a new address each time, must not pick its address (and so its rate-limit bucket). Both present and naming other
+    /// clients: neither is believed. Both naming the same client (a balancer that writes both): believed.
+    @Test func twoFieldsNamingOtherClientsAreNeitherBelieved() {
+        let spoofed = Self.fields(xff: "198.51.100.7", forwarded: "for=1.2.3.4")
+        #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: spoofed) == "10.0.0.2")
+        let spoofedTheOtherWay = Self.fields(xff: "1.2.3.4, 198.51.100.7", forwarded: #"for="[2001:db9::5]""#)
+        #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: spoofedTheOtherWay) == "10.0.0.2")
+        let agreeing = Self.fields(xff: "2001:db9::5", forwarded: #"for="[2001:db9::5]:443""#)
+        #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: agreeing) == "2001:db9::5")
+        // One field alone is read as before.
+        #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: Self.fields(xff: "198.51.100.7")) == "198.51.100.7")
+    }
+
     @Test func garbageFromATrustedPeerFallsBackToThePeer() {
         #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: Self.fields(xff: "not-an-ip")) == "10.0.0.2")
         #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: Self.fields()) == "10.0.0.2")

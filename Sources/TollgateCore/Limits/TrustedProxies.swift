@@ -63,10 +63,20 @@ public struct TrustedProxies: Sendable, Hashable {
     }
 
     /// The client's address: `peer` itself unless `peer` is a trusted proxy; then the rightmost hop of
-    /// `Forwarded` (or else `X-Forwarded-For`) that is not a trusted proxy.
+    /// `Forwarded` or `X-Forwarded-For` that is not a trusted proxy. A balancer writes one of them and passes the other on
+    /// as the client sent it: when both are present they must name the same client, or neither is believed (the peer is
+    /// the client), so a client cannot pick its address by sending the field its balancer does not write.
     public func clientAddress(peer: String?, fields: HTTPFields) -> String? {
         guard let peer, contains(peer) else { return peer }
-        let hops = Self.forwardedFor(fields) ?? Self.xForwardedFor(fields)
+        let forwarded = Self.forwardedFor(fields).map { client(of: $0, peer: peer) }
+        let xForwarded = fields[Self.xForwardedForName] == nil ? nil : client(of: Self.xForwardedFor(fields), peer: peer)
+        // Compared as addresses: the two fields spell IPv6 differently (`"[2001:db8::1]"`, `2001:db8::1`).
+        if let forwarded, let xForwarded, Network.bytes(forwarded) != Network.bytes(xForwarded) { return peer }
+        return forwarded ?? xForwarded ?? peer
+    }
+
+    /// The rightmost hop that is not a trusted proxy; `peer` for hops that are not addresses.
+    private func client(of hops: [String], peer: String) -> String {
         for hop in hops.reversed() {
             guard Network.bytes(hop) != nil else { return peer }   // garbage from a client: trust none of it
             if !contains(hop) { return hop }
