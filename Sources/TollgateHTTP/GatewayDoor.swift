@@ -13,6 +13,8 @@ struct GatewayDoor: Sendable {
     let metrics: GatewayMetrics?
     let trustedProxies: TrustedProxies
 
+    static let host = HTTPField.Name("Host")!
+
     /// The client's address as the gateway sees it: the peer, or the hop a trusted proxy named.
     func clientAddress(_ request: Request, peer: SocketAddress?) -> String? {
         trustedProxies.clientAddress(peer: peer?.ipAddress, fields: request.headers)
@@ -36,10 +38,16 @@ struct GatewayDoor: Sendable {
             return Response(status: .contentTooLarge, headers: [.contentType: "application/json", .connection: "close"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"error":"content_too_large","reason":"request_body_too_large"}"#)))
         }
+        // The first `Host` is the request's authority; one more is left among the fields, and which of the two a backend
+        // or a proxy in between reads is anyone's guess (RFC 9112 §3.2: a request with several is refused).
+        if request.head.authority != nil, request.headers[Self.host] != nil {
+            return Response(status: .badRequest, headers: [.contentType: "application/json", .connection: "close"],
+                            body: .init(byteBuffer: ByteBuffer(string: #"{"error":"bad_request","reason":"several_hosts"}"#)))
+        }
         let body = request.body
         let incoming = GatewayRequest(
             method: request.method, target: request.head.path ?? "/", headerFields: request.headers,
-            remoteAddress: clientAddress(request, peer: peer),
+            remoteAddress: clientAddress(request, peer: peer), authority: request.head.authority,
             bodyReader: {
                 do {
                     var buffer = try await body.collect(upTo: limit)

@@ -260,6 +260,15 @@ import TollgateX402
             let seen = try #require(await stack.handlers.last)
             #expect(seen.tollgate?.clientAddress == "127.0.0.1")
             #expect(seen.headers[HTTPField.Name("X-Forwarded-For")!] == "127.0.0.1")
+            // The host the client asked for, which the HTTP server hands over apart from the fields.
+            let forwardedHost = seen.headers[HTTPField.Name("X-Forwarded-Host")!] ?? ""
+            #expect(forwardedHost.hasPrefix("127.0.0.1") || forwardedHost.hasPrefix("localhost"), "\(forwardedHost)")
+            // A second Host (the client's own, then this one): which one a backend reads is anyone's guess, so refused.
+            let before = await stack.handlers.runs("/health")
+            let twoHosts = try await client.execute(uri: "/health", method: .get, headers: [HTTPField.Name("Host")!: "api.example:8443"])
+            #expect(twoHosts.status.code == 400)
+            #expect(twoHosts.text.contains("several_hosts"))
+            #expect(await stack.handlers.runs("/health") == before)
         }
         try await MiddlewareStack.with(trustedProxies: #"["127.0.0.1"]"#, setup: .live) { stack, client in
             _ = try await client.execute(uri: "/health", method: .get, headers: [HTTPField.Name("X-Forwarded-For")!: "6.6.6.6"])

@@ -282,7 +282,7 @@ public struct Gateway: Sendable {
             fields[HTTPField.Name("X-Forwarded-For")!] = address
             fields[HTTPField.Name("Forwarded")!] = "for=\(address.contains(":") ? "\"[\(address)]\"" : address)"
         }
-        if let host = request.headerFields[HTTPField.Name("Host")!] { fields[HTTPField.Name("X-Forwarded-Host")!] = host }
+        if let host = request.authority ?? request.headerFields[HTTPField.Name("Host")!] { fields[HTTPField.Name("X-Forwarded-Host")!] = host }
         settings.contract.apply(contract, method: request.method, target: request.target, body: request.body, to: &fields)
         return UpstreamRequest(method: request.method, target: request.target, headerFields: fields, body: request.body, contract: contract)
     }

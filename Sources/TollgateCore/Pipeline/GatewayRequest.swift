@@ -9,17 +9,21 @@ public struct GatewayRequest: Sendable {
     public var body: [UInt8]
     /// The client's IP address, when known (the peer, or the hop a trusted proxy named).
     public var remoteAddress: String?
+    /// The host the client asked for (HTTP/1.1 `Host`, HTTP/2 `:authority`), which HTTP servers hand over apart from
+    /// the header fields; sent to the upstream as `X-Forwarded-Host`. Nil: the fields' `Host`, if any.
+    public var authority: String?
     /// Reads the body when the pipeline needs it (after identity, authorization and admission); nil when `body`
     /// is already there. It throws when the body is larger than the adapter allows.
     public var bodyReader: (@Sendable () async throws -> [UInt8])?
 
     public init(method: HTTPRequest.Method, target: String, headerFields: HTTPFields, body: [UInt8] = [], remoteAddress: String? = nil,
-                bodyReader: (@Sendable () async throws -> [UInt8])? = nil) {
+                authority: String? = nil, bodyReader: (@Sendable () async throws -> [UInt8])? = nil) {
         self.method = method
         self.target = target
         self.headerFields = headerFields
         self.body = body
         self.remoteAddress = remoteAddress
+        self.authority = authority
         self.bodyReader = bodyReader
     }
 
