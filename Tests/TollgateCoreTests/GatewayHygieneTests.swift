@@ -54,6 +54,40 @@ import TollgateCore
         }
     }
 
+    /// Rails, Laravel and Symfony run `DELETE` for a POST whose query or form body says `_method=DELETE`: the gateway
+    /// would have authorized and priced a POST. Refused (nothing forwarded, nothing priced); a `_method` that is only a
+    /// file's contents, or on a GET, is no override.
+    @Test func aPostNamingAnotherMethodIsRefused() async throws {
+        let harness = GatewayHarness()
+        let form = Self.field("Content-Type")
+        let overrides: [(String, String?, String)] = [
+            ("/datasets/prices?_method=DELETE", nil, ""),
+            ("/datasets/prices?a=1&%5Fmethod=DELETE", nil, ""),
+            ("/datasets/prices", "application/x-www-form-urlencoded", "name=x&_method=DELETE"),
+            ("/datasets/prices", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--b--\r\n"),
+        ]
+        for (target, type, body) in overrides {
+            var fields: HTTPFields = [ClientDirectory.apiKeyField: GatewayHarness.aliceKey]
+            if let type { fields[form] = type }
+            let response = await harness.gateway.handle(GatewayRequest(method: .post, target: target, headerFields: fields, body: Array(body.utf8)))
+            #expect(response.status == .badRequest, "\(target) \(body)")
+            #expect(response.reason == "method_override", "\(target) \(body)")
+        }
+        #expect(harness.upstream.received.isEmpty)
+
+        var upload: HTTPFields = [ClientDirectory.apiKeyField: GatewayHarness.aliceKey]
+        upload[form] = "multipart/form-data; boundary=b"
+        let file = "--b\r\nContent-Disposition: form-data; name=\"page\"; filename=\"f.html\"\r\n\r\n<input name=\"_method\">\r\n--b--\r\n"
+        let notAnOverride = [
+            GatewayRequest(method: .post, target: "/datasets/prices", headerFields: upload, body: Array(file.utf8)),
+            GatewayRequest(method: .get, target: "/datasets/prices?_method=DELETE", headerFields: [ClientDirectory.apiKeyField: GatewayHarness.aliceKey]),
+        ]
+        for request in notAnOverride {
+            // Priced as any other request: a 402 with terms.
+            #expect(await harness.gateway.handle(request).status == .paymentRequired, "\(request.target)")
+        }
+    }
+
     @Test func anUnknownKeyOrAMissingScopeIsRefusedBeforeTheBodyIsRead() async {
         let harness = GatewayHarness()
         for (key, method, target, status) in [("not-a-key", HTTPRequest.Method.post, "/datasets/x", HTTPResponse.Status.unauthorized),

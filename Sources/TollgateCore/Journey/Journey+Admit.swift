@@ -37,6 +37,11 @@ extension Journey {
             request.body = body
             request.bodyReader = nil
         }
+        if let place = MethodOverride.named(in: request) {
+            return deny(.badRequest, "bad_request", .route, Reason("method_override"),
+                        detail: "a POST naming another method (\(MethodOverride.parameter) in its \(place)) is not forwarded: "
+                            + "send the request with that method")
+        }
         switch after {
         case .passThrough(let route, let identity):
             return finish(.passThrough(route, identity))
