@@ -13,10 +13,9 @@ import TollgateX402
 ///   settlement leaves it in doubt and stops the run (`paymentInDoubt`): it may still settle;
 /// - past it (`Purchase.hasExpired`): sent once more, for a kept answer. A 402 with fresh terms means the server holds
 ///   no payment for it and it can never settle any more: it ends `lapsed` and those terms are paid with a new
-///   authorization. Anything else (a 503 "payment in progress", a 5xx, no answer) leaves it in doubt.
-///
-/// Whenever it is sent, a 402 saying the authorization was already used means it was paid and its answer is lost: it
-/// ends `settled` and nothing new is signed (`Judgement.takenWhenUsed`).
+///   authorization. A 402 that says it was already used means it was paid and its answer is lost: it ends `settled`
+///   and nothing new is signed (`Judgement.takenWhenUsed`). Anything else (a 503 "payment in progress", a 5xx, no
+///   answer) leaves it in doubt.
 extension PaymentClient {
     /// How a door sends one purchase's proof and reads the answers.
     struct PaidExchange<Answer, Kept> {
@@ -50,15 +49,14 @@ extension PaymentClient {
         /// moved nothing.
         var saysAlreadyUsed: Bool { refusalCode?.hasSuffix("nonce_already_used") ?? false }
 
-        /// A refusal saying this purchase's own authorization was used already is no refusal: the money moved (an
-        /// earlier send, this run's or another's, was taken and its answer lost). It ends settled, never in doubt: in
-        /// doubt, it would be sent until it expired, and then a server that checks expiry first calls it expired and the
-        /// request would be paid anew.
+        /// Once expired, a refusal saying this purchase's own authorization was used already is no refusal: the money
+        /// moved (an earlier send was taken and its answer lost), and the purchase ends settled. Before, it may be a copy
+        /// refused while the first send still runs, or a claim whose settlement failed: it stays in doubt.
         var takenWhenUsed: Judgement {
             guard ending == .refusal, saysAlreadyUsed else { return self }
             var taken = self
             taken.ending = .settledUndelivered
-            taken.reason = "the server says it was already used and keeps no answer for it: paid, not delivered"
+            taken.reason = "expired; the server says it was already used and keeps no answer for it: paid, not delivered"
             return taken
         }
     }
@@ -104,7 +102,7 @@ extension PaymentClient {
         case .delivered, .settledUndelivered:
             try keep(purchase, judgement)
             return .answered(try exchange.kept(answer, try ledger.purchase(purchase.id)))
-        case .refusal where judgement.saysAlreadyUsed:
+        case .refusal where expired && judgement.saysAlreadyUsed:
             // Used, yet no answer kept for it: paid, the answer lost. Counted, final, and nothing new signed this run.
             try keep(purchase, judgement.takenWhenUsed)
             throw ClientError(.serverRefused, "the server says the authorization signed earlier for this request (purchase \(purchase.id), "
@@ -160,7 +158,7 @@ extension PaymentClient {
                 if attempt + 1 < attempts { try await Task.sleep(for: Self.backoff(attempt, retryAfter: turnedAway.retryAfter)) }
                 continue
             }
-            try keep(purchase, exchange.judge(answer).takenWhenUsed)
+            try keep(purchase, exchange.judge(answer))
             return try exchange.kept(answer, try ledger.purchase(purchase.id))
         }
         try keep(purchase, Judgement(ending: .unknown, reason: lastProblem))
