@@ -103,7 +103,10 @@ extension PaymentClient {
     }
 
     func upstream(_ url: String, through client: HTTPClient) -> MCPHTTPUpstream {
-        MCPHTTPUpstream(url: url, client: client, timeoutSeconds: Double(timeout.components.seconds), maxResponseBytes: maxResponseBytes)
+        // The answer is read, never written again: a number beyond a double is the caller's to read, not a reason to call
+        // the answer none (and send its proof again, for an answer paid for).
+        MCPHTTPUpstream(url: url, client: client, timeoutSeconds: Double(timeout.components.seconds), maxResponseBytes: maxResponseBytes,
+                        requiresExactNumbers: false)
     }
 
     /// The purchase's proof in `_meta` of the call, and how its answers are read: a result that is not an error

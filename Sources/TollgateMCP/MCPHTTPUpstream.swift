@@ -11,17 +11,22 @@ public struct MCPHTTPUpstream: MCPUpstream {
     let client: HTTPClient
     let timeout: TimeAmount
     let maxResponseBytes: Int
+    /// Whether an answer whose numbers would not survive being written again is no answer (`JSONRPCMessage.inexactAnswer`):
+    /// the gateway's, which writes answers again (a paid result with its receipt); not a paying client's, which reads
+    /// the answer it paid for and writes nothing.
+    let requiresExactNumbers: Bool
 
     /// The caller's fields an MCP server reads; everything else (credentials for the gateway, proofs) stays here.
     public static let forwardedFields: [HTTPField.Name] = [
         .accept, .contentType, .mcpSessionId, .mcpProtocolVersion, .mcpMethod, .mcpName, HTTPField.Name("Last-Event-ID")!,
     ]
 
-    public init(url: String, client: HTTPClient = .mcpServers, timeoutSeconds: Double, maxResponseBytes: Int) {
+    public init(url: String, client: HTTPClient = .mcpServers, timeoutSeconds: Double, maxResponseBytes: Int, requiresExactNumbers: Bool = true) {
         self.url = url
         self.client = client
         self.timeout = .milliseconds(Int64(timeoutSeconds * 1000))
         self.maxResponseBytes = maxResponseBytes
+        self.requiresExactNumbers = requiresExactNumbers
     }
 
     public func call(_ request: JSONRPCMessage, callerFields: HTTPFields, contract: HTTPFields) async throws -> MCPAnswer {
@@ -49,7 +54,7 @@ public struct MCPHTTPUpstream: MCPUpstream {
                     if read > maxResponseBytes { throw TollgateError(.upstreamUnavailable, "the MCP server's answer is larger than allowed") }
                     for data in events.feed(chunk.readableBytesView) {
                         if let (message, exact) = JSONRPCMessage.parseAnswer(data), message.id == request.id, message.method == nil {
-                            guard exact else { throw JSONRPCMessage.inexactAnswer }
+                            guard exact || !requiresExactNumbers else { throw JSONRPCMessage.inexactAnswer }
                             return MCPAnswer(message: message, headerFields: fields)
                         }
                     }
@@ -62,7 +67,7 @@ public struct MCPHTTPUpstream: MCPUpstream {
                     the MCP server's answer is not one strict JSON-RPC response (JSON without repeated members, NaN or Infinity)
                     """)
             }
-            guard exact else { throw JSONRPCMessage.inexactAnswer }
+            guard exact || !requiresExactNumbers else { throw JSONRPCMessage.inexactAnswer }
             return MCPAnswer(message: message, headerFields: fields)
         } catch let error as TollgateError {
             throw error

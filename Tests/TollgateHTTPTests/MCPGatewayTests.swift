@@ -328,6 +328,14 @@ import TollgateMCP
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: answer)))
         }
         try await Listener.with(router) { port in
+            // A paying client reads the answer and writes nothing: it takes it (sending its proof again for an answer
+            // paid for would find it no better).
+            let call = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(3), "method": .string("tools/call"),
+                                               "params": .object(["name": .string("forecast")])]))
+            let reader = MCPHTTPUpstream(url: "http://127.0.0.1:\(port)/mcp", timeoutSeconds: 5, maxResponseBytes: 1 << 20, requiresExactNumbers: false)
+            #expect(try await reader.call(call, callerFields: [:], contract: [:]).message.result != nil)
+            let gatewaySide = MCPHTTPUpstream(url: "http://127.0.0.1:\(port)/mcp", timeoutSeconds: 5, maxResponseBytes: 1 << 20)
+            await #expect(throws: TollgateError.self) { _ = try await gatewaySide.call(call, callerFields: [:], contract: [:]) }
             try await MCPStack.with(upstream: "http://127.0.0.1:\(port)/mcp") { stack in
                 let city = JSONValue.object(["city": .string("Oslo")])
                 let payment = try MCPStack.pay(try #require(try await stack.call("forecast", city).terms))
