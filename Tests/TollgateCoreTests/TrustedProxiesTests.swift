@@ -39,6 +39,9 @@ import TollgateCore
         #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: spoofedTheOtherWay) == "10.0.0.2")
         let agreeing = Self.fields(xff: "2001:db9::5", forwarded: #"for="[2001:db9::5]:443""#)
         #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: agreeing) == "2001:db9::5")
+        // A `Forwarded` naming no client (`proto=https` alone) says nothing against the other field.
+        let protoOnly = Self.fields(xff: "198.51.100.7", forwarded: "proto=https")
+        #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: protoOnly) == "198.51.100.7")
         // One field alone is read as before.
         #expect(Self.proxies.clientAddress(peer: "10.0.0.2", fields: Self.fields(xff: "198.51.100.7")) == "198.51.100.7")
     }

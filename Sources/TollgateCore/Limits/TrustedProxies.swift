@@ -91,7 +91,8 @@ public struct TrustedProxies: Sendable, Hashable {
         fields[values: xForwardedForName].flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
     }
 
-    /// The `for=` of each `Forwarded` element (RFC 7239), without quotes, brackets or port; nil without the field.
+    /// The `for=` of each `Forwarded` element (RFC 7239), without quotes, brackets or port; nil without the field, or
+    /// when it names no `for=` (`Forwarded: proto=https` says nothing of the client).
     static func forwardedFor(_ fields: HTTPFields) -> [String]? {
         let values = fields[values: forwardedName]
         guard !values.isEmpty else { return nil }
@@ -110,7 +111,7 @@ public struct TrustedProxies: Sendable, Hashable {
                 hops.append(value)
             }
         }
-        return hops
+        return hops.isEmpty ? nil : hops
     }
 }
 
