@@ -401,6 +401,9 @@ public enum ConfigurationLoader {
                 let pattern = r.string(fields["path"], "\(path).path", required: true, parent: item) ?? "/"
                 pathPattern = PathPattern(pattern)
                 if pathPattern == nil { r.fail(fields["path"], "\(path).path", "must start with /") }
+                if pattern.contains(";") {
+                    r.fail(fields["path"], "\(path).path", "must not contain ; (a segment's path parameters are left out of matching: write the path without them)")
+                }
                 resource = r.string(fields["resource"], "\(path).resource", required: true, parent: item) ?? ""
             }
             let scope = r.string(fields["scope"], "\(path).scope")

@@ -67,6 +67,9 @@ import TollgateCore
         #expect(!premium.matches("/reports/premiumx;v=1"))
         #expect(!premium.matches("/reports/prem;ium"))
         #expect(try #require(PathPattern("/users/*/profile")).matches("/users/42;x/profile;y"))
+        // Nothing before the parameters: an empty segment, as `//` is (`/;x/premium` is `//premium`, then `/premium`).
+        #expect(try #require(PathPattern("/premium")).matches("/;x/premium"))
+        #expect(try #require(PathPattern("/reports/premium")).matches("/reports/;x/premium"))
     }
 
     /// A `/` followed by a combining mark is one `Character` with it, but a separator to an upstream server: the path is

@@ -116,6 +116,21 @@ import TollgateCore
         }
     }
 
+    /// A route path with `;` could never match: a segment's path parameters are left out of matching.
+    @Test func aRoutePathWithParametersIsRefused() {
+        let yaml = """
+            upstream: {url: "http://127.0.0.1:1"}
+            secrets: [{id: k1, env: X}]
+            routes: [{path: "/cars;v=2/x", resource: cars, anonymous: true}]
+            """
+        do {
+            _ = try ConfigurationLoader.parse(yaml)
+            Issue.record("a route path with ; was accepted")
+        } catch {
+            #expect(error.issues.contains { $0.path == "routes[0].path" && $0.message.contains("must not contain ;") })
+        }
+    }
+
     /// The upstream as `serve` logs it: credentials and query written in its URL (lint warns of them) are never shown.
     @Test func theUpstreamIsShownWithoutItsSecrets() throws {
         let yaml = """

@@ -40,6 +40,8 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
                 if parameters == nil, utf8[position] == UInt8(ascii: ";") { parameters = position }
                 position = utf8.index(after: position)
             }
+            // Nothing before the parameters (`/;x/premium`): an empty segment to servers that strip them, as `//` is.
+            if parameters == start { continue }
             if index == segments.count { return matchesRest }
             if case .literal(let literal) = segments[index], literal != Substring(utf8[start..<(parameters ?? position)]) { return false }
             index += 1
