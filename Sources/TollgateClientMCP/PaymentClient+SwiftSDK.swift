@@ -37,12 +37,17 @@ extension PaymentClient {
 
     /// What a swift-sdk error to a paid call is: a JSON-RPC error answer (among them the 402 form some servers use), or
     /// nil for no answer, after which the same proof is sent again (it may have been taken; sending it again cannot pay
-    /// twice). The swift-sdk's HTTP transport reports HTTP 408, 429, 5xx and other statuses as `internalError`, which
-    /// says nothing of the payment: no answer, like a closed connection.
+    /// twice). The swift-sdk's HTTP transport reports HTTP 408, 429, 5xx and other unexpected statuses as an
+    /// `internalError` with its own message, which says nothing of the payment: no answer, like a closed connection. A
+    /// server's own JSON-RPC error -32603 is an `internalError` too, with the server's message: an answer.
     static func answer(_ error: MCPError) throws -> JSONRPCMessage? {
         switch error {
-        case .connectionClosed, .transportError, .internalError: nil
-        default: JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "error": try JSONValue.encoding(error)]))
+        case .connectionClosed, .transportError: return nil
+        case .internalError(let detail?) where transportStatuses.contains(where: detail.hasPrefix): return nil
+        default: return JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "error": try JSONValue.encoding(error)]))
         }
     }
+
+    /// How the swift-sdk's HTTP transport words an HTTP status that carried no JSON-RPC answer (408, 429, 5xx, others).
+    static let transportStatuses = ["Request timeout", "Too many requests", "Server error: ", "Unexpected HTTP response"]
 }

@@ -98,6 +98,8 @@ import TollgateX402
         let refused = try #require(try PaymentClient.answer(.serverError(code: 402, message: "Payment required")))
         #expect(refused.error?["code"]?.int == 402)
         #expect(try PaymentClient.answer(.invalidParams("no city"))?.error?["code"]?.int == -32602)
+        // The server's own -32603 is an answer, not a transport failure: not sent again.
+        #expect(try PaymentClient.answer(.internalError("the forecast backend failed"))?.error?["code"]?.int == -32603)
     }
 
     actor Sent {
