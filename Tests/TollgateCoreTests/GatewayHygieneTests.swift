@@ -65,6 +65,13 @@ import TollgateCore
             ("/datasets/prices?a=1&%5Fmethod=DELETE", nil, ""),
             ("/datasets/prices", "application/x-www-form-urlencoded", "name=x&_method=DELETE"),
             ("/datasets/prices", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--b--\r\n"),
+            // As PHP reads names (Symfony, Laravel): `.method` is `_method`; an array of that name too.
+            ("/datasets/prices?.method=DELETE", nil, ""),
+            ("/datasets/prices", "application/x-www-form-urlencoded", "_method%5B%5D=DELETE"),
+            // The name anywhere among the part's parameters, however spaced.
+            ("/datasets/prices", "multipart/form-data; boundary=b", "--b\r\ncontent-disposition: form-data; x=1;  name=_method\r\n\r\nDELETE\r\n--b--\r\n"),
+            // Laravel reads a JSON body's members as parameters.
+            ("/datasets/prices", "application/json", #"{"q":"ACME","_method":"DELETE"}"#),
         ]
         for (target, type, body) in overrides {
             var fields: HTTPFields = [ClientDirectory.apiKeyField: GatewayHarness.aliceKey]
@@ -78,8 +85,11 @@ import TollgateCore
         var upload: HTTPFields = [ClientDirectory.apiKeyField: GatewayHarness.aliceKey]
         upload[form] = "multipart/form-data; boundary=b"
         let file = "--b\r\nContent-Disposition: form-data; name=\"page\"; filename=\"f.html\"\r\n\r\n<input name=\"_method\">\r\n--b--\r\n"
+        var json: HTTPFields = [ClientDirectory.apiKeyField: GatewayHarness.aliceKey]
+        json[form] = "application/json"
         let notAnOverride = [
             GatewayRequest(method: .post, target: "/datasets/prices", headerFields: upload, body: Array(file.utf8)),
+            GatewayRequest(method: .post, target: "/datasets/prices", headerFields: json, body: Array(#"{"note":{"_method":"x"},"q":"_method"}"#.utf8)),
             GatewayRequest(method: .get, target: "/datasets/prices?_method=DELETE", headerFields: [ClientDirectory.apiKeyField: GatewayHarness.aliceKey]),
         ]
         for request in notAnOverride {
