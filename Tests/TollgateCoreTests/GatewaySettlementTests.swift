@@ -117,9 +117,11 @@ import TollgateStoreConformance
         #expect(events.suffix(2).map(\.stage) == [.settle, .respond])
         #expect(events.last?.reason == "settlement_failed")
 
+        // Sent again: refused (a claim is used once), as a failed settlement, never as "already used" (which a paying
+        // client reads as paid): nothing was taken.
         let again = await harness.send("/datasets/prices", proof: proof)
         #expect(again.status == .paymentRequired)
-        #expect(again.reason == "invalid_exact_evm_nonce_already_used")
+        #expect(again.reason == "settlement_failed")
         #expect(harness.rail.settleCalls == 1)
     }
 

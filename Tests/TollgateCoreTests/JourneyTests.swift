@@ -442,8 +442,10 @@ import Testing
         let refused = settled.next(.storedLoaded(.success(stored)), at: Self.now)
         #expect(refused.refusal == .nonceAlreadyUsed)
 
+        // A claim whose settlement failed took nothing: refused, but never said to be used (a paying client would read
+        // "already used" as paid).
         var failed = Self.reserving()
-        #expect(failed.next(.reserved(.success(.alreadyClaimed(correlationId: "tg_offer", state: .failed))), at: Self.now).refusal == .nonceAlreadyUsed)
+        #expect(failed.next(.reserved(.success(.alreadyClaimed(correlationId: "tg_offer", state: .failed))), at: Self.now).refusal == .settlementFailed)
     }
 
     @Test func theOwnerOfASettledPurchaseGetsItsStoredAnswer() {

@@ -101,10 +101,16 @@ extension Journey {
     }
 
     mutating func refuseReplay(_ paid: PaidFlow, _ claim: ClaimedBefore, events: [AuditEvent]) -> Action {
-        let denied = event(.reserve, .denied, wire.authorizationUsed, ["first_correlation_id": claim.correlationId,
-                                                                   "first_state": claim.state.rawValue, "proof": paid.proof.key.description])
-        return refuse(priced(paid), wire.authorizationUsed, events: events + [denied],
-                      detail: "this payment authorization was already used (flow \(claim.correlationId))")
+        // A claim whose settlement failed moved no money to the payee: "already used" would tell a paying client that it
+        // paid (and should ask for a refund) when nothing was taken. Refused all the same: a claim is used once.
+        let failed = claim.state == .failed
+        let reason = failed ? Reason.settlementFailed : wire.authorizationUsed
+        let denied = event(.reserve, .denied, reason, ["first_correlation_id": claim.correlationId,
+                                                       "first_state": claim.state.rawValue, "proof": paid.proof.key.description])
+        return refuse(priced(paid), reason, events: events + [denied],
+                      detail: failed ? "this payment authorization's settlement failed (flow \(claim.correlationId)): nothing was taken; "
+                                  + "pay with a new authorization"
+                              : "this payment authorization was already used (flow \(claim.correlationId))")
     }
 
     /// Whether a stored answer belongs to this retry, which then gets it again, on every door (an answer lost on its
