@@ -97,9 +97,7 @@ extension PaymentClient {
             throw ClientError(.unreachable, "\(tool) at \(url) got no answer: \(error)")
         }
         guard let required = Self.paymentRequired(first) else { return (first, nil) }
-        var quote = try quote(PaymentTerms(v2: required), for: identity)
-        quote.pending = try ledger.inDoubt(requestKey: identity.key)
-        return (first, quote)
+        return (first, try dryQuote(PaymentTerms(v2: required), for: identity))
     }
 
     func upstream(_ url: String, through client: HTTPClient) -> MCPHTTPUpstream {

@@ -150,9 +150,15 @@ public struct PaymentClient: Sendable {
         guard first.status == 402,
               let terms = PaymentTerms.read(headerValue: first.headers.first(name: X402.paymentRequiredHeader), body: first.body)
         else { return (first, nil) }
+        return (first, try dryQuote(terms, for: identity))
+    }
+
+    /// `quote(_:for:)` for a run that pays nothing (`--dry-run`), with the purchase of the same request still in doubt,
+    /// which a real run would send again first.
+    func dryQuote(_ terms: PaymentTerms, for identity: PaymentLedger.Request) throws -> Quote {
         var quote = try quote(terms, for: identity)
         quote.pending = try ledger.inDoubt(requestKey: identity.key)
-        return (first, quote)
+        return quote
     }
 
     func quote(_ terms: PaymentTerms, for identity: PaymentLedger.Request) throws -> Quote {

@@ -14,6 +14,8 @@ public enum MCPMemberNames {
 
     private static let foldedMessage = Dictionary(uniqueKeysWithValues: message.map { (fold($0), $0) })
     private static let foldedParams = Dictionary(uniqueKeysWithValues: params.map { (fold($0), $0) })
+    /// The names as spelt (ASCII: no other spelling compares equal to one): the common case costs no fold.
+    private static let spelt = Set(message + params)
 
     /// The first member of `tree` (one message, or a batch of them) that spells a protocol member another way; nil when
     /// every member is spelt as the specification spells it or is no protocol member at all.
@@ -30,8 +32,8 @@ public enum MCPMemberNames {
     }
 
     private static func isLookalike(_ key: String, among names: [String: String]) -> Bool {
-        guard let name = names[fold(key)] else { return false }
-        return Array(key.utf8) != Array(name.utf8)
+        guard !spelt.contains(key), let name = names[fold(key)] else { return false }
+        return !key.utf8.elementsEqual(name.utf8)
     }
 
     /// ASCII letters lowercased, `ſ` as `s` and `K` (U+212A) as `k`, control characters left out: how a lenient
