@@ -75,7 +75,8 @@ public enum ConfigurationLoader {
         var upstreamTimeout = 30.0
         var maxUpstreamBytes = 32 * 1024 * 1024
         var upstreamConnections = 64
-        if let upstream = r.mapping(top["upstream"], "upstream", known: ["url", "timeout_seconds", "max_response_bytes", "max_connections"]) {
+        var pathCase: PathCase? = .unknown
+        if let upstream = r.mapping(top["upstream"], "upstream", known: ["url", "timeout_seconds", "max_response_bytes", "max_connections", "path_case"]) {
             upstreamURL = r.string(upstream["url"], "upstream.url", required: true, parent: top["upstream"]) ?? ""
             // Read as the upstream client reads it (`HTTPOrigin`): a URL it could not call fails here, not on every request.
             if !upstreamURL.isEmpty && HTTPOrigin(baseURL: upstreamURL) == nil {
@@ -85,6 +86,10 @@ public enum ConfigurationLoader {
             // An answer is held in one buffer, whose size is a 32-bit count: a larger limit could end in a crash.
             maxUpstreamBytes = r.int(upstream["max_response_bytes"], "upstream.max_response_bytes", range: 1024...(1 << 31)) ?? maxUpstreamBytes
             upstreamConnections = r.int(upstream["max_connections"], "upstream.max_connections", range: 1...4096) ?? upstreamConnections
+            if let text = r.string(upstream["path_case"], "upstream.path_case") {
+                pathCase = PathCase(rawValue: text)
+                if pathCase == nil { r.fail(upstream["path_case"], "upstream.path_case", "expected sensitive, insensitive or unknown") }
+            }
         } else if top["upstream"] == nil && !isMCP {
             r.fail(root, "upstream", "is required (upstream.url: the API to protect)")
         }
@@ -173,6 +178,8 @@ public enum ConfigurationLoader {
             idempotencyWindowSeconds: r.int(top["idempotency_window_seconds"], "idempotency_window_seconds", range: 0...604_800) ?? 3600,
             auditRetention: audit.retention)
         configuration.auditsDenials = audit.auditsDenials
+        // An MCP server finds a tool by its exact name.
+        configuration.upstreamPathCase = isMCP ? .sensitive : pathCase ?? .unknown
         configuration.auditHeadFile = audit.headFile
         configuration.auditHeadIntervalSeconds = audit.headIntervalSeconds
         configuration.refunds = refunds
@@ -400,7 +407,12 @@ public enum ConfigurationLoader {
                 if let methodText, methodText != "*", methodText != "ANY", method == nil { r.fail(fields["method"], "\(path).method", "not an HTTP method") }
                 let pattern = r.string(fields["path"], "\(path).path", required: true, parent: item) ?? "/"
                 pathPattern = PathPattern(pattern)
-                if pathPattern == nil { r.fail(fields["path"], "\(path).path", "must start with /") }
+                if pathPattern == nil {
+                    r.fail(fields["path"], "\(path).path", "must start with /")
+                } else if case .failure(let refusal) = RequestPath.normalize(pattern) {
+                    // No request that reaches a route has such a path: the route could never match.
+                    r.fail(fields["path"], "\(path).path", "no request can have this path (\(refusal.detail))")
+                }
                 if pattern.contains(";") {
                     r.fail(fields["path"], "\(path).path", "must not contain ; (a segment's path parameters are left out of matching: write the path without them)")
                 }

@@ -65,6 +65,8 @@ public struct GatewayConfiguration: Sendable {
     public var maxUpstreamResponseBytes: Int
     /// Connections the proxy keeps open to the upstream at most (`upstream.max_connections`); requests beyond wait for one.
     public var upstreamMaxConnections = 64
+    /// How the upstream compares letter case in paths (`upstream.path_case`), and so how routes match them.
+    public var upstreamPathCase: PathCase = .unknown
     public var maxRequestBodyBytes: Int
     public var secrets: [SecretSource]
     /// The upstream contract's own keys; empty: derived from `secrets` (`KeyRing.contractKeys()`).

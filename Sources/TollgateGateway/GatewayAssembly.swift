@@ -69,7 +69,7 @@ public struct GatewayAssembly: Sendable {
         let batcher = AuditBatcher(store: observedStore, interval: .milliseconds(configuration.auditFlushMillis), observer: metrics,
                                    logger: logger)
         var settings = Gateway.Settings(
-            routes: RouteTable(configuration.routes), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
+            routes: RouteTable(configuration.routes, pathCase: configuration.upstreamPathCase), clients: ClientDirectory(configuration.clients), offers: OfferSigner(keys: keys),
             contract: ContractSigner(keys: contractKeys ?? keys.contractKeys()), publicURL: configuration.publicURL, unmatched: configuration.unmatched,
             retryAfterSeconds: configuration.retryAfterSeconds, limits: configuration.limits.trafficLimits(),
             invalidProofs: NegativeCache(ttlSeconds: Double(configuration.limits.invalidProofCacheSeconds)),

@@ -21,8 +21,9 @@ import TollgateCore
 /// correlation id, with no payer); with `deny` (the default) it is answered 404 and the next handler never runs.
 /// Hummingbird applies a middleware to the routes added after it (and to its not-found answer): add it first, or
 /// to the group of routes it guards; routes outside its reach are not seen by Tollgate at all. The router matches
-/// the path as sent and the gateway prices the same path (a path not in its normal form is refused, 400), so do
-/// not build the router with `.caseInsensitive`: `/QUOTES/x` would reach the handler of `/quotes/x` unpriced.
+/// the path as sent and the gateway prices the same path (a path not in its normal form is refused, 400). A router
+/// built with `.caseInsensitive` needs `upstream.path_case: insensitive` (`RouteTable.pathCase`): matched exactly,
+/// `/QUOTES/x` would reach the handler of `/quotes/x` at another route's terms (unstated, such a request is refused).
 /// Every request behind it is read whole (up to `max_request_body_bytes`) and answered whole (up to
 /// `upstream.max_response_bytes`); keep streaming routes out of its reach.
 public struct TollgateMiddleware<Context: TollgateRequestContextProtocol>: RouterMiddleware {

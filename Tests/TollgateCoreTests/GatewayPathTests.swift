@@ -35,4 +35,48 @@ import TollgateCore
         #expect(response.offerTokens.isEmpty)
         #expect(harness.upstream.received.isEmpty)
     }
+
+    /// A literal `/reports/premium` before a cheaper `/reports/*`: which route `/reports/PREMIUM` belongs to depends on
+    /// whether the upstream ignores case (one that does serves the premium report for it).
+    static func caseTable(_ pathCase: PathCase) throws -> RouteTable {
+        var premium = GatewayHarness.pricing
+        premium.price = "0.05"
+        premium.accepts = [.init(asset: GatewayHarness.asset, amount: try #require(TokenAmount(atomic: "50000")), payTo: GatewayHarness.payTo)]
+        return RouteTable([
+            Route(method: .get, path: try #require(PathPattern("/reports/premium")), resource: "premium", description: "premium",
+                  mimeType: "application/json", scope: nil, allowsAnonymous: false, pricing: premium),
+            Route(method: .get, path: try #require(PathPattern("/reports/*")), resource: "reports", description: "reports",
+                  mimeType: "application/json", scope: nil, allowsAnonymous: false, pricing: GatewayHarness.pricing),
+        ], pathCase: pathCase)
+    }
+
+    /// Unstated (the default), the one request whose letter case decides its price is refused: never the cheaper price,
+    /// never the upstream, and the audit names the route the case would have reached.
+    @Test(arguments: ["/reports/PREMIUM", "/reports/pREMIUM", "/reports/Premium;v=1", "/reports/PREM%C4%B0UM", "/reports/%50remium"])
+    func aPathWhoseLetterCaseDecidesItsRouteIsRefusedUnlessTheUpstreamIsKnown(path: String) async throws {
+        let harness = GatewayHarness(routes: try Self.caseTable(.unknown))
+        let response = await harness.send(path)
+        #expect(response.status == .badRequest)
+        #expect(response.reason == "ambiguous_path")
+        #expect(response.offerTokens.isEmpty)
+        #expect(harness.upstream.received.isEmpty)
+        let events = try await harness.events(response.correlationId)
+        #expect(events.contains { $0.stage == .route && $0.outcome == .denied && $0.reason == "ambiguous_path" && $0.resource == "premium" })
+
+        // Stated, the route is the one the upstream serves.
+        let exact = await GatewayHarness(routes: try Self.caseTable(.sensitive)).send(path)
+        #expect(exact.status == .paymentRequired)
+        #expect(exact.json?.price == "0.01")
+        let folded = await GatewayHarness(routes: try Self.caseTable(.insensitive)).send(path)
+        #expect(folded.status == .paymentRequired)
+        #expect(folded.json?.price == "0.05")
+    }
+
+    /// Only a case that changes the route is refused: other paths in any case keep their route.
+    @Test(arguments: ["/reports/premium", "/reports/daily", "/reports/DAILY", "/reports/Premium-2024"])
+    func aPathWhoseRouteDoesNotDependOnCaseIsServed(path: String) async throws {
+        let response = await GatewayHarness(routes: try Self.caseTable(.unknown)).send(path)
+        #expect(response.status == .paymentRequired)
+        #expect(response.json?.price == (path == "/reports/premium" ? "0.05" : "0.01"))
+    }
 }

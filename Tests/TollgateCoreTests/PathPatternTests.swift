@@ -82,6 +82,39 @@ import TollgateCore
         #expect(!pattern.matches("/datasets\u{301}/x"))
     }
 
+    /// A pattern and a request may spell a non-ASCII letter raw or escaped (the normalised path keeps it escaped, a route
+    /// is usually written raw): the upstream decodes both, so the route prices both.
+    @Test func escapedAndRawLettersAreTheSameSegment() throws {
+        let written = try #require(PathPattern("/caf\u{E9}/menu"))
+        #expect(written.matches("/caf%C3%A9/menu"))
+        #expect(written.matches("/caf\u{E9}/menu"))
+        #expect(written.matches("/cafe%CC%81/menu"))
+        #expect(!written.matches("/caf%C3%A8/menu"))
+        let escaped = try #require(PathPattern("/caf%c3%a9/*"))
+        #expect(escaped.matches("/caf\u{E9}/x"))
+        #expect(escaped.matches("/caf%C3%A9/x;v=1"))
+        // An escape that does not decode to UTF-8 is compared as written, never as another letter.
+        #expect(!written.matches("/caf%E9/menu"))
+    }
+
+    /// `PathCase.insensitive`: a literal segment matches whatever the letter case, as the backends that ignore it compare.
+    @Test func ignoringCaseMatchesTheSpellingsCaseInsensitiveServersServe() throws {
+        let premium = try #require(PathPattern("/reports/premium"))
+        // `İ` and `ı` (Java and .NET fold them onto `i`), raw or escaped.
+        for path in ["/reports/PREMIUM", "/Reports/Premium", "/REPORTS/premium;v=1", "/reports/PREM%C4%B0UM",
+                     "/reports/PREM\u{130}UM", "/reports/prem\u{131}um"] {
+            #expect(!premium.matches(Substring(path)), "\(path)")
+            #expect(premium.matches(Substring(path), ignoringCase: true), "\(path)")
+        }
+        let kelvin = try #require(PathPattern("/keys/*"))
+        #expect(kelvin.matches("/\u{212A}EYS/a", ignoringCase: true))
+        #expect(kelvin.matches("/%E2%84%AAeys/a", ignoringCase: true))
+        #expect(try #require(PathPattern("/files/s")).matches("/files/\u{17F}", ignoringCase: true))
+        #expect(!premium.matches("/reports/premiums", ignoringCase: true))
+        #expect(!premium.matches("/reports/premiun", ignoringCase: true))
+        #expect(!premium.matches("/reports/PREMIUM/x", ignoringCase: true))
+    }
+
     @Test func patternMustStartWithSlash() {
         #expect(PathPattern("datasets/*") == nil)
         #expect(PathPattern("") == nil)

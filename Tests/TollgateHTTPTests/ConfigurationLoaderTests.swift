@@ -131,6 +131,48 @@ import TollgateCore
         }
     }
 
+    /// A route path no request can have (an encoded `/`, a dot segment) is refused at load, not left never to match.
+    @Test(arguments: ["/a%2Fb/x", "/a/../b", "/a/%2e%2e/b", "/a\\b"])
+    func aRoutePathNoRequestCanHaveIsRefused(path: String) {
+        let yaml = """
+            upstream: {url: "http://127.0.0.1:1"}
+            secrets: [{id: k1, env: X}]
+            routes: [{path: "\(path)", resource: cars, anonymous: true}]
+            """
+        do {
+            _ = try ConfigurationLoader.parse(yaml)
+            Issue.record("the route path \(path) was accepted")
+        } catch {
+            #expect(error.issues.contains { $0.path == "routes[0].path" && $0.message.contains("no request can have this path") })
+        }
+    }
+
+    /// `upstream.path_case` says how routes match letter case; unstated it is `unknown`, and an MCP server's tool names
+    /// are always compared exactly.
+    @Test func thePathCaseIsReadAndAnMCPGatewayComparesToolNamesExactly() throws {
+        func parse(_ line: String) throws(ConfigurationError) -> GatewayConfiguration {
+            try ConfigurationLoader.parse("""
+                upstream: {url: "http://127.0.0.1:1"\(line)}
+                secrets: [{id: k1, env: X}]
+                routes: [{path: "/x", resource: x, anonymous: true}]
+                """).0
+        }
+        #expect(try parse("").upstreamPathCase == .unknown)
+        #expect(try parse(", path_case: insensitive").upstreamPathCase == .insensitive)
+        #expect(try parse(", path_case: sensitive").upstreamPathCase == .sensitive)
+        do {
+            _ = try parse(", path_case: ignore")
+            Issue.record("path_case: ignore was accepted")
+        } catch {
+            #expect(error.issues.contains { $0.path == "upstream.path_case" && $0.message.contains("expected sensitive, insensitive or unknown") })
+        }
+        let mcp = try ConfigurationLoader.parse("""
+            mcp: {upstream: {url: "http://127.0.0.1:1/mcp"}}
+            secrets: [{id: k1, env: X}]
+            """).0
+        #expect(mcp.upstreamPathCase == .sensitive)
+    }
+
     /// The upstream as `serve` logs it: credentials and query written in its URL (lint warns of them) are never shown.
     @Test func theUpstreamIsShownWithoutItsSecrets() throws {
         let yaml = """

@@ -16,7 +16,16 @@ extension Journey {
         case .success(let normalised):
             if normalised != received { request.target = normalised + request.target.dropFirst(received.count) }
         }
-        guard let route = settings.routes.match(method: request.method, path: request.path) else {
+        let route: Route
+        switch settings.routes.resolve(method: request.method, path: request.path) {
+        case .route(let matched):
+            route = matched
+        case .ambiguous(let folded, _):
+            // The audit names the route the letter case would have reached; the caller learns no route's name.
+            flow.resource = folded.resource
+            return deny(.badRequest, "bad_request", .route, Reason("ambiguous_path"),
+                        detail: "the path's letter case decides which route serves it; send it as the route spells it")
+        case .none:
             if settings.unmatched == .passThrough {
                 state = .readingBody(.passThrough(nil, .anonymous))
                 return .readBody

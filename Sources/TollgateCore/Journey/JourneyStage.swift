@@ -12,7 +12,7 @@ public struct JourneyStage: Sendable, Hashable, Identifiable {
 
     public static let all: [JourneyStage] = [
         JourneyStage(audit: .route, title: "route",
-                     summary: "one spelling of the path (unsafe paths refused), then the route that serves it; no route is a 404 or a pass-through"),
+                     summary: "one spelling of the path (unsafe paths refused), then the route that serves it, letter case compared as the upstream does (a case that alone decides the route is refused when that is unknown); no route is a 404 or a pass-through"),
         JourneyStage(audit: .identify, title: "identify",
                      summary: "API key or token; unknown, invalid or revoked is a 401, never a 402"),
         JourneyStage(audit: .authorize, title: "authorize",

@@ -213,17 +213,9 @@ public struct Route: Sendable, Hashable {
                                  scope: scope, allowsAnonymous: allowsAnonymous, pricing: pricing, privateFields: privateFields))
     }
 
-    public func matches(method: HTTPRequest.Method, path: Substring) -> Bool {
-        (self.method == nil || self.method == method || (self.method == .get && method == .head)) && self.path.matches(path)
-    }
-}
-
-/// The routes in configuration order; the first match wins.
-public struct RouteTable: Sendable {
-    public var routes: [Route]
-    public init(_ routes: [Route]) { self.routes = routes }
-
-    public func match(method: HTTPRequest.Method, path: Substring) -> Route? {
-        routes.first { $0.matches(method: method, path: path) }
+    /// Whether the route serves `method` on `path`; `ignoringCase`: its literal segments match whatever the case.
+    public func matches(method: HTTPRequest.Method, path: Substring, ignoringCase: Bool = false) -> Bool {
+        (self.method == nil || self.method == method || (self.method == .get && method == .head))
+            && self.path.matches(path, ignoringCase: ignoringCase)
     }
 }

@@ -48,12 +48,22 @@ struct FlowDerivation {
         let free = routes.count - paidRoutes.count
         let unmatched = configuration.unmatched == .deny
             ? "unmatched: deny → 404 no_route" : "unmatched: pass → forwarded free and anonymous, unaudited"
+        // An MCP gateway's routes are its tools, whose names the server compares exactly (nothing to configure).
+        let letterCase: [String] = switch (configuration.mcp, configuration.upstreamPathCase) {
+        case (.some, _): []
+        case (nil, .sensitive): ["upstream.path_case: sensitive → literal segments match exactly"]
+        case (nil, .insensitive): ["upstream.path_case: insensitive → literal segments match whatever the letter case"]
+        case (nil, .unknown): ["upstream.path_case: unknown → a path whose letter case decides its route is refused"]
+        }
+        let ambiguous = configuration.upstreamPathCase == .unknown
         return FlowStep(id: "route", title: "route", lane: .common, owner: .gateway,
                         checks: ["path safety: dot segments, encoded separators and backslashes refused",
                                  "method + path pattern, in configuration order; the first match wins"],
-                        configuration: ["\(routes.count) routes (\(paidRoutes.count) paid, \(free) free)", unmatched],
-                        refusals: ["400 unsafe_path"] + (configuration.unmatched == .deny ? ["404 no_route"] : []),
+                        configuration: ["\(routes.count) routes (\(paidRoutes.count) paid, \(free) free)", unmatched] + letterCase,
+                        refusals: ["400 unsafe_path"] + (ambiguous ? ["400 ambiguous_path"] : [])
+                            + (configuration.unmatched == .deny ? ["404 no_route"] : []),
                         audit: [AuditSignal("route", "denied", "unsafe_path")]
+                            + (ambiguous ? [AuditSignal("route", "denied", "ambiguous_path")] : [])
                             + (configuration.unmatched == .deny ? [AuditSignal("route", "denied", "no_route")] : []))
     }
 
