@@ -21,10 +21,15 @@ public protocol MCPUpstream: Sendable {
     func call(_ request: JSONRPCMessage, callerFields: HTTPFields, contract: HTTPFields) async throws -> MCPAnswer
 }
 
-/// Reads the JSON-RPC messages of a `text/event-stream` body: each event's `data:` lines joined by newlines
-/// (the server-sent events format), fed chunk by chunk.
+/// Reads the JSON-RPC messages of a `text/event-stream` body: each event's `data` lines joined by newlines
+/// (the server-sent events format), fed chunk by chunk, keeping the last event id and the reconnection delay a
+/// server names, which resuming a stream it closed needs (`GET` with `Last-Event-ID`).
 public struct ServerSentEvents: Sendable {
     private var buffer: [UInt8] = []
+    /// The id of the last event completed (an event with an id and no data, a server's priming event, counts).
+    public private(set) var lastEventId: String?
+    /// The reconnection delay in milliseconds the stream asked for (`retry:`), if any.
+    public private(set) var retryMillis: Int?
 
     public init() {}
 
@@ -37,16 +42,30 @@ public struct ServerSentEvents: Sendable {
             buffer.removeSubrange(..<end.next)
             var data: [UInt8] = []
             var first = true
+            var id: String?
             for rawLine in block.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
                 var line = rawLine
                 if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-                guard line.starts(with: Array("data:".utf8)) else { continue }
-                var value = line.dropFirst(5)
+                // `field: value`, or a field alone (an empty value); a line starting with `:` is a comment.
+                let colon = line.firstIndex(of: UInt8(ascii: ":"))
+                guard colon != line.startIndex else { continue }
+                let field = line[..<(colon ?? line.endIndex)]
+                var value = colon.map { line[line.index(after: $0)...] } ?? line[line.endIndex...]
                 if value.first == UInt8(ascii: " ") { value = value.dropFirst() }
-                if !first { data.append(UInt8(ascii: "\n")) }
-                data.append(contentsOf: value)
-                first = false
+                switch String(decoding: field, as: UTF8.self) {
+                case "data":
+                    if !first { data.append(UInt8(ascii: "\n")) }
+                    data.append(contentsOf: value)
+                    first = false
+                case "id" where !value.contains(0):
+                    id = String(decoding: value, as: UTF8.self)
+                case "retry" where !value.isEmpty && value.count <= 9 && value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }):
+                    retryMillis = Int(String(decoding: value, as: UTF8.self))
+                default:
+                    continue
+                }
             }
+            if let id { lastEventId = id.isEmpty ? nil : id }
             if !first { events.append(data) }
         }
         return events

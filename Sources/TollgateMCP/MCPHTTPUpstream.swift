@@ -5,7 +5,10 @@ import NIOHTTP1
 import TollgateCore
 
 /// An upstream MCP server over streamable HTTP: one POST per request, the answer read as JSON or as an event
-/// stream (the response to this request's id; notifications before it are not passed on for gated calls).
+/// stream (the response to this request's id; notifications before it are not passed on for gated calls). A server
+/// that closes the event stream before the answer, having named an event id (the 2025-11-25 transport's polling), is
+/// asked for the rest with `GET` and `Last-Event-ID` until the answer comes or the deadline passes: without it the
+/// tool ran and its answer was never read, so the call was released unpaid and a retry ran it again.
 public struct MCPHTTPUpstream: MCPUpstream {
     public let url: String
     let client: HTTPClient
@@ -18,8 +21,12 @@ public struct MCPHTTPUpstream: MCPUpstream {
 
     /// The caller's fields an MCP server reads; everything else (credentials for the gateway, proofs) stays here.
     public static let forwardedFields: [HTTPField.Name] = [
-        .accept, .contentType, .mcpSessionId, .mcpProtocolVersion, .mcpMethod, .mcpName, HTTPField.Name("Last-Event-ID")!,
+        .accept, .contentType, .mcpSessionId, .mcpProtocolVersion, .mcpMethod, .mcpName, .lastEventId,
     ]
+    /// How many times one call's stream is resumed at most (each within the call's deadline).
+    static let maxResumptions = 1000
+    /// The wait before resuming when the server named none (the event-stream format leaves it to the client).
+    static let defaultRetryMillis = 1000
 
     public init(url: String, client: HTTPClient = .mcpServers, timeoutSeconds: Double, maxResponseBytes: Int, requiresExactNumbers: Bool = true) {
         self.url = url
@@ -45,19 +52,23 @@ public struct MCPHTTPUpstream: MCPUpstream {
             guard (200..<300).contains(response.status.code) else {
                 throw TollgateError(.upstreamUnavailable, "the MCP server answered HTTP \(response.status.code)")
             }
-            let isStream = response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
-            if isStream {
-                var events = ServerSentEvents()
-                var read = 0
-                for try await chunk in response.body {
-                    read += chunk.readableBytes
-                    if read > maxResponseBytes { throw TollgateError(.upstreamUnavailable, "the MCP server's answer is larger than allowed") }
-                    for data in events.feed(chunk.readableBytesView) {
-                        if let (message, exact) = JSONRPCMessage.parseAnswer(data), message.id == request.id, message.method == nil {
-                            guard exact || !requiresExactNumbers else { throw JSONRPCMessage.inexactAnswer }
-                            return MCPAnswer(message: message, headerFields: fields)
-                        }
+            if Self.isEventStream(response) {
+                var reader = StreamReader(id: request.id, limit: maxResponseBytes, requiresExactNumbers: requiresExactNumbers)
+                if let message = try await reader.read(response.body) { return MCPAnswer(message: message, headerFields: fields) }
+                var resumptions = 0
+                while let lastEventId = reader.events.lastEventId, resumptions < Self.maxResumptions {
+                    resumptions += 1
+                    let wait = TimeAmount.milliseconds(Int64(reader.events.retryMillis ?? Self.defaultRetryMillis))
+                    guard NIODeadline.now() + wait < deadline else { break }
+                    try await Task.sleep(nanoseconds: UInt64(wait.nanoseconds))
+                    let resumed = try await client.execute(resumption(lastEventId: lastEventId, callerFields: callerFields, fields: fields),
+                                                          deadline: deadline)
+                    guard (200..<300).contains(resumed.status.code), Self.isEventStream(resumed) else {
+                        throw TollgateError(.upstreamUnavailable, """
+                            the MCP server closed its event stream before the answer and did not resume it (HTTP \(resumed.status.code))
+                            """)
                     }
+                    if let message = try await reader.read(resumed.body) { return MCPAnswer(message: message, headerFields: fields) }
                 }
                 throw TollgateError(.upstreamUnavailable, "the MCP server's event stream ended without an answer")
             }
@@ -75,4 +86,62 @@ public struct MCPHTTPUpstream: MCPUpstream {
             throw TollgateError(.upstreamUnavailable, "the MCP server did not answer: \(error)")
         }
     }
+
+    /// The `GET` that resumes the stream after `lastEventId`, in the caller's session (never the gateway's contract:
+    /// it decided one call, which this continues).
+    private func resumption(lastEventId: String, callerFields: HTTPFields, fields: HTTPFields) -> HTTPClientRequest {
+        var get = HTTPClientRequest(url: url)
+        get.method = .GET
+        get.headers.add(name: "Accept", value: "text/event-stream")
+        get.headers.add(name: "Last-Event-ID", value: lastEventId)
+        if let session = fields[.mcpSessionId] ?? callerFields[.mcpSessionId] { get.headers.add(name: "Mcp-Session-Id", value: session) }
+        if let version = callerFields[.mcpProtocolVersion] { get.headers.add(name: "Mcp-Protocol-Version", value: version) }
+        return get
+    }
+
+    private static func isEventStream(_ response: HTTPClientResponse) -> Bool {
+        response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
+    }
+
+    /// One call's event stream across its resumptions: the events read so far and the bytes they took.
+    private struct StreamReader {
+        let id: JSONValue?
+        let limit: Int
+        let requiresExactNumbers: Bool
+        var events = ServerSentEvents()
+        var read = 0
+
+        init(id: JSONValue?, limit: Int, requiresExactNumbers: Bool) {
+            self.id = id
+            self.limit = limit
+            self.requiresExactNumbers = requiresExactNumbers
+        }
+
+        /// The answer to the call, or nil when this part of the stream ended without it. A connection lost after the
+        /// server named an event id ends the part like a close (the rest can be asked for); before, it is no answer.
+        mutating func read(_ body: HTTPClientResponse.Body) async throws -> JSONRPCMessage? {
+            do {
+                for try await chunk in body {
+                    read += chunk.readableBytes
+                    if read > limit { throw TollgateError(.upstreamUnavailable, "the MCP server's answer is larger than allowed") }
+                    for data in events.feed(chunk.readableBytesView) {
+                        if let (message, exact) = JSONRPCMessage.parseAnswer(data), message.id == id, message.method == nil {
+                            guard exact || !requiresExactNumbers else { throw JSONRPCMessage.inexactAnswer }
+                            return message
+                        }
+                    }
+                }
+            } catch let error as TollgateError {
+                throw error
+            } catch where events.lastEventId != nil {
+                return nil
+            }
+            return nil
+        }
+    }
+}
+
+extension HTTPField.Name {
+    /// The event-stream field naming the last event a client received, to resume after it.
+    static let lastEventId = HTTPField.Name("Last-Event-ID")!
 }

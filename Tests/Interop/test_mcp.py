@@ -37,6 +37,8 @@ negotiates 2026-07-28 with `server/discover`):
  12 bad input: non-JSON, batches, bodies two parsers read two ways (repeated members, NaN), Mcp-Method / Mcp-Name
     naming another call, numbers beyond what the gateway can write again, garbage / tampered / misbound payments: clear
     answers, never a 5xx, never forwarded, still serving
+ 13 an upstream on the official `mcp` server SDK that closes each call's event stream after its priming event (polling,
+    mcp_polling_server.py): the gateway resumes with GET + Last-Event-ID, delivers and settles once      [legacy]
 
 Environment:
   TOLLGATE_BIN               the gateway binary (default <repo>/.build/debug/tollgate)
@@ -53,6 +55,7 @@ import os
 import re
 import secrets
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -1284,4 +1287,57 @@ def test_mcp_12_bad_input(stack: Stack, stdio: Gateway) -> None:
     for gw in (stack.main, stdio):
         c.check(gw.proc.alive(), f"{gw.name}: still running")
         c.check(offers_terms(gw.url), f"{gw.name}: still offers terms")
+    c.done()
+
+
+def test_mcp_13_polling_server_resumed(stack: Stack) -> None:
+    """An upstream built on the official `mcp` server SDK that closes each `forecast` call's event stream after its
+    priming event (the 2025-11-25 transport's polling; Tests/Interop/mcp_polling_server.py): the gateway resumes the
+    stream with GET and Last-Event-ID, delivers the answer with its receipt and settles once; the same payment again
+    runs nothing. Before, the gateway called the closed stream no answer and released the payment while the tool ran,
+    so every retry ran it again, unpaid."""
+    c = Checks("mcp 13: a polling MCP server's closed event stream is resumed, the call paid once")
+    script = Path(__file__).resolve().parent / "mcp_polling_server.py"
+    require_file(script, "polling MCP server script")
+    port = free_port()
+    server = f"http://127.0.0.1:{port}"
+    proc = start("polling-mcp", [sys.executable, str(script), str(port)], stack.workdir, stack.env)
+    stack.procs["polling-mcp"] = proc
+    wait_until("polling MCP server /stats", lambda: http_status(server + "/stats") == 200, proc, 30)
+    gateway = stack.start_gateway("polling", mcp_config(stack.template, port=free_port(),
+                                                        facilitator_url=stack.fac_proxy.url,
+                                                        sqlite=stack.workdir / "polling.sqlite",
+                                                        upstream_url=server + "/mcp"))
+    account = Account.create()
+    city = "Bergen"
+
+    def server_stats() -> dict[str, Any]:
+        return httpx.get(server + "/stats", timeout=5).json()
+
+    async def go() -> None:
+        async with session(gateway.url, "legacy") as client:
+            c.eq(client.protocol_version, MODES["legacy"], "negotiated protocol_version (polling needs 2025-11-25)")
+            transfers = stack.transfers()
+            meta, paid = await pay_forecast(c, client, account, city, "legacy", "paid through a polling server")
+            if paid is None:
+                return
+            c.eq(paid.get("isError"), False, "paid: isError")
+            c.eq(paid.get("structuredContent"), {"city": city, "forecast": "sunny", "high_c": 21},
+                 "paid: the tool's result, read from the resumed stream")
+            check_receipt(c, paid, account.address, "paid")
+            stats = server_stats()
+            c.eq((stats.get("executions") or {}).get("forecast"), 1, "forecast ran once")
+            c.check(stats.get("resumptions", 0) >= 1, "the gateway resumed the stream (GET with Last-Event-ID)", stats)
+            c.eq(stack.transfers() - transfers, 1, "one settlement")
+            again = await call(client, "forecast", {"city": city}, meta)
+            c.check(again.get("isError") is True or receipt_of(again) is not None,
+                    "the same payment again: refused or the kept answer", describe(again))
+            c.eq((server_stats().get("executions") or {}).get("forecast"), 1, "the same payment again: forecast did not run again")
+            c.eq(stack.transfers() - transfers, 1, "the same payment again: no second settlement")
+
+    try:
+        run(go())
+    finally:
+        gateway.proc.stop()
+        proc.stop()
     c.done()

@@ -16,6 +16,23 @@ import TollgateMCP
         #expect(seen.map { String(decoding: $0, as: UTF8.self) } == ["{\"a\":\n1}", "{\"id\":2}"])
     }
 
+    /// The last event id and the reconnection delay a server names, which resuming a stream it closed needs: a priming
+    /// event (an id, no data) counts; an id with NUL is ignored, an empty one forgets it; `retry` only as digits.
+    @Test func eventStreamsKeepTheLastEventIdAndTheRetryDelay() {
+        var events = ServerSentEvents()
+        #expect(events.feed(Array("id: p1\nretry: 250\ndata:\n\n".utf8)) == [[]])
+        #expect(events.lastEventId == "p1")
+        #expect(events.retryMillis == 250)
+        _ = events.feed(Array(": comment\nid:p2\ndata\n\nretry: 1.5\nid: bad\u{0}\n\n".utf8))
+        #expect(events.lastEventId == "p2")
+        #expect(events.retryMillis == 250)
+        // An event without an id keeps the last one; a half-sent event changes nothing.
+        _ = events.feed(Array("data: {}\n\nid: p3\ndata: {}".utf8))
+        #expect(events.lastEventId == "p2")
+        _ = events.feed(Array("\n\nid:\n\n".utf8))
+        #expect(events.lastEventId == nil)
+    }
+
     @Test func aToolCallTakesThePaymentAsObjectOrTextAndKeepsTheRestOfItsMeta() throws {
         let payload = JSONValue.object(["x402Version": .integer(2), "payload": .object(["signature": .string("0x01")])])
         let asText = JSONValue.string(String(decoding: payload.canonicalBytes, as: UTF8.self))
