@@ -4,7 +4,7 @@ import Foundation
 public enum LedgerExport {
     public static let columns = ["id", "created_at", "state", "method", "url", "host", "tool", "network", "asset", "symbol", "decimals", "payee",
                                  "amount", "price", "payer", "x402_version", "nonce", "valid_before", "attempts", "status", "correlation_id",
-                                 "transaction", "reason", "receipt"]
+                                 "transaction", "reason", "receipt", "said_used_at"]
 
     public static func csv(_ purchases: [Purchase]) -> String {
         var text = columns.joined(separator: ",") + "\r\n"
@@ -28,7 +28,8 @@ public enum LedgerExport {
                 purchase.asset, purchase.symbol, String(purchase.decimals), purchase.payee, purchase.amount, purchase.price, purchase.payer,
                 String(purchase.x402Version), purchase.nonce, String(purchase.validBefore), String(purchase.attempts),
                 purchase.status.map(String.init) ?? "", purchase.correlationId ?? "", purchase.transaction ?? "", purchase.reason ?? "",
-                purchase.receipt ?? ""]
+                purchase.receipt ?? "",
+                purchase.saidUsedAtMillis.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0) / 1000)) } ?? ""]
     }
 
     /// RFC 4180 quoting; a value a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first: a

@@ -13,8 +13,9 @@ import TollgateX402
 ///   settlement leaves it in doubt and stops the run (`paymentInDoubt`): it may still settle;
 /// - past it (`Purchase.hasExpired`): sent once more, for a kept answer. A 402 with fresh terms means the server holds
 ///   no payment for it and it can never settle any more: it ends `lapsed` and those terms are paid with a new
-///   authorization. A 402 that says it was already used means it was paid and its answer is lost: it ends `settled`
-///   and nothing new is signed (`Judgement.takenWhenUsed`). Anything else (a 503 "payment in progress", a 5xx, no
+///   authorization. A 402 that says it was already used, or any refusal once a server said so before it expired
+///   (`Purchase.saidUsedAtMillis`), means it was paid and its answer is lost: it ends `settled` and nothing new is
+///   signed (`Judgement.takenWhenUsed`). Anything else (a 503 "payment in progress", a 5xx, no
 ///   answer) leaves it in doubt.
 extension PaymentClient {
     /// How a door sends one purchase's proof and reads the answers.
@@ -49,14 +50,15 @@ extension PaymentClient {
         /// moved nothing.
         var saysAlreadyUsed: Bool { refusalCode?.hasSuffix("nonce_already_used") ?? false }
 
-        /// Once expired, a refusal saying this purchase's own authorization was used already is no refusal: the money
-        /// moved (an earlier send was taken and its answer lost), and the purchase ends settled. Before, it may be a copy
-        /// refused while the first send still runs, or a claim whose settlement failed: it stays in doubt.
-        var takenWhenUsed: Judgement {
-            guard ending == .refusal, saysAlreadyUsed else { return self }
+        /// Once expired, a refusal saying this purchase's own authorization was used already, now or by an earlier answer
+        /// (`saidEarlier`, `Purchase.saidUsedAtMillis`), is no refusal: the money moved (an earlier send was taken and
+        /// its answer lost), and the purchase ends settled. Before expiry it stays in doubt (see `Purchase.saidUsedAtMillis`).
+        func takenWhenUsed(saidEarlier: Bool) -> Judgement {
+            guard ending == .refusal, saysAlreadyUsed || saidEarlier else { return self }
             var taken = self
             taken.ending = .settledUndelivered
-            taken.reason = "expired; the server says it was already used and keeps no answer for it: paid, not delivered"
+            taken.reason = saysAlreadyUsed ? "expired; the server says it was already used and keeps no answer for it: paid, not delivered"
+                : "expired; a server said earlier it was already used, and keeps no answer for it: paid, not delivered"
             return taken
         }
     }
@@ -98,14 +100,17 @@ extension PaymentClient {
             throw inDoubt(purchase, expired: expired, problem: "no answer (\(error))")
         }
         var judgement = exchange.judge(answer)
+        // Read again: another run may have been told meanwhile.
+        let saidUsedEarlier = try judgement.ending == .refusal && expired && ledger.purchase(purchase.id)?.saidUsedAtMillis != nil
         switch judgement.ending {
         case .delivered, .settledUndelivered:
             try keep(purchase, judgement)
             return .answered(try exchange.kept(answer, try ledger.purchase(purchase.id)))
-        case .refusal where expired && judgement.saysAlreadyUsed:
+        case .refusal where expired && (judgement.saysAlreadyUsed || saidUsedEarlier):
             // Used, yet no answer kept for it: paid, the answer lost. Counted, final, and nothing new signed this run.
-            try keep(purchase, judgement.takenWhenUsed)
-            throw ClientError(.serverRefused, "the server says the authorization signed earlier for this request (purchase \(purchase.id), "
+            try keep(purchase, judgement.takenWhenUsed(saidEarlier: saidUsedEarlier))
+            throw ClientError(.serverRefused, "the server \(judgement.saysAlreadyUsed ? "says" : "said earlier") the authorization "
+                              + "signed earlier for this request (purchase \(purchase.id), "
                               + "\(purchase.price) to \(purchase.payee)) was already used, and it has no answer for it: it was paid and "
                               + "its answer is lost; nothing new was signed. Ask the server's operator for a refund"
                               + (judgement.correlationId.map { " (correlation id \($0))" } ?? "") + "; tollgate wallet ledger shows it")
@@ -169,7 +174,8 @@ extension PaymentClient {
     /// Writes a judgement to the ledger (a purchase already delivered or settled stays so).
     func keep(_ purchase: Purchase, _ judgement: Judgement) throws {
         try ledger.finish(purchase.id, judgement.ending, status: judgement.status, correlationId: judgement.correlationId,
-                          transaction: judgement.transaction, receipt: judgement.receipt, reason: judgement.reason, nowMillis: nowMillis())
+                          transaction: judgement.transaction, receipt: judgement.receipt, reason: judgement.reason,
+                          saidUsed: judgement.ending == .refusal && judgement.saysAlreadyUsed, nowMillis: nowMillis())
     }
 
     /// The run stops: `purchase` may still settle, or may have settled with its answer lost.

@@ -67,6 +67,7 @@ public final class PaymentLedger: Sendable {
         CREATE INDEX purchase_created ON purchase (created_at);
         CREATE INDEX purchase_request ON purchase (request_key, state);
         """,
+        "ALTER TABLE purchase ADD COLUMN said_used_at INTEGER",
     ]
 
     /// What the signer returns: the proof to send, and what the ledger keeps of it.
@@ -189,9 +190,10 @@ public final class PaymentLedger: Sendable {
     /// not take it back), and so does a refusal already recorded. One `abandoned`, `lapsed` or `refused` that an answer
     /// shows was taken after all (a send in flight when it was abandoned, another run's send of the same proof) becomes
     /// `delivered` or `settled` with that answer's evidence (status, correlation id, transaction, receipt): the proof the
-    /// owner needs to ask for a refund.
+    /// owner needs to ask for a refund. `saidUsed`: the answer said the authorization was already used
+    /// (`Purchase.saidUsedAtMillis`, kept from the first such answer on, whatever the purchase's state).
     public func finish(_ id: String, _ ending: Ending, status: Int?, correlationId: String?, transaction: String?, receipt: String?,
-                       reason: String?, nowMillis: Int64) throws {
+                       reason: String?, saidUsed: Bool = false, nowMillis: Int64) throws {
         let state: String = switch ending {
         case .delivered: "'delivered'"
         case .settledUndelivered: "'settled'"
@@ -209,6 +211,9 @@ public final class PaymentLedger: Sendable {
                     "transaction" = COALESCE(?, "transaction"), receipt = COALESCE(?, receipt), reason = ?, updated_at = ?
                 WHERE id = ? AND state IN (\(open))
                 """, arguments: [status, correlationId, transaction, receipt, reason, nowMillis, id])
+            if saidUsed {
+                try db.execute(sql: "UPDATE purchase SET said_used_at = ? WHERE id = ? AND said_used_at IS NULL", arguments: [nowMillis, id])
+            }
         }
     }
 

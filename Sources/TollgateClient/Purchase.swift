@@ -13,8 +13,8 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
         case sent
         /// The server delivered (2xx), usually with a receipt.
         case delivered
-        /// Paid, not delivered: the server's receipt says it settled, or the server named a refund for it, or (once it
-        /// had expired) said it was already used. A refund may follow; it is never re-sent.
+        /// Paid, not delivered: the server's receipt says it settled, or the server named a refund for it, or a server
+        /// said it was already used and it then expired (`saidUsedAtMillis`). A refund may follow; it is never re-sent.
         case settled
         /// The server answered that it did not take the payment (a 402 again): it may still hold the authorization,
         /// so, like every authorization signed, it keeps counting against the budget.
@@ -76,6 +76,12 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
     public var receipt: String?
     public var reason: String?
     public var updatedAtMillis: Int64
+    /// When a server first said this authorization was already used (the rail's `nonce_already_used`) while it could
+    /// still settle. That settles nothing at once (a server may say so of a copy while the first send still runs), but
+    /// once the authorization has expired the purchase ends settled, not lapsed, whatever the server answers then: a
+    /// server whose settlement timed out answers a fresh 402 although the transfer landed, and its facilitator later
+    /// calls the authorization expired rather than used, so a refusal alone would have it paid twice.
+    public var saidUsedAtMillis: Int64? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, method, url, host, tool, network, asset, symbol, decimals, payee, amount, units, payer, proof, nonce, state, attempts, status
@@ -87,6 +93,7 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
         case validBefore = "valid_before"
         case correlationId = "correlation_id"
         case updatedAtMillis = "updated_at"
+        case saidUsedAtMillis = "said_used_at"
     }
 
     /// The amount as a decimal with its symbol ("0.01 USDC").

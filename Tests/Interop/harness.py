@@ -71,6 +71,7 @@ CORR = "Tollgate-Correlation-Id"
 
 # Error reason codes (x402 SDK codes + Tollgate's own offer-binding codes).
 R_NONCE_USED = "invalid_exact_evm_nonce_already_used"
+R_IN_PROGRESS = "payment_in_progress"   # a copy of a proof the first request still uses
 R_VALUE = "invalid_exact_evm_payload_authorization_value_mismatch"
 R_RECIPIENT = "invalid_exact_evm_payload_recipient_mismatch"
 R_SIGNATURE = "invalid_exact_evm_payload_signature"

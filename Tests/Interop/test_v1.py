@@ -87,8 +87,8 @@ from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.schemas.v1 import PaymentPayloadV1, PaymentRequiredV1, PaymentRequirementsV1
 
 from harness import (  # shared helpers (harness.py is not a test module)
-    API_KEY, CORR, HERE, NETWORK, PRICE_ATOMIC, QUICKSTART, QUICKSTART_PAY_TO, R_INVALID_PAYLOAD, R_NONCE_USED,
-    R_RECIPIENT, R_SIGNATURE, R_TERMS, R_VALID_AFTER, R_VALID_BEFORE, R_VALUE, TOLLGATE_BIN, USDC_BASE_SEPOLIA,
+    API_KEY, CORR, HERE, NETWORK, PRICE_ATOMIC, QUICKSTART, QUICKSTART_PAY_TO, R_IN_PROGRESS, R_INVALID_PAYLOAD,
+    R_NONCE_USED, R_RECIPIENT, R_SIGNATURE, R_TERMS, R_VALID_AFTER, R_VALID_BEFORE, R_VALUE, TOLLGATE_BIN, USDC_BASE_SEPOLIA,
     Checks, Exchange, LocalServer, Proc, ServedGateway, answers_http, b64json_decode, b64json_encode, body_json, check_402, client_from, close_clients,
     admin_ok, check_error, child_env, dev_transfers, drop_top_level, eip3009_sign, fac_stats, finish, flip_hex_digit, free_port,
     http_status, insert_routes_first, make_config, new_workdir, reply, require_file, sdk_sign, short, start,
@@ -100,7 +100,6 @@ R_VERSION = "invalid_x402_version"
 R_NETWORK = "invalid_network"
 R_TOO_LARGE = "payment_header_too_large"
 R_RATE_INVALID = "rate_limited_invalid"
-R_IN_PROGRESS = "payment_in_progress"
 TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 PATH = "/datasets/prices"
 

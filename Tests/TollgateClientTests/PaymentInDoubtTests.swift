@@ -184,6 +184,36 @@ struct PaymentInDoubtTests {
         try await server.stop()
     }
 
+    /// A server whose settlement timed out answers a fresh 402 although the transfer landed (the x402 Python server
+    /// does); the same authorization sent again is refused as used while it is valid, and once it has expired its
+    /// facilitator calls it expired, not used. The "already used" heard before is kept (`Purchase.saidUsedAtMillis`):
+    /// the expired purchase ends settled, and the request is not paid a second time.
+    @Test("'already used' heard before its validBefore, then 'expired' after it: settled, never paid twice")
+    func alreadyUsedBeforeThenExpiredIsSettled() async throws {
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
+
+        replies.always(X402Fixture.paymentRequired(error: Reason.nonceAlreadyUsed.rawValue))
+        let told = try await client.fetch(Self.request(on: server))
+        #expect(told.purchase?.state == .unknown)
+        let heard = try #require(try client.ledger.purchase(first.id)?.saidUsedAtMillis)
+
+        replies.always(X402Fixture.paymentRequired(error: "invalid_exact_evm_payload_authorization_valid_before"))
+        clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
+        do {
+            _ = try await client.fetch(Self.request(on: server))
+            Issue.record("an authorization a server said was used was paid again")
+        } catch let error as ClientError {
+            #expect(error.code == .serverRefused)
+            #expect(error.message.contains("said earlier"))
+        }
+        let purchase = try #require(try client.ledger.purchase(first.id))
+        #expect(purchase.state == .settled)
+        #expect(purchase.saidUsedAtMillis == heard)
+        #expect(try client.ledger.purchases().map(\.id) == [first.id])
+        #expect(Set(X402Fixture.nonces(server)) == [first.nonce])
+        try await server.stop()
+    }
+
     /// The way out when a server never settles the question: the wallet's owner abandons it (refused while it may still
     /// settle), and the next run pays anew with one new authorization; both count.
     @Test("a server that answers 503 forever: abandoning is refused before validBefore, then the request is paid anew, once")

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TollgateCore
 import AsyncHTTPClient
+import GRDB
 import TollgateX402
 @testable import TollgateClient
 
@@ -23,6 +24,36 @@ struct PaymentLedgerTests {
     static func proof(_ id: String, validBefore: Int64 = Int64(Date().timeIntervalSince1970) + 600) -> PaymentLedger.SignedProof {
         PaymentLedger.SignedProof(name: X402.paymentSignatureHeader, value: "proof-of-\(id)", payer: "0xpayer", nonce: "0x\(id)",
                                   validBefore: validBefore, x402Version: 2)
+    }
+
+    /// A ledger written before `said_used_at` existed opens with its purchases intact and the column added, once.
+    @Test func aLedgerOfTheFirstSchemaIsMigrated() throws {
+        let path = Self.temporaryPath()
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let old = try DatabaseQueue(path: path)
+        try old.write { db in
+            try db.execute(sql: PaymentLedger.migrations[0])
+            try db.execute(sql: "PRAGMA user_version = 1")
+            try db.execute(sql: """
+                INSERT INTO purchase (id, created_at, method, url, host, request_key, network, asset, symbol, decimals, payee, amount,
+                    units, payer, x402_version, proof_name, proof, nonce, valid_before, state, updated_at)
+                VALUES ('pay_old', 1, 'GET', 'http://h/x', 'h', 'k', 'eip155:84532', '0xa', 'USDC', 6, '0xb', '10000', 10000, '0xc', 2,
+                    'PAYMENT-SIGNATURE', 'p', '0x01', 2, 'unknown', 1)
+                """)
+        }
+        try old.close()
+        let ledger = try PaymentLedger(path: path)
+        let purchase = try #require(try ledger.purchase("pay_old"))
+        #expect(purchase.state == .unknown)
+        #expect(purchase.saidUsedAtMillis == nil)
+        try ledger.finish("pay_old", .refusal, status: 402, correlationId: nil, transaction: nil, receipt: nil, reason: "used",
+                          saidUsed: true, nowMillis: 5)
+        try ledger.finish("pay_old", .unknown, status: 503, correlationId: nil, transaction: nil, receipt: nil, reason: "busy",
+                          saidUsed: true, nowMillis: 9)
+        // The first "already used" is kept.
+        #expect(try ledger.purchase("pay_old")?.saidUsedAtMillis == 5)
+        _ = try PaymentLedger(path: path)
+        #expect(try DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "PRAGMA user_version") } == PaymentLedger.migrations.count)
     }
 
     @Test("the ledger file is created readable by its owner only")

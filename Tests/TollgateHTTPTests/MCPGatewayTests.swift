@@ -112,7 +112,12 @@ import TollgateMCP
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(answers.filter { $0.receipt?["success"] == .bool(true) }.count == 1)
-            #expect(answers.filter { $0.terms?["error"] == .string("invalid_exact_evm_nonce_already_used") }.count == 9)
+            // In flight, a copy is refused as such (nothing is taken yet); after the delivery, as a used authorization.
+            let reasons = answers.map { $0.terms?["error"] }
+            let inFlight = reasons.filter { $0 == JSONValue.string("payment_in_progress") }.count
+            let used = reasons.filter { $0 == JSONValue.string("invalid_exact_evm_nonce_already_used") }.count
+            #expect(inFlight + used == 9)
+            #expect(inFlight >= 1)
             #expect(stack.executions("forecast") == 1)
             #expect(try await stack.transfers() == 1)
         }

@@ -23,9 +23,11 @@ extension Journey {
 
     mutating func reservationBusy(_ paid: PaidFlow, events: [AuditEvent]) -> Action {
         if settings.repeatedProofs == .refused {
-            let denied = event(.reserve, .denied, wire.authorizationUsed, ["first_correlation_id": flow.correlationId, "first_state": "in_flight",
+            // Not the rail's "already used": nothing is taken yet (the first request may still fail to settle), and a
+            // paying client reads "already used" as money gone.
+            let denied = event(.reserve, .denied, .paymentInProgress, ["first_correlation_id": flow.correlationId, "first_state": "in_flight",
                                                                        "proof": paid.proof.key.description])
-            return finish(.refuseCopy(priced(paid), wire.authorizationUsed,
+            return finish(.refuseCopy(priced(paid), .paymentInProgress,
                                       detail: "this payment authorization is being used by an earlier request (flow \(flow.correlationId))",
                                       events: events + [denied]))
         }

@@ -39,6 +39,8 @@ public struct Reason: RawRepresentable, Sendable, Hashable, CustomStringConverti
     public static let upstreamUnavailable = Reason("upstream_unavailable")
     public static let upstreamResponseTooLarge = Reason("upstream_response_too_large")
     public static let settlementPending = Reason("settlement_pending")
+    /// The proof is being used by an earlier request that has not ended: nothing is decided about this copy yet.
+    public static let paymentInProgress = Reason("payment_in_progress")
     public static let settlementUnknown = Reason("settlement_unknown")
     /// The payment was refunded or put under review while its work ran: the answer is not served.
     public static let settlementClosed = Reason("settlement_closed")

@@ -5,8 +5,8 @@ extension Gateway {
     /// A 503 for a payment being processed (or in doubt): never a 402, which would make a client pay twice.
     func inProgress(_ flow: Flow, events: [AuditEvent], detail: String) async -> GatewayResponse {
         var events = events
-        events.append(flow.event(.reserve, .denied, Reason("payment_in_progress"), clock: clock, ["detail": detail]))
-        return await unavailable(Reason("payment_in_progress"), flow: flow, detail: detail, events: events)
+        events.append(flow.event(.reserve, .denied, .paymentInProgress, clock: clock, ["detail": detail]))
+        return await unavailable(.paymentInProgress, flow: flow, detail: detail, events: events)
     }
 
     /// The same client retrying the same proof for the same request: its response was lost, so it

@@ -26,8 +26,8 @@ public struct Gateway: Sendable {
         /// HTTP: the copy waits (503 `payment_in_progress` with `Retry-After`, never a 402 that would make a stock
         /// client pay again).
         case retried
-        /// MCP: the rail's "already used" refusal with fresh terms, so a tool runs once per payment: the x402 MCP client
-        /// does not retry a call answered 503.
+        /// MCP: a refusal with fresh terms (`payment_in_progress`), so a tool runs once per payment: the x402 MCP client
+        /// does not retry a call answered 503. Not the rail's "already used": the first request may yet fail to settle.
         case refused
     }
 
