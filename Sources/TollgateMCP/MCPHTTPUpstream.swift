@@ -25,8 +25,10 @@ public struct MCPHTTPUpstream: MCPUpstream {
     ]
     /// How many times one call's stream is resumed at most (each within the call's deadline).
     static let maxResumptions = 1000
-    /// The wait before resuming when the server named none (the event-stream format leaves it to the client).
+    /// The wait before resuming when the server named none (the event-stream format leaves it to the client), and the
+    /// least wait whatever it named (a server asking for none would otherwise be asked again at once, a thousand times).
     static let defaultRetryMillis = 1000
+    static let leastRetryMillis = 50
 
     public init(url: String, client: HTTPClient = .mcpServers, timeoutSeconds: Double, maxResponseBytes: Int, requiresExactNumbers: Bool = true) {
         self.url = url
@@ -58,11 +60,17 @@ public struct MCPHTTPUpstream: MCPUpstream {
                 var resumptions = 0
                 while let lastEventId = reader.events.lastEventId, resumptions < Self.maxResumptions {
                     resumptions += 1
-                    let wait = TimeAmount.milliseconds(Int64(reader.events.retryMillis ?? Self.defaultRetryMillis))
+                    let wait = TimeAmount.milliseconds(Int64(max(reader.events.retryMillis ?? Self.defaultRetryMillis, Self.leastRetryMillis)))
                     guard NIODeadline.now() + wait < deadline else { break }
                     try await Task.sleep(nanoseconds: UInt64(wait.nanoseconds))
-                    let resumed = try await client.execute(resumption(lastEventId: lastEventId, callerFields: callerFields, fields: fields),
-                                                          deadline: deadline)
+                    let resumed: HTTPClientResponse
+                    do {
+                        resumed = try await client.execute(resumption(lastEventId: lastEventId, callerFields: callerFields, contract: contract,
+                                                                      fields: fields), deadline: deadline)
+                    } catch {
+                        continue  // No connection this time (a server restarting): asked again after the delay, within the deadline.
+                    }
+                    if resumed.status.code == 429 || resumed.status.code >= 500 { continue }
                     guard (200..<300).contains(resumed.status.code), Self.isEventStream(resumed) else {
                         throw TollgateError(.upstreamUnavailable, """
                             the MCP server closed its event stream before the answer and did not resume it (HTTP \(resumed.status.code))
@@ -87,11 +95,13 @@ public struct MCPHTTPUpstream: MCPUpstream {
         }
     }
 
-    /// The `GET` that resumes the stream after `lastEventId`, in the caller's session (never the gateway's contract:
-    /// it decided one call, which this continues).
-    private func resumption(lastEventId: String, callerFields: HTTPFields, fields: HTTPFields) -> HTTPClientRequest {
+    /// The `GET` that resumes the stream after `lastEventId`, in the caller's session, with the caller's own fields (a
+    /// paying client's credentials travel as `contract`) but not the gateway's signed decision (`Tollgate-*`): it covers
+    /// one POST, whose continuation this is, and a second use of it would be refused as a replay.
+    private func resumption(lastEventId: String, callerFields: HTTPFields, contract: HTTPFields, fields: HTTPFields) -> HTTPClientRequest {
         var get = HTTPClientRequest(url: url)
         get.method = .GET
+        for field in contract where !field.name.canonicalName.hasPrefix("tollgate-") { get.headers.add(name: field.name.rawName, value: field.value) }
         get.headers.add(name: "Accept", value: "text/event-stream")
         get.headers.add(name: "Last-Event-ID", value: lastEventId)
         if let session = fields[.mcpSessionId] ?? callerFields[.mcpSessionId] { get.headers.add(name: "Mcp-Session-Id", value: session) }
@@ -134,8 +144,10 @@ public struct MCPHTTPUpstream: MCPUpstream {
             } catch let error as TollgateError {
                 throw error
             } catch where events.lastEventId != nil {
+                events.endOfStream()
                 return nil
             }
+            events.endOfStream()
             return nil
         }
     }

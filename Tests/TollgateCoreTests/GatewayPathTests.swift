@@ -72,6 +72,36 @@ import TollgateCore
         #expect(folded.json?.price == "0.05")
     }
 
+    /// A route written with capitals folds every spelling onto it, lowercase included, and a path no route matches as
+    /// written but one matches ignoring case is refused, never passed through free (`unmatched: pass`).
+    @Test func aRouteWithCapitalsAndAnUnmatchedPathAreAmbiguousToo() throws {
+        let premium = Route(method: .get, path: try #require(PathPattern("/reports/Premium")), resource: "premium", description: "premium",
+                            mimeType: "application/json", scope: nil, allowsAnonymous: false, pricing: GatewayHarness.pricing)
+        let rest = Route(method: .get, path: try #require(PathPattern("/reports/*")), resource: "reports", description: "reports",
+                         mimeType: "application/json", scope: nil, allowsAnonymous: false, pricing: nil)
+        let table = RouteTable([premium, rest], pathCase: .unknown)
+        guard case .ambiguous(let folded, let exactly) = table.resolve(method: .get, path: "/reports/premium") else {
+            Issue.record("a lowercase spelling of a route with capitals was not ambiguous")
+            return
+        }
+        #expect(folded.resource == "premium")
+        #expect(exactly?.resource == "reports")
+        guard case .route(let exact) = table.resolve(method: .get, path: "/reports/Premium") else {
+            Issue.record("the route's own spelling was not its route")
+            return
+        }
+        #expect(exact.resource == "premium")
+        let alone = RouteTable([premium], pathCase: .unknown)
+        guard case .ambiguous(_, nil) = alone.resolve(method: .get, path: "/REPORTS/PREMIUM") else {
+            Issue.record("a path matching only ignoring case was not ambiguous")
+            return
+        }
+        guard case .none = RouteTable([premium], pathCase: .sensitive).resolve(method: .get, path: "/REPORTS/PREMIUM") else {
+            Issue.record("sensitive matching folded case")
+            return
+        }
+    }
+
     /// Only a case that changes the route is refused: other paths in any case keep their route.
     @Test(arguments: ["/reports/premium", "/reports/daily", "/reports/DAILY", "/reports/Premium-2024"])
     func aPathWhoseRouteDoesNotDependOnCaseIsServed(path: String) async throws {

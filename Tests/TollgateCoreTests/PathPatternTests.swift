@@ -110,6 +110,12 @@ import TollgateCore
         #expect(kelvin.matches("/\u{212A}EYS/a", ignoringCase: true))
         #expect(kelvin.matches("/%E2%84%AAeys/a", ignoringCase: true))
         #expect(try #require(PathPattern("/files/s")).matches("/files/\u{17F}", ignoringCase: true))
+        // Java's `toLowerCase(toUpperCase(c))`: `ı` and `İ` are one letter.
+        #expect(try #require(PathPattern("/x/\u{131}")).matches("/x/\u{130}", ignoringCase: true))
+        // A letter with a combining mark is another letter, never the bare one (nor `é` spelt decomposed).
+        #expect(!premium.matches("/reports/p%CC%81remium", ignoringCase: true))
+        #expect(!premium.matches("/reports/p\u{301}remium", ignoringCase: true))
+        #expect(try #require(PathPattern("/caf\u{E9}")).matches("/CAFE%CC%81", ignoringCase: true))
         #expect(!premium.matches("/reports/premiums", ignoringCase: true))
         #expect(!premium.matches("/reports/premiun", ignoringCase: true))
         #expect(!premium.matches("/reports/PREMIUM/x", ignoringCase: true))

@@ -26,6 +26,25 @@ import TollgateCore
         }
     }
 
+    /// More than 30 combining marks in a row (Unicode's stream-safe limit), raw or escaped, or extenders that decompose
+    /// into marks: comparing such a segment costs the square of its length, so it is refused before any route is.
+    @Test func runsOfCombiningMarksPastTheStreamSafeLimitAreRefused() {
+        let thirty = String(repeating: "\u{301}\u{316}", count: 15)
+        #expect(RequestPath.normalize("/x" + thirty) == .success("/x" + thirty))
+        for path in ["/x" + thirty + "\u{301}", "/x" + String(repeating: "%CC%81%CC%96", count: 16), "/x" + String(repeating: "\u{F73}", count: 31)] {
+            guard case .failure(let refusal) = RequestPath.normalize(path) else {
+                Issue.record("\(path.unicodeScalars.count) scalars of marks were accepted")
+                continue
+            }
+            #expect(refusal.detail.contains("combining marks"))
+        }
+        // Marks apart: letters in between start new runs.
+        guard case .success = RequestPath.normalize("/" + String(repeating: "e\u{301}", count: 100)) else {
+            Issue.record("a hundred accented letters were refused")
+            return
+        }
+    }
+
     /// Path parameters elsewhere are kept as sent: a segment that merely holds `..` or `;` is no dot segment.
     @Test func pathParametersAreKept() {
         for path in ["/a;v=1/b", "/a/b;..", "/a/...;x", "/;x/b", "/a;b;c"] {

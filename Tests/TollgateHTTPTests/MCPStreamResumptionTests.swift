@@ -12,7 +12,7 @@ import TollgateMCP
 /// gateway called it no answer and released the payment while the tool had run, so a retry ran it again, unpaid.
 @Suite struct MCPStreamResumptionTests {
     @Test func aStreamClosedAfterItsPrimingEventIsResumedAndTheCallSettledOnce() async throws {
-        let server = PollingMCPServer(resumes: .afterClosing(2))
+        let server = PollingMCPServer(gets: [.close, .close])
         try await server.run { url in
             try await MCPStack.with(upstream: url) { stack in
                 let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
@@ -34,7 +34,7 @@ import TollgateMCP
 
     /// A server that closes the stream and will not resume it (its `GET` answers 405) gave no answer: nothing is settled.
     @Test func aStreamThatIsNotResumedIsNoAnswerAndNothingIsSettled() async throws {
-        let server = PollingMCPServer(resumes: .never)
+        let server = PollingMCPServer(then: .status(405))
         try await server.run { url in
             try await MCPStack.with(upstream: url) { stack in
                 let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
@@ -49,7 +49,7 @@ import TollgateMCP
 
     /// A server that keeps closing the stream without ever answering is resumed only until the call's deadline.
     @Test func aStreamThatNeverAnswersEndsAtTheDeadline() async throws {
-        let server = PollingMCPServer(resumes: .afterClosing(.max))
+        let server = PollingMCPServer(then: .close)
         try await server.run { url in
             try await MCPStack.with(upstream: url, timeoutSeconds: 2) { stack in
                 let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
@@ -65,30 +65,106 @@ import TollgateMCP
     }
 }
 
+
+extension MCPStreamResumptionTests {
+    /// A stream cut off inside the answer's event (after its `id:` line): the resumed stream replays that event whole,
+    /// and the half read before is dropped, not joined to it (which made the answer unreadable, the call released while
+    /// the tool had run).
+    @Test func anEventCutOffWhenTheStreamEndsIsReadWholeFromTheResumedStream() async throws {
+        let server = PollingMCPServer(post: .primingThenCutAnswer)
+        try await server.run { url in
+            try await MCPStack.with(upstream: url) { stack in
+                let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
+                let paid = try await stack.call("forecast", payment: payment)
+                #expect(paid.receipt?["success"] == .bool(true))
+                #expect(server.resumedAfter == ["p1"])
+                #expect(server.executions == 1)
+                #expect(try await stack.transfers() == 1)
+            }
+        }
+    }
+
+    /// A resumption answered 503 (a server restarting) is tried again after the delay, within the deadline.
+    @Test func aResumptionRefusedForNowIsTriedAgain() async throws {
+        let server = PollingMCPServer(gets: [.status(503), .status(429)])
+        try await server.run { url in
+            try await MCPStack.with(upstream: url) { stack in
+                let payment = try MCPStack.pay(try #require(try await stack.call("forecast").terms))
+                let paid = try await stack.call("forecast", payment: payment)
+                #expect(paid.receipt?["success"] == .bool(true))
+                #expect(server.resumedAfter == ["p1", "p1", "p1"])
+                #expect(try await stack.transfers() == 1)
+            }
+        }
+    }
+
+    /// The `GET` carries the caller's session and own fields (a paying client's credentials travel as `contract`), never
+    /// the gateway's signed decision, which covers one POST.
+    @Test func theResumptionCarriesTheCallersFieldsButNotTheGatewaysDecision() async throws {
+        let server = PollingMCPServer()
+        try await server.run { url in
+            let upstream = MCPHTTPUpstream(url: url, timeoutSeconds: 10, maxResponseBytes: 1 << 20)
+            let call = JSONRPCMessage(.object([
+                "jsonrpc": .string("2.0"), "id": .integer(4), "method": .string("tools/call"),
+                "params": .object(["name": .string("forecast"), "arguments": .object(["city": .string("Oslo")])]),
+            ]))
+            let answer = try await upstream.call(call, callerFields: [.mcpSessionId: "s-1", .mcpProtocolVersion: "2025-11-25"],
+                                                 contract: [.authorization: "Bearer user-token", .tollgateSignature: "v2 kid=k sig=00"])
+            #expect(answer.message.id == .integer(4))
+            #expect(answer.message.result != nil)
+            let fields = try #require(server.getFields.first)
+            #expect(fields[.authorization] == "Bearer user-token")
+            #expect(fields[.mcpSessionId] == "s-1")
+            #expect(fields[.mcpProtocolVersion] == "2025-11-25")
+            #expect(fields[.tollgateSignature] == nil)
+            #expect(fields[.accept] == "text/event-stream")
+        }
+    }
+}
+
 /// A streamable-HTTP MCP server (the sample server's tools) that answers each `tools/call` with an event stream it
-/// closes after a priming event (`id`, `retry: 20`, no data); `GET` with `Last-Event-ID` resumes it.
+/// closes after a priming event (`id: p1`, `retry: 20`, no data), or also after half of the answer's event; each `GET`
+/// (which must carry `Last-Event-ID`) gets the next of `gets`, then `then`.
 final class PollingMCPServer: Sendable {
-    enum Resumption: Sendable {
-        /// `GET` answers 405: the stream cannot be resumed.
-        case never
-        /// The resumed stream is closed again this many times (a new event id each time), then carries the answer.
-        case afterClosing(Int)
+    enum Post: Sendable {
+        /// The priming event, then the stream ends.
+        case priming
+        /// The priming event, then the answer's event (id `p2`) cut off halfway.
+        case primingThenCutAnswer
+    }
+
+    enum Get: Sendable {
+        /// A stream with only a new event id (`p` and the number of this `GET` plus one), then closed.
+        case close
+        /// This status, no stream.
+        case status(Int)
+        /// A stream with the answer's event (its id as for `close`).
+        case answer
     }
 
     private struct State {
         var pending: JSONRPCMessage?
         var resumedAfter: [String] = []
+        var getFields: [HTTPFields] = []
     }
 
     private let sample = SampleMCPServer()
-    private let resumes: Resumption
+    private let post: Post
+    private let gets: [Get]
+    private let then: Get
     private let state = Mutex(State())
 
-    init(resumes: Resumption) { self.resumes = resumes }
+    init(post: Post = .priming, gets: [Get] = [], then: Get = .answer) {
+        self.post = post
+        self.gets = gets
+        self.then = then
+    }
 
     var executions: Int { sample.executionCounts["forecast"] ?? 0 }
     /// The `Last-Event-ID` of each `GET`, in order.
     var resumedAfter: [String] { state.withLock { $0.resumedAfter } }
+    /// The fields of each `GET`, in order.
+    var getFields: [HTTPFields] { state.withLock { $0.getFields } }
 
     func run(_ body: @Sendable (String) async throws -> Void) async throws {
         let router = Router()
@@ -102,18 +178,30 @@ final class PollingMCPServer: Sendable {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: reply.bytes)))
             }
             self.state.withLock { $0.pending = reply }
-            return Self.stream("id: p1\nretry: 20\ndata:\n\n")
+            switch self.post {
+            case .priming:
+                return Self.stream("id: p1\nretry: 20\ndata:\n\n")
+            case .primingThenCutAnswer:
+                let half = String(decoding: reply.bytes.prefix(reply.bytes.count / 2), as: UTF8.self)
+                return Self.stream("id: p1\nretry: 20\ndata:\n\nid: p2\nevent: message\ndata: " + half)
+            }
         }
         router.get("/mcp") { request, _ -> Response in
             let lastEventId = request.headers[HTTPField.Name("Last-Event-ID")!] ?? ""
-            let (resumption, reply) = self.state.withLock { state in
+            let (count, reply) = self.state.withLock { state in
                 state.resumedAfter.append(lastEventId)
+                state.getFields.append(request.headers)
                 return (state.resumedAfter.count, state.pending)
             }
-            guard case .afterClosing(let times) = self.resumes else { return Response(status: .methodNotAllowed) }
-            let id = "p\(resumption + 1)"
-            if resumption <= times { return Self.stream(": still working\nid: \(id)\ndata:\n\n") }
-            return Self.stream("id: \(id)\nevent: message\ndata: " + String(decoding: reply?.bytes ?? [], as: UTF8.self) + "\n\n")
+            let id = "p\(count + 1)"
+            switch count <= self.gets.count ? self.gets[count - 1] : self.then {
+            case .close:
+                return Self.stream(": still working\nid: \(id)\ndata:\n\n")
+            case .status(let code):
+                return Response(status: .init(code: code))
+            case .answer:
+                return Self.stream("id: \(id)\nevent: message\ndata: " + String(decoding: reply?.bytes ?? [], as: UTF8.self) + "\n\n")
+            }
         }
         try await Listener.with(router) { port in try await body("http://127.0.0.1:\(port)/mcp") }
     }

@@ -33,6 +33,25 @@ import TollgateMCP
         #expect(events.lastEventId == nil)
     }
 
+    /// Lines end with CR alone too (also across chunks), a byte order mark opens a stream, an id that could not travel
+    /// in a header is left out, and a stream's end drops an event its blank line did not complete, id and all.
+    @Test func eventStreamsReadEveryLineEndingAndDropWhatAStreamLeftUnfinished() {
+        var events = ServerSentEvents()
+        var seen: [[UInt8]] = []
+        for byte in Array("\u{FEFF}id: a1\rdata: {\"x\":\r\ndata: 1}\r\r".utf8) { seen += events.feed([byte]) }
+        #expect(seen.map { String(decoding: $0, as: UTF8.self) } == ["{\"x\":\n1}"])
+        #expect(events.lastEventId == "a1")
+        _ = events.feed(Array(("id: " + String(repeating: "z", count: 2000) + "\ndata: {}\n\nid: b\u{1}c\n\n").utf8))
+        #expect(events.lastEventId == "a1")
+        #expect(events.feed(Array("id: a2\ndata: {\"half".utf8)).isEmpty)
+        events.endOfStream()
+        #expect(events.lastEventId == "a1")
+        // The resumed stream replays the event whole; nothing of the half is joined to it.
+        let replayed = events.feed(Array("id: a2\ndata: {\"whole\":true}\n\n".utf8))
+        #expect(replayed.map { String(decoding: $0, as: UTF8.self) } == ["{\"whole\":true}"])
+        #expect(events.lastEventId == "a2")
+    }
+
     @Test func aToolCallTakesThePaymentAsObjectOrTextAndKeepsTheRestOfItsMeta() throws {
         let payload = JSONValue.object(["x402Version": .integer(2), "payload": .object(["signature": .string("0x01")])])
         let asText = JSONValue.string(String(decoding: payload.canonicalBytes, as: UTF8.self))

@@ -13,11 +13,14 @@ public enum PathCase: String, Sendable, Hashable, CaseIterable {
     /// it when case is ignored) is refused 400 `ambiguous_path`.
     case unknown
 
-    /// Whether two path segments, percent-decoded, are the same text ignoring case, as any of the common comparisons
-    /// would find: per character, equal when their lowercase or uppercase forms agree, or the first scalar of those
-    /// forms does (Java's `equalsIgnoreCase` lowercases `İ` to `i`, .NET's ordinal comparison uppercases `ı` and `ſ`
-    /// to `I` and `S`, and the Kelvin sign lowercases to `k`). A few more pairs read as equal (`ß` and `s`, through the
-    /// first letter of `SS`) are the lesser risk: they make a literal route, usually the dearer one, match more.
+    /// Whether two path segments, percent-decoded, are the same text ignoring case, as the common comparisons would find
+    /// (they compare one code unit at a time): per character, equal when their lowercase or uppercase forms agree, or,
+    /// for a character of one scalar, the first scalar of those forms does or the lowercase of its uppercase (Java's
+    /// `equalsIgnoreCase` lowercases `İ` to `i` and compares `toLowerCase(toUpperCase(c))`, .NET's ordinal comparison
+    /// uppercases `ı` and `ſ` to `I` and `S`, and the Kelvin sign lowercases to `k`). A character with combining marks
+    /// folds only as a whole (`é` written `e` and U+0301 is never `e`). A few more pairs read as equal (`ß` and `s`,
+    /// through the first letter of `SS`) are the lesser risk: they make a literal route, usually the dearer one, match
+    /// more.
     static func equalIgnoringCase(_ left: some StringProtocol, _ right: some StringProtocol) -> Bool {
         if left.utf8.allSatisfy({ $0 < 0x80 }) && right.utf8.allSatisfy({ $0 < 0x80 }) {
             guard left.utf8.count == right.utf8.count else { return false }
@@ -25,7 +28,11 @@ public enum PathCase: String, Sendable, Hashable, CaseIterable {
         }
         guard left.count == right.count else { return false }
         return zip(left, right).allSatisfy { one, other in
-            one == other || !foldings(one).isDisjoint(with: foldings(other))
+            if one == other { return true }
+            guard one.unicodeScalars.count == 1, other.unicodeScalars.count == 1 else {
+                return one.lowercased() == other.lowercased() || one.uppercased() == other.uppercased()
+            }
+            return !foldings(one).isDisjoint(with: foldings(other))
         }
     }
 
@@ -33,9 +40,10 @@ public enum PathCase: String, Sendable, Hashable, CaseIterable {
         byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 
+    /// The case forms of a one-scalar character.
     private static func foldings(_ character: Character) -> Set<String> {
         let lower = character.lowercased(), upper = character.uppercased()
-        var forms: Set<String> = [lower, upper]
+        var forms: Set<String> = [lower, upper, upper.lowercased()]
         if let first = lower.unicodeScalars.first { forms.insert(String(first)) }
         if let first = upper.unicodeScalars.first { forms.insert(String(first)) }
         return forms

@@ -5,8 +5,8 @@
 /// refused rather than guessed at: dot segments (encoded or not, and with path parameters: `..;x`, which
 /// Tomcat and Spring read as `..`), encoded `/` and `\`, a raw `\`, a fragment (`#`: no request target has one, and
 /// servers that drop it serve another path than the one matched), NUL and other control characters, escapes that are
-/// not valid UTF-8 (overlong forms included), malformed escapes, and double encodings (`%25` followed by two hex
-/// digits), which a second decoder would turn into any of these.
+/// not valid UTF-8 (overlong forms included), malformed escapes, double encodings (`%25` followed by two hex
+/// digits), which a second decoder would turn into any of these, and more than 30 combining marks in a row.
 public enum RequestPath {
     /// Why a path was refused (answered 400 `unsafe_path`).
     public struct Refusal: Error, Sendable, Hashable, CustomStringConvertible {
@@ -76,9 +76,10 @@ public enum RequestPath {
             && HexString.nibble(output[at + 3]) != nil && HexString.nibble(output[at + 4]) != nil {
             return .failure(Refusal(detail: "the path is percent-encoded twice"))
         }
-        guard String(validating: decoded, as: UTF8.self) != nil else {
+        guard let text = String(validating: decoded, as: UTF8.self) else {
             return .failure(Refusal(detail: "the path is not UTF-8 once decoded"))
         }
+        if let refusal = overlongMarks(text) { return .failure(refusal) }
         return .success(String(decoding: output, as: UTF8.self))
     }
 
@@ -96,7 +97,7 @@ public enum RequestPath {
                 continue
             }
             switch byte {
-            case UInt8(ascii: "%"), UInt8(ascii: "\\"), UInt8(ascii: "#"), 0x00..<0x20, 0x7F: return nil
+            case UInt8(ascii: "%"), UInt8(ascii: "\\"), UInt8(ascii: "#"), 0x00..<0x20, 0x7F...0xFF: return nil
             case UInt8(ascii: "/"):
                 if segmentLength > 0 && segmentLength == dots && dots <= 2 { return nil }
                 segmentLength = 0
@@ -117,6 +118,27 @@ public enum RequestPath {
         }
         if first || (segmentLength > 0 && segmentLength == dots && dots <= 2) { return nil }
         return String(path)
+    }
+
+    /// The most combining marks in a row a path may have: the limit of Unicode's stream-safe text format (UAX #15). Routes
+    /// compare segments as canonically equivalent strings, and normalising a run of marks costs the square of its
+    /// length: a single letter followed by thousands of marks took a tenth of a second per route compared, before any
+    /// identity or rate limit.
+    static let maxMarksInARow = 30
+
+    private static func overlongMarks(_ text: String) -> Refusal? {
+        var run = 0
+        for scalar in text.unicodeScalars {
+            let properties = scalar.properties
+            // Marks that reorder, and extenders that decompose into them (U+0F73 is a starter made of two marks).
+            if properties.canonicalCombiningClass != .notReordered || properties.isGraphemeExtend {
+                run += 1
+                if run > maxMarksInARow { return Refusal(detail: "the path has more than \(maxMarksInARow) combining marks in a row") }
+            } else {
+                run = 0
+            }
+        }
+        return nil
     }
 
     /// A segment equal to `.` or `..` after decoding (the output already holds decoded unreserved bytes), its path

@@ -3,12 +3,12 @@ import HTTPTypes
 /// The routes in configuration order; the first match wins.
 public struct RouteTable: Sendable {
     public var routes: [Route] {
-        didSet { literalsFold = routes.contains { $0.path.hasCasedLiterals } }
+        didSet { casedLiterals = routes.map(\.path.hasCasedLiterals) }
     }
     /// How the upstream compares letter case in paths, and so how the routes match them.
     public var pathCase: PathCase
-    /// Whether a route has a literal letter that is not ASCII lowercase: then any request path may fold onto it.
-    private var literalsFold: Bool
+    /// Per route, whether it has a literal letter that is not ASCII lowercase: any path may then fold onto it.
+    private var casedLiterals: [Bool]
 
     /// What a request's path resolves to.
     public enum Resolution: Sendable {
@@ -24,7 +24,7 @@ public struct RouteTable: Sendable {
     public init(_ routes: [Route], pathCase: PathCase = .unknown) {
         self.routes = routes
         self.pathCase = pathCase
-        literalsFold = routes.contains { $0.path.hasCasedLiterals }
+        casedLiterals = routes.map(\.path.hasCasedLiterals)
     }
 
     /// The first route that serves `method` on `path` as `pathCase` compares it, ignoring the ambiguity `unknown`
@@ -40,11 +40,13 @@ public struct RouteTable: Sendable {
             return match(method: method, path: path).map(Resolution.route) ?? .none
         case .unknown:
             let exact = routes.firstIndex { $0.matches(method: method, path: path) }
-            // Only a letter that is not ASCII lowercase, on either side, can make case matter.
-            if literalsFold || path.utf8.contains(where: { $0 >= 0x80 || $0 == UInt8(ascii: "%") || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) }),
-               let folded = routes[..<(exact ?? routes.endIndex)].firstIndex(where: { $0.matches(method: method, path: path, ignoringCase: true) }) {
-                return .ambiguous(ignoringCase: routes[folded], exactly: exact.map { routes[$0] })
+            // Only a letter that is not ASCII lowercase, on either side, can make case matter: a path without one folds
+            // onto a route only through the route's own.
+            let pathFolds = path.utf8.contains { $0 >= 0x80 || $0 == UInt8(ascii: "%") || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) }
+            let folded = routes.indices[..<(exact ?? routes.endIndex)].first { index in
+                (pathFolds || casedLiterals[index]) && routes[index].matches(method: method, path: path, ignoringCase: true)
             }
+            if let folded { return .ambiguous(ignoringCase: routes[folded], exactly: exact.map { routes[$0] }) }
             return exact.map { .route(routes[$0]) } ?? .none
         }
     }
