@@ -45,10 +45,26 @@ extension PaymentClient {
         var transaction: String?
         var receipt: String?
 
-        /// A refusal that says the authorization was used already (`invalid_exact_evm_nonce_already_used`): taken, not
-        /// merely turned away. Not `offer_already_used`: that offer was paid by another authorization, and this one
-        /// moved nothing.
-        var saysAlreadyUsed: Bool { refusalCode?.hasSuffix("nonce_already_used") ?? false }
+        /// The reason of a receipt saying the server tried to settle and failed (`success: false`; the x402 Python
+        /// server sends one with fresh terms, and its reason is an exception's text when its facilitator timed out).
+        var settlementFailure: String?
+
+        /// A refusal that says the authorization was used already (`invalid_exact_evm_nonce_already_used`, in the terms
+        /// or a failed receipt): taken, not merely turned away. Not `offer_already_used`: that offer was paid by another
+        /// authorization, and this one moved nothing.
+        var saysAlreadyUsed: Bool {
+            [refusalCode, settlementFailure].contains { $0?.hasSuffix("nonce_already_used") == true }
+        }
+
+        /// Whether a refusal may hide money that moved: the authorization was used, or a settlement failed for a reason
+        /// that does not say the transfer was refused (an x402 `invalid_…` code or `insufficient_funds` says so; a
+        /// timeout's text, `unexpected_settle_error` or `settlement_pending` does not). Such a purchase stays in doubt
+        /// even after one send: its request is not paid anew while it may still settle.
+        var mayHaveMoved: Bool {
+            guard !saysAlreadyUsed else { return true }
+            guard let failure = settlementFailure else { return false }
+            return !(failure == "insufficient_funds" || failure.hasPrefix("invalid_") && failure.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "_" })
+        }
 
         /// Once expired, a refusal saying this purchase's own authorization was used already, now or by an earlier answer
         /// (`saidEarlier`, `Purchase.saidUsedAtMillis`), is no refusal: the money moved (an earlier send was taken and
@@ -175,7 +191,7 @@ extension PaymentClient {
     func keep(_ purchase: Purchase, _ judgement: Judgement) throws {
         try ledger.finish(purchase.id, judgement.ending, status: judgement.status, correlationId: judgement.correlationId,
                           transaction: judgement.transaction, receipt: judgement.receipt, reason: judgement.reason,
-                          saidUsed: judgement.ending == .refusal && judgement.saysAlreadyUsed, nowMillis: nowMillis())
+                          saidUsed: judgement.saysAlreadyUsed, stillInDoubt: judgement.mayHaveMoved, nowMillis: nowMillis())
     }
 
     /// The run stops: `purchase` may still settle, or may have settled with its answer lost.

@@ -138,6 +138,9 @@ extension PaymentClient {
             judgement.reason = "settled, the tool answered isError"
         } else if let again = Self.paymentRequired(answer) {
             judgement.ending = .refusal
+            // The x402 MCP server puts a failed settlement's receipt in the terms it answers with.
+            let failed = receipt ?? answer.result?["structuredContent"]?[ToolCall.paymentResponseKey].flatMap(X402.SettleResponse.init(json:))
+            if failed?.success == false { judgement.settlementFailure = failed?.errorReason ?? "" }
             judgement.refusalCode = again.error
             judgement.reason = again.error ?? "payment required again"
         } else {

@@ -211,8 +211,9 @@ public struct PaymentClient: Sendable {
         } else if response.status == 402 {
             let terms = PaymentTerms.read(headerValue: response.headers.first(name: X402.paymentRequiredHeader), body: response.body)
             judgement.ending = .refusal
-            judgement.refusalCode = terms?.error
-            judgement.reason = terms?.error ?? "HTTP 402"
+            if receipt?.success == false { judgement.settlementFailure = receipt?.errorReason ?? "" }
+            judgement.refusalCode = terms?.error ?? judgement.settlementFailure
+            judgement.reason = terms?.error ?? judgement.settlementFailure.map { "settlement failed: \($0)" } ?? "HTTP 402"
         } else {
             judgement.reason = "HTTP \(response.status)"
         }

@@ -67,7 +67,12 @@ public final class PaymentLedger: Sendable {
         CREATE INDEX purchase_created ON purchase (created_at);
         CREATE INDEX purchase_request ON purchase (request_key, state);
         """,
-        "ALTER TABLE purchase ADD COLUMN said_used_at INTEGER",
+        // Purchases in doubt whose last answer said "already used" (its reason then names the code) keep that evidence.
+        """
+        ALTER TABLE purchase ADD COLUMN said_used_at INTEGER;
+        UPDATE purchase SET said_used_at = updated_at
+        WHERE state IN ('signed', 'sent', 'unknown') AND reason LIKE '%nonce_already_used%';
+        """,
     ]
 
     /// What the signer returns: the proof to send, and what the ledger keeps of it.
@@ -191,12 +196,15 @@ public final class PaymentLedger: Sendable {
     /// shows was taken after all (a send in flight when it was abandoned, another run's send of the same proof) becomes
     /// `delivered` or `settled` with that answer's evidence (status, correlation id, transaction, receipt): the proof the
     /// owner needs to ask for a refund. `saidUsed`: the answer said the authorization was already used
-    /// (`Purchase.saidUsedAtMillis`, kept from the first such answer on, whatever the purchase's state).
+    /// (`Purchase.saidUsedAtMillis`, kept from the first such answer on, whatever the purchase's state). `stillInDoubt`: a
+    /// refusal that may hide money that moved (used, a settlement that failed without saying nothing moved) leaves the
+    /// purchase `unknown` even after one send.
     public func finish(_ id: String, _ ending: Ending, status: Int?, correlationId: String?, transaction: String?, receipt: String?,
-                       reason: String?, saidUsed: Bool = false, nowMillis: Int64) throws {
+                       reason: String?, saidUsed: Bool = false, stillInDoubt: Bool = false, nowMillis: Int64) throws {
         let state: String = switch ending {
         case .delivered: "'delivered'"
         case .settledUndelivered: "'settled'"
+        case .refusal where stillInDoubt: "'unknown'"
         case .refusal: "CASE WHEN attempts > 1 THEN 'unknown' ELSE 'refused' END"
         case .unknown: "'unknown'"
         case .lapsed: "'lapsed'"
@@ -237,8 +245,10 @@ public final class PaymentLedger: Sendable {
                 throw ClientError(.cannotAbandon, "purchase \(id) may still settle: its validBefore and the \(Purchase.expirySkewSeconds) s "
                                   + "allowed for clocks pass at \(free); run its request again, or abandon it after that")
             }
-            purchase.state = .abandoned
-            purchase.reason = reason ?? "abandoned by the wallet's owner while in doubt"
+            // A server said it was used: paid, its answer lost. It ends settled (still freeing its request).
+            purchase.state = purchase.saidUsedAtMillis == nil ? .abandoned : .settled
+            purchase.reason = reason ?? (purchase.saidUsedAtMillis == nil ? "abandoned by the wallet's owner while in doubt"
+                : "given up by the wallet's owner; a server said it was already used: paid, its answer lost")
             purchase.updatedAtMillis = nowMillis
             try purchase.update(db, columns: [Purchase.CodingKeys.state.rawValue, Purchase.CodingKeys.reason.rawValue,
                                               Purchase.CodingKeys.updatedAtMillis.rawValue])

@@ -16,8 +16,9 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
         /// Paid, not delivered: the server's receipt says it settled, or the server named a refund for it, or a server
         /// said it was already used and it then expired (`saidUsedAtMillis`). A refund may follow; it is never re-sent.
         case settled
-        /// The server answered that it did not take the payment (a 402 again): it may still hold the authorization,
-        /// so, like every authorization signed, it keeps counting against the budget.
+        /// The server answered the one send that it did not take the payment (a 402 again, neither "already used" nor a
+        /// settlement that failed without saying nothing moved): it may still hold the authorization, so, like every
+        /// authorization signed, it keeps counting against the budget; its request may be paid anew.
         case refused
         /// No answer that settles the question (re-sent as often as allowed, refused after a re-send, or a server that
         /// says it is still settling): it may or may not have settled. Nothing new is signed for the same request while

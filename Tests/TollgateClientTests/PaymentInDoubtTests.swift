@@ -214,6 +214,65 @@ struct PaymentInDoubtTests {
         try await server.stop()
     }
 
+    /// The first and only send refused in a way that may hide money that moved: a settlement that failed without saying
+    /// the transfer was refused (the x402 Python server answers so when its facilitator timed out, the transfer perhaps
+    /// landed), or "already used". The purchase stays in doubt, so the next run sends the same proof instead of paying
+    /// anew; a settlement that failed for a stated reason (`insufficient_funds`) frees the request.
+    @Test("a first send refused 'settlement failed' without a reason that says nothing moved, or 'already used', stays in doubt",
+          arguments: [("ReadTimeout: facilitator did not answer", true), ("invalid_exact_evm_nonce_already_used", true),
+                      ("unexpected_settle_error", true), ("insufficient_funds", false), ("invalid_exact_evm_payload_signature", false)])
+    func aFirstSendRefusedThatMayHaveMovedStaysInDoubt(reason: String, inDoubt: Bool) async throws {
+        let clock = ManualClock()
+        let replies = PaidReplies([X402Fixture.settlementFailed(reason)], otherwise: X402Fixture.delivered())
+        let server = try await Self.server(replies)
+        let client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
+        let first = try await client.fetch(Self.request(on: server))
+        #expect(first.response.status == 402)
+        let purchase = try #require(first.purchase)
+        #expect(try client.ledger.purchase(purchase.id)?.state == (inDoubt ? .unknown : .refused))
+        #expect((try client.ledger.purchase(purchase.id)?.saidUsedAtMillis != nil) == reason.hasSuffix("nonce_already_used"))
+
+        let second = try await client.fetch(Self.request(on: server))
+        #expect(second.response.status == 200)
+        // In doubt: the same authorization again, delivered. Refused: a new one.
+        #expect(X402Fixture.nonces(server).count == (inDoubt ? 1 : 2))
+        #expect(try client.ledger.purchases().count == (inDoubt ? 1 : 2))
+        try await server.stop()
+    }
+
+    /// "Already used" heard in the last seconds before validBefore (sent once, as closing in): kept, so the expired
+    /// purchase ends settled whatever the server says after.
+    @Test("'already used' heard close to its validBefore is kept: once expired, settled")
+    func alreadyUsedCloseToValidBeforeIsKept() async throws {
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
+
+        replies.always(X402Fixture.paymentRequired(error: Reason.nonceAlreadyUsed.rawValue))
+        clock.set(seconds: first.validBefore - 10)
+        try await Self.expectInDoubt(client, server: server)
+        #expect(try client.ledger.purchase(first.id)?.saidUsedAtMillis != nil)
+
+        replies.always(X402Fixture.paymentRequired(error: "invalid_exact_evm_payload_authorization_valid_before"))
+        clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
+        await #expect(throws: ClientError.self) { _ = try await client.fetch(Self.request(on: server)) }
+        #expect(try client.ledger.purchase(first.id)?.state == .settled)
+        #expect(try client.ledger.purchases().count == 1)
+        try await server.stop()
+    }
+
+    /// Given up by its owner once expired, a purchase a server said was used ends settled (paid, its answer lost), not
+    /// abandoned as if it may never have been taken.
+    @Test("abandoning a purchase a server said was used ends it settled")
+    func abandoningAPurchaseSaidUsedEndsItSettled() async throws {
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
+        replies.always(X402Fixture.paymentRequired(error: Reason.nonceAlreadyUsed.rawValue))
+        _ = try await client.fetch(Self.request(on: server))
+        clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
+        let given = try client.ledger.abandon(first.id, reason: nil, nowMillis: clock.nowMillis)
+        #expect(given.state == .settled)
+        #expect(try client.ledger.purchase(first.id)?.state == .settled)
+        try await server.stop()
+    }
+
     /// The way out when a server never settles the question: the wallet's owner abandons it (refused while it may still
     /// settle), and the next run pays anew with one new authorization; both count.
     @Test("a server that answers 503 forever: abandoning is refused before validBefore, then the request is paid anew, once")

@@ -55,6 +55,33 @@ struct ToolPaymentInDoubtTests {
         }
     }
 
+    /// The x402 MCP server answers a failed settlement with fresh terms whose `structuredContent` carries the failed
+    /// receipt (its reason an exception's text when its facilitator timed out): the purchase stays in doubt, and the next
+    /// call sends the same authorization rather than a second one.
+    @Test("a tool call answered with fresh terms and a failed receipt inside them stays in doubt; the next call re-sends it")
+    func aFailedSettlementInTheTermsStaysInDoubt() async throws {
+        let server = ToolServer()
+        var terms = try JSONValue.encoding(X402Fixture.required(error: "Payment settlement failed: ReadTimeout"))
+        if case .object(var members) = terms {
+            members[ToolCall.paymentResponseKey] = .object(["success": .bool(false), "errorReason": .string("ReadTimeout"),
+                                                           "transaction": .string(""), "network": .string("eip155:84532")])
+            terms = .object(members)
+        }
+        let failed = JSONRPCMessage(.object(["jsonrpc": .string("2.0"), "id": .integer(1), "result": .object([
+            "isError": .bool(true), "content": .array([]), "structuredContent": terms,
+        ])]))
+        server.script([failed], otherwise: { _ in ToolServer.delivered })
+        let clock = ManualClock()
+        let client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
+        let first = try await Self.call(client, server)
+        let purchase = try #require(first.purchase)
+        #expect(try client.ledger.purchase(purchase.id)?.state == .unknown)
+        let second = try await Self.call(client, server)
+        #expect(second.purchase?.id == purchase.id)
+        #expect(server.nonces.count == 1)
+        #expect(try client.ledger.purchases().count == 1)
+    }
+
     @Test("no answer, then close to validBefore a tool error signs nothing; past it fresh terms lapse it and one new authorization pays")
     func toolCallSequence() async throws {
         let clock = ManualClock()

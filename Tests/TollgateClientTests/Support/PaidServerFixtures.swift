@@ -38,6 +38,12 @@ enum X402Fixture {
         .answer(status: 402, headers: [(X402.paymentRequiredHeader, HeaderCodec.encode(required(error: error)))], body: "{}")
     }
 
+    /// The x402 Python server's answer when its settlement failed or threw: a 402 with only a failed receipt.
+    static func settlementFailed(_ reason: String) -> ScriptedServer.Reply {
+        let receipt = X402.SettleResponse(success: false, errorReason: reason, payer: nil, transaction: "", network: "eip155:84532")
+        return .answer(status: 402, headers: [(X402.paymentResponseHeader, HeaderCodec.encode(receipt))], body: "{}")
+    }
+
     /// The gateway's answer while a settlement is open: send the same proof again later, do not pay again.
     static let inProgress: ScriptedServer.Reply = .answer(
         status: 503, headers: [("Retry-After", "0"), ("Content-Type", "application/json")],
