@@ -112,10 +112,16 @@ extension PaymentClient {
         } catch let error as CancellationError {
             throw error
         } catch {
-            try keep(purchase, Judgement(ending: .unknown, reason: "\(error)"))
+            let unanswered = Judgement(ending: .unknown, reason: "\(error)")
+            try keep(purchase, unanswered)
+            if expired, try await lapsedByChain(purchase, unanswered) { throw lapsedWithoutTerms(purchase, problem: "no answer (\(error))") }
             throw inDoubt(purchase, expired: expired, problem: "no answer (\(error))")
         }
         var judgement = exchange.judge(answer)
+        if expired, judgement.ending != .delivered, judgement.ending != .settledUndelivered, try await lapsedByChain(purchase, judgement) {
+            if judgement.ending == .refusal { return .lapsed(answer) }
+            throw lapsedWithoutTerms(purchase, problem: judgement.reason ?? "no terms")
+        }
         // Read again: another run may have been told meanwhile.
         let saidUsedEarlier = try judgement.ending == .refusal && expired && ledger.purchase(purchase.id)?.saidUsedAtMillis != nil
         switch judgement.ending {

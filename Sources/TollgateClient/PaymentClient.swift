@@ -83,6 +83,9 @@ public struct PaymentClient: Sendable {
     public var timeout: Duration = .seconds(30)
     public var maxResponseBytes: Int = 64 << 20
     public var logger: Logger
+    /// EVM nodes by CAIP-2 network: an authorization in doubt past its validBefore is settled by what the chain says
+    /// of it (`PaymentClient+Chain.swift`) rather than by the server's answer alone; none: the server's answer decides.
+    public var chains: [String: EVMChainReader] = [:]
     /// Unix milliseconds now: the system clock, or a test's.
     var nowMillis: @Sendable () -> Int64 = { PaymentClient.systemMillis() }
 

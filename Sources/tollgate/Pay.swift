@@ -68,6 +68,24 @@ struct Pay: AsyncParsableCommand {
     @Option(help: "Seconds to wait for each answer.")
     var timeout: Int = 30
 
+    @Option(name: .customLong("rpc"), help: ArgumentHelp(
+        "An EVM node for a network, NETWORK=URL (repeatable, e.g. eip155:84532=https://sepolia.base.org).",
+        discussion: "An authorization in doubt past its validBefore is then settled by what the chain says of it: used is paid (its answer lost), unused frees the request."))
+    var rpc: [String] = []
+
+    /// `--rpc` as chain readers by network.
+    func chains() throws -> [String: EVMChainReader] {
+        var chains: [String: EVMChainReader] = [:]
+        for entry in rpc {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[0].hasPrefix("eip155:"), HTTPOrigin(baseURL: parts[1]) != nil else {
+                throw ClientError(.invalidRequest, "--rpc must be NETWORK=URL, an eip155 network and an http(s) URL (got \(parts.first ?? "")=…)")
+            }
+            chains[parts[0]] = EVMChainReader(url: parts[1])
+        }
+        return chains
+    }
+
     func run() async throws {
         do {
             try await pay()
@@ -98,6 +116,7 @@ struct Pay: AsyncParsableCommand {
     func pay(_ client: PaymentClient, sink: OutputSink) async throws {
         var client = client
         client.timeout = Duration.seconds(timeout)
+        client.chains = try chains()
         let confirm = Confirmation(yes: yes, silent: silent)
         if let mcp {
             try await callTool(client, server: mcp, confirm: confirm, sink: sink)
