@@ -105,6 +105,38 @@ import TollgateStoreConformance
         #expect(review.map(\.intent.key) == [proof.key])
     }
 
+    /// A `/settle` whose answer was lost, sent again once the authorization's window passed (or the balance its own
+    /// transfer spent): the facilitator's refusal is what the first attempt landing would cause, so it is never taken for
+    /// "nothing moved" (the client would be told to pay again). The chain decides; without one it stays unknown. A
+    /// refusal the first attempt would have met too (the signature) ends it.
+    @Test(arguments: [
+        ("invalid_exact_evm_payload_authorization_valid_before", nil, "unknown"),
+        ("insufficient_funds", nil, "unknown"),
+        ("unexpected_settle_error", nil, "unknown"),
+        ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.used(transaction: "0xabc"), "settled"),
+        ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.unused, "failed"),
+        ("invalid_exact_evm_payload_signature", nil, "failed"),
+    ] as [(String, ChainAuthorization?, String)])
+    func aResentSettlementRefusedForAReasonItsLandingWouldCauseIsNotFailed(reason: String, chain: ChainAuthorization?, outcome: String) async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/datasets/prices", proof: proof)
+        harness.rail.update {
+            $0.settlements = [.success(.failed)]
+            $0.failureReason = reason
+            $0.chain = chain
+        }
+
+        let report = try await harness.gateway.reconcile(startup: false)
+
+        let id = try #require(offer.correlationId)
+        #expect(report.settled.contains(id) == (outcome == "settled"))
+        #expect(report.failed.contains(id) == (outcome == "failed"))
+        #expect(report.stillUnknown.contains(id) == (outcome == "unknown"), "\(report)")
+        #expect(harness.rail.resettleCalls == 1)
+    }
+
     @Test func theReconcilerResolvesAbandonedSettlementsAtStartUpAndTheRetryGetsTheAnswer() async throws {
         let harness = Self.harness()
         let (offer, proof) = try await harness.offerAndProof()
