@@ -27,6 +27,21 @@ import TollgateStoreConformance
         #expect(events.last?.reason == "stored_response")
     }
 
+    /// A replay refused while being served (its record could not be written) keeps its own trail: support sees the
+    /// retry recognised as this purchase (`idempotent_retry`), then the refusal, not a lone denial.
+    @Test func aReplayRefusedWhileServedKeepsItsTrail() async throws {
+        let harness = GatewayHarness()
+        let (offer, proof) = try await harness.offerAndProof()
+        #expect(await harness.send("/datasets/prices", proof: proof).status == .ok)
+        await harness.store.failOnce(.append)
+        let retry = await harness.send("/datasets/prices", proof: proof)
+        #expect(retry.status == .serviceUnavailable)
+        let events = try await harness.events(offer.correlationId)
+        let recognised = try #require(events.lastIndex { $0.stage == .reserve && $0.reason == "idempotent_retry" })
+        #expect(events[recognised...].contains { $0.stage == .respond && $0.outcome == .denied && $0.reason == "store_unavailable" })
+        #expect(!events[recognised...].contains { $0.reason == "stored_response" })
+    }
+
     @Test func aStoredResponseIsNotServedWhenItsDeliveryCannotBeRecorded() async throws {
         let harness = GatewayHarness()
         let (_, proof) = try await harness.offerAndProof()

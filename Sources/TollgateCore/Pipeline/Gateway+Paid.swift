@@ -23,6 +23,8 @@ extension Gateway {
         case .failure(let refusal):
             return await deny(.badGateway, "bad_gateway", .respond, refusal.reason, flow: flow, detail: refusal.detail, before: events)
         }
+        // What this flow did before serving, for a refusal below: its link to the first flow included.
+        let before = events
         events.append(flow.event(.respond, .ok, Reason("stored_response"), clock: clock, ["status": String(stored.status), "settled": "earlier"]))
         // Paid content is never served without its audit record, a replayed one included; delivered more than once, the
         // flow keeps no delivery token, so a delivery lost before this one no longer reopens it (`reopenDelivery`). Not
@@ -34,13 +36,14 @@ extension Gateway {
         } catch {
             logger.error("replay not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
-                              detail: "the gateway cannot record this delivery right now; retry later")
+                              detail: "the gateway cannot record this delivery right now; retry later", before: before)
         }
         guard recorded else {
             // Reopened (its first delivery was lost), refunded or put under review since the settlement was read: the
             // same proof again is answered as the settlement now says.
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .settlementChanged, flow: flow,
-                              detail: "this payment's settlement changed while its answer was being served again; send the same proof again")
+                              detail: "this payment's settlement changed while its answer was being served again; send the same proof again",
+                              before: before)
         }
         return response
     }
