@@ -287,6 +287,26 @@ import TollgateCore
         #expect(foreign.notes.contains { $0.contains("does not verify") })
     }
 
+    /// A bundle goes to customers and tickets: a payload whose authorization could still move money (not settled, its
+    /// validBefore not passed or unreadable) loses its signature, kept as the signature's SHA-256; a settled or expired
+    /// one is evidence as it is.
+    @Test func aPayloadThatCouldStillBeSpentIsHandedOutWithoutItsSignature() throws {
+        let signature = "0x" + String(repeating: "5e", count: 65)
+        func payload(validBefore: String?) -> JSONValue {
+            var authorization: [String: JSONValue] = ["from": .string(Self.payer), "nonce": .string("0x01")]
+            if let validBefore { authorization["validBefore"] = .string(validBefore) }
+            return .object(["x402Version": .integer(2), "payload": .object(["signature": .string(signature), "authorization": .object(authorization)])])
+        }
+        let (live, redacted) = EvidenceBundle.withoutLiveSignature(payload(validBefore: "2000"), settled: false, nowSeconds: 1_000)
+        #expect(redacted)
+        #expect(live["payload"]?["signature"]?.string == "sha256:" + HexString.encode(SHA256.hash(data: Array(signature.utf8))))
+        #expect(live["payload"]?["authorization"] == payload(validBefore: "2000")["payload"]?["authorization"])
+        #expect(EvidenceBundle.withoutLiveSignature(payload(validBefore: nil), settled: false, nowSeconds: 1_000).redacted)
+        #expect(!EvidenceBundle.withoutLiveSignature(payload(validBefore: "2000"), settled: true, nowSeconds: 1_000).redacted)
+        let expired = EvidenceBundle.withoutLiveSignature(payload(validBefore: "999"), settled: false, nowSeconds: 1_000)
+        #expect(!expired.redacted && expired.0 == payload(validBefore: "999"))
+    }
+
     @Test func evidenceDetectsAnEditedOrDeletedEvent() async throws {
         let fixture = try await Fixture()
         defer { fixture.database.remove() }

@@ -34,9 +34,18 @@ extension EvidenceBundle {
 
         var offer: OfferEvidence?
         var payload: JSONValue?
+        let nowSeconds = generatedAtMillis / 1000
+        let settledNonces = Set(material.payments.map { $0.nonce.lowercased() })
+        var redacted = 0
+        func evidence(_ proof: EvidenceMaterial.Proof) -> JSONValue {
+            let (value, didRedact) = withoutLiveSignature(parsedPayload(proof.payload), settled: settledNonces.contains(proof.nonce.lowercased()),
+                                                          nowSeconds: nowSeconds)
+            if didRedact { redacted += 1 }
+            return value
+        }
         if let primary {
             offer = offerEvidence(primary.offerToken, flow: material.correlationId, offers: offers)
-            payload = parsedPayload(primary.payload)
+            payload = evidence(primary)
             if offer?.macVerified == false {
                 notes.append("the offer token does not verify with the configured keys (\(offer?.macFailure ?? "?")): "
                              + "it was signed with a key no longer configured, or altered")
@@ -49,7 +58,11 @@ extension EvidenceBundle {
         }
         let others = material.proofs.filter { $0.id != primary?.id }.map { proof in
             OtherProof(proof: proofSummary(proof), offer: offerEvidence(proof.offerToken, flow: material.correlationId, offers: offers),
-                       paymentPayload: parsedPayload(proof.payload))
+                       paymentPayload: evidence(proof))
+        }
+        if redacted > 0 {
+            notes.append("\(redacted) payment payload(s) could still be used (not settled, validBefore not passed): each signature is "
+                         + "replaced by its SHA-256 (sha256:…), since whoever holds a signed authorization can submit it until it expires")
         }
 
         return try EvidenceBundle(
@@ -117,6 +130,21 @@ extension EvidenceBundle {
 
     static func parsedPayload(_ text: String) -> JSONValue {
         JSONValue.parse(Array(text.utf8)) ?? .string(text)
+    }
+
+    /// A payment payload fit to hand out: one whose authorization could still move money (not settled, and its
+    /// validBefore not passed, or not readable) has its signature replaced by the signature's SHA-256. Whoever holds a
+    /// signed EIP-3009 authorization can submit it on chain until it expires: a bundle goes to customers and tickets.
+    public static func withoutLiveSignature(_ payload: JSONValue, settled: Bool, nowSeconds: Int64) -> (JSONValue, redacted: Bool) {
+        guard !settled else { return (payload, false) }
+        guard case .object(var members) = payload else { return (.string("redacted: the payload is not JSON"), true) }
+        guard case .object(var inner)? = members["payload"], let signature = inner["signature"]?.string else { return (payload, false) }
+        let validBefore = inner["authorization"]?["validBefore"]
+        let expiry = validBefore?.string.flatMap { Int64($0) } ?? validBefore?.int.map(Int64.init)
+        if let expiry, expiry <= nowSeconds { return (payload, false) }
+        inner["signature"] = .string("sha256:" + HexString.encode(SHA256.hash(data: Array(signature.utf8))))
+        members["payload"] = .object(inner)
+        return (.object(members), true)
     }
 
     static func proofSummary(_ proof: EvidenceMaterial.Proof) -> Proof {
