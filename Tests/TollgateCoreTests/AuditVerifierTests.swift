@@ -181,6 +181,22 @@ import TollgateCore
         #expect(wrong.findings.first?.explanation.contains("the archive anchor (seq 6)") == true)
     }
 
+    /// The live rows after a keyed archive anchor rewritten by someone without the key, with unkeyed hashes that link
+    /// and recompute: a downgrade, found from the anchor on (the walk used to start unkeyed and pass them).
+    @Test func unkeyedRowsAfterAKeyedArchiveAnchorAreADowngrade() {
+        let anchor = AuditVerifier.Anchor(seq: 6, hash: AuditChain.keyedPrefix + "k1:" + String(repeating: "ab", count: 32))
+        let forged = Self.chain(3, from: anchor)
+        let report = Self.verify(forged, anchor: anchor)
+        #expect(!report.isIntact)
+        #expect(report.findings.contains { $0.kind == .edited && $0.explanation.contains("unkeyed hash after the chain became keyed") })
+        // Skipping to a keyed anchor (an archive file's last event) has the same effect.
+        var verifier = AuditVerifier(anchor: .genesis)
+        verifier.skip(to: anchor)
+        for row in forged { verifier.consume(row) }
+        let skipped = verifier.finish(sequenceValue: forged.last?.seq)
+        #expect(!skipped.isIntact)
+    }
+
     @Test func aLongCleanChainStreamsThroughASmallWindow() {
         var verifier = AuditVerifier(anchor: .genesis, window: 16)
         var previous = AuditChain.genesis

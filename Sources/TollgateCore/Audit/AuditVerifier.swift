@@ -115,8 +115,9 @@ public struct AuditVerifier: Sendable {
     private var count = 0
     private var firstSeq: Int64?
     private let keys: KeyRing?
-    /// Set once a keyed link was seen: an unkeyed link after it is a downgrade by someone without the key.
-    private var keyed = false
+    /// Set once a keyed link was seen, the anchor's included (the last archived event, whose hash the walk starts from):
+    /// an unkeyed link after it is a downgrade by someone without the key.
+    private var keyed: Bool
 
     /// - Parameters:
     ///   - anchor: the last archived event (seq, hash), or `.genesis` when nothing was archived.
@@ -132,6 +133,7 @@ public struct AuditVerifier: Sendable {
         self.maxAnomalies = maxAnomalies
         self.maxFindings = max(maxFindings, 1)
         predecessor = anchor
+        keyed = anchor.hash.hasPrefix(AuditChain.keyedPrefix)
     }
 
     /// Checks the next event in seq order.
@@ -178,6 +180,7 @@ public struct AuditVerifier: Sendable {
     public mutating func skip(to anchor: Anchor) {
         predecessor = anchor
         predecessorAnomaly = nil
+        keyed = keyed || anchor.hash.hasPrefix(AuditChain.keyedPrefix)
     }
 
     /// Adds a finding made outside the chain walk (an archive file's digest, an unreadable line).
