@@ -149,10 +149,12 @@ struct IntentStatement: PreparedWrite {
                 INSERT INTO settlement_intent (network, asset, payer, nonce, correlation_id, intent, created_at, updated_at)
                 VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(correlationId), \(intent), \(createdAt), \(now))
                 ON CONFLICT (network, asset, payer, nonce) DO UPDATE SET intent = excluded.intent, updated_at = excluded.updated_at
+                WHERE settlement_intent.outcome = 'open'
             ), stored AS (
             \(stored)
             )
-            UPDATE reservation SET state = 'settling', updated_at = \(now) WHERE \(key.matches)
+            UPDATE reservation SET state = 'settling', updated_at = \(now)
+            WHERE \(key.matches) AND state NOT IN ('settled', 'failed')
             """
     }
 
@@ -174,7 +176,8 @@ struct IntentStatement: PreparedWrite {
 }
 
 /// `finish` and `recordDelivery` (`PostgresStore.settleIntent`): the intent takes the outcome (unless it was closed:
-/// refunded, under review), the claim its state (when
+/// refunded, under review; and a settled one never becomes failed, nor its claim failed or unknown: two instances may
+/// resolve one settlement, and the one told "already used" by the other's success must not undo it), the claim its state (when
 /// given), the flow's held spend its state (when given), and the answer, the ledger row and plain usage are kept (each
 /// when given). Returns the claim's flow and the intent's outcome (as the statement left it).
 struct SettleIntentStatement: PreparedWrite {
@@ -184,14 +187,17 @@ struct SettleIntentStatement: PreparedWrite {
         let stored = p.responseUpsert(key), paid = p.paymentInsert(), used = p.usageInsert()
         return """
             WITH intent AS (
-                UPDATE settlement_intent SET outcome = CASE WHEN outcome IN ('refunded', 'review') THEN outcome ELSE COALESCE(\(outcome), outcome) END,
+                UPDATE settlement_intent SET outcome = CASE WHEN outcome IN ('refunded', 'review') THEN outcome
+                                                            WHEN outcome = 'settled' AND \(outcome) = 'failed' THEN outcome
+                                                            ELSE COALESCE(\(outcome), outcome) END,
                                              tx = COALESCE(NULLIF(\(transaction), ''), tx),
                                              delivered = delivered OR (\(delivery) IS NOT NULL),
                                              delivery = CASE WHEN \(delivery) IS NULL THEN delivery WHEN delivered THEN NULL ELSE \(delivery) END,
                                              updated_at = \(now)
                 WHERE \(key.matches) RETURNING outcome
             ), claim AS (
-                UPDATE reservation SET state = COALESCE(\(state), state), updated_at = CASE WHEN \(state) IS NULL THEN updated_at ELSE \(now) END
+                UPDATE reservation SET state = CASE WHEN state = 'settled' AND \(state) IN ('failed', 'unknown') THEN state ELSE COALESCE(\(state), state) END,
+                                       updated_at = CASE WHEN \(state) IS NULL THEN updated_at ELSE \(now) END
                 WHERE \(key.matches) RETURNING correlation_id
             ), holds AS (
                 UPDATE spend_hold SET state = \(holds) WHERE \(holds) IS NOT NULL AND state = 'held'

@@ -60,6 +60,8 @@ struct PreparedText: Sendable {
                     correlation_id = excluded.correlation_id, client_id = excluded.client_id, request = excluded.request,
                     status = excluded.status, headers = excluded.headers, body = excluded.body, expires_at = excluded.expires_at,
                     ready = excluded.ready, payment_identifier = excluded.payment_identifier
+                -- An answer kept ready for its owner's retry is never taken back by a later attempt's intent.
+                WHERE NOT paid_response.ready OR excluded.ready
                 """
         }
 

@@ -41,6 +41,24 @@ struct PostgresInstancesTests {
         #expect(try await b.reservationState(proof) == .settled)
     }
 
+    /// Two instances resolving one settlement: the one whose re-sent `/settle` was refused (the other's landed first)
+    /// must not undo the settled outcome, nor a later attempt's intent take back the kept answer or the settled claim.
+    @Test("a settled outcome is one-way: a later failed finish or a new attempt's intent at another instance leaves it settled")
+    func aSettledOutcomeIsOneWayAcrossInstances() async throws {
+        let (a, b) = try await Self.twoInstances()
+        defer { a.close(); b.close() }
+        let proof = F.key(11)
+        #expect(try await a.reserve(F.reservation(proof, "tg_one"), events: []) == .reserved)
+        try await a.recordSettlementIntent(F.intent(proof, "tg_one"), events: [])
+        try await a.finish(proof, state: .settled, payment: F.payment(proof, "tg_one"), events: [])
+        try await b.finish(proof, state: .failed, payment: nil, events: [])
+        #expect(try await b.reservationState(proof) == .settled)
+        #expect(try await b.openSettlement(proof)?.outcome == .settled)
+        try await b.recordSettlementIntent(F.intent(proof, "tg_one"), events: [])
+        #expect(try await a.reservationState(proof) == .settled)
+        #expect(try await a.openSettlement(proof)?.outcome == .settled)
+    }
+
     @Test("spend holds from both instances at once never exceed the cap")
     func capsAcrossInstances() async throws {
         let (a, b) = try await Self.twoInstances()
