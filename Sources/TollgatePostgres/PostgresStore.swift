@@ -58,11 +58,18 @@ public struct PostgresStore: GatewayStore {
             // only when the claim was taken.
             let inserted = try await tx.run(ClaimStatement(reservation: reservation, now: now, owner: me)).count
             guard inserted == 1 else {
-                if let row = try await tx.row("SELECT correlation_id, state, owner, updated_at FROM reservation WHERE \(row: key)") {
+                if let row = try await tx.row("""
+                    SELECT correlation_id, state, owner, updated_at,
+                           (SELECT outcome = 'settled' AND NOT delivered FROM settlement_intent WHERE \(row: key)) AS undelivered
+                    FROM reservation WHERE \(row: key)
+                    """) {
                     let first: String = try row.get("correlation_id"), owner: String = try row.get("owner")
                     let state = Reservation.State(rawValue: try row.get("state")) ?? .reserved
-                    // Another instance's request is working on this claim (its in-flight lock is not ours to see).
-                    let live = [.reserved, .settling].contains(state)
+                    // Another instance's request is working on this claim (its in-flight lock is not ours to see): claimed
+                    // or settling, or settled and not yet delivered (`settle: before` runs its upstream call then; a copy
+                    // here would run the work again, or refund it while it runs).
+                    let undelivered = try row.get("undelivered", as: Bool?.self) ?? false
+                    let live = [.reserved, .settling].contains(state) || state == .settled && undelivered
                     if owner != me, !owner.isEmpty, live, try row.get("updated_at", as: Int64.self) > liveSince {
                         return .busy(correlationId: first)
                     }

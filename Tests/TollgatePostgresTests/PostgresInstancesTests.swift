@@ -59,6 +59,22 @@ struct PostgresInstancesTests {
         #expect(try await a.openSettlement(proof)?.outcome == .settled)
     }
 
+    /// `settle: before`: settled, then the upstream call runs at the owner. A copy of the same purchase at another instance
+    /// waits (it would run the work again, or refund it while it runs) until the delivery is recorded; then it names the
+    /// settled claim (its kept answer).
+    @Test("a copy at another instance waits while the owner runs a settled purchase's upstream call, not once delivered")
+    func aSettledUndeliveredClaimIsLiveAtItsOwner() async throws {
+        let (a, b) = try await Self.twoInstances()
+        defer { a.close(); b.close() }
+        let proof = F.key(12)
+        #expect(try await a.reserve(F.reservation(proof, "tg_before"), events: []) == .reserved)
+        try await a.recordSettlementIntent(F.intent(proof, "tg_before"), events: [])
+        try await a.finish(proof, state: .settled, payment: F.payment(proof, "tg_before"), events: [])
+        #expect(try await b.reserve(F.reservation(proof, "tg_before"), events: []) == .busy(correlationId: "tg_before"))
+        try await a.recordDelivery(proof, response: nil, metering: nil, delivery: DeliveryToken(1), events: [])
+        #expect(try await b.reserve(F.reservation(proof, "tg_before"), events: []) == .alreadyClaimed(correlationId: "tg_before", state: .settled))
+    }
+
     @Test("spend holds from both instances at once never exceed the cap")
     func capsAcrossInstances() async throws {
         let (a, b) = try await Self.twoInstances()
@@ -132,8 +148,10 @@ struct PostgresInstancesTests {
         clock.advance(seconds: 121)
         #expect(try await second.reserve(copy, events: []) == .alreadyClaimed(correlationId: "tg_offer", state: .settling))
         #expect(try await third.reserve(copy, events: []) == .busy(correlationId: "tg_offer"))
-        // Finished, the claim is what it is for everyone.
+        // Settled, its answer not yet delivered: still the second instance's work. Delivered, the claim is what it is for everyone.
         try await second.finish(proof, state: .settled, payment: F.payment(proof, "tg_offer"), events: [])
+        #expect(try await third.reserve(copy, events: []) == .busy(correlationId: "tg_offer"))
+        try await second.recordDelivery(proof, response: nil, metering: nil, delivery: DeliveryToken(1), events: [])
         #expect(try await third.reserve(copy, events: []) == .alreadyClaimed(correlationId: "tg_offer", state: .settled))
     }
 
