@@ -27,7 +27,8 @@ extension ConfigurationLoader {
         let poolSize = r.int(map["pool_size"], "storage.postgres.pool_size", range: 1...1000) ?? 10
         let migrateOnStart = r.bool(map["migrate_on_start"], "storage.postgres.migrate_on_start") ?? true
         let timeout = r.int(map["timeout_seconds"], "storage.postgres.timeout_seconds", range: 1...300) ?? 5
-        let grace = r.int(map["settling_grace_seconds"], "storage.postgres.settling_grace_seconds", range: 0...86_400) ?? 120
+        // 0 would let any copy at another instance take over a claim being worked on.
+        let grace = r.int(map["settling_grace_seconds"], "storage.postgres.settling_grace_seconds", range: 1...86_400) ?? 120
         func finished(_ configuration: PostgresStoreConfiguration) -> PostgresStoreConfiguration {
             var configuration = configuration
             configuration.migrateOnStart = migrateOnStart
