@@ -44,8 +44,23 @@ struct AuditVerify: AsyncParsableCommand {
                                                  ? "the published head seq \(expected.seq) is past the last event (seq \(report.head.seq)): the tail was truncated"
                                                  : "the event at seq \(expected.seq) no longer has the published hash \(AuditVerifier.short(expected.hash)): the log was rewritten"))
             case nil:
-                report.findings.append(.init(kind: .deleted, seq: expected.seq, correlationId: nil, source: "expected head",
-                                             explanation: "seq \(expected.seq) is inside an archived range: check it with --archives DIR against the archive files"))
+                // Inside an archived range: the archive files say, when given (their integrity is checked above).
+                let recorded = try await store.auditArchives()
+                let archived = archives.map { AuditVerifier.archivedHash(seq: expected.seq, archives: recorded, directory: $0) }
+                switch archived {
+                case let hash?? where ConstantTime.equal(hash, expected.hash):
+                    break
+                case .some(.some):
+                    report.findings.append(.init(kind: .edited, seq: expected.seq, correlationId: nil, source: "expected head",
+                                                 explanation: "the archived event at seq \(expected.seq) does not have the published hash "
+                                                     + "\(AuditVerifier.short(expected.hash)): the log was rewritten before it was archived"))
+                case .some(nil):
+                    report.findings.append(.init(kind: .deleted, seq: expected.seq, correlationId: nil, source: "expected head",
+                                                 explanation: "seq \(expected.seq) is in no archive file in \(archives ?? "")"))
+                case nil:
+                    report.findings.append(.init(kind: .deleted, seq: expected.seq, correlationId: nil, source: "expected head",
+                                                 explanation: "seq \(expected.seq) is inside an archived range: check it with --archives DIR against the archive files"))
+                }
             }
         }
         let ranges = try await store.auditArchives()

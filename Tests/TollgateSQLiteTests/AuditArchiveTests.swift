@@ -128,6 +128,13 @@ import TollgateCore
         let whole = try await store.verifyAuditLog(archives: directory)
         #expect(whole.isIntact)
         #expect((whole.firstSeq, whole.events, whole.head.seq) == (1, 8, 8))
+
+        // A head published before the archive (`--expect-head`) is found in the archive file, with its hash.
+        #expect(try await store.holds(AuditHead(seq: 3, hash: "x")) == nil)
+        let archivedThird = AuditVerifier.archivedHash(seq: 3, archives: try await store.auditArchives(), directory: directory)
+        let third = try #require(AuditJSONL.decode(try #require(file.split(separator: UInt8(ascii: "\n")).dropFirst(2).first)))
+        #expect(archivedThird == third.hash)
+        #expect(AuditVerifier.archivedHash(seq: 5, archives: try await store.auditArchives(), directory: directory) == nil)
     }
 
     @Test func theNewestEventIsNeverArchivedSoTheChainContinues() async throws {

@@ -169,6 +169,19 @@ extension AuditVerifier {
         return verifier
     }
 
+    /// The hash of the archived event at `seq`, read from the file of the range that holds it in `directory`; nil when no
+    /// recorded range holds it or its file does not (the file's own integrity is what `continuing(archives:…)` checks).
+    public static func archivedHash(seq: Int64, archives records: [AuditArchiveRecord], directory: String) -> String? {
+        guard let record = records.first(where: { $0.firstSeq <= seq && seq <= $0.lastSeq }) else { return nil }
+        let path = URL(fileURLWithPath: directory, isDirectory: true).appendingPathComponent(record.file).path
+        guard var reader = try? AuditArchiveReader(path: path) else { return nil }
+        defer { reader.close() }
+        while let line = try? reader.next() {
+            if let event = try? AuditJSONL.decode(line), event.seq == seq { return event.hash }
+        }
+        return nil
+    }
+
     /// The archived ranges recorded in the database must follow each other with no gap, from genesis.
     static func checkArchiveLinks(_ records: [AuditArchiveRecord], _ verifier: inout AuditVerifier) {
         var previous = AuditVerifier.Anchor.genesis
