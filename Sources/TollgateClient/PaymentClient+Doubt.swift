@@ -136,8 +136,9 @@ extension PaymentClient {
                               + "\(purchase.price) to \(purchase.payee)) was already used, and it has no answer for it: it was paid and "
                               + "its answer is lost; nothing new was signed. Ask the server's operator for a refund"
                               + (judgement.correlationId.map { " (correlation id \($0))" } ?? "") + "; tollgate wallet ledger shows it")
-        case .refusal where expired:
-            // Past validBefore nothing can settle it, and the server holds nothing for it: the request is free again.
+        case .refusal where expired && !judgement.mayHaveMoved:
+            // Past validBefore nothing can settle it, and the server holds nothing for it: the request is free again. (A
+            // settlement it says failed without saying nothing moved leaves it in doubt, below.)
             judgement.ending = .lapsed
             judgement.reason = "expired unpaid: the server holds no payment for it (\(judgement.reason ?? "HTTP 402"))"
             try keep(purchase, judgement)

@@ -240,6 +240,19 @@ struct PaymentInDoubtTests {
         try await server.stop()
     }
 
+    /// Past validBefore, a settlement the server says failed without saying nothing moved (a timeout's text) does not
+    /// lapse the purchase: it stays in doubt, and nothing new is signed.
+    @Test("past validBefore, a failed settlement that may have moved money keeps it in doubt")
+    func anInconclusiveSettlementFailurePastValidBeforeStaysInDoubt() async throws {
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
+        replies.always(X402Fixture.settlementFailed("ReadTimeout: the facilitator did not answer"))
+        clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
+        try await Self.expectInDoubt(client, server: server)
+        #expect(try client.ledger.purchase(first.id)?.state == .unknown)
+        #expect(try client.ledger.purchases().count == 1)
+        try await server.stop()
+    }
+
     /// "Already used" heard in the last seconds before validBefore (sent once, as closing in): kept, so the expired
     /// purchase ends settled whatever the server says after.
     @Test("'already used' heard close to its validBefore is kept: once expired, settled")
