@@ -57,8 +57,10 @@ import TollgateMCP
                 let paid = try await stack.call("forecast", payment: payment)
                 #expect(paid.receipt == nil)
                 #expect(ContinuousClock.now - started < .seconds(10))
-                // Resumed every 20 ms the server asked for, then given up: far fewer than the bound on resumptions.
-                #expect(server.resumedAfter.count > 5)
+                // Resumed again and again (at least 50 ms apart, the server asked for 20), then given up at the deadline, far
+                // below the bound on resumptions.
+                #expect(server.resumedAfter.count >= 2)
+                #expect(server.resumedAfter.count < 1000)
                 #expect(try await stack.transfers() == 0)
             }
         }
