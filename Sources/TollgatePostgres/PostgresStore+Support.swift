@@ -159,7 +159,9 @@ extension PostgresStore {
                     UNION ALL (SELECT last_seq, last_hash FROM audit_archive WHERE last_seq < \(record.seq) ORDER BY last_seq DESC LIMIT 1)
                 ) AS preceding ORDER BY seq DESC LIMIT 1
                 """, as: String.self) ?? AuditChain.genesis
-            logged.append(EvidenceMaterial.LoggedEvent(record: record, precedingHash: before))
+            let after = try await tx.row("SELECT seq, prev_hash FROM audit_event WHERE seq > \(record.seq) ORDER BY seq LIMIT 1")
+            let following = try after.map { (seq: try $0.get("seq", as: Int64.self), previousHash: try $0.get("prev_hash", as: String.self)) }
+            logged.append(EvidenceMaterial.LoggedEvent(record: record, precedingHash: before, following: following))
         }
         return logged
     }

@@ -235,11 +235,13 @@ extension SQLiteStore {
                 UNION ALL SELECT * FROM (SELECT last_seq, last_hash FROM audit_archive WHERE last_seq < ?1 ORDER BY last_seq DESC LIMIT 1)
             ) ORDER BY seq DESC LIMIT 1
             """ : "SELECT hash FROM audit_event WHERE seq < ?1 ORDER BY seq DESC LIMIT 1")
+        let following = try db.cachedStatement(sql: "SELECT seq, prev_hash FROM audit_event WHERE seq > ? ORDER BY seq LIMIT 1")
         return try Row.fetchAll(db, sql: "SELECT * FROM audit_event WHERE correlation_id = ? ORDER BY seq", arguments: [correlationId])
             .map { row in
                 let record = Self.recorded(row)
                 let before = try String.fetchOne(preceding, arguments: [record.seq]) ?? AuditChain.genesis
-                return EvidenceMaterial.LoggedEvent(record: record, precedingHash: before)
+                let after = try Row.fetchOne(following, arguments: [record.seq]).map { (seq: $0["seq"] as Int64, previousHash: $0["prev_hash"] as String) }
+                return EvidenceMaterial.LoggedEvent(record: record, precedingHash: before, following: after)
             }
     }
 

@@ -323,8 +323,16 @@ import TollgateCore
             try db.execute(sql: "DELETE FROM audit_event WHERE seq = ?", arguments: [forward.seq])
         }
         let deleted = try await fixture.bundle(fixture.paid)
-        #expect(deleted.auditChain.filter { !$0.linked }.map(\.seq) == [forward.seq + 1])
+        // Both neighbours of the hole: the one before is no longer linked to by its next row, the one after links nowhere.
+        #expect(deleted.auditChain.filter { !$0.linked }.map(\.seq) == [forward.seq - 1, forward.seq + 1])
         #expect(deleted.notes.contains { $0.contains("do not link") })
+
+        // The flow's last event deleted (the next row belongs to another flow): its remaining last event shows it.
+        let last = try #require(try await fixture.database.store.events(correlationId: fixture.paid).last)
+        try await fixture.database.store.writer.write { db in try db.execute(sql: "DELETE FROM audit_event WHERE seq = ?", arguments: [last.seq]) }
+        let truncated = try await fixture.bundle(fixture.paid)
+        #expect(truncated.auditChain.last.map { !$0.linked } == true)
+        #expect(!truncated.auditChainIntact)
     }
 
     @Test func evidenceOfARefusedFlowFollowsItsLinkAndSaysWhatIsMissing() async throws {

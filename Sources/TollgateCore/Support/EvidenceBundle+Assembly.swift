@@ -13,15 +13,21 @@ extension EvidenceBundle {
         let primary = material.proofs.last { $0.nonce == settled?.nonce } ?? material.proofs.last
         var notes: [String] = []
 
+        // An unkeyed hash after a keyed one (the row before it, or an earlier event here) was written without the key.
+        var keyedSeen = false
         let chain = (material.events + material.linked.flatMap(\.events))
             .reduce(into: [Int64: EvidenceMaterial.LoggedEvent]()) { $0[$1.record.seq] = $1 }
             .values.sorted { $0.record.seq < $1.record.seq }
             .map { logged in
                 let record = logged.record
+                keyedSeen = keyedSeen || logged.precedingHash.hasPrefix(AuditChain.keyedPrefix)
+                let isKeyed = record.hash.hasPrefix(AuditChain.keyedPrefix)
+                let recomputes = AuditChain.expectedHash(of: record, keys: auditKeys).map { ConstantTime.equal($0, record.hash) } ?? false
+                defer { keyedSeen = keyedSeen || isKeyed }
                 return ChainEntry(seq: record.seq, correlationId: record.event.correlationId, stage: record.event.stage.rawValue,
                                   outcome: record.event.outcome.rawValue, prevHash: record.previousHash, hash: record.hash,
-                                  recomputed: AuditChain.expectedHash(of: record, keys: auditKeys).map { ConstantTime.equal($0, record.hash) } ?? false,
-                                  linked: record.previousHash == logged.precedingHash)
+                                  recomputed: recomputes && (isKeyed || !keyedSeen),
+                                  linked: record.previousHash == logged.precedingHash && logged.linksForward)
             }
         let edited = chain.filter { !$0.recomputed }.map { String($0.seq) }
         if !edited.isEmpty {
@@ -29,7 +35,8 @@ extension EvidenceBundle {
         }
         let unlinked = chain.filter { !$0.linked }.map { String($0.seq) }
         if !unlinked.isEmpty {
-            notes.append("audit event(s) \(unlinked.joined(separator: ", ")) do not link to the event before them: events were deleted or reordered")
+            notes.append("audit event(s) \(unlinked.joined(separator: ", ")) do not link to the event before them, or the event after "
+                         + "them does not link to them: events were deleted or reordered")
         }
 
         var offer: OfferEvidence?

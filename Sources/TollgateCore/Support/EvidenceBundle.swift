@@ -121,7 +121,8 @@ public struct EvidenceBundle: Sendable, Hashable, Codable {
         public var hash: String
         /// Whether `hash` equals SHA256(prevHash ‖ canonical event) for the event as stored now.
         public var recomputed: Bool
-        /// Whether `prevHash` equals the stored hash of the event just before it in the log.
+        /// Whether `prevHash` equals the stored hash of the event just before it in the log, and the event just after it
+        /// (if any) links to it with the next seq.
         public var linked: Bool
     }
 

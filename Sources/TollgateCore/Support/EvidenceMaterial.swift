@@ -28,14 +28,34 @@ public struct EvidenceMaterial: Sendable, Hashable {
     }
 
     /// An audit event with the hash stored on the row just before it in the whole log (the genesis
-    /// hash for the first row), so a deleted or reordered neighbour shows.
+    /// hash for the first row) and the seq and `prev_hash` of the row just after it (nil for the last row), so a
+    /// deleted or reordered neighbour on either side shows (a flow's last event deleted leaves its others linked).
     public struct LoggedEvent: Sendable, Hashable {
         public var record: RecordedAuditEvent
         public var precedingHash: String
+        public var following: (seq: Int64, previousHash: String)?
 
-        public init(record: RecordedAuditEvent, precedingHash: String) {
+        public init(record: RecordedAuditEvent, precedingHash: String, following: (seq: Int64, previousHash: String)? = nil) {
             self.record = record
             self.precedingHash = precedingHash
+            self.following = following
+        }
+
+        /// Whether the row after it links to it and follows it (true for the last row of the log).
+        public var linksForward: Bool {
+            following.map { $0.seq == record.seq + 1 && $0.previousHash == record.hash } ?? true
+        }
+
+        public static func == (left: LoggedEvent, right: LoggedEvent) -> Bool {
+            left.record == right.record && left.precedingHash == right.precedingHash
+                && left.following?.seq == right.following?.seq && left.following?.previousHash == right.following?.previousHash
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(record)
+            hasher.combine(precedingHash)
+            hasher.combine(following?.seq)
+            hasher.combine(following?.previousHash)
         }
     }
 
