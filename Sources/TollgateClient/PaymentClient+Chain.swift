@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import TollgateCore
 import TollgateX402
@@ -17,8 +18,10 @@ extension PaymentClient {
         do {
             state = try await chain.authorization(asset: purchase.asset, payer: purchase.payer, nonce: purchase.nonce, logger: logger)
         } catch {
+            // The node's URL often carries an API key: only its origin is shown, never the failure's authority.
+            let why = (error as? RailFailure).map { "\($0.code): \($0.message)" } ?? "\(type(of: error))"
             throw inDoubt(purchase, expired: true, problem: "\(judgement.reason ?? "no answer that settles it"); the node at "
-                          + "\(HTTPOrigin.shown(chain.url)) could not say whether it was used (\(error))")
+                          + "\(Self.nodeShown(chain.url)) could not say whether it was used (\(why))")
         }
         var verdict = judgement
         switch state {
@@ -39,6 +42,12 @@ extension PaymentClient {
                           metadata: ["tollgate.purchase": "\(purchase.id)"])
             return true
         }
+    }
+
+    /// A node's scheme, host and port only: hosted nodes carry their API key in the path.
+    public static func nodeShown(_ url: String) -> String {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme, let host = parsed.host else { return "(the --rpc URL)" }
+        return "\(scheme)://\(host)" + (parsed.port.map { ":\($0)" } ?? "")
     }
 
     /// The error of a run whose earlier authorization the chain showed lapsed while the server gave no terms to pay.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TollgateCore
 import TollgateX402
 
 /// One authorization, sent and re-sent by one door (HTTP, MCP), and what to make of the answers: a run of a request
@@ -57,13 +58,13 @@ extension PaymentClient {
         }
 
         /// Whether a refusal may hide money that moved: the authorization was used, or a settlement failed for a reason
-        /// that does not say the transfer was refused (an x402 `invalid_…` code or `insufficient_funds` says so; a
-        /// timeout's text, `unexpected_settle_error` or `settlement_pending` does not). Such a purchase stays in doubt
-        /// even after one send: its request is not paid anew while it may still settle.
-        var mayHaveMoved: Bool {
+        /// that does not prove the transfer never happened (`SettlementRefusal.nothingMoved`; `resent`: this
+        /// authorization was sent before). Such a purchase stays in doubt even after one send: its request is not paid
+        /// anew while it may still settle.
+        func mayHaveMoved(resent: Bool) -> Bool {
             guard !saysAlreadyUsed else { return true }
             guard let failure = settlementFailure else { return false }
-            return !(failure == "insufficient_funds" || failure.hasPrefix("invalid_") && failure.allSatisfy { $0.isLowercase || $0.isNumber || $0 == "_" })
+            return !SettlementRefusal.nothingMoved(failure, resent: resent)
         }
 
         /// Once expired, a refusal saying this purchase's own authorization was used already, now or by an earlier answer
@@ -136,7 +137,7 @@ extension PaymentClient {
                               + "\(purchase.price) to \(purchase.payee)) was already used, and it has no answer for it: it was paid and "
                               + "its answer is lost; nothing new was signed. Ask the server's operator for a refund"
                               + (judgement.correlationId.map { " (correlation id \($0))" } ?? "") + "; tollgate wallet ledger shows it")
-        case .refusal where expired && !judgement.mayHaveMoved:
+        case .refusal where expired && !judgement.mayHaveMoved(resent: true):
             // Past validBefore nothing can settle it, and the server holds nothing for it: the request is free again. (A
             // settlement it says failed without saying nothing moved leaves it in doubt, below.)
             judgement.ending = .lapsed
@@ -198,7 +199,7 @@ extension PaymentClient {
     func keep(_ purchase: Purchase, _ judgement: Judgement) throws {
         try ledger.finish(purchase.id, judgement.ending, status: judgement.status, correlationId: judgement.correlationId,
                           transaction: judgement.transaction, receipt: judgement.receipt, reason: judgement.reason,
-                          saidUsed: judgement.saysAlreadyUsed, stillInDoubt: judgement.mayHaveMoved, nowMillis: nowMillis())
+                          saidUsed: judgement.saysAlreadyUsed, stillInDoubt: judgement.mayHaveMoved(resent: false), nowMillis: nowMillis())
     }
 
     /// The run stops: `purchase` may still settle, or may have settled with its answer lost.

@@ -2,6 +2,19 @@ import TollgateCore
 import Yams
 
 extension ConfigurationLoader {
+    /// A claim another instance wrote longer ago than `settling_grace_seconds` is taken over by a copy of its proof: the
+    /// grace must outlast the slowest paid request, or a live request's claim is taken while it still runs.
+    static func warnOfAShortGrace(_ configuration: GatewayConfiguration, storage: Node?, _ r: inout YAMLReader) {
+        guard let postgres = configuration.postgres else { return }
+        let slowest = configuration.routes.compactMap { route in
+            route.pricing.map { TimingBudget(route, pricing: $0, configuration: configuration).totalSeconds }
+        }.max() ?? 0
+        guard postgres.settlingGraceSeconds < slowest else { return }
+        r.warn(storage, "storage.postgres.settling_grace_seconds", "\(postgres.settlingGraceSeconds) s is shorter than the slowest "
+               + "paid request (\(slowest) s: facilitator timeouts, upstream timeout, settlement): another instance could take "
+               + "over a claim still being worked on; set it to at least \(slowest)")
+    }
+
     static let postgresKeys: Set<String> = ["url", "host", "port", "user", "database", "password_env", "password_file", "tls", "pool_size",
                                             "migrate_on_start", "timeout_seconds", "settling_grace_seconds"]
 

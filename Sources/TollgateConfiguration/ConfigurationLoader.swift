@@ -188,18 +188,6 @@ public enum ConfigurationLoader {
         configuration.trustedProxies = trustedProxies ?? .none
         configuration.durableStorage = durable
         configuration.postgres = postgres
-        if let postgres {
-            // A claim another instance wrote longer ago than the grace is taken over by a copy of its proof: the grace must
-            // outlast the slowest paid request, or a live request's claim is taken while it still runs.
-            let slowest = configuration.routes.compactMap { route in
-                route.pricing.map { TimingBudget(route, pricing: $0, configuration: configuration).totalSeconds }
-            }.max() ?? 0
-            if postgres.settlingGraceSeconds < slowest {
-                r.warn(top["storage"], "storage.postgres.settling_grace_seconds", "\(postgres.settlingGraceSeconds) s is shorter than the slowest "
-                       + "paid request (\(slowest) s: facilitator timeouts, upstream timeout, settlement): another instance could take "
-                       + "over a claim still being worked on; set it to at least \(slowest)")
-            }
-        }
         configuration.x402 = readX402(top["x402"], &r)
         if !configuration.x402.v1 {
             for index in configuration.routes.indices { configuration.routes[index].rails = [ExactEVMRail.v2Name] }
@@ -230,6 +218,9 @@ public enum ConfigurationLoader {
             configuration.upstreamTimeoutSeconds = mcp.timeoutSeconds
             configuration.maxUpstreamResponseBytes = mcp.maxResponseBytes
         }
+        // With every timeout known (an MCP gateway's upstream included).
+        warnOfAShortGrace(configuration, storage: top["storage"], &r)
+        warnOfRoutesTheirCaseRefuses(configuration, routes: top["routes"], &r)
         let source = GatewayConfiguration.Source(lines: r.lines, environmentReferences: r.environmentReferences)
         configuration.source = source
         // An unstated max_timeout_seconds fits this file's own timeouts: at least 60 s, and long enough for the

@@ -105,6 +105,8 @@ extension PostgresStore {
                 RETURNING 1
                 """)
             if reopened == 1 {
+                // Nobody is working on it now (the delivery was lost, not still running): a retry at any instance carries it on.
+                try await tx.execute("UPDATE reservation SET owner = '' WHERE \(row: key)")
                 let granted = try await tx.count("SELECT 1 FROM package_grant WHERE correlation_id = \(delivery.correlationId)") > 0
                 outcome = .reopened(kept: try await Self.storedResponse(key, readyOnly: true, now: nowSeconds, tx),
                                     correlationId: delivery.correlationId, grantedUnits: granted, keep: keepForOwner)

@@ -225,10 +225,7 @@ enum TokenBalance {
     }
 
     /// The node's scheme and host only: hosted RPC URLs carry their API key in the path.
-    static func shown(_ rpc: String) -> String {
-        guard let url = URL(string: rpc), let scheme = url.scheme, let host = url.host else { return "(the --rpc URL)" }
-        return "\(scheme)://\(host)" + (url.port.map { ":\($0)" } ?? "")
-    }
+    static func shown(_ rpc: String) -> String { PaymentClient.nodeShown(rpc) }
 
     /// A big-endian unsigned integer in decimal.
     static func decimal(_ bytes: [UInt8]) -> TokenAmount? {

@@ -341,6 +341,27 @@ struct PaymentInDoubtTests {
         try await node.stop()
     }
 
+    /// A node that cannot answer leaves the purchase in doubt, and its URL (hosted nodes carry their API key in it) is
+    /// shown by origin only.
+    @Test("a node that cannot answer keeps it in doubt and never shows its URL's key")
+    func anUnreachableNodeKeepsItInDoubtWithoutShowingItsKey() async throws {
+        let (clock, replies, server, baseClient, first) = try await Self.afterAnUnluckyFirstRun()
+        var client = baseClient
+        client.chains = ["eip155:84532": EVMChainReader(url: "http://127.0.0.1:1/v2/NODE-API-KEY-42", timeout: .seconds(2))]
+        replies.always(X402Fixture.paymentRequired(error: "invalid_exact_evm_payload_authorization_valid_before"))
+        clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
+        do {
+            _ = try await client.fetch(Self.request(on: server))
+            Issue.record("a purchase the chain could not settle was resolved")
+        } catch let error as ClientError {
+            #expect(error.code == .paymentInDoubt)
+            #expect(error.message.contains("http://127.0.0.1:1"))
+            #expect(!error.message.contains("NODE-API-KEY-42"))
+        }
+        #expect(try client.ledger.purchases().count == 1)
+        try await server.stop()
+    }
+
     /// The way out when a server never settles the question: the wallet's owner abandons it (refused while it may still
     /// settle), and the next run pays anew with one new authorization; both count.
     @Test("a server that answers 503 forever: abandoning is refused before validBefore, then the request is paid anew, once")

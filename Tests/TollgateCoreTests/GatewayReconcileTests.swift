@@ -108,20 +108,24 @@ import TollgateStoreConformance
     /// A `/settle` whose answer was lost, sent again once the authorization's window passed (or the balance its own
     /// transfer spent): the facilitator's refusal is what the first attempt landing would cause, so it is never taken for
     /// "nothing moved" (the client would be told to pay again). The chain decides; without one it stays unknown. A
-    /// refusal the first attempt would have met too (the signature) ends it.
+    /// refusal the first attempt would have met too (the signature) ends it. The chain's "unused" proves nothing moved
+    /// only once the authorization expired: before, the first attempt may still be mined.
     @Test(arguments: [
-        ("invalid_exact_evm_payload_authorization_valid_before", nil, "unknown"),
-        ("insufficient_funds", nil, "unknown"),
-        ("unexpected_settle_error", nil, "unknown"),
-        ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.used(transaction: "0xabc"), "settled"),
-        ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.unused, "failed"),
-        ("invalid_exact_evm_payload_signature", nil, "failed"),
-    ] as [(String, ChainAuthorization?, String)])
-    func aResentSettlementRefusedForAReasonItsLandingWouldCauseIsNotFailed(reason: String, chain: ChainAuthorization?, outcome: String) async throws {
+        ("invalid_exact_evm_payload_authorization_valid_before", nil, false, "unknown"),
+        ("insufficient_funds", nil, false, "unknown"),
+        ("unexpected_settle_error", nil, false, "unknown"),
+        ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.used(transaction: "0xabc"), false, "settled"),
+        ("unexpected_settle_error", ChainAuthorization.unused, false, "unknown"),
+        ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.unused, true, "failed"),
+        ("invalid_exact_evm_payload_signature", nil, false, "failed"),
+    ] as [(String, ChainAuthorization?, Bool, String)])
+    func aResentSettlementRefusedForAReasonItsLandingWouldCauseIsNotFailed(reason: String, chain: ChainAuthorization?, expired: Bool,
+                                                                           outcome: String) async throws {
         let harness = Self.harness()
         let (offer, proof) = try await harness.offerAndProof()
         harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
         _ = await harness.send("/datasets/prices", proof: proof)
+        if expired { harness.clock.advance(seconds: 301) }
         harness.rail.update {
             $0.settlements = [.success(.failed)]
             $0.failureReason = reason

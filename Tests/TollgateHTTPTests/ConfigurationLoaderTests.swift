@@ -173,6 +173,23 @@ import TollgateCore
         #expect(mcp.upstreamPathCase == .sensitive)
     }
 
+    /// Unstated letter case and a route whose own spelling an earlier route matches ignoring case: every request to it
+    /// would be refused, so the loader says so; stated, nothing is said.
+    @Test func aRouteItsLetterCaseWouldRefuseIsWarnedOf() throws {
+        func warnings(_ pathCase: String) throws -> [ConfigurationIssue] {
+            try ConfigurationLoader.parse("""
+                upstream: {url: "http://127.0.0.1:1"\(pathCase)}
+                secrets: [{id: k1, env: X}]
+                routes: [{path: "/docs/*", resource: docs, anonymous: true}, {path: "/Docs/Internal/*", resource: internal, anonymous: true},
+                         {path: "/health", resource: health, anonymous: true}]
+                """).warnings
+        }
+        let unstated = try warnings("")
+        #expect(unstated.contains { $0.path == "routes[1].path" && $0.message.contains("ambiguous_path") && $0.message.contains("/docs/*") })
+        #expect(!unstated.contains { $0.path == "routes[0].path" || $0.path == "routes[2].path" })
+        #expect(!(try warnings(", path_case: sensitive")).contains { $0.message.contains("ambiguous_path") })
+    }
+
     /// The upstream as `serve` logs it: credentials and query written in its URL (lint warns of them) are never shown.
     @Test func theUpstreamIsShownWithoutItsSecrets() throws {
         let yaml = """

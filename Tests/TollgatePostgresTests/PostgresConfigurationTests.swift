@@ -88,6 +88,18 @@ struct PostgresConfigurationTests {
         let (_, enough) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d, settling_grace_seconds: 330}")
         #expect(!enough.contains { $0.path == "storage.postgres.settling_grace_seconds" })
         #expect(throws: ConfigurationError.self) { try Self.parse("  postgres: {host: h, user: u, database: d, settling_grace_seconds: 0}") }
+
+        // An MCP gateway's tool calls are its paid requests: their timeout counts.
+        let (_, mcp) = try ConfigurationLoader.parse("""
+            secrets: [{id: k1, env: TOLLGATE_TEST_SECRET}]
+            facilitators: [{url: "http://127.0.0.1:2", networks: ["eip155:84532"], timeout_seconds: 10}]
+            assets: [{id: u, network: "eip155:84532", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", eip712_name: USDC, eip712_version: "2"}]
+            pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
+            mcp: {upstream: {url: "http://127.0.0.1:3/mcp", timeout_seconds: 600}, tools: [{name: slow, price: "1", anonymous: true}]}
+            storage:
+              postgres: {host: 127.0.0.1, user: u, database: d, settling_grace_seconds: 300}
+            """)
+        #expect(mcp.contains { $0.path == "storage.postgres.settling_grace_seconds" && $0.message.contains("at least 630") })
     }
 
     @Test func aSharedInvalidBudgetNeedsPostgres() throws {

@@ -73,6 +73,10 @@ struct PostgresInstancesTests {
         #expect(try await b.reserve(F.reservation(proof, "tg_before"), events: []) == .busy(correlationId: "tg_before"))
         try await a.recordDelivery(proof, response: nil, metering: nil, delivery: DeliveryToken(1), events: [])
         #expect(try await b.reserve(F.reservation(proof, "tg_before"), events: []) == .alreadyClaimed(correlationId: "tg_before", state: .settled))
+        // Its delivery lost and reopened: nobody works on it now, so the owner's retry at any instance carries it on.
+        _ = try await a.reopenDelivery(SettledDelivery(correlationId: "tg_before", key: proof, token: DeliveryToken(1)), keepForOwner: true,
+                                       nowSeconds: 0) { _ in [] }
+        #expect(try await b.reserve(F.reservation(proof, "tg_before"), events: []) == .alreadyClaimed(correlationId: "tg_before", state: .settled))
     }
 
     @Test("spend holds from both instances at once never exceed the cap")

@@ -129,13 +129,17 @@ extension Gateway {
                 }
             case .failed:
                 let reason = settlement.errorReason ?? Reason.settlementFailed.rawValue
-                guard !Self.inconclusiveOnResend(reason) else {
+                guard SettlementRefusal.nothingMoved(reason, resent: true) else {
                     // The first attempt landing would itself make this refusal (its window passed, its transfer spent the
                     // balance): only the chain can say nothing moved.
                     switch try? await rail.chainAuthorization(intent.key, logger: logger) {
                     case .used(let transaction)?: return .settled(transaction: transaction, source: "chain")
                     case .cancelled?: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")
-                    case .unused?: return .failed(Reason(reason), detail: settlement.errorMessage ?? "refused by the facilitator; the chain shows nothing moved")
+                    // Unused proves nothing moved only once the authorization expired: before, the first attempt may still be mined.
+                    case .unused? where intent.validBefore < clock.nowSeconds:
+                        return .failed(Reason(reason), detail: settlement.errorMessage ?? "refused by the facilitator; the chain shows it expired unused")
+                    case .unused?: return .unknown(detail: "the facilitator refused the same settlement again (\(reason)); the chain shows it unused "
+                                                   + "so far, and an earlier attempt may still land before it expires")
                     case nil: return .unknown(detail: "the facilitator refused the same settlement again (\(reason)), which an earlier attempt that "
                                               + "landed would also cause; no chain reader can tell (settlement.rpc)")
                     }
@@ -151,15 +155,6 @@ extension Gateway {
             default: return .unknown(detail: "\(error)")
             }
         }
-    }
-
-    /// Whether a refusal of a re-sent `/settle` proves nothing: an earlier attempt of it that landed would also cause it
-    /// (the authorization's window has passed since, the transfer spent the balance, the nonce is used), or it does not
-    /// say why (not an x402 `invalid_…` code). A refusal of the signature, the payee or the amount would have refused the
-    /// first attempt too: nothing moved.
-    static func inconclusiveOnResend(_ reason: String) -> Bool {
-        guard reason.hasPrefix("invalid_") else { return true }
-        return ["valid_before", "nonce", "balance", "insufficient", "expired"].contains { reason.contains($0) }
     }
 
     /// What became of a settled payment whose answer could not be delivered.
