@@ -121,12 +121,6 @@ public struct MCPHTTPUpstream: MCPUpstream {
         var events = ServerSentEvents()
         var read = 0
 
-        init(id: JSONValue?, limit: Int, requiresExactNumbers: Bool) {
-            self.id = id
-            self.limit = limit
-            self.requiresExactNumbers = requiresExactNumbers
-        }
-
         /// The answer to the call, or nil when this part of the stream ended without it. A connection lost after the
         /// server named an event id ends the part like a close (the rest can be asked for); before, it is no answer.
         mutating func read(_ body: HTTPClientResponse.Body) async throws -> JSONRPCMessage? {

@@ -67,19 +67,29 @@ public struct ServerSentEvents: Sendable {
         let field = bytes[..<(colon ?? bytes.endIndex)]
         var value = colon.map { bytes[bytes.index(after: $0)...] } ?? bytes[bytes.endIndex...]
         if value.first == UInt8(ascii: " ") { value = value.dropFirst() }
-        switch String(decoding: field, as: UTF8.self) {
-        case "data":
+        switch Field(field) {
+        case .data:
             if hasData { data.append(UInt8(ascii: "\n")) }
             data.append(contentsOf: value)
             hasData = true
-        case "id" where !value.contains(0):
+        case .id where !value.contains(0):
             // One that could not travel back in a header is left out: resuming after the id before it replays more.
             guard value.count <= Self.maxIdBytes, !value.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { break }
             idBuffer = String(decoding: value, as: UTF8.self)
-        case "retry" where !value.isEmpty && value.count <= 9 && value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }):
+        case .retry where !value.isEmpty && value.count <= 9 && value.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }):
             retryMillis = Int(String(decoding: value, as: UTF8.self))
         default:
             break
+        }
+    }
+
+    /// The fields read, compared as bytes (a line costs no string).
+    private enum Field {
+        case data, id, retry, other
+
+        init(_ name: some Collection<UInt8>) {
+            self = name.elementsEqual("data".utf8) ? .data : name.elementsEqual("id".utf8) ? .id
+                : name.elementsEqual("retry".utf8) ? .retry : .other
         }
     }
 

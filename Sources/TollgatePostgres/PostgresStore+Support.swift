@@ -160,7 +160,7 @@ extension PostgresStore {
                 ) AS preceding ORDER BY seq DESC LIMIT 1
                 """, as: String.self) ?? AuditChain.genesis
             let after = try await tx.row("SELECT seq, prev_hash FROM audit_event WHERE seq > \(record.seq) ORDER BY seq LIMIT 1")
-            let following = try after.map { (seq: try $0.get("seq", as: Int64.self), previousHash: try $0.get("prev_hash", as: String.self)) }
+            let following = try after.map { EvidenceMaterial.LoggedEvent.Following(seq: try $0.get("seq"), previousHash: try $0.get("prev_hash")) }
             logged.append(EvidenceMaterial.LoggedEvent(record: record, precedingHash: before, following: following))
         }
         return logged

@@ -240,7 +240,7 @@ extension SQLiteStore {
             .map { row in
                 let record = Self.recorded(row)
                 let before = try String.fetchOne(preceding, arguments: [record.seq]) ?? AuditChain.genesis
-                let after = try Row.fetchOne(following, arguments: [record.seq]).map { (seq: $0["seq"] as Int64, previousHash: $0["prev_hash"] as String) }
+                let after = try Row.fetchOne(following, arguments: [record.seq]).map { EvidenceMaterial.LoggedEvent.Following(seq: $0["seq"], previousHash: $0["prev_hash"]) }
                 return EvidenceMaterial.LoggedEvent(record: record, precedingHash: before, following: after)
             }
     }

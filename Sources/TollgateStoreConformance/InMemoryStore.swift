@@ -710,7 +710,7 @@ public actor InMemoryStore: GatewayStore {
     private func loggedEvents(_ correlationId: String) -> [EvidenceMaterial.LoggedEvent] {
         recorded.filter { $0.event.correlationId == correlationId }.map { record in
             let before = recorded.last { $0.seq < record.seq }?.hash ?? archives.last { $0.lastSeq < record.seq }?.lastHash ?? AuditChain.genesis
-            let after = recorded.first { $0.seq > record.seq }.map { (seq: $0.seq, previousHash: $0.previousHash) }
+            let after = recorded.first { $0.seq > record.seq }.map { EvidenceMaterial.LoggedEvent.Following(seq: $0.seq, previousHash: $0.previousHash) }
             return EvidenceMaterial.LoggedEvent(record: record, precedingHash: before, following: after)
         }
     }

@@ -19,7 +19,7 @@ import TollgateCore
         }
         let logged = records.indices.map { index in
             EvidenceMaterial.LoggedEvent(record: records[index], precedingHash: index == 0 ? AuditChain.genesis : records[index - 1].hash,
-                                         following: index + 1 < records.count ? (records[index + 1].seq, records[index + 1].previousHash) : nil)
+                                         following: index + 1 < records.count ? .init(seq: records[index + 1].seq, previousHash: records[index + 1].previousHash) : nil)
         }
         return EvidenceMaterial(correlationId: "tg_flow", events: logged, linked: [], proofs: [], payments: [], refunds: [],
                                 chainHead: .init(seq: 3, hash: records[2].hash))
@@ -39,7 +39,7 @@ import TollgateCore
 
     @Test func anEventWhoseNextRowDoesNotLinkToItIsUnlinked() throws {
         var material = Self.material(keyedUpTo: 0)
-        material.events[2].following = (seq: 5, previousHash: "0" + String(repeating: "f", count: 63))
+        material.events[2].following = .init(seq: 5, previousHash: "0" + String(repeating: "f", count: 63))
         let bundle = try EvidenceBundle.assemble(material, dispute: nil, offers: nil, generatedAtMillis: 0)
         #expect(bundle.auditChain.filter { !$0.linked }.map(\.seq) == [3])
     }

@@ -31,11 +31,22 @@ public struct EvidenceMaterial: Sendable, Hashable {
     /// hash for the first row) and the seq and `prev_hash` of the row just after it (nil for the last row), so a
     /// deleted or reordered neighbour on either side shows (a flow's last event deleted leaves its others linked).
     public struct LoggedEvent: Sendable, Hashable {
+        /// The row just after an event in the log: its seq and the hash it links to.
+        public struct Following: Sendable, Hashable {
+            public var seq: Int64
+            public var previousHash: String
+
+            public init(seq: Int64, previousHash: String) {
+                self.seq = seq
+                self.previousHash = previousHash
+            }
+        }
+
         public var record: RecordedAuditEvent
         public var precedingHash: String
-        public var following: (seq: Int64, previousHash: String)?
+        public var following: Following?
 
-        public init(record: RecordedAuditEvent, precedingHash: String, following: (seq: Int64, previousHash: String)? = nil) {
+        public init(record: RecordedAuditEvent, precedingHash: String, following: Following? = nil) {
             self.record = record
             self.precedingHash = precedingHash
             self.following = following
@@ -44,18 +55,6 @@ public struct EvidenceMaterial: Sendable, Hashable {
         /// Whether the row after it links to it and follows it (true for the last row of the log).
         public var linksForward: Bool {
             following.map { $0.seq == record.seq + 1 && $0.previousHash == record.hash } ?? true
-        }
-
-        public static func == (left: LoggedEvent, right: LoggedEvent) -> Bool {
-            left.record == right.record && left.precedingHash == right.precedingHash
-                && left.following?.seq == right.following?.seq && left.following?.previousHash == right.following?.previousHash
-        }
-
-        public func hash(into hasher: inout Hasher) {
-            hasher.combine(record)
-            hasher.combine(precedingHash)
-            hasher.combine(following?.seq)
-            hasher.combine(following?.previousHash)
         }
     }
 
