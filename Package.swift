@@ -316,7 +316,7 @@ let package = Package(
         .testTarget(
             name: "TollgatePostgresTests",
             dependencies: [
-                "TollgatePostgres", "TollgateConfiguration", "TollgateCore", "TollgateStoreConformance",
+                "TollgatePostgres", "TollgateConfiguration", "TollgateCore", "TollgateStoreConformance", "TollgateGateway",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -2,17 +2,16 @@ import TollgateCore
 import Yams
 
 extension ConfigurationLoader {
-    /// A claim another instance wrote longer ago than `settling_grace_seconds` is taken over by a copy of its proof: the
-    /// grace must outlast the slowest paid request, or a live request's claim is taken while it still runs.
+    /// A claim whose lease is older than `settling_grace_seconds` is taken over by a copy of its proof at another
+    /// instance. Its owner renews the lease every third of the grace while it works on it, and a renewal may wait up to
+    /// `timeout_seconds` for the database: a grace shorter than twice that could lapse while its request still runs.
     static func warnOfAShortGrace(_ configuration: GatewayConfiguration, storage: Node?, _ r: inout YAMLReader) {
         guard let postgres = configuration.postgres else { return }
-        let slowest = configuration.routes.compactMap { route in
-            route.pricing.map { TimingBudget(route, pricing: $0, configuration: configuration).totalSeconds }
-        }.max() ?? 0
-        guard postgres.settlingGraceSeconds < slowest else { return }
-        r.warn(storage, "storage.postgres.settling_grace_seconds", "\(postgres.settlingGraceSeconds) s is shorter than the slowest "
-               + "paid request (\(slowest) s: facilitator timeouts, upstream timeout, settlement): another instance could take "
-               + "over a claim still being worked on; set it to at least \(slowest)")
+        let least = 2 * postgres.operationTimeoutSeconds
+        guard postgres.settlingGraceSeconds < least else { return }
+        r.warn(storage, "storage.postgres.settling_grace_seconds", "\(postgres.settlingGraceSeconds) s is less than twice "
+               + "storage.postgres.timeout_seconds (\(postgres.operationTimeoutSeconds) s), which a lease renewal may wait for the "
+               + "database: another instance could take over a claim still being worked on; set it to at least \(least)")
     }
 
     static let postgresKeys: Set<String> = ["url", "host", "port", "user", "database", "password_env", "password_file", "tls", "pool_size",

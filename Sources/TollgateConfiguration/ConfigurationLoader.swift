@@ -218,7 +218,6 @@ public enum ConfigurationLoader {
             configuration.upstreamTimeoutSeconds = mcp.timeoutSeconds
             configuration.maxUpstreamResponseBytes = mcp.maxResponseBytes
         }
-        // With every timeout known (an MCP gateway's upstream included).
         warnOfAShortGrace(configuration, storage: top["storage"], &r)
         warnOfRoutesTheirCaseRefuses(configuration, routes: top["routes"], &r)
         let source = GatewayConfiguration.Source(lines: r.lines, environmentReferences: r.environmentReferences)

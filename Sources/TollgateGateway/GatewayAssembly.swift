@@ -100,6 +100,7 @@ public struct GatewayAssembly: Sendable {
             SettlementReconciler(gateway: gateway, interval: .seconds(configuration.settlement.reconcileIntervalSeconds), jobs: store,
                                  logger: logger),
         ]
+        if let renewer = gateway.claimLeaseRenewer(logger: logger) { services.append(renewer) }
         // Every instance follows the shared store, with or without its own admin listener, so a change made
         // anywhere applies here within a second.
         services.append(ControlsRefresher(store: store, controls: controls, logger: logger))

@@ -109,9 +109,10 @@ struct ClaimStatement: PreparedWrite {
         let offerToken = p(.text), payload = p(.text)
         return """
             WITH claimed AS (
-                INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at, owner)
+                INSERT INTO reservation (network, asset, payer, nonce, correlation_id, client_id, resource, valid_before, state, updated_at, owner,
+                                         lease_at)
                 VALUES (\(key.network), \(key.asset), \(key.payer), \(key.nonce), \(correlationId), \(clientId), \(resource), \(validBefore),
-                        'reserved', \(now), \(owner))
+                        'reserved', \(now), \(owner), \(PostgresStore.databaseMillis))
                 ON CONFLICT DO NOTHING RETURNING correlation_id, network, asset, payer, nonce
             )
             INSERT INTO proof_evidence (correlation_id, network, asset, payer, nonce, offer_token, payload, received_at)
@@ -153,7 +154,7 @@ struct IntentStatement: PreparedWrite {
             ), stored AS (
             \(stored)
             )
-            UPDATE reservation SET state = 'settling', updated_at = \(now)
+            UPDATE reservation SET state = 'settling', updated_at = \(now), lease_at = \(PostgresStore.databaseMillis)
             WHERE \(key.matches) AND state NOT IN ('settled', 'failed')
             """
     }
@@ -197,7 +198,8 @@ struct SettleIntentStatement: PreparedWrite {
                 WHERE \(key.matches) RETURNING outcome
             ), claim AS (
                 UPDATE reservation SET state = CASE WHEN state = 'settled' AND \(state) IN ('failed', 'unknown') THEN state ELSE COALESCE(\(state), state) END,
-                                       updated_at = CASE WHEN \(state) IS NULL THEN updated_at ELSE \(now) END
+                                       updated_at = CASE WHEN \(state) IS NULL THEN updated_at ELSE \(now) END,
+                                       lease_at = \(PostgresStore.databaseMillis)
                 WHERE \(key.matches) RETURNING correlation_id
             ), holds AS (
                 UPDATE spend_hold SET state = \(holds) WHERE \(holds) IS NOT NULL AND state = 'held'

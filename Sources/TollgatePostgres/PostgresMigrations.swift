@@ -3,7 +3,7 @@
 public enum PostgresMigrations {
     /// Every migration, oldest first.
     public static let all: [PostgresMigration] = [v1Schema, v2SharedInstances, v3AuditLookupColumns, v4UnusedPayerIndex, v5UnitHoldHeld,
-                                                   v6DeliveryToken]
+                                                   v6DeliveryToken, v7ClaimLease]
 
     /// The tables every `GatewayStore` operation reads and writes.
     public static let tables: [String] = [
@@ -221,5 +221,14 @@ public enum PostgresMigrations {
     /// nullable column without a default: no table rewrite.
     static let v6DeliveryToken = PostgresMigration(version: "6-delivery-token", statements: [
         "ALTER TABLE settlement_intent ADD COLUMN delivery BIGINT",
+    ])
+
+    /// When a claim's owner last showed it was working on it, on the database's clock (`PostgresStore.databaseMillis`):
+    /// every instance compares against the same clock, so a skewed instance clock neither takes over a live claim nor
+    /// keeps a dead one. The default stamps the rows there are now (they stay live for one grace period after the
+    /// upgrade, as a claim just written would) and the claims an instance of an earlier version writes. A volatile
+    /// default rewrites the table once, in the migration's transaction.
+    static let v7ClaimLease = PostgresMigration(version: "7-claim-lease", statements: [
+        "ALTER TABLE reservation ADD COLUMN lease_at BIGINT NOT NULL DEFAULT \(PostgresStore.databaseMillis)",
     ])
 }

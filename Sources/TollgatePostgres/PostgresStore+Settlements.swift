@@ -106,7 +106,7 @@ extension PostgresStore {
                 """)
             if reopened == 1 {
                 // Nobody is working on it now (the delivery was lost, not still running): a retry at any instance carries it on.
-                try await tx.execute("UPDATE reservation SET owner = '' WHERE \(row: key)")
+                try await tx.execute("UPDATE reservation SET owner = '', lease_at = 0 WHERE \(row: key)")
                 let granted = try await tx.count("SELECT 1 FROM package_grant WHERE correlation_id = \(delivery.correlationId)") > 0
                 outcome = .reopened(kept: try await Self.storedResponse(key, readyOnly: true, now: nowSeconds, tx),
                                     correlationId: delivery.correlationId, grantedUnits: granted, keep: keepForOwner)
@@ -131,14 +131,17 @@ extension PostgresStore {
         }
     }
 
-    /// Claims `settling` for longer than the grace period (`storage.postgres.settling_grace_seconds`) become `unknown`.
-    /// On a shared database other instances may be settling right now: their claims are younger than the grace period
-    /// and are left to them; a claim older than it belongs to an instance that stopped, and the reconciler resolves it.
+    /// Claims `settling` whose lease is older than the grace period (`storage.postgres.settling_grace_seconds`) become
+    /// `unknown`. On a shared database other instances may be settling right now: they renew their claims' leases while
+    /// they work on them (`renewClaims`), which are left to them; a claim whose lease lapsed belongs to an instance that
+    /// stopped or a request that ended, and the reconciler resolves it.
     public func abandonSettling(events: @escaping @Sendable (OpenSettlement) -> [AuditEvent]) async throws -> [OpenSettlement] {
-        let now = clock.nowMillis(), keys = auditKeys, cutoff = now - settlingGraceMillis
+        let now = clock.nowMillis(), keys = auditKeys, grace = settlingGraceMillis
         return try await database.write { tx in
             var changed: [OpenSettlement] = []
-            for row in try await tx.rows("\(unescaped: Self.intentWithState) WHERE r.state = 'settling' AND r.updated_at <= \(cutoff)") {
+            for row in try await tx.rows("""
+                \(unescaped: Self.intentWithState) WHERE r.state = 'settling' AND r.lease_at <= \(unescaped: Self.databaseMillis) - \(grace)
+                """) {
                 var open = try await Self.openSettlement(row, tx)
                 try await tx.execute("UPDATE reservation SET state = 'unknown', updated_at = \(now) WHERE \(row: open.intent.key)")
                 open.state = .unknown

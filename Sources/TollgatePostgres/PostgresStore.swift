@@ -15,8 +15,9 @@ public struct PostgresStore: GatewayStore {
     public let auditKeys: KeyRing?
     /// The time written on rows (`updated_at`, `created_at`); Core's clock, replaceable in tests.
     let clock: any GatewayClock
-    /// Claims another instance wrote less than this ago belong to a live instance: a copy of the proof arriving here
-    /// waits (`busy`) instead of taking the claim over, and a starting instance leaves them alone (`abandonSettling`).
+    /// Claims whose lease (`lease_at`: written with the claim, renewed while its owner works on it, `renewClaims`) is younger
+    /// than this, on the database's clock, belong to a live instance: a copy of the proof arriving here waits (`busy`)
+    /// instead of taking the claim over, and a starting instance leaves them alone (`abandonSettling`).
     let settlingGraceMillis: Int64
     /// Names this process in the claims it writes (`reservation.owner`), new at every start.
     let instanceId: String
@@ -28,6 +29,29 @@ public struct PostgresStore: GatewayStore {
         self.clock = clock
         self.settlingGraceMillis = settlingGraceMillis
         self.instanceId = instanceId
+    }
+
+    /// Now on the database's clock, in milliseconds: what leases are written with and compared against, so that
+    /// instances whose clocks disagree still agree on which claims are live.
+    static let databaseMillis = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+    /// A third of the grace: a claim in flight is renewed twice before another instance could take it over, and one
+    /// renewal lost to a slow database does not lose it.
+    public var claimRenewalInterval: Duration? {
+        settlingGraceMillis > 0 ? .milliseconds(max(settlingGraceMillis / 3, 100)) : nil
+    }
+
+    public func renewClaims(_ keys: [ProofKey]) async throws {
+        guard !keys.isEmpty else { return }
+        let me = instanceId
+        let (networks, assets, payers, nonces) = (keys.map(\.network), keys.map(\.asset), keys.map(\.payer), keys.map(\.nonce))
+        try await database.write { tx in
+            try await tx.execute("""
+                UPDATE reservation SET lease_at = \(unescaped: Self.databaseMillis)
+                WHERE owner = \(me) AND (network, asset, payer, nonce) IN
+                      (SELECT * FROM unnest(\(networks)::text[], \(assets)::text[], \(payers)::text[], \(nonces)::text[]))
+                """)
+        }
     }
 
     public func health() -> StoreHealth {
@@ -45,7 +69,7 @@ public struct PostgresStore: GatewayStore {
     // MARK: claims
 
     public func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome {
-        let now = clock.nowMillis(), keys = auditKeys, me = instanceId, liveSince = now - settlingGraceMillis
+        let now = clock.nowMillis(), keys = auditKeys, me = instanceId, grace = settlingGraceMillis
         let events = events.map(AuditChain.Prepared.init)
         return try await database.write { tx in
             let key = reservation.key
@@ -59,7 +83,7 @@ public struct PostgresStore: GatewayStore {
             let inserted = try await tx.run(ClaimStatement(reservation: reservation, now: now, owner: me)).count
             guard inserted == 1 else {
                 if let row = try await tx.row("""
-                    SELECT correlation_id, state, owner, updated_at,
+                    SELECT correlation_id, state, owner, lease_at > \(unescaped: Self.databaseMillis) - \(grace) AS leased,
                            (SELECT outcome = 'settled' AND NOT delivered FROM settlement_intent WHERE \(row: key)) AS undelivered
                     FROM reservation WHERE \(row: key)
                     """) {
@@ -70,13 +94,15 @@ public struct PostgresStore: GatewayStore {
                     // here would run the work again, or refund it while it runs).
                     let undelivered = try row.get("undelivered", as: Bool?.self) ?? false
                     let live = [.reserved, .settling].contains(state) || state == .settled && undelivered
-                    if owner != me, !owner.isEmpty, live, try row.get("updated_at", as: Int64.self) > liveSince {
+                    if owner != me, live, try row.get("leased", as: Bool.self) {
                         return .busy(correlationId: first)
                     }
                     // The same purchase left by an instance that stopped: this one carries it on (the journey takes the
                     // claim over or resumes its settlement), so it becomes the owner, and a copy at a third instance waits.
                     if owner != me, live, first == reservation.correlationId {
-                        try await tx.execute("UPDATE reservation SET owner = \(me), updated_at = \(now) WHERE \(row: key)")
+                        try await tx.execute("""
+                            UPDATE reservation SET owner = \(me), updated_at = \(now), lease_at = \(unescaped: Self.databaseMillis) WHERE \(row: key)
+                            """)
                     }
                     return .alreadyClaimed(correlationId: first, state: state)
                 }

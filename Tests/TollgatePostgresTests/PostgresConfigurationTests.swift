@@ -69,9 +69,10 @@ struct PostgresConfigurationTests {
         #expect(throws: ConfigurationError.self) { try Self.parse("  postgres: {host: h, user: u, database: d, timeout_seconds: 0}") }
     }
 
-    /// A grace shorter than the slowest paid request lets another instance take over a claim still being worked on: the
-    /// loader warns with the figure to use; 0 (every copy takes over at once) is refused.
-    @Test func aGraceShorterThanTheSlowestPaidRequestIsWarnedOf() throws {
+    /// A claim's owner renews its lease every third of the grace, and a renewal may wait `timeout_seconds` for the
+    /// database: a grace shorter than twice that is warned of with the figure to use; 0 (every copy takes over at once)
+    /// is refused. A slow upstream no longer needs a longer grace: its claim is renewed while it runs.
+    @Test func aGraceARenewalCouldOutlastIsWarnedOf() throws {
         let paid = """
             upstream: {url: "http://127.0.0.1:9000", timeout_seconds: 300}
             secrets: [{id: k1, env: TOLLGATE_TEST_SECRET}]
@@ -82,24 +83,13 @@ struct PostgresConfigurationTests {
             storage:
 
             """
-        let (_, warnings) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d}")
-        // verify 10 + upstream 300 + settle 20 = 330 s, above the default 120.
-        #expect(warnings.contains { $0.path == "storage.postgres.settling_grace_seconds" && $0.message.contains("at least 330") })
-        let (_, enough) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d, settling_grace_seconds: 330}")
+        let (_, defaults) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d}")
+        #expect(!defaults.contains { $0.path == "storage.postgres.settling_grace_seconds" })
+        let (_, short) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d, timeout_seconds: 30, settling_grace_seconds: 40}")
+        #expect(short.contains { $0.path == "storage.postgres.settling_grace_seconds" && $0.message.contains("at least 60") })
+        let (_, enough) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d, timeout_seconds: 30, settling_grace_seconds: 60}")
         #expect(!enough.contains { $0.path == "storage.postgres.settling_grace_seconds" })
         #expect(throws: ConfigurationError.self) { try Self.parse("  postgres: {host: h, user: u, database: d, settling_grace_seconds: 0}") }
-
-        // An MCP gateway's tool calls are its paid requests: their timeout counts.
-        let (_, mcp) = try ConfigurationLoader.parse("""
-            secrets: [{id: k1, env: TOLLGATE_TEST_SECRET}]
-            facilitators: [{url: "http://127.0.0.1:2", networks: ["eip155:84532"], timeout_seconds: 10}]
-            assets: [{id: u, network: "eip155:84532", address: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", eip712_name: USDC, eip712_version: "2"}]
-            pay_to: "0x209693Bc6afc0C5328bA36FaF03C514EF312287C"
-            mcp: {upstream: {url: "http://127.0.0.1:3/mcp", timeout_seconds: 600}, tools: [{name: slow, price: "1", anonymous: true}]}
-            storage:
-              postgres: {host: 127.0.0.1, user: u, database: d, settling_grace_seconds: 300}
-            """)
-        #expect(mcp.contains { $0.path == "storage.postgres.settling_grace_seconds" && $0.message.contains("at least 630") })
     }
 
     @Test func aSharedInvalidBudgetNeedsPostgres() throws {

@@ -114,30 +114,28 @@ struct PostgresInstancesTests {
 
     @Test("a starting instance leaves claims another instance is settling now; a stale one is abandoned")
     func settlingClaimsOfALiveInstance() async throws {
-        let clock = FixedClock(millis: 1_800_000_000_000)
         var configuration = try await TestDatabase.create()
-        configuration.settlingGraceSeconds = 120
-        let live = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger, clock: clock)
-        let starting = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger, clock: clock)
+        configuration.settlingGraceSeconds = 1
+        let live = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
+        let starting = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
         defer { live.close(); starting.close() }
         #expect(try await live.reserve(F.reservation(F.key(1), "tg_live"), events: []) == .reserved)
         try await live.recordSettlementIntent(F.intent(F.key(1), "tg_live"), events: [])
         #expect(try await starting.abandonSettling { _ in [] }.isEmpty)
         #expect(try await starting.reservationState(F.key(1)) == .settling)
-        // The live instance stopped: two minutes later the claim is abandoned, so the reconciler resolves it.
-        clock.advance(seconds: 121)
+        // The live instance stopped: once its lease lapses the claim is abandoned, so the reconciler resolves it.
+        try await Task.sleep(for: .milliseconds(1_200))
         #expect(try await starting.abandonSettling { open in [F.event(open.intent.correlationId)] }.map(\.intent.correlationId) == ["tg_live"])
         #expect(try await starting.reservationState(F.key(1)) == .unknown)
     }
 
     @Test("a copy at another instance waits while the owner works on the claim; a stopped owner's claim is adopted once")
     func claimsOfALiveInstanceAreNotTakenOver() async throws {
-        let clock = FixedClock(millis: 1_800_000_000_000)
         var configuration = try await TestDatabase.create()
-        configuration.settlingGraceSeconds = 120
-        let owner = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger, clock: clock)
-        let second = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger, clock: clock)
-        let third = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger, clock: clock)
+        configuration.settlingGraceSeconds = 1
+        let owner = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
+        let second = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
+        let third = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
         defer { [owner, second, third].forEach { $0.close() } }
         let proof = F.key(3), copy = F.reservation(F.key(3), "tg_offer")
         #expect(try await owner.reserve(copy, events: []) == .reserved)
@@ -149,7 +147,7 @@ struct PostgresInstancesTests {
         // The same proof under another offer waits too, as it would at the owner (its in-flight lock is per proof).
         #expect(try await second.reserve(F.reservation(proof, "tg_other"), events: []) == .busy(correlationId: "tg_offer"))
         // The owner stopped: after the grace period the second instance resumes the purchase and owns it now.
-        clock.advance(seconds: 121)
+        try await Task.sleep(for: .milliseconds(1_200))
         #expect(try await second.reserve(copy, events: []) == .alreadyClaimed(correlationId: "tg_offer", state: .settling))
         #expect(try await third.reserve(copy, events: []) == .busy(correlationId: "tg_offer"))
         // Settled, its answer not yet delivered: still the second instance's work. Delivered, the claim is what it is for everyone.
@@ -244,17 +242,6 @@ struct PostgresInstancesTests {
         #expect(error?.code == .storeUnavailable)
         #expect(error?.message.contains("127.0.0.1:1") == true)
     }
-}
-
-/// A clock tests move by hand.
-final class FixedClock: GatewayClock, Sendable {
-    private let millis: Mutex<Int64>
-
-    init(millis: Int64) { self.millis = Mutex(millis) }
-
-    func nowMillis() -> Int64 { millis.withLock { $0 } }
-
-    func advance(seconds: Int64) { millis.withLock { $0 += seconds * 1000 } }
 }
 
 extension PostgresInstancesTests {

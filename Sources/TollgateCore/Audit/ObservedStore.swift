@@ -93,6 +93,12 @@ public struct ObservedStore: TollgateStore {
         try await base.lapseUnitHolds(heldBeforeMillis: heldBeforeMillis)
     }
 
+    public var claimRenewalInterval: Duration? { base.claimRenewalInterval }
+
+    public func renewClaims(_ keys: [ProofKey]) async throws {
+        try await base.renewClaims(keys)
+    }
+
     // MARK: SettlementLedger
 
     public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {

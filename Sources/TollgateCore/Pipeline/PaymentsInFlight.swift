@@ -15,6 +15,9 @@ public final class PaymentsInFlight: Sendable {
     public func end(_ key: ProofKey) { _ = keys.withLock { $0.remove(key) } }
 
     public func contains(_ key: ProofKey) -> Bool { keys.withLock { $0.contains(key) } }
+
+    /// Every proof in flight now.
+    public var all: [ProofKey] { keys.withLock { Array($0) } }
 }
 
 /// The attempt a settlement was last recorded with (written inside the rail's `before` callback).

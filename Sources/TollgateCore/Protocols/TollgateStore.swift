@@ -76,9 +76,22 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// (`PackageUnits.lapsedEvent`). A late `finishUnits` of a lapsed hold still spends what it consumed. Returns how
     /// many holds were given back.
     func lapseUnitHolds(heldBeforeMillis: Int64) async throws -> Int
+
+    /// How often the claims this process works on are renewed (`renewClaims`) for the other processes sharing the store
+    /// to see them as live; nil for a store one process uses alone, where the in-flight lock says it.
+    var claimRenewalInterval: Duration? { get }
+
+    /// Renews the leases of the claims of `keys` this process holds: another process takes a claim over (or gives its
+    /// settlement up as abandoned) only once its lease is older than the store's grace period. Claims another process
+    /// took over are left alone.
+    func renewClaims(_ keys: [ProofKey]) async throws
 }
 
 extension TollgateStore {
+    public var claimRenewalInterval: Duration? { nil }
+
+    public func renewClaims(_ keys: [ProofKey]) async throws {}
+
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
         try await finish(key, state: state, payment: payment, response: nil, metering: nil, delivery: nil, events: events)
     }

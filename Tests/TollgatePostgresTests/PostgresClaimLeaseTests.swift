@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import Testing
+import TollgateConfiguration
+import TollgateCore
+import TollgateGateway
+import TollgatePostgres
+import TollgateStoreConformance
+
+/// Whose a claim is, on a shared store: a lease on the database's clock, renewed while its owner works on it.
+@Suite("PostgreSQL: claim leases")
+struct PostgresClaimLeaseTests {
+    typealias F = StoreConformance
+
+    /// The system clock moved by `offset` milliseconds: an instance whose clock is wrong.
+    struct SkewedClock: GatewayClock {
+        let offset: Int64
+        func nowMillis() -> Int64 { SystemClock().nowMillis() + offset }
+    }
+
+    static func instance(_ configuration: PostgresStoreConfiguration, clock: any GatewayClock = SystemClock()) async throws -> PostgresStore {
+        try await PostgresStores.open(configuration, auditKeys: F.auditKeys, logger: TestDatabase.logger, clock: clock)
+    }
+
+    /// An instance whose clock is ten minutes slow writes claims that look ten minutes old to one on time; one ten minutes
+    /// fast writes claims that stay young for ten minutes. Neither clock decides: the database's does.
+    @Test("instances whose clocks disagree by ten minutes agree on which claims are live")
+    func skewedInstanceClocksDoNotDecide() async throws {
+        var configuration = try await TestDatabase.create()
+        configuration.settlingGraceSeconds = 1
+        let slow = try await Self.instance(configuration, clock: SkewedClock(offset: -600_000))
+        let fast = try await Self.instance(configuration, clock: SkewedClock(offset: 600_000))
+        let onTime = try await Self.instance(configuration)
+        defer { slow.close(); fast.close(); onTime.close() }
+
+        // Claimed a moment ago by the slow instance: live, so a copy elsewhere waits instead of taking it over.
+        #expect(try await slow.reserve(F.reservation(F.key(31), "tg_slow"), events: []) == .reserved)
+        #expect(try await onTime.reserve(F.reservation(F.key(31), "tg_slow"), events: []) == .busy(correlationId: "tg_slow"))
+
+        // Claimed by the fast instance, which then stopped: once the grace has passed, a copy carries the purchase on.
+        #expect(try await fast.reserve(F.reservation(F.key(32), "tg_fast"), events: []) == .reserved)
+        #expect(try await onTime.reserve(F.reservation(F.key(32), "tg_fast"), events: []) == .busy(correlationId: "tg_fast"))
+        try await Task.sleep(for: .milliseconds(1_200))
+        #expect(try await onTime.reserve(F.reservation(F.key(32), "tg_fast"), events: [])
+                == .alreadyClaimed(correlationId: "tg_fast", state: .reserved))
+        // Taken over, it is the on-time instance's: a copy at the slow one waits.
+        #expect(try await slow.reserve(F.reservation(F.key(32), "tg_fast"), events: []) == .busy(correlationId: "tg_fast"))
+    }
+
+    /// A request waiting on a slow upstream for longer than the grace keeps its claim: the renewer renews what is in
+    /// flight. Once its owner stops renewing (the process stopped), the claim is taken over, and the old owner's
+    /// renewals no longer touch it.
+    @Test("a claim in flight outlives the grace while its owner renews it, and is taken over once it stops")
+    func aClaimInFlightIsRenewed() async throws {
+        var configuration = try await TestDatabase.create()
+        configuration.settlingGraceSeconds = 1
+        let (a, b, c) = (try await Self.instance(configuration), try await Self.instance(configuration), try await Self.instance(configuration))
+        defer { a.close(); b.close(); c.close() }
+        let proof = F.key(33)
+        let interval = try #require(a.claimRenewalInterval)
+        #expect(interval < .seconds(1))
+
+        #expect(try await a.reserve(F.reservation(proof, "tg_slow_upstream"), events: []) == .reserved)
+        let inFlight = PaymentsInFlight()
+        inFlight.begin(proof)
+        let renewer = ClaimLeaseRenewer(store: a, inFlight: inFlight, interval: interval, logger: TestDatabase.logger)
+        let renewing = Task { try await renewer.run() }
+        try await Task.sleep(for: .milliseconds(2_000))
+        #expect(try await b.reserve(F.reservation(proof, "tg_slow_upstream"), events: []) == .busy(correlationId: "tg_slow_upstream"))
+        // Settling is a sign of life as well; a starting instance leaves a settling claim whose lease is young alone.
+        try await a.recordSettlementIntent(F.intent(proof, "tg_slow_upstream"), events: [])
+        try await Task.sleep(for: .milliseconds(1_200))
+        #expect(try await b.abandonSettling { _ in [] }.isEmpty)
+
+        // The owner stops: its lease lapses and a copy at b carries the purchase on.
+        renewing.cancel()
+        try await Task.sleep(for: .milliseconds(1_200))
+        #expect(try await b.reserve(F.reservation(proof, "tg_slow_upstream"), events: [])
+                == .alreadyClaimed(correlationId: "tg_slow_upstream", state: .settling))
+        // a, back from a pause, renews what it thinks is its own: b's claim is not, and lapses as b left it.
+        try await Task.sleep(for: .milliseconds(600))
+        try await a.renewClaims([proof])
+        try await Task.sleep(for: .milliseconds(600))
+        try await a.renewClaims([proof])
+        #expect(try await c.abandonSettling { _ in [] }.map(\.intent.correlationId) == ["tg_slow_upstream"])
+    }
+
+    /// The gateway on a shared store renews its claims in flight every third of the grace; on a store one process uses
+    /// alone (the in-flight lock says it there) nothing runs.
+    @Test("a gateway on PostgreSQL runs the lease renewer, every third of the grace")
+    func theGatewayRenewsItsClaimsOnASharedStore() async throws {
+        var configuration = try await TestDatabase.create()
+        configuration.settlingGraceSeconds = 30
+        let store = try await Self.instance(configuration)
+        defer { store.close() }
+        let environment = ["TOLLGATE_TEST_SECRET": String(repeating: "s", count: 32)]
+        let keys = try SecretResolver.keyRing([.init(id: "k1", origin: .environment("TOLLGATE_TEST_SECRET"))], environment: environment)
+        let (gateway, _) = try ConfigurationLoader.parse(PostgresConfigurationTests.yaml("  postgres: {host: 127.0.0.1, user: u, database: d}"))
+        let assembly = GatewayAssembly(configuration: gateway, keys: keys, store: store, logger: TestDatabase.logger)
+        let renewers = assembly.services.compactMap { $0 as? ClaimLeaseRenewer }
+        #expect(renewers.map(\.interval) == [.seconds(10)])
+        #expect(InMemoryStore().claimRenewalInterval == nil)
+    }
+}
+
