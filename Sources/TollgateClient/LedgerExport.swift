@@ -4,7 +4,7 @@ import Foundation
 public enum LedgerExport {
     public static let columns = ["id", "created_at", "state", "method", "url", "host", "tool", "network", "asset", "symbol", "decimals", "payee",
                                  "amount", "price", "payer", "x402_version", "nonce", "valid_before", "attempts", "status", "correlation_id",
-                                 "transaction", "reason", "receipt", "said_used_at"]
+                                 "transaction", "reason", "receipt", "said_used_at", "may_have_moved_at"]
 
     public static func csv(_ purchases: [Purchase]) -> String {
         var text = columns.joined(separator: ",") + "\r\n"
@@ -29,7 +29,11 @@ public enum LedgerExport {
                 String(purchase.x402Version), purchase.nonce, String(purchase.validBefore), String(purchase.attempts),
                 purchase.status.map(String.init) ?? "", purchase.correlationId ?? "", purchase.transaction ?? "", purchase.reason ?? "",
                 purchase.receipt ?? "",
-                purchase.saidUsedAtMillis.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0) / 1000)) } ?? ""]
+                timestamp(purchase.saidUsedAtMillis), timestamp(purchase.mayHaveMovedAtMillis)]
+    }
+
+    static func timestamp(_ millis: Int64?) -> String {
+        millis.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double($0) / 1000)) } ?? ""
     }
 
     /// RFC 4180 quoting; a value a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR first: a

@@ -17,7 +17,8 @@ import TollgateX402
 ///   authorization. A 402 that says it was already used, or any refusal once a server said so before it expired
 ///   (`Purchase.saidUsedAtMillis`), means it was paid and its answer is lost: it ends `settled` and nothing new is
 ///   signed (`Judgement.takenWhenUsed`). Anything else (a 503 "payment in progress", a 5xx, no
-///   answer) leaves it in doubt.
+///   answer, or fresh terms for one a server refused earlier in a way that may hide money that moved,
+///   `Purchase.mayHaveMovedAtMillis`) leaves it in doubt, unless the chain says (`PaymentClient.chains`).
 extension PaymentClient {
     /// How a door sends one purchase's proof and reads the answers.
     struct PaidExchange<Answer, Kept> {
@@ -124,7 +125,9 @@ extension PaymentClient {
             throw lapsedWithoutTerms(purchase, problem: judgement.reason ?? "no terms")
         }
         // Read again: another run may have been told meanwhile.
-        let saidUsedEarlier = try judgement.ending == .refusal && expired && ledger.purchase(purchase.id)?.saidUsedAtMillis != nil
+        let earlier = try ledger.purchase(purchase.id)
+        let saidUsedEarlier = judgement.ending == .refusal && expired && earlier?.saidUsedAtMillis != nil
+        let mayHaveMovedEarlier = earlier?.mayHaveMovedAtMillis != nil
         switch judgement.ending {
         case .delivered, .settledUndelivered:
             try keep(purchase, judgement)
@@ -137,9 +140,10 @@ extension PaymentClient {
                               + "\(purchase.price) to \(purchase.payee)) was already used, and it has no answer for it: it was paid and "
                               + "its answer is lost; nothing new was signed. Ask the server's operator for a refund"
                               + (judgement.correlationId.map { " (correlation id \($0))" } ?? "") + "; tollgate wallet ledger shows it")
-        case .refusal where expired && !judgement.mayHaveMoved(resent: true):
+        case .refusal where expired && !judgement.mayHaveMoved(resent: true) && !mayHaveMovedEarlier:
             // Past validBefore nothing can settle it, and the server holds nothing for it: the request is free again. (A
-            // settlement it says failed without saying nothing moved leaves it in doubt, below.)
+            // settlement it says failed without saying nothing moved, now or earlier, leaves it in doubt, below: a
+            // server whose facilitator timed out keeps nothing, though the transfer may have landed.)
             judgement.ending = .lapsed
             judgement.reason = "expired unpaid: the server holds no payment for it (\(judgement.reason ?? "HTTP 402"))"
             try keep(purchase, judgement)
@@ -148,9 +152,15 @@ extension PaymentClient {
             return .lapsed(answer)
         case .refusal, .unknown, .lapsed:
             // A refusal before validBefore proves nothing (the server may still hold it); the rest leaves it open.
+            let refused = judgement.ending == .refusal
             judgement.ending = .unknown
             try keep(purchase, judgement)
-            throw inDoubt(purchase, expired: expired, problem: judgement.reason ?? "no answer that settles it")
+            var problem = judgement.reason ?? "no answer that settles it"
+            if expired, refused, mayHaveMovedEarlier, !judgement.mayHaveMoved(resent: true) {
+                problem += "; a server said earlier its settlement failed without saying the transfer was refused, so only the "
+                    + "chain can tell (tollgate pay --rpc \(purchase.network)=URL asks it)"
+            }
+            throw inDoubt(purchase, expired: expired, problem: problem)
         }
     }
 

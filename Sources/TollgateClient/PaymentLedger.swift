@@ -73,6 +73,12 @@ public final class PaymentLedger: Sendable {
         UPDATE purchase SET said_used_at = updated_at
         WHERE state IN ('signed', 'sent', 'unknown') AND reason LIKE '%nonce_already_used%';
         """,
+        // Purchases a refusal left in doubt because it may hide money that moved keep that evidence too. Those recorded
+        // before this version are not known: their reasons do not say it.
+        """
+        ALTER TABLE purchase ADD COLUMN may_have_moved_at INTEGER;
+        UPDATE purchase SET may_have_moved_at = said_used_at WHERE said_used_at IS NOT NULL;
+        """,
     ]
 
     /// What the signer returns: the proof to send, and what the ledger keeps of it.
@@ -198,7 +204,7 @@ public final class PaymentLedger: Sendable {
     /// owner needs to ask for a refund. `saidUsed`: the answer said the authorization was already used
     /// (`Purchase.saidUsedAtMillis`, kept from the first such answer on, whatever the purchase's state). `stillInDoubt`: a
     /// refusal that may hide money that moved (used, a settlement that failed without saying nothing moved) leaves the
-    /// purchase `unknown` even after one send.
+    /// purchase `unknown` even after one send, and is kept (`Purchase.mayHaveMovedAtMillis`).
     public func finish(_ id: String, _ ending: Ending, status: Int?, correlationId: String?, transaction: String?, receipt: String?,
                        reason: String?, saidUsed: Bool = false, stillInDoubt: Bool = false, nowMillis: Int64) throws {
         let state: String = switch ending {
@@ -221,6 +227,9 @@ public final class PaymentLedger: Sendable {
                 """, arguments: [status, correlationId, transaction, receipt, reason, nowMillis, id])
             if saidUsed {
                 try db.execute(sql: "UPDATE purchase SET said_used_at = ? WHERE id = ? AND said_used_at IS NULL", arguments: [nowMillis, id])
+            }
+            if stillInDoubt {
+                try db.execute(sql: "UPDATE purchase SET may_have_moved_at = ? WHERE id = ? AND may_have_moved_at IS NULL", arguments: [nowMillis, id])
             }
         }
     }

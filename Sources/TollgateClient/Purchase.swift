@@ -83,6 +83,11 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
     /// server whose settlement timed out answers a fresh 402 although the transfer landed, and its facilitator later
     /// calls the authorization expired rather than used, so a refusal alone would have it paid twice.
     public var saidUsedAtMillis: Int64? = nil
+    /// When a server first refused this authorization in a way that may hide money that moved: "already used", or a
+    /// settlement that failed without saying the transfer was refused (a facilitator's timeout). Once it has expired, a
+    /// later answer holding nothing for it (fresh terms) does not lapse it: the server that timed out keeps nothing,
+    /// and the transfer may have landed. Only the chain (`PaymentClient.chains`) or its owner (`abandon`) ends it then.
+    public var mayHaveMovedAtMillis: Int64? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, method, url, host, tool, network, asset, symbol, decimals, payee, amount, units, payer, proof, nonce, state, attempts, status
@@ -95,6 +100,7 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
         case correlationId = "correlation_id"
         case updatedAtMillis = "updated_at"
         case saidUsedAtMillis = "said_used_at"
+        case mayHaveMovedAtMillis = "may_have_moved_at"
     }
 
     /// The amount as a decimal with its symbol ("0.01 USDC").

@@ -253,6 +253,43 @@ struct PaymentInDoubtTests {
         try await server.stop()
     }
 
+    /// The first send answered "settlement failed" for a reason that does not say the transfer was refused (a
+    /// facilitator's timeout: the transfer may have landed); once the authorization has expired, the server, which keeps
+    /// nothing of a failed settlement, answers fresh terms. Without a node to ask, that proves nothing: the purchase stays
+    /// in doubt and nothing new is signed, however often it is run (the chain-asking case is the test above).
+    @Test("a failed settlement that may have moved money, then fresh terms once expired: still in doubt without a node")
+    func freshTermsAfterAnInconclusiveSettlementFailureDoNotLapse() async throws {
+        let clock = ManualClock()
+        let replies = PaidReplies([X402Fixture.settlementFailed("ReadTimeout: the facilitator did not answer")], otherwise: X402Fixture.delivered())
+        let server = try await Self.server(replies)
+        let client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
+        let refused = try await client.fetch(Self.request(on: server))
+        let purchase = try #require(refused.purchase)
+        let flagged = try #require(try client.ledger.purchase(purchase.id)?.mayHaveMovedAtMillis)
+
+        for fresh in [X402Fixture.paymentRequired(error: "invalid_exact_evm_payload_authorization_valid_before"), X402Fixture.paymentRequired()] {
+            replies.answer { nonce in nonce == purchase.nonce ? fresh : X402Fixture.delivered() }
+            clock.set(seconds: purchase.validBefore + Purchase.expirySkewSeconds + 60)
+            do {
+                let outcome = try await client.fetch(Self.request(on: server))
+                Issue.record("an authorization whose settlement may have landed lapsed and its request was answered \(outcome.response.status)")
+            } catch let error as ClientError {
+                #expect(error.code == .paymentInDoubt, "\(error)")
+                #expect(error.message.contains("--rpc eip155:84532=URL"), "\(error)")
+            }
+            let after = try #require(try client.ledger.purchase(purchase.id))
+            #expect(after.state == .unknown)
+            #expect(after.mayHaveMovedAtMillis == flagged)
+            #expect(try client.ledger.purchases().count == 1)
+            #expect(Set(X402Fixture.nonces(server)) == [purchase.nonce])
+        }
+        // Its owner may give it up: abandoned (it may have been paid, and still counts), and the request is free again.
+        #expect(try client.ledger.abandon(purchase.id, reason: nil, nowMillis: clock.nowMillis).state == .abandoned)
+        #expect(try await client.fetch(Self.request(on: server)).response.status == 200)
+        #expect(try client.ledger.purchases().count == 2)
+        try await server.stop()
+    }
+
     /// "Already used" heard in the last seconds before validBefore (sent once, as closing in): kept, so the expired
     /// purchase ends settled whatever the server says after.
     @Test("'already used' heard close to its validBefore is kept: once expired, settled")
