@@ -27,12 +27,12 @@ extension PostgresStore {
 
     // MARK: disputes
 
-    public func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord {
+    public func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64, archived: FlowIdentity?) async throws -> DisputeRecord {
         let reason = try DisputeRecord.validated(reason, field: "reason")
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
         let keys = auditKeys
         return try await database.write { tx in
-            guard let flow = try await Self.flowIdentity(correlationId, tx) else {
+            guard let flow = try await Self.flowIdentity(correlationId, tx) ?? archived.map({ ($0.client, $0.resource) }) else {
                 throw TollgateError(.unknownFlow, "no audit event carries the correlation id \(correlationId)")
             }
             if let open = try await tx.value("SELECT id FROM dispute WHERE correlation_id = \(correlationId) AND state = 'open'", as: String.self) {

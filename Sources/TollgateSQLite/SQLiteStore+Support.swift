@@ -106,11 +106,11 @@ extension SQLiteStore {
 
     // MARK: disputes
 
-    public func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord {
+    public func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64, archived: FlowIdentity?) async throws -> DisputeRecord {
         let reason = try DisputeRecord.validated(reason, field: "reason")
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
         return try await write { db in
-            guard let flow = try Self.flowIdentity(correlationId, db) else {
+            guard let flow = try Self.flowIdentity(correlationId, db) ?? archived.map({ ($0.client, $0.resource) }) else {
                 throw TollgateError(.unknownFlow, "no audit event carries the correlation id \(correlationId)")
             }
             if let open = try String.fetchOne(db, sql: "SELECT id FROM dispute WHERE correlation_id = ? AND state = 'open'",

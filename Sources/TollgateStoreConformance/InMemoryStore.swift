@@ -639,10 +639,10 @@ public actor InMemoryStore: GatewayStore {
         return TraceMatch(key: key, matchedAs: matchedAs.mapValues { $0.sorted() }, correlationIds: Array(ids.prefix(max(limit, 1))), total: ids.count)
     }
 
-    public func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord {
+    public func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64, archived: FlowIdentity?) async throws -> DisputeRecord {
         let reason = try DisputeRecord.validated(reason, field: "reason")
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
-        guard let flow = flowIdentity(correlationId) else { throw TollgateError(.unknownFlow, "no audit event carries the correlation id \(correlationId)") }
+        guard let flow = flowIdentity(correlationId) ?? archived.map({ ($0.client, $0.resource) }) else { throw TollgateError(.unknownFlow, "no audit event carries the correlation id \(correlationId)") }
         if let open = disputeRecords.first(where: { $0.correlationId == correlationId && $0.state == .open }) {
             throw TollgateError(.disputeAlreadyOpen, "flow \(correlationId) already has an open dispute: \(open.id)", disputeId: open.id)
         }

@@ -14,14 +14,26 @@ struct Dispute: AsyncParsableCommand {
         @Argument(help: "The disputed flow's correlation id (tg_…).") var correlationId: String
         @Option(help: "What the customer says happened.") var reason: String
         @Option(help: "Who opens it (default: cli:<user>).") var actor: String?
+        @Option(help: "Where to look for a flow whose events were archived (default: the configuration's audit.archive_dir).")
+        var archives: String?
         @OptionGroup var store: SupportStoreOptions
 
         func validate() throws { try SupportStoreOptions.checkCorrelationId(correlationId) }
 
         func run() async throws {
+            let (configuration, database) = try await store.load()
+            let flow = correlationId.lowercased(), actor = actor ?? SupportStoreOptions.defaultActor
             let record = try await SupportStoreOptions.refusals {
-                try await store.open().openDispute(correlationId: correlationId.lowercased(), reason: reason,
-                                                   actor: actor ?? SupportStoreOptions.defaultActor, nowMillis: SystemClock().nowMillis())
+                do {
+                    return try await database.openDispute(correlationId: flow, reason: reason, actor: actor, nowMillis: SystemClock().nowMillis())
+                } catch let error as TollgateError where error.code == .unknownFlow {
+                    // Retention may have moved every event of the flow to the audit archive: it is disputed all the same.
+                    guard let directory = archives ?? configuration.auditRetention?.archiveDirectory,
+                          let identity = FlowIdentity(try await database.events(correlationIds: [flow], archives: directory).events[flow] ?? [])
+                    else { throw error }
+                    return try await database.openDispute(correlationId: flow, reason: reason, actor: actor, nowMillis: SystemClock().nowMillis(),
+                                                          archived: identity)
+                }
             }
             print("opened dispute \(record.id) for flow \(record.correlationId)")
         }
@@ -170,7 +182,7 @@ struct SupportStoreOptions: ParsableArguments {
         do {
             return try await body()
         } catch let error as TollgateError {
-            FileHandle.standardError.write(Data("\(error.message)\n".utf8))
+            Console.error(error.message)
             throw ExitCode(1)
         }
     }

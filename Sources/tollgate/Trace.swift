@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TollgateConfiguration
 import TollgateCore
 
 struct Trace: AsyncParsableCommand {
@@ -18,6 +19,12 @@ struct Trace: AsyncParsableCommand {
     @Option(help: "At most this many flows for a payer, transaction or nonce (newest first).")
     var limit = 20
 
+    @Option(help: "Read archived events from this directory too (default: the configuration's audit.archive_dir).")
+    var archives: String?
+
+    @Flag(help: "Read the store only, not the audit archive.")
+    var noArchives = false
+
     func validate() throws {
         do {
             _ = try TraceKey(parsing: key)
@@ -25,15 +32,20 @@ struct Trace: AsyncParsableCommand {
             throw ValidationError(error.message)
         }
         guard (1...1000).contains(limit) else { throw ValidationError("--limit must be between 1 and 1000") }
+        if archives != nil, noArchives { throw ValidationError("--archives and --no-archives exclude each other") }
     }
 
     func run() async throws {
         let traceKey = try TraceKey(parsing: key)
-        let store = try await options.open(requireKeys: false)
+        let (configuration, store) = try await options.load(requireKeys: false)
+        let directory = noArchives ? nil : archives ?? configuration.auditRetention?.archiveDirectory
         let match = try await store.flows(matching: traceKey, limit: limit)
-        var loader = TraceLoader(store: store, shown: Set(match.correlationIds))
-        var reports: [TraceReport] = []
-        for id in match.correlationIds { reports.append(try await loader.report(id)) }
+        var ids = match.correlationIds
+        // A flow whose events were all archived is in no live table: asked for by its id, it is looked for there.
+        if case .correlationId(let id) = traceKey, ids.isEmpty, directory != nil { ids = [id] }
+        let loader = try await TraceLoader.load(ids, store: store, archives: directory)
+        for problem in loader.problems { Console.error("note: archived events not read from \(problem)") }
+        let reports = ids.map(loader.report).filter { !$0.events.isEmpty || match.correlationIds.contains($0.correlationId) }
 
         if case .correlationId(let id) = traceKey {
             // The shape existing tools read: one flow, `{"correlationId", "events", "stoppedAt"}` (+ `linkedFlows`).
@@ -61,33 +73,46 @@ struct Trace: AsyncParsableCommand {
     }
 }
 
-/// Loads flows with their linked flows (one level); a linked flow already listed is only named.
+/// Loads flows with their linked flows (one level), from the store and the audit archive; a linked flow already listed
+/// is only named.
 struct TraceLoader {
-    let store: any GatewayStore
     let shown: Set<String>
-    private var cache: [String: TraceReport] = [:]
+    private(set) var events: [String: [RecordedAuditEvent]] = [:]
+    private(set) var archived: [String: Int] = [:]
+    private(set) var problems: [String] = []
 
-    init(store: any GatewayStore, shown: Set<String>) {
-        self.store = store
-        self.shown = shown
+    /// The events of `ids` and of the flows they link to, read at once (the archive, when given, is scanned once for
+    /// the flows listed and once for those they link to).
+    static func load(_ ids: [String], store: any GatewayStore, archives directory: String?) async throws -> TraceLoader {
+        var loader = TraceLoader(shown: Set(ids))
+        try await loader.add(Set(ids), store: store, archives: directory)
+        let linked = Set(ids.flatMap { FlowLink.links(in: loader.events[$0] ?? []).map(\.correlationId) }).subtracting(loader.shown)
+        try await loader.add(linked, store: store, archives: directory)
+        return loader
     }
 
-    mutating func report(_ correlationId: String) async throws -> TraceReport {
-        let events = try await store.events(correlationId: correlationId)
-        var report = TraceReport(correlationId: correlationId, recorded: events)
+    private mutating func add(_ ids: Set<String>, store: any GatewayStore, archives directory: String?) async throws {
+        guard !ids.isEmpty else { return }
+        let found = try await store.events(correlationIds: ids, archives: directory)
+        events.merge(found.events) { $1 }
+        archived.merge(found.archived) { $1 }
+        problems += found.problems
+    }
+
+    func report(_ correlationId: String) -> TraceReport {
+        var report = flow(correlationId)
         var linked: [TraceReport.Linked] = []
-        for link in FlowLink.links(in: events) {
-            if shown.contains(link.correlationId) {
-                linked.append(.init(link, shownAbove: true, flow: nil))
-                continue
-            }
-            if cache[link.correlationId] == nil {
-                cache[link.correlationId] = TraceReport(correlationId: link.correlationId,
-                                                        recorded: try await store.events(correlationId: link.correlationId))
-            }
-            linked.append(.init(link, shownAbove: nil, flow: cache[link.correlationId]))
+        for link in FlowLink.links(in: events[correlationId] ?? []) {
+            linked.append(shown.contains(link.correlationId) ? .init(link, shownAbove: true, flow: nil)
+                          : .init(link, shownAbove: nil, flow: flow(link.correlationId)))
         }
         report.linkedFlows = linked.isEmpty ? nil : linked
+        return report
+    }
+
+    private func flow(_ correlationId: String) -> TraceReport {
+        var report = TraceReport(correlationId: correlationId, recorded: events[correlationId] ?? [])
+        if let count = archived[correlationId], count > 0 { report.archivedEvents = count }
         return report
     }
 }
@@ -156,6 +181,8 @@ struct TraceReport: Encodable {
     var events: [Step]
     var stoppedAt: Stop?
     var linkedFlows: [Linked]?
+    /// How many of `events` were read from the audit archive (`audit.archive_dir`): retention deleted them from the store.
+    var archivedEvents: Int?
 
     init(correlationId: String, recorded: [RecordedAuditEvent]) {
         self.correlationId = correlationId
@@ -209,6 +236,9 @@ struct TraceReport: Encodable {
             rows.append([String(step.seq), step.time, step.stage, step.outcome, step.reason ?? "", details])
         }
         lines += TextTable.lines(rows)
+        if let archivedEvents {
+            lines.append("(\(archivedEvents) of these \(events.count) events read from the audit archive: retention deleted them from the store)")
+        }
         if let stop = stoppedAt {
             lines += ["", "stopped at: \(stop.summary)"]
             if let meaning = stop.stageMeaning { lines.append("  stage \(meaning)") }

@@ -5,8 +5,9 @@ public protocol SupportStore: Sendable {
     func flows(matching key: TraceKey, limit: Int) async throws -> TraceMatch
 
     /// Opens a dispute of a flow. Throws `TollgateError` `unknownFlow` when no event carries the correlation
-    /// id, `disputeAlreadyOpen` (with the open dispute's id) when the flow has one, `invalid` for blank text.
-    func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord
+    /// id (and the flow is not `archived`: its events are only in the audit archive, `AuditArchiveSearch`, which says
+    /// whose it is), `disputeAlreadyOpen` (with the open dispute's id) when the flow has one, `invalid` for blank text.
+    func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64, archived: FlowIdentity?) async throws -> DisputeRecord
 
     /// Closes an open dispute. Throws `TollgateError` `unknownDispute` or `disputeNotOpen`.
     func closeDispute(id: String, resolution: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord
@@ -26,4 +27,28 @@ public protocol SupportStore: Sendable {
 
     /// Audits an export (stage `dispute`, outcome `ok`, detail `evidence exported`) with the bundle's digest.
     func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String, nowMillis: Int64) async throws
+}
+
+extension SupportStore {
+    /// `openDispute` of a flow the store has events of.
+    public func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord {
+        try await openDispute(correlationId: correlationId, reason: reason, actor: actor, nowMillis: nowMillis, archived: nil)
+    }
+}
+
+/// Whose a flow is: the client and resource its first events name (each from the first event naming one).
+public struct FlowIdentity: Sendable, Hashable {
+    public var client: String?
+    public var resource: String?
+
+    public init(client: String?, resource: String?) {
+        self.client = client
+        self.resource = resource
+    }
+
+    /// From a flow's events in seq order; nil when there are none.
+    public init?(_ events: [RecordedAuditEvent]) {
+        guard !events.isEmpty else { return nil }
+        self.init(client: events.lazy.compactMap(\.event.clientId).first, resource: events.lazy.compactMap(\.event.resource).first)
+    }
 }

@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+import TollgateCore
+import TollgateSQLite
+
+/// A flow whose events audit retention moved to the archive: support still sees where it stopped, and can dispute it.
+@Suite struct TraceArchiveTests {
+    /// The fixture's paid flow (eight events), archived three days later: one event of another flow stays live (the
+    /// newest event always does). The configuration names the archive directory, as a gateway with retention does.
+    static func archivedFixture() async throws -> (GatewayFixture, archive: String) {
+        let fixture = try await GatewayFixture()
+        let archive = fixture.directory.appendingPathComponent("audit-archive").path
+        let text = try String(contentsOfFile: fixture.config, encoding: .utf8) + "\naudit:\n  retention_days: 1\n  archive_dir: \(archive)\n"
+        try text.write(toFile: fixture.config, atomically: true, encoding: .utf8)
+        let now = SystemClock().nowMillis()
+        try await fixture.store.append([AuditEvent(correlationId: CorrelationId.make(), timeMillis: now, stage: .offer, outcome: .issued,
+                                                   reason: Reason.paymentRequired.rawValue, clientId: nil, resource: "datasets")])
+        let archived = try await fixture.store.archiveAuditLog(AuditRetention(retentionDays: 1, archiveDirectory: archive),
+                                                               nowMillis: now + 3 * 86_400_000)
+        #expect(archived.map(\.eventCount) == [8])
+        #expect(try await fixture.store.events(correlationId: fixture.paid).isEmpty)
+        return (fixture, archive)
+    }
+
+    @Test func traceReadsAFlowWhoseEventsWereArchived() async throws {
+        let (fixture, _) = try await Self.archivedFixture()
+        defer { fixture.remove() }
+        let table = await fixture.tollgate("trace", fixture.paid)
+        #expect(table.status == 0, "\(table.error)")
+        let rows = table.output.split(separator: "\n").filter { $0.first?.isNumber == true }
+        #expect(rows.map { $0.split(separator: " ", omittingEmptySubsequences: true)[2] } == StoreCommandTests.stages.map { Substring($0) },
+                "\(table.output)")
+        #expect(table.output.contains("(8 of these 8 events read from the audit archive"), "\(table.output)")
+        #expect(table.output.contains("stopped at: delivered and settled (200)"), "\(table.output)")
+
+        let json = try await fixture.tollgate("trace", fixture.paid, "--json").json()
+        #expect(json["archivedEvents"] as? Int == 8)
+        #expect((json["events"] as? [[String: Any]])?.compactMap { $0["stage"] as? String } == StoreCommandTests.stages)
+
+        // By payer: the ledger still names the flow, its events come from the archive.
+        let byPayer = await fixture.tollgate("trace", GatewayFixture.payer)
+        #expect(byPayer.status == 0, "\(byPayer.error)")
+        #expect(byPayer.output.contains("stopped at: delivered and settled (200)"), "\(byPayer.output)")
+
+        // The store alone has nothing of it.
+        let live = await fixture.tollgate("trace", fixture.paid, "--no-archives")
+        #expect(live.status == 1)
+        #expect(live.output == "no events recorded for \(fixture.paid)\n")
+        // An id in neither.
+        let unknown = "tg_" + String(repeating: "0", count: 32)
+        let missing = await fixture.tollgate("trace", unknown)
+        #expect(missing.status == 1)
+        #expect(missing.output == "no events recorded for \(unknown)\n")
+    }
+
+    @Test func anArchivedFlowIsDisputedAndTracedWithItsDispute() async throws {
+        let (fixture, archive) = try await Self.archivedFixture()
+        defer { fixture.remove() }
+        let opened = await fixture.tollgate("dispute", "open", fixture.paid, "--reason", "charged, nothing received")
+        #expect(opened.status == 0, "\(opened.error)")
+        #expect(opened.output.hasPrefix("opened dispute dp_"), "\(opened.output)")
+        // The dispute's event names the flow's resource, read from the archive.
+        let disputed = try await fixture.store.events(correlationId: fixture.paid)
+        #expect(disputed.map(\.event.stage) == [.dispute])
+        #expect(disputed.first?.event.resource == "datasets")
+
+        // Archived steps and the live dispute, in seq order; where the payment stopped is before the dispute.
+        let json = try await fixture.tollgate("trace", fixture.paid, "--json").json()
+        #expect((json["events"] as? [[String: Any]])?.compactMap { $0["stage"] as? String } == StoreCommandTests.stages + ["dispute"])
+        #expect((json["stoppedAt"] as? [String: Any])?["stage"] as? String == "respond")
+
+        // An archive file gone: said, and what the store has is shown.
+        for file in try FileManager.default.contentsOfDirectory(atPath: archive) {
+            try FileManager.default.removeItem(atPath: archive + "/" + file)
+        }
+        let partial = await fixture.tollgate("trace", fixture.paid)
+        #expect(partial.status == 0)
+        #expect(partial.error.contains("note: archived events not read from"), "\(partial.error)")
+        // With neither the store nor the archive holding the flow, a dispute is refused.
+        let other = try await Self.archivedFixture()
+        defer { other.0.remove() }
+        try FileManager.default.removeItem(atPath: other.archive)
+        let refused = await other.0.tollgate("dispute", "open", other.0.paid, "--reason", "x")
+        #expect(refused.status == 1)
+        #expect(refused.error.contains("no audit event carries the correlation id"), "\(refused.error)")
+    }
+}
