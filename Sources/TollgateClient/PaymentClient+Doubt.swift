@@ -205,11 +205,13 @@ extension PaymentClient {
                                         + "purchase \(purchase.id) is pending: \(exchange.rerun) re-sends it (tollgate wallet pending)")
     }
 
-    /// Writes a judgement to the ledger (a purchase already delivered or settled stays so).
+    /// Writes a judgement to the ledger (a purchase already delivered or settled stays so). Sent more than once, a
+    /// refusal that an earlier send landing would cause (the window passed, the balance spent) may hide money that moved.
     func keep(_ purchase: Purchase, _ judgement: Judgement) throws {
+        let resent = (try ledger.purchase(purchase.id)?.attempts ?? 0) > 1
         try ledger.finish(purchase.id, judgement.ending, status: judgement.status, correlationId: judgement.correlationId,
                           transaction: judgement.transaction, receipt: judgement.receipt, reason: judgement.reason,
-                          saidUsed: judgement.saysAlreadyUsed, stillInDoubt: judgement.mayHaveMoved(resent: false), nowMillis: nowMillis())
+                          saidUsed: judgement.saysAlreadyUsed, stillInDoubt: judgement.mayHaveMoved(resent: resent), nowMillis: nowMillis())
     }
 
     /// The run stops: `purchase` may still settle, or may have settled with its answer lost.

@@ -3,14 +3,15 @@ import Yams
 
 extension ConfigurationLoader {
     /// A claim whose lease is older than `settling_grace_seconds` is taken over by a copy of its proof at another
-    /// instance. Its owner renews the lease every third of the grace while it works on it, and a renewal may wait up to
-    /// `timeout_seconds` for the database: a grace shorter than twice that could lapse while its request still runs.
+    /// instance. Its owner renews the lease every third of the grace while it works on it, and a renewal may wait
+    /// `timeout_seconds` for the database (longer when retried): a grace under six times that could lapse while its
+    /// request still runs, when one renewal is slow and the next one too.
     static func warnOfAShortGrace(_ configuration: GatewayConfiguration, storage: Node?, _ r: inout YAMLReader) {
         guard let postgres = configuration.postgres else { return }
-        let least = 2 * postgres.operationTimeoutSeconds
+        let least = 6 * postgres.operationTimeoutSeconds
         guard postgres.settlingGraceSeconds < least else { return }
-        r.warn(storage, "storage.postgres.settling_grace_seconds", "\(postgres.settlingGraceSeconds) s is less than twice "
-               + "storage.postgres.timeout_seconds (\(postgres.operationTimeoutSeconds) s), which a lease renewal may wait for the "
+        r.warn(storage, "storage.postgres.settling_grace_seconds", "\(postgres.settlingGraceSeconds) s is less than six times "
+               + "storage.postgres.timeout_seconds (\(postgres.operationTimeoutSeconds) s), which each lease renewal may wait for the "
                + "database: another instance could take over a claim still being worked on; set it to at least \(least)")
     }
 

@@ -226,9 +226,11 @@ public enum PostgresMigrations {
     /// When a claim's owner last showed it was working on it, on the database's clock (`PostgresStore.databaseMillis`):
     /// every instance compares against the same clock, so a skewed instance clock neither takes over a live claim nor
     /// keeps a dead one. The default stamps the rows there are now (they stay live for one grace period after the
-    /// upgrade, as a claim just written would) and the claims an instance of an earlier version writes. A volatile
-    /// default rewrites the table once, in the migration's transaction.
+    /// upgrade, as a claim just written would) and the claims an instance of an earlier version writes, except those
+    /// nobody works on (`owner` cleared by a reopened delivery). A volatile default rewrites the table once, in the
+    /// migration's transaction.
     static let v7ClaimLease = PostgresMigration(version: "7-claim-lease", statements: [
         "ALTER TABLE reservation ADD COLUMN lease_at BIGINT NOT NULL DEFAULT \(PostgresStore.databaseMillis)",
+        "UPDATE reservation SET lease_at = 0 WHERE owner = ''",
     ])
 }

@@ -18,9 +18,17 @@ extension PostgresStore {
     }
 
     public func openSettlement(_ key: ProofKey) async throws -> OpenSettlement? {
-        try await database.read(snapshot: true) { tx in
+        let me = instanceId, grace = settlingGraceMillis
+        return try await database.read(snapshot: true) { tx in
             guard let row = try await tx.row("\(unescaped: Self.intentWithState) WHERE \(row: key, table: "i")") else { return nil }
-            return try await Self.openSettlement(row, tx)
+            var open = try await Self.openSettlement(row, tx)
+            // Live at another instance that renews it (`reserve` decides a copy is busy by the same rule).
+            let live = [.reserved, .settling].contains(open.state) || open.state == .settled && !open.delivered
+            if live, let owner = try row.get("claim_owner", as: String?.self), owner != me,
+               let age = try row.get("lease_age", as: Int64?.self), age < grace {
+                open.leasedElsewhere = true
+            }
+            return open
         }
     }
 
@@ -152,9 +160,9 @@ extension PostgresStore {
         }
     }
 
-    /// An intent with its reservation's state (`i`, `r`).
+    /// An intent with its reservation's state (`i`, `r`), the claim's owner and its lease's age on the database's clock.
     static let intentWithState = """
-        SELECT i.*, r.state FROM settlement_intent i LEFT JOIN reservation r
+        SELECT i.*, r.state, r.owner AS claim_owner, \(databaseMillis) - r.lease_at AS lease_age FROM settlement_intent i LEFT JOIN reservation r
           ON r.network = i.network AND r.asset = i.asset AND r.payer = i.payer AND r.nonce = i.nonce
         """
 

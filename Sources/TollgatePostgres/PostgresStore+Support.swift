@@ -112,10 +112,10 @@ extension PostgresStore {
 
     // MARK: evidence
 
-    public func evidenceMaterial(correlationId: String) async throws -> EvidenceMaterial? {
+    public func evidenceMaterial(correlationId: String, withoutEvents: Bool) async throws -> EvidenceMaterial? {
         try await database.read(snapshot: true) { tx in
             let events = try await Self.loggedEvents(correlationId, tx)
-            guard !events.isEmpty else { return nil }
+            guard !events.isEmpty || withoutEvents else { return nil }
             var linked: [EvidenceMaterial.LinkedFlow] = []
             for link in FlowLink.links(in: events.map(\.record)) {
                 linked.append(EvidenceMaterial.LinkedFlow(link: link, events: try await Self.loggedEvents(link.correlationId, tx)))

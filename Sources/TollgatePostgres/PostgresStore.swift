@@ -35,19 +35,20 @@ public struct PostgresStore: GatewayStore {
     /// instances whose clocks disagree still agree on which claims are live.
     static let databaseMillis = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
-    /// A third of the grace: a claim in flight is renewed twice before another instance could take it over, and one
-    /// renewal lost to a slow database does not lose it.
+    /// A third of the grace: a claim in flight is renewed about three times per grace period, so one renewal delayed
+    /// by a slow database (the loader warns of a grace under six times `timeout_seconds`) does not lose it.
     public var claimRenewalInterval: Duration? {
         settlingGraceMillis > 0 ? .milliseconds(max(settlingGraceMillis / 3, 100)) : nil
     }
 
     public func renewClaims(_ keys: [ProofKey]) async throws {
         guard !keys.isEmpty else { return }
-        let me = instanceId
+        // `updated_at` too: an instance of an earlier version, mid-upgrade, judges liveness by it.
+        let me = instanceId, now = clock.nowMillis()
         let (networks, assets, payers, nonces) = (keys.map(\.network), keys.map(\.asset), keys.map(\.payer), keys.map(\.nonce))
         try await database.write { tx in
             try await tx.execute("""
-                UPDATE reservation SET lease_at = \(unescaped: Self.databaseMillis)
+                UPDATE reservation SET lease_at = \(unescaped: Self.databaseMillis), updated_at = \(now)
                 WHERE owner = \(me) AND (network, asset, payer, nonce) IN
                       (SELECT * FROM unnest(\(networks)::text[], \(assets)::text[], \(payers)::text[], \(nonces)::text[]))
                 """)

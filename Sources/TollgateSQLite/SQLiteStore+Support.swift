@@ -191,10 +191,10 @@ extension SQLiteStore {
 
     // MARK: evidence
 
-    public func evidenceMaterial(correlationId: String) async throws -> EvidenceMaterial? {
+    public func evidenceMaterial(correlationId: String, withoutEvents: Bool) async throws -> EvidenceMaterial? {
         try await writer.read { db in
             let events = try Self.loggedEvents(correlationId, db)
-            guard !events.isEmpty else { return nil }
+            guard !events.isEmpty || withoutEvents else { return nil }
             let linked = try FlowLink.links(in: events.map(\.record)).map { link in
                 EvidenceMaterial.LinkedFlow(link: link, events: try Self.loggedEvents(link.correlationId, db))
             }

@@ -32,6 +32,7 @@ public actor InMemoryStore: GatewayStore {
     private var delays: [Operation: Duration] = [:]
     private var gates: [Operation: @Sendable () async -> Void] = [:]
     private var refusesCancelledCallers = false
+    private var leasedElsewhere: Set<ProofKey> = []
 
     public init(auditKeys: KeyRing? = nil, clock: any GatewayClock = SystemClock()) {
         self.auditKeys = auditKeys
@@ -50,6 +51,12 @@ public actor InMemoryStore: GatewayStore {
     /// Makes every write refuse a caller whose task is cancelled (`CancellationError`), as a store behind a connection
     /// pool may (its lease is cancelled with the task).
     public func refuseCancelledCallers() { refusesCancelledCallers = true }
+
+    /// Says the claim of `key` is held by a live process other than this one, as a shared store's lease says
+    /// (`OpenSettlement.leasedElsewhere`), until `leaseLapses`.
+    public func leaseElsewhere(_ key: ProofKey) { leasedElsewhere.insert(key) }
+
+    public func leaseLapses(_ key: ProofKey) { leasedElsewhere.remove(key) }
     /// Ends every failure, delay and gate.
     public func recover() {
         refusesCancelledCallers = false
@@ -226,6 +233,7 @@ public actor InMemoryStore: GatewayStore {
         guard var open = intents[key] else { return nil }
         open.state = claims[key]?.state ?? .unknown
         open.intent.response = responses[key]?.response
+        open.leasedElsewhere = leasedElsewhere.contains(key)
         return open
     }
 
@@ -681,9 +689,9 @@ public actor InMemoryStore: GatewayStore {
         disputeRecords.filter { $0.correlationId == correlationId }.sorted { ($0.openedAtMillis, $1.id) > ($1.openedAtMillis, $0.id) }
     }
 
-    public func evidenceMaterial(correlationId: String) async throws -> EvidenceMaterial? {
+    public func evidenceMaterial(correlationId: String, withoutEvents: Bool) async throws -> EvidenceMaterial? {
         let events = loggedEvents(correlationId)
-        guard !events.isEmpty else { return nil }
+        guard !events.isEmpty || withoutEvents else { return nil }
         let linked = FlowLink.links(in: events.map(\.record)).map { EvidenceMaterial.LinkedFlow(link: $0, events: loggedEvents($0.correlationId)) }
         return EvidenceMaterial(correlationId: correlationId, events: events, linked: linked,
                                 proofs: proofs.filter { proofFlows[$0.id] == correlationId }, payments: payments(correlationId: correlationId),

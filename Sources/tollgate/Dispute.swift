@@ -94,12 +94,16 @@ struct Dispute: AsyncParsableCommand {
         @Argument(help: "A dispute id (dp_…) or a flow's correlation id (tg_…).") var target: String
         @Option(name: .shortAndLong, help: "Write the bundle to this file (default: standard output).") var output: String?
         @Option(help: "Who exports it (default: cli:<user>).") var actor: String?
+        @Option(help: "Read archived events from this directory too (default: the configuration's audit.archive_dir).")
+        var archives: String?
+        @Flag(help: "Read the store only, not the audit archive.") var noArchives = false
         @OptionGroup var store: SupportStoreOptions
 
         func validate() throws {
             guard DisputeRecord.isId(target.lowercased()) || TraceKey.isCorrelationId(target.lowercased()) else {
                 throw ValidationError("'\(target)' is neither a dispute id (dp_ + 16 hex) nor a correlation id (tg_ + 32 hex)")
             }
+            if archives != nil, noArchives { throw ValidationError("--archives and --no-archives exclude each other") }
         }
 
         func run() async throws {
@@ -125,8 +129,12 @@ struct Dispute: AsyncParsableCommand {
                     dispute = disputes.first { $0.state == .open } ?? disputes.first
                 }
                 let flow = dispute?.correlationId ?? target
-                guard let material = try await database.evidenceMaterial(correlationId: flow) else {
-                    throw TollgateError(.unknownFlow, "no audit event carries the correlation id \(flow)")
+                let directory = noArchives ? nil : archives ?? configuration.auditRetention?.archiveDirectory
+                let (found, problems) = try await database.evidenceMaterial(correlationId: flow, archives: directory)
+                for problem in problems { Console.error("note: audit archive: \(problem)") }
+                guard let material = found else {
+                    throw TollgateError(.unknownFlow, "no audit event carries the correlation id \(flow)"
+                                        + (directory == nil ? "" : ", in the store or the audit archive"))
                 }
                 return try EvidenceBundle.assemble(material, dispute: dispute, offers: keys.map(OfferSigner.init(keys:)), auditKeys: keys?.auditKeys(),
                                                    generatedAtMillis: SystemClock().nowMillis())

@@ -17,7 +17,7 @@ struct Reconcile: AsyncParsableCommand {
 
     @Flag(help: """
         The gateway is stopped: treat every `settling` claim as left by it (otherwise only those older than 5 minutes). \
-        On PostgreSQL only claims older than `settling_grace_seconds` are: another instance may be settling the others.
+        On PostgreSQL only claims whose lease is older than `settling_grace_seconds` are: another instance may be settling the others.
         """)
     var gatewayStopped = false
 

@@ -75,7 +75,7 @@ import TollgateSQLite
         }
         let partial = await fixture.tollgate("trace", fixture.paid)
         #expect(partial.status == 0)
-        #expect(partial.error.contains("note: archived events not read from"), "\(partial.error)")
+        #expect(partial.error.contains("note: audit archive: "), "\(partial.error)")
         // With neither the store nor the archive holding the flow, a dispute is refused.
         let other = try await Self.archivedFixture()
         defer { other.0.remove() }
@@ -83,5 +83,35 @@ import TollgateSQLite
         let refused = await other.0.tollgate("dispute", "open", other.0.paid, "--reason", "x")
         #expect(refused.status == 1)
         #expect(refused.error.contains("no audit event carries the correlation id"), "\(refused.error)")
+    }
+
+    /// The bundle of a flow archived whole: every event, each checked against its neighbours in the archive file. An
+    /// archived event deleted from the file afterwards shows: the chain is not intact, and the file's digest differs.
+    @Test func anArchivedFlowHasItsEvidenceBundleAndAnEditedArchiveShows() async throws {
+        let (fixture, archive) = try await Self.archivedFixture()
+        defer { fixture.remove() }
+        let bundlePath = fixture.directory.appendingPathComponent("bundle.json").path
+        // The store alone has nothing of it.
+        let live = await fixture.tollgate("dispute", "evidence", fixture.paid, "--no-archives", "--output", bundlePath)
+        #expect(live.status == 1)
+        let exported = await fixture.tollgate("dispute", "evidence", fixture.paid, "--output", bundlePath)
+        #expect(exported.status == 0, "\(exported.error)")
+        var bundle = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bundlePath))) as? [String: Any])
+        #expect((bundle["auditChain"] as? [[String: Any]])?.compactMap { $0["stage"] as? String } == StoreCommandTests.stages)
+        #expect(bundle["auditChainIntact"] as? Bool == true, "\(bundle["notes"] ?? "")")
+        #expect(exported.error.isEmpty, "\(exported.error)")
+
+        // The flow's fourth event (reserve) taken out of the file.
+        let file = archive + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: archive).first { $0.hasSuffix(".jsonl") }))
+        var lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
+        let removed = try #require(lines.firstIndex { $0.contains(#""stage":"reserve""#) })
+        lines.remove(at: removed)
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let edited = await fixture.tollgate("dispute", "evidence", fixture.paid, "--output", bundlePath)
+        #expect(edited.status == 0, "\(edited.error)")
+        #expect(edited.error.contains("its SHA-256 is not the one recorded"), "\(edited.error)")
+        bundle = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bundlePath))) as? [String: Any])
+        #expect(bundle["auditChainIntact"] as? Bool == false)
+        #expect((bundle["notes"] as? [String])?.contains { $0.contains("do not link to the event before them") } == true, "\(bundle["notes"] ?? "")")
     }
 }

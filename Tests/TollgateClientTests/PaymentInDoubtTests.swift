@@ -290,6 +290,27 @@ struct PaymentInDoubtTests {
         try await server.stop()
     }
 
+    /// A first send unanswered, the same authorization re-sent and refused "settlement failed: the window passed" (what the
+    /// first send landing would cause): that may hide money that moved, and is kept. Once expired, fresh terms do not
+    /// lapse it.
+    @Test("a re-sent authorization refused for a reason its first send landing would cause, then fresh terms once expired: in doubt")
+    func aResentRefusalThatTheFirstSendWouldCauseIsKept() async throws {
+        let (clock, replies, server, client, first) = try await Self.afterAnUnluckyFirstRun()
+        replies.always(X402Fixture.settlementFailed("invalid_exact_evm_payload_authorization_valid_before"))
+        _ = try? await client.fetch(Self.request(on: server))
+        let resent = try #require(try client.ledger.purchase(first.id))
+        #expect(resent.state == .unknown)
+        #expect(resent.mayHaveMovedAtMillis != nil)
+
+        replies.always(X402Fixture.paymentRequired(error: "invalid_exact_evm_payload_authorization_valid_before"))
+        clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
+        try await Self.expectInDoubt(client, server: server)
+        #expect(try client.ledger.purchase(first.id)?.state == .unknown)
+        #expect(try client.ledger.purchases().count == 1)
+        #expect(Set(X402Fixture.nonces(server)) == [first.nonce])
+        try await server.stop()
+    }
+
     /// "Already used" heard in the last seconds before validBefore (sent once, as closing in): kept, so the expired
     /// purchase ends settled whatever the server says after.
     @Test("'already used' heard close to its validBefore is kept: once expired, settled")

@@ -263,6 +263,30 @@ import TollgateStoreConformance
         #expect(await harness.store.refundsRecorded.first?.correlationId == offer.correlationId)
     }
 
+    /// On a shared store, a settlement another instance's live request works on (its lease renewed: `settle: before`
+    /// running the work, or its `/settle` out for minutes): this instance's reconciler neither settles it again nor
+    /// refunds it, whatever its clock says of the intent's age. Once the lease lapses, it is resolved as any other.
+    @Test func theReconcilerLeavesASettlementAnotherInstanceWorksOn() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof("/render", method: .post, amount: "2000")
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/render", method: .post, proof: proof)
+        await harness.store.leaseElsewhere(proof.key)
+        harness.clock.advance(seconds: 7_200)
+        harness.rail.update { $0.settlements = [.success(.settled)] }
+
+        let leased = try await harness.gateway.reconcile(startup: false)
+        #expect(leased.settled.isEmpty && leased.refunded.isEmpty && leased.stillUnknown.isEmpty, "\(leased)")
+        #expect(harness.rail.resettleCalls == 0)
+        #expect(try await harness.store.openSettlement(proof.key)?.outcome == .open)
+
+        await harness.store.leaseLapses(proof.key)
+        let lapsed = try await harness.gateway.reconcile(startup: false)
+        #expect(lapsed.settled == [try #require(offer.correlationId)])
+        #expect(lapsed.refunded.count == 1)
+        #expect(harness.rail.resettleCalls == 1)
+    }
+
     /// `settle: after`, two instances: while this request's `/settle` is out, a retry of the same proof at another instance
     /// resolves the settlement, loses its answer and refunds it. This request's settlement, answered late, must then not
     /// deliver: its write is refused (nothing recorded twice, the refund not undone), the answer is not served, and a

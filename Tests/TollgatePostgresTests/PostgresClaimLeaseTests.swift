@@ -27,7 +27,7 @@ struct PostgresClaimLeaseTests {
     @Test("instances whose clocks disagree by ten minutes agree on which claims are live")
     func skewedInstanceClocksDoNotDecide() async throws {
         var configuration = try await TestDatabase.create()
-        configuration.settlingGraceSeconds = 1
+        configuration.settlingGraceSeconds = 60
         let slow = try await Self.instance(configuration, clock: SkewedClock(offset: -600_000))
         let fast = try await Self.instance(configuration, clock: SkewedClock(offset: 600_000))
         let onTime = try await Self.instance(configuration)
@@ -40,7 +40,7 @@ struct PostgresClaimLeaseTests {
         // Claimed by the fast instance, which then stopped: once the grace has passed, a copy carries the purchase on.
         #expect(try await fast.reserve(F.reservation(F.key(32), "tg_fast"), events: []) == .reserved)
         #expect(try await onTime.reserve(F.reservation(F.key(32), "tg_fast"), events: []) == .busy(correlationId: "tg_fast"))
-        try await Task.sleep(for: .milliseconds(1_200))
+        try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
         #expect(try await onTime.reserve(F.reservation(F.key(32), "tg_fast"), events: [])
                 == .alreadyClaimed(correlationId: "tg_fast", state: .reserved))
         // Taken over, it is the on-time instance's: a copy at the slow one waits.
@@ -53,34 +53,37 @@ struct PostgresClaimLeaseTests {
     @Test("a claim in flight outlives the grace while its owner renews it, and is taken over once it stops")
     func aClaimInFlightIsRenewed() async throws {
         var configuration = try await TestDatabase.create()
-        configuration.settlingGraceSeconds = 1
+        configuration.settlingGraceSeconds = 3
         let (a, b, c) = (try await Self.instance(configuration), try await Self.instance(configuration), try await Self.instance(configuration))
         defer { a.close(); b.close(); c.close() }
         let proof = F.key(33)
         let interval = try #require(a.claimRenewalInterval)
-        #expect(interval < .seconds(1))
+        #expect(interval == .seconds(1))
 
         #expect(try await a.reserve(F.reservation(proof, "tg_slow_upstream"), events: []) == .reserved)
         let inFlight = PaymentsInFlight()
         inFlight.begin(proof)
         let renewer = ClaimLeaseRenewer(store: a, inFlight: inFlight, interval: interval, logger: TestDatabase.logger)
         let renewing = Task { try await renewer.run() }
-        try await Task.sleep(for: .milliseconds(2_000))
+        // Half as long again as the grace: without the renewals, the claim would have lapsed.
+        try await Task.sleep(for: .milliseconds(4_500))
         #expect(try await b.reserve(F.reservation(proof, "tg_slow_upstream"), events: []) == .busy(correlationId: "tg_slow_upstream"))
-        // Settling is a sign of life as well; a starting instance leaves a settling claim whose lease is young alone.
+        // Settling is a sign of life as well; a starting instance leaves a settling claim whose lease is young alone, and
+        // another instance's reconciler sees it is worked on.
         try await a.recordSettlementIntent(F.intent(proof, "tg_slow_upstream"), events: [])
-        try await Task.sleep(for: .milliseconds(1_200))
         #expect(try await b.abandonSettling { _ in [] }.isEmpty)
+        #expect(try await b.openSettlement(proof)?.leasedElsewhere == true)
+        #expect(try await a.openSettlement(proof)?.leasedElsewhere == false)
 
         // The owner stops: its lease lapses and a copy at b carries the purchase on.
         renewing.cancel()
-        try await Task.sleep(for: .milliseconds(1_200))
+        _ = await renewing.result
+        try await TestDatabase.ageLeases(configuration, byMillis: 3_100)
+        #expect(try await b.openSettlement(proof)?.leasedElsewhere == false)
         #expect(try await b.reserve(F.reservation(proof, "tg_slow_upstream"), events: [])
                 == .alreadyClaimed(correlationId: "tg_slow_upstream", state: .settling))
         // a, back from a pause, renews what it thinks is its own: b's claim is not, and lapses as b left it.
-        try await Task.sleep(for: .milliseconds(600))
-        try await a.renewClaims([proof])
-        try await Task.sleep(for: .milliseconds(600))
+        try await TestDatabase.ageLeases(configuration, byMillis: 3_100)
         try await a.renewClaims([proof])
         #expect(try await c.abandonSettling { _ in [] }.map(\.intent.correlationId) == ["tg_slow_upstream"])
     }

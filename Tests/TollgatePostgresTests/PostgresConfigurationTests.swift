@@ -70,7 +70,7 @@ struct PostgresConfigurationTests {
     }
 
     /// A claim's owner renews its lease every third of the grace, and a renewal may wait `timeout_seconds` for the
-    /// database: a grace shorter than twice that is warned of with the figure to use; 0 (every copy takes over at once)
+    /// database: a grace under six times that is warned of with the figure to use; 0 (every copy takes over at once)
     /// is refused. A slow upstream no longer needs a longer grace: its claim is renewed while it runs.
     @Test func aGraceARenewalCouldOutlastIsWarnedOf() throws {
         let paid = """
@@ -85,9 +85,9 @@ struct PostgresConfigurationTests {
             """
         let (_, defaults) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d}")
         #expect(!defaults.contains { $0.path == "storage.postgres.settling_grace_seconds" })
-        let (_, short) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d, timeout_seconds: 30, settling_grace_seconds: 40}")
-        #expect(short.contains { $0.path == "storage.postgres.settling_grace_seconds" && $0.message.contains("at least 60") })
-        let (_, enough) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d, timeout_seconds: 30, settling_grace_seconds: 60}")
+        let (_, short) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d, timeout_seconds: 30, settling_grace_seconds: 120}")
+        #expect(short.contains { $0.path == "storage.postgres.settling_grace_seconds" && $0.message.contains("at least 180") })
+        let (_, enough) = try ConfigurationLoader.parse(paid + "  postgres: {host: 127.0.0.1, user: u, database: d, timeout_seconds: 30, settling_grace_seconds: 180}")
         #expect(!enough.contains { $0.path == "storage.postgres.settling_grace_seconds" })
         #expect(throws: ConfigurationError.self) { try Self.parse("  postgres: {host: h, user: u, database: d, settling_grace_seconds: 0}") }
     }

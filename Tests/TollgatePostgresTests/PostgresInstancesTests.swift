@@ -115,7 +115,7 @@ struct PostgresInstancesTests {
     @Test("a starting instance leaves claims another instance is settling now; a stale one is abandoned")
     func settlingClaimsOfALiveInstance() async throws {
         var configuration = try await TestDatabase.create()
-        configuration.settlingGraceSeconds = 1
+        configuration.settlingGraceSeconds = 60
         let live = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
         let starting = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
         defer { live.close(); starting.close() }
@@ -124,7 +124,7 @@ struct PostgresInstancesTests {
         #expect(try await starting.abandonSettling { _ in [] }.isEmpty)
         #expect(try await starting.reservationState(F.key(1)) == .settling)
         // The live instance stopped: once its lease lapses the claim is abandoned, so the reconciler resolves it.
-        try await Task.sleep(for: .milliseconds(1_200))
+        try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
         #expect(try await starting.abandonSettling { open in [F.event(open.intent.correlationId)] }.map(\.intent.correlationId) == ["tg_live"])
         #expect(try await starting.reservationState(F.key(1)) == .unknown)
     }
@@ -132,7 +132,7 @@ struct PostgresInstancesTests {
     @Test("a copy at another instance waits while the owner works on the claim; a stopped owner's claim is adopted once")
     func claimsOfALiveInstanceAreNotTakenOver() async throws {
         var configuration = try await TestDatabase.create()
-        configuration.settlingGraceSeconds = 1
+        configuration.settlingGraceSeconds = 60
         let owner = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
         let second = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
         let third = try await PostgresStores.open(configuration, auditKeys: nil, logger: TestDatabase.logger)
@@ -147,7 +147,7 @@ struct PostgresInstancesTests {
         // The same proof under another offer waits too, as it would at the owner (its in-flight lock is per proof).
         #expect(try await second.reserve(F.reservation(proof, "tg_other"), events: []) == .busy(correlationId: "tg_offer"))
         // The owner stopped: after the grace period the second instance resumes the purchase and owns it now.
-        try await Task.sleep(for: .milliseconds(1_200))
+        try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
         #expect(try await second.reserve(copy, events: []) == .alreadyClaimed(correlationId: "tg_offer", state: .settling))
         #expect(try await third.reserve(copy, events: []) == .busy(correlationId: "tg_offer"))
         // Settled, its answer not yet delivered: still the second instance's work. Delivered, the claim is what it is for everyone.

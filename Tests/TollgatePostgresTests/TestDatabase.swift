@@ -53,6 +53,14 @@ enum TestDatabase {
         try await PostgresClients.withRunning(client, body)
     }
 
+    /// Makes every claim's lease `millis` older, as if that long had passed without a renewal: what a stopped owner
+    /// leaves, without a test waiting out the grace.
+    static func ageLeases(_ configuration: PostgresStoreConfiguration, byMillis millis: Int64) async throws {
+        try await admin(configuration) { client in
+            try await client.query("UPDATE reservation SET lease_at = lease_at - \(millis)", logger: logger)
+        }
+    }
+
     /// The tables of the public schema, sorted.
     static func tables(_ client: PostgresClient) async throws -> [String] {
         var names: [String] = []

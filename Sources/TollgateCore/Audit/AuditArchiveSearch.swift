@@ -3,13 +3,16 @@ import Foundation
 /// The archived events of given flows. Audit retention moves events past its window into archive files
 /// (`AuditArchiveRecord`) and deletes them from the store, so a flow looked at after that (a dispute weeks later, a
 /// settlement the reconciler resolved days after its first steps) has its steps, or its first ones, only there.
-/// Support reads them back (`tollgate trace`) with one pass over every recorded file for all the flows asked: a line is
-/// decoded only when its correlation id is one of them.
+/// Support reads them back (`tollgate trace`, `dispute open`, `dispute evidence`) with one pass over every recorded file
+/// for all the flows asked: a line is decoded only when its correlation id is one of them.
 public enum AuditArchiveSearch {
     /// What the archives hold of the flows asked.
     public struct Found: Sendable {
-        /// By correlation id, in seq order.
-        public var events: [String: [RecordedAuditEvent]] = [:]
+        /// By correlation id, in seq order, each with its neighbours in the archived log (as an evidence bundle checks
+        /// them): the hash of the line before it (the range's `previousHash` for a file's first line), and the seq and
+        /// `prevHash` of the line after it (the next range's first event for a file's last line; none after the last
+        /// range, whose successor is the store's).
+        public var events: [String: [EvidenceMaterial.LoggedEvent]] = [:]
         /// Recorded files that could not be read through (missing, unreadable, a line that is no event), with the
         /// problem: what they hold of the flows is not shown.
         public var problems: [String] = []
@@ -20,51 +23,99 @@ public enum AuditArchiveSearch {
     /// Scans the files of `archives` in `directory` for the events of `correlationIds`, on a worker thread.
     public static func events(of correlationIds: Set<String>, archives: [AuditArchiveRecord], directory: String) async -> Found {
         guard !correlationIds.isEmpty, !archives.isEmpty else { return Found() }
-        return (try? await BlockingIO.run { scan(correlationIds, archives: archives, directory: directory) }) ?? Found()
+        do {
+            return try await BlockingIO.run { scan(correlationIds, archives: archives, directory: directory) }
+        } catch {
+            var failed = Found()
+            failed.problems = ["\(directory): \(error)"]
+            return failed
+        }
     }
 
     static func scan(_ correlationIds: Set<String>, archives: [AuditArchiveRecord], directory: String) -> Found {
         var found = Found()
         let wanted = Set(correlationIds.map { Array($0.utf8) })
         let folder = URL(fileURLWithPath: directory, isDirectory: true)
-        for record in archives {
+        for (index, record) in archives.enumerated() {
             let path = folder.appendingPathComponent(record.file).path
+            let next = archives.indices.contains(index + 1) ? archives[index + 1] : nil
+            // A match waiting for the line after it.
+            var waiting: EvidenceMaterial.LoggedEvent?
             do throws(TollgateError) {
                 var reader = try AuditArchiveReader(path: path)
                 defer { reader.close() }
+                var previous: ArraySlice<UInt8>?
                 while let line = try reader.next() {
-                    guard let id = correlationId(in: line), wanted.contains(Array(id)) else { continue }
-                    let recorded: RecordedAuditEvent
-                    do throws(TollgateError) {
-                        recorded = try AuditJSONL.decode(line)
-                    } catch {
-                        throw TollgateError(error.code, "line \(reader.lineNumber): \(error.message)")
+                    defer { previous = line }
+                    if var matched = waiting {
+                        let after = try decoded(line, reader.lineNumber)
+                        matched.following = .init(seq: after.seq, previousHash: after.previousHash)
+                        found.events[matched.record.event.correlationId, default: []].append(matched)
+                        waiting = nil
                     }
+                    guard let id = correlationId(in: line), wanted.contains(Array(id)) else { continue }
+                    let recorded = try decoded(line, reader.lineNumber)
                     guard correlationIds.contains(recorded.event.correlationId) else { continue }
-                    found.events[recorded.event.correlationId, default: []].append(recorded)
+                    let preceding = previous.flatMap(hash(in:)).map { String(decoding: $0, as: UTF8.self) } ?? record.previousHash
+                    waiting = EvidenceMaterial.LoggedEvent(record: recorded, precedingHash: preceding)
+                }
+                if var matched = waiting {
+                    matched.following = next.map { .init(seq: $0.firstSeq, previousHash: $0.previousHash) }
+                    found.events[matched.record.event.correlationId, default: []].append(matched)
+                }
+                // What was read is shown either way; a file changed since it was archived is said to be.
+                if reader.digest.finalize() != record.fileSHA256 {
+                    found.problems.append("\(path): its SHA-256 is not the one recorded when it was archived: the file was changed "
+                                          + "since (its events are shown as read; tollgate audit verify --archives checks them)")
                 }
             } catch {
                 found.problems.append("\(path): \(error.message)")
             }
         }
-        for id in found.events.keys { found.events[id]?.sort { $0.seq < $1.seq } }
+        for id in found.events.keys { found.events[id]?.sort { $0.record.seq < $1.record.seq } }
         return found
     }
 
-    private static let field = Array(#""correlationId":""#.utf8)
+    private static func decoded(_ line: ArraySlice<UInt8>, _ number: Int) throws(TollgateError) -> RecordedAuditEvent {
+        do throws(TollgateError) {
+            return try AuditJSONL.decode(line)
+        } catch {
+            throw TollgateError(error.code, "line \(number): \(error.message)")
+        }
+    }
+
+    private static let correlationField = Array(#""correlationId":""#.utf8)
+    private static let hashField = Array(#","hash":""#.utf8)
 
     /// The value of a line's first `"correlationId":"…"` (the writer puts the event's own before its details, with no
-    /// space; an id has no character JSON escapes). A line it misreads is decoded and checked all the same.
+    /// space; an id has no character JSON escapes). Only a line whose value is an id asked for is decoded, and its
+    /// decoded correlation id is checked again.
     static func correlationId(in line: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
-        guard line.count > field.count else { return nil }
-        var start = line.startIndex
-        let last = line.endIndex - field.count
-        while start <= last {
-            if line[start] == field[0], line[start..<start + field.count].elementsEqual(field) {
-                let value = start + field.count
+        guard let start = firstIndex(of: correlationField, in: line) else { return nil }
+        let value = start + correlationField.count
+        guard let end = line[value...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return line[value..<end]
+    }
+
+    /// The value of a line's last `,"hash":"…"` (the writer's last field).
+    static func hash(in line: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        var start = line.endIndex - hashField.count
+        while start >= line.startIndex {
+            if line[start..<start + hashField.count].elementsEqual(hashField) {
+                let value = start + hashField.count
                 guard let end = line[value...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
                 return line[value..<end]
             }
+            start -= 1
+        }
+        return nil
+    }
+
+    private static func firstIndex(of field: [UInt8], in line: ArraySlice<UInt8>) -> Int? {
+        guard line.count >= field.count else { return nil }
+        var start = line.startIndex
+        while start <= line.endIndex - field.count {
+            if line[start] == field[0], line[start..<start + field.count].elementsEqual(field) { return start }
             start += 1
         }
         return nil
@@ -73,22 +124,49 @@ public enum AuditArchiveSearch {
 
 extension GatewayStore {
     /// The events of `correlationIds` in the store and, with `directory` (`audit.archive_dir`), in the archive files
-    /// the store records, merged in seq order (an event both in the store and a file, mid-archiving, once).
+    /// the store records, merged in seq order (an event both in the store and a file, mid-archiving, once); with how
+    /// many came from the archive per flow, and the files that could not be read.
     public func events(correlationIds: Set<String>, archives directory: String?) async throws
         -> (events: [String: [RecordedAuditEvent]], archived: [String: Int], problems: [String]) {
         var events: [String: [RecordedAuditEvent]] = [:]
         for id in correlationIds { events[id] = try await self.events(correlationId: id) }
         guard let directory else { return (events, [:], []) }
-        let archives = try await auditArchives()
-        let found = await AuditArchiveSearch.events(of: correlationIds, archives: archives, directory: directory)
+        let found = await AuditArchiveSearch.events(of: correlationIds, archives: try await auditArchives(), directory: directory)
         var archived: [String: Int] = [:]
         for (id, old) in found.events {
-            let live = events[id] ?? []
-            let seen = Set(live.map(\.seq))
-            let added = old.filter { !seen.contains($0.seq) }
-            archived[id] = added.count
-            events[id] = (added + live).sorted { $0.seq < $1.seq }
+            let merged = Self.merged(old.map(\.record), events[id] ?? [], seq: \.seq)
+            archived[id] = merged.count - (events[id]?.count ?? 0)
+            events[id] = merged
         }
         return (events, archived, found.problems)
+    }
+
+    /// The material of an evidence bundle with, given `directory` (`audit.archive_dir`), the flow's and its linked flows'
+    /// archived events merged in (links followed from the merged events, one level): a flow disputed after retention
+    /// moved its events still gets its bundle, its chain checked event by event against its neighbours in the archive.
+    /// Nil when neither the store nor the archive has an event of it. Files that could not be read are returned.
+    public func evidenceMaterial(correlationId: String, archives directory: String?) async throws -> (EvidenceMaterial?, problems: [String]) {
+        guard let directory else { return (try await evidenceMaterial(correlationId: correlationId), []) }
+        guard var material = try await evidenceMaterial(correlationId: correlationId, withoutEvents: true) else { return (nil, []) }
+        let archives = try await auditArchives()
+        let found = await AuditArchiveSearch.events(of: [correlationId], archives: archives, directory: directory)
+        material.events = Self.merged(found.events[correlationId] ?? [], material.events, seq: \.record.seq)
+        guard !material.events.isEmpty else { return (nil, found.problems) }
+        let links = FlowLink.links(in: material.events.map(\.record))
+        let linked = await AuditArchiveSearch.events(of: Set(links.map(\.correlationId)), archives: archives, directory: directory)
+        var flows: [EvidenceMaterial.LinkedFlow] = []
+        for link in links {
+            var live = material.linked.first { $0.link.correlationId == link.correlationId }?.events
+            if live == nil { live = try await evidenceMaterial(correlationId: link.correlationId)?.events }
+            flows.append(.init(link: link, events: Self.merged(linked.events[link.correlationId] ?? [], live ?? [], seq: \.record.seq)))
+        }
+        material.linked = flows
+        return (material, found.problems + linked.problems)
+    }
+
+    /// Archived and live events of one flow in seq order, an event in both once (the store's).
+    static func merged<Event>(_ archived: [Event], _ live: [Event], seq: KeyPath<Event, Int64>) -> [Event] {
+        let seen = Set(live.map { $0[keyPath: seq] })
+        return (archived.filter { !seen.contains($0[keyPath: seq]) } + live).sorted { $0[keyPath: seq] < $1[keyPath: seq] }
     }
 }

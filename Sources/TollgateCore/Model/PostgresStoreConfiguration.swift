@@ -42,8 +42,9 @@ public struct PostgresStoreConfiguration: Sendable, Hashable {
     /// An operation still waiting after this long fails with `store_unavailable` (`timeout_seconds`, default 5):
     /// paid requests answer 503 instead of hanging while the database is away.
     public var operationTimeoutSeconds = 5
-    /// A claim `settling` for less than this belongs to a live instance, which a starting instance leaves alone
-    /// (`settling_grace_seconds`, default 120; longer than any facilitator's settle timeout).
+    /// A claim whose lease (renewed every third of this while its owner works on it, on the database's clock) is younger
+    /// than this belongs to a live instance: a copy elsewhere waits, a starting instance and other instances'
+    /// reconcilers leave it alone (`settling_grace_seconds`, default 120).
     public var settlingGraceSeconds = 120
 
     /// A configuration; `tls` nil applies the default rule (`defaultTLS(host:)`).

@@ -20,15 +20,19 @@ public struct ClaimLeaseRenewer: Service {
         self.logger = logger
     }
 
+    /// Renews at a fixed rate (a slow renewal does not push the next one back by its own length), never two at once.
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
+            let clock = ContinuousClock()
+            var next = clock.now + interval
             while !Task.isCancelled {
                 do {
-                    try await Task.sleep(for: interval)
+                    try await Task.sleep(until: next, clock: clock)
                 } catch {
                     return
                 }
                 await renew()
+                next = max(next + interval, clock.now)
             }
         }
     }

@@ -62,7 +62,8 @@ extension Gateway {
             guard inFlight.begin(key) else { continue }
             defer { inFlight.end(key) }
             // Read again now that the claim is ours: a retry may have resolved (and delivered) it since the list was read.
-            guard var open = try await store.openSettlement(key), open.outcome == .open || (open.outcome == .settled && !open.delivered)
+            guard var open = try await store.openSettlement(key), open.outcome == .open || (open.outcome == .settled && !open.delivered),
+                  !open.leasedElsewhere
             else { continue }
             if open.outcome == .open {
                 if open.state == .settling, nowMillis - open.intent.createdAtMillis < staleAfterSeconds * 1000 { continue }

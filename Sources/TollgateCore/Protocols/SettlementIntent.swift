@@ -98,6 +98,10 @@ public struct OpenSettlement: Sendable, Hashable {
     public var delivered: Bool
     /// The settlement's transaction, once known.
     public var transaction: String?
+    /// Another process sharing the store works on it now: its claim is live (claimed, settling, or settled and not yet
+    /// delivered) and that process renewed its lease within the store's grace (`TollgateStore.renewClaims`). Whatever
+    /// this process would do (settle it again, refund it) could race that work. Always false on a store one process uses.
+    public var leasedElsewhere = false
 
     public init(intent: SettlementIntent, state: Reservation.State, outcome: Outcome, delivered: Bool, transaction: String? = nil) {
         self.transaction = transaction

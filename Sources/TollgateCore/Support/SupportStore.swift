@@ -22,14 +22,20 @@ public protocol SupportStore: Sendable {
     func disputes(correlationId: String) async throws -> [DisputeRecord]
 
     /// The flow's events, linked flows (one level), proofs, payments, refunds and the chain head, read in
-    /// one transaction; nil when no event carries the correlation id.
-    func evidenceMaterial(correlationId: String) async throws -> EvidenceMaterial?
+    /// one transaction; nil when no event carries the correlation id, unless `withoutEvents` (its events may all be in
+    /// the audit archive, which `GatewayStore.evidenceMaterial(correlationId:archives:)` adds).
+    func evidenceMaterial(correlationId: String, withoutEvents: Bool) async throws -> EvidenceMaterial?
 
     /// Audits an export (stage `dispute`, outcome `ok`, detail `evidence exported`) with the bundle's digest.
     func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String, nowMillis: Int64) async throws
 }
 
 extension SupportStore {
+    /// `evidenceMaterial` of a flow the store has events of.
+    public func evidenceMaterial(correlationId: String) async throws -> EvidenceMaterial? {
+        try await evidenceMaterial(correlationId: correlationId, withoutEvents: false)
+    }
+
     /// `openDispute` of a flow the store has events of.
     public func openDispute(correlationId: String, reason: String, actor: String, nowMillis: Int64) async throws -> DisputeRecord {
         try await openDispute(correlationId: correlationId, reason: reason, actor: actor, nowMillis: nowMillis, archived: nil)
