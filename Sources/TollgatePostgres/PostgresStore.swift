@@ -123,13 +123,20 @@ public struct PostgresStore: GatewayStore {
     }
 
     public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
-        let keys = auditKeys
+        let keys = auditKeys, me = instanceId
         let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
-            if let flow = try await Self.reservationFlow(key, tx) { try await Self.endHolds(flow, as: SpendHolds.afterRelease, tx) }
+            // Only this instance's claim: one whose lease lapsed while this instance was held up (a pause longer than the
+            // grace) may have been taken over by another, which may have sent `/settle` since; releasing it would lose
+            // what that settlement moves.
+            if let row = try await tx.row("SELECT correlation_id, owner FROM reservation WHERE \(row: key)"),
+               try row.get("owner", as: String.self) == me {
+                try await Self.endHolds(try row.get("correlation_id"), as: SpendHolds.afterRelease, tx)
+            }
             // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
             let released = try await tx.count("""
-                DELETE FROM reservation WHERE \(row: key) AND state IN \(unescaped: Self.sqlList(StoreRetention.releasableStates)) RETURNING 1
+                DELETE FROM reservation WHERE \(row: key) AND state IN \(unescaped: Self.sqlList(StoreRetention.releasableStates)) AND owner = \(me)
+                RETURNING 1
                 """)
             if released > 0 {
                 try await tx.execute("DELETE FROM settlement_intent WHERE \(row: key) AND outcome = 'open'")
@@ -309,10 +316,6 @@ public struct PostgresStore: GatewayStore {
         return StoredResponse(correlationId: try row.get("correlation_id"), clientId: try row.get("client_id"), request: try row.get("request"),
                               status: try row.get("status"), headers: headers, body: Array(try row.get("body", as: Data.self)),
                               expiresAt: try row.get("expires_at"), paymentIdentifier: try row.get("payment_identifier"))
-    }
-
-    static func reservationFlow(_ key: ProofKey, _ tx: PostgresTransaction) async throws -> String? {
-        try await tx.value("SELECT correlation_id FROM reservation WHERE \(row: key)", as: String.self)
     }
 
     static func payment(_ row: PostgresRandomAccessRow) throws -> PaymentRecord {

@@ -88,6 +88,31 @@ struct PostgresClaimLeaseTests {
         #expect(try await c.abandonSettling { _ in [] }.map(\.intent.correlationId) == ["tg_slow_upstream"])
     }
 
+    /// An owner held up past the grace (a pause, a partition) finds its claim taken over and settled on by another
+    /// instance; what it then does to the claim as if it were still its own must not undo that: its release (its
+    /// facilitator refused the proof, say) leaves the claim, the other's intent and spend holds as they are.
+    @Test("a release by an owner whose claim another instance took over releases nothing")
+    func aReleaseByALapsedOwnerLeavesTheClaim() async throws {
+        var configuration = try await TestDatabase.create()
+        configuration.settlingGraceSeconds = 60
+        let (a, b) = (try await Self.instance(configuration), try await Self.instance(configuration))
+        defer { a.close(); b.close() }
+        let proof = F.key(34)
+        #expect(try await a.reserve(F.reservation(proof, "tg_paused"), events: []) == .reserved)
+        #expect(try await a.holdSpend([F.hold("100", maximum: "1000")], correlationId: "tg_paused") == nil)
+        try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
+        #expect(try await b.reserve(F.reservation(proof, "tg_paused"), events: []) == .alreadyClaimed(correlationId: "tg_paused", state: .reserved))
+        try await b.recordSettlementIntent(F.intent(proof, "tg_paused"), events: [])
+
+        try await a.release(proof, events: [])
+        #expect(try await b.reservationState(proof) == .settling)
+        #expect(try await b.openSettlement(proof)?.outcome == .open)
+        #expect(try await b.spendTotal(subject: "client:alice", bucket: "eip155:84532/0xusdc/2026-11") == TokenAmount(atomic: "100"))
+        // Its owner releases it (nothing was sent after all): released.
+        try await b.release(proof, events: [])
+        #expect(try await b.reservationState(proof) == nil)
+    }
+
     /// The gateway on a shared store renews its claims in flight every third of the grace; on a store one process uses
     /// alone (the in-flight lock says it there) nothing runs.
     @Test("a gateway on PostgreSQL runs the lease renewer, every third of the grace")
