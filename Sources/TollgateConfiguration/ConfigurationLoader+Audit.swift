@@ -12,12 +12,15 @@ extension ConfigurationLoader {
         /// Where the head is appended on its schedule (`head_file`), and how often (`head_interval_seconds`).
         var headFile: String?
         var headIntervalSeconds = 60
+        /// `unkeyed_through_seq`: the last event of a chain written before it was keyed (0: every event is keyed).
+        var unkeyedThroughSeq: Int64 = 0
     }
 
-    /// `audit`: `{retention_days: int ≥ 1, archive_dir: path, archive_interval_seconds: int, denials: all | none}`.
+    /// `audit`: `{retention_days: int ≥ 1, archive_dir: path, archive_interval_seconds: int, denials: all | none, head_file: path,
+    /// head_interval_seconds: int, unkeyed_through_seq: int ≥ 0}`.
     static func readAudit(_ node: Node?, _ r: inout YAMLReader) -> AuditSection {
         guard let node, let fields = r.mapping(node, "audit", known: ["retention_days", "archive_dir", "archive_interval_seconds", "denials",
-                                                                     "head_file", "head_interval_seconds"]) else {
+                                                                     "head_file", "head_interval_seconds", "unkeyed_through_seq"]) else {
             return AuditSection()
         }
         var denials = true
@@ -31,6 +34,7 @@ extension ConfigurationLoader {
         var section = AuditSection(retention: readRetention(node, fields, &r), auditsDenials: denials)
         section.headFile = r.string(fields["head_file"], "audit.head_file")
         section.headIntervalSeconds = r.int(fields["head_interval_seconds"], "audit.head_interval_seconds", range: 1...86_400) ?? 60
+        section.unkeyedThroughSeq = Int64(r.int(fields["unkeyed_through_seq"], "audit.unkeyed_through_seq", range: 0...Int(Int32.max) * 1024) ?? 0)
         return section
     }
 

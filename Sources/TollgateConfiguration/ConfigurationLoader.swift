@@ -182,6 +182,7 @@ public enum ConfigurationLoader {
         configuration.upstreamPathCase = isMCP ? .sensitive : pathCase ?? .unknown
         configuration.auditHeadFile = audit.headFile
         configuration.auditHeadIntervalSeconds = audit.headIntervalSeconds
+        configuration.auditUnkeyedThroughSeq = audit.unkeyedThroughSeq
         configuration.refunds = refunds
         configuration.settlement = settlement
         configuration.contractSecrets = contractSecrets

@@ -110,6 +110,10 @@ public struct GatewayConfiguration: Sendable {
     /// Where the audit head is appended (`audit.head_file`; nil: only logged and exported as a metric), and how often.
     public var auditHeadFile: String?
     public var auditHeadIntervalSeconds = 60
+    /// The last seq of an audit chain written before it was keyed (`audit.unkeyed_through_seq`, default 0: every event is
+    /// keyed). `audit verify` refuses an unkeyed event past it: a chain rewritten from its start without the audit key
+    /// links and recomputes, and only this says it should not be unkeyed.
+    public var auditUnkeyedThroughSeq: Int64 = 0
     /// The load balancers allowed to name the client's address (`trusted_proxies`); none by default.
     public var trustedProxies: TrustedProxies = .none
     /// The MCP gateway (`mcp:`), for `tollgate mcp`; nil for the reverse proxy.

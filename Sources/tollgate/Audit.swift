@@ -31,8 +31,17 @@ struct AuditVerify: AsyncParsableCommand {
             guard let head = AuditHead(text) else { throw ValidationError("--expect-head expects SEQ:HASH, e.g. 1234:v2:k1:9f…") }
             return head
         }
-        let store = try await options.open()
+        let (configuration, store) = try await options.load()
         var report = try await store.verifyAuditLog(archives: archives)
+        // A chain rewritten from its start without the key links and recomputes: only the configuration says how much of
+        // it may be unkeyed (what a gateway wrote before its chain was keyed).
+        if let last = report.lastUnkeyedSeq, last > configuration.auditUnkeyedThroughSeq {
+            let allowed = configuration.auditUnkeyedThroughSeq
+            report.findings.append(.init(kind: .edited, seq: max(allowed + 1, report.firstSeq ?? 1), correlationId: nil, source: "audit.unkeyed_through_seq",
+                                         explanation: "events up to seq \(last) have unkeyed hashes, and the configuration allows them through seq "
+                                             + "\(allowed) only (audit.unkeyed_through_seq): they were written, or the chain rewritten, without the "
+                                             + "audit key. If a Tollgate from before keyed chains wrote them, set audit.unkeyed_through_seq: \(last)"))
+        }
         if let expected {
             switch try await store.holds(expected) {
             case true?:

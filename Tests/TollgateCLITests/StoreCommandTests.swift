@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import TollgateSQLite
 
 /// `tollgate trace`, `audit` and `refund` against a database the fixture filled through the store.
 @Suite struct StoreCommandTests {
@@ -62,6 +63,32 @@ import Testing
         #expect(json.status == 1)
         let report = try json.json()
         #expect(report["intact"] as? Bool == false)
+    }
+
+    /// Someone with write access to the database and without the audit key rewrites the whole log from its start: every
+    /// link holds and every unkeyed hash recomputes. Only the configuration says no event may be unkeyed
+    /// (`audit.unkeyed_through_seq`, default 0); a chain a gateway wrote before chains were keyed is allowed by naming
+    /// its last unkeyed event.
+    @Test func auditVerifyRefusesAChainRewrittenWithoutTheKey() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let events = try await fixture.store.events(correlationId: fixture.paid).map(\.event)
+        let database = try DatabaseQueue(path: fixture.database)
+        try await database.write { db in
+            try db.execute(sql: "DELETE FROM audit_event")
+            try db.execute(sql: "DELETE FROM sqlite_sequence WHERE name = 'audit_event'")
+        }
+        try await SQLiteStore(path: fixture.database, auditKeys: nil).append(events)
+
+        let rewritten = await fixture.tollgate("audit", "verify")
+        #expect(rewritten.status == 1, "\(rewritten.output)")
+        #expect(rewritten.output.contains("events up to seq 8 have unkeyed hashes"), "\(rewritten.output)")
+        #expect(rewritten.output.contains("set audit.unkeyed_through_seq: 8"), "\(rewritten.output)")
+
+        let text = try String(contentsOfFile: fixture.config, encoding: .utf8) + "\naudit:\n  unkeyed_through_seq: 8\n"
+        try text.write(toFile: fixture.config, atomically: true, encoding: .utf8)
+        let legacy = await fixture.tollgate("audit", "verify")
+        #expect(legacy.status == 0, "\(legacy.output)")
     }
 
     @Test func auditExportWritesEveryEventAsJSONLines() async throws {

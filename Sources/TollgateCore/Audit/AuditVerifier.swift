@@ -78,6 +78,9 @@ public struct AuditVerifier: Sendable {
         public var findings: [Finding]
         /// Findings beyond `maxFindings`, counted but not kept (memory stays bounded on a log tampered throughout).
         public var omittedFindings: Int
+        /// The highest seq of an event whose hash is unkeyed (written without the audit key: before the chain was keyed,
+        /// or by someone without the key), when any was checked.
+        public var lastUnkeyedSeq: Int64?
         public var isIntact: Bool { findings.isEmpty && omittedFindings == 0 }
     }
 
@@ -118,6 +121,7 @@ public struct AuditVerifier: Sendable {
     /// Set once a keyed link was seen, the anchor's included (the last archived event, whose hash the walk starts from):
     /// an unkeyed link after it is a downgrade by someone without the key.
     private var keyed: Bool
+    private var lastUnkeyedSeq: Int64?
 
     /// - Parameters:
     ///   - anchor: the last archived event (seq, hash), or `.genesis` when nothing was archived.
@@ -164,6 +168,7 @@ public struct AuditVerifier: Sendable {
             anomalyIndex = recordAnomaly(record, expectedSeq: expectedSeq, source: source)
         }
         keyed = keyed || isKeyed
+        if !isKeyed { lastUnkeyedSeq = record.seq }
         remember(record.hash, seq: record.seq)
         if let waiting = wanted.removeValue(forKey: record.hash) {
             for index in waiting {
@@ -200,7 +205,7 @@ public struct AuditVerifier: Sendable {
         }
         findings.sort { ($0.seq, $0.kind.rawValue) < ($1.seq, $1.kind.rawValue) }
         return Report(events: count, anchor: anchor, firstSeq: firstSeq, head: predecessor, findings: findings,
-                      omittedFindings: omittedFindings)
+                      omittedFindings: omittedFindings, lastUnkeyedSeq: lastUnkeyedSeq)
     }
 
     // MARK: internals
