@@ -39,12 +39,14 @@ struct Trace: AsyncParsableCommand {
         let traceKey = try TraceKey(parsing: key)
         let (configuration, store) = try await options.load(requireKeys: false)
         let directory = noArchives ? nil : archives ?? configuration.auditRetention?.archiveDirectory
-        let match = try await store.flows(matching: traceKey, limit: limit)
+        var match = try await store.flows(matching: traceKey, limit: limit)
+        var problems: [String] = []
+        if let directory { problems += try await Self.addArchived(traceKey, to: &match, limit: limit, store: store, directory: directory) }
         var ids = match.correlationIds
         // A flow whose events were all archived is in no live table: asked for by its id, it is looked for there.
         if case .correlationId(let id) = traceKey, ids.isEmpty, directory != nil { ids = [id] }
         let loader = try await TraceLoader.load(ids, store: store, archives: directory)
-        for problem in loader.problems { Console.error("note: audit archive: \(problem)") }
+        for problem in problems + loader.problems { Console.error("note: audit archive: \(problem)") }
         let reports = ids.map(loader.report).filter { !$0.events.isEmpty || match.correlationIds.contains($0.correlationId) }
 
         if case .correlationId(let id) = traceKey {
@@ -63,6 +65,22 @@ struct Trace: AsyncParsableCommand {
             print(search.table())
         }
         if reports.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Adds the flows whose archived events name a payer, transaction or nonce and that the store's lookup did not find
+    /// (a payment refused before anything was reserved, past the audit window), after the store's (they are older), up
+    /// to `limit`; `matchedAs` names `audit_archive`. Returns the archive's problems.
+    static func addArchived(_ key: TraceKey, to match: inout TraceMatch, limit: Int, store: any GatewayStore, directory: String) async throws -> [String] {
+        let found = await AuditArchiveSearch.flows(naming: key, archives: try await store.auditArchives(), directory: directory)
+        let known = Set(match.correlationIds)
+        let added = found.fields.keys.filter { !known.contains($0) }.sorted()
+        guard !added.isEmpty else { return found.problems }
+        for field in Set(added.flatMap { found.fields[$0] ?? [] }) where !(match.matchedAs[field] ?? []).contains("audit_archive") {
+            match.matchedAs[field, default: []].append("audit_archive")
+        }
+        match.total += added.count
+        match.correlationIds += added.prefix(max(0, limit - match.correlationIds.count))
+        return found.problems
     }
 
     /// Pretty JSON with sorted keys: the `--json` output of the support and audit commands.

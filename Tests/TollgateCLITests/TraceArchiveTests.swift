@@ -7,8 +7,9 @@ import TollgateSQLite
 @Suite struct TraceArchiveTests {
     /// The fixture's paid flow (eight events), archived three days later: one event of another flow stays live (the
     /// newest event always does). The configuration names the archive directory, as a gateway with retention does.
-    static func archivedFixture() async throws -> (GatewayFixture, archive: String) {
+    static func archivedFixture(alsoArchived: [AuditEvent] = []) async throws -> (GatewayFixture, archive: String) {
         let fixture = try await GatewayFixture()
+        if !alsoArchived.isEmpty { try await fixture.store.append(alsoArchived) }
         let archive = fixture.directory.appendingPathComponent("audit-archive").path
         let text = try String(contentsOfFile: fixture.config, encoding: .utf8) + "\naudit:\n  retention_days: 1\n  archive_dir: \(archive)\n"
         try text.write(toFile: fixture.config, atomically: true, encoding: .utf8)
@@ -17,7 +18,7 @@ import TollgateSQLite
                                                    reason: Reason.paymentRequired.rawValue, clientId: nil, resource: "datasets")])
         let archived = try await fixture.store.archiveAuditLog(AuditRetention(retentionDays: 1, archiveDirectory: archive),
                                                                nowMillis: now + 3 * 86_400_000)
-        #expect(archived.map(\.eventCount) == [8])
+        #expect(archived.map(\.eventCount) == [8 + alsoArchived.count])
         #expect(try await fixture.store.events(correlationId: fixture.paid).isEmpty)
         return (fixture, archive)
     }
@@ -113,5 +114,28 @@ import TollgateSQLite
         bundle = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bundlePath))) as? [String: Any])
         #expect(bundle["auditChainIntact"] as? Bool == false)
         #expect((bundle["notes"] as? [String])?.contains { $0.contains("do not link to the event before them") } == true, "\(bundle["notes"] ?? "")")
+    }
+
+    /// A payment refused before anything was reserved leaves only audit events naming its payer and nonce; archived,
+    /// the store's lookup no longer finds them, the archive does (any letter case).
+    @Test func aPayerOrNonceNamedOnlyInArchivedEventsIsFound() async throws {
+        let refused = CorrelationId.make(), payer = "0xDeF0000000000000000000000000000000000002", nonce = "0x" + String(repeating: "b7", count: 32)
+        let millis = SystemClock().nowMillis()
+        let (fixture, _) = try await Self.archivedFixture(alsoArchived: [
+            AuditEvent(correlationId: refused, timeMillis: millis, stage: .proof, outcome: .received, reason: nil, clientId: nil, resource: "datasets",
+                       details: ["payer": payer, "nonce": nonce.uppercased().replacingOccurrences(of: "0X", with: "0x")]),
+            AuditEvent(correlationId: refused, timeMillis: millis + 1, stage: .verify, outcome: .denied, reason: "invalid_signature", clientId: nil,
+                       resource: "datasets"),
+        ])
+        defer { fixture.remove() }
+        for key in [payer, nonce] {
+            let found = await fixture.tollgate("trace", key)
+            #expect(found.status == 0, "\(found.error)")
+            #expect(found.output.contains("audit_archive"), "\(found.output)")
+            #expect(found.output.contains("flow \(refused)"), "\(found.output)")
+            #expect(found.output.contains("denied at verify: invalid_signature"), "\(found.output)")
+        }
+        let live = await fixture.tollgate("trace", payer, "--no-archives")
+        #expect(live.status == 1)
     }
 }

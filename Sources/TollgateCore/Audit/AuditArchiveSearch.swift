@@ -76,6 +76,62 @@ public enum AuditArchiveSearch {
         return found
     }
 
+    /// The flows whose archived events name `key` in their details, as the store's lookup reads its live events: a
+    /// payer in `payer`, a transaction hash or a nonce in `transaction` or `nonce` (any letter case), by correlation id
+    /// with the fields that matched. A correlation id key matches nothing here (`events(of:)` reads its flow).
+    public static func flows(naming key: TraceKey, archives: [AuditArchiveRecord], directory: String) async
+        -> (fields: [String: Set<String>], problems: [String]) {
+        let fields: [String] = switch key {
+        case .correlationId: []
+        case .payer: ["payer"]
+        case .hash: ["transaction", "nonce"]
+        }
+        guard !fields.isEmpty, !archives.isEmpty else { return ([:], []) }
+        let value = key.value
+        do {
+            return try await BlockingIO.run { scan(naming: value, in: fields, archives: archives, directory: directory) }
+        } catch {
+            return ([:], ["\(directory): \(error)"])
+        }
+    }
+
+    static func scan(naming value: String, in fields: [String], archives: [AuditArchiveRecord], directory: String)
+        -> (fields: [String: Set<String>], problems: [String]) {
+        var found: [String: Set<String>] = [:], problems: [String] = []
+        let needle = Array(value.utf8)
+        let folder = URL(fileURLWithPath: directory, isDirectory: true)
+        for record in archives {
+            let path = folder.appendingPathComponent(record.file).path
+            do throws(TollgateError) {
+                var reader = try AuditArchiveReader(path: path)
+                defer { reader.close() }
+                while let line = try reader.next() {
+                    guard containsIgnoringCase(line, needle) else { continue }
+                    let event = try decoded(line, reader.lineNumber).event
+                    for field in fields where event.details[field]?.lowercased() == value {
+                        found[event.correlationId, default: []].insert(field)
+                    }
+                }
+            } catch {
+                problems.append("\(path): \(error.message)")
+            }
+        }
+        return (found, problems)
+    }
+
+    /// Whether `line` holds `needle` (lowercase ASCII), ignoring the letter case of the line's ASCII letters.
+    static func containsIgnoringCase(_ line: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {
+        guard let first = needle.first, line.count >= needle.count else { return false }
+        var start = line.startIndex
+        while start <= line.endIndex - needle.count {
+            if line[start] | 0x20 == first, zip(line[start..<start + needle.count], needle).allSatisfy({ lowered($0) == $1 }) { return true }
+            start += 1
+        }
+        return false
+    }
+
+    private static func lowered(_ byte: UInt8) -> UInt8 { (0x41...0x5A).contains(byte) ? byte | 0x20 : byte }
+
     private static func decoded(_ line: ArraySlice<UInt8>, _ number: Int) throws(TollgateError) -> RecordedAuditEvent {
         do throws(TollgateError) {
             return try AuditJSONL.decode(line)
