@@ -64,6 +64,11 @@ build=(swift build --package-path Fuzz -c debug -Xswiftc -sanitize=fuzzer,addres
   -Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -gline-tables-only -Xcc -gline-tables-only --disable-index-store)
 echo "== fuzz: build (${build[*]})"
 build_started=$SECONDS
+# The targets themselves are compiled afresh every run (one small file each): SwiftPM's incremental build has kept a
+# target's object compiled against an older layout of a struct it uses from Tollgate (a stored property added to
+# GatewayConfiguration), whose outlined copy then released a stale field: a crash on the first input, in no real code.
+bin_dir="$("${build[@]}" --show-bin-path)"
+for target in "${targets[@]}"; do rm -rf "$bin_dir/$target.build" "$bin_dir/$target"; done
 # (The linker's "Cannot export local symbol '__asan_…'" warnings are noise from the ASan runtime.)
 "${build[@]}" --quiet 2>&1 | { grep -v "Cannot export local symbol '__asan" || true; } \
   || fail "the fuzz targets do not build"
