@@ -56,6 +56,7 @@ public actor InMemoryStore: GatewayStore {
     /// (`OpenSettlement.leasedElsewhere`), until `leaseLapses`.
     public func leaseElsewhere(_ key: ProofKey) { leasedElsewhere.insert(key) }
 
+    /// Ends what `leaseElsewhere` said: the other process stopped working on the claim of `key`.
     public func leaseLapses(_ key: ProofKey) { leasedElsewhere.remove(key) }
     /// Ends every failure, delay and gate.
     public func recover() {
@@ -233,7 +234,9 @@ public actor InMemoryStore: GatewayStore {
         guard var open = intents[key] else { return nil }
         open.state = claims[key]?.state ?? .unknown
         open.intent.response = responses[key]?.response
-        open.leasedElsewhere = leasedElsewhere.contains(key)
+        // As a shared store says it: only of a live claim (claimed, settling, or settled and not yet delivered).
+        let live = [.reserved, .settling].contains(open.state) || open.state == .settled && !open.delivered
+        open.leasedElsewhere = live && leasedElsewhere.contains(key)
         return open
     }
 

@@ -72,6 +72,7 @@ struct AuditVerify: AsyncParsableCommand {
                 }
             }
         }
+        report.findings.sort { ($0.seq, $0.kind.rawValue) < ($1.seq, $1.kind.rawValue) }
         let ranges = try await store.auditArchives()
         if json {
             print(try Trace.encoded(AuditVerifyOutput(intact: report.isIntact, report: report, archives: ranges,

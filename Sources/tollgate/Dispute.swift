@@ -137,7 +137,7 @@ struct Dispute: AsyncParsableCommand {
                                         + (directory == nil ? "" : ", in the store or the audit archive"))
                 }
                 return try EvidenceBundle.assemble(material, dispute: dispute, offers: keys.map(OfferSigner.init(keys:)), auditKeys: keys?.auditKeys(),
-                                                   generatedAtMillis: SystemClock().nowMillis())
+                                                   archiveProblems: problems, generatedAtMillis: SystemClock().nowMillis())
             }
             let bytes = try bundle.encoded(pretty: true) + Array("\n".utf8)
             if let output {

@@ -53,6 +53,7 @@ struct Reconcile: AsyncParsableCommand {
             ("left settling by a stopped gateway, now unknown", report.abandoned), ("settled", report.settled),
             ("failed (nothing moved)", report.failed), ("still unknown", report.stillUnknown),
             ("refunded automatically (refund ids)", report.refunded), ("settled, undelivered, within the idempotency window", report.awaitingRetry),
+            ("worked on by another instance now (its claim's lease is live; a later pass takes them once it lapses)", report.workedOnElsewhere),
         ]
         for (label, ids) in lines where !ids.isEmpty { print("\(label): \(ids.joined(separator: " "))") }
         if lines.allSatisfy({ $0.1.isEmpty }) { print("nothing to resolve") }

@@ -46,7 +46,8 @@ struct Trace: AsyncParsableCommand {
         // A flow whose events were all archived is in no live table: asked for by its id, it is looked for there.
         if case .correlationId(let id) = traceKey, ids.isEmpty, directory != nil { ids = [id] }
         let loader = try await TraceLoader.load(ids, store: store, archives: directory)
-        for problem in problems + loader.problems { Console.error("note: audit archive: \(problem)") }
+        var noted = Set<String>()
+        for problem in problems + loader.problems where noted.insert(problem).inserted { Console.error("note: audit archive: \(problem)") }
         let reports = ids.map(loader.report).filter { !$0.events.isEmpty || match.correlationIds.contains($0.correlationId) }
 
         if case .correlationId(let id) = traceKey {

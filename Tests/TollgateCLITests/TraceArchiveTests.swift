@@ -138,4 +138,32 @@ import TollgateSQLite
         let live = await fixture.tollgate("trace", payer, "--no-archives")
         #expect(live.status == 1)
     }
+
+    /// An archive file changed where the flow's own events and their neighbours are untouched (another flow's event
+    /// edited): every link the bundle checks holds, so only the file's digest shows it; the bundle says so and is not
+    /// intact.
+    @Test func anArchiveChangedElsewhereMakesTheBundleNotIntact() async throws {
+        let other = CorrelationId.make(), millis = SystemClock().nowMillis()
+        let (fixture, archive) = try await Self.archivedFixture(alsoArchived: [
+            AuditEvent(correlationId: other, timeMillis: millis, stage: .offer, outcome: .issued, reason: Reason.paymentRequired.rawValue,
+                       clientId: nil, resource: "datasets"),
+            AuditEvent(correlationId: other, timeMillis: millis + 1, stage: .verify, outcome: .denied, reason: "invalid_signature",
+                       clientId: nil, resource: "datasets"),
+        ])
+        defer { fixture.remove() }
+        let file = archive + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: archive).first { $0.hasSuffix(".jsonl") }))
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(text.contains("invalid_signature"))
+        try text.replacingOccurrences(of: "invalid_signature", with: "invalid_signaturX").write(toFile: file, atomically: true, encoding: .utf8)
+
+        let bundlePath = fixture.directory.appendingPathComponent("bundle.json").path
+        let exported = await fixture.tollgate("dispute", "evidence", fixture.paid, "--output", bundlePath)
+        #expect(exported.status == 0, "\(exported.error)")
+        let bundle = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: bundlePath))) as? [String: Any])
+        let chain = try #require(bundle["auditChain"] as? [[String: Any]])
+        #expect(chain.allSatisfy { $0["linked"] as? Bool == true && $0["recomputed"] as? Bool == true }, "\(chain)")
+        #expect(bundle["auditChainIntact"] as? Bool == false)
+        #expect((bundle["notes"] as? [String])?.contains { $0.hasPrefix("audit archive: ") && $0.contains("SHA-256") } == true, "\(bundle["notes"] ?? "")")
+    }
 }
+

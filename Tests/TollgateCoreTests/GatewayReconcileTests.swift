@@ -271,12 +271,16 @@ import TollgateStoreConformance
         let (offer, proof) = try await harness.offerAndProof("/render", method: .post, amount: "2000")
         harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
         _ = await harness.send("/render", method: .post, proof: proof)
+        // A retry of the proof at another instance carries the purchase on: it is sending `/settle` now.
+        let intent = try #require(try await harness.store.openSettlement(proof.key)?.intent)
+        try await harness.store.recordSettlementIntent(intent, events: [])
         await harness.store.leaseElsewhere(proof.key)
         harness.clock.advance(seconds: 7_200)
         harness.rail.update { $0.settlements = [.success(.settled)] }
 
         let leased = try await harness.gateway.reconcile(startup: false)
         #expect(leased.settled.isEmpty && leased.refunded.isEmpty && leased.stillUnknown.isEmpty, "\(leased)")
+        #expect(leased.workedOnElsewhere == [try #require(offer.correlationId)])
         #expect(harness.rail.resettleCalls == 0)
         #expect(try await harness.store.openSettlement(proof.key)?.outcome == .open)
 

@@ -9,12 +9,13 @@ public enum AuditArchiveSearch {
     /// What the archives hold of the flows asked.
     public struct Found: Sendable {
         /// By correlation id, in seq order, each with its neighbours in the archived log (as an evidence bundle checks
-        /// them): the hash of the line before it (the range's `previousHash` for a file's first line), and the seq and
-        /// `prevHash` of the line after it (the next range's first event for a file's last line; none after the last
-        /// range, whose successor is the store's).
+        /// them): the hash of the line before it (the range's recorded `previousHash` for a file's first line), and the
+        /// seq and `prevHash` of the line after it (for a file's last line, the seq after the range's recorded last and
+        /// the range's recorded `lastHash`, which the next range or the live log continues from).
         public var events: [String: [EvidenceMaterial.LoggedEvent]] = [:]
-        /// Recorded files that could not be read through (missing, unreadable, a line that is no event), with the
-        /// problem: what they hold of the flows is not shown.
+        /// Recorded files that could not be read through (missing, unreadable, a line that is no event: what they hold
+        /// past that point is not shown) or that changed since they were archived (their SHA-256: what was read is
+        /// shown), with the problem.
         public var problems: [String] = []
 
         public init() {}
@@ -36,9 +37,8 @@ public enum AuditArchiveSearch {
         var found = Found()
         let wanted = Set(correlationIds.map { Array($0.utf8) })
         let folder = URL(fileURLWithPath: directory, isDirectory: true)
-        for (index, record) in archives.enumerated() {
+        for record in archives {
             let path = folder.appendingPathComponent(record.file).path
-            let next = archives.indices.contains(index + 1) ? archives[index + 1] : nil
             // A match waiting for the line after it.
             var waiting: EvidenceMaterial.LoggedEvent?
             do throws(TollgateError) {
@@ -60,7 +60,9 @@ public enum AuditArchiveSearch {
                     waiting = EvidenceMaterial.LoggedEvent(record: recorded, precedingHash: preceding)
                 }
                 if var matched = waiting {
-                    matched.following = next.map { .init(seq: $0.firstSeq, previousHash: $0.previousHash) }
+                    // The range's own end, as recorded: what the next range (or the live log) continues from. A line cut
+                    // off the end of the file shows.
+                    matched.following = .init(seq: record.lastSeq + 1, previousHash: record.lastHash)
                     found.events[matched.record.event.correlationId, default: []].append(matched)
                 }
                 // What was read is shown either way; a file changed since it was archived is said to be.
@@ -217,7 +219,8 @@ extension GatewayStore {
             flows.append(.init(link: link, events: Self.merged(linked.events[link.correlationId] ?? [], live ?? [], seq: \.record.seq)))
         }
         material.linked = flows
-        return (material, found.problems + linked.problems)
+        var seen = Set<String>()
+        return (material, (found.problems + linked.problems).filter { seen.insert($0).inserted })
     }
 
     /// Archived and live events of one flow in seq order, an event in both once (the store's).

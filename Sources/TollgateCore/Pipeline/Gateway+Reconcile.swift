@@ -13,6 +13,9 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
     public var awaitingRetry: [String] = []
     /// Settled and undelivered with no evidence for an automatic refund: an operator decides.
     public var review: [String] = []
+    /// Left to another instance sharing the store, whose live request works on them now (its claim's lease is
+    /// younger than the grace: `OpenSettlement.leasedElsewhere`); a later pass takes those it leaves.
+    public var workedOnElsewhere: [String] = []
     /// Where the next page starts: this pass stopped at its limit. Nil once the end of the list was reached.
     public var next: SettlementCursor?
 
@@ -27,6 +30,7 @@ public struct ReconcileReport: Sendable, Hashable, Codable {
         refunded += page.refunded
         awaitingRetry += page.awaitingRetry
         review += page.review
+        workedOnElsewhere += page.workedOnElsewhere
         next = page.next
     }
 }
@@ -36,7 +40,8 @@ extension Gateway {
     /// or when older than `staleAfterSeconds`: a live request of another process may still own them), then
     /// `pending` and `unknown` ones, then settled payments whose answer was not delivered once the idempotency window
     /// has passed (work that must not run twice too: its request may still run at another instance), with
-    /// `--gateway-stopped` as without.
+    /// `--gateway-stopped` as without. A settlement whose claim another instance's live request holds (its lease renewed,
+    /// on a shared store) is left to it (`ReconcileReport.workedOnElsewhere`).
     ///
     /// One pass looks at `limit` unresolved intents from `after` (the start of the list when nil) and says where the next
     /// one starts (`ReconcileReport.next`): intents that stay unknown for good never keep newer ones from being looked at.
@@ -62,9 +67,12 @@ extension Gateway {
             guard inFlight.begin(key) else { continue }
             defer { inFlight.end(key) }
             // Read again now that the claim is ours: a retry may have resolved (and delivered) it since the list was read.
-            guard var open = try await store.openSettlement(key), open.outcome == .open || (open.outcome == .settled && !open.delivered),
-                  !open.leasedElsewhere
+            guard var open = try await store.openSettlement(key), open.outcome == .open || (open.outcome == .settled && !open.delivered)
             else { continue }
+            if open.leasedElsewhere {
+                report.workedOnElsewhere.append(id)
+                continue
+            }
             if open.outcome == .open {
                 if open.state == .settling, nowMillis - open.intent.createdAtMillis < staleAfterSeconds * 1000 { continue }
                 open = await resolve(open, actor: "reconciler")

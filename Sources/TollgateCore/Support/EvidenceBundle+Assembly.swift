@@ -4,8 +4,12 @@ import Foundation
 extension EvidenceBundle {
     /// Builds and seals the bundle of `material`'s flow. `offers` checks the offer tokens' MACs
     /// (nil leaves `macVerified` empty); each event's hash is recomputed (`AuditChain.expectedHash`, keyed links with
-    /// `auditKeys`; a keyed link without its key does not recompute).
+    /// `auditKeys`; a keyed link without its key does not recompute). `archiveProblems`: archive files the flow's
+    /// archived events were read from that are missing, unreadable or changed since they were archived
+    /// (`AuditArchiveSearch.Found.problems`): noted, and the chain is then not intact (an archived event deleted between
+    /// other flows' events breaks only their links, so the file's digest is what shows it).
     public static func assemble(_ material: EvidenceMaterial, dispute: DisputeRecord?, offers: OfferSigner?, auditKeys: KeyRing? = nil,
+                                archiveProblems: [String] = [],
                                 generatedAtMillis: Int64) throws -> EvidenceBundle {
         let flowEvents = material.events.map(\.record)
         let settled = material.payments.last
@@ -38,6 +42,7 @@ extension EvidenceBundle {
             notes.append("audit event(s) \(unlinked.joined(separator: ", ")) do not link to the event before them, or the event after "
                          + "them does not link to them: events were deleted or reordered")
         }
+        for problem in archiveProblems { notes.append("audit archive: \(problem)") }
 
         var offer: OfferEvidence?
         var payload: JSONValue?
@@ -81,7 +86,7 @@ extension EvidenceBundle {
             upstream: flowEvents.filter { $0.event.stage == .forward }.map(Upstream.init),
             delivery: flowEvents.filter { $0.event.stage == .respond }.map(Delivery.init),
             refunds: material.refunds, auditChain: chain,
-            auditChainIntact: edited.isEmpty && unlinked.isEmpty, chainHead: material.chainHead, notes: notes, bundleSha256: nil
+            auditChainIntact: edited.isEmpty && unlinked.isEmpty && archiveProblems.isEmpty, chainHead: material.chainHead, notes: notes, bundleSha256: nil
         ).sealed()
     }
 
