@@ -122,16 +122,21 @@ public struct PostgresStore: GatewayStore {
         }
     }
 
-    public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
+    @discardableResult
+    public func release(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
         let keys = auditKeys, me = instanceId
         let events = events.map(AuditChain.Prepared.init)
-        try await database.write { tx in
+        return try await database.write { tx in
             // Only this instance's claim: one whose lease lapsed while this instance was held up (a pause longer than the
             // grace) may have been taken over by another, which may have sent `/settle` since; releasing it would lose
             // what that settlement moves.
-            if let row = try await tx.row("SELECT correlation_id, owner FROM reservation WHERE \(row: key)"),
-               try row.get("owner", as: String.self) == me {
-                try await Self.endHolds(try row.get("correlation_id"), as: SpendHolds.afterRelease, tx)
+            var heldElsewhere = false
+            if let row = try await tx.row("SELECT correlation_id, owner FROM reservation WHERE \(row: key)") {
+                if try row.get("owner", as: String.self) == me {
+                    try await Self.endHolds(try row.get("correlation_id"), as: SpendHolds.afterRelease, tx)
+                } else {
+                    heldElsewhere = true
+                }
             }
             // `settling` too: the gateway releases a settling claim only when no `/settle` was sent.
             let released = try await tx.count("""
@@ -143,6 +148,7 @@ public struct PostgresStore: GatewayStore {
                 try await tx.execute("DELETE FROM paid_response WHERE \(row: key) AND NOT ready")
             }
             try await Self.append(events, tx, keys: keys)
+            return !heldElsewhere
         }
     }
 

@@ -116,7 +116,9 @@ public struct SQLiteStore: GatewayStore {
         }
     }
 
-    public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
+    /// One process uses the store: never held elsewhere.
+    @discardableResult
+    public func release(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
         let events = events.map(AuditChain.Prepared.init)
         try await write { db in
             // An authorization never recorded has no claim, intent or answer to release.
@@ -133,6 +135,7 @@ public struct SQLiteStore: GatewayStore {
             }
             try Self.append(events, db, keys: auditKeys)
         }
+        return true
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,

@@ -53,7 +53,7 @@ public actor InMemoryStore: GatewayStore {
     public func refuseCancelledCallers() { refusesCancelledCallers = true }
 
     /// Says the claim of `key` is held by a live process other than this one, as a shared store's lease says
-    /// (`OpenSettlement.leasedElsewhere`), until `leaseLapses`.
+    /// (`OpenSettlement.leasedElsewhere`; `release` then releases nothing), until `leaseLapses`.
     public func leaseElsewhere(_ key: ProofKey) { leasedElsewhere.insert(key) }
 
     /// Ends what `leaseElsewhere` said: the other process stopped working on the claim of `key`.
@@ -102,8 +102,14 @@ public actor InMemoryStore: GatewayStore {
         return .reserved
     }
 
-    public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
+    /// A claim `leaseElsewhere` says another process holds is not released (false), as on a shared store.
+    @discardableResult
+    public func release(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
         try check(.release)
+        if leasedElsewhere.contains(key) {
+            write(events)
+            return false
+        }
         if let claim = claims[key] {
             endHolds(claim.reservation.correlationId, as: SpendHolds.afterRelease)
             if StoreRetention.releasableStates.contains(claim.state) {
@@ -113,6 +119,7 @@ public actor InMemoryStore: GatewayStore {
             }
         }
         write(events)
+        return true
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,

@@ -72,6 +72,29 @@ import TollgateStoreConformance
         #expect(events.last?.reason == "invalid_exact_evm_insufficient_funds")
     }
 
+    /// On a shared store, this instance was held up while its facilitator verified (longer than the grace): another
+    /// instance took the claim over from a copy of the proof and may be settling it. The facilitator's refusal here
+    /// releases nothing, and the answer is a 503 to wait, not a 402 that would have the client pay again.
+    @Test func aRefusalForAClaimAnotherInstanceTookOverIs503NotA402() async throws {
+        let harness = GatewayHarness()
+        let (offer, proof) = try await harness.offerAndProof()
+        let store = harness.store, key = proof.key
+        harness.rail.update {
+            $0.facilitator = .success(.invalid(Reason("invalid_exact_evm_insufficient_funds"), detail: "balance 0"))
+            $0.onVerify = { await store.leaseElsewhere(key) }
+        }
+
+        let response = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(response.status == .serviceUnavailable)
+        #expect(response.reason == "payment_in_progress")
+        #expect(response.offerTokens.isEmpty)
+        #expect(await harness.store.state(of: proof.key) == .reserved)
+        let events = try await harness.events(offer.correlationId)
+        #expect(events.map(\.stage).suffix(3) == [.facilitatorVerify, .reserve, .respond], "\(events.map(\.stage))")
+        #expect(events.contains { $0.reason == "payment_in_progress" })
+    }
+
     @Test(arguments: [true, false])
     func storeFailureOnReserveIs503(verifiesWithClaim: Bool) async throws {
         let harness = GatewayHarness(verifiesWithClaim: verifiesWithClaim)

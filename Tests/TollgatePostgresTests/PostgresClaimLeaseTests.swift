@@ -104,12 +104,12 @@ struct PostgresClaimLeaseTests {
         #expect(try await b.reserve(F.reservation(proof, "tg_paused"), events: []) == .alreadyClaimed(correlationId: "tg_paused", state: .reserved))
         try await b.recordSettlementIntent(F.intent(proof, "tg_paused"), events: [])
 
-        try await a.release(proof, events: [])
+        #expect(try await a.release(proof, events: []) == false)
         #expect(try await b.reservationState(proof) == .settling)
         #expect(try await b.openSettlement(proof)?.outcome == .open)
         #expect(try await b.spendTotal(subject: "client:alice", bucket: "eip155:84532/0xusdc/2026-11") == TokenAmount(atomic: "100"))
         // Its owner releases it (nothing was sent after all): released.
-        try await b.release(proof, events: [])
+        #expect(try await b.release(proof, events: []))
         #expect(try await b.reservationState(proof) == nil)
     }
 

@@ -22,9 +22,11 @@ public struct ObservedStore: TollgateStore {
         return outcome
     }
 
-    public func release(_ key: ProofKey, events: [AuditEvent]) async throws {
-        try await base.release(key, events: events)
+    @discardableResult
+    public func release(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool {
+        let released = try await base.release(key, events: events)
         report(events)
+        return released
     }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,

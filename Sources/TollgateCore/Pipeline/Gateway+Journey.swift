@@ -271,7 +271,12 @@ extension Gateway {
             response.settledDelivery = paid.settledDelivery
             return response
         case .release(let key, let events, let then):
-            await release(key, events: events)
+            guard await release(key, events: events) else {
+                // Taken over by another instance while this request was held up: it may be settling now, so whatever this
+                // request would have answered (a refusal, fresh terms), the client is told to wait, never to pay again.
+                return await inProgress(flow, events: [], detail: "this payment is being processed by another instance of the "
+                                        + "gateway; retry shortly, do not pay again")
+            }
             return await respond(then, journey: journey)
         case .passedOn(let answer, let route, let identity, let extra):
             return await passedOn(answer, route: route, identity: identity, flow: flow, extra: extra)

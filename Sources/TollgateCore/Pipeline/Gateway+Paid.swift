@@ -55,12 +55,14 @@ extension Gateway {
             .map { filtered, _ in GatewayResponse(filtered) }
     }
 
-    func release(_ key: ProofKey, events: [AuditEvent]) async {
+    /// False when another process sharing the store holds the claim now (`TollgateStore.release`).
+    func release(_ key: ProofKey, events: [AuditEvent]) async -> Bool {
         do {
-            try await store.release(key, events: events)
+            return try await store.release(key, events: events)
         } catch {
             // The claim stays: the proof cannot be reused until it expires, which fails safe.
             logger.error("reservation not released", metadata: ["tollgate.proof": "\(key)", "tollgate.error": "\(error)"])
+            return true
         }
     }
 

@@ -6,8 +6,12 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// Atomically claims a proof for single use, and the offer (its correlation id) with it.
     func reserve(_ reservation: Reservation, events: [AuditEvent]) async throws -> ReservationOutcome
 
-    /// Gives a claimed proof back (nothing was settled), so the same proof may be presented again.
-    func release(_ key: ProofKey, events: [AuditEvent]) async throws
+    /// Gives a claimed proof back (nothing was settled), so the same proof may be presented again. False, nothing
+    /// released (the events written all the same), when another process sharing the store holds the claim now: this
+    /// one's lease lapsed while it was held up and the other took the claim over, and may be settling it, so the
+    /// request must not be answered as refused (a 402 would have its client pay again).
+    @discardableResult
+    func release(_ key: ProofKey, events: [AuditEvent]) async throws -> Bool
 
     /// Records the end of a paid flow: the reservation's final state and, when money moved, the ledger
     /// entry and the delivered response (for idempotent retries), in one transaction.
