@@ -135,11 +135,11 @@ extension PostgresStore {
     }
 
     public func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String,
-                                     nowMillis: Int64) async throws {
+                                     nowMillis: Int64, archived: FlowIdentity?) async throws {
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
         let keys = auditKeys
         try await database.write { tx in
-            let flow = try await Self.flowIdentity(correlationId, tx)
+            let flow = try await Self.flowIdentity(correlationId, tx) ?? archived.map { ($0.client, $0.resource) }
             var details = ["detail": "evidence exported", "bundle_sha256": bundleSHA256, "actor": actor]
             details["dispute_id"] = disputeId
             try await Self.append([DisputeEvent.make(DisputeEvent.evidenceExported, outcome: .ok, correlationId: correlationId, timeMillis: nowMillis,

@@ -214,10 +214,10 @@ extension SQLiteStore {
     }
 
     public func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String,
-                                     nowMillis: Int64) async throws {
+                                     nowMillis: Int64, archived: FlowIdentity?) async throws {
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
         try await write { db in
-            let flow = try Self.flowIdentity(correlationId, db)
+            let flow = try Self.flowIdentity(correlationId, db) ?? archived.map { ($0.client, $0.resource) }
             var details = ["detail": "evidence exported", "bundle_sha256": bundleSHA256, "actor": actor]
             details["dispute_id"] = disputeId
             try Self.append([DisputeEvent.make(DisputeEvent.evidenceExported, outcome: .ok, correlationId: correlationId, timeMillis: nowMillis,

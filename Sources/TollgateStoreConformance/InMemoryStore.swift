@@ -709,9 +709,10 @@ public actor InMemoryStore: GatewayStore {
                                 chainHead: recorded.last.map { .init(seq: $0.seq, hash: $0.hash) })
     }
 
-    public func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String, nowMillis: Int64) async throws {
+    public func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String, nowMillis: Int64,
+                                     archived: FlowIdentity?) async throws {
         let actor = try DisputeRecord.validated(actor, field: "actor", limit: 200)
-        let flow = flowIdentity(correlationId)
+        let flow = flowIdentity(correlationId) ?? archived.map { ($0.client, $0.resource) }
         var details = ["detail": "evidence exported", "bundle_sha256": bundleSHA256, "actor": actor]
         details["dispute_id"] = disputeId
         write([DisputeEvent.make(DisputeEvent.evidenceExported, outcome: .ok, correlationId: correlationId, timeMillis: nowMillis,

@@ -117,7 +117,7 @@ struct Dispute: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("note: offer MACs not checked: \(error)\n".utf8))
             }
             let target = target.lowercased()
-            let bundle = try await SupportStoreOptions.refusals {
+            let (bundle, identity) = try await SupportStoreOptions.refusals {
                 let dispute: DisputeRecord?
                 if DisputeRecord.isId(target) {
                     guard let found = try await database.dispute(id: target) else {
@@ -136,8 +136,10 @@ struct Dispute: AsyncParsableCommand {
                     throw TollgateError(.unknownFlow, "no audit event carries the correlation id \(flow)"
                                         + (directory == nil ? "" : ", in the store or the audit archive"))
                 }
-                return try EvidenceBundle.assemble(material, dispute: dispute, offers: keys.map(OfferSigner.init(keys:)), auditKeys: keys?.auditKeys(),
-                                                   archiveProblems: problems, generatedAtMillis: SystemClock().nowMillis())
+                let bundle = try EvidenceBundle.assemble(material, dispute: dispute, offers: keys.map(OfferSigner.init(keys:)),
+                                                         auditKeys: keys?.auditKeys(), archiveProblems: problems,
+                                                         generatedAtMillis: SystemClock().nowMillis())
+                return (bundle, FlowIdentity(material.events.map(\.record)))
             }
             let bytes = try bundle.encoded(pretty: true) + Array("\n".utf8)
             if let output {
@@ -152,7 +154,7 @@ struct Dispute: AsyncParsableCommand {
             }
             try await database.recordEvidenceExport(correlationId: bundle.correlationId, disputeId: bundle.dispute?.id,
                                                     bundleSHA256: bundle.bundleSha256 ?? "", actor: actor ?? SupportStoreOptions.defaultActor,
-                                                    nowMillis: SystemClock().nowMillis())
+                                                    nowMillis: SystemClock().nowMillis(), archived: identity)
             let chain = bundle.auditChainIntact ? "audit chain intact" : "AUDIT CHAIN NOT INTACT (see notes)"
             FileHandle.standardError.write(Data(("evidence for \(bundle.correlationId)\(output.map { " written to \($0)" } ?? ""): "
                                                  + "\(bundle.auditChain.count) events, \(chain), bundleSha256 \(bundle.bundleSha256 ?? "")\n").utf8))

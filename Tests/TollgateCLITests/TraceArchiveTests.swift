@@ -101,6 +101,9 @@ import TollgateSQLite
         #expect((bundle["auditChain"] as? [[String: Any]])?.compactMap { $0["stage"] as? String } == StoreCommandTests.stages)
         #expect(bundle["auditChainIntact"] as? Bool == true, "\(bundle["notes"] ?? "")")
         #expect(exported.error.isEmpty, "\(exported.error)")
+        // The export is audited in the flow, naming its resource from the archive.
+        #expect(try await fixture.store.events(correlationId: fixture.paid).map { [$0.event.stage.rawValue, $0.event.resource ?? "none"] }
+                == [["dispute", "datasets"]])
 
         // The flow's fourth event (reserve) taken out of the file.
         let file = archive + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: archive).first { $0.hasSuffix(".jsonl") }))

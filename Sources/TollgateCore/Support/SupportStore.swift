@@ -26,11 +26,19 @@ public protocol SupportStore: Sendable {
     /// the audit archive, which `GatewayStore.evidenceMaterial(correlationId:archives:)` adds).
     func evidenceMaterial(correlationId: String, withoutEvents: Bool) async throws -> EvidenceMaterial?
 
-    /// Audits an export (stage `dispute`, outcome `ok`, detail `evidence exported`) with the bundle's digest.
-    func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String, nowMillis: Int64) async throws
+    /// Audits an export (stage `dispute`, outcome `ok`, detail `evidence exported`) with the bundle's digest, naming the
+    /// flow's client and resource from its events, or from `archived` when the store has none (its events archived).
+    func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String, nowMillis: Int64,
+                              archived: FlowIdentity?) async throws
 }
 
 extension SupportStore {
+    /// `recordEvidenceExport` of a flow the store has events of.
+    public func recordEvidenceExport(correlationId: String, disputeId: String?, bundleSHA256: String, actor: String, nowMillis: Int64) async throws {
+        try await recordEvidenceExport(correlationId: correlationId, disputeId: disputeId, bundleSHA256: bundleSHA256, actor: actor,
+                                       nowMillis: nowMillis, archived: nil)
+    }
+
     /// `evidenceMaterial` of a flow the store has events of.
     public func evidenceMaterial(correlationId: String) async throws -> EvidenceMaterial? {
         try await evidenceMaterial(correlationId: correlationId, withoutEvents: false)
