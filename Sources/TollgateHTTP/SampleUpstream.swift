@@ -5,7 +5,7 @@ import NIOCore
 import TollgateCore
 
 /// A small dataset API to put behind the gateway in the quickstart, the demo and the tests: JSON
-/// records (some with private fields), a daily report, a health probe and an endpoint that fails.
+/// records (some with private fields), a daily report, a health probe, an endpoint that fails and one that is slow.
 ///
 /// With `contract` set it checks the gateway's `Tollgate-Signature` like a real backend should (`ContractVerifier`:
 /// the contract key, the body, a fresh timestamp, no replay) and refuses requests that did not come through the gateway.
@@ -58,6 +58,14 @@ public enum SampleUpstream {
             var response = json(["job": "render", "status": "done", "seconds": String(paid)])
             response.headers[HTTPField.Name("X-Work-Seconds")!] = String(paid)
             return response
+        }
+        // A slow answer (`ms`, at most 30 s): what a long job looks like from the gateway (timeouts, claim leases).
+        router.get("/slow") { request, _ in
+            var request = request
+            if let refusal = await refuse(&request, contract) { return refusal }
+            let millis = min(max(request.uri.queryParameters.get("ms", as: Int.self) ?? 1000, 0), 30_000)
+            try await Task.sleep(for: .milliseconds(millis))
+            return json(["slow": "done", "ms": String(millis)])
         }
         router.get("/search") { request, _ in
             var request = request

@@ -61,7 +61,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -270,7 +270,8 @@ def set_postgres_timeout(text: str, seconds: int) -> str:
 
 
 def build_cluster(name: str, psql: str, db_url: str, extra_yaml: str = "", *,
-                  workdir: Path | None = None, pg_timeout: int | None = None) -> Cluster:
+                  workdir: Path | None = None, pg_timeout: int | None = None,
+                  transform: Callable[[str], str] | None = None) -> Cluster:
     workdir = workdir or new_workdir(f"tollgate-cluster-{name}-", TOLLGATE_BIN)
     token = secrets.token_hex(32)
     env = child_env(TOLLGATE_ADMIN_TOKEN=token, TOLLGATE_POSTGRES_URL=db_url)   # ONE secret for both instances
@@ -288,6 +289,8 @@ def build_cluster(name: str, psql: str, db_url: str, extra_yaml: str = "", *,
         text = cluster_config(CLUSTER_CONFIG.read_text(), up_port, facilitator) + extra_yaml
         if pg_timeout:
             text = set_postgres_timeout(text, pg_timeout)
+        if transform:
+            text = transform(text)
         config = workdir / "tollgate.yaml"
         config.write_text(text)
         chk = subprocess.run([str(TOLLGATE_BIN), "check", "--config", str(config)], cwd=workdir, env=env,
@@ -1057,3 +1060,79 @@ def check_consistency(c: Checks, cl: Cluster, attempts: list[Attempt]) -> None:
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-v", "-s", "-p", "no:cacheprovider"]))
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. a request slower than the grace keeps its claim (leases renewed while it runs)
+# ----------------------------------------------------------------------------------------------
+
+SLOW_MS = 6000
+LEASE_GRACE = 2              # storage.postgres.settling_grace_seconds: the slow request outlives it three times
+SLOW_ROUTE = """  - method: GET
+    path: /slow
+    resource: slow
+    description: A slow answer (the sample upstream sleeps ms)
+    price: "0.001"
+    accepts: [usdc-base-sepolia]
+    unit: request
+    consumed: on_success
+    anonymous: true
+    max_timeout_seconds: 120
+
+"""
+
+
+def with_slow_route_and_short_grace(text: str) -> str:
+    """The cluster example with a paid route to the sample upstream's /slow and a 2 s settling grace."""
+    assert "\nroutes:\n" in text and "    migrate_on_start: true\n" in text, "the cluster example changed shape"
+    text = text.replace("\nroutes:\n", "\nroutes:\n" + SLOW_ROUTE, 1)
+    return text.replace("    migrate_on_start: true\n", f"    migrate_on_start: true\n    settling_grace_seconds: {LEASE_GRACE}\n", 1)
+
+
+def test_cluster_a_slow_request_keeps_its_claim() -> None:
+    """A paid request whose upstream takes 6 s, three times the settling grace, at instance A; the same proof sent to
+    instance B after 3 s (a client retrying elsewhere, or an attacker replaying it). A renews its claim's lease while it
+    waits, so B must not take the claim over and run the work again: B answers 503 payment_in_progress, the upstream
+    runs once, one transfer, one delivery."""
+    psql = require_postgres()
+    cl = build_cluster("slow", psql, create_test_database(psql, "slow"), transform=with_slow_route_and_short_grace)
+    c = Checks("cluster 5: a request slower than the grace keeps its claim")
+    failed = True
+    try:
+        a, b = cl.url("gateway-a"), cl.url("gateway-b")
+        path = f"/slow?ms={SLOW_MS}"
+        account = Account.create()
+        header, nonce = fresh_proof(a, account, path)
+        first: list[Answer] = []
+        runner = threading.Thread(target=lambda: first.append(send("A", a + path, {"PAYMENT-SIGNATURE": header}, timeout=60)),
+                                  daemon=True)
+        started = time.monotonic()
+        runner.start()
+        time.sleep(LEASE_GRACE * 1.5)
+        copy_at = time.monotonic() - started
+        copy = send("B(copy)", b + path, {"PAYMENT-SIGNATURE": header}, timeout=60)
+        runner.join(timeout=90)
+        print(f"  {copy.line()} (sent {copy_at:.1f} s after the first)")
+        for ans in first:
+            print(f"  {ans.line()}")
+        c.check(bool(first) and first[0].status == 200, "the slow request at A is delivered (200)", [x.line() for x in first])
+        c.check(copy_at < SLOW_MS / 1000, "the copy reached B while A's request still ran", copy_at)
+        c.eq(copy.status, 503, "the copy at B is told to wait (503), not served by running the work again")
+        c.eq(copy.reason, "payment_in_progress", "the copy's reason")
+        time.sleep(1.0)
+        flow = cl.sql("SELECT stage, outcome, coalesce(reason, '') AS reason FROM audit_event WHERE correlation_id "
+                      f"IN (SELECT correlation_id FROM reservation WHERE lower(nonce) = '{nonce}') ORDER BY seq")
+        steps = Counter(f"{e['stage']}/{e['outcome']}/{e['reason']}" for e in flow)
+        print(f"  flow of the offer: {dict(steps)}")
+        c.eq(steps.get("reserve/ok/claim_taken_over", 0), 0, "claims taken over from the live request")
+        c.eq(steps.get("forward/ok/", 0), 1, "upstream calls (forward/ok)")
+        c.eq(len(ledger_for(cl, account.address, nonce)), 1, "ledger transfers for the nonce")
+        c.eq(len(deliveries_of(cl, account.address, nonce)), 1, "deliveries of the authorization")
+        cl.procs["gateway-a"].stop()
+        cl.procs["gateway-b"].stop()
+        cl.audit_verify(c)
+        failed = bool(c.failures)
+        c.done()
+    finally:
+        finish_cluster(cl, failed)
+
