@@ -24,6 +24,9 @@ public struct TollgateError: Error, Sendable, Hashable, CustomStringConvertible 
         /// A value that is not acceptable: a refund's amount, reason or transaction id; a dispute's reason,
         /// resolution or actor that is empty or too long; an answer of `tollgate init`.
         public static let invalid = Code("invalid")
+        /// Another process sharing the store holds the claim now (its lease is live): this one took longer than the
+        /// grace and the claim was taken over; it must not settle or release it.
+        public static let claimHeldElsewhere = Code("claim_held_elsewhere")
     }
 
     public var code: Code

@@ -139,11 +139,13 @@ struct ClaimStatement: PreparedWrite {
 }
 
 /// `recordSettlementIntent`: the intent, the answer prepared before settling (not ready) and the claim's move to
-/// `settling`.
+/// `settling`, by this instance (`owner`), which renews it from then on. Returns one row when there is a claim: whether
+/// another live instance was working on it (claimed or settling, its lease younger than `grace`), when the caller rolls
+/// everything back. A settled claim's intent (another attempt) changes neither its state nor its owner.
 struct IntentStatement: PreparedWrite {
     static let text = PreparedText { p in
         let key = p.key()
-        let correlationId = p(.text), intent = p(.text), createdAt = p(.int8), now = p(.int8)
+        let correlationId = p(.text), intent = p(.text), createdAt = p(.int8), now = p(.int8), owner = p(.text), grace = p(.int8)
         let stored = p.responseUpsert(key)
         return """
             WITH intent AS (
@@ -153,9 +155,12 @@ struct IntentStatement: PreparedWrite {
                 WHERE settlement_intent.outcome = 'open'
             ), stored AS (
             \(stored)
+            ), claim AS (
+                UPDATE reservation SET state = 'settling', updated_at = \(now), lease_at = \(PostgresStore.databaseMillis), owner = \(owner)
+                WHERE \(key.matches) AND state NOT IN ('settled', 'failed')
             )
-            UPDATE reservation SET state = 'settling', updated_at = \(now), lease_at = \(PostgresStore.databaseMillis)
-            WHERE \(key.matches) AND state NOT IN ('settled', 'failed')
+            SELECT state IN ('reserved', 'settling') AND owner <> \(owner) AND lease_at > \(PostgresStore.databaseMillis) - \(grace)
+            FROM reservation WHERE \(key.matches)
             """
     }
 
@@ -163,6 +168,8 @@ struct IntentStatement: PreparedWrite {
     /// The intent as stored (without its response, which has its own row).
     let json: String
     let now: Int64
+    let owner: String
+    let grace: Int64
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 18)
@@ -171,6 +178,8 @@ struct IntentStatement: PreparedWrite {
         bindings.append(json)
         bindings.append(intent.createdAtMillis)
         bindings.append(now)
+        bindings.append(owner)
+        bindings.append(grace)
         try bindings.append(response: intent.response, ready: false)
         return bindings
     }

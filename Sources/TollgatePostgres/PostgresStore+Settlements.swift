@@ -4,7 +4,7 @@ import TollgateCore
 
 extension PostgresStore {
     public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {
-        let now = clock.nowMillis(), keys = auditKeys
+        let now = clock.nowMillis(), keys = auditKeys, me = instanceId, grace = settlingGraceMillis
         var stored = intent
         stored.response = nil
         let json = String(decoding: JSONWriter.bytes(stored, capacity: 4096), as: UTF8.self)
@@ -12,7 +12,12 @@ extension PostgresStore {
         try await database.write { tx in
             // The intent, the answer prepared before settling and the claim's move to `settling` in one statement (one
             // round trip under the write lock).
-            _ = try await tx.run(IntentStatement(intent: intent, json: json, now: now))
+            let claim = try await tx.run(IntentStatement(intent: intent, json: json, now: now, owner: me, grace: grace))
+            // Taken over by another live instance while this one was held up: nothing is written (the transaction is
+            // rolled back) and `/settle` is not sent; that instance settles it.
+            if try claim.first?.decode(Bool?.self) == true {
+                throw TollgateError(.claimHeldElsewhere, "the claim of \(intent.key) is held by another instance now; not settling it here")
+            }
             try await Self.append(events, tx, keys: keys)
         }
     }

@@ -113,6 +113,38 @@ struct PostgresClaimLeaseTests {
         #expect(try await b.reservationState(proof) == nil)
     }
 
+    /// The paused owner of a taken-over claim must not settle it: its intent is refused and nothing of it written, so
+    /// its `/settle` is never sent (only the new owner settles). A dead owner's claim is another matter: whoever records
+    /// its intent (a reconciler, a retry) becomes its owner and renews it.
+    @Test("an intent for a claim another live instance holds is refused and writes nothing; a dead owner's is taken")
+    func anIntentForAClaimHeldElsewhereIsRefused() async throws {
+        var configuration = try await TestDatabase.create()
+        configuration.settlingGraceSeconds = 60
+        let (a, b, c) = (try await Self.instance(configuration), try await Self.instance(configuration), try await Self.instance(configuration))
+        defer { a.close(); b.close(); c.close() }
+        let proof = F.key(35)
+        #expect(try await a.reserve(F.reservation(proof, "tg_paused_intent"), events: []) == .reserved)
+        try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
+        #expect(try await b.reserve(F.reservation(proof, "tg_paused_intent"), events: [])
+                == .alreadyClaimed(correlationId: "tg_paused_intent", state: .reserved))
+
+        let refused = await #expect(throws: TollgateError.self) {
+            try await a.recordSettlementIntent(F.intent(proof, "tg_paused_intent"), events: [F.event("tg_paused_intent")])
+        }
+        #expect(refused?.code == .claimHeldElsewhere)
+        #expect(try await b.reservationState(proof) == .reserved)
+        #expect(try await b.openSettlement(proof) == nil)
+        #expect(try await b.events(correlationId: "tg_paused_intent").isEmpty)
+
+        // b stops; c, finding the claim's lease lapsed, records the intent, owns the claim, and a copy elsewhere waits.
+        try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
+        try await c.recordSettlementIntent(F.intent(proof, "tg_paused_intent"), events: [])
+        #expect(try await c.reservationState(proof) == .settling)
+        #expect(try await a.reserve(F.reservation(proof, "tg_paused_intent"), events: []) == .busy(correlationId: "tg_paused_intent"))
+        #expect(try await a.openSettlement(proof)?.leasedElsewhere == true)
+        #expect(try await c.openSettlement(proof)?.leasedElsewhere == false)
+    }
+
     /// The gateway on a shared store renews its claims in flight every third of the grace; on a store one process uses
     /// alone (the in-flight lock says it there) nothing runs.
     @Test("a gateway on PostgreSQL runs the lease renewer, every third of the grace")
