@@ -14,8 +14,7 @@ struct Dispute: AsyncParsableCommand {
         @Argument(help: "The disputed flow's correlation id (tg_…).") var correlationId: String
         @Option(help: "What the customer says happened.") var reason: String
         @Option(help: "Who opens it (default: cli:<user>).") var actor: String?
-        @Option(help: "Where to look for a flow whose events were archived (default: the configuration's audit.archive_dir).")
-        var archives: String?
+        @OptionGroup var archive: ArchiveOptions
         @OptionGroup var store: SupportStoreOptions
 
         func validate() throws { try SupportStoreOptions.checkCorrelationId(correlationId) }
@@ -28,7 +27,7 @@ struct Dispute: AsyncParsableCommand {
                     return try await database.openDispute(correlationId: flow, reason: reason, actor: actor, nowMillis: SystemClock().nowMillis())
                 } catch let error as TollgateError where error.code == .unknownFlow {
                     // Retention may have moved every event of the flow to the audit archive: it is disputed all the same.
-                    guard let directory = archives ?? configuration.auditRetention?.archiveDirectory,
+                    guard let directory = archive.directory(configuration),
                           let identity = FlowIdentity(try await database.events(correlationIds: [flow], archives: directory).events[flow] ?? [])
                     else { throw error }
                     return try await database.openDispute(correlationId: flow, reason: reason, actor: actor, nowMillis: SystemClock().nowMillis(),
@@ -94,16 +93,13 @@ struct Dispute: AsyncParsableCommand {
         @Argument(help: "A dispute id (dp_…) or a flow's correlation id (tg_…).") var target: String
         @Option(name: .shortAndLong, help: "Write the bundle to this file (default: standard output).") var output: String?
         @Option(help: "Who exports it (default: cli:<user>).") var actor: String?
-        @Option(help: "Read archived events from this directory too (default: the configuration's audit.archive_dir).")
-        var archives: String?
-        @Flag(help: "Read the store only, not the audit archive.") var noArchives = false
+        @OptionGroup var archive: ArchiveOptions
         @OptionGroup var store: SupportStoreOptions
 
         func validate() throws {
             guard DisputeRecord.isId(target.lowercased()) || TraceKey.isCorrelationId(target.lowercased()) else {
                 throw ValidationError("'\(target)' is neither a dispute id (dp_ + 16 hex) nor a correlation id (tg_ + 32 hex)")
             }
-            if archives != nil, noArchives { throw ValidationError("--archives and --no-archives exclude each other") }
         }
 
         func run() async throws {
@@ -129,7 +125,7 @@ struct Dispute: AsyncParsableCommand {
                     dispute = disputes.first { $0.state == .open } ?? disputes.first
                 }
                 let flow = dispute?.correlationId ?? target
-                let directory = noArchives ? nil : archives ?? configuration.auditRetention?.archiveDirectory
+                let directory = archive.directory(configuration)
                 let (found, problems) = try await database.evidenceMaterial(correlationId: flow, archives: directory)
                 for problem in problems { Console.error("note: audit archive: \(problem)") }
                 guard let material = found else {
@@ -159,6 +155,24 @@ struct Dispute: AsyncParsableCommand {
             FileHandle.standardError.write(Data(("evidence for \(bundle.correlationId)\(output.map { " written to \($0)" } ?? ""): "
                                                  + "\(bundle.auditChain.count) events, \(chain), bundleSha256 \(bundle.bundleSha256 ?? "")\n").utf8))
         }
+    }
+}
+
+/// `--archives DIR` / `--no-archives`: where the support commands read the events audit retention moved out of the store.
+struct ArchiveOptions: ParsableArguments {
+    @Option(help: "Read archived events from this directory too (default: the configuration's audit.archive_dir).")
+    var archives: String?
+
+    @Flag(help: "Read the store only, not the audit archive.")
+    var noArchives = false
+
+    func validate() throws {
+        if archives != nil, noArchives { throw ValidationError("--archives and --no-archives exclude each other") }
+    }
+
+    /// The archive directory to read, if any.
+    func directory(_ configuration: GatewayConfiguration) -> String? {
+        noArchives ? nil : archives ?? configuration.auditRetention?.archiveDirectory
     }
 }
 

@@ -19,11 +19,7 @@ struct Trace: AsyncParsableCommand {
     @Option(help: "At most this many flows for a payer, transaction or nonce (newest first).")
     var limit = 20
 
-    @Option(help: "Read archived events from this directory too (default: the configuration's audit.archive_dir).")
-    var archives: String?
-
-    @Flag(help: "Read the store only, not the audit archive.")
-    var noArchives = false
+    @OptionGroup var archive: ArchiveOptions
 
     func validate() throws {
         do {
@@ -32,13 +28,12 @@ struct Trace: AsyncParsableCommand {
             throw ValidationError(error.message)
         }
         guard (1...1000).contains(limit) else { throw ValidationError("--limit must be between 1 and 1000") }
-        if archives != nil, noArchives { throw ValidationError("--archives and --no-archives exclude each other") }
     }
 
     func run() async throws {
         let traceKey = try TraceKey(parsing: key)
         let (configuration, store) = try await options.load(requireKeys: false)
-        let directory = noArchives ? nil : archives ?? configuration.auditRetention?.archiveDirectory
+        let directory = archive.directory(configuration)
         var match = try await store.flows(matching: traceKey, limit: limit)
         var problems: [String] = []
         if let directory { problems += try await Self.addArchived(traceKey, to: &match, limit: limit, store: store, directory: directory) }

@@ -24,58 +24,64 @@ public enum AuditArchiveSearch {
     /// Scans the files of `archives` in `directory` for the events of `correlationIds`, on a worker thread.
     public static func events(of correlationIds: Set<String>, archives: [AuditArchiveRecord], directory: String) async -> Found {
         guard !correlationIds.isEmpty, !archives.isEmpty else { return Found() }
-        do {
-            return try await BlockingIO.run { scan(correlationIds, archives: archives, directory: directory) }
-        } catch {
-            var failed = Found()
-            failed.problems = ["\(directory): \(error)"]
-            return failed
-        }
+        return await BlockingIO.run { scan(correlationIds, archives: archives, directory: directory) }
     }
 
     static func scan(_ correlationIds: Set<String>, archives: [AuditArchiveRecord], directory: String) -> Found {
         var found = Found()
         let wanted = Set(correlationIds.map { Array($0.utf8) })
+        let problems = eachFile(of: archives, in: directory) { record, reader throws(TollgateError) in
+            // A match waiting for the line after it.
+            var waiting: EvidenceMaterial.LoggedEvent?
+            var previous: ArraySlice<UInt8>?
+            while let line = try reader.next() {
+                defer { previous = line }
+                if var matched = waiting {
+                    let after = try decoded(line, reader.lineNumber)
+                    matched.following = .init(seq: after.seq, previousHash: after.previousHash)
+                    found.events[matched.record.event.correlationId, default: []].append(matched)
+                    waiting = nil
+                }
+                guard let id = correlationId(in: line), wanted.contains(Array(id)) else { continue }
+                let recorded = try decoded(line, reader.lineNumber)
+                guard correlationIds.contains(recorded.event.correlationId) else { continue }
+                let preceding = previous.flatMap(hash(in:)).map { String(decoding: $0, as: UTF8.self) } ?? record.previousHash
+                waiting = EvidenceMaterial.LoggedEvent(record: recorded, precedingHash: preceding)
+            }
+            if var matched = waiting {
+                // The range's own end, as recorded: what the next range (or the live log) continues from. A line cut
+                // off the end of the file shows.
+                matched.following = .init(seq: record.lastSeq + 1, previousHash: record.lastHash)
+                found.events[matched.record.event.correlationId, default: []].append(matched)
+            }
+            // What was read is shown either way; a file changed since it was archived is said to be.
+            if reader.digest.finalize() != record.fileSHA256 {
+                throw TollgateError(.invalid, "its SHA-256 is not the one recorded when it was archived: the file was changed "
+                                    + "since (its events are shown as read; tollgate audit verify --archives checks them)")
+            }
+        }
+        found.problems = problems
+        for id in found.events.keys { found.events[id]?.sort { $0.record.seq < $1.record.seq } }
+        return found
+    }
+
+    /// Reads every recorded file of `archives` in `directory` (`read` goes through one file's lines); a file that cannot
+    /// be opened, or that `read` stops at, is a problem named with its path.
+    private static func eachFile(of archives: [AuditArchiveRecord], in directory: String,
+                                 _ read: (AuditArchiveRecord, inout AuditArchiveReader) throws(TollgateError) -> Void) -> [String] {
+        var problems: [String] = []
         let folder = URL(fileURLWithPath: directory, isDirectory: true)
         for record in archives {
             let path = folder.appendingPathComponent(record.file).path
-            // A match waiting for the line after it.
-            var waiting: EvidenceMaterial.LoggedEvent?
             do throws(TollgateError) {
                 var reader = try AuditArchiveReader(path: path)
                 defer { reader.close() }
-                var previous: ArraySlice<UInt8>?
-                while let line = try reader.next() {
-                    defer { previous = line }
-                    if var matched = waiting {
-                        let after = try decoded(line, reader.lineNumber)
-                        matched.following = .init(seq: after.seq, previousHash: after.previousHash)
-                        found.events[matched.record.event.correlationId, default: []].append(matched)
-                        waiting = nil
-                    }
-                    guard let id = correlationId(in: line), wanted.contains(Array(id)) else { continue }
-                    let recorded = try decoded(line, reader.lineNumber)
-                    guard correlationIds.contains(recorded.event.correlationId) else { continue }
-                    let preceding = previous.flatMap(hash(in:)).map { String(decoding: $0, as: UTF8.self) } ?? record.previousHash
-                    waiting = EvidenceMaterial.LoggedEvent(record: recorded, precedingHash: preceding)
-                }
-                if var matched = waiting {
-                    // The range's own end, as recorded: what the next range (or the live log) continues from. A line cut
-                    // off the end of the file shows.
-                    matched.following = .init(seq: record.lastSeq + 1, previousHash: record.lastHash)
-                    found.events[matched.record.event.correlationId, default: []].append(matched)
-                }
-                // What was read is shown either way; a file changed since it was archived is said to be.
-                if reader.digest.finalize() != record.fileSHA256 {
-                    found.problems.append("\(path): its SHA-256 is not the one recorded when it was archived: the file was changed "
-                                          + "since (its events are shown as read; tollgate audit verify --archives checks them)")
-                }
+                try read(record, &reader)
             } catch {
-                found.problems.append("\(path): \(error.message)")
+                problems.append("\(path): \(error.message)")
             }
         }
-        for id in found.events.keys { found.events[id]?.sort { $0.record.seq < $1.record.seq } }
-        return found
+        return problems
     }
 
     /// The flows whose archived events name `key` in their details, as the store's lookup reads its live events: a
@@ -90,32 +96,20 @@ public enum AuditArchiveSearch {
         }
         guard !fields.isEmpty, !archives.isEmpty else { return ([:], []) }
         let value = key.value
-        do {
-            return try await BlockingIO.run { scan(naming: value, in: fields, archives: archives, directory: directory) }
-        } catch {
-            return ([:], ["\(directory): \(error)"])
-        }
+        return await BlockingIO.run { scan(naming: value, in: fields, archives: archives, directory: directory) }
     }
 
     static func scan(naming value: String, in fields: [String], archives: [AuditArchiveRecord], directory: String)
         -> (fields: [String: Set<String>], problems: [String]) {
-        var found: [String: Set<String>] = [:], problems: [String] = []
+        var found: [String: Set<String>] = [:]
         let needle = Array(value.utf8)
-        let folder = URL(fileURLWithPath: directory, isDirectory: true)
-        for record in archives {
-            let path = folder.appendingPathComponent(record.file).path
-            do throws(TollgateError) {
-                var reader = try AuditArchiveReader(path: path)
-                defer { reader.close() }
-                while let line = try reader.next() {
-                    guard containsIgnoringCase(line, needle) else { continue }
-                    let event = try decoded(line, reader.lineNumber).event
-                    for field in fields where event.details[field]?.lowercased() == value {
-                        found[event.correlationId, default: []].insert(field)
-                    }
+        let problems = eachFile(of: archives, in: directory) { _, reader throws(TollgateError) in
+            while let line = try reader.next() {
+                guard containsIgnoringCase(line, needle) else { continue }
+                let event = try decoded(line, reader.lineNumber).event
+                for field in fields where event.details[field]?.lowercased() == value {
+                    found[event.correlationId, default: []].insert(field)
                 }
-            } catch {
-                problems.append("\(path): \(error.message)")
             }
         }
         return (found, problems)

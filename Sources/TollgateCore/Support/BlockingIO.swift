@@ -11,4 +11,11 @@ public enum BlockingIO {
             }
         }
     }
+
+    /// `run` for work that cannot fail.
+    public static func run<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async { continuation.resume(returning: work()) }
+        }
+    }
 }
