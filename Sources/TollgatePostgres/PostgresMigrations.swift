@@ -3,12 +3,12 @@
 public enum PostgresMigrations {
     /// Every migration, oldest first.
     public static let all: [PostgresMigration] = [v1Schema, v2SharedInstances, v3AuditLookupColumns, v4UnusedPayerIndex, v5UnitHoldHeld,
-                                                   v6DeliveryToken, v7ClaimLease]
+                                                   v6DeliveryToken, v7ClaimLease, v8AuditArchiveKeys]
 
     /// The tables every `GatewayStore` operation reads and writes.
     public static let tables: [String] = [
         "reservation", "payment", "audit_event", "paid_response", "spend_total", "spend_hold", "revocation", "incident",
-        "payment_identifier", "proof_evidence", "audit_archive", "dispute", "usage_event", "package_balance",
+        "payment_identifier", "proof_evidence", "audit_archive", "audit_archive_key", "dispute", "usage_event", "package_balance",
         "package_grant", "unit_hold", "refund", "settlement_intent", "audit_sequence",
         "invalid_proof_count",
     ]
@@ -232,5 +232,12 @@ public enum PostgresMigrations {
     static let v7ClaimLease = PostgresMigration(version: "7-claim-lease", statements: [
         "ALTER TABLE reservation ADD COLUMN lease_at BIGINT NOT NULL DEFAULT \(PostgresStore.databaseMillis)",
         "UPDATE reservation SET lease_at = 0 WHERE owner = ''",
+    ])
+
+    /// Each archived range's index: the lookup keys its file names (`AuditArchiveSearch.lookupKeys`), so support reads
+    /// only the files that hold a flow. Ranges archived before it are marked unindexed (read for every lookup).
+    static let v8AuditArchiveKeys = PostgresMigration(version: "8-audit-archive-keys", statements: [
+        "ALTER TABLE audit_archive ADD COLUMN indexed BOOLEAN NOT NULL DEFAULT false",
+        "CREATE TABLE audit_archive_key (key TEXT NOT NULL, first_seq BIGINT NOT NULL, PRIMARY KEY (key, first_seq))",
     ])
 }

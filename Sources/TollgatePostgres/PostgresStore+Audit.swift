@@ -146,9 +146,33 @@ extension PostgresStore {
         try await database.read { tx in try await Self.auditArchives(tx) }
     }
 
+    public func auditArchives(holding keys: Set<String>) async throws -> [AuditArchiveRecord] {
+        let keys = keys.sorted()
+        return try await database.read { tx in
+            let holding = Set(try await tx.values("SELECT DISTINCT first_seq FROM audit_archive_key WHERE key = ANY(\(keys))", as: Int64.self))
+            return try await Self.auditArchives(tx).filter { !$0.indexed || holding.contains($0.firstSeq) }
+        }
+    }
+
+    public func indexAuditArchive(firstSeq: Int64, keys: Set<String>) async throws {
+        try await database.write { tx in
+            guard try await tx.value("UPDATE audit_archive SET indexed = true WHERE first_seq = \(firstSeq) RETURNING first_seq", as: Int64.self) != nil else {
+                throw TollgateError(.notFound, "no archived range starts at seq \(firstSeq)")
+            }
+            try await Self.insertArchiveKeys(keys, firstSeq: firstSeq, tx)
+        }
+    }
+
+    static func insertArchiveKeys(_ keys: Set<String>, firstSeq: Int64, _ tx: PostgresTransaction) async throws {
+        guard !keys.isEmpty else { return }
+        try await tx.execute("""
+            INSERT INTO audit_archive_key (key, first_seq) SELECT unnest(\(keys.sorted())::text[]), \(firstSeq) ON CONFLICT DO NOTHING
+            """)
+    }
+
     /// Records the range and deletes its events, after checking nothing moved since the file was written (another
     /// archiver, on this instance or another, or rows changed): then nothing is deleted.
-    public func commitAuditArchive(_ record: AuditArchiveRecord, after anchor: AuditVerifier.Anchor) async throws {
+    public func commitAuditArchive(_ record: AuditArchiveRecord, keys: Set<String>, after anchor: AuditVerifier.Anchor) async throws {
         try await database.write { tx in
             try await Self.flushAudit(tx)
             let current = try await Self.auditArchives(tx).last?.anchor ?? .genesis
@@ -160,10 +184,11 @@ extension PostgresStore {
                     + "nothing was deleted")
             }
             try await tx.execute("""
-                INSERT INTO audit_archive (first_seq, last_seq, prev_hash, last_hash, event_count, file, file_sha256, archived_at)
+                INSERT INTO audit_archive (first_seq, last_seq, prev_hash, last_hash, event_count, file, file_sha256, archived_at, indexed)
                 VALUES (\(record.firstSeq), \(record.lastSeq), \(record.previousHash), \(record.lastHash), \(record.eventCount), \(record.file),
-                        \(record.fileSHA256), \(record.archivedAtMillis))
+                        \(record.fileSHA256), \(record.archivedAtMillis), true)
                 """)
+            try await Self.insertArchiveKeys(keys, firstSeq: record.firstSeq, tx)
             try await tx.execute("DELETE FROM audit_event WHERE seq BETWEEN \(record.firstSeq) AND \(record.lastSeq)")
             tx.audit?.forget()
         }
@@ -173,7 +198,7 @@ extension PostgresStore {
         try await tx.rows("SELECT * FROM audit_archive ORDER BY first_seq").map { row in
             AuditArchiveRecord(firstSeq: try row.get("first_seq"), lastSeq: try row.get("last_seq"), previousHash: try row.get("prev_hash"),
                                lastHash: try row.get("last_hash"), eventCount: try row.get("event_count"), file: try row.get("file"),
-                               fileSHA256: try row.get("file_sha256"), archivedAtMillis: try row.get("archived_at"))
+                               fileSHA256: try row.get("file_sha256"), archivedAtMillis: try row.get("archived_at"), indexed: try row.get("indexed"))
         }
     }
 

@@ -120,6 +120,7 @@ extension SQLiteStore {
         migrator.registerMigration("v18-delivery-token") { db in
             try db.execute(sql: "ALTER TABLE settlement_intent ADD COLUMN delivery INTEGER")
         }
+        migrator.registerMigration("v19-audit-archive-keys", migrate: migrateAuditArchiveKeys)
         return migrator
     }
 

@@ -566,6 +566,8 @@ public actor InMemoryStore: GatewayStore {
     // MARK: audit log
 
     private var archives: [AuditArchiveRecord] = []
+    /// Each archived range's lookup keys, by its first seq.
+    private var archiveKeys: [Int64: Set<String>] = [:]
     /// The highest seq ever assigned (it survives archiving).
     private var sequence: Int64 = 0
 
@@ -590,6 +592,18 @@ public actor InMemoryStore: GatewayStore {
     }
 
     public func auditArchives() async throws -> [AuditArchiveRecord] { archives }
+
+    public func auditArchives(holding keys: Set<String>) async throws -> [AuditArchiveRecord] {
+        archives.filter { !$0.indexed || !(archiveKeys[$0.firstSeq] ?? []).isDisjoint(with: keys) }
+    }
+
+    public func indexAuditArchive(firstSeq: Int64, keys: Set<String>) async throws {
+        guard let index = archives.firstIndex(where: { $0.firstSeq == firstSeq }) else {
+            throw TollgateError(.notFound, "no archived range starts at seq \(firstSeq)")
+        }
+        archives[index].indexed = true
+        archiveKeys[firstSeq, default: []].formUnion(keys)
+    }
 
     public func auditEvents(after seq: Int64, limit: Int) async throws -> [RecordedAuditEvent] {
         Array(recorded.filter { $0.seq > seq }.prefix(limit))
@@ -617,12 +631,15 @@ public actor InMemoryStore: GatewayStore {
         return matching.count
     }
 
-    public func commitAuditArchive(_ record: AuditArchiveRecord, after anchor: AuditVerifier.Anchor) async throws {
+    public func commitAuditArchive(_ record: AuditArchiveRecord, keys: Set<String>, after anchor: AuditVerifier.Anchor) async throws {
         let range = recorded.filter { (record.firstSeq...record.lastSeq).contains($0.seq) }
         guard (archives.last?.anchor ?? .genesis) == anchor, range.count == record.eventCount, range.last?.hash == record.lastHash else {
             throw TollgateError(.concurrentChange, "seq \(record.firstSeq)…\(record.lastSeq) changed while it was being archived; nothing was deleted")
         }
+        var record = record
+        record.indexed = true
         archives.append(record)
+        archiveKeys[record.firstSeq] = keys
         recorded.removeAll { (record.firstSeq...record.lastSeq).contains($0.seq) }
     }
 

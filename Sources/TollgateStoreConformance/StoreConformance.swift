@@ -42,6 +42,7 @@ public enum StoreConformance {
         Check(name: "settlement intents: recorded, resolved, abandoned after a restart", body: settlementIntents),
         Check(name: "a settled, undelivered answer is delivered or refunded, never both, even racing", body: deliveredOrRefunded),
         Check(name: "a lost delivery reopens its flow only while it is the flow's one delivery, even racing", body: lostDeliveries),
+        Check(name: "the audit archive's index names the ranges that hold a flow, payer, transaction or nonce", body: archiveIndex),
     ]
 
     // MARK: fixtures

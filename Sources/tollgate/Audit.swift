@@ -7,7 +7,7 @@ import TollgateCore
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify, export and archive the tamper-evident audit log.",
-        subcommands: [AuditVerify.self, AuditExport.self, AuditArchive.self])
+        subcommands: [AuditVerify.self, AuditExport.self, AuditArchive.self, AuditIndexArchives.self])
 }
 
 struct AuditVerify: AsyncParsableCommand {

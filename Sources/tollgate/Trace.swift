@@ -67,7 +67,7 @@ struct Trace: AsyncParsableCommand {
     /// (a payment refused before anything was reserved, past the audit window), after the store's (they are older), up
     /// to `limit`; `matchedAs` names `audit_archive`. Returns the archive's problems.
     static func addArchived(_ key: TraceKey, to match: inout TraceMatch, limit: Int, store: any GatewayStore, directory: String) async throws -> [String] {
-        let found = await AuditArchiveSearch.flows(naming: key, archives: try await store.auditArchives(), directory: directory)
+        let found = await AuditArchiveSearch.flows(naming: key, archives: try await store.auditArchives(holding: [key.value]), directory: directory)
         let known = Set(match.correlationIds)
         let added = found.fields.keys.filter { !known.contains($0) }.sorted()
         guard !added.isEmpty else { return found.problems }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Testing
 import TollgateCore
 import TollgateSQLite
@@ -168,5 +169,60 @@ import TollgateSQLite
         #expect(bundle["auditChainIntact"] as? Bool == false)
         #expect((bundle["notes"] as? [String])?.contains { $0.hasPrefix("audit archive: ") && $0.contains("SHA-256") } == true, "\(bundle["notes"] ?? "")")
     }
-}
 
+    /// Support reads only the archive files whose index names what it looks for: with another flow's file gone, a trace
+    /// of the first flow says nothing of it. Ranges archived before the index (simulated by clearing it) are read for
+    /// every lookup until `tollgate audit index-archives` indexes them from their files; a missing file stays unindexed.
+    @Test func onlyTheArchiveFilesNamingAFlowAreRead() async throws {
+        let (fixture, archive) = try await Self.archivedFixture()
+        defer { fixture.remove() }
+        let other = CorrelationId.make(), payer = "0xFeD0000000000000000000000000000000000003", now = SystemClock().nowMillis()
+        try await fixture.store.append([
+            AuditEvent(correlationId: other, timeMillis: now, stage: .proof, outcome: .received, reason: nil, clientId: nil, resource: "datasets",
+                       details: ["payer": payer]),
+            AuditEvent(correlationId: other, timeMillis: now + 1, stage: .verify, outcome: .denied, reason: "invalid_signature", clientId: nil,
+                       resource: "datasets"),
+        ])
+        try await fixture.store.append([AuditEvent(correlationId: CorrelationId.make(), timeMillis: now + 2, stage: .offer, outcome: .issued,
+                                                   reason: Reason.paymentRequired.rawValue, clientId: nil, resource: "datasets")])
+        let second = try await fixture.store.archiveAuditLog(AuditRetention(retentionDays: 1, archiveDirectory: archive), nowMillis: now + 3 * 86_400_000)
+        let file = archive + "/" + (try #require(second.first?.file))
+        try FileManager.default.moveItem(atPath: file, toPath: file + ".aside")
+
+        func trace(_ key: String) async -> (status: Int32, output: String, error: String) {
+            let result = await fixture.tollgate("trace", key)
+            return (result.status, result.output, result.error)
+        }
+        var paid = await trace(fixture.paid)
+        #expect(paid.status == 0 && paid.error.isEmpty, "\(paid.error)")
+        #expect(paid.output.contains("stopped at: delivered and settled (200)"), "\(paid.output)")
+        for key in [other, payer] {
+            let missing = await trace(key)
+            #expect(missing.error.contains("note: audit archive: ") && missing.error.contains(second[0].file), "\(missing.error)")
+        }
+
+        // As a database from before the index has them: every range unindexed, so every lookup reads every file.
+        let database = try DatabaseQueue(path: fixture.database)
+        try await database.write { db in try db.execute(sql: "UPDATE audit_archive SET indexed = 0; DELETE FROM audit_archive_key") }
+        paid = await trace(fixture.paid)
+        #expect(paid.status == 0 && paid.error.contains(second[0].file), "\(paid.error)")
+
+        let partly = await fixture.tollgate("audit", "index-archives", "-c", fixture.config)
+        #expect(partly.status == 1)
+        #expect(partly.output.hasPrefix("indexed seq 1…8 ("), "\(partly.output)")
+        #expect(partly.error.contains("not indexed seq \(second[0].firstSeq)…") && partly.error.contains("stays read for every lookup"), "\(partly.error)")
+        paid = await trace(fixture.paid)
+        #expect(paid.error.contains(second[0].file), "the unindexed range is still read: \(paid.error)")
+
+        try FileManager.default.moveItem(atPath: file + ".aside", toPath: file)
+        let rest = await fixture.tollgate("audit", "index-archives", "-c", fixture.config)
+        #expect(rest.status == 0, "\(rest.error)")
+        #expect(rest.output.hasPrefix("indexed seq \(second[0].firstSeq)…\(second[0].lastSeq) ("), "\(rest.output)")
+        #expect(await fixture.tollgate("audit", "index-archives", "-c", fixture.config).output == "every archived range is indexed\n")
+        try FileManager.default.removeItem(atPath: file)
+        paid = await trace(fixture.paid)
+        #expect(paid.status == 0 && paid.error.isEmpty, "\(paid.error)")
+        let byPayer = await trace(payer)
+        #expect(byPayer.error.contains(second[0].file), "\(byPayer.error)")
+    }
+}

@@ -15,9 +15,13 @@ public struct AuditArchiveRecord: Sendable, Hashable, Codable {
     /// SHA-256 (hex) of the whole file, as written.
     public var fileSHA256: String
     public var archivedAtMillis: Int64
+    /// Whether the store knows which flows, payers, transactions and nonces the file names (`AuditArchiveSearch.lookupKeys`),
+    /// so support reads the file only for those. A range archived before the index (or whose index was not recorded) is
+    /// read for every lookup until `tollgate audit index-archives` records it.
+    public var indexed: Bool
 
     public init(firstSeq: Int64, lastSeq: Int64, previousHash: String, lastHash: String, eventCount: Int, file: String, fileSHA256: String,
-                archivedAtMillis: Int64) {
+                archivedAtMillis: Int64, indexed: Bool = true) {
         self.firstSeq = firstSeq
         self.lastSeq = lastSeq
         self.previousHash = previousHash
@@ -26,6 +30,7 @@ public struct AuditArchiveRecord: Sendable, Hashable, Codable {
         self.file = file
         self.fileSHA256 = fileSHA256
         self.archivedAtMillis = archivedAtMillis
+        self.indexed = indexed
     }
 
     /// Where the chain continues from after this range.
@@ -41,6 +46,10 @@ public protocol AuditLogStore: AuditHeadReading, AuditRetaining {
 
     /// Every archived range, oldest first.
     func auditArchives() async throws -> [AuditArchiveRecord]
+
+    /// The archived ranges whose files may hold one of `keys` (lowercase `AuditArchiveSearch.lookupKeys`: correlation
+    /// ids, payers, transactions, nonces), oldest first: those whose index names one, and every range without an index.
+    func auditArchives(holding keys: Set<String>) async throws -> [AuditArchiveRecord]
 
     /// Up to `limit` live events with seq above `seq`, in seq order: a page of the log.
     func auditEvents(after seq: Int64, limit: Int) async throws -> [RecordedAuditEvent]
@@ -68,8 +77,13 @@ public protocol AuditLogStore: AuditHeadReading, AuditRetaining {
     /// Records an archived range and deletes exactly its live events, in one transaction, after checking that
     /// nothing moved since the file was written (the latest archive anchor is still `anchor`, the range's events
     /// are all there and its last hash is unchanged); otherwise throws `TollgateError` `.concurrentChange` and
-    /// deletes nothing.
-    func commitAuditArchive(_ record: AuditArchiveRecord, after anchor: AuditVerifier.Anchor) async throws
+    /// deletes nothing. `keys` (the range's `AuditArchiveSearch.lookupKeys`) are recorded as its index in the same
+    /// transaction, and the range is recorded as indexed.
+    func commitAuditArchive(_ record: AuditArchiveRecord, keys: Set<String>, after anchor: AuditVerifier.Anchor) async throws
+
+    /// Records the index of a range archived without one (`tollgate audit index-archives`, after reading its file) and
+    /// marks it indexed. Throws `TollgateError` `.notFound` when no range starts at `firstSeq`.
+    func indexAuditArchive(firstSeq: Int64, keys: Set<String>) async throws
 }
 
 extension AuditLogStore {
@@ -118,6 +132,7 @@ extension AuditLogStore {
         var last: RecordedAuditEvent?
         var count = 0
         var cursor: Int64 = 0
+        var keys = Set<String>()
         let record: AuditArchiveRecord
         do {
             // Whatever fails before the rename (a read, a write, a broken chain) leaves no temporary file behind.
@@ -129,6 +144,7 @@ extension AuditLogStore {
                     if file == nil { file = try AuditArchiveWriter(directory: directory) }
                     try await file?.append(event)
                     verifier.consume(event)
+                    AuditArchiveSearch.lookupKeys(of: event.event, into: &keys)
                     if first == nil { first = event }
                     last = event
                     count += 1
@@ -149,7 +165,7 @@ extension AuditLogStore {
             file?.discard()
             throw error
         }
-        try await commitAuditArchive(record, after: anchor)
+        try await commitAuditArchive(record, keys: keys, after: anchor)
         return record
     }
 }

@@ -94,6 +94,7 @@ public enum AuditArchiveSearch {
         case .payer: ["payer"]
         case .hash: ["transaction", "nonce"]
         }
+        assert(Set(fields).isSubset(of: namingFields))
         guard !fields.isEmpty, !archives.isEmpty else { return ([:], []) }
         let value = key.value
         return await BlockingIO.run { scan(naming: value, in: fields, archives: archives, directory: directory) }
@@ -113,6 +114,35 @@ public enum AuditArchiveSearch {
             }
         }
         return (found, problems)
+    }
+
+    /// The detail fields a trace by payer, transaction or nonce reads (`flows(naming:)`), indexed for it.
+    static let namingFields = ["payer", "transaction", "nonce"]
+
+    /// What an archive's index records of one event: its correlation id and the payer, transaction and nonce its details
+    /// name, in lowercase, as `tollgate trace` looks them up (`TraceKey.value`).
+    public static func lookupKeys(of event: AuditEvent, into keys: inout Set<String>) {
+        keys.insert(event.correlationId.lowercased())
+        for field in namingFields {
+            if let value = event.details[field], !value.isEmpty { keys.insert(value.lowercased()) }
+        }
+    }
+
+    /// The lookup keys of every event in `record`'s file, for a range archived without an index (its file's SHA-256
+    /// checked against the recorded one: a changed or unreadable file is not indexed, so it stays read for every lookup).
+    public static func lookupKeys(ofArchive record: AuditArchiveRecord, directory: String) async throws(TollgateError) -> Set<String> {
+        let result: Result<Set<String>, TollgateError> = await BlockingIO.run {
+            var keys = Set<String>()
+            let problems = eachFile(of: [record], in: directory) { record, reader throws(TollgateError) in
+                while let line = try reader.next() { lookupKeys(of: try decoded(line, reader.lineNumber).event, into: &keys) }
+                if reader.digest.finalize() != record.fileSHA256 {
+                    throw TollgateError(.invalid, "its SHA-256 is not the one recorded when it was archived: the file was changed since")
+                }
+            }
+            if let problem = problems.first { return .failure(TollgateError(.invalid, problem)) }
+            return .success(keys)
+        }
+        return try result.get()
     }
 
     /// Whether `line` holds `needle` (lowercase ASCII), ignoring the letter case of the line's ASCII letters.
@@ -183,7 +213,7 @@ extension GatewayStore {
         var events: [String: [RecordedAuditEvent]] = [:]
         for id in correlationIds { events[id] = try await self.events(correlationId: id) }
         guard let directory else { return (events, [:], []) }
-        let found = await AuditArchiveSearch.events(of: correlationIds, archives: try await auditArchives(), directory: directory)
+        let found = await AuditArchiveSearch.events(of: correlationIds, archives: try await auditArchives(holding: correlationIds), directory: directory)
         var archived: [String: Int] = [:]
         for (id, old) in found.events {
             let merged = Self.merged(old.map(\.record), events[id] ?? [], seq: \.seq)
@@ -200,12 +230,12 @@ extension GatewayStore {
     public func evidenceMaterial(correlationId: String, archives directory: String?) async throws -> (EvidenceMaterial?, problems: [String]) {
         guard let directory else { return (try await evidenceMaterial(correlationId: correlationId), []) }
         guard var material = try await evidenceMaterial(correlationId: correlationId, withoutEvents: true) else { return (nil, []) }
-        let archives = try await auditArchives()
-        let found = await AuditArchiveSearch.events(of: [correlationId], archives: archives, directory: directory)
+        let found = await AuditArchiveSearch.events(of: [correlationId], archives: try await auditArchives(holding: [correlationId]), directory: directory)
         material.events = Self.merged(found.events[correlationId] ?? [], material.events, seq: \.record.seq)
         guard !material.events.isEmpty else { return (nil, found.problems) }
         let links = FlowLink.links(in: material.events.map(\.record))
-        let linked = await AuditArchiveSearch.events(of: Set(links.map(\.correlationId)), archives: archives, directory: directory)
+        let linkedIds = Set(links.map(\.correlationId))
+        let linked = await AuditArchiveSearch.events(of: linkedIds, archives: try await auditArchives(holding: linkedIds), directory: directory)
         var flows: [EvidenceMaterial.LinkedFlow] = []
         for link in links {
             var live = material.linked.first { $0.link.correlationId == link.correlationId }?.events
@@ -221,5 +251,33 @@ extension GatewayStore {
     static func merged<Event>(_ archived: [Event], _ live: [Event], seq: KeyPath<Event, Int64>) -> [Event] {
         let seen = Set(live.map { $0[keyPath: seq] })
         return (archived.filter { !seen.contains($0[keyPath: seq]) } + live).sorted { $0[keyPath: seq] < $1[keyPath: seq] }
+    }
+}
+
+/// What `AuditLogStore.indexAuditArchives` did with one range recorded without an index.
+public struct ArchiveIndexing: Sendable {
+    public var record: AuditArchiveRecord
+    /// How many lookup keys were recorded for it, or why its file was not indexed (it stays read for every lookup).
+    public var outcome: Result<Int, TollgateError>
+}
+
+extension AuditLogStore {
+    /// Indexes every archived range recorded without an index (archived by a version before the index) from its file in
+    /// `directory`, one range at a time: a file that is missing, unreadable or changed since it was archived is left
+    /// unindexed and reported, the others are indexed. Throws when the store fails.
+    public func indexAuditArchives(directory: String) async throws -> [ArchiveIndexing] {
+        var done: [ArchiveIndexing] = []
+        for record in try await auditArchives() where !record.indexed {
+            let keys: Set<String>
+            do throws(TollgateError) {
+                keys = try await AuditArchiveSearch.lookupKeys(ofArchive: record, directory: directory)
+            } catch {
+                done.append(.init(record: record, outcome: .failure(error)))
+                continue
+            }
+            try await indexAuditArchive(firstSeq: record.firstSeq, keys: keys)
+            done.append(.init(record: record, outcome: .success(keys.count)))
+        }
+        return done
     }
 }
