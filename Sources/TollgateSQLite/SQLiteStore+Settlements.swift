@@ -167,18 +167,20 @@ extension SQLiteStore {
     }
 
     /// Called by `finish` and `recordDelivery`: the intent takes the reservation's outcome, unless it was closed
-    /// (refunded, under review: a resolution landing after the refund does not reopen it). Returns the intent's outcome
+    /// (refunded, under review: a resolution landing after the refund does not reopen it) or settled and now said to have
+    /// failed (two resolutions racing, one told "already used" by the other's success, must not undo it). Returns the intent's outcome
     /// as the statement left it (nil: the flow has no intent), so a delivery can be refused without a read before it.
     @discardableResult
     static func settleIntent(_ proofKeyId: Int64, state: Reservation.State?, transaction: String?, delivery: DeliveryToken?, now: Int64,
                              _ db: Database) throws -> OpenSettlement.Outcome? {
         let outcome = StoreRetention.intentOutcome(state)?.rawValue
         let left = try db.firstRaw(sql: """
-            UPDATE settlement_intent SET outcome = CASE WHEN outcome IN ('refunded', 'review') THEN outcome ELSE COALESCE(?, outcome) END,
+            UPDATE settlement_intent SET outcome = CASE WHEN outcome IN ('refunded', 'review') THEN outcome
+                                                        WHEN outcome = 'settled' AND ? = 'failed' THEN outcome ELSE COALESCE(?, outcome) END,
                                          tx = COALESCE(NULLIF(?, ''), tx), delivered = MAX(delivered, ?),
                                          delivery = CASE WHEN ? IS NULL THEN delivery WHEN delivered = 1 THEN NULL ELSE ? END, updated_at = ?
             WHERE proof_key_id = ? RETURNING outcome
-            """, outcome, transaction, delivery == nil ? 0 : 1, delivery?.value, delivery?.value, now, proofKeyId) { RawStatement.text($0, 0) }
+            """, outcome, outcome, transaction, delivery == nil ? 0 : 1, delivery?.value, delivery?.value, now, proofKeyId) { RawStatement.text($0, 0) }
         return left.flatMap { $0 }.flatMap(OpenSettlement.Outcome.init(rawValue:))
     }
 

@@ -153,7 +153,11 @@ public struct SQLiteStore: GatewayStore {
                 // lost its answer and refunded it, an operator): refused after the statement ran, the whole write is undone
                 // and the journey does not serve it.
                 if delivery != nil { try RefundPolicy.checkDeliverable(outcome) }
-                try db.runRaw(sql: "UPDATE reservation SET state = ?, updated_at = ? WHERE proof_key_id = ?", state.rawValue, now, flowKey)
+                // A settled claim is never undone (failed, unknown) by a resolution that lost a race to another's success.
+                try db.runRaw(sql: """
+                    UPDATE reservation SET state = CASE WHEN state = 'settled' AND ? IN ('failed', 'unknown') THEN state ELSE ? END, updated_at = ?
+                    WHERE proof_key_id = ?
+                    """, state.rawValue, state.rawValue, now, flowKey)
                 // Money may still move while the outcome is open: then the hold is kept.
                 if let flow = try Self.reservationFlow(flowKey, db), let next = SpendHolds.afterFinish(state) { try Self.endHolds(flow, as: next, db) }
             }

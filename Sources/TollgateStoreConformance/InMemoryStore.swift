@@ -128,7 +128,8 @@ public actor InMemoryStore: GatewayStore {
         if delivery != nil { try RefundPolicy.checkDeliverable(intents[key]?.outcome) }
         if let response { responses[key] = (response, true) }
         settleIntent(key, state: state, transaction: payment?.transaction, delivery: delivery)
-        claims[key]?.state = state
+        // A settled claim is never undone (failed, unknown) by a resolution that lost a race to another's success.
+        if !(claims[key]?.state == .settled && [.failed, .unknown].contains(state)) { claims[key]?.state = state }
         if let flow = claims[key]?.reservation.correlationId, let next = SpendHolds.afterFinish(state) { endHolds(flow, as: next) }
         // One authorization, one ledger row.
         if let payment, !payments.contains(where: { ProofKey(network: $0.network, asset: $0.asset, payer: $0.payer, nonce: $0.nonce) == key }) {
@@ -308,7 +309,10 @@ public actor InMemoryStore: GatewayStore {
 
     private func settleIntent(_ key: ProofKey, state: Reservation.State?, transaction: String?, delivery: DeliveryToken?) {
         guard intents[key] != nil else { return }
-        if let outcome = StoreRetention.intentOutcome(state), intents[key]?.outcome.isClosed != true { intents[key]?.outcome = outcome }
+        if let outcome = StoreRetention.intentOutcome(state), intents[key]?.outcome.isClosed != true,
+           !(intents[key]?.outcome == .settled && outcome == .failed) {
+            intents[key]?.outcome = outcome
+        }
         if let transaction, !transaction.isEmpty { intents[key]?.transaction = transaction }
         if let delivery, let open = intents[key] {
             intents[key]?.delivered = true

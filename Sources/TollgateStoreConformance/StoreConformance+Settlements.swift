@@ -139,4 +139,27 @@ extension StoreConformance {
             #expect((try await store.storedResponse(key(10 + flow), now: 1_000) != nil) == answered)
         }
     }
+
+    /// Two resolutions of one open settlement race (the gateway's reconciler and `tollgate reconcile`, a retry and the
+    /// reconciler): one's `/settle` lands, the other is told the authorization was used or the transaction reverted and
+    /// records `failed` or `unknown` after the first recorded `settled`. A settled outcome is one way: neither the intent
+    /// nor the claim goes back, the ledger row stays, and the flow is not listed as open again.
+    static func settledIsOneWay(_ open: Factory) async throws {
+        let store = try await open(auditKeys)
+        let proof = key(7), flow = "tg_one_way"
+        #expect(try await store.reserve(reservation(proof, flow), events: []) == .reserved)
+        try await store.recordSettlementIntent(intent(proof, flow, response: response(flow)), events: [])
+        try await store.finish(proof, state: .settled, payment: payment(proof, flow), events: [event(flow)])
+        for late in [Reservation.State.failed, .unknown] {
+            try await store.finish(proof, state: late, payment: nil, events: [event(flow)])
+            #expect(try await store.reservationState(proof) == .settled, "after a late \(late)")
+            let kept = try await store.openSettlement(proof)
+            #expect(kept?.outcome == .settled, "after a late \(late)")
+            #expect(kept?.transaction == payment(proof, flow).transaction)
+        }
+        #expect(try await store.payments(correlationId: flow).count == 1)
+        // Settled and not yet delivered: still the reconciler's to deliver or refund, never dropped as failed.
+        #expect(try await store.unresolvedSettlements(after: nil, limit: 10).map(\.intent.correlationId) == [flow])
+        #expect(try await store.verifyAuditLog().isIntact)
+    }
 }

@@ -40,6 +40,7 @@ public enum StoreConformance {
         Check(name: "audit chain: concurrent appends stay one intact keyed chain", body: auditChain),
         Check(name: "usage: per resource and unit, refunds netted", body: usage),
         Check(name: "settlement intents: recorded, resolved, abandoned after a restart", body: settlementIntents),
+        Check(name: "a settled outcome is one way: a resolution losing a race records neither failed nor unknown over it", body: settledIsOneWay),
         Check(name: "a settled, undelivered answer is delivered or refunded, never both, even racing", body: deliveredOrRefunded),
         Check(name: "a lost delivery reopens its flow only while it is the flow's one delivery, even racing", body: lostDeliveries),
         Check(name: "the audit archive's index names the ranges that hold a flow, payer, transaction or nonce", body: archiveIndex),

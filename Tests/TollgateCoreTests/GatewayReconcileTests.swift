@@ -141,6 +141,39 @@ import TollgateStoreConformance
         #expect(harness.rail.resettleCalls == 1)
     }
 
+    /// Two resolutions of one settlement race: the reconciler's `/settle` lands while a retry's resend of the same body
+    /// is refused as a reverted transaction (its own attempt moved nothing). The settled outcome stands, and the retry is
+    /// served the answer prepared with the intent, never a 402 telling its client that nothing was charged.
+    @Test func aRetryLosingItsResolutionToAnotherIsServedNotRefused() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof()
+        let flow = try #require(offer.correlationId)
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        #expect(await harness.send("/datasets/prices", proof: proof).reason == "settlement_unknown")
+        let store = harness.store
+        var landed = StoreConformance.payment(proof.key, flow, amount: GatewayHarness.price.atomic)
+        landed.transaction = "0xlanded"
+        let payment = landed
+        harness.rail.update {
+            $0.settlements = [.success(.failed)]
+            $0.failureReason = "invalid_transaction_state"
+            $0.onResettle = {
+                let prepared = try? await store.openSettlement(proof.key)?.intent.response
+                try? await store.finish(proof.key, state: .settled, payment: payment, response: prepared, metering: nil, delivery: nil, events: [])
+            }
+        }
+
+        let retry = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(retry.status == .ok, "\(retry.status) \(retry.reason ?? "")")
+        #expect(retry.text == "the data")
+        #expect(harness.upstream.received.count == 1)
+        #expect(await harness.store.state(of: proof.key) == .settled)
+        let settlement = try await harness.store.openSettlement(proof.key)
+        #expect(settlement?.outcome == .settled && settlement?.delivered == true && settlement?.transaction == "0xlanded")
+        #expect(await harness.store.payments.count == 1)
+    }
+
     @Test func theReconcilerResolvesAbandonedSettlementsAtStartUpAndTheRetryGetsTheAnswer() async throws {
         let harness = Self.harness()
         let (offer, proof) = try await harness.offerAndProof()

@@ -762,6 +762,50 @@ import Testing
         #expect(receipt == Self.receipt)
     }
 
+    /// A refusal is the end of a claim only when it proves nothing moved. A reason that is no x402 code (a facilitator's
+    /// unexpected error after it may have sent the transfer), or, on the second ask after `pending`, a refusal the
+    /// first attempt landing would itself cause (the nonce used, the window passed, the balance spent), holds the claim
+    /// as unknown with a 503 "do not pay again": a 402 would make a stock client pay a second time.
+    @Test func aRefusalThatDoesNotProveNothingMovedHoldsTheClaim() {
+        func failed(_ reason: String) -> Settlement {
+            Settlement(status: .failed, transaction: "", network: GatewayHarness.network, payer: Self.payer, errorReason: reason, errorMessage: "m")
+        }
+        let pending = Settlement(status: .pending, transaction: "0xp", network: GatewayHarness.network, payer: Self.payer)
+        let nonceUsed = "invalid_exact_evm_nonce_already_used"
+        let cases: [(reason: String, afterPending: Bool, held: Bool)] = [
+            ("unexpected_settle_error", false, true),
+            ("settlement_failed", false, true),
+            ("insufficient_funds", false, false),
+            ("invalid_exact_evm_payload_signature", false, false),
+            // First sent and told "used": spent elsewhere (a replay of an authorization used at another gateway).
+            (nonceUsed, false, false),
+            (nonceUsed, true, true),
+            ("invalid_exact_evm_payload_authorization_valid_before", true, true),
+            ("insufficient_funds", true, true),
+            ("invalid_exact_evm_payload_signature", true, false),
+        ]
+        for (reason, afterPending, held) in cases {
+            var journey = Self.settling().0
+            if afterPending {
+                guard case .resettle = journey.next(.settleAnswered(.answered(pending, attempt: Self.attempt), receipt: [:]), at: Self.now) else {
+                    Issue.record("pending is asked again")
+                    continue
+                }
+            }
+            let next = journey.next(.settleAnswered(.answered(failed(reason), attempt: Self.attempt), receipt: Self.receipt), at: Self.now)
+            switch next {
+            case .respond(.finishClaim(_, .unknown, let events, then: .deny(let denial))) where held:
+                #expect(denial.status == .serviceUnavailable && denial.reason == .settlementUnknown, "\(reason)")
+                #expect(denial.detail.contains("do not pay again"))
+                #expect(events.last?.reason == Reason.settlementUnknown.rawValue && events.last?.details["refusal"] == reason)
+            case .respond(.finishClaim(_, .failed, _, then: .settlementRefused)) where !held:
+                break
+            default:
+                Issue.record("\(reason) after pending \(afterPending): expected \(held ? "held as unknown" : "failed"), got \(next)")
+            }
+        }
+    }
+
     // MARK: package balances
 
     /// A journey on a package route whose request carries no proof: the next action spends the paid budget.

@@ -92,6 +92,17 @@ extension Journey {
                 return finish(.finishClaim(key, .pending, events: events, then: .deny(Denial(
                     status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .settlementPending,
                     detail: "settlement is still pending (\(settlement.transaction)); the payment is held, do not pay again", durable: true))))
+            case .failed where Self.mayHaveMoved(refusal: settlement.errorReason, resettled: resettled, authorizationUsed: wire.authorizationUsed):
+                // Not a refusal that proves nothing moved (a reason that is no x402 code, or, asked a second time, one the
+                // first attempt landing would itself cause): held as unknown for the retry or the reconciler, never a 402,
+                // which a stock client reads as "nothing was charged" and pays again.
+                let reason = Reason(settlement.errorReason ?? Reason.settlementFailed.rawValue)
+                events.append(event(.settle, .error, .settlementUnknown, ["detail": "the facilitator refused (\(reason.rawValue)): "
+                                                                              + (settlement.errorMessage ?? ""), "refusal": reason.rawValue]))
+                return finish(.finishClaim(key, .unknown, events: events, then: .deny(Denial(
+                    status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .settlementUnknown,
+                    detail: "settlement could not be confirmed (\(reason.rawValue)); the payment is held for reconciliation; send the same proof "
+                        + "again later, do not pay again", durable: true))))
             case .failed:
                 let reason = Reason(settlement.errorReason ?? Reason.settlementFailed.rawValue)
                 events.append(event(.settle, .denied, reason, ["detail": settlement.errorMessage ?? ""]))
@@ -117,6 +128,15 @@ extension Journey {
                 return .record(key, payment, stored, delivered.metering, delivery: paid.delivery, events: events)
             }
         }
+    }
+
+    /// Whether a facilitator's refusal to settle leaves the money in doubt (`SettlementRefusal.nothingMoved`). The first
+    /// attempt told the authorization was used is a replay of one spent elsewhere (this gateway never sent it before):
+    /// that refusal ends the claim.
+    static func mayHaveMoved(refusal: String?, resettled: Bool, authorizationUsed: Reason) -> Bool {
+        let reason = refusal ?? Reason.settlementFailed.rawValue
+        if !resettled && reason == authorizationUsed.rawValue { return false }
+        return !SettlementRefusal.nothingMoved(reason, resent: resettled)
     }
 
     mutating func recorded(_ written: Bool, _ response: GatewayResponse, transaction: String) -> Action {

@@ -93,6 +93,9 @@ extension Gateway {
             case .failed(let reason, let detail):
                 let event = flow.event(.settle, .denied, reason, clock: clock, ["detail": detail, "actor": actor, "settled": "false"])
                 try await store.finish(intent.key, state: .failed, payment: nil, events: [event])
+                // Another resolution may have settled it meanwhile (its `/settle` landing is what this one was refused for):
+                // the store keeps a settled outcome, and what it kept is what the retry is answered with, never a 402.
+                if let kept = try await store.openSettlement(intent.key), kept.outcome == .settled { return kept }
                 resolved.state = .failed
                 resolved.outcome = .failed
             case .unknown(let detail):

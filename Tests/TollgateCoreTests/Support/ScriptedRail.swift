@@ -42,6 +42,8 @@ final class ScriptedRail: PaymentRail {
         var onVerify: (@Sendable () async -> Void)?
         /// Runs once the settlement's intent is recorded, before `/settle` answers (what happens elsewhere meanwhile).
         var onSettle: (@Sendable () async -> Void)?
+        /// Runs while a resettle is in flight (another resolution of the same settlement landing meanwhile).
+        var onResettle: (@Sendable () async -> Void)?
         /// The transaction settlements report; nil: `0xtx` and the call's number.
         var transaction: String?
     }
@@ -112,6 +114,7 @@ final class ScriptedRail: PaymentRail {
 
     func resettle(_ attempt: SettlementAttempt, logger: Logger) async throws -> Settlement {
         script.withLock { $0.resettleCalls += 1 }
+        if let onResettle = script.withLock({ $0.onResettle }) { await onResettle() }
         return try nextSettlement(network: "eip155:84532", payer: "0xpayer")
     }
 
