@@ -10,10 +10,18 @@ extension Budget {
         return try parse(yaml: text, source: path)
     }
 
+    /// The default constructor, except that a YAML 1.1 base-60 whole number (`1:30:00`), which Yams builds with unchecked
+    /// multiplications (a long one would stop the process), is read as text, and so refused as a limit.
+    static var constructor: Constructor {
+        var scalars = Constructor.defaultScalarMap
+        scalars[.int] = { scalar in scalar.string.contains(":") ? nil : Int.construct(from: scalar) }
+        return Constructor(scalars)
+    }
+
     public static func parse(yaml text: String, source: String = "budget") throws(ClientError) -> Budget {
         let document: Any?
         do {
-            document = try Yams.load(yaml: text)
+            document = try Yams.load(yaml: text, .default, Self.constructor)
         } catch {
             throw ClientError(.invalidBudget, "\(source) is not YAML: \(error)")
         }

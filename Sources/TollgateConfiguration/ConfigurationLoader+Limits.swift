@@ -42,9 +42,13 @@ extension ConfigurationLoader {
                 limit = nil
             } else if let rate = r.mapping(node, "\(path).\(name)", known: ["rate_per_second", "burst"]) {
                 let perSecond = rate["rate_per_second"].flatMap { $0.float } ?? 0
-                let burst = r.int(rate["burst"], "\(path).\(name).burst", range: 1...1_000_000) ?? max(1, Int(perSecond.rounded(.up)))
+                let burst = r.int(rate["burst"], "\(path).\(name).burst", range: 1...1_000_000)
+                    ?? (RateLimit.rates.contains(perSecond) ? max(1, Int(perSecond.rounded(.up))) : 1)
                 limit = RateLimit(ratePerSecond: perSecond, burst: burst)
-                if limit == nil { r.fail(rate["rate_per_second"] ?? node, "\(path).\(name).rate_per_second", "expected a positive number of requests per second") }
+                if limit == nil {
+                    r.fail(rate["rate_per_second"] ?? node, "\(path).\(name).rate_per_second",
+                           "expected a number of requests per second from 0.000001 to 1000000")
+                }
             } else {
                 continue
             }

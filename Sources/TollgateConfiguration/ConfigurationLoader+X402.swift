@@ -96,7 +96,7 @@ extension ConfigurationLoader {
             switch node.tag.description {
             case Tag.Name.null.rawValue: return .null
             case Tag.Name.bool.rawValue: return node.bool.map(JSONValue.bool)
-            case Tag.Name.int.rawValue: return node.int.map { .integer(Int64($0)) }
+            case Tag.Name.int.rawValue: return node.wholeNumber.map { .integer(Int64($0)) }
             case Tag.Name.float.rawValue: return node.float.flatMap { $0.isFinite ? JSONValue.number($0) : nil }
             default: return .string(scalar.string)
             }

@@ -1,5 +1,36 @@
 import Yams
 
+extension Node {
+    /// Whether this is a plain scalar Yams would read as a YAML 1.1 base-60 whole number (`1:30:00`). Yams builds those
+    /// with unchecked multiplications whatever the scalar resolved to (`Node.int`, its decoder), so a long one
+    /// (`1:0:0:0:0:0:0:0:0:0:0`) would stop the process: such a value is refused, never read as a number.
+    public var isBaseSixtyNumber: Bool {
+        guard case .scalar(let scalar) = self, scalar.style == .plain || scalar.style == .any else { return false }
+        return scalar.string.wholeMatch(of: /[-+]?[0-9][0-9_]*(:[0-9_]+)+/) != nil
+    }
+
+    /// The key path of the first base-60 number in this tree (`limits.paid.burst`, `routes[2]`), if any.
+    public func firstBaseSixtyNumber(path: String = "") -> String? {
+        switch self {
+        case .scalar: return isBaseSixtyNumber ? path : nil
+        case .mapping(let mapping):
+            for (key, value) in mapping {
+                let name = path.isEmpty ? (key.string ?? "?") : "\(path).\(key.string ?? "?")"
+                if let found = value.firstBaseSixtyNumber(path: name) { return found }
+            }
+        case .sequence(let sequence):
+            for (index, value) in sequence.enumerated() {
+                if let found = value.firstBaseSixtyNumber(path: "\(path)[\(index)]") { return found }
+            }
+        case .alias: break
+        }
+        return nil
+    }
+
+    /// `int`, except for a base-60 scalar (nil).
+    var wholeNumber: Int? { isBaseSixtyNumber ? nil : int }
+}
+
 /// Walks a YAML tree and collects every problem with its line, so `tollgate check` can report all
 /// of them at once.
 struct YAMLReader {
@@ -81,7 +112,7 @@ struct YAMLReader {
 
     mutating func int(_ node: Node?, _ path: String, range: ClosedRange<Int>) -> Int? {
         guard let node else { return nil }
-        guard let value = node.int, !(node.string?.contains(".") ?? false) else {
+        guard let value = node.wholeNumber, !(node.string?.contains(".") ?? false) else {
             fail(node, path, "expected a whole number")
             return nil
         }

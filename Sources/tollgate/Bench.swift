@@ -49,6 +49,10 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .customLong("x402-version"), help: "With --mode presign: 2 (PAYMENT-SIGNATURE values) or 1 (X-PAYMENT values, x402 v1).")
     var x402Version = 2
 
+    func validate() throws {
+        guard requests >= 1, concurrency >= 1 else { throw ValidationError("--requests and --concurrency must be at least 1") }
+    }
+
     func run() async throws {
         if mode == "keyflood" { return KeyFlood.run(keys: requests) }
         if mode == "paths" { return PathBench.run(iterations: requests) }

@@ -38,6 +38,13 @@ struct BudgetTests {
         #expect(MicroUnits(1_250_000).description == "1.25")
     }
 
+    @Test("a base-60 whole number (which Yams builds with unchecked multiplications) is refused as a limit, never read")
+    func baseSixtyNumbersAreRefused() {
+        for limit in ["1:0:0:0:0:0:0:0:0:0:0", "9223372036854775807:0", "!!int 1:0:0:0:0:0:0:0:0:0:0"] {
+            #expect(throws: ClientError.self) { try Budget.parse(yaml: "per_hour: \(limit)") }
+        }
+    }
+
     @Test("a budget file: every key read, a wrong key or value named")
     func budgetFile() throws {
         let budget = try Budget.parse(yaml: """

@@ -82,6 +82,15 @@ import Testing
         #expect(journey.request.target == "/datasets/prices?x=1")
     }
 
+    /// The query is kept apart from a normalised path by bytes: a path ending in a scalar that joins the next character into
+    /// one grapheme (U+0600 before `?`) once moved the query into the path.
+    @Test func aNormalisedPathKeepsItsQueryApart() {
+        var journey = Self.journey("/datasets/%70rices\u{0600}?x=1")
+        _ = journey.next(.arrived, at: Self.now)
+        #expect(journey.request.target == "/datasets/prices\u{0600}?x=1")
+        #expect(journey.request.path == "/datasets/prices\u{0600}")
+    }
+
     @Test func noRouteIsANotFoundOrAPassThrough() {
         var denied = Self.journey("/nowhere")
         #expect(denied.next(.arrived, at: Self.now).denial?.status == .notFound)

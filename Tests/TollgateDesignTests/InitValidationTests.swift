@@ -149,6 +149,27 @@ import TollgateDesign
         }
     }
 
+    /// Numbers that stopped `tollgate init` with an arithmetic trap are refused: a base-60 whole number (Yams builds it with
+    /// unchecked multiplications) and a rate with no burst that is infinite, not a number or beyond an `Int`.
+    @Test func hostileNumbersAreRefusedNotTrapped() {
+        for text in ["billing:\n  package_size: 1:0:0:0:0:0:0:0:0:0:0\n", "billing:\n  package_size: 9223372036854775807:0\n"] {
+            do {
+                _ = try InitAnswersFile.parse(text)
+                Issue.record("a base-60 number was accepted")
+            } catch {
+                #expect(error.problems.first?.field == "billing.package_size" && error.problems.first?.message.contains("base-60") == true,
+                        "\(error.problems)")
+            }
+        }
+        for rate in ["inf", "nan", "1e19", "-inf"] {
+            #expect(throws: InitAnswerError.self) { try InitCheck.rate(rate, field: "unpaid") }
+        }
+        // Read from a file without a burst, an infinite rate is kept for the check, which refuses it.
+        #expect(throws: InitAnswerError.self) {
+            try InitCheck.rate(try #require(try InitAnswersFile.parse("limits:\n  unpaid: {rate_per_second: .inf}\n").limits.unpaid), field: "unpaid")
+        }
+    }
+
     @Test func theAnswersFileReadsJSONAndUnquotedNumbers() throws {
         let answers = try InitAnswersFile.parse(#"{"billing": {"price": 0.10, "quantity": {"query": "limit", "max": 5}}, "callers": ["agent"]}"#)
         #expect(answers.billing.price == "0.10" && answers.billing.quantity?.max == 5 && answers.callers == ["agent"])

@@ -267,3 +267,35 @@ import TollgateCore
         #expect(throws: ConfigurationError.self) { try SecretResolver.keyRing([.init(id: "k", origin: .environment("S"))], environment: ["S": "short"]) }
     }
 }
+
+/// Numbers in a configuration that would have stopped `tollgate serve` or `check` with an arithmetic trap are refused
+/// with the key's path: rates whose windows do not fit an `Int`, and YAML 1.1 base-60 whole numbers (`1:0:0:…`), which
+/// Yams builds with unchecked multiplications.
+@Suite struct HostileConfigurationNumbersTests {
+    static func quickstart(limits: String) throws -> String {
+        let text = try String(contentsOfFile: ConfigurationLoaderTests.quickstartPath, encoding: .utf8)
+        let head = try #require(text.range(of: "\nlimits:")).lowerBound
+        return String(text[..<head]) + "\nlimits: " + limits + "\n"
+    }
+
+    func issues(_ yaml: String) -> [ConfigurationIssue] {
+        do {
+            _ = try ConfigurationLoader.parse(yaml, environment: ["TOLLGATE_SECRET": String(repeating: "ab", count: 32)])
+            return []
+        } catch {
+            return error.issues
+        }
+    }
+
+    @Test(arguments: ["1e-19", "1e19", ".inf", ".nan", "10000000000000000000", "0", "-3"])
+    func ratesOutsideTheLimiterRangeAreRefused(rate: String) throws {
+        let found = issues(try Self.quickstart(limits: "{unpaid: {rate_per_second: \(rate)}}"))
+        #expect(found.contains { $0.path == "limits.unpaid.rate_per_second" && $0.message.contains("from 0.000001 to 1000000") }, "\(found)")
+    }
+
+    @Test(arguments: ["1:0:0:0:0:0:0:0:0:0:0", "9223372036854775807:0", "!!int 1:0:0:0:0:0:0:0:0:0:0", "1:30"])
+    func baseSixtyWholeNumbersAreRefused(burst: String) throws {
+        let found = issues(try Self.quickstart(limits: "{unpaid: {rate_per_second: 5, burst: \(burst)}}"))
+        #expect(found.contains { $0.path == "limits.unpaid.burst" && $0.message.contains("whole number") }, "\(found)")
+    }
+}

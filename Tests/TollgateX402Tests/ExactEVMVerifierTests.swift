@@ -65,6 +65,19 @@ import TollgateCore
         #expect(verify(early, now: 2000) == .valid(payer: payer.address.checksummed))
     }
 
+    /// A server's 402 may say anything: a `maxTimeoutSeconds` near `Int.max` (which overflowed the validity sum and stopped
+    /// the paying process) or beyond a day is refused, never signed.
+    @Test(arguments: [Int.max, 86_401, 0, -5]) func anOfferValidTooLongIsNotSigned(maxTimeout: Int) throws {
+        let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+        let offer = X402.PaymentRequirements(scheme: "exact", network: "eip155:84532", asset: Self.usdc.checksummed, amount: "10000",
+                                             payTo: Self.sdkPayee, maxTimeoutSeconds: maxTimeout,
+                                             extra: ["name": .string("USDC"), "version": .string("2")])
+        #expect(throws: ExactEVMPayer.Failure.self) { try payer.pay(offer, resource: nil, now: 1_750_000_000) }
+        var day = offer
+        day.maxTimeoutSeconds = 86_400
+        #expect(try payer.pay(day, resource: nil, now: 1_750_000_000).payload.authorization.validBefore == String(1_750_000_000 + 86_400))
+    }
+
     @Test func refusesAHighSTwin() throws {
         let payload = try sdkPayload(WireFixtures.shared.paymentSignature)
         let bytes = try #require(HexString.decodeAllowingPrefix(payload.payload.signature))

@@ -202,9 +202,9 @@ extension AuditVerifier {
     static func checkArchiveLinks(_ records: [AuditArchiveRecord], _ verifier: inout AuditVerifier) {
         var previous = AuditVerifier.Anchor.genesis
         for record in records {
-            if record.firstSeq != previous.seq + 1 || record.previousHash != previous.hash {
-                let what = record.firstSeq != previous.seq + 1
-                    ? "seq \(previous.seq + 1)…\(record.firstSeq - 1) are in no archived range"
+            if record.firstSeq != previous.seq &+ 1 || record.previousHash != previous.hash {
+                let what = record.firstSeq != previous.seq &+ 1
+                    ? "seq \(previous.seq &+ 1)…\(record.firstSeq &- 1) are in no archived range"
                     : "its first event links to \(AuditVerifier.short(record.previousHash)), not to seq \(previous.seq)"
                 verifier.report(.init(kind: .deleted, seq: record.firstSeq, correlationId: nil, source: "audit_archive",
                                       explanation: "the archived range seq \(record.firstSeq)…\(record.lastSeq) (\(record.file)) "
@@ -238,11 +238,11 @@ extension AuditVerifier {
                     if first == nil { first = event.seq }
                     last = event
                 } catch {
-                    finding(.edited, (last?.seq ?? record.firstSeq - 1) + 1, "line \(reader.lineNumber) is not a valid audit event (\(error.message))")
+                    finding(.edited, (last?.seq ?? record.firstSeq &- 1) &+ 1, "line \(reader.lineNumber) is not a valid audit event (\(error.message))")
                 }
             }
         } catch {
-            finding(.deleted, (last?.seq ?? record.firstSeq - 1) + 1, "the file could not be read to the end (\(error.message))")
+            finding(.deleted, (last?.seq ?? record.firstSeq &- 1) &+ 1, "the file could not be read to the end (\(error.message))")
         }
         reader.close()
         let digest = reader.digest.finalize()

@@ -51,7 +51,7 @@ public enum AuditArchiveSearch {
             if var matched = waiting {
                 // The range's own end, as recorded: what the next range (or the live log) continues from. A line cut
                 // off the end of the file shows.
-                matched.following = .init(seq: record.lastSeq + 1, previousHash: record.lastHash)
+                matched.following = .init(seq: record.lastSeq &+ 1, previousHash: record.lastHash)
                 found.events[matched.record.event.correlationId, default: []].append(matched)
             }
             // What was read is shown either way; a file changed since it was archived is said to be.

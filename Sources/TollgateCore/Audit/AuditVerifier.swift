@@ -144,7 +144,7 @@ public struct AuditVerifier: Sendable {
     public mutating func consume(_ record: RecordedAuditEvent, source: String? = nil) {
         count += 1
         if firstSeq == nil { firstSeq = record.seq }
-        let expectedSeq = predecessor.seq + 1
+        let expectedSeq = predecessor.seq &+ 1
         let isKeyed = record.hash.hasPrefix(AuditChain.keyedPrefix)
         let recomputed = AuditChain.expectedHash(of: record, keys: keys)
         var anomalyIndex: Int?
@@ -198,8 +198,8 @@ public struct AuditVerifier: Sendable {
     public mutating func finish(sequenceValue: Int64?) -> Report {
         for anomaly in anomalies { if let finding = classify(anomaly) { report(finding) } }
         if let sequenceValue, sequenceValue > predecessor.seq {
-            let missing = predecessor.seq + 1 == sequenceValue ? "seq \(sequenceValue) was" : "seq \(predecessor.seq + 1)…\(sequenceValue) were"
-            report(Finding(kind: .deleted, seq: predecessor.seq + 1, correlationId: nil,
+            let missing = predecessor.seq &+ 1 == sequenceValue ? "seq \(sequenceValue) was" : "seq \(predecessor.seq &+ 1)…\(sequenceValue) were"
+            report(Finding(kind: .deleted, seq: predecessor.seq &+ 1, correlationId: nil,
                            explanation: "\(missing) deleted from the end of the log: SQLite assigned seq up to \(sequenceValue) "
                                + "(sqlite_sequence) but the last event present is seq \(predecessor.seq)"))
         }

@@ -84,7 +84,9 @@ public struct UsageReport: Sendable {
         let key = Self.key(resource, unit)
         var summary = byKey[key] ?? UsageSummary(resource: resource, unit: unit, events: 0, quantity: 0, paid: [:])
         summary.events += 1
-        summary.quantity += quantity
+        // Saturating: rows written by another version (or edited) may hold any count, and a report never traps.
+        let (sum, overflow) = summary.quantity.addingReportingOverflow(quantity)
+        summary.quantity = overflow ? (quantity < 0 ? Int.min : Int.max) : sum
         if amount != "0", !asset.isEmpty {
             summary.paid[asset] = DecimalSum.add(summary.paid[asset] ?? "0", amount) ?? summary.paid[asset]
         }

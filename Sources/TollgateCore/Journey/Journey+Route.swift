@@ -14,7 +14,9 @@ extension Journey {
         case .failure(let refusal):
             return deny(.badRequest, "bad_request", .route, Reason("unsafe_path"), detail: refusal.detail)
         case .success(let normalised):
-            if normalised != received { request.target = normalised + request.target.dropFirst(received.count) }
+            // The rest of the target (`?query`) is cut after the path's bytes, not its characters: a path ending in a
+            // scalar that joins what follows into one grapheme (U+0600) would otherwise take the `?` with it.
+            if normalised != received { request.target = normalised + String(decoding: request.target.utf8.dropFirst(received.utf8.count), as: UTF8.self) }
         }
         let route: Route
         switch settings.routes.resolve(method: request.method, path: request.path) {

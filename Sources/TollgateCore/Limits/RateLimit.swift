@@ -3,9 +3,15 @@ public struct RateLimit: Sendable, Hashable {
     public var ratePerSecond: Double
     public var burst: Int
 
-    /// Returns nil unless both are positive.
+    /// The rates a limit may have: from one request in about eleven days to a million a second. Bounded so that the
+    /// limiter's windows, backlogs and retry times (burst times interval, in seconds) always fit an `Int`.
+    public static let rates: ClosedRange<Double> = 1e-6...1e6
+    /// The largest burst (the limiter's own tests and benches use it for "never refuses").
+    public static let maximumBurst = Int(Int32.max)
+
+    /// Returns nil unless the rate is within `rates` and the burst within 1…`maximumBurst`.
     public init?(ratePerSecond: Double, burst: Int) {
-        guard ratePerSecond > 0, ratePerSecond.isFinite, burst >= 1 else { return nil }
+        guard Self.rates.contains(ratePerSecond), (1...Self.maximumBurst).contains(burst) else { return nil }
         self.ratePerSecond = ratePerSecond
         self.burst = burst
     }

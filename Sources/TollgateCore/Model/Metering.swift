@@ -111,6 +111,9 @@ public struct Metering: Sendable, Hashable {
         }
     }
 
+    /// The most units one answer is counted as consuming, whatever its upstream says.
+    public static let maximumMeasured = 1_000_000_000
+
     /// The units a delivered answer consumed, given what was asked for and how long the upstream took.
     public func consumedUnits(_ answer: UpstreamResponse, quoted: Int, elapsedMillis: Int64) -> Int {
         switch measure {
@@ -119,7 +122,8 @@ public struct Metering: Sendable, Hashable {
         case .header(let name):
             guard let field = HTTPField.Name(name), let text = answer.headerFields[field]?.trimmingCharacters(in: .whitespaces),
                   let count = Int(text), count >= 0 else { return quoted }
-            return count
+            // An upstream's figure is capped, so sums of usage never overflow (a billion units per request is beyond any meter).
+            return min(count, Self.maximumMeasured)
         case .jsonArray(let path):
             guard let root = try? JSONSerialization.jsonObject(with: Data(answer.body), options: [.fragmentsAllowed]),
                   let array = Self.value(at: path, in: root) as? [Any] else { return quoted }

@@ -67,8 +67,13 @@ public enum RFC3339 {
 
     static let formattableSeconds = Int64.max / 2000
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC) for Unix milliseconds; without the fraction when `fractional` is false.
+    /// `millis` within what the calendar arithmetic here can count without overflow.
+    static func clamped(_ millis: Int64) -> Int64 { min(max(millis, -formattableSeconds * 1000), formattableSeconds * 1000) }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC) for Unix milliseconds; without the fraction when `fractional` is false. Beyond
+    /// about 146 million years either way (an edited archive line can say anything), the nearest instant within.
     public static func format(millis: Int64, fractional: Bool = true) -> String {
+        let millis = clamped(millis)
         let days = daysSinceEpoch(millis)
         let rest = Int(millis - days * 86_400_000)
         let (year, month, day) = civilFromDays(Int(days))
@@ -102,19 +107,19 @@ public enum RFC3339 {
 
     /// The UTC day holding `millis` (`2026-11-25`).
     public static func dayKey(millis: Int64) -> String {
-        let (year, month, day) = civilFromDays(Int(daysSinceEpoch(millis)))
+        let (year, month, day) = civilFromDays(Int(daysSinceEpoch(clamped(millis))))
         return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))"
     }
 
     /// The UTC month holding `millis` (`2026-11`).
     public static func monthKey(millis: Int64) -> String {
-        let (year, month, _) = civilFromDays(Int(daysSinceEpoch(millis)))
+        let (year, month, _) = civilFromDays(Int(daysSinceEpoch(clamped(millis))))
         return "\(pad(year, 4))-\(pad(month, 2))"
     }
 
     /// The first instant of the UTC day holding `millis`, and of the day after it.
     public static func day(containing millis: Int64) -> (start: Int64, end: Int64) {
-        let start = daysSinceEpoch(millis) * 86_400_000
+        let start = daysSinceEpoch(clamped(millis)) * 86_400_000
         return (start, start + 86_400_000)
     }
 
@@ -140,7 +145,7 @@ public enum RFC3339 {
 
     /// The first instant of the UTC month holding `millis`, and of the month after it.
     public static func month(containing millis: Int64) -> (start: Int64, end: Int64) {
-        let (year, month, _) = civilFromDays(Int(daysSinceEpoch(millis)))
+        let (year, month, _) = civilFromDays(Int(daysSinceEpoch(clamped(millis))))
         let start = Int64(daysFromCivil(year: year, month: month, day: 1)) * 86_400_000
         let next = month == 12 ? daysFromCivil(year: year + 1, month: 1, day: 1) : daysFromCivil(year: year, month: month + 1, day: 1)
         return (start, Int64(next) * 86_400_000)

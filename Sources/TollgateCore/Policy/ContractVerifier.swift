@@ -44,7 +44,9 @@ public struct ContractVerifier: Sendable {
         guard parts.count == 3, parts[0] == "v2", parts[1].hasPrefix("kid="), parts[2].hasPrefix("sig="),
               let timestamp = fields[.tollgateTimestamp].flatMap({ Int64($0) }) else { return .failure(Refusal(code: .malformed)) }
         guard let key = keys.key(id: parts[1].dropFirst(4)) else { return .failure(Refusal(code: .unknownKey)) }
-        guard abs(now - timestamp) <= windowSeconds else { return .failure(Refusal(code: .stale)) }
+        // Any Int64 can be sent: the difference is taken without overflow (a trap would stop the backend).
+        let (age, overflow) = now.subtractingReportingOverflow(timestamp)
+        guard !overflow, age.magnitude <= windowSeconds.magnitude else { return .failure(Refusal(code: .stale)) }
         let contract = ContractSigner.Contract(client: fields[.tollgateClient] ?? "", payer: fields[.tollgatePayer] ?? "",
                                                amount: fields[.tollgateAmount] ?? "", unit: fields[.tollgateUnit] ?? "",
                                                correlationId: fields[.tollgateCorrelationId] ?? "", timestamp: timestamp)

@@ -42,7 +42,13 @@ extension InitAnswers {
             }
             let container = try decoder.container(keyedBy: CodingKeys.self)
             let rate = try container.decode(Double.self, forKey: .ratePerSecond)
-            self = .limit(ratePerSecond: rate, burst: try container.decodeIfPresent(Int.self, forKey: .burst) ?? max(1, Int(rate.rounded(.up))))
+            self = .limit(ratePerSecond: rate, burst: try container.decodeIfPresent(Int.self, forKey: .burst) ?? Self.defaultBurst(rate))
+        }
+
+        /// The burst of a rate given alone: the rate rounded up; 1 for a rate `InitCheck` refuses (infinite, not a number,
+        /// beyond an `Int`), which is then refused for its rate rather than stopping the process here.
+        static func defaultBurst(_ rate: Double) -> Int {
+            rate.isFinite && rate > 0 && rate <= 1_000_000 ? max(1, Int(rate.rounded(.up))) : 1
         }
 
         public func encode(to encoder: any Encoder) throws {

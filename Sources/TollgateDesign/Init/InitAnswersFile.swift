@@ -1,4 +1,5 @@
 import Foundation
+import TollgateConfiguration
 import Yams
 
 /// Reads an answers file (`tollgate init --answers FILE`): YAML or JSON with the field names of
@@ -21,6 +22,9 @@ public enum InitAnswersFile {
             throw InitAnswersError([.invalid("", "not valid YAML or JSON: \(error)")])
         }
         guard root.mapping != nil else { throw InitAnswersError([.invalid("", "expected a mapping of questions to answers")]) }
+        if let path = root.firstBaseSixtyNumber() {
+            throw InitAnswersError([.invalid(path, "is written as a base-60 number (like 1:30:00); write a plain number, or quote it as text")])
+        }
         let answers: InitAnswers
         do {
             answers = try YAMLDecoder().decode(InitAnswers.self, from: root)

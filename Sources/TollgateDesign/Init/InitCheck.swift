@@ -195,7 +195,7 @@ public enum InitCheck {
         guard parts.count <= 2, let rate = Double(parts[0]) else {
             throw .invalid(field, "\"\(text)\" is not a rate: requests per second/burst like 20/40, or off")
         }
-        let burst = parts.count == 2 ? Int(parts[1]) : max(1, Int(rate.rounded(.up)))
+        let burst = parts.count == 2 ? Int(parts[1]) : InitAnswers.Rate.defaultBurst(rate)
         return try self.rate(.limit(ratePerSecond: rate, burst: burst ?? 0), field: field)
     }
 

@@ -37,6 +37,11 @@ public struct ExactEVMPayer: Sendable, CustomStringConvertible, CustomDebugStrin
         else {
             throw Failure(description: "the offer lacks a network, asset, payee or EIP-712 domain")
         }
+        // An authorization is never signed for longer than a day, whatever the offer says (a number near Int.max would
+        // also overflow the sum below).
+        guard validBefore != nil || (1...86_400).contains(offer.maxTimeoutSeconds) else {
+            throw Failure(description: "the offer's maxTimeoutSeconds \(offer.maxTimeoutSeconds) is outside 1…86400")
+        }
         var generator = SystemRandomNumberGenerator()
         let nonce = nonce ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let authorization = TransferWithAuthorization(
