@@ -9,6 +9,7 @@ extension PostgresStore {
         let request = try RefundPolicy.validated(request), keys = auditKeys
         return try await database.write { tx in
             let refund: Refund
+            var takeBack: RefundPolicy.TakeBack?
             if let payment = try await tx.row("SELECT * FROM payment WHERE correlation_id = \(request.correlationId) ORDER BY id LIMIT 1")
                 .map(Self.payment) {
                 if request.onlyIfUndelivered {
@@ -28,9 +29,11 @@ extension PostgresStore {
                 // A payment that bought a package takes back the refunded share of the units, as far as the balance holds them.
                 if let grant = try await tx.row("SELECT client_id, package, units FROM package_grant WHERE correlation_id = \(request.correlationId)"),
                    let balance = try await Self.balance(client: try grant.get("client_id"), package: try grant.get("package"), tx) {
-                    let units = RefundPolicy.unitsTakenBack(granted: try grant.get("units"), refund: refund, paid: payment.amount)
+                    let taken = try RefundPolicy.takeBack(granted: try grant.get("units"), paid: payment.amount, refundedBefore: refunded, refund: refund,
+                                                          balance: balance)
                     try await Self.setBalance(client: try grant.get("client_id"), package: try grant.get("package"), unit: nil,
-                                              to: PackageUnits.afterTakeBack(balance: balance, units: units), now: nowMillis, tx)
+                                              to: taken.balance, now: nowMillis, tx)
+                    takeBack = taken
                 }
                 // All the money given back, the answer is not given again: a retry of the proof is told of the refund instead.
                 if RefundPolicy.completes(refund, refunded: refunded, of: payment),
@@ -54,7 +57,7 @@ extension PostgresStore {
             } else {
                 throw TollgateError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
             }
-            try await Self.insert(refund, tx, keys: keys)
+            try await Self.insert(refund, takeBack: takeBack, tx, keys: keys)
             return refund
         }
     }
@@ -90,7 +93,7 @@ extension PostgresStore {
                                                as: String.self))
     }
 
-    static func insert(_ refund: Refund, _ tx: PostgresTransaction, keys: KeyRing?) async throws {
+    static func insert(_ refund: Refund, takeBack: RefundPolicy.TakeBack? = nil, _ tx: PostgresTransaction, keys: KeyRing?) async throws {
         try await tx.execute("""
             INSERT INTO refund (id, correlation_id, kind, state, client_id, payer, resource, amount, asset, network, unit, reason, actor,
                                 automatic, created_at, closed_at, payout_tx)
@@ -98,7 +101,7 @@ extension PostgresStore {
                     \(refund.resource), \(refund.amount), \(refund.asset), \(refund.network), \(refund.unit), \(refund.reason), \(refund.actor),
                     \(refund.automatic), \(refund.createdAtMillis), \(refund.closedAtMillis), \(refund.payoutTransaction))
             """)
-        try await append([RefundPolicy.recordedEvent(refund)], tx, keys: keys)
+        try await append([RefundPolicy.recordedEvent(refund, takeBack: takeBack)], tx, keys: keys)
     }
 
     static func refundRecord(_ row: PostgresRandomAccessRow) throws -> Refund {

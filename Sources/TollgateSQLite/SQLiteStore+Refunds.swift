@@ -10,6 +10,7 @@ extension SQLiteStore {
         let request = try RefundPolicy.validated(request)
         return try await write { db in
             let refund: Refund
+            var takeBack: RefundPolicy.TakeBack?
             if let payment = try Row.fetchOne(cached: db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id LIMIT 1",
                                               arguments: [request.correlationId]).map(Self.payment) {
                 if request.onlyIfUndelivered {
@@ -26,9 +27,10 @@ extension SQLiteStore {
                 if let grant = try Row.fetchOne(cached: db, sql: "SELECT client_id, package, units FROM package_grant WHERE correlation_id = ?",
                                                 arguments: [request.correlationId]),
                    let balance = try Self.balance(client: grant["client_id"], package: grant["package"], db) {
-                    let units = RefundPolicy.unitsTakenBack(granted: grant["units"], refund: refund, paid: payment.amount)
-                    try Self.setBalance(client: grant["client_id"], package: grant["package"], unit: nil,
-                                        to: PackageUnits.afterTakeBack(balance: balance, units: units), now: nowMillis, db)
+                    let taken = try RefundPolicy.takeBack(granted: grant["units"], paid: payment.amount, refundedBefore: refunded, refund: refund,
+                                                          balance: balance)
+                    try Self.setBalance(client: grant["client_id"], package: grant["package"], unit: nil, to: taken.balance, now: nowMillis, db)
+                    takeBack = taken
                 }
                 // All the money given back, the answer is not given again: a retry of the proof is told of the refund instead.
                 if RefundPolicy.completes(refund, refunded: refunded, of: payment),
@@ -50,7 +52,7 @@ extension SQLiteStore {
             } else {
                 throw TollgateError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
             }
-            try Self.insert(refund, db, keys: auditKeys)
+            try Self.insert(refund, takeBack: takeBack, db, keys: auditKeys)
             return refund
         }
     }
@@ -93,7 +95,7 @@ extension SQLiteStore {
                                                arguments: [correlationId, kind.rawValue]))
     }
 
-    static func insert(_ refund: Refund, _ db: Database, keys: KeyRing?) throws {
+    static func insert(_ refund: Refund, takeBack: RefundPolicy.TakeBack? = nil, _ db: Database, keys: KeyRing?) throws {
         try db.run(sql: """
             INSERT INTO refund (id, correlation_id, kind, state, client_id, payer, resource, amount, asset, network, unit, reason, actor,
                                 automatic, created_at, closed_at, payout_tx)
@@ -101,7 +103,7 @@ extension SQLiteStore {
             """, arguments: [refund.id, refund.correlationId, refund.kind.rawValue, refund.state.rawValue, refund.clientId, refund.payer,
                              refund.resource, refund.amount, refund.asset, refund.network, refund.unit, refund.reason, refund.actor,
                              refund.automatic, refund.createdAtMillis, refund.closedAtMillis, refund.payoutTransaction])
-        try append([RefundPolicy.recordedEvent(refund)], db, keys: keys)
+        try append([RefundPolicy.recordedEvent(refund, takeBack: takeBack)], db, keys: keys)
     }
 
     static func refundRecord(_ row: Row) -> Refund {

@@ -464,6 +464,7 @@ public actor InMemoryStore: GatewayStore {
         let request = try RefundPolicy.validated(request)
         let previous = refundsRecorded.filter { $0.correlationId == request.correlationId }
         let refund: Refund
+        var takeBack: RefundPolicy.TakeBack?
         if let payment = payments.first(where: { $0.correlationId == request.correlationId }) {
             if request.onlyIfUndelivered {
                 let intent = claims.first(where: { $0.value.reservation.correlationId == request.correlationId }).flatMap { intents[$0.key] }
@@ -472,8 +473,9 @@ public actor InMemoryStore: GatewayStore {
             let refunded = RefundPolicy.total(previous.filter { $0.kind == .payout }.map(\.amount))
             refund = try RefundPolicy.payout(request, of: payment, refunded: refunded, id: RefundPolicy.newId(), nowMillis: nowMillis)
             if let grant = grants[request.correlationId], let balance = balances["\(grant.clientId)/\(grant.package)"] {
-                let units = RefundPolicy.unitsTakenBack(granted: grant.units, refund: refund, paid: payment.amount)
-                balances["\(grant.clientId)/\(grant.package)"] = PackageUnits.afterTakeBack(balance: balance, units: units)
+                let taken = try RefundPolicy.takeBack(granted: grant.units, paid: payment.amount, refundedBefore: refunded, refund: refund, balance: balance)
+                balances["\(grant.clientId)/\(grant.package)"] = taken.balance
+                takeBack = taken
             }
             // All the money given back, the answer is not given again: a retry of the proof is told of the refund instead.
             if RefundPolicy.completes(refund, refunded: refunded, of: payment), let key = claims.first(where: { $0.value.reservation.correlationId == request.correlationId })?.key {
@@ -490,7 +492,7 @@ public actor InMemoryStore: GatewayStore {
             throw TollgateError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
         }
         refundsRecorded.append(refund)
-        write([RefundPolicy.recordedEvent(refund)])
+        write([RefundPolicy.recordedEvent(refund, takeBack: takeBack)])
         return refund
     }
 

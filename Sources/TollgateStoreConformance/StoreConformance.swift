@@ -36,6 +36,7 @@ public enum StoreConformance {
         Check(name: "unit holds no request finished lapse back to the balance once; a late finish still spends", body: lapsedUnitHolds),
         Check(name: "more abandoned claims and holds than one batch: one sweep gives every one back", body: manyAbandoned),
         Check(name: "refunds: never more than paid, even racing; credits; closing", body: refunds),
+        Check(name: "refunds of a package purchase: every unit taken back in parts, none refunded automatically once spent", body: packageRefunds),
         Check(name: "revocations and incidents", body: controls),
         Check(name: "audit chain: concurrent appends stay one intact keyed chain", body: auditChain),
         Check(name: "usage: per resource and unit, refunds netted", body: usage),
@@ -364,6 +365,38 @@ public enum StoreConformance {
             try await store.refund(RefundRequest(correlationId: "tg_use", amount: TokenAmount(atomic: "2"), reason: "more", actor: "t"), nowMillis: 8)
         }
         await expect(throwing: .notFound) { try await store.refund(RefundRequest(correlationId: "tg_none", reason: "x", actor: "t"), nowMillis: 9) }
+    }
+
+    /// Refunds of a package purchase: partial refunds together take back every unit bought (each counted on the refunds
+    /// before it), an automatic refund whose units were spent since is refused with nothing written (the client used
+    /// what it paid for: an operator decides), and an operator's refund then takes what is left and names the rest in its
+    /// audit event.
+    static func packageRefunds(_ open: Factory) async throws {
+        let store = try await open(auditKeys)
+        func bought(_ nonce: Int, _ flow: String, units: Int) async throws {
+            try await settle(store, key(nonce), flow, amount: "3", metering: MeteringRecord(
+                usage: usageEvent(flow, quantity: 0), grant: PackageGrant(clientId: "alice", package: "bundle", unit: "record", units: units)))
+        }
+        try await bought(1, "tg_thirds", units: 10)
+        for expected in [7, 4, 0] {
+            _ = try await store.refund(RefundRequest(correlationId: "tg_thirds", amount: TokenAmount(atomic: "1"), reason: "partial", actor: "ops"),
+                                       nowMillis: 1)
+            #expect(try await store.packageBalances(clientId: "alice") == ["bundle": expected])
+        }
+
+        try await bought(2, "tg_spent", units: 10)
+        #expect(try await store.holdUnits(UnitHold(correlationId: "tg_use", clientId: "alice", package: "bundle", units: 6), events: []) == .held(remaining: 4))
+        try await store.finishUnits(correlationId: "tg_use", consumed: 6, usage: usageEvent("tg_use", quantity: 6, source: .package), events: [])
+        let lost = RefundRequest(correlationId: "tg_spent", reason: "not delivered: connection_failed", actor: "tollgate", automatic: true)
+        await expect(throwing: .unitsSpent) { try await store.refund(lost, nowMillis: 2) }
+        #expect(try await store.refunds(state: nil, correlationId: "tg_spent", limit: 10).isEmpty)
+        #expect(try await store.packageBalances(clientId: "alice") == ["bundle": 4])
+        let decided = try await store.refund(RefundRequest(correlationId: "tg_spent", reason: "operator: refund anyway", actor: "ops"), nowMillis: 3)
+        #expect(decided.amount == "3")
+        #expect(try await store.packageBalances(clientId: "alice") == ["bundle": 0])
+        let recorded = try await store.events(correlationId: "tg_spent").last { $0.event.stage == .refund }?.event.details
+        #expect(recorded?["units_taken_back"] == "4" && recorded?["units_short"] == "6", "\(recorded ?? [:])")
+        #expect(try await store.verifyAuditLog().isIntact)
     }
 
     // MARK: controls

@@ -213,6 +213,28 @@ import TollgateStoreConformance
         #expect(usage.count == 2)
     }
 
+    /// The answer of a package purchase is lost on its way (never kept for a retry: the units are the purchase), but its
+    /// client spent the units meanwhile: no automatic refund (the client used what it paid for, and a refund would hand
+    /// back money and units both); the payment is listed for the operator's review, the balance untouched.
+    @Test func aLostPackagePurchaseWhoseUnitsWereSpentIsReviewedNotRefunded() async throws {
+        let harness = Self.harness()
+        let offer = await harness.send("/bundle")
+        await harness.batcher.flush()
+        let bought = await harness.send("/bundle", proof: harness.proof(amount: "500000", offerToken: offer.offerTokens.first))
+        #expect(bought.status == .ok)
+        let lost = try #require(bought.settledDelivery)
+        #expect(await harness.send("/bundle").status == .ok)
+        #expect(await harness.store.balance(client: "alice", package: "bundle") == 1)
+
+        await harness.gateway.undelivered(lost, detail: "connection reset")
+
+        #expect(await harness.store.refundsRecorded.isEmpty)
+        #expect(await harness.store.balance(client: "alice", package: "bundle") == 1)
+        #expect(try await harness.store.settlementsForReview(limit: 10).map(\.intent.correlationId) == [lost.correlationId])
+        let review = try await harness.store.events(correlationId: lost.correlationId).last { $0.event.stage == .refund }?.event
+        #expect(review?.reason == "manual_review" && review?.details["detail"]?.contains("spent") == true, "\(String(describing: review))")
+    }
+
     @Test func packageUnitsAreGivenBackWhenTheUpstreamFails() async throws {
         let harness = Self.harness()
         await harness.store.setBalance(client: "alice", package: "bundle", units: 4)

@@ -52,9 +52,45 @@ import TollgateCore
         #expect(throws: TollgateError.self) { try RefundPolicy.closed(closed, transaction: transaction, nowMillis: 3) }
     }
 
+    /// Refunds of a package purchase take back their share of the units counted on every refund so far: partial refunds
+    /// together take back all of them, as one refund of the whole does (each rounded on its own took back less: three
+    /// refunds of 1 of 3 paid for 10 units took 9, a refund of 1 then of 9999 of 10000 for one unit took none).
+    @Test func partialRefundsTogetherTakeBackEveryUnit() throws {
+        func refunds(paid: String, granted: Int, amounts: [String], automatic: Bool = false, balance: Int = 1000) throws -> [Int] {
+            var payment = Self.payment
+            payment.amount = paid
+            var refunded = TokenAmount.zero, taken: [Int] = [], balance = balance
+            for amount in amounts {
+                var ask = request(amount)
+                ask.automatic = automatic
+                let refund = try RefundPolicy.payout(ask, of: payment, refunded: refunded, id: "rf", nowMillis: 1)
+                let back = try RefundPolicy.takeBack(granted: granted, paid: paid, refundedBefore: refunded, refund: refund, balance: balance)
+                taken.append(back.units)
+                balance = back.balance
+                refunded = refunded.adding(TokenAmount(atomic: amount)!)!
+            }
+            return taken
+        }
+        #expect(try refunds(paid: "3", granted: 10, amounts: ["1", "1", "1"]) == [3, 3, 4])
+        #expect(try refunds(paid: "10000", granted: 1, amounts: ["1", "9999"]) == [0, 1])
+        #expect(try refunds(paid: "3", granted: 10, amounts: ["3"]) == [10])
+        // Spent since: an operator's refund takes what is left and names the rest; an automatic one is refused.
+        var payment = Self.payment
+        payment.amount = "3"
+        let operators = try RefundPolicy.payout(request("3"), of: payment, refunded: .zero, id: "rf", nowMillis: 1)
+        let back = try RefundPolicy.takeBack(granted: 10, paid: "3", refundedBefore: .zero, refund: operators, balance: 4)
+        #expect([back.units, back.short, back.balance] == [4, 6, 0])
+        #expect(RefundPolicy.recordedEvent(operators, takeBack: back).details["units_short"] == "6")
+        var automatic = request()
+        automatic.automatic = true
+        let lost = try RefundPolicy.payout(automatic, of: payment, refunded: .zero, id: "rf", nowMillis: 1)
+        #expect { try RefundPolicy.takeBack(granted: 10, paid: "3", refundedBefore: .zero, refund: lost, balance: 9) } throws: {
+            ($0 as? TollgateError)?.code == .unitsSpent
+        }
+        #expect(try RefundPolicy.takeBack(granted: 10, paid: "3", refundedBefore: .zero, refund: lost, balance: 10).units == 10)
+    }
+
     @Test func unitsTakenBackAreExactIntegers() throws {
-        let refund = try RefundPolicy.payout(request("1"), of: Self.payment, refunded: .zero, id: "rf_1", nowMillis: 1)
-        #expect(RefundPolicy.unitsTakenBack(granted: 10, refund: refund, paid: "3") == 3)
         // Past what a Double holds exactly: 10^30 + 1 of 3 × 10^30 + 3 is exactly a third.
         #expect(TokenAmount.proportion(of: 9, part: TokenAmount(atomic: "1000000000000000000000000000001")!,
                                        whole: TokenAmount(atomic: "3000000000000000000000000000003")!) == 3)
@@ -93,7 +129,6 @@ import TollgateCore
         #expect(PackageUnits.afterFinish(balance: 2, held: 3, consumed: -4) == 5)
         #expect(PackageUnits.afterGrant(balance: 1, granted: 10, consumed: 2) == 9)
         #expect(PackageUnits.afterGrant(balance: 1, granted: 2, consumed: 10) == 1)
-        #expect(PackageUnits.afterTakeBack(balance: 2, units: 3) == 0)
         #expect(PackageUnits.afterCredit(balance: 2, units: 3) == 5)
     }
 

@@ -142,11 +142,6 @@ public enum PackageUnits {
         max(0, balance) + max(0, granted - consumed)
     }
 
-    /// The balance after a payout refund takes back `units` of what the payment bought (as far as it still holds them).
-    public static func afterTakeBack(balance: Int, units: Int) -> Int {
-        max(0, balance - units)
-    }
-
     /// The balance after units spent are credited back.
     public static func afterCredit(balance: Int, units: Int) -> Int {
         balance + max(0, units)

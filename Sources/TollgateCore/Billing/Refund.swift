@@ -102,12 +102,15 @@ extension TollgateError.Code {
     public static let delivered = Self("delivered")
     /// A delivery found its settlement refunded or under review (`RefundPolicy.checkDeliverable`): nothing was recorded.
     public static let settlementClosed = Self("settlement_closed")
+    /// An automatic refund of a package purchase whose units were spent meanwhile (the balance no longer holds the share
+    /// to take back): nothing was recorded; it is listed for an operator's review instead.
+    public static let unitsSpent = Self("units_spent")
 }
 
 extension TollgateError {
     /// Whether this is a refund refused for what was asked (unknown flow or refund, amount, state), not a store failure.
     public var isRefundRefusal: Bool {
-        [.notFound, .invalid, .exceedsPaid, .alreadyRefunded, .unknownRefund, .notPending].contains(code)
+        [.notFound, .invalid, .exceedsPaid, .alreadyRefunded, .unknownRefund, .notPending, .unitsSpent].contains(code)
     }
 }
 

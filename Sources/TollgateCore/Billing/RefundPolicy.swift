@@ -71,10 +71,31 @@ public enum RefundPolicy {
                       closedAtMillis: nowMillis)
     }
 
-    /// The units a payout refund takes back from the package the payment bought: the refunded share of the
-    /// units granted, rounded down (all of them for a refund in full).
-    public static func unitsTakenBack(granted: Int, refund: Refund, paid: String) -> Int {
-        TokenAmount.proportion(of: granted, part: TokenAmount(atomic: refund.amount) ?? .zero, whole: TokenAmount(atomic: paid) ?? .zero)
+    /// What a payout refund takes back of the package its payment bought.
+    public struct TakeBack: Sendable, Hashable {
+        /// Units taken from the balance.
+        public var units: Int
+        /// Units the refund's share names that the balance no longer holds (spent since the purchase).
+        public var short: Int
+        /// The balance after.
+        public var balance: Int
+    }
+
+    /// The units a payout refund takes back from the package the payment bought: the refunded share of the units granted,
+    /// counted on every refund of the flow so far (partial refunds together take back what one refund of the whole would,
+    /// all of them once everything is refunded), as far as `balance` holds them. An automatic refund whose share was spent
+    /// meanwhile is refused (`unitsSpent`): its client used what it paid for, so an operator decides; an operator's
+    /// refund goes through, its shortfall recorded in its audit event.
+    public static func takeBack(granted: Int, paid: String, refundedBefore: TokenAmount, refund: Refund, balance: Int) throws(TollgateError) -> TakeBack {
+        let whole = TokenAmount(atomic: paid) ?? .zero
+        let after = refundedBefore.adding(TokenAmount(atomic: refund.amount) ?? .zero) ?? whole
+        let due = max(0, TokenAmount.proportion(of: granted, part: after, whole: whole) - TokenAmount.proportion(of: granted, part: refundedBefore, whole: whole))
+        let units = min(due, max(0, balance))
+        if units < due, refund.automatic {
+            throw TollgateError(.unitsSpent, "\(refund.correlationId) bought \(granted) units, and \(due - units) of the \(due) to take back "
+                                + "were spent since: not refunded automatically (listed for review)")
+        }
+        return TakeBack(units: units, short: due - units, balance: max(0, balance) - units)
     }
 
     /// The sum of recorded refund amounts (unreadable amounts count as zero).
@@ -115,8 +136,14 @@ public enum RefundPolicy {
     public static func newId() -> String { "rf_" + AdminEvent.randomHex() }
 
     /// The audit event of a recorded refund (`automatic_refund` or `refund_recorded`).
-    public static func recordedEvent(_ refund: Refund) -> AuditEvent {
-        event(refund, reason: refund.automatic ? "automatic_refund" : "refund_recorded", actor: refund.actor, nowMillis: refund.createdAtMillis)
+    /// The event of a recorded refund; with what it took back of a package the payment bought, when it did.
+    public static func recordedEvent(_ refund: Refund, takeBack: TakeBack? = nil) -> AuditEvent {
+        var event = event(refund, reason: refund.automatic ? "automatic_refund" : "refund_recorded", actor: refund.actor, nowMillis: refund.createdAtMillis)
+        if let takeBack {
+            event.details["units_taken_back"] = String(takeBack.units)
+            if takeBack.short > 0 { event.details["units_short"] = String(takeBack.short) }
+        }
+        return event
     }
 
     /// The audit event of a refund, under the refunded flow's correlation id so its trace shows it.

@@ -158,7 +158,8 @@ extension Journey {
             // What happened upstream is recorded first, so the trail reads forward → refund → respond.
             // `refunds.automatic: false`: no refund record; the payment is held for an operator to decide.
             let request = settings.automaticRefunds
-                ? RefundRequest(correlationId: flow.correlationId, reason: "not delivered: \(reason.rawValue)", actor: "tollgate", automatic: true)
+                ? RefundRequest(correlationId: flow.correlationId, reason: "not delivered: \(reason.rawValue)", actor: "tollgate", automatic: true,
+                                onlyIfUndelivered: true)
                 : nil
             state = .refunding(paid, settlement, NotDelivered(answer: answer, reason: reason, detail: detail))
             return .refund(request, events: events)

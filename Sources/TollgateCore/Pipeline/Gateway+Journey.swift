@@ -190,6 +190,10 @@ extension Gateway {
                 }
                 do {
                     input = .refunded(.success(try await store.refund(request, nowMillis: clock.nowMillis())))
+                } catch let error as TollgateError where error.code == .delivered {
+                    // Another instance's retry of this proof delivered its answer meanwhile (this owner was held up past its lease).
+                    logger.notice("no automatic refund: delivered meanwhile", metadata: ["tollgate.correlation_id": "\(journey.flow.correlationId)"])
+                    input = .refunded(.failure(Journey.Failure(error)))
                 } catch {
                     logger.critical("automatic refund not recorded", metadata: [
                         "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.error": "\(error)",

@@ -170,22 +170,28 @@ extension Gateway {
         case settledMeanwhile
     }
 
+    /// Lists a settled, undelivered payment for the operator's review (`tollgate reconcile`), while it is still so.
+    func listForReview(_ open: OpenSettlement, detail: String, actor: String) async -> UndeliveredOutcome {
+        let intent = open.intent
+        let flow = Flow(correlationId: intent.correlationId, now: clock.nowMillis(), clientId: intent.payment.clientId,
+                        resource: intent.payment.resource)
+        let event = flow.event(.refund, .denied, Reason("manual_review"), clock: clock, ["detail": detail, "actor": actor])
+        do {
+            return try await store.holdForReview(intent.key, events: [event]) ? .review : .settledMeanwhile
+        } catch {
+            logger.error("settlement review not recorded", metadata: ["tollgate.correlation_id": "\(intent.correlationId)"])
+            return .review
+        }
+    }
+
     /// A settled payment whose answer can no longer be delivered: an automatic refund where there is evidence
     /// that the money moved (a transaction), otherwise listed for review (`tollgate reconcile`); either only while it
     /// is still settled and undelivered. The journey's `refundOrReview` action and `reconcile` both call it.
     func refundOrReview(_ open: OpenSettlement, actor: String) async -> UndeliveredOutcome {
         let intent = open.intent
-        let flow = Flow(correlationId: intent.correlationId, now: clock.nowMillis(), clientId: intent.payment.clientId,
-                        resource: intent.payment.resource)
         guard settings.automaticRefunds, let transaction = open.transaction, !transaction.isEmpty else {
             let why = settings.automaticRefunds ? "no transaction proves the transfer" : "automatic refunds are off"
-            let event = flow.event(.refund, .denied, Reason("manual_review"), clock: clock, ["detail": "settled but not delivered; \(why)", "actor": actor])
-            do {
-                return try await store.holdForReview(intent.key, events: [event]) ? .review : .settledMeanwhile
-            } catch {
-                logger.error("settlement review not recorded", metadata: ["tollgate.correlation_id": "\(intent.correlationId)"])
-                return .review
-            }
+            return await listForReview(open, detail: "settled but not delivered; \(why)", actor: actor)
         }
         do {
             // Only while nothing delivered it: a retry may have served the kept answer since `open` was read (another instance).
@@ -196,6 +202,8 @@ extension Gateway {
         } catch let error as TollgateError where error.code == .delivered {
             logger.info("settled payment delivered meanwhile; no refund", metadata: ["tollgate.correlation_id": "\(intent.correlationId)", "tollgate.detail": "\(error.message)"])
             return .settledMeanwhile
+        } catch let error as TollgateError where error.code == .unitsSpent {
+            return await listForReview(open, detail: error.message, actor: actor)
         } catch {
             logger.critical("settled, undelivered and not refunded", metadata: ["tollgate.correlation_id": "\(intent.correlationId)", "tollgate.error": "\(error)"])
             return .review
