@@ -5,6 +5,35 @@ import TollgateStoreConformance
 
 /// A delivered success is settled exactly once; settlement trouble never turns into a fresh 402.
 @Suite struct GatewaySettlementTests {
+    /// An authorization made to close while the work runs (its `/settle` refused once the answer was produced: work for
+    /// free, again with every fresh nonce) is refused before anything runs unless it stays valid for half the offer's
+    /// `maxTimeoutSeconds` (120 s here). A purchase already in doubt is resumed by its retry however little of its window
+    /// is left, never refused for its age (a client told so would pay again).
+    @Test func anAuthorizationTooShortToSettleIsRefusedBeforeTheWork() async throws {
+        let harness = GatewayHarness()
+        var (_, proof) = try await harness.offerAndProof()
+        for seconds in [7, 59] {
+            proof.validBefore = String(harness.clock.nowSeconds + Int64(seconds))
+            let refused = await harness.send("/datasets/prices", proof: proof)
+            #expect(refused.status == .paymentRequired)
+            #expect(refused.reason == harness.rail.wire.authorizationExpired.rawValue, "\(refused.text)")
+            #expect(refused.text.contains("at least 60 s"), "\(refused.text)")
+        }
+        #expect(harness.upstream.received.isEmpty && harness.rail.settleCalls == 0 && harness.rail.verifyCalls == 0)
+        proof.validBefore = String(harness.clock.nowSeconds + 60)
+        #expect(await harness.send("/datasets/prices", proof: proof).status == .ok)
+
+        // In doubt (its /settle answer lost), then retried with 30 s of its window left: resumed, not refused.
+        let (_, doubtful) = try await harness.offerAndProof(nonce: "0x02")
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        #expect(await harness.send("/datasets/prices", proof: doubtful).reason == "settlement_unknown")
+        harness.clock.advance(seconds: 270)
+        harness.rail.update { $0.settlements = [.success(.settled)] }
+        let retried = await harness.send("/datasets/prices", proof: doubtful)
+        #expect(retried.status == .ok, "\(retried.status) \(retried.text)")
+        #expect(harness.upstream.received.count == 2)
+    }
+
     @Test func paidRequestIsForwardedSettledRecordedAndAudited() async throws {
         let harness = GatewayHarness()
         let (offer, proof) = try await harness.offerAndProof("/datasets/prices?day=1")

@@ -44,6 +44,10 @@ extension Journey {
             return reason == wire.authorizationExpired ? lookUpLateRetry(paid, refusal)
                 : refuse(priced(paid), reason, received: received, detail: detail)
         }
+        if let detail = Self.windowTooShort(validBefore: paid.proof.validBefore, maxTimeoutSeconds: paid.offer.offer.maxTimeoutSeconds, now: arrivalSeconds) {
+            // Judged like an expired one: a retry of a purchase already claimed is resumed, never refused for its age.
+            return lookUpLateRetry(paid, Refusal(reason: wire.authorizationExpired, detail: detail, received: received))
+        }
         state = .checkingPayer(paid, received: received)
         return .checkPayer(payer: paid.proof.key.payer, network: paid.proof.network)
     }
@@ -65,6 +69,18 @@ extension Journey {
             return finish(.unavailable(.facilitatorUnavailable, detail: "payment verification is unavailable; retry later", events: events))
         }
         return reserve(paid, events: events)
+    }
+
+    /// Why a new authorization's window is too short to pay for work that runs before it is settled, if it is. A client
+    /// signing for the offer's `maxTimeoutSeconds` (as the x402 clients do) keeps at least half of it when it arrives; an
+    /// authorization made to close while the upstream runs (`validBefore` a few seconds ahead) would have its `/settle`
+    /// refused after the work was done: work for free, again with every fresh nonce.
+    static func windowTooShort(validBefore: String, maxTimeoutSeconds: Int, now: Int64) -> String? {
+        guard let validBefore = Int64(validBefore) else { return nil }
+        let required = Int64(max(0, min(maxTimeoutSeconds, 86_400)) / 2)
+        guard validBefore < now + required else { return nil }
+        return "the authorization must stay valid at least \(required) s (half the offer's maxTimeoutSeconds, \(maxTimeoutSeconds) s); "
+            + "it expires in \(max(0, validBefore - now)) s: sign a new one for the whole of maxTimeoutSeconds"
     }
 
     /// Whether the echoed offer fits this request, this client and the current price.
