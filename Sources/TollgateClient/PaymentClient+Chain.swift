@@ -25,7 +25,8 @@ extension PaymentClient {
         }
         var verdict = judgement
         switch state {
-        case .used(let transaction):
+        case .used(let transaction), .usedElsewhere(let transaction):
+            // Asked without a payee, the reader never says "elsewhere"; either way the payer's money moved.
             verdict.ending = .settledUndelivered
             verdict.transaction = transaction ?? judgement.transaction
             verdict.reason = "expired; the chain shows it used" + (transaction.map { " (transaction \($0))" } ?? "") + ": paid, not delivered"

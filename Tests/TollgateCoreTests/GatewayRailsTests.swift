@@ -33,7 +33,7 @@ struct OtherRail: PaymentRail {
         throw RailFailure(.notReady, "never", authority: "other")
     }
     func resettle(_ attempt: SettlementAttempt, logger: Logger) async throws -> Settlement { throw RailFailure(.notReady, "never", authority: "other") }
-    func chainAuthorization(_ key: ProofKey, logger: Logger) async throws -> ChainAuthorization? { nil }
+    func chainAuthorization(_ key: ProofKey, payee: String, amount: String, logger: Logger) async throws -> ChainAuthorization? { nil }
     func receiptFields(_ settlement: Settlement) -> HTTPFields { [:] }
 }
 

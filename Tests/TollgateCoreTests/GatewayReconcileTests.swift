@@ -118,6 +118,10 @@ import TollgateStoreConformance
         ("unexpected_settle_error", ChainAuthorization.unused, false, "unknown"),
         ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.unused, true, "failed"),
         ("invalid_exact_evm_payload_signature", nil, false, "failed"),
+        // The nonce spent by a transaction that paid nobody this payment names: the payer spent it first, elsewhere.
+        ("invalid_exact_evm_nonce_already_used", ChainAuthorization.usedElsewhere(transaction: "0xself"), false, "failed"),
+        ("invalid_exact_evm_nonce_already_used", ChainAuthorization.used(transaction: "0xours"), false, "settled"),
+        ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.usedElsewhere(transaction: "0xself"), false, "failed"),
     ] as [(String, ChainAuthorization?, Bool, String)])
     func aResentSettlementRefusedForAReasonItsLandingWouldCauseIsNotFailed(reason: String, chain: ChainAuthorization?, expired: Bool,
                                                                            outcome: String) async throws {

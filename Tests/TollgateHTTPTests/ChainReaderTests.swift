@@ -19,6 +19,8 @@ import TollgateX402
         var used = false
         var logTopic: String?
         var code: [String: String] = [:]
+        /// The logs of the spending transaction's receipt.
+        var receiptLogs: [JSONValue] = []
     }
 
     final class Calls: Sendable {
@@ -43,6 +45,8 @@ import TollgateX402
                 result = .string("0x" + String(repeating: "0", count: 63) + (node.used ? "1" : "0"))
             case "eth_getLogs":
                 result = .array(node.logTopic.map { [.object(["topics": .array([.string($0)]), "transactionHash": .string(tx)])] } ?? [])
+            case "eth_getTransactionReceipt":
+                result = .object(["transactionHash": .string(tx), "logs": .array(node.receiptLogs)])
             case "eth_getCode":
                 let address = call["params"].flatMap { if case .array(let items) = $0 { items.first?.string } else { nil } } ?? ""
                 result = .string(node.code[address.lowercased()] ?? "0x")
@@ -55,11 +59,11 @@ import TollgateX402
         return router
     }
 
-    func state(_ node: Node) async throws -> (ChainAuthorization, [String]) {
+    func state(_ node: Node, paying: (payee: String, amount: String)? = nil) async throws -> (ChainAuthorization, [String]) {
         let calls = Calls()
         let result = try await Listener.with(Self.router(node, calls: calls)) { port in
             try await EVMChainReader(url: "http://127.0.0.1:\(port)/").authorization(asset: Self.asset, payer: Self.payer, nonce: Self.nonce,
-                                                                                       logger: Logger(label: "test"))
+                                                                                       paying: paying, logger: Logger(label: "test"))
         }
         return (result, calls.methods.withLock { $0 })
     }
@@ -78,6 +82,37 @@ import TollgateX402
     @Test func aCancellationIsTold() async throws {
         let (result, _) = try await state(Node(used: true, logTopic: EVMChainReaderProbe.canceledTopic))
         #expect(result == .cancelled)
+    }
+
+    /// A Transfer log of the token, as a receipt holds it.
+    static func transfer(to: String, amount: UInt64, asset: String = asset, from: String = payer) -> JSONValue {
+        func word(_ address: String) -> String { "0x" + String(repeating: "0", count: 24) + address.dropFirst(2).lowercased() }
+        return .object([
+            "address": .string(asset),
+            "topics": .array([.string(EVMChainReaderProbe.transferTopic), .string(word(from)), .string(word(to))]),
+            "data": .string("0x" + String(repeating: "0", count: 48) + String(format: "%016llx", amount)),
+        ])
+    }
+
+    /// Asked as a payment (payee, amount), a spent nonce is this payment only when its transaction transferred that amount
+    /// from the payer to the payee: the payer may have spent the nonce first on another authorization, to itself.
+    @Test func aSpentNonceIsThisPaymentOnlyWhenItsTransactionPaidThePayee() async throws {
+        let payee = "0x209693bc6afc0c5328ba36faf03c514ef312287c", paying = (payee: payee, amount: "10000")
+        let used = Node(used: true, logTopic: EVMChainReaderProbe.usedTopic)
+        var paid = used
+        paid.receiptLogs = [Self.transfer(to: payee, amount: 10000)]
+        let (ours, calls) = try await state(paid, paying: paying)
+        #expect(ours == .used(transaction: Self.tx))
+        #expect(calls == ["eth_call", "eth_getLogs", "eth_getTransactionReceipt"])
+        for logs in [[Self.transfer(to: Self.payer, amount: 1)], [Self.transfer(to: payee, amount: 9999)],
+                     [Self.transfer(to: payee, amount: 10000, asset: "0x0000000000000000000000000000000000000bad")],
+                     [Self.transfer(to: payee, amount: 10000, from: "0x0000000000000000000000000000000000000777")], []] {
+            var elsewhere = used
+            elsewhere.receiptLogs = logs
+            #expect(try await state(elsewhere, paying: paying).0 == .usedElsewhere(transaction: Self.tx), "\(logs)")
+        }
+        // Asked without a payment (the paying client: its money moved either way), the nonce spent is enough.
+        #expect(try await state(used).0 == .used(transaction: Self.tx))
     }
 
     @Test func aSpentNonceWithoutLogsIsUsedWithoutEvidence() async throws {
@@ -103,4 +138,5 @@ enum EVMChainReaderProbe {
     static let selector = Array(Keccak256.hash(Array("authorizationState(address,bytes32)".utf8)).prefix(4))
     static let usedTopic = HexString.prefixed(Keccak256.hash(Array("AuthorizationUsed(address,bytes32)".utf8)))
     static let canceledTopic = HexString.prefixed(Keccak256.hash(Array("AuthorizationCanceled(address,bytes32)".utf8)))
+    static let transferTopic = HexString.prefixed(Keccak256.hash(Array("Transfer(address,address,uint256)".utf8)))
 }

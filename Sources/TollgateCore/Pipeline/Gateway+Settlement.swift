@@ -124,9 +124,10 @@ extension Gateway {
                 return .unknown(detail: "the facilitator says the settlement is still pending (\(settlement.transaction))")
             case .failed where settlement.errorReason == rail.wire.authorizationUsed.rawValue:
                 // Our own earlier `/settle` most likely spent it; only the chain can say it was cancelled instead.
-                switch try? await rail.chainAuthorization(intent.key, logger: logger) {
+                switch try? await chain(intent, rail: rail) {
                 case .cancelled?: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")
                 case .used(let transaction)?: return .settled(transaction: transaction, source: "chain")
+                case .usedElsewhere(let transaction)?: return Self.spentElsewhere(transaction)
                 case .unused?: return .unknown(detail: "the facilitator says the nonce is used, the chain says it is not")
                 case nil: return .settled(transaction: nil, source: "facilitator_nonce_used")
                 }
@@ -135,8 +136,9 @@ extension Gateway {
                 guard SettlementRefusal.nothingMoved(reason, resent: true) else {
                     // The first attempt landing would itself make this refusal (its window passed, its transfer spent the
                     // balance): only the chain can say nothing moved.
-                    switch try? await rail.chainAuthorization(intent.key, logger: logger) {
+                    switch try? await chain(intent, rail: rail) {
                     case .used(let transaction)?: return .settled(transaction: transaction, source: "chain")
+                    case .usedElsewhere(let transaction)?: return Self.spentElsewhere(transaction)
                     case .cancelled?: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")
                     // Unused proves nothing moved only once the authorization expired: before, the first attempt may still be mined.
                     case .unused? where intent.validBefore < clock.nowSeconds:
@@ -150,14 +152,26 @@ extension Gateway {
                 return .failed(Reason(reason), detail: settlement.errorMessage ?? "refused by the facilitator")
             }
         } catch {
-            switch try? await rail.chainAuthorization(intent.key, logger: logger) {
+            switch try? await chain(intent, rail: rail) {
             case .used(let transaction)?: return .settled(transaction: transaction, source: "chain")
+            case .usedElsewhere(let transaction)?: return Self.spentElsewhere(transaction)
             case .cancelled?: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")
             case .unused? where intent.validBefore < clock.nowSeconds:
                 return .failed(Reason("authorization_expired"), detail: "the authorization expired unused; nothing moved")
             default: return .unknown(detail: "\(error)")
             }
         }
+    }
+
+    /// What the chain says of the intent's authorization, as the payment it records (its payee and amount).
+    private func chain(_ intent: SettlementIntent, rail: any PaymentRail) async throws -> ChainAuthorization? {
+        try await rail.chainAuthorization(intent.key, payee: intent.payment.payee, amount: intent.payment.amount, logger: logger)
+    }
+
+    /// The nonce was spent by a transaction that paid nobody this payment names: the payer spent it first, elsewhere.
+    private static func spentElsewhere(_ transaction: String?) -> SettlementVerdict {
+        .failed(Reason("authorization_used_elsewhere"), detail: "the chain shows the authorization's nonce spent by \(transaction ?? "a transaction") "
+                    + "that transferred nothing to the payee: nothing moved for this payment")
     }
 
     /// What became of a settled payment whose answer could not be delivered.

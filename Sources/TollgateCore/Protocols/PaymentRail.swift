@@ -50,8 +50,9 @@ public protocol PaymentRail: Sendable {
     /// Sends exactly this attempt again, to the same authority (resolving a pending or unknown settlement).
     func resettle(_ attempt: SettlementAttempt, logger: Logger) async throws -> Settlement
 
-    /// What the chain says about the authorization under `key`; nil when the rail cannot read that chain.
-    func chainAuthorization(_ key: ProofKey, logger: Logger) async throws -> ChainAuthorization?
+    /// What the chain says about the authorization under `key`, as a payment of `amount` (atomic) to `payee`: spent by a
+    /// transaction that made no such transfer is `usedElsewhere`. Nil when the rail cannot read that chain.
+    func chainAuthorization(_ key: ProofKey, payee: String, amount: String, logger: Logger) async throws -> ChainAuthorization?
 
     /// Header fields of the receipt sent with the response.
     func receiptFields(_ settlement: Settlement) -> HTTPFields

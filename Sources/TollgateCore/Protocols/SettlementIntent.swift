@@ -117,6 +117,9 @@ public enum ChainAuthorization: Sendable, Hashable {
     case unused
     /// Transferred; the transaction when the rail found it (a receipt: evidence for a refund).
     case used(transaction: String?)
+    /// Spent by a transaction that paid nobody the payment names (the payer signed another authorization with the same
+    /// nonce, to itself, and sent it first): nothing moved to the payee.
+    case usedElsewhere(transaction: String?)
     /// Cancelled by its signer: no money moved.
     case cancelled
 }

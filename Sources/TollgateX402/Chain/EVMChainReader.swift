@@ -16,6 +16,7 @@ public struct EVMChainReader: Sendable {
     static let authorizationStateSelector = Array(Keccak256.hash(Array("authorizationState(address,bytes32)".utf8)).prefix(4))
     static let usedTopic = HexString.prefixed(Keccak256.hash(Array("AuthorizationUsed(address,bytes32)".utf8)))
     static let canceledTopic = HexString.prefixed(Keccak256.hash(Array("AuthorizationCanceled(address,bytes32)".utf8)))
+    static let transferTopic = HexString.prefixed(Keccak256.hash(Array("Transfer(address,address,uint256)".utf8)))
 
     public init(url: String, timeout: Duration = .seconds(5), client: HTTPClient = .noRedirects) {
         self.url = url
@@ -23,9 +24,13 @@ public struct EVMChainReader: Sendable {
         self.client = client
     }
 
-    /// The state of `nonce` for `payer` on the token `asset` (all `0x` hex). Throws `RailFailure` when the
+    /// The state of `nonce` for `payer` on the token `asset` (all `0x` hex). With `paying` (payee, atomic amount), a nonce
+    /// spent is `used` only when the transaction that spent it transferred that amount from the payer to the payee (its
+    /// receipt's `Transfer` log): the nonce alone says the payer's authorization with that nonce ran, not that it was this
+    /// payment (a payer can sign another to itself with the same nonce and send it first). Throws `RailFailure` when the
     /// node cannot answer.
-    public func authorization(asset: String, payer: String, nonce: String, logger: Logger) async throws -> ChainAuthorization {
+    public func authorization(asset: String, payer: String, nonce: String, paying: (payee: String, amount: String)? = nil,
+                              logger: Logger) async throws -> ChainAuthorization {
         guard let payerBytes = HexString.decodeAllowingPrefix(payer), payerBytes.count == 20, let nonceBytes = HexString.decodeAllowingPrefix(nonce), nonceBytes.count == 32 else {
             throw RailFailure(.undecodable, "payer or nonce is not an EVM value", authority: url)
         }
@@ -46,10 +51,34 @@ public struct EVMChainReader: Sendable {
         for log in logs {
             guard case .array(let topics)? = log["topics"], let topic = topics.first?.string?.lowercased() else { continue }
             if topic == Self.canceledTopic { return .cancelled }
-            if topic == Self.usedTopic { return .used(transaction: log["transactionHash"]?.string) }
+            if topic == Self.usedTopic {
+                let transaction = log["transactionHash"]?.string
+                guard let paying, let transaction else { return .used(transaction: transaction) }
+                return try await transfers(in: transaction, asset: asset, from: payerWord, to: paying.payee, amount: paying.amount, logger: logger)
+                    ? .used(transaction: transaction) : .usedElsewhere(transaction: transaction)
+            }
         }
         // Spent, but the node keeps no logs that old: a transfer without its transaction.
         return .used(transaction: nil)
+    }
+
+    /// Whether the receipt of `transaction` holds a `Transfer` of `amount` from `from` (a topic word) to `to` on `asset`.
+    private func transfers(in transaction: String, asset: String, from: String, to: String, amount: String, logger: Logger) async throws -> Bool {
+        guard let payee = HexString.decodeAllowingPrefix(to), payee.count == 20, let word = UInt256Word.fromDecimal(amount) else {
+            throw RailFailure(.undecodable, "the payment's payee or amount is not an EVM value", authority: url)
+        }
+        let receipt = try await call("eth_getTransactionReceipt", [.string(transaction)], logger: logger)
+        guard case .array(let logs)? = receipt["logs"] else {
+            throw RailFailure(.undecodable, "eth_getTransactionReceipt answered no logs for \(transaction)", authority: url)
+        }
+        let payeeWord = HexString.prefixed(Array(repeating: 0, count: 12) + payee).lowercased()
+        return logs.contains { log in
+            guard log["address"]?.string?.lowercased() == asset.lowercased(), case .array(let topics)? = log["topics"], topics.count == 3,
+                  topics[0].string?.lowercased() == Self.transferTopic, topics[1].string?.lowercased() == from.lowercased(),
+                  topics[2].string?.lowercased() == payeeWord,
+                  let data = log["data"]?.string.flatMap(HexString.decodeAllowingPrefix), data.count == 32 else { return false }
+            return data == word
+        }
     }
 
     /// Whether `address` holds contract code (`eth_getCode`).

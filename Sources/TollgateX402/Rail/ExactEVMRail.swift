@@ -287,9 +287,9 @@ public struct ExactEVMRail: PaymentRail {
                               payer: contents?.paymentPayload.payload.authorization.from ?? "", authority: attempt.authority)
     }
 
-    public func chainAuthorization(_ key: ProofKey, logger: Logger) async throws -> ChainAuthorization? {
+    public func chainAuthorization(_ key: ProofKey, payee: String, amount: String, logger: Logger) async throws -> ChainAuthorization? {
         guard let reader = chains[key.network] else { return nil }
-        return try await reader.authorization(asset: key.asset, payer: key.payer, nonce: key.nonce, logger: logger)
+        return try await reader.authorization(asset: key.asset, payer: key.payer, nonce: key.nonce, paying: (payee, amount), logger: logger)
     }
 
     /// The settlement a facilitator's answer reports, unless it names another payer or network than the payment's:

@@ -118,7 +118,7 @@ final class ScriptedRail: PaymentRail {
         return try nextSettlement(network: "eip155:84532", payer: "0xpayer")
     }
 
-    func chainAuthorization(_ key: ProofKey, logger: Logger) async throws -> ChainAuthorization? {
+    func chainAuthorization(_ key: ProofKey, payee: String, amount: String, logger: Logger) async throws -> ChainAuthorization? {
         script.withLock { $0.chain }
     }
 
