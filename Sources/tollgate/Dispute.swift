@@ -138,19 +138,34 @@ struct Dispute: AsyncParsableCommand {
                 return (bundle, FlowIdentity(material.events.map(\.record)))
             }
             let bytes = try bundle.encoded(pretty: true) + Array("\n".utf8)
-            if let output {
+            // No bundle leaves without its export in the audit log: written aside first, recorded, then put in place (or
+            // recorded, then printed); a store that cannot record it stops the export.
+            let staged = output.map { $0 + ".partial" }
+            if let staged {
                 do {
-                    try Data(bytes).write(to: URL(fileURLWithPath: output), options: .atomic)
+                    try Data(bytes).write(to: URL(fileURLWithPath: staged), options: .atomic)
                 } catch {
-                    FileHandle.standardError.write(Data("cannot write \(output): \(error.localizedDescription)\n".utf8))
+                    FileHandle.standardError.write(Data("cannot write \(staged): \(error.localizedDescription)\n".utf8))
+                    throw ExitCode(1)
+                }
+            }
+            do {
+                try await database.recordEvidenceExport(correlationId: bundle.correlationId, disputeId: bundle.dispute?.id,
+                                                        bundleSHA256: bundle.bundleSha256 ?? "", actor: actor ?? SupportStoreOptions.defaultActor,
+                                                        nowMillis: SystemClock().nowMillis(), archived: identity)
+            } catch {
+                if let staged { try? FileManager.default.removeItem(atPath: staged) }
+                throw error
+            }
+            if let output, let staged {
+                // rename(2): the bundle appears whole, replacing any earlier file.
+                guard rename(staged, output) == 0 else {
+                    Console.error("cannot write \(output) (the export is recorded; the bundle is in \(staged)): \(String(cString: strerror(errno)))")
                     throw ExitCode(1)
                 }
             } else {
                 FileHandle.standardOutput.write(Data(bytes))
             }
-            try await database.recordEvidenceExport(correlationId: bundle.correlationId, disputeId: bundle.dispute?.id,
-                                                    bundleSHA256: bundle.bundleSha256 ?? "", actor: actor ?? SupportStoreOptions.defaultActor,
-                                                    nowMillis: SystemClock().nowMillis(), archived: identity)
             let chain = bundle.auditChainIntact ? "audit chain intact" : "AUDIT CHAIN NOT INTACT (see notes)"
             FileHandle.standardError.write(Data(("evidence for \(bundle.correlationId)\(output.map { " written to \($0)" } ?? ""): "
                                                  + "\(bundle.auditChain.count) events, \(chain), bundleSha256 \(bundle.bundleSha256 ?? "")\n").utf8))

@@ -119,7 +119,11 @@ enum RefundAmount {
     static func atomic(_ text: String?, correlationId: String, store: any GatewayStore, assets: [Asset]) async throws -> TokenAmount? {
         guard let text else { return nil }
         if let payment = try await store.payments(correlationId: correlationId).first {
-            let decimals = assets.first { $0.network == payment.network && $0.address.lowercased() == payment.asset }?.decimals ?? 0
+            // A decimal means nothing without the asset's decimals: read as atomic units it would refund a millionth of what was meant.
+            guard let decimals = assets.first(where: { $0.network == payment.network && $0.address.lowercased() == payment.asset })?.decimals else {
+                throw ValidationError("the paid asset \(payment.asset) on \(payment.network) is not in the configuration, so --amount cannot be read in "
+                                      + "its units; add the asset to the configuration, or leave --amount out to refund all that is left")
+            }
             guard let amount = TokenAmount(decimal: text, decimals: decimals), !amount.isZero else {
                 throw ValidationError("--amount must be a positive decimal with at most \(decimals) decimals (the paid asset's units)")
             }

@@ -108,6 +108,23 @@ import TollgateSQLite
         #expect(later.status == 64, "--until before --since is a usage error")
     }
 
+    /// A payment in an asset the configuration no longer has: a decimal `--amount` cannot be read in its units (as atomic
+    /// units it refunded a millionth of what was meant), so it is refused; without `--amount`, all that is left is refunded.
+    @Test func aRefundAmountInAnAssetNoLongerConfiguredIsRefused() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let text = try String(contentsOfFile: fixture.config, encoding: .utf8)
+        try text.replacingOccurrences(of: "0x036CbD53842c5426634e7929541eC2318f3dCF7e", with: "0x0000000000000000000000000000000000000aaa")
+            .write(toFile: fixture.config, atomically: true, encoding: .utf8)
+        let refused = await fixture.tollgate("refund", "create", fixture.paid, "--amount", "5", "--reason", "stale data")
+        #expect(refused.status != 0)
+        #expect(refused.error.contains("is not in the configuration"), "\(refused.error)")
+        #expect(try await fixture.store.refunds(state: nil, correlationId: fixture.paid, limit: 10).isEmpty)
+        let whole = await fixture.tollgate("refund", "create", fixture.paid, "--reason", "stale data")
+        #expect(whole.status == 0, "\(whole.error)")
+        #expect(try await fixture.store.refunds(state: nil, correlationId: fixture.paid, limit: 10).map(\.amount) == ["10000"])
+    }
+
     @Test func refundRecordsAPartialRefundAndRefusesAnOverRefund() async throws {
         let fixture = try await GatewayFixture()
         defer { fixture.remove() }

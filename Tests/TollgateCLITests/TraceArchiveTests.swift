@@ -225,4 +225,27 @@ import TollgateSQLite
         let byPayer = await trace(payer)
         #expect(byPayer.error.contains(second[0].file), "\(byPayer.error)")
     }
+
+    /// No evidence bundle leaves without its export in the audit log: when the store cannot record the export, nothing is
+    /// written (neither the file nor its staged copy) and the command fails; recorded, the file appears whole.
+    @Test func anEvidenceExportTheStoreCannotRecordWritesNothing() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        let bundlePath = fixture.directory.appendingPathComponent("bundle.json").path
+        let database = try DatabaseQueue(path: fixture.database)
+        try await database.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse_events BEFORE INSERT ON audit_event BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+        }
+        let refused = await fixture.tollgate("dispute", "evidence", fixture.paid, "--output", bundlePath)
+        #expect(refused.status != 0)
+        #expect(!FileManager.default.fileExists(atPath: bundlePath) && !FileManager.default.fileExists(atPath: bundlePath + ".partial"))
+        let stdout = await fixture.tollgate("dispute", "evidence", fixture.paid)
+        #expect(stdout.status != 0 && stdout.output.isEmpty, "\(stdout.output)")
+
+        try await database.write { db in try db.execute(sql: "DROP TRIGGER refuse_events") }
+        let exported = await fixture.tollgate("dispute", "evidence", fixture.paid, "--output", bundlePath)
+        #expect(exported.status == 0, "\(exported.error)")
+        #expect(FileManager.default.fileExists(atPath: bundlePath) && !FileManager.default.fileExists(atPath: bundlePath + ".partial"))
+        #expect(try await fixture.store.events(correlationId: fixture.paid).contains { $0.event.reason == "evidence_exported" })
+    }
 }
