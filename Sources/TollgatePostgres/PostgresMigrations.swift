@@ -3,7 +3,7 @@
 public enum PostgresMigrations {
     /// Every migration, oldest first.
     public static let all: [PostgresMigration] = [v1Schema, v2SharedInstances, v3AuditLookupColumns, v4UnusedPayerIndex, v5UnitHoldHeld,
-                                                   v6DeliveryToken, v7ClaimLease, v8AuditArchiveKeys]
+                                                   v6DeliveryToken, v7ClaimLease, v8AuditArchiveKeys, v9RefundRequestKey]
 
     /// The tables every `GatewayStore` operation reads and writes.
     public static let tables: [String] = [
@@ -239,5 +239,11 @@ public enum PostgresMigrations {
     static let v8AuditArchiveKeys = PostgresMigration(version: "8-audit-archive-keys", statements: [
         "ALTER TABLE audit_archive ADD COLUMN indexed BOOLEAN NOT NULL DEFAULT false",
         "CREATE TABLE audit_archive_key (key TEXT NOT NULL, first_seq BIGINT NOT NULL, PRIMARY KEY (key, first_seq))",
+    ])
+
+    /// The caller's idempotency key of a refund: the same refund sent again with it is recorded once.
+    static let v9RefundRequestKey = PostgresMigration(version: "9-refund-request-key", statements: [
+        "ALTER TABLE refund ADD COLUMN request_key TEXT",
+        "CREATE UNIQUE INDEX refund_request_key ON refund (request_key) WHERE request_key IS NOT NULL",
     ])
 }

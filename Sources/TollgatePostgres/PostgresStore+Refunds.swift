@@ -8,6 +8,9 @@ extension PostgresStore {
     public func refund(_ request: RefundRequest, nowMillis: Int64) async throws -> Refund {
         let request = try RefundPolicy.validated(request), keys = auditKeys
         return try await database.write { tx in
+            if let key = request.requestKey, let recorded = try await tx.row("SELECT * FROM refund WHERE request_key = \(key)").map(Self.refundRecord) {
+                return try RefundPolicy.replay(recorded, of: request)
+            }
             let refund: Refund
             var takeBack: RefundPolicy.TakeBack?
             if let payment = try await tx.row("SELECT * FROM payment WHERE correlation_id = \(request.correlationId) ORDER BY id LIMIT 1")
@@ -57,7 +60,7 @@ extension PostgresStore {
             } else {
                 throw TollgateError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
             }
-            try await Self.insert(refund, takeBack: takeBack, tx, keys: keys)
+            try await Self.insert(refund, requestKey: request.requestKey, takeBack: takeBack, tx, keys: keys)
             return refund
         }
     }
@@ -93,13 +96,14 @@ extension PostgresStore {
                                                as: String.self))
     }
 
-    static func insert(_ refund: Refund, takeBack: RefundPolicy.TakeBack? = nil, _ tx: PostgresTransaction, keys: KeyRing?) async throws {
+    static func insert(_ refund: Refund, requestKey: String? = nil, takeBack: RefundPolicy.TakeBack? = nil, _ tx: PostgresTransaction,
+                       keys: KeyRing?) async throws {
         try await tx.execute("""
             INSERT INTO refund (id, correlation_id, kind, state, client_id, payer, resource, amount, asset, network, unit, reason, actor,
-                                automatic, created_at, closed_at, payout_tx)
+                                automatic, created_at, closed_at, payout_tx, request_key)
             VALUES (\(refund.id), \(refund.correlationId), \(refund.kind.rawValue), \(refund.state.rawValue), \(refund.clientId), \(refund.payer),
                     \(refund.resource), \(refund.amount), \(refund.asset), \(refund.network), \(refund.unit), \(refund.reason), \(refund.actor),
-                    \(refund.automatic), \(refund.createdAtMillis), \(refund.closedAtMillis), \(refund.payoutTransaction))
+                    \(refund.automatic), \(refund.createdAtMillis), \(refund.closedAtMillis), \(refund.payoutTransaction), \(requestKey))
             """)
         try await append([RefundPolicy.recordedEvent(refund, takeBack: takeBack)], tx, keys: keys)
     }

@@ -121,6 +121,13 @@ extension SQLiteStore {
             try db.execute(sql: "ALTER TABLE settlement_intent ADD COLUMN delivery INTEGER")
         }
         migrator.registerMigration("v19-audit-archive-keys", migrate: migrateAuditArchiveKeys)
+        // The caller's idempotency key of a refund: the same refund sent again with it is recorded once.
+        migrator.registerMigration("v20-refund-request-key") { db in
+            try db.execute(sql: """
+                ALTER TABLE refund ADD COLUMN request_key TEXT;
+                CREATE UNIQUE INDEX refund_request_key ON refund (request_key) WHERE request_key IS NOT NULL;
+                """)
+        }
         return migrator
     }
 

@@ -9,6 +9,10 @@ extension SQLiteStore {
     public func refund(_ request: RefundRequest, nowMillis: Int64) async throws -> Refund {
         let request = try RefundPolicy.validated(request)
         return try await write { db in
+            if let key = request.requestKey,
+               let recorded = try Row.fetchOne(db, sql: "SELECT * FROM refund WHERE request_key = ?", arguments: [key]).map(Self.refundRecord) {
+                return try RefundPolicy.replay(recorded, of: request)
+            }
             let refund: Refund
             var takeBack: RefundPolicy.TakeBack?
             if let payment = try Row.fetchOne(cached: db, sql: "SELECT * FROM payment WHERE correlation_id = ? ORDER BY id LIMIT 1",
@@ -52,7 +56,7 @@ extension SQLiteStore {
             } else {
                 throw TollgateError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
             }
-            try Self.insert(refund, takeBack: takeBack, db, keys: auditKeys)
+            try Self.insert(refund, requestKey: request.requestKey, takeBack: takeBack, db, keys: auditKeys)
             return refund
         }
     }
@@ -95,14 +99,14 @@ extension SQLiteStore {
                                                arguments: [correlationId, kind.rawValue]))
     }
 
-    static func insert(_ refund: Refund, takeBack: RefundPolicy.TakeBack? = nil, _ db: Database, keys: KeyRing?) throws {
+    static func insert(_ refund: Refund, requestKey: String? = nil, takeBack: RefundPolicy.TakeBack? = nil, _ db: Database, keys: KeyRing?) throws {
         try db.run(sql: """
             INSERT INTO refund (id, correlation_id, kind, state, client_id, payer, resource, amount, asset, network, unit, reason, actor,
-                                automatic, created_at, closed_at, payout_tx)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                automatic, created_at, closed_at, payout_tx, request_key)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [refund.id, refund.correlationId, refund.kind.rawValue, refund.state.rawValue, refund.clientId, refund.payer,
                              refund.resource, refund.amount, refund.asset, refund.network, refund.unit, refund.reason, refund.actor,
-                             refund.automatic, refund.createdAtMillis, refund.closedAtMillis, refund.payoutTransaction])
+                             refund.automatic, refund.createdAtMillis, refund.closedAtMillis, refund.payoutTransaction, requestKey])
         try append([RefundPolicy.recordedEvent(refund, takeBack: takeBack)], db, keys: keys)
     }
 

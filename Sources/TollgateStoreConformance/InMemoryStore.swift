@@ -375,6 +375,8 @@ public actor InMemoryStore: GatewayStore {
     private var unitHolds: [String: (hold: UnitHold, state: String, atMillis: Int64)] = [:]
     private var grants: [String: PackageGrant] = [:]
     public private(set) var refundsRecorded: [Refund] = []
+    /// Refund ids by the idempotency key that recorded them.
+    private var refundKeys: [String: String] = [:]
 
     public func setBalance(client: String, package: String, units: Int) { balances["\(client)/\(package)"] = units }
     public func balance(client: String, package: String) -> Int { balances["\(client)/\(package)"] ?? 0 }
@@ -462,6 +464,9 @@ public actor InMemoryStore: GatewayStore {
 
     public func refund(_ request: RefundRequest, nowMillis: Int64) async throws -> Refund {
         let request = try RefundPolicy.validated(request)
+        if let key = request.requestKey, let recorded = refundKeys[key].flatMap({ id in refundsRecorded.first { $0.id == id } }) {
+            return try RefundPolicy.replay(recorded, of: request)
+        }
         let previous = refundsRecorded.filter { $0.correlationId == request.correlationId }
         let refund: Refund
         var takeBack: RefundPolicy.TakeBack?
@@ -492,6 +497,7 @@ public actor InMemoryStore: GatewayStore {
             throw TollgateError(.notFound, "no payment or package spend is recorded for \(request.correlationId)")
         }
         refundsRecorded.append(refund)
+        if let key = request.requestKey { refundKeys[key] = refund.id }
         write([RefundPolicy.recordedEvent(refund, takeBack: takeBack)])
         return refund
     }

@@ -37,6 +37,7 @@ public enum StoreConformance {
         Check(name: "more abandoned claims and holds than one batch: one sweep gives every one back", body: manyAbandoned),
         Check(name: "refunds: never more than paid, even racing; credits; closing", body: refunds),
         Check(name: "refunds of a package purchase: every unit taken back in parts, none refunded automatically once spent", body: packageRefunds),
+        Check(name: "a refund sent again with its idempotency key is recorded once, even racing", body: idempotentRefunds),
         Check(name: "revocations and incidents", body: controls),
         Check(name: "audit chain: concurrent appends stay one intact keyed chain", body: auditChain),
         Check(name: "usage: per resource and unit, refunds netted", body: usage),
@@ -365,6 +366,36 @@ public enum StoreConformance {
             try await store.refund(RefundRequest(correlationId: "tg_use", amount: TokenAmount(atomic: "2"), reason: "more", actor: "t"), nowMillis: 8)
         }
         await expect(throwing: .notFound) { try await store.refund(RefundRequest(correlationId: "tg_none", reason: "x", actor: "t"), nowMillis: 9) }
+    }
+
+    /// A refund sent again with its idempotency key (a retry after a timeout whose first try was recorded, or eight at
+    /// once) is recorded once and answered with that refund; the key used for another refund is a conflict.
+    static func idempotentRefunds(_ open: Factory) async throws {
+        let store = try await open(auditKeys)
+        try await settle(store, key(1), "tg_paid", amount: "1000")
+        let ask = RefundRequest(correlationId: "tg_paid", amount: TokenAmount(atomic: "300"), reason: "late", actor: "admin:ops", requestKey: "k-1")
+        let answers = try await withThrowingTaskGroup(of: Refund.self) { group in
+            for _ in 0..<8 { group.addTask { try await store.refund(ask, nowMillis: 1) } }
+            return try await group.reduce(into: [Refund]()) { $0.append($1) }
+        }
+        #expect(Set(answers.map(\.id)).count == 1)
+        #expect(try await store.refunds(state: nil, correlationId: "tg_paid", limit: 10).map(\.amount) == ["300"])
+        #expect(try await store.events(correlationId: "tg_paid").filter { $0.event.stage == .refund }.count == 1)
+        // The same key for another amount, flow or reason: refused, nothing recorded.
+        for other in [RefundRequest(correlationId: "tg_paid", amount: TokenAmount(atomic: "200"), reason: "late", actor: "admin:ops", requestKey: "k-1"),
+                      RefundRequest(correlationId: "tg_paid", amount: TokenAmount(atomic: "300"), reason: "later", actor: "admin:ops", requestKey: "k-1")] {
+            await expect(throwing: .idempotencyConflict) { try await store.refund(other, nowMillis: 2) }
+        }
+        // Another key is another refund; no key, as before.
+        var second = ask
+        second.requestKey = "k-2"
+        _ = try await store.refund(second, nowMillis: 3)
+        _ = try await store.refund(RefundRequest(correlationId: "tg_paid", amount: TokenAmount(atomic: "300"), reason: "late", actor: "t"), nowMillis: 4)
+        #expect(try await store.refunds(state: nil, correlationId: "tg_paid", limit: 10).count == 3)
+        await expect(throwing: .invalid) {
+            try await store.refund(RefundRequest(correlationId: "tg_paid", reason: "x", actor: "t", requestKey: "has space"), nowMillis: 5)
+        }
+        #expect(try await store.verifyAuditLog().isIntact)
     }
 
     /// Refunds of a package purchase: partial refunds together take back every unit bought (each counted on the refunds

@@ -101,10 +101,16 @@ extension Admin {
         @Option(help: "Atomic units of the paid asset (10000 = 0.01 USDC), or units for a package spend. Default: all that is left.")
         var amount: String?
         @Option(help: "Why (kept in the refund and the audit log).") var reason: String
+        @Option(help: "The refund's Idempotency-Key (default: a new one, printed when the answer is lost): the same refund sent again with it is recorded once.")
+        var idempotencyKey: String?
         @OptionGroup var connection: AdminConnection
 
         func run() async throws {
-            try await connection.send(.POST, "/admin/refunds", body: ["correlationId": correlationId, "amount": amount, "reason": reason])
+            let key = idempotencyKey ?? "cli-" + UUID().uuidString.lowercased()
+            // An answer lost (a timeout, a 503) may hide a refund recorded: the same key sent again gets that one, never a second.
+            try await connection.send(.POST, "/admin/refunds", body: ["correlationId": correlationId, "amount": amount, "reason": reason],
+                                      headers: [("Idempotency-Key", key)],
+                                      unanswered: "to be sure the refund is recorded once, send it again with --idempotency-key \(key)")
         }
     }
 
@@ -154,7 +160,9 @@ struct AdminConnection: ParsableArguments {
     @Option(help: "The environment variable that holds the admin token.") var tokenEnv = "TOLLGATE_ADMIN_TOKEN"
     @Option(help: "Who you are, recorded in the audit log as admin:<actor>.") var actor: String?
 
-    func send(_ method: HTTPMethod, _ path: String, body: [String: String?]? = nil) async throws {
+    /// Sends the request and prints the answer; `unanswered` is said when no answer, or a 5xx, leaves the outcome unknown.
+    func send(_ method: HTTPMethod, _ path: String, body: [String: String?]? = nil, headers: [(String, String)] = [],
+              unanswered: String? = nil) async throws {
         guard let token = ProcessInfo.processInfo.environment[tokenEnv], !token.isEmpty else {
             FileHandle.standardError.write(Data("the environment variable \(tokenEnv) (the admin token) is not set\n".utf8))
             throw ExitCode(2)
@@ -163,6 +171,7 @@ struct AdminConnection: ParsableArguments {
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         if let actor { request.headers.add(name: "X-Admin-Actor", value: actor) }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             // Optional values encode as null (`route: null` is the global incident switch).
@@ -175,10 +184,12 @@ struct AdminConnection: ParsableArguments {
             text = String(buffer: try await response.body.collect(upTo: 4 * 1024 * 1024))
         } catch {
             FileHandle.standardError.write(Data("cannot reach the admin API at \(url): \(error)\n".utf8))
+            if let unanswered { FileHandle.standardError.write(Data("\(unanswered)\n".utf8)) }
             throw ExitCode(1)
         }
         guard (200..<300).contains(response.status.code) else {
             FileHandle.standardError.write(Data("admin API answered \(response.status.code) \(response.status.reasonPhrase): \(text)\n".utf8))
+            if let unanswered, response.status.code >= 500 { FileHandle.standardError.write(Data("\(unanswered)\n".utf8)) }
             throw ExitCode(1)
         }
         print(text)

@@ -64,6 +64,32 @@ import TollgateSQLite
         #expect(trail.contains { $0.event.stage == .refund && $0.event.clientId == "alice" })
     }
 
+    /// A refund sent again with its `Idempotency-Key` (a retry after a timeout or a 503, whose first try may have been
+    /// recorded) gets the refund recorded the first time; the key with another body is a 409; a new key is a new refund.
+    @Test func aRefundSentAgainWithItsIdempotencyKeyIsRecordedOnce() async throws {
+        let fixture = try AdminAPITests.Fixture()
+        defer { fixture.remove() }
+        try await Self.pay(fixture.store, Self.flow(7), amount: "10000")
+        @Sendable func refund(_ client: any TestClientProtocol, amount: String, key: String) async throws -> TestResponse {
+            var headers = AdminAPITests.headers(actor: "alice")
+            headers[HTTPField.Name("Idempotency-Key")!] = key
+            return try await client.execute(uri: "/admin/refunds", method: .post, headers: headers,
+                                            body: AdminAPITests.json(#"{"correlationId":"\#(Self.flow(7))","amount":"\#(amount)","reason":"half"}"#))
+        }
+        try await fixture.run { client in
+            let first = try await refund(client, amount: "5000", key: "ops-42")
+            let again = try await refund(client, amount: "5000", key: "ops-42")
+            #expect(first.status == .created && again.status == .created)
+            #expect(try AdminAPITests.object(again)["id"] as? String == AdminAPITests.object(first)["id"] as? String)
+            let conflict = try await refund(client, amount: "4000", key: "ops-42")
+            #expect(conflict.status == .conflict)
+            #expect(try AdminAPITests.object(conflict)["error"] as? String == "idempotency_conflict")
+            #expect(try await refund(client, amount: "5000", key: "ops-43").status == .created)
+            #expect(try await refund(client, amount: "1", key: "ops-44").status == .conflict, "the whole 10000 is refunded")
+        }
+        #expect(try await fixture.store.refunds(state: nil, correlationId: Self.flow(7), limit: 10).map(\.amount) == ["5000", "5000"])
+    }
+
     @Test func partialRefundsNeverExceedWhatWasPaid() async throws {
         let fixture = try AdminAPITests.Fixture()
         defer { fixture.remove() }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import Logging
 import TollgateCore
@@ -18,8 +19,10 @@ struct AdminBillingHandlers: Sendable {
             let correlationId = try AdminInput.correlationId(body.correlationId)
             let amount = try body.amount.map(AdminInput.refundAmount)
             let reason = try AdminInput.refundReason(body.reason)
-            let refund = try await ledger.refund(RefundRequest(correlationId: correlationId, amount: amount, reason: reason, actor: actor),
-                                                 nowMillis: now())
+            // The same refund sent again with its key (a retry after a timeout) gets the one recorded, never a second.
+            let key = request.headers[values: .idempotencyKey].first
+            let refund = try await ledger.refund(RefundRequest(correlationId: correlationId, amount: amount, reason: reason, actor: actor,
+                                                               requestKey: key), nowMillis: now())
             logger.notice("refund recorded", metadata: ["tollgate.correlation_id": "\(correlationId)", "tollgate.refund.id": "\(refund.id)",
                                                         "tollgate.refund.state": "\(refund.state.rawValue)", "tollgate.admin.actor": "\(actor)"])
             return AdminJSON.response(refund, status: .created)
@@ -75,4 +78,9 @@ struct AdminBillingHandlers: Sendable {
             return AdminJSON.response(BalancesView(client: client, balances: try await ledger.packageBalances(clientId: client)))
         }
     }
+}
+
+extension HTTPField.Name {
+    /// The admin API's idempotency key of a refund (`POST /admin/refunds`).
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
 }

@@ -23,7 +23,7 @@ struct AdminProblem: Error, Sendable {
     init(_ refused: TollgateError) {
         switch refused.code {
         case .notFound, .unknownRefund: self.init(.notFound, refused.code.rawValue, refused.message)
-        case .exceedsPaid, .alreadyRefunded, .notPending: self.init(.conflict, refused.code.rawValue, refused.message)
+        case .exceedsPaid, .alreadyRefunded, .notPending, .unitsSpent, .idempotencyConflict: self.init(.conflict, refused.code.rawValue, refused.message)
         default: self.init(.badRequest, "bad_request", refused.message)
         }
     }
@@ -40,7 +40,9 @@ struct AdminProblem: Error, Sendable {
             return AdminProblem(refused).response
         } catch {
             logger.error("admin request failed", metadata: ["tollgate.error": "\(error)"])
-            return AdminProblem(.serviceUnavailable, "store_unavailable", "the store could not be read or written; nothing was changed unless it says so")
+            // A commit whose answer was lost may have been recorded: never "nothing changed".
+            return AdminProblem(.serviceUnavailable, "store_unavailable", "the store could not be read or written, and a change sent may or may not "
+                                + "have been recorded: read it back before sending it again (a refund: send it again with the same Idempotency-Key)")
                 .response
         }
     }

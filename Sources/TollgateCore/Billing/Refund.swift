@@ -75,15 +75,19 @@ public struct RefundRequest: Sendable, Hashable {
     /// undelivered, read in the refund's own transaction (a retry that delivered the answer meanwhile, on this
     /// instance or another, wins: `TollgateError.Code.delivered`).
     public var onlyIfUndelivered: Bool
+    /// The caller's idempotency key (the admin API's `Idempotency-Key`): the same request sent again with it (a retry
+    /// after a timeout, whose first try may have been recorded) gets the refund recorded the first time, never a second.
+    public var requestKey: String?
 
     public init(correlationId: String, amount: TokenAmount? = nil, reason: String, actor: String, automatic: Bool = false,
-                onlyIfUndelivered: Bool = false) {
+                onlyIfUndelivered: Bool = false, requestKey: String? = nil) {
         self.correlationId = correlationId
         self.amount = amount
         self.reason = reason
         self.actor = actor
         self.automatic = automatic
         self.onlyIfUndelivered = onlyIfUndelivered
+        self.requestKey = requestKey
     }
 }
 
@@ -105,12 +109,14 @@ extension TollgateError.Code {
     /// An automatic refund of a package purchase whose units were spent meanwhile (the balance no longer holds the share
     /// to take back): nothing was recorded; it is listed for an operator's review instead.
     public static let unitsSpent = Self("units_spent")
+    /// An idempotency key already used for a different refund (another flow, amount or reason).
+    public static let idempotencyConflict = Self("idempotency_conflict")
 }
 
 extension TollgateError {
     /// Whether this is a refund refused for what was asked (unknown flow or refund, amount, state), not a store failure.
     public var isRefundRefusal: Bool {
-        [.notFound, .invalid, .exceedsPaid, .alreadyRefunded, .unknownRefund, .notPending, .unitsSpent].contains(code)
+        [.notFound, .invalid, .exceedsPaid, .alreadyRefunded, .unknownRefund, .notPending, .unitsSpent, .idempotencyConflict].contains(code)
     }
 }
 

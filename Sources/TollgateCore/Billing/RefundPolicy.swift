@@ -17,7 +17,21 @@ public enum RefundPolicy {
             throw TollgateError(.invalid, "give a reason (1–\(maxReasonLength) characters)")
         }
         if let amount = request.amount, amount.isZero { throw TollgateError(.invalid, "the amount must be greater than zero") }
+        if let key = request.requestKey, !(1...200).contains(key.utf8.count) || !key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) {
+            throw TollgateError(.invalid, "the idempotency key must be 1–200 printable ASCII characters without spaces")
+        }
         return request
+    }
+
+    /// The refund an idempotency key already recorded, for `request` sent again with the same key: the same flow, amount
+    /// (or none asked) and reason get it back, nothing new is recorded; anything else under that key is a conflict.
+    public static func replay(_ recorded: Refund, of request: RefundRequest) throws(TollgateError) -> Refund {
+        guard recorded.correlationId == request.correlationId, request.amount.map({ $0.atomic == recorded.amount }) ?? true,
+              recorded.reason == request.reason else {
+            throw TollgateError(.idempotencyConflict, "the idempotency key \(request.requestKey ?? "") already recorded refund \(recorded.id) "
+                                + "(flow \(recorded.correlationId), \(recorded.amount)); use a new key for another refund")
+        }
+        return recorded
     }
 
     /// Refuses a refund `onlyIfUndelivered` unless the flow's settlement intent, as read in the refund's transaction,
