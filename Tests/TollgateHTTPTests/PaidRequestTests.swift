@@ -44,6 +44,26 @@ import TollgateX402
         }
     }
 
+    /// One payer, one spelling: a proof whose `from` is in lowercase and whose value has leading zeros (the same
+    /// authorization, signed as usual) reaches the upstream with the EIP-55 payer and the ledger with the offer's amount.
+    @Test func anotherSpellingOfThePayerAndAmountIsRecordedInOneForm() async throws {
+        let (_, router) = try LiveStack.devFacilitator()
+        try await LiveStack.with(facilitator: router) { stack in
+            let url = stack.gatewayURL + "/datasets/prices"
+            let first = try await Exchange.get(url)
+            let terms = try #require(first.terms)
+            let payer = try #require(ExactEVMPayer(privateKey: Secp256k1.randomPrivateKey()))
+            var payload = try payer.pay(terms, now: Int64(Date().timeIntervalSince1970))
+            payload.payload.authorization.from = payload.payload.authorization.from.lowercased()
+            payload.payload.authorization.value = "000" + payload.payload.authorization.value
+            let paid = try await Exchange.get(url, [("PAYMENT-SIGNATURE", HeaderCodec.encode(payload))])
+            #expect(paid.status == 200, "\(paid.body)")
+            #expect(paid.body.contains(#""payer":"\#(payer.address.checksummed)""#), "\(paid.body)")
+            let payments = try await stack.store.payments(correlationId: try #require(first.correlationId))
+            #expect(payments.map(\.amount) == ["10000"])
+        }
+    }
+
     @Test func anIdentifiedClientRetryingItsProofGetsTheStoredResponse() async throws {
         let (facilitator, router) = try LiveStack.devFacilitator()
         try await LiveStack.with(facilitator: router) { stack in

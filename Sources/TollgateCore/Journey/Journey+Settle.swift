@@ -213,7 +213,8 @@ extension PaidFlow {
         let offer = offer.offer
         return PaymentRecord(
             correlationId: flow.correlationId, rail: proof.rail, network: proof.key.network, asset: proof.key.asset,
-            payer: proof.key.payer, payee: proof.payee.lowercased(), amount: proof.amount, nonce: proof.key.nonce,
+            // One spelling per payment: the amount as the offer states it (a proof may write it with leading zeros).
+            payer: proof.key.payer, payee: proof.payee.lowercased(), amount: offer.amount.atomic, nonce: proof.key.nonce,
             transaction: transaction, clientId: identity.clientId, resource: route.resource,
             unit: offer.unit, quantity: offer.quantity, settledAtMillis: now, bodySHA256: bodyDigest)
     }
