@@ -54,6 +54,20 @@ import TollgateStoreConformance
         #expect(try await Self.then(harness, lost.correlationId) == "refund_due")
     }
 
+    /// The store down for seconds (a PostgreSQL primary failing over) while the loss is recorded: the tries go on, their
+    /// waits doubling, until it is back, so the paid answer nobody received is refunded, not left recorded as delivered.
+    @Test func aLossRecordedWhileTheStoreIsDownForSecondsIsRecordedOnceItIsBack() async throws {
+        let (harness, _, _, lost) = try await Self.delivered(apiKey: nil)
+        await harness.store.fail(.finish)
+        let recording = Task { await harness.gateway.undelivered(lost, detail: "connection reset") }
+        try await Task.sleep(for: .seconds(2))
+        #expect(await harness.store.refundsRecorded.isEmpty)
+        await harness.store.recover()
+        await recording.value
+        #expect(await harness.store.refundsRecorded.map(\.correlationId) == [lost.correlationId])
+        #expect(try await Self.then(harness, lost.correlationId) == "refund_due")
+    }
+
     /// The loss is often reported by a request whose connection just failed, its task cancelled: it is recorded all the
     /// same, by a store that refuses cancelled callers too, and a failed try is tried again after its wait.
     @Test func aLossReportedFromACancelledTaskIsRecorded() async throws {

@@ -1,8 +1,10 @@
 import Logging
 
 extension Gateway {
-    /// How often a failed reopen of a lost delivery is tried (200 ms, then 400 ms between tries).
-    static let reopenAttempts = 3
+    /// How often a failed reopen of a lost delivery is tried: 200 ms, 400 ms, … doubling between tries, about 25 s in all,
+    /// so a store failing over (a PostgreSQL primary replaced) does not leave a paid answer recorded as delivered. A
+    /// graceful stop waits for them (`AfterResponseWork`).
+    static let reopenAttempts = 8
 
     /// A door could not deliver a settled answer (the connection failed after settlement, the result could not be
     /// read). Unless the flow was delivered more than once (its owner's retry served meanwhile on another connection or
@@ -46,7 +48,8 @@ extension Gateway {
                 }
             } catch {
                 let last = attempt + 1 == Self.reopenAttempts
-                logger.log(level: last ? .critical : .warning, last ? "settled answer not delivered and not recorded as such"
+                // The last: the flow stays recorded as delivered, which nothing revisits; the operator refunds it by hand.
+                logger.log(level: last ? .critical : .warning, last ? "settled answer not delivered and not recorded as such; refund it by hand (tollgate refund \(correlationId) --reason \"not delivered\") after checking its trace"
                                                                    : "settled answer not delivered; recording it failed, trying again",
                            metadata: ["tollgate.correlation_id": "\(correlationId)", "tollgate.error": "\(error)"])
                 if !last { try? await Task.sleep(for: .milliseconds(200 << attempt)) }
