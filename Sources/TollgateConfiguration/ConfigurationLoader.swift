@@ -504,7 +504,7 @@ public enum ConfigurationLoader {
         let validity = r.int(fields["offer_validity_seconds"], "\(path).offer_validity_seconds", range: 5...3600) ?? 300
         let maxTimeout = r.int(fields["max_timeout_seconds"], "\(path).max_timeout_seconds", range: 10...3600) ?? 60
         // A quantity rule (a mapping) prices per unit; readMetering reads it. A number is the units one payment buys.
-        let fixed = fields["quantity"].flatMap { $0.mapping == nil ? $0.int : nil } ?? 1
+        let fixed = fields["quantity"].flatMap { $0.mapping == nil ? $0.wholeNumber : nil } ?? 1
         return Route.Pricing(price: price, accepts: accepts, unit: unit, quantity: fixed,
                              offerValiditySeconds: validity, maxTimeoutSeconds: maxTimeout)
     }

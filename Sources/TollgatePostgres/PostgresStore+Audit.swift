@@ -148,7 +148,8 @@ extension PostgresStore {
 
     public func auditArchives(holding keys: Set<String>) async throws -> [AuditArchiveRecord] {
         let keys = keys.sorted()
-        return try await database.read { tx in
+        // One snapshot: a range committed between the two reads would show as indexed without its keys, and be skipped.
+        return try await database.read(snapshot: true) { tx in
             let holding = Set(try await tx.values("SELECT DISTINCT first_seq FROM audit_archive_key WHERE key = ANY(\(keys))", as: Int64.self))
             return try await Self.auditArchives(tx).filter { !$0.indexed || holding.contains($0.firstSeq) }
         }

@@ -34,6 +34,26 @@ import TollgateStoreConformance
         #expect(harness.upstream.received.count == 2)
     }
 
+    /// A copy of a proof whose first request is still running, sent once less than half the window is left (a client
+    /// timing out before a slow upstream): told to wait (503), never a 402 asking for a new authorization while the first
+    /// request settles this one.
+    @Test func aCopyOfAProofInFlightWithLittleWindowLeftWaits() async throws {
+        let harness = GatewayHarness()
+        var (_, proof) = try await harness.offerAndProof()
+        proof.validBefore = String(harness.clock.nowSeconds + 70)
+        harness.upstream.update { $0.delay = .seconds(5) }
+        async let first = harness.send("/datasets/prices", proof: proof)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while harness.upstream.received.isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        harness.clock.advance(seconds: 20)
+        let copy = await harness.send("/datasets/prices", proof: proof)
+        let delivered = await first
+        #expect(copy.status == .serviceUnavailable, "\(copy.status) \(copy.text)")
+        #expect(copy.offerTokens.isEmpty)
+        #expect(delivered.status == .ok)
+        #expect(harness.rail.settleCalls == 1 && harness.upstream.received.count == 1)
+    }
+
     @Test func paidRequestIsForwardedSettledRecordedAndAudited() async throws {
         let harness = GatewayHarness()
         let (offer, proof) = try await harness.offerAndProof("/datasets/prices?day=1")

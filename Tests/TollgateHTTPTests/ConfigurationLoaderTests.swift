@@ -294,8 +294,13 @@ import TollgateCore
     }
 
     @Test(arguments: ["1:0:0:0:0:0:0:0:0:0:0", "9223372036854775807:0", "!!int 1:0:0:0:0:0:0:0:0:0:0", "1:30"])
-    func baseSixtyWholeNumbersAreRefused(burst: String) throws {
-        let found = issues(try Self.quickstart(limits: "{unpaid: {rate_per_second: 5, burst: \(burst)}}"))
+    func baseSixtyWholeNumbersAreRefused(number: String) throws {
+        let found = issues(try Self.quickstart(limits: "{unpaid: {rate_per_second: 5, burst: \(number)}}"))
         #expect(found.contains { $0.path == "limits.unpaid.burst" && $0.message.contains("whole number") }, "\(found)")
+        // A route's quantity, read apart from the other numbers.
+        let route = try Self.quickstart(limits: "{}").replacingOccurrences(of: "    max_timeout_seconds: 60\n",
+                                                                          with: "    max_timeout_seconds: 60\n    quantity: \(number)\n")
+        let quantity = issues(route)
+        #expect(quantity.contains { $0.path.hasSuffix(".quantity") && $0.message.contains("whole number") }, "\(quantity)")
     }
 }

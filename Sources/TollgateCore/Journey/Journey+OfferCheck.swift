@@ -48,10 +48,6 @@ extension Journey {
             return reason == wire.authorizationExpired ? lookUpLateRetry(paid, refusal)
                 : refuse(priced(paid), reason, received: received, detail: detail)
         }
-        if let detail = Self.windowTooShort(validBefore: paid.proof.validBefore, maxTimeoutSeconds: paid.offer.offer.maxTimeoutSeconds, now: arrivalSeconds) {
-            // Judged like an expired one: a retry of a purchase already claimed is resumed, never refused for its age.
-            return lookUpLateRetry(paid, Refusal(reason: wire.authorizationExpired, detail: detail, received: received))
-        }
         state = .checkingPayer(paid, received: received)
         return .checkPayer(payer: paid.proof.key.payer, network: paid.proof.network)
     }
@@ -73,6 +69,11 @@ extension Journey {
             return finish(.unavailable(.facilitatorUnavailable, detail: "payment verification is unavailable; retry later", events: events))
         }
         return reserve(paid, events: events)
+    }
+
+    /// `windowTooShort(validBefore:maxTimeoutSeconds:now:)` of this purchase's proof and offer, at its arrival.
+    func windowTooShort(_ paid: PaidFlow) -> String? {
+        Self.windowTooShort(validBefore: paid.proof.validBefore, maxTimeoutSeconds: paid.offer.offer.maxTimeoutSeconds, now: arrivalSeconds)
     }
 
     /// Why a new authorization's window is too short to pay for work that runs before it is settled, if it is. A client

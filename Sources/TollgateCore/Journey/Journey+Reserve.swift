@@ -17,8 +17,11 @@ extension Journey {
                                       paymentIdentifier: proof.paymentIdentifier, fingerprint: proofDigest.map(HexString.encode) ?? "",
                                       offerToken: paid.offer.token, payload: String(decoding: proof.raw, as: UTF8.self))
         state = .reserving(paid, events: events)
+        // A window too short to settle in is refused once the claim says this is a new purchase (below): the
+        // facilitator is not asked meanwhile.
+        let tooShort = windowTooShort(paid) != nil
         return .reserve(reservation, events: events + [event(.reserve, .ok, nil, ["proof": proof.key.description])],
-                        verifyAlongside: settings.verifiesWithClaim ? (proof, paid.offer) : nil)
+                        verifyAlongside: settings.verifiesWithClaim && !tooShort ? (proof, paid.offer) : nil)
     }
 
     mutating func reservationBusy(_ paid: PaidFlow, events: [AuditEvent]) -> Action {
@@ -45,6 +48,13 @@ extension Journey {
         }
         switch outcome {
         case .reserved:
+            // A new purchase whose authorization would close before its settlement: released, refused. Only here: a copy
+            // of a proof in flight or in doubt meets the claim (busy, already claimed) and is told to wait, never a 402.
+            if let detail = windowTooShort(paid) {
+                let denied = event(.reserve, .denied, wire.authorizationExpired, ["detail": detail, "proof": paid.proof.key.description])
+                return finish(.release(paid.proof.key, events: events + [denied], then: .refuse(
+                    priced(paid), wire.authorizationExpired, detail: detail, received: nil, events: [], alreadyAudited: true)))
+            }
             return verify(paid)
         case .alreadyClaimed(let first, let claimState):
             let claim = ClaimedBefore(correlationId: first, state: claimState)

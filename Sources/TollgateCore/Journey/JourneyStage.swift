@@ -26,7 +26,8 @@ public struct JourneyStage: Sendable, Hashable, Identifiable {
         JourneyStage(audit: .verify, title: "local checks",
                      summary: "the echoed offer, its client, request and terms, the signature, amount, payee and time window, the payer's standing"),
         JourneyStage(audit: .reserve, title: "single-use claim",
-                     summary: "the proof and its offer are claimed before anything is forwarded; a retry of the same purchase resumes its claim"),
+                     summary: "the proof and its offer are claimed before anything is forwarded; a retry of the same purchase resumes its claim; "
+                        + "a new claim whose authorization closes within half the offer's `maxTimeoutSeconds` is released and refused"),
         JourneyStage(audit: .facilitatorVerify, title: "facilitator verification",
                      summary: "the rail's authority confirms the proof (by default, asked while the claim is written); a refusal or no answer gives the claim back"),
         JourneyStage(audit: .decide, title: "final decision",

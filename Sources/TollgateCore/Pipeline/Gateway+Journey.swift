@@ -194,6 +194,12 @@ extension Gateway {
                     // Another instance's retry of this proof delivered its answer meanwhile (this owner was held up past its lease).
                     logger.notice("no automatic refund: delivered meanwhile", metadata: ["tollgate.correlation_id": "\(journey.flow.correlationId)"])
                     input = .refunded(.failure(Journey.Failure(error)))
+                } catch let error as TollgateError where error.code == .unitsSpent {
+                    // A package's units spent since: an operator decides, as for any lost delivery of a purchase.
+                    if let key = held, let open = try? await store.openSettlement(key) {
+                        _ = await listForReview(open, detail: "settled but not delivered; \(error.message)", actor: "tollgate")
+                    }
+                    input = .refunded(.failure(Journey.Failure(error)))
                 } catch {
                     logger.critical("automatic refund not recorded", metadata: [
                         "tollgate.correlation_id": "\(journey.flow.correlationId)", "tollgate.error": "\(error)",
