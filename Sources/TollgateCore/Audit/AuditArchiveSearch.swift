@@ -55,10 +55,7 @@ public enum AuditArchiveSearch {
                 found.events[matched.record.event.correlationId, default: []].append(matched)
             }
             // What was read is shown either way; a file changed since it was archived is said to be.
-            if reader.digest.finalize() != record.fileSHA256 {
-                throw TollgateError(.invalid, "its SHA-256 is not the one recorded when it was archived: the file was changed "
-                                    + "since (its events are shown as read; tollgate audit verify --archives checks them)")
-            }
+            try checkUnchanged(&reader, record, "its events are shown as read; tollgate audit verify --archives checks them")
         }
         found.problems = problems
         for id in found.events.keys { found.events[id]?.sort { $0.record.seq < $1.record.seq } }
@@ -82,6 +79,12 @@ public enum AuditArchiveSearch {
             }
         }
         return problems
+    }
+
+    /// Throws when the file `reader` went through is not the one recorded when `record` was archived (its SHA-256).
+    private static func checkUnchanged(_ reader: inout AuditArchiveReader, _ record: AuditArchiveRecord, _ consequence: String) throws(TollgateError) {
+        guard reader.digest.finalize() != record.fileSHA256 else { return }
+        throw TollgateError(.invalid, "its SHA-256 is not the one recorded when it was archived: the file was changed since (\(consequence))")
     }
 
     /// The flows whose archived events name `key` in their details, as the store's lookup reads its live events: a
@@ -135,9 +138,7 @@ public enum AuditArchiveSearch {
             var keys = Set<String>()
             let problems = eachFile(of: [record], in: directory) { record, reader throws(TollgateError) in
                 while let line = try reader.next() { lookupKeys(of: try decoded(line, reader.lineNumber).event, into: &keys) }
-                if reader.digest.finalize() != record.fileSHA256 {
-                    throw TollgateError(.invalid, "its SHA-256 is not the one recorded when it was archived: the file was changed since")
-                }
+                try checkUnchanged(&reader, record, "not indexed")
             }
             if let problem = problems.first { return .failure(TollgateError(.invalid, problem)) }
             return .success(keys)

@@ -45,6 +45,14 @@ extension Journey {
 }
 
 /// Everything the delivery steps of one paid flow need.
+extension PaidFlow {
+    /// One payer, one spelling from a valid local verdict on (the upstream's `Tollgate-Payer`, the middleware's context):
+    /// the address the signature recovered, as the rail writes it (EIP-55), whatever letter case the proof used.
+    mutating func spellPayer(as verdict: Verdict) {
+        if case .valid(let payer) = verdict, !payer.isEmpty, payer.lowercased() == proof.key.payer { proof.payer = payer }
+    }
+}
+
 struct PaidFlow: Sendable {
     var request: GatewayRequest
     var route: Route

@@ -35,9 +35,7 @@ extension Journey {
 
     mutating func verifiedLocally(_ verdict: Verdict, _ paid: PaidFlow, received: [String: String]) -> Action {
         var paid = paid
-        // One payer, one spelling from here on (the upstream's `Tollgate-Payer`, the middleware's context): the address
-        // the signature recovered, as the rail writes it (EIP-55), whatever letter case the proof used.
-        if case .valid(let payer) = verdict, !payer.isEmpty, payer.lowercased() == paid.proof.key.payer { paid.proof.payer = payer }
+        paid.spellPayer(as: verdict)
         if case .invalid(let reason, let detail) = verdict {
             let refusal = Refusal(reason: reason, detail: detail, received: received)
             // A proof bound to its request is judged on today's terms: one that no longer fits them may be the retry

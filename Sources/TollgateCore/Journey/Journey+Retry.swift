@@ -105,11 +105,10 @@ extension Journey {
     }
 
     mutating func lateProofChecked(_ verdict: Verdict, _ retry: Retry) -> Action {
-        guard case .valid(let payer) = verdict else { return nothingToResume(retry) }
-        // The payer as the signature recovered it, as `verifiedLocally` writes it for every other request: a redelivery
-        // names it to the upstream as the first delivery did.
+        guard case .valid = verdict else { return nothingToResume(retry) }
+        // A redelivery names the payer to the upstream as the first delivery did.
         var retry = retry
-        if !payer.isEmpty, payer.lowercased() == retry.paid.proof.key.payer { retry.paid.proof.payer = payer }
+        retry.paid.spellPayer(as: verdict)
         // Nothing holds this authorization yet: it is taken in flight before the settlement is read again.
         return resume(retry, exclusive: true)
     }

@@ -196,9 +196,7 @@ extension Gateway {
                     input = .refunded(.failure(Journey.Failure(error)))
                 } catch let error as TollgateError where error.code == .unitsSpent {
                     // A package's units spent since: an operator decides, as for any lost delivery of a purchase.
-                    if let key = held, let open = try? await store.openSettlement(key) {
-                        _ = await listForReview(open, detail: "settled but not delivered; \(error.message)", actor: "tollgate")
-                    }
+                    if let key = held { await listForReview(key, detail: "settled but not delivered; \(error.message)", actor: "tollgate") }
                     input = .refunded(.failure(Journey.Failure(error)))
                 } catch {
                     logger.critical("automatic refund not recorded", metadata: [

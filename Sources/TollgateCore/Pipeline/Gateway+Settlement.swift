@@ -198,6 +198,12 @@ extension Gateway {
         }
     }
 
+    /// `listForReview` of the settlement under `key`, as the store has it now (nothing when it cannot be read).
+    func listForReview(_ key: ProofKey, detail: String, actor: String) async {
+        guard let open = try? await store.openSettlement(key) else { return }
+        _ = await listForReview(open, detail: detail, actor: actor)
+    }
+
     /// A settled payment whose answer can no longer be delivered: an automatic refund where there is evidence
     /// that the money moved (a transaction), otherwise listed for review (`tollgate reconcile`); either only while it
     /// is still settled and undelivered. The journey's `refundOrReview` action and `reconcile` both call it.

@@ -79,9 +79,7 @@ extension Gateway {
             logger.notice("settled answer not delivered; a retry got it meanwhile", metadata: ["tollgate.correlation_id": "\(correlationId)"])
         } catch let error as TollgateError where error.code == .unitsSpent {
             // A package bought and then spent: its client used what it paid for, so an operator decides.
-            if let open = try? await store.openSettlement(delivery.key) {
-                _ = await listForReview(open, detail: "settled but not delivered; \(error.message)", actor: "tollgate")
-            }
+            await listForReview(delivery.key, detail: "settled but not delivered; \(error.message)", actor: "tollgate")
         } catch {
             // Still settled and undelivered unless delivered since: the reconciler refunds it after the window.
             logger.error("settled answer not delivered and no refund recorded yet", metadata: [

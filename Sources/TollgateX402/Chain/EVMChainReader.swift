@@ -34,7 +34,7 @@ public struct EVMChainReader: Sendable {
         guard let payerBytes = HexString.decodeAllowingPrefix(payer), payerBytes.count == 20, let nonceBytes = HexString.decodeAllowingPrefix(nonce), nonceBytes.count == 32 else {
             throw RailFailure(.undecodable, "payer or nonce is not an EVM value", authority: url)
         }
-        let payerWord = HexString.prefixed(Array(repeating: 0, count: 12) + payerBytes)
+        let payerWord = Self.word(address: payerBytes)
         let data = HexString.prefixed(Self.authorizationStateSelector + HexString.decodeAllowingPrefix(payerWord)! + nonceBytes)
         let state = try await call("eth_call", [.object(["to": .string(asset), "data": .string(data)]), .string("latest")], logger: logger)
         guard let word = state.string.flatMap({ HexString.decodeAllowingPrefix($0) }), word.count == 32 else {
@@ -62,6 +62,9 @@ public struct EVMChainReader: Sendable {
         return .used(transaction: nil)
     }
 
+    /// An address as a 32-byte ABI word (a log topic, a call argument), `0x` and lowercase hex.
+    private static func word(address: [UInt8]) -> String { HexString.prefixed(Array(repeating: 0, count: 12) + address) }
+
     /// Whether the receipt of `transaction` holds a `Transfer` of `amount` from `from` (a topic word) to `to` on `asset`.
     private func transfers(in transaction: String, asset: String, from: String, to: String, amount: String, logger: Logger) async throws -> Bool {
         guard let payee = HexString.decodeAllowingPrefix(to), payee.count == 20, let word = UInt256Word.fromDecimal(amount) else {
@@ -71,7 +74,7 @@ public struct EVMChainReader: Sendable {
         guard case .array(let logs)? = receipt["logs"] else {
             throw RailFailure(.undecodable, "eth_getTransactionReceipt answered no logs for \(transaction)", authority: url)
         }
-        let payeeWord = HexString.prefixed(Array(repeating: 0, count: 12) + payee).lowercased()
+        let payeeWord = Self.word(address: payee)
         return logs.contains { log in
             guard log["address"]?.string?.lowercased() == asset.lowercased(), case .array(let topics)? = log["topics"], topics.count == 3,
                   topics[0].string?.lowercased() == Self.transferTopic, topics[1].string?.lowercased() == from.lowercased(),
