@@ -367,6 +367,46 @@ import TollgateStoreConformance
         #expect(harness.upstream.received.count == 1)
     }
 
+    /// Two instances: while this request's `/settle` is out, another instance that took the claim over settles the same
+    /// authorization, so this request's own `/settle` is told the nonce is used (on a first send, the sign of an
+    /// authorization spent elsewhere). The settled outcome stands, and the client is told to send the proof again, never
+    /// answered 402 (a stock client would pay a second time); the retry is served the answer prepared with the intent.
+    @Test func aFirstSettleToldUsedWhileAnotherResolutionSettledItIsNeverA402() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof()
+        let flow = try #require(offer.correlationId)
+        let store = harness.store
+        var elsewhere = StoreConformance.payment(proof.key, flow, amount: GatewayHarness.price.atomic)
+        elsewhere.transaction = "0xelsewhere"
+        let resolved = elsewhere
+        harness.rail.update {
+            $0.settlements = [.success(.failed)]
+            $0.failureReason = Reason.nonceAlreadyUsed.rawValue
+            $0.onSettle = {
+                let prepared = try? await store.openSettlement(proof.key)?.intent.response
+                try? await store.finish(proof.key, state: .settled, payment: resolved, response: prepared, metering: nil, delivery: nil, events: [])
+            }
+        }
+
+        let first = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(first.status == .serviceUnavailable, "\(first.status) \(first.reason ?? "")")
+        #expect(first.reason == "payment_in_progress")
+        #expect(first.text.contains("do not pay again") && first.text.contains("0xelsewhere"))
+        #expect(try await harness.store.openSettlement(proof.key)?.outcome == .settled)
+        let trail = try await harness.events(flow)
+        #expect(!trail.contains { $0.details["status"] == "402" }, "the trail must not say the client was refused")
+        #expect(trail.contains { $0.reason == "payment_in_progress" && $0.details["detail"]?.contains("another resolution") == true })
+        harness.rail.update { $0.onSettle = nil }
+        let retry = await harness.send("/datasets/prices", proof: proof)
+        #expect(retry.status == .ok, "\(retry.status) \(retry.reason ?? "")")
+        #expect(retry.text == "the data")
+        #expect(harness.upstream.received.count == 1)
+        #expect(harness.rail.settleCalls == 1)
+        #expect(await harness.store.payments.count == 1)
+        #expect(try await harness.store.openSettlement(proof.key)?.delivered == true)
+    }
+
     /// `settle: before`: while the work runs, another instance (or an operator) refunds the settled payment. The answer
     /// is then not served, and the retry is told of the refund: never the work's answer and the refund both.
     @Test func aRefundWhileSettledWorkRunsElsewhereMeansItsAnswerIsNotServed() async throws {

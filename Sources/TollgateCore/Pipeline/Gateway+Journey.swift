@@ -289,11 +289,7 @@ extension Gateway {
         case .passedOn(let answer, let route, let identity, let extra):
             return await passedOn(answer, route: route, identity: identity, flow: flow, extra: extra)
         case .finishClaim(let key, let state, let events, let then):
-            do {
-                try await store.finish(key, state: state, payment: nil, events: events)
-            } catch {
-                logger.error("settlement state not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
-            }
+            if let settledElsewhere = await finishClaim(key, state, events: events, flow: flow) { return settledElsewhere }
             return await respond(then, journey: journey)
         case .settlementRefused(let receipt):
             var fields = receipt
@@ -308,5 +304,34 @@ extension Gateway {
             return await deny(.serviceUnavailable, "service_unavailable", .respond, .storeUnavailable, flow: flow,
                               detail: "the payment settled (\(transaction)) but \(delivery ? "the delivery" : "it") could not be recorded; support can trace this flow")
         }
+    }
+}
+
+extension Gateway {
+    /// Ends a claim as the journey decided. A refusal (`failed`) may have lost a race: a resolution elsewhere (another
+    /// instance that took the claim over, the reconciler) may have settled the same authorization meanwhile, its
+    /// `/settle` landing being what this one was refused for. The store keeps a settled outcome; the client is then sent
+    /// back for the answer prepared with the intent (the answer returned here), never told that nothing was charged, and
+    /// the refusal's own answer is audited only when the store kept the refusal.
+    func finishClaim(_ key: ProofKey, _ state: Reservation.State, events: [AuditEvent], flow: Flow) async -> GatewayResponse? {
+        let answer = state == .failed ? events.filter { $0.stage == .respond } : []
+        do {
+            try await store.finish(key, state: state, payment: nil, events: answer.isEmpty ? events : events.filter { $0.stage != .respond })
+        } catch {
+            logger.error("settlement state not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
+            return nil
+        }
+        guard !answer.isEmpty else { return nil }
+        do {
+            if let kept = try await store.openSettlement(key), kept.outcome == .settled {
+                return await inProgress(flow, events: [], detail: "this payment was settled by another resolution"
+                                        + (kept.transaction.map { " (\($0))" } ?? "") + "; send the same proof again for the answer, do not pay again")
+            }
+        } catch {
+            // Unreadable now: the refusal is answered as decided (the store refused to overwrite a settled outcome, if any).
+            logger.warning("settlement outcome not read back", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
+        }
+        await appendDurably(answer)
+        return nil
     }
 }
