@@ -79,7 +79,7 @@ public actor InMemoryStore: GatewayStore {
         if let gate = gates[.reserve] { await gate() }
         try check(.reserve)
         let identifierKey = reservation.paymentIdentifier.map { "\(reservation.clientId)\u{0}\($0)" }
-        if let identifierKey, let earlier = identifiers[identifierKey], earlier.fingerprint != reservation.fingerprint {
+        if let identifierKey, let earlier = identifiers[identifierKey], !reservation.namesSameAuthorization(as: earlier.fingerprint) {
             return .identifierConflict(correlationId: earlier.correlationId)
         }
         if let claim = claims[reservation.key] {

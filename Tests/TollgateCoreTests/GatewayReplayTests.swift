@@ -1,7 +1,17 @@
+import Foundation
 import HTTPTypes
 import Testing
 import TollgateCore
 import TollgateStoreConformance
+
+extension TestProof {
+    /// The same proof in another spelling: indented, keys in declaration order.
+    func prettyPrintedHeader() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .prettyPrinted
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}
 
 /// Single use: a proof is settled at most once, and one offer buys one delivery.
 @Suite struct GatewayReplayTests {
@@ -140,6 +150,27 @@ import TollgateStoreConformance
         let retry = await harness.send("/datasets/prices", proof: named)
         #expect(retry.status == .ok)
         #expect(harness.rail.settleCalls == 1)
+    }
+
+    /// The retry of a named purchase whose proof was re-encoded on the way (another key order, blanks): the identifier names
+    /// the same authorization, so the retry gets its answer, never a 409 (which leaves a paying client without what it paid
+    /// for); another authorization under that identifier is still a conflict.
+    @Test func sameIdentifierSameAuthorizationInAnotherSpellingGetsTheStoredResponse() async throws {
+        let harness = GatewayHarness()
+        let (_, proof) = try await harness.offerAndProof()
+        var named = proof
+        named.paymentIdentifier = "order-0003-abcdefgh"
+        let paid = await harness.send("/datasets/prices", proof: named)
+        #expect(paid.status == .ok)
+        let respelled = try named.prettyPrintedHeader()
+        #expect(respelled != named.header)
+        var fields = HTTPFields()
+        fields[ScriptedRail.proofField] = respelled
+        let retry = await harness.send("/datasets/prices", fields: fields)
+        #expect(retry.status == .ok, "\(retry.status) \(retry.reason ?? "")")
+        #expect(retry.text == paid.text)
+        #expect(harness.rail.settleCalls == 1)
+        #expect(harness.upstream.received.count == 1)
     }
 
     @Test func anIdentifierAddedToACapturedAnonymousProofGetsNothing() async throws {
