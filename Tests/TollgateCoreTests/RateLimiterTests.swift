@@ -38,6 +38,24 @@ import TollgateCore
         #expect(RateLimit(ratePerSecond: 0.5, burst: 2)?.windowSeconds == 4)
     }
 
+    /// An attacker with a spent client budget floods the paid class with fresh payer addresses (a new key pair signs a
+    /// valid authorization for free) and fresh IPv6 prefixes, each spending its burst so none is forgotten as idle. The
+    /// client's spent budget must stay spent: keys of one kind never crowd out another kind's.
+    @Test func aFloodOfFreshPayersOrPrefixesNeverGivesAClientItsBudgetBack() {
+        let limits = TrafficLimits(global: .init(paid: limit), maxKeys: 1_600)
+        let client = [LimitKey("client", "mallory"), LimitKey("ip", "2001:db8:0:1::/64")]
+        while limits.admit(.paid, resource: "r", keys: client, now: 10) == nil {}
+        for index in 0..<20_000 {
+            let payer = LimitKey("payer", "0x" + String(index, radix: 16))
+            let prefix = LimitKey("ip", "2001:db8:\(String(index, radix: 16))::/64")
+            for _ in 0..<3 { _ = limits.admit(.paid, resource: "r", keys: [payer], now: 10); _ = limits.admit(.paid, resource: "r", keys: [prefix], now: 10) }
+        }
+        #expect(limits.trackedKeys(.paid, kind: "payer") <= 1_600 && limits.trackedKeys(.paid, kind: "ip") <= 1_600)
+        let refusal = limits.admit(.paid, resource: "r", keys: [LimitKey("client", "mallory")], now: 10)
+        #expect(refusal?.keyKind == "client", "the client's spent budget was forgotten")
+        #expect(limits.trackedKeys(.paid, kind: "client") == 1)
+    }
+
     @Test func trafficLimitsCountEveryKeyOrNone() {
         let limits = TrafficLimits(global: .init(unpaid: RateLimit(ratePerSecond: 1, burst: 1)))
         let client = LimitKey("client", "a")

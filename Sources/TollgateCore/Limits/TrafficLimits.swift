@@ -1,7 +1,33 @@
 /// The limiters of one gateway: per traffic class, per key kind (client, payer, IP prefix), with
-/// optional per-route overrides. Keys are prefixed by kind so a client id never shares a bucket
-/// with an address.
+/// optional per-route overrides. Each kind has a table of its own (`KindLimiters`), so a flood of one kind's keys can
+/// only crowd out keys of that kind.
 public struct TrafficLimits: Sendable {
+    /// One class's limiters, one per key kind. A table full of live keys forgets arbitrary ones (a forgotten key starts
+    /// with a full burst): payer addresses cost nothing to make (a fresh key pair signs a valid authorization) and an
+    /// IPv6 network holds many prefixes, so sharing a table with them would let a flood of fresh ones give a client its
+    /// spent budget back. Client ids come from configured keys and issuers.
+    struct KindLimiters: Sendable {
+        let client: RateLimiter
+        let payer: RateLimiter
+        let ip: RateLimiter
+
+        init(limit: RateLimit, maxKeys: Int) {
+            client = RateLimiter(limit: limit, maxKeys: maxKeys)
+            payer = RateLimiter(limit: limit, maxKeys: maxKeys)
+            ip = RateLimiter(limit: limit, maxKeys: maxKeys)
+        }
+
+        var limit: RateLimit { client.limit }
+
+        subscript(kind: String) -> RateLimiter {
+            switch kind {
+            case "client": client
+            case "payer": payer
+            default: ip
+            }
+        }
+    }
+
     /// Limits of one class; nil disables it.
     public struct ClassLimits: Sendable {
         public var unpaid: RateLimit?
@@ -24,15 +50,15 @@ public struct TrafficLimits: Sendable {
 
     public var ipv4PrefixBits: Int
     public var ipv6PrefixBits: Int
-    private let global: [TrafficClass: RateLimiter]
-    private let perRoute: [String: [TrafficClass: RateLimiter]]
+    private let global: [TrafficClass: KindLimiters]
+    private let perRoute: [String: [TrafficClass: KindLimiters]]
 
     public init(global: ClassLimits, perRoute: [String: ClassLimits] = [:], maxKeys: Int = 100_000,
                 ipv4PrefixBits: Int = 32, ipv6PrefixBits: Int = 64) {
-        func limiters(_ limits: ClassLimits) -> [TrafficClass: RateLimiter] {
-            var result: [TrafficClass: RateLimiter] = [:]
+        func limiters(_ limits: ClassLimits) -> [TrafficClass: KindLimiters] {
+            var result: [TrafficClass: KindLimiters] = [:]
             for trafficClass in TrafficClass.allCases {
-                if let limit = limits[trafficClass] { result[trafficClass] = RateLimiter(limit: limit, maxKeys: maxKeys) }
+                if let limit = limits[trafficClass] { result[trafficClass] = KindLimiters(limit: limit, maxKeys: maxKeys) }
             }
             return result
         }
@@ -56,24 +82,29 @@ public struct TrafficLimits: Sendable {
     /// Counts one request of `trafficClass` against every key given; refuses if any is exhausted.
     /// Keys are counted only when all of them allow the request, so a refused request costs nothing.
     public func admit(_ trafficClass: TrafficClass, resource: String, keys: [LimitKey], now: Double) -> Refusal? {
-        let limiter = perRoute[resource]?[trafficClass] ?? global[trafficClass]
-        guard let limiter else { return nil }
-        for key in keys {
-            let decision = limiter.peek(key.description, now: now)
-            if !decision.allowed { return Refusal(trafficClass: trafficClass, keyKind: key.kind, limit: limiter.limit, decision: decision) }
-        }
-        for key in keys { _ = limiter.admit(key.description, now: now) }
+        guard let limiters = perRoute[resource]?[trafficClass] ?? global[trafficClass] else { return nil }
+        if let refusal = exhausted(trafficClass, limiters, keys: keys, now: now) { return refusal }
+        for key in keys { _ = limiters[key.kind].admit(key.value, now: now) }
         return nil
     }
 
     /// Whether `trafficClass` is exhausted for any key, without counting.
     public func isExhausted(_ trafficClass: TrafficClass, resource: String, keys: [LimitKey], now: Double) -> Refusal? {
-        guard let limiter = perRoute[resource]?[trafficClass] ?? global[trafficClass] else { return nil }
+        guard let limiters = perRoute[resource]?[trafficClass] ?? global[trafficClass] else { return nil }
+        return exhausted(trafficClass, limiters, keys: keys, now: now)
+    }
+
+    private func exhausted(_ trafficClass: TrafficClass, _ limiters: KindLimiters, keys: [LimitKey], now: Double) -> Refusal? {
         for key in keys {
-            let decision = limiter.peek(key.description, now: now)
-            if !decision.allowed { return Refusal(trafficClass: trafficClass, keyKind: key.kind, limit: limiter.limit, decision: decision) }
+            let decision = limiters[key.kind].peek(key.value, now: now)
+            if !decision.allowed { return Refusal(trafficClass: trafficClass, keyKind: key.kind, limit: limiters.limit, decision: decision) }
         }
         return nil
+    }
+
+    /// Keys tracked for `trafficClass` (global limits) by kind, for tests and the memory figures in BENCHMARKS.md.
+    public func trackedKeys(_ trafficClass: TrafficClass, kind: String) -> Int {
+        global[trafficClass]?[kind].trackedKeys ?? 0
     }
 
     /// The IP prefix a peer address is counted under (`203.0.113.0/24`, `2001:db8::/64`).
