@@ -139,9 +139,11 @@ struct ClaimStatement: PreparedWrite {
 }
 
 /// `recordSettlementIntent`: the intent, the answer prepared before settling (not ready) and the claim's move to
-/// `settling`, by this instance (`owner`), which renews it from then on. Returns one row when there is a claim: whether
-/// another live instance was working on it (claimed or settling, its lease younger than `grace`), when the caller rolls
-/// everything back. A settled claim's intent (another attempt) changes neither its state nor its owner.
+/// `settling`, by this instance (`owner`), which renews it from then on. Returns whether the intent is refused, when the
+/// caller rolls everything back: there is no claim (released: its client was told nothing was charged), or the claim
+/// is another instance's and more than a lapsed claim nobody settles (its lease younger than `grace`, or past `reserved`:
+/// that instance may have sent `/settle`, and a second attempt here, told the authorization is used, would end the
+/// payment as failed while it moved). A settled claim's intent (another attempt) changes neither its state nor its owner.
 struct IntentStatement: PreparedWrite {
     static let text = PreparedText { p in
         let key = p.key()
@@ -159,8 +161,8 @@ struct IntentStatement: PreparedWrite {
                 UPDATE reservation SET state = 'settling', updated_at = \(now), lease_at = \(PostgresStore.databaseMillis), owner = \(owner)
                 WHERE \(key.matches) AND state NOT IN ('settled', 'failed')
             )
-            SELECT state IN ('reserved', 'settling') AND owner <> \(owner) AND lease_at > \(PostgresStore.databaseMillis) - \(grace)
-            FROM reservation WHERE \(key.matches)
+            SELECT COALESCE((SELECT owner <> \(owner) AND (state <> 'reserved' OR lease_at > \(PostgresStore.databaseMillis) - \(grace))
+                             FROM reservation WHERE \(key.matches)), TRUE)
             """
     }
 

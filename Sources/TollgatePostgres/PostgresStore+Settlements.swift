@@ -13,9 +13,9 @@ extension PostgresStore {
             // The intent, the answer prepared before settling and the claim's move to `settling` in one statement (one
             // round trip under the write lock).
             let claim = try await tx.run(IntentStatement(intent: intent, json: json, now: now, owner: me, grace: grace))
-            // Taken over by another live instance while this one was held up: nothing is written (the transaction is
-            // rolled back) and `/settle` is not sent; that instance settles it.
-            if try claim.first?.decode(Bool?.self) == true {
+            // Taken over by another instance while this one was held up, or released since: nothing is written (the
+            // transaction is rolled back) and `/settle` is not sent; whoever holds the claim settles it.
+            if try claim.first?.decode(Bool?.self) != false {
                 throw TollgateError(.claimHeldElsewhere, "the claim of \(intent.key) is held by another instance now; not settling it here")
             }
             try await Self.append(events, tx, keys: keys)

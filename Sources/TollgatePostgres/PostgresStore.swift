@@ -157,25 +157,60 @@ public struct PostgresStore: GatewayStore {
         let now = clock.nowMillis(), keys = auditKeys
         let events = events.map(AuditChain.Prepared.init)
         try await database.write { tx in
-            // Money may still move while the outcome is open: then the hold is kept. A hold that ends without giving
-            // money back ends in the same statement as the claim; a released one gives its amount back to its bucket.
-            // The answer, the ledger row and plain usage (no package bought) go in that statement too: one round trip
-            // under the write lock instead of four. One authorization, one ledger row: a settlement recorded twice (two
-            // resolutions racing) is recorded once.
-            let holds = SpendHolds.afterFinish(state)
-            var metering = state == .settled ? metering : nil
-            let usage = payment != nil && metering?.grant == nil ? metering?.usage : nil
-            if usage != nil { metering = nil }
-            let (flow, outcome) = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivery: delivery, now: now,
-                                                         holds: holds == .released ? nil : holds,
-                                                         with: .init(response: response, payment: payment, usage: usage), tx)
-            // A delivery is not recorded for a payment refunded or put under review meanwhile: refused after the statement
-            // ran (one round trip), it is undone with the rest of this write, and the journey does not serve it.
-            if delivery != nil { try RefundPolicy.checkDeliverable(outcome) }
-            if let flow, holds == .released { try await Self.endHolds(flow, as: .released, tx) }
-            if let metering { try await Self.record(metering, now: now, tx) }
-            try await Self.append(events, tx, keys: keys)
+            try await Self.finish(key, state: state, payment: payment, response: response, metering: metering, delivery: delivery, events: events,
+                                  now: now, keys: keys, tx)
         }
+    }
+
+    public func finishOwnClaim(_ key: ProofKey, state: Reservation.State, events: [AuditEvent]) async throws -> Bool {
+        let now = clock.nowMillis(), keys = auditKeys, me = instanceId
+        let events = events.map(AuditChain.Prepared.init)
+        return try await database.write { tx in
+            // Locked until this transaction ends: a takeover waits for this outcome, or this outcome for the takeover.
+            let owner = try await tx.value("SELECT owner FROM reservation WHERE \(row: key) FOR UPDATE", as: String.self)
+            guard owner == me else {
+                try await Self.append(events, tx, keys: keys)
+                return false
+            }
+            try await Self.finish(key, state: state, payment: nil, response: nil, metering: nil, delivery: nil, events: events, now: now, keys: keys, tx)
+            return true
+        }
+    }
+
+    public func takeClaim(_ key: ProofKey) async throws -> Bool {
+        let now = clock.nowMillis(), me = instanceId, grace = settlingGraceMillis
+        return try await database.write { tx in
+            try await tx.value("""
+                WITH taken AS (
+                    UPDATE reservation SET owner = \(me), updated_at = \(now), lease_at = \(unescaped: Self.databaseMillis)
+                    WHERE \(row: key) AND (owner = \(me) OR lease_at <= \(unescaped: Self.databaseMillis) - \(grace)) RETURNING 1
+                )
+                SELECT EXISTS (SELECT 1 FROM taken) OR NOT EXISTS (SELECT 1 FROM reservation WHERE \(row: key))
+                """, as: Bool.self) ?? false
+        }
+    }
+
+    private static func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
+                               metering: MeteringRecord?, delivery: DeliveryToken?, events: [AuditChain.Prepared], now: Int64,
+                               keys: KeyRing?, _ tx: PostgresTransaction) async throws {
+        // Money may still move while the outcome is open: then the hold is kept. A hold that ends without giving
+        // money back ends in the same statement as the claim; a released one gives its amount back to its bucket.
+        // The answer, the ledger row and plain usage (no package bought) go in that statement too: one round trip
+        // under the write lock instead of four. One authorization, one ledger row: a settlement recorded twice (two
+        // resolutions racing) is recorded once.
+        let holds = SpendHolds.afterFinish(state)
+        var metering = state == .settled ? metering : nil
+        let usage = payment != nil && metering?.grant == nil ? metering?.usage : nil
+        if usage != nil { metering = nil }
+        let (flow, outcome) = try await Self.settleIntent(key, state: state, transaction: payment?.transaction, delivery: delivery, now: now,
+                                                     holds: holds == .released ? nil : holds,
+                                                     with: .init(response: response, payment: payment, usage: usage), tx)
+        // A delivery is not recorded for a payment refunded or put under review meanwhile: refused after the statement
+        // ran (one round trip), it is undone with the rest of this write, and the journey does not serve it.
+        if delivery != nil { try RefundPolicy.checkDeliverable(outcome) }
+        if let flow, holds == .released { try await Self.endHolds(flow, as: .released, tx) }
+        if let metering { try await Self.record(metering, now: now, tx) }
+        try await Self.append(events, tx, keys: keys)
     }
 
     public func storedResponse(_ key: ProofKey, now unixSeconds: Int64) async throws -> StoredResponse? {

@@ -122,6 +122,20 @@ public actor InMemoryStore: GatewayStore {
         return true
     }
 
+    /// A claim `leaseElsewhere` says another process holds is not ended (false), as on a shared store.
+    public func finishOwnClaim(_ key: ProofKey, state: Reservation.State, events: [AuditEvent]) async throws -> Bool {
+        try check(.finish)
+        if leasedElsewhere.contains(key) {
+            write(events)
+            return false
+        }
+        try await finish(key, state: state, payment: nil, events: events)
+        return true
+    }
+
+    /// Not while `leaseElsewhere` says another process holds the claim.
+    public func takeClaim(_ key: ProofKey) async throws -> Bool { !leasedElsewhere.contains(key) }
+
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
                        metering: MeteringRecord?, delivery: DeliveryToken?, events: [AuditEvent]) async throws {
         try check(.finish)

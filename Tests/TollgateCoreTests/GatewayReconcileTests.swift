@@ -407,6 +407,46 @@ import TollgateStoreConformance
         #expect(try await harness.store.openSettlement(proof.key)?.delivered == true)
     }
 
+    /// Two instances: this one is held up after recording its intent; another takes the claim over (a retry of the same
+    /// proof there) and settles it, so this one's first `/settle`, sent late, is told the authorization is used. The claim
+    /// is not this instance's any more: its refusal is not recorded over the other's work, and its client is told to send
+    /// the proof again, never 402; the retry gets the answer the other instance settled.
+    @Test func aHeldUpOwnersRefusalAfterATakeoverIsNeverA402() async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof()
+        let flow = try #require(offer.correlationId)
+        let store = harness.store
+        harness.rail.update {
+            $0.settlements = [.success(.failed)]
+            $0.failureReason = Reason.nonceAlreadyUsed.rawValue
+            $0.onSettle = { await store.leaseElsewhere(proof.key) }
+        }
+
+        let first = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(first.status == .serviceUnavailable, "\(first.status) \(first.reason ?? "")")
+        #expect(first.reason == "payment_in_progress")
+        #expect(first.text.contains("do not pay again"))
+        #expect(await harness.store.state(of: proof.key) == .settling)
+        #expect(try await harness.store.openSettlement(proof.key)?.outcome == .open)
+        let trail = try await harness.events(flow)
+        #expect(!trail.contains { $0.details["status"] == "402" })
+        #expect(trail.contains { $0.reason == Reason.nonceAlreadyUsed.rawValue }, "what this instance was told is audited")
+
+        // The other instance's settlement lands and it stops; the retry here gets the answer.
+        var elsewhere = StoreConformance.payment(proof.key, flow, amount: GatewayHarness.price.atomic)
+        elsewhere.transaction = "0xelsewhere"
+        let prepared = try await store.openSettlement(proof.key)?.intent.response
+        try await store.finish(proof.key, state: .settled, payment: elsewhere, response: prepared, metering: nil, delivery: nil, events: [])
+        await store.leaseLapses(proof.key)
+        harness.rail.update { $0.onSettle = nil }
+        let retry = await harness.send("/datasets/prices", proof: proof)
+        #expect(retry.status == .ok, "\(retry.status) \(retry.reason ?? "")")
+        #expect(retry.text == "the data")
+        #expect(harness.rail.settleCalls == 1)
+        #expect(harness.upstream.received.count == 1)
+    }
+
     /// `settle: before`: while the work runs, another instance (or an operator) refunds the settled payment. The answer
     /// is then not served, and the retry is told of the refund: never the work's answer and the refund both.
     @Test func aRefundWhileSettledWorkRunsElsewhereMeansItsAnswerIsNotServed() async throws {

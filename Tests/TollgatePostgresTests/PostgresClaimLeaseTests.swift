@@ -145,6 +145,107 @@ struct PostgresClaimLeaseTests {
         #expect(try await c.openSettlement(proof)?.leasedElsewhere == false)
     }
 
+    /// An owner held up before it recorded its intent finds, back from the pause, that another instance took the claim
+    /// over and sent `/settle` since (its answer lost: `unknown`; still `settling`; settled), or released it (its client was
+    /// told nothing was charged). Its intent is refused and nothing of it written: were it sent, its `/settle` told "used"
+    /// would end a payment that moved as failed, or charge one its client was told was not.
+    @Test("an intent over another instance's settlement, or a released claim, is refused and writes nothing")
+    func anIntentOverAnotherInstancesSettlementIsRefused() async throws {
+        var configuration = try await TestDatabase.create()
+        configuration.settlingGraceSeconds = 60
+        let (a, b) = (try await Self.instance(configuration), try await Self.instance(configuration))
+        defer { a.close(); b.close() }
+        func refused(_ proof: ProofKey, _ flow: String) async {
+            let refusal = await #expect(throws: TollgateError.self) {
+                try await a.recordSettlementIntent(F.intent(proof, flow, createdAt: 2), events: [F.event(flow)])
+            }
+            #expect(refusal?.code == .claimHeldElsewhere, "\(flow)")
+        }
+        let endings: [(String, (ProofKey, String) async throws -> Reservation.State?)] = [
+            ("tg_taken_unknown", { proof, _ in try await b.finish(proof, state: .unknown, payment: nil, events: []); return .unknown }),
+            ("tg_taken_pending", { proof, _ in try await b.finish(proof, state: .pending, payment: nil, events: []); return .pending }),
+            ("tg_taken_settling", { _, _ in try await TestDatabase.ageLeases(configuration, byMillis: 61_000); return .settling }),
+            ("tg_taken_settled", { proof, flow in
+                try await b.finish(proof, state: .settled, payment: F.payment(proof, flow), response: nil, metering: nil, delivery: nil, events: [])
+                return .settled
+            }),
+            ("tg_taken_released", { proof, _ in
+                try await b.finish(proof, state: .failed, payment: nil, events: [])
+                #expect(try await b.release(proof, events: []))
+                return try await b.reservationState(proof)
+            }),
+        ]
+        for (index, (flow, end)) in endings.enumerated() {
+            let proof = F.key(40 + index)
+            #expect(try await a.reserve(F.reservation(proof, flow), events: []) == .reserved)
+            try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
+            #expect(try await b.reserve(F.reservation(proof, flow), events: []) == .alreadyClaimed(correlationId: flow, state: .reserved))
+            try await b.recordSettlementIntent(F.intent(proof, flow, createdAt: 1), events: [])
+            let state = try await end(proof, flow)
+            let before = try await b.openSettlement(proof)
+
+            await refused(proof, flow)
+
+            #expect(try await b.reservationState(proof) == state, "\(flow)")
+            let after = try await b.openSettlement(proof)
+            #expect(after?.outcome == before?.outcome && after?.intent.createdAtMillis == before?.intent.createdAtMillis, "\(flow)")
+            #expect(try await b.events(correlationId: flow).isEmpty, "\(flow)")
+        }
+        // A claim nobody took over stays its owner's: its intent is recorded, and another attempt's after it.
+        #expect(try await a.reserve(F.reservation(F.key(49), "tg_own"), events: []) == .reserved)
+        try await a.recordSettlementIntent(F.intent(F.key(49), "tg_own"), events: [])
+        try await a.recordSettlementIntent(F.intent(F.key(49), "tg_own", createdAt: 2), events: [])
+        #expect(try await a.reservationState(F.key(49)) == .settling)
+    }
+
+    /// An owner held up after it recorded its intent and before its `/settle` went out: another instance takes the claim
+    /// over (a retry there, or the reconciler) and settles it, so the paused owner's own first `/settle` is told the
+    /// authorization is used. What it then records as the claim's end is refused: the claim stays the other's, open, its
+    /// spend held, and the other's settlement is what stands.
+    @Test("a lapsed owner's own refusal or doubt leaves the claim another instance took over as that one keeps it")
+    func aLapsedOwnersFinishLeavesAnotherOwnersSettlement() async throws {
+        var configuration = try await TestDatabase.create()
+        configuration.settlingGraceSeconds = 60
+        let (a, b, c) = (try await Self.instance(configuration), try await Self.instance(configuration), try await Self.instance(configuration))
+        defer { a.close(); b.close(); c.close() }
+        let bucket = "eip155:84532/0xusdc/2026-11"
+
+        // Taken over by a retry at b.
+        let proof = F.key(50)
+        #expect(try await a.reserve(F.reservation(proof, "tg_paused_settle"), events: []) == .reserved)
+        #expect(try await a.holdSpend([F.hold("100", maximum: "1000")], correlationId: "tg_paused_settle") == nil)
+        try await a.recordSettlementIntent(F.intent(proof, "tg_paused_settle"), events: [])
+        try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
+        #expect(try await b.reserve(F.reservation(proof, "tg_paused_settle"), events: [])
+                == .alreadyClaimed(correlationId: "tg_paused_settle", state: .settling))
+        for state in [Reservation.State.failed, .unknown, .pending] {
+            #expect(try await a.finishOwnClaim(proof, state: state, events: [F.event("tg_paused_settle")]) == false)
+        }
+        #expect(try await b.reservationState(proof) == .settling)
+        #expect(try await b.openSettlement(proof)?.outcome == .open)
+        #expect(try await b.spendTotal(subject: "client:alice", bucket: bucket) == TokenAmount(atomic: "100"))
+        #expect(try await b.events(correlationId: "tg_paused_settle").count == 3, "what the paused owner was told is audited")
+        try await b.finish(proof, state: .settled, payment: F.payment(proof, "tg_paused_settle"), response: nil, metering: nil, delivery: nil,
+                           events: [])
+        #expect(try await b.spendTotal(subject: "client:alice", bucket: bucket) == TokenAmount(atomic: "100"))
+        #expect(try await b.openSettlement(proof)?.outcome == .settled)
+
+        // Taken over by a reconciler at c: taken only once the owner's lease lapsed, and the owner's end is refused after.
+        let second = F.key(51)
+        #expect(try await a.reserve(F.reservation(second, "tg_paused_reconciled"), events: []) == .reserved)
+        try await a.recordSettlementIntent(F.intent(second, "tg_paused_reconciled"), events: [])
+        #expect(try await c.takeClaim(second) == false)
+        try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
+        #expect(try await c.takeClaim(second))
+        #expect(try await a.finishOwnClaim(second, state: .failed, events: []) == false)
+        #expect(try await a.reservationState(second) == .settling)
+        #expect(try await c.takeClaim(second), "its own claim")
+        #expect(try await a.takeClaim(second) == false, "live at c")
+        #expect(try await c.finishOwnClaim(second, state: .unknown, events: []))
+        #expect(try await c.reservationState(second) == .unknown)
+        #expect(try await c.takeClaim(F.key(52)), "no claim: nothing to take from anyone")
+    }
+
     /// The gateway on a shared store renews its claims in flight every third of the grace; on a store one process uses
     /// alone (the in-flight lock says it there) nothing runs.
     @Test("a gateway on PostgreSQL runs the lease renewer, every third of the grace")

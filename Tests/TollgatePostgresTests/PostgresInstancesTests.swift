@@ -42,7 +42,8 @@ struct PostgresInstancesTests {
     }
 
     /// Two instances resolving one settlement: the one whose re-sent `/settle` was refused (the other's landed first)
-    /// must not undo the settled outcome, nor a later attempt's intent take back the kept answer or the settled claim.
+    /// must not undo the settled outcome, and a later attempt's intent at the other instance is refused (the claim is not
+    /// its own), taking back neither the kept answer nor the settled claim.
     @Test("a settled outcome is one-way: a later failed finish or a new attempt's intent at another instance leaves it settled")
     func aSettledOutcomeIsOneWayAcrossInstances() async throws {
         let (a, b) = try await Self.twoInstances()
@@ -54,7 +55,8 @@ struct PostgresInstancesTests {
         try await b.finish(proof, state: .failed, payment: nil, events: [])
         #expect(try await b.reservationState(proof) == .settled)
         #expect(try await b.openSettlement(proof)?.outcome == .settled)
-        try await b.recordSettlementIntent(F.intent(proof, "tg_one"), events: [])
+        let refused = await #expect(throws: TollgateError.self) { try await b.recordSettlementIntent(F.intent(proof, "tg_one"), events: []) }
+        #expect(refused?.code == .claimHeldElsewhere)
         #expect(try await a.reservationState(proof) == .settled)
         #expect(try await a.openSettlement(proof)?.outcome == .settled)
     }

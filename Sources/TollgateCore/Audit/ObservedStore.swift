@@ -101,6 +101,16 @@ public struct ObservedStore: TollgateStore {
         try await base.renewClaims(keys)
     }
 
+    public func finishOwnClaim(_ key: ProofKey, state: Reservation.State, events: [AuditEvent]) async throws -> Bool {
+        let finished = try await base.finishOwnClaim(key, state: state, events: events)
+        report(events)
+        return finished
+    }
+
+    public func takeClaim(_ key: ProofKey) async throws -> Bool {
+        try await base.takeClaim(key)
+    }
+
     // MARK: SettlementLedger
 
     public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {

@@ -308,15 +308,20 @@ extension Gateway {
 }
 
 extension Gateway {
-    /// Ends a claim as the journey decided. A refusal (`failed`) may have lost a race: a resolution elsewhere (another
-    /// instance that took the claim over, the reconciler) may have settled the same authorization meanwhile, its
-    /// `/settle` landing being what this one was refused for. The store keeps a settled outcome; the client is then sent
-    /// back for the answer prepared with the intent (the answer returned here), never told that nothing was charged, and
-    /// the refusal's own answer is audited only when the store kept the refusal.
+    /// Ends a claim as the journey's own `/settle` decided (`failed`, `unknown`, `pending`). That answer may have lost a
+    /// race: another instance that took the claim over while this one was held up (or a reconciler) may have settled
+    /// the same authorization meanwhile, its `/settle` landing being what this one was refused for. Then the claim is not
+    /// this instance's any more (`finishOwnClaim`), or the store kept the settled outcome; either way the client is sent
+    /// back for the answer (the response returned here), never told that nothing was charged, and the refusal's own answer
+    /// is audited only when the store kept the refusal.
     func finishClaim(_ key: ProofKey, _ state: Reservation.State, events: [AuditEvent], flow: Flow) async -> GatewayResponse? {
         let answer = state == .failed ? events.filter { $0.stage == .respond } : []
         do {
-            try await store.finish(key, state: state, payment: nil, events: answer.isEmpty ? events : events.filter { $0.stage != .respond })
+            let own = try await store.finishOwnClaim(key, state: state, events: answer.isEmpty ? events : events.filter { $0.stage != .respond })
+            guard own else {
+                return await inProgress(flow, events: [], detail: "this payment is being processed by another instance of the gateway, "
+                                        + "which took it over; send the same proof again shortly, do not pay again")
+            }
         } catch {
             logger.error("settlement state not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
             return nil

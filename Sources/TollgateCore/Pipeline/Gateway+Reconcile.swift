@@ -69,7 +69,9 @@ extension Gateway {
             // Read again now that the claim is ours: a retry may have resolved (and delivered) it since the list was read.
             guard var open = try await store.openSettlement(key), open.outcome == .open || (open.outcome == .settled && !open.delivered)
             else { continue }
-            if open.leasedElsewhere {
+            // Taken before it is resolved (a lapsed owner, back from a pause, then finds it is not its own any more), unless
+            // another instance's live request works on it.
+            guard !open.leasedElsewhere, try await store.takeClaim(key) else {
                 report.workedOnElsewhere.append(id)
                 continue
             }

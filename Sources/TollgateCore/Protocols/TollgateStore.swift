@@ -89,12 +89,33 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// settlement up as abandoned) only once its lease is older than the store's grace period. Claims another process
     /// took over are left alone.
     func renewClaims(_ keys: [ProofKey]) async throws
+
+    /// Ends this process's own claim with a state that moves no money (`failed`, `unknown`, `pending`: what the journey's
+    /// own `/settle` was answered), as `finish` without a payment. False, and only the events written, when another
+    /// process sharing the store holds the claim now (it took the claim over while this one was held up): that process
+    /// resolves it, and what this one was told (the authorization used: that process's `/settle` landing) says nothing
+    /// about whether money moved.
+    func finishOwnClaim(_ key: ProofKey, state: Reservation.State, events: [AuditEvent]) async throws -> Bool
+
+    /// Makes the claim of `key` this process's before it resolves the claim's settlement (the reconciler sends `/settle`
+    /// again): true when the claim is this process's now (its own, a lapsed one taken over, or none); false when another
+    /// process holds it with a live lease. A process held up past the grace then finds the claim is not its own any more
+    /// (`finishOwnClaim`).
+    func takeClaim(_ key: ProofKey) async throws -> Bool
 }
 
 extension TollgateStore {
     public var claimRenewalInterval: Duration? { nil }
 
     public func renewClaims(_ keys: [ProofKey]) async throws {}
+
+    /// One process uses the store: the claim is always its own.
+    public func finishOwnClaim(_ key: ProofKey, state: Reservation.State, events: [AuditEvent]) async throws -> Bool {
+        try await finish(key, state: state, payment: nil, events: events)
+        return true
+    }
+
+    public func takeClaim(_ key: ProofKey) async throws -> Bool { true }
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
         try await finish(key, state: state, payment: payment, response: nil, metering: nil, delivery: nil, events: events)
