@@ -27,6 +27,28 @@ import TollgateStoreConformance
         #expect(await store.appendCalls == 1)
     }
 
+    /// The backlog is bounded by a count of events; a request line of 80 KiB in each (a flood of long URLs while the store is
+    /// slow) would make that count gigabytes. What is held keeps each detail to 2 KiB, cut at a character boundary, with
+    /// the length it had; short values are kept as they are.
+    @Test("a long detail value is kept to its start and its length: the backlog is bounded in bytes too")
+    func longDetailsAreClipped() async throws {
+        let store = InMemoryStore()
+        let batcher = AuditBatcher(store: store, interval: .seconds(3600), logger: logger)
+        var long = StoreConformance.event("tg_long", at: 1)
+        // An odd number of ASCII bytes before two-byte characters: 2 KiB falls inside one.
+        let target = "/datasets/x" + String(repeating: "é", count: 40_000)
+        long.details = ["request": "GET " + target, "price": "0.01"]
+        await batcher.record(long, StoreConformance.event("tg_short", at: 2))
+        await batcher.flush()
+        let recorded = await store.recorded.map(\.event)
+        let request = try #require(recorded.first?.details["request"])
+        #expect(request.utf8.count <= AuditBatcher.maxDetailBytes + 32)
+        #expect(request.hasPrefix("GET /datasets/xéé") && request.hasSuffix("…[\(("GET " + target).utf8.count) bytes]"))
+        #expect(!request.contains("\u{FFFD}"), "cut inside a character")
+        #expect(recorded.first?.details["price"] == "0.01")
+        #expect(recorded.last?.details == StoreConformance.event("tg_short", at: 2).details)
+    }
+
     @Test("at capacity, recording writes the buffer before it returns: a flood cannot grow it")
     func capacityBoundsTheBuffer() async {
         let store = InMemoryStore()

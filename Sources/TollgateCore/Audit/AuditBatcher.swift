@@ -79,10 +79,19 @@ public final class AuditBatcher: Service, Sendable {
         await record(contentsOf: events)
     }
 
+    /// The longest detail value an event keeps here, in UTF-8 bytes: a longer one (a request line of 80 KiB, the most a
+    /// header block may hold) keeps its start and says how long it was. The backlog is bounded by a count of events, so
+    /// this bounds it in bytes as well: a flood of long request lines while the store is slow cannot pin gigabytes.
+    public static let maxDetailBytes = 2048
+
     /// Buffers `events`, all or none; false when they were refused.
     @discardableResult
     public func record(contentsOf events: [AuditEvent]) async -> Bool {
         guard !events.isEmpty else { return true }
+        var events = events
+        if events.contains(where: { $0.details.values.contains { $0.utf8.count > Self.maxDetailBytes } }) {
+            events = events.map(Self.clipped)
+        }
         while true {
             let now = ContinuousClock.now
             let admission = backlog.withLock { backlog -> Admission in
@@ -125,6 +134,18 @@ public final class AuditBatcher: Service, Sendable {
             }
             await writeEnded()
         }
+    }
+
+    /// `event` with each detail value longer than `maxDetailBytes` cut at a character boundary, followed by its length.
+    static func clipped(_ event: AuditEvent) -> AuditEvent {
+        var event = event
+        for (key, value) in event.details where value.utf8.count > maxDetailBytes {
+            let bytes = value.utf8
+            var end = bytes.index(bytes.startIndex, offsetBy: maxDetailBytes)
+            while end > bytes.startIndex, UTF8.isContinuation(bytes[end]) { end = bytes.index(before: end) }
+            event.details[key] = String(decoding: bytes[..<end], as: UTF8.self) + "…[\(bytes.count) bytes]"
+        }
+        return event
     }
 
     /// Takes what waits and marks a write in flight (under the lock).
