@@ -144,6 +144,8 @@ let package = Package(
                 "TollgateX402",
                 "TollgateMCP",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -341,6 +343,7 @@ let package = Package(
             dependencies: [
                 "TollgateHTTP", "TollgateAdmin", "TollgateConfiguration", "TollgateCore", "TollgateX402", "TollgateSQLite", "TollgateDevFacilitator", "TollgateMCP", "TollgateStoreConformance",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "JWTKit", package: "jwt-kit"),

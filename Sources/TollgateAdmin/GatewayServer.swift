@@ -55,7 +55,9 @@ public struct GatewayServer {
                                         policy: AdminPolicyView(limits: configuration.limits.global, routeLimits: configuration.limits.perRoute,
                                                                 spendCaps: configuration.spendCaps, quotas: configuration.quotas),
                                         metrics: exposition, storeHealth: { store.health() }, logger: logger),
-                configuration: .init(address: .hostname(admin.listen.host, port: admin.listen.port), serverName: "tollgate-admin"),
+                server: ListenerLimits.admin.server(),
+                configuration: ListenerLimits.admin.configuration(address: .hostname(admin.listen.host, port: admin.listen.port),
+                                                                  serverName: "tollgate-admin", logger: logger),
                 onServerRunning: { channel in await onAdminRunning(channel.localAddress?.port ?? 0) },
                 logger: logger)
         } else {

@@ -68,6 +68,11 @@ public struct GatewayConfiguration: Sendable {
     /// How the upstream compares letter case in paths (`upstream.path_case`), and so how routes match them.
     public var upstreamPathCase: PathCase = .unknown
     public var maxRequestBodyBytes: Int
+    /// Client connections the listener holds at most (`max_client_connections`); beyond, new ones wait to be accepted.
+    public var maxClientConnections = 1024
+    /// A client connection idle this long, or whose client leaves its answer unread this long, is closed
+    /// (`client_idle_timeout_seconds`).
+    public var clientIdleTimeoutSeconds = 60
     public var secrets: [SecretSource]
     /// The upstream contract's own keys; empty: derived from `secrets` (`KeyRing.contractKeys()`).
     public var contractSecrets: [SecretSource] = []

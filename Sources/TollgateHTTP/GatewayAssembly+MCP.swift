@@ -15,7 +15,9 @@ extension GatewayAssembly {
                                      trustedProxies: configuration.trustedProxies, logger: logger)
         return Application(
             responder: responder,
-            configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port), serverName: "tollgate-mcp"),
+            server: clientListener.server(),
+            configuration: clientListener.configuration(address: .hostname(configuration.listen.host, port: configuration.listen.port),
+                                                        serverName: "tollgate-mcp", logger: logger),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

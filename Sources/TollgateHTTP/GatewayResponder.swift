@@ -27,13 +27,21 @@ public struct GatewayResponder: HTTPResponder {
 }
 
 extension GatewayAssembly {
+    /// What the clients of the proxy's or the MCP gateway's listener may hold (`max_client_connections`,
+    /// `client_idle_timeout_seconds`).
+    public var clientListener: ListenerLimits {
+        ListenerLimits(maxConnections: configuration.maxClientConnections, idleTimeoutSeconds: configuration.clientIdleTimeoutSeconds)
+    }
+
     /// The reverse proxy's listener: every request on `listen` through `GatewayResponder`. Run it in the same
     /// `ServiceGroup` as `services`.
     public func proxyApplication(logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         -> Application<GatewayResponder> {
         Application(
             responder: GatewayResponder(assembly: self),
-            configuration: .init(address: .hostname(configuration.listen.host, port: configuration.listen.port), serverName: "tollgate"),
+            server: clientListener.server(),
+            configuration: clientListener.configuration(address: .hostname(configuration.listen.host, port: configuration.listen.port),
+                                                        serverName: "tollgate", logger: logger),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

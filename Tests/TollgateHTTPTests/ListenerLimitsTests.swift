@@ -1,0 +1,99 @@
+import Foundation
+import Glibc
+import NIOCore
+import NIOEmbedded
+import Testing
+import TollgateConfiguration
+import TollgateHTTP
+
+/// What a flood of connections can hold: the listener's connections are capped, and a connection idle (nothing sent,
+/// a request left half sent) or whose client leaves its answer unread is closed, so each holds its memory for a bounded time.
+@Suite struct ListenerLimitsTests {
+    /// A client that opens connections and sends nothing: each is closed after the idle timeout; beyond the cap, a new
+    /// connection is not served until one closes.
+    @Test func idleConnectionsAreClosedAndTheCapHoldsNewOnesBack() async throws {
+        let (_, facilitator) = try LiveStack.devFacilitator()
+        try await LiveStack.with(facilitator: facilitator, extraTop: "max_client_connections: 2\nclient_idle_timeout_seconds: 1") { stack in
+            let port = try #require(URL(string: stack.gatewayURL)?.port)
+            let idle = [try RawConnection(port: port), try RawConnection(port: port)]
+            try await Task.sleep(for: .milliseconds(200))
+            let third = try RawConnection(port: port)
+            try third.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            // Both connections the listener holds are idle: the third waits in the backlog, unanswered.
+            #expect(try third.receive(waitingAtMost: 0.5).isEmpty, "a connection beyond the cap was served")
+            // The idle ones are closed after a second; then the third is accepted and answered.
+            for connection in idle { #expect(try connection.receive(waitingAtMost: 10).isEmpty, "closed without a word") }
+            for connection in idle { #expect(connection.closedByPeer) }
+            let answer = try third.receive(waitingAtMost: 10)
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+        }
+    }
+
+    /// The configuration reads both limits, with their defaults and ranges.
+    @Test func theLimitsAreConfigurable() throws {
+        let base = "listen: 127.0.0.1:0\nupstream: {url: \"http://127.0.0.1:1\"}\nsecrets: [{id: t1, env: T}]\nroutes: [{path: /x, resource: x}]\n"
+        let (defaults, _) = try ConfigurationLoader.parse(base)
+        #expect(defaults.maxClientConnections == 1024 && defaults.clientIdleTimeoutSeconds == 60)
+        let (set, _) = try ConfigurationLoader.parse(base + "max_client_connections: 10\nclient_idle_timeout_seconds: 5\n")
+        #expect(set.maxClientConnections == 10 && set.clientIdleTimeoutSeconds == 5)
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(base + "max_client_connections: 0\n") }
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(base + "client_idle_timeout_seconds: 7200\n") }
+    }
+
+    /// A client that stops reading its answer (the socket's send buffer stays full) loses its connection after the
+    /// timeout; one that reads again in time keeps it.
+    @Test func aConnectionWhoseAnswerIsNotReadIsClosed() throws {
+        let channel = EmbeddedChannel(handler: UnreadAnswerHandler(timeout: .seconds(60)))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(59))
+        #expect(channel.isActive)
+        channel.isWritable = true
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(120))
+        #expect(channel.isActive, "read again in time")
+
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        channel.embeddedEventLoop.advanceTime(by: .seconds(61))
+        #expect(!channel.isActive, "an answer left unread for the timeout closes the connection")
+    }
+}
+
+/// A blocking TCP connection on loopback, for what an HTTP client library hides (a connection that sends nothing).
+final class RawConnection {
+    private let socket: Int32
+    private(set) var closedByPeer = false
+
+    init(port: Int) throws {
+        socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    deinit { close(socket) }
+
+    func send(_ text: String) throws {
+        let sent = text.utf8CString.withUnsafeBufferPointer { Glibc.send(socket, $0.baseAddress, $0.count - 1, 0) }
+        guard sent == text.utf8.count else { throw POSIXError(.EPIPE) }
+    }
+
+    /// What arrives within `seconds` (up to 64 KiB); empty when nothing did, or the peer closed (`closedByPeer`).
+    func receive(waitingAtMost seconds: Double) throws -> String {
+        var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let count = recv(socket, &buffer, buffer.count, 0)
+        if count == 0 { closedByPeer = true }
+        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return "" }
+        if count < 0 && errno == ECONNRESET { closedByPeer = true }
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : ""
+    }
+}
