@@ -163,10 +163,28 @@ extension Journey {
         }
     }
 
+    /// Whether the retry of a settled, undelivered purchase may be given its answer (or have its request run again). Not an
+    /// anonymous caller's retry of a purchase bound to its request alone (a proof that echoes no offer: x402 v1, which has
+    /// no `payment-identifier`): everything that names it (the authorization, public on chain once it settled, and a
+    /// request line anyone can guess) can be rebuilt by a third party, who would get the answer first and leave the payer
+    /// a 402. Such a purchase is refunded to its payer instead (or listed for review). A v2 proof echoes the signed offer,
+    /// whose correlation id only the paying client saw; an identified client or a named payment is recognised.
+    static func mayReceiveUndelivered(_ retry: PaidFlow, echoesOffers: Bool) -> Bool {
+        echoesOffers || retry.identity != .anonymous || retry.proof.paymentIdentifier != nil
+    }
+
     /// Settled, not delivered: the answer prepared with the intent (made available by the resolution), else the
     /// request forwarded again, else (work that must not run twice) a refund or the operator's review.
     mutating func preparedLoaded(_ result: Result<StoredResponse?, Failure>, _ retry: Retry, _ open: OpenSettlement, receipt: HTTPFields) -> Action {
         guard case .success(let stored) = result else { return unreadable(retry.events) }
+        guard Self.mayReceiveUndelivered(retry.paid, echoesOffers: wire.echoesOffers) else {
+            var retry = retry
+            retry.events.append(event(.reserve, .denied, Reason("retry_not_recognised"), [
+                "detail": "an anonymous purchase bound to its request alone: refunded to its payer rather than delivered to whoever asks first",
+            ]))
+            state = .closingUndelivered(retry, open)
+            return .refundOrReview(open, actor: "retry")
+        }
         if let stored, stored.correlationId == retry.paid.flow.correlationId {
             // Filtered for this client first: one that cannot be served to it now (its private fields cannot be
             // removed) is never delivered, so it is refunded or listed for review, as work that must not run twice.

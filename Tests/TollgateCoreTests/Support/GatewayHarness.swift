@@ -38,7 +38,7 @@ struct GatewayHarness {
     ])
 
     let store = InMemoryStore()
-    let rail = ScriptedRail()
+    let rail: ScriptedRail
     let upstream = RecordingUpstream()
     let clock = FixedClock()
     let offers = OfferSigner(keys: KeyRing([signingKey])!)
@@ -54,7 +54,9 @@ struct GatewayHarness {
     init(limits: TrafficLimits = .unlimited, controls: OperatorControls = OperatorControls(), spendCaps: [SpendCap] = [],
          quotas: [Quota] = [], payerAllowList: Set<String>? = nil, routes: RouteTable = Self.routes,
          automaticRefunds: Bool = true, auditsDenials: Bool = true, sharedInvalid: SharedInvalidBudget? = nil,
-         auditCapacity: Int = 8192, auditBacklogLimit: Int? = nil, verifiesWithClaim: Bool = true, timings: (any RequestTimings)? = nil) {
+         auditCapacity: Int = 8192, auditBacklogLimit: Int? = nil, verifiesWithClaim: Bool = true, timings: (any RequestTimings)? = nil,
+         echoesOffers: Bool = true) {
+        rail = ScriptedRail(echoesOffers: echoesOffers)
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
         batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: auditCapacity, backlogLimit: auditBacklogLimit, logger: logger)
         self.controls = controls

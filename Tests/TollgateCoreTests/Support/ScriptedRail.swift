@@ -19,11 +19,18 @@ final class ScriptedRail: PaymentRail {
 
     /// The scripted rail's vocabulary: its own header names; the reason codes of the x402 rail, so the tests read
     /// the refusals clients know.
-    let wire = RailWire(
-        proofFields: [proofField, legacyProofField], exposedFields: [termsField, receiptField],
-        proofFormat: "test proof, header Test-Proof", paymentHint: "retry with a Test-Proof for one of the offers",
-        authorizationUsed: .nonceAlreadyUsed, authorizationExpired: .validBefore,
-        deterministicRefusals: [.signatureInvalid, .valueMismatch, .validBefore])
+    let wire: RailWire
+
+    /// - Parameter echoesOffers: false for a format whose proofs name no offer (as x402 v1): bound to the request.
+    init(echoesOffers: Bool = true) {
+        var wire = RailWire(
+            proofFields: [Self.proofField, Self.legacyProofField], exposedFields: [Self.termsField, Self.receiptField],
+            proofFormat: "test proof, header Test-Proof", paymentHint: "retry with a Test-Proof for one of the offers",
+            authorizationUsed: .nonceAlreadyUsed, authorizationExpired: .validBefore,
+            deterministicRefusals: [.signatureInvalid, .valueMismatch, .validBefore])
+        wire.echoesOffers = echoesOffers
+        self.wire = wire
+    }
 
     struct Script: Sendable {
         var localVerdict: Verdict = .valid(payer: "")
