@@ -178,14 +178,18 @@ public struct PostgresStore: GatewayStore {
     }
 
     public func takeClaim(_ key: ProofKey) async throws -> Bool {
-        let now = clock.nowMillis(), me = instanceId, grace = settlingGraceMillis
+        let me = instanceId, grace = settlingGraceMillis
         return try await database.write { tx in
+            // Only the owner changes: a fresh lease would tell the other instances a request works on the claim, and a
+            // retry there would wait out the grace instead of carrying the purchase on.
             try await tx.value("""
                 WITH taken AS (
-                    UPDATE reservation SET owner = \(me), updated_at = \(now), lease_at = \(unescaped: Self.databaseMillis)
-                    WHERE \(row: key) AND (owner = \(me) OR lease_at <= \(unescaped: Self.databaseMillis) - \(grace)) RETURNING 1
+                    UPDATE reservation SET owner = \(me)
+                    WHERE \(row: key) AND owner <> \(me) AND lease_at <= \(unescaped: Self.databaseMillis) - \(grace) RETURNING 1
                 )
-                SELECT EXISTS (SELECT 1 FROM taken) OR NOT EXISTS (SELECT 1 FROM reservation WHERE \(row: key))
+                SELECT EXISTS (SELECT 1 FROM taken)
+                       OR NOT EXISTS (SELECT 1 FROM reservation WHERE \(row: key) AND owner <> \(me)
+                                                                    AND lease_at > \(unescaped: Self.databaseMillis) - \(grace))
                 """, as: Bool.self) ?? false
         }
     }

@@ -69,14 +69,18 @@ extension Gateway {
             // Read again now that the claim is ours: a retry may have resolved (and delivered) it since the list was read.
             guard var open = try await store.openSettlement(key), open.outcome == .open || (open.outcome == .settled && !open.delivered)
             else { continue }
-            // Taken before it is resolved (a lapsed owner, back from a pause, then finds it is not its own any more), unless
-            // another instance's live request works on it.
-            guard !open.leasedElsewhere, try await store.takeClaim(key) else {
+            if open.leasedElsewhere {
                 report.workedOnElsewhere.append(id)
                 continue
             }
             if open.outcome == .open {
                 if open.state == .settling, nowMillis - open.intent.createdAtMillis < staleAfterSeconds * 1000 { continue }
+                // Taken before `/settle` is sent again (a lapsed owner, back from a pause, then finds it is not its own any
+                // more and records nothing over this resolution), unless another instance's live request took it meanwhile.
+                guard try await store.takeClaim(key) else {
+                    report.workedOnElsewhere.append(id)
+                    continue
+                }
                 open = await resolve(open, actor: "reconciler")
                 switch open.outcome {
                 case .open: report.stillUnknown.append(id); continue

@@ -100,7 +100,8 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// Makes the claim of `key` this process's before it resolves the claim's settlement (the reconciler sends `/settle`
     /// again): true when the claim is this process's now (its own, a lapsed one taken over, or none); false when another
     /// process holds it with a live lease. A process held up past the grace then finds the claim is not its own any more
-    /// (`finishOwnClaim`).
+    /// (`finishOwnClaim`). The lease is left as it was: taking a claim is no sign of a request working on it, so a retry
+    /// reaching another instance still carries the purchase on.
     func takeClaim(_ key: ProofKey) async throws -> Bool
 }
 
