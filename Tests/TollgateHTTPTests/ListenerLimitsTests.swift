@@ -40,11 +40,15 @@ import TollgateHTTP
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(base + "client_idle_timeout_seconds: 7200\n") }
     }
 
-    /// A client that stops reading its answer (the socket's send buffer stays full) loses its connection after the
-    /// timeout; one that reads again in time keeps it.
+    /// A client that stops reading its answer (the bytes waiting in the socket's buffers do not shrink) loses its
+    /// connection after the timeout; one that reads again in time, or keeps reading a large answer slowly while the
+    /// channel stays unwritable throughout, keeps it.
     @Test func aConnectionWhoseAnswerIsNotReadIsClosed() throws {
         let channel = EmbeddedChannel(handler: UnreadAnswerHandler(timeout: .seconds(60)))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // A large answer waits unflushed: the bytes the channel reports as waiting.
+        func unreadAnswer(_ bytes: Int) { channel.write(ByteBuffer(repeating: 0x61, count: bytes), promise: nil) }
+        unreadAnswer(3_000_000)
         channel.isWritable = false
         channel.pipeline.fireChannelWritabilityChanged()
         channel.embeddedEventLoop.advanceTime(by: .seconds(59))
@@ -54,8 +58,19 @@ import TollgateHTTP
         channel.embeddedEventLoop.advanceTime(by: .seconds(120))
         #expect(channel.isActive, "read again in time")
 
+        // Read slowly but steadily: unwritable all along, less waiting at each look.
         channel.isWritable = false
         channel.pipeline.fireChannelWritabilityChanged()
+        channel.flush()
+        unreadAnswer(2_000_000)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(61))
+        #expect(channel.isActive, "progress since the first look")
+        channel.flush()
+        unreadAnswer(1_000_000)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(60))
+        #expect(channel.isActive, "progress since the second look")
+
+        // Then nothing is read for a whole period.
         channel.embeddedEventLoop.advanceTime(by: .seconds(61))
         #expect(!channel.isActive, "an answer left unread for the timeout closes the connection")
     }
