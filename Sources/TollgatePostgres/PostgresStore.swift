@@ -75,8 +75,12 @@ public struct PostgresStore: GatewayStore {
         return try await database.write { tx in
             let key = reservation.key
             if let identifier = reservation.paymentIdentifier, let row = try await tx.row("""
-                SELECT fingerprint, correlation_id FROM payment_identifier WHERE client_id = \(reservation.clientId) AND identifier = \(identifier)
-                """), !reservation.namesSameAuthorization(as: try row.get("fingerprint")) {
+                SELECT p.fingerprint, p.correlation_id,
+                       EXISTS (SELECT 1 FROM reservation r WHERE \(row: key, table: "r") AND r.correlation_id = p.correlation_id) AS claimed
+                FROM payment_identifier p WHERE p.client_id = \(reservation.clientId) AND p.identifier = \(identifier)
+                """), try row.get("fingerprint", as: String.self) != reservation.fingerprint,
+               // Another spelling of the authorization the identifier's claim holds is that purchase (claimed below).
+               try !row.get("claimed", as: Bool.self) {
                 return .identifierConflict(correlationId: try row.get("correlation_id"))
             }
             // The claim and its evidence in one statement (one round trip under the write lock): the evidence is kept

@@ -14,8 +14,7 @@ extension Journey {
         let proof = paid.proof
         let reservation = Reservation(key: proof.key, correlationId: flow.correlationId, clientId: paid.identity.clientId,
                                       resource: paid.route.resource, validBefore: Int64(proof.validBefore) ?? Int64.max,
-                                      paymentIdentifier: proof.paymentIdentifier, fingerprint: Reservation.fingerprint(of: proof.key),
-                                      receivedDigest: proofDigest.map(HexString.encode) ?? "",
+                                      paymentIdentifier: proof.paymentIdentifier, fingerprint: proofDigest.map(HexString.encode) ?? "",
                                       offerToken: paid.offer.token, payload: String(decoding: proof.raw, as: UTF8.self))
         state = .reserving(paid, events: events)
         // A window too short to settle in is refused once the claim says this is a new purchase (below): the

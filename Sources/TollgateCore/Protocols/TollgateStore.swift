@@ -156,21 +156,17 @@ public struct Reservation: Sendable, Hashable {
     public var resource: String
     /// The proof's `validBefore` (Unix seconds), after which the reservation may be purged.
     public var validBefore: Int64
-    /// The client's `payment-identifier` and the authorization it names (`Reservation.fingerprint(of:)`): the same
-    /// identifier with another authorization is a conflict, with the same one in another spelling (a re-encoded payload)
-    /// the same purchase.
+    /// The client's `payment-identifier` and a digest of the proof it names: the same identifier with another proof is
+    /// a conflict, unless the identifier's claim is this very authorization (another spelling of it: a re-encoded
+    /// payload), which is the same purchase.
     public var paymentIdentifier: String?
     public var fingerprint: String
-    /// The digest of the proof as received, which named the authorization in identifiers recorded by earlier versions.
-    public var receivedDigest: String
     /// Kept as dispute evidence: the signed offer the proof echoed and the proof as received (decoded JSON).
     public var offerToken: String
     public var payload: String
 
     public init(key: ProofKey, correlationId: String, clientId: String, resource: String, validBefore: Int64,
-                paymentIdentifier: String? = nil, fingerprint: String = "", receivedDigest: String = "", offerToken: String = "",
-                payload: String = "") {
-        self.receivedDigest = receivedDigest
+                paymentIdentifier: String? = nil, fingerprint: String = "", offerToken: String = "", payload: String = "") {
         self.offerToken = offerToken
         self.payload = payload
         self.paymentIdentifier = paymentIdentifier
@@ -180,14 +176,6 @@ public struct Reservation: Sendable, Hashable {
         self.clientId = clientId
         self.resource = resource
         self.validBefore = validBefore
-    }
-
-    /// The fingerprint of an authorization: its single-use key, the same for every spelling of it.
-    public static func fingerprint(of key: ProofKey) -> String { key.description }
-
-    /// Whether the fingerprint recorded with this reservation's payment identifier names this reservation's authorization.
-    public func namesSameAuthorization(as recorded: String) -> Bool {
-        recorded == fingerprint || !receivedDigest.isEmpty && recorded == receivedDigest
     }
 }
 
