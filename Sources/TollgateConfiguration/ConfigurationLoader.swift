@@ -48,7 +48,8 @@ public enum ConfigurationLoader {
 
     static let topKeys: Set<String> = [
         "listen", "public_url", "upstream", "secrets", "storage", "facilitators", "assets", "pay_to", "clients", "routes",
-        "unmatched", "retry_after_seconds", "max_request_body_bytes", "max_client_connections", "client_idle_timeout_seconds", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers", "jwt",
+        "unmatched", "retry_after_seconds", "max_request_body_bytes", "max_client_connections", "max_client_connections_per_ip", "client_idle_timeout_seconds",
+        "client_request_timeout_seconds", "limits", "spend_caps", "idempotency_window_seconds", "quotas", "payers", "jwt",
         "admin", "audit", "refunds", "settlement", "contract_secrets", "trusted_proxies", "mcp", "x402",
     ]
 
@@ -180,6 +181,8 @@ public enum ConfigurationLoader {
         configuration.auditsDenials = audit.auditsDenials
         configuration.maxClientConnections = r.int(top["max_client_connections"], "max_client_connections", range: 1...65_536) ?? 1024
         configuration.clientIdleTimeoutSeconds = r.int(top["client_idle_timeout_seconds"], "client_idle_timeout_seconds", range: 1...3600) ?? 60
+        configuration.maxClientConnectionsPerIP = r.int(top["max_client_connections_per_ip"], "max_client_connections_per_ip", range: 1...65_536) ?? 128
+        configuration.clientRequestTimeoutSeconds = r.int(top["client_request_timeout_seconds"], "client_request_timeout_seconds", range: 1...3600) ?? 60
         // An MCP server finds a tool by its exact name.
         configuration.upstreamPathCase = isMCP ? .sensitive : pathCase ?? .unknown
         configuration.auditHeadFile = audit.headFile

@@ -70,6 +70,11 @@ public struct GatewayConfiguration: Sendable {
     public var maxRequestBodyBytes: Int
     /// Client connections the listener holds at most (`max_client_connections`); beyond, new ones wait to be accepted.
     public var maxClientConnections = 1024
+    /// Of those, the connections one client network (an IP prefix, as `limits` counts them) may hold
+    /// (`max_client_connections_per_ip`); trusted proxies are not counted.
+    public var maxClientConnectionsPerIP = 128
+    /// A request (head and body) must arrive whole within this long of its head (`client_request_timeout_seconds`).
+    public var clientRequestTimeoutSeconds = 60
     /// A client connection idle this long, or whose client leaves its answer unread this long, is closed
     /// (`client_idle_timeout_seconds`).
     public var clientIdleTimeoutSeconds = 60

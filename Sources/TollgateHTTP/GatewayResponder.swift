@@ -27,10 +27,17 @@ public struct GatewayResponder: HTTPResponder {
 }
 
 extension GatewayAssembly {
-    /// What the clients of the proxy's or the MCP gateway's listener may hold (`max_client_connections`,
-    /// `client_idle_timeout_seconds`).
+    /// What the clients of the proxy's or the MCP gateway's listener may hold (`max_client_connections` and
+    /// `max_client_connections_per_ip`, counted under the rate limits' IP prefixes; `client_idle_timeout_seconds`,
+    /// `client_request_timeout_seconds`).
     public var clientListener: ListenerLimits {
-        ListenerLimits(maxConnections: configuration.maxClientConnections, idleTimeoutSeconds: configuration.clientIdleTimeoutSeconds)
+        var limits = ListenerLimits(maxConnections: configuration.maxClientConnections, maxConnectionsPerPeer: configuration.maxClientConnectionsPerIP,
+                                    idleTimeoutSeconds: configuration.clientIdleTimeoutSeconds,
+                                    requestTimeoutSeconds: configuration.clientRequestTimeoutSeconds)
+        limits.ipv4Bits = configuration.limits.ipv4PrefixBits
+        limits.ipv6Bits = configuration.limits.ipv6PrefixBits
+        limits.trustedProxies = configuration.trustedProxies
+        return limits
     }
 
     /// The reverse proxy's listener: every request on `listen` through `GatewayResponder`. Run it in the same

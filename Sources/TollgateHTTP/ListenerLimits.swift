@@ -2,96 +2,45 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import TollgateCore
 
 /// What the clients of one listener may hold: connections at most (beyond that the listener stops accepting, and new
-/// connections wait in the kernel's backlog until one closes), and how long a connection may sit idle (between requests,
-/// or while its request is being sent) or leave its answer unread before it is closed. Each connection holds at most
-/// one request body and one answer in memory, so these bound what a flood of connections can pin.
-public struct ListenerLimits: Sendable, Hashable {
+/// connections wait in the kernel's backlog until one closes), a share of them per client network, how long a request may
+/// take to arrive whole, and how long a connection may sit idle or leave its answer unread before it is closed. Each
+/// connection holds at most one request body and one answer in memory, so these bound what a flood of connections can
+/// pin, and one host cannot take them all.
+public struct ListenerLimits: Sendable {
     public var maxConnections: Int
+    /// Connections one client network (an IP prefix, `ipv4Bits`/`ipv6Bits`) may hold; trusted proxies are not counted.
+    public var maxConnectionsPerPeer: Int
     public var idleTimeoutSeconds: Int
+    public var requestTimeoutSeconds: Int
+    public var ipv4Bits = 32
+    public var ipv6Bits = 64
+    public var trustedProxies: TrustedProxies = .none
 
-    public init(maxConnections: Int = 1024, idleTimeoutSeconds: Int = 60) {
+    public init(maxConnections: Int = 1024, maxConnectionsPerPeer: Int = 128, idleTimeoutSeconds: Int = 60, requestTimeoutSeconds: Int = 60) {
         self.maxConnections = maxConnections
+        self.maxConnectionsPerPeer = maxConnectionsPerPeer
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.requestTimeoutSeconds = requestTimeoutSeconds
     }
 
     /// The admin listener's: one operator's tools on loopback.
-    public static let admin = ListenerLimits(maxConnections: 64, idleTimeoutSeconds: 60)
+    public static let admin = ListenerLimits(maxConnections: 64, maxConnectionsPerPeer: 64)
 
-    /// The HTTP/1 server for `Application(server:)`.
+    /// The HTTP/1 server for `Application(server:)`, with its own count of each network's connections.
     public func server() -> HTTPServerBuilder {
-        let timeout = TimeAmount.seconds(Int64(idleTimeoutSeconds))
-        return .http1(configuration: .init(additionalChannelHandlers: [UnreadAnswerHandler(timeout: timeout)], idleTimeout: timeout))
+        let idle = TimeAmount.seconds(Int64(idleTimeoutSeconds)), request = TimeAmount.seconds(Int64(requestTimeoutSeconds))
+        let peers = PeerConnections(maxPerPeer: maxConnectionsPerPeer, ipv4Bits: ipv4Bits, ipv6Bits: ipv6Bits, exempt: trustedProxies)
+        return .http1(configuration: .init(
+            additionalChannelHandlers: [peers.handler(), RequestDeadlineHandler(timeout: request), UnreadAnswerHandler(timeout: idle)],
+            idleTimeout: idle))
     }
 
     /// The application's configuration, listening on `address`.
     public func configuration(address: BindAddress, serverName: String, logger: Logger) -> ApplicationConfiguration {
         .init(address: address, serverName: serverName,
               availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: logger))
-    }
-}
-
-/// Closes a connection whose client has stopped reading its answer: while the channel is unwritable (more of the answer
-/// waits in the socket's buffers than NIO lets pile up), the bytes waiting are looked at every `timeout`, and the
-/// connection is closed when they did not shrink over one (a client reading slowly but steadily keeps its connection;
-/// one reading nothing loses it). Hummingbird's idle timeout does not run while an answer is being written, so without
-/// this a client that never reads would hold its connection and its answer (up to the largest upstream answer) forever.
-public final class UnreadAnswerHandler: ChannelInboundHandler, RemovableChannelHandler {
-    /// Whatever the decoder passes on, untouched.
-    public typealias InboundIn = NIOAny
-
-    private let timeout: TimeAmount
-    private var check: Scheduled<Void>?
-    /// The bytes waiting to be written at the last look.
-    private var waiting = 0
-
-    public init(timeout: TimeAmount) {
-        self.timeout = timeout
-    }
-
-    public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            stop()
-        } else if check == nil {
-            waiting = Self.waiting(context) ?? 0
-            schedule(context)
-        }
-        context.fireChannelWritabilityChanged()
-    }
-
-    public func handlerRemoved(context: ChannelHandlerContext) {
-        stop()
-    }
-
-    public func channelInactive(context: ChannelHandlerContext) {
-        stop()
-        context.fireChannelInactive()
-    }
-
-    private func schedule(_ context: ChannelHandlerContext) {
-        let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
-        check = context.eventLoop.scheduleTask(in: timeout) { bound.value.handler.look(bound.value.context) }
-    }
-
-    private func look(_ context: ChannelHandlerContext) {
-        check = nil
-        guard !context.channel.isWritable else { return }
-        // Unknown (a channel that cannot say): judged as no progress.
-        if let now = Self.waiting(context), now < waiting {
-            waiting = now
-            schedule(context)
-        } else {
-            context.close(promise: nil)
-        }
-    }
-
-    private func stop() {
-        check?.cancel()
-        check = nil
-    }
-
-    private static func waiting(_ context: ChannelHandlerContext) -> Int? {
-        try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)
     }
 }

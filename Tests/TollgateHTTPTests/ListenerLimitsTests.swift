@@ -3,8 +3,9 @@ import Glibc
 import NIOCore
 import NIOEmbedded
 import Testing
+@testable import TollgateHTTP
 import TollgateConfiguration
-import TollgateHTTP
+import TollgateCore
 
 /// What a flood of connections can hold: the listener's connections are capped, and a connection idle (nothing sent,
 /// a request left half sent) or whose client leaves its answer unread is closed, so each holds its memory for a bounded time.
@@ -20,12 +21,70 @@ import TollgateHTTP
             let third = try RawConnection(port: port)
             try third.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             // Both connections the listener holds are idle: the third waits in the backlog, unanswered.
-            #expect(try third.receive(waitingAtMost: 0.5).isEmpty, "a connection beyond the cap was served")
+            #expect(try await third.receive(waitingAtMost: 0.5).isEmpty, "a connection beyond the cap was served")
             // The idle ones are closed after a second; then the third is accepted and answered.
-            for connection in idle { #expect(try connection.receive(waitingAtMost: 10).isEmpty, "closed without a word") }
+            for connection in idle { #expect(try await connection.receive(waitingAtMost: 10).isEmpty, "closed without a word") }
             for connection in idle { #expect(connection.closedByPeer) }
-            let answer = try third.receive(waitingAtMost: 10)
+            let answer = try await third.receive(waitingAtMost: 10)
             #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+        }
+    }
+
+    /// One host opening connections: past its share, each new one is closed as soon as it is accepted, so it cannot take
+    /// the listener's whole cap; once one of its own closes, it may open another.
+    @Test func oneNetworkHoldsItsShareOfConnectionsAtMost() async throws {
+        let (_, facilitator) = try LiveStack.devFacilitator()
+        try await LiveStack.with(facilitator: facilitator, extraTop: "max_client_connections_per_ip: 2") { stack in
+            let port = try #require(URL(string: stack.gatewayURL)?.port)
+            var held = [try RawConnection(port: port), try RawConnection(port: port)]
+            try await Task.sleep(for: .milliseconds(200))
+            let beyond = try RawConnection(port: port)
+            #expect(try await beyond.receive(waitingAtMost: 5).isEmpty)
+            #expect(beyond.closedByPeer, "a third connection from the same network is closed")
+            // The two held are served.
+            try held[0].send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            #expect(try await held[0].receive(waitingAtMost: 10).hasPrefix("HTTP/1.1 200"))
+            held.removeFirst()
+            try await Task.sleep(for: .milliseconds(200))
+            let next = try RawConnection(port: port)
+            try next.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            #expect(try await next.receive(waitingAtMost: 10).hasPrefix("HTTP/1.1 200"), "a place freed is taken again")
+        }
+    }
+
+    /// A trusted proxy carries many clients' connections: never counted; the table forgets a network once its last
+    /// connection closes.
+    @Test func trustedProxiesAreNotCountedAndClosedNetworksAreForgotten() throws {
+        let peers = PeerConnections(maxPerPeer: 1, exempt: try #require(TrustedProxies(["10.0.0.0/8"])))
+        #expect(peers.opened(from: "10.1.2.3") == nil)
+        #expect(peers.opened(from: "10.1.2.3") == nil)
+        let first = try #require(peers.opened(from: "2001:db8::1"))
+        #expect(first.allowed)
+        // Another address of the same /64 is the same network.
+        #expect(peers.opened(from: "2001:db8::2")?.allowed == false)
+        peers.closed(first.prefix)
+        peers.closed(first.prefix)
+        #expect(peers.count(from: "2001:db8::1") == 0)
+        #expect(peers.opened(from: "2001:db8::3")?.allowed == true)
+    }
+
+    /// A body sent a byte at a time, each well inside the idle timeout: the connection is closed once the request has
+    /// taken longer than `client_request_timeout_seconds` to arrive.
+    @Test func aRequestDribbledInIsCutOffAtItsDeadline() async throws {
+        let (_, facilitator) = try LiveStack.devFacilitator()
+        try await LiveStack.with(facilitator: facilitator, extraTop: "client_request_timeout_seconds: 1\nclient_idle_timeout_seconds: 30") { stack in
+            let port = try #require(URL(string: stack.gatewayURL)?.port)
+            let slow = try RawConnection(port: port)
+            try slow.send("POST /jobs/render HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+            let started = ContinuousClock.now
+            var cut = false
+            while !cut, ContinuousClock.now - started < .seconds(8) {
+                try await Task.sleep(for: .milliseconds(250))
+                cut = (try? slow.send(" ")) == nil || slow.closedByPeer
+                if !cut { _ = try await slow.receive(waitingAtMost: 0.01) }
+            }
+            #expect(cut, "a request still arriving after its deadline keeps its connection")
+            #expect(ContinuousClock.now - started < .seconds(6))
         }
     }
 
@@ -34,6 +93,7 @@ import TollgateHTTP
         let base = "listen: 127.0.0.1:0\nupstream: {url: \"http://127.0.0.1:1\"}\nsecrets: [{id: t1, env: T}]\nroutes: [{path: /x, resource: x}]\n"
         let (defaults, _) = try ConfigurationLoader.parse(base)
         #expect(defaults.maxClientConnections == 1024 && defaults.clientIdleTimeoutSeconds == 60)
+        #expect(defaults.maxClientConnectionsPerIP == 128 && defaults.clientRequestTimeoutSeconds == 60)
         let (set, _) = try ConfigurationLoader.parse(base + "max_client_connections: 10\nclient_idle_timeout_seconds: 5\n")
         #expect(set.maxClientConnections == 10 && set.clientIdleTimeoutSeconds == 5)
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.parse(base + "max_client_connections: 0\n") }
@@ -77,7 +137,7 @@ import TollgateHTTP
 }
 
 /// A blocking TCP connection on loopback, for what an HTTP client library hides (a connection that sends nothing).
-final class RawConnection {
+final class RawConnection: @unchecked Sendable {
     private let socket: Int32
     private(set) var closedByPeer = false
 
@@ -96,12 +156,20 @@ final class RawConnection {
     deinit { close(socket) }
 
     func send(_ text: String) throws {
-        let sent = text.utf8CString.withUnsafeBufferPointer { Glibc.send(socket, $0.baseAddress, $0.count - 1, 0) }
+        let sent = text.utf8CString.withUnsafeBufferPointer { Glibc.send(socket, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
         guard sent == text.utf8.count else { throw POSIXError(.EPIPE) }
     }
 
-    /// What arrives within `seconds` (up to 64 KiB); empty when nothing did, or the peer closed (`closedByPeer`).
-    func receive(waitingAtMost seconds: Double) throws -> String {
+    /// What arrives within `seconds` (up to 64 KiB); empty when nothing did, or the peer closed (`closedByPeer`). Waits on
+    /// a thread of its own: a blocking wait on one of the few threads Swift concurrency runs on would stall the gateway
+    /// under test, which runs on them too.
+    func receive(waitingAtMost seconds: Double) async throws -> String {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: self.receiveBlocking(seconds)) }
+        }
+    }
+
+    private func receiveBlocking(_ seconds: Double) -> String {
         var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
         setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var buffer = [UInt8](repeating: 0, count: 65_536)

@@ -1,7 +1,8 @@
 /// Reduces an IP address to its network prefix, so one host cannot dodge a limit by rotating
 /// addresses inside its own allocation.
-enum IPPrefix {
-    static func of(_ address: String, ipv4Bits: Int, ipv6Bits: Int) -> String {
+public enum IPPrefix {
+    /// `address` reduced to its first `ipv4Bits` or `ipv6Bits` bits, as `203.0.113.0/24` or `2001:db8::/64`.
+    public static func of(_ address: String, ipv4Bits: Int, ipv6Bits: Int) -> String {
         if let v4 = ipv4(address) {
             let bits = min(32, max(0, ipv4Bits))
             let mask: UInt32 = bits == 0 ? 0 : ~UInt32(0) << (32 - bits)
