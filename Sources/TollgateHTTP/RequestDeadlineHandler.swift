@@ -3,12 +3,16 @@ import NIOHTTPTypes
 
 /// Closes a connection whose request has not arrived whole (head to end of body) within `timeout` of its head.
 /// Hummingbird's idle timeout starts again with every part read, so without this a body sent a byte at a time, each just
-/// inside the idle timeout, would hold its connection for as long as its sender liked.
+/// inside the idle timeout, would hold its connection for as long as its sender liked. The timer is set by the first
+/// part of a body still to come: a request without a body (its head and end read together) sets none, and a head
+/// followed by nothing is the idle timeout's.
 public final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPRequestPart
     public typealias InboundOut = HTTPRequestPart
 
     private let timeout: TimeAmount
+    /// When the request being read must have ended.
+    private var due: NIODeadline?
     private var deadline: Scheduled<Void>?
 
     public init(timeout: TimeAmount) {
@@ -17,13 +21,16 @@ public final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChann
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
-        case .head where deadline == nil:
-            let context = NIOLoopBound(context, eventLoop: context.eventLoop)
-            deadline = context.value.eventLoop.scheduleTask(in: timeout) { context.value.close(promise: nil) }
+        case .head:
+            due = .now() + timeout
+        case .body where deadline == nil:
+            guard let due else { break }
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            deadline = context.eventLoop.scheduleTask(deadline: due) { bound.value.close(promise: nil) }
+        case .body:
+            break
         case .end:
             stop()
-        case .head, .body:
-            break
         }
         context.fireChannelRead(data)
     }
@@ -40,5 +47,6 @@ public final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChann
     private func stop() {
         deadline?.cancel()
         deadline = nil
+        due = nil
     }
 }
