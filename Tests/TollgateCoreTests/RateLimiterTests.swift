@@ -71,6 +71,11 @@ import TollgateCore
         ("203.0.113.77", 32, 64, "203.0.113.77/32"),
         ("2001:db8:1:2:3:4:5:6", 32, 64, "2001:db8:1:2:0:0:0:0/64"),
         ("::1", 32, 128, "0:0:0:0:0:0:0:1/128"),
+        // An IPv4 client seen through an IPv6 socket counts as the IPv4 address it is, in either spelling.
+        ("::ffff:203.0.113.77", 24, 64, "203.0.113.0/24"),
+        ("::FFFF:cb00:714d", 24, 64, "203.0.113.0/24"),
+        ("64:ff9b::203.0.113.77", 32, 96, "64:ff9b:0:0:0:0:0:0/96"),
+        ("::ffff:1.2.3", 24, 64, "::ffff:1.2.3"),
         // Leading zeros read as decimal; anything that is not four octets is its own key, as sent.
         ("010.000.0.1", 24, 64, "10.0.0.0/24"),
         ("256.1.1.1", 24, 64, "256.1.1.1"),

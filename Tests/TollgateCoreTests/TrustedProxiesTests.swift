@@ -60,4 +60,12 @@ import TollgateCore
         #expect(TrustedProxies(["proxy.internal"]) == nil)
         #expect(TrustedProxies(["::ffff:a00:1"])?.contains("10.0.0.1") == true)
     }
+
+    /// A listener on `[::]` sees an IPv4 load balancer as `::ffff:10.0.0.2`: still the trusted IPv4 proxy (its forwarded
+    /// client is used, and the per-network connection cap does not count it).
+    @Test func anIPv4ProxySeenThroughAnIPv6SocketIsTrusted() {
+        #expect(Self.proxies.contains("::ffff:10.0.0.2"))
+        #expect(Self.proxies.clientAddress(peer: "::ffff:10.0.0.2", fields: Self.fields(xff: "198.51.100.7")) == "198.51.100.7")
+        #expect(!Self.proxies.contains("::ffff:192.0.2.1"))
+    }
 }

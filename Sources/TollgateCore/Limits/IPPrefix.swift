@@ -2,8 +2,9 @@
 /// addresses inside its own allocation.
 public enum IPPrefix {
     /// `address` reduced to its first `ipv4Bits` or `ipv6Bits` bits, as `203.0.113.0/24` or `2001:db8::/64`.
+    /// An IPv4 client seen through an IPv6 socket (`::ffff:203.0.113.7`) is counted as the IPv4 address it is.
     public static func of(_ address: String, ipv4Bits: Int, ipv6Bits: Int) -> String {
-        if let v4 = ipv4(address) {
+        if let v4 = ipv4(address) ?? ipv6(address).flatMap(mappedIPv4) {
             let bits = min(32, max(0, ipv4Bits))
             let mask: UInt32 = bits == 0 ? 0 : ~UInt32(0) << (32 - bits)
             let masked = v4 & mask
@@ -43,6 +44,13 @@ public enum IPPrefix {
         return value << 8 | octet
     }
 
+    /// The IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) carries.
+    static func mappedIPv4(_ groups: [UInt16]) -> UInt32? {
+        guard groups.count == 8, groups[0..<5].allSatisfy({ $0 == 0 }), groups[5] == 0xffff else { return nil }
+        return UInt32(groups[6]) << 16 | UInt32(groups[7])
+    }
+
+    /// Eight groups; the last 32 bits may be written as a dotted quad (`::ffff:192.0.2.1`, RFC 4291 §2.2).
     static func ipv6(_ text: String) -> [UInt16]? {
         var text = Substring(text)
         if let percent = text.firstIndex(of: "%") { text = text[..<percent] }
@@ -50,7 +58,12 @@ public enum IPPrefix {
         func groups(_ part: Substring) -> [UInt16]? {
             guard !part.isEmpty else { return [] }
             var result: [UInt16] = []
-            for group in part.split(separator: ":", omittingEmptySubsequences: false) {
+            let parts = part.split(separator: ":", omittingEmptySubsequences: false)
+            for (index, group) in parts.enumerated() {
+                if index == parts.count - 1, group.contains("."), let v4 = ipv4(String(group)) {
+                    result += [UInt16(v4 >> 16), UInt16(v4 & 0xffff)]
+                    continue
+                }
                 guard group.count <= 4, let value = UInt16(group, radix: 16) else { return nil }
                 result.append(value)
             }
