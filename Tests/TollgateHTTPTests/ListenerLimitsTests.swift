@@ -2,6 +2,8 @@ import Foundation
 import Glibc
 import NIOCore
 import NIOEmbedded
+import NIOHTTPTypes
+import HTTPTypes
 import Testing
 @testable import TollgateHTTP
 import TollgateConfiguration
@@ -86,6 +88,46 @@ import TollgateCore
             #expect(cut, "a request still arriving after its deadline keeps its connection")
             #expect(ContinuousClock.now - started < .seconds(6))
         }
+    }
+
+    /// The request deadline in the handler's own terms: a head whose request never ends is cut at the deadline; a
+    /// request read whole sets no timer; a request pipelined behind an answer still being written gets its time from
+    /// that answer's end, so the answer in flight (perhaps a paid one) is never cut for it.
+    @Test func theRequestDeadlineCountsFromTheHeadOrFromTheAnswerAhead() throws {
+        func connected() throws -> EmbeddedChannel {
+            let channel = EmbeddedChannel(handler: RequestDeadlineHandler(timeout: .seconds(60)))
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            return channel
+        }
+        let head = HTTPRequestPart.head(HTTPRequest(method: .post, scheme: "http", authority: "gateway", path: "/jobs/render"))
+        func read(_ channel: EmbeddedChannel, _ parts: HTTPRequestPart...) {
+            for part in parts { channel.pipeline.fireChannelRead(NIOAny(part)) }
+            channel.pipeline.fireChannelReadComplete()
+        }
+
+        let whole = try connected()
+        read(whole, head, .end(nil))
+        whole.embeddedEventLoop.advanceTime(by: .seconds(600))
+        #expect(whole.isActive, "a request read whole has no deadline left")
+
+        let headOnly = try connected()
+        read(headOnly, head)
+        headOnly.embeddedEventLoop.advanceTime(by: .seconds(59))
+        read(headOnly, .body(ByteBuffer(string: "{")))
+        #expect(headOnly.isActive)
+        headOnly.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!headOnly.isActive, "a body still arriving at the deadline loses its connection")
+
+        let pipelined = try connected()
+        read(pipelined, head, .end(nil), head)
+        pipelined.embeddedEventLoop.advanceTime(by: .seconds(300))
+        #expect(pipelined.isActive, "the answer to the first request is still being written")
+        try pipelined.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try pipelined.writeOutbound(HTTPResponsePart.end(nil))
+        pipelined.embeddedEventLoop.advanceTime(by: .seconds(59))
+        #expect(pipelined.isActive)
+        pipelined.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!pipelined.isActive, "the second request's time ran from the first answer's end")
     }
 
     /// The configuration reads both limits, with their defaults and ranges.
