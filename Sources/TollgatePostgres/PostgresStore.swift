@@ -75,12 +75,9 @@ public struct PostgresStore: GatewayStore {
         return try await database.write { tx in
             let key = reservation.key
             if let identifier = reservation.paymentIdentifier, let row = try await tx.row("""
-                SELECT p.fingerprint, p.correlation_id,
-                       EXISTS (SELECT 1 FROM reservation r WHERE \(row: key, table: "r") AND r.correlation_id = p.correlation_id) AS claimed
-                FROM payment_identifier p WHERE p.client_id = \(reservation.clientId) AND p.identifier = \(identifier)
+                SELECT fingerprint, correlation_id FROM payment_identifier WHERE client_id = \(reservation.clientId) AND identifier = \(identifier)
                 """), try row.get("fingerprint", as: String.self) != reservation.fingerprint,
-               // Another spelling of the authorization the identifier's claim holds is that purchase (claimed below).
-               try !row.get("claimed", as: Bool.self) {
+               try !reservation.continuesPurchase(named: row.get("correlation_id")) {
                 return .identifierConflict(correlationId: try row.get("correlation_id"))
             }
             // The claim and its evidence in one statement (one round trip under the write lock): the evidence is kept
@@ -195,6 +192,14 @@ public struct PostgresStore: GatewayStore {
                        OR NOT EXISTS (SELECT 1 FROM reservation WHERE \(row: key) AND owner <> \(me)
                                                                     AND lease_at > \(unescaped: Self.databaseMillis) - \(grace))
                 """, as: Bool.self) ?? false
+        }
+    }
+
+    public func leaveClaim(_ key: ProofKey) async throws {
+        let me = instanceId
+        try await database.write { tx in
+            // As a reopened delivery's: nobody's, its lease lapsed.
+            try await tx.execute("UPDATE reservation SET owner = '', lease_at = 0 WHERE \(row: key) AND owner = \(me)")
         }
     }
 

@@ -78,13 +78,9 @@ public struct SQLiteStore: GatewayStore {
             let now = clock.nowMillis()
             if let identifier = reservation.paymentIdentifier, let row = try Row.fetchOne(cached: db, sql: """
                 SELECT fingerprint, correlation_id FROM payment_identifier WHERE client_id = ? AND identifier = ?
-                """, arguments: [reservation.clientId, identifier]), (row["fingerprint"] as String) != reservation.fingerprint {
-                // Another spelling of the authorization the identifier's claim holds is that purchase (claimed below).
-                let claimed = try Self.recordedProofKeyId(key, db).flatMap { id in
-                    try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM reservation WHERE proof_key_id = ? AND correlation_id = ?)",
-                                      arguments: [id, row["correlation_id"] as String])
-                } ?? false
-                if !claimed { return .identifierConflict(correlationId: row["correlation_id"]) }
+                """, arguments: [reservation.clientId, identifier]), (row["fingerprint"] as String) != reservation.fingerprint,
+               !reservation.continuesPurchase(named: row["correlation_id"]) {
+                return .identifierConflict(correlationId: row["correlation_id"])
             }
             let proofKey = try Self.proofKeyId(key, db)
             try db.runRaw(sql: """

@@ -80,7 +80,7 @@ public actor InMemoryStore: GatewayStore {
         try check(.reserve)
         let identifierKey = reservation.paymentIdentifier.map { "\(reservation.clientId)\u{0}\($0)" }
         if let identifierKey, let earlier = identifiers[identifierKey], earlier.fingerprint != reservation.fingerprint,
-           claims[reservation.key]?.reservation.correlationId != earlier.correlationId {
+           !reservation.continuesPurchase(named: earlier.correlationId) {
             return .identifierConflict(correlationId: earlier.correlationId)
         }
         if let claim = claims[reservation.key] {

@@ -127,13 +127,16 @@ public enum StoreConformance {
         #expect(try await store.reserve(reservation(key(3), "tg_b", identifier: "pay-1", fingerprint: "f1"), events: []) == .reserved)
         #expect(try await store.reserve(reservation(key(4), "tg_c", identifier: "pay-1", fingerprint: "f2"), events: [])
             == .identifierConflict(correlationId: "tg_b"))
-        // The identifier names an authorization, not a spelling: the same one re-encoded (another digest) is that claim,
-        // resumed as its retry; another authorization under it is a conflict, whatever its spelling.
+        // The identifier names a purchase, not a spelling: the same authorization re-encoded (another digest, the same
+        // offer) is that claim, resumed as its retry, and still after the claim was released (nothing was charged);
+        // another offer under it is a conflict, whatever its spelling.
         #expect(try await store.reserve(reservation(key(5), "tg_d", identifier: "pay-2", fingerprint: "spelling-1"), events: []) == .reserved)
         #expect(try await store.reserve(reservation(key(5), "tg_d", identifier: "pay-2", fingerprint: "spelling-2"), events: [])
             == .alreadyClaimed(correlationId: "tg_d", state: .reserved))
         #expect(try await store.reserve(reservation(key(6), "tg_e", identifier: "pay-2", fingerprint: "spelling-3"), events: [])
             == .identifierConflict(correlationId: "tg_d"))
+        try await store.release(key(5), events: [])
+        #expect(try await store.reserve(reservation(key(5), "tg_d", identifier: "pay-2", fingerprint: "spelling-2"), events: []) == .reserved)
         // Released: the proof may be presented again.
         try await store.release(key(1), events: [])
         #expect(try await store.reservationState(key(1)) == nil)

@@ -255,6 +255,21 @@ struct PostgresClaimLeaseTests {
                 == .alreadyClaimed(correlationId: "tg_reconciled_often", state: .settling))
         // Adopted by b's retry (a fresh lease): now live there, so c takes it no more.
         #expect(try await c.takeClaim(third) == false)
+
+        // Resolved by a reconciler (its write stamps the lease) and left: a retry elsewhere carries it on at once.
+        let fourth = F.key(54)
+        #expect(try await a.reserve(F.reservation(fourth, "tg_resolved_left"), events: []) == .reserved)
+        try await a.recordSettlementIntent(F.intent(fourth, "tg_resolved_left"), events: [])
+        try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
+        #expect(try await c.takeClaim(fourth))
+        try await c.finish(fourth, state: .settled, payment: F.payment(fourth, "tg_resolved_left"), response: nil, metering: nil, delivery: nil,
+                           events: [])
+        #expect(try await b.reserve(F.reservation(fourth, "tg_resolved_left"), events: []) == .busy(correlationId: "tg_resolved_left"),
+                "the resolution's write looks like a request at work")
+        try await c.leaveClaim(fourth)
+        #expect(try await b.reserve(F.reservation(fourth, "tg_resolved_left"), events: [])
+                == .alreadyClaimed(correlationId: "tg_resolved_left", state: .settled))
+        #expect(try await a.finishOwnClaim(fourth, state: .failed, events: []) == false, "left, it is still not the paused owner's")
     }
 
     /// The gateway on a shared store renews its claims in flight every third of the grace; on a store one process uses

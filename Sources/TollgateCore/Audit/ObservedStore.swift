@@ -111,6 +111,10 @@ public struct ObservedStore: TollgateStore {
         try await base.takeClaim(key)
     }
 
+    public func leaveClaim(_ key: ProofKey) async throws {
+        try await base.leaveClaim(key)
+    }
+
     // MARK: SettlementLedger
 
     public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {

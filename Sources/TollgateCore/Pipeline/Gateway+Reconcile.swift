@@ -82,6 +82,8 @@ extension Gateway {
                     continue
                 }
                 open = await resolve(open, actor: "reconciler")
+                // Its delivery, if any, is the client's retry's, at whichever instance it reaches.
+                try? await store.leaveClaim(key)
                 switch open.outcome {
                 case .open: report.stillUnknown.append(id); continue
                 case .failed: report.failed.append(id); continue

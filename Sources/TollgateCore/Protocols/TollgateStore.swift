@@ -103,6 +103,11 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// (`finishOwnClaim`). The lease is left as it was: taking a claim is no sign of a request working on it, so a retry
     /// reaching another instance still carries the purchase on.
     func takeClaim(_ key: ProofKey) async throws -> Bool
+
+    /// This process stops working on its claim of `key` without ending it (the reconciler resolved the settlement and
+    /// leaves its delivery to the client's retry): nobody holds it then, so a retry at any process carries it on at once
+    /// rather than waiting out the lease the resolution's write stamped.
+    func leaveClaim(_ key: ProofKey) async throws
 }
 
 extension TollgateStore {
@@ -117,6 +122,8 @@ extension TollgateStore {
     }
 
     public func takeClaim(_ key: ProofKey) async throws -> Bool { true }
+
+    public func leaveClaim(_ key: ProofKey) async throws {}
 
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, events: [AuditEvent]) async throws {
         try await finish(key, state: state, payment: payment, response: nil, metering: nil, delivery: nil, events: events)
@@ -157,8 +164,7 @@ public struct Reservation: Sendable, Hashable {
     /// The proof's `validBefore` (Unix seconds), after which the reservation may be purged.
     public var validBefore: Int64
     /// The client's `payment-identifier` and a digest of the proof it names: the same identifier with another proof is
-    /// a conflict, unless the identifier's claim is this very authorization (another spelling of it: a re-encoded
-    /// payload), which is the same purchase.
+    /// a conflict, unless it continues the purchase the identifier names (`continuesPurchase(named:)`).
     public var paymentIdentifier: String?
     public var fingerprint: String
     /// Kept as dispute evidence: the signed offer the proof echoed and the proof as received (decoded JSON).
@@ -176,6 +182,14 @@ public struct Reservation: Sendable, Hashable {
         self.clientId = clientId
         self.resource = resource
         self.validBefore = validBefore
+    }
+
+    /// Whether a proof spelt otherwise than the one a payment identifier was recorded with continues that purchase: it
+    /// pays the same offer (the same flow), so it is the same authorization re-encoded (then `reserve` finds its claim:
+    /// the purchase's retry) or an authorization signed again after the first was released with nothing charged (then
+    /// the offer's single use decides). Another offer under the same identifier is another payload: a conflict.
+    public func continuesPurchase(named correlationId: String) -> Bool {
+        correlationId == self.correlationId
     }
 }
 
