@@ -24,7 +24,7 @@ enum KeyFlood {
         let seconds = elapsed.inSeconds
         print(String(format: "key flood: %d distinct keys (unpaid + invalid limiters + invalid-proof cache) in %.2f s = %.0f keys/s",
                      keys, seconds, Double(keys) / seconds))
-        print(String(format: "resident memory: %.1f MiB before, %.1f MiB after (limit: 100000 keys per class, 50000 cached proofs)",
+        print(String(format: "resident memory: %.1f MiB before, %.1f MiB after (limit: 100000 keys per class and key kind, 50000 cached proofs)",
                      before, residentMegabytes()))
         print("negative cache entries: \(cache.count)")
     }
