@@ -502,6 +502,34 @@ import TollgateStoreConformance
         #expect(await harness.store.payments.count == 1)
     }
 
+    /// On a shared store, a late retry (its authorization expired since; no `reserve`, so no lease check there) of a
+    /// settlement another instance's live request works on waits: it neither resolves nor serves nor refunds it.
+    @Test func aLateRetryOfASettlementLiveElsewhereWaits() async throws {
+        let harness = Self.harness()
+        let (_, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        #expect(await harness.send("/datasets/prices", proof: proof).reason == "settlement_unknown")
+        // Another instance's retry carries the purchase on: its `/settle` is out now.
+        let intent = try #require(try await harness.store.openSettlement(proof.key)?.intent)
+        try await harness.store.recordSettlementIntent(intent, events: [])
+        await harness.store.leaseElsewhere(proof.key)
+
+        harness.clock.advance(seconds: 600)
+        let late = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(late.status == .serviceUnavailable, "\(late.status) \(late.reason ?? "")")
+        #expect(late.reason == "payment_in_progress")
+        #expect(harness.rail.resettleCalls == 0)
+        #expect(try await harness.store.openSettlement(proof.key)?.outcome == .open)
+        #expect(harness.upstream.received.count == 1)
+
+        // That instance stops: the late retry resolves and gets its answer.
+        await harness.store.leaseLapses(proof.key)
+        let later = await harness.send("/datasets/prices", proof: proof)
+        #expect(later.status == .ok, "\(later.status) \(later.reason ?? "")")
+        #expect(later.text == "the data")
+    }
+
     @Test func aRetryWhileTheFirstRequestRunsWaitsInsteadOfPayingAgain() async throws {
         let harness = Self.harness()
         let (_, proof) = try await harness.offerAndProof()

@@ -134,6 +134,12 @@ extension Journey {
                 return finish(.inProgress(events: retry.events, detail: "this payment's settlement is not confirmed yet; retry later, do not pay again"))
             }
             return nothingToResume(retry)
+        case .success(let open?) where open.leasedElsewhere:
+            // A live request at another instance works on it (its `/settle` out, or its settled work running): a late
+            // retry reaches here without `reserve`, whose lease rule would have made it wait; it waits here instead,
+            // neither settling again nor refunding or serving what that request is delivering.
+            return finish(.inProgress(events: retry.events, detail: "this payment is being processed by another instance of the gateway; "
+                                          + "retry shortly, do not pay again"))
         case .success(let open?) where open.outcome == .open:
             state = .resolving(retry)
             return .resolve(open, actor: "retry")
