@@ -530,6 +530,48 @@ import TollgateStoreConformance
         #expect(later.text == "the data")
     }
 
+    /// A client whose first payment's settlement is in doubt signs the same offer again (with or without a payment
+    /// identifier): the second authorization must wait, never be sent fresh terms (a stock client would pay them too,
+    /// and the first may still land); once the first is resolved settled, its own proof gets the answer.
+    @Test func aSecondAuthorizationForAnOfferInDoubtWaitsInsteadOfFreshTerms() async throws {
+        for identifier in [nil, "order-0004-abcdefgh"] as [String?] {
+            let harness = Self.harness()
+            let (offer, first) = try await harness.offerAndProof()
+            var named = first
+            named.paymentIdentifier = identifier
+            harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+            #expect(await harness.send("/datasets/prices", proof: named).reason == "settlement_unknown")
+
+            var again = harness.proof(nonce: "0x02", offerToken: try #require(offer.offerTokens.first))
+            again.paymentIdentifier = identifier
+            let second = await harness.send("/datasets/prices", proof: again)
+
+            #expect(second.status == .serviceUnavailable, "\(identifier ?? "no identifier"): \(second.status) \(second.reason ?? "")")
+            #expect(second.reason == "payment_in_progress")
+            #expect(second.offerTokens.isEmpty, "no fresh terms")
+            #expect(harness.rail.settleCalls == 1)
+            let resolved = await harness.send("/datasets/prices", proof: named)
+            #expect(resolved.status == .ok && resolved.text == "the data")
+        }
+    }
+
+    /// Refunded at once (`settle: before`, the work failed) by an instance whose lease is still young: the client's
+    /// retry at another instance is told of the refund, not asked to wait as if the work were still running there.
+    @Test func aRefundedSettlementIsNotLiveElsewhere() async throws {
+        let harness = Self.harness()
+        let (_, proof) = try await harness.offerAndProof("/render", method: .post, amount: "2000")
+        harness.upstream.update { $0.status = .internalServerError }
+        let first = await harness.send("/render", method: .post, proof: proof)
+        let refund = try #require(first.headerFields[.tollgateRefund])
+        await harness.store.leaseElsewhere(proof.key)
+
+        let again = await harness.send("/render", method: .post, proof: proof)
+
+        #expect(again.status == .badGateway, "\(again.status) \(again.reason ?? "")")
+        #expect(again.headerFields[.tollgateRefund] == refund)
+        #expect(harness.upstream.received.count == 1)
+    }
+
     @Test func aRetryWhileTheFirstRequestRunsWaitsInsteadOfPayingAgain() async throws {
         let harness = Self.harness()
         let (_, proof) = try await harness.offerAndProof()

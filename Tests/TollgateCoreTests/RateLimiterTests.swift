@@ -76,6 +76,9 @@ import TollgateCore
         ("::FFFF:cb00:714d", 24, 64, "203.0.113.0/24"),
         ("64:ff9b::203.0.113.77", 32, 96, "64:ff9b:0:0:0:0:0:0/96"),
         ("::ffff:1.2.3", 24, 64, "::ffff:1.2.3"),
+        // A dotted quad only ends an address.
+        ("1.2.3.4::", 24, 64, "1.2.3.4::"),
+        ("1:1.2.3.4::5", 24, 64, "1:1.2.3.4::5"),
         // Leading zeros read as decimal; anything that is not four octets is its own key, as sent.
         ("010.000.0.1", 24, 64, "10.0.0.0/24"),
         ("256.1.1.1", 24, 64, "256.1.1.1"),

@@ -76,6 +76,12 @@ extension Journey {
                 durable: true, before: events + [event(.reserve, .denied, .paymentIdentifierConflict, ["first_correlation_id": first])])))
         case .busy:
             return reservationBusy(paid, events: events)
+        case .offerAlreadyUsed(let offerState) where [.reserved, .settling, .pending, .unknown].contains(offerState):
+            // Another authorization paying this offer is in flight or in doubt (a client that signed again after a
+            // timeout): its money may move, so never fresh terms, which a stock client would pay as well.
+            let denied = event(.reserve, .denied, .offerAlreadyUsed, ["offer_state": offerState.rawValue])
+            return finish(.inProgress(events: events + [denied], detail: "this offer is being paid by another authorization; send that "
+                                          + "one again later, do not pay again"))
         case .offerAlreadyUsed(let offerState):
             return refuse(priced(paid), .offerAlreadyUsed,
                           events: events + [event(.reserve, .denied, .offerAlreadyUsed, ["offer_state": offerState.rawValue])],

@@ -55,12 +55,13 @@ public enum IPPrefix {
         var text = Substring(text)
         if let percent = text.firstIndex(of: "%") { text = text[..<percent] }
         let halves = text.split(separator: "::", maxSplits: 1, omittingEmptySubsequences: false)
-        func groups(_ part: Substring) -> [UInt16]? {
+        /// `endsAddress`: this part ends the address, where the last 32 bits may be a dotted quad.
+        func groups(_ part: Substring, endsAddress: Bool) -> [UInt16]? {
             guard !part.isEmpty else { return [] }
             var result: [UInt16] = []
             let parts = part.split(separator: ":", omittingEmptySubsequences: false)
             for (index, group) in parts.enumerated() {
-                if index == parts.count - 1, group.contains("."), let v4 = ipv4(String(group)) {
+                if endsAddress, index == parts.count - 1, group.contains("."), let v4 = ipv4(String(group)) {
                     result += [UInt16(v4 >> 16), UInt16(v4 & 0xffff)]
                     continue
                 }
@@ -69,9 +70,9 @@ public enum IPPrefix {
             }
             return result
         }
-        guard let head = groups(halves[0]) else { return nil }
+        guard let head = groups(halves[0], endsAddress: halves.count == 1) else { return nil }
         if halves.count == 1 { return head.count == 8 ? head : nil }
-        guard let tail = groups(halves[1]), head.count + tail.count < 8 else { return nil }
+        guard let tail = groups(halves[1], endsAddress: true), head.count + tail.count < 8 else { return nil }
         return head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
     }
 }

@@ -82,8 +82,6 @@ extension Gateway {
                     continue
                 }
                 open = await resolve(open, actor: "reconciler")
-                // Its delivery, if any, is the client's retry's, at whichever instance it reaches.
-                try? await store.leaveClaim(key)
                 switch open.outcome {
                 case .open: report.stillUnknown.append(id); continue
                 case .failed: report.failed.append(id); continue
@@ -99,15 +97,19 @@ extension Gateway {
             let fetchableUntilMillis = open.intent.response.map { ($0.expiresAt + 1) * 1000 } ?? Int64.min
             let waited = nowMillis - open.intent.createdAtMillis >= Int64(settings.idempotencyWindowSeconds) * 1000
                 && nowMillis >= fetchableUntilMillis
+            // Its delivery, if any, is the client's retry's, at whichever instance it reaches: a claim this pass took (its
+            // lease renewed meanwhile, so nobody delivers what is being refunded) is left once the pass is done with it.
             if !waited {
                 report.awaitingRetry.append(id)
+                try? await store.leaveClaim(key)
                 continue
             }
             switch await refundOrReview(open, actor: "reconciler") {
             case .refunded(let refund): report.refunded.append(refund.id)
             case .review: report.review.append(id)
-            case .settledMeanwhile: continue
+            case .settledMeanwhile: break
             }
+            try? await store.leaveClaim(key)
         }
         return report
     }
