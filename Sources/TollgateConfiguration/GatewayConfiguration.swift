@@ -75,7 +75,7 @@ public struct GatewayConfiguration: Sendable {
     public var maxClientConnectionsPerIP = 128
     /// A request (head and body) must arrive whole within this long of its head (`client_request_timeout_seconds`).
     public var clientRequestTimeoutSeconds = 60
-    /// A client connection idle this long, or whose client leaves its answer unread this long, is closed
+    /// A client connection idle this long, or whose client reads none of its answer for this long, is closed
     /// (`client_idle_timeout_seconds`).
     public var clientIdleTimeoutSeconds = 60
     public var secrets: [SecretSource]

@@ -28,8 +28,7 @@ extension PostgresStore {
             guard let row = try await tx.row("\(unescaped: Self.intentWithState) WHERE \(row: key, table: "i")") else { return nil }
             var open = try await Self.openSettlement(row, tx)
             // Live at another instance that renews it (`reserve` decides a copy is busy by the same rule).
-            let live = [.reserved, .settling].contains(open.state) || open.state == .settled && open.outcome == .settled && !open.delivered
-            if live, let owner = try row.get("claim_owner", as: String?.self), owner != me,
+            if open.isLive, let owner = try row.get("claim_owner", as: String?.self), owner != me,
                let age = try row.get("lease_age", as: Int64?.self), age < grace {
                 open.leasedElsewhere = true
             }

@@ -95,7 +95,7 @@ public struct PostgresStore: GatewayStore {
                     // or settling, or settled and not yet delivered (`settle: before` runs its upstream call then; a copy
                     // here would run the work again, or refund it while it runs).
                     let undelivered = try row.get("undelivered", as: Bool?.self) ?? false
-                    let live = [.reserved, .settling].contains(state) || state == .settled && undelivered
+                    let live = state.isLive(undeliveredSettlement: undelivered)
                     if owner != me, live, try row.get("leased", as: Bool.self) {
                         return .busy(correlationId: first)
                     }

@@ -258,8 +258,7 @@ public actor InMemoryStore: GatewayStore {
         open.state = claims[key]?.state ?? .unknown
         open.intent.response = responses[key]?.response
         // As a shared store says it: only of a live claim (claimed, settling, or settled and not yet delivered).
-        let live = [.reserved, .settling].contains(open.state) || open.state == .settled && open.outcome == .settled && !open.delivered
-        open.leasedElsewhere = live && leasedElsewhere.contains(key)
+        open.leasedElsewhere = open.isLive && leasedElsewhere.contains(key)
         return open
     }
 

@@ -138,8 +138,7 @@ extension Journey {
             // A live request at another instance works on it (its `/settle` out, or its settled work running): a late
             // retry reaches here without `reserve`, whose lease rule would have made it wait; it waits here instead,
             // neither settling again nor refunding or serving what that request is delivering.
-            return finish(.inProgress(events: retry.events, detail: "this payment is being processed by another instance of the gateway; "
-                                          + "retry shortly, do not pay again"))
+            return finish(.inProgress(events: retry.events, detail: Self.processedElsewhere))
         case .success(let open?) where open.outcome == .open:
             state = .resolving(retry)
             return .resolve(open, actor: "retry")
@@ -168,6 +167,11 @@ extension Journey {
             return .loadStoredResponse(retry.paid.proof.key)
         }
     }
+
+    /// What a request is told while another instance of the gateway works on its payment (it took the claim over, or its
+    /// lease is live): wait, never pay again.
+    static let processedElsewhere = "this payment is being processed by another instance of the gateway; send the same proof again "
+        + "shortly, do not pay again"
 
     /// Whether the retry of a settled, undelivered purchase may be given its answer (or have its request run again). Not an
     /// anonymous caller's retry of a purchase bound to its request alone (a proof that echoes no offer: x402 v1, which has

@@ -282,8 +282,7 @@ extension Gateway {
             guard await release(key, events: events) else {
                 // Taken over by another instance while this request was held up: it may be settling now, so whatever this
                 // request would have answered (a refusal, fresh terms), the client is told to wait, never to pay again.
-                return await inProgress(flow, events: [], detail: "this payment is being processed by another instance of the "
-                                        + "gateway; retry shortly, do not pay again")
+                return await inProgress(flow, events: [], detail: Journey.processedElsewhere)
             }
             return await respond(then, journey: journey)
         case .passedOn(let answer, let route, let identity, let extra):
@@ -318,10 +317,7 @@ extension Gateway {
         let answer = state == .failed ? events.filter { $0.stage == .respond } : []
         do {
             let own = try await store.finishOwnClaim(key, state: state, events: answer.isEmpty ? events : events.filter { $0.stage != .respond })
-            guard own else {
-                return await inProgress(flow, events: [], detail: "this payment is being processed by another instance of the gateway, "
-                                        + "which took it over; send the same proof again shortly, do not pay again")
-            }
+            guard own else { return await inProgress(flow, events: [], detail: Journey.processedElsewhere) }
         } catch {
             logger.error("settlement state not recorded", metadata: ["tollgate.correlation_id": "\(flow.correlationId)", "tollgate.error": "\(error)"])
             return nil

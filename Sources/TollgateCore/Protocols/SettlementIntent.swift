@@ -103,6 +103,10 @@ public struct OpenSettlement: Sendable, Hashable {
     /// this process would do (settle it again, refund it) could race that work. Always false on a store one process uses.
     public var leasedElsewhere = false
 
+    /// Whether a request may be working on it now, so that another process's lease on it means something
+    /// (`Reservation.State.isLive`).
+    public var isLive: Bool { state.isLive(undeliveredSettlement: outcome == .settled && !delivered) }
+
     public init(intent: SettlementIntent, state: Reservation.State, outcome: Outcome, delivered: Bool, transaction: String? = nil) {
         self.transaction = transaction
         self.intent = intent

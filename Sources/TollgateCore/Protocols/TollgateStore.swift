@@ -155,6 +155,13 @@ public struct Reservation: Sendable, Hashable {
         case failed
         /// The settlement call failed: whether money moved is unknown, so the proof stays claimed.
         case unknown
+
+        /// Whether a request may be working on a claim in this state: claimed, settling, or settled with a settlement
+        /// (neither refunded nor under review) not yet delivered (`settle: before` runs its upstream call then). Another
+        /// process's live lease on such a claim makes a copy wait and a reconciler leave it.
+        public func isLive(undeliveredSettlement: Bool) -> Bool {
+            self == .reserved || self == .settling || self == .settled && undeliveredSettlement
+        }
     }
 
     public var key: ProofKey
