@@ -143,6 +143,29 @@ import TollgateSQLite
         #expect(live.status == 1)
     }
 
+    /// The attack on a payer search: the lines naming a payer taken out of the archive file, so support would find no
+    /// flow of that payer. The search reads the file through and says the file is not the one archived.
+    @Test func aPayerTakenOutOfAnArchiveFileIsNotHiddenSilently() async throws {
+        let refused = CorrelationId.make(), payer = "0xDeF0000000000000000000000000000000000003"
+        let (fixture, archive) = try await Self.archivedFixture(alsoArchived: [
+            AuditEvent(correlationId: refused, timeMillis: SystemClock().nowMillis(), stage: .proof, outcome: .received, reason: nil,
+                       clientId: nil, resource: "datasets", details: ["payer": payer]),
+        ])
+        defer { fixture.remove() }
+        let found = await fixture.tollgate("trace", payer)
+        #expect(found.status == 0, "\(found.error)")
+        #expect(!found.error.contains("SHA-256"), "\(found.error)")
+
+        let file = archive + "/" + (try #require(try FileManager.default.contentsOfDirectory(atPath: archive).first { $0.hasSuffix(".jsonl") }))
+        let lines = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: true)
+        let kept = lines.filter { !$0.lowercased().contains(payer.lowercased()) }
+        #expect(kept.count == lines.count - 1)
+        try (kept.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let hidden = await fixture.tollgate("trace", payer)
+        #expect(!hidden.output.contains("flow \(refused)"), "\(hidden.output)")
+        #expect(hidden.error.contains("its SHA-256 is not the one recorded"), "\(hidden.error)")
+    }
+
     /// An archive file changed where the flow's own events and their neighbours are untouched (another flow's event
     /// edited): every link the bundle checks holds, so only the file's digest shows it; the bundle says so and is not
     /// intact.
