@@ -75,18 +75,24 @@ extension PostgresStore {
         }
     }
 
-    public func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund {
+    public func closeRefund(id: String, payoutTransaction: String, batch: Bool, actor: String, nowMillis: Int64) async throws -> Refund {
         let transaction = try RefundPolicy.payoutTransaction(payoutTransaction), keys = auditKeys
         return try await database.write { tx in
             guard let row = try await tx.row("SELECT * FROM refund WHERE id = \(id)") else {
                 throw TollgateError(.unknownRefund, "no refund \(id)")
             }
             let refund = try RefundPolicy.closed(Self.refundRecord(row), transaction: transaction, nowMillis: nowMillis)
+            let spellings = RefundPolicy.spellings(ofTransaction: transaction)
+            try RefundPolicy.checkPayout(
+                transaction, closing: id,
+                settledFlows: try await tx.values("SELECT correlation_id FROM payment WHERE tx IN (\(spellings[0]), \(spellings[1])) LIMIT 1",
+                                                  as: String.self),
+                closedRefunds: try await tx.values("SELECT id FROM refund WHERE payout_tx = \(transaction)", as: String.self), batch: batch)
             try await tx.execute("""
                 UPDATE refund SET state = \(refund.state.rawValue), closed_at = \(nowMillis), payout_tx = \(transaction)
                 WHERE id = \(id) AND state = \(Refund.State.pendingPayout.rawValue)
                 """)
-            try await Self.append([RefundPolicy.event(refund, reason: "payout_recorded", actor: actor, nowMillis: nowMillis)], tx, keys: keys)
+            try await Self.append([RefundPolicy.payoutEvent(refund, batch: batch, actor: actor, nowMillis: nowMillis)], tx, keys: keys)
             return refund
         }
     }

@@ -80,16 +80,21 @@ extension SQLiteStore {
         }
     }
 
-    public func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund {
+    public func closeRefund(id: String, payoutTransaction: String, batch: Bool, actor: String, nowMillis: Int64) async throws -> Refund {
         let transaction = try RefundPolicy.payoutTransaction(payoutTransaction)
         return try await write { db in
             guard let row = try Row.fetchOne(cached: db, sql: "SELECT * FROM refund WHERE id = ?", arguments: [id]) else {
                 throw TollgateError(.unknownRefund, "no refund \(id)")
             }
             let refund = try RefundPolicy.closed(Self.refundRecord(row), transaction: transaction, nowMillis: nowMillis)
+            let spellings = RefundPolicy.spellings(ofTransaction: transaction)
+            try RefundPolicy.checkPayout(
+                transaction, closing: id,
+                settledFlows: try String.fetchAll(db, sql: "SELECT correlation_id FROM payment WHERE tx IN (?, ?) LIMIT 1", arguments: [spellings[0], spellings[1]]),
+                closedRefunds: try String.fetchAll(db, sql: "SELECT id FROM refund WHERE payout_tx = ?", arguments: [transaction]), batch: batch)
             try db.run(sql: "UPDATE refund SET state = ?, closed_at = ?, payout_tx = ? WHERE id = ? AND state = ?",
                            arguments: [refund.state.rawValue, nowMillis, transaction, id, Refund.State.pendingPayout.rawValue])
-            try Self.append([RefundPolicy.event(refund, reason: "payout_recorded", actor: actor, nowMillis: nowMillis)], db, keys: auditKeys)
+            try Self.append([RefundPolicy.payoutEvent(refund, batch: batch, actor: actor, nowMillis: nowMillis)], db, keys: auditKeys)
             return refund
         }
     }

@@ -521,12 +521,15 @@ public actor InMemoryStore: GatewayStore {
             .prefix(max(1, min(limit, 10_000))))
     }
 
-    public func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund {
+    public func closeRefund(id: String, payoutTransaction: String, batch: Bool, actor: String, nowMillis: Int64) async throws -> Refund {
         let transaction = try RefundPolicy.payoutTransaction(payoutTransaction)
         guard let index = refundsRecorded.firstIndex(where: { $0.id == id }) else { throw TollgateError(.unknownRefund, "no refund \(id)") }
         let refund = try RefundPolicy.closed(refundsRecorded[index], transaction: transaction, nowMillis: nowMillis)
+        let spellings = RefundPolicy.spellings(ofTransaction: transaction)
+        try RefundPolicy.checkPayout(transaction, closing: id, settledFlows: payments.filter { spellings.contains($0.transaction) }.map(\.correlationId),
+                                     closedRefunds: refundsRecorded.filter { $0.payoutTransaction == transaction }.map(\.id), batch: batch)
         refundsRecorded[index] = refund
-        write([RefundPolicy.event(refund, reason: "payout_recorded", actor: actor, nowMillis: nowMillis)])
+        write([RefundPolicy.payoutEvent(refund, batch: batch, actor: actor, nowMillis: nowMillis)])
         return refund
     }
 

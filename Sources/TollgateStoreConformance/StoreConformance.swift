@@ -352,6 +352,23 @@ public enum StoreConformance {
         await expect(throwing: .notPending) {
             try await store.closeRefund(id: rest.id, payoutTransaction: "0x" + String(repeating: "b", count: 64), actor: "t", nowMillis: 5)
         }
+        // The attack on the payout record (a mistake or an insider): another pending refund of the flow marked paid with a
+        // transaction that paid someone else's refund, or with the payment's own settlement, so the payer would be told it
+        // was paid while nothing went back. Refused; a batch payout says so; a payment's settlement never closes a refund.
+        let other = try #require(try await store.refunds(state: .pendingPayout, correlationId: "tg_a", limit: 100).first)
+        await expect(throwing: .payoutTransactionUsed) {
+            try await store.closeRefund(id: other.id, payoutTransaction: "0x" + String(repeating: "b", count: 64), actor: "t", nowMillis: 5)
+        }
+        await expect(throwing: .payoutTransactionUsed) {
+            try await store.closeRefund(id: other.id, payoutTransaction: "0x" + String(repeating: "A", count: 64), batch: true, actor: "t", nowMillis: 5)
+        }
+        #expect(try await store.refunds(state: .pendingPayout, correlationId: "tg_a", limit: 100).contains { $0.id == other.id })
+        let batched = try await store.closeRefund(id: other.id, payoutTransaction: "0x" + String(repeating: "B", count: 64), batch: true,
+                                                  actor: "t", nowMillis: 6)
+        #expect(batched.state == .paid)
+        #expect(batched.payoutTransaction == closed.payoutTransaction)
+        let payouts = try await store.events(correlationId: "tg_a").map(\.event).filter { $0.reason == "payout_recorded" }
+        #expect(payouts.map { [$0.details["refund_id"], $0.details["batch"]] } == [[rest.id, nil], [other.id, "true"]])
         // A settlement intent of a refunded payment says so: a retry reads `refunded`, not a delivered settlement.
         #expect(try await store.reserve(reservation(key(3), "tg_intent"), events: []) == .reserved)
         try await store.recordSettlementIntent(intent(key(3), "tg_intent"), events: [])

@@ -134,10 +134,17 @@ extension Admin {
             commandName: "refund-close", abstract: "Record the transaction that paid a pending_payout refund out (it becomes paid).")
         @Argument(help: "The refund id (rf_…).") var id: String
         @Option(help: "The payout transaction (0x and 64 hex digits).") var tx: String
+        @Flag(help: "The transaction pays several refunds at once (without it, one that already closes another refund is refused).")
+        var batch = false
         @OptionGroup var connection: AdminConnection
 
         func run() async throws {
-            try await connection.send(.POST, "/admin/refunds/\(AdminConnection.encoded(id))/close", body: ["payoutTransaction": tx])
+            struct Close: Encodable {
+                var payoutTransaction: String
+                var batch: Bool?
+            }
+            try await connection.send(.POST, "/admin/refunds/\(AdminConnection.encoded(id))/close",
+                                      body: Close(payoutTransaction: tx, batch: batch ? true : nil))
         }
     }
 }
@@ -161,7 +168,7 @@ struct AdminConnection: ParsableArguments {
     @Option(help: "Who you are, recorded in the audit log as admin:<actor>.") var actor: String?
 
     /// Sends the request and prints the answer; `unanswered` is said when no answer, or a 5xx, leaves the outcome unknown.
-    func send(_ method: HTTPMethod, _ path: String, body: [String: String?]? = nil, headers: [(String, String)] = [],
+    func send(_ method: HTTPMethod, _ path: String, body: (any Encodable)? = nil, headers: [(String, String)] = [],
               unanswered: String? = nil) async throws {
         guard let token = ProcessInfo.processInfo.environment[tokenEnv], !token.isEmpty else {
             FileHandle.standardError.write(Data("the environment variable \(tokenEnv) (the admin token) is not set\n".utf8))

@@ -97,6 +97,9 @@ struct RefundCommand: AsyncParsableCommand {
         @Option(help: "The payout transaction hash (0x + 64 hex).")
         var tx: String
 
+        @Flag(help: "The transaction pays several refunds at once (without it, one that already closes another refund is refused).")
+        var batch = false
+
         @Option(name: .shortAndLong, help: "The gateway's configuration file (to find its store).")
         var config: String
 
@@ -104,7 +107,7 @@ struct RefundCommand: AsyncParsableCommand {
             let configuration = try ConfigurationFile.load(config)
             do {
                 let refund = try await ConfigurationFile.openStore(configuration).closeRefund(
-                    id: id, payoutTransaction: tx, actor: SupportStoreOptions.defaultActor, nowMillis: SystemClock().nowMillis())
+                    id: id, payoutTransaction: tx, batch: batch, actor: SupportStoreOptions.defaultActor, nowMillis: SystemClock().nowMillis())
                 print(RefundText.line(refund, assets: configuration.assets))
             } catch let error as TollgateError {
                 Console.error("close refused: \(error)")

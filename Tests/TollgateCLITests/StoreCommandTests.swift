@@ -152,4 +152,25 @@ import TollgateSQLite
         #expect((report["events"] as? [[String: Any]])?.last?["stage"] as? String == "refund")
         #expect(await fixture.tollgate("audit", "verify").status == 0)
     }
+
+    /// `refund close`: a transaction already recorded for another refund is refused unless `--batch` says it pays both.
+    @Test func refundCloseRefusesAReusedPayoutUnlessItIsABatch() async throws {
+        let fixture = try await GatewayFixture()
+        defer { fixture.remove() }
+        var ids: [String] = []
+        for amount in ["0.004", "0.003"] {
+            let created = await fixture.tollgate("refund", fixture.paid, "--amount", amount, "--reason", "stale data")
+            #expect(created.status == 0, "\(created.error)")
+            ids.append(String(created.output.prefix { $0 != " " }))
+        }
+        let payout = "0x" + String(repeating: "5e", count: 32)
+        let first = await fixture.tollgate("refund", "close", ids[0], "--tx", payout)
+        #expect(first.status == 0, "\(first.error)")
+        let reused = await fixture.tollgate("refund", "close", ids[1], "--tx", payout)
+        #expect(reused.status == 1)
+        #expect(reused.error.hasPrefix("close refused: payout_transaction_used: \(payout) already closes refund \(ids[0])"), "\(reused.error)")
+        let batch = await fixture.tollgate("refund", "close", ids[1], "--tx", payout, "--batch")
+        #expect(batch.status == 0, "\(batch.error)")
+        #expect(batch.output.contains("  paid  0.003 "), "\(batch.output)")
+    }
 }

@@ -196,6 +196,14 @@ import TollgateSQLite
             let closed = try await client.execute(uri: "/admin/refunds/\(ids[0])/close", method: .post, headers: AdminAPITests.headers(),
                                                   body: AdminAPITests.json(#"{"payoutTransaction":"\#(Self.transaction)"}"#))
             #expect(closed.status == .ok)
+            // The same transaction for another refund: a conflict unless the close says it is a batch payout.
+            let reused = try await client.execute(uri: "/admin/refunds/\(ids[1])/close", method: .post, headers: AdminAPITests.headers(),
+                                                  body: AdminAPITests.json(#"{"payoutTransaction":"\#(Self.transaction)"}"#))
+            #expect(reused.status == .conflict)
+            #expect(try AdminAPITests.object(reused)["error"] as? String == "payout_transaction_used")
+            let notABoolean = try await client.execute(uri: "/admin/refunds/\(ids[1])/close", method: .post, headers: AdminAPITests.headers(),
+                                                       body: AdminAPITests.json(#"{"payoutTransaction":"\#(Self.transaction)","batch":"yes"}"#))
+            #expect(notABoolean.status == .badRequest)
 
             func list(_ query: String) async throws -> [[String: Any]] {
                 let response = try await client.execute(uri: "/admin/refunds\(query)", method: .get, headers: AdminAPITests.headers())

@@ -48,7 +48,8 @@ struct AdminBillingHandlers: Sendable {
             let id = try AdminInput.refundId(AdminInput.pathComponent(idText))
             let body = try await AdminJSON.decode(RefundCloseBody.self, from: request)
             let transaction = try AdminInput.payoutTransaction(body.payoutTransaction)
-            let refund = try await ledger.closeRefund(id: id, payoutTransaction: transaction, actor: actor, nowMillis: now())
+            let refund = try await ledger.closeRefund(id: id, payoutTransaction: transaction, batch: body.batch ?? false, actor: actor,
+                                                     nowMillis: now())
             logger.notice("refund paid out", metadata: ["tollgate.refund.id": "\(id)", "tollgate.transaction": "\(refund.payoutTransaction ?? transaction)",
                                                         "tollgate.admin.actor": "\(actor)"])
             return AdminJSON.response(refund)

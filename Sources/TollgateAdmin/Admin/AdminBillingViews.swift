@@ -17,8 +17,10 @@ struct RefundRequestBody: AdminRequestBody {
 
 /// `POST /admin/refunds/{id}/close`.
 struct RefundCloseBody: AdminRequestBody {
-    static let fields: Set<String> = ["payoutTransaction"]
+    static let fields: Set<String> = ["payoutTransaction", "batch"]
     var payoutTransaction: String
+    /// One transaction paying several refunds.
+    var batch: Bool?
 }
 
 /// `GET /admin/refunds`: newest first.

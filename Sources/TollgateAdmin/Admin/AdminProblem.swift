@@ -23,7 +23,7 @@ struct AdminProblem: Error, Sendable {
     init(_ refused: TollgateError) {
         switch refused.code {
         case .notFound, .unknownRefund: self.init(.notFound, refused.code.rawValue, refused.message)
-        case .exceedsPaid, .alreadyRefunded, .notPending, .unitsSpent, .idempotencyConflict: self.init(.conflict, refused.code.rawValue, refused.message)
+        case .exceedsPaid, .alreadyRefunded, .notPending, .unitsSpent, .idempotencyConflict, .payoutTransactionUsed: self.init(.conflict, refused.code.rawValue, refused.message)
         default: self.init(.badRequest, "bad_request", refused.message)
         }
     }

@@ -172,8 +172,8 @@ public struct ObservedStore: TollgateStore {
     }
 
     /// Closing a payout records how an existing refund was paid; no new refund, so nothing is observed.
-    public func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund {
-        try await base.closeRefund(id: id, payoutTransaction: payoutTransaction, actor: actor, nowMillis: nowMillis)
+    public func closeRefund(id: String, payoutTransaction: String, batch: Bool, actor: String, nowMillis: Int64) async throws -> Refund {
+        try await base.closeRefund(id: id, payoutTransaction: payoutTransaction, batch: batch, actor: actor, nowMillis: nowMillis)
     }
 
     private func report(_ events: [AuditEvent]) {

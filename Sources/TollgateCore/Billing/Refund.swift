@@ -111,12 +111,16 @@ extension TollgateError.Code {
     public static let unitsSpent = Self("units_spent")
     /// An idempotency key already used for a different refund (another flow, amount or reason).
     public static let idempotencyConflict = Self("idempotency_conflict")
+    /// A payout transaction that cannot pay this refund: it is a payment's own settlement, or it already closes another
+    /// refund and the close did not say it pays several (`batch`).
+    public static let payoutTransactionUsed = Self("payout_transaction_used")
 }
 
 extension TollgateError {
     /// Whether this is a refund refused for what was asked (unknown flow or refund, amount, state), not a store failure.
     public var isRefundRefusal: Bool {
-        [.notFound, .invalid, .exceedsPaid, .alreadyRefunded, .unknownRefund, .notPending, .unitsSpent, .idempotencyConflict].contains(code)
+        [.notFound, .invalid, .exceedsPaid, .alreadyRefunded, .unknownRefund, .notPending, .unitsSpent, .idempotencyConflict,
+         .payoutTransactionUsed].contains(code)
     }
 }
 
@@ -132,6 +136,15 @@ public protocol RefundLedger: Sendable {
     /// Refunds, newest first, optionally only those in `state` or of one flow.
     func refunds(state: Refund.State?, correlationId: String?, limit: Int) async throws -> [Refund]
 
-    /// Closes a `pending_payout` refund with the transaction that paid it out. Throws `TollgateError` (refund codes).
-    func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund
+    /// Closes a `pending_payout` refund with the transaction that paid it out. Throws `TollgateError` (refund codes):
+    /// `payoutTransactionUsed` when the transaction is a recorded payment's settlement, or already closes another refund
+    /// and `batch` is false (`RefundPolicy.checkPayout`). With `batch`, one transaction paying several refunds at once.
+    func closeRefund(id: String, payoutTransaction: String, batch: Bool, actor: String, nowMillis: Int64) async throws -> Refund
+}
+
+extension RefundLedger {
+    /// `closeRefund` with a transaction that pays this refund alone.
+    public func closeRefund(id: String, payoutTransaction: String, actor: String, nowMillis: Int64) async throws -> Refund {
+        try await closeRefund(id: id, payoutTransaction: payoutTransaction, batch: false, actor: actor, nowMillis: nowMillis)
+    }
 }

@@ -134,6 +134,33 @@ public enum RefundPolicy {
         return transaction
     }
 
+    /// The spellings a ledger may hold a transaction in (the facilitator's: lowercase, or hex digits in upper case), for
+    /// an indexed lookup of a payout transaction (lowercase, `payoutTransaction`) among the payments' own.
+    public static func spellings(ofTransaction transaction: String) -> [String] {
+        [transaction, "0x" + transaction.dropFirst(2).uppercased()]
+    }
+
+    /// Refuses a payout transaction that cannot have paid refund `id`: one a recorded payment settled with (the flow's
+    /// own transaction pasted for its refund's: the payer would be told the refund is paid while nothing went back), or
+    /// one that already closes other refunds, unless the close says it pays several at once (`batch`). Without a chain
+    /// node the gateway cannot see what a transaction paid; it can still refuse the ones it knows to be something else.
+    public static func checkPayout(_ transaction: String, closing id: String, settledFlows: [String], closedRefunds: [String],
+                                   batch: Bool) throws(TollgateError) {
+        if let flow = settledFlows.first {
+            throw TollgateError(.payoutTransactionUsed, """
+                \(transaction) is the settlement transaction of the payment of flow \(flow), not a payout: record the transaction \
+                that paid refund \(id) back
+                """)
+        }
+        let others = closedRefunds.filter { $0 != id }.sorted()
+        guard batch || others.isEmpty else {
+            throw TollgateError(.payoutTransactionUsed, """
+                \(transaction) already closes refund \(others.joined(separator: ", ")): if this one transaction pays several refunds \
+                at once, close with batch (--batch)
+                """)
+        }
+    }
+
     /// `refund` closed as paid out by `transaction` (already checked by `payoutTransaction`); only a `pending_payout` closes.
     public static func closed(_ refund: Refund, transaction: String, nowMillis: Int64) throws(TollgateError) -> Refund {
         guard refund.state == .pendingPayout else {
@@ -157,6 +184,13 @@ public enum RefundPolicy {
             event.details["units_taken_back"] = String(takeBack.units)
             if takeBack.short > 0 { event.details["units_short"] = String(takeBack.short) }
         }
+        return event
+    }
+
+    /// The event of a payout recorded (`payout_recorded`); `batch` when its transaction pays other refunds too.
+    public static func payoutEvent(_ refund: Refund, batch: Bool, actor: String, nowMillis: Int64) -> AuditEvent {
+        var event = event(refund, reason: "payout_recorded", actor: actor, nowMillis: nowMillis)
+        if batch { event.details["batch"] = "true" }
         return event
     }
 
