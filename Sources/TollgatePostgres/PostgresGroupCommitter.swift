@@ -113,7 +113,11 @@ final class PostgresGroupCommitter: Sendable {
     /// not `isolated`, nil when the transaction committed.
     private func transaction(_ batch: [Job], isolated: Bool, unless abandoned: Latch) async throws -> Int? {
         try await PostgresTransaction.leased(from: client, logger: logger, audit: PendingAudit()) { transaction in
-            try await transaction.execute("BEGIN")
+            // Read committed whatever the server's default: each statement after the write lock must see what the lock's
+            // last holder committed. Under repeatable read the snapshot is taken by the lock's own statement, before the
+            // wait, so every check of the batch would read the world as it was before that holder's writes; only the audit
+            // chain's unique seq (a stale head collides) turned that into a conflict and a retry of the batch.
+            try await transaction.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             do {
                 _ = try await transaction.run(WriteLockStatement(key: lockKey))
                 guard !abandoned.isTripped else { throw CancellationError() }

@@ -87,11 +87,13 @@ extension SQLiteStore {
                 throw TollgateError(.unknownRefund, "no refund \(id)")
             }
             let refund = try RefundPolicy.closed(Self.refundRecord(row), transaction: transaction, nowMillis: nowMillis)
-            let spellings = RefundPolicy.spellings(ofTransaction: transaction)
+            let spellings = RefundPolicy.spellings(ofTransaction: payoutTransaction)
             try RefundPolicy.checkPayout(
                 transaction, closing: id,
-                settledFlows: try String.fetchAll(db, sql: "SELECT correlation_id FROM payment WHERE tx IN (?, ?) LIMIT 1", arguments: [spellings[0], spellings[1]]),
-                closedRefunds: try String.fetchAll(db, sql: "SELECT id FROM refund WHERE payout_tx = ?", arguments: [transaction]), batch: batch)
+                settledFlows: try String.fetchAll(db, sql: "SELECT correlation_id FROM payment WHERE tx IN (?, ?, ?) LIMIT 1",
+                                                 arguments: StatementArguments(spellings)),
+                // Refunds are few (no index on payout_tx); the refusal names a handful.
+                closedRefunds: try String.fetchAll(db, sql: "SELECT id FROM refund WHERE payout_tx = ? LIMIT 5", arguments: [transaction]), batch: batch)
             try db.run(sql: "UPDATE refund SET state = ?, closed_at = ?, payout_tx = ? WHERE id = ? AND state = ?",
                            arguments: [refund.state.rawValue, nowMillis, transaction, id, Refund.State.pendingPayout.rawValue])
             try Self.append([RefundPolicy.payoutEvent(refund, batch: batch, actor: actor, nowMillis: nowMillis)], db, keys: auditKeys)

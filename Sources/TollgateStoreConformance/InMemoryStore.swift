@@ -525,7 +525,7 @@ public actor InMemoryStore: GatewayStore {
         let transaction = try RefundPolicy.payoutTransaction(payoutTransaction)
         guard let index = refundsRecorded.firstIndex(where: { $0.id == id }) else { throw TollgateError(.unknownRefund, "no refund \(id)") }
         let refund = try RefundPolicy.closed(refundsRecorded[index], transaction: transaction, nowMillis: nowMillis)
-        let spellings = RefundPolicy.spellings(ofTransaction: transaction)
+        let spellings = RefundPolicy.spellings(ofTransaction: payoutTransaction)
         try RefundPolicy.checkPayout(transaction, closing: id, settledFlows: payments.filter { spellings.contains($0.transaction) }.map(\.correlationId),
                                      closedRefunds: refundsRecorded.filter { $0.payoutTransaction == transaction }.map(\.id), batch: batch)
         refundsRecorded[index] = refund

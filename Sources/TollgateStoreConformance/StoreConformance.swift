@@ -362,6 +362,14 @@ public enum StoreConformance {
         await expect(throwing: .payoutTransactionUsed) {
             try await store.closeRefund(id: other.id, payoutTransaction: "0x" + String(repeating: "A", count: 64), batch: true, actor: "t", nowMillis: 5)
         }
+        // A ledger keeps the facilitator's spelling of its transaction: pasted as `trace` shows it, it is still refused.
+        var mixed = payment(key(40), "tg_mixed_tx")
+        mixed.transaction = "0xAbC" + String(repeating: "d", count: 61)
+        #expect(try await store.reserve(reservation(key(40), "tg_mixed_tx"), events: []) == .reserved)
+        try await store.finish(key(40), state: .settled, payment: mixed, response: nil, events: [])
+        await expect(throwing: .payoutTransactionUsed) {
+            try await store.closeRefund(id: other.id, payoutTransaction: mixed.transaction, batch: true, actor: "t", nowMillis: 5)
+        }
         #expect(try await store.refunds(state: .pendingPayout, correlationId: "tg_a", limit: 100).contains { $0.id == other.id })
         let batched = try await store.closeRefund(id: other.id, payoutTransaction: "0x" + String(repeating: "B", count: 64), batch: true,
                                                   actor: "t", nowMillis: 6)

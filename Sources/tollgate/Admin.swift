@@ -181,7 +181,8 @@ struct AdminConnection: ParsableArguments {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
-            // Optional values encode as null (`route: null` is the global incident switch).
+            // Optional values of a dictionary encode as null (`route: null` is the global incident switch); a struct's nil
+            // fields are left out.
             request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
         }
         let response: HTTPClientResponse

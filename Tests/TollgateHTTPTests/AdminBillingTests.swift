@@ -204,14 +204,20 @@ import TollgateSQLite
             let notABoolean = try await client.execute(uri: "/admin/refunds/\(ids[1])/close", method: .post, headers: AdminAPITests.headers(),
                                                        body: AdminAPITests.json(#"{"payoutTransaction":"\#(Self.transaction)","batch":"yes"}"#))
             #expect(notABoolean.status == .badRequest)
+            let batch = try await client.execute(uri: "/admin/refunds/\(ids[2])/close", method: .post, headers: AdminAPITests.headers(),
+                                                 body: AdminAPITests.json(#"{"payoutTransaction":"\#(Self.transaction)","batch":true}"#))
+            #expect(batch.status == .ok)
+            #expect(try AdminAPITests.object(batch)["state"] as? String == "paid")
+            let payout = try await fixture.store.events(correlationId: Self.flow(7)).map(\.event).filter { $0.reason == "payout_recorded" }
+            #expect(payout.map { $0.details["batch"] } == ["true"])
 
             func list(_ query: String) async throws -> [[String: Any]] {
                 let response = try await client.execute(uri: "/admin/refunds\(query)", method: .get, headers: AdminAPITests.headers())
                 #expect(response.status == .ok, "\(query)")
                 return try #require(try AdminAPITests.object(response)["refunds"] as? [[String: Any]])
             }
-            #expect(try await list("?state=pending_payout").compactMap { $0["id"] as? String } == [ids[2], ids[1]])
-            #expect(try await list("?state=paid").compactMap { $0["id"] as? String } == [ids[0]])
+            #expect(try await list("?state=pending_payout").compactMap { $0["id"] as? String } == [ids[1]])
+            #expect(try await list("?state=paid").compactMap { $0["id"] as? String } == [ids[2], ids[0]])
             #expect(try await list("").count == 3)
             #expect(try await list("?limit=1").compactMap { $0["id"] as? String } == [ids[2]])
             #expect(try await list("?correlationId=\(Self.flow(6))").compactMap { $0["id"] as? String } == [ids[1]])

@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import Synchronization
 import Testing
 import TollgateCore
@@ -11,12 +12,29 @@ struct PostgresInstancesTests {
     typealias F = StoreConformance
 
     /// Two instances on one new database.
-    static func twoInstances(settlingGraceSeconds: Int = 120, keys: KeyRing? = F.auditKeys) async throws -> (PostgresStore, PostgresStore) {
+    /// `defaultIsolation`: the database's own default transaction isolation, as an operator may have set it.
+    static func twoInstances(settlingGraceSeconds: Int = 120, keys: KeyRing? = F.auditKeys,
+                             defaultIsolation: String? = nil) async throws -> (PostgresStore, PostgresStore) {
+        let (first, second, _) = try await instances(settlingGraceSeconds: settlingGraceSeconds, keys: keys, defaultIsolation: defaultIsolation)
+        return (first, second)
+    }
+
+    /// `twoInstances`, with the database's configuration.
+    static func instances(settlingGraceSeconds: Int = 120, keys: KeyRing? = F.auditKeys,
+                          defaultIsolation: String? = nil) async throws -> (PostgresStore, PostgresStore, PostgresStoreConfiguration) {
         var configuration = try await TestDatabase.create()
         configuration.settlingGraceSeconds = settlingGraceSeconds
+        if let defaultIsolation {
+            let database = configuration.database
+            try await TestDatabase.admin(configuration) { client in
+                try await client.query(PostgresQuery(unsafeSQL: """
+                    ALTER DATABASE \(database) SET default_transaction_isolation = '\(defaultIsolation)'
+                    """), logger: TestDatabase.logger)
+            }
+        }
         let first = try await PostgresStores.open(configuration, auditKeys: keys, logger: TestDatabase.logger)
         let second = try await PostgresStores.open(configuration, auditKeys: keys, logger: TestDatabase.logger)
-        return (first, second)
+        return (first, second, configuration)
     }
 
     @Test("copies of one proof claimed at both instances at once: one claim; copies at its instance name it, at the other wait")
@@ -81,9 +99,11 @@ struct PostgresInstancesTests {
         #expect(try await b.reserve(F.reservation(proof, "tg_before"), events: []) == .alreadyClaimed(correlationId: "tg_before", state: .settled))
     }
 
-    @Test("spend holds from both instances at once never exceed the cap")
-    func capsAcrossInstances() async throws {
-        let (a, b) = try await Self.twoInstances()
+    /// Also on a server whose default isolation is stricter than read committed: each write reads the totals the write
+    /// lock's last holder committed.
+    @Test("spend holds from both instances at once never exceed the cap", arguments: [nil, "repeatable read", "serializable"])
+    func capsAcrossInstances(defaultIsolation: String?) async throws {
+        let (a, b) = try await Self.twoInstances(defaultIsolation: defaultIsolation)
         defer { a.close(); b.close() }
         let held = try await withThrowingTaskGroup(of: Bool.self) { group in
             for flow in 0..<30 {
@@ -96,9 +116,56 @@ struct PostgresInstancesTests {
         #expect(try await a.spendTotal(subject: "client:alice", bucket: "eip155:84532/0xusdc/2026-11") == TokenAmount(atomic: "1000"))
     }
 
-    @Test("both instances extend one keyed audit chain, verified from either")
-    func oneChainAcrossInstances() async throws {
-        let (a, b) = try await Self.twoInstances()
+    /// One payout transaction, two refunds closed with it at once, one at each instance: one close only (not two refunds
+    /// marked paid by one transfer), also on a server whose default isolation is stricter than read committed. The
+    /// write lock is held from outside until both closes wait for it, so the second runs right after the first commits.
+    @Test("a payout transaction closes one refund across instances", arguments: [nil, "repeatable read"])
+    func onePayoutAcrossInstances(defaultIsolation: String?) async throws {
+        let (a, b, configuration) = try await Self.instances(defaultIsolation: defaultIsolation)
+        defer { a.close(); b.close() }
+        var ids: [String] = []
+        for side in 0..<2 {
+            let flow = "tg_payout\(side)", key = F.key(1_000 + side)
+            #expect(try await a.reserve(F.reservation(key, flow), events: []) == .reserved)
+            try await a.finish(key, state: .settled, payment: F.payment(key, flow), response: nil, events: [])
+            ids.append(try await a.refund(RefundRequest(correlationId: flow, reason: "stale", actor: "t"), nowMillis: 1).id)
+        }
+        let transaction = "0x" + String(repeating: "5e", count: 32), lockKey = Int64(0x7467_7772_6974_6531), refunds = ids
+        try await TestDatabase.admin(configuration) { client in
+            try await client.query("SELECT pg_advisory_lock(\(lockKey))", logger: TestDatabase.logger)
+            async let first = Self.closes(a, refunds[0], transaction)
+            async let second = Self.closes(b, refunds[1], transaction)
+            // Until both writes wait for the lock (bounded: a close that never waits fails the expectations below anyway).
+            for _ in 0..<500 {
+                var waiting = 0
+                for try await count in try await client.query(
+                    "SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", logger: TestDatabase.logger).decode(Int.self) {
+                    waiting = count
+                }
+                if waiting >= 2 { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try await client.query("SELECT pg_advisory_unlock(\(lockKey))", logger: TestDatabase.logger)
+            let closed = try await [first, second]
+            #expect(closed.filter { $0 }.count == 1, "\(closed)")
+        }
+        #expect(try await a.refunds(state: .paid, correlationId: nil, limit: 10).count == 1)
+    }
+
+    /// Whether the close went through; false when refused for its transaction.
+    static func closes(_ store: PostgresStore, _ id: String, _ transaction: String) async throws -> Bool {
+        do {
+            _ = try await store.closeRefund(id: id, payoutTransaction: transaction, actor: "t", nowMillis: 2)
+            return true
+        } catch let error as TollgateError where error.code == .payoutTransactionUsed {
+            return false
+        }
+    }
+
+    /// Also on a server whose default isolation is stricter than read committed (see `capsAcrossInstances`).
+    @Test("both instances extend one keyed audit chain, verified from either", arguments: [nil, "repeatable read", "serializable"])
+    func oneChainAcrossInstances(defaultIsolation: String?) async throws {
+        let (a, b) = try await Self.twoInstances(defaultIsolation: defaultIsolation)
         defer { a.close(); b.close() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for batch in 0..<40 {

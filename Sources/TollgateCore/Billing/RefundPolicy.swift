@@ -134,10 +134,13 @@ public enum RefundPolicy {
         return transaction
     }
 
-    /// The spellings a ledger may hold a transaction in (the facilitator's: lowercase, or hex digits in upper case), for
-    /// an indexed lookup of a payout transaction (lowercase, `payoutTransaction`) among the payments' own.
-    public static func spellings(ofTransaction transaction: String) -> [String] {
-        [transaction, "0x" + transaction.dropFirst(2).uppercased()]
+    /// The spellings a ledger may hold a transaction in, for an indexed lookup of a payout transaction among the payments'
+    /// own (the ledger keeps the facilitator's spelling): lowercase, hex digits in upper case, and as the operator gave it
+    /// (as `trace` shows a ledger's own spelling, a `trace` lookup matches it too).
+    /// Always three (some may be equal).
+    public static func spellings(ofTransaction given: String) -> [String] {
+        let lower = given.lowercased()
+        return [lower, "0x" + lower.dropFirst(2).uppercased(), given]
     }
 
     /// Refuses a payout transaction that cannot have paid refund `id`: one a recorded payment settled with (the flow's
@@ -187,7 +190,8 @@ public enum RefundPolicy {
         return event
     }
 
-    /// The event of a payout recorded (`payout_recorded`); `batch` when its transaction pays other refunds too.
+    /// The event of a payout recorded (`payout_recorded`); detail `batch` ("true") when the close said its transaction
+    /// may pay several refunds.
     public static func payoutEvent(_ refund: Refund, batch: Bool, actor: String, nowMillis: Int64) -> AuditEvent {
         var event = event(refund, reason: "payout_recorded", actor: actor, nowMillis: nowMillis)
         if batch { event.details["batch"] = "true" }
