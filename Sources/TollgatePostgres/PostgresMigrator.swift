@@ -19,6 +19,9 @@ public enum PostgresMigrator {
                                migrations: [PostgresMigration] = PostgresMigrations.all) async throws -> [String] {
         do {
             return try await client.withTransaction(logger: logger) { connection in
+                // Whatever the server's default: under repeatable read the snapshot would be taken by the lock's statement,
+                // before the wait, and a second instance would not see the versions the first one recorded.
+                try await connection.query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", logger: logger)
                 try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey))", logger: logger)
                 try await connection.query("""
                     CREATE TABLE IF NOT EXISTS tollgate_migrations (version TEXT PRIMARY KEY NOT NULL, applied_at BIGINT NOT NULL)

@@ -370,6 +370,14 @@ public enum StoreConformance {
         await expect(throwing: .payoutTransactionUsed) {
             try await store.closeRefund(id: other.id, payoutTransaction: mixed.transaction, batch: true, actor: "t", nowMillis: 5)
         }
+        // One the ledger keeps in upper-case hex, pasted in lowercase.
+        var upper = payment(key(41), "tg_upper_tx")
+        upper.transaction = "0x" + String(repeating: "F", count: 64)
+        #expect(try await store.reserve(reservation(key(41), "tg_upper_tx"), events: []) == .reserved)
+        try await store.finish(key(41), state: .settled, payment: upper, response: nil, events: [])
+        await expect(throwing: .payoutTransactionUsed) {
+            try await store.closeRefund(id: other.id, payoutTransaction: upper.transaction.lowercased(), batch: true, actor: "t", nowMillis: 5)
+        }
         #expect(try await store.refunds(state: .pendingPayout, correlationId: "tg_a", limit: 100).contains { $0.id == other.id })
         let batched = try await store.closeRefund(id: other.id, payoutTransaction: "0x" + String(repeating: "B", count: 64), batch: true,
                                                   actor: "t", nowMillis: 6)

@@ -11,6 +11,34 @@ import TollgateStoreConformance
 struct PostgresGroupCommitterTests {
     struct Refused: Error, Equatable { let value: Int }
 
+    /// On a database whose default isolation is repeatable read, a write still runs read committed (it must see what the
+    /// write lock's last holder committed), while a plain transaction there gets the database's default.
+    @Test("a write runs read committed whatever the database's default")
+    func aWriteRunsReadCommitted() async throws {
+        let configuration = try await TestDatabase.create()
+        defer { Task { try? await TestDatabase.drop(try TestDatabase.cluster(), name: configuration.database) } }
+        let database = configuration.database
+        try await TestDatabase.admin(configuration) { client in
+            try await client.query(PostgresQuery(unsafeSQL: "ALTER DATABASE \(database) SET default_transaction_isolation = 'repeatable read'"),
+                                   logger: TestDatabase.logger)
+        }
+        let client = try PostgresClients.make(configuration, logger: TestDatabase.logger)
+        try await PostgresClients.withRunning(client) { client in
+            let plain = try await client.withTransaction(logger: TestDatabase.logger) { connection in
+                var level = ""
+                for try await value in try await connection.query("SELECT current_setting('transaction_isolation')", logger: TestDatabase.logger)
+                    .decode(String.self) { level = value }
+                return level
+            }
+            #expect(plain == "repeatable read")
+            let committer = PostgresGroupCommitter(client: client, logger: TestDatabase.logger, lockKey: 42, timeout: .seconds(30))
+            let level = try await committer.write { tx in
+                try await tx.value("SELECT current_setting('transaction_isolation')", as: String.self)
+            }
+            #expect(level == "read committed")
+        }
+    }
+
     @Test("a write that fails after writing fails alone: its rows are gone, every other write of its batch commits")
     func aFailingWriteFailsAlone() async throws {
         try await TestDatabase.withFresh { client, _ in

@@ -3,7 +3,7 @@ import PostgresNIO
 import Synchronization
 import Testing
 import TollgateCore
-import TollgatePostgres
+@testable import TollgatePostgres
 import TollgateStoreConformance
 
 /// What only a shared store must do: two stores opened on one database behave as two gateway instances.
@@ -130,22 +130,27 @@ struct PostgresInstancesTests {
             try await a.finish(key, state: .settled, payment: F.payment(key, flow), response: nil, events: [])
             ids.append(try await a.refund(RefundRequest(correlationId: flow, reason: "stale", actor: "t"), nowMillis: 1).id)
         }
-        let transaction = "0x" + String(repeating: "5e", count: 32), lockKey = Int64(0x7467_7772_6974_6531), refunds = ids
+        let transaction = "0x" + String(repeating: "5e", count: 32), lockKey = PostgresExecutor.writeLockKey, refunds = ids
+        // The write lock as pg_locks names it: this database's, its key's two halves.
+        let waiters = """
+            SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND classid = \(lockKey >> 32) AND objid = \(lockKey & 0xFFFF_FFFF) AND objsubid = 1
+            """
         try await TestDatabase.admin(configuration) { client in
             try await client.query("SELECT pg_advisory_lock(\(lockKey))", logger: TestDatabase.logger)
             async let first = Self.closes(a, refunds[0], transaction)
             async let second = Self.closes(b, refunds[1], transaction)
-            // Until both writes wait for the lock (bounded: a close that never waits fails the expectations below anyway).
-            for _ in 0..<500 {
-                var waiting = 0
-                for try await count in try await client.query(
-                    "SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", logger: TestDatabase.logger).decode(Int.self) {
+            // Until both closes wait for the lock (within the stores' operation timeout), then let them run.
+            var waiting = 0
+            for _ in 0..<300 where waiting < 2 {
+                for try await count in try await client.query(PostgresQuery(unsafeSQL: waiters), logger: TestDatabase.logger).decode(Int.self) {
                     waiting = count
                 }
-                if waiting >= 2 { break }
-                try await Task.sleep(for: .milliseconds(10))
+                if waiting < 2 { try await Task.sleep(for: .milliseconds(10)) }
             }
             try await client.query("SELECT pg_advisory_unlock(\(lockKey))", logger: TestDatabase.logger)
+            #expect(waiting == 2, "both closes were waiting for the write lock")
             let closed = try await [first, second]
             #expect(closed.filter { $0 }.count == 1, "\(closed)")
         }

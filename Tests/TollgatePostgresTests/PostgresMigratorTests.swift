@@ -1,5 +1,6 @@
 import PostgresNIO
 import Testing
+import TollgateCore
 import TollgatePostgres
 
 @Suite("PostgreSQL migrations")
@@ -36,8 +37,16 @@ struct PostgresMigratorTests {
         }
     }
 
-    @Test func concurrentRunsApplyEachVersionOnce() async throws {
+    /// Also on a database whose default isolation is repeatable read: a run waiting for the lock must see the versions
+    /// the run before it recorded.
+    @Test(arguments: [nil, "repeatable read"])
+    func concurrentRunsApplyEachVersionOnce(defaultIsolation: String?) async throws {
         try await TestDatabase.withFresh(poolSize: 8) { client, configuration in
+            if let defaultIsolation {
+                try await client.query(PostgresQuery(unsafeSQL: """
+                    ALTER DATABASE \(configuration.database) SET default_transaction_isolation = '\(defaultIsolation)'
+                    """), logger: TestDatabase.logger)
+            }
             // Separate clients, as separate instances would have.
             let results = try await withThrowingTaskGroup(of: [String].self) { group in
                 for _ in 0..<4 {
