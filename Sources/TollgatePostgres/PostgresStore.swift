@@ -76,8 +76,7 @@ public struct PostgresStore: GatewayStore {
             let key = reservation.key
             if let identifier = reservation.paymentIdentifier, let row = try await tx.row("""
                 SELECT fingerprint, correlation_id FROM payment_identifier WHERE client_id = \(reservation.clientId) AND identifier = \(identifier)
-                """), try row.get("fingerprint", as: String.self) != reservation.fingerprint,
-               try !reservation.continuesPurchase(named: row.get("correlation_id")) {
+                """), try reservation.conflictsWithIdentifier(recordedAs: row.get("fingerprint"), for: row.get("correlation_id")) {
                 return .identifierConflict(correlationId: try row.get("correlation_id"))
             }
             // The claim and its evidence in one statement (one round trip under the write lock): the evidence is kept

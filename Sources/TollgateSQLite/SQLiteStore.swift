@@ -78,8 +78,8 @@ public struct SQLiteStore: GatewayStore {
             let now = clock.nowMillis()
             if let identifier = reservation.paymentIdentifier, let row = try Row.fetchOne(cached: db, sql: """
                 SELECT fingerprint, correlation_id FROM payment_identifier WHERE client_id = ? AND identifier = ?
-                """, arguments: [reservation.clientId, identifier]), (row["fingerprint"] as String) != reservation.fingerprint,
-               !reservation.continuesPurchase(named: row["correlation_id"]) {
+                """, arguments: [reservation.clientId, identifier]),
+               reservation.conflictsWithIdentifier(recordedAs: row["fingerprint"], for: row["correlation_id"]) {
                 return .identifierConflict(correlationId: row["correlation_id"])
             }
             let proofKey = try Self.proofKeyId(key, db)

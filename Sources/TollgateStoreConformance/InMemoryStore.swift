@@ -79,8 +79,8 @@ public actor InMemoryStore: GatewayStore {
         if let gate = gates[.reserve] { await gate() }
         try check(.reserve)
         let identifierKey = reservation.paymentIdentifier.map { "\(reservation.clientId)\u{0}\($0)" }
-        if let identifierKey, let earlier = identifiers[identifierKey], earlier.fingerprint != reservation.fingerprint,
-           !reservation.continuesPurchase(named: earlier.correlationId) {
+        if let identifierKey, let earlier = identifiers[identifierKey],
+           reservation.conflictsWithIdentifier(recordedAs: earlier.fingerprint, for: earlier.correlationId) {
             return .identifierConflict(correlationId: earlier.correlationId)
         }
         if let claim = claims[reservation.key] {

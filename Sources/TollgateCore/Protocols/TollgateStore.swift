@@ -171,7 +171,7 @@ public struct Reservation: Sendable, Hashable {
     /// The proof's `validBefore` (Unix seconds), after which the reservation may be purged.
     public var validBefore: Int64
     /// The client's `payment-identifier` and a digest of the proof it names: the same identifier with another proof is
-    /// a conflict, unless it continues the purchase the identifier names (`continuesPurchase(named:)`).
+    /// a conflict, unless it continues the purchase the identifier names (`conflictsWithIdentifier(recordedAs:for:)`).
     public var paymentIdentifier: String?
     public var fingerprint: String
     /// Kept as dispute evidence: the signed offer the proof echoed and the proof as received (decoded JSON).
@@ -191,12 +191,13 @@ public struct Reservation: Sendable, Hashable {
         self.validBefore = validBefore
     }
 
-    /// Whether a proof spelt otherwise than the one a payment identifier was recorded with continues that purchase: it
-    /// pays the same offer (the same flow), so it is the same authorization re-encoded (then `reserve` finds its claim:
-    /// the purchase's retry) or an authorization signed again after the first was released with nothing charged (then
-    /// the offer's single use decides). Another offer under the same identifier is another payload: a conflict.
-    public func continuesPurchase(named correlationId: String) -> Bool {
-        correlationId == self.correlationId
+    /// Whether this reservation's payment identifier, recorded before with the proof digest `fingerprint` for the flow
+    /// `correlationId`, names another purchase. Not when the proof is the one recorded, nor when a proof spelt otherwise
+    /// pays the same offer (the same flow): the same authorization re-encoded (then `reserve` finds its claim: the
+    /// purchase's retry) or one signed again after the first was released with nothing charged (then the offer's single
+    /// use decides). Another offer under the same identifier is another payload: a conflict.
+    public func conflictsWithIdentifier(recordedAs fingerprint: String, for correlationId: String) -> Bool {
+        fingerprint != self.fingerprint && correlationId != self.correlationId
     }
 }
 
