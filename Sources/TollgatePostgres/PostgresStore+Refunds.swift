@@ -82,11 +82,9 @@ extension PostgresStore {
                 throw TollgateError(.unknownRefund, "no refund \(id)")
             }
             let refund = try RefundPolicy.closed(Self.refundRecord(row), transaction: transaction, nowMillis: nowMillis)
-            let spellings = RefundPolicy.spellings(ofTransaction: payoutTransaction)
             try RefundPolicy.checkPayout(
                 transaction, closing: id,
-                settledFlows: try await tx.values("SELECT correlation_id FROM payment WHERE tx IN (\(spellings[0]), \(spellings[1]), \(spellings[2])) LIMIT 1",
-                                                  as: String.self),
+                settledFlows: try await tx.values("SELECT correlation_id FROM payment WHERE lower(tx) = \(transaction) LIMIT 1", as: String.self),
                 closedRefunds: try await tx.values("SELECT id FROM refund WHERE payout_tx = \(transaction) LIMIT 5", as: String.self), batch: batch)
             try await tx.execute("""
                 UPDATE refund SET state = \(refund.state.rawValue), closed_at = \(nowMillis), payout_tx = \(transaction)

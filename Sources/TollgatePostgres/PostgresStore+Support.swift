@@ -183,12 +183,10 @@ extension PostgresQuery.StringInterpolation {
             appendInterpolation(payer)
             appendLiteral(" UNION ALL SELECT correlation_id, 'payer', 'audit_event' FROM audit_event WHERE payer = ")
             appendInterpolation(payer)
-        case .hash(let value, let original):
-            appendLiteral("SELECT correlation_id, 'transaction', 'payment' FROM payment WHERE tx IN (")
+        case .hash(let value):
+            appendLiteral("SELECT correlation_id, 'transaction', 'payment' FROM payment WHERE lower(tx) = ")
             appendInterpolation(value)
-            appendLiteral(", ")
-            appendInterpolation(original)
-            appendLiteral(") UNION ALL SELECT correlation_id, 'transaction', 'audit_event' FROM audit_event ")
+            appendLiteral(" UNION ALL SELECT correlation_id, 'transaction', 'audit_event' FROM audit_event ")
             appendLiteral("WHERE tx = ")
             appendInterpolation(value)
             appendLiteral(" UNION ALL SELECT correlation_id, 'nonce', 'payment' FROM payment WHERE nonce = ")

@@ -128,6 +128,14 @@ extension SQLiteStore {
                 CREATE UNIQUE INDEX refund_request_key ON refund (request_key) WHERE request_key IS NOT NULL;
                 """)
         }
+        // The ledger keeps a transaction as the facilitator spelt it; every lookup by transaction (a trace, a refund's payout
+        // check) folds case, so the index does too (in place of the plain one: no extra work per settled payment).
+        migrator.registerMigration("v21-payment-transaction-any-case") { db in
+            try db.execute(sql: """
+                DROP INDEX IF EXISTS payment_tx;
+                CREATE INDEX payment_tx_lower ON payment (lower(tx));
+                """)
+        }
         return migrator
     }
 

@@ -87,11 +87,9 @@ extension SQLiteStore {
                 throw TollgateError(.unknownRefund, "no refund \(id)")
             }
             let refund = try RefundPolicy.closed(Self.refundRecord(row), transaction: transaction, nowMillis: nowMillis)
-            let spellings = RefundPolicy.spellings(ofTransaction: payoutTransaction)
             try RefundPolicy.checkPayout(
                 transaction, closing: id,
-                settledFlows: try String.fetchAll(db, sql: "SELECT correlation_id FROM payment WHERE tx IN (?, ?, ?) LIMIT 1",
-                                                 arguments: StatementArguments(spellings)),
+                settledFlows: try String.fetchAll(db, sql: "SELECT correlation_id FROM payment WHERE lower(tx) = ? LIMIT 1", arguments: [transaction]),
                 // Refunds are few (no index on payout_tx); the refusal names a handful.
                 closedRefunds: try String.fetchAll(db, sql: "SELECT id FROM refund WHERE payout_tx = ? LIMIT 5", arguments: [transaction]), batch: batch)
             try db.run(sql: "UPDATE refund SET state = ?, closed_at = ?, payout_tx = ? WHERE id = ? AND state = ?",

@@ -87,12 +87,12 @@ extension SQLiteStore {
                     JOIN audit_event a ON a.correlation_id = e.correlation_id
                     WHERE lower(k.payer) = :k AND k.payer = lower(k.payer) AND a.payer IS NULL AND lower(json_extract(a.details, '$.payer')) = :k
                 """, ["k": payer])
-        case .hash(let value, let original):
+        case .hash(let value):
             return ("""
-                SELECT correlation_id, 'transaction', 'payment' FROM payment WHERE tx IN (:k, :original)
+                SELECT correlation_id, 'transaction', 'payment' FROM payment WHERE lower(tx) = :k
                 UNION ALL SELECT correlation_id, 'transaction', 'audit_event' FROM audit_event WHERE tx = :k
                 UNION ALL SELECT a.correlation_id, 'transaction', 'audit_event' FROM payment p JOIN audit_event a ON a.correlation_id = p.correlation_id
-                    WHERE p.tx IN (:k, :original) AND a.tx IS NULL AND lower(json_extract(a.details, '$.transaction')) = :k
+                    WHERE lower(p.tx) = :k AND a.tx IS NULL AND lower(json_extract(a.details, '$.transaction')) = :k
                 UNION ALL SELECT p.correlation_id, 'nonce', 'payment' FROM proof_key k JOIN payment p ON p.proof_key_id = k.id WHERE k.nonce = :k
                 UNION ALL SELECT e.correlation_id, 'nonce', 'proof_evidence' FROM proof_key k JOIN proof_evidence e ON e.proof_key_id = k.id
                     WHERE k.nonce = :k
@@ -100,7 +100,7 @@ extension SQLiteStore {
                 UNION ALL SELECT a.correlation_id, 'nonce', 'audit_event' FROM proof_key k JOIN proof_evidence e ON e.proof_key_id = k.id
                     JOIN audit_event a ON a.correlation_id = e.correlation_id
                     WHERE k.nonce = :k AND a.nonce IS NULL AND lower(json_extract(a.details, '$.nonce')) = :k
-                """, ["k": value, "original": original])
+                """, ["k": value])
         }
     }
 

@@ -525,8 +525,7 @@ public actor InMemoryStore: GatewayStore {
         let transaction = try RefundPolicy.payoutTransaction(payoutTransaction)
         guard let index = refundsRecorded.firstIndex(where: { $0.id == id }) else { throw TollgateError(.unknownRefund, "no refund \(id)") }
         let refund = try RefundPolicy.closed(refundsRecorded[index], transaction: transaction, nowMillis: nowMillis)
-        let spellings = RefundPolicy.spellings(ofTransaction: payoutTransaction)
-        try RefundPolicy.checkPayout(transaction, closing: id, settledFlows: payments.filter { spellings.contains($0.transaction) }.map(\.correlationId),
+        try RefundPolicy.checkPayout(transaction, closing: id, settledFlows: payments.filter { $0.transaction.lowercased() == transaction }.map(\.correlationId),
                                      closedRefunds: refundsRecorded.filter { $0.payoutTransaction == transaction }.map(\.id), batch: batch)
         refundsRecorded[index] = refund
         write([RefundPolicy.payoutEvent(refund, batch: batch, actor: actor, nowMillis: nowMillis)])
@@ -689,8 +688,8 @@ public actor InMemoryStore: GatewayStore {
             hits += payments.filter { $0.payer.lowercased() == payer }.map { ($0.correlationId, "payer", "payment") }
             hits += proofs.filter { $0.payer == payer }.map { (proofFlows[$0.id] ?? "", "payer", "proof_evidence") }
             hits += detail("payer", payer)
-        case .hash(let value, let original):
-            hits += payments.filter { $0.transaction == value || $0.transaction == original }.map { ($0.correlationId, "transaction", "payment") }
+        case .hash(let value):
+            hits += payments.filter { $0.transaction.lowercased() == value }.map { ($0.correlationId, "transaction", "payment") }
             hits += detail("transaction", value)
             hits += payments.filter { $0.nonce == value }.map { ($0.correlationId, "nonce", "payment") }
             hits += proofs.filter { $0.nonce == value }.map { (proofFlows[$0.id] ?? "", "nonce", "proof_evidence") }

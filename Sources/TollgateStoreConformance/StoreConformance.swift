@@ -362,13 +362,19 @@ public enum StoreConformance {
         await expect(throwing: .payoutTransactionUsed) {
             try await store.closeRefund(id: other.id, payoutTransaction: "0x" + String(repeating: "A", count: 64), batch: true, actor: "t", nowMillis: 5)
         }
-        // A ledger keeps the facilitator's spelling of its transaction: pasted as `trace` shows it, it is still refused.
+        // A ledger keeps the facilitator's spelling of its transaction: pasted as `trace` shows it, in lowercase, or with its
+        // hex in upper case, it is still refused.
         var mixed = payment(key(40), "tg_mixed_tx")
         mixed.transaction = "0xAbC" + String(repeating: "d", count: 61)
         #expect(try await store.reserve(reservation(key(40), "tg_mixed_tx"), events: []) == .reserved)
         try await store.finish(key(40), state: .settled, payment: mixed, response: nil, events: [])
-        await expect(throwing: .payoutTransactionUsed) {
-            try await store.closeRefund(id: other.id, payoutTransaction: mixed.transaction, batch: true, actor: "t", nowMillis: 5)
+        for pasted in [mixed.transaction, mixed.transaction.lowercased(), "0x" + mixed.transaction.dropFirst(2).uppercased()] {
+            await expect(throwing: .payoutTransactionUsed) {
+                try await store.closeRefund(id: other.id, payoutTransaction: pasted, batch: true, actor: "t", nowMillis: 5)
+            }
+            // Support finds the payment by any spelling too (no event names it: the ledger's own row).
+            let found = try await store.flows(matching: try TraceKey(parsing: pasted), limit: 10)
+            #expect(found.correlationIds == ["tg_mixed_tx"] && found.matchedAs == ["transaction": ["payment"]], "\(pasted): \(found)")
         }
         // One the ledger keeps in upper-case hex, pasted in lowercase.
         var upper = payment(key(41), "tg_upper_tx")

@@ -24,7 +24,7 @@ struct PostgresMigratorTests {
                 "SELECT indexname FROM pg_indexes WHERE tablename = 'payment' ORDER BY indexname", logger: TestDatabase.logger).decode(String.self) {
                 indexes.append(name)
             }
-            #expect(indexes == ["payment_client", "payment_correlation", "payment_nonce", "payment_payer_lower", "payment_pkey", "payment_tx"])
+            #expect(indexes == ["payment_client", "payment_correlation", "payment_nonce", "payment_payer_lower", "payment_pkey", "payment_tx_lower"])
         }
     }
 

@@ -100,7 +100,7 @@ import TollgateStoreConformance
         let byPayer = try await store.flows(matching: .payer(settled.payer), limit: 10)
         #expect(Set(byPayer.correlationIds) == ["tg_settled", "tg_flight"])
         #expect(byPayer.matchedAs["payer"] == ["payment", "proof_evidence"])
-        let byNonce = try await store.flows(matching: .hash(Self.nonce, original: Self.nonce), limit: 10)
+        let byNonce = try await store.flows(matching: .hash(Self.nonce), limit: 10)
         #expect(byNonce.correlationIds == ["tg_settled"])
         #expect(byNonce.matchedAs["nonce"] == ["payment", "proof_evidence"])
         // Spend by payer folds case as before: the mixed-case ledger row counts.

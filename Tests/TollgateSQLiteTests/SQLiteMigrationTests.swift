@@ -279,7 +279,7 @@ import TollgateStoreConformance
         let indexes = try await store.writer.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'payment' AND sql IS NOT NULL ORDER BY name")
         }
-        #expect(indexes == ["payment_client", "payment_correlation", "payment_proof_key", "payment_tx"])
+        #expect(indexes == ["payment_client", "payment_correlation", "payment_proof_key", "payment_tx_lower"])
         let once = try await plan("SELECT 1 FROM payment WHERE \(SQLiteStore.byProofKey.replacingOccurrences(of: "?", with: "'x'"))")
         #expect(once.contains("payment_proof_key") && once.contains("proof_key_value"), "\(once)")
         let byPayer = try await plan("SELECT 1 FROM payment WHERE proof_key_id IN (SELECT id FROM proof_key WHERE lower(payer) = 'p')")

@@ -134,15 +134,6 @@ public enum RefundPolicy {
         return transaction
     }
 
-    /// The spellings a ledger may hold a transaction in, for an indexed lookup of a payout transaction among the payments'
-    /// own (the ledger keeps the facilitator's spelling): lowercase, hex digits in upper case, and as the operator gave it
-    /// (as `trace` shows a ledger's own spelling, a `trace` lookup matches it too).
-    /// Always three (some may be equal).
-    public static func spellings(ofTransaction given: String) -> [String] {
-        let lower = given.lowercased()
-        return [lower, "0x" + lower.dropFirst(2).uppercased(), given]
-    }
-
     /// Refuses a payout transaction that cannot have paid refund `id`: one a recorded payment settled with (the flow's
     /// own transaction pasted for its refund's: the payer would be told the refund is paid while nothing went back), or
     /// one that already closes other refunds, unless the close says it pays several at once (`batch`). Without a chain

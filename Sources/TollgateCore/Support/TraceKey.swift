@@ -7,9 +7,9 @@ public enum TraceKey: Sendable, Hashable, CustomStringConvertible {
     case correlationId(String)
     /// `0x` + 40 hex.
     case payer(String)
-    /// `0x` + 64 hex: a settlement transaction hash or an EIP-3009 proof nonce; both are looked up.
-    /// `original` keeps the spelling given, for transaction ids stored as the facilitator wrote them.
-    case hash(String, original: String)
+    /// `0x` + 64 hex: a settlement transaction hash or an EIP-3009 proof nonce; both are looked up. The ledger keeps a
+    /// transaction as the facilitator spelt it; stores compare it case-folded.
+    case hash(String)
 
     /// The accepted forms, for error messages and help.
     public static let acceptedForms =
@@ -24,7 +24,7 @@ public enum TraceKey: Sendable, Hashable, CustomStringConvertible {
         } else if Self.isHex(lower, prefix: "0x", digits: 40) {
             self = .payer(lower)
         } else if Self.isHex(lower, prefix: "0x", digits: 64) {
-            self = .hash(lower, original: trimmed)
+            self = .hash(lower)
         } else {
             let shown = trimmed.count > 80 ? String(trimmed.prefix(80)) + "…" : trimmed
             throw TollgateError(.malformedKey, "'\(shown)' is not a trace key: give \(Self.acceptedForms)")
@@ -34,7 +34,7 @@ public enum TraceKey: Sendable, Hashable, CustomStringConvertible {
     /// The normalised key.
     public var value: String {
         switch self {
-        case .correlationId(let value), .payer(let value), .hash(let value, _): value
+        case .correlationId(let value), .payer(let value), .hash(let value): value
         }
     }
 
