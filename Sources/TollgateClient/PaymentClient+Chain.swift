@@ -6,7 +6,8 @@ import TollgateX402
 /// An authorization in doubt past its validBefore, settled by the chain rather than by what a server says: a server
 /// whose settlement timed out may answer fresh terms although the transfer landed, and one that answers 503 forever
 /// never says. With a node for the purchase's network (`PaymentClient.chains`), `authorizationState(payer, nonce)` is
-/// the answer: used is paid (its answer lost), unused or cancelled can never move money any more.
+/// the answer: used is paid (its answer lost); cancelled, or unused at a block past its validBefore, can never move
+/// money any more.
 extension PaymentClient {
     /// Past validBefore and with no answer that delivered or settled: what the chain says, written to the ledger. Used:
     /// the purchase ends settled and this throws (paid, its answer lost; nothing new is signed). Unused or cancelled: it
@@ -21,7 +22,14 @@ extension PaymentClient {
             // The node's URL often carries an API key: only its origin is shown, never the failure's authority.
             let why = (error as? RailFailure).map { "\($0.code): \($0.message)" } ?? "\(type(of: error))"
             throw inDoubt(purchase, expired: true, problem: "\(judgement.reason ?? "no answer that settles it"); the node at "
-                          + "\(Self.nodeShown(chain.url)) could not say whether it was used (\(why))")
+                          + "\(chain.shown) could not say whether it was used (\(why))")
+        }
+        if case .unused(let blockTime) = state, !state.neverMoves(validBefore: purchase.validBefore) {
+            // This machine's clock says it expired; the chain's head does not (a node behind, or a clock ahead): it may still
+            // be mined, so nothing lapses and nothing new is signed.
+            throw inDoubt(purchase, expired: true, problem: "\(judgement.reason ?? "no answer that settles it"); the node at \(chain.shown) "
+                          + "shows it unused, but its latest block (\(Self.timestamp(blockTime))) is before the authorization's validBefore "
+                          + "(\(Self.timestamp(purchase.validBefore))): it may still be used")
         }
         var verdict = judgement
         switch state {
@@ -43,12 +51,6 @@ extension PaymentClient {
                           metadata: ["tollgate.purchase": "\(purchase.id)"])
             return true
         }
-    }
-
-    /// A node's scheme, host and port only: hosted nodes carry their API key in the path.
-    public static func nodeShown(_ url: String) -> String {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme, let host = parsed.host else { return "(the --rpc URL)" }
-        return "\(scheme)://\(host)" + (parsed.port.map { ":\($0)" } ?? "")
     }
 
     /// The error of a run whose earlier authorization the chain showed lapsed while the server gave no terms to pay.

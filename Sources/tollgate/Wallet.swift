@@ -225,7 +225,7 @@ enum TokenBalance {
     }
 
     /// The node's scheme and host only: hosted RPC URLs carry their API key in the path.
-    static func shown(_ rpc: String) -> String { PaymentClient.nodeShown(rpc) }
+    static func shown(_ rpc: String) -> String { EVMChainReader.shown(rpc) }
 
     /// A big-endian unsigned integer in decimal.
     static func decimal(_ bytes: [UInt8]) -> TokenAmount? {

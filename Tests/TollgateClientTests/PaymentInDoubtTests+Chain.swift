@@ -7,14 +7,22 @@ import TollgateX402
 
 /// Past validBefore, a JSON-RPC node for the network decides an authorization in doubt (used, unused, or unreachable).
 extension PaymentInDoubtTests {
-    /// A JSON-RPC node answering `authorizationState` with `used`, and `eth_getLogs` with the transfer's log.
-    static func node(used: Bool, transaction: String) async throws -> ScriptedServer {
+    /// A JSON-RPC node whose head block has time `blockTime`, answering `authorizationState` with `used`, and
+    /// `eth_getLogs` with the authorization's log (the filter's own token, payer and nonce) in `transaction`.
+    static func node(used: Bool, transaction: String, blockTime: Int64 = 4_000_000_000) async throws -> ScriptedServer {
         try await ScriptedServer { request in
-            let method = JSONValue.parse(Array(request.body.utf8))?["method"]?.string
+            let call = JSONValue.parse(Array(request.body.utf8))
             let word = "0x" + String(repeating: "0", count: 63) + (used ? "1" : "0")
             let topic = HexString.prefixed(Keccak256.hash(Array("AuthorizationUsed(address,bytes32)".utf8)))
-            let result = method == "eth_call" ? "\"\(word)\""
-                : #"[{"topics":["\#(topic)"],"transactionHash":"\#(transaction)"}]"#
+            let filter = call?["params"].flatMap { if case .array(let items) = $0 { items.first } else { nil } }
+            let filtered = filter?["topics"].flatMap { if case .array(let items) = $0 { items.dropFirst().compactMap(\.string) } else { nil } } ?? []
+            let topics = ([topic] + filtered).map { "\"\($0)\"" }.joined(separator: ",")
+            let logs = #"[{"address":"\#(filter?["address"]?.string ?? "")","topics":[\#(topics)],"transactionHash":"\#(transaction)"}]"#
+            let result = switch call?["method"]?.string {
+            case "eth_getBlockByNumber": #"{"number":"0x10","timestamp":"0x\#(String(blockTime, radix: 16))"}"#
+            case "eth_call": "\"\(word)\""
+            default: logs
+            }
             return .answer(status: 200, headers: [("Content-Type", "application/json")], body: #"{"jsonrpc":"2.0","id":1,"result":\#(result)}"#)
         }
     }
@@ -58,6 +66,30 @@ extension PaymentInDoubtTests {
             #expect(try client.ledger.purchase(purchase.id)?.state == .lapsed)
             #expect(try client.ledger.purchases().count == 2)
         }
+        try await server.stop()
+        try await node.stop()
+    }
+
+    /// This machine's clock past validBefore is not the chain's: a node whose head block is still before it (a node behind,
+    /// or a clock ahead) showing the authorization unused proves nothing (it may still be mined), so it stays in doubt and
+    /// nothing new is signed.
+    @Test("the chain's unused before validBefore by its own time keeps the purchase in doubt")
+    func anUnusedAuthorizationBeforeTheChainsValidBeforeStaysInDoubt() async throws {
+        let (clock, replies, server, baseClient, first) = try await Self.afterAnUnluckyFirstRun()
+        let node = try await Self.node(used: false, transaction: "0x" + String(repeating: "cd", count: 32), blockTime: first.validBefore - 1)
+        var client = baseClient
+        client.chains = ["eip155:84532": EVMChainReader(url: node.url)]
+        replies.always(X402Fixture.paymentRequired(error: "invalid_exact_evm_payload_authorization_valid_before"))
+        clock.set(seconds: first.validBefore + Purchase.expirySkewSeconds)
+        do {
+            _ = try await client.fetch(Self.request(on: server))
+            Issue.record("an authorization the chain still could mine lapsed")
+        } catch let error as ClientError {
+            #expect(error.code == .paymentInDoubt)
+            #expect(error.message.contains("may still be used"), "\(error.message)")
+        }
+        #expect(try client.ledger.purchases().count == 1)
+        #expect(try client.ledger.purchase(first.id)?.state != .lapsed)
         try await server.stop()
         try await node.stop()
     }

@@ -15,6 +15,9 @@ import TollgateStoreConformance
         return route
     }()
 
+    /// A chain reader that cannot answer (a hosted node limiting `eth_getLogs`, a timeout).
+    static let unreadable = RailFailure(.badStatus, "eth_getLogs failed: block range too large", authority: "http://node.test")
+
     static func harness() -> GatewayHarness {
         GatewayHarness(routes: RouteTable([GatewayHarness.datasets, jobs, postJobs]))
     }
@@ -109,22 +112,30 @@ import TollgateStoreConformance
     /// transfer spent): the facilitator's refusal is what the first attempt landing would cause, so it is never taken for
     /// "nothing moved" (the client would be told to pay again). The chain decides; without one it stays unknown. A
     /// refusal the first attempt would have met too (the signature) ends it. The chain's "unused" proves nothing moved
-    /// only once the authorization expired: before, the first attempt may still be mined.
+    /// only once the authorization expired by the chain's own time (a block at or past its validBefore): before, the first
+    /// attempt may still be mined, whatever the gateway's clock says (a node behind the head). A chain reader that cannot
+    /// answer decides nothing: "nonce used" is then not taken for paid (the payer may have cancelled it, or spent it on
+    /// itself, and the facilitator cannot tell); only with no reader at all is the facilitator's word taken.
     @Test(arguments: [
         ("invalid_exact_evm_payload_authorization_valid_before", nil, false, "unknown"),
         ("insufficient_funds", nil, false, "unknown"),
         ("unexpected_settle_error", nil, false, "unknown"),
-        ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.used(transaction: "0xabc"), false, "settled"),
-        ("unexpected_settle_error", ChainAuthorization.unused, false, "unknown"),
-        ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.unused, true, "failed"),
+        ("invalid_exact_evm_payload_authorization_valid_before", .success(.used(transaction: "0xabc")), false, "settled"),
+        ("unexpected_settle_error", .success(.unused(blockTime: 0)), false, "unknown"),
+        ("invalid_exact_evm_payload_authorization_valid_before", .success(.unused(blockTime: 4_000_000_000)), false, "failed"),
+        ("invalid_exact_evm_payload_authorization_valid_before", .success(.unused(blockTime: 0)), true, "unknown"),
+        ("invalid_exact_evm_payload_authorization_valid_before", .failure(Self.unreadable), true, "unknown"),
         ("invalid_exact_evm_payload_signature", nil, false, "failed"),
         // The nonce spent by a transaction that paid nobody this payment names: the payer spent it first, elsewhere.
-        ("invalid_exact_evm_nonce_already_used", ChainAuthorization.usedElsewhere(transaction: "0xself"), false, "failed"),
-        ("invalid_exact_evm_nonce_already_used", ChainAuthorization.used(transaction: "0xours"), false, "settled"),
-        ("invalid_exact_evm_payload_authorization_valid_before", ChainAuthorization.usedElsewhere(transaction: "0xself"), false, "failed"),
-    ] as [(String, ChainAuthorization?, Bool, String)])
-    func aResentSettlementRefusedForAReasonItsLandingWouldCauseIsNotFailed(reason: String, chain: ChainAuthorization?, expired: Bool,
-                                                                           outcome: String) async throws {
+        ("invalid_exact_evm_nonce_already_used", .success(.usedElsewhere(transaction: "0xself")), false, "failed"),
+        ("invalid_exact_evm_nonce_already_used", .success(.used(transaction: "0xours")), false, "settled"),
+        ("invalid_exact_evm_nonce_already_used", .success(.cancelled), false, "failed"),
+        ("invalid_exact_evm_nonce_already_used", .failure(Self.unreadable), false, "unknown"),
+        ("invalid_exact_evm_nonce_already_used", nil, false, "settled"),
+        ("invalid_exact_evm_payload_authorization_valid_before", .success(.usedElsewhere(transaction: "0xself")), false, "failed"),
+    ] as [(String, Result<ChainAuthorization, RailFailure>?, Bool, String)])
+    func aResentSettlementRefusedForAReasonItsLandingWouldCauseIsNotFailed(reason: String, chain: Result<ChainAuthorization, RailFailure>?,
+                                                                           expired: Bool, outcome: String) async throws {
         let harness = Self.harness()
         let (offer, proof) = try await harness.offerAndProof()
         harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
@@ -133,7 +144,8 @@ import TollgateStoreConformance
         harness.rail.update {
             $0.settlements = [.success(.failed)]
             $0.failureReason = reason
-            $0.chain = chain
+            $0.chain = try? chain?.get()
+            if case .failure(let failure)? = chain { $0.chainFailure = failure }
         }
 
         let report = try await harness.gateway.reconcile(startup: false)
@@ -143,6 +155,34 @@ import TollgateStoreConformance
         #expect(report.failed.contains(id) == (outcome == "failed"))
         #expect(report.stillUnknown.contains(id) == (outcome == "unknown"), "\(report)")
         #expect(harness.rail.resettleCalls == 1)
+    }
+
+    /// A facilitator that answers "pending" each time it is asked again would hold the flow for ever: the chain, where it
+    /// can be read, ends it (used for this payment: settled; cancelled: failed); otherwise it stays unknown.
+    @Test(arguments: [
+        (nil, "unknown"),
+        (.success(.used(transaction: "0xours")), "settled"),
+        (.success(.cancelled), "failed"),
+        (.success(.unused(blockTime: 0)), "unknown"),
+        (.failure(Self.unreadable), "unknown"),
+    ] as [(Result<ChainAuthorization, RailFailure>?, String)])
+    func aSettlementPendingForEverIsEndedByTheChain(chain: Result<ChainAuthorization, RailFailure>?, outcome: String) async throws {
+        let harness = Self.harness()
+        let (offer, proof) = try await harness.offerAndProof()
+        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
+        _ = await harness.send("/datasets/prices", proof: proof)
+        harness.rail.update {
+            $0.settlements = [.success(.pending)]
+            $0.chain = try? chain?.get()
+            if case .failure(let failure)? = chain { $0.chainFailure = failure }
+        }
+
+        let report = try await harness.gateway.reconcile(startup: false)
+
+        let id = try #require(offer.correlationId)
+        #expect(report.settled.contains(id) == (outcome == "settled"))
+        #expect(report.failed.contains(id) == (outcome == "failed"))
+        #expect(report.stillUnknown.contains(id) == (outcome == "unknown"), "\(report)")
     }
 
     /// Two resolutions of one settlement race: the reconciler's `/settle` lands while a retry's resend of the same body

@@ -14,13 +14,23 @@ import TollgateX402
     static let nonce = "0x" + String(repeating: "0a", count: 32)
     static let tx = "0x" + String(repeating: "77", count: 32)
 
-    /// What the node says: the nonce's state, its logs, and code at addresses.
+    /// What the node says: its head block's time, the nonce's state, its logs, and code at addresses.
     struct Node: Sendable {
         var used = false
         var logTopic: String?
+        /// The log `eth_getLogs` answers, when not the one `logTopic` makes for this token, payer and nonce.
+        var logs: [JSONValue]?
         var code: [String: String] = [:]
         /// The logs of the spending transaction's receipt.
         var receiptLogs: [JSONValue] = []
+        var blockTime: Int64 = 1_800_000_000
+    }
+
+    static func word(_ address: String) -> String { "0x" + String(repeating: "0", count: 24) + address.dropFirst(2).lowercased() }
+
+    /// The token's AuthorizationUsed or AuthorizationCanceled log for a payer and nonce.
+    static func authorizationLog(_ topic: String, asset: String = asset, payer: String = payer, nonce: String = nonce) -> JSONValue {
+        .object(["address": .string(asset), "topics": .array([.string(topic), .string(word(payer)), .string(nonce)]), "transactionHash": .string(tx)])
     }
 
     final class Calls: Sendable {
@@ -37,14 +47,19 @@ import TollgateX402
             calls.methods.withLock { $0.append(method) }
             var result: JSONValue = .null
             switch method {
+            case "eth_getBlockByNumber":
+                result = .object(["number": .string("0x1b4"), "timestamp": .string("0x" + String(node.blockTime, radix: 16))])
             case "eth_call":
-                let data = call["params"].flatMap { if case .array(let items) = $0 { items.first?["data"]?.string } else { nil } } ?? ""
+                let params: [JSONValue] = call["params"].flatMap { if case .array(let items) = $0 { items } else { nil } } ?? []
+                let data = params.first?["data"]?.string ?? ""
+                // Read at the block whose time the answer carries, not at whatever "latest" is a moment later.
+                #expect(params.last?.string == "0x1b4")
                 // selector authorizationState(address,bytes32), then the padded payer and the nonce.
                 #expect(data.hasPrefix("0x" + HexString.encode(EVMChainReaderProbe.selector)))
                 #expect(data.hasSuffix(String(nonce.dropFirst(2))))
                 result = .string("0x" + String(repeating: "0", count: 63) + (node.used ? "1" : "0"))
             case "eth_getLogs":
-                result = .array(node.logTopic.map { [.object(["topics": .array([.string($0)]), "transactionHash": .string(tx)])] } ?? [])
+                result = .array(node.logs ?? node.logTopic.map { [authorizationLog($0)] } ?? [])
             case "eth_getTransactionReceipt":
                 result = .object(["transactionHash": .string(tx), "logs": .array(node.receiptLogs)])
             case "eth_getCode":
@@ -68,10 +83,12 @@ import TollgateX402
         return (result, calls.methods.withLock { $0 })
     }
 
-    @Test func anUnusedNonceIsUnusedAndNeedsNoLogs() async throws {
-        let (result, calls) = try await state(Node(used: false))
-        #expect(result == .unused)
-        #expect(calls == ["eth_call"])
+    @Test func anUnusedNonceIsUnusedAsOfTheHeadBlocksTimeAndNeedsNoLogs() async throws {
+        let (result, calls) = try await state(Node(used: false, blockTime: 1_700_000_123))
+        #expect(result == .unused(blockTime: 1_700_000_123))
+        #expect(calls == ["eth_getBlockByNumber", "eth_call"])
+        // Expired by the chain's own time only: a block before validBefore says it may still be used.
+        #expect(result.neverMoves(validBefore: 1_700_000_123) && !result.neverMoves(validBefore: 1_700_000_124))
     }
 
     @Test func aTransferIsFoundWithItsTransaction() async throws {
@@ -86,8 +103,7 @@ import TollgateX402
 
     /// A Transfer log of the token, as a receipt holds it.
     static func transfer(to: String, amount: UInt64, asset: String = asset, from: String = payer) -> JSONValue {
-        func word(_ address: String) -> String { "0x" + String(repeating: "0", count: 24) + address.dropFirst(2).lowercased() }
-        return .object([
+        .object([
             "address": .string(asset),
             "topics": .array([.string(EVMChainReaderProbe.transferTopic), .string(word(from)), .string(word(to))]),
             "data": .string("0x" + String(repeating: "0", count: 48) + String(format: "%016llx", amount)),
@@ -99,14 +115,21 @@ import TollgateX402
     @Test func aSpentNonceIsThisPaymentOnlyWhenItsTransactionPaidThePayee() async throws {
         let payee = "0x209693bc6afc0c5328ba36faf03c514ef312287c", paying = (payee: payee, amount: "10000")
         let used = Node(used: true, logTopic: EVMChainReaderProbe.usedTopic)
+        let usedLog = Self.authorizationLog(EVMChainReaderProbe.usedTopic)
         var paid = used
-        paid.receiptLogs = [Self.transfer(to: payee, amount: 10000)]
+        paid.receiptLogs = [usedLog, Self.transfer(to: payee, amount: 10000)]
         let (ours, calls) = try await state(paid, paying: paying)
         #expect(ours == .used(transaction: Self.tx))
-        #expect(calls == ["eth_call", "eth_getLogs", "eth_getTransactionReceipt"])
-        for logs in [[Self.transfer(to: Self.payer, amount: 1)], [Self.transfer(to: payee, amount: 9999)],
-                     [Self.transfer(to: payee, amount: 10000, asset: "0x0000000000000000000000000000000000000bad")],
-                     [Self.transfer(to: payee, amount: 10000, from: "0x0000000000000000000000000000000000000777")], []] {
+        #expect(calls == ["eth_getBlockByNumber", "eth_call", "eth_getLogs", "eth_getTransactionReceipt"])
+        let otherNonce = "0x" + String(repeating: "0b", count: 32)
+        for logs in [[usedLog, Self.transfer(to: Self.payer, amount: 1)], [usedLog, Self.transfer(to: payee, amount: 9999)],
+                     [usedLog, Self.transfer(to: payee, amount: 10000, asset: "0x0000000000000000000000000000000000000bad")],
+                     [usedLog, Self.transfer(to: payee, amount: 10000, from: "0x0000000000000000000000000000000000000777")], [usedLog],
+                     // One transaction spending this nonce on the payer itself and paying the payee with another authorization:
+                     // the payee's Transfer follows the other nonce's log, not this one's, so it paid another purchase.
+                     [usedLog, Self.transfer(to: Self.payer, amount: 10000), Self.authorizationLog(EVMChainReaderProbe.usedTopic, nonce: otherNonce),
+                      Self.transfer(to: payee, amount: 10000)],
+                     [Self.transfer(to: payee, amount: 10000), usedLog]] {
             var elsewhere = used
             elsewhere.receiptLogs = logs
             #expect(try await state(elsewhere, paying: paying).0 == .usedElsewhere(transaction: Self.tx), "\(logs)")
@@ -115,9 +138,33 @@ import TollgateX402
         #expect(try await state(used).0 == .used(transaction: Self.tx))
     }
 
-    @Test func aSpentNonceWithoutLogsIsUsedWithoutEvidence() async throws {
-        let (result, _) = try await state(Node(used: true))
-        #expect(result == .used(transaction: nil))
+    /// Asked as a payment, a spent nonce whose log the node does not give (a node that keeps no old logs, or limits
+    /// `eth_getLogs`), or gives for another token, payer or nonce (a node whose filter is not trusted), or whose receipt
+    /// lacks the log, is not guessed at: the reader throws, and the settlement stays unknown. Asked for the payer, it is used.
+    @Test func aSpentNonceWithoutItsLogIsNotTakenForThisPayment() async throws {
+        let paying = (payee: "0x209693bc6afc0c5328ba36faf03c514ef312287c", amount: "10000")
+        let foreign = [Self.authorizationLog(EVMChainReaderProbe.usedTopic, asset: "0x0000000000000000000000000000000000000bad"),
+                       Self.authorizationLog(EVMChainReaderProbe.usedTopic, payer: "0x0000000000000000000000000000000000000777"),
+                       Self.authorizationLog(EVMChainReaderProbe.canceledTopic, nonce: "0x" + String(repeating: "0c", count: 32))]
+        for logs in [[], foreign] {
+            await #expect(throws: RailFailure.self, "\(logs)") { try await state(Node(used: true, logs: logs), paying: paying) }
+            #expect(try await state(Node(used: true, logs: logs)).0 == .used(transaction: nil), "\(logs)")
+        }
+        var noReceiptLog = Node(used: true, logTopic: EVMChainReaderProbe.usedTopic)
+        noReceiptLog.receiptLogs = [Self.transfer(to: paying.payee, amount: 10000)]
+        await #expect(throws: RailFailure.self) { try await state(noReceiptLog, paying: paying) }
+    }
+
+    /// A failure names the node by its origin only: a hosted node's URL carries its API key.
+    @Test func aFailureNamesTheNodeWithoutItsKey() async throws {
+        let reader = EVMChainReader(url: "http://127.0.0.1:9/v2/SECRET-API-KEY", timeout: .seconds(2))
+        do {
+            _ = try await reader.authorization(asset: Self.asset, payer: Self.payer, nonce: Self.nonce, logger: Logger(label: "test"))
+            Issue.record("a closed port answered")
+        } catch {
+            #expect(!"\(error)".contains("SECRET"), "\(error)")
+            #expect("\(error)".contains("http://127.0.0.1:9"), "\(error)")
+        }
     }
 
     @Test func codeAtAnAddressIsRead() async throws {

@@ -121,51 +121,80 @@ extension Gateway {
             case .settled:
                 return .settled(transaction: settlement.transaction.isEmpty ? nil : settlement.transaction, source: "facilitator")
             case .pending:
-                return .unknown(detail: "the facilitator says the settlement is still pending (\(settlement.transaction))")
+                // A facilitator that says "pending" for ever would hold the flow for ever: the chain, where it can be read, ends it.
+                return await chainVerdict(intent, rail: rail, otherwise: "the facilitator says the settlement is still pending (\(settlement.transaction))")
             case .failed where settlement.errorReason == rail.wire.authorizationUsed.rawValue:
-                // Our own earlier `/settle` most likely spent it; only the chain can say it was cancelled instead.
-                switch try? await chain(intent, rail: rail) {
-                case .cancelled?: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")
-                case .used(let transaction)?: return .settled(transaction: transaction, source: "chain")
-                case .usedElsewhere(let transaction)?: return Self.spentElsewhere(transaction)
-                case .unused?: return .unknown(detail: "the facilitator says the nonce is used, the chain says it is not")
-                case nil: return .settled(transaction: nil, source: "facilitator_nonce_used")
+                // Our own earlier `/settle` most likely spent it; only the chain can say it was cancelled or spent elsewhere
+                // instead. Without a chain reader the facilitator's word is taken (the documented trade); a reader that
+                // cannot answer decides nothing.
+                switch await readChain(intent, rail: rail) {
+                case .noReader: return .settled(transaction: nil, source: "facilitator_nonce_used")
+                case .failed(let why): return .unknown(detail: "the facilitator says the nonce is used; the chain reader could not say what it paid (\(why))")
+                case .read(.unused): return .unknown(detail: "the facilitator says the nonce is used, the chain says it is not")
+                case .read(let state): return Self.verdict(state, intent: intent, otherwise: "")
                 }
             case .failed:
                 let reason = settlement.errorReason ?? Reason.settlementFailed.rawValue
                 guard SettlementRefusal.nothingMoved(reason, resent: true) else {
                     // The first attempt landing would itself make this refusal (its window passed, its transfer spent the
                     // balance): only the chain can say nothing moved.
-                    switch try? await chain(intent, rail: rail) {
-                    case .used(let transaction)?: return .settled(transaction: transaction, source: "chain")
-                    case .usedElsewhere(let transaction)?: return Self.spentElsewhere(transaction)
-                    case .cancelled?: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")
-                    // Unused proves nothing moved only once the authorization expired: before, the first attempt may still be mined.
-                    case .unused? where intent.validBefore < clock.nowSeconds:
-                        return .failed(Reason(reason), detail: settlement.errorMessage ?? "refused by the facilitator; the chain shows it expired unused")
-                    case .unused?: return .unknown(detail: "the facilitator refused the same settlement again (\(reason)); the chain shows it unused "
-                                                   + "so far, and an earlier attempt may still land before it expires")
-                    case nil: return .unknown(detail: "the facilitator refused the same settlement again (\(reason)), which an earlier attempt that "
-                                              + "landed would also cause; no chain reader can tell (settlement.rpc)")
-                    }
+                    return await chainVerdict(intent, rail: rail, otherwise: "the facilitator refused the same settlement again (\(reason)), which an "
+                                              + "earlier attempt that landed would also cause", refusal: (reason, settlement.errorMessage))
                 }
                 return .failed(Reason(reason), detail: settlement.errorMessage ?? "refused by the facilitator")
             }
         } catch {
-            switch try? await chain(intent, rail: rail) {
-            case .used(let transaction)?: return .settled(transaction: transaction, source: "chain")
-            case .usedElsewhere(let transaction)?: return Self.spentElsewhere(transaction)
-            case .cancelled?: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")
-            case .unused? where intent.validBefore < clock.nowSeconds:
-                return .failed(Reason("authorization_expired"), detail: "the authorization expired unused; nothing moved")
-            default: return .unknown(detail: "\(error)")
-            }
+            return await chainVerdict(intent, rail: rail, otherwise: "\(error)")
         }
     }
 
+    /// What the chain says, where a rail reads it: used for this payment is settled; spent elsewhere, cancelled, or unused
+    /// at a block past the authorization's validBefore is failed (with `refusal`'s reason when the facilitator gave one);
+    /// anything else (unused before then, no reader, a reader that fails) leaves it unknown with `otherwise`.
+    private func chainVerdict(_ intent: SettlementIntent, rail: any PaymentRail, otherwise: String,
+                              refusal: (reason: String, message: String?)? = nil) async -> SettlementVerdict {
+        switch await readChain(intent, rail: rail) {
+        case .noReader: return .unknown(detail: otherwise + "; no chain reader can tell (settlement.rpc)")
+        case .failed(let why): return .unknown(detail: otherwise + "; the chain reader could not tell (\(why))")
+        case .read(let state):
+            if case .unused = state, state.neverMoves(validBefore: intent.validBefore), let refusal {
+                return .failed(Reason(refusal.reason), detail: refusal.message ?? "refused by the facilitator; the chain shows it expired unused")
+            }
+            return Self.verdict(state, intent: intent, otherwise: otherwise + "; the chain shows it unused so far, and an earlier attempt may "
+                                + "still land before it expires")
+        }
+    }
+
+    /// A chain reading as a verdict (`chainVerdict`), the facilitator's word aside.
+    private static func verdict(_ state: ChainAuthorization, intent: SettlementIntent, otherwise: String) -> SettlementVerdict {
+        switch state {
+        case .used(let transaction): return .settled(transaction: transaction, source: "chain")
+        case .usedElsewhere(let transaction): return spentElsewhere(transaction)
+        case .cancelled: return .failed(Reason("authorization_cancelled"), detail: "the payer cancelled the authorization")
+        case .unused where state.neverMoves(validBefore: intent.validBefore):
+            return .failed(Reason("authorization_expired"), detail: "the chain shows the authorization expired unused; nothing moved")
+        case .unused: return .unknown(detail: otherwise)
+        }
+    }
+
+    /// What reading the chain gave: no reader for the network, a reader that failed (never taken for an answer), or a state.
+    private enum ChainReading {
+        case noReader
+        case failed(String)
+        case read(ChainAuthorization)
+    }
+
     /// What the chain says of the intent's authorization, as the payment it records (its payee and amount).
-    private func chain(_ intent: SettlementIntent, rail: any PaymentRail) async throws -> ChainAuthorization? {
-        try await rail.chainAuthorization(intent.key, payee: intent.payment.payee, amount: intent.payment.amount, logger: logger)
+    private func readChain(_ intent: SettlementIntent, rail: any PaymentRail) async -> ChainReading {
+        do {
+            guard let state = try await rail.chainAuthorization(intent.key, payee: intent.payment.payee, amount: intent.payment.amount,
+                                                                logger: logger) else { return .noReader }
+            return .read(state)
+        } catch {
+            logger.warning("the chain reader could not answer", metadata: ["tollgate.correlation_id": "\(intent.correlationId)",
+                                                                          "tollgate.error": "\(error)"])
+            return .failed("\(error)")
+        }
     }
 
     /// The nonce was spent by a transaction that paid nobody this payment names: the payer spent it first, elsewhere.

@@ -118,7 +118,10 @@ public struct OpenSettlement: Sendable, Hashable {
 
 /// What the chain says about one authorization, where the rail can read it (an RPC URL is configured).
 public enum ChainAuthorization: Sendable, Hashable {
-    case unused
+    /// Never used as of the block the rail read, whose timestamp is `blockTime` (Unix seconds). Only the chain's own time
+    /// says it can no longer be used (`neverMoves(validBefore:)`): a node behind the chain's head, or a clock ahead of
+    /// it, would otherwise call an authorization still being mined expired.
+    case unused(blockTime: Int64)
     /// Transferred; the transaction when the rail found it (a receipt: evidence for a refund).
     case used(transaction: String?)
     /// Spent by a transaction that paid nobody the payment names (the payer signed another authorization with the same
@@ -126,4 +129,14 @@ public enum ChainAuthorization: Sendable, Hashable {
     case usedElsewhere(transaction: String?)
     /// Cancelled by its signer: no money moved.
     case cancelled
+
+    /// Whether the authorization can no longer move money: cancelled, or unused at a block at or past its `validBefore`
+    /// (EIP-3009 refuses it from that time on; block times never go back).
+    public func neverMoves(validBefore: Int64) -> Bool {
+        switch self {
+        case .cancelled: true
+        case .unused(let blockTime): blockTime >= validBefore
+        case .used, .usedElsewhere: false
+        }
+    }
 }

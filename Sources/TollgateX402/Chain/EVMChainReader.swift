@@ -18,76 +18,124 @@ public struct EVMChainReader: Sendable {
     static let canceledTopic = HexString.prefixed(Keccak256.hash(Array("AuthorizationCanceled(address,bytes32)".utf8)))
     static let transferTopic = HexString.prefixed(Keccak256.hash(Array("Transfer(address,address,uint256)".utf8)))
 
+    /// The node as failures, logs and the audit name it: its scheme, host and port only (hosted nodes carry their API key
+    /// in the path).
+    public let shown: String
+
     public init(url: String, timeout: Duration = .seconds(5), client: HTTPClient = .noRedirects) {
         self.url = url
+        self.shown = Self.shown(url)
         self.timeout = timeout
         self.client = client
     }
 
-    /// The state of `nonce` for `payer` on the token `asset` (all `0x` hex). With `paying` (payee, atomic amount), a nonce
-    /// spent is `used` only when the transaction that spent it transferred that amount from the payer to the payee (its
-    /// receipt's `Transfer` log): the nonce alone says the payer's authorization with that nonce ran, not that it was this
-    /// payment (a payer can sign another to itself with the same nonce and send it first). Throws `RailFailure` when the
-    /// node cannot answer.
+    /// The state of `nonce` for `payer` on the token `asset` (all `0x` hex), read at the node's latest block (an unused
+    /// authorization carries that block's time). With `paying` (payee, atomic amount), a nonce spent is `used` only when
+    /// the same call that spent it transferred that amount from the payer to the payee: the token's `Transfer` log right
+    /// after its `AuthorizationUsed` log in the transaction's receipt (EIP-3009 marks the nonce, then transfers). The nonce
+    /// alone says the payer's authorization with that nonce ran, not that it was this payment (a payer can sign another to
+    /// itself with the same nonce and send it first), and a Transfer anywhere in the transaction could be another call's
+    /// (one transfer made to look like the payment of several). Asked as a payment, a spent nonce whose log the node does
+    /// not return is not guessed at: this throws. Throws `RailFailure` when the node cannot answer or contradicts itself.
     public func authorization(asset: String, payer: String, nonce: String, paying: (payee: String, amount: String)? = nil,
                               logger: Logger) async throws -> ChainAuthorization {
-        guard let payerBytes = HexString.decodeAllowingPrefix(payer), payerBytes.count == 20, let nonceBytes = HexString.decodeAllowingPrefix(nonce), nonceBytes.count == 32 else {
-            throw RailFailure(.undecodable, "payer or nonce is not an EVM value", authority: url)
+        guard let payerBytes = HexString.decodeAllowingPrefix(payer), payerBytes.count == 20, let nonceBytes = HexString.decodeAllowingPrefix(nonce),
+              nonceBytes.count == 32, let assetBytes = HexString.decodeAllowingPrefix(asset), assetBytes.count == 20 else {
+            throw RailFailure(.undecodable, "asset, payer or nonce is not an EVM value", authority: shown)
         }
-        let payerWord = Self.word(address: payerBytes)
-        let data = HexString.prefixed(Self.authorizationStateSelector + HexString.decodeAllowingPrefix(payerWord)! + nonceBytes)
-        let state = try await call("eth_call", [.object(["to": .string(asset), "data": .string(data)]), .string("latest")], logger: logger)
+        let authorization = Authorization(asset: HexString.prefixed(assetBytes), payer: Self.word(address: payerBytes),
+                                          nonce: HexString.prefixed(nonceBytes))
+        let head = try await call("eth_getBlockByNumber", [.string("latest"), .bool(false)], logger: logger)
+        guard let block = head["number"]?.string, Self.quantity(block) != nil, let blockTime = head["timestamp"]?.string.flatMap(Self.quantity) else {
+            throw RailFailure(.undecodable, "eth_getBlockByNumber answered no block number and timestamp", authority: shown)
+        }
+        let data = HexString.prefixed(Self.authorizationStateSelector + HexString.decodeAllowingPrefix(authorization.payer)! + nonceBytes)
+        let state = try await call("eth_call", [.object(["to": .string(authorization.asset), "data": .string(data)]), .string(block)], logger: logger)
         guard let word = state.string.flatMap({ HexString.decodeAllowingPrefix($0) }), word.count == 32 else {
-            throw RailFailure(.undecodable, "eth_call answered something that is not a bool", authority: url)
+            throw RailFailure(.undecodable, "eth_call answered something that is not a bool", authority: shown)
         }
-        guard word.last == 1 else { return .unused }
+        guard word.last == 1 else { return .unused(blockTime: blockTime) }
         let filter: JSONValue = .object([
-            "address": .string(asset), "fromBlock": .string("earliest"), "toBlock": .string("latest"),
-            "topics": .array([.array([.string(Self.usedTopic), .string(Self.canceledTopic)]), .string(payerWord), .string(HexString.prefixed(nonceBytes))]),
+            "address": .string(authorization.asset), "fromBlock": .string("earliest"), "toBlock": .string(block),
+            "topics": .array([.array([.string(Self.usedTopic), .string(Self.canceledTopic)]), .string(authorization.payer), .string(authorization.nonce)]),
         ])
         guard case .array(let logs) = try await call("eth_getLogs", [filter], logger: logger) else {
-            throw RailFailure(.undecodable, "eth_getLogs answered something that is not a list", authority: url)
+            throw RailFailure(.undecodable, "eth_getLogs answered something that is not a list", authority: shown)
         }
+        // The node's filter is not trusted: a log counts only for this token, payer and nonce.
         for log in logs {
-            guard case .array(let topics)? = log["topics"], let topic = topics.first?.string?.lowercased() else { continue }
-            if topic == Self.canceledTopic { return .cancelled }
-            if topic == Self.usedTopic {
-                let transaction = log["transactionHash"]?.string
-                guard let paying, let transaction else { return .used(transaction: transaction) }
-                return try await transfers(in: transaction, asset: asset, from: payerWord, to: paying.payee, amount: paying.amount, logger: logger)
-                    ? .used(transaction: transaction) : .usedElsewhere(transaction: transaction)
+            if authorization.isLog(log, topic: Self.canceledTopic) { return .cancelled }
+            guard authorization.isLog(log, topic: Self.usedTopic) else { continue }
+            let transaction = log["transactionHash"]?.string
+            guard let paying else { return .used(transaction: transaction) }
+            guard let transaction else {
+                throw RailFailure(.undecodable, "the node's AuthorizationUsed log names no transaction", authority: shown)
             }
+            return try await transfers(in: transaction, authorization, to: paying.payee, amount: paying.amount, logger: logger)
+                ? .used(transaction: transaction) : .usedElsewhere(transaction: transaction)
         }
-        // Spent, but the node keeps no logs that old: a transfer without its transaction.
+        guard paying == nil else {
+            throw RailFailure(.undecodable, "the nonce is spent but the node returns no AuthorizationUsed or AuthorizationCanceled log for "
+                              + "it (a node that keeps no logs that old, or limits eth_getLogs): what it paid cannot be told", authority: shown)
+        }
+        // Asked for the payer (its money moved or not, it signs nothing new), a spent nonce without its log is used.
         return .used(transaction: nil)
+    }
+
+    /// One authorization as the token's logs name it: the token's address, the payer as a topic word, the nonce.
+    struct Authorization {
+        let asset: String
+        let payer: String
+        let nonce: String
+
+        /// Whether `log` is the token's `topic` event (AuthorizationUsed, AuthorizationCanceled) for this payer and nonce.
+        func isLog(_ log: JSONValue, topic: String) -> Bool {
+            guard log["address"]?.string?.lowercased() == asset, case .array(let topics)? = log["topics"], topics.count == 3 else { return false }
+            return topics.map { $0.string?.lowercased() } == [topic, payer, nonce]
+        }
+    }
+
+    /// A node's scheme, host and port only.
+    public static func shown(_ url: String) -> String {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme, let host = parsed.host else { return "(the chain node's URL)" }
+        return "\(scheme)://\(host)" + (parsed.port.map { ":\($0)" } ?? "")
     }
 
     /// An address as a 32-byte ABI word (a log topic, a call argument), `0x` and lowercase hex.
     private static func word(address: [UInt8]) -> String { HexString.prefixed(Array(repeating: 0, count: 12) + address) }
 
-    /// Whether the receipt of `transaction` holds a `Transfer` of `amount` from `from` (a topic word) to `to` on `asset`.
-    private func transfers(in transaction: String, asset: String, from: String, to: String, amount: String, logger: Logger) async throws -> Bool {
+    /// A JSON-RPC quantity (`0x` and hex digits, at most 15 of them), or nil.
+    static func quantity(_ text: String) -> Int64? {
+        guard text.hasPrefix("0x"), (2...17).contains(text.utf8.count) else { return nil }
+        return Int64(text.dropFirst(2), radix: 16)
+    }
+
+    /// Whether the receipt of `transaction` holds, right after the authorization's `AuthorizationUsed` log, a `Transfer` of
+    /// `amount` from its payer to `to` on its token.
+    private func transfers(in transaction: String, _ authorization: Authorization, to: String, amount: String, logger: Logger) async throws -> Bool {
         guard let payee = HexString.decodeAllowingPrefix(to), payee.count == 20, let word = UInt256Word.fromDecimal(amount) else {
-            throw RailFailure(.undecodable, "the payment's payee or amount is not an EVM value", authority: url)
+            throw RailFailure(.undecodable, "the payment's payee or amount is not an EVM value", authority: shown)
         }
         let receipt = try await call("eth_getTransactionReceipt", [.string(transaction)], logger: logger)
         guard case .array(let logs)? = receipt["logs"] else {
-            throw RailFailure(.undecodable, "eth_getTransactionReceipt answered no logs for \(transaction)", authority: url)
+            throw RailFailure(.undecodable, "eth_getTransactionReceipt answered no logs for \(transaction)", authority: shown)
         }
-        let payeeWord = Self.word(address: payee)
-        return logs.contains { log in
-            guard log["address"]?.string?.lowercased() == asset.lowercased(), case .array(let topics)? = log["topics"], topics.count == 3,
-                  topics[0].string?.lowercased() == Self.transferTopic, topics[1].string?.lowercased() == from.lowercased(),
-                  topics[2].string?.lowercased() == payeeWord,
-                  let data = log["data"]?.string.flatMap(HexString.decodeAllowingPrefix), data.count == 32 else { return false }
-            return data == word
+        guard let used = logs.firstIndex(where: { authorization.isLog($0, topic: Self.usedTopic) }) else {
+            throw RailFailure(.undecodable, "the receipt of \(transaction) holds no AuthorizationUsed log for the nonce the node's logs "
+                              + "say it spent", authority: shown)
         }
+        guard logs.indices.contains(used + 1) else { return false }
+        let transfer = logs[used + 1]
+        guard transfer["address"]?.string?.lowercased() == authorization.asset, case .array(let topics)? = transfer["topics"], topics.count == 3,
+              topics.map({ $0.string?.lowercased() }) == [Self.transferTopic, authorization.payer, Self.word(address: payee)],
+              let data = transfer["data"]?.string.flatMap(HexString.decodeAllowingPrefix), data.count == 32 else { return false }
+        return data == word
     }
 
     /// Whether `address` holds contract code (`eth_getCode`).
     public func hasCode(at address: String, logger: Logger) async throws -> Bool {
         guard let code = try await call("eth_getCode", [.string(address), .string("latest")], logger: logger).string else {
-            throw RailFailure(.undecodable, "eth_getCode answered something that is not hex", authority: url)
+            throw RailFailure(.undecodable, "eth_getCode answered something that is not hex", authority: shown)
         }
         return !(HexString.decodeAllowingPrefix(code) ?? []).isEmpty
     }
@@ -101,20 +149,20 @@ public struct EVMChainReader: Sendable {
         let bytes: ByteBuffer
         do {
             let response = try await client.execute(request, timeout: .nanoseconds(timeout.inNanoseconds), logger: logger)
-            guard response.status == .ok else { throw RailFailure(.badStatus, "\(method) answered \(response.status.code)", authority: url) }
+            guard response.status == .ok else { throw RailFailure(.badStatus, "\(method) answered \(response.status.code)", authority: shown) }
             bytes = try await response.body.collect(upTo: 1 << 20)
         } catch let failure as RailFailure {
             throw failure
         } catch {
-            throw RailFailure(.connectionLost, "\(method): \(error)", authority: url)
+            throw RailFailure(.connectionLost, "\(method): \(error)", authority: shown)
         }
         guard let answer = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes.readableBytesView)) else {
-            throw RailFailure(.undecodable, "\(method) answered something that is not JSON-RPC", authority: url)
+            throw RailFailure(.undecodable, "\(method) answered something that is not JSON-RPC", authority: shown)
         }
         if let error = answer["error"], error != .null {
-            throw RailFailure(.badStatus, "\(method) failed: \(error["message"]?.string ?? "error")", authority: url)
+            throw RailFailure(.badStatus, "\(method) failed: \(error["message"]?.string ?? "error")", authority: shown)
         }
-        guard let result = answer["result"] else { throw RailFailure(.undecodable, "\(method) answered no result", authority: url) }
+        guard let result = answer["result"] else { throw RailFailure(.undecodable, "\(method) answered no result", authority: shown) }
         return result
     }
 }

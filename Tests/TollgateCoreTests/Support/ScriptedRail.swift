@@ -45,6 +45,8 @@ final class ScriptedRail: PaymentRail {
         var failureReason = "invalid_exact_evm_insufficient_funds"
         /// What the chain says, where the test gives the rail an RPC.
         var chain: ChainAuthorization?
+        /// Thrown by the chain reader instead (a node that times out, refuses a log query, contradicts itself).
+        var chainFailure: RailFailure?
         /// Awaited by every verification before it answers (a slow facilitator, or one the test watches).
         var onVerify: (@Sendable () async -> Void)?
         /// Runs once the settlement's intent is recorded, before `/settle` answers (what happens elsewhere meanwhile).
@@ -126,7 +128,9 @@ final class ScriptedRail: PaymentRail {
     }
 
     func chainAuthorization(_ key: ProofKey, payee: String, amount: String, logger: Logger) async throws -> ChainAuthorization? {
-        script.withLock { $0.chain }
+        let (chain, failure) = script.withLock { ($0.chain, $0.chainFailure) }
+        if let failure { throw failure }
+        return chain
     }
 
     private func nextSettlement(network: String, payer: String) throws -> Settlement {
