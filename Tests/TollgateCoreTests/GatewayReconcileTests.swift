@@ -137,12 +137,20 @@ import TollgateStoreConformance
     func aResentSettlementRefusedForAReasonItsLandingWouldCauseIsNotFailed(reason: String, chain: Result<ChainAuthorization, RailFailure>?,
                                                                            expired: Bool, outcome: String) async throws {
         let harness = Self.harness()
+        try await Self.reconcileALostSettlement(harness, asked: .failed, reason: reason, chain: chain, expired: expired, outcome: outcome)
+        #expect(harness.rail.resettleCalls == 1)
+    }
+
+    /// A paid request whose `/settle` answer was lost, reconciled with the facilitator answering `asked` (`reason` when
+    /// failed) and the chain reading `chain`, `expired` the gateway's clock past the authorization; `outcome` expected.
+    static func reconcileALostSettlement(_ harness: GatewayHarness, asked: Settlement.Status, reason: String = "", chain: Result<ChainAuthorization, RailFailure>?,
+                                         expired: Bool = false, outcome: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let (offer, proof) = try await harness.offerAndProof()
         harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
         _ = await harness.send("/datasets/prices", proof: proof)
         if expired { harness.clock.advance(seconds: 301) }
         harness.rail.update {
-            $0.settlements = [.success(.failed)]
+            $0.settlements = [.success(asked)]
             $0.failureReason = reason
             $0.chain = try? chain?.get()
             if case .failure(let failure)? = chain { $0.chainFailure = failure }
@@ -150,11 +158,10 @@ import TollgateStoreConformance
 
         let report = try await harness.gateway.reconcile(startup: false)
 
-        let id = try #require(offer.correlationId)
-        #expect(report.settled.contains(id) == (outcome == "settled"))
-        #expect(report.failed.contains(id) == (outcome == "failed"))
-        #expect(report.stillUnknown.contains(id) == (outcome == "unknown"), "\(report)")
-        #expect(harness.rail.resettleCalls == 1)
+        let id = try #require(offer.correlationId, sourceLocation: sourceLocation)
+        #expect(report.settled.contains(id) == (outcome == "settled"), sourceLocation: sourceLocation)
+        #expect(report.failed.contains(id) == (outcome == "failed"), sourceLocation: sourceLocation)
+        #expect(report.stillUnknown.contains(id) == (outcome == "unknown"), "\(report)", sourceLocation: sourceLocation)
     }
 
     /// A facilitator that answers "pending" each time it is asked again would hold the flow for ever: the chain, where it
@@ -167,22 +174,7 @@ import TollgateStoreConformance
         (.failure(Self.unreadable), "unknown"),
     ] as [(Result<ChainAuthorization, RailFailure>?, String)])
     func aSettlementPendingForEverIsEndedByTheChain(chain: Result<ChainAuthorization, RailFailure>?, outcome: String) async throws {
-        let harness = Self.harness()
-        let (offer, proof) = try await harness.offerAndProof()
-        harness.rail.update { $0.settlements = [.failure(ScriptedRail.lostAnswer)] }
-        _ = await harness.send("/datasets/prices", proof: proof)
-        harness.rail.update {
-            $0.settlements = [.success(.pending)]
-            $0.chain = try? chain?.get()
-            if case .failure(let failure)? = chain { $0.chainFailure = failure }
-        }
-
-        let report = try await harness.gateway.reconcile(startup: false)
-
-        let id = try #require(offer.correlationId)
-        #expect(report.settled.contains(id) == (outcome == "settled"))
-        #expect(report.failed.contains(id) == (outcome == "failed"))
-        #expect(report.stillUnknown.contains(id) == (outcome == "unknown"), "\(report)")
+        try await Self.reconcileALostSettlement(Self.harness(), asked: .pending, chain: chain, outcome: outcome)
     }
 
     /// Two resolutions of one settlement race: the reconciler's `/settle` lands while a retry's resend of the same body
