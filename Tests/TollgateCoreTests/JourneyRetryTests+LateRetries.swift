@@ -98,6 +98,19 @@ extension JourneyRetryTests {
         }
     }
 
+    /// A claim still `reserved` that a live request works on (this process holds it in flight, or another instance's
+    /// lease is live: the gateway answers `reservationBusy`) is the first request still running its upstream: its late
+    /// copy waits, never a fresh 402 that a stock client would pay again.
+    @Test func aLateCopyOfAProofStillWorkedOnWaits() {
+        var journey = Self.late()
+        _ = journey.next(.storedLoaded(.success(nil)), at: Self.now)
+        _ = journey.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now)
+        guard case .respond(.inProgress) = journey.next(.reservationBusy, at: Self.now) else {
+            Issue.record("a claim worked on: wait, do not pay again")
+            return
+        }
+    }
+
     @Test func aLateRetryOfItsOwnClaimIsCheckedAsOfTheIntentThenResumedInFlight() {
         var journey = Self.late()
         _ = journey.next(.storedLoaded(.success(nil)), at: Self.now)

@@ -29,9 +29,36 @@ extension JourneyTests {
         _ = otherRequest.next(.proofDecoded(.proof(Self.offerAndProof(target: "/datasets/volumes").1)), at: Self.now)
         #expect(otherRequest.next(.admitted(nil), at: Self.now).refusal == .offerResourceMismatch)
 
+        // Accepted terms that are not the offer's (the client's own edit): refused at once.
+        var edited = Self.decoding()
+        var (_, tampered) = Self.offerAndProof()
+        tampered.accepted.amount = "1"
+        _ = edited.next(.proofDecoded(.proof(tampered)), at: Self.now)
+        #expect(edited.next(.admitted(nil), at: Self.now).refusal == .offerTermsMismatch)
+    }
+
+    /// An offer whose terms the operator no longer offers (the price changed since the 402) may be the retry of a purchase
+    /// in doubt or in flight: its claim is looked up first, as for an expired offer, and only nothing to resume is refused.
+    @Test func anOfferOnTermsNoLongerOfferedIsLookedUpAsALateRetryBeforeItIsRefused() {
         var cheaper = Self.decoding()
         _ = cheaper.next(.proofDecoded(.proof(Self.offerAndProof(amount: TokenAmount(atomic: "1")!).1)), at: Self.now)
-        #expect(cheaper.next(.admitted(nil), at: Self.now).refusal == .offerTermsMismatch)
+        guard case .loadStoredResponse = cheaper.next(.admitted(nil), at: Self.now) else {
+            Issue.record("terms changed since the offer: its own purchase is looked up first")
+            return
+        }
+        _ = cheaper.next(.storedLoaded(.success(nil)), at: Self.now)
+        _ = cheaper.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now)
+        #expect(cheaper.next(.claimLookedUp(.success(nil)), at: Self.now).refusal == .offerTermsMismatch)
+
+        var inDoubt = Self.decoding()
+        _ = inDoubt.next(.proofDecoded(.proof(Self.offerAndProof(amount: TokenAmount(atomic: "1")!).1)), at: Self.now)
+        _ = inDoubt.next(.admitted(nil), at: Self.now)
+        _ = inDoubt.next(.storedLoaded(.success(nil)), at: Self.now)
+        _ = inDoubt.next(.settlementLookedUp(.success(nil), receipt: [:]), at: Self.now)
+        guard case .respond(.inProgress) = inDoubt.next(.claimLookedUp(.success(.unknown)), at: Self.now) else {
+            Issue.record("its claim in doubt: wait, never the new terms")
+            return
+        }
     }
 
     @Test func anExpiredOfferIsLookedUpAsALateRetryBeforeItIsRefused() {

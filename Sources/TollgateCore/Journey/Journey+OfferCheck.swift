@@ -26,7 +26,11 @@ extension Journey {
         let paid = PaidFlow(request: request, route: priced.route, pricing: priced.pricing, identity: priced.identity, proof: proof,
                             offer: SignedOffer(offer: offer, token: token), flow: flow, delivery: delivery)
         if let (reason, detail) = mismatch(offer, priced, proof) {
-            return reason == .offerExpired ? lookUpLateRetry(paid, Refusal(reason: reason, detail: detail, received: received))
+            // Its own client's retry of its own request (`mismatch` checks those first) whose offer expired, or whose offer's
+            // terms the operator no longer offers (a new price, payee or asset) may be a purchase in doubt or in flight:
+            // never fresh terms before its claim is looked up, which a stock client would pay as well.
+            let late = reason == .offerExpired || (reason == .offerTermsMismatch && Self.echoesTerms(of: offer, proof))
+            return late ? lookUpLateRetry(paid, Refusal(reason: reason, detail: detail, received: received))
                 : refuse(priced, reason, received: received, detail: detail)
         }
         state = .verifyingLocally(paid, received: received)
@@ -100,18 +104,25 @@ extension Journey {
         if offer.expiresAt < arrivalSeconds {
             return (.offerExpired, "the offer expired at \(RFC3339.format(seconds: offer.expiresAt))")
         }
-        let accepted = proof.accepted
-        let termsMatch = accepted.network == offer.network && accepted.asset.lowercased() == offer.asset
-            && TokenAmount(atomic: accepted.amount) == offer.amount && accepted.payTo.lowercased() == offer.payTo
-            && (accepted.maxTimeoutSeconds == nil || accepted.maxTimeoutSeconds == offer.maxTimeoutSeconds)
+        if !Self.echoesTerms(of: offer, proof) {
+            return (.offerTermsMismatch, "the accepted terms differ from the offer")
+        }
         let stillOffered = priced.pricing.accepts.contains {
             $0.asset.network == offer.network && $0.asset.address.lowercased() == offer.asset
                 && $0.amount == offer.amount && $0.payTo.lowercased() == offer.payTo
         }
-        if !termsMatch || !stillOffered {
-            return (.offerTermsMismatch, "the accepted terms differ from the offer or from the current price")
+        if !stillOffered {
+            return (.offerTermsMismatch, "the offer's terms are no longer offered (the price, payee or asset changed)")
         }
         return nil
+    }
+
+    /// Whether the proof's accepted terms are the offer's own.
+    static func echoesTerms(of offer: Offer, _ proof: PaymentProof) -> Bool {
+        let accepted = proof.accepted
+        return accepted.network == offer.network && accepted.asset.lowercased() == offer.asset
+            && TokenAmount(atomic: accepted.amount) == offer.amount && accepted.payTo.lowercased() == offer.payTo
+            && (accepted.maxTimeoutSeconds == nil || accepted.maxTimeoutSeconds == offer.maxTimeoutSeconds)
     }
 
     /// A refused proof, under the flow it was refused in.

@@ -87,7 +87,8 @@ extension Journey {
     }
 
     /// A late proof with no settlement of its own on record: a spent authorization is refused as used (it paid), one
-    /// in doubt waits, and only one that never moved money is refused as it was (expired).
+    /// in doubt or still worked on waits (`reservationBusy`: a live request holds its `reserved` claim), and only one that
+    /// never moved money is refused as it was (expired, or its terms changed).
     mutating func lateClaimLookedUp(_ result: Result<Reservation.State?, Failure>, _ retry: Retry) -> Action {
         switch result {
         case .failure:

@@ -155,6 +155,7 @@ struct Journey: Sendable {
         case (.storedLoaded(let result), .lookingUpLateAnswer(let retry)): return lateAnswerLoaded(result, retry)
         case (.settlementLookedUp(let result, _), .lookingUpLateSettlement(let retry)): return lateSettlementLookedUp(result, retry)
         case (.claimLookedUp(let result), .checkingLateClaim(let retry)): return lateClaimLookedUp(result, retry)
+        case (.reservationBusy, .checkingLateClaim(let retry)): return reservationBusy(retry.paid, events: retry.events)
         case (.verifiedLocally(let verdict), .checkingLateProof(let retry)): return lateProofChecked(verdict, retry)
         case (.reservationBusy, .lookingUpSettlement(let retry)): return reservationBusy(retry.paid, events: retry.events)
         case (.settlementLookedUp(let result, let receipt), .lookingUpSettlement(let retry)): return settlementLookedUp(result, receipt: receipt, retry)
@@ -292,7 +293,8 @@ struct Journey: Sendable {
         indirect case refundOrReview(OpenSettlement, actor: String)
         /// Read the refund recorded for this flow; `refundLookedUp`.
         case lookUpRefund(correlationId: String)
-        /// Read the state of the claim on this proof; `claimLookedUp`.
+        /// Read the state of the claim on this proof; `claimLookedUp`, or `reservationBusy` when the claim is `reserved`
+        /// and a live request works on it (one of this process holding it in flight, or another process's live lease).
         case lookUpClaim(ProofKey)
         /// Commit the events of taking over a claim a stopped process left; `takeoverRecorded`.
         case recordTakeover([AuditEvent])

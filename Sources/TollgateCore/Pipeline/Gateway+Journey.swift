@@ -99,7 +99,16 @@ extension Gateway {
                 }
             case .lookUpClaim(let key):
                 do {
-                    input = .claimLookedUp(.success(try await store.reservationState(key)))
+                    let claim = try await store.reservationState(key)
+                    // A claim still `reserved` may be a live request's (its upstream still running, the settlement not yet
+                    // asked for): its copy waits. Only one nobody works on was left by a stopped process, nothing moved.
+                    var worked = claim == .reserved && inFlight.contains(key)
+                    if claim == .reserved, !worked { worked = try await !store.takeClaim(key) }
+                    if worked {
+                        input = .reservationBusy
+                    } else {
+                        input = .claimLookedUp(.success(claim))
+                    }
                 } catch {
                     input = .claimLookedUp(.failure(Journey.Failure(error)))
                 }

@@ -37,7 +37,7 @@ struct GatewayHarness {
         ClientRecord(id: "bob", apiKeySHA256: HexString.decode(APIKeyHash.sha256Hex(bobKey))!, scopes: [], organisation: "acme"),
     ])
 
-    let store = InMemoryStore()
+    let store: InMemoryStore
     let rail: ScriptedRail
     let upstream = RecordingUpstream()
     let clock = FixedClock()
@@ -55,7 +55,8 @@ struct GatewayHarness {
          quotas: [Quota] = [], payerAllowList: Set<String>? = nil, routes: RouteTable = Self.routes,
          automaticRefunds: Bool = true, auditsDenials: Bool = true, sharedInvalid: SharedInvalidBudget? = nil,
          auditCapacity: Int = 8192, auditBacklogLimit: Int? = nil, verifiesWithClaim: Bool = true, timings: (any RequestTimings)? = nil,
-         echoesOffers: Bool = true) {
+         echoesOffers: Bool = true, store: InMemoryStore = InMemoryStore()) {
+        self.store = store
         rail = ScriptedRail(echoesOffers: echoesOffers)
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
         batcher = AuditBatcher(store: store, interval: .seconds(3600), capacity: auditCapacity, backlogLimit: auditBacklogLimit, logger: logger)
