@@ -83,6 +83,7 @@ public struct GatewayAssembly: Sendable {
         if configuration.mcp != nil { settings.repeatedProofs = .refused }
         settings.timings = metrics
         settings.verifiesWithClaim = configuration.settlement.verifiesWithClaim
+        settings.chainNetworks = Set(configuration.settlement.rpc.keys)
         if configuration.x402.discovery && configuration.mcp == nil { settings.discoveryPath = ExactEVMRail.discoveryPath }
         let upstream = upstream ?? HTTPUpstream(baseURL: configuration.upstreamURL, timeoutSeconds: configuration.upstreamTimeoutSeconds,
                                                 maxResponseBytes: configuration.maxUpstreamResponseBytes,

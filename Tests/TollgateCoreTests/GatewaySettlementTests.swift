@@ -215,6 +215,33 @@ import TollgateStoreConformance
         #expect(try await harness.events(offer.correlationId).contains { $0.reason == "settlement_resolved" && $0.details["source"] == "facilitator_nonce_used" })
     }
 
+    /// The first `/settle` told the authorization was used already: without a chain reader, a replay of one spent
+    /// elsewhere (402). With one, someone may have sent this very authorization (the payer itself, paying the payee): the
+    /// claim is held (503) and the retry's resolution asks the chain, which decides: this payment's transfer delivers,
+    /// a nonce spent on another transfer is a 402. Never a 402 while the chain could show the payee was paid.
+    @Test(arguments: [
+        (false, nil, HTTPResponse.Status.paymentRequired, HTTPResponse.Status.paymentRequired),
+        (true, ChainAuthorization.used(transaction: "0xpaid"), .serviceUnavailable, .ok),
+        (true, .usedElsewhere(transaction: "0xself"), .serviceUnavailable, .paymentRequired),
+    ] as [(Bool, ChainAuthorization?, HTTPResponse.Status, HTTPResponse.Status)])
+    func aFirstSettlementToldTheNonceIsUsedAsksTheChainWhereItCan(readable: Bool, chain: ChainAuthorization?, first: HTTPResponse.Status,
+                                                                 retried: HTTPResponse.Status) async throws {
+        let harness = GatewayHarness(chainNetworks: readable ? [GatewayHarness.network] : [])
+        let (_, proof) = try await harness.offerAndProof()
+        harness.rail.update {
+            $0.settlements = [.success(.failed), .success(.failed)]
+            $0.failureReason = "invalid_exact_evm_nonce_already_used"
+            $0.chain = chain
+        }
+
+        let answer = await harness.send("/datasets/prices", proof: proof)
+        #expect(answer.status == first, "\(answer.text)")
+        if readable { #expect(await harness.store.state(of: proof.key) == .unknown) }
+        let again = await harness.send("/datasets/prices", proof: proof)
+        #expect(again.status == retried, "\(again.text)")
+        #expect(await harness.store.payments.map(\.transaction) == (retried == .ok ? ["0xpaid"] : []))
+    }
+
     @Test func aCancellationOnChainMeansNothingMovedAndTheRetryMayPayAfresh() async throws {
         let harness = GatewayHarness()
         let (_, proof) = try await harness.offerAndProof()

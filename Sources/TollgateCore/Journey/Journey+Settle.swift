@@ -92,7 +92,8 @@ extension Journey {
                 return finish(.finishClaim(key, .pending, events: events, then: .deny(Denial(
                     status: .serviceUnavailable, error: "service_unavailable", stage: .respond, reason: .settlementPending,
                     detail: "settlement is still pending (\(settlement.transaction)); the payment is held, do not pay again", durable: true))))
-            case .failed where Self.mayHaveMoved(refusal: settlement.errorReason, resettled: resettled, authorizationUsed: wire.authorizationUsed):
+            case .failed where Self.mayHaveMoved(refusal: settlement.errorReason, resettled: resettled, authorizationUsed: wire.authorizationUsed,
+                                                 chainReadable: settings.chainNetworks.contains(paid.proof.network)):
                 // Not a refusal that proves nothing moved (a reason that is no x402 code, or, asked a second time, one the
                 // first attempt landing would itself cause): held as unknown for the retry or the reconciler, never a 402,
                 // which a stock client reads as "nothing was charged" and pays again.
@@ -131,11 +132,12 @@ extension Journey {
     }
 
     /// Whether a facilitator's refusal to settle leaves the money in doubt (`SettlementRefusal.nothingMoved`). The first
-    /// attempt told the authorization was used is a replay of one spent elsewhere (this gateway never sent it before):
-    /// that refusal ends the claim.
-    static func mayHaveMoved(refusal: String?, resettled: Bool, authorizationUsed: Reason) -> Bool {
+    /// attempt told the authorization was used is taken for a replay of one spent elsewhere (this gateway never sent it
+    /// before), and the refusal ends the claim, unless the chain can be read (`chainReadable`): someone else may have sent
+    /// this very authorization, which paid the payee, so the chain decides (the resolution reads it) before a 402.
+    static func mayHaveMoved(refusal: String?, resettled: Bool, authorizationUsed: Reason, chainReadable: Bool = false) -> Bool {
         let reason = refusal ?? Reason.settlementFailed.rawValue
-        if !resettled && reason == authorizationUsed.rawValue { return false }
+        if !resettled && reason == authorizationUsed.rawValue { return chainReadable }
         return !SettlementRefusal.nothingMoved(reason, resent: resettled)
     }
 

@@ -73,6 +73,10 @@ public struct Gateway: Sendable {
         /// slower of them instead of both in turn. An authorization or offer this gateway claimed lately is verified
         /// only after its claim again, so a flood of replays never reaches the facilitator.
         public var verifiesWithClaim = true
+        /// The networks whose chain the rails read (`settlement.rpc`). There, a first `/settle` told the authorization was
+        /// used already is held for the chain to say who spent it (someone may have sent this very authorization, paying
+        /// the payee): not refused at once as a replay of one spent elsewhere.
+        public var chainNetworks: Set<String> = []
         /// Told what the gateway added to each paid request's latency (`RequestTimings`); nil: not measured.
         public var timings: (any RequestTimings)?
         /// Where the discovery manifest is served (`Gateway+Discovery.swift`), and whether 402s carry each route's

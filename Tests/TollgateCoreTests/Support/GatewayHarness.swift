@@ -55,7 +55,7 @@ struct GatewayHarness {
          quotas: [Quota] = [], payerAllowList: Set<String>? = nil, routes: RouteTable = Self.routes,
          automaticRefunds: Bool = true, auditsDenials: Bool = true, sharedInvalid: SharedInvalidBudget? = nil,
          auditCapacity: Int = 8192, auditBacklogLimit: Int? = nil, verifiesWithClaim: Bool = true, timings: (any RequestTimings)? = nil,
-         echoesOffers: Bool = true, store: InMemoryStore = InMemoryStore()) {
+         echoesOffers: Bool = true, store: InMemoryStore = InMemoryStore(), chainNetworks: Set<String> = []) {
         self.store = store
         rail = ScriptedRail(echoesOffers: echoesOffers)
         let logger = Logger(label: "tollgate.tests") { _ in SwiftLogNoOpLogHandler() }
@@ -66,6 +66,7 @@ struct GatewayHarness {
                                         payerAllowList: payerAllowList, automaticRefunds: automaticRefunds, auditsDenials: auditsDenials)
         settings.sharedInvalid = sharedInvalid
         settings.verifiesWithClaim = verifiesWithClaim
+        settings.chainNetworks = chainNetworks
         settings.timings = timings
         gateway = Gateway(settings: settings, rail: rail, store: store, audit: batcher, upstream: upstream, clock: clock,
                           controls: controls, logger: logger)
