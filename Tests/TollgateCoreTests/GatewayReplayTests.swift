@@ -98,7 +98,9 @@ extension TestProof {
         #expect(try await harness.events(fresh).first?.details["previous_correlation_id"] == offer.correlationId)
     }
 
-    @Test func secondProofForAPaidOfferIs402OfferAlreadyUsed() async throws {
+    /// A second authorization for an offer another one paid (a client that lost the answer and signed again): 409, no
+    /// fresh terms to pay twice with, nothing charged; the first proof still gets its kept answer.
+    @Test func secondProofForAPaidOfferIs409OfferAlreadyUsed() async throws {
         let harness = GatewayHarness()
         let (_, proof) = try await harness.offerAndProof(nonce: "0x01")
         #expect(await harness.send("/datasets/prices", proof: proof).status == .ok)
@@ -107,12 +109,16 @@ extension TestProof {
 
         let response = await harness.send("/datasets/prices", proof: second)
 
-        #expect(response.status == .paymentRequired)
+        #expect(response.status == .conflict)
         #expect(response.reason == "offer_already_used")
+        #expect(response.offerTokens.isEmpty)
         #expect(harness.rail.verifyCalls == 1, "an offer claimed lately is not verified alongside its next claim")
         #expect(harness.rail.settleCalls == 1)
         #expect(harness.upstream.received.count == 1)
         #expect(await harness.store.state(of: second.key) == nil)
+        let first = await harness.send("/datasets/prices", proof: proof)
+        #expect(first.status == .ok && first.text == "the data")
+        #expect(harness.rail.settleCalls == 1)
     }
 
     @Test func concurrentPresentationsOfOneProofDeliverOnce() async throws {

@@ -151,7 +151,14 @@ extension JourneyTests {
         #expect(denial?.durable == true)
         #expect(denial?.before.last?.reason == "payment_identifier_conflict")
 
-        var offerUsed = Self.reserving()
-        #expect(offerUsed.next(.reserved(.success(.offerAlreadyUsed(state: .settled))), at: Self.now).refusal == .offerAlreadyUsed)
+        // Paid and settled by another authorization: a 409, never fresh terms (a client that lost that answer would pay again).
+        var offerPaid = Self.reserving()
+        let paid = offerPaid.next(.reserved(.success(.offerAlreadyUsed(state: .settled))), at: Self.now).denial
+        #expect(paid?.status == .conflict && paid?.reason == .offerAlreadyUsed)
+        // Another authorization that failed or was released moved nothing: fresh terms.
+        for state in [Reservation.State.failed] {
+            var offerUsed = Self.reserving()
+            #expect(offerUsed.next(.reserved(.success(.offerAlreadyUsed(state: state))), at: Self.now).refusal == .offerAlreadyUsed)
+        }
     }
 }

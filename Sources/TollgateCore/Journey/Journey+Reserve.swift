@@ -82,6 +82,14 @@ extension Journey {
             let denied = event(.reserve, .denied, .offerAlreadyUsed, ["offer_state": offerState.rawValue])
             return finish(.inProgress(events: events + [denied], detail: "this offer is being paid by another authorization; send that "
                                           + "one again later, do not pay again"))
+        case .offerAlreadyUsed(.settled):
+            // This offer (this client, this request) was paid and settled by another authorization: fresh terms would be paid
+            // by a client that lost that answer and signed again. Its answer is the first authorization's to fetch.
+            return finish(.deny(Denial(
+                status: .conflict, error: "conflict", stage: .respond, reason: .offerAlreadyUsed,
+                detail: "this offer was already paid by another authorization, which settled: send that payment again to get its answer; "
+                    + "nothing was charged for this one (ask without a payment for a fresh offer to buy again)",
+                durable: true, before: events + [event(.reserve, .denied, .offerAlreadyUsed, ["offer_state": Reservation.State.settled.rawValue])])))
         case .offerAlreadyUsed(let offerState):
             return refuse(priced(paid), .offerAlreadyUsed,
                           events: events + [event(.reserve, .denied, .offerAlreadyUsed, ["offer_state": offerState.rawValue])],
