@@ -36,8 +36,10 @@ public struct PaidTools: Sendable {
     /// On a priced tool, `handler` runs only once the call is paid (or its payment verified, for a route that settles
     /// after), with the call's parameters less `_meta["x402/payment"]`. A result with `isError: true`, a thrown
     /// `MCPError` (passed back to the caller as it was) or any other thrown error (the tool gave no answer) is not
-    /// charged. The caller then gets a PaymentRequired result (no or refused payment), the tool's result with its
-    /// receipt in `_meta["x402/payment-response"]`, or an `MCPError` for a refusal before any terms.
+    /// charged, unless the tool's terms charge every answer (`consumed: on_request`) or it settled before running: a
+    /// thrown `MCPError` then comes back as an `isError` result whose `_meta` carries the receipt and any refund (the
+    /// SDK's errors carry no data). The caller gets a PaymentRequired result (no or refused payment), the tool's result
+    /// with its receipt in `_meta["x402/payment-response"]`, or an `MCPError` for a refusal before any terms.
     /// - Parameter identity: the caller's credentials as header fields (`Authorization`, `X-Api-Key`) for tools that
     ///   are not anonymous; by default none.
     public func wrap(identity: @escaping @Sendable (CallTool.Parameters) -> HTTPFields = { _ in [:] },
@@ -69,6 +71,20 @@ public struct PaidTools: Sendable {
         return ListTools.Result(tools: tools, nextCursor: result.nextCursor, _meta: result._meta)
     }
 
+    /// A JSON-RPC error that carries the payment's outcome (the receipt of a call charged although the tool failed, under
+    /// `consumed: on_request` or `settle: before`; a refund recorded for it), as an `isError` result whose `_meta` carries
+    /// them: the SDK's `MCPError` keeps no `data`, and without them the caller, charged, could not tell it was.
+    static func chargedError(_ error: JSONValue) -> JSONValue? {
+        guard case .object(let data)? = error["data"] else { return nil }
+        var meta: [String: JSONValue] = [:]
+        if let receipt = data[ToolCall.paymentResponseKey] { meta[ToolCall.paymentResponseKey] = receipt }
+        if let refund = data[MCPToolGate.refundKey] ?? data["refund_id"] { meta[MCPToolGate.refundKey] = refund }
+        guard !meta.isEmpty else { return nil }
+        let message = error["message"]?.string ?? "error \(error["code"]?.int ?? JSONRPCCode.internalError)"
+        return .object(["content": .array([.object(["type": .string("text"), "text": .string(message)])]), "isError": .bool(true),
+                        "_meta": .object(meta)])
+    }
+
     /// One priced call through the gate, the handler as its upstream.
     static func paid(_ params: CallTool.Parameters, gate: MCPToolGate, headerFields: HTTPFields,
                      handler: @escaping @Sendable (CallTool.Parameters) async throws -> CallTool.Result) async throws -> CallTool.Result {
@@ -86,7 +102,10 @@ public struct PaidTools: Sendable {
                 return MCPBridge.message(error, id: id)
             }
         }
-        if let error = answer.message.error { throw MCPBridge.mcpError(error) }
+        if let error = answer.message.error {
+            if let charged = Self.chargedError(error) { return try MCPBridge.result(charged) }
+            throw MCPBridge.mcpError(error)
+        }
         do {
             guard let result = answer.message.result else { throw MCPError.internalError("the gateway gave no result") }
             return try MCPBridge.result(result)

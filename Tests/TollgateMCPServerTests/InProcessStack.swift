@@ -58,6 +58,7 @@ struct InProcessStack: Sendable {
             - {name: broken, price: "0.01", accepts: [usdc], anonymous: true}
             - {name: invalid, price: "0.01", accepts: [usdc], anonymous: true}
             - {name: slow, price: "0.01", accepts: [usdc], anonymous: true}
+            - {name: billed, price: "0.01", accepts: [usdc], anonymous: true, consumed: on_request}
             - {name: report, price: "0.01", accepts: [usdc], scope: "reports:read"}
         secrets: [{id: t1, env: TEST_SECRET}]
         storage: {sqlite: "\(directory)/gateway.sqlite", audit_flush_ms: 20}
@@ -82,7 +83,7 @@ struct InProcessStack: Sendable {
             return CallTool.Result(content: [.text(text: "the service is down", annotations: nil, _meta: nil)], isError: true)
         case "broken":
             throw ToolFailure()
-        case "invalid":
+        case "invalid", "billed":
             throw MCPError.invalidParams("no such city: \(city)")
         case "slow":
             try await Task.sleep(for: .milliseconds(300))

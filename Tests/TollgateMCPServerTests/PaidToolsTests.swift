@@ -62,6 +62,23 @@ import TollgateX402
         }
     }
 
+    /// A tool whose terms charge every answer (`consumed: on_request`) throws its own JSON-RPC error: the call is charged,
+    /// so the caller must see the receipt; the SDK's errors carry no data, so it comes back as an `isError` result with the
+    /// receipt in `_meta`, never an error that reads as "not charged".
+    @Test func aChargedToolErrorCarriesItsReceipt() async throws {
+        try await InProcessStack.with { stack in
+            let (payment, payer) = try InProcessStack.pay(try await stack.call("billed"))
+            let result = try await stack.call("billed", payment: payment)
+            #expect(result.isError == true)
+            guard case .text(let text, _, _)? = result.content.first else { Issue.record("no text content"); return }
+            #expect(text.contains("no such city"))
+            let receipt = try #require(InProcessStack.receipt(result))
+            #expect(receipt["success"] == .bool(true))
+            #expect(try await stack.balance(payer) == stack.facilitator.ledger.defaultBalance - InProcessStack.price)
+            #expect(await stack.tools.runs("billed") == 1)
+        }
+    }
+
     @Test func toolErrorIsNotChargedAndThePaymentStillWorks() async throws {
         try await InProcessStack.with { stack in
             let (payment, payer) = try InProcessStack.pay(try await stack.call("flaky"))
