@@ -55,9 +55,11 @@ import TollgateCore
 
     /// A settlement answer about another payment (another payer or network: a lie, or an answer read as another
     /// request's) is neither settled nor failed: the outcome is unknown, and no other facilitator is asked.
-    @Test(arguments: [("0x00000000000000000000000000000000000000aa", "eip155:84532"), (nil, "eip155:8453")])
-    func aSettlementAnswerAboutAnotherPaymentIsNotTaken(payer: String?, network: String) async throws {
-        let first = ScriptedFacilitator(name: "first", settle: { .init(success: true, payer: payer, transaction: "0xabc", network: network) })
+    /// A success naming no transaction is no evidence of what moved: not taken either.
+    @Test(arguments: [("0x00000000000000000000000000000000000000aa", "eip155:84532", "0xabc"), (nil, "eip155:8453", "0xabc"),
+                      (nil, "eip155:84532", ""), (nil, "eip155:84532", " ")])
+    func aSettlementAnswerAboutAnotherPaymentIsNotTaken(payer: String?, network: String, transaction: String) async throws {
+        let first = ScriptedFacilitator(name: "first", settle: { .init(success: true, payer: payer, transaction: transaction, network: network) })
         let second = ScriptedFacilitator(name: "second")
         let rail = await rail([first, second])
         let now = Int64(Date().timeIntervalSince1970)

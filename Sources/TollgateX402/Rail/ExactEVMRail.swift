@@ -305,6 +305,11 @@ public struct ExactEVMRail: PaymentRail {
         if !answered.isEmpty, !network.isEmpty, answered != network {
             throw RailFailure(.undecodable, "the settlement answer names another network (\(answered))", authority: authority)
         }
+        // x402 names the transaction of every success: one without is no evidence of what moved (a refund would have none
+        // to point at), so it is not taken; asked again, the facilitator or the chain decides.
+        if status == .settled, answer.transaction.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw RailFailure(.undecodable, "the settlement answer says success but names no transaction", authority: authority)
+        }
         return Settlement(status: status, transaction: answer.transaction, network: answered.isEmpty ? network : answered,
                           payer: answer.payer ?? payer, errorReason: answer.errorReason, errorMessage: answer.errorMessage)
     }
