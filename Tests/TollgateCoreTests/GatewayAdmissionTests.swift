@@ -46,6 +46,29 @@ import TollgateStoreConformance
         #expect(harness.upstream.received.isEmpty)
     }
 
+    /// Anyone can name any smart wallet as the payer of a proof whose signature only the facilitator can check: a flood
+    /// of such proofs (each refused there) spends a budget of its own, never the named payer's, whose real payments go on.
+    @Test func proofsNamingAPayerNobodyCheckedYetDoNotSpendThatPayersBudget() async throws {
+        let harness = GatewayHarness(limits: TrafficLimits(global: .init(paid: RateLimit(ratePerSecond: 0.001, burst: 3))))
+        let victim = "0xAbC0000000000000000000000000000000000001"
+        harness.rail.update {
+            $0.localVerdict = .signatureDeferred(payer: victim)
+            $0.facilitator = .success(.invalid(.signatureInvalid, detail: "not the wallet's signature"))
+        }
+        for nonce in ["0x02", "0x03", "0x04"] {
+            let (_, forged) = try await harness.offerAndProof(apiKey: GatewayHarness.bobKey, nonce: nonce)
+            let refused = await harness.send("/datasets/prices", apiKey: GatewayHarness.bobKey, proof: forged)
+            #expect(refused.status == .paymentRequired, "\(refused.text)")
+        }
+        harness.rail.update {
+            $0.localVerdict = .valid(payer: victim)
+            $0.facilitator = .success(.valid(payer: victim))
+        }
+        let (_, real) = try await harness.offerAndProof(nonce: "0x09")
+        let paid = await harness.send("/datasets/prices", proof: real)
+        #expect(paid.status == .ok, "\(paid.text)")
+    }
+
     @Test func twoInstancesSharingTheInvalidBudgetStopAKeyTogether() async throws {
         // Generous limits per instance; the shared budget (burst 2 + 0.1/s × 10 s = 3 per window) is what bites.
         let roomy = TrafficLimits(global: .init(invalid: RateLimit(ratePerSecond: 10, burst: 100)))

@@ -20,9 +20,8 @@ extension HTTP1ConnectionPoolTests {
         let (first, second) = (group.next(), group.next())
         #expect(first !== second)
         let server = try await ScriptedHTTPServer { request in
-            // The first is held while the second is sent, so that each has a connection of its own (long enough for a
-            // machine busy with other work: shorter, the first came back first and was reused).
-            request.index == 0 ? .after(.seconds(5), ScriptedHTTPServer.ok("{}")) : .bytes(ScriptedHTTPServer.ok("{}"))
+            // The first is held while the second is sent, so that each has a connection of its own.
+            request.index == 0 ? .after(.seconds(2), ScriptedHTTPServer.ok("{}")) : .bytes(ScriptedHTTPServer.ok("{}"))
         }
         let calling = CallingLoop()
         let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)", group: group, ownLoop: calling.get)
@@ -62,8 +61,7 @@ extension HTTP1ConnectionPoolTests {
     @Test func aConnectionClosedWhileIdleLeavesTheCountEvenWhenAnotherIsGiven() async throws {
         let server = try await ScriptedHTTPServer { request in
             switch request.index {
-            // Held while the second call opens its own connection (long enough for a busy machine).
-            case 0: .after(.seconds(3), ScriptedHTTPServer.ok("{}"))
+            case 0: .after(.milliseconds(300), ScriptedHTTPServer.ok("{}"))
             // The second connection's only answer, then the server closes it.
             case 1: .bytesThenClose(ScriptedHTTPServer.ok("{}"))
             // Held until the server stops.

@@ -17,7 +17,7 @@ extension Journey {
         case .success(.invalid(let reason, let detail)):
             return finish(.release(paid.proof.key, events: [event(.facilitatorVerify, .denied, reason, ["detail": detail])],
                                    then: .refuse(priced(paid), reason, detail: detail, received: nil, events: [], alreadyAudited: true)))
-        case .success(.valid):
+        case .success(.valid), .success(.signatureDeferred):
             return holdSpend(paid, events: [event(.facilitatorVerify, .ok)])
         }
     }

@@ -49,7 +49,7 @@ extension PaidFlow {
     /// One payer, one spelling from a valid local verdict on (the upstream's `Tollgate-Payer`, the middleware's context):
     /// the address the signature recovered, as the rail writes it (EIP-55), whatever letter case the proof used.
     mutating func spellPayer(as verdict: Verdict) {
-        if case .valid(let payer) = verdict, !payer.isEmpty, payer.lowercased() == proof.key.payer { proof.payer = payer }
+        if let payer = verdict.acceptedPayer, !payer.isEmpty, payer.lowercased() == proof.key.payer { proof.payer = payer }
     }
 }
 

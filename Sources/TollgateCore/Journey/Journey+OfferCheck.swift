@@ -51,7 +51,8 @@ extension Journey {
                 : refuse(priced(paid), reason, received: received, detail: detail)
         }
         state = .checkingPayer(paid, received: received)
-        return .checkPayer(payer: paid.proof.key.payer, network: paid.proof.network)
+        let signatureChecked = if case .signatureDeferred = verdict { false } else { true }
+        return .checkPayer(payer: paid.proof.key.payer, network: paid.proof.network, signatureChecked: signatureChecked)
     }
 
     mutating func payerChecked(_ standing: PayerStanding, _ paid: PaidFlow, received: [String: String]) -> Action {

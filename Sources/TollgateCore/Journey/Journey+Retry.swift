@@ -106,7 +106,7 @@ extension Journey {
     }
 
     mutating func lateProofChecked(_ verdict: Verdict, _ retry: Retry) -> Action {
-        guard case .valid = verdict else { return nothingToResume(retry) }
+        guard verdict.acceptedPayer != nil else { return nothingToResume(retry) }
         // A redelivery names the payer to the upstream as the first delivery did.
         var retry = retry
         retry.paid.spellPayer(as: verdict)

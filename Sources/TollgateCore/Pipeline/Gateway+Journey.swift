@@ -67,8 +67,8 @@ extension Gateway {
                 input = .admitted(settings.limits.admit(probe.trafficClass, resource: probe.resource, keys: probe.keys, now: clock.nowSecondsPrecise))
             case .verifyLocally(let proof, let offer, let at):
                 input = .verifiedLocally(rail.verifyLocally(proof, offer: offer, now: at ?? clock.nowSeconds))
-            case .checkPayer(let payer, let network):
-                input = .payerChecked(standing(of: payer, network: network, resource: journey.flow.resource ?? ""))
+            case .checkPayer(let payer, let network, let signatureChecked):
+                input = .payerChecked(standing(of: payer, network: network, signatureChecked: signatureChecked, resource: journey.flow.resource ?? ""))
             case .reserve(let reservation, let events, let alongside):
                 // One request of this process per authorization at a time: a retry while the first runs waits (503).
                 guard inFlight.begin(reservation.key) else {
@@ -238,11 +238,14 @@ extension Gateway {
 
     /// Whether a payer may pay: revocations and the allow and deny lists (the deny list always wins), then the
     /// payer's own paid budget, and whether the rail can verify on its network now.
-    private func standing(of payer: String, network: String, resource: String) -> Journey.PayerStanding {
+    private func standing(of payer: String, network: String, signatureChecked: Bool, resource: String) -> Journey.PayerStanding {
         let refused = controls.isRevoked(payer: payer) || settings.payerDenyList.contains(payer)
             || settings.payerAllowList.map({ !$0.contains(payer) }) ?? false
         guard !refused else { return Journey.PayerStanding(refused: true, limited: nil, railReady: false) }
-        let limited = settings.limits.admit(.paid, resource: resource, keys: [LimitKey("payer", payer)], now: clock.nowSecondsPrecise)
+        // A payer named by a signature nobody checked yet is kept apart: a flood naming someone else's smart wallet must
+        // not spend that payer's own budget (its real payments would be refused), and still meets a limit.
+        let key = LimitKey(signatureChecked ? "payer" : "unverified-payer", payer)
+        let limited = settings.limits.admit(.paid, resource: resource, keys: [key], now: clock.nowSecondsPrecise)
         return Journey.PayerStanding(refused: false, limited: limited, railReady: rail.isReady(network: network))
     }
 

@@ -97,7 +97,18 @@ public enum ProofDecoding: Sendable {
 /// A verification outcome.
 public enum Verdict: Sendable, Hashable {
     case valid(payer: String)
+    /// Every local check held but the signature, which only the rail's authority can check (a smart wallet's): it is
+    /// verified there before anything moves. Until then the payer is only what the proof claims.
+    case signatureDeferred(payer: String)
     case invalid(Reason, detail: String)
+
+    /// The payer of a verdict that lets the proof go on (valid, or its signature deferred).
+    public var acceptedPayer: String? {
+        switch self {
+        case .valid(let payer), .signatureDeferred(let payer): payer
+        case .invalid: nil
+        }
+    }
 }
 
 /// The result of a settlement the rail could obtain.

@@ -86,7 +86,7 @@ public enum ExactEVMVerifier {
                     ? "a smart-wallet signature cannot be verified here" : "the signature is not hex")
             }
             // Not checkable without the chain: everything else held, the facilitator verifies the signature.
-            return .valid(payer: from.checksummed)
+            return .signatureDeferred(payer: from.checksummed)
         }
         let message = TransferWithAuthorization(from: from, to: to, value: authorization.value, validAfter: authorization.validAfter,
                                                 validBefore: authorization.validBefore, nonce: nonce)
