@@ -8,7 +8,9 @@ import TollgateCore
 /// stream (the response to this request's id; notifications before it are not passed on for gated calls). A server
 /// that closes the event stream before the answer, having named an event id (the 2025-11-25 transport's polling), is
 /// asked for the rest with `GET` and `Last-Event-ID` until the answer comes or the deadline passes: without it the
-/// tool ran and its answer was never read, so the call was released unpaid and a retry ran it again.
+/// tool ran and its answer was never read, so the call was released unpaid and a retry ran it again. The deadline
+/// (`timeoutSeconds`) covers the whole call, head, body and resumptions; a request the server sends its client on the
+/// stream (elicitation, sampling) is refused `-32601`, as over stdio, not left unanswered.
 public struct MCPHTTPUpstream: MCPUpstream {
     public let url: String
     let client: HTTPClient
@@ -39,6 +41,23 @@ public struct MCPHTTPUpstream: MCPUpstream {
     }
 
     public func call(_ request: JSONRPCMessage, callerFields: HTTPFields, contract: HTTPFields) async throws -> MCPAnswer {
+        let deadline = NIODeadline.now() + timeout
+        do {
+            // AsyncHTTPClient's deadline ends at the response head; an event stream's body (keep-alive comments, a question
+            // to the client nobody answers) could otherwise hold the call, its proof in flight and one of the server's
+            // connections for ever, and settle a tool that finished after its caller gave up.
+            return try await Self.within(timeout) {
+                try await exchange(request, callerFields: callerFields, contract: contract, deadline: deadline)
+            }
+        } catch let error as TollgateError {
+            throw error
+        } catch {
+            throw TollgateError(.upstreamUnavailable, "the MCP server did not answer: \(error)")
+        }
+    }
+
+    /// The POST, its answer and the stream's resumptions, as one call ended by `call`'s deadline.
+    private func exchange(_ request: JSONRPCMessage, callerFields: HTTPFields, contract: HTTPFields, deadline: NIODeadline) async throws -> MCPAnswer {
         var outgoing = HTTPClientRequest(url: url)
         outgoing.method = .POST
         for name in Self.forwardedFields { if let value = callerFields[name] { outgoing.headers.add(name: name.rawName, value: value) } }
@@ -46,17 +65,18 @@ public struct MCPHTTPUpstream: MCPUpstream {
         if outgoing.headers["accept"].isEmpty { outgoing.headers.add(name: "Accept", value: "application/json, text/event-stream") }
         for field in contract { outgoing.headers.add(name: field.name.rawName, value: field.value) }
         outgoing.body = .bytes(ByteBuffer(bytes: request.bytes))
-        let deadline = NIODeadline.now() + timeout
         do {
             let response = try await client.execute(outgoing, deadline: deadline)
-            var fields = HTTPFields()
-            if let session = response.headers.first(name: "mcp-session-id") { fields[.mcpSessionId] = session }
+            let fields: HTTPFields = response.headers.first(name: "mcp-session-id").map { [.mcpSessionId: $0] } ?? [:]
             guard (200..<300).contains(response.status.code) else {
                 throw TollgateError(.upstreamUnavailable, "the MCP server answered HTTP \(response.status.code)")
             }
             if Self.isEventStream(response) {
                 var reader = StreamReader(id: request.id, limit: maxResponseBytes, requiresExactNumbers: requiresExactNumbers)
-                if let message = try await reader.read(response.body) { return MCPAnswer(message: message, headerFields: fields) }
+                let refuse: @Sendable (JSONRPCMessage) async -> Void = { question in
+                    await self.refuse(question, callerFields: callerFields, contract: contract, fields: fields, deadline: deadline)
+                }
+                if let message = try await reader.read(response.body, refusing: refuse) { return MCPAnswer(message: message, headerFields: fields) }
                 var resumptions = 0
                 while let lastEventId = reader.events.lastEventId, resumptions < Self.maxResumptions {
                     resumptions += 1
@@ -68,6 +88,7 @@ public struct MCPHTTPUpstream: MCPUpstream {
                         resumed = try await client.execute(resumption(lastEventId: lastEventId, callerFields: callerFields, contract: contract,
                                                                       fields: fields), deadline: deadline)
                     } catch {
+                        try Task.checkCancellation()
                         continue  // No connection this time (a server restarting): asked again after the delay, within the deadline.
                     }
                     if resumed.status.code == 429 || resumed.status.code >= 500 { continue }
@@ -76,7 +97,7 @@ public struct MCPHTTPUpstream: MCPUpstream {
                             the MCP server closed its event stream before the answer and did not resume it (HTTP \(resumed.status.code))
                             """)
                     }
-                    if let message = try await reader.read(resumed.body) { return MCPAnswer(message: message, headerFields: fields) }
+                    if let message = try await reader.read(resumed.body, refusing: refuse) { return MCPAnswer(message: message, headerFields: fields) }
                 }
                 throw TollgateError(.upstreamUnavailable, "the MCP server's event stream ended without an answer")
             }
@@ -95,55 +116,28 @@ public struct MCPHTTPUpstream: MCPUpstream {
         }
     }
 
-    /// The `GET` that resumes the stream after `lastEventId`, in the caller's session, with the caller's own fields (a
-    /// paying client's credentials travel as `contract`) but not the gateway's signed decision (`Tollgate-*`): it covers
-    /// one POST, whose continuation this is, and a second use of it would be refused as a replay.
+    /// The `GET` that resumes the stream after `lastEventId`, in the caller's session.
     private func resumption(lastEventId: String, callerFields: HTTPFields, contract: HTTPFields, fields: HTTPFields) -> HTTPClientRequest {
-        var get = HTTPClientRequest(url: url)
-        get.method = .GET
-        for field in contract where !field.name.canonicalName.hasPrefix("tollgate-") { get.headers.add(name: field.name.rawName, value: field.value) }
+        var get = inSession(.GET, callerFields: callerFields, contract: contract, fields: fields)
         get.headers.add(name: "Accept", value: "text/event-stream")
         get.headers.add(name: "Last-Event-ID", value: lastEventId)
-        if let session = fields[.mcpSessionId] ?? callerFields[.mcpSessionId] { get.headers.add(name: "Mcp-Session-Id", value: session) }
-        if let version = callerFields[.mcpProtocolVersion] { get.headers.add(name: "Mcp-Protocol-Version", value: version) }
         return get
+    }
+
+    /// A request that continues a call (a resumption, an answer to the server's question), in the caller's session, with
+    /// the caller's own fields (a paying client's credentials travel as `contract`) but not the gateway's signed decision
+    /// (`Tollgate-*`): it covers one POST, the call's, and a second use of it would be refused as a replay.
+    func inSession(_ method: HTTPMethod, callerFields: HTTPFields, contract: HTTPFields, fields: HTTPFields) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for field in contract where !field.name.canonicalName.hasPrefix("tollgate-") { request.headers.add(name: field.name.rawName, value: field.value) }
+        if let session = fields[.mcpSessionId] ?? callerFields[.mcpSessionId] { request.headers.add(name: "Mcp-Session-Id", value: session) }
+        if let version = callerFields[.mcpProtocolVersion] { request.headers.add(name: "Mcp-Protocol-Version", value: version) }
+        return request
     }
 
     private static func isEventStream(_ response: HTTPClientResponse) -> Bool {
         response.headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
-    }
-
-    /// One call's event stream across its resumptions: the events read so far and the bytes they took.
-    private struct StreamReader {
-        let id: JSONValue?
-        let limit: Int
-        let requiresExactNumbers: Bool
-        var events = ServerSentEvents()
-        var read = 0
-
-        /// The answer to the call, or nil when this part of the stream ended without it. A connection lost after the
-        /// server named an event id ends the part like a close (the rest can be asked for); before, it is no answer.
-        mutating func read(_ body: HTTPClientResponse.Body) async throws -> JSONRPCMessage? {
-            do {
-                for try await chunk in body {
-                    read += chunk.readableBytes
-                    if read > limit { throw TollgateError(.upstreamUnavailable, "the MCP server's answer is larger than allowed") }
-                    for data in events.feed(chunk.readableBytesView) {
-                        if let (message, exact) = JSONRPCMessage.parseAnswer(data), message.id == id, message.method == nil {
-                            guard exact || !requiresExactNumbers else { throw JSONRPCMessage.inexactAnswer }
-                            return message
-                        }
-                    }
-                }
-            } catch let error as TollgateError {
-                throw error
-            } catch where events.lastEventId != nil {
-                events.endOfStream()
-                return nil
-            }
-            events.endOfStream()
-            return nil
-        }
     }
 }
 
