@@ -6,6 +6,11 @@ import TollgateX402
 /// One authorization, sent and re-sent by one door (HTTP, MCP), and what to make of the answers: a run of a request
 /// that finds an earlier authorization of it still in doubt settles that question before anything new is signed.
 ///
+/// A 402 answering a proof frees its request (`refused`) only when its reason is coded as a refusal before any
+/// settlement (`SettlementRefusal.refusedBeforeSettlement`) and the proof was sent once. One with no reason, terms this
+/// client cannot read, or any other reason may hide money that moved (a server whose settlement threw answers so, the
+/// transfer perhaps landed): the purchase stays `unknown` and is kept so (`Purchase.mayHaveMovedAtMillis`).
+///
 /// An EIP-3009 authorization can settle until its validBefore and never after. So an authorization in doubt (`signed`,
 /// `sent`, `unknown`) is, by the time a run finds it:
 /// - far from its validBefore (`Purchase.isResendable`): re-sent as usual, as often as `attempts` allows;
@@ -51,6 +56,10 @@ extension PaymentClient {
         /// server sends one with fresh terms, and its reason is an exception's text when its facilitator timed out).
         var settlementFailure: String?
 
+        /// The answer asked for payment again (a 402, a PaymentRequired result): a refusal of the proof, whatever the
+        /// ledger then makes of it (`refused`, or `unknown` when it may hide money that moved or came close to validBefore).
+        var askedAgain = false
+
         /// A refusal that says the authorization was used already (`invalid_exact_evm_nonce_already_used`, in the terms
         /// or a failed receipt): taken, not merely turned away. Not `offer_already_used`: that offer was paid by another
         /// authorization, and this one moved nothing.
@@ -58,14 +67,39 @@ extension PaymentClient {
             [refusalCode, settlementFailure].contains { $0?.hasSuffix("nonce_already_used") == true }
         }
 
-        /// Whether a refusal may hide money that moved: the authorization was used, or a settlement failed for a reason
-        /// that does not prove the transfer never happened (`SettlementRefusal.nothingMoved`; `resent`: this
-        /// authorization was sent before). Such a purchase stays in doubt even after one send: its request is not paid
-        /// anew while it may still settle.
-        func mayHaveMoved(resent: Bool) -> Bool {
+        /// Whether what the answer says of a settlement may hide money that moved: the authorization was used, or a
+        /// settlement failed for a reason that does not prove the transfer never happened (`SettlementRefusal.nothingMoved`;
+        /// `resent`: this authorization was sent before). Past validBefore this alone decides whether fresh terms lapse a
+        /// purchase: the refusal's own reason then only says it expired.
+        func settlementMayHaveMoved(resent: Bool) -> Bool {
             guard !saysAlreadyUsed else { return true }
             guard let failure = settlementFailure else { return false }
             return !SettlementRefusal.nothingMoved(failure, resent: resent)
+        }
+
+        /// Whether this answer may hide money that moved: what it says of a settlement (`settlementMayHaveMoved`), or a
+        /// refusal that is not coded as made before any settlement (`SettlementRefusal.refusedBeforeSettlement` of its
+        /// reason). A refusal giving no reason (no terms, terms this client cannot read, no `error`) proves nothing: a
+        /// server that settles after its handler answers one when its settlement throws, the transfer perhaps on its way,
+        /// and a hostile one answers one to every proof while settling each. Such a purchase stays in doubt even after one
+        /// send, and is kept so (`Purchase.mayHaveMovedAtMillis`): its request is not paid anew while it may still settle,
+        /// and fresh terms once it has expired do not lapse it. Only while the purchase is left open (`refusal`,
+        /// `unknown`): an ending that settles the question is not in doubt.
+        func mayHaveMoved(resent: Bool) -> Bool {
+            if settlementMayHaveMoved(resent: resent) { return true }
+            guard askedAgain, ending == .refusal || ending == .unknown else { return false }
+            let reasons = [refusalCode, settlementFailure].compactMap { $0 }
+            return reasons.isEmpty || reasons.contains { !SettlementRefusal.refusedBeforeSettlement($0, resent: resent) }
+        }
+
+        /// What the ledger's reason adds when the refusal itself (not a settlement it reports) leaves the purchase in
+        /// doubt, so that its owner reads why a 402 did not free the request; nil otherwise.
+        func doubtNote(resent: Bool) -> String? {
+            guard !settlementMayHaveMoved(resent: resent), mayHaveMoved(resent: resent) else { return nil }
+            let reasons = [refusalCode, settlementFailure].compactMap { $0 }
+            let freesAFirstSend = !reasons.isEmpty && reasons.allSatisfy { SettlementRefusal.refusedBeforeSettlement($0, resent: false) }
+            return freesAFirstSend ? "; a refusal that an earlier send of it being taken would also cause, so that send may have been taken"
+                : "; not a refusal coded as made before any settlement, so it may have been taken"
         }
 
         /// Once expired, a refusal saying this purchase's own authorization was used already, now or by an earlier answer
@@ -140,10 +174,11 @@ extension PaymentClient {
                               + "\(purchase.price) to \(purchase.payee)) was already used, and it has no answer for it: it was paid and "
                               + "its answer is lost; nothing new was signed. Ask the server's operator for a refund"
                               + (judgement.correlationId.map { " (correlation id \($0))" } ?? "") + "; tollgate wallet ledger shows it")
-        case .refusal where expired && !judgement.mayHaveMoved(resent: true) && !mayHaveMovedEarlier:
+        case .refusal where expired && !judgement.settlementMayHaveMoved(resent: true) && !mayHaveMovedEarlier:
             // Past validBefore nothing can settle it, and the server holds nothing for it: the request is free again. (A
-            // settlement it says failed without saying nothing moved, now or earlier, leaves it in doubt, below: a
-            // server whose facilitator timed out keeps nothing, though the transfer may have landed.)
+            // settlement it says failed without saying nothing moved, now, or a refusal earlier that may hide money that
+            // moved, leaves it in doubt, below: a server whose settlement timed out or threw keeps nothing, though the
+            // transfer may have landed, and calls it expired now.)
             judgement.ending = .lapsed
             judgement.reason = "expired unpaid: the server holds no payment for it (\(judgement.reason ?? "HTTP 402"))"
             try keep(purchase, judgement)
@@ -156,9 +191,9 @@ extension PaymentClient {
             judgement.ending = .unknown
             try keep(purchase, judgement)
             var problem = judgement.reason ?? "no answer that settles it"
-            if expired, refused, mayHaveMovedEarlier, !judgement.mayHaveMoved(resent: true) {
-                problem += "; a server said earlier its settlement failed without saying the transfer was refused, so only the "
-                    + "chain can tell (tollgate pay --rpc \(purchase.network)=URL asks it)"
+            if expired, refused, mayHaveMovedEarlier, !judgement.settlementMayHaveMoved(resent: true) {
+                problem += "; a server refused it earlier without saying the transfer never happened (a settlement that failed or "
+                    + "threw, a refusal with no code), so only the chain can tell (tollgate pay --rpc \(purchase.network)=URL asks it)"
             }
             throw inDoubt(purchase, expired: expired, problem: problem)
         }
@@ -205,10 +240,13 @@ extension PaymentClient {
                                         + "purchase \(purchase.id) is pending: \(exchange.rerun) re-sends it (tollgate wallet pending)")
     }
 
-    /// Writes a judgement to the ledger (a purchase already delivered or settled stays so). Sent more than once, a
-    /// refusal that an earlier send landing would cause (the window passed, the balance spent) may hide money that moved.
+    /// Writes a judgement to the ledger (a purchase already delivered or settled stays so). A refusal frees its request
+    /// only when it proves nothing moved (`Judgement.mayHaveMoved`); sent more than once, a refusal that an earlier send
+    /// landing would cause (the window passed, the balance spent) may hide money that moved.
     func keep(_ purchase: Purchase, _ judgement: Judgement) throws {
         let resent = (try ledger.purchase(purchase.id)?.attempts ?? 0) > 1
+        var judgement = judgement
+        if let note = judgement.doubtNote(resent: resent) { judgement.reason = (judgement.reason ?? "HTTP 402") + note }
         try ledger.finish(purchase.id, judgement.ending, status: judgement.status, correlationId: judgement.correlationId,
                           transaction: judgement.transaction, receipt: judgement.receipt, reason: judgement.reason,
                           saidUsed: judgement.saysAlreadyUsed, stillInDoubt: judgement.mayHaveMoved(resent: resent), nowMillis: nowMillis())

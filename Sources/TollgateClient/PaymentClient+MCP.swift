@@ -109,8 +109,9 @@ extension PaymentClient {
 
     /// The purchase's proof in `_meta` of the call, and how its answers are read: a result that is not an error
     /// delivered; a successful receipt without one settled, not delivered; terms again a refusal (`unknown` in the ledger
-    /// once the proof was sent twice); a tool error or a JSON-RPC error unknown (the tool was not charged; the same
-    /// authorization is what a later run sends). No answer is re-sent; an answer is never re-sent for.
+    /// unless their reason is coded as made before any settlement, and once the proof was sent twice); a tool error or a
+    /// JSON-RPC error unknown (the tool was not charged; the same authorization is what a later run sends). No answer is
+    /// re-sent; an answer is never re-sent for.
     func toolExchange(_ purchase: Purchase, terms: PaymentTerms?, resumed: Bool,
                       send: @escaping @Sendable (_ payment: JSONValue?) async throws -> JSONRPCMessage) throws -> PaidExchange<JSONRPCMessage, ToolOutcome> {
         guard let payment = StrictJSON.tree(Array(purchase.proof.utf8)) else {
@@ -138,6 +139,7 @@ extension PaymentClient {
             judgement.reason = "settled, the tool answered isError"
         } else if let again = Self.paymentRequired(answer) {
             judgement.ending = .refusal
+            judgement.askedAgain = true
             // The x402 MCP server puts a failed settlement's receipt in the terms it answers with.
             let failed = receipt ?? answer.result?["structuredContent"]?[ToolCall.paymentResponseKey].flatMap(X402.SettleResponse.init(json:))
             if failed?.success == false { judgement.settlementFailure = failed?.errorReason ?? "" }

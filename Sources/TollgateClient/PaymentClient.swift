@@ -180,8 +180,9 @@ public struct PaymentClient: Sendable {
 
     /// The purchase's proof on `request`, sent through the client that follows no redirect, and how its answers are read:
     /// 2xx delivered; a successful receipt, or a refund the server names, settled (paid, not delivered); a 402 a refusal
-    /// (`refused`, or `unknown` when the proof had been sent before: the first send may have been taken); anything else
-    /// unknown, so the same proof is what a later run sends.
+    /// (`refused` only when its reason is coded as made before any settlement; `unknown` when it gives none or another, or
+    /// when the proof had been sent before: the first send may have been taken); anything else unknown, so the same proof
+    /// is what a later run sends.
     func paidExchange(_ purchase: Purchase, request: Request, terms: PaymentTerms?, resumed: Bool) -> PaidExchange<Response, Outcome> {
         var paid = request
         paid.headers.append((purchase.proofName, purchase.proof))
@@ -214,9 +215,13 @@ public struct PaymentClient: Sendable {
         } else if response.status == 402 {
             let terms = PaymentTerms.read(headerValue: response.headers.first(name: X402.paymentRequiredHeader), body: response.body)
             judgement.ending = .refusal
+            judgement.askedAgain = true
             if receipt?.success == false { judgement.settlementFailure = receipt?.errorReason ?? "" }
+            // Terms this client cannot read (x402-express v1 writes a thrown error as `"error": {}`) give no reason:
+            // such a 402 proves nothing of the money (`Judgement.mayHaveMoved`).
             judgement.refusalCode = terms?.error ?? judgement.settlementFailure
-            judgement.reason = terms?.error ?? judgement.settlementFailure.map { "settlement failed: \($0)" } ?? "HTTP 402"
+            judgement.reason = terms?.error ?? judgement.settlementFailure.map { "settlement failed: \($0)" }
+                ?? (terms == nil ? "HTTP 402 without terms this client can read" : "HTTP 402 with fresh terms and no reason")
         } else {
             judgement.reason = "HTTP \(response.status)"
         }

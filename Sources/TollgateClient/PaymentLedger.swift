@@ -189,7 +189,8 @@ public final class PaymentLedger: Sendable {
         /// The server took the payment (a successful receipt) but did not deliver: it counts, and is never re-sent.
         case settledUndelivered
         /// The server said it did not take the payment: `refused` when this proof was sent once, `unknown` when it was
-        /// sent more than once (by this process or another), as the first send may have been taken and its answer lost.
+        /// sent more than once (by this process or another), as the first send may have been taken and its answer lost,
+        /// or when the refusal may hide money that moved (`stillInDoubt`).
         case refusal
         /// No answer that settles the question.
         case unknown
@@ -203,8 +204,9 @@ public final class PaymentLedger: Sendable {
     /// `delivered` or `settled` with that answer's evidence (status, correlation id, transaction, receipt): the proof the
     /// owner needs to ask for a refund. `saidUsed`: the answer said the authorization was already used
     /// (`Purchase.saidUsedAtMillis`, kept from the first such answer on, whatever the purchase's state). `stillInDoubt`: a
-    /// refusal that may hide money that moved (used, a settlement that failed without saying nothing moved) leaves the
-    /// purchase `unknown` even after one send, and is kept (`Purchase.mayHaveMovedAtMillis`).
+    /// refusal that may hide money that moved (used, a settlement that failed without saying nothing moved, a 402 whose
+    /// reason is not coded as a refusal before any settlement) leaves the purchase `unknown` even after one send, and is
+    /// kept (`Purchase.mayHaveMovedAtMillis`).
     public func finish(_ id: String, _ ending: Ending, status: Int?, correlationId: String?, transaction: String?, receipt: String?,
                        reason: String?, saidUsed: Bool = false, stillInDoubt: Bool = false, nowMillis: Int64) throws {
         let state: String = switch ending {

@@ -16,9 +16,12 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
         /// Paid, not delivered: the server's receipt says it settled, or the server named a refund for it, or a server
         /// said it was already used and it then expired (`saidUsedAtMillis`). A refund may follow; it is never re-sent.
         case settled
-        /// The server answered the one send that it did not take the payment (a 402 again, neither "already used" nor a
-        /// settlement that failed without saying nothing moved): it may still hold the authorization, so, like every
-        /// authorization signed, it keeps counting against the budget; its request may be paid anew.
+        /// The server answered the one send with a 402 whose reason is coded as a refusal before any settlement (an x402
+        /// `invalid_…` code, `insufficient_funds`, a Tollgate gateway's offer check: `SettlementRefusal.refusedBeforeSettlement`),
+        /// and no failed settlement that leaves the money in doubt. A 402 with no reason, one this client cannot read,
+        /// or any other leaves it `unknown` instead: a server whose settlement threw answers so. It may still hold the
+        /// authorization, so, like every authorization signed, it keeps counting against the budget; its request may be
+        /// paid anew.
         case refused
         /// No answer that settles the question (re-sent as often as allowed, refused after a re-send, or a server that
         /// says it is still settling): it may or may not have settled. Nothing new is signed for the same request while
@@ -83,10 +86,12 @@ public struct Purchase: Sendable, Hashable, Codable, FetchableRecord, Persistabl
     /// server whose settlement timed out answers a fresh 402 although the transfer landed, and its facilitator later
     /// calls the authorization expired rather than used, so a refusal alone would have it paid twice.
     public var saidUsedAtMillis: Int64? = nil
-    /// When a server first refused this authorization in a way that may hide money that moved: "already used", or a
-    /// settlement that failed without saying the transfer was refused (a facilitator's timeout). Once it has expired, a
-    /// later answer holding nothing for it (fresh terms) does not lapse it: the server that timed out keeps nothing,
-    /// and the transfer may have landed. Only the chain (`PaymentClient.chains`) or its owner (`abandon`) ends it then.
+    /// When a server first refused this authorization in a way that may hide money that moved: "already used", a
+    /// settlement that failed without saying the transfer was refused (a facilitator's timeout), or a 402 whose reason is
+    /// not coded as a refusal before any settlement (none, terms this client cannot read, an exception's text; sent
+    /// again, one its first send landing would cause). Once it has expired, a later answer holding nothing for it (fresh
+    /// terms) does not lapse it: the server that timed out or threw keeps nothing, and the transfer may have landed. Only
+    /// the chain (`PaymentClient.chains`) or its owner (`abandon`) ends it then.
     public var mayHaveMovedAtMillis: Int64? = nil
 
     enum CodingKeys: String, CodingKey {
