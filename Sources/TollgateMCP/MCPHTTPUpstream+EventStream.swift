@@ -27,16 +27,19 @@ extension MCPHTTPUpstream {
         }
     }
 
-    /// Refuses a request the server sent its client on a call's event stream (elicitation, sampling, roots, ping) with
-    /// `-32601`, as the stdio upstream does: neither the gateway nor a paying client relays it, and a server waiting for
+    /// Refuses a request the server sent its client on a call's event stream (elicitation, sampling, roots) with
+    /// `-32601`, as the stdio upstream does, and answers its `ping` (an empty result): neither the gateway nor a paying client relays it, and a server waiting for
     /// its answer would hold the call until its deadline. Streamable HTTP has the client POST its answer in the session;
     /// one the server does not take (refused, unreachable) changes nothing, the deadline still ends the call.
     func refuse(_ question: JSONRPCMessage, callerFields: HTTPFields, contract: HTTPFields, fields: HTTPFields, deadline: NIODeadline) async {
         var post = inSession(.POST, callerFields: callerFields, contract: contract, fields: fields)
         post.headers.add(name: "Content-Type", value: "application/json")
         post.headers.add(name: "Accept", value: "application/json, text/event-stream")
-        let refusal = JSONRPCMessage.error(id: question.id, code: JSONRPCCode.methodNotFound,
-                                           message: "\(question.method ?? "this request") is not served: requests from the server are not relayed to this call's client")
+        // A `ping` is answered as MCP asks every client to (an empty result): a server checking the call is still wanted
+        // would otherwise drop it.
+        let refusal = question.method == "ping" ? JSONRPCMessage.result(id: question.id ?? .null, .object([:]))
+            : JSONRPCMessage.error(id: question.id, code: JSONRPCCode.methodNotFound,
+                                   message: "\(question.method ?? "this request") is not served: requests from the server are not relayed to this call's client")
         post.body = .bytes(ByteBuffer(bytes: refusal.bytes))
         guard let response = try? await client.execute(post, deadline: deadline) else { return }
         // Read (a 202 has no body) so the connection can serve the next call.

@@ -194,6 +194,16 @@ public struct PostgresStore: GatewayStore {
         }
     }
 
+    public func isClaimLeasedElsewhere(_ key: ProofKey) async throws -> Bool {
+        let me = instanceId, grace = settlingGraceMillis
+        return try await database.read { tx in
+            try await tx.value("""
+                SELECT EXISTS (SELECT 1 FROM reservation WHERE \(row: key) AND owner <> \(me) AND owner <> ''
+                                                          AND lease_at > \(unescaped: Self.databaseMillis) - \(grace))
+                """, as: Bool.self) ?? false
+        }
+    }
+
     public func leaveClaim(_ key: ProofKey) async throws {
         let me = instanceId
         try await database.write { tx in

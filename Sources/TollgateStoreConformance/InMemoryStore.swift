@@ -137,6 +137,8 @@ public actor InMemoryStore: GatewayStore {
     /// Not while `leaseElsewhere` says another process holds the claim.
     public func takeClaim(_ key: ProofKey) async throws -> Bool { !leasedElsewhere.contains(key) }
 
+    public func isClaimLeasedElsewhere(_ key: ProofKey) async throws -> Bool { leasedElsewhere.contains(key) }
+
     public func finish(_ key: ProofKey, state: Reservation.State, payment: PaymentRecord?, response: StoredResponse?,
                        metering: MeteringRecord?, delivery: DeliveryToken?, events: [AuditEvent]) async throws {
         try check(.finish)

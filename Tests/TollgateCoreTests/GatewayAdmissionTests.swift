@@ -47,7 +47,8 @@ import TollgateStoreConformance
     }
 
     /// Anyone can name any smart wallet as the payer of a proof whose signature only the facilitator can check: a flood
-    /// of such proofs (each refused there) spends a budget of its own, never the named payer's, whose real payments go on.
+    /// of such proofs (each refused there) spends no budget of the named payer's, whose real payments go on, whether its
+    /// signatures recover (an ordinary account) or are deferred too (the smart wallet itself).
     @Test func proofsNamingAPayerNobodyCheckedYetDoNotSpendThatPayersBudget() async throws {
         let harness = GatewayHarness(limits: TrafficLimits(global: .init(paid: RateLimit(ratePerSecond: 0.001, burst: 3))))
         let victim = "0xAbC0000000000000000000000000000000000001"
@@ -60,13 +61,15 @@ import TollgateStoreConformance
             let refused = await harness.send("/datasets/prices", apiKey: GatewayHarness.bobKey, proof: forged)
             #expect(refused.status == .paymentRequired, "\(refused.text)")
         }
-        harness.rail.update {
-            $0.localVerdict = .valid(payer: victim)
-            $0.facilitator = .success(.valid(payer: victim))
+        for (nonce, verdict) in [("0x09", Verdict.valid(payer: victim)), ("0x0a", .signatureDeferred(payer: victim))] {
+            harness.rail.update {
+                $0.localVerdict = verdict
+                $0.facilitator = .success(.valid(payer: victim))
+            }
+            let (_, real) = try await harness.offerAndProof(nonce: nonce)
+            let paid = await harness.send("/datasets/prices", proof: real)
+            #expect(paid.status == .ok, "\(verdict): \(paid.text)")
         }
-        let (_, real) = try await harness.offerAndProof(nonce: "0x09")
-        let paid = await harness.send("/datasets/prices", proof: real)
-        #expect(paid.status == .ok, "\(paid.text)")
     }
 
     @Test func twoInstancesSharingTheInvalidBudgetStopAKeyTogether() async throws {

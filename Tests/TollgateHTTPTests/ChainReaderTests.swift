@@ -123,16 +123,22 @@ import TollgateX402
         #expect(calls == ["eth_getBlockByNumber", "eth_call", "eth_getLogs", "eth_getTransactionReceipt"])
         let otherNonce = "0x" + String(repeating: "0b", count: 32)
         for logs in [[usedLog, Self.transfer(to: Self.payer, amount: 1)], [usedLog, Self.transfer(to: payee, amount: 9999)],
-                     [usedLog, Self.transfer(to: payee, amount: 10000, asset: "0x0000000000000000000000000000000000000bad")],
-                     [usedLog, Self.transfer(to: payee, amount: 10000, from: "0x0000000000000000000000000000000000000777")], [usedLog],
                      // One transaction spending this nonce on the payer itself and paying the payee with another authorization:
                      // the payee's Transfer follows the other nonce's log, not this one's, so it paid another purchase.
                      [usedLog, Self.transfer(to: Self.payer, amount: 10000), Self.authorizationLog(EVMChainReaderProbe.usedTopic, nonce: otherNonce),
-                      Self.transfer(to: payee, amount: 10000)],
-                     [Self.transfer(to: payee, amount: 10000), usedLog]] {
+                      Self.transfer(to: payee, amount: 10000)]] {
             var elsewhere = used
             elsewhere.receiptLogs = logs
             #expect(try await state(elsewhere, paying: paying).0 == .usedElsewhere(transaction: Self.tx), "\(logs)")
+        }
+        // A receipt with no Transfer of the token from the payer right after the log (none, another token's, another
+        // sender's, the log last) cannot be read: never "elsewhere", which would have a paid client pay again.
+        for logs in [[usedLog], [Self.transfer(to: payee, amount: 10000), usedLog],
+                     [usedLog, Self.transfer(to: payee, amount: 10000, asset: "0x0000000000000000000000000000000000000bad")],
+                     [usedLog, Self.transfer(to: payee, amount: 10000, from: "0x0000000000000000000000000000000000000777")]] {
+            var unreadable = used
+            unreadable.receiptLogs = logs
+            await #expect(throws: RailFailure.self, "\(logs)") { try await state(unreadable, paying: paying) }
         }
         // Asked without a payment (the paying client: its money moved either way), the nonce spent is enough.
         #expect(try await state(used).0 == .used(transaction: Self.tx))

@@ -233,9 +233,15 @@ struct PostgresClaimLeaseTests {
         // Taken over by a reconciler at c: taken only once the owner's lease lapsed, and the owner's end is refused after.
         let second = F.key(51)
         #expect(try await a.reserve(F.reservation(second, "tg_paused_reconciled"), events: []) == .reserved)
+        // Asked without taking (a late copy of the proof at c): live at a, so it waits; a itself holds it.
+        #expect(try await c.isClaimLeasedElsewhere(second))
+        #expect(try await a.isClaimLeasedElsewhere(second) == false)
         try await a.recordSettlementIntent(F.intent(second, "tg_paused_reconciled"), events: [])
         #expect(try await c.takeClaim(second) == false)
         try await TestDatabase.ageLeases(configuration, byMillis: 61_000)
+        // Lapsed: no longer live, and asking took nothing (a still owns it until someone takes it).
+        #expect(try await c.isClaimLeasedElsewhere(second) == false)
+        #expect(try await a.isClaimLeasedElsewhere(second) == false)
         #expect(try await c.takeClaim(second))
         #expect(try await a.finishOwnClaim(second, state: .failed, events: []) == false)
         #expect(try await a.reservationState(second) == .settling)

@@ -115,6 +115,10 @@ public struct ObservedStore: TollgateStore {
         try await base.leaveClaim(key)
     }
 
+    public func isClaimLeasedElsewhere(_ key: ProofKey) async throws -> Bool {
+        try await base.isClaimLeasedElsewhere(key)
+    }
+
     // MARK: SettlementLedger
 
     public func recordSettlementIntent(_ intent: SettlementIntent, events: [AuditEvent]) async throws {

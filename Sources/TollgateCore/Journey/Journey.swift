@@ -277,7 +277,7 @@ struct Journey: Sendable {
         indirect case verifyLocally(PaymentProof, Offer, atSeconds: Int64?)
         /// Whether this payer may pay (revocations, allow and deny lists), its own paid budget, and whether the
         /// rail can verify on the proof's network now; `payerChecked`. A payer whose signature was not checked yet
-        /// (`signatureChecked` false: anyone can name any smart wallet) spends a budget of its own, never the payer's.
+        /// (`signatureChecked` false: anyone can name any smart wallet) spends no budget of the payer's.
         case checkPayer(payer: String, network: String, signatureChecked: Bool)
         /// Claim the proof for single use, committing the events with the claim; `reserved`. With `verifyAlongside`,
         /// the rail's authority may be asked to verify that proof at the same time; its answer is then the one the

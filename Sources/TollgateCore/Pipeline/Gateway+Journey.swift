@@ -103,7 +103,7 @@ extension Gateway {
                     // A claim still `reserved` may be a live request's (its upstream still running, the settlement not yet
                     // asked for): its copy waits. Only one nobody works on was left by a stopped process, nothing moved.
                     var worked = claim == .reserved && inFlight.contains(key)
-                    if claim == .reserved, !worked { worked = try await !store.takeClaim(key) }
+                    if claim == .reserved, !worked { worked = try await store.isClaimLeasedElsewhere(key) }
                     if worked {
                         input = .reservationBusy
                     } else {
@@ -242,10 +242,12 @@ extension Gateway {
         let refused = controls.isRevoked(payer: payer) || settings.payerDenyList.contains(payer)
             || settings.payerAllowList.map({ !$0.contains(payer) }) ?? false
         guard !refused else { return Journey.PayerStanding(refused: true, limited: nil, railReady: false) }
-        // A payer named by a signature nobody checked yet is kept apart: a flood naming someone else's smart wallet must
-        // not spend that payer's own budget (its real payments would be refused), and still meets a limit.
-        let key = LimitKey(signatureChecked ? "payer" : "unverified-payer", payer)
-        let limited = settings.limits.admit(.paid, resource: resource, keys: [key], now: clock.nowSecondsPrecise)
+        // A payer named by a signature nobody checked yet (a smart wallet's, for the facilitator to check) is no key of the
+        // payer's: anyone can name any wallet, and a flood naming one would spend its budget, the wallet's own payments
+        // (whose signatures are deferred too) refused. Such proofs meet the client's and the network's limits, and each
+        // one the facilitator refuses spends the invalid-proof budget.
+        let keys = signatureChecked ? [LimitKey("payer", payer)] : []
+        let limited = settings.limits.admit(.paid, resource: resource, keys: keys, now: clock.nowSecondsPrecise)
         return Journey.PayerStanding(refused: false, limited: limited, railReady: rail.isReady(network: network))
     }
 

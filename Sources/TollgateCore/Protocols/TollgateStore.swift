@@ -104,6 +104,10 @@ public protocol TollgateStore: RefundLedger, SettlementLedger {
     /// reaching another instance still carries the purchase on.
     func takeClaim(_ key: ProofKey) async throws -> Bool
 
+    /// Whether another process holds the claim of `key` with a live lease (a request there works on it), read without
+    /// changing who owns it: a late copy of a proof asks, and waits rather than get fresh terms.
+    func isClaimLeasedElsewhere(_ key: ProofKey) async throws -> Bool
+
     /// This process stops working on its claim of `key` without ending it (the reconciler resolved the settlement and
     /// leaves its delivery to the client's retry): nobody holds it then, so a retry at any process carries it on at once
     /// rather than waiting out the lease the resolution's write stamped.
@@ -122,6 +126,8 @@ extension TollgateStore {
     }
 
     public func takeClaim(_ key: ProofKey) async throws -> Bool { true }
+
+    public func isClaimLeasedElsewhere(_ key: ProofKey) async throws -> Bool { false }
 
     public func leaveClaim(_ key: ProofKey) async throws {}
 

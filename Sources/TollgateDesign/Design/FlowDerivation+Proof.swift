@@ -87,7 +87,7 @@ extension FlowDerivation {
                                  "idempotency window \(DesignNumber.seconds(configuration.idempotencyWindowSeconds)), responses ≤ 1 MiB kept",
                                  "paid-path audit events committed with the claim"],
                  refusals: ["503 facilitator_unavailable", "402 invalid_exact_evm_nonce_already_used", "402 offer_already_used",
-                            "409 payment_identifier_conflict", "503 store_unavailable"],
+                            "409 offer_already_used (paid and settled by another authorization)", "409 payment_identifier_conflict", "503 store_unavailable"],
                  audit: [AuditSignal("facilitator_verify", "error", "facilitator_unavailable"), AuditSignal("respond", "denied", "facilitator_unavailable"),
                          AuditSignal("reserve", "ok"),
                          AuditSignal("reserve", "denied", "invalid_exact_evm_nonce_already_used"), AuditSignal("reserve", "denied", "offer_already_used"),

@@ -110,8 +110,9 @@ public struct EVMChainReader: Sendable {
         return Int64(text.dropFirst(2), radix: 16)
     }
 
-    /// Whether the receipt of `transaction` holds, right after the authorization's `AuthorizationUsed` log, a `Transfer` of
-    /// `amount` from its payer to `to` on its token.
+    /// Whether the token's `Transfer` from the payer right after the authorization's `AuthorizationUsed` log in the receipt
+    /// of `transaction` paid `amount` to `to` (false: it paid someone else, or another amount). Throws when there is no
+    /// such Transfer to read.
     private func transfers(in transaction: String, _ authorization: Authorization, to: String, amount: String, logger: Logger) async throws -> Bool {
         guard let payee = HexString.decodeAllowingPrefix(to), payee.count == 20, let word = UInt256Word.fromDecimal(amount) else {
             throw RailFailure(.undecodable, "the payment's payee or amount is not an EVM value", authority: shown)
@@ -124,12 +125,16 @@ public struct EVMChainReader: Sendable {
             throw RailFailure(.undecodable, "the receipt of \(transaction) holds no AuthorizationUsed log for the nonce the node's logs "
                               + "say it spent", authority: shown)
         }
-        guard logs.indices.contains(used + 1) else { return false }
-        let transfer = logs[used + 1]
-        guard transfer["address"]?.string?.lowercased() == authorization.asset, case .array(let topics)? = transfer["topics"], topics.count == 3,
-              topics.map({ $0.string?.lowercased() }) == [Self.transferTopic, authorization.payer, Self.word(address: payee)],
-              let data = transfer["data"]?.string.flatMap(HexString.decodeAllowingPrefix), data.count == 32 else { return false }
-        return data == word
+        // The token's own Transfer from the payer must follow: anything else (no log after it, another event, another
+        // token's) is a receipt this reader cannot read, never "nothing moved", which would have a paid client pay again.
+        guard logs.indices.contains(used + 1), case let transfer = logs[used + 1], transfer["address"]?.string?.lowercased() == authorization.asset,
+              case .array(let topics)? = transfer["topics"], topics.count == 3,
+              topics[0].string?.lowercased() == Self.transferTopic, topics[1].string?.lowercased() == authorization.payer,
+              let data = transfer["data"]?.string.flatMap(HexString.decodeAllowingPrefix), data.count == 32 else {
+            throw RailFailure(.undecodable, "the receipt of \(transaction) holds no Transfer of the token from the payer right after its "
+                              + "AuthorizationUsed log", authority: shown)
+        }
+        return topics[2].string?.lowercased() == Self.word(address: payee) && data == word
     }
 
     /// Whether `address` holds contract code (`eth_getCode`).
