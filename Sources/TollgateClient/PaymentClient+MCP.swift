@@ -132,7 +132,12 @@ extension PaymentClient {
         let receipt = receiptValue.flatMap(X402.SettleResponse.init(json:))
         var judgement = Judgement(ending: .unknown, transaction: receipt.map(\.transaction).flatMap { $0.isEmpty ? nil : $0 },
                                   receipt: receiptValue.map { String(decoding: $0.canonicalBytes, as: UTF8.self) })
-        if answer.result != nil, answer.result?["isError"] != .bool(true) {
+        if answer.result?["resultType"] == .string("input_required") {
+            // The tool asks for input before it runs (unpaid, the authorization held by the server for the call that
+            // answers it), which this client cannot give: no delivery; in doubt, so nothing new is signed while it is valid.
+            judgement.reason = "the tool asked for input before running (input_required), which this client cannot answer; "
+                + "the server holds the authorization for the call that answers it"
+        } else if answer.result != nil, answer.result?["isError"] != .bool(true) {
             judgement.ending = .delivered
         } else if receipt?.success == true {
             judgement.ending = .settledUndelivered
