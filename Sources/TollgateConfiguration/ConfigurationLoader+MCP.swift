@@ -6,7 +6,8 @@ extension ConfigurationLoader {
         guard let fields = r.mapping(node, "mcp", known: ["path", "upstream", "tools"]) else { return nil }
         let path = r.string(fields["path"], "mcp.path") ?? "/mcp"
         if !path.hasPrefix("/") || path.contains("?") { r.fail(fields["path"], "mcp.path", "expected a path such as /mcp") }
-        guard let upstream = r.mapping(fields["upstream"], "mcp.upstream", known: ["url", "command", "timeout_seconds", "max_response_bytes", "max_event_streams"]) else {
+        guard let upstream = r.mapping(fields["upstream"], "mcp.upstream", known: ["url", "command", "timeout_seconds", "max_response_bytes", "max_event_streams",
+                                                                                  "max_passed_requests"]) else {
             // No upstream: the tools run in process (`TollgateMCPServer`); `tollgate mcp` refuses such a file.
             return fields["upstream"] == nil ? MCPConfiguration(path: path, upstream: nil) : nil
         }
@@ -29,6 +30,8 @@ extension ConfigurationLoader {
         let timeout = Double(r.int(upstream["timeout_seconds"], "mcp.upstream.timeout_seconds", range: 1...3600) ?? 30)
         let maxBytes = r.int(upstream["max_response_bytes"], "mcp.upstream.max_response_bytes", range: 1024...(1 << 30)) ?? 8 << 20
         let streams = r.int(upstream["max_event_streams"], "mcp.upstream.max_event_streams", range: 0...100_000) ?? 256
-        return MCPConfiguration(path: path, upstream: reached, timeoutSeconds: timeout, maxResponseBytes: maxBytes, maxEventStreams: streams)
+        let passed = r.int(upstream["max_passed_requests"], "mcp.upstream.max_passed_requests", range: 1...100_000) ?? 64
+        return MCPConfiguration(path: path, upstream: reached, timeoutSeconds: timeout, maxResponseBytes: maxBytes, maxEventStreams: streams,
+                                maxPassedRequests: passed)
     }
 }

@@ -21,16 +21,21 @@ public struct MCPConfiguration: Sendable, Hashable {
     /// caller is answered 503 (with 0, no stream is offered: 405). Each holds a connection of its own to the server,
     /// apart from the tool calls'.
     public var maxEventStreams: Int
+    /// How many requests passed straight through to an HTTP server (an unpriced `tools/call`, the handshake, `DELETE`)
+    /// may be open at once, each within `timeoutSeconds`, its answer's body included; past it a caller is answered 503.
+    /// They hold connections of their own, apart from the paid calls'.
+    public var maxPassedRequests: Int
     /// The priced (or scoped) tools, by name, in configuration order.
     public var tools: [String]
 
     public init(path: String = "/mcp", upstream: Upstream?, timeoutSeconds: Double = 30, maxResponseBytes: Int = 8 << 20,
-                maxEventStreams: Int = 256, tools: [String] = []) {
+                maxEventStreams: Int = 256, maxPassedRequests: Int = 64, tools: [String] = []) {
         self.path = path
         self.upstream = upstream
         self.timeoutSeconds = timeoutSeconds
         self.maxResponseBytes = maxResponseBytes
         self.maxEventStreams = maxEventStreams
+        self.maxPassedRequests = maxPassedRequests
         self.tools = tools
     }
 

@@ -16,8 +16,9 @@ public struct MCPResponder: HTTPResponder {
 
     /// Where requests the gateway does not decide on go.
     public enum PassThrough: Sendable {
-        /// `client` for calls and other requests (each within `timeoutSeconds`), `streams` for event streams.
-        case http(url: String, client: HTTPClient, timeoutSeconds: Double, streams: MCPEventStreams)
+        /// `requests` for what passes straight through (bounded, each within its deadline, through connections apart
+        /// from the paid calls'), `streams` for event streams.
+        case http(url: String, requests: MCPPassedRequests, streams: MCPEventStreams)
         case stdio(MCPStdioEndpoint)
         /// No upstream configured: only the priced tools' refusals and terms can be answered.
         case none
@@ -54,12 +55,12 @@ public struct MCPResponder: HTTPResponder {
         case .post:
             return await post(request, peer: context.remoteAddress)
         case .get, .delete:
-            guard case .http(let url, let client, let timeout, let streams) = passThrough else {
+            guard case .http(let url, let requests, let streams) = passThrough else {
                 // A stdio server has no event stream of its own to offer, and no session to end.
                 return Response(status: .methodNotAllowed, headers: [.allow: "POST"])
             }
             if request.method == .delete {
-                return await Self.forward(request, body: nil, url: url, client: client, timeoutSeconds: timeout, logger: logger)
+                return await Self.passOn(request, body: nil, id: nil, url: url, requests: requests, logger: logger)
             }
             return await Self.openEventStream(request, url: url, streams: streams, logger: logger)
         case .options where request.headers[.accessControlRequestMethod] != nil:
@@ -158,8 +159,8 @@ public struct MCPResponder: HTTPResponder {
 
     private func passOn(_ request: Request, bytes: [UInt8], message: JSONRPCMessage?) async -> Response {
         switch passThrough {
-        case .http(let url, let client, let timeout, _):
-            return await Self.forward(request, body: bytes, url: url, client: client, timeoutSeconds: timeout, logger: logger)
+        case .http(let url, let requests, _):
+            return await Self.passOn(request, body: bytes, id: message?.id, url: url, requests: requests, logger: logger)
         case .none:
             return Self.message(.error(id: message?.id, code: JSONRPCCode.unavailable, message: "no MCP server is configured behind this gateway"))
         case .stdio(let endpoint):
@@ -171,9 +172,25 @@ public struct MCPResponder: HTTPResponder {
         }
     }
 
+    /// A request passed straight through to an HTTP server while fewer than `requests.limit` are open, through their own
+    /// client, its whole answer within `requests.timeoutSeconds`: free traffic never holds the connections paid calls
+    /// need, nor one of its own for ever. Past the bound, a JSON-RPC error with HTTP 503 and `Retry-After`.
+    static func passOn(_ request: Request, body: [UInt8]?, id: JSONValue?, url: String, requests: MCPPassedRequests, logger: Logger) async -> Response {
+        guard let place = requests.take() else {
+            // Debug only: a flood of refusals would otherwise be a flood of log lines.
+            logger.debug("MCP request refused: too many passed through", metadata: ["tollgate.mcp.passed_requests": "\(requests.limit)"])
+            let data: JSONValue = .object(["status": .integer(503), "reason": .string(MCPPassedRequests.refusalReason)])
+            return message(.error(id: id, code: JSONRPCCode.unavailable,
+                                  message: "as many requests are passed to the MCP server as the gateway allows; retry later", data: data),
+                           status: .serviceUnavailable, fields: [.retryAfter: "\(MCPPassedRequests.retryAfterSeconds)"])
+        }
+        return await forward(request, body: body, url: url, client: requests.client, timeoutSeconds: requests.timeoutSeconds,
+                             holding: place, logger: logger)
+    }
+
     /// An event stream (`GET`), passed through while fewer than `streams.limit` are open, through their own client: it
     /// stays open as long as the server keeps it open, with no deadline, and holds its place until its answer's body is
-    /// done with (`MCPEventStreams.Body`). With a limit of 0 the gateway offers no stream: 405, as the MCP transport
+    /// done with (`MCPPassedBody`). With a limit of 0 the gateway offers no stream: 405, as the MCP transport
     /// asks of a server without one (clients then stop asking).
     static func openEventStream(_ request: Request, url: String, streams: MCPEventStreams, logger: Logger) async -> Response {
         guard streams.limit > 0 else { return Response(status: .methodNotAllowed, headers: [.allow: "POST, DELETE"]) }
@@ -190,24 +207,28 @@ public struct MCPResponder: HTTPResponder {
 
     /// The request as it came, to the HTTP upstream, and its answer streamed back. The caller's credentials for the
     /// gateway are not passed on.
-    /// - Parameter place: an event stream's place, released with the answer's body.
+    /// - Parameters:
+    ///   - timeoutSeconds: the whole answer's, its body included (nil: none, an event stream's).
+    ///   - place: the request's place in its bound, released with the answer's body.
     static func forward(_ request: Request, body: [UInt8]?, url: String, client: HTTPClient, timeoutSeconds: Double?,
-                        holding place: MCPEventStreams.Place? = nil, logger: Logger) async -> Response {
+                        holding place: MCPPlaces.Place, logger: Logger) async -> Response {
         var outgoing = HTTPClientRequest(url: url)
         outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
         for name in MCPHTTPUpstream.forwardedFields { if let value = request.headers[name] { outgoing.headers.add(name: name.rawName, value: value) } }
         if let body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
         do {
-            // An event stream (GET) has no deadline; a request's answer has the upstream's.
-            let deadline = timeoutSeconds.map { NIODeadline.now() + .milliseconds(Int64($0 * 1000)) } ?? .distantFuture
+            // An event stream (GET) has no deadline; a request's answer has the upstream's, for its head (AsyncHTTPClient's
+            // deadline) and its body (`MCPPassedBody`), so a stream of keep-alives cannot hold a connection for ever.
+            let millis = timeoutSeconds.map { Int64($0 * 1000) }
+            let ends = millis.map { ContinuousClock.now + .milliseconds($0) }
+            let deadline = millis.map { NIODeadline.now() + .milliseconds($0) } ?? .distantFuture
             let answer = try await client.execute(outgoing, deadline: deadline)
             var fields = HTTPFields()
             for (name, value) in answer.headers {
                 guard let field = HTTPField.Name(name), !Self.hopByHop.contains(field) else { continue }
                 fields.append(HTTPField(name: field, value: value))
             }
-            let body = place.map { ResponseBody(asyncSequence: MCPEventStreams.Body(base: answer.body, place: $0)) }
-                ?? ResponseBody(asyncSequence: answer.body)
+            let body = ResponseBody(asyncSequence: MCPPassedBody(base: answer.body, place: place, deadline: ends))
             return Response(status: .init(code: Int(answer.status.code)), headers: fields, body: body)
         } catch {
             logger.warning("MCP server unreachable", metadata: ["tollgate.mcp.upstream": "\(url)", "tollgate.error": "\(error)"])

@@ -15,9 +15,12 @@ public struct MCPUpstreamConnection: Sendable {
     public let service: (any Service)?
 
     /// - Parameters:
-    ///   - client: the client tool calls and other requests go through.
+    ///   - client: the client priced tool calls (and `tools/list`) go through.
+    ///   - passedRequests: the client requests passed straight through go through (apart, so free traffic never holds the
+    ///     paid calls' connections).
     ///   - eventStreams: the client event streams go through (apart, so open streams never hold the calls' connections).
-    public init(_ configuration: MCPConfiguration, client: HTTPClient = .mcpServers, eventStreams: HTTPClient = .mcpEventStreams, logger: Logger) {
+    public init(_ configuration: MCPConfiguration, client: HTTPClient = .mcpServers, passedRequests: HTTPClient = .mcpPassedRequests,
+                eventStreams: HTTPClient = .mcpEventStreams, logger: Logger) {
         switch configuration.upstream {
         case nil:
             // `tollgate mcp` refuses this before it starts; any other caller gets a clear refusal per request.
@@ -27,7 +30,9 @@ public struct MCPUpstreamConnection: Sendable {
         case .http(let url)?:
             upstream = MCPHTTPUpstream(url: url, client: client, timeoutSeconds: configuration.timeoutSeconds,
                                        maxResponseBytes: configuration.maxResponseBytes)
-            passThrough = .http(url: url, client: client, timeoutSeconds: configuration.timeoutSeconds,
+            passThrough = .http(url: url,
+                                requests: MCPPassedRequests(client: passedRequests, limit: configuration.maxPassedRequests,
+                                                            timeoutSeconds: configuration.timeoutSeconds),
                                 streams: MCPEventStreams(client: eventStreams, limit: configuration.maxEventStreams))
             service = nil
         case .command(let command)?:

@@ -9,6 +9,11 @@ extension HTTPClient {
     /// The process-wide client for the event streams passed through to MCP servers (`Configuration.mcpEventStreams`):
     /// apart from `mcpServers`, so open streams never hold the connections tool calls need.
     public static let mcpEventStreams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .mcpEventStreams)
+
+    /// The process-wide client for the requests passed straight through to MCP servers (an unpriced `tools/call`, the
+    /// handshake, `DELETE`): apart from `mcpServers` too, so free traffic never holds the connections paid calls need.
+    /// It has the event streams' configuration: the gateway bounds these requests itself (`mcp.upstream.max_passed_requests`).
+    public static let mcpPassedRequests = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .mcpEventStreams)
 }
 
 extension HTTPClient.Configuration {

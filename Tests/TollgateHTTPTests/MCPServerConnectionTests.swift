@@ -60,7 +60,7 @@ import TollgateMCP
         let held = HeldStreams()
         defer { held.endAll() }
         try await MCPStack.with(maxEventStreams: 2, eventStream: held.respond) { stack in
-            guard case .http(_, _, _, let bound) = stack.connection.passThrough else { Issue.record("not an HTTP upstream"); return }
+            guard case .http(_, _, let bound) = stack.connection.passThrough else { Issue.record("not an HTTP upstream"); return }
             let streams = Task { try await Self.openStreams(2, stack) }
             await Self.waitUntil { held.opened == 2 }
 
@@ -104,7 +104,7 @@ import TollgateMCP
 
     @Test func aServerThatCannotBeReachedLeavesNoPlaceTaken() async throws {
         try await MCPStack.with(upstream: "http://127.0.0.1:9/mcp", maxEventStreams: 1) { stack in
-            guard case .http(_, _, _, let bound) = stack.connection.passThrough else { Issue.record("not an HTTP upstream"); return }
+            guard case .http(_, _, let bound) = stack.connection.passThrough else { Issue.record("not an HTTP upstream"); return }
             for _ in 0..<2 {
                 let answer = try await stack.client.execute(uri: "/mcp", method: .get, headers: [.accept: "text/event-stream"])
                 #expect(answer.status == .badGateway)

@@ -25,7 +25,8 @@ struct MCPStack: Sendable {
     /// The `fail` tool as configured: a tool error is not charged unless its terms say so (`consumed: on_request`).
     static let failTool = #"{name: fail, price: "0.01", anonymous: true}"#
 
-    static func yaml(directory: String, upstream: String, timeoutSeconds: Int, maxEventStreams: Int = 256, failTool: String = failTool) -> String {
+    static func yaml(directory: String, upstream: String, timeoutSeconds: Int, maxEventStreams: Int = 256, maxPassedRequests: Int = 64,
+                     failTool: String = failTool) -> String {
         """
         listen: 127.0.0.1:0
         secrets: [{id: t1, env: TEST_SECRET}]
@@ -37,7 +38,7 @@ struct MCPStack: Sendable {
           - {id: analyst, api_key_sha256: \(APIKeyHash.sha256Hex("tg_premium_key")), scopes: ["tools:premium"]}
           - {id: viewer, api_key_sha256: \(APIKeyHash.sha256Hex("tg_viewer_key")), scopes: []}
         mcp:
-          upstream: {url: "\(upstream)", timeout_seconds: \(timeoutSeconds), max_event_streams: \(maxEventStreams)}
+          upstream: {url: "\(upstream)", timeout_seconds: \(timeoutSeconds), max_event_streams: \(maxEventStreams), max_passed_requests: \(maxPassedRequests)}
           tools:
             - {name: forecast, price: "0.01", anonymous: true}
             - \(failTool)
@@ -48,7 +49,8 @@ struct MCPStack: Sendable {
     /// Runs `body` against the MCP door; `upstream` overrides the sample server's URL (a dead one, say). The server gets
     /// `timeoutSeconds` to answer (30 s: the tests expect the sample server to, even on a loaded machine);
     /// `eventStream` is what the sample server answers to `GET` (405 without), `beforeEachPost` holds its calls.
-    static func with<T: Sendable>(upstream: String? = nil, timeoutSeconds: Int = 30, maxEventStreams: Int = 256, failTool: String = failTool,
+    static func with<T: Sendable>(upstream: String? = nil, timeoutSeconds: Int = 30, maxEventStreams: Int = 256, maxPassedRequests: Int = 64,
+                                  failTool: String = failTool,
                                   eventStream: (@Sendable (Request) async -> Response)? = nil,
                                   beforeEachPost: (@Sendable () async -> Void)? = nil,
                                   _ body: @Sendable (MCPStack) async throws -> T) async throws -> T {
@@ -60,6 +62,7 @@ struct MCPStack: Sendable {
             let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": LiveStack.secret])
             let (configuration, _) = try ConfigurationLoader.parse(yaml(directory: directory, upstream: upstream ?? "http://127.0.0.1:\(port)/mcp",
                                                                         timeoutSeconds: timeoutSeconds, maxEventStreams: maxEventStreams,
+                                                                        maxPassedRequests: maxPassedRequests,
                                                                         failTool: failTool))
             let store = try SQLiteStores.open(path: configuration.sqlitePath, auditKeys: keys.auditKeys(), durable: false)
             let (facilitator, _) = try LiveStack.devFacilitator(directory)

@@ -116,10 +116,11 @@ import TollgateMCP
 
 /// A streamable-HTTP MCP server (the sample server's tools) whose `tools/call` answers are event streams that stall:
 /// `keepAlive` sends `: ping` every 100 ms and never the result; `asksFirst` sends an `elicitation/create` request
-/// (id `q1`), pings while it waits for the client's answer (a POSTed JSON-RPC response), then sends the result. Either
+/// (id `q1`), pings while it waits for the client's answer (a POSTed JSON-RPC response), then sends the result;
+/// `freeKeepsAlive` keeps alive only a call of the unpriced tool `free` and answers every other at once, as JSON. Each
 /// gives up after `patience`, so a gateway that never lets go still ends the test.
 final class StallingMCPServer: Sendable {
-    enum Mode: Sendable { case keepAlive, asksFirst }
+    enum Mode: Sendable { case keepAlive, asksFirst, freeKeepsAlive }
 
     struct State: Sendable {
         var calls = 0
@@ -160,7 +161,8 @@ final class StallingMCPServer: Sendable {
                 return Response(status: .accepted)
             }
             guard let reply = self.sample.handle(message, era: MCPEra.of(message, fields: request.headers)) else { return Response(status: .accepted) }
-            guard message.method == "tools/call" else {
+            let answersAtOnce = self.mode == .freeKeepsAlive && message.params?["name"]?.string != "free"
+            guard message.method == "tools/call", !answersAtOnce else {
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: reply.bytes)))
             }
             self.state.withLock { $0.calls += 1 }

@@ -164,6 +164,9 @@ import TollgateMCP
         #expect(mcp.maxEventStreams == 256)
         let bounded = try ConfigurationLoader.parse(Self.base + "mcp: {upstream: {url: \"http://x/mcp\", max_event_streams: 0}}").0
         #expect(bounded.mcp?.maxEventStreams == 0)
+        #expect(mcp.maxPassedRequests == 64)
+        let passed = try ConfigurationLoader.parse(Self.base + "mcp: {upstream: {url: \"http://x/mcp\", max_passed_requests: 8}}").0
+        #expect(passed.mcp?.maxPassedRequests == 8)
         // Without an upstream the tools run in process (TollgateMCPServer); `tollgate mcp` refuses such a file.
         let (inProcess, _) = try ConfigurationLoader.parse(Self.base + "mcp: {tools: [{name: forecast, price: \"0.01\", anonymous: true}]}")
         #expect(inProcess.mcp?.upstream == nil)
@@ -178,6 +181,8 @@ import TollgateMCP
             ("mcp: {upstream: {url: \"http://x/mcp\"}, tools: [{name: a, price: \"0.01\", anonymous: true}, {name: a, price: \"0.02\", anonymous: true}]}", "mcp.tools[1].name"),
             ("mcp: {upstream: {url: \"http://x/mcp\"}}\nroutes: []", "routes"),
             ("mcp: {upstream: {url: \"http://x/mcp\", max_event_streams: -1}}", "mcp.upstream.max_event_streams"),
+            // 0 would refuse every handshake: the door would serve nothing but priced calls nobody can set up.
+            ("mcp: {upstream: {url: \"http://x/mcp\", max_passed_requests: 0}}", "mcp.upstream.max_passed_requests"),
         ]
         for (yaml, path) in cases {
             #expect(throws: ConfigurationError.self, "\(path)") { try ConfigurationLoader.parse(Self.base + yaml) }
