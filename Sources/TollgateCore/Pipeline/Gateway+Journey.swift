@@ -102,9 +102,7 @@ extension Gateway {
                     let claim = try await store.reservationState(key)
                     // A claim still `reserved` may be a live request's (its upstream still running, the settlement not yet
                     // asked for): its copy waits. Only one nobody works on was left by a stopped process, nothing moved.
-                    var worked = claim == .reserved && inFlight.contains(key)
-                    if claim == .reserved, !worked { worked = try await store.isClaimLeasedElsewhere(key) }
-                    if worked {
+                    if claim == .reserved, try await isWorkedOn(key) {
                         input = .reservationBusy
                     } else {
                         input = .claimLookedUp(.success(claim))
@@ -234,6 +232,13 @@ extension Gateway {
             ])
             return .recorded(false)
         }
+    }
+
+    /// Whether a live request works on the claim of `key`: one of this process holding it in flight, or another process's
+    /// live lease (read without taking the claim).
+    private func isWorkedOn(_ key: ProofKey) async throws -> Bool {
+        if inFlight.contains(key) { return true }
+        return try await store.isClaimLeasedElsewhere(key)
     }
 
     /// Whether a payer may pay: revocations and the allow and deny lists (the deny list always wins), then the
