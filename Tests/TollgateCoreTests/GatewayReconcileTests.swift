@@ -178,9 +178,12 @@ import TollgateStoreConformance
     }
 
     /// Two resolutions of one settlement race: the reconciler's `/settle` lands while a retry's resend of the same body
-    /// is refused as a reverted transaction (its own attempt moved nothing). The settled outcome stands, and the retry is
-    /// served the answer prepared with the intent, never a 402 telling its client that nothing was charged.
-    @Test func aRetryLosingItsResolutionToAnotherIsServedNotRefused() async throws {
+    /// is refused as a reverted transaction (the landed one spent the authorization, so the refusal proves nothing and
+    /// the retry's resolution cannot tell). The settled outcome stands, and the retry is served the answer prepared with
+    /// the intent, never a 402 telling its client that nothing was charged, nor a 503 asking it to come back. A refusal
+    /// that would prove nothing moved (a facilitator refusing the signature it took a moment ago) is no 402 either.
+    @Test(arguments: ["invalid_transaction_state", "invalid_exact_evm_payload_signature"])
+    func aRetryLosingItsResolutionToAnotherIsServedNotRefused(refusal: String) async throws {
         let harness = Self.harness()
         let (offer, proof) = try await harness.offerAndProof()
         let flow = try #require(offer.correlationId)
@@ -192,7 +195,7 @@ import TollgateStoreConformance
         let payment = landed
         harness.rail.update {
             $0.settlements = [.success(.failed)]
-            $0.failureReason = "invalid_transaction_state"
+            $0.failureReason = refusal
             $0.onResettle = {
                 let prepared = try? await store.openSettlement(proof.key)?.intent.response
                 try? await store.finish(proof.key, state: .settled, payment: payment, response: prepared, metering: nil, delivery: nil, events: [])

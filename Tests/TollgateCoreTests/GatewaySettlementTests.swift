@@ -174,6 +174,38 @@ import TollgateStoreConformance
         #expect(harness.rail.settleCalls == 1)
     }
 
+    /// A first `/settle` refused with a code of the x402 SDKs that names a transaction sent (a receipt the facilitator could
+    /// not read, a send that threw, a transfer it did not expect): the money may move, so the claim is held (503 unknown,
+    /// no fresh terms) and the retry's resolution delivers once the facilitator settles it. Taken for a refusal, its
+    /// client was told nothing moved, paid again, and paid twice when the first transaction landed.
+    @Test(arguments: ["invalid_exact_evm_failed_to_get_receipt", "invalid_exact_evm_failed_to_execute_transfer",
+                      "invalid_exact_evm_transfer_event_mismatch", "invalid_exact_evm_transaction_failed"])
+    func aRefusalNamingATransactionSentIsHeldNotRefused(reason: String) async throws {
+        let harness = GatewayHarness()
+        let (offer, proof) = try await harness.offerAndProof()
+        harness.rail.update {
+            $0.settlements = [.success(.failed)]
+            $0.failureReason = reason
+        }
+
+        let response = await harness.send("/datasets/prices", proof: proof)
+
+        #expect(response.status == .serviceUnavailable, "\(response.status) \(response.reason ?? "")")
+        #expect(response.reason == "settlement_unknown")
+        #expect(response.offerTokens.isEmpty)
+        #expect(await harness.store.state(of: proof.key) == .unknown)
+        #expect(harness.upstream.received.count == 1)
+
+        // The retry asks the facilitator again and delivers what it settled, once.
+        harness.rail.update { $0.settlements = [.success(.settled)] }
+        let retry = await harness.send("/datasets/prices", proof: proof)
+        #expect(retry.status == .ok, "\(retry.status) \(retry.reason ?? "")")
+        #expect(retry.text == "the data")
+        #expect(harness.upstream.received.count == 1)
+        #expect(await harness.store.payments.count == 1)
+        #expect(try await harness.events(offer.correlationId).contains { $0.reason == "settlement_resolved" })
+    }
+
     @Test func aLostSettleAnswerIs503SettlementUnknownAndTheRetryIsResolvedNotRepaid() async throws {
         let harness = GatewayHarness()
         let (offer, proof) = try await harness.offerAndProof()

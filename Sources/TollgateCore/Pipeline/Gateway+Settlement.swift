@@ -104,6 +104,8 @@ extension Gateway {
                     let event = flow.event(.settle, .error, .settlementUnknown, clock: clock, ["detail": detail, "actor": actor])
                     try await store.finish(intent.key, state: .unknown, payment: nil, events: [event])
                 }
+                // As for a refusal: another resolution's `/settle` that landed may be why this one could not tell.
+                if let kept = try await store.openSettlement(intent.key), kept.outcome == .settled { return kept }
                 resolved.state = .unknown
                 logger.warning("settlement still unknown", metadata: ["tollgate.correlation_id": "\(intent.correlationId)", "tollgate.detail": "\(detail)"])
             }
