@@ -249,7 +249,7 @@ public struct ExactEVMRail: PaymentRail {
         let request = facilitatorRequest(proof, offer: offer)
         let answer = try await withFailover(network: proof.network) { try await $0.verify(request, logger: logger) }
         guard answer.isValid else {
-            return .invalid(Reason(answer.invalidReason ?? "invalid_payload"), detail: answer.invalidMessage ?? "refused by the facilitator")
+            return .invalid(Reason(answer.invalidReason ?? "invalid_payload"), detail: FacilitatorText.shown(answer.invalidMessage) ?? "refused by the facilitator")
         }
         // A facilitator vouching for someone other than the signer is not a verdict about this proof.
         if let payer = answer.payer, payer.lowercased() != proof.payer.lowercased() {
@@ -311,7 +311,7 @@ public struct ExactEVMRail: PaymentRail {
             throw RailFailure(.undecodable, "the settlement answer says success but names no transaction", authority: authority)
         }
         return Settlement(status: status, transaction: answer.transaction, network: answered.isEmpty ? network : answered,
-                          payer: answer.payer ?? payer, errorReason: answer.errorReason, errorMessage: answer.errorMessage)
+                          payer: answer.payer ?? payer, errorReason: answer.errorReason, errorMessage: FacilitatorText.shown(answer.errorMessage))
     }
 
     public func receiptFields(_ settlement: Settlement) -> HTTPFields {
