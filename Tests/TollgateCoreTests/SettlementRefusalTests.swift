@@ -31,7 +31,8 @@ import TollgateCore
               ("invalid_exact_evm_transaction_failed", false, false), ("invalid_exact_evm_transfer_event_mismatch", false, false),
               ("invalid_upto_evm_transaction_failed", false, false), ("invalid_batch_settlement_evm_settle_transaction_failed", false, false),
               ("invalid_exact_evm_settlement_pending", false, false), ("transaction_failed", false, false),
-              ("invalid_some_future_code", false, false),
+              ("invalid_some_future_code", false, false), ("invalid_exact_evm_settled_amount_mismatch", false, false),
+              ("invalid_exact_evm_confirmation_timeout", false, false),
               // Refused before anything was sent.
               ("invalid_exact_evm_payload_recipient_mismatch", false, true), ("invalid_exact_evm_payload_recipient_mismatch", true, true),
               ("invalid_exact_evm_payload_authorization_value_mismatch", true, true), ("invalid_exact_evm_token_name_mismatch", false, true),

@@ -29,7 +29,10 @@ public enum SettlementRefusal {
         "smart_wallet", "insufficient_balance", "insufficient_funds",
     ]
     /// Words of an x402 code naming a transaction sent, or perhaps sent: whatever else the code names, money may move.
-    static let maybeSent = ["nonce", "receipt", "execute", "transaction_failed", "event", "pending", "broadcast", "submit"]
+    static let maybeSent = [
+        "nonce", "receipt", "execute", "transaction_failed", "event", "pending", "broadcast", "submit", "settled", "mined", "confirm",
+        "landed", "timeout", "timed_out",
+    ]
     /// Words of a code a first send that landed would itself cause when the authorization is sent again.
     static let landedFirstSendCauses = ["valid_before", "balance", "insufficient", "expired", "transaction_state"]
 
