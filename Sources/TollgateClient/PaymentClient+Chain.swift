@@ -17,7 +17,9 @@ extension PaymentClient {
         guard let chain = chains[purchase.network] else { return false }
         let state: ChainAuthorization
         do {
-            state = try await chain.authorization(asset: purchase.asset, payer: purchase.payer, nonce: purchase.nonce, logger: logger)
+            // Nothing can have spent the purchase's fresh nonce before it was signed and written, just before it was sent.
+            state = try await chain.authorization(asset: purchase.asset, payer: purchase.payer, nonce: purchase.nonce,
+                                                  since: purchase.createdAtMillis / 1000, logger: logger)
         } catch {
             // The node's URL often carries an API key: only its origin is shown, never the failure's authority.
             let why = (error as? RailFailure).map { "\($0.code): \($0.message)" } ?? "\(type(of: error))"

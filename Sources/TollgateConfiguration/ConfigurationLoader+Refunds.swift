@@ -18,13 +18,17 @@ extension ConfigurationLoader {
 }
 
 extension ConfigurationLoader {
-    /// `settlement`: `{reconcile_interval_seconds: 30, rpc: {"eip155:<id>": URL}, verify_with_claim: true}`: how often
-    /// settlements in doubt are resolved, the EVM nodes read to tell a spent authorization from a cancelled one, and
-    /// whether `/verify` is sent while the claim is committed.
+    /// `settlement`: `{reconcile_interval_seconds: 30, rpc: {"eip155:<id>": URL}, rpc_max_log_range: 2000,
+    /// verify_with_claim: true}`: how often settlements in doubt are resolved, the EVM nodes read to tell a spent
+    /// authorization from a cancelled one and the blocks one `eth_getLogs` asks them for, and whether `/verify` is sent
+    /// while the claim is committed.
     static func readSettlement(_ node: Node?, _ r: inout YAMLReader) -> GatewayConfiguration.Settlement {
-        guard let node, let fields = r.mapping(node, "settlement", known: ["reconcile_interval_seconds", "rpc", "verify_with_claim"]) else { return .init() }
+        guard let node, let fields = r.mapping(node, "settlement", known: ["reconcile_interval_seconds", "rpc", "rpc_max_log_range", "verify_with_claim"])
+        else { return .init() }
         var settlement = GatewayConfiguration.Settlement()
         settlement.reconcileIntervalSeconds = r.int(fields["reconcile_interval_seconds"], "settlement.reconcile_interval_seconds", range: 1...86_400) ?? 30
+        settlement.rpcMaxLogRange = r.int(fields["rpc_max_log_range"], "settlement.rpc_max_log_range", range: 1...1_000_000)
+            ?? Int(EVMChainReader.defaultMaxLogRange)
         settlement.verifiesWithClaim = r.bool(fields["verify_with_claim"], "settlement.verify_with_claim") ?? true
         if let rpc = fields["rpc"] {
             guard let pairs = rpc.mapping else {

@@ -146,6 +146,8 @@ public struct GatewayConfiguration: Sendable {
         public var reconcileIntervalSeconds = 30
         /// EVM JSON-RPC URLs per network, read to resolve a settlement the facilitator cannot tell.
         public var rpc: [String: String] = [:]
+        /// Blocks one `eth_getLogs` asks those nodes for at most (`rpc_max_log_range`): hosted nodes refuse wider ranges.
+        public var rpcMaxLogRange = Int(EVMChainReader.defaultMaxLogRange)
         /// Whether the facilitator's `/verify` is sent while the proof's claim is committed (`verify_with_claim`).
         public var verifiesWithClaim = true
         public init() {}

@@ -62,7 +62,9 @@ public struct GatewayAssembly: Sendable {
         // The pipeline's writes go through the observed store, so the metrics see exactly what was committed.
         let observedStore = ObservedStore(store, observer: metrics)
         let rail = ExactEVMRail(assets: configuration.assets, facilitators: pool,
-                                chains: configuration.settlement.rpc.mapValues { EVMChainReader(url: $0) }, publicURL: configuration.publicURL)
+                                chains: configuration.settlement.rpc.mapValues {
+                                    EVMChainReader(url: $0, maxLogRange: Int64(configuration.settlement.rpcMaxLogRange))
+                                }, publicURL: configuration.publicURL)
         // The MCP door speaks the x402 MCP transport (v2 only). The HTTP doors always have the v1 rail: with v1 turned
         // off (`x402.v1`, `x402_v1`) routes refuse it, but a retry of a v1 purchase made before is still recognised.
         let rails = rail.rails(v1: configuration.mcp == nil)

@@ -73,15 +73,23 @@ struct Pay: AsyncParsableCommand {
         discussion: "An authorization in doubt past its validBefore is then settled by what the chain says of it: used is paid (its answer lost), unused frees the request."))
     var rpc: [String] = []
 
+    @Option(name: .customLong("rpc-max-log-range"), help: ArgumentHelp(
+        "Blocks one eth_getLogs asks the --rpc nodes for at most.",
+        discussion: "Hosted nodes refuse wide ranges; a window refused is halved. The default, 2000, is what most hosted nodes serve."))
+    var rpcMaxLogRange: Int = Int(EVMChainReader.defaultMaxLogRange)
+
     /// `--rpc` as chain readers by network.
     func chains() throws -> [String: EVMChainReader] {
+        guard (1...1_000_000).contains(rpcMaxLogRange) else {
+            throw ClientError(.invalidRequest, "--rpc-max-log-range must be 1 to 1000000 blocks")
+        }
         var chains: [String: EVMChainReader] = [:]
         for entry in rpc {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, parts[0].hasPrefix("eip155:"), HTTPOrigin(baseURL: parts[1]) != nil else {
                 throw ClientError(.invalidRequest, "--rpc must be NETWORK=URL, an eip155 network and an http(s) URL (got \(parts.first ?? "")=…)")
             }
-            chains[parts[0]] = EVMChainReader(url: parts[1])
+            chains[parts[0]] = EVMChainReader(url: parts[1], maxLogRange: Int64(rpcMaxLogRange))
         }
         return chains
     }

@@ -7,11 +7,20 @@ import TollgateX402
 
 /// Past validBefore, a JSON-RPC node for the network decides an authorization in doubt (used, unused, or unreachable).
 extension PaymentInDoubtTests {
-    /// A JSON-RPC node whose head block has time `blockTime`, answering `authorizationState` with `used`, and
-    /// `eth_getLogs` with the authorization's log (the filter's own token, payer and nonce) in `transaction`.
-    static func node(used: Bool, transaction: String, blockTime: Int64 = 4_000_000_000) async throws -> ScriptedServer {
+    /// The `fromBlock` of every `eth_getLogs` a node was asked.
+    final class LogsAsked: Sendable {
+        let from = Mutex<[String]>([])
+    }
+
+    /// A JSON-RPC node whose blocks (the head is 0x10) all have time `blockTime`, answering `authorizationState` with
+    /// `used`, and `eth_getLogs` with the authorization's log (the filter's own token, payer and nonce) in `transaction`.
+    static func node(used: Bool, transaction: String, blockTime: Int64 = 4_000_000_000, asked: LogsAsked = LogsAsked()) async throws
+        -> ScriptedServer {
         try await ScriptedServer { request in
             let call = JSONValue.parse(Array(request.body.utf8))
+            let first = call?["params"].flatMap { if case .array(let items) = $0 { items.first } else { nil } }
+            if call?["method"]?.string == "eth_getLogs" { asked.from.withLock { $0.append(first?["fromBlock"]?.string ?? "") } }
+            let block = first?.string.flatMap { $0.hasPrefix("0x") ? $0 : nil } ?? "0x10"
             let word = "0x" + String(repeating: "0", count: 63) + (used ? "1" : "0")
             let topic = HexString.prefixed(Keccak256.hash(Array("AuthorizationUsed(address,bytes32)".utf8)))
             let filter = call?["params"].flatMap { if case .array(let items) = $0 { items.first } else { nil } }
@@ -19,7 +28,7 @@ extension PaymentInDoubtTests {
             let topics = ([topic] + filtered).map { "\"\($0)\"" }.joined(separator: ",")
             let logs = #"[{"address":"\#(filter?["address"]?.string ?? "")","topics":[\#(topics)],"transactionHash":"\#(transaction)"}]"#
             let result = switch call?["method"]?.string {
-            case "eth_getBlockByNumber": #"{"number":"0x10","timestamp":"0x\#(String(blockTime, radix: 16))"}"#
+            case "eth_getBlockByNumber": #"{"number":"\#(block)","timestamp":"0x\#(String(blockTime, radix: 16))"}"#
             case "eth_call": "\"\(word)\""
             default: logs
             }
@@ -35,7 +44,8 @@ extension PaymentInDoubtTests {
     func theChainSettlesAnExpiredAuthorizationInDoubt(used: Bool) async throws {
         let clock = ManualClock()
         let transaction = "0x" + String(repeating: "cd", count: 32)
-        let node = try await Self.node(used: used, transaction: transaction)
+        let asked = LogsAsked()
+        let node = try await Self.node(used: used, transaction: transaction, asked: asked)
         let first = PaidReplies([X402Fixture.settlementFailed("ReadTimeout: the facilitator did not answer")], otherwise: X402Fixture.delivered())
         let server = try await Self.server(first)
         var client = X402Fixture.client(try X402Fixture.temporaryLedger(), clock: clock)
@@ -60,6 +70,8 @@ extension PaymentInDoubtTests {
             #expect(settled.state == .settled)
             #expect(settled.transaction == transaction)
             #expect(try client.ledger.purchases().count == 1)
+            // Searched from the first block at or after the purchase's time (block 0: every block's time is later), not `earliest`.
+            #expect(asked.from.withLock { $0 } == ["0x0"])
         } else {
             let paid = try await client.fetch(Self.request(on: server))
             #expect(paid.response.status == 200)

@@ -33,7 +33,9 @@ struct OtherRail: PaymentRail {
         throw RailFailure(.notReady, "never", authority: "other")
     }
     func resettle(_ attempt: SettlementAttempt, logger: Logger) async throws -> Settlement { throw RailFailure(.notReady, "never", authority: "other") }
-    func chainAuthorization(_ key: ProofKey, payee: String, amount: String, logger: Logger) async throws -> ChainAuthorization? { nil }
+    func chainAuthorization(_ key: ProofKey, payee: String, amount: String, since: Int64?, logger: Logger) async throws -> ChainAuthorization? {
+        nil
+    }
     func receiptFields(_ settlement: Settlement) -> HTTPFields { [:] }
 }
 

@@ -291,6 +291,9 @@ import TollgateStoreConformance
         #expect(again.reason == "settlement_failed")
         #expect(await harness.store.state(of: proof.key) == .failed)
         #expect(await harness.store.payments.isEmpty)
+        // The chain is searched from the intent on: recorded before the first `/settle`, nothing of this payment is older.
+        let created = await harness.store.intents[proof.key]?.intent.createdAtMillis
+        #expect(created != nil && harness.rail.current.chainSince == [created! / 1000])
     }
 
     @Test func aFacilitatorThatCannotBeReachedWasNeverAskedSoTheProofIsReleased() async throws {

@@ -27,11 +27,12 @@ import TollgateCore
         #expect(defaults.settlement.rpc.isEmpty)
         #expect(defaults.settlement.reconcileIntervalSeconds == 30)
         #expect(defaults.settlement.verifiesWithClaim)
+        #expect(defaults.settlement.rpcMaxLogRange == 2_000)
         #expect(defaults.auditHeadFile == nil)
         #expect(defaults.routes.first?.redeliverable(.post) == true)
 
         let (configured, warnings) = try ConfigurationLoader.parse(Self.base + """
-            settlement: {reconcile_interval_seconds: 5, rpc: {"eip155:84532": "https://sepolia.base.org"}, verify_with_claim: false}
+            settlement: {reconcile_interval_seconds: 5, rpc: {"eip155:84532": "https://sepolia.base.org"}, rpc_max_log_range: 500, verify_with_claim: false}
             contract_secrets: [{id: c1, env: TOLLGATE_CONTRACT_SECRET}]
             trusted_proxies: [10.0.0.0/8, "2001:db8::/32"]
             storage: {sync: normal}
@@ -40,6 +41,7 @@ import TollgateCore
         #expect(configured.settlement.reconcileIntervalSeconds == 5)
         #expect(configured.settlement.rpc == ["eip155:84532": "https://sepolia.base.org"])
         #expect(!configured.settlement.verifiesWithClaim)
+        #expect(configured.settlement.rpcMaxLogRange == 500)
         #expect(configured.contractSecrets.map(\.id) == ["c1"])
         #expect(configured.trustedProxies.contains("10.1.2.3"))
         #expect(!configured.trustedProxies.contains("11.1.2.3"))
@@ -54,6 +56,9 @@ import TollgateCore
         ("settlement: {rpc: {mainnet: \"https://x\"}}", "settlement.rpc"),
         ("storage: {sync: sometimes}", "storage.sync"),
         ("settlement: {verify_with_claim: sometimes}", "settlement.verify_with_claim"),
+        ("settlement: {rpc_max_log_range: 0}", "settlement.rpc_max_log_range"),
+        ("settlement: {rpc_max_log_range: 2000000}", "settlement.rpc_max_log_range"),
+        ("settlement: {rpc_max_log_range: \"all\"}", "settlement.rpc_max_log_range"),
         ("clients: [{id: anonymous, api_key_sha256: \(String(repeating: "a", count: 64))}]", "clients[0].id"),
         ("clients: [{id: \"jwt:agent@https://issuer\", api_key_sha256: \(String(repeating: "a", count: 64))}]", "clients[0].id"),
     ])

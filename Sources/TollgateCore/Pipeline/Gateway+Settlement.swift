@@ -186,11 +186,13 @@ extension Gateway {
         case read(ChainAuthorization)
     }
 
-    /// What the chain says of the intent's authorization, as the payment it records (its payee and amount).
+    /// What the chain says of the intent's authorization, as the payment it records (its payee and amount), spent no
+    /// earlier than the intent: it is recorded before the first `/settle` is sent. (The authorization's validAfter is no
+    /// later bound: the gateway settles only an authorization whose window has opened.)
     private func readChain(_ intent: SettlementIntent, rail: any PaymentRail) async -> ChainReading {
         do {
             guard let state = try await rail.chainAuthorization(intent.key, payee: intent.payment.payee, amount: intent.payment.amount,
-                                                                logger: logger) else { return .noReader }
+                                                                since: intent.createdAtMillis / 1000, logger: logger) else { return .noReader }
             return .read(state)
         } catch {
             logger.warning("the chain reader could not answer", metadata: ["tollgate.correlation_id": "\(intent.correlationId)",

@@ -51,8 +51,10 @@ public protocol PaymentRail: Sendable {
     func resettle(_ attempt: SettlementAttempt, logger: Logger) async throws -> Settlement
 
     /// What the chain says about the authorization under `key`, as a payment of `amount` (atomic) to `payee`: spent by a
-    /// transaction that made no such transfer is `usedElsewhere`. Nil when the rail cannot read that chain.
-    func chainAuthorization(_ key: ProofKey, payee: String, amount: String, logger: Logger) async throws -> ChainAuthorization?
+    /// transaction that made no such transfer is `usedElsewhere`. `since` (Unix seconds) is the earliest time the payment
+    /// can have been spent (the rail looks for the spend from then on only, and a spend before it stays unknown: throws).
+    /// Nil when the rail cannot read that chain.
+    func chainAuthorization(_ key: ProofKey, payee: String, amount: String, since: Int64?, logger: Logger) async throws -> ChainAuthorization?
 
     /// Header fields of the receipt sent with the response.
     func receiptFields(_ settlement: Settlement) -> HTTPFields

@@ -22,10 +22,22 @@ public struct EVMChainReader: Sendable {
     /// in the path).
     public let shown: String
 
-    public init(url: String, timeout: Duration = .seconds(5), client: HTTPClient = .noRedirects) {
+    /// Blocks one `eth_getLogs` asks for at most, when the search is bounded in time (`authorization(since:)`). A node
+    /// that refuses a window (a JSON-RPC error: a range limit, too many results, its own timeout) gets it halved.
+    public let maxLogRange: Int64
+
+    /// 2,000 blocks: the widest range Alchemy serves without capping the answer, the range Chainstack advises for its
+    /// nodes, and within QuickNode's paid limit (10,000); Infura limits results rather than blocks, which a filter on
+    /// one payer and nonce never reaches. Nodes below it (public endpoints, free tiers) are met by halving, or by
+    /// configuring less (`settlement.rpc_max_log_range`).
+    public static let defaultMaxLogRange: Int64 = 2_000
+
+    public init(url: String, timeout: Duration = .seconds(5), maxLogRange: Int64 = EVMChainReader.defaultMaxLogRange,
+                client: HTTPClient = .noRedirects) {
         self.url = url
         self.shown = Self.shown(url)
         self.timeout = timeout
+        self.maxLogRange = max(1, maxLogRange)
         self.client = client
     }
 
@@ -37,8 +49,19 @@ public struct EVMChainReader: Sendable {
     /// itself with the same nonce and send it first), and a Transfer anywhere in the transaction could be another call's
     /// (one transfer made to look like the payment of several). Asked as a payment, a spent nonce whose log the node does
     /// not return is not guessed at: this throws. Throws `RailFailure` when the node cannot answer or contradicts itself.
+    ///
+    /// `since` (Unix seconds) is the earliest time this payment can have been spent: when the gateway recorded its intent
+    /// to settle, when the client signed. Hosted nodes refuse `eth_getLogs` from the first block, so with it the log is
+    /// looked for only from the first block at or after `since` less two minutes of clock skew (found by reading the
+    /// times of at most 40 blocks) to the head, in windows of at most `maxLogRange` blocks, oldest first, halved when
+    /// the node refuses one, 64 windows at most. A nonce spent before that time (the payer front-running the payment
+    /// with another authorization of the same nonce before its proof arrived) has no log there: asked as a payment, this
+    /// throws (the settlement stays unknown), never `unused`, `used` or `usedElsewhere`. A range longer than the windows
+    /// allowed is not searched to its end, and throws too, as a payment or not. Asked for the payer, whose fresh nonce
+    /// nothing can have spent before it signed, a whole range without the log is `used`, as without `since`. Nil
+    /// asks from the first block in one call, which only a node of your own or an archive node serves.
     public func authorization(asset: String, payer: String, nonce: String, paying: (payee: String, amount: String)? = nil,
-                              logger: Logger) async throws -> ChainAuthorization {
+                              since: Int64? = nil, logger: Logger) async throws -> ChainAuthorization {
         guard let payerBytes = HexString.decodeAllowingPrefix(payer), payerBytes.count == 20, let nonceBytes = HexString.decodeAllowingPrefix(nonce),
               nonceBytes.count == 32, let assetBytes = HexString.decodeAllowingPrefix(asset), assetBytes.count == 20 else {
             throw RailFailure(.undecodable, "asset, payer or nonce is not an EVM value", authority: shown)
@@ -46,7 +69,8 @@ public struct EVMChainReader: Sendable {
         let authorization = Authorization(asset: HexString.prefixed(assetBytes), payer: Self.word(address: payerBytes),
                                           nonce: HexString.prefixed(nonceBytes))
         let head = try await call("eth_getBlockByNumber", [.string("latest"), .bool(false)], logger: logger)
-        guard let block = head["number"]?.string, Self.quantity(block) != nil, let blockTime = head["timestamp"]?.string.flatMap(Self.quantity) else {
+        guard let block = head["number"]?.string, let headNumber = Self.quantity(block),
+              let blockTime = head["timestamp"]?.string.flatMap(Self.quantity) else {
             throw RailFailure(.undecodable, "eth_getBlockByNumber answered no block number and timestamp", authority: shown)
         }
         let data = HexString.prefixed(Self.authorizationStateSelector + HexString.decodeAllowingPrefix(authorization.payer)! + nonceBytes)
@@ -55,31 +79,29 @@ public struct EVMChainReader: Sendable {
             throw RailFailure(.undecodable, "eth_call answered something that is not a bool", authority: shown)
         }
         guard word.last == 1 else { return .unused(blockTime: blockTime) }
-        let filter: JSONValue = .object([
-            "address": .string(authorization.asset), "fromBlock": .string("earliest"), "toBlock": .string(block),
-            "topics": .array([.array([.string(Self.usedTopic), .string(Self.canceledTopic)]), .string(authorization.payer), .string(authorization.nonce)]),
-        ])
-        guard case .array(let logs) = try await call("eth_getLogs", [filter], logger: logger) else {
-            throw RailFailure(.undecodable, "eth_getLogs answered something that is not a list", authority: shown)
-        }
-        // The node's filter is not trusted: a log counts only for this token, payer and nonce.
-        for log in logs {
-            if authorization.isLog(log, topic: Self.canceledTopic) { return .cancelled }
-            guard authorization.isLog(log, topic: Self.usedTopic) else { continue }
-            let transaction = log["transactionHash"]?.string
+        switch try await spendLog(authorization, head: headNumber, headTime: blockTime, since: since, logger: logger) {
+        case .found(used: false, _):
+            return .cancelled
+        case .found(used: true, let transaction):
             guard let paying else { return .used(transaction: transaction) }
             guard let transaction else {
                 throw RailFailure(.undecodable, "the node's AuthorizationUsed log names no transaction", authority: shown)
             }
             return try await transfers(in: transaction, authorization, to: paying.payee, amount: paying.amount, logger: logger)
                 ? .used(transaction: transaction) : .usedElsewhere(transaction: transaction)
+        case .none(coveredAll: false):
+            throw RailFailure(.undecodable, "the nonce is spent but no AuthorizationUsed or AuthorizationCanceled log for it is in the "
+                              + "\(Self.maxLogWindows) windows of blocks searched from the payment's time on; the rest is not asked for: "
+                              + "what it paid cannot be told", authority: shown)
+        case .none(coveredAll: true):
+            guard paying == nil else {
+                throw RailFailure(.undecodable, "the nonce is spent but the node returns no AuthorizationUsed or AuthorizationCanceled log for "
+                                  + "it (spent before the payment's time, or a node that keeps no logs that old, or limits eth_getLogs): "
+                                  + "what it paid cannot be told", authority: shown)
+            }
+            // Asked for the payer (its money moved or not, it signs nothing new), a spent nonce without its log is used.
+            return .used(transaction: nil)
         }
-        guard paying == nil else {
-            throw RailFailure(.undecodable, "the nonce is spent but the node returns no AuthorizationUsed or AuthorizationCanceled log for "
-                              + "it (a node that keeps no logs that old, or limits eth_getLogs): what it paid cannot be told", authority: shown)
-        }
-        // Asked for the payer (its money moved or not, it signs nothing new), a spent nonce without its log is used.
-        return .used(transaction: nil)
     }
 
     /// One authorization as the token's logs name it: the token's address, the payer as a topic word, the nonce.
@@ -145,7 +167,7 @@ public struct EVMChainReader: Sendable {
         return !(HexString.decodeAllowingPrefix(code) ?? []).isEmpty
     }
 
-    private func call(_ method: String, _ params: [JSONValue], logger: Logger) async throws -> JSONValue {
+    func call(_ method: String, _ params: [JSONValue], logger: Logger) async throws -> JSONValue {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

@@ -287,9 +287,11 @@ public struct ExactEVMRail: PaymentRail {
                               payer: contents?.paymentPayload.payload.authorization.from ?? "", authority: attempt.authority)
     }
 
-    public func chainAuthorization(_ key: ProofKey, payee: String, amount: String, logger: Logger) async throws -> ChainAuthorization? {
+    public func chainAuthorization(_ key: ProofKey, payee: String, amount: String, since: Int64?, logger: Logger) async throws
+        -> ChainAuthorization? {
         guard let reader = chains[key.network] else { return nil }
-        return try await reader.authorization(asset: key.asset, payer: key.payer, nonce: key.nonce, paying: (payee, amount), logger: logger)
+        return try await reader.authorization(asset: key.asset, payer: key.payer, nonce: key.nonce, paying: (payee, amount), since: since,
+                                              logger: logger)
     }
 
     /// The settlement a facilitator's answer reports, unless it names another payer or network than the payment's:

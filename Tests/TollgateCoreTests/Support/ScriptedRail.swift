@@ -47,6 +47,8 @@ final class ScriptedRail: PaymentRail {
         var chain: ChainAuthorization?
         /// Thrown by the chain reader instead (a node that times out, refuses a log query, contradicts itself).
         var chainFailure: RailFailure?
+        /// The earliest spend time each chain read was given.
+        var chainSince: [Int64?] = []
         /// Awaited by every verification before it answers (a slow facilitator, or one the test watches).
         var onVerify: (@Sendable () async -> Void)?
         /// Runs once the settlement's intent is recorded, before `/settle` answers (what happens elsewhere meanwhile).
@@ -66,6 +68,8 @@ final class ScriptedRail: PaymentRail {
     private let script = Mutex(Script())
 
     func update(_ change: (inout Script) -> Void) { script.withLock { change(&$0) } }
+    /// What the script holds now (the calls counted, the arguments recorded).
+    var current: Script { script.withLock { $0 } }
     var verifyCalls: Int { script.withLock { $0.verifyCalls } }
     var settleCalls: Int { script.withLock { $0.settleCalls } }
     var resettleCalls: Int { script.withLock { $0.resettleCalls } }
@@ -127,8 +131,11 @@ final class ScriptedRail: PaymentRail {
         return try nextSettlement(network: "eip155:84532", payer: "0xpayer")
     }
 
-    func chainAuthorization(_ key: ProofKey, payee: String, amount: String, logger: Logger) async throws -> ChainAuthorization? {
-        let (chain, failure) = script.withLock { ($0.chain, $0.chainFailure) }
+    func chainAuthorization(_ key: ProofKey, payee: String, amount: String, since: Int64?, logger: Logger) async throws -> ChainAuthorization? {
+        let (chain, failure) = script.withLock { script in
+            script.chainSince.append(since)
+            return (script.chain, script.chainFailure)
+        }
         if let failure { throw failure }
         return chain
     }
