@@ -7,8 +7,8 @@ extension EVMChainReader {
     /// Subtracted from the caller's earliest time: the gateway's or the client's clock may be ahead of the chain's block
     /// times. Two minutes is far more than a synchronised clock drifts, and costs a few dozen blocks at most.
     public static let clockSkewMarginSeconds: Int64 = 120
-    /// Blocks read at most to find where the search starts: a bisection of 2^40 blocks, while interpolating on block
-    /// times usually takes under ten.
+    /// Blocks read at most to find where the search starts: interpolating on block times usually takes under ten, and
+    /// a search cut short starts earlier than it could, never later (`FirstBlockSearch`).
     public static let maxBlockReads = 40
     /// `eth_getLogs` windows answered at most: 128,000 blocks at the default range (three days of Base, two weeks and
     /// more of Ethereum). A payment's log is nearly always in the first; past the cap, the settlement stays unknown
