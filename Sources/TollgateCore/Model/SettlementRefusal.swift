@@ -22,10 +22,10 @@ public enum SettlementRefusal {
 
     /// Words of an x402 code naming what a facilitator checks before sending a transaction (the exact scheme's
     /// `invalid_exact_evm_payload_…`, `…_token_name_mismatch`, `…_transaction_simulation_failed`, the specification's
-    /// `invalid_payload`, `invalid_network`, `invalid_scheme`, `invalid_x402_version`).
+    /// `invalid_payload`, `invalid_network`, `invalid_scheme`, the protocol's or the token's version).
     static let checkedBeforeSending = [
         "payload", "payment_requirements", "signature", "recipient", "value", "amount", "valid_after", "valid_before", "network",
-        "scheme", "x402_version", "asset", "token_name", "token_version", "not_supported", "simulation", "eip712_domain",
+        "scheme", "version", "asset", "token_name", "not_supported", "simulation", "eip712_domain",
         "smart_wallet", "insufficient_balance", "insufficient_funds",
     ]
     /// Words of an x402 code naming a transaction sent, or perhaps sent: whatever else the code names, money may move.
