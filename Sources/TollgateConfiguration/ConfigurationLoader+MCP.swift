@@ -7,7 +7,8 @@ extension ConfigurationLoader {
         let path = r.string(fields["path"], "mcp.path") ?? "/mcp"
         if !path.hasPrefix("/") || path.contains("?") { r.fail(fields["path"], "mcp.path", "expected a path such as /mcp") }
         guard let upstream = r.mapping(fields["upstream"], "mcp.upstream", known: ["url", "command", "timeout_seconds", "max_response_bytes", "max_event_streams",
-                                                                                  "max_passed_requests"]) else {
+                                                                                  "max_event_streams_per_caller", "max_passed_requests",
+                                                                                  "max_passed_requests_per_caller"]) else {
             // No upstream: the tools run in process (`TollgateMCPServer`); `tollgate mcp` refuses such a file.
             return fields["upstream"] == nil ? MCPConfiguration(path: path, upstream: nil) : nil
         }
@@ -31,7 +32,21 @@ extension ConfigurationLoader {
         let maxBytes = r.int(upstream["max_response_bytes"], "mcp.upstream.max_response_bytes", range: 1024...(1 << 30)) ?? 8 << 20
         let streams = r.int(upstream["max_event_streams"], "mcp.upstream.max_event_streams", range: 0...100_000) ?? 256
         let passed = r.int(upstream["max_passed_requests"], "mcp.upstream.max_passed_requests", range: 1...100_000) ?? 64
+        let streamsPerCaller = share(upstream["max_event_streams_per_caller"], "mcp.upstream.max_event_streams_per_caller",
+                                     of: streams, named: "max_event_streams", &r)
+        let passedPerCaller = share(upstream["max_passed_requests_per_caller"], "mcp.upstream.max_passed_requests_per_caller",
+                                    of: passed, named: "max_passed_requests", &r)
         return MCPConfiguration(path: path, upstream: reached, timeoutSeconds: timeout, maxResponseBytes: maxBytes, maxEventStreams: streams,
-                                maxPassedRequests: passed)
+                                maxEventStreamsPerCaller: streamsPerCaller, maxPassedRequests: passed, maxPassedRequestsPerCaller: passedPerCaller)
+    }
+
+    /// One caller's share of a bound: 1 up to the bound itself (more would mean nothing); absent, a quarter of it.
+    private static func share(_ node: Node?, _ path: String, of limit: Int, named name: String, _ r: inout YAMLReader) -> Int? {
+        guard let share = r.int(node, path, range: 1...100_000) else { return nil }
+        if share > limit, limit > 0 {
+            r.fail(node, path, "one caller's share cannot be more than \(name) (\(limit))")
+            return nil
+        }
+        return share
     }
 }

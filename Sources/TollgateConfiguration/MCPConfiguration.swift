@@ -21,22 +21,38 @@ public struct MCPConfiguration: Sendable, Hashable {
     /// caller is answered 503 (with 0, no stream is offered: 405). Each holds a connection of its own to the server,
     /// apart from the tool calls'.
     public var maxEventStreams: Int
+    /// How many of those one caller (an identified client, or an anonymous caller's address prefix) may hold at once.
+    public var maxEventStreamsPerCaller: Int
     /// How many requests passed straight through to an HTTP server (an unpriced `tools/call`, the handshake, `DELETE`)
     /// may be open at once, each within `timeoutSeconds`, its answer's body included; past it a caller is answered 503.
     /// They hold connections of their own, apart from the paid calls'.
     public var maxPassedRequests: Int
+    /// How many of those one caller (an identified client, or an anonymous caller's address prefix) may hold at once,
+    /// so one caller cannot refuse every other caller's handshake.
+    public var maxPassedRequestsPerCaller: Int
     /// The priced (or scoped) tools, by name, in configuration order.
     public var tools: [String]
 
+    /// - Parameters:
+    ///   - maxEventStreamsPerCaller: nil is `defaultShare(of: maxEventStreams)`.
+    ///   - maxPassedRequestsPerCaller: nil is `defaultShare(of: maxPassedRequests)`.
     public init(path: String = "/mcp", upstream: Upstream?, timeoutSeconds: Double = 30, maxResponseBytes: Int = 8 << 20,
-                maxEventStreams: Int = 256, maxPassedRequests: Int = 64, tools: [String] = []) {
+                maxEventStreams: Int = 256, maxEventStreamsPerCaller: Int? = nil, maxPassedRequests: Int = 64,
+                maxPassedRequestsPerCaller: Int? = nil, tools: [String] = []) {
         self.path = path
         self.upstream = upstream
         self.timeoutSeconds = timeoutSeconds
         self.maxResponseBytes = maxResponseBytes
         self.maxEventStreams = maxEventStreams
+        self.maxEventStreamsPerCaller = maxEventStreamsPerCaller ?? Self.defaultShare(of: maxEventStreams)
         self.maxPassedRequests = maxPassedRequests
+        self.maxPassedRequestsPerCaller = maxPassedRequestsPerCaller ?? Self.defaultShare(of: maxPassedRequests)
         self.tools = tools
+    }
+
+    /// One caller's share of a bound when the configuration names none: a quarter, at least one (none of none).
+    public static func defaultShare(of limit: Int) -> Int {
+        limit > 0 ? max(1, limit / 4) : 0
     }
 
     /// `resource.url` of a tool's terms is `mcp://tool/<name>`, the form the x402 MCP transport's reference server uses.

@@ -25,6 +25,9 @@ public struct GatewayAssembly: Sendable {
     public let services: [any Service]
     /// The configuration it was built from (body and response limits, trusted proxies, admin settings).
     public let configuration: GatewayConfiguration
+    /// Binds the session ids an upstream MCP server issues to their callers (`tollgate mcp`): its key is derived from
+    /// `keys` under a label of its own, so every instance sharing the secrets accepts the ids any of them issued.
+    public let sessionBinder: SessionBinder
 
     /// - Parameters:
     ///   - contractKeys: the upstream contract's keys (`SecretResolver.contractKeys`); nil derives them from `keys`.
@@ -39,6 +42,7 @@ public struct GatewayAssembly: Sendable {
                 facilitatorOverride: [any Facilitator]? = nil, initialControls: ControlsSnapshot = ControlsSnapshot(),
                 tokens: (any TokenVerifier)? = nil, upstream: (any Upstream)? = nil, metricsFactory: any MetricsFactory = MetricsSystem.factory) {
         self.configuration = configuration
+        sessionBinder = SessionBinder(secrets: keys)
         let controls = OperatorControls(initialControls)
         self.controls = controls
         let members: [FacilitatorPool.Member]

@@ -12,7 +12,7 @@ extension GatewayAssembly {
         let gate = MCPToolGate(gateway: gateway, tools: RouteTable(configuration.routes))
         let responder = MCPResponder(gate: gate, upstream: upstream.upstream, passThrough: upstream.passThrough, path: mcp.path,
                                      maxRequestBodyBytes: configuration.maxRequestBodyBytes, metrics: metrics,
-                                     trustedProxies: configuration.trustedProxies, logger: logger)
+                                     trustedProxies: configuration.trustedProxies, sessions: sessionBinder, logger: logger)
         return Application(
             responder: responder,
             server: clientListener.server(),

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import NIOCore
+import TollgateConfiguration
 import TollgateMCP
 
 /// The event streams (`GET` of the MCP endpoint) open through the gateway to an HTTP MCP server, and their bound.
@@ -14,6 +15,9 @@ import TollgateMCP
 /// the answer is dropped unread, or writing an event to a caller that went away fails. A caller that goes away is
 /// noticed at the next event only (Hummingbird does not cancel the handler), so a server that stays silent holds the
 /// place until AsyncHTTPClient's read timeout (90 s) ends the read.
+///
+/// One caller (`Gateway.callerKey`) holds at most `perCaller` streams, so one caller cannot keep every other caller's
+/// stream out (`too_many_event_streams_for_caller`).
 public final class MCPEventStreams: Sendable {
     /// The client streams go through.
     public let client: HTTPClient
@@ -21,14 +25,21 @@ public final class MCPEventStreams: Sendable {
     public var limit: Int { places.limit }
     private let places: MCPPlaces
 
-    public init(client: HTTPClient = .mcpEventStreams, limit: Int) {
+    /// How many one caller may hold open at once (`mcp.upstream.max_event_streams_per_caller`).
+    public var perCaller: Int { places.perCaller }
+
+    /// - Parameter perCaller: nil is `MCPConfiguration.defaultShare(of: limit)`.
+    public init(client: HTTPClient = .mcpEventStreams, limit: Int, perCaller: Int? = nil) {
         self.client = client
-        self.places = MCPPlaces(limit: limit)
+        self.places = MCPPlaces(limit: limit, perCaller: perCaller ?? MCPConfiguration.defaultShare(of: limit))
     }
 
     /// The streams open now.
     public var open: Int { places.taken }
 
-    /// A place for one stream, given back when the place is released; nil when `limit` streams are open.
-    func take() -> MCPPlaces.Place? { places.take() }
+    /// The callers holding streams now.
+    public var callers: Int { places.callers }
+
+    /// A place for one of `caller`'s streams, given back when the place is released.
+    func take(for caller: String) throws(MCPPlaces.Refusal) -> MCPPlaces.Place { try places.take(for: caller) }
 }

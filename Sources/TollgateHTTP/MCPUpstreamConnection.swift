@@ -32,8 +32,10 @@ public struct MCPUpstreamConnection: Sendable {
                                        maxResponseBytes: configuration.maxResponseBytes)
             passThrough = .http(url: url,
                                 requests: MCPPassedRequests(client: passedRequests, limit: configuration.maxPassedRequests,
+                                                            perCaller: configuration.maxPassedRequestsPerCaller,
                                                             timeoutSeconds: configuration.timeoutSeconds),
-                                streams: MCPEventStreams(client: eventStreams, limit: configuration.maxEventStreams))
+                                streams: MCPEventStreams(client: eventStreams, limit: configuration.maxEventStreams,
+                                                         perCaller: configuration.maxEventStreamsPerCaller))
             service = nil
         case .command(let command)?:
             let stdio = MCPStdioUpstream(command: command, timeoutSeconds: configuration.timeoutSeconds,

@@ -16,7 +16,7 @@ import TollgateMCP
     @Test func freeStreamsHoldingEveryConnectionLeaveThePaidCallsTheirOwn() async throws {
         let server = StallingMCPServer(.freeKeepsAlive)
         try await server.run { url in
-            try await MCPStack.with(upstream: url, timeoutSeconds: 4) { stack in
+            try await MCPStack.with(upstream: url, timeoutSeconds: 4, perCaller: .whole(passedRequests: 64)) { stack in
                 // As many free calls as the paid calls' client opens connections to one server, all kept alive.
                 let count = 64
                 let started = ContinuousClock.now
@@ -43,7 +43,7 @@ import TollgateMCP
     @Test func requestsPastTheBoundAreRefusedWithRetryAfter() async throws {
         let server = StallingMCPServer(.freeKeepsAlive)
         try await server.run { url in
-            try await MCPStack.with(upstream: url, timeoutSeconds: 3, maxPassedRequests: 2) { stack in
+            try await MCPStack.with(upstream: url, timeoutSeconds: 3, maxPassedRequests: 2, perCaller: .whole(passedRequests: 2)) { stack in
                 guard case .http(_, let requests, _) = stack.connection.passThrough else { Issue.record("not an HTTP upstream"); return }
                 let free = Task { try await Self.callFree(2, stack) }
                 #expect(await server.waitUntil { $0.calls == 2 })

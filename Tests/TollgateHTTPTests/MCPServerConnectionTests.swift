@@ -36,7 +36,7 @@ import TollgateMCP
     @Test func openEventStreamsLeaveThePaidCallsTheirConnections() async throws {
         let held = HeldStreams()
         defer { held.endAll() }
-        try await MCPStack.with(eventStream: held.respond) { stack in
+        try await MCPStack.with(perCaller: .whole(eventStreams: 256), eventStream: held.respond) { stack in
             // More streams than the calls' client opens connections to one server, all held open by the server.
             let count = HTTPClient.Configuration.mcpServers.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit + 4
             let streams = Task { try await Self.openStreams(count, stack) }
@@ -59,7 +59,7 @@ import TollgateMCP
     @Test func streamsPastTheBoundAreRefusedUntilOneEnds() async throws {
         let held = HeldStreams()
         defer { held.endAll() }
-        try await MCPStack.with(maxEventStreams: 2, eventStream: held.respond) { stack in
+        try await MCPStack.with(maxEventStreams: 2, perCaller: .whole(eventStreams: 2), eventStream: held.respond) { stack in
             guard case .http(_, _, let bound) = stack.connection.passThrough else { Issue.record("not an HTTP upstream"); return }
             let streams = Task { try await Self.openStreams(2, stack) }
             await Self.waitUntil { held.opened == 2 }
@@ -86,20 +86,20 @@ import TollgateMCP
     }
 
     @Test func aStreamsPlaceComesBackWhenItsBodyIsDropped() {
-        let streams = MCPEventStreams(limit: 2)
-        var first = streams.take()
-        let second = streams.take()
+        let streams = MCPEventStreams(limit: 2, perCaller: 2)
+        var first = try? streams.take(for: "ip:a")
+        let second = try? streams.take(for: "ip:a")
         #expect(first != nil && second != nil)
         withExtendedLifetime(first) {
-            #expect(streams.take() == nil)
+            #expect((try? streams.take(for: "ip:b")) == nil)
             #expect(streams.open == 2)
         }
         first = nil
         #expect(streams.open == 1)
-        #expect(streams.take() != nil)
+        #expect((try? streams.take(for: "ip:b")) != nil)
         #expect(streams.open == 1)
         withExtendedLifetime(second) {}
-        #expect(MCPEventStreams(limit: 0).take() == nil)
+        #expect((try? MCPEventStreams(limit: 0).take(for: "ip:a")) == nil)
     }
 
     @Test func aServerThatCannotBeReachedLeavesNoPlaceTaken() async throws {

@@ -26,8 +26,10 @@ struct MCPStack: Sendable {
     static let failTool = #"{name: fail, price: "0.01", anonymous: true}"#
 
     static func yaml(directory: String, upstream: String, timeoutSeconds: Int, maxEventStreams: Int = 256, maxPassedRequests: Int = 64,
-                     failTool: String = failTool) -> String {
-        """
+                     perCaller: Shares = Shares(), failTool: String = failTool) -> String {
+        let shares = (perCaller.eventStreams.map { ", max_event_streams_per_caller: \($0)" } ?? "")
+            + (perCaller.passedRequests.map { ", max_passed_requests_per_caller: \($0)" } ?? "")
+        return """
         listen: 127.0.0.1:0
         secrets: [{id: t1, env: TEST_SECRET}]
         storage: {sqlite: "\(directory)/gateway.sqlite", audit_flush_ms: 20}
@@ -38,7 +40,7 @@ struct MCPStack: Sendable {
           - {id: analyst, api_key_sha256: \(APIKeyHash.sha256Hex("tg_premium_key")), scopes: ["tools:premium"]}
           - {id: viewer, api_key_sha256: \(APIKeyHash.sha256Hex("tg_viewer_key")), scopes: []}
         mcp:
-          upstream: {url: "\(upstream)", timeout_seconds: \(timeoutSeconds), max_event_streams: \(maxEventStreams), max_passed_requests: \(maxPassedRequests)}
+          upstream: {url: "\(upstream)", timeout_seconds: \(timeoutSeconds), max_event_streams: \(maxEventStreams), max_passed_requests: \(maxPassedRequests)\(shares)}
           tools:
             - {name: forecast, price: "0.01", anonymous: true}
             - \(failTool)
@@ -50,7 +52,7 @@ struct MCPStack: Sendable {
     /// `timeoutSeconds` to answer (30 s: the tests expect the sample server to, even on a loaded machine);
     /// `eventStream` is what the sample server answers to `GET` (405 without), `beforeEachPost` holds its calls.
     static func with<T: Sendable>(upstream: String? = nil, timeoutSeconds: Int = 30, maxEventStreams: Int = 256, maxPassedRequests: Int = 64,
-                                  failTool: String = failTool,
+                                  perCaller: Shares = Shares(), failTool: String = failTool,
                                   eventStream: (@Sendable (Request) async -> Response)? = nil,
                                   beforeEachPost: (@Sendable () async -> Void)? = nil,
                                   _ body: @Sendable (MCPStack) async throws -> T) async throws -> T {
@@ -62,7 +64,7 @@ struct MCPStack: Sendable {
             let keys = try SecretResolver.keyRing([.init(id: "t1", origin: .environment("TEST_SECRET"))], environment: ["TEST_SECRET": LiveStack.secret])
             let (configuration, _) = try ConfigurationLoader.parse(yaml(directory: directory, upstream: upstream ?? "http://127.0.0.1:\(port)/mcp",
                                                                         timeoutSeconds: timeoutSeconds, maxEventStreams: maxEventStreams,
-                                                                        maxPassedRequests: maxPassedRequests,
+                                                                        maxPassedRequests: maxPassedRequests, perCaller: perCaller,
                                                                         failTool: failTool))
             let store = try SQLiteStores.open(path: configuration.sqlitePath, auditKeys: keys.auditKeys(), durable: false)
             let (facilitator, _) = try LiveStack.devFacilitator(directory)
@@ -73,6 +75,18 @@ struct MCPStack: Sendable {
                 try await LiveStack.waitUntilReady(assembly.facilitators)
                 return try await body(MCPStack(assembly: assembly, facilitator: facilitator, sample: sample, connection: connection, client: client))
             }
+        }
+    }
+
+    /// One caller's shares of the pass-through bounds (`max_event_streams_per_caller`, `max_passed_requests_per_caller`);
+    /// nil: the configuration's default, a quarter. Every request of these tests comes from one caller unless it names
+    /// an API key, so a test of the whole bound gives that caller all of it (`whole`).
+    struct Shares: Sendable {
+        var eventStreams: Int?
+        var passedRequests: Int?
+
+        static func whole(eventStreams: Int? = nil, passedRequests: Int? = nil) -> Shares {
+            Shares(eventStreams: eventStreams, passedRequests: passedRequests)
         }
     }
 

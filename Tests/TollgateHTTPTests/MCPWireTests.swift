@@ -167,6 +167,18 @@ import TollgateMCP
         #expect(mcp.maxPassedRequests == 64)
         let passed = try ConfigurationLoader.parse(Self.base + "mcp: {upstream: {url: \"http://x/mcp\", max_passed_requests: 8}}").0
         #expect(passed.mcp?.maxPassedRequests == 8)
+        // One caller's share: a quarter of each bound unless named, at least one.
+        #expect(mcp.maxPassedRequestsPerCaller == 16)
+        #expect(mcp.maxEventStreamsPerCaller == 64)
+        #expect(passed.mcp?.maxPassedRequestsPerCaller == 2)
+        let small = try ConfigurationLoader.parse(Self.base + "mcp: {upstream: {url: \"http://x/mcp\", max_passed_requests: 3, max_event_streams: 2}}").0
+        #expect(small.mcp?.maxPassedRequestsPerCaller == 1)
+        #expect(small.mcp?.maxEventStreamsPerCaller == 1)
+        let shares = try ConfigurationLoader.parse(Self.base + """
+            mcp: {upstream: {url: "http://x/mcp", max_passed_requests_per_caller: 64, max_event_streams_per_caller: 5}}
+            """).0
+        #expect(shares.mcp?.maxPassedRequestsPerCaller == 64)
+        #expect(shares.mcp?.maxEventStreamsPerCaller == 5)
         // Without an upstream the tools run in process (TollgateMCPServer); `tollgate mcp` refuses such a file.
         let (inProcess, _) = try ConfigurationLoader.parse(Self.base + "mcp: {tools: [{name: forecast, price: \"0.01\", anonymous: true}]}")
         #expect(inProcess.mcp?.upstream == nil)
@@ -183,6 +195,12 @@ import TollgateMCP
             ("mcp: {upstream: {url: \"http://x/mcp\", max_event_streams: -1}}", "mcp.upstream.max_event_streams"),
             // 0 would refuse every handshake: the door would serve nothing but priced calls nobody can set up.
             ("mcp: {upstream: {url: \"http://x/mcp\", max_passed_requests: 0}}", "mcp.upstream.max_passed_requests"),
+            ("mcp: {upstream: {url: \"http://x/mcp\", max_passed_requests_per_caller: 0}}", "mcp.upstream.max_passed_requests_per_caller"),
+            // A share above the whole bound means nothing: the file says something it does not do.
+            ("mcp: {upstream: {url: \"http://x/mcp\", max_passed_requests: 8, max_passed_requests_per_caller: 9}}",
+             "mcp.upstream.max_passed_requests_per_caller"),
+            ("mcp: {upstream: {url: \"http://x/mcp\", max_event_streams_per_caller: 257}}", "mcp.upstream.max_event_streams_per_caller"),
+            ("mcp: {upstream: {url: \"http://x/mcp\", max_event_streams_per_caller: 1.5}}", "mcp.upstream.max_event_streams_per_caller"),
         ]
         for (yaml, path) in cases {
             #expect(throws: ConfigurationError.self, "\(path)") { try ConfigurationLoader.parse(Self.base + yaml) }
