@@ -29,7 +29,8 @@ import Testing
     @Test func aStoreCommandReadsThePostgresStore() async throws {
         let url = try #require(ProcessInfo.processInfo.environment["TOLLGATE_TEST_POSTGRES_URL"],
                                "TOLLGATE_TEST_POSTGRES_URL is not set: scripts/test.sh starts the test cluster (scripts/postgres-cluster.sh)")
-        let path = try Self.configuration("postgres: {url: \"\(url)\"}")
+        // A long timeout: the whole suite's PostgreSQL tests share the cluster, and migrating waits for their locks.
+        let path = try Self.configuration("postgres: {url: \"\(url)\", timeout_seconds: 30, settling_grace_seconds: 180}")
         defer { try? FileManager.default.removeItem(atPath: path) }
         let run = await CommandRun.tollgate("refund", "list", "--format", "json", "--config", path)
         #expect(run.status == 0, "\(run.error)")

@@ -9,9 +9,9 @@ import TollgateMCP
 /// Requests the MCP door passes straight through (here an unpriced `tools/call`) can no longer starve paid calls. Before,
 /// they went through the paid calls' client (64 connections to the server), uncounted, with a deadline that ended at the
 /// response head: an anonymous caller opening 64 POSTs to a free tool that streams keep-alives took every connection,
-/// and each paid call waited for one until it failed `upstream_unavailable`. The bounds are loose (10 s for a 4 s
-/// deadline: the whole suite on two cores delays a timer by seconds); without the deadline a free call lasts as long as
-/// the scripted server keeps its stream up, 30 s.
+/// and each paid call waited for one until it failed `upstream_unavailable`. The bounds are loose (20 s for a 4 s
+/// deadline: the whole suite on two cores delays a timer by ten seconds at times); without the deadline a free call
+/// lasts as long as the scripted server keeps its stream up, 30 s, and the server, not the gateway, ends it.
 @Suite struct MCPPassThroughBoundTests {
     @Test func freeStreamsHoldingEveryConnectionLeaveThePaidCallsTheirOwn() async throws {
         let server = StallingMCPServer(.freeKeepsAlive)
@@ -30,7 +30,7 @@ import TollgateMCP
 
                 // The free calls end at their deadline, their streams cut, and the gateway closes their connections.
                 let answers = try await free.value
-                #expect(ContinuousClock.now - started < .seconds(10), "a free call outlived its 4 s deadline")
+                #expect(ContinuousClock.now - started < .seconds(20), "a free call outlived its 4 s deadline")
                 #expect(answers.count == count)
                 #expect(answers.allSatisfy { $0.status == 200 && $0.body.hasPrefix(": ping") })
                 #expect(await server.waitUntil { $0.closedByClient == count }, "a free stream was never closed by the gateway")
