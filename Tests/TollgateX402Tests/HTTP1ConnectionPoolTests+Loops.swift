@@ -6,8 +6,12 @@ import Testing
 @testable import TollgateX402
 
 /// Which connection a call gets: one of the event loop its code runs on, and the count of open connections kept true
-/// whichever connection is given.
+/// whichever connection is given. The server asks for its connections to be kept a minute (`kept`): with the pool's
+/// default of 4 s, a whole suite on two cores left a connection idle long enough to expire between two calls, and the
+/// next call opened another.
 extension HTTP1ConnectionPoolTests {
+    static func kept(_ body: String) -> String { ScriptedHTTPServer.ok(body, extraHeaders: "Keep-Alive: timeout=60\r\n") }
+
     /// The loop the calling code pretends to run on (`HTTP1ConnectionPool(ownLoop:)`).
     final class CallingLoop: Sendable {
         private let loop = Mutex<(any EventLoop)?>(nil)
@@ -21,7 +25,7 @@ extension HTTP1ConnectionPoolTests {
         #expect(first !== second)
         let server = try await ScriptedHTTPServer { request in
             // The first is held while the second is sent, so that each has a connection of its own.
-            request.index == 0 ? .after(.seconds(2), ScriptedHTTPServer.ok("{}")) : .bytes(ScriptedHTTPServer.ok("{}"))
+            request.index == 0 ? .after(.seconds(2), Self.kept("{}")) : .bytes(Self.kept("{}"))
         }
         let calling = CallingLoop()
         let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)", group: group, ownLoop: calling.get)
@@ -45,7 +49,7 @@ extension HTTP1ConnectionPoolTests {
         try await server.stop()
 
         // A loop without a connection of its own takes another loop's kept one rather than open a new one.
-        let reused = try await ScriptedHTTPServer { _ in .bytes(ScriptedHTTPServer.ok("{}")) }
+        let reused = try await ScriptedHTTPServer { _ in .bytes(Self.kept("{}")) }
         let borrowing = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(reused.port)", group: group, ownLoop: calling.get)
         for loop in [first, second, first] {
             calling.set(loop)
@@ -61,12 +65,12 @@ extension HTTP1ConnectionPoolTests {
     @Test func aConnectionClosedWhileIdleLeavesTheCountEvenWhenAnotherIsGiven() async throws {
         let server = try await ScriptedHTTPServer { request in
             switch request.index {
-            case 0: .after(.milliseconds(300), ScriptedHTTPServer.ok("{}"))
+            case 0: .after(.milliseconds(300), Self.kept("{}"))
             // The second connection's only answer, then the server closes it.
             case 1: .bytesThenClose(ScriptedHTTPServer.ok("{}"))
             // Held until the server stops.
-            case 2: .after(.seconds(600), ScriptedHTTPServer.ok("{}"))
-            default: .bytes(ScriptedHTTPServer.ok("{}"))
+            case 2: .after(.seconds(600), Self.kept("{}"))
+            default: .bytes(Self.kept("{}"))
             }
         }
         let pool = HTTP1ConnectionPool(baseURL: "http://127.0.0.1:\(server.port)", maxConnections: 2)
