@@ -86,7 +86,9 @@ struct InProcessStack: Sendable {
         case "invalid", "billed":
             throw MCPError.invalidParams("no such city: \(city)")
         case "slow":
-            try await Task.sleep(for: .milliseconds(300))
+            // Long enough that copies sent with the first call reach the gateway while it runs, on a machine running the
+            // whole suite on two cores (300 ms was not).
+            try await Task.sleep(for: .milliseconds(1500))
         default:
             break
         }
